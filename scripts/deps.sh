@@ -1,0 +1,25 @@
+#!/bin/sh
+# Install everything postern needs to build, test and benchmark, from Debian's
+# packages. Both README commands call this; it is safe to run again.
+set -eu
+
+PKGS="build-essential cmake ninja-build pkg-config clang
+libevent-dev libssl-dev libcmocka-dev libjansson-dev
+python3 python3-pytest curl openssl socat iperf3 ncat procps"
+
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+else
+    SUDO=
+fi
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "deps: installing:$missing"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+else
+    echo "deps: all present"
+fi

@@ -1,0 +1,36 @@
+/* core/log.h: leveled logging to stdout, one line per message.
+ *
+ * Levels follow NodePass: debug < info < warn < error < event < none. A message
+ * is printed when its level is at or above the configured one, so `log=event`
+ * shows only the CHECK_POINT lines and `log=none` shows nothing. Never pass a
+ * key, token or other secret to these functions. */
+#ifndef PN_CORE_LOG_H
+#define PN_CORE_LOG_H
+
+enum log_level {
+    LOG_DEBUG = 0,
+    LOG_INFO,
+    LOG_WARN,
+    LOG_ERROR,
+    LOG_EVENT,
+    LOG_NONE,
+};
+
+/** Set the threshold under which messages are dropped. */
+void log_set_level(enum log_level lvl);
+/** Return the current threshold. */
+enum log_level log_get_level(void);
+/** Parse a level name ("debug", ... "none") into <out>; 0 on success, -1 if unknown. */
+int log_level_parse(const char *name, enum log_level *out);
+/** Return nonzero when a message at <lvl> would be printed. */
+int log_enabled(enum log_level lvl);
+/** Print one line at <lvl>, prefixed with a timestamp and the level's name. */
+void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_debug(...) do { if (log_enabled(LOG_DEBUG)) log_msg(LOG_DEBUG, __VA_ARGS__); } while (0)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_event(...) log_msg(LOG_EVENT, __VA_ARGS__)
+
+#endif

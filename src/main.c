@@ -1,0 +1,87 @@
+/* main.c: postern's command line: --help, --version, or one URL to run. */
+#include "core/err.h"
+#include "modes/config.h"
+#include "modes/instance.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+"postern " POSTERN_VERSION ": a tunnel and reverse proxy for TCP, through NAT and firewalls\n"
+"\n"
+"Usage:\n"
+"  postern client://<listen_host>:<port>/<target>:<port>[,<target>:<port>...][?params]\n"
+"      single-end forwarder: every TCP connection to the listen address goes to a target\n"
+"  postern server://[<key>@]<tunnel_host>:<port>/<target>[,<target>...][?params]\n"
+"      tunnel server: clients connect to the tunnel address\n"
+"  postern client://[<key>@]<server_host>:<port>/<target>[?params]\n"
+"      tunnel client (when the first address cannot be bound here, or mode=2)\n"
+"  postern --help | --version\n"
+"\n"
+"An empty host (\":8080\") means every interface when listening, loopback when dialing;\n"
+"IPv6 hosts go in brackets: [::1]:8080.\n"
+"\n"
+"Parameters (default first):\n"
+"  mode=0|1|2     client: 0 auto (single-end when the first address can be bound),\n"
+"                 1 single-end, 2 tunnel client. server: 0 auto (reverse when the\n"
+"                 target can be bound), 1 reverse, 2 forward\n"
+"  tls=0|1|2      0 none; 1 in-memory self-signed ECDSA P-256 certificate (TLS 1.3);\n"
+"                 2 certificate files crt= and key=, re-read when they change\n"
+"  crt=<file>     PEM certificate chain (tls=2)\n"
+"  key=<file>     PEM private key (tls=2)\n"
+"  ca=<file>      tunnel client: CA file to verify a tls=2 server (system store if unset)\n"
+"  sni=<name>     tunnel client: server name to send and verify (tls=2)\n"
+"  lbs=0|1|2      target choice: 0 round robin with failover, 1 lowest latency\n"
+"                 (probed every report interval), 2 primary/backup with fallback\n"
+"  dial=auto|<ip> source address for connections to targets\n"
+"  read=0|<dur>   idle timeout per connection (e.g. 30s, 5m); 0 = none\n"
+"  log=info|debug|warn|error|event|none\n"
+"  min=64         tunnel client: idle pooled data connections to keep\n"
+"  max=1024       tunnel server: ceiling of the client's pool\n"
+"\n"
+"Environment (durations): POSTERN_REPORT_INTERVAL=5s (CHECK_POINT, pings, probes),\n"
+"POSTERN_FALLBACK_INTERVAL=5m (lbs=2), POSTERN_DIAL_TIMEOUT=5s,\n"
+"POSTERN_HANDSHAKE_TIMEOUT=10s, POSTERN_POOL_WAIT=5s, POSTERN_BACKOFF_MAX=30s.\n"
+"\n"
+"Every report interval one line: CHECK_POINT|MODE=|PING=|POOL=|TCPS=|UDPS=|TCPRX=|...\n"
+"Exit codes: 0 stopped by SIGINT/SIGTERM, 1 run-time error (e.g. address in use),\n"
+"2 bad URL, parameter or file. See docs/usage.md.\n";
+
+static const char *
+env_get(const char *name)
+{
+    return getenv(name);
+}
+
+int
+main(int argc, char **argv)
+{
+    char err[PN_ERR_LEN];
+    pn_config_t cfg;
+
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(usage, stdout);
+        return PN_EXIT_OK;
+    }
+    if (argc == 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
+        printf("postern %s\n", POSTERN_VERSION);
+        return PN_EXIT_OK;
+    }
+    if (argc != 2) {
+        fputs(usage, stderr);
+        return PN_EXIT_USAGE;
+    }
+    if (pn_config_parse(argv[1], &cfg, err) != PN_OK) {
+        fprintf(stderr, "postern: %s\n", err);
+        return PN_EXIT_USAGE;
+    }
+    if (pn_config_apply_env(&cfg, env_get, err) != PN_OK) {
+        fprintf(stderr, "postern: %s\n", err);
+        pn_config_clear(&cfg);
+        return PN_EXIT_USAGE;
+    }
+    int rc = pn_run(&cfg);
+    pn_config_clear(&cfg);
+    return rc;
+}

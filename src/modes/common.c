@@ -1,0 +1,72 @@
+/* modes/common.c: shared start-up steps. */
+#include "modes/common.h"
+#include "core/mem.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int
+pn_targets_resolve(const pn_config_t *cfg, lb_set_t *set, char *err)
+{
+    lb_init(set, cfg->lbs, cfg->ntargets, cfg->fallback_ms);
+    for (size_t i = 0; i < cfg->ntargets; i++) {
+        lb_target_t *t = &set->t[i];
+        char sub[PN_ERR_LEN];
+        t->host = xstrdup(cfg->targets[i].host);
+        t->port = xstrdup(cfg->targets[i].port);
+        if (pn_addr_resolve(t->host, t->port, 0, &t->addr, sub) != PN_OK) {
+            lb_clear(set);
+            return pn_err_set(err, "target: %s", sub);
+        }
+    }
+    return PN_OK;
+}
+
+int
+pn_targets_check_loop(const lb_set_t *set, const pn_addr_t *listen, char *err)
+{
+    char s[PN_ADDRSTRLEN];
+    for (size_t i = 0; i < set->n; i++) {
+        const pn_addr_t *t = &set->t[i].addr;
+        int same = pn_addr_equal(t, listen) ||
+                   (pn_addr_is_any(listen) && pn_addr_port(t) == pn_addr_port(listen) &&
+                    (pn_addr_is_loopback(t) || pn_addr_is_any(t)));
+        if (same)
+            return pn_err_set(err, "target: %s is the listen address itself (a loop)",
+                              pn_addr_str(t, s));
+    }
+    return PN_OK;
+}
+
+int
+pn_dial_source(const pn_config_t *cfg, pn_addr_t *src, int *has, char *err)
+{
+    *has = 0;
+    if (cfg->dial == NULL)
+        return PN_OK;
+    if (pn_addr_parse_ip(cfg->dial, src) != PN_OK)
+        return pn_err_set(err, "dial: \"%s\" is not an IP address (expected e.g. 192.0.2.10 or auto)",
+                          cfg->dial);
+    *has = 1;
+    return PN_OK;
+}
+
+int
+pn_tls_server_from_config(const pn_config_t *cfg, pn_tls_ctx_t **out, char *err)
+{
+    *out = NULL;
+    if (cfg->tls == 1)
+        *out = pn_tls_server_selfsigned(err);
+    else if (cfg->tls == 2)
+        *out = pn_tls_server_files(cfg->crt, cfg->crt_key, err);
+    else
+        return PN_OK;
+    return *out ? PN_OK : PN_ERR;
+}
+
+int
+pn_fail(int code, const char *msg)
+{
+    fprintf(stderr, "postern: %s\n", msg);
+    return code;
+}

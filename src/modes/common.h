@@ -1,0 +1,25 @@
+/* modes/common.h: start-up steps every mode shares: turning the configured
+ * targets into a resolved target set, the source address for dials, the TLS
+ * server context, and the one-line start-up error. */
+#ifndef PN_MODES_COMMON_H
+#define PN_MODES_COMMON_H
+
+#include "modes/config.h"
+#include "route/lb.h"
+#include "tls/tls.h"
+
+/** Resolve every target of <cfg> into <set> (initialised here, for dialing).
+ *  PN_ERR with "target: ..." in <err> when a name does not resolve. */
+int pn_targets_resolve(const pn_config_t *cfg, lb_set_t *set, char *err);
+/** Return PN_ERR with "target: ... loop" in <err> when a target of <set> is the
+ *  listen address <listen> itself (or a loopback address on its port while
+ *  <listen> is the wildcard). */
+int pn_targets_check_loop(const lb_set_t *set, const pn_addr_t *listen, char *err);
+/** Parse cfg->dial into <src>; set *<has> to 1 when a source IP is configured. */
+int pn_dial_source(const pn_config_t *cfg, pn_addr_t *src, int *has, char *err);
+/** Make the server TLS context for cfg->tls (NULL for tls=0) into <out>. */
+int pn_tls_server_from_config(const pn_config_t *cfg, pn_tls_ctx_t **out, char *err);
+/** Print "postern: <msg>" on stderr and return <code>. */
+int pn_fail(int code, const char *msg);
+
+#endif

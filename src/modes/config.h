@@ -1,0 +1,67 @@
+/* modes/config.h: a postern URL turned into a validated run configuration.
+ *
+ * pn_config_parse() is pure (no DNS, no files): it checks syntax, names and
+ * ranges, so every message it produces names the field and what was expected.
+ * Checks that need the system (names resolving, certificate files, a target
+ * looping back to the listener) happen when a mode starts. */
+#ifndef PN_MODES_CONFIG_H
+#define PN_MODES_CONFIG_H
+
+#include "core/log.h"
+#include "route/lb.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum pn_role {
+    PN_ROLE_CLIENT = 0,         /* client://: single-end forwarder or tunnel client */
+    PN_ROLE_SERVER,             /* server://: tunnel server */
+};
+
+typedef struct pn_target_spec {
+    char *host;                 /* owned; "" for every interface / loopback */
+    char *port;                 /* owned; digits, 1..65535 */
+} pn_target_spec_t;
+
+typedef struct pn_config {
+    enum pn_role role;
+    char *key;                  /* owned; tunnel key (URL user part) or NULL: a secret, never logged */
+    char *host;                 /* owned; first address: tunnel (server/client) or listen (single-end) */
+    char *port;                 /* owned; its port */
+    pn_target_spec_t *targets;  /* owned array of <ntargets> */
+    size_t ntargets;
+    int mode;                   /* 0 auto, 1 single-end/reverse, 2 dual-end/forward */
+    int tls;                    /* 0 none, 1 in-memory certificate, 2 files */
+    char *crt, *crt_key;        /* owned; tls=2 PEM files (URL "crt", "key") */
+    char *ca;                   /* owned; client: CA file to verify the server (tls=2) */
+    char *sni;                  /* owned; client: server name to send and verify */
+    enum lb_policy lbs;
+    char *dial;                 /* owned; source IP for dials, NULL = system's choice */
+    uint64_t read_ms;           /* idle timeout per connection, 0 = none */
+    enum log_level log;
+    uint32_t min;               /* client pool floor */
+    uint32_t max;               /* server pool ceiling */
+    /* Tunables from the environment (see docs/usage.md). */
+    uint64_t report_ms;         /* CHECK_POINT, pings and latency probes */
+    uint64_t fallback_ms;       /* lbs=2: time on a backup before retrying the primary */
+    uint64_t dial_timeout_ms;   /* one connect attempt */
+    uint64_t handshake_ms;      /* TLS and tunnel handshakes */
+    uint64_t pool_wait_ms;      /* how long a connection waits for a pooled data connection */
+    uint64_t backoff_max_ms;    /* client reconnect backoff ceiling */
+} pn_config_t;
+
+#define PN_EXIT_OK 0
+#define PN_EXIT_RUNTIME 1       /* e.g. address already in use */
+#define PN_EXIT_USAGE 2         /* bad URL, parameter or file */
+
+/** Parse and validate <url> into <cfg> (zeroed first). On failure fill <err>
+ *  with "<field>: <what was expected>" and return PN_ERR; <cfg> is then empty.
+ *  Release with pn_config_clear(). */
+int pn_config_parse(const char *url, pn_config_t *cfg, char *err);
+/** Read the POSTERN_* tunables through <get> (getenv in production) into <cfg>;
+ *  PN_ERR with <err> naming the variable when one is malformed. */
+int pn_config_apply_env(pn_config_t *cfg, const char *(*get)(const char *name), char *err);
+/** Release what <cfg> owns and zero it. */
+void pn_config_clear(pn_config_t *cfg);
+
+#endif

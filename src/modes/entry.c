@@ -1,0 +1,164 @@
+/* modes/entry.c: accept loop and TLS termination for the entry side. */
+#include "modes/entry.h"
+#include "core/list.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "net/sock.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define ACCEPT_BURST 64         /* connections accepted per readiness, for fairness */
+#define ACCEPT_PAUSE_MS 100     /* back-off when out of descriptors */
+
+struct handshake {
+    pn_list_t link;             /* in pn_entry.handshakes */
+    pn_entry_t *e;              /* back pointer */
+    pn_xprt_t *x;               /* owned until handed over */
+    pn_addr_t peer;
+    ev_io_t *io;                /* owned */
+    ev_timer_t *timer;          /* owned: handshake deadline */
+};
+
+struct pn_entry {
+    ev_loop_t *loop;            /* borrowed */
+    int lfd;                    /* owned */
+    ev_io_t *lio;               /* owned */
+    ev_timer_t *pause;          /* owned: resumes accepting after EMFILE */
+    pn_tls_ctx_t *tls;          /* borrowed or NULL */
+    uint64_t handshake_ms;
+    pn_list_t handshakes;       /* struct handshake, each owned */
+    pn_entry_cb cb;
+    void *ctx;                  /* borrowed */
+};
+
+static void
+handshake_free(struct handshake *h)
+{
+    pn_list_del(&h->link);
+    ev_io_free(h->io);
+    ev_timer_free(h->timer);
+    pn_xprt_free(h->x);
+    free(h);
+}
+
+static void
+on_handshake_io(int fd, int ready, void *arg)
+{
+    struct handshake *h = arg;
+    char s[PN_ADDRSTRLEN];
+    int rc = pn_xprt_tls_handshake(h->x);
+    if (rc == PN_AGAIN) {
+        ev_io_set(h->io, h->x->want);
+        return;
+    }
+    if (rc != PN_OK) {
+        log_debug("entry: tls handshake with %s failed: %s", pn_addr_str(&h->peer, s),
+                  h->x->err ? h->x->err : "?");
+        handshake_free(h);
+        return;
+    }
+    pn_entry_t *e = h->e;
+    pn_xprt_t *x = h->x;
+    pn_addr_t peer = h->peer;
+    h->x = NULL;
+    handshake_free(h);
+    e->cb(x, &peer, e->ctx);
+}
+
+static long
+on_handshake_timeout(ev_timer_t *t, void *arg)
+{
+    struct handshake *h = arg;
+    char s[PN_ADDRSTRLEN];
+    log_debug("entry: tls handshake with %s timed out", pn_addr_str(&h->peer, s));
+    handshake_free(h);
+    return EV_TIMER_STOP;
+}
+
+static void
+start_tls(pn_entry_t *e, int fd, const pn_addr_t *peer)
+{
+    SSL *ssl = pn_tls_server_ssl(e->tls);
+    if (ssl == NULL) {
+        log_warn("entry: cannot start TLS for a new connection");
+        pn_close(fd);
+        return;
+    }
+    struct handshake *h = xcalloc(sizeof(*h));
+    h->e = e;
+    h->x = pn_xprt_tls_new(fd, ssl);
+    h->peer = *peer;
+    h->io = ev_io_new(e->loop, fd, on_handshake_io, h);
+    h->timer = ev_timer_new(e->loop, on_handshake_timeout, h);
+    pn_list_add(&e->handshakes, &h->link);
+    ev_timer_arm(h->timer, e->handshake_ms);
+    /* The ClientHello may already be here: try now rather than wait a turn. */
+    on_handshake_io(fd, EV_RD, h);
+}
+
+static long
+on_pause_end(ev_timer_t *t, void *arg)
+{
+    pn_entry_t *e = arg;
+    ev_io_set(e->lio, EV_RD);
+    return EV_TIMER_STOP;
+}
+
+static void
+on_accept(int lfd, int ready, void *arg)
+{
+    pn_entry_t *e = arg;
+    for (int i = 0; i < ACCEPT_BURST; i++) {
+        pn_addr_t peer;
+        int fd = pn_accept(lfd, &peer);
+        if (fd == -1) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                log_warn("entry: accept: %s; pausing for %d ms", strerror(errno), ACCEPT_PAUSE_MS);
+                ev_io_set(e->lio, 0);
+                ev_timer_arm(e->pause, ACCEPT_PAUSE_MS);
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                       errno != ECONNABORTED) {
+                log_warn("entry: accept: %s", strerror(errno));
+            }
+            return;
+        }
+        pn_sock_tune(fd);
+        if (e->tls != NULL) {
+            start_tls(e, fd, &peer);
+            continue;
+        }
+        e->cb(pn_xprt_raw_new(fd), &peer, e->ctx);
+    }
+}
+
+pn_entry_t *
+pn_entry_new(ev_loop_t *loop, int lfd, pn_tls_ctx_t *tls, uint64_t handshake_ms, pn_entry_cb cb,
+             void *ctx)
+{
+    pn_entry_t *e = xcalloc(sizeof(*e));
+    e->loop = loop;
+    e->lfd = lfd;
+    e->tls = tls;
+    e->handshake_ms = handshake_ms;
+    e->cb = cb;
+    e->ctx = ctx;
+    pn_list_init(&e->handshakes);
+    e->lio = ev_io_new(loop, lfd, on_accept, e);
+    e->pause = ev_timer_new(loop, on_pause_end, e);
+    ev_io_set(e->lio, EV_RD);
+    return e;
+}
+
+void
+pn_entry_free_(pn_entry_t *e)
+{
+    if (e == NULL)
+        return;
+    while (!pn_list_empty(&e->handshakes))
+        handshake_free(pn_container_of(e->handshakes.next, struct handshake, link));
+    ev_io_free(e->lio);
+    ev_timer_free(e->pause);
+    pn_close(e->lfd);
+    free(e);
+}

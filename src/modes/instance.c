@@ -1,0 +1,105 @@
+/* modes/instance.c: the shared run-time of every mode, and the dispatcher. */
+#include "modes/instance.h"
+#include "core/log.h"
+#include "modes/modes.h"
+#include "net/sock.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+void
+pn_instance_report(pn_instance_t *in)
+{
+    char line[256];
+    if (in->refresh != NULL)
+        in->refresh(in, in->stop_ctx);
+    if (pn_checkpoint_format(line, sizeof(line), in->report_mode, &in->stats) > 0)
+        log_event("%s", line);
+}
+
+static long
+on_report(ev_timer_t *t, void *arg)
+{
+    pn_instance_t *in = arg;
+    pn_instance_report(in);
+    return (long)in->cfg->report_ms;
+}
+
+/* Stop accepting and close every connection right away (the mode's <stop>
+ * does it synchronously), then leave the loop: the process exits well within
+ * the 5 s promised to users, whatever its peers do. */
+static void
+on_signal(void *arg)
+{
+    pn_instance_t *in = arg;
+    if (in->stopping)
+        return;
+    in->stopping = 1;
+    log_info("shutdown: signal received, closing");
+    ev_timer_disarm(in->report);
+    if (in->stop != NULL)
+        in->stop(in, in->stop_ctx);
+    ev_loop_stop(in->loop);
+}
+
+void
+pn_instance_init(pn_instance_t *in, const pn_config_t *cfg, int report_mode)
+{
+    memset(in, 0, sizeof(*in));
+    in->loop = ev_loop_new();
+    in->cfg = cfg;
+    in->report_mode = report_mode;
+    in->report = ev_timer_new(in->loop, on_report, in);
+    in->sig[0] = ev_signal_new(in->loop, SIGINT, on_signal, in);
+    in->sig[1] = ev_signal_new(in->loop, SIGTERM, on_signal, in);
+}
+
+int
+pn_instance_run(pn_instance_t *in)
+{
+    ev_timer_arm(in->report, in->cfg->report_ms);
+    ev_loop_run(in->loop);
+    return in->exit_code;
+}
+
+void
+pn_instance_fail(pn_instance_t *in, int code)
+{
+    in->exit_code = code;
+    if (!in->stopping) {
+        in->stopping = 1;
+        ev_timer_disarm(in->report);
+        if (in->stop != NULL)
+            in->stop(in, in->stop_ctx);
+    }
+    ev_loop_stop(in->loop);
+}
+
+void
+pn_instance_clear(pn_instance_t *in)
+{
+    ev_timer_free(in->report);
+    ev_defer_free(in->sig[0]);
+    ev_defer_free(in->sig[1]);
+    ev_loop_free(in->loop);
+}
+
+int
+pn_run(const pn_config_t *cfg)
+{
+    signal(SIGPIPE, SIG_IGN);
+    log_set_level(cfg->log);
+    if (cfg->role == PN_ROLE_SERVER)
+        return pn_server_run(cfg);
+    if (cfg->mode == 1)
+        return pn_single_run(cfg);
+    if (cfg->mode == 2)
+        return pn_client_run(cfg);
+    /* mode=0: single-end when the first address can be bound here. */
+    pn_addr_t a;
+    char err[PN_ERR_LEN];
+    if (pn_addr_resolve(cfg->host, cfg->port, 1, &a, err) == PN_OK && pn_can_bind_tcp(&a))
+        return pn_single_run(cfg);
+    return pn_client_run(cfg);
+}

@@ -1,0 +1,48 @@
+/* modes/instance.h: what every running mode shares: the loop, the counters and
+ * their CHECK_POINT report, and the signals that stop it.
+ *
+ * A mode fills in <stop> (called once on SIGINT/SIGTERM: it closes listeners and
+ * connections synchronously) and runs the loop; the instance leaves the loop
+ * right after <stop>. */
+#ifndef PN_MODES_INSTANCE_H
+#define PN_MODES_INSTANCE_H
+
+#include "core/ev.h"
+#include "core/stats.h"
+#include "modes/config.h"
+
+typedef struct pn_instance pn_instance_t;
+typedef void (*pn_instance_stop_cb)(pn_instance_t *in, void *ctx);
+
+struct pn_instance {
+    ev_loop_t *loop;            /* owned */
+    const pn_config_t *cfg;     /* borrowed */
+    pn_stats_t stats;           /* the counters every mode updates */
+    int report_mode;            /* MODE= in CHECK_POINT: 1 single-end, 2 tunnel */
+    int stopping;               /* set once a stop signal arrived */
+    pn_instance_stop_cb stop;   /* the mode's shutdown; NULL until set */
+    void *stop_ctx;             /* borrowed */
+    pn_instance_stop_cb refresh;/* optional: update <stats> gauges before a report */
+    int exit_code;              /* what pn_instance_run() returns */
+    ev_timer_t *report;         /* owned */
+    ev_defer_t *sig[2];         /* owned: SIGINT, SIGTERM */
+};
+
+/** Prepare <in> for <cfg> (borrowed): loop, signals, report timer. */
+void pn_instance_init(pn_instance_t *in, const pn_config_t *cfg, int report_mode);
+/** Run the loop until a stop signal; return PN_EXIT_OK. */
+int pn_instance_run(pn_instance_t *in);
+/** End the run with <code> after a fatal run-time error: the mode's <stop>
+ *  runs and the loop ends. */
+void pn_instance_fail(pn_instance_t *in, int code);
+/** Free what <in> owns. */
+void pn_instance_clear(pn_instance_t *in);
+/** Write the current CHECK_POINT line to the log (at event level). */
+void pn_instance_report(pn_instance_t *in);
+
+/** Run the mode <cfg> asks for (single-end, tunnel server or client) to the end;
+ *  return the process exit code (PN_EXIT_*). Start-up errors go to stderr as one
+ *  "postern: <field>: <reason>" line. */
+int pn_run(const pn_config_t *cfg);
+
+#endif

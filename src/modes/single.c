@@ -1,0 +1,97 @@
+/* modes/single.c: the single-end forwarder (client:// with no server).
+ *
+ *   user --accept--> entry (TLS termination when tls>=1) --dial (lbs)--> target
+ *                     \_______________ link: dial, then relay ______________/
+ */
+#include "modes/modes.h"
+#include "core/log.h"
+#include "modes/common.h"
+#include "modes/entry.h"
+#include "modes/instance.h"
+#include "modes/link.h"
+#include "net/sock.h"
+#include "route/dial.h"
+
+#include <string.h>
+
+struct single {
+    pn_instance_t in;
+    lb_set_t set;               /* owned */
+    pn_addr_t src;              /* dial source */
+    int has_src;
+    pn_tls_ctx_t *tls;          /* owned or NULL */
+    pn_entry_t *entry;          /* owned */
+    route_prober_t *prober;     /* owned; lbs=1 only */
+    pn_links_t links;           /* every user exchange */
+};
+
+static void
+on_user(pn_xprt_t *x, const pn_addr_t *peer, void *arg)
+{
+    struct single *sg = arg;
+    pn_link_dial(&sg->links, x);
+}
+
+static void
+single_stop(pn_instance_t *in, void *arg)
+{
+    struct single *sg = arg;
+    pn_entry_free(sg->entry);
+    route_prober_free(sg->prober);
+    pn_links_close_all(&sg->links);
+}
+
+int
+pn_single_run(const pn_config_t *cfg)
+{
+    struct single sg;
+    char err[PN_ERR_LEN], s[PN_ADDRSTRLEN];
+    pn_addr_t listen_addr;
+    int rc = PN_EXIT_USAGE;
+
+    memset(&sg, 0, sizeof(sg));
+    if (pn_addr_resolve(cfg->host, cfg->port, 1, &listen_addr, err) != PN_OK) {
+        char sub[PN_ERR_LEN];
+        memcpy(sub, err, sizeof(sub));
+        pn_err_set(err, "listen: %s", sub);
+        return pn_fail(PN_EXIT_USAGE, err);
+    }
+    if (pn_targets_resolve(cfg, &sg.set, err) != PN_OK)
+        return pn_fail(PN_EXIT_USAGE, err);
+    if (pn_targets_check_loop(&sg.set, &listen_addr, err) != PN_OK ||
+        pn_dial_source(cfg, &sg.src, &sg.has_src, err) != PN_OK ||
+        pn_tls_server_from_config(cfg, &sg.tls, err) != PN_OK) {
+        pn_fail(PN_EXIT_USAGE, err);
+        goto out;
+    }
+    int lfd = pn_listen_tcp(&listen_addr, 4096, NULL, err);
+    if (lfd == -1) {
+        rc = pn_fail(PN_EXIT_RUNTIME, err);
+        goto out;
+    }
+
+    pn_instance_init(&sg.in, cfg, 1);
+    sg.in.stop = single_stop;
+    sg.in.stop_ctx = &sg;
+    pn_links_init(&sg.links, sg.in.loop, &sg.in.stats, "single-end");
+    sg.links.set = &sg.set;
+    sg.links.src = sg.has_src ? &sg.src : NULL;
+    sg.links.idle_ms = cfg->read_ms;
+    sg.links.dial_timeout_ms = cfg->dial_timeout_ms;
+    sg.entry = pn_entry_new(sg.in.loop, lfd, sg.tls, cfg->handshake_ms, on_user, &sg);
+    if (cfg->lbs == LB_LATENCY && sg.set.n > 1)
+        sg.prober = route_prober_new(sg.in.loop, &sg.set, sg.links.src, cfg->report_ms,
+                                     cfg->dial_timeout_ms);
+    log_info("single-end: listening on %s (tls=%d), %zu target(s), lbs=%d",
+             pn_addr_str(&listen_addr, s), cfg->tls, sg.set.n, (int)cfg->lbs);
+    for (size_t i = 0; i < sg.set.n; i++)
+        log_info("single-end: target %zu: %s", i, pn_addr_str(&sg.set.t[i].addr, s));
+    rc = pn_instance_run(&sg.in);
+    single_stop(&sg.in, &sg);
+    log_info("single-end: stopped");
+    pn_instance_clear(&sg.in);
+out:
+    pn_tls_ctx_free(sg.tls);
+    lb_clear(&sg.set);
+    return rc;
+}

@@ -1,0 +1,115 @@
+/* net/sock.c: socket syscalls, checked against the values their man pages give. */
+#include "net/sock.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <unistd.h>
+
+static int
+new_socket(int family)
+{
+    return socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+}
+
+int
+pn_listen_tcp(const pn_addr_t *a, int backlog, int *in_use, char *err)
+{
+    char s[PN_ADDRSTRLEN];
+    int one = 1, zero = 0;
+    int fd = new_socket(a->ss.ss_family);
+    if (in_use)
+        *in_use = 0;
+    if (fd == -1)
+        return pn_err_set(err, "socket: %s", strerror(errno));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (a->ss.ss_family == AF_INET6 && pn_addr_is_any(a))
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1) {
+        int e = errno;
+        close(fd);
+        if (e == EADDRINUSE) {
+            if (in_use)
+                *in_use = 1;
+            return pn_err_set(err, "listen %s: address already in use", pn_addr_str(a, s));
+        }
+        return pn_err_set(err, "listen %s: %s", pn_addr_str(a, s), strerror(e));
+    }
+    if (listen(fd, backlog) == -1) {
+        int e = errno;
+        close(fd);
+        return pn_err_set(err, "listen %s: %s", pn_addr_str(a, s), strerror(e));
+    }
+    return fd;
+}
+
+int
+pn_can_bind_tcp(const pn_addr_t *a)
+{
+    int fd = pn_listen_tcp(a, 1, NULL, NULL);
+    if (fd == -1)
+        return 0;
+    close(fd);
+    return 1;
+}
+
+int
+pn_accept(int lfd, pn_addr_t *peer)
+{
+    pn_addr_t tmp;
+    pn_addr_t *p = peer ? peer : &tmp;
+    p->len = sizeof(p->ss);
+    return accept4(lfd, (struct sockaddr *)&p->ss, &p->len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+int
+pn_dial_tcp(const pn_addr_t *dst, const pn_addr_t *src, char *err)
+{
+    char s[PN_ADDRSTRLEN];
+    int fd = new_socket(dst->ss.ss_family);
+    if (fd == -1)
+        return pn_err_set(err, "socket: %s", strerror(errno));
+    if (src != NULL) {
+        int one = 1;
+        /* Many dials from one source IP: let the kernel pick the port at connect
+         * time instead of reserving one at bind time. */
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+        if (bind(fd, (const struct sockaddr *)&src->ss, src->len) == -1) {
+            int e = errno;
+            close(fd);
+            return pn_err_set(err, "bind source %s: %s", pn_addr_str(src, s), strerror(e));
+        }
+    }
+    if (connect(fd, (const struct sockaddr *)&dst->ss, dst->len) == -1 && errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        return pn_err_set(err, "connect %s: %s", pn_addr_str(dst, s), strerror(e));
+    }
+    return fd;
+}
+
+int
+pn_sock_error(int fd)
+{
+    int e = 0;
+    socklen_t len = sizeof(e);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) == -1)
+        return errno;
+    return e;
+}
+
+void
+pn_sock_tune(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+}
+
+void
+pn_close(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}

@@ -1,0 +1,31 @@
+/* net/sock.h: non-blocking TCP sockets: listen, accept, dial, options. Every
+ * descriptor made here is non-blocking and close-on-exec. */
+#ifndef PN_NET_SOCK_H
+#define PN_NET_SOCK_H
+
+#include "core/xprt.h"
+#include "net/addr.h"
+
+/** Bind and listen on <a>; return the fd, or -1 with <err> set ("address already
+ *  in use" is spelt out, and <in_use> set to 1 when non-NULL). */
+int pn_listen_tcp(const pn_addr_t *a, int backlog, int *in_use, char *err);
+/** Return 1 when a TCP socket can be bound to <a> now, 0 otherwise. */
+int pn_can_bind_tcp(const pn_addr_t *a);
+/** Accept one connection from <lfd>; fill <peer> when non-NULL. Return the fd,
+ *  or -1 with errno (EAGAIN when none is pending). */
+int pn_accept(int lfd, pn_addr_t *peer);
+/** Start a non-blocking connect to <dst>, bound first to <src> when non-NULL.
+ *  Return the fd (connect may still be in progress: wait for writability, then
+ *  pn_sock_error()), or -1 with <err> set. */
+int pn_dial_tcp(const pn_addr_t *dst, const pn_addr_t *src, char *err);
+/** Return the pending socket error of <fd> (0 when none). */
+int pn_sock_error(int fd);
+/** Set TCP_NODELAY and keep-alive on a connected TCP <fd>. */
+void pn_sock_tune(int fd);
+/** Wrap the connected TCP <fd> (ownership passes to the transport) in the plain
+ *  transport (net/xprt_raw.c). Never NULL. */
+pn_xprt_t *pn_xprt_raw_new(int fd);
+/** Close <fd> if it is >= 0, retrying nothing (close is never retried on Linux). */
+void pn_close(int fd);
+
+#endif

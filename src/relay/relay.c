@@ -1,0 +1,257 @@
+/* relay/relay.c: the buffered relay over the transport vtable.
+ *
+ * One function, relay_pump(), moves one direction; relay_step() pumps both and
+ * then recomputes which readiness each fd waits for. Any readiness on either
+ * fd runs relay_step(): with TLS, reading may need the socket writable (and
+ * writing readable), so the direction a readiness serves cannot be told from
+ * the event alone, and pumping both is cheap.
+ *
+ *   side 0 (entry) --dir 0 (rx)--> side 1 (exit)
+ *   side 0 (entry) <--dir 1 (tx)-- side 1 (exit)
+ *
+ * A direction holds a buffer only while bytes are in flight (core/buf.h), so an
+ * idle connection costs no buffer memory. Backpressure is natural: a direction
+ * with unsent bytes does not read until they drain. */
+#include "relay/relay.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/mem.h"
+
+#include <string.h>
+
+#define PUMP_ROUNDS 16          /* buffers moved per direction per step, for fairness */
+#define NOBUF_RETRY_MS 50       /* wait when the buffer pool is exhausted */
+
+enum dir_state {
+    DIR_ST_OPEN = 0,            /* reading and writing */
+    DIR_ST_FLUSH,               /* EOF read: flushing what is left, then shut down the writer */
+    DIR_ST_DONE,                /* writer shut down: this direction is over */
+};
+
+struct relay_dir {
+    pn_buf_t *buf;              /* owned while bytes are in flight, else NULL */
+    enum dir_state st;
+    int want_src;               /* EV_RD|EV_WR the source waits for, 0 if not reading */
+    int want_dst;               /* readiness the destination waits for, 0 if not writing */
+    uint64_t *count;            /* borrowed counter or NULL */
+    int count_on_read;          /* count bytes when read (rx) rather than when written (tx) */
+};
+
+struct relay {
+    ev_loop_t *loop;            /* borrowed */
+    pn_xprt_t *x[2];            /* owned; side 0 entry, side 1 exit */
+    ev_io_t *io[2];             /* owned; one watcher per side */
+    struct relay_dir d[2];      /* direction d reads side d, writes side 1-d */
+    uint64_t idle_ms;
+    uint64_t last_ms;           /* when a byte last moved */
+    ev_timer_t *timer;          /* owned: idle timeout and buffer-pool retries */
+    ev_defer_t *defer;          /* owned: re-step (TLS pending data) and finishing */
+    const char *err;            /* why it ended, NULL while running or on a clean end */
+    int ending;                 /* set once: the relay is finishing */
+    relay_done_cb cb;
+    void *ctx;                  /* borrowed */
+};
+
+static void relay_step(relay_t *r);
+
+static void
+relay_end(relay_t *r, const char *err)
+{
+    if (r->ending)
+        return;
+    r->ending = 1;
+    r->err = err;
+    ev_io_set(r->io[0], 0);
+    ev_io_set(r->io[1], 0);
+    ev_timer_disarm(r->timer);
+    ev_defer_schedule(r->defer);
+}
+
+/* Move bytes of direction <di> until the source would block, the destination
+ * would block, or PUMP_ROUNDS buffers went through. Return 1 when work may be
+ * left that no fd readiness will announce (TLS bytes already decrypted). */
+static int
+relay_pump(relay_t *r, int di)
+{
+    struct relay_dir *d = &r->d[di];
+    pn_xprt_t *src = r->x[di], *dst = r->x[1 - di];
+
+    d->want_src = d->want_dst = 0;
+    for (int round = 0; round < PUMP_ROUNDS; round++) {
+        if (d->buf != NULL && d->buf->start < d->buf->end) {
+            ssize_t n = dst->ops->write(dst, d->buf->data + d->buf->start,
+                                        d->buf->end - d->buf->start);
+            if (n == PN_AGAIN) {
+                d->want_dst = dst->want;
+                return 0;
+            }
+            if (n < 0) {
+                relay_end(r, dst->err ? dst->err : "write failed");
+                return 0;
+            }
+            d->buf->start += (uint32_t)n;
+            if (d->count && !d->count_on_read)
+                *d->count += (uint64_t)n;
+            r->last_ms = pn_now_ms();
+            continue;
+        }
+        pn_buf_put(d->buf);
+        if (d->st == DIR_ST_FLUSH) {
+            int rc = dst->ops->shutdown_wr(dst);
+            if (rc == PN_AGAIN) {
+                d->want_dst = dst->want;
+                return 0;
+            }
+            if (rc != PN_OK) {
+                relay_end(r, dst->err ? dst->err : "shutdown failed");
+                return 0;
+            }
+            d->st = DIR_ST_DONE;
+        }
+        if (d->st == DIR_ST_DONE)
+            return 0;
+        d->buf = pn_buf_get();
+        if (d->buf == NULL) {
+            ev_timer_arm(r->timer, NOBUF_RETRY_MS);
+            return 0;
+        }
+        ssize_t n = src->ops->read(src, d->buf->data, PN_BUF_SIZE);
+        if (n == PN_AGAIN) {
+            pn_buf_put(d->buf);
+            d->want_src = src->want;
+            return 0;
+        }
+        if (n < 0) {
+            relay_end(r, src->err ? src->err : "read failed");
+            return 0;
+        }
+        if (n == 0) {
+            d->st = DIR_ST_FLUSH;
+            continue;
+        }
+        d->buf->end = (uint32_t)n;
+        if (d->count && d->count_on_read)
+            *d->count += (uint64_t)n;
+        r->last_ms = pn_now_ms();
+    }
+    /* Out of rounds with the source still readable: come back next turn. */
+    return 1;
+}
+
+static void
+relay_step(relay_t *r)
+{
+    int again = 0;
+    for (int di = 0; di < 2 && !r->ending; di++)
+        again |= relay_pump(r, di);
+    if (r->ending)
+        return;
+    if (r->d[0].st == DIR_ST_DONE && r->d[1].st == DIR_ST_DONE) {
+        relay_end(r, NULL);
+        return;
+    }
+    /* Side s waits for what its reader (direction s) and its writer
+     * (direction 1-s) asked of it. */
+    for (int s = 0; s < 2; s++)
+        ev_io_set(r->io[s], r->d[s].want_src | r->d[1 - s].want_dst);
+    for (int di = 0; di < 2; di++)
+        if (r->d[di].want_src && r->x[di]->ops->pending(r->x[di]) > 0)
+            again = 1;
+    if (again)
+        ev_defer_schedule(r->defer);
+}
+
+static void
+on_io(int fd, int ready, void *arg)
+{
+    relay_step(arg);
+}
+
+static void
+on_defer(void *arg)
+{
+    relay_t *r = arg;
+    if (!r->ending) {
+        relay_step(r);
+        return;
+    }
+    relay_done_cb cb = r->cb;
+    void *ctx = r->ctx;
+    const char *err = r->err;
+    cb(r, err, ctx);
+    relay_free_(r);
+}
+
+static long
+on_timer(ev_timer_t *t, void *arg)
+{
+    relay_t *r = arg;
+    if (r->idle_ms != 0) {
+        uint64_t idle = pn_now_ms() - r->last_ms;
+        if (idle >= r->idle_ms) {
+            relay_end(r, "idle timeout");
+            return EV_TIMER_STOP;
+        }
+    }
+    /* Either a buffer-pool retry or an early idle check: step, then re-arm for
+     * whatever comes first. */
+    relay_step(r);
+    if (r->ending || r->idle_ms == 0)
+        return EV_TIMER_STOP;
+    uint64_t left = r->idle_ms - (pn_now_ms() - r->last_ms);
+    return (long)(left < NOBUF_RETRY_MS ? NOBUF_RETRY_MS : left);
+}
+
+relay_t *
+relay_new(ev_loop_t *loop, pn_xprt_t *entry, pn_xprt_t *exit_, const relay_opts_t *o,
+          const void *early, size_t early_len, relay_done_cb cb, void *ctx)
+{
+    relay_t *r = xcalloc(sizeof(*r));
+    r->loop = loop;
+    r->x[0] = entry;
+    r->x[1] = exit_;
+    r->cb = cb;
+    r->ctx = ctx;
+    r->idle_ms = o ? o->idle_ms : 0;
+    r->d[0].count = o ? o->rx : NULL;
+    r->d[0].count_on_read = 1;
+    r->d[1].count = o ? o->tx : NULL;
+    r->last_ms = pn_now_ms();
+    for (int s = 0; s < 2; s++)
+        r->io[s] = ev_io_new(loop, r->x[s]->fd, on_io, r);
+    r->timer = ev_timer_new(loop, on_timer, r);
+    r->defer = ev_defer_new(loop, on_defer, r);
+    if (early_len > 0) {
+        /* Early bytes (read while sniffing or handshaking) count as read now. */
+        r->d[0].buf = pn_buf_get();
+        if (r->d[0].buf == NULL) {
+            relay_end(r, "out of buffers");
+            return r;
+        }
+        size_t n = early_len < PN_BUF_SIZE ? early_len : PN_BUF_SIZE;
+        memcpy(r->d[0].buf->data, early, n);
+        r->d[0].buf->start = 0;
+        r->d[0].buf->end = (uint32_t)n;
+        if (r->d[0].count)
+            *r->d[0].count += n;
+    }
+    if (r->idle_ms != 0)
+        ev_timer_arm(r->timer, r->idle_ms);
+    relay_step(r);
+    return r;
+}
+
+void
+relay_free_(relay_t *r)
+{
+    if (r == NULL)
+        return;
+    for (int s = 0; s < 2; s++) {
+        ev_io_free(r->io[s]);
+        pn_xprt_free(r->x[s]);
+        pn_buf_put(r->d[s].buf);
+    }
+    ev_timer_free(r->timer);
+    ev_defer_free(r->defer);
+    free(r);
+}

@@ -1,0 +1,42 @@
+/* relay/relay.h: the byte relay between two transports, written once for both
+ * directions.
+ *
+ * Side 0 is the entry (the user's connection), side 1 the exit (the target or a
+ * tunnel data connection). Direction d moves bytes from side d to side 1-d:
+ * direction 0 is "rx" (read from the user), direction 1 is "tx" (written back to
+ * the user). A FIN read on one side becomes a write shutdown on the other once
+ * its buffered bytes are flushed; the relay ends when both directions have
+ * ended, on an error, or when no byte moved for the idle timeout. */
+#ifndef PN_RELAY_RELAY_H
+#define PN_RELAY_RELAY_H
+
+#include "core/ev.h"
+#include "core/xprt.h"
+
+#include <stdint.h>
+
+typedef struct relay relay_t;
+
+/** Called once when the relay ends by itself: <err> is NULL for a clean end
+ *  (both directions finished) or a static reason. The relay is freed right
+ *  after the callback returns, from a deferred event, never inside an I/O
+ *  callback of its own. */
+typedef void (*relay_done_cb)(relay_t *r, const char *err, void *ctx);
+
+typedef struct relay_opts {
+    uint64_t idle_ms;           /* close after this long without a byte moved; 0 = never */
+    uint64_t *rx;               /* borrowed counter: bytes read from side 0, or NULL */
+    uint64_t *tx;               /* borrowed counter: bytes written to side 0, or NULL */
+} relay_opts_t;
+
+/** Relay between <entry> and <exit> (both owned by the relay from now on) on
+ *  <loop>. Bytes already read from <entry> (<early>, <early_len> bytes, copied)
+ *  are sent to <exit> first. Never NULL. */
+relay_t *relay_new(ev_loop_t *loop, pn_xprt_t *entry, pn_xprt_t *exit_, const relay_opts_t *o,
+                   const void *early, size_t early_len, relay_done_cb cb, void *ctx);
+/** Close both transports and free <r> now, without calling its callback (used at
+ *  shutdown). NULL is a no-op. */
+void relay_free_(relay_t *r);
+#define relay_free(p) do { relay_free_(p); (p) = NULL; } while (0)
+
+#endif

@@ -1,0 +1,82 @@
+/* tls/tls.h: OpenSSL contexts for every TLS use in postern, TLS 1.3 only.
+ *
+ *  - server, in-memory (tls=1): a fresh self-signed ECDSA P-256 certificate per
+ *    process; its SHA-256 fingerprint is what a tunnel client pins.
+ *  - server, files (tls=2): PEM certificate chain + key, re-read when either file
+ *    changes on disk; live connections keep the context they started with.
+ *  - client: verifying (system store or a CA file, with a host name) or not
+ *    (the tunnel pins a fingerprint instead).
+ *  - PSK (control channel): TLS 1.3 external PSK with (EC)DHE, no certificates;
+ *    both ends prove they hold the key, nothing secret crosses the wire.
+ *
+ * Only this layer includes OpenSSL's SSL headers. */
+#ifndef PN_TLS_TLS_H
+#define PN_TLS_TLS_H
+
+#include "core/err.h"
+#include "core/xprt.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ssl_st SSL;
+typedef struct pn_tls_ctx pn_tls_ctx_t;
+
+#define PN_TLS_FP_LEN 32            /* SHA-256 */
+#define PN_TLS_FP_HEXLEN (PN_TLS_FP_LEN * 3)
+
+/** Make a server context with a new self-signed ECDSA P-256 certificate
+ *  (CN "postern", valid one year). NULL with <err> on failure. */
+pn_tls_ctx_t *pn_tls_server_selfsigned(char *err);
+/** Make a server context from the PEM files <crt> (chain) and <key>. Fail, with
+ *  <err> naming the file and the problem, when a file is unreadable, not PEM, or
+ *  the key does not match the certificate. */
+pn_tls_ctx_t *pn_tls_server_files(const char *crt, const char *key, char *err);
+/** Make a client context. With <verify>, check the server's chain against
+ *  <ca_file> (or the system store when NULL) and its name (see pn_tls_client_ssl);
+ *  without, accept any certificate (the caller pins a fingerprint). */
+pn_tls_ctx_t *pn_tls_client_new(int verify, const char *ca_file, char *err);
+/** Make a TLS 1.3 external-PSK context for the control channel: <server> or
+ *  client side, keyed by <psk> (<len> bytes, 32 expected). */
+pn_tls_ctx_t *pn_tls_psk_new(int server, const uint8_t *psk, size_t len, char *err);
+/** Free <c>; SSL objects made from it stay valid (OpenSSL refcounts). NULL is a no-op. */
+void pn_tls_ctx_free_(pn_tls_ctx_t *c);
+#define pn_tls_ctx_free(p) do { pn_tls_ctx_free_(p); (p) = NULL; } while (0)
+
+/** Return a new SSL in accept state for a server context. For a files context,
+ *  first check (at most once a second) whether the files changed and reload
+ *  them; a reload that fails logs a warning and keeps the old certificate. */
+SSL *pn_tls_server_ssl(pn_tls_ctx_t *c);
+/** Return a new SSL in connect state for a client or PSK context, sending <sni>
+ *  (may be NULL) and, for a verifying context, checking the certificate against
+ *  <sni>. */
+SSL *pn_tls_client_ssl(pn_tls_ctx_t *c, const char *sni);
+/** Copy the SHA-256 fingerprint of the certificate <c> serves now into <out>; 0 or -1. */
+int pn_tls_ctx_fingerprint(pn_tls_ctx_t *c, uint8_t out[PN_TLS_FP_LEN]);
+/** Copy the fingerprint of the certificate the peer of <ssl> presented; 0 or -1. */
+int pn_tls_peer_fingerprint(SSL *ssl, uint8_t out[PN_TLS_FP_LEN]);
+/** Format <fp> as "AB:CD:..." into <out>. */
+void pn_tls_fp_hex(const uint8_t fp[PN_TLS_FP_LEN], char out[PN_TLS_FP_HEXLEN]);
+/** Derive <len> bytes of keying material labelled <label> from the session of the
+ *  established <ssl> (RFC 8446 exporter); 0 or -1. */
+int pn_tls_export(SSL *ssl, const char *label, uint8_t *out, size_t len);
+/** Free an SSL that never got wrapped in a transport. */
+void pn_tls_ssl_free(SSL *ssl);
+
+/** Wrap the TCP <fd> and <ssl> (both owned by the transport from now on) in a
+ *  TLS transport; the handshake runs inside the first read/write, or explicitly
+ *  through pn_xprt_tls_handshake(). Never NULL. */
+pn_xprt_t *pn_xprt_tls_new(int fd, SSL *ssl);
+/** Drive the handshake of <x>: PN_OK when done, PN_AGAIN (see x->want), or
+ *  PN_ERR with x->err set to a readable reason. */
+int pn_xprt_tls_handshake(pn_xprt_t *x);
+/** The SSL inside the TLS transport <x> (borrowed). */
+SSL *pn_xprt_tls_ssl(pn_xprt_t *x);
+
+/** Fill <out> with <len> cryptographically random bytes; 0 or -1. */
+int pn_random(void *out, size_t len);
+/** HMAC-SHA256 of <msg> under <key> into <out>. */
+void pn_hmac_sha256(const uint8_t *key, size_t keylen, const uint8_t *msg, size_t msglen,
+                    uint8_t out[32]);
+
+#endif

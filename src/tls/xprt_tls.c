@@ -1,0 +1,249 @@
+/* tls/xprt_tls.c: the TLS transport, an SSL on a non-blocking TCP socket behind
+ * the same vtable as raw TCP (core/xprt.h).
+ *
+ * OpenSSL's outcomes map onto the transport's: WANT_READ / WANT_WRITE become
+ * PN_AGAIN with <want> naming the readiness to wait for (a read may need the
+ * socket writable and a write readable), a close_notify or a bare FIN becomes
+ * end of stream, anything else PN_ERR with a static reason. The error queue is
+ * emptied before every call and after every failure, so one connection's errors
+ * never show up on another. */
+#include "tls/tls.h"
+#include "core/ev.h"
+#include "core/mem.h"
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+typedef struct xprt_tls {
+    pn_xprt_t base;         /* first, so a pn_xprt_t * is an xprt_tls_t * */
+    SSL *ssl;               /* owned; freed by tls_free */
+    unsigned attached : 1;  /* SSL_set_fd succeeded */
+    unsigned wr_shut : 1;   /* close_notify sent and the write side shut */
+} xprt_tls_t;
+
+static const struct pn_xprt_ops tls_ops;
+
+/* Return a static reason for the failure just reported on <ssl>: the earliest
+ * queued OpenSSL error, the verification result when the certificate was
+ * refused, or the saved <errno_>. */
+static const char *
+tls_reason(SSL *ssl, int errno_)
+{
+    unsigned long e = ERR_peek_error();
+    if (e == 0)
+        return errno_ != 0 ? strerror(errno_) : "connection closed during the tls exchange";
+    if (ERR_SYSTEM_ERROR(e))
+        return strerror(ERR_GET_REASON(e));
+    if (ERR_GET_LIB(e) == ERR_LIB_SSL) {
+        switch (ERR_GET_REASON(e)) {
+        case SSL_R_CERTIFICATE_VERIFY_FAILED: {
+            long v = SSL_get_verify_result(ssl);
+            if (v != X509_V_OK)
+                return X509_verify_cert_error_string(v);
+            break;
+        }
+        case SSL_R_BINDER_DOES_NOT_VERIFY:
+            return "psk binder does not verify (wrong key)";
+        default:
+            break;
+        }
+    }
+    const char *r = ERR_reason_error_string(e);
+    return r != NULL ? r : "tls error";
+}
+
+/* Map the failed SSL call that returned <ret> (errno <errno_> saved right after
+ * it) onto PN_AGAIN (setting want), 0 for end of stream when <eof_err> is NULL,
+ * or PN_ERR (setting err; <eof_err> is the reason used for end of stream).
+ * <again_want> is the readiness to wait for when the socket itself said EAGAIN. */
+static int
+tls_fail(xprt_tls_t *t, int ret, int errno_, int again_want, const char *eof_err)
+{
+    pn_xprt_t *x = &t->base;
+    int rc = PN_ERR;
+    switch (SSL_get_error(t->ssl, ret)) {
+    case SSL_ERROR_WANT_READ:
+        x->want = EV_RD;
+        rc = PN_AGAIN;
+        break;
+    case SSL_ERROR_WANT_WRITE:
+        x->want = EV_WR;
+        rc = PN_AGAIN;
+        break;
+    case SSL_ERROR_ZERO_RETURN:
+        if (eof_err == NULL)
+            rc = 0;
+        else
+            x->err = eof_err;
+        break;
+    case SSL_ERROR_SYSCALL:
+        if (errno_ == EAGAIN || errno_ == EWOULDBLOCK || errno_ == EINTR) {
+            x->want = again_want;
+            rc = PN_AGAIN;
+            break;
+        }
+        x->err = tls_reason(t->ssl, errno_);
+        break;
+    case SSL_ERROR_SSL:
+        x->err = tls_reason(t->ssl, errno_);
+        break;
+    default:    /* X509 lookup, async, client hello callbacks: never set up */
+        x->err = "unexpected tls state";
+        break;
+    }
+    ERR_clear_error();
+    return rc;
+}
+
+static int
+tls_detached(pn_xprt_t *x)
+{
+    x->err = "tls: cannot attach the socket (out of memory)";
+    return PN_ERR;
+}
+
+static ssize_t
+tls_read(pn_xprt_t *x, void *buf, size_t len)
+{
+    xprt_tls_t *t = (xprt_tls_t *)x;
+    size_t n = 0;
+    if (!t->attached)
+        return tls_detached(x);
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_read_ex(t->ssl, buf, len, &n);
+    if (r == 1)
+        return (ssize_t)n;
+    return tls_fail(t, r, errno, EV_RD, NULL);
+}
+
+/* After PN_AGAIN the caller must call again with the same bytes at the start of
+ * <buf> (more may follow; the buffer may move): OpenSSL has already encrypted
+ * part of them. */
+static ssize_t
+tls_write(pn_xprt_t *x, const void *buf, size_t len)
+{
+    xprt_tls_t *t = (xprt_tls_t *)x;
+    size_t n = 0;
+    if (!t->attached)
+        return tls_detached(x);
+    if (len == 0)
+        return 0;
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_write_ex(t->ssl, buf, len, &n);
+    if (r == 1)
+        return (ssize_t)n;
+    return tls_fail(t, r, errno, EV_WR, "tls session closed by the peer");
+}
+
+/* Send close_notify once (not waiting for the peer's) and shut the TCP write
+ * side, so the peer reads end of stream while this side can still read. A
+ * handshake still in progress is driven first. */
+static int
+tls_shutdown_wr(pn_xprt_t *x)
+{
+    xprt_tls_t *t = (xprt_tls_t *)x;
+    if (!t->attached)
+        return tls_detached(x);
+    if (t->wr_shut)
+        return PN_OK;
+    if (!SSL_is_init_finished(t->ssl)) {
+        int r = pn_xprt_tls_handshake(x);
+        if (r != PN_OK)
+            return r;
+    }
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_shutdown(t->ssl);
+    if (r < 0) {
+        return tls_fail(t, r, errno, EV_WR, "tls session closed by the peer");
+    }
+    t->wr_shut = 1;
+    if (shutdown(x->fd, SHUT_WR) == -1 && errno != ENOTCONN) {
+        x->err = strerror(errno);
+        return PN_ERR;
+    }
+    return PN_OK;
+}
+
+static size_t
+tls_pending(pn_xprt_t *x)
+{
+    xprt_tls_t *t = (xprt_tls_t *)x;
+    int n = SSL_pending(t->ssl);
+    return n > 0 ? (size_t)n : 0;
+}
+
+static void
+tls_free(pn_xprt_t *x)
+{
+    xprt_tls_t *t = (xprt_tls_t *)x;
+    SSL_free(t->ssl);
+    if (x->fd >= 0)
+        close(x->fd);
+    free(t);
+}
+
+static const struct pn_xprt_ops tls_ops = {
+    .name = "tls",
+    .read = tls_read,
+    .write = tls_write,
+    .shutdown_wr = tls_shutdown_wr,
+    .pending = tls_pending,
+    .free = tls_free,
+};
+
+/* Wrap the connected TCP <fd> and <ssl> (from pn_tls_server_ssl() or
+ * pn_tls_client_ssl()) in a TLS transport that owns both from now on: freeing
+ * it frees the SSL and closes the fd. Never NULL; if OpenSSL cannot attach the
+ * socket (out of memory) every call on the transport fails with PN_ERR. */
+pn_xprt_t *
+pn_xprt_tls_new(int fd, SSL *ssl)
+{
+    xprt_tls_t *t = xcalloc(sizeof(*t));
+    t->base.ops = &tls_ops;
+    t->base.fd = fd;
+    t->ssl = ssl;
+    t->attached = SSL_set_fd(ssl, fd) == 1;
+    ERR_clear_error();
+    return &t->base;
+}
+
+/* Drive the handshake of the TLS transport <x>: PN_OK once it is complete (at
+ * once if it already is), PN_AGAIN with x->want set, or PN_ERR with x->err a
+ * static reason (a refused certificate gives the verification error, e.g.
+ * "hostname mismatch"; a wrong PSK gives "psk binder does not verify (wrong
+ * key)" on the server and "tlsv1 alert decrypt error" on the client). Calls no
+ * callbacks and never frees <x>. */
+int
+pn_xprt_tls_handshake(pn_xprt_t *x)
+{
+    xprt_tls_t *t = (xprt_tls_t *)x;
+    if (!t->attached)
+        return tls_detached(x);
+    if (SSL_is_init_finished(t->ssl))
+        return PN_OK;
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_do_handshake(t->ssl);
+    if (r == 1)
+        return PN_OK;
+    return tls_fail(t, r, errno, EV_RD, "connection closed during the tls handshake");
+}
+
+/* Return the SSL of the TLS transport <x> (borrowed: it lives as long as <x>),
+ * or NULL when <x> is not a TLS transport. */
+SSL *
+pn_xprt_tls_ssl(pn_xprt_t *x)
+{
+    if (x == NULL || x->ops != &tls_ops)
+        return NULL;
+    return ((xprt_tls_t *)x)->ssl;
+}

@@ -1,0 +1,547 @@
+/* tests/unit/modes/config_test.c: URL and environment to pn_config_t
+ * (modes/config.h). Run under ASan, this also checks that every failure path
+ * frees what it allocated. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "modes/config.h"
+
+#define SECRET "s3cret"
+
+/* ---- helpers ---- */
+
+static void
+parse_ok(const char *url, pn_config_t *cfg)
+{
+    char err[PN_ERR_LEN] = "";
+    if (pn_config_parse(url, cfg, err) != PN_OK)
+        fail_msg("pn_config_parse(\"%s\") failed: %s", url, err);
+}
+
+/* Nothing left for pn_config_clear() to free. */
+static void
+assert_cfg_empty(const pn_config_t *cfg)
+{
+    assert_null(cfg->key);
+    assert_null(cfg->host);
+    assert_null(cfg->port);
+    assert_null(cfg->targets);
+    assert_int_equal(cfg->ntargets, 0);
+    assert_null(cfg->crt);
+    assert_null(cfg->crt_key);
+    assert_null(cfg->ca);
+    assert_null(cfg->sni);
+    assert_null(cfg->dial);
+}
+
+/* <url> must fail with an error that starts with <prefix>, leaves <cfg> empty
+ * and never shows the key. */
+static void
+parse_fails(const char *url, const char *prefix)
+{
+    char err[PN_ERR_LEN];
+    pn_config_t cfg;
+
+    memset(err, 0, sizeof(err));
+    memset(&cfg, 0xA5, sizeof(cfg));
+    if (pn_config_parse(url, &cfg, err) != PN_ERR)
+        fail_msg("pn_config_parse(\"%s\") accepted it", url);
+    if (strncmp(err, prefix, strlen(prefix)) != 0)
+        fail_msg("pn_config_parse(\"%s\"): error \"%s\" does not start with \"%s\"", url, err,
+                 prefix);
+    if (strstr(err, SECRET) != NULL)
+        fail_msg("pn_config_parse(\"%s\"): error \"%s\" shows the key", url, err);
+    assert_cfg_empty(&cfg);
+    pn_config_clear(&cfg);
+    assert_null(cfg.host);
+}
+
+/* ---- good URLs ---- */
+
+static void
+test_full_client(void **state)
+{
+    pn_config_t cfg;
+    parse_ok("client://" SECRET "@127.0.0.1:10101/10.0.0.1:8080,[::1]:8081"
+             "?mode=2&tls=2&crt=%2Fetc%2Fc.pem&key=/etc/k.pem&ca=/etc/ca.pem&sni=example.com"
+             "&lbs=2&dial=10.0.0.5&read=1m30s&log=debug&min=8",
+             &cfg);
+    assert_int_equal(cfg.role, PN_ROLE_CLIENT);
+    assert_string_equal(cfg.key, SECRET);
+    assert_string_equal(cfg.host, "127.0.0.1");
+    assert_string_equal(cfg.port, "10101");
+    assert_int_equal(cfg.ntargets, 2);
+    assert_string_equal(cfg.targets[0].host, "10.0.0.1");
+    assert_string_equal(cfg.targets[0].port, "8080");
+    assert_string_equal(cfg.targets[1].host, "::1");
+    assert_string_equal(cfg.targets[1].port, "8081");
+    assert_int_equal(cfg.mode, 2);
+    assert_int_equal(cfg.tls, 2);
+    assert_string_equal(cfg.crt, "/etc/c.pem");
+    assert_string_equal(cfg.crt_key, "/etc/k.pem");
+    assert_string_equal(cfg.ca, "/etc/ca.pem");
+    assert_string_equal(cfg.sni, "example.com");
+    assert_int_equal(cfg.lbs, LB_FAILOVER);
+    assert_string_equal(cfg.dial, "10.0.0.5");
+    assert_int_equal(cfg.read_ms, 90000);
+    assert_int_equal(cfg.log, LOG_DEBUG);
+    assert_int_equal(cfg.min, 8);
+    assert_int_equal(cfg.max, 1024);
+    pn_config_clear(&cfg);
+    assert_cfg_empty(&cfg);
+    assert_int_equal(cfg.min, 0);
+}
+
+static void
+test_full_server(void **state)
+{
+    pn_config_t cfg;
+    parse_ok("server://" SECRET "@:10101/127.0.0.1:8080"
+             "?mode=1&tls=1&lbs=1&dial=auto&read=0&log=warn&max=2048",
+             &cfg);
+    assert_int_equal(cfg.role, PN_ROLE_SERVER);
+    assert_string_equal(cfg.key, SECRET);
+    assert_string_equal(cfg.host, "");
+    assert_string_equal(cfg.port, "10101");
+    assert_int_equal(cfg.ntargets, 1);
+    assert_string_equal(cfg.targets[0].host, "127.0.0.1");
+    assert_string_equal(cfg.targets[0].port, "8080");
+    assert_int_equal(cfg.mode, 1);
+    assert_int_equal(cfg.tls, 1);
+    assert_int_equal(cfg.lbs, LB_LATENCY);
+    assert_null(cfg.dial);
+    assert_int_equal(cfg.read_ms, 0);
+    assert_int_equal(cfg.log, LOG_WARN);
+    assert_int_equal(cfg.max, 2048);
+    assert_int_equal(cfg.min, 64);
+    assert_null(cfg.crt);
+    assert_null(cfg.crt_key);
+    pn_config_clear(&cfg);
+}
+
+static void
+test_server_tls2_files(void **state)
+{
+    pn_config_t cfg;
+    parse_ok("server://:10101/127.0.0.1:8080?tls=2&crt=c.pem&key=k.pem&max=65536", &cfg);
+    assert_int_equal(cfg.tls, 2);
+    assert_string_equal(cfg.crt, "c.pem");
+    assert_string_equal(cfg.crt_key, "k.pem");
+    assert_int_equal(cfg.max, 65536);
+    assert_null(cfg.key);
+    pn_config_clear(&cfg);
+}
+
+static void
+test_defaults(void **state)
+{
+    pn_config_t cfg;
+    parse_ok("client://:8080/127.0.0.1:80", &cfg);
+    assert_int_equal(cfg.role, PN_ROLE_CLIENT);
+    assert_null(cfg.key);
+    assert_string_equal(cfg.host, "");
+    assert_string_equal(cfg.port, "8080");
+    assert_int_equal(cfg.mode, 0);
+    assert_int_equal(cfg.tls, 0);
+    assert_null(cfg.crt);
+    assert_null(cfg.crt_key);
+    assert_null(cfg.ca);
+    assert_null(cfg.sni);
+    assert_int_equal(cfg.lbs, LB_ROUND_ROBIN);
+    assert_null(cfg.dial);
+    assert_int_equal(cfg.read_ms, 0);
+    assert_int_equal(cfg.log, LOG_INFO);
+    assert_int_equal(cfg.min, 64);
+    assert_int_equal(cfg.max, 1024);
+    assert_int_equal(cfg.report_ms, 5000);
+    assert_int_equal(cfg.fallback_ms, 300000);
+    assert_int_equal(cfg.dial_timeout_ms, 5000);
+    assert_int_equal(cfg.handshake_ms, 10000);
+    assert_int_equal(cfg.pool_wait_ms, 5000);
+    assert_int_equal(cfg.backoff_max_ms, 30000);
+    pn_config_clear(&cfg);
+}
+
+static void
+test_targets(void **state)
+{
+    pn_config_t cfg;
+    parse_ok("client://:80/127.0.0.1:8080,[::1]:8081,:8082", &cfg);
+    assert_int_equal(cfg.ntargets, 3);
+    assert_string_equal(cfg.targets[0].host, "127.0.0.1");
+    assert_string_equal(cfg.targets[0].port, "8080");
+    assert_string_equal(cfg.targets[1].host, "::1");
+    assert_string_equal(cfg.targets[1].port, "8081");
+    assert_string_equal(cfg.targets[2].host, "");
+    assert_string_equal(cfg.targets[2].port, "8082");
+    pn_config_clear(&cfg);
+}
+
+static void
+test_port_bounds_accepted(void **state)
+{
+    pn_config_t cfg;
+    parse_ok("client://:1/h:65535", &cfg);
+    assert_string_equal(cfg.port, "1");
+    assert_string_equal(cfg.targets[0].port, "65535");
+    pn_config_clear(&cfg);
+    parse_ok("client://:65535/h:1", &cfg);
+    assert_string_equal(cfg.port, "65535");
+    assert_string_equal(cfg.targets[0].port, "1");
+    pn_config_clear(&cfg);
+}
+
+static void
+test_dial_auto_and_empty(void **state)
+{
+    pn_config_t cfg;
+    parse_ok("client://:80/h:1?dial=auto", &cfg);
+    assert_null(cfg.dial);
+    pn_config_clear(&cfg);
+    parse_ok("client://:80/h:1?dial=", &cfg);
+    assert_null(cfg.dial);
+    pn_config_clear(&cfg);
+    parse_ok("client://:80/h:1?dial=::1", &cfg);
+    assert_string_equal(cfg.dial, "::1");
+    pn_config_clear(&cfg);
+}
+
+static void
+test_params_last_wins_and_ranges(void **state)
+{
+    pn_config_t cfg;
+    parse_ok("client://:80/h:1?tls=1&tls=0&log=none&lbs=0&min=65536&read=250ms", &cfg);
+    assert_int_equal(cfg.tls, 0);
+    assert_int_equal(cfg.log, LOG_NONE);
+    assert_int_equal(cfg.lbs, LB_ROUND_ROBIN);
+    assert_int_equal(cfg.min, 65536);
+    assert_int_equal(cfg.read_ms, 250);
+    pn_config_clear(&cfg);
+
+    parse_ok("server://:80/h:1?max=1&log=event&mode=0", &cfg);
+    assert_int_equal(cfg.max, 1);
+    assert_int_equal(cfg.log, LOG_EVENT);
+    assert_int_equal(cfg.mode, 0);
+    pn_config_clear(&cfg);
+
+    parse_ok("client://:80/h:1?min=1&log=error", &cfg);
+    assert_int_equal(cfg.min, 1);
+    assert_int_equal(cfg.log, LOG_ERROR);
+    pn_config_clear(&cfg);
+}
+
+/* ---- errors ---- */
+
+static void
+test_error_scheme(void **state)
+{
+    parse_fails("bogus://" SECRET "@:80/h:1", "scheme:");
+    parse_fails("master://" SECRET "@:80/h:1", "scheme:");
+}
+
+static void
+test_error_port(void **state)
+{
+    parse_fails("client://" SECRET "@127.0.0.1/127.0.0.1:80", "port:");
+    parse_fails("client://" SECRET "@127.0.0.1:/127.0.0.1:80", "port:");
+    parse_fails("client://" SECRET "@:abc/h:1", "port:");
+    parse_fails("client://" SECRET "@::1:80/h:1", "port:");
+    parse_fails("client://" SECRET "@:0/h:1", "port:");
+    parse_fails("client://" SECRET "@:70000/h:1", "port:");
+    parse_fails("client://" SECRET "@:65536/h:1", "port:");
+    parse_fails("server://" SECRET "@:0/h:1", "port:");
+    parse_fails("server://" SECRET "@:70000/h:1", "port:");
+    parse_fails("client://" SECRET "@:80/h:0", "port:");
+    parse_fails("client://" SECRET "@:80/h:70000", "port:");
+    parse_fails("client://" SECRET "@:80/a:1,b:2,h:0", "port:");
+    parse_fails("server://" SECRET "@:80/a:1,[::1]:99999", "port:");
+}
+
+static void
+test_error_target(void **state)
+{
+    parse_fails("client://" SECRET "@:80", "target:");
+    parse_fails("client://" SECRET "@:80/", "target:");
+    parse_fails("client://" SECRET "@:80?tls=1", "target:");
+    parse_fails("server://" SECRET "@:80", "target:");
+    parse_fails("client://" SECRET "@:80/a:1,,b:2", "target:");
+    parse_fails("client://" SECRET "@:80/a:1,", "target:");
+    parse_fails("client://" SECRET "@:80/,a:1", "target:");
+    parse_fails("client://" SECRET "@:80/hostonly", "target:");
+    parse_fails("client://" SECRET "@:80/a:1,b", "target:");
+    parse_fails("client://" SECRET "@:80/::1:80", "target:");
+    parse_fails("client://" SECRET "@:80/h:x", "target:");
+}
+
+static void
+test_error_values(void **state)
+{
+    parse_fails("client://" SECRET "@:80/h:1?read=abc", "read:");
+    parse_fails("client://" SECRET "@:80/h:1?read=5", "read:");
+    parse_fails("client://" SECRET "@:80/h:1?read=", "read:");
+    parse_fails("client://" SECRET "@:80/h:1?lbs=9", "lbs:");
+    parse_fails("client://" SECRET "@:80/h:1?lbs=3", "lbs:");
+    parse_fails("client://" SECRET "@:80/h:1?lbs=", "lbs:");
+    parse_fails("client://" SECRET "@:80/h:1?tls=7", "tls:");
+    parse_fails("client://" SECRET "@:80/h:1?tls=3", "tls:");
+    parse_fails("client://" SECRET "@:80/h:1?tls=yes", "tls:");
+    parse_fails("client://" SECRET "@:80/h:1?mode=5", "mode:");
+    parse_fails("server://" SECRET "@:80/h:1?mode=-1", "mode:");
+    parse_fails("client://" SECRET "@:80/h:1?log=loud", "log:");
+    parse_fails("client://" SECRET "@:80/h:1?log=INFO", "log:");
+    parse_fails("client://" SECRET "@:80/h:1?log=", "log:");
+    parse_fails("client://" SECRET "@:80/h:1?min=0", "min:");
+    parse_fails("client://" SECRET "@:80/h:1?min=65537", "min:");
+    parse_fails("client://" SECRET "@:80/h:1?min=abc", "min:");
+    parse_fails("server://" SECRET "@:80/h:1?max=0", "max:");
+    parse_fails("server://" SECRET "@:80/h:1?max=70000", "max:");
+    parse_fails("server://" SECRET "@:80/h:1?max=", "max:");
+}
+
+static void
+test_error_tls_files(void **state)
+{
+    parse_fails("client://" SECRET "@:80/h:1?tls=2", "crt:");
+    parse_fails("client://" SECRET "@:80/h:1?tls=2&crt=", "crt:");
+    parse_fails("server://" SECRET "@:80/h:1?tls=2&key=k.pem", "crt:");
+    parse_fails("client://" SECRET "@:80/h:1?tls=2&crt=c.pem", "key:");
+    parse_fails("server://" SECRET "@:80/h:1?tls=2&crt=c.pem&key=", "key:");
+}
+
+static void
+test_error_unknown_param(void **state)
+{
+    parse_fails("client://" SECRET "@:80/h:1?foo=1", "foo:");
+    parse_fails("client://" SECRET "@:80/h:1?tls=1&foo", "foo:");
+    parse_fails("client://" SECRET "@:80/h:1?max=", "max:");
+    parse_fails("client://" SECRET "@:80/h:1?max=10", "max:");
+    parse_fails("server://" SECRET "@:80/h:1?min=10", "min:");
+    parse_fails("server://" SECRET "@:80/h:1?ca=ca.pem", "ca:");
+    parse_fails("server://" SECRET "@:80/h:1?sni=example.com", "sni:");
+    parse_fails("client://" SECRET "@:80/h:1?TLS=1", "TLS:");
+}
+
+static void
+test_error_url_level(void **state)
+{
+    /* Errors from core/url that are not about an address keep their own prefix. */
+    parse_fails("client:/" SECRET "@:80/h:1", "url:");
+    parse_fails("client://" SECRET "@", "url:");
+    parse_fails("client://" SECRET "@:80/h:1?=1", "query:");
+    parse_fails("client://" SECRET "@:80/h:1?tls=%zz", "query:");
+}
+
+/* ---- environment ---- */
+
+struct env_pair {
+    const char *name, *value;
+};
+
+static const struct env_pair *fake_env;
+
+static const char *
+fake_get(const char *name)
+{
+    for (const struct env_pair *p = fake_env; p != NULL && p->name != NULL; p++)
+        if (strcmp(p->name, name) == 0)
+            return p->value;
+    return NULL;
+}
+
+static const char *const env_names[] = {
+    "POSTERN_REPORT_INTERVAL", "POSTERN_FALLBACK_INTERVAL", "POSTERN_DIAL_TIMEOUT",
+    "POSTERN_HANDSHAKE_TIMEOUT", "POSTERN_POOL_WAIT", "POSTERN_BACKOFF_MAX",
+};
+
+static uint64_t *
+env_field(pn_config_t *cfg, size_t i)
+{
+    uint64_t *const f[] = {
+        &cfg->report_ms, &cfg->fallback_ms, &cfg->dial_timeout_ms,
+        &cfg->handshake_ms, &cfg->pool_wait_ms, &cfg->backoff_max_ms,
+    };
+    return f[i];
+}
+
+static void
+test_env_none_set(void **state)
+{
+    static const struct env_pair env[] = {
+        { "POSTERN_REPORT_INTERVAL", "" }, { "UNRELATED", "1s" }, { NULL, NULL },
+    };
+    pn_config_t cfg;
+    char err[PN_ERR_LEN] = "";
+
+    parse_ok("client://:80/h:1", &cfg);
+    fake_env = env;
+    assert_int_equal(pn_config_apply_env(&cfg, fake_get, err), PN_OK);
+    assert_int_equal(cfg.report_ms, 5000);
+    assert_int_equal(cfg.fallback_ms, 300000);
+    assert_int_equal(cfg.dial_timeout_ms, 5000);
+    assert_int_equal(cfg.handshake_ms, 10000);
+    assert_int_equal(cfg.pool_wait_ms, 5000);
+    assert_int_equal(cfg.backoff_max_ms, 30000);
+    pn_config_clear(&cfg);
+}
+
+static void
+test_env_all_set(void **state)
+{
+    static const struct env_pair env[] = {
+        { "POSTERN_REPORT_INTERVAL", "250ms" },
+        { "POSTERN_FALLBACK_INTERVAL", "0" },
+        { "POSTERN_DIAL_TIMEOUT", "2s" },
+        { "POSTERN_HANDSHAKE_TIMEOUT", "1m" },
+        { "POSTERN_POOL_WAIT", "1.5s" },
+        { "POSTERN_BACKOFF_MAX", "1m30s" },
+        { NULL, NULL },
+    };
+    pn_config_t cfg;
+    char err[PN_ERR_LEN] = "";
+
+    parse_ok("client://" SECRET "@:80/h:1", &cfg);
+    fake_env = env;
+    if (pn_config_apply_env(&cfg, fake_get, err) != PN_OK)
+        fail_msg("pn_config_apply_env failed: %s", err);
+    assert_int_equal(cfg.report_ms, 250);
+    assert_int_equal(cfg.fallback_ms, 0);
+    assert_int_equal(cfg.dial_timeout_ms, 2000);
+    assert_int_equal(cfg.handshake_ms, 60000);
+    assert_int_equal(cfg.pool_wait_ms, 1500);
+    assert_int_equal(cfg.backoff_max_ms, 90000);
+    /* The URL part is untouched. */
+    assert_string_equal(cfg.key, SECRET);
+    assert_string_equal(cfg.port, "80");
+    pn_config_clear(&cfg);
+}
+
+/* Each variable on its own: a good value lands in its field only. */
+static void
+test_env_each_variable(void **state)
+{
+    for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++) {
+        struct env_pair env[] = { { env_names[i], "7s" }, { NULL, NULL } };
+        pn_config_t cfg, ref;
+        char err[PN_ERR_LEN] = "";
+
+        parse_ok("server://:80/h:1", &cfg);
+        parse_ok("server://:80/h:1", &ref);
+        fake_env = env;
+        if (pn_config_apply_env(&cfg, fake_get, err) != PN_OK)
+            fail_msg("%s=7s refused: %s", env_names[i], err);
+        for (size_t j = 0; j < sizeof(env_names) / sizeof(env_names[0]); j++) {
+            if (j == i)
+                assert_int_equal(*env_field(&cfg, j), 7000);
+            else
+                assert_int_equal(*env_field(&cfg, j), *env_field(&ref, j));
+        }
+        pn_config_clear(&cfg);
+        pn_config_clear(&ref);
+    }
+}
+
+static void
+test_env_malformed(void **state)
+{
+    static const char *const bad[] = { "abc", "5", "5x", "-1s", "1.5", " 1s" };
+    for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++) {
+        for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+            struct env_pair env[] = { { env_names[i], bad[k] }, { NULL, NULL } };
+            pn_config_t cfg;
+            char err[PN_ERR_LEN] = "";
+            char prefix[64];
+
+            parse_ok("client://" SECRET "@:80/h:1", &cfg);
+            uint64_t before = *env_field(&cfg, i);
+            fake_env = env;
+            if (pn_config_apply_env(&cfg, fake_get, err) != PN_ERR)
+                fail_msg("%s=\"%s\" accepted", env_names[i], bad[k]);
+            snprintf(prefix, sizeof(prefix), "%s:", env_names[i]);
+            if (strncmp(err, prefix, strlen(prefix)) != 0)
+                fail_msg("%s=\"%s\": error \"%s\" does not start with \"%s\"", env_names[i],
+                         bad[k], err, prefix);
+            assert_null(strstr(err, SECRET));
+            assert_int_equal(*env_field(&cfg, i), before);
+            pn_config_clear(&cfg);
+        }
+    }
+}
+
+static void
+env_one(const char *name, const char *value, int want_rc, uint64_t want_ms)
+{
+    struct env_pair env[] = { { name, value }, { NULL, NULL } };
+    pn_config_t cfg;
+    char err[PN_ERR_LEN] = "";
+    size_t idx = 0;
+
+    while (strcmp(env_names[idx], name) != 0)
+        idx++;
+    parse_ok("client://:80/h:1", &cfg);
+    fake_env = env;
+    int rc = pn_config_apply_env(&cfg, fake_get, err);
+    if (rc != want_rc)
+        fail_msg("%s=%s: rc %d, expected %d (%s)", name, value, rc, want_rc, err);
+    if (want_rc == PN_OK) {
+        assert_int_equal(*env_field(&cfg, idx), want_ms);
+    } else {
+        assert_int_equal(strncmp(err, name, strlen(name)), 0);
+        assert_int_equal(err[strlen(name)], ':');
+    }
+    pn_config_clear(&cfg);
+}
+
+static void
+test_env_minimums(void **state)
+{
+    env_one("POSTERN_REPORT_INTERVAL", "10ms", PN_ERR, 0);
+    env_one("POSTERN_REPORT_INTERVAL", "99ms", PN_ERR, 0);
+    env_one("POSTERN_REPORT_INTERVAL", "0", PN_ERR, 0);
+    env_one("POSTERN_REPORT_INTERVAL", "100ms", PN_OK, 100);
+    env_one("POSTERN_FALLBACK_INTERVAL", "0", PN_OK, 0);
+    env_one("POSTERN_FALLBACK_INTERVAL", "1h", PN_OK, 3600000);
+    env_one("POSTERN_DIAL_TIMEOUT", "0", PN_ERR, 0);
+    env_one("POSTERN_DIAL_TIMEOUT", "100us", PN_ERR, 0);
+    env_one("POSTERN_DIAL_TIMEOUT", "1ms", PN_OK, 1);
+    env_one("POSTERN_HANDSHAKE_TIMEOUT", "0s", PN_ERR, 0);
+    env_one("POSTERN_HANDSHAKE_TIMEOUT", "1ms", PN_OK, 1);
+    env_one("POSTERN_POOL_WAIT", "0", PN_ERR, 0);
+    env_one("POSTERN_POOL_WAIT", "1ms", PN_OK, 1);
+    env_one("POSTERN_BACKOFF_MAX", "999ms", PN_ERR, 0);
+    env_one("POSTERN_BACKOFF_MAX", "1s", PN_OK, 1000);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_client),
+        cmocka_unit_test(test_full_server),
+        cmocka_unit_test(test_server_tls2_files),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_targets),
+        cmocka_unit_test(test_port_bounds_accepted),
+        cmocka_unit_test(test_dial_auto_and_empty),
+        cmocka_unit_test(test_params_last_wins_and_ranges),
+        cmocka_unit_test(test_error_scheme),
+        cmocka_unit_test(test_error_port),
+        cmocka_unit_test(test_error_target),
+        cmocka_unit_test(test_error_values),
+        cmocka_unit_test(test_error_tls_files),
+        cmocka_unit_test(test_error_unknown_param),
+        cmocka_unit_test(test_error_url_level),
+        cmocka_unit_test(test_env_none_set),
+        cmocka_unit_test(test_env_all_set),
+        cmocka_unit_test(test_env_each_variable),
+        cmocka_unit_test(test_env_malformed),
+        cmocka_unit_test(test_env_minimums),
+    };
+    return cmocka_run_group_tests_name("modes/config", tests, NULL, NULL);
+}
