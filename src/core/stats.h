@@ -18,6 +18,7 @@ typedef struct pn_stats {
     uint64_t tcp_total;         /* TCP connections accepted since start */
     uint64_t dial_fail;         /* failed dials to targets */
     uint64_t refused;           /* connections closed for a limit or a bad proof */
+    uint64_t udp_drops;         /* datagrams dropped (no room, no session, malformed) */
 } pn_stats_t;
 
 /** Write the CHECK_POINT line for <mode> (0 master/none, 1 single-end, 2 tunnel)

@@ -9,10 +9,11 @@
 /* Parameters this build understands, per role. Unknown ones are refused so a
  * typo never silently falls back to a default. */
 static const char *const client_params[] = {
-    "mode", "tls", "crt", "key", "ca", "sni", "lbs", "dial", "read", "log", "min", NULL,
+    "mode", "tls", "crt", "key", "ca", "sni", "lbs", "dial", "read", "log", "min", "notcp", "noudp",
+    NULL,
 };
 static const char *const server_params[] = {
-    "mode", "tls", "crt", "key", "lbs", "dial", "read", "log", "max", NULL,
+    "mode", "tls", "crt", "key", "lbs", "dial", "read", "log", "max", "notcp", "noudp", NULL,
 };
 
 static int
@@ -111,6 +112,7 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
     cfg->handshake_ms = 10000;
     cfg->pool_wait_ms = 5000;
     cfg->backoff_max_ms = 30000;
+    cfg->udp_idle_ms = 30000;
 
     if (pn_url_parse(url, &u, err) != PN_OK) {
         /* core/url reports "url: ..." or "address ...": name the field for the user. */
@@ -150,8 +152,14 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
         goto fail;
 
     if (parse_enum(&u, "mode", 2, &cfg->mode, err) != PN_OK ||
-        parse_enum(&u, "tls", 2, &cfg->tls, err) != PN_OK)
+        parse_enum(&u, "tls", 2, &cfg->tls, err) != PN_OK ||
+        parse_enum(&u, "notcp", 1, &cfg->notcp, err) != PN_OK ||
+        parse_enum(&u, "noudp", 1, &cfg->noudp, err) != PN_OK)
         goto fail;
+    if (cfg->notcp && cfg->noudp) {
+        pn_err_set(err, "noudp: with notcp=1 too, nothing is left to carry");
+        goto fail;
+    }
     v = (int)cfg->lbs;
     if (parse_enum(&u, "lbs", 2, &v, err) != PN_OK)
         goto fail;
@@ -200,6 +208,7 @@ pn_config_apply_env(pn_config_t *cfg, const char *(*get)(const char *name), char
         { "POSTERN_HANDSHAKE_TIMEOUT", offsetof(pn_config_t, handshake_ms), 1 },
         { "POSTERN_POOL_WAIT", offsetof(pn_config_t, pool_wait_ms), 1 },
         { "POSTERN_BACKOFF_MAX", offsetof(pn_config_t, backoff_max_ms), 1000 },
+        { "POSTERN_UDP_IDLE", offsetof(pn_config_t, udp_idle_ms), 100 },
     };
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
         const char *s = get(vars[i].name);

@@ -41,6 +41,7 @@ typedef struct pn_config {
     enum log_level log;
     uint32_t min;               /* client pool floor */
     uint32_t max;               /* server pool ceiling */
+    int notcp, noudp;           /* turn a protocol off */
     /* Tunables from the environment (see docs/usage.md). */
     uint64_t report_ms;         /* CHECK_POINT, pings and latency probes */
     uint64_t fallback_ms;       /* lbs=2: time on a backup before retrying the primary */
@@ -48,6 +49,7 @@ typedef struct pn_config {
     uint64_t handshake_ms;      /* TLS and tunnel handshakes */
     uint64_t pool_wait_ms;      /* how long a connection waits for a pooled data connection */
     uint64_t backoff_max_ms;    /* client reconnect backoff ceiling */
+    uint64_t udp_idle_ms;       /* a UDP session ends after this long without a datagram */
 } pn_config_t;
 
 #define PN_EXIT_OK 0

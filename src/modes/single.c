@@ -1,7 +1,8 @@
 /* modes/single.c: the single-end forwarder (client:// with no server).
  *
- *   user --accept--> entry (TLS termination when tls>=1) --dial (lbs)--> target
- *                     \_______________ link: dial, then relay ______________/
+ *   TCP: user --accept--> entry (TLS termination when tls>=1) --dial (lbs)--> target
+ *                          \______________ link: dial, then relay _____________/
+ *   UDP: user --datagram--> table (a session per user address) --socket (lbs)--> target
  */
 #include "modes/modes.h"
 #include "core/log.h"
@@ -10,6 +11,7 @@
 #include "modes/instance.h"
 #include "modes/link.h"
 #include "net/sock.h"
+#include "relay/udp.h"
 #include "route/dial.h"
 
 #include <string.h>
@@ -20,7 +22,9 @@ struct single {
     pn_addr_t src;              /* dial source */
     int has_src;
     pn_tls_ctx_t *tls;          /* owned or NULL */
-    pn_entry_t *entry;          /* owned */
+    pn_entry_t *entry;          /* owned; NULL with notcp=1 */
+    udp_group_t *udp;           /* owned; NULL with noudp=1 */
+    udp_table_t *table;         /* owned; the UDP listener */
     route_prober_t *prober;     /* owned; lbs=1 only */
     pn_links_t links;           /* every user exchange */
 };
@@ -32,10 +36,28 @@ on_user(pn_xprt_t *x, const pn_addr_t *peer, void *arg)
     pn_link_dial(&sg->links, x);
 }
 
+/* A datagram from a new user address: a session with its own socket to a
+ * target, chosen by the policy. */
+static void
+on_udp_peer(udp_table_t *t, const pn_addr_t *peer, const uint8_t *d, size_t len, void *arg)
+{
+    struct single *sg = arg;
+    char err[PN_ERR_LEN];
+    int fd = route_dial_udp(&sg->set, sg->links.src, err);
+    if (fd == -1) {
+        sg->in.stats.dial_fail++;
+        log_warn("single-end: udp: %s", err);
+        return;
+    }
+    udp_sess_from_entry(udp_sess_new_peer(t, peer, fd, NULL), d, len);
+}
+
 static void
 single_stop(pn_instance_t *in, void *arg)
 {
     struct single *sg = arg;
+    udp_table_free(sg->table);
+    udp_group_free(sg->udp);
     pn_entry_free(sg->entry);
     route_prober_free(sg->prober);
     pn_links_close_all(&sg->links);
@@ -64,8 +86,13 @@ pn_single_run(const pn_config_t *cfg)
         pn_fail(PN_EXIT_USAGE, err);
         goto out;
     }
-    int lfd = pn_listen_tcp(&listen_addr, 4096, NULL, err);
-    if (lfd == -1) {
+    int lfd = -1, ufd = -1;
+    if (!cfg->notcp && (lfd = pn_listen_tcp(&listen_addr, 4096, NULL, err)) == -1) {
+        rc = pn_fail(PN_EXIT_RUNTIME, err);
+        goto out;
+    }
+    if (!cfg->noudp && (ufd = pn_listen_udp(&listen_addr, err)) == -1) {
+        pn_close(lfd);
         rc = pn_fail(PN_EXIT_RUNTIME, err);
         goto out;
     }
@@ -78,12 +105,22 @@ pn_single_run(const pn_config_t *cfg)
     sg.links.src = sg.has_src ? &sg.src : NULL;
     sg.links.idle_ms = cfg->read_ms;
     sg.links.dial_timeout_ms = cfg->dial_timeout_ms;
-    sg.entry = pn_entry_new(sg.in.loop, lfd, sg.tls, cfg->handshake_ms, on_user, &sg);
+    if (lfd != -1)
+        sg.entry = pn_entry_new(sg.in.loop, lfd, sg.tls, cfg->handshake_ms, on_user, &sg);
+    if (ufd != -1) {
+        udp_counters_t c = {
+            .rx = &sg.in.stats.udp_rx, .tx = &sg.in.stats.udp_tx, .sessions = &sg.in.stats.udps,
+            .drops = &sg.in.stats.udp_drops,
+        };
+        sg.udp = udp_group_new(sg.in.loop, cfg->udp_idle_ms, &c);
+        sg.table = udp_table_new(sg.in.loop, ufd, sg.udp, on_udp_peer, &sg);
+    }
     if (cfg->lbs == LB_LATENCY && sg.set.n > 1)
         sg.prober = route_prober_new(sg.in.loop, &sg.set, sg.links.src, cfg->report_ms,
                                      cfg->dial_timeout_ms);
-    log_info("single-end: listening on %s (tls=%d), %zu target(s), lbs=%d",
-             pn_addr_str(&listen_addr, s), cfg->tls, sg.set.n, (int)cfg->lbs);
+    log_info("single-end: listening on %s (%s%s%s, tls=%d), %zu target(s), lbs=%d",
+             pn_addr_str(&listen_addr, s), cfg->notcp ? "" : "tcp", cfg->notcp || cfg->noudp ? "" : "+",
+             cfg->noudp ? "" : "udp", cfg->tls, sg.set.n, (int)cfg->lbs);
     for (size_t i = 0; i < sg.set.n; i++)
         log_info("single-end: target %zu: %s", i, pn_addr_str(&sg.set.t[i].addr, s));
     rc = pn_instance_run(&sg.in);

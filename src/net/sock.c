@@ -89,6 +89,57 @@ pn_dial_tcp(const pn_addr_t *dst, const pn_addr_t *src, char *err)
     return fd;
 }
 
+/* Datagrams of up to 64 KiB come in bursts: give each UDP socket room for a
+ * few dozen of them (the kernel caps this at net.core.[rw]mem_max). */
+static void
+udp_buffers(int fd)
+{
+    int sz = 1024 * 1024;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+}
+
+int
+pn_listen_udp(const pn_addr_t *a, char *err)
+{
+    char s[PN_ADDRSTRLEN];
+    int zero = 0;
+    int fd = socket(a->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+    if (fd == -1)
+        return pn_err_set(err, "socket: %s", strerror(errno));
+    if (a->ss.ss_family == AF_INET6 && pn_addr_is_any(a))
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    udp_buffers(fd);
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1) {
+        int e = errno;
+        close(fd);
+        return pn_err_set(err, "listen udp %s: %s", pn_addr_str(a, s),
+                          e == EADDRINUSE ? "address already in use" : strerror(e));
+    }
+    return fd;
+}
+
+int
+pn_dial_udp(const pn_addr_t *dst, const pn_addr_t *src, char *err)
+{
+    char s[PN_ADDRSTRLEN];
+    int fd = socket(dst->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+    if (fd == -1)
+        return pn_err_set(err, "socket: %s", strerror(errno));
+    udp_buffers(fd);
+    if (src != NULL && bind(fd, (const struct sockaddr *)&src->ss, src->len) == -1) {
+        int e = errno;
+        close(fd);
+        return pn_err_set(err, "bind source %s: %s", pn_addr_str(src, s), strerror(e));
+    }
+    if (connect(fd, (const struct sockaddr *)&dst->ss, dst->len) == -1) {
+        int e = errno;
+        close(fd);
+        return pn_err_set(err, "connect udp %s: %s", pn_addr_str(dst, s), strerror(e));
+    }
+    return fd;
+}
+
 int
 pn_sock_error(int fd)
 {

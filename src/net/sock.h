@@ -18,6 +18,12 @@ int pn_accept(int lfd, pn_addr_t *peer);
  *  Return the fd (connect may still be in progress: wait for writability, then
  *  pn_sock_error()), or -1 with <err> set. */
 int pn_dial_tcp(const pn_addr_t *dst, const pn_addr_t *src, char *err);
+/** Bind a UDP socket to <a> (non-blocking, close-on-exec, large buffers); the
+ *  fd or -1 with <err> set. */
+int pn_listen_udp(const pn_addr_t *a, char *err);
+/** Make a UDP socket connected to <dst>, bound first to <src> when non-NULL;
+ *  the fd or -1 with <err> set. */
+int pn_dial_udp(const pn_addr_t *dst, const pn_addr_t *src, char *err);
 /** Return the pending socket error of <fd> (0 when none). */
 int pn_sock_error(int fd);
 /** Set TCP_NODELAY and keep-alive on a connected TCP <fd>. */

@@ -162,6 +162,21 @@ route_dial_start(ev_loop_t *loop, lb_set_t *set, const pn_addr_t *src, uint64_t 
     return d;
 }
 
+int
+route_dial_udp(lb_set_t *set, const pn_addr_t *src, char *err)
+{
+    size_t i = lb_pick(set, pn_now_ms());
+    for (size_t attempts = 1;; attempts++) {
+        int fd = pn_dial_udp(&set->t[i].addr, src, err);
+        lb_report(set, i, fd != -1, pn_now_ms());
+        if (fd != -1)
+            return fd;
+        i = lb_next(set, i, attempts);
+        if (i == (size_t)-1)
+            return -1;
+    }
+}
+
 /* The prober keeps one probe slot per target; a probe still running when the
  * next round starts is simply left to finish. */
 struct probe {

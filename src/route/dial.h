@@ -22,6 +22,11 @@ route_dial_t *route_dial_start(ev_loop_t *loop, lb_set_t *set, const pn_addr_t *
 /** Abandon <d> without calling its callback; closes its socket. NULL is a no-op. */
 void route_dial_cancel(route_dial_t *d);
 
+/** Make a UDP socket connected to a target of <set>, in the order its policy
+ *  gives, bound to <src> when non-NULL. Return the fd, or -1 with <err> when
+ *  no target can be connected (a UDP connect fails only locally). */
+int route_dial_udp(lb_set_t *set, const pn_addr_t *src, char *err);
+
 /** Probe every target of <set> by TCP connect now and then every <interval_ms>,
  *  feeding lb_probe(). Never NULL. */
 route_prober_t *route_prober_new(ev_loop_t *loop, lb_set_t *set, const pn_addr_t *src,

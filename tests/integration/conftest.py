@@ -649,14 +649,9 @@ def echo_backend(backends):
     return backends(echo_handler, name="echo")
 
 
-@pytest.fixture
-def http_server(tmp_path):
-    """python3 -m http.server over a temp dir holding file.bin (200 KiB of random bytes).
-    Returns (port, url path, content)."""
-    root = tmp_path / "www"
-    root.mkdir()
-    content = os.urandom(200 * 1024)
-    (root / "file.bin").write_bytes(content)
+def serve_directory(root):
+    """Generator for fixtures: run `python3 -m http.server` over <root> on a free loopback
+    port, yield the port, and stop the server (by PID) afterwards."""
     proc = None
     try:
         for _ in range(3):
@@ -673,7 +668,7 @@ def http_server(tmp_path):
                 proc.wait(5)
                 proc = None
         assert proc is not None, "could not start python3 -m http.server"
-        yield port, "/file.bin", content
+        yield port
     finally:
         if proc is not None:
             proc.terminate()
@@ -682,6 +677,18 @@ def http_server(tmp_path):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """python3 -m http.server over a temp dir holding file.bin (200 KiB of random bytes).
+    Returns (port, url path, content)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    content = os.urandom(200 * 1024)
+    (root / "file.bin").write_bytes(content)
+    for port in serve_directory(root):
+        yield port, "/file.bin", content
 
 
 @pytest.fixture

@@ -1,0 +1,566 @@
+/* modes/client.c: the tunnel client (client:// facing a server).
+ *
+ *   connect control (TLS-PSK) -> HELLO (+VERIFY) -> fill the pool -> serve
+ *
+ *   reverse: TCP(id) from the server -> take that conn, dial our target, relay
+ *   forward: user -> our listener -> take a pooled conn, send TCP(id), relay
+ *
+ * The pool keeps <target> idle data connections, between min and the server's
+ * max: it doubles when at least half of it was used in an interval and halves
+ * (not below min) after an interval without use. Refills run every 100 ms
+ * while connections are missing, every second otherwise. When the control
+ * channel dies the session's connections close and the client reconnects with
+ * exponential backoff (1 s doubling to POSTERN_BACKOFF_MAX, plus jitter). */
+#include "modes/modes.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "modes/common.h"
+#include "modes/entry.h"
+#include "modes/instance.h"
+#include "modes/link.h"
+#include "modes/tunnel.h"
+#include "net/sock.h"
+#include "relay/udp.h"
+#include "route/dial.h"
+#include "tunnel/auth.h"
+#include "tunnel/ctrl.h"
+#include "tunnel/open.h"
+#include "tunnel/pool.h"
+
+#include <string.h>
+
+#define REFILL_BUSY_MS 100
+#define REFILL_IDLE_MS 1000
+#define OPEN_BURST 32           /* data connections started per refill */
+#define BACKOFF_MIN_MS 1000
+
+struct opening {
+    pn_list_t node;             /* in client.opens */
+    struct client *cl;          /* back pointer */
+    tun_open_t *op;             /* owned until its callback */
+    uint8_t id[PN_CONN_ID_LEN];
+    uint8_t claimed;            /* reverse: the signal (PN_FT_TCP/UDP) already received, or 0 */
+};
+
+struct client {
+    pn_instance_t in;
+    const pn_config_t *cfg;     /* borrowed */
+    pn_addr_t server_addr;
+    lb_set_t set;               /* reverse: our targets; owned */
+    pn_addr_t src;
+    int has_src;
+    pn_addr_t listen_addr;      /* forward: where our users connect */
+    uint8_t psk[TUN_PSK_LEN];
+    pn_tls_ctx_t *psk_ctx;      /* owned */
+    pn_tls_ctx_t *data_tls;     /* owned; made from the server's HELLO */
+    int data_tls_mode;          /* which mode <data_tls> was made for, -1 none */
+    const char *sni;            /* borrowed: cfg->sni or the server's host */
+    tun_open_t *ctrl_open;      /* owned: control connection being opened */
+    tun_ctrl_t *ctrl;           /* owned: the session's control channel */
+    int ready;                  /* HELLO received (and VERIFY when tls=1) */
+    pn_hello_t hello;
+    uint8_t secret[PN_DATA_SECRET_LEN];
+    uint8_t pin[PN_TLS_FP_LEN]; /* tls=1: the server's fingerprint */
+    int has_pin, verify_sent;
+    tun_pool_t *pool;           /* owned while a session lives */
+    pn_list_t opens;            /* struct opening, each owned */
+    size_t nopens;
+    size_t target;              /* idle connections wanted */
+    uint64_t takes, fails;      /* pool takes in this interval */
+    ev_timer_t *refill;         /* owned */
+    ev_timer_t *tick;           /* owned: per-interval scaling and health */
+    ev_timer_t *reconnect;      /* owned */
+    uint64_t backoff_ms;
+    pn_entry_t *user_entry;     /* owned; forward TCP, kept across sessions */
+    udp_table_t *utable;        /* owned; forward UDP, kept across sessions */
+    udp_group_t *udp;           /* owned; the session's UDP sessions */
+    pn_list_t waiters;          /* forward: users waiting for a pooled conn */
+    pn_links_t links;
+};
+
+static void client_connect(struct client *cl);
+
+static const char *
+flow_name(int flow)
+{
+    return flow == PN_FLOW_REVERSE ? "reverse" : "forward";
+}
+
+static void
+cancel_opens(struct client *cl)
+{
+    while (!pn_list_empty(&cl->opens)) {
+        struct opening *o = pn_container_of(cl->opens.next, struct opening, node);
+        pn_list_del(&o->node);
+        tun_open_cancel(o->op);
+        free(o);
+    }
+    cl->nopens = 0;
+}
+
+/* Close what belongs to the session and plan the next attempt. */
+static void
+session_end(struct client *cl, const char *why)
+{
+    int had = cl->ctrl != NULL;
+    tun_ctrl_free(cl->ctrl);
+    tun_open_cancel(cl->ctrl_open);
+    cl->ctrl_open = NULL;
+    tun_pool_free(cl->pool);
+    cancel_opens(cl);
+    pn_links_close_all(&cl->links);
+    udp_group_close_all(cl->udp);
+    memset(cl->secret, 0, sizeof(cl->secret));
+    cl->ready = cl->has_pin = cl->verify_sent = 0;
+    ev_timer_disarm(cl->refill);
+    ev_timer_disarm(cl->tick);
+    if (cl->in.stopping)
+        return;
+    uint64_t delay = tun_backoff_next(&cl->backoff_ms, cl->cfg->backoff_max_ms);
+    if (had)
+        log_warn("client: session ended: %s; reconnecting in %llu ms", why,
+                 (unsigned long long)delay);
+    else
+        log_warn("client: %s; retrying in %llu ms", why, (unsigned long long)delay);
+    ev_timer_arm(cl->reconnect, delay);
+}
+
+static void
+serve_user(struct client *cl, pn_xprt_t *user, pn_xprt_t *data, const uint8_t *id)
+{
+    uint8_t p[PN_CONN_ID_LEN];
+    size_t n = pn_signal_encode(id, p, sizeof(p));
+    cl->takes++;
+    ev_timer_arm(cl->refill, 0);
+    if (tun_ctrl_send(cl->ctrl, PN_FT_TCP, p, n) != PN_OK) {
+        pn_xprt_free(user);
+        pn_xprt_free(data);
+        return;
+    }
+    pn_link_pair(&cl->links, user, data);
+}
+
+static void
+on_user(pn_xprt_t *x, const pn_addr_t *peer, void *arg)
+{
+    struct client *cl = arg;
+    uint8_t id[PN_CONN_ID_LEN];
+    pn_xprt_t *data = cl->pool && cl->ready ? tun_pool_take(cl->pool, id) : NULL;
+    if (data == NULL) {
+        tun_waiter_add(cl->in.loop, &cl->waiters, x, cl->cfg->pool_wait_ms);
+        if (cl->pool != NULL)
+            ev_timer_arm(cl->refill, 0);
+        return;
+    }
+    serve_user(cl, x, data, id);
+}
+
+/* Reverse: carry the exchange the server named on <data> to our target. */
+static void
+serve_exit(struct client *cl, uint8_t type, pn_xprt_t *data)
+{
+    char err[PN_ERR_LEN];
+    if (type == PN_FT_TCP) {
+        pn_link_dial(&cl->links, data);
+        return;
+    }
+    int fd = route_dial_udp(&cl->set, cl->links.src, err);
+    if (fd == -1) {
+        cl->in.stats.dial_fail++;
+        log_warn("client: udp: %s", err);
+        pn_xprt_free(data);
+        return;
+    }
+    udp_sess_new_stream(cl->udp, data, fd);
+}
+
+/* Forward UDP: a datagram from a new user address becomes a session on its
+ * own pooled connection (dropped when none is idle right now). */
+static void
+on_udp_peer(udp_table_t *t, const pn_addr_t *peer, const uint8_t *d, size_t len, void *arg)
+{
+    struct client *cl = arg;
+    uint8_t id[PN_CONN_ID_LEN], p[PN_CONN_ID_LEN];
+    pn_xprt_t *data = cl->pool && cl->ready ? tun_pool_take(cl->pool, id) : NULL;
+    if (data == NULL) {
+        cl->in.stats.udp_drops++;
+        if (cl->pool != NULL)
+            ev_timer_arm(cl->refill, 0);
+        return;
+    }
+    cl->takes++;
+    ev_timer_arm(cl->refill, 0);
+    if (tun_ctrl_send(cl->ctrl, PN_FT_UDP, p, pn_signal_encode(id, p, sizeof(p))) != PN_OK) {
+        pn_xprt_free(data);
+        return;
+    }
+    udp_sess_from_entry(udp_sess_new_peer(t, peer, -1, data), d, len);
+}
+
+static struct opening *
+find_opening(struct client *cl, const uint8_t *id)
+{
+    for (pn_list_t *p = cl->opens.next; p != &cl->opens; p = p->next) {
+        struct opening *o = pn_container_of(p, struct opening, node);
+        if (memcmp(o->id, id, PN_CONN_ID_LEN) == 0)
+            return o;
+    }
+    return NULL;
+}
+
+static void
+on_data_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
+{
+    struct opening *o = arg;
+    struct client *cl = o->cl;
+    uint8_t id[PN_CONN_ID_LEN];
+    uint8_t claimed = o->claimed;
+
+    memcpy(id, o->id, sizeof(id));
+    pn_list_del(&o->node);
+    free(o);
+    cl->nopens--;
+    if (x == NULL) {
+        if (strstr(err, "fingerprint") != NULL) {
+            log_error("client: %s", err);
+            tun_ctrl_fail(cl->ctrl, PN_EC_VERIFY_FAILED, "certificate fingerprint mismatch");
+            return;
+        }
+        if (cl->hello.tls == 2 && strncmp(err, "tls handshake", 13) == 0) {
+            log_error("client: data channel certificate verification failed: %s", err);
+            tun_ctrl_fail(cl->ctrl, PN_EC_VERIFY_FAILED, "certificate verification failed");
+            return;
+        }
+        log_debug("client: data connection failed: %s", err);
+        return;
+    }
+    if (cl->hello.tls == 1 && !cl->verify_sent && fp != NULL) {
+        /* Tell the server what we saw, so a mismatch is caught on both ends. */
+        tun_ctrl_send(cl->ctrl, PN_FT_VERIFY, fp, PN_TLS_FP_LEN);
+        cl->verify_sent = 1;
+    }
+    if (claimed) {
+        serve_exit(cl, claimed, x);
+        return;
+    }
+    pn_xprt_t *user = tun_waiter_pop(&cl->waiters);
+    if (user != NULL) {
+        serve_user(cl, user, x, id);
+        return;
+    }
+    tun_pool_add(cl->pool, id, x);
+}
+
+static void
+open_data(struct client *cl)
+{
+    struct opening *o = xcalloc(sizeof(*o));
+    uint8_t proof[PN_PROOF_LEN];
+    o->cl = cl;
+    pn_random(o->id, sizeof(o->id));
+    tun_proof(cl->secret, o->id, proof);
+    tun_open_opts_t opts = {
+        .kind = PN_KIND_DATA, .tls = cl->data_tls, .sni = cl->sni,
+        .pin = cl->hello.tls == 1 ? cl->pin : NULL, .id = o->id, .proof = proof,
+        .timeout_ms = cl->cfg->handshake_ms,
+    };
+    pn_list_add(&cl->opens, &o->node);
+    cl->nopens++;
+    o->op = tun_open_start(cl->in.loop, &cl->server_addr, &opts, on_data_open, o);
+}
+
+static long
+on_refill(ev_timer_t *t, void *arg)
+{
+    struct client *cl = arg;
+    if (!cl->ready)
+        return EV_TIMER_STOP;
+    size_t have = tun_pool_size(cl->pool) + cl->nopens;
+    size_t want = cl->target > have ? cl->target - have : 0;
+    if (want > OPEN_BURST)
+        want = OPEN_BURST;
+    for (size_t i = 0; i < want; i++)
+        open_data(cl);
+    return tun_pool_size(cl->pool) + cl->nopens < cl->target ? REFILL_BUSY_MS : REFILL_IDLE_MS;
+}
+
+static long
+on_tick(ev_timer_t *t, void *arg)
+{
+    struct client *cl = arg;
+    size_t min = cl->cfg->min < cl->hello.max ? cl->cfg->min : cl->hello.max;
+    if (!cl->ready)
+        return EV_TIMER_STOP;
+    uint64_t takes = cl->takes;
+    tun_pool_check(cl->ctrl, cl->pool, &cl->takes, &cl->fails, "client");
+    if (takes * 2 >= cl->target) {
+        size_t grown = cl->target * 2;
+        cl->target = grown > cl->hello.max ? cl->hello.max : grown;
+    } else if (takes == 0 && cl->target > min) {
+        cl->target = cl->target / 2 < min ? min : cl->target / 2;
+        tun_pool_trim(cl->pool, cl->target);
+    }
+    ev_timer_arm(cl->refill, 0);
+    return (long)cl->cfg->report_ms;
+}
+
+/* HELLO (and, for tls=1, the server's fingerprint) received: set the session up. */
+static void
+session_ready(struct client *cl)
+{
+    char s[PN_ADDRSTRLEN], err[PN_ERR_LEN];
+    if (cl->data_tls_mode != cl->hello.tls) {
+        pn_tls_ctx_free(cl->data_tls);
+        cl->data_tls_mode = -1;
+        if (cl->hello.tls != 0) {
+            cl->data_tls = pn_tls_client_new(cl->hello.tls == 2, cl->cfg->ca, err);
+            if (cl->data_tls == NULL) {
+                log_error("client: %s", err);
+                pn_instance_fail(&cl->in, PN_EXIT_USAGE);
+                return;
+            }
+        }
+        cl->data_tls_mode = cl->hello.tls;
+    }
+    int tcp = (cl->hello.proto & PN_PROTO_TCP) && !cl->cfg->notcp;
+    int udp = (cl->hello.proto & PN_PROTO_UDP) && !cl->cfg->noudp;
+    if (cl->hello.flow == PN_FLOW_FORWARD && tcp && cl->user_entry == NULL) {
+        int fd = pn_listen_tcp(&cl->listen_addr, 4096, NULL, err);
+        if (fd == -1) {
+            log_error("client: %s", err);
+            pn_instance_fail(&cl->in, PN_EXIT_RUNTIME);
+            return;
+        }
+        cl->user_entry = pn_entry_new(cl->in.loop, fd, NULL, cl->cfg->handshake_ms, on_user, cl);
+        log_info("client: listening for users on %s (tcp)", pn_addr_str(&cl->listen_addr, s));
+    }
+    if (cl->hello.flow == PN_FLOW_FORWARD && udp && cl->utable == NULL) {
+        int fd = pn_listen_udp(&cl->listen_addr, err);
+        if (fd == -1) {
+            log_error("client: %s", err);
+            pn_instance_fail(&cl->in, PN_EXIT_RUNTIME);
+            return;
+        }
+        cl->utable = udp_table_new(cl->in.loop, fd, cl->udp, on_udp_peer, cl);
+        log_info("client: listening for users on %s (udp)", pn_addr_str(&cl->listen_addr, s));
+    }
+    cl->ready = 1;
+    cl->backoff_ms = BACKOFF_MIN_MS;
+    cl->in.report_mode = 2;
+    size_t min = cl->cfg->min < cl->hello.max ? cl->cfg->min : cl->hello.max;
+    cl->target = min;
+    log_info("client: connected to %s, flow=%s, tls=%d, pool %zu-%u",
+             pn_addr_str(&cl->server_addr, s), flow_name(cl->hello.flow), cl->hello.tls, min,
+             cl->hello.max);
+    ev_timer_arm(cl->refill, 0);
+    ev_timer_arm(cl->tick, cl->cfg->report_ms);
+}
+
+static void
+on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
+{
+    struct client *cl = arg;
+    const uint8_t *id;
+    const char *why;
+    uint16_t code;
+    char reason[PN_ERROR_REASON_MAX + 1];
+
+    switch (f->type) {
+    case PN_FT_HELLO:
+        if (cl->hello.max != 0 || pn_hello_decode(f->payload, f->len, &cl->hello, &why) != PN_OK) {
+            tun_ctrl_fail(c, PN_EC_PROTOCOL, "bad HELLO");
+            return;
+        }
+        if (cl->hello.tls != 1)
+            session_ready(cl);
+        return;
+    case PN_FT_VERIFY:
+        if (cl->hello.tls != 1 || cl->has_pin || f->len != PN_TLS_FP_LEN) {
+            tun_ctrl_fail(c, PN_EC_PROTOCOL, "unexpected VERIFY");
+            return;
+        }
+        memcpy(cl->pin, f->payload, PN_TLS_FP_LEN);
+        cl->has_pin = 1;
+        session_ready(cl);
+        return;
+    case PN_FT_TCP:
+    case PN_FT_UDP:
+        if (!cl->ready || cl->hello.flow != PN_FLOW_REVERSE ||
+            !(cl->hello.proto & (f->type == PN_FT_TCP ? PN_PROTO_TCP : PN_PROTO_UDP)) ||
+            pn_signal_decode(f->payload, f->len, &id, &why) != PN_OK) {
+            tun_ctrl_fail(c, PN_EC_PROTOCOL, "unexpected signal");
+            return;
+        }
+        cl->takes++;
+        ev_timer_arm(cl->refill, 0);
+        pn_xprt_t *data = tun_pool_take_id(cl->pool, id);
+        if (data != NULL) {
+            serve_exit(cl, f->type, data);
+            return;
+        }
+        /* The server registers a connection before we read its DATA_OK, and may
+         * use it at once: the signal can overtake the DATA_OK. */
+        struct opening *o = find_opening(cl, id);
+        if (o != NULL) {
+            o->claimed = f->type;
+            return;
+        }
+        cl->fails++;
+        log_debug("client: TCP signal for a connection not in the pool");
+        return;
+    case PN_FT_FLUSH:
+        tun_pool_trim(cl->pool, 0);
+        return;
+    case PN_FT_ERROR:
+        if (pn_error_decode(f->payload, f->len, &code, reason, &why) == PN_OK)
+            log_error("client: server refused: %s: %s", pn_err_code_name(code), reason);
+        session_end(cl, "error from the server");
+        return;
+    default:
+        tun_ctrl_fail(c, PN_EC_PROTOCOL, "unexpected frame");
+        return;
+    }
+}
+
+static void
+on_ctrl_close(tun_ctrl_t *c, const char *err, void *arg)
+{
+    session_end(arg, err ? err : "closed");
+}
+
+static void
+on_ctrl_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
+{
+    struct client *cl = arg;
+    char s[PN_ADDRSTRLEN];
+    cl->ctrl_open = NULL;
+    if (x == NULL) {
+        if (strncmp(err, "tls handshake", 13) == 0)
+            log_error("client: authentication failed with %s (wrong key?): %s",
+                      pn_addr_str(&cl->server_addr, s), err);
+        session_end(cl, err);
+        return;
+    }
+    if (tun_data_secret(x, cl->secret) != 0) {
+        pn_xprt_free(x);
+        session_end(cl, "cannot derive the session secret");
+        return;
+    }
+    memset(&cl->hello, 0, sizeof(cl->hello));
+    cl->pool = tun_pool_new(cl->in.loop);
+    cl->ctrl = tun_ctrl_new(cl->in.loop, x, cl->cfg->report_ms, on_frame, on_ctrl_close, cl);
+}
+
+static void
+client_connect(struct client *cl)
+{
+    tun_open_opts_t o = {
+        .kind = PN_KIND_CONTROL, .tls = cl->psk_ctx, .timeout_ms = cl->cfg->handshake_ms,
+    };
+    cl->ctrl_open = tun_open_start(cl->in.loop, &cl->server_addr, &o, on_ctrl_open, cl);
+}
+
+static long
+on_reconnect(ev_timer_t *t, void *arg)
+{
+    client_connect(arg);
+    return EV_TIMER_STOP;
+}
+
+static void
+client_refresh(pn_instance_t *in, void *arg)
+{
+    struct client *cl = arg;
+    tun_stats_refresh(&in->stats, cl->pool, cl->ctrl);
+}
+
+static void
+client_stop(pn_instance_t *in, void *arg)
+{
+    struct client *cl = arg;
+    if (cl->ctrl != NULL)
+        tun_ctrl_fail(cl->ctrl, PN_EC_SHUTDOWN, "client shutting down");
+    session_end(cl, "shutting down");
+    ev_timer_disarm(cl->reconnect);
+    pn_entry_free(cl->user_entry);
+    udp_table_free(cl->utable);
+    tun_waiters_clear(&cl->waiters);
+}
+
+int
+pn_client_run(const pn_config_t *cfg)
+{
+    struct client cl;
+    char err[PN_ERR_LEN];
+    int rc = PN_EXIT_USAGE;
+
+    memset(&cl, 0, sizeof(cl));
+    cl.cfg = cfg;
+    cl.data_tls_mode = -1;
+    cl.backoff_ms = BACKOFF_MIN_MS;
+    pn_list_init(&cl.opens);
+    pn_list_init(&cl.waiters);
+    if (pn_addr_resolve(cfg->host, cfg->port, 0, &cl.server_addr, err) != PN_OK)
+        return pn_fail(PN_EXIT_USAGE, err);
+    /* Reverse: the targets are what we dial. Forward: the first is where we
+     * listen. Which one applies is the server's word, so prepare both. */
+    if (pn_targets_resolve(cfg, &cl.set, err) != PN_OK)
+        return pn_fail(PN_EXIT_USAGE, err);
+    if (pn_addr_resolve(cfg->targets[0].host, cfg->targets[0].port, 1, &cl.listen_addr, err) !=
+            PN_OK ||
+        pn_dial_source(cfg, &cl.src, &cl.has_src, err) != PN_OK)
+        goto usage;
+    if (cfg->ca != NULL) {
+        /* Fail now, with the field named, rather than at the first data connection. */
+        pn_tls_ctx_t *probe = pn_tls_client_new(1, cfg->ca, err);
+        if (probe == NULL) {
+            char sub[PN_ERR_LEN];
+            memcpy(sub, err, sizeof(sub));
+            pn_err_set(err, "ca: %s", sub);
+            goto usage;
+        }
+        pn_tls_ctx_free(probe);
+    }
+    cl.sni = cfg->sni ? cfg->sni : cfg->host;
+    tun_psk_derive(cfg->key, cfg->port, cl.psk);
+    cl.psk_ctx = pn_tls_psk_new(0, cl.psk, sizeof(cl.psk), err);
+    if (cl.psk_ctx == NULL)
+        goto usage;
+
+    pn_instance_init(&cl.in, cfg, 2);
+    cl.in.stop = client_stop;
+    cl.in.refresh = client_refresh;
+    cl.in.stop_ctx = &cl;
+    pn_links_init(&cl.links, cl.in.loop, &cl.in.stats, "client");
+    cl.links.set = &cl.set;
+    cl.links.src = cl.has_src ? &cl.src : NULL;
+    cl.links.idle_ms = cfg->read_ms;
+    cl.links.dial_timeout_ms = cfg->dial_timeout_ms;
+    cl.refill = ev_timer_new(cl.in.loop, on_refill, &cl);
+    cl.tick = ev_timer_new(cl.in.loop, on_tick, &cl);
+    cl.reconnect = ev_timer_new(cl.in.loop, on_reconnect, &cl);
+    udp_counters_t uc = {
+        .rx = &cl.in.stats.udp_rx, .tx = &cl.in.stats.udp_tx, .sessions = &cl.in.stats.udps,
+        .drops = &cl.in.stats.udp_drops,
+    };
+    cl.udp = udp_group_new(cl.in.loop, cfg->udp_idle_ms, &uc);
+    log_info("client: tunnel client for %s:%s", cfg->host, cfg->port);
+    client_connect(&cl);
+    rc = pn_instance_run(&cl.in);
+    client_stop(&cl.in, &cl);
+    udp_group_free(cl.udp);
+    ev_timer_free(cl.refill);
+    ev_timer_free(cl.tick);
+    ev_timer_free(cl.reconnect);
+    log_info("client: stopped");
+    pn_instance_clear(&cl.in);
+    goto out;
+usage:
+    pn_fail(PN_EXIT_USAGE, err);
+out:
+    pn_tls_ctx_free(cl.psk_ctx);
+    pn_tls_ctx_free(cl.data_tls);
+    memset(cl.psk, 0, sizeof(cl.psk));
+    lb_clear(&cl.set);
+    return rc;
+}

@@ -1,0 +1,77 @@
+/* relay/udp.h: UDP sessions, with datagram boundaries kept end to end.
+ *
+ * A session joins an entry end (where the user's datagrams come from) to an
+ * exit end (towards the service). Each end is one of:
+ *
+ *   PEER    a user's address on a shared listening socket (entry only)
+ *   CONN    a UDP socket connected to a target (exit only)
+ *   STREAM  a tunnel data connection carrying datagrams length-framed:
+ *           a 2-byte big-endian length, then that many bytes (0..65535)
+ *
+ *   single-end:        PEER   -> CONN
+ *   tunnel, user end:  PEER   -> STREAM
+ *   tunnel, far end:   STREAM -> CONN
+ *
+ * Every session has its own data connection, so one slow session never holds
+ * up another (no head-of-line blocking across sessions). A datagram that does
+ * not fit (the stream's output is full, or a socket would block) is dropped and
+ * counted, as the network would. Sessions end after the idle time, on an error
+ * of either end (a target that answers "port unreachable"), or with their
+ * group. They belong to a group, which frees them outside their own callbacks. */
+#ifndef PN_RELAY_UDP_H
+#define PN_RELAY_UDP_H
+
+#include "core/ev.h"
+#include "core/list.h"
+#include "core/xprt.h"
+#include "net/addr.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define UDP_DGRAM_MAX 65535         /* largest datagram a frame carries */
+
+typedef struct udp_sess udp_sess_t;
+typedef struct udp_group udp_group_t;
+typedef struct udp_table udp_table_t;
+
+typedef struct udp_counters {
+    uint64_t *rx;               /* borrowed: payload bytes from the entry end */
+    uint64_t *tx;               /* borrowed: payload bytes to the entry end */
+    uint64_t *sessions;         /* borrowed: live sessions (a gauge) */
+    uint64_t *drops;            /* borrowed: datagrams dropped */
+} udp_counters_t;
+
+/** Make a group of sessions on <loop> with idle timeout <idle_ms> and the
+ *  borrowed <c> counters (copied). Never NULL. */
+udp_group_t *udp_group_new(ev_loop_t *loop, uint64_t idle_ms, const udp_counters_t *c);
+/** End every session of <g>. */
+void udp_group_close_all(udp_group_t *g);
+/** Free <g> and its sessions. NULL is a no-op. */
+void udp_group_free_(udp_group_t *g);
+#define udp_group_free(p) do { udp_group_free_(p); (p) = NULL; } while (0)
+
+/** Called for a datagram from a <peer> with no session: the owner creates one
+ *  (udp_sess_new_peer) and passes the datagram on, or drops it. <d> is
+ *  borrowed for the call. */
+typedef void (*udp_new_peer_cb)(udp_table_t *t, const pn_addr_t *peer, const uint8_t *d,
+                                size_t len, void *ctx);
+
+/** Serve the bound UDP socket <fd> (owned from now on): datagrams from known
+ *  peers go to their session in <g> (borrowed), others to <cb>. Never NULL. */
+udp_table_t *udp_table_new(ev_loop_t *loop, int fd, udp_group_t *g, udp_new_peer_cb cb,
+                           void *ctx);
+/** Close the socket and free <t>; its sessions stay in their group. NULL is a no-op. */
+void udp_table_free_(udp_table_t *t);
+#define udp_table_free(p) do { udp_table_free_(p); (p) = NULL; } while (0)
+
+/** Start a session in <t>'s group for <peer>, towards the connected UDP socket
+ *  <fd> or the data connection <x> (exactly one; owned from now on). Never NULL. */
+udp_sess_t *udp_sess_new_peer(udp_table_t *t, const pn_addr_t *peer, int fd, pn_xprt_t *x);
+/** Start a session in <g> from the data connection <x> towards the connected
+ *  UDP socket <fd> (both owned from now on). Never NULL. */
+udp_sess_t *udp_sess_new_stream(udp_group_t *g, pn_xprt_t *x, int fd);
+/** Send the datagram <d> (<len> bytes) from the entry end through <s>. */
+void udp_sess_from_entry(udp_sess_t *s, const uint8_t *d, size_t len);
+
+#endif

@@ -1,0 +1,43 @@
+/* tunnel/auth.c: key derivation and proofs (docs/protocol.md, "Keys"). */
+#include "tunnel/auth.h"
+#include "core/mem.h"
+#include "tls/tls.h"
+
+#include <string.h>
+
+void
+tun_psk_derive(const char *key, const char *port, uint8_t psk[TUN_PSK_LEN])
+{
+    char def[PN_DEFAULT_KEY_LEN + 1];
+    if (key == NULL || *key == '\0') {
+        pn_default_key(port, def);
+        key = def;
+    }
+    pn_hmac_sha256((const uint8_t *)PN_PSK_HMAC_KEY, strlen(PN_PSK_HMAC_KEY),
+                   (const uint8_t *)key, strlen(key), psk);
+    memset(def, 0, sizeof(def));
+}
+
+int
+tun_data_secret(pn_xprt_t *x, uint8_t secret[PN_DATA_SECRET_LEN])
+{
+    return pn_tls_export(pn_xprt_tls_ssl(x), PN_EXPORTER_LABEL, secret, PN_DATA_SECRET_LEN);
+}
+
+void
+tun_proof(const uint8_t secret[PN_DATA_SECRET_LEN], const uint8_t id[PN_CONN_ID_LEN],
+          uint8_t proof[PN_PROOF_LEN])
+{
+    uint8_t msg[PN_PROOF_MSG_LEN];
+    pn_proof_msg(id, msg);
+    pn_hmac_sha256(secret, PN_DATA_SECRET_LEN, msg, sizeof(msg), proof);
+}
+
+int
+tun_proof_ok(const uint8_t secret[PN_DATA_SECRET_LEN], const uint8_t id[PN_CONN_ID_LEN],
+             const uint8_t proof[PN_PROOF_LEN])
+{
+    uint8_t want[PN_PROOF_LEN];
+    tun_proof(secret, id, want);
+    return pn_memeq_ct(want, proof, PN_PROOF_LEN) == 0;
+}

@@ -1,0 +1,25 @@
+/* tunnel/auth.h: the tunnel's secrets: the control channel's PSK from the key,
+ * the per-session data secret, and the proofs data connections carry. */
+#ifndef PN_TUNNEL_AUTH_H
+#define PN_TUNNEL_AUTH_H
+
+#include "core/xprt.h"
+#include "tunnel/frame.h"
+
+#include <stdint.h>
+
+#define TUN_PSK_LEN 32
+
+/** Derive the control channel's PSK from <key>, or, when <key> is NULL or
+ *  empty, from the default key of the tunnel <port> (NodePass compatible). */
+void tun_psk_derive(const char *key, const char *port, uint8_t psk[TUN_PSK_LEN]);
+/** Export the session's data secret from the established control TLS <x>; 0 or -1. */
+int tun_data_secret(pn_xprt_t *x, uint8_t secret[PN_DATA_SECRET_LEN]);
+/** Compute the DATA_HELLO proof of <id> under <secret>. */
+void tun_proof(const uint8_t secret[PN_DATA_SECRET_LEN], const uint8_t id[PN_CONN_ID_LEN],
+               uint8_t proof[PN_PROOF_LEN]);
+/** Nonzero when <proof> is right for <id> under <secret> (constant time). */
+int tun_proof_ok(const uint8_t secret[PN_DATA_SECRET_LEN], const uint8_t id[PN_CONN_ID_LEN],
+                 const uint8_t proof[PN_PROOF_LEN]);
+
+#endif

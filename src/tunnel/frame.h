@@ -1,0 +1,163 @@
+/* tunnel/frame.h: the postern tunnel protocol, version 1, as a pure codec.
+ *
+ * Bytes in, results out: nothing here touches a socket, OpenSSL or the heap, so
+ * the runtime (control channel, data pool) and the fuzzers share one parser.
+ * docs/protocol.md is the normative description of every byte handled here;
+ * keep the two in step. All integers on the wire are big-endian.
+ *
+ * Layout of a frame: a 12-byte header (version, type, flags, reserved, stream id,
+ * payload length) followed by at most PN_FRAME_MAX_PAYLOAD payload bytes.
+ * Decoders borrow from the caller's input and never copy payloads. */
+#ifndef PN_TUNNEL_FRAME_H
+#define PN_TUNNEL_FRAME_H
+
+#include "core/err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PN_PROTO_VERSION     1
+#define PN_FRAME_HDR         12
+#define PN_FRAME_MAX_PAYLOAD (65536 + 1024)
+#define PN_FRAME_MAX         (PN_FRAME_HDR + PN_FRAME_MAX_PAYLOAD)
+#define PN_CONN_ID_LEN       16                 /* random id of one pooled data connection */
+#define PN_PROOF_LEN         32                 /* HMAC-SHA256 output in DATA_HELLO */
+#define PN_FINGERPRINT_LEN   32                 /* SHA-256 of a DER certificate, in VERIFY */
+#define PN_PING_LEN          8                  /* opaque PING/PONG payload */
+#define PN_DATA_HELLO_LEN    (PN_CONN_ID_LEN + PN_PROOF_LEN)
+#define PN_ERROR_REASON_MAX  256                /* bytes of UTF-8 text after the code */
+#define PN_PREAMBLE_LEN      4
+#define PN_TLV_HDR           3                  /* type u8 + length u16 */
+
+/* Connection preamble: 'P' 'N' <version> <kind>, sent in clear before any TLS. */
+#define PN_KIND_CONTROL      'C'
+#define PN_KIND_DATA         'D'
+
+/* Names and labels fed to OpenSSL by the runtime (docs/protocol.md §2.2, §3.2, §6.2). */
+#define PN_PSK_IDENTITY      "postern/1"            /* TLS 1.3 external PSK identity */
+#define PN_PSK_HMAC_KEY      "postern/psk/v1"       /* psk = HMAC-SHA256(this, tunnel key) */
+#define PN_EXPORTER_LABEL    "EXPORTER-postern-data" /* RFC 8446 §7.5, no context */
+#define PN_DATA_SECRET_LEN   32                     /* exporter output length */
+#define PN_PROOF_LABEL       "postern-data-v1"      /* 15 bytes, no NUL */
+#define PN_PROOF_LABEL_LEN   15
+#define PN_PROOF_MSG_LEN     (PN_PROOF_LABEL_LEN + PN_CONN_ID_LEN)
+#define PN_DEFAULT_KEY_LEN   8                      /* hex digits of the default key */
+
+/* Frame types. Receivers treat any other value as a protocol error for now. */
+enum pn_frame_type {
+    PN_FT_HELLO = 0x01,         /* server -> client, control: session parameters (TLVs) */
+    PN_FT_TCP = 0x02,           /* either way, control: take data connection <id> for TCP */
+    PN_FT_UDP = 0x03,           /* either way, control: take data connection <id> for UDP */
+    PN_FT_PING = 0x04,          /* either way, control: 8 opaque bytes */
+    PN_FT_PONG = 0x05,          /* either way, control: the PING's 8 bytes echoed */
+    PN_FT_FLUSH = 0x06,         /* either way, control: close every idle pooled connection */
+    PN_FT_VERIFY = 0x07,        /* either way, control: SHA-256 certificate fingerprint */
+    PN_FT_ERROR = 0x08,         /* either way, control: code + reason, then close */
+    PN_FT_DATA_HELLO = 0x0A,    /* client -> server, data: conn id + proof */
+    PN_FT_DATA_OK = 0x0B,       /* server -> client, data: connection registered */
+};
+
+/* ERROR codes (u16 on the wire). Receivers log unknown codes and close all the same. */
+enum pn_err_code {
+    PN_EC_BUSY = 1,             /* a client is already attached to this server */
+    PN_EC_PROTOCOL = 2,         /* malformed or unexpected frame */
+    PN_EC_VERIFY_FAILED = 3,    /* data-channel certificate fingerprint mismatch */
+    PN_EC_SHUTDOWN = 4,         /* the peer is stopping */
+    PN_EC_INTERNAL = 5,         /* the peer failed on its own (resources, bug) */
+    PN_EC_VERSION = 6,          /* frame version not supported */
+};
+
+/* HELLO TLV types. */
+enum pn_hello_tlv {
+    PN_HT_FLOW = 0x01,          /* u8: PN_FLOW_* */
+    PN_HT_TLS = 0x02,           /* u8: data-channel TLS mode 0, 1 or 2 */
+    PN_HT_MAX = 0x03,           /* u32: server's pool ceiling, 1..65536 */
+    PN_HT_PROTO = 0x04,         /* u8: PN_PROTO_* bit mask, non-zero */
+    PN_HT_INTERVAL = 0x05,      /* u32: ping/report interval in ms, 100..3600000 */
+};
+
+#define PN_FLOW_REVERSE      0  /* "-": server listens on the target, client dials */
+#define PN_FLOW_FORWARD      1  /* "+": client listens, server dials the target */
+#define PN_PROTO_TCP         0x01
+#define PN_PROTO_UDP         0x02
+#define PN_TLS_MODE_MAX      2
+#define PN_POOL_MAX          65536
+#define PN_INTERVAL_MIN_MS   100
+#define PN_INTERVAL_MAX_MS   3600000
+#define PN_INTERVAL_DEFAULT_MS 5000
+
+/* Reasons returned through <why>; callers may compare by pointer, for example to
+ * answer a version mismatch with ERROR(VERSION) instead of ERROR(PROTOCOL). */
+extern const char pn_why_version[];     /* "unsupported protocol version" */
+
+typedef struct pn_frame {
+    uint8_t type;               /* enum pn_frame_type, or unknown */
+    uint8_t flags;              /* none defined; ignore unknown bits */
+    uint32_t stream;            /* 0 for every pool-transport signal */
+    uint32_t len;               /* payload bytes, <= PN_FRAME_MAX_PAYLOAD */
+    const uint8_t *payload;     /* borrowed from the decoder's input */
+} pn_frame_t;
+
+typedef struct pn_hello {
+    uint8_t flow;               /* PN_FLOW_REVERSE or PN_FLOW_FORWARD */
+    uint8_t tls;                /* data-channel TLS mode, 0..2 */
+    uint8_t proto;              /* PN_PROTO_* mask; decode keeps only known bits */
+    uint32_t max;               /* server's pool ceiling, 1..PN_POOL_MAX */
+    uint32_t interval_ms;       /* ping interval, PN_INTERVAL_MIN_MS..PN_INTERVAL_MAX_MS */
+} pn_hello_t;
+
+/** Decode one frame from <in>: PN_OK with <f>, *<used>; PN_AGAIN if incomplete; PN_ERR + <why>. */
+int pn_frame_decode(const uint8_t *in, size_t avail, pn_frame_t *f, size_t *used,
+                    const char **why);
+/** Write header + payload to <out>; return bytes written, 0 if <cap> is short or <len> too big. */
+size_t pn_frame_encode(uint8_t *out, size_t cap, uint8_t type, uint8_t flags, uint32_t stream,
+                       const void *payload, size_t len);
+/** Check that <f> has a known type and a payload size that type allows; PN_OK or PN_ERR + <why>. */
+int pn_frame_check(const pn_frame_t *f, const char **why);
+/** Return the name of frame <type> ("HELLO", ...), or "UNKNOWN". */
+const char *pn_frame_type_name(uint8_t type);
+/** Return the name of ERROR <code> ("BUSY", ...), or "UNKNOWN". */
+const char *pn_err_code_name(uint16_t code);
+
+/** Encode the HELLO payload of <h> into <out>; return its size, 0 if <cap> short or <h> invalid. */
+size_t pn_hello_encode(const pn_hello_t *h, uint8_t *out, size_t cap);
+/** Decode and validate a HELLO payload into <h>; PN_OK or PN_ERR + <why>. */
+int pn_hello_decode(const uint8_t *p, size_t len, pn_hello_t *h, const char **why);
+
+/** Encode an ERROR payload (<reason> cut to 256 bytes on a UTF-8 boundary); 0 if <cap> is short. */
+size_t pn_error_encode(uint16_t code, const char *reason, uint8_t *out, size_t cap);
+/** Decode an ERROR payload; <reason> gets a NUL-terminated, log-safe copy. PN_OK or PN_ERR. */
+int pn_error_decode(const uint8_t *p, size_t len, uint16_t *code,
+                    char reason[PN_ERROR_REASON_MAX + 1], const char **why);
+
+/** Encode a TCP/UDP signal payload (the conn id, no TLVs); 0 if <cap> is short. */
+size_t pn_signal_encode(const uint8_t id[PN_CONN_ID_LEN], uint8_t *out, size_t cap);
+/** Decode a TCP/UDP signal payload: *<id> borrows the conn id; trailing TLVs must parse. */
+int pn_signal_decode(const uint8_t *p, size_t len, const uint8_t **id, const char **why);
+
+/** Encode a DATA_HELLO payload (<id> then <proof>); 0 if <cap> is short. */
+size_t pn_data_hello_encode(const uint8_t id[PN_CONN_ID_LEN], const uint8_t proof[PN_PROOF_LEN],
+                            uint8_t *out, size_t cap);
+/** Decode a DATA_HELLO payload into borrowed <id> and <proof>; PN_OK or PN_ERR + <why>. */
+int pn_data_hello_decode(const uint8_t *p, size_t len, const uint8_t **id,
+                         const uint8_t **proof, const char **why);
+/** Build the HMAC message "postern-data-v1" || <id> of the DATA_HELLO proof into <out>. */
+void pn_proof_msg(const uint8_t id[PN_CONN_ID_LEN], uint8_t out[PN_PROOF_MSG_LEN]);
+/** Write <id> as 32 lowercase hex digits + NUL into <out> (for logs). */
+void pn_conn_id_hex(const uint8_t id[PN_CONN_ID_LEN], char out[2 * PN_CONN_ID_LEN + 1]);
+
+/** Check the 4-byte preamble <in>; PN_OK with *<kind> = 'C' or 'D', else PN_ERR + <why>. */
+int pn_preamble_decode(const uint8_t in[PN_PREAMBLE_LEN], uint8_t *kind, const char **why);
+/** Write the preamble for connection <kind> ('C' or 'D') into <out>. */
+void pn_preamble_encode(uint8_t out[PN_PREAMBLE_LEN], uint8_t kind);
+
+/** Step *<p> over one TLV before <end>: PN_OK with it, PN_AGAIN at the end, PN_ERR if truncated. */
+int pn_tlv_next(const uint8_t **p, const uint8_t *end, uint8_t *type, const uint8_t **val,
+                uint16_t *len);
+
+/** Return the FNV-1a-32 hash of <len> bytes at <data>. */
+uint32_t pn_fnv1a32(const void *data, size_t len);
+/** Write the default tunnel key for <port> (8 lowercase hex digits + NUL); return 8. */
+size_t pn_default_key(const char *port, char out[PN_DEFAULT_KEY_LEN + 1]);
+
+#endif

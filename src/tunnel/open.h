@@ -1,0 +1,65 @@
+/* tunnel/open.h: the two ends of opening a connection to the tunnel port.
+ *
+ * Client side (tun_open): connect, send the 4-byte preamble, run the TLS
+ * handshake (PSK for control, the data TLS mode for data), check the pinned
+ * fingerprint, and for data connections send DATA_HELLO and wait for DATA_OK.
+ *
+ * Server side (tun_greet): read the preamble, run the matching TLS handshake,
+ * and for data connections read DATA_HELLO, let the owner judge the proof, and
+ * answer DATA_OK. Every step is bounded by one deadline. */
+#ifndef PN_TUNNEL_OPEN_H
+#define PN_TUNNEL_OPEN_H
+
+#include "core/ev.h"
+#include "core/xprt.h"
+#include "net/addr.h"
+#include "tls/tls.h"
+#include "tunnel/frame.h"
+
+typedef struct tun_open tun_open_t;
+typedef struct tun_greet tun_greet_t;
+
+typedef struct tun_open_opts {
+    uint8_t kind;                   /* PN_KIND_CONTROL or PN_KIND_DATA */
+    pn_tls_ctx_t *tls;              /* borrowed: PSK (control) or data context, NULL for tls=0 */
+    const char *sni;                /* borrowed, may be NULL */
+    const uint8_t *pin;             /* borrowed: expected server fingerprint, or NULL */
+    const uint8_t *id;              /* data: PN_CONN_ID_LEN bytes (copied) */
+    const uint8_t *proof;           /* data: PN_PROOF_LEN bytes (copied) */
+    uint64_t timeout_ms;            /* for the whole exchange */
+} tun_open_opts_t;
+
+/** Done: <x> (owned by the callee) ready for frames or raw bytes, or NULL with
+ *  <err>. For a data connection with TLS, <fp> holds the fingerprint the server
+ *  presented (else NULL). The opener is freed after the callback returns. */
+typedef void (*tun_open_cb)(pn_xprt_t *x, const uint8_t *fp, const char *err, void *ctx);
+
+/** Open a connection of <o>->kind to <server> (borrowed). Never NULL; the
+ *  callback never runs before this returns. */
+tun_open_t *tun_open_start(ev_loop_t *loop, const pn_addr_t *server, const tun_open_opts_t *o,
+                           tun_open_cb cb, void *ctx);
+/** Abandon <op> without its callback. NULL is a no-op. */
+void tun_open_cancel(tun_open_t *op);
+
+/** Server side: judge a DATA_HELLO; return nonzero to accept <id> + <proof>. */
+typedef int (*tun_greet_check_cb)(const uint8_t *id, const uint8_t *proof, void *ctx);
+/** Server side, done: <kind> and the ready <x> (owned by the callee), with the
+ *  data connection's <id>; or <x> NULL and <err> when the greeting failed (the
+ *  connection is then already closed). The greeter is freed after the callback. */
+typedef void (*tun_greet_cb)(uint8_t kind, pn_xprt_t *x, const uint8_t *id, const char *err,
+                             void *ctx);
+
+typedef struct tun_greet_opts {
+    pn_tls_ctx_t *psk;              /* borrowed: control channel context */
+    pn_tls_ctx_t *data_tls;         /* borrowed: data TLS context, NULL for tls=0 */
+    tun_greet_check_cb check;       /* judges DATA_HELLO */
+    uint64_t timeout_ms;
+} tun_greet_opts_t;
+
+/** Greet the accepted plain transport <x> (owned from now on). Never NULL. */
+tun_greet_t *tun_greet_start(ev_loop_t *loop, pn_xprt_t *x, const tun_greet_opts_t *o,
+                             tun_greet_cb cb, void *ctx);
+/** Abandon <g>, closing its connection, without its callback. NULL is a no-op. */
+void tun_greet_cancel(tun_greet_t *g);
+
+#endif

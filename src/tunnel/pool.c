@@ -1,0 +1,139 @@
+/* tunnel/pool.c: idle data connections in FIFO order plus a hash by id. */
+#include "tunnel/pool.h"
+#include "core/list.h"
+#include "core/mem.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define POOL_BUCKETS 1024       /* ids are random: their first bytes spread evenly */
+
+struct pconn {
+    pn_list_t fifo;             /* in tun_pool.fifo, oldest first */
+    struct pconn *hnext;        /* bucket chain */
+    tun_pool_t *pool;           /* back pointer */
+    uint8_t id[PN_CONN_ID_LEN];
+    pn_xprt_t *x;               /* owned */
+    ev_io_t *io;                /* owned: EOF watch while idle */
+};
+
+struct tun_pool {
+    ev_loop_t *loop;            /* borrowed */
+    pn_list_t fifo;             /* struct pconn, each owned */
+    struct pconn *buckets[POOL_BUCKETS];
+    size_t n;
+};
+
+static size_t
+bucket_of(const uint8_t *id)
+{
+    uint32_t h;
+    memcpy(&h, id, sizeof(h));
+    return h % POOL_BUCKETS;
+}
+
+tun_pool_t *
+tun_pool_new(ev_loop_t *loop)
+{
+    tun_pool_t *p = xcalloc(sizeof(*p));
+    p->loop = loop;
+    pn_list_init(&p->fifo);
+    return p;
+}
+
+/* Unlink <c> from the FIFO and its bucket; return its transport (owned by the
+ * caller) and free the entry. */
+static pn_xprt_t *
+pconn_remove(struct pconn *c)
+{
+    tun_pool_t *p = c->pool;
+    struct pconn **pp = &p->buckets[bucket_of(c->id)];
+    while (*pp != c)
+        pp = &(*pp)->hnext;
+    *pp = c->hnext;
+    pn_list_del(&c->fifo);
+    p->n--;
+    ev_io_free(c->io);
+    pn_xprt_t *x = c->x;
+    free(c);
+    return x;
+}
+
+/* An idle connection turned readable: a peek tells a close (drop it) from the
+ * first bytes of an exchange whose signal is still on its way (keep it, stop
+ * watching: the taker reads those bytes). */
+static void
+on_idle_readable(int fd, int ready, void *arg)
+{
+    struct pconn *c = arg;
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) {
+        ev_io_set(c->io, 0);
+        return;
+    }
+    if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    pn_xprt_t *x = pconn_remove(c);
+    pn_xprt_free(x);
+}
+
+void
+tun_pool_add(tun_pool_t *p, const uint8_t id[PN_CONN_ID_LEN], pn_xprt_t *x)
+{
+    struct pconn *c = xcalloc(sizeof(*c));
+    c->pool = p;
+    memcpy(c->id, id, PN_CONN_ID_LEN);
+    c->x = x;
+    size_t b = bucket_of(id);
+    c->hnext = p->buckets[b];
+    p->buckets[b] = c;
+    pn_list_add(&p->fifo, &c->fifo);
+    p->n++;
+    c->io = ev_io_new(p->loop, x->fd, on_idle_readable, c);
+    ev_io_set(c->io, EV_RD);
+}
+
+pn_xprt_t *
+tun_pool_take(tun_pool_t *p, uint8_t id[PN_CONN_ID_LEN])
+{
+    if (pn_list_empty(&p->fifo))
+        return NULL;
+    struct pconn *c = pn_container_of(p->fifo.next, struct pconn, fifo);
+    memcpy(id, c->id, PN_CONN_ID_LEN);
+    return pconn_remove(c);
+}
+
+pn_xprt_t *
+tun_pool_take_id(tun_pool_t *p, const uint8_t id[PN_CONN_ID_LEN])
+{
+    for (struct pconn *c = p->buckets[bucket_of(id)]; c != NULL; c = c->hnext)
+        if (memcmp(c->id, id, PN_CONN_ID_LEN) == 0)
+            return pconn_remove(c);
+    return NULL;
+}
+
+size_t
+tun_pool_size(const tun_pool_t *p)
+{
+    return p->n;
+}
+
+void
+tun_pool_trim(tun_pool_t *p, size_t keep)
+{
+    while (p->n > keep) {
+        pn_xprt_t *x = pconn_remove(pn_container_of(p->fifo.next, struct pconn, fifo));
+        pn_xprt_free(x);
+    }
+}
+
+void
+tun_pool_free_(tun_pool_t *p)
+{
+    if (p == NULL)
+        return;
+    tun_pool_trim(p, 0);
+    free(p);
+}

@@ -1,0 +1,50 @@
+/* tunnel/seen.c: a set of 64-bit keys with linear probing, grown at half load. */
+#include "tunnel/seen.h"
+#include "core/mem.h"
+
+#include <string.h>
+
+static int
+insert(uint64_t *slots, size_t cap, uint64_t k)
+{
+    for (size_t i = (size_t)(k * 0x9E3779B97F4A7C15ULL) & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        if (slots[i] == k)
+            return PN_ERR;
+        if (slots[i] == 0) {
+            slots[i] = k;
+            return PN_OK;
+        }
+    }
+}
+
+int
+tun_seen_add(tun_seen_t *s, const uint8_t id[PN_CONN_ID_LEN])
+{
+    uint64_t k;
+    memcpy(&k, id, sizeof(k));
+    if (k == 0)
+        k = 1;                  /* 0 marks an empty slot */
+    if (s->n >= TUN_SEEN_MAX)
+        return PN_AGAIN;
+    if (s->cap == 0 || (s->n + 1) * 2 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 1024;
+        uint64_t *slots = xcalloc(cap * sizeof(*slots));
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->slots[i] != 0)
+                insert(slots, cap, s->slots[i]);
+        free(s->slots);
+        s->slots = slots;
+        s->cap = cap;
+    }
+    if (insert(s->slots, s->cap, k) != PN_OK)
+        return PN_ERR;
+    s->n++;
+    return PN_OK;
+}
+
+void
+tun_seen_clear(tun_seen_t *s)
+{
+    free(s->slots);
+    memset(s, 0, sizeof(*s));
+}

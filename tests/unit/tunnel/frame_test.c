@@ -1,0 +1,1023 @@
+/* tests/unit/tunnel/frame_test.c: the tunnel frame codec against docs/protocol.md. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "tunnel/frame.h"
+
+/* ---- helpers ---- */
+
+static uint8_t frame_buf[PN_FRAME_MAX + 16];
+
+static const uint8_t id_a[PN_CONN_ID_LEN] = {
+    0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
+    0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
+};
+
+/* Append a TLV with a 1- or 4-byte big-endian value. */
+static size_t
+tlv(uint8_t *p, uint8_t type, uint16_t len, uint32_t v)
+{
+    p[0] = type;
+    p[1] = (uint8_t)(len >> 8);
+    p[2] = (uint8_t)len;
+    if (len == 1) {
+        p[3] = (uint8_t)v;
+    } else if (len == 4) {
+        p[3] = (uint8_t)(v >> 24);
+        p[4] = (uint8_t)(v >> 16);
+        p[5] = (uint8_t)(v >> 8);
+        p[6] = (uint8_t)v;
+    } else {
+        memset(p + 3, 0xA5, len);
+    }
+    return 3u + len;
+}
+
+/* Build a HELLO payload from the given values, leaving out TLV <skip> (0 = none). */
+static size_t
+hello_raw(uint8_t *p, uint8_t skip, uint32_t flow, uint32_t tls, uint32_t max, uint32_t proto,
+          uint32_t interval)
+{
+    size_t n = 0;
+    if (skip != PN_HT_FLOW)
+        n += tlv(p + n, PN_HT_FLOW, 1, flow);
+    if (skip != PN_HT_TLS)
+        n += tlv(p + n, PN_HT_TLS, 1, tls);
+    if (skip != PN_HT_MAX)
+        n += tlv(p + n, PN_HT_MAX, 4, max);
+    if (skip != PN_HT_PROTO)
+        n += tlv(p + n, PN_HT_PROTO, 1, proto);
+    if (skip != PN_HT_INTERVAL)
+        n += tlv(p + n, PN_HT_INTERVAL, 4, interval);
+    return n;
+}
+
+/* Decode a whole buffer that must hold exactly one valid frame. */
+static void
+decode_one(const uint8_t *buf, size_t n, pn_frame_t *f)
+{
+    size_t used = 0;
+    const char *why = NULL;
+    assert_int_equal(pn_frame_decode(buf, n, f, &used, &why), PN_OK);
+    assert_int_equal(used, n);
+    assert_null(why);
+}
+
+/* ---- frame header ---- */
+
+static void
+test_roundtrip_every_type(void **state)
+{
+    static const struct { uint8_t type; size_t len; const char *name; } cases[] = {
+        { PN_FT_HELLO, 26, "HELLO" }, { PN_FT_TCP, 16, "TCP" }, { PN_FT_UDP, 16, "UDP" },
+        { PN_FT_PING, 8, "PING" }, { PN_FT_PONG, 8, "PONG" }, { PN_FT_FLUSH, 0, "FLUSH" },
+        { PN_FT_VERIFY, 32, "VERIFY" }, { PN_FT_ERROR, 7, "ERROR" },
+        { PN_FT_DATA_HELLO, 48, "DATA_HELLO" }, { PN_FT_DATA_OK, 0, "DATA_OK" },
+    };
+    uint8_t payload[64], out[128];
+    for (size_t i = 0; i < sizeof(payload); i++)
+        payload[i] = (uint8_t)(i * 7 + 1);
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        uint32_t stream = c == 3 ? 0xDEADBEEFu : 0;
+        size_t n = pn_frame_encode(out, sizeof(out), cases[c].type, 0, stream,
+                                   cases[c].len ? payload : NULL, cases[c].len);
+        assert_int_equal(n, PN_FRAME_HDR + cases[c].len);
+        assert_int_equal(out[0], 1);
+        assert_int_equal(out[1], cases[c].type);
+        assert_int_equal(out[2], 0);
+        assert_int_equal(out[3], 0);
+        pn_frame_t f;
+        decode_one(out, n, &f);
+        assert_int_equal(f.type, cases[c].type);
+        assert_int_equal(f.flags, 0);
+        assert_int_equal(f.stream, stream);
+        assert_int_equal(f.len, cases[c].len);
+        assert_ptr_equal(f.payload, out + PN_FRAME_HDR);
+        if (cases[c].len)
+            assert_memory_equal(f.payload, payload, cases[c].len);
+        assert_int_equal(pn_frame_check(&f, NULL), PN_OK);
+        assert_string_equal(pn_frame_type_name(f.type), cases[c].name);
+    }
+}
+
+static void
+test_header_layout_big_endian(void **state)
+{
+    uint8_t out[PN_FRAME_HDR + 3];
+    assert_int_equal(pn_frame_encode(out, sizeof(out), PN_FT_TCP, 0x80, 0x01020304u, "xyz", 3),
+                     sizeof(out));
+    static const uint8_t want[] = { 1, 2, 0x80, 0, 1, 2, 3, 4, 0, 0, 0, 3, 'x', 'y', 'z' };
+    assert_memory_equal(out, want, sizeof(want));
+    pn_frame_t f;
+    decode_one(out, sizeof(out), &f);
+    assert_int_equal(f.flags, 0x80);   /* unknown flag bits are reported, not refused */
+}
+
+static void
+test_partial_input(void **state)
+{
+    uint8_t out[PN_FRAME_HDR + 5];
+    size_t n = pn_frame_encode(out, sizeof(out), PN_FT_PING, 0, 0, "hello", 5);
+    assert_int_equal(n, sizeof(out));
+    for (size_t avail = 0; avail < n; avail++) {
+        pn_frame_t f = { .type = 0x77 };
+        size_t used = 12345;
+        const char *why = "untouched";
+        assert_int_equal(pn_frame_decode(out, avail, &f, &used, &why), PN_AGAIN);
+        assert_int_equal(used, 12345);
+        assert_int_equal(f.type, 0x77);
+        assert_string_equal(why, "untouched");
+    }
+    pn_frame_t f;
+    size_t used = 0;
+    assert_int_equal(pn_frame_decode(out, n, &f, &used, NULL), PN_OK);
+    assert_int_equal(used, n);
+}
+
+static void
+test_two_frames_back_to_back(void **state)
+{
+    uint8_t buf[64];
+    size_t a = pn_frame_encode(buf, sizeof(buf), PN_FT_FLUSH, 0, 0, NULL, 0);
+    size_t b = pn_frame_encode(buf + a, sizeof(buf) - a, PN_FT_PONG, 0, 0, "12345678", 8);
+    assert_int_equal(a, 12);
+    assert_int_equal(b, 20);
+    pn_frame_t f;
+    size_t used;
+    assert_int_equal(pn_frame_decode(buf, a + b, &f, &used, NULL), PN_OK);
+    assert_int_equal(used, a);
+    assert_int_equal(f.type, PN_FT_FLUSH);
+    assert_int_equal(pn_frame_decode(buf + used, a + b - used, &f, &used, NULL), PN_OK);
+    assert_int_equal(used, b);
+    assert_int_equal(f.type, PN_FT_PONG);
+    assert_memory_equal(f.payload, "12345678", 8);
+}
+
+static void
+test_bad_version(void **state)
+{
+    uint8_t out[PN_FRAME_HDR];
+    pn_frame_t f;
+    size_t used = 99;
+    const char *why = NULL;
+    assert_int_equal(pn_frame_encode(out, sizeof(out), PN_FT_FLUSH, 0, 0, NULL, 0), 12);
+    for (unsigned v = 0; v < 256; v += 1) {
+        if (v == PN_PROTO_VERSION)
+            continue;
+        out[0] = (uint8_t)v;
+        why = NULL;
+        /* Refused from its first byte, and with a whole header as well. */
+        assert_int_equal(pn_frame_decode(out, 1, &f, &used, &why), PN_ERR);
+        assert_ptr_equal(why, pn_why_version);
+        why = NULL;
+        assert_int_equal(pn_frame_decode(out, sizeof(out), &f, &used, &why), PN_ERR);
+        assert_ptr_equal(why, pn_why_version);
+    }
+    assert_int_equal(used, 99);
+    /* "GET / HTTP/1.1" on the tunnel port is refused at once. */
+    assert_int_equal(pn_frame_decode((const uint8_t *)"GET / HTTP/1.1", 14, &f, &used, NULL),
+                     PN_ERR);
+}
+
+static void
+test_reserved_byte(void **state)
+{
+    uint8_t out[PN_FRAME_HDR];
+    pn_frame_t f;
+    size_t used;
+    const char *why = NULL;
+    assert_int_equal(pn_frame_encode(out, sizeof(out), PN_FT_FLUSH, 0, 0, NULL, 0), 12);
+    out[3] = 0x01;
+    assert_int_equal(pn_frame_decode(out, 3, &f, &used, &why), PN_AGAIN);
+    assert_int_equal(pn_frame_decode(out, 4, &f, &used, &why), PN_ERR);
+    assert_non_null(why);
+    assert_ptr_not_equal(why, pn_why_version);
+    why = NULL;
+    out[3] = 0x80;
+    assert_int_equal(pn_frame_decode(out, sizeof(out), &f, &used, &why), PN_ERR);
+    assert_non_null(why);
+}
+
+static void
+test_oversize_length(void **state)
+{
+    uint8_t hdr[PN_FRAME_HDR] = { 1, PN_FT_TCP, 0, 0, 0, 0, 0, 0 };
+    const uint32_t lens[] = { PN_FRAME_MAX_PAYLOAD + 1, 0x00100000u, 0xFFFFFFFFu };
+    for (size_t i = 0; i < 3; i++) {
+        hdr[8] = (uint8_t)(lens[i] >> 24);
+        hdr[9] = (uint8_t)(lens[i] >> 16);
+        hdr[10] = (uint8_t)(lens[i] >> 8);
+        hdr[11] = (uint8_t)lens[i];
+        pn_frame_t f;
+        size_t used;
+        const char *why = NULL;
+        /* Refused from the header alone: the payload is never waited for. */
+        assert_int_equal(pn_frame_decode(hdr, sizeof(hdr), &f, &used, &why), PN_ERR);
+        assert_non_null(why);
+    }
+}
+
+static void
+test_exact_max_length(void **state)
+{
+    static uint8_t payload[PN_FRAME_MAX_PAYLOAD + 1];
+    memset(payload, 0x5A, sizeof(payload));
+    payload[PN_FRAME_MAX_PAYLOAD - 1] = 0x01;
+    size_t n = pn_frame_encode(frame_buf, PN_FRAME_MAX, PN_FT_TCP, 0, 0, payload,
+                               PN_FRAME_MAX_PAYLOAD);
+    assert_int_equal(n, PN_FRAME_MAX);
+    assert_int_equal(frame_buf[8], 0x00);
+    assert_int_equal(frame_buf[9], 0x01);
+    assert_int_equal(frame_buf[10], 0x04);
+    assert_int_equal(frame_buf[11], 0x00);
+    pn_frame_t f;
+    size_t used;
+    assert_int_equal(pn_frame_decode(frame_buf, n - 1, &f, &used, NULL), PN_AGAIN);
+    assert_int_equal(pn_frame_decode(frame_buf, n, &f, &used, NULL), PN_OK);
+    assert_int_equal(used, PN_FRAME_MAX);
+    assert_int_equal(f.len, PN_FRAME_MAX_PAYLOAD);
+    assert_int_equal(f.payload[PN_FRAME_MAX_PAYLOAD - 1], 0x01);
+    /* One more byte is refused by the encoder, even with room to spare. */
+    assert_int_equal(pn_frame_encode(frame_buf, sizeof(frame_buf), PN_FT_TCP, 0, 0, payload,
+                                     PN_FRAME_MAX_PAYLOAD + 1), 0);
+}
+
+static void
+test_encode_capacity(void **state)
+{
+    uint8_t out[PN_FRAME_HDR + 8];
+    assert_int_equal(pn_frame_encode(out, 0, PN_FT_FLUSH, 0, 0, NULL, 0), 0);
+    assert_int_equal(pn_frame_encode(out, PN_FRAME_HDR - 1, PN_FT_FLUSH, 0, 0, NULL, 0), 0);
+    assert_int_equal(pn_frame_encode(out, PN_FRAME_HDR, PN_FT_FLUSH, 0, 0, NULL, 0), 12);
+    assert_int_equal(pn_frame_encode(out, PN_FRAME_HDR + 7, PN_FT_PING, 0, 0, "abcdefgh", 8), 0);
+    assert_int_equal(pn_frame_encode(out, PN_FRAME_HDR + 8, PN_FT_PING, 0, 0, "abcdefgh", 8), 20);
+    /* A missing payload with a non-zero length is a caller bug, refused. */
+    assert_int_equal(pn_frame_encode(out, sizeof(out), PN_FT_PING, 0, 0, NULL, 8), 0);
+}
+
+static void
+test_encode_in_place(void **state)
+{
+    uint8_t out[PN_FRAME_HDR + 26];
+    pn_hello_t h = { .flow = 1, .tls = 2, .proto = 3, .max = 1024, .interval_ms = 5000 };
+    size_t plen = pn_hello_encode(&h, out + PN_FRAME_HDR, sizeof(out) - PN_FRAME_HDR);
+    assert_int_equal(plen, 26);
+    uint8_t copy[26];
+    memcpy(copy, out + PN_FRAME_HDR, 26);
+    assert_int_equal(pn_frame_encode(out, sizeof(out), PN_FT_HELLO, 0, 0, out + PN_FRAME_HDR,
+                                     plen), sizeof(out));
+    assert_memory_equal(out + PN_FRAME_HDR, copy, 26);
+    /* A payload overlapping its destination is moved, not clobbered. */
+    uint8_t buf[PN_FRAME_HDR + 8];
+    memcpy(buf + 6, "ABCDEFGH", 8);
+    assert_int_equal(pn_frame_encode(buf, sizeof(buf), PN_FT_PING, 0, 0, buf + 6, 8), 20);
+    assert_memory_equal(buf + PN_FRAME_HDR, "ABCDEFGH", 8);
+    assert_int_equal(buf[0], 1);
+}
+
+static void
+test_frame_check_sizes(void **state)
+{
+    static const struct { uint8_t type; uint32_t len; int rc; } cases[] = {
+        { PN_FT_HELLO, 0, PN_OK },          /* content checked by pn_hello_decode */
+        { PN_FT_TCP, 15, PN_ERR }, { PN_FT_TCP, 16, PN_OK }, { PN_FT_TCP, 40, PN_OK },
+        { PN_FT_UDP, 0, PN_ERR }, { PN_FT_UDP, 16, PN_OK },
+        { PN_FT_PING, 7, PN_ERR }, { PN_FT_PING, 9, PN_ERR }, { PN_FT_PING, 8, PN_OK },
+        { PN_FT_PONG, 0, PN_ERR }, { PN_FT_PONG, 8, PN_OK },
+        { PN_FT_FLUSH, 1, PN_ERR }, { PN_FT_FLUSH, 0, PN_OK },
+        { PN_FT_DATA_OK, 4, PN_ERR }, { PN_FT_DATA_OK, 0, PN_OK },
+        { PN_FT_VERIFY, 31, PN_ERR }, { PN_FT_VERIFY, 33, PN_ERR }, { PN_FT_VERIFY, 32, PN_OK },
+        { PN_FT_ERROR, 1, PN_ERR }, { PN_FT_ERROR, 2, PN_OK }, { PN_FT_ERROR, 258, PN_OK },
+        { PN_FT_ERROR, 259, PN_ERR },
+        { PN_FT_DATA_HELLO, 47, PN_ERR }, { PN_FT_DATA_HELLO, 49, PN_ERR },
+        { PN_FT_DATA_HELLO, 48, PN_OK },
+        { 0x00, 0, PN_ERR }, { 0x09, 0, PN_ERR }, { 0x0C, 0, PN_ERR }, { 0xFF, 0, PN_ERR },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        pn_frame_t f = { .type = cases[i].type, .len = cases[i].len, .payload = frame_buf };
+        const char *why = NULL;
+        assert_int_equal(pn_frame_check(&f, &why), cases[i].rc);
+        if (cases[i].rc == PN_ERR)
+            assert_non_null(why);
+        else
+            assert_null(why);
+    }
+}
+
+static void
+test_names(void **state)
+{
+    assert_string_equal(pn_frame_type_name(0x00), "UNKNOWN");
+    assert_string_equal(pn_frame_type_name(0x09), "UNKNOWN");
+    assert_string_equal(pn_frame_type_name(0xFF), "UNKNOWN");
+    static const char *codes[] = { "UNKNOWN", "BUSY", "PROTOCOL", "VERIFY_FAILED", "SHUTDOWN",
+                                   "INTERNAL", "VERSION", "UNKNOWN" };
+    for (uint16_t c = 0; c < 8; c++)
+        assert_string_equal(pn_err_code_name(c), codes[c]);
+    assert_string_equal(pn_err_code_name(0xFFFF), "UNKNOWN");
+}
+
+/* ---- HELLO ---- */
+
+static void
+test_hello_roundtrip(void **state)
+{
+    const pn_hello_t in[] = {
+        { .flow = 0, .tls = 0, .proto = 1, .max = 1, .interval_ms = 100 },
+        { .flow = 1, .tls = 1, .proto = 2, .max = 65536, .interval_ms = 3600000 },
+        { .flow = 1, .tls = 2, .proto = 3, .max = 1024, .interval_ms = 5000 },
+    };
+    for (size_t i = 0; i < 3; i++) {
+        uint8_t buf[64];
+        size_t n = pn_hello_encode(&in[i], buf, sizeof(buf));
+        assert_int_equal(n, 26);
+        pn_hello_t out;
+        const char *why = NULL;
+        assert_int_equal(pn_hello_decode(buf, n, &out, &why), PN_OK);
+        assert_null(why);
+        assert_int_equal(out.flow, in[i].flow);
+        assert_int_equal(out.tls, in[i].tls);
+        assert_int_equal(out.proto, in[i].proto);
+        assert_int_equal(out.max, in[i].max);
+        assert_int_equal(out.interval_ms, in[i].interval_ms);
+    }
+}
+
+static void
+test_hello_wire_bytes(void **state)
+{
+    pn_hello_t h = { .flow = 1, .tls = 2, .proto = 3, .max = 0x00010000, .interval_ms = 5000 };
+    uint8_t buf[26];
+    static const uint8_t want[26] = {
+        0x01, 0x00, 0x01, 0x01,
+        0x02, 0x00, 0x01, 0x02,
+        0x03, 0x00, 0x04, 0x00, 0x01, 0x00, 0x00,
+        0x04, 0x00, 0x01, 0x03,
+        0x05, 0x00, 0x04, 0x00, 0x00, 0x13, 0x88,
+    };
+    assert_int_equal(pn_hello_encode(&h, buf, sizeof(buf)), 26);
+    assert_memory_equal(buf, want, sizeof(want));
+    assert_int_equal(pn_hello_encode(&h, buf, 25), 0);
+}
+
+static void
+test_hello_encode_refuses_invalid(void **state)
+{
+    const pn_hello_t good = { .flow = 0, .tls = 0, .proto = 1, .max = 64, .interval_ms = 5000 };
+    uint8_t buf[64];
+    assert_int_equal(pn_hello_encode(&good, buf, sizeof(buf)), 26);
+    pn_hello_t h;
+    h = good, h.flow = 2;
+    assert_int_equal(pn_hello_encode(&h, buf, sizeof(buf)), 0);
+    h = good, h.tls = 3;
+    assert_int_equal(pn_hello_encode(&h, buf, sizeof(buf)), 0);
+    h = good, h.max = 0;
+    assert_int_equal(pn_hello_encode(&h, buf, sizeof(buf)), 0);
+    h = good, h.max = 65537;
+    assert_int_equal(pn_hello_encode(&h, buf, sizeof(buf)), 0);
+    h = good, h.proto = 0;
+    assert_int_equal(pn_hello_encode(&h, buf, sizeof(buf)), 0);
+    h = good, h.proto = 5;       /* unknown bit next to a known one */
+    assert_int_equal(pn_hello_encode(&h, buf, sizeof(buf)), 0);
+    h = good, h.interval_ms = 0;
+    assert_int_equal(pn_hello_encode(&h, buf, sizeof(buf)), 0);
+}
+
+static void
+test_hello_missing_required(void **state)
+{
+    static const uint8_t required[] = { PN_HT_FLOW, PN_HT_TLS, PN_HT_MAX, PN_HT_PROTO };
+    for (size_t i = 0; i < sizeof(required); i++) {
+        uint8_t buf[64];
+        size_t n = hello_raw(buf, required[i], 0, 0, 64, 1, 5000);
+        pn_hello_t h;
+        const char *why = NULL;
+        assert_int_equal(pn_hello_decode(buf, n, &h, &why), PN_ERR);
+        assert_non_null(why);
+        assert_non_null(strstr(why, "lacks"));
+    }
+    /* An empty payload lacks everything; a NULL pointer with length 0 is fine to pass. */
+    pn_hello_t h;
+    const char *why = NULL;
+    assert_int_equal(pn_hello_decode(NULL, 0, &h, &why), PN_ERR);
+    assert_string_equal(why, "HELLO lacks the FLOW TLV");
+}
+
+static void
+test_hello_interval_optional(void **state)
+{
+    uint8_t buf[64];
+    size_t n = hello_raw(buf, PN_HT_INTERVAL, 1, 1, 10, 2, 0);
+    pn_hello_t h;
+    assert_int_equal(pn_hello_decode(buf, n, &h, NULL), PN_OK);
+    assert_int_equal(h.interval_ms, PN_INTERVAL_DEFAULT_MS);
+    assert_int_equal(h.flow, 1);
+    assert_int_equal(h.tls, 1);
+    assert_int_equal(h.max, 10);
+    assert_int_equal(h.proto, 2);
+}
+
+static void
+test_hello_ranges(void **state)
+{
+    static const struct { uint32_t flow, tls, max, proto, interval; int rc; } cases[] = {
+        { 0, 0, 1, 1, 100, PN_OK },
+        { 1, 2, 65536, 3, 3600000, PN_OK },
+        { 2, 0, 64, 1, 5000, PN_ERR },
+        { 255, 0, 64, 1, 5000, PN_ERR },
+        { 0, 3, 64, 1, 5000, PN_ERR },
+        { 0, 0, 0, 1, 5000, PN_ERR },
+        { 0, 0, 65537, 1, 5000, PN_ERR },
+        { 0, 0, 0xFFFFFFFF, 1, 5000, PN_ERR },
+        { 0, 0, 64, 0, 5000, PN_ERR },
+        { 0, 0, 64, 4, 5000, PN_ERR },          /* only unknown bits: nothing usable */
+        { 0, 0, 64, 0xF0, 5000, PN_ERR },
+        { 0, 0, 64, 1, 99, PN_ERR },
+        { 0, 0, 64, 1, 0, PN_ERR },
+        { 0, 0, 64, 1, 3600001, PN_ERR },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t buf[64];
+        size_t n = hello_raw(buf, 0, cases[i].flow, cases[i].tls, cases[i].max, cases[i].proto,
+                             cases[i].interval);
+        pn_hello_t h;
+        const char *why = NULL;
+        assert_int_equal(pn_hello_decode(buf, n, &h, &why), cases[i].rc);
+        if (cases[i].rc == PN_ERR)
+            assert_non_null(why);
+    }
+}
+
+static void
+test_hello_unknown_proto_bits_dropped(void **state)
+{
+    uint8_t buf[64];
+    size_t n = hello_raw(buf, 0, 0, 0, 64, 0xFF, 5000);
+    pn_hello_t h;
+    assert_int_equal(pn_hello_decode(buf, n, &h, NULL), PN_OK);
+    assert_int_equal(h.proto, PN_PROTO_TCP | PN_PROTO_UDP);
+}
+
+static void
+test_hello_duplicate(void **state)
+{
+    static const struct { uint8_t type; uint16_t len; uint32_t v; } dups[] = {
+        { PN_HT_FLOW, 1, 0 }, { PN_HT_TLS, 1, 0 }, { PN_HT_MAX, 4, 64 },
+        { PN_HT_PROTO, 1, 1 }, { PN_HT_INTERVAL, 4, 5000 },
+    };
+    for (size_t i = 0; i < 5; i++) {
+        uint8_t buf[64];
+        size_t n = hello_raw(buf, 0, 0, 0, 64, 1, 5000);
+        n += tlv(buf + n, dups[i].type, dups[i].len, dups[i].v);
+        pn_hello_t h;
+        const char *why = NULL;
+        assert_int_equal(pn_hello_decode(buf, n, &h, &why), PN_ERR);
+        assert_string_equal(why, "HELLO repeats a TLV");
+    }
+}
+
+static void
+test_hello_wrong_length(void **state)
+{
+    static const struct { uint8_t type; uint16_t len; } bad[] = {
+        { PN_HT_FLOW, 0 }, { PN_HT_FLOW, 4 }, { PN_HT_TLS, 2 }, { PN_HT_MAX, 1 },
+        { PN_HT_MAX, 8 }, { PN_HT_PROTO, 4 }, { PN_HT_INTERVAL, 2 },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint8_t buf[64];
+        size_t n = tlv(buf, bad[i].type, bad[i].len, 1);
+        n += hello_raw(buf + n, bad[i].type, 0, 0, 64, 1, 5000);
+        pn_hello_t h;
+        const char *why = NULL;
+        assert_int_equal(pn_hello_decode(buf, n, &h, &why), PN_ERR);
+        assert_string_equal(why, "HELLO TLV has the wrong length for its type");
+    }
+}
+
+static void
+test_hello_unknown_tlv_skipped(void **state)
+{
+    uint8_t buf[128];
+    size_t n = 0;
+    n += tlv(buf + n, 0x00, 0, 0);
+    n += tlv(buf + n, 0x7F, 9, 0);
+    /* Known TLVs in reverse order, unknown ones between them. */
+    n += tlv(buf + n, PN_HT_INTERVAL, 4, 250);
+    n += tlv(buf + n, 0x06, 4, 0xFFFFFFFF);
+    n += tlv(buf + n, PN_HT_PROTO, 1, 3);
+    n += tlv(buf + n, PN_HT_MAX, 4, 300);
+    n += tlv(buf + n, 0xFF, 1, 0xEE);
+    n += tlv(buf + n, PN_HT_TLS, 1, 2);
+    n += tlv(buf + n, PN_HT_FLOW, 1, 1);
+    n += tlv(buf + n, 0x20, 2, 0);
+    pn_hello_t h;
+    const char *why = NULL;
+    assert_int_equal(pn_hello_decode(buf, n, &h, &why), PN_OK);
+    assert_int_equal(h.flow, 1);
+    assert_int_equal(h.tls, 2);
+    assert_int_equal(h.max, 300);
+    assert_int_equal(h.proto, 3);
+    assert_int_equal(h.interval_ms, 250);
+}
+
+static void
+test_hello_truncated_tlv(void **state)
+{
+    uint8_t buf[64];
+    size_t n = hello_raw(buf, 0, 0, 0, 64, 1, 5000);
+    pn_hello_t h;
+    const char *why;
+    /* Cut at every point inside the last TLV (INTERVAL: 7 bytes). */
+    for (size_t cut = 1; cut < 7; cut++) {
+        why = NULL;
+        assert_int_equal(pn_hello_decode(buf, n - cut, &h, &why), PN_ERR);
+        assert_string_equal(why, "HELLO has a truncated TLV");
+    }
+    /* An unknown TLV claiming more than is left is truncated too. */
+    size_t m = n;
+    m += tlv(buf + m, 0x40, 0, 0);
+    buf[m - 1] = 0x10;              /* length 0x0010 with no value bytes */
+    why = NULL;
+    assert_int_equal(pn_hello_decode(buf, m, &h, &why), PN_ERR);
+    assert_string_equal(why, "HELLO has a truncated TLV");
+}
+
+/* ---- ERROR ---- */
+
+static void
+test_error_roundtrip(void **state)
+{
+    uint8_t buf[300];
+    size_t n = pn_error_encode(PN_EC_BUSY, "another client is attached", buf, sizeof(buf));
+    assert_int_equal(n, 2 + 26);
+    assert_int_equal(buf[0], 0);
+    assert_int_equal(buf[1], 1);
+    uint16_t code = 0;
+    char reason[PN_ERROR_REASON_MAX + 1];
+    const char *why = NULL;
+    assert_int_equal(pn_error_decode(buf, n, &code, reason, &why), PN_OK);
+    assert_int_equal(code, PN_EC_BUSY);
+    assert_string_equal(reason, "another client is attached");
+    /* Unknown codes pass through; the caller logs them. */
+    n = pn_error_encode(0xBEEF, "", buf, sizeof(buf));
+    assert_int_equal(n, 2);
+    assert_int_equal(pn_error_decode(buf, n, &code, reason, NULL), PN_OK);
+    assert_int_equal(code, 0xBEEF);
+    assert_string_equal(reason, "");
+    n = pn_error_encode(PN_EC_SHUTDOWN, NULL, buf, sizeof(buf));
+    assert_int_equal(n, 2);
+}
+
+static void
+test_error_encode_truncation(void **state)
+{
+    char text[400];
+    uint8_t buf[300];
+    uint16_t code;
+    char reason[PN_ERROR_REASON_MAX + 1];
+
+    memset(text, 'r', 256);
+    text[256] = '\0';
+    assert_int_equal(pn_error_encode(2, text, buf, sizeof(buf)), 258);
+    text[256] = 's';
+    text[257] = '\0';
+    assert_int_equal(pn_error_encode(2, text, buf, sizeof(buf)), 258);
+    assert_int_equal(buf[257], 'r');
+    memset(text, 'x', 399);
+    text[399] = '\0';
+    assert_int_equal(pn_error_encode(2, text, buf, sizeof(buf)), 258);
+    assert_int_equal(pn_error_decode(buf, 258, &code, reason, NULL), PN_OK);
+    assert_int_equal(strlen(reason), 256);
+
+    /* A two-byte character straddling the cut is dropped whole. */
+    memset(text, 'a', 255);
+    strcpy(text + 255, "\xc3\xa9tail");
+    assert_int_equal(pn_error_encode(2, text, buf, sizeof(buf)), 2 + 255);
+    /* A three-byte character ending exactly at 256 is kept. */
+    memset(text, 'a', 253);
+    strcpy(text + 253, "\xe2\x82\xac" "more");
+    assert_int_equal(pn_error_encode(2, text, buf, sizeof(buf)), 2 + 256);
+    /* A four-byte character starting at 254 is dropped whole. */
+    memset(text, 'a', 254);
+    strcpy(text + 254, "\xf0\x9f\x98\x80");
+    assert_int_equal(pn_error_encode(2, text, buf, sizeof(buf)), 2 + 254);
+    assert_int_equal(pn_error_decode(buf, 2 + 254, &code, reason, NULL), PN_OK);
+    assert_int_equal(strlen(reason), 254);
+
+    /* Invalid text (continuation bytes only) backs off at most 3 bytes. */
+    memset(text, 0x80, 300);
+    text[300] = '\0';
+    assert_int_equal(pn_error_encode(2, text, buf, sizeof(buf)), 2 + 253);
+
+    /* Capacity. */
+    assert_int_equal(pn_error_encode(2, "abc", buf, 0), 0);
+    assert_int_equal(pn_error_encode(2, "abc", buf, 1), 0);
+    assert_int_equal(pn_error_encode(2, "abc", buf, 4), 0);
+    assert_int_equal(pn_error_encode(2, "abc", buf, 5), 5);
+    assert_int_equal(pn_error_encode(2, NULL, buf, 2), 2);
+}
+
+static void
+test_error_decode_bounds(void **state)
+{
+    uint8_t buf[300];
+    memset(buf, 'z', sizeof(buf));
+    uint16_t code;
+    char reason[PN_ERROR_REASON_MAX + 1];
+    const char *why = NULL;
+    assert_int_equal(pn_error_decode(buf, 0, &code, reason, &why), PN_ERR);
+    assert_non_null(why);
+    why = NULL;
+    assert_int_equal(pn_error_decode(buf, 1, &code, reason, &why), PN_ERR);
+    assert_non_null(why);
+    why = NULL;
+    assert_int_equal(pn_error_decode(buf, 259, &code, reason, &why), PN_ERR);
+    assert_non_null(why);
+    assert_int_equal(pn_error_decode(buf, 258, &code, reason, NULL), PN_OK);
+    assert_int_equal(strlen(reason), 256);
+    assert_int_equal(code, ('z' << 8) | 'z');
+    /* A character cut by the end of the payload is invalid, even when the bytes
+     * that would complete it follow in memory. */
+    memcpy(buf, "\0\2x\xe2\x82\xac", 6);
+    assert_int_equal(pn_error_decode(buf, 5, &code, reason, NULL), PN_OK);
+    assert_string_equal(reason, "x??");
+    assert_int_equal(pn_error_decode(buf, 6, &code, reason, NULL), PN_OK);
+    assert_string_equal(reason, "x\xe2\x82\xac");
+}
+
+/* Decode an ERROR whose reason bytes are <raw> and compare the sanitised text. */
+static void
+check_sanitised(const char *raw, size_t rawlen, const char *want)
+{
+    uint8_t buf[300] = { 0, PN_EC_PROTOCOL };
+    memcpy(buf + 2, raw, rawlen);
+    uint16_t code;
+    char reason[PN_ERROR_REASON_MAX + 1];
+    assert_int_equal(pn_error_decode(buf, 2 + rawlen, &code, reason, NULL), PN_OK);
+    assert_string_equal(reason, want);
+}
+
+static void
+test_error_sanitising(void **state)
+{
+    check_sanitised("line\nforged", 11, "line?forged");
+    check_sanitised("\x1b[31mred", 8, "?[31mred");
+    check_sanitised("a\0b", 3, "a?b");
+    check_sanitised("tab\there\r", 9, "tab?here?");
+    check_sanitised("del\x7f", 4, "del?");
+    check_sanitised("\x1f \x1e~", 4, "? ?~");                /* 0x20 and 0x7E are text */
+    check_sanitised("c1\xc2\x85x\xc2\x9b", 7, "c1?x?");        /* NEL, CSI */
+    check_sanitised("\xe2\x80\xa8|\xe2\x80\xae|\xe2\x81\xa6", 11, "?|?|?");  /* LS, RLO, LRI */
+    check_sanitised("ok \xc2\xa0\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 14,
+                    "ok \xc2\xa0\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");   /* valid UTF-8 kept */
+    check_sanitised("\xe2\x80\xa7\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa", 12,
+                    "\xe2\x80\xa7\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa");  /* range edges kept */
+    /* Invalid UTF-8: one '?' per offending byte. */
+    check_sanitised("\xff\xfe", 2, "??");
+    check_sanitised("\x80x", 2, "?x");                     /* lone continuation */
+    check_sanitised("\xc0\xaf", 2, "??");                  /* overlong '/' */
+    check_sanitised("\xc1\xbf", 2, "??");
+    check_sanitised("\xe0\x80\xaf", 3, "???");             /* overlong, 3 bytes */
+    check_sanitised("\xf0\x80\x80\xaf", 4, "????");        /* overlong, 4 bytes */
+    check_sanitised("\xed\xa0\x80", 3, "???");             /* surrogate U+D800 */
+    check_sanitised("\xed\xbf\xbf", 3, "???");             /* surrogate U+DFFF */
+    check_sanitised("\xed\x9f\xbf\xee\x80\x80", 6, "\xed\x9f\xbf\xee\x80\x80"); /* U+D7FF, U+E000 */
+    check_sanitised("\xf4\x90\x80\x80", 4, "????");        /* U+110000 */
+    check_sanitised("\xf5\x80\x80\x80", 4, "????");
+    check_sanitised("\xc3(", 2, "?(");                     /* bad continuation */
+    check_sanitised("x\xe2\x82", 3, "x??");                /* cut short at the end */
+    check_sanitised("\xf0\x9f\x98", 3, "???");
+    check_sanitised("\xf4\x8f\xbf\xbf", 4, "\xf4\x8f\xbf\xbf");  /* U+10FFFF kept */
+}
+
+/* ---- TCP/UDP signals, DATA_HELLO ---- */
+
+static void
+test_signal(void **state)
+{
+    uint8_t buf[64];
+    assert_int_equal(pn_signal_encode(id_a, buf, 15), 0);
+    assert_int_equal(pn_signal_encode(id_a, buf, sizeof(buf)), PN_CONN_ID_LEN);
+    const uint8_t *id = NULL;
+    const char *why = NULL;
+    assert_int_equal(pn_signal_decode(buf, 16, &id, &why), PN_OK);
+    assert_ptr_equal(id, buf);
+    assert_memory_equal(id, id_a, PN_CONN_ID_LEN);
+    /* Too short. */
+    id = NULL;
+    assert_int_equal(pn_signal_decode(buf, 15, &id, &why), PN_ERR);
+    assert_non_null(why);
+    assert_null(id);
+    /* Unknown trailing TLVs are skipped. */
+    size_t n = 16;
+    n += tlv(buf + n, 0x01, 4, 7);
+    n += tlv(buf + n, 0x99, 0, 0);
+    why = NULL;
+    assert_int_equal(pn_signal_decode(buf, n, &id, &why), PN_OK);
+    assert_ptr_equal(id, buf);
+    /* A malformed trailing TLV is not. */
+    id = NULL;
+    assert_int_equal(pn_signal_decode(buf, n - 1, &id, &why), PN_ERR);
+    assert_string_equal(why, "signal has a truncated TLV");
+    assert_null(id);
+    assert_int_equal(pn_signal_decode(buf, 17, &id, &why), PN_ERR);
+}
+
+static void
+test_signal_in_frame(void **state)
+{
+    uint8_t buf[64];
+    size_t plen = pn_signal_encode(id_a, buf + PN_FRAME_HDR, sizeof(buf) - PN_FRAME_HDR);
+    size_t n = pn_frame_encode(buf, sizeof(buf), PN_FT_UDP, 0, 0, buf + PN_FRAME_HDR, plen);
+    assert_int_equal(n, 28);
+    pn_frame_t f;
+    decode_one(buf, n, &f);
+    assert_int_equal(pn_frame_check(&f, NULL), PN_OK);
+    const uint8_t *id;
+    assert_int_equal(pn_signal_decode(f.payload, f.len, &id, NULL), PN_OK);
+    assert_memory_equal(id, id_a, PN_CONN_ID_LEN);
+}
+
+static void
+test_data_hello(void **state)
+{
+    uint8_t proof[PN_PROOF_LEN], buf[64];
+    for (int i = 0; i < PN_PROOF_LEN; i++)
+        proof[i] = (uint8_t)(0xF0 ^ i);
+    assert_int_equal(pn_data_hello_encode(id_a, proof, buf, 47), 0);
+    assert_int_equal(pn_data_hello_encode(id_a, proof, buf, 48), 48);
+    assert_memory_equal(buf, id_a, 16);
+    assert_memory_equal(buf + 16, proof, 32);
+    const uint8_t *id = NULL, *pr = NULL;
+    const char *why = NULL;
+    assert_int_equal(pn_data_hello_decode(buf, 48, &id, &pr, &why), PN_OK);
+    assert_ptr_equal(id, buf);
+    assert_ptr_equal(pr, buf + 16);
+    assert_int_equal(pn_data_hello_decode(buf, 47, &id, &pr, &why), PN_ERR);
+    assert_non_null(why);
+    assert_int_equal(pn_data_hello_decode(buf, 49, &id, &pr, NULL), PN_ERR);
+    assert_int_equal(pn_data_hello_decode(buf, 0, &id, &pr, NULL), PN_ERR);
+}
+
+static void
+test_proof_msg_and_hex(void **state)
+{
+    uint8_t msg[PN_PROOF_MSG_LEN];
+    pn_proof_msg(id_a, msg);
+    assert_int_equal(PN_PROOF_MSG_LEN, 31);
+    assert_int_equal(strlen(PN_PROOF_LABEL), PN_PROOF_LABEL_LEN);
+    assert_memory_equal(msg, "postern-data-v1", 15);
+    assert_memory_equal(msg + 15, id_a, 16);
+    char hex[33];
+    memset(hex, 'Q', sizeof(hex));
+    pn_conn_id_hex(id_a, hex);
+    assert_string_equal(hex, "00112233445566778899aabbccddeeff");
+}
+
+/* ---- preamble ---- */
+
+static void
+test_preamble(void **state)
+{
+    uint8_t p[4], kind = 0;
+    const char *why = NULL;
+    pn_preamble_encode(p, PN_KIND_CONTROL);
+    assert_memory_equal(p, "PN\x01" "C", 4);
+    assert_int_equal(pn_preamble_decode(p, &kind, &why), PN_OK);
+    assert_int_equal(kind, 'C');
+    pn_preamble_encode(p, PN_KIND_DATA);
+    assert_memory_equal(p, "PN\x01" "D", 4);
+    assert_int_equal(pn_preamble_decode(p, &kind, &why), PN_OK);
+    assert_int_equal(kind, 'D');
+    assert_null(why);
+
+    static const char *bad[] = { "XN\x01" "C", "PX\x01" "C", "pn\x01" "C", "GET ",
+                                 "\x16\x03\x01\x02", "PN\x01" "c", "PN\x01" "E", "PN\x01" "\0" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        kind = 0;
+        why = NULL;
+        assert_int_equal(pn_preamble_decode((const uint8_t *)bad[i], &kind, &why), PN_ERR);
+        assert_non_null(why);
+        assert_ptr_not_equal(why, pn_why_version);
+        assert_int_equal(kind, 0);
+    }
+    static const char *badver[] = { "PN\x00" "C", "PN\x02" "D", "PN\xff" "C" };
+    for (size_t i = 0; i < 3; i++) {
+        why = NULL;
+        assert_int_equal(pn_preamble_decode((const uint8_t *)badver[i], &kind, &why), PN_ERR);
+        assert_ptr_equal(why, pn_why_version);
+    }
+    assert_int_equal(pn_preamble_decode((const uint8_t *)"PN\x02" "C", &kind, NULL), PN_ERR);
+}
+
+/* ---- TLV walking ---- */
+
+static void
+test_tlv_next(void **state)
+{
+    uint8_t buf[32] = { 0 };
+    size_t n = 0;
+    n += tlv(buf + n, 0x09, 0, 0);
+    n += tlv(buf + n, 0x0A, 4, 0x01020304);
+    const uint8_t *p = buf, *val;
+    uint8_t type;
+    uint16_t len;
+
+    assert_int_equal(pn_tlv_next(&p, buf + n, &type, &val, &len), PN_OK);
+    assert_int_equal(type, 0x09);
+    assert_int_equal(len, 0);
+    assert_ptr_equal(val, buf + 3);
+    assert_ptr_equal(p, buf + 3);
+    assert_int_equal(pn_tlv_next(&p, buf + n, &type, &val, &len), PN_OK);
+    assert_int_equal(type, 0x0A);
+    assert_int_equal(len, 4);
+    assert_memory_equal(val, "\x01\x02\x03\x04", 4);
+    assert_ptr_equal(p, buf + n);
+    assert_int_equal(pn_tlv_next(&p, buf + n, &type, &val, &len), PN_AGAIN);
+    assert_ptr_equal(p, buf + n);
+
+    /* Empty range. */
+    p = buf;
+    assert_int_equal(pn_tlv_next(&p, buf, &type, &val, &len), PN_AGAIN);
+    /* Header cut short: 1 or 2 bytes left. */
+    for (size_t left = 1; left < 3; left++) {
+        p = buf + 3;
+        assert_int_equal(pn_tlv_next(&p, buf + 3 + left, &type, &val, &len), PN_ERR);
+        assert_ptr_equal(p, buf + 3);
+    }
+    /* Value cut short: 0..3 of the 4 value bytes. */
+    for (size_t have = 0; have < 4; have++) {
+        p = buf + 3;
+        assert_int_equal(pn_tlv_next(&p, buf + 6 + have, &type, &val, &len), PN_ERR);
+        assert_ptr_equal(p, buf + 3);
+    }
+    /* The largest length a TLV can claim, with nothing behind it. */
+    uint8_t big[3] = { 0x01, 0xFF, 0xFF };
+    p = big;
+    assert_int_equal(pn_tlv_next(&p, big + 3, &type, &val, &len), PN_ERR);
+}
+
+/* ---- keys ---- */
+
+static void
+test_fnv1a32_vectors(void **state)
+{
+    assert_int_equal(pn_fnv1a32("", 0), 0x811c9dc5u);
+    assert_int_equal(pn_fnv1a32(NULL, 0), 0x811c9dc5u);
+    assert_int_equal(pn_fnv1a32("a", 1), 0xe40c292cu);
+    assert_int_equal(pn_fnv1a32("foobar", 6), 0xbf9cf968u);
+}
+
+static void
+test_default_key(void **state)
+{
+    char key[PN_DEFAULT_KEY_LEN + 1];
+    memset(key, 'Q', sizeof(key));
+    assert_int_equal(pn_default_key("10101", key), 8);
+    assert_string_equal(key, "e68be2b4");
+    assert_int_equal(pn_default_key("443", key), 8);
+    assert_string_equal(key, "2339c1b2");
+    /* FNV-1a("68") = 0x0de8d5a3: the leading zero digit is kept (hex of 4 bytes). */
+    assert_int_equal(pn_default_key("68", key), 8);
+    assert_string_equal(key, "0de8d5a3");
+    assert_int_equal(pn_default_key("", key), 8);
+    assert_string_equal(key, "811c9dc5");
+    assert_int_equal(pn_default_key(NULL, key), 8);
+    assert_string_equal(key, "811c9dc5");
+}
+
+/* ---- the examples of docs/protocol.md §10 ---- */
+
+static void
+test_doc_vectors(void **state)
+{
+    uint8_t buf[128];
+    size_t n;
+
+    pn_hello_t h = { .flow = 1, .tls = 1, .max = 1024, .proto = 3, .interval_ms = 5000 };
+    static const uint8_t hello[] = {
+        0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1a,
+        0x01, 0x00, 0x01, 0x01, 0x02, 0x00, 0x01, 0x01, 0x03, 0x00, 0x04, 0x00, 0x00, 0x04, 0x00,
+        0x04, 0x00, 0x01, 0x03, 0x05, 0x00, 0x04, 0x00, 0x00, 0x13, 0x88,
+    };
+    n = pn_hello_encode(&h, buf + PN_FRAME_HDR, sizeof(buf) - PN_FRAME_HDR);
+    n = pn_frame_encode(buf, sizeof(buf), PN_FT_HELLO, 0, 0, buf + PN_FRAME_HDR, n);
+    assert_int_equal(n, sizeof(hello));
+    assert_memory_equal(buf, hello, sizeof(hello));
+
+    static const uint8_t err[] = {
+        0x01, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1c, 0x00, 0x01,
+        'a', 'n', 'o', 't', 'h', 'e', 'r', ' ', 'c', 'l', 'i', 'e', 'n', 't', ' ',
+        'i', 's', ' ', 'a', 't', 't', 'a', 'c', 'h', 'e', 'd',
+    };
+    n = pn_error_encode(PN_EC_BUSY, "another client is attached", buf + PN_FRAME_HDR,
+                        sizeof(buf) - PN_FRAME_HDR);
+    n = pn_frame_encode(buf, sizeof(buf), PN_FT_ERROR, 0, 0, buf + PN_FRAME_HDR, n);
+    assert_int_equal(n, sizeof(err));
+    assert_memory_equal(buf, err, sizeof(err));
+
+    static const uint8_t ping[] = {
+        0x01, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08,
+        0x00, 0x00, 0x01, 0x8f, 0x2c, 0x1d, 0x0a, 0x40,
+    };
+    n = pn_frame_encode(buf, sizeof(buf), PN_FT_PING, 0, 0, ping + PN_FRAME_HDR, 8);
+    assert_int_equal(n, sizeof(ping));
+    assert_memory_equal(buf, ping, sizeof(ping));
+
+    static const uint8_t tcp_hdr[] = { 0x01, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10 };
+    n = pn_signal_encode(id_a, buf + PN_FRAME_HDR, sizeof(buf) - PN_FRAME_HDR);
+    n = pn_frame_encode(buf, sizeof(buf), PN_FT_TCP, 0, 0, buf + PN_FRAME_HDR, n);
+    assert_int_equal(n, 28);
+    assert_memory_equal(buf, tcp_hdr, sizeof(tcp_hdr));
+    assert_memory_equal(buf + PN_FRAME_HDR, id_a, 16);
+
+    static const uint8_t ok[] = { 0x01, 0x0b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+    assert_int_equal(pn_frame_encode(buf, sizeof(buf), PN_FT_DATA_OK, 0, 0, NULL, 0), 12);
+    assert_memory_equal(buf, ok, sizeof(ok));
+    static const uint8_t flush[] = { 0x01, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+    assert_int_equal(pn_frame_encode(buf, sizeof(buf), PN_FT_FLUSH, 0, 0, NULL, 0), 12);
+    assert_memory_equal(buf, flush, sizeof(flush));
+
+    uint8_t msg[PN_PROOF_MSG_LEN];
+    static const uint8_t want_msg[] = {
+        0x70, 0x6f, 0x73, 0x74, 0x65, 0x72, 0x6e, 0x2d, 0x64, 0x61, 0x74, 0x61, 0x2d, 0x76, 0x31,
+        0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee,
+        0xff,
+    };
+    pn_proof_msg(id_a, msg);
+    assert_memory_equal(msg, want_msg, sizeof(want_msg));
+}
+
+/* ---- NULL <why> on every error path still reports the error ---- */
+
+static void
+test_null_why(void **state)
+{
+    uint8_t bad[PN_FRAME_HDR] = { 2 };
+    pn_frame_t f = { .type = 0x42 };
+    size_t used;
+    pn_hello_t h;
+    uint16_t code;
+    char reason[PN_ERROR_REASON_MAX + 1];
+    const uint8_t *id, *proof;
+    uint8_t kind;
+
+    assert_int_equal(pn_frame_decode(bad, sizeof(bad), &f, &used, NULL), PN_ERR);
+    assert_int_equal(pn_frame_check(&f, NULL), PN_ERR);
+    assert_int_equal(pn_hello_decode(bad, 1, &h, NULL), PN_ERR);
+    assert_int_equal(pn_error_decode(bad, 1, &code, reason, NULL), PN_ERR);
+    assert_int_equal(pn_signal_decode(bad, 1, &id, NULL), PN_ERR);
+    assert_int_equal(pn_data_hello_decode(bad, 1, &id, &proof, NULL), PN_ERR);
+    assert_int_equal(pn_preamble_decode(bad, &kind, NULL), PN_ERR);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip_every_type),
+        cmocka_unit_test(test_header_layout_big_endian),
+        cmocka_unit_test(test_partial_input),
+        cmocka_unit_test(test_two_frames_back_to_back),
+        cmocka_unit_test(test_bad_version),
+        cmocka_unit_test(test_reserved_byte),
+        cmocka_unit_test(test_oversize_length),
+        cmocka_unit_test(test_exact_max_length),
+        cmocka_unit_test(test_encode_capacity),
+        cmocka_unit_test(test_encode_in_place),
+        cmocka_unit_test(test_frame_check_sizes),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_hello_roundtrip),
+        cmocka_unit_test(test_hello_wire_bytes),
+        cmocka_unit_test(test_hello_encode_refuses_invalid),
+        cmocka_unit_test(test_hello_missing_required),
+        cmocka_unit_test(test_hello_interval_optional),
+        cmocka_unit_test(test_hello_ranges),
+        cmocka_unit_test(test_hello_unknown_proto_bits_dropped),
+        cmocka_unit_test(test_hello_duplicate),
+        cmocka_unit_test(test_hello_wrong_length),
+        cmocka_unit_test(test_hello_unknown_tlv_skipped),
+        cmocka_unit_test(test_hello_truncated_tlv),
+        cmocka_unit_test(test_error_roundtrip),
+        cmocka_unit_test(test_error_encode_truncation),
+        cmocka_unit_test(test_error_decode_bounds),
+        cmocka_unit_test(test_error_sanitising),
+        cmocka_unit_test(test_signal),
+        cmocka_unit_test(test_signal_in_frame),
+        cmocka_unit_test(test_data_hello),
+        cmocka_unit_test(test_proof_msg_and_hex),
+        cmocka_unit_test(test_preamble),
+        cmocka_unit_test(test_tlv_next),
+        cmocka_unit_test(test_fnv1a32_vectors),
+        cmocka_unit_test(test_default_key),
+        cmocka_unit_test(test_doc_vectors),
+        cmocka_unit_test(test_null_why),
+    };
+    return cmocka_run_group_tests_name("tunnel/frame", tests, NULL, NULL);
+}
