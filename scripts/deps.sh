@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential cmake ninja-build pkg-config clang
 libevent-dev libssl-dev libcmocka-dev libjansson-dev
-python3 python3-pytest curl openssl socat iperf3 ncat procps"
+python3 python3-pytest curl openssl socat iperf3 ncat procps dnsmasq-base bind9-dnsutils"
 
 if [ "$(id -u)" -ne 0 ]; then
     SUDO=sudo

@@ -103,18 +103,43 @@ int
 pn_listen_udp(const pn_addr_t *a, char *err)
 {
     char s[PN_ADDRSTRLEN];
-    int zero = 0;
+    int zero = 0, one = 1;
     int fd = socket(a->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
     if (fd == -1)
         return pn_err_set(err, "socket: %s", strerror(errno));
     if (a->ss.ss_family == AF_INET6 && pn_addr_is_any(a))
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    /* Lets each UDP session bind a socket of its own to this address, connected
+     * to its user (see pn_udp_peer_socket); sharing stays within our own uid. */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     udp_buffers(fd);
     if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1) {
         int e = errno;
         close(fd);
         return pn_err_set(err, "listen udp %s: %s", pn_addr_str(a, s),
                           e == EADDRINUSE ? "address already in use" : strerror(e));
+    }
+    return fd;
+}
+
+int
+pn_udp_peer_socket(int lfd, const pn_addr_t *peer)
+{
+    pn_addr_t local;
+    int one = 1;
+    local.len = sizeof(local.ss);
+    if (getsockname(lfd, (struct sockaddr *)&local.ss, &local.len) == -1)
+        return -1;
+    int fd = socket(local.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+    if (fd == -1)
+        return -1;
+    udp_buffers(fd);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
+        bind(fd, (const struct sockaddr *)&local.ss, local.len) == -1 ||
+        connect(fd, (const struct sockaddr *)&peer->ss, peer->len) == -1) {
+        close(fd);
+        return -1;
     }
     return fd;
 }

@@ -21,6 +21,11 @@ int pn_dial_tcp(const pn_addr_t *dst, const pn_addr_t *src, char *err);
 /** Bind a UDP socket to <a> (non-blocking, close-on-exec, large buffers); the
  *  fd or -1 with <err> set. */
 int pn_listen_udp(const pn_addr_t *a, char *err);
+/** Make a UDP socket bound to the address of the listening UDP socket <lfd>
+ *  and connected to <peer>: the kernel then queues <peer>'s datagrams on it
+ *  rather than on <lfd>, so one user's burst never waits in front of another's.
+ *  Return the fd, or -1 (the caller keeps using <lfd>). */
+int pn_udp_peer_socket(int lfd, const pn_addr_t *peer);
 /** Make a UDP socket connected to <dst>, bound first to <src> when non-NULL;
  *  the fd or -1 with <err> set. */
 int pn_dial_udp(const pn_addr_t *dst, const pn_addr_t *src, char *err);

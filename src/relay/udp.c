@@ -1,5 +1,6 @@
 /* relay/udp.c: UDP sessions over sockets and framed data connections. */
 #include "relay/udp.h"
+#include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "net/sock.h"
@@ -22,9 +23,9 @@ enum end_kind {
 struct ustream {
     pn_xprt_t *x;               /* owned */
     ev_io_t *io;                /* owned */
-    uint8_t *in;                /* owned: the frame being read, grown to its size */
-    size_t in_len, in_cap;
-    uint8_t *out;               /* owned: framed datagrams waiting to be written */
+    pn_buf_t *in;               /* owned while a frame is partly read, else NULL */
+    size_t skip;                /* bytes left of an oversized frame being discarded */
+    uint8_t *out;               /* owned while the connection lags: framed datagrams */
     size_t out_len, out_cap;
     int wwant;                  /* readiness the pending write waits for, 0 if none */
 };
@@ -36,6 +37,8 @@ struct udp_sess {
     udp_table_t *t;             /* the table of a PEER entry, else NULL */
     enum end_kind entry, exit;  /* PEER/STREAM -> CONN/STREAM */
     pn_addr_t peer;             /* PEER entry: the user */
+    int pfd;                    /* PEER entry: owned socket connected to the user, or -1 */
+    ev_io_t *pfd_io;            /* owned */
     int fd;                     /* CONN exit: owned, -1 otherwise */
     ev_io_t *fd_io;             /* owned */
     struct ustream st;          /* the STREAM end, if any */
@@ -62,8 +65,11 @@ struct udp_table {
     void *ctx;                  /* borrowed */
 };
 
-/* One loop per thread: one scratch buffer per thread for received datagrams. */
-static __thread uint8_t scratch[UDP_DGRAM_MAX + 1];
+/* One loop per thread: one scratch buffer per thread for a received datagram,
+ * with room in front for its frame header. */
+static __thread uint8_t frame_scratch[2 + UDP_DGRAM_MAX + 1];
+#define scratch (frame_scratch + 2)
+#define SCRATCH_LEN (UDP_DGRAM_MAX + 1)
 
 static void
 count(uint64_t *c, uint64_t n)
@@ -122,6 +128,8 @@ sess_end(udp_sess_t *s, const char *why)
     table_unlink(s);
     if (s->fd_io != NULL)
         ev_io_set(s->fd_io, 0);
+    if (s->pfd_io != NULL)
+        ev_io_set(s->pfd_io, 0);
     if (s->st.io != NULL)
         ev_io_set(s->st.io, 0);
     ev_timer_disarm(s->idle);
@@ -139,9 +147,11 @@ sess_free(udp_sess_t *s)
     table_unlink(s);
     ev_io_free(s->fd_io);
     pn_close(s->fd);
+    ev_io_free(s->pfd_io);
+    pn_close(s->pfd);
     ev_io_free(s->st.io);
     pn_xprt_free(s->st.x);
-    free(s->st.in);
+    pn_buf_put(s->st.in);
     free(s->st.out);
     ev_timer_free(s->idle);
     free(s);
@@ -150,28 +160,51 @@ sess_free(udp_sess_t *s)
 static void stream_update(udp_sess_t *s);
 static void stream_flush(udp_sess_t *s);
 
-/* Queue one framed datagram towards the data connection; drop it when the
- * connection is that far behind. */
+/* Send one datagram down the data connection as a frame. The common case
+ * writes it whole at once from the scratch buffer; what the connection does
+ * not take is queued, and a datagram that would queue past the bound is
+ * dropped (the connection is that far behind). */
 static void
 stream_push(udp_sess_t *s, const uint8_t *d, size_t len)
 {
     struct ustream *st = &s->st;
-    if (len > UDP_DGRAM_MAX || st->out_len + 2 + len > STREAM_OUT_MAX) {
+    size_t flen = 2 + len, off = 0;
+    uint8_t *f = frame_scratch;
+
+    if (len > UDP_DGRAM_MAX || st->out_len + flen > STREAM_OUT_MAX) {
         count(s->g->c.drops, 1);
         return;
     }
-    if (st->out_len + 2 + len > st->out_cap) {
+    if (d != scratch)
+        memmove(scratch, d, len);
+    f[0] = (uint8_t)(len >> 8);
+    f[1] = (uint8_t)len;
+    if (st->out_len == 0) {
+        ssize_t n = st->x->ops->write(st->x, f, flen);
+        if (n == PN_ERR) {
+            sess_end(s, st->x->err ? st->x->err : "write failed");
+            return;
+        }
+        if (n == PN_AGAIN) {
+            st->wwant = st->x->want;
+        } else {
+            off = (size_t)n;
+            st->wwant = 0;
+        }
+        if (off == flen)
+            return;
+    }
+    if (st->out_len + flen - off > st->out_cap) {
         size_t cap = st->out_cap ? st->out_cap : 4096;
-        while (cap < st->out_len + 2 + len)
+        while (cap < st->out_len + flen - off)
             cap *= 2;
         st->out = xrealloc(st->out, cap);
         st->out_cap = cap;
     }
-    st->out[st->out_len] = (uint8_t)(len >> 8);
-    st->out[st->out_len + 1] = (uint8_t)len;
-    memcpy(st->out + st->out_len + 2, d, len);
-    st->out_len += 2 + len;
-    stream_flush(s);
+    memcpy(st->out + st->out_len, f + off, flen - off);
+    st->out_len += flen - off;
+    if (st->wwant == 0)
+        stream_flush(s);
     stream_update(s);
 }
 
@@ -201,8 +234,11 @@ deliver(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len)
         }
         break;
     case END_PEER:
-        n = sendto(s->t ? s->t->fd : -1, d, len, MSG_NOSIGNAL,
-                   (const struct sockaddr *)&s->peer.ss, s->peer.len);
+        if (s->pfd != -1)
+            n = send(s->pfd, d, len, MSG_NOSIGNAL);
+        else
+            n = sendto(s->t ? s->t->fd : -1, d, len, MSG_NOSIGNAL,
+                       (const struct sockaddr *)&s->peer.ss, s->peer.len);
         if (n == -1)
             count(s->g->c.drops, 1);
         break;
@@ -230,6 +266,11 @@ stream_flush(udp_sess_t *s)
         memmove(st->out, st->out + n, st->out_len - (size_t)n);
         st->out_len -= (size_t)n;
     }
+    if (st->out_len == 0) {
+        /* Caught up: give the lag buffer back. */
+        xfree(st->out);
+        st->out_cap = 0;
+    }
 }
 
 /* Write queued frames, then read whole frames and deliver each. */
@@ -240,30 +281,54 @@ stream_io(int fd, int ready, void *arg)
     struct ustream *st = &s->st;
 
     stream_flush(s);
-    /* Read until the connection would block: TLS may hold decrypted frames that
-     * no readiness of the socket would announce again. */
+    /* Read in bulk and cut frames out of the buffer. Read until the connection
+     * would block: TLS may hold decrypted bytes that no readiness of the socket
+     * would announce again. */
     while (!s->dead) {
-        size_t need = st->in_len < 2 ? 2 : 2 + ((size_t)st->in[0] << 8 | st->in[1]);
-        if (need > st->in_cap) {
-            st->in = xrealloc(st->in, need < 2048 ? 2048 : need);
-            st->in_cap = need < 2048 ? 2048 : need;
-        }
-        ssize_t n = st->x->ops->read(st->x, st->in + st->in_len, need - st->in_len);
+        if (st->in == NULL && (st->in = pn_buf_get()) == NULL)
+            break;              /* buffers exhausted: the next readiness retries */
+        pn_buf_t *b = st->in;
+        ssize_t n = st->x->ops->read(st->x, b->data + b->end, PN_BUF_SIZE - b->end);
         if (n == PN_AGAIN)
             break;
         if (n <= 0) {
             sess_end(s, n == 0 ? "closed by the tunnel" : (st->x->err ? st->x->err : "read failed"));
             return;
         }
-        st->in_len += (size_t)n;
-        if (st->in_len < 2)
-            continue;
-        size_t len = (size_t)st->in[0] << 8 | st->in[1];
-        if (st->in_len < 2 + len)
-            continue;
-        st->in_len = 0;
-        /* The stream end is the exit when the entry is a peer, else the entry. */
-        deliver(s, s->entry == END_STREAM, st->in + 2, len);
+        b->end += (uint32_t)n;
+        while (!s->dead) {
+            size_t avail = b->end - b->start;
+            if (st->skip > 0) {
+                size_t k = avail < st->skip ? avail : st->skip;
+                b->start += (uint32_t)k;
+                st->skip -= k;
+                if (st->skip > 0)
+                    break;
+                continue;
+            }
+            if (avail < 2)
+                break;
+            size_t len = (size_t)(uint8_t)b->data[b->start] << 8 | (uint8_t)b->data[b->start + 1];
+            if (2 + len > PN_BUF_SIZE) {
+                /* Larger than any datagram a socket can carry: drop it. */
+                count(s->g->c.drops, 1);
+                b->start += 2;
+                st->skip = len;
+                continue;
+            }
+            if (avail < 2 + len)
+                break;
+            /* The stream end is the exit when the entry is a peer, else the entry. */
+            deliver(s, s->entry == END_STREAM, (const uint8_t *)b->data + b->start + 2, len);
+            b->start += (uint32_t)(2 + len);
+        }
+        if (b->start == b->end) {
+            pn_buf_put(st->in);
+        } else if (b->start > 0) {
+            memmove(b->data, b->data + b->start, b->end - b->start);
+            b->end -= b->start;
+            b->start = 0;
+        }
     }
     if (!s->dead)
         stream_update(s);
@@ -284,7 +349,7 @@ conn_io(int fd, int ready, void *arg)
 {
     udp_sess_t *s = arg;
     for (int i = 0; i < UDP_BURST && !s->dead; i++) {
-        ssize_t n = recv(fd, scratch, sizeof(scratch), 0);
+        ssize_t n = recv(fd, scratch, SCRATCH_LEN, 0);
         if (n == -1) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                 return;
@@ -292,6 +357,30 @@ conn_io(int fd, int ready, void *arg)
             return;
         }
         deliver(s, 0, scratch, (size_t)n);
+    }
+}
+
+static void table_dispatch(udp_table_t *t, const pn_addr_t *peer, size_t n);
+
+/* The user's own connected socket is readable: its datagrams. Between its
+ * bind() and its connect() the socket was an unconnected member of the
+ * listening address's SO_REUSEPORT group, so the kernel may have queued
+ * another user's datagram on it then: check each source and hand strangers to
+ * the table, as if they had arrived on the listening socket. */
+static void
+peer_io(int fd, int ready, void *arg)
+{
+    udp_sess_t *s = arg;
+    for (int i = 0; i < UDP_BURST && !s->dead; i++) {
+        pn_addr_t from;
+        from.len = sizeof(from.ss);
+        ssize_t n = recvfrom(fd, scratch, SCRATCH_LEN, 0, (struct sockaddr *)&from.ss, &from.len);
+        if (n == -1)
+            return;             /* EAGAIN, or an ICMP error for a reply: nothing to do */
+        if (pn_addr_equal(&from, &s->peer))
+            deliver(s, 1, scratch, (size_t)n);
+        else if (s->t != NULL)
+            table_dispatch(s->t, &from, (size_t)n);
     }
 }
 
@@ -313,6 +402,7 @@ sess_new(udp_group_t *g, int fd, pn_xprt_t *x)
     udp_sess_t *s = xcalloc(sizeof(*s));
     s->g = g;
     s->fd = fd;
+    s->pfd = -1;
     s->last_ms = pn_now_ms();
     if (fd != -1) {
         s->fd_io = ev_io_new(g->loop, fd, conn_io, s);
@@ -339,6 +429,11 @@ udp_sess_new_peer(udp_table_t *t, const pn_addr_t *peer, int fd, pn_xprt_t *x)
     s->exit = x != NULL ? END_STREAM : END_CONN;
     s->peer = *peer;
     s->t = t;
+    s->pfd = pn_udp_peer_socket(t->fd, peer);
+    if (s->pfd != -1) {
+        s->pfd_io = ev_io_new(t->loop, s->pfd, peer_io, s);
+        ev_io_set(s->pfd_io, EV_RD);
+    }
     size_t b = peer_hash(peer);
     s->hnext = t->buckets[b];
     t->buckets[b] = s;
@@ -414,16 +509,24 @@ table_io(int fd, int ready, void *arg)
     for (int i = 0; i < UDP_BURST; i++) {
         pn_addr_t peer;
         peer.len = sizeof(peer.ss);
-        ssize_t n = recvfrom(fd, scratch, sizeof(scratch), 0, (struct sockaddr *)&peer.ss,
+        ssize_t n = recvfrom(fd, scratch, SCRATCH_LEN, 0, (struct sockaddr *)&peer.ss,
                              &peer.len);
         if (n == -1)
             return;             /* EAGAIN, or an ICMP error for an earlier reply: nothing to do */
-        udp_sess_t *s = table_find(t, &peer);
-        if (s != NULL)
-            deliver(s, 1, scratch, (size_t)n);
-        else
-            t->cb(t, &peer, scratch, (size_t)n, t->ctx);
+        table_dispatch(t, &peer, (size_t)n);
     }
+}
+
+/* A datagram of <n> bytes in the scratch buffer from <peer>: to its session,
+ * or to the owner to start one. */
+static void
+table_dispatch(udp_table_t *t, const pn_addr_t *peer, size_t n)
+{
+    udp_sess_t *s = table_find(t, peer);
+    if (s != NULL)
+        deliver(s, 1, scratch, n);
+    else
+        t->cb(t, peer, scratch, n, t->ctx);
 }
 
 udp_table_t *

@@ -65,6 +65,29 @@ parse_fails(const char *url, const char *prefix)
 
 /* ---- good URLs ---- */
 
+/* notcp / noudp: each alone is fine on both roles, both at once leaves nothing. */
+static void
+test_protocol_switches(void **state)
+{
+    pn_config_t cfg;
+    parse_ok("client://:8080/127.0.0.1:80", &cfg);
+    assert_int_equal(cfg.notcp, 0);
+    assert_int_equal(cfg.noudp, 0);
+    assert_int_equal(cfg.udp_idle_ms, 30000);
+    pn_config_clear(&cfg);
+    parse_ok("client://:8080/127.0.0.1:80?notcp=1", &cfg);
+    assert_int_equal(cfg.notcp, 1);
+    assert_int_equal(cfg.noudp, 0);
+    pn_config_clear(&cfg);
+    parse_ok("server://:10101/:8080?noudp=1", &cfg);
+    assert_int_equal(cfg.notcp, 0);
+    assert_int_equal(cfg.noudp, 1);
+    pn_config_clear(&cfg);
+    parse_fails("client://:8080/127.0.0.1:80?notcp=1&noudp=1", "noudp:");
+    parse_fails("client://:8080/127.0.0.1:80?notcp=2", "notcp:");
+    parse_fails("server://:10101/:8080?noudp=yes", "noudp:");
+}
+
 static void
 test_full_client(void **state)
 {
@@ -542,6 +565,7 @@ main(void)
         cmocka_unit_test(test_env_each_variable),
         cmocka_unit_test(test_env_malformed),
         cmocka_unit_test(test_env_minimums),
+        cmocka_unit_test(test_protocol_switches),
     };
     return cmocka_run_group_tests_name("modes/config", tests, NULL, NULL);
 }

@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""UDP through postern, measured on loopback, one run, side by side with direct.
+
+1. iperf3 -u throughput and loss: direct, single-end, reverse tunnel, forward tunnel.
+2. Head-of-line blocking: the round trip of a small "ping" session, idle and while another
+   session floods the same tunnel (each UDP session rides its own data connection, so the
+   flood should not hold the pings up).
+
+Prints a markdown table; figures are not asserted anywhere. Every process it starts is
+stopped by PID; every wait is bounded.
+
+    python3 bench/udp_bench.py [--postern build/postern] [--seconds 5] [--rate 1G]
+"""
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+LOOP = "127.0.0.1"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((LOOP, 0))
+        return s.getsockname()[1]
+
+
+class Procs:
+    """Processes started by this run, stopped by PID at the end."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, argv, env=None):
+        e = dict(os.environ)
+        e.update(env or {})
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=e)
+        self.procs.append(p)
+        return p
+
+    def stop_all(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+        self.procs = []
+
+
+def listening(port):
+    """True when a TCP socket listens on <port> (read from /proc: connecting to probe
+    would count as a client of iperf3 or of the tunnel)."""
+    for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(f) as fh:
+                next(fh)
+                for line in fh:
+                    parts = line.split()
+                    if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                        return True
+        except OSError:
+            pass
+    return False
+
+
+def wait_tcp(port, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        if listening(port):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"port {port} did not open")
+
+
+def setup(kind, postern, procs, backend_port):
+    """Start postern in front of <backend_port> as <kind>; return the port users hit."""
+    env = {"POSTERN_REPORT_INTERVAL": "60s"}
+    if kind == "direct":
+        return backend_port
+    entry = free_port()
+    if kind == "single-end":
+        procs.start([postern, f"client://{LOOP}:{entry}/{LOOP}:{backend_port}?mode=1&log=warn"], env)
+    elif kind == "reverse tunnel":
+        tun = free_port()
+        procs.start([postern, f"server://bench@{LOOP}:{tun}/{LOOP}:{entry}?log=warn"], env)
+        wait_tcp(tun)
+        procs.start([postern, f"client://bench@{LOOP}:{tun}/{LOOP}:{backend_port}?min=16&log=warn"], env)
+    elif kind == "forward tunnel":
+        tun = free_port()
+        procs.start([postern, f"server://bench@{LOOP}:{tun}/{LOOP}:{backend_port}?mode=2&log=warn"], env)
+        wait_tcp(tun)
+        procs.start([postern, f"client://bench@{LOOP}:{tun}/{LOOP}:{entry}?min=16&log=warn"], env)
+    wait_tcp(entry)
+    time.sleep(0.5)         # let the pool fill
+    return entry
+
+
+def iperf_udp(postern, kind, seconds, rate):
+    procs = Procs()
+    try:
+        sport = free_port()
+        procs.start(["iperf3", "-s", "-p", str(sport), "--bind", LOOP])
+        wait_tcp(sport)
+        port = setup(kind, postern, procs, sport)
+        out = subprocess.run(["iperf3", "-u", "-c", LOOP, "-p", str(port), "-b", rate, "-l", "1400",
+                              "-t", str(seconds), "--json"], capture_output=True, text=True,
+                             timeout=seconds + 30)
+        r = json.loads(out.stdout)
+        if "error" in r:
+            return None, None
+        e = r["end"]
+        got = e.get("sum_received", e["sum"])      # what reached the iperf3 server
+        return got["bits_per_second"] / 1e9, e["sum"]["lost_percent"]
+    finally:
+        procs.stop_all()
+
+
+# Run as separate processes, so the flood, the backend and the pings do not share
+# one interpreter lock (which would measure Python, not the relay).
+ECHO_SMALL = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+while True:
+    d, a = s.recvfrom(65535)
+    if len(d) <= 64:
+        s.sendto(d, a)
+"""
+
+FLOOD = """
+import os, socket, sys, time
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+p = os.urandom(1400)
+end = time.time() + float(sys.argv[2])
+while time.time() < end:
+    try:
+        c.sendto(p, ("127.0.0.1", int(sys.argv[1])))
+    except OSError:
+        pass
+"""
+
+
+def pings(port, seconds):
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(1)
+    rtts, lost = [], 0
+    end = time.time() + seconds
+    i = 0
+    while time.time() < end:
+        i += 1
+        msg = b"%08d" % i
+        t0 = time.perf_counter()
+        c.sendto(msg, (LOOP, port))
+        try:
+            while True:
+                d, _ = c.recvfrom(128)
+                if d == msg:
+                    break
+            rtts.append((time.perf_counter() - t0) * 1e3)
+        except socket.timeout:
+            lost += 1
+        time.sleep(0.005)
+    c.close()
+    return rtts, lost
+
+
+def hol(postern, kind, seconds):
+    procs = Procs()
+    bport = free_port()
+    try:
+        procs.start([sys.executable, "-c", ECHO_SMALL, str(bport)])
+        time.sleep(0.3)
+        port = setup(kind, postern, procs, bport)
+        idle, _ = pings(port, seconds / 2)
+        procs.start([sys.executable, "-c", FLOOD, str(port), str(seconds / 2 + 1)])
+        time.sleep(0.3)
+        busy, lost = pings(port, seconds / 2)
+        q = lambda v, p: statistics.quantiles(v, n=100)[p - 1] if len(v) >= 2 else float("nan")
+        return (statistics.median(idle), q(idle, 99), statistics.median(busy) if busy else float("nan"),
+                q(busy, 99), lost)
+    finally:
+        procs.stop_all()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--postern", default=os.path.join(os.path.dirname(__file__), "..", "build", "postern"))
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--rate", default="1G", help="iperf3 -b offered rate (0 = as fast as it goes)")
+    a = ap.parse_args()
+    postern = os.path.abspath(a.postern)
+    kinds = ["direct", "single-end", "reverse tunnel", "forward tunnel"]
+
+    print(f"## UDP on loopback ({time.strftime('%Y-%m-%d')}, {platform.machine()}, "
+          f"{os.cpu_count()} cores, iperf3 -u -b {a.rate} -l 1400 -t {a.seconds})\n")
+    print("| path | delivered Gbit/s | loss % | ping p50 idle ms | p99 idle | p50 under flood | p99 under flood | pings lost |")
+    print("|---|---|---|---|---|---|---|---|")
+    for k in kinds:
+        bps, loss = iperf_udp(postern, k, a.seconds, a.rate)
+        h = hol(postern, k, 4)
+        tp = f"{bps:.2f}" if bps is not None else "n/a"
+        ls = f"{loss:.1f}" if loss is not None else "n/a"
+        print(f"| {k} | {tp} | {ls} | {h[0]:.3f} | {h[1]:.3f} | {h[2]:.3f} | {h[3]:.3f} | {h[4]} |")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
