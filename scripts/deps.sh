@@ -3,9 +3,9 @@
 # packages. Both README commands call this; it is safe to run again.
 set -eu
 
-PKGS="build-essential cmake ninja-build pkg-config clang
+PKGS="build-essential cmake ninja-build pkg-config clang libclang-rt-dev
 libevent-dev libssl-dev libcmocka-dev libjansson-dev
-python3 python3-pytest curl openssl socat iperf3 ncat procps dnsmasq-base bind9-dnsutils"
+python3 python3-pytest curl openssl socat iperf3 ncat procps dnsmasq-base bind9-dnsutils haproxy valgrind"
 
 if [ "$(id -u)" -ne 0 ]; then
     SUDO=sudo

@@ -1,7 +1,14 @@
 #!/bin/sh
-# Build postern and run every test: unit tests (cmocka via CTest) on an
-# ASan+UBSan build, then the integration suite (pytest) against the release
-# binary. This is the README's test command and what .ci/run calls.
+# Build postern and run every test. This is the README's test command and what
+# .ci/run calls:
+#   1. the include layering check;
+#   2. unit tests (cmocka via CTest) on an ASan+UBSan build;
+#   3. the integration suite (pytest, real binary) against the release build;
+#   4. a sanitizer pass: a named subset of the integration suite against the
+#      ASan+UBSan binary (a leak or an error there makes it exit non-zero);
+#   5. valgrind memcheck over a short tunnel session;
+#   6. every libFuzzer harness for FUZZ_SECONDS (default 15) seconds.
+# Extra arguments go to the main pytest run (e.g. -k tunnel).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -27,3 +34,17 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print
 
 echo "== integration tests"
 POSTERN_BIN="$PWD/build/postern" "$PY" -m pytest -q -p no:cacheprovider tests/integration "$@"
+
+echo "== integration subset on the ASan+UBSan build"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+POSTERN_BIN="$PWD/build-asan/postern" "$PY" -m pytest -q -p no:cacheprovider tests/integration \
+    -k "single_basic or halfclose or signals or tunnel_flow or tunnel_auth or tunnel_tls or udp_datagram or udp_session or limits_block or limits_proxy or limits_slot"
+
+echo "== valgrind memcheck: a short tunnel session"
+POSTERN_BIN="$PWD/build/postern" sh scripts/valgrind.sh
+
+echo "== fuzzing (${FUZZ_SECONDS:=15} s per harness)"
+FUZZ_SECONDS=$FUZZ_SECONDS sh scripts/fuzz.sh
+
+# Each stage above stops the run on failure (set -e): reaching here means all passed.
+echo "checks: 6 passed, 0 failed (layering, unit, integration, ASan subset, valgrind, fuzzing)"

@@ -4,6 +4,7 @@
  * changing the mask is an event_add/event_del on one of them and never a
  * re-assignment; libevent's epoll backend merges them into one registration. */
 #include "core/ev.h"
+#include "core/log.h"
 #include "core/mem.h"
 
 #include <event2/event.h>
@@ -35,10 +36,22 @@ struct ev_defer {
     void *ctx;                      /* borrowed */
 };
 
+/* libevent's own diagnostics (evdns: "nameserver ... has failed") go to our
+ * log, not to stderr. */
+static void
+on_libevent_log(int severity, const char *msg)
+{
+    if (severity >= EVENT_LOG_WARN)
+        log_warn("libevent: %s", msg);
+    else
+        log_debug("libevent: %s", msg);
+}
+
 ev_loop_t *
 ev_loop_new(void)
 {
     ev_loop_t *loop = xcalloc(sizeof(*loop));
+    event_set_log_callback(on_libevent_log);
     struct event_config *cfg = event_config_new();
     /* Monotonic timers, and no lock: a loop belongs to one thread. */
     event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);

@@ -82,6 +82,19 @@ log_msg(enum log_level lvl, const char *fmt, ...)
 }
 
 int
+pn_ratelim_pass(pn_ratelim_t *r, uint64_t now_ms, uint64_t *held)
+{
+    if (r->last_ms != 0 && now_ms - r->last_ms < r->interval_ms) {
+        r->suppressed++;
+        return 0;
+    }
+    r->last_ms = now_ms ? now_ms : 1;
+    *held = r->suppressed;
+    r->suppressed = 0;
+    return 1;
+}
+
+int
 pn_err_set(char *err, const char *fmt, ...)
 {
     if (err != NULL) {

@@ -7,6 +7,8 @@
 #ifndef PN_CORE_LOG_H
 #define PN_CORE_LOG_H
 
+#include <stdint.h>
+
 enum log_level {
     LOG_DEBUG = 0,
     LOG_INFO,
@@ -26,6 +28,18 @@ int log_level_parse(const char *name, enum log_level *out);
 int log_enabled(enum log_level lvl);
 /** Print one line at <lvl>, prefixed with a timestamp and the level's name. */
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A message allowed at most once per interval; the ones held back are counted
+ * and reported with the next one that passes. */
+typedef struct pn_ratelim {
+    uint64_t interval_ms;       /* at most one message per interval */
+    uint64_t last_ms;           /* when the last one passed */
+    uint64_t suppressed;        /* held back since */
+} pn_ratelim_t;
+
+/** Nonzero when a message may pass at <now_ms>; then *<held> says how many were
+ *  held back before it (and the count restarts). */
+int pn_ratelim_pass(pn_ratelim_t *r, uint64_t now_ms, uint64_t *held);
 
 #define log_debug(...) do { if (log_enabled(LOG_DEBUG)) log_msg(LOG_DEBUG, __VA_ARGS__); } while (0)
 #define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)

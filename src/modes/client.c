@@ -40,6 +40,7 @@ struct opening {
     tun_open_t *op;             /* owned until its callback */
     uint8_t id[PN_CONN_ID_LEN];
     uint8_t claimed;            /* reverse: the signal (PN_FT_TCP/UDP) already received, or 0 */
+    pn_addr_t src, dst;         /* the claimed exchange's user and what it reached */
 };
 
 struct client {
@@ -56,26 +57,22 @@ struct client {
     int data_tls_mode;          /* which mode <data_tls> was made for, -1 none */
     const char *sni;            /* borrowed: cfg->sni or the server's host */
     tun_open_t *ctrl_open;      /* owned: control connection being opened */
-    tun_ctrl_t *ctrl;           /* owned: the session's control channel */
-    int ready;                  /* HELLO received (and VERIFY when tls=1) */
+    /* The session: side.ctrl and side.pool (owned here) are NULL between
+     * sessions; side.ready once HELLO (and VERIFY when tls=1) arrived. */
+    struct tun_side side;
     pn_hello_t hello;
     uint8_t secret[PN_DATA_SECRET_LEN];
     uint8_t pin[PN_TLS_FP_LEN]; /* tls=1: the server's fingerprint */
     int has_pin, verify_sent;
-    tun_pool_t *pool;           /* owned while a session lives */
     pn_list_t opens;            /* struct opening, each owned */
     size_t nopens;
     size_t target;              /* idle connections wanted */
-    uint64_t takes, fails;      /* pool takes in this interval */
     ev_timer_t *refill;         /* owned */
     ev_timer_t *tick;           /* owned: per-interval scaling and health */
     ev_timer_t *reconnect;      /* owned */
     uint64_t backoff_ms;
     pn_entry_t *user_entry;     /* owned; forward TCP, kept across sessions */
     udp_table_t *utable;        /* owned; forward UDP, kept across sessions */
-    udp_group_t *udp;           /* owned; the session's UDP sessions */
-    pn_list_t waiters;          /* forward: users waiting for a pooled conn */
-    pn_links_t links;
 };
 
 static void client_connect(struct client *cl);
@@ -102,16 +99,15 @@ cancel_opens(struct client *cl)
 static void
 session_end(struct client *cl, const char *why)
 {
-    int had = cl->ctrl != NULL;
-    tun_ctrl_free(cl->ctrl);
+    int had = cl->side.ctrl != NULL;
+    tun_ctrl_free(cl->side.ctrl);
     tun_open_cancel(cl->ctrl_open);
     cl->ctrl_open = NULL;
-    tun_pool_free(cl->pool);
+    tun_pool_free(cl->side.pool);
     cancel_opens(cl);
-    pn_links_close_all(&cl->links);
-    udp_group_close_all(cl->udp);
+    tun_side_close(&cl->side);
     memset(cl->secret, 0, sizeof(cl->secret));
-    cl->ready = cl->has_pin = cl->verify_sent = 0;
+    cl->side.ready = cl->has_pin = cl->verify_sent = 0;
     ev_timer_disarm(cl->refill);
     ev_timer_disarm(cl->tick);
     if (cl->in.stopping)
@@ -125,76 +121,27 @@ session_end(struct client *cl, const char *why)
     ev_timer_arm(cl->reconnect, delay);
 }
 
+/* Any use of the pool: refill it soon. */
 static void
-serve_user(struct client *cl, pn_xprt_t *user, pn_xprt_t *data, const uint8_t *id)
+on_take(struct tun_side *sd)
 {
-    uint8_t p[PN_CONN_ID_LEN];
-    size_t n = pn_signal_encode(id, p, sizeof(p));
-    cl->takes++;
-    ev_timer_arm(cl->refill, 0);
-    if (tun_ctrl_send(cl->ctrl, PN_FT_TCP, p, n) != PN_OK) {
-        pn_xprt_free(user);
-        pn_xprt_free(data);
-        return;
-    }
-    pn_link_pair(&cl->links, user, data);
+    struct client *cl = pn_container_of(sd, struct client, side);
+    if (sd->pool != NULL)
+        ev_timer_arm(cl->refill, 0);
 }
 
 static void
-on_user(pn_xprt_t *x, const pn_addr_t *peer, void *arg)
+on_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg)
 {
     struct client *cl = arg;
-    uint8_t id[PN_CONN_ID_LEN];
-    pn_xprt_t *data = cl->pool && cl->ready ? tun_pool_take(cl->pool, id) : NULL;
-    if (data == NULL) {
-        tun_waiter_add(cl->in.loop, &cl->waiters, x, cl->cfg->pool_wait_ms);
-        if (cl->pool != NULL)
-            ev_timer_arm(cl->refill, 0);
-        return;
-    }
-    serve_user(cl, x, data, id);
+    tun_side_user(&cl->side, x, peer, local);
 }
 
-/* Reverse: carry the exchange the server named on <data> to our target. */
-static void
-serve_exit(struct client *cl, uint8_t type, pn_xprt_t *data)
-{
-    char err[PN_ERR_LEN];
-    if (type == PN_FT_TCP) {
-        pn_link_dial(&cl->links, data);
-        return;
-    }
-    int fd = route_dial_udp(&cl->set, cl->links.src, err);
-    if (fd == -1) {
-        cl->in.stats.dial_fail++;
-        log_warn("client: udp: %s", err);
-        pn_xprt_free(data);
-        return;
-    }
-    udp_sess_new_stream(cl->udp, data, fd);
-}
-
-/* Forward UDP: a datagram from a new user address becomes a session on its
- * own pooled connection (dropped when none is idle right now). */
 static void
 on_udp_peer(udp_table_t *t, const pn_addr_t *peer, const uint8_t *d, size_t len, void *arg)
 {
     struct client *cl = arg;
-    uint8_t id[PN_CONN_ID_LEN], p[PN_CONN_ID_LEN];
-    pn_xprt_t *data = cl->pool && cl->ready ? tun_pool_take(cl->pool, id) : NULL;
-    if (data == NULL) {
-        cl->in.stats.udp_drops++;
-        if (cl->pool != NULL)
-            ev_timer_arm(cl->refill, 0);
-        return;
-    }
-    cl->takes++;
-    ev_timer_arm(cl->refill, 0);
-    if (tun_ctrl_send(cl->ctrl, PN_FT_UDP, p, pn_signal_encode(id, p, sizeof(p))) != PN_OK) {
-        pn_xprt_free(data);
-        return;
-    }
-    udp_sess_from_entry(udp_sess_new_peer(t, peer, -1, data), d, len);
+    tun_side_udp_peer(&cl->side, t, peer, d, len);
 }
 
 static struct opening *
@@ -215,6 +162,7 @@ on_data_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
     struct client *cl = o->cl;
     uint8_t id[PN_CONN_ID_LEN];
     uint8_t claimed = o->claimed;
+    pn_addr_t src = o->src, dst = o->dst;
 
     memcpy(id, o->id, sizeof(id));
     pn_list_del(&o->node);
@@ -223,12 +171,12 @@ on_data_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
     if (x == NULL) {
         if (strstr(err, "fingerprint") != NULL) {
             log_error("client: %s", err);
-            tun_ctrl_fail(cl->ctrl, PN_EC_VERIFY_FAILED, "certificate fingerprint mismatch");
+            tun_ctrl_fail(cl->side.ctrl, PN_EC_VERIFY_FAILED, "certificate fingerprint mismatch");
             return;
         }
         if (cl->hello.tls == 2 && strncmp(err, "tls handshake", 13) == 0) {
             log_error("client: data channel certificate verification failed: %s", err);
-            tun_ctrl_fail(cl->ctrl, PN_EC_VERIFY_FAILED, "certificate verification failed");
+            tun_ctrl_fail(cl->side.ctrl, PN_EC_VERIFY_FAILED, "certificate verification failed");
             return;
         }
         log_debug("client: data connection failed: %s", err);
@@ -236,19 +184,15 @@ on_data_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
     }
     if (cl->hello.tls == 1 && !cl->verify_sent && fp != NULL) {
         /* Tell the server what we saw, so a mismatch is caught on both ends. */
-        tun_ctrl_send(cl->ctrl, PN_FT_VERIFY, fp, PN_TLS_FP_LEN);
+        tun_ctrl_send(cl->side.ctrl, PN_FT_VERIFY, fp, PN_TLS_FP_LEN);
         cl->verify_sent = 1;
     }
     if (claimed) {
-        serve_exit(cl, claimed, x);
+        tun_side_exit(&cl->side, claimed, x, &src, &dst);
         return;
     }
-    pn_xprt_t *user = tun_waiter_pop(&cl->waiters);
-    if (user != NULL) {
-        serve_user(cl, user, x, id);
-        return;
-    }
-    tun_pool_add(cl->pool, id, x);
+    if (!tun_side_serve_waiter(&cl->side, x, id))
+        tun_pool_add(cl->side.pool, id, x);
 }
 
 static void
@@ -273,15 +217,15 @@ static long
 on_refill(ev_timer_t *t, void *arg)
 {
     struct client *cl = arg;
-    if (!cl->ready)
+    if (!cl->side.ready)
         return EV_TIMER_STOP;
-    size_t have = tun_pool_size(cl->pool) + cl->nopens;
+    size_t have = tun_pool_size(cl->side.pool) + cl->nopens;
     size_t want = cl->target > have ? cl->target - have : 0;
     if (want > OPEN_BURST)
         want = OPEN_BURST;
     for (size_t i = 0; i < want; i++)
         open_data(cl);
-    return tun_pool_size(cl->pool) + cl->nopens < cl->target ? REFILL_BUSY_MS : REFILL_IDLE_MS;
+    return tun_pool_size(cl->side.pool) + cl->nopens < cl->target ? REFILL_BUSY_MS : REFILL_IDLE_MS;
 }
 
 static long
@@ -289,16 +233,16 @@ on_tick(ev_timer_t *t, void *arg)
 {
     struct client *cl = arg;
     size_t min = cl->cfg->min < cl->hello.max ? cl->cfg->min : cl->hello.max;
-    if (!cl->ready)
+    if (!cl->side.ready)
         return EV_TIMER_STOP;
-    uint64_t takes = cl->takes;
-    tun_pool_check(cl->ctrl, cl->pool, &cl->takes, &cl->fails, "client");
+    uint64_t takes = cl->side.takes;
+    tun_pool_check(cl->side.ctrl, cl->side.pool, &cl->side.takes, &cl->side.fails, "client");
     if (takes * 2 >= cl->target) {
         size_t grown = cl->target * 2;
         cl->target = grown > cl->hello.max ? cl->hello.max : grown;
     } else if (takes == 0 && cl->target > min) {
         cl->target = cl->target / 2 < min ? min : cl->target / 2;
-        tun_pool_trim(cl->pool, cl->target);
+        tun_pool_trim(cl->side.pool, cl->target);
     }
     ev_timer_arm(cl->refill, 0);
     return (long)cl->cfg->report_ms;
@@ -341,10 +285,10 @@ session_ready(struct client *cl)
             pn_instance_fail(&cl->in, PN_EXIT_RUNTIME);
             return;
         }
-        cl->utable = udp_table_new(cl->in.loop, fd, cl->udp, on_udp_peer, cl);
+        cl->utable = udp_table_new(cl->in.loop, fd, cl->side.udp, on_udp_peer, cl);
         log_info("client: listening for users on %s (udp)", pn_addr_str(&cl->listen_addr, s));
     }
-    cl->ready = 1;
+    cl->side.ready = 1;
     cl->backoff_ms = BACKOFF_MIN_MS;
     cl->in.report_mode = 2;
     size_t min = cl->cfg->min < cl->hello.max ? cl->cfg->min : cl->hello.max;
@@ -362,6 +306,8 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
     struct client *cl = arg;
     const uint8_t *id;
     const char *why;
+    pn_sig_addr_t ssrc, sdst;
+    pn_addr_t src, dst;
     uint16_t code;
     char reason[PN_ERROR_REASON_MAX + 1];
 
@@ -385,17 +331,19 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
         return;
     case PN_FT_TCP:
     case PN_FT_UDP:
-        if (!cl->ready || cl->hello.flow != PN_FLOW_REVERSE ||
+        if (!cl->side.ready || cl->hello.flow != PN_FLOW_REVERSE ||
             !(cl->hello.proto & (f->type == PN_FT_TCP ? PN_PROTO_TCP : PN_PROTO_UDP)) ||
-            pn_signal_decode(f->payload, f->len, &id, &why) != PN_OK) {
+            pn_signal_decode_addrs(f->payload, f->len, &id, &ssrc, &sdst, &why) != PN_OK) {
             tun_ctrl_fail(c, PN_EC_PROTOCOL, "unexpected signal");
             return;
         }
-        cl->takes++;
+        tun_sig_to_addr(&ssrc, &src);
+        tun_sig_to_addr(&sdst, &dst);
+        cl->side.takes++;
         ev_timer_arm(cl->refill, 0);
-        pn_xprt_t *data = tun_pool_take_id(cl->pool, id);
+        pn_xprt_t *data = tun_pool_take_id(cl->side.pool, id);
         if (data != NULL) {
-            serve_exit(cl, f->type, data);
+            tun_side_exit(&cl->side, f->type, data, &src, &dst);
             return;
         }
         /* The server registers a connection before we read its DATA_OK, and may
@@ -403,13 +351,15 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
         struct opening *o = find_opening(cl, id);
         if (o != NULL) {
             o->claimed = f->type;
+            o->src = src;
+            o->dst = dst;
             return;
         }
-        cl->fails++;
+        cl->side.fails++;
         log_debug("client: TCP signal for a connection not in the pool");
         return;
     case PN_FT_FLUSH:
-        tun_pool_trim(cl->pool, 0);
+        tun_pool_trim(cl->side.pool, 0);
         return;
     case PN_FT_ERROR:
         if (pn_error_decode(f->payload, f->len, &code, reason, &why) == PN_OK)
@@ -447,8 +397,8 @@ on_ctrl_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
         return;
     }
     memset(&cl->hello, 0, sizeof(cl->hello));
-    cl->pool = tun_pool_new(cl->in.loop);
-    cl->ctrl = tun_ctrl_new(cl->in.loop, x, cl->cfg->report_ms, on_frame, on_ctrl_close, cl);
+    cl->side.pool = tun_pool_new(cl->in.loop);
+    cl->side.ctrl = tun_ctrl_new(cl->in.loop, x, cl->cfg->report_ms, on_frame, on_ctrl_close, cl);
 }
 
 static void
@@ -471,20 +421,19 @@ static void
 client_refresh(pn_instance_t *in, void *arg)
 {
     struct client *cl = arg;
-    tun_stats_refresh(&in->stats, cl->pool, cl->ctrl);
+    tun_stats_refresh(&in->stats, cl->side.pool, cl->side.ctrl);
 }
 
 static void
 client_stop(pn_instance_t *in, void *arg)
 {
     struct client *cl = arg;
-    if (cl->ctrl != NULL)
-        tun_ctrl_fail(cl->ctrl, PN_EC_SHUTDOWN, "client shutting down");
+    if (cl->side.ctrl != NULL)
+        tun_ctrl_fail(cl->side.ctrl, PN_EC_SHUTDOWN, "client shutting down");
     session_end(cl, "shutting down");
     ev_timer_disarm(cl->reconnect);
     pn_entry_free(cl->user_entry);
     udp_table_free(cl->utable);
-    tun_waiters_clear(&cl->waiters);
 }
 
 int
@@ -499,7 +448,6 @@ pn_client_run(const pn_config_t *cfg)
     cl.data_tls_mode = -1;
     cl.backoff_ms = BACKOFF_MIN_MS;
     pn_list_init(&cl.opens);
-    pn_list_init(&cl.waiters);
     if (pn_addr_resolve(cfg->host, cfg->port, 0, &cl.server_addr, err) != PN_OK)
         return pn_fail(PN_EXIT_USAGE, err);
     /* Reverse: the targets are what we dial. Forward: the first is where we
@@ -531,24 +479,19 @@ pn_client_run(const pn_config_t *cfg)
     cl.in.stop = client_stop;
     cl.in.refresh = client_refresh;
     cl.in.stop_ctx = &cl;
-    pn_links_init(&cl.links, cl.in.loop, &cl.in.stats, "client");
-    cl.links.set = &cl.set;
-    cl.links.src = cl.has_src ? &cl.src : NULL;
-    cl.links.idle_ms = cfg->read_ms;
-    cl.links.dial_timeout_ms = cfg->dial_timeout_ms;
+    tun_side_init(&cl.side, &cl.in, "client");
+    cl.side.set = cl.side.links.set = &cl.set;
+    cl.side.src = cl.side.links.src = cl.has_src ? &cl.src : NULL;
+    cl.side.on_take = on_take;
     cl.refill = ev_timer_new(cl.in.loop, on_refill, &cl);
     cl.tick = ev_timer_new(cl.in.loop, on_tick, &cl);
     cl.reconnect = ev_timer_new(cl.in.loop, on_reconnect, &cl);
-    udp_counters_t uc = {
-        .rx = &cl.in.stats.udp_rx, .tx = &cl.in.stats.udp_tx, .sessions = &cl.in.stats.udps,
-        .drops = &cl.in.stats.udp_drops,
-    };
-    cl.udp = udp_group_new(cl.in.loop, cfg->udp_idle_ms, &uc);
+    pn_instance_dns(&cl.in, &cl.set);
     log_info("client: tunnel client for %s:%s", cfg->host, cfg->port);
     client_connect(&cl);
     rc = pn_instance_run(&cl.in);
     client_stop(&cl.in, &cl);
-    udp_group_free(cl.udp);
+    tun_side_clear(&cl.side);
     ev_timer_free(cl.refill);
     ev_timer_free(cl.tick);
     ev_timer_free(cl.reconnect);

@@ -1,6 +1,8 @@
 /* modes/common.c: shared start-up steps. */
 #include "modes/common.h"
 #include "core/mem.h"
+#include "net/dns.h"
+#include "route/proxy.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -14,7 +16,10 @@ pn_targets_resolve(const pn_config_t *cfg, lb_set_t *set, char *err)
         char sub[PN_ERR_LEN];
         t->host = xstrdup(cfg->targets[i].host);
         t->port = xstrdup(cfg->targets[i].port);
-        if (pn_addr_resolve(t->host, t->port, 0, &t->addr, sub) != PN_OK) {
+        int rc = cfg->dns_server != NULL && !pn_dns_is_literal(t->host)
+                     ? pn_dns_resolve_now(cfg->dns_server, t->host, t->port, &t->addr, sub)
+                     : pn_addr_resolve(t->host, t->port, 0, &t->addr, sub);
+        if (rc != PN_OK) {
             lb_clear(set);
             return pn_err_set(err, "target: %s", sub);
         }
@@ -62,6 +67,15 @@ pn_tls_server_from_config(const pn_config_t *cfg, pn_tls_ctx_t **out, char *err)
     else
         return PN_OK;
     return *out ? PN_OK : PN_ERR;
+}
+
+size_t
+pn_udp_proxy_header(int proxy, const pn_addr_t *src, const pn_addr_t *dst, uint8_t *out)
+{
+    /* Version 1 has no datagram form: with proxy=1, UDP goes without a header. */
+    if (proxy != 2 || src->ss.ss_family == 0 || dst->ss.ss_family == 0)
+        return 0;
+    return pn_proxy_encode(2, 1, src, dst, out, PN_PROXY_MAX);
 }
 
 int

@@ -6,6 +6,7 @@
 
 #include "modes/config.h"
 #include "route/lb.h"
+#include "relay/udp.h"
 #include "tls/tls.h"
 
 /** Resolve every target of <cfg> into <set> (initialised here, for dialing).
@@ -19,6 +20,10 @@ int pn_targets_check_loop(const lb_set_t *set, const pn_addr_t *listen, char *er
 int pn_dial_source(const pn_config_t *cfg, pn_addr_t *src, int *has, char *err);
 /** Make the server TLS context for cfg->tls (NULL for tls=0) into <out>. */
 int pn_tls_server_from_config(const pn_config_t *cfg, pn_tls_ctx_t **out, char *err);
+/** With <proxy> = 2, write into <out> (PN_PROXY_MAX bytes) the PROXY v2 DGRAM
+ *  header from <src> (the user) to <dst> (what it reached) that goes before
+ *  each datagram sent to a target; return its length (0: no header). */
+size_t pn_udp_proxy_header(int proxy, const pn_addr_t *src, const pn_addr_t *dst, uint8_t *out);
 /** Print "postern: <msg>" on stderr and return <code>. */
 int pn_fail(int code, const char *msg);
 

@@ -3,6 +3,7 @@
 #include "core/duration.h"
 #include "core/mem.h"
 #include "core/url.h"
+#include "route/sniff.h"
 
 #include <string.h>
 
@@ -10,10 +11,11 @@
  * typo never silently falls back to a default. */
 static const char *const client_params[] = {
     "mode", "tls", "crt", "key", "ca", "sni", "lbs", "dial", "read", "log", "min", "notcp", "noudp",
-    NULL,
+    "rate", "slot", "block", "proxy", "dns", NULL,
 };
 static const char *const server_params[] = {
-    "mode", "tls", "crt", "key", "lbs", "dial", "read", "log", "max", "notcp", "noudp", NULL,
+    "mode", "tls", "crt", "key", "lbs", "dial", "read", "log", "max", "notcp", "noudp", "rate",
+    "slot", "block", "proxy", "dns", NULL,
 };
 
 static int
@@ -113,6 +115,8 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
     cfg->pool_wait_ms = 5000;
     cfg->backoff_max_ms = 30000;
     cfg->udp_idle_ms = 30000;
+    cfg->slot = 65536;
+    cfg->dns_ms = 5 * 60 * 1000;
 
     if (pn_url_parse(url, &u, err) != PN_OK) {
         /* core/url reports "url: ..." or "address ...": name the field for the user. */
@@ -156,6 +160,21 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
         parse_enum(&u, "notcp", 1, &cfg->notcp, err) != PN_OK ||
         parse_enum(&u, "noudp", 1, &cfg->noudp, err) != PN_OK)
         goto fail;
+    if (parse_enum(&u, "proxy", 2, &cfg->proxy, err) != PN_OK)
+        goto fail;
+    if (parse_count(&u, "rate", 0, 1000000, &cfg->rate_mbps, err) != PN_OK ||
+        parse_count(&u, "slot", 0, 10000000, &cfg->slot, err) != PN_OK)
+        goto fail;
+    if ((s = pn_url_param(&u, "block")) != NULL && *s != '\0' && strcmp(s, "0") != 0 &&
+        pn_sniff_parse_block(s, &cfg->block) != PN_OK) {
+        pn_err_set(err, "block: \"%s\" is not a set of 1 (SOCKS), 2 (HTTP), 3 (TLS), e.g. 13", s);
+        goto fail;
+    }
+    if ((s = pn_url_param(&u, "dns")) != NULL &&
+        (pn_duration_parse(s, &cfg->dns_ms) != PN_OK || cfg->dns_ms < 1000)) {
+        pn_err_set(err, "dns: \"%s\" is not a duration of at least 1s (e.g. 30s, 5m)", s);
+        goto fail;
+    }
     if (cfg->notcp && cfg->noudp) {
         pn_err_set(err, "noudp: with notcp=1 too, nothing is left to carry");
         goto fail;
@@ -210,6 +229,11 @@ pn_config_apply_env(pn_config_t *cfg, const char *(*get)(const char *name), char
         { "POSTERN_BACKOFF_MAX", offsetof(pn_config_t, backoff_max_ms), 1000 },
         { "POSTERN_UDP_IDLE", offsetof(pn_config_t, udp_idle_ms), 100 },
     };
+    const char *dns = get("POSTERN_DNS_SERVER");
+    if (dns != NULL && *dns != '\0') {
+        xfree(cfg->dns_server);
+        cfg->dns_server = xstrdup(dns);
+    }
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
         const char *s = get(vars[i].name);
         uint64_t ms;
@@ -241,5 +265,6 @@ pn_config_clear(pn_config_t *cfg)
     xfree(cfg->ca);
     xfree(cfg->sni);
     xfree(cfg->dial);
+    xfree(cfg->dns_server);
     memset(cfg, 0, sizeof(*cfg));
 }

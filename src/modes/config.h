@@ -42,6 +42,11 @@ typedef struct pn_config {
     uint32_t min;               /* client pool floor */
     uint32_t max;               /* server pool ceiling */
     int notcp, noudp;           /* turn a protocol off */
+    uint32_t rate_mbps;         /* instance bandwidth, Mbit/s; 0 = unlimited */
+    uint32_t slot;              /* TCP connections + UDP sessions at once; 0 = unlimited */
+    unsigned block;             /* 1 << PN_SNIFF_* of protocols refused on the entry side */
+    int proxy;                  /* PROXY protocol version sent to targets; 0 = none */
+    uint64_t dns_ms;            /* target names re-resolved this often */
     /* Tunables from the environment (see docs/usage.md). */
     uint64_t report_ms;         /* CHECK_POINT, pings and latency probes */
     uint64_t fallback_ms;       /* lbs=2: time on a backup before retrying the primary */
@@ -50,6 +55,7 @@ typedef struct pn_config {
     uint64_t pool_wait_ms;      /* how long a connection waits for a pooled data connection */
     uint64_t backoff_max_ms;    /* client reconnect backoff ceiling */
     uint64_t udp_idle_ms;       /* a UDP session ends after this long without a datagram */
+    char *dns_server;           /* owned; POSTERN_DNS_SERVER "ip[:port]", NULL = the system's */
 } pn_config_t;
 
 #define PN_EXIT_OK 0

@@ -15,7 +15,7 @@ struct handshake {
     pn_list_t link;             /* in pn_entry.handshakes */
     pn_entry_t *e;              /* back pointer */
     pn_xprt_t *x;               /* owned until handed over */
-    pn_addr_t peer;
+    pn_addr_t peer, local;
     ev_io_t *io;                /* owned */
     ev_timer_t *timer;          /* owned: handshake deadline */
 };
@@ -60,10 +60,10 @@ on_handshake_io(int fd, int ready, void *arg)
     }
     pn_entry_t *e = h->e;
     pn_xprt_t *x = h->x;
-    pn_addr_t peer = h->peer;
+    pn_addr_t peer = h->peer, local = h->local;
     h->x = NULL;
     handshake_free(h);
-    e->cb(x, &peer, e->ctx);
+    e->cb(x, &peer, &local, e->ctx);
 }
 
 static long
@@ -77,7 +77,7 @@ on_handshake_timeout(ev_timer_t *t, void *arg)
 }
 
 static void
-start_tls(pn_entry_t *e, int fd, const pn_addr_t *peer)
+start_tls(pn_entry_t *e, int fd, const pn_addr_t *peer, const pn_addr_t *local)
 {
     SSL *ssl = pn_tls_server_ssl(e->tls);
     if (ssl == NULL) {
@@ -89,6 +89,7 @@ start_tls(pn_entry_t *e, int fd, const pn_addr_t *peer)
     h->e = e;
     h->x = pn_xprt_tls_new(fd, ssl);
     h->peer = *peer;
+    h->local = *local;
     h->io = ev_io_new(e->loop, fd, on_handshake_io, h);
     h->timer = ev_timer_new(e->loop, on_handshake_timeout, h);
     pn_list_add(&e->handshakes, &h->link);
@@ -123,12 +124,16 @@ on_accept(int lfd, int ready, void *arg)
             }
             return;
         }
+        pn_addr_t local;
+        local.len = sizeof(local.ss);
+        if (getsockname(fd, (struct sockaddr *)&local.ss, &local.len) == -1)
+            memset(&local, 0, sizeof(local));
         pn_sock_tune(fd);
         if (e->tls != NULL) {
-            start_tls(e, fd, &peer);
+            start_tls(e, fd, &peer, &local);
             continue;
         }
-        e->cb(pn_xprt_raw_new(fd), &peer, e->ctx);
+        e->cb(pn_xprt_raw_new(fd), &peer, &local, e->ctx);
     }
 }
 

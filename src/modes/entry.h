@@ -11,9 +11,10 @@
 
 typedef struct pn_entry pn_entry_t;
 
-/** Called for each ready connection: <x> is owned by the callee; <peer> is
- *  borrowed for the call. */
-typedef void (*pn_entry_cb)(pn_xprt_t *x, const pn_addr_t *peer, void *ctx);
+/** Called for each ready connection: <x> is owned by the callee; <peer> (the
+ *  user) and <local> (the address the user reached) are borrowed for the call. */
+typedef void (*pn_entry_cb)(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local,
+                            void *ctx);
 
 /** Accept on the listening <lfd> (owned from now on). With <tls> (borrowed; must
  *  outlive the entry) terminate TLS, giving each handshake <handshake_ms>.

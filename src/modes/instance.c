@@ -53,6 +53,34 @@ pn_instance_init(pn_instance_t *in, const pn_config_t *cfg, int report_mode)
     in->report = ev_timer_new(in->loop, on_report, in);
     in->sig[0] = ev_signal_new(in->loop, SIGINT, on_signal, in);
     in->sig[1] = ev_signal_new(in->loop, SIGTERM, on_signal, in);
+    if (cfg->rate_mbps != 0) {
+        /* Mbit/s to bytes/s; a burst of 100 ms (at least one relay buffer). */
+        uint64_t rate = (uint64_t)cfg->rate_mbps * 125000;
+        pn_bucket_init(&in->bucket, rate, rate / 10 < 65536 ? 65536 : rate / 10, pn_now_us());
+        in->limit = &in->bucket;
+    }
+}
+
+void
+pn_instance_links(pn_instance_t *in, pn_links_t *ls, const char *name)
+{
+    pn_links_init(ls, in->loop, &in->stats, name);
+    ls->idle_ms = in->cfg->read_ms;
+    ls->dial_timeout_ms = in->cfg->dial_timeout_ms;
+    ls->limit = in->limit;
+    ls->slot = in->cfg->slot;
+    ls->block = in->cfg->block;
+    ls->proxy = in->cfg->proxy;
+}
+
+udp_group_t *
+pn_instance_udp_group(pn_instance_t *in)
+{
+    udp_counters_t c = {
+        .rx = &in->stats.udp_rx, .tx = &in->stats.udp_tx, .sessions = &in->stats.udps,
+        .drops = &in->stats.udp_drops, .limit = in->limit,
+    };
+    return udp_group_new(in->loop, in->cfg->udp_idle_ms, &c);
 }
 
 int
@@ -60,6 +88,10 @@ pn_instance_run(pn_instance_t *in)
 {
     ev_timer_arm(in->report, in->cfg->report_ms);
     ev_loop_run(in->loop);
+    log_info("totals: %llu TCP connections, %llu refused (slot, block, bad handshakes), "
+             "%llu failed dials, %llu datagrams dropped",
+             (unsigned long long)in->stats.tcp_total, (unsigned long long)in->stats.refused,
+             (unsigned long long)in->stats.dial_fail, (unsigned long long)in->stats.udp_drops);
     return in->exit_code;
 }
 
@@ -77,8 +109,24 @@ pn_instance_fail(pn_instance_t *in, int code)
 }
 
 void
+pn_instance_dns(pn_instance_t *in, lb_set_t *set)
+{
+    char err[PN_ERR_LEN];
+    if (set->n == 0)
+        return;
+    in->dns = pn_dns_new(in->loop, in->cfg->dns_server, err);
+    if (in->dns == NULL) {
+        log_warn("dns: %s; names stay as resolved at start", err);
+        return;
+    }
+    in->dns_cache = route_refresh_new(in->loop, in->dns, set, in->cfg->dns_ms);
+}
+
+void
 pn_instance_clear(pn_instance_t *in)
 {
+    route_refresh_free(in->dns_cache);
+    pn_dns_free(in->dns);
     ev_timer_free(in->report);
     ev_defer_free(in->sig[0]);
     ev_defer_free(in->sig[1]);

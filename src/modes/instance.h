@@ -7,9 +7,14 @@
 #ifndef PN_MODES_INSTANCE_H
 #define PN_MODES_INSTANCE_H
 
+#include "core/bucket.h"
 #include "core/ev.h"
 #include "core/stats.h"
 #include "modes/config.h"
+#include "modes/link.h"
+#include "net/dns.h"
+#include "relay/udp.h"
+#include "route/refresh.h"
 
 typedef struct pn_instance pn_instance_t;
 typedef void (*pn_instance_stop_cb)(pn_instance_t *in, void *ctx);
@@ -18,6 +23,10 @@ struct pn_instance {
     ev_loop_t *loop;            /* owned */
     const pn_config_t *cfg;     /* borrowed */
     pn_stats_t stats;           /* the counters every mode updates */
+    pn_bucket_t bucket;         /* rate=: the bandwidth all exchanges share */
+    pn_bucket_t *limit;         /* &bucket with rate=, else NULL */
+    pn_dns_t *dns;              /* owned: the resolver behind dns=, or NULL */
+    route_refresh_t *dns_cache; /* owned: the targets' DNS cache, or NULL */
     int report_mode;            /* MODE= in CHECK_POINT: 1 single-end, 2 tunnel */
     int stopping;               /* set once a stop signal arrived */
     pn_instance_stop_cb stop;   /* the mode's shutdown; NULL until set */
@@ -30,6 +39,16 @@ struct pn_instance {
 
 /** Prepare <in> for <cfg> (borrowed): loop, signals, report timer. */
 void pn_instance_init(pn_instance_t *in, const pn_config_t *cfg, int report_mode);
+/** Prepare the links <ls> of <in> named <name> from the configuration: idle
+ *  time, dial timeout, bandwidth, slots, blocked protocols, PROXY header. */
+void pn_instance_links(pn_instance_t *in, pn_links_t *ls, const char *name);
+/** Make a UDP session group counted in <in>'s stats and bandwidth. */
+udp_group_t *pn_instance_udp_group(pn_instance_t *in);
+
+/** Keep the named targets of <set> (borrowed; outlives <in>'s loop) resolved,
+ *  every dns= interval, without blocking. */
+void pn_instance_dns(pn_instance_t *in, lb_set_t *set);
+
 /** Run the loop until a stop signal; return PN_EXIT_OK. */
 int pn_instance_run(pn_instance_t *in);
 /** End the run with <code> after a fatal run-time error: the mode's <stop>

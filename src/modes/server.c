@@ -24,9 +24,17 @@
 #include "tunnel/ctrl.h"
 #include "tunnel/open.h"
 #include "tunnel/pool.h"
+#include "tunnel/guard.h"
 #include "tunnel/seen.h"
 
 #include <string.h>
+
+/* Handshakes that fail from one source: 10 within 10 s earn a 10 s ban at
+ * accept; at most 64 handshakes in progress per source. */
+#define GUARD_FAILS 10
+#define GUARD_WINDOW_MS 10000
+#define GUARD_BAN_MS 10000
+#define GUARD_PENDING 64
 
 struct greeting {
     pn_list_t node;             /* in server.greets */
@@ -51,19 +59,18 @@ struct server {
     pn_entry_t *tunnel_entry;   /* owned */
     pn_entry_t *user_entry;     /* owned; reverse only, unless notcp=1 */
     udp_table_t *utable;        /* owned; reverse UDP listener, unless noudp=1 */
-    udp_group_t *udp;           /* owned; the session's UDP sessions */
     route_prober_t *prober;     /* owned; forward with lbs=1 */
     pn_list_t greets;           /* struct greeting, each owned */
-    pn_list_t waiters;          /* reverse: users waiting for a pooled conn */
-    pn_links_t links;           /* the session's exchanges */
-    /* The attached client's session; ctrl is NULL when none. */
-    tun_ctrl_t *ctrl;           /* owned */
+    tun_guard_t guard;          /* failed handshakes per source */
+    pn_ratelim_t guard_log;     /* refusals noted once a second */
+    pn_ratelim_t fail_log;      /* failed handshakes noted once a second */
+    /* The attached client's session: side.ctrl and side.pool (owned here) are
+     * NULL when none is attached. */
+    struct tun_side side;
     pn_addr_t peer;
     uint8_t secret[PN_DATA_SECRET_LEN];
-    tun_pool_t *pool;           /* owned while attached */
     tun_seen_t seen;            /* data connection ids accepted in this session */
     int verified;               /* the client's VERIFY arrived (one per session) */
-    uint64_t takes, fails;      /* pool takes in this interval */
     ev_timer_t *tick;           /* owned: per-interval pool health */
 };
 
@@ -77,91 +84,46 @@ static void
 session_end(struct server *sv, const char *why)
 {
     char s[PN_ADDRSTRLEN];
-    if (sv->ctrl == NULL)
+    if (sv->side.ctrl == NULL)
         return;
     log_info("server: client %s detached: %s", pn_addr_str(&sv->peer, s), why);
-    tun_ctrl_free(sv->ctrl);
-    tun_pool_free(sv->pool);
+    tun_ctrl_free(sv->side.ctrl);
+    sv->side.ready = 0;
+    tun_pool_free(sv->side.pool);
     tun_seen_clear(&sv->seen);
-    pn_links_close_all(&sv->links);
-    udp_group_close_all(sv->udp);
+    tun_side_close(&sv->side);
     memset(sv->secret, 0, sizeof(sv->secret));
     ev_timer_disarm(sv->tick);
 }
 
-/* Pair a user with a pooled connection: signal the client, then relay. */
 static void
-serve_user(struct server *sv, pn_xprt_t *user, pn_xprt_t *data, const uint8_t *id)
-{
-    uint8_t p[PN_CONN_ID_LEN];
-    size_t n = pn_signal_encode(id, p, sizeof(p));
-    sv->takes++;
-    if (tun_ctrl_send(sv->ctrl, PN_FT_TCP, p, n) != PN_OK) {
-        pn_xprt_free(user);
-        pn_xprt_free(data);
-        return;
-    }
-    pn_link_pair(&sv->links, user, data);
-}
-
-static void
-on_user(pn_xprt_t *x, const pn_addr_t *peer, void *arg)
+on_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg)
 {
     struct server *sv = arg;
-    uint8_t id[PN_CONN_ID_LEN];
-    pn_xprt_t *data = sv->pool ? tun_pool_take(sv->pool, id) : NULL;
-    if (data == NULL) {
-        tun_waiter_add(sv->in.loop, &sv->waiters, x, sv->cfg->pool_wait_ms);
-        return;
-    }
-    serve_user(sv, x, data, id);
+    tun_side_user(&sv->side, x, peer, local);
 }
 
-/* Reverse UDP: a datagram from a new user address becomes a session on its
- * own pooled connection; with none idle right now it is dropped, as a busy
- * network would, and the next one tries again. */
 static void
 on_udp_peer(udp_table_t *t, const pn_addr_t *peer, const uint8_t *d, size_t len, void *arg)
 {
     struct server *sv = arg;
-    uint8_t id[PN_CONN_ID_LEN], p[PN_CONN_ID_LEN];
-    pn_xprt_t *data = sv->pool ? tun_pool_take(sv->pool, id) : NULL;
-    if (data == NULL) {
-        sv->in.stats.udp_drops++;
-        return;
-    }
-    sv->takes++;
-    if (tun_ctrl_send(sv->ctrl, PN_FT_UDP, p, pn_signal_encode(id, p, sizeof(p))) != PN_OK) {
-        pn_xprt_free(data);
-        return;
-    }
-    udp_sess_from_entry(udp_sess_new_peer(t, peer, -1, data), d, len);
+    tun_side_udp_peer(&sv->side, t, peer, d, len);
 }
 
-/* Forward: the client named pooled connection <id> for an exchange of <type>. */
+/* Forward: the client named pooled connection <id> for an exchange of <type>
+ * from the user <src> to <dst>. */
 static void
-take_signal(struct server *sv, uint8_t type, const uint8_t *id)
+take_signal(struct server *sv, uint8_t type, const uint8_t *id, const pn_addr_t *src,
+            const pn_addr_t *dst)
 {
-    char err[PN_ERR_LEN];
-    sv->takes++;
-    pn_xprt_t *data = tun_pool_take_id(sv->pool, id);
+    sv->side.takes++;
+    pn_xprt_t *data = tun_pool_take_id(sv->side.pool, id);
     if (data == NULL) {
-        sv->fails++;
+        sv->side.fails++;
         log_debug("server: signal for a connection not in the pool");
         return;
     }
-    if (type == PN_FT_TCP) {
-        pn_link_dial(&sv->links, data);
-        return;
-    }
-    int fd = route_dial_udp(&sv->set, sv->links.src, err);
-    if (fd == -1) {
-        sv->in.stats.dial_fail++;
-        log_warn("server: udp: %s", err);
-        pn_xprt_free(data);
-        return;
-    }
-    udp_sess_new_stream(sv->udp, data, fd);
+    tun_side_exit(&sv->side, type, data, src, dst);
 }
 
 static void
@@ -170,6 +132,8 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
     struct server *sv = arg;
     const uint8_t *id;
     const char *why;
+    pn_sig_addr_t ssrc, sdst;
+    pn_addr_t src, dst;
     uint16_t code;
     char reason[PN_ERROR_REASON_MAX + 1];
 
@@ -177,14 +141,16 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
     case PN_FT_TCP:
     case PN_FT_UDP:
         if (sv->flow != PN_FLOW_FORWARD || (f->type == PN_FT_TCP ? sv->cfg->notcp : sv->cfg->noudp) ||
-            pn_signal_decode(f->payload, f->len, &id, &why) != PN_OK) {
+            pn_signal_decode_addrs(f->payload, f->len, &id, &ssrc, &sdst, &why) != PN_OK) {
             tun_ctrl_fail(c, PN_EC_PROTOCOL, "unexpected signal");
             return;
         }
-        take_signal(sv, f->type, id);
+        tun_sig_to_addr(&ssrc, &src);
+        tun_sig_to_addr(&sdst, &dst);
+        take_signal(sv, f->type, id, &src, &dst);
         return;
     case PN_FT_FLUSH:
-        tun_pool_trim(sv->pool, 0);
+        tun_pool_trim(sv->side.pool, 0);
         return;
     case PN_FT_VERIFY:
         if (sv->cfg->tls != 1 || sv->verified) {
@@ -219,9 +185,9 @@ static long
 on_tick(ev_timer_t *t, void *arg)
 {
     struct server *sv = arg;
-    if (sv->ctrl == NULL)
+    if (sv->side.ctrl == NULL)
         return EV_TIMER_STOP;
-    tun_pool_check(sv->ctrl, sv->pool, &sv->takes, &sv->fails, "server");
+    tun_pool_check(sv->side.ctrl, sv->side.pool, &sv->side.takes, &sv->side.fails, "server");
     return (long)sv->cfg->report_ms;
 }
 
@@ -241,13 +207,14 @@ session_start(struct server *sv, pn_xprt_t *x, const pn_addr_t *peer)
         return;
     }
     sv->peer = *peer;
-    sv->ctrl = tun_ctrl_new(sv->in.loop, x, sv->cfg->report_ms, on_frame, on_ctrl_close, sv);
-    sv->pool = tun_pool_new(sv->in.loop);
-    sv->takes = sv->fails = 0;
+    sv->side.ctrl = tun_ctrl_new(sv->in.loop, x, sv->cfg->report_ms, on_frame, on_ctrl_close, sv);
+    sv->side.pool = tun_pool_new(sv->in.loop);
+    sv->side.takes = sv->side.fails = 0;
+    sv->side.ready = 1;
     sv->verified = 0;
-    tun_ctrl_send(sv->ctrl, PN_FT_HELLO, p, pn_hello_encode(&h, p, sizeof(p)));
+    tun_ctrl_send(sv->side.ctrl, PN_FT_HELLO, p, pn_hello_encode(&h, p, sizeof(p)));
     if (sv->cfg->tls == 1)
-        tun_ctrl_send(sv->ctrl, PN_FT_VERIFY, sv->fp, PN_TLS_FP_LEN);
+        tun_ctrl_send(sv->side.ctrl, PN_FT_VERIFY, sv->fp, PN_TLS_FP_LEN);
     ev_timer_arm(sv->tick, sv->cfg->report_ms);
     log_info("server: client %s attached (flow=%s, tls=%d, max=%u)", pn_addr_str(peer, s),
              flow_name(sv->flow), sv->cfg->tls, sv->cfg->max);
@@ -273,15 +240,30 @@ on_check(const uint8_t *id, const uint8_t *proof, void *arg)
 {
     struct greeting *gr = arg;
     struct server *sv = gr->sv;
-    if (sv->ctrl == NULL || !tun_proof_ok(sv->secret, id, proof))
+    if (sv->side.ctrl == NULL || !tun_proof_ok(sv->secret, id, proof))
         return 0;
     int rc = tun_seen_add(&sv->seen, id);
     if (rc == PN_AGAIN) {
         /* A million connections on one secret: make the client start a new session. */
-        tun_ctrl_fail(sv->ctrl, PN_EC_SHUTDOWN, "session rotation");
+        tun_ctrl_fail(sv->side.ctrl, PN_EC_SHUTDOWN, "session rotation");
         return 0;
     }
     return rc == PN_OK;
+}
+
+/* Whether a failed greeting counts towards a ban: a control handshake that
+ * failed (a wrong key, a replay) or garbage instead of a preamble, but not the
+ * peer going away (closed, reset, silent), so a client that crashes with
+ * connections in flight does not lock itself out; and not a data connection:
+ * its proof may simply belong to the session that just ended, and its cost is
+ * bounded by the per-source cap on handshakes in progress. */
+static int
+greet_fault(uint8_t kind, const char *err)
+{
+    if (kind == PN_KIND_DATA)
+        return 0;
+    return strstr(err, "closed") == NULL && strstr(err, "reset") == NULL &&
+           strstr(err, "timed out") == NULL && strstr(err, "Broken pipe") == NULL;
 }
 
 static void
@@ -294,42 +276,57 @@ on_greeted(uint8_t kind, pn_xprt_t *x, const uint8_t *id, const char *err, void 
 
     pn_list_del(&gr->node);
     free(gr);
+    if (tun_guard_done(&sv->guard, &peer, x != NULL || !greet_fault(kind, err), pn_now_ms()))
+        log_warn("server: %d failed handshakes (auth failures) from %s within %d s: refusing its "
+                 "connections for %d s", GUARD_FAILS, pn_addr_str(&peer, s), GUARD_WINDOW_MS / 1000,
+                 GUARD_BAN_MS / 1000);
     if (x == NULL) {
+        uint64_t held;
         sv->in.stats.refused++;
-        if (kind == PN_KIND_CONTROL && strncmp(err, "tls handshake", 13) == 0)
-            log_warn("server: client %s failed to authenticate (wrong key?): %s",
-                     pn_addr_str(&peer, s), err);
-        else if (kind == PN_KIND_DATA)
-            log_warn("server: data connection from %s closed: %s", pn_addr_str(&peer, s), err);
-        else
+        if (kind == 0 || !pn_ratelim_pass(&sv->fail_log, pn_now_ms(), &held))
             log_debug("server: connection from %s closed: %s", pn_addr_str(&peer, s), err);
+        else if (kind == PN_KIND_CONTROL && strncmp(err, "tls handshake", 13) == 0)
+            log_warn("server: client %s failed to authenticate (wrong key?): %s "
+                     "(%llu more failed handshakes since the last note)", pn_addr_str(&peer, s), err,
+                     (unsigned long long)held);
+        else
+            log_warn("server: %s connection from %s closed: %s (%llu more failed handshakes "
+                     "since the last note)", kind == PN_KIND_DATA ? "data" : "control",
+                     pn_addr_str(&peer, s), err, (unsigned long long)held);
         return;
     }
     if (kind == PN_KIND_CONTROL) {
-        if (sv->ctrl != NULL)
+        if (sv->side.ctrl != NULL)
             refuse_busy(x, &peer);
         else
             session_start(sv, x, &peer);
         return;
     }
     /* A data connection with a valid proof for the current session. */
-    if (sv->ctrl == NULL || tun_pool_size(sv->pool) >= sv->cfg->max) {
+    if (sv->side.ctrl == NULL || tun_pool_size(sv->side.pool) >= sv->cfg->max) {
         sv->in.stats.refused++;
         pn_xprt_free(x);
         return;
     }
-    pn_xprt_t *user = tun_waiter_pop(&sv->waiters);
-    if (user != NULL) {
-        serve_user(sv, user, x, id);
-        return;
-    }
-    tun_pool_add(sv->pool, id, x);
+    if (!tun_side_serve_waiter(&sv->side, x, id))
+        tun_pool_add(sv->side.pool, id, x);
 }
 
 static void
-on_tunnel_conn(pn_xprt_t *x, const pn_addr_t *peer, void *arg)
+on_tunnel_conn(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg)
 {
     struct server *sv = arg;
+    char s[PN_ADDRSTRLEN];
+    uint64_t held;
+    if (!tun_guard_admit(&sv->guard, peer, pn_now_ms())) {
+        sv->in.stats.refused++;
+        if (pn_ratelim_pass(&sv->guard_log, pn_now_ms(), &held))
+            log_warn("server: refused a connection from %s (auth failures, or too many "
+                     "handshakes at once; %llu more refused since the last note)",
+                     pn_addr_str(peer, s), (unsigned long long)held);
+        pn_xprt_free(x);
+        return;
+    }
     struct greeting *gr = xcalloc(sizeof(*gr));
     tun_greet_opts_t o = {
         .psk = sv->psk_ctx, .data_tls = sv->data_tls, .check = on_check,
@@ -345,15 +342,15 @@ static void
 server_refresh(pn_instance_t *in, void *arg)
 {
     struct server *sv = arg;
-    tun_stats_refresh(&in->stats, sv->pool, sv->ctrl);
+    tun_stats_refresh(&in->stats, sv->side.pool, sv->side.ctrl);
 }
 
 static void
 server_stop(pn_instance_t *in, void *arg)
 {
     struct server *sv = arg;
-    if (sv->ctrl != NULL)
-        tun_ctrl_fail(sv->ctrl, PN_EC_SHUTDOWN, "server shutting down");
+    if (sv->side.ctrl != NULL)
+        tun_ctrl_fail(sv->side.ctrl, PN_EC_SHUTDOWN, "server shutting down");
     session_end(sv, "shutting down");
     pn_entry_free(sv->tunnel_entry);
     pn_entry_free(sv->user_entry);
@@ -365,7 +362,6 @@ server_stop(pn_instance_t *in, void *arg)
         tun_greet_cancel(gr->g);
         free(gr);
     }
-    tun_waiters_clear(&sv->waiters);
 }
 
 /* Decide the flow: reverse when the (single) target can be bound here, or
@@ -405,13 +401,15 @@ pn_server_run(const pn_config_t *cfg)
     memset(&sv, 0, sizeof(sv));
     sv.cfg = cfg;
     pn_list_init(&sv.greets);
-    pn_list_init(&sv.waiters);
+    tun_guard_init(&sv.guard, GUARD_FAILS, GUARD_WINDOW_MS, GUARD_BAN_MS, GUARD_PENDING);
+    sv.guard_log.interval_ms = 1000;
+    sv.fail_log.interval_ms = 1000;
     if (pn_addr_resolve(cfg->host, cfg->port, 1, &sv.tunnel_addr, err) != PN_OK)
-        return pn_fail(PN_EXIT_USAGE, err);
+        goto usage;
     if (choose_flow(&sv, err) != PN_OK)
-        return pn_fail(PN_EXIT_USAGE, err);
+        goto usage;
     if (sv.flow == PN_FLOW_FORWARD && pn_targets_resolve(cfg, &sv.set, err) != PN_OK)
-        return pn_fail(PN_EXIT_USAGE, err);
+        goto usage;
     if (sv.flow == PN_FLOW_FORWARD && pn_targets_check_loop(&sv.set, &sv.tunnel_addr, err) != PN_OK)
         goto usage;
     if (sv.flow == PN_FLOW_REVERSE && pn_addr_port(&sv.target_addr) == pn_addr_port(&sv.tunnel_addr)) {
@@ -448,24 +446,18 @@ pn_server_run(const pn_config_t *cfg)
     sv.in.stop = server_stop;
     sv.in.refresh = server_refresh;
     sv.in.stop_ctx = &sv;
-    pn_links_init(&sv.links, sv.in.loop, &sv.in.stats, "server");
-    sv.links.set = &sv.set;
-    sv.links.src = sv.has_src ? &sv.src : NULL;
-    sv.links.idle_ms = cfg->read_ms;
-    sv.links.dial_timeout_ms = cfg->dial_timeout_ms;
+    tun_side_init(&sv.side, &sv.in, "server");
+    sv.side.set = sv.side.links.set = &sv.set;
+    sv.side.src = sv.side.links.src = sv.has_src ? &sv.src : NULL;
     sv.tick = ev_timer_new(sv.in.loop, on_tick, &sv);
     sv.tunnel_entry = pn_entry_new(sv.in.loop, lfd, NULL, cfg->handshake_ms, on_tunnel_conn, &sv);
     if (ufd != -1)
         sv.user_entry = pn_entry_new(sv.in.loop, ufd, NULL, cfg->handshake_ms, on_user, &sv);
-    udp_counters_t uc = {
-        .rx = &sv.in.stats.udp_rx, .tx = &sv.in.stats.udp_tx, .sessions = &sv.in.stats.udps,
-        .drops = &sv.in.stats.udp_drops,
-    };
-    sv.udp = udp_group_new(sv.in.loop, cfg->udp_idle_ms, &uc);
     if (dfd != -1)
-        sv.utable = udp_table_new(sv.in.loop, dfd, sv.udp, on_udp_peer, &sv);
+        sv.utable = udp_table_new(sv.in.loop, dfd, sv.side.udp, on_udp_peer, &sv);
+    pn_instance_dns(&sv.in, &sv.set);
     if (sv.flow == PN_FLOW_FORWARD && cfg->lbs == LB_LATENCY && sv.set.n > 1)
-        sv.prober = route_prober_new(sv.in.loop, &sv.set, sv.links.src, cfg->report_ms,
+        sv.prober = route_prober_new(sv.in.loop, &sv.set, sv.side.src, cfg->report_ms,
                                      cfg->dial_timeout_ms);
     log_info("server: listening for clients on %s (flow=%s, tls=%d)",
              pn_addr_str(&sv.tunnel_addr, s), flow_name(sv.flow), cfg->tls);
@@ -476,7 +468,7 @@ pn_server_run(const pn_config_t *cfg)
             log_info("server: target %zu: %s", i, pn_addr_str(&sv.set.t[i].addr, s));
     rc = pn_instance_run(&sv.in);
     server_stop(&sv.in, &sv);
-    udp_group_free(sv.udp);
+    tun_side_clear(&sv.side);
     ev_timer_free(sv.tick);
     log_info("server: stopped");
     pn_instance_clear(&sv.in);
@@ -487,6 +479,7 @@ out:
     pn_tls_ctx_free(sv.psk_ctx);
     pn_tls_ctx_free(sv.data_tls);
     memset(sv.psk, 0, sizeof(sv.psk));
+    tun_guard_clear(&sv.guard);
     lb_clear(&sv.set);
     return rc;
 }

@@ -12,6 +12,7 @@
 #include "modes/link.h"
 #include "net/sock.h"
 #include "relay/udp.h"
+#include "route/proxy.h"
 #include "route/dial.h"
 
 #include <string.h>
@@ -30,10 +31,15 @@ struct single {
 };
 
 static void
-on_user(pn_xprt_t *x, const pn_addr_t *peer, void *arg)
+on_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg)
 {
     struct single *sg = arg;
-    pn_link_dial(&sg->links, x);
+    if (!pn_links_admit(&sg->links)) {
+        pn_xprt_free(x);
+        return;
+    }
+    pn_link_info_t info = { .src = *peer, .dst = *local, .user = 1 };
+    pn_link_dial(&sg->links, x, &info);
 }
 
 /* A datagram from a new user address: a session with its own socket to a
@@ -43,13 +49,20 @@ on_udp_peer(udp_table_t *t, const pn_addr_t *peer, const uint8_t *d, size_t len,
 {
     struct single *sg = arg;
     char err[PN_ERR_LEN];
+    if (!pn_links_admit(&sg->links)) {
+        sg->in.stats.udp_drops++;
+        return;
+    }
     int fd = route_dial_udp(&sg->set, sg->links.src, err);
     if (fd == -1) {
         sg->in.stats.dial_fail++;
         log_warn("single-end: udp: %s", err);
         return;
     }
-    udp_sess_from_entry(udp_sess_new_peer(t, peer, fd, NULL), d, len);
+    uint8_t hdr[PN_PROXY_MAX];
+    udp_sess_t *s = udp_sess_new_peer(t, peer, fd, NULL);
+    udp_sess_set_header(s, hdr, pn_udp_proxy_header(sg->in.cfg->proxy, peer, udp_table_local(t), hdr));
+    udp_sess_from_entry(s, d, len);
 }
 
 static void
@@ -100,21 +113,16 @@ pn_single_run(const pn_config_t *cfg)
     pn_instance_init(&sg.in, cfg, 1);
     sg.in.stop = single_stop;
     sg.in.stop_ctx = &sg;
-    pn_links_init(&sg.links, sg.in.loop, &sg.in.stats, "single-end");
+    pn_instance_links(&sg.in, &sg.links, "single-end");
     sg.links.set = &sg.set;
     sg.links.src = sg.has_src ? &sg.src : NULL;
-    sg.links.idle_ms = cfg->read_ms;
-    sg.links.dial_timeout_ms = cfg->dial_timeout_ms;
     if (lfd != -1)
         sg.entry = pn_entry_new(sg.in.loop, lfd, sg.tls, cfg->handshake_ms, on_user, &sg);
     if (ufd != -1) {
-        udp_counters_t c = {
-            .rx = &sg.in.stats.udp_rx, .tx = &sg.in.stats.udp_tx, .sessions = &sg.in.stats.udps,
-            .drops = &sg.in.stats.udp_drops,
-        };
-        sg.udp = udp_group_new(sg.in.loop, cfg->udp_idle_ms, &c);
+        sg.udp = pn_instance_udp_group(&sg.in);
         sg.table = udp_table_new(sg.in.loop, ufd, sg.udp, on_udp_peer, &sg);
     }
+    pn_instance_dns(&sg.in, &sg.set);
     if (cfg->lbs == LB_LATENCY && sg.set.n > 1)
         sg.prober = route_prober_new(sg.in.loop, &sg.set, sg.links.src, cfg->report_ms,
                                      cfg->dial_timeout_ms);

@@ -87,6 +87,15 @@ pn_addr_port(const pn_addr_t *a)
     return 0;
 }
 
+void
+pn_addr_set_port(pn_addr_t *a, uint16_t port)
+{
+    if (a->ss.ss_family == AF_INET)
+        ((struct sockaddr_in *)&a->ss)->sin_port = htons(port);
+    else if (a->ss.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&a->ss)->sin6_port = htons(port);
+}
+
 int
 pn_addr_equal(const pn_addr_t *a, const pn_addr_t *b)
 {

@@ -25,6 +25,8 @@ int pn_addr_parse_ip(const char *ip, pn_addr_t *out);
 const char *pn_addr_str(const pn_addr_t *a, char buf[PN_ADDRSTRLEN]);
 /** Return the port of <a> in host order. */
 uint16_t pn_addr_port(const pn_addr_t *a);
+/** Set the port of <a> to <port> (host order). */
+void pn_addr_set_port(pn_addr_t *a, uint16_t port);
 /** Nonzero when <a> and <b> are the same family, IP and port. */
 int pn_addr_equal(const pn_addr_t *a, const pn_addr_t *b);
 /** Nonzero when <a>'s IP is the wildcard (0.0.0.0 or ::). */

@@ -110,7 +110,21 @@ pn_listen_udp(const pn_addr_t *a, char *err)
     if (a->ss.ss_family == AF_INET6 && pn_addr_is_any(a))
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
     /* Lets each UDP session bind a socket of its own to this address, connected
-     * to its user (see pn_udp_peer_socket); sharing stays within our own uid. */
+     * to its user (see pn_udp_peer_socket); the kernel keeps such sharing within
+     * our own uid. So that another process of ours cannot share the port
+     * silently, first make sure a plain bind would succeed: a port already
+     * taken (even by a SO_REUSEPORT socket) fails that with EADDRINUSE. */
+    int probe = socket(a->ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+    if (probe != -1) {
+        if (a->ss.ss_family == AF_INET6 && pn_addr_is_any(a))
+            setsockopt(probe, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+        int taken = bind(probe, (const struct sockaddr *)&a->ss, a->len) == -1 && errno == EADDRINUSE;
+        close(probe);
+        if (taken) {
+            close(fd);
+            return pn_err_set(err, "listen udp %s: address already in use", pn_addr_str(a, s));
+        }
+    }
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     udp_buffers(fd);
     if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1) {

@@ -44,6 +44,10 @@ struct relay {
     struct relay_dir d[2];      /* direction d reads side d, writes side 1-d */
     uint64_t idle_ms;
     uint64_t last_ms;           /* when a byte last moved */
+    pn_bucket_t *limit;         /* borrowed, or NULL */
+    relay_first_cb first;       /* NULL once the first bytes were judged */
+    void *first_ctx;            /* borrowed */
+    int retry_armed;            /* the pump armed the timer for a retry this step */
     ev_timer_t *timer;          /* owned: idle timeout and buffer-pool retries */
     ev_defer_t *defer;          /* owned: re-step (TLS pending data) and finishing */
     const char *err;            /* why it ended, NULL while running or on a clean end */
@@ -110,12 +114,30 @@ relay_pump(relay_t *r, int di)
         }
         if (d->st == DIR_ST_DONE)
             return 0;
+        size_t room = PN_BUF_SIZE;
+        if (r->limit != NULL) {
+            uint64_t now = pn_now_us();
+            room = (size_t)pn_bucket_take(r->limit, PN_BUF_SIZE, now);
+            if (room == 0) {
+                /* Out of tokens: stop reading (the kernel's buffers push back on
+                 * the sender) until a useful amount has accrued. */
+                uint64_t us = pn_bucket_wait_us(r->limit, 16384, now);
+                ev_timer_arm(r->timer, us / 1000 + 1);
+                r->retry_armed = 1;
+                return 0;
+            }
+        }
         d->buf = pn_buf_get();
         if (d->buf == NULL) {
+            if (r->limit != NULL)
+                pn_bucket_put_back(r->limit, room);
             ev_timer_arm(r->timer, NOBUF_RETRY_MS);
+            r->retry_armed = 1;
             return 0;
         }
-        ssize_t n = src->ops->read(src, d->buf->data, PN_BUF_SIZE);
+        ssize_t n = src->ops->read(src, d->buf->data, room);
+        if (r->limit != NULL)
+            pn_bucket_put_back(r->limit, room - (n > 0 ? (size_t)n : 0));
         if (n == PN_AGAIN) {
             pn_buf_put(d->buf);
             d->want_src = src->want;
@@ -128,6 +150,14 @@ relay_pump(relay_t *r, int di)
         if (n == 0) {
             d->st = DIR_ST_FLUSH;
             continue;
+        }
+        if (di == 0 && r->first != NULL) {
+            relay_first_cb first = r->first;
+            r->first = NULL;
+            if (first((const uint8_t *)d->buf->data, (size_t)n, r->first_ctx) != 0) {
+                relay_end(r, "blocked");
+                return 0;
+            }
         }
         d->buf->end = (uint32_t)n;
         if (d->count && d->count_on_read)
@@ -193,10 +223,11 @@ on_timer(ev_timer_t *t, void *arg)
             return EV_TIMER_STOP;
         }
     }
-    /* Either a buffer-pool retry or an early idle check: step, then re-arm for
-     * whatever comes first. */
+    /* A retry (rate limit, buffer pool) or an early idle check: step. When the
+     * step armed a retry, that comes first and checks idleness in turn. */
+    r->retry_armed = 0;
     relay_step(r);
-    if (r->ending || r->idle_ms == 0)
+    if (r->ending || r->retry_armed || r->idle_ms == 0)
         return EV_TIMER_STOP;
     uint64_t left = r->idle_ms - (pn_now_ms() - r->last_ms);
     return (long)(left < NOBUF_RETRY_MS ? NOBUF_RETRY_MS : left);
@@ -204,7 +235,7 @@ on_timer(ev_timer_t *t, void *arg)
 
 relay_t *
 relay_new(ev_loop_t *loop, pn_xprt_t *entry, pn_xprt_t *exit_, const relay_opts_t *o,
-          const void *early, size_t early_len, relay_done_cb cb, void *ctx)
+          relay_done_cb cb, void *ctx)
 {
     relay_t *r = xcalloc(sizeof(*r));
     r->loop = loop;
@@ -216,24 +247,24 @@ relay_new(ev_loop_t *loop, pn_xprt_t *entry, pn_xprt_t *exit_, const relay_opts_
     r->d[0].count = o ? o->rx : NULL;
     r->d[0].count_on_read = 1;
     r->d[1].count = o ? o->tx : NULL;
+    r->limit = o ? o->limit : NULL;
+    r->first = o ? o->first : NULL;
+    r->first_ctx = o ? o->first_ctx : NULL;
     r->last_ms = pn_now_ms();
     for (int s = 0; s < 2; s++)
         r->io[s] = ev_io_new(loop, r->x[s]->fd, on_io, r);
     r->timer = ev_timer_new(loop, on_timer, r);
     r->defer = ev_defer_new(loop, on_defer, r);
-    if (early_len > 0) {
-        /* Early bytes (read while sniffing or handshaking) count as read now. */
+    if (o != NULL && o->exit_hdr_len > 0) {
+        /* A header for the exit (PROXY protocol) goes out first, uncounted:
+         * it is ours, not the user's. */
         r->d[0].buf = pn_buf_get();
         if (r->d[0].buf == NULL) {
             relay_end(r, "out of buffers");
             return r;
         }
-        size_t n = early_len < PN_BUF_SIZE ? early_len : PN_BUF_SIZE;
-        memcpy(r->d[0].buf->data, early, n);
-        r->d[0].buf->start = 0;
-        r->d[0].buf->end = (uint32_t)n;
-        if (r->d[0].count)
-            *r->d[0].count += n;
+        memcpy(r->d[0].buf->data, o->exit_hdr, o->exit_hdr_len);
+        r->d[0].buf->end = (uint32_t)o->exit_hdr_len;
     }
     if (r->idle_ms != 0)
         ev_timer_arm(r->timer, r->idle_ms);

@@ -10,6 +10,7 @@
 #ifndef PN_RELAY_RELAY_H
 #define PN_RELAY_RELAY_H
 
+#include "core/bucket.h"
 #include "core/ev.h"
 #include "core/xprt.h"
 
@@ -23,17 +24,25 @@ typedef struct relay relay_t;
  *  callback of its own. */
 typedef void (*relay_done_cb)(relay_t *r, const char *err, void *ctx);
 
+/** Judge the first bytes the entry sent (<p>, <n> >= 1); nonzero refuses the
+ *  connection (the relay then ends with "blocked" before forwarding a byte). */
+typedef int (*relay_first_cb)(const uint8_t *p, size_t n, void *ctx);
+
 typedef struct relay_opts {
     uint64_t idle_ms;           /* close after this long without a byte moved; 0 = never */
     uint64_t *rx;               /* borrowed counter: bytes read from side 0, or NULL */
     uint64_t *tx;               /* borrowed counter: bytes written to side 0, or NULL */
+    pn_bucket_t *limit;         /* borrowed: bandwidth shared with others, or NULL */
+    relay_first_cb first;       /* optional: judges the entry's first bytes */
+    void *first_ctx;            /* borrowed */
+    const uint8_t *exit_hdr;    /* copied: bytes sent to the exit before any (PROXY header) */
+    size_t exit_hdr_len;
 } relay_opts_t;
 
 /** Relay between <entry> and <exit> (both owned by the relay from now on) on
- *  <loop>. Bytes already read from <entry> (<early>, <early_len> bytes, copied)
- *  are sent to <exit> first. Never NULL. */
+ *  <loop>, with the options <o> (may be NULL). Never NULL. */
 relay_t *relay_new(ev_loop_t *loop, pn_xprt_t *entry, pn_xprt_t *exit_, const relay_opts_t *o,
-                   const void *early, size_t early_len, relay_done_cb cb, void *ctx);
+                   relay_done_cb cb, void *ctx);
 /** Close both transports and free <r> now, without calling its callback (used at
  *  shutdown). NULL is a no-op. */
 void relay_free_(relay_t *r);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #define UDP_BURST 64                /* datagrams read per readiness, for fairness */
 #define STREAM_OUT_MAX (256 * 1024) /* framed bytes queued towards a data connection */
@@ -43,6 +44,8 @@ struct udp_sess {
     ev_io_t *fd_io;             /* owned */
     struct ustream st;          /* the STREAM end, if any */
     uint64_t last_ms;           /* last datagram either way */
+    uint8_t hdr[64];            /* prepended to datagrams out of the CONN end */
+    size_t hdr_len;
     ev_timer_t *idle;           /* owned */
     int dead;                   /* ended: waiting in group.dead to be freed */
 };
@@ -58,6 +61,7 @@ struct udp_group {
 struct udp_table {
     ev_loop_t *loop;            /* borrowed */
     int fd;                     /* owned: the listening socket */
+    pn_addr_t local;            /* its address */
     ev_io_t *io;                /* owned */
     udp_group_t *g;             /* borrowed */
     udp_sess_t *buckets[TABLE_BUCKETS];
@@ -217,6 +221,10 @@ deliver(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len)
     ssize_t n;
 
     s->last_ms = pn_now_ms();
+    if (s->g->c.limit != NULL && !pn_bucket_take_all(s->g->c.limit, len, pn_now_us())) {
+        count(s->g->c.drops, 1);            /* over the bandwidth: policed */
+        return;
+    }
     if (to_exit)
         count(s->g->c.rx, len);
     switch (k) {
@@ -224,7 +232,13 @@ deliver(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len)
         stream_push(s, d, len);
         break;
     case END_CONN:
-        n = send(s->fd, d, len, MSG_NOSIGNAL);
+        if (s->hdr_len > 0) {
+            struct iovec iov[2] = { { s->hdr, s->hdr_len }, { (void *)d, len } };
+            struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+            n = sendmsg(s->fd, &m, MSG_NOSIGNAL);
+        } else {
+            n = send(s->fd, d, len, MSG_NOSIGNAL);
+        }
         if (n == -1) {
             if (errno == ECONNREFUSED) {
                 sess_end(s, "target unreachable");
@@ -441,14 +455,28 @@ udp_sess_new_peer(udp_table_t *t, const pn_addr_t *peer, int fd, pn_xprt_t *x)
 }
 
 udp_sess_t *
-udp_sess_new_stream(udp_group_t *g, pn_xprt_t *x, int fd)
+udp_sess_new_stream(udp_group_t *g, pn_xprt_t *x, int fd, const uint8_t *hdr, size_t hdr_len)
 {
     udp_sess_t *s = sess_new(g, fd, x);
     s->entry = END_STREAM;
     s->exit = END_CONN;
+    udp_sess_set_header(s, hdr, hdr_len);
     /* Bytes may already wait, read or decrypted, behind the data connection. */
     stream_io(x->fd, EV_RD, s);
     return s;
+}
+
+void
+udp_sess_set_header(udp_sess_t *s, const uint8_t *hdr, size_t len)
+{
+    s->hdr_len = len <= sizeof(s->hdr) ? len : 0;
+    memcpy(s->hdr, hdr, s->hdr_len);
+}
+
+const pn_addr_t *
+udp_table_local(const udp_table_t *t)
+{
+    return &t->local;
 }
 
 void
@@ -538,6 +566,9 @@ udp_table_new(ev_loop_t *loop, int fd, udp_group_t *g, udp_new_peer_cb cb, void 
     t->g = g;
     t->cb = cb;
     t->ctx = ctx;
+    t->local.len = sizeof(t->local.ss);
+    if (getsockname(fd, (struct sockaddr *)&t->local.ss, &t->local.len) == -1)
+        memset(&t->local, 0, sizeof(t->local));
     t->io = ev_io_new(loop, fd, table_io, t);
     ev_io_set(t->io, EV_RD);
     return t;

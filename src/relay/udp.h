@@ -21,6 +21,7 @@
 #ifndef PN_RELAY_UDP_H
 #define PN_RELAY_UDP_H
 
+#include "core/bucket.h"
 #include "core/ev.h"
 #include "core/list.h"
 #include "core/xprt.h"
@@ -40,6 +41,7 @@ typedef struct udp_counters {
     uint64_t *tx;               /* borrowed: payload bytes to the entry end */
     uint64_t *sessions;         /* borrowed: live sessions (a gauge) */
     uint64_t *drops;            /* borrowed: datagrams dropped */
+    pn_bucket_t *limit;         /* borrowed: bandwidth; a datagram over it is dropped */
 } udp_counters_t;
 
 /** Make a group of sessions on <loop> with idle timeout <idle_ms> and the
@@ -69,8 +71,15 @@ void udp_table_free_(udp_table_t *t);
  *  <fd> or the data connection <x> (exactly one; owned from now on). Never NULL. */
 udp_sess_t *udp_sess_new_peer(udp_table_t *t, const pn_addr_t *peer, int fd, pn_xprt_t *x);
 /** Start a session in <g> from the data connection <x> towards the connected
- *  UDP socket <fd> (both owned from now on). Never NULL. */
-udp_sess_t *udp_sess_new_stream(udp_group_t *g, pn_xprt_t *x, int fd);
+ *  UDP socket <fd> (both owned from now on), prepending <hdr> (<hdr_len>
+ *  bytes, may be 0) to each datagram sent to it. Never NULL. */
+udp_sess_t *udp_sess_new_stream(udp_group_t *g, pn_xprt_t *x, int fd, const uint8_t *hdr,
+                                size_t hdr_len);
+/** Prepend <hdr> (<len> bytes, copied; at most 64) to every datagram <s>
+ *  sends out of its CONN end: a PROXY protocol v2 header. */
+void udp_sess_set_header(udp_sess_t *s, const uint8_t *hdr, size_t len);
+/** The address of the table's listening socket (what its users reach). */
+const pn_addr_t *udp_table_local(const udp_table_t *t);
 /** Send the datagram <d> (<len> bytes) from the entry end through <s>. */
 void udp_sess_from_entry(udp_sess_t *s, const uint8_t *d, size_t len);
 

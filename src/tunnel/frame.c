@@ -416,10 +416,58 @@ pn_error_decode(const uint8_t *p, size_t len, uint16_t *code,
 size_t
 pn_signal_encode(const uint8_t id[PN_CONN_ID_LEN], uint8_t *out, size_t cap)
 {
+    return pn_signal_encode_addrs(id, NULL, NULL, out, cap);
+}
+
+/* Append one address TLV of <type> for <a> at <out> + *<off>; 0 when it does not fit. */
+static int
+put_addr(uint8_t type, const pn_sig_addr_t *a, uint8_t *out, size_t cap, size_t *off)
+{
+    size_t iplen = a->family == 4 ? 4 : 16, vlen = 1 + iplen + 2;
+    if (*off + PN_TLV_HDR + vlen > cap)
+        return 0;
+    uint8_t *p = out + *off;
+    p[0] = type;
+    put16(p + 1, (uint16_t)vlen);
+    p[3] = a->family;
+    memcpy(p + 4, a->ip, iplen);
+    put16(p + 4 + iplen, a->port);
+    *off += PN_TLV_HDR + vlen;
+    return 1;
+}
+
+/* Encode a TCP/UDP signal: the conn <id>, then a SRC and a DST TLV for each of
+ * <src> and <dst> that is present. Return the length, or 0 when <cap> is short. */
+size_t
+pn_signal_encode_addrs(const uint8_t id[PN_CONN_ID_LEN], const pn_sig_addr_t *src,
+                       const pn_sig_addr_t *dst, uint8_t *out, size_t cap)
+{
+    size_t off = PN_CONN_ID_LEN;
     if (cap < PN_CONN_ID_LEN)
         return 0;
     memcpy(out, id, PN_CONN_ID_LEN);
-    return PN_CONN_ID_LEN;
+    if (src != NULL && (src->family == 4 || src->family == 6) &&
+        !put_addr(PN_ST_SRC, src, out, cap, &off))
+        return 0;
+    if (dst != NULL && (dst->family == 4 || dst->family == 6) &&
+        !put_addr(PN_ST_DST, dst, out, cap, &off))
+        return 0;
+    return off;
+}
+
+static int
+get_addr(const uint8_t *val, uint16_t vlen, pn_sig_addr_t *a)
+{
+    if (vlen < 1 || (val[0] != 4 && val[0] != 6))
+        return PN_ERR;
+    size_t iplen = val[0] == 4 ? 4 : 16;
+    if (vlen != 1 + iplen + 2)
+        return PN_ERR;
+    memset(a, 0, sizeof(*a));
+    a->family = val[0];
+    memcpy(a->ip, val + 1, iplen);
+    a->port = get16(val + 1 + iplen);
+    return PN_OK;
 }
 
 /* Decode a TCP or UDP signal payload <p> of <len> bytes: *<id> borrows the first
@@ -428,15 +476,37 @@ pn_signal_encode(const uint8_t id[PN_CONN_ID_LEN], uint8_t *out, size_t cap)
 int
 pn_signal_decode(const uint8_t *p, size_t len, const uint8_t **id, const char **why)
 {
+    return pn_signal_decode_addrs(p, len, id, NULL, NULL, why);
+}
+
+/* Decode a TCP/UDP signal: *<id> borrows its first 16 bytes; SRC and DST TLVs
+ * fill <src> and <dst> (family 0 when absent), other TLVs are skipped but must
+ * be well formed. Return PN_OK, or PN_ERR with *<why>. */
+int
+pn_signal_decode_addrs(const uint8_t *p, size_t len, const uint8_t **id, pn_sig_addr_t *src,
+                       pn_sig_addr_t *dst, const char **why)
+{
+    pn_sig_addr_t tmp;
     if (len < PN_CONN_ID_LEN)
         return fail(why, "signal shorter than a connection id");
+    if (src != NULL)
+        src->family = 0;
+    if (dst != NULL)
+        dst->family = 0;
     const uint8_t *cur = p + PN_CONN_ID_LEN, *end = p + len;
     uint8_t type;
     const uint8_t *val;
     uint16_t vlen;
     int rc;
-    while ((rc = pn_tlv_next(&cur, end, &type, &val, &vlen)) == PN_OK)
-        ;                           /* none defined yet: skip */
+    while ((rc = pn_tlv_next(&cur, end, &type, &val, &vlen)) == PN_OK) {
+        if (type != PN_ST_SRC && type != PN_ST_DST)
+            continue;               /* unknown: skip */
+        if (get_addr(val, vlen, &tmp) != PN_OK)
+            return fail(why, "signal has a malformed address TLV");
+        pn_sig_addr_t *to = type == PN_ST_SRC ? src : dst;
+        if (to != NULL)
+            *to = tmp;
+    }
     if (rc == PN_ERR)
         return fail(why, "signal has a truncated TLV");
     *id = p;

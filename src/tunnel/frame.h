@@ -135,6 +135,27 @@ size_t pn_signal_encode(const uint8_t id[PN_CONN_ID_LEN], uint8_t *out, size_t c
 /** Decode a TCP/UDP signal payload: *<id> borrows the conn id; trailing TLVs must parse. */
 int pn_signal_decode(const uint8_t *p, size_t len, const uint8_t **id, const char **why);
 
+/* TLVs of a TCP/UDP signal: where the user's exchange comes from, so the far
+ * end can tell its target (PROXY protocol). Value: family (4 or 6), the
+ * address (4 or 16 bytes), the port (u16). */
+#define PN_ST_SRC 0x01          /* the user's address */
+#define PN_ST_DST 0x02          /* the address the user connected to */
+
+typedef struct pn_sig_addr {
+    uint8_t family;             /* 0 = absent, 4 or 6 */
+    uint8_t ip[16];             /* first 4 bytes for IPv4 */
+    uint16_t port;
+} pn_sig_addr_t;
+
+/** Encode a TCP/UDP signal: <id>, then SRC and DST TLVs for the addresses that are
+ *  present (family != 0; either may be NULL); 0 if <cap> is short. */
+size_t pn_signal_encode_addrs(const uint8_t id[PN_CONN_ID_LEN], const pn_sig_addr_t *src,
+                              const pn_sig_addr_t *dst, uint8_t *out, size_t cap);
+/** Decode a TCP/UDP signal with its SRC/DST TLVs into <src>/<dst> (family 0 when
+ *  absent; either may be NULL); a malformed known TLV is an error. */
+int pn_signal_decode_addrs(const uint8_t *p, size_t len, const uint8_t **id, pn_sig_addr_t *src,
+                           pn_sig_addr_t *dst, const char **why);
+
 /** Encode a DATA_HELLO payload (<id> then <proof>); 0 if <cap> is short. */
 size_t pn_data_hello_encode(const uint8_t id[PN_CONN_ID_LEN], const uint8_t proof[PN_PROOF_LEN],
                             uint8_t *out, size_t cap);

@@ -3,11 +3,12 @@ client): the disabled protocol gets nothing through, the other one works.
 Backends: a TCP echo and a UDP echo on the same port number."""
 import os
 import socket
+import subprocess
 
 import pytest
 
-from conftest import connect, recv_all
-from udp_util import (UdpClient, dual_echo, start_service, tcp_refused,  # noqa: F401
+from conftest import client_url, connect, recv_all
+from udp_util import (UDP_ENV, UdpClient, dual_echo, start_service, tcp_refused,  # noqa: F401
                       udp_backends)
 
 CASES = [("single", "notcp"), ("single", "noudp"), ("reverse", "notcp"),
@@ -43,3 +44,21 @@ def test_disabled_protocol_is_off_and_the_other_works(mode, off, postern, backen
         assert ub.counts()[0] == rx0 == 0, \
             f"noudp=1, but the UDP backend got {ub.counts()[0]} datagrams"
     s.assert_alive()
+
+
+def test_second_postern_on_a_taken_udp_port_exits_1(postern, udp_backends):
+    """--help: exit code 1 for a run-time error such as 'address in use'. A second
+    UDP-only forwarder on the port of a running one must not start (and share it)."""
+    u = udp_backends()
+    first = start_service("single", postern, u.port, params="notcp=1")
+    second = postern.run([client_url(first.port, [u.port], "notcp=1")], UDP_ENV)
+    try:
+        rc = second.proc.wait(5)
+    except subprocess.TimeoutExpired:
+        rc = None
+    assert rc == 1 and "address already in use" in second.output().lower(), \
+        (f"second postern on UDP port {first.port}: exit {rc} (None = still running "
+         f"after 5s), output:\n{second.output()}")
+    with UdpClient(first.port) as c:
+        c.exchange(b"the first one still serves", timeout=1.5, retries=2)
+    first.assert_alive()

@@ -1,5 +1,6 @@
 """UDP sessions: one per client address, freed after POSTERN_UDP_IDLE without traffic;
 a session whose target vanished (ICMP port unreachable) wedges nothing and ends."""
+import contextlib
 import os
 import threading
 import time
@@ -34,35 +35,32 @@ def test_idle_sessions_expire_and_new_traffic_works(mode, postern, udp_backends)
     wait_checkpoint(s.entry, lambda v: v["udps"] == 0, timeout=8, start=s.entry.mark(),
                     what="UDPS=0 after the probe session's idle time")
 
-    clients = [UdpClient(s.port, name=f"c{i}") for i in range(3)]
-    stop, errors, last = threading.Event(), [], [0.0]
-    talker = threading.Thread(target=keep_talking, args=(clients, stop, errors, last),
-                              daemon=True, name="udp-talker")
-    try:
+    with contextlib.ExitStack() as stack:
+        clients = [stack.enter_context(UdpClient(s.port, name=f"c{i}")) for i in range(3)]
+        stop, errors, last = threading.Event(), [], [0.0]
+        talker = threading.Thread(target=keep_talking, args=(clients, stop, errors, last),
+                                  daemon=True, name="udp-talker")
+        try:
+            mark = s.entry.mark()
+            talker.start()
+            v = wait_checkpoint(s.entry, lambda v: v["udps"] >= 3, timeout=8, start=mark,
+                                what="UDPS=3 while 3 client addresses talk")
+            assert v["udps"] == 3, f"3 client addresses, but CHECK_POINT shows {v}"
+        finally:
+            stop.set()
+            talker.join(timeout=10)
+        assert not talker.is_alive() and not errors, f"traffic failed: {errors}"
+
         mark = s.entry.mark()
-        talker.start()
-        v = wait_checkpoint(s.entry, lambda v: v["udps"] >= 3, timeout=8,
-                            start=mark, what="UDPS=3 while 3 client addresses talk")
-        assert v["udps"] == 3, f"3 client addresses, but CHECK_POINT shows {v}"
-    finally:
-        stop.set()
-        talker.join(timeout=10)
-    assert not talker.is_alive() and not errors, f"traffic failed: {errors}"
-
-    mark = s.entry.mark()
-    v = wait_checkpoint(s.entry, lambda v: v["udps"] == 0, timeout=6, start=mark,
+        wait_checkpoint(s.entry, lambda v: v["udps"] == 0, timeout=6, start=mark,
                         what="UDPS=0 after 1s without traffic")
-    quiet = time.monotonic() - last[0]
-    assert quiet >= 0.9, f"sessions ended after {quiet:.2f}s of silence, idle is 1s"
+        quiet = time.monotonic() - last[0]
+        assert quiet >= 0.9, f"sessions ended after {quiet:.2f}s of silence, idle is 1s"
 
-    # an expired address and a new one both get through again
-    try:
+        # an expired address and a new one both get through again
         clients[0].exchange(b"again from c0", timeout=1.5, retries=2)
-        with UdpClient(s.port, name="new") as d:
-            d.exchange(b"hello from a new address", timeout=1.5, retries=2)
-    finally:
-        for c in clients:
-            c.close()
+        d = stack.enter_context(UdpClient(s.port, name="new"))
+        d.exchange(b"hello from a new address", timeout=1.5, retries=2)
     s.assert_alive()
 
 
@@ -70,9 +68,7 @@ def test_idle_sessions_expire_and_new_traffic_works(mode, postern, udp_backends)
 def test_lost_backend_wedges_nothing(mode, postern, udp_backends):
     u1 = udp_backends(name="udp-echo-1")
     s = start_service(mode, postern, u1.port, env=IDLE_ENV)
-    a = UdpClient(s.port, name="A")
-    b = UdpClient(s.port, name="B")
-    try:
+    with UdpClient(s.port, name="A") as a, UdpClient(s.port, name="B") as b:
         a.exchange(b"A while the backend is up", timeout=1.5, retries=2)
         u1.stop()
         # the target port is closed now: no answer, and nobody falls over
@@ -86,6 +82,7 @@ def test_lost_backend_wedges_nothing(mode, postern, udp_backends):
             c.exchange(b"C after the backend came back", timeout=1.5, retries=2)
         took = time.monotonic() - t0
         assert u2.counts()[0] >= 1
+        assert took < 5, f"C's reply took {took:.1f}s"
         s.assert_alive()
 
         # every session ends: the entry side and the other end report UDPS=0
@@ -95,7 +92,3 @@ def test_lost_backend_wedges_nothing(mode, postern, udp_backends):
         # A's address, whose session met the dead target, works again
         a.exchange(b"A once more", timeout=1.5, retries=2)
         s.assert_alive()
-        assert took < 5, f"C's reply took {took:.1f}s"
-    finally:
-        a.close()
-        b.close()

@@ -649,6 +649,23 @@ def echo_backend(backends):
     return backends(echo_handler, name="echo")
 
 
+def stopping_factory(build):
+    """Generator for fixtures: yield a function that makes objects with <build> and, at
+    teardown, stop() every one of them (even when the test failed)."""
+    made = []
+
+    def make(*args, **kwargs):
+        obj = build(*args, **kwargs)
+        made.append(obj)
+        return obj
+
+    try:
+        yield make
+    finally:
+        for obj in made:
+            obj.stop()
+
+
 def serve_directory(root):
     """Generator for fixtures: run `python3 -m http.server` over <root> on a free loopback
     port, yield the port, and stop the server (by PID) afterwards."""

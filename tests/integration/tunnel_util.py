@@ -31,8 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (CHECK_POINT_RE, serve_directory, LOOPBACK, READY_TIMEOUT, connect, curl, free_port,
-                      hostport, recv_all, wait_port)
+from conftest import (CHECK_POINT_RE, LOOPBACK, READY_TIMEOUT, connect, curl, free_port,
+                      hostport, recv_all, serve_directory, stopping_factory, wait_port)
 
 # Fast reports, pings and reconnects for every tunnel test; tests add their own.
 TUNNEL_ENV = {"POSTERN_REPORT_INTERVAL": "1s", "POSTERN_BACKOFF_MAX": "2s"}
@@ -668,16 +668,7 @@ class Relay:
 @pytest.fixture
 def relays():
     """Factory: relays(upstream_port, mitm_cert=None) -> Relay; all stopped at teardown."""
-    made = []
-
-    def make(*args, **kwargs):
-        r = Relay(*args, **kwargs)
-        made.append(r)
-        return r
-
-    yield make
-    for r in made:
-        r.stop()
+    yield from stopping_factory(Relay)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ Every wait has a deadline; every thread and process is stopped in a finalizer.
 """
 import os
 import random
+import re
 import shutil
 import socket
 import struct
@@ -29,11 +30,13 @@ import time
 import pytest
 
 from conftest import LOOPBACK, READY_TIMEOUT, client_url, echo_handler, free_port, wait_port
-from tunnel_util import ATTACHED_RE, CONNECTED_RE, TUNNEL_ENV, Tunnel
+from tunnel_util import ATTACHED_RE, CONNECTED_RE, TUNNEL_ENV, Tunnel, count_lines
 
 MAX_DATAGRAM = 65507            # largest UDP payload over IPv4
 BIG_BUF = 4 << 20               # socket buffers asked for (the suite needs >= 256 KiB)
 UDP_ENV = dict(TUNNEL_ENV)      # fast CHECK_POINT lines for every UDP test
+# log lines of a tunnel end whose control session ended
+TUNNEL_BROKEN_RE = r"(?i)detached|reconnecting|server refused|session ended: error"
 
 
 def set_big_buffers(sock, size=BIG_BUF):
@@ -110,16 +113,18 @@ class UdpEcho:
                 with self.lock:
                     self.errors.append(e)
                 continue
+            # counted before the echo leaves: once a client has its reply, the counts
+            # include it
             with self.lock:
                 self.rx_datagrams += 1
                 self.rx_bytes += len(data)
+                self.tx_bytes += len(data)
                 self.peers[peer] = self.peers.get(peer, 0) + 1
             try:
                 self.sock.sendto(data, peer)
-                with self.lock:
-                    self.tx_bytes += len(data)
             except OSError as e:
                 with self.lock:
+                    self.tx_bytes -= len(data)
                     self.errors.append(e)
 
     def counts(self):
@@ -343,11 +348,19 @@ def resolve(client, i, timeout=2.0):
     return addrs
 
 
+# dig sets SO_REUSEPORT on its random source port, and so does postern on its UDP
+# listener: run by the same user (root here), dig may draw postern's own port P as its
+# source, share it and then talk to itself ("query response not set", or a timeout), about
+# once in 28000 runs. As another user it cannot join postern's port and draws again.
+DIG_AS = dict(user=65534, group=65534, extra_groups=[]) if os.geteuid() == 0 else {}
+
+
 def dig_short(port, i, timeout=2):
-    """dig @127.0.0.1 -p <port> h<i>.postern.test +short (one try): the output lines."""
+    """dig @127.0.0.1 -p <port> h<i>.postern.test +short (one try, as nobody when we are
+    root): (exit code, output words, stderr)."""
     r = subprocess.run(["dig", f"@{LOOPBACK}", "-p", str(port), DNS_NAME.format(i),
                         "A", "+short", "+tries=1", f"+time={timeout}"],
-                       capture_output=True, timeout=timeout + 10)
+                       capture_output=True, timeout=timeout + 10, **DIG_AS)
     out = r.stdout.decode(errors="replace")
     return r.returncode, out.split(), r.stderr.decode(errors="replace")
 
@@ -496,8 +509,17 @@ class Service:
         return all(p.alive() for p in self.procs)
 
     def assert_alive(self):
+        """Every process still runs, and a tunnel still has its first control session:
+        attached once, never detached, no reconnect (a protocol error ends the session,
+        which a test of the data alone might not notice)."""
         for p in self.procs:
             assert p.alive(), f"postern exited with {p.proc.returncode}:\n{p.output()}"
+        if self.tunnel is not None:
+            attached = count_lines(self.tunnel.server, ATTACHED_RE)
+            broken = [ln for p in self.procs for ln in p.lines()
+                      if re.search(TUNNEL_BROKEN_RE, ln)]
+            assert attached == 1 and not broken, \
+                f"the tunnel session broke ({attached} attaches): {broken[:5]}"
 
     def outputs(self):
         return "\n".join(p.output() for p in self.procs)

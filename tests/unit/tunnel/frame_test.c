@@ -698,6 +698,42 @@ test_error_sanitising(void **state)
 
 /* ---- TCP/UDP signals, DATA_HELLO ---- */
 
+/* SRC and DST TLVs: both families round-trip; absent ones read as family 0;
+ * malformed ones are refused. */
+static void
+test_signal_addrs(void **state)
+{
+    uint8_t buf[128];
+    pn_sig_addr_t src = { .family = 4, .ip = { 127, 0, 0, 2 }, .port = 4242 };
+    pn_sig_addr_t dst = { .family = 6, .port = 443 }, s2, d2;
+    dst.ip[15] = 1;
+    size_t n = pn_signal_encode_addrs(id_a, &src, &dst, buf, sizeof(buf));
+    assert_int_equal(n, PN_CONN_ID_LEN + (3 + 7) + (3 + 19));
+    const uint8_t *id = NULL;
+    const char *why = NULL;
+    assert_int_equal(pn_signal_decode_addrs(buf, n, &id, &s2, &d2, &why), PN_OK);
+    assert_memory_equal(id, id_a, PN_CONN_ID_LEN);
+    assert_int_equal(s2.family, 4);
+    assert_memory_equal(s2.ip, src.ip, 4);
+    assert_int_equal(s2.port, 4242);
+    assert_int_equal(d2.family, 6);
+    assert_memory_equal(d2.ip, dst.ip, 16);
+    assert_int_equal(d2.port, 443);
+    /* Only a source. */
+    n = pn_signal_encode_addrs(id_a, &src, NULL, buf, sizeof(buf));
+    assert_int_equal(pn_signal_decode_addrs(buf, n, &id, &s2, &d2, &why), PN_OK);
+    assert_int_equal(s2.family, 4);
+    assert_int_equal(d2.family, 0);
+    /* Too small a buffer for the TLVs. */
+    assert_int_equal(pn_signal_encode_addrs(id_a, &src, &dst, buf, PN_CONN_ID_LEN + 5), 0);
+    /* A SRC TLV with a bad family or length. */
+    n = PN_CONN_ID_LEN;
+    memcpy(buf, id_a, PN_CONN_ID_LEN);
+    n += tlv(buf + n, PN_ST_SRC, 7, 5);
+    assert_int_equal(pn_signal_decode_addrs(buf, n, &id, &s2, &d2, &why), PN_ERR);
+    assert_string_equal(why, "signal has a malformed address TLV");
+}
+
 static void
 test_signal(void **state)
 {
@@ -716,7 +752,7 @@ test_signal(void **state)
     assert_null(id);
     /* Unknown trailing TLVs are skipped. */
     size_t n = 16;
-    n += tlv(buf + n, 0x01, 4, 7);
+    n += tlv(buf + n, 0x7f, 4, 7);
     n += tlv(buf + n, 0x99, 0, 0);
     why = NULL;
     assert_int_equal(pn_signal_decode(buf, n, &id, &why), PN_OK);
@@ -1009,6 +1045,7 @@ main(void)
         cmocka_unit_test(test_error_decode_bounds),
         cmocka_unit_test(test_error_sanitising),
         cmocka_unit_test(test_signal),
+        cmocka_unit_test(test_signal_addrs),
         cmocka_unit_test(test_signal_in_frame),
         cmocka_unit_test(test_data_hello),
         cmocka_unit_test(test_proof_msg_and_hex),

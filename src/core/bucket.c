@@ -1,0 +1,91 @@
+/* core/bucket.c: the token bucket. */
+#include "core/bucket.h"
+
+#include <time.h>
+
+/* Add rate * dt tokens, carrying the fraction of a byte to the next call so
+ * that frequent small refills add up exactly. After 10 s of silence any
+ * bucket is full (the cap also keeps rate * dt far from overflowing). */
+static void
+refill(pn_bucket_t *b, uint64_t now_us)
+{
+    if (now_us <= b->last_us)
+        return;
+    uint64_t dt = now_us - b->last_us;
+    b->last_us = now_us;
+    if (dt >= 10000000) {
+        b->tokens = b->burst;
+        b->rem = 0;
+        return;
+    }
+    uint64_t acc = b->rem + b->rate * dt;
+    uint64_t add = acc / 1000000;
+    b->rem = acc % 1000000;
+    if (b->tokens + add >= b->burst) {
+        b->tokens = b->burst;
+        b->rem = 0;
+    } else {
+        b->tokens += add;
+    }
+}
+
+void
+pn_bucket_init(pn_bucket_t *b, uint64_t rate, uint64_t burst, uint64_t now_us)
+{
+    b->rate = rate;
+    b->burst = burst ? burst : 1;
+    b->tokens = b->burst;
+    b->last_us = now_us;
+    b->rem = 0;
+}
+
+uint64_t
+pn_bucket_take(pn_bucket_t *b, uint64_t want, uint64_t now_us)
+{
+    if (b->rate == 0)
+        return want;
+    refill(b, now_us);
+    uint64_t got = want < b->tokens ? want : b->tokens;
+    b->tokens -= got;
+    return got;
+}
+
+int
+pn_bucket_take_all(pn_bucket_t *b, uint64_t n, uint64_t now_us)
+{
+    if (b->rate == 0)
+        return 1;
+    refill(b, now_us);
+    if (b->tokens < n)
+        return 0;
+    b->tokens -= n;
+    return 1;
+}
+
+void
+pn_bucket_put_back(pn_bucket_t *b, uint64_t n)
+{
+    if (b->rate != 0)
+        b->tokens = b->tokens + n > b->burst ? b->burst : b->tokens + n;
+}
+
+uint64_t
+pn_bucket_wait_us(pn_bucket_t *b, uint64_t want, uint64_t now_us)
+{
+    if (b->rate == 0)
+        return 0;
+    refill(b, now_us);
+    if (want > b->burst)
+        want = b->burst;
+    if (b->tokens >= want)
+        return 0;
+    return ((want - b->tokens) * 1000000 + b->rate - 1) / b->rate;
+}
+
+uint64_t
+pn_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
