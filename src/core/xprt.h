@@ -17,6 +17,7 @@ typedef struct pn_xprt pn_xprt_t;
 
 struct pn_xprt_ops {
     const char *name;                                           /* "tcp", "tls" */
+    int zero_copy;                                              /* fd carries the bytes as they are: splice() may move them */
     ssize_t (*read)(pn_xprt_t *x, void *buf, size_t len);
     ssize_t (*write)(pn_xprt_t *x, const void *buf, size_t len);
     int (*shutdown_wr)(pn_xprt_t *x);                           /* PN_OK, PN_AGAIN, PN_ERR */

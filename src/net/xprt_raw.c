@@ -70,6 +70,7 @@ raw_free(pn_xprt_t *x)
 
 static const struct pn_xprt_ops raw_ops = {
     .name = "tcp",
+    .zero_copy = 1,
     .read = raw_read,
     .write = raw_write,
     .shutdown_wr = raw_shutdown_wr,

@@ -1,4 +1,4 @@
-/* relay/relay.c: the buffered relay over the transport vtable.
+/* relay/relay.c: the relay over the transport vtable.
  *
  * One function, relay_pump(), moves one direction; relay_step() pumps both and
  * then recomputes which readiness each fd waits for. Any readiness on either
@@ -11,13 +11,25 @@
  *
  * A direction holds a buffer only while bytes are in flight (core/buf.h), so an
  * idle connection costs no buffer memory. Backpressure is natural: a direction
- * with unsent bytes does not read until they drain. */
+ * with unsent bytes does not read until they drain.
+ *
+ * Zero copy: when both transports carry bytes as they are (plain TCP), a
+ * direction moves them with splice() through a pipe instead of a buffer, so
+ * they never enter user space. The pipe, too, is held only while bytes are in
+ * it (a small per-thread pool keeps empty ones). When the kernel refuses
+ * splice for a pair of sockets, or POSTERN_NO_SPLICE is set, the direction
+ * falls back to the buffer; the bytes of the user's first read (block=) and a
+ * PROXY header always go through the buffer. */
 #include "relay/relay.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define PUMP_ROUNDS 16          /* buffers moved per direction per step, for fairness */
 #define NOBUF_RETRY_MS 50       /* wait when the buffer pool is exhausted */
@@ -35,7 +47,58 @@ struct relay_dir {
     int want_dst;               /* readiness the destination waits for, 0 if not writing */
     uint64_t *count;            /* borrowed counter or NULL */
     int count_on_read;          /* count bytes when read (rx) rather than when written (tx) */
+    int splice;                 /* this direction may move bytes with splice() */
+    int pipe[2];                /* owned while bytes are in it: read end, write end; -1 when none */
+    size_t in_pipe;             /* bytes in <pipe> */
 };
+
+#define PIPE_KEEP 64            /* empty pipes kept per thread for reuse */
+
+static __thread int pipe_pool[PIPE_KEEP][2];
+static __thread int pipe_pool_n;
+
+/* Take an empty pipe into <p>; -1 when none can be made (out of fds). */
+static int
+pipe_take(int p[2])
+{
+    if (pipe_pool_n > 0) {
+        pipe_pool_n--;
+        p[0] = pipe_pool[pipe_pool_n][0];
+        p[1] = pipe_pool[pipe_pool_n][1];
+        return 0;
+    }
+    return pipe2(p, O_NONBLOCK | O_CLOEXEC);
+}
+
+/* Give back an empty pipe (a pipe with bytes in it is closed instead). */
+static void
+pipe_give(int p[2], int empty)
+{
+    if (p[0] == -1)
+        return;
+    if (empty && pipe_pool_n < PIPE_KEEP) {
+        pipe_pool[pipe_pool_n][0] = p[0];
+        pipe_pool[pipe_pool_n][1] = p[1];
+        pipe_pool_n++;
+    } else {
+        close(p[0]);
+        close(p[1]);
+    }
+    p[0] = p[1] = -1;
+}
+
+/* Whether splice() may be tried at all (POSTERN_NO_SPLICE forces the
+ * buffered path, for tests and for kernels that misbehave). */
+static int
+splice_allowed(void)
+{
+    static int allowed = -1;
+    if (allowed == -1) {
+        const char *e = getenv("POSTERN_NO_SPLICE");
+        allowed = e == NULL || *e == '\0' || strcmp(e, "0") == 0;
+    }
+    return allowed;
+}
 
 struct relay {
     ev_loop_t *loop;            /* borrowed */
@@ -99,6 +162,24 @@ relay_pump(relay_t *r, int di)
             r->last_ms = pn_now_ms();
             continue;
         }
+        if (d->in_pipe > 0) {
+            ssize_t n = splice(d->pipe[0], NULL, dst->fd, NULL, d->in_pipe,
+                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+                d->want_dst = EV_WR;
+                return 0;
+            }
+            if (n <= 0) {
+                relay_end(r, n == 0 ? "splice: nothing moved" : strerror(errno));
+                return 0;
+            }
+            d->in_pipe -= (size_t)n;
+            if (d->count && !d->count_on_read)
+                *d->count += (uint64_t)n;
+            r->last_ms = pn_now_ms();
+            continue;
+        }
+        pipe_give(d->pipe, 1);
         pn_buf_put(d->buf);
         if (d->st == DIR_ST_FLUSH) {
             int rc = dst->ops->shutdown_wr(dst);
@@ -125,6 +206,52 @@ relay_pump(relay_t *r, int di)
                 ev_timer_arm(r->timer, us / 1000 + 1);
                 r->retry_armed = 1;
                 return 0;
+            }
+        }
+        if (d->splice && (di != 0 || r->first == NULL)) {
+            /* Zero copy: from the source socket into a pipe; the next round
+             * moves the pipe's bytes on to the destination. */
+            if (d->pipe[0] == -1 && pipe_take(d->pipe) == -1) {
+                d->splice = 0;              /* out of descriptors: use the buffer */
+            } else {
+                ssize_t n = splice(src->fd, NULL, d->pipe[1], NULL, room,
+                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                int e = errno;
+                if (r->limit != NULL)
+                    pn_bucket_put_back(r->limit, room - (n > 0 ? (size_t)n : 0));
+                if (n > 0) {
+                    static __thread int told;
+                    if (!told) {
+                        told = 1;
+                        log_debug("relay: zero-copy path in use (splice)");
+                    }
+                    d->in_pipe = (size_t)n;
+                    if (d->count && d->count_on_read)
+                        *d->count += (uint64_t)n;
+                    r->last_ms = pn_now_ms();
+                    continue;
+                }
+                if (n == 0) {
+                    d->st = DIR_ST_FLUSH;
+                    continue;
+                }
+                if (e == EAGAIN || e == EINTR) {
+                    pipe_give(d->pipe, 1);
+                    d->want_src = EV_RD;
+                    return 0;
+                }
+                if (e != EINVAL && e != ENOSYS && e != EOPNOTSUPP) {
+                    relay_end(r, strerror(e));
+                    return 0;
+                }
+                /* The kernel will not splice these: fall back to the buffer. */
+                log_debug("relay: splice refused (%s), using the buffered path", strerror(e));
+                pipe_give(d->pipe, 1);
+                d->splice = 0;
+                if (r->limit != NULL)
+                    room = (size_t)pn_bucket_take(r->limit, room, pn_now_us());
+                if (room == 0)
+                    continue;
             }
         }
         d->buf = pn_buf_get();
@@ -247,6 +374,11 @@ relay_new(ev_loop_t *loop, pn_xprt_t *entry, pn_xprt_t *exit_, const relay_opts_
     r->d[0].count = o ? o->rx : NULL;
     r->d[0].count_on_read = 1;
     r->d[1].count = o ? o->tx : NULL;
+    int zc = entry->ops->zero_copy && exit_->ops->zero_copy && splice_allowed();
+    for (int di = 0; di < 2; di++) {
+        r->d[di].splice = zc;
+        r->d[di].pipe[0] = r->d[di].pipe[1] = -1;
+    }
     r->limit = o ? o->limit : NULL;
     r->first = o ? o->first : NULL;
     r->first_ctx = o ? o->first_ctx : NULL;
@@ -281,6 +413,7 @@ relay_free_(relay_t *r)
         ev_io_free(r->io[s]);
         pn_xprt_free(r->x[s]);
         pn_buf_put(r->d[s].buf);
+        pipe_give(r->d[s].pipe, r->d[s].in_pipe == 0);
     }
     ev_timer_free(r->timer);
     ev_defer_free(r->defer);
