@@ -57,6 +57,7 @@ struct client {
     int data_tls_mode;          /* which mode <data_tls> was made for, -1 none */
     const char *sni;            /* borrowed: cfg->sni or the server's host */
     tun_open_t *ctrl_open;      /* owned: control connection being opened */
+    pn_dns_req_t *lookup;       /* owned: the server's name being resolved again, or NULL */
     /* The session: side.ctrl and side.pool (owned here) are NULL between
      * sessions; side.ready once HELLO (and VERIFY when tls=1) arrived. */
     struct tun_side side;
@@ -103,6 +104,8 @@ session_end(struct client *cl, const char *why)
     tun_ctrl_free(cl->side.ctrl);
     tun_open_cancel(cl->ctrl_open);
     cl->ctrl_open = NULL;
+    pn_dns_cancel(cl->lookup);
+    cl->lookup = NULL;
     tun_pool_free(cl->side.pool);
     cancel_opens(cl);
     tun_side_close(&cl->side);
@@ -402,12 +405,45 @@ on_ctrl_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
 }
 
 static void
-client_connect(struct client *cl)
+open_control(struct client *cl)
 {
     tun_open_opts_t o = {
         .kind = PN_KIND_CONTROL, .tls = cl->psk_ctx, .timeout_ms = cl->cfg->handshake_ms,
     };
     cl->ctrl_open = tun_open_start(cl->in.loop, &cl->server_addr, &o, on_ctrl_open, cl);
+}
+
+static void
+on_server_resolved(const pn_addr_t *addr, const char *err, void *arg)
+{
+    struct client *cl = arg;
+    char a[PN_ADDRSTRLEN];
+    cl->lookup = NULL;
+    if (addr != NULL) {
+        pn_addr_t n = *addr;
+        pn_addr_set_port(&n, pn_addr_port(&cl->server_addr));
+        if (!pn_addr_equal(&n, &cl->server_addr))
+            log_info("client: %s now resolves to %s", cl->cfg->host, pn_addr_str(&n, a));
+        cl->server_addr = n;
+    } else {
+        log_warn("client: %s does not resolve (%s); trying %s", cl->cfg->host, err,
+                 pn_addr_str(&cl->server_addr, a));
+    }
+    open_control(cl);
+}
+
+/* (Re)connect. A server given by name is resolved again first, without
+ * blocking, so a client follows a server that moved while it was away. */
+static void
+client_connect(struct client *cl)
+{
+    if (cl->in.dns != NULL && !pn_dns_is_literal(cl->cfg->host)) {
+        /* NULL when answered at once: on_server_resolved has run already. */
+        cl->lookup = pn_dns_resolve(cl->in.dns, cl->cfg->host, cl->cfg->port,
+                                    on_server_resolved, cl);
+        return;
+    }
+    open_control(cl);
 }
 
 static long

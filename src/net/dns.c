@@ -54,6 +54,10 @@ pn_dns_new(ev_loop_t *loop, const char *server, char *err)
     }
     if (server != NULL)
         evdns_base_load_hosts(d->base, NULL);
+    /* Give up within about 4 s rather than evdns's default 15: a caller
+     * waiting on an answer (a reconnect) then falls back to what it had. */
+    evdns_base_set_option(d->base, "timeout:", "2");
+    evdns_base_set_option(d->base, "attempts:", "2");
     return d;
 }
 
