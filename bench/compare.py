@@ -104,11 +104,11 @@ def tree(roots, table=None):
     kids = {}
     for pid, (ppid, _) in table.items():
         kids.setdefault(ppid, []).append(pid)
-    seen, todo = [], [r for r in roots if r in table]
-    while todo:
-        p = todo.pop()
+    seen, stack = [], [r for r in roots if r in table]
+    while stack:
+        p = stack.pop()
         seen.append(p)
-        todo.extend(kids.get(p, []))
+        stack.extend(kids.get(p, []))
     return seen
 
 

@@ -311,8 +311,6 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
     const char *why;
     pn_sig_addr_t ssrc, sdst;
     pn_addr_t src, dst;
-    uint16_t code;
-    char reason[PN_ERROR_REASON_MAX + 1];
 
     switch (f->type) {
     case PN_FT_HELLO:
@@ -365,8 +363,7 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
         tun_pool_trim(cl->side.pool, 0);
         return;
     case PN_FT_ERROR:
-        if (pn_error_decode(f->payload, f->len, &code, reason, &why) == PN_OK)
-            log_error("client: server refused: %s: %s", pn_err_code_name(code), reason);
+        tun_log_peer_error(f, LOG_ERROR, "client", "server refused:");
         session_end(cl, "error from the server");
         return;
     default:

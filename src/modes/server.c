@@ -134,8 +134,6 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
     const char *why;
     pn_sig_addr_t ssrc, sdst;
     pn_addr_t src, dst;
-    uint16_t code;
-    char reason[PN_ERROR_REASON_MAX + 1];
 
     switch (f->type) {
     case PN_FT_TCP:
@@ -165,8 +163,7 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
         }
         return;
     case PN_FT_ERROR:
-        if (pn_error_decode(f->payload, f->len, &code, reason, &why) == PN_OK)
-            log_warn("server: client reported %s: %s", pn_err_code_name(code), reason);
+        tun_log_peer_error(f, LOG_WARN, "server", "client reported");
         session_end(sv, "error from the client");
         return;
     default:

@@ -132,6 +132,18 @@ tun_send_signal(tun_ctrl_t *ctrl, uint8_t type, const uint8_t *id, const pn_addr
     return tun_ctrl_send(ctrl, type, p, pn_signal_encode_addrs(id, &s, &d, p, sizeof(p)));
 }
 
+void
+tun_log_peer_error(const pn_frame_t *f, enum log_level lvl, const char *who, const char *what)
+{
+    uint16_t code;
+    char reason[PN_ERROR_REASON_MAX + 1];
+    const char *why;
+    if (pn_error_decode(f->payload, f->len, &code, reason, &why) == PN_OK)
+        log_msg(lvl, "%s: %s %s: %s", who, what, pn_err_code_name(code), reason);
+    else
+        log_msg(lvl, "%s: %s a malformed ERROR (%s)", who, what, why);
+}
+
 uint64_t
 tun_backoff_next(uint64_t *cur, uint64_t max)
 {

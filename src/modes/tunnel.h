@@ -92,6 +92,10 @@ int tun_send_signal(tun_ctrl_t *ctrl, uint8_t type, const uint8_t *id, const pn_
 /** Turn a signal's address TLV into <a> (AF_UNSPEC, zeroed, when absent). */
 void tun_sig_to_addr(const pn_sig_addr_t *s, pn_addr_t *a);
 
+/** Log the peer's ERROR frame <f> at <lvl> as "<who>: <what> <CODE>: <reason>". */
+void tun_log_peer_error(const pn_frame_t *f, enum log_level lvl, const char *who,
+                        const char *what);
+
 /** Exponential backoff with jitter: return the delay to wait now, in ms, from
  *  *<cur> (doubled for next time, capped at <max>). */
 uint64_t tun_backoff_next(uint64_t *cur, uint64_t max);
