@@ -490,10 +490,11 @@ def p_v2ray(env, procs, target):
     return e, [p.pid]
 
 
-def postern(env, procs, path, url):
+def postern(env, procs, path, url, extra_env=None):
     argv = [env.postern, url]
-    env.note(path, ["POSTERN_REPORT_INTERVAL=60s", "postern", url])
-    return start(procs, argv, env.log(path), POSTERN_ENV)
+    e = dict(POSTERN_ENV, **(extra_env or {}))
+    env.note(path, [f"{k}={v}" for k, v in e.items()] + ["postern", url])
+    return start(procs, argv, env.log(path), e)
 
 
 def p_postern_single(env, procs, target):
@@ -501,6 +502,16 @@ def p_postern_single(env, procs, target):
     p = postern(env, procs, "postern single-end", f"client://{LOOP}:{e}/{LOOP}:{target}?mode=1&log=warn")
     up(e, p)
     return e, [p.pid]
+
+
+def p_postern_single_x2(env, procs, target):
+    """Two single-end processes on one port (SO_REUSEPORT): what a second worker on its
+    own loop would add on this machine."""
+    path, e = "postern single-end x2 (SO_REUSEPORT)", free_port()
+    url = f"client://{LOOP}:{e}/{LOOP}:{target}?mode=1&noudp=1&log=warn"
+    ps = [postern(env, procs, path, url, {"POSTERN_REUSEPORT": "1"}) for _ in range(2)]
+    up(e, *ps)
+    return e, [p.pid for p in ps]
 
 
 def p_postern_single_tls(env, procs, target):
@@ -548,6 +559,7 @@ PATHS = [
     ("stunnel pair", p_stunnel, "stunnel"),
     ("v2ray dokodemo", p_v2ray, "v2ray"),
     ("postern single-end", p_postern_single, None),
+    ("postern single-end x2 (SO_REUSEPORT)", p_postern_single_x2, None),
     ("stunnel client -> postern single-end tls=1", p_postern_single_tls, "stunnel"),
     ("postern reverse tls=0", p_reverse(0), None),
     ("postern reverse tls=1", p_reverse(1), None),

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -11,6 +12,21 @@ static int
 new_socket(int family)
 {
     return socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+}
+
+/* Whether TCP listeners are shared with other processes (POSTERN_REUSEPORT=1:
+ * several postern processes with the same URL on one port, the kernel spreading
+ * connections between them; each keeps its own counters and limits). Off by
+ * default, so that a second postern on a taken port fails loudly. */
+static int
+reuseport_wanted(void)
+{
+    static int wanted = -1;
+    if (wanted == -1) {
+        const char *e = getenv("POSTERN_REUSEPORT");
+        wanted = e != NULL && strcmp(e, "1") == 0;
+    }
+    return wanted;
 }
 
 int
@@ -24,6 +40,8 @@ pn_listen_tcp(const pn_addr_t *a, int backlog, int *in_use, char *err)
     if (fd == -1)
         return pn_err_set(err, "socket: %s", strerror(errno));
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuseport_wanted())
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (a->ss.ss_family == AF_INET6 && pn_addr_is_any(a))
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
     if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1) {

@@ -1,4 +1,18 @@
-/* relay/udp.c: UDP sessions over sockets and framed data connections. */
+/* relay/udp.c: UDP sessions over sockets and framed data connections.
+ *
+ * Datagrams move in bursts: a readable socket is read with recvmmsg() into a
+ * per-thread set of slots, and what one read pass sends towards one end of one
+ * session waits in a per-thread batch (the "out batch") that leaves in one
+ * sendmmsg(), or, towards a data connection, as one write of several frames.
+ * The batch belongs to one (session, direction) at a time and is sent before
+ * another takes it, before the slots or the stream buffer it points into are
+ * reused, and before control leaves this file: it is empty whenever the loop
+ * runs, so datagrams of a session keep their order. Each datagram still gets
+ * its own bucket check, counters, PROXY header and drop decision.
+ *
+ * When the kernel refuses recvmmsg/sendmmsg (ENOSYS, EINVAL), or
+ * POSTERN_NO_MMSG=1 is set, every datagram costs its own system calls and
+ * every frame its own write, as before batching. */
 #include "relay/udp.h"
 #include "core/buf.h"
 #include "core/log.h"
@@ -6,12 +20,16 @@
 #include "net/sock.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
 #define UDP_BURST 64                /* datagrams read per readiness, for fairness */
+#define UDP_MMSG 32                 /* datagrams per recvmmsg() and per sendmmsg() */
 #define STREAM_OUT_MAX (256 * 1024) /* framed bytes queued towards a data connection */
+#define STAGE_MAX (64 * 1024)       /* framed bytes gathered for one write to a data connection */
+#define SLOT_LEN (UDP_DGRAM_MAX + 1)
 #define TABLE_BUCKETS 4096
 
 enum end_kind {
@@ -69,11 +87,62 @@ struct udp_table {
     void *ctx;                  /* borrowed */
 };
 
-/* One loop per thread: one scratch buffer per thread for a received datagram,
- * with room in front for its frame header. */
-static __thread uint8_t frame_scratch[2 + UDP_DGRAM_MAX + 1];
-#define scratch (frame_scratch + 2)
-#define SCRATCH_LEN (UDP_DGRAM_MAX + 1)
+/* One loop per thread: one scratch area per thread, allocated on first use
+ * and kept (about 2.2 MiB of address space; the kernel backs only the pages
+ * datagrams touch). No allocation per datagram. */
+struct scratch {
+    struct mmsghdr rmsg[UDP_MMSG];  /* recvmmsg headers, one per slot */
+    struct iovec riov[UDP_MMSG];
+    pn_addr_t from[UDP_MMSG];       /* sources of the datagrams read */
+    size_t len[UDP_MMSG];           /* their sizes */
+    struct mmsghdr smsg[UDP_MMSG];  /* the out batch towards a datagram socket */
+    struct iovec siov[UDP_MMSG][2]; /* PROXY header (optional), datagram */
+    uint8_t stage[STAGE_MAX + 2 + UDP_DGRAM_MAX];   /* the out batch towards a data connection */
+    uint8_t slot[UDP_MMSG][SLOT_LEN];               /* datagrams read */
+};
+
+/* The out batch: datagrams of one session in one direction waiting to be sent. */
+struct out_batch {
+    udp_sess_t *s;              /* borrowed: whose datagrams wait, NULL when empty */
+    int to_exit;                /* towards its exit end (1) or its entry end (0) */
+    unsigned n;                 /* datagrams in smsg (towards a datagram socket) */
+    size_t stage_len;           /* framed bytes in stage (towards a data connection) */
+};
+
+static __thread struct scratch *sc;
+static __thread struct out_batch ob;
+
+/* Whether recvmmsg()/sendmmsg() are used: 1 yes, 0 no (POSTERN_NO_MMSG=1, or
+ * the kernel refused them), -1 not decided yet. */
+static int mmsg_on = -1;
+
+static void
+mmsg_init(void)
+{
+    if (mmsg_on == -1) {
+        const char *e = getenv("POSTERN_NO_MMSG");
+        mmsg_on = e == NULL || *e == '\0' || strcmp(e, "0") == 0;
+        log_debug("udp: %s", mmsg_on ? "batched path in use (recvmmsg/sendmmsg)"
+                                     : "single-datagram path in use (POSTERN_NO_MMSG)");
+    }
+}
+
+/* The kernel refused <call> (ENOSYS, EINVAL): one datagram per call from now on. */
+static void
+mmsg_off(const char *call)
+{
+    if (mmsg_on == 1)
+        log_info("udp: %s unavailable (%s): one datagram per system call", call, strerror(errno));
+    mmsg_on = 0;
+}
+
+static struct scratch *
+scratch_get(void)
+{
+    if (sc == NULL)
+        sc = xmalloc(sizeof(*sc));
+    return sc;
+}
 
 static void
 count(uint64_t *c, uint64_t n)
@@ -144,9 +213,12 @@ sess_end(udp_sess_t *s, const char *why)
     ev_defer_schedule(s->g->reap);
 }
 
+static void out_forget(udp_sess_t *s);
+
 static void
 sess_free(udp_sess_t *s)
 {
+    out_forget(s);
     pn_list_del(&s->node);
     table_unlink(s);
     ev_io_free(s->fd_io);
@@ -163,62 +235,233 @@ sess_free(udp_sess_t *s)
 
 static void stream_update(udp_sess_t *s);
 static void stream_flush(udp_sess_t *s);
+static void out_flush(void);
 
-/* Send one datagram down the data connection as a frame. The common case
- * writes it whole at once from the scratch buffer; what the connection does
- * not take is queued, and a datagram that would queue past the bound is
- * dropped (the connection is that far behind). */
+/* Queue the frame <f> (<flen> bytes, or its unsent tail) behind what the
+ * data connection has not taken yet. */
 static void
-stream_push(udp_sess_t *s, const uint8_t *d, size_t len)
+stream_queue(struct ustream *st, const uint8_t *f, size_t flen)
+{
+    if (st->out_len + flen > st->out_cap) {
+        size_t cap = st->out_cap ? st->out_cap : 4096;
+        while (cap < st->out_len + flen)
+            cap *= 2;
+        st->out = xrealloc(st->out, cap);
+        st->out_cap = cap;
+    }
+    memcpy(st->out + st->out_len, f, flen);
+    st->out_len += flen;
+}
+
+/* Send one datagram down the data connection as a frame. While the connection
+ * keeps up, the frame joins the out batch (one write for the read pass); while
+ * it lags, the frame is queued, and a datagram that would queue past the bound
+ * is dropped (the connection is that far behind). */
+static void
+stream_push(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len)
 {
     struct ustream *st = &s->st;
-    size_t flen = 2 + len, off = 0;
-    uint8_t *f = frame_scratch;
+    size_t flen = 2 + len;
 
-    if (len > UDP_DGRAM_MAX || st->out_len + flen > STREAM_OUT_MAX) {
+    if (len > UDP_DGRAM_MAX) {
         count(s->g->c.drops, 1);
         return;
     }
-    if (d != scratch)
-        memmove(scratch, d, len);
+    if (ob.s == s && ob.to_exit == to_exit && ob.stage_len + flen > STAGE_MAX)
+        out_flush();            /* the batch is full: write it, then start another */
+    if (ob.s != s || ob.to_exit != to_exit) {
+        out_flush();
+        if (s->dead)
+            return;             /* the flush ended the session */
+        if (st->out_len > 0) {
+            /* Lagging: queue behind what waits, as far as the bound allows. */
+            if (st->out_len + flen > STREAM_OUT_MAX) {
+                count(s->g->c.drops, 1);
+                return;
+            }
+            uint8_t h[2] = { (uint8_t)(len >> 8), (uint8_t)len };
+            stream_queue(st, h, 2);
+            stream_queue(st, d, len);
+            if (st->wwant == 0)
+                stream_flush(s);
+            stream_update(s);
+            return;
+        }
+        ob.s = s;
+        ob.to_exit = to_exit;
+    }
+    uint8_t *f = scratch_get()->stage + ob.stage_len;
     f[0] = (uint8_t)(len >> 8);
     f[1] = (uint8_t)len;
-    if (st->out_len == 0) {
-        ssize_t n = st->x->ops->write(st->x, f, flen);
+    memcpy(f + 2, d, len);
+    ob.stage_len += flen;
+    if (mmsg_on != 1)
+        out_flush();            /* single-datagram path: one write per frame */
+}
+
+/* Write the frames of the out batch (<len> bytes at <f>) to <s>'s data
+ * connection, which has nothing queued. What it does not take is queued as
+ * the frame-by-frame path would have: the frame it cut, then each later frame
+ * while the queue stays within its bound; the others are dropped. */
+static void
+stage_write(udp_sess_t *s, const uint8_t *f, size_t len)
+{
+    struct ustream *st = &s->st;
+    size_t off = 0;
+
+    if (st->out_len == 0)
+        st->wwant = 0;
+    while (off < len && st->out_len == 0) {     /* never ahead of queued bytes */
+        ssize_t n = st->x->ops->write(st->x, f + off, len - off);
         if (n == PN_ERR) {
             sess_end(s, st->x->err ? st->x->err : "write failed");
             return;
         }
         if (n == PN_AGAIN) {
             st->wwant = st->x->want;
-        } else {
-            off = (size_t)n;
-            st->wwant = 0;
+            break;
         }
-        if (off == flen)
-            return;
+        off += (size_t)n;
     }
-    if (st->out_len + flen - off > st->out_cap) {
-        size_t cap = st->out_cap ? st->out_cap : 4096;
-        while (cap < st->out_len + flen - off)
-            cap *= 2;
-        st->out = xrealloc(st->out, cap);
-        st->out_cap = cap;
+    if (off == len)
+        return;
+    for (size_t p = 0; p < len; ) {
+        size_t flen = 2 + ((size_t)f[p] << 8 | f[p + 1]);
+        if (p + flen <= off) {
+            ;                                       /* sent */
+        } else if (p < off) {
+            stream_queue(st, f + off, p + flen - off);  /* sent in part: the rest must follow */
+        } else if (st->out_len + flen > STREAM_OUT_MAX) {
+            count(s->g->c.drops, 1);
+        } else {
+            stream_queue(st, f + p, flen);
+        }
+        p += flen;
     }
-    memcpy(st->out + st->out_len, f + off, flen - off);
-    st->out_len += flen - off;
-    if (st->wwant == 0)
-        stream_flush(s);
     stream_update(s);
 }
 
+/* Send the datagrams of the out batch (<n> in smsg) through <s>'s datagram
+ * socket <fd>, <to_exit> telling which end that is, with sendmmsg(). A message
+ * the kernel refuses gets the single-datagram rules: a target that answers
+ * "port unreachable" ends the session (the rest of the batch goes with it,
+ * counted as dropped),
+ * any other failure drops that datagram and counts it; the send resumes after
+ * it. */
+static void
+dgram_write(udp_sess_t *s, int to_exit, int fd, struct mmsghdr *m, unsigned n)
+{
+    unsigned i = 0;
+    while (i < n && !s->dead) {
+        if (mmsg_on == 1 && n - i > 1) {
+            int r = sendmmsg(fd, m + i, n - i, MSG_NOSIGNAL);
+            if (r > 0) {
+                i += (unsigned)r;
+                continue;       /* a short count: the next call shows what stopped it */
+            }
+            if (errno == ENOSYS || errno == EINVAL) {
+                /* Refused as a call, or this message is bad: one alone tells. */
+                int e = errno;
+                if (sendmsg(fd, &m[i].msg_hdr, MSG_NOSIGNAL) != -1) {
+                    errno = e;
+                    mmsg_off("sendmmsg");
+                    i++;
+                    continue;
+                }
+            }
+        } else if (sendmsg(fd, &m[i].msg_hdr, MSG_NOSIGNAL) != -1) {
+            i++;
+            continue;
+        }
+        if (to_exit && errno == ECONNREFUSED) {
+            /* The datagrams of the batch behind this one go with the session:
+             * dropped, and counted as such. */
+            count(s->g->c.drops, n - i - 1);
+            sess_end(s, "target unreachable");
+            return;
+        }
+        count(s->g->c.drops, 1);
+        i++;
+    }
+}
+
+/* Send what waits in the out batch and empty it. May end its session. */
+static void
+out_flush(void)
+{
+    udp_sess_t *s = ob.s;
+    int to_exit = ob.to_exit;
+    unsigned n = ob.n;
+    size_t stage_len = ob.stage_len;
+
+    if (s == NULL)
+        return;
+    /* Empty first: what the sends call (sess_end) must find no batch. */
+    ob.s = NULL;
+    ob.n = 0;
+    ob.stage_len = 0;
+    if (s->dead)
+        return;
+    if (stage_len > 0) {
+        stage_write(s, sc->stage, stage_len);
+    } else if (n > 0) {
+        int fd = to_exit ? s->fd : s->pfd != -1 ? s->pfd : s->t != NULL ? s->t->fd : -1;
+        dgram_write(s, to_exit, fd, sc->smsg, n);
+    }
+}
+
+/* Drop the out batch without sending it if it belongs to <s> (being freed). */
+static void
+out_forget(udp_sess_t *s)
+{
+    if (ob.s == s) {
+        ob.s = NULL;
+        ob.n = 0;
+        ob.stage_len = 0;
+    }
+}
+
+/* Add the datagram <d> (<len> bytes, borrowed until the batch is sent) to the
+ * out batch towards <s>'s datagram socket on the end <to_exit> says. */
+static void
+dgram_push(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len)
+{
+    if (ob.s != s || ob.to_exit != to_exit || ob.n == UDP_MMSG)
+        out_flush();
+    if (s->dead)
+        return;
+    struct scratch *x = scratch_get();
+    struct mmsghdr *m = &x->smsg[ob.n];
+    struct iovec *iov = x->siov[ob.n];
+    memset(m, 0, sizeof(*m));
+    m->msg_hdr.msg_iov = iov;
+    if (to_exit && s->hdr_len > 0) {
+        iov[0] = (struct iovec){ s->hdr, s->hdr_len };
+        iov[1] = (struct iovec){ (void *)d, len };
+        m->msg_hdr.msg_iovlen = 2;
+    } else {
+        iov[0] = (struct iovec){ (void *)d, len };
+        m->msg_hdr.msg_iovlen = 1;
+    }
+    if (!to_exit && s->pfd == -1) {
+        /* No socket of its own: the user's address on the table's socket. */
+        m->msg_hdr.msg_name = &s->peer.ss;
+        m->msg_hdr.msg_namelen = s->peer.len;
+    }
+    ob.s = s;
+    ob.to_exit = to_exit;
+    ob.n++;
+    if (mmsg_on != 1)
+        out_flush();            /* single-datagram path: one send per datagram */
+}
+
 /* Send one datagram out of the exit end (from the entry) or the entry end
- * (from the exit). */
+ * (from the exit): into the out batch, which the caller sends before <d>
+ * (borrowed) goes away. */
 static void
 deliver(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len)
 {
     enum end_kind k = to_exit ? s->exit : s->entry;
-    ssize_t n;
 
     s->last_ms = pn_now_ms();
     if (s->g->c.limit != NULL && !pn_bucket_take_all(s->g->c.limit, len, pn_now_us())) {
@@ -227,36 +470,10 @@ deliver(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len)
     }
     if (to_exit)
         count(s->g->c.rx, len);
-    switch (k) {
-    case END_STREAM:
-        stream_push(s, d, len);
-        break;
-    case END_CONN:
-        if (s->hdr_len > 0) {
-            struct iovec iov[2] = { { s->hdr, s->hdr_len }, { (void *)d, len } };
-            struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
-            n = sendmsg(s->fd, &m, MSG_NOSIGNAL);
-        } else {
-            n = send(s->fd, d, len, MSG_NOSIGNAL);
-        }
-        if (n == -1) {
-            if (errno == ECONNREFUSED) {
-                sess_end(s, "target unreachable");
-                return;
-            }
-            count(s->g->c.drops, 1);
-        }
-        break;
-    case END_PEER:
-        if (s->pfd != -1)
-            n = send(s->pfd, d, len, MSG_NOSIGNAL);
-        else
-            n = sendto(s->t ? s->t->fd : -1, d, len, MSG_NOSIGNAL,
-                       (const struct sockaddr *)&s->peer.ss, s->peer.len);
-        if (n == -1)
-            count(s->g->c.drops, 1);
-        break;
-    }
+    if (k == END_STREAM)
+        stream_push(s, to_exit, d, len);
+    else
+        dgram_push(s, to_exit, d, len);
     if (!to_exit)
         count(s->g->c.tx, len);
 }
@@ -336,6 +553,10 @@ stream_io(int fd, int ready, void *arg)
             deliver(s, s->entry == END_STREAM, (const uint8_t *)b->data + b->start + 2, len);
             b->start += (uint32_t)(2 + len);
         }
+        /* The batch points into <b>: send it before <b> moves or goes back. */
+        out_flush();
+        if (st->in == NULL)
+            break;              /* freed under us: cannot happen while the session lives */
         if (b->start == b->end) {
             pn_buf_put(st->in);
         } else if (b->start > 0) {
@@ -357,24 +578,78 @@ stream_update(udp_sess_t *s)
     ev_io_set(st->io, EV_RD | st->wwant);
 }
 
+/* Read at most <max> datagrams from <fd> into the scratch slots, with their
+ * sources into sc->from when <named>: recvmmsg(), or one recvfrom() on the
+ * single-datagram path. Return how many were read (> 0), or -1 with errno
+ * set (EAGAIN when none waits). */
+static int
+recv_burst(int fd, int max, int named)
+{
+    struct scratch *x = scratch_get();
+    if (mmsg_on == 1 && max > 1) {
+        for (int i = 0; i < max; i++) {
+            x->riov[i] = (struct iovec){ x->slot[i], SLOT_LEN };
+            x->rmsg[i].msg_hdr = (struct msghdr){
+                .msg_name = named ? &x->from[i].ss : NULL,
+                .msg_namelen = named ? sizeof(x->from[i].ss) : 0,
+                .msg_iov = &x->riov[i],
+                .msg_iovlen = 1,
+            };
+        }
+        int n = recvmmsg(fd, x->rmsg, (unsigned)max, MSG_DONTWAIT, NULL);
+        if (n > 0) {
+            for (int i = 0; i < n; i++) {
+                x->len[i] = x->rmsg[i].msg_len;
+                x->from[i].len = x->rmsg[i].msg_hdr.msg_namelen;
+            }
+            return n;
+        }
+        if (n == 0 || (errno != ENOSYS && errno != EINVAL))
+            return -1;
+        mmsg_off("recvmmsg");
+    }
+    x->from[0].len = sizeof(x->from[0].ss);
+    ssize_t n = recvfrom(fd, x->slot[0], SLOT_LEN, 0,
+                         named ? (struct sockaddr *)&x->from[0].ss : NULL,
+                         named ? &x->from[0].len : NULL);
+    if (n == -1)
+        return -1;
+    x->len[0] = (size_t)n;
+    return 1;
+}
+
+/* How many datagrams to ask the next read for, <done> of the burst read. */
+static int
+burst_want(int done)
+{
+    int left = UDP_BURST - done;
+    return mmsg_on != 1 ? 1 : left < UDP_MMSG ? left : UDP_MMSG;
+}
+
 /* The connected socket towards the target is readable: replies. */
 static void
 conn_io(int fd, int ready, void *arg)
 {
     udp_sess_t *s = arg;
-    for (int i = 0; i < UDP_BURST && !s->dead; i++) {
-        ssize_t n = recv(fd, scratch, SCRATCH_LEN, 0);
+    for (int done = 0; done < UDP_BURST && !s->dead; ) {
+        int want = burst_want(done);
+        int n = recv_burst(fd, want, 0);
         if (n == -1) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                 return;
             sess_end(s, errno == ECONNREFUSED ? "target unreachable" : strerror(errno));
             return;
         }
-        deliver(s, 0, scratch, (size_t)n);
+        for (int i = 0; i < n && !s->dead; i++)
+            deliver(s, 0, sc->slot[i], sc->len[i]);
+        out_flush();
+        done += n;
+        if (n < want && mmsg_on == 1)
+            return;             /* drained; a later datagram or error brings us back */
     }
 }
 
-static void table_dispatch(udp_table_t *t, const pn_addr_t *peer, size_t n);
+static void table_dispatch(udp_table_t *t, const pn_addr_t *peer, const uint8_t *d, size_t n);
 
 /* The user's own connected socket is readable: its datagrams. Between its
  * bind() and its connect() the socket was an unconnected member of the
@@ -385,16 +660,21 @@ static void
 peer_io(int fd, int ready, void *arg)
 {
     udp_sess_t *s = arg;
-    for (int i = 0; i < UDP_BURST && !s->dead; i++) {
-        pn_addr_t from;
-        from.len = sizeof(from.ss);
-        ssize_t n = recvfrom(fd, scratch, SCRATCH_LEN, 0, (struct sockaddr *)&from.ss, &from.len);
+    for (int done = 0; done < UDP_BURST && !s->dead; ) {
+        int want = burst_want(done);
+        int n = recv_burst(fd, want, 1);
         if (n == -1)
             return;             /* EAGAIN, or an ICMP error for a reply: nothing to do */
-        if (pn_addr_equal(&from, &s->peer))
-            deliver(s, 1, scratch, (size_t)n);
-        else if (s->t != NULL)
-            table_dispatch(s->t, &from, (size_t)n);
+        for (int i = 0; i < n && !s->dead; i++) {
+            if (pn_addr_equal(&sc->from[i], &s->peer))
+                deliver(s, 1, sc->slot[i], sc->len[i]);
+            else if (s->t != NULL)
+                table_dispatch(s->t, &sc->from[i], sc->slot[i], sc->len[i]);
+        }
+        out_flush();
+        done += n;
+        if (n < want && mmsg_on == 1)
+            return;
     }
 }
 
@@ -484,6 +764,7 @@ udp_sess_from_entry(udp_sess_t *s, const uint8_t *d, size_t len)
 {
     if (!s->dead)
         deliver(s, 1, d, len);
+    out_flush();                /* <d> is borrowed for the call only */
 }
 
 /* --- groups ------------------------------------------------------------ */
@@ -500,6 +781,7 @@ udp_group_t *
 udp_group_new(ev_loop_t *loop, uint64_t idle_ms, const udp_counters_t *c)
 {
     udp_group_t *g = xcalloc(sizeof(*g));
+    mmsg_init();
     g->loop = loop;
     g->idle_ms = idle_ms;
     if (c != NULL)
@@ -534,33 +816,37 @@ static void
 table_io(int fd, int ready, void *arg)
 {
     udp_table_t *t = arg;
-    for (int i = 0; i < UDP_BURST; i++) {
-        pn_addr_t peer;
-        peer.len = sizeof(peer.ss);
-        ssize_t n = recvfrom(fd, scratch, SCRATCH_LEN, 0, (struct sockaddr *)&peer.ss,
-                             &peer.len);
+    for (int done = 0; done < UDP_BURST; ) {
+        int want = burst_want(done);
+        int n = recv_burst(fd, want, 1);
         if (n == -1)
             return;             /* EAGAIN, or an ICMP error for an earlier reply: nothing to do */
-        table_dispatch(t, &peer, (size_t)n);
+        for (int i = 0; i < n; i++)
+            table_dispatch(t, &sc->from[i], sc->slot[i], sc->len[i]);
+        out_flush();
+        done += n;
+        if (n < want && mmsg_on == 1)
+            return;
     }
 }
 
-/* A datagram of <n> bytes in the scratch buffer from <peer>: to its session,
- * or to the owner to start one. */
+/* A datagram <d> of <n> bytes from <peer>: to its session, or to the owner to
+ * start one. <d> stays valid until the out batch is sent. */
 static void
-table_dispatch(udp_table_t *t, const pn_addr_t *peer, size_t n)
+table_dispatch(udp_table_t *t, const pn_addr_t *peer, const uint8_t *d, size_t n)
 {
     udp_sess_t *s = table_find(t, peer);
     if (s != NULL)
-        deliver(s, 1, scratch, n);
+        deliver(s, 1, d, n);
     else
-        t->cb(t, peer, scratch, n, t->ctx);
+        t->cb(t, peer, d, n, t->ctx);
 }
 
 udp_table_t *
 udp_table_new(ev_loop_t *loop, int fd, udp_group_t *g, udp_new_peer_cb cb, void *ctx)
 {
     udp_table_t *t = xcalloc(sizeof(*t));
+    mmsg_init();
     t->loop = loop;
     t->fd = fd;
     t->g = g;

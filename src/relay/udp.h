@@ -15,7 +15,10 @@
  * Every session has its own data connection, so one slow session never holds
  * up another (no head-of-line blocking across sessions). A datagram that does
  * not fit (the stream's output is full, or a socket would block) is dropped and
- * counted, as the network would. Sessions end after the idle time, on an error
+ * counted, as the network would. Datagrams are read and sent in bursts
+ * (recvmmsg/sendmmsg, several frames per write), one at a time with
+ * POSTERN_NO_MMSG=1; either way each keeps its boundaries and its order within
+ * its session. Sessions end after the idle time, on an error
  * of either end (a target that answers "port unreachable"), or with their
  * group. They belong to a group, which frees them outside their own callbacks. */
 #ifndef PN_RELAY_UDP_H

@@ -4,7 +4,11 @@
  * Every context is TLS 1.3 only, without session tickets, session cache or
  * early data, and with small idle memory (SSL_MODE_RELEASE_BUFFERS). A TCP FIN
  * without close_notify reads as end of stream (SSL_OP_IGNORE_UNEXPECTED_EOF) so
- * that half-close behaves as it does on raw TCP. */
+ * that half-close behaves as it does on raw TCP. Kernel TLS (SSL_OP_ENABLE_KTLS)
+ * is asked for unless POSTERN_NO_KTLS is set: where the kernel offers the "tls"
+ * ULP, OpenSSL hands the session keys to it after the handshake and records
+ * are sealed and opened in the kernel; elsewhere OpenSSL does it in user space,
+ * with the same calls. */
 #include "tls/tls.h"
 #include "core/ev.h"
 #include "core/log.h"
@@ -23,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -118,6 +123,19 @@ no_password_cb(char *buf, int size, int rwflag, void *u)
     return -1;
 }
 
+/* Whether kernel TLS may be asked for (POSTERN_NO_KTLS forces user-space
+ * records, for tests and for kernels that misbehave). */
+int
+pn_tls_ktls_allowed(void)
+{
+    static int allowed = -1;
+    if (allowed == -1) {
+        const char *e = getenv("POSTERN_NO_KTLS");
+        allowed = e == NULL || *e == '\0' || strcmp(e, "0") == 0;
+    }
+    return allowed;
+}
+
 /* Make an SSL_CTX with the settings every postern context shares. */
 static SSL_CTX *
 ssl_ctx_new(const SSL_METHOD *method, char *err)
@@ -133,6 +151,8 @@ ssl_ctx_new(const SSL_METHOD *method, char *err)
         return NULL;
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    if (pn_tls_ktls_allowed())
+        SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
     SSL_CTX_set_num_tickets(ctx, 0);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_max_early_data(ctx, 0);

@@ -73,6 +73,13 @@ int pn_xprt_tls_handshake(pn_xprt_t *x);
 /** The SSL inside the TLS transport <x> (borrowed). */
 SSL *pn_xprt_tls_ssl(pn_xprt_t *x);
 
+enum { PN_KTLS_SEND = 1, PN_KTLS_RECV = 2 };
+/** Which directions of the established TLS transport <x> the kernel seals and
+ *  opens (PN_KTLS_SEND | PN_KTLS_RECV), 0 when OpenSSL does it in user space. */
+int pn_xprt_tls_ktls(pn_xprt_t *x);
+/** 0 when POSTERN_NO_KTLS is set, else 1 (read once). */
+int pn_tls_ktls_allowed(void);
+
 /** Fill <out> with <len> cryptographically random bytes; 0 or -1. */
 int pn_random(void *out, size_t len);
 /** HMAC-SHA256 of <msg> under <key> into <out>. */

@@ -9,9 +9,11 @@
  * never show up on another. */
 #include "tls/tls.h"
 #include "core/ev.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include <unistd.h>
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -216,6 +218,37 @@ pn_xprt_tls_new(int fd, SSL *ssl)
     return &t->base;
 }
 
+int
+pn_xprt_tls_ktls(pn_xprt_t *x)
+{
+    SSL *ssl = pn_xprt_tls_ssl(x);
+    if (ssl == NULL)
+        return 0;
+    return (BIO_get_ktls_send(SSL_get_wbio(ssl)) ? PN_KTLS_SEND : 0)
+           | (BIO_get_ktls_recv(SSL_get_rbio(ssl)) ? PN_KTLS_RECV : 0);
+}
+
+/* Say once per process, after the first handshake, whether the kernel took
+ * the records over: the answer is the same for every connection of a run. */
+static void
+ktls_report(pn_xprt_t *x)
+{
+    static int said;
+    if (said)
+        return;
+    said = 1;
+    int k = pn_xprt_tls_ktls(x);
+    if (!pn_tls_ktls_allowed())
+        log_info("tls: kernel TLS off (POSTERN_NO_KTLS): records are sealed in user space");
+    else if (k == 0)
+        log_info("tls: kernel TLS unavailable (no \"tls\" ULP in this kernel, or the "
+                 "cipher is not offloaded): records are sealed in user space");
+    else
+        log_info("tls: kernel TLS on for %s", k == (PN_KTLS_SEND | PN_KTLS_RECV)
+                                                 ? "send and receive"
+                                                 : k == PN_KTLS_SEND ? "send" : "receive");
+}
+
 /* Drive the handshake of the TLS transport <x>: PN_OK once it is complete (at
  * once if it already is), PN_AGAIN with x->want set, or PN_ERR with x->err a
  * static reason (a refused certificate gives the verification error, e.g.
@@ -233,8 +266,10 @@ pn_xprt_tls_handshake(pn_xprt_t *x)
     ERR_clear_error();
     errno = 0;
     int r = SSL_do_handshake(t->ssl);
-    if (r == 1)
+    if (r == 1) {
+        ktls_report(x);
         return PN_OK;
+    }
     return tls_fail(t, r, errno, EV_RD, "connection closed during the tls handshake");
 }
 

@@ -32,7 +32,7 @@ def echo_from_user(port, tag):
 
 def haproxy_saw(h, user, dst, what):
     """Wait for haproxy's log line of the connection from <user>; check its dst."""
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 15      # haproxy logs a session when it ends
     while True:
         conns = h.connections()
         for src, d in conns:
