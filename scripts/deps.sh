@@ -4,7 +4,8 @@
 set -eu
 
 PKGS="build-essential cmake ninja-build pkg-config clang libclang-rt-dev
-libevent-dev libssl-dev libcmocka-dev libjansson-dev
+libevent-dev libssl-dev libcmocka-dev libjansson-dev libsqlite3-dev sqlite3
+python3-prometheus-client chromium
 python3 python3-pytest curl openssl socat iperf3 ncat procps dnsmasq-base bind9-dnsutils haproxy valgrind"
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -22,4 +23,13 @@ if [ -n "$missing" ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
 else
     echo "deps: all present"
+fi
+
+# The dashboard's browser test and the OpenAPI check run on Node.js with packages
+# from the npm registry (tests/web/package-lock.json). Use the machine's Node.js;
+# install Debian's when there is none.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "deps: installing nodejs npm"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
 fi

@@ -6,8 +6,10 @@
 #   3. the integration suite (pytest, real binary) against the release build;
 #   4. a sanitizer pass: a named subset of the integration suite against the
 #      ASan+UBSan binary (a leak or an error there makes it exit non-zero);
-#   5. valgrind memcheck over a short tunnel session;
-#   6. every libFuzzer harness for FUZZ_SECONDS (default 15) seconds.
+#   5. valgrind memcheck over a short tunnel session and a short master session;
+#   6. the web checks: the OpenAPI document against the OpenAPI 3 schema, and the
+#      dashboard driven in headless Chromium by Playwright against the real master;
+#   7. every libFuzzer harness for FUZZ_SECONDS (default 15) seconds.
 # Extra arguments go to the main pytest run (e.g. -k tunnel).
 set -eu
 cd "$(dirname "$0")/.."
@@ -38,13 +40,19 @@ POSTERN_BIN="$PWD/build/postern" "$PY" -m pytest -q -p no:cacheprovider tests/in
 echo "== integration subset on the ASan+UBSan build"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 POSTERN_BIN="$PWD/build-asan/postern" "$PY" -m pytest -q -p no:cacheprovider tests/integration \
-    -k "single_basic or halfclose or signals or tunnel_flow or tunnel_auth or tunnel_tls or udp_datagram or udp_session or limits_block or limits_proxy or limits_slot or relay_paths"
+    -k "single_basic or halfclose or signals or tunnel_flow or tunnel_auth or tunnel_tls or udp_datagram or udp_session or udp_paths or limits_block or limits_proxy or limits_slot or relay_paths or master_api or master_supervise"
 
-echo "== valgrind memcheck: a short tunnel session"
+echo "== valgrind memcheck: a short tunnel session, a short master session"
 POSTERN_BIN="$PWD/build/postern" sh scripts/valgrind.sh
+POSTERN_BIN="$PWD/build/postern" sh scripts/valgrind-master.sh
+
+echo "== web: OpenAPI document, dashboard in headless Chromium"
+(cd tests/web && npm ci --no-audit --no-fund --loglevel=error)
+node tests/web/openapi_check.mjs src/master/openapi.json
+POSTERN_BIN="$PWD/build/postern" node tests/web/dashboard.test.mjs
 
 echo "== fuzzing (${FUZZ_SECONDS:=15} s per harness)"
 FUZZ_SECONDS=$FUZZ_SECONDS sh scripts/fuzz.sh
 
 # Each stage above stops the run on failure (set -e): reaching here means all passed.
-echo "checks: 6 passed, 0 failed (layering, unit, integration, ASan subset, valgrind, fuzzing)"
+echo "checks: 7 passed, 0 failed (layering, unit, integration, ASan subset, valgrind, web, fuzzing)"

@@ -1,11 +1,13 @@
 /* main.c: postern's command line: --help, --version, or one URL to run. */
 #include "core/err.h"
+#include "master/master.h"
 #include "modes/config.h"
 #include "modes/instance.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char usage[] =
 "postern " POSTERN_VERSION ": a tunnel and reverse proxy for TCP and UDP, through NAT and firewalls\n"
@@ -18,6 +20,12 @@ static const char usage[] =
 "      tunnel server: clients connect to the tunnel address\n"
 "  postern client://[<key>@]<server_host>:<port>/<target>[?params]\n"
 "      tunnel client (when the first address cannot be bound here, or mode=2)\n"
+"  postern master://<host>:<port>[/<prefix>][?log=&tls=&crt=&key=&db=<file>]\n"
+"      control plane: REST API under <prefix>/v1 (default /api), live events,\n"
+"      Prometheus metrics and a web dashboard at /; runs the instances it is\n"
+"      given as child processes, keeping them and their counters in SQLite\n"
+"      (default $XDG_STATE_HOME/postern/master.db); the API key is printed once,\n"
+"      on the first start. See docs/master.md\n"
 "  postern --help | --version\n"
 "\n"
 "An empty host (\":8080\") means every interface when listening, loopback when dialing;\n"
@@ -86,6 +94,8 @@ main(int argc, char **argv)
         fputs(usage, stderr);
         return PN_EXIT_USAGE;
     }
+    if (strncasecmp(argv[1], "master://", 9) == 0)
+        return pn_master_run(argv[1]);
     if (pn_config_parse(argv[1], &cfg, err) != PN_OK) {
         fprintf(stderr, "postern: %s\n", err);
         return PN_EXIT_USAGE;

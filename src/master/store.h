@@ -1,0 +1,54 @@
+/* master/store.h: the master's state in SQLite (WAL): instances and settings.
+ *
+ * Every write is one statement or one transaction with bound parameters, so a
+ * kill -9 at any moment leaves a database that opens cleanly and holds the
+ * state of the last committed write (counters at most one save interval old). */
+#ifndef PN_MASTER_STORE_H
+#define PN_MASTER_STORE_H
+
+#include "core/err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pn_store pn_store_t;
+
+/* One instance as stored. Strings are owned by the row when it comes from
+ * pn_store_load() (freed by the store after the callback), borrowed when
+ * passed to pn_store_put(). */
+typedef struct pn_store_row {
+    const char *id;             /* 8 hex characters */
+    const char *alias;
+    const char *url;            /* may hold a tunnel key: never logged */
+    const char *tags;           /* JSON object text */
+    int restart;                /* policy flag */
+    int desired;                /* 1 running, 0 stopped by request */
+    int64_t created;            /* Unix seconds */
+    uint64_t restarts;
+    uint64_t counters[4];       /* tcprx, tcptx, udprx, udptx */
+} pn_store_row_t;
+
+/** Open (creating when missing, mode 0600) the database at <path> and its
+ *  tables; NULL with <err> ("db: <path>: <reason>"). */
+pn_store_t *pn_store_open(const char *path, char *err);
+/** Close <s>. NULL is a no-op. */
+void pn_store_free_(pn_store_t *s);
+#define pn_store_free(p) do { pn_store_free_(p); (p) = NULL; } while (0)
+
+/** Copy the setting <key> into a new string at *<out> (the caller frees it):
+ *  PN_OK, PN_AGAIN when absent, PN_ERR on a database error. */
+int pn_store_get(pn_store_t *s, const char *key, char **out);
+/** Set the setting <key> to <value>; PN_OK or PN_ERR. */
+int pn_store_set(pn_store_t *s, const char *key, const char *value);
+
+/** Call <cb> for every stored instance in creation order; PN_OK or PN_ERR. */
+int pn_store_load(pn_store_t *s, void (*cb)(const pn_store_row_t *row, void *ctx), void *ctx);
+/** Insert or replace the instance <row>; PN_OK or PN_ERR. */
+int pn_store_put(pn_store_t *s, const pn_store_row_t *row);
+/** Delete the instance <id>; PN_OK or PN_ERR. */
+int pn_store_delete(pn_store_t *s, const char *id);
+/** Save the restart and byte counters of the <n> rows in one transaction;
+ *  rows whose id is gone are skipped. PN_OK or PN_ERR. */
+int pn_store_save_counters(pn_store_t *s, const pn_store_row_t *rows, size_t n);
+
+#endif

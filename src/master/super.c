@@ -1,0 +1,802 @@
+/* master/super.c: instances and their child processes (see master/super.h).
+ *
+ *   fork ─> child: own process group, PDEATHSIG, stdout+stderr -> pipe, exec
+ *   pipe ─> on_read: lines ─> CHECK_POINT: counters, update | other: ring, log
+ *   SIGCHLD ─> reap: drain the pipe, fold the counters, stopped/error, backoff
+ */
+#include "master/super.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "master/backoff.h"
+#include "master/checkpoint.h"
+#include "tls/tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROC_KILL_MS 5000           /* SIGTERM, then SIGKILL this much later */
+#define PROC_READ_BUDGET (64 * 1024)/* bytes read per wake-up: a flood cannot starve the loop */
+#define PROC_DRAIN_MAX (1024 * 1024)/* bytes read from a dead child's pipe */
+
+struct pn_proc {
+    pn_list_t node;             /* in pn_super.procs */
+    pn_super_t *super;          /* back pointer */
+    pn_inst_t *inst;            /* borrowed; NULL once the instance is gone */
+    pid_t pid;
+    int fd;                     /* owned: read end of the output pipe, -1 once closed */
+    ev_io_t *io;                /* owned */
+    ev_timer_t *kill;           /* owned: SIGKILL deadline */
+    int term_sent;              /* SIGTERM sent */
+    int stop_requested;         /* its end was asked for: not an error */
+    uint64_t started_ms;
+    size_t len;                 /* bytes in <line> */
+    char line[PN_INST_LINE_MAX];/* the line being assembled */
+    char last[256];             /* last ordinary line: the error reason */
+};
+
+struct pn_super {
+    ev_loop_t *loop;            /* borrowed */
+    pn_store_t *store;          /* borrowed */
+    char *exe;                  /* owned */
+    pn_super_notify_cb notify;
+    void *ctx;                  /* borrowed */
+    pn_list_t insts;            /* pn_inst_t, owned */
+    size_t ninsts;
+    pn_list_t procs;            /* pn_proc_t, owned */
+    ev_defer_t *sigchld;        /* owned */
+    ev_defer_t *done_defer;     /* owned: runs <done> from the loop */
+    int shutting_down;
+    void (*done)(void *ctx);
+    void *done_ctx;             /* borrowed */
+};
+
+static void proc_reap_all(void *arg);
+static void inst_start(pn_inst_t *in);
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static void
+notify(pn_inst_t *in, enum pn_change what, const char *line)
+{
+    if (in->super->notify != NULL)
+        in->super->notify(in, what, line, in->super->ctx);
+}
+
+static void
+set_error(pn_inst_t *in, const char *msg)
+{
+    free(in->error);
+    in->error = xstrdup(msg);
+}
+
+uint64_t
+pn_inst_counter(const pn_inst_t *in, enum pn_counter k)
+{
+    return in->base[k] + (in->cur[k] - in->mark[k]);
+}
+
+pid_t
+pn_inst_pid(const pn_inst_t *in)
+{
+    return in->proc != NULL ? in->proc->pid : 0;
+}
+
+const char *
+pn_inst_status_name(enum pn_inst_status st)
+{
+    switch (st) {
+    case PN_INST_RUNNING: return "running";
+    case PN_INST_ERROR: return "error";
+    default: return "stopped";
+    }
+}
+
+void
+pn_inst_logs(const pn_inst_t *in, void (*cb)(const char *line, void *ctx), void *ctx)
+{
+    for (unsigned i = 0; i < in->log_n; i++)
+        cb(in->logs[(in->log_first + i) % PN_INST_LOGS], ctx);
+}
+
+static void
+log_push(pn_inst_t *in, const char *line)
+{
+    if (in->log_n == PN_INST_LOGS) {
+        free(in->logs[in->log_first]);
+        in->logs[in->log_first] = xstrdup(line);
+        in->log_first = (in->log_first + 1) % PN_INST_LOGS;
+    } else {
+        in->logs[(in->log_first + in->log_n) % PN_INST_LOGS] = xstrdup(line);
+        in->log_n++;
+    }
+}
+
+/* Notify a log line unless the instance is over PN_INST_LOG_RATE lines this
+ * second; the first line of the next window says how many were held back. */
+static void
+log_notify(pn_inst_t *in, const char *line)
+{
+    uint64_t now = pn_now_ms();
+    if (now - in->log_win_ms >= 1000) {
+        in->log_win_ms = now;
+        in->log_win_n = 0;
+        if (in->log_held > 0) {
+            char note[128];
+            snprintf(note, sizeof(note), "postern master: %llu lines of this instance were not "
+                     "streamed (over %d a second); GET /logs keeps the last %d",
+                     (unsigned long long)in->log_held, PN_INST_LOG_RATE, PN_INST_LOGS);
+            in->log_held = 0;
+            in->log_win_n++;
+            notify(in, PN_CHANGE_LOG, note);
+        }
+    }
+    if (in->log_win_n >= PN_INST_LOG_RATE) {
+        in->log_held++;
+        return;
+    }
+    in->log_win_n++;
+    notify(in, PN_CHANGE_LOG, line);
+}
+
+static void
+store_row(const pn_inst_t *in, pn_store_row_t *r, char **tags)
+{
+    *tags = json_dumps(in->tags, JSON_COMPACT);
+    memset(r, 0, sizeof(*r));
+    r->id = in->id;
+    r->alias = in->alias;
+    r->url = in->url;
+    r->tags = *tags ? *tags : "{}";
+    r->restart = in->restart;
+    r->desired = in->desired;
+    r->created = in->created;
+    r->restarts = in->restarts;
+    for (int k = 0; k < PN_NCOUNTERS; k++)
+        r->counters[k] = pn_inst_counter(in, (enum pn_counter)k);
+}
+
+static void
+persist(pn_inst_t *in)
+{
+    pn_store_row_t r;
+    char *tags;
+    store_row(in, &r, &tags);
+    if (pn_store_put(in->super->store, &r) != PN_OK)
+        log_error("master: instance %s: cannot store its configuration", in->id);
+    free(tags);
+}
+
+/* ---- the child's output -------------------------------------------------- */
+
+static void
+proc_line(pn_proc_t *p, char *line, size_t len)
+{
+    pn_inst_t *in = p->inst;
+    pn_stats_t st;
+    line[len] = '\0';
+    if (in == NULL)
+        return;
+    if (pn_checkpoint_parse(line, len, &st, NULL) == PN_OK) {
+        in->cur[PN_TCPRX] = st.tcp_rx;
+        in->cur[PN_TCPTX] = st.tcp_tx;
+        in->cur[PN_UDPRX] = st.udp_rx;
+        in->cur[PN_UDPTX] = st.udp_tx;
+        /* A counter below the reset mark means a new process: start over. */
+        for (int k = 0; k < PN_NCOUNTERS; k++)
+            if (in->cur[k] < in->mark[k])
+                in->mark[k] = 0;
+        in->tcps = st.tcps;
+        in->udps = st.udps;
+        in->pool = st.pool;
+        in->ping = st.ping_ms;
+        notify(in, PN_CHANGE_UPDATE, NULL);
+        return;
+    }
+    if (len == 0)
+        return;
+    snprintf(p->last, sizeof(p->last), "%s", line);
+    log_push(in, line);
+    log_notify(in, line);
+}
+
+/* Split what arrived into lines; a line longer than PN_INST_LINE_MAX - 1 is
+ * delivered in pieces. */
+static void
+proc_feed(pn_proc_t *p, const char *data, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = data[i];
+        if (c == '\n') {
+            size_t len = p->len;
+            if (len > 0 && p->line[len - 1] == '\r')
+                len--;
+            p->len = 0;
+            proc_line(p, p->line, len);
+            continue;
+        }
+        if (p->len == sizeof(p->line) - 1) {
+            size_t len = p->len;
+            p->len = 0;
+            proc_line(p, p->line, len);
+        }
+        p->line[p->len++] = c;
+    }
+}
+
+/* Read at most <budget> bytes; return 1 at end of stream or on an error. */
+static int
+proc_read(pn_proc_t *p, size_t budget)
+{
+    char buf[16384];
+    size_t got = 0;
+    while (p->fd >= 0 && got < budget) {
+        ssize_t n = read(p->fd, buf, sizeof(buf));
+        if (n > 0) {
+            got += (size_t)n;
+            proc_feed(p, buf, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        return 1;
+    }
+    return 0;
+}
+
+static void
+proc_close_pipe(pn_proc_t *p)
+{
+    ev_io_free(p->io);
+    if (p->fd >= 0)
+        close(p->fd);
+    p->fd = -1;
+}
+
+static void
+on_proc_out(int fd, int ready, void *arg)
+{
+    pn_proc_t *p = arg;
+    if (proc_read(p, PROC_READ_BUDGET)) {
+        /* End of stream: the child closed its output (it is exiting); the
+         * reaper finishes the work on SIGCHLD. */
+        if (p->len > 0) {
+            size_t len = p->len;
+            p->len = 0;
+            proc_line(p, p->line, len);
+        }
+        proc_close_pipe(p);
+    }
+}
+
+static long
+on_proc_kill(ev_timer_t *t, void *arg)
+{
+    pn_proc_t *p = arg;
+    log_warn("master: instance %s: still running %d s after SIGTERM, killing it",
+             p->inst ? p->inst->id : "(deleted)", PROC_KILL_MS / 1000);
+    kill(-p->pid, SIGKILL);
+    kill(p->pid, SIGKILL);
+    return EV_TIMER_STOP;
+}
+
+static void
+proc_term(pn_proc_t *p)
+{
+    p->stop_requested = 1;
+    if (p->term_sent)
+        return;
+    p->term_sent = 1;
+    kill(-p->pid, SIGTERM);
+    kill(p->pid, SIGTERM);      /* in case it has not made its group yet */
+    ev_timer_arm(p->kill, PROC_KILL_MS);
+}
+
+static void
+proc_free(pn_proc_t *p)
+{
+    pn_list_del(&p->node);
+    proc_close_pipe(p);
+    ev_timer_free(p->kill);
+    free(p);
+}
+
+/* ---- start, exit ---------------------------------------------------------- */
+
+static void
+inst_start(pn_inst_t *in)
+{
+    pn_super_t *s = in->super;
+    int fds[2];
+    char msg[PN_ERR_LEN];
+
+    if (in->proc != NULL || s->shutting_down)
+        return;
+    ev_timer_disarm(in->restart_timer);
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull < 0 || pipe2(fds, O_CLOEXEC) != 0) {
+        snprintf(msg, sizeof(msg), "cannot start: %s", strerror(errno));
+        if (devnull >= 0)
+            close(devnull);
+        goto fail;
+    }
+    char *argv[] = { "postern", in->url, NULL };
+    pid_t parent = getpid();
+    /* Block every signal across fork: until the child has reset its handlers,
+     * a signal (our own SIGTERM, PDEATHSIG) would run libevent's inherited
+     * handler, which writes into the master's signal pipe. */
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* The child: only async-signal-safe calls until exec. */
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof(dfl));
+        dfl.sa_handler = SIG_DFL;
+        for (int sig = 1; sig < NSIG; sig++)
+            sigaction(sig, &dfl, NULL);
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(1);
+        if (dup2(devnull, 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[1], 2) < 0)
+            _exit(1);
+        /* Nothing of the master's (database, API sockets) reaches the
+         * instance, whether or not its owner set close-on-exec. */
+        if (close_range(3, ~0U, 0) != 0)
+            for (int fd = 3; fd < 65536; fd++)
+                close(fd);
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        execv(s->exe, argv);
+        _exit(127);
+    }
+    int fork_errno = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) {
+        snprintf(msg, sizeof(msg), "cannot start: fork: %s", strerror(fork_errno));
+        close(fds[0]);
+        close(fds[1]);
+        close(devnull);
+        goto fail;
+    }
+    setpgid(pid, pid);
+    close(fds[1]);
+    close(devnull);
+    fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+
+    pn_proc_t *p = xcalloc(sizeof(*p));
+    p->super = s;
+    p->inst = in;
+    p->pid = pid;
+    p->fd = fds[0];
+    p->started_ms = pn_now_ms();
+    p->io = ev_io_new(s->loop, p->fd, on_proc_out, p);
+    p->kill = ev_timer_new(s->loop, on_proc_kill, p);
+    ev_io_set(p->io, EV_RD);
+    pn_list_add(&s->procs, &p->node);
+    in->proc = p;
+    in->status = PN_INST_RUNNING;
+    set_error(in, "");
+    log_info("master: instance %s started (pid %d)", in->id, (int)pid);
+    return;
+
+fail:
+    log_error("master: instance %s: %s", in->id, msg);
+    in->status = PN_INST_ERROR;
+    set_error(in, msg);
+}
+
+static long
+on_restart_timer(ev_timer_t *t, void *arg)
+{
+    pn_inst_t *in = arg;
+    if (in->proc == NULL && in->desired && in->restart && !in->super->shutting_down) {
+        in->restarts++;
+        inst_start(in);
+        notify(in, PN_CHANGE_UPDATE, NULL);
+    }
+    return EV_TIMER_STOP;
+}
+
+/* <p> was reaped with wait status <ws>: finish reading, fold the counters,
+ * decide what comes next. */
+static void
+proc_exited(pn_proc_t *p, int ws)
+{
+    pn_super_t *s = p->super;
+    pn_inst_t *in = p->inst;
+    char reason[512];
+    int code = WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
+
+    if (p->fd >= 0)
+        proc_read(p, PROC_DRAIN_MAX);
+    if (p->len > 0) {
+        size_t len = p->len;
+        p->len = 0;
+        proc_line(p, p->line, len);
+    }
+    if (WIFEXITED(ws))
+        snprintf(reason, sizeof(reason), "exited with code %d%s%s", code, p->last[0] ? ": " : "",
+                 p->last);
+    else
+        snprintf(reason, sizeof(reason), "killed by signal %d%s%s", WTERMSIG(ws),
+                 p->last[0] ? ": " : "", p->last);
+    uint64_t uptime = pn_now_ms() - p->started_ms;
+    int requested = p->stop_requested;
+    proc_free(p);
+
+    if (in != NULL) {
+        in->proc = NULL;
+        for (int k = 0; k < PN_NCOUNTERS; k++) {
+            in->base[k] = pn_inst_counter(in, (enum pn_counter)k);
+            in->cur[k] = in->mark[k] = 0;
+        }
+        in->tcps = in->udps = in->pool = in->ping = 0;
+        if (requested) {
+            log_info("master: instance %s stopped (%s)", in->id, reason);
+            in->status = PN_INST_STOPPED;
+            if (in->start_after_stop && !s->shutting_down) {
+                in->start_after_stop = 0;
+                in->backoff_ms = 0;
+                inst_start(in);
+            }
+        } else {
+            log_warn("master: instance %s %s", in->id, reason);
+            in->status = PN_INST_ERROR;
+            set_error(in, reason);
+            in->start_after_stop = 0;
+            if (in->restart && in->desired && !s->shutting_down) {
+                uint64_t delay = pn_backoff_next(in->backoff_ms, uptime, code);
+                if (delay != PN_BACKOFF_NEVER) {
+                    in->backoff_ms = delay;
+                    ev_timer_arm(in->restart_timer, delay);
+                } else {
+                    log_warn("master: instance %s: exit code 2 (bad URL or file): not restarted",
+                             in->id);
+                }
+            }
+        }
+        notify(in, PN_CHANGE_UPDATE, NULL);
+    }
+    if (s->shutting_down && pn_list_empty(&s->procs) && s->done != NULL)
+        ev_defer_schedule(s->done_defer);
+}
+
+static void
+proc_reap_all(void *arg)
+{
+    pn_super_t *s = arg;
+    pn_list_t *n, *next;
+    for (n = s->procs.next; n != &s->procs; n = next) {
+        next = n->next;
+        pn_proc_t *p = pn_container_of(n, pn_proc_t, node);
+        int ws;
+        pid_t r = waitpid(p->pid, &ws, WNOHANG);
+        if (r == p->pid)
+            proc_exited(p, ws);
+        else if (r < 0 && errno == ECHILD)
+            proc_exited(p, 0);      /* cannot happen unless someone else reaped it */
+    }
+}
+
+static void
+on_done(void *arg)
+{
+    pn_super_t *s = arg;
+    if (s->done != NULL) {
+        void (*done)(void *) = s->done;
+        s->done = NULL;
+        done(s->done_ctx);
+    }
+}
+
+/* ---- the supervisor ------------------------------------------------------ */
+
+pn_super_t *
+pn_super_new(ev_loop_t *loop, pn_store_t *store, const char *exe, pn_super_notify_cb cb,
+             void *ctx)
+{
+    pn_super_t *s = xcalloc(sizeof(*s));
+    s->loop = loop;
+    s->store = store;
+    s->exe = xstrdup(exe);
+    s->notify = cb;
+    s->ctx = ctx;
+    pn_list_init(&s->insts);
+    pn_list_init(&s->procs);
+    s->sigchld = ev_signal_new(loop, SIGCHLD, proc_reap_all, s);
+    s->done_defer = ev_defer_new(loop, on_done, s);
+    return s;
+}
+
+static void
+inst_free(pn_inst_t *in)
+{
+    pn_list_del(&in->node);
+    ev_timer_free(in->restart_timer);
+    for (unsigned i = 0; i < in->log_n; i++)
+        free(in->logs[(in->log_first + i) % PN_INST_LOGS]);
+    json_decref(in->tags);
+    free(in->alias);
+    free(in->url);
+    free(in->error);
+    free(in);
+}
+
+void
+pn_super_free_(pn_super_t *s)
+{
+    if (s == NULL)
+        return;
+    while (!pn_list_empty(&s->procs)) {
+        pn_proc_t *p = pn_container_of(s->procs.next, pn_proc_t, node);
+        kill(-p->pid, SIGKILL);
+        kill(p->pid, SIGKILL);
+        waitpid(p->pid, NULL, 0);
+        if (p->inst != NULL)
+            p->inst->proc = NULL;
+        proc_free(p);
+    }
+    while (!pn_list_empty(&s->insts))
+        inst_free(pn_container_of(s->insts.next, pn_inst_t, node));
+    ev_defer_free(s->sigchld);
+    ev_defer_free(s->done_defer);
+    free(s->exe);
+    free(s);
+}
+
+static pn_inst_t *
+inst_new(pn_super_t *s, const char *id)
+{
+    pn_inst_t *in = xcalloc(sizeof(*in));
+    in->super = s;
+    snprintf(in->id, sizeof(in->id), "%s", id);
+    in->error = xstrdup("");
+    in->restart_timer = ev_timer_new(s->loop, on_restart_timer, in);
+    pn_list_add(&s->insts, &in->node);
+    s->ninsts++;
+    return in;
+}
+
+static const char *
+url_type(const char *url)
+{
+    return strncmp(url, "server:", 7) == 0 ? "server" : "client";
+}
+
+static void
+on_load_row(const pn_store_row_t *r, void *ctx)
+{
+    pn_super_t *s = ctx;
+    pn_inst_t *in = inst_new(s, r->id);
+    json_error_t jerr;
+    in->alias = xstrdup(r->alias);
+    in->url = xstrdup(r->url);
+    in->type = url_type(r->url);
+    in->tags = json_loads(r->tags, 0, &jerr);
+    if (!json_is_object(in->tags)) {
+        json_decref(in->tags);
+        in->tags = json_object();
+    }
+    in->restart = r->restart;
+    in->desired = r->desired;
+    in->created = r->created;
+    in->restarts = r->restarts;
+    for (int k = 0; k < PN_NCOUNTERS; k++)
+        in->base[k] = r->counters[k];
+}
+
+int
+pn_super_load(pn_super_t *s)
+{
+    if (pn_store_load(s->store, on_load_row, s) != PN_OK)
+        return PN_ERR;
+    pn_list_t *n;
+    for (n = s->insts.next; n != &s->insts; n = n->next) {
+        pn_inst_t *in = pn_container_of(n, pn_inst_t, node);
+        if (in->desired && in->restart)
+            inst_start(in);
+    }
+    log_info("master: %zu instances loaded", s->ninsts);
+    return PN_OK;
+}
+
+pn_list_t *
+pn_super_list(pn_super_t *s)
+{
+    return &s->insts;
+}
+
+size_t
+pn_super_count(const pn_super_t *s)
+{
+    return s->ninsts;
+}
+
+pn_inst_t *
+pn_super_find(pn_super_t *s, const char *id)
+{
+    pn_list_t *n;
+    for (n = s->insts.next; n != &s->insts; n = n->next) {
+        pn_inst_t *in = pn_container_of(n, pn_inst_t, node);
+        if (strcmp(in->id, id) == 0)
+            return in;
+    }
+    return NULL;
+}
+
+pn_inst_t *
+pn_super_create(pn_super_t *s, const char *url, const char *type, const char *alias, int restart,
+                json_t *tags)
+{
+    char id[9];
+    do {
+        uint8_t r[4];
+        if (pn_random(r, sizeof(r)) != PN_OK) {
+            log_error("master: no random bytes for an instance id");
+            return NULL;
+        }
+        snprintf(id, sizeof(id), "%02x%02x%02x%02x", r[0], r[1], r[2], r[3]);
+    } while (pn_super_find(s, id) != NULL);
+
+    pn_inst_t *in = inst_new(s, id);
+    in->alias = xstrdup(alias ? alias : "");
+    in->url = xstrdup(url);
+    in->type = type;
+    in->tags = tags ? json_incref(tags) : json_object();
+    in->restart = restart;
+    in->desired = 1;
+    in->created = (int64_t)time(NULL);
+    pn_store_row_t row;
+    char *tagtext;
+    store_row(in, &row, &tagtext);
+    int rc = pn_store_put(s->store, &row);
+    free(tagtext);
+    if (rc != PN_OK) {
+        s->ninsts--;
+        inst_free(in);
+        return NULL;
+    }
+    log_info("master: instance %s created", in->id);
+    inst_start(in);
+    notify(in, PN_CHANGE_CREATE, NULL);
+    return in;
+}
+
+void
+pn_super_commit(pn_inst_t *in)
+{
+    persist(in);
+    notify(in, PN_CHANGE_UPDATE, NULL);
+}
+
+void
+pn_super_start(pn_inst_t *in)
+{
+    in->desired = 1;
+    in->backoff_ms = 0;
+    if (in->proc == NULL)
+        inst_start(in);
+    else if (in->proc->stop_requested)
+        in->start_after_stop = 1;   /* start again once the stopping child is gone */
+    persist(in);
+    notify(in, PN_CHANGE_UPDATE, NULL);
+}
+
+void
+pn_super_stop(pn_inst_t *in)
+{
+    in->desired = 0;
+    in->start_after_stop = 0;
+    ev_timer_disarm(in->restart_timer);
+    if (in->proc != NULL)
+        proc_term(in->proc);
+    in->status = PN_INST_STOPPED;
+    persist(in);
+    notify(in, PN_CHANGE_UPDATE, NULL);
+}
+
+void
+pn_super_restart(pn_inst_t *in)
+{
+    in->desired = 1;
+    in->backoff_ms = 0;
+    ev_timer_disarm(in->restart_timer);
+    if (in->proc != NULL) {
+        in->start_after_stop = 1;
+        proc_term(in->proc);
+    } else {
+        inst_start(in);
+    }
+    persist(in);
+    notify(in, PN_CHANGE_UPDATE, NULL);
+}
+
+void
+pn_super_reset(pn_inst_t *in)
+{
+    for (int k = 0; k < PN_NCOUNTERS; k++) {
+        in->base[k] = 0;
+        in->mark[k] = in->cur[k];
+    }
+    persist(in);
+    notify(in, PN_CHANGE_UPDATE, NULL);
+}
+
+void
+pn_super_set_url(pn_inst_t *in, const char *url, const char *type)
+{
+    free(in->url);
+    in->url = xstrdup(url);
+    in->type = type;
+    if (in->proc != NULL && !in->proc->stop_requested) {
+        in->start_after_stop = 1;
+        proc_term(in->proc);
+    }
+    persist(in);
+    notify(in, PN_CHANGE_UPDATE, NULL);
+}
+
+void
+pn_super_delete(pn_inst_t *in)
+{
+    pn_super_t *s = in->super;
+    if (in->proc != NULL) {
+        proc_term(in->proc);
+        in->proc->inst = NULL;      /* reaped later, on its own */
+        in->proc = NULL;
+    }
+    if (pn_store_delete(s->store, in->id) != PN_OK)
+        log_error("master: instance %s: cannot delete it from the database", in->id);
+    log_info("master: instance %s deleted", in->id);
+    notify(in, PN_CHANGE_DELETE, NULL);
+    s->ninsts--;
+    inst_free(in);
+}
+
+void
+pn_super_save(pn_super_t *s)
+{
+    size_t n = 0;
+    pn_store_row_t *rows = xcalloc((s->ninsts ? s->ninsts : 1) * sizeof(*rows));
+    pn_list_t *it;
+    for (it = s->insts.next; it != &s->insts; it = it->next) {
+        pn_inst_t *in = pn_container_of(it, pn_inst_t, node);
+        rows[n].id = in->id;
+        rows[n].restarts = in->restarts;
+        for (int k = 0; k < PN_NCOUNTERS; k++)
+            rows[n].counters[k] = pn_inst_counter(in, (enum pn_counter)k);
+        n++;
+    }
+    if (pn_store_save_counters(s->store, rows, n) != PN_OK)
+        log_error("master: cannot save the counters");
+    free(rows);
+}
+
+void
+pn_super_shutdown(pn_super_t *s, void (*done)(void *ctx), void *ctx)
+{
+    pn_list_t *n;
+    s->shutting_down = 1;
+    s->done = done;
+    s->done_ctx = ctx;
+    for (n = s->insts.next; n != &s->insts; n = n->next) {
+        pn_inst_t *in = pn_container_of(n, pn_inst_t, node);
+        ev_timer_disarm(in->restart_timer);
+        in->start_after_stop = 0;
+    }
+    for (n = s->procs.next; n != &s->procs; n = n->next)
+        proc_term(pn_container_of(n, pn_proc_t, node));
+    if (pn_list_empty(&s->procs))
+        ev_defer_schedule(s->done_defer);
+}
