@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from udp_bench import LOOP, Procs, free_port, listening  # noqa: E402
@@ -490,6 +491,58 @@ def p_v2ray(env, procs, target):
     return e, [p.pid]
 
 
+def v2ray_start(env, procs, path, name, conf):
+    cfg = os.path.join(env.tmp, f"v2ray-{name}.json")
+    text = json.dumps(conf, indent=1)
+    with open(cfg, "w") as fh:
+        fh.write(text)
+    argv = ["v2ray", "-config", cfg]
+    env.note(path, argv, text)
+    return start(procs, argv, env.log(f"{path} {name}"))
+
+
+def p_v2ray_reverse(env, procs, target):
+    """V2Ray's reverse proxy: a portal on the public side (users' dokodemo-door entry and
+    the bridge's VMess tunnel, security none), a bridge next to the target that dials
+    out to the portal and on to the target (freedom with redirect)."""
+    path = "v2ray reverse"
+    e, tun = free_port(), free_port()
+    uid = str(uuid.uuid4())
+    domain = "reverse.bench.invalid"
+    portal = {
+        "log": {"loglevel": "none"},
+        "reverse": {"portals": [{"tag": "portal", "domain": domain}]},
+        "inbounds": [
+            {"tag": "external", "listen": LOOP, "port": e, "protocol": "dokodemo-door",
+             "settings": {"address": LOOP, "port": target, "network": "tcp"}},
+            {"tag": "tunnel", "listen": LOOP, "port": tun, "protocol": "vmess",
+             "settings": {"clients": [{"id": uid, "alterId": 0}]}}],
+        "routing": {"rules": [
+            {"type": "field", "inboundTag": ["external"], "outboundTag": "portal"},
+            {"type": "field", "inboundTag": ["tunnel"], "domain": [f"full:{domain}"],
+             "outboundTag": "portal"}]},
+        "outbounds": [{"protocol": "blackhole", "tag": "block"}]}
+    bridge = {
+        "log": {"loglevel": "none"},
+        "reverse": {"bridges": [{"tag": "bridge", "domain": domain}]},
+        "outbounds": [
+            {"tag": "tunnel", "protocol": "vmess", "settings": {"vnext": [
+                {"address": LOOP, "port": tun,
+                 "users": [{"id": uid, "alterId": 0, "security": "none"}]}]}},
+            {"tag": "direct", "protocol": "freedom",
+             "settings": {"redirect": f"{LOOP}:{target}"}}],
+        "routing": {"rules": [
+            {"type": "field", "inboundTag": ["bridge"], "domain": [f"full:{domain}"],
+             "outboundTag": "tunnel"},
+            {"type": "field", "inboundTag": ["bridge"], "outboundTag": "direct"}]}}
+    pp = v2ray_start(env, procs, path, "portal", portal)
+    up(tun, pp)
+    bp = v2ray_start(env, procs, path, "bridge", bridge)
+    up(e, pp, bp)
+    time.sleep(WARM)            # let the bridge connect to the portal
+    return e, [pp.pid, bp.pid]
+
+
 def postern(env, procs, path, url, extra_env=None):
     argv = [env.postern, url]
     e = dict(POSTERN_ENV, **(extra_env or {}))
@@ -558,6 +611,7 @@ PATHS = [
     ("ssh -R", p_ssh_r, "sshd"),
     ("stunnel pair", p_stunnel, "stunnel"),
     ("v2ray dokodemo", p_v2ray, "v2ray"),
+    ("v2ray reverse", p_v2ray_reverse, "v2ray"),
     ("postern single-end", p_postern_single, None),
     ("postern single-end x2 (SO_REUSEPORT)", p_postern_single_x2, None),
     ("stunnel client -> postern single-end tls=1", p_postern_single_tls, "stunnel"),
@@ -972,6 +1026,9 @@ def main():
     ap.add_argument("--budget", type=float, default=20,
                     help="minutes; figures not started by then are skipped (default 20)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--docs", action="store_true",
+                    help="also put the table, with the machine, versions and date, into "
+                         "docs/benchmarks.md (between its compare.py markers)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs)")
     ap.add_argument("--runs", dest="runs_override", type=int, help="iperf3 runs per figure (median)")
     ap.add_argument("--seconds", dest="seconds_override", type=int,
@@ -1101,6 +1158,31 @@ def write_report(a, env, run, tab, mt, notes, elapsed, date, names, skipped):
             for c in env.cmdlines.get(p, []):
                 fh.write(f"{p}:\n\n" + "\n".join("    " + line for line in c.splitlines()) + "\n\n")
     print(f"\nwrote {f}", file=sys.stderr)
+    if a.docs:
+        write_docs(env, tab, elapsed, date, vers)
+
+
+DOCS_BEGIN = "<!-- compare.py:begin (written by bench/compare.py --docs) -->"
+DOCS_END = "<!-- compare.py:end -->"
+
+
+def write_docs(env, tab, elapsed, date, vers):
+    """Replace the text between the markers of docs/benchmarks.md with this run."""
+    path = os.path.join(HERE, "..", "docs", "benchmarks.md")
+    with open(path) as fh:
+        doc = fh.read()
+    if DOCS_BEGIN not in doc or DOCS_END not in doc:
+        print(f"compare: {path} has no compare.py markers; not written", file=sys.stderr)
+        return
+    head, rest = doc.split(DOCS_BEGIN, 1)
+    _, tail = rest.split(DOCS_END, 1)
+    peers = "; ".join(f"{n}: {v}" for n, v in vers)
+    body = (f"\nRun of {date}: `{shlex.join(['python3'] + sys.argv)}` ({elapsed / 60:.1f} min) on "
+            f"{platform.machine()}, {os.cpu_count()} cores, {cpu_model()}, kernel {platform.release()}. "
+            f"Versions: {peers}.\n\n{tab}\n\n")
+    with open(path, "w") as fh:
+        fh.write(head + DOCS_BEGIN + body + DOCS_END + tail)
+    print(f"wrote the table into {os.path.normpath(path)}", file=sys.stderr)
 
 
 if __name__ == "__main__":
