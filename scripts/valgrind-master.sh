@@ -13,24 +13,8 @@ exec "$PY" - "$BIN" <<'PYEOF'
 import json, os, re, signal, socket, subprocess, sys, tempfile, threading, time, http.client
 
 BIN = sys.argv[1]
-LOOP = "127.0.0.1"
-VG = ["valgrind", "--quiet", "--error-exitcode=9", "--leak-check=full",
-      "--errors-for-leak-kinds=definite,possible", "--show-leak-kinds=definite,possible"]
-
-def free_port():
-    with socket.socket() as s:
-        s.bind((LOOP, 0))
-        return s.getsockname()[1]
-
-def wait_port(port, timeout=60):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection((LOOP, port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"valgrind-master.sh: port {port} did not open")
+sys.path.insert(0, "scripts")
+from vg_common import LOOP, VG, free_port, wait_port  # noqa: E402  (shared helpers)
 
 bport = free_port()
 bsrv = socket.socket(); bsrv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -12,24 +12,8 @@ exec "$PY" - "$BIN" <<'PYEOF'
 import os, signal, socket, subprocess, sys, tempfile, threading, time
 
 BIN = sys.argv[1]
-LOOP = "127.0.0.1"
-VG = ["valgrind", "--quiet", "--error-exitcode=9", "--leak-check=full",
-      "--errors-for-leak-kinds=definite,possible", "--show-leak-kinds=definite,possible"]
-
-def free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind((LOOP, 0))
-        return s.getsockname()[1]
-
-def wait_port(port, timeout=60):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection((LOOP, port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"valgrind.sh: port {port} did not open")
+sys.path.insert(0, "scripts")
+from vg_common import LOOP, VG, free_port, wait_port  # noqa: E402  (shared helpers)
 
 # Backends: a TCP echo and a UDP echo, in threads of this process.
 tport = free_port()
