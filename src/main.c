@@ -26,6 +26,9 @@ static const char usage[] =
 "      given as child processes, keeping them and their counters in SQLite\n"
 "      (default $XDG_STATE_HOME/postern/master.db); the API key is printed once,\n"
 "      on the first start. See docs/master.md\n"
+"  postern --url-from-env [<label>]\n"
+"      run the URL in $POSTERN_URL: the key stays out of the command line that\n"
+"      other local users can read (the master starts its instances this way)\n"
 "  postern --help | --version\n"
 "\n"
 "An empty host (\":8080\") means every interface when listening, loopback when dialing;\n"
@@ -76,27 +79,29 @@ env_get(const char *name)
     return getenv(name);
 }
 
-int
-main(int argc, char **argv)
+/* POSTERN_URL, copied and removed from the environment (so that nothing this
+ * process starts inherits it); NULL when unset or empty. */
+static char *
+env_take_url(void)
+{
+    const char *u = getenv("POSTERN_URL");
+    if (u == NULL || *u == '\0')
+        return NULL;
+    char *copy = strdup(u);
+    unsetenv("POSTERN_URL");
+    return copy;
+}
+
+/* Run the mode <url> names to the end; return the exit code. */
+static int
+run_url(const char *url)
 {
     char err[PN_ERR_LEN];
     pn_config_t cfg;
 
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        fputs(usage, stdout);
-        return PN_EXIT_OK;
-    }
-    if (argc == 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
-        printf("postern %s\n", POSTERN_VERSION);
-        return PN_EXIT_OK;
-    }
-    if (argc != 2) {
-        fputs(usage, stderr);
-        return PN_EXIT_USAGE;
-    }
-    if (strncasecmp(argv[1], "master://", 9) == 0)
-        return pn_master_run(argv[1]);
-    if (pn_config_parse(argv[1], &cfg, err) != PN_OK) {
+    if (strncasecmp(url, "master://", 9) == 0)
+        return pn_master_run(url);
+    if (pn_config_parse(url, &cfg, err) != PN_OK) {
         fprintf(stderr, "postern: %s\n", err);
         return PN_EXIT_USAGE;
     }
@@ -107,5 +112,39 @@ main(int argc, char **argv)
     }
     int rc = pn_run(&cfg);
     pn_config_clear(&cfg);
+    return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(usage, stdout);
+        return PN_EXIT_OK;
+    }
+    if (argc == 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
+        printf("postern %s\n", POSTERN_VERSION);
+        return PN_EXIT_OK;
+    }
+    const char *url = argv[1];
+    char *owned = NULL;         /* the URL taken from the environment */
+    if (argc >= 2 && strcmp(argv[1], "--url-from-env") == 0) {
+        /* The URL (and the key in it) stays out of the command line, which
+         * every local user can read in /proc; a label may follow for ps. */
+        if (argc > 3) {
+            fputs(usage, stderr);
+            return PN_EXIT_USAGE;
+        }
+        url = owned = env_take_url();
+        if (url == NULL) {
+            fputs("postern: --url-from-env: POSTERN_URL is not set\n", stderr);
+            return PN_EXIT_USAGE;
+        }
+    } else if (argc != 2) {
+        fputs(usage, stderr);
+        return PN_EXIT_USAGE;
+    }
+    int rc = run_url(url);
+    free(owned);
     return rc;
 }

@@ -3,6 +3,7 @@
 #include "core/mem.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 #define URL_MAX_LEN 8192    /* longer input is refused before any work */
@@ -205,4 +206,28 @@ pn_url_param(const pn_url_t *u, const char *key)
         if (strcmp(u->params[i].key, key) == 0)
             return u->params[i].value;
     return NULL;
+}
+
+void
+pn_url_mask_key(const char *url, char *out, size_t len)
+{
+    if (len == 0)
+        return;
+    const char *auth = strstr(url, "://");
+    const char *at = NULL;
+    if (auth != NULL) {
+        auth += 3;
+        size_t span = strcspn(auth, "/?");   /* the authority, as the parser sees it */
+        const char *a = memchr(auth, '@', span);
+        /* The last '@' of the authority ends the key, as in the parser. */
+        while (a != NULL) {
+            at = a;
+            a = memchr(a + 1, '@', span - (size_t)(a + 1 - auth));
+        }
+    }
+    if (at == NULL) {
+        snprintf(out, len, "%s", url);
+        return;
+    }
+    snprintf(out, len, "%.*s***%s", (int)(auth - url), url, at);
 }

@@ -36,6 +36,11 @@ void pn_url_clear(pn_url_t *u);
 /** Return the value of the last parameter named <key>, or NULL. Borrowed from <u>. */
 const char *pn_url_param(const pn_url_t *u, const char *key);
 
+/** Copy <url> into <out> (<len> bytes, NUL-terminated, cut when longer) with
+ *  its key, the part between "://" and the authority's last '@', shown as three
+ *  asterisks: "s3cret@:10101" becomes "***@:10101". Pure. */
+void pn_url_mask_key(const char *url, char *out, size_t len);
+
 /** Split "<host>:<port>" (host may be empty or "[v6]") into newly allocated
  *  <host> and <port> strings that the caller frees. Return PN_OK or PN_ERR with <err>. */
 int pn_hostport_split(const char *s, char **host, char **port, char *err);

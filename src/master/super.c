@@ -7,6 +7,7 @@
 #include "master/super.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/url.h"
 #include "master/backoff.h"
 #include "master/checkpoint.h"
 #include "tls/tls.h"
@@ -328,7 +329,12 @@ inst_start(pn_inst_t *in)
             close(devnull);
         goto fail;
     }
-    char *argv[] = { "postern", in->url, NULL };
+    /* The URL travels in the environment (readable by this user only), the
+     * command line shows it with its key masked. */
+    char label[PN_INST_LINE_MAX];
+    pn_url_mask_key(in->url, label, sizeof(label));
+    char *argv[] = { "postern", "--url-from-env", label, NULL };
+    setenv("POSTERN_URL", in->url, 1);
     pid_t parent = getpid();
     /* Block every signal across fork: until the child has reset its handlers,
      * a signal (our own SIGTERM, PDEATHSIG) would run libevent's inherited
@@ -361,6 +367,7 @@ inst_start(pn_inst_t *in)
         _exit(127);
     }
     int fork_errno = errno;
+    unsetenv("POSTERN_URL");
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
         snprintf(msg, sizeof(msg), "cannot start: fork: %s", strerror(fork_errno));

@@ -95,3 +95,33 @@ def test_address_in_use_exits_1():
         assert "address already in use" in r.stderr.lower(), r.stderr
     finally:
         holder.close()
+
+
+def test_url_from_env_runs_the_url_in_postern_url(tmp_path):
+    """--url-from-env [label]: the URL comes from $POSTERN_URL (the key stays off the
+    command line); unset, or with extra arguments, it is a usage error."""
+    import os
+    import signal
+    import time
+    port = free_port()
+    env = dict(os.environ, POSTERN_URL=f"client://{LOOPBACK}:{port}/{LOOPBACK}:9?mode=1")
+    p = subprocess.Popen([POSTERN_BIN, "--url-from-env", "a label for ps"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                socket.create_connection((LOOPBACK, port), timeout=1).close()
+                break
+            except OSError:
+                assert p.poll() is None and time.monotonic() < deadline, p.communicate(timeout=5)
+                time.sleep(0.05)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=5)
+    assert p.returncode == 0, err
+    r = subprocess.run([POSTERN_BIN, "--url-from-env"], capture_output=True, text=True,
+                       timeout=10, env={k: v for k, v in os.environ.items() if k != "POSTERN_URL"})
+    assert r.returncode == 2 and "POSTERN_URL is not set" in r.stderr, (r.returncode, r.stderr)
+    r = run_cli("--url-from-env", "a", "b")
+    assert r.returncode == 2, (r.returncode, r.stderr)

@@ -145,10 +145,11 @@ def test_master_kill9(postern, tmp_path, echo_backend):
 
 
 def test_log_flood_does_not_stall_api(postern, tmp_path, echo_backend):
-    # A wrapper runs as the instance binary: the URL with "flood" in it prints
-    # lines as fast as it can; anything else is the real postern.
+    # A wrapper runs as the instance binary: the URL with "flood" in it (in
+    # $POSTERN_URL, and masked in the label) prints lines as fast as it can;
+    # anything else is the real postern.
     wrapper = tmp_path / "instance.sh"
-    wrapper.write_text("#!/bin/sh\ncase \"$1\" in\n*flood*) exec yes 'flood line: the quick brown fox "
+    wrapper.write_text("#!/bin/sh\ncase \"$POSTERN_URL\" in\n*flood*) exec yes 'flood line: the quick brown fox "
                        "jumps over the lazy dog';;\nesac\nexec \"" + POSTERN_BIN + "\" \"$@\"\n")
     wrapper.chmod(0o755)
     m = start_master(postern, tmp_path, env={"POSTERN_INSTANCE_EXE": str(wrapper)})
@@ -209,3 +210,21 @@ def test_children_inherit_no_master_descriptors(postern, tmp_path, echo_backend)
         wait_instance(m, inst["id"], lambda i: i["status"] == "running" and i["pid"] not in (0, cur))
     time.sleep(0.3)
     assert len(os.listdir(f"/proc/{m.pid}/fd")) <= before
+
+
+def test_instance_key_stays_off_the_command_line(postern, tmp_path):
+    """An instance's URL (its tunnel key included) reaches the child through its
+    environment, readable by this user only; /proc/<pid>/cmdline, which every local user
+    can read, shows the URL with the key masked. The instance works."""
+    m = start_master(postern, tmp_path)
+    tport, uport = free_port(), free_port()
+    inst = m.create(f"server://sup3r-s3cret-key@127.0.0.1:{tport}/127.0.0.1:{uport}")
+    v = wait_instance(m, inst["id"], lambda i: i["status"] == "running" and i["pid"] != 0)
+    wait_port(tport, timeout=10)
+    with open(f"/proc/{v['pid']}/cmdline", "rb") as f:
+        argv = f.read().split(b"\0")
+    assert b"sup3r-s3cret-key" not in b" ".join(argv), argv
+    assert argv[1] == b"--url-from-env" and argv[2].startswith(b"server://***@127.0.0.1:"), argv
+    # The master's own environment does not keep it either.
+    with open(f"/proc/{m.pid}/environ", "rb") as f:
+        assert b"sup3r-s3cret-key" not in f.read()

@@ -496,6 +496,30 @@ test_percent_decode(void **state)
     decode_fails("a%00b");
 }
 
+static void
+test_mask_key(void **state)
+{
+    (void)state;
+    char out[64];
+    pn_url_mask_key("server://s3cret@:10101/:80?tls=1", out, sizeof(out));
+    assert_string_equal(out, "server://***@:10101/:80?tls=1");
+    /* The last '@' of the authority ends the key, as the parser reads it. */
+    pn_url_mask_key("client://a@b#c@host:1/t:2", out, sizeof(out));
+    assert_string_equal(out, "client://***@host:1/t:2");
+    /* No key, or an '@' only after the authority: unchanged. */
+    pn_url_mask_key("client://:8080/127.0.0.1:80", out, sizeof(out));
+    assert_string_equal(out, "client://:8080/127.0.0.1:80");
+    pn_url_mask_key("client://:8080/h:80?sni=a@b", out, sizeof(out));
+    assert_string_equal(out, "client://:8080/h:80?sni=a@b");
+    pn_url_mask_key("not a url@all", out, sizeof(out));
+    assert_string_equal(out, "not a url@all");
+    /* Cut to the buffer, never past it, and the key is never what is cut in. */
+    char small[12];
+    pn_url_mask_key("server://s3cret@:10101/:80", small, sizeof(small));
+    assert_string_equal(small, "server://**");
+    pn_url_mask_key("x", small, 0);
+}
+
 int
 main(void)
 {
@@ -526,6 +550,7 @@ main(void)
         cmocka_unit_test(test_hostport_split_ok),
         cmocka_unit_test(test_hostport_split_errors),
         cmocka_unit_test(test_percent_decode),
+        cmocka_unit_test(test_mask_key),
     };
     return cmocka_run_group_tests_name("core/url", tests, NULL, NULL);
 }
