@@ -7,7 +7,10 @@
 //    of the specification).
 // 2. Every "$ref" must be local ("#/...") and point at something that exists.
 // 3. Every operation must have an operationId (unique) and at least one 4xx response,
-//    and every {name} in a path template must be declared as a path parameter.
+//    and every {name} in a path template must be declared as a path parameter. The one
+//    exception: a public operation (`security: []`) that takes no parameters and no body
+//    has no client error to document (postern's GET /openapi.json and /docs); it is
+//    listed on stdout instead.
 //
 // Prints each problem on stderr and exits 1 when there is any; 2 when the file cannot be
 // read or parsed; 0 (with a one-line summary on stdout) when the document is good.
@@ -84,6 +87,7 @@ let refCount = 0;
 
 // ---- 3. operations ---------------------------------------------------------------------
 const seenIds = new Map();
+const exempt = [];
 let opCount = 0;
 for (const [path, item] of Object.entries(doc.paths || {})) {
   if (!item || typeof item !== "object") continue;
@@ -103,8 +107,12 @@ for (const [path, item] of Object.entries(doc.paths || {})) {
       seenIds.set(op.operationId, name);
     }
     const codes = Object.keys(op.responses || {});
+    const params0 = itemParams.concat(op.parameters || []);
+    const inputless = Array.isArray(op.security) && op.security.length === 0 &&
+      params0.length === 0 && !op.requestBody;
     if (!codes.some((c) => /^4(\d\d|XX)$/.test(c))) {
-      problems.push(`${name}: no 4xx response (has ${codes.join(", ") || "none"})`);
+      if (inputless) exempt.push(name);
+      else problems.push(`${name}: no 4xx response (has ${codes.join(", ") || "none"})`);
     }
     const params = itemParams.concat((op.parameters || []).map(deref).filter(Boolean));
     for (const t of templ) {
@@ -122,4 +130,5 @@ if (problems.length) {
   process.exit(1);
 }
 console.log(`openapi_check: ${file}: valid OpenAPI ${validator.version}, ` +
-  `${opCount} operations, ${refCount} $refs resolved`);
+  `${opCount} operations, ${refCount} $refs resolved` +
+  (exempt.length ? `; no 4xx needed (public, no input): ${exempt.join(", ")}` : ""));
