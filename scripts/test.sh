@@ -30,6 +30,10 @@ echo "== build (debug, ASan+UBSan)"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DWITH_SANITIZERS=ON >/dev/null
 ninja -C build-asan
 
+echo "== npm packages of the web checks (tests/web/package-lock.json)"
+# Before the integration tests: one of them runs the OpenAPI check on the served document.
+(cd tests/web && npm ci --no-audit --no-fund --loglevel=error)
+
 echo "== unit tests (ASan+UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j2
@@ -47,7 +51,6 @@ POSTERN_BIN="$PWD/build/postern" sh scripts/valgrind.sh
 POSTERN_BIN="$PWD/build/postern" sh scripts/valgrind-master.sh
 
 echo "== web: OpenAPI document, dashboard in headless Chromium"
-(cd tests/web && npm ci --no-audit --no-fund --loglevel=error)
 node tests/web/openapi_check.mjs src/master/openapi.json
 POSTERN_BIN="$PWD/build/postern" node tests/web/dashboard.test.mjs
 
