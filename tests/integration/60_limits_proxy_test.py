@@ -30,21 +30,6 @@ def echo_from_user(port, tag):
     return me
 
 
-def haproxy_saw(h, user, dst, what):
-    """Wait for haproxy's log line of the connection from <user>; check its dst."""
-    deadline = time.monotonic() + 15      # haproxy logs a session when it ends
-    while True:
-        conns = h.connections()
-        for src, d in conns:
-            if src == user:
-                assert d == dst, f"{what}: haproxy got dst {d}, expected {dst}"
-                return
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what}: haproxy logged no connection from {user}; logged "
-                                 f"{conns}:\n{h.output()}")
-        time.sleep(0.05)
-
-
 @pytest.mark.parametrize("version", VERSIONS)
 def test_single_end_header_is_exact(version, postern, backends):
     rec = backends(proxy_recorder_handler, name="proxy-decoder")
@@ -60,11 +45,16 @@ def test_single_end_header_is_exact(version, postern, backends):
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_single_end_into_haproxy(version, postern, backends, haproxies):
-    echo = backends(echo_handler, name="echo")
-    h = haproxies(echo.port)
+    """haproxy reads postern's header (accept-proxy) and passes the addresses it read on
+    to its own backend in a header of its own (send-proxy): what haproxy understood is
+    checked there, not in haproxy's log (whose lines were seen to go missing under load
+    while the traffic itself passed)."""
+    rec = backends(proxy_recorder_handler, name="proxy-decoder")
+    h = haproxies(rec.port, send_proxy=version)
     p = postern.client([h.port], f"proxy={version}")
     user = echo_from_user(p.port, f"haproxy-v{version}")
-    haproxy_saw(h, user, ("127.0.0.1", p.port), f"proxy={version}")
+    _, info = rec.wait_record(lambda r: r[0] == "header" and r[1]["src"] == user, timeout=10)
+    assert info["dst"] == ("127.0.0.1", p.port), info
 
 
 def test_without_proxy_haproxy_refuses(postern, backends, haproxies):
@@ -96,13 +86,14 @@ def test_curl_from_127_0_0_2_into_haproxy(postern, haproxies, http_server):
 @pytest.mark.parametrize("flow", ["reverse", "forward"])
 def test_tunnel_into_haproxy(flow, version, tunnel, backends, haproxies):
     """reverse: proxy= on the client (it dials the target); forward: on the server."""
-    echo = backends(echo_handler, name="echo")
-    h = haproxies(echo.port)
+    rec = backends(proxy_recorder_handler, name="proxy-decoder")
+    h = haproxies(rec.port, send_proxy=version)     # what haproxy read, passed on
     q = f"proxy={version}"
     side = {"client_params": q} if flow == "reverse" else {"server_params": q}
     t = tunnel(flow, h.port, key=f"proxy{flow}{version}", **side).start()
     user = echo_from_user(t.user_port, f"{flow}-v{version}")
-    haproxy_saw(h, user, ("127.0.0.1", t.user_port), f"{flow} tunnel with {q}")
+    _, info = rec.wait_record(lambda r: r[0] == "header" and r[1]["src"] == user, timeout=10)
+    assert info["dst"] == ("127.0.0.1", t.user_port), f"{flow} tunnel with {q}: {info}"
 
 
 def check_udp_headers(rx, listen_port, want=3, tries=10):
