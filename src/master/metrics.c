@@ -53,6 +53,16 @@ sb_ids(sbuf_t *b, const pn_metric_inst_t *m)
     sb_printf(b, "\"");
 }
 
+/* One sample: <name>{id,alias[,<labels>]} <value>. */
+static void
+sb_sample(sbuf_t *b, const char *name, const pn_metric_inst_t *m, const char *labels,
+          uint64_t value)
+{
+    sb_printf(b, "%s{", name);
+    sb_ids(b, m);
+    sb_printf(b, "%s%s} %" PRIu64 "\n", labels ? "," : "", labels ? labels : "", value);
+}
+
 char *
 pn_metrics_format(const pn_metric_inst_t *v, size_t n, uint64_t uptime_s, size_t *len)
 {
@@ -71,52 +81,35 @@ pn_metrics_format(const pn_metric_inst_t *v, size_t n, uint64_t uptime_s, size_t
     }
     sb_printf(&b, "# HELP postern_instance_up 1 when the instance's process runs.\n"
                   "# TYPE postern_instance_up gauge\n");
-    for (size_t i = 0; i < n; i++) {
-        sb_printf(&b, "postern_instance_up{");
-        sb_ids(&b, &v[i]);
-        sb_printf(&b, "} %d\n", strcmp(v[i].status, "running") == 0);
-    }
+    for (size_t i = 0; i < n; i++)
+        sb_sample(&b, "postern_instance_up", &v[i], NULL, strcmp(v[i].status, "running") == 0);
     sb_printf(&b, "# HELP postern_instance_bytes_total Bytes relayed, from the users' side.\n"
                   "# TYPE postern_instance_bytes_total counter\n");
     for (size_t i = 0; i < n; i++) {
         for (int k = 0; k < 4; k++) {
-            sb_printf(&b, "postern_instance_bytes_total{");
-            sb_ids(&b, &v[i]);
-            sb_printf(&b, ",proto=\"%s\",direction=\"%s\"} %" PRIu64 "\n", proto[k], dir[k],
-                      v[i].bytes[k]);
+            char labels[48];
+            snprintf(labels, sizeof(labels), "proto=\"%s\",direction=\"%s\"", proto[k], dir[k]);
+            sb_sample(&b, "postern_instance_bytes_total", &v[i], labels, v[i].bytes[k]);
         }
     }
     sb_printf(&b, "# HELP postern_instance_connections TCP connections and UDP sessions now.\n"
                   "# TYPE postern_instance_connections gauge\n");
     for (size_t i = 0; i < n; i++) {
-        sb_printf(&b, "postern_instance_connections{");
-        sb_ids(&b, &v[i]);
-        sb_printf(&b, ",proto=\"tcp\"} %" PRIu64 "\n", v[i].tcps);
-        sb_printf(&b, "postern_instance_connections{");
-        sb_ids(&b, &v[i]);
-        sb_printf(&b, ",proto=\"udp\"} %" PRIu64 "\n", v[i].udps);
+        sb_sample(&b, "postern_instance_connections", &v[i], "proto=\"tcp\"", v[i].tcps);
+        sb_sample(&b, "postern_instance_connections", &v[i], "proto=\"udp\"", v[i].udps);
     }
     sb_printf(&b, "# HELP postern_instance_pool Idle pooled tunnel connections.\n"
                   "# TYPE postern_instance_pool gauge\n");
-    for (size_t i = 0; i < n; i++) {
-        sb_printf(&b, "postern_instance_pool{");
-        sb_ids(&b, &v[i]);
-        sb_printf(&b, "} %" PRIu64 "\n", v[i].pool);
-    }
+    for (size_t i = 0; i < n; i++)
+        sb_sample(&b, "postern_instance_pool", &v[i], NULL, v[i].pool);
     sb_printf(&b, "# HELP postern_instance_ping_ms Last control-channel round trip.\n"
                   "# TYPE postern_instance_ping_ms gauge\n");
-    for (size_t i = 0; i < n; i++) {
-        sb_printf(&b, "postern_instance_ping_ms{");
-        sb_ids(&b, &v[i]);
-        sb_printf(&b, "} %" PRIu64 "\n", v[i].ping_ms);
-    }
+    for (size_t i = 0; i < n; i++)
+        sb_sample(&b, "postern_instance_ping_ms", &v[i], NULL, v[i].ping_ms);
     sb_printf(&b, "# HELP postern_instance_restarts_total Automatic restarts.\n"
                   "# TYPE postern_instance_restarts_total counter\n");
-    for (size_t i = 0; i < n; i++) {
-        sb_printf(&b, "postern_instance_restarts_total{");
-        sb_ids(&b, &v[i]);
-        sb_printf(&b, "} %" PRIu64 "\n", v[i].restarts);
-    }
+    for (size_t i = 0; i < n; i++)
+        sb_sample(&b, "postern_instance_restarts_total", &v[i], NULL, v[i].restarts);
     sb_printf(&b, "# HELP postern_master_uptime_seconds Seconds since the master started.\n"
                   "# TYPE postern_master_uptime_seconds gauge\n"
                   "postern_master_uptime_seconds %" PRIu64 "\n", uptime_s);

@@ -4,14 +4,13 @@ write to a data connection; the default) and one datagram per system call
 50_udp_datagram_test.py run on each: every size from 1 to 65507 bytes comes back whole,
 and a burst of 200 datagrams is neither merged nor split, in single-end and reverse
 tunnel. Correctness must never depend on the fast path being available."""
-import collections
 import os
 import random
 
 import pytest
 
-from udp_util import (MAX_DATAGRAM, UdpClient, start_service, udp_backends,  # noqa: F401
-                      udp_drop_note, udp_stats)
+from udp_util import (MAX_DATAGRAM, UdpClient, burst_whole, start_service,  # noqa: F401
+                      udp_backends)
 
 SIZES = [1, 2, 100, 1400, 1472, 1473, 8192, 16384, 32768, 65000, MAX_DATAGRAM]
 PATHS = {"mmsg": {}, "single": {"POSTERN_NO_MMSG": "1"}}
@@ -58,31 +57,11 @@ def test_burst_of_200_keeps_datagram_boundaries(mode, path, postern, udp_backend
     rnd = random.Random(0xD6)
     sizes = rnd.sample(range(1, 1473), 200)
     payloads = [os.urandom(n) for n in sizes]
-    got = []
     with UdpClient(s.port) as c:
         # One exchange first: the session and the user's own socket exist before the
         # burst, so every datagram of the burst takes the same way and order must hold.
         c.exchange(b"warm-up", timeout=2.0, retries=3)
-        rx0 = u.counts()[0]
-        before = udp_stats()
-        for p in payloads:              # back to back, no waiting: the reads come in bursts
-            c.send(p)
-        while len(got) < len(payloads):
-            d = c.recv(3.0)
-            if d is None:
-                break
-            got.append(d)
-        extra = c.recv(0.3)             # nothing beyond the 200
-    sent_set = set(payloads)
-    foreign = [len(d) for d in got if d not in sent_set]
-    assert not foreign, f"{len(foreign)} received datagrams are none of the sent ones " \
-                        f"(merged or split), sizes {foreign[:10]}"
-    missing = collections.Counter(payloads) - collections.Counter(got)
-    dup = collections.Counter(got) - collections.Counter(payloads)
-    assert not missing and not dup and extra is None, \
-        (f"received {len(got)} of 200 (missing sizes {[len(p) for p in missing][:10]}, "
-         f"duplicated {len(dup)}, extra {extra is not None}); backend got "
-         f"{u.counts()[0] - rx0}; {udp_drop_note(before)}")
+        got = burst_whole(c, payloads, u)
     # Within an established session the order holds, burst after burst.
     index = {p: i for i, p in enumerate(payloads)}
     order = [index[d] for d in got]

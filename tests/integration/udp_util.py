@@ -17,6 +17,7 @@
 
 Every wait has a deadline; every thread and process is stopped in a finalizer.
 """
+import collections
 import os
 import random
 import re
@@ -72,6 +73,34 @@ def udp_drop_note(before):
     keys = ("RcvbufErrors", "InErrors", "NoPorts")
     diff = {k: after.get(k, 0) - before.get(k, 0) for k in keys}
     return f"kernel UDP counters since start: {diff}"
+
+
+def burst_whole(client, payloads, backend):
+    """Send <payloads> through <client> back to back, read the echoes back, and check that
+    every one came back once, whole (none merged, split, lost or extra). Return the
+    payloads in the order they came back."""
+    rx0 = backend.counts()[0]
+    before = udp_stats()
+    got = []
+    for p in payloads:              # back to back, no waiting: the reads come in bursts
+        client.send(p)
+    while len(got) < len(payloads):
+        d = client.recv(3.0)
+        if d is None:
+            break
+        got.append(d)
+    extra = client.recv(0.3)        # nothing beyond what was sent
+    sent_set = set(payloads)
+    foreign = [len(d) for d in got if d not in sent_set]
+    assert not foreign, f"{len(foreign)} received datagrams are none of the sent ones " \
+                        f"(merged or split), sizes {foreign[:10]}"
+    missing = collections.Counter(payloads) - collections.Counter(got)
+    dup = collections.Counter(got) - collections.Counter(payloads)
+    assert not missing and not dup and extra is None, \
+        (f"received {len(got)} of {len(payloads)} (missing sizes {[len(p) for p in missing][:10]}, "
+         f"duplicated {len(dup)}, extra {extra is not None}); backend got "
+         f"{backend.counts()[0] - rx0}; {udp_drop_note(before)}")
+    return got
 
 
 # --------------------------------------------------------------------------------------
