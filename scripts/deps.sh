@@ -4,8 +4,8 @@
 set -eu
 
 PKGS="build-essential cmake ninja-build pkg-config clang libclang-rt-dev
-libevent-dev libssl-dev libcmocka-dev libjansson-dev libsqlite3-dev sqlite3
-python3-prometheus-client chromium
+libevent-dev libssl-dev libcmocka-dev libjansson-dev libsqlite3-dev sqlite3 libhttp-parser-dev
+python3-prometheus-client python3-websockets chromium
 python3 python3-pytest curl openssl socat iperf3 ncat procps dnsmasq-base bind9-dnsutils haproxy valgrind"
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -81,6 +81,25 @@ log_msg(enum log_level lvl, const char *fmt, ...)
     fflush(stdout);
 }
 
+void
+log_long(enum log_level lvl, const char *text)
+{
+    if (!log_enabled(lvl))
+        return;
+    char head[64];
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    localtime_r(&tv.tv_sec, &tm);
+    size_t n = strftime(head, sizeof(head), "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(head + n, sizeof(head) - n, ".%03d %s ", (int)(tv.tv_usec / 1000), level_tags[lvl]);
+    /* stdout is one stream: the three writes leave together at the flush. */
+    fputs(head, stdout);
+    fputs(text, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
 int
 pn_ratelim_pass(pn_ratelim_t *r, uint64_t now_ms, uint64_t *held)
 {

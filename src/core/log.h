@@ -29,6 +29,10 @@ int log_enabled(enum log_level lvl);
 /** Print one line at <lvl>, prefixed with a timestamp and the level's name. */
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/** Print <text> (any length, no newline in it) as one line at <lvl>, with the
+ *  same prefix: for machine-read lines longer than log_msg's 1 KiB. */
+void log_long(enum log_level lvl, const char *text);
+
 /* A message allowed at most once per interval; the ones held back are counted
  * and reported with the next one that passes. */
 typedef struct pn_ratelim {

@@ -135,7 +135,7 @@ pn_url_parse(const char *s, pn_url_t *u, char *err)
     for (char *p = u->scheme; *p; p++) {
         if (!isalpha((unsigned char)*p)) {
             /* Not echoed: with a mistyped "://" the key may sit inside it. */
-            pn_err_set(err, "scheme: the mode before \"://\" must be a word (server or client)");
+            pn_err_set(err, "scheme: the mode before \"://\" must be a word (server, client, hub, agent or master)");
             goto fail;
         }
         *p = (char)tolower((unsigned char)*p);

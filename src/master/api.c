@@ -274,6 +274,29 @@ get_logs(pn_http_req_t *r, pn_inst_t *in)
     reply_json(r, 200, o);
 }
 
+/* {"clients","routes","accounts","truncated","updated"}: the hub's last state,
+ * empty lists and "updated": null before the first (or once its child is gone). */
+static void
+get_hub(pn_http_req_t *r, pn_inst_t *in)
+{
+    static const char *const lists[] = { "clients", "routes", "accounts" };
+    char at[PN_TIME_LEN];
+    if (!pn_inst_is_hub(in)) {
+        reply_error(r, 404, "id", "id: the instance is not a hub (its URL is not hub://)");
+        return;
+    }
+    json_t *o = json_object();
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+        json_t *l = in->hub ? json_object_get(in->hub, lists[i]) : NULL;
+        json_object_set_new(o, lists[i], l ? json_incref(l) : json_array());
+    }
+    int cut = in->hub != NULL && json_is_true(json_object_get(in->hub, "truncated"));
+    json_object_set_new(o, "truncated", json_boolean(cut));
+    json_object_set_new(o, "updated",
+                        in->hub ? json_string(pn_time_rfc3339(in->hub_updated, at)) : json_null());
+    reply_json(r, 200, o);
+}
+
 static void
 route_instance(pn_api_t *a, pn_http_req_t *r, const char *rest)
 {
@@ -288,7 +311,7 @@ route_instance(pn_api_t *a, pn_http_req_t *r, const char *rest)
     id[idlen] = '\0';
     enum pn_http_method m = pn_http_method(r);
     if (slash != NULL) {
-        if (strcmp(slash, "/logs") != 0) {
+        if (strcmp(slash, "/logs") != 0 && strcmp(slash, "/hub") != 0) {
             reply_not_found(r);
             return;
         }
@@ -307,7 +330,10 @@ route_instance(pn_api_t *a, pn_http_req_t *r, const char *rest)
         return;
     }
     if (slash != NULL) {
-        get_logs(r, in);
+        if (slash[1] == 'h')
+            get_hub(r, in);
+        else
+            get_logs(r, in);
         return;
     }
     switch (m) {
@@ -428,6 +454,8 @@ get_metrics(pn_api_t *a, pn_http_req_t *r)
         v[i].pool = in->pool;
         v[i].ping_ms = in->ping;
         v[i].restarts = in->restarts;
+        v[i].is_hub = pn_inst_is_hub(in);
+        v[i].hub = v[i].is_hub ? in->hub : NULL;
     }
     char *text = pn_metrics_format(v, n, (pn_now_ms() - a->start_ms) / 1000, &len);
     free(v);

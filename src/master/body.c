@@ -51,6 +51,18 @@ check_text(json_t *v, const char *name, size_t min, size_t max, const char **out
     return PN_OK;
 }
 
+/* The Instance "type" of a URL's role: its scheme. */
+static const char *
+role_type(enum pn_role role)
+{
+    switch (role) {
+    case PN_ROLE_SERVER: return "server";
+    case PN_ROLE_HUB: return "hub";
+    case PN_ROLE_AGENT: return "agent";
+    default: return "client";
+    }
+}
+
 static int
 check_url(json_t *v, pn_body_t *b, char *err, char field[PN_FIELD_LEN])
 {
@@ -64,7 +76,7 @@ check_url(json_t *v, pn_body_t *b, char *err, char field[PN_FIELD_LEN])
         snprintf(field, PN_FIELD_LEN, "url");
         return pn_err_set(err, "url: %s", sub);
     }
-    b->type = cfg.role == PN_ROLE_SERVER ? "server" : "client";
+    b->type = role_type(cfg.role);
     pn_config_clear(&cfg);
     b->url = s;
     return PN_OK;

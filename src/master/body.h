@@ -29,7 +29,7 @@ enum pn_action {
 typedef struct pn_body {
     json_t *root;               /* owned reference */
     const char *url;            /* NULL when absent */
-    const char *type;           /* static "server"/"client" for a valid url */
+    const char *type;           /* static "server", "client", "hub", "agent" for a valid url */
     const char *alias;          /* NULL when absent */
     int restart;                /* -1 absent, else 0/1 */
     json_t *tags;               /* borrowed from <root>; NULL when absent */

@@ -6,6 +6,7 @@
 #include "master/view.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -71,6 +72,20 @@ on_keepalive(ev_timer_t *t, void *arg)
     return EV_TIMER_STOP;       /* sse_send re-armed it */
 }
 
+/* "event: <name>\ndata: <o>\n\n"; <o> is released. */
+static char *
+event_frame(const char *name, json_t *o, size_t *len)
+{
+    char *data = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    size_t n = strlen("event: ") + strlen(name) + strlen("\ndata: ") + strlen(data) + 2;
+    char *out = xmalloc(n + 1);
+    snprintf(out, n + 1, "event: %s\ndata: %s\n\n", name, data);
+    *len = n;
+    free(data);
+    return out;
+}
+
 /* "event: instance\ndata: {...}\n\n" for <type> at the current time. */
 static char *
 event_text(const char *type, const pn_inst_t *in, const char *line, size_t *len)
@@ -94,17 +109,7 @@ event_text(const char *type, const pn_inst_t *in, const char *line, size_t *len)
         }
         json_object_set_new(o, "logs", l);
     }
-    char *data = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    size_t dlen = strlen(data);
-    static const char head[] = "event: instance\ndata: ";
-    char *out = xmalloc(sizeof(head) - 1 + dlen + 3);
-    memcpy(out, head, sizeof(head) - 1);
-    memcpy(out + sizeof(head) - 1, data, dlen);
-    memcpy(out + sizeof(head) - 1 + dlen, "\n\n", 3);
-    *len = sizeof(head) - 1 + dlen + 2;
-    free(data);
-    return out;
+    return event_frame("instance", o, len);
 }
 
 pn_events_t *
@@ -158,6 +163,31 @@ pn_events_publish(pn_events_t *e, const char *type, const pn_inst_t *in, const c
     if (pn_list_empty(&e->streams))
         return;
     char *t = event_text(type, in, line, &len);
+    for (n = e->streams.next; n != &e->streams; n = n->next)
+        sse_send(pn_container_of(n, sse_t, node), t, len);
+    free(t);
+}
+
+void
+pn_events_publish_hub(pn_events_t *e, const pn_inst_t *in)
+{
+    static const char *const lists[] = { "clients", "routes", "accounts" };
+    char now[PN_TIME_LEN], at[PN_TIME_LEN];
+    size_t len;
+    pn_list_t *n;
+    if (pn_list_empty(&e->streams))
+        return;
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("hub"));
+    json_object_set_new(o, "time", json_string(pn_time_rfc3339((int64_t)time(NULL), now)));
+    json_object_set_new(o, "id", json_string(in->id));
+    json_object_set_new(o, "updated", in->hub ? json_string(pn_time_rfc3339(in->hub_updated, at))
+                                              : json_null());
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+        size_t count = json_array_size(json_object_get(in->hub, lists[i]));    /* 0: none */
+        json_object_set_new(o, lists[i], json_integer((json_int_t)count));
+    }
+    char *t = event_frame("hub", o, &len);
     for (n = e->streams.next; n != &e->streams; n = n->next)
         sse_send(pn_container_of(n, sse_t, node), t, len);
     free(t);

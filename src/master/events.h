@@ -26,6 +26,10 @@ void pn_events_add(pn_events_t *e, pn_http_req_t *r, pn_super_t *s);
 /** Send an event of <type> ("create", "update", "delete", "log") about <in>
  *  (with <line> for "log") to every stream. */
 void pn_events_publish(pn_events_t *e, const char *type, const pn_inst_t *in, const char *line);
+/** Send a `hub` event (the SSE event name, docs/master.md) about the hub
+ *  <in>: its state was replaced or cleared; the counts of its lists, not the
+ *  lists (GET /instances/{id}/hub has them). */
+void pn_events_publish_hub(pn_events_t *e, const pn_inst_t *in);
 /** Send the `shutdown` event and end every stream. */
 void pn_events_shutdown(pn_events_t *e);
 /** Number of open streams. */

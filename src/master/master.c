@@ -64,7 +64,11 @@ on_change(pn_inst_t *in, enum pn_change what, const char *line, void *ctx)
         [PN_CHANGE_CREATE] = "create", [PN_CHANGE_UPDATE] = "update",
         [PN_CHANGE_DELETE] = "delete", [PN_CHANGE_LOG] = "log",
     };
-    if (m->events != NULL)
+    if (m->events == NULL)
+        return;
+    if (what == PN_CHANGE_HUB)
+        pn_events_publish_hub(m->events, in);
+    else
         pn_events_publish(m->events, types[what], in, line);
 }
 

@@ -1,8 +1,10 @@
 /* master/metrics.h: the Prometheus text format (0.0.4) of the master's
- * instances (pure: the caller passes a snapshot). */
+ * instances (pure: the caller passes a snapshot), hub instances' state
+ * (master/hubstate.h) included. */
 #ifndef PN_MASTER_METRICS_H
 #define PN_MASTER_METRICS_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,6 +14,8 @@ typedef struct pn_metric_inst {
     const char *status;         /* "running", "stopped", "error" */
     uint64_t bytes[4];          /* tcp rx, tcp tx, udp rx, udp tx */
     uint64_t tcps, udps, pool, ping_ms, restarts;
+    int is_hub;                 /* a hub://: the postern_hub_* series */
+    const json_t *hub;          /* borrowed: its normalised state, NULL when none */
 } pn_metric_inst_t;
 
 /** Return the metrics page of the <n> instances <v> and the master's

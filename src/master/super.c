@@ -1,7 +1,8 @@
 /* master/super.c: instances and their child processes (see master/super.h).
  *
  *   fork ─> child: own process group, PDEATHSIG, stdout+stderr -> pipe, exec
- *   pipe ─> on_read: lines ─> CHECK_POINT: counters, update | other: ring, log
+ *   pipe ─> on_read: lines ─> HUB_STATE (hubs): hub state, hub
+ *                            | CHECK_POINT: counters, update | other: ring, log
  *   SIGCHLD ─> reap: drain the pipe, fold the counters, stopped/error, backoff
  */
 #include "master/super.h"
@@ -10,6 +11,7 @@
 #include "core/url.h"
 #include "master/backoff.h"
 #include "master/checkpoint.h"
+#include "master/hubstate.h"
 #include "tls/tls.h"
 
 #include <errno.h>
@@ -38,7 +40,9 @@ struct pn_proc {
     int stop_requested;         /* its end was asked for: not an error */
     uint64_t started_ms;
     size_t len;                 /* bytes in <line> */
-    char line[PN_INST_LINE_MAX];/* the line being assembled */
+    size_t cap;                 /* bytes at <line>: PN_INST_LINE_MAX, more for a HUB_STATE line */
+    char *line;                 /* owned: the line being assembled */
+    int skip;                   /* dropping the rest of a HUB_STATE line over the bound */
     char last[256];             /* last ordinary line: the error reason */
 };
 
@@ -81,6 +85,12 @@ uint64_t
 pn_inst_counter(const pn_inst_t *in, enum pn_counter k)
 {
     return in->base[k] + (in->cur[k] - in->mark[k]);
+}
+
+int
+pn_inst_is_hub(const pn_inst_t *in)
+{
+    return strcmp(in->type, "hub") == 0;
 }
 
 pid_t
@@ -146,6 +156,51 @@ log_notify(pn_inst_t *in, const char *line)
     notify(in, PN_CHANGE_LOG, line);
 }
 
+/* A line of the master's own about <in>: kept and notified like its output. */
+static void
+log_note(pn_inst_t *in, const char *text)
+{
+    log_push(in, text);
+    log_notify(in, text);
+}
+
+/* Notify PN_CHANGE_HUB now, or, within PN_INST_HUB_NOTE_MS of the last one,
+ * once that time is up (so the last state is always told); <always> (the state
+ * was cleared) tells it at once. */
+static void
+hub_notify(pn_inst_t *in, int always)
+{
+    uint64_t now = pn_now_ms();
+    if (!always && in->hub_note_ms != 0 && now - in->hub_note_ms < PN_INST_HUB_NOTE_MS) {
+        ev_timer_arm(in->hub_timer, PN_INST_HUB_NOTE_MS - (now - in->hub_note_ms));
+        return;
+    }
+    ev_timer_disarm(in->hub_timer);
+    in->hub_note_ms = now;
+    notify(in, PN_CHANGE_HUB, NULL);
+}
+
+static long
+on_hub_timer(ev_timer_t *t, void *arg)
+{
+    pn_inst_t *in = arg;
+    in->hub_note_ms = pn_now_ms();
+    notify(in, PN_CHANGE_HUB, NULL);
+    return EV_TIMER_STOP;
+}
+
+/* Forget the hub state of <in> (its child is gone). */
+static void
+hub_clear(pn_inst_t *in)
+{
+    if (in->hub == NULL)
+        return;
+    json_decref(in->hub);
+    in->hub = NULL;
+    in->hub_updated = 0;
+    hub_notify(in, 1);
+}
+
 static void
 store_row(const pn_inst_t *in, pn_store_row_t *r, char **tags)
 {
@@ -184,6 +239,21 @@ proc_line(pn_proc_t *p, char *line, size_t len)
     line[len] = '\0';
     if (in == NULL)
         return;
+    if (pn_inst_is_hub(in) && pn_hubstate_match(line, len, NULL)) {
+        /* Never logged: it is state, up to 1 MiB of it. */
+        char err[PN_ERR_LEN], note[PN_ERR_LEN + 64];
+        json_t *state = pn_hubstate_parse(line, len, err);
+        if (state == NULL) {
+            snprintf(note, sizeof(note), "postern master: a HUB_STATE line was ignored: %s", err);
+            log_note(in, note);
+            return;
+        }
+        json_decref(in->hub);
+        in->hub = state;
+        in->hub_updated = (int64_t)time(NULL);
+        hub_notify(in, 0);
+        return;
+    }
     if (pn_checkpoint_parse(line, len, &st, NULL) == PN_OK) {
         in->cur[PN_TCPRX] = st.tcp_rx;
         in->cur[PN_TCPTX] = st.tcp_tx;
@@ -207,27 +277,64 @@ proc_line(pn_proc_t *p, char *line, size_t len)
     log_notify(in, line);
 }
 
-/* Split what arrived into lines; a line longer than PN_INST_LINE_MAX - 1 is
- * delivered in pieces. */
+/* The line buffer of <p> is full and the line goes on. A hub's HUB_STATE line
+ * gets a larger buffer (doubling, up to PN_HUBSTATE_LINE_MAX; kept for the next
+ * one); past that bound it is dropped whole, with a note. Any other line is
+ * delivered in pieces of PN_INST_LINE_MAX - 1 bytes. */
+static void
+proc_full(pn_proc_t *p)
+{
+    size_t len = p->len;
+    if (p->inst != NULL && pn_inst_is_hub(p->inst) && pn_hubstate_match(p->line, len, NULL)) {
+        if (p->cap < PN_HUBSTATE_LINE_MAX + 1) {
+            p->cap = p->cap * 2 < PN_HUBSTATE_LINE_MAX + 1 ? p->cap * 2 : PN_HUBSTATE_LINE_MAX + 1;
+            p->line = xrealloc(p->line, p->cap);
+            return;
+        }
+        p->len = 0;
+        p->skip = 1;
+        log_note(p->inst, "postern master: a HUB_STATE line over 1 MiB was dropped");
+        return;
+    }
+    p->len = 0;
+    proc_line(p, p->line, len);
+}
+
+/* Split what arrived into lines (see proc_full for long ones). */
 static void
 proc_feed(pn_proc_t *p, const char *data, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        char c = data[i];
-        if (c == '\n') {
-            size_t len = p->len;
+    while (n > 0) {
+        if (p->skip) {
+            const char *nl = memchr(data, '\n', n);
+            if (nl == NULL)
+                return;
+            p->skip = 0;
+            n -= (size_t)(nl + 1 - data);
+            data = nl + 1;
+            continue;
+        }
+        size_t room = p->cap - 1 - p->len;
+        const char *nl = memchr(data, '\n', n < room + 1 ? n : room + 1);
+        if (nl != NULL) {
+            size_t part = (size_t)(nl - data);
+            memcpy(p->line + p->len, data, part);
+            size_t len = p->len + part;
             if (len > 0 && p->line[len - 1] == '\r')
                 len--;
             p->len = 0;
             proc_line(p, p->line, len);
-            continue;
+            n -= part + 1;
+            data = nl + 1;
+        } else if (room == 0) {
+            proc_full(p);
+        } else {
+            size_t k = n < room ? n : room;
+            memcpy(p->line + p->len, data, k);
+            p->len += k;
+            n -= k;
+            data += k;
         }
-        if (p->len == sizeof(p->line) - 1) {
-            size_t len = p->len;
-            p->len = 0;
-            proc_line(p, p->line, len);
-        }
-        p->line[p->len++] = c;
     }
 }
 
@@ -307,6 +414,7 @@ proc_free(pn_proc_t *p)
     pn_list_del(&p->node);
     proc_close_pipe(p);
     ev_timer_free(p->kill);
+    free(p->line);
     free(p);
 }
 
@@ -387,6 +495,8 @@ inst_start(pn_inst_t *in)
     p->pid = pid;
     p->fd = fds[0];
     p->started_ms = pn_now_ms();
+    p->cap = PN_INST_LINE_MAX;
+    p->line = xmalloc(p->cap);
     p->io = ev_io_new(s->loop, p->fd, on_proc_out, p);
     p->kill = ev_timer_new(s->loop, on_proc_kill, p);
     ev_io_set(p->io, EV_RD);
@@ -449,6 +559,7 @@ proc_exited(pn_proc_t *p, int ws)
             in->cur[k] = in->mark[k] = 0;
         }
         in->tcps = in->udps = in->pool = in->ping = 0;
+        hub_clear(in);      /* a state nobody updates any more is not shown */
         if (requested) {
             log_info("master: instance %s stopped (%s)", in->id, reason);
             in->status = PN_INST_STOPPED;
@@ -531,9 +642,11 @@ inst_free(pn_inst_t *in)
 {
     pn_list_del(&in->node);
     ev_timer_free(in->restart_timer);
+    ev_timer_free(in->hub_timer);
     for (unsigned i = 0; i < in->log_n; i++)
         free(in->logs[(in->log_first + i) % PN_INST_LOGS]);
     json_decref(in->tags);
+    json_decref(in->hub);
     free(in->alias);
     free(in->url);
     free(in->error);
@@ -570,6 +683,7 @@ inst_new(pn_super_t *s, const char *id)
     snprintf(in->id, sizeof(in->id), "%s", id);
     in->error = xstrdup("");
     in->restart_timer = ev_timer_new(s->loop, on_restart_timer, in);
+    in->hub_timer = ev_timer_new(s->loop, on_hub_timer, in);
     pn_list_add(&s->insts, &in->node);
     s->ninsts++;
     return in;
@@ -578,7 +692,13 @@ inst_new(pn_super_t *s, const char *id)
 static const char *
 url_type(const char *url)
 {
-    return strncmp(url, "server:", 7) == 0 ? "server" : "client";
+    if (strncmp(url, "server:", 7) == 0)
+        return "server";
+    if (strncmp(url, "hub:", 4) == 0)
+        return "hub";
+    if (strncmp(url, "agent:", 6) == 0)
+        return "agent";
+    return "client";
 }
 
 static void

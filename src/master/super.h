@@ -3,7 +3,9 @@
  * Each instance runs as `<exe> <url>` (the master's own binary) in a child of
  * its own process group, with PR_SET_PDEATHSIG, its stdout and stderr on one
  * pipe read line by line from the loop: CHECK_POINT lines move the counters,
- * other lines go to a 200-line ring and a `log` notification. An instance
+ * a hub's HUB_STATE lines replace its hub state (master/hubstate.h; never
+ * logged), other lines go to a 200-line ring and a `log` notification. An
+ * instance
  * that exits on its own is started again after a backoff (master/backoff.h)
  * when its restart flag says so. Stop: SIGTERM to the group, SIGKILL 5 s
  * later. Children are reaped on SIGCHLD; a dead or deleted instance's child
@@ -24,7 +26,10 @@
 #include <sys/types.h>
 
 #define PN_INST_LOGS 200            /* lines kept per instance */
-#define PN_INST_LINE_MAX 2048       /* longer lines are cut */
+#define PN_INST_LINE_MAX 2048       /* longer lines are cut, except a hub's HUB_STATE lines:
+                                       their buffer grows up to PN_HUBSTATE_LINE_MAX */
+#define PN_INST_HUB_NOTE_MS 100     /* at most one PN_CHANGE_HUB per instance this often (one
+                                       held back is sent when the time is up) */
 #define PN_INST_LOG_RATE 100        /* log notifications per instance per second */
 #define PN_INST_ALIAS_MAX 64
 #define PN_INST_URL_MAX 4096
@@ -42,6 +47,7 @@ enum pn_change {
     PN_CHANGE_UPDATE,
     PN_CHANGE_DELETE,           /* the instance is still readable during the call */
     PN_CHANGE_LOG,              /* <line> is what it printed */
+    PN_CHANGE_HUB,              /* a hub's state was replaced or cleared (pn_inst_t.hub) */
 };
 
 typedef struct pn_super pn_super_t;
@@ -53,7 +59,7 @@ typedef struct pn_inst {
     char id[9];                 /* 8 lowercase hex characters */
     char *alias;                /* owned */
     char *url;                  /* owned; may hold a tunnel key: never logged */
-    const char *type;           /* static: "server" or "client" */
+    const char *type;           /* static: "server", "client", "hub" or "agent" */
     json_t *tags;               /* owned reference: an object of strings */
     int restart;                /* the policy flag */
     int desired;                /* 1 running, 0 stopped by request */
@@ -74,6 +80,11 @@ typedef struct pn_inst {
     uint64_t log_win_ms;        /* start of the current log-rate window */
     unsigned log_win_n;         /* notifications in it */
     uint64_t log_held;          /* lines not notified because of the rate */
+    json_t *hub;                /* owned: a hub's last HUB_STATE (normalised), NULL when
+                                   none yet or its child is gone */
+    int64_t hub_updated;        /* Unix seconds of <hub>, 0 when NULL */
+    uint64_t hub_note_ms;       /* last PN_CHANGE_HUB notification */
+    ev_timer_t *hub_timer;      /* owned: the notification held back by the rate */
 } pn_inst_t;
 
 /** Called on every change of <in>; <line> only for PN_CHANGE_LOG. */
@@ -99,7 +110,7 @@ size_t pn_super_count(const pn_super_t *s);
 pn_inst_t *pn_super_find(pn_super_t *s, const char *id);
 
 /** Make, store and start an instance of the validated <url> with <type>
- *  ("server"/"client"), <alias>, <restart> and <tags> (a reference is taken;
+ *  ("server", "client", "hub", "agent"), <alias>, <restart> and <tags> (a reference is taken;
  *  NULL for none). PN_ERR when it cannot be stored. */
 pn_inst_t *pn_super_create(pn_super_t *s, const char *url, const char *type, const char *alias,
                            int restart, json_t *tags);
@@ -122,6 +133,8 @@ void pn_super_delete(pn_inst_t *in);
 
 /** The byte counter <k> of <in>: saved base plus the child's since reset. */
 uint64_t pn_inst_counter(const pn_inst_t *in, enum pn_counter k);
+/** 1 when <in> runs a hub (its URL's scheme is hub://). */
+int pn_inst_is_hub(const pn_inst_t *in);
 /** The child's process id while it runs, else 0. */
 pid_t pn_inst_pid(const pn_inst_t *in);
 /** The name of a status: "running", "stopped", "error". */

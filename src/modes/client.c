@@ -12,6 +12,7 @@
  * channel dies the session's connections close and the client reconnects with
  * exponential backoff (1 s doubling to POSTERN_BACKOFF_MAX, plus jitter). */
 #include "modes/modes.h"
+#include "modes/client.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "modes/common.h"
@@ -40,6 +41,7 @@ struct opening {
     tun_open_t *op;             /* owned until its callback */
     uint8_t id[PN_CONN_ID_LEN];
     uint8_t claimed;            /* reverse: the signal (PN_FT_TCP/UDP) already received, or 0 */
+    uint32_t route;             /* the claimed exchange's route (agent), or 0 */
     pn_addr_t src, dst;         /* the claimed exchange's user and what it reached */
 };
 
@@ -74,6 +76,7 @@ struct client {
     uint64_t backoff_ms;
     pn_entry_t *user_entry;     /* owned; forward TCP, kept across sessions */
     udp_table_t *utable;        /* owned; forward UDP, kept across sessions */
+    pn_client_hooks_t hooks;    /* an agent's (modes/agent.c); all NULL for a tunnel client */
 };
 
 static void client_connect(struct client *cl);
@@ -113,14 +116,16 @@ session_end(struct client *cl, const char *why)
     cl->side.ready = cl->has_pin = cl->verify_sent = 0;
     ev_timer_disarm(cl->refill);
     ev_timer_disarm(cl->tick);
+    if (had && cl->hooks.ended != NULL)
+        cl->hooks.ended(cl, cl->hooks.ctx);
     if (cl->in.stopping)
         return;
     uint64_t delay = tun_backoff_next(&cl->backoff_ms, cl->cfg->backoff_max_ms);
     if (had)
-        log_warn("client: session ended: %s; reconnecting in %llu ms", why,
+        log_warn("%s: session ended: %s; reconnecting in %llu ms", cl->side.name, why,
                  (unsigned long long)delay);
     else
-        log_warn("client: %s; retrying in %llu ms", why, (unsigned long long)delay);
+        log_warn("%s: %s; retrying in %llu ms", cl->side.name, why, (unsigned long long)delay);
     ev_timer_arm(cl->reconnect, delay);
 }
 
@@ -147,6 +152,17 @@ on_udp_peer(udp_table_t *t, const pn_addr_t *peer, const uint8_t *d, size_t len,
     tun_side_udp_peer(&cl->side, t, peer, d, len);
 }
 
+/* The far end of an exchange: the agent's route, or the client's target. */
+static void
+client_exit(struct client *cl, uint32_t route, uint8_t type, pn_xprt_t *x, const pn_addr_t *src,
+            const pn_addr_t *dst)
+{
+    if (cl->hooks.exit != NULL)
+        cl->hooks.exit(cl, route, type, x, src, dst, cl->hooks.ctx);
+    else
+        tun_side_exit(&cl->side, type, x, src, dst);
+}
+
 static struct opening *
 find_opening(struct client *cl, const uint8_t *id)
 {
@@ -165,6 +181,7 @@ on_data_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
     struct client *cl = o->cl;
     uint8_t id[PN_CONN_ID_LEN];
     uint8_t claimed = o->claimed;
+    uint32_t route = o->route;
     pn_addr_t src = o->src, dst = o->dst;
 
     memcpy(id, o->id, sizeof(id));
@@ -191,7 +208,7 @@ on_data_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
         cl->verify_sent = 1;
     }
     if (claimed) {
-        tun_side_exit(&cl->side, claimed, x, &src, &dst);
+        client_exit(cl, route, claimed, x, &src, &dst);
         return;
     }
     if (!tun_side_serve_waiter(&cl->side, x, id))
@@ -205,6 +222,9 @@ open_data(struct client *cl)
     uint8_t proof[PN_PROOF_LEN];
     o->cl = cl;
     pn_random(o->id, sizeof(o->id));
+    /* A hub finds the session of a data connection by the tag its id starts with. */
+    if (cl->hello.has_session)
+        memcpy(o->id, cl->hello.session, PN_SESSION_TAG_LEN);
     tun_proof(cl->secret, o->id, proof);
     tun_open_opts_t opts = {
         .kind = PN_KIND_DATA, .tls = cl->data_tls, .sni = cl->sni,
@@ -296,11 +316,13 @@ session_ready(struct client *cl)
     cl->in.report_mode = 2;
     size_t min = cl->cfg->min < cl->hello.max ? cl->cfg->min : cl->hello.max;
     cl->target = min;
-    log_info("client: connected to %s, flow=%s, tls=%d, pool %zu-%u",
+    log_info("%s: connected to %s, flow=%s, tls=%d, pool %zu-%u", cl->side.name,
              pn_addr_str(&cl->server_addr, s), flow_name(cl->hello.flow), cl->hello.tls, min,
              cl->hello.max);
     ev_timer_arm(cl->refill, 0);
     ev_timer_arm(cl->tick, cl->cfg->report_ms);
+    if (cl->hooks.ready != NULL)
+        cl->hooks.ready(cl, cl->side.ctrl, cl->hooks.ctx);
 }
 
 static void
@@ -311,10 +333,12 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
     const char *why;
     pn_sig_addr_t ssrc, sdst;
     pn_addr_t src, dst;
+    uint32_t route;
 
     switch (f->type) {
     case PN_FT_HELLO:
-        if (cl->hello.max != 0 || pn_hello_decode(f->payload, f->len, &cl->hello, &why) != PN_OK) {
+        if (cl->hello.max != 0 || pn_hello_decode(f->payload, f->len, &cl->hello, &why) != PN_OK ||
+            (cl->hooks.exit != NULL && (cl->hello.flow != PN_FLOW_REVERSE || !cl->hello.has_session))) {
             tun_ctrl_fail(c, PN_EC_PROTOCOL, "bad HELLO");
             return;
         }
@@ -334,7 +358,7 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
     case PN_FT_UDP:
         if (!cl->side.ready || cl->hello.flow != PN_FLOW_REVERSE ||
             !(cl->hello.proto & (f->type == PN_FT_TCP ? PN_PROTO_TCP : PN_PROTO_UDP)) ||
-            pn_signal_decode_addrs(f->payload, f->len, &id, &ssrc, &sdst, &why) != PN_OK) {
+            pn_signal_decode_route(f->payload, f->len, &id, &ssrc, &sdst, &route, &why) != PN_OK) {
             tun_ctrl_fail(c, PN_EC_PROTOCOL, "unexpected signal");
             return;
         }
@@ -344,7 +368,7 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
         ev_timer_arm(cl->refill, 0);
         pn_xprt_t *data = tun_pool_take_id(cl->side.pool, id);
         if (data != NULL) {
-            tun_side_exit(&cl->side, f->type, data, &src, &dst);
+            client_exit(cl, route, f->type, data, &src, &dst);
             return;
         }
         /* The server registers a connection before we read its DATA_OK, and may
@@ -352,6 +376,7 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
         struct opening *o = find_opening(cl, id);
         if (o != NULL) {
             o->claimed = f->type;
+            o->route = route;
             o->src = src;
             o->dst = dst;
             return;
@@ -363,10 +388,13 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
         tun_pool_trim(cl->side.pool, 0);
         return;
     case PN_FT_ERROR:
-        tun_log_peer_error(f, LOG_ERROR, "client", "server refused:");
+        tun_log_peer_error(f, LOG_ERROR, cl->side.name, "server refused:");
         session_end(cl, "error from the server");
         return;
     default:
+        if (cl->hooks.frame != NULL && cl->side.ready &&
+            cl->hooks.frame(cl, f, cl->hooks.ctx) == PN_OK)
+            return;
         tun_ctrl_fail(c, PN_EC_PROTOCOL, "unexpected frame");
         return;
     }
@@ -386,8 +414,8 @@ on_ctrl_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
     cl->ctrl_open = NULL;
     if (x == NULL) {
         if (strncmp(err, "tls handshake", 13) == 0)
-            log_error("client: authentication failed with %s (wrong key?): %s",
-                      pn_addr_str(&cl->server_addr, s), err);
+            log_error("%s: authentication failed with %s (%s?): %s", cl->side.name,
+                      pn_addr_str(&cl->server_addr, s), cl->hooks.exit ? "wrong token" : "wrong key", err);
         session_end(cl, err);
         return;
     }
@@ -467,6 +495,84 @@ client_stop(pn_instance_t *in, void *arg)
     ev_timer_disarm(cl->reconnect);
     pn_entry_free(cl->user_entry);
     udp_table_free(cl->utable);
+    if (cl->hooks.stop != NULL) {
+        cl->hooks.stop(cl, cl->hooks.ctx);
+        cl->hooks.stop = NULL;
+    }
+}
+
+pn_instance_t *
+pn_client_instance(pn_client_t *cl)
+{
+    return &cl->in;
+}
+
+struct tun_side *
+pn_client_side(pn_client_t *cl)
+{
+    return &cl->side;
+}
+
+/* Run <cl>, prepared by the caller (targets, PSK context, hooks), to the end. */
+static int
+client_loop(struct client *cl)
+{
+    const pn_config_t *cfg = cl->cfg;
+    pn_instance_init(&cl->in, cfg, 2);
+    cl->in.stop = client_stop;
+    cl->in.refresh = client_refresh;
+    cl->in.stop_ctx = cl;
+    tun_side_init(&cl->side, &cl->in, cl->hooks.exit != NULL ? "agent" : "client");
+    cl->side.set = cl->side.links.set = &cl->set;
+    cl->side.src = cl->side.links.src = cl->has_src ? &cl->src : NULL;
+    cl->side.on_take = on_take;
+    cl->refill = ev_timer_new(cl->in.loop, on_refill, cl);
+    cl->tick = ev_timer_new(cl->in.loop, on_tick, cl);
+    cl->reconnect = ev_timer_new(cl->in.loop, on_reconnect, cl);
+    pn_instance_dns(&cl->in, &cl->set);
+    if (cl->hooks.start != NULL)
+        cl->hooks.start(cl, cl->hooks.ctx);
+    log_info("%s: %s for %s:%s", cl->side.name, cl->hooks.exit != NULL ? "hub agent" : "tunnel client",
+             cfg->host, cfg->port);
+    client_connect(cl);
+    int rc = pn_instance_run(&cl->in);
+    client_stop(&cl->in, cl);
+    tun_side_clear(&cl->side);
+    ev_timer_free(cl->refill);
+    ev_timer_free(cl->tick);
+    ev_timer_free(cl->reconnect);
+    log_info("%s: stopped", cl->side.name);
+    pn_instance_clear(&cl->in);
+    return rc;
+}
+
+int
+pn_client_run_hooked(const pn_config_t *cfg, pn_tls_ctx_t *psk, const pn_client_hooks_t *h)
+{
+    struct client cl;
+    char err[PN_ERR_LEN];
+    int rc;
+
+    memset(&cl, 0, sizeof(cl));
+    cl.cfg = cfg;
+    cl.data_tls_mode = -1;
+    cl.backoff_ms = BACKOFF_MIN_MS;
+    cl.hooks = *h;
+    cl.psk_ctx = psk;
+    pn_list_init(&cl.opens);
+    lb_init(&cl.set, LB_ROUND_ROBIN, 0, 0);
+    if (pn_addr_resolve(cfg->host, cfg->port, 0, &cl.server_addr, err) != PN_OK ||
+        pn_dial_source(cfg, &cl.src, &cl.has_src, err) != PN_OK) {
+        rc = pn_fail(PN_EXIT_USAGE, err);
+        goto out;
+    }
+    cl.sni = cfg->sni ? cfg->sni : cfg->host;
+    rc = client_loop(&cl);
+out:
+    pn_tls_ctx_free(cl.psk_ctx);
+    pn_tls_ctx_free(cl.data_tls);
+    lb_clear(&cl.set);
+    return rc;
 }
 
 int
@@ -508,28 +614,7 @@ pn_client_run(const pn_config_t *cfg)
     if (cl.psk_ctx == NULL)
         goto usage;
 
-    pn_instance_init(&cl.in, cfg, 2);
-    cl.in.stop = client_stop;
-    cl.in.refresh = client_refresh;
-    cl.in.stop_ctx = &cl;
-    tun_side_init(&cl.side, &cl.in, "client");
-    cl.side.set = cl.side.links.set = &cl.set;
-    cl.side.src = cl.side.links.src = cl.has_src ? &cl.src : NULL;
-    cl.side.on_take = on_take;
-    cl.refill = ev_timer_new(cl.in.loop, on_refill, &cl);
-    cl.tick = ev_timer_new(cl.in.loop, on_tick, &cl);
-    cl.reconnect = ev_timer_new(cl.in.loop, on_reconnect, &cl);
-    pn_instance_dns(&cl.in, &cl.set);
-    log_info("client: tunnel client for %s:%s", cfg->host, cfg->port);
-    client_connect(&cl);
-    rc = pn_instance_run(&cl.in);
-    client_stop(&cl.in, &cl);
-    tun_side_clear(&cl.side);
-    ev_timer_free(cl.refill);
-    ev_timer_free(cl.tick);
-    ev_timer_free(cl.reconnect);
-    log_info("client: stopped");
-    pn_instance_clear(&cl.in);
+    rc = client_loop(&cl);
     goto out;
 usage:
     pn_fail(PN_EXIT_USAGE, err);

@@ -3,8 +3,11 @@
 #include "core/duration.h"
 #include "core/mem.h"
 #include "core/url.h"
+#include "modes/hubconf.h"
 #include "route/sniff.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <string.h>
 
 /* Parameters this build understands, per role. Unknown ones are refused so a
@@ -16,6 +19,14 @@ static const char *const client_params[] = {
 static const char *const server_params[] = {
     "mode", "tls", "crt", "key", "lbs", "dial", "read", "log", "max", "notcp", "noudp", "rate",
     "slot", "block", "proxy", "dns", NULL,
+};
+static const char *const hub_params[] = {
+    "accounts", "http", "https", "ports", "domain", "public", "timeout", "tls", "crt", "key",
+    "max", "log", "read", "slot", "dns", NULL,
+};
+/* No tls=: the hub decides the data TLS mode and tells the agent in HELLO. */
+static const char *const agent_params[] = {
+    "tcp", "udp", "http", "https", "config", "ca", "sni", "min", "log", "read", "dns", "dial", NULL,
 };
 
 static int
@@ -96,6 +107,126 @@ parse_targets(pn_config_t *cfg, const char *path, char *err)
     return PN_OK;
 }
 
+/* A DNS name, lower-cased in place: 1-253 characters, labels of 1-63
+ * [a-z0-9-] neither starting nor ending with '-' (the rule of modes/hubconf.c
+ * for route hosts, which a bare label joins to domain=). */
+static int
+dns_name_lower(char *s)
+{
+    size_t n = strlen(s), label = 0;
+    if (n == 0 || n > 253)
+        return PN_ERR;
+    for (size_t i = 0; i <= n; i++) {
+        char c = (char)tolower((unsigned char)s[i]);
+        s[i] = c;
+        if (c == '.' || c == '\0') {
+            if (label == 0 || label > 63 || s[i - 1] == '-')
+                return PN_ERR;
+            label = 0;
+        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && label > 0)) {
+            label++;
+        } else {
+            return PN_ERR;
+        }
+    }
+    return PN_OK;
+}
+
+/* hub:// http= and https=: "[<host>]:<port>", kept as written. */
+static int
+parse_listen(const pn_url_t *u, const char *name, char **out, char *err)
+{
+    const char *s = pn_url_param(u, name);
+    char *host, *port, sub[PN_ERR_LEN];
+    uint64_t v;
+    if (s == NULL)
+        return PN_OK;
+    if (pn_hostport_split(s, &host, &port, sub) != PN_OK)
+        return pn_err_set(err, "%s: %s (expected [<host>]:<port>)", name, sub);
+    int rc = pn_uint_parse(port, 1, 65535, &v);
+    xfree(host);
+    xfree(port);
+    if (rc != PN_OK)
+        return pn_err_set(err, "%s: port of \"%s\" is out of range (expected 1-65535)", name, s);
+    *out = xstrdup(s);
+    return PN_OK;
+}
+
+/* The hub:// parameters of docs/hub.md §1 beyond those shared with server://. */
+static int
+parse_hub(const pn_url_t *u, pn_config_t *cfg, char *err)
+{
+    const char *s;
+    unsigned char ip[16];
+    if (cfg->key != NULL)
+        return pn_err_set(err, "key: hub:// takes no <key>@ (the tokens are in accounts=<file>)");
+    if ((s = pn_url_param(u, "accounts")) == NULL || *s == '\0')
+        return pn_err_set(err, "accounts: hub:// needs accounts=<file>");
+    cfg->accounts = xstrdup(s);
+    if (parse_listen(u, "http", &cfg->http_listen, err) != PN_OK ||
+        parse_listen(u, "https", &cfg->https_listen, err) != PN_OK)
+        return PN_ERR;
+    if ((s = pn_url_param(u, "ports")) != NULL) {
+        pn_port_range_t r;
+        if (pn_port_range_parse(s, &r) != PN_OK)
+            return pn_err_set(err, "ports: \"%s\" is not a range <lo>-<hi> in 1-65535", s);
+        cfg->ports_lo = r.lo;
+        cfg->ports_hi = r.hi;
+    }
+    if ((s = pn_url_param(u, "domain")) != NULL) {
+        cfg->domain = xstrdup(s);
+        if (dns_name_lower(cfg->domain) != PN_OK)
+            return pn_err_set(err, "domain: \"%s\" is not a DNS name (expected e.g. hub.example.com)", s);
+    }
+    if ((s = pn_url_param(u, "public")) != NULL) {
+        /* An address to bind, never a name: route ports must not move with DNS. */
+        if (inet_pton(AF_INET, s, ip) != 1 && inet_pton(AF_INET6, s, ip) != 1)
+            return pn_err_set(err, "public: \"%s\" is not an IP address (expected e.g. 203.0.113.5 or 2001:db8::5)", s);
+        cfg->public_ip = xstrdup(s);
+    }
+    if ((s = pn_url_param(u, "timeout")) != NULL &&
+        (pn_duration_parse(s, &cfg->http_timeout_ms) != PN_OK || cfg->http_timeout_ms < 100))
+        return pn_err_set(err, "timeout: \"%s\" is not a duration of at least 100ms (e.g. 30s)", s);
+    return PN_OK;
+}
+
+/* The agent:// token (URL user part, in cfg->key) and routes, in URL order. */
+static int
+parse_agent(const pn_url_t *u, pn_config_t *cfg, char *err)
+{
+    const char *s;
+    if (cfg->key == NULL || *cfg->key == '\0')
+        return pn_err_set(err, "token: agent:// needs <token>@ before the hub address");
+    /* The accounts file only holds such tokens (docs/hub.md §3): any other one
+     * could never authenticate. Not echoed: it is a secret. */
+    size_t n = strlen(cfg->key);
+    int printable = 1;
+    for (const char *p = cfg->key; *p; p++)
+        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+            printable = 0;
+    if (n < 16 || n > 256 || !printable)
+        return pn_err_set(err, "token: expected the account's token, 16-256 printable ASCII characters");
+    for (size_t i = 0; i < u->nparams; i++) {
+        const char *k = u->params[i].key;
+        if (strcmp(k, "tcp") != 0 && strcmp(k, "udp") != 0 && strcmp(k, "http") != 0 &&
+            strcmp(k, "https") != 0)
+            continue;
+        cfg->routes = xrealloc(cfg->routes, (cfg->nroutes + 1) * sizeof(*cfg->routes));
+        if (pn_route_spec_parse(k, u->params[i].value, &cfg->routes[cfg->nroutes], err) != PN_OK)
+            return PN_ERR;
+        cfg->nroutes++;
+    }
+    if ((s = pn_url_param(u, "config")) != NULL) {
+        if (*s == '\0')
+            return pn_err_set(err, "config: expected config=<routes file>");
+        cfg->routes_file = xstrdup(s);
+    }
+    if (cfg->nroutes == 0 && cfg->routes_file == NULL)
+        return pn_err_set(err, "route: agent:// needs at least one tcp=, udp=, http= or https= "
+                          "route, or config=<file>");
+    return PN_OK;
+}
+
 int
 pn_config_parse(const char *url, pn_config_t *cfg, char *err)
 {
@@ -117,6 +248,7 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
     cfg->udp_idle_ms = 30000;
     cfg->slot = 65536;
     cfg->dns_ms = 5 * 60 * 1000;
+    cfg->http_timeout_ms = 30000;
 
     if (pn_url_parse(url, &u, err) != PN_OK) {
         /* core/url reports "url: ..." or "address ...": name the field for the user. */
@@ -135,8 +267,15 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
     } else if (strcmp(u.scheme, "server") == 0) {
         cfg->role = PN_ROLE_SERVER;
         known = server_params;
+    } else if (strcmp(u.scheme, "hub") == 0) {
+        cfg->role = PN_ROLE_HUB;
+        known = hub_params;
+    } else if (strcmp(u.scheme, "agent") == 0) {
+        cfg->role = PN_ROLE_AGENT;
+        known = agent_params;
     } else {
-        pn_err_set(err, "scheme: unknown mode \"%s\" (expected server:// or client://)", u.scheme);
+        pn_err_set(err, "scheme: unknown mode \"%s\" (expected server://, client://, hub:// or agent://)",
+                   u.scheme);
         goto fail;
     }
     for (size_t i = 0; i < u.nparams; i++) {
@@ -149,11 +288,21 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
     cfg->key = xstrdup(u.user);
     cfg->host = xstrdup(u.host);
     cfg->port = xstrdup(u.port);
-    if (parse_port(cfg->role == PN_ROLE_SERVER ? "tunnel address" : "first address", cfg->port,
-                   err) != PN_OK)
+    if (parse_port(cfg->role == PN_ROLE_SERVER ? "tunnel address"
+                   : cfg->role == PN_ROLE_CLIENT ? "first address" : "hub address",
+                   cfg->port, err) != PN_OK)
         goto fail;
-    if (parse_targets(cfg, u.path, err) != PN_OK)
+    if (cfg->role == PN_ROLE_HUB || cfg->role == PN_ROLE_AGENT) {
+        /* Their targets are the routes: a path is a mistake, not a target list. */
+        if (u.path != NULL) {
+            pn_err_set(err, "target: %s:// takes no target path", u.scheme);
+            goto fail;
+        }
+        if ((cfg->role == PN_ROLE_HUB ? parse_hub(&u, cfg, err) : parse_agent(&u, cfg, err)) != PN_OK)
+            goto fail;
+    } else if (parse_targets(cfg, u.path, err) != PN_OK) {
         goto fail;
+    }
 
     if (parse_enum(&u, "mode", 2, &cfg->mode, err) != PN_OK ||
         parse_enum(&u, "tls", 2, &cfg->tls, err) != PN_OK ||
@@ -266,5 +415,12 @@ pn_config_clear(pn_config_t *cfg)
     xfree(cfg->sni);
     xfree(cfg->dial);
     xfree(cfg->dns_server);
+    xfree(cfg->accounts);
+    xfree(cfg->http_listen);
+    xfree(cfg->https_listen);
+    xfree(cfg->domain);
+    xfree(cfg->public_ip);
+    pn_routes_free(cfg->routes, cfg->nroutes);
+    xfree(cfg->routes_file);
     memset(cfg, 0, sizeof(*cfg));
 }

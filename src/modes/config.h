@@ -16,7 +16,11 @@
 enum pn_role {
     PN_ROLE_CLIENT = 0,         /* client://: single-end forwarder or tunnel client */
     PN_ROLE_SERVER,             /* server://: tunnel server */
+    PN_ROLE_HUB,                /* hub://: many agents, each publishing routes (docs/hub.md) */
+    PN_ROLE_AGENT,              /* agent://: a hub's client */
 };
+
+struct pn_route_spec;
 
 typedef struct pn_target_spec {
     char *host;                 /* owned; "" for every interface / loopback */
@@ -56,6 +60,18 @@ typedef struct pn_config {
     uint64_t backoff_max_ms;    /* client reconnect backoff ceiling */
     uint64_t udp_idle_ms;       /* a UDP session ends after this long without a datagram */
     char *dns_server;           /* owned; POSTERN_DNS_SERVER "ip[:port]", NULL = the system's */
+    /* hub:// (docs/hub.md §1) */
+    char *accounts;             /* owned; accounts= file, required */
+    char *http_listen;          /* owned; http= "[host]:port", NULL = off */
+    char *https_listen;         /* owned; https= "[host]:port", NULL = off */
+    uint16_t ports_lo, ports_hi;/* ports= range for tcp/udp routes; 0-0 = none */
+    char *domain;               /* owned; domain=, lower case, NULL = none */
+    char *public_ip;            /* owned; public= IP literal, NULL = the hub's host */
+    uint64_t http_timeout_ms;   /* timeout=: response head deadline, default 30000 */
+    /* agent:// (docs/hub.md §2); <key> holds the account token */
+    struct pn_route_spec *routes; /* owned array of <nroutes>, from the URL, in order */
+    size_t nroutes;
+    char *routes_file;          /* owned; config= file, NULL = none */
 } pn_config_t;
 
 #define PN_EXIT_OK 0

@@ -140,6 +140,10 @@ pn_run(const pn_config_t *cfg)
     log_set_level(cfg->log);
     if (cfg->role == PN_ROLE_SERVER)
         return pn_server_run(cfg);
+    if (cfg->role == PN_ROLE_HUB)
+        return pn_hub_run(cfg);
+    if (cfg->role == PN_ROLE_AGENT)
+        return pn_agent_run(cfg);
     if (cfg->mode == 1)
         return pn_single_run(cfg);
     if (cfg->mode == 2)

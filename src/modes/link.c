@@ -60,6 +60,8 @@ link_free(struct pn_link *l)
 {
     pn_list_del(&l->node);
     l->ls->n--;
+    if (l->info.gauge != NULL)
+        (*l->info.gauge)--;
     if (l->st == LINK_ST_RELAY)
         l->ls->stats->tcps--;
     route_dial_cancel(l->dial);
@@ -100,7 +102,7 @@ static void
 link_relay(struct pn_link *l, pn_xprt_t *exit_, int dialed)
 {
     pn_links_t *ls = l->ls;
-    uint8_t hdr[PN_PROXY_MAX];
+    uint8_t hdr[PN_PROXY_MAX + PN_LINK_PRE_MAX];
     relay_opts_t o = {
         .idle_ms = ls->idle_ms, .rx = &ls->stats->tcp_rx, .tx = &ls->stats->tcp_tx,
         .limit = ls->limit,
@@ -113,8 +115,21 @@ link_relay(struct pn_link *l, pn_xprt_t *exit_, int dialed)
         l->info.dst.ss.ss_family != 0) {
         o.exit_hdr = hdr;
         o.exit_hdr_len = pn_proxy_encode(ls->proxy, 0, &l->info.src, &l->info.dst, hdr,
-                                         sizeof(hdr));
+                                         PN_PROXY_MAX);
     }
+    if (l->info.pre_len > 0) {
+        /* What the user sent before the exit existed (a ClientHello read to
+         * route by SNI) goes first; only a pair has it, never a dial. */
+        memcpy(hdr + o.exit_hdr_len, l->info.pre, l->info.pre_len);
+        o.exit_hdr = hdr;
+        o.exit_hdr_len += l->info.pre_len;
+        ls->stats->tcp_rx += l->info.pre_len;
+    }
+    ls->stats->tcp_tx += l->info.back_len;
+    o.entry_hdr = l->info.back;
+    o.entry_hdr_len = l->info.back_len;
+    l->info.pre = l->info.back = NULL;
+    l->info.pre_len = l->info.back_len = 0;
     pn_xprt_t *entry = l->entry;
     l->entry = NULL;
     l->st = LINK_ST_RELAY;
@@ -145,6 +160,10 @@ link_new(pn_links_t *ls, pn_xprt_t *entry, const pn_link_info_t *info)
     l->entry = entry;
     if (info != NULL)
         l->info = *info;
+    if (l->info.pre_len > PN_LINK_PRE_MAX)
+        l->info.pre_len = PN_LINK_PRE_MAX;
+    if (l->info.gauge != NULL)
+        (*l->info.gauge)++;
     pn_list_add(&ls->all, &l->node);
     ls->n++;
     ls->stats->tcp_total++;
@@ -156,13 +175,26 @@ pn_link_dial(pn_links_t *ls, pn_xprt_t *entry, const pn_link_info_t *info)
 {
     struct pn_link *l = link_new(ls, entry, info);
     l->st = LINK_ST_DIAL;
-    l->dial = route_dial_start(ls->loop, ls->set, ls->src, ls->dial_timeout_ms, on_dialed, l);
+    l->info.pre = l->info.back = NULL;
+    l->info.pre_len = l->info.back_len = 0;
+    l->dial = route_dial_start(ls->loop, info && info->set ? info->set : ls->set, ls->src,
+                               ls->dial_timeout_ms, on_dialed, l);
 }
 
 void
 pn_link_pair(pn_links_t *ls, pn_xprt_t *entry, pn_xprt_t *exit_, const pn_link_info_t *info)
 {
     link_relay(link_new(ls, entry, info), exit_, 0);
+}
+
+void
+pn_links_forget_gauge(pn_links_t *ls, uint64_t *gauge)
+{
+    for (pn_list_t *p = ls->all.next; p != &ls->all; p = p->next) {
+        struct pn_link *l = pn_container_of(p, struct pn_link, node);
+        if (l->info.gauge == gauge)
+            l->info.gauge = NULL;
+    }
 }
 
 void

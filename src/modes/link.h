@@ -36,11 +36,19 @@ typedef struct pn_links {
     pn_ratelim_t block_log;     /* "blocked" notes, once a second */
 } pn_links_t;
 
+#define PN_LINK_PRE_MAX 16384    /* bytes of pn_link_info.pre a pair passes on */
+
 /* Where an exchange comes from: the user's address and the address it reached. */
 typedef struct pn_link_info {
     pn_addr_t src;              /* the user (AF_UNSPEC when unknown) */
     pn_addr_t dst;              /* the address the user connected to */
     int user;                   /* the entry is a user's connection accepted here: sniff it */
+    lb_set_t *set;              /* borrowed: pn_link_dial's targets instead of ls->set, or NULL */
+    const uint8_t *pre;         /* bytes the user already sent, for the exit first (copied), or NULL */
+    size_t pre_len;
+    const uint8_t *back;        /* bytes the exit already sent, for the user first (copied), or NULL */
+    size_t back_len;            /* at most 64 KiB */
+    uint64_t *gauge;            /* borrowed: counts the link while it lives (a hub's route), or NULL */
 } pn_link_info_t;
 
 /** Prepare <ls>; fill its fields before use. */
@@ -53,6 +61,8 @@ int pn_links_admit(pn_links_t *ls);
 void pn_link_dial(pn_links_t *ls, pn_xprt_t *entry, const pn_link_info_t *info);
 /** Relay <entry> and <exit> (both owned from now on); <info> is copied. */
 void pn_link_pair(pn_links_t *ls, pn_xprt_t *entry, pn_xprt_t *exit_, const pn_link_info_t *info);
+/** Stop counting the links of <ls> in <gauge> (about to be freed). */
+void pn_links_forget_gauge(pn_links_t *ls, uint64_t *gauge);
 /** Close every link of <ls> now. */
 void pn_links_close_all(pn_links_t *ls);
 

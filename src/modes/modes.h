@@ -12,5 +12,9 @@ int pn_single_run(const pn_config_t *cfg);
 int pn_server_run(const pn_config_t *cfg);
 /** Run the tunnel client of <cfg>. */
 int pn_client_run(const pn_config_t *cfg);
+/** Run the hub of <cfg> (docs/hub.md). */
+int pn_hub_run(const pn_config_t *cfg);
+/** Run the hub agent of <cfg> (docs/hub.md). */
+int pn_agent_run(const pn_config_t *cfg);
 
 #endif

@@ -84,8 +84,8 @@ tun_stats_refresh(pn_stats_t *st, const tun_pool_t *pool, const tun_ctrl_t *ctrl
     st->ping_ms = ctrl ? tun_ctrl_rtt(ctrl) : 0;
 }
 
-static void
-sig_from_addr(const pn_addr_t *a, pn_sig_addr_t *s)
+void
+tun_sig_from_addr(const pn_addr_t *a, pn_sig_addr_t *s)
 {
     memset(s, 0, sizeof(*s));
     if (a == NULL)
@@ -127,8 +127,8 @@ tun_send_signal(tun_ctrl_t *ctrl, uint8_t type, const uint8_t *id, const pn_addr
 {
     uint8_t p[PN_CONN_ID_LEN + 2 * (PN_TLV_HDR + 19)];
     pn_sig_addr_t s, d;
-    sig_from_addr(src, &s);
-    sig_from_addr(dst, &d);
+    tun_sig_from_addr(src, &s);
+    tun_sig_from_addr(dst, &d);
     return tun_ctrl_send(ctrl, type, p, pn_signal_encode_addrs(id, &s, &d, p, sizeof(p)));
 }
 

@@ -89,6 +89,8 @@ void tun_stats_refresh(pn_stats_t *st, const tun_pool_t *pool, const tun_ctrl_t 
  *  address <src> and the address it reached <dst> (either may be NULL). */
 int tun_send_signal(tun_ctrl_t *ctrl, uint8_t type, const uint8_t *id, const pn_addr_t *src,
                     const pn_addr_t *dst);
+/** Turn <a> (may be NULL or AF_UNSPEC: family 0) into a signal's address TLV <s>. */
+void tun_sig_from_addr(const pn_addr_t *a, pn_sig_addr_t *s);
 /** Turn a signal's address TLV into <a> (AF_UNSPEC, zeroed, when absent). */
 void tun_sig_to_addr(const pn_sig_addr_t *s, pn_addr_t *a);
 

@@ -398,6 +398,17 @@ relay_new(ev_loop_t *loop, pn_xprt_t *entry, pn_xprt_t *exit_, const relay_opts_
         memcpy(r->d[0].buf->data, o->exit_hdr, o->exit_hdr_len);
         r->d[0].buf->end = (uint32_t)o->exit_hdr_len;
     }
+    if (o != NULL && o->entry_hdr_len > 0) {
+        /* Bytes the exit sent before the relay took over (a WebSocket server's
+         * first frames after its 101) go to the entry first. */
+        r->d[1].buf = pn_buf_get();
+        if (r->d[1].buf == NULL) {
+            relay_end(r, "out of buffers");
+            return r;
+        }
+        memcpy(r->d[1].buf->data, o->entry_hdr, o->entry_hdr_len);
+        r->d[1].buf->end = (uint32_t)o->entry_hdr_len;
+    }
     if (r->idle_ms != 0)
         ev_timer_arm(r->timer, r->idle_ms);
     relay_step(r);

@@ -37,6 +37,8 @@ typedef struct relay_opts {
     void *first_ctx;            /* borrowed */
     const uint8_t *exit_hdr;    /* copied: bytes sent to the exit before any (PROXY header) */
     size_t exit_hdr_len;
+    const uint8_t *entry_hdr;   /* copied: bytes sent to the entry before any (<= 64 KiB) */
+    size_t entry_hdr_len;
 } relay_opts_t;
 
 /** Relay between <entry> and <exit> (both owned by the relay from now on) on

@@ -39,6 +39,21 @@ pn_tls_ctx_t *pn_tls_client_new(int verify, const char *ca_file, char *err);
 /** Make a TLS 1.3 external-PSK context for the control channel: <server> or
  *  client side, keyed by <psk> (<len> bytes, 32 expected). */
 pn_tls_ctx_t *pn_tls_psk_new(int server, const uint8_t *psk, size_t len, char *err);
+
+#define TUN_HUB_PSK_LEN 32          /* a hub account's PSK (HMAC-SHA256 output) */
+/** A hub: fill <psk> (TUN_HUB_PSK_LEN bytes) with the key of the PSK
+ *  <identity> and return 0, or return -1 when no account has it. Runs inside
+ *  the handshake, on the loop's thread. */
+typedef int (*pn_tls_psk_lookup_cb)(const char *identity, uint8_t *psk, void *ctx);
+/** Client side of a PSK control channel that offers <identity> (at most 64
+ *  bytes) with <psk> (<len> bytes): an agent of a hub. */
+pn_tls_ctx_t *pn_tls_psk_client_new(const uint8_t *psk, size_t len, const char *identity,
+                                    char *err);
+/** Server side of a PSK control channel whose key depends on the identity the
+ *  client offers, found by <lookup> (<ctx> borrowed, outliving every SSL). */
+pn_tls_ctx_t *pn_tls_psk_server_lookup(pn_tls_psk_lookup_cb lookup, void *ctx, char *err);
+/** The identity a lookup server accepted on <ssl> (borrowed), or NULL. */
+const char *pn_tls_psk_identity(SSL *ssl);
 /** Free <c>; SSL objects made from it stay valid (OpenSSL refcounts). NULL is a no-op. */
 void pn_tls_ctx_free_(pn_tls_ctx_t *c);
 #define pn_tls_ctx_free(p) do { pn_tls_ctx_free_(p); (p) = NULL; } while (0)

@@ -41,3 +41,31 @@ tun_proof_ok(const uint8_t secret[PN_DATA_SECRET_LEN], const uint8_t id[PN_CONN_
     tun_proof(secret, id, want);
     return pn_memeq_ct(want, proof, PN_PROOF_LEN) == 0;
 }
+
+/* ---- hub accounts (docs/hub.md §5) ---- */
+
+void
+tun_hub_psk(const char *token, uint8_t psk[TUN_PSK_LEN])
+{
+    static const char label[] = "postern/hub-psk/v1";
+    pn_hmac_sha256((const uint8_t *)label, strlen(label), (const uint8_t *)token, strlen(token),
+                   psk);
+}
+
+void
+tun_hub_identity(const char *token, char out[TUN_HUB_ID_LEN + 1])
+{
+    static const char label[] = "postern/hub-id/v1", prefix[] = "postern/hub/1/";
+    static const char hex[] = "0123456789abcdef";
+    uint8_t mac[32];
+    pn_hmac_sha256((const uint8_t *)label, strlen(label), (const uint8_t *)token, strlen(token),
+                   mac);
+    memcpy(out, prefix, sizeof(prefix) - 1);
+    char *p = out + sizeof(prefix) - 1;
+    for (int i = 0; i < 16; i++) {
+        *p++ = hex[mac[i] >> 4];
+        *p++ = hex[mac[i] & 15];
+    }
+    *p = '\0';
+    memset(mac, 0, sizeof(mac));
+}

@@ -22,4 +22,13 @@ void tun_proof(const uint8_t secret[PN_DATA_SECRET_LEN], const uint8_t id[PN_CON
 int tun_proof_ok(const uint8_t secret[PN_DATA_SECRET_LEN], const uint8_t id[PN_CONN_ID_LEN],
                  const uint8_t proof[PN_PROOF_LEN]);
 
+/* A hub's agent holds an account token instead of a tunnel key (docs/hub.md §5). */
+#define TUN_HUB_ID_LEN 46           /* "postern/hub/1/" + 32 hex digits */
+
+/** The control channel's PSK of the account whose token is <token>. */
+void tun_hub_psk(const char *token, uint8_t psk[TUN_PSK_LEN]);
+/** The PSK identity an agent offers for <token>: it names the account to the
+ *  hub without revealing the token. */
+void tun_hub_identity(const char *token, char out[TUN_HUB_ID_LEN + 1]);
+
 #endif

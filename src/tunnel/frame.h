@@ -21,6 +21,7 @@
 #define PN_FRAME_MAX_PAYLOAD (65536 + 1024)
 #define PN_FRAME_MAX         (PN_FRAME_HDR + PN_FRAME_MAX_PAYLOAD)
 #define PN_CONN_ID_LEN       16                 /* random id of one pooled data connection */
+#define PN_SESSION_TAG_LEN   8                  /* hub: session tag, first bytes of a data conn id */
 #define PN_PROOF_LEN         32                 /* HMAC-SHA256 output in DATA_HELLO */
 #define PN_FINGERPRINT_LEN   32                 /* SHA-256 of a DER certificate, in VERIFY */
 #define PN_PING_LEN          8                  /* opaque PING/PONG payload */
@@ -55,6 +56,12 @@ enum pn_frame_type {
     PN_FT_ERROR = 0x08,         /* either way, control: code + reason, then close */
     PN_FT_DATA_HELLO = 0x0A,    /* client -> server, data: conn id + proof */
     PN_FT_DATA_OK = 0x0B,       /* server -> client, data: connection registered */
+    /* Hub sessions only (docs/hub.md §5): route id (u32) + TLVs. */
+    PN_FT_ROUTE_ADD = 0x0C,     /* agent -> hub: register a route */
+    PN_FT_ROUTE_OK = 0x0D,      /* hub -> agent: registered (PORT / HOST given) */
+    PN_FT_ROUTE_FAIL = 0x0E,    /* hub -> agent: refused (CODE, REASON) */
+    PN_FT_ROUTE_DEL = 0x0F,     /* agent -> hub: withdraw a route */
+    PN_FT_ROUTE_STATE = 0x10,   /* agent -> hub: the route's service went online / offline */
 };
 
 /* ERROR codes (u16 on the wire). Receivers log unknown codes and close all the same. */
@@ -74,6 +81,7 @@ enum pn_hello_tlv {
     PN_HT_MAX = 0x03,           /* u32: server's pool ceiling, 1..65536 */
     PN_HT_PROTO = 0x04,         /* u8: PN_PROTO_* bit mask, non-zero */
     PN_HT_INTERVAL = 0x05,      /* u32: ping/report interval in ms, 100..3600000 */
+    PN_HT_SESSION = 0x06,       /* 8 bytes: hub session tag, first 8 bytes of every data conn id */
 };
 
 #define PN_FLOW_REVERSE      0  /* "-": server listens on the target, client dials */
@@ -104,7 +112,44 @@ typedef struct pn_hello {
     uint8_t proto;              /* PN_PROTO_* mask; decode keeps only known bits */
     uint32_t max;               /* server's pool ceiling, 1..PN_POOL_MAX */
     uint32_t interval_ms;       /* ping interval, PN_INTERVAL_MIN_MS..PN_INTERVAL_MAX_MS */
+    uint8_t has_session;        /* a hub's HELLO: SESSION present */
+    uint8_t session[PN_SESSION_TAG_LEN]; /* the hub's session tag */
 } pn_hello_t;
+
+/* A hub route message (docs/hub.md §5): ROUTE_ADD, ROUTE_OK, ROUTE_FAIL,
+ * ROUTE_DEL, ROUTE_STATE. Which members a frame type carries is in the table
+ * there; the others are zero / empty. */
+#define PN_ROUTE_HOST_MAX 253
+#define PN_ROUTE_GROUP_MAX 64
+#define PN_ROUTE_GROUP_KEY_MAX 128
+enum pn_route_fail {
+    PN_RF_TAKEN = 1,            /* name or port in use, or another group key */
+    PN_RF_DENIED = 2,           /* not allowed for the account, or outside the hub's range */
+    PN_RF_LIMIT = 3,            /* the account's max_routes */
+    PN_RF_INVALID = 4,          /* bad name, missing host, no listener for the type */
+    PN_RF_EXISTS = 5,           /* the route id is already used in this session */
+};
+typedef struct pn_route_msg {
+    uint32_t id;                /* non-zero */
+    uint8_t type;               /* ADD: 1 tcp, 2 udp, 3 http, 4 https */
+    uint16_t port;              /* ADD: asked (0 = assign); OK: given (tcp/udp) */
+    char host[PN_ROUTE_HOST_MAX + 1];           /* ADD: asked; OK: full name; "" when absent */
+    char group[PN_ROUTE_GROUP_MAX + 1];         /* ADD: "" when absent */
+    char group_key[PN_ROUTE_GROUP_KEY_MAX + 1]; /* ADD: "" when absent */
+    uint8_t online;             /* ADD (default 1), STATE */
+    uint16_t code;              /* FAIL: enum pn_route_fail */
+    char reason[PN_ERROR_REASON_MAX + 1];       /* FAIL: log-safe text */
+} pn_route_msg_t;
+
+/** Encode the payload of a route frame of <ftype> from <m> into <out>; return
+ *  its size, 0 when <cap> is short or <m> lacks what <ftype> needs. */
+size_t pn_route_encode(uint8_t ftype, const pn_route_msg_t *m, uint8_t *out, size_t cap);
+/** Decode and validate the payload of a route frame of <ftype> into <m>
+ *  (zeroed first; online defaults to 1). PN_OK or PN_ERR + <why>. */
+int pn_route_decode(uint8_t ftype, const uint8_t *p, size_t len, pn_route_msg_t *m,
+                    const char **why);
+/** Name of a ROUTE_FAIL code ("TAKEN", ...), or "UNKNOWN". */
+const char *pn_route_fail_name(uint16_t code);
 
 /** Decode one frame from <in>: PN_OK with <f>, *<used>; PN_AGAIN if incomplete; PN_ERR + <why>. */
 int pn_frame_decode(const uint8_t *in, size_t avail, pn_frame_t *f, size_t *used,
@@ -140,6 +185,7 @@ int pn_signal_decode(const uint8_t *p, size_t len, const uint8_t **id, const cha
  * address (4 or 16 bytes), the port (u16). */
 #define PN_ST_SRC 0x01          /* the user's address */
 #define PN_ST_DST 0x02          /* the address the user connected to */
+#define PN_ST_ROUTE 0x03        /* hub: u32 route id the exchange is for */
 
 typedef struct pn_sig_addr {
     uint8_t family;             /* 0 = absent, 4 or 6 */
@@ -155,6 +201,14 @@ size_t pn_signal_encode_addrs(const uint8_t id[PN_CONN_ID_LEN], const pn_sig_add
  *  absent; either may be NULL); a malformed known TLV is an error. */
 int pn_signal_decode_addrs(const uint8_t *p, size_t len, const uint8_t **id, pn_sig_addr_t *src,
                            pn_sig_addr_t *dst, const char **why);
+
+/** As pn_signal_encode_addrs, plus a ROUTE TLV with <route> when it is non-zero (hub). */
+size_t pn_signal_encode_route(const uint8_t id[PN_CONN_ID_LEN], const pn_sig_addr_t *src,
+                              const pn_sig_addr_t *dst, uint32_t route, uint8_t *out, size_t cap);
+/** As pn_signal_decode_addrs, plus *<route> from the ROUTE TLV (0 when absent;
+ *  a ROUTE TLV that is not 4 bytes, or is 0, is an error). */
+int pn_signal_decode_route(const uint8_t *p, size_t len, const uint8_t **id, pn_sig_addr_t *src,
+                           pn_sig_addr_t *dst, uint32_t *route, const char **why);
 
 /** Encode a DATA_HELLO payload (<id> then <proof>); 0 if <cap> is short. */
 size_t pn_data_hello_encode(const uint8_t id[PN_CONN_ID_LEN], const uint8_t proof[PN_PROOF_LEN],

@@ -21,7 +21,8 @@ int
 tun_seen_add(tun_seen_t *s, const uint8_t id[PN_CONN_ID_LEN])
 {
     uint64_t k;
-    memcpy(&k, id, sizeof(k));
+    /* The last 8 bytes: a hub's ids all start with their session's tag. */
+    memcpy(&k, id + PN_CONN_ID_LEN - sizeof(k), sizeof(k));
     if (k == 0)
         k = 1;                  /* 0 marks an empty slot */
     if (s->n >= TUN_SEEN_MAX)

@@ -1,6 +1,7 @@
 /* tunnel/seen.h: the data connection ids a session has accepted, so a
  * DATA_HELLO recorded on a tls=0 data channel cannot be replayed to register
- * the same id again. Ids are random, so their first 8 bytes identify them. */
+ * the same id again. The last 8 bytes of an id are random (a hub's ids start
+ * with their session's tag), so they identify it. */
 #ifndef PN_TUNNEL_SEEN_H
 #define PN_TUNNEL_SEEN_H
 

@@ -7,8 +7,15 @@
  *   - a decoded frame lies inside the input and re-encodes to the same bytes;
  *   - PN_AGAIN only when the bytes really are short of a whole frame;
  *   - pn_frame_check and the payload decoders agree on what is well formed;
- *   - TCP/UDP: the SRC/DST address TLVs re-encode and decode unchanged;
- *   - HELLO: decode, encode, decode gives the same struct;
+ *   - TCP/UDP: the SRC/DST address TLVs and the hub's ROUTE TLV re-encode and
+ *     decode unchanged; the ROUTE-aware decoder is stricter than the tunnel's,
+ *     never looser, and agrees with it on the addresses;
+ *   - HELLO: decode, encode, decode gives the same struct (SESSION included);
+ *   - ROUTE_*: the payload is decoded as each of the five route types; whatever
+ *     is accepted re-encodes (exact-size buffer, one byte less refused) and
+ *     decodes to the same message, and that encoding is a fixed point; the
+ *     strings are NUL-terminated within their bounds, HOST/GROUP printable
+ *     ASCII, REASON log-safe (a fixed point of the sanitiser);
  *   - ERROR: the sanitised reason is a fixed point (encode + decode leaves it
  *     unchanged), which holds only when it is valid, log-safe UTF-8;
  *   - pn_tlv_next never steps outside [p, end). */
@@ -74,6 +81,9 @@ check_hello(const pn_frame_t *f)
     FUZZ_ASSERT(pn_hello_decode(exact, n, &h2, &why) == PN_OK);
     FUZZ_ASSERT(h.flow == h2.flow && h.tls == h2.tls && h.proto == h2.proto &&
                 h.max == h2.max && h.interval_ms == h2.interval_ms);
+    FUZZ_ASSERT(h.has_session == h2.has_session && (h.has_session == 0 || h.has_session == 1));
+    FUZZ_ASSERT(n == (h.has_session ? 37u : 26u));
+    FUZZ_ASSERT(memcmp(h.session, h2.session, PN_SESSION_TAG_LEN) == 0);
     free(exact);
     free(big);
 }
@@ -121,15 +131,21 @@ sig_addr_tlv_len(const pn_sig_addr_t *a)
 static void
 check_signal(const pn_frame_t *f, int checked)
 {
-    const uint8_t *id = NULL, *id2 = NULL;
+    const uint8_t *id = NULL, *id2 = NULL, *id3 = NULL;
     const char *why = NULL;
     char hex[2 * PN_CONN_ID_LEN + 1];
-    pn_sig_addr_t src, dst, src2, dst2;
+    pn_sig_addr_t src, dst, src2, dst2, src3, dst3;
+    uint32_t route = 0, route2 = 0;
 
     if (f->len >= PN_CONN_ID_LEN)
         walk_tlvs(f->payload + PN_CONN_ID_LEN, f->len - PN_CONN_ID_LEN);
     int rc = pn_signal_decode_addrs(f->payload, f->len, &id, &src, &dst, &why);
     FUZZ_ASSERT(pn_signal_decode(f->payload, f->len, &id2, &why) == rc);
+    FUZZ_ASSERT(pn_signal_decode_route(f->payload, f->len, &id2, NULL, NULL, NULL, &why) == rc);
+    why = NULL;
+    int rrc = pn_signal_decode_route(f->payload, f->len, &id3, &src3, &dst3, &route, &why);
+    FUZZ_ASSERT(rrc == PN_OK || why != NULL);
+    FUZZ_ASSERT(rrc != PN_OK || rc == PN_OK);   /* stricter, never looser */
     if (rc != PN_OK) {
         FUZZ_ASSERT(why != NULL);
         return;
@@ -154,6 +170,113 @@ check_signal(const pn_frame_t *f, int checked)
     FUZZ_ASSERT(pn_signal_encode(id, out, PN_CONN_ID_LEN) == PN_CONN_ID_LEN);
     FUZZ_ASSERT(pn_signal_encode(id, out, PN_CONN_ID_LEN - 1) == 0);
     free(out);
+    if (rrc != PN_OK)
+        return;
+
+    /* The hub's view: same id and addresses, plus the route, which round-trips;
+     * without a route the bytes are those of pn_signal_encode_addrs. */
+    FUZZ_ASSERT(id3 == f->payload);
+    FUZZ_ASSERT(sig_addr_same(&src, &src3) && sig_addr_same(&dst, &dst3));
+    size_t rn = n + (route != 0 ? PN_TLV_HDR + 4 : 0);
+    out = malloc(rn);
+    FUZZ_ASSERT(pn_signal_encode_route(id, &src, &dst, route, out, rn) == rn);
+    FUZZ_ASSERT(pn_signal_encode_route(id, &src, &dst, route, out, rn - 1) == 0);
+    FUZZ_ASSERT(pn_signal_encode_route(id, &src, &dst, route, out, rn) == rn);
+    FUZZ_ASSERT(pn_signal_decode_route(out, rn, &id2, &src2, &dst2, &route2, &why) == PN_OK);
+    FUZZ_ASSERT(route2 == route && sig_addr_same(&src, &src2) && sig_addr_same(&dst, &dst2));
+    free(out);
+}
+
+/* Nonzero when route messages <a> and <b> are equal member by member. */
+static int
+route_same(const pn_route_msg_t *a, const pn_route_msg_t *b)
+{
+    return a->id == b->id && a->type == b->type && a->port == b->port &&
+           a->online == b->online && a->code == b->code && strcmp(a->host, b->host) == 0 &&
+           strcmp(a->group, b->group) == 0 && strcmp(a->group_key, b->group_key) == 0 &&
+           strcmp(a->reason, b->reason) == 0;
+}
+
+/* Nonzero when the <n> bytes at <s> are printable ASCII. */
+static int
+printable(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((uint8_t)s[i] < 0x20 || (uint8_t)s[i] > 0x7E)
+            return 0;
+    return 1;
+}
+
+/* Decode <f>'s payload as route frame <ftype> (maybe not f->type: the five
+ * share one layout) and check what is accepted. Return the decoder's result. */
+static int
+check_route_as(uint8_t ftype, const pn_frame_t *f)
+{
+    pn_route_msg_t m, m2;
+    const char *why = NULL;
+    char again[PN_ERROR_REASON_MAX + 1];
+
+    int rc = pn_route_decode(ftype, f->payload, f->len, &m, &why);
+    if (rc != PN_OK) {
+        FUZZ_ASSERT(rc == PN_ERR && why != NULL);
+        return rc;
+    }
+    FUZZ_ASSERT(f->len >= 4 && m.id != 0);
+    FUZZ_ASSERT(ftype == PN_FT_ROUTE_ADD ? m.type >= 1 && m.type <= 4 : m.type == 0);
+    FUZZ_ASSERT(m.online <= 1);
+    size_t hl = strlen(m.host), gl = strlen(m.group), kl = strlen(m.group_key);
+    size_t rl = strlen(m.reason);
+    FUZZ_ASSERT(hl <= PN_ROUTE_HOST_MAX && printable(m.host, hl));
+    FUZZ_ASSERT(gl <= PN_ROUTE_GROUP_MAX && printable(m.group, gl));
+    FUZZ_ASSERT(kl <= PN_ROUTE_GROUP_KEY_MAX && rl <= PN_ERROR_REASON_MAX);
+    FUZZ_ASSERT(rl + hl + gl + kl <= f->len);
+    if (ftype != PN_FT_ROUTE_ADD)
+        FUZZ_ASSERT(gl == 0 && kl == 0);
+    if (ftype != PN_FT_ROUTE_ADD && ftype != PN_FT_ROUTE_OK)
+        FUZZ_ASSERT(hl == 0 && m.port == 0);
+    if (ftype != PN_FT_ROUTE_FAIL)
+        FUZZ_ASSERT(rl == 0 && m.code == 0);
+    if (ftype != PN_FT_ROUTE_ADD && ftype != PN_FT_ROUTE_STATE)
+        FUZZ_ASSERT(m.online == 1);
+    FUZZ_ASSERT(pn_route_fail_name(m.code) != NULL);
+    /* The sanitised REASON is a fixed point of the sanitiser (the ERROR path). */
+    uint8_t *e = malloc(2 + rl);
+    uint16_t code;
+    FUZZ_ASSERT(pn_error_encode(m.code, m.reason, e, 2 + rl) == 2 + rl);
+    FUZZ_ASSERT(pn_error_decode(e, 2 + rl, &code, again, &why) == PN_OK);
+    FUZZ_ASSERT(strcmp(again, m.reason) == 0);
+    free(e);
+
+    /* Round trip through an exact-size buffer; the encoding is canonical. */
+    uint8_t *big = malloc(1024);
+    size_t n = pn_route_encode(ftype, &m, big, 1024);
+    FUZZ_ASSERT(n >= 4 && n < 1024);
+    uint8_t *exact = malloc(n);
+    FUZZ_ASSERT(pn_route_encode(ftype, &m, exact, n) == n);
+    FUZZ_ASSERT(memcmp(exact, big, n) == 0);
+    FUZZ_ASSERT(pn_route_encode(ftype, &m, exact, n - 1) == 0);
+    why = NULL;
+    FUZZ_ASSERT(pn_route_decode(ftype, exact, n, &m2, &why) == PN_OK);
+    FUZZ_ASSERT(route_same(&m, &m2));
+    FUZZ_ASSERT(pn_route_encode(ftype, &m2, big, 1024) == n);
+    FUZZ_ASSERT(memcmp(exact, big, n) == 0);
+    free(exact);
+    free(big);
+    return rc;
+}
+
+static void
+check_route(const pn_frame_t *f, int checked)
+{
+    walk_tlvs(f->payload + (f->len >= 4 ? 4 : f->len), f->len >= 4 ? f->len - 4 : 0);
+    for (uint8_t t = PN_FT_ROUTE_ADD; t <= PN_FT_ROUTE_STATE; t++) {
+        int rc = check_route_as(t, f);
+        if (t == f->type && rc == PN_OK)
+            FUZZ_ASSERT(checked == PN_OK);
+    }
+    /* Never a route frame type. */
+    pn_route_msg_t m;
+    FUZZ_ASSERT(pn_route_decode(PN_FT_HELLO, f->payload, f->len, &m, NULL) == PN_ERR);
 }
 
 static void
@@ -202,6 +325,13 @@ check_frame(const uint8_t *in, const pn_frame_t *f, size_t used)
         break;
     case PN_FT_DATA_HELLO:
         check_data_hello(f, checked);
+        break;
+    case PN_FT_ROUTE_ADD:
+    case PN_FT_ROUTE_OK:
+    case PN_FT_ROUTE_FAIL:
+    case PN_FT_ROUTE_DEL:
+    case PN_FT_ROUTE_STATE:
+        check_route(f, checked);
         break;
     case PN_FT_PING:
     case PN_FT_PONG:

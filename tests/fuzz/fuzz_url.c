@@ -77,9 +77,19 @@ fuzz_config(const char *s)
         pn_config_clear(&cfg);
         return;
     }
-    FUZZ_ASSERT(cfg.role == PN_ROLE_CLIENT || cfg.role == PN_ROLE_SERVER);
+    FUZZ_ASSERT(cfg.role == PN_ROLE_CLIENT || cfg.role == PN_ROLE_SERVER ||
+                cfg.role == PN_ROLE_HUB || cfg.role == PN_ROLE_AGENT);
     FUZZ_ASSERT(cfg.host != NULL && cfg.port != NULL && all_digits(cfg.port));
-    FUZZ_ASSERT(cfg.ntargets >= 1 && cfg.targets != NULL);
+    if (cfg.role == PN_ROLE_HUB || cfg.role == PN_ROLE_AGENT) {
+        /* No target path; a hub has its accounts file, an agent its token and routes. */
+        FUZZ_ASSERT(cfg.ntargets == 0 && cfg.targets == NULL);
+        FUZZ_ASSERT(cfg.role != PN_ROLE_HUB || (cfg.accounts != NULL && cfg.key == NULL &&
+                                                cfg.ports_lo <= cfg.ports_hi));
+        FUZZ_ASSERT(cfg.role != PN_ROLE_AGENT || (cfg.key != NULL &&
+                                                  (cfg.nroutes > 0 || cfg.routes_file != NULL)));
+    } else {
+        FUZZ_ASSERT(cfg.ntargets >= 1 && cfg.targets != NULL);
+    }
     for (size_t i = 0; i < cfg.ntargets; i++)
         FUZZ_ASSERT(cfg.targets[i].host != NULL && all_digits(cfg.targets[i].port));
     FUZZ_ASSERT(cfg.mode >= 0 && cfg.mode <= 2 && cfg.tls >= 0 && cfg.tls <= 2);

@@ -115,6 +115,18 @@ def frame_seeds():
         "unknown_type": frame(0x09, b"??", flags=0x80, stream=7),
         "over_bound": struct.pack(">BBBBII", 1, 2, 0, 0, 0, 65536 + 1025),
         "tlvs_only": tlv(1, b"\x01") + tlv(2, b"\x00\x00") + b"\x03\x00",
+        # Hub frames (docs/hub.md §5): route id u32, then TLVs TYPE 1, PORT 2, HOST 3,
+        # GROUP 4, GROUP_KEY 5, ONLINE 6, CODE 7, REASON 8.
+        "hub_hello": frame(FT["HELLO"], hello(flow=0) + tlv(6, bytes(range(8)))),
+        "hub_signal_route": frame(FT["TCP"], CONN_ID + tlv(3, struct.pack(">I", 7))),
+        "route_add": frame(0x0C, struct.pack(">I", 1) + tlv(1, b"\x03") + tlv(3, b"app.hub.test") +
+                           tlv(5, b"k3y") + tlv(6, b"\x01")),
+        "route_add_tcp": frame(0x0C, struct.pack(">I", 2) + tlv(1, b"\x01") + tlv(2, b"\x27\x10") +
+                               tlv(4, b"dns")),
+        "route_ok": frame(0x0D, struct.pack(">I", 2) + tlv(2, b"\x27\x10")),
+        "route_fail": frame(0x0E, struct.pack(">I", 3) + tlv(7, b"\x00\x01") + tlv(8, b"port taken")),
+        "route_del": frame(0x0F, struct.pack(">I", 3)),
+        "route_state": frame(0x10, struct.pack(">I", 1) + tlv(6, b"\x00")),
     })
     return s
 

@@ -354,7 +354,7 @@ def test_served_document_is_the_one_in_the_tree(master):
 # 2. the contract walk
 # --------------------------------------------------------------------------------------
 
-def test_contract_walk(master):
+def test_contract_walk(master, tmp_path):
     doc = master.spec()
     ops = {(m, p): (op, item) for m, p, op, item in operations(doc)}
     called = []
@@ -459,6 +459,34 @@ def test_contract_walk(master):
     assert r.status == 200, r
     r, _ = call("get", "/docs")
     assert r.status == 200, r
+
+    # a hub (docs/hub.md: an accounts file, no agent needed): its state once it reported,
+    # the `hub` event announcing it; other instances have no hub state
+    accounts = tmp_path / "accounts.json"
+    accounts.write_text(json.dumps({"accounts": [{"name": "walk", "token": "0123456789abcdef0123"}]}))
+    r, hub = call("post", "/instances", body={
+        "url": f"hub://{LOOPBACK}:{free_port()}?accounts={accounts}&http={LOOPBACK}:{free_port()}",
+        "alias": "walk-hub"})
+    assert r.status == 201 and hub["type"] == "hub", r
+    hub_op, _ = ops[("get", "/instances/{id}/hub")]
+
+    def reported():
+        r = master.request("get", f"/instances/{hub['id']}/hub")
+        got = check_answer(doc, "get", "/instances/{id}/hub", hub_op, r, " (polling)")
+        return got if r.status == 200 and got["updated"] is not None else None
+    wait_until(reported, 10, interval=0.1, what="the hub's first HUB_STATE")
+    r, state = call("get", "/instances/{id}/hub", {"id": hub["id"]})
+    assert r.status == 200 and state["updated"] and state["clients"] == [], r
+    r, err = call("get", "/instances/{id}/hub", {"id": keep["id"]}, what=" (not a hub)")
+    assert r.status == 404 and err["field"] == "id", r
+    _, _, _, events = read_events(master, 40, timeout=3)
+    hub_events = [json.loads(ev["data"]) for ev in events if ev.get("event") == "hub"]
+    assert hub_events, f"no hub event among {events[:5]}"
+    for data in hub_events:
+        errs = validate(doc, doc["components"]["schemas"]["HubEvent"], data, strict=True)
+        assert not errs and data["id"] == hub["id"], f"hub event does not fit HubEvent: {errs}\n{data}"
+    r, _ = call("delete", "/instances/{id}", {"id": hub["id"]})
+    assert r.status == 204, r
 
     r, _ = call("delete", "/instances/{id}", {"id": iid})
     assert r.status == 204, r

@@ -503,7 +503,7 @@ class Haproxy(_LoggedProc):
                 out.append(((m["src"], int(m["sport"])), (m["dst"], int(m["dport"]))))
         return out
 
-    def wait_connection(self, timeout=5.0, start=0):
+    def wait_connection(self, timeout=15.0, start=0):
         """Wait for a logged connection at line index >= <start>; return (src, dst)."""
         m = self.wait_line(HAPROXY_LOG_RE, timeout, start)
         return (m["src"], int(m["sport"])), (m["dst"], int(m["dport"]))

@@ -14,11 +14,13 @@
 // signs in, a bad URL shows the API's 400 message next to the field, an instance
 // `client://127.0.0.1:<p>/127.0.0.1:<echo>?mode=1` is created and seen running, a few MiB
 // pushed through it move its counters and the chart, its log shows lines (then live ones),
-// it is stopped, its counters reset, it is deleted, and the user signs out.
+// it is stopped, its counters reset, it is deleted; then a hub instance is created in the
+// page and a real agent (started here) attaches to it: the hub's panel shows the agent's
+// client, its routes and its account's bytes; and the user signs out.
 // Every wait is bounded, everything started is stopped by PID in `finally`, any failure
 // exits 1 with a message (and a screenshot path); success prints one summary line.
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, mkdirSync, existsSync } from "node:fs";
+import { mkdtempSync, rmSync, mkdirSync, existsSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -33,6 +35,7 @@ const WAIT = Math.max(1, Number(process.env.POSTERN_WEB_WAIT) || 20) * 1000;
 const OVERALL = WAIT * 12; // the whole run, however it goes
 const MIB = 1024 * 1024;
 const PUSH = 4 * MIB;
+const HUB_TOKEN = "5f0c2a9e8b7d4c3a1e6f9b2d0c8a7e41"; // the hub's one account (docs/hub.md §3)
 
 const t0 = Date.now();
 let step = "start";
@@ -42,7 +45,8 @@ const masterOut = [];
 const pageProblems = [];
 const warnings = [];
 let restarting = false;
-const started = { master: null, browserServer: null, browser: null, echo: null, sockets: new Set() };
+const started = { master: null, agent: null, browserServer: null, browser: null, echo: null, sockets: new Set() };
+const agentOut = [];
 
 const redact = (s) => (key ? String(s).split(key).join("<key>") : String(s));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -355,8 +359,56 @@ async function main() {
   await waitFor("the instance count shown as 0", async () => (await tid("info-instances").textContent()).trim() === "0");
   ok("instance deleted (dialog confirmed; gone from the API)");
 
+  step = "a hub's panel shows its agent's client and routes";
+  const hubPort = await freePort();
+  const hubHttpPort = await freePort();
+  const routePort = await freePort();
+  const accounts = join(work, "accounts.json");
+  writeFileSync(accounts, JSON.stringify({ accounts: [{ name: "webtest", token: HUB_TOKEN }] }));
+  await tid("create-url").fill(`hub://127.0.0.1:${hubPort}?accounts=${accounts}&http=127.0.0.1:${hubHttpPort}&ports=${routePort}-${routePort}`);
+  await tid("create-alias").fill("web-hub");
+  await tid("create-submit").click();
+  const hubRow = page.locator('[data-testid="instance-row"]', { hasText: "web-hub" });
+  await hubRow.waitFor({ state: "visible" });
+  await waitFor("the hub to be running", async () => (await hubRow.getByTestId("status").textContent()) === "running");
+  if ((await hubRow.getByTestId("type").textContent()) !== "hub") throw new Error("the hub's row does not say its type is hub");
+  if (await tid("hub-panel").isVisible()) throw new Error("the hub panel is shown before a hub is selected");
+  await hubRow.getByTestId("alias").click(); // select the row (its detail: chart, hub panel)
+  await tid("hub-panel").waitFor({ state: "visible" });
+  await waitFor("the hub panel to show the hub's first report", async () => /^updated /.test((await tid("hub-updated").textContent()).trim()));
+  if (!/web-hub/.test(await tid("hub-which").textContent())) throw new Error("the hub panel does not name the hub");
+  if ((await tid("hub-clients-count").textContent()).trim() !== "0") throw new Error("the hub panel lists a client before any agent came");
+  const agentUrl = `agent://${HUB_TOKEN}@127.0.0.1:${hubPort}?tcp=127.0.0.1:${echoPort},port=${routePort}&http=127.0.0.1:${echoPort},host=app.test`;
+  started.agent = spawn(BIN, [agentUrl], {
+    env: { ...process.env, POSTERN_REPORT_INTERVAL: "200ms" },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  for (const stream of [started.agent.stdout, started.agent.stderr]) {
+    stream.setEncoding("utf8");
+    stream.on("data", (d) => { for (const l of d.split("\n")) if (l) agentOut.push(l); if (agentOut.length > 200) agentOut.splice(0, agentOut.length - 200); });
+  }
+  const hubPanel = tid("hub-panel");
+  const clientRow = hubPanel.locator('[data-testid="hub-client-row"]');
+  await waitFor("the agent's client in the hub panel", async () => (await clientRow.count()) === 1);
+  if ((await clientRow.getByTestId("account").textContent()) !== "webtest") throw new Error("the client row does not name its account");
+  const tcpRoute = hubPanel.locator(`[data-testid="hub-route-row"][data-type="tcp"][data-key="${routePort}"]`);
+  const httpRoute = hubPanel.locator('[data-testid="hub-route-row"][data-type="http"][data-key="app.test"]');
+  await waitFor("the tcp and http routes in the hub panel", async () => (await tcpRoute.count()) === 1 && (await httpRoute.count()) === 1);
+  for (const r of [tcpRoute, httpRoute]) {
+    const online = (await r.getByTestId("online").textContent()).trim();
+    if (online !== "1 / 1") throw new Error(`a route shows ${JSON.stringify(online)} online / members, expected "1 / 1"`);
+  }
+  await pushThrough(routePort, MIB);
+  const acct = hubPanel.locator('[data-testid="hub-account-row"][data-name="webtest"]');
+  await waitFor("the account's bytes from and to users (1 MiB each way) in the hub panel", async () =>
+    Number(await acct.getByTestId("rx").getAttribute("data-bytes")) >= MIB && Number(await acct.getByTestId("tx").getAttribute("data-bytes")) >= MIB);
+  await shot("hub-1280");
+  ok(`hub panel shows the agent's client, its tcp:${routePort} and http:app.test routes, and its account's bytes`);
+
   step = "the phone layout";
   await page.setViewportSize({ width: 390, height: 844 });
+  await shot("hub-390");
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   if (overflow > 2) throw new Error(`the page scrolls sideways by ${overflow} px at 390 px wide`);
   await page.setViewportSize({ width: 1280, height: 900 });
@@ -383,6 +435,7 @@ async function cleanup() {
   }
   for (const s of started.sockets) s.destroy();
   if (started.echo) started.echo.close();
+  if (started.agent) await stopPid(started.agent.pid, "the agent", 5000);
   if (started.master) await stopPid(started.master.pid, "the master", 10000);
   if (started.work) rmSync(started.work, { recursive: true, force: true });
 }
@@ -411,6 +464,10 @@ try {
     } catch (err) {
       console.error(`  (no screenshot: ${err.message})`);
     }
+  }
+  if (agentOut.length && step.startsWith("a hub's panel")) {
+    console.error("  last lines from the agent:");
+    for (const l of agentOut.slice(-15)) console.error(`    ${l}`);
   }
   if (masterOut.length) {
     console.error("  last lines from the master:");

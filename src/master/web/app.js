@@ -9,6 +9,8 @@
   const WINDOW_S = 300;          // chart span, seconds
   const LOG_MAX = 1000;          // lines kept in the log panel
   const STALL_MS = 45000;        // no byte (not even a keepalive) for this long: reconnect
+  const HUB_POLL_MS = 5000;      // the hub panel reloads at least this often
+  const HUB_GAP_MS = 1000;       // and at most this often (`hub` events come every report interval)
   const $ = (id) => document.getElementById(id);
 
   const st = {
@@ -19,6 +21,7 @@
     total: new Map(),            // sec -> [rx, tx], every instance summed
     chartId: '',
     log: { id: null, loading: false, queue: [] },
+    hub: { id: null, poll: 0, timer: 0, busy: false, again: false, last: 0 },
     info: null, infoAt: 0,
     stream: { gen: 0, ctrl: null, timer: 0, retry: 3000, live: false, last: 0, shutdown: false },
     sync: null,
@@ -152,6 +155,7 @@
     for (const id of [...st.inst.keys()]) removeInstance(id);
     st.total.clear();
     closeLog();
+    hideHub();
     st.info = null;
     setConn('offline');
     showSignin(message);
@@ -297,10 +301,14 @@
   }
 
   function onEvent(type, data) {
-    if (type !== 'instance' && type !== 'message') return;
+    if (type !== 'instance' && type !== 'message' && type !== 'hub') return;
     let msg;
     try { msg = JSON.parse(data); } catch (_) { return; }
     if (!msg || typeof msg !== 'object') return;
+    if (type === 'hub') {
+      if (msg.id === st.hub.id) scheduleHub();
+      return;
+    }
     const inst = msg.instance && typeof msg.instance === 'object' && typeof msg.instance.id === 'string' ? msg.instance : null;
     if (msg.type === 'initial') {
       if (!inst) return;
@@ -414,6 +422,10 @@
     renderRow(inst);
     if (prev && prev.alias !== inst.alias) renameChartOption(inst);
     if (st.log.id === inst.id) setText($('log-which'), label(inst));
+    if (st.chartId === inst.id) {
+      syncHub();
+      if (st.hub.id === inst.id && prev && prev.status !== inst.status) scheduleHub();
+    }
     refreshEmpty();
   }
 
@@ -426,6 +438,7 @@
     const opt = $('chart-select').querySelector(`option[value="${CSS.escape(id)}"]`);
     if (opt) opt.remove();
     if (st.chartId === id) { st.chartId = ''; $('chart-select').value = ''; }
+    if (st.hub.id === id) hideHub();
     if (st.log.id === id) {
       appendSystemLine('The instance was deleted.');
       st.log.id = null;
@@ -585,6 +598,7 @@
     st.chartId = st.inst.has(id) ? id : '';
     $('chart-select').value = st.chartId;
     for (const [rid, p] of st.rows) p.tr.classList.toggle('selected', rid === st.chartId);
+    syncHub();
     drawChart();
   }
   $('chart-select').addEventListener('change', (e) => selectChart(e.target.value));
@@ -750,6 +764,118 @@
     for (const p of st.rows.values()) p.btn.logs.setAttribute('aria-pressed', 'false');
   }
   $('log-close').addEventListener('click', closeLog);
+
+  // ---------- hub panel ----------
+  /* The panel follows the selected row: shown while it is a hub (GET /instances/{id}/hub),
+   * reloaded on its `hub` events (at most once a second) and every 5 s. */
+  function syncHub() {
+    const inst = st.inst.get(st.chartId);
+    if (inst && inst.type === 'hub') showHub(inst);
+    else hideHub();
+  }
+  function showHub(inst) {
+    setText($('hub-which'), label(inst));
+    if (st.hub.id === inst.id) return;
+    hideHub();
+    st.hub.id = inst.id;
+    renderHub(null);
+    setText($('hub-updated'), 'loading…');
+    $('hub-panel').hidden = false;
+    st.hub.poll = setInterval(loadHub, HUB_POLL_MS);
+    loadHub();
+  }
+  function hideHub() {
+    const h = st.hub;
+    clearInterval(h.poll);
+    clearTimeout(h.timer);
+    st.hub = { id: null, poll: 0, timer: 0, busy: false, again: false, last: 0 };
+    $('hub-panel').hidden = true;
+  }
+  function scheduleHub() {
+    const h = st.hub;
+    if (!h.id || h.timer) return;
+    h.timer = setTimeout(() => { h.timer = 0; loadHub(); }, Math.max(0, HUB_GAP_MS - (Date.now() - h.last)));
+  }
+  async function loadHub() {
+    const h = st.hub;
+    if (!h.id) return;
+    if (h.busy) { h.again = true; return; }
+    h.busy = true;
+    try {
+      const res = await api('GET', `${instPath(h.id)}/hub`);
+      if (st.hub === h) renderHub(res);
+    } catch (e) {
+      if (st.hub === h) showHubNote(e.status === 404 ? 'This instance is not a hub (any more).' : `Could not load the hub's state: ${e.message}`);
+    } finally {
+      h.busy = false;
+      h.last = Date.now();
+      if (h.again && st.hub === h) { h.again = false; scheduleHub(); }
+    }
+  }
+  function showHubNote(text) {
+    setText($('hub-note'), text);
+    $('hub-note').hidden = !text;
+  }
+  const list = (v) => (Array.isArray(v) ? v.filter((x) => x && typeof x === 'object') : []);
+  function fillTable(name, items, makeRow) {
+    const body = $(`hub-${name}-body`);
+    const frag = document.createDocumentFragment();
+    for (const it of items) frag.append(makeRow(it));
+    body.replaceChildren(frag);
+    setText($(`hub-${name}-count`), items.length);
+    $(`hub-${name}-empty`).hidden = items.length > 0;
+  }
+  const cell = (text, cls, testid) => el('td', Object.assign({ text: str(text) }, cls ? { cls } : {}, testid ? { 'data-testid': testid } : {}));
+  function bytesCell(v, testid) {
+    const n = num(v);
+    const td = cell(fmtBytes(n), 'num', testid);
+    td.dataset.bytes = String(n);
+    td.title = `${n.toLocaleString()} bytes`;
+    return td;
+  }
+  function renderHub(res) {
+    const state = res && typeof res === 'object' ? res : {};
+    const inst = st.inst.get(st.hub.id);
+    const running = inst && inst.status === 'running';
+    if (state.updated) {
+      const t = new Date(state.updated);
+      setText($('hub-updated'), `updated ${Number.isNaN(t.getTime()) ? str(state.updated) : t.toLocaleTimeString()}`);
+      $('hub-updated').title = str(state.updated);
+    } else {
+      setText($('hub-updated'), res ? (running ? 'no report yet' : 'not running') : '');
+      $('hub-updated').title = '';
+    }
+    showHubNote(state.truncated === true ? 'The hub cut its route list to stay within 1 MiB: some routes are not shown.' : '');
+    const now = Date.now() / 1000;
+    fillTable('clients', list(state.clients), (c) => {
+      const tr = el('tr', { 'data-testid': 'hub-client-row', 'data-id': str(c.id) });
+      const since = num(c.since);
+      const conn = cell(since ? fmtDuration(now - since) : '–', '', 'since');
+      if (since) conn.title = new Date(since * 1000).toISOString();
+      tr.append(cell(c.id, 'mono', 'id'), cell(c.account, '', 'account'), cell(c.peer, 'mono', 'peer'), conn,
+        cell(num(c.routes), 'num', 'routes'), cell(num(c.pool), 'num', 'pool'), cell(`${num(c.ping_ms)} ms`, 'num', 'ping'));
+      return tr;
+    });
+    fillTable('routes', list(state.routes), (r) => {
+      const tr = el('tr', { 'data-testid': 'hub-route-row', 'data-key': str(r.key), 'data-type': str(r.type) });
+      const members = num(r.members);
+      const online = num(r.online);
+      const on = cell(`${online} / ${members}`, `num ${online === 0 ? 'bad' : online < members ? 'warn' : ''}`.trim(), 'online');
+      on.title = `${online} of ${members} member(s) online`;
+      tr.append(cell(r.type, '', 'type'), cell(r.key, 'mono', 'key'), cell(r.account, '', 'account'),
+        cell(r.group || '–', r.group ? '' : 'muted', 'group'), on, cell(num(r.conns), 'num', 'conns'));
+      return tr;
+    });
+    fillTable('accounts', list(state.accounts), (a) => {
+      const tr = el('tr', { 'data-testid': 'hub-account-row', 'data-name': str(a.name) });
+      const refused = a.refused && typeof a.refused === 'object' ? Object.entries(a.refused).filter(([, v]) => num(v) > 0) : [];
+      tr.append(cell(a.name, '', 'name'), cell(num(a.clients), 'num', 'clients'), cell(num(a.routes), 'num', 'routes'),
+        cell(num(a.conns), 'num', 'conns'), cell(num(a.requests), 'num', 'requests'), bytesCell(a.rx, 'rx'), bytesCell(a.tx, 'tx'),
+        cell(refused.length ? refused.map(([k, v]) => `${k} ${num(v)}`).join(' · ') : '–', refused.length ? 'warn' : 'muted', 'refused'));
+      return tr;
+    });
+  }
+  $('hub-close').addEventListener('click', () => selectChart(''));
 
   // ---------- periodic ----------
   function tickCounts() {

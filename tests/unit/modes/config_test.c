@@ -12,8 +12,10 @@
 
 #include "core/err.h"
 #include "modes/config.h"
+#include "modes/hubconf.h"
 
 #define SECRET "s3cret"
+#define TOKEN SECRET "-0123456789abcdef"    /* an agent's token: 16+ characters */
 
 /* ---- helpers ---- */
 
@@ -39,6 +41,14 @@ assert_cfg_empty(const pn_config_t *cfg)
     assert_null(cfg->ca);
     assert_null(cfg->sni);
     assert_null(cfg->dial);
+    assert_null(cfg->accounts);
+    assert_null(cfg->http_listen);
+    assert_null(cfg->https_listen);
+    assert_null(cfg->domain);
+    assert_null(cfg->public_ip);
+    assert_null(cfg->routes);
+    assert_int_equal(cfg->nroutes, 0);
+    assert_null(cfg->routes_file);
 }
 
 /* <url> must fail with an error that starts with <prefix>, leaves <cfg> empty
@@ -265,8 +275,264 @@ test_params_last_wins_and_ranges(void **state)
 static void
 test_error_scheme(void **state)
 {
+    char err[PN_ERR_LEN];
+    pn_config_t cfg;
     parse_fails("bogus://" SECRET "@:80/h:1", "scheme:");
     parse_fails("master://" SECRET "@:80/h:1", "scheme:");
+    assert_int_equal(pn_config_parse("bogus://:80/h:1", &cfg, err), PN_ERR);
+    assert_string_equal(err, "scheme: unknown mode \"bogus\" (expected server://, client://, hub:// "
+                             "or agent://)");
+}
+
+/* ---- hub:// ---- */
+
+static void
+test_hub_full(void **state)
+{
+    pn_config_t cfg;
+    parse_ok("hub://0.0.0.0:7000?accounts=%2Fetc%2Faccounts.json&http=:80&https=[::1]:443"
+             "&ports=10000-20000&domain=Hub.Example.COM&public=203.0.113.5&timeout=2.5s"
+             "&tls=2&crt=c.pem&key=k.pem&max=16&log=warn&read=1m&slot=100&dns=30s",
+             &cfg);
+    assert_int_equal(cfg.role, PN_ROLE_HUB);
+    assert_null(cfg.key);
+    assert_string_equal(cfg.host, "0.0.0.0");
+    assert_string_equal(cfg.port, "7000");
+    assert_null(cfg.targets);
+    assert_int_equal(cfg.ntargets, 0);
+    assert_string_equal(cfg.accounts, "/etc/accounts.json");
+    assert_string_equal(cfg.http_listen, ":80");
+    assert_string_equal(cfg.https_listen, "[::1]:443");
+    assert_int_equal(cfg.ports_lo, 10000);
+    assert_int_equal(cfg.ports_hi, 20000);
+    assert_string_equal(cfg.domain, "hub.example.com");
+    assert_string_equal(cfg.public_ip, "203.0.113.5");
+    assert_int_equal(cfg.http_timeout_ms, 2500);
+    assert_int_equal(cfg.tls, 2);
+    assert_string_equal(cfg.crt, "c.pem");
+    assert_string_equal(cfg.crt_key, "k.pem");
+    assert_int_equal(cfg.max, 16);
+    assert_int_equal(cfg.log, LOG_WARN);
+    assert_int_equal(cfg.read_ms, 60000);
+    assert_int_equal(cfg.slot, 100);
+    assert_int_equal(cfg.dns_ms, 30000);
+    assert_null(cfg.routes);
+    assert_null(cfg.routes_file);
+    pn_config_clear(&cfg);
+    assert_cfg_empty(&cfg);
+}
+
+static void
+test_hub_defaults(void **state)
+{
+    pn_config_t cfg;
+    parse_ok("hub://:7000?accounts=a.json", &cfg);
+    assert_int_equal(cfg.role, PN_ROLE_HUB);
+    assert_string_equal(cfg.host, "");
+    assert_string_equal(cfg.accounts, "a.json");
+    assert_null(cfg.http_listen);
+    assert_null(cfg.https_listen);
+    assert_int_equal(cfg.ports_lo, 0);
+    assert_int_equal(cfg.ports_hi, 0);
+    assert_null(cfg.domain);
+    assert_null(cfg.public_ip);
+    assert_int_equal(cfg.http_timeout_ms, 30000);
+    assert_int_equal(cfg.tls, 0);
+    assert_int_equal(cfg.max, 1024);
+    assert_int_equal(cfg.slot, 65536);
+    assert_int_equal(cfg.log, LOG_INFO);
+    assert_int_equal(cfg.dns_ms, 300000);
+    assert_int_equal(cfg.report_ms, 5000);
+    pn_config_clear(&cfg);
+
+    /* One port is a range of one; an IPv6 public address; the shortest timeout. */
+    parse_ok("hub://[::]:7000?accounts=a.json&ports=20022&public=2001:db8::5&timeout=100ms"
+             "&http=127.0.0.1:8080&domain=localhost",
+             &cfg);
+    assert_string_equal(cfg.host, "::");
+    assert_int_equal(cfg.ports_lo, 20022);
+    assert_int_equal(cfg.ports_hi, 20022);
+    assert_string_equal(cfg.public_ip, "2001:db8::5");
+    assert_int_equal(cfg.http_timeout_ms, 100);
+    assert_string_equal(cfg.http_listen, "127.0.0.1:8080");
+    assert_string_equal(cfg.domain, "localhost");
+    pn_config_clear(&cfg);
+}
+
+static void
+test_hub_errors(void **state)
+{
+    /* required, and what has no place in a hub URL */
+    parse_fails("hub://:7000", "accounts: hub:// needs accounts=<file>");
+    parse_fails("hub://:7000?accounts=", "accounts: hub:// needs accounts=<file>");
+    parse_fails("hub://:7000?http=:80", "accounts:");
+    parse_fails("hub://:7000/127.0.0.1:80?accounts=a.json", "target: hub:// takes no target path");
+    parse_fails("hub://:7000/?accounts=a.json", "target: hub:// takes no target path");
+    parse_fails("hub://" SECRET "@:7000?accounts=a.json", "key: hub:// takes no <key>@");
+    parse_fails("hub://:0?accounts=a.json", "port: hub address");
+    parse_fails("hub://:70000?accounts=a.json", "port: hub address");
+    parse_fails("hub://h?accounts=a.json", "port:");
+    /* values */
+    parse_fails("hub://:7000?accounts=a.json&http=80", "http: address \"80\": missing");
+    parse_fails("hub://:7000?accounts=a.json&http=", "http:");
+    parse_fails("hub://:7000?accounts=a.json&http=:0", "http: port of \":0\" is out of range");
+    parse_fails("hub://:7000?accounts=a.json&http=::1:80", "http:");
+    parse_fails("hub://:7000?accounts=a.json&https=:65536", "https: port of");
+    parse_fails("hub://:7000?accounts=a.json&https=[::1", "https:");
+    parse_fails("hub://:7000?accounts=a.json&ports=0-100", "ports: \"0-100\" is not a range");
+    parse_fails("hub://:7000?accounts=a.json&ports=20-10", "ports:");
+    parse_fails("hub://:7000?accounts=a.json&ports=", "ports:");
+    parse_fails("hub://:7000?accounts=a.json&ports=1-2-3", "ports:");
+    parse_fails("hub://:7000?accounts=a.json&domain=", "domain: \"\" is not a DNS name");
+    parse_fails("hub://:7000?accounts=a.json&domain=a..b", "domain:");
+    parse_fails("hub://:7000?accounts=a.json&domain=*.a.b", "domain:");
+    parse_fails("hub://:7000?accounts=a.json&domain=a_b.c", "domain:");
+    parse_fails("hub://:7000?accounts=a.json&domain=-a.b", "domain:");
+    parse_fails("hub://:7000?accounts=a.json&domain=a-.b", "domain:");
+    parse_fails("hub://:7000?accounts=a.json&public=hub.example.com", "public: \"hub.example.com\" is not an IP address");
+    parse_fails("hub://:7000?accounts=a.json&public=[::1]", "public:");
+    parse_fails("hub://:7000?accounts=a.json&public=", "public:");
+    parse_fails("hub://:7000?accounts=a.json&public=1.2.3.256", "public:");
+    parse_fails("hub://:7000?accounts=a.json&timeout=99ms", "timeout: \"99ms\" is not a duration of at least 100ms");
+    parse_fails("hub://:7000?accounts=a.json&timeout=0", "timeout:");
+    parse_fails("hub://:7000?accounts=a.json&timeout=30", "timeout:");
+    parse_fails("hub://:7000?accounts=a.json&tls=2", "crt: tls=2 needs crt=<certificate PEM file>");
+    parse_fails("hub://:7000?accounts=a.json&tls=2&crt=c.pem", "key: tls=2 needs key=<private key PEM file>");
+    parse_fails("hub://:7000?accounts=a.json&tls=3", "tls:");
+    parse_fails("hub://:7000?accounts=a.json&max=0", "max:");
+    parse_fails("hub://:7000?accounts=a.json&log=loud", "log:");
+    parse_fails("hub://:7000?accounts=a.json&read=x", "read:");
+    parse_fails("hub://:7000?accounts=a.json&slot=x", "slot:");
+    parse_fails("hub://:7000?accounts=a.json&dns=1ms", "dns:");
+    /* parameters of other modes */
+    parse_fails("hub://:7000?accounts=a.json&mode=1", "mode: unknown parameter for hub://");
+    parse_fails("hub://:7000?accounts=a.json&tcp=h:1", "tcp: unknown parameter for hub://");
+    parse_fails("hub://:7000?accounts=a.json&min=1", "min: unknown parameter for hub://");
+    parse_fails("hub://:7000?accounts=a.json&ca=ca.pem", "ca: unknown parameter for hub://");
+    parse_fails("hub://:7000?accounts=a.json&config=r.json", "config: unknown parameter for hub://");
+    parse_fails("hub://:7000?accounts=a.json&lbs=1", "lbs: unknown parameter for hub://");
+    parse_fails("hub://:7000?accounts=a.json&dial=1.2.3.4", "dial: unknown parameter for hub://");
+}
+
+/* ---- agent:// ---- */
+
+static void
+test_agent_full(void **state)
+{
+    pn_config_t cfg;
+    parse_ok("agent://" TOKEN "@hub.example.com:7000"
+             "?http=127.0.0.1:8080,host=app,probe=http:/health&tcp=127.0.0.1:22,port=10022"
+             "&udp=:53,group=dns,group_key=k3y&https=[::1]:8443,host=Secure.Example"
+             "&config=/etc/routes.json&ca=ca.pem&sni=hub.example.com&min=4&log=debug&read=1m"
+             "&dns=10s&dial=10.0.0.1",
+             &cfg);
+    assert_int_equal(cfg.role, PN_ROLE_AGENT);
+    assert_string_equal(cfg.key, TOKEN);
+    assert_string_equal(cfg.host, "hub.example.com");
+    assert_string_equal(cfg.port, "7000");
+    assert_null(cfg.targets);
+    assert_int_equal(cfg.nroutes, 4);
+    /* URL order */
+    assert_int_equal(cfg.routes[0].type, PN_RT_HTTP);
+    assert_string_equal(cfg.routes[0].host, "app");
+    assert_string_equal(cfg.routes[0].local_port, "8080");
+    assert_string_equal(cfg.routes[0].probe_path, "/health");
+    assert_int_equal(cfg.routes[1].type, PN_RT_TCP);
+    assert_int_equal(cfg.routes[1].port, 10022);
+    assert_string_equal(cfg.routes[1].name, "tcp:10022");
+    assert_int_equal(cfg.routes[2].type, PN_RT_UDP);
+    assert_string_equal(cfg.routes[2].local_host, "");
+    assert_string_equal(cfg.routes[2].group, "dns");
+    assert_string_equal(cfg.routes[2].group_key, "k3y");
+    assert_int_equal(cfg.routes[3].type, PN_RT_HTTPS);
+    assert_string_equal(cfg.routes[3].local_host, "::1");
+    assert_string_equal(cfg.routes[3].host, "secure.example");
+    assert_string_equal(cfg.routes_file, "/etc/routes.json");
+    assert_string_equal(cfg.ca, "ca.pem");
+    assert_string_equal(cfg.sni, "hub.example.com");
+    assert_int_equal(cfg.min, 4);
+    assert_int_equal(cfg.log, LOG_DEBUG);
+    assert_int_equal(cfg.read_ms, 60000);
+    assert_int_equal(cfg.dns_ms, 10000);
+    assert_string_equal(cfg.dial, "10.0.0.1");
+    assert_int_equal(cfg.tls, 0);
+    assert_null(cfg.accounts);
+    pn_config_clear(&cfg);
+    assert_cfg_empty(&cfg);
+}
+
+static void
+test_agent_minimal(void **state)
+{
+    pn_config_t cfg;
+    /* Routes from the file only. */
+    parse_ok("agent://" TOKEN "@127.0.0.1:7000?config=r.json", &cfg);
+    assert_int_equal(cfg.role, PN_ROLE_AGENT);
+    assert_int_equal(cfg.nroutes, 0);
+    assert_null(cfg.routes);
+    assert_string_equal(cfg.routes_file, "r.json");
+    assert_int_equal(cfg.min, 64);
+    pn_config_clear(&cfg);
+    /* One URL route; the same type may repeat. */
+    parse_ok("agent://" TOKEN "@:7000?tcp=:22&tcp=:23,port=2323", &cfg);
+    assert_int_equal(cfg.nroutes, 2);
+    assert_null(cfg.routes_file);
+    assert_string_equal(cfg.routes[0].local_port, "22");
+    assert_int_equal(cfg.routes[0].port, 0);
+    assert_string_equal(cfg.routes[1].local_port, "23");
+    assert_int_equal(cfg.routes[1].port, 2323);
+    pn_config_clear(&cfg);
+    /* The longest token. */
+    char url[512], tok[257];
+    memset(tok, 'x', 256);
+    tok[256] = '\0';
+    snprintf(url, sizeof(url), "agent://%s@:7000?config=r.json", tok);
+    parse_ok(url, &cfg);
+    assert_int_equal(strlen(cfg.key), 256);
+    pn_config_clear(&cfg);
+}
+
+static void
+test_agent_errors(void **state)
+{
+    char url[512], tok[258];
+    /* required */
+    parse_fails("agent://hub:7000?tcp=:22", "token: agent:// needs <token>@ before the hub address");
+    parse_fails("agent://@hub:7000?tcp=:22", "token: agent:// needs <token>@");
+    parse_fails("agent://" SECRET "@hub:7000?tcp=:22", "token: expected the account's token");
+    parse_fails("agent://" SECRET "%20-0123456789abcdef@hub:7000?tcp=:22", "token: expected");
+    memset(tok, 'x', 257);
+    tok[257] = '\0';
+    snprintf(url, sizeof(url), "agent://%s@:7000?config=r.json", tok);
+    parse_fails(url, "token: expected");
+    parse_fails("agent://" TOKEN "@hub:7000", "route: agent:// needs at least one tcp=, udp=, http= or "
+                "https= route, or config=<file>");
+    parse_fails("agent://" TOKEN "@hub:7000?log=info", "route:");
+    parse_fails("agent://" TOKEN "@hub:7000?config=", "config: expected config=<routes file>");
+    parse_fails("agent://" TOKEN "@hub:7000/h:1?tcp=:22", "target: agent:// takes no target path");
+    parse_fails("agent://" TOKEN "@hub:0?tcp=:22", "port: hub address");
+    parse_fails("agent://" TOKEN "@hub?tcp=:22", "port:");
+    /* routes, named by their type */
+    parse_fails("agent://" TOKEN "@hub:7000?tcp=:22&http=:80", "http: host: missing");
+    parse_fails("agent://" TOKEN "@hub:7000?tcp=:22,port=70000", "tcp: port:");
+    parse_fails("agent://" TOKEN "@hub:7000?udp=:53,host=a", "udp: host:");
+    parse_fails("agent://" TOKEN "@hub:7000?https=:443,host=a,group=g", "https: group:");
+    parse_fails("agent://" TOKEN "@hub:7000?tcp=22", "tcp: local address");
+    parse_fails("agent://" TOKEN "@hub:7000?tcp=", "tcp: missing the local service");
+    parse_fails("agent://" TOKEN "@hub:7000?tcp=:22,group=g,group_key=" SECRET "%20x", "tcp: group_key:");
+    parse_fails("agent://" TOKEN "@hub:7000?tcp=:22&tcp=:23,probe=ping&config=r.json", "tcp: probe:");
+    /* shared values */
+    parse_fails("agent://" TOKEN "@hub:7000?tcp=:22&min=0", "min:");
+    parse_fails("agent://" TOKEN "@hub:7000?tcp=:22&log=x", "log:");
+    parse_fails("agent://" TOKEN "@hub:7000?tcp=:22&read=x", "read:");
+    parse_fails("agent://" TOKEN "@hub:7000?tcp=:22&dns=x", "dns:");
+    /* parameters of other modes: the hub decides TLS */
+    parse_fails("agent://" TOKEN "@hub:7000?tcp=:22&tls=1", "tls: unknown parameter for agent://");
+    parse_fails("agent://" TOKEN "@hub:7000?tcp=:22&max=10", "max: unknown parameter for agent://");
+    parse_fails("agent://" TOKEN "@hub:7000?tcp=:22&accounts=a.json", "accounts: unknown parameter for agent://");
+    parse_fails("agent://" TOKEN "@hub:7000?tcp=:22&crt=c.pem", "crt: unknown parameter for agent://");
+    parse_fails("agent://" TOKEN "@hub:7000?tcp=:22&mode=1", "mode: unknown parameter for agent://");
+    parse_fails("agent://" TOKEN "@hub:7000?tcp=:22&Tcp=:23", "Tcp: unknown parameter for agent://");
 }
 
 static void
@@ -566,6 +832,12 @@ main(void)
         cmocka_unit_test(test_env_malformed),
         cmocka_unit_test(test_env_minimums),
         cmocka_unit_test(test_protocol_switches),
+        cmocka_unit_test(test_hub_full),
+        cmocka_unit_test(test_hub_defaults),
+        cmocka_unit_test(test_hub_errors),
+        cmocka_unit_test(test_agent_full),
+        cmocka_unit_test(test_agent_minimal),
+        cmocka_unit_test(test_agent_errors),
     };
     return cmocka_run_group_tests_name("modes/config", tests, NULL, NULL);
 }

@@ -300,6 +300,74 @@ test_psk_same_key(void **state)
     pn_tls_ctx_free(cc);
 }
 
+/* A hub's server context finds the key by the identity the client offers. */
+struct psk_book {
+    const char *id[2];
+    uint8_t key[2][32];
+    int calls;
+};
+
+static int
+book_lookup(const char *identity, uint8_t *psk, void *arg)
+{
+    struct psk_book *b = arg;
+    b->calls++;
+    for (int i = 0; i < 2; i++)
+        if (strcmp(identity, b->id[i]) == 0) {
+            memcpy(psk, b->key[i], 32);
+            return 0;
+        }
+    return -1;
+}
+
+static void
+test_psk_lookup(void **state)
+{
+    char err[PN_ERR_LEN];
+    struct psk_book b = { .id = { "postern/hub/1/alice", "postern/hub/1/bob" } };
+    memset(b.key[0], 0xa1, 32);
+    memset(b.key[1], 0xb0, 32);
+    pn_tls_ctx_t *sc = pn_tls_psk_server_lookup(book_lookup, &b, err);
+    assert_non_null(sc);
+
+    /* Each account's own key and identity: accepted, and the identity is kept. */
+    for (int i = 0; i < 2; i++) {
+        pn_tls_ctx_t *cc = pn_tls_psk_client_new(b.key[i], 32, b.id[i], err);
+        assert_non_null(cc);
+        struct pair p;
+        pair_open(&p, pn_tls_client_ssl(cc, NULL), pn_tls_server_ssl(sc));
+        pair_handshake(&p);
+        assert_int_equal(p.rc_cli, PN_OK);
+        assert_int_equal(p.rc_srv, PN_OK);
+        assert_string_equal(pn_tls_psk_identity(pn_xprt_tls_ssl(p.srv)), b.id[i]);
+        assert_null(pn_tls_psk_identity(pn_xprt_tls_ssl(p.cli)));
+        xfer(p.cli, p.srv, "ping");
+        pair_close(&p);
+        pn_tls_ctx_free(cc);
+    }
+    /* Alice's identity with Bob's key, and an unknown identity: refused. */
+    const char *ids[2] = { b.id[0], "postern/hub/1/mallory" };
+    for (int i = 0; i < 2; i++) {
+        pn_tls_ctx_t *cc = pn_tls_psk_client_new(b.key[1], 32, ids[i], err);
+        struct pair p;
+        pair_open(&p, pn_tls_client_ssl(cc, NULL), pn_tls_server_ssl(sc));
+        pair_handshake(&p);
+        assert_int_equal(p.rc_srv, PN_ERR);
+        assert_int_equal(p.rc_cli, PN_ERR);
+        assert_null(pn_tls_psk_identity(pn_xprt_tls_ssl(p.srv)));
+        pair_close(&p);
+        pn_tls_ctx_free(cc);
+    }
+    assert_true(b.calls >= 4);
+    /* An identity over 64 bytes is refused when the context is made. */
+    char longid[80];
+    memset(longid, 'i', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = '\0';
+    assert_null(pn_tls_psk_client_new(b.key[0], 32, longid, err));
+    assert_true(strncmp(err, "psk:", 4) == 0);
+    pn_tls_ctx_free(sc);
+}
+
 static void
 test_psk_wrong_key(void **state)
 {
@@ -782,6 +850,7 @@ main(void)
         cmocka_unit_test(test_ssl_outlives_ctx),
         cmocka_unit_test(test_psk_same_key),
         cmocka_unit_test(test_psk_wrong_key),
+        cmocka_unit_test(test_psk_lookup),
         cmocka_unit_test(test_psk_key_length),
         cmocka_unit_test(test_psk_vs_certificate),
         cmocka_unit_test(test_files_errors),

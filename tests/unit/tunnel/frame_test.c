@@ -79,6 +79,9 @@ test_roundtrip_every_type(void **state)
         { PN_FT_PING, 8, "PING" }, { PN_FT_PONG, 8, "PONG" }, { PN_FT_FLUSH, 0, "FLUSH" },
         { PN_FT_VERIFY, 32, "VERIFY" }, { PN_FT_ERROR, 7, "ERROR" },
         { PN_FT_DATA_HELLO, 48, "DATA_HELLO" }, { PN_FT_DATA_OK, 0, "DATA_OK" },
+        { PN_FT_ROUTE_ADD, 11, "ROUTE_ADD" }, { PN_FT_ROUTE_OK, 4, "ROUTE_OK" },
+        { PN_FT_ROUTE_FAIL, 9, "ROUTE_FAIL" }, { PN_FT_ROUTE_DEL, 4, "ROUTE_DEL" },
+        { PN_FT_ROUTE_STATE, 8, "ROUTE_STATE" },
     };
     uint8_t payload[64], out[128];
     for (size_t i = 0; i < sizeof(payload); i++)
@@ -297,7 +300,16 @@ test_frame_check_sizes(void **state)
         { PN_FT_ERROR, 259, PN_ERR },
         { PN_FT_DATA_HELLO, 47, PN_ERR }, { PN_FT_DATA_HELLO, 49, PN_ERR },
         { PN_FT_DATA_HELLO, 48, PN_OK },
-        { 0x00, 0, PN_ERR }, { 0x09, 0, PN_ERR }, { 0x0C, 0, PN_ERR }, { 0xFF, 0, PN_ERR },
+        /* Hub route frames: a route id, then TLVs up to the frame bound. */
+        { PN_FT_ROUTE_ADD, 0, PN_ERR }, { PN_FT_ROUTE_ADD, 3, PN_ERR },
+        { PN_FT_ROUTE_ADD, 4, PN_OK }, { PN_FT_ROUTE_ADD, PN_FRAME_MAX_PAYLOAD, PN_OK },
+        { PN_FT_ROUTE_ADD, PN_FRAME_MAX_PAYLOAD + 1, PN_ERR },
+        { PN_FT_ROUTE_OK, 3, PN_ERR }, { PN_FT_ROUTE_OK, 4, PN_OK },
+        { PN_FT_ROUTE_FAIL, 3, PN_ERR }, { PN_FT_ROUTE_FAIL, 300, PN_OK },
+        { PN_FT_ROUTE_DEL, 3, PN_ERR }, { PN_FT_ROUTE_DEL, 4, PN_OK },
+        { PN_FT_ROUTE_STATE, 3, PN_ERR }, { PN_FT_ROUTE_STATE, 8, PN_OK },
+        { PN_FT_ROUTE_STATE, PN_FRAME_MAX_PAYLOAD + 1, PN_ERR },
+        { 0x00, 0, PN_ERR }, { 0x09, 0, PN_ERR }, { 0x11, 4, PN_ERR }, { 0xFF, 0, PN_ERR },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         pn_frame_t f = { .type = cases[i].type, .len = cases[i].len, .payload = frame_buf };
@@ -315,12 +327,18 @@ test_names(void **state)
 {
     assert_string_equal(pn_frame_type_name(0x00), "UNKNOWN");
     assert_string_equal(pn_frame_type_name(0x09), "UNKNOWN");
+    assert_string_equal(pn_frame_type_name(0x11), "UNKNOWN");
     assert_string_equal(pn_frame_type_name(0xFF), "UNKNOWN");
     static const char *codes[] = { "UNKNOWN", "BUSY", "PROTOCOL", "VERIFY_FAILED", "SHUTDOWN",
                                    "INTERNAL", "VERSION", "UNKNOWN" };
     for (uint16_t c = 0; c < 8; c++)
         assert_string_equal(pn_err_code_name(c), codes[c]);
     assert_string_equal(pn_err_code_name(0xFFFF), "UNKNOWN");
+    static const char *fails[] = { "UNKNOWN", "TAKEN", "DENIED", "LIMIT", "INVALID", "EXISTS",
+                                   "UNKNOWN" };
+    for (uint16_t c = 0; c < 7; c++)
+        assert_string_equal(pn_route_fail_name(c), fails[c]);
+    assert_string_equal(pn_route_fail_name(0xFFFF), "UNKNOWN");
 }
 
 /* ---- HELLO ---- */
@@ -346,7 +364,59 @@ test_hello_roundtrip(void **state)
         assert_int_equal(out.proto, in[i].proto);
         assert_int_equal(out.max, in[i].max);
         assert_int_equal(out.interval_ms, in[i].interval_ms);
+        assert_int_equal(out.has_session, 0);
     }
+}
+
+/* A hub's HELLO: SESSION (8 bytes) after the five TLVs of a tunnel's HELLO. */
+static void
+test_hello_session(void **state)
+{
+    pn_hello_t h = { .flow = 0, .tls = 1, .proto = 3, .max = 1024, .interval_ms = 5000,
+                     .has_session = 1,
+                     .session = { 0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03, 0x04 } };
+    static const uint8_t want[37] = {
+        0x01, 0x00, 0x01, 0x00,
+        0x02, 0x00, 0x01, 0x01,
+        0x03, 0x00, 0x04, 0x00, 0x00, 0x04, 0x00,
+        0x04, 0x00, 0x01, 0x03,
+        0x05, 0x00, 0x04, 0x00, 0x00, 0x13, 0x88,
+        0x06, 0x00, 0x08, 0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03, 0x04,
+    };
+    uint8_t buf[64];
+    assert_int_equal(pn_hello_encode(&h, buf, 36), 0);
+    assert_int_equal(pn_hello_encode(&h, buf, 37), 37);
+    assert_memory_equal(buf, want, sizeof(want));
+    pn_hello_t out;
+    const char *why = NULL;
+    assert_int_equal(pn_hello_decode(buf, 37, &out, &why), PN_OK);
+    assert_null(why);
+    assert_int_equal(out.has_session, 1);
+    assert_memory_equal(out.session, h.session, PN_SESSION_TAG_LEN);
+    assert_int_equal(out.flow, 0);
+    assert_int_equal(out.max, 1024);
+    /* Without SESSION: the tunnel's 26 bytes, and has_session 0 on decode even
+     * when the session bytes are set. */
+    h.has_session = 0;
+    assert_int_equal(pn_hello_encode(&h, buf, 26), 26);
+    assert_memory_equal(buf, want, 26);
+    memset(&out, 0xFF, sizeof(out));
+    assert_int_equal(pn_hello_decode(buf, 26, &out, NULL), PN_OK);
+    assert_int_equal(out.has_session, 0);
+    static const uint8_t zero[PN_SESSION_TAG_LEN] = { 0 };
+    assert_memory_equal(out.session, zero, PN_SESSION_TAG_LEN);
+    /* SESSION first, and an all-zero tag, are fine too. */
+    size_t n = 0;
+    n += tlv(buf, PN_HT_SESSION, 8, 0);
+    memset(buf + 3, 0, 8);
+    n += hello_raw(buf + n, 0, 0, 0, 64, 1, 5000);
+    assert_int_equal(pn_hello_decode(buf, n, &out, NULL), PN_OK);
+    assert_int_equal(out.has_session, 1);
+    assert_memory_equal(out.session, zero, PN_SESSION_TAG_LEN);
+    /* An invalid HELLO is refused even with a session. */
+    h.has_session = 1;
+    h.max = 0;
+    assert_int_equal(pn_hello_encode(&h, buf, sizeof(buf)), 0);
 }
 
 static void
@@ -469,11 +539,12 @@ test_hello_duplicate(void **state)
 {
     static const struct { uint8_t type; uint16_t len; uint32_t v; } dups[] = {
         { PN_HT_FLOW, 1, 0 }, { PN_HT_TLS, 1, 0 }, { PN_HT_MAX, 4, 64 },
-        { PN_HT_PROTO, 1, 1 }, { PN_HT_INTERVAL, 4, 5000 },
+        { PN_HT_PROTO, 1, 1 }, { PN_HT_INTERVAL, 4, 5000 }, { PN_HT_SESSION, 8, 0 },
     };
-    for (size_t i = 0; i < 5; i++) {
+    for (size_t i = 0; i < sizeof(dups) / sizeof(dups[0]); i++) {
         uint8_t buf[64];
         size_t n = hello_raw(buf, 0, 0, 0, 64, 1, 5000);
+        n += tlv(buf + n, PN_HT_SESSION, 8, 0);
         n += tlv(buf + n, dups[i].type, dups[i].len, dups[i].v);
         pn_hello_t h;
         const char *why = NULL;
@@ -488,6 +559,7 @@ test_hello_wrong_length(void **state)
     static const struct { uint8_t type; uint16_t len; } bad[] = {
         { PN_HT_FLOW, 0 }, { PN_HT_FLOW, 4 }, { PN_HT_TLS, 2 }, { PN_HT_MAX, 1 },
         { PN_HT_MAX, 8 }, { PN_HT_PROTO, 4 }, { PN_HT_INTERVAL, 2 },
+        { PN_HT_SESSION, 0 }, { PN_HT_SESSION, 4 }, { PN_HT_SESSION, 7 }, { PN_HT_SESSION, 9 },
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         uint8_t buf[64];
@@ -509,7 +581,7 @@ test_hello_unknown_tlv_skipped(void **state)
     n += tlv(buf + n, 0x7F, 9, 0);
     /* Known TLVs in reverse order, unknown ones between them. */
     n += tlv(buf + n, PN_HT_INTERVAL, 4, 250);
-    n += tlv(buf + n, 0x06, 4, 0xFFFFFFFF);
+    n += tlv(buf + n, 0x09, 4, 0xFFFFFFFF);
     n += tlv(buf + n, PN_HT_PROTO, 1, 3);
     n += tlv(buf + n, PN_HT_MAX, 4, 300);
     n += tlv(buf + n, 0xFF, 1, 0xEE);
@@ -732,6 +804,35 @@ test_signal_addrs(void **state)
     n += tlv(buf + n, PN_ST_SRC, 7, 5);
     assert_int_equal(pn_signal_decode_addrs(buf, n, &id, &s2, &d2, &why), PN_ERR);
     assert_string_equal(why, "signal has a malformed address TLV");
+    /* Empty, or a length that does not match the family (4 with 19 bytes, 6 with 7). */
+    static const struct { uint8_t type; uint16_t len; uint8_t family; } bad[] = {
+        { PN_ST_SRC, 0, 0 }, { PN_ST_SRC, 19, 4 }, { PN_ST_DST, 7, 6 }, { PN_ST_DST, 1, 4 },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        n = PN_CONN_ID_LEN + tlv(buf + PN_CONN_ID_LEN, bad[i].type, bad[i].len, 0);
+        if (bad[i].len > 0)
+            buf[PN_CONN_ID_LEN + 3] = bad[i].family;
+        why = NULL;
+        assert_int_equal(pn_signal_decode_addrs(buf, n, &id, &s2, &d2, &why), PN_ERR);
+        assert_string_equal(why, "signal has a malformed address TLV");
+    }
+    /* A family other than 4 or 6 on the encoder's side means absent. */
+    pn_sig_addr_t none = { .family = 0 }, odd = { .family = 5 };
+    assert_int_equal(pn_signal_encode_addrs(id_a, &none, &odd, buf, sizeof(buf)), PN_CONN_ID_LEN);
+    assert_int_equal(pn_signal_encode_addrs(id_a, &odd, &src, buf, sizeof(buf)),
+                     PN_CONN_ID_LEN + 10);
+    assert_int_equal(buf[PN_CONN_ID_LEN], PN_ST_DST);
+    /* Room for SRC but not for DST. */
+    assert_int_equal(pn_signal_encode_addrs(id_a, &src, &dst, buf, PN_CONN_ID_LEN + 10 + 21), 0);
+    assert_int_equal(pn_signal_encode_addrs(id_a, &src, &dst, buf, PN_CONN_ID_LEN + 10 + 22),
+                     PN_CONN_ID_LEN + 10 + 22);
+    /* An IPv6 source. */
+    n = pn_signal_encode_addrs(id_a, &dst, NULL, buf, sizeof(buf));
+    assert_int_equal(n, PN_CONN_ID_LEN + 22);
+    assert_int_equal(pn_signal_decode_addrs(buf, n, &id, &s2, &d2, &why), PN_OK);
+    assert_int_equal(s2.family, 6);
+    assert_memory_equal(s2.ip, dst.ip, 16);
+    assert_int_equal(d2.family, 0);
 }
 
 static void
@@ -814,6 +915,552 @@ test_proof_msg_and_hex(void **state)
     memset(hex, 'Q', sizeof(hex));
     pn_conn_id_hex(id_a, hex);
     assert_string_equal(hex, "00112233445566778899aabbccddeeff");
+}
+
+/* ---- hub route frames ---- */
+
+/* Append a TLV whose value is the <len> bytes at <val>. */
+static size_t
+tlvb(uint8_t *p, uint8_t type, const void *val, uint16_t len)
+{
+    p[0] = type;
+    p[1] = (uint8_t)(len >> 8);
+    p[2] = (uint8_t)len;
+    if (len > 0)
+        memcpy(p + 3, val, len);
+    return 3u + len;
+}
+
+/* Write route id <id> at <p>; return 4. */
+static size_t
+route_id(uint8_t *p, uint32_t id)
+{
+    p[0] = (uint8_t)(id >> 24);
+    p[1] = (uint8_t)(id >> 16);
+    p[2] = (uint8_t)(id >> 8);
+    p[3] = (uint8_t)id;
+    return 4;
+}
+
+/* Decode <n> bytes at <buf> as route frame <ftype>; expect PN_ERR with <want>. */
+static void
+route_refused(uint8_t ftype, const uint8_t *buf, size_t n, const char *want)
+{
+    pn_route_msg_t m;
+    const char *why = NULL;
+    assert_int_equal(pn_route_decode(ftype, buf, n, &m, &why), PN_ERR);
+    assert_non_null(why);
+    if (want != NULL)
+        assert_string_equal(why, want);
+}
+
+/* Encode <m> as <ftype>, check the size, that one byte less of room is refused,
+ * and decode it back into <out>. */
+static size_t
+route_roundtrip(uint8_t ftype, const pn_route_msg_t *m, size_t want, pn_route_msg_t *out)
+{
+    static uint8_t buf[1024];
+    size_t n = pn_route_encode(ftype, m, buf, sizeof(buf));
+    assert_int_equal(n, want);
+    for (size_t cap = 0; cap < n; cap++)
+        assert_int_equal(pn_route_encode(ftype, m, buf, cap), 0);
+    assert_int_equal(pn_route_encode(ftype, m, buf, n), n);
+    const char *why = NULL;
+    assert_int_equal(pn_route_decode(ftype, buf, n, out, &why), PN_OK);
+    assert_null(why);
+    return n;
+}
+
+static void
+test_route_add(void **state)
+{
+    pn_route_msg_t m = { .id = 0x01020304, .type = 3, .port = 8080, .online = 0 }, out;
+    strcpy(m.host, "app.hub.test");
+    strcpy(m.group, "web");
+    strcpy(m.group_key, "s3cret \x01\xff");
+    /* Members ADD does not carry are not written. */
+    m.code = 7;
+    strcpy(m.reason, "not sent");
+    route_roundtrip(PN_FT_ROUTE_ADD, &m, 4 + 4 + 5 + (3 + 12) + (3 + 3) + (3 + 9) + 4, &out);
+    assert_int_equal(out.id, 0x01020304);
+    assert_int_equal(out.type, 3);
+    assert_int_equal(out.port, 8080);
+    assert_string_equal(out.host, "app.hub.test");
+    assert_string_equal(out.group, "web");
+    assert_string_equal(out.group_key, "s3cret \x01\xff");
+    assert_int_equal(out.online, 0);
+    assert_int_equal(out.code, 0);
+    assert_string_equal(out.reason, "");
+
+    /* The smallest ADD: TYPE and ONLINE; port 0 and empty texts are left out. */
+    pn_route_msg_t t = { .id = 1, .type = 1, .online = 1 };
+    route_roundtrip(PN_FT_ROUTE_ADD, &t, 4 + 4 + 4, &out);
+    assert_int_equal(out.type, 1);
+    assert_int_equal(out.port, 0);
+    assert_string_equal(out.host, "");
+    assert_int_equal(out.online, 1);
+
+    /* Wire bytes: ADD id 1, TYPE http, HOST "app", ONLINE 1 (docs/protocol.md §12). */
+    pn_route_msg_t a = { .id = 1, .type = 3, .online = 1 };
+    strcpy(a.host, "app");
+    static const uint8_t want[] = {
+        0x00, 0x00, 0x00, 0x01, 0x01, 0x00, 0x01, 0x03,
+        0x03, 0x00, 0x03, 'a', 'p', 'p', 0x06, 0x00, 0x01, 0x01,
+    };
+    uint8_t buf[64];
+    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &a, buf, sizeof(buf)), sizeof(want));
+    assert_memory_equal(buf, want, sizeof(want));
+
+    /* ONLINE defaults to 1 when absent; TLVs may come in any order. */
+    size_t n = route_id(buf, 9);
+    n += tlvb(buf + n, 3, "h", 1);
+    n += tlvb(buf + n, 2, "\xff\xfe", 2);
+    n += tlvb(buf + n, 1, "\x04", 1);
+    memset(&out, 0, sizeof(out));
+    assert_int_equal(pn_route_decode(PN_FT_ROUTE_ADD, buf, n, &out, NULL), PN_OK);
+    assert_int_equal(out.id, 9);
+    assert_int_equal(out.type, 4);
+    assert_int_equal(out.port, 0xfffe);
+    assert_string_equal(out.host, "h");
+    assert_int_equal(out.online, 1);
+}
+
+static void
+test_route_add_limits(void **state)
+{
+    pn_route_msg_t m = { .id = 0xFFFFFFFF, .type = 2, .port = 65535, .online = 1 }, out;
+    memset(m.host, '~', PN_ROUTE_HOST_MAX);
+    memset(m.group, ' ', PN_ROUTE_GROUP_MAX);
+    memset(m.group_key, 0x80, PN_ROUTE_GROUP_KEY_MAX);
+    route_roundtrip(PN_FT_ROUTE_ADD, &m,
+                    4 + 4 + 5 + (3 + 253) + (3 + 64) + (3 + 128) + 4, &out);
+    assert_int_equal(strlen(out.host), PN_ROUTE_HOST_MAX);
+    assert_int_equal(strlen(out.group), PN_ROUTE_GROUP_MAX);
+    assert_int_equal(strlen(out.group_key), PN_ROUTE_GROUP_KEY_MAX);
+    assert_int_equal(out.id, 0xFFFFFFFF);
+}
+
+static void
+test_route_other_types(void **state)
+{
+    pn_route_msg_t m = { .id = 42, .type = 9, .port = 10022, .online = 7, .code = 3 }, out;
+    strcpy(m.host, "app.hub.test");
+    strcpy(m.group, "\n");          /* ignored by every type but ADD */
+    strcpy(m.reason, "over max_routes");
+
+    /* OK: PORT and HOST only (TYPE, ONLINE, ... are not looked at). */
+    route_roundtrip(PN_FT_ROUTE_OK, &m, 4 + 5 + (3 + 12), &out);
+    assert_int_equal(out.id, 42);
+    assert_int_equal(out.port, 10022);
+    assert_string_equal(out.host, "app.hub.test");
+    assert_int_equal(out.type, 0);
+    assert_string_equal(out.group, "");
+    assert_int_equal(out.online, 1);
+    pn_route_msg_t bare = { .id = 42 };
+    route_roundtrip(PN_FT_ROUTE_OK, &bare, 4, &out);
+    assert_int_equal(out.port, 0);
+    assert_string_equal(out.host, "");
+
+    /* FAIL: CODE and REASON. */
+    route_roundtrip(PN_FT_ROUTE_FAIL, &m, 4 + 5 + (3 + 15), &out);
+    assert_int_equal(out.code, PN_RF_LIMIT);
+    assert_string_equal(out.reason, "over max_routes");
+    assert_int_equal(out.port, 0);
+    assert_string_equal(out.host, "");
+    bare.code = 0xBEEF;             /* unknown codes pass; an empty REASON is left out */
+    route_roundtrip(PN_FT_ROUTE_FAIL, &bare, 4 + 5, &out);
+    assert_int_equal(out.code, 0xBEEF);
+    assert_string_equal(out.reason, "");
+
+    /* DEL: nothing but the id. */
+    route_roundtrip(PN_FT_ROUTE_DEL, &m, 4, &out);
+    assert_int_equal(out.id, 42);
+    assert_int_equal(out.port, 0);
+    assert_int_equal(out.code, 0);
+
+    /* STATE: ONLINE. */
+    m.online = 0;
+    route_roundtrip(PN_FT_ROUTE_STATE, &m, 4 + 4, &out);
+    assert_int_equal(out.online, 0);
+    assert_int_equal(out.port, 0);
+    m.online = 1;
+    route_roundtrip(PN_FT_ROUTE_STATE, &m, 4 + 4, &out);
+    assert_int_equal(out.online, 1);
+}
+
+static void
+test_route_encode_refuses(void **state)
+{
+    uint8_t buf[1024];
+    const pn_route_msg_t good = { .id = 5, .type = 1, .online = 1 };
+    pn_route_msg_t m;
+    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &good, buf, sizeof(buf)), 12);
+    /* Not a route frame type. */
+    assert_int_equal(pn_route_encode(PN_FT_HELLO, &good, buf, sizeof(buf)), 0);
+    assert_int_equal(pn_route_encode(PN_FT_DATA_OK, &good, buf, sizeof(buf)), 0);
+    assert_int_equal(pn_route_encode(0x11, &good, buf, sizeof(buf)), 0);
+    /* Route id 0, for every type. */
+    m = good, m.id = 0;
+    for (uint8_t t = PN_FT_ROUTE_ADD; t <= PN_FT_ROUTE_STATE; t++)
+        assert_int_equal(pn_route_encode(t, &m, buf, sizeof(buf)), 0);
+    /* TYPE out of 1..4, ONLINE not 0/1. */
+    m = good, m.type = 0;
+    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
+    m = good, m.type = 5;
+    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
+    m = good, m.online = 2;
+    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
+    assert_int_equal(pn_route_encode(PN_FT_ROUTE_STATE, &m, buf, sizeof(buf)), 0);
+    /* Texts the decoder would refuse: too long (no NUL within the array) or not
+     * printable ASCII. */
+    m = good;
+    memset(m.host, 'a', sizeof(m.host));
+    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
+    assert_int_equal(pn_route_encode(PN_FT_ROUTE_OK, &m, buf, sizeof(buf)), 0);
+    m = good;
+    strcpy(m.host, "a\tb");
+    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
+    strcpy(m.host, "caf\xc3\xa9");
+    assert_int_equal(pn_route_encode(PN_FT_ROUTE_OK, &m, buf, sizeof(buf)), 0);
+    strcpy(m.host, "del\x7f");
+    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
+    m = good;
+    memset(m.group, 'g', sizeof(m.group));
+    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
+    m = good;
+    strcpy(m.group, "\x1f");
+    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
+    m = good;
+    memset(m.group_key, 'k', sizeof(m.group_key));
+    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
+    /* ...but the members a type does not carry are not looked at. */
+    m = good, m.type = 0, m.online = 9;
+    memset(m.host, 'a', sizeof(m.host));
+    assert_int_equal(pn_route_encode(PN_FT_ROUTE_DEL, &m, buf, sizeof(buf)), 4);
+    assert_int_equal(pn_route_encode(PN_FT_ROUTE_FAIL, &m, buf, sizeof(buf)), 4 + 5);
+}
+
+static void
+test_route_reason_cut(void **state)
+{
+    pn_route_msg_t m = { .id = 1, .code = PN_RF_INVALID }, out;
+    uint8_t buf[600];
+    /* 256 bytes exactly: kept; the array's last byte is never needed. */
+    memset(m.reason, 'r', PN_ERROR_REASON_MAX);
+    route_roundtrip(PN_FT_ROUTE_FAIL, &m, 4 + 5 + 3 + 256, &out);
+    assert_int_equal(strlen(out.reason), 256);
+    /* A reason with no NUL in the array is cut to 256 bytes... */
+    memset(m.reason, 'r', sizeof(m.reason));
+    assert_int_equal(pn_route_encode(PN_FT_ROUTE_FAIL, &m, buf, sizeof(buf)), 4 + 5 + 3 + 256);
+    /* ...on a character boundary: a two-byte character across 256 goes whole. */
+    memset(m.reason, 'a', 255);
+    m.reason[255] = (char)0xc3;
+    m.reason[256] = (char)0xa9;
+    assert_int_equal(pn_route_encode(PN_FT_ROUTE_FAIL, &m, buf, sizeof(buf)), 4 + 5 + 3 + 255);
+    assert_int_equal(buf[4 + 5 + 1], 0);
+    assert_int_equal(buf[4 + 5 + 2], 255);
+}
+
+static void
+test_route_decode_errors(void **state)
+{
+    uint8_t buf[1024];
+    size_t n;
+    pn_route_msg_t m;
+    const char *why = NULL;
+
+    /* Not a route frame type; no or short id; id 0. */
+    n = route_id(buf, 1);
+    n += tlvb(buf + n, 1, "\x01", 1);
+    assert_int_equal(pn_route_decode(PN_FT_ROUTE_ADD, buf, n, &m, NULL), PN_OK);
+    route_refused(PN_FT_HELLO, buf, n, "not a route frame type");
+    route_refused(0x11, buf, n, "not a route frame type");
+    route_refused(PN_FT_ROUTE_ADD, NULL, 0, "route frame lacks its route id");
+    route_refused(PN_FT_ROUTE_DEL, buf, 3, "route frame lacks its route id");
+    route_id(buf, 0);
+    route_refused(PN_FT_ROUTE_ADD, buf, n, "route id is 0");
+    route_refused(PN_FT_ROUTE_DEL, buf, 4, "route id is 0");
+
+    /* Truncated TLVs: cut at every point inside the last one. */
+    route_id(buf, 1);
+    for (size_t cut = 1; cut < 4; cut++)
+        route_refused(PN_FT_ROUTE_ADD, buf, n - cut, "route frame has a truncated TLV");
+    route_refused(PN_FT_ROUTE_DEL, buf, 5, "route frame has a truncated TLV");
+
+    /* Missing required TLVs. */
+    route_refused(PN_FT_ROUTE_ADD, buf, 4, "ROUTE_ADD lacks the TYPE TLV");
+    route_refused(PN_FT_ROUTE_FAIL, buf, 4, "ROUTE_FAIL lacks the CODE TLV");
+    route_refused(PN_FT_ROUTE_STATE, buf, 4, "ROUTE_STATE lacks the ONLINE TLV");
+    assert_int_equal(pn_route_decode(PN_FT_ROUTE_OK, buf, 4, &m, &why), PN_OK);
+    assert_int_equal(pn_route_decode(PN_FT_ROUTE_DEL, buf, 4, &m, &why), PN_OK);
+    assert_int_equal(m.id, 1);
+    assert_int_equal(m.online, 1);
+    n = route_id(buf, 1);
+    n += tlvb(buf + n, 6, "\x00", 1);       /* ONLINE is not TYPE */
+    route_refused(PN_FT_ROUTE_ADD, buf, n, "ROUTE_ADD lacks the TYPE TLV");
+
+    /* Wrong sizes of each known TLV, in every route frame type. */
+    static const struct { uint8_t type; uint16_t len; const char *why; } sizes[] = {
+        { 1, 0, "route TYPE is not 1 byte" }, { 1, 2, "route TYPE is not 1 byte" },
+        { 2, 1, "route PORT is not 2 bytes" }, { 2, 3, "route PORT is not 2 bytes" },
+        { 3, 0, "route HOST is not 1..253 bytes" }, { 3, 254, "route HOST is not 1..253 bytes" },
+        { 4, 0, "route GROUP is not 1..64 bytes" }, { 4, 65, "route GROUP is not 1..64 bytes" },
+        { 5, 0, "route GROUP_KEY is not 1..128 bytes" },
+        { 5, 129, "route GROUP_KEY is not 1..128 bytes" },
+        { 6, 0, "route ONLINE is not 1 byte" }, { 6, 4, "route ONLINE is not 1 byte" },
+        { 7, 1, "route CODE is not 2 bytes" }, { 7, 4, "route CODE is not 2 bytes" },
+        { 8, 257, "route REASON is over 256 bytes" },
+    };
+    uint8_t val[300];
+    memset(val, 'v', sizeof(val));
+    val[0] = 1;                     /* a valid TYPE / ONLINE first byte */
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        for (uint8_t t = PN_FT_ROUTE_ADD; t <= PN_FT_ROUTE_STATE; t++) {
+            n = route_id(buf, 1);
+            n += tlvb(buf + n, sizes[i].type, val, sizes[i].len);
+            route_refused(t, buf, n, sizes[i].why);
+        }
+    }
+
+    /* Repeats, also of a TLV the frame type does not carry. */
+    static const struct { uint8_t type; const char *val; uint16_t len; } reps[] = {
+        { 1, "\x01", 1 }, { 2, "\0\0", 2 }, { 3, "h", 1 }, { 4, "g", 1 }, { 5, "k", 1 },
+        { 6, "\x01", 1 }, { 7, "\0\1", 2 }, { 8, "", 0 },
+    };
+    for (size_t i = 0; i < sizeof(reps) / sizeof(reps[0]); i++) {
+        for (uint8_t t = PN_FT_ROUTE_ADD; t <= PN_FT_ROUTE_STATE; t++) {
+            n = route_id(buf, 1);
+            n += tlvb(buf + n, reps[i].type, reps[i].val, reps[i].len);
+            n += tlvb(buf + n, 0x42, NULL, 0);
+            n += tlvb(buf + n, reps[i].type, reps[i].val, reps[i].len);
+            route_refused(t, buf, n, "route frame repeats a TLV");
+        }
+    }
+
+    /* Values out of range. */
+    static const struct { uint8_t type; const char *val; uint16_t len; const char *why; } vals[] = {
+        { 1, "\x00", 1, "route TYPE is not 1..4" },
+        { 1, "\x05", 1, "route TYPE is not 1..4" },
+        { 1, "\xff", 1, "route TYPE is not 1..4" },
+        { 6, "\x02", 1, "route ONLINE is not 0 or 1" },
+        { 6, "\xff", 1, "route ONLINE is not 0 or 1" },
+        { 3, "a\0b", 3, "route HOST is not printable ASCII" },
+        { 3, "a\nb", 3, "route HOST is not printable ASCII" },
+        { 3, "\x1f", 1, "route HOST is not printable ASCII" },
+        { 3, "del\x7f", 4, "route HOST is not printable ASCII" },
+        { 3, "caf\xc3\xa9", 5, "route HOST is not printable ASCII" },
+        { 4, "\0", 1, "route GROUP is not printable ASCII" },
+        { 4, "g\x80", 2, "route GROUP is not printable ASCII" },
+        { 5, "key\0", 4, "route GROUP_KEY holds a NUL" },
+        { 8, "bad\0reason", 10, "route REASON holds a NUL" },
+    };
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        for (uint8_t t = PN_FT_ROUTE_ADD; t <= PN_FT_ROUTE_STATE; t++) {
+            n = route_id(buf, 1);
+            n += tlvb(buf + n, vals[i].type, vals[i].val, vals[i].len);
+            route_refused(t, buf, n, vals[i].why);
+        }
+    }
+    /* Printable ASCII includes space and '~'. */
+    n = route_id(buf, 1);
+    n += tlvb(buf + n, 1, "\x02", 1);
+    n += tlvb(buf + n, 3, " ~", 2);
+    n += tlvb(buf + n, 4, "!}", 2);
+    assert_int_equal(pn_route_decode(PN_FT_ROUTE_ADD, buf, n, &m, NULL), PN_OK);
+    assert_string_equal(m.host, " ~");
+    assert_string_equal(m.group, "!}");
+}
+
+static void
+test_route_unknown_and_foreign_tlvs(void **state)
+{
+    uint8_t buf[256];
+    pn_route_msg_t m;
+    /* Unknown TLV types (0, 9 and up) are skipped wherever they are. */
+    size_t n = route_id(buf, 77);
+    n += tlvb(buf + n, 0x00, "zz", 2);
+    n += tlvb(buf + n, 7, "\x00\x02", 2);
+    n += tlvb(buf + n, 0x09, "\x00\x01\x02\x03\x04", 5);
+    n += tlvb(buf + n, 8, "no", 2);
+    n += tlvb(buf + n, 0xFF, NULL, 0);
+    assert_int_equal(pn_route_decode(PN_FT_ROUTE_FAIL, buf, n, &m, NULL), PN_OK);
+    assert_int_equal(m.id, 77);
+    assert_int_equal(m.code, PN_RF_DENIED);
+    assert_string_equal(m.reason, "no");
+    /* Known TLVs a frame type does not carry are checked but not kept. */
+    n = route_id(buf, 78);
+    n += tlvb(buf + n, 1, "\x03", 1);
+    n += tlvb(buf + n, 2, "\x01\x02", 2);
+    n += tlvb(buf + n, 3, "h.test", 6);
+    n += tlvb(buf + n, 4, "g", 1);
+    n += tlvb(buf + n, 5, "k", 1);
+    n += tlvb(buf + n, 6, "\x00", 1);
+    n += tlvb(buf + n, 7, "\x00\x05", 2);
+    n += tlvb(buf + n, 8, "why", 3);
+    for (uint8_t t = PN_FT_ROUTE_ADD; t <= PN_FT_ROUTE_STATE; t++) {
+        memset(&m, 0x5A, sizeof(m));
+        assert_int_equal(pn_route_decode(t, buf, n, &m, NULL), PN_OK);
+        assert_int_equal(m.id, 78);
+        int add = t == PN_FT_ROUTE_ADD, ok = t == PN_FT_ROUTE_OK, fl = t == PN_FT_ROUTE_FAIL;
+        assert_int_equal(m.type, add ? 3 : 0);
+        assert_int_equal(m.port, add || ok ? 0x0102 : 0);
+        assert_string_equal(m.host, add || ok ? "h.test" : "");
+        assert_string_equal(m.group, add ? "g" : "");
+        assert_string_equal(m.group_key, add ? "k" : "");
+        assert_int_equal(m.online, add || t == PN_FT_ROUTE_STATE ? 0 : 1);
+        assert_int_equal(m.code, fl ? 5 : 0);
+        assert_string_equal(m.reason, fl ? "why" : "");
+    }
+}
+
+/* Decode a ROUTE_FAIL whose REASON bytes are <raw> and compare the sanitised text. */
+static void
+check_route_reason(const char *raw, size_t rawlen, const char *want)
+{
+    uint8_t buf[300];
+    size_t n = route_id(buf, 3);
+    n += tlvb(buf + n, 7, "\x00\x01", 2);
+    n += tlvb(buf + n, 8, raw, (uint16_t)rawlen);
+    pn_route_msg_t m;
+    assert_int_equal(pn_route_decode(PN_FT_ROUTE_FAIL, buf, n, &m, NULL), PN_OK);
+    assert_string_equal(m.reason, want);
+}
+
+static void
+test_route_reason_sanitising(void **state)
+{
+    check_route_reason("", 0, "");
+    check_route_reason("port 10022 is taken", 19, "port 10022 is taken");
+    check_route_reason("line\nforged", 11, "line?forged");
+    check_route_reason("\x1b[31mred\x7f", 9, "?[31mred?");
+    check_route_reason("c1\xc2\x85x", 5, "c1?x");                       /* NEL */
+    check_route_reason("\xe2\x80\xae|\xe2\x81\xa6", 7, "?|?");          /* RLO, LRI */
+    check_route_reason("\xff\xc0\xaf\xed\xa0\x80", 6, "??????");        /* invalid UTF-8 */
+    check_route_reason("x\xe2\x82", 3, "x??");                          /* cut short */
+    check_route_reason("caf\xc3\xa9 \xe2\x82\xac\xf0\x9f\x98\x80", 13,
+                       "caf\xc3\xa9 \xe2\x82\xac\xf0\x9f\x98\x80");     /* valid text kept */
+    /* 256 bytes of text is the most. */
+    char big[256];
+    memset(big, 'q', sizeof(big));
+    uint8_t buf[300];
+    size_t n = route_id(buf, 3);
+    n += tlvb(buf + n, 7, "\x00\x01", 2);
+    n += tlvb(buf + n, 8, big, sizeof(big));
+    pn_route_msg_t m;
+    assert_int_equal(pn_route_decode(PN_FT_ROUTE_FAIL, buf, n, &m, NULL), PN_OK);
+    assert_int_equal(strlen(m.reason), 256);
+}
+
+static void
+test_route_in_frame(void **state)
+{
+    uint8_t buf[128];
+    pn_route_msg_t m = { .id = 7, .online = 0 }, out;
+    size_t plen = pn_route_encode(PN_FT_ROUTE_STATE, &m, buf + PN_FRAME_HDR,
+                                  sizeof(buf) - PN_FRAME_HDR);
+    assert_int_equal(plen, 8);
+    size_t n = pn_frame_encode(buf, sizeof(buf), PN_FT_ROUTE_STATE, 0, 0, buf + PN_FRAME_HDR,
+                               plen);
+    static const uint8_t want[] = {
+        0x01, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0, 0, 0, 7, 0x06, 0x00, 0x01, 0x00,
+    };
+    assert_int_equal(n, sizeof(want));
+    assert_memory_equal(buf, want, sizeof(want));
+    pn_frame_t f;
+    decode_one(buf, n, &f);
+    assert_int_equal(pn_frame_check(&f, NULL), PN_OK);
+    assert_int_equal(pn_route_decode(f.type, f.payload, f.len, &out, NULL), PN_OK);
+    assert_int_equal(out.id, 7);
+    assert_int_equal(out.online, 0);
+}
+
+/* TCP/UDP signals of a hub: the ROUTE TLV. */
+static void
+test_signal_route(void **state)
+{
+    uint8_t buf[128];
+    pn_sig_addr_t src = { .family = 4, .ip = { 192, 0, 2, 7 }, .port = 54321 }, s2, d2;
+    const uint8_t *id = NULL;
+    uint32_t route = 99;
+    const char *why = NULL;
+
+    /* ROUTE alone, after the id. */
+    size_t n = pn_signal_encode_route(id_a, NULL, NULL, 0x0A0B0C0D, buf, sizeof(buf));
+    assert_int_equal(n, PN_CONN_ID_LEN + 7);
+    static const uint8_t tail[] = { 0x03, 0x00, 0x04, 0x0A, 0x0B, 0x0C, 0x0D };
+    assert_memory_equal(buf + PN_CONN_ID_LEN, tail, sizeof(tail));
+    assert_int_equal(pn_signal_decode_route(buf, n, &id, &s2, &d2, &route, &why), PN_OK);
+    assert_ptr_equal(id, buf);
+    assert_int_equal(route, 0x0A0B0C0D);
+    assert_int_equal(s2.family, 0);
+    assert_int_equal(d2.family, 0);
+    /* With the addresses: ROUTE comes last; NULL outputs are fine. */
+    n = pn_signal_encode_route(id_a, &src, NULL, 1, buf, sizeof(buf));
+    assert_int_equal(n, PN_CONN_ID_LEN + 10 + 7);
+    assert_int_equal(buf[PN_CONN_ID_LEN + 10], PN_ST_ROUTE);
+    assert_int_equal(pn_signal_decode_route(buf, n, &id, &s2, NULL, &route, &why), PN_OK);
+    assert_int_equal(route, 1);
+    assert_int_equal(s2.family, 4);
+    assert_int_equal(s2.port, 54321);
+    assert_int_equal(pn_signal_decode_route(buf, n, &id, NULL, NULL, &route, &why), PN_OK);
+    /* Capacity: the ROUTE TLV must fit whole. */
+    for (size_t cap = PN_CONN_ID_LEN + 10; cap < n; cap++)
+        assert_int_equal(pn_signal_encode_route(id_a, &src, NULL, 1, buf, cap), 0);
+    assert_int_equal(pn_signal_encode_route(id_a, &src, NULL, 1, buf, n), n);
+    /* Route 0 = absent: the bytes of pn_signal_encode_addrs. */
+    uint8_t other[128];
+    n = pn_signal_encode_route(id_a, &src, &src, 0, buf, sizeof(buf));
+    assert_int_equal(pn_signal_encode_addrs(id_a, &src, &src, other, sizeof(other)), n);
+    assert_memory_equal(buf, other, n);
+    assert_int_equal(pn_signal_decode_route(buf, n, &id, &s2, &d2, &route, &why), PN_OK);
+    assert_int_equal(route, 0);
+    assert_int_equal(d2.family, 4);
+
+    /* Malformed ROUTE TLVs: wrong size, 0, repeated. */
+    static const struct { uint16_t len; uint32_t v; } bad[] = {
+        { 0, 0 }, { 1, 1 }, { 3, 0 }, { 5, 0 }, { 8, 0 }, { 4, 0 },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memcpy(buf, id_a, PN_CONN_ID_LEN);
+        n = PN_CONN_ID_LEN + tlv(buf + PN_CONN_ID_LEN, PN_ST_ROUTE, bad[i].len, bad[i].v);
+        id = NULL;
+        why = NULL;
+        assert_int_equal(pn_signal_decode_route(buf, n, &id, NULL, NULL, &route, &why), PN_ERR);
+        assert_string_equal(why, "signal has a malformed ROUTE TLV");
+        assert_null(id);
+        /* The tunnel's decoders skip it, as before the hub. */
+        assert_int_equal(pn_signal_decode_addrs(buf, n, &id, &s2, &d2, NULL), PN_OK);
+        assert_int_equal(pn_signal_decode(buf, n, &id, NULL), PN_OK);
+        assert_int_equal(pn_signal_decode_route(buf, n, &id, NULL, NULL, NULL, NULL), PN_OK);
+    }
+    n = pn_signal_encode_route(id_a, NULL, NULL, 5, buf, sizeof(buf));
+    n += tlv(buf + n, 0x44, 0, 0);
+    n += tlv(buf + n, PN_ST_ROUTE, 4, 5);
+    why = NULL;
+    assert_int_equal(pn_signal_decode_route(buf, n, &id, NULL, NULL, &route, &why), PN_ERR);
+    assert_string_equal(why, "signal repeats the ROUTE TLV");
+    assert_int_equal(pn_signal_decode_addrs(buf, n, &id, NULL, NULL, NULL), PN_OK);
+    /* The other errors are those of pn_signal_decode_addrs. */
+    assert_int_equal(pn_signal_decode_route(buf, 15, &id, NULL, NULL, &route, &why), PN_ERR);
+    assert_string_equal(why, "signal shorter than a connection id");
+    assert_int_equal(pn_signal_decode_route(buf, n - 1, &id, NULL, NULL, &route, &why), PN_ERR);
+    assert_string_equal(why, "signal has a truncated TLV");
+    memcpy(buf, id_a, PN_CONN_ID_LEN);
+    n = PN_CONN_ID_LEN + tlv(buf + PN_CONN_ID_LEN, PN_ST_DST, 4, 6);
+    n += tlv(buf + n, PN_ST_ROUTE, 4, 5);
+    assert_int_equal(pn_signal_decode_route(buf, n, &id, NULL, NULL, &route, &why), PN_ERR);
+    assert_string_equal(why, "signal has a malformed address TLV");
+    /* In a frame. */
+    n = pn_signal_encode_route(id_a, NULL, NULL, 3, buf + PN_FRAME_HDR,
+                               sizeof(buf) - PN_FRAME_HDR);
+    n = pn_frame_encode(buf, sizeof(buf), PN_FT_TCP, 0, 0, buf + PN_FRAME_HDR, n);
+    pn_frame_t f;
+    decode_one(buf, n, &f);
+    assert_int_equal(pn_frame_check(&f, NULL), PN_OK);
+    assert_int_equal(pn_signal_decode_route(f.payload, f.len, &id, NULL, NULL, &route, NULL),
+                     PN_OK);
+    assert_int_equal(route, 3);
+    assert_memory_equal(id, id_a, PN_CONN_ID_LEN);
 }
 
 /* ---- preamble ---- */
@@ -988,6 +1635,19 @@ test_doc_vectors(void **state)
     };
     pn_proof_msg(id_a, msg);
     assert_memory_equal(msg, want_msg, sizeof(want_msg));
+
+    /* §12: a hub's ROUTE_ADD. */
+    pn_route_msg_t r = { .id = 1, .type = 3, .online = 1 };
+    strcpy(r.host, "app");
+    static const uint8_t add[] = {
+        0x01, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x12,
+        0x00, 0x00, 0x00, 0x01, 0x01, 0x00, 0x01, 0x03, 0x03, 0x00, 0x03, 0x61, 0x70, 0x70,
+        0x06, 0x00, 0x01, 0x01,
+    };
+    n = pn_route_encode(PN_FT_ROUTE_ADD, &r, buf + PN_FRAME_HDR, sizeof(buf) - PN_FRAME_HDR);
+    n = pn_frame_encode(buf, sizeof(buf), PN_FT_ROUTE_ADD, 0, 0, buf + PN_FRAME_HDR, n);
+    assert_int_equal(n, sizeof(add));
+    assert_memory_equal(buf, add, sizeof(add));
 }
 
 /* ---- NULL <why> on every error path still reports the error ---- */
@@ -1003,12 +1663,17 @@ test_null_why(void **state)
     char reason[PN_ERROR_REASON_MAX + 1];
     const uint8_t *id, *proof;
     uint8_t kind;
+    pn_route_msg_t m;
+    uint32_t route;
 
     assert_int_equal(pn_frame_decode(bad, sizeof(bad), &f, &used, NULL), PN_ERR);
     assert_int_equal(pn_frame_check(&f, NULL), PN_ERR);
     assert_int_equal(pn_hello_decode(bad, 1, &h, NULL), PN_ERR);
     assert_int_equal(pn_error_decode(bad, 1, &code, reason, NULL), PN_ERR);
     assert_int_equal(pn_signal_decode(bad, 1, &id, NULL), PN_ERR);
+    assert_int_equal(pn_signal_decode_route(bad, 1, &id, NULL, NULL, &route, NULL), PN_ERR);
+    assert_int_equal(pn_route_decode(PN_FT_ROUTE_DEL, bad, 1, &m, NULL), PN_ERR);
+    assert_int_equal(pn_route_decode(PN_FT_PING, bad, 4, &m, NULL), PN_ERR);
     assert_int_equal(pn_data_hello_decode(bad, 1, &id, &proof, NULL), PN_ERR);
     assert_int_equal(pn_preamble_decode(bad, &kind, NULL), PN_ERR);
 }
@@ -1030,6 +1695,7 @@ main(void)
         cmocka_unit_test(test_frame_check_sizes),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_hello_roundtrip),
+        cmocka_unit_test(test_hello_session),
         cmocka_unit_test(test_hello_wire_bytes),
         cmocka_unit_test(test_hello_encode_refuses_invalid),
         cmocka_unit_test(test_hello_missing_required),
@@ -1047,6 +1713,16 @@ main(void)
         cmocka_unit_test(test_signal),
         cmocka_unit_test(test_signal_addrs),
         cmocka_unit_test(test_signal_in_frame),
+        cmocka_unit_test(test_signal_route),
+        cmocka_unit_test(test_route_add),
+        cmocka_unit_test(test_route_add_limits),
+        cmocka_unit_test(test_route_other_types),
+        cmocka_unit_test(test_route_encode_refuses),
+        cmocka_unit_test(test_route_reason_cut),
+        cmocka_unit_test(test_route_decode_errors),
+        cmocka_unit_test(test_route_unknown_and_foreign_tlvs),
+        cmocka_unit_test(test_route_reason_sanitising),
+        cmocka_unit_test(test_route_in_frame),
         cmocka_unit_test(test_data_hello),
         cmocka_unit_test(test_proof_msg_and_hex),
         cmocka_unit_test(test_preamble),

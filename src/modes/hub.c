@@ -1,0 +1,1357 @@
+/* modes/hub.c: the hub (hub://, docs/hub.md): many agents, each publishing
+ * routes; users reach the hub and are carried to the agent of their route.
+ *
+ *   agent --control (TLS-PSK, key found by the account's identity)--> tunnel port
+ *         HELLO(SESSION tag) <-- ; ROUTE_ADD --> registry --> ROUTE_OK / ROUTE_FAIL
+ *   agent --data (id = tag + random)--> tunnel port --> that session's pool
+ *
+ *   tcp user  -> route's port  -> pick a member -> pooled conn -> TCP(id, route) -> relay
+ *   udp user  -> route's port  -> pick a member -> pooled conn -> UDP(id, route) -> datagrams
+ *   tls user  -> https port    -> ClientHello's SNI -> route -> likewise, ClientHello first
+ *   http user -> http port     -> hub_http.c (per request, by Host)
+ *
+ * Accounts come from the accounts file (re-read on SIGHUP). Every exchange is
+ * counted in its account (bytes, live connections) and limited by it
+ * (connections, bandwidth, HTTP request rate); routes by max_routes, allowed
+ * ports and hosts. Every report interval a HUB_STATE line tells the master. */
+#include "modes/hub.h"
+#include "modes/modes.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "modes/common.h"
+#include "modes/tunnel.h"
+#include "net/sock.h"
+#include "route/http.h"
+#include "route/sni.h"
+#include "core/url.h"
+#include "tls/digest.h"
+#include "tunnel/auth.h"
+#include "tunnel/open.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define GUARD_FAILS 10
+#define GUARD_WINDOW_MS 10000
+#define GUARD_BAN_MS 10000
+#define GUARD_PENDING 64
+#define STATE_MAX (1024 * 1024)     /* bytes of a HUB_STATE line */
+
+struct greeting {
+    pn_list_t node;             /* in hub.greets */
+    struct hub *h;
+    tun_greet_t *g;             /* owned until its callback */
+    pn_addr_t peer;
+};
+
+/* A TLS user whose ClientHello is being read. */
+struct tlsuser {
+    pn_list_t node;             /* in hub.https_conns */
+    struct hub *h;
+    pn_xprt_t *x;               /* owned */
+    pn_addr_t peer, local;
+    ev_io_t *io;                /* owned */
+    ev_timer_t *timer;          /* owned: the read deadline */
+    struct hwait *wait;         /* waiting for a data connection */
+    struct hsess *sess;         /* the session of the member chosen, while waiting */
+    uint32_t mid;               /* the member's route id */
+    size_t len;
+    uint8_t buf[PN_SNI_READ_MAX];
+};
+
+/* A TCP user waiting for a data connection of its member's session. The
+ * member is found again by id when the connection comes: it may have been
+ * withdrawn meanwhile (the session itself runs its waiters before it ends). */
+struct tcpuser {
+    pn_xprt_t *x;               /* owned */
+    pn_addr_t peer, local;
+    struct hsess *sess;
+    uint32_t mid;
+};
+
+/* The first datagram of a new UDP user, waiting likewise. */
+struct udpuser {
+    pn_list_t node;             /* in hsess.udp_pending */
+    struct hsess *sess;
+    uint32_t mid;
+    uint16_t port;              /* the route's, to spot the same user waiting twice */
+    pn_addr_t peer;
+    size_t len;
+    uint8_t d[];
+};
+
+static void sess_end(struct hsess *s, const char *why);
+static void sess_kick(struct hsess *s, const char *why);
+static void tlsuser_free(struct tlsuser *u);
+
+/* ---- accounts ---------------------------------------------------------------- */
+
+static struct hacct *
+acct_by_name(struct hub *h, const char *name)
+{
+    for (pn_list_t *p = h->accts.next; p != &h->accts; p = p->next) {
+        struct hacct *a = pn_container_of(p, struct hacct, node);
+        if (strcmp(a->name, name) == 0)
+            return a;
+    }
+    return NULL;
+}
+
+static void
+acct_limits_clear(struct hacct *a)
+{
+    for (size_t i = 0; i < a->nhosts; i++)
+        free(a->hosts[i]);
+    xfree(a->hosts);
+    xfree(a->ports);
+    a->nhosts = a->nports = 0;
+}
+
+/* Take the limits of <src> into <a>; buckets restart when a rate changed. */
+static void
+acct_apply(struct hacct *a, const pn_account_t *src)
+{
+    uint64_t now = pn_now_us();
+    if (a->mbps != src->mbps || a->bw.last_us == 0) {
+        uint64_t rate = (uint64_t)src->mbps * 125000;
+        pn_bucket_init(&a->bw, rate, rate, now);
+    }
+    if (a->rps != src->rps || a->rq.last_us == 0)
+        pn_bucket_init(&a->rq, src->rps, src->rps, now);
+    a->max_routes = src->max_routes;
+    a->max_conns = src->max_conns;
+    a->rps = src->rps;
+    a->mbps = src->mbps;
+    acct_limits_clear(a);
+    if (src->nports > 0) {
+        a->ports = xmalloc(src->nports * sizeof(*a->ports));
+        memcpy(a->ports, src->ports, src->nports * sizeof(*a->ports));
+        a->nports = src->nports;
+    }
+    if (src->nhosts > 0) {
+        a->hosts = xcalloc(src->nhosts * sizeof(*a->hosts));
+        for (size_t i = 0; i < src->nhosts; i++)
+            a->hosts[i] = xstrdup(src->hosts[i]);
+        a->nhosts = src->nhosts;
+    }
+}
+
+static int
+acct_port_ok(const struct hacct *a, uint16_t port)
+{
+    if (a->nports == 0)
+        return 1;
+    for (size_t i = 0; i < a->nports; i++)
+        if (port >= a->ports[i].lo && port <= a->ports[i].hi)
+            return 1;
+    return 0;
+}
+
+static int
+acct_host_ok(const struct hacct *a, const char *host)
+{
+    if (a->nhosts == 0)
+        return 1;
+    for (size_t i = 0; i < a->nhosts; i++)
+        if (pn_host_match(a->hosts[i], host))
+            return 1;
+    return 0;
+}
+
+/* Make (or update) the hub's accounts from the file just read into h->accounts. */
+static void
+accts_sync(struct hub *h)
+{
+    for (pn_list_t *p = h->accts.next; p != &h->accts; p = p->next)
+        pn_container_of(p, struct hacct, node)->gone = 1;
+    for (size_t i = 0; i < h->accounts.n; i++) {
+        const pn_account_t *src = &h->accounts.a[i];
+        uint8_t psk[32];
+        char ident[TUN_HUB_ID_LEN + 1];
+        tun_hub_psk(src->token, psk);
+        tun_hub_identity(src->token, ident);
+        struct hacct *a = acct_by_name(h, src->name);
+        if (a == NULL) {
+            a = xcalloc(sizeof(*a));
+            snprintf(a->name, sizeof(a->name), "%s", src->name);
+            pn_list_add(&h->accts, &a->node);
+        } else if (memcmp(a->psk, psk, sizeof(psk)) != 0 && a->nsess > 0) {
+            log_warn("hub: account %s has a new token: its agents must reconnect", a->name);
+            for (pn_list_t *p = h->sessions.next, *n; p != &h->sessions; p = n) {
+                struct hsess *s = pn_container_of(p, struct hsess, node);
+                n = p->next;
+                if (s->acct == a)
+                    sess_kick(s, "the account's token changed");
+            }
+        }
+        memcpy(a->psk, psk, sizeof(psk));
+        snprintf(a->ident, sizeof(a->ident), "%s", ident);
+        memset(psk, 0, sizeof(psk));
+        a->gone = 0;
+        acct_apply(a, src);
+    }
+    for (pn_list_t *p = h->accts.next; p != &h->accts; p = p->next) {
+        struct hacct *a = pn_container_of(p, struct hacct, node);
+        if (!a->gone)
+            continue;
+        memset(a->psk, 0, sizeof(a->psk));
+        a->ident[0] = '\0';
+        for (pn_list_t *q = h->sessions.next, *n; q != &h->sessions; q = n) {
+            struct hsess *s = pn_container_of(q, struct hsess, node);
+            n = q->next;
+            if (s->acct == a)
+                sess_kick(s, "the account was removed");
+        }
+    }
+}
+
+/* The TLS layer asks for the key of a PSK identity (inside a handshake). */
+static int
+psk_lookup(const char *identity, uint8_t *psk, void *arg)
+{
+    struct hub *h = arg;
+    for (pn_list_t *p = h->accts.next; p != &h->accts; p = p->next) {
+        struct hacct *a = pn_container_of(p, struct hacct, node);
+        if (!a->gone && strcmp(a->ident, identity) == 0) {
+            memcpy(psk, a->psk, sizeof(a->psk));
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static struct hacct *
+acct_by_ident(struct hub *h, const char *ident)
+{
+    for (pn_list_t *p = h->accts.next; p != &h->accts; p = p->next) {
+        struct hacct *a = pn_container_of(p, struct hacct, node);
+        if (!a->gone && ident != NULL && strcmp(a->ident, ident) == 0)
+            return a;
+    }
+    return NULL;
+}
+
+int
+hub_acct_admit(struct hacct *a)
+{
+    uint64_t live = a->st.tcps + a->st.udps + a->http_live;
+    if (a->max_conns == 0 || live < a->max_conns)
+        return 1;
+    a->refused_conns++;
+    a->st.refused++;
+    return 0;
+}
+
+static void
+hub_reload(void *arg)
+{
+    struct hub *h = arg;
+    char err[PN_ERR_LEN];
+    pn_accounts_t fresh;
+    pn_port_range_t range = { h->cfg->ports_lo, h->cfg->ports_hi };
+    if (pn_accounts_load(h->cfg->accounts, range.lo ? &range : NULL, &fresh, err) != PN_OK) {
+        log_error("hub: reload failed, accounts unchanged: %s", err);
+        return;
+    }
+    pn_accounts_clear(&h->accounts);
+    h->accounts = fresh;
+    accts_sync(h);
+    log_info("hub: reloaded %s: %zu accounts", h->cfg->accounts, h->accounts.n);
+}
+
+/* ---- routes ------------------------------------------------------------------ */
+
+struct hroute *
+hub_route_by_host(struct hub *h, uint8_t type, const char *host)
+{
+    for (pn_list_t *p = h->routes.next; p != &h->routes; p = p->next) {
+        struct hroute *r = pn_container_of(p, struct hroute, node);
+        if (r->type == type && strcmp(r->host, host) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+static struct hroute *
+route_by_port(struct hub *h, uint8_t type, uint16_t port)
+{
+    for (pn_list_t *p = h->routes.next; p != &h->routes; p = p->next) {
+        struct hroute *r = pn_container_of(p, struct hroute, node);
+        if (r->type == type && r->port == port)
+            return r;
+    }
+    return NULL;
+}
+
+static struct hroute *
+route_by_group(struct hub *h, uint8_t type, const char *group)
+{
+    for (pn_list_t *p = h->routes.next; p != &h->routes; p = p->next) {
+        struct hroute *r = pn_container_of(p, struct hroute, node);
+        if (r->type == type && r->group[0] != '\0' && strcmp(r->group, group) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+struct hmember *
+hub_pick(struct hroute *r)
+{
+    pn_list_t *start = r->cursor ? r->cursor : &r->members;
+    pn_list_t *p = start;
+    for (size_t i = 0; i <= r->nmembers; i++) {
+        p = p->next;
+        if (p == &r->members)
+            continue;
+        struct hmember *m = pn_container_of(p, struct hmember, rnode);
+        if (m->online && !m->sess->ending && m->sess->ctrl != NULL) {
+            r->cursor = p;
+            return m;
+        }
+    }
+    return NULL;
+}
+
+int
+hub_signal(struct hmember *m, uint8_t type, const uint8_t *id, const pn_addr_t *src,
+           const pn_addr_t *dst)
+{
+    uint8_t p[PN_CONN_ID_LEN + 3 * (PN_TLV_HDR + 19)];
+    pn_sig_addr_t s, d;
+    tun_sig_from_addr(src, &s);
+    tun_sig_from_addr(dst, &d);
+    size_t n = pn_signal_encode_route(id, &s, &d, m->id, p, sizeof(p));
+    return n == 0 ? PN_ERR : tun_ctrl_send(m->sess->ctrl, type, p, n);
+}
+
+static void on_tcp_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg);
+static void on_udp_peer(udp_table_t *t, const pn_addr_t *peer, const uint8_t *d, size_t len,
+                        void *arg);
+
+static void
+route_free(struct hroute *r)
+{
+    struct hub *h = r->hub;
+    /* Exchanges still running on it keep going, counted no longer. */
+    for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next)
+        pn_links_forget_gauge(&pn_container_of(p, struct hsess, node)->links, &r->conns);
+    hub_http_route_gone(h, r);
+    pn_list_del(&r->node);
+    pn_entry_free(r->entry);
+    udp_table_free(r->utable);
+    udp_group_free(r->udp);
+    if (r->type == PN_RT_TCP || r->type == PN_RT_UDP)
+        log_info("hub: port %u (%s) closed", (unsigned)r->port, pn_route_type_name(r->type));
+    free(r);
+}
+
+static void
+member_free(struct hmember *m)
+{
+    struct hroute *r = m->route;
+    if (r->cursor == &m->rnode)
+        r->cursor = m->rnode.prev == &r->members ? NULL : m->rnode.prev;
+    pn_list_del(&m->rnode);
+    pn_list_del(&m->snode);
+    r->nmembers--;
+    m->sess->acct->nroutes--;
+    free(m);
+    if (r->nmembers == 0)
+        route_free(r);
+}
+
+struct hmember *
+hub_member(struct hsess *s, uint32_t id)
+{
+    for (pn_list_t *p = s->members.next; p != &s->members; p = p->next) {
+        struct hmember *m = pn_container_of(p, struct hmember, snode);
+        if (m->id == id)
+            return m;
+    }
+    return NULL;
+}
+
+/* Open the listener of a new tcp/udp route on <port>; 0, or -1 when the port is in use. */
+static int
+route_listen(struct hroute *r, uint16_t port, char *err)
+{
+    struct hub *h = r->hub;
+    pn_addr_t a = h->public_addr;
+    pn_addr_set_port(&a, port);
+    if (r->type == PN_RT_TCP) {
+        int fd = pn_listen_tcp(&a, 1024, NULL, err);
+        if (fd == -1)
+            return -1;
+        r->entry = pn_entry_new(h->in.loop, fd, NULL, h->cfg->handshake_ms, on_tcp_user, r);
+    } else {
+        int fd = pn_listen_udp(&a, err);
+        if (fd == -1)
+            return -1;
+        r->utable = udp_table_new(h->in.loop, fd, r->udp, on_udp_peer, r);
+    }
+    r->port = port;
+    return 0;
+}
+
+static struct hroute *
+route_new(struct hub *h, uint8_t type, struct hacct *acct)
+{
+    struct hroute *r = xcalloc(sizeof(*r));
+    r->hub = h;
+    r->type = type;
+    r->acct = acct;
+    pn_list_init(&r->members);
+    if (type == PN_RT_UDP) {
+        udp_counters_t c = {
+            .rx = &acct->st.udp_rx, .tx = &acct->st.udp_tx, .sessions = &acct->st.udps,
+            .drops = &acct->st.udp_drops, .limit = acct->mbps ? &acct->bw : NULL,
+        };
+        r->udp = udp_group_new(h->in.loop, h->cfg->udp_idle_ms, &c);
+    }
+    return r;
+}
+
+static int
+route_fail(struct hsess *s, uint32_t id, uint16_t code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+route_fail(struct hsess *s, uint32_t id, uint16_t code, const char *fmt, ...)
+{
+    pn_route_msg_t m;
+    uint8_t p[512];
+    va_list ap;
+    memset(&m, 0, sizeof(m));
+    m.id = id;
+    m.code = code;
+    va_start(ap, fmt);
+    vsnprintf(m.reason, sizeof(m.reason), fmt, ap);
+    va_end(ap);
+    log_info("hub: account %s: route refused (%s): %s", s->acct->name, pn_route_fail_name(code),
+             m.reason);
+    if (code == PN_RF_LIMIT || code == PN_RF_DENIED)
+        s->acct->refused_routes++;
+    size_t n = pn_route_encode(PN_FT_ROUTE_FAIL, &m, p, sizeof(p));
+    if (n > 0)
+        tun_ctrl_send(s->ctrl, PN_FT_ROUTE_FAIL, p, n);
+    return PN_OK;
+}
+
+/* Group key check: <r> has a key equal to <key> (constant time on the hashes). */
+static int
+gkey_match(const struct hroute *r, const char *key)
+{
+    uint8_t d[32];
+    if (!r->has_gkey || key[0] == '\0')
+        return 0;
+    pn_sha256((const uint8_t *)key, strlen(key), d);
+    return pn_memeq_ct(d, r->gkey, sizeof(d)) == 0;
+}
+
+/* A free port for a new route of <type> that <a> may take, or 0. */
+static uint16_t
+port_assign(struct hub *h, uint8_t type, const struct hacct *a, struct hroute *r, char *err)
+{
+    for (uint32_t p = h->cfg->ports_lo; p <= h->cfg->ports_hi; p++) {
+        if (!acct_port_ok(a, (uint16_t)p) || route_by_port(h, type, (uint16_t)p) != NULL)
+            continue;
+        if (route_listen(r, (uint16_t)p, err) == 0)
+            return (uint16_t)p;
+    }
+    return 0;
+}
+
+static int
+route_add(struct hsess *s, const pn_route_msg_t *m)
+{
+    struct hub *h = s->hub;
+    struct hacct *a = s->acct;
+    struct hroute *r = NULL;
+    char host[PN_ROUTE_HOST_MAX + 1], err[PN_ERR_LEN];
+    int created = 0;
+
+    if (hub_member(s, m->id) != NULL)
+        return route_fail(s, m->id, PN_RF_EXISTS, "route id %u is already registered",
+                          (unsigned)m->id);
+    if (a->max_routes != 0 && a->nroutes >= a->max_routes)
+        return route_fail(s, m->id, PN_RF_LIMIT, "the account has its %u routes already",
+                          (unsigned)a->max_routes);
+    if (m->type == PN_RT_TCP || m->type == PN_RT_UDP) {
+        const char *tn = pn_route_type_name(m->type);
+        if (h->cfg->ports_lo == 0)
+            return route_fail(s, m->id, PN_RF_INVALID, "this hub publishes no ports (ports=)");
+        if (m->group[0] != '\0' && (r = route_by_group(h, m->type, m->group)) != NULL) {
+            if (!gkey_match(r, m->group_key))
+                return route_fail(s, m->id, PN_RF_TAKEN, "group %s exists with another group key",
+                                  m->group);
+        } else if (m->port != 0) {
+            if (m->port < h->cfg->ports_lo || m->port > h->cfg->ports_hi)
+                return route_fail(s, m->id, PN_RF_DENIED, "port %u is outside the hub's range %u-%u",
+                                  (unsigned)m->port, (unsigned)h->cfg->ports_lo,
+                                  (unsigned)h->cfg->ports_hi);
+            if (!acct_port_ok(a, m->port))
+                return route_fail(s, m->id, PN_RF_DENIED, "port %u is not allowed for the account",
+                                  (unsigned)m->port);
+            r = route_by_port(h, m->type, m->port);
+            if (r != NULL && !(r->group[0] == '\0' && m->group[0] == '\0' && gkey_match(r, m->group_key)))
+                return route_fail(s, m->id, PN_RF_TAKEN, "%s port %u is taken", tn, (unsigned)m->port);
+            if (r == NULL) {
+                r = route_new(h, m->type, a);
+                if (route_listen(r, m->port, err) != 0) {
+                    udp_group_free(r->udp);
+                    free(r);
+                    return route_fail(s, m->id, PN_RF_TAKEN, "%s port %u is in use on the hub", tn,
+                                      (unsigned)m->port);
+                }
+                created = 1;
+            }
+        } else {
+            r = route_new(h, m->type, a);
+            if (port_assign(h, m->type, a, r, err) == 0) {
+                udp_group_free(r->udp);
+                free(r);
+                return route_fail(s, m->id, PN_RF_TAKEN, "no free %s port left for the account", tn);
+            }
+            created = 1;
+        }
+        if (created && m->group[0] != '\0')
+            snprintf(r->group, sizeof(r->group), "%s", m->group);
+    } else if (m->type == PN_RT_HTTP || m->type == PN_RT_HTTPS) {
+        if ((m->type == PN_RT_HTTP ? h->http_entry : h->https_entry) == NULL)
+            return route_fail(s, m->id, PN_RF_INVALID, "this hub has no %s listener (%s=)",
+                              pn_route_type_name(m->type), pn_route_type_name(m->type));
+        if (m->host[0] == '\0')
+            return route_fail(s, m->id, PN_RF_INVALID, "an %s route needs a host",
+                              pn_route_type_name(m->type));
+        size_t hl = strlen(m->host);
+        if (strchr(m->host, '.') == NULL && h->cfg->domain != NULL &&
+            hl + 1 + strlen(h->cfg->domain) < sizeof(host)) {
+            memcpy(host, m->host, hl);
+            host[hl] = '.';
+            memcpy(host + hl + 1, h->cfg->domain, strlen(h->cfg->domain) + 1);
+        } else {
+            snprintf(host, sizeof(host), "%s", m->host);
+        }
+        for (char *c = host; *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c - 'A' + 'a');
+        if (!pn_http_host_valid(host))
+            return route_fail(s, m->id, PN_RF_INVALID, "\"%s\" is not a valid host name", host);
+        if (!acct_host_ok(a, host))
+            return route_fail(s, m->id, PN_RF_DENIED, "host %s is not allowed for the account", host);
+        r = hub_route_by_host(h, m->type, host);
+        if (r != NULL && !gkey_match(r, m->group_key))
+            return route_fail(s, m->id, PN_RF_TAKEN, "host %s is taken", host);
+        if (r == NULL) {
+            r = route_new(h, m->type, a);
+            snprintf(r->host, sizeof(r->host), "%s", host);
+            created = 1;
+        }
+    } else {
+        return route_fail(s, m->id, PN_RF_INVALID, "unknown route type %u", (unsigned)m->type);
+    }
+    if (created) {
+        if (m->group_key[0] != '\0') {
+            pn_sha256((const uint8_t *)m->group_key, strlen(m->group_key), r->gkey);
+            r->has_gkey = 1;
+        }
+        pn_list_add(&h->routes, &r->node);
+    }
+    struct hmember *mb = xcalloc(sizeof(*mb));
+    mb->route = r;
+    mb->sess = s;
+    mb->id = m->id;
+    mb->online = m->online;
+    pn_list_add(&r->members, &mb->rnode);
+    pn_list_add(&s->members, &mb->snode);
+    r->nmembers++;
+    a->nroutes++;
+
+    pn_route_msg_t ok;
+    uint8_t p[512];
+    memset(&ok, 0, sizeof(ok));
+    ok.id = m->id;
+    ok.port = r->port;
+    snprintf(ok.host, sizeof(ok.host), "%s", r->host);
+    size_t n = pn_route_encode(PN_FT_ROUTE_OK, &ok, p, sizeof(p));
+    tun_ctrl_send(s->ctrl, PN_FT_ROUTE_OK, p, n);
+    if (r->port != 0)
+        log_info("hub: account %s: %s port %u %s (%zu members)", a->name,
+                 pn_route_type_name(r->type), (unsigned)r->port, created ? "opened" : "joined",
+                 r->nmembers);
+    else
+        log_info("hub: account %s: %s host %s %s (%zu members)", a->name,
+                 pn_route_type_name(r->type), r->host, created ? "registered" : "joined",
+                 r->nmembers);
+    return PN_OK;
+}
+
+/* ---- data connections of a session ------------------------------------------ */
+
+static void
+wait_free(struct hwait *w)
+{
+    pn_list_del(&w->node);
+    ev_timer_free(w->timer);
+    free(w);
+}
+
+void
+hub_wait_cancel(struct hwait *w)
+{
+    if (w != NULL)
+        wait_free(w);
+}
+
+static long
+on_wait_timeout(ev_timer_t *t, void *arg)
+{
+    struct hwait *w = arg;
+    hwait_cb cb = w->cb;
+    void *cbarg = w->arg;
+    wait_free(w);
+    log_debug("hub: no pooled data connection in time");
+    cb(NULL, NULL, NULL, cbarg);
+    return EV_TIMER_STOP;
+}
+
+struct hwait *
+hub_take(struct hsess *s, hwait_cb cb, void *arg)
+{
+    uint8_t id[PN_CONN_ID_LEN];
+    pn_xprt_t *x = s->pool != NULL && !s->ending ? tun_pool_take(s->pool, id) : NULL;
+    if (x != NULL) {
+        s->takes++;
+        cb(NULL, x, id, arg);
+        return NULL;
+    }
+    struct hwait *w = xcalloc(sizeof(*w));
+    w->sess = s;
+    w->cb = cb;
+    w->arg = arg;
+    w->timer = ev_timer_new(s->hub->in.loop, on_wait_timeout, w);
+    ev_timer_arm(w->timer, s->hub->cfg->pool_wait_ms);
+    pn_list_add(&s->waiters, &w->node);
+    return w;
+}
+
+/* A new data connection of <s>: to the oldest waiter, else into the pool. */
+static void
+sess_data(struct hsess *s, pn_xprt_t *x, const uint8_t *id)
+{
+    if (!pn_list_empty(&s->waiters)) {
+        struct hwait *w = pn_container_of(s->waiters.next, struct hwait, node);
+        hwait_cb cb = w->cb;
+        void *arg = w->arg;
+        wait_free(w);
+        s->takes++;
+        cb(NULL, x, id, arg);
+        return;
+    }
+    tun_pool_add(s->pool, id, x);
+}
+
+/* ---- tcp users ------------------------------------------------------------- */
+
+static void
+on_tcp_data(struct hwait *w, pn_xprt_t *data, const uint8_t *id, void *arg)
+{
+    struct tcpuser *u = arg;
+    struct hmember *m = data != NULL ? hub_member(u->sess, u->mid) : NULL;
+    if (m == NULL || hub_signal(m, PN_FT_TCP, id, &u->peer, &u->local) != PN_OK) {
+        pn_xprt_free(data);
+        pn_xprt_free(u->x);
+        free(u);
+        return;
+    }
+    pn_link_info_t info = { .src = u->peer, .dst = u->local, .user = 1, .gauge = &m->route->conns };
+    pn_link_pair(&m->sess->links, u->x, data, &info);
+    free(u);
+}
+
+/* Hand <x> to an agent of <r>: pick, admit, take a data connection, signal,
+ * relay with <pre> (bytes already read) first. Closes <x> when it cannot. */
+static void
+carry_tcp(struct hroute *r, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local)
+{
+    struct hmember *m = hub_pick(r);
+    if (m == NULL || !hub_acct_admit(m->sess->acct)) {
+        if (m == NULL)
+            log_debug("hub: %s route %u has no online agent: closing a user connection",
+                      pn_route_type_name(r->type), (unsigned)r->port);
+        r->hub->refused++;
+        pn_xprt_free(x);
+        return;
+    }
+    struct tcpuser *u = xcalloc(sizeof(*u));
+    u->x = x;
+    u->peer = *peer;
+    u->local = *local;
+    u->sess = m->sess;
+    u->mid = m->id;
+    hub_take(m->sess, on_tcp_data, u);
+}
+
+static void
+on_tcp_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg)
+{
+    carry_tcp(arg, x, peer, local);
+}
+
+/* ---- udp users ------------------------------------------------------------- */
+
+static void
+on_udp_data(struct hwait *w, pn_xprt_t *data, const uint8_t *id, void *arg)
+{
+    struct udpuser *u = arg;
+    struct hmember *m = data != NULL ? hub_member(u->sess, u->mid) : NULL;
+    pn_list_del(&u->node);
+    if (m == NULL ||
+        hub_signal(m, PN_FT_UDP, id, &u->peer, udp_table_local(m->route->utable)) != PN_OK) {
+        pn_xprt_free(data);
+        u->sess->acct->st.udp_drops++;
+        free(u);
+        return;
+    }
+    udp_sess_from_entry(udp_sess_new_peer(m->route->utable, &u->peer, -1, data), u->d, u->len);
+    free(u);
+}
+
+static void
+on_udp_peer(udp_table_t *t, const pn_addr_t *peer, const uint8_t *d, size_t len, void *arg)
+{
+    struct hroute *r = arg;
+    struct hmember *m = hub_pick(r);
+    if (m == NULL || !hub_acct_admit(m->sess->acct)) {
+        r->acct->st.udp_drops++;
+        return;
+    }
+    /* While its first datagram waits for a data connection, a user's next
+     * ones find no session yet: they are dropped, as a full queue would. */
+    for (pn_list_t *p = r->hub->sessions.next; p != &r->hub->sessions; p = p->next) {
+        struct hsess *s = pn_container_of(p, struct hsess, node);
+        for (pn_list_t *q = s->udp_pending.next; q != &s->udp_pending; q = q->next) {
+            struct udpuser *w = pn_container_of(q, struct udpuser, node);
+            if (w->port == r->port && pn_addr_equal(&w->peer, peer)) {
+                r->acct->st.udp_drops++;
+                return;
+            }
+        }
+    }
+    struct udpuser *u = xmalloc(sizeof(*u) + len);
+    u->sess = m->sess;
+    u->mid = m->id;
+    u->port = r->port;
+    u->peer = *peer;
+    u->len = len;
+    memcpy(u->d, d, len);
+    pn_list_add(&m->sess->udp_pending, &u->node);
+    hub_take(m->sess, on_udp_data, u);
+}
+
+/* ---- tls users (https=) ---------------------------------------------------- */
+
+static void
+on_tls_data(struct hwait *w, pn_xprt_t *data, const uint8_t *id, void *arg)
+{
+    struct tlsuser *u = arg;
+    struct hmember *m = data != NULL ? hub_member(u->sess, u->mid) : NULL;
+    u->wait = NULL;
+    if (m == NULL || hub_signal(m, PN_FT_TCP, id, &u->peer, &u->local) != PN_OK) {
+        pn_xprt_free(data);
+        tlsuser_free(u);
+        return;
+    }
+    pn_link_info_t info = {
+        .src = u->peer, .dst = u->local, .user = 1, .gauge = &m->route->conns,
+        .pre = u->buf, .pre_len = u->len,
+    };
+    pn_xprt_t *x = u->x;
+    u->x = NULL;
+    pn_link_pair(&m->sess->links, x, data, &info);
+    tlsuser_free(u);
+}
+
+static void
+tlsuser_free(struct tlsuser *u)
+{
+    pn_list_del(&u->node);
+    ev_io_free(u->io);
+    ev_timer_free(u->timer);
+    hub_wait_cancel(u->wait);
+    pn_xprt_free(u->x);
+    free(u);
+}
+
+static long
+on_tls_timeout(ev_timer_t *t, void *arg)
+{
+    struct tlsuser *u = arg;
+    log_debug("hub: https: no ClientHello in time");
+    u->h->refused++;
+    tlsuser_free(u);
+    return EV_TIMER_STOP;
+}
+
+static void
+on_tls_readable(int fd, int ready, void *arg)
+{
+    struct tlsuser *u = arg;
+    struct hub *h = u->h;
+    char name[PN_SNI_MAX + 1];
+    const char *why;
+    ssize_t n = u->x->ops->read(u->x, u->buf + u->len, sizeof(u->buf) - u->len);
+    if (n == PN_AGAIN)
+        return;
+    if (n <= 0) {
+        tlsuser_free(u);
+        return;
+    }
+    u->len += (size_t)n;
+    int rc = pn_sni_parse(u->buf, u->len, name, &why);
+    if (rc == PN_AGAIN)
+        return;
+    struct hroute *r = rc == PN_OK && name[0] ? hub_route_by_host(h, PN_RT_HTTPS, name) : NULL;
+    struct hmember *m = r ? hub_pick(r) : NULL;
+    if (m == NULL || !hub_acct_admit(m->sess->acct)) {
+        h->refused++;
+        log_debug("hub: https: %s: closing", rc != PN_OK ? why : name[0] == '\0' ? "no SNI"
+                  : r == NULL ? "no route for the name" : "no online agent for the name");
+        tlsuser_free(u);
+        return;
+    }
+    ev_io_set(u->io, 0);
+    ev_timer_disarm(u->timer);
+    u->sess = m->sess;
+    u->mid = m->id;
+    /* on_tls_data may run (and free <u>) inside hub_take: NULL says it did. */
+    struct hwait *w = hub_take(m->sess, on_tls_data, u);
+    if (w != NULL)
+        u->wait = w;
+}
+
+static void
+on_https_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg)
+{
+    struct hub *h = arg;
+    struct tlsuser *u = xcalloc(sizeof(*u));
+    u->h = h;
+    u->x = x;
+    u->peer = *peer;
+    u->local = *local;
+    u->io = ev_io_new(h->in.loop, x->fd, on_tls_readable, u);
+    u->timer = ev_timer_new(h->in.loop, on_tls_timeout, u);
+    pn_list_add(&h->https_conns, &u->node);
+    ev_io_set(u->io, EV_RD);
+    ev_timer_arm(u->timer, h->cfg->handshake_ms);
+}
+
+static void
+on_http_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg)
+{
+    hub_http_user(arg, x, peer, local);
+}
+
+/* ---- sessions ---------------------------------------------------------------- */
+
+static struct hsess *
+sess_by_tag(struct hub *h, const uint8_t *tag)
+{
+    for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next) {
+        struct hsess *s = pn_container_of(p, struct hsess, node);
+        if (!s->ending && memcmp(s->tag, tag, PN_SESSION_TAG_LEN) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+static void
+sess_free(struct hsess *s)
+{
+    pn_list_del(&s->node);
+    tun_seen_clear(&s->seen);
+    memset(s->secret, 0, sizeof(s->secret));
+    free(s);
+}
+
+/* End <s>: its routes, its exchanges and waiters; free it. Never from inside
+ * its own control channel's callbacks except through tun_ctrl_free, which
+ * defers. */
+static void
+sess_end(struct hsess *s, const char *why)
+{
+    char a[PN_ADDRSTRLEN];
+    if (s->ending)
+        return;
+    s->ending = 1;
+    log_info("hub: agent %s (account %s, c%llu) detached: %s", pn_addr_str(&s->peer, a),
+             s->acct->name, (unsigned long long)s->num, why);
+    while (!pn_list_empty(&s->waiters)) {
+        struct hwait *w = pn_container_of(s->waiters.next, struct hwait, node);
+        hwait_cb cb = w->cb;
+        void *arg = w->arg;
+        wait_free(w);
+        cb(NULL, NULL, NULL, arg);
+    }
+    hub_http_session_end(s);
+    /* TLS users that chose this session while waiting were in the waiters. */
+    while (!pn_list_empty(&s->members))
+        member_free(pn_container_of(s->members.next, struct hmember, snode));
+    pn_links_close_all(&s->links);
+    tun_ctrl_free(s->ctrl);
+    tun_pool_free(s->pool);
+    s->acct->nsess--;
+    sess_free(s);
+}
+
+/* End <s> telling its agent why (it logs the reason, then reconnects). */
+static void
+sess_kick(struct hsess *s, const char *why)
+{
+    tun_ctrl_fail(s->ctrl, PN_EC_SHUTDOWN, why);
+    sess_end(s, why);
+}
+
+static void
+on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
+{
+    struct hsess *s = arg;
+    pn_route_msg_t m;
+    const char *why;
+    struct hmember *mb;
+
+    switch (f->type) {
+    case PN_FT_ROUTE_ADD:
+        if (pn_route_decode(f->type, f->payload, f->len, &m, &why) != PN_OK) {
+            tun_ctrl_fail(c, PN_EC_PROTOCOL, why);
+            return;
+        }
+        route_add(s, &m);
+        memset(m.group_key, 0, sizeof(m.group_key));
+        return;
+    case PN_FT_ROUTE_DEL:
+    case PN_FT_ROUTE_STATE:
+        if (pn_route_decode(f->type, f->payload, f->len, &m, &why) != PN_OK) {
+            tun_ctrl_fail(c, PN_EC_PROTOCOL, why);
+            return;
+        }
+        if ((mb = hub_member(s, m.id)) == NULL)
+            return;             /* refused before, or already withdrawn */
+        if (f->type == PN_FT_ROUTE_STATE) {
+            if (mb->online != m.online)
+                log_info("hub: account %s: a member of %s %s%s is %s", s->acct->name,
+                         pn_route_type_name(mb->route->type), mb->route->host,
+                         mb->route->port ? "" : "", m.online ? "online" : "offline");
+            mb->online = m.online;
+        } else {
+            member_free(mb);
+        }
+        return;
+    case PN_FT_FLUSH:
+        tun_pool_trim(s->pool, 0);
+        return;
+    case PN_FT_VERIFY:
+        if (s->hub->cfg->tls != 1 || s->verified) {
+            tun_ctrl_fail(c, PN_EC_PROTOCOL, "unexpected VERIFY");
+            return;
+        }
+        s->verified = 1;
+        if (pn_memeq_ct(f->payload, s->hub->fp, PN_TLS_FP_LEN) != 0) {
+            log_error("hub: an agent saw another certificate on the data channel "
+                      "(fingerprint mismatch: a man in the middle?)");
+            tun_ctrl_fail(c, PN_EC_VERIFY_FAILED, "certificate fingerprint mismatch");
+        }
+        return;
+    case PN_FT_ERROR:
+        tun_log_peer_error(f, LOG_WARN, "hub", "agent reported");
+        sess_end(s, "error from the agent");
+        return;
+    default:
+        tun_ctrl_fail(c, PN_EC_PROTOCOL, "unexpected frame");
+        return;
+    }
+}
+
+static void
+on_ctrl_close(tun_ctrl_t *c, const char *err, void *arg)
+{
+    sess_end(arg, err ? err : "closed");
+}
+
+static void
+sess_start(struct hub *h, pn_xprt_t *x, const pn_addr_t *peer)
+{
+    char a[PN_ADDRSTRLEN];
+    uint8_t p[64];
+    struct hacct *acct = acct_by_ident(h, pn_tls_psk_identity(pn_xprt_tls_ssl(x)));
+    if (acct == NULL) {
+        pn_xprt_free(x);
+        return;
+    }
+    struct hsess *s = xcalloc(sizeof(*s));
+    if (tun_data_secret(x, s->secret) != 0 || pn_random(s->tag, sizeof(s->tag)) != 0) {
+        log_error("hub: cannot derive the session secret");
+        pn_xprt_free(x);
+        free(s);
+        return;
+    }
+    s->hub = h;
+    s->acct = acct;
+    s->num = ++h->next_sess;
+    s->peer = *peer;
+    s->since = time(NULL);
+    pn_list_init(&s->waiters);
+    pn_list_init(&s->members);
+    pn_list_init(&s->https);
+    pn_list_init(&s->udp_pending);
+    pn_links_init(&s->links, h->in.loop, &acct->st, "hub");
+    s->links.idle_ms = h->cfg->read_ms;
+    s->links.dial_timeout_ms = h->cfg->dial_timeout_ms;
+    s->links.limit = acct->mbps ? &acct->bw : NULL;
+    pn_list_add(&h->sessions, &s->node);
+    acct->nsess++;
+    s->ctrl = tun_ctrl_new(h->in.loop, x, h->cfg->report_ms, on_frame, on_ctrl_close, s);
+    s->pool = tun_pool_new(h->in.loop);
+    pn_hello_t hello = {
+        .flow = PN_FLOW_REVERSE, .tls = (uint8_t)h->cfg->tls, .proto = PN_PROTO_TCP | PN_PROTO_UDP,
+        .max = h->cfg->max, .interval_ms = (uint32_t)h->cfg->report_ms, .has_session = 1,
+    };
+    memcpy(hello.session, s->tag, sizeof(s->tag));
+    tun_ctrl_send(s->ctrl, PN_FT_HELLO, p, pn_hello_encode(&hello, p, sizeof(p)));
+    if (h->cfg->tls == 1)
+        tun_ctrl_send(s->ctrl, PN_FT_VERIFY, h->fp, PN_TLS_FP_LEN);
+    log_info("hub: agent %s attached (account %s, c%llu)", pn_addr_str(peer, a), acct->name,
+             (unsigned long long)s->num);
+}
+
+/* ---- the tunnel port --------------------------------------------------------- */
+
+static int
+on_check(const uint8_t *id, const uint8_t *proof, void *arg)
+{
+    struct greeting *gr = arg;
+    struct hsess *s = sess_by_tag(gr->h, id);
+    if (s == NULL || !tun_proof_ok(s->secret, id, proof))
+        return 0;
+    int rc = tun_seen_add(&s->seen, id);
+    if (rc == PN_AGAIN) {
+        tun_ctrl_fail(s->ctrl, PN_EC_SHUTDOWN, "session rotation");
+        return 0;
+    }
+    return rc == PN_OK;
+}
+
+static void
+on_greeted(uint8_t kind, pn_xprt_t *x, const uint8_t *id, const char *err, void *arg)
+{
+    struct greeting *gr = arg;
+    struct hub *h = gr->h;
+    pn_addr_t peer = gr->peer;
+    char a[PN_ADDRSTRLEN];
+    uint64_t held;
+
+    pn_list_del(&gr->node);
+    free(gr);
+    int fault = x == NULL && kind != PN_KIND_DATA && strstr(err, "closed") == NULL &&
+                strstr(err, "reset") == NULL && strstr(err, "timed out") == NULL;
+    if (tun_guard_done(&h->guard, &peer, !fault, pn_now_ms()))
+        log_warn("hub: %d failed handshakes from %s within %d s: refusing its connections for %d s",
+                 GUARD_FAILS, pn_addr_str(&peer, a), GUARD_WINDOW_MS / 1000, GUARD_BAN_MS / 1000);
+    if (x == NULL) {
+        h->refused++;
+        if (kind == PN_KIND_CONTROL && strncmp(err, "tls handshake", 13) == 0 &&
+            pn_ratelim_pass(&h->fail_log, pn_now_ms(), &held))
+            log_warn("hub: agent %s failed to authenticate (unknown or wrong token): %s "
+                     "(%llu more since the last note)", pn_addr_str(&peer, a), err,
+                     (unsigned long long)held);
+        else
+            log_debug("hub: connection from %s closed: %s", pn_addr_str(&peer, a), err);
+        return;
+    }
+    if (kind == PN_KIND_CONTROL) {
+        sess_start(h, x, &peer);
+        return;
+    }
+    struct hsess *s = sess_by_tag(h, id);
+    if (s == NULL || tun_pool_size(s->pool) >= h->cfg->max) {
+        h->refused++;
+        pn_xprt_free(x);
+        return;
+    }
+    sess_data(s, x, id);
+}
+
+static void
+on_tunnel_conn(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg)
+{
+    struct hub *h = arg;
+    if (!tun_guard_admit(&h->guard, peer, pn_now_ms())) {
+        h->refused++;
+        pn_xprt_free(x);
+        return;
+    }
+    struct greeting *gr = xcalloc(sizeof(*gr));
+    tun_greet_opts_t o = {
+        .psk = h->psk_ctx, .data_tls = h->data_tls, .check = on_check,
+        .timeout_ms = h->cfg->handshake_ms,
+    };
+    gr->h = h;
+    gr->peer = *peer;
+    pn_list_add(&h->greets, &gr->node);
+    gr->g = tun_greet_start(h->in.loop, x, &o, on_greeted, gr);
+}
+
+/* ---- state ------------------------------------------------------------------- */
+
+static json_t *
+state_json(struct hub *h)
+{
+    json_t *clients = json_array(), *routes = json_array(), *accts = json_array();
+    char a[PN_ADDRSTRLEN], id[32];
+    for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next) {
+        struct hsess *s = pn_container_of(p, struct hsess, node);
+        size_t n = 0;
+        for (pn_list_t *q = s->members.next; q != &s->members; q = q->next)
+            n++;
+        snprintf(id, sizeof(id), "c%llu", (unsigned long long)s->num);
+        json_array_append_new(clients, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "id", id,
+            "account", s->acct->name, "peer", pn_addr_str(&s->peer, a), "since", (json_int_t)s->since,
+            "routes", (json_int_t)n, "pool", (json_int_t)(s->pool ? tun_pool_size(s->pool) : 0),
+            "ping_ms", (json_int_t)(s->ctrl ? tun_ctrl_rtt(s->ctrl) : 0)));
+    }
+    for (pn_list_t *p = h->routes.next; p != &h->routes; p = p->next) {
+        struct hroute *r = pn_container_of(p, struct hroute, node);
+        size_t online = 0;
+        char key[16];
+        for (pn_list_t *q = r->members.next; q != &r->members; q = q->next)
+            online += pn_container_of(q, struct hmember, rnode)->online != 0;
+        snprintf(key, sizeof(key), "%u", (unsigned)r->port);
+        json_array_append_new(routes, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I}", "type",
+            pn_route_type_name(r->type), "key", r->port ? key : r->host, "account", r->acct->name,
+            "group", r->group, "members", (json_int_t)r->nmembers, "online", (json_int_t)online,
+            "conns", (json_int_t)(r->conns + (r->type == PN_RT_UDP && r->udp ? 0 : 0))));
+    }
+    for (pn_list_t *p = h->accts.next; p != &h->accts; p = p->next) {
+        struct hacct *c = pn_container_of(p, struct hacct, node);
+        if (c->gone && c->nsess == 0)
+            continue;
+        json_array_append_new(accts, json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I}}",
+            "name", c->name, "clients", (json_int_t)c->nsess, "routes", (json_int_t)c->nroutes,
+            "conns", (json_int_t)(c->st.tcps + c->st.udps + c->http_live),
+            "requests", (json_int_t)c->requests,
+            "rx", (json_int_t)(c->st.tcp_rx + c->st.udp_rx), "tx", (json_int_t)(c->st.tcp_tx + c->st.udp_tx),
+            "refused", "rate", (json_int_t)c->refused_rate, "conns", (json_int_t)c->refused_conns,
+            "routes", (json_int_t)c->refused_routes));
+    }
+    return json_pack("{s:o,s:o,s:o}", "clients", clients, "routes", routes, "accounts", accts);
+}
+
+static void
+state_print(struct hub *h)
+{
+    json_t *j = state_json(h);
+    char *s = json_dumps(j, JSON_COMPACT);
+    if (s != NULL && strlen(s) > STATE_MAX - 16) {
+        /* Too many routes for one line: keep the clients and accounts. */
+        free(s);
+        json_object_set_new(j, "routes", json_array());
+        json_object_set_new(j, "truncated", json_true());
+        s = json_dumps(j, JSON_COMPACT);
+    }
+    if (s != NULL) {
+        size_t n = strlen(s);
+        char *line = xmalloc(n + 16);
+        memcpy(line, "HUB_STATE|", 10);
+        memcpy(line + 10, s, n + 1);
+        log_long(LOG_EVENT, line);
+        free(line);
+        free(s);
+    }
+    json_decref(j);
+}
+
+/* Before each CHECK_POINT: the instance's totals are the accounts' sums. */
+static void
+hub_refresh(pn_instance_t *in, void *arg)
+{
+    struct hub *h = arg;
+    uint64_t tcps = 0, udps = 0, rx = 0, tx = 0, urx = 0, utx = 0, pool = 0, drops = 0;
+    uint64_t total = 0, refused = 0;
+    for (pn_list_t *p = h->accts.next; p != &h->accts; p = p->next) {
+        struct hacct *c = pn_container_of(p, struct hacct, node);
+        tcps += c->st.tcps + c->http_live;
+        udps += c->st.udps;
+        rx += c->st.tcp_rx;
+        tx += c->st.tcp_tx;
+        urx += c->st.udp_rx;
+        utx += c->st.udp_tx;
+        drops += c->st.udp_drops;
+        total += c->st.tcp_total + c->requests;
+        refused += c->st.refused;
+    }
+    for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next)
+        pool += tun_pool_size(pn_container_of(p, struct hsess, node)->pool);
+    in->stats.tcps = tcps;
+    in->stats.udps = udps;
+    in->stats.tcp_rx = rx;
+    in->stats.tcp_tx = tx;
+    in->stats.udp_rx = urx;
+    in->stats.udp_tx = utx;
+    in->stats.udp_drops = drops;
+    in->stats.pool = pool;
+    in->stats.tcp_total = total;
+    in->stats.refused = h->refused + refused;
+    state_print(h);
+}
+
+static long
+on_tick(ev_timer_t *t, void *arg)
+{
+    struct hub *h = arg;
+    for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next) {
+        struct hsess *s = pn_container_of(p, struct hsess, node);
+        tun_pool_check(s->ctrl, s->pool, &s->takes, &s->fails, "hub");
+    }
+    return (long)h->cfg->report_ms;
+}
+
+static void
+hub_stop(pn_instance_t *in, void *arg)
+{
+    struct hub *h = arg;
+    while (!pn_list_empty(&h->sessions)) {
+        struct hsess *s = pn_container_of(h->sessions.next, struct hsess, node);
+        tun_ctrl_fail(s->ctrl, PN_EC_SHUTDOWN, "hub shutting down");
+        sess_end(s, "shutting down");
+    }
+    hub_http_close_all(h);
+    while (!pn_list_empty(&h->https_conns))
+        tlsuser_free(pn_container_of(h->https_conns.next, struct tlsuser, node));
+    while (!pn_list_empty(&h->greets)) {
+        struct greeting *gr = pn_container_of(h->greets.next, struct greeting, node);
+        pn_list_del(&gr->node);
+        tun_greet_cancel(gr->g);
+        free(gr);
+    }
+    pn_entry_free(h->tunnel_entry);
+    pn_entry_free(h->http_entry);
+    pn_entry_free(h->https_entry);
+    ev_timer_free(h->tick);
+    ev_defer_free(h->hup);
+}
+
+/* Listen on "[host]:port" <spec> (an http= or https= value) for <cb>. */
+static int
+listen_spec(struct hub *h, const char *spec, pn_entry_cb cb, pn_entry_t **out, char *err)
+{
+    char *host, *port;
+    pn_addr_t a;
+    if (spec == NULL)
+        return PN_OK;
+    if (pn_hostport_split(spec, &host, &port, err) != PN_OK)
+        return PN_ERR;
+    int rc = pn_addr_resolve(host, port, 1, &a, err);
+    free(host);
+    free(port);
+    if (rc != PN_OK)
+        return PN_ERR;
+    int fd = pn_listen_tcp(&a, 4096, NULL, err);
+    if (fd == -1)
+        return PN_ERR;
+    *out = pn_entry_new(h->in.loop, fd, NULL, h->cfg->handshake_ms, cb, h);
+    return PN_OK;
+}
+
+int
+pn_hub_run(const pn_config_t *cfg)
+{
+    struct hub h;
+    char err[PN_ERR_LEN], s[PN_ADDRSTRLEN];
+    int rc = PN_EXIT_USAGE;
+    pn_port_range_t range = { cfg->ports_lo, cfg->ports_hi };
+
+    memset(&h, 0, sizeof(h));
+    h.cfg = cfg;
+    pn_list_init(&h.accts);
+    pn_list_init(&h.sessions);
+    pn_list_init(&h.routes);
+    pn_list_init(&h.greets);
+    pn_list_init(&h.https_conns);
+    pn_list_init(&h.http_conns);
+    tun_guard_init(&h.guard, GUARD_FAILS, GUARD_WINDOW_MS, GUARD_BAN_MS, GUARD_PENDING);
+    h.fail_log.interval_ms = 1000;
+    if (pn_accounts_load(cfg->accounts, range.lo ? &range : NULL, &h.accounts, err) != PN_OK ||
+        pn_addr_resolve(cfg->host, cfg->port, 1, &h.tunnel_addr, err) != PN_OK)
+        goto usage;
+    if (cfg->public_ip != NULL) {
+        if (pn_addr_resolve(cfg->public_ip, "0", 1, &h.public_addr, err) != PN_OK)
+            goto usage;
+    } else {
+        h.public_addr = h.tunnel_addr;
+    }
+    if (pn_tls_server_from_config(cfg, &h.data_tls, err) != PN_OK)
+        goto usage;
+    if (h.data_tls != NULL && pn_tls_ctx_fingerprint(h.data_tls, h.fp) != 0) {
+        pn_err_set(err, "tls: cannot fingerprint the certificate");
+        goto usage;
+    }
+    h.psk_ctx = pn_tls_psk_server_lookup(psk_lookup, &h, err);
+    if (h.psk_ctx == NULL)
+        goto usage;
+
+    pn_instance_init(&h.in, cfg, 2);
+    h.in.stop = hub_stop;
+    h.in.refresh = hub_refresh;
+    h.in.stop_ctx = &h;
+    accts_sync(&h);
+    int lfd = pn_listen_tcp(&h.tunnel_addr, 4096, NULL, err);
+    if (lfd == -1)
+        goto runtime;
+    h.tunnel_entry = pn_entry_new(h.in.loop, lfd, NULL, cfg->handshake_ms, on_tunnel_conn, &h);
+    if (listen_spec(&h, cfg->http_listen, on_http_user, &h.http_entry, err) != PN_OK ||
+        listen_spec(&h, cfg->https_listen, on_https_user, &h.https_entry, err) != PN_OK)
+        goto runtime;
+    h.tick = ev_timer_new(h.in.loop, on_tick, &h);
+    ev_timer_arm(h.tick, cfg->report_ms);
+    h.hup = ev_signal_new(h.in.loop, SIGHUP, hub_reload, &h);
+    log_info("hub: listening for agents on %s (tls=%d, %zu accounts)",
+             pn_addr_str(&h.tunnel_addr, s), cfg->tls, h.accounts.n);
+    if (cfg->http_listen)
+        log_info("hub: http users on %s (routed by Host)", cfg->http_listen);
+    if (cfg->https_listen)
+        log_info("hub: https users on %s (routed by SNI)", cfg->https_listen);
+    if (cfg->ports_lo)
+        log_info("hub: tcp/udp routes on ports %u-%u", (unsigned)cfg->ports_lo,
+                 (unsigned)cfg->ports_hi);
+    rc = pn_instance_run(&h.in);
+    hub_stop(&h.in, &h);
+    goto done;
+runtime:
+    rc = pn_fail(PN_EXIT_RUNTIME, err);
+    hub_stop(&h.in, &h);
+done:
+    while (!pn_list_empty(&h.routes))
+        route_free(pn_container_of(h.routes.next, struct hroute, node));
+    while (!pn_list_empty(&h.accts)) {
+        struct hacct *a = pn_container_of(h.accts.next, struct hacct, node);
+        pn_list_del(&a->node);
+        acct_limits_clear(a);
+        memset(a->psk, 0, sizeof(a->psk));
+        free(a);
+    }
+    log_info("hub: stopped");
+    pn_instance_clear(&h.in);
+    goto out;
+usage:
+    pn_fail(PN_EXIT_USAGE, err);
+out:
+    pn_tls_ctx_free(h.psk_ctx);
+    pn_tls_ctx_free(h.data_tls);
+    pn_accounts_clear(&h.accounts);
+    tun_guard_clear(&h.guard);
+    return rc;
+}

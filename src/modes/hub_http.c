@@ -1,0 +1,653 @@
+/* modes/hub_http.c: the hub's HTTP router (http=, docs/hub.md §1).
+ *
+ * One struct hx per user connection, request by request:
+ *
+ *   HEAD  read the request head (<= 16 KiB) -> Host -> route -> member -> limits
+ *         (404, 502, 429, 503 pages otherwise) -> X-Forwarded-* added
+ *   WAIT  a pooled data connection of the member's session (kept across
+ *         requests while the Host stays on the same route of the same agent)
+ *   XFER  request head and body to the agent, response back to the user; the
+ *         body lengths are followed (route/http.h) so the next request is
+ *         found exactly; no response head within timeout= -> 504; the agent's
+ *         connection closing before one -> 502
+ *   then  keep-alive: HEAD again; 101 to an Upgrade: a plain relay (modes/link.c)
+ *
+ * A pipelined request waits, unread, until the response before it is complete.
+ * Bytes reach the user only once the response head is complete, so a failure
+ * before that still gets its page. */
+#include "modes/hub.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "route/http.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#define HX_IN_MAX (PN_HTTP_HEAD_MAX + 1024)     /* user bytes held */
+#define HX_OUT_MAX (PN_HTTP_HEAD_MAX + 1024)    /* a rewritten head */
+#define HX_BACK_MAX 16384                       /* agent bytes held */
+#define HX_IDLE_MS 60000                        /* keep-alive wait for the next request */
+
+enum hx_state {
+    HX_HEAD = 0,                /* reading a request head */
+    HX_WAIT,                    /* waiting for a data connection */
+    HX_XFER,                    /* request out, response back */
+    HX_CLOSING,                 /* last bytes to the user, then close */
+};
+
+struct hx {
+    pn_list_t node;             /* in hub.http_conns */
+    pn_list_t snode;            /* in hsess.https while bound */
+    struct hub *h;
+    enum hx_state st;
+    pn_xprt_t *u;               /* owned: the user */
+    ev_io_t *uio;               /* owned */
+    pn_xprt_t *b;               /* owned: the data connection, or NULL */
+    ev_io_t *bio;               /* owned with <b> */
+    struct hsess *sess;         /* the session <b> belongs to, while bound */
+    struct hsess *want;         /* the session a data connection is asked of (HX_WAIT) */
+    uint32_t member_id;         /* the route id <b> was signalled for */
+    struct hroute *route;       /* the route <b> serves, counted in its conns while bound */
+    struct hroute *want_route;  /* the route a data connection is asked for (HX_WAIT) */
+    struct hacct *acct;         /* counted in http_live while set */
+    struct hwait *wait;
+    ev_timer_t *timer;          /* owned: idle / response deadline */
+    ev_timer_t *pace;           /* owned: the account's bandwidth allows more */
+    ev_defer_t *kick;           /* owned: a step from outside the I/O callbacks */
+    pn_http_msg_t *req, *resp;  /* owned */
+    pn_addr_t peer, local;
+    char ip[INET6_ADDRSTRLEN];
+    char host[PN_HTTP_HOST_MAX + 1];
+    int req_done, resp_head, head_req, upgrade_req, keep;
+    int u_eof;                  /* the user closed its side */
+    int uwant_r, uwant_w, bwant_r, bwant_w;     /* readiness the last calls asked for */
+    size_t ulen, uok;           /* ub: bytes held, of which the first <uok> go to the agent */
+    size_t olen, ooff;          /* ob: a rewritten head, <ooff> written */
+    size_t blen, bparsed, bok;  /* bb: held, parsed, and approved for the user */
+    uint8_t ub[HX_IN_MAX];
+    uint8_t ob[HX_OUT_MAX];
+    uint8_t bb[HX_BACK_MAX];
+};
+
+static void hx_step(struct hx *x);
+
+static void
+hx_unbind(struct hx *x)
+{
+    if (x->sess != NULL) {
+        pn_list_del(&x->snode);
+        x->sess = NULL;
+    }
+    ev_io_free(x->bio);
+    pn_xprt_free(x->b);
+    if (x->route != NULL && x->route->conns > 0)
+        x->route->conns--;
+    x->route = NULL;
+}
+
+static void
+hx_uncount(struct hx *x)
+{
+    if (x->acct != NULL) {
+        x->acct->http_live--;
+        x->acct = NULL;
+    }
+}
+
+static void
+hx_free(struct hx *x)
+{
+    pn_list_del(&x->node);
+    hub_wait_cancel(x->wait);
+    hx_uncount(x);
+    hx_unbind(x);
+    ev_io_free(x->uio);
+    pn_xprt_free(x->u);
+    ev_timer_free(x->timer);
+    ev_timer_free(x->pace);
+    ev_defer_free(x->kick);
+    pn_http_msg_free(x->req);
+    pn_http_msg_free(x->resp);
+    free(x);
+}
+
+/* Answer <status> with its page and close once it is written. */
+static void
+hx_page(struct hx *x, int status, const char *fmt, const char *arg)
+{
+    char detail[PN_HTTP_HOST_MAX + 128];
+    snprintf(detail, sizeof(detail), fmt, arg);
+    hub_wait_cancel(x->wait);
+    x->wait = NULL;
+    hx_uncount(x);
+    hx_unbind(x);
+    x->blen = pn_http_error_page(status, detail, (char *)x->bb, sizeof(x->bb));
+    x->bok = x->bparsed = x->blen;
+    x->st = HX_CLOSING;
+    ev_timer_disarm(x->timer);
+    log_debug("hub: http %d for %s", status, x->ip);
+}
+
+static long
+on_timer(ev_timer_t *t, void *arg)
+{
+    struct hx *x = arg;
+    if (x->st == HX_XFER && !x->resp_head) {
+        hx_page(x, 504, "the service for \"%s\" did not answer in time", x->host);
+        hx_step(x);
+    } else {
+        hx_free(x);
+    }
+    return EV_TIMER_STOP;
+}
+
+static long
+on_pace(ev_timer_t *t, void *arg)
+{
+    hx_step(arg);
+    return EV_TIMER_STOP;
+}
+
+static void
+on_kick(void *arg)
+{
+    hx_step(arg);
+}
+
+static void
+on_io(int fd, int ready, void *arg)
+{
+    hx_step(arg);
+}
+
+/* The data connection for the request in flight arrived (or not). */
+static void
+on_data(struct hwait *w, pn_xprt_t *data, const uint8_t *id, void *arg)
+{
+    struct hx *x = arg;
+    struct hsess *s = x->want;
+    struct hroute *r = x->want_route;
+    x->wait = NULL;
+    x->want = NULL;
+    x->want_route = NULL;
+    if (data == NULL || r == NULL) {
+        pn_xprt_free(data);
+        hx_page(x, 502, "the service for \"%s\" is not connected", x->host);
+        ev_defer_schedule(x->kick);
+        return;
+    }
+    struct hmember *m = hub_member(s, x->member_id);
+    if (m == NULL || hub_signal(m, PN_FT_TCP, id, &x->peer, &x->local) != PN_OK) {
+        pn_xprt_free(data);
+        hx_page(x, 502, "the service for \"%s\" is not connected", x->host);
+        ev_defer_schedule(x->kick);
+        return;
+    }
+    x->b = data;
+    x->bio = ev_io_new(x->h->in.loop, data->fd, on_io, x);
+    x->sess = s;
+    x->route = r;
+    r->conns++;
+    pn_list_add(&s->https, &x->snode);
+    x->st = HX_XFER;
+    ev_defer_schedule(x->kick);
+}
+
+/* Route the request whose head is parsed; PN_OK when it goes on (now or once
+ * a data connection arrives), PN_ERR when a page answers it. */
+static void
+hx_dispatch(struct hx *x, size_t head_len)
+{
+    struct hub *h = x->h;
+    const pn_http_head_t *hd = pn_http_msg_head(x->req);
+    snprintf(x->host, sizeof(x->host), "%s", hd->host);
+    x->head_req = strcmp(hd->method, "HEAD") == 0;
+    x->upgrade_req = hd->upgrade;
+    x->keep = hd->keep_alive;
+    struct hroute *r = hd->host[0] ? hub_route_by_host(h, PN_RT_HTTP, hd->host) : NULL;
+    if (r == NULL) {
+        hx_page(x, 404, "no route for host \"%s\"", hd->host);
+        return;
+    }
+    struct hmember *m = hub_pick(r);
+    if (m == NULL) {
+        hx_page(x, 502, "the service for \"%s\" is not connected", hd->host);
+        return;
+    }
+    struct hacct *a = m->sess->acct;
+    if (a->rps != 0 && !pn_bucket_take_all(&a->rq, 1, pn_now_us())) {
+        a->refused_rate++;
+        a->st.refused++;
+        hx_page(x, 429, "too many requests%s", "");
+        return;
+    }
+    if (x->acct != a) {
+        hx_uncount(x);
+        if (!hub_acct_admit(a)) {
+            hx_page(x, 503, "too many connections%s", "");
+            return;
+        }
+        x->acct = a;
+        a->http_live++;
+    }
+    a->requests++;
+    x->olen = pn_http_head_rewrite(x->ub, head_len, x->ip, "http", x->ob, sizeof(x->ob));
+    x->ooff = 0;
+    if (x->olen == 0) {
+        hx_page(x, 400, "bad request%s", "");
+        return;
+    }
+    memmove(x->ub, x->ub + head_len, x->ulen - head_len);
+    x->ulen -= head_len;
+    x->uok = 0;
+    pn_http_msg_reset(x->resp, x->head_req);
+    x->resp_head = 0;
+    x->blen = x->bparsed = x->bok = 0;
+    ev_timer_arm(x->timer, h->cfg->http_timeout_ms);
+    if (x->b != NULL && x->sess == m->sess && x->member_id == m->id) {
+        x->st = HX_XFER;
+        return;
+    }
+    hx_unbind(x);
+    x->want_route = r;
+    x->member_id = m->id;
+    x->st = HX_WAIT;
+    x->want = m->sess;          /* valid until its waiters are run, on_data included */
+    x->wait = hub_take(m->sess, on_data, x);
+}
+
+/* Find the end of a request head in ub: the length up to and including the
+ * blank line, 0 when not there yet. */
+static size_t
+head_end(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (p[i] != '\n')
+            continue;
+        if (p[i + 1] == '\n')
+            return i + 2;
+        if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n')
+            return i + 3;
+    }
+    return 0;
+}
+
+/* Read from <t> into <buf> (<cap>, <*len> held): 1 read, 0 nothing now, -1 end or error. */
+static int
+pull(pn_xprt_t *t, uint8_t *buf, size_t cap, size_t *len, int *want)
+{
+    if (*len >= cap)
+        return 0;
+    ssize_t n = t->ops->read(t, buf + *len, cap - *len);
+    if (n == PN_AGAIN) {
+        *want = t->want;
+        return 0;
+    }
+    *want = 0;
+    if (n <= 0)
+        return -1;
+    *len += (size_t)n;
+    return 1;
+}
+
+/* Write the first <n> bytes at <buf> to <t>: bytes written (>= 0) or -1. */
+static ssize_t
+push(pn_xprt_t *t, const uint8_t *buf, size_t n, int *want)
+{
+    if (n == 0)
+        return 0;
+    ssize_t w = t->ops->write(t, buf, n);
+    if (w == PN_AGAIN) {
+        *want = t->want;
+        return 0;
+    }
+    *want = 0;
+    return w < 0 ? -1 : w;
+}
+
+/* How many of <n> bytes the account's bandwidth lets through now; when none,
+ * the pace timer wakes the exchange once some are. */
+static size_t
+hx_budget(struct hx *x, size_t n)
+{
+    struct hacct *a = x->acct;
+    if (a == NULL || a->mbps == 0 || n == 0)
+        return n;
+    uint64_t now = pn_now_us(), g = pn_bucket_take(&a->bw, n, now);
+    if (g == 0) {
+        uint64_t us = pn_bucket_wait_us(&a->bw, n < 16384 ? n : 16384, now);
+        ev_timer_arm(x->pace, us / 1000 + 1);
+    }
+    return (size_t)g;
+}
+
+/* Write to the agent or the user, within the bandwidth, counting the bytes. */
+static ssize_t
+hx_send(struct hx *x, pn_xprt_t *t, const uint8_t *buf, size_t n, int *want, uint64_t *count)
+{
+    size_t allowed = hx_budget(x, n);
+    ssize_t w = push(t, buf, allowed, want);
+    if (x->acct != NULL && x->acct->mbps != 0 && w >= 0 && (size_t)w < allowed)
+        pn_bucket_put_back(&x->acct->bw, allowed - (size_t)w);
+    if (w > 0 && count != NULL && x->acct != NULL)
+        *count += (uint64_t)w;
+    return w;
+}
+
+/* The response is complete: the next request, or the end. */
+static void
+hx_response_done(struct hx *x)
+{
+    const pn_http_head_t *rh = pn_http_msg_head(x->resp);
+    ev_timer_arm(x->timer, HX_IDLE_MS);
+    /* The user's connection and the agent's go on or end independently: a
+     * service that closes after each response still serves a keep-alive user. */
+    if (!rh->keep_alive)
+        hx_unbind(x);
+    if (!x->keep || x->u_eof) {
+        hx_unbind(x);
+        x->st = HX_CLOSING;
+        return;
+    }
+    pn_http_msg_reset(x->req, 0);
+    x->req_done = 0;
+    x->st = HX_HEAD;
+}
+
+/* 101 to an Upgrade: hand both connections to a plain relay, with what each
+ * side sent that the other has not seen yet. */
+static void
+hx_upgrade(struct hx *x)
+{
+    uint8_t pre[HX_OUT_MAX + HX_IN_MAX];
+    size_t npre = x->olen - x->ooff;
+    memcpy(pre, x->ob + x->ooff, npre);
+    memcpy(pre + npre, x->ub, x->ulen);
+    npre += x->ulen;
+    pn_link_info_t info = {
+        .src = x->peer, .dst = x->local, .user = 1, .gauge = &x->route->conns,
+        .pre = pre, .pre_len = npre, .back = x->bb, .back_len = x->blen,
+    };
+    struct hsess *s = x->sess;
+    pn_xprt_t *u = x->u, *b = x->b;
+    x->u = x->b = NULL;
+    ev_io_free(x->uio);
+    hx_unbind(x);               /* the link counts the exchange in the route from now on */
+    hx_uncount(x);
+    pn_link_pair(&s->links, u, b, &info);
+    hx_free(x);
+}
+
+static void
+hx_step(struct hx *x)
+{
+    const char *why;
+    enum pn_http_state hs;
+    size_t used;
+    int progress = 1;
+
+    while (progress) {
+        progress = 0;
+        if (x->st == HX_HEAD) {
+            size_t he = head_end(x->ub, x->ulen < PN_HTTP_HEAD_MAX ? x->ulen : PN_HTTP_HEAD_MAX);
+            if (he == 0 && x->ulen >= PN_HTTP_HEAD_MAX) {
+                hx_page(x, 400, "bad request: the head is over 16 KiB%s", "");
+                progress = 1;
+                continue;
+            }
+            if (x->b != NULL && x->blen == 0) {
+                /* An idle agent connection that speaks or closes is done with. */
+                int rc = pull(x->b, x->bb, sizeof(x->bb), &x->blen, &x->bwant_r);
+                if (rc != 0) {
+                    hx_unbind(x);
+                    x->blen = 0;
+                }
+            }
+            if (he == 0) {
+                int rc = x->u_eof ? -1 : pull(x->u, x->ub, sizeof(x->ub), &x->ulen, &x->uwant_r);
+                if (rc < 0) {
+                    hx_free(x);
+                    return;
+                }
+                if (rc > 0) {
+                    ev_timer_arm(x->timer, x->h->cfg->handshake_ms);
+                    progress = 1;
+                }
+                continue;
+            }
+            int rc = pn_http_msg_feed(x->req, x->ub, he, &used, &hs, &why);
+            if (rc != PN_OK || hs == PN_HTTP_IN_HEAD || used != he) {
+                hx_page(x, 400, "bad request: %s", rc != PN_OK ? why : "incomplete head");
+                progress = 1;
+                continue;
+            }
+            x->req_done = hs == PN_HTTP_DONE;
+            hx_dispatch(x, he);
+            progress = 1;
+            continue;
+        }
+        if (x->st == HX_XFER) {
+            /* Request: the head, then body bytes as the parser approves them. */
+            if (!x->req_done && x->uok < x->ulen) {
+                if (pn_http_msg_feed(x->req, x->ub + x->uok, x->ulen - x->uok, &used, &hs, &why) !=
+                    PN_OK) {
+                    hx_free(x);
+                    return;
+                }
+                x->uok += used;
+                x->req_done = hs == PN_HTTP_DONE;
+                progress |= used > 0;
+            }
+            ssize_t w = hx_send(x, x->b, x->ob + x->ooff, x->olen - x->ooff, &x->bwant_w,
+                                x->acct ? &x->acct->st.tcp_rx : NULL);
+            if (w < 0)
+                goto back_gone;
+            x->ooff += (size_t)w;
+            progress |= w > 0;
+            if (x->ooff == x->olen && x->uok > 0) {
+                w = hx_send(x, x->b, x->ub, x->uok, &x->bwant_w, x->acct ? &x->acct->st.tcp_rx : NULL);
+                if (w < 0)
+                    goto back_gone;
+                memmove(x->ub, x->ub + w, x->ulen - (size_t)w);
+                x->ulen -= (size_t)w;
+                x->uok -= (size_t)w;
+                progress |= w > 0;
+            }
+            if (!x->req_done && !x->u_eof && x->ulen < sizeof(x->ub)) {
+                int rc = pull(x->u, x->ub, sizeof(x->ub), &x->ulen, &x->uwant_r);
+                if (rc < 0) {
+                    /* The user went away in the middle of its request. */
+                    hx_free(x);
+                    return;
+                }
+                progress |= rc > 0;
+            }
+            /* Response: parse what came; approve it once the head is whole. */
+            if (x->bparsed < x->blen) {
+                if (pn_http_msg_feed(x->resp, x->bb + x->bparsed, x->blen - x->bparsed, &used, &hs,
+                                     &why) != PN_OK) {
+                    if (!x->resp_head) {
+                        hx_page(x, 502, "the service for \"%s\" sent a malformed response", x->host);
+                        progress = 1;
+                        continue;
+                    }
+                    hx_unbind(x);
+                    x->blen = x->bparsed = x->bok;
+                    x->st = HX_CLOSING;
+                    progress = 1;
+                    continue;
+                }
+                x->bparsed += used;
+                progress |= used > 0;
+                if (hs != PN_HTTP_IN_HEAD && !x->resp_head) {
+                    x->resp_head = 1;
+                    ev_timer_disarm(x->timer);
+                }
+                if (x->resp_head)
+                    x->bok = x->bparsed;
+                if (hs == PN_HTTP_DONE) {
+                    const pn_http_head_t *rh = pn_http_msg_head(x->resp);
+                    if (rh->status == 101 && x->upgrade_req) {
+                        hx_upgrade(x);
+                        return;
+                    }
+                    if (rh->status >= 100 && rh->status < 200) {
+                        /* An interim response: the final one follows. */
+                        pn_http_msg_reset(x->resp, x->head_req);
+                        x->resp_head = 0;
+                        ev_timer_arm(x->timer, x->h->cfg->http_timeout_ms);
+                    } else {
+                        /* Write what remains, then go on. Bytes after the
+                         * response (there should be none) are dropped. A
+                         * response before the whole request ends the connection. */
+                        if (!x->req_done)
+                            x->keep = 0;
+                        x->blen = x->bparsed;
+                        hx_response_done(x);
+                    }
+                }
+            }
+            if (x->st == HX_XFER && x->b != NULL) {
+                int rc = pull(x->b, x->bb, sizeof(x->bb), &x->blen, &x->bwant_r);
+                if (rc < 0) {
+                    if (x->resp_head && pn_http_msg_eof(x->resp) == PN_OK) {
+                        hx_unbind(x);
+                        x->st = HX_CLOSING;
+                        progress = 1;
+                        continue;
+                    }
+                    goto back_gone;
+                }
+                progress |= rc > 0;
+            }
+        }
+        /* To the user: approved response bytes, or a page. */
+        if (x->bok > 0) {
+            ssize_t w = x->st == HX_CLOSING && x->acct == NULL
+                            ? push(x->u, x->bb, x->bok, &x->uwant_w)
+                            : hx_send(x, x->u, x->bb, x->bok, &x->uwant_w,
+                                      x->acct ? &x->acct->st.tcp_tx : NULL);
+            if (w < 0) {
+                hx_free(x);
+                return;
+            }
+            memmove(x->bb, x->bb + w, x->blen - (size_t)w);
+            x->blen -= (size_t)w;
+            x->bparsed -= (size_t)w;
+            x->bok -= (size_t)w;
+            progress |= w > 0;
+        }
+        if (x->st == HX_CLOSING && x->bok == 0) {
+            hx_free(x);
+            return;
+        }
+        continue;
+back_gone:
+        if (!x->resp_head)
+            hx_page(x, 502, "the service for \"%s\" did not answer", x->host);
+        else {
+            hx_unbind(x);
+            x->blen = x->bparsed = x->bok;
+            x->st = HX_CLOSING;
+        }
+        progress = 1;
+    }
+
+    /* Wait for what the next step needs. */
+    int um = 0, bm = 0;
+    if ((x->st == HX_HEAD || (x->st == HX_XFER && !x->req_done)) && !x->u_eof &&
+        x->ulen < sizeof(x->ub))
+        um |= x->uwant_r ? x->uwant_r : EV_RD;
+    if (x->bok > 0)
+        um |= x->uwant_w ? x->uwant_w : EV_WR;
+    if (x->st == HX_HEAD && x->b != NULL)
+        bm |= EV_RD;
+    if (x->st == HX_XFER && x->b != NULL) {
+        if (x->blen < sizeof(x->bb))
+            bm |= x->bwant_r ? x->bwant_r : EV_RD;
+        if (x->ooff < x->olen || x->uok > 0)
+            bm |= x->bwant_w ? x->bwant_w : EV_WR;
+    }
+    ev_io_set(x->uio, um);
+    if (x->bio != NULL)
+        ev_io_set(x->bio, bm);
+}
+
+static void
+addr_ip(const pn_addr_t *a, char *out, size_t len)
+{
+    const void *p = a->ss.ss_family == AF_INET6
+                        ? (const void *)&((const struct sockaddr_in6 *)&a->ss)->sin6_addr
+                        : (const void *)&((const struct sockaddr_in *)&a->ss)->sin_addr;
+    if (inet_ntop(a->ss.ss_family, p, out, (socklen_t)len) == NULL)
+        snprintf(out, len, "unknown");
+}
+
+void
+hub_http_user(struct hub *h, pn_xprt_t *u, const pn_addr_t *peer, const pn_addr_t *local)
+{
+    struct hx *x = xcalloc(sizeof(*x));
+    x->h = h;
+    x->u = u;
+    x->peer = *peer;
+    x->local = *local;
+    addr_ip(peer, x->ip, sizeof(x->ip));
+    x->uio = ev_io_new(h->in.loop, u->fd, on_io, x);
+    x->timer = ev_timer_new(h->in.loop, on_timer, x);
+    x->pace = ev_timer_new(h->in.loop, on_pace, x);
+    x->kick = ev_defer_new(h->in.loop, on_kick, x);
+    x->req = pn_http_msg_new(PN_HTTP_REQUEST);
+    x->resp = pn_http_msg_new(PN_HTTP_RESPONSE);
+    pn_list_add(&h->http_conns, &x->node);
+    ev_timer_arm(x->timer, h->cfg->handshake_ms);
+    ev_io_set(x->uio, EV_RD);
+}
+
+void
+hub_http_session_end(struct hsess *s)
+{
+    while (!pn_list_empty(&s->https)) {
+        struct hx *x = pn_container_of(s->https.next, struct hx, snode);
+        if (x->st == HX_XFER && !x->resp_head)
+            hx_page(x, 502, "the service for \"%s\" is not connected", x->host);
+        else {
+            hx_unbind(x);
+            if (x->st == HX_XFER) {
+                x->blen = x->bparsed = x->bok;
+                x->st = HX_CLOSING;
+            }
+        }
+        ev_defer_schedule(x->kick);
+    }
+}
+
+void
+hub_http_route_gone(struct hub *h, struct hroute *r)
+{
+    for (pn_list_t *p = h->http_conns.next; p != &h->http_conns; p = p->next) {
+        struct hx *x = pn_container_of(p, struct hx, node);
+        if (x->want_route == r)
+            x->want_route = NULL;       /* on_data answers 502 */
+        if (x->route != r)
+            continue;
+        if (x->st == HX_XFER && !x->resp_head)
+            hx_page(x, 502, "the service for \"%s\" is not connected", x->host);
+        else if (x->st == HX_XFER) {
+            hx_unbind(x);
+            x->blen = x->bparsed = x->bok;
+            x->st = HX_CLOSING;
+        } else {
+            hx_unbind(x);
+        }
+        ev_defer_schedule(x->kick);
+    }
+}
+
+void
+hub_http_close_all(struct hub *h)
+{
+    while (!pn_list_empty(&h->http_conns))
+        hx_free(pn_container_of(h->http_conns.next, struct hx, node));
+}
