@@ -249,6 +249,7 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
     cfg->slot = 65536;
     cfg->dns_ms = 5 * 60 * 1000;
     cfg->http_timeout_ms = 30000;
+    cfg->hub_hold_ms = 30000;
 
     if (pn_url_parse(url, &u, err) != PN_OK) {
         /* core/url reports "url: ..." or "address ...": name the field for the user. */
@@ -377,6 +378,7 @@ pn_config_apply_env(pn_config_t *cfg, const char *(*get)(const char *name), char
         { "POSTERN_POOL_WAIT", offsetof(pn_config_t, pool_wait_ms), 1 },
         { "POSTERN_BACKOFF_MAX", offsetof(pn_config_t, backoff_max_ms), 1000 },
         { "POSTERN_UDP_IDLE", offsetof(pn_config_t, udp_idle_ms), 100 },
+        { "POSTERN_HUB_HOLD", offsetof(pn_config_t, hub_hold_ms), 0 },
     };
     const char *dns = get("POSTERN_DNS_SERVER");
     if (dns != NULL && *dns != '\0') {

@@ -68,6 +68,7 @@ typedef struct pn_config {
     char *domain;               /* owned; domain=, lower case, NULL = none */
     char *public_ip;            /* owned; public= IP literal, NULL = the hub's host */
     uint64_t http_timeout_ms;   /* timeout=: response head deadline, default 30000 */
+    uint64_t hub_hold_ms;       /* POSTERN_HUB_HOLD: a route whose agents are gone stays theirs this long */
     /* agent:// (docs/hub.md §2); <key> holds the account token */
     struct pn_route_spec *routes; /* owned array of <nroutes>, from the URL, in order */
     size_t nroutes;

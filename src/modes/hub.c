@@ -349,8 +349,10 @@ route_free(struct hroute *r)
     free(r);
 }
 
+/* Free <m>. A route left without members is freed too when <hold> is 0 (the
+ * agent withdrew it), else held for its account (the agent is gone). */
 static void
-member_free(struct hmember *m)
+member_free(struct hmember *m, int hold)
 {
     struct hroute *r = m->route;
     if (r->cursor == &m->rnode)
@@ -360,7 +362,14 @@ member_free(struct hmember *m)
     r->nmembers--;
     m->sess->acct->nroutes--;
     free(m);
-    if (r->nmembers == 0)
+    if (r->nmembers > 0)
+        return;
+    /* Kept for its account a while (POSTERN_HUB_HOLD): an agent that reconnects
+     * finds its port or host again, and users meanwhile get "not connected"
+     * (502) rather than "no such route" (404). Swept by on_tick. */
+    r->orphan_ms = pn_now_ms();
+    r->cursor = NULL;
+    if (!hold || r->hub->cfg->hub_hold_ms == 0 || r->hub->in.stopping)
         route_free(r);
 }
 
@@ -452,6 +461,13 @@ gkey_match(const struct hroute *r, const char *key)
     return pn_memeq_ct(d, r->gkey, sizeof(d)) == 0;
 }
 
+/* Nonzero when <r> has no member left and is held for <a>, whose agent takes it back. */
+static int
+held_for(const struct hroute *r, const struct hacct *a)
+{
+    return r->nmembers == 0 && r->acct == a;
+}
+
 /* A free port for a new route of <type> that <a> may take, or 0. */
 static uint16_t
 port_assign(struct hub *h, uint8_t type, const struct hacct *a, struct hroute *r, char *err)
@@ -485,7 +501,7 @@ route_add(struct hsess *s, const pn_route_msg_t *m)
         if (h->cfg->ports_lo == 0)
             return route_fail(s, m->id, PN_RF_INVALID, "this hub publishes no ports (ports=)");
         if (m->group[0] != '\0' && (r = route_by_group(h, m->type, m->group)) != NULL) {
-            if (!gkey_match(r, m->group_key))
+            if (!held_for(r, a) && !gkey_match(r, m->group_key))
                 return route_fail(s, m->id, PN_RF_TAKEN, "group %s exists with another group key",
                                   m->group);
         } else if (m->port != 0) {
@@ -497,7 +513,8 @@ route_add(struct hsess *s, const pn_route_msg_t *m)
                 return route_fail(s, m->id, PN_RF_DENIED, "port %u is not allowed for the account",
                                   (unsigned)m->port);
             r = route_by_port(h, m->type, m->port);
-            if (r != NULL && !(r->group[0] == '\0' && m->group[0] == '\0' && gkey_match(r, m->group_key)))
+            if (r != NULL && !held_for(r, a) &&
+                !(r->group[0] == '\0' && m->group[0] == '\0' && gkey_match(r, m->group_key)))
                 return route_fail(s, m->id, PN_RF_TAKEN, "%s port %u is taken", tn, (unsigned)m->port);
             if (r == NULL) {
                 r = route_new(h, m->type, a);
@@ -544,7 +561,7 @@ route_add(struct hsess *s, const pn_route_msg_t *m)
         if (!acct_host_ok(a, host))
             return route_fail(s, m->id, PN_RF_DENIED, "host %s is not allowed for the account", host);
         r = hub_route_by_host(h, m->type, host);
-        if (r != NULL && !gkey_match(r, m->group_key))
+        if (r != NULL && !held_for(r, a) && !gkey_match(r, m->group_key))
             return route_fail(s, m->id, PN_RF_TAKEN, "host %s is taken", host);
         if (r == NULL) {
             r = route_new(h, m->type, a);
@@ -554,13 +571,18 @@ route_add(struct hsess *s, const pn_route_msg_t *m)
     } else {
         return route_fail(s, m->id, PN_RF_INVALID, "unknown route type %u", (unsigned)m->type);
     }
-    if (created) {
+    if (created || r->nmembers == 0) {
+        /* New, or held and taken back by its account: the key is the new one. */
+        r->has_gkey = 0;
+        r->orphan_ms = 0;
+        r->acct = a;
         if (m->group_key[0] != '\0') {
             pn_sha256((const uint8_t *)m->group_key, strlen(m->group_key), r->gkey);
             r->has_gkey = 1;
         }
-        pn_list_add(&h->routes, &r->node);
     }
+    if (created)
+        pn_list_add(&h->routes, &r->node);
     struct hmember *mb = xcalloc(sizeof(*mb));
     mb->route = r;
     mb->sess = s;
@@ -900,7 +922,7 @@ sess_end(struct hsess *s, const char *why)
     hub_http_session_end(s);
     /* TLS users that chose this session while waiting were in the waiters. */
     while (!pn_list_empty(&s->members))
-        member_free(pn_container_of(s->members.next, struct hmember, snode));
+        member_free(pn_container_of(s->members.next, struct hmember, snode), 1);
     pn_links_close_all(&s->links);
     tun_ctrl_free(s->ctrl);
     tun_pool_free(s->pool);
@@ -948,7 +970,7 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
                          mb->route->port ? "" : "", m.online ? "online" : "offline");
             mb->online = m.online;
         } else {
-            member_free(mb);
+            member_free(mb, 0);
         }
         return;
     case PN_FT_FLUSH:
@@ -1212,6 +1234,13 @@ static long
 on_tick(ev_timer_t *t, void *arg)
 {
     struct hub *h = arg;
+    uint64_t now = pn_now_ms();
+    for (pn_list_t *p = h->routes.next, *n; p != &h->routes; p = n) {
+        struct hroute *r = pn_container_of(p, struct hroute, node);
+        n = p->next;
+        if (r->nmembers == 0 && now - r->orphan_ms >= h->cfg->hub_hold_ms)
+            route_free(r);
+    }
     for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next) {
         struct hsess *s = pn_container_of(p, struct hsess, node);
         tun_pool_check(s->ctrl, s->pool, &s->takes, &s->fails, "hub");

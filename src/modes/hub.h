@@ -71,6 +71,7 @@ struct hroute {
     size_t nmembers;
     pn_list_t *cursor;          /* round robin: the member served last */
     uint64_t conns;             /* live exchanges (gauge) */
+    uint64_t orphan_ms;         /* when its last member left (0 while it has members) */
     pn_entry_t *entry;          /* tcp: owned listener */
     udp_table_t *utable;        /* udp: owned listener */
     udp_group_t *udp;           /* udp: owned sessions */

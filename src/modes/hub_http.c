@@ -134,7 +134,7 @@ static long
 on_timer(ev_timer_t *t, void *arg)
 {
     struct hx *x = arg;
-    if (x->st == HX_XFER && !x->resp_head) {
+    if ((x->st == HX_XFER && !x->resp_head) || x->st == HX_WAIT) {
         hx_page(x, 504, "the service for \"%s\" did not answer in time", x->host);
         hx_step(x);
     } else {

@@ -750,7 +750,8 @@ void
 udp_sess_set_header(udp_sess_t *s, const uint8_t *hdr, size_t len)
 {
     s->hdr_len = len <= sizeof(s->hdr) ? len : 0;
-    memcpy(s->hdr, hdr, s->hdr_len);
+    if (s->hdr_len > 0)
+        memcpy(s->hdr, hdr, s->hdr_len);
 }
 
 const pn_addr_t *

@@ -377,10 +377,12 @@ def test_real_hub_and_agent(postern, tmp_path, backends, echo_backend, streams):
     lines = m.ok("GET", f"/instances/{iid}/logs")["logs"]
     assert not any("HUB_STATE|" in l for l in lines), [l[:120] for l in lines if "HUB_STATE" in l]
 
-    # The agent goes away: so does its client (its routes with it).
+    # The agent goes away: so does its client; its routes stay, held for its account
+    # (POSTERN_HUB_HOLD, docs/hub.md §1), with no member left.
     agent.stop(timeout=10)
-    wait_hub(m, iid, lambda v: v["clients"] == [] and v["routes"] == [],
-             what="the client and routes gone after the agent stopped")
+    wait_hub(m, iid, lambda v: v["clients"] == [] and len(v["routes"]) == 2 and
+             all(r["members"] == 0 and r["online"] == 0 for r in v["routes"]),
+             what="the client gone and its routes held with no member after the agent stopped")
     # The hub stops: its state is cleared.
     m.ok("PATCH", f"/instances/{iid}", {"action": "stop"})
     wait_instance(m, iid, lambda i: i["pid"] == 0, what="the hub stopped")

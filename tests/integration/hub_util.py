@@ -1,0 +1,1274 @@
+"""Helpers for the hub tests (9*_hub_*_test.py), on top of conftest.py and udp_util.py.
+The contract under test is docs/hub.md.
+
+- Hub                the `postern hub://...` process with its accounts file in a temp dir:
+                     start (control, http, https ports waited for), SIGHUP reload, restart
+                     on the same ports, HUB_STATE lines parsed as JSON (state / wait_state)
+- Agent / Route      `postern agent://<token>@hub?<type>=<local>,<opt>=..&config=<file>`:
+                     waits for the "agent: route <name> registered as <x>" and
+                     "... refused: <reason>" lines, rewrites its routes file and reloads
+- account()          an accounts-file entry with a fresh token
+- port_block()       <n> consecutive ports below the ephemeral range, free for TCP and UDP,
+                     for the hub's ports= range
+- backends           HttpEcho (HTTP/1.1, answers a JSON echo of the request; /health
+                     switchable; /hang never answers), WsEcho (websockets 10.4 echo server
+                     in its own asyncio thread), TlsEcho (a python TLS server with a
+                     self-signed certificate for one name, made by openssl), UdpEcho
+                     (udp_util), conftest Backend handlers, paced_source_handler
+- clients            http_request / HttpConn (raw sockets, a strict response reader),
+                     assert_page (the hub's error pages), curl_host, s_client, ws_exchange,
+                     tls_in_pieces (a ClientHello cut into TCP segments)
+- keys (§5)          hub_psk_hex / hub_psk_identity, s_client_hub (openssl s_client with that
+                     PSK through a control-preamble relay), parse_tlvs
+- HubStack           owns every process and backend of a test (or a module) and stops them
+                     all, processes by PID; `hubstack` is its function-scoped fixture
+
+Every wait has a deadline.
+"""
+import asyncio
+import hashlib
+import hmac
+import html
+import json
+import os
+import random
+import re
+import select
+import signal
+import socket
+import ssl
+import struct
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from conftest import (LOOPBACK, Backend, PosternFactory, _failed, curl, free_port, recv_all,
+                      require_tool, wait_port)
+from udp_util import UdpClient, UdpEcho  # noqa: F401 - re-exported for the tests
+
+# Fast state lines, pings and reconnects for every hub test.
+HUB_ENV = {"POSTERN_REPORT_INTERVAL": "500ms", "POSTERN_BACKOFF_MAX": "1s"}
+REPORT_INTERVAL = 0.5
+DOMAIN = "hub.test"
+USER_IP = "127.0.0.2"           # a distinct loopback source address for "the user"
+
+HUB_STATE_RE = r"HUB_STATE\|(\{.*\})\s*$"
+AUTH_FAIL_RE = r"(?i)authenticat"
+# "registered as app.hub.test" (docs/hub.md §2); tcp/udp: "registered on the hub's port N";
+# "refused: <reason>" (docs/hub.md §2), the binary writes "refused (<CODE>): <reason>"
+ROUTE_LINE = (r"agent: route {name} (?:(?P<ok>registered) (?:as )?(?P<as>.*?)\s*$"
+              r"|(?P<no>refused)(?: \((?P<code>[A-Z]+)\))?: ?(?P<reason>.*))")
+
+
+# --------------------------------------------------------------------------------------
+# ports and accounts
+# --------------------------------------------------------------------------------------
+
+_blocks_lock = threading.Lock()
+_blocks_issued = set()
+
+
+def _port_free(port):
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind((LOOPBACK, port))
+            except OSError:
+                return False
+    return True
+
+
+def port_block(n, lo=20000, hi=32000):
+    """First port of <n> consecutive ports in [lo, hi) (below Linux's ephemeral range, so
+    no outgoing connection takes one meanwhile) that are free for TCP and UDP on
+    127.0.0.1 and were not handed out before by this process."""
+    for _ in range(200):
+        base = random.randrange(lo, hi - n)
+        ports = set(range(base, base + n))
+        with _blocks_lock:
+            if ports & _blocks_issued:
+                continue
+        if all(_port_free(p) for p in ports):
+            with _blocks_lock:
+                _blocks_issued.update(ports)
+            return base
+    raise RuntimeError(f"no block of {n} free ports found")
+
+
+def account(name, token=None, **limits):
+    """An accounts-file entry: name, a fresh 32-character token, and <limits>
+    (max_routes, max_conns, rps, mbps, ports, hosts)."""
+    a = {"name": name, "token": token or (name + "-" + os.urandom(12).hex())[:64]}
+    a.update(limits)
+    return a
+
+
+# --------------------------------------------------------------------------------------
+# the hub
+# --------------------------------------------------------------------------------------
+
+class Hub:
+    """postern hub://127.0.0.1:<ctl>?accounts=<dir>/accounts.json&http=..&https=..&ports=..
+
+    <ports> is (lo, hi) or None; <http>/<https> turn those listeners on (fresh ports);
+    <params> are extra URL parameters ("timeout=1s")."""
+
+    def __init__(self, factory, directory, accounts, http=True, https=False, ports=None,
+                 domain=DOMAIN, params="", env=None):
+        self.factory = factory
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.accounts_path = self.dir / "accounts.json"
+        self.accounts = list(accounts)
+        self.want_http, self.want_https = http, https
+        self.ports = ports
+        self.domain = domain
+        self.params = params
+        self.env = dict(HUB_ENV, **(env or {}))
+        self.proc = None
+        self.procs = []
+        self._pick_ports()
+
+    def _pick_ports(self):
+        self.ctl = free_port()
+        self.http_port = free_port() if self.want_http else None
+        self.https_port = free_port() if self.want_https else None
+
+    def token(self, name):
+        for a in self.accounts:
+            if a["name"] == name:
+                return a["token"]
+        raise KeyError(name)
+
+    def write_accounts(self, accounts=None, raw=None):
+        if accounts is not None:
+            self.accounts = list(accounts)
+        text = raw if raw is not None else json.dumps({"accounts": self.accounts}, indent=1)
+        tmp = self.accounts_path.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, self.accounts_path)
+
+    def url(self):
+        q = [f"accounts={self.accounts_path}"]
+        if self.http_port:
+            q.append(f"http=127.0.0.1:{self.http_port}")
+        if self.https_port:
+            q.append(f"https=127.0.0.1:{self.https_port}")
+        if self.ports:
+            q.append(f"ports={self.ports[0]}-{self.ports[1]}")
+        if self.domain:
+            q.append(f"domain={self.domain}")
+        if self.params:
+            q.append(self.params)
+        return f"hub://127.0.0.1:{self.ctl}?" + "&".join(q)
+
+    def _launch(self):
+        p = self.factory.run([self.url()], self.env)
+        self.procs.append(p)
+        for port in (self.http_port, self.https_port, self.ctl):
+            if port:
+                wait_port(port, timeout=5, proc=p.proc)
+        return p
+
+    def start(self, retries=3):
+        """Write the accounts file, start the hub and wait until its ports accept; pick
+        fresh ports and retry when one was taken meanwhile."""
+        self.write_accounts()
+        last = None
+        for _ in range(retries):
+            n = len(self.procs)
+            try:
+                self.proc = self._launch()
+                return self
+            except AssertionError as e:
+                p = self.procs[n] if len(self.procs) > n else None
+                out = p.output() if p else ""
+                if p is not None:
+                    p.cleanup()
+                    out = p.output()
+                last = AssertionError(f"hub did not start: {e}\nhub output:\n{out}")
+                if "address already in use" not in out.lower():
+                    raise last from None
+                self._pick_ports()
+        raise last
+
+    def restart(self, timeout=8.0):
+        """SIGKILL the hub and start a new one with the same URL (same ports), retrying
+        while a port is still busy."""
+        self.kill()
+        deadline = time.monotonic() + timeout
+        while True:
+            n = len(self.procs)
+            try:
+                self.proc = self._launch()
+                return self.proc
+            except AssertionError as e:
+                p = self.procs[n] if len(self.procs) > n else None
+                out = ""
+                if p is not None:
+                    p.cleanup()
+                    out = p.output()
+                if "address already in use" not in out.lower() or time.monotonic() > deadline:
+                    raise AssertionError(f"hub restart failed: {e}\n{out}") from None
+                time.sleep(0.2)
+
+    def kill(self):
+        p = self.proc
+        if p.proc.poll() is None:
+            p.proc.send_signal(signal.SIGKILL)
+        p.proc.wait(5)
+        p._join_readers()
+
+    def reload(self):
+        self.proc.proc.send_signal(signal.SIGHUP)
+
+    # ---- HUB_STATE -------------------------------------------------------------------
+
+    def wait_state(self, pred=lambda s: True, timeout=5.0, start=None, what="HUB_STATE"):
+        """Wait for a HUB_STATE line (at index >= <start>, default: lines from now on)
+        whose JSON object satisfies <pred>; return that object."""
+        p = self.proc
+        i = p.mark() if start is None else start
+        deadline = time.monotonic() + timeout
+        seen = None
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no {what} within {timeout}s; last HUB_STATE seen: "
+                                     f"{json.dumps(seen)[:3000] if seen else None}")
+            try:
+                idx, m = p.wait_for_log_index(HUB_STATE_RE, timeout=remaining, start=i)
+            except AssertionError as e:
+                raise AssertionError(f"no {what} within {timeout}s; last HUB_STATE seen: "
+                                     f"{json.dumps(seen)[:3000] if seen else None}\n"
+                                     f"{e}") from None
+            i = idx + 1
+            seen = json.loads(m.group(1))
+            try:
+                ok = pred(seen)
+            except (KeyError, TypeError, IndexError, ValueError):
+                ok = False
+            if ok:
+                return seen
+
+    def state(self, timeout=5.0):
+        """The next HUB_STATE object."""
+        return self.wait_state(timeout=timeout)
+
+
+def state_account(state, name):
+    for a in state.get("accounts", []):
+        if a.get("name") == name:
+            return a
+    return None
+
+
+def state_route(state, key, type_=None):
+    for r in state.get("routes", []):
+        if str(r.get("key")) == str(key) and (type_ is None or r.get("type") == type_):
+            return r
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# agents
+# --------------------------------------------------------------------------------------
+
+class Route:
+    """One route of an agent: <type> (tcp, udp, http, https), <local> (a port on
+    127.0.0.1 or "host:port") and the options of docs/hub.md §2 (port, host, group,
+    group_key, probe, probe_interval, name)."""
+
+    def __init__(self, type_, local, **opts):
+        assert type_ in ("tcp", "udp", "http", "https")
+        self.type = type_
+        self.local = f"127.0.0.1:{local}" if isinstance(local, int) else local
+        self.opts = {k: v for k, v in opts.items() if v is not None}
+        if "name" not in self.opts:
+            key = self.opts.get("port") or self.opts.get("host")
+            assert key, "give name= to a route without port= or host="
+        self.name = self.opts.get("name") or f"{type_}:{self.opts.get('port') or self.opts.get('host')}"
+
+    def url_param(self):
+        return f"{self.type}={self.local}" + "".join(f",{k}={v}" for k, v in self.opts.items())
+
+    def as_json(self):
+        d = {"type": self.type, "local": self.local}
+        d.update(self.opts)
+        return d
+
+    def __repr__(self):
+        return f"Route({self.url_param()})"
+
+
+def parse_port(text):
+    """The port in a "registered as" text: "10022", ":10022", "127.0.0.1:10022",
+    "port 10022"..."""
+    m = re.search(r"(\d{1,5})\D*$", text)
+    assert m, f"no port in {text!r}"
+    return int(m.group(1))
+
+
+class Agent:
+    """postern agent://<token>@127.0.0.1:<hub ctl>?<url routes>[&config=<file>][&params]"""
+
+    def __init__(self, factory, hub, token, routes=(), config_routes=None, directory=None,
+                 params="", env=None, label="agent"):
+        self.factory = factory
+        self.hub = hub
+        self.token = token
+        self.routes = list(routes)
+        self.config_routes = None if config_routes is None else list(config_routes)
+        self.label = label
+        self.config_path = None
+        if self.config_routes is not None:
+            d = Path(directory or hub.dir)
+            self.config_path = d / f"{label}-{os.urandom(3).hex()}-routes.json"
+        self.params = params
+        self.env = dict(HUB_ENV, **(env or {}))
+        self.proc = None
+        self.procs = []
+
+    def url(self):
+        q = [r.url_param() for r in self.routes]
+        if self.config_path is not None:
+            q.append(f"config={self.config_path}")
+        if self.params:
+            q.append(self.params)
+        return f"agent://{self.token}@127.0.0.1:{self.hub.ctl}?" + "&".join(q)
+
+    def write_config(self, routes=None):
+        if routes is not None:
+            self.config_routes = list(routes)
+        tmp = self.config_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"routes": [r.as_json() for r in self.config_routes]},
+                                  indent=1))
+        os.replace(tmp, self.config_path)
+
+    def all_routes(self):
+        return self.routes + (self.config_routes or [])
+
+    def start(self, wait=True, timeout=10.0):
+        """Start the agent; with <wait>, wait until every route is registered (fail at
+        once with the reason when one is refused). Return a dict route name -> "as"."""
+        if self.config_path is not None:
+            self.write_config()
+        self.proc = self.factory.run([self.url()], self.env)
+        self.procs.append(self.proc)
+        if not wait:
+            return None
+        return {r.name: self.registered(r, timeout=timeout) for r in self.all_routes()}
+
+    def _outcome(self, route, timeout, start):
+        name = route if isinstance(route, str) else route.name
+        rx = ROUTE_LINE.format(name=re.escape(name))
+        return self.proc.wait_for_log(rx, timeout=timeout, start=start)
+
+    def registered(self, route, timeout=10.0, start=0):
+        """Wait for the route's outcome line; return the "registered as" text, fail with
+        the reason when it was refused."""
+        m = self._outcome(route, timeout, start)
+        assert m.group("ok"), f"{self.label}: route {route} was refused: {m.group(0)}"
+        return m.group("as")
+
+    def refused(self, route, timeout=10.0, start=0):
+        """Wait for the route's outcome line; return the refusal reason, fail when it was
+        registered instead."""
+        m = self._outcome(route, timeout, start)
+        assert m.group("no"), f"{self.label}: route {route} was registered, expected a " \
+                              f"refusal: {m.group(0)}"
+        return m.group("reason")
+
+    def port_of(self, route, timeout=10.0, start=0):
+        return parse_port(self.registered(route, timeout, start))
+
+    def reload(self):
+        self.proc.proc.send_signal(signal.SIGHUP)
+
+    def kill(self):
+        p = self.proc
+        if p.proc.poll() is None:
+            p.proc.send_signal(signal.SIGKILL)
+        p.proc.wait(5)
+        p._join_readers()
+
+    def restart(self, wait=True, timeout=10.0):
+        """Start a new process with the same URL (the old one should be dead)."""
+        return self.start(wait=wait, timeout=timeout)
+
+
+# --------------------------------------------------------------------------------------
+# backends
+# --------------------------------------------------------------------------------------
+
+class HttpEcho:
+    """An HTTP/1.1 (keep-alive) backend in threads of this process.
+
+    Every request except /health* and /hang* is answered 200 with a JSON object:
+    {"backend": <name>, "method", "path", "headers": [[k, v], ...], "peer": [ip, port],
+     "body_len", "body_sha256"} and recorded in .requests (same dict).
+    /health answers 200 "ok" while .healthy, else 503; /hang reads the request and never
+    answers (until the peer closes or stop()); /chunked answers the JSON in small chunks,
+    /nocontent answers 204, HEAD the head only, /bytes/<n> answers pattern_bytes(n), /eof
+    answers 200000 pattern bytes delimited by the connection's close. Chunked request
+    bodies are read.
+    .open_conns counts the connections open now."""
+
+    def __init__(self, name, host=LOOPBACK):
+        self.name = name
+        self.healthy = True
+        self.requests = []
+        self.health_checks = 0
+        self.open_conns = 0
+        self.conns_total = 0
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._socks = set()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = "hubtest-backend"
+            timeout = 30
+
+            def setup(self):
+                super().setup()
+                with outer._cond:
+                    outer.open_conns += 1
+                    outer.conns_total += 1
+                    outer._socks.add(self.connection)
+                    outer._cond.notify_all()
+
+            def finish(self):
+                try:
+                    super().finish()
+                finally:
+                    with outer._cond:
+                        outer.open_conns -= 1
+                        outer._socks.discard(self.connection)
+                        outer._cond.notify_all()
+
+            def log_message(self, *args):
+                pass
+
+            def _handle(self):
+                outer._serve(self)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_HEAD = _handle
+
+        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True,
+                                        name=f"http-{name}")
+        self._thread.start()
+
+    def _send(self, req, status, body, ctype="text/plain"):
+        req.send_response(status)
+        req.send_header("Content-Type", ctype)
+        req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        req.wfile.write(body)
+        req.wfile.flush()
+
+    def _serve(self, req):
+        if "chunked" in (req.headers.get("Transfer-Encoding") or "").lower():
+            body = bytearray()
+            while True:
+                size = int(req.rfile.readline(1024).split(b";")[0].strip(), 16)
+                if size == 0:
+                    while req.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                body += req.rfile.read(size)
+                req.rfile.readline(3)
+            body = bytes(body)
+        else:
+            length = int(req.headers.get("Content-Length") or 0)
+            body = req.rfile.read(length) if length else b""
+        if req.path.startswith("/health"):
+            with self._cond:
+                self.health_checks += 1
+                self._cond.notify_all()
+            if self.healthy:
+                self._send(req, 200, b"ok\n")
+            else:
+                self._send(req, 503, b"sick\n")
+            return
+        rec = {"backend": self.name, "method": req.command, "path": req.path,
+               "headers": [[k, v] for k, v in req.headers.items()],
+               "peer": list(req.client_address), "body_len": len(body),
+               "body_sha256": hashlib.sha256(body).hexdigest()}
+        with self._cond:
+            self.requests.append(rec)
+            self._cond.notify_all()
+        if req.path.startswith("/hang"):
+            # never answer; give up when the peer closes, at stop(), or after 30 s
+            deadline = time.monotonic() + 30
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                r, _, _ = select.select([req.connection], [], [], 0.2)
+                if r:
+                    try:
+                        if not req.connection.recv(1, socket.MSG_PEEK):
+                            break
+                    except OSError:
+                        break
+                    time.sleep(0.2)         # bytes waiting (a pipelined request)
+            req.close_connection = True
+            return
+        payload = json.dumps(rec).encode()
+        if req.command == "HEAD":
+            req.send_response(200)
+            req.send_header("Content-Type", "application/json")
+            req.send_header("Content-Length", str(len(payload)))
+            req.end_headers()
+        elif req.path.startswith("/bytes/"):
+            n = int(req.path.split("/")[2])
+            data = pattern_bytes(n)
+            req.send_response(200)
+            req.send_header("Content-Type", "application/octet-stream")
+            req.send_header("Content-Length", str(n))
+            req.end_headers()
+            req.wfile.write(data)
+        elif req.path.startswith("/eof"):
+            # no Content-Length, not chunked: the body ends when the connection closes
+            req.send_response(200)
+            req.send_header("Content-Type", "application/octet-stream")
+            req.send_header("Connection", "close")
+            req.end_headers()
+            req.wfile.write(pattern_bytes(200000))
+            req.close_connection = True
+        elif req.path.startswith("/nocontent"):
+            req.send_response(204)
+            req.end_headers()
+        elif req.path.startswith("/chunked"):
+            req.send_response(200)
+            req.send_header("Content-Type", "application/json")
+            req.send_header("Transfer-Encoding", "chunked")
+            req.end_headers()
+            for i in range(0, len(payload), 7):
+                part = payload[i:i + 7]
+                req.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            req.wfile.write(b"0\r\n\r\n")
+        else:
+            self._send(req, 200, payload, "application/json")
+        req.wfile.flush()
+
+    def count(self, path_prefix="/"):
+        with self._cond:
+            return sum(1 for r in self.requests if r["path"].startswith(path_prefix))
+
+    def wait(self, pred, timeout, what="backend condition"):
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                v = pred(self)
+                if v:
+                    return v
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"{self.name}: timed out after {timeout}s waiting "
+                                         f"for {what}")
+                self._cond.wait(min(remaining, 0.1))
+
+    def stop(self):
+        self._stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+        with self._cond:
+            socks = list(self._socks)
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def pattern_bytes(n):
+    """<n> deterministic bytes (a non-repeating-looking pattern, cheap to make)."""
+    block = hashlib.sha256(b"hub-pattern").digest() * 2048          # 64 KiB
+    out = bytearray()
+    i = 0
+    while len(out) < n:
+        out += hashlib.sha256(i.to_bytes(4, "big")).digest() + block
+        i += 1
+    return bytes(out[:n])
+
+
+def header_values(rec, name):
+    """All values of header <name> in a recorded request (case-insensitive)."""
+    return [v for k, v in rec["headers"] if k.lower() == name.lower()]
+
+
+class WsEcho:
+    """A WebSocket echo server (python3-websockets 10.4, asyncio in its own thread).
+    .requests records the request headers of each connection (list of (k, v))."""
+
+    def __init__(self, host=LOOPBACK, name="ws-echo"):
+        try:
+            import websockets  # noqa: F401
+        except ImportError:
+            pytest.skip("python3-websockets is not installed")
+        self.name = name
+        self.requests = []
+        self.messages = 0
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error = None
+        self._stop_fut = None
+        self.port = None
+        self._thread = threading.Thread(target=self._run, args=(host,), daemon=True, name=name)
+        self._thread.start()
+        assert self._ready.wait(10), "websocket server did not start"
+        if self._error:
+            raise self._error
+
+    async def _handler(self, ws, *_):
+        self.requests.append(list(ws.request_headers.raw_items()))
+        async for msg in ws:
+            self.messages += 1
+            await ws.send(msg)
+
+    def _run(self, host):
+        import websockets
+        asyncio.set_event_loop(self.loop)
+        try:
+            server = self.loop.run_until_complete(
+                websockets.serve(self._handler, host, 0, max_size=4 << 20))
+            self.port = server.sockets[0].getsockname()[1]
+            self._stop_fut = self.loop.create_future()
+        except Exception as e:  # noqa: BLE001 - raised in __init__
+            self._error = e
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            self.loop.run_until_complete(self._stop_fut)
+            server.close()
+            self.loop.run_until_complete(asyncio.wait_for(server.wait_closed(), 5))
+        except Exception:  # noqa: BLE001 - shutting down
+            pass
+        finally:
+            self.loop.close()
+
+    def stop(self):
+        if self._stop_fut is not None and not self.loop.is_closed():
+            try:
+                self.loop.call_soon_threadsafe(
+                    lambda: self._stop_fut.done() or self._stop_fut.set_result(None))
+            except RuntimeError:
+                pass
+        self._thread.join(timeout=10)
+
+
+def ws_exchange(port, host, messages, timeout=15.0, path="/ws"):
+    """Open ws://<host>:<port><path> (the TCP connection goes to 127.0.0.1:<port>, the
+    Host header names <host>), send each of <messages> and wait for its echo; return the
+    list of echoes."""
+    import websockets
+
+    async def run():
+        async with websockets.connect(f"ws://{host}:{port}{path}", host=LOOPBACK, port=port,
+                                      open_timeout=5, close_timeout=2,
+                                      max_size=4 << 20) as ws:
+            out = []
+            for m in messages:
+                await ws.send(m)
+                out.append(await asyncio.wait_for(ws.recv(), 5))
+            return out
+
+    return asyncio.run(asyncio.wait_for(run(), timeout))
+
+
+def make_cert(directory, name):
+    """A self-signed ECDSA P-256 certificate for DNS name <name> (CN and SAN) made with
+    the openssl CLI; return (crt path, key path, sha256 of the DER)."""
+    require_tool("openssl")
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    crt, key = d / f"{name}.pem", d / f"{name}.key"
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key),
+                        "-out", str(crt), "-days", "2", "-subj", f"/CN={name}",
+                        "-addext", f"subjectAltName=DNS:{name}"],
+                       capture_output=True, timeout=30)
+    if r.returncode != 0:
+        raise RuntimeError("openssl req -x509 failed:\n" + r.stderr.decode(errors="replace"))
+    der = ssl.PEM_cert_to_DER_cert(crt.read_text())
+    return crt, key, hashlib.sha256(der).hexdigest()
+
+
+class TlsEcho:
+    """A TLS server (python ssl, its own self-signed certificate for <name>) in threads:
+    after the handshake it sends "hello from <name>\\n", answers one line with
+    "<name> echo: <line>" and closes. .snis records the server names clients asked for."""
+
+    def __init__(self, directory, name, host=LOOPBACK):
+        self.name = name
+        self.crt, self.key, self.fingerprint = make_cert(directory, name)
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(str(self.crt), str(self.key))
+        self.snis = []
+        self.ctx.sni_callback = lambda sslobj, sn, ctx: self.snis.append(sn)
+
+        def handler(backend, conn):
+            conn.settimeout(10)
+            with self.ctx.wrap_socket(conn, server_side=True) as t:
+                t.sendall(f"hello from {name}\n".encode())
+                line = t.makefile("rb").readline(4096)
+                t.sendall(f"{name} echo: ".encode() + line)
+                try:
+                    t.unwrap()
+                except (OSError, ValueError):
+                    pass
+        self.backend = Backend(handler, host=host, name=f"tls-{name}")
+        self.port = self.backend.port
+
+    def stop(self):
+        self.backend.stop()
+
+
+PEM_RE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+
+
+def s_client(port, servername, data=b"ping\n", timeout=10.0):
+    """Run `openssl s_client -connect 127.0.0.1:<port> -servername <servername>`
+    (-noservername when None) with <data> on stdin (-ign_eof: it reads until the server
+    closes). Return (exit code or "timeout", stdout bytes, stderr bytes, sha256 of the
+    first certificate it printed or None)."""
+    require_tool("openssl")
+    args = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-ign_eof"]
+    args += ["-servername", servername] if servername else ["-noservername"]
+    try:
+        r = subprocess.run(args, input=data, capture_output=True, timeout=timeout)
+        rc, out, err = r.returncode, r.stdout, r.stderr
+    except subprocess.TimeoutExpired as e:
+        rc, out, err = "timeout", e.stdout or b"", e.stderr or b""
+    m = PEM_RE.search(out)
+    fp = None
+    if m:
+        fp = hashlib.sha256(ssl.PEM_cert_to_DER_cert(m.group(0).decode())).hexdigest()
+    return rc, out, err, fp
+
+
+def tls_in_pieces(port, sni, cuts=(1, 5, 40), gap=0.15, timeout=10.0):
+    """A TLS client whose ClientHello reaches 127.0.0.1:<port> in pieces (split at byte
+    offsets <cuts>, <gap> s apart). Return (sha256 of the server's certificate, the first
+    line the server sent)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname=sni)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = out.read()
+    deadline = time.monotonic() + timeout
+    with socket.create_connection((LOOPBACK, port), timeout=timeout) as s:
+        edges = [0] + [c for c in cuts if c < len(hello)] + [len(hello)]
+        for a, b in zip(edges, edges[1:]):
+            s.sendall(hello[a:b])
+            time.sleep(gap)
+
+        def pump():
+            data = out.read()
+            if data:
+                s.sendall(data)
+            s.settimeout(max(0.1, deadline - time.monotonic()))
+            chunk = s.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed by the peer during the TLS exchange")
+            inc.write(chunk)
+
+        while True:
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                pump()
+        data = out.read()
+        if data:
+            s.sendall(data)
+        fp = hashlib.sha256(obj.getpeercert(binary_form=True)).hexdigest()
+        line = b""
+        while not line.endswith(b"\n"):
+            try:
+                line += obj.read(4096)
+            except ssl.SSLWantReadError:
+                pump()
+        return fp, line.decode(errors="replace").strip()
+
+
+def paced_source_handler(total, chunk=64 * 1024, gap=0.05):
+    """Backend handler: send <total> random bytes in <chunk>s with <gap> s between them (a
+    transfer that lasts), shut the write side, record ("sent", n, sha256)."""
+    def handler(backend, conn):
+        h = hashlib.sha256()
+        n = 0
+        while n < total:
+            block = os.urandom(min(chunk, total - n))
+            conn.sendall(block)
+            h.update(block)
+            n += len(block)
+            time.sleep(gap)
+        conn.shutdown(socket.SHUT_WR)
+        backend.record(("sent", n, h.hexdigest()))
+        conn.settimeout(10)
+        try:
+            recv_all(conn)
+        except OSError:
+            pass
+    return handler
+
+
+def close_at_once_handler(backend, conn):
+    """Accept, then close without reading or answering anything."""
+    backend.record("accepted")
+
+
+# --------------------------------------------------------------------------------------
+# the control channel's keys (docs/hub.md §5)
+# --------------------------------------------------------------------------------------
+
+def hub_psk_hex(token):
+    """PSK = HMAC-SHA256(key = "postern/hub-psk/v1", msg = token)."""
+    return hmac.new(b"postern/hub-psk/v1", token.encode(), hashlib.sha256).hexdigest()
+
+
+def hub_psk_identity(token):
+    """"postern/hub/1/" + 32 lowercase hex digits of the first 16 bytes of
+    HMAC-SHA256(key = "postern/hub-id/v1", msg = token)."""
+    d = hmac.new(b"postern/hub-id/v1", token.encode(), hashlib.sha256).digest()
+    return "postern/hub/1/" + d[:16].hex()
+
+
+def s_client_hub(port, psk_hex, identity, hold=1.0, timeout=10.0):
+    """openssl s_client -tls1_3 with an external PSK (<psk_hex>, <identity>) against
+    127.0.0.1:<port> (a relay that sends the control preamble first); stdin is held open
+    <hold> s. Return (exit code or None when killed at <timeout>, stdout bytes, stderr)."""
+    require_tool("openssl")
+    argv = ["openssl", "s_client", "-connect", f"{LOOPBACK}:{port}", "-tls1_3",
+            "-ciphersuites", "TLS_AES_128_GCM_SHA256", "-psk", psk_hex,
+            "-psk_identity", identity, "-quiet", "-nocommands"]
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        try:
+            p.wait(hold)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            out, err = p.communicate(timeout=timeout)
+            rc = p.returncode
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate(timeout=5)
+            rc = None
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(5)
+    return rc, out, err.decode(errors="replace")
+
+
+def parse_tlvs(payload):
+    """{type: value bytes} of a TLV payload (docs/protocol.md §4.1)."""
+    out, i = {}, 0
+    while i < len(payload):
+        assert i + 3 <= len(payload), f"truncated TLV header at {i}: {payload.hex()}"
+        t, n = payload[i], struct.unpack(">H", payload[i + 1:i + 3])[0]
+        assert i + 3 + n <= len(payload), f"TLV {t} runs past the payload: {payload.hex()}"
+        assert t not in out, f"TLV {t} repeated"
+        out[t] = payload[i + 3:i + 3 + n]
+        i += 3 + n
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# HTTP clients
+# --------------------------------------------------------------------------------------
+
+class Resp:
+    def __init__(self, status, reason, headers, body):
+        self.status = status
+        self.reason = reason
+        self.headers = headers          # list of (name, value) as received
+        self.body = body
+        self.closed = None              # "eof" / "reset" / "open" when checked
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return (f"<HTTP {self.status} {self.reason} headers={self.headers} "
+                f"body={self.body[:300]!r} closed={self.closed}>")
+
+
+def read_response(f, method="GET"):
+    """Read one HTTP/1.x response from the binary file object <f>."""
+    line = f.readline(65537)
+    if not line:
+        raise ConnectionError("connection closed before a response")
+    m = re.match(rb"HTTP/1\.[01] (\d{3})(?: (.*))?\r?\n$", line)
+    assert m, f"bad status line {line!r}"
+    status, reason = int(m.group(1)), (m.group(2) or b"").decode("latin-1")
+    headers = []
+    while True:
+        h = f.readline(65537)
+        assert h, "connection closed inside the response head"
+        if h in (b"\r\n", b"\n"):
+            break
+        k, _, v = h.decode("latin-1").partition(":")
+        headers.append((k.strip(), v.strip()))
+    lower = {k.lower(): v for k, v in headers}
+    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+        return Resp(status, reason, headers, b"")
+    if "chunked" in lower.get("transfer-encoding", "").lower():
+        body = bytearray()
+        while True:
+            size = int(f.readline(1024).split(b";")[0].strip(), 16)
+            if size == 0:
+                while f.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass
+                break
+            body += f.read(size)
+            f.readline(3)
+        return Resp(status, reason, headers, bytes(body))
+    if "content-length" in lower:
+        n = int(lower["content-length"])
+        body = f.read(n)
+        assert len(body) == n, f"short body: {len(body)} of {n} bytes"
+        return Resp(status, reason, headers, body)
+    return Resp(status, reason, headers, f.read())
+
+
+def _check_closed(sock, f, within):
+    """After a response: did the server close the connection within <within> s?"""
+    deadline = time.monotonic() + within
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return "open"
+        sock.settimeout(remaining)
+        try:
+            b = f.read1(65536) if hasattr(f, "read1") else f.read(1)
+        except socket.timeout:
+            return "open"
+        except (ConnectionResetError, BrokenPipeError):
+            return "reset"
+        except OSError:
+            return "reset"
+        if not b:
+            return "eof"
+        # extra bytes after the response: report them
+        return "data:" + repr(b[:60])
+
+
+def build_request(host, path="/", method="GET", headers=(), body=b"", keepalive=False):
+    lines = [f"{method} {path} HTTP/1.1"]
+    if host is not None:
+        lines.append(f"Host: {host}")
+    for k, v in headers:
+        lines.append(f"{k}: {v}")
+    if body or method in ("POST", "PUT"):
+        lines.append(f"Content-Length: {len(body)}")
+    if not keepalive:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def _connect(port, src_ip=None, timeout=5.0):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.settimeout(timeout)
+        if src_ip:
+            s.bind((src_ip, 0))
+        s.connect((LOOPBACK, port))
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def http_request(port, host, path="/", method="GET", headers=(), body=b"", src_ip=None,
+                 timeout=5.0, keepalive=False, check_close=False, raw=None):
+    """One request on a fresh connection to 127.0.0.1:<port> (from <src_ip>); return a
+    Resp. <raw> replaces the whole request. With <check_close>, Resp.closed tells whether
+    the server then closed the connection (waits up to 2 s)."""
+    s = _connect(port, src_ip, timeout)
+    try:
+        s.sendall(raw if raw is not None else
+                  build_request(host, path, method, headers, body, keepalive))
+        f = s.makefile("rb")
+        r = read_response(f, method)
+        if check_close:
+            r.closed = _check_closed(s, f, 2.0)
+        return r
+    finally:
+        s.close()
+
+
+def try_request(port, host, path="/", **kw):
+    """http_request that returns the exception text instead of raising (for polling)."""
+    try:
+        return http_request(port, host, path, **kw)
+    except (OSError, AssertionError, ConnectionError, ValueError) as e:
+        return f"{type(e).__name__}: {e}"
+
+
+def wait_status(port, host, pred, timeout, path="/", what=None, interval=0.1, **kw):
+    """Poll requests until pred(resp) (resp may be an error string); return that resp."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        r = try_request(port, host, path, **kw)
+        try:
+            ok = pred(r)
+        except (AttributeError, TypeError):
+            ok = False
+        if ok:
+            return r
+        last = r
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what or 'HTTP condition'} for Host {host} not met within "
+                                 f"{timeout}s; last: {last!r}")
+        time.sleep(interval)
+
+
+def is_status(code):
+    return lambda r: isinstance(r, Resp) and r.status == code
+
+
+def backend_of(r):
+    """The backend name in an HttpEcho answer, or None."""
+    if isinstance(r, Resp) and r.status == 200:
+        try:
+            return r.json().get("backend")
+        except ValueError:
+            return None
+    return None
+
+
+class HttpConn:
+    """One keep-alive user connection: request() sends one request and reads its
+    response; send()/read() for pipelining."""
+
+    def __init__(self, port, src_ip=None, timeout=5.0):
+        self.sock = _connect(port, src_ip, timeout)
+        self.f = self.sock.makefile("rb")
+        self.local = self.sock.getsockname()
+
+    def send(self, host, path="/", method="GET", headers=(), body=b""):
+        self.sock.sendall(build_request(host, path, method, headers, body, keepalive=True))
+
+    def send_chunked(self, host, path, chunks, headers=()):
+        """A POST whose body is sent with Transfer-Encoding: chunked."""
+        head = [f"POST {path} HTTP/1.1", f"Host: {host}", "Transfer-Encoding: chunked"]
+        head += [f"{k}: {v}" for k, v in headers]
+        data = ("\r\n".join(head) + "\r\n\r\n").encode()
+        for c in chunks:
+            data += b"%x\r\n" % len(c) + c + b"\r\n"
+        self.sock.sendall(data + b"0\r\n\r\n")
+
+    def read(self, method="GET"):
+        return read_response(self.f, method)
+
+    def request(self, host, path="/", method="GET", headers=(), body=b""):
+        self.send(host, path, method, headers, body)
+        return self.read(method)
+
+    def closed(self, within=2.0):
+        return _check_closed(self.sock, self.f, within)
+
+    def close(self):
+        try:
+            self.f.close()
+        finally:
+            self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def assert_page(r, status, text):
+    """The hub's own page (docs/hub.md §1): <status>, a small HTML document saying <text>,
+    Content-Type text/html; charset=utf-8, Cache-Control no-store, Connection: close,
+    and the connection closed afterwards (when that was checked)."""
+    assert isinstance(r, Resp), f"expected a {status} page, got {r!r}"
+    assert r.status == status, f"expected status {status}, got {r!r}"
+    ct = (r.header("Content-Type") or "").replace(" ", "").lower()
+    assert ct == "text/html;charset=utf-8", f"Content-Type of the {status} page: {r!r}"
+    assert "no-store" in (r.header("Cache-Control") or "").lower(), \
+        f"Cache-Control of the {status} page: {r!r}"
+    assert (r.header("Connection") or "").lower() == "close", \
+        f"Connection header of the {status} page: {r!r}"
+    body = r.text()
+    assert re.search(r"(?i)<(!doctype|html|body|h1|p|title)\b", body), \
+        f"the {status} page is not an HTML document: {body[:300]!r}"
+    assert text in html.unescape(body), f"the {status} page does not say {text!r}: {body!r}"
+    if r.closed is not None:
+        assert r.closed in ("eof", "reset"), \
+            f"the connection stayed open after the {status} page ({r.closed})"
+
+
+def curl_host(http_port, host, path="/", extra=(), resolve=True):
+    """curl http://<host>:<http_port><path>, with --resolve to 127.0.0.1 (the Host header
+    is then "<host>:<port>") or, resolve=False, against 127.0.0.1 with -H 'Host: <host>'.
+    Return (status, body bytes) ; status 0 when curl failed."""
+    if resolve:
+        args = ["--resolve", f"{host}:{http_port}:127.0.0.1",
+                f"http://{host}:{http_port}{path}"]
+    else:
+        args = ["-H", f"Host: {host}", f"http://127.0.0.1:{http_port}{path}"]
+    r = curl("-o", "-", "-w", "\n%{http_code}", *extra, *args)
+    if r.returncode != 0:
+        return 0, r.stderr
+    body, _, code = r.stdout.rpartition(b"\n")
+    return int(code), body
+
+
+# --------------------------------------------------------------------------------------
+# the stack of one test (or module)
+# --------------------------------------------------------------------------------------
+
+class HubStack:
+    """Owns the postern processes (a PosternFactory) and the backends of a test. Every
+    process is stopped by PID and every backend closed in cleanup()."""
+
+    def __init__(self, directory):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.factory = PosternFactory()
+        self.hubs = []
+        self.agents = []
+        self._backends = []
+
+    # processes
+    def hub(self, accounts, start=True, **kw):
+        h = Hub(self.factory, self.dir / f"hub{len(self.hubs)}", accounts, **kw)
+        self.hubs.append(h)
+        return h.start() if start else h
+
+    def agent(self, hub, token, routes=(), start=True, wait=True, timeout=10.0, **kw):
+        a = Agent(self.factory, hub, token, routes, directory=self.dir,
+                  label=kw.pop("label", f"agent{len(self.agents)}"), **kw)
+        self.agents.append(a)
+        if start:
+            a.start(wait=wait, timeout=timeout)
+        return a
+
+    # backends
+    def _keep(self, b):
+        self._backends.append(b)
+        return b
+
+    def http_echo(self, name):
+        return self._keep(HttpEcho(name))
+
+    def ws_echo(self):
+        return self._keep(WsEcho())
+
+    def tls_echo(self, name):
+        return self._keep(TlsEcho(self.dir / "certs", name))
+
+    def udp_echo(self, name="udp-echo"):
+        return self._keep(UdpEcho(name=name))
+
+    def tcp(self, handler, name="backend"):
+        return self._keep(Backend(handler, name=name))
+
+    def tcp_on(self, handler, port, name="backend", timeout=5.0):
+        """A Backend on exactly <port> (e.g. the port of a stopped one), retrying while
+        the port is busy."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self._keep(Backend(handler, port=port, name=name))
+            except OSError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.1)
+
+    def preamble_relay(self, port):
+        """A relay to 127.0.0.1:<port> that sends the control preamble PN\\x01C first."""
+        from limits_util import PreambleRelay
+        return self._keep(PreambleRelay(port))
+
+    def outputs(self):
+        out = []
+        for p in self.factory.started:
+            rc = p.proc.returncode if p.proc else None
+            out.append(f"---- postern {' '.join(p.argv[1:])} (pid {p.proc.pid}, exit {rc}) "
+                       f"----\n{p.output()}")
+        return "\n".join(out)
+
+    def cleanup(self):
+        self.factory.cleanup()
+        for b in self._backends:
+            try:
+                b.stop()
+            except Exception:  # noqa: BLE001 - best effort at teardown
+                pass
+
+
+@pytest.fixture
+def hubstack(request, tmp_path):
+    """Function-scoped HubStack; prints every postern output when the test failed."""
+    st = HubStack(tmp_path / "hub")
+    yield st
+    st.cleanup()
+    if _failed(request):
+        print(st.outputs())
+
+
+def held_conn(port, payload=b"hold", timeout=5.0):
+    """A TCP connection to 127.0.0.1:<port> through which one echo round trip worked;
+    returned open."""
+    s = socket.create_connection((LOOPBACK, port), timeout=timeout)
+    try:
+        s.settimeout(timeout)
+        s.sendall(payload)
+        got = b""
+        while len(got) < len(payload):
+            b = s.recv(len(payload) - len(got))
+            assert b, f"EOF after {len(got)} bytes of the echo"
+            got += b
+        assert got == payload
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def echo_once(port, payload=None, timeout=5.0):
+    """One connection, one echo round trip; return True when the echo came back whole,
+    else a text saying what happened."""
+    payload = payload or os.urandom(16).hex().encode()
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)
+            got = recv_all(s, limit=len(payload) + 1024)
+    except OSError as e:
+        return f"{type(e).__name__}: {e}"
+    return True if got == payload else f"got {got[:60]!r}"
