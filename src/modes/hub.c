@@ -104,11 +104,11 @@ acct_by_name(struct hub *h, const char *name)
 static void
 acct_limits_clear(struct hacct *a)
 {
-    for (size_t i = 0; i < a->nhosts; i++)
-        free(a->hosts[i]);
-    xfree(a->hosts);
-    xfree(a->ports);
-    a->nhosts = a->nports = 0;
+    for (size_t i = 0; i < a->allow.nhosts; i++)
+        free(a->allow.hosts[i]);
+    xfree(a->allow.hosts);
+    xfree(a->allow.ports);
+    memset(&a->allow, 0, sizeof(a->allow));
 }
 
 /* Take the limits of <src> into <a>; buckets restart when a rate changed. */
@@ -128,38 +128,16 @@ acct_apply(struct hacct *a, const pn_account_t *src)
     a->mbps = src->mbps;
     acct_limits_clear(a);
     if (src->nports > 0) {
-        a->ports = xmalloc(src->nports * sizeof(*a->ports));
-        memcpy(a->ports, src->ports, src->nports * sizeof(*a->ports));
-        a->nports = src->nports;
+        a->allow.ports = xmalloc(src->nports * sizeof(*a->allow.ports));
+        memcpy(a->allow.ports, src->ports, src->nports * sizeof(*a->allow.ports));
+        a->allow.nports = src->nports;
     }
     if (src->nhosts > 0) {
-        a->hosts = xcalloc(src->nhosts * sizeof(*a->hosts));
+        a->allow.hosts = xcalloc(src->nhosts * sizeof(*a->allow.hosts));
         for (size_t i = 0; i < src->nhosts; i++)
-            a->hosts[i] = xstrdup(src->hosts[i]);
-        a->nhosts = src->nhosts;
+            a->allow.hosts[i] = xstrdup(src->hosts[i]);
+        a->allow.nhosts = src->nhosts;
     }
-}
-
-static int
-acct_port_ok(const struct hacct *a, uint16_t port)
-{
-    if (a->nports == 0)
-        return 1;
-    for (size_t i = 0; i < a->nports; i++)
-        if (port >= a->ports[i].lo && port <= a->ports[i].hi)
-            return 1;
-    return 0;
-}
-
-static int
-acct_host_ok(const struct hacct *a, const char *host)
-{
-    if (a->nhosts == 0)
-        return 1;
-    for (size_t i = 0; i < a->nhosts; i++)
-        if (pn_host_match(a->hosts[i], host))
-            return 1;
-    return 0;
 }
 
 /* Make (or update) the hub's accounts from the file just read into h->accounts. */
@@ -473,7 +451,7 @@ static uint16_t
 port_assign(struct hub *h, uint8_t type, const struct hacct *a, struct hroute *r, char *err)
 {
     for (uint32_t p = h->cfg->ports_lo; p <= h->cfg->ports_hi; p++) {
-        if (!acct_port_ok(a, (uint16_t)p) || route_by_port(h, type, (uint16_t)p) != NULL)
+        if (!pn_account_port_ok(&a->allow, (uint16_t)p) || route_by_port(h, type, (uint16_t)p) != NULL)
             continue;
         if (route_listen(r, (uint16_t)p, err) == 0)
             return (uint16_t)p;
@@ -509,7 +487,7 @@ route_add(struct hsess *s, const pn_route_msg_t *m)
                 return route_fail(s, m->id, PN_RF_DENIED, "port %u is outside the hub's range %u-%u",
                                   (unsigned)m->port, (unsigned)h->cfg->ports_lo,
                                   (unsigned)h->cfg->ports_hi);
-            if (!acct_port_ok(a, m->port))
+            if (!pn_account_port_ok(&a->allow, m->port))
                 return route_fail(s, m->id, PN_RF_DENIED, "port %u is not allowed for the account",
                                   (unsigned)m->port);
             r = route_by_port(h, m->type, m->port);
@@ -558,7 +536,7 @@ route_add(struct hsess *s, const pn_route_msg_t *m)
                 *c = (char)(*c - 'A' + 'a');
         if (!pn_http_host_valid(host))
             return route_fail(s, m->id, PN_RF_INVALID, "\"%s\" is not a valid host name", host);
-        if (!acct_host_ok(a, host))
+        if (!pn_account_host_ok(&a->allow, host))
             return route_fail(s, m->id, PN_RF_DENIED, "host %s is not allowed for the account", host);
         r = hub_route_by_host(h, m->type, host);
         if (r != NULL && !held_for(r, a) && !gkey_match(r, m->group_key))
@@ -977,16 +955,7 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
         tun_pool_trim(s->pool, 0);
         return;
     case PN_FT_VERIFY:
-        if (s->hub->cfg->tls != 1 || s->verified) {
-            tun_ctrl_fail(c, PN_EC_PROTOCOL, "unexpected VERIFY");
-            return;
-        }
-        s->verified = 1;
-        if (pn_memeq_ct(f->payload, s->hub->fp, PN_TLS_FP_LEN) != 0) {
-            log_error("hub: an agent saw another certificate on the data channel "
-                      "(fingerprint mismatch: a man in the middle?)");
-            tun_ctrl_fail(c, PN_EC_VERIFY_FAILED, "certificate fingerprint mismatch");
-        }
+        tun_verify_check(c, f, s->hub->cfg->tls, &s->verified, s->hub->fp, "hub: an agent");
         return;
     case PN_FT_ERROR:
         tun_log_peer_error(f, LOG_WARN, "hub", "agent reported");
@@ -1057,14 +1026,7 @@ on_check(const uint8_t *id, const uint8_t *proof, void *arg)
 {
     struct greeting *gr = arg;
     struct hsess *s = sess_by_tag(gr->h, id);
-    if (s == NULL || !tun_proof_ok(s->secret, id, proof))
-        return 0;
-    int rc = tun_seen_add(&s->seen, id);
-    if (rc == PN_AGAIN) {
-        tun_ctrl_fail(s->ctrl, PN_EC_SHUTDOWN, "session rotation");
-        return 0;
-    }
-    return rc == PN_OK;
+    return s != NULL && tun_data_admit(s->ctrl, s->secret, &s->seen, id, proof);
 }
 
 static void
@@ -1078,9 +1040,7 @@ on_greeted(uint8_t kind, pn_xprt_t *x, const uint8_t *id, const char *err, void 
 
     pn_list_del(&gr->node);
     free(gr);
-    int fault = x == NULL && kind != PN_KIND_DATA && strstr(err, "closed") == NULL &&
-                strstr(err, "reset") == NULL && strstr(err, "timed out") == NULL;
-    if (tun_guard_done(&h->guard, &peer, !fault, pn_now_ms()))
+    if (tun_guard_done(&h->guard, &peer, x != NULL || !tun_greet_fault(kind, err), pn_now_ms()))
         log_warn("hub: %d failed handshakes from %s within %d s: refusing its connections for %d s",
                  GUARD_FAILS, pn_addr_str(&peer, a), GUARD_WINDOW_MS / 1000, GUARD_BAN_MS / 1000);
     if (x == NULL) {

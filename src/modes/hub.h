@@ -33,10 +33,7 @@ struct hacct {
     uint8_t psk[32];            /* a secret */
     int gone;                   /* removed from the file: refuses new sessions */
     uint32_t max_routes, max_conns, rps, mbps;
-    pn_port_range_t *ports;     /* owned copy; NULL = the hub's range */
-    size_t nports;
-    char **hosts;               /* owned copies; NULL = any */
-    size_t nhosts;
+    pn_account_t allow;         /* its allowed ports and hosts (owned copies; no name, no token) */
     pn_stats_t st;              /* bytes, live TCP links and UDP sessions, drops */
     pn_bucket_t bw;             /* mbps */
     pn_bucket_t rq;             /* rps, in requests */

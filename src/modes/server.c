@@ -151,16 +151,7 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
         tun_pool_trim(sv->side.pool, 0);
         return;
     case PN_FT_VERIFY:
-        if (sv->cfg->tls != 1 || sv->verified) {
-            tun_ctrl_fail(c, PN_EC_PROTOCOL, "unexpected VERIFY");
-            return;
-        }
-        sv->verified = 1;
-        if (pn_memeq_ct(f->payload, sv->fp, PN_TLS_FP_LEN) != 0) {
-            log_error("server: the client saw another certificate on the data channel "
-                      "(fingerprint mismatch: a man in the middle?)");
-            tun_ctrl_fail(c, PN_EC_VERIFY_FAILED, "certificate fingerprint mismatch");
-        }
+        tun_verify_check(c, f, sv->cfg->tls, &sv->verified, sv->fp, "server: the client");
         return;
     case PN_FT_ERROR:
         tun_log_peer_error(f, LOG_WARN, "server", "client reported");
@@ -237,30 +228,7 @@ on_check(const uint8_t *id, const uint8_t *proof, void *arg)
 {
     struct greeting *gr = arg;
     struct server *sv = gr->sv;
-    if (sv->side.ctrl == NULL || !tun_proof_ok(sv->secret, id, proof))
-        return 0;
-    int rc = tun_seen_add(&sv->seen, id);
-    if (rc == PN_AGAIN) {
-        /* A million connections on one secret: make the client start a new session. */
-        tun_ctrl_fail(sv->side.ctrl, PN_EC_SHUTDOWN, "session rotation");
-        return 0;
-    }
-    return rc == PN_OK;
-}
-
-/* Whether a failed greeting counts towards a ban: a control handshake that
- * failed (a wrong key, a replay) or garbage instead of a preamble, but not the
- * peer going away (closed, reset, silent), so a client that crashes with
- * connections in flight does not lock itself out; and not a data connection:
- * its proof may simply belong to the session that just ended, and its cost is
- * bounded by the per-source cap on handshakes in progress. */
-static int
-greet_fault(uint8_t kind, const char *err)
-{
-    if (kind == PN_KIND_DATA)
-        return 0;
-    return strstr(err, "closed") == NULL && strstr(err, "reset") == NULL &&
-           strstr(err, "timed out") == NULL && strstr(err, "Broken pipe") == NULL;
+    return sv->side.ctrl != NULL && tun_data_admit(sv->side.ctrl, sv->secret, &sv->seen, id, proof);
 }
 
 static void
@@ -273,7 +241,7 @@ on_greeted(uint8_t kind, pn_xprt_t *x, const uint8_t *id, const char *err, void 
 
     pn_list_del(&gr->node);
     free(gr);
-    if (tun_guard_done(&sv->guard, &peer, x != NULL || !greet_fault(kind, err), pn_now_ms()))
+    if (tun_guard_done(&sv->guard, &peer, x != NULL || !tun_greet_fault(kind, err), pn_now_ms()))
         log_warn("server: %d failed handshakes (auth failures) from %s within %d s: refusing its "
                  "connections for %d s", GUARD_FAILS, pn_addr_str(&peer, s), GUARD_WINDOW_MS / 1000,
                  GUARD_BAN_MS / 1000);

@@ -6,6 +6,7 @@
 #include "route/dial.h"
 #include "route/proxy.h"
 #include "tls/tls.h"
+#include "tunnel/auth.h"
 
 #include <netinet/in.h>
 #include <string.h>
@@ -60,6 +61,52 @@ tun_waiters_clear(pn_list_t *list)
 {
     while (!pn_list_empty(list))
         waiter_free(pn_container_of(list->next, struct tun_waiter, node));
+}
+
+int
+tun_greet_fault(uint8_t kind, const char *err)
+{
+    /* A control handshake that failed (a wrong key, a replay) or garbage instead
+     * of a preamble counts, but not the peer going away (closed, reset, silent),
+     * so a client that crashes with connections in flight does not lock itself
+     * out; and not a data connection: its proof may belong to the session that
+     * just ended, and its cost is bounded by the per-source cap on handshakes in
+     * progress. */
+    if (kind == PN_KIND_DATA)
+        return 0;
+    return strstr(err, "closed") == NULL && strstr(err, "reset") == NULL &&
+           strstr(err, "timed out") == NULL && strstr(err, "Broken pipe") == NULL;
+}
+
+int
+tun_data_admit(tun_ctrl_t *ctrl, const uint8_t *secret, tun_seen_t *seen, const uint8_t *id,
+               const uint8_t *proof)
+{
+    if (!tun_proof_ok(secret, id, proof))
+        return 0;
+    int rc = tun_seen_add(seen, id);
+    if (rc == PN_AGAIN) {
+        /* A million connections on one secret: make the client start a new session. */
+        tun_ctrl_fail(ctrl, PN_EC_SHUTDOWN, "session rotation");
+        return 0;
+    }
+    return rc == PN_OK;
+}
+
+void
+tun_verify_check(tun_ctrl_t *c, const pn_frame_t *f, int tls, int *verified,
+                 const uint8_t fp[PN_TLS_FP_LEN], const char *who)
+{
+    if (tls != 1 || *verified) {
+        tun_ctrl_fail(c, PN_EC_PROTOCOL, "unexpected VERIFY");
+        return;
+    }
+    *verified = 1;
+    if (pn_memeq_ct(f->payload, fp, PN_TLS_FP_LEN) != 0) {
+        log_error("%s saw another certificate on the data channel (fingerprint mismatch: a "
+                  "man in the middle?)", who);
+        tun_ctrl_fail(c, PN_EC_VERIFY_FAILED, "certificate fingerprint mismatch");
+    }
 }
 
 #define FLUSH_MIN_TAKES 4       /* takes in an interval before the failure ratio counts */

@@ -12,6 +12,8 @@
 #include "relay/udp.h"
 #include "tunnel/ctrl.h"
 #include "tunnel/pool.h"
+#include "tunnel/seen.h"
+#include "tls/tls.h"
 
 #include <stdint.h>
 
@@ -97,6 +99,20 @@ void tun_sig_to_addr(const pn_sig_addr_t *s, pn_addr_t *a);
 /** Log the peer's ERROR frame <f> at <lvl> as "<who>: <what> <CODE>: <reason>". */
 void tun_log_peer_error(const pn_frame_t *f, enum log_level lvl, const char *who,
                         const char *what);
+
+/** The server side of a greeting that failed with <err> on a connection of
+ *  <kind>: nonzero when it counts towards a ban of its source. */
+int tun_greet_fault(uint8_t kind, const char *err);
+/** Judge a DATA_HELLO for a session: the <proof> of <id> is right under
+ *  <secret> and <id> is new in <seen>; a session whose ids ran out is told to
+ *  start again (on <ctrl>). Nonzero to accept. */
+int tun_data_admit(tun_ctrl_t *ctrl, const uint8_t *secret, tun_seen_t *seen, const uint8_t *id,
+                   const uint8_t *proof);
+/** A VERIFY frame <f> on the server side of <c>: the fingerprint of the data
+ *  certificate the peer saw, against ours <fp>; allowed once (*<verified>)
+ *  and only with <tls> 1. <who> names the peer in the log line. */
+void tun_verify_check(tun_ctrl_t *c, const pn_frame_t *f, int tls, int *verified,
+                      const uint8_t fp[PN_TLS_FP_LEN], const char *who);
 
 /** Exponential backoff with jitter: return the delay to wait now, in ms, from
  *  *<cur> (doubled for next time, capped at <max>). */
