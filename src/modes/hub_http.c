@@ -358,6 +358,8 @@ hx_response_done(struct hx *x)
 
 /* 101 to an Upgrade: hand both connections to a plain relay, with what each
  * side sent that the other has not seen yet. */
+_Static_assert(HX_OUT_MAX + HX_IN_MAX <= PN_LINK_PRE_MAX, "an upgrade's bytes fit a link's pre");
+
 static void
 hx_upgrade(struct hx *x)
 {

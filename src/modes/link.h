@@ -36,7 +36,8 @@ typedef struct pn_links {
     pn_ratelim_t block_log;     /* "blocked" notes, once a second */
 } pn_links_t;
 
-#define PN_LINK_PRE_MAX 16384    /* bytes of pn_link_info.pre a pair passes on */
+#define PN_LINK_PRE_MAX 49152    /* bytes of pn_link_info.pre a pair passes on (a ClientHello, or a
+                                  * head and what followed it before an upgrade) */
 
 /* Where an exchange comes from: the user's address and the address it reached. */
 typedef struct pn_link_info {
