@@ -6,7 +6,7 @@
 #   3. the integration suite (pytest, real binary) against the release build;
 #   4. a sanitizer pass: a named subset of the integration suite against the
 #      ASan+UBSan binary (a leak or an error there makes it exit non-zero);
-#   5. valgrind memcheck over a short tunnel session and a short master session;
+#   5. valgrind memcheck over short tunnel, master and hub sessions;
 #   6. the web checks: the OpenAPI document against the OpenAPI 3 schema, and the
 #      dashboard driven in headless Chromium by Playwright against the real master;
 #   7. every libFuzzer harness for FUZZ_SECONDS (default 15) seconds.
@@ -44,11 +44,12 @@ POSTERN_BIN="$PWD/build/postern" "$PY" -m pytest -q -p no:cacheprovider tests/in
 echo "== integration subset on the ASan+UBSan build"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 POSTERN_BIN="$PWD/build-asan/postern" "$PY" -m pytest -q -p no:cacheprovider tests/integration \
-    -k "single_basic or halfclose or signals or tunnel_flow or tunnel_auth or tunnel_tls or udp_datagram or udp_session or udp_paths or limits_block or limits_proxy or limits_slot or relay_paths or master_api or master_supervise or master_openapi"
+    -k "single_basic or halfclose or signals or tunnel_flow or tunnel_auth or tunnel_tls or udp_datagram or udp_session or udp_paths or limits_block or limits_proxy or limits_slot or relay_paths or master_api or master_supervise or master_openapi or hub"
 
-echo "== valgrind memcheck: a short tunnel session, a short master session"
+echo "== valgrind memcheck: a short tunnel session, a master session, a hub session"
 POSTERN_BIN="$PWD/build/postern" sh scripts/valgrind.sh
 POSTERN_BIN="$PWD/build/postern" sh scripts/valgrind-master.sh
+POSTERN_BIN="$PWD/build/postern" sh scripts/valgrind-hub.sh
 
 echo "== web: OpenAPI document, dashboard in headless Chromium"
 node tests/web/openapi_check.mjs src/master/openapi.json

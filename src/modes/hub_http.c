@@ -62,6 +62,7 @@ struct hx {
     char host[PN_HTTP_HOST_MAX + 1];
     int req_done, resp_head, head_req, upgrade_req, keep;
     int u_eof;                  /* the user closed its side */
+    int paced;                  /* out of bandwidth until the pace timer fires */
     int uwant_r, uwant_w, bwant_r, bwant_w;     /* readiness the last calls asked for */
     size_t ulen, uok;           /* ub: bytes held, of which the first <uok> go to the agent */
     size_t olen, ooff;          /* ob: a rewritten head, <ooff> written */
@@ -146,7 +147,9 @@ on_timer(ev_timer_t *t, void *arg)
 static long
 on_pace(ev_timer_t *t, void *arg)
 {
-    hx_step(arg);
+    struct hx *x = arg;
+    x->paced = 0;
+    hx_step(x);
     return EV_TIMER_STOP;
 }
 
@@ -317,8 +320,10 @@ hx_budget(struct hx *x, size_t n)
         return n;
     uint64_t now = pn_now_us(), g = pn_bucket_take(&a->bw, n, now);
     if (g == 0) {
+        /* Wait for the pace timer, not for writability (which would spin). */
         uint64_t us = pn_bucket_wait_us(&a->bw, n < 16384 ? n : 16384, now);
         ev_timer_arm(x->pace, us / 1000 + 1);
+        x->paced = 1;
     }
     return (size_t)g;
 }
@@ -392,6 +397,8 @@ hx_step(struct hx *x)
 
     while (progress) {
         progress = 0;
+        if (x->st == HX_HEAD && x->bok > 0)
+            goto to_user;       /* the next request waits until the last response is out */
         if (x->st == HX_HEAD) {
             size_t he = head_end(x->ub, x->ulen < PN_HTTP_HEAD_MAX ? x->ulen : PN_HTTP_HEAD_MAX);
             if (he == 0 && x->ulen >= PN_HTTP_HEAD_MAX) {
@@ -416,8 +423,11 @@ hx_step(struct hx *x)
                 if (rc > 0) {
                     ev_timer_arm(x->timer, x->h->cfg->handshake_ms);
                     progress = 1;
+                    continue;
                 }
-                continue;
+                /* Nothing new from the user: the last response may still have
+                 * bytes for it (held back by the bandwidth, or a slow reader). */
+                goto to_user;
             }
             int rc = pn_http_msg_feed(x->req, x->ub, he, &used, &hs, &why);
             if (rc != PN_OK || hs == PN_HTTP_IN_HEAD || used != he) {
@@ -525,6 +535,7 @@ hx_step(struct hx *x)
                 progress |= rc > 0;
             }
         }
+to_user:
         /* To the user: approved response bytes, or a page. */
         if (x->bok > 0) {
             ssize_t w = x->st == HX_CLOSING && x->acct == NULL
@@ -562,14 +573,14 @@ back_gone:
     if ((x->st == HX_HEAD || (x->st == HX_XFER && !x->req_done)) && !x->u_eof &&
         x->ulen < sizeof(x->ub))
         um |= x->uwant_r ? x->uwant_r : EV_RD;
-    if (x->bok > 0)
+    if (x->bok > 0 && !x->paced)
         um |= x->uwant_w ? x->uwant_w : EV_WR;
     if (x->st == HX_HEAD && x->b != NULL)
         bm |= EV_RD;
     if (x->st == HX_XFER && x->b != NULL) {
         if (x->blen < sizeof(x->bb))
             bm |= x->bwant_r ? x->bwant_r : EV_RD;
-        if (x->ooff < x->olen || x->uok > 0)
+        if ((x->ooff < x->olen || x->uok > 0) && !x->paced)
             bm |= x->bwant_w ? x->bwant_w : EV_WR;
     }
     ev_io_set(x->uio, um);

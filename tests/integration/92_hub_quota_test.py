@@ -11,7 +11,7 @@ import time
 
 from conftest import digest_handler, echo_handler, recv_all, wait_until
 from hub_util import (HttpConn, Route, UdpClient, account, assert_page, backend_of, echo_once,
-                      held_conn, http_request, hubstack, port_block,  # noqa: F401
+                      held_conn, http_request, hubstack, pattern_bytes, port_block,  # noqa: F401
                       state_account, state_route)
 from limits_util import closed_promptly, timed_upload
 from tunnel_util import download_all
@@ -202,6 +202,25 @@ def test_mbps_bounds_a_download(hubstack):
         f"a 3 MB download through an account with mbps={MBPS_LIMIT} took {took:.2f}s"
     hub.wait_state(lambda s: state_account(s, "slow")["tx"] >= 3 * MB, timeout=5,
                    what="HUB_STATE with 3 MB sent to users")
+
+
+def test_mbps_paces_http_responses_on_a_keepalive_connection(hubstack):
+    """Two 2 MB responses in a row on one keep-alive connection of an account with
+    mbps=8: both arrive whole (the end of the first one, held back by the bandwidth, is
+    not lost when the response is complete) and together take about 3 s."""
+    slow = account("slow", mbps=MBPS_LIMIT)
+    hub = hubstack.hub([slow])
+    web = hubstack.http_echo("web")
+    hubstack.agent(hub, slow["token"], [Route("http", web.port, host="paced.hub.test")])
+    size = 2 * MB
+    t0 = time.monotonic()
+    with HttpConn(hub.http_port, timeout=20) as c:
+        for i in range(2):
+            r = c.request("paced.hub.test", f"/bytes/{size}")
+            assert r.status == 200 and r.body == pattern_bytes(size), \
+                f"response {i + 1}: status {r.status}, {len(r.body)} of {size} bytes"
+    took = time.monotonic() - t0
+    assert 2.5 <= took <= 15, f"4 MB at mbps={MBPS_LIMIT} (1 s of burst) took {took:.2f}s"
 
 
 def test_mbps_is_shared_by_the_accounts_routes(hubstack):
