@@ -16,6 +16,7 @@
  * Bytes reach the user only once the response head is complete, so a failure
  * before that still gets its page. */
 #include "modes/hub.h"
+#include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "route/http.h"
@@ -27,7 +28,7 @@
 
 #define HX_IN_MAX (PN_HTTP_HEAD_MAX + 1024)     /* user bytes held */
 #define HX_OUT_MAX (PN_HTTP_HEAD_MAX + 1024)    /* a rewritten head */
-#define HX_BACK_MAX 16384                       /* agent bytes held */
+#define HX_BACK_MAX PN_BUF_SIZE                 /* agent bytes held (a core/buf.h buffer) */
 #define HX_IDLE_MS 60000                        /* keep-alive wait for the next request */
 
 enum hx_state {
@@ -66,13 +67,30 @@ struct hx {
     int uwant_r, uwant_w, bwant_r, bwant_w;     /* readiness the last calls asked for */
     size_t ulen, uok;           /* ub: bytes held, of which the first <uok> go to the agent */
     size_t olen, ooff;          /* ob: a rewritten head, <ooff> written */
-    size_t blen, bparsed, bok;  /* bb: held, parsed, and approved for the user */
+    size_t blen, bparsed, bok;  /* bbuf: held, parsed, and approved for the user */
     uint8_t ub[HX_IN_MAX];
     uint8_t ob[HX_OUT_MAX];
-    uint8_t bb[HX_BACK_MAX];
+    pn_buf_t *bbuf;             /* taken while the agent's bytes or a page are held (blen > 0) */
 };
 
 static void hx_step(struct hx *x);
+
+/* The agent-side buffer: taken from the pool when bytes come, given back once
+ * they are all out, so an idle keep-alive connection holds none. */
+static uint8_t *
+bb(struct hx *x)
+{
+    if (x->bbuf == NULL)
+        x->bbuf = pn_buf_get();
+    return x->bbuf != NULL ? (uint8_t *)x->bbuf->data : NULL;
+}
+
+static void
+bb_drop(struct hx *x)
+{
+    if (x->blen == 0)
+        pn_buf_put(x->bbuf);
+}
 
 static void
 hx_unbind(struct hx *x)
@@ -109,6 +127,7 @@ hx_free(struct hx *x)
     ev_timer_free(x->timer);
     ev_timer_free(x->pace);
     ev_defer_free(x->kick);
+    pn_buf_put(x->bbuf);
     pn_http_msg_free(x->req);
     pn_http_msg_free(x->resp);
     free(x);
@@ -124,7 +143,8 @@ hx_page(struct hx *x, int status, const char *fmt, const char *arg)
     x->wait = NULL;
     hx_uncount(x);
     hx_unbind(x);
-    x->blen = pn_http_error_page(status, detail, (char *)x->bb, sizeof(x->bb));
+    uint8_t *page = bb(x);      /* NULL when every buffer is taken: just close */
+    x->blen = page ? pn_http_error_page(status, detail, (char *)page, HX_BACK_MAX) : 0;
     x->bok = x->bparsed = x->blen;
     x->st = HX_CLOSING;
     ev_timer_disarm(x->timer);
@@ -248,6 +268,7 @@ hx_dispatch(struct hx *x, size_t head_len)
     pn_http_msg_reset(x->resp, x->head_req);
     x->resp_head = 0;
     x->blen = x->bparsed = x->bok = 0;
+    bb_drop(x);
     ev_timer_arm(x->timer, h->cfg->http_timeout_ms);
     if (x->b != NULL && x->sess == m->sess && x->member_id == m->id) {
         x->st = HX_XFER;
@@ -375,7 +396,7 @@ hx_upgrade(struct hx *x)
     npre += x->ulen;
     pn_link_info_t info = {
         .src = x->peer, .dst = x->local, .user = 1, .gauge = &x->route->conns,
-        .pre = pre, .pre_len = npre, .back = x->bb, .back_len = x->blen,
+        .pre = pre, .pre_len = npre, .back = x->bbuf ? (uint8_t *)x->bbuf->data : NULL, .back_len = x->blen,
     };
     struct hsess *s = x->sess;
     pn_xprt_t *u = x->u, *b = x->b;
@@ -408,11 +429,10 @@ hx_step(struct hx *x)
             }
             if (x->b != NULL && x->blen == 0) {
                 /* An idle agent connection that speaks or closes is done with. */
-                int rc = pull(x->b, x->bb, sizeof(x->bb), &x->blen, &x->bwant_r);
-                if (rc != 0) {
+                uint8_t junk[256];
+                size_t n = 0;
+                if (pull(x->b, junk, sizeof(junk), &n, &x->bwant_r) != 0)
                     hx_unbind(x);
-                    x->blen = 0;
-                }
             }
             if (he == 0) {
                 int rc = x->u_eof ? -1 : pull(x->u, x->ub, sizeof(x->ub), &x->ulen, &x->uwant_r);
@@ -478,7 +498,7 @@ hx_step(struct hx *x)
             }
             /* Response: parse what came; approve it once the head is whole. */
             if (x->bparsed < x->blen) {
-                if (pn_http_msg_feed(x->resp, x->bb + x->bparsed, x->blen - x->bparsed, &used, &hs,
+                if (pn_http_msg_feed(x->resp, bb(x) + x->bparsed, x->blen - x->bparsed, &used, &hs,
                                      &why) != PN_OK) {
                     if (!x->resp_head) {
                         hx_page(x, 502, "the service for \"%s\" sent a malformed response", x->host);
@@ -522,7 +542,9 @@ hx_step(struct hx *x)
                 }
             }
             if (x->st == HX_XFER && x->b != NULL) {
-                int rc = pull(x->b, x->bb, sizeof(x->bb), &x->blen, &x->bwant_r);
+                uint8_t *buf = bb(x);
+                int rc = buf ? pull(x->b, buf, HX_BACK_MAX, &x->blen, &x->bwant_r) : 0;
+                bb_drop(x);
                 if (rc < 0) {
                     if (x->resp_head && pn_http_msg_eof(x->resp) == PN_OK) {
                         hx_unbind(x);
@@ -539,17 +561,18 @@ to_user:
         /* To the user: approved response bytes, or a page. */
         if (x->bok > 0) {
             ssize_t w = x->st == HX_CLOSING && x->acct == NULL
-                            ? push(x->u, x->bb, x->bok, &x->uwant_w)
-                            : hx_send(x, x->u, x->bb, x->bok, &x->uwant_w,
+                            ? push(x->u, bb(x), x->bok, &x->uwant_w)
+                            : hx_send(x, x->u, bb(x), x->bok, &x->uwant_w,
                                       x->acct ? &x->acct->st.tcp_tx : NULL);
             if (w < 0) {
                 hx_free(x);
                 return;
             }
-            memmove(x->bb, x->bb + w, x->blen - (size_t)w);
+            memmove(bb(x), bb(x) + w, x->blen - (size_t)w);
             x->blen -= (size_t)w;
             x->bparsed -= (size_t)w;
             x->bok -= (size_t)w;
+            bb_drop(x);
             progress |= w > 0;
         }
         if (x->st == HX_CLOSING && x->bok == 0) {
@@ -578,7 +601,7 @@ back_gone:
     if (x->st == HX_HEAD && x->b != NULL)
         bm |= EV_RD;
     if (x->st == HX_XFER && x->b != NULL) {
-        if (x->blen < sizeof(x->bb))
+        if (x->blen < HX_BACK_MAX)
             bm |= x->bwant_r ? x->bwant_r : EV_RD;
         if ((x->ooff < x->olen || x->uok > 0) && !x->paced)
             bm |= x->bwant_w ? x->bwant_w : EV_WR;
