@@ -60,20 +60,27 @@ pn_addr_parse_ip(const char *ip, pn_addr_t *out)
 }
 
 const char *
+pn_addr_ip(const pn_addr_t *a, char buf[INET6_ADDRSTRLEN])
+{
+    const void *p = a->ss.ss_family == AF_INET6
+                        ? (const void *)&((const struct sockaddr_in6 *)&a->ss)->sin6_addr
+                        : (const void *)&((const struct sockaddr_in *)&a->ss)->sin_addr;
+    if ((a->ss.ss_family != AF_INET && a->ss.ss_family != AF_INET6) ||
+        inet_ntop(a->ss.ss_family, p, buf, INET6_ADDRSTRLEN) == NULL)
+        snprintf(buf, INET6_ADDRSTRLEN, "?");
+    return buf;
+}
+
+const char *
 pn_addr_str(const pn_addr_t *a, char buf[PN_ADDRSTRLEN])
 {
-    char ip[INET6_ADDRSTRLEN] = "?";
-    if (a->ss.ss_family == AF_INET) {
-        const struct sockaddr_in *v4 = (const struct sockaddr_in *)&a->ss;
-        inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof(ip));
-        snprintf(buf, PN_ADDRSTRLEN, "%s:%u", ip, ntohs(v4->sin_port));
-    } else if (a->ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a->ss;
-        inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof(ip));
-        snprintf(buf, PN_ADDRSTRLEN, "[%s]:%u", ip, ntohs(v6->sin6_port));
-    } else {
+    char ip[INET6_ADDRSTRLEN];
+    if (a->ss.ss_family == AF_INET)
+        snprintf(buf, PN_ADDRSTRLEN, "%s:%u", pn_addr_ip(a, ip), pn_addr_port(a));
+    else if (a->ss.ss_family == AF_INET6)
+        snprintf(buf, PN_ADDRSTRLEN, "[%s]:%u", pn_addr_ip(a, ip), pn_addr_port(a));
+    else
         snprintf(buf, PN_ADDRSTRLEN, "?");
-    }
     return buf;
 }
 

@@ -5,6 +5,7 @@
 #include "core/err.h"
 
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #define PN_ADDRSTRLEN 64   /* "[v6]:port" fits */
@@ -21,6 +22,8 @@ typedef struct pn_addr {
 int pn_addr_resolve(const char *host, const char *port, int passive, pn_addr_t *out, char *err);
 /** Parse a numeric IP (v4 or v6, no port) into <out> with port 0; PN_OK or PN_ERR. */
 int pn_addr_parse_ip(const char *ip, pn_addr_t *out);
+/** Format the IP of <a> alone ("1.2.3.4", "::1") into <buf>, "?" for no address; return <buf>. */
+const char *pn_addr_ip(const pn_addr_t *a, char buf[INET6_ADDRSTRLEN]);
 /** Format <a> as "1.2.3.4:80" or "[::1]:80" into <buf>; return <buf>. */
 const char *pn_addr_str(const pn_addr_t *a, char buf[PN_ADDRSTRLEN]);
 /** Return the port of <a> in host order. */
