@@ -64,6 +64,7 @@ struct hx {
     int req_done, resp_head, head_req, upgrade_req, keep;
     int u_eof;                  /* the user closed its side */
     int paced;                  /* out of bandwidth until the pace timer fires */
+    int bready;                 /* readiness reported on the agent's connection since last seen */
     int uwant_r, uwant_w, bwant_r, bwant_w;     /* readiness the last calls asked for */
     size_t ulen, uok;           /* ub: bytes held, of which the first <uok> go to the agent */
     size_t olen, ooff;          /* ob: a rewritten head, <ooff> written */
@@ -185,6 +186,16 @@ on_io(int fd, int ready, void *arg)
     hx_step(arg);
 }
 
+/* The agent's connection is ready: noted, so an idle one is read only when it
+ * has something to say (its close), not at every step. */
+static void
+on_back_io(int fd, int ready, void *arg)
+{
+    struct hx *x = arg;
+    x->bready |= ready;
+    hx_step(x);
+}
+
 /* The data connection for the request in flight arrived (or not). */
 static void
 on_data(struct hwait *w, pn_xprt_t *data, const uint8_t *id, void *arg)
@@ -209,7 +220,8 @@ on_data(struct hwait *w, pn_xprt_t *data, const uint8_t *id, void *arg)
         return;
     }
     x->b = data;
-    x->bio = ev_io_new(x->h->in.loop, data->fd, on_io, x);
+    x->bio = ev_io_new(x->h->in.loop, data->fd, on_back_io, x);
+    x->bready = 0;
     x->sess = s;
     x->route = r;
     r->conns++;
@@ -427,7 +439,8 @@ hx_step(struct hx *x)
                 progress = 1;
                 continue;
             }
-            if (x->b != NULL && x->blen == 0) {
+            if (x->b != NULL && x->blen == 0 && (x->bready & EV_RD)) {
+                x->bready = 0;
                 /* An idle agent connection that speaks or closes is done with. */
                 uint8_t junk[256];
                 size_t n = 0;
@@ -611,16 +624,6 @@ back_gone:
         ev_io_set(x->bio, bm);
 }
 
-static void
-addr_ip(const pn_addr_t *a, char *out, size_t len)
-{
-    const void *p = a->ss.ss_family == AF_INET6
-                        ? (const void *)&((const struct sockaddr_in6 *)&a->ss)->sin6_addr
-                        : (const void *)&((const struct sockaddr_in *)&a->ss)->sin_addr;
-    if (inet_ntop(a->ss.ss_family, p, out, (socklen_t)len) == NULL)
-        snprintf(out, len, "unknown");
-}
-
 void
 hub_http_user(struct hub *h, pn_xprt_t *u, const pn_addr_t *peer, const pn_addr_t *local)
 {
@@ -629,7 +632,7 @@ hub_http_user(struct hub *h, pn_xprt_t *u, const pn_addr_t *peer, const pn_addr_
     x->u = u;
     x->peer = *peer;
     x->local = *local;
-    addr_ip(peer, x->ip, sizeof(x->ip));
+    pn_addr_ip(peer, x->ip);
     x->uio = ev_io_new(h->in.loop, u->fd, on_io, x);
     x->timer = ev_timer_new(h->in.loop, on_timer, x);
     x->pace = ev_timer_new(h->in.loop, on_pace, x);
