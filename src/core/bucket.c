@@ -83,6 +83,22 @@ pn_bucket_wait_us(pn_bucket_t *b, uint64_t want, uint64_t now_us)
 }
 
 uint64_t
+pn_bucket_take_chunk(pn_bucket_t *b, uint64_t want, uint64_t chunk, uint64_t now_us,
+                     uint64_t *wait_us)
+{
+    *wait_us = 0;
+    if (b->rate == 0 || want == 0)
+        return want;
+    uint64_t need = chunk < want ? chunk : want;
+    uint64_t us = pn_bucket_wait_us(b, need, now_us);
+    if (us > 0) {
+        *wait_us = us;
+        return 0;
+    }
+    return pn_bucket_take(b, want, now_us);
+}
+
+uint64_t
 pn_now_us(void)
 {
     struct timespec ts;

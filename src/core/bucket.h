@@ -27,6 +27,13 @@ uint64_t pn_bucket_take(pn_bucket_t *b, uint64_t want, uint64_t now_us);
 int pn_bucket_take_all(pn_bucket_t *b, uint64_t n, uint64_t now_us);
 /** Give back <n> bytes taken but not used (capped at the burst). */
 void pn_bucket_put_back(pn_bucket_t *b, uint64_t n);
+/** Take up to <want> bytes at <now_us>, but only once at least
+ *  min(<chunk>, <want>, burst) are there: a limited stream then moves in
+ *  pieces of a useful size at a steady pace instead of spinning on slivers.
+ *  Return how many were granted; when 0, *<wait_us> is how long until a
+ *  piece is there (arm a timer for it; never wait for writability). */
+uint64_t pn_bucket_take_chunk(pn_bucket_t *b, uint64_t want, uint64_t chunk, uint64_t now_us,
+                              uint64_t *wait_us);
 /** Microseconds from <now_us> until at least <want> bytes (capped at the
  *  burst) are available; 0 when they already are. */
 uint64_t pn_bucket_wait_us(pn_bucket_t *b, uint64_t want, uint64_t now_us);

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#define EV_DISPATCH_MAX 64          /* callbacks run between two polls, at most */
+
 struct ev_loop {
     struct event_base *base;        /* owned */
 };
@@ -55,6 +57,11 @@ ev_loop_new(void)
     struct event_config *cfg = event_config_new();
     /* Monotonic timers, and no lock: a loop belongs to one thread. */
     event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+    /* Poll for I/O and run due timers after every EV_DISPATCH_MAX callbacks:
+     * without it, an event that activates itself again (a deferred step with
+     * work left) runs before anything else for as long as it keeps doing so,
+     * and a control channel's heartbeats starve behind a busy relay. */
+    event_config_set_max_dispatch_interval(cfg, NULL, EV_DISPATCH_MAX, 0);
     loop->base = event_base_new_with_config(cfg);
     event_config_free(cfg);
     if (loop->base == NULL) {

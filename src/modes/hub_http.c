@@ -30,6 +30,7 @@
 #define HX_OUT_MAX (PN_HTTP_HEAD_MAX + 1024)    /* a rewritten head */
 #define HX_BACK_MAX PN_BUF_SIZE                 /* agent bytes held (a core/buf.h buffer) */
 #define HX_IDLE_MS 60000                        /* keep-alive wait for the next request */
+#define HX_PACE_CHUNK 16384                     /* least bytes a paced write waits for */
 
 enum hx_state {
     HX_HEAD = 0,                /* reading a request head */
@@ -351,10 +352,9 @@ hx_budget(struct hx *x, size_t n)
     struct hacct *a = x->acct;
     if (a == NULL || a->mbps == 0 || n == 0)
         return n;
-    uint64_t now = pn_now_us(), g = pn_bucket_take(&a->bw, n, now);
+    uint64_t us, g = pn_bucket_take_chunk(&a->bw, n, HX_PACE_CHUNK, pn_now_us(), &us);
     if (g == 0) {
         /* Wait for the pace timer, not for writability (which would spin). */
-        uint64_t us = pn_bucket_wait_us(&a->bw, n < 16384 ? n : 16384, now);
         ev_timer_arm(x->pace, us / 1000 + 1);
         x->paced = 1;
     }

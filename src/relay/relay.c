@@ -33,6 +33,7 @@
 
 #define PUMP_ROUNDS 16          /* buffers moved per direction per step, for fairness */
 #define NOBUF_RETRY_MS 50       /* wait when the buffer pool is exhausted */
+#define LIMIT_CHUNK 16384       /* least bytes a rate-limited read waits for */
 
 enum dir_state {
     DIR_ST_OPEN = 0,            /* reading and writing */
@@ -197,12 +198,14 @@ relay_pump(relay_t *r, int di)
             return 0;
         size_t room = PN_BUF_SIZE;
         if (r->limit != NULL) {
-            uint64_t now = pn_now_us();
-            room = (size_t)pn_bucket_take(r->limit, PN_BUF_SIZE, now);
+            /* Under a limit, read only once a useful piece has accrued: taking
+             * whatever trickled in since the last step would move a few bytes
+             * per system call and step again at once, a busy loop. Until then
+             * stop reading (the kernel's buffers push back on the sender). */
+            uint64_t us;
+            room = (size_t)pn_bucket_take_chunk(r->limit, PN_BUF_SIZE, LIMIT_CHUNK,
+                                                pn_now_us(), &us);
             if (room == 0) {
-                /* Out of tokens: stop reading (the kernel's buffers push back on
-                 * the sender) until a useful amount has accrued. */
-                uint64_t us = pn_bucket_wait_us(r->limit, 16384, now);
                 ev_timer_arm(r->timer, us / 1000 + 1);
                 r->retry_armed = 1;
                 return 0;

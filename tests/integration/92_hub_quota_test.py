@@ -183,6 +183,44 @@ def test_mbps_bounds_an_upload(hubstack):
         assert 3 * MB <= acc["rx"] <= 3 * MB + 4096 and acc["tx"] < 4096, acc
 
 
+def _cpu_seconds(pid):
+    """User + system CPU seconds of process <pid> so far (/proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_an_account_at_its_limit_keeps_its_agents_session(hubstack):
+    """An account held at its mbps= limit for well over 10 report intervals (200 ms here):
+    the bandwidth slows data only, so the agent's control channel keeps its heartbeats and
+    the session survives (no "session ended", no reconnect), and the limited relay waits
+    for its tokens instead of spinning (the hub stays far below one core)."""
+    env = {"POSTERN_REPORT_INTERVAL": "200ms"}
+    base = port_block(2)
+    slow = account("slow", mbps=MBPS_LIMIT)
+    hub = hubstack.hub([slow], http=False, ports=(base, base + 1), env=env)
+    sink = hubstack.tcp(digest_handler, name="sink")
+    a = hubstack.agent(hub, slow["token"], [Route("tcp", sink.port, port=base)], env=env)
+    mark = a.proc.mark()
+    cpu0, t0 = _cpu_seconds(hub.proc.proc.pid), time.monotonic()
+    took = timed_upload(base, 4 * MB)       # 1 s of burst, then 3 s held at the limit
+    cpu = _cpu_seconds(hub.proc.proc.pid) - cpu0
+    wall = time.monotonic() - t0
+    assert took >= 2.5, f"4 MB at mbps={MBPS_LIMIT} took {took:.2f}s: not held at the limit"
+    later = a.proc.lines()[mark:]
+    ended = [ln for ln in later if re.search(r"session ended|reconnecting|connected to", ln)]
+    assert not ended, "the agent's session did not survive its account's limit:\n" \
+        + "\n".join(ended)
+    assert cpu < 0.5 * wall, \
+        f"the hub used {cpu:.2f} s of CPU in {wall:.2f} s relaying at the limit: it spins"
+    assert echo_once_digest(base), "the route no longer answers after the limited upload"
+
+
+def echo_once_digest(port):
+    """A small upload through <port> to the digest backend answers correctly."""
+    return timed_upload(port, 1000, timeout=10) < 10
+
+
 def test_mbps_bounds_a_download(hubstack):
     hub, base, slow, fast, sink = _mbps_hub(hubstack)
     data = os.urandom(3 * MB)

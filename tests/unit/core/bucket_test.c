@@ -242,6 +242,35 @@ test_long_run_average(void **state)
                  (unsigned long long)expect);
 }
 
+/* ---- chunked take ---- */
+
+static void
+test_take_chunk_waits_for_a_piece(void **state)
+{
+    pn_bucket_t b;
+    uint64_t us;
+    drained(&b, 1000000, 1000000);          /* 1 MB/s, empty at T0 */
+    /* 100 us in: 100 bytes there, fewer than the 16 KiB piece: nothing taken,
+     * the wait is the time until the piece has accrued. */
+    assert_int_equal(pn_bucket_take_chunk(&b, 65536, 16384, T0 + 100, &us), 0);
+    assert_int_equal(us, 16284);
+    /* nothing was consumed meanwhile: at the piece, all that accrued is granted */
+    assert_int_equal(pn_bucket_take_chunk(&b, 65536, 16384, T0 + 16384, &us), 16384);
+    assert_int_equal(us, 0);
+    /* a want below the piece needs only itself */
+    assert_int_equal(pn_bucket_take_chunk(&b, 100, 16384, T0 + 16484, &us), 100);
+    /* a burst below the piece: the piece is capped at the burst */
+    pn_bucket_t s;
+    drained(&s, 1000, 500);
+    assert_int_equal(pn_bucket_take_chunk(&s, 65536, 16384, T0 + 499000, &us), 0);
+    assert_int_equal(us, 1000);
+    assert_int_equal(pn_bucket_take_chunk(&s, 65536, 16384, T0 + 500000, &us), 500);
+    /* unlimited: everything, no wait */
+    pn_bucket_init(&s, 0, 0, T0);
+    assert_int_equal(pn_bucket_take_chunk(&s, 65536, 16384, T0, &us), 65536);
+    assert_int_equal(us, 0);
+}
+
 int
 main(void)
 {
@@ -258,6 +287,7 @@ main(void)
         cmocka_unit_test(test_put_back_caps_at_burst),
         cmocka_unit_test(test_wait_us),
         cmocka_unit_test(test_long_run_average),
+        cmocka_unit_test(test_take_chunk_waits_for_a_piece),
     };
     return cmocka_run_group_tests_name("core/bucket", tests, NULL, NULL);
 }
