@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../testutil.h"
 #include "core/err.h"
 #include "core/ev.h"
 #include "net/sock.h"
@@ -51,41 +52,24 @@ typedef struct t {
 
 typedef int (*pred_fn)(t_t *t);
 
-typedef struct waiter {
+struct tramp {
     t_t *t;
     pred_fn pred;
-    uint64_t deadline;
-    int met;
-} waiter_t;
+};
 
-static long
-on_poll(ev_timer_t *tm, void *arg)
+static int
+tramp(void *arg)
 {
-    waiter_t *w = arg;
-    if (w->pred != NULL && w->pred(w->t)) {
-        w->met = 1;
-        ev_loop_stop(w->t->loop);
-        return EV_TIMER_STOP;
-    }
-    if (pn_now_ms() >= w->deadline) {
-        ev_loop_stop(w->t->loop);
-        return EV_TIMER_STOP;
-    }
-    return 1;
+    struct tramp *tr = arg;
+    return tr->pred(tr->t);
 }
 
 /* Run the loop until <pred> holds (1) or <ms> pass (0). NULL <pred>: run <ms>. */
 static int
 run_until(t_t *t, pred_fn pred, uint64_t ms)
 {
-    waiter_t w = {t, pred, pn_now_ms() + ms, 0};
-    if (pred != NULL && pred(t))
-        return 1;
-    ev_timer_t *tm = ev_timer_new(t->loop, on_poll, &w);
-    ev_timer_arm(tm, 1);
-    ev_loop_run(t->loop);
-    ev_timer_free(tm);
-    return w.met;
+    struct tramp tr = {t, pred};
+    return tu_run_until(t->loop, pred ? tramp : NULL, &tr, ms);
 }
 
 /* ---- the peer ---- */

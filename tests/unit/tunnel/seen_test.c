@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../testutil.h"
 #include "core/err.h"
 #include "tunnel/seen.h"
 
@@ -19,16 +20,6 @@ mkid(uint8_t id[PN_CONN_ID_LEN], uint64_t tag, uint64_t rnd)
 {
     memcpy(id, &tag, 8);
     memcpy(id + PN_CONN_ID_LEN - 8, &rnd, 8);
-}
-
-/* Spread sequential numbers over 64 bits (any bijection will do). */
-static uint64_t
-mix(uint64_t i)
-{
-    i += 0x9E3779B97F4A7C15ULL;
-    i = (i ^ (i >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    i = (i ^ (i >> 27)) * 0x94D049BB133111EBULL;
-    return i ^ (i >> 31);
 }
 
 static void
@@ -89,11 +80,11 @@ test_growth_keeps_ids(void **state)
     uint8_t id[PN_CONN_ID_LEN];
     enum { N = 50000 };
     for (uint64_t i = 0; i < N; i++) {
-        mkid(id, 42, mix(i));
+        mkid(id, 42, tu_mix(i));
         assert_int_equal(tun_seen_add(&s, id), PN_OK);
     }
     for (uint64_t i = 0; i < N; i++) {
-        mkid(id, 42, mix(i));
+        mkid(id, 42, tu_mix(i));
         assert_int_equal(tun_seen_add(&s, id), PN_ERR);
     }
     tun_seen_clear(&s);
@@ -105,21 +96,21 @@ test_full_at_max_then_rotate(void **state)
     tun_seen_t s = {0};
     uint8_t id[PN_CONN_ID_LEN];
     for (uint64_t i = 0; i < TUN_SEEN_MAX - 1; i++) {
-        mkid(id, 1, mix(i));
+        mkid(id, 1, tu_mix(i));
         if (tun_seen_add(&s, id) != PN_OK)
             fail_msg("id %llu of %u refused", (unsigned long long)i, TUN_SEEN_MAX);
     }
     /* One below the bound: repeats are still refused as repeats. */
-    mkid(id, 1, mix(0));
+    mkid(id, 1, tu_mix(0));
     assert_int_equal(tun_seen_add(&s, id), PN_ERR);
-    mkid(id, 1, mix(TUN_SEEN_MAX - 2));
+    mkid(id, 1, tu_mix(TUN_SEEN_MAX - 2));
     assert_int_equal(tun_seen_add(&s, id), PN_ERR);
-    mkid(id, 1, mix(TUN_SEEN_MAX - 1));
+    mkid(id, 1, tu_mix(TUN_SEEN_MAX - 1));
     assert_int_equal(tun_seen_add(&s, id), PN_OK);      /* the last one that fits */
     /* Full: a new id and a known one both say "rotate". */
-    mkid(id, 1, mix(TUN_SEEN_MAX));
+    mkid(id, 1, tu_mix(TUN_SEEN_MAX));
     assert_int_equal(tun_seen_add(&s, id), PN_AGAIN);
-    mkid(id, 1, mix(0));
+    mkid(id, 1, tu_mix(0));
     assert_int_equal(tun_seen_add(&s, id), PN_AGAIN);
     /* The session rotates: a fresh set accepts again. */
     tun_seen_clear(&s);
