@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <string.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 
@@ -123,6 +124,7 @@ test_put_null(void **state)
 int
 main(void)
 {
+    alarm(10);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_get_put_counts, reset, reset),
         cmocka_unit_test_setup_teardown(test_reuse_resets, reset, reset),
