@@ -1,5 +1,5 @@
-/* tests/unit/relay/relay_test.c: the byte relay (relay/relay.h) between two
- * connected socket pairs, with a real event loop. The test plays both ends:
+/* tests/unit/relay/relay_sock_test.c: the byte relay (relay/relay.h) between
+ * two connected socket pairs, with a real event loop. The test plays both ends:
  * the user on the entry's other end and the target on the exit's, each a
  * reader that checks every byte against a seeded stream and a writer that
  * sends one.
@@ -7,8 +7,8 @@
  *   user <-pair-> [entry | relay | exit] <-pair-> target
  *
  * The relay reads POSTERN_NO_SPLICE once per process, so CTest runs this
- * program twice: relay/relay (splice path) and relay/relay_nosplice (the
- * variable set: buffered path). Pairs are TCP over 127.0.0.1 (the kernel
+ * program twice: relay/relay_sock (splice path) and relay/relay_sock_nosplice
+ * (the variable set: buffered path). Pairs are TCP over 127.0.0.1 (the kernel
  * splices those), or AF_UNIX socketpairs where said. */
 #include <stdarg.h>
 #include <stddef.h>
