@@ -100,8 +100,8 @@ pn_xprt_fd_peek(pn_xprt_t *x)
 /* --- transports without fd --------------------------------------------- */
 
 /* The deferred wake: tell the subscriber what is ready now. Level-triggered:
- * while something it waits for is ready, come back next turn, after the
- * other events; scheduled before the callback, which may free <x> (and this
+ * while something it waits for is ready, come back after the other ready
+ * events; scheduled before the callback, which may free <x> (and this
  * event with it), and found idle then if the callback took everything. */
 static void
 on_wake(void *arg)

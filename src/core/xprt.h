@@ -19,7 +19,8 @@
  * when the transport may be ready for what it asked, then calls read/write and
  * gets PN_AGAIN when it was not. The mask is level-triggered and persistent,
  * like ev_io_set(): while a direction in it stays ready, the callback keeps
- * coming (once per loop turn at most for a transport without fd). A transport
+ * coming (for a transport without fd: again after the other ready events,
+ * as the loop's deferred callbacks run, never from inside itself). A transport
  * with a socket watches it with one ev_io of its own (pn_xprt_fd_watch); one
  * without fd computes its readiness (ops->ready) and is woken by whatever feeds
  * it (pn_xprt_wake), and the callback then runs from a deferred event, never
