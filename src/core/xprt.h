@@ -1,39 +1,134 @@
-/* core/xprt.h: the transport vtable. Raw TCP (net/xprt_raw.c) and TLS
- * (tls/xprt_tls.c) implement it; the relay never asks which one it holds.
+/* core/xprt.h: the transport, one stream of bytes whatever carries it.
  *
- * read/write return a byte count > 0, 0 for end of stream (read only), PN_AGAIN
- * when the call would block (then <want> says which readiness of the fd to wait
- * for: TLS may need the socket writable to read, or readable to write), or
- * PN_ERR with <err> pointing at a static description. */
+ * Raw TCP (net/xprt_raw.c) and TLS (tls/xprt_tls.c) implement it over a
+ * socket; a stream inside a multiplexed connection (a WebSocket, an HTTP/2 or
+ * QUIC stream) implements it with no fd of its own. Its users (the relay, the
+ * UDP sessions' stream end, the tunnel's pool and control channel, the hub)
+ * never ask which one they hold:
+ *
+ *   user --read / write / shutdown_wr--> transport
+ *   user <--ready(x, EV_RD|EV_WR)------- transport     (pn_xprt_watch)
+ *
+ * I/O calls. read/write return a byte count > 0, 0 for end of stream (read
+ * only), PN_AGAIN when the call would block (then <want> says which readiness
+ * to wait for: TLS may need the socket writable to read, or readable to write),
+ * or PN_ERR with <err> pointing at a static description.
+ *
+ * Readiness by subscription (as haproxy's xprt_ops->subscribe): a transport
+ * has at most one subscriber, set by pn_xprt_watch(); the subscriber is told
+ * when the transport may be ready for what it asked, then calls read/write and
+ * gets PN_AGAIN when it was not. The mask is level-triggered and persistent,
+ * like ev_io_set(): while a direction in it stays ready, the callback keeps
+ * coming (for a transport without fd: again after the other ready events,
+ * as the loop's deferred callbacks run, never from inside itself). A transport
+ * with a socket watches it with one ev_io of its own (pn_xprt_fd_watch); one
+ * without fd computes its readiness (ops->ready) and is woken by whatever feeds
+ * it (pn_xprt_wake), and the callback then runs from a deferred event, never
+ * inside the call that changed the readiness.
+ *
+ * Handing a transport to another owner: the old owner stops its watch
+ * (pn_xprt_unwatch) before it lets go, unless the new owner watches at once;
+ * no callback reaches a subscriber after it was replaced or stopped. */
 #ifndef PN_CORE_XPRT_H
 #define PN_CORE_XPRT_H
 
 #include "core/err.h"
+#include "core/ev.h"
 
 #include <stddef.h>
 #include <sys/types.h>
 
 typedef struct pn_xprt pn_xprt_t;
 
+/** Called with the transport <x>, what it may be ready for (<ready>, a subset of
+ *  the mask watched, never 0) and the subscriber's <arg>. May free <x>. */
+typedef void (*pn_xprt_ready_cb)(pn_xprt_t *x, int ready, void *arg);
+
 struct pn_xprt_ops {
-    const char *name;                                           /* "tcp", "tls" */
-    int zero_copy;                                              /* fd carries the bytes as they are: splice() may move them */
+    const char *name;               /* "tcp", "tls", ... */
+    int zero_copy;                  /* x->fd carries the bytes as they are: splice() may move them */
+    /** Read up to <len> bytes: > 0, 0 at end of stream, PN_AGAIN (want set) or PN_ERR. */
     ssize_t (*read)(pn_xprt_t *x, void *buf, size_t len);
+    /** Write up to <len> > 0 bytes: > 0, PN_AGAIN (want set) or PN_ERR. After
+     *  PN_AGAIN the next call starts with the same bytes (TLS has sealed them). */
     ssize_t (*write)(pn_xprt_t *x, const void *buf, size_t len);
-    int (*shutdown_wr)(pn_xprt_t *x);                           /* PN_OK, PN_AGAIN, PN_ERR */
-    size_t (*pending)(pn_xprt_t *x);                            /* bytes readable without the fd */
-    void (*free)(pn_xprt_t *x);                                 /* closes the fd */
+    /** End the writing side once: the peer reads end of stream while this side
+     *  can still read. PN_OK, PN_AGAIN (want set) or PN_ERR. */
+    int (*shutdown_wr)(pn_xprt_t *x);
+    /** Bytes readable now that no readiness will announce again (TLS records
+     *  decrypted ahead): a subscriber that stops reading before PN_AGAIN checks
+     *  it and comes back by itself. 0 for transports without fd, whose
+     *  readiness is computed from what they hold (ops->ready). */
+    size_t (*pending)(pn_xprt_t *x);
+    /** Apply x->sub after it changed (a mask, or a new subscriber): fd
+     *  transports use pn_xprt_fd_watch, transports without fd pn_xprt_wake_watch
+     *  (or their own, e.g. to watch a transport they wrap). Called only by
+     *  pn_xprt_watch(). */
+    void (*watch)(pn_xprt_t *x);
+    /** Transports without fd (pn_xprt_wake_watch): what read/write would do
+     *  now without PN_AGAIN, EV_RD (bytes, end of stream or an error to
+     *  report) | EV_WR (room, or an error). Cheap, no side effect. NULL for
+     *  fd transports. */
+    int (*ready)(pn_xprt_t *x);
+    /** Look at an idle transport without consuming a byte: 1 when bytes wait
+     *  (the peer started using it), 0 when the peer closed it or it failed,
+     *  PN_AGAIN when neither. fd transports use pn_xprt_fd_peek. */
+    int (*peek)(pn_xprt_t *x);
+    /** Free the transport's own state and close its fd; the watch was already
+     *  released by pn_xprt_free(). */
+    void (*free)(pn_xprt_t *x);
+};
+
+/* The one subscriber of a transport (pn_xprt_watch). */
+struct pn_xprt_sub {
+    ev_loop_t *loop;                /* borrowed: where callbacks run, NULL before any watch */
+    pn_xprt_ready_cb cb;            /* NULL when nobody waits */
+    void *arg;                      /* borrowed */
+    int mask;                       /* EV_RD|EV_WR waited for, 0 when nobody waits */
 };
 
 struct pn_xprt {
     const struct pn_xprt_ops *ops;  /* static table */
-    int fd;                         /* owned: closed by ops->free */
+    int fd;                         /* owned: the socket (closed by ops->free), or -1 when none */
     int want;                       /* EV_RD|EV_WR to wait for after PN_AGAIN */
     const char *err;                /* static text of the last PN_ERR, or NULL */
+    struct pn_xprt_sub sub;         /* who waits for what (pn_xprt_watch) */
+    ev_io_t *io;                    /* owned: fd transports' watcher, made on the first watch */
+    ev_defer_t *wake;               /* owned: transports without fd: the pending wake, made on
+                                     * the first watch */
 };
 
-/** Free <x> and close its fd. NULL is a no-op. */
+/** Tell <cb>(<x>, ready, <arg>) on <loop> when <x> may be ready for <mask>
+ *  (EV_RD|EV_WR; 0 stops, as pn_xprt_unwatch). Replaces any earlier subscriber
+ *  and mask; persistent and level-triggered until changed. Cheap when nothing
+ *  changed (no system call): call it after every step. Calls no callback. */
+void pn_xprt_watch(pn_xprt_t *x, ev_loop_t *loop, int mask, pn_xprt_ready_cb cb, void *arg);
+/** Stop telling anyone about <x>: no callback runs for it until the next
+ *  watch. Done before handing <x> to another owner. NULL is a no-op. */
+void pn_xprt_unwatch(pn_xprt_t *x);
+/** Look at the idle <x> without consuming (ops->peek): 1 bytes wait, 0 closed
+ *  or failed, PN_AGAIN neither. */
+int pn_xprt_peek(pn_xprt_t *x);
+/** Free <x>: stop its watch and close its fd. NULL is a no-op. */
 void pn_xprt_free_(pn_xprt_t *x);
 #define pn_xprt_free(p) do { pn_xprt_free_(p); (p) = NULL; } while (0)
+
+/* For implementations. */
+
+/** ops->watch of a transport with a socket: one ev_io on x->fd, made on the
+ *  first mask and rebuilt when the loop changes; ev_io_set() is a no-op when
+ *  the mask did not change. */
+void pn_xprt_fd_watch(pn_xprt_t *x);
+/** ops->peek of a socket transport: a one-byte MSG_PEEK on x->fd. */
+int pn_xprt_fd_peek(pn_xprt_t *x);
+/** ops->watch of a transport without fd: readiness is ops->ready(x), checked
+ *  now (through a wake) and after each pn_xprt_wake(). */
+void pn_xprt_wake_watch(pn_xprt_t *x);
+/** A transport without fd calls this whenever its readiness may have grown:
+ *  bytes or end of stream arrived, room opened, it failed. Safe from anywhere,
+ *  inside any callback, even the subscriber's or another transport's: the
+ *  subscriber runs from a deferred event (several wakes before it runs make one
+ *  call), so a wake never recurses. A spurious wake costs one ops->ready(). */
+void pn_xprt_wake(pn_xprt_t *x);
 
 #endif

@@ -52,9 +52,8 @@ struct greeting {
 struct tlsuser {
     pn_list_t node;             /* in hub.https_conns */
     struct hub *h;
-    pn_xprt_t *x;               /* owned */
+    pn_xprt_t *x;               /* owned; watched until a member is chosen */
     pn_addr_t peer, local;
-    ev_io_t *io;                /* owned */
     ev_timer_t *timer;          /* owned: the read deadline */
     struct hwait *wait;         /* waiting for a data connection */
     struct hsess *sess;         /* the session of the member chosen, while waiting */
@@ -780,7 +779,6 @@ static void
 tlsuser_free(struct tlsuser *u)
 {
     pn_list_del(&u->node);
-    ev_io_free(u->io);
     ev_timer_free(u->timer);
     hub_wait_cancel(u->wait);
     pn_xprt_free(u->x);
@@ -798,7 +796,7 @@ on_tls_timeout(ev_timer_t *t, void *arg)
 }
 
 static void
-on_tls_readable(int fd, int ready, void *arg)
+on_tls_readable(pn_xprt_t *x, int ready, void *arg)
 {
     struct tlsuser *u = arg;
     struct hub *h = u->h;
@@ -824,7 +822,7 @@ on_tls_readable(int fd, int ready, void *arg)
         tlsuser_free(u);
         return;
     }
-    ev_io_set(u->io, 0);
+    pn_xprt_unwatch(u->x);
     ev_timer_disarm(u->timer);
     u->sess = m->sess;
     u->mid = m->id;
@@ -843,10 +841,9 @@ on_https_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void 
     u->x = x;
     u->peer = *peer;
     u->local = *local;
-    u->io = ev_io_new(h->in.loop, x->fd, on_tls_readable, u);
     u->timer = ev_timer_new(h->in.loop, on_tls_timeout, u);
     pn_list_add(&h->https_conns, &u->node);
-    ev_io_set(u->io, EV_RD);
+    pn_xprt_watch(x, h->in.loop, EV_RD, on_tls_readable, u);
     ev_timer_arm(u->timer, h->cfg->handshake_ms);
 }
 

@@ -44,10 +44,8 @@ struct hx {
     pn_list_t snode;            /* in hsess.https while bound */
     struct hub *h;
     enum hx_state st;
-    pn_xprt_t *u;               /* owned: the user */
-    ev_io_t *uio;               /* owned */
-    pn_xprt_t *b;               /* owned: the data connection, or NULL */
-    ev_io_t *bio;               /* owned with <b> */
+    pn_xprt_t *u;               /* owned: the user; watched */
+    pn_xprt_t *b;               /* owned: the data connection, or NULL; watched */
     struct hsess *sess;         /* the session <b> belongs to, while bound */
     struct hsess *want;         /* the session a data connection is asked of (HX_WAIT) */
     uint32_t member_id;         /* the route id <b> was signalled for */
@@ -101,7 +99,6 @@ hx_unbind(struct hx *x)
         pn_list_del(&x->snode);
         x->sess = NULL;
     }
-    ev_io_free(x->bio);
     pn_xprt_free(x->b);
     if (x->route != NULL && x->route->conns > 0)
         x->route->conns--;
@@ -124,7 +121,6 @@ hx_free(struct hx *x)
     hub_wait_cancel(x->wait);
     hx_uncount(x);
     hx_unbind(x);
-    ev_io_free(x->uio);
     pn_xprt_free(x->u);
     ev_timer_free(x->timer);
     ev_timer_free(x->pace);
@@ -182,7 +178,7 @@ on_kick(void *arg)
 }
 
 static void
-on_io(int fd, int ready, void *arg)
+on_io(pn_xprt_t *u, int ready, void *arg)
 {
     hx_step(arg);
 }
@@ -190,7 +186,7 @@ on_io(int fd, int ready, void *arg)
 /* The agent's connection is ready: noted, so an idle one is read only when it
  * has something to say (its close), not at every step. */
 static void
-on_back_io(int fd, int ready, void *arg)
+on_back_io(pn_xprt_t *b, int ready, void *arg)
 {
     struct hx *x = arg;
     x->bready |= ready;
@@ -221,7 +217,6 @@ on_data(struct hwait *w, pn_xprt_t *data, const uint8_t *id, void *arg)
         return;
     }
     x->b = data;
-    x->bio = ev_io_new(x->h->in.loop, data->fd, on_back_io, x);
     x->bready = 0;
     x->sess = s;
     x->route = r;
@@ -413,7 +408,8 @@ hx_upgrade(struct hx *x)
     struct hsess *s = x->sess;
     pn_xprt_t *u = x->u, *b = x->b;
     x->u = x->b = NULL;
-    ev_io_free(x->uio);
+    pn_xprt_unwatch(u);
+    pn_xprt_unwatch(b);
     hx_unbind(x);               /* the link counts the exchange in the route from now on */
     hx_uncount(x);
     pn_link_pair(&s->links, u, b, &info);
@@ -619,9 +615,9 @@ back_gone:
         if ((x->ooff < x->olen || x->uok > 0) && !x->paced)
             bm |= x->bwant_w ? x->bwant_w : EV_WR;
     }
-    ev_io_set(x->uio, um);
-    if (x->bio != NULL)
-        ev_io_set(x->bio, bm);
+    pn_xprt_watch(x->u, x->h->in.loop, um, on_io, x);
+    if (x->b != NULL)
+        pn_xprt_watch(x->b, x->h->in.loop, bm, on_back_io, x);
 }
 
 void
@@ -633,7 +629,6 @@ hub_http_user(struct hub *h, pn_xprt_t *u, const pn_addr_t *peer, const pn_addr_
     x->peer = *peer;
     x->local = *local;
     pn_addr_ip(peer, x->ip);
-    x->uio = ev_io_new(h->in.loop, u->fd, on_io, x);
     x->timer = ev_timer_new(h->in.loop, on_timer, x);
     x->pace = ev_timer_new(h->in.loop, on_pace, x);
     x->kick = ev_defer_new(h->in.loop, on_kick, x);
@@ -641,7 +636,7 @@ hub_http_user(struct hub *h, pn_xprt_t *u, const pn_addr_t *peer, const pn_addr_
     x->resp = pn_http_msg_new(PN_HTTP_RESPONSE);
     pn_list_add(&h->http_conns, &x->node);
     ev_timer_arm(x->timer, h->cfg->handshake_ms);
-    ev_io_set(x->uio, EV_RD);
+    pn_xprt_watch(u, h->in.loop, EV_RD, on_io, x);
 }
 
 void

@@ -75,6 +75,8 @@ static const struct pn_xprt_ops raw_ops = {
     .write = raw_write,
     .shutdown_wr = raw_shutdown_wr,
     .pending = raw_pending,
+    .watch = pn_xprt_fd_watch,
+    .peek = pn_xprt_fd_peek,
     .free = raw_free,
 };
 

@@ -1,10 +1,11 @@
 /* relay/relay.c: the relay over the transport vtable.
  *
  * One function, relay_pump(), moves one direction; relay_step() pumps both and
- * then recomputes which readiness each fd waits for. Any readiness on either
- * fd runs relay_step(): with TLS, reading may need the socket writable (and
- * writing readable), so the direction a readiness serves cannot be told from
- * the event alone, and pumping both is cheap.
+ * then recomputes which readiness each transport is watched for
+ * (pn_xprt_watch: an ev_io for a socket, a wake for a stream without fd). Any
+ * readiness on either side runs relay_step(): with TLS, reading may need the
+ * socket writable (and writing readable), so the direction a readiness serves
+ * cannot be told from the event alone, and pumping both is cheap.
  *
  *   side 0 (entry) --dir 0 (rx)--> side 1 (exit)
  *   side 0 (entry) <--dir 1 (tx)-- side 1 (exit)
@@ -13,8 +14,9 @@
  * idle connection costs no buffer memory. Backpressure is natural: a direction
  * with unsent bytes does not read until they drain.
  *
- * Zero copy: when both transports carry bytes as they are (plain TCP), a
- * direction moves them with splice() through a pipe instead of a buffer, so
+ * Zero copy: when both transports carry bytes as they are (plain TCP) and
+ * both have a socket (fd >= 0: a stream inside a multiplexed connection has
+ * none), a direction moves them with splice() through a pipe instead of a buffer, so
  * they never enter user space. The pipe, too, is held only while bytes are in
  * it (a small per-thread pool keeps empty ones). When the kernel refuses
  * splice for a pair of sockets, or POSTERN_NO_SPLICE is set, the direction
@@ -103,8 +105,7 @@ splice_allowed(void)
 
 struct relay {
     ev_loop_t *loop;            /* borrowed */
-    pn_xprt_t *x[2];            /* owned; side 0 entry, side 1 exit */
-    ev_io_t *io[2];             /* owned; one watcher per side */
+    pn_xprt_t *x[2];            /* owned; side 0 entry, side 1 exit; watched by the relay */
     struct relay_dir d[2];      /* direction d reads side d, writes side 1-d */
     uint64_t idle_ms;
     uint64_t last_ms;           /* when a byte last moved */
@@ -121,6 +122,7 @@ struct relay {
 };
 
 static void relay_step(relay_t *r);
+static void on_ready(pn_xprt_t *x, int ready, void *arg);
 
 static void
 relay_end(relay_t *r, const char *err)
@@ -129,8 +131,8 @@ relay_end(relay_t *r, const char *err)
         return;
     r->ending = 1;
     r->err = err;
-    ev_io_set(r->io[0], 0);
-    ev_io_set(r->io[1], 0);
+    pn_xprt_unwatch(r->x[0]);
+    pn_xprt_unwatch(r->x[1]);
     ev_timer_disarm(r->timer);
     ev_defer_schedule(r->defer);
 }
@@ -311,9 +313,9 @@ relay_step(relay_t *r)
         return;
     }
     /* Side s waits for what its reader (direction s) and its writer
-     * (direction 1-s) asked of it. */
+     * (direction 1-s) asked of it (no system call when that did not change). */
     for (int s = 0; s < 2; s++)
-        ev_io_set(r->io[s], r->d[s].want_src | r->d[1 - s].want_dst);
+        pn_xprt_watch(r->x[s], r->loop, r->d[s].want_src | r->d[1 - s].want_dst, on_ready, r);
     for (int di = 0; di < 2; di++)
         if (r->d[di].want_src && r->x[di]->ops->pending(r->x[di]) > 0)
             again = 1;
@@ -322,7 +324,7 @@ relay_step(relay_t *r)
 }
 
 static void
-on_io(int fd, int ready, void *arg)
+on_ready(pn_xprt_t *x, int ready, void *arg)
 {
     relay_step(arg);
 }
@@ -377,7 +379,9 @@ relay_new(ev_loop_t *loop, pn_xprt_t *entry, pn_xprt_t *exit_, const relay_opts_
     r->d[0].count = o ? o->rx : NULL;
     r->d[0].count_on_read = 1;
     r->d[1].count = o ? o->tx : NULL;
-    int zc = entry->ops->zero_copy && exit_->ops->zero_copy && splice_allowed();
+    /* splice() needs a socket at both ends carrying the bytes as they are. */
+    int zc = entry->ops->zero_copy && exit_->ops->zero_copy && entry->fd >= 0 &&
+             exit_->fd >= 0 && splice_allowed();
     for (int di = 0; di < 2; di++) {
         r->d[di].splice = zc;
         r->d[di].pipe[0] = r->d[di].pipe[1] = -1;
@@ -386,8 +390,6 @@ relay_new(ev_loop_t *loop, pn_xprt_t *entry, pn_xprt_t *exit_, const relay_opts_
     r->first = o ? o->first : NULL;
     r->first_ctx = o ? o->first_ctx : NULL;
     r->last_ms = pn_now_ms();
-    for (int s = 0; s < 2; s++)
-        r->io[s] = ev_io_new(loop, r->x[s]->fd, on_io, r);
     r->timer = ev_timer_new(loop, on_timer, r);
     r->defer = ev_defer_new(loop, on_defer, r);
     if (o != NULL && o->exit_hdr_len > 0) {
@@ -424,7 +426,6 @@ relay_free_(relay_t *r)
     if (r == NULL)
         return;
     for (int s = 0; s < 2; s++) {
-        ev_io_free(r->io[s]);
         pn_xprt_free(r->x[s]);
         pn_buf_put(r->d[s].buf);
         pipe_give(r->d[s].pipe, r->d[s].in_pipe == 0);

@@ -12,9 +12,11 @@
  *
  * When the kernel refuses recvmmsg/sendmmsg (ENOSYS, EINVAL), or
  * POSTERN_NO_MMSG=1 is set, every datagram costs its own system calls and
- * every frame its own write, as before batching. */
-#include "relay/udp.h"
-#include "core/buf.h"
+ * every frame its own write, as before batching.
+ *
+ * The STREAM end (frames over a data connection) is in udp_stream.c; what
+ * both files share is in udp_priv.h. */
+#include "relay/udp_priv.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "net/sock.h"
@@ -22,107 +24,18 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-
-#define UDP_BURST 64                /* datagrams read per readiness, for fairness */
-#define UDP_MMSG 32                 /* datagrams per recvmmsg() and per sendmmsg() */
-#define STREAM_OUT_MAX (256 * 1024) /* framed bytes queued towards a data connection */
-#define STAGE_MAX (64 * 1024)       /* framed bytes gathered for one write to a data connection */
-#define SLOT_LEN (UDP_DGRAM_MAX + 1)
-#define TABLE_BUCKETS 4096
-
-enum end_kind {
-    END_PEER = 0,               /* a user address on the table's socket */
-    END_CONN,                   /* a connected UDP socket */
-    END_STREAM,                 /* a framed data connection */
-};
-
-/* A framed data connection as one end of a session. */
-struct ustream {
-    pn_xprt_t *x;               /* owned */
-    ev_io_t *io;                /* owned */
-    pn_buf_t *in;               /* owned while a frame is partly read, else NULL */
-    size_t skip;                /* bytes left of an oversized frame being discarded */
-    uint8_t *out;               /* owned while the connection lags: framed datagrams */
-    size_t out_len, out_cap;
-    int wwant;                  /* readiness the pending write waits for, 0 if none */
-};
-
-struct udp_sess {
-    pn_list_t node;             /* in group.live or group.dead */
-    udp_sess_t *hnext;          /* table bucket chain */
-    udp_group_t *g;             /* back pointer */
-    udp_table_t *t;             /* the table of a PEER entry, else NULL */
-    enum end_kind entry, exit;  /* PEER/STREAM -> CONN/STREAM */
-    pn_addr_t peer;             /* PEER entry: the user */
-    int pfd;                    /* PEER entry: owned socket connected to the user, or -1 */
-    ev_io_t *pfd_io;            /* owned */
-    int fd;                     /* CONN exit: owned, -1 otherwise */
-    ev_io_t *fd_io;             /* owned */
-    struct ustream st;          /* the STREAM end, if any */
-    uint64_t last_ms;           /* last datagram either way */
-    uint8_t hdr[64];            /* prepended to datagrams out of the CONN end */
-    size_t hdr_len;
-    ev_timer_t *idle;           /* owned */
-    int dead;                   /* ended: waiting in group.dead to be freed */
-};
-
-struct udp_group {
-    ev_loop_t *loop;            /* borrowed */
-    uint64_t idle_ms;
-    udp_counters_t c;           /* borrowed counters */
-    pn_list_t live, dead;       /* udp_sess, owned */
-    ev_defer_t *reap;           /* owned: frees the dead outside their callbacks */
-};
-
-struct udp_table {
-    ev_loop_t *loop;            /* borrowed */
-    int fd;                     /* owned: the listening socket */
-    pn_addr_t local;            /* its address */
-    ev_io_t *io;                /* owned */
-    udp_group_t *g;             /* borrowed */
-    udp_sess_t *buckets[TABLE_BUCKETS];
-    udp_new_peer_cb cb;
-    void *ctx;                  /* borrowed */
-};
-
-/* One loop per thread: one scratch area per thread, allocated on first use
- * and kept (about 2.2 MiB of address space; the kernel backs only the pages
- * datagrams touch). No allocation per datagram. */
-struct scratch {
-    struct mmsghdr rmsg[UDP_MMSG];  /* recvmmsg headers, one per slot */
-    struct iovec riov[UDP_MMSG];
-    pn_addr_t from[UDP_MMSG];       /* sources of the datagrams read */
-    size_t len[UDP_MMSG];           /* their sizes */
-    struct mmsghdr smsg[UDP_MMSG];  /* the out batch towards a datagram socket */
-    struct iovec siov[UDP_MMSG][2]; /* PROXY header (optional), datagram */
-    uint8_t stage[STAGE_MAX + 2 + UDP_DGRAM_MAX];   /* the out batch towards a data connection */
-    uint8_t slot[UDP_MMSG][SLOT_LEN];               /* datagrams read */
-};
-
-/* The out batch: datagrams of one session in one direction waiting to be sent. */
-struct out_batch {
-    udp_sess_t *s;              /* borrowed: whose datagrams wait, NULL when empty */
-    int to_exit;                /* towards its exit end (1) or its entry end (0) */
-    unsigned n;                 /* datagrams in smsg (towards a datagram socket) */
-    size_t stage_len;           /* framed bytes in stage (towards a data connection) */
-};
 
 static __thread struct scratch *sc;
-static __thread struct out_batch ob;
-
-/* Whether recvmmsg()/sendmmsg() are used: 1 yes, 0 no (POSTERN_NO_MMSG=1, or
- * the kernel refused them), -1 not decided yet. */
-static int mmsg_on = -1;
+__thread struct out_batch udp_ob;
+int udp_mmsg_on = -1;
 
 static void
 mmsg_init(void)
 {
-    if (mmsg_on == -1) {
+    if (udp_mmsg_on == -1) {
         const char *e = getenv("POSTERN_NO_MMSG");
-        mmsg_on = e == NULL || *e == '\0' || strcmp(e, "0") == 0;
-        log_debug("udp: %s", mmsg_on ? "batched path in use (recvmmsg/sendmmsg)"
+        udp_mmsg_on = e == NULL || *e == '\0' || strcmp(e, "0") == 0;
+        log_debug("udp: %s", udp_mmsg_on ? "batched path in use (recvmmsg/sendmmsg)"
                                      : "single-datagram path in use (POSTERN_NO_MMSG)");
     }
 }
@@ -131,24 +44,17 @@ mmsg_init(void)
 static void
 mmsg_off(const char *call)
 {
-    if (mmsg_on == 1)
+    if (udp_mmsg_on == 1)
         log_info("udp: %s unavailable (%s): one datagram per system call", call, strerror(errno));
-    mmsg_on = 0;
+    udp_mmsg_on = 0;
 }
 
-static struct scratch *
-scratch_get(void)
+struct scratch *
+udp_scratch(void)
 {
     if (sc == NULL)
         sc = xmalloc(sizeof(*sc));
     return sc;
-}
-
-static void
-count(uint64_t *c, uint64_t n)
-{
-    if (c != NULL)
-        *c += n;
 }
 
 /* --- table ------------------------------------------------------------- */
@@ -187,8 +93,8 @@ table_unlink(udp_sess_t *s)
 
 /* --- sessions ---------------------------------------------------------- */
 
-static void
-sess_end(udp_sess_t *s, const char *why)
+void
+udp_sess_end(udp_sess_t *s, const char *why)
 {
     char a[PN_ADDRSTRLEN];
     if (s->dead)
@@ -203,8 +109,8 @@ sess_end(udp_sess_t *s, const char *why)
         ev_io_set(s->fd_io, 0);
     if (s->pfd_io != NULL)
         ev_io_set(s->pfd_io, 0);
-    if (s->st.io != NULL)
-        ev_io_set(s->st.io, 0);
+    if (s->st.x != NULL)
+        pn_xprt_unwatch(s->st.x);
     ev_timer_disarm(s->idle);
     pn_list_del(&s->node);
     pn_list_add(&s->g->dead, &s->node);
@@ -225,7 +131,6 @@ sess_free(udp_sess_t *s)
     pn_close(s->fd);
     ev_io_free(s->pfd_io);
     pn_close(s->pfd);
-    ev_io_free(s->st.io);
     pn_xprt_free(s->st.x);
     pn_buf_put(s->st.in);
     free(s->st.out);
@@ -233,113 +138,6 @@ sess_free(udp_sess_t *s)
     free(s);
 }
 
-static void stream_update(udp_sess_t *s);
-static void stream_flush(udp_sess_t *s);
-static void out_flush(void);
-
-/* Queue the frame <f> (<flen> bytes, or its unsent tail) behind what the
- * data connection has not taken yet. */
-static void
-stream_queue(struct ustream *st, const uint8_t *f, size_t flen)
-{
-    if (st->out_len + flen > st->out_cap) {
-        size_t cap = st->out_cap ? st->out_cap : 4096;
-        while (cap < st->out_len + flen)
-            cap *= 2;
-        st->out = xrealloc(st->out, cap);
-        st->out_cap = cap;
-    }
-    memcpy(st->out + st->out_len, f, flen);
-    st->out_len += flen;
-}
-
-/* Send one datagram down the data connection as a frame. While the connection
- * keeps up, the frame joins the out batch (one write for the read pass); while
- * it lags, the frame is queued, and a datagram that would queue past the bound
- * is dropped (the connection is that far behind). */
-static void
-stream_push(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len)
-{
-    struct ustream *st = &s->st;
-    size_t flen = 2 + len;
-
-    if (len > UDP_DGRAM_MAX) {
-        count(s->g->c.drops, 1);
-        return;
-    }
-    if (ob.s == s && ob.to_exit == to_exit && ob.stage_len + flen > STAGE_MAX)
-        out_flush();            /* the batch is full: write it, then start another */
-    if (ob.s != s || ob.to_exit != to_exit) {
-        out_flush();
-        if (s->dead)
-            return;             /* the flush ended the session */
-        if (st->out_len > 0) {
-            /* Lagging: queue behind what waits, as far as the bound allows. */
-            if (st->out_len + flen > STREAM_OUT_MAX) {
-                count(s->g->c.drops, 1);
-                return;
-            }
-            uint8_t h[2] = { (uint8_t)(len >> 8), (uint8_t)len };
-            stream_queue(st, h, 2);
-            stream_queue(st, d, len);
-            if (st->wwant == 0)
-                stream_flush(s);
-            stream_update(s);
-            return;
-        }
-        ob.s = s;
-        ob.to_exit = to_exit;
-    }
-    uint8_t *f = scratch_get()->stage + ob.stage_len;
-    f[0] = (uint8_t)(len >> 8);
-    f[1] = (uint8_t)len;
-    memcpy(f + 2, d, len);
-    ob.stage_len += flen;
-    if (mmsg_on != 1)
-        out_flush();            /* single-datagram path: one write per frame */
-}
-
-/* Write the frames of the out batch (<len> bytes at <f>) to <s>'s data
- * connection, which has nothing queued. What it does not take is queued as
- * the frame-by-frame path would have: the frame it cut, then each later frame
- * while the queue stays within its bound; the others are dropped. */
-static void
-stage_write(udp_sess_t *s, const uint8_t *f, size_t len)
-{
-    struct ustream *st = &s->st;
-    size_t off = 0;
-
-    if (st->out_len == 0)
-        st->wwant = 0;
-    while (off < len && st->out_len == 0) {     /* never ahead of queued bytes */
-        ssize_t n = st->x->ops->write(st->x, f + off, len - off);
-        if (n == PN_ERR) {
-            sess_end(s, st->x->err ? st->x->err : "write failed");
-            return;
-        }
-        if (n == PN_AGAIN) {
-            st->wwant = st->x->want;
-            break;
-        }
-        off += (size_t)n;
-    }
-    if (off == len)
-        return;
-    for (size_t p = 0; p < len; ) {
-        size_t flen = 2 + ((size_t)f[p] << 8 | f[p + 1]);
-        if (p + flen <= off) {
-            ;                                       /* sent */
-        } else if (p < off) {
-            stream_queue(st, f + off, p + flen - off);  /* sent in part: the rest must follow */
-        } else if (st->out_len + flen > STREAM_OUT_MAX) {
-            count(s->g->c.drops, 1);
-        } else {
-            stream_queue(st, f + p, flen);
-        }
-        p += flen;
-    }
-    stream_update(s);
-}
 
 /* Send the datagrams of the out batch (<n> in smsg) through <s>'s datagram
  * socket <fd>, <to_exit> telling which end that is, with sendmmsg(). A message
@@ -353,7 +151,7 @@ dgram_write(udp_sess_t *s, int to_exit, int fd, struct mmsghdr *m, unsigned n)
 {
     unsigned i = 0;
     while (i < n && !s->dead) {
-        if (mmsg_on == 1 && n - i > 1) {
+        if (udp_mmsg_on == 1 && n - i > 1) {
             int r = sendmmsg(fd, m + i, n - i, MSG_NOSIGNAL);
             if (r > 0) {
                 i += (unsigned)r;
@@ -376,34 +174,34 @@ dgram_write(udp_sess_t *s, int to_exit, int fd, struct mmsghdr *m, unsigned n)
         if (to_exit && errno == ECONNREFUSED) {
             /* The datagrams of the batch behind this one go with the session:
              * dropped, and counted as such. */
-            count(s->g->c.drops, n - i - 1);
-            sess_end(s, "target unreachable");
+            udp_count(s->g->c.drops, n - i - 1);
+            udp_sess_end(s, "target unreachable");
             return;
         }
-        count(s->g->c.drops, 1);
+        udp_count(s->g->c.drops, 1);
         i++;
     }
 }
 
 /* Send what waits in the out batch and empty it. May end its session. */
-static void
-out_flush(void)
+void
+udp_out_flush(void)
 {
-    udp_sess_t *s = ob.s;
-    int to_exit = ob.to_exit;
-    unsigned n = ob.n;
-    size_t stage_len = ob.stage_len;
+    udp_sess_t *s = udp_ob.s;
+    int to_exit = udp_ob.to_exit;
+    unsigned n = udp_ob.n;
+    size_t stage_len = udp_ob.stage_len;
 
     if (s == NULL)
         return;
     /* Empty first: what the sends call (sess_end) must find no batch. */
-    ob.s = NULL;
-    ob.n = 0;
-    ob.stage_len = 0;
+    udp_ob.s = NULL;
+    udp_ob.n = 0;
+    udp_ob.stage_len = 0;
     if (s->dead)
         return;
     if (stage_len > 0) {
-        stage_write(s, sc->stage, stage_len);
+        udp_stream_write_batch(s, sc->stage, stage_len);
     } else if (n > 0) {
         int fd = to_exit ? s->fd : s->pfd != -1 ? s->pfd : s->t != NULL ? s->t->fd : -1;
         dgram_write(s, to_exit, fd, sc->smsg, n);
@@ -414,10 +212,10 @@ out_flush(void)
 static void
 out_forget(udp_sess_t *s)
 {
-    if (ob.s == s) {
-        ob.s = NULL;
-        ob.n = 0;
-        ob.stage_len = 0;
+    if (udp_ob.s == s) {
+        udp_ob.s = NULL;
+        udp_ob.n = 0;
+        udp_ob.stage_len = 0;
     }
 }
 
@@ -426,13 +224,13 @@ out_forget(udp_sess_t *s)
 static void
 dgram_push(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len)
 {
-    if (ob.s != s || ob.to_exit != to_exit || ob.n == UDP_MMSG)
-        out_flush();
+    if (udp_ob.s != s || udp_ob.to_exit != to_exit || udp_ob.n == UDP_MMSG)
+        udp_out_flush();
     if (s->dead)
         return;
-    struct scratch *x = scratch_get();
-    struct mmsghdr *m = &x->smsg[ob.n];
-    struct iovec *iov = x->siov[ob.n];
+    struct scratch *x = udp_scratch();
+    struct mmsghdr *m = &x->smsg[udp_ob.n];
+    struct iovec *iov = x->siov[udp_ob.n];
     memset(m, 0, sizeof(*m));
     m->msg_hdr.msg_iov = iov;
     if (to_exit && s->hdr_len > 0) {
@@ -448,134 +246,34 @@ dgram_push(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len)
         m->msg_hdr.msg_name = &s->peer.ss;
         m->msg_hdr.msg_namelen = s->peer.len;
     }
-    ob.s = s;
-    ob.to_exit = to_exit;
-    ob.n++;
-    if (mmsg_on != 1)
-        out_flush();            /* single-datagram path: one send per datagram */
+    udp_ob.s = s;
+    udp_ob.to_exit = to_exit;
+    udp_ob.n++;
+    if (udp_mmsg_on != 1)
+        udp_out_flush();            /* single-datagram path: one send per datagram */
 }
 
 /* Send one datagram out of the exit end (from the entry) or the entry end
  * (from the exit): into the out batch, which the caller sends before <d>
  * (borrowed) goes away. */
-static void
-deliver(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len)
+void
+udp_deliver(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len)
 {
     enum end_kind k = to_exit ? s->exit : s->entry;
 
     s->last_ms = pn_now_ms();
     if (s->g->c.limit != NULL && !pn_bucket_take_all(s->g->c.limit, len, pn_now_us())) {
-        count(s->g->c.drops, 1);            /* over the bandwidth: policed */
+        udp_count(s->g->c.drops, 1);            /* over the bandwidth: policed */
         return;
     }
     if (to_exit)
-        count(s->g->c.rx, len);
+        udp_count(s->g->c.rx, len);
     if (k == END_STREAM)
-        stream_push(s, to_exit, d, len);
+        udp_stream_push(s, to_exit, d, len);
     else
         dgram_push(s, to_exit, d, len);
     if (!to_exit)
-        count(s->g->c.tx, len);
-}
-
-/* Write what is queued, as far as the data connection takes it. */
-static void
-stream_flush(udp_sess_t *s)
-{
-    struct ustream *st = &s->st;
-    st->wwant = 0;
-    while (st->out_len > 0 && !s->dead) {
-        ssize_t n = st->x->ops->write(st->x, st->out, st->out_len);
-        if (n == PN_AGAIN) {
-            st->wwant = st->x->want;
-            return;
-        }
-        if (n < 0) {
-            sess_end(s, st->x->err ? st->x->err : "write failed");
-            return;
-        }
-        memmove(st->out, st->out + n, st->out_len - (size_t)n);
-        st->out_len -= (size_t)n;
-    }
-    if (st->out_len == 0) {
-        /* Caught up: give the lag buffer back. */
-        xfree(st->out);
-        st->out_cap = 0;
-    }
-}
-
-/* Write queued frames, then read whole frames and deliver each. */
-static void
-stream_io(int fd, int ready, void *arg)
-{
-    udp_sess_t *s = arg;
-    struct ustream *st = &s->st;
-
-    stream_flush(s);
-    /* Read in bulk and cut frames out of the buffer. Read until the connection
-     * would block: TLS may hold decrypted bytes that no readiness of the socket
-     * would announce again. */
-    while (!s->dead) {
-        if (st->in == NULL && (st->in = pn_buf_get()) == NULL)
-            break;              /* buffers exhausted: the next readiness retries */
-        pn_buf_t *b = st->in;
-        ssize_t n = st->x->ops->read(st->x, b->data + b->end, PN_BUF_SIZE - b->end);
-        if (n == PN_AGAIN)
-            break;
-        if (n <= 0) {
-            sess_end(s, n == 0 ? "closed by the tunnel" : (st->x->err ? st->x->err : "read failed"));
-            return;
-        }
-        b->end += (uint32_t)n;
-        while (!s->dead) {
-            size_t avail = b->end - b->start;
-            if (st->skip > 0) {
-                size_t k = avail < st->skip ? avail : st->skip;
-                b->start += (uint32_t)k;
-                st->skip -= k;
-                if (st->skip > 0)
-                    break;
-                continue;
-            }
-            if (avail < 2)
-                break;
-            size_t len = (size_t)(uint8_t)b->data[b->start] << 8 | (uint8_t)b->data[b->start + 1];
-            if (2 + len > PN_BUF_SIZE) {
-                /* Larger than any datagram a socket can carry: drop it. */
-                count(s->g->c.drops, 1);
-                b->start += 2;
-                st->skip = len;
-                continue;
-            }
-            if (avail < 2 + len)
-                break;
-            /* The stream end is the exit when the entry is a peer, else the entry. */
-            deliver(s, s->entry == END_STREAM, (const uint8_t *)b->data + b->start + 2, len);
-            b->start += (uint32_t)(2 + len);
-        }
-        /* The batch points into <b>: send it before <b> moves or goes back. */
-        out_flush();
-        if (st->in == NULL)
-            break;              /* freed under us: cannot happen while the session lives */
-        if (b->start == b->end) {
-            pn_buf_put(st->in);
-        } else if (b->start > 0) {
-            memmove(b->data, b->data + b->start, b->end - b->start);
-            b->end -= b->start;
-            b->start = 0;
-        }
-    }
-    if (!s->dead)
-        stream_update(s);
-}
-
-static void
-stream_update(udp_sess_t *s)
-{
-    struct ustream *st = &s->st;
-    if (s->dead)
-        return;
-    ev_io_set(st->io, EV_RD | st->wwant);
+        udp_count(s->g->c.tx, len);
 }
 
 /* Read at most <max> datagrams from <fd> into the scratch slots, with their
@@ -585,8 +283,8 @@ stream_update(udp_sess_t *s)
 static int
 recv_burst(int fd, int max, int named)
 {
-    struct scratch *x = scratch_get();
-    if (mmsg_on == 1 && max > 1) {
+    struct scratch *x = udp_scratch();
+    if (udp_mmsg_on == 1 && max > 1) {
         for (int i = 0; i < max; i++) {
             x->riov[i] = (struct iovec){ x->slot[i], SLOT_LEN };
             x->rmsg[i].msg_hdr = (struct msghdr){
@@ -623,7 +321,7 @@ static int
 burst_want(int done)
 {
     int left = UDP_BURST - done;
-    return mmsg_on != 1 ? 1 : left < UDP_MMSG ? left : UDP_MMSG;
+    return udp_mmsg_on != 1 ? 1 : left < UDP_MMSG ? left : UDP_MMSG;
 }
 
 /* The connected socket towards the target is readable: replies. */
@@ -637,14 +335,14 @@ conn_io(int fd, int ready, void *arg)
         if (n == -1) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                 return;
-            sess_end(s, errno == ECONNREFUSED ? "target unreachable" : strerror(errno));
+            udp_sess_end(s, errno == ECONNREFUSED ? "target unreachable" : strerror(errno));
             return;
         }
         for (int i = 0; i < n && !s->dead; i++)
-            deliver(s, 0, sc->slot[i], sc->len[i]);
-        out_flush();
+            udp_deliver(s, 0, sc->slot[i], sc->len[i]);
+        udp_out_flush();
         done += n;
-        if (n < want && mmsg_on == 1)
+        if (n < want && udp_mmsg_on == 1)
             return;             /* drained; a later datagram or error brings us back */
     }
 }
@@ -667,13 +365,13 @@ peer_io(int fd, int ready, void *arg)
             return;             /* EAGAIN, or an ICMP error for a reply: nothing to do */
         for (int i = 0; i < n && !s->dead; i++) {
             if (pn_addr_equal(&sc->from[i], &s->peer))
-                deliver(s, 1, sc->slot[i], sc->len[i]);
+                udp_deliver(s, 1, sc->slot[i], sc->len[i]);
             else if (s->t != NULL)
                 table_dispatch(s->t, &sc->from[i], sc->slot[i], sc->len[i]);
         }
-        out_flush();
+        udp_out_flush();
         done += n;
-        if (n < want && mmsg_on == 1)
+        if (n < want && udp_mmsg_on == 1)
             return;
     }
 }
@@ -684,7 +382,7 @@ on_idle(ev_timer_t *t, void *arg)
     udp_sess_t *s = arg;
     uint64_t idle = pn_now_ms() - s->last_ms;
     if (idle >= s->g->idle_ms) {
-        sess_end(s, "idle");
+        udp_sess_end(s, "idle");
         return EV_TIMER_STOP;
     }
     return (long)(s->g->idle_ms - idle);
@@ -704,8 +402,7 @@ sess_new(udp_group_t *g, int fd, pn_xprt_t *x)
     }
     if (x != NULL) {
         s->st.x = x;
-        s->st.io = ev_io_new(g->loop, x->fd, stream_io, s);
-        ev_io_set(s->st.io, EV_RD);
+        pn_xprt_watch(x, g->loop, EV_RD, udp_stream_ready, s);
     }
     s->idle = ev_timer_new(g->loop, on_idle, s);
     ev_timer_arm(s->idle, g->idle_ms);
@@ -742,7 +439,7 @@ udp_sess_new_stream(udp_group_t *g, pn_xprt_t *x, int fd, const uint8_t *hdr, si
     s->exit = END_CONN;
     udp_sess_set_header(s, hdr, hdr_len);
     /* Bytes may already wait, read or decrypted, behind the data connection. */
-    stream_io(x->fd, EV_RD, s);
+    udp_stream_ready(x, EV_RD, s);
     return s;
 }
 
@@ -764,8 +461,8 @@ void
 udp_sess_from_entry(udp_sess_t *s, const uint8_t *d, size_t len)
 {
     if (!s->dead)
-        deliver(s, 1, d, len);
-    out_flush();                /* <d> is borrowed for the call only */
+        udp_deliver(s, 1, d, len);
+    udp_out_flush();                /* <d> is borrowed for the call only */
 }
 
 /* --- groups ------------------------------------------------------------ */
@@ -797,7 +494,7 @@ void
 udp_group_close_all(udp_group_t *g)
 {
     while (!pn_list_empty(&g->live))
-        sess_end(pn_container_of(g->live.next, udp_sess_t, node), "closed");
+        udp_sess_end(pn_container_of(g->live.next, udp_sess_t, node), "closed");
 }
 
 void
@@ -824,9 +521,9 @@ table_io(int fd, int ready, void *arg)
             return;             /* EAGAIN, or an ICMP error for an earlier reply: nothing to do */
         for (int i = 0; i < n; i++)
             table_dispatch(t, &sc->from[i], sc->slot[i], sc->len[i]);
-        out_flush();
+        udp_out_flush();
         done += n;
-        if (n < want && mmsg_on == 1)
+        if (n < want && udp_mmsg_on == 1)
             return;
     }
 }
@@ -838,7 +535,7 @@ table_dispatch(udp_table_t *t, const pn_addr_t *peer, const uint8_t *d, size_t n
 {
     udp_sess_t *s = table_find(t, peer);
     if (s != NULL)
-        deliver(s, 1, d, n);
+        udp_deliver(s, 1, d, n);
     else
         t->cb(t, peer, d, n, t->ctx);
 }

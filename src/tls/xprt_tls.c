@@ -199,6 +199,8 @@ static const struct pn_xprt_ops tls_ops = {
     .write = tls_write,
     .shutdown_wr = tls_shutdown_wr,
     .pending = tls_pending,
+    .watch = pn_xprt_fd_watch,
+    .peek = pn_xprt_fd_peek,   /* raw bytes on the socket: a record or an alert */
     .free = tls_free,
 };
 

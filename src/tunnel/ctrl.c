@@ -10,8 +10,7 @@
 
 struct tun_ctrl {
     ev_loop_t *loop;            /* borrowed */
-    pn_xprt_t *x;               /* owned */
-    ev_io_t *io;                /* owned */
+    pn_xprt_t *x;               /* owned; watched by the channel */
     ev_timer_t *tick;           /* owned: pings and the liveness check */
     ev_defer_t *defer;          /* owned: close notification and deferred free */
     uint8_t *in;                /* owned: PN_FRAME_MAX bytes of input */
@@ -35,7 +34,6 @@ static void ctrl_update(tun_ctrl_t *c);
 static void
 ctrl_destroy(tun_ctrl_t *c)
 {
-    ev_io_free(c->io);
     ev_timer_free(c->tick);
     ev_defer_free(c->defer);
     pn_xprt_free(c->x);
@@ -51,12 +49,12 @@ ctrl_end(tun_ctrl_t *c, const char *err)
         return;
     c->closing = 1;
     c->err = err;
-    ev_io_set(c->io, 0);
+    pn_xprt_unwatch(c->x);
     ev_timer_disarm(c->tick);
     ev_defer_schedule(c->defer);
 }
 
-static void on_io(int fd, int ready, void *arg);
+static void on_io(pn_xprt_t *x, int ready, void *arg);
 
 /* Deferred work, in order of precedence: a free requested from inside a
  * callback, the close notification, or a first read kicked off by
@@ -77,7 +75,7 @@ on_defer(void *arg)
             ctrl_destroy(c);
         return;
     }
-    on_io(c->x->fd, EV_RD, c);
+    on_io(c->x, EV_RD, c);
 }
 
 int
@@ -197,11 +195,11 @@ ctrl_update(tun_ctrl_t *c)
     if (c->closing)
         return;
     /* Reading always stays on: control input is small and must never stall. */
-    ev_io_set(c->io, EV_RD | want);
+    pn_xprt_watch(c->x, c->loop, EV_RD | want, on_io, c);
 }
 
 static void
-on_io(int fd, int ready, void *arg)
+on_io(pn_xprt_t *x, int ready, void *arg)
 {
     tun_ctrl_t *c = arg;
     c->in_cb++;
@@ -240,10 +238,9 @@ tun_ctrl_new(ev_loop_t *loop, pn_xprt_t *x, uint64_t interval_ms, tun_ctrl_frame
     c->ctx = ctx;
     c->in = xmalloc(PN_FRAME_MAX);
     c->last_rx_ms = pn_now_ms();
-    c->io = ev_io_new(loop, x->fd, on_io, c);
     c->tick = ev_timer_new(loop, on_tick, c);
     c->defer = ev_defer_new(loop, on_defer, c);
-    ev_io_set(c->io, EV_RD);
+    pn_xprt_watch(x, loop, EV_RD, on_io, c);
     ev_timer_arm(c->tick, interval_ms);
     /* Bytes may already sit decrypted in the TLS layer after the handshake. */
     if (x->ops->pending(x) > 0)
@@ -283,7 +280,7 @@ tun_ctrl_free_(tun_ctrl_t *c)
         return;
     if (c->in_cb > 0) {
         c->freed = 1;
-        ev_io_set(c->io, 0);
+        pn_xprt_unwatch(c->x);
         ev_timer_disarm(c->tick);
         ev_defer_schedule(c->defer);
         return;

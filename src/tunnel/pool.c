@@ -3,9 +3,7 @@
 #include "core/list.h"
 #include "core/mem.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #define POOL_BUCKETS 1024       /* ids are random: their first bytes spread evenly */
 
@@ -14,8 +12,7 @@ struct pconn {
     struct pconn *hnext;        /* bucket chain */
     tun_pool_t *pool;           /* back pointer */
     uint8_t id[PN_CONN_ID_LEN];
-    pn_xprt_t *x;               /* owned */
-    ev_io_t *io;                /* owned: EOF watch while idle */
+    pn_xprt_t *x;               /* owned; watched for its close while idle */
 };
 
 struct tun_pool {
@@ -54,28 +51,27 @@ pconn_remove(struct pconn *c)
     *pp = c->hnext;
     pn_list_del(&c->fifo);
     p->n--;
-    ev_io_free(c->io);
     pn_xprt_t *x = c->x;
+    pn_xprt_unwatch(x);
     free(c);
     return x;
 }
 
-/* An idle connection turned readable: a peek tells a close (drop it) from the
- * first bytes of an exchange whose signal is still on its way (keep it, stop
- * watching: the taker reads those bytes). */
+/* An idle connection turned readable: a peek (pn_xprt_peek, on the socket or
+ * in a stream's own buffer) tells a close (drop it) from the first bytes of an
+ * exchange whose signal is still on its way (keep it, stop watching: the
+ * taker reads those bytes). */
 static void
-on_idle_readable(int fd, int ready, void *arg)
+on_idle_readable(pn_xprt_t *x, int ready, void *arg)
 {
-    struct pconn *c = arg;
-    char b;
-    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    int n = pn_xprt_peek(x);
     if (n > 0) {
-        ev_io_set(c->io, 0);
+        pn_xprt_unwatch(x);
         return;
     }
-    if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    if (n == PN_AGAIN)
         return;
-    pn_xprt_t *x = pconn_remove(c);
+    x = pconn_remove(arg);
     pn_xprt_free(x);
 }
 
@@ -91,8 +87,7 @@ tun_pool_add(tun_pool_t *p, const uint8_t id[PN_CONN_ID_LEN], pn_xprt_t *x)
     p->buckets[b] = c;
     pn_list_add(&p->fifo, &c->fifo);
     p->n++;
-    c->io = ev_io_new(p->loop, x->fd, on_idle_readable, c);
-    ev_io_set(c->io, EV_RD);
+    pn_xprt_watch(x, p->loop, EV_RD, on_idle_readable, c);
 }
 
 pn_xprt_t *
