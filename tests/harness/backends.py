@@ -1,5 +1,5 @@
-"""Backends for the integration suite (tests/integration), as threads of the test process
-on loopback:
+"""Backends for the integration suite (tests/integration) and the valgrind sessions
+(tests/valgrind), as threads of the test process on loopback:
 
 - Listener           a threaded TCP listener: a thread per connection, stop() ends them
                      all (also the base of the tests' relays)

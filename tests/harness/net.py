@@ -1,5 +1,5 @@
 """Loopback ports, bounded waits and small socket helpers shared by the integration suite
-(tests/integration).
+(tests/integration) and the valgrind sessions (tests/valgrind).
 
 - free_port()            a TCP port that was free a moment ago, never handed out twice
 - port_block()           <n> consecutive ports below the ephemeral range, free for TCP

@@ -1,5 +1,6 @@
-"""Child processes for the integration suite (tests/integration): the real binary and the
-helpers around it (haproxy, dnsmasq, curl, openssl s_client, python3 -m http.server).
+"""Child processes for the integration suite (tests/integration) and the valgrind sessions
+(tests/valgrind): the real binary and the helpers around it (haproxy, dnsmasq, curl,
+openssl s_client, python3 -m http.server).
 
 - stop_process()     a signal to one PID, a bounded wait, SIGKILL when it did not exit
 - LoggedProcess      a child whose output is read line by line by threads (optionally
