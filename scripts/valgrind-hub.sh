@@ -18,4 +18,8 @@ cd "$(dirname "$0")/.."
 BIN=${POSTERN_BIN:-$PWD/build/postern}
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
+# The valgrind command line the session starts each postern under: an error or a
+# definite/possible leak makes it exit 9 (set POSTERN_VALGRIND to run another).
+: "${POSTERN_VALGRIND:=valgrind --quiet --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite,possible --show-leak-kinds=definite,possible}"
+export POSTERN_VALGRIND
 exec "$PY" tests/valgrind/hub_session.py "$BIN"

@@ -1,8 +1,9 @@
 """What the valgrind sessions (tunnel_session.py, master_session.py, hub_session.py, run by
-scripts/valgrind*.sh) share on top of tests/harness: the valgrind command line (an error
-or a definite/possible leak makes it exit 9), starting the binary under it with its output
-kept in a log file, valgrind's lines of that output, and the way a session ends."""
+scripts/valgrind*.sh) share on top of tests/harness: the valgrind command line (given by
+the script in POSTERN_VALGRIND), starting the binary under it with its output kept in a
+log file, valgrind's lines of that output, and the way a session ends."""
 import os
+import shlex
 import sys
 
 sys.dont_write_bytecode = True
@@ -10,8 +11,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from harness.procs import LoggedProcess  # noqa: E402
 
-VG = ["valgrind", "--quiet", "--error-exitcode=9", "--leak-check=full",
-      "--errors-for-leak-kinds=definite,possible", "--show-leak-kinds=definite,possible"]
+# The valgrind command line, from the calling scripts/valgrind*.sh (they own it).
+if "POSTERN_VALGRIND" not in os.environ:
+    raise SystemExit("tests/valgrind: POSTERN_VALGRIND (the valgrind command line) is not set: "
+                     "run the session through scripts/valgrind.sh, valgrind-master.sh or "
+                     "valgrind-hub.sh")
+VG = shlex.split(os.environ["POSTERN_VALGRIND"])
 VG_WAIT = 60.0          # valgrind starts the binary slowly: a port or a log line within this
 
 
