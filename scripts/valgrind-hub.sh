@@ -12,14 +12,5 @@
 # error or a definite/possible leak, a step does not behave as docs/hub.md says,
 # or either end does not exit 0. Bounded in time (about 15-25 s when it passes);
 # stops what it starts by PID; keeps the logs when it fails.
-# The session itself is tests/valgrind/hub_session.py.
-set -eu
-cd "$(dirname "$0")/.."
-BIN=${POSTERN_BIN:-$PWD/build/postern}
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-# The valgrind command line the session starts each postern under: an error or a
-# definite/possible leak makes it exit 9 (set POSTERN_VALGRIND to run another).
-: "${POSTERN_VALGRIND:=valgrind --quiet --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite,possible --show-leak-kinds=definite,possible}"
-export POSTERN_VALGRIND
-exec "$PY" tests/valgrind/hub_session.py "$BIN"
+# The session itself is tests/valgrind/hub_session.py, run by scripts/valgrind.sh.
+exec sh "$(dirname "$0")/valgrind.sh" hub
