@@ -8,13 +8,9 @@ The contract under test is docs/hub.md.
                      waits for the "agent: route <name> registered as <x>" and
                      "... refused: <reason>" lines, rewrites its routes file and reloads
 - account()          an accounts-file entry with a fresh token
-- port_block()       <n> consecutive ports below the ephemeral range, free for TCP and UDP,
-                     for the hub's ports= range
-- backends           HttpEcho (HTTP/1.1, answers a JSON echo of the request; /health
-                     switchable; /hang never answers), WsEcho (websockets 10.4 echo server
-                     in its own asyncio thread), TlsEcho (a python TLS server with a
-                     self-signed certificate for one name, made by openssl), UdpEcho
-                     (udp_util), conftest Backend handlers, paced_source_handler
+- port_block()       (tests/harness/net.py) <n> consecutive free ports for the hub's ports=
+- backends           HttpEcho, WsEcho, TlsEcho, UdpEcho, paced_source_handler ...
+                     (tests/harness/backends.py, re-exported here), conftest Backend handlers
 - clients            http_request / HttpConn (raw sockets, a strict response reader),
                      assert_page (the hub's error pages), curl_host, s_client, ws_exchange,
                      tls_in_pieces (a ClientHello cut into TCP segments)
@@ -31,24 +27,26 @@ import hmac
 import html
 import json
 import os
-import random
 import re
-import select
 import signal
 import socket
 import ssl
 import struct
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from conftest import (LOOPBACK, Backend, PosternFactory, _failed, curl, free_port, recv_all,
                       require_tool, wait_port)
-from udp_util import UdpClient, UdpEcho  # noqa: F401 - re-exported for the tests
+from harness.backends import (HttpEcho, TlsEcho, UdpEcho, WsEcho,  # noqa: F401 - re-exported
+                              close_at_once_handler, header_values, paced_source_handler,
+                              pattern_bytes)
+from harness.certs import make_cert  # noqa: F401 - re-exported
+from harness.net import connect_from, port_block  # noqa: F401 - re-exported
+from harness.procs import dump_outputs, run_with_stdin
+from udp_util import UdpClient  # noqa: F401 - re-exported for the tests
 
 # Fast state lines, pings and reconnects for every hub test.
 HUB_ENV = {"POSTERN_REPORT_INTERVAL": "500ms", "POSTERN_BACKOFF_MAX": "1s"}
@@ -67,37 +65,6 @@ ROUTE_LINE = (r"agent: route {name} (?:(?P<ok>registered) (?:as )?(?P<as>.*?)\s*
 # --------------------------------------------------------------------------------------
 # ports and accounts
 # --------------------------------------------------------------------------------------
-
-_blocks_lock = threading.Lock()
-_blocks_issued = set()
-
-
-def _port_free(port):
-    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-        with socket.socket(socket.AF_INET, kind) as s:
-            try:
-                s.bind((LOOPBACK, port))
-            except OSError:
-                return False
-    return True
-
-
-def port_block(n, lo=20000, hi=32000):
-    """First port of <n> consecutive ports in [lo, hi) (below Linux's ephemeral range, so
-    no outgoing connection takes one meanwhile) that are free for TCP and UDP on
-    127.0.0.1 and were not handed out before by this process."""
-    for _ in range(200):
-        base = random.randrange(lo, hi - n)
-        ports = set(range(base, base + n))
-        with _blocks_lock:
-            if ports & _blocks_issued:
-                continue
-        if all(_port_free(p) for p in ports):
-            with _blocks_lock:
-                _blocks_issued.update(ports)
-            return base
-    raise RuntimeError(f"no block of {n} free ports found")
-
 
 def account(name, token=None, **limits):
     """An accounts-file entry: name, a fresh 32-character token, and <limits>
@@ -217,11 +184,7 @@ class Hub:
                 time.sleep(0.2)
 
     def kill(self):
-        p = self.proc
-        if p.proc.poll() is None:
-            p.proc.send_signal(signal.SIGKILL)
-        p.proc.wait(5)
-        p._join_readers()
+        self.proc.kill()
 
     def reload(self):
         self.proc.proc.send_signal(signal.SIGHUP)
@@ -390,11 +353,7 @@ class Agent:
         self.proc.proc.send_signal(signal.SIGHUP)
 
     def kill(self):
-        p = self.proc
-        if p.proc.poll() is None:
-            p.proc.send_signal(signal.SIGKILL)
-        p.proc.wait(5)
-        p._join_readers()
+        self.proc.kill()
 
     def restart(self, wait=True, timeout=10.0):
         """Start a new process with the same URL (the old one should be dead)."""
@@ -404,267 +363,6 @@ class Agent:
 # --------------------------------------------------------------------------------------
 # backends
 # --------------------------------------------------------------------------------------
-
-class HttpEcho:
-    """An HTTP/1.1 (keep-alive) backend in threads of this process.
-
-    Every request except /health* and /hang* is answered 200 with a JSON object:
-    {"backend": <name>, "method", "path", "headers": [[k, v], ...], "peer": [ip, port],
-     "body_len", "body_sha256"} and recorded in .requests (same dict).
-    /health answers 200 "ok" while .healthy, else 503; /hang reads the request and never
-    answers (until the peer closes or stop()); /chunked answers the JSON in small chunks,
-    /nocontent answers 204, HEAD the head only, /bytes/<n> answers pattern_bytes(n), /eof
-    answers 200000 pattern bytes delimited by the connection's close. Chunked request
-    bodies are read.
-    .open_conns counts the connections open now."""
-
-    def __init__(self, name, host=LOOPBACK):
-        self.name = name
-        self.healthy = True
-        self.requests = []
-        self.health_checks = 0
-        self.open_conns = 0
-        self.conns_total = 0
-        self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._socks = set()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            server_version = "hubtest-backend"
-            timeout = 30
-
-            def setup(self):
-                super().setup()
-                with outer._cond:
-                    outer.open_conns += 1
-                    outer.conns_total += 1
-                    outer._socks.add(self.connection)
-                    outer._cond.notify_all()
-
-            def finish(self):
-                try:
-                    super().finish()
-                finally:
-                    with outer._cond:
-                        outer.open_conns -= 1
-                        outer._socks.discard(self.connection)
-                        outer._cond.notify_all()
-
-            def log_message(self, *args):
-                pass
-
-            def _handle(self):
-                outer._serve(self)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_HEAD = _handle
-
-        self.server = ThreadingHTTPServer((host, 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True,
-                                        name=f"http-{name}")
-        self._thread.start()
-
-    def _send(self, req, status, body, ctype="text/plain"):
-        req.send_response(status)
-        req.send_header("Content-Type", ctype)
-        req.send_header("Content-Length", str(len(body)))
-        req.end_headers()
-        req.wfile.write(body)
-        req.wfile.flush()
-
-    def _serve(self, req):
-        if "chunked" in (req.headers.get("Transfer-Encoding") or "").lower():
-            body = bytearray()
-            while True:
-                size = int(req.rfile.readline(1024).split(b";")[0].strip(), 16)
-                if size == 0:
-                    while req.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                body += req.rfile.read(size)
-                req.rfile.readline(3)
-            body = bytes(body)
-        else:
-            length = int(req.headers.get("Content-Length") or 0)
-            body = req.rfile.read(length) if length else b""
-        if req.path.startswith("/health"):
-            with self._cond:
-                self.health_checks += 1
-                self._cond.notify_all()
-            if self.healthy:
-                self._send(req, 200, b"ok\n")
-            else:
-                self._send(req, 503, b"sick\n")
-            return
-        rec = {"backend": self.name, "method": req.command, "path": req.path,
-               "headers": [[k, v] for k, v in req.headers.items()],
-               "peer": list(req.client_address), "body_len": len(body),
-               "body_sha256": hashlib.sha256(body).hexdigest()}
-        with self._cond:
-            self.requests.append(rec)
-            self._cond.notify_all()
-        if req.path.startswith("/hang"):
-            # never answer; give up when the peer closes, at stop(), or after 30 s
-            deadline = time.monotonic() + 30
-            while not self._stop.is_set() and time.monotonic() < deadline:
-                r, _, _ = select.select([req.connection], [], [], 0.2)
-                if r:
-                    try:
-                        if not req.connection.recv(1, socket.MSG_PEEK):
-                            break
-                    except OSError:
-                        break
-                    time.sleep(0.2)         # bytes waiting (a pipelined request)
-            req.close_connection = True
-            return
-        payload = json.dumps(rec).encode()
-        if req.command == "HEAD":
-            req.send_response(200)
-            req.send_header("Content-Type", "application/json")
-            req.send_header("Content-Length", str(len(payload)))
-            req.end_headers()
-        elif req.path.startswith("/bytes/"):
-            n = int(req.path.split("/")[2])
-            data = pattern_bytes(n)
-            req.send_response(200)
-            req.send_header("Content-Type", "application/octet-stream")
-            req.send_header("Content-Length", str(n))
-            req.end_headers()
-            req.wfile.write(data)
-        elif req.path.startswith("/eof"):
-            # no Content-Length, not chunked: the body ends when the connection closes
-            req.send_response(200)
-            req.send_header("Content-Type", "application/octet-stream")
-            req.send_header("Connection", "close")
-            req.end_headers()
-            req.wfile.write(pattern_bytes(200000))
-            req.close_connection = True
-        elif req.path.startswith("/nocontent"):
-            req.send_response(204)
-            req.end_headers()
-        elif req.path.startswith("/chunked"):
-            req.send_response(200)
-            req.send_header("Content-Type", "application/json")
-            req.send_header("Transfer-Encoding", "chunked")
-            req.end_headers()
-            for i in range(0, len(payload), 7):
-                part = payload[i:i + 7]
-                req.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
-            req.wfile.write(b"0\r\n\r\n")
-        else:
-            self._send(req, 200, payload, "application/json")
-        req.wfile.flush()
-
-    def count(self, path_prefix="/"):
-        with self._cond:
-            return sum(1 for r in self.requests if r["path"].startswith(path_prefix))
-
-    def wait(self, pred, timeout, what="backend condition"):
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                v = pred(self)
-                if v:
-                    return v
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"{self.name}: timed out after {timeout}s waiting "
-                                         f"for {what}")
-                self._cond.wait(min(remaining, 0.1))
-
-    def stop(self):
-        self._stop.set()
-        self.server.shutdown()
-        self.server.server_close()
-        with self._cond:
-            socks = list(self._socks)
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
-def pattern_bytes(n):
-    """<n> deterministic bytes (a non-repeating-looking pattern, cheap to make)."""
-    block = hashlib.sha256(b"hub-pattern").digest() * 2048          # 64 KiB
-    out = bytearray()
-    i = 0
-    while len(out) < n:
-        out += hashlib.sha256(i.to_bytes(4, "big")).digest() + block
-        i += 1
-    return bytes(out[:n])
-
-
-def header_values(rec, name):
-    """All values of header <name> in a recorded request (case-insensitive)."""
-    return [v for k, v in rec["headers"] if k.lower() == name.lower()]
-
-
-class WsEcho:
-    """A WebSocket echo server (python3-websockets 10.4, asyncio in its own thread).
-    .requests records the request headers of each connection (list of (k, v))."""
-
-    def __init__(self, host=LOOPBACK, name="ws-echo"):
-        try:
-            import websockets  # noqa: F401
-        except ImportError:
-            pytest.skip("python3-websockets is not installed")
-        self.name = name
-        self.requests = []
-        self.messages = 0
-        self.loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._error = None
-        self._stop_fut = None
-        self.port = None
-        self._thread = threading.Thread(target=self._run, args=(host,), daemon=True, name=name)
-        self._thread.start()
-        assert self._ready.wait(10), "websocket server did not start"
-        if self._error:
-            raise self._error
-
-    async def _handler(self, ws, *_):
-        self.requests.append(list(ws.request_headers.raw_items()))
-        async for msg in ws:
-            self.messages += 1
-            await ws.send(msg)
-
-    def _run(self, host):
-        import websockets
-        asyncio.set_event_loop(self.loop)
-        try:
-            server = self.loop.run_until_complete(
-                websockets.serve(self._handler, host, 0, max_size=4 << 20))
-            self.port = server.sockets[0].getsockname()[1]
-            self._stop_fut = self.loop.create_future()
-        except Exception as e:  # noqa: BLE001 - raised in __init__
-            self._error = e
-            self._ready.set()
-            return
-        self._ready.set()
-        try:
-            self.loop.run_until_complete(self._stop_fut)
-            server.close()
-            self.loop.run_until_complete(asyncio.wait_for(server.wait_closed(), 5))
-        except Exception:  # noqa: BLE001 - shutting down
-            pass
-        finally:
-            self.loop.close()
-
-    def stop(self):
-        if self._stop_fut is not None and not self.loop.is_closed():
-            try:
-                self.loop.call_soon_threadsafe(
-                    lambda: self._stop_fut.done() or self._stop_fut.set_result(None))
-            except RuntimeError:
-                pass
-        self._thread.join(timeout=10)
-
 
 def ws_exchange(port, host, messages, timeout=15.0, path="/ws"):
     """Open ws://<host>:<port><path> (the TCP connection goes to 127.0.0.1:<port>, the
@@ -683,54 +381,6 @@ def ws_exchange(port, host, messages, timeout=15.0, path="/ws"):
             return out
 
     return asyncio.run(asyncio.wait_for(run(), timeout))
-
-
-def make_cert(directory, name):
-    """A self-signed ECDSA P-256 certificate for DNS name <name> (CN and SAN) made with
-    the openssl CLI; return (crt path, key path, sha256 of the DER)."""
-    require_tool("openssl")
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    crt, key = d / f"{name}.pem", d / f"{name}.key"
-    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key),
-                        "-out", str(crt), "-days", "2", "-subj", f"/CN={name}",
-                        "-addext", f"subjectAltName=DNS:{name}"],
-                       capture_output=True, timeout=30)
-    if r.returncode != 0:
-        raise RuntimeError("openssl req -x509 failed:\n" + r.stderr.decode(errors="replace"))
-    der = ssl.PEM_cert_to_DER_cert(crt.read_text())
-    return crt, key, hashlib.sha256(der).hexdigest()
-
-
-class TlsEcho:
-    """A TLS server (python ssl, its own self-signed certificate for <name>) in threads:
-    after the handshake it sends "hello from <name>\\n", answers one line with
-    "<name> echo: <line>" and closes. .snis records the server names clients asked for."""
-
-    def __init__(self, directory, name, host=LOOPBACK):
-        self.name = name
-        self.crt, self.key, self.fingerprint = make_cert(directory, name)
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(str(self.crt), str(self.key))
-        self.snis = []
-        self.ctx.sni_callback = lambda sslobj, sn, ctx: self.snis.append(sn)
-
-        def handler(backend, conn):
-            conn.settimeout(10)
-            with self.ctx.wrap_socket(conn, server_side=True) as t:
-                t.sendall(f"hello from {name}\n".encode())
-                line = t.makefile("rb").readline(4096)
-                t.sendall(f"{name} echo: ".encode() + line)
-                try:
-                    t.unwrap()
-                except (OSError, ValueError):
-                    pass
-        self.backend = Backend(handler, host=host, name=f"tls-{name}")
-        self.port = self.backend.port
-
-    def stop(self):
-        self.backend.stop()
 
 
 PEM_RE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
@@ -806,33 +456,6 @@ def tls_in_pieces(port, sni, cuts=(1, 5, 40), gap=0.15, timeout=10.0):
         return fp, line.decode(errors="replace").strip()
 
 
-def paced_source_handler(total, chunk=64 * 1024, gap=0.05):
-    """Backend handler: send <total> random bytes in <chunk>s with <gap> s between them (a
-    transfer that lasts), shut the write side, record ("sent", n, sha256)."""
-    def handler(backend, conn):
-        h = hashlib.sha256()
-        n = 0
-        while n < total:
-            block = os.urandom(min(chunk, total - n))
-            conn.sendall(block)
-            h.update(block)
-            n += len(block)
-            time.sleep(gap)
-        conn.shutdown(socket.SHUT_WR)
-        backend.record(("sent", n, h.hexdigest()))
-        conn.settimeout(10)
-        try:
-            recv_all(conn)
-        except OSError:
-            pass
-    return handler
-
-
-def close_at_once_handler(backend, conn):
-    """Accept, then close without reading or answering anything."""
-    backend.record("accepted")
-
-
 # --------------------------------------------------------------------------------------
 # the control channel's keys (docs/hub.md §5)
 # --------------------------------------------------------------------------------------
@@ -857,24 +480,7 @@ def s_client_hub(port, psk_hex, identity, hold=1.0, timeout=10.0):
     argv = ["openssl", "s_client", "-connect", f"{LOOPBACK}:{port}", "-tls1_3",
             "-ciphersuites", "TLS_AES_128_GCM_SHA256", "-psk", psk_hex,
             "-psk_identity", identity, "-quiet", "-nocommands"]
-    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
-    try:
-        try:
-            p.wait(hold)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            out, err = p.communicate(timeout=timeout)
-            rc = p.returncode
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, err = p.communicate(timeout=5)
-            rc = None
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait(5)
+    rc, out, err, _ = run_with_stdin(argv, b"", hold, hold + timeout)
     return rc, out, err.decode(errors="replace")
 
 
@@ -993,25 +599,12 @@ def build_request(host, path="/", method="GET", headers=(), body=b"", keepalive=
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-def _connect(port, src_ip=None, timeout=5.0):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.settimeout(timeout)
-        if src_ip:
-            s.bind((src_ip, 0))
-        s.connect((LOOPBACK, port))
-    except BaseException:
-        s.close()
-        raise
-    return s
-
-
 def http_request(port, host, path="/", method="GET", headers=(), body=b"", src_ip=None,
                  timeout=5.0, keepalive=False, check_close=False, raw=None):
     """One request on a fresh connection to 127.0.0.1:<port> (from <src_ip>); return a
     Resp. <raw> replaces the whole request. With <check_close>, Resp.closed tells whether
     the server then closed the connection (waits up to 2 s)."""
-    s = _connect(port, src_ip, timeout)
+    s = connect_from(src_ip, port, timeout=timeout)
     try:
         s.sendall(raw if raw is not None else
                   build_request(host, path, method, headers, body, keepalive))
@@ -1070,7 +663,7 @@ class HttpConn:
     response; send()/read() for pipelining."""
 
     def __init__(self, port, src_ip=None, timeout=5.0):
-        self.sock = _connect(port, src_ip, timeout)
+        self.sock = connect_from(src_ip, port, timeout=timeout)
         self.f = self.sock.makefile("rb")
         self.local = self.sock.getsockname()
 
@@ -1214,12 +807,7 @@ class HubStack:
         return self._keep(PreambleRelay(port))
 
     def outputs(self):
-        out = []
-        for p in self.factory.started:
-            rc = p.proc.returncode if p.proc else None
-            out.append(f"---- postern {' '.join(p.argv[1:])} (pid {p.proc.pid}, exit {rc}) "
-                       f"----\n{p.output()}")
-        return "\n".join(out)
+        return dump_outputs(self.factory.started)
 
     def cleanup(self):
         self.factory.cleanup()

@@ -16,7 +16,8 @@ conftest.py, tunnel_util.py and udp_util.py.
                       `openssl s_client -psk` can speak to a tunnel server's control port
 - control_psk_hex / s_client_psk    the control channel PSK of a key, openssl s_client
 - flood()             N connections from one source address at bounded concurrency
-- small socket helpers: connect_from, closed_promptly, timed_upload, held_echo
+- small socket helpers: closed_promptly, timed_upload, held_echo (connect_from comes
+  from tests/harness/net.py)
 
 Every wait has a deadline; every process is stopped by PID and every thread joined in
 the fixtures' finalizers, also when the test fails.
@@ -38,7 +39,11 @@ import pytest
 
 from conftest import (LOOPBACK, echo_handler, free_port, recv_all, recv_exact, stopping_factory,
                       wait_port)
+from harness.backends import Listener, UdpListener, tls_echo_handler  # noqa: F401 (re-exported)
+from harness.net import connect_from
+from harness.procs import LoggedProcess, run_with_stdin
 from tunnel_util import PREAMBLE_CONTROL, _pump
+from udp_util import dns_parse, dns_query, dnsmasq_argv
 
 USER_IP = "127.0.0.2"           # a distinct loopback source address for "the user"
 OTHER_IP = "127.0.0.3"          # a second loopback address for a moved backend
@@ -50,19 +55,6 @@ BLOCKED_RE = r"(?i)blocked"
 # --------------------------------------------------------------------------------------
 # sockets
 # --------------------------------------------------------------------------------------
-
-def connect_from(src_ip, port, host=LOOPBACK, timeout=5.0):
-    """A TCP connection to <host>:<port> whose source address is <src_ip>."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.settimeout(timeout)
-        s.bind((src_ip, 0))
-        s.connect((host, port))
-    except BaseException:
-        s.close()
-        raise
-    return s
-
 
 def closed_promptly(sock, within, send=None):
     """Send <send> (if any) on <sock>, then read for at most <within> s. Return
@@ -143,20 +135,6 @@ def banner_echo_handler(banner):
     def handler(backend, conn):
         conn.sendall(banner)
         echo_handler(backend, conn)
-    return handler
-
-
-def tls_echo_handler(ctx):
-    """Complete TLS as server with <ctx> (ssl.SSLContext), then echo the plaintext."""
-    def handler(backend, conn):
-        conn.settimeout(10)
-        with ctx.wrap_socket(conn, server_side=True) as tconn:
-            backend.record(("tls", tconn.version()))
-            while True:
-                b = tconn.recv(65536)
-                if not b:
-                    break
-                tconn.sendall(b)
     return handler
 
 
@@ -284,49 +262,34 @@ def proxy_recorder_handler(backend, conn):
     conn.shutdown(socket.SHUT_WR)
 
 
-class UdpProxyReceiver:
+class UdpProxyReceiver(UdpListener):
     """UDP receiver on 127.0.0.1:<port> (0 = free): every datagram is decoded as
     <v2 header><payload>; records (peer, info, payload) or (peer, ValueError text, raw).
     With <echo>, the payload alone is sent back to the datagram's sender."""
 
     def __init__(self, port=0, echo=True, name="udp-proxy-rx"):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((LOOPBACK, port))
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
         self.echo = echo
         self.records = []
         self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name=name)
-        self._thread.start()
+        super().__init__(port, LOOPBACK, name)
 
-    def _loop(self):
-        while not self._stop.is_set():
+    def on_datagram(self, data, peer):
+        try:
+            got = decode_proxy(data)
+            if got is None:
+                raise ValueError("truncated header")
+            info, n = got
+            rec = (peer, info, data[n:])
+        except ValueError as e:
+            rec = (peer, f"ValueError: {e}", data)
+        with self._cond:
+            self.records.append(rec)
+            self._cond.notify_all()
+        if self.echo and isinstance(rec[1], dict):
             try:
-                data, peer = self.sock.recvfrom(70000)
-            except socket.timeout:
-                continue
+                self.sock.sendto(rec[2], peer)
             except OSError:
-                if self._stop.is_set():
-                    break
-                continue
-            try:
-                got = decode_proxy(data)
-                if got is None:
-                    raise ValueError("truncated header")
-                info, n = got
-                rec = (peer, info, data[n:])
-            except ValueError as e:
-                rec = (peer, f"ValueError: {e}", data)
-            with self._cond:
-                self.records.append(rec)
-                self._cond.notify_all()
-            if self.echo and isinstance(rec[1], dict):
-                try:
-                    self.sock.sendto(rec[2], peer)
-                except OSError:
-                    pass
+                pass
 
     def wait_count(self, n, timeout):
         deadline = time.monotonic() + timeout
@@ -339,94 +302,41 @@ class UdpProxyReceiver:
                 self._cond.wait(remaining)
             return list(self.records)
 
-    def stop(self):
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.sock.close()
-
 
 # --------------------------------------------------------------------------------------
 # external servers: haproxy, dnsmasq
 # --------------------------------------------------------------------------------------
 
 class _LoggedProc:
-    """A child process whose stdout+stderr lines are collected by a thread."""
+    """A helper server (haproxy, dnsmasq) as a harness LoggedProcess, stdout and stderr in
+    one stream; _spawn() starts it again (a retry on another port)."""
 
     def __init__(self, name):
         self.name = name
         self.proc = None
-        self._lines = []
-        self._eof = False
-        self._cond = threading.Condition()
-        self._reader = None
+        self.logged = None
 
     def _spawn(self, argv):
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
-        self._lines, self._eof = [], False
-        self._reader = threading.Thread(target=self._read, args=(self.proc.stdout,),
-                                        daemon=True, name=f"{self.name}-{self.proc.pid}")
-        self._reader.start()
-
-    def _read(self, pipe):
-        try:
-            for raw in iter(pipe.readline, b""):
-                with self._cond:
-                    self._lines.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
-                    self._cond.notify_all()
-        except (OSError, ValueError):
-            pass
-        finally:
-            with self._cond:
-                self._eof = True
-                self._cond.notify_all()
+        self.logged = LoggedProcess(argv, merge=True, name=self.name).start()
+        self.proc = self.logged.proc
 
     def lines(self):
-        with self._cond:
-            return list(self._lines)
+        return self.logged.lines() if self.logged is not None else []
 
     def mark(self):
-        with self._cond:
-            return len(self._lines)
+        return self.logged.mark() if self.logged is not None else 0
 
     def output(self):
         return "\n".join(self.lines()[-40:])
 
     def wait_line(self, pattern, timeout, start=0):
         """The first line at index >= <start> matching <pattern> (re.search) -> match."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        i = start
-        with self._cond:
-            while True:
-                while i < len(self._lines):
-                    m = rx.search(self._lines[i])
-                    if m:
-                        return m
-                    i += 1
-                remaining = deadline - time.monotonic()
-                if self._eof or remaining <= 0:
-                    raise AssertionError(f"{self.name}: no line matching {pattern!r} within "
-                                         f"{timeout}s (exit {self.proc.poll()}); last lines:\n"
-                                         + "\n".join(self._lines[-15:]))
-                self._cond.wait(remaining)
+        return self.logged.wait_for_log(pattern, timeout, start)
 
     def stop(self):
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self._reader is not None:
-            self._reader.join(timeout=5)
-        try:
-            self.proc.stdout.close()
-        except OSError:
-            pass
+        if self.logged is not None:
+            self.logged.stop(timeout=5.0)
+            self.logged.cleanup()
 
 
 HAPROXY_LOG_RE = r"pn-conn src=(?P<src>[0-9.]+):(?P<sport>\d+) dst=(?P<dst>[0-9.]+):(?P<dport>\d+)"
@@ -539,13 +449,8 @@ class HostsDnsmasq(_LoggedProc):
         last = ""
         for _ in range(attempts):
             self.port = free_port()
-            argv = [exe, "--no-daemon", f"--port={self.port}", f"--listen-address={LOOPBACK}",
-                    "--bind-interfaces", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
-                    f"--addn-hosts={self.hosts}", "--log-facility=-", "--log-queries",
-                    f"--pid-file={os.path.join(self.workdir, f'dnsmasq-{self.port}.pid')}"]
-            if os.geteuid() == 0:
-                argv.append("--user=root")
-            self._spawn(argv)
+            self._spawn(dnsmasq_argv(exe, self.workdir, self.port,
+                                     f"--addn-hosts={self.hosts}", "--log-queries"))
             try:
                 self.wait_answer(self.address, timeout=5)
                 return self
@@ -554,24 +459,25 @@ class HostsDnsmasq(_LoggedProc):
                 self.stop()
         raise AssertionError(f"dnsmasq did not start: {last}")
 
-    def query(self, timeout=0.3):
-        """Ask for <hostname> A directly; return the addresses or None (no answer)."""
+    def _ask(self, timeout):
+        """Ask dnsmasq for <hostname> A from QUERY_IP: (query id, answer) or None."""
         qid = int.from_bytes(os.urandom(2), "big")
-        q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
-        for label in self.hostname.split("."):
-            q += bytes([len(label)]) + label.encode()
-        q += b"\x00" + struct.pack(">HH", 1, 1)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind((self.QUERY_IP, 0))
             s.settimeout(timeout)
-            s.sendto(q, (LOOPBACK, self.port))
+            s.sendto(dns_query(qid, self.hostname), (LOOPBACK, self.port))
             try:
-                data, _ = s.recvfrom(4096)
+                return qid, s.recvfrom(4096)[0]
             except (socket.timeout, ConnectionRefusedError):
                 return None
-        from udp_util import dns_parse
-        rid, rcode, _, addrs = dns_parse(data)
-        return addrs if rid == qid and rcode == 0 else None
+
+    def query(self, timeout=0.3):
+        """Ask for <hostname> A directly; return the addresses or None (no answer)."""
+        got = self._ask(timeout)
+        if got is None:
+            return None
+        rid, rcode, _, addrs = dns_parse(got[1])
+        return addrs if rid == got[0] and rcode == 0 else None
 
     def wait_answer(self, address, timeout):
         def ok():
@@ -613,17 +519,8 @@ class HostsDnsmasq(_LoggedProc):
         return self.query_rcode() not in (None, 0)
 
     def query_rcode(self, timeout=0.3):
-        qid = int.from_bytes(os.urandom(2), "big")
-        from udp_util import dns_query
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind((self.QUERY_IP, 0))
-            s.settimeout(timeout)
-            s.sendto(dns_query(qid, self.hostname), (LOOPBACK, self.port))
-            try:
-                data, _ = s.recvfrom(4096)
-            except (socket.timeout, ConnectionRefusedError):
-                return None
-        return struct.unpack(">HH", data[:4])[1] & 0xF
+        got = self._ask(timeout)
+        return None if got is None else struct.unpack(">HH", got[1][:4])[1] & 0xF
 
 
 # --------------------------------------------------------------------------------------
@@ -658,7 +555,7 @@ def control_psk_hex(key):
     return hmac.new(b"postern/psk/v1", key.encode(), hashlib.sha256).hexdigest()
 
 
-class PreambleRelay:
+class PreambleRelay(Listener):
     """A loopback TCP listener; every connection is relayed to 127.0.0.1:<upstream>
     from source address <src_ip>, with <preamble> sent upstream first."""
 
@@ -667,72 +564,26 @@ class PreambleRelay:
         self.upstream_port = upstream_port
         self.src_ip = src_ip
         self.preamble = preamble
-        self.name = name
-        self.accepted = 0
-        self._lock = threading.Lock()
-        self._socks = []
-        self._threads = []
-        self._stop = threading.Event()
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((LOOPBACK, 0))
-        self.listener.listen(128)
-        self.listener.settimeout(0.05)
-        self.port = self.listener.getsockname()[1]
-        self._acceptor = threading.Thread(target=self._accept_loop, daemon=True,
-                                          name=f"{name}-accept")
-        self._acceptor.start()
+        super().__init__(0, LOOPBACK, name, backlog=128)
 
-    def _accept_loop(self):
-        try:
-            while not self._stop.is_set():
-                try:
-                    c, _ = self.listener.accept()
-                except socket.timeout:
-                    continue
-                except OSError:
-                    break
-                with self._lock:
-                    self.accepted += 1
-                    self._socks.append(c)
-                t = threading.Thread(target=self._serve, args=(c,), daemon=True,
-                                     name=f"{self.name}-conn")
-                with self._lock:
-                    self._threads.append(t)
-                t.start()
-        finally:
-            self.listener.close()
+    def end_socket(self, s):
+        s.close()
 
-    def _serve(self, c):
+    def serve(self, c):
         up = None
         try:
-            up = connect_from(self.src_ip, self.upstream_port, timeout=10)
-            with self._lock:
-                self._socks.append(up)
+            up = self.track(connect_from(self.src_ip, self.upstream_port, timeout=10))
             up.sendall(self.preamble)
-            _pump(c, up, self._stop)
+            _pump(c, up, self._stopping)
         except OSError:
             pass
         finally:
-            for s in (c, up):
-                if s is not None:
-                    try:
-                        s.close()
-                    except OSError:
-                        pass
-
-    def stop(self):
-        self._stop.set()
-        self._acceptor.join(timeout=5)
-        with self._lock:
-            socks, threads = list(self._socks), list(self._threads)
-        for s in socks:
-            try:
-                s.close()
-            except OSError:
-                pass
-        for t in threads:
-            t.join(timeout=5)
+            if up is not None:
+                try:
+                    up.close()
+                except OSError:
+                    pass
+                self.untrack(up)
 
 
 def s_client_psk(port, psk_hex, stdin_data=b"", hold=0.0, timeout=10.0):
@@ -743,33 +594,8 @@ def s_client_psk(port, psk_hex, stdin_data=b"", hold=0.0, timeout=10.0):
     argv = ["openssl", "s_client", "-connect", f"{LOOPBACK}:{port}", "-tls1_3",
             "-ciphersuites", "TLS_AES_128_GCM_SHA256", "-psk", psk_hex,
             "-psk_identity", "postern/1", "-quiet", "-nocommands"]
-    t0 = time.monotonic()
-    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
-    out, err, rc = b"", b"", None
-    try:
-        if stdin_data:
-            try:
-                p.stdin.write(stdin_data)
-                p.stdin.flush()
-            except BrokenPipeError:
-                pass
-        try:
-            rc = p.wait(hold) if hold else None
-        except subprocess.TimeoutExpired:
-            rc = None
-        try:
-            out, err = p.communicate(timeout=max(0.1, timeout - (time.monotonic() - t0)))
-            rc = p.returncode
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, err = p.communicate(timeout=5)
-            rc = None
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait(5)
-    return rc, out, err.decode(errors="replace"), time.monotonic() - t0
+    rc, out, err, took = run_with_stdin(argv, stdin_data, hold, timeout)
+    return rc, out, err.decode(errors="replace"), took
 
 
 # --------------------------------------------------------------------------------------

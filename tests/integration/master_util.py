@@ -10,15 +10,14 @@ Every process started here is stopped by PID in the tests' finalizers (the
 `postern` fixture stops masters; EventStream.stop() stops curl)."""
 import http.client
 import json
-import os
 import re
-import signal
 import ssl
 import subprocess
 import threading
 import time
 
 from conftest import LOOPBACK, free_port, require_tool, wait_until
+from harness.procs import stop_process
 
 KEY_RE = r"^API key: ([0-9a-f]{64})$"
 
@@ -203,13 +202,7 @@ class EventStream:
                 self.cond.wait(left)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, timeout=5.0)
         self.t.join(timeout=5)
         self.proc.stdout.close()
         self.proc.stderr.close()

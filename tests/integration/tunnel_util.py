@@ -17,22 +17,19 @@ an explicit key (the default key derives from the dialled port).
 """
 import hashlib
 import os
-import re
 import select
-import signal
 import socket
 import ssl
 import struct
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import (CHECK_POINT_RE, LOOPBACK, READY_TIMEOUT, connect, curl, free_port,
                       hostport, recv_all, serve_directory, stopping_factory, wait_port)
+from harness.backends import Listener
+from harness.certs import self_signed  # noqa: F401 (re-exported)
 
 # Fast reports, pings and reconnects for every tunnel test; tests add their own.
 TUNNEL_ENV = {"POSTERN_REPORT_INTERVAL": "1s", "POSTERN_BACKOFF_MAX": "2s"}
@@ -193,16 +190,12 @@ class Tunnel:
 
 
 def count_lines(p, pattern, start=0):
-    rx = re.compile(pattern)
-    return sum(1 for line in p.lines()[start:] if rx.search(line))
+    return p.count_lines(pattern, start)
 
 
 def kill9(p):
     """SIGKILL <p> (a conftest Postern) and reap it."""
-    if p.proc.poll() is None:
-        p.proc.send_signal(signal.SIGKILL)
-    p.proc.wait(5)
-    p._join_readers()
+    p.kill()
 
 
 # --------------------------------------------------------------------------------------
@@ -412,24 +405,6 @@ def read_until_closed(sock, timeout):
 
 
 # --------------------------------------------------------------------------------------
-# certificates
-# --------------------------------------------------------------------------------------
-
-def self_signed(directory, name="mitm", cn="localhost"):
-    """A self-signed ECDSA P-256 certificate made with the openssl CLI; (crt, key)."""
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    crt, key = d / f"{name}.pem", d / f"{name}.key"
-    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key),
-                        "-out", str(crt), "-days", "2", "-subj", f"/CN={cn}"],
-                       capture_output=True, timeout=30)
-    if r.returncode != 0:
-        raise RuntimeError("openssl req -x509 failed:\n" + r.stderr.decode(errors="replace"))
-    return crt, key
-
-
-# --------------------------------------------------------------------------------------
 # relay between tunnel client and server
 # --------------------------------------------------------------------------------------
 
@@ -512,7 +487,7 @@ def _pump(a, b, stop, on_a2b=None, chunk=65536, limit=1 << 20):
                     pass
 
 
-class Relay:
+class Relay(Listener):
     """A TCP relay on a fresh loopback port to 127.0.0.1:<upstream_port>.
 
     Every accepted connection: read the 4-byte postern preamble, connect upstream,
@@ -525,12 +500,7 @@ class Relay:
     def __init__(self, upstream_port, mitm_cert=None, record_limit=1 << 20, name="relay"):
         self.upstream_port = upstream_port
         self.record_limit = record_limit
-        self.name = name
         self.conns = []
-        self._lock = threading.Condition()
-        self._stop = threading.Event()
-        self._socks = set()
-        self._threads = []
         self.srv_ctx = self.cli_ctx = None
         if mitm_cert is not None:
             self.srv_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -538,51 +508,25 @@ class Relay:
             self.cli_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             self.cli_ctx.check_hostname = False
             self.cli_ctx.verify_mode = ssl.CERT_NONE
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((LOOPBACK, 0))
-        self.listener.listen(512)
-        self.listener.settimeout(0.05)
-        self.port = self.listener.getsockname()[1]
-        self._acceptor = threading.Thread(target=self._accept_loop, daemon=True,
-                                          name=f"{name}-accept")
-        self._acceptor.start()
+        super().__init__(0, LOOPBACK, name, backlog=512)
 
-    def _track(self, s):
-        with self._lock:
-            self._socks.add(s)
-        return s
+    def end_socket(self, s):
+        s.close()
 
-    def _accept_loop(self):
-        try:
-            while not self._stop.is_set():
-                try:
-                    c, _ = self.listener.accept()
-                except socket.timeout:
-                    continue
-                except OSError:
-                    break
-                with self._lock:
-                    rc = RelayConn(len(self.conns))
-                    self.conns.append(rc)
-                self._track(c)
-                t = threading.Thread(target=self._serve, args=(c, rc), daemon=True,
-                                     name=f"{self.name}-conn-{rc.index}")
-                with self._lock:
-                    self._threads.append(t)
-                t.start()
-        finally:
-            self.listener.close()
+    def on_accept(self, conn):
+        with self._cond:
+            rc = RelayConn(len(self.conns))
+            self.conns.append(rc)
+        return (rc,)
 
     def _record(self, rc, data):
-        with self._lock:
+        with self._cond:
             room = self.record_limit - len(rc.c2s)
             if room > 0:
                 rc.c2s += data[:room]
-            self._lock.notify_all()
+            self._cond.notify_all()
 
-    def _serve(self, c, rc):
-        up = None
+    def serve(self, c, rc):
         ends = [c]
         try:
             c.settimeout(10)
@@ -592,26 +536,24 @@ class Relay:
                 if not b:
                     return
                 pre += b
-            with self._lock:
+            with self._cond:
                 rc.kind = pre[3:4] if pre[:3] == b"PN\x01" else None
-                self._lock.notify_all()
+                self._cond.notify_all()
             self._record(rc, pre)
-            up = self._track(socket.create_connection((LOOPBACK, self.upstream_port),
-                                                      timeout=10))
+            up = self.track(socket.create_connection((LOOPBACK, self.upstream_port),
+                                                     timeout=10))
             ends.append(up)
             up.sendall(pre)
             a, b = c, up
             if self.srv_ctx is not None and pre == PREAMBLE_DATA:
-                a = self.srv_ctx.wrap_socket(c, server_side=True)
+                a = self.track(self.srv_ctx.wrap_socket(c, server_side=True))
                 ends.append(a)
-                self._track(a)
-                b = self.cli_ctx.wrap_socket(up, server_hostname="localhost")
+                b = self.track(self.cli_ctx.wrap_socket(up, server_hostname="localhost"))
                 ends.append(b)
-                self._track(b)
-                with self._lock:
+                with self._cond:
                     rc.intercepted = True
-                    self._lock.notify_all()
-            _pump(a, b, self._stop, on_a2b=lambda d: self._record(rc, d))
+                    self._cond.notify_all()
+            _pump(a, b, self._stopping, on_a2b=lambda d: self._record(rc, d))
         except Exception as e:  # noqa: BLE001 - kept for the test's messages
             rc.error = e
         finally:
@@ -620,16 +562,14 @@ class Relay:
                     s.close()
                 except OSError:
                     pass
-            with self._lock:
+            with self._cond:
                 rc.closed = True
-                for s in ends:
-                    self._socks.discard(s)
-                self._lock.notify_all()
+            self.untrack(*ends)
 
     def wait(self, pred, timeout, what="relay condition"):
         """Wait until <pred>(list of RelayConn) is truthy (evaluated under the lock)."""
         deadline = time.monotonic() + timeout
-        with self._lock:
+        with self._cond:
             while True:
                 v = pred(self.conns)
                 if v:
@@ -640,25 +580,11 @@ class Relay:
                             for c in self.conns][-10:]
                     raise AssertionError(f"{self.name}: timed out after {timeout}s waiting "
                                          f"for {what}; conns (kind, bytes, mitm, error): {seen}")
-                self._lock.wait(min(remaining, 0.2))
+                self._cond.wait(min(remaining, 0.2))
 
     def control_conns(self):
-        with self._lock:
+        with self._cond:
             return [c for c in self.conns if c.kind == b"C"]
-
-    def stop(self):
-        self._stop.set()
-        self._acceptor.join(timeout=5)
-        with self._lock:
-            socks = list(self._socks)
-            threads = list(self._threads)
-        for s in socks:
-            try:
-                s.close()
-            except OSError:
-                pass
-        for t in threads:
-            t.join(timeout=5)
 
 
 # --------------------------------------------------------------------------------------

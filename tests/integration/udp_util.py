@@ -1,8 +1,6 @@
 """Helpers for the UDP tests (50_udp_*_test.py), on top of conftest.py and tunnel_util.py.
 
-- UdpEcho            a UDP echo server thread on loopback (optionally on a given port, e.g.
-                     the port of a TCP backend, or the port of a stopped UdpEcho); counts
-                     what it received and sent; stop() closes it like a dead backend
+- UdpEcho            (tests/harness/backends.py, re-exported) a UDP echo server thread
 - UdpClient          one client address (one socket, big buffers): exchange() sends a
                      datagram and waits for exactly that datagram back (bounded retries),
                      expect_silence() asserts that nothing comes back
@@ -30,32 +28,16 @@ import time
 
 import pytest
 
-from conftest import LOOPBACK, READY_TIMEOUT, client_url, echo_handler, free_port, wait_port
+from conftest import (LOOPBACK, READY_TIMEOUT, client_url, echo_handler, free_port,
+                      stopping_factory, wait_port)
+from harness.backends import (MAX_DATAGRAM, UdpEcho, set_big_buffers,  # noqa: F401 - re-exported
+                              udp_echo_on)
+from harness.procs import LoggedProcess
 from tunnel_util import ATTACHED_RE, CONNECTED_RE, TUNNEL_ENV, Tunnel, count_lines
 
-MAX_DATAGRAM = 65507            # largest UDP payload over IPv4
-BIG_BUF = 4 << 20               # socket buffers asked for (the suite needs >= 256 KiB)
 UDP_ENV = dict(TUNNEL_ENV)      # fast CHECK_POINT lines for every UDP test
 # log lines of a tunnel end whose control session ended
 TUNNEL_BROKEN_RE = r"(?i)detached|reconnecting|server refused|session ended: error"
-
-
-def set_big_buffers(sock, size=BIG_BUF):
-    """Ask for <size> bytes of receive and send buffer on <sock> (SO_*BUFFORCE when
-    allowed, i.e. as root) and check that at least 256 KiB were granted."""
-    for force, plain in ((getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF),
-                         (getattr(socket, "SO_SNDBUFFORCE", None), socket.SO_SNDBUF)):
-        done = False
-        if force is not None:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, force, size)
-                done = True
-            except OSError:
-                pass
-        if not done:
-            sock.setsockopt(socket.SOL_SOCKET, plain, size)
-        got = sock.getsockopt(socket.SOL_SOCKET, plain)
-        assert got >= 256 * 1024, f"socket buffer {plain}: only {got} bytes granted"
 
 
 def udp_stats():
@@ -101,85 +83,6 @@ def burst_whole(client, payloads, backend):
          f"duplicated {len(dup)}, extra {extra is not None}); backend got "
          f"{backend.counts()[0] - rx0}; {udp_drop_note(before)}")
     return got
-
-
-# --------------------------------------------------------------------------------------
-# echo backend
-# --------------------------------------------------------------------------------------
-
-class UdpEcho:
-    """Echo every datagram back to its sender, from a thread. <port> 0 picks a free one.
-    Records per peer address how many datagrams/bytes came in."""
-
-    def __init__(self, port=0, host=LOOPBACK, name="udp-echo"):
-        self.name = name
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        # no SO_REUSEADDR: on UDP it would let two sockets share the port silently
-        set_big_buffers(self.sock)
-        self.sock.bind((host, port))
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        self.lock = threading.Lock()
-        self.rx_datagrams = 0
-        self.rx_bytes = 0
-        self.tx_bytes = 0
-        self.peers = {}             # address -> datagrams received from it
-        self.errors = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name=name)
-        self._thread.start()
-
-    def _loop(self):
-        while not self._stop.is_set():
-            try:
-                data, peer = self.sock.recvfrom(MAX_DATAGRAM + 1024)
-            except socket.timeout:
-                continue
-            except OSError as e:
-                # ECONNREFUSED from an earlier reply to a vanished peer is harmless
-                if self._stop.is_set():
-                    break
-                with self.lock:
-                    self.errors.append(e)
-                continue
-            # counted before the echo leaves: once a client has its reply, the counts
-            # include it
-            with self.lock:
-                self.rx_datagrams += 1
-                self.rx_bytes += len(data)
-                self.tx_bytes += len(data)
-                self.peers[peer] = self.peers.get(peer, 0) + 1
-            try:
-                self.sock.sendto(data, peer)
-            except OSError as e:
-                with self.lock:
-                    self.tx_bytes -= len(data)
-                    self.errors.append(e)
-
-    def counts(self):
-        with self.lock:
-            return self.rx_datagrams, self.rx_bytes, self.tx_bytes
-
-    def stop(self):
-        """Stop answering and close the socket: the port is unreachable afterwards."""
-        self._stop.set()
-        self._thread.join(timeout=5)
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
-def udp_echo_on(port, name="udp-echo", timeout=5.0):
-    """A UdpEcho on exactly <port>, retrying while the port is still taken."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return UdpEcho(port, name=name)
-        except OSError as e:
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"cannot bind UDP 127.0.0.1:{port}: {e}") from None
-            time.sleep(0.1)
 
 
 # --------------------------------------------------------------------------------------
@@ -394,6 +297,19 @@ def dig_short(port, i, timeout=2):
     return r.returncode, out.split(), r.stderr.decode(errors="replace")
 
 
+def dnsmasq_argv(exe, workdir, port, *extra):
+    """The command line of dnsmasq <exe> in the foreground on 127.0.0.1:<port> with no
+    source of its own (no resolv.conf, /etc/hosts or config file), logging to stdout, its
+    pid file in <workdir>, with the options <extra>."""
+    argv = [exe, "--no-daemon", f"--port={port}", f"--listen-address={LOOPBACK}",
+            "--bind-interfaces", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
+            "--log-facility=-", f"--pid-file={os.path.join(workdir, f'dnsmasq-{port}.pid')}"]
+    argv += list(extra)
+    if os.geteuid() == 0:
+        argv.append("--user=root")
+    return argv
+
+
 class Dnsmasq:
     """dnsmasq in the foreground on 127.0.0.1:<port> (UDP and TCP), answering
     h<i>.postern.test A 192.0.2.<i> for i in 1..<hosts> (TEST-NET-1: data only)."""
@@ -403,7 +319,7 @@ class Dnsmasq:
         self.hosts = hosts
         self.proc = None
         self.port = None
-        self.logfile = None
+        self.logged = None          # the LoggedProcess (output also in dnsmasq-<port>.log)
 
     def start(self, attempts=3):
         exe = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
@@ -413,17 +329,12 @@ class Dnsmasq:
         for _ in range(attempts):
             self.port = free_port()
             log_path = os.path.join(self.workdir, f"dnsmasq-{self.port}.log")
-            argv = [exe, "--no-daemon", "--keep-in-foreground", f"--port={self.port}",
-                    f"--listen-address={LOOPBACK}", "--bind-interfaces", "--no-resolv",
-                    "--no-hosts", "--conf-file=/dev/null", "--log-facility=-",
-                    f"--pid-file={os.path.join(self.workdir, f'dnsmasq-{self.port}.pid')}"]
-            if os.geteuid() == 0:
-                argv.append("--user=root")
-            argv += [f"--host-record={DNS_NAME.format(i)},{expected_ip(i)}"
-                     for i in range(1, self.hosts + 1)]
-            self.logfile = open(log_path, "wb")
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.logfile,
-                                         stderr=subprocess.STDOUT)
+            argv = dnsmasq_argv(exe, self.workdir, self.port, "--keep-in-foreground",
+                                *[f"--host-record={DNS_NAME.format(i)},{expected_ip(i)}"
+                                  for i in range(1, self.hosts + 1)])
+            self.logged = LoggedProcess(argv, merge=True, log_path=log_path,
+                                        name="dnsmasq").start()
+            self.proc = self.logged.proc
             try:
                 self._wait_ready()
                 return self
@@ -453,21 +364,12 @@ class Dnsmasq:
                     raise AssertionError(f"dnsmasq did not answer within {timeout}s")
 
     def log(self):
-        try:
-            return open(self.logfile.name, errors="replace").read()[-3000:]
-        except (OSError, AttributeError):
-            return ""
+        return self.logged.output()[-3000:] if self.logged is not None else ""
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.logfile is not None:
-            self.logfile.close()
+        if self.logged is not None:
+            self.logged.stop(timeout=5.0)
+            self.logged.cleanup()
 
 
 def run_dns_load(port, threads=8, queries=400, digs_per_thread=6, timeout=60.0):
@@ -660,16 +562,10 @@ def dual_echo(backends, udp_backends, attempts=5):
 def udp_backends():
     """Factory: udp_backends(port=0, name=...) -> UdpEcho (port= an exact port, retried
     while taken); all stopped at teardown."""
-    made = []
-
     def make(port=0, name="udp-echo", timeout=5.0):
-        u = udp_echo_on(port, name, timeout) if port else UdpEcho(0, name=name)
-        made.append(u)
-        return u
+        return udp_echo_on(port, name, timeout) if port else UdpEcho(0, name=name)
 
-    yield make
-    for u in made:
-        u.stop()
+    yield from stopping_factory(make)
 
 
 @pytest.fixture
