@@ -1,7 +1,7 @@
 #!/bin/sh
 # Build postern and run every test. This is the README's test command and what
 # .ci/run calls:
-#   1. the include layering check;
+#   1. the include layering check (and the tests of that check);
 #   2. unit tests (cmocka via CTest) on an ASan+UBSan build;
 #   3. the integration suite (pytest, real binary) against the release build;
 #   4. a sanitizer pass: a named subset of the integration suite against the
@@ -22,6 +22,7 @@ PY=/usr/bin/python3
 
 echo "== layering"
 sh scripts/check-layers.sh
+sh tests/scripts/check_layers_test.sh
 
 echo "== build (release)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null

@@ -28,7 +28,7 @@
 typedef struct ping_req {
     pn_list_t node;             /* in pn_api.pings */
     pn_api_t *api;
-    pn_http_req_t *req;         /* answered by on_ping_done or pn_api_stop */
+    pn_mhttp_req_t *req;         /* answered by on_ping_done or pn_api_stop */
     pn_tcping_t *probe;         /* owned until it calls back */
     char *target;               /* owned */
 } ping_req_t;
@@ -36,17 +36,17 @@ typedef struct ping_req {
 /* ---- replies ----------------------------------------------------------- */
 
 static void
-reply_json(pn_http_req_t *r, int status, json_t *o)
+reply_json(pn_mhttp_req_t *r, int status, json_t *o)
 {
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
-    pn_http_reply(r, status, JSON_TYPE, text, strlen(text));
+    pn_mhttp_reply(r, status, JSON_TYPE, text, strlen(text));
     free(text);
 }
 
 /* {"error": "<msg>", "field": "<field>"}; <field> may be NULL or "". */
 static void
-reply_error(pn_http_req_t *r, int status, const char *field, const char *msg)
+reply_error(pn_mhttp_req_t *r, int status, const char *field, const char *msg)
 {
     json_t *o = json_object();
     json_object_set_new(o, "error", json_string(msg));
@@ -56,15 +56,15 @@ reply_error(pn_http_req_t *r, int status, const char *field, const char *msg)
 }
 
 static void
-reply_not_found(pn_http_req_t *r)
+reply_not_found(pn_mhttp_req_t *r)
 {
     reply_error(r, 404, NULL, "path: not found");
 }
 
 static void
-reply_method(pn_http_req_t *r, const char *allow)
+reply_method(pn_mhttp_req_t *r, const char *allow)
 {
-    pn_http_set_header(r, "Allow", allow);
+    pn_mhttp_set_header(r, "Allow", allow);
     reply_error(r, 405, "method", "method: not allowed here");
 }
 
@@ -116,12 +116,12 @@ hex_hash(const char *s, uint8_t out[PN_SHA256_LEN])
 }
 
 static const char *
-presented_key(pn_http_req_t *r)
+presented_key(pn_mhttp_req_t *r)
 {
-    const char *k = pn_http_header(r, "X-API-Key");
+    const char *k = pn_mhttp_header(r, "X-API-Key");
     if (k != NULL)
         return k;
-    const char *auth = pn_http_header(r, "Authorization");
+    const char *auth = pn_mhttp_header(r, "Authorization");
     if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
         auth += 7;
         while (*auth == ' ')
@@ -172,11 +172,11 @@ pn_api_clear(pn_api_t *a)
 /* ---- endpoints ----------------------------------------------------------- */
 
 static pn_body_t *
-parse_body(pn_http_req_t *r, enum pn_body_kind kind, pn_body_t *b)
+parse_body(pn_mhttp_req_t *r, enum pn_body_kind kind, pn_body_t *b)
 {
     char err[PN_ERR_LEN], field[PN_FIELD_LEN];
     size_t len;
-    const char *text = pn_http_body(r, &len);
+    const char *text = pn_mhttp_body(r, &len);
     if (pn_body_parse(kind, text, len, b, err, field) != PN_OK) {
         reply_error(r, 400, field, err);
         return NULL;
@@ -185,7 +185,7 @@ parse_body(pn_http_req_t *r, enum pn_body_kind kind, pn_body_t *b)
 }
 
 static void
-get_instances(pn_api_t *a, pn_http_req_t *r)
+get_instances(pn_api_t *a, pn_mhttp_req_t *r)
 {
     json_t *arr = json_array();
     pn_list_t *head = pn_super_list(a->super), *n;
@@ -195,7 +195,7 @@ get_instances(pn_api_t *a, pn_http_req_t *r)
 }
 
 static void
-post_instances(pn_api_t *a, pn_http_req_t *r)
+post_instances(pn_api_t *a, pn_mhttp_req_t *r)
 {
     pn_body_t b;
     if (parse_body(r, PN_BODY_CREATE, &b) == NULL)
@@ -210,7 +210,7 @@ post_instances(pn_api_t *a, pn_http_req_t *r)
 }
 
 static void
-patch_instance(pn_api_t *a, pn_http_req_t *r, pn_inst_t *in)
+patch_instance(pn_api_t *a, pn_mhttp_req_t *r, pn_inst_t *in)
 {
     pn_body_t b;
     if (parse_body(r, PN_BODY_PATCH, &b) == NULL)
@@ -245,7 +245,7 @@ patch_instance(pn_api_t *a, pn_http_req_t *r, pn_inst_t *in)
 }
 
 static void
-put_instance(pn_api_t *a, pn_http_req_t *r, pn_inst_t *in)
+put_instance(pn_api_t *a, pn_mhttp_req_t *r, pn_inst_t *in)
 {
     pn_body_t b;
     if (parse_body(r, PN_BODY_PUT, &b) == NULL)
@@ -265,7 +265,7 @@ add_line(const char *line, void *ctx)
 }
 
 static void
-get_logs(pn_http_req_t *r, pn_inst_t *in)
+get_logs(pn_mhttp_req_t *r, pn_inst_t *in)
 {
     json_t *arr = json_array();
     pn_inst_logs(in, add_line, arr);
@@ -277,7 +277,7 @@ get_logs(pn_http_req_t *r, pn_inst_t *in)
 /* {"clients","routes","accounts","truncated","updated"}: the hub's last state,
  * empty lists and "updated": null before the first (or once its child is gone). */
 static void
-get_hub(pn_http_req_t *r, pn_inst_t *in)
+get_hub(pn_mhttp_req_t *r, pn_inst_t *in)
 {
     static const char *const lists[] = { "clients", "routes", "accounts" };
     char at[PN_TIME_LEN];
@@ -298,7 +298,7 @@ get_hub(pn_http_req_t *r, pn_inst_t *in)
 }
 
 static void
-route_instance(pn_api_t *a, pn_http_req_t *r, const char *rest)
+route_instance(pn_api_t *a, pn_mhttp_req_t *r, const char *rest)
 {
     char id[16];
     const char *slash = strchr(rest, '/');
@@ -309,18 +309,18 @@ route_instance(pn_api_t *a, pn_http_req_t *r, const char *rest)
     }
     memcpy(id, rest, idlen);
     id[idlen] = '\0';
-    enum pn_http_method m = pn_http_method(r);
+    enum pn_mhttp_method m = pn_mhttp_method(r);
     if (slash != NULL) {
         if (strcmp(slash, "/logs") != 0 && strcmp(slash, "/hub") != 0) {
             reply_not_found(r);
             return;
         }
-        if (m != PN_HTTP_GET && m != PN_HTTP_HEAD) {
+        if (m != PN_MHTTP_GET && m != PN_MHTTP_HEAD) {
             reply_method(r, "GET");
             return;
         }
-    } else if (m != PN_HTTP_GET && m != PN_HTTP_HEAD && m != PN_HTTP_PATCH && m != PN_HTTP_PUT &&
-               m != PN_HTTP_DELETE) {
+    } else if (m != PN_MHTTP_GET && m != PN_MHTTP_HEAD && m != PN_MHTTP_PATCH && m != PN_MHTTP_PUT &&
+               m != PN_MHTTP_DELETE) {
         reply_method(r, "GET, PATCH, PUT, DELETE");
         return;
     }
@@ -337,11 +337,11 @@ route_instance(pn_api_t *a, pn_http_req_t *r, const char *rest)
         return;
     }
     switch (m) {
-    case PN_HTTP_PATCH: patch_instance(a, r, in); break;
-    case PN_HTTP_PUT: put_instance(a, r, in); break;
-    case PN_HTTP_DELETE:
+    case PN_MHTTP_PATCH: patch_instance(a, r, in); break;
+    case PN_MHTTP_PUT: put_instance(a, r, in); break;
+    case PN_MHTTP_DELETE:
         pn_super_delete(in);
-        pn_http_reply(r, 204, NULL, NULL, 0);
+        pn_mhttp_reply(r, 204, NULL, NULL, 0);
         break;
     default: reply_json(r, 200, pn_inst_json(in)); break;
     }
@@ -355,7 +355,7 @@ level_name(enum log_level l)
 }
 
 static void
-reply_info(pn_api_t *a, pn_http_req_t *r)
+reply_info(pn_api_t *a, pn_mhttp_req_t *r)
 {
     pn_host_t h;
     struct utsname u;
@@ -386,7 +386,7 @@ reply_info(pn_api_t *a, pn_http_req_t *r)
 }
 
 static void
-post_info(pn_api_t *a, pn_http_req_t *r)
+post_info(pn_api_t *a, pn_mhttp_req_t *r)
 {
     pn_body_t b;
     if (parse_body(r, PN_BODY_INFO, &b) == NULL)
@@ -418,10 +418,10 @@ on_ping_done(int connected, uint64_t latency_ms, const char *err, void *ctx)
 }
 
 static void
-get_tcping(pn_api_t *a, pn_http_req_t *r)
+get_tcping(pn_api_t *a, pn_mhttp_req_t *r)
 {
     char err[PN_ERR_LEN];
-    char *target = pn_http_query(r, "target");
+    char *target = pn_mhttp_query(r, "target");
     ping_req_t *p = xcalloc(sizeof(*p));
     p->api = a;
     p->req = r;
@@ -437,7 +437,7 @@ get_tcping(pn_api_t *a, pn_http_req_t *r)
 }
 
 static void
-get_metrics(pn_api_t *a, pn_http_req_t *r)
+get_metrics(pn_api_t *a, pn_mhttp_req_t *r)
 {
     size_t n = pn_super_count(a->super), i = 0, len;
     pn_metric_inst_t *v = xcalloc((n ? n : 1) * sizeof(*v));
@@ -459,12 +459,12 @@ get_metrics(pn_api_t *a, pn_http_req_t *r)
     }
     char *text = pn_metrics_format(v, n, (pn_now_ms() - a->start_ms) / 1000, &len);
     free(v);
-    pn_http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    pn_mhttp_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
     free(text);
 }
 
 static void
-post_key(pn_api_t *a, pn_http_req_t *r)
+post_key(pn_api_t *a, pn_mhttp_req_t *r)
 {
     char hex[2 * PN_API_KEY_BYTES + 1], hh[2 * PN_SHA256_LEN + 1];
     uint8_t hash[PN_SHA256_LEN];
@@ -486,21 +486,21 @@ post_key(pn_api_t *a, pn_http_req_t *r)
 }
 
 static void
-reply_asset(pn_http_req_t *r, const char *name)
+reply_asset(pn_mhttp_req_t *r, const char *name)
 {
     const pn_asset_t *f = pn_asset_find(name);
     if (f == NULL) {
         reply_not_found(r);
         return;
     }
-    pn_http_reply(r, 200, pn_asset_type(name), f->data, f->len);
+    pn_mhttp_reply(r, 200, pn_asset_type(name), f->data, f->len);
 }
 
 /* index.html with the API prefix in <meta name="postern-prefix" content="...">:
  * the page's own tag gets the configured prefix, or one is inserted before
  * </head>; the page then finds the API under any prefix. */
 static void
-reply_index(pn_api_t *a, pn_http_req_t *r)
+reply_index(pn_api_t *a, pn_mhttp_req_t *r)
 {
     static const char tag[] = "<meta name=\"postern-prefix\" content=\"";
     const pn_asset_t *f = pn_asset_find("web/index.html");
@@ -523,7 +523,7 @@ reply_index(pn_api_t *a, pn_http_req_t *r)
         cut_to = cut_from;                  /* insert a tag */
         n = snprintf(ins, sizeof(ins), "%s%s\">\n", tag, a->cfg->prefix);
     } else {
-        pn_http_reply(r, 200, type, f->data, f->len);
+        pn_mhttp_reply(r, 200, type, f->data, f->len);
         return;
     }
     size_t pre = (size_t)(cut_from - data), post = f->len - (size_t)(cut_to - data);
@@ -531,15 +531,15 @@ reply_index(pn_api_t *a, pn_http_req_t *r)
     memcpy(page, data, pre);
     memcpy(page + pre, ins, (size_t)n);
     memcpy(page + pre + (size_t)n, cut_to, post);
-    pn_http_reply(r, 200, type, page, pre + (size_t)n + post);
+    pn_mhttp_reply(r, 200, type, page, pre + (size_t)n + post);
     free(page);
 }
 
 static void
-route_api(pn_api_t *a, pn_http_req_t *r, const char *rest)
+route_api(pn_api_t *a, pn_mhttp_req_t *r, const char *rest)
 {
-    enum pn_http_method m = pn_http_method(r);
-    int get = m == PN_HTTP_GET || m == PN_HTTP_HEAD;
+    enum pn_mhttp_method m = pn_mhttp_method(r);
+    int get = m == PN_MHTTP_GET || m == PN_MHTTP_HEAD;
 
     if (strcmp(rest, "/openapi.json") == 0 || strcmp(rest, "/docs") == 0) {
         if (!get) {
@@ -550,12 +550,12 @@ route_api(pn_api_t *a, pn_http_req_t *r, const char *rest)
         return;
     }
     if (!pn_api_key_ok(a->key_hash, presented_key(r))) {
-        pn_http_set_header(r, "WWW-Authenticate", "Bearer realm=\"postern\"");
+        pn_mhttp_set_header(r, "WWW-Authenticate", "Bearer realm=\"postern\"");
         reply_error(r, 401, NULL, "missing or wrong API key");
         return;
     }
     size_t blen;
-    pn_http_body(r, &blen);
+    pn_mhttp_body(r, &blen);
     if (blen > PN_API_BODY_MAX) {
         reply_error(r, 413, "body", "body: larger than 64 KiB");
         return;
@@ -563,21 +563,21 @@ route_api(pn_api_t *a, pn_http_req_t *r, const char *rest)
     if (strcmp(rest, "/instances") == 0) {
         if (get)
             get_instances(a, r);
-        else if (m == PN_HTTP_POST)
+        else if (m == PN_MHTTP_POST)
             post_instances(a, r);
         else
             reply_method(r, "GET, POST");
     } else if (strncmp(rest, "/instances/", 11) == 0) {
         route_instance(a, r, rest + 11);
     } else if (strcmp(rest, "/events") == 0) {
-        if (m == PN_HTTP_GET)
+        if (m == PN_MHTTP_GET)
             pn_events_add(a->events, r, a->super);
         else
             reply_method(r, "GET");
     } else if (strcmp(rest, "/info") == 0) {
         if (get)
             reply_info(a, r);
-        else if (m == PN_HTTP_POST)
+        else if (m == PN_MHTTP_POST)
             post_info(a, r);
         else
             reply_method(r, "GET, POST");
@@ -592,7 +592,7 @@ route_api(pn_api_t *a, pn_http_req_t *r, const char *rest)
         else
             reply_method(r, "GET");
     } else if (strcmp(rest, "/key") == 0) {
-        if (m == PN_HTTP_POST)
+        if (m == PN_MHTTP_POST)
             post_key(a, r);
         else
             reply_method(r, "POST");
@@ -602,12 +602,12 @@ route_api(pn_api_t *a, pn_http_req_t *r, const char *rest)
 }
 
 void
-pn_api_handle(pn_http_req_t *r, void *ctx)
+pn_api_handle(pn_mhttp_req_t *r, void *ctx)
 {
     pn_api_t *a = ctx;
-    const char *path = pn_http_path(r);
+    const char *path = pn_mhttp_path(r);
     size_t plen = strlen(a->cfg->prefix);
-    enum pn_http_method m = pn_http_method(r);
+    enum pn_mhttp_method m = pn_mhttp_method(r);
 
     if (a->stopping) {
         reply_error(r, 503, NULL, "master: shutting down");
@@ -619,7 +619,7 @@ pn_api_handle(pn_http_req_t *r, void *ctx)
         return;
     }
     if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
-        if (m != PN_HTTP_GET && m != PN_HTTP_HEAD)
+        if (m != PN_MHTTP_GET && m != PN_MHTTP_HEAD)
             reply_method(r, "GET");
         else
             reply_index(a, r);
@@ -628,7 +628,7 @@ pn_api_handle(pn_http_req_t *r, void *ctx)
     if (strncmp(path, "/assets/", 8) == 0) {
         const char *file = path + 8;
         char name[128];
-        if (m != PN_HTTP_GET && m != PN_HTTP_HEAD) {
+        if (m != PN_MHTTP_GET && m != PN_MHTTP_HEAD) {
             reply_method(r, "GET");
             return;
         }

@@ -40,8 +40,8 @@ typedef struct pn_api {
  *  when there is none; *<new_key> then gets it as 64 hex characters (a new
  *  string the caller prints once and frees), else NULL. PN_OK or PN_ERR. */
 int pn_api_init(pn_api_t *a, char **new_key);
-/** The pn_http_handler_cb of the master: <ctx> is the pn_api_t. */
-void pn_api_handle(pn_http_req_t *r, void *ctx);
+/** The pn_mhttp_handler_cb of the master: <ctx> is the pn_api_t. */
+void pn_api_handle(pn_mhttp_req_t *r, void *ctx);
 /** Answer every request still waiting (tcping) with 503 and refuse new ones. */
 void pn_api_stop(pn_api_t *a);
 /** Free what <a> owns. */

@@ -13,7 +13,7 @@
 typedef struct sse {
     pn_list_t node;             /* in pn_events.streams */
     pn_events_t *hub;           /* back pointer */
-    pn_http_stream_t *stream;   /* owned (ended in sse_free) */
+    pn_mhttp_stream_t *stream;   /* owned (ended in sse_free) */
     ev_timer_t *keepalive;      /* owned */
     int dead;                   /* to be freed by the sweep */
 } sse_t;
@@ -32,7 +32,7 @@ sse_free(sse_t *c)
     pn_list_del(&c->node);
     c->hub->n--;
     ev_timer_free(c->keepalive);
-    pn_http_stream_end(c->stream);
+    pn_mhttp_stream_end(c->stream);
     free(c);
 }
 
@@ -54,7 +54,7 @@ sse_send(sse_t *c, const char *data, size_t len)
 {
     if (c->dead)
         return;
-    if (pn_http_stream_send(c->stream, data, len) != PN_OK) {
+    if (pn_mhttp_stream_send(c->stream, data, len) != PN_OK) {
         c->dead = 1;
         ev_timer_disarm(c->keepalive);
         ev_defer_schedule(c->hub->sweep);
@@ -135,12 +135,12 @@ pn_events_free_(pn_events_t *e)
 }
 
 void
-pn_events_add(pn_events_t *e, pn_http_req_t *r, pn_super_t *s)
+pn_events_add(pn_events_t *e, pn_mhttp_req_t *r, pn_super_t *s)
 {
     sse_t *c = xcalloc(sizeof(*c));
     static const char retry[] = "retry: 3000\n\n";
     c->hub = e;
-    c->stream = pn_http_stream_start(r, "text/event-stream; charset=utf-8");
+    c->stream = pn_mhttp_stream_start(r, "text/event-stream; charset=utf-8");
     c->keepalive = ev_timer_new(e->loop, on_keepalive, c);
     pn_list_add(&e->streams, &c->node);
     e->n++;

@@ -22,7 +22,7 @@ void pn_events_free_(pn_events_t *e);
 
 /** Answer <r> with a new stream: retry, then an `initial` event for each
  *  instance of <s>. */
-void pn_events_add(pn_events_t *e, pn_http_req_t *r, pn_super_t *s);
+void pn_events_add(pn_events_t *e, pn_mhttp_req_t *r, pn_super_t *s);
 /** Send an event of <type> ("create", "update", "delete", "log") about <in>
  *  (with <line> for "log") to every stream. */
 void pn_events_publish(pn_events_t *e, const char *type, const pn_inst_t *in, const char *line);

@@ -15,28 +15,28 @@
 #include <string.h>
 #include <unistd.h>
 
-struct pn_http {
+struct pn_mhttp {
     struct evhttp *http;        /* owned */
     pn_tls_ctx_t *tls;          /* borrowed, or NULL */
-    pn_http_handler_cb cb;
+    pn_mhttp_handler_cb cb;
     void *ctx;                  /* borrowed */
 };
 
 /* One request in the API's hands, until its reply. */
-struct pn_http_req {
+struct pn_mhttp_req {
     struct evhttp_request *req; /* libevent's, freed by libevent after the reply */
     char *body;                 /* owned copy, NUL-terminated */
     size_t body_len;
 };
 
-struct pn_http_stream {
-    struct evhttp_request *req; /* libevent's, until pn_http_stream_end */
+struct pn_mhttp_stream {
+    struct evhttp_request *req; /* libevent's, until pn_mhttp_stream_end */
 };
 
 static struct bufferevent *
 on_new_bev(struct event_base *base, void *arg)
 {
-    pn_http_t *h = arg;
+    pn_mhttp_t *h = arg;
     SSL *ssl = pn_tls_server_ssl(h->tls);
     if (ssl == NULL) {
         log_error("master: https: cannot make a TLS session");
@@ -53,8 +53,8 @@ on_new_bev(struct event_base *base, void *arg)
 static void
 on_request(struct evhttp_request *req, void *arg)
 {
-    pn_http_t *h = arg;
-    pn_http_req_t *r = xcalloc(sizeof(*r));
+    pn_mhttp_t *h = arg;
+    pn_mhttp_req_t *r = xcalloc(sizeof(*r));
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     r->req = req;
     r->body_len = evbuffer_get_length(in);
@@ -65,11 +65,11 @@ on_request(struct evhttp_request *req, void *arg)
     h->cb(r, h->ctx);
 }
 
-pn_http_t *
-pn_http_new(ev_loop_t *loop, int lfd, pn_tls_ctx_t *tls, pn_http_handler_cb cb, void *ctx)
+pn_mhttp_t *
+pn_mhttp_new(ev_loop_t *loop, int lfd, pn_tls_ctx_t *tls, pn_mhttp_handler_cb cb, void *ctx)
 {
     struct event_base *base = ev_loop_base(loop);
-    pn_http_t *h = xcalloc(sizeof(*h));
+    pn_mhttp_t *h = xcalloc(sizeof(*h));
     h->tls = tls;
     h->cb = cb;
     h->ctx = ctx;
@@ -83,9 +83,9 @@ pn_http_new(ev_loop_t *loop, int lfd, pn_tls_ctx_t *tls, pn_http_handler_cb cb, 
         log_error("master: cannot start the HTTP server");
         abort();
     }
-    evhttp_set_max_headers_size(h->http, PN_HTTP_MAX_HEADERS);
-    evhttp_set_max_body_size(h->http, PN_HTTP_MAX_BODY);
-    evhttp_set_timeout(h->http, PN_HTTP_TIMEOUT_S);
+    evhttp_set_max_headers_size(h->http, PN_MHTTP_MAX_HEADERS);
+    evhttp_set_max_body_size(h->http, PN_MHTTP_MAX_BODY);
+    evhttp_set_timeout(h->http, PN_MHTTP_TIMEOUT_S);
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
                                EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE |
                                EVHTTP_REQ_OPTIONS);
@@ -96,7 +96,7 @@ pn_http_new(ev_loop_t *loop, int lfd, pn_tls_ctx_t *tls, pn_http_handler_cb cb, 
 }
 
 void
-pn_http_free_(pn_http_t *h)
+pn_mhttp_free_(pn_mhttp_t *h)
 {
     if (h == NULL)
         return;
@@ -104,22 +104,22 @@ pn_http_free_(pn_http_t *h)
     free(h);
 }
 
-enum pn_http_method
-pn_http_method(const pn_http_req_t *r)
+enum pn_mhttp_method
+pn_mhttp_method(const pn_mhttp_req_t *r)
 {
     switch (evhttp_request_get_command(r->req)) {
-    case EVHTTP_REQ_GET: return PN_HTTP_GET;
-    case EVHTTP_REQ_HEAD: return PN_HTTP_HEAD;
-    case EVHTTP_REQ_POST: return PN_HTTP_POST;
-    case EVHTTP_REQ_PUT: return PN_HTTP_PUT;
-    case EVHTTP_REQ_PATCH: return PN_HTTP_PATCH;
-    case EVHTTP_REQ_DELETE: return PN_HTTP_DELETE;
-    default: return PN_HTTP_OTHER;
+    case EVHTTP_REQ_GET: return PN_MHTTP_GET;
+    case EVHTTP_REQ_HEAD: return PN_MHTTP_HEAD;
+    case EVHTTP_REQ_POST: return PN_MHTTP_POST;
+    case EVHTTP_REQ_PUT: return PN_MHTTP_PUT;
+    case EVHTTP_REQ_PATCH: return PN_MHTTP_PATCH;
+    case EVHTTP_REQ_DELETE: return PN_MHTTP_DELETE;
+    default: return PN_MHTTP_OTHER;
     }
 }
 
 const char *
-pn_http_path(const pn_http_req_t *r)
+pn_mhttp_path(const pn_mhttp_req_t *r)
 {
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->req);
     const char *p = u ? evhttp_uri_get_path(u) : NULL;
@@ -127,7 +127,7 @@ pn_http_path(const pn_http_req_t *r)
 }
 
 char *
-pn_http_query(pn_http_req_t *r, const char *key)
+pn_mhttp_query(pn_mhttp_req_t *r, const char *key)
 {
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->req);
     const char *q = u ? evhttp_uri_get_query(u) : NULL;
@@ -143,26 +143,26 @@ pn_http_query(pn_http_req_t *r, const char *key)
 }
 
 const char *
-pn_http_header(const pn_http_req_t *r, const char *name)
+pn_mhttp_header(const pn_mhttp_req_t *r, const char *name)
 {
     return evhttp_find_header(evhttp_request_get_input_headers(r->req), name);
 }
 
 const char *
-pn_http_body(pn_http_req_t *r, size_t *len)
+pn_mhttp_body(pn_mhttp_req_t *r, size_t *len)
 {
     *len = r->body_len;
     return r->body;
 }
 
 int
-pn_http_gone(const pn_http_req_t *r)
+pn_mhttp_gone(const pn_mhttp_req_t *r)
 {
     return evhttp_request_get_connection(r->req) == NULL;
 }
 
 void
-pn_http_set_header(pn_http_req_t *r, const char *name, const char *value)
+pn_mhttp_set_header(pn_mhttp_req_t *r, const char *name, const char *value)
 {
     evhttp_add_header(evhttp_request_get_output_headers(r->req), name, value);
 }
@@ -185,7 +185,7 @@ reason(int status)
 }
 
 void
-pn_http_reply(pn_http_req_t *r, int status, const char *ctype, const void *body, size_t len)
+pn_mhttp_reply(pn_mhttp_req_t *r, int status, const char *ctype, const void *body, size_t len)
 {
     struct evbuffer *out = NULL;
     struct evkeyvalq *hdr = evhttp_request_get_output_headers(r->req);
@@ -205,10 +205,10 @@ pn_http_reply(pn_http_req_t *r, int status, const char *ctype, const void *body,
     free(r);
 }
 
-pn_http_stream_t *
-pn_http_stream_start(pn_http_req_t *r, const char *ctype)
+pn_mhttp_stream_t *
+pn_mhttp_stream_start(pn_mhttp_req_t *r, const char *ctype)
 {
-    pn_http_stream_t *s = xcalloc(sizeof(*s));
+    pn_mhttp_stream_t *s = xcalloc(sizeof(*s));
     struct evkeyvalq *hdr = evhttp_request_get_output_headers(r->req);
     s->req = r->req;
     evhttp_add_header(hdr, "Content-Type", ctype);
@@ -224,7 +224,7 @@ pn_http_stream_start(pn_http_req_t *r, const char *ctype)
          * timeout for a client that stops reading; and a client that sends
          * data on it fills at most 4 KiB before reading stops. */
         struct bufferevent *bev = evhttp_connection_get_bufferevent(c);
-        struct timeval wr = { .tv_sec = PN_HTTP_TIMEOUT_S, .tv_usec = 0 };
+        struct timeval wr = { .tv_sec = PN_MHTTP_TIMEOUT_S, .tv_usec = 0 };
         bufferevent_set_timeouts(bev, NULL, &wr);
         bufferevent_setwatermark(bev, EV_READ, 0, 4096);
     }
@@ -234,19 +234,19 @@ pn_http_stream_start(pn_http_req_t *r, const char *ctype)
 }
 
 int
-pn_http_stream_gone(const pn_http_stream_t *s)
+pn_mhttp_stream_gone(const pn_mhttp_stream_t *s)
 {
     return evhttp_request_get_connection(s->req) == NULL;
 }
 
 int
-pn_http_stream_send(pn_http_stream_t *s, const char *data, size_t len)
+pn_mhttp_stream_send(pn_mhttp_stream_t *s, const char *data, size_t len)
 {
     struct evhttp_connection *c = evhttp_request_get_connection(s->req);
     if (c == NULL)
         return PN_ERR;
     struct bufferevent *bev = evhttp_connection_get_bufferevent(c);
-    if (evbuffer_get_length(bufferevent_get_output(bev)) > PN_HTTP_STREAM_BACKLOG)
+    if (evbuffer_get_length(bufferevent_get_output(bev)) > PN_MHTTP_STREAM_BACKLOG)
         return PN_ERR;
     struct evbuffer *b = evbuffer_new();
     evbuffer_add(b, data, len);
@@ -256,7 +256,7 @@ pn_http_stream_send(pn_http_stream_t *s, const char *data, size_t len)
 }
 
 void
-pn_http_stream_end(pn_http_stream_t *s)
+pn_mhttp_stream_end(pn_mhttp_stream_t *s)
 {
     if (s == NULL)
         return;

@@ -39,7 +39,7 @@ typedef struct master {
     ev_loop_t *loop;            /* owned, like everything below */
     pn_store_t *store;
     pn_tls_ctx_t *tls;
-    pn_http_t *http;
+    pn_mhttp_t *http;
     pn_events_t *events;
     pn_info_t *info;
     pn_dns_t *dns;
@@ -165,7 +165,7 @@ master_free(master_t *m)
 {
     pn_api_clear(&m->api);
     pn_events_free(m->events);
-    pn_http_free(m->http);
+    pn_mhttp_free(m->http);
     pn_super_free(m->super);
     pn_info_free(m->info);
     pn_dns_free(m->dns);
@@ -244,7 +244,7 @@ pn_master_run(const char *url)
         memset(key, 0, strlen(key));
         xfree(key);
     }
-    m.http = pn_http_new(m.loop, lfd, m.tls, pn_api_handle, &m.api);
+    m.http = pn_mhttp_new(m.loop, lfd, m.tls, pn_api_handle, &m.api);
     m.sig[0] = ev_signal_new(m.loop, SIGINT, on_signal, &m);
     m.sig[1] = ev_signal_new(m.loop, SIGTERM, on_signal, &m);
     m.save = ev_timer_new(m.loop, on_save, &m);

@@ -1,205 +1,17 @@
-/* master/super.c: instances and their child processes (see master/super.h).
- *
- *   fork ─> child: own process group, PDEATHSIG, stdout+stderr -> pipe, exec
- *   pipe ─> on_read: lines ─> HUB_STATE (hubs): hub state, hub
- *                            | CHECK_POINT: counters, update | other: ring, log
- *   SIGCHLD ─> reap: drain the pipe, fold the counters, stopped/error, backoff
- */
+/* master/super.c: the instance table and the supervisor's API (see
+ * master/super.h): create, load, start, stop, restart, delete, save and shut
+ * down. The child processes are run and read by proc.c. */
 #include "master/super.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "core/url.h"
-#include "master/backoff.h"
-#include "master/checkpoint.h"
-#include "master/hubstate.h"
+#include "master/proc.h"
 #include "tls/tls.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
-
-#define PROC_KILL_MS 5000           /* SIGTERM, then SIGKILL this much later */
-#define PROC_READ_BUDGET (64 * 1024)/* bytes read per wake-up: a flood cannot starve the loop */
-#define PROC_DRAIN_MAX (1024 * 1024)/* bytes read from a dead child's pipe */
-
-struct pn_proc {
-    pn_list_t node;             /* in pn_super.procs */
-    pn_super_t *super;          /* back pointer */
-    pn_inst_t *inst;            /* borrowed; NULL once the instance is gone */
-    pid_t pid;
-    int fd;                     /* owned: read end of the output pipe, -1 once closed */
-    ev_io_t *io;                /* owned */
-    ev_timer_t *kill;           /* owned: SIGKILL deadline */
-    int term_sent;              /* SIGTERM sent */
-    int stop_requested;         /* its end was asked for: not an error */
-    uint64_t started_ms;
-    size_t len;                 /* bytes in <line> */
-    size_t cap;                 /* bytes at <line>: PN_INST_LINE_MAX, more for a HUB_STATE line */
-    char *line;                 /* owned: the line being assembled */
-    int skip;                   /* dropping the rest of a HUB_STATE line over the bound */
-    char last[256];             /* last ordinary line: the error reason */
-};
-
-struct pn_super {
-    ev_loop_t *loop;            /* borrowed */
-    pn_store_t *store;          /* borrowed */
-    char *exe;                  /* owned */
-    pn_super_notify_cb notify;
-    void *ctx;                  /* borrowed */
-    pn_list_t insts;            /* pn_inst_t, owned */
-    size_t ninsts;
-    pn_list_t procs;            /* pn_proc_t, owned */
-    ev_defer_t *sigchld;        /* owned */
-    ev_defer_t *done_defer;     /* owned: runs <done> from the loop */
-    int shutting_down;
-    void (*done)(void *ctx);
-    void *done_ctx;             /* borrowed */
-};
-
-static void proc_reap_all(void *arg);
-static void inst_start(pn_inst_t *in);
-
-/* ---- small helpers ----------------------------------------------------- */
-
-static void
-notify(pn_inst_t *in, enum pn_change what, const char *line)
-{
-    if (in->super->notify != NULL)
-        in->super->notify(in, what, line, in->super->ctx);
-}
-
-static void
-set_error(pn_inst_t *in, const char *msg)
-{
-    free(in->error);
-    in->error = xstrdup(msg);
-}
-
-uint64_t
-pn_inst_counter(const pn_inst_t *in, enum pn_counter k)
-{
-    return in->base[k] + (in->cur[k] - in->mark[k]);
-}
-
-int
-pn_inst_is_hub(const pn_inst_t *in)
-{
-    return strcmp(in->type, "hub") == 0;
-}
-
-pid_t
-pn_inst_pid(const pn_inst_t *in)
-{
-    return in->proc != NULL ? in->proc->pid : 0;
-}
-
-const char *
-pn_inst_status_name(enum pn_inst_status st)
-{
-    switch (st) {
-    case PN_INST_RUNNING: return "running";
-    case PN_INST_ERROR: return "error";
-    default: return "stopped";
-    }
-}
-
-void
-pn_inst_logs(const pn_inst_t *in, void (*cb)(const char *line, void *ctx), void *ctx)
-{
-    for (unsigned i = 0; i < in->log_n; i++)
-        cb(in->logs[(in->log_first + i) % PN_INST_LOGS], ctx);
-}
-
-static void
-log_push(pn_inst_t *in, const char *line)
-{
-    if (in->log_n == PN_INST_LOGS) {
-        free(in->logs[in->log_first]);
-        in->logs[in->log_first] = xstrdup(line);
-        in->log_first = (in->log_first + 1) % PN_INST_LOGS;
-    } else {
-        in->logs[(in->log_first + in->log_n) % PN_INST_LOGS] = xstrdup(line);
-        in->log_n++;
-    }
-}
-
-/* Notify a log line unless the instance is over PN_INST_LOG_RATE lines this
- * second; the first line of the next window says how many were held back. */
-static void
-log_notify(pn_inst_t *in, const char *line)
-{
-    uint64_t now = pn_now_ms();
-    if (now - in->log_win_ms >= 1000) {
-        in->log_win_ms = now;
-        in->log_win_n = 0;
-        if (in->log_held > 0) {
-            char note[128];
-            snprintf(note, sizeof(note), "postern master: %llu lines of this instance were not "
-                     "streamed (over %d a second); GET /logs keeps the last %d",
-                     (unsigned long long)in->log_held, PN_INST_LOG_RATE, PN_INST_LOGS);
-            in->log_held = 0;
-            in->log_win_n++;
-            notify(in, PN_CHANGE_LOG, note);
-        }
-    }
-    if (in->log_win_n >= PN_INST_LOG_RATE) {
-        in->log_held++;
-        return;
-    }
-    in->log_win_n++;
-    notify(in, PN_CHANGE_LOG, line);
-}
-
-/* A line of the master's own about <in>: kept and notified like its output. */
-static void
-log_note(pn_inst_t *in, const char *text)
-{
-    log_push(in, text);
-    log_notify(in, text);
-}
-
-/* Notify PN_CHANGE_HUB now, or, within PN_INST_HUB_NOTE_MS of the last one,
- * once that time is up (so the last state is always told); <always> (the state
- * was cleared) tells it at once. */
-static void
-hub_notify(pn_inst_t *in, int always)
-{
-    uint64_t now = pn_now_ms();
-    if (!always && in->hub_note_ms != 0 && now - in->hub_note_ms < PN_INST_HUB_NOTE_MS) {
-        ev_timer_arm(in->hub_timer, PN_INST_HUB_NOTE_MS - (now - in->hub_note_ms));
-        return;
-    }
-    ev_timer_disarm(in->hub_timer);
-    in->hub_note_ms = now;
-    notify(in, PN_CHANGE_HUB, NULL);
-}
-
-static long
-on_hub_timer(ev_timer_t *t, void *arg)
-{
-    pn_inst_t *in = arg;
-    in->hub_note_ms = pn_now_ms();
-    notify(in, PN_CHANGE_HUB, NULL);
-    return EV_TIMER_STOP;
-}
-
-/* Forget the hub state of <in> (its child is gone). */
-static void
-hub_clear(pn_inst_t *in)
-{
-    if (in->hub == NULL)
-        return;
-    json_decref(in->hub);
-    in->hub = NULL;
-    in->hub_updated = 0;
-    hub_notify(in, 1);
-}
 
 static void
 store_row(const pn_inst_t *in, pn_store_row_t *r, char **tags)
@@ -229,384 +41,6 @@ persist(pn_inst_t *in)
     free(tags);
 }
 
-/* ---- the child's output -------------------------------------------------- */
-
-static void
-proc_line(pn_proc_t *p, char *line, size_t len)
-{
-    pn_inst_t *in = p->inst;
-    pn_stats_t st;
-    line[len] = '\0';
-    if (in == NULL)
-        return;
-    if (pn_inst_is_hub(in) && pn_hubstate_match(line, len, NULL)) {
-        /* Never logged: it is state, up to 1 MiB of it. */
-        char err[PN_ERR_LEN], note[PN_ERR_LEN + 64];
-        json_t *state = pn_hubstate_parse(line, len, err);
-        if (state == NULL) {
-            snprintf(note, sizeof(note), "postern master: a HUB_STATE line was ignored: %s", err);
-            log_note(in, note);
-            return;
-        }
-        json_decref(in->hub);
-        in->hub = state;
-        in->hub_updated = (int64_t)time(NULL);
-        hub_notify(in, 0);
-        return;
-    }
-    if (pn_checkpoint_parse(line, len, &st, NULL) == PN_OK) {
-        in->cur[PN_TCPRX] = st.tcp_rx;
-        in->cur[PN_TCPTX] = st.tcp_tx;
-        in->cur[PN_UDPRX] = st.udp_rx;
-        in->cur[PN_UDPTX] = st.udp_tx;
-        /* A counter below the reset mark means a new process: start over. */
-        for (int k = 0; k < PN_NCOUNTERS; k++)
-            if (in->cur[k] < in->mark[k])
-                in->mark[k] = 0;
-        in->tcps = st.tcps;
-        in->udps = st.udps;
-        in->pool = st.pool;
-        in->ping = st.ping_ms;
-        notify(in, PN_CHANGE_UPDATE, NULL);
-        return;
-    }
-    if (len == 0)
-        return;
-    snprintf(p->last, sizeof(p->last), "%s", line);
-    log_push(in, line);
-    log_notify(in, line);
-}
-
-/* The line buffer of <p> is full and the line goes on. A hub's HUB_STATE line
- * gets a larger buffer (doubling, up to PN_HUBSTATE_LINE_MAX; kept for the next
- * one); past that bound it is dropped whole, with a note. Any other line is
- * delivered in pieces of PN_INST_LINE_MAX - 1 bytes. */
-static void
-proc_full(pn_proc_t *p)
-{
-    size_t len = p->len;
-    if (p->inst != NULL && pn_inst_is_hub(p->inst) && pn_hubstate_match(p->line, len, NULL)) {
-        if (p->cap < PN_HUBSTATE_LINE_MAX + 1) {
-            p->cap = p->cap * 2 < PN_HUBSTATE_LINE_MAX + 1 ? p->cap * 2 : PN_HUBSTATE_LINE_MAX + 1;
-            p->line = xrealloc(p->line, p->cap);
-            return;
-        }
-        p->len = 0;
-        p->skip = 1;
-        log_note(p->inst, "postern master: a HUB_STATE line over 1 MiB was dropped");
-        return;
-    }
-    p->len = 0;
-    proc_line(p, p->line, len);
-}
-
-/* Split what arrived into lines (see proc_full for long ones). */
-static void
-proc_feed(pn_proc_t *p, const char *data, size_t n)
-{
-    while (n > 0) {
-        if (p->skip) {
-            const char *nl = memchr(data, '\n', n);
-            if (nl == NULL)
-                return;
-            p->skip = 0;
-            n -= (size_t)(nl + 1 - data);
-            data = nl + 1;
-            continue;
-        }
-        size_t room = p->cap - 1 - p->len;
-        const char *nl = memchr(data, '\n', n < room + 1 ? n : room + 1);
-        if (nl != NULL) {
-            size_t part = (size_t)(nl - data);
-            memcpy(p->line + p->len, data, part);
-            size_t len = p->len + part;
-            if (len > 0 && p->line[len - 1] == '\r')
-                len--;
-            p->len = 0;
-            proc_line(p, p->line, len);
-            n -= part + 1;
-            data = nl + 1;
-        } else if (room == 0) {
-            proc_full(p);
-        } else {
-            size_t k = n < room ? n : room;
-            memcpy(p->line + p->len, data, k);
-            p->len += k;
-            n -= k;
-            data += k;
-        }
-    }
-}
-
-/* Read at most <budget> bytes; return 1 at end of stream or on an error. */
-static int
-proc_read(pn_proc_t *p, size_t budget)
-{
-    char buf[16384];
-    size_t got = 0;
-    while (p->fd >= 0 && got < budget) {
-        ssize_t n = read(p->fd, buf, sizeof(buf));
-        if (n > 0) {
-            got += (size_t)n;
-            proc_feed(p, buf, (size_t)n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return 0;
-        return 1;
-    }
-    return 0;
-}
-
-static void
-proc_close_pipe(pn_proc_t *p)
-{
-    ev_io_free(p->io);
-    if (p->fd >= 0)
-        close(p->fd);
-    p->fd = -1;
-}
-
-static void
-on_proc_out(int fd, int ready, void *arg)
-{
-    pn_proc_t *p = arg;
-    if (proc_read(p, PROC_READ_BUDGET)) {
-        /* End of stream: the child closed its output (it is exiting); the
-         * reaper finishes the work on SIGCHLD. */
-        if (p->len > 0) {
-            size_t len = p->len;
-            p->len = 0;
-            proc_line(p, p->line, len);
-        }
-        proc_close_pipe(p);
-    }
-}
-
-static long
-on_proc_kill(ev_timer_t *t, void *arg)
-{
-    pn_proc_t *p = arg;
-    log_warn("master: instance %s: still running %d s after SIGTERM, killing it",
-             p->inst ? p->inst->id : "(deleted)", PROC_KILL_MS / 1000);
-    kill(-p->pid, SIGKILL);
-    kill(p->pid, SIGKILL);
-    return EV_TIMER_STOP;
-}
-
-static void
-proc_term(pn_proc_t *p)
-{
-    p->stop_requested = 1;
-    if (p->term_sent)
-        return;
-    p->term_sent = 1;
-    kill(-p->pid, SIGTERM);
-    kill(p->pid, SIGTERM);      /* in case it has not made its group yet */
-    ev_timer_arm(p->kill, PROC_KILL_MS);
-}
-
-static void
-proc_free(pn_proc_t *p)
-{
-    pn_list_del(&p->node);
-    proc_close_pipe(p);
-    ev_timer_free(p->kill);
-    free(p->line);
-    free(p);
-}
-
-/* ---- start, exit ---------------------------------------------------------- */
-
-static void
-inst_start(pn_inst_t *in)
-{
-    pn_super_t *s = in->super;
-    int fds[2];
-    char msg[PN_ERR_LEN];
-
-    if (in->proc != NULL || s->shutting_down)
-        return;
-    ev_timer_disarm(in->restart_timer);
-    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (devnull < 0 || pipe2(fds, O_CLOEXEC) != 0) {
-        snprintf(msg, sizeof(msg), "cannot start: %s", strerror(errno));
-        if (devnull >= 0)
-            close(devnull);
-        goto fail;
-    }
-    /* The URL travels in the environment (readable by this user only), the
-     * command line shows it with its key masked. */
-    char label[PN_INST_LINE_MAX];
-    pn_url_mask_key(in->url, label, sizeof(label));
-    char *argv[] = { "postern", "--url-from-env", label, NULL };
-    setenv("POSTERN_URL", in->url, 1);
-    pid_t parent = getpid();
-    /* Block every signal across fork: until the child has reset its handlers,
-     * a signal (our own SIGTERM, PDEATHSIG) would run libevent's inherited
-     * handler, which writes into the master's signal pipe. */
-    sigset_t all, old;
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, &old);
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* The child: only async-signal-safe calls until exec. */
-        struct sigaction dfl;
-        memset(&dfl, 0, sizeof(dfl));
-        dfl.sa_handler = SIG_DFL;
-        for (int sig = 1; sig < NSIG; sig++)
-            sigaction(sig, &dfl, NULL);
-        setpgid(0, 0);
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent)
-            _exit(1);
-        if (dup2(devnull, 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[1], 2) < 0)
-            _exit(1);
-        /* Nothing of the master's (database, API sockets) reaches the
-         * instance, whether or not its owner set close-on-exec. */
-        if (close_range(3, ~0U, 0) != 0)
-            for (int fd = 3; fd < 65536; fd++)
-                close(fd);
-        sigemptyset(&all);
-        sigprocmask(SIG_SETMASK, &all, NULL);
-        execv(s->exe, argv);
-        _exit(127);
-    }
-    int fork_errno = errno;
-    unsetenv("POSTERN_URL");
-    sigprocmask(SIG_SETMASK, &old, NULL);
-    if (pid < 0) {
-        snprintf(msg, sizeof(msg), "cannot start: fork: %s", strerror(fork_errno));
-        close(fds[0]);
-        close(fds[1]);
-        close(devnull);
-        goto fail;
-    }
-    setpgid(pid, pid);
-    close(fds[1]);
-    close(devnull);
-    fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
-
-    pn_proc_t *p = xcalloc(sizeof(*p));
-    p->super = s;
-    p->inst = in;
-    p->pid = pid;
-    p->fd = fds[0];
-    p->started_ms = pn_now_ms();
-    p->cap = PN_INST_LINE_MAX;
-    p->line = xmalloc(p->cap);
-    p->io = ev_io_new(s->loop, p->fd, on_proc_out, p);
-    p->kill = ev_timer_new(s->loop, on_proc_kill, p);
-    ev_io_set(p->io, EV_RD);
-    pn_list_add(&s->procs, &p->node);
-    in->proc = p;
-    in->status = PN_INST_RUNNING;
-    set_error(in, "");
-    log_info("master: instance %s started (pid %d)", in->id, (int)pid);
-    return;
-
-fail:
-    log_error("master: instance %s: %s", in->id, msg);
-    in->status = PN_INST_ERROR;
-    set_error(in, msg);
-}
-
-static long
-on_restart_timer(ev_timer_t *t, void *arg)
-{
-    pn_inst_t *in = arg;
-    if (in->proc == NULL && in->desired && in->restart && !in->super->shutting_down) {
-        in->restarts++;
-        inst_start(in);
-        notify(in, PN_CHANGE_UPDATE, NULL);
-    }
-    return EV_TIMER_STOP;
-}
-
-/* <p> was reaped with wait status <ws>: finish reading, fold the counters,
- * decide what comes next. */
-static void
-proc_exited(pn_proc_t *p, int ws)
-{
-    pn_super_t *s = p->super;
-    pn_inst_t *in = p->inst;
-    char reason[512];
-    int code = WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
-
-    if (p->fd >= 0)
-        proc_read(p, PROC_DRAIN_MAX);
-    if (p->len > 0) {
-        size_t len = p->len;
-        p->len = 0;
-        proc_line(p, p->line, len);
-    }
-    if (WIFEXITED(ws))
-        snprintf(reason, sizeof(reason), "exited with code %d%s%s", code, p->last[0] ? ": " : "",
-                 p->last);
-    else
-        snprintf(reason, sizeof(reason), "killed by signal %d%s%s", WTERMSIG(ws),
-                 p->last[0] ? ": " : "", p->last);
-    uint64_t uptime = pn_now_ms() - p->started_ms;
-    int requested = p->stop_requested;
-    proc_free(p);
-
-    if (in != NULL) {
-        in->proc = NULL;
-        for (int k = 0; k < PN_NCOUNTERS; k++) {
-            in->base[k] = pn_inst_counter(in, (enum pn_counter)k);
-            in->cur[k] = in->mark[k] = 0;
-        }
-        in->tcps = in->udps = in->pool = in->ping = 0;
-        hub_clear(in);      /* a state nobody updates any more is not shown */
-        if (requested) {
-            log_info("master: instance %s stopped (%s)", in->id, reason);
-            in->status = PN_INST_STOPPED;
-            if (in->start_after_stop && !s->shutting_down) {
-                in->start_after_stop = 0;
-                in->backoff_ms = 0;
-                inst_start(in);
-            }
-        } else {
-            log_warn("master: instance %s %s", in->id, reason);
-            in->status = PN_INST_ERROR;
-            set_error(in, reason);
-            in->start_after_stop = 0;
-            if (in->restart && in->desired && !s->shutting_down) {
-                uint64_t delay = pn_backoff_next(in->backoff_ms, uptime, code);
-                if (delay != PN_BACKOFF_NEVER) {
-                    in->backoff_ms = delay;
-                    ev_timer_arm(in->restart_timer, delay);
-                } else {
-                    log_warn("master: instance %s: exit code 2 (bad URL or file): not restarted",
-                             in->id);
-                }
-            }
-        }
-        notify(in, PN_CHANGE_UPDATE, NULL);
-    }
-    if (s->shutting_down && pn_list_empty(&s->procs) && s->done != NULL)
-        ev_defer_schedule(s->done_defer);
-}
-
-static void
-proc_reap_all(void *arg)
-{
-    pn_super_t *s = arg;
-    pn_list_t *n, *next;
-    for (n = s->procs.next; n != &s->procs; n = next) {
-        next = n->next;
-        pn_proc_t *p = pn_container_of(n, pn_proc_t, node);
-        int ws;
-        pid_t r = waitpid(p->pid, &ws, WNOHANG);
-        if (r == p->pid)
-            proc_exited(p, ws);
-        else if (r < 0 && errno == ECHILD)
-            proc_exited(p, 0);      /* cannot happen unless someone else reaped it */
-    }
-}
-
 static void
 on_done(void *arg)
 {
@@ -616,6 +50,12 @@ on_done(void *arg)
         s->done = NULL;
         done(s->done_ctx);
     }
+}
+
+pid_t
+pn_inst_pid(const pn_inst_t *in)
+{
+    return in->proc != NULL ? in->proc->pid : 0;
 }
 
 /* ---- the supervisor ------------------------------------------------------ */
@@ -632,7 +72,7 @@ pn_super_new(ev_loop_t *loop, pn_store_t *store, const char *exe, pn_super_notif
     s->ctx = ctx;
     pn_list_init(&s->insts);
     pn_list_init(&s->procs);
-    s->sigchld = ev_signal_new(loop, SIGCHLD, proc_reap_all, s);
+    s->sigchld = ev_signal_new(loop, SIGCHLD, pn_proc_reap_all, s);
     s->done_defer = ev_defer_new(loop, on_done, s);
     return s;
 }
@@ -665,7 +105,7 @@ pn_super_free_(pn_super_t *s)
         waitpid(p->pid, NULL, 0);
         if (p->inst != NULL)
             p->inst->proc = NULL;
-        proc_free(p);
+        pn_proc_free(p);
     }
     while (!pn_list_empty(&s->insts))
         inst_free(pn_container_of(s->insts.next, pn_inst_t, node));
@@ -682,8 +122,8 @@ inst_new(pn_super_t *s, const char *id)
     in->super = s;
     snprintf(in->id, sizeof(in->id), "%s", id);
     in->error = xstrdup("");
-    in->restart_timer = ev_timer_new(s->loop, on_restart_timer, in);
-    in->hub_timer = ev_timer_new(s->loop, on_hub_timer, in);
+    in->restart_timer = ev_timer_new(s->loop, pn_proc_on_restart, in);
+    in->hub_timer = ev_timer_new(s->loop, pn_proc_on_hub_timer, in);
     pn_list_add(&s->insts, &in->node);
     s->ninsts++;
     return in;
@@ -732,7 +172,7 @@ pn_super_load(pn_super_t *s)
     for (n = s->insts.next; n != &s->insts; n = n->next) {
         pn_inst_t *in = pn_container_of(n, pn_inst_t, node);
         if (in->desired && in->restart)
-            inst_start(in);
+            pn_proc_start(in);
     }
     log_info("master: %zu instances loaded", s->ninsts);
     return PN_OK;
@@ -795,8 +235,8 @@ pn_super_create(pn_super_t *s, const char *url, const char *type, const char *al
         return NULL;
     }
     log_info("master: instance %s created", in->id);
-    inst_start(in);
-    notify(in, PN_CHANGE_CREATE, NULL);
+    pn_proc_start(in);
+    pn_proc_notify(in, PN_CHANGE_CREATE, NULL);
     return in;
 }
 
@@ -804,7 +244,7 @@ void
 pn_super_commit(pn_inst_t *in)
 {
     persist(in);
-    notify(in, PN_CHANGE_UPDATE, NULL);
+    pn_proc_notify(in, PN_CHANGE_UPDATE, NULL);
 }
 
 void
@@ -813,11 +253,11 @@ pn_super_start(pn_inst_t *in)
     in->desired = 1;
     in->backoff_ms = 0;
     if (in->proc == NULL)
-        inst_start(in);
+        pn_proc_start(in);
     else if (in->proc->stop_requested)
         in->start_after_stop = 1;   /* start again once the stopping child is gone */
     persist(in);
-    notify(in, PN_CHANGE_UPDATE, NULL);
+    pn_proc_notify(in, PN_CHANGE_UPDATE, NULL);
 }
 
 void
@@ -827,10 +267,10 @@ pn_super_stop(pn_inst_t *in)
     in->start_after_stop = 0;
     ev_timer_disarm(in->restart_timer);
     if (in->proc != NULL)
-        proc_term(in->proc);
+        pn_proc_term(in->proc);
     in->status = PN_INST_STOPPED;
     persist(in);
-    notify(in, PN_CHANGE_UPDATE, NULL);
+    pn_proc_notify(in, PN_CHANGE_UPDATE, NULL);
 }
 
 void
@@ -841,12 +281,12 @@ pn_super_restart(pn_inst_t *in)
     ev_timer_disarm(in->restart_timer);
     if (in->proc != NULL) {
         in->start_after_stop = 1;
-        proc_term(in->proc);
+        pn_proc_term(in->proc);
     } else {
-        inst_start(in);
+        pn_proc_start(in);
     }
     persist(in);
-    notify(in, PN_CHANGE_UPDATE, NULL);
+    pn_proc_notify(in, PN_CHANGE_UPDATE, NULL);
 }
 
 void
@@ -857,7 +297,7 @@ pn_super_reset(pn_inst_t *in)
         in->mark[k] = in->cur[k];
     }
     persist(in);
-    notify(in, PN_CHANGE_UPDATE, NULL);
+    pn_proc_notify(in, PN_CHANGE_UPDATE, NULL);
 }
 
 void
@@ -868,10 +308,10 @@ pn_super_set_url(pn_inst_t *in, const char *url, const char *type)
     in->type = type;
     if (in->proc != NULL && !in->proc->stop_requested) {
         in->start_after_stop = 1;
-        proc_term(in->proc);
+        pn_proc_term(in->proc);
     }
     persist(in);
-    notify(in, PN_CHANGE_UPDATE, NULL);
+    pn_proc_notify(in, PN_CHANGE_UPDATE, NULL);
 }
 
 void
@@ -879,14 +319,14 @@ pn_super_delete(pn_inst_t *in)
 {
     pn_super_t *s = in->super;
     if (in->proc != NULL) {
-        proc_term(in->proc);
+        pn_proc_term(in->proc);
         in->proc->inst = NULL;      /* reaped later, on its own */
         in->proc = NULL;
     }
     if (pn_store_delete(s->store, in->id) != PN_OK)
         log_error("master: instance %s: cannot delete it from the database", in->id);
     log_info("master: instance %s deleted", in->id);
-    notify(in, PN_CHANGE_DELETE, NULL);
+    pn_proc_notify(in, PN_CHANGE_DELETE, NULL);
     s->ninsts--;
     inst_free(in);
 }
@@ -923,7 +363,7 @@ pn_super_shutdown(pn_super_t *s, void (*done)(void *ctx), void *ctx)
         in->start_after_stop = 0;
     }
     for (n = s->procs.next; n != &s->procs; n = n->next)
-        proc_term(pn_container_of(n, pn_proc_t, node));
+        pn_proc_term(pn_container_of(n, pn_proc_t, node));
     if (pn_list_empty(&s->procs))
         ev_defer_schedule(s->done_defer);
 }

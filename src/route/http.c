@@ -17,8 +17,12 @@
  *
  * A request head ends at its first CRLFCRLF (bare CR or LF, obs-fold and empty
  * lines before the request line are refused), which is how the caller finds
- * the bytes to hand to pn_http_head_rewrite(). */
+ * the bytes to hand to pn_http_head_rewrite().
+ *
+ * The checker is route/http_scan.c; the head rewrite and the error pages are
+ * route/http_out.c. */
 #include "route/http.h"
+#include "route/http_scan.h"
 #include "core/err.h"
 #include "core/mem.h"
 
@@ -30,291 +34,6 @@
 #define TARGET_KEEP   (PN_HTTP_HOST_MAX + 64)   /* start of a target: holds scheme://authority */
 #define NAME_KEEP     24                        /* longest name we look for: transfer-encoding */
 #define TE_KEEP       32                        /* a Transfer-Encoding value worth comparing */
-#define SIZE_LINE_MAX 1024                      /* chunk size line, extensions included */
-
-/* ---- the strict checker ---- */
-
-/* Where the checker is within a line of a head or of trailers. */
-enum line_st {
-    LN_START,           /* before the start line (responses may have empty lines here) */
-    LN_LINE0,           /* in the request or status line */
-    LN_BEGIN,           /* at the start of a field line or of the final empty line */
-    LN_NAME,            /* in a field name */
-    LN_VALUE,           /* after the colon */
-    LN_CR,              /* after CR: LF must follow */
-    LN_END,             /* the empty line ended the head (or the trailers) */
-};
-
-/* Where the checker is within a chunked body. */
-enum chunk_st {
-    CK_SIZE0,           /* first hex digit of a chunk size */
-    CK_SIZE,            /* more hex digits, extensions or CR */
-    CK_EXT,             /* chunk extensions, up to CR */
-    CK_SIZE_LF,         /* after the size line's CR */
-    CK_DATA,            /* chunk data */
-    CK_DATA_CR,         /* the CR after chunk data */
-    CK_DATA_LF,         /* the LF after chunk data */
-    CK_TRAILER,         /* trailer fields, then the final empty line (a line_st scan) */
-    CK_END,             /* the body ended */
-};
-
-struct scan {
-    enum line_st ln;
-    enum line_st cr_next;       /* LN_CR: the state its LF leads to */
-    int request;                /* requests: CRLF only, request line shape */
-    int lf_ok;                  /* responses: a bare LF ends a line too, as http-parser takes it */
-    unsigned spaces;            /* SPs in the request line */
-    size_t part;                /* bytes of the request line's current part; of the status line */
-    enum chunk_st ck;
-    uint64_t size;              /* chunk size, then what remains of its data */
-    size_t line_len;            /* bytes of the current size line */
-    size_t trailer_len;         /* bytes of the trailers */
-    const char *why;
-};
-
-/* tchar of RFC 9110 5.6.2: what a method or a field name is made of. */
-static int
-is_tchar(uint8_t c)
-{
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return 1;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-/* A byte of a field value, a reason phrase or a chunk extension: HT, SP,
- * VCHAR or obs-text, so no control character and no DEL. */
-static int
-is_text(uint8_t c)
-{
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
-
-static int
-scan_fail(struct scan *s, const char *why)
-{
-    s->why = why;
-    return PN_ERR;
-}
-
-/* An end of line seen at state <next_after>: CR waits for its LF; a bare LF is
- * the end only for responses. */
-static int
-line_eol(struct scan *s, uint8_t c, enum line_st next)
-{
-    if (c == '\r') {
-        s->cr_next = next;
-        s->ln = LN_CR;
-        return PN_OK;
-    }
-    if (!s->lf_ok)
-        return scan_fail(s, "bare LF in the head");
-    s->ln = next;
-    return PN_OK;
-}
-
-/* Nonzero when <c> may be byte <i> of a status line: "HTTP/d.d ddd" then
- * SP or the end of the line. */
-static int
-status_line_ok(size_t i, uint8_t c)
-{
-    static const char shape[] = "HTTP/0.0 000 ";
-    if (i >= sizeof(shape) - 1)
-        return is_text(c);
-    if (shape[i] == '0')
-        return c >= '0' && c <= '9';
-    return c == (uint8_t)shape[i];
-}
-
-/* The start line. A request line is METHOD SP target SP HTTP/d.d with one
- * space between parts and no control character; a status line is shaped as
- * status_line_ok() says. http-parser checks the parts too, but built lenient
- * it takes "HTXP/" for "HTTP/" and several spaces for one. */
-static int
-line0_byte(struct scan *s, uint8_t c)
-{
-    static const char http[] = "HTTP/";
-    if (c == '\r' || c == '\n') {
-        if (s->request ? s->spaces != 2 || s->part != 8 : s->part < 12)
-            return scan_fail(s, "malformed start line");
-        return line_eol(s, c, LN_BEGIN);
-    }
-    if (!s->request) {
-        if (!status_line_ok(s->part++, c))
-            return scan_fail(s, "malformed status line");
-        return PN_OK;
-    }
-    if (c < 0x20 || c == 0x7f)
-        return scan_fail(s, "control character in the request line");
-    if (c == ' ') {
-        if (s->part == 0 || ++s->spaces > 2)
-            return scan_fail(s, "malformed request line");
-        s->part = 0;
-        return PN_OK;
-    }
-    if (s->spaces == 2 && s->part < 5 && c != (uint8_t)http[s->part])
-        return scan_fail(s, "malformed HTTP version");
-    s->part++;
-    return PN_OK;
-}
-
-/* One byte of a head or of trailers. */
-static int
-line_byte(struct scan *s, uint8_t c)
-{
-    switch (s->ln) {
-    case LN_START:
-        if (!s->request && (c == '\r' || c == '\n'))
-            return line_eol(s, c, LN_START);    /* empty lines before a status line */
-        if (s->request && !is_tchar(c))
-            return scan_fail(s, "malformed request line");
-        s->ln = LN_LINE0;
-        return line0_byte(s, c);
-    case LN_LINE0:
-        return line0_byte(s, c);
-    case LN_BEGIN:
-        if (c == '\r' || c == '\n')
-            return line_eol(s, c, LN_END);
-        if (c == ' ' || c == '\t')
-            return scan_fail(s, "obsolete line folding");
-        if (!is_tchar(c))
-            return scan_fail(s, "invalid character in a field name");
-        s->ln = LN_NAME;
-        return PN_OK;
-    case LN_NAME:
-        if (c == ':')
-            s->ln = LN_VALUE;
-        else if (!is_tchar(c))
-            return scan_fail(s, "invalid character in a field name");
-        return PN_OK;
-    case LN_VALUE:
-        if (c == '\r' || c == '\n')
-            return line_eol(s, c, LN_BEGIN);
-        if (!is_text(c))
-            return scan_fail(s, "invalid character in a field value");
-        return PN_OK;
-    case LN_CR:
-        if (c != '\n')
-            return scan_fail(s, "CR without LF");
-        s->ln = s->cr_next;
-        return PN_OK;
-    case LN_END:
-        break;
-    }
-    return scan_fail(s, "bytes after the head");
-}
-
-/* Check the head bytes at <p> (<n>): set *<k> to how many belong to the head
- * (all of them unless its end is among them). PN_ERR with s->why set. */
-static int
-scan_head(struct scan *s, const uint8_t *p, size_t n, size_t *k)
-{
-    size_t i = 0;
-    while (i < n && s->ln != LN_END) {
-        if (line_byte(s, p[i]) != PN_OK)
-            return PN_ERR;
-        i++;
-    }
-    *k = i;
-    return PN_OK;
-}
-
-static int
-hex_val(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* One byte of a chunk size line: 1*HEXDIG [ (SP / ";") extensions ] CRLF,
- * the forms http-parser reads too. */
-static int
-size_byte(struct scan *s, uint8_t c)
-{
-    int v = hex_val(c);
-    if (++s->line_len > SIZE_LINE_MAX)
-        return scan_fail(s, "chunk size line too long");
-    if (s->ck == CK_SIZE0) {
-        if (v < 0)
-            return scan_fail(s, "invalid chunk size");
-        s->size = (uint64_t)v;
-        s->ck = CK_SIZE;
-    } else if (s->ck == CK_SIZE && v >= 0) {
-        if (s->size > (UINT64_MAX >> 4))
-            return scan_fail(s, "chunk size too large");
-        s->size = s->size << 4 | (uint64_t)v;
-    } else if (s->ck == CK_SIZE_LF) {
-        if (c != '\n')
-            return scan_fail(s, "CR without LF in chunk framing");
-        s->ck = s->size == 0 ? CK_TRAILER : CK_DATA;
-        s->ln = LN_BEGIN;
-    } else if (s->ck == CK_SIZE && (c == ';' || c == ' ')) {
-        s->ck = CK_EXT;
-    } else if (c == '\r') {
-        s->ck = CK_SIZE_LF;
-    } else if (s->ck != CK_EXT || !is_text(c)) {
-        return scan_fail(s, "invalid chunk size line");
-    }
-    return PN_OK;
-}
-
-/* One framing byte of a chunked body: the CRLF after data, a size line, or
- * the trailers and their final empty line. */
-static int
-chunk_byte(struct scan *s, uint8_t c)
-{
-    switch (s->ck) {
-    case CK_DATA_CR:
-        if (c != '\r')
-            return scan_fail(s, "chunk data not followed by CRLF");
-        s->ck = CK_DATA_LF;
-        return PN_OK;
-    case CK_DATA_LF:
-        if (c != '\n')
-            return scan_fail(s, "chunk data not followed by CRLF");
-        s->ck = CK_SIZE0;
-        s->line_len = 0;
-        return PN_OK;
-    case CK_TRAILER:
-        if (++s->trailer_len > PN_HTTP_HEAD_MAX)
-            return scan_fail(s, "trailers too long");
-        if (line_byte(s, c) != PN_OK)
-            return PN_ERR;
-        if (s->ln == LN_END)
-            s->ck = CK_END;
-        return PN_OK;
-    default:
-        return size_byte(s, c);
-    }
-}
-
-/* Check the chunked body bytes at <p> (<n>): set *<k> to how many belong to
- * the message (all of them unless its end is among them). Chunk data is
- * skipped in one step, not byte by byte. */
-static int
-scan_chunked(struct scan *s, const uint8_t *p, size_t n, size_t *k)
-{
-    size_t i = 0;
-    while (i < n && s->ck != CK_END) {
-        if (s->ck == CK_DATA) {
-            uint64_t d = n - i < s->size ? n - i : s->size;
-            i += (size_t)d;
-            s->size -= d;
-            if (s->size == 0)
-                s->ck = CK_DATA_CR;
-            continue;
-        }
-        if (chunk_byte(s, p[i]) != PN_OK)
-            return PN_ERR;
-        i++;
-    }
-    *k = i;
-    return PN_OK;
-}
 
 /* ---- the message parser ---- */
 
@@ -361,24 +80,6 @@ cb_refuse(pn_http_msg_t *m, const char *why)
 {
     m->cb_why = why;
     return -1;
-}
-
-static int
-lower(int c)
-{
-    return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
-}
-
-/* Nonzero when the <n> bytes at <a> are <lit> in any case. */
-static int
-same_ci(const char *a, size_t n, const char *lit)
-{
-    if (strlen(lit) != n)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (lower((uint8_t)a[i]) != lit[i])
-            return 0;
-    return 1;
 }
 
 /* Trim SP and HT on both sides of the <*n> bytes at <*s>. */
@@ -653,6 +354,7 @@ pn_http_msg_reset(pn_http_msg_t *m, int head_request)
     m->sc.lf_ok = kind == PN_HTTP_RESPONSE;
     m->sc.ln = LN_START;
     m->sc.ck = CK_SIZE0;
+    m->sc.trailer_max = PN_HTTP_HEAD_MAX;
 }
 
 /* Record a refusal; every later feed gives it again. */
@@ -717,7 +419,7 @@ static int
 feed_head(pn_http_msg_t *m, const uint8_t *p, size_t n, size_t *used)
 {
     size_t room = PN_HTTP_HEAD_MAX - m->head_len, h, r;
-    if (scan_head(&m->sc, p, n < room ? n : room, &h) != PN_OK)
+    if (pn_http_scan_head(&m->sc, p, n < room ? n : room, &h) != PN_OK)
         return msg_fail(m, m->sc.why);
     if (run(m, p, h, &r) != PN_OK)
         return PN_ERR;
@@ -742,7 +444,7 @@ feed_body(pn_http_msg_t *m, const uint8_t *p, size_t n, size_t *used)
 {
     size_t k = n;
     int chunked = m->head.body == PN_HTTP_BODY_CHUNKED;
-    if (chunked && scan_chunked(&m->sc, p, n, &k) != PN_OK)
+    if (chunked && pn_http_scan_chunked(&m->sc, p, n, &k) != PN_OK)
         return msg_fail(m, m->sc.why);
     if (run(m, p, k, used) != PN_OK)
         return PN_ERR;
@@ -793,189 +495,6 @@ void
 pn_http_msg_free_(pn_http_msg_t *m)
 {
     free(m);
-}
-
-/* ---- head rewrite ---- */
-
-/* Output with a bound: put() past <cap> only marks the result as too long.
- * With <p> NULL it only counts. */
-struct wbuf {
-    uint8_t *p;
-    size_t cap, len;
-    int over;
-};
-
-static void
-put(struct wbuf *w, const void *s, size_t n)
-{
-    if (w->p == NULL) {
-        w->len += n;
-        return;
-    }
-    if (w->over || n > w->cap - w->len) {
-        w->over = 1;
-        return;
-    }
-    memcpy(w->p + w->len, s, n);
-    w->len += n;
-}
-
-static void
-puts_(struct wbuf *w, const char *s)
-{
-    put(w, s, strlen(s));
-}
-
-/* Nonzero when the field line <l> (<n> bytes, no CRLF) is "name:value" with a
- * valid name; *<is_xfp> says whether that name is X-Forwarded-Proto. */
-static int
-field_line(const uint8_t *l, size_t n, int *is_xfp)
-{
-    size_t i = 0;
-    while (i < n && is_tchar(l[i]))
-        i++;
-    if (i == 0 || i == n || l[i] != ':')
-        return 0;
-    for (size_t j = i + 1; j < n; j++)
-        if (!is_text(l[j]))
-            return 0;
-    *is_xfp = same_ci((const char *)l, i, "x-forwarded-proto");
-    return 1;
-}
-
-/* Nonzero when <s> is 1 or more bytes of <ok> class. */
-static int
-arg_ok(const char *s, int token)
-{
-    if (s == NULL || *s == '\0')
-        return 0;
-    for (; *s; s++) {
-        uint8_t c = (uint8_t)*s;
-        if (token ? !is_tchar(c) : (c <= 0x20 || c >= 0x7f))
-            return 0;
-    }
-    return 1;
-}
-
-size_t
-pn_http_head_rewrite(const uint8_t *head, size_t len, const char *client_ip, const char *proto,
-                     uint8_t *out, size_t cap)
-{
-    struct wbuf w = { out, cap, 0, 0 };
-    if (!arg_ok(client_ip, 0) || !arg_ok(proto, 1) || len < 4 ||
-        memcmp(head + len - 4, "\r\n\r\n", 4) != 0)
-        return 0;
-    size_t end = len - 2;                           /* the final empty line */
-    for (size_t pos = 0, line = 0; pos < end; line++) {
-        const uint8_t *l = head + pos;
-        const uint8_t *cr = memchr(l, '\r', end - pos);
-        size_t n = (size_t)(cr - l);                /* the head ends with CRLF: cr is found */
-        int xfp = 0;
-        if (cr[1] != '\n' || memchr(l, '\n', n) != NULL || n == 0)
-            return 0;                               /* bare CR or LF, or an early empty line */
-        if (line == 0 ? (l[0] == ' ' || l[0] == '\t') : !field_line(l, n, &xfp))
-            return 0;
-        if (!xfp) {
-            put(&w, l, n);
-            put(&w, "\r\n", 2);
-        }
-        pos += n + 2;
-    }
-    puts_(&w, "X-Forwarded-For: ");
-    puts_(&w, client_ip);
-    puts_(&w, "\r\nX-Forwarded-Proto: ");
-    puts_(&w, proto);
-    puts_(&w, "\r\n\r\n");
-    return w.over ? 0 : w.len;
-}
-
-/* ---- error pages ---- */
-
-static const char *
-reason(int status)
-{
-    switch (status) {
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 429: return "Too Many Requests";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Error";
-    }
-}
-
-/* Put <s> HTML-escaped; control characters become '?' so a page stays text. */
-static void
-put_escaped(struct wbuf *w, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': puts_(w, "&amp;"); break;
-        case '<': puts_(w, "&lt;"); break;
-        case '>': puts_(w, "&gt;"); break;
-        case '"': puts_(w, "&quot;"); break;
-        case '\'': puts_(w, "&#39;"); break;
-        default:
-            put(w, ((uint8_t)*s < 0x20 || *s == 0x7f) ? "?" : s, 1);
-            break;
-        }
-    }
-}
-
-/* The page itself, into <w> (a zero-cap wbuf just measures it). */
-static void
-page_body(struct wbuf *w, const char *title, const char *detail)
-{
-    puts_(w, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
-    puts_(w, title);
-    puts_(w, "</title></head>\n<body><h1>");
-    puts_(w, title);
-    puts_(w, "</h1>\n");
-    if (detail != NULL) {
-        puts_(w, "<p>");
-        put_escaped(w, detail);
-        puts_(w, "</p>\n");
-    }
-    puts_(w, "</body></html>\n");
-}
-
-/* The length page_body() gives. */
-static size_t
-page_len(const char *title, const char *detail)
-{
-    struct wbuf w = { NULL, 0, 0, 0 };
-    page_body(&w, title, detail);
-    return w.len;
-}
-
-size_t
-pn_http_error_page(int status, const char *detail, char *out, size_t cap)
-{
-    if (status < 100 || status > 999)
-        return 0;
-    char title[48], hdr[256];
-    snprintf(title, sizeof(title), "%d %s", status, reason(status));
-    int h = snprintf(hdr, sizeof(hdr),
-                     "HTTP/1.1 %s\r\n"
-                     "Content-Type: text/html; charset=utf-8\r\n"
-                     "Content-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\n"
-                     "Connection: close\r\n"
-                     "%s"
-                     "\r\n",
-                     title, page_len(title, detail),
-                     status == 429 || status == 503 ? "Retry-After: 1\r\n" : "");
-    if (h < 0 || (size_t)h >= sizeof(hdr))
-        return 0;
-    struct wbuf w = { (uint8_t *)out, cap, 0, 0 };
-    put(&w, hdr, (size_t)h);
-    page_body(&w, title, detail);
-    if (w.over)
-        return 0;
-    if (w.len < cap)
-        out[w.len] = '\0';
-    return w.len;
 }
 
 /* ---- host names ---- */

@@ -1,5 +1,7 @@
-/* tls/tls.c: the OpenSSL contexts behind tls/tls.h, plus fingerprints, the
- * exporter and the two small crypto helpers (random bytes, HMAC-SHA256).
+/* tls/tls.c: the OpenSSL contexts behind tls/tls.h (self-signed, PEM files
+ * re-read when they change, client) and the SSLs made from them. The PSK
+ * contexts are in psk.c; fingerprints, the exporter and the two small crypto
+ * helpers (random bytes, HMAC-SHA256) in crypto.c.
  *
  * Every context is TLS 1.3 only, without session tickets, session cache or
  * early data, and with small idle memory (SSL_MODE_RELEASE_BUFFERS). A TCP FIN
@@ -10,13 +12,13 @@
  * are sealed and opened in the kernel; elsewhere OpenSSL does it in user space,
  * with the same calls. */
 #include "tls/tls.h"
+#include "tls/ctx.h"
 #include "core/ev.h"
 #include "core/log.h"
 #include "core/mem.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
@@ -26,74 +28,18 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define TLS_RELOAD_CHECK_MS 1000            /* files are stat()ed at most this often */
-#define TLS_PSK_IDENTITY "postern/1"        /* PSK identity: a label, not a secret */
-#define TLS_PSK_ID_MAX 64                   /* bytes of an identity we offer or take */
-#define TLS_PSK_MIN 16                      /* bytes */
-#define TLS_PSK_MAX SSL_MAX_MASTER_KEY_LENGTH
-/* The PSK session is bound to a SHA-256 suite, so only SHA-256 suites may be
- * negotiated: a server picking TLS_AES_256_GCM_SHA384 would skip the PSK. */
-#define TLS_PSK_SUITES "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256"
-
-enum tls_kind {
-    TLS_KIND_SELF = 0,      /* server, in-memory self-signed certificate */
-    TLS_KIND_FILES,         /* server, PEM files re-read when they change */
-    TLS_KIND_CLIENT,        /* client, verifying or not */
-    TLS_KIND_PSK_SERVER,    /* server, external PSK, no certificate */
-    TLS_KIND_PSK_CLIENT,    /* client, external PSK, refuses certificates */
-};
-
-/* What stat() said about a file, to notice replacement (new inode), rewrite
- * (mtime, size) and disappearance. */
-struct file_id {
-    int ok;                 /* 1 when stat() succeeded */
-    int err;                /* errno of a failed stat() */
-    dev_t dev;
-    ino_t ino;
-    off_t size;             /* bytes */
-    struct timespec mtime;  /* with nanoseconds */
-};
-
-struct pn_tls_ctx {
-    enum tls_kind kind;
-    SSL_CTX *ctx;               /* owned reference; the one new SSLs use (swapped on reload) */
-    int verify;                 /* client: check the chain and the name */
-    char *crt;                  /* owned; files only: certificate chain path */
-    char *key;                  /* owned; files only: private key path */
-    struct file_id crt_id;      /* files only: crt as last seen by the reload check */
-    struct file_id key_id;      /* files only: key as last seen by the reload check */
-    uint64_t next_check_ms;     /* files only: monotonic ms of the next reload check */
-};
-
-/* The PSK lives on the SSL_CTX (ex_data, freed and cleansed with it) rather than
- * in pn_tls_ctx: an SSL may outlive pn_tls_ctx_free() and still run its
- * handshake callbacks. */
-struct psk_key {
-    size_t len;                     /* bytes used in key */
-    uint8_t key[TLS_PSK_MAX];
-    char id[TLS_PSK_ID_MAX + 1];    /* the identity offered (client) or the only one taken (server) */
-    pn_tls_psk_lookup_cb lookup;    /* server, hub: the key of an identity, else NULL */
-    void *lookup_ctx;               /* borrowed; outlives every SSL of the context */
-};
-
-static CRYPTO_ONCE psk_once = CRYPTO_ONCE_STATIC_INIT;
-static int psk_index = -1;          /* SSL_CTX ex_data slot of the struct psk_key */
-static int psk_id_index = -1;       /* SSL ex_data slot: the identity a server accepted (char *) */
-
-/* TLS_AES_128_GCM_SHA256, as on the wire. */
-static const unsigned char psk_suite_id[2] = { 0x13, 0x01 };
 
 /* ---- errors ---------------------------------------------------------------- */
 
 /* Return the reason of the earliest queued OpenSSL error (static text). */
-static const char *
-ossl_reason(void)
+const char *
+pn_tls_ossl_reason(void)
 {
     unsigned long e = ERR_peek_error();
     if (e == 0)
@@ -111,7 +57,7 @@ ossl_drain(int lib, int reason, const char **first)
 {
     unsigned long e;
     int found = 0;
-    *first = ossl_reason();
+    *first = pn_tls_ossl_reason();
     while ((e = ERR_get_error()) != 0) {
         if (!ERR_SYSTEM_ERROR(e) && ERR_GET_LIB(e) == lib && ERR_GET_REASON(e) == reason)
             found = 1;
@@ -142,16 +88,16 @@ pn_tls_ktls_allowed(void)
 }
 
 /* Make an SSL_CTX with the settings every postern context shares. */
-static SSL_CTX *
-ssl_ctx_new(const SSL_METHOD *method, char *err)
+SSL_CTX *
+pn_tls_ssl_ctx_new(const SSL_METHOD *method, char *err)
 {
     SSL_CTX *ctx = SSL_CTX_new(method);
     if (ctx == NULL) {
-        pn_err_set(err, "tls: cannot create a context: %s", ossl_reason());
+        pn_err_set(err, "tls: cannot create a context: %s", pn_tls_ossl_reason());
         return NULL;
     }
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1) {
-        pn_err_set(err, "tls: cannot require TLS 1.3: %s", ossl_reason());
+        pn_err_set(err, "tls: cannot require TLS 1.3: %s", pn_tls_ossl_reason());
         SSL_CTX_free(ctx);
         return NULL;
     }
@@ -168,8 +114,8 @@ ssl_ctx_new(const SSL_METHOD *method, char *err)
     return ctx;
 }
 
-static pn_tls_ctx_t *
-tls_ctx_alloc(enum tls_kind kind)
+pn_tls_ctx_t *
+pn_tls_ctx_alloc(enum tls_kind kind)
 {
     pn_tls_ctx_t *c = xcalloc(sizeof(*c));
     c->kind = kind;
@@ -230,7 +176,7 @@ key_load(const char *path, char *err)
 {
     BIO *b = BIO_new_file(path, "r");
     if (b == NULL) {
-        pn_err_set(err, "key: cannot read %s: %s", path, ossl_reason());
+        pn_err_set(err, "key: cannot read %s: %s", path, pn_tls_ossl_reason());
         return NULL;
     }
     EVP_PKEY *pkey = PEM_read_bio_PrivateKey(b, NULL, no_password_cb, NULL);
@@ -254,7 +200,7 @@ files_ctx_build(const char *crt, const char *key, char *err)
 
     if (file_readable("crt", crt, err) != PN_OK || file_readable("key", key, err) != PN_OK)
         goto fail;
-    ctx = ssl_ctx_new(TLS_server_method(), err);
+    ctx = pn_tls_ssl_ctx_new(TLS_server_method(), err);
     if (ctx == NULL)
         goto fail;
     if (SSL_CTX_use_certificate_chain_file(ctx, crt) != 1) {
@@ -273,7 +219,7 @@ files_ctx_build(const char *crt, const char *key, char *err)
         goto fail;
     }
     if (SSL_CTX_use_PrivateKey(ctx, pkey) != 1) {
-        pn_err_set(err, "key: cannot use %s: %s", key, ossl_reason());
+        pn_err_set(err, "key: cannot use %s: %s", key, pn_tls_ossl_reason());
         goto fail;
     }
     EVP_PKEY_free(pkey);
@@ -363,7 +309,7 @@ selfsigned_cert(EVP_PKEY *pkey, char *err)
     return x;
 
 fail:
-    pn_err_set(err, "tls: cannot make the self-signed certificate: %s", ossl_reason());
+    pn_err_set(err, "tls: cannot make the self-signed certificate: %s", pn_tls_ossl_reason());
     X509_EXTENSION_free(ext);
     BN_free(bn);
     X509_free(x);
@@ -376,24 +322,24 @@ fail:
 pn_tls_ctx_t *
 pn_tls_server_selfsigned(char *err)
 {
-    pn_tls_ctx_t *c = tls_ctx_alloc(TLS_KIND_SELF);
+    pn_tls_ctx_t *c = pn_tls_ctx_alloc(TLS_KIND_SELF);
     EVP_PKEY *pkey = NULL;
     X509 *x = NULL;
 
     ERR_clear_error();
-    c->ctx = ssl_ctx_new(TLS_server_method(), err);
+    c->ctx = pn_tls_ssl_ctx_new(TLS_server_method(), err);
     if (c->ctx == NULL)
         goto fail;
     pkey = EVP_EC_gen("P-256");
     if (pkey == NULL) {
-        pn_err_set(err, "tls: cannot generate a P-256 key: %s", ossl_reason());
+        pn_err_set(err, "tls: cannot generate a P-256 key: %s", pn_tls_ossl_reason());
         goto fail;
     }
     x = selfsigned_cert(pkey, err);
     if (x == NULL)
         goto fail;
     if (SSL_CTX_use_certificate(c->ctx, x) != 1 || SSL_CTX_use_PrivateKey(c->ctx, pkey) != 1) {
-        pn_err_set(err, "tls: cannot use the self-signed certificate: %s", ossl_reason());
+        pn_err_set(err, "tls: cannot use the self-signed certificate: %s", pn_tls_ossl_reason());
         goto fail;
     }
     X509_free(x);
@@ -415,7 +361,7 @@ fail:
 pn_tls_ctx_t *
 pn_tls_server_files(const char *crt, const char *key, char *err)
 {
-    pn_tls_ctx_t *c = tls_ctx_alloc(TLS_KIND_FILES);
+    pn_tls_ctx_t *c = pn_tls_ctx_alloc(TLS_KIND_FILES);
 
     ERR_clear_error();
     c->crt = xstrdup(crt);
@@ -442,11 +388,11 @@ fail:
 pn_tls_ctx_t *
 pn_tls_client_new(int verify, const char *ca_file, char *err)
 {
-    pn_tls_ctx_t *c = tls_ctx_alloc(TLS_KIND_CLIENT);
+    pn_tls_ctx_t *c = pn_tls_ctx_alloc(TLS_KIND_CLIENT);
 
     ERR_clear_error();
     c->verify = verify != 0;
-    c->ctx = ssl_ctx_new(TLS_client_method(), err);
+    c->ctx = pn_tls_ssl_ctx_new(TLS_client_method(), err);
     if (c->ctx == NULL)
         goto fail;
     if (!verify) {
@@ -459,11 +405,11 @@ pn_tls_client_new(int verify, const char *ca_file, char *err)
             goto fail;
         if (SSL_CTX_load_verify_locations(c->ctx, ca_file, NULL) != 1) {
             pn_err_set(err, "ca: %s holds no usable PEM certificate: %s", ca_file,
-                       ossl_reason());
+                       pn_tls_ossl_reason());
             goto fail;
         }
     } else if (SSL_CTX_set_default_verify_paths(c->ctx) != 1) {
-        pn_err_set(err, "ca: cannot load the system certificate store: %s", ossl_reason());
+        pn_err_set(err, "ca: cannot load the system certificate store: %s", pn_tls_ossl_reason());
         goto fail;
     }
     return c;
@@ -473,208 +419,6 @@ fail:
     ERR_clear_error();
     return NULL;
 }
-
-static void
-psk_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
-{
-    OPENSSL_clear_free(ptr, sizeof(struct psk_key));
-}
-
-static void
-psk_id_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
-{
-    OPENSSL_free(ptr);
-}
-
-static void
-psk_index_init(void)
-{
-    psk_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, psk_ex_free);
-    psk_id_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, psk_id_free);
-}
-
-/* Build the session that carries the PSK <key> (<len> bytes) into the handshake
- * (owned by OpenSSL once handed over by a callback). */
-static SSL_SESSION *
-psk_session_of(SSL *ssl, const uint8_t *key, size_t len)
-{
-    const SSL_CIPHER *cipher = SSL_CIPHER_find(ssl, psk_suite_id);
-    SSL_SESSION *s = SSL_SESSION_new();
-    if (cipher == NULL || s == NULL
-        || SSL_SESSION_set1_master_key(s, key, len) != 1
-        || SSL_SESSION_set_cipher(s, cipher) != 1
-        || SSL_SESSION_set_protocol_version(s, TLS1_3_VERSION) != 1) {
-        SSL_SESSION_free(s);
-        return NULL;
-    }
-    return s;
-}
-
-static const struct psk_key *
-psk_key_of(SSL *ssl)
-{
-    return SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), psk_index);
-}
-
-/* Client: offer the PSK. A second call after a HelloRetryRequest passes the
- * digest the server chose; the PSK is SHA-256 bound, so offer nothing if that
- * differs (the handshake then fails: no certificate is accepted). */
-static int
-psk_use_cb(SSL *ssl, const EVP_MD *md, const unsigned char **id, size_t *idlen,
-           SSL_SESSION **sess)
-{
-    const struct psk_key *k = psk_key_of(ssl);
-    *sess = NULL;
-    *id = NULL;
-    *idlen = 0;
-    if (md != NULL && EVP_MD_get_type(md) != NID_sha256)
-        return 1;
-    SSL_SESSION *s = k != NULL ? psk_session_of(ssl, k->key, k->len) : NULL;
-    if (s == NULL)
-        return 0;
-    *sess = s;
-    *id = (const unsigned char *)k->id;
-    *idlen = strlen(k->id);
-    return 1;
-}
-
-/* Server: accept our identity only, or, for a hub, any identity its lookup
- * knows (the identity is then kept on the SSL for pn_tls_psk_identity). An
- * unknown identity gets no PSK, and as the server has no certificate the
- * handshake then fails. A wrong key fails the binder check inside OpenSSL
- * ("binder does not verify"). */
-static int
-psk_find_cb(SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESSION **sess)
-{
-    const struct psk_key *k = psk_key_of(ssl);
-    uint8_t key[TLS_PSK_MAX];
-    char name[TLS_PSK_ID_MAX + 1];
-    *sess = NULL;
-    if (k == NULL || idlen == 0 || idlen > TLS_PSK_ID_MAX)
-        return 1;
-    if (k->lookup == NULL) {
-        if (idlen != strlen(k->id) || memcmp(id, k->id, idlen) != 0)
-            return 1;
-        *sess = psk_session_of(ssl, k->key, k->len);
-        return *sess != NULL;
-    }
-    memcpy(name, id, idlen);
-    name[idlen] = '\0';
-    if (strlen(name) != idlen || k->lookup(name, key, k->lookup_ctx) != 0)
-        return 1;
-    *sess = psk_session_of(ssl, key, TUN_HUB_PSK_LEN);
-    OPENSSL_cleanse(key, sizeof(key));
-    if (*sess == NULL)
-        return 0;
-    char *kept = OPENSSL_strdup(name);
-    if (kept == NULL || SSL_set_ex_data(ssl, psk_id_index, kept) != 1) {
-        OPENSSL_free(kept);
-        SSL_SESSION_free(*sess);
-        *sess = NULL;
-        return 0;
-    }
-    return 1;
-}
-
-/* The PSK context of <server> or client side: <psk> (<len> bytes) and the
- * identity <id>, or (server) the <lookup> that finds a key by identity. */
-static pn_tls_ctx_t *
-psk_ctx_new(int server, const uint8_t *psk, size_t len, const char *id,
-            pn_tls_psk_lookup_cb lookup, void *lookup_ctx, char *err)
-{
-    pn_tls_ctx_t *c = tls_ctx_alloc(server ? TLS_KIND_PSK_SERVER : TLS_KIND_PSK_CLIENT);
-    struct psk_key *k = NULL;
-
-    ERR_clear_error();
-    if (lookup == NULL && (len < TLS_PSK_MIN || len > TLS_PSK_MAX)) {
-        pn_err_set(err, "psk: key must be %d to %d bytes, not %zu", TLS_PSK_MIN, TLS_PSK_MAX,
-                   len);
-        goto fail;
-    }
-    if (strlen(id) > TLS_PSK_ID_MAX) {
-        pn_err_set(err, "psk: identity longer than %d bytes", TLS_PSK_ID_MAX);
-        goto fail;
-    }
-    if (CRYPTO_THREAD_run_once(&psk_once, psk_index_init) != 1 || psk_index < 0 ||
-        psk_id_index < 0) {
-        pn_err_set(err, "psk: cannot register the key slot: %s", ossl_reason());
-        goto fail;
-    }
-    c->ctx = ssl_ctx_new(server ? TLS_server_method() : TLS_client_method(), err);
-    if (c->ctx == NULL)
-        goto fail;
-    if (SSL_CTX_set_ciphersuites(c->ctx, TLS_PSK_SUITES) != 1) {
-        pn_err_set(err, "psk: cannot set the cipher suites: %s", ossl_reason());
-        goto fail;
-    }
-    k = OPENSSL_zalloc(sizeof(*k));
-    if (k == NULL) {
-        pn_err_set(err, "psk: out of memory");
-        goto fail;
-    }
-    if (lookup == NULL) {
-        memcpy(k->key, psk, len);
-        k->len = len;
-    }
-    snprintf(k->id, sizeof(k->id), "%s", id);
-    k->lookup = lookup;
-    k->lookup_ctx = lookup_ctx;
-    if (SSL_CTX_set_ex_data(c->ctx, psk_index, k) != 1) {
-        pn_err_set(err, "psk: cannot attach the key: %s", ossl_reason());
-        goto fail;
-    }
-    k = NULL;   /* owned by the SSL_CTX now; psk_ex_free cleanses it */
-    if (server) {
-        SSL_CTX_set_psk_find_session_callback(c->ctx, psk_find_cb);
-    } else {
-        SSL_CTX_set_psk_use_session_callback(c->ctx, psk_use_cb);
-        /* The store of a fresh SSL_CTX is empty, so any certificate a server
-         * presents instead of taking the PSK fails verification. */
-        SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
-    }
-    return c;
-
-fail:
-    if (k != NULL)
-        OPENSSL_clear_free(k, sizeof(*k));
-    pn_tls_ctx_free(c);
-    ERR_clear_error();
-    return NULL;
-}
-
-/* Make a TLS 1.3 external-PSK context (psk_dhe_ke: the key proves identity,
- * ECDHE gives forward secrecy) for the <server> or client side of the control
- * channel, keyed by the <len> bytes at <psk> (16 to 48; 32 expected), which are
- * copied. The server holds no certificate; the client refuses any certificate.
- * Return the context (owned by the caller), or NULL with <err>. */
-pn_tls_ctx_t *
-pn_tls_psk_new(int server, const uint8_t *psk, size_t len, char *err)
-{
-    return psk_ctx_new(server, psk, len, TLS_PSK_IDENTITY, NULL, NULL, err);
-}
-
-pn_tls_ctx_t *
-pn_tls_psk_client_new(const uint8_t *psk, size_t len, const char *identity, char *err)
-{
-    return psk_ctx_new(0, psk, len, identity, NULL, NULL, err);
-}
-
-pn_tls_ctx_t *
-pn_tls_psk_server_lookup(pn_tls_psk_lookup_cb lookup, void *ctx, char *err)
-{
-    return psk_ctx_new(1, NULL, 0, "", lookup, ctx, err);
-}
-
-const char *
-pn_tls_psk_identity(SSL *ssl)
-{
-    /* Kept from the lookup on, but accepted only once the binder verified:
-     * the handshake finished. */
-    if (psk_id_index < 0 || !SSL_is_init_finished(ssl))
-        return NULL;
-    return SSL_get_ex_data(ssl, psk_id_index);
-}
-
 /* Free <c> and what it owns. SSLs made from it keep their SSL_CTX (and PSK)
  * alive through OpenSSL's reference counts. NULL is a no-op. */
 void
@@ -755,61 +499,6 @@ fail:
     return NULL;
 }
 
-static int
-cert_fingerprint(const X509 *cert, uint8_t out[PN_TLS_FP_LEN])
-{
-    unsigned int n = 0;
-    if (cert == NULL || X509_digest(cert, EVP_sha256(), out, &n) != 1 || n != PN_TLS_FP_LEN) {
-        ERR_clear_error();
-        return PN_ERR;
-    }
-    return PN_OK;
-}
-
-/* Copy into <out> the SHA-256 of the DER certificate <c> serves now (the last
- * successfully loaded one for a files context; no reload check is made).
- * PN_ERR for contexts without a certificate. */
-int
-pn_tls_ctx_fingerprint(pn_tls_ctx_t *c, uint8_t out[PN_TLS_FP_LEN])
-{
-    return cert_fingerprint(SSL_CTX_get0_certificate(c->ctx), out);
-}
-
-/* Copy into <out> the SHA-256 of the DER certificate the peer of <ssl>
- * presented; PN_ERR when it presented none (PSK, or before the handshake). */
-int
-pn_tls_peer_fingerprint(SSL *ssl, uint8_t out[PN_TLS_FP_LEN])
-{
-    return cert_fingerprint(SSL_get0_peer_certificate(ssl), out);
-}
-
-/* Write <fp> into <out> as 32 upper-case hex pairs joined by ':' (95 characters
- * and a NUL). */
-void
-pn_tls_fp_hex(const uint8_t fp[PN_TLS_FP_LEN], char out[PN_TLS_FP_HEXLEN])
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < PN_TLS_FP_LEN; i++) {
-        out[i * 3] = hex[fp[i] >> 4];
-        out[i * 3 + 1] = hex[fp[i] & 0xf];
-        out[i * 3 + 2] = ':';
-    }
-    out[PN_TLS_FP_HEXLEN - 1] = '\0';
-}
-
-/* Fill <out> with <len> bytes exported from the established <ssl> under
- * <label> with no context (RFC 8446 section 7.5); both ends get the same bytes.
- * PN_ERR before the handshake completes. */
-int
-pn_tls_export(SSL *ssl, const char *label, uint8_t *out, size_t len)
-{
-    if (SSL_export_keying_material(ssl, out, len, label, strlen(label), NULL, 0, 0) != 1) {
-        ERR_clear_error();
-        return PN_ERR;
-    }
-    return PN_OK;
-}
-
 /* Free <ssl> (not wrapped in a transport; no close_notify is sent). NULL is a no-op. */
 void
 pn_tls_ssl_free(SSL *ssl)
@@ -817,38 +506,3 @@ pn_tls_ssl_free(SSL *ssl)
     SSL_free(ssl);
 }
 
-/* ---- crypto helpers -------------------------------------------------------- */
-
-/* Fill <out> with <len> bytes from OpenSSL's CSPRNG; PN_OK or PN_ERR. */
-int
-pn_random(void *out, size_t len)
-{
-    unsigned char *p = out;
-    while (len > 0) {
-        int n = len > INT_MAX ? INT_MAX : (int)len;
-        if (RAND_bytes(p, n) != 1) {
-            ERR_clear_error();
-            return PN_ERR;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return PN_OK;
-}
-
-/* Write HMAC-SHA256(<key>, <msg>) into <out>. On an OpenSSL failure (out of
- * memory only) <out> is zeroed. */
-void
-pn_hmac_sha256(const uint8_t *key, size_t keylen, const uint8_t *msg, size_t msglen,
-               uint8_t out[32])
-{
-    static const uint8_t empty[1] = { 0 };
-    unsigned int n = 0;
-    if (keylen > INT_MAX
-        || HMAC(EVP_sha256(), keylen ? key : empty, (int)keylen, msglen ? msg : empty, msglen,
-                out, &n) == NULL
-        || n != 32) {
-        memset(out, 0, 32);
-        ERR_clear_error();
-    }
-}
