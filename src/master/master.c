@@ -237,6 +237,10 @@ pn_master_run(const char *url)
         pn_err_set(err, "db: %s: cannot read or write the API key", db);
         goto fail;
     }
+    /* Watch the stop signals before the key is shown: whoever reads the key
+     * may stop the master at once, and that must be a clean stop. */
+    m.sig[0] = ev_signal_new(m.loop, SIGINT, on_signal, &m);
+    m.sig[1] = ev_signal_new(m.loop, SIGTERM, on_signal, &m);
     if (key != NULL) {
         /* The only time the key is shown: stdout, one line, never the log. */
         printf("API key: %s\n", key);
@@ -245,8 +249,6 @@ pn_master_run(const char *url)
         xfree(key);
     }
     m.http = pn_mhttp_new(m.loop, lfd, m.tls, pn_api_handle, &m.api);
-    m.sig[0] = ev_signal_new(m.loop, SIGINT, on_signal, &m);
-    m.sig[1] = ev_signal_new(m.loop, SIGTERM, on_signal, &m);
     m.save = ev_timer_new(m.loop, on_save, &m);
     ev_timer_arm(m.save, m.cfg.report_ms);
     log_info("master: listening on %s%s:%s, API at %s/v1, dashboard at /, database %s",
