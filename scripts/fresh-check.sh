@@ -508,6 +508,10 @@ check_test() {
     secs=$(($(now) - t0))
     note=$(grep -E '^checks: |^[0-9]+ (passed|failed)|^=+ .*(passed|failed).* =+$|^dashboard.test: |^openapi_check: ' "$log" \
            | sed 's/^=* *//; s/ *=*$//' | tr '\n' ';' | sed 's/;$//; s/;/; /g' | cut -c1-300)
+    if [ "$RC" != 0 ]; then      # which of test.sh's stages ("== ...") it stopped in
+        stage=$(sed -n 's/^== //p' "$log" | tail -n 1)
+        [ -n "$stage" ] && note="stopped in '$stage'; $note"
+    fi
     [ "$RC" = 124 ] && note="timed out after $T_TEST s; $note"
     record "sh scripts/test.sh" "$RC" "$secs" "$note" "$log"
     kill_root_procs
