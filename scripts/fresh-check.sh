@@ -110,6 +110,9 @@ else
     MADE_ROOT=1
 fi
 ROOT=$(cd "$ROOT" && pwd -P)
+# It becomes /: 0755 as on any Debian (mktemp makes 0700, and then only root could reach
+# a file in it; the tests run some programs as nobody).
+chmod 755 "$ROOT"
 case $ROOT/ in
     /|/./) echo "fresh-check: refusing / as the root" >&2; exit 2 ;;
     "$REPO"/*) say "note: the root is inside the repository; it is not tracked, but git status will show it" ;;
