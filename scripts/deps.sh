@@ -6,7 +6,16 @@ set -eu
 PKGS="build-essential cmake ninja-build pkg-config clang libclang-rt-dev
 libevent-dev libssl-dev libcmocka-dev libjansson-dev libsqlite3-dev sqlite3 libhttp-parser-dev
 python3-prometheus-client python3-websockets chromium
-python3 python3-pytest curl openssl socat iperf3 ncat procps dnsmasq-base bind9-dnsutils haproxy valgrind"
+python3 python3-pytest curl ca-certificates openssl socat iperf3 ncat procps dnsmasq-base bind9-dnsutils haproxy valgrind"
+
+# The dashboard's browser test and the OpenAPI check run on Node.js with packages
+# from the npm registry (tests/web/package-lock.json, which must accept Debian 12's
+# Node.js 18). Use the machine's Node.js; install Debian's when there is none.
+# ca-certificates: npm reaches its registry over HTTPS (a minimal Debian has no CA
+# bundle, and Debian's nodejs only recommends it).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    PKGS="$PKGS nodejs npm"
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
     SUDO=sudo
@@ -23,13 +32,4 @@ if [ -n "$missing" ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
 else
     echo "deps: all present"
-fi
-
-# The dashboard's browser test and the OpenAPI check run on Node.js with packages
-# from the npm registry (tests/web/package-lock.json). Use the machine's Node.js;
-# install Debian's when there is none.
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-    echo "deps: installing nodejs npm"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
 fi

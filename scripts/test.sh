@@ -33,7 +33,11 @@ ninja -C build-asan
 
 echo "== npm packages of the web checks (tests/web/package-lock.json)"
 # Before the integration tests: one of them runs the OpenAPI check on the served document.
-(cd tests/web && npm ci --no-audit --no-fund --loglevel=error)
+# --engine-strict: a package whose "engines" refuses this Node.js stops the run (npm only
+# warns without it). check_engines.mjs: every package must also accept the oldest Node.js
+# that tests/web/package.json allows (Debian 12's nodejs, 18), even on a newer Node.js.
+(cd tests/web && npm ci --engine-strict --no-audit --no-fund --loglevel=error)
+node tests/web/check_engines.mjs
 
 echo "== unit tests (ASan+UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
