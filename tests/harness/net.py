@@ -35,13 +35,20 @@ def hostport(host, port):
 
 
 def free_port(host=LOOPBACK):
-    """Return a TCP port on <host> that was free a moment ago and that this process has
+    """Return a TCP port on <host> (free for UDP too) that was free a moment ago and that this process has
     not handed out before (the small race with other processes is accepted; starters
     retry on 'address already in use')."""
     for _ in range(50):
         with socket.socket(family(host), socket.SOCK_STREAM) as s:
             s.bind((host, 0))
             port = s.getsockname()[1]
+        # A port a UDP backend holds is no tunnel port either: a forward tunnel whose
+        # target is its own listen address refuses to start (a loop).
+        with socket.socket(family(host), socket.SOCK_DGRAM) as u:
+            try:
+                u.bind((host, port))
+            except OSError:
+                continue
         with _issued_lock:
             if port not in _issued_ports:
                 _issued_ports.add(port)
