@@ -1,10 +1,10 @@
 #!/bin/sh
 # Check that includes only point down the layers of DESIGN.md section 3:
-#   master > modes > tunnel > relay > route > net > tls > core
+#   master > modes > tunnel > relay > conf > route > net > tls > core
 # (as Tor's make check-includes does). Exits 1 and names each offending line.
 set -eu
 cd "$(dirname "$0")/.."
-order="core tls net route relay tunnel modes master"
+order="core tls net route conf relay tunnel modes master"
 rank() { i=0; for l in $order; do [ "$l" = "$1" ] && { echo $i; return; }; i=$((i+1)); done; echo 99; }
 bad=0
 for f in src/*/*.c src/*/*.h; do

@@ -19,7 +19,7 @@
 #include "core/mem.h"
 #include "modes/client.h"
 #include "modes/common.h"
-#include "modes/hubconf.h"
+#include "conf/hubconf.h"
 #include "net/dns.h"
 #include "route/dial.h"
 #include "route/probe.h"

@@ -10,7 +10,7 @@
  *         body lengths are followed (route/http.h) so the next request is
  *         found exactly; no response head within timeout= -> 504; the agent's
  *         connection closing before one -> 502
- *   then  keep-alive: HEAD again; 101 to an Upgrade: a plain relay (modes/link.c)
+ *   then  keep-alive: HEAD again; 101 to an Upgrade: a plain relay (relay/link.c)
  *
  * A pipelined request waits, unread, until the response before it is complete.
  * Bytes reach the user only once the response head is complete, so a failure

@@ -7,7 +7,7 @@
 #include "core/stats.h"
 #include "core/xprt.h"
 #include "modes/instance.h"
-#include "modes/link.h"
+#include "relay/link.h"
 #include "net/addr.h"
 #include "relay/udp.h"
 #include "tunnel/ctrl.h"
