@@ -35,18 +35,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define GUARD_FAILS 10
-#define GUARD_WINDOW_MS 10000
-#define GUARD_BAN_MS 10000
-#define GUARD_PENDING 64
 #define STATE_MAX (1024 * 1024)     /* bytes of a HUB_STATE line */
-
-struct greeting {
-    pn_list_t node;             /* in hub.greets */
-    struct hub *h;
-    tun_greet_t *g;             /* owned until its callback */
-    pn_addr_t peer;
-};
 
 /* A TLS user whose ClientHello is being read. */
 struct tlsuser {
@@ -55,7 +44,7 @@ struct tlsuser {
     pn_xprt_t *x;               /* owned; watched until a member is chosen */
     pn_addr_t peer, local;
     ev_timer_t *timer;          /* owned: the read deadline */
-    struct hwait *wait;         /* waiting for a data connection */
+    tun_take_t *wait;           /* waiting for a data connection */
     struct hsess *sess;         /* the session of the member chosen, while waiting */
     uint32_t mid;               /* the member's route id */
     size_t len;
@@ -285,7 +274,7 @@ hub_pick(struct hroute *r)
         if (p == &r->members)
             continue;
         struct hmember *m = pn_container_of(p, struct hmember, rnode);
-        if (m->online && !m->sess->ending && m->sess->ctrl != NULL) {
+        if (m->online && !m->sess->ending && m->sess->t.ctrl != NULL) {
             r->cursor = p;
             return m;
         }
@@ -297,12 +286,7 @@ int
 hub_signal(struct hmember *m, uint8_t type, const uint8_t *id, const pn_addr_t *src,
            const pn_addr_t *dst)
 {
-    uint8_t p[PN_CONN_ID_LEN + 3 * (PN_TLV_HDR + 19)];
-    pn_sig_addr_t s, d;
-    tun_sig_from_addr(src, &s);
-    tun_sig_from_addr(dst, &d);
-    size_t n = pn_signal_encode_route(id, &s, &d, m->id, p, sizeof(p));
-    return n == 0 ? PN_ERR : tun_ctrl_send(m->sess->ctrl, type, p, n);
+    return tun_sess_signal(&m->sess->t, type, id, src, dst, m->id);
 }
 
 static void on_tcp_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg);
@@ -315,7 +299,7 @@ route_free(struct hroute *r)
     struct hub *h = r->hub;
     /* Exchanges still running on it keep going, counted no longer. */
     for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next)
-        pn_links_forget_gauge(&pn_container_of(p, struct hsess, node)->links, &r->conns);
+        pn_links_forget_gauge(&pn_container_of(p, struct hsess, node)->t.links, &r->conns);
     hub_http_route_gone(h, r);
     pn_list_del(&r->node);
     pn_entry_free(r->entry);
@@ -423,7 +407,7 @@ route_fail(struct hsess *s, uint32_t id, uint16_t code, const char *fmt, ...)
         s->acct->refused_routes++;
     size_t n = pn_route_encode(PN_FT_ROUTE_FAIL, &m, p, sizeof(p));
     if (n > 0)
-        tun_ctrl_send(s->ctrl, PN_FT_ROUTE_FAIL, p, n);
+        tun_ctrl_send(s->t.ctrl, PN_FT_ROUTE_FAIL, p, n);
     return PN_OK;
 }
 
@@ -577,7 +561,7 @@ route_add(struct hsess *s, const pn_route_msg_t *m)
     ok.port = r->port;
     snprintf(ok.host, sizeof(ok.host), "%s", r->host);
     size_t n = pn_route_encode(PN_FT_ROUTE_OK, &ok, p, sizeof(p));
-    tun_ctrl_send(s->ctrl, PN_FT_ROUTE_OK, p, n);
+    tun_ctrl_send(s->t.ctrl, PN_FT_ROUTE_OK, p, n);
     if (r->port != 0)
         log_info("hub: account %s: %s port %u %s (%zu members)", a->name,
                  pn_route_type_name(r->type), (unsigned)r->port, created ? "opened" : "joined",
@@ -589,75 +573,10 @@ route_add(struct hsess *s, const pn_route_msg_t *m)
     return PN_OK;
 }
 
-/* ---- data connections of a session ------------------------------------------ */
-
-static void
-wait_free(struct hwait *w)
-{
-    pn_list_del(&w->node);
-    ev_timer_free(w->timer);
-    free(w);
-}
-
-void
-hub_wait_cancel(struct hwait *w)
-{
-    if (w != NULL)
-        wait_free(w);
-}
-
-static long
-on_wait_timeout(ev_timer_t *t, void *arg)
-{
-    struct hwait *w = arg;
-    hwait_cb cb = w->cb;
-    void *cbarg = w->arg;
-    wait_free(w);
-    log_debug("hub: no pooled data connection in time");
-    cb(NULL, NULL, NULL, cbarg);
-    return EV_TIMER_STOP;
-}
-
-struct hwait *
-hub_take(struct hsess *s, hwait_cb cb, void *arg)
-{
-    uint8_t id[PN_CONN_ID_LEN];
-    pn_xprt_t *x = s->pool != NULL && !s->ending ? tun_pool_take(s->pool, id) : NULL;
-    if (x != NULL) {
-        s->takes++;
-        cb(NULL, x, id, arg);
-        return NULL;
-    }
-    struct hwait *w = xcalloc(sizeof(*w));
-    w->sess = s;
-    w->cb = cb;
-    w->arg = arg;
-    w->timer = ev_timer_new(s->hub->in.loop, on_wait_timeout, w);
-    ev_timer_arm(w->timer, s->hub->cfg->pool_wait_ms);
-    pn_list_add(&s->waiters, &w->node);
-    return w;
-}
-
-/* A new data connection of <s>: to the oldest waiter, else into the pool. */
-static void
-sess_data(struct hsess *s, pn_xprt_t *x, const uint8_t *id)
-{
-    if (!pn_list_empty(&s->waiters)) {
-        struct hwait *w = pn_container_of(s->waiters.next, struct hwait, node);
-        hwait_cb cb = w->cb;
-        void *arg = w->arg;
-        wait_free(w);
-        s->takes++;
-        cb(NULL, x, id, arg);
-        return;
-    }
-    tun_pool_add(s->pool, id, x);
-}
-
 /* ---- tcp users ------------------------------------------------------------- */
 
 static void
-on_tcp_data(struct hwait *w, pn_xprt_t *data, const uint8_t *id, void *arg)
+on_tcp_data(pn_xprt_t *data, const uint8_t *id, void *arg)
 {
     struct tcpuser *u = arg;
     struct hmember *m = data != NULL ? hub_member(u->sess, u->mid) : NULL;
@@ -668,7 +587,7 @@ on_tcp_data(struct hwait *w, pn_xprt_t *data, const uint8_t *id, void *arg)
         return;
     }
     pn_link_info_t info = { .src = u->peer, .dst = u->local, .user = 1, .gauge = &m->route->conns };
-    pn_link_pair(&m->sess->links, u->x, data, &info);
+    pn_link_pair(&m->sess->t.links, u->x, data, &info);
     free(u);
 }
 
@@ -692,7 +611,7 @@ carry_tcp(struct hroute *r, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t
     u->local = *local;
     u->sess = m->sess;
     u->mid = m->id;
-    hub_take(m->sess, on_tcp_data, u);
+    (void)tun_sess_take(&m->sess->t, on_tcp_data, u);
 }
 
 static void
@@ -704,7 +623,7 @@ on_tcp_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *a
 /* ---- udp users ------------------------------------------------------------- */
 
 static void
-on_udp_data(struct hwait *w, pn_xprt_t *data, const uint8_t *id, void *arg)
+on_udp_data(pn_xprt_t *data, const uint8_t *id, void *arg)
 {
     struct udpuser *u = arg;
     struct hmember *m = data != NULL ? hub_member(u->sess, u->mid) : NULL;
@@ -749,13 +668,13 @@ on_udp_peer(udp_table_t *t, const pn_addr_t *peer, const uint8_t *d, size_t len,
     u->len = len;
     memcpy(u->d, d, len);
     pn_list_add(&m->sess->udp_pending, &u->node);
-    hub_take(m->sess, on_udp_data, u);
+    (void)tun_sess_take(&m->sess->t, on_udp_data, u);
 }
 
 /* ---- tls users (https=) ---------------------------------------------------- */
 
 static void
-on_tls_data(struct hwait *w, pn_xprt_t *data, const uint8_t *id, void *arg)
+on_tls_data(pn_xprt_t *data, const uint8_t *id, void *arg)
 {
     struct tlsuser *u = arg;
     struct hmember *m = data != NULL ? hub_member(u->sess, u->mid) : NULL;
@@ -771,7 +690,7 @@ on_tls_data(struct hwait *w, pn_xprt_t *data, const uint8_t *id, void *arg)
     };
     pn_xprt_t *x = u->x;
     u->x = NULL;
-    pn_link_pair(&m->sess->links, x, data, &info);
+    pn_link_pair(&m->sess->t.links, x, data, &info);
     tlsuser_free(u);
 }
 
@@ -780,7 +699,7 @@ tlsuser_free(struct tlsuser *u)
 {
     pn_list_del(&u->node);
     ev_timer_free(u->timer);
-    hub_wait_cancel(u->wait);
+    tun_take_cancel(u->wait);
     pn_xprt_free(u->x);
     free(u);
 }
@@ -826,8 +745,8 @@ on_tls_readable(pn_xprt_t *x, int ready, void *arg)
     ev_timer_disarm(u->timer);
     u->sess = m->sess;
     u->mid = m->id;
-    /* on_tls_data may run (and free <u>) inside hub_take: NULL says it did. */
-    struct hwait *w = hub_take(m->sess, on_tls_data, u);
+    /* on_tls_data may run (and free <u>) inside the take: NULL says it did. */
+    tun_take_t *w = tun_sess_take(&m->sess->t, on_tls_data, u);
     if (w != NULL)
         u->wait = w;
 }
@@ -860,24 +779,23 @@ sess_by_tag(struct hub *h, const uint8_t *tag)
 {
     for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next) {
         struct hsess *s = pn_container_of(p, struct hsess, node);
-        if (!s->ending && memcmp(s->tag, tag, PN_SESSION_TAG_LEN) == 0)
+        if (!s->ending && memcmp(s->t.tag, tag, PN_SESSION_TAG_LEN) == 0)
             return s;
     }
     return NULL;
 }
 
-static void
-sess_free(struct hsess *s)
+/* The tunnel port asks for the session of a data channel: the tag its id starts with. */
+static tun_sess_t *
+find_sess(const uint8_t *id, void *arg)
 {
-    pn_list_del(&s->node);
-    tun_seen_clear(&s->seen);
-    memset(s->secret, 0, sizeof(s->secret));
-    free(s);
+    struct hsess *s = sess_by_tag(arg, id);
+    return s != NULL ? &s->t : NULL;
 }
 
-/* End <s>: its routes, its exchanges and waiters; free it. Never from inside
- * its own control channel's callbacks except through tun_ctrl_free, which
- * defers. */
+/* End <s>: its takes waiting (run with no connection), its HTTP exchanges,
+ * its routes and links; free it. From inside its own control channel's
+ * callbacks too: the channel's free is deferred. */
 static void
 sess_end(struct hsess *s, const char *why)
 {
@@ -887,34 +805,27 @@ sess_end(struct hsess *s, const char *why)
     s->ending = 1;
     log_info("hub: agent %s (account %s, c%llu) detached: %s", pn_addr_str(&s->peer, a),
              s->acct->name, (unsigned long long)s->num, why);
-    while (!pn_list_empty(&s->waiters)) {
-        struct hwait *w = pn_container_of(s->waiters.next, struct hwait, node);
-        hwait_cb cb = w->cb;
-        void *arg = w->arg;
-        wait_free(w);
-        cb(NULL, NULL, NULL, arg);
-    }
+    /* TLS and TCP users that chose this session while waiting were in its takes. */
+    tun_sess_clear(&s->t);
     hub_http_session_end(s);
-    /* TLS users that chose this session while waiting were in the waiters. */
     while (!pn_list_empty(&s->members))
         member_free(pn_container_of(s->members.next, struct hmember, snode), 1);
-    pn_links_close_all(&s->links);
-    tun_ctrl_free(s->ctrl);
-    tun_pool_free(s->pool);
     s->acct->nsess--;
-    sess_free(s);
+    pn_list_del(&s->node);
+    free(s);
 }
 
 /* End <s> telling its agent why (it logs the reason, then reconnects). */
 static void
 sess_kick(struct hsess *s, const char *why)
 {
-    tun_ctrl_fail(s->ctrl, PN_EC_SHUTDOWN, why);
+    tun_sess_kick(&s->t, PN_EC_SHUTDOWN, why);
     sess_end(s, why);
 }
 
-static void
-on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
+/* The session's frames beyond FLUSH, VERIFY and ERROR: the agent's routes. */
+static int
+on_frame(tun_sess_t *t, const pn_frame_t *f, void *arg)
 {
     struct hsess *s = arg;
     pn_route_msg_t m;
@@ -924,20 +835,20 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
     switch (f->type) {
     case PN_FT_ROUTE_ADD:
         if (pn_route_decode(f->type, f->payload, f->len, &m, &why) != PN_OK) {
-            tun_ctrl_fail(c, PN_EC_PROTOCOL, why);
-            return;
+            tun_sess_kick(t, PN_EC_PROTOCOL, why);
+            return PN_OK;
         }
         route_add(s, &m);
         memset(m.group_key, 0, sizeof(m.group_key));
-        return;
+        return PN_OK;
     case PN_FT_ROUTE_DEL:
     case PN_FT_ROUTE_STATE:
         if (pn_route_decode(f->type, f->payload, f->len, &m, &why) != PN_OK) {
-            tun_ctrl_fail(c, PN_EC_PROTOCOL, why);
-            return;
+            tun_sess_kick(t, PN_EC_PROTOCOL, why);
+            return PN_OK;
         }
         if ((mb = hub_member(s, m.id)) == NULL)
-            return;             /* refused before, or already withdrawn */
+            return PN_OK;       /* refused before, or already withdrawn */
         if (f->type == PN_FT_ROUTE_STATE) {
             if (mb->online != m.online)
                 log_info("hub: account %s: a member of %s %s%s is %s", s->acct->name,
@@ -947,43 +858,44 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
         } else {
             member_free(mb, 0);
         }
-        return;
-    case PN_FT_FLUSH:
-        tun_pool_trim(s->pool, 0);
-        return;
-    case PN_FT_VERIFY:
-        tun_verify_check(c, f, s->hub->cfg->tls, &s->verified, s->hub->fp, "hub: an agent");
-        return;
-    case PN_FT_ERROR:
-        tun_log_peer_error(f, LOG_WARN, "hub", "agent reported");
-        sess_end(s, "error from the agent");
-        return;
+        return PN_OK;
     default:
-        tun_ctrl_fail(c, PN_EC_PROTOCOL, "unexpected frame");
-        return;
+        return PN_ERR;
     }
 }
 
 static void
-on_ctrl_close(tun_ctrl_t *c, const char *err, void *arg)
+on_ended(tun_sess_t *t, const char *why, void *arg)
 {
-    sess_end(arg, err ? err : "closed");
+    sess_end(arg, why);
 }
 
+/* An authenticated control connection: a new session for the account whose
+ * PSK identity the agent used. */
 static void
-sess_start(struct hub *h, pn_xprt_t *x, const pn_addr_t *peer)
+on_control(pn_xprt_t *x, const pn_addr_t *peer, void *arg)
 {
+    struct hub *h = arg;
     char a[PN_ADDRSTRLEN];
-    uint8_t p[64];
     struct hacct *acct = acct_by_ident(h, pn_tls_psk_identity(pn_xprt_tls_ssl(x)));
     if (acct == NULL) {
         pn_xprt_free(x);
         return;
     }
     struct hsess *s = xcalloc(sizeof(*s));
-    if (tun_data_secret(x, s->secret) != 0 || pn_random(s->tag, sizeof(s->tag)) != 0) {
-        log_error("hub: cannot derive the session secret");
+    tun_sess_opts_t o = {
+        .who = "hub", .peer = "agent", .accepting = 1, .tls = h->cfg->tls, .fp = h->fp,
+        .interval_ms = h->cfg->report_ms, .wait_ms = h->cfg->pool_wait_ms, .max = h->cfg->max,
+    };
+    tun_sess_hooks_t hk = { .ctx = s, .frame = on_frame, .ended = on_ended };
+    tun_sess_init(&s->t, h->in.loop, &o, &hk);
+    if (pn_random(s->t.tag, sizeof(s->t.tag)) != 0) {
+        log_error("hub: cannot draw a session tag");
         pn_xprt_free(x);
+        free(s);
+        return;
+    }
+    if (tun_sess_attach(&s->t, x) != PN_OK) {
         free(s);
         return;
     }
@@ -992,96 +904,24 @@ sess_start(struct hub *h, pn_xprt_t *x, const pn_addr_t *peer)
     s->num = ++h->next_sess;
     s->peer = *peer;
     s->since = time(NULL);
-    pn_list_init(&s->waiters);
     pn_list_init(&s->members);
     pn_list_init(&s->https);
     pn_list_init(&s->udp_pending);
-    pn_links_init(&s->links, h->in.loop, &acct->st, "hub");
-    s->links.idle_ms = h->cfg->read_ms;
-    s->links.dial_timeout_ms = h->cfg->dial_timeout_ms;
-    s->links.limit = acct->mbps ? &acct->bw : NULL;
+    pn_links_init(&s->t.links, h->in.loop, &acct->st, "hub");
+    s->t.links.idle_ms = h->cfg->read_ms;
+    s->t.links.dial_timeout_ms = h->cfg->dial_timeout_ms;
+    s->t.links.limit = acct->mbps ? &acct->bw : NULL;
+    s->t.ready = 1;
     pn_list_add(&h->sessions, &s->node);
     acct->nsess++;
-    s->ctrl = tun_ctrl_new(h->in.loop, x, h->cfg->report_ms, on_frame, on_ctrl_close, s);
-    s->pool = tun_pool_new(h->in.loop);
     pn_hello_t hello = {
         .flow = PN_FLOW_REVERSE, .tls = (uint8_t)h->cfg->tls, .proto = PN_PROTO_TCP | PN_PROTO_UDP,
         .max = h->cfg->max, .interval_ms = (uint32_t)h->cfg->report_ms, .has_session = 1,
     };
-    memcpy(hello.session, s->tag, sizeof(s->tag));
-    tun_ctrl_send(s->ctrl, PN_FT_HELLO, p, pn_hello_encode(&hello, p, sizeof(p)));
-    if (h->cfg->tls == 1)
-        tun_ctrl_send(s->ctrl, PN_FT_VERIFY, h->fp, PN_TLS_FP_LEN);
+    memcpy(hello.session, s->t.tag, sizeof(s->t.tag));
+    tun_sess_hello(&s->t, &hello);
     log_info("hub: agent %s attached (account %s, c%llu)", pn_addr_str(peer, a), acct->name,
              (unsigned long long)s->num);
-}
-
-/* ---- the tunnel port --------------------------------------------------------- */
-
-static int
-on_check(const uint8_t *id, const uint8_t *proof, void *arg)
-{
-    struct greeting *gr = arg;
-    struct hsess *s = sess_by_tag(gr->h, id);
-    return s != NULL && tun_data_admit(s->ctrl, s->secret, &s->seen, id, proof);
-}
-
-static void
-on_greeted(uint8_t kind, pn_xprt_t *x, const uint8_t *id, const char *err, void *arg)
-{
-    struct greeting *gr = arg;
-    struct hub *h = gr->h;
-    pn_addr_t peer = gr->peer;
-    char a[PN_ADDRSTRLEN];
-    uint64_t held;
-
-    pn_list_del(&gr->node);
-    free(gr);
-    if (tun_guard_done(&h->guard, &peer, x != NULL || !tun_greet_fault(kind, err), pn_now_ms()))
-        log_warn("hub: %d failed handshakes from %s within %d s: refusing its connections for %d s",
-                 GUARD_FAILS, pn_addr_str(&peer, a), GUARD_WINDOW_MS / 1000, GUARD_BAN_MS / 1000);
-    if (x == NULL) {
-        h->refused++;
-        if (kind == PN_KIND_CONTROL && strncmp(err, "tls handshake", 13) == 0 &&
-            pn_ratelim_pass(&h->fail_log, pn_now_ms(), &held))
-            log_warn("hub: agent %s failed to authenticate (unknown or wrong token): %s "
-                     "(%llu more since the last note)", pn_addr_str(&peer, a), err,
-                     (unsigned long long)held);
-        else
-            log_debug("hub: connection from %s closed: %s", pn_addr_str(&peer, a), err);
-        return;
-    }
-    if (kind == PN_KIND_CONTROL) {
-        sess_start(h, x, &peer);
-        return;
-    }
-    struct hsess *s = sess_by_tag(h, id);
-    if (s == NULL || tun_pool_size(s->pool) >= h->cfg->max) {
-        h->refused++;
-        pn_xprt_free(x);
-        return;
-    }
-    sess_data(s, x, id);
-}
-
-static void
-on_tunnel_conn(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg)
-{
-    struct hub *h = arg;
-    if (!tun_guard_admit(&h->guard, peer, pn_now_ms())) {
-        h->refused++;
-        pn_xprt_free(x);
-        return;
-    }
-    struct greeting *gr = xcalloc(sizeof(*gr));
-    tun_greet_opts_t o = {
-        .psk = h->psk_ctx, .data_tls = h->data_tls, .check = on_check,
-        .timeout_ms = h->cfg->handshake_ms,
-    };
-    gr->h = h;
-    gr->peer = *peer;
-    pn_list_add(&h->greets, &gr->node);
-    gr->g = tun_greet_start(h->in.loop, x, &o, on_greeted, gr);
 }
 
 /* ---- state ------------------------------------------------------------------- */
@@ -1099,8 +939,8 @@ state_json(struct hub *h)
         snprintf(id, sizeof(id), "c%llu", (unsigned long long)s->num);
         json_array_append_new(clients, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "id", id,
             "account", s->acct->name, "peer", pn_addr_str(&s->peer, a), "since", (json_int_t)s->since,
-            "routes", (json_int_t)n, "pool", (json_int_t)(s->pool ? tun_pool_size(s->pool) : 0),
-            "ping_ms", (json_int_t)(s->ctrl ? tun_ctrl_rtt(s->ctrl) : 0)));
+            "routes", (json_int_t)n, "pool", (json_int_t)tun_sess_idle(&s->t),
+            "ping_ms", (json_int_t)tun_sess_rtt(&s->t)));
     }
     for (pn_list_t *p = h->routes.next; p != &h->routes; p = p->next) {
         struct hroute *r = pn_container_of(p, struct hroute, node);
@@ -1173,7 +1013,7 @@ hub_refresh(pn_instance_t *in, void *arg)
         refused += c->st.refused;
     }
     for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next)
-        pool += tun_pool_size(pn_container_of(p, struct hsess, node)->pool);
+        pool += tun_sess_idle(&pn_container_of(p, struct hsess, node)->t);
     in->stats.tcps = tcps;
     in->stats.udps = udps;
     in->stats.tcp_rx = rx;
@@ -1200,7 +1040,7 @@ on_tick(ev_timer_t *t, void *arg)
     }
     for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next) {
         struct hsess *s = pn_container_of(p, struct hsess, node);
-        tun_pool_check(s->ctrl, s->pool, &s->takes, &s->fails, "hub");
+        tun_sess_check(&s->t);
     }
     return (long)h->cfg->report_ms;
 }
@@ -1211,19 +1051,13 @@ hub_stop(pn_instance_t *in, void *arg)
     struct hub *h = arg;
     while (!pn_list_empty(&h->sessions)) {
         struct hsess *s = pn_container_of(h->sessions.next, struct hsess, node);
-        tun_ctrl_fail(s->ctrl, PN_EC_SHUTDOWN, "hub shutting down");
+        tun_sess_kick(&s->t, PN_EC_SHUTDOWN, "hub shutting down");
         sess_end(s, "shutting down");
     }
     hub_http_close_all(h);
     while (!pn_list_empty(&h->https_conns))
         tlsuser_free(pn_container_of(h->https_conns.next, struct tlsuser, node));
-    while (!pn_list_empty(&h->greets)) {
-        struct greeting *gr = pn_container_of(h->greets.next, struct greeting, node);
-        pn_list_del(&gr->node);
-        tun_greet_cancel(gr->g);
-        free(gr);
-    }
-    pn_entry_free(h->tunnel_entry);
+    tun_accept_free(h->tunnel);
     pn_entry_free(h->http_entry);
     pn_entry_free(h->https_entry);
     ev_timer_free(h->tick);
@@ -1265,11 +1099,8 @@ pn_hub_run(const pn_config_t *cfg)
     pn_list_init(&h.accts);
     pn_list_init(&h.sessions);
     pn_list_init(&h.routes);
-    pn_list_init(&h.greets);
     pn_list_init(&h.https_conns);
     pn_list_init(&h.http_conns);
-    tun_guard_init(&h.guard, GUARD_FAILS, GUARD_WINDOW_MS, GUARD_BAN_MS, GUARD_PENDING);
-    h.fail_log.interval_ms = 1000;
     if (pn_accounts_load(cfg->accounts, range.lo ? &range : NULL, &h.accounts, err) != PN_OK ||
         pn_addr_resolve(cfg->host, cfg->port, 1, &h.tunnel_addr, err) != PN_OK)
         goto usage;
@@ -1297,7 +1128,12 @@ pn_hub_run(const pn_config_t *cfg)
     int lfd = pn_listen_tcp(&h.tunnel_addr, 4096, NULL, err);
     if (lfd == -1)
         goto runtime;
-    h.tunnel_entry = pn_entry_new(h.in.loop, lfd, NULL, cfg->handshake_ms, on_tunnel_conn, &h);
+    tun_accept_opts_t ao = {
+        .who = "hub", .peer = "agent", .auth_hint = "unknown or wrong token", .psk = h.psk_ctx,
+        .data_tls = h.data_tls, .timeout_ms = cfg->handshake_ms, .refused = &h.refused, .ctx = &h,
+        .find = find_sess, .control = on_control,
+    };
+    h.tunnel = tun_accept_new(h.in.loop, lfd, &ao);
     if (listen_spec(&h, cfg->http_listen, on_http_user, &h.http_entry, err) != PN_OK ||
         listen_spec(&h, cfg->https_listen, on_https_user, &h.https_entry, err) != PN_OK)
         goto runtime;
@@ -1338,6 +1174,5 @@ out:
     pn_tls_ctx_free(h.psk_ctx);
     pn_tls_ctx_free(h.data_tls);
     pn_accounts_clear(&h.accounts);
-    tun_guard_clear(&h.guard);
     return rc;
 }
