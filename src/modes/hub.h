@@ -1,6 +1,7 @@
-/* modes/hub.h: the hub's pieces shared by hub.c (accounts, agents' sessions,
- * the route registry, tcp/udp/https users) and hub_http.c (the HTTP router).
- * See docs/hub.md and docs/internals/modes.md. */
+/* modes/hub.h: the hub's types, shared by its files: hub.c (agents' sessions,
+ * tcp/udp/https users, the run), hub_acct.c (accounts), hub_reg.c (the route
+ * registry) and hub_http.c (the HTTP router). Types only: each file's
+ * functions are in its own header. See docs/hub.md and docs/internals/modes.md. */
 #ifndef PN_MODES_HUB_H
 #define PN_MODES_HUB_H
 
@@ -108,30 +109,11 @@ struct hub {
     tun_accept_t *tunnel;       /* owned: the tunnel port */
     pn_entry_t *http_entry, *https_entry;   /* owned */
     ev_timer_t *tick;           /* owned: pool health, state line */
+    /* The registry's hooks (hub_reg.h), set by hub.c: */
+    void (*reg_gone)(struct hub *h, struct hroute *r);     /* watch: a route is about to go */
+    pn_entry_cb reg_tcp_user;   /* a user of a tcp route's listener (arg: the route) */
+    udp_new_peer_cb reg_udp_peer;   /* a new user of a udp route's listener (arg: the route) */
     ev_defer_t *hup;            /* owned: SIGHUP */
 };
-
-/** Pick an online member of <r> (round robin) whose session can carry
- *  exchanges; NULL when none. */
-struct hmember *hub_pick(struct hroute *r);
-/** The member of <s> registered under the agent's route id <id>, or NULL. */
-struct hmember *hub_member(struct hsess *s, uint32_t id);
-/** The route of <type> for <host>, or NULL. */
-struct hroute *hub_route_by_host(struct hub *h, uint8_t type, const char *host);
-/** Nonzero when <a> may open one more connection; else count it and return 0. */
-int hub_acct_admit(struct hacct *a);
-/** Signal the exchange on <id> for <m>'s route to its agent. */
-int hub_signal(struct hmember *m, uint8_t type, const uint8_t *id, const pn_addr_t *src,
-               const pn_addr_t *dst);
-
-/* hub_http.c */
-/** Serve an HTTP user's connection <x> (owned from now on). */
-void hub_http_user(struct hub *h, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local);
-/** Close every HTTP exchange bound to <s> (its session ends). */
-void hub_http_session_end(struct hsess *s);
-/** Forget <r> (being freed): exchanges on it end, none points at it. */
-void hub_http_route_gone(struct hub *h, struct hroute *r);
-/** Close every HTTP connection (the hub stops). */
-void hub_http_close_all(struct hub *h);
 
 #endif

@@ -15,7 +15,9 @@
  * A pipelined request waits, unread, until the response before it is complete.
  * Bytes reach the user only once the response head is complete, so a failure
  * before that still gets its page. */
-#include "modes/hub.h"
+#include "modes/hub_http.h"
+#include "modes/hub_acct.h"
+#include "modes/hub_reg.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -237,7 +239,7 @@ hx_dispatch(struct hx *x, size_t head_len)
     x->head_req = strcmp(hd->method, "HEAD") == 0;
     x->upgrade_req = hd->upgrade;
     x->keep = hd->keep_alive;
-    struct hroute *r = hd->host[0] ? hub_route_by_host(h, PN_RT_HTTP, hd->host) : NULL;
+    struct hroute *r = hd->host[0] ? hub_reg_lookup_host(h, PN_RT_HTTP, hd->host) : NULL;
     if (r == NULL) {
         hx_page(x, 404, "no route for host \"%s\"", hd->host);
         return;
