@@ -1,8 +1,8 @@
 /* main.c: postern's command line: --help, --version, or one URL to run. */
 #include "core/err.h"
 #include "master/master.h"
-#include "modes/config.h"
-#include "modes/instance.h"
+#include "conf/config.h"
+#include "run.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
  * <host> may be empty (":8080": every interface) or a bracketed IPv6 literal.
  * The path holds the target list of server:// and client:// URLs and the API
  * prefix of master:// URLs. Query values are percent-decoded. Validation of
- * what the parts mean belongs to modes/config.c. */
+ * what the parts mean belongs to conf/config.c. */
 #ifndef PN_CORE_URL_H
 #define PN_CORE_URL_H
 

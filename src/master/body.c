@@ -1,7 +1,7 @@
 /* master/body.c: API request bodies to pn_body_t (pure; see master/body.h). */
 #include "master/body.h"
 #include "master/super.h"
-#include "modes/config.h"
+#include "conf/config.h"
 
 #include <stdio.h>
 #include <string.h>

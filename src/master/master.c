@@ -17,7 +17,7 @@
 #include "master/mconfig.h"
 #include "master/store.h"
 #include "master/super.h"
-#include "modes/config.h"
+#include "conf/config.h"
 #include "net/addr.h"
 #include "net/dns.h"
 #include "net/sock.h"

@@ -19,7 +19,7 @@
 #include "core/mem.h"
 #include "modes/client.h"
 #include "modes/common.h"
-#include "modes/hubconf.h"
+#include "conf/hubconf.h"
 #include "net/dns.h"
 #include "route/dial.h"
 #include "route/probe.h"
@@ -362,13 +362,13 @@ hook_exit(pn_client_t *cl, uint32_t route, uint8_t type, pn_xprt_t *data, const 
         pn_xprt_free(data);
         return;
     }
-    if (!pn_links_admit(&sd->links)) {
+    if (!pn_links_admit(&sd->sess.links)) {
         pn_xprt_free(data);
         return;
     }
     if (type == PN_FT_TCP) {
         pn_link_info_t info = { .src = *src, .dst = *dst, .set = &r->set };
-        pn_link_dial(&sd->links, data, &info);
+        pn_link_dial(&sd->sess.links, data, &info);
         return;
     }
     int fd = route_dial_udp(&r->set, sd->src, err);

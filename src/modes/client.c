@@ -16,17 +16,15 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "modes/common.h"
-#include "modes/entry.h"
 #include "modes/instance.h"
-#include "modes/link.h"
 #include "modes/tunnel.h"
 #include "net/sock.h"
+#include "relay/entry.h"
+#include "relay/link.h"
 #include "relay/udp.h"
 #include "route/dial.h"
 #include "tunnel/auth.h"
-#include "tunnel/ctrl.h"
 #include "tunnel/open.h"
-#include "tunnel/pool.h"
 
 #include <string.h>
 
@@ -60,11 +58,10 @@ struct client {
     const char *sni;            /* borrowed: cfg->sni or the server's host */
     tun_open_t *ctrl_open;      /* owned: control connection being opened */
     pn_dns_req_t *lookup;       /* owned: the server's name being resolved again, or NULL */
-    /* The session: side.ctrl and side.pool (owned here) are NULL between
-     * sessions; side.ready once HELLO (and VERIFY when tls=1) arrived. */
+    /* The session: side.sess.ctrl is NULL between control channels;
+     * side.sess.ready once HELLO (and VERIFY when tls=1) arrived. */
     struct tun_side side;
     pn_hello_t hello;
-    uint8_t secret[PN_DATA_SECRET_LEN];
     uint8_t pin[PN_TLS_FP_LEN]; /* tls=1: the server's fingerprint */
     int has_pin, verify_sent;
     pn_list_t opens;            /* struct opening, each owned */
@@ -103,17 +100,14 @@ cancel_opens(struct client *cl)
 static void
 session_end(struct client *cl, const char *why)
 {
-    int had = cl->side.ctrl != NULL;
-    tun_ctrl_free(cl->side.ctrl);
+    int had = cl->side.sess.ctrl != NULL;
     tun_open_cancel(cl->ctrl_open);
     cl->ctrl_open = NULL;
     pn_dns_cancel(cl->lookup);
     cl->lookup = NULL;
-    tun_pool_free(cl->side.pool);
     cancel_opens(cl);
     tun_side_close(&cl->side);
-    memset(cl->secret, 0, sizeof(cl->secret));
-    cl->side.ready = cl->has_pin = cl->verify_sent = 0;
+    cl->has_pin = cl->verify_sent = 0;
     ev_timer_disarm(cl->refill);
     ev_timer_disarm(cl->tick);
     if (had && cl->hooks.ended != NULL)
@@ -131,10 +125,10 @@ session_end(struct client *cl, const char *why)
 
 /* Any use of the pool: refill it soon. */
 static void
-on_take(struct tun_side *sd)
+on_take(tun_sess_t *ss, void *arg)
 {
-    struct client *cl = pn_container_of(sd, struct client, side);
-    if (sd->pool != NULL)
+    struct client *cl = arg;
+    if (ss->dchan != NULL)
         ev_timer_arm(cl->refill, 0);
 }
 
@@ -191,12 +185,12 @@ on_data_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
     if (x == NULL) {
         if (strstr(err, "fingerprint") != NULL) {
             log_error("client: %s", err);
-            tun_ctrl_fail(cl->side.ctrl, PN_EC_VERIFY_FAILED, "certificate fingerprint mismatch");
+            tun_sess_kick(&cl->side.sess, PN_EC_VERIFY_FAILED, "certificate fingerprint mismatch");
             return;
         }
         if (cl->hello.tls == 2 && strncmp(err, "tls handshake", 13) == 0) {
             log_error("client: data channel certificate verification failed: %s", err);
-            tun_ctrl_fail(cl->side.ctrl, PN_EC_VERIFY_FAILED, "certificate verification failed");
+            tun_sess_kick(&cl->side.sess, PN_EC_VERIFY_FAILED, "certificate verification failed");
             return;
         }
         log_debug("client: data connection failed: %s", err);
@@ -204,15 +198,14 @@ on_data_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
     }
     if (cl->hello.tls == 1 && !cl->verify_sent && fp != NULL) {
         /* Tell the server what we saw, so a mismatch is caught on both ends. */
-        tun_ctrl_send(cl->side.ctrl, PN_FT_VERIFY, fp, PN_TLS_FP_LEN);
+        tun_ctrl_send(cl->side.sess.ctrl, PN_FT_VERIFY, fp, PN_TLS_FP_LEN);
         cl->verify_sent = 1;
     }
     if (claimed) {
         client_exit(cl, route, claimed, x, &src, &dst);
         return;
     }
-    if (!tun_side_serve_waiter(&cl->side, x, id))
-        tun_pool_add(cl->side.pool, id, x);
+    tun_sess_put(&cl->side.sess, x, id);
 }
 
 static void
@@ -225,7 +218,7 @@ open_data(struct client *cl)
     /* A hub finds the session of a data connection by the tag its id starts with. */
     if (cl->hello.has_session)
         memcpy(o->id, cl->hello.session, PN_SESSION_TAG_LEN);
-    tun_proof(cl->secret, o->id, proof);
+    tun_proof(cl->side.sess.secret, o->id, proof);
     tun_open_opts_t opts = {
         .kind = PN_KIND_DATA, .tls = cl->data_tls, .sni = cl->sni,
         .pin = cl->hello.tls == 1 ? cl->pin : NULL, .id = o->id, .proof = proof,
@@ -240,15 +233,16 @@ static long
 on_refill(ev_timer_t *t, void *arg)
 {
     struct client *cl = arg;
-    if (!cl->side.ready)
+    tun_sess_t *ss = &cl->side.sess;
+    if (!ss->ready)
         return EV_TIMER_STOP;
-    size_t have = tun_pool_size(cl->side.pool) + cl->nopens;
-    size_t want = cl->target > have ? cl->target - have : 0;
+    size_t want = tun_dchan_want(ss->dchan, cl->target);
+    want = want > cl->nopens ? want - cl->nopens : 0;
     if (want > OPEN_BURST)
         want = OPEN_BURST;
     for (size_t i = 0; i < want; i++)
         open_data(cl);
-    return tun_pool_size(cl->side.pool) + cl->nopens < cl->target ? REFILL_BUSY_MS : REFILL_IDLE_MS;
+    return tun_dchan_want(ss->dchan, cl->target) > cl->nopens ? REFILL_BUSY_MS : REFILL_IDLE_MS;
 }
 
 static long
@@ -256,16 +250,16 @@ on_tick(ev_timer_t *t, void *arg)
 {
     struct client *cl = arg;
     size_t min = cl->cfg->min < cl->hello.max ? cl->cfg->min : cl->hello.max;
-    if (!cl->side.ready)
+    if (!cl->side.sess.ready)
         return EV_TIMER_STOP;
-    uint64_t takes = cl->side.takes;
-    tun_pool_check(cl->side.ctrl, cl->side.pool, &cl->side.takes, &cl->side.fails, "client");
+    uint64_t takes = cl->side.sess.takes;
+    tun_sess_check(&cl->side.sess);
     if (takes * 2 >= cl->target) {
         size_t grown = cl->target * 2;
         cl->target = grown > cl->hello.max ? cl->hello.max : grown;
     } else if (takes == 0 && cl->target > min) {
         cl->target = cl->target / 2 < min ? min : cl->target / 2;
-        tun_pool_trim(cl->side.pool, cl->target);
+        tun_dchan_trim(cl->side.sess.dchan, cl->target);
     }
     ev_timer_arm(cl->refill, 0);
     return (long)cl->cfg->report_ms;
@@ -311,7 +305,7 @@ session_ready(struct client *cl)
         cl->utable = udp_table_new(cl->in.loop, fd, cl->side.udp, on_udp_peer, cl);
         log_info("client: listening for users on %s (udp)", pn_addr_str(&cl->listen_addr, s));
     }
-    cl->side.ready = 1;
+    cl->side.sess.ready = 1;
     cl->backoff_ms = BACKOFF_MIN_MS;
     cl->in.report_mode = 2;
     size_t min = cl->cfg->min < cl->hello.max ? cl->cfg->min : cl->hello.max;
@@ -322,13 +316,16 @@ session_ready(struct client *cl)
     ev_timer_arm(cl->refill, 0);
     ev_timer_arm(cl->tick, cl->cfg->report_ms);
     if (cl->hooks.ready != NULL)
-        cl->hooks.ready(cl, cl->side.ctrl, cl->hooks.ctx);
+        cl->hooks.ready(cl, cl->side.sess.ctrl, cl->hooks.ctx);
 }
 
-static void
-on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
+/* The session's frames beyond FLUSH and ERROR: HELLO, VERIFY (the server's
+ * fingerprint), signals, and an agent's frames. */
+static int
+on_frame(tun_sess_t *ss, const pn_frame_t *f, void *arg)
 {
     struct client *cl = arg;
+    tun_ctrl_t *c = ss->ctrl;
     const uint8_t *id;
     const char *why;
     pn_sig_addr_t ssrc, sdst;
@@ -340,70 +337,59 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
         if (cl->hello.max != 0 || pn_hello_decode(f->payload, f->len, &cl->hello, &why) != PN_OK ||
             (cl->hooks.exit != NULL && (cl->hello.flow != PN_FLOW_REVERSE || !cl->hello.has_session))) {
             tun_ctrl_fail(c, PN_EC_PROTOCOL, "bad HELLO");
-            return;
+            return PN_OK;
         }
         if (cl->hello.tls != 1)
             session_ready(cl);
-        return;
+        return PN_OK;
     case PN_FT_VERIFY:
         if (cl->hello.tls != 1 || cl->has_pin || f->len != PN_TLS_FP_LEN) {
             tun_ctrl_fail(c, PN_EC_PROTOCOL, "unexpected VERIFY");
-            return;
+            return PN_OK;
         }
         memcpy(cl->pin, f->payload, PN_TLS_FP_LEN);
         cl->has_pin = 1;
         session_ready(cl);
-        return;
+        return PN_OK;
     case PN_FT_TCP:
     case PN_FT_UDP:
-        if (!cl->side.ready || cl->hello.flow != PN_FLOW_REVERSE ||
+        if (!ss->ready || cl->hello.flow != PN_FLOW_REVERSE ||
             !(cl->hello.proto & (f->type == PN_FT_TCP ? PN_PROTO_TCP : PN_PROTO_UDP)) ||
             pn_signal_decode_route(f->payload, f->len, &id, &ssrc, &sdst, &route, &why) != PN_OK) {
             tun_ctrl_fail(c, PN_EC_PROTOCOL, "unexpected signal");
-            return;
+            return PN_OK;
         }
         tun_sig_to_addr(&ssrc, &src);
         tun_sig_to_addr(&sdst, &dst);
-        cl->side.takes++;
         ev_timer_arm(cl->refill, 0);
-        pn_xprt_t *data = tun_pool_take_id(cl->side.pool, id);
-        if (data != NULL) {
-            client_exit(cl, route, f->type, data, &src, &dst);
-            return;
-        }
         /* The server registers a connection before we read its DATA_OK, and may
          * use it at once: the signal can overtake the DATA_OK. */
         struct opening *o = find_opening(cl, id);
         if (o != NULL) {
+            ss->takes++;
             o->claimed = f->type;
             o->route = route;
             o->src = src;
             o->dst = dst;
-            return;
+            return PN_OK;
         }
-        cl->side.fails++;
-        log_debug("client: TCP signal for a connection not in the pool");
-        return;
-    case PN_FT_FLUSH:
-        tun_pool_trim(cl->side.pool, 0);
-        return;
-    case PN_FT_ERROR:
-        tun_log_peer_error(f, LOG_ERROR, cl->side.name, "server refused:");
-        session_end(cl, "error from the server");
-        return;
+        pn_xprt_t *data = tun_sess_take_id(ss, id);
+        if (data != NULL)
+            client_exit(cl, route, f->type, data, &src, &dst);
+        else
+            log_debug("client: TCP signal for a connection not in the pool");
+        return PN_OK;
     default:
-        if (cl->hooks.frame != NULL && cl->side.ready &&
-            cl->hooks.frame(cl, f, cl->hooks.ctx) == PN_OK)
-            return;
-        tun_ctrl_fail(c, PN_EC_PROTOCOL, "unexpected frame");
-        return;
+        if (cl->hooks.frame != NULL && ss->ready && cl->hooks.frame(cl, f, cl->hooks.ctx) == PN_OK)
+            return PN_OK;
+        return PN_ERR;
     }
 }
 
 static void
-on_ctrl_close(tun_ctrl_t *c, const char *err, void *arg)
+on_ended(tun_sess_t *ss, const char *why, void *arg)
 {
-    session_end(arg, err ? err : "closed");
+    session_end(arg, why);
 }
 
 static void
@@ -419,14 +405,9 @@ on_ctrl_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
         session_end(cl, err);
         return;
     }
-    if (tun_data_secret(x, cl->secret) != 0) {
-        pn_xprt_free(x);
-        session_end(cl, "cannot derive the session secret");
-        return;
-    }
     memset(&cl->hello, 0, sizeof(cl->hello));
-    cl->side.pool = tun_pool_new(cl->in.loop);
-    cl->side.ctrl = tun_ctrl_new(cl->in.loop, x, cl->cfg->report_ms, on_frame, on_ctrl_close, cl);
+    if (tun_sess_attach(&cl->side.sess, x) != PN_OK)
+        session_end(cl, "cannot derive the session secret");
 }
 
 static void
@@ -482,15 +463,14 @@ static void
 client_refresh(pn_instance_t *in, void *arg)
 {
     struct client *cl = arg;
-    tun_stats_refresh(&in->stats, cl->side.pool, cl->side.ctrl);
+    tun_side_stats(&cl->side, &in->stats);
 }
 
 static void
 client_stop(pn_instance_t *in, void *arg)
 {
     struct client *cl = arg;
-    if (cl->side.ctrl != NULL)
-        tun_ctrl_fail(cl->side.ctrl, PN_EC_SHUTDOWN, "client shutting down");
+    tun_sess_kick(&cl->side.sess, PN_EC_SHUTDOWN, "client shutting down");
     session_end(cl, "shutting down");
     ev_timer_disarm(cl->reconnect);
     pn_entry_free(cl->user_entry);
@@ -522,10 +502,14 @@ client_loop(struct client *cl)
     cl->in.stop = client_stop;
     cl->in.refresh = client_refresh;
     cl->in.stop_ctx = cl;
-    tun_side_init(&cl->side, &cl->in, cl->hooks.exit != NULL ? "agent" : "client");
-    cl->side.set = cl->side.links.set = &cl->set;
-    cl->side.src = cl->side.links.src = cl->has_src ? &cl->src : NULL;
-    cl->side.on_take = on_take;
+    tun_sess_opts_t so = {
+        .who = cl->hooks.exit != NULL ? "agent" : "client", .peer = "server",
+        .interval_ms = cfg->report_ms, .wait_ms = cfg->pool_wait_ms,
+    };
+    tun_sess_hooks_t sh = { .ctx = cl, .frame = on_frame, .ended = on_ended, .taken = on_take };
+    tun_side_init(&cl->side, &cl->in, so.who, &so, &sh);
+    cl->side.set = cl->side.sess.links.set = &cl->set;
+    cl->side.src = cl->side.sess.links.src = cl->has_src ? &cl->src : NULL;
     cl->refill = ev_timer_new(cl->in.loop, on_refill, cl);
     cl->tick = ev_timer_new(cl->in.loop, on_tick, cl);
     cl->reconnect = ev_timer_new(cl->in.loop, on_reconnect, cl);

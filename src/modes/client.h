@@ -7,7 +7,7 @@
 #define PN_MODES_CLIENT_H
 
 #include "core/xprt.h"
-#include "modes/config.h"
+#include "conf/config.h"
 #include "modes/instance.h"
 #include "modes/tunnel.h"
 #include "tls/tls.h"

@@ -4,7 +4,7 @@
 #ifndef PN_MODES_COMMON_H
 #define PN_MODES_COMMON_H
 
-#include "modes/config.h"
+#include "conf/config.h"
 #include "route/lb.h"
 #include "relay/udp.h"
 #include "tls/tls.h"

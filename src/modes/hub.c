@@ -2,51 +2,36 @@
  * routes; users reach the hub and are carried to the agent of their route.
  *
  *   agent --control (TLS-PSK, key found by the account's identity)--> tunnel port
- *         HELLO(SESSION tag) <-- ; ROUTE_ADD --> registry --> ROUTE_OK / ROUTE_FAIL
- *   agent --data (id = tag + random)--> tunnel port --> that session's pool
+ *         HELLO(SESSION tag) <-- ; ROUTE_ADD --> registry (hub_reg.c) --> ROUTE_OK / ROUTE_FAIL
+ *   agent --data (id = tag + random)--> tunnel port --> that session (tunnel/session.h)
  *
  *   tcp user  -> route's port  -> pick a member -> pooled conn -> TCP(id, route) -> relay
  *   udp user  -> route's port  -> pick a member -> pooled conn -> UDP(id, route) -> datagrams
  *   tls user  -> https port    -> ClientHello's SNI -> route -> likewise, ClientHello first
  *   http user -> http port     -> hub_http.c (per request, by Host)
  *
- * Accounts come from the accounts file (re-read on SIGHUP). Every exchange is
+ * Accounts (hub_acct.c) come from the accounts file (re-read on SIGHUP). Every exchange is
  * counted in its account (bytes, live connections) and limited by it
  * (connections, bandwidth, HTTP request rate); routes by max_routes, allowed
  * ports and hosts. Every report interval a HUB_STATE line tells the master. */
-#include "modes/hub.h"
+#include "modes/hub_types.h"
+#include "modes/hub_acct.h"
+#include "modes/hub_http.h"
+#include "modes/hub_reg.h"
 #include "modes/modes.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "modes/common.h"
-#include "modes/tunnel.h"
 #include "net/sock.h"
-#include "route/http.h"
 #include "route/sni.h"
 #include "core/url.h"
-#include "tls/digest.h"
-#include "tunnel/auth.h"
-#include "tunnel/open.h"
 
-#include <arpa/inet.h>
 #include <jansson.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#define GUARD_FAILS 10
-#define GUARD_WINDOW_MS 10000
-#define GUARD_BAN_MS 10000
-#define GUARD_PENDING 64
 #define STATE_MAX (1024 * 1024)     /* bytes of a HUB_STATE line */
-
-struct greeting {
-    pn_list_t node;             /* in hub.greets */
-    struct hub *h;
-    tun_greet_t *g;             /* owned until its callback */
-    pn_addr_t peer;
-};
 
 /* A TLS user whose ClientHello is being read. */
 struct tlsuser {
@@ -55,7 +40,7 @@ struct tlsuser {
     pn_xprt_t *x;               /* owned; watched until a member is chosen */
     pn_addr_t peer, local;
     ev_timer_t *timer;          /* owned: the read deadline */
-    struct hwait *wait;         /* waiting for a data connection */
+    tun_take_t *wait;           /* waiting for a data connection */
     struct hsess *sess;         /* the session of the member chosen, while waiting */
     uint32_t mid;               /* the member's route id */
     size_t len;
@@ -89,138 +74,16 @@ static void tlsuser_free(struct tlsuser *u);
 
 /* ---- accounts ---------------------------------------------------------------- */
 
-static struct hacct *
-acct_by_name(struct hub *h, const char *name)
-{
-    for (pn_list_t *p = h->accts.next; p != &h->accts; p = p->next) {
-        struct hacct *a = pn_container_of(p, struct hacct, node);
-        if (strcmp(a->name, name) == 0)
-            return a;
-    }
-    return NULL;
-}
-
+/* The accounts file changed <a>: its agents must come back. */
 static void
-acct_limits_clear(struct hacct *a)
+kick_account(struct hub *h, struct hacct *a, const char *why)
 {
-    for (size_t i = 0; i < a->allow.nhosts; i++)
-        free(a->allow.hosts[i]);
-    xfree(a->allow.hosts);
-    xfree(a->allow.ports);
-    memset(&a->allow, 0, sizeof(a->allow));
-}
-
-/* Take the limits of <src> into <a>; buckets restart when a rate changed. */
-static void
-acct_apply(struct hacct *a, const pn_account_t *src)
-{
-    uint64_t now = pn_now_us();
-    if (a->mbps != src->mbps || a->bw.last_us == 0) {
-        uint64_t rate = (uint64_t)src->mbps * 125000;
-        pn_bucket_init(&a->bw, rate, rate, now);
+    for (pn_list_t *p = h->sessions.next, *n; p != &h->sessions; p = n) {
+        struct hsess *s = pn_container_of(p, struct hsess, node);
+        n = p->next;
+        if (s->acct == a)
+            sess_kick(s, why);
     }
-    if (a->rps != src->rps || a->rq.last_us == 0)
-        pn_bucket_init(&a->rq, src->rps, src->rps, now);
-    a->max_routes = src->max_routes;
-    a->max_conns = src->max_conns;
-    a->rps = src->rps;
-    a->mbps = src->mbps;
-    acct_limits_clear(a);
-    if (src->nports > 0) {
-        a->allow.ports = xmalloc(src->nports * sizeof(*a->allow.ports));
-        memcpy(a->allow.ports, src->ports, src->nports * sizeof(*a->allow.ports));
-        a->allow.nports = src->nports;
-    }
-    if (src->nhosts > 0) {
-        a->allow.hosts = xcalloc(src->nhosts * sizeof(*a->allow.hosts));
-        for (size_t i = 0; i < src->nhosts; i++)
-            a->allow.hosts[i] = xstrdup(src->hosts[i]);
-        a->allow.nhosts = src->nhosts;
-    }
-}
-
-/* Make (or update) the hub's accounts from the file just read into h->accounts. */
-static void
-accts_sync(struct hub *h)
-{
-    for (pn_list_t *p = h->accts.next; p != &h->accts; p = p->next)
-        pn_container_of(p, struct hacct, node)->gone = 1;
-    for (size_t i = 0; i < h->accounts.n; i++) {
-        const pn_account_t *src = &h->accounts.a[i];
-        uint8_t psk[32];
-        char ident[TUN_HUB_ID_LEN + 1];
-        tun_hub_psk(src->token, psk);
-        tun_hub_identity(src->token, ident);
-        struct hacct *a = acct_by_name(h, src->name);
-        if (a == NULL) {
-            a = xcalloc(sizeof(*a));
-            snprintf(a->name, sizeof(a->name), "%s", src->name);
-            pn_list_add(&h->accts, &a->node);
-        } else if (memcmp(a->psk, psk, sizeof(psk)) != 0 && a->nsess > 0) {
-            log_warn("hub: account %s has a new token: its agents must reconnect", a->name);
-            for (pn_list_t *p = h->sessions.next, *n; p != &h->sessions; p = n) {
-                struct hsess *s = pn_container_of(p, struct hsess, node);
-                n = p->next;
-                if (s->acct == a)
-                    sess_kick(s, "the account's token changed");
-            }
-        }
-        memcpy(a->psk, psk, sizeof(psk));
-        snprintf(a->ident, sizeof(a->ident), "%s", ident);
-        memset(psk, 0, sizeof(psk));
-        a->gone = 0;
-        acct_apply(a, src);
-    }
-    for (pn_list_t *p = h->accts.next; p != &h->accts; p = p->next) {
-        struct hacct *a = pn_container_of(p, struct hacct, node);
-        if (!a->gone)
-            continue;
-        memset(a->psk, 0, sizeof(a->psk));
-        a->ident[0] = '\0';
-        for (pn_list_t *q = h->sessions.next, *n; q != &h->sessions; q = n) {
-            struct hsess *s = pn_container_of(q, struct hsess, node);
-            n = q->next;
-            if (s->acct == a)
-                sess_kick(s, "the account was removed");
-        }
-    }
-}
-
-/* The TLS layer asks for the key of a PSK identity (inside a handshake). */
-static int
-psk_lookup(const char *identity, uint8_t *psk, void *arg)
-{
-    struct hub *h = arg;
-    for (pn_list_t *p = h->accts.next; p != &h->accts; p = p->next) {
-        struct hacct *a = pn_container_of(p, struct hacct, node);
-        if (!a->gone && strcmp(a->ident, identity) == 0) {
-            memcpy(psk, a->psk, sizeof(a->psk));
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static struct hacct *
-acct_by_ident(struct hub *h, const char *ident)
-{
-    for (pn_list_t *p = h->accts.next; p != &h->accts; p = p->next) {
-        struct hacct *a = pn_container_of(p, struct hacct, node);
-        if (!a->gone && ident != NULL && strcmp(a->ident, ident) == 0)
-            return a;
-    }
-    return NULL;
-}
-
-int
-hub_acct_admit(struct hacct *a)
-{
-    uint64_t live = a->st.tcps + a->st.udps + a->http_live;
-    if (a->max_conns == 0 || live < a->max_conns)
-        return 1;
-    a->refused_conns++;
-    a->st.refused++;
-    return 0;
 }
 
 static void
@@ -236,428 +99,24 @@ hub_reload(void *arg)
     }
     pn_accounts_clear(&h->accounts);
     h->accounts = fresh;
-    accts_sync(h);
+    hub_accts_sync(h, kick_account);
     log_info("hub: reloaded %s: %zu accounts", h->cfg->accounts, h->accounts.n);
 }
 
-/* ---- routes ------------------------------------------------------------------ */
-
-struct hroute *
-hub_route_by_host(struct hub *h, uint8_t type, const char *host)
-{
-    for (pn_list_t *p = h->routes.next; p != &h->routes; p = p->next) {
-        struct hroute *r = pn_container_of(p, struct hroute, node);
-        if (r->type == type && strcmp(r->host, host) == 0)
-            return r;
-    }
-    return NULL;
-}
-
-static struct hroute *
-route_by_port(struct hub *h, uint8_t type, uint16_t port)
-{
-    for (pn_list_t *p = h->routes.next; p != &h->routes; p = p->next) {
-        struct hroute *r = pn_container_of(p, struct hroute, node);
-        if (r->type == type && r->port == port)
-            return r;
-    }
-    return NULL;
-}
-
-static struct hroute *
-route_by_group(struct hub *h, uint8_t type, const char *group)
-{
-    for (pn_list_t *p = h->routes.next; p != &h->routes; p = p->next) {
-        struct hroute *r = pn_container_of(p, struct hroute, node);
-        if (r->type == type && r->group[0] != '\0' && strcmp(r->group, group) == 0)
-            return r;
-    }
-    return NULL;
-}
-
-struct hmember *
-hub_pick(struct hroute *r)
-{
-    pn_list_t *start = r->cursor ? r->cursor : &r->members;
-    pn_list_t *p = start;
-    for (size_t i = 0; i <= r->nmembers; i++) {
-        p = p->next;
-        if (p == &r->members)
-            continue;
-        struct hmember *m = pn_container_of(p, struct hmember, rnode);
-        if (m->online && !m->sess->ending && m->sess->ctrl != NULL) {
-            r->cursor = p;
-            return m;
-        }
-    }
-    return NULL;
-}
-
-int
-hub_signal(struct hmember *m, uint8_t type, const uint8_t *id, const pn_addr_t *src,
-           const pn_addr_t *dst)
-{
-    uint8_t p[PN_CONN_ID_LEN + 3 * (PN_TLV_HDR + 19)];
-    pn_sig_addr_t s, d;
-    tun_sig_from_addr(src, &s);
-    tun_sig_from_addr(dst, &d);
-    size_t n = pn_signal_encode_route(id, &s, &d, m->id, p, sizeof(p));
-    return n == 0 ? PN_ERR : tun_ctrl_send(m->sess->ctrl, type, p, n);
-}
-
-static void on_tcp_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg);
-static void on_udp_peer(udp_table_t *t, const pn_addr_t *peer, const uint8_t *d, size_t len,
-                        void *arg);
-
+/* The registry is about to free <r>: exchanges still running on it keep
+ * going, counted no longer; the HTTP router lets go of it. */
 static void
-route_free(struct hroute *r)
+on_route_gone(struct hub *h, struct hroute *r)
 {
-    struct hub *h = r->hub;
-    /* Exchanges still running on it keep going, counted no longer. */
     for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next)
-        pn_links_forget_gauge(&pn_container_of(p, struct hsess, node)->links, &r->conns);
+        pn_links_forget_gauge(&pn_container_of(p, struct hsess, node)->t.links, &r->conns);
     hub_http_route_gone(h, r);
-    pn_list_del(&r->node);
-    pn_entry_free(r->entry);
-    udp_table_free(r->utable);
-    udp_group_free(r->udp);
-    if (r->type == PN_RT_TCP || r->type == PN_RT_UDP)
-        log_info("hub: port %u (%s) closed", (unsigned)r->port, pn_route_type_name(r->type));
-    free(r);
-}
-
-/* Free <m>. A route left without members is freed too when <hold> is 0 (the
- * agent withdrew it), else held for its account (the agent is gone). */
-static void
-member_free(struct hmember *m, int hold)
-{
-    struct hroute *r = m->route;
-    if (r->cursor == &m->rnode)
-        r->cursor = m->rnode.prev == &r->members ? NULL : m->rnode.prev;
-    pn_list_del(&m->rnode);
-    pn_list_del(&m->snode);
-    r->nmembers--;
-    m->sess->acct->nroutes--;
-    free(m);
-    if (r->nmembers > 0)
-        return;
-    /* Kept for its account a while (POSTERN_HUB_HOLD): an agent that reconnects
-     * finds its port or host again, and users meanwhile get "not connected"
-     * (502) rather than "no such route" (404). Swept by on_tick. */
-    r->orphan_ms = pn_now_ms();
-    r->cursor = NULL;
-    if (!hold || r->hub->cfg->hub_hold_ms == 0 || r->hub->in.stopping)
-        route_free(r);
-}
-
-struct hmember *
-hub_member(struct hsess *s, uint32_t id)
-{
-    for (pn_list_t *p = s->members.next; p != &s->members; p = p->next) {
-        struct hmember *m = pn_container_of(p, struct hmember, snode);
-        if (m->id == id)
-            return m;
-    }
-    return NULL;
-}
-
-/* Open the listener of a new tcp/udp route on <port>; 0, or -1 when the port is in use. */
-static int
-route_listen(struct hroute *r, uint16_t port, char *err)
-{
-    struct hub *h = r->hub;
-    pn_addr_t a = h->public_addr;
-    pn_addr_set_port(&a, port);
-    if (r->type == PN_RT_TCP) {
-        int fd = pn_listen_tcp(&a, 1024, NULL, err);
-        if (fd == -1)
-            return -1;
-        r->entry = pn_entry_new(h->in.loop, fd, NULL, h->cfg->handshake_ms, on_tcp_user, r);
-    } else {
-        int fd = pn_listen_udp(&a, err);
-        if (fd == -1)
-            return -1;
-        r->utable = udp_table_new(h->in.loop, fd, r->udp, on_udp_peer, r);
-    }
-    r->port = port;
-    return 0;
-}
-
-static struct hroute *
-route_new(struct hub *h, uint8_t type, struct hacct *acct)
-{
-    struct hroute *r = xcalloc(sizeof(*r));
-    r->hub = h;
-    r->type = type;
-    r->acct = acct;
-    pn_list_init(&r->members);
-    if (type == PN_RT_UDP) {
-        udp_counters_t c = {
-            .rx = &acct->st.udp_rx, .tx = &acct->st.udp_tx, .sessions = &acct->st.udps,
-            .drops = &acct->st.udp_drops, .limit = acct->mbps ? &acct->bw : NULL,
-        };
-        r->udp = udp_group_new(h->in.loop, h->cfg->udp_idle_ms, &c);
-    }
-    return r;
-}
-
-static int
-route_fail(struct hsess *s, uint32_t id, uint16_t code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-route_fail(struct hsess *s, uint32_t id, uint16_t code, const char *fmt, ...)
-{
-    pn_route_msg_t m;
-    uint8_t p[512];
-    va_list ap;
-    memset(&m, 0, sizeof(m));
-    m.id = id;
-    m.code = code;
-    va_start(ap, fmt);
-    vsnprintf(m.reason, sizeof(m.reason), fmt, ap);
-    va_end(ap);
-    log_info("hub: account %s: route refused (%s): %s", s->acct->name, pn_route_fail_name(code),
-             m.reason);
-    if (code == PN_RF_LIMIT || code == PN_RF_DENIED)
-        s->acct->refused_routes++;
-    size_t n = pn_route_encode(PN_FT_ROUTE_FAIL, &m, p, sizeof(p));
-    if (n > 0)
-        tun_ctrl_send(s->ctrl, PN_FT_ROUTE_FAIL, p, n);
-    return PN_OK;
-}
-
-/* Group key check: <r> has a key equal to <key> (constant time on the hashes). */
-static int
-gkey_match(const struct hroute *r, const char *key)
-{
-    uint8_t d[32];
-    if (!r->has_gkey || key[0] == '\0')
-        return 0;
-    pn_sha256((const uint8_t *)key, strlen(key), d);
-    return pn_memeq_ct(d, r->gkey, sizeof(d)) == 0;
-}
-
-/* Nonzero when <r> has no member left and is held for <a>, whose agent takes it back. */
-static int
-held_for(const struct hroute *r, const struct hacct *a)
-{
-    return r->nmembers == 0 && r->acct == a;
-}
-
-/* A free port for a new route of <type> that <a> may take, or 0. */
-static uint16_t
-port_assign(struct hub *h, uint8_t type, const struct hacct *a, struct hroute *r, char *err)
-{
-    for (uint32_t p = h->cfg->ports_lo; p <= h->cfg->ports_hi; p++) {
-        if (!pn_account_port_ok(&a->allow, (uint16_t)p) || route_by_port(h, type, (uint16_t)p) != NULL)
-            continue;
-        if (route_listen(r, (uint16_t)p, err) == 0)
-            return (uint16_t)p;
-    }
-    return 0;
-}
-
-static int
-route_add(struct hsess *s, const pn_route_msg_t *m)
-{
-    struct hub *h = s->hub;
-    struct hacct *a = s->acct;
-    struct hroute *r = NULL;
-    char host[PN_ROUTE_HOST_MAX + 1], err[PN_ERR_LEN];
-    int created = 0;
-
-    if (hub_member(s, m->id) != NULL)
-        return route_fail(s, m->id, PN_RF_EXISTS, "route id %u is already registered",
-                          (unsigned)m->id);
-    if (a->max_routes != 0 && a->nroutes >= a->max_routes)
-        return route_fail(s, m->id, PN_RF_LIMIT, "the account has its %u routes already",
-                          (unsigned)a->max_routes);
-    if (m->type == PN_RT_TCP || m->type == PN_RT_UDP) {
-        const char *tn = pn_route_type_name(m->type);
-        if (h->cfg->ports_lo == 0)
-            return route_fail(s, m->id, PN_RF_INVALID, "this hub publishes no ports (ports=)");
-        if (m->group[0] != '\0' && (r = route_by_group(h, m->type, m->group)) != NULL) {
-            if (!held_for(r, a) && !gkey_match(r, m->group_key))
-                return route_fail(s, m->id, PN_RF_TAKEN, "group %s exists with another group key",
-                                  m->group);
-        } else if (m->port != 0) {
-            if (m->port < h->cfg->ports_lo || m->port > h->cfg->ports_hi)
-                return route_fail(s, m->id, PN_RF_DENIED, "port %u is outside the hub's range %u-%u",
-                                  (unsigned)m->port, (unsigned)h->cfg->ports_lo,
-                                  (unsigned)h->cfg->ports_hi);
-            if (!pn_account_port_ok(&a->allow, m->port))
-                return route_fail(s, m->id, PN_RF_DENIED, "port %u is not allowed for the account",
-                                  (unsigned)m->port);
-            r = route_by_port(h, m->type, m->port);
-            if (r != NULL && !held_for(r, a) &&
-                !(r->group[0] == '\0' && m->group[0] == '\0' && gkey_match(r, m->group_key)))
-                return route_fail(s, m->id, PN_RF_TAKEN, "%s port %u is taken", tn, (unsigned)m->port);
-            if (r == NULL) {
-                r = route_new(h, m->type, a);
-                if (route_listen(r, m->port, err) != 0) {
-                    udp_group_free(r->udp);
-                    free(r);
-                    return route_fail(s, m->id, PN_RF_TAKEN, "%s port %u is in use on the hub", tn,
-                                      (unsigned)m->port);
-                }
-                created = 1;
-            }
-        } else {
-            r = route_new(h, m->type, a);
-            if (port_assign(h, m->type, a, r, err) == 0) {
-                udp_group_free(r->udp);
-                free(r);
-                return route_fail(s, m->id, PN_RF_TAKEN, "no free %s port left for the account", tn);
-            }
-            created = 1;
-        }
-        if (created && m->group[0] != '\0')
-            snprintf(r->group, sizeof(r->group), "%s", m->group);
-    } else if (m->type == PN_RT_HTTP || m->type == PN_RT_HTTPS) {
-        if ((m->type == PN_RT_HTTP ? h->http_entry : h->https_entry) == NULL)
-            return route_fail(s, m->id, PN_RF_INVALID, "this hub has no %s listener (%s=)",
-                              pn_route_type_name(m->type), pn_route_type_name(m->type));
-        if (m->host[0] == '\0')
-            return route_fail(s, m->id, PN_RF_INVALID, "an %s route needs a host",
-                              pn_route_type_name(m->type));
-        size_t hl = strlen(m->host);
-        if (strchr(m->host, '.') == NULL && h->cfg->domain != NULL &&
-            hl + 1 + strlen(h->cfg->domain) < sizeof(host)) {
-            memcpy(host, m->host, hl);
-            host[hl] = '.';
-            memcpy(host + hl + 1, h->cfg->domain, strlen(h->cfg->domain) + 1);
-        } else {
-            snprintf(host, sizeof(host), "%s", m->host);
-        }
-        for (char *c = host; *c; c++)
-            if (*c >= 'A' && *c <= 'Z')
-                *c = (char)(*c - 'A' + 'a');
-        if (!pn_http_host_valid(host))
-            return route_fail(s, m->id, PN_RF_INVALID, "\"%s\" is not a valid host name", host);
-        if (!pn_account_host_ok(&a->allow, host))
-            return route_fail(s, m->id, PN_RF_DENIED, "host %s is not allowed for the account", host);
-        r = hub_route_by_host(h, m->type, host);
-        if (r != NULL && !held_for(r, a) && !gkey_match(r, m->group_key))
-            return route_fail(s, m->id, PN_RF_TAKEN, "host %s is taken", host);
-        if (r == NULL) {
-            r = route_new(h, m->type, a);
-            snprintf(r->host, sizeof(r->host), "%s", host);
-            created = 1;
-        }
-    } else {
-        return route_fail(s, m->id, PN_RF_INVALID, "unknown route type %u", (unsigned)m->type);
-    }
-    if (created || r->nmembers == 0) {
-        /* New, or held and taken back by its account: the key is the new one. */
-        r->has_gkey = 0;
-        r->orphan_ms = 0;
-        r->acct = a;
-        if (m->group_key[0] != '\0') {
-            pn_sha256((const uint8_t *)m->group_key, strlen(m->group_key), r->gkey);
-            r->has_gkey = 1;
-        }
-    }
-    if (created)
-        pn_list_add(&h->routes, &r->node);
-    struct hmember *mb = xcalloc(sizeof(*mb));
-    mb->route = r;
-    mb->sess = s;
-    mb->id = m->id;
-    mb->online = m->online;
-    pn_list_add(&r->members, &mb->rnode);
-    pn_list_add(&s->members, &mb->snode);
-    r->nmembers++;
-    a->nroutes++;
-
-    pn_route_msg_t ok;
-    uint8_t p[512];
-    memset(&ok, 0, sizeof(ok));
-    ok.id = m->id;
-    ok.port = r->port;
-    snprintf(ok.host, sizeof(ok.host), "%s", r->host);
-    size_t n = pn_route_encode(PN_FT_ROUTE_OK, &ok, p, sizeof(p));
-    tun_ctrl_send(s->ctrl, PN_FT_ROUTE_OK, p, n);
-    if (r->port != 0)
-        log_info("hub: account %s: %s port %u %s (%zu members)", a->name,
-                 pn_route_type_name(r->type), (unsigned)r->port, created ? "opened" : "joined",
-                 r->nmembers);
-    else
-        log_info("hub: account %s: %s host %s %s (%zu members)", a->name,
-                 pn_route_type_name(r->type), r->host, created ? "registered" : "joined",
-                 r->nmembers);
-    return PN_OK;
-}
-
-/* ---- data connections of a session ------------------------------------------ */
-
-static void
-wait_free(struct hwait *w)
-{
-    pn_list_del(&w->node);
-    ev_timer_free(w->timer);
-    free(w);
-}
-
-void
-hub_wait_cancel(struct hwait *w)
-{
-    if (w != NULL)
-        wait_free(w);
-}
-
-static long
-on_wait_timeout(ev_timer_t *t, void *arg)
-{
-    struct hwait *w = arg;
-    hwait_cb cb = w->cb;
-    void *cbarg = w->arg;
-    wait_free(w);
-    log_debug("hub: no pooled data connection in time");
-    cb(NULL, NULL, NULL, cbarg);
-    return EV_TIMER_STOP;
-}
-
-struct hwait *
-hub_take(struct hsess *s, hwait_cb cb, void *arg)
-{
-    uint8_t id[PN_CONN_ID_LEN];
-    pn_xprt_t *x = s->pool != NULL && !s->ending ? tun_pool_take(s->pool, id) : NULL;
-    if (x != NULL) {
-        s->takes++;
-        cb(NULL, x, id, arg);
-        return NULL;
-    }
-    struct hwait *w = xcalloc(sizeof(*w));
-    w->sess = s;
-    w->cb = cb;
-    w->arg = arg;
-    w->timer = ev_timer_new(s->hub->in.loop, on_wait_timeout, w);
-    ev_timer_arm(w->timer, s->hub->cfg->pool_wait_ms);
-    pn_list_add(&s->waiters, &w->node);
-    return w;
-}
-
-/* A new data connection of <s>: to the oldest waiter, else into the pool. */
-static void
-sess_data(struct hsess *s, pn_xprt_t *x, const uint8_t *id)
-{
-    if (!pn_list_empty(&s->waiters)) {
-        struct hwait *w = pn_container_of(s->waiters.next, struct hwait, node);
-        hwait_cb cb = w->cb;
-        void *arg = w->arg;
-        wait_free(w);
-        s->takes++;
-        cb(NULL, x, id, arg);
-        return;
-    }
-    tun_pool_add(s->pool, id, x);
 }
 
 /* ---- tcp users ------------------------------------------------------------- */
 
 static void
-on_tcp_data(struct hwait *w, pn_xprt_t *data, const uint8_t *id, void *arg)
+on_tcp_data(pn_xprt_t *data, const uint8_t *id, void *arg)
 {
     struct tcpuser *u = arg;
     struct hmember *m = data != NULL ? hub_member(u->sess, u->mid) : NULL;
@@ -668,7 +127,7 @@ on_tcp_data(struct hwait *w, pn_xprt_t *data, const uint8_t *id, void *arg)
         return;
     }
     pn_link_info_t info = { .src = u->peer, .dst = u->local, .user = 1, .gauge = &m->route->conns };
-    pn_link_pair(&m->sess->links, u->x, data, &info);
+    pn_link_pair(&m->sess->t.links, u->x, data, &info);
     free(u);
 }
 
@@ -692,7 +151,7 @@ carry_tcp(struct hroute *r, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t
     u->local = *local;
     u->sess = m->sess;
     u->mid = m->id;
-    hub_take(m->sess, on_tcp_data, u);
+    (void)tun_sess_take(&m->sess->t, on_tcp_data, u);
 }
 
 static void
@@ -704,7 +163,7 @@ on_tcp_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *a
 /* ---- udp users ------------------------------------------------------------- */
 
 static void
-on_udp_data(struct hwait *w, pn_xprt_t *data, const uint8_t *id, void *arg)
+on_udp_data(pn_xprt_t *data, const uint8_t *id, void *arg)
 {
     struct udpuser *u = arg;
     struct hmember *m = data != NULL ? hub_member(u->sess, u->mid) : NULL;
@@ -749,13 +208,13 @@ on_udp_peer(udp_table_t *t, const pn_addr_t *peer, const uint8_t *d, size_t len,
     u->len = len;
     memcpy(u->d, d, len);
     pn_list_add(&m->sess->udp_pending, &u->node);
-    hub_take(m->sess, on_udp_data, u);
+    (void)tun_sess_take(&m->sess->t, on_udp_data, u);
 }
 
 /* ---- tls users (https=) ---------------------------------------------------- */
 
 static void
-on_tls_data(struct hwait *w, pn_xprt_t *data, const uint8_t *id, void *arg)
+on_tls_data(pn_xprt_t *data, const uint8_t *id, void *arg)
 {
     struct tlsuser *u = arg;
     struct hmember *m = data != NULL ? hub_member(u->sess, u->mid) : NULL;
@@ -771,7 +230,7 @@ on_tls_data(struct hwait *w, pn_xprt_t *data, const uint8_t *id, void *arg)
     };
     pn_xprt_t *x = u->x;
     u->x = NULL;
-    pn_link_pair(&m->sess->links, x, data, &info);
+    pn_link_pair(&m->sess->t.links, x, data, &info);
     tlsuser_free(u);
 }
 
@@ -780,7 +239,7 @@ tlsuser_free(struct tlsuser *u)
 {
     pn_list_del(&u->node);
     ev_timer_free(u->timer);
-    hub_wait_cancel(u->wait);
+    tun_take_cancel(u->wait);
     pn_xprt_free(u->x);
     free(u);
 }
@@ -813,7 +272,7 @@ on_tls_readable(pn_xprt_t *x, int ready, void *arg)
     int rc = pn_sni_parse(u->buf, u->len, name, &why);
     if (rc == PN_AGAIN)
         return;
-    struct hroute *r = rc == PN_OK && name[0] ? hub_route_by_host(h, PN_RT_HTTPS, name) : NULL;
+    struct hroute *r = rc == PN_OK && name[0] ? hub_reg_lookup_host(h, PN_RT_HTTPS, name) : NULL;
     struct hmember *m = r ? hub_pick(r) : NULL;
     if (m == NULL || !hub_acct_admit(m->sess->acct)) {
         h->refused++;
@@ -826,8 +285,8 @@ on_tls_readable(pn_xprt_t *x, int ready, void *arg)
     ev_timer_disarm(u->timer);
     u->sess = m->sess;
     u->mid = m->id;
-    /* on_tls_data may run (and free <u>) inside hub_take: NULL says it did. */
-    struct hwait *w = hub_take(m->sess, on_tls_data, u);
+    /* on_tls_data may run (and free <u>) inside the take: NULL says it did. */
+    tun_take_t *w = tun_sess_take(&m->sess->t, on_tls_data, u);
     if (w != NULL)
         u->wait = w;
 }
@@ -860,24 +319,23 @@ sess_by_tag(struct hub *h, const uint8_t *tag)
 {
     for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next) {
         struct hsess *s = pn_container_of(p, struct hsess, node);
-        if (!s->ending && memcmp(s->tag, tag, PN_SESSION_TAG_LEN) == 0)
+        if (!s->ending && memcmp(s->t.tag, tag, PN_SESSION_TAG_LEN) == 0)
             return s;
     }
     return NULL;
 }
 
-static void
-sess_free(struct hsess *s)
+/* The tunnel port asks for the session of a data channel: the tag its id starts with. */
+static tun_sess_t *
+find_sess(const uint8_t *id, void *arg)
 {
-    pn_list_del(&s->node);
-    tun_seen_clear(&s->seen);
-    memset(s->secret, 0, sizeof(s->secret));
-    free(s);
+    struct hsess *s = sess_by_tag(arg, id);
+    return s != NULL ? &s->t : NULL;
 }
 
-/* End <s>: its routes, its exchanges and waiters; free it. Never from inside
- * its own control channel's callbacks except through tun_ctrl_free, which
- * defers. */
+/* End <s>: its takes waiting (run with no connection), its HTTP exchanges,
+ * its routes and links; free it. From inside its own control channel's
+ * callbacks too: the channel's free is deferred. */
 static void
 sess_end(struct hsess *s, const char *why)
 {
@@ -887,34 +345,27 @@ sess_end(struct hsess *s, const char *why)
     s->ending = 1;
     log_info("hub: agent %s (account %s, c%llu) detached: %s", pn_addr_str(&s->peer, a),
              s->acct->name, (unsigned long long)s->num, why);
-    while (!pn_list_empty(&s->waiters)) {
-        struct hwait *w = pn_container_of(s->waiters.next, struct hwait, node);
-        hwait_cb cb = w->cb;
-        void *arg = w->arg;
-        wait_free(w);
-        cb(NULL, NULL, NULL, arg);
-    }
+    /* TLS and TCP users that chose this session while waiting were in its takes. */
+    tun_sess_clear(&s->t);
     hub_http_session_end(s);
-    /* TLS users that chose this session while waiting were in the waiters. */
     while (!pn_list_empty(&s->members))
-        member_free(pn_container_of(s->members.next, struct hmember, snode), 1);
-    pn_links_close_all(&s->links);
-    tun_ctrl_free(s->ctrl);
-    tun_pool_free(s->pool);
+        hub_reg_release(pn_container_of(s->members.next, struct hmember, snode), 1);
     s->acct->nsess--;
-    sess_free(s);
+    pn_list_del(&s->node);
+    free(s);
 }
 
 /* End <s> telling its agent why (it logs the reason, then reconnects). */
 static void
 sess_kick(struct hsess *s, const char *why)
 {
-    tun_ctrl_fail(s->ctrl, PN_EC_SHUTDOWN, why);
+    tun_sess_kick(&s->t, PN_EC_SHUTDOWN, why);
     sess_end(s, why);
 }
 
-static void
-on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
+/* The session's frames beyond FLUSH, VERIFY and ERROR: the agent's routes. */
+static int
+on_frame(tun_sess_t *t, const pn_frame_t *f, void *arg)
 {
     struct hsess *s = arg;
     pn_route_msg_t m;
@@ -924,20 +375,20 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
     switch (f->type) {
     case PN_FT_ROUTE_ADD:
         if (pn_route_decode(f->type, f->payload, f->len, &m, &why) != PN_OK) {
-            tun_ctrl_fail(c, PN_EC_PROTOCOL, why);
-            return;
+            tun_sess_kick(t, PN_EC_PROTOCOL, why);
+            return PN_OK;
         }
-        route_add(s, &m);
+        hub_reg_claim(s, &m);
         memset(m.group_key, 0, sizeof(m.group_key));
-        return;
+        return PN_OK;
     case PN_FT_ROUTE_DEL:
     case PN_FT_ROUTE_STATE:
         if (pn_route_decode(f->type, f->payload, f->len, &m, &why) != PN_OK) {
-            tun_ctrl_fail(c, PN_EC_PROTOCOL, why);
-            return;
+            tun_sess_kick(t, PN_EC_PROTOCOL, why);
+            return PN_OK;
         }
         if ((mb = hub_member(s, m.id)) == NULL)
-            return;             /* refused before, or already withdrawn */
+            return PN_OK;       /* refused before, or already withdrawn */
         if (f->type == PN_FT_ROUTE_STATE) {
             if (mb->online != m.online)
                 log_info("hub: account %s: a member of %s %s%s is %s", s->acct->name,
@@ -945,45 +396,46 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
                          mb->route->port ? "" : "", m.online ? "online" : "offline");
             mb->online = m.online;
         } else {
-            member_free(mb, 0);
+            hub_reg_release(mb, 0);
         }
-        return;
-    case PN_FT_FLUSH:
-        tun_pool_trim(s->pool, 0);
-        return;
-    case PN_FT_VERIFY:
-        tun_verify_check(c, f, s->hub->cfg->tls, &s->verified, s->hub->fp, "hub: an agent");
-        return;
-    case PN_FT_ERROR:
-        tun_log_peer_error(f, LOG_WARN, "hub", "agent reported");
-        sess_end(s, "error from the agent");
-        return;
+        return PN_OK;
     default:
-        tun_ctrl_fail(c, PN_EC_PROTOCOL, "unexpected frame");
-        return;
+        return PN_ERR;
     }
 }
 
 static void
-on_ctrl_close(tun_ctrl_t *c, const char *err, void *arg)
+on_ended(tun_sess_t *t, const char *why, void *arg)
 {
-    sess_end(arg, err ? err : "closed");
+    sess_end(arg, why);
 }
 
+/* An authenticated control connection: a new session for the account whose
+ * PSK identity the agent used. */
 static void
-sess_start(struct hub *h, pn_xprt_t *x, const pn_addr_t *peer)
+on_control(pn_xprt_t *x, const pn_addr_t *peer, void *arg)
 {
+    struct hub *h = arg;
     char a[PN_ADDRSTRLEN];
-    uint8_t p[64];
-    struct hacct *acct = acct_by_ident(h, pn_tls_psk_identity(pn_xprt_tls_ssl(x)));
+    struct hacct *acct = hub_acct_by_ident(h, pn_tls_psk_identity(pn_xprt_tls_ssl(x)));
     if (acct == NULL) {
         pn_xprt_free(x);
         return;
     }
     struct hsess *s = xcalloc(sizeof(*s));
-    if (tun_data_secret(x, s->secret) != 0 || pn_random(s->tag, sizeof(s->tag)) != 0) {
-        log_error("hub: cannot derive the session secret");
+    tun_sess_opts_t o = {
+        .who = "hub", .peer = "agent", .accepting = 1, .tls = h->cfg->tls, .fp = h->fp,
+        .interval_ms = h->cfg->report_ms, .wait_ms = h->cfg->pool_wait_ms, .max = h->cfg->max,
+    };
+    tun_sess_hooks_t hk = { .ctx = s, .frame = on_frame, .ended = on_ended };
+    tun_sess_init(&s->t, h->in.loop, &o, &hk);
+    if (pn_random(s->t.tag, sizeof(s->t.tag)) != 0) {
+        log_error("hub: cannot draw a session tag");
         pn_xprt_free(x);
+        free(s);
+        return;
+    }
+    if (tun_sess_attach(&s->t, x) != PN_OK) {
         free(s);
         return;
     }
@@ -992,96 +444,24 @@ sess_start(struct hub *h, pn_xprt_t *x, const pn_addr_t *peer)
     s->num = ++h->next_sess;
     s->peer = *peer;
     s->since = time(NULL);
-    pn_list_init(&s->waiters);
     pn_list_init(&s->members);
     pn_list_init(&s->https);
     pn_list_init(&s->udp_pending);
-    pn_links_init(&s->links, h->in.loop, &acct->st, "hub");
-    s->links.idle_ms = h->cfg->read_ms;
-    s->links.dial_timeout_ms = h->cfg->dial_timeout_ms;
-    s->links.limit = acct->mbps ? &acct->bw : NULL;
+    pn_links_init(&s->t.links, h->in.loop, &acct->st, "hub");
+    s->t.links.idle_ms = h->cfg->read_ms;
+    s->t.links.dial_timeout_ms = h->cfg->dial_timeout_ms;
+    s->t.links.limit = acct->mbps ? &acct->bw : NULL;
+    s->t.ready = 1;
     pn_list_add(&h->sessions, &s->node);
     acct->nsess++;
-    s->ctrl = tun_ctrl_new(h->in.loop, x, h->cfg->report_ms, on_frame, on_ctrl_close, s);
-    s->pool = tun_pool_new(h->in.loop);
     pn_hello_t hello = {
         .flow = PN_FLOW_REVERSE, .tls = (uint8_t)h->cfg->tls, .proto = PN_PROTO_TCP | PN_PROTO_UDP,
         .max = h->cfg->max, .interval_ms = (uint32_t)h->cfg->report_ms, .has_session = 1,
     };
-    memcpy(hello.session, s->tag, sizeof(s->tag));
-    tun_ctrl_send(s->ctrl, PN_FT_HELLO, p, pn_hello_encode(&hello, p, sizeof(p)));
-    if (h->cfg->tls == 1)
-        tun_ctrl_send(s->ctrl, PN_FT_VERIFY, h->fp, PN_TLS_FP_LEN);
+    memcpy(hello.session, s->t.tag, sizeof(s->t.tag));
+    tun_sess_hello(&s->t, &hello);
     log_info("hub: agent %s attached (account %s, c%llu)", pn_addr_str(peer, a), acct->name,
              (unsigned long long)s->num);
-}
-
-/* ---- the tunnel port --------------------------------------------------------- */
-
-static int
-on_check(const uint8_t *id, const uint8_t *proof, void *arg)
-{
-    struct greeting *gr = arg;
-    struct hsess *s = sess_by_tag(gr->h, id);
-    return s != NULL && tun_data_admit(s->ctrl, s->secret, &s->seen, id, proof);
-}
-
-static void
-on_greeted(uint8_t kind, pn_xprt_t *x, const uint8_t *id, const char *err, void *arg)
-{
-    struct greeting *gr = arg;
-    struct hub *h = gr->h;
-    pn_addr_t peer = gr->peer;
-    char a[PN_ADDRSTRLEN];
-    uint64_t held;
-
-    pn_list_del(&gr->node);
-    free(gr);
-    if (tun_guard_done(&h->guard, &peer, x != NULL || !tun_greet_fault(kind, err), pn_now_ms()))
-        log_warn("hub: %d failed handshakes from %s within %d s: refusing its connections for %d s",
-                 GUARD_FAILS, pn_addr_str(&peer, a), GUARD_WINDOW_MS / 1000, GUARD_BAN_MS / 1000);
-    if (x == NULL) {
-        h->refused++;
-        if (kind == PN_KIND_CONTROL && strncmp(err, "tls handshake", 13) == 0 &&
-            pn_ratelim_pass(&h->fail_log, pn_now_ms(), &held))
-            log_warn("hub: agent %s failed to authenticate (unknown or wrong token): %s "
-                     "(%llu more since the last note)", pn_addr_str(&peer, a), err,
-                     (unsigned long long)held);
-        else
-            log_debug("hub: connection from %s closed: %s", pn_addr_str(&peer, a), err);
-        return;
-    }
-    if (kind == PN_KIND_CONTROL) {
-        sess_start(h, x, &peer);
-        return;
-    }
-    struct hsess *s = sess_by_tag(h, id);
-    if (s == NULL || tun_pool_size(s->pool) >= h->cfg->max) {
-        h->refused++;
-        pn_xprt_free(x);
-        return;
-    }
-    sess_data(s, x, id);
-}
-
-static void
-on_tunnel_conn(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg)
-{
-    struct hub *h = arg;
-    if (!tun_guard_admit(&h->guard, peer, pn_now_ms())) {
-        h->refused++;
-        pn_xprt_free(x);
-        return;
-    }
-    struct greeting *gr = xcalloc(sizeof(*gr));
-    tun_greet_opts_t o = {
-        .psk = h->psk_ctx, .data_tls = h->data_tls, .check = on_check,
-        .timeout_ms = h->cfg->handshake_ms,
-    };
-    gr->h = h;
-    gr->peer = *peer;
-    pn_list_add(&h->greets, &gr->node);
-    gr->g = tun_greet_start(h->in.loop, x, &o, on_greeted, gr);
 }
 
 /* ---- state ------------------------------------------------------------------- */
@@ -1099,8 +479,8 @@ state_json(struct hub *h)
         snprintf(id, sizeof(id), "c%llu", (unsigned long long)s->num);
         json_array_append_new(clients, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "id", id,
             "account", s->acct->name, "peer", pn_addr_str(&s->peer, a), "since", (json_int_t)s->since,
-            "routes", (json_int_t)n, "pool", (json_int_t)(s->pool ? tun_pool_size(s->pool) : 0),
-            "ping_ms", (json_int_t)(s->ctrl ? tun_ctrl_rtt(s->ctrl) : 0)));
+            "routes", (json_int_t)n, "pool", (json_int_t)tun_sess_idle(&s->t),
+            "ping_ms", (json_int_t)tun_sess_rtt(&s->t)));
     }
     for (pn_list_t *p = h->routes.next; p != &h->routes; p = p->next) {
         struct hroute *r = pn_container_of(p, struct hroute, node);
@@ -1173,7 +553,7 @@ hub_refresh(pn_instance_t *in, void *arg)
         refused += c->st.refused;
     }
     for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next)
-        pool += tun_pool_size(pn_container_of(p, struct hsess, node)->pool);
+        pool += tun_sess_idle(&pn_container_of(p, struct hsess, node)->t);
     in->stats.tcps = tcps;
     in->stats.udps = udps;
     in->stats.tcp_rx = rx;
@@ -1191,16 +571,10 @@ static long
 on_tick(ev_timer_t *t, void *arg)
 {
     struct hub *h = arg;
-    uint64_t now = pn_now_ms();
-    for (pn_list_t *p = h->routes.next, *n; p != &h->routes; p = n) {
-        struct hroute *r = pn_container_of(p, struct hroute, node);
-        n = p->next;
-        if (r->nmembers == 0 && now - r->orphan_ms >= h->cfg->hub_hold_ms)
-            route_free(r);
-    }
+    hub_reg_refresh(h, pn_now_ms());
     for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next) {
         struct hsess *s = pn_container_of(p, struct hsess, node);
-        tun_pool_check(s->ctrl, s->pool, &s->takes, &s->fails, "hub");
+        tun_sess_check(&s->t);
     }
     return (long)h->cfg->report_ms;
 }
@@ -1211,19 +585,13 @@ hub_stop(pn_instance_t *in, void *arg)
     struct hub *h = arg;
     while (!pn_list_empty(&h->sessions)) {
         struct hsess *s = pn_container_of(h->sessions.next, struct hsess, node);
-        tun_ctrl_fail(s->ctrl, PN_EC_SHUTDOWN, "hub shutting down");
+        tun_sess_kick(&s->t, PN_EC_SHUTDOWN, "hub shutting down");
         sess_end(s, "shutting down");
     }
     hub_http_close_all(h);
     while (!pn_list_empty(&h->https_conns))
         tlsuser_free(pn_container_of(h->https_conns.next, struct tlsuser, node));
-    while (!pn_list_empty(&h->greets)) {
-        struct greeting *gr = pn_container_of(h->greets.next, struct greeting, node);
-        pn_list_del(&gr->node);
-        tun_greet_cancel(gr->g);
-        free(gr);
-    }
-    pn_entry_free(h->tunnel_entry);
+    tun_accept_free(h->tunnel);
     pn_entry_free(h->http_entry);
     pn_entry_free(h->https_entry);
     ev_timer_free(h->tick);
@@ -1265,11 +633,8 @@ pn_hub_run(const pn_config_t *cfg)
     pn_list_init(&h.accts);
     pn_list_init(&h.sessions);
     pn_list_init(&h.routes);
-    pn_list_init(&h.greets);
     pn_list_init(&h.https_conns);
     pn_list_init(&h.http_conns);
-    tun_guard_init(&h.guard, GUARD_FAILS, GUARD_WINDOW_MS, GUARD_BAN_MS, GUARD_PENDING);
-    h.fail_log.interval_ms = 1000;
     if (pn_accounts_load(cfg->accounts, range.lo ? &range : NULL, &h.accounts, err) != PN_OK ||
         pn_addr_resolve(cfg->host, cfg->port, 1, &h.tunnel_addr, err) != PN_OK)
         goto usage;
@@ -1285,19 +650,27 @@ pn_hub_run(const pn_config_t *cfg)
         pn_err_set(err, "tls: cannot fingerprint the certificate");
         goto usage;
     }
-    h.psk_ctx = pn_tls_psk_server_lookup(psk_lookup, &h, err);
+    h.psk_ctx = pn_tls_psk_server_lookup(hub_psk_lookup, &h, err);
     if (h.psk_ctx == NULL)
         goto usage;
 
     pn_instance_init(&h.in, cfg, 2);
+    h.reg_gone = on_route_gone;
+    h.reg_tcp_user = on_tcp_user;
+    h.reg_udp_peer = on_udp_peer;
     h.in.stop = hub_stop;
     h.in.refresh = hub_refresh;
     h.in.stop_ctx = &h;
-    accts_sync(&h);
+    hub_accts_sync(&h, kick_account);
     int lfd = pn_listen_tcp(&h.tunnel_addr, 4096, NULL, err);
     if (lfd == -1)
         goto runtime;
-    h.tunnel_entry = pn_entry_new(h.in.loop, lfd, NULL, cfg->handshake_ms, on_tunnel_conn, &h);
+    tun_accept_opts_t ao = {
+        .who = "hub", .peer = "agent", .auth_hint = "unknown or wrong token", .psk = h.psk_ctx,
+        .data_tls = h.data_tls, .timeout_ms = cfg->handshake_ms, .refused = &h.refused, .ctx = &h,
+        .find = find_sess, .control = on_control,
+    };
+    h.tunnel = tun_accept_new(h.in.loop, lfd, &ao);
     if (listen_spec(&h, cfg->http_listen, on_http_user, &h.http_entry, err) != PN_OK ||
         listen_spec(&h, cfg->https_listen, on_https_user, &h.https_entry, err) != PN_OK)
         goto runtime;
@@ -1320,15 +693,8 @@ runtime:
     rc = pn_fail(PN_EXIT_RUNTIME, err);
     hub_stop(&h.in, &h);
 done:
-    while (!pn_list_empty(&h.routes))
-        route_free(pn_container_of(h.routes.next, struct hroute, node));
-    while (!pn_list_empty(&h.accts)) {
-        struct hacct *a = pn_container_of(h.accts.next, struct hacct, node);
-        pn_list_del(&a->node);
-        acct_limits_clear(a);
-        memset(a->psk, 0, sizeof(a->psk));
-        free(a);
-    }
+    hub_reg_clear(&h);
+    hub_accts_free(&h);
     log_info("hub: stopped");
     pn_instance_clear(&h.in);
     goto out;
@@ -1338,6 +704,5 @@ out:
     pn_tls_ctx_free(h.psk_ctx);
     pn_tls_ctx_free(h.data_tls);
     pn_accounts_clear(&h.accounts);
-    tun_guard_clear(&h.guard);
     return rc;
 }

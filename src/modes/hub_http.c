@@ -10,12 +10,14 @@
  *         body lengths are followed (route/http.h) so the next request is
  *         found exactly; no response head within timeout= -> 504; the agent's
  *         connection closing before one -> 502
- *   then  keep-alive: HEAD again; 101 to an Upgrade: a plain relay (modes/link.c)
+ *   then  keep-alive: HEAD again; 101 to an Upgrade: a plain relay (relay/link.c)
  *
  * A pipelined request waits, unread, until the response before it is complete.
  * Bytes reach the user only once the response head is complete, so a failure
  * before that still gets its page. */
-#include "modes/hub.h"
+#include "modes/hub_http.h"
+#include "modes/hub_acct.h"
+#include "modes/hub_reg.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -52,7 +54,7 @@ struct hx {
     struct hroute *route;       /* the route <b> serves, counted in its conns while bound */
     struct hroute *want_route;  /* the route a data connection is asked for (HX_WAIT) */
     struct hacct *acct;         /* counted in http_live while set */
-    struct hwait *wait;
+    tun_take_t *wait;           /* the take of a data connection (HX_WAIT) */
     ev_timer_t *timer;          /* owned: idle / response deadline */
     ev_timer_t *pace;           /* owned: the account's bandwidth allows more */
     ev_defer_t *kick;           /* owned: a step from outside the I/O callbacks */
@@ -118,7 +120,7 @@ static void
 hx_free(struct hx *x)
 {
     pn_list_del(&x->node);
-    hub_wait_cancel(x->wait);
+    tun_take_cancel(x->wait);
     hx_uncount(x);
     hx_unbind(x);
     pn_xprt_free(x->u);
@@ -137,7 +139,7 @@ hx_page(struct hx *x, int status, const char *fmt, const char *arg)
 {
     char detail[PN_HTTP_HOST_MAX + 128];
     snprintf(detail, sizeof(detail), fmt, arg);
-    hub_wait_cancel(x->wait);
+    tun_take_cancel(x->wait);
     x->wait = NULL;
     hx_uncount(x);
     hx_unbind(x);
@@ -195,7 +197,7 @@ on_back_io(pn_xprt_t *b, int ready, void *arg)
 
 /* The data connection for the request in flight arrived (or not). */
 static void
-on_data(struct hwait *w, pn_xprt_t *data, const uint8_t *id, void *arg)
+on_data(pn_xprt_t *data, const uint8_t *id, void *arg)
 {
     struct hx *x = arg;
     struct hsess *s = x->want;
@@ -237,7 +239,7 @@ hx_dispatch(struct hx *x, size_t head_len)
     x->head_req = strcmp(hd->method, "HEAD") == 0;
     x->upgrade_req = hd->upgrade;
     x->keep = hd->keep_alive;
-    struct hroute *r = hd->host[0] ? hub_route_by_host(h, PN_RT_HTTP, hd->host) : NULL;
+    struct hroute *r = hd->host[0] ? hub_reg_lookup_host(h, PN_RT_HTTP, hd->host) : NULL;
     if (r == NULL) {
         hx_page(x, 404, "no route for host \"%s\"", hd->host);
         return;
@@ -287,7 +289,7 @@ hx_dispatch(struct hx *x, size_t head_len)
     x->member_id = m->id;
     x->st = HX_WAIT;
     x->want = m->sess;          /* valid until its waiters are run, on_data included */
-    x->wait = hub_take(m->sess, on_data, x);
+    x->wait = tun_sess_take(&m->sess->t, on_data, x);
 }
 
 /* Find the end of a request head in ub: the length up to and including the
@@ -412,7 +414,7 @@ hx_upgrade(struct hx *x)
     pn_xprt_unwatch(b);
     hx_unbind(x);               /* the link counts the exchange in the route from now on */
     hx_uncount(x);
-    pn_link_pair(&s->links, u, b, &info);
+    pn_link_pair(&s->t.links, u, b, &info);
     hx_free(x);
 }
 

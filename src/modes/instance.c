@@ -1,7 +1,6 @@
-/* modes/instance.c: the shared run-time of every mode, and the dispatcher. */
+/* modes/instance.c: the shared run-time of every mode. */
 #include "modes/instance.h"
 #include "core/log.h"
-#include "modes/modes.h"
 #include "net/sock.h"
 
 #include <signal.h>
@@ -131,27 +130,4 @@ pn_instance_clear(pn_instance_t *in)
     ev_defer_free(in->sig[0]);
     ev_defer_free(in->sig[1]);
     ev_loop_free(in->loop);
-}
-
-int
-pn_run(const pn_config_t *cfg)
-{
-    signal(SIGPIPE, SIG_IGN);
-    log_set_level(cfg->log);
-    if (cfg->role == PN_ROLE_SERVER)
-        return pn_server_run(cfg);
-    if (cfg->role == PN_ROLE_HUB)
-        return pn_hub_run(cfg);
-    if (cfg->role == PN_ROLE_AGENT)
-        return pn_agent_run(cfg);
-    if (cfg->mode == 1)
-        return pn_single_run(cfg);
-    if (cfg->mode == 2)
-        return pn_client_run(cfg);
-    /* mode=0: single-end when the first address can be bound here. */
-    pn_addr_t a;
-    char err[PN_ERR_LEN];
-    if (pn_addr_resolve(cfg->host, cfg->port, 1, &a, err) == PN_OK && pn_can_bind_tcp(&a))
-        return pn_single_run(cfg);
-    return pn_client_run(cfg);
 }

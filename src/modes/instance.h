@@ -10,8 +10,8 @@
 #include "core/bucket.h"
 #include "core/ev.h"
 #include "core/stats.h"
-#include "modes/config.h"
-#include "modes/link.h"
+#include "conf/config.h"
+#include "relay/link.h"
 #include "net/dns.h"
 #include "relay/udp.h"
 #include "route/refresh.h"
@@ -58,10 +58,5 @@ void pn_instance_fail(pn_instance_t *in, int code);
 void pn_instance_clear(pn_instance_t *in);
 /** Write the current CHECK_POINT line to the log (at event level). */
 void pn_instance_report(pn_instance_t *in);
-
-/** Run the mode <cfg> asks for (single-end, tunnel server or client) to the end;
- *  return the process exit code (PN_EXIT_*). Start-up errors go to stderr as one
- *  "postern: <field>: <reason>" line. */
-int pn_run(const pn_config_t *cfg);
 
 #endif

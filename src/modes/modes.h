@@ -4,7 +4,7 @@
 #ifndef PN_MODES_MODES_H
 #define PN_MODES_MODES_H
 
-#include "modes/config.h"
+#include "conf/config.h"
 
 /** Run the single-end forwarder of <cfg>. */
 int pn_single_run(const pn_config_t *cfg);

@@ -1,5 +1,5 @@
 /* tests/fuzz/fuzz_hubconf.c: what a hub operator and an agent user write
- * (src/modes/hubconf.h): the input as a C string is parsed as an accounts
+ * (src/conf/hubconf.h): the input as a C string is parsed as an accounts
  * file, as a routes file and as the value of each URL route type
  * (tcp=, udp=, http=, https=); split at its first newline it is also a host
  * pattern and a host for pn_host_match, and a port range.
@@ -17,7 +17,7 @@
  *     written back as a URL value parses to an equal route;
  *   - pn_host_match and pn_port_range_parse agree with their definitions. */
 #include "fuzz.h"
-#include "modes/hubconf.h"
+#include "conf/hubconf.h"
 #include "core/duration.h"
 #include "core/err.h"
 

@@ -1,6 +1,6 @@
 /* tests/fuzz/fuzz_url.c: the command line a user types, as a C string:
  * pn_url_parse (src/core/url.h), pn_config_parse and pn_config_apply_env
- * (src/modes/config.h), and the number and duration parsers under them
+ * (src/conf/config.h), and the number and duration parsers under them
  * (src/core/duration.h).
  *
  * Invariants checked besides memory safety and leaks (LeakSanitizer runs at
@@ -15,7 +15,7 @@
 #include "fuzz.h"
 #include "core/duration.h"
 #include "core/url.h"
-#include "modes/config.h"
+#include "conf/config.h"
 
 #include <ctype.h>
 

@@ -1,4 +1,4 @@
-/* modes/link.h: one user exchange from its entry transport to its exit, shared
+/* relay/link.h: one user exchange from its entry transport to its exit, shared
  * by every mode. A link either dials a target of the mode's set (single-end,
  * the tunnel end that reaches the service) or is given its exit (the tunnel end
  * that holds the user), then relays until both directions end.
@@ -7,8 +7,8 @@
  * shares: the instance's counters, the bandwidth bucket, the slot limit, the
  * protocols to block and the PROXY header to send, and closes them all on
  * demand (shutdown, or the end of a tunnel session). */
-#ifndef PN_MODES_LINK_H
-#define PN_MODES_LINK_H
+#ifndef PN_RELAY_LINK_H
+#define PN_RELAY_LINK_H
 
 #include "core/bucket.h"
 #include "core/ev.h"

@@ -1,8 +1,8 @@
-/* modes/entry.h: the entry side of a mode: a TCP listener that accepts users'
+/* relay/entry.h: the entry side of a mode: a TCP listener that accepts users'
  * connections and, when a TLS context is given, completes the TLS handshake
  * (bounded in time) before handing each connection over as a transport. */
-#ifndef PN_MODES_ENTRY_H
-#define PN_MODES_ENTRY_H
+#ifndef PN_RELAY_ENTRY_H
+#define PN_RELAY_ENTRY_H
 
 #include "core/ev.h"
 #include "net/addr.h"

@@ -1,10 +1,10 @@
-/* modes/hubconf.h: what a hub and an agent are configured with, beyond the URL
+/* conf/hubconf.h: what a hub and an agent are configured with, beyond the URL
  * fields every mode shares: the hub's accounts file, the agent's routes (from
  * URL parameters or a routes file), and the matching rules of accounts (allowed
  * ports, allowed host patterns). See docs/hub.md §2-§4. Parsers are pure apart
  * from reading the named file; every message names its field. */
-#ifndef PN_MODES_HUBCONF_H
-#define PN_MODES_HUBCONF_H
+#ifndef PN_CONF_HUBCONF_H
+#define PN_CONF_HUBCONF_H
 
 #include <stddef.h>
 #include <stdint.h>

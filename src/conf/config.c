@@ -1,9 +1,9 @@
-/* modes/config.c: URL and environment to pn_config_t (pure). */
-#include "modes/config.h"
+/* conf/config.c: URL and environment to pn_config_t (pure). */
+#include "conf/config.h"
 #include "core/duration.h"
 #include "core/mem.h"
 #include "core/url.h"
-#include "modes/hubconf.h"
+#include "conf/hubconf.h"
 #include "route/sniff.h"
 
 #include <arpa/inet.h>
@@ -108,7 +108,7 @@ parse_targets(pn_config_t *cfg, const char *path, char *err)
 }
 
 /* A DNS name, lower-cased in place: 1-253 characters, labels of 1-63
- * [a-z0-9-] neither starting nor ending with '-' (the rule of modes/hubconf.c
+ * [a-z0-9-] neither starting nor ending with '-' (the rule of conf/hubconf.c
  * for route hosts, which a bare label joins to domain=). */
 static int
 dns_name_lower(char *s)

@@ -1,5 +1,5 @@
-/* tests/unit/modes/config_test.c: URL and environment to pn_config_t
- * (modes/config.h). Run under ASan, this also checks that every failure path
+/* tests/unit/conf/config_test.c: URL and environment to pn_config_t
+ * (conf/config.h). Run under ASan, this also checks that every failure path
  * frees what it allocated. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "modes/config.h"
-#include "modes/hubconf.h"
+#include "conf/config.h"
+#include "conf/hubconf.h"
 
 #define SECRET "s3cret"
 #define TOKEN SECRET "-0123456789abcdef"    /* an agent's token: 16+ characters */
@@ -839,5 +839,5 @@ main(void)
         cmocka_unit_test(test_agent_minimal),
         cmocka_unit_test(test_agent_errors),
     };
-    return cmocka_run_group_tests_name("modes/config", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("conf/config", tests, NULL, NULL);
 }

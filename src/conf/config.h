@@ -1,11 +1,11 @@
-/* modes/config.h: a postern URL turned into a validated run configuration.
+/* conf/config.h: a postern URL turned into a validated run configuration.
  *
  * pn_config_parse() is pure (no DNS, no files): it checks syntax, names and
  * ranges, so every message it produces names the field and what was expected.
  * Checks that need the system (names resolving, certificate files, a target
  * looping back to the listener) happen when a mode starts. */
-#ifndef PN_MODES_CONFIG_H
-#define PN_MODES_CONFIG_H
+#ifndef PN_CONF_CONFIG_H
+#define PN_CONF_CONFIG_H
 
 #include "core/log.h"
 #include "route/lb.h"

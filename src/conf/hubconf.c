@@ -1,4 +1,4 @@
-/* modes/hubconf.c: the hub's accounts file, the agent's routes (URL form and
+/* conf/hubconf.c: the hub's accounts file, the agent's routes (URL form and
  * routes file) and the matching rules of accounts (docs/hub.md §2-§4).
  *
  * Pure apart from reading the named file. Every message names its place
@@ -6,7 +6,7 @@
  * secrets (tokens, group keys) are never echoed, and other values are echoed
  * only through shown(), so a malformed file can neither forge log lines nor
  * leak a token that sits next to a syntax error. */
-#include "modes/hubconf.h"
+#include "conf/hubconf.h"
 #include "core/duration.h"
 #include "core/err.h"
 #include "core/mem.h"

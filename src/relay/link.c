@@ -1,5 +1,5 @@
-/* modes/link.c: dial-then-relay and relay-only exchanges. */
-#include "modes/link.h"
+/* relay/link.c: dial-then-relay and relay-only exchanges. */
+#include "relay/link.h"
 #include "core/mem.h"
 #include "net/sock.h"
 #include "relay/relay.h"

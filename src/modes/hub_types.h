@@ -1,24 +1,23 @@
-/* modes/hub.h: the hub's pieces shared by hub.c (accounts, agents' sessions,
- * the route registry, tcp/udp/https users) and hub_http.c (the HTTP router).
- * See docs/hub.md and docs/internals/modes.md. */
-#ifndef PN_MODES_HUB_H
-#define PN_MODES_HUB_H
+/* modes/hub_types.h: the hub's types, shared by its files: hub.c (agents' sessions,
+ * tcp/udp/https users, the run), hub_acct.c (accounts), hub_reg.c (the route
+ * registry) and hub_http.c (the HTTP router). Types only: each file's
+ * functions are in its own header. See docs/hub.md and docs/internals/modes.md. */
+#ifndef PN_MODES_HUB_TYPES_H
+#define PN_MODES_HUB_TYPES_H
 
 #include "core/bucket.h"
 #include "core/ev.h"
 #include "core/list.h"
 #include "core/stats.h"
-#include "modes/entry.h"
-#include "modes/hubconf.h"
+#include "relay/entry.h"
+#include "conf/hubconf.h"
 #include "modes/instance.h"
-#include "modes/link.h"
+#include "relay/link.h"
 #include "relay/udp.h"
 #include "tls/tls.h"
-#include "tunnel/ctrl.h"
+#include "tunnel/accept.h"
 #include "tunnel/frame.h"
-#include "tunnel/guard.h"
-#include "tunnel/pool.h"
-#include "tunnel/seen.h"
+#include "tunnel/session.h"
 
 #include <time.h>
 
@@ -74,18 +73,8 @@ struct hroute {
     udp_group_t *udp;           /* udp: owned sessions */
 };
 
-/* A waiter for a pooled data connection of a session. */
-struct hwait;
-typedef void (*hwait_cb)(struct hwait *w, pn_xprt_t *data, const uint8_t *id, void *arg);
-struct hwait {
-    pn_list_t node;             /* in hsess.waiters */
-    struct hsess *sess;
-    ev_timer_t *timer;          /* owned */
-    hwait_cb cb;                /* called once: data, or NULL (timed out, session gone) */
-    void *arg;
-};
-
-/* An agent's session. */
+/* An agent's session: the tunnel session (tunnel/session.h: control channel,
+ * data channels, links, takes) and what the hub keeps beside it. */
 struct hsess {
     pn_list_t node;             /* in hub.sessions */
     struct hub *hub;
@@ -93,18 +82,10 @@ struct hsess {
     uint64_t num;               /* "c<num>" in the state line */
     pn_addr_t peer;
     time_t since;
-    uint8_t tag[PN_SESSION_TAG_LEN];
-    tun_ctrl_t *ctrl;           /* owned */
-    tun_pool_t *pool;           /* owned */
-    tun_seen_t seen;
-    uint8_t secret[PN_DATA_SECRET_LEN];
-    int verified;
-    pn_links_t links;           /* TCP and TLS exchanges; counted in the account */
-    pn_list_t waiters;          /* struct hwait */
+    tun_sess_t t;               /* its tag leads every data channel id; links counted in the account */
     pn_list_t members;          /* struct hmember (its routes) */
     pn_list_t https;            /* struct hx bound to this session (hub_http.c) */
     pn_list_t udp_pending;      /* first datagrams of new UDP users waiting for a data connection */
-    uint64_t takes, fails;
     int ending;
 };
 
@@ -117,7 +98,6 @@ struct hub {
     pn_list_t accts;            /* struct hacct, owned */
     pn_list_t sessions;         /* struct hsess, owned */
     pn_list_t routes;           /* struct hroute, owned */
-    pn_list_t greets;           /* handshakes in progress, owned */
     pn_list_t https_conns;      /* TLS users waiting for their ClientHello, owned */
     pn_list_t http_conns;       /* HTTP users (struct hx), owned */
     uint64_t next_sess;
@@ -126,40 +106,14 @@ struct hub {
     pn_tls_ctx_t *psk_ctx;      /* owned: looks up accounts */
     pn_tls_ctx_t *data_tls;     /* owned, NULL for tls=0 */
     uint8_t fp[PN_TLS_FP_LEN];
-    pn_entry_t *tunnel_entry, *http_entry, *https_entry;   /* owned */
-    tun_guard_t guard;
-    pn_ratelim_t fail_log;
+    tun_accept_t *tunnel;       /* owned: the tunnel port */
+    pn_entry_t *http_entry, *https_entry;   /* owned */
     ev_timer_t *tick;           /* owned: pool health, state line */
+    /* The registry's hooks (hub_reg.h), set by hub.c: */
+    void (*reg_gone)(struct hub *h, struct hroute *r);     /* watch: a route is about to go */
+    pn_entry_cb reg_tcp_user;   /* a user of a tcp route's listener (arg: the route) */
+    udp_new_peer_cb reg_udp_peer;   /* a new user of a udp route's listener (arg: the route) */
     ev_defer_t *hup;            /* owned: SIGHUP */
 };
-
-/** Pick an online member of <r> (round robin) whose session can carry
- *  exchanges; NULL when none. */
-struct hmember *hub_pick(struct hroute *r);
-/** The member of <s> registered under the agent's route id <id>, or NULL. */
-struct hmember *hub_member(struct hsess *s, uint32_t id);
-/** The route of <type> for <host>, or NULL. */
-struct hroute *hub_route_by_host(struct hub *h, uint8_t type, const char *host);
-/** Nonzero when <a> may open one more connection; else count it and return 0. */
-int hub_acct_admit(struct hacct *a);
-/** Get a pooled data connection of <s> for <arg>'s exchange: <cb> runs now
- *  or once one arrives (or with NULL after the pool wait). Return the waiter
- *  (to cancel) or NULL when <cb> already ran. */
-struct hwait *hub_take(struct hsess *s, hwait_cb cb, void *arg);
-/** Cancel a waiter without its callback. NULL is a no-op. */
-void hub_wait_cancel(struct hwait *w);
-/** Signal the exchange on <id> for <m>'s route to its agent. */
-int hub_signal(struct hmember *m, uint8_t type, const uint8_t *id, const pn_addr_t *src,
-               const pn_addr_t *dst);
-
-/* hub_http.c */
-/** Serve an HTTP user's connection <x> (owned from now on). */
-void hub_http_user(struct hub *h, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local);
-/** Close every HTTP exchange bound to <s> (its session ends). */
-void hub_http_session_end(struct hsess *s);
-/** Forget <r> (being freed): exchanges on it end, none points at it. */
-void hub_http_route_gone(struct hub *h, struct hroute *r);
-/** Close every HTTP connection (the hub stops). */
-void hub_http_close_all(struct hub *h);
 
 #endif

@@ -1,5 +1,5 @@
-/* tests/unit/modes/hubconf_test.c: the hub's accounts file, the agent's routes
- * (URL form and routes file) and the account matching rules (modes/hubconf.h).
+/* tests/unit/conf/hubconf_test.c: the hub's accounts file, the agent's routes
+ * (URL form and routes file) and the account matching rules (conf/hubconf.h).
  * Run under ASan, this also checks that every failure path frees what it
  * allocated. JSON is written with ' for " to stay readable (see J()). */
 #include <stdarg.h>
@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
-#include "modes/hubconf.h"
+#include "conf/hubconf.h"
 
 #define TOK1 "a3f9c1e07d5b48a2b9e4f6c8d0a1b2c3"
 #define TOK2 "Zx9-QQ.rr_tt~ss!!"
@@ -807,5 +807,5 @@ main(void)
         cmocka_unit_test(test_equal_copy),
         cmocka_unit_test(test_type_name),
     };
-    return cmocka_run_group_tests_name("modes/hubconf", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("conf/hubconf", tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
-/* modes/entry.c: accept loop and TLS termination for the entry side. */
-#include "modes/entry.h"
+/* relay/entry.c: accept loop and TLS termination for the entry side. */
+#include "relay/entry.h"
 #include "core/list.h"
 #include "core/log.h"
 #include "core/mem.h"

@@ -1,0 +1,17 @@
+/* modes/hub_http.h: the hub's HTTP router (hub_http.c): one state machine
+ * per user connection, request by request, routed by Host. */
+#ifndef PN_MODES_HUB_HTTP_H
+#define PN_MODES_HUB_HTTP_H
+
+#include "modes/hub_types.h"
+
+/** Serve an HTTP user's connection <x> (owned from now on). */
+void hub_http_user(struct hub *h, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local);
+/** Close every HTTP exchange bound to <s> (its session ends). */
+void hub_http_session_end(struct hsess *s);
+/** Forget <r> (being freed): exchanges on it end, none points at it. */
+void hub_http_route_gone(struct hub *h, struct hroute *r);
+/** Close every HTTP connection (the hub stops). */
+void hub_http_close_all(struct hub *h);
+
+#endif
