@@ -23,6 +23,8 @@ PY=/usr/bin/python3
 echo "== layering"
 sh scripts/check-layers.sh
 sh tests/scripts/check_layers_test.sh
+echo "== bash completion (contrib/bash-completion/postern)"
+bash tests/scripts/completion_test.sh
 
 echo "== build (release)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
