@@ -60,4 +60,21 @@ tu_run_until(ev_loop_t *loop, tu_pred pred, void *ctx, uint64_t ms)
     return w.met;
 }
 
+/* Define, for a fixture type <T> with a <loop> field, pred_fn (a predicate
+ * on the fixture) and run_until(t, pred, ms): run the loop until <pred> holds
+ * (1) or <ms> pass (0); a NULL <pred> runs it for <ms>. */
+#define TU_DEFINE_RUN_UNTIL(T)                                              \
+    typedef int (*pred_fn)(T *t);                                           \
+    struct tu_tramp { T *t; pred_fn pred; };                                \
+    static int tu_tramp_call(void *arg)                                     \
+    {                                                                       \
+        struct tu_tramp *tr = arg;                                          \
+        return tr->pred(tr->t);                                             \
+    }                                                                       \
+    static int run_until(T *t, pred_fn pred, uint64_t ms)                   \
+    {                                                                       \
+        struct tu_tramp tr = {t, pred};                                     \
+        return tu_run_until(t->loop, pred ? tu_tramp_call : NULL, &tr, ms); \
+    }
+
 #endif

@@ -50,27 +50,7 @@ typedef struct t {
 
 /* ---- loop helpers ---- */
 
-typedef int (*pred_fn)(t_t *t);
-
-struct tramp {
-    t_t *t;
-    pred_fn pred;
-};
-
-static int
-tramp(void *arg)
-{
-    struct tramp *tr = arg;
-    return tr->pred(tr->t);
-}
-
-/* Run the loop until <pred> holds (1) or <ms> pass (0). NULL <pred>: run <ms>. */
-static int
-run_until(t_t *t, pred_fn pred, uint64_t ms)
-{
-    struct tramp tr = {t, pred};
-    return tu_run_until(t->loop, pred ? tramp : NULL, &tr, ms);
-}
+TU_DEFINE_RUN_UNTIL(t_t)
 
 /* ---- the peer ---- */
 
