@@ -106,8 +106,12 @@ hub_reload(void *arg)
 /* The registry is about to free <r>: exchanges still running on it keep
  * going, counted no longer; the HTTP router lets go of it. */
 static void
-on_route_gone(struct hub *h, struct hroute *r)
+on_reg_event(hub_reg_event_t ev, struct hroute *r, struct hmember *m, void *arg)
 {
+    struct hub *h = arg;
+    (void)m;
+    if (ev != HUB_REG_GONE)
+        return;
     for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next)
         pn_links_forget_gauge(&pn_container_of(p, struct hsess, node)->t.links, &r->conns);
     hub_http_route_gone(h, r);
@@ -119,7 +123,7 @@ static void
 on_tcp_data(pn_xprt_t *data, const uint8_t *id, void *arg)
 {
     struct tcpuser *u = arg;
-    struct hmember *m = data != NULL ? hub_member(u->sess, u->mid) : NULL;
+    struct hmember *m = data != NULL ? hub_reg_member(u->sess->hub->reg, u->sess, u->mid) : NULL;
     if (m == NULL || hub_signal(m, PN_FT_TCP, id, &u->peer, &u->local) != PN_OK) {
         pn_xprt_free(data);
         pn_xprt_free(u->x);
@@ -136,7 +140,7 @@ on_tcp_data(pn_xprt_t *data, const uint8_t *id, void *arg)
 static void
 carry_tcp(struct hroute *r, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local)
 {
-    struct hmember *m = hub_pick(r);
+    struct hmember *m = hub_reg_pick(r->hub->reg, r);
     if (m == NULL || !hub_acct_admit(m->sess->acct)) {
         if (m == NULL)
             log_debug("hub: %s route %u has no online agent: closing a user connection",
@@ -166,7 +170,7 @@ static void
 on_udp_data(pn_xprt_t *data, const uint8_t *id, void *arg)
 {
     struct udpuser *u = arg;
-    struct hmember *m = data != NULL ? hub_member(u->sess, u->mid) : NULL;
+    struct hmember *m = data != NULL ? hub_reg_member(u->sess->hub->reg, u->sess, u->mid) : NULL;
     pn_list_del(&u->node);
     if (m == NULL ||
         hub_signal(m, PN_FT_UDP, id, &u->peer, udp_table_local(m->route->utable)) != PN_OK) {
@@ -183,7 +187,7 @@ static void
 on_udp_peer(udp_table_t *t, const pn_addr_t *peer, const uint8_t *d, size_t len, void *arg)
 {
     struct hroute *r = arg;
-    struct hmember *m = hub_pick(r);
+    struct hmember *m = hub_reg_pick(r->hub->reg, r);
     if (m == NULL || !hub_acct_admit(m->sess->acct)) {
         r->acct->st.udp_drops++;
         return;
@@ -217,7 +221,7 @@ static void
 on_tls_data(pn_xprt_t *data, const uint8_t *id, void *arg)
 {
     struct tlsuser *u = arg;
-    struct hmember *m = data != NULL ? hub_member(u->sess, u->mid) : NULL;
+    struct hmember *m = data != NULL ? hub_reg_member(u->sess->hub->reg, u->sess, u->mid) : NULL;
     u->wait = NULL;
     if (m == NULL || hub_signal(m, PN_FT_TCP, id, &u->peer, &u->local) != PN_OK) {
         pn_xprt_free(data);
@@ -272,8 +276,8 @@ on_tls_readable(pn_xprt_t *x, int ready, void *arg)
     int rc = pn_sni_parse(u->buf, u->len, name, &why);
     if (rc == PN_AGAIN)
         return;
-    struct hroute *r = rc == PN_OK && name[0] ? hub_reg_lookup_host(h, PN_RT_HTTPS, name) : NULL;
-    struct hmember *m = r ? hub_pick(r) : NULL;
+    struct hroute *r = rc == PN_OK && name[0] ? hub_reg_by_host(h->reg, PN_RT_HTTPS, name) : NULL;
+    struct hmember *m = r ? hub_reg_pick(h->reg, r) : NULL;
     if (m == NULL || !hub_acct_admit(m->sess->acct)) {
         h->refused++;
         log_debug("hub: https: %s: closing", rc != PN_OK ? why : name[0] == '\0' ? "no SNI"
@@ -348,8 +352,7 @@ sess_end(struct hsess *s, const char *why)
     /* TLS and TCP users that chose this session while waiting were in its takes. */
     tun_sess_clear(&s->t);
     hub_http_session_end(s);
-    while (!pn_list_empty(&s->members))
-        hub_reg_release(pn_container_of(s->members.next, struct hmember, snode), 1);
+    hub_reg_release_sess(s->hub->reg, s, 1);
     s->acct->nsess--;
     pn_list_del(&s->node);
     free(s);
@@ -361,6 +364,33 @@ sess_kick(struct hsess *s, const char *why)
 {
     tun_sess_kick(&s->t, PN_EC_SHUTDOWN, why);
     sess_end(s, why);
+}
+
+/* The registry's answer to an agent's ROUTE_ADD: ROUTE_OK or ROUTE_FAIL. */
+static void
+on_claimed(struct hsess *s, const pn_route_msg_t *m, struct hmember *mb, uint16_t code,
+           const char *reason, void *arg)
+{
+    pn_route_msg_t a;
+    uint8_t p[512];
+    uint8_t type = mb != NULL ? PN_FT_ROUTE_OK : PN_FT_ROUTE_FAIL;
+    (void)arg;
+    memset(&a, 0, sizeof(a));
+    a.id = m->id;
+    if (mb != NULL) {
+        a.port = mb->route->port;
+        snprintf(a.host, sizeof(a.host), "%s", mb->route->host);
+    } else {
+        a.code = code;
+        snprintf(a.reason, sizeof(a.reason), "%s", reason);
+        log_info("hub: account %s: route refused (%s): %s", s->acct->name,
+                 pn_route_fail_name(code), reason);
+        if (code == PN_RF_LIMIT || code == PN_RF_DENIED)
+            s->acct->refused_routes++;
+    }
+    size_t n = pn_route_encode(type, &a, p, sizeof(p));
+    if (n > 0)
+        tun_ctrl_send(s->t.ctrl, type, p, n);
 }
 
 /* The session's frames beyond FLUSH, VERIFY and ERROR: the agent's routes. */
@@ -378,7 +408,7 @@ on_frame(tun_sess_t *t, const pn_frame_t *f, void *arg)
             tun_sess_kick(t, PN_EC_PROTOCOL, why);
             return PN_OK;
         }
-        hub_reg_claim(s, &m);
+        hub_reg_claim(s->hub->reg, s, &m, on_claimed, NULL);
         memset(m.group_key, 0, sizeof(m.group_key));
         return PN_OK;
     case PN_FT_ROUTE_DEL:
@@ -387,7 +417,7 @@ on_frame(tun_sess_t *t, const pn_frame_t *f, void *arg)
             tun_sess_kick(t, PN_EC_PROTOCOL, why);
             return PN_OK;
         }
-        if ((mb = hub_member(s, m.id)) == NULL)
+        if ((mb = hub_reg_member(s->hub->reg, s, m.id)) == NULL)
             return PN_OK;       /* refused before, or already withdrawn */
         if (f->type == PN_FT_ROUTE_STATE) {
             if (mb->online != m.online)
@@ -396,7 +426,7 @@ on_frame(tun_sess_t *t, const pn_frame_t *f, void *arg)
                          mb->route->port ? "" : "", m.online ? "online" : "offline");
             mb->online = m.online;
         } else {
-            hub_reg_release(mb, 0);
+            hub_reg_release(s->hub->reg, mb);
         }
         return PN_OK;
     default:
@@ -466,6 +496,22 @@ on_control(pn_xprt_t *x, const pn_addr_t *peer, void *arg)
 
 /* ---- state ------------------------------------------------------------------- */
 
+/* One route of the state line, appended to the array <arg>. */
+static int
+route_json(struct hroute *r, void *arg)
+{
+    size_t online = 0;
+    char key[16];
+    for (pn_list_t *q = r->members.next; q != &r->members; q = q->next)
+        online += pn_container_of(q, struct hmember, rnode)->online != 0;
+    snprintf(key, sizeof(key), "%u", (unsigned)r->port);
+    json_array_append_new(arg, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I}", "type",
+        pn_route_type_name(r->type), "key", r->port ? key : r->host, "account", r->acct->name,
+        "group", r->group, "members", (json_int_t)r->nmembers, "online", (json_int_t)online,
+        "conns", (json_int_t)r->conns));
+    return 0;
+}
+
 static json_t *
 state_json(struct hub *h)
 {
@@ -482,18 +528,7 @@ state_json(struct hub *h)
             "routes", (json_int_t)n, "pool", (json_int_t)tun_sess_idle(&s->t),
             "ping_ms", (json_int_t)tun_sess_rtt(&s->t)));
     }
-    for (pn_list_t *p = h->routes.next; p != &h->routes; p = p->next) {
-        struct hroute *r = pn_container_of(p, struct hroute, node);
-        size_t online = 0;
-        char key[16];
-        for (pn_list_t *q = r->members.next; q != &r->members; q = q->next)
-            online += pn_container_of(q, struct hmember, rnode)->online != 0;
-        snprintf(key, sizeof(key), "%u", (unsigned)r->port);
-        json_array_append_new(routes, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I}", "type",
-            pn_route_type_name(r->type), "key", r->port ? key : r->host, "account", r->acct->name,
-            "group", r->group, "members", (json_int_t)r->nmembers, "online", (json_int_t)online,
-            "conns", (json_int_t)(r->conns + (r->type == PN_RT_UDP && r->udp ? 0 : 0))));
-    }
+    hub_reg_each(h->reg, route_json, routes);
     for (pn_list_t *p = h->accts.next; p != &h->accts; p = p->next) {
         struct hacct *c = pn_container_of(p, struct hacct, node);
         if (c->gone && c->nsess == 0)
@@ -571,7 +606,7 @@ static long
 on_tick(ev_timer_t *t, void *arg)
 {
     struct hub *h = arg;
-    hub_reg_refresh(h, pn_now_ms());
+    hub_reg_refresh(h->reg, pn_now_ms());
     for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next) {
         struct hsess *s = pn_container_of(p, struct hsess, node);
         tun_sess_check(&s->t);
@@ -632,7 +667,6 @@ pn_hub_run(const pn_config_t *cfg)
     h.cfg = cfg;
     pn_list_init(&h.accts);
     pn_list_init(&h.sessions);
-    pn_list_init(&h.routes);
     pn_list_init(&h.https_conns);
     pn_list_init(&h.http_conns);
     if (pn_accounts_load(cfg->accounts, range.lo ? &range : NULL, &h.accounts, err) != PN_OK ||
@@ -655,9 +689,12 @@ pn_hub_run(const pn_config_t *cfg)
         goto usage;
 
     pn_instance_init(&h.in, cfg, 2);
-    h.reg_gone = on_route_gone;
-    h.reg_tcp_user = on_tcp_user;
-    h.reg_udp_peer = on_udp_peer;
+    hub_reg_env_t env = {
+        .loop = h.in.loop, .cfg = cfg, .public_addr = h.public_addr, .hub = &h,
+        .stopping = &h.in.stopping, .tcp_user = on_tcp_user, .udp_peer = on_udp_peer,
+    };
+    h.reg = hub_reg_mem_new(&env);
+    (void)hub_reg_watch(h.reg, on_reg_event, &h);
     h.in.stop = hub_stop;
     h.in.refresh = hub_refresh;
     h.in.stop_ctx = &h;
@@ -693,7 +730,7 @@ runtime:
     rc = pn_fail(PN_EXIT_RUNTIME, err);
     hub_stop(&h.in, &h);
 done:
-    hub_reg_clear(&h);
+    hub_reg_free(h.reg);
     hub_accts_free(&h);
     log_info("hub: stopped");
     pn_instance_clear(&h.in);

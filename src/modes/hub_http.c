@@ -211,7 +211,7 @@ on_data(pn_xprt_t *data, const uint8_t *id, void *arg)
         ev_defer_schedule(x->kick);
         return;
     }
-    struct hmember *m = hub_member(s, x->member_id);
+    struct hmember *m = hub_reg_member(x->h->reg, s, x->member_id);
     if (m == NULL || hub_signal(m, PN_FT_TCP, id, &x->peer, &x->local) != PN_OK) {
         pn_xprt_free(data);
         hx_page(x, 502, "the service for \"%s\" is not connected", x->host);
@@ -239,12 +239,12 @@ hx_dispatch(struct hx *x, size_t head_len)
     x->head_req = strcmp(hd->method, "HEAD") == 0;
     x->upgrade_req = hd->upgrade;
     x->keep = hd->keep_alive;
-    struct hroute *r = hd->host[0] ? hub_reg_lookup_host(h, PN_RT_HTTP, hd->host) : NULL;
+    struct hroute *r = hd->host[0] ? hub_reg_by_host(h->reg, PN_RT_HTTP, hd->host) : NULL;
     if (r == NULL) {
         hx_page(x, 404, "no route for host \"%s\"", hd->host);
         return;
     }
-    struct hmember *m = hub_pick(r);
+    struct hmember *m = hub_reg_pick(h->reg, r);
     if (m == NULL) {
         hx_page(x, 502, "the service for \"%s\" is not connected", hd->host);
         return;

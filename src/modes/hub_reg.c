@@ -1,7 +1,7 @@
-/* modes/hub_reg.c: the hub's route registry, kept in this process (see
+/* modes/hub_reg.c: the in-process route registry (hub_reg_mem_new, see
  * hub_reg.h): routes by port, host or group; their members, one per agent
  * that registered it; a route's listener; routes held for their account
- * after their agents left. */
+ * after their agents left. Answers every call at once. */
 #include "modes/hub_reg.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -13,10 +13,31 @@
 #include <stdio.h>
 #include <string.h>
 
-struct hroute *
-hub_reg_lookup_host(struct hub *h, uint8_t type, const char *host)
+#define MEM_WATCH_MAX 4
+
+typedef struct mem_reg {
+    hub_reg_t base;
+    hub_reg_env_t env;
+    pn_list_t routes;           /* struct hroute, owned */
+    struct {
+        hub_reg_watch_cb cb;
+        void *arg;
+    } watch[MEM_WATCH_MAX];
+    size_t nwatch;
+} mem_reg_t;
+
+static void
+mem_tell(mem_reg_t *g, hub_reg_event_t ev, struct hroute *r, struct hmember *m)
 {
-    for (pn_list_t *p = h->routes.next; p != &h->routes; p = p->next) {
+    for (size_t i = 0; i < g->nwatch; i++)
+        g->watch[i].cb(ev, r, m, g->watch[i].arg);
+}
+
+static struct hroute *
+mem_by_host(hub_reg_t *base, uint8_t type, const char *host)
+{
+    mem_reg_t *g = (mem_reg_t *)base;
+    for (pn_list_t *p = g->routes.next; p != &g->routes; p = p->next) {
         struct hroute *r = pn_container_of(p, struct hroute, node);
         if (r->type == type && strcmp(r->host, host) == 0)
             return r;
@@ -24,10 +45,11 @@ hub_reg_lookup_host(struct hub *h, uint8_t type, const char *host)
     return NULL;
 }
 
-struct hroute *
-hub_reg_lookup_port(struct hub *h, uint8_t type, uint16_t port)
+static struct hroute *
+mem_by_port(hub_reg_t *base, uint8_t type, uint16_t port)
 {
-    for (pn_list_t *p = h->routes.next; p != &h->routes; p = p->next) {
+    mem_reg_t *g = (mem_reg_t *)base;
+    for (pn_list_t *p = g->routes.next; p != &g->routes; p = p->next) {
         struct hroute *r = pn_container_of(p, struct hroute, node);
         if (r->type == type && r->port == port)
             return r;
@@ -35,10 +57,11 @@ hub_reg_lookup_port(struct hub *h, uint8_t type, uint16_t port)
     return NULL;
 }
 
-struct hroute *
-hub_reg_lookup_group(struct hub *h, uint8_t type, const char *group)
+static struct hroute *
+mem_by_group(hub_reg_t *base, uint8_t type, const char *group)
 {
-    for (pn_list_t *p = h->routes.next; p != &h->routes; p = p->next) {
+    mem_reg_t *g = (mem_reg_t *)base;
+    for (pn_list_t *p = g->routes.next; p != &g->routes; p = p->next) {
         struct hroute *r = pn_container_of(p, struct hroute, node);
         if (r->type == type && r->group[0] != '\0' && strcmp(r->group, group) == 0)
             return r;
@@ -46,9 +69,10 @@ hub_reg_lookup_group(struct hub *h, uint8_t type, const char *group)
     return NULL;
 }
 
-struct hmember *
-hub_pick(struct hroute *r)
+static struct hmember *
+mem_pick(hub_reg_t *base, struct hroute *r)
 {
+    (void)base;
     pn_list_t *start = r->cursor ? r->cursor : &r->members;
     pn_list_t *p = start;
     for (size_t i = 0; i <= r->nmembers; i++) {
@@ -64,20 +88,11 @@ hub_pick(struct hroute *r)
     return NULL;
 }
 
-int
-hub_signal(struct hmember *m, uint8_t type, const uint8_t *id, const pn_addr_t *src,
-           const pn_addr_t *dst)
-{
-    return tun_sess_signal(&m->sess->t, type, id, src, dst, m->id);
-}
-
 static void
-route_free(struct hroute *r)
+route_free(mem_reg_t *g, struct hroute *r)
 {
-    struct hub *h = r->hub;
     /* Whoever watches (exchanges counting it, the HTTP router) lets go of it. */
-    if (h->reg_gone != NULL)
-        h->reg_gone(h, r);
+    mem_tell(g, HUB_REG_GONE, r, NULL);
     pn_list_del(&r->node);
     pn_entry_free(r->entry);
     udp_table_free(r->utable);
@@ -89,10 +104,11 @@ route_free(struct hroute *r)
 
 /* Free <m>. A route left without members is freed too when <hold> is 0 (the
  * agent withdrew it), else held for its account (the agent is gone). */
-void
-hub_reg_release(struct hmember *m, int hold)
+static void
+member_free(mem_reg_t *g, struct hmember *m, int hold)
 {
     struct hroute *r = m->route;
+    mem_tell(g, HUB_REG_DEL, r, m);
     if (r->cursor == &m->rnode)
         r->cursor = m->rnode.prev == &r->members ? NULL : m->rnode.prev;
     pn_list_del(&m->rnode);
@@ -107,13 +123,28 @@ hub_reg_release(struct hmember *m, int hold)
      * (502) rather than "no such route" (404). Swept by on_tick. */
     r->orphan_ms = pn_now_ms();
     r->cursor = NULL;
-    if (!hold || r->hub->cfg->hub_hold_ms == 0 || r->hub->in.stopping)
-        route_free(r);
+    if (!hold || g->env.cfg->hub_hold_ms == 0 || (g->env.stopping && *g->env.stopping))
+        route_free(g, r);
 }
 
-struct hmember *
-hub_member(struct hsess *s, uint32_t id)
+static void
+mem_release(hub_reg_t *base, struct hmember *m)
 {
+    member_free((mem_reg_t *)base, m, 0);
+}
+
+static void
+mem_release_sess(hub_reg_t *base, struct hsess *s, int hold)
+{
+    while (!pn_list_empty(&s->members))
+        member_free((mem_reg_t *)base, pn_container_of(s->members.next, struct hmember, snode),
+                    hold);
+}
+
+static struct hmember *
+mem_member(hub_reg_t *base, struct hsess *s, uint32_t id)
+{
+    (void)base;
     for (pn_list_t *p = s->members.next; p != &s->members; p = p->next) {
         struct hmember *m = pn_container_of(p, struct hmember, snode);
         if (m->id == id)
@@ -124,31 +155,30 @@ hub_member(struct hsess *s, uint32_t id)
 
 /* Open the listener of a new tcp/udp route on <port>; 0, or -1 when the port is in use. */
 static int
-route_listen(struct hroute *r, uint16_t port, char *err)
+route_listen(mem_reg_t *g, struct hroute *r, uint16_t port, char *err)
 {
-    struct hub *h = r->hub;
-    pn_addr_t a = h->public_addr;
+    pn_addr_t a = g->env.public_addr;
     pn_addr_set_port(&a, port);
     if (r->type == PN_RT_TCP) {
         int fd = pn_listen_tcp(&a, 1024, NULL, err);
         if (fd == -1)
             return -1;
-        r->entry = pn_entry_new(h->in.loop, fd, NULL, h->cfg->handshake_ms, h->reg_tcp_user, r);
+        r->entry = pn_entry_new(g->env.loop, fd, NULL, g->env.cfg->handshake_ms, g->env.tcp_user, r);
     } else {
         int fd = pn_listen_udp(&a, err);
         if (fd == -1)
             return -1;
-        r->utable = udp_table_new(h->in.loop, fd, r->udp, h->reg_udp_peer, r);
+        r->utable = udp_table_new(g->env.loop, fd, r->udp, g->env.udp_peer, r);
     }
     r->port = port;
     return 0;
 }
 
 static struct hroute *
-route_new(struct hub *h, uint8_t type, struct hacct *acct)
+route_new(mem_reg_t *g, uint8_t type, struct hacct *acct)
 {
     struct hroute *r = xcalloc(sizeof(*r));
-    r->hub = h;
+    r->hub = g->env.hub;
     r->type = type;
     r->acct = acct;
     pn_list_init(&r->members);
@@ -157,34 +187,26 @@ route_new(struct hub *h, uint8_t type, struct hacct *acct)
             .rx = &acct->st.udp_rx, .tx = &acct->st.udp_tx, .sessions = &acct->st.udps,
             .drops = &acct->st.udp_drops, .limit = acct->mbps ? &acct->bw : NULL,
         };
-        r->udp = udp_group_new(h->in.loop, h->cfg->udp_idle_ms, &c);
+        r->udp = udp_group_new(g->env.loop, g->env.cfg->udp_idle_ms, &c);
     }
     return r;
 }
 
+/* A claim's refusal, told to its callback. */
 static int
-route_fail(struct hsess *s, uint32_t id, uint16_t code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+refuse(struct hsess *s, const pn_route_msg_t *m, hub_reg_claim_cb cb, void *arg, uint16_t code,
+       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 static int
-route_fail(struct hsess *s, uint32_t id, uint16_t code, const char *fmt, ...)
+refuse(struct hsess *s, const pn_route_msg_t *m, hub_reg_claim_cb cb, void *arg, uint16_t code,
+       const char *fmt, ...)
 {
-    pn_route_msg_t m;
-    uint8_t p[512];
+    char reason[sizeof(((pn_route_msg_t *)0)->reason)];
     va_list ap;
-    memset(&m, 0, sizeof(m));
-    m.id = id;
-    m.code = code;
     va_start(ap, fmt);
-    vsnprintf(m.reason, sizeof(m.reason), fmt, ap);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
-    log_info("hub: account %s: route refused (%s): %s", s->acct->name, pn_route_fail_name(code),
-             m.reason);
-    if (code == PN_RF_LIMIT || code == PN_RF_DENIED)
-        s->acct->refused_routes++;
-    size_t n = pn_route_encode(PN_FT_ROUTE_FAIL, &m, p, sizeof(p));
-    if (n > 0)
-        tun_ctrl_send(s->t.ctrl, PN_FT_ROUTE_FAIL, p, n);
+    cb(s, m, NULL, code, reason, arg);
     return PN_OK;
 }
 
@@ -208,86 +230,89 @@ held_for(const struct hroute *r, const struct hacct *a)
 
 /* A free port for a new route of <type> that <a> may take, or 0. */
 static uint16_t
-port_assign(struct hub *h, uint8_t type, const struct hacct *a, struct hroute *r, char *err)
+port_assign(mem_reg_t *g, uint8_t type, const struct hacct *a, struct hroute *r, char *err)
 {
-    for (uint32_t p = h->cfg->ports_lo; p <= h->cfg->ports_hi; p++) {
-        if (!pn_account_port_ok(&a->allow, (uint16_t)p) || hub_reg_lookup_port(h, type, (uint16_t)p) != NULL)
+    for (uint32_t p = g->env.cfg->ports_lo; p <= g->env.cfg->ports_hi; p++) {
+        if (!pn_account_port_ok(&a->allow, (uint16_t)p) ||
+            mem_by_port(&g->base, type, (uint16_t)p) != NULL)
             continue;
-        if (route_listen(r, (uint16_t)p, err) == 0)
+        if (route_listen(g, r, (uint16_t)p, err) == 0)
             return (uint16_t)p;
     }
     return 0;
 }
 
-int
-hub_reg_claim(struct hsess *s, const pn_route_msg_t *m)
+/* The claim, answered before it returns; PN_OK. */
+static int
+claim(hub_reg_t *base, struct hsess *s, const pn_route_msg_t *m, hub_reg_claim_cb cb, void *arg)
 {
-    struct hub *h = s->hub;
+    mem_reg_t *g = (mem_reg_t *)base;
+    const pn_config_t *cfg = g->env.cfg;
     struct hacct *a = s->acct;
     struct hroute *r = NULL;
     char host[PN_ROUTE_HOST_MAX + 1], err[PN_ERR_LEN];
     int created = 0;
 
-    if (hub_member(s, m->id) != NULL)
-        return route_fail(s, m->id, PN_RF_EXISTS, "route id %u is already registered",
-                          (unsigned)m->id);
+    if (mem_member(base, s, m->id) != NULL)
+        return refuse(s, m, cb, arg, PN_RF_EXISTS, "route id %u is already registered",
+                      (unsigned)m->id);
     if (a->max_routes != 0 && a->nroutes >= a->max_routes)
-        return route_fail(s, m->id, PN_RF_LIMIT, "the account has its %u routes already",
-                          (unsigned)a->max_routes);
+        return refuse(s, m, cb, arg, PN_RF_LIMIT, "the account has its %u routes already",
+                      (unsigned)a->max_routes);
     if (m->type == PN_RT_TCP || m->type == PN_RT_UDP) {
         const char *tn = pn_route_type_name(m->type);
-        if (h->cfg->ports_lo == 0)
-            return route_fail(s, m->id, PN_RF_INVALID, "this hub publishes no ports (ports=)");
-        if (m->group[0] != '\0' && (r = hub_reg_lookup_group(h, m->type, m->group)) != NULL) {
+        if (cfg->ports_lo == 0)
+            return refuse(s, m, cb, arg, PN_RF_INVALID, "this hub publishes no ports (ports=)");
+        if (m->group[0] != '\0' && (r = mem_by_group(base, m->type, m->group)) != NULL) {
             if (!held_for(r, a) && !gkey_match(r, m->group_key))
-                return route_fail(s, m->id, PN_RF_TAKEN, "group %s exists with another group key",
-                                  m->group);
+                return refuse(s, m, cb, arg, PN_RF_TAKEN, "group %s exists with another group key",
+                              m->group);
         } else if (m->port != 0) {
-            if (m->port < h->cfg->ports_lo || m->port > h->cfg->ports_hi)
-                return route_fail(s, m->id, PN_RF_DENIED, "port %u is outside the hub's range %u-%u",
-                                  (unsigned)m->port, (unsigned)h->cfg->ports_lo,
-                                  (unsigned)h->cfg->ports_hi);
+            if (m->port < cfg->ports_lo || m->port > cfg->ports_hi)
+                return refuse(s, m, cb, arg, PN_RF_DENIED, "port %u is outside the hub's range %u-%u",
+                              (unsigned)m->port, (unsigned)cfg->ports_lo,
+                              (unsigned)cfg->ports_hi);
             if (!pn_account_port_ok(&a->allow, m->port))
-                return route_fail(s, m->id, PN_RF_DENIED, "port %u is not allowed for the account",
-                                  (unsigned)m->port);
-            r = hub_reg_lookup_port(h, m->type, m->port);
+                return refuse(s, m, cb, arg, PN_RF_DENIED, "port %u is not allowed for the account",
+                              (unsigned)m->port);
+            r = mem_by_port(base, m->type, m->port);
             if (r != NULL && !held_for(r, a) &&
                 !(r->group[0] == '\0' && m->group[0] == '\0' && gkey_match(r, m->group_key)))
-                return route_fail(s, m->id, PN_RF_TAKEN, "%s port %u is taken", tn, (unsigned)m->port);
+                return refuse(s, m, cb, arg, PN_RF_TAKEN, "%s port %u is taken", tn, (unsigned)m->port);
             if (r == NULL) {
-                r = route_new(h, m->type, a);
-                if (route_listen(r, m->port, err) != 0) {
+                r = route_new(g, m->type, a);
+                if (route_listen(g, r, m->port, err) != 0) {
                     udp_group_free(r->udp);
                     free(r);
-                    return route_fail(s, m->id, PN_RF_TAKEN, "%s port %u is in use on the hub", tn,
-                                      (unsigned)m->port);
+                    return refuse(s, m, cb, arg, PN_RF_TAKEN, "%s port %u is in use on the hub", tn,
+                                  (unsigned)m->port);
                 }
                 created = 1;
             }
         } else {
-            r = route_new(h, m->type, a);
-            if (port_assign(h, m->type, a, r, err) == 0) {
+            r = route_new(g, m->type, a);
+            if (port_assign(g, m->type, a, r, err) == 0) {
                 udp_group_free(r->udp);
                 free(r);
-                return route_fail(s, m->id, PN_RF_TAKEN, "no free %s port left for the account", tn);
+                return refuse(s, m, cb, arg, PN_RF_TAKEN, "no free %s port left for the account", tn);
             }
             created = 1;
         }
         if (created && m->group[0] != '\0')
             snprintf(r->group, sizeof(r->group), "%s", m->group);
     } else if (m->type == PN_RT_HTTP || m->type == PN_RT_HTTPS) {
-        if ((m->type == PN_RT_HTTP ? h->http_entry : h->https_entry) == NULL)
-            return route_fail(s, m->id, PN_RF_INVALID, "this hub has no %s listener (%s=)",
-                              pn_route_type_name(m->type), pn_route_type_name(m->type));
+        if ((m->type == PN_RT_HTTP ? cfg->http_listen : cfg->https_listen) == NULL)
+            return refuse(s, m, cb, arg, PN_RF_INVALID, "this hub has no %s listener (%s=)",
+                          pn_route_type_name(m->type), pn_route_type_name(m->type));
         if (m->host[0] == '\0')
-            return route_fail(s, m->id, PN_RF_INVALID, "an %s route needs a host",
-                              pn_route_type_name(m->type));
+            return refuse(s, m, cb, arg, PN_RF_INVALID, "an %s route needs a host",
+                          pn_route_type_name(m->type));
         size_t hl = strlen(m->host);
-        if (strchr(m->host, '.') == NULL && h->cfg->domain != NULL &&
-            hl + 1 + strlen(h->cfg->domain) < sizeof(host)) {
+        if (strchr(m->host, '.') == NULL && cfg->domain != NULL &&
+            hl + 1 + strlen(cfg->domain) < sizeof(host)) {
             memcpy(host, m->host, hl);
             host[hl] = '.';
-            memcpy(host + hl + 1, h->cfg->domain, strlen(h->cfg->domain) + 1);
+            memcpy(host + hl + 1, cfg->domain, strlen(cfg->domain) + 1);
         } else {
             snprintf(host, sizeof(host), "%s", m->host);
         }
@@ -295,19 +320,19 @@ hub_reg_claim(struct hsess *s, const pn_route_msg_t *m)
             if (*c >= 'A' && *c <= 'Z')
                 *c = (char)(*c - 'A' + 'a');
         if (!pn_http_host_valid(host))
-            return route_fail(s, m->id, PN_RF_INVALID, "\"%s\" is not a valid host name", host);
+            return refuse(s, m, cb, arg, PN_RF_INVALID, "\"%s\" is not a valid host name", host);
         if (!pn_account_host_ok(&a->allow, host))
-            return route_fail(s, m->id, PN_RF_DENIED, "host %s is not allowed for the account", host);
-        r = hub_reg_lookup_host(h, m->type, host);
+            return refuse(s, m, cb, arg, PN_RF_DENIED, "host %s is not allowed for the account", host);
+        r = mem_by_host(base, m->type, host);
         if (r != NULL && !held_for(r, a) && !gkey_match(r, m->group_key))
-            return route_fail(s, m->id, PN_RF_TAKEN, "host %s is taken", host);
+            return refuse(s, m, cb, arg, PN_RF_TAKEN, "host %s is taken", host);
         if (r == NULL) {
-            r = route_new(h, m->type, a);
+            r = route_new(g, m->type, a);
             snprintf(r->host, sizeof(r->host), "%s", host);
             created = 1;
         }
     } else {
-        return route_fail(s, m->id, PN_RF_INVALID, "unknown route type %u", (unsigned)m->type);
+        return refuse(s, m, cb, arg, PN_RF_INVALID, "unknown route type %u", (unsigned)m->type);
     }
     if (created || r->nmembers == 0) {
         /* New, or held and taken back by its account: the key is the new one. */
@@ -320,7 +345,7 @@ hub_reg_claim(struct hsess *s, const pn_route_msg_t *m)
         }
     }
     if (created)
-        pn_list_add(&h->routes, &r->node);
+        pn_list_add(&g->routes, &r->node);
     struct hmember *mb = xcalloc(sizeof(*mb));
     mb->route = r;
     mb->sess = s;
@@ -331,14 +356,6 @@ hub_reg_claim(struct hsess *s, const pn_route_msg_t *m)
     r->nmembers++;
     a->nroutes++;
 
-    pn_route_msg_t ok;
-    uint8_t p[512];
-    memset(&ok, 0, sizeof(ok));
-    ok.id = m->id;
-    ok.port = r->port;
-    snprintf(ok.host, sizeof(ok.host), "%s", r->host);
-    size_t n = pn_route_encode(PN_FT_ROUTE_OK, &ok, p, sizeof(p));
-    tun_ctrl_send(s->t.ctrl, PN_FT_ROUTE_OK, p, n);
     if (r->port != 0)
         log_info("hub: account %s: %s port %u %s (%zu members)", a->name,
                  pn_route_type_name(r->type), (unsigned)r->port, created ? "opened" : "joined",
@@ -347,23 +364,91 @@ hub_reg_claim(struct hsess *s, const pn_route_msg_t *m)
         log_info("hub: account %s: %s host %s %s (%zu members)", a->name,
                  pn_route_type_name(r->type), r->host, created ? "registered" : "joined",
                  r->nmembers);
+    mem_tell(g, HUB_REG_ADD, r, mb);
+    cb(s, m, mb, 0, NULL, arg);
     return PN_OK;
 }
 
-void
-hub_reg_refresh(struct hub *h, uint64_t now_ms)
+static void
+mem_claim(hub_reg_t *base, struct hsess *s, const pn_route_msg_t *m, hub_reg_claim_cb cb,
+          void *arg)
 {
-    for (pn_list_t *p = h->routes.next, *n; p != &h->routes; p = n) {
-        struct hroute *r = pn_container_of(p, struct hroute, node);
+    (void)claim(base, s, m, cb, arg);
+}
+
+static void
+mem_each(hub_reg_t *base, hub_reg_each_cb cb, void *arg)
+{
+    mem_reg_t *g = (mem_reg_t *)base;
+    for (pn_list_t *p = g->routes.next, *n; p != &g->routes; p = n) {
         n = p->next;
-        if (r->nmembers == 0 && now_ms - r->orphan_ms >= h->cfg->hub_hold_ms)
-            route_free(r);
+        if (cb(pn_container_of(p, struct hroute, node), arg) != 0)
+            return;
     }
 }
 
-void
-hub_reg_clear(struct hub *h)
+/* Nothing to keep alive here: the claims live as long as this process. */
+static void
+mem_refresh(hub_reg_t *base, uint64_t now_ms)
 {
-    while (!pn_list_empty(&h->routes))
-        route_free(pn_container_of(h->routes.next, struct hroute, node));
+    mem_reg_t *g = (mem_reg_t *)base;
+    for (pn_list_t *p = g->routes.next, *n; p != &g->routes; p = n) {
+        struct hroute *r = pn_container_of(p, struct hroute, node);
+        n = p->next;
+        if (r->nmembers == 0 && now_ms - r->orphan_ms >= g->env.cfg->hub_hold_ms)
+            route_free(g, r);
+    }
+}
+
+static int
+mem_watch(hub_reg_t *base, hub_reg_watch_cb cb, void *arg)
+{
+    mem_reg_t *g = (mem_reg_t *)base;
+    if (g->nwatch == MEM_WATCH_MAX)
+        return PN_ERR;
+    g->watch[g->nwatch].cb = cb;
+    g->watch[g->nwatch].arg = arg;
+    g->nwatch++;
+    return PN_OK;
+}
+
+/* Members first (a session's list lets go of them), then the routes. */
+static void
+mem_free(hub_reg_t *base)
+{
+    mem_reg_t *g = (mem_reg_t *)base;
+    while (!pn_list_empty(&g->routes)) {
+        struct hroute *r = pn_container_of(g->routes.next, struct hroute, node);
+        if (r->nmembers == 0)
+            route_free(g, r);   /* held */
+        else                    /* its last member frees it */
+            member_free(g, pn_container_of(r->members.next, struct hmember, rnode), 0);
+    }
+    free(g);
+}
+
+static const hub_reg_ops_t mem_ops = {
+    .name = "memory",
+    .claim = mem_claim,
+    .release = mem_release,
+    .release_sess = mem_release_sess,
+    .by_port = mem_by_port,
+    .by_host = mem_by_host,
+    .by_group = mem_by_group,
+    .member = mem_member,
+    .pick = mem_pick,
+    .each = mem_each,
+    .refresh = mem_refresh,
+    .watch = mem_watch,
+    .free = mem_free,
+};
+
+hub_reg_t *
+hub_reg_mem_new(const hub_reg_env_t *env)
+{
+    mem_reg_t *g = xcalloc(sizeof(*g));
+    g->base.ops = &mem_ops;
+    g->env = *env;
+    pn_list_init(&g->routes);
+    return &g->base;
 }

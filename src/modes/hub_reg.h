@@ -1,46 +1,164 @@
 /* modes/hub_reg.h: the hub's route registry: which agents' members serve
- * which published port (tcp, udp), host (http, https) or group, behind a
- * small interface so that another implementation (shared by several hubs,
- * e.g. Redis-backed) can sit behind it later:
+ * which published port (tcp, udp), host (http, https) or group, behind one
+ * ops table so that another implementation (shared by several hubs, e.g.
+ * Redis-backed, which answers asynchronously) can sit behind it later:
  *
- *   claim    an agent's ROUTE_ADD: checks, a port or host taken or joined,
- *            ROUTE_OK / ROUTE_FAIL to the agent
- *   release  a member withdrawn (ROUTE_DEL) or its session gone (held)
- *   lookup   a route by port, host or group; a member to serve (pick)
- *   refresh  once per interval: routes held past POSTERN_HUB_HOLD go
- *   watch    h->reg_gone hears of each route before it is freed
+ *   claim     an agent's ROUTE_ADD: checks, a port or host taken or joined;
+ *             the answer comes by callback (the hub sends ROUTE_OK/ROUTE_FAIL)
+ *   release   a member withdrawn (ROUTE_DEL); release_sess: all of a session's
+ *             members, held for their account when the agent is gone
+ *   lookup    a route by port, host or group; member: a session's member by
+ *             the agent's route id; pick: a member to serve (round robin)
+ *   each      every route (the state line)
+ *   refresh   once per interval: keeps live claims, drops routes held past
+ *             POSTERN_HUB_HOLD
+ *   watch     hears of each member added or removed and each route freed
+ *   free      every route goes (the hub stops)
  *
- * This implementation keeps the registry in the process (h->routes) and
- * opens each tcp/udp route's listener (users go to h->reg_tcp_user and
- * h->reg_udp_peer). */
+ * The first implementation, hub_reg_mem_new(), keeps the registry in the
+ * process and opens each tcp/udp route's listener. The contract of each call
+ * is in docs/internals/modes.md. */
 #ifndef PN_MODES_HUB_REG_H
 #define PN_MODES_HUB_REG_H
 
 #include "modes/hub_types.h"
 
-/** An agent's ROUTE_ADD <m> on session <s>: register a member of a new or
- *  existing route, or refuse; the agent gets ROUTE_OK or ROUTE_FAIL. */
-int hub_reg_claim(struct hsess *s, const pn_route_msg_t *m);
-/** Free member <m>. A route left without members is freed too when <hold> is
- *  0 (the agent withdrew it), else held for its account (the agent is gone). */
-void hub_reg_release(struct hmember *m, int hold);
-/** The route of <type> for <host>, or NULL. */
-struct hroute *hub_reg_lookup_host(struct hub *h, uint8_t type, const char *host);
-/** The route of <type> on <port>, or NULL. */
-struct hroute *hub_reg_lookup_port(struct hub *h, uint8_t type, uint16_t port);
-/** The route of <type> whose group is <group>, or NULL. */
-struct hroute *hub_reg_lookup_group(struct hub *h, uint8_t type, const char *group);
-/** Pick an online member of <r> (round robin) whose session can carry
- *  exchanges; NULL when none. */
-struct hmember *hub_pick(struct hroute *r);
-/** The member of <s> registered under the agent's route id <id>, or NULL. */
-struct hmember *hub_member(struct hsess *s, uint32_t id);
-/** Signal the exchange on <id> for <m>'s route to its agent. */
-int hub_signal(struct hmember *m, uint8_t type, const uint8_t *id, const pn_addr_t *src,
-               const pn_addr_t *dst);
-/** Free the routes held longer than the hold time, at <now_ms>. */
-void hub_reg_refresh(struct hub *h, uint64_t now_ms);
-/** Free every route (the hub stops). */
-void hub_reg_clear(struct hub *h);
+typedef struct hub_reg hub_reg_t;
+
+/* What a watcher hears. */
+typedef enum hub_reg_event {
+    HUB_REG_ADD = 0,            /* member <m> joined <r> (r new when r->nmembers == 1) */
+    HUB_REG_DEL,                /* member <m> left <r> (still valid during the call) */
+    HUB_REG_GONE,               /* route <r> is about to be freed (m is NULL) */
+} hub_reg_event_t;
+
+/** The answer to a claim: <mb> the member registered (owned by the
+ *  registry), or NULL with a PN_RF_* <code> and a human <reason>. <m> is the
+ *  claimed message (valid during the call only). */
+typedef void (*hub_reg_claim_cb)(struct hsess *s, const pn_route_msg_t *m, struct hmember *mb,
+                                 uint16_t code, const char *reason, void *arg);
+typedef void (*hub_reg_watch_cb)(hub_reg_event_t ev, struct hroute *r, struct hmember *m,
+                                 void *arg);
+/** Called once per route by each(); nonzero stops the walk. */
+typedef int (*hub_reg_each_cb)(struct hroute *r, void *arg);
+
+typedef struct hub_reg_ops {
+    const char *name;           /* static: "memory", ... */
+    void (*claim)(hub_reg_t *g, struct hsess *s, const pn_route_msg_t *m, hub_reg_claim_cb cb,
+                  void *arg);
+    void (*release)(hub_reg_t *g, struct hmember *m);
+    void (*release_sess)(hub_reg_t *g, struct hsess *s, int hold);
+    struct hroute *(*by_port)(hub_reg_t *g, uint8_t type, uint16_t port);
+    struct hroute *(*by_host)(hub_reg_t *g, uint8_t type, const char *host);
+    struct hroute *(*by_group)(hub_reg_t *g, uint8_t type, const char *group);
+    struct hmember *(*member)(hub_reg_t *g, struct hsess *s, uint32_t id);
+    struct hmember *(*pick)(hub_reg_t *g, struct hroute *r);
+    void (*each)(hub_reg_t *g, hub_reg_each_cb cb, void *arg);
+    void (*refresh)(hub_reg_t *g, uint64_t now_ms);
+    int (*watch)(hub_reg_t *g, hub_reg_watch_cb cb, void *arg);
+    void (*free)(hub_reg_t *g);
+} hub_reg_ops_t;
+
+/* Implementations embed this first. */
+struct hub_reg {
+    const hub_reg_ops_t *ops;   /* static */
+};
+
+/* What the in-memory registry needs from its hub. */
+typedef struct hub_reg_env {
+    ev_loop_t *loop;
+    const pn_config_t *cfg;     /* borrowed: ports=, domain=, http=/https=, the hold */
+    pn_addr_t public_addr;      /* where tcp/udp routes listen (its port ignored) */
+    struct hub *hub;            /* set as each route's hub (for the callbacks below) */
+    const int *stopping;        /* borrowed, may be NULL: nonzero = never hold */
+    pn_entry_cb tcp_user;       /* a user of a tcp route's listener (arg: the route) */
+    udp_new_peer_cb udp_peer;   /* a new user of a udp route's listener (arg: the route) */
+} hub_reg_env_t;
+
+/** The in-process registry. <env> is copied. */
+hub_reg_t *hub_reg_mem_new(const hub_reg_env_t *env);
+
+static inline void
+hub_reg_claim(hub_reg_t *g, struct hsess *s, const pn_route_msg_t *m, hub_reg_claim_cb cb,
+              void *arg)
+{
+    g->ops->claim(g, s, m, cb, arg);
+}
+
+static inline void
+hub_reg_release(hub_reg_t *g, struct hmember *m)
+{
+    g->ops->release(g, m);
+}
+
+static inline void
+hub_reg_release_sess(hub_reg_t *g, struct hsess *s, int hold)
+{
+    g->ops->release_sess(g, s, hold);
+}
+
+static inline struct hroute *
+hub_reg_by_port(hub_reg_t *g, uint8_t type, uint16_t port)
+{
+    return g->ops->by_port(g, type, port);
+}
+
+static inline struct hroute *
+hub_reg_by_host(hub_reg_t *g, uint8_t type, const char *host)
+{
+    return g->ops->by_host(g, type, host);
+}
+
+static inline struct hroute *
+hub_reg_by_group(hub_reg_t *g, uint8_t type, const char *group)
+{
+    return g->ops->by_group(g, type, group);
+}
+
+static inline struct hmember *
+hub_reg_member(hub_reg_t *g, struct hsess *s, uint32_t id)
+{
+    return g->ops->member(g, s, id);
+}
+
+static inline struct hmember *
+hub_reg_pick(hub_reg_t *g, struct hroute *r)
+{
+    return g->ops->pick(g, r);
+}
+
+static inline void
+hub_reg_each(hub_reg_t *g, hub_reg_each_cb cb, void *arg)
+{
+    g->ops->each(g, cb, arg);
+}
+
+static inline void
+hub_reg_refresh(hub_reg_t *g, uint64_t now_ms)
+{
+    g->ops->refresh(g, now_ms);
+}
+
+static inline int
+hub_reg_watch(hub_reg_t *g, hub_reg_watch_cb cb, void *arg)
+{
+    return g->ops->watch(g, cb, arg);
+}
+
+static inline void
+hub_reg_free(hub_reg_t *g)
+{
+    if (g != NULL)
+        g->ops->free(g);
+}
+
+/** Signal the exchange on <id> for <m>'s route to its agent (not a registry
+ *  call: the member's session carries it). */
+static inline int
+hub_signal(struct hmember *m, uint8_t type, const uint8_t *id, const pn_addr_t *src,
+           const pn_addr_t *dst)
+{
+    return tun_sess_signal(&m->sess->t, type, id, src, dst, m->id);
+}
 
 #endif

@@ -54,7 +54,7 @@ struct hmember {
 
 /* One published thing: a port (tcp, udp) or a name (http, https). */
 struct hroute {
-    pn_list_t node;             /* in hub.routes */
+    pn_list_t node;             /* the registry's (hub_reg.c) */
     struct hub *hub;
     uint8_t type;               /* PN_RT_* */
     uint16_t port;              /* tcp, udp */
@@ -97,7 +97,7 @@ struct hub {
     pn_accounts_t accounts;     /* owned: the file as read last */
     pn_list_t accts;            /* struct hacct, owned */
     pn_list_t sessions;         /* struct hsess, owned */
-    pn_list_t routes;           /* struct hroute, owned */
+    struct hub_reg *reg;        /* owned: the route registry (hub_reg.h) */
     pn_list_t https_conns;      /* TLS users waiting for their ClientHello, owned */
     pn_list_t http_conns;       /* HTTP users (struct hx), owned */
     uint64_t next_sess;
@@ -109,10 +109,6 @@ struct hub {
     tun_accept_t *tunnel;       /* owned: the tunnel port */
     pn_entry_t *http_entry, *https_entry;   /* owned */
     ev_timer_t *tick;           /* owned: pool health, state line */
-    /* The registry's hooks (hub_reg.h), set by hub.c: */
-    void (*reg_gone)(struct hub *h, struct hroute *r);     /* watch: a route is about to go */
-    pn_entry_cb reg_tcp_user;   /* a user of a tcp route's listener (arg: the route) */
-    udp_new_peer_cb reg_udp_peer;   /* a new user of a udp route's listener (arg: the route) */
     ev_defer_t *hup;            /* owned: SIGHUP */
 };
 
