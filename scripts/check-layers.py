@@ -21,8 +21,7 @@ Run through scripts/check-layers.sh. Exits 1 when a check fails, naming each fau
    in the house style: the name of a function at the start of the line after its
    return type's line; a file-scope variable as a line at column 0 ending in an
    initializer. Every elementary cycle of the graph is printed, as
-   "a -> b -> a", starting at its smallest unit. Cycles listed in KNOWN_CYCLES are
-   printed as warnings ("known, to be removed") instead of failing the check.
+   "a -> b -> a", starting at its smallest unit. Any cycle fails the check.
 
 3. Libraries: libevent only in core/ev.c, net/dns.c and master/http.c; SQLite only in
    master/store.c; OpenSSL only in tls/; http-parser only in route/http.c.
@@ -38,19 +37,6 @@ import sys
 
 ORDER = ["core", "tls", "net", "route", "conf", "relay", "tunnel", "modes", "master"]
 MAX_LINES = 800
-
-# The circles on main when this check was written (issue 13). They are being removed
-# (the modes/ restructuring, the owner of the relay/udp split); until then they warn
-# instead of failing. Empty this list
-# once they are gone: any cycle then fails the check. An entry that no longer occurs
-# is reported so the list can shrink.
-KNOWN_CYCLES = [
-    # the udp.c split (249b308): udp_priv.h includes udp.h, which udp.c pairs with;
-    # udp.c and udp_stream.c call each other
-    "relay/udp -> relay/udp_priv -> relay/udp",
-    "relay/udp -> relay/udp_stream -> relay/udp",
-    "relay/udp -> relay/udp_stream -> relay/udp_priv -> relay/udp",
-]
 
 # (include prefix, name, files allowed to include it: exact paths or folders ending in /)
 LIBRARIES = [
@@ -278,24 +264,14 @@ def cycles(graph):
     return found, False
 
 
-def check_cycles(t, errors, warnings):
+def check_cycles(t, errors):
     graph = build_graph(t)
     found, capped = cycles(graph)
-    known = set(KNOWN_CYCLES)
-    seen = set()
     for c in found:
-        name = " -> ".join(c)
-        seen.add(name)
         why = "; ".join(graph[a][b] for a, b in zip(c, c[1:]))
-        if name in known:
-            warnings.append(f"cycle (known, to be removed): {name}")
-        else:
-            errors.append(f"cycle: {name}\n    {why}")
+        errors.append(f"cycle: {' -> '.join(c)}\n    {why}")
     if capped:
         errors.append(f"cycles: more than {CYCLE_CAP}; the first are listed")
-    for name in KNOWN_CYCLES:
-        if name not in seen and not capped:
-            warnings.append(f"known cycle no longer found, remove it from KNOWN_CYCLES: {name}")
 
 
 def check_libraries(t, errors):
@@ -333,7 +309,7 @@ def main(argv):
     t = Tree(".")
     errors, warnings = [], []
     check_folders(t, errors)
-    check_cycles(t, errors, warnings)
+    check_cycles(t, errors)
     check_libraries(t, errors)
     check_size(t, strict, errors, warnings)
     for w in warnings:

@@ -14,8 +14,10 @@
  * POSTERN_NO_MMSG=1 is set, every datagram costs its own system calls and
  * every frame its own write, as before batching.
  *
- * The STREAM end (frames over a data connection) is in udp_stream.c; what
- * both files share is in udp_priv.h. */
+ * The STREAM end (frames over a data connection) is in udp_stream.c, the
+ * scratch area and out batch in udp_batch.c; what the files share is in
+ * udp_priv.h. */
+#include "relay/udp.h"
 #include "relay/udp_priv.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -25,37 +27,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static __thread struct scratch *sc;
-__thread struct out_batch udp_ob;
-int udp_mmsg_on = -1;
+static void udp_sess_end(udp_sess_t *s, const char *why);
+static void udp_out_flush(void);
+static void udp_deliver(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len);
 
-static void
-mmsg_init(void)
-{
-    if (udp_mmsg_on == -1) {
-        const char *e = getenv("POSTERN_NO_MMSG");
-        udp_mmsg_on = e == NULL || *e == '\0' || strcmp(e, "0") == 0;
-        log_debug("udp: %s", udp_mmsg_on ? "batched path in use (recvmmsg/sendmmsg)"
-                                     : "single-datagram path in use (POSTERN_NO_MMSG)");
-    }
-}
-
-/* The kernel refused <call> (ENOSYS, EINVAL): one datagram per call from now on. */
-static void
-mmsg_off(const char *call)
-{
-    if (udp_mmsg_on == 1)
-        log_info("udp: %s unavailable (%s): one datagram per system call", call, strerror(errno));
-    udp_mmsg_on = 0;
-}
-
-struct scratch *
-udp_scratch(void)
-{
-    if (sc == NULL)
-        sc = xmalloc(sizeof(*sc));
-    return sc;
-}
+/* The STREAM end's way back into its session (udp_priv.h). */
+static const struct udp_up sess_up = {
+    .end = udp_sess_end, .deliver = udp_deliver, .flush = udp_out_flush,
+};
 
 /* --- table ------------------------------------------------------------- */
 
@@ -93,7 +72,7 @@ table_unlink(udp_sess_t *s)
 
 /* --- sessions ---------------------------------------------------------- */
 
-void
+static void
 udp_sess_end(udp_sess_t *s, const char *why)
 {
     char a[PN_ADDRSTRLEN];
@@ -162,7 +141,7 @@ dgram_write(udp_sess_t *s, int to_exit, int fd, struct mmsghdr *m, unsigned n)
                 int e = errno;
                 if (sendmsg(fd, &m[i].msg_hdr, MSG_NOSIGNAL) != -1) {
                     errno = e;
-                    mmsg_off("sendmmsg");
+                    udp_mmsg_off("sendmmsg");
                     i++;
                     continue;
                 }
@@ -184,7 +163,7 @@ dgram_write(udp_sess_t *s, int to_exit, int fd, struct mmsghdr *m, unsigned n)
 }
 
 /* Send what waits in the out batch and empty it. May end its session. */
-void
+static void
 udp_out_flush(void)
 {
     udp_sess_t *s = udp_ob.s;
@@ -201,10 +180,10 @@ udp_out_flush(void)
     if (s->dead)
         return;
     if (stage_len > 0) {
-        udp_stream_write_batch(s, sc->stage, stage_len);
+        udp_stream_write_batch(s, udp_sc->stage, stage_len);
     } else if (n > 0) {
         int fd = to_exit ? s->fd : s->pfd != -1 ? s->pfd : s->t != NULL ? s->t->fd : -1;
-        dgram_write(s, to_exit, fd, sc->smsg, n);
+        dgram_write(s, to_exit, fd, udp_sc->smsg, n);
     }
 }
 
@@ -256,7 +235,7 @@ dgram_push(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len)
 /* Send one datagram out of the exit end (from the entry) or the entry end
  * (from the exit): into the out batch, which the caller sends before <d>
  * (borrowed) goes away. */
-void
+static void
 udp_deliver(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len)
 {
     enum end_kind k = to_exit ? s->exit : s->entry;
@@ -277,7 +256,7 @@ udp_deliver(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len)
 }
 
 /* Read at most <max> datagrams from <fd> into the scratch slots, with their
- * sources into sc->from when <named>: recvmmsg(), or one recvfrom() on the
+ * sources into udp_sc->from when <named>: recvmmsg(), or one recvfrom() on the
  * single-datagram path. Return how many were read (> 0), or -1 with errno
  * set (EAGAIN when none waits). */
 static int
@@ -304,7 +283,7 @@ recv_burst(int fd, int max, int named)
         }
         if (n == 0 || (errno != ENOSYS && errno != EINVAL))
             return -1;
-        mmsg_off("recvmmsg");
+        udp_mmsg_off("recvmmsg");
     }
     x->from[0].len = sizeof(x->from[0].ss);
     ssize_t n = recvfrom(fd, x->slot[0], SLOT_LEN, 0,
@@ -339,7 +318,7 @@ conn_io(int fd, int ready, void *arg)
             return;
         }
         for (int i = 0; i < n && !s->dead; i++)
-            udp_deliver(s, 0, sc->slot[i], sc->len[i]);
+            udp_deliver(s, 0, udp_sc->slot[i], udp_sc->len[i]);
         udp_out_flush();
         done += n;
         if (n < want && udp_mmsg_on == 1)
@@ -364,10 +343,10 @@ peer_io(int fd, int ready, void *arg)
         if (n == -1)
             return;             /* EAGAIN, or an ICMP error for a reply: nothing to do */
         for (int i = 0; i < n && !s->dead; i++) {
-            if (pn_addr_equal(&sc->from[i], &s->peer))
-                udp_deliver(s, 1, sc->slot[i], sc->len[i]);
+            if (pn_addr_equal(&udp_sc->from[i], &s->peer))
+                udp_deliver(s, 1, udp_sc->slot[i], udp_sc->len[i]);
             else if (s->t != NULL)
-                table_dispatch(s->t, &sc->from[i], sc->slot[i], sc->len[i]);
+                table_dispatch(s->t, &udp_sc->from[i], udp_sc->slot[i], udp_sc->len[i]);
         }
         udp_out_flush();
         done += n;
@@ -479,7 +458,8 @@ udp_group_t *
 udp_group_new(ev_loop_t *loop, uint64_t idle_ms, const udp_counters_t *c)
 {
     udp_group_t *g = xcalloc(sizeof(*g));
-    mmsg_init();
+    udp_mmsg_init();
+    g->up = &sess_up;
     g->loop = loop;
     g->idle_ms = idle_ms;
     if (c != NULL)
@@ -520,7 +500,7 @@ table_io(int fd, int ready, void *arg)
         if (n == -1)
             return;             /* EAGAIN, or an ICMP error for an earlier reply: nothing to do */
         for (int i = 0; i < n; i++)
-            table_dispatch(t, &sc->from[i], sc->slot[i], sc->len[i]);
+            table_dispatch(t, &udp_sc->from[i], udp_sc->slot[i], udp_sc->len[i]);
         udp_out_flush();
         done += n;
         if (n < want && udp_mmsg_on == 1)
@@ -544,7 +524,7 @@ udp_table_t *
 udp_table_new(ev_loop_t *loop, int fd, udp_group_t *g, udp_new_peer_cb cb, void *ctx)
 {
     udp_table_t *t = xcalloc(sizeof(*t));
-    mmsg_init();
+    udp_mmsg_init();
     t->loop = loop;
     t->fd = fd;
     t->g = g;

@@ -29,23 +29,10 @@
 #include "core/list.h"
 #include "core/xprt.h"
 #include "net/addr.h"
+#include "relay/udp_types.h"
 
 #include <stddef.h>
 #include <stdint.h>
-
-#define UDP_DGRAM_MAX 65535         /* largest datagram a frame carries */
-
-typedef struct udp_sess udp_sess_t;
-typedef struct udp_group udp_group_t;
-typedef struct udp_table udp_table_t;
-
-typedef struct udp_counters {
-    uint64_t *rx;               /* borrowed: payload bytes from the entry end */
-    uint64_t *tx;               /* borrowed: payload bytes to the entry end */
-    uint64_t *sessions;         /* borrowed: live sessions (a gauge) */
-    uint64_t *drops;            /* borrowed: datagrams dropped */
-    pn_bucket_t *limit;         /* borrowed: bandwidth; a datagram over it is dropped */
-} udp_counters_t;
 
 /** Make a group of sessions on <loop> with idle timeout <idle_ms> and the
  *  borrowed <c> counters (copied). Never NULL. */
@@ -55,12 +42,6 @@ void udp_group_close_all(udp_group_t *g);
 /** Free <g> and its sessions. NULL is a no-op. */
 void udp_group_free_(udp_group_t *g);
 #define udp_group_free(p) do { udp_group_free_(p); (p) = NULL; } while (0)
-
-/** Called for a datagram from a <peer> with no session: the owner creates one
- *  (udp_sess_new_peer) and passes the datagram on, or drops it. <d> is
- *  borrowed for the call. */
-typedef void (*udp_new_peer_cb)(udp_table_t *t, const pn_addr_t *peer, const uint8_t *d,
-                                size_t len, void *ctx);
 
 /** Serve the bound UDP socket <fd> (owned from now on): datagrams from known
  *  peers go to their session in <g> (borrowed), others to <cb>. Never NULL. */

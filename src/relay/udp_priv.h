@@ -4,12 +4,20 @@
  *   udp.c         sessions, groups, the table, datagram sockets, the out batch
  *   udp_stream.c  the STREAM end: frames over a data connection (a transport,
  *                 watched with pn_xprt_watch, so it may have no fd of its own)
+ *   udp_batch.c   the per-thread scratch area and out batch both use
+ *
+ * Calls go one way: udp.c calls udp_stream.c; the STREAM end reaches its
+ * session only through the group's hooks (struct udp_up). This header names
+ * the types of udp_types.h, not the interface udp.h, which udp.c implements.
  */
 #ifndef PN_RELAY_UDP_PRIV_H
 #define PN_RELAY_UDP_PRIV_H
 
-#include "relay/udp.h"
+#include "relay/udp_types.h"
 #include "core/buf.h"
+#include "core/ev.h"
+#include "core/list.h"
+#include "core/xprt.h"
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -56,7 +64,19 @@ struct udp_sess {
     int dead;                   /* ended: waiting in group.dead to be freed */
 };
 
+/* What the STREAM end calls in its session (udp.c), through its group. */
+struct udp_up {
+    /** End <s> (once): it stops being served and is freed from the group's reap. */
+    void (*end)(udp_sess_t *s, const char *why);
+    /** Send the datagram <d> out of <s>'s exit end (<to_exit>) or entry end,
+     *  through the out batch the caller flushes before <d> goes away. */
+    void (*deliver)(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len);
+    /** Send what waits in the out batch and empty it. May end its session. */
+    void (*flush)(void);
+};
+
 struct udp_group {
+    const struct udp_up *up;    /* static: udp.c's */
     ev_loop_t *loop;            /* borrowed */
     uint64_t idle_ms;
     udp_counters_t c;           /* borrowed counters */
@@ -98,6 +118,8 @@ struct out_batch {
 };
 
 extern __thread struct out_batch udp_ob;   /* empty whenever the loop runs */
+/* The per-thread scratch area once udp_scratch() made it, else NULL. */
+extern __thread struct scratch *udp_sc;
 /* Whether recvmmsg()/sendmmsg() are used: 1 yes, 0 no (POSTERN_NO_MMSG=1, or
  * the kernel refused them), -1 not decided yet. */
 extern int udp_mmsg_on;
@@ -109,15 +131,12 @@ udp_count(uint64_t *c, uint64_t n)
         *c += n;
 }
 
-/** The per-thread scratch area, allocated on first use. */
+/** The per-thread scratch area, allocated on first use (udp_batch.c). */
 struct scratch *udp_scratch(void);
-/** End <s> (once): it stops being served and is freed from the group's reap. */
-void udp_sess_end(udp_sess_t *s, const char *why);
-/** Send what waits in the out batch and empty it. May end its session. */
-void udp_out_flush(void);
-/** Send the datagram <d> out of <s>'s exit end (<to_exit>) or entry end, through
- *  the out batch the caller flushes before <d> goes away. */
-void udp_deliver(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len);
+/** Decide once whether recvmmsg()/sendmmsg() are used (POSTERN_NO_MMSG). */
+void udp_mmsg_init(void);
+/** The kernel refused <call> (ENOSYS, EINVAL): one datagram per call from now on. */
+void udp_mmsg_off(const char *call);
 
 /** Send the datagram <d> down <s>'s data connection as a frame (udp_stream.c). */
 void udp_stream_push(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len);

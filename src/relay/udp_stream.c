@@ -7,7 +7,8 @@
  * Frames towards it join the out batch while it keeps up (one write for a
  * read pass, udp.c); while it lags they wait in a queue bounded at
  * STREAM_OUT_MAX, past which datagrams are dropped and counted. Frames from
- * it are cut out of a pooled buffer read in bulk and delivered one by one. */
+ * it are cut out of a pooled buffer read in bulk and delivered one by one.
+ * It reaches its session (udp.c) only through the group's hooks (s->g->up). */
 #include "relay/udp_priv.h"
 #include "core/mem.h"
 
@@ -47,9 +48,9 @@ udp_stream_push(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len)
         return;
     }
     if (udp_ob.s == s && udp_ob.to_exit == to_exit && udp_ob.stage_len + flen > STAGE_MAX)
-        udp_out_flush();            /* the batch is full: write it, then start another */
+        s->g->up->flush();            /* the batch is full: write it, then start another */
     if (udp_ob.s != s || udp_ob.to_exit != to_exit) {
-        udp_out_flush();
+        s->g->up->flush();
         if (s->dead)
             return;             /* the flush ended the session */
         if (st->out_len > 0) {
@@ -75,7 +76,7 @@ udp_stream_push(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len)
     memcpy(f + 2, d, len);
     udp_ob.stage_len += flen;
     if (udp_mmsg_on != 1)
-        udp_out_flush();            /* single-datagram path: one write per frame */
+        s->g->up->flush();            /* single-datagram path: one write per frame */
 }
 
 /* Write the frames of the out batch (<len> bytes at <f>) to <s>'s data
@@ -93,7 +94,7 @@ udp_stream_write_batch(udp_sess_t *s, const uint8_t *f, size_t len)
     while (off < len && st->out_len == 0) {     /* never ahead of queued bytes */
         ssize_t n = st->x->ops->write(st->x, f + off, len - off);
         if (n == PN_ERR) {
-            udp_sess_end(s, st->x->err ? st->x->err : "write failed");
+            s->g->up->end(s, st->x->err ? st->x->err : "write failed");
             return;
         }
         if (n == PN_AGAIN) {
@@ -134,7 +135,7 @@ stream_flush(udp_sess_t *s)
             return;
         }
         if (n < 0) {
-            udp_sess_end(s, st->x->err ? st->x->err : "write failed");
+            s->g->up->end(s, st->x->err ? st->x->err : "write failed");
             return;
         }
         memmove(st->out, st->out + n, st->out_len - (size_t)n);
@@ -166,7 +167,7 @@ udp_stream_ready(pn_xprt_t *x, int ready, void *arg)
         if (n == PN_AGAIN)
             break;
         if (n <= 0) {
-            udp_sess_end(s, n == 0 ? "closed by the tunnel" : (st->x->err ? st->x->err : "read failed"));
+            s->g->up->end(s, n == 0 ? "closed by the tunnel" : (st->x->err ? st->x->err : "read failed"));
             return;
         }
         b->end += (uint32_t)n;
@@ -193,11 +194,11 @@ udp_stream_ready(pn_xprt_t *x, int ready, void *arg)
             if (avail < 2 + len)
                 break;
             /* The stream end is the exit when the entry is a peer, else the entry. */
-            udp_deliver(s, s->entry == END_STREAM, (const uint8_t *)b->data + b->start + 2, len);
+            s->g->up->deliver(s, s->entry == END_STREAM, (const uint8_t *)b->data + b->start + 2, len);
             b->start += (uint32_t)(2 + len);
         }
         /* The batch points into <b>: send it before <b> moves or goes back. */
-        udp_out_flush();
+        s->g->up->flush();
         if (st->in == NULL)
             break;              /* freed under us: cannot happen while the session lives */
         if (b->start == b->end) {
