@@ -26,10 +26,9 @@ Run through scripts/check-layers.sh. Exits 1 when a check fails, naming each fau
 3. Libraries: libevent only in core/ev.c, net/dns.c and master/http.c; SQLite only in
    master/store.c; OpenSSL only in tls/; http-parser only in route/http.c.
 
-4. File size: every src file over MAX_LINES lines is listed as a warning; with
-   --strict-size (or PN_LAYERS_STRICT_SIZE=1) the list is an error.
+4. File size: every src file over MAX_LINES lines fails the check (split it at its seams).
 
-Usage: check-layers.py [--root DIR] [--strict-size]   (DIR defaults to the checkout)
+Usage: check-layers.py [--root DIR]   (DIR defaults to the checkout)
 """
 import os
 import re
@@ -285,41 +284,36 @@ def check_libraries(t, errors):
                     errors.append(f"{f}:{no}: only {', '.join(allowed)} may include {name}")
 
 
-def check_size(t, strict, errors, warnings):
+def check_size(t, errors):
     for f in t.files:
         n = t.text[f].count("\n")
         if n > MAX_LINES:
-            (errors if strict else warnings).append(f"{f}: {n} lines (over {MAX_LINES})")
+            errors.append(f"{f}: {n} lines (over {MAX_LINES}; split it at its seams)")
 
 
 def main(argv):
     root = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-    strict = os.environ.get("PN_LAYERS_STRICT_SIZE", "") not in ("", "0")
     args = list(argv)
     while args:
         a = args.pop(0)
         if a == "--root" and args:
             root = args.pop(0)
-        elif a == "--strict-size":
-            strict = True
         else:
             print(__doc__.strip().split("\n")[-1], file=sys.stderr)
             return 2
     os.chdir(root)
     t = Tree(".")
-    errors, warnings = [], []
+    errors = []
     check_folders(t, errors)
     check_cycles(t, errors)
     check_libraries(t, errors)
-    check_size(t, strict, errors, warnings)
-    for w in warnings:
-        print(f"layers: warning: {w}")
+    check_size(t, errors)
     for e in errors:
         print(f"layers: {e}")
     if errors:
         print(f"layers: {len(errors)} fault(s)")
         return 1
-    print(f"layers: ok ({len(t.files)} files, {len(warnings)} warning(s))")
+    print(f"layers: ok ({len(t.files)} files)")
     return 0
 
 

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Tests of scripts/check-layers.sh on small fake trees: a clean tree passes; a
 # forbidden include, a circle between files (by include and by a call), a list
-# naming a folder above its own, a library outside its file and (with
-# --strict-size) a long file each make it fail, naming the fault.
+# naming a folder above its own, a library outside its file and a file over
+# 800 lines each make it fail, naming the fault.
 # Run by scripts/test.sh's layering step; exits 1 on the first failed case.
 set -eu
 cd "$(dirname "$0")/../.."
@@ -72,8 +72,9 @@ expect 1 "src/net/b.c:8: only src/tls/ may include OpenSSL" "library outside its
 
 fresh
 awk 'BEGIN { for (i = 0; i < 801; i++) print "/* line */" }' > "$TMP/t/src/net/long.h"
-expect 0 "warning: src/net/long.h: 801 lines (over 800)" "long file warns"
-expect 1 "layers: src/net/long.h: 801 lines (over 800)" "long file fails with --strict-size" --strict-size
+expect 1 "layers: src/net/long.h: 801 lines (over 800; split it at its seams)" "long file fails"
+awk 'BEGIN { for (i = 0; i < 800; i++) print "/* line */" }' > "$TMP/t/src/net/long.h"
+expect 0 "layers: ok" "file of 800 lines passes"
 
 fresh
 mkdir -p "$TMP/t/src/extra"
