@@ -5,6 +5,7 @@
 #include "core/mem.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -15,7 +16,8 @@
 
 struct pn_gate {
     ev_loop_t *loop;            /* borrowed */
-    pn_gate_opts_t o;
+    pn_gate_opts_t o;           /* o.who points at who[] */
+    char who[64];
     pn_admit_t adm;
     ev_timer_t *deadline;       /* owned: armed for the oldest entry */
     ev_timer_t *backoff;        /* owned: accept paused until it fires */
@@ -98,6 +100,8 @@ pn_gate_new(ev_loop_t *loop, const pn_gate_opts_t *o)
     pn_gate_t *g = xcalloc(sizeof(*g));
     g->loop = loop;
     g->o = *o;
+    snprintf(g->who, sizeof(g->who), "%s", o->who ? o->who : "listener");
+    g->o.who = g->who;
     uint32_t max = env_u32("POSTERN_GATE_MAX", o->max ? o->max : default_max());
     uint32_t per = o->per_src ? o->per_src : max / 8 < 8 ? 8 : max / 8;
     pn_admit_init(&g->adm, max, env_u32("POSTERN_GATE_PER_SRC", per));

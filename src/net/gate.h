@@ -29,7 +29,7 @@
 typedef struct pn_gate pn_gate_t;
 
 typedef struct pn_gate_opts {
-    const char *who;            /* static: log prefix ("hub: http") */
+    const char *who;            /* log prefix ("hub: http"), copied (63 bytes at most) */
     uint64_t deadline_ms;       /* the whole head or handshake */
     uint32_t max;               /* unfinished in all; 0: from RLIMIT_NOFILE */
     uint32_t per_src;           /* unfinished per source; 0: max / 8, at least 8 */
