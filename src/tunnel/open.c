@@ -199,6 +199,8 @@ open_step(tun_open_t *op)
                 return;
             }
             /* The raw transport gives its fd to the TLS one. */
+            if (op->o.kind == PN_KIND_DATA)
+                pn_tls_ssl_strict_eof(ssl);     /* a killed peer is a truncation */
             int fd = op->x->fd;
             op->x->fd = -1;
             pn_xprt_free(op->x);
@@ -398,6 +400,8 @@ greet_step(tun_greet_t *g)
                 greet_finish(g, 0);
                 return;
             }
+            if (g->kind == PN_KIND_DATA)
+                pn_tls_ssl_strict_eof(ssl);     /* a killed peer is a truncation */
             int fd = g->x->fd;
             g->x->fd = -1;
             pn_xprt_free(g->x);
