@@ -440,6 +440,10 @@ relay_free_(relay_t *r)
 {
     if (r == NULL)
         return;
+    /* Freed while still relaying (its session or the process ends under it):
+     * the transfer is cut short, and both ends must see a reset, not a FIN. */
+    if (!r->ending)
+        relay_abort(r, NULL);
     for (int s = 0; s < 2; s++) {
         pn_xprt_free(r->x[s]);
         pn_buf_put(r->d[s].buf);
