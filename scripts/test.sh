@@ -3,7 +3,8 @@
 # .ci/run calls:
 #   1. the include layering check (and the tests of that check);
 #   2. unit tests (cmocka via CTest) on an ASan+UBSan build;
-#   3. the integration suite (pytest, real binary) against the release build;
+#   3. the integration suite (pytest, real binary) against the release build, then
+#      the chaos suite's short form (tests/chaos);
 #   4. a sanitizer pass: a named subset of the integration suite against the
 #      ASan+UBSan binary (a leak or an error there makes it exit non-zero);
 #   5. valgrind memcheck over short tunnel, master and hub sessions;
@@ -47,6 +48,9 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print
 
 echo "== integration tests"
 POSTERN_BIN="$PWD/build/postern" "$PY" -m pytest -q -p no:cacheprovider tests/integration "$@"
+
+echo "== chaos suite, short form (tests/chaos: slowloris, kill -9, SIGSTOP, EMFILE)"
+POSTERN_BIN="$PWD/build/postern" "$PY" -m pytest -q -p no:cacheprovider -c tests/chaos/pytest.ini tests/chaos
 
 echo "== integration subset on the ASan+UBSan build"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

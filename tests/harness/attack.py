@@ -190,3 +190,41 @@ class GoodClient(_Worker):
     def summary(self):
         return (f"{self.total()} requests, {100 * self.success():.2f} % ok, "
                 f"p99 {1000 * self.p99():.1f} ms; errors: {self.errors[:3]}")
+
+
+def download(port, on_progress=None, timeout=20.0, host="127.0.0.1"):
+    """Read from <host>:<port> until the end; return (bytes, sha256 hex, outcome) where
+    outcome is "eof" (a clean end) or the error's class name (ConnectionResetError...)."""
+    import hashlib
+    s = socket.create_connection((host, port), timeout=timeout)
+    h = hashlib.sha256()
+    n = 0
+    try:
+        while True:
+            try:
+                b = s.recv(1 << 16)
+            except OSError as e:
+                return n, h.hexdigest(), type(e).__name__
+            if not b:
+                return n, h.hexdigest(), "eof"
+            h.update(b)
+            n += len(b)
+            if on_progress is not None:
+                on_progress(n)
+    finally:
+        s.close()
+
+
+def get_ok(port, path, headers=None, src=None, timeout=3.0, host="127.0.0.1"):
+    """One GET of <path> on a fresh connection to <host>:<port> (from <src>): True on a
+    200, False on another status; raises on a connection error or timeout."""
+    import http.client
+    c = http.client.HTTPConnection(host, port, timeout=timeout,
+                                   source_address=(src, 0) if src else None)
+    try:
+        c.request("GET", path, headers=headers or {})
+        r = c.getresponse()
+        r.read()
+        return r.status == 200
+    finally:
+        c.close()

@@ -8,12 +8,11 @@ descriptor exhaustion.
 - The master's API: the same, with its 10 s deadline for a whole request.
 - The master out of descriptors (EMFILE) pauses accepting, uses little CPU, writes
   little log, and serves again once descriptors are free."""
-import http.client
 import socket
 import time
 
 from conftest import LOOPBACK
-from harness.attack import GoodClient, Slowloris, child_nofile, cpu_seconds
+from harness.attack import GoodClient, Slowloris, child_nofile, cpu_seconds, get_ok
 from hub_util import USER_IP, HubStack, Route, account, http_request
 from master_util import start_master
 
@@ -92,14 +91,7 @@ def test_hub_http_slowloris_at_ulimit_256(tmp_path):
 
 
 def _master_get(m, src=USER_IP):
-    c = http.client.HTTPConnection(LOOPBACK, m.port, timeout=3.0, source_address=(src, 0))
-    try:
-        c.request("GET", m.prefix + "/v1/instances", headers={"X-API-Key": m.key})
-        r = c.getresponse()
-        r.read()
-        return r.status == 200
-    finally:
-        c.close()
+    return get_ok(m.port, m.prefix + "/v1/instances", {"X-API-Key": m.key}, src)
 
 
 def test_master_api_slowloris_at_ulimit_256(postern, tmp_path):
