@@ -3,7 +3,8 @@
 # .ci/run calls:
 #   1. the include layering check (and the tests of that check);
 #   2. unit tests (cmocka via CTest) on an ASan+UBSan build;
-#   3. the integration suite (pytest, real binary) against the release build;
+#   3. the integration suite (pytest, real binary) against the release build, then
+#      the chaos suite's short form (tests/chaos);
 #   4. a sanitizer pass: a named subset of the integration suite against the
 #      ASan+UBSan binary (a leak or an error there makes it exit non-zero);
 #   5. valgrind memcheck over short tunnel, master and hub sessions;
@@ -48,10 +49,13 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print
 echo "== integration tests"
 POSTERN_BIN="$PWD/build/postern" "$PY" -m pytest -q -p no:cacheprovider tests/integration "$@"
 
+echo "== chaos suite, short form (tests/chaos: slowloris, kill -9, SIGSTOP, EMFILE)"
+POSTERN_BIN="$PWD/build/postern" "$PY" -m pytest -q -p no:cacheprovider -c tests/chaos/pytest.ini tests/chaos
+
 echo "== integration subset on the ASan+UBSan build"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 POSTERN_BIN="$PWD/build-asan/postern" "$PY" -m pytest -q -p no:cacheprovider tests/integration \
-    -k "single_basic or halfclose or signals or tunnel_flow or tunnel_auth or tunnel_tls or udp_datagram or udp_session or udp_paths or limits_block or limits_proxy or limits_slot or relay_paths or master_api or master_supervise or master_openapi or hub"
+    -k "single_basic or halfclose or signals or tunnel_flow or tunnel_auth or tunnel_tls or udp_datagram or udp_session or udp_paths or limits_block or limits_proxy or limits_slot or relay_paths or master_api or master_supervise or master_openapi or hub or admission or early_refusal or abortive_end or master_halted"
 
 echo "== valgrind memcheck: a short tunnel session, a master session, a hub session"
 POSTERN_BIN="$PWD/build/postern" sh scripts/valgrind.sh

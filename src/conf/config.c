@@ -285,6 +285,13 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
             goto fail;
         }
     }
+    /* A parameter given twice is a typo or a URL built by concatenation: never
+     * let the last one win silently. The agent's routes are a list. */
+    static const char *const agent_lists[] = { "tcp", "udp", "http", "https", NULL };
+    if ((s = pn_url_repeated(&u, cfg->role == PN_ROLE_AGENT ? agent_lists : NULL)) != NULL) {
+        pn_err_set(err, "%s: given more than once (each parameter may appear once)", s);
+        goto fail;
+    }
 
     cfg->key = xstrdup(u.user);
     cfg->host = xstrdup(u.host);

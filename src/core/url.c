@@ -231,3 +231,18 @@ pn_url_mask_key(const char *url, char *out, size_t len)
     }
     snprintf(out, len, "%.*s***%s", (int)(auth - url), url, at);
 }
+
+const char *
+pn_url_repeated(const pn_url_t *u, const char *const *repeatable)
+{
+    for (size_t i = 0; i < u->nparams; i++) {
+        const char *k = u->params[i].key;
+        int ok = 0;
+        for (size_t r = 0; repeatable != NULL && repeatable[r] != NULL; r++)
+            ok |= strcmp(repeatable[r], k) == 0;
+        for (size_t j = 0; !ok && j < i; j++)
+            if (strcmp(u->params[j].key, k) == 0)
+                return k;
+    }
+    return NULL;
+}

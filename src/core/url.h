@@ -36,6 +36,11 @@ void pn_url_clear(pn_url_t *u);
 /** Return the value of the last parameter named <key>, or NULL. Borrowed from <u>. */
 const char *pn_url_param(const pn_url_t *u, const char *key);
 
+/** The first parameter key that <u> gives more than once, unless it is in
+ *  <repeatable> (NULL-terminated; NULL for none); NULL when there is none.
+ *  Borrowed from <u>. */
+const char *pn_url_repeated(const pn_url_t *u, const char *const *repeatable);
+
 /** Copy <url> into <out> (<len> bytes, NUL-terminated, cut when longer) with
  *  its key, the part between "://" and the authority's last '@', shown as three
  *  asterisks: "s3cret@:10101" becomes "***@:10101". Pure. */

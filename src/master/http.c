@@ -1,6 +1,7 @@
 /* master/http.c: master/http.h over evhttp, evconnlistener and
  * bufferevent_openssl. */
 #include "master/http.h"
+#include "master/http_gate.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -18,6 +19,7 @@
 struct pn_mhttp {
     struct evhttp *http;        /* owned */
     pn_tls_ctx_t *tls;          /* borrowed, or NULL */
+    pn_mhttp_gate_t *gate;      /* owned: admission (master/http_gate.h) */
     pn_mhttp_handler_cb cb;
     void *ctx;                  /* borrowed */
 };
@@ -37,6 +39,12 @@ static struct bufferevent *
 on_new_bev(struct event_base *base, void *arg)
 {
     pn_mhttp_t *h = arg;
+    if (h->tls == NULL) {
+        struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+        if (bev != NULL)
+            pn_mhttp_gate_accepted(h->gate, bev);
+        return bev;
+    }
     SSL *ssl = pn_tls_server_ssl(h->tls);
     if (ssl == NULL) {
         log_error("master: https: cannot make a TLS session");
@@ -45,8 +53,10 @@ on_new_bev(struct event_base *base, void *arg)
     struct bufferevent *bev = bufferevent_openssl_socket_new(base, -1, ssl,
                                                              BUFFEREVENT_SSL_ACCEPTING,
                                                              BEV_OPT_CLOSE_ON_FREE);
-    if (bev != NULL)
+    if (bev != NULL) {
         bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+        pn_mhttp_gate_accepted(h->gate, bev);
+    }
     return bev;
 }
 
@@ -56,6 +66,8 @@ on_request(struct evhttp_request *req, void *arg)
     pn_mhttp_t *h = arg;
     pn_mhttp_req_t *r = xcalloc(sizeof(*r));
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    struct evhttp_connection *c = evhttp_request_get_connection(req);
+    pn_mhttp_gate_done(h->gate, c ? evhttp_connection_get_bufferevent(c) : NULL);
     r->req = req;
     r->body_len = evbuffer_get_length(in);
     r->body = xmalloc(r->body_len + 1);
@@ -90,8 +102,8 @@ pn_mhttp_new(ev_loop_t *loop, int lfd, pn_tls_ctx_t *tls, pn_mhttp_handler_cb cb
                                EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE |
                                EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(h->http, on_request, h);
-    if (tls != NULL)
-        evhttp_set_bevcb(h->http, on_new_bev, h);
+    h->gate = pn_mhttp_gate_new(loop, l);
+    evhttp_set_bevcb(h->http, on_new_bev, h);
     return h;
 }
 
@@ -101,6 +113,7 @@ pn_mhttp_free_(pn_mhttp_t *h)
     if (h == NULL)
         return;
     evhttp_free(h->http);
+    pn_mhttp_gate_free(h->gate);
     free(h);
 }
 
@@ -193,6 +206,10 @@ pn_mhttp_reply(pn_mhttp_req_t *r, int status, const char *ctype, const void *bod
         evhttp_add_header(hdr, "Content-Type", ctype);
     evhttp_add_header(hdr, "X-Content-Type-Options", "nosniff");
     evhttp_add_header(hdr, "Cache-Control", "no-store");
+    /* A refused request (no key, a bad one) does not keep its connection:
+     * keep-alive is for clients that are served. */
+    if (status >= 400)
+        evhttp_add_header(hdr, "Connection", "close");
     if (body != NULL && len > 0) {
         out = evbuffer_new();
         evbuffer_add(out, body, len);

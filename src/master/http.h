@@ -1,12 +1,13 @@
 /* master/http.h: the master's HTTP server, over libevent's evhttp (with
- * bufferevent_openssl for HTTPS). This file and http.c are the only ones of
- * master/ that see libevent; the API sees requests through this small
+ * bufferevent_openssl for HTTPS). This file, http.c and http_gate.c (admission)
+ * are the only ones of master/ that see libevent; the API sees requests through this small
  * interface: method, path, query, headers, body, one reply (now or later from
  * the loop), or a stream of chunks (Server-Sent Events).
  *
  * Bounds: headers 16 KiB, bodies 1 MiB at the HTTP layer (the API refuses more
- * than 64 KiB itself, with a JSON 413), 30 s without progress closes a
- * connection (streams: 30 s of a blocked write); malformed HTTP closes that
+ * than 64 KiB itself, with a JSON 413), a whole request within 10 s of accept
+ * (master/http_gate.h: caps per source and in all, accept back-off), 30 s
+ * without progress closes a kept-alive connection (streams: 30 s of a blocked write); malformed HTTP closes that
  * one connection. */
 #ifndef PN_MASTER_HTTP_H
 #define PN_MASTER_HTTP_H

@@ -49,6 +49,7 @@ typedef struct pn_inst {
     json_t *tags;               /* owned reference: an object of strings */
     int restart;                /* the policy flag */
     int desired;                /* 1 running, 0 stopped by request */
+    int halted;                 /* exited 2, not restarted (stored) until started again */
     enum pn_inst_status status;
     uint64_t restarts;          /* automatic restarts */
     char *error;                /* owned; "" when none */

@@ -156,7 +156,8 @@ open_listener(master_t *m, char *err)
     int in_use = 0;
     if (pn_addr_resolve(m->cfg.host, m->cfg.port, 1, &a, err) != PN_OK)
         return -2;
-    int fd = pn_listen_tcp(&a, 128, &in_use, err);
+    /* A deep backlog: under a connection flood a good client's SYN is not dropped. */
+    int fd = pn_listen_tcp(&a, 4096, &in_use, err);
     return fd;
 }
 

@@ -83,6 +83,10 @@ pn_mconfig_parse(const char *url, pn_mconfig_t *cfg, char *err)
             goto fail;
         }
     }
+    if ((s = pn_url_repeated(&u, NULL)) != NULL) {
+        pn_err_set(err, "%s: given more than once (each parameter may appear once)", s);
+        goto fail;
+    }
     if (u.port == NULL || *u.port == '\0') {
         pn_err_set(err, "port: master:// needs <host>:<port> (e.g. master://:9090)");
         goto fail;

@@ -481,6 +481,10 @@ proc_exited(pn_proc_t *p, int ws)
                 } else {
                     log_warn("master: instance %s: exit code 2 (bad URL or file): not restarted",
                              in->id);
+                    in->halted = 1;     /* kept across a master restart */
+                    if (pn_store_set_halted(s->store, in->id, 1) != PN_OK)
+                        log_error("master: instance %s: cannot store that it is halted",
+                                  in->id);
                 }
             }
         }

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2    /* 2: instances.halted */
 
 struct pn_store {
     sqlite3 *db;                /* owned */
@@ -77,7 +77,14 @@ pn_store_open(const char *path, char *err)
                    version, STORE_SCHEMA_VERSION);
         goto fail;
     }
-    if (version < STORE_SCHEMA_VERSION && exec_sql(s, "PRAGMA user_version=1") != PN_OK) {
+    /* Schema 2 adds instances.halted: an instance that exited 2 and is not
+     * restarted stays so across a master restart. */
+    if (version < 2 && exec_sql(s, "ALTER TABLE instances ADD COLUMN halted INTEGER NOT NULL "
+                                   "DEFAULT 0") != PN_OK) {
+        pn_err_set(err, "db: %s: cannot add the halted column", path);
+        goto fail;
+    }
+    if (version < STORE_SCHEMA_VERSION && exec_sql(s, "PRAGMA user_version=2") != PN_OK) {
         pn_err_set(err, "db: %s: cannot write the schema version", path);
         goto fail;
     }
@@ -164,7 +171,7 @@ int
 pn_store_load(pn_store_t *s, void (*cb)(const pn_store_row_t *row, void *ctx), void *ctx)
 {
     sqlite3_stmt *st = prepare(s, "SELECT id, alias, url, tags, restart, desired, created, restarts,"
-                                  " tcprx, tcptx, udprx, udptx FROM instances ORDER BY rowid");
+                                  " tcprx, tcptx, udprx, udptx, halted FROM instances ORDER BY rowid");
     if (st == NULL)
         return PN_ERR;
     int rc;
@@ -174,6 +181,7 @@ pn_store_load(pn_store_t *s, void (*cb)(const pn_store_row_t *row, void *ctx), v
             .tags = col_text(st, 3), .restart = sqlite3_column_int(st, 4),
             .desired = sqlite3_column_int(st, 5), .created = sqlite3_column_int64(st, 6),
             .restarts = (uint64_t)sqlite3_column_int64(st, 7),
+            .halted = sqlite3_column_int(st, 12),
         };
         for (int i = 0; i < 4; i++)
             r.counters[i] = (uint64_t)sqlite3_column_int64(st, 8 + i);
@@ -251,4 +259,15 @@ pn_store_save_counters(pn_store_t *s, const pn_store_row_t *rows, size_t n)
 fail:
     exec_sql(s, "ROLLBACK");
     return PN_ERR;
+}
+
+int
+pn_store_set_halted(pn_store_t *s, const char *id, int halted)
+{
+    sqlite3_stmt *st = prepare(s, "UPDATE instances SET halted = ?2 WHERE id = ?1");
+    if (st == NULL)
+        return PN_ERR;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, halted ? 1 : 0);
+    return finish(s, st);
 }

@@ -26,6 +26,7 @@ typedef struct pn_store_row {
     int64_t created;            /* Unix seconds */
     uint64_t restarts;
     uint64_t counters[4];       /* tcprx, tcptx, udprx, udptx */
+    int halted;                 /* loaded only: exited 2, not restarted (pn_store_set_halted) */
 } pn_store_row_t;
 
 /** Open (creating when missing, mode 0600) the database at <path> and its
@@ -47,6 +48,9 @@ int pn_store_load(pn_store_t *s, void (*cb)(const pn_store_row_t *row, void *ctx
 int pn_store_put(pn_store_t *s, const pn_store_row_t *row);
 /** Delete the instance <id>; PN_OK or PN_ERR. */
 int pn_store_delete(pn_store_t *s, const char *id);
+/** Mark the instance <id> as halted (it exited 2 and is not restarted, even by a
+ *  new master) or not; pn_store_put leaves the mark alone. PN_OK or PN_ERR. */
+int pn_store_set_halted(pn_store_t *s, const char *id, int halted);
 /** Save the restart and byte counters of the <n> rows in one transaction;
  *  rows whose id is gone are skipped. PN_OK or PN_ERR. */
 int pn_store_save_counters(pn_store_t *s, const pn_store_row_t *rows, size_t n);

@@ -157,6 +157,7 @@ on_load_row(const pn_store_row_t *r, void *ctx)
     }
     in->restart = r->restart;
     in->desired = r->desired;
+    in->halted = r->halted;
     in->created = r->created;
     in->restarts = r->restarts;
     for (int k = 0; k < PN_NCOUNTERS; k++)
@@ -171,8 +172,14 @@ pn_super_load(pn_super_t *s)
     pn_list_t *n;
     for (n = s->insts.next; n != &s->insts; n = n->next) {
         pn_inst_t *in = pn_container_of(n, pn_inst_t, node);
-        if (in->desired && in->restart)
+        if (in->desired && in->restart && !in->halted) {
             pn_proc_start(in);
+        } else if (in->halted) {
+            in->status = PN_INST_ERROR;
+            free(in->error);
+            in->error = xstrdup("exited with code 2 (bad URL or file) before the master "
+                               "restarted: not restarted until started");
+        }
     }
     log_info("master: %zu instances loaded", s->ninsts);
     return PN_OK;
@@ -247,9 +254,18 @@ pn_super_commit(pn_inst_t *in)
     pn_proc_notify(in, PN_CHANGE_UPDATE, NULL);
 }
 
+/* Started by request: an instance halted by exit 2 is not any more. */
+static void
+unhalt(pn_inst_t *in)
+{
+    if (in->halted && pn_store_set_halted(in->super->store, in->id, 0) == PN_OK)
+        in->halted = 0;
+}
+
 void
 pn_super_start(pn_inst_t *in)
 {
+    unhalt(in);
     in->desired = 1;
     in->backoff_ms = 0;
     if (in->proc == NULL)
@@ -276,6 +292,7 @@ pn_super_stop(pn_inst_t *in)
 void
 pn_super_restart(pn_inst_t *in)
 {
+    unhalt(in);
     in->desired = 1;
     in->backoff_ms = 0;
     ev_timer_disarm(in->restart_timer);

@@ -39,7 +39,7 @@ struct tlsuser {
     struct hub *h;
     pn_xprt_t *x;               /* owned; watched until a member is chosen */
     pn_addr_t peer, local;
-    ev_timer_t *timer;          /* owned: the read deadline */
+    pn_admit_ent_t adm;         /* in the https port's gate until the ClientHello is read */
     tun_take_t *wait;           /* waiting for a data connection */
     struct hsess *sess;         /* the session of the member chosen, while waiting */
     uint32_t mid;               /* the member's route id */
@@ -242,20 +242,20 @@ static void
 tlsuser_free(struct tlsuser *u)
 {
     pn_list_del(&u->node);
-    ev_timer_free(u->timer);
+    pn_gate_leave(pn_entry_gate(u->h->https_entry), &u->adm);
     tun_take_cancel(u->wait);
     pn_xprt_free(u->x);
     free(u);
 }
 
-static long
-on_tls_timeout(ev_timer_t *t, void *arg)
+/* The gate ends a user whose ClientHello is late, or makes room. */
+static void
+on_tls_kill(void *arg)
 {
     struct tlsuser *u = arg;
-    log_debug("hub: https: no ClientHello in time");
+    log_debug("hub: https: no ClientHello in time, or evicted");
     u->h->refused++;
     tlsuser_free(u);
-    return EV_TIMER_STOP;
 }
 
 static void
@@ -286,7 +286,7 @@ on_tls_readable(pn_xprt_t *x, int ready, void *arg)
         return;
     }
     pn_xprt_unwatch(u->x);
-    ev_timer_disarm(u->timer);
+    pn_gate_leave(pn_entry_gate(h->https_entry), &u->adm);
     u->sess = m->sess;
     u->mid = m->id;
     /* on_tls_data may run (and free <u>) inside the take: NULL says it did. */
@@ -304,10 +304,9 @@ on_https_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void 
     u->x = x;
     u->peer = *peer;
     u->local = *local;
-    u->timer = ev_timer_new(h->in.loop, on_tls_timeout, u);
     pn_list_add(&h->https_conns, &u->node);
+    pn_gate_enter(pn_entry_gate(h->https_entry), &u->adm, peer, on_tls_kill, u);
     pn_xprt_watch(x, h->in.loop, EV_RD, on_tls_readable, u);
-    ev_timer_arm(u->timer, h->cfg->handshake_ms);
 }
 
 static void

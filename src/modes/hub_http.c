@@ -55,7 +55,9 @@ struct hx {
     struct hroute *want_route;  /* the route a data connection is asked for (HX_WAIT) */
     struct hacct *acct;         /* counted in http_live while set */
     tun_take_t *wait;           /* the take of a data connection (HX_WAIT) */
-    ev_timer_t *timer;          /* owned: idle / response deadline */
+    ev_timer_t *timer;          /* owned: keep-alive idle / response deadline */
+    pn_gate_t *gate;            /* the http port's (net/gate.h): caps, head deadline */
+    pn_admit_ent_t adm;         /* in <gate> while a request head is being read */
     ev_timer_t *pace;           /* owned: the account's bandwidth allows more */
     ev_defer_t *kick;           /* owned: a step from outside the I/O callbacks */
     pn_http_msg_t *req, *resp;  /* owned */
@@ -120,6 +122,7 @@ static void
 hx_free(struct hx *x)
 {
     pn_list_del(&x->node);
+    pn_gate_leave(x->gate, &x->adm);
     tun_take_cancel(x->wait);
     hx_uncount(x);
     hx_unbind(x);
@@ -162,6 +165,16 @@ on_timer(ev_timer_t *t, void *arg)
         hx_free(x);
     }
     return EV_TIMER_STOP;
+}
+
+/* The gate ends a connection whose request head is late (its deadline from
+ * the first byte, or from accept) or that makes room for another. */
+static void
+on_head_kill(void *arg)
+{
+    struct hx *x = arg;
+    log_debug("hub: http: %s: no whole request head in time, or evicted: closing", x->ip);
+    hx_free(x);
 }
 
 static long
@@ -452,7 +465,12 @@ hx_step(struct hx *x)
                     return;
                 }
                 if (rc > 0) {
-                    ev_timer_arm(x->timer, x->h->cfg->handshake_ms);
+                    /* A head has the gate's deadline from its first byte,
+                     * however slowly the rest comes (not an idle timer). */
+                    if (!pn_gate_holds(&x->adm)) {
+                        ev_timer_disarm(x->timer);      /* keep-alive idle: over */
+                        pn_gate_enter(x->gate, &x->adm, &x->peer, on_head_kill, x);
+                    }
                     progress = 1;
                     continue;
                 }
@@ -467,6 +485,7 @@ hx_step(struct hx *x)
                 continue;
             }
             x->req_done = hs == PN_HTTP_DONE;
+            pn_gate_leave(x->gate, &x->adm);
             hx_dispatch(x, he);
             progress = 1;
             continue;
@@ -637,7 +656,8 @@ hub_http_user(struct hub *h, pn_xprt_t *u, const pn_addr_t *peer, const pn_addr_
     x->req = pn_http_msg_new(PN_HTTP_REQUEST);
     x->resp = pn_http_msg_new(PN_HTTP_RESPONSE);
     pn_list_add(&h->http_conns, &x->node);
-    ev_timer_arm(x->timer, h->cfg->handshake_ms);
+    x->gate = pn_entry_gate(h->http_entry);
+    pn_gate_enter(x->gate, &x->adm, peer, on_head_kill, x);
     pn_xprt_watch(u, h->in.loop, EV_RD, on_io, x);
 }
 

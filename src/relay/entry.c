@@ -3,13 +3,14 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "net/gate.h"
 #include "net/sock.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #define ACCEPT_BURST 64         /* connections accepted per readiness, for fairness */
-#define ACCEPT_PAUSE_MS 100     /* back-off when out of descriptors */
 
 struct handshake {
     pn_list_t link;             /* in pn_entry.handshakes */
@@ -17,14 +18,14 @@ struct handshake {
     pn_xprt_t *x;               /* owned until handed over */
     pn_addr_t peer, local;
     ev_io_t *io;                /* owned */
-    ev_timer_t *timer;          /* owned: handshake deadline */
+    pn_admit_ent_t adm;         /* in the entry's gate until the handshake ends */
 };
 
 struct pn_entry {
     ev_loop_t *loop;            /* borrowed */
     int lfd;                    /* owned */
     ev_io_t *lio;               /* owned */
-    ev_timer_t *pause;          /* owned: resumes accepting after EMFILE */
+    pn_gate_t *gate;            /* owned: admission (caps, deadline, accept back-off) */
     pn_tls_ctx_t *tls;          /* borrowed or NULL */
     uint64_t handshake_ms;
     pn_list_t handshakes;       /* struct handshake, each owned */
@@ -36,8 +37,8 @@ static void
 handshake_free(struct handshake *h)
 {
     pn_list_del(&h->link);
+    pn_gate_leave(h->e->gate, &h->adm);
     ev_io_free(h->io);
-    ev_timer_free(h->timer);
     pn_xprt_free(h->x);
     free(h);
 }
@@ -66,14 +67,15 @@ on_handshake_io(int fd, int ready, void *arg)
     e->cb(x, &peer, &local, e->ctx);
 }
 
-static long
-on_handshake_timeout(ev_timer_t *t, void *arg)
+/* The gate ends a handshake: past its deadline, or to make room. */
+static void
+on_handshake_kill(void *arg)
 {
     struct handshake *h = arg;
     char s[PN_ADDRSTRLEN];
-    log_debug("entry: tls handshake with %s timed out", pn_addr_str(&h->peer, s));
+    log_debug("entry: tls handshake with %s closed: timed out or evicted",
+              pn_addr_str(&h->peer, s));
     handshake_free(h);
-    return EV_TIMER_STOP;
 }
 
 static void
@@ -91,19 +93,17 @@ start_tls(pn_entry_t *e, int fd, const pn_addr_t *peer, const pn_addr_t *local)
     h->peer = *peer;
     h->local = *local;
     h->io = ev_io_new(e->loop, fd, on_handshake_io, h);
-    h->timer = ev_timer_new(e->loop, on_handshake_timeout, h);
     pn_list_add(&e->handshakes, &h->link);
-    ev_timer_arm(h->timer, e->handshake_ms);
+    pn_gate_enter(e->gate, &h->adm, peer, on_handshake_kill, h);
     /* The ClientHello may already be here: try now rather than wait a turn. */
     on_handshake_io(fd, EV_RD, h);
 }
 
-static long
-on_pause_end(ev_timer_t *t, void *arg)
+static void
+on_resume(void *arg)
 {
     pn_entry_t *e = arg;
     ev_io_set(e->lio, EV_RD);
-    return EV_TIMER_STOP;
 }
 
 static void
@@ -114,16 +114,12 @@ on_accept(int lfd, int ready, void *arg)
         pn_addr_t peer;
         int fd = pn_accept(lfd, &peer);
         if (fd == -1) {
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                log_warn("entry: accept: %s; pausing for %d ms", strerror(errno), ACCEPT_PAUSE_MS);
+            if (errno != EAGAIN && errno != EWOULDBLOCK &&
+                pn_gate_accept_failed(e->gate, errno, on_resume, e))
                 ev_io_set(e->lio, 0);
-                ev_timer_arm(e->pause, ACCEPT_PAUSE_MS);
-            } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                       errno != ECONNABORTED) {
-                log_warn("entry: accept: %s", strerror(errno));
-            }
             return;
         }
+        pn_gate_accept_ok(e->gate);
         pn_addr_t local;
         local.len = sizeof(local.ss);
         if (getsockname(fd, (struct sockaddr *)&local.ss, &local.len) == -1)
@@ -142,6 +138,14 @@ pn_entry_new(ev_loop_t *loop, int lfd, pn_tls_ctx_t *tls, uint64_t handshake_ms,
              void *ctx)
 {
     pn_entry_t *e = xcalloc(sizeof(*e));
+    pn_addr_t la;
+    char s[PN_ADDRSTRLEN], who[64];
+    la.len = sizeof(la.ss);
+    if (getsockname(lfd, (struct sockaddr *)&la.ss, &la.len) == -1)
+        memset(&la, 0, sizeof(la));
+    snprintf(who, sizeof(who), "listener %s", pn_addr_str(&la, s));
+    pn_gate_opts_t go = { .who = who, .deadline_ms = handshake_ms };
+    e->gate = pn_gate_new(loop, &go);
     e->loop = loop;
     e->lfd = lfd;
     e->tls = tls;
@@ -150,7 +154,6 @@ pn_entry_new(ev_loop_t *loop, int lfd, pn_tls_ctx_t *tls, uint64_t handshake_ms,
     e->ctx = ctx;
     pn_list_init(&e->handshakes);
     e->lio = ev_io_new(loop, lfd, on_accept, e);
-    e->pause = ev_timer_new(loop, on_pause_end, e);
     ev_io_set(e->lio, EV_RD);
     return e;
 }
@@ -163,7 +166,13 @@ pn_entry_free_(pn_entry_t *e)
     while (!pn_list_empty(&e->handshakes))
         handshake_free(pn_container_of(e->handshakes.next, struct handshake, link));
     ev_io_free(e->lio);
-    ev_timer_free(e->pause);
+    pn_gate_free(e->gate);
     pn_close(e->lfd);
     free(e);
+}
+
+pn_gate_t *
+pn_entry_gate(pn_entry_t *e)
+{
+    return e->gate;
 }

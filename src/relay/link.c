@@ -38,6 +38,7 @@ pn_links_init(pn_links_t *ls, ev_loop_t *loop, pn_stats_t *stats, const char *na
     ls->name = name;
     ls->slot_log.interval_ms = 1000;
     ls->block_log.interval_ms = 1000;
+    ls->dial_log.interval_ms = 1000;
     pn_list_init(&ls->all);
 }
 
@@ -144,7 +145,10 @@ on_dialed(int fd, size_t target, const char *err, void *arg)
     l->dial = NULL;             /* freed by the dialer after this callback */
     if (fd == -1) {
         l->ls->stats->dial_fail++;
-        log_warn("%s: no target answered: %s", l->ls->name, err);
+        uint64_t held;
+        if (pn_ratelim_pass(&l->ls->dial_log, pn_now_ms(), &held))
+            log_warn("%s: no target answered: %s (%llu more failed dials since the last note)",
+                     l->ls->name, err, (unsigned long long)held);
         link_free(l);
         return;
     }

@@ -34,6 +34,7 @@ typedef struct pn_links {
     size_t n;                   /* links in <all> */
     pn_ratelim_t slot_log;      /* "slot limit" warnings, once a second */
     pn_ratelim_t block_log;     /* "blocked" notes, once a second */
+    pn_ratelim_t dial_log;      /* failed dials, once a second (out of descriptors: each one) */
 } pn_links_t;
 
 #define PN_LINK_PRE_MAX 49152    /* bytes of pn_link_info.pre a pair passes on (a ClientHello, or a

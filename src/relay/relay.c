@@ -28,6 +28,7 @@
 #include "core/mem.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,20 @@ relay_end(relay_t *r, const char *err)
     ev_defer_schedule(r->defer);
 }
 
+/* End <r> on an error of one of its ends (a reset, a TLS end without
+ * close_notify, a failed write): both ends are closed with a reset (SO_LINGER
+ * 0), not a FIN, so that whoever is still there sees the transfer cut short
+ * rather than complete. */
+static void
+relay_abort(relay_t *r, const char *err)
+{
+    static const struct linger rst = { .l_onoff = 1, .l_linger = 0 };
+    for (int i = 0; i < 2; i++)
+        if (r->x[i]->fd >= 0)
+            (void)setsockopt(r->x[i]->fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+    relay_end(r, err);
+}
+
 /* Move bytes of direction <di> until the source would block, the destination
  * would block, or PUMP_ROUNDS buffers went through. Return 1 when work may be
  * left that no fd readiness will announce (TLS bytes already decrypted). */
@@ -156,7 +171,7 @@ relay_pump(relay_t *r, int di)
                 return 0;
             }
             if (n < 0) {
-                relay_end(r, dst->err ? dst->err : "write failed");
+                relay_abort(r, dst->err ? dst->err : "write failed");
                 return 0;
             }
             d->buf->start += (uint32_t)n;
@@ -173,7 +188,7 @@ relay_pump(relay_t *r, int di)
                 return 0;
             }
             if (n <= 0) {
-                relay_end(r, n == 0 ? "splice: nothing moved" : strerror(errno));
+                relay_abort(r, n == 0 ? "splice: nothing moved" : strerror(errno));
                 return 0;
             }
             d->in_pipe -= (size_t)n;
@@ -191,7 +206,7 @@ relay_pump(relay_t *r, int di)
                 return 0;
             }
             if (rc != PN_OK) {
-                relay_end(r, dst->err ? dst->err : "shutdown failed");
+                relay_abort(r, dst->err ? dst->err : "shutdown failed");
                 return 0;
             }
             d->st = DIR_ST_DONE;
@@ -246,7 +261,7 @@ relay_pump(relay_t *r, int di)
                     return 0;
                 }
                 if (e != EINVAL && e != ENOSYS && e != EOPNOTSUPP) {
-                    relay_end(r, strerror(e));
+                    relay_abort(r, strerror(e));
                     return 0;
                 }
                 /* The kernel will not splice these: fall back to the buffer. */
@@ -276,7 +291,7 @@ relay_pump(relay_t *r, int di)
             return 0;
         }
         if (n < 0) {
-            relay_end(r, src->err ? src->err : "read failed");
+            relay_abort(r, src->err ? src->err : "read failed");
             return 0;
         }
         if (n == 0) {
@@ -425,6 +440,10 @@ relay_free_(relay_t *r)
 {
     if (r == NULL)
         return;
+    /* Freed while still relaying (its session or the process ends under it):
+     * the transfer is cut short, and both ends must see a reset, not a FIN. */
+    if (!r->ending)
+        relay_abort(r, NULL);
     for (int s = 0; s < 2; s++) {
         pn_xprt_free(r->x[s]);
         pn_buf_put(r->d[s].buf);

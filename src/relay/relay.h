@@ -46,7 +46,8 @@ typedef struct relay_opts {
 relay_t *relay_new(ev_loop_t *loop, pn_xprt_t *entry, pn_xprt_t *exit_, const relay_opts_t *o,
                    relay_done_cb cb, void *ctx);
 /** Close both transports and free <r> now, without calling its callback (used at
- *  shutdown). NULL is a no-op. */
+ *  shutdown, or when its session ends). A relay still running is cut short: both
+ *  transports are reset (SO_LINGER 0), not closed with a FIN. NULL is a no-op. */
 void relay_free_(relay_t *r);
 #define relay_free(p) do { relay_free_(p); (p) = NULL; } while (0)
 

@@ -87,6 +87,11 @@ pn_xprt_t *pn_xprt_tls_new(int fd, SSL *ssl);
 int pn_xprt_tls_handshake(pn_xprt_t *x);
 /** The SSL inside the TLS transport <x> (borrowed). */
 SSL *pn_xprt_tls_ssl(pn_xprt_t *x);
+/** Make <ssl> read a TCP end without close_notify as an error ("unexpected eof"),
+ *  not as the end of the stream: for data channels between postern ends, which
+ *  always send close_notify before a clean end, so that a peer killed mid-transfer
+ *  is seen as a truncation (docs/security.md). */
+void pn_tls_ssl_strict_eof(SSL *ssl);
 
 enum { PN_KTLS_SEND = 1, PN_KTLS_RECV = 2 };
 /** Which directions of the established TLS transport <x> the kernel seals and

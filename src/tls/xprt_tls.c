@@ -284,3 +284,9 @@ pn_xprt_tls_ssl(pn_xprt_t *x)
         return NULL;
     return ((xprt_tls_t *)x)->ssl;
 }
+
+void
+pn_tls_ssl_strict_eof(SSL *ssl)
+{
+    SSL_clear_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+}

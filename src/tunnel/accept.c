@@ -18,12 +18,14 @@ struct greeting {
     tun_accept_t *a;            /* back pointer */
     tun_greet_t *g;             /* owned until its callback */
     pn_addr_t peer;
+    pn_admit_ent_t adm;         /* in tun_accept.gate until greeted */
 };
 
 struct tun_accept {
     ev_loop_t *loop;            /* borrowed */
     tun_accept_opts_t o;
     pn_entry_t *entry;          /* owned, NULL when greeting connections accepted elsewhere */
+    pn_gate_t *gate;            /* the entry's, or owned when there is no entry (net/gate.h) */
     pn_list_t greets;           /* struct greeting, each owned */
     tun_guard_t guard;          /* failed handshakes per source */
     pn_ratelim_t guard_log;     /* refusals noted once a second */
@@ -72,6 +74,7 @@ on_greeted(uint8_t kind, pn_xprt_t *x, const uint8_t *id, const char *err, void 
     uint64_t held;
 
     pn_list_del(&gr->node);
+    pn_gate_leave(a->gate, &gr->adm);
     free(gr);
     if (tun_guard_done(&a->guard, &peer, x != NULL || !greet_fault(kind, err), pn_now_ms()))
         log_warn("%s: %d failed handshakes (auth failures) from %s within %d s: refusing its "
@@ -105,6 +108,23 @@ on_greeted(uint8_t kind, pn_xprt_t *x, const uint8_t *id, const char *err, void 
     tun_sess_put(ss, x, id);
 }
 
+/* The gate ends a greeting: late (its deadline covers the whole preamble,
+ * TLS and hello), or making room for another. Not counted as a fault. */
+static void
+on_greet_kill(void *arg)
+{
+    struct greeting *gr = arg;
+    tun_accept_t *a = gr->a;
+    char s[PN_ADDRSTRLEN];
+    log_debug("%s: connection from %s closed: handshake late, or evicted", a->o.who,
+              pn_addr_str(&gr->peer, s));
+    tun_guard_done(&a->guard, &gr->peer, 1, pn_now_ms());
+    refuse(a);
+    pn_list_del(&gr->node);
+    tun_greet_cancel(gr->g);
+    free(gr);
+}
+
 void
 tun_accept_conn(tun_accept_t *a, pn_xprt_t *x, const pn_addr_t *peer)
 {
@@ -127,6 +147,7 @@ tun_accept_conn(tun_accept_t *a, pn_xprt_t *x, const pn_addr_t *peer)
     gr->a = a;
     gr->peer = *peer;
     pn_list_add(&a->greets, &gr->node);
+    pn_gate_enter(a->gate, &gr->adm, peer, on_greet_kill, gr);
     gr->g = tun_greet_start(a->loop, x, &go, on_greeted, gr);
 }
 
@@ -146,8 +167,13 @@ tun_accept_new(ev_loop_t *loop, int lfd, const tun_accept_opts_t *o)
     tun_guard_init(&a->guard, GUARD_FAILS, GUARD_WINDOW_MS, GUARD_BAN_MS, GUARD_PENDING);
     a->guard_log.interval_ms = 1000;
     a->fail_log.interval_ms = 1000;
-    if (lfd != -1)
+    if (lfd != -1) {
         a->entry = pn_entry_new(loop, lfd, NULL, o->timeout_ms, on_conn, a);
+        a->gate = pn_entry_gate(a->entry);
+    } else {
+        pn_gate_opts_t go = { .who = o->who, .deadline_ms = o->timeout_ms };
+        a->gate = pn_gate_new(loop, &go);
+    }
     return a;
 }
 
@@ -156,13 +182,16 @@ tun_accept_free_(tun_accept_t *a)
 {
     if (a == NULL)
         return;
-    pn_entry_free(a->entry);
     while (!pn_list_empty(&a->greets)) {
         struct greeting *gr = pn_container_of(a->greets.next, struct greeting, node);
         pn_list_del(&gr->node);
+        pn_gate_leave(a->gate, &gr->adm);
         tun_greet_cancel(gr->g);
         free(gr);
     }
+    if (a->entry == NULL)
+        pn_gate_free(a->gate);
+    pn_entry_free(a->entry);
     tun_guard_clear(&a->guard);
     free(a);
 }

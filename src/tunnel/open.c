@@ -199,6 +199,8 @@ open_step(tun_open_t *op)
                 return;
             }
             /* The raw transport gives its fd to the TLS one. */
+            if (op->o.kind == PN_KIND_DATA)
+                pn_tls_ssl_strict_eof(ssl);     /* a killed peer is a truncation */
             int fd = op->x->fd;
             op->x->fd = -1;
             pn_xprt_free(op->x);
@@ -353,6 +355,27 @@ on_greet_timeout(ev_timer_t *t, void *arg)
     return EV_TIMER_STOP;
 }
 
+/* Early refusal (protocol.md §4, §8): nonzero when the first <n> bytes of a
+ * DATA_HELLO frame already rule it out (version, reserved byte, type, length),
+ * judged by completing them with a valid header's remaining bytes. */
+static int
+hello_prefix_bad(const uint8_t *b, size_t n)
+{
+    uint8_t h[HELLO_FRAME_LEN];
+    pn_frame_t f;
+    size_t used;
+    const char *why;
+    if (n == 0)
+        return 0;
+    memset(h, 0, sizeof(h));
+    pn_frame_encode(h, sizeof(h), PN_FT_DATA_HELLO, 0, 0, h + PN_FRAME_HDR, PN_DATA_HELLO_LEN);
+    memcpy(h, b, n < PN_FRAME_HDR ? n : PN_FRAME_HDR);
+    /* Not PN_OK: a bad byte, or a length other than the hello's (more than it). */
+    if (pn_frame_decode(h, sizeof(h), &f, &used, &why) != PN_OK)
+        return 1;
+    return f.type != PN_FT_DATA_HELLO || f.len != PN_DATA_HELLO_LEN;
+}
+
 static void
 greet_step(tun_greet_t *g)
 {
@@ -377,6 +400,8 @@ greet_step(tun_greet_t *g)
                 greet_finish(g, 0);
                 return;
             }
+            if (g->kind == PN_KIND_DATA)
+                pn_tls_ssl_strict_eof(ssl);     /* a killed peer is a truncation */
             int fd = g->x->fd;
             g->x->fd = -1;
             pn_xprt_free(g->x);
@@ -405,6 +430,11 @@ greet_step(tun_greet_t *g)
     /* fall through */
     case GR_ST_HELLO: {
         rc = step_io(g->x, &g->s, 0, &why);
+        if (rc == PN_AGAIN && hello_prefix_bad(g->s.b, g->s.done)) {
+            pn_err_set(g->err, "malformed data hello");
+            greet_finish(g, 0);
+            return;
+        }
         if (rc != PN_OK)
             break;
         pn_frame_t f;

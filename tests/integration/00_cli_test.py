@@ -61,6 +61,14 @@ BAD_URLS = [
     ("target-is-listen", "client://127.0.0.1:{P}/127.0.0.1:{P}", ["target", "loop"]),
     ("target-unresolvable", "client://127.0.0.1:{P}/nonexistent.invalid:80", ["target"]),
     ("unknown-param", "client://127.0.0.1:{P}/127.0.0.1:{Q}?foo=1", ["foo"]),
+    ("repeated-param", "server://127.0.0.1:{P}/127.0.0.1:{Q}?mode=1&mode=2",
+     ["mode", "more than once"]),
+    ("repeated-param-escaped", "client://127.0.0.1:{P}/127.0.0.1:{Q}?log=info&%6Cog=debug",
+     ["log", "more than once"]),
+    ("repeated-hub-http", "hub://127.0.0.1:{P}?accounts=/nonexistent&http=:{Q}&http=:{P}",
+     ["http", "more than once"]),
+    ("repeated-master-param", "master://127.0.0.1:{P}?log=info&log=debug",
+     ["log", "more than once"]),
 ]
 
 
@@ -125,3 +133,20 @@ def test_url_from_env_runs_the_url_in_postern_url(tmp_path):
     assert r.returncode == 2 and "POSTERN_URL is not set" in r.stderr, (r.returncode, r.stderr)
     r = run_cli("--url-from-env", "a", "b")
     assert r.returncode == 2, (r.returncode, r.stderr)
+
+
+def test_agent_routes_may_repeat():
+    """tcp=, udp=, http=, https= are lists on agent:// (docs/hub.md): given twice, the
+    agent runs (it dials a hub that is not there) rather than exit 2."""
+    hub, a, b = free_port(), free_port(), free_port()
+    url = (f"agent://0123456789abcdef0123@127.0.0.1:{hub}?tcp=127.0.0.1:{a}"
+           f"&tcp=127.0.0.1:{b}&http=127.0.0.1:{a},host=a.test&http=127.0.0.1:{b},host=b.test")
+    p = subprocess.Popen([POSTERN_BIN, url], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        rc = p.wait(1.5)
+    except subprocess.TimeoutExpired:
+        rc = None
+    finally:
+        p.kill()
+        err = p.communicate(timeout=5)[1].decode(errors="replace")
+    assert rc is None, f"agent with repeated route parameters exited {rc}: {err}"

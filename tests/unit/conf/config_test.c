@@ -247,10 +247,19 @@ test_dial_auto_and_empty(void **state)
 }
 
 static void
-test_params_last_wins_and_ranges(void **state)
+test_params_once_and_ranges(void **state)
 {
     pn_config_t cfg;
-    parse_ok("client://:80/h:1?tls=1&tls=0&log=none&lbs=0&min=65536&read=250ms", &cfg);
+    /* A parameter given twice is refused, naming it (escaped or not); the agent's
+     * routes are lists. */
+    parse_fails("client://:80/h:1?tls=1&log=none&tls=0", "tls: given more than once");
+    parse_fails("client://:80/h:1?log=none&%6cog=info", "log: given more than once");
+    parse_ok("agent://" SECRET "-0123456789ab@h:1?tcp=:22&tcp=:23&udp=:53&udp=:54", &cfg);
+    assert_int_equal(cfg.nroutes, 4);
+    pn_config_clear(&cfg);
+    parse_fails("agent://" SECRET "-0123456789ab@h:1?tcp=:22&log=none&log=info",
+                "log: given more than once");
+    parse_ok("client://:80/h:1?tls=0&log=none&lbs=0&min=65536&read=250ms", &cfg);
     assert_int_equal(cfg.tls, 0);
     assert_int_equal(cfg.log, LOG_NONE);
     assert_int_equal(cfg.lbs, LB_ROUND_ROBIN);
@@ -818,7 +827,7 @@ main(void)
         cmocka_unit_test(test_targets),
         cmocka_unit_test(test_port_bounds_accepted),
         cmocka_unit_test(test_dial_auto_and_empty),
-        cmocka_unit_test(test_params_last_wins_and_ranges),
+        cmocka_unit_test(test_params_once_and_ranges),
         cmocka_unit_test(test_error_scheme),
         cmocka_unit_test(test_error_port),
         cmocka_unit_test(test_error_target),

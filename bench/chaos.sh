@@ -1,0 +1,19 @@
+#!/bin/sh
+# The chaos suite's long form (tests/chaos/README.md): 2000 slowloris attackers from 16
+# loopback addresses for 20 s against the hub's HTTP port and the master's API, each
+# process at ulimit -n 1024, a good client measuring its success rate and p99; kill -9
+# and SIGSTOP/SIGCONT mid-transfer (64 MiB transfers, sha256 checked); descriptor
+# exhaustion and recovery. Figures: one JSON line per test in bench/results/chaos-<date>.jsonl
+# (git-ignored) and on the output. About 2 minutes; the machine's load shows in the figures.
+set -eu
+cd "$(dirname "$0")/.."
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+mkdir -p bench/results
+out="bench/results/chaos-$(date -u +%Y%m%d-%H%M%S).jsonl"
+: > "$out"
+# The attackers need descriptors of their own: 2000 sockets and the harness's.
+ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+CHAOS_LONG=1 CHAOS_REPORT="$PWD/$out" POSTERN_BIN="${POSTERN_BIN:-$PWD/build/postern}" \
+    "$PY" -m pytest -q -s -p no:cacheprovider -c tests/chaos/pytest.ini tests/chaos "$@"
+echo "figures: $out"

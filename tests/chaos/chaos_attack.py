@@ -1,0 +1,103 @@
+"""Slow clients against listeners, with a good client measuring its success rate and
+latency meanwhile (docs/security.md has the figures of the long form).
+
+Attackers come from several loopback addresses (127.0.1.x) so that both the per-source
+and the global caps of net/gate.h are exercised; the good client comes from 127.0.0.2.
+Each attack: slowloris connections that send a request line and then one header byte a
+second, reconnecting when closed (so the attack never lets up)."""
+import time
+
+from harness.attack import (GoodClient, Slowloris, child_nofile, cpu_seconds, get_ok,
+                            open_fds)
+from hub_util import HubStack, Route, account, http_request
+from master_util import start_master
+
+import scale
+
+
+def _attack(port, head, pid, proc, good, name):
+    per = max(1, scale.ATTACKERS // scale.SOURCES)
+    slows = [Slowloris(port, per, head, interval=1.0, src=s, duration=scale.ATTACK_S + 15)
+             for s in scale.sources()]
+    for sl in slows:
+        sl.__enter__()
+    held, fds = [], []
+    try:
+        time.sleep(1.0)
+        cpu0, log0, t0 = cpu_seconds(pid), scale.log_bytes(proc), time.monotonic()
+        with GoodClient(good, gap=0.02, duration=scale.ATTACK_S + 10) as gc:
+            while time.monotonic() - t0 < scale.ATTACK_S:
+                time.sleep(0.25)
+                held.append(sum(sl.held() for sl in slows))
+                fds.append(open_fds(pid))
+        wall = time.monotonic() - t0
+        cpu = cpu_seconds(pid) - cpu0
+        logb = scale.log_bytes(proc) - log0
+    finally:
+        for sl in slows:
+            sl.stop()
+    t1 = time.monotonic()
+    while not _ok(good) and time.monotonic() - t1 < 10:
+        time.sleep(0.05)
+    recovery = time.monotonic() - t1
+    fig = {
+        "attackers": per * len(slows), "sources": len(slows), "nofile": scale.NOFILE,
+        "seconds": round(wall, 1),
+        "attacker_open_mean": round(sum(held) / max(1, len(held))),
+        "attempts": sum(sl.opened for sl in slows),
+        "closed_by_server": sum(sl.closed for sl in slows),
+        "server_fds_max": max(fds) if fds else 0,
+        "good_requests": gc.total(), "good_success_pct": round(100 * gc.success(), 2),
+        "good_p99_ms": round(1000 * gc.p99(), 1),
+        "cpu_pct": round(100 * cpu / wall, 1),
+        "log_kib_per_min": round(logb / 1024 * 60 / wall, 1),
+        "recovery_s": round(recovery, 2),
+    }
+    scale.report(name, **fig)
+    return gc, fig
+
+
+def _ok(fn):
+    try:
+        return fn() is not False
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def test_slowloris_hub_http(tmp_path):
+    st = HubStack(tmp_path)
+    try:
+        acct = account("web")
+        with child_nofile(scale.NOFILE):
+            hub = st.hub([acct], http=True)
+        echo = st.http_echo("A")
+        st.agent(hub, acct["token"], [Route("http", echo.port, host="a.hub.test")])
+        port = hub.http_port
+
+        def good():
+            return http_request(port, "a.hub.test", "/", src_ip=scale.GOOD_SRC,
+                                timeout=3.0).status == 200
+
+        assert good()
+        gc, fig = _attack(port, b"GET / HTTP/1.1\r\nHost: a.hub.test\r\n", hub.proc.proc.pid,
+                          hub.proc, good, "slowloris hub http")
+        assert gc.success() >= 0.99, gc.summary()
+        assert fig["log_kib_per_min"] < 1024, fig
+        assert fig["recovery_s"] < 2, fig
+    finally:
+        st.cleanup()
+
+
+def test_slowloris_master_api(postern, tmp_path):
+    with child_nofile(scale.NOFILE):
+        m = start_master(postern, tmp_path)
+
+    def good():
+        return get_ok(m.port, m.prefix + "/v1/instances", {"X-API-Key": m.key}, scale.GOOD_SRC)
+
+    assert good()
+    gc, fig = _attack(m.port, b"GET /api/v1/instances HTTP/1.1\r\nHost: x\r\n", m.pid, m.p,
+                      good, "slowloris master api")
+    assert gc.success() >= 0.99, gc.summary()
+    assert fig["log_kib_per_min"] < 1024, fig
+    assert fig["recovery_s"] < 2, fig

@@ -1,0 +1,160 @@
+"""Faults in the middle of transfers, and descriptor exhaustion (docs/security.md).
+
+Every transfer is checked: one that completes has every byte (sha256 against what the
+source sent); one that does not must be seen by the user as an error (a reset), never as
+a clean end of stream. Data connections use tls=1, where a killed peer is detectable
+(a plain-TCP peer killed with nothing unread sends an ordinary FIN)."""
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from harness.attack import child_nofile, cpu_seconds, download
+from harness.backends import echo_handler, paced_source_handler
+from harness.net import port_block, wait_until
+from hub_util import HubStack, Route, account
+from tunnel_util import Tunnel
+
+import scale
+
+PARALLEL = 4
+
+
+def _parallel_downloads(port, fault_at, fault):
+    """PARALLEL downloads from <port>; <fault>() runs once the first has <fault_at> bytes.
+    Return [(n, sha, outcome)]."""
+    fired = threading.Event()
+    out = [None] * PARALLEL
+
+    def progress(n):
+        if n >= fault_at and not fired.is_set():
+            fired.set()
+            fault()
+
+    def one(i):
+        out[i] = download(port, progress, timeout=30.0)
+
+    ts = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(PARALLEL)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(90)
+    assert all(o is not None for o in out), "a download did not finish within 90 s"
+    return out, fired.is_set()
+
+
+def _judge(results, sent, total, name, **extra):
+    """Every result is complete and right, or an error; none is a short clean end."""
+    shas = {r[2] for r in sent}
+    complete = [r for r in results if r[2] == "eof"]
+    for n, sha, outcome in results:
+        if outcome == "eof":
+            assert n == total and sha in shas, \
+                f"{name}: a clean end after {n} of {total} bytes (sha known: {sha in shas})"
+    scale.report(name, transfers=len(results), complete=len(complete),
+                 errors=[r[2] for r in results if r[2] != "eof"], **extra)
+
+
+def _sent(src, k, timeout=30):
+    wait_until(lambda: sum(1 for r in src.records if r[0] == "sent") >= k, timeout,
+               what="the source's records")
+    return [r for r in src.records if r[0] == "sent"]
+
+
+@pytest.mark.parametrize("victim,flow", [("client", "reverse"), ("server", "forward")])
+def test_kill9_mid_transfer(postern, backends, victim, flow):
+    """kill -9 of the end the data leaves from (reverse: the client next to the source;
+    forward: the server), then a new one serves whole transfers again."""
+    src = backends(paced_source_handler(scale.TRANSFER, chunk=256 * 1024, gap=0.002),
+                   name="source")
+    t = Tunnel(postern, flow, src.port, key="chaos-key", server_params="tls=1").start()
+    results, fired = _parallel_downloads(t.user_port, 2 * 1024 * 1024,
+                                         lambda: getattr(t, victim).kill())
+    assert fired
+    _judge(results, [r for r in src.records if r[0] == "sent"], scale.TRANSFER,
+           f"kill -9 {victim} mid-transfer")
+    if victim == "client":
+        t.start_client()
+        t.wait_ready()
+        n, sha, outcome = download(t.user_port)
+        assert (n, outcome) == (scale.TRANSFER, "eof")
+        assert sha in {r[2] for r in _sent(src, 1)}
+
+
+def test_sigstop_sigcont_server_mid_transfer(postern, backends):
+    src = backends(paced_source_handler(scale.TRANSFER, chunk=256 * 1024, gap=0.002),
+                   name="source")
+    t = Tunnel(postern, "reverse", src.port, key="chaos-key", server_params="tls=1").start()
+    pid = t.server.proc.pid
+
+    def pause():
+        import os
+        os.kill(pid, signal.SIGSTOP)
+        threading.Timer(1.0, os.kill, (pid, signal.SIGCONT)).start()
+
+    results, fired = _parallel_downloads(t.user_port, 2 * 1024 * 1024, pause)
+    assert fired
+    sent = _sent(src, PARALLEL)
+    _judge(results, sent, scale.TRANSFER, "SIGSTOP 1 s + SIGCONT server mid-transfer")
+    assert all(r[2] == "eof" for r in results), "a transfer failed across a 1 s SIGSTOP"
+
+
+def test_kill9_agent_mid_transfer(tmp_path):
+    st = HubStack(tmp_path)
+    try:
+        base = port_block(2)
+        acct = account("chaos")
+        hub = st.hub([acct], http=False, ports=(base, base + 1), params="tls=1")
+        src = st.tcp(paced_source_handler(scale.TRANSFER, chunk=256 * 1024, gap=0.002),
+                     name="source")
+        agent = st.agent(hub, acct["token"], [Route("tcp", src.port, port=base)])
+        agent.proc.wait_for_log(r"connected to .*tls=1", timeout=5)
+        results, fired = _parallel_downloads(base, 2 * 1024 * 1024, agent.kill)
+        assert fired
+        _judge(results, [r for r in src.records if r[0] == "sent"], scale.TRANSFER,
+               "kill -9 agent mid-transfer (hub tcp route)")
+    finally:
+        st.cleanup()
+
+
+def test_descriptor_exhaustion_and_recovery(postern, backends):
+    """A forwarder at ulimit -n 64 holding connections until accept() fails: it pauses
+    (little CPU, few log lines) and serves again as soon as descriptors are free."""
+    echo = backends(echo_handler, name="echo")
+    with child_nofile(64):
+        p = postern.client([echo.port])
+    held = []
+    try:
+        for _ in range(60):
+            held.append(socket.create_connection(("127.0.0.1", p.port), timeout=3))
+        time.sleep(1.0)
+        lines0 = len(p.lines("stdout")) + len(p.lines("stderr"))
+        cpu0, t0 = cpu_seconds(p.proc.pid), time.monotonic()
+        time.sleep(3.0)
+        wall = time.monotonic() - t0
+        cpu = cpu_seconds(p.proc.pid) - cpu0
+        lines = len(p.lines("stdout")) + len(p.lines("stderr")) - lines0
+        text = "\n".join(p.lines("stderr") + p.lines("stdout"))
+        assert "Too many open files" in text, text[-2000:]
+    finally:
+        for s in held:
+            s.close()
+    t1 = time.monotonic()
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", p.port), timeout=2) as s:
+                s.sendall(b"ping")
+                if s.recv(4) == b"ping":
+                    break
+        except OSError:
+            pass
+        assert time.monotonic() - t1 < 10, "no recovery within 10 s"
+        time.sleep(0.05)
+    recovery = time.monotonic() - t1
+    scale.report("descriptor exhaustion (client:// at ulimit -n 64)",
+                 cpu_pct=round(100 * cpu / wall, 1), log_lines=lines,
+                 seconds=round(wall, 1), recovery_s=round(recovery, 2))
+    assert cpu < 0.3 * wall and lines <= 8
+    assert recovery < 2.0
