@@ -375,11 +375,13 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
     cfg->crt_key = xstrdup(pn_url_param(&u, "key"));
     cfg->ca = xstrdup(pn_url_param(&u, "ca"));
     cfg->sni = xstrdup(pn_url_param(&u, "sni"));
-    if (cfg->tls == 2 && (cfg->crt == NULL || *cfg->crt == '\0')) {
+    /* A client given type=2 verifies the proxy's certificate with tls=2: no files. */
+    int own_crt = cfg->tls == 2 && !(cfg->role == PN_ROLE_CLIENT && cfg->xtype == 2);
+    if (own_crt && (cfg->crt == NULL || *cfg->crt == '\0')) {
         pn_err_set(err, "crt: tls=2 needs crt=<certificate PEM file>");
         goto fail;
     }
-    if (cfg->tls == 2 && (cfg->crt_key == NULL || *cfg->crt_key == '\0')) {
+    if (own_crt && (cfg->crt_key == NULL || *cfg->crt_key == '\0')) {
         pn_err_set(err, "key: tls=2 needs key=<private key PEM file>");
         goto fail;
     }
