@@ -19,6 +19,7 @@
 #define WS_RBUF 4096            /* wslay hands out at most its 4 KiB input buffer */
 #define WS_CTL_MAX 125          /* a control frame's payload */
 #define WS_CLOSE_NORMAL 1000
+#define WS_STAGE (64 * 1024)    /* the socket is read in blocks this large */
 
 typedef struct xprt_ws {
     pn_xprt_t base;             /* first */
@@ -27,6 +28,9 @@ typedef struct xprt_ws {
     int server;
     uint8_t *pre;               /* owned: bytes read past the opening head */
     size_t npre, pre_off;
+    uint8_t *stage;             /* owned: a block read from <inner> for wslay, NULL when
+                                 * drained (idle connections hold none) */
+    size_t nstage, stage_off;
     /* input */
     uint8_t rbuf[WS_RBUF];      /* payload decoded and not read yet */
     size_t rlen, roff;
@@ -66,9 +70,28 @@ on_recv(uint8_t *buf, size_t len, int flags, void *arg)
         w->fed += (uint64_t)n;
         return n;
     }
-    n = w->inner->ops->read(w->inner, buf, len);
+    /* wslay asks for at most its 4 KiB buffer: read the socket in bigger blocks. */
+    if (w->stage_off == w->nstage) {
+        if (w->stage == NULL)
+            w->stage = xmalloc(WS_STAGE);
+        n = w->inner->ops->read(w->inner, w->stage, WS_STAGE);
+        if (n > 0) {
+            w->nstage = (size_t)n;
+            w->stage_off = 0;
+        }
+    } else {
+        n = 1;
+    }
     if (n > 0) {
+        n = (ssize_t)(w->nstage - w->stage_off < len ? w->nstage - w->stage_off : len);
+        memcpy(buf, w->stage + w->stage_off, (size_t)n);
+        w->stage_off += (size_t)n;
         w->fed += (uint64_t)n;
+        if (w->stage_off == w->nstage) {
+            free(w->stage);
+            w->stage = NULL;
+            w->nstage = w->stage_off = 0;
+        }
         return n;
     }
     if (n == 0) {
@@ -359,6 +382,7 @@ ws_pending(pn_xprt_t *x)
 {
     xprt_ws_t *w = (xprt_ws_t *)x;
     return (w->rlen - w->roff) + (size_t)(w->fed - w->used) + (w->npre - w->pre_off) +
+           (w->nstage - w->stage_off) +
            w->inner->ops->pending(w->inner);
 }
 
@@ -379,6 +403,7 @@ ws_free(pn_xprt_t *x)
     xprt_ws_t *w = (xprt_ws_t *)x;
     wslay_frame_context_free(w->fr);
     pn_xprt_free(w->inner);
+    free(w->stage);
     free(w->pre);
     free(w);
 }
