@@ -95,11 +95,11 @@ parse_transport(const pn_url_t *u, pn_config_t *cfg, char *err)
     }
     if ((s = pn_url_param(u, "path")) != NULL) {
         size_t n = strlen(s);
-        if (n < 1 || n > 255 || s[0] != '/' || strspn(s, "!\"#$%&'()*+,-./0123456789:;<=>?@"
+        if (n < 1 || n > 255 || s[0] != '/' || strspn(s, "!\"$%&'()*+,-./0123456789:;<=>@"
                                                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`"
                                                   "abcdefghijklmnopqrstuvwxyz{|}~") != n)
             return pn_err_set(err, "path: \"%s\" is not a path of 1-255 printable characters "
-                                   "starting with /", s);
+                                   "starting with /, without ? or #", s);
         cfg->ws_path = xstrdup(s);
     }
     if ((s = pn_url_param(u, "host")) != NULL) {
