@@ -44,6 +44,7 @@ LIBRARIES = [
     ("sqlite3", "SQLite", ["src/master/store.c"]),
     ("openssl/", "OpenSSL", ["src/tls/"]),
     ("http_parser", "http-parser", ["src/route/http.c"]),
+    ("wslay/", "wslay", ["src/tls/xprt_ws.c"]),
 ]
 
 CYCLE_CAP = 500     # stop enumerating cycles past this many (the graph is then a knot)

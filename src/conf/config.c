@@ -14,19 +14,20 @@
  * typo never silently falls back to a default. */
 static const char *const client_params[] = {
     "mode", "tls", "crt", "key", "ca", "sni", "lbs", "dial", "read", "log", "min", "notcp", "noudp",
-    "rate", "slot", "block", "proxy", "dns", NULL,
+    "rate", "slot", "block", "proxy", "dns", "type", "path", "host", NULL,
 };
 static const char *const server_params[] = {
     "mode", "tls", "crt", "key", "lbs", "dial", "read", "log", "max", "notcp", "noudp", "rate",
-    "slot", "block", "proxy", "dns", NULL,
+    "slot", "block", "proxy", "dns", "type", "path", NULL,
 };
 static const char *const hub_params[] = {
     "accounts", "http", "https", "ports", "domain", "public", "timeout", "tls", "crt", "key",
-    "max", "log", "read", "slot", "dns", NULL,
+    "max", "log", "read", "slot", "dns", "type", "path", NULL,
 };
 /* No tls=: the hub decides the data TLS mode and tells the agent in HELLO. */
 static const char *const agent_params[] = {
-    "tcp", "udp", "http", "https", "config", "ca", "sni", "min", "log", "read", "dns", "dial", NULL,
+    "tcp", "udp", "http", "https", "config", "ca", "sni", "min", "log", "read", "dns", "dial",
+    "type", "path", "host", NULL,
 };
 
 static int
@@ -73,6 +74,41 @@ parse_count(const pn_url_t *u, const char *name, uint64_t lo, uint64_t hi, uint3
         return pn_err_set(err, "%s: \"%s\" is not a number in %llu-%llu", name, s,
                           (unsigned long long)lo, (unsigned long long)hi);
     *out = (uint32_t)v;
+    return PN_OK;
+}
+
+/* type= (the transport, docs/usage.md), path= and host= (WebSocket). The
+ * server's and hub's type= reaches the client in HELLO; a client is given one
+ * only to cross a proxy. Types 1 and 3 have their seam in tunnel/transport.c. */
+static int
+parse_transport(const pn_url_t *u, pn_config_t *cfg, char *err)
+{
+    const char *s;
+    uint64_t v;
+    cfg->xtype = -1;
+    if ((s = pn_url_param(u, "type")) != NULL) {
+        if (pn_uint_parse(s, 0, 3, &v) != PN_OK)
+            return pn_err_set(err, "type: unknown value \"%s\" (expected 0-3)", s);
+        if (v == 1 || v == 3)
+            return pn_err_set(err, "type: type=%d is not built yet (0 TCP pool, 2 WebSocket)", (int)v);
+        cfg->xtype = (int)v;
+    }
+    if ((s = pn_url_param(u, "path")) != NULL) {
+        size_t n = strlen(s);
+        if (n < 1 || n > 255 || s[0] != '/' || strspn(s, "!\"$%&'()*+,-./0123456789:;<=>@"
+                                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`"
+                                                  "abcdefghijklmnopqrstuvwxyz{|}~") != n)
+            return pn_err_set(err, "path: \"%s\" is not a path of 1-255 printable characters "
+                                   "starting with /, without ? or #", s);
+        cfg->ws_path = xstrdup(s);
+    }
+    if ((s = pn_url_param(u, "host")) != NULL) {
+        if (*s == '\0' || strlen(s) > 255 || strpbrk(s, " \t\r\n") != NULL)
+            return pn_err_set(err, "host: \"%s\" is not a Host header value", s);
+        cfg->ws_host = xstrdup(s);
+    }
+    if ((cfg->ws_path != NULL || cfg->ws_host != NULL) && cfg->xtype != 2)
+        return pn_err_set(err, "%s: only with type=2 (WebSocket)", cfg->ws_path ? "path" : "host");
     return PN_OK;
 }
 
@@ -319,6 +355,8 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
         goto fail;
     if (parse_enum(&u, "proxy", 2, &cfg->proxy, err) != PN_OK)
         goto fail;
+    if (parse_transport(&u, cfg, err) != PN_OK)
+        goto fail;
     if (parse_count(&u, "rate", 0, 1000000, &cfg->rate_mbps, err) != PN_OK ||
         parse_count(&u, "slot", 0, 10000000, &cfg->slot, err) != PN_OK)
         goto fail;
@@ -344,11 +382,13 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
     cfg->crt_key = xstrdup(pn_url_param(&u, "key"));
     cfg->ca = xstrdup(pn_url_param(&u, "ca"));
     cfg->sni = xstrdup(pn_url_param(&u, "sni"));
-    if (cfg->tls == 2 && (cfg->crt == NULL || *cfg->crt == '\0')) {
+    /* A client given type=2 verifies the proxy's certificate with tls=2: no files. */
+    int own_crt = cfg->tls == 2 && !(cfg->role == PN_ROLE_CLIENT && cfg->xtype == 2);
+    if (own_crt && (cfg->crt == NULL || *cfg->crt == '\0')) {
         pn_err_set(err, "crt: tls=2 needs crt=<certificate PEM file>");
         goto fail;
     }
-    if (cfg->tls == 2 && (cfg->crt_key == NULL || *cfg->crt_key == '\0')) {
+    if (own_crt && (cfg->crt_key == NULL || *cfg->crt_key == '\0')) {
         pn_err_set(err, "key: tls=2 needs key=<private key PEM file>");
         goto fail;
     }
@@ -422,6 +462,8 @@ pn_config_clear(pn_config_t *cfg)
     xfree(cfg->crt_key);
     xfree(cfg->ca);
     xfree(cfg->sni);
+    xfree(cfg->ws_path);
+    xfree(cfg->ws_host);
     xfree(cfg->dial);
     xfree(cfg->dns_server);
     xfree(cfg->accounts);

@@ -25,6 +25,7 @@
 #include "route/dial.h"
 #include "tunnel/auth.h"
 #include "tunnel/open.h"
+#include "tunnel/transport.h"
 
 #include <string.h>
 
@@ -56,6 +57,7 @@ struct client {
     pn_tls_ctx_t *data_tls;     /* owned; made from the server's HELLO */
     int data_tls_mode;          /* which mode <data_tls> was made for, -1 none */
     const char *sni;            /* borrowed: cfg->sni or the server's host */
+    tun_xport_client_t xc;      /* how connections travel (type=) */
     tun_open_t *ctrl_open;      /* owned: control connection being opened */
     pn_dns_req_t *lookup;       /* owned: the server's name being resolved again, or NULL */
     /* The session: side.sess.ctrl is NULL between control channels;
@@ -219,10 +221,11 @@ open_data(struct client *cl)
     if (cl->hello.has_session)
         memcpy(o->id, cl->hello.session, PN_SESSION_TAG_LEN);
     tun_proof(cl->side.sess.secret, o->id, proof);
+    const tun_xport_t *xd = tun_xport_client_data(&cl->xc, &cl->hello, cl->data_tls);
     tun_open_opts_t opts = {
-        .kind = PN_KIND_DATA, .tls = cl->data_tls, .sni = cl->sni,
+        .kind = PN_KIND_DATA, .tls = xd != NULL ? NULL : cl->data_tls, .sni = cl->sni,
         .pin = cl->hello.tls == 1 ? cl->pin : NULL, .id = o->id, .proof = proof,
-        .timeout_ms = cl->cfg->handshake_ms,
+        .timeout_ms = cl->cfg->handshake_ms, .xport = xd,
     };
     pn_list_add(&cl->opens, &o->node);
     cl->nopens++;
@@ -310,9 +313,10 @@ session_ready(struct client *cl)
     cl->in.report_mode = 2;
     size_t min = cl->cfg->min < cl->hello.max ? cl->cfg->min : cl->hello.max;
     cl->target = min;
-    log_info("%s: connected to %s, flow=%s, tls=%d, pool %zu-%u", cl->side.name,
-             pn_addr_str(&cl->server_addr, s), flow_name(cl->hello.flow), cl->hello.tls, min,
-             cl->hello.max);
+    const tun_xport_t *xd = tun_xport_client_data(&cl->xc, &cl->hello, cl->data_tls);
+    log_info("%s: connected to %s, flow=%s, tls=%d, type=%d, pool %zu-%u", cl->side.name,
+             pn_addr_str(&cl->server_addr, s), flow_name(cl->hello.flow), cl->hello.tls,
+             xd != NULL ? xd->type : 0, min, cl->hello.max);
     ev_timer_arm(cl->refill, 0);
     ev_timer_arm(cl->tick, cl->cfg->report_ms);
     if (cl->hooks.ready != NULL)
@@ -415,6 +419,7 @@ open_control(struct client *cl)
 {
     tun_open_opts_t o = {
         .kind = PN_KIND_CONTROL, .tls = cl->psk_ctx, .timeout_ms = cl->cfg->handshake_ms,
+        .xport = tun_xport_client_ctrl(&cl->xc),
     };
     cl->ctrl_open = tun_open_start(cl->in.loop, &cl->server_addr, &o, on_ctrl_open, cl);
 }
@@ -551,8 +556,14 @@ pn_client_run_hooked(const pn_config_t *cfg, pn_tls_ctx_t *psk, const pn_client_
         goto out;
     }
     cl.sni = cfg->sni ? cfg->sni : cfg->host;
+    if (tun_xport_client_init(&cl.xc, cfg->xtype, cfg->tls, cfg->ca, cfg->ws_path, cfg->ws_host,
+                              cfg->host, cfg->port, cl.sni, err) != PN_OK) {
+        rc = pn_fail(PN_EXIT_USAGE, err);
+        goto out;
+    }
     rc = client_loop(&cl);
 out:
+    tun_xport_client_clear(&cl.xc);
     pn_tls_ctx_free(cl.psk_ctx);
     pn_tls_ctx_free(cl.data_tls);
     lb_clear(&cl.set);
@@ -593,6 +604,9 @@ pn_client_run(const pn_config_t *cfg)
         pn_tls_ctx_free(probe);
     }
     cl.sni = cfg->sni ? cfg->sni : cfg->host;
+    if (tun_xport_client_init(&cl.xc, cfg->xtype, cfg->tls, cfg->ca, cfg->ws_path, cfg->ws_host,
+                              cfg->host, cfg->port, cl.sni, err) != PN_OK)
+        goto usage;
     tun_psk_derive(cfg->key, cfg->port, cl.psk);
     cl.psk_ctx = pn_tls_psk_new(0, cl.psk, sizeof(cl.psk), err);
     if (cl.psk_ctx == NULL)
@@ -603,6 +617,7 @@ pn_client_run(const pn_config_t *cfg)
 usage:
     pn_fail(PN_EXIT_USAGE, err);
 out:
+    tun_xport_client_clear(&cl.xc);
     pn_tls_ctx_free(cl.psk_ctx);
     pn_tls_ctx_free(cl.data_tls);
     memset(cl.psk, 0, sizeof(cl.psk));

@@ -24,6 +24,7 @@
 #include "modes/common.h"
 #include "net/sock.h"
 #include "route/sni.h"
+#include "tunnel/transport.h"
 #include "core/url.h"
 
 #include <jansson.h>
@@ -488,6 +489,7 @@ on_control(pn_xprt_t *x, const pn_addr_t *peer, void *arg)
         .max = h->cfg->max, .interval_ms = (uint32_t)h->cfg->report_ms, .has_session = 1,
     };
     memcpy(hello.session, s->t.tag, sizeof(s->t.tag));
+    tun_xport_hello(&hello, h->cfg->xtype, h->cfg->ws_path);
     tun_sess_hello(&s->t, &hello);
     log_info("hub: agent %s attached (account %s, c%llu)", pn_addr_str(peer, a), acct->name,
              (unsigned long long)s->num);
@@ -704,7 +706,7 @@ pn_hub_run(const pn_config_t *cfg)
     tun_accept_opts_t ao = {
         .who = "hub", .peer = "agent", .auth_hint = "unknown or wrong token", .psk = h.psk_ctx,
         .data_tls = h.data_tls, .timeout_ms = cfg->handshake_ms, .refused = &h.refused, .ctx = &h,
-        .find = find_sess, .control = on_control,
+        .find = find_sess, .control = on_control, .xtype = cfg->xtype, .path = cfg->ws_path,
     };
     h.tunnel = tun_accept_new(h.in.loop, lfd, &ao);
     if (listen_spec(&h, cfg->http_listen, on_http_user, &h.http_entry, err) != PN_OK ||
@@ -713,8 +715,9 @@ pn_hub_run(const pn_config_t *cfg)
     h.tick = ev_timer_new(h.in.loop, on_tick, &h);
     ev_timer_arm(h.tick, cfg->report_ms);
     h.hup = ev_signal_new(h.in.loop, SIGHUP, hub_reload, &h);
-    log_info("hub: listening for agents on %s (tls=%d, %zu accounts)",
-             pn_addr_str(&h.tunnel_addr, s), cfg->tls, h.accounts.n);
+    log_info("hub: listening for agents on %s (tls=%d, type=%d, %zu accounts)",
+             pn_addr_str(&h.tunnel_addr, s), cfg->tls, cfg->xtype < 0 ? 0 : cfg->xtype,
+             h.accounts.n);
     if (cfg->http_listen)
         log_info("hub: http users on %s (routed by Host)", cfg->http_listen);
     if (cfg->https_listen)

@@ -21,6 +21,7 @@
 #include "relay/udp.h"
 #include "route/dial.h"
 #include "tunnel/accept.h"
+#include "tunnel/transport.h"
 #include "tunnel/auth.h"
 
 #include <string.h>
@@ -148,6 +149,7 @@ on_control(pn_xprt_t *x, const pn_addr_t *peer, void *arg)
         .proto = (uint8_t)((sv->cfg->notcp ? 0 : PN_PROTO_TCP) | (sv->cfg->noudp ? 0 : PN_PROTO_UDP)),
         .max = sv->cfg->max, .interval_ms = (uint32_t)sv->cfg->report_ms,
     };
+    tun_xport_hello(&h, sv->cfg->xtype, sv->cfg->ws_path);
     if (sv->side.sess.ctrl != NULL) {
         refuse_busy(x, peer);
         return;
@@ -281,6 +283,7 @@ pn_server_run(const pn_config_t *cfg)
         .who = "server", .peer = "client", .auth_hint = "wrong key?", .psk = sv.psk_ctx,
         .data_tls = sv.data_tls, .timeout_ms = cfg->handshake_ms, .refused = &sv.in.stats.refused,
         .ctx = &sv, .find = find_sess, .control = on_control,
+        .xtype = cfg->xtype, .path = cfg->ws_path,
     };
     sv.tunnel = tun_accept_new(sv.in.loop, lfd, &ao);
     if (ufd != -1)
@@ -291,8 +294,9 @@ pn_server_run(const pn_config_t *cfg)
     if (sv.flow == PN_FLOW_FORWARD && cfg->lbs == LB_LATENCY && sv.set.n > 1)
         sv.prober = route_prober_new(sv.in.loop, &sv.set, sv.side.src, cfg->report_ms,
                                      cfg->dial_timeout_ms);
-    log_info("server: listening for clients on %s (flow=%s, tls=%d)",
-             pn_addr_str(&sv.tunnel_addr, s), flow_name(sv.flow), cfg->tls);
+    log_info("server: listening for clients on %s (flow=%s, tls=%d, type=%d)",
+             pn_addr_str(&sv.tunnel_addr, s), flow_name(sv.flow), cfg->tls,
+             cfg->xtype < 0 ? 0 : cfg->xtype);
     if (sv.flow == PN_FLOW_REVERSE)
         log_info("server: publishing the client's service on %s", pn_addr_str(&sv.target_addr, s));
     else

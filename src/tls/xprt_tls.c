@@ -8,6 +8,7 @@
  * emptied before every call and after every failure, so one connection's errors
  * never show up on another. */
 #include "tls/tls.h"
+#include "tls/ws.h"
 #include "core/ev.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -27,6 +28,8 @@ typedef struct xprt_tls {
     SSL *ssl;               /* owned; freed by tls_free */
     unsigned attached : 1;  /* SSL_set_fd succeeded */
     unsigned wr_shut : 1;   /* close_notify sent and the write side shut */
+    pn_xprt_t *inner;       /* owned, pn_xprt_tls_wrap: records travel through it */
+    int inner_want;         /* what <inner> last waited for */
 } xprt_tls_t;
 
 static const struct pn_xprt_ops tls_ops;
@@ -71,11 +74,11 @@ tls_fail(xprt_tls_t *t, int ret, int errno_, int again_want, const char *eof_err
     int rc = PN_ERR;
     switch (SSL_get_error(t->ssl, ret)) {
     case SSL_ERROR_WANT_READ:
-        x->want = EV_RD;
+        x->want = t->inner != NULL ? t->inner_want : EV_RD;
         rc = PN_AGAIN;
         break;
     case SSL_ERROR_WANT_WRITE:
-        x->want = EV_WR;
+        x->want = t->inner != NULL ? t->inner_want : EV_WR;
         rc = PN_AGAIN;
         break;
     case SSL_ERROR_ZERO_RETURN:
@@ -168,6 +171,12 @@ tls_shutdown_wr(pn_xprt_t *x)
         return tls_fail(t, r, errno, EV_WR, "tls session closed by the peer");
     }
     t->wr_shut = 1;
+    if (t->inner != NULL) {
+        int rc = t->inner->ops->shutdown_wr(t->inner);
+        if (rc == PN_ERR)
+            x->err = t->inner->err;
+        return rc == PN_AGAIN ? PN_OK : rc;     /* the inner close frame goes later */
+    }
     if (shutdown(x->fd, SHUT_WR) == -1 && errno != ENOTCONN) {
         x->err = strerror(errno);
         return PN_ERR;
@@ -180,7 +189,7 @@ tls_pending(pn_xprt_t *x)
 {
     xprt_tls_t *t = (xprt_tls_t *)x;
     int n = SSL_pending(t->ssl);
-    return n > 0 ? (size_t)n : 0;
+    return (n > 0 ? (size_t)n : 0) + (t->inner != NULL ? t->inner->ops->pending(t->inner) : 0);
 }
 
 static void
@@ -188,7 +197,9 @@ tls_free(pn_xprt_t *x)
 {
     xprt_tls_t *t = (xprt_tls_t *)x;
     SSL_free(t->ssl);
-    if (x->fd >= 0)
+    if (t->inner != NULL)
+        pn_xprt_free(t->inner);
+    else if (x->fd >= 0)
         close(x->fd);
     free(t);
 }
@@ -216,6 +227,97 @@ pn_xprt_tls_new(int fd, SSL *ssl)
     t->base.fd = fd;
     t->ssl = ssl;
     t->attached = SSL_set_fd(ssl, fd) == 1;
+    ERR_clear_error();
+    return &t->base;
+}
+
+/* --- TLS over another transport (pn_xprt_tls_wrap) ------------------------
+ * A BIO whose reads and writes are the inner transport's: PN_AGAIN becomes a
+ * retry (and what the inner waits for is kept for x->want), end of stream a
+ * 0 without retry, an error -1. */
+
+static int
+bio_xprt_read(BIO *b, char *buf, size_t len, size_t *got)
+{
+    xprt_tls_t *t = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    ssize_t n = t->inner->ops->read(t->inner, buf, len);
+    if (n > 0) {
+        *got = (size_t)n;
+        return 1;
+    }
+    if (n == PN_AGAIN) {
+        t->inner_want = t->inner->want;
+        BIO_set_retry_read(b);
+    }
+    *got = 0;
+    return 0;
+}
+
+static int
+bio_xprt_write(BIO *b, const char *buf, size_t len, size_t *put)
+{
+    xprt_tls_t *t = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    ssize_t n = t->inner->ops->write(t->inner, buf, len);
+    if (n > 0) {
+        *put = (size_t)n;
+        return 1;
+    }
+    if (n == PN_AGAIN) {
+        t->inner_want = t->inner->want;
+        BIO_set_retry_write(b);
+    }
+    *put = 0;
+    return 0;
+}
+
+static long
+bio_xprt_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int
+bio_xprt_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static BIO_METHOD *
+bio_xprt_method(void)
+{
+    static BIO_METHOD *m;
+    if (m == NULL) {
+        m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "postern xprt");
+        if (m == NULL || BIO_meth_set_read_ex(m, bio_xprt_read) != 1 ||
+            BIO_meth_set_write_ex(m, bio_xprt_write) != 1 ||
+            BIO_meth_set_ctrl(m, bio_xprt_ctrl) != 1 ||
+            BIO_meth_set_create(m, bio_xprt_create) != 1)
+            abort();
+    }
+    return m;
+}
+
+/* Wrap <inner> and <ssl> (both owned from now on): the socket's fd stays the
+ * inner transport's (x->fd borrowed, for readiness), freeing the TLS one
+ * frees <inner>. Never NULL; every call fails when no BIO can be made. */
+pn_xprt_t *
+pn_xprt_tls_wrap(pn_xprt_t *inner, SSL *ssl)
+{
+    xprt_tls_t *t = xcalloc(sizeof(*t));
+    t->base.ops = &tls_ops;
+    t->base.fd = inner->fd;
+    t->ssl = ssl;
+    t->inner = inner;
+    t->inner_want = EV_RD;
+    BIO *b = BIO_new(bio_xprt_method());
+    if (b != NULL) {
+        BIO_set_data(b, t);
+        SSL_set_bio(ssl, b, b);
+        t->attached = 1;
+    }
     ERR_clear_error();
     return &t->base;
 }

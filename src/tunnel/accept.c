@@ -5,6 +5,7 @@
 #include "relay/entry.h"
 #include "tunnel/guard.h"
 #include "tunnel/open.h"
+#include "tunnel/transport.h"
 
 #include <string.h>
 
@@ -24,6 +25,7 @@ struct greeting {
 struct tun_accept {
     ev_loop_t *loop;            /* borrowed */
     tun_accept_opts_t o;
+    tun_xport_t ws;             /* type=2: what a WebSocket opening needs */
     pn_entry_t *entry;          /* owned, NULL when greeting connections accepted elsewhere */
     pn_gate_t *gate;            /* the entry's, or owned when there is no entry (net/gate.h) */
     pn_list_t greets;           /* struct greeting, each owned */
@@ -142,7 +144,7 @@ tun_accept_conn(tun_accept_t *a, pn_xprt_t *x, const pn_addr_t *peer)
     struct greeting *gr = xcalloc(sizeof(*gr));
     tun_greet_opts_t go = {
         .psk = a->o.psk, .data_tls = a->o.data_tls, .check = on_check,
-        .timeout_ms = a->o.timeout_ms,
+        .timeout_ms = a->o.timeout_ms, .ws = a->ws.type == PN_XPORT_WS ? &a->ws : NULL,
     };
     gr->a = a;
     gr->peer = *peer;
@@ -164,6 +166,7 @@ tun_accept_new(ev_loop_t *loop, int lfd, const tun_accept_opts_t *o)
     a->loop = loop;
     a->o = *o;
     pn_list_init(&a->greets);
+    tun_xport_accepting(&a->ws, o->xtype, o->path, o->data_tls);
     tun_guard_init(&a->guard, GUARD_FAILS, GUARD_WINDOW_MS, GUARD_BAN_MS, GUARD_PENDING);
     a->guard_log.interval_ms = 1000;
     a->fail_log.interval_ms = 1000;

@@ -28,6 +28,9 @@ typedef struct tun_accept_opts {
     pn_tls_ctx_t *psk;          /* borrowed: control channel context */
     pn_tls_ctx_t *data_tls;     /* borrowed: data TLS context, NULL for tls=0 */
     uint64_t timeout_ms;        /* each greeting's deadline */
+    int xtype;                  /* type=: 2 also takes WebSocket openings (tunnel/transport.h);
+                                 * a tunnel preamble (type=0) is always taken */
+    const char *path;           /* borrowed: type=2's path, NULL for "/" */
     uint64_t *refused;          /* borrowed: counts refused and failed connections */
     void *ctx;                  /* borrowed, passed to the hooks */
     /** The session a data channel's <id> belongs to, or NULL. */

@@ -82,6 +82,8 @@ enum pn_hello_tlv {
     PN_HT_PROTO = 0x04,         /* u8: PN_PROTO_* bit mask, non-zero */
     PN_HT_INTERVAL = 0x05,      /* u32: ping/report interval in ms, 100..3600000 */
     PN_HT_SESSION = 0x06,       /* 8 bytes: hub session tag, first 8 bytes of every data conn id */
+    PN_HT_TRANSPORT = 0x07,     /* u8: how data and control connections travel, PN_XPORT_* */
+    PN_HT_PATH = 0x08,          /* text, 1..255 bytes from '/': a WebSocket transport's path */
 };
 
 #define PN_FLOW_REVERSE      0  /* "-": server listens on the target, client dials */
@@ -89,6 +91,12 @@ enum pn_hello_tlv {
 #define PN_PROTO_TCP         0x01
 #define PN_PROTO_UDP         0x02
 #define PN_TLS_MODE_MAX      2
+#define PN_XPORT_TCP         0  /* type=0: a pool of TCP connections */
+#define PN_XPORT_QUIC        1  /* type=1: QUIC (not built) */
+#define PN_XPORT_WS          2  /* type=2: each connection a WebSocket (RFC 6455) */
+#define PN_XPORT_H2          3  /* type=3: HTTP/2 streams (not built) */
+#define PN_XPORT_MAX         3
+#define PN_PATH_MAX          255
 #define PN_POOL_MAX          65536
 #define PN_INTERVAL_MIN_MS   100
 #define PN_INTERVAL_MAX_MS   3600000
@@ -114,6 +122,8 @@ typedef struct pn_hello {
     uint32_t interval_ms;       /* ping interval, PN_INTERVAL_MIN_MS..PN_INTERVAL_MAX_MS */
     uint8_t has_session;        /* a hub's HELLO: SESSION present */
     uint8_t session[PN_SESSION_TAG_LEN]; /* the hub's session tag */
+    uint8_t transport;          /* PN_XPORT_*, 0 when absent */
+    char path[PN_PATH_MAX + 1]; /* transport != 0: its path, NUL-terminated ("/" when absent) */
 } pn_hello_t;
 
 /* A hub route message (docs/hub.md §5): ROUTE_ADD, ROUTE_OK, ROUTE_FAIL,
@@ -168,6 +178,9 @@ const char *pn_err_code_name(uint16_t code);
 size_t pn_hello_encode(const pn_hello_t *h, uint8_t *out, size_t cap);
 /** Decode and validate a HELLO payload into <h>; PN_OK or PN_ERR + <why>. */
 int pn_hello_decode(const uint8_t *p, size_t len, pn_hello_t *h, const char **why);
+/** 1 when <p> (<len> bytes) is a transport path: 1..255 bytes, the first '/',
+ *  every byte printable ASCII other than space; else 0. */
+int pn_path_valid(const char *p, size_t len);
 
 /** Encode an ERROR payload (<reason> cut to 256 bytes on a UTF-8 boundary); 0 if <cap> is short. */
 size_t pn_error_encode(uint16_t code, const char *reason, uint8_t *out, size_t cap);

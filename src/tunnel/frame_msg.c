@@ -23,6 +23,8 @@ static const struct hello_tlv {
     { PN_HT_PROTO, 1, "HELLO lacks the PROTO TLV" },
     { PN_HT_INTERVAL, 4, NULL },
     { PN_HT_SESSION, PN_SESSION_TAG_LEN, NULL },
+    { PN_HT_TRANSPORT, 1, NULL },
+    { PN_HT_PATH, 0, NULL },        /* 0: 1..PN_PATH_MAX bytes */
 };
 #define HELLO_NTLV (sizeof(hello_tlvs) / sizeof(hello_tlvs[0]))
 #define HELLO_ENC_LEN (5 * PN_TLV_HDR + 1 + 1 + 4 + 1 + 4)
@@ -45,7 +47,22 @@ hello_valid(const pn_hello_t *h, const char **why)
         return fail(why, "HELLO PROTO has unknown bits");
     if (h->interval_ms < PN_INTERVAL_MIN_MS || h->interval_ms > PN_INTERVAL_MAX_MS)
         return fail(why, "HELLO INTERVAL is not 100..3600000 ms");
+    if (h->transport > PN_XPORT_MAX)
+        return fail(why, "HELLO TRANSPORT is not 0..3");
+    if (h->transport != PN_XPORT_TCP && !pn_path_valid(h->path, strnlen(h->path, sizeof(h->path))))
+        return fail(why, "HELLO PATH is not 1..255 printable bytes starting with '/'");
     return PN_OK;
+}
+
+int
+pn_path_valid(const char *p, size_t len)
+{
+    if (len < 1 || len > PN_PATH_MAX || p[0] != '/')
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if ((uint8_t)p[i] <= 0x20 || (uint8_t)p[i] >= 0x7f)
+            return 0;
+    return 1;
 }
 
 static uint8_t *
@@ -67,7 +84,9 @@ put_tlv(uint8_t *p, uint8_t type, uint16_t len, uint32_t v)
 size_t
 pn_hello_encode(const pn_hello_t *h, uint8_t *out, size_t cap)
 {
-    size_t need = HELLO_ENC_LEN + (h->has_session ? HELLO_SESSION_LEN : 0);
+    size_t plen = h->transport != PN_XPORT_TCP ? strnlen(h->path, sizeof(h->path)) : 0;
+    size_t need = HELLO_ENC_LEN + (h->has_session ? HELLO_SESSION_LEN : 0) +
+                  (h->transport != PN_XPORT_TCP ? 2 * PN_TLV_HDR + 1 + plen : 0);
     if (cap < need || hello_valid(h, NULL) != PN_OK)
         return 0;
     uint8_t *p = out;
@@ -81,6 +100,13 @@ pn_hello_encode(const pn_hello_t *h, uint8_t *out, size_t cap)
         put16(p + 1, PN_SESSION_TAG_LEN);
         memcpy(p + PN_TLV_HDR, h->session, PN_SESSION_TAG_LEN);
         p += HELLO_SESSION_LEN;
+    }
+    if (h->transport != PN_XPORT_TCP) {
+        p = put_tlv(p, PN_HT_TRANSPORT, 1, h->transport);
+        p[0] = PN_HT_PATH;
+        put16(p + 1, (uint16_t)plen);
+        memcpy(p + PN_TLV_HDR, h->path, plen);
+        p += PN_TLV_HDR + plen;
     }
     return (size_t)(p - out);
 }
@@ -112,7 +138,7 @@ pn_hello_decode(const uint8_t *p, size_t len, pn_hello_t *h, const char **why)
             continue;               /* unknown: a later version's, skip it */
         if (seen & (1u << i))
             return fail(why, "HELLO repeats a TLV");
-        if (vlen != hello_tlvs[i].len)
+        if (hello_tlvs[i].len != 0 ? vlen != hello_tlvs[i].len : vlen < 1 || vlen > PN_PATH_MAX)
             return fail(why, "HELLO TLV has the wrong length for its type");
         seen |= 1u << i;
         switch (type) {
@@ -121,7 +147,14 @@ pn_hello_decode(const uint8_t *p, size_t len, pn_hello_t *h, const char **why)
         case PN_HT_MAX: h->max = get32(val); break;
         case PN_HT_PROTO: h->proto = (uint8_t)(val[0] & (PN_PROTO_TCP | PN_PROTO_UDP)); break;
         case PN_HT_INTERVAL: h->interval_ms = get32(val); break;
-        default:                    /* PN_HT_SESSION, the last of the table */
+        case PN_HT_TRANSPORT: h->transport = val[0]; break;
+        case PN_HT_PATH:
+            memcpy(h->path, val, vlen);
+            h->path[vlen] = '\0';
+            if (!pn_path_valid(h->path, vlen))
+                return fail(why, "HELLO PATH is not 1..255 printable bytes starting with '/'");
+            break;
+        default:                    /* PN_HT_SESSION */
             memcpy(h->session, val, PN_SESSION_TAG_LEN);
             h->has_session = 1;
             break;
@@ -132,6 +165,8 @@ pn_hello_decode(const uint8_t *p, size_t len, pn_hello_t *h, const char **why)
     for (size_t i = 0; i < HELLO_NTLV; i++)
         if (hello_tlvs[i].missing != NULL && !(seen & (1u << i)))
             return fail(why, hello_tlvs[i].missing);
+    if (h->transport != PN_XPORT_TCP && h->path[0] == '\0')
+        memcpy(h->path, "/", 2);
     return hello_valid(h, why);
 }
 

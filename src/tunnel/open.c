@@ -9,12 +9,14 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "net/sock.h"
+#include "tls/ws.h"
 
 #include <errno.h>
 #include <string.h>
 
 enum open_state {
     OP_ST_CONNECT = 0,          /* TCP connect in progress */
+    OP_ST_WS,                   /* type=2: [TLS] and the WebSocket upgrade */
     OP_ST_PREAMBLE,             /* writing the 4-byte preamble (raw) */
     OP_ST_TLS,                  /* TLS handshake */
     OP_ST_HELLO,                /* data: writing DATA_HELLO */
@@ -22,7 +24,8 @@ enum open_state {
 };
 
 enum greet_state {
-    GR_ST_PREAMBLE = 0,         /* reading the preamble (raw) */
+    GR_ST_SNIFF = 0,            /* a port with type=2: preamble or WebSocket opening? */
+    GR_ST_PREAMBLE,             /* reading the preamble (raw, or in the WebSocket) */
     GR_ST_TLS,                  /* TLS handshake */
     GR_ST_HELLO,                /* data: reading DATA_HELLO */
     GR_ST_SEND_OK,              /* data: writing DATA_OK */
@@ -49,6 +52,7 @@ struct tun_open {
     ev_io_t *io;                /* owned */
     ev_timer_t *timer;          /* owned: the deadline */
     ev_defer_t *defer;          /* owned: delivers an early failure */
+    tun_ws_dial_t *ws;          /* owned: type=2 opening, NULL otherwise */
     struct step_buf s;
     char err[PN_ERR_LEN];
     tun_open_cb cb;
@@ -61,10 +65,12 @@ struct tun_greet {
     tun_greet_opts_t o;
     uint8_t kind;
     uint8_t id[PN_CONN_ID_LEN];
+    int tls;                    /* a TLS handshake after the preamble */
     int fd;                     /* owned until <x> exists */
     pn_xprt_t *x;               /* owned */
     ev_io_t *io;                /* owned */
     ev_timer_t *timer;          /* owned */
+    tun_ws_acc_t *ws;           /* owned: a WebSocket opening, NULL for a preamble */
     struct step_buf s;
     char err[PN_ERR_LEN];
     tun_greet_cb cb;
@@ -76,22 +82,7 @@ struct tun_greet {
 static int
 step_io(pn_xprt_t *x, struct step_buf *s, int wr, const char **why)
 {
-    while (s->done < s->len) {
-        ssize_t n = wr ? x->ops->write(x, s->b + s->done, s->len - s->done)
-                       : x->ops->read(x, s->b + s->done, s->len - s->done);
-        if (n == PN_AGAIN)
-            return PN_AGAIN;
-        if (n == 0) {
-            *why = "connection closed by the peer";
-            return PN_ERR;
-        }
-        if (n < 0) {
-            *why = x->err ? x->err : "i/o error";
-            return PN_ERR;
-        }
-        s->done += (size_t)n;
-    }
-    return PN_OK;
+    return tun_io_all(x, s->b, s->len, &s->done, wr, why);
 }
 
 static void
@@ -109,6 +100,7 @@ open_free(tun_open_t *op)
     ev_io_free(op->io);
     ev_timer_free(op->timer);
     ev_defer_free(op->defer);
+    tun_ws_dial_free(op->ws);
     pn_xprt_free(op->x);
     pn_close(op->fd);
     free(op);
@@ -182,10 +174,22 @@ open_step(tun_open_t *op)
         pn_sock_tune(op->fd);
         op->x = pn_xprt_raw_new(op->fd);
         op->fd = -1;
+        if (op->o.xport != NULL && op->o.xport->type == PN_XPORT_WS)
+            op->ws = tun_ws_dial_new(op->o.xport);
+        op->st = OP_ST_WS;
+    }
+    /* fall through */
+    case OP_ST_WS:
+        if (op->ws != NULL) {
+            rc = tun_ws_dial_step(op->ws, &op->x, &why);
+            if (rc != PN_OK)
+                break;
+            if (op->o.kind == PN_KIND_DATA && tun_ws_dial_fp(op->ws, op->fp) == 0)
+                op->has_fp = 1;
+        }
         pn_preamble_encode(op->s.b, op->o.kind);
         step_set(&op->s, PN_PREAMBLE_LEN);
         op->st = OP_ST_PREAMBLE;
-    }
     /* fall through */
     case OP_ST_PREAMBLE:
         rc = step_io(op->x, &op->s, 1, &why);
@@ -198,13 +202,17 @@ open_step(tun_open_t *op)
                 open_finish(op, 0);
                 return;
             }
-            /* The raw transport gives its fd to the TLS one. */
             if (op->o.kind == PN_KIND_DATA)
                 pn_tls_ssl_strict_eof(ssl);     /* a killed peer is a truncation */
-            int fd = op->x->fd;
-            op->x->fd = -1;
-            pn_xprt_free(op->x);
-            op->x = pn_xprt_tls_new(fd, ssl);
+            if (pn_xprt_is_ws(op->x)) {
+                op->x = pn_xprt_tls_wrap(op->x, ssl);   /* PSK inside the WebSocket */
+            } else {
+                /* The raw transport gives its fd to the TLS one. */
+                int fd = op->x->fd;
+                op->x->fd = -1;
+                pn_xprt_free(op->x);
+                op->x = pn_xprt_tls_new(fd, ssl);
+            }
         }
         op->st = OP_ST_TLS;
     /* fall through */
@@ -221,13 +229,13 @@ open_step(tun_open_t *op)
             if (op->o.kind == PN_KIND_DATA &&
                 pn_tls_peer_fingerprint(pn_xprt_tls_ssl(op->x), op->fp) == 0)
                 op->has_fp = 1;
-            if (op->o.pin != NULL &&
-                (!op->has_fp || pn_memeq_ct(op->fp, op->o.pin, PN_TLS_FP_LEN) != 0)) {
-                pn_err_set(op->err, "data channel certificate fingerprint mismatch "
-                                    "(a man in the middle?)");
-                open_finish(op, 0);
-                return;
-            }
+        }
+        if (op->o.pin != NULL &&
+            (!op->has_fp || pn_memeq_ct(op->fp, op->o.pin, PN_TLS_FP_LEN) != 0)) {
+            pn_err_set(op->err, "data channel certificate fingerprint mismatch "
+                                "(a man in the middle?)");
+            open_finish(op, 0);
+            return;
         }
         if (op->o.kind == PN_KIND_CONTROL) {
             open_finish(op, 1);
@@ -308,6 +316,7 @@ greet_free(tun_greet_t *g)
 {
     ev_io_free(g->io);
     ev_timer_free(g->timer);
+    tun_ws_acc_free(g->ws);
     pn_xprt_free(g->x);
     pn_close(g->fd);
     free(g);
@@ -383,6 +392,25 @@ greet_step(tun_greet_t *g)
     int rc = PN_ERR;
 
     switch (g->st) {
+    case GR_ST_SNIFF:
+        if (g->ws == NULL) {
+            rc = tun_ws_sniff(g->x);
+            if (rc == PN_ERR) {
+                why = "connection closed by the peer";
+                break;
+            }
+            if (rc == PN_AGAIN)
+                break;
+            if (rc == 1)
+                g->ws = tun_ws_acc_new(g->o.ws);
+        }
+        if (g->ws != NULL) {
+            rc = tun_ws_acc_step(g->ws, &g->x, &why);
+            if (rc != PN_OK)
+                break;
+        }
+        g->st = GR_ST_PREAMBLE;
+    /* fall through */
     case GR_ST_PREAMBLE: {
         rc = step_io(g->x, &g->s, 0, &why);
         if (rc != PN_OK)
@@ -392,7 +420,9 @@ greet_step(tun_greet_t *g)
             greet_finish(g, 0);
             return;
         }
-        pn_tls_ctx_t *ctx = g->kind == PN_KIND_CONTROL ? g->o.psk : g->o.data_tls;
+        /* A WebSocket's data TLS was the one under the upgrade. */
+        pn_tls_ctx_t *ctx = g->kind == PN_KIND_CONTROL ? g->o.psk
+                          : g->ws != NULL ? NULL : g->o.data_tls;
         if (ctx != NULL) {
             SSL *ssl = pn_tls_server_ssl(ctx);
             if (ssl == NULL) {
@@ -402,16 +432,21 @@ greet_step(tun_greet_t *g)
             }
             if (g->kind == PN_KIND_DATA)
                 pn_tls_ssl_strict_eof(ssl);     /* a killed peer is a truncation */
-            int fd = g->x->fd;
-            g->x->fd = -1;
-            pn_xprt_free(g->x);
-            g->x = pn_xprt_tls_new(fd, ssl);
+            if (pn_xprt_is_ws(g->x)) {
+                g->x = pn_xprt_tls_wrap(g->x, ssl);
+            } else {
+                int fd = g->x->fd;
+                g->x->fd = -1;
+                pn_xprt_free(g->x);
+                g->x = pn_xprt_tls_new(fd, ssl);
+            }
         }
+        g->tls = ctx != NULL;
         g->st = GR_ST_TLS;
     }
     /* fall through */
     case GR_ST_TLS:
-        if (g->kind == PN_KIND_CONTROL ? g->o.psk != NULL : g->o.data_tls != NULL) {
+        if (g->tls) {
             rc = pn_xprt_tls_handshake(g->x);
             if (rc == PN_ERR) {
                 pn_err_set(g->err, "tls handshake: %s", g->x->err ? g->x->err : "failed");
@@ -482,7 +517,7 @@ tun_greet_start(ev_loop_t *loop, pn_xprt_t *x, const tun_greet_opts_t *o, tun_gr
     g->ctx = ctx;
     g->fd = -1;
     g->x = x;
-    g->st = GR_ST_PREAMBLE;
+    g->st = o->ws != NULL ? GR_ST_SNIFF : GR_ST_PREAMBLE;
     step_set(&g->s, PN_PREAMBLE_LEN);
     g->io = ev_io_new(loop, x->fd, on_greet_io, g);
     g->timer = ev_timer_new(loop, on_greet_timeout, g);

@@ -15,6 +15,7 @@
 #include "net/addr.h"
 #include "tls/tls.h"
 #include "tunnel/frame.h"
+#include "tunnel/transport.h"
 
 typedef struct tun_open tun_open_t;
 typedef struct tun_greet tun_greet_t;
@@ -27,6 +28,9 @@ typedef struct tun_open_opts {
     const uint8_t *id;              /* data: PN_CONN_ID_LEN bytes (copied) */
     const uint8_t *proof;           /* data: PN_PROOF_LEN bytes (copied) */
     uint64_t timeout_ms;            /* for the whole exchange */
+    const tun_xport_t *xport;       /* borrowed: how it travels; NULL is type=0. With
+                                     * type=2 <tls> of a data connection is NULL: its
+                                     * TLS is xport->tls, under the upgrade */
 } tun_open_opts_t;
 
 /** Done: <x> (owned by the callee) ready for frames or raw bytes, or NULL with
@@ -54,6 +58,8 @@ typedef struct tun_greet_opts {
     pn_tls_ctx_t *data_tls;         /* borrowed: data TLS context, NULL for tls=0 */
     tun_greet_check_cb check;       /* judges DATA_HELLO */
     uint64_t timeout_ms;
+    const tun_xport_t *ws;          /* borrowed: the port also takes WebSocket openings
+                                     * on ws->path (type=2), ws->tls the data TLS; NULL: not */
 } tun_greet_opts_t;
 
 /** Greet the accepted plain transport <x> (owned from now on). Never NULL. */

@@ -278,7 +278,26 @@ def url_seeds():
     return s
 
 
+def ws_head_seeds():
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    up = "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+    s = {
+        "req_ok": ("GET /t HTTP/1.1\r\nHost: x\r\n" + up + "Sec-WebSocket-Key: " + key +
+                   "\r\nSec-WebSocket-Version: 13\r\n\r\nPN\x01C").encode(),
+        "req_plain": b"GET /t HTTP/1.1\r\nHost: x\r\n\r\n",
+        "req_path": ("GET /x?y HTTP/1.1\r\nHost: x\r\n" + up + "\r\n").encode(),
+        "req_version": ("GET /t HTTP/1.1\r\nHost: x\r\n" + up +
+                        "Sec-WebSocket-Version: 8\r\n\r\n").encode(),
+        "resp_ok": ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                    "Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+                    "\r\n\r\n").encode(),
+        "resp_404": b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+    }
+    return s
+
+
 HARNESSES = {
+    "ws_head": ws_head_seeds,
     "frame": frame_seeds,
     "handshake": handshake_seeds,
     "proxy": proxy_seeds,

@@ -603,6 +603,40 @@ test_error_values(void **state)
     parse_fails("server://" SECRET "@:80/h:1?max=", "max:");
 }
 
+/* type= (transports), path=, host=: docs/usage.md "Transports". */
+static void
+test_transport(void **state)
+{
+    static const struct { const char *url; int xtype; const char *path, *host; } ok[] = {
+        { "server://" SECRET "@:80/h:1", -1, NULL, NULL },
+        { "server://" SECRET "@:80/h:1?type=0", 0, NULL, NULL },
+        { "server://" SECRET "@:80/h:1?type=2&path=/t/x", 2, "/t/x", NULL },
+        { "client://" SECRET "@:80/h:1?type=2&host=cdn.example&tls=2", 2, NULL, "cdn.example" },
+        { "hub://:80?accounts=a.json&type=2&path=/hub", 2, "/hub", NULL },
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        pn_config_t cfg;
+        parse_ok(ok[i].url, &cfg);
+        assert_int_equal(cfg.xtype, ok[i].xtype);
+        if (ok[i].path != NULL)
+            assert_string_equal(cfg.ws_path, ok[i].path);
+        else
+            assert_null(cfg.ws_path);
+        if (ok[i].host != NULL)
+            assert_string_equal(cfg.ws_host, ok[i].host);
+        pn_config_clear(&cfg);
+    }
+    parse_fails("server://" SECRET "@:80/h:1?type=1", "type: type=1 is not built yet");
+    parse_fails("server://" SECRET "@:80/h:1?type=3", "type: type=3 is not built yet");
+    parse_fails("client://" SECRET "@:80/h:1?type=4", "type:");
+    parse_fails("server://" SECRET "@:80/h:1?type=2&path=t", "path:");
+    parse_fails("server://" SECRET "@:80/h:1?type=2&path=", "path:");
+    parse_fails("server://" SECRET "@:80/h:1?type=2&path=/t%3Fx", "path:");
+    parse_fails("server://" SECRET "@:80/h:1?path=/t", "path: only with type=2");
+    parse_fails("client://" SECRET "@:80/h:1?host=x", "host: only with type=2");
+    parse_fails("server://" SECRET "@:80/h:1?type=2&tls=2", "crt:");
+}
+
 static void
 test_error_tls_files(void **state)
 {
@@ -821,6 +855,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_client),
+        cmocka_unit_test(test_transport),
         cmocka_unit_test(test_full_server),
         cmocka_unit_test(test_server_tls2_files),
         cmocka_unit_test(test_defaults),

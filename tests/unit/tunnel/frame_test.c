@@ -368,6 +368,52 @@ test_hello_roundtrip(void **state)
     }
 }
 
+/* type=2: TRANSPORT and PATH after the five TLVs; absent, transport 0. */
+static void
+test_hello_transport(void **state)
+{
+    pn_hello_t h = { .flow = 0, .tls = 0, .proto = 3, .max = 64, .interval_ms = 5000,
+                     .transport = PN_XPORT_WS, .path = "/tunnel" };
+    uint8_t buf[400];
+    const char *why = NULL;
+    size_t n = pn_hello_encode(&h, buf, sizeof(buf));
+    assert_int_equal(n, 26 + 4 + 3 + 7);
+    assert_memory_equal(buf + 26, "\x07\x00\x01\x02\x08\x00\x07/tunnel", 14);
+    assert_int_equal(pn_hello_encode(&h, buf, n - 1), 0);
+    pn_hello_t out;
+    assert_int_equal(pn_hello_decode(buf, n, &out, &why), PN_OK);
+    assert_int_equal(out.transport, PN_XPORT_WS);
+    assert_string_equal(out.path, "/tunnel");
+    /* TRANSPORT without PATH: "/" */
+    assert_int_equal(pn_hello_decode(buf, 30, &out, &why), PN_OK);
+    assert_string_equal(out.path, "/");
+    /* bad paths and transports are refused, both ways */
+    buf[26 + 7] = 'x';
+    assert_int_equal(pn_hello_decode(buf, n, &out, &why), PN_ERR);
+    buf[26 + 7] = '/';
+    buf[26 + 8] = ' ';
+    assert_int_equal(pn_hello_decode(buf, n, &out, &why), PN_ERR);
+    buf[26 + 8] = 't';
+    buf[26 + 3] = 4;
+    assert_int_equal(pn_hello_decode(buf, n, &out, &why), PN_ERR);
+    h.path[0] = '\0';
+    assert_int_equal(pn_hello_encode(&h, buf, sizeof(buf)), 0);
+    /* a 255-byte path fits, an empty PATH TLV does not */
+    memset(h.path, 'a', PN_PATH_MAX);
+    h.path[0] = '/';
+    h.path[PN_PATH_MAX] = '\0';
+    n = pn_hello_encode(&h, buf, sizeof(buf));
+    assert_int_equal(n, 26 + 4 + 3 + PN_PATH_MAX);
+    assert_int_equal(pn_hello_decode(buf, n, &out, &why), PN_OK);
+    assert_int_equal(strlen(out.path), PN_PATH_MAX);
+    n = hello_raw(buf, 0, 0, 0, 64, 1, 5000);
+    n += tlv(buf + n, PN_HT_PATH, 0, 0);
+    assert_int_equal(pn_hello_decode(buf, n, &out, &why), PN_ERR);
+    /* type=0 adds nothing */
+    h.transport = 0;
+    assert_int_equal(pn_hello_encode(&h, buf, sizeof(buf)), 26);
+}
+
 /* A hub's HELLO: SESSION (8 bytes) after the five TLVs of a tunnel's HELLO. */
 static void
 test_hello_session(void **state)
@@ -1696,6 +1742,7 @@ main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_hello_roundtrip),
         cmocka_unit_test(test_hello_session),
+        cmocka_unit_test(test_hello_transport),
         cmocka_unit_test(test_hello_wire_bytes),
         cmocka_unit_test(test_hello_encode_refuses_invalid),
         cmocka_unit_test(test_hello_missing_required),

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""postern's transports (type=) against each other and against v2ray's WebSocket transport,
+on loopback, in one run on one machine.
+
+Paths (all a tunnel from an entry port to the target, both ends on this machine):
+  direct                         no relay
+  postern reverse type=0         the TCP pool (tls=0)
+  postern reverse type=2         every connection a WebSocket (tls=0)
+  postern reverse type=2 tls=1   WebSocket inside TLS 1.3 (wss), fingerprint pinned
+  v2ray vless+ws                 v2ray (Debian's package): dokodemo-door -> VLESS over
+                                 WebSocket (no encryption, like type=2 tls=0) -> freedom
+
+Figures: iperf3 TCP throughput with 1 and 8 streams (median of the runs), new connections
+per second (connect, 1 byte echoed, close; compare.py's driver). Ratios: each postern
+type=2 row against type=0 and against v2ray vless+ws. Figures are never asserted; every
+process is stopped by PID.
+
+    python3 bench/transport_bench.py [--quick] [--postern build/postern]
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare import (Env, Procs, connrate, p_direct, postern, start, start_backend,  # noqa: E402
+                     stop, throughput, up)
+from udp_bench import LOOP, free_port  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WARM = 1.5                  # let a tunnel client's pool fill
+
+
+def p_postern(xtype, tls):
+    def f(env, procs, target):
+        tun, e = free_port(), free_port()
+        path = f"postern reverse type={xtype}" + (f" tls={tls}" if tls else "")
+        s = postern(env, procs, path,
+                    f"server://bench@{LOOP}:{tun}/{LOOP}:{e}?tls={tls}&type={xtype}&log=warn")
+        up(tun, s)
+        c = postern(env, procs, path, f"client://bench@{LOOP}:{tun}/{LOOP}:{target}?min=64&log=warn")
+        up(e, s, c)
+        time.sleep(WARM)
+        return e, [s.pid, c.pid]
+    return f
+
+
+def p_v2ray_ws(env, procs, target):
+    e, ws = free_port(), free_port()
+    uid = str(uuid.uuid4())
+    stream = {"network": "ws", "wsSettings": {"path": "/t"}}
+    server = {
+        "log": {"loglevel": "none"},
+        "inbounds": [{"listen": LOOP, "port": ws, "protocol": "vless",
+                      "settings": {"clients": [{"id": uid}], "decryption": "none"},
+                      "streamSettings": stream}],
+        "outbounds": [{"protocol": "freedom"}]}
+    client = {
+        "log": {"loglevel": "none"},
+        "inbounds": [{"listen": LOOP, "port": e, "protocol": "dokodemo-door",
+                      "settings": {"address": LOOP, "port": target, "network": "tcp"}}],
+        "outbounds": [{"protocol": "vless", "settings": {"vnext": [
+            {"address": LOOP, "port": ws, "users": [{"id": uid, "encryption": "none"}]}]},
+            "streamSettings": stream}]}
+    ps = []
+    for name, conf in (("server", server), ("client", client)):
+        cfg = os.path.join(env.tmp, f"v2ray-ws-{name}.json")
+        with open(cfg, "w") as fh:
+            json.dump(conf, fh, indent=1)
+        ps.append(start(procs, ["v2ray", "-config", cfg], env.log(f"v2ray ws {name}")))
+        up(ws if name == "server" else e, *ps)
+    return e, [p.pid for p in ps]
+
+
+PATHS = [
+    ("direct", p_direct),
+    ("postern reverse type=0", p_postern(0, 0)),
+    ("postern reverse type=2", p_postern(2, 0)),
+    ("postern reverse type=2 tls=1", p_postern(2, 1)),
+    ("v2ray vless+ws", p_v2ray_ws),
+]
+
+
+def with_path(env, setup, backend, body):
+    procs = Procs()
+    roots = []
+    try:
+        target = start_backend(backend, procs, env.tmp)
+        entry, roots = setup(env, procs, target)
+        return body(entry)
+    finally:
+        stop(procs, roots)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--postern", default=os.path.join(HERE, "..", "build", "postern"))
+    ap.add_argument("--quick", action="store_true", help="1 run of 2 s per figure")
+    a = ap.parse_args()
+    runs, secs = (1, 2) if a.quick else (3, 4)
+    for tool in ("iperf3", "v2ray"):
+        if not shutil.which(tool):
+            sys.exit(f"transport_bench: {tool} missing: sh bench/deps.sh")
+    tmp = tempfile.mkdtemp(prefix="postern-transport-")
+    env = Env(os.path.abspath(a.postern), tmp)
+    res = {}
+    t0 = time.time()
+    try:
+        for name, fn in PATHS:
+            r = res[name] = {}
+            for k, streams in (("tp1", 1), ("tp8", 8)):
+                try:
+                    r[k] = with_path(env, fn, "iperf",
+                                     lambda e, s=streams: throughput(e, s, runs, secs))
+                except Exception as ex:  # noqa: BLE001 - a figure that fails is reported
+                    r[k] = None
+                    print(f"  {name} {k}: {ex}", file=sys.stderr)
+            try:
+                r["conn"], r["errs"] = with_path(env, fn, "echo", lambda e: connrate(e, secs))
+            except Exception as ex:  # noqa: BLE001
+                r["conn"], r["errs"] = None, None
+                print(f"  {name} conn/s: {ex}", file=sys.stderr)
+            print(f"  {name}: {r}", file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def f(v, fmt):
+        return "-" if v is None else fmt % v
+
+    def ratio(a_, b_):
+        return "-" if a_ is None or b_ in (None, 0) else "%.2fx" % (a_ / b_)
+
+    base, peer = res.get("postern reverse type=0", {}), res.get("v2ray vless+ws", {})
+    print(f"## transports ({time.strftime('%Y-%m-%d')}, {runs} run(s) of {secs} s, "
+          f"{(time.time() - t0) / 60:.1f} min)\n")
+    print("| path | 1 stream Gbit/s | 8 streams Gbit/s | conn/s | conn errors |"
+          " 1 / type=0 | 8 / type=0 | conn/s / type=0 | 1 / v2ray ws | 8 / v2ray ws |"
+          " conn/s / v2ray ws |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, _ in PATHS:
+        r = res.get(name, {})
+        cells = [f(r.get("tp1"), "%.2f"), f(r.get("tp8"), "%.2f"), f(r.get("conn"), "%.0f"),
+                 f(r.get("errs"), "%d")]
+        if name.startswith("postern"):
+            cells += [ratio(r.get(k), base.get(k)) for k in ("tp1", "tp8", "conn")]
+            cells += [ratio(r.get(k), peer.get(k)) for k in ("tp1", "tp8", "conn")]
+        else:
+            cells += [""] * 6
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

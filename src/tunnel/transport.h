@@ -1,0 +1,110 @@
+/* tunnel/transport.h: how a connection to the tunnel port travels, NodePass's
+ * type= (0 a TCP pool, 1 QUIC, 2 WebSocket, 3 HTTP/2), chosen by the server
+ * (or hub) and told to the client in HELLO (TRANSPORT, PATH).
+ *
+ *   type  built  client dials                    the accepting port recognises
+ *   0     yes    TCP, preamble                   'PN\x01' (always, whatever type=)
+ *   1     no     -                               -
+ *   2     yes    [TLS] + GET <path> Upgrade      [TLS ClientHello] + an upgrade on <path>
+ *   3     no     -                               -
+ *
+ * With type=2 every connection (control and data) is a WebSocket (tls/ws.h)
+ * carrying the bytes it carries with type=0: the preamble, then for control
+ * the PSK TLS handshake inside the WebSocket, for data DATA_HELLO (the data
+ * TLS, tls=1|2, is the TLS under the upgrade: wss). The steps below run inside
+ * tun_open / tun_greet (tunnel/open.h), under their deadline and their fd
+ * watch: a step returns PN_AGAIN with x->want set. */
+#ifndef PN_TUNNEL_TRANSPORT_H
+#define PN_TUNNEL_TRANSPORT_H
+
+#include "core/err.h"
+#include "core/xprt.h"
+#include "tls/tls.h"
+#include "tunnel/frame.h"
+
+typedef struct tun_xport {
+    int type;                   /* PN_XPORT_* */
+    const char *path;           /* borrowed: the WebSocket path, "/" by default */
+    const char *host;           /* borrowed, client: the Host header value */
+    pn_tls_ctx_t *tls;          /* borrowed: TLS under the upgrade (wss), NULL for ws:// */
+    const char *sni;            /* borrowed, client: server name for that TLS, may be NULL */
+} tun_xport_t;
+
+/** The name of transport <type> ("tcp", "quic", "ws", "h2"), "?" when unknown. */
+const char *tun_xport_name(int type);
+/** PN_OK when <type> is built into this binary; else PN_ERR with <err>
+ *  ("type=3 is not built yet"). */
+int tun_xport_check(int type, char *err);
+
+/** The accepting end's <t> for type= <type> (-1 means 0) on <path> (NULL:
+ *  "/"), the TLS under an upgrade being <data_tls> (borrowed). */
+void tun_xport_accepting(tun_xport_t *t, int type, const char *path, pn_tls_ctx_t *data_tls);
+/** Put the accepting end's type= and path= in <h> (HELLO's TRANSPORT and
+ *  PATH); nothing for type=0, so that HELLO stays as it was. */
+void tun_xport_hello(pn_hello_t *h, int type, const char *path);
+
+/* The dialing end's choice (client, agent): given type=2 (to cross a proxy)
+ * every connection is a WebSocket on its own path=, host= and tls= (the TLS
+ * under the upgrade: 1 unverified, the data channel pinned as usual; 2
+ * verified with ca=); else the control connection is type=0 and the data
+ * connections follow HELLO (TRANSPORT, PATH, TLS). */
+typedef struct tun_xport_client {
+    int given;                  /* type= was given: -1 no, else the type */
+    tun_xport_t ctrl, data;
+    char host[300];             /* the Host header */
+    char path[PN_PATH_MAX + 1]; /* the path in use */
+    pn_tls_ctx_t *own_tls;      /* owned: type=2 given with tls=1|2 */
+} tun_xport_client_t;
+
+/** Set <c> up from the dialing end's URL: type= <given> (-1 none), <tls>,
+ *  <ca>, <path>, <host> (NULL: <addr_host>:<port>), <sni> (borrowed, outliving
+ *  <c>). PN_ERR with <err> when the TLS context cannot be made. */
+int tun_xport_client_init(tun_xport_client_t *c, int given, int tls, const char *ca,
+                          const char *path, const char *host, const char *addr_host,
+                          const char *port, const char *sni, char *err);
+/** How the control connection travels: NULL for type=0. */
+const tun_xport_t *tun_xport_client_ctrl(tun_xport_client_t *c);
+/** How data connections travel under HELLO <h>, whose data TLS context is
+ *  <data_tls> (borrowed): NULL for type=0. */
+const tun_xport_t *tun_xport_client_data(tun_xport_client_t *c, const pn_hello_t *h,
+                                         pn_tls_ctx_t *data_tls);
+void tun_xport_client_clear(tun_xport_client_t *c);
+
+/** Move <len> bytes of <buf> through <x> (write when <wr>, else read),
+ *  *<done> of them already moved: PN_OK when all are, PN_AGAIN (x->want set),
+ *  PN_ERR with <why> (end of stream included). Reads never take more. */
+int tun_io_all(pn_xprt_t *x, void *buf, size_t len, size_t *done, int wr, const char **why);
+
+/* --- client side: [TLS] then the upgrade ---------------------------------- */
+
+typedef struct tun_ws_dial tun_ws_dial_t;
+
+/** A WebSocket opening over the connected raw transport the caller holds;
+ *  <t> is borrowed until freed. Never NULL. */
+tun_ws_dial_t *tun_ws_dial_new(const tun_xport_t *t);
+/** Advance on *<x> (replaced by the TLS, then by the WebSocket transport):
+ *  PN_OK when *<x> is the WebSocket, PN_AGAIN ((*x)->want set), PN_ERR with <why>. */
+int tun_ws_dial_step(tun_ws_dial_t *d, pn_xprt_t **x, const char **why);
+/** The fingerprint the TLS under the upgrade presented into <fp>: 0, or -1 without TLS. */
+int tun_ws_dial_fp(const tun_ws_dial_t *d, uint8_t fp[PN_TLS_FP_LEN]);
+void tun_ws_dial_free(tun_ws_dial_t *d);
+
+/* --- accepting side -------------------------------------------------------- */
+
+/** Look at the first byte of the raw <x> (not consumed): 0 a tunnel preamble
+ *  (type=0) or anything else that is not HTTP or TLS, 1 a WebSocket opening (an HTTP
+ *  method's letter, or a TLS ClientHello), PN_AGAIN nothing yet, PN_ERR closed. */
+int tun_ws_sniff(pn_xprt_t *x);
+
+typedef struct tun_ws_acc tun_ws_acc_t;
+
+/** The accepting side of an opening on <t>'s path; with t->tls the TLS under
+ *  the upgrade is required (a plain request gets a 400). Never NULL. */
+tun_ws_acc_t *tun_ws_acc_new(const tun_xport_t *t);
+/** Advance on *<x> as tun_ws_dial_step. A malformed head, another path or a
+ *  plain HTTP request is answered (400, 404, 405, 426, a short text page) and
+ *  fails with <why> saying so. */
+int tun_ws_acc_step(tun_ws_acc_t *a, pn_xprt_t **x, const char **why);
+void tun_ws_acc_free(tun_ws_acc_t *a);
+
+#endif
