@@ -204,7 +204,8 @@ pn_master_run(const char *url)
         pn_err_set(err, "db: no db= and neither XDG_STATE_HOME nor HOME is set");
         goto fail;
     }
-    if (m.cfg.db == NULL && make_parents(db, err) != PN_OK)
+    /* The folder of db= is made as the default one is (0700), when missing. */
+    if (make_parents(db, err) != PN_OK)
         goto fail;
     if ((m.store = pn_store_open(db, err)) == NULL)
         goto fail;

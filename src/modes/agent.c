@@ -41,6 +41,7 @@ struct aroute {
     int state;                  /* ROUTE_* below */
     uint16_t given_port;        /* the port the hub gave last (asked for again) */
     int online;                 /* the probe's verdict (1 without a probe) */
+    int was_online;             /* its probe succeeded once: "again" makes sense */
     route_probe_t *probe;       /* owned while one runs */
     ev_timer_t *probe_timer;    /* owned; NULL without a probe */
     uint64_t probe_fails;       /* consecutive failed probes */
@@ -130,9 +131,11 @@ on_probe_done(int ok, const char *why, void *arg)
         return;
     r->online = ok;
     if (ok)
-        log_info("agent: route %s online: its service answers again", route_label(r));
+        log_info("agent: route %s online: its service answers%s", route_label(r),
+                 r->was_online ? " again" : "");
     else
         log_warn("agent: route %s offline: probe failed: %s", route_label(r), why);
+    r->was_online |= ok;
     if (r->state == ROUTE_REGISTERED || r->state == ROUTE_ASKED) {
         pn_route_msg_t m;
         memset(&m, 0, sizeof(m));

@@ -1,6 +1,7 @@
 /* modes/instance.c: the shared run-time of every mode. */
 #include "modes/instance.h"
 #include "core/log.h"
+#include "tls/tls.h"
 #include "net/sock.h"
 
 #include <signal.h>
@@ -49,6 +50,7 @@ pn_instance_init(pn_instance_t *in, const pn_config_t *cfg, int report_mode)
     in->loop = ev_loop_new();
     in->cfg = cfg;
     in->report_mode = report_mode;
+    pn_tls_ktls_quiet(cfg->tls == 0);
     in->report = ev_timer_new(in->loop, on_report, in);
     in->sig[0] = ev_signal_new(in->loop, SIGINT, on_signal, in);
     in->sig[1] = ev_signal_new(in->loop, SIGTERM, on_signal, in);

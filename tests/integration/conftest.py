@@ -22,6 +22,7 @@ finalizer, also when the test fails.
 """
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -124,7 +125,7 @@ class PosternFactory:
             except AssertionError as e:
                 last = e
                 p.cleanup()
-                if "address already in use" not in p.output().lower():
+                if not re.search(r"address (already )?in use", p.output().lower()):
                     raise AssertionError(f"{e}\npostern output:\n{p.output()}") from None
         raise last
 
