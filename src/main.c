@@ -1,5 +1,6 @@
 /* main.c: postern's command line: --help, --version, or one URL to run. */
 #include "core/err.h"
+#include "core/log.h"
 #include "master/master.h"
 #include "conf/config.h"
 #include "run.h"
@@ -79,7 +80,9 @@ static const char usage[] =
 "POSTERN_NO_SPLICE=1 (relay plain TCP through a buffer instead of splice()),\n"
 "POSTERN_NO_MMSG=1 (one UDP datagram per system call, not recvmmsg/sendmmsg),\n"
 "POSTERN_NO_KTLS=1 (seal TLS records in user space even where the kernel offers kTLS),\n"
-"POSTERN_REUSEPORT=1 (several processes with the same URL share a TCP listen port).\n"
+"POSTERN_REUSEPORT=1 (several processes with the same URL share a TCP listen port),\n"
+"POSTERN_LOG_FORMAT=json (one JSON object a line: time, level, mode, instance, msg,\n"
+"fields).\n"
 "\n"
 "Every report interval one line: CHECK_POINT|MODE=|PING=|POOL=|TCPS=|UDPS=|TCPRX=|...\n"
 "Exit codes: 0 stopped by SIGINT/SIGTERM, 1 run-time error (e.g. address in use),\n"
@@ -106,11 +109,20 @@ env_take_url(void)
 
 /* Run the mode <url> names to the end; return the exit code. */
 static int
-run_url(const char *url)
+run_url(const char *url, const char *label)
 {
     char err[PN_ERR_LEN];
     pn_config_t cfg;
 
+    if (log_format_from_env() != 0) {
+        fputs("postern: POSTERN_LOG_FORMAT: expected json or text\n", stderr);
+        return PN_EXIT_USAGE;
+    }
+    const char *sep = strstr(url, "://");
+    char mode[16] = "";
+    if (sep != NULL && (size_t)(sep - url) < sizeof(mode))
+        snprintf(mode, sizeof(mode), "%.*s", (int)(sep - url), url);
+    log_set_context(mode, label);
     if (strncasecmp(url, "master://", 9) == 0)
         return pn_master_run(url);
     if (pn_config_parse(url, &cfg, err) != PN_OK) {
@@ -156,7 +168,7 @@ main(int argc, char **argv)
         fputs(usage, stderr);
         return PN_EXIT_USAGE;
     }
-    int rc = run_url(url);
+    int rc = run_url(url, owned != NULL && argc == 3 ? argv[2] : "");
     free(owned);
     return rc;
 }
