@@ -4,7 +4,10 @@
 #include "tls/tls.h"
 #include "net/sock.h"
 
+#include "core/duration.h"
+
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,21 +29,85 @@ on_report(ev_timer_t *t, void *arg)
     return (long)in->cfg->report_ms;
 }
 
-/* Stop accepting and close every connection right away (the mode's <stop>
- * does it synchronously), then leave the loop: the process exits well within
- * the 5 s promised to users, whatever its peers do. */
+#define DRAIN_DEFAULT_MS 5000
+#define DRAIN_POLL_MS 50
+
+/* POSTERN_SHUTDOWN_TIMEOUT, or NodePass's NP_SHUTDOWN_TIMEOUT (default 5s; 0:
+ * close at once). A malformed value is reported and the default kept. */
+static uint64_t
+drain_timeout_ms(void)
+{
+    const char *names[] = { "POSTERN_SHUTDOWN_TIMEOUT", "NP_SHUTDOWN_TIMEOUT" };
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = getenv(names[i]);
+        uint64_t ms;
+        if (v == NULL || *v == '\0')
+            continue;
+        if (pn_duration_parse(v, &ms) == PN_OK)
+            return ms;
+        log_warn("shutdown: %s=\"%s\" is not a duration; using 5s", names[i], v);
+        return DRAIN_DEFAULT_MS;
+    }
+    return DRAIN_DEFAULT_MS;
+}
+
+/* Close what is left (the mode's <stop> does it synchronously) and leave the loop. */
+static void
+finish_stop(pn_instance_t *in)
+{
+    if (in->stop != NULL)
+        in->stop(in, in->stop_ctx);
+    ev_loop_stop(in->loop);
+}
+
+/* While draining: done once the mode has no open connection, or at the deadline. */
+static long
+on_drain_tick(ev_timer_t *t, void *arg)
+{
+    pn_instance_t *in = arg;
+    size_t open = in->busy(in, in->stop_ctx);
+    if (open == 0) {
+        log_info("shutdown: every connection finished");
+    } else if (pn_now_ms() < in->drain_until) {
+        return DRAIN_POLL_MS;
+    } else {
+        log_info("shutdown: timeout reached, closing %zu open connection(s)", open);
+    }
+    in->drain_until = 0;
+    finish_stop(in);
+    return EV_TIMER_STOP;
+}
+
+/* SIGINT/SIGTERM. A mode with a <drain> hook stops accepting and lets open
+ * connections finish for up to the shutdown timeout; then (or at once for a
+ * mode without it, or a second signal) everything closes and the loop ends. */
 static void
 on_signal(void *arg)
 {
     pn_instance_t *in = arg;
-    if (in->stopping)
+    if (in->stopping) {
+        if (in->drain_until != 0) {
+            log_info("shutdown: second signal, closing now");
+            ev_timer_disarm(in->drain_timer);
+            in->drain_until = 0;
+            finish_stop(in);
+        }
         return;
+    }
     in->stopping = 1;
-    log_info("shutdown: signal received, closing");
     ev_timer_disarm(in->report);
-    if (in->stop != NULL)
-        in->stop(in, in->stop_ctx);
-    ev_loop_stop(in->loop);
+    uint64_t wait = drain_timeout_ms();
+    if (in->drain != NULL && in->busy != NULL && wait > 0 && in->busy(in, in->stop_ctx) > 0) {
+        log_info("shutdown: signal received, no new connections; letting %zu finish "
+                 "(up to %llu ms)", in->busy(in, in->stop_ctx), (unsigned long long)wait);
+        in->drain(in, in->stop_ctx);
+        in->drain_until = pn_now_ms() + wait;
+        in->drain_timer = ev_timer_new(in->loop, on_drain_tick, in);
+        ev_timer_arm(in->drain_timer, DRAIN_POLL_MS);
+        return;
+    }
+    log_info("shutdown: signal received, closing");
+    finish_stop(in);
 }
 
 void
@@ -129,6 +196,7 @@ pn_instance_clear(pn_instance_t *in)
     route_refresh_free(in->dns_cache);
     pn_dns_free(in->dns);
     ev_timer_free(in->report);
+    ev_timer_free(in->drain_timer);
     ev_defer_free(in->sig[0]);
     ev_defer_free(in->sig[1]);
     ev_loop_free(in->loop);

@@ -33,6 +33,9 @@ sys.dont_write_bytecode = True
 
 REPO = Path(__file__).resolve().parents[2]
 POSTERN_BIN = os.environ.get("POSTERN_BIN", str(REPO / "build" / "postern"))
+# A stopped postern lets open connections finish for up to 5 s (the drain); tests that
+# stop it with connections open want it gone at once unless they test the drain.
+os.environ.setdefault("POSTERN_SHUTDOWN_TIMEOUT", "0")
 if str(REPO / "tests") not in sys.path:
     sys.path.insert(0, str(REPO / "tests"))
 
