@@ -88,7 +88,8 @@ static const char usage[] =
 "\n"
 "Every report interval one line: CHECK_POINT|MODE=|PING=|POOL=|TCPS=|UDPS=|TCPRX=|...\n"
 "Exit codes: 0 stopped by SIGINT/SIGTERM, 1 run-time error (e.g. address in use),\n"
-"2 bad URL, parameter or file. See docs/usage.md.\n";
+"2 bad URL, parameter or file. SIGHUP reloads (target names re-resolved, a hub's\n"
+"accounts, an agent's routes) without dropping connections. See docs/usage.md.\n";
 
 static const char *
 env_get(const char *name)

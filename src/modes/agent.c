@@ -55,7 +55,6 @@ struct agent {
     tun_ctrl_t *ctrl;           /* borrowed: the session's, NULL between sessions */
     pn_list_t routes;           /* struct aroute, each owned */
     uint32_t next_id;
-    ev_defer_t *hup;            /* owned: SIGHUP */
 };
 
 static void route_probe_now(struct aroute *r);
@@ -277,7 +276,7 @@ agent_reload(struct agent *ag)
 }
 
 static void
-on_hup(void *arg)
+on_hup(pn_instance_t *in, void *arg)
 {
     agent_reload(arg);
 }
@@ -289,7 +288,8 @@ hook_start(pn_client_t *cl, void *ctx)
 {
     struct agent *ag = ctx;
     ag->cl = cl;
-    ag->hup = ev_signal_new(pn_client_instance(cl)->loop, SIGHUP, on_hup, ag);
+    pn_client_instance(cl)->reload = on_hup;
+    pn_client_instance(cl)->reload_ctx = ag;
     for (pn_list_t *p = ag->routes.next; p != &ag->routes; p = p->next)
         route_start(pn_container_of(p, struct aroute, node));
 }
@@ -388,7 +388,6 @@ static void
 hook_stop(pn_client_t *cl, void *ctx)
 {
     struct agent *ag = ctx;
-    ev_defer_free(ag->hup);
     for (pn_list_t *p = ag->routes.next; p != &ag->routes; p = p->next) {
         struct aroute *r = pn_container_of(p, struct aroute, node);
         route_probe_cancel(r->probe);

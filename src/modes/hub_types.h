@@ -113,7 +113,6 @@ struct hub {
     void (*reg_gone)(struct hub *h, struct hroute *r);     /* watch: a route is about to go */
     pn_entry_cb reg_tcp_user;   /* a user of a tcp route's listener (arg: the route) */
     udp_new_peer_cb reg_udp_peer;   /* a new user of a udp route's listener (arg: the route) */
-    ev_defer_t *hup;            /* owned: SIGHUP */
 };
 
 #endif

@@ -110,6 +110,20 @@ on_signal(void *arg)
     finish_stop(in);
 }
 
+/* SIGHUP: reload without dropping anything. Certificate files (tls=2) are
+ * re-read by the TLS context itself when they change on disk. */
+static void
+on_hup(void *arg)
+{
+    pn_instance_t *in = arg;
+    if (in->stopping)
+        return;
+    log_info("reload: SIGHUP%s", in->dns_cache ? ": resolving target names again" : "");
+    route_refresh_now(in->dns_cache);
+    if (in->reload != NULL)
+        in->reload(in, in->reload_ctx);
+}
+
 void
 pn_instance_init(pn_instance_t *in, const pn_config_t *cfg, int report_mode)
 {
@@ -121,6 +135,7 @@ pn_instance_init(pn_instance_t *in, const pn_config_t *cfg, int report_mode)
     in->report = ev_timer_new(in->loop, on_report, in);
     in->sig[0] = ev_signal_new(in->loop, SIGINT, on_signal, in);
     in->sig[1] = ev_signal_new(in->loop, SIGTERM, on_signal, in);
+    in->sig[2] = ev_signal_new(in->loop, SIGHUP, on_hup, in);
     if (cfg->rate_mbps != 0) {
         /* Mbit/s to bytes/s; a burst of 100 ms (at least one relay buffer). */
         uint64_t rate = (uint64_t)cfg->rate_mbps * 125000;
@@ -199,5 +214,6 @@ pn_instance_clear(pn_instance_t *in)
     ev_timer_free(in->drain_timer);
     ev_defer_free(in->sig[0]);
     ev_defer_free(in->sig[1]);
+    ev_defer_free(in->sig[2]);
     ev_loop_free(in->loop);
 }

@@ -80,6 +80,15 @@ on_tick(ev_timer_t *t, void *arg)
     return (long)next_tick(r);
 }
 
+void
+route_refresh_now(route_refresh_t *r)
+{
+    if (r == NULL)
+        return;
+    ev_timer_disarm(r->timer);
+    ev_timer_arm(r->timer, (uint64_t)on_tick(r->timer, r));
+}
+
 route_refresh_t *
 route_refresh_new(ev_loop_t *loop, pn_dns_t *dns, lb_set_t *set, uint64_t ttl_ms)
 {
