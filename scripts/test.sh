@@ -25,6 +25,8 @@ sh scripts/check-layers.sh
 sh tests/scripts/check_layers_test.sh
 echo "== bash completion (contrib/bash-completion/postern)"
 bash tests/scripts/completion_test.sh
+echo "== systemd units (contrib/systemd, systemd-analyze verify)"
+sh tests/scripts/systemd_units_test.sh
 
 echo "== build (release)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -51,7 +53,7 @@ POSTERN_BIN="$PWD/build/postern" "$PY" -m pytest -q -p no:cacheprovider tests/in
 echo "== integration subset on the ASan+UBSan build"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 POSTERN_BIN="$PWD/build-asan/postern" "$PY" -m pytest -q -p no:cacheprovider tests/integration \
-    -k "single_basic or newuser or logfmt or drain or reload or halfclose or signals or tunnel_flow or tunnel_auth or tunnel_tls or udp_datagram or udp_session or udp_paths or limits_block or limits_proxy or limits_slot or relay_paths or master_api or master_supervise or master_openapi or hub"
+    -k "single_basic or newuser or logfmt or drain or reload or notify or halfclose or signals or tunnel_flow or tunnel_auth or tunnel_tls or udp_datagram or udp_session or udp_paths or limits_block or limits_proxy or limits_slot or relay_paths or master_api or master_supervise or master_openapi or hub"
 
 echo "== valgrind memcheck: a short tunnel session, a master session, a hub session"
 POSTERN_BIN="$PWD/build/postern" sh scripts/valgrind.sh

@@ -41,6 +41,9 @@ static const char usage[] =
 "  postern --url-from-env [<label>]\n"
 "      run the URL in $POSTERN_URL: the key stays out of the command line that\n"
 "      other local users can read (the master starts its instances this way)\n"
+"  postern --url-from-file <file>\n"
+"      run the URL on the first line of <file> (systemd's postern@<name>.service\n"
+"      reads /etc/postern/<name>.url): the key stays out of the command line\n"
 "  postern --help | --version\n"
 "\n"
 "An empty host (\":8080\") means every interface when listening, loopback when dialing;\n"
@@ -110,6 +113,29 @@ env_take_url(void)
     return copy;
 }
 
+/* The first line of <path> (at most 8 KiB), without surrounding blanks; NULL
+ * when unreadable or empty. */
+static char *
+file_take_url(const char *path)
+{
+    char buf[8192];
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return NULL;
+    char *line = fgets(buf, sizeof(buf), f);
+    fclose(f);
+    if (line == NULL)
+        return NULL;
+    while (*line == ' ' || *line == '\t')
+        line++;
+    size_t n = strlen(line);
+    while (n > 0 && strchr(" \t\r\n", line[n - 1]) != NULL)
+        line[--n] = '\0';
+    char *copy = n ? strdup(line) : NULL;
+    memset(buf, 0, sizeof(buf));
+    return copy;
+}
+
 /* Run the mode <url> names to the end; return the exit code. */
 static int
 run_url(const char *url, const char *label)
@@ -165,6 +191,13 @@ main(int argc, char **argv)
         url = owned = env_take_url();
         if (url == NULL) {
             fputs("postern: --url-from-env: POSTERN_URL is not set\n", stderr);
+            return PN_EXIT_USAGE;
+        }
+    } else if (argc == 3 && strcmp(argv[1], "--url-from-file") == 0) {
+        /* A systemd unit's URL (and key) from a file of mode 0600, not argv. */
+        url = owned = file_take_url(argv[2]);
+        if (url == NULL) {
+            fprintf(stderr, "postern: --url-from-file: cannot read a URL from %s\n", argv[2]);
             return PN_EXIT_USAGE;
         }
     } else if (argc != 2) {

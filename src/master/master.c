@@ -9,6 +9,7 @@
  */
 #include "master/master.h"
 #include "core/log.h"
+#include "core/notify.h"
 #include "core/mem.h"
 #include "master/api.h"
 #include "master/events.h"
@@ -104,6 +105,7 @@ on_signal(void *arg)
         return;
     m->stopping = 1;
     log_info("shutdown: signal received, stopping the instances");
+    pn_notify("STOPPING=1");
     ev_timer_disarm(m->save);
     pn_api_stop(&m->api);
     pn_events_shutdown(m->events);
@@ -259,6 +261,7 @@ pn_master_run(const char *url)
              m.cfg.prefix, db);
     if (pn_super_load(m.super) != PN_OK)
         log_error("master: cannot load the instances from the database");
+    pn_notify("READY=1");
 
     ev_loop_run(m.loop);
     rc = PN_EXIT_OK;

@@ -5,6 +5,7 @@
 #include "net/sock.h"
 
 #include "core/duration.h"
+#include "core/notify.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -95,6 +96,7 @@ on_signal(void *arg)
         return;
     }
     in->stopping = 1;
+    pn_notify("STOPPING=1");
     ev_timer_disarm(in->report);
     uint64_t wait = drain_timeout_ms();
     if (in->drain != NULL && in->busy != NULL && wait > 0 && in->busy(in, in->stop_ctx) > 0) {
@@ -119,9 +121,20 @@ on_hup(void *arg)
     if (in->stopping)
         return;
     log_info("reload: SIGHUP%s", in->dns_cache ? ": resolving target names again" : "");
+    pn_notify("RELOADING=1");
     route_refresh_now(in->dns_cache);
     if (in->reload != NULL)
         in->reload(in, in->reload_ctx);
+    pn_notify("READY=1");
+}
+
+/* WATCHDOG=1 at half the interval the service manager asked for: the loop runs. */
+static long
+on_watchdog(ev_timer_t *t, void *arg)
+{
+    pn_notify("WATCHDOG=1");
+    uint64_t wd = pn_notify_watchdog_ms();
+    return (long)(wd / 2 ? wd / 2 : 1);
 }
 
 void
@@ -170,6 +183,12 @@ int
 pn_instance_run(pn_instance_t *in)
 {
     ev_timer_arm(in->report, in->cfg->report_ms);
+    uint64_t wd = pn_notify_watchdog_ms();
+    if (wd > 0) {
+        in->watchdog = ev_timer_new(in->loop, on_watchdog, in);
+        ev_timer_arm(in->watchdog, wd / 2 ? wd / 2 : 1);
+    }
+    pn_notify("READY=1");
     ev_loop_run(in->loop);
     log_info("totals: %llu TCP connections, %llu refused (slot, block, bad handshakes), "
              "%llu failed dials, %llu datagrams dropped",
@@ -212,6 +231,7 @@ pn_instance_clear(pn_instance_t *in)
     pn_dns_free(in->dns);
     ev_timer_free(in->report);
     ev_timer_free(in->drain_timer);
+    ev_timer_free(in->watchdog);
     ev_defer_free(in->sig[0]);
     ev_defer_free(in->sig[1]);
     ev_defer_free(in->sig[2]);

@@ -45,6 +45,7 @@ struct pn_instance {
     size_t (*busy)(pn_instance_t *in, void *ctx); /* with <drain>: connections still open */
     uint64_t drain_until;       /* ms: the drain's deadline; 0 when not draining */
     ev_timer_t *drain_timer;    /* owned, or NULL */
+    ev_timer_t *watchdog;       /* owned: WATCHDOG=1 (systemd), or NULL */
     int exit_code;              /* what pn_instance_run() returns */
     ev_timer_t *report;         /* owned */
     ev_defer_t *sig[3];         /* owned: SIGINT, SIGTERM, SIGHUP */
