@@ -25,12 +25,14 @@ sh scripts/check-layers.sh
 sh tests/scripts/check_layers_test.sh
 echo "== bash completion (contrib/bash-completion/postern)"
 bash tests/scripts/completion_test.sh
-echo "== systemd units (contrib/systemd, systemd-analyze verify)"
-sh tests/scripts/systemd_units_test.sh
 
 echo "== build (release)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 ninja -C build
+echo "== systemd units (contrib/systemd, systemd-analyze verify)"
+sh tests/scripts/systemd_units_test.sh
+echo "== man page (scdoc, man --warnings, every --help name in it)"
+sh tests/scripts/man_test.sh
 echo "== build (debug, ASan+UBSan)"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DWITH_SANITIZERS=ON >/dev/null
 ninja -C build-asan
