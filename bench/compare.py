@@ -591,7 +591,7 @@ def p_reverse(tls):
         tun, e = free_port(), free_port()
         return tunnel(env, procs, f"postern reverse tls={tls}",
                       f"server://bench@{LOOP}:{tun}/{LOOP}:{e}?tls={tls}&log=warn",
-                      f"client://bench@{LOOP}:{tun}/{LOOP}:{target}?min=64&log=warn", e)
+                      f"client://bench@{LOOP}:{tun}/{LOOP}:{target}?min=64&mode=2&log=warn", e)
     return f
 
 
@@ -599,7 +599,7 @@ def p_forward(env, procs, target):
     tun, e = free_port(), free_port()
     return tunnel(env, procs, "postern forward tls=0",
                   f"server://bench@{LOOP}:{tun}/{LOOP}:{target}?mode=2&log=warn",
-                  f"client://bench@{LOOP}:{tun}/{LOOP}:{e}?min=64&log=warn", e)
+                  f"client://bench@{LOOP}:{tun}/{LOOP}:{e}?min=64&mode=2&log=warn", e)
 
 
 PATHS = [

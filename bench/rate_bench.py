@@ -30,7 +30,7 @@ def run(postern, kind, rate, seconds, streams, reverse):
             tun = free_port()
             procs.start([postern, f"server://bench@{LOOP}:{tun}/{LOOP}:{entry}?rate={rate}&log=warn"], env)
             wait_tcp(tun)
-            procs.start([postern, f"client://bench@{LOOP}:{tun}/{LOOP}:{sport}?min=8&log=warn"], env)
+            procs.start([postern, f"client://bench@{LOOP}:{tun}/{LOOP}:{sport}?min=8&mode=2&log=warn"], env)
         wait_tcp(entry)
         time.sleep(0.5)
         argv = ["iperf3", "-c", LOOP, "-p", str(entry), "-t", str(seconds), "-P", str(streams),

@@ -94,12 +94,12 @@ def setup(kind, postern, procs, backend_port):
         tun = free_port()
         procs.start([postern, f"server://bench@{LOOP}:{tun}/{LOOP}:{entry}?log=warn"], env)
         wait_tcp(tun)
-        procs.start([postern, f"client://bench@{LOOP}:{tun}/{LOOP}:{backend_port}?min=16&log=warn"], env)
+        procs.start([postern, f"client://bench@{LOOP}:{tun}/{LOOP}:{backend_port}?min=16&mode=2&log=warn"], env)
     elif kind == "forward tunnel":
         tun = free_port()
         procs.start([postern, f"server://bench@{LOOP}:{tun}/{LOOP}:{backend_port}?mode=2&log=warn"], env)
         wait_tcp(tun)
-        procs.start([postern, f"client://bench@{LOOP}:{tun}/{LOOP}:{entry}?min=16&log=warn"], env)
+        procs.start([postern, f"client://bench@{LOOP}:{tun}/{LOOP}:{entry}?min=16&mode=2&log=warn"], env)
     wait_tcp(entry)
     time.sleep(0.5)         # let the pool fill
     return entry

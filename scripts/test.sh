@@ -30,6 +30,10 @@ bash tests/scripts/completion_test.sh
 echo "== build (release)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 ninja -C build
+echo "== systemd units (contrib/systemd, systemd-analyze verify)"
+sh tests/scripts/systemd_units_test.sh
+echo "== man page (scdoc, man --warnings, every --help name in it)"
+sh tests/scripts/man_test.sh
 echo "== build (debug, ASan+UBSan)"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DWITH_SANITIZERS=ON >/dev/null
 ninja -C build-asan
@@ -55,7 +59,7 @@ POSTERN_BIN="$PWD/build/postern" "$PY" -m pytest -q -p no:cacheprovider -c tests
 echo "== integration subset on the ASan+UBSan build"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 POSTERN_BIN="$PWD/build-asan/postern" "$PY" -m pytest -q -p no:cacheprovider tests/integration \
-    -k "single_basic or halfclose or signals or tunnel_flow or tunnel_auth or tunnel_tls or udp_datagram or udp_session or udp_paths or limits_block or limits_proxy or limits_slot or relay_paths or master_api or master_supervise or master_openapi or hub or admission or early_refusal or abortive_end or master_halted or transport_"
+    -k "single_basic or newuser or logfmt or drain or reload or notify or halfclose or signals or tunnel_flow or tunnel_auth or tunnel_tls or udp_datagram or udp_session or udp_paths or limits_block or limits_proxy or limits_slot or relay_paths or master_api or master_supervise or master_openapi or hub or admission or early_refusal or abortive_end or master_halted or transport_"
 
 echo "== valgrind memcheck: a short tunnel session, a master session, a hub session"
 POSTERN_BIN="$PWD/build/postern" sh scripts/valgrind.sh

@@ -1,5 +1,6 @@
 /* main.c: postern's command line: --help, --version, or one URL to run. */
 #include "core/err.h"
+#include "core/log.h"
 #include "master/master.h"
 #include "conf/config.h"
 #include "run.h"
@@ -19,7 +20,8 @@ static const char usage[] =
 "  postern server://[<key>@]<tunnel_host>:<port>/<target>[,<target>...][?params]\n"
 "      tunnel server: clients connect to the tunnel address\n"
 "  postern client://[<key>@]<server_host>:<port>/<target>[?params]\n"
-"      tunnel client (when the first address cannot be bound here, or mode=2)\n"
+"      tunnel client (when the first address is not one of this machine, or\n"
+"      mode=2; with mode=0 a taken local address exits 1: address in use)\n"
 "  postern hub://[<host>]:<port>?accounts=<file>[&http=<addr>][&https=<addr>][&ports=<lo>-<hi>]\n"
 "      hub: many agents attach with their account's token and publish routes:\n"
 "      ports (tcp, udp), HTTP hosts (routed by Host on http=), TLS names (routed\n"
@@ -40,6 +42,9 @@ static const char usage[] =
 "  postern --url-from-env [<label>]\n"
 "      run the URL in $POSTERN_URL: the key stays out of the command line that\n"
 "      other local users can read (the master starts its instances this way)\n"
+"  postern --url-from-file <file>\n"
+"      run the URL on the first line of <file> (systemd's postern@<name>.service\n"
+"      reads /etc/postern/<name>.url): the key stays out of the command line\n"
 "  postern --help | --version\n"
 "\n"
 "An empty host (\":8080\") means every interface when listening, loopback when dialing;\n"
@@ -86,11 +91,16 @@ static const char usage[] =
 "POSTERN_NO_SPLICE=1 (relay plain TCP through a buffer instead of splice()),\n"
 "POSTERN_NO_MMSG=1 (one UDP datagram per system call, not recvmmsg/sendmmsg),\n"
 "POSTERN_NO_KTLS=1 (seal TLS records in user space even where the kernel offers kTLS),\n"
-"POSTERN_REUSEPORT=1 (several processes with the same URL share a TCP listen port).\n"
+"POSTERN_REUSEPORT=1 (several processes with the same URL share a TCP listen port),\n"
+"POSTERN_SHUTDOWN_TIMEOUT=5s (alias NP_SHUTDOWN_TIMEOUT: on SIGTERM open connections\n"
+"of a single-end forwarder may finish this long),\n"
+"POSTERN_LOG_FORMAT=json (one JSON object a line: time, level, mode, instance, msg,\n"
+"fields).\n"
 "\n"
 "Every report interval one line: CHECK_POINT|MODE=|PING=|POOL=|TCPS=|UDPS=|TCPRX=|...\n"
 "Exit codes: 0 stopped by SIGINT/SIGTERM, 1 run-time error (e.g. address in use),\n"
-"2 bad URL, parameter or file. See docs/usage.md.\n";
+"2 bad URL, parameter or file. SIGHUP reloads (target names re-resolved, a hub's\n"
+"accounts, an agent's routes) without dropping connections. See docs/usage.md.\n";
 
 static const char *
 env_get(const char *name)
@@ -111,13 +121,45 @@ env_take_url(void)
     return copy;
 }
 
+/* The first line of <path> (at most 8 KiB), without surrounding blanks; NULL
+ * when unreadable or empty. */
+static char *
+file_take_url(const char *path)
+{
+    char buf[8192];
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return NULL;
+    char *line = fgets(buf, sizeof(buf), f);
+    fclose(f);
+    if (line == NULL)
+        return NULL;
+    while (*line == ' ' || *line == '\t')
+        line++;
+    size_t n = strlen(line);
+    while (n > 0 && strchr(" \t\r\n", line[n - 1]) != NULL)
+        line[--n] = '\0';
+    char *copy = n ? strdup(line) : NULL;
+    memset(buf, 0, sizeof(buf));
+    return copy;
+}
+
 /* Run the mode <url> names to the end; return the exit code. */
 static int
-run_url(const char *url)
+run_url(const char *url, const char *label)
 {
     char err[PN_ERR_LEN];
     pn_config_t cfg;
 
+    if (log_format_from_env() != 0) {
+        fputs("postern: POSTERN_LOG_FORMAT: expected json or text\n", stderr);
+        return PN_EXIT_USAGE;
+    }
+    const char *sep = strstr(url, "://");
+    char mode[16] = "";
+    if (sep != NULL && (size_t)(sep - url) < sizeof(mode))
+        snprintf(mode, sizeof(mode), "%.*s", (int)(sep - url), url);
+    log_set_context(mode, label);
     if (strncasecmp(url, "master://", 9) == 0)
         return pn_master_run(url);
     if (pn_config_parse(url, &cfg, err) != PN_OK) {
@@ -159,11 +201,18 @@ main(int argc, char **argv)
             fputs("postern: --url-from-env: POSTERN_URL is not set\n", stderr);
             return PN_EXIT_USAGE;
         }
+    } else if (argc == 3 && strcmp(argv[1], "--url-from-file") == 0) {
+        /* A systemd unit's URL (and key) from a file of mode 0600, not argv. */
+        url = owned = file_take_url(argv[2]);
+        if (url == NULL) {
+            fprintf(stderr, "postern: --url-from-file: cannot read a URL from %s\n", argv[2]);
+            return PN_EXIT_USAGE;
+        }
     } else if (argc != 2) {
         fputs(usage, stderr);
         return PN_EXIT_USAGE;
     }
-    int rc = run_url(url);
+    int rc = run_url(url, owned != NULL && argc == 3 ? argv[2] : "");
     free(owned);
     return rc;
 }

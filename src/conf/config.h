@@ -81,6 +81,9 @@ typedef struct pn_config {
 #define PN_EXIT_OK 0
 #define PN_EXIT_RUNTIME 1       /* e.g. address already in use */
 #define PN_EXIT_USAGE 2         /* bad URL, parameter or file */
+/* An ERROR line with this text says the exit 1 that follows is final (e.g. a
+ * wrong key or token): a supervisor shows an error and does not restart. */
+#define PN_FINAL_MARK "final, not retried:"
 
 /** Parse and validate <url> into <cfg> (zeroed first). On failure fill <err>
  *  with "<field>: <what was expected>" and return PN_ERR; <cfg> is then empty.

@@ -26,6 +26,20 @@ enum log_level log_get_level(void);
 int log_level_parse(const char *name, enum log_level *out);
 /** Return nonzero when a message at <lvl> would be printed. */
 int log_enabled(enum log_level lvl);
+/** Line formats: LOG_FMT_TEXT "<date> <time> <LEVEL> <msg>"; LOG_FMT_JSON one JSON
+ *  object a line with the stable keys time (RFC 3339, UTC, ms), level, mode,
+ *  instance, msg and fields (an object; CHECK_POINT lines put their counters
+ *  there). Secrets never reach a log line in either format. */
+enum log_format { LOG_FMT_TEXT = 0, LOG_FMT_JSON };
+/** Choose the line format from $POSTERN_LOG_FORMAT ("json" or "text", default
+ *  text); -1 for another value, else 0. */
+int log_format_from_env(void);
+/** Set the format. */
+void log_set_format(enum log_format fmt);
+/** Name the process in JSON lines: <mode> (client, server, hub...) and
+ *  <instance> (the master's instance label, or ""); both copied. */
+void log_set_context(const char *mode, const char *instance);
+
 /** Print one line at <lvl>, prefixed with a timestamp and the level's name. */
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -9,6 +9,7 @@
  */
 #include "master/master.h"
 #include "core/log.h"
+#include "core/notify.h"
 #include "core/mem.h"
 #include "master/api.h"
 #include "master/events.h"
@@ -104,6 +105,7 @@ on_signal(void *arg)
         return;
     m->stopping = 1;
     log_info("shutdown: signal received, stopping the instances");
+    pn_notify("STOPPING=1");
     ev_timer_disarm(m->save);
     pn_api_stop(&m->api);
     pn_events_shutdown(m->events);
@@ -197,6 +199,8 @@ pn_master_run(const char *url)
         return PN_EXIT_USAGE;
     }
     log_set_level(m.cfg.log);
+    /* The instances write text lines: the master reads them (CHECK_POINT). */
+    unsetenv("POSTERN_LOG_FORMAT");
     /* A write to a closed API connection must not kill the master. */
     signal(SIGPIPE, SIG_IGN);
 
@@ -205,7 +209,8 @@ pn_master_run(const char *url)
         pn_err_set(err, "db: no db= and neither XDG_STATE_HOME nor HOME is set");
         goto fail;
     }
-    if (m.cfg.db == NULL && make_parents(db, err) != PN_OK)
+    /* The folder of db= is made as the default one is (0700), when missing. */
+    if (make_parents(db, err) != PN_OK)
         goto fail;
     if ((m.store = pn_store_open(db, err)) == NULL)
         goto fail;
@@ -257,6 +262,7 @@ pn_master_run(const char *url)
              m.cfg.prefix, db);
     if (pn_super_load(m.super) != PN_OK)
         log_error("master: cannot load the instances from the database");
+    pn_notify("READY=1");
 
     ev_loop_run(m.loop);
     rc = PN_EXIT_OK;

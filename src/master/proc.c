@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/url.h"
+#include "conf/config.h"
 #include "master/backoff.h"
 #include "master/checkpoint.h"
 #include "master/hubstate.h"
@@ -173,6 +174,8 @@ proc_line(pn_proc_t *p, char *line, size_t len)
     if (len == 0)
         return;
     snprintf(p->last, sizeof(p->last), "%s", line);
+    if (p->final[0] == '\0' && strstr(p->last, PN_FINAL_MARK) != NULL)
+        snprintf(p->final, sizeof(p->final), "%s", p->last);
     log_push(in, line);
     log_notify(in, line);
 }
@@ -442,12 +445,17 @@ proc_exited(pn_proc_t *p, int ws)
         p->len = 0;
         proc_line(p, p->line, len);
     }
-    if (WIFEXITED(ws))
-        snprintf(reason, sizeof(reason), "exited with code %d%s%s", code, p->last[0] ? ": " : "",
-                 p->last);
+    /* A final error (wrong key...) is the reason, whatever was logged after it. */
+    const char *last = p->final[0] ? p->final : p->last;
+    int final = code == PN_EXIT_RUNTIME && p->final[0] != '\0';
+    if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0 && p->stop_requested)
+        snprintf(reason, sizeof(reason), "exited cleanly");
+    else if (WIFEXITED(ws))
+        snprintf(reason, sizeof(reason), "exited with code %d%s%s", code, last[0] ? ": " : "",
+                 last);
     else
         snprintf(reason, sizeof(reason), "killed by signal %d%s%s", WTERMSIG(ws),
-                 p->last[0] ? ": " : "", p->last);
+                 last[0] ? ": " : "", last);
     uint64_t uptime = pn_now_ms() - p->started_ms;
     int requested = p->stop_requested;
     pn_proc_free(p);
@@ -473,7 +481,9 @@ proc_exited(pn_proc_t *p, int ws)
             in->status = PN_INST_ERROR;
             set_error(in, reason);
             in->start_after_stop = 0;
-            if (in->restart && in->desired && !s->shutting_down) {
+            if (final) {
+                log_warn("master: instance %s: final error: not restarted", in->id);
+            } else if (in->restart && in->desired && !s->shutting_down) {
                 uint64_t delay = pn_backoff_next(in->backoff_ms, uptime, code);
                 if (delay != PN_BACKOFF_NEVER) {
                     in->backoff_ms = delay;

@@ -29,6 +29,7 @@ struct pn_proc {
     char *line;                 /* owned: the line being assembled */
     int skip;                   /* dropping the rest of a HUB_STATE line over the bound */
     char last[256];             /* last ordinary line: the error reason */
+    char final[256];            /* the PN_FINAL_MARK line, if it printed one */
 };
 
 struct pn_super {

@@ -41,6 +41,7 @@ struct aroute {
     int state;                  /* ROUTE_* below */
     uint16_t given_port;        /* the port the hub gave last (asked for again) */
     int online;                 /* the probe's verdict (1 without a probe) */
+    int was_online;             /* its probe succeeded once: "again" makes sense */
     route_probe_t *probe;       /* owned while one runs */
     ev_timer_t *probe_timer;    /* owned; NULL without a probe */
     uint64_t probe_fails;       /* consecutive failed probes */
@@ -54,7 +55,6 @@ struct agent {
     tun_ctrl_t *ctrl;           /* borrowed: the session's, NULL between sessions */
     pn_list_t routes;           /* struct aroute, each owned */
     uint32_t next_id;
-    ev_defer_t *hup;            /* owned: SIGHUP */
 };
 
 static void route_probe_now(struct aroute *r);
@@ -130,9 +130,11 @@ on_probe_done(int ok, const char *why, void *arg)
         return;
     r->online = ok;
     if (ok)
-        log_info("agent: route %s online: its service answers again", route_label(r));
+        log_info("agent: route %s online: its service answers%s", route_label(r),
+                 r->was_online ? " again" : "");
     else
         log_warn("agent: route %s offline: probe failed: %s", route_label(r), why);
+    r->was_online |= ok;
     if (r->state == ROUTE_REGISTERED || r->state == ROUTE_ASKED) {
         pn_route_msg_t m;
         memset(&m, 0, sizeof(m));
@@ -274,7 +276,7 @@ agent_reload(struct agent *ag)
 }
 
 static void
-on_hup(void *arg)
+on_hup(pn_instance_t *in, void *arg)
 {
     agent_reload(arg);
 }
@@ -286,7 +288,8 @@ hook_start(pn_client_t *cl, void *ctx)
 {
     struct agent *ag = ctx;
     ag->cl = cl;
-    ag->hup = ev_signal_new(pn_client_instance(cl)->loop, SIGHUP, on_hup, ag);
+    pn_client_instance(cl)->reload = on_hup;
+    pn_client_instance(cl)->reload_ctx = ag;
     for (pn_list_t *p = ag->routes.next; p != &ag->routes; p = p->next)
         route_start(pn_container_of(p, struct aroute, node));
 }
@@ -385,7 +388,6 @@ static void
 hook_stop(pn_client_t *cl, void *ctx)
 {
     struct agent *ag = ctx;
-    ev_defer_free(ag->hup);
     for (pn_list_t *p = ag->routes.next; p != &ag->routes; p = p->next) {
         struct aroute *r = pn_container_of(p, struct aroute, node);
         route_probe_cancel(r->probe);

@@ -18,6 +18,7 @@
 #include "modes/common.h"
 #include "modes/instance.h"
 #include "modes/tunnel.h"
+#include "net/dns.h"
 #include "net/sock.h"
 #include "relay/entry.h"
 #include "relay/link.h"
@@ -276,6 +277,7 @@ session_ready(struct client *cl)
     if (cl->data_tls_mode != cl->hello.tls) {
         pn_tls_ctx_free(cl->data_tls);
         cl->data_tls_mode = -1;
+        pn_tls_ktls_quiet(cl->hello.tls == 0);    /* the server's word, not our URL's */
         if (cl->hello.tls != 0) {
             cl->data_tls = pn_tls_client_new(cl->hello.tls == 2, cl->cfg->ca, err);
             if (cl->data_tls == NULL) {
@@ -396,6 +398,24 @@ on_ended(tun_sess_t *ss, const char *why, void *arg)
     session_end(arg, why);
 }
 
+/* Whether the handshake error <err> is the server's refusal of our PSK: the
+ * alert a postern server sends for a wrong key (illegal parameter, or decrypt
+ * error from older OpenSSL), or a hub for an unknown token (handshake failure).
+ * A timeout or a reset is not: those are retried. */
+static int
+key_refused(const char *err)
+{
+    static const char *const alerts[] = {
+        "alert illegal parameter", "alert decrypt error", "alert handshake failure",
+    };
+    if (strncmp(err, "tls handshake", 13) != 0)
+        return 0;
+    for (size_t i = 0; i < sizeof(alerts) / sizeof(alerts[0]); i++)
+        if (strstr(err, alerts[i]) != NULL)
+            return 1;
+    return 0;
+}
+
 static void
 on_ctrl_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
 {
@@ -403,9 +423,17 @@ on_ctrl_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
     char s[PN_ADDRSTRLEN];
     cl->ctrl_open = NULL;
     if (x == NULL) {
+        const char *what = cl->hooks.exit ? "wrong token" : "wrong key";
+        if (key_refused(err)) {
+            /* Final: retrying with the same key cannot succeed. */
+            log_error("%s: " PN_FINAL_MARK " authentication failed with %s: %s; stopping",
+                      cl->side.name, pn_addr_str(&cl->server_addr, s), what);
+            pn_instance_fail(&cl->in, PN_EXIT_RUNTIME);
+            return;
+        }
         if (strncmp(err, "tls handshake", 13) == 0)
             log_error("%s: authentication failed with %s (%s?): %s", cl->side.name,
-                      pn_addr_str(&cl->server_addr, s), cl->hooks.exit ? "wrong token" : "wrong key", err);
+                      pn_addr_str(&cl->server_addr, s), what, err);
         session_end(cl, err);
         return;
     }
@@ -588,9 +616,15 @@ pn_client_run(const pn_config_t *cfg)
      * listen. Which one applies is the server's word, so prepare both. */
     if (pn_targets_resolve(cfg, &cl.set, err) != PN_OK)
         return pn_fail(PN_EXIT_USAGE, err);
+    /* The forward flow's listen address; in the reverse flow a target name
+     * that does not resolve yet is the DNS cache's to retry, not an error. */
     if (pn_addr_resolve(cfg->targets[0].host, cfg->targets[0].port, 1, &cl.listen_addr, err) !=
-            PN_OK ||
-        pn_dial_source(cfg, &cl.src, &cl.has_src, err) != PN_OK)
+        PN_OK) {
+        if (pn_dns_is_literal(cfg->targets[0].host))
+            goto usage;
+        memset(&cl.listen_addr, 0, sizeof(cl.listen_addr));
+    }
+    if (pn_dial_source(cfg, &cl.src, &cl.has_src, err) != PN_OK)
         goto usage;
     if (cfg->ca != NULL) {
         /* Fail now, with the field named, rather than at the first data connection. */

@@ -1,5 +1,6 @@
 /* modes/common.c: shared start-up steps. */
 #include "modes/common.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "net/dns.h"
 #include "route/proxy.h"
@@ -19,9 +20,18 @@ pn_targets_resolve(const pn_config_t *cfg, lb_set_t *set, char *err)
         int rc = cfg->dns_server != NULL && !pn_dns_is_literal(t->host)
                      ? pn_dns_resolve_now(cfg->dns_server, t->host, t->port, &t->addr, sub)
                      : pn_addr_resolve(t->host, t->port, 0, &t->addr, sub);
-        if (rc != PN_OK) {
+        if (rc != PN_OK && pn_dns_is_literal(t->host)) {
             lb_clear(set);
             return pn_err_set(err, "target: %s", sub);
+        }
+        if (rc != PN_OK) {
+            /* A name that does not resolve yet (a router that boots before
+             * its DNS): a run-time condition. The DNS cache retries it; dials
+             * to it fail with a clear reason until it resolves. */
+            memset(&t->addr, 0, sizeof(t->addr));
+            t->down = 1;
+            log_warn("target: %s does not resolve yet (%s); retrying in the background",
+                     t->host, sub);
         }
     }
     return PN_OK;

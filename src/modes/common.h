@@ -10,7 +10,9 @@
 #include "tls/tls.h"
 
 /** Resolve every target of <cfg> into <set> (initialised here, for dialing).
- *  PN_ERR with "target: ..." in <err> when a name does not resolve. */
+ *  A name that does not resolve yet is kept unresolved (address family 0,
+ *  down) with a warning, for the DNS cache to retry; PN_ERR with
+ *  "target: ..." in <err> only for an address that cannot be parsed. */
 int pn_targets_resolve(const pn_config_t *cfg, lb_set_t *set, char *err);
 /** Return PN_ERR with "target: ... loop" in <err> when a target of <set> is the
  *  listen address <listen> itself (or a loopback address on its port while

@@ -88,7 +88,7 @@ kick_account(struct hub *h, struct hacct *a, const char *why)
 }
 
 static void
-hub_reload(void *arg)
+hub_reload(pn_instance_t *in, void *arg)
 {
     struct hub *h = arg;
     char err[PN_ERR_LEN];
@@ -631,7 +631,6 @@ hub_stop(pn_instance_t *in, void *arg)
     pn_entry_free(h->http_entry);
     pn_entry_free(h->https_entry);
     ev_timer_free(h->tick);
-    ev_defer_free(h->hup);
 }
 
 /* Listen on "[host]:port" <spec> (an http= or https= value) for <cb>. */
@@ -714,7 +713,8 @@ pn_hub_run(const pn_config_t *cfg)
         goto runtime;
     h.tick = ev_timer_new(h.in.loop, on_tick, &h);
     ev_timer_arm(h.tick, cfg->report_ms);
-    h.hup = ev_signal_new(h.in.loop, SIGHUP, hub_reload, &h);
+    h.in.reload = hub_reload;
+    h.in.reload_ctx = &h;
     log_info("hub: listening for agents on %s (tls=%d, type=%d, %zu accounts)",
              pn_addr_str(&h.tunnel_addr, s), cfg->tls, cfg->xtype < 0 ? 0 : cfg->xtype,
              h.accounts.n);

@@ -109,7 +109,6 @@ struct hub {
     tun_accept_t *tunnel;       /* owned: the tunnel port */
     pn_entry_t *http_entry, *https_entry;   /* owned */
     ev_timer_t *tick;           /* owned: pool health, state line */
-    ev_defer_t *hup;            /* owned: SIGHUP */
 };
 
 #endif

@@ -1,9 +1,14 @@
 /* modes/instance.c: the shared run-time of every mode. */
 #include "modes/instance.h"
 #include "core/log.h"
+#include "tls/tls.h"
 #include "net/sock.h"
 
+#include "core/duration.h"
+#include "core/notify.h"
+
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,21 +30,111 @@ on_report(ev_timer_t *t, void *arg)
     return (long)in->cfg->report_ms;
 }
 
-/* Stop accepting and close every connection right away (the mode's <stop>
- * does it synchronously), then leave the loop: the process exits well within
- * the 5 s promised to users, whatever its peers do. */
+#define DRAIN_DEFAULT_MS 5000
+#define DRAIN_POLL_MS 50
+
+/* POSTERN_SHUTDOWN_TIMEOUT, or NodePass's NP_SHUTDOWN_TIMEOUT (default 5s; 0:
+ * close at once). A malformed value is reported and the default kept. */
+static uint64_t
+drain_timeout_ms(void)
+{
+    const char *names[] = { "POSTERN_SHUTDOWN_TIMEOUT", "NP_SHUTDOWN_TIMEOUT" };
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = getenv(names[i]);
+        uint64_t ms;
+        if (v == NULL || *v == '\0')
+            continue;
+        if (pn_duration_parse(v, &ms) == PN_OK)
+            return ms;
+        log_warn("shutdown: %s=\"%s\" is not a duration; using 5s", names[i], v);
+        return DRAIN_DEFAULT_MS;
+    }
+    return DRAIN_DEFAULT_MS;
+}
+
+/* Close what is left (the mode's <stop> does it synchronously) and leave the loop. */
+static void
+finish_stop(pn_instance_t *in)
+{
+    if (in->stop != NULL)
+        in->stop(in, in->stop_ctx);
+    ev_loop_stop(in->loop);
+}
+
+/* While draining: done once the mode has no open connection, or at the deadline. */
+static long
+on_drain_tick(ev_timer_t *t, void *arg)
+{
+    pn_instance_t *in = arg;
+    size_t open = in->busy(in, in->stop_ctx);
+    if (open == 0) {
+        log_info("shutdown: every connection finished");
+    } else if (pn_now_ms() < in->drain_until) {
+        return DRAIN_POLL_MS;
+    } else {
+        log_info("shutdown: timeout reached, closing %zu open connection(s)", open);
+    }
+    in->drain_until = 0;
+    finish_stop(in);
+    return EV_TIMER_STOP;
+}
+
+/* SIGINT/SIGTERM. A mode with a <drain> hook stops accepting and lets open
+ * connections finish for up to the shutdown timeout; then (or at once for a
+ * mode without it, or a second signal) everything closes and the loop ends. */
 static void
 on_signal(void *arg)
 {
     pn_instance_t *in = arg;
+    if (in->stopping) {
+        if (in->drain_until != 0) {
+            log_info("shutdown: second signal, closing now");
+            ev_timer_disarm(in->drain_timer);
+            in->drain_until = 0;
+            finish_stop(in);
+        }
+        return;
+    }
+    in->stopping = 1;
+    pn_notify("STOPPING=1");
+    ev_timer_disarm(in->report);
+    uint64_t wait = drain_timeout_ms();
+    if (in->drain != NULL && in->busy != NULL && wait > 0 && in->busy(in, in->stop_ctx) > 0) {
+        log_info("shutdown: signal received, no new connections; letting %zu finish "
+                 "(up to %llu ms)", in->busy(in, in->stop_ctx), (unsigned long long)wait);
+        in->drain(in, in->stop_ctx);
+        in->drain_until = pn_now_ms() + wait;
+        in->drain_timer = ev_timer_new(in->loop, on_drain_tick, in);
+        ev_timer_arm(in->drain_timer, DRAIN_POLL_MS);
+        return;
+    }
+    log_info("shutdown: signal received, closing");
+    finish_stop(in);
+}
+
+/* SIGHUP: reload without dropping anything. Certificate files (tls=2) are
+ * re-read by the TLS context itself when they change on disk. */
+static void
+on_hup(void *arg)
+{
+    pn_instance_t *in = arg;
     if (in->stopping)
         return;
-    in->stopping = 1;
-    log_info("shutdown: signal received, closing");
-    ev_timer_disarm(in->report);
-    if (in->stop != NULL)
-        in->stop(in, in->stop_ctx);
-    ev_loop_stop(in->loop);
+    log_info("reload: SIGHUP%s", in->dns_cache ? ": resolving target names again" : "");
+    pn_notify("RELOADING=1");
+    route_refresh_now(in->dns_cache);
+    if (in->reload != NULL)
+        in->reload(in, in->reload_ctx);
+    pn_notify("READY=1");
+}
+
+/* WATCHDOG=1 at half the interval the service manager asked for: the loop runs. */
+static long
+on_watchdog(ev_timer_t *t, void *arg)
+{
+    pn_notify("WATCHDOG=1");
+    uint64_t wd = pn_notify_watchdog_ms();
+    return (long)(wd / 2 ? wd / 2 : 1);
 }
 
 void
@@ -49,9 +144,11 @@ pn_instance_init(pn_instance_t *in, const pn_config_t *cfg, int report_mode)
     in->loop = ev_loop_new();
     in->cfg = cfg;
     in->report_mode = report_mode;
+    pn_tls_ktls_quiet(cfg->tls == 0);
     in->report = ev_timer_new(in->loop, on_report, in);
     in->sig[0] = ev_signal_new(in->loop, SIGINT, on_signal, in);
     in->sig[1] = ev_signal_new(in->loop, SIGTERM, on_signal, in);
+    in->sig[2] = ev_signal_new(in->loop, SIGHUP, on_hup, in);
     if (cfg->rate_mbps != 0) {
         /* Mbit/s to bytes/s; a burst of 100 ms (at least one relay buffer). */
         uint64_t rate = (uint64_t)cfg->rate_mbps * 125000;
@@ -86,6 +183,12 @@ int
 pn_instance_run(pn_instance_t *in)
 {
     ev_timer_arm(in->report, in->cfg->report_ms);
+    uint64_t wd = pn_notify_watchdog_ms();
+    if (wd > 0) {
+        in->watchdog = ev_timer_new(in->loop, on_watchdog, in);
+        ev_timer_arm(in->watchdog, wd / 2 ? wd / 2 : 1);
+    }
+    pn_notify("READY=1");
     ev_loop_run(in->loop);
     log_info("totals: %llu TCP connections, %llu refused (slot, block, bad handshakes), "
              "%llu failed dials, %llu datagrams dropped",
@@ -127,7 +230,10 @@ pn_instance_clear(pn_instance_t *in)
     route_refresh_free(in->dns_cache);
     pn_dns_free(in->dns);
     ev_timer_free(in->report);
+    ev_timer_free(in->drain_timer);
+    ev_timer_free(in->watchdog);
     ev_defer_free(in->sig[0]);
     ev_defer_free(in->sig[1]);
+    ev_defer_free(in->sig[2]);
     ev_loop_free(in->loop);
 }

@@ -3,7 +3,13 @@
  *
  * A mode fills in <stop> (called once on SIGINT/SIGTERM: it closes listeners and
  * connections synchronously) and runs the loop; the instance leaves the loop
- * right after <stop>. */
+ * right after <stop>. A mode that also fills in <drain> (close the listeners
+ * only) and <busy> (open connections) gets a graceful shutdown: on the signal
+ * <drain> runs, and <stop> once <busy> is 0 or the shutdown timeout
+ * (POSTERN_SHUTDOWN_TIMEOUT / NP_SHUTDOWN_TIMEOUT, default 5s) has passed.
+ *
+ * SIGHUP never ends a mode: the target names are resolved again at once and the
+ * mode's optional <reload> hook re-reads its files (accounts, routes...). */
 #ifndef PN_MODES_INSTANCE_H
 #define PN_MODES_INSTANCE_H
 
@@ -32,9 +38,17 @@ struct pn_instance {
     pn_instance_stop_cb stop;   /* the mode's shutdown; NULL until set */
     void *stop_ctx;             /* borrowed */
     pn_instance_stop_cb refresh;/* optional: update <stats> gauges before a report */
+    pn_instance_stop_cb drain;  /* optional: stop accepting, keep open connections */
+    pn_instance_stop_cb reload; /* optional: SIGHUP, after target names are re-resolved:
+                                 * re-read the mode's files; never drops connections */
+    void *reload_ctx;           /* borrowed: <reload>'s context */
+    size_t (*busy)(pn_instance_t *in, void *ctx); /* with <drain>: connections still open */
+    uint64_t drain_until;       /* ms: the drain's deadline; 0 when not draining */
+    ev_timer_t *drain_timer;    /* owned, or NULL */
+    ev_timer_t *watchdog;       /* owned: WATCHDOG=1 (systemd), or NULL */
     int exit_code;              /* what pn_instance_run() returns */
     ev_timer_t *report;         /* owned */
-    ev_defer_t *sig[2];         /* owned: SIGINT, SIGTERM */
+    ev_defer_t *sig[3];         /* owned: SIGINT, SIGTERM, SIGHUP */
 };
 
 /** Prepare <in> for <cfg> (borrowed): loop, signals, report timer. */

@@ -76,6 +76,24 @@ single_stop(pn_instance_t *in, void *arg)
     pn_links_close_all(&sg->links);
 }
 
+/* Graceful shutdown: no new TCP users (the listener closes); open TCP links go
+ * on. The UDP table holds the sessions as well as the listening socket, so UDP
+ * is served until the final stop. */
+static void
+single_drain(pn_instance_t *in, void *arg)
+{
+    struct single *sg = arg;
+    pn_entry_free(sg->entry);
+    route_prober_free(sg->prober);
+}
+
+static size_t
+single_busy(pn_instance_t *in, void *arg)
+{
+    struct single *sg = arg;
+    return sg->links.n;
+}
+
 int
 pn_single_run(const pn_config_t *cfg)
 {
@@ -113,6 +131,8 @@ pn_single_run(const pn_config_t *cfg)
     pn_instance_init(&sg.in, cfg, 1);
     sg.in.stop = single_stop;
     sg.in.stop_ctx = &sg;
+    sg.in.drain = single_drain;
+    sg.in.busy = single_busy;
     pn_instance_links(&sg.in, &sg.links, "single-end");
     sg.links.set = &sg.set;
     sg.links.src = sg.has_src ? &sg.src : NULL;

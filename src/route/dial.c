@@ -116,12 +116,29 @@ on_timeout(ev_timer_t *t, void *arg)
     return EV_TIMER_STOP;
 }
 
+/* A target whose name has not resolved yet has no address to dial. */
+static int
+dial_unresolved(const lb_target_t *t, char *err)
+{
+    return pn_err_set(err, "connect %s:%s: the name does not resolve yet", t->host, t->port);
+}
+
+static int
+dial_target_tcp(const lb_target_t *t, const pn_addr_t *src, char *err)
+{
+    if (t->addr.ss.ss_family == 0) {
+        dial_unresolved(t, err);
+        return -1;
+    }
+    return pn_dial_tcp(&t->addr, src, err);
+}
+
 static void
 dial_attempt(route_dial_t *d)
 {
     for (;;) {
         d->attempts++;
-        d->fd = pn_dial_tcp(&d->set->t[d->target].addr, d->has_src ? &d->src : NULL, d->err);
+        d->fd = dial_target_tcp(&d->set->t[d->target], d->has_src ? &d->src : NULL, d->err);
         if (d->fd != -1)
             break;
         log_debug("dial: %s", d->err);
@@ -167,7 +184,8 @@ route_dial_udp(lb_set_t *set, const pn_addr_t *src, char *err)
 {
     size_t i = lb_pick(set, pn_now_ms());
     for (size_t attempts = 1;; attempts++) {
-        int fd = pn_dial_udp(&set->t[i].addr, src, err);
+        int fd = set->t[i].addr.ss.ss_family == 0 ? dial_unresolved(&set->t[i], err)
+                                                  : pn_dial_udp(&set->t[i].addr, src, err);
         lb_report(set, i, fd != -1, pn_now_ms());
         if (fd != -1)
             return fd;

@@ -26,6 +26,10 @@ on_resolved(const pn_addr_t *addr, const char *err, void *arg)
     lb_target_t *t = &sl->r->set->t[sl->i];
     char a[PN_ADDRSTRLEN], b[PN_ADDRSTRLEN];
     sl->req = NULL;
+    if (addr == NULL && t->addr.ss.ss_family == 0) {
+        log_warn("dns: %s does not resolve yet (%s); retrying", t->host, err);
+        return;
+    }
     if (addr == NULL) {
         /* Keep the last good address: a DNS hiccup must not take a target away. */
         log_warn("dns: %s does not resolve (%s); keeping %s", t->host, err,
@@ -33,6 +37,14 @@ on_resolved(const pn_addr_t *addr, const char *err, void *arg)
         return;
     }
     pn_addr_t n = *addr;
+    if (t->addr.ss.ss_family == 0) {
+        /* First resolution of a name that did not resolve at start. */
+        log_info("dns: %s resolves to %s", t->host, pn_addr_str(&n, a));
+        t->addr = n;
+        t->down = 0;
+        t->rtt_ms = LB_RTT_UNKNOWN;
+        return;
+    }
     pn_addr_set_port(&n, pn_addr_port(&t->addr));     /* the service's port, as configured */
     if (!pn_addr_equal(&n, &t->addr)) {
         log_info("dns: %s now resolves to %s (was %s)", t->host, pn_addr_str(&n, a),
@@ -41,6 +53,18 @@ on_resolved(const pn_addr_t *addr, const char *err, void *arg)
         t->down = 0;
         t->rtt_ms = LB_RTT_UNKNOWN;
     }
+}
+
+/* A name not resolved yet is asked again soon, not a whole TTL later. */
+#define REFRESH_RETRY_MS 2000
+
+static uint64_t
+next_tick(const route_refresh_t *r)
+{
+    for (size_t i = 0; i < r->set->n; i++)
+        if (r->set->t[i].addr.ss.ss_family == 0 && r->ttl_ms > REFRESH_RETRY_MS)
+            return REFRESH_RETRY_MS;
+    return r->ttl_ms;
 }
 
 static long
@@ -53,7 +77,16 @@ on_tick(ev_timer_t *t, void *arg)
             continue;
         sl->req = pn_dns_resolve(r->dns, r->set->t[i].host, r->set->t[i].port, on_resolved, sl);
     }
-    return (long)r->ttl_ms;
+    return (long)next_tick(r);
+}
+
+void
+route_refresh_now(route_refresh_t *r)
+{
+    if (r == NULL)
+        return;
+    ev_timer_disarm(r->timer);
+    ev_timer_arm(r->timer, (uint64_t)on_tick(r->timer, r));
 }
 
 route_refresh_t *
@@ -74,7 +107,7 @@ route_refresh_new(ev_loop_t *loop, pn_dns_t *dns, lb_set_t *set, uint64_t ttl_ms
         r->slots[i].i = i;
     }
     r->timer = ev_timer_new(loop, on_tick, r);
-    ev_timer_arm(r->timer, ttl_ms);
+    ev_timer_arm(r->timer, next_tick(r));
     return r;
 }
 

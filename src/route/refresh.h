@@ -14,6 +14,8 @@ typedef struct route_refresh route_refresh_t;
 /** Refresh the named targets of <set> (borrowed) through <dns> (borrowed) every
  *  <ttl_ms>. Return NULL when no target is a name (nothing to do). */
 route_refresh_t *route_refresh_new(ev_loop_t *loop, pn_dns_t *dns, lb_set_t *set, uint64_t ttl_ms);
+/** Resolve every name again now (SIGHUP), then go on every <ttl_ms>. NULL is a no-op. */
+void route_refresh_now(route_refresh_t *r);
 /** Stop and free <r>. NULL is a no-op. */
 void route_refresh_free_(route_refresh_t *r);
 #define route_refresh_free(p) do { route_refresh_free_(p); (p) = NULL; } while (0)

@@ -99,6 +99,9 @@ enum { PN_KTLS_SEND = 1, PN_KTLS_RECV = 2 };
 int pn_xprt_tls_ktls(pn_xprt_t *x);
 /** 0 when POSTERN_NO_KTLS is set, else 1 (read once). */
 int pn_tls_ktls_allowed(void);
+/** With <quiet> nonzero, "kernel TLS unavailable" is a DEBUG line, not INFO
+ *  (tls=0: only the control channel is TLS). */
+void pn_tls_ktls_quiet(int quiet);
 
 /** Fill <out> with <len> cryptographically random bytes; 0 or -1. */
 int pn_random(void *out, size_t len);

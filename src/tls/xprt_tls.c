@@ -332,6 +332,16 @@ pn_xprt_tls_ktls(pn_xprt_t *x)
            | (BIO_get_ktls_recv(SSL_get_rbio(ssl)) ? PN_KTLS_RECV : 0);
 }
 
+/* With tls=0 only the control channel is TLS: whether the kernel could seal
+ * its few records is not worth an INFO line on every start. */
+static int ktls_quiet;
+
+void
+pn_tls_ktls_quiet(int quiet)
+{
+    ktls_quiet = quiet;
+}
+
 /* Say once per process, after the first handshake, whether the kernel took
  * the records over: the answer is the same for every connection of a run. */
 static void
@@ -340,8 +350,13 @@ ktls_report(pn_xprt_t *x)
     static int said;
     if (said)
         return;
-    said = 1;
     int k = pn_xprt_tls_ktls(x);
+    if (ktls_quiet && k == 0 && pn_tls_ktls_allowed()) {
+        /* Not said yet: a tls>=1 data channel's handshake says it at INFO. */
+        log_debug("tls: kernel TLS unavailable for the control channel");
+        return;
+    }
+    said = 1;
     if (!pn_tls_ktls_allowed())
         log_info("tls: kernel TLS off (POSTERN_NO_KTLS): records are sealed in user space");
     else if (k == 0)

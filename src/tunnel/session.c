@@ -145,6 +145,16 @@ tun_sess_rtt(const tun_sess_t *s)
 
 /* ---- the control channel ------------------------------------------------------ */
 
+static int
+error_is_shutdown(const pn_frame_t *f)
+{
+    uint16_t code;
+    char reason[PN_ERROR_REASON_MAX + 1];
+    const char *why;
+    return pn_error_decode(f->payload, f->len, &code, reason, &why) == PN_OK &&
+           code == PN_EC_SHUTDOWN;
+}
+
 static void
 log_peer_error(tun_sess_t *s, const pn_frame_t *f)
 {
@@ -154,7 +164,13 @@ log_peer_error(tun_sess_t *s, const pn_frame_t *f)
     /* The accepting end notes what its peer reported; a dialing end was refused. */
     enum log_level lvl = s->o.accepting ? LOG_WARN : LOG_ERROR;
     const char *what = s->o.accepting ? "reported" : "refused:";
-    if (pn_error_decode(f->payload, f->len, &code, reason, &why) == PN_OK)
+    int ok = pn_error_decode(f->payload, f->len, &code, reason, &why) == PN_OK;
+    if (ok && code == PN_EC_SHUTDOWN) {
+        /* A peer that stops says so: a normal end, not an error. */
+        log_info("%s: the %s is stopping: %s", s->o.who, s->o.peer, reason);
+        return;
+    }
+    if (ok)
         log_msg(lvl, "%s: %s %s %s: %s", s->o.who, s->o.peer, what, pn_err_code_name(code), reason);
     else
         log_msg(lvl, "%s: %s %s a malformed ERROR (%s)", s->o.who, s->o.peer, what, why);
@@ -193,7 +209,10 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
         return;
     case PN_FT_ERROR:
         log_peer_error(s, f);
-        snprintf(why, sizeof(why), "error from the %s", s->o.peer);
+        if (error_is_shutdown(f))
+            snprintf(why, sizeof(why), "the %s stopped", s->o.peer);
+        else
+            snprintf(why, sizeof(why), "error from the %s", s->o.peer);
         s->hooks.ended(s, why, s->hooks.ctx);
         return;
     default:

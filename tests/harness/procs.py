@@ -178,6 +178,14 @@ class LoggedProcess:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def wait_exit(self, timeout):
+        """Wait up to <timeout> s for it to exit by itself; return its exit code, or None
+        when it is still running."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def send_signal(self, sig):
         """Send <sig> to its PID (a SIGHUP reload...) without waiting."""
         self.proc.send_signal(sig)

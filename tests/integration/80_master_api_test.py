@@ -444,8 +444,10 @@ def test_bad_master_urls(postern, tmp_path):
         p = postern.run([url])
         assert p.proc.wait(10) == 2
         p.wait_for_log(rf"^postern: {field}: ", stream="stderr")
-    # A database that cannot be opened: exit 2, the db named.
-    p = postern.run([f"master://{LOOPBACK}:{free_port()}?db=/nonexistent/dir/m.db"])
+    # A database that cannot be opened (its folder cannot be made, under a plain
+    # file; a missing folder would be made): exit 2, the db named.
+    (tmp_path / "plain").write_text("x")
+    p = postern.run([f"master://{LOOPBACK}:{free_port()}?db={tmp_path}/plain/dir/m.db"])
     assert p.proc.wait(10) == 2
     p.wait_for_log(r"^postern: db: ", stream="stderr")
     # The port in use: exit 1.

@@ -17,6 +17,7 @@ an explicit key (the default key derives from the dialled port).
 """
 import hashlib
 import os
+import re
 import select
 import socket
 import ssl
@@ -113,7 +114,10 @@ class Tunnel:
             "through a relay, give a key: the default key derives from the dialled port"
         target = _targets(self.backend if self.flow == "reverse" else self.user_port)
         params = self.client_params if params is None else params
-        return f"client://{user}{hostport(LOOPBACK, dial)}/{target}{_query([params])}"
+        # Server and client share this machine: the server's port is taken here, so
+        # auto mode would refuse (address in use); mode=2 says "tunnel client".
+        mode = "" if re.search(r"(^|&)mode=", params or "") else "mode=2"
+        return f"client://{user}{hostport(LOOPBACK, dial)}/{target}{_query([mode, params])}"
 
     # ---- processes ---------------------------------------------------------------
 

@@ -54,7 +54,7 @@ expect() {
 
 # Options and modes.
 expect "postern " client:// server:// hub:// agent:// master://
-expect "postern -" --help --version --url-from-env -h -V
+expect "postern -" --help --version --url-from-env --url-from-file -h -V
 expect "postern --ve" --version
 expect "postern h" hub://
 # Unquoted, readline replaces only what follows the last ':' (COMP_WORDBREAKS).

@@ -38,7 +38,7 @@ def session(binary):
                           os.path.join(tmp, "server.log"), "server")
         procs.append(server)
         wait_port(tun, timeout=VG_WAIT, proc=server.proc)
-        client = start_vg(binary, f"client://vgkey@{LOOPBACK}:{tun}/{LOOPBACK}:{tcp.port}?min=4",
+        client = start_vg(binary, f"client://vgkey@{LOOPBACK}:{tun}/{LOOPBACK}:{tcp.port}?min=4&mode=2",
                           env, os.path.join(tmp, "client.log"), "client")
         procs.append(client)
         # The server's target listener is up from the start; wait for the pool to fill.

@@ -429,6 +429,20 @@ test_flush_trims(void **state)
     assert_int_equal(fx->frames, 0);
 }
 
+/* A peer that says SHUTDOWN stopped normally: the session ends with that, not
+ * "error from the client". */
+static void
+test_shutdown_is_a_normal_end(void **state)
+{
+    struct fix *fx = *state;
+    uint8_t p[64];
+    attach(fx, SECRET);
+    peer_send(fx, PN_FT_ERROR, p, pn_error_encode(PN_EC_SHUTDOWN, "bye", p, sizeof(p)));
+    spin(fx, 50);
+    assert_int_equal(fx->ended, 1);
+    assert_string_equal(fx->why, "the client stopped");
+}
+
 static void
 test_error_ends(void **state)
 {
@@ -597,6 +611,7 @@ main(void)
         T(test_pool_drops_closed_and_free_closes),
         T(test_flush_trims),
         T(test_error_ends),
+        T(test_shutdown_is_a_normal_end),
         T(test_verify),
         T(test_verify_mismatch),
         T(test_other_frames_to_owner),
