@@ -161,6 +161,18 @@ load_json(const char *kind, const char *label, const char *json, char *err)
     return root;
 }
 
+int
+pn_conf_file_read(const char *kind, const char *path, char **out, char *err)
+{
+    return read_file(kind, path, out, err);
+}
+
+json_t *
+pn_conf_json_load(const char *kind, const char *label, const char *json, char *err)
+{
+    return load_json(kind, label, json, err);
+}
+
 /* Where a JSON error is: "<kind>: <label>: <list>[<i>].<member>". */
 typedef struct place {
     const char *kind;               /* "accounts" or "config" */

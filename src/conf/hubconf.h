@@ -101,6 +101,14 @@ void pn_route_spec_copy(pn_route_spec_t *dst, const pn_route_spec_t *src);
 void pn_route_spec_clear(pn_route_spec_t *r);
 /** Free an array of <n> routes. */
 void pn_routes_free(pn_route_spec_t *r, size_t n);
+/** Read the whole of <path> (at most 1 MiB, no NUL) into a new C string in
+ *  *<out>; PN_ERR with "<kind>: <path>: ..." in <err>. Shared with conf/users.c. */
+int pn_conf_file_read(const char *kind, const char *path, char **out, char *err);
+/** Parse <json> with duplicate keys refused; NULL with "<kind>: <label>: not
+ *  JSON (line, column: reason)" in <err>, never echoing the text near it. */
+struct json_t;
+struct json_t *pn_conf_json_load(const char *kind, const char *label, const char *json, char *err);
+
 /** "tcp", "udp", "http", "https" (or "?"). */
 const char *pn_route_type_name(enum pn_route_type t);
 
