@@ -241,6 +241,8 @@ pn_cidr_list_parse(const char *s, pn_cidr_t **out, size_t *n, char *err)
         if (comma == NULL)
             break;
         s = comma + 1;
+        if (*s == '\0')
+            goto bad;
         continue;
 bad:
         xfree(*out);
