@@ -61,6 +61,8 @@ pn_run(const pn_config_t *cfg)
         return pn_hub_run(cfg);
     if (cfg->role == PN_ROLE_AGENT)
         return pn_agent_run(cfg);
+    if (cfg->role == PN_ROLE_PROXY)
+        return pn_proxy_run(cfg);
     if (cfg->mode == 1)
         return pn_single_run(cfg);
     if (cfg->mode == 2)

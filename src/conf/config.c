@@ -30,6 +30,11 @@ static const char *const agent_params[] = {
     "type", "path", "host", NULL,
 };
 
+/* proxy:// (docs/proxy.md). */
+static const char *const proxy_params[] = {
+    "users", "allow", "log", "read", "slot", NULL,
+};
+
 static int
 in_list(const char *const *list, const char *s)
 {
@@ -263,6 +268,31 @@ parse_agent(const pn_url_t *u, pn_config_t *cfg, char *err)
     return PN_OK;
 }
 
+static int parse_listen(const pn_url_t *u, const char *name, char **out, char *err);
+
+/* The proxy:// parameters beyond the shared ones (docs/proxy.md). */
+static int
+parse_proxy(const pn_url_t *u, pn_config_t *cfg, char *err)
+{
+    const char *s;
+    if (cfg->key != NULL)
+        return pn_err_set(err, "key: proxy:// takes no <key>@ (the users are in users=<file>)");
+    if (u->path != NULL)
+        return pn_err_set(err, "target: proxy:// takes no target path (users name destinations)");
+    if ((s = pn_url_param(u, "users")) == NULL || *s == '\0')
+        return pn_err_set(err, "users: proxy:// needs users=<file>");
+    cfg->users_file = xstrdup(s);
+    if ((s = pn_url_param(u, "allow")) != NULL && *s != '\0')
+        cfg->allow = xstrdup(s);
+    if (parse_listen(u, "ss", &cfg->ss_listen, err) != PN_OK)
+        return PN_ERR;
+    s = pn_url_param(u, "method");
+    if (s != NULL && strcmp(s, "aes-256-gcm") != 0 && strcmp(s, "chacha20-ietf-poly1305") != 0)
+        return pn_err_set(err, "method: unknown \"%s\" (expected aes-256-gcm or chacha20-ietf-poly1305)", s);
+    cfg->ss_method = xstrdup(s ? s : "chacha20-ietf-poly1305");
+    return PN_OK;
+}
+
 int
 pn_config_parse(const char *url, pn_config_t *cfg, char *err)
 {
@@ -310,8 +340,11 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
     } else if (strcmp(u.scheme, "agent") == 0) {
         cfg->role = PN_ROLE_AGENT;
         known = agent_params;
+    } else if (strcmp(u.scheme, "proxy") == 0) {
+        cfg->role = PN_ROLE_PROXY;
+        known = proxy_params;
     } else {
-        pn_err_set(err, "scheme: unknown mode \"%s\" (expected server://, client://, hub:// or agent://)",
+        pn_err_set(err, "scheme: unknown mode \"%s\" (expected server://, client://, hub://, agent:// or proxy://)",
                    u.scheme);
         goto fail;
     }
@@ -333,10 +366,14 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
     cfg->host = xstrdup(u.host);
     cfg->port = xstrdup(u.port);
     if (parse_port(cfg->role == PN_ROLE_SERVER ? "tunnel address"
-                   : cfg->role == PN_ROLE_CLIENT ? "first address" : "hub address",
+                   : cfg->role == PN_ROLE_CLIENT ? "first address"
+                   : cfg->role == PN_ROLE_PROXY ? "listen address" : "hub address",
                    cfg->port, err) != PN_OK)
         goto fail;
-    if (cfg->role == PN_ROLE_HUB || cfg->role == PN_ROLE_AGENT) {
+    if (cfg->role == PN_ROLE_PROXY) {
+        if (parse_proxy(&u, cfg, err) != PN_OK)
+            goto fail;
+    } else if (cfg->role == PN_ROLE_HUB || cfg->role == PN_ROLE_AGENT) {
         /* Their targets are the routes: a path is a mistake, not a target list. */
         if (u.path != NULL) {
             pn_err_set(err, "target: %s:// takes no target path", u.scheme);
@@ -473,5 +510,9 @@ pn_config_clear(pn_config_t *cfg)
     xfree(cfg->public_ip);
     pn_routes_free(cfg->routes, cfg->nroutes);
     xfree(cfg->routes_file);
+    xfree(cfg->users_file);
+    xfree(cfg->allow);
+    xfree(cfg->ss_listen);
+    xfree(cfg->ss_method);
     memset(cfg, 0, sizeof(*cfg));
 }

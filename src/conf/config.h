@@ -18,6 +18,7 @@ enum pn_role {
     PN_ROLE_SERVER,             /* server://: tunnel server */
     PN_ROLE_HUB,                /* hub://: many agents, each publishing routes (docs/hub.md) */
     PN_ROLE_AGENT,              /* agent://: a hub's client */
+    PN_ROLE_PROXY,              /* proxy://: SOCKS5, HTTP and Shadowsocks entrance (docs/proxy.md) */
 };
 
 struct pn_route_spec;
@@ -76,6 +77,11 @@ typedef struct pn_config {
     struct pn_route_spec *routes; /* owned array of <nroutes>, from the URL, in order */
     size_t nroutes;
     char *routes_file;          /* owned; config= file, NULL = none */
+    /* proxy:// (docs/proxy.md) */
+    char *users_file;           /* owned; users= file, required */
+    char *allow;                /* owned; allow= internal networks reachable, NULL = none */
+    char *ss_listen;            /* owned; ss= "[host]:port" for Shadowsocks, NULL = off */
+    char *ss_method;            /* owned; method=, default "chacha20-ietf-poly1305" */
 } pn_config_t;
 
 #define PN_EXIT_OK 0

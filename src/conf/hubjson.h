@@ -1,5 +1,6 @@
 /* conf/hubjson.h: helpers shared by the hub's files (conf/hubconf.c, the
- * accounts; conf/hubroute.c, the agent's routes), private to conf/. Values a
+ * accounts; conf/hubroute.c, the agent's routes; conf/users.c, the proxy's
+ * users), private to conf/. Values a
  * user got wrong are echoed only through pn_conf_shown(); secrets never. */
 #ifndef PN_CONF_HUBJSON_H
 #define PN_CONF_HUBJSON_H

@@ -59,6 +59,7 @@ role_type(enum pn_role role)
     case PN_ROLE_SERVER: return "server";
     case PN_ROLE_HUB: return "hub";
     case PN_ROLE_AGENT: return "agent";
+    case PN_ROLE_PROXY: return "proxy";
     default: return "client";
     }
 }

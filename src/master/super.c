@@ -138,6 +138,8 @@ url_type(const char *url)
         return "hub";
     if (strncmp(url, "agent:", 6) == 0)
         return "agent";
+    if (strncmp(url, "proxy:", 6) == 0)
+        return "proxy";
     return "client";
 }
 

@@ -16,5 +16,7 @@ int pn_client_run(const pn_config_t *cfg);
 int pn_hub_run(const pn_config_t *cfg);
 /** Run the hub agent of <cfg> (docs/hub.md). */
 int pn_agent_run(const pn_config_t *cfg);
+/** Run the proxy entrance of <cfg> (docs/proxy.md). */
+int pn_proxy_run(const pn_config_t *cfg);
 
 #endif

@@ -4,7 +4,7 @@
 # as bash drives it (COMP_LINE, COMP_POINT, COMP_WORDS, COMP_CWORD) on typed lines whose
 # candidates (COMPREPLY) are compared with the expected ones. The parameter lists it
 # offers per mode must equal the parser's lists in src/ (client_params, server_params,
-# hub_params, agent_params, master_params, route_opts), wherever those now live.
+# hub_params, agent_params, proxy_params, master_params, route_opts), wherever those now live.
 # Usage: bash tests/scripts/completion_test.sh   (from anywhere; exits 1 on a failure)
 set -u
 cd "$(dirname "$0")/../.."
@@ -53,7 +53,7 @@ expect() {
 }
 
 # Options and modes.
-expect "postern " client:// server:// hub:// agent:// master://
+expect "postern " client:// server:// hub:// agent:// proxy:// master://
 expect "postern -" --help --version --url-from-env --url-from-file -h -V
 expect "postern --ve" --version
 expect "postern h" hub://
@@ -100,7 +100,7 @@ offered() {
     comp "postern '$1"
     printf '%s\n' "$got" | sed '/ $/d' | sed -E 's/.*[?&,]([a-z_]+)=$/\1/' | sort | tr '\n' ' '
 }
-for m in client server hub agent master; do
+for m in client server hub agent proxy master; do
     want=$(c_list "${m}_params")
     have=$(offered "$m://h:1/h:2?")
     [[ $want != "?" && $have == "$want" ]] && ok || bad "$m:// parameters: completion {$have}, parser {$want}"

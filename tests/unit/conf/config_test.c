@@ -282,6 +282,25 @@ test_params_once_and_ranges(void **state)
 /* ---- errors ---- */
 
 static void
+test_proxy_scheme(void **state)
+{
+    pn_config_t cfg;
+    char err[PN_ERR_LEN];
+    assert_int_equal(pn_config_parse("proxy://:1080?users=u.json&allow=127.0.0.0/8", &cfg, err), PN_OK);
+    assert_int_equal(cfg.role, PN_ROLE_PROXY);
+    assert_string_equal(cfg.users_file, "u.json");
+    assert_string_equal(cfg.allow, "127.0.0.0/8");
+    pn_config_clear(&cfg);
+    assert_int_equal(pn_config_parse("proxy://:1080", &cfg, err), PN_ERR);
+    assert_non_null(strstr(err, "users: proxy:// needs users=<file>"));
+    assert_int_equal(pn_config_parse("proxy://k@:1080?users=u", &cfg, err), PN_ERR);
+    assert_non_null(strstr(err, "key: proxy:// takes no"));
+    assert_int_equal(pn_config_parse("proxy://:1080/a:1?users=u", &cfg, err), PN_ERR);
+    assert_non_null(strstr(err, "target: proxy:// takes no target path"));
+    assert_int_equal(pn_config_parse("proxy://:1080?users=u&tls=1", &cfg, err), PN_ERR);
+}
+
+static void
 test_error_scheme(void **state)
 {
     char err[PN_ERR_LEN];
@@ -289,8 +308,8 @@ test_error_scheme(void **state)
     parse_fails("bogus://" SECRET "@:80/h:1", "scheme:");
     parse_fails("master://" SECRET "@:80/h:1", "scheme:");
     assert_int_equal(pn_config_parse("bogus://:80/h:1", &cfg, err), PN_ERR);
-    assert_string_equal(err, "scheme: unknown mode \"bogus\" (expected server://, client://, hub:// "
-                             "or agent://)");
+    assert_string_equal(err, "scheme: unknown mode \"bogus\" (expected server://, client://, hub://, "
+                             "agent:// or proxy://)");
 }
 
 /* ---- hub:// ---- */
@@ -864,6 +883,7 @@ main(void)
         cmocka_unit_test(test_dial_auto_and_empty),
         cmocka_unit_test(test_params_once_and_ranges),
         cmocka_unit_test(test_error_scheme),
+        cmocka_unit_test(test_proxy_scheme),
         cmocka_unit_test(test_error_port),
         cmocka_unit_test(test_error_target),
         cmocka_unit_test(test_error_values),

@@ -1,0 +1,118 @@
+/* modes/proxy_priv.h: the proxy entrance's shared state (docs/proxy.md),
+ * private to modes/proxy*.c.
+ *
+ *   user --accept--> pconn (head: SOCKS5 or HTTP, by the first byte, under a
+ *                    deadline) --auth: puser--> resolve --> allow? --> dial
+ *                    --> relay (splice; the user's counters and bucket)
+ *                    or a UDP association (modes/proxy_udp.c)
+ *
+ * Users (struct puser) live until the mode stops: a reload updates them in
+ * place, so their counters are never reset and pointers stay good. */
+#ifndef PN_MODES_PROXY_PRIV_H
+#define PN_MODES_PROXY_PRIV_H
+
+#include "conf/users.h"
+#include "core/list.h"
+#include "modes/instance.h"
+#include "relay/entry.h"
+#include "relay/relay.h"
+#include "route/socks.h"
+#include "tunnel/guard.h"
+
+struct passoc;
+
+#define PROXY_AUTH_FAILS 10         /* failed authentications per source per window before a ban */
+#define PROXY_AUTH_WINDOW_MS 10000
+#define PROXY_AUTH_BAN_MS 10000
+
+typedef struct puser {
+    pn_user_spec_t spec;        /* owned: the user as the file says now (secrets) */
+    int live;                   /* in the file as last read */
+    pn_bucket_t bucket;         /* rate=, or what is left of quota= */
+    pn_bucket_t *limit;         /* &bucket, or NULL when neither is set */
+    uint64_t up, down;          /* bytes from and to the user, TCP and UDP, since start */
+    uint64_t total;             /* connections admitted since start */
+    uint64_t refused;           /* refusals: bad password, disabled, quota, max_conns */
+    uint32_t open;              /* connections (and associations) open now */
+    int over;                   /* the quota is used up */
+    pn_list_t conns;            /* struct pconn being relayed for this user */
+} puser_t;
+
+typedef struct proxy {
+    pn_instance_t in;
+    pn_entry_t *entry;          /* owned */
+    puser_t **users;            /* owned array of <nusers>, each owned */
+    size_t nusers;
+    pn_cidr_t *allow;           /* owned: internal networks allowed as destinations */
+    size_t nallow;
+    tun_guard_t guard;          /* failed authentications per source */
+    pn_dns_t *dns;              /* owned: resolves destination names */
+    pn_list_t heads;            /* struct pconn before its relay */
+    ev_timer_t *tick;           /* owned: quota checks */
+    ev_defer_t *hup;            /* owned: SIGHUP re-reads the users file */
+    pn_ratelim_t fail_log;      /* "authentication failed" notes, once a second */
+} proxy_t;
+
+enum pconn_state {
+    PC_GREET = 0,               /* first bytes */
+    PC_AUTH,                    /* SOCKS5: RFC 1929 request */
+    PC_REQ,                     /* SOCKS5: the request */
+    PC_HTTP,                    /* HTTP: the head */
+    PC_DIAL,                    /* resolving or connecting */
+    PC_RELAY,                   /* relaying (c->relay) */
+    PC_UDP,                     /* SOCKS5 UDP ASSOCIATE (c->udp) */
+};
+
+typedef struct pconn {
+    pn_list_t link;             /* in p->heads, then in u->conns */
+    proxy_t *p;                 /* borrowed */
+    puser_t *auth;              /* borrowed: the user who authenticated, not yet admitted */
+    puser_t *u;                 /* borrowed: the user once admitted (counted in u->open) */
+    pn_xprt_t *x;               /* owned until given to the relay */
+    pn_addr_t peer, local;
+    enum pconn_state st;
+    int http;                   /* the HTTP proxy side (else SOCKS5) */
+    int guarded;                /* counted as pending in p->guard */
+    uint8_t *buf;               /* owned: bytes read in the head phase */
+    size_t n;
+    ev_timer_t *deadline;       /* owned: head, then dial, deadline */
+    socks_dest_t dest;          /* where the user goes */
+    uint8_t *fwd;               /* owned: bytes for the destination first, or NULL */
+    size_t fwd_len;
+    pn_dns_req_t *dns;          /* owned: the pending resolution */
+    int dfd;                    /* owned: the connecting socket, or -1 */
+    ev_io_t *dio;               /* owned: its watcher */
+    relay_t *relay;             /* owned while relaying */
+    struct passoc *udp;         /* owned: the UDP association */
+    void (*udp_free)(struct passoc *a); /* frees <udp> (set with it) */
+} pconn_t;
+
+/* modes/proxy_user.c */
+/** The user named <name> (live or not), or NULL. */
+puser_t *proxy_user_find(proxy_t *p, const char *name);
+/** Close every connection of <u>. */
+void proxy_user_close_all(puser_t *u);
+/** The user named <name> whose password is <pass> (compared in constant
+ *  time), or NULL; counts the refusal and the failed source. */
+puser_t *proxy_auth(proxy_t *p, pconn_t *c, const char *name, const char *pass);
+/** Why <u> may not open one more connection now ("disabled", "over quota",
+ *  "too many connections"), counted as a refusal; NULL when it may (then
+ *  counted in u->open until pconn_free). */
+const char *proxy_admit(proxy_t *p, puser_t *u);
+/** Nonzero when <a> may be dialed: public, or inside allow=. */
+int proxy_dest_allowed(const proxy_t *p, const pn_addr_t *a);
+/** Close <c> and everything it holds. */
+void pconn_free(pconn_t *c);
+
+/* modes/proxy_head.c */
+/** Take the accepted connection <x> from <peer> to <local>. */
+void proxy_on_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg);
+
+/* modes/proxy_udp.c */
+/** Start the UDP association of <c> (authenticated, request parsed); replies
+ *  to the user. PN_ERR when it cannot (c is then to be freed). */
+int proxy_udp_start(pconn_t *c);
+/** Close an association. NULL is a no-op. */
+void proxy_udp_free(struct passoc *a);
+
+#endif
