@@ -253,7 +253,7 @@ parse_agent(const pn_url_t *u, pn_config_t *cfg, char *err)
             strcmp(k, "https") != 0)
             continue;
         cfg->routes = xrealloc(cfg->routes, (cfg->nroutes + 1) * sizeof(*cfg->routes));
-        if (pn_route_spec_parse(k, u->params[i].value, &cfg->routes[cfg->nroutes], err) != PN_OK)
+        if (pn_conf_route_parse(k, u->params[i].value, &cfg->routes[cfg->nroutes], err) != PN_OK)
             return PN_ERR;
         cfg->nroutes++;
     }

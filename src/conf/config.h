@@ -21,7 +21,7 @@ enum pn_role {
     PN_ROLE_PROXY,              /* proxy://: SOCKS5, HTTP and Shadowsocks entrance (docs/proxy.md) */
 };
 
-struct pn_route_spec;
+struct pn_conf_route;
 
 typedef struct pn_target_spec {
     char *host;                 /* owned; "" for every interface / loopback */
@@ -74,7 +74,7 @@ typedef struct pn_config {
     uint64_t http_timeout_ms;   /* timeout=: response head deadline, default 30000 */
     uint64_t hub_hold_ms;       /* POSTERN_HUB_HOLD: a route whose agents are gone stays theirs this long */
     /* agent:// (docs/hub.md §2); <key> holds the account token */
-    struct pn_route_spec *routes; /* owned array of <nroutes>, from the URL, in order */
+    struct pn_conf_route *routes; /* owned array of <nroutes>, from the URL, in order */
     size_t nroutes;
     char *routes_file;          /* owned; config= file, NULL = none */
     /* proxy:// (docs/proxy.md) */

@@ -45,7 +45,7 @@ pn_port_range_parse(const char *s, pn_port_range_t *r)
 }
 
 int
-pn_host_match(const char *pattern, const char *host)
+pn_conf_host_match(const char *pattern, const char *host)
 {
     if (pattern[0] == '*' && pattern[1] == '.') {
         const char *suffix = pattern + 1;           /* ".<suffix>", dot included */
@@ -73,7 +73,7 @@ pn_account_host_ok(const pn_account_t *a, const char *host)
     if (a->nhosts == 0)
         return 1;
     for (size_t i = 0; i < a->nhosts; i++)
-        if (pn_host_match(a->hosts[i], host))
+        if (pn_conf_host_match(a->hosts[i], host))
             return 1;
     return 0;
 }

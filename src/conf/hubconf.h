@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 /* Route types, as on the wire (docs/hub.md §5: ROUTE_ADD's TYPE). */
-enum pn_route_type {
+enum pn_conf_route_type {
     PN_RT_TCP = 1,
     PN_RT_UDP = 2,
     PN_RT_HTTP = 3,
@@ -59,7 +59,7 @@ int pn_account_port_ok(const pn_account_t *a, uint16_t port);
 int pn_account_host_ok(const pn_account_t *a, const char *host);
 /** Nonzero when <host> matches <pattern>: equal, or pattern "*.<suffix>" and
  *  host "<one or more labels>.<suffix>". Both lower case. */
-int pn_host_match(const char *pattern, const char *host);
+int pn_conf_host_match(const char *pattern, const char *host);
 /** Parse "<n>" or "<lo>-<hi>" (1-65535, lo <= hi) into <r>; PN_OK or PN_ERR. */
 int pn_port_range_parse(const char *s, pn_port_range_t *r);
 
@@ -68,8 +68,8 @@ int pn_port_range_parse(const char *s, pn_port_range_t *r);
 #define PN_PROBE_HTTP 2
 
 /* One route an agent publishes (docs/hub.md §2, §4). */
-typedef struct pn_route_spec {
-    enum pn_route_type type;
+typedef struct pn_conf_route {
+    enum pn_conf_route_type type;
     char *name;                     /* owned; default "<type>:<port>" ("tcp:0" when assigned) or
                                      * "<type>:<host>" (then up to 259 bytes; a name= is 1-64) */
     char *local_host;               /* owned; "" = loopback */
@@ -81,27 +81,27 @@ typedef struct pn_route_spec {
     int probe;                      /* PN_PROBE_* */
     char *probe_path;               /* owned; PN_PROBE_HTTP: starts with '/' */
     uint64_t probe_ms;              /* probe interval, default 5000, at least 100 */
-} pn_route_spec_t;
+} pn_conf_route_t;
 
 /** Parse one URL route: <type> is the parameter name ("tcp", "udp", "http",
  *  "https"), <value> "<host>:<port>[,<opt>=<value>...]". PN_ERR with
  *  "<type>: <what>" in <err>. */
-int pn_route_spec_parse(const char *type, const char *value, pn_route_spec_t *out, char *err);
+int pn_conf_route_parse(const char *type, const char *value, pn_conf_route_t *out, char *err);
 /** Read a routes file (docs/hub.md §4) into a new array *<out> of *<n>
  *  routes. PN_ERR with "config: <path>: routes[2].host: <what>". */
-int pn_routes_load(const char *path, pn_route_spec_t **out, size_t *n, char *err);
+int pn_routes_load(const char *path, pn_conf_route_t **out, size_t *n, char *err);
 /** Same, from the JSON text <json>. */
-int pn_routes_parse(const char *json, const char *label, pn_route_spec_t **out, size_t *n,
+int pn_routes_parse(const char *json, const char *label, pn_conf_route_t **out, size_t *n,
                     char *err);
 /** Nonzero when <a> and <b> are the same route (every member equal). */
-int pn_route_spec_equal(const pn_route_spec_t *a, const pn_route_spec_t *b);
+int pn_conf_route_equal(const pn_conf_route_t *a, const pn_conf_route_t *b);
 /** Deep copy of <src> into <dst>, which is overwritten without being freed. */
-void pn_route_spec_copy(pn_route_spec_t *dst, const pn_route_spec_t *src);
+void pn_conf_route_copy(pn_conf_route_t *dst, const pn_conf_route_t *src);
 /** Free what <r> owns and zero it. */
-void pn_route_spec_clear(pn_route_spec_t *r);
+void pn_conf_route_clear(pn_conf_route_t *r);
 /** Free an array of <n> routes. */
-void pn_routes_free(pn_route_spec_t *r, size_t n);
+void pn_routes_free(pn_conf_route_t *r, size_t n);
 /** "tcp", "udp", "http", "https" (or "?"). */
-const char *pn_route_type_name(enum pn_route_type t);
+const char *pn_conf_route_type_name(enum pn_conf_route_type t);
 
 #endif

@@ -24,7 +24,7 @@
 /* ---- routes ---- */
 
 const char *
-pn_route_type_name(enum pn_route_type t)
+pn_conf_route_type_name(enum pn_conf_route_type t)
 {
     switch (t) {
     case PN_RT_TCP: return "tcp";
@@ -36,11 +36,11 @@ pn_route_type_name(enum pn_route_type t)
 }
 
 static int
-type_parse(const char *s, enum pn_route_type *t)
+type_parse(const char *s, enum pn_conf_route_type *t)
 {
     for (int v = PN_RT_TCP; v <= PN_RT_HTTPS; v++) {
-        if (strcmp(s, pn_route_type_name((enum pn_route_type)v)) == 0) {
-            *t = (enum pn_route_type)v;
+        if (strcmp(s, pn_conf_route_type_name((enum pn_conf_route_type)v)) == 0) {
+            *t = (enum pn_conf_route_type)v;
             return PN_OK;
         }
     }
@@ -48,7 +48,7 @@ type_parse(const char *s, enum pn_route_type *t)
 }
 
 static int
-is_port_type(enum pn_route_type t)
+is_port_type(enum pn_conf_route_type t)
 {
     return t == PN_RT_TCP || t == PN_RT_UDP;
 }
@@ -60,7 +60,7 @@ static const char *const route_opts[] = {
 };
 
 static int
-route_local(pn_route_spec_t *r, const char *s, char *what)
+route_local(pn_conf_route_t *r, const char *s, char *what)
 {
     char sub[PN_ERR_LEN], v[SHOWN_LEN];
     uint64_t port;
@@ -84,7 +84,7 @@ route_local(pn_route_spec_t *r, const char *s, char *what)
  * reason in <what>. Whether the option fits the type is checked here; what
  * depends on several options is checked by route_finish(). */
 static int
-route_opt(pn_route_spec_t *r, const char *opt, const char *val, char *what)
+route_opt(pn_conf_route_t *r, const char *opt, const char *val, char *what)
 {
     char v[SHOWN_LEN];
     uint64_t n;
@@ -151,7 +151,7 @@ route_opt(pn_route_spec_t *r, const char *opt, const char *val, char *what)
 
 /* Checks across options, then defaults. On failure *<member> names the option. */
 static int
-route_finish(pn_route_spec_t *r, const char **member, char *what)
+route_finish(pn_conf_route_t *r, const char **member, char *what)
 {
     if (!is_port_type(r->type) && r->host == NULL) {
         *member = "host";
@@ -164,16 +164,16 @@ route_finish(pn_route_spec_t *r, const char **member, char *what)
     if (r->name == NULL) {
         char buf[300];
         if (is_port_type(r->type))
-            snprintf(buf, sizeof(buf), "%s:%u", pn_route_type_name(r->type), (unsigned)r->port);
+            snprintf(buf, sizeof(buf), "%s:%u", pn_conf_route_type_name(r->type), (unsigned)r->port);
         else
-            snprintf(buf, sizeof(buf), "%s:%s", pn_route_type_name(r->type), r->host);
+            snprintf(buf, sizeof(buf), "%s:%s", pn_conf_route_type_name(r->type), r->host);
         r->name = xstrdup(buf);
     }
     return PN_OK;
 }
 
 int
-pn_route_spec_parse(const char *type, const char *value, pn_route_spec_t *out, char *err)
+pn_conf_route_parse(const char *type, const char *value, pn_conf_route_t *out, char *err)
 {
     char what[PN_ERR_LEN], v[SHOWN_LEN];
     const char *member;
@@ -241,13 +241,13 @@ pn_route_spec_parse(const char *type, const char *value, pn_route_spec_t *out, c
 
 fail:
     pn_conf_wipe_free(copy);
-    pn_route_spec_clear(out);
+    pn_conf_route_clear(out);
     return PN_ERR;
 }
 
 /* One element of the routes file's array into <r>. */
 static int
-route_json(const pn_conf_place_t *p, json_t *o, pn_route_spec_t *r)
+route_json(const pn_conf_place_t *p, json_t *o, pn_conf_route_t *r)
 {
     static const char *const members[] = {
         "type", "local", "port", "host", "group", "group_key", "probe", "probe_interval", "name",
@@ -302,7 +302,7 @@ route_json(const pn_conf_place_t *p, json_t *o, pn_route_spec_t *r)
 }
 
 int
-pn_routes_parse(const char *json, const char *label, pn_route_spec_t **out, size_t *n,
+pn_routes_parse(const char *json, const char *label, pn_conf_route_t **out, size_t *n,
                 char *err)
 {
     json_t *arr;
@@ -317,7 +317,7 @@ pn_routes_parse(const char *json, const char *label, pn_route_spec_t **out, size
     }
     /* An empty list is fine: a reload may withdraw every file route. */
     size_t count = json_array_size(arr);
-    pn_route_spec_t *rs = count ? xcalloc(count * sizeof(*rs)) : NULL;
+    pn_conf_route_t *rs = count ? xcalloc(count * sizeof(*rs)) : NULL;
     for (size_t i = 0; i < count; i++) {
         pn_conf_place_t p = { "config", label, "routes", i, err };
         if (route_json(&p, json_array_get(arr, i), &rs[i]) != PN_OK) {
@@ -333,7 +333,7 @@ pn_routes_parse(const char *json, const char *label, pn_route_spec_t **out, size
 }
 
 int
-pn_routes_load(const char *path, pn_route_spec_t **out, size_t *n, char *err)
+pn_routes_load(const char *path, pn_conf_route_t **out, size_t *n, char *err)
 {
     char *text;
     *out = NULL;
@@ -354,7 +354,7 @@ str_eq(const char *a, const char *b)
 }
 
 int
-pn_route_spec_equal(const pn_route_spec_t *a, const pn_route_spec_t *b)
+pn_conf_route_equal(const pn_conf_route_t *a, const pn_conf_route_t *b)
 {
     return a->type == b->type && a->port == b->port && a->probe == b->probe &&
            a->probe_ms == b->probe_ms && str_eq(a->name, b->name) &&
@@ -364,7 +364,7 @@ pn_route_spec_equal(const pn_route_spec_t *a, const pn_route_spec_t *b)
 }
 
 void
-pn_route_spec_copy(pn_route_spec_t *dst, const pn_route_spec_t *src)
+pn_conf_route_copy(pn_conf_route_t *dst, const pn_conf_route_t *src)
 {
     *dst = *src;
     dst->name = xstrdup(src->name);
@@ -377,7 +377,7 @@ pn_route_spec_copy(pn_route_spec_t *dst, const pn_route_spec_t *src)
 }
 
 void
-pn_route_spec_clear(pn_route_spec_t *r)
+pn_conf_route_clear(pn_conf_route_t *r)
 {
     xfree(r->name);
     xfree(r->local_host);
@@ -390,9 +390,9 @@ pn_route_spec_clear(pn_route_spec_t *r)
 }
 
 void
-pn_routes_free(pn_route_spec_t *r, size_t n)
+pn_routes_free(pn_conf_route_t *r, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        pn_route_spec_clear(&r[i]);
+        pn_conf_route_clear(&r[i]);
     free(r);
 }

@@ -5,7 +5,7 @@
 #include <stdio.h>
 
 int
-pn_checkpoint_format(char *out, size_t len, int mode, const pn_stats_t *s)
+pn_stats_checkpoint_format(char *out, size_t len, int mode, const pn_stats_t *s)
 {
     int n = snprintf(out, len,
                      "CHECK_POINT|MODE=%d|PING=%" PRIu64 "ms|POOL=%" PRIu64 "|TCPS=%" PRIu64

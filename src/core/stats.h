@@ -24,6 +24,6 @@ typedef struct pn_stats {
 /** Write the CHECK_POINT line for <mode> (0 master/none, 1 single-end, 2 tunnel)
  *  from <s> into <out> (<len> bytes, NUL-terminated, no newline). Return its length,
  *  or -1 when <len> is too small. Pure. */
-int pn_checkpoint_format(char *out, size_t len, int mode, const pn_stats_t *s);
+int pn_stats_checkpoint_format(char *out, size_t len, int mode, const pn_stats_t *s);
 
 #endif

@@ -34,7 +34,7 @@
 struct aroute {
     pn_list_t node;             /* in agent.routes */
     struct agent *ag;           /* back pointer */
-    pn_route_spec_t spec;       /* owned */
+    pn_conf_route_t spec;       /* owned */
     int from_file;              /* came from config= (reloadable) */
     uint32_t id;                /* on the wire; unique in the process */
     lb_set_t set;               /* the local service; owned */
@@ -66,10 +66,10 @@ route_label(const struct aroute *r)
 }
 
 static void
-send_route(struct agent *ag, uint8_t type, const pn_route_msg_t *m)
+send_route(struct agent *ag, uint8_t type, const pn_frame_route_t *m)
 {
     uint8_t p[1024];
-    size_t n = pn_route_encode(type, m, p, sizeof(p));
+    size_t n = pn_frame_route_encode(type, m, p, sizeof(p));
     if (ag->ctrl != NULL && n > 0)
         tun_ctrl_send(ag->ctrl, type, p, n);
 }
@@ -78,7 +78,7 @@ static void
 route_register(struct aroute *r)
 {
     struct agent *ag = r->ag;
-    pn_route_msg_t m;
+    pn_frame_route_t m;
     if (ag->ctrl == NULL)
         return;
     memset(&m, 0, sizeof(m));
@@ -100,7 +100,7 @@ route_register(struct aroute *r)
 static void
 route_withdraw(struct aroute *r)
 {
-    pn_route_msg_t m;
+    pn_frame_route_t m;
     if (r->state != ROUTE_ASKED && r->state != ROUTE_REGISTERED)
         return;
     memset(&m, 0, sizeof(m));
@@ -116,7 +116,7 @@ route_free(struct aroute *r)
     route_probe_cancel(r->probe);
     ev_timer_free(r->probe_timer);
     lb_clear(&r->set);
-    pn_route_spec_clear(&r->spec);
+    pn_conf_route_clear(&r->spec);
     free(r);
 }
 
@@ -136,7 +136,7 @@ on_probe_done(int ok, const char *why, void *arg)
         log_warn("agent: route %s offline: probe failed: %s", route_label(r), why);
     r->was_online |= ok;
     if (r->state == ROUTE_REGISTERED || r->state == ROUTE_ASKED) {
-        pn_route_msg_t m;
+        pn_frame_route_t m;
         memset(&m, 0, sizeof(m));
         m.id = r->id;
         m.online = (uint8_t)ok;
@@ -168,12 +168,12 @@ on_probe_timer(ev_timer_t *t, void *arg)
 
 /* A route of <spec> (copied), its local service resolved now; NULL with <err>. */
 static struct aroute *
-route_new(struct agent *ag, const pn_route_spec_t *spec, int from_file, char *err)
+route_new(struct agent *ag, const pn_conf_route_t *spec, int from_file, char *err)
 {
     struct aroute *r = xcalloc(sizeof(*r));
     char sub[PN_ERR_LEN];
     r->ag = ag;
-    pn_route_spec_copy(&r->spec, spec);
+    pn_conf_route_copy(&r->spec, spec);
     r->from_file = from_file;
     lb_init(&r->set, LB_ROUND_ROBIN, 1, 0);
     r->set.t[0].host = xstrdup(spec->local_host);
@@ -181,7 +181,7 @@ route_new(struct agent *ag, const pn_route_spec_t *spec, int from_file, char *er
     if (pn_addr_resolve(spec->local_host, spec->local_port, 0, &r->set.t[0].addr, sub) != PN_OK) {
         pn_err_set(err, "route %s: local address: %s", spec->name, sub);
         lb_clear(&r->set);
-        pn_route_spec_clear(&r->spec);
+        pn_conf_route_clear(&r->spec);
         free(r);
         return NULL;
     }
@@ -220,7 +220,7 @@ static void
 agent_reload(struct agent *ag)
 {
     char err[PN_ERR_LEN];
-    pn_route_spec_t *specs = NULL;
+    pn_conf_route_t *specs = NULL;
     size_t n = 0, kept = 0, added = 0, removed = 0;
     if (ag->cfg->routes_file == NULL) {
         log_info("agent: SIGHUP: no config= file to re-read");
@@ -238,7 +238,7 @@ agent_reload(struct agent *ag)
             continue;
         size_t i;
         for (i = 0; i < n; i++)
-            if (!matched[i] && pn_route_spec_equal(&specs[i], &r->spec))
+            if (!matched[i] && pn_conf_route_equal(&specs[i], &r->spec))
                 break;
         if (i < n) {
             matched[i] = 1;
@@ -319,10 +319,10 @@ static int
 hook_frame(pn_client_t *cl, const pn_frame_t *f, void *ctx)
 {
     struct agent *ag = ctx;
-    pn_route_msg_t m;
+    pn_frame_route_t m;
     const char *why;
     if ((f->type != PN_FT_ROUTE_OK && f->type != PN_FT_ROUTE_FAIL) ||
-        pn_route_decode(f->type, f->payload, f->len, &m, &why) != PN_OK)
+        pn_frame_route_decode(f->type, f->payload, f->len, &m, &why) != PN_OK)
         return PN_ERR;
     struct aroute *r = route_find(ag, m.id);
     if (r == NULL || r->state != ROUTE_ASKED)
@@ -335,7 +335,7 @@ hook_frame(pn_client_t *cl, const pn_frame_t *f, void *ctx)
             route_register(r);
             return PN_OK;
         }
-        log_error("agent: route %s refused (%s): %s", route_label(r), pn_route_fail_name(m.code),
+        log_error("agent: route %s refused (%s): %s", route_label(r), pn_frame_route_fail_name(m.code),
                   m.reason);
         return PN_OK;
     }
@@ -356,7 +356,7 @@ hook_exit(pn_client_t *cl, uint32_t route, uint8_t type, pn_xprt_t *data, const 
           const pn_addr_t *dst, void *ctx)
 {
     struct agent *ag = ctx;
-    struct tun_side *sd = pn_client_side(cl);
+    struct pn_mode_side *sd = pn_client_side(cl);
     char err[PN_ERR_LEN];
     struct aroute *r = route_find(ag, route);
     int want = (type == PN_FT_UDP) ? PN_RT_UDP : -1;
@@ -402,7 +402,7 @@ pn_agent_run(const pn_config_t *cfg)
     struct agent ag;
     char err[PN_ERR_LEN], id[TUN_HUB_ID_LEN + 1];
     uint8_t psk[TUN_PSK_LEN];
-    pn_route_spec_t *specs = NULL;
+    pn_conf_route_t *specs = NULL;
     size_t n = 0;
     int rc = PN_EXIT_USAGE;
 

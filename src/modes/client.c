@@ -63,7 +63,7 @@ struct client {
     pn_dns_req_t *lookup;       /* owned: the server's name being resolved again, or NULL */
     /* The session: side.sess.ctrl is NULL between control channels;
      * side.sess.ready once HELLO (and VERIFY when tls=1) arrived. */
-    struct tun_side side;
+    struct pn_mode_side side;
     pn_hello_t hello;
     uint8_t pin[PN_TLS_FP_LEN]; /* tls=1: the server's fingerprint */
     int has_pin, verify_sent;
@@ -109,7 +109,7 @@ session_end(struct client *cl, const char *why)
     pn_dns_cancel(cl->lookup);
     cl->lookup = NULL;
     cancel_opens(cl);
-    tun_side_close(&cl->side);
+    pn_mode_side_close(&cl->side);
     cl->has_pin = cl->verify_sent = 0;
     ev_timer_disarm(cl->refill);
     ev_timer_disarm(cl->tick);
@@ -117,7 +117,7 @@ session_end(struct client *cl, const char *why)
         cl->hooks.ended(cl, cl->hooks.ctx);
     if (cl->in.stopping)
         return;
-    uint64_t delay = tun_backoff_next(&cl->backoff_ms, cl->cfg->backoff_max_ms);
+    uint64_t delay = pn_mode_backoff_next(&cl->backoff_ms, cl->cfg->backoff_max_ms);
     if (had)
         log_warn("%s: session ended: %s; reconnecting in %llu ms", cl->side.name, why,
                  (unsigned long long)delay);
@@ -139,14 +139,14 @@ static void
 on_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg)
 {
     struct client *cl = arg;
-    tun_side_user(&cl->side, x, peer, local);
+    pn_mode_side_user(&cl->side, x, peer, local);
 }
 
 static void
 on_udp_peer(udp_table_t *t, const pn_addr_t *peer, const uint8_t *d, size_t len, void *arg)
 {
     struct client *cl = arg;
-    tun_side_udp_peer(&cl->side, t, peer, d, len);
+    pn_mode_side_udp_peer(&cl->side, t, peer, d, len);
 }
 
 /* The far end of an exchange: the agent's route, or the client's target. */
@@ -157,7 +157,7 @@ client_exit(struct client *cl, uint32_t route, uint8_t type, pn_xprt_t *x, const
     if (cl->hooks.exit != NULL)
         cl->hooks.exit(cl, route, type, x, src, dst, cl->hooks.ctx);
     else
-        tun_side_exit(&cl->side, type, x, src, dst);
+        pn_mode_side_exit(&cl->side, type, x, src, dst);
 }
 
 static struct opening *
@@ -496,7 +496,7 @@ static void
 client_refresh(pn_instance_t *in, void *arg)
 {
     struct client *cl = arg;
-    tun_side_stats(&cl->side, &in->stats);
+    pn_mode_side_stats(&cl->side, &in->stats);
 }
 
 static void
@@ -520,7 +520,7 @@ pn_client_instance(pn_client_t *cl)
     return &cl->in;
 }
 
-struct tun_side *
+struct pn_mode_side *
 pn_client_side(pn_client_t *cl)
 {
     return &cl->side;
@@ -540,7 +540,7 @@ client_loop(struct client *cl)
         .interval_ms = cfg->report_ms, .wait_ms = cfg->pool_wait_ms,
     };
     tun_sess_hooks_t sh = { .ctx = cl, .frame = on_frame, .ended = on_ended, .taken = on_take };
-    tun_side_init(&cl->side, &cl->in, so.who, &so, &sh);
+    pn_mode_side_init(&cl->side, &cl->in, so.who, &so, &sh);
     cl->side.set = cl->side.sess.links.set = &cl->set;
     cl->side.src = cl->side.sess.links.src = cl->has_src ? &cl->src : NULL;
     cl->refill = ev_timer_new(cl->in.loop, on_refill, cl);
@@ -554,7 +554,7 @@ client_loop(struct client *cl)
     client_connect(cl);
     int rc = pn_instance_run(&cl->in);
     client_stop(&cl->in, cl);
-    tun_side_clear(&cl->side);
+    pn_mode_side_clear(&cl->side);
     ev_timer_free(cl->refill);
     ev_timer_free(cl->tick);
     ev_timer_free(cl->reconnect);
@@ -579,7 +579,7 @@ pn_client_run_hooked(const pn_config_t *cfg, pn_tls_ctx_t *psk, const pn_client_
     pn_list_init(&cl.opens);
     lb_init(&cl.set, LB_ROUND_ROBIN, 0, 0);
     if (pn_addr_resolve(cfg->host, cfg->port, 0, &cl.server_addr, err) != PN_OK ||
-        pn_dial_source(cfg, &cl.src, &cl.has_src, err) != PN_OK) {
+        pn_mode_dial_source(cfg, &cl.src, &cl.has_src, err) != PN_OK) {
         rc = pn_fail(PN_EXIT_USAGE, err);
         goto out;
     }
@@ -624,7 +624,7 @@ pn_client_run(const pn_config_t *cfg)
             goto usage;
         memset(&cl.listen_addr, 0, sizeof(cl.listen_addr));
     }
-    if (pn_dial_source(cfg, &cl.src, &cl.has_src, err) != PN_OK)
+    if (pn_mode_dial_source(cfg, &cl.src, &cl.has_src, err) != PN_OK)
         goto usage;
     if (cfg->ca != NULL) {
         /* Fail now, with the field named, rather than at the first data connection. */

@@ -40,6 +40,6 @@ int pn_client_run_hooked(const pn_config_t *cfg, pn_tls_ctx_t *psk, const pn_cli
 /** The instance of <cl> (loop, counters). */
 pn_instance_t *pn_client_instance(pn_client_t *cl);
 /** The session's shared pieces (links, UDP group) of <cl>. */
-struct tun_side *pn_client_side(pn_client_t *cl);
+struct pn_mode_side *pn_client_side(pn_client_t *cl);
 
 #endif

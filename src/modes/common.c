@@ -54,7 +54,7 @@ pn_targets_check_loop(const lb_set_t *set, const pn_addr_t *listen, char *err)
 }
 
 int
-pn_dial_source(const pn_config_t *cfg, pn_addr_t *src, int *has, char *err)
+pn_mode_dial_source(const pn_config_t *cfg, pn_addr_t *src, int *has, char *err)
 {
     *has = 0;
     if (cfg->dial == NULL)
@@ -67,7 +67,7 @@ pn_dial_source(const pn_config_t *cfg, pn_addr_t *src, int *has, char *err)
 }
 
 int
-pn_tls_server_from_config(const pn_config_t *cfg, pn_tls_ctx_t **out, char *err)
+pn_mode_tls_server(const pn_config_t *cfg, pn_tls_ctx_t **out, char *err)
 {
     *out = NULL;
     if (cfg->tls == 1)
@@ -80,7 +80,7 @@ pn_tls_server_from_config(const pn_config_t *cfg, pn_tls_ctx_t **out, char *err)
 }
 
 size_t
-pn_udp_proxy_header(int proxy, const pn_addr_t *src, const pn_addr_t *dst, uint8_t *out)
+pn_mode_udp_proxy_header(int proxy, const pn_addr_t *src, const pn_addr_t *dst, uint8_t *out)
 {
     /* Version 1 has no datagram form: with proxy=1, UDP goes without a header. */
     if (proxy != 2 || src->ss.ss_family == 0 || dst->ss.ss_family == 0)

@@ -19,13 +19,13 @@ int pn_targets_resolve(const pn_config_t *cfg, lb_set_t *set, char *err);
  *  <listen> is the wildcard). */
 int pn_targets_check_loop(const lb_set_t *set, const pn_addr_t *listen, char *err);
 /** Parse cfg->dial into <src>; set *<has> to 1 when a source IP is configured. */
-int pn_dial_source(const pn_config_t *cfg, pn_addr_t *src, int *has, char *err);
+int pn_mode_dial_source(const pn_config_t *cfg, pn_addr_t *src, int *has, char *err);
 /** Make the server TLS context for cfg->tls (NULL for tls=0) into <out>. */
-int pn_tls_server_from_config(const pn_config_t *cfg, pn_tls_ctx_t **out, char *err);
+int pn_mode_tls_server(const pn_config_t *cfg, pn_tls_ctx_t **out, char *err);
 /** With <proxy> = 2, write into <out> (PN_PROXY_MAX bytes) the PROXY v2 DGRAM
  *  header from <src> (the user) to <dst> (what it reached) that goes before
  *  each datagram sent to a target; return its length (0: no header). */
-size_t pn_udp_proxy_header(int proxy, const pn_addr_t *src, const pn_addr_t *dst, uint8_t *out);
+size_t pn_mode_udp_proxy_header(int proxy, const pn_addr_t *src, const pn_addr_t *dst, uint8_t *out);
 /** Print "postern: <msg>" on stderr and return <code>. */
 int pn_fail(int code, const char *msg);
 

@@ -145,7 +145,7 @@ carry_tcp(struct hroute *r, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t
     if (m == NULL || !hub_acct_admit(m->sess->acct)) {
         if (m == NULL)
             log_debug("hub: %s route %u has no online agent: closing a user connection",
-                      pn_route_type_name(r->type), (unsigned)r->port);
+                      pn_conf_route_type_name(r->type), (unsigned)r->port);
         r->hub->refused++;
         pn_xprt_free(x);
         return;
@@ -368,10 +368,10 @@ sess_kick(struct hsess *s, const char *why)
 
 /* The registry's answer to an agent's ROUTE_ADD: ROUTE_OK or ROUTE_FAIL. */
 static void
-on_claimed(struct hsess *s, const pn_route_msg_t *m, struct hmember *mb, uint16_t code,
+on_claimed(struct hsess *s, const pn_frame_route_t *m, struct hmember *mb, uint16_t code,
            const char *reason, void *arg)
 {
-    pn_route_msg_t a;
+    pn_frame_route_t a;
     uint8_t p[512];
     uint8_t type = mb != NULL ? PN_FT_ROUTE_OK : PN_FT_ROUTE_FAIL;
     (void)arg;
@@ -384,11 +384,11 @@ on_claimed(struct hsess *s, const pn_route_msg_t *m, struct hmember *mb, uint16_
         a.code = code;
         snprintf(a.reason, sizeof(a.reason), "%s", reason);
         log_info("hub: account %s: route refused (%s): %s", s->acct->name,
-                 pn_route_fail_name(code), reason);
+                 pn_frame_route_fail_name(code), reason);
         if (code == PN_RF_LIMIT || code == PN_RF_DENIED)
             s->acct->refused_routes++;
     }
-    size_t n = pn_route_encode(type, &a, p, sizeof(p));
+    size_t n = pn_frame_route_encode(type, &a, p, sizeof(p));
     if (n > 0)
         tun_ctrl_send(s->t.ctrl, type, p, n);
 }
@@ -398,13 +398,13 @@ static int
 on_frame(tun_sess_t *t, const pn_frame_t *f, void *arg)
 {
     struct hsess *s = arg;
-    pn_route_msg_t m;
+    pn_frame_route_t m;
     const char *why;
     struct hmember *mb;
 
     switch (f->type) {
     case PN_FT_ROUTE_ADD:
-        if (pn_route_decode(f->type, f->payload, f->len, &m, &why) != PN_OK) {
+        if (pn_frame_route_decode(f->type, f->payload, f->len, &m, &why) != PN_OK) {
             tun_sess_kick(t, PN_EC_PROTOCOL, why);
             return PN_OK;
         }
@@ -413,7 +413,7 @@ on_frame(tun_sess_t *t, const pn_frame_t *f, void *arg)
         return PN_OK;
     case PN_FT_ROUTE_DEL:
     case PN_FT_ROUTE_STATE:
-        if (pn_route_decode(f->type, f->payload, f->len, &m, &why) != PN_OK) {
+        if (pn_frame_route_decode(f->type, f->payload, f->len, &m, &why) != PN_OK) {
             tun_sess_kick(t, PN_EC_PROTOCOL, why);
             return PN_OK;
         }
@@ -422,7 +422,7 @@ on_frame(tun_sess_t *t, const pn_frame_t *f, void *arg)
         if (f->type == PN_FT_ROUTE_STATE) {
             if (mb->online != m.online)
                 log_info("hub: account %s: a member of %s %s%s is %s", s->acct->name,
-                         pn_route_type_name(mb->route->type), mb->route->host,
+                         pn_conf_route_type_name(mb->route->type), mb->route->host,
                          mb->route->port ? "" : "", m.online ? "online" : "offline");
             mb->online = m.online;
         } else {
@@ -447,7 +447,7 @@ on_control(pn_xprt_t *x, const pn_addr_t *peer, void *arg)
 {
     struct hub *h = arg;
     char a[PN_ADDRSTRLEN];
-    struct hacct *acct = hub_acct_by_ident(h, pn_tls_psk_identity(pn_xprt_tls_ssl(x)));
+    struct hacct *acct = hub_acct_by_ident(h, pn_tls_psk_identity(pn_tls_xprt_ssl(x)));
     if (acct == NULL) {
         pn_xprt_free(x);
         return;
@@ -507,7 +507,7 @@ route_json(struct hroute *r, void *arg)
         online += pn_container_of(q, struct hmember, rnode)->online != 0;
     snprintf(key, sizeof(key), "%u", (unsigned)r->port);
     json_array_append_new(arg, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I}", "type",
-        pn_route_type_name(r->type), "key", r->port ? key : r->host, "account", r->acct->name,
+        pn_conf_route_type_name(r->type), "key", r->port ? key : r->host, "account", r->acct->name,
         "group", r->group, "members", (json_int_t)r->nmembers, "online", (json_int_t)online,
         "conns", (json_int_t)r->conns));
     return 0;
@@ -678,7 +678,7 @@ pn_hub_run(const pn_config_t *cfg)
     } else {
         h.public_addr = h.tunnel_addr;
     }
-    if (pn_tls_server_from_config(cfg, &h.data_tls, err) != PN_OK)
+    if (pn_mode_tls_server(cfg, &h.data_tls, err) != PN_OK)
         goto usage;
     if (h.data_tls != NULL && pn_tls_ctx_fingerprint(h.data_tls, h.fp) != 0) {
         pn_err_set(err, "tls: cannot fingerprint the certificate");

@@ -98,7 +98,7 @@ route_free(mem_reg_t *g, struct hroute *r)
     udp_table_free(r->utable);
     udp_group_free(r->udp);
     if (r->type == PN_RT_TCP || r->type == PN_RT_UDP)
-        log_info("hub: port %u (%s) closed", (unsigned)r->port, pn_route_type_name(r->type));
+        log_info("hub: port %u (%s) closed", (unsigned)r->port, pn_conf_route_type_name(r->type));
     free(r);
 }
 
@@ -194,14 +194,14 @@ route_new(mem_reg_t *g, uint8_t type, struct hacct *acct)
 
 /* A claim's refusal, told to its callback. */
 static int
-refuse(struct hsess *s, const pn_route_msg_t *m, hub_reg_claim_cb cb, void *arg, uint16_t code,
+refuse(struct hsess *s, const pn_frame_route_t *m, hub_reg_claim_cb cb, void *arg, uint16_t code,
        const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 static int
-refuse(struct hsess *s, const pn_route_msg_t *m, hub_reg_claim_cb cb, void *arg, uint16_t code,
+refuse(struct hsess *s, const pn_frame_route_t *m, hub_reg_claim_cb cb, void *arg, uint16_t code,
        const char *fmt, ...)
 {
-    char reason[sizeof(((pn_route_msg_t *)0)->reason)];
+    char reason[sizeof(((pn_frame_route_t *)0)->reason)];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
@@ -244,7 +244,7 @@ port_assign(mem_reg_t *g, uint8_t type, const struct hacct *a, struct hroute *r,
 
 /* The claim, answered before it returns; PN_OK. */
 static int
-claim(hub_reg_t *base, struct hsess *s, const pn_route_msg_t *m, hub_reg_claim_cb cb, void *arg)
+claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim_cb cb, void *arg)
 {
     mem_reg_t *g = (mem_reg_t *)base;
     const pn_config_t *cfg = g->env.cfg;
@@ -260,7 +260,7 @@ claim(hub_reg_t *base, struct hsess *s, const pn_route_msg_t *m, hub_reg_claim_c
         return refuse(s, m, cb, arg, PN_RF_LIMIT, "the account has its %u routes already",
                       (unsigned)a->max_routes);
     if (m->type == PN_RT_TCP || m->type == PN_RT_UDP) {
-        const char *tn = pn_route_type_name(m->type);
+        const char *tn = pn_conf_route_type_name(m->type);
         if (cfg->ports_lo == 0)
             return refuse(s, m, cb, arg, PN_RF_INVALID, "this hub publishes no ports (ports=)");
         if (m->group[0] != '\0' && (r = mem_by_group(base, m->type, m->group)) != NULL) {
@@ -303,10 +303,10 @@ claim(hub_reg_t *base, struct hsess *s, const pn_route_msg_t *m, hub_reg_claim_c
     } else if (m->type == PN_RT_HTTP || m->type == PN_RT_HTTPS) {
         if ((m->type == PN_RT_HTTP ? cfg->http_listen : cfg->https_listen) == NULL)
             return refuse(s, m, cb, arg, PN_RF_INVALID, "this hub has no %s listener (%s=)",
-                          pn_route_type_name(m->type), pn_route_type_name(m->type));
+                          pn_conf_route_type_name(m->type), pn_conf_route_type_name(m->type));
         if (m->host[0] == '\0')
             return refuse(s, m, cb, arg, PN_RF_INVALID, "an %s route needs a host",
-                          pn_route_type_name(m->type));
+                          pn_conf_route_type_name(m->type));
         size_t hl = strlen(m->host);
         if (strchr(m->host, '.') == NULL && cfg->domain != NULL &&
             hl + 1 + strlen(cfg->domain) < sizeof(host)) {
@@ -358,11 +358,11 @@ claim(hub_reg_t *base, struct hsess *s, const pn_route_msg_t *m, hub_reg_claim_c
 
     if (r->port != 0)
         log_info("hub: account %s: %s port %u %s (%zu members)", a->name,
-                 pn_route_type_name(r->type), (unsigned)r->port, created ? "opened" : "joined",
+                 pn_conf_route_type_name(r->type), (unsigned)r->port, created ? "opened" : "joined",
                  r->nmembers);
     else
         log_info("hub: account %s: %s host %s %s (%zu members)", a->name,
-                 pn_route_type_name(r->type), r->host, created ? "registered" : "joined",
+                 pn_conf_route_type_name(r->type), r->host, created ? "registered" : "joined",
                  r->nmembers);
     mem_tell(g, HUB_REG_ADD, r, mb);
     cb(s, m, mb, 0, NULL, arg);
@@ -370,7 +370,7 @@ claim(hub_reg_t *base, struct hsess *s, const pn_route_msg_t *m, hub_reg_claim_c
 }
 
 static void
-mem_claim(hub_reg_t *base, struct hsess *s, const pn_route_msg_t *m, hub_reg_claim_cb cb,
+mem_claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim_cb cb,
           void *arg)
 {
     (void)claim(base, s, m, cb, arg);

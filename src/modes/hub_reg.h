@@ -35,7 +35,7 @@ typedef enum hub_reg_event {
 /** The answer to a claim: <mb> the member registered (owned by the
  *  registry), or NULL with a PN_RF_* <code> and a human <reason>. <m> is the
  *  claimed message (valid during the call only). */
-typedef void (*hub_reg_claim_cb)(struct hsess *s, const pn_route_msg_t *m, struct hmember *mb,
+typedef void (*hub_reg_claim_cb)(struct hsess *s, const pn_frame_route_t *m, struct hmember *mb,
                                  uint16_t code, const char *reason, void *arg);
 typedef void (*hub_reg_watch_cb)(hub_reg_event_t ev, struct hroute *r, struct hmember *m,
                                  void *arg);
@@ -44,7 +44,7 @@ typedef int (*hub_reg_each_cb)(struct hroute *r, void *arg);
 
 typedef struct hub_reg_ops {
     const char *name;           /* static: "memory", ... */
-    void (*claim)(hub_reg_t *g, struct hsess *s, const pn_route_msg_t *m, hub_reg_claim_cb cb,
+    void (*claim)(hub_reg_t *g, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim_cb cb,
                   void *arg);
     void (*release)(hub_reg_t *g, struct hmember *m);
     void (*release_sess)(hub_reg_t *g, struct hsess *s, int hold);
@@ -79,7 +79,7 @@ typedef struct hub_reg_env {
 hub_reg_t *hub_reg_mem_new(const hub_reg_env_t *env);
 
 static inline void
-hub_reg_claim(hub_reg_t *g, struct hsess *s, const pn_route_msg_t *m, hub_reg_claim_cb cb,
+hub_reg_claim(hub_reg_t *g, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim_cb cb,
               void *arg)
 {
     g->ops->claim(g, s, m, cb, arg);

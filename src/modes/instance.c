@@ -18,7 +18,7 @@ pn_instance_report(pn_instance_t *in)
     char line[256];
     if (in->refresh != NULL)
         in->refresh(in, in->stop_ctx);
-    if (pn_checkpoint_format(line, sizeof(line), in->report_mode, &in->stats) > 0)
+    if (pn_stats_checkpoint_format(line, sizeof(line), in->report_mode, &in->stats) > 0)
         log_event("%s", line);
 }
 

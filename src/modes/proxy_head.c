@@ -88,7 +88,7 @@ start_relay(pconn_t *c)
     }
     ev_io_free(c->dio);
     ev_timer_disarm(c->deadline);
-    pn_xprt_t *exit_ = pn_xprt_raw_new(c->dfd);
+    pn_xprt_t *exit_ = pn_raw_xprt_new(c->dfd);
     c->dfd = -1;
     pn_xprt_unwatch(c->x);
     c->st = PC_RELAY;

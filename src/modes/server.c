@@ -44,7 +44,7 @@ struct server {
     udp_table_t *utable;        /* owned; reverse UDP listener, unless noudp=1 */
     route_prober_t *prober;     /* owned; forward with lbs=1 */
     /* The attached client's session: side.sess.ctrl is NULL when none is attached. */
-    struct tun_side side;
+    struct pn_mode_side side;
     pn_addr_t peer;
     ev_timer_t *tick;           /* owned: per-interval pool health */
 };
@@ -62,7 +62,7 @@ session_end(struct server *sv, const char *why)
     if (sv->side.sess.ctrl == NULL)
         return;
     log_info("server: client %s detached: %s", pn_addr_str(&sv->peer, s), why);
-    tun_side_close(&sv->side);
+    pn_mode_side_close(&sv->side);
     ev_timer_disarm(sv->tick);
 }
 
@@ -70,14 +70,14 @@ static void
 on_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg)
 {
     struct server *sv = arg;
-    tun_side_user(&sv->side, x, peer, local);
+    pn_mode_side_user(&sv->side, x, peer, local);
 }
 
 static void
 on_udp_peer(udp_table_t *t, const pn_addr_t *peer, const uint8_t *d, size_t len, void *arg)
 {
     struct server *sv = arg;
-    tun_side_udp_peer(&sv->side, t, peer, d, len);
+    pn_mode_side_udp_peer(&sv->side, t, peer, d, len);
 }
 
 /* The session's frames beyond FLUSH, VERIFY and ERROR: forward, the client
@@ -105,7 +105,7 @@ on_frame(tun_sess_t *ss, const pn_frame_t *f, void *arg)
         log_debug("server: signal for a connection not in the pool");
         return PN_OK;
     }
-    tun_side_exit(&sv->side, f->type, data, &src, &dst);
+    pn_mode_side_exit(&sv->side, f->type, data, &src, &dst);
     return PN_OK;
 }
 
@@ -177,7 +177,7 @@ static void
 server_refresh(pn_instance_t *in, void *arg)
 {
     struct server *sv = arg;
-    tun_side_stats(&sv->side, &in->stats);
+    pn_mode_side_stats(&sv->side, &in->stats);
 }
 
 static void
@@ -240,8 +240,8 @@ pn_server_run(const pn_config_t *cfg)
         pn_err_set(err, "target: the target address is the tunnel address (a loop)");
         goto usage;
     }
-    if (pn_dial_source(cfg, &sv.src, &sv.has_src, err) != PN_OK ||
-        pn_tls_server_from_config(cfg, &sv.data_tls, err) != PN_OK)
+    if (pn_mode_dial_source(cfg, &sv.src, &sv.has_src, err) != PN_OK ||
+        pn_mode_tls_server(cfg, &sv.data_tls, err) != PN_OK)
         goto usage;
     if (sv.data_tls != NULL && pn_tls_ctx_fingerprint(sv.data_tls, sv.fp) != 0) {
         pn_err_set(err, "tls: cannot fingerprint the certificate");
@@ -275,7 +275,7 @@ pn_server_run(const pn_config_t *cfg)
         .interval_ms = cfg->report_ms, .wait_ms = cfg->pool_wait_ms, .max = cfg->max,
     };
     tun_sess_hooks_t sh = { .ctx = &sv, .frame = on_frame, .ended = on_ended };
-    tun_side_init(&sv.side, &sv.in, "server", &so, &sh);
+    pn_mode_side_init(&sv.side, &sv.in, "server", &so, &sh);
     sv.side.set = sv.side.sess.links.set = &sv.set;
     sv.side.src = sv.side.sess.links.src = sv.has_src ? &sv.src : NULL;
     sv.tick = ev_timer_new(sv.in.loop, on_tick, &sv);
@@ -304,7 +304,7 @@ pn_server_run(const pn_config_t *cfg)
             log_info("server: target %zu: %s", i, pn_addr_str(&sv.set.t[i].addr, s));
     rc = pn_instance_run(&sv.in);
     server_stop(&sv.in, &sv);
-    tun_side_clear(&sv.side);
+    pn_mode_side_clear(&sv.side);
     ev_timer_free(sv.tick);
     log_info("server: stopped");
     pn_instance_clear(&sv.in);

@@ -61,7 +61,7 @@ on_udp_peer(udp_table_t *t, const pn_addr_t *peer, const uint8_t *d, size_t len,
     }
     uint8_t hdr[PN_PROXY_MAX];
     udp_sess_t *s = udp_sess_new_peer(t, peer, fd, NULL);
-    udp_sess_set_header(s, hdr, pn_udp_proxy_header(sg->in.cfg->proxy, peer, udp_table_local(t), hdr));
+    udp_sess_set_header(s, hdr, pn_mode_udp_proxy_header(sg->in.cfg->proxy, peer, udp_table_local(t), hdr));
     udp_sess_from_entry(s, d, len);
 }
 
@@ -112,8 +112,8 @@ pn_single_run(const pn_config_t *cfg)
     if (pn_targets_resolve(cfg, &sg.set, err) != PN_OK)
         return pn_fail(PN_EXIT_USAGE, err);
     if (pn_targets_check_loop(&sg.set, &listen_addr, err) != PN_OK ||
-        pn_dial_source(cfg, &sg.src, &sg.has_src, err) != PN_OK ||
-        pn_tls_server_from_config(cfg, &sg.tls, err) != PN_OK) {
+        pn_mode_dial_source(cfg, &sg.src, &sg.has_src, err) != PN_OK ||
+        pn_mode_tls_server(cfg, &sg.tls, err) != PN_OK) {
         pn_fail(PN_EXIT_USAGE, err);
         goto out;
     }

@@ -13,7 +13,7 @@
 
 /* A user's TCP connection waiting for a data channel. */
 struct tcp_user {
-    struct tun_side *sd;        /* back pointer */
+    struct pn_mode_side *sd;        /* back pointer */
     pn_xprt_t *x;               /* owned */
     pn_addr_t src, dst;         /* the user, and the address it reached */
 };
@@ -21,8 +21,8 @@ struct tcp_user {
 /* The first datagram of a new UDP user, held (copied) until a data channel
  * is free or the wait passes. */
 struct udp_waiter {
-    pn_list_t node;             /* in tun_side.udp_waiters */
-    struct tun_side *sd;        /* back pointer */
+    pn_list_t node;             /* in pn_mode_side.udp_waiters */
+    struct pn_mode_side *sd;        /* back pointer */
     udp_table_t *t;             /* borrowed: outlives the waiter */
     pn_addr_t peer;
     size_t len;
@@ -30,7 +30,7 @@ struct udp_waiter {
 };
 
 uint64_t
-tun_backoff_next(uint64_t *cur, uint64_t max)
+pn_mode_backoff_next(uint64_t *cur, uint64_t max)
 {
     uint64_t base = *cur, jitter = 0;
     uint32_t r = 0;
@@ -43,14 +43,14 @@ tun_backoff_next(uint64_t *cur, uint64_t max)
 }
 
 void
-tun_side_stats(const struct tun_side *sd, pn_stats_t *st)
+pn_mode_side_stats(const struct pn_mode_side *sd, pn_stats_t *st)
 {
     st->pool = tun_sess_idle(&sd->sess);
     st->ping_ms = tun_sess_rtt(&sd->sess);
 }
 
 void
-tun_side_init(struct tun_side *sd, pn_instance_t *in, const char *name, const tun_sess_opts_t *o,
+pn_mode_side_init(struct pn_mode_side *sd, pn_instance_t *in, const char *name, const tun_sess_opts_t *o,
               const tun_sess_hooks_t *h)
 {
     memset(sd, 0, sizeof(*sd));
@@ -63,14 +63,14 @@ tun_side_init(struct tun_side *sd, pn_instance_t *in, const char *name, const tu
 }
 
 void
-tun_side_close(struct tun_side *sd)
+pn_mode_side_close(struct pn_mode_side *sd)
 {
     tun_sess_detach(&sd->sess);
     udp_group_close_all(sd->udp);
 }
 
 void
-tun_side_clear(struct tun_side *sd)
+pn_mode_side_clear(struct pn_mode_side *sd)
 {
     tun_sess_clear(&sd->sess);
     udp_group_close_all(sd->udp);
@@ -82,7 +82,7 @@ static void
 on_tcp_data(pn_xprt_t *data, const uint8_t *id, void *arg)
 {
     struct tcp_user *u = arg;
-    struct tun_side *sd = u->sd;
+    struct pn_mode_side *sd = u->sd;
     if (data == NULL || tun_sess_signal(&sd->sess, PN_FT_TCP, id, &u->src, &u->dst, 0) != PN_OK) {
         pn_xprt_free(data);
         pn_xprt_free(u->x);
@@ -95,7 +95,7 @@ on_tcp_data(pn_xprt_t *data, const uint8_t *id, void *arg)
 }
 
 void
-tun_side_user(struct tun_side *sd, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local)
+pn_mode_side_user(struct pn_mode_side *sd, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local)
 {
     if (!pn_links_admit(&sd->sess.links)) {
         pn_xprt_free(x);
@@ -114,7 +114,7 @@ static void
 on_udp_data(pn_xprt_t *data, const uint8_t *id, void *arg)
 {
     struct udp_waiter *w = arg;
-    struct tun_side *sd = w->sd;
+    struct pn_mode_side *sd = w->sd;
     pn_list_del(&w->node);
     sd->n_udp_waiters--;
     if (data == NULL) {
@@ -129,7 +129,7 @@ on_udp_data(pn_xprt_t *data, const uint8_t *id, void *arg)
 }
 
 static int
-udp_waiting(struct tun_side *sd, const pn_addr_t *peer)
+udp_waiting(struct pn_mode_side *sd, const pn_addr_t *peer)
 {
     for (pn_list_t *p = sd->udp_waiters.next; p != &sd->udp_waiters; p = p->next)
         if (pn_addr_equal(&pn_container_of(p, struct udp_waiter, node)->peer, peer))
@@ -140,7 +140,7 @@ udp_waiting(struct tun_side *sd, const pn_addr_t *peer)
 /* A datagram from a new UDP user becomes a session on its own data channel,
  * as soon as one is free. */
 void
-tun_side_udp_peer(struct tun_side *sd, udp_table_t *t, const pn_addr_t *peer, const uint8_t *d,
+pn_mode_side_udp_peer(struct pn_mode_side *sd, udp_table_t *t, const pn_addr_t *peer, const uint8_t *d,
                   size_t len)
 {
     if (!pn_links_admit(&sd->sess.links)) {
@@ -168,7 +168,7 @@ tun_side_udp_peer(struct tun_side *sd, udp_table_t *t, const pn_addr_t *peer, co
 }
 
 void
-tun_side_exit(struct tun_side *sd, uint8_t type, pn_xprt_t *data, const pn_addr_t *src,
+pn_mode_side_exit(struct pn_mode_side *sd, uint8_t type, pn_xprt_t *data, const pn_addr_t *src,
               const pn_addr_t *dst)
 {
     char err[PN_ERR_LEN];
@@ -189,5 +189,5 @@ tun_side_exit(struct tun_side *sd, uint8_t type, pn_xprt_t *data, const pn_addr_
         return;
     }
     uint8_t hdr[PN_PROXY_MAX];
-    udp_sess_new_stream(sd->udp, data, fd, hdr, pn_udp_proxy_header(sd->in->cfg->proxy, src, dst, hdr));
+    udp_sess_new_stream(sd->udp, data, fd, hdr, pn_mode_udp_proxy_header(sd->in->cfg->proxy, src, dst, hdr));
 }

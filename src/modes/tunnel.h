@@ -19,7 +19,7 @@
 /* One tunnel end's session and the exchanges on either side of it. The ends
  * (modes/server.c, modes/client.c) embed it; the session is kept across
  * control channels (attached while one lives). */
-struct tun_side {
+struct pn_mode_side {
     pn_instance_t *in;          /* borrowed */
     const char *name;           /* static: "server", "client" or "agent" */
     tun_sess_t sess;            /* the session; its links are the TCP exchanges */
@@ -32,29 +32,29 @@ struct tun_side {
 
 /** Prepare <sd> for <in> with its session's options <o> and hooks <h>; the
  *  caller then sets <set>, <src> (and the links' set and src). */
-void tun_side_init(struct tun_side *sd, pn_instance_t *in, const char *name,
+void pn_mode_side_init(struct pn_mode_side *sd, pn_instance_t *in, const char *name,
                    const tun_sess_opts_t *o, const tun_sess_hooks_t *h);
 /** End the control channel's state and its exchanges (links, UDP sessions);
  *  users waiting stay. */
-void tun_side_close(struct tun_side *sd);
+void pn_mode_side_close(struct pn_mode_side *sd);
 /** Free what <sd> owns (users waiting are closed). */
-void tun_side_clear(struct tun_side *sd);
+void pn_mode_side_clear(struct pn_mode_side *sd);
 /** A user's TCP connection <x> (owned from now on) from <peer> to <local>:
  *  take a data channel (now or when one comes), signal, relay. */
-void tun_side_user(struct tun_side *sd, pn_xprt_t *x, const pn_addr_t *peer,
+void pn_mode_side_user(struct pn_mode_side *sd, pn_xprt_t *x, const pn_addr_t *peer,
                    const pn_addr_t *local);
 /** A datagram from a new UDP user (udp_new_peer_cb's arguments). */
-void tun_side_udp_peer(struct tun_side *sd, udp_table_t *t, const pn_addr_t *peer,
+void pn_mode_side_udp_peer(struct pn_mode_side *sd, udp_table_t *t, const pn_addr_t *peer,
                        const uint8_t *d, size_t len);
 /** The far end: carry the exchange of <type> (PN_FT_TCP/UDP) on <data> (owned
  *  from now on) to a target, telling it about <src>/<dst> with PROXY when set. */
-void tun_side_exit(struct tun_side *sd, uint8_t type, pn_xprt_t *data, const pn_addr_t *src,
+void pn_mode_side_exit(struct pn_mode_side *sd, uint8_t type, pn_xprt_t *data, const pn_addr_t *src,
                    const pn_addr_t *dst);
 /** Set the POOL and PING gauges of <st> from the session. */
-void tun_side_stats(const struct tun_side *sd, pn_stats_t *st);
+void pn_mode_side_stats(const struct pn_mode_side *sd, pn_stats_t *st);
 
 /** Exponential backoff with jitter: return the delay to wait now, in ms, from
  *  *<cur> (doubled for next time, capped at <max>). */
-uint64_t tun_backoff_next(uint64_t *cur, uint64_t max);
+uint64_t pn_mode_backoff_next(uint64_t *cur, uint64_t max);
 
 #endif

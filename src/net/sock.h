@@ -35,7 +35,7 @@ int pn_sock_error(int fd);
 void pn_sock_tune(int fd);
 /** Wrap the connected TCP <fd> (ownership passes to the transport) in the plain
  *  transport (net/xprt_raw.c). Never NULL. */
-pn_xprt_t *pn_xprt_raw_new(int fd);
+pn_xprt_t *pn_raw_xprt_new(int fd);
 /** Close <fd> if it is >= 0, retrying nothing (close is never retried on Linux). */
 void pn_close(int fd);
 

@@ -81,7 +81,7 @@ static const struct pn_xprt_ops raw_ops = {
 };
 
 pn_xprt_t *
-pn_xprt_raw_new(int fd)
+pn_raw_xprt_new(int fd)
 {
     pn_xprt_t *x = xcalloc(sizeof(*x));
     x->ops = &raw_ops;

@@ -48,7 +48,7 @@ on_handshake_io(int fd, int ready, void *arg)
 {
     struct handshake *h = arg;
     char s[PN_ADDRSTRLEN];
-    int rc = pn_xprt_tls_handshake(h->x);
+    int rc = pn_tls_xprt_handshake(h->x);
     if (rc == PN_AGAIN) {
         ev_io_set(h->io, h->x->want);
         return;
@@ -89,7 +89,7 @@ start_tls(pn_entry_t *e, int fd, const pn_addr_t *peer, const pn_addr_t *local)
     }
     struct handshake *h = xcalloc(sizeof(*h));
     h->e = e;
-    h->x = pn_xprt_tls_new(fd, ssl);
+    h->x = pn_tls_xprt_new(fd, ssl);
     h->peer = *peer;
     h->local = *local;
     h->io = ev_io_new(e->loop, fd, on_handshake_io, h);
@@ -129,7 +129,7 @@ on_accept(int lfd, int ready, void *arg)
             start_tls(e, fd, &peer, &local);
             continue;
         }
-        e->cb(pn_xprt_raw_new(fd), &peer, &local, e->ctx);
+        e->cb(pn_raw_xprt_new(fd), &peer, &local, e->ctx);
     }
 }
 

@@ -153,7 +153,7 @@ on_dialed(int fd, size_t target, const char *err, void *arg)
         return;
     }
     pn_sock_tune(fd);
-    link_relay(l, pn_xprt_raw_new(fd), 1);
+    link_relay(l, pn_raw_xprt_new(fd), 1);
 }
 
 static struct pn_link *

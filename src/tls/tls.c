@@ -435,7 +435,7 @@ pn_tls_ctx_free_(pn_tls_ctx_t *c)
 /* ---- connections ----------------------------------------------------------- */
 
 /* Return a new SSL in accept state from the server context <c> (self-signed,
- * files or PSK server), owned by the caller (pn_xprt_tls_new() or
+ * files or PSK server), owned by the caller (pn_tls_xprt_new() or
  * pn_tls_ssl_free()). For a files context, first reload the files if they
  * changed (at most one check a second; may log). NULL when <c> is a client
  * context or OpenSSL is out of memory. */

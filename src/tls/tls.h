@@ -80,13 +80,13 @@ void pn_tls_ssl_free(SSL *ssl);
 
 /** Wrap the TCP <fd> and <ssl> (both owned by the transport from now on) in a
  *  TLS transport; the handshake runs inside the first read/write, or explicitly
- *  through pn_xprt_tls_handshake(). Never NULL. */
-pn_xprt_t *pn_xprt_tls_new(int fd, SSL *ssl);
+ *  through pn_tls_xprt_handshake(). Never NULL. */
+pn_xprt_t *pn_tls_xprt_new(int fd, SSL *ssl);
 /** Drive the handshake of <x>: PN_OK when done, PN_AGAIN (see x->want), or
  *  PN_ERR with x->err set to a readable reason. */
-int pn_xprt_tls_handshake(pn_xprt_t *x);
+int pn_tls_xprt_handshake(pn_xprt_t *x);
 /** The SSL inside the TLS transport <x> (borrowed). */
-SSL *pn_xprt_tls_ssl(pn_xprt_t *x);
+SSL *pn_tls_xprt_ssl(pn_xprt_t *x);
 /** Make <ssl> read a TCP end without close_notify as an error ("unexpected eof"),
  *  not as the end of the stream: for data channels between postern ends, which
  *  always send close_notify before a clean end, so that a peer killed mid-transfer
@@ -96,7 +96,7 @@ void pn_tls_ssl_strict_eof(SSL *ssl);
 enum { PN_KTLS_SEND = 1, PN_KTLS_RECV = 2 };
 /** Which directions of the established TLS transport <x> the kernel seals and
  *  opens (PN_KTLS_SEND | PN_KTLS_RECV), 0 when OpenSSL does it in user space. */
-int pn_xprt_tls_ktls(pn_xprt_t *x);
+int pn_tls_xprt_ktls(pn_xprt_t *x);
 /** 0 when POSTERN_NO_KTLS is set, else 1 (read once). */
 int pn_tls_ktls_allowed(void);
 /** With <quiet> nonzero, "kernel TLS unavailable" is a DEBUG line, not INFO

@@ -44,6 +44,6 @@ void pn_ws_accept(const char *key, char out[29]);
 /** Wrap <inner> (owned from now on, e.g. a WebSocket) and <ssl> (owned) in a
  *  TLS transport whose records travel through <inner>'s read and write: the
  *  control channel's PSK handshake inside a WebSocket. Never NULL. */
-pn_xprt_t *pn_xprt_tls_wrap(pn_xprt_t *inner, SSL *ssl);
+pn_xprt_t *pn_tls_xprt_wrap(pn_xprt_t *inner, SSL *ssl);
 
 #endif

@@ -28,7 +28,7 @@ typedef struct xprt_tls {
     SSL *ssl;               /* owned; freed by tls_free */
     unsigned attached : 1;  /* SSL_set_fd succeeded */
     unsigned wr_shut : 1;   /* close_notify sent and the write side shut */
-    pn_xprt_t *inner;       /* owned, pn_xprt_tls_wrap: records travel through it */
+    pn_xprt_t *inner;       /* owned, pn_tls_xprt_wrap: records travel through it */
     int inner_want;         /* what <inner> last waited for */
 } xprt_tls_t;
 
@@ -160,7 +160,7 @@ tls_shutdown_wr(pn_xprt_t *x)
     if (t->wr_shut)
         return PN_OK;
     if (!SSL_is_init_finished(t->ssl)) {
-        int r = pn_xprt_tls_handshake(x);
+        int r = pn_tls_xprt_handshake(x);
         if (r != PN_OK)
             return r;
     }
@@ -220,7 +220,7 @@ static const struct pn_xprt_ops tls_ops = {
  * it frees the SSL and closes the fd. Never NULL; if OpenSSL cannot attach the
  * socket (out of memory) every call on the transport fails with PN_ERR. */
 pn_xprt_t *
-pn_xprt_tls_new(int fd, SSL *ssl)
+pn_tls_xprt_new(int fd, SSL *ssl)
 {
     xprt_tls_t *t = xcalloc(sizeof(*t));
     t->base.ops = &tls_ops;
@@ -231,7 +231,7 @@ pn_xprt_tls_new(int fd, SSL *ssl)
     return &t->base;
 }
 
-/* --- TLS over another transport (pn_xprt_tls_wrap) ------------------------
+/* --- TLS over another transport (pn_tls_xprt_wrap) ------------------------
  * A BIO whose reads and writes are the inner transport's: PN_AGAIN becomes a
  * retry (and what the inner waits for is kept for x->want), end of stream a
  * 0 without retry, an error -1. */
@@ -304,7 +304,7 @@ bio_xprt_method(void)
  * inner transport's (x->fd borrowed, for readiness), freeing the TLS one
  * frees <inner>. Never NULL; every call fails when no BIO can be made. */
 pn_xprt_t *
-pn_xprt_tls_wrap(pn_xprt_t *inner, SSL *ssl)
+pn_tls_xprt_wrap(pn_xprt_t *inner, SSL *ssl)
 {
     xprt_tls_t *t = xcalloc(sizeof(*t));
     t->base.ops = &tls_ops;
@@ -323,9 +323,9 @@ pn_xprt_tls_wrap(pn_xprt_t *inner, SSL *ssl)
 }
 
 int
-pn_xprt_tls_ktls(pn_xprt_t *x)
+pn_tls_xprt_ktls(pn_xprt_t *x)
 {
-    SSL *ssl = pn_xprt_tls_ssl(x);
+    SSL *ssl = pn_tls_xprt_ssl(x);
     if (ssl == NULL)
         return 0;
     return (BIO_get_ktls_send(SSL_get_wbio(ssl)) ? PN_KTLS_SEND : 0)
@@ -350,7 +350,7 @@ ktls_report(pn_xprt_t *x)
     static int said;
     if (said)
         return;
-    int k = pn_xprt_tls_ktls(x);
+    int k = pn_tls_xprt_ktls(x);
     if (ktls_quiet && k == 0 && pn_tls_ktls_allowed()) {
         /* Not said yet: a tls>=1 data channel's handshake says it at INFO. */
         log_debug("tls: kernel TLS unavailable for the control channel");
@@ -375,7 +375,7 @@ ktls_report(pn_xprt_t *x)
  * key)" on the server and "tlsv1 alert decrypt error" on the client). Calls no
  * callbacks and never frees <x>. */
 int
-pn_xprt_tls_handshake(pn_xprt_t *x)
+pn_tls_xprt_handshake(pn_xprt_t *x)
 {
     xprt_tls_t *t = (xprt_tls_t *)x;
     if (!t->attached)
@@ -395,7 +395,7 @@ pn_xprt_tls_handshake(pn_xprt_t *x)
 /* Return the SSL of the TLS transport <x> (borrowed: it lives as long as <x>),
  * or NULL when <x> is not a TLS transport. */
 SSL *
-pn_xprt_tls_ssl(pn_xprt_t *x)
+pn_tls_xprt_ssl(pn_xprt_t *x)
 {
     if (x == NULL || x->ops != &tls_ops)
         return NULL;

@@ -21,7 +21,7 @@ tun_psk_derive(const char *key, const char *port, uint8_t psk[TUN_PSK_LEN])
 int
 tun_data_secret(pn_xprt_t *x, uint8_t secret[PN_DATA_SECRET_LEN])
 {
-    return pn_tls_export(pn_xprt_tls_ssl(x), PN_EXPORTER_LABEL, secret, PN_DATA_SECRET_LEN);
+    return pn_tls_export(pn_tls_xprt_ssl(x), PN_EXPORTER_LABEL, secret, PN_DATA_SECRET_LEN);
 }
 
 void

@@ -72,7 +72,7 @@ pn_frame_encode(uint8_t *out, size_t cap, uint8_t type, uint8_t flags, uint32_t 
 /* Check the payload size of the decoded frame <f> against its type: fixed-size
  * types must match exactly, TCP/UDP need at least a conn id, ERROR a code and at
  * most 256 reason bytes, the hub's route frames at least a route id. HELLO is
- * checked by pn_hello_decode(), route TLVs by pn_route_decode(). Return PN_OK, or
+ * checked by pn_hello_decode(), route TLVs by pn_frame_route_decode(). Return PN_OK, or
  * PN_ERR with *<why> for an unknown type or a wrong size. The channel a type may
  * appear on (control or data) is the caller's to enforce. */
 int
@@ -147,7 +147,7 @@ pn_frame_type_name(uint8_t type)
 
 /* Return a static name for ERROR <code>, "UNKNOWN" for values not defined. */
 const char *
-pn_err_code_name(uint16_t code)
+pn_frame_err_name(uint16_t code)
 {
     switch (code) {
     case PN_EC_BUSY: return "BUSY";

@@ -65,7 +65,7 @@ enum pn_frame_type {
 };
 
 /* ERROR codes (u16 on the wire). Receivers log unknown codes and close all the same. */
-enum pn_err_code {
+enum pn_frame_err {
     PN_EC_BUSY = 1,             /* a client is already attached to this server */
     PN_EC_PROTOCOL = 2,         /* malformed or unexpected frame */
     PN_EC_VERIFY_FAILED = 3,    /* data-channel certificate fingerprint mismatch */
@@ -132,14 +132,14 @@ typedef struct pn_hello {
 #define PN_ROUTE_HOST_MAX 253
 #define PN_ROUTE_GROUP_MAX 64
 #define PN_ROUTE_GROUP_KEY_MAX 128
-enum pn_route_fail {
+enum pn_frame_route_fail {
     PN_RF_TAKEN = 1,            /* name or port in use, or another group key */
     PN_RF_DENIED = 2,           /* not allowed for the account, or outside the hub's range */
     PN_RF_LIMIT = 3,            /* the account's max_routes */
     PN_RF_INVALID = 4,          /* bad name, missing host, no listener for the type */
     PN_RF_EXISTS = 5,           /* the route id is already used in this session */
 };
-typedef struct pn_route_msg {
+typedef struct pn_frame_route {
     uint32_t id;                /* non-zero */
     uint8_t type;               /* ADD: 1 tcp, 2 udp, 3 http, 4 https */
     uint16_t port;              /* ADD: asked (0 = assign); OK: given (tcp/udp) */
@@ -147,19 +147,19 @@ typedef struct pn_route_msg {
     char group[PN_ROUTE_GROUP_MAX + 1];         /* ADD: "" when absent */
     char group_key[PN_ROUTE_GROUP_KEY_MAX + 1]; /* ADD: "" when absent */
     uint8_t online;             /* ADD (default 1), STATE */
-    uint16_t code;              /* FAIL: enum pn_route_fail */
+    uint16_t code;              /* FAIL: enum pn_frame_route_fail */
     char reason[PN_ERROR_REASON_MAX + 1];       /* FAIL: log-safe text */
-} pn_route_msg_t;
+} pn_frame_route_t;
 
 /** Encode the payload of a route frame of <ftype> from <m> into <out>; return
  *  its size, 0 when <cap> is short or <m> lacks what <ftype> needs. */
-size_t pn_route_encode(uint8_t ftype, const pn_route_msg_t *m, uint8_t *out, size_t cap);
+size_t pn_frame_route_encode(uint8_t ftype, const pn_frame_route_t *m, uint8_t *out, size_t cap);
 /** Decode and validate the payload of a route frame of <ftype> into <m>
  *  (zeroed first; online defaults to 1). PN_OK or PN_ERR + <why>. */
-int pn_route_decode(uint8_t ftype, const uint8_t *p, size_t len, pn_route_msg_t *m,
+int pn_frame_route_decode(uint8_t ftype, const uint8_t *p, size_t len, pn_frame_route_t *m,
                     const char **why);
 /** Name of a ROUTE_FAIL code ("TAKEN", ...), or "UNKNOWN". */
-const char *pn_route_fail_name(uint16_t code);
+const char *pn_frame_route_fail_name(uint16_t code);
 
 /** Decode one frame from <in>: PN_OK with <f>, *<used>; PN_AGAIN if incomplete; PN_ERR + <why>. */
 int pn_frame_decode(const uint8_t *in, size_t avail, pn_frame_t *f, size_t *used,
@@ -172,7 +172,7 @@ int pn_frame_check(const pn_frame_t *f, const char **why);
 /** Return the name of frame <type> ("HELLO", ...), or "UNKNOWN". */
 const char *pn_frame_type_name(uint8_t type);
 /** Return the name of ERROR <code> ("BUSY", ...), or "UNKNOWN". */
-const char *pn_err_code_name(uint16_t code);
+const char *pn_frame_err_name(uint16_t code);
 
 /** Encode the HELLO payload of <h> into <out>; return its size, 0 if <cap> short or <h> invalid. */
 size_t pn_hello_encode(const pn_hello_t *h, uint8_t *out, size_t cap);

@@ -18,7 +18,7 @@ enum {
     RT_GROUP = 4,               /* printable ASCII, 1..64 bytes */
     RT_GROUP_KEY = 5,           /* text without NUL, 1..128 bytes */
     RT_ONLINE = 6,              /* u8: 0 or 1 */
-    RT_CODE = 7,                /* u16: enum pn_route_fail */
+    RT_CODE = 7,                /* u16: enum pn_frame_route_fail */
     RT_REASON = 8,              /* text without NUL, 0..256 bytes, made log-safe */
 };
 #define RT_BIT(t) (1u << (t))
@@ -124,7 +124,7 @@ put_route_text(uint8_t type, const char *s, size_t max, int printable, uint8_t *
  * decoder would refuse (id 0, TYPE not 1..4, ONLINE not 0/1, a text too long or
  * with bytes its TLV does not allow). */
 size_t
-pn_route_encode(uint8_t ftype, const pn_route_msg_t *m, uint8_t *out, size_t cap)
+pn_frame_route_encode(uint8_t ftype, const pn_frame_route_t *m, uint8_t *out, size_t cap)
 {
     const struct route_frame *rf = route_frame(ftype);
     size_t off = 4;
@@ -172,11 +172,11 @@ pn_route_encode(uint8_t ftype, const pn_route_msg_t *m, uint8_t *out, size_t cap
  * in every route frame, whether or not that frame carries it: a wrong size, a
  * repeat, a value out of range (TYPE not 1..4, ONLINE not 0/1) or text with a NUL
  * (HOST and GROUP: anything but printable ASCII) is an error. Only the members the
- * frame type carries are set (see pn_route_encode()); the others stay zero / empty,
+ * frame type carries are set (see pn_frame_route_encode()); the others stay zero / empty,
  * ONLINE 1. REASON is made log-safe like an ERROR reason. Unknown TLVs are skipped.
  * Return PN_OK, or PN_ERR with *<why>; <m> is only meaningful after PN_OK. */
 int
-pn_route_decode(uint8_t ftype, const uint8_t *p, size_t len, pn_route_msg_t *m,
+pn_frame_route_decode(uint8_t ftype, const uint8_t *p, size_t len, pn_frame_route_t *m,
                 const char **why)
 {
     const struct route_frame *rf = route_frame(ftype);
@@ -263,7 +263,7 @@ pn_route_decode(uint8_t ftype, const uint8_t *p, size_t len, pn_route_msg_t *m,
 
 /* Return a static name for ROUTE_FAIL <code>, "UNKNOWN" for values not defined. */
 const char *
-pn_route_fail_name(uint16_t code)
+pn_frame_route_fail_name(uint16_t code)
 {
     switch (code) {
     case PN_RF_TAKEN: return "TAKEN";

@@ -172,7 +172,7 @@ open_step(tun_open_t *op)
             return;
         }
         pn_sock_tune(op->fd);
-        op->x = pn_xprt_raw_new(op->fd);
+        op->x = pn_raw_xprt_new(op->fd);
         op->fd = -1;
         if (op->o.xport != NULL && op->o.xport->type == PN_XPORT_WS)
             op->ws = tun_ws_dial_new(op->o.xport);
@@ -205,20 +205,20 @@ open_step(tun_open_t *op)
             if (op->o.kind == PN_KIND_DATA)
                 pn_tls_ssl_strict_eof(ssl);     /* a killed peer is a truncation */
             if (pn_xprt_is_ws(op->x)) {
-                op->x = pn_xprt_tls_wrap(op->x, ssl);   /* PSK inside the WebSocket */
+                op->x = pn_tls_xprt_wrap(op->x, ssl);   /* PSK inside the WebSocket */
             } else {
                 /* The raw transport gives its fd to the TLS one. */
                 int fd = op->x->fd;
                 op->x->fd = -1;
                 pn_xprt_free(op->x);
-                op->x = pn_xprt_tls_new(fd, ssl);
+                op->x = pn_tls_xprt_new(fd, ssl);
             }
         }
         op->st = OP_ST_TLS;
     /* fall through */
     case OP_ST_TLS:
         if (op->o.tls != NULL) {
-            rc = pn_xprt_tls_handshake(op->x);
+            rc = pn_tls_xprt_handshake(op->x);
             if (rc == PN_ERR) {
                 pn_err_set(op->err, "tls handshake: %s", op->x->err ? op->x->err : "failed");
                 open_finish(op, 0);
@@ -227,7 +227,7 @@ open_step(tun_open_t *op)
             if (rc != PN_OK)
                 break;
             if (op->o.kind == PN_KIND_DATA &&
-                pn_tls_peer_fingerprint(pn_xprt_tls_ssl(op->x), op->fp) == 0)
+                pn_tls_peer_fingerprint(pn_tls_xprt_ssl(op->x), op->fp) == 0)
                 op->has_fp = 1;
         }
         if (op->o.pin != NULL &&
@@ -433,12 +433,12 @@ greet_step(tun_greet_t *g)
             if (g->kind == PN_KIND_DATA)
                 pn_tls_ssl_strict_eof(ssl);     /* a killed peer is a truncation */
             if (pn_xprt_is_ws(g->x)) {
-                g->x = pn_xprt_tls_wrap(g->x, ssl);
+                g->x = pn_tls_xprt_wrap(g->x, ssl);
             } else {
                 int fd = g->x->fd;
                 g->x->fd = -1;
                 pn_xprt_free(g->x);
-                g->x = pn_xprt_tls_new(fd, ssl);
+                g->x = pn_tls_xprt_new(fd, ssl);
             }
         }
         g->tls = ctx != NULL;
@@ -447,7 +447,7 @@ greet_step(tun_greet_t *g)
     /* fall through */
     case GR_ST_TLS:
         if (g->tls) {
-            rc = pn_xprt_tls_handshake(g->x);
+            rc = pn_tls_xprt_handshake(g->x);
             if (rc == PN_ERR) {
                 pn_err_set(g->err, "tls handshake: %s", g->x->err ? g->x->err : "failed");
                 greet_finish(g, 0);

@@ -171,7 +171,7 @@ log_peer_error(tun_sess_t *s, const pn_frame_t *f)
         return;
     }
     if (ok)
-        log_msg(lvl, "%s: %s %s %s: %s", s->o.who, s->o.peer, what, pn_err_code_name(code), reason);
+        log_msg(lvl, "%s: %s %s %s: %s", s->o.who, s->o.peer, what, pn_frame_err_name(code), reason);
     else
         log_msg(lvl, "%s: %s %s a malformed ERROR (%s)", s->o.who, s->o.peer, what, why);
 }

@@ -164,10 +164,10 @@ tls_step(pn_xprt_t **x, SSL **pending, const char **why)
         int fd = (*x)->fd;
         (*x)->fd = -1;
         pn_xprt_free(*x);
-        *x = pn_xprt_tls_new(fd, *pending);
+        *x = pn_tls_xprt_new(fd, *pending);
         *pending = NULL;
     }
-    int rc = pn_xprt_tls_handshake(*x);
+    int rc = pn_tls_xprt_handshake(*x);
     if (rc == PN_ERR)
         *why = (*x)->err != NULL ? (*x)->err : "tls handshake failed";
     return rc;
@@ -231,7 +231,7 @@ tun_ws_dial_step(tun_ws_dial_t *d, pn_xprt_t **x, const char **why)
             }
             if ((rc = tls_step(x, &d->ssl, why)) != PN_OK)
                 return rc;
-            if (pn_tls_peer_fingerprint(pn_xprt_tls_ssl(*x), d->fp) == 0)
+            if (pn_tls_peer_fingerprint(pn_tls_xprt_ssl(*x), d->fp) == 0)
                 d->has_fp = 1;
         }
         {
@@ -373,7 +373,7 @@ tun_ws_acc_step(tun_ws_acc_t *a, pn_xprt_t **x, const char **why)
                 }
             }
         }
-        if (a->ssl != NULL || pn_xprt_tls_ssl(*x) != NULL) {
+        if (a->ssl != NULL || pn_tls_xprt_ssl(*x) != NULL) {
             if ((rc = tls_step(x, &a->ssl, why)) != PN_OK)
                 return rc;
         }
@@ -389,7 +389,7 @@ tun_ws_acc_step(tun_ws_acc_t *a, pn_xprt_t **x, const char **why)
                 continue;
             if (rc != PN_OK)
                 return refuse(a, *x, r.status, r.why, why);
-            if (a->t->tls != NULL && pn_xprt_tls_ssl(*x) == NULL)
+            if (a->t->tls != NULL && pn_tls_xprt_ssl(*x) == NULL)
                 return refuse(a, *x, 400, "this websocket port takes TLS only (wss://)", why);
             char acc[TUN_WS_ACCEPT_LEN + 1];
             pn_ws_accept(r.key, acc);

@@ -103,7 +103,7 @@ check_error(const pn_frame_t *f, int checked)
         FUZZ_ASSERT(why != NULL);
         return;
     }
-    FUZZ_ASSERT(pn_err_code_name(code) != NULL);
+    FUZZ_ASSERT(pn_frame_err_name(code) != NULL);
     size_t rlen = strlen(reason);
     FUZZ_ASSERT(rlen <= f->len - 2);
     uint8_t *out = malloc(2 + rlen);
@@ -191,7 +191,7 @@ check_signal(const pn_frame_t *f, int checked)
 
 /* Nonzero when route messages <a> and <b> are equal member by member. */
 static int
-route_same(const pn_route_msg_t *a, const pn_route_msg_t *b)
+route_same(const pn_frame_route_t *a, const pn_frame_route_t *b)
 {
     return a->id == b->id && a->type == b->type && a->port == b->port &&
            a->online == b->online && a->code == b->code && strcmp(a->host, b->host) == 0 &&
@@ -214,11 +214,11 @@ printable(const char *s, size_t n)
 static int
 check_route_as(uint8_t ftype, const pn_frame_t *f)
 {
-    pn_route_msg_t m, m2;
+    pn_frame_route_t m, m2;
     const char *why = NULL;
     char again[PN_ERROR_REASON_MAX + 1];
 
-    int rc = pn_route_decode(ftype, f->payload, f->len, &m, &why);
+    int rc = pn_frame_route_decode(ftype, f->payload, f->len, &m, &why);
     if (rc != PN_OK) {
         FUZZ_ASSERT(rc == PN_ERR && why != NULL);
         return rc;
@@ -240,7 +240,7 @@ check_route_as(uint8_t ftype, const pn_frame_t *f)
         FUZZ_ASSERT(rl == 0 && m.code == 0);
     if (ftype != PN_FT_ROUTE_ADD && ftype != PN_FT_ROUTE_STATE)
         FUZZ_ASSERT(m.online == 1);
-    FUZZ_ASSERT(pn_route_fail_name(m.code) != NULL);
+    FUZZ_ASSERT(pn_frame_route_fail_name(m.code) != NULL);
     /* The sanitised REASON is a fixed point of the sanitiser (the ERROR path). */
     uint8_t *e = malloc(2 + rl);
     uint16_t code;
@@ -251,16 +251,16 @@ check_route_as(uint8_t ftype, const pn_frame_t *f)
 
     /* Round trip through an exact-size buffer; the encoding is canonical. */
     uint8_t *big = malloc(1024);
-    size_t n = pn_route_encode(ftype, &m, big, 1024);
+    size_t n = pn_frame_route_encode(ftype, &m, big, 1024);
     FUZZ_ASSERT(n >= 4 && n < 1024);
     uint8_t *exact = malloc(n);
-    FUZZ_ASSERT(pn_route_encode(ftype, &m, exact, n) == n);
+    FUZZ_ASSERT(pn_frame_route_encode(ftype, &m, exact, n) == n);
     FUZZ_ASSERT(memcmp(exact, big, n) == 0);
-    FUZZ_ASSERT(pn_route_encode(ftype, &m, exact, n - 1) == 0);
+    FUZZ_ASSERT(pn_frame_route_encode(ftype, &m, exact, n - 1) == 0);
     why = NULL;
-    FUZZ_ASSERT(pn_route_decode(ftype, exact, n, &m2, &why) == PN_OK);
+    FUZZ_ASSERT(pn_frame_route_decode(ftype, exact, n, &m2, &why) == PN_OK);
     FUZZ_ASSERT(route_same(&m, &m2));
-    FUZZ_ASSERT(pn_route_encode(ftype, &m2, big, 1024) == n);
+    FUZZ_ASSERT(pn_frame_route_encode(ftype, &m2, big, 1024) == n);
     FUZZ_ASSERT(memcmp(exact, big, n) == 0);
     free(exact);
     free(big);
@@ -277,8 +277,8 @@ check_route(const pn_frame_t *f, int checked)
             FUZZ_ASSERT(checked == PN_OK);
     }
     /* Never a route frame type. */
-    pn_route_msg_t m;
-    FUZZ_ASSERT(pn_route_decode(PN_FT_HELLO, f->payload, f->len, &m, NULL) == PN_ERR);
+    pn_frame_route_t m;
+    FUZZ_ASSERT(pn_frame_route_decode(PN_FT_HELLO, f->payload, f->len, &m, NULL) == PN_ERR);
 }
 
 static void

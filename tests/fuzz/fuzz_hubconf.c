@@ -2,7 +2,7 @@
  * (src/conf/hubconf.h): the input as a C string is parsed as an accounts
  * file, as a routes file and as the value of each URL route type
  * (tcp=, udp=, http=, https=); split at its first newline it is also a host
- * pattern and a host for pn_host_match, and a port range.
+ * pattern and a host for pn_conf_host_match, and a port range.
  *
  * Invariants checked besides memory safety and leaks (LeakSanitizer runs at
  * exit of every libFuzzer run, so "clear leaves nothing" is checked there):
@@ -15,7 +15,7 @@
  *     http/https, group only for tcp/udp, probe path iff an http probe,
  *     interval >= 100ms, a name), equal to their deep copy, and a URL route
  *     written back as a URL value parses to an equal route;
- *   - pn_host_match and pn_port_range_parse agree with their definitions. */
+ *   - pn_conf_host_match and pn_port_range_parse agree with their definitions. */
 #include "fuzz.h"
 #include "conf/hubconf.h"
 #include "core/duration.h"
@@ -167,12 +167,12 @@ fuzz_accounts(const char *s, const pn_port_range_t *range)
 }
 
 static void
-check_route(const pn_route_spec_t *r)
+check_route(const pn_conf_route_t *r)
 {
     uint64_t lp;
     int port_type = r->type == PN_RT_TCP || r->type == PN_RT_UDP;
     FUZZ_ASSERT(r->type >= PN_RT_TCP && r->type <= PN_RT_HTTPS);
-    FUZZ_ASSERT(strcmp(pn_route_type_name(r->type), "?") != 0);
+    FUZZ_ASSERT(strcmp(pn_conf_route_type_name(r->type), "?") != 0);
     FUZZ_ASSERT(r->name != NULL && r->name[0] != '\0' && printable(r->name));
     FUZZ_ASSERT(strchr(r->name, ',') == NULL);
     FUZZ_ASSERT(r->local_host != NULL && r->local_port != NULL);
@@ -194,21 +194,21 @@ check_route(const pn_route_spec_t *r)
         FUZZ_ASSERT(r->probe_path[0] == '/' && printable(r->probe_path) && !strchr(r->probe_path, ' '));
     FUZZ_ASSERT(r->probe_ms >= 100);
 
-    pn_route_spec_t c;
-    pn_route_spec_copy(&c, r);
-    FUZZ_ASSERT(pn_route_spec_equal(&c, r) && pn_route_spec_equal(r, &c));
-    pn_route_spec_clear(&c);
+    pn_conf_route_t c;
+    pn_conf_route_copy(&c, r);
+    FUZZ_ASSERT(pn_conf_route_equal(&c, r) && pn_conf_route_equal(r, &c));
+    pn_conf_route_clear(&c);
     FUZZ_ASSERT(c.name == NULL && c.local_port == NULL);
 }
 
 /* Write <r> back as a URL value and parse that: the same route. */
 static void
-round_trip(const pn_route_spec_t *r)
+round_trip(const pn_conf_route_t *r)
 {
     static char v[16384];
     char err[PN_ERR_LEN] = "";
     int n;
-    pn_route_spec_t back;
+    pn_conf_route_t back;
 
     n = snprintf(v, sizeof(v), strchr(r->local_host, ':') ? "[%s]:%s" : "%s:%s", r->local_host,
                  r->local_port);
@@ -230,24 +230,24 @@ round_trip(const pn_route_spec_t *r)
      * 253-character host): it is written only when it is not the default. */
     char dflt[300];
     if (r->host != NULL)
-        snprintf(dflt, sizeof(dflt), "%s:%s", pn_route_type_name(r->type), r->host);
+        snprintf(dflt, sizeof(dflt), "%s:%s", pn_conf_route_type_name(r->type), r->host);
     else
-        snprintf(dflt, sizeof(dflt), "%s:%u", pn_route_type_name(r->type), (unsigned)r->port);
+        snprintf(dflt, sizeof(dflt), "%s:%u", pn_conf_route_type_name(r->type), (unsigned)r->port);
     if (strcmp(dflt, r->name) != 0)
         n += snprintf(v + n, sizeof(v) - (size_t)n, ",name=%s", r->name);
     FUZZ_ASSERT(n > 0 && (size_t)n < sizeof(v));
-    if (pn_route_spec_parse(pn_route_type_name(r->type), v, &back, err) != PN_OK) {
+    if (pn_conf_route_parse(pn_conf_route_type_name(r->type), v, &back, err) != PN_OK) {
         fprintf(stderr, "round trip of \"%s\": %s\n", v, err);
         FUZZ_ASSERT(!"a route written back parses");
     }
-    FUZZ_ASSERT(pn_route_spec_equal(&back, r));
-    pn_route_spec_clear(&back);
+    FUZZ_ASSERT(pn_conf_route_equal(&back, r));
+    pn_conf_route_clear(&back);
 }
 
 static void
 fuzz_routes(const char *s)
 {
-    pn_route_spec_t *rs = NULL;
+    pn_conf_route_t *rs = NULL;
     size_t n = 0;
     char err[PN_ERR_LEN] = "";
 
@@ -267,18 +267,18 @@ fuzz_spec(const char *s)
 {
     static const char *const types[] = { "tcp", "udp", "http", "https" };
     for (size_t t = 0; t < 4; t++) {
-        pn_route_spec_t r;
+        pn_conf_route_t r;
         char err[PN_ERR_LEN] = "";
-        if (pn_route_spec_parse(types[t], s, &r, err) != PN_OK) {
+        if (pn_conf_route_parse(types[t], s, &r, err) != PN_OK) {
             FUZZ_ASSERT(err[0] != '\0' && printable(err));
             FUZZ_ASSERT(strncmp(err, types[t], strlen(types[t])) == 0 && err[strlen(types[t])] == ':');
             FUZZ_ASSERT(r.name == NULL && r.local_host == NULL && r.group_key == NULL);
             continue;
         }
-        FUZZ_ASSERT(strcmp(pn_route_type_name(r.type), types[t]) == 0);
+        FUZZ_ASSERT(strcmp(pn_conf_route_type_name(r.type), types[t]) == 0);
         check_route(&r);
         round_trip(&r);
-        pn_route_spec_clear(&r);
+        pn_conf_route_clear(&r);
     }
 }
 
@@ -293,7 +293,7 @@ fuzz_match(const char *s)
         return;
     char *pattern = strndup(s, (size_t)(nl - s));
     const char *host = nl + 1;
-    int m = pn_host_match(pattern, host);
+    int m = pn_conf_host_match(pattern, host);
     if (pattern[0] == '*' && pattern[1] == '.') {
         size_t ls = strlen(pattern + 1), lh = strlen(host);
         FUZZ_ASSERT(m == (lh > ls && memcmp(host + lh - ls, pattern + 1, ls) == 0));

@@ -64,15 +64,15 @@ acc_fails(const char *json, const pn_port_range_t *range, const char *prefix)
 }
 
 static void
-spec_ok(const char *type, const char *value, pn_route_spec_t *r)
+spec_ok(const char *type, const char *value, pn_conf_route_t *r)
 {
     char err[PN_ERR_LEN] = "";
-    if (pn_route_spec_parse(type, value, r, err) != PN_OK)
+    if (pn_conf_route_parse(type, value, r, err) != PN_OK)
         fail_msg("%s=%s refused: %s", type, value, err);
 }
 
 static void
-assert_spec_empty(const pn_route_spec_t *r)
+assert_spec_empty(const pn_conf_route_t *r)
 {
     assert_null(r->name);
     assert_null(r->local_host);
@@ -87,9 +87,9 @@ static void
 spec_fails(const char *type, const char *value, const char *prefix)
 {
     char err[PN_ERR_LEN] = "";
-    pn_route_spec_t r;
+    pn_conf_route_t r;
     memset(&r, 0xA5, sizeof(r));
-    if (pn_route_spec_parse(type, value, &r, err) != PN_ERR)
+    if (pn_conf_route_parse(type, value, &r, err) != PN_ERR)
         fail_msg("%s=%s accepted", type, value);
     if (strncmp(err, prefix, strlen(prefix)) != 0)
         fail_msg("%s=%s: error \"%s\" does not start with \"%s\"", type, value, err, prefix);
@@ -99,7 +99,7 @@ spec_fails(const char *type, const char *value, const char *prefix)
 }
 
 static void
-routes_ok(const char *json, pn_route_spec_t **rs, size_t *n)
+routes_ok(const char *json, pn_conf_route_t **rs, size_t *n)
 {
     char err[PN_ERR_LEN] = "";
     if (pn_routes_parse(J(json), "r.json", rs, n, err) != PN_OK)
@@ -110,7 +110,7 @@ static void
 routes_fails(const char *json, const char *prefix)
 {
     char err[PN_ERR_LEN] = "";
-    pn_route_spec_t *rs = (pn_route_spec_t *)&err;
+    pn_conf_route_t *rs = (pn_conf_route_t *)&err;
     size_t n = 99;
     if (pn_routes_parse(J(json), "r.json", &rs, &n, err) != PN_ERR)
         fail_msg("routes %s accepted", json);
@@ -393,8 +393,8 @@ test_host_match(void **state)
         { "app", "", 0 },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        if (pn_host_match(cases[i].pattern, cases[i].host) != cases[i].want)
-            fail_msg("pn_host_match(\"%s\", \"%s\") != %d", cases[i].pattern, cases[i].host,
+        if (pn_conf_host_match(cases[i].pattern, cases[i].host) != cases[i].want)
+            fail_msg("pn_conf_host_match(\"%s\", \"%s\") != %d", cases[i].pattern, cases[i].host,
                      cases[i].want);
 }
 
@@ -442,7 +442,7 @@ test_port_range(void **state)
 static void
 test_spec_good(void **state)
 {
-    pn_route_spec_t r;
+    pn_conf_route_t r;
 
     spec_ok("tcp", "127.0.0.1:22", &r);
     assert_int_equal(r.type, PN_RT_TCP);
@@ -456,13 +456,13 @@ test_spec_good(void **state)
     assert_int_equal(r.probe, PN_PROBE_NONE);
     assert_null(r.probe_path);
     assert_int_equal(r.probe_ms, 5000);
-    pn_route_spec_clear(&r);
+    pn_conf_route_clear(&r);
     assert_spec_empty(&r);
 
     spec_ok("tcp", "127.0.0.1:22,port=10022", &r);
     assert_int_equal(r.port, 10022);
     assert_string_equal(r.name, "tcp:10022");
-    pn_route_spec_clear(&r);
+    pn_conf_route_clear(&r);
 
     spec_ok("udp", ":53,port=65535,group=dns.v4_a-1,group_key=" GKEY ",probe=tcp,"
                    "probe_interval=100ms,name=my dns (v4)", &r);
@@ -475,7 +475,7 @@ test_spec_good(void **state)
     assert_int_equal(r.probe, PN_PROBE_TCP);
     assert_int_equal(r.probe_ms, 100);
     assert_string_equal(r.name, "my dns (v4)");
-    pn_route_spec_clear(&r);
+    pn_conf_route_clear(&r);
 
     spec_ok("http", "127.0.0.1:8080,host=App,probe=http:/health?x=1", &r);
     assert_int_equal(r.type, PN_RT_HTTP);
@@ -484,7 +484,7 @@ test_spec_good(void **state)
     assert_int_equal(r.probe, PN_PROBE_HTTP);
     assert_string_equal(r.probe_path, "/health?x=1");
     assert_int_equal(r.port, 0);
-    pn_route_spec_clear(&r);
+    pn_conf_route_clear(&r);
 
     spec_ok("https", "[::1]:8443,host=Secure.Hub.Test,group_key=" GKEY ",probe_interval=1m30s",
             &r);
@@ -495,18 +495,18 @@ test_spec_good(void **state)
     assert_string_equal(r.name, "https:secure.hub.test");
     assert_string_equal(r.group_key, GKEY);
     assert_int_equal(r.probe_ms, 90000);
-    pn_route_spec_clear(&r);
+    pn_conf_route_clear(&r);
 
     spec_ok("http", "localhost:80,host=a,probe=http:/", &r);
     assert_string_equal(r.probe_path, "/");
-    pn_route_spec_clear(&r);
+    pn_conf_route_clear(&r);
 
     spec_ok("tcp", "[fe80::1%eth0]:22", &r);
     assert_string_equal(r.local_host, "fe80::1%eth0");
-    pn_route_spec_clear(&r);
+    pn_conf_route_clear(&r);
     spec_ok("tcp", "my_host-1.internal:22", &r);
     assert_string_equal(r.local_host, "my_host-1.internal");
-    pn_route_spec_clear(&r);
+    pn_conf_route_clear(&r);
 }
 
 static void
@@ -571,22 +571,22 @@ test_spec_bad(void **state)
         spec_fails(cases[i].type, cases[i].value, cases[i].prefix);
 
     /* Limits that are just fine. */
-    pn_route_spec_t r;
+    pn_conf_route_t r;
     spec_ok("tcp", "h:1,name=0123456789012345678901234567890123456789012345678901234567890123", &r);
     assert_int_equal(strlen(r.name), 64);
-    pn_route_spec_clear(&r);
+    pn_conf_route_clear(&r);
     char v[512];
     snprintf(v, sizeof(v), "h:1,group=g,group_key=%0128d", 0);
     spec_ok("tcp", v, &r);
     assert_int_equal(strlen(r.group_key), 128);
-    pn_route_spec_clear(&r);
+    pn_conf_route_clear(&r);
     snprintf(v, sizeof(v), "h:1,group=g,group_key=%0129d", 0);
     spec_fails("tcp", v, "tcp: group_key: expected 1-128");
     /* 63-character labels, 253 characters in all. */
     snprintf(v, sizeof(v), "h:1,host=%063d.%063d.%063d.%061d", 0, 0, 0, 0);
     spec_ok("http", v, &r);
     assert_int_equal(strlen(r.host), 253);
-    pn_route_spec_clear(&r);
+    pn_conf_route_clear(&r);
     snprintf(v, sizeof(v), "h:1,host=%063d.%063d.%063d.%062d", 0, 0, 0, 0);
     spec_fails("http", v, "http: host:");
     snprintf(v, sizeof(v), "h:1,host=%064d", 0);
@@ -598,7 +598,7 @@ test_spec_bad(void **state)
 static void
 test_routes_good(void **state)
 {
-    pn_route_spec_t *rs, r;
+    pn_conf_route_t *rs, r;
     size_t n;
 
     routes_ok("{'routes': ["
@@ -624,12 +624,12 @@ test_routes_good(void **state)
 
     /* The file form and the URL form give the same route. */
     spec_ok("http", "127.0.0.1:8080,probe=http:/health,host=APP", &r);
-    assert_true(pn_route_spec_equal(&r, &rs[0]));
-    assert_false(pn_route_spec_equal(&r, &rs[1]));
-    pn_route_spec_clear(&r);
+    assert_true(pn_conf_route_equal(&r, &rs[0]));
+    assert_false(pn_conf_route_equal(&r, &rs[1]));
+    pn_conf_route_clear(&r);
     spec_ok("tcp", "127.0.0.1:22,name=ssh,port=10022", &r);
-    assert_true(pn_route_spec_equal(&r, &rs[1]));
-    pn_route_spec_clear(&r);
+    assert_true(pn_conf_route_equal(&r, &rs[1]));
+    pn_conf_route_clear(&r);
     pn_routes_free(rs, n);
 
     /* An empty list is fine (every file route withdrawn). */
@@ -698,7 +698,7 @@ static void
 test_routes_load(void **state)
 {
     char path[64], err[PN_ERR_LEN] = "", want[128];
-    pn_route_spec_t *rs;
+    pn_conf_route_t *rs;
     size_t n;
     const char *good = J("{'routes': [{'type': 'tcp', 'local': ':22', 'port': 2222}]}");
 
@@ -729,17 +729,17 @@ test_routes_load(void **state)
 static void
 test_equal_copy(void **state)
 {
-    pn_route_spec_t a, b, c;
+    pn_conf_route_t a, b, c;
     spec_ok("udp", "127.0.0.1:53,port=5353,group=g,group_key=" GKEY ",probe=tcp,name=n", &a);
-    pn_route_spec_copy(&b, &a);
-    assert_true(pn_route_spec_equal(&a, &b));
-    assert_true(pn_route_spec_equal(&b, &a));
+    pn_conf_route_copy(&b, &a);
+    assert_true(pn_conf_route_equal(&a, &b));
+    assert_true(pn_conf_route_equal(&b, &a));
     /* Deep: no string is shared. */
     assert_ptr_not_equal(a.name, b.name);
     assert_ptr_not_equal(a.local_host, b.local_host);
     assert_ptr_not_equal(a.group, b.group);
     assert_ptr_not_equal(a.group_key, b.group_key);
-    pn_route_spec_clear(&a);
+    pn_conf_route_clear(&a);
     assert_string_equal(b.group_key, GKEY);
 
     /* Each member counts. */
@@ -756,36 +756,36 @@ test_equal_copy(void **state)
     };
     for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
         spec_ok("udp", others[i], &c);
-        if (pn_route_spec_equal(&b, &c))
+        if (pn_conf_route_equal(&b, &c))
             fail_msg("equal to %s", others[i]);
-        pn_route_spec_clear(&c);
+        pn_conf_route_clear(&c);
     }
     spec_ok("tcp", "127.0.0.1:53,port=5353,group=g,group_key=" GKEY ",probe=tcp,name=n", &c);
-    assert_false(pn_route_spec_equal(&b, &c));
-    pn_route_spec_clear(&c);
+    assert_false(pn_conf_route_equal(&b, &c));
+    pn_conf_route_clear(&c);
 
     /* http probe paths count too. */
     spec_ok("http", "h:1,host=a,probe=http:/x", &a);
     spec_ok("http", "h:1,host=a,probe=http:/y", &c);
-    assert_false(pn_route_spec_equal(&a, &c));
-    pn_route_spec_clear(&c);
-    pn_route_spec_copy(&c, &a);
-    assert_true(pn_route_spec_equal(&a, &c));
+    assert_false(pn_conf_route_equal(&a, &c));
+    pn_conf_route_clear(&c);
+    pn_conf_route_copy(&c, &a);
+    assert_true(pn_conf_route_equal(&a, &c));
     assert_string_equal(c.probe_path, "/x");
-    pn_route_spec_clear(&c);
-    pn_route_spec_clear(&a);
-    pn_route_spec_clear(&b);
+    pn_conf_route_clear(&c);
+    pn_conf_route_clear(&a);
+    pn_conf_route_clear(&b);
 }
 
 static void
 test_type_name(void **state)
 {
-    assert_string_equal(pn_route_type_name(PN_RT_TCP), "tcp");
-    assert_string_equal(pn_route_type_name(PN_RT_UDP), "udp");
-    assert_string_equal(pn_route_type_name(PN_RT_HTTP), "http");
-    assert_string_equal(pn_route_type_name(PN_RT_HTTPS), "https");
-    assert_string_equal(pn_route_type_name((enum pn_route_type)0), "?");
-    assert_string_equal(pn_route_type_name((enum pn_route_type)9), "?");
+    assert_string_equal(pn_conf_route_type_name(PN_RT_TCP), "tcp");
+    assert_string_equal(pn_conf_route_type_name(PN_RT_UDP), "udp");
+    assert_string_equal(pn_conf_route_type_name(PN_RT_HTTP), "http");
+    assert_string_equal(pn_conf_route_type_name(PN_RT_HTTPS), "https");
+    assert_string_equal(pn_conf_route_type_name((enum pn_conf_route_type)0), "?");
+    assert_string_equal(pn_conf_route_type_name((enum pn_conf_route_type)9), "?");
     pn_routes_free(NULL, 0);
 }
 

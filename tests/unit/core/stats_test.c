@@ -26,7 +26,7 @@ test_checkpoint_exact(void **state)
     s.dial_fail = 5;
     s.refused = 9;
     memset(out, 'X', sizeof(out));
-    assert_int_equal(pn_checkpoint_format(out, sizeof(out), 1, &s), (int)strlen(want));
+    assert_int_equal(pn_stats_checkpoint_format(out, sizeof(out), 1, &s), (int)strlen(want));
     assert_string_equal(out, want);
 }
 
@@ -40,11 +40,11 @@ test_checkpoint_every_field(void **state)
     char out[256];
     static const char want[] =
         "CHECK_POINT|MODE=2|PING=18ms|POOL=17|TCPS=15|UDPS=16|TCPRX=11|TCPTX=12|UDPRX=13|UDPTX=14";
-    assert_int_equal(pn_checkpoint_format(out, sizeof(out), 2, &s), (int)strlen(want));
+    assert_int_equal(pn_stats_checkpoint_format(out, sizeof(out), 2, &s), (int)strlen(want));
     assert_string_equal(out, want);
 
     memset(&s, 0, sizeof(s));
-    assert_int_equal(pn_checkpoint_format(out, sizeof(out), 0, &s),
+    assert_int_equal(pn_stats_checkpoint_format(out, sizeof(out), 0, &s),
                      (int)strlen("CHECK_POINT|MODE=0|PING=0ms|POOL=0|TCPS=0|UDPS=0|TCPRX=0|TCPTX=0|"
                                  "UDPRX=0|UDPTX=0"));
     assert_string_equal(out, "CHECK_POINT|MODE=0|PING=0ms|POOL=0|TCPS=0|UDPS=0|TCPRX=0|TCPTX=0|"
@@ -70,7 +70,7 @@ test_checkpoint_large_values(void **state)
     s.tcp_tx = 12345678901234567890ULL;
     s.udp_rx = 4294967295ULL;
     s.udp_tx = UINT64_MAX;
-    assert_int_equal(pn_checkpoint_format(out, sizeof(out), 2, &s), (int)strlen(want));
+    assert_int_equal(pn_stats_checkpoint_format(out, sizeof(out), 2, &s), (int)strlen(want));
     assert_string_equal(out, want);
 }
 
@@ -90,21 +90,21 @@ test_checkpoint_buffer_too_small(void **state)
 
     /* Exactly enough room for the line and its NUL. */
     memset(out, 'X', sizeof(out));
-    assert_int_equal(pn_checkpoint_format(out, n + 1, 1, &s), (int)n);
+    assert_int_equal(pn_stats_checkpoint_format(out, n + 1, 1, &s), (int)n);
     assert_string_equal(out, want);
     assert_int_equal(out[n + 1], 'X');
 
     /* One byte short: refused, and nothing written past <len>. */
     memset(out, 'X', sizeof(out));
-    assert_int_equal(pn_checkpoint_format(out, n, 1, &s), -1);
+    assert_int_equal(pn_stats_checkpoint_format(out, n, 1, &s), -1);
     assert_int_equal(out[n], 'X');
 
     memset(out, 'X', sizeof(out));
-    assert_int_equal(pn_checkpoint_format(out, 10, 1, &s), -1);
+    assert_int_equal(pn_stats_checkpoint_format(out, 10, 1, &s), -1);
     assert_int_equal(out[10], 'X');
 
-    assert_int_equal(pn_checkpoint_format(out, 1, 1, &s), -1);
-    assert_int_equal(pn_checkpoint_format(NULL, 0, 1, &s), -1);
+    assert_int_equal(pn_stats_checkpoint_format(out, 1, 1, &s), -1);
+    assert_int_equal(pn_stats_checkpoint_format(NULL, 0, 1, &s), -1);
 }
 
 int

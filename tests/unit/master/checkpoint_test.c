@@ -27,7 +27,7 @@ test_round_trip(void **state)
                       .tcps = 5, .udps = 6, .pool = 7, .ping_ms = 8 }, out;
     char line[256];
     int mode = -1;
-    assert_true(pn_checkpoint_format(line, sizeof(line), 2, &in) > 0);
+    assert_true(pn_stats_checkpoint_format(line, sizeof(line), 2, &in) > 0);
     assert_int_equal(parse(line, &out, &mode), PN_OK);
     assert_int_equal(mode, 2);
     assert_int_equal(out.tcp_rx, 1);

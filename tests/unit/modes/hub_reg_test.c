@@ -43,7 +43,7 @@ struct fix {
 };
 
 static void
-on_claim(struct hsess *s, const pn_route_msg_t *m, struct hmember *mb, uint16_t code,
+on_claim(struct hsess *s, const pn_frame_route_t *m, struct hmember *mb, uint16_t code,
          const char *reason, void *arg)
 {
     struct fix *fx = arg;
@@ -133,7 +133,7 @@ static struct hmember *
 claim(struct fix *fx, int si, uint32_t id, uint8_t type, uint16_t port, const char *host,
       const char *group, const char *key)
 {
-    pn_route_msg_t m;
+    pn_frame_route_t m;
     memset(&m, 0, sizeof(m));
     m.id = id;
     m.type = type;

@@ -293,7 +293,7 @@ start_on(ev_loop_t *loop, enum kind k, int sndbuf, relay_opts_t *o)
         o = &def;
     o->rx = &t->rx;
     o->tx = &t->tx;
-    t->r = relay_new(t->loop, pn_xprt_raw_new(e[0]), pn_xprt_raw_new(x[0]), o, on_done, t);
+    t->r = relay_new(t->loop, pn_raw_xprt_new(e[0]), pn_raw_xprt_new(x[0]), o, on_done, t);
     assert_non_null(t->r);
     return t;
 }

@@ -269,8 +269,8 @@ links(enum kind k0, enum kind k1, size_t window, pn_xprt_t **a, pn_xprt_t **b, p
         } else {
             int fd[2];
             tcp_pair(fd);
-            p[0] = pn_xprt_raw_new(fd[0]);
-            p[1] = pn_xprt_raw_new(fd[1]);
+            p[0] = pn_raw_xprt_new(fd[0]);
+            p[1] = pn_raw_xprt_new(fd[1]);
         }
         if (i == 0) {
             *a = p[0];
@@ -542,8 +542,8 @@ test_zero_copy_needs_fds(void **state)
     tcp_pair(fd);
     xprt_mem_pair(m, 16384, 1);
     assert_int_equal(m[0]->ops->zero_copy, 1);
-    a = pn_xprt_raw_new(fd[0]);
-    s[0] = pn_xprt_raw_new(fd[1]);
+    a = pn_raw_xprt_new(fd[0]);
+    s[0] = pn_raw_xprt_new(fd[1]);
     s[1] = m[0];
     relay_new(run.loop, s[0], s[1], NULL, on_relay_done, &run);
     end_start(&p.a, a, run.loop, da, n, 1);
@@ -653,7 +653,7 @@ test_fd_watch_peek(void **state)
     struct run run = { .loop = loop };
     int fd[2];
     tcp_pair(fd);
-    pn_xprt_t *x = pn_xprt_raw_new(fd[1]);
+    pn_xprt_t *x = pn_raw_xprt_new(fd[1]);
     struct count c = { .stop_after = 1 };
     assert_int_equal(pn_xprt_peek(x), PN_AGAIN);
     pn_xprt_watch(x, loop, EV_RD, on_count, &c);

@@ -40,8 +40,8 @@ pair_open(struct pair *p, SSL *cli_ssl, SSL *srv_ssl)
     assert_non_null(cli_ssl);
     assert_non_null(srv_ssl);
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
-    p->cli = pn_xprt_tls_new(fds[0], cli_ssl);
-    p->srv = pn_xprt_tls_new(fds[1], srv_ssl);
+    p->cli = pn_tls_xprt_new(fds[0], cli_ssl);
+    p->srv = pn_tls_xprt_new(fds[1], srv_ssl);
     p->rc_cli = p->rc_srv = PN_AGAIN;
 }
 
@@ -59,9 +59,9 @@ pair_handshake(struct pair *p)
 {
     for (int i = 0; i < 200 && (p->rc_cli == PN_AGAIN || p->rc_srv == PN_AGAIN); i++) {
         if (p->rc_cli == PN_AGAIN)
-            p->rc_cli = pn_xprt_tls_handshake(p->cli);
+            p->rc_cli = pn_tls_xprt_handshake(p->cli);
         if (p->rc_srv == PN_AGAIN)
-            p->rc_srv = pn_xprt_tls_handshake(p->srv);
+            p->rc_srv = pn_tls_xprt_handshake(p->srv);
     }
 }
 
@@ -120,7 +120,7 @@ peer_fp_of(pn_tls_ctx_t *srv_ctx, uint8_t fp[PN_TLS_FP_LEN])
     pair_handshake(&p);
     assert_int_equal(p.rc_cli, PN_OK);
     assert_int_equal(p.rc_srv, PN_OK);
-    assert_int_equal(pn_tls_peer_fingerprint(pn_xprt_tls_ssl(p.cli), fp), PN_OK);
+    assert_int_equal(pn_tls_peer_fingerprint(pn_tls_xprt_ssl(p.cli), fp), PN_OK);
     pair_close(&p);
     pn_tls_ctx_free(cc);
 }
@@ -146,23 +146,23 @@ test_selfsigned(void **state)
     pair_handshake(&p);
     assert_int_equal(p.rc_cli, PN_OK);
     assert_int_equal(p.rc_srv, PN_OK);
-    assert_int_equal(SSL_version(pn_xprt_tls_ssl(p.cli)), TLS1_3_VERSION);
-    assert_string_equal(SSL_get_servername(pn_xprt_tls_ssl(p.srv), TLSEXT_NAMETYPE_host_name),
+    assert_int_equal(SSL_version(pn_tls_xprt_ssl(p.cli)), TLS1_3_VERSION);
+    assert_string_equal(SSL_get_servername(pn_tls_xprt_ssl(p.srv), TLSEXT_NAMETYPE_host_name),
                         "example.org");
 
     xfer(p.cli, p.srv, "hello over tls");
     xfer(p.srv, p.cli, "and back");
     assert_int_equal(p.cli->ops->pending(p.cli), 0);
     /* No session ticket arrived with the data: nothing to resume. */
-    assert_int_equal(SSL_SESSION_is_resumable(SSL_get0_session(pn_xprt_tls_ssl(p.cli))), 0);
+    assert_int_equal(SSL_SESSION_is_resumable(SSL_get0_session(pn_tls_xprt_ssl(p.cli))), 0);
 
     uint8_t fp_ctx[PN_TLS_FP_LEN], fp_peer[PN_TLS_FP_LEN], zero[PN_TLS_FP_LEN] = { 0 };
     assert_int_equal(pn_tls_ctx_fingerprint(sc, fp_ctx), PN_OK);
-    assert_int_equal(pn_tls_peer_fingerprint(pn_xprt_tls_ssl(p.cli), fp_peer), PN_OK);
+    assert_int_equal(pn_tls_peer_fingerprint(pn_tls_xprt_ssl(p.cli), fp_peer), PN_OK);
     assert_memory_equal(fp_ctx, fp_peer, PN_TLS_FP_LEN);
     assert_memory_not_equal(fp_ctx, zero, PN_TLS_FP_LEN);
     /* The client showed no certificate, and a client context has none. */
-    assert_int_equal(pn_tls_peer_fingerprint(pn_xprt_tls_ssl(p.srv), fp_peer), PN_ERR);
+    assert_int_equal(pn_tls_peer_fingerprint(pn_tls_xprt_ssl(p.srv), fp_peer), PN_ERR);
     assert_int_equal(pn_tls_ctx_fingerprint(cc, fp_peer), PN_ERR);
 
     char hex[PN_TLS_FP_HEXLEN];
@@ -176,7 +176,7 @@ test_selfsigned(void **state)
                              "1A:2B:3C:4D:5E:6F:80:91:A2:B3:C4:D5:E6:F7:08:19");
 
     /* The certificate: CN "postern", one year, X509v3. */
-    X509 *cert = SSL_get0_peer_certificate(pn_xprt_tls_ssl(p.cli));
+    X509 *cert = SSL_get0_peer_certificate(pn_tls_xprt_ssl(p.cli));
     char cn[64] = "";
     X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn));
     assert_string_equal(cn, "postern");
@@ -264,7 +264,7 @@ test_psk_same_key(void **state)
     xfer(p.cli, p.srv, "ping");
     xfer(p.srv, p.cli, "pong");
 
-    SSL *cs = pn_xprt_tls_ssl(p.cli), *ss = pn_xprt_tls_ssl(p.srv);
+    SSL *cs = pn_tls_xprt_ssl(p.cli), *ss = pn_tls_xprt_ssl(p.srv);
     assert_int_equal(SSL_session_reused(cs), 1);    /* the PSK was taken */
     uint8_t fp[PN_TLS_FP_LEN];
     assert_int_equal(pn_tls_peer_fingerprint(cs, fp), PN_ERR);     /* no certificate */
@@ -287,7 +287,7 @@ test_psk_same_key(void **state)
     pair_open(&p, pn_tls_client_ssl(cc, NULL), pn_tls_server_ssl(sc));
     pair_handshake(&p);
     assert_int_equal(p.rc_cli, PN_OK);
-    assert_int_equal(pn_tls_export(pn_xprt_tls_ssl(p.cli), LABEL, c2, sizeof(c2)), PN_OK);
+    assert_int_equal(pn_tls_export(pn_tls_xprt_ssl(p.cli), LABEL, c2, sizeof(c2)), PN_OK);
     assert_memory_not_equal(a, c2, sizeof(a));
     pair_close(&p);
 
@@ -339,8 +339,8 @@ test_psk_lookup(void **state)
         pair_handshake(&p);
         assert_int_equal(p.rc_cli, PN_OK);
         assert_int_equal(p.rc_srv, PN_OK);
-        assert_string_equal(pn_tls_psk_identity(pn_xprt_tls_ssl(p.srv)), b.id[i]);
-        assert_null(pn_tls_psk_identity(pn_xprt_tls_ssl(p.cli)));
+        assert_string_equal(pn_tls_psk_identity(pn_tls_xprt_ssl(p.srv)), b.id[i]);
+        assert_null(pn_tls_psk_identity(pn_tls_xprt_ssl(p.cli)));
         xfer(p.cli, p.srv, "ping");
         pair_close(&p);
         pn_tls_ctx_free(cc);
@@ -354,7 +354,7 @@ test_psk_lookup(void **state)
         pair_handshake(&p);
         assert_int_equal(p.rc_srv, PN_ERR);
         assert_int_equal(p.rc_cli, PN_ERR);
-        assert_null(pn_tls_psk_identity(pn_xprt_tls_ssl(p.srv)));
+        assert_null(pn_tls_psk_identity(pn_tls_xprt_ssl(p.srv)));
         pair_close(&p);
         pn_tls_ctx_free(cc);
     }
@@ -604,7 +604,7 @@ test_files_load_and_reload(void **state)
     pair_open(&p, pn_tls_client_ssl(cc, NULL), old);
     pair_handshake(&p);
     assert_int_equal(p.rc_cli, PN_OK);
-    assert_int_equal(pn_tls_peer_fingerprint(pn_xprt_tls_ssl(p.cli), fp), PN_OK);
+    assert_int_equal(pn_tls_peer_fingerprint(pn_tls_xprt_ssl(p.cli), fp), PN_OK);
     assert_memory_equal(fp, fp1, PN_TLS_FP_LEN);
     pair_close(&p);
 
@@ -663,7 +663,7 @@ test_verify(void **state)
     /* An IP literal is checked but never sent as SNI. */
     pair_open(&p, pn_tls_client_ssl(cc, "127.0.0.1"), pn_tls_server_ssl(sc));
     pair_handshake(&p);
-    assert_null(SSL_get_servername(pn_xprt_tls_ssl(p.srv), TLSEXT_NAMETYPE_host_name));
+    assert_null(SSL_get_servername(pn_tls_xprt_ssl(p.srv), TLSEXT_NAMETYPE_host_name));
     pair_close(&p);
     pn_tls_ctx_free(cc);
 
@@ -725,18 +725,18 @@ test_half_close(void **state)
     /* A peer that vanishes mid-handshake is an error, not end of stream:
      * with a FIN ... */
     pair_open(&p, pn_tls_client_ssl(cc, NULL), pn_tls_server_ssl(sc));
-    assert_int_equal(pn_xprt_tls_handshake(p.cli), PN_AGAIN);
+    assert_int_equal(pn_tls_xprt_handshake(p.cli), PN_AGAIN);
     assert_int_equal(p.cli->want, EV_RD);
     assert_int_equal(shutdown(p.srv->fd, SHUT_WR), 0);
-    assert_int_equal(pn_xprt_tls_handshake(p.cli), PN_ERR);
+    assert_int_equal(pn_tls_xprt_handshake(p.cli), PN_ERR);
     assert_non_null(p.cli->err);
     assert_non_null(strstr(p.cli->err, "closed"));
     pair_close(&p);
     /* ... or with a reset (closed with unread data). */
     pair_open(&p, pn_tls_client_ssl(cc, NULL), pn_tls_server_ssl(sc));
-    assert_int_equal(pn_xprt_tls_handshake(p.cli), PN_AGAIN);
+    assert_int_equal(pn_tls_xprt_handshake(p.cli), PN_AGAIN);
     pn_xprt_free(p.srv);
-    assert_int_equal(pn_xprt_tls_handshake(p.cli), PN_ERR);
+    assert_int_equal(pn_tls_xprt_handshake(p.cli), PN_ERR);
     assert_non_null(p.cli->err);
     print_message("reset in handshake: \"%s\"\n", p.cli->err);
     pair_close(&p);
@@ -806,8 +806,8 @@ test_implicit_handshake_and_bulk(void **state)
     /* A raw transport is no TLS transport. */
     int fds[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-    pn_xprt_t *raw = pn_xprt_raw_new(fds[0]);
-    assert_null(pn_xprt_tls_ssl(raw));
+    pn_xprt_t *raw = pn_raw_xprt_new(fds[0]);
+    assert_null(pn_tls_xprt_ssl(raw));
     pn_xprt_free(raw);
     close(fds[1]);
 

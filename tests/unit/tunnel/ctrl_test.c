@@ -172,7 +172,7 @@ start(uint64_t interval_ms, int sndbuf)
     }
     t->loop = ev_loop_new();
     t->peer = sv[1];
-    t->c = tun_ctrl_new(t->loop, pn_xprt_raw_new(sv[0]), interval_ms, on_frame, on_close, t);
+    t->c = tun_ctrl_new(t->loop, pn_raw_xprt_new(sv[0]), interval_ms, on_frame, on_close, t);
     assert_non_null(t->c);
     return t;
 }

@@ -332,13 +332,13 @@ test_names(void **state)
     static const char *codes[] = { "UNKNOWN", "BUSY", "PROTOCOL", "VERIFY_FAILED", "SHUTDOWN",
                                    "INTERNAL", "VERSION", "UNKNOWN" };
     for (uint16_t c = 0; c < 8; c++)
-        assert_string_equal(pn_err_code_name(c), codes[c]);
-    assert_string_equal(pn_err_code_name(0xFFFF), "UNKNOWN");
+        assert_string_equal(pn_frame_err_name(c), codes[c]);
+    assert_string_equal(pn_frame_err_name(0xFFFF), "UNKNOWN");
     static const char *fails[] = { "UNKNOWN", "TAKEN", "DENIED", "LIMIT", "INVALID", "EXISTS",
                                    "UNKNOWN" };
     for (uint16_t c = 0; c < 7; c++)
-        assert_string_equal(pn_route_fail_name(c), fails[c]);
-    assert_string_equal(pn_route_fail_name(0xFFFF), "UNKNOWN");
+        assert_string_equal(pn_frame_route_fail_name(c), fails[c]);
+    assert_string_equal(pn_frame_route_fail_name(0xFFFF), "UNKNOWN");
 }
 
 /* ---- HELLO ---- */
@@ -992,9 +992,9 @@ route_id(uint8_t *p, uint32_t id)
 static void
 route_refused(uint8_t ftype, const uint8_t *buf, size_t n, const char *want)
 {
-    pn_route_msg_t m;
+    pn_frame_route_t m;
     const char *why = NULL;
-    assert_int_equal(pn_route_decode(ftype, buf, n, &m, &why), PN_ERR);
+    assert_int_equal(pn_frame_route_decode(ftype, buf, n, &m, &why), PN_ERR);
     assert_non_null(why);
     if (want != NULL)
         assert_string_equal(why, want);
@@ -1003,16 +1003,16 @@ route_refused(uint8_t ftype, const uint8_t *buf, size_t n, const char *want)
 /* Encode <m> as <ftype>, check the size, that one byte less of room is refused,
  * and decode it back into <out>. */
 static size_t
-route_roundtrip(uint8_t ftype, const pn_route_msg_t *m, size_t want, pn_route_msg_t *out)
+route_roundtrip(uint8_t ftype, const pn_frame_route_t *m, size_t want, pn_frame_route_t *out)
 {
     static uint8_t buf[1024];
-    size_t n = pn_route_encode(ftype, m, buf, sizeof(buf));
+    size_t n = pn_frame_route_encode(ftype, m, buf, sizeof(buf));
     assert_int_equal(n, want);
     for (size_t cap = 0; cap < n; cap++)
-        assert_int_equal(pn_route_encode(ftype, m, buf, cap), 0);
-    assert_int_equal(pn_route_encode(ftype, m, buf, n), n);
+        assert_int_equal(pn_frame_route_encode(ftype, m, buf, cap), 0);
+    assert_int_equal(pn_frame_route_encode(ftype, m, buf, n), n);
     const char *why = NULL;
-    assert_int_equal(pn_route_decode(ftype, buf, n, out, &why), PN_OK);
+    assert_int_equal(pn_frame_route_decode(ftype, buf, n, out, &why), PN_OK);
     assert_null(why);
     return n;
 }
@@ -1020,7 +1020,7 @@ route_roundtrip(uint8_t ftype, const pn_route_msg_t *m, size_t want, pn_route_ms
 static void
 test_route_add(void **state)
 {
-    pn_route_msg_t m = { .id = 0x01020304, .type = 3, .port = 8080, .online = 0 }, out;
+    pn_frame_route_t m = { .id = 0x01020304, .type = 3, .port = 8080, .online = 0 }, out;
     strcpy(m.host, "app.hub.test");
     strcpy(m.group, "web");
     strcpy(m.group_key, "s3cret \x01\xff");
@@ -1039,7 +1039,7 @@ test_route_add(void **state)
     assert_string_equal(out.reason, "");
 
     /* The smallest ADD: TYPE and ONLINE; port 0 and empty texts are left out. */
-    pn_route_msg_t t = { .id = 1, .type = 1, .online = 1 };
+    pn_frame_route_t t = { .id = 1, .type = 1, .online = 1 };
     route_roundtrip(PN_FT_ROUTE_ADD, &t, 4 + 4 + 4, &out);
     assert_int_equal(out.type, 1);
     assert_int_equal(out.port, 0);
@@ -1047,14 +1047,14 @@ test_route_add(void **state)
     assert_int_equal(out.online, 1);
 
     /* Wire bytes: ADD id 1, TYPE http, HOST "app", ONLINE 1 (docs/protocol.md §12). */
-    pn_route_msg_t a = { .id = 1, .type = 3, .online = 1 };
+    pn_frame_route_t a = { .id = 1, .type = 3, .online = 1 };
     strcpy(a.host, "app");
     static const uint8_t want[] = {
         0x00, 0x00, 0x00, 0x01, 0x01, 0x00, 0x01, 0x03,
         0x03, 0x00, 0x03, 'a', 'p', 'p', 0x06, 0x00, 0x01, 0x01,
     };
     uint8_t buf[64];
-    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &a, buf, sizeof(buf)), sizeof(want));
+    assert_int_equal(pn_frame_route_encode(PN_FT_ROUTE_ADD, &a, buf, sizeof(buf)), sizeof(want));
     assert_memory_equal(buf, want, sizeof(want));
 
     /* ONLINE defaults to 1 when absent; TLVs may come in any order. */
@@ -1063,7 +1063,7 @@ test_route_add(void **state)
     n += tlvb(buf + n, 2, "\xff\xfe", 2);
     n += tlvb(buf + n, 1, "\x04", 1);
     memset(&out, 0, sizeof(out));
-    assert_int_equal(pn_route_decode(PN_FT_ROUTE_ADD, buf, n, &out, NULL), PN_OK);
+    assert_int_equal(pn_frame_route_decode(PN_FT_ROUTE_ADD, buf, n, &out, NULL), PN_OK);
     assert_int_equal(out.id, 9);
     assert_int_equal(out.type, 4);
     assert_int_equal(out.port, 0xfffe);
@@ -1074,7 +1074,7 @@ test_route_add(void **state)
 static void
 test_route_add_limits(void **state)
 {
-    pn_route_msg_t m = { .id = 0xFFFFFFFF, .type = 2, .port = 65535, .online = 1 }, out;
+    pn_frame_route_t m = { .id = 0xFFFFFFFF, .type = 2, .port = 65535, .online = 1 }, out;
     memset(m.host, '~', PN_ROUTE_HOST_MAX);
     memset(m.group, ' ', PN_ROUTE_GROUP_MAX);
     memset(m.group_key, 0x80, PN_ROUTE_GROUP_KEY_MAX);
@@ -1089,7 +1089,7 @@ test_route_add_limits(void **state)
 static void
 test_route_other_types(void **state)
 {
-    pn_route_msg_t m = { .id = 42, .type = 9, .port = 10022, .online = 7, .code = 3 }, out;
+    pn_frame_route_t m = { .id = 42, .type = 9, .port = 10022, .online = 7, .code = 3 }, out;
     strcpy(m.host, "app.hub.test");
     strcpy(m.group, "\n");          /* ignored by every type but ADD */
     strcpy(m.reason, "over max_routes");
@@ -1102,7 +1102,7 @@ test_route_other_types(void **state)
     assert_int_equal(out.type, 0);
     assert_string_equal(out.group, "");
     assert_int_equal(out.online, 1);
-    pn_route_msg_t bare = { .id = 42 };
+    pn_frame_route_t bare = { .id = 42 };
     route_roundtrip(PN_FT_ROUTE_OK, &bare, 4, &out);
     assert_int_equal(out.port, 0);
     assert_string_equal(out.host, "");
@@ -1138,58 +1138,58 @@ static void
 test_route_encode_refuses(void **state)
 {
     uint8_t buf[1024];
-    const pn_route_msg_t good = { .id = 5, .type = 1, .online = 1 };
-    pn_route_msg_t m;
-    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &good, buf, sizeof(buf)), 12);
+    const pn_frame_route_t good = { .id = 5, .type = 1, .online = 1 };
+    pn_frame_route_t m;
+    assert_int_equal(pn_frame_route_encode(PN_FT_ROUTE_ADD, &good, buf, sizeof(buf)), 12);
     /* Not a route frame type. */
-    assert_int_equal(pn_route_encode(PN_FT_HELLO, &good, buf, sizeof(buf)), 0);
-    assert_int_equal(pn_route_encode(PN_FT_DATA_OK, &good, buf, sizeof(buf)), 0);
-    assert_int_equal(pn_route_encode(0x11, &good, buf, sizeof(buf)), 0);
+    assert_int_equal(pn_frame_route_encode(PN_FT_HELLO, &good, buf, sizeof(buf)), 0);
+    assert_int_equal(pn_frame_route_encode(PN_FT_DATA_OK, &good, buf, sizeof(buf)), 0);
+    assert_int_equal(pn_frame_route_encode(0x11, &good, buf, sizeof(buf)), 0);
     /* Route id 0, for every type. */
     m = good, m.id = 0;
     for (uint8_t t = PN_FT_ROUTE_ADD; t <= PN_FT_ROUTE_STATE; t++)
-        assert_int_equal(pn_route_encode(t, &m, buf, sizeof(buf)), 0);
+        assert_int_equal(pn_frame_route_encode(t, &m, buf, sizeof(buf)), 0);
     /* TYPE out of 1..4, ONLINE not 0/1. */
     m = good, m.type = 0;
-    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
+    assert_int_equal(pn_frame_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
     m = good, m.type = 5;
-    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
+    assert_int_equal(pn_frame_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
     m = good, m.online = 2;
-    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
-    assert_int_equal(pn_route_encode(PN_FT_ROUTE_STATE, &m, buf, sizeof(buf)), 0);
+    assert_int_equal(pn_frame_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
+    assert_int_equal(pn_frame_route_encode(PN_FT_ROUTE_STATE, &m, buf, sizeof(buf)), 0);
     /* Texts the decoder would refuse: too long (no NUL within the array) or not
      * printable ASCII. */
     m = good;
     memset(m.host, 'a', sizeof(m.host));
-    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
-    assert_int_equal(pn_route_encode(PN_FT_ROUTE_OK, &m, buf, sizeof(buf)), 0);
+    assert_int_equal(pn_frame_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
+    assert_int_equal(pn_frame_route_encode(PN_FT_ROUTE_OK, &m, buf, sizeof(buf)), 0);
     m = good;
     strcpy(m.host, "a\tb");
-    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
+    assert_int_equal(pn_frame_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
     strcpy(m.host, "caf\xc3\xa9");
-    assert_int_equal(pn_route_encode(PN_FT_ROUTE_OK, &m, buf, sizeof(buf)), 0);
+    assert_int_equal(pn_frame_route_encode(PN_FT_ROUTE_OK, &m, buf, sizeof(buf)), 0);
     strcpy(m.host, "del\x7f");
-    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
+    assert_int_equal(pn_frame_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
     m = good;
     memset(m.group, 'g', sizeof(m.group));
-    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
+    assert_int_equal(pn_frame_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
     m = good;
     strcpy(m.group, "\x1f");
-    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
+    assert_int_equal(pn_frame_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
     m = good;
     memset(m.group_key, 'k', sizeof(m.group_key));
-    assert_int_equal(pn_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
+    assert_int_equal(pn_frame_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
     /* ...but the members a type does not carry are not looked at. */
     m = good, m.type = 0, m.online = 9;
     memset(m.host, 'a', sizeof(m.host));
-    assert_int_equal(pn_route_encode(PN_FT_ROUTE_DEL, &m, buf, sizeof(buf)), 4);
-    assert_int_equal(pn_route_encode(PN_FT_ROUTE_FAIL, &m, buf, sizeof(buf)), 4 + 5);
+    assert_int_equal(pn_frame_route_encode(PN_FT_ROUTE_DEL, &m, buf, sizeof(buf)), 4);
+    assert_int_equal(pn_frame_route_encode(PN_FT_ROUTE_FAIL, &m, buf, sizeof(buf)), 4 + 5);
 }
 
 static void
 test_route_reason_cut(void **state)
 {
-    pn_route_msg_t m = { .id = 1, .code = PN_RF_INVALID }, out;
+    pn_frame_route_t m = { .id = 1, .code = PN_RF_INVALID }, out;
     uint8_t buf[600];
     /* 256 bytes exactly: kept; the array's last byte is never needed. */
     memset(m.reason, 'r', PN_ERROR_REASON_MAX);
@@ -1197,12 +1197,12 @@ test_route_reason_cut(void **state)
     assert_int_equal(strlen(out.reason), 256);
     /* A reason with no NUL in the array is cut to 256 bytes... */
     memset(m.reason, 'r', sizeof(m.reason));
-    assert_int_equal(pn_route_encode(PN_FT_ROUTE_FAIL, &m, buf, sizeof(buf)), 4 + 5 + 3 + 256);
+    assert_int_equal(pn_frame_route_encode(PN_FT_ROUTE_FAIL, &m, buf, sizeof(buf)), 4 + 5 + 3 + 256);
     /* ...on a character boundary: a two-byte character across 256 goes whole. */
     memset(m.reason, 'a', 255);
     m.reason[255] = (char)0xc3;
     m.reason[256] = (char)0xa9;
-    assert_int_equal(pn_route_encode(PN_FT_ROUTE_FAIL, &m, buf, sizeof(buf)), 4 + 5 + 3 + 255);
+    assert_int_equal(pn_frame_route_encode(PN_FT_ROUTE_FAIL, &m, buf, sizeof(buf)), 4 + 5 + 3 + 255);
     assert_int_equal(buf[4 + 5 + 1], 0);
     assert_int_equal(buf[4 + 5 + 2], 255);
 }
@@ -1212,13 +1212,13 @@ test_route_decode_errors(void **state)
 {
     uint8_t buf[1024];
     size_t n;
-    pn_route_msg_t m;
+    pn_frame_route_t m;
     const char *why = NULL;
 
     /* Not a route frame type; no or short id; id 0. */
     n = route_id(buf, 1);
     n += tlvb(buf + n, 1, "\x01", 1);
-    assert_int_equal(pn_route_decode(PN_FT_ROUTE_ADD, buf, n, &m, NULL), PN_OK);
+    assert_int_equal(pn_frame_route_decode(PN_FT_ROUTE_ADD, buf, n, &m, NULL), PN_OK);
     route_refused(PN_FT_HELLO, buf, n, "not a route frame type");
     route_refused(0x11, buf, n, "not a route frame type");
     route_refused(PN_FT_ROUTE_ADD, NULL, 0, "route frame lacks its route id");
@@ -1237,8 +1237,8 @@ test_route_decode_errors(void **state)
     route_refused(PN_FT_ROUTE_ADD, buf, 4, "ROUTE_ADD lacks the TYPE TLV");
     route_refused(PN_FT_ROUTE_FAIL, buf, 4, "ROUTE_FAIL lacks the CODE TLV");
     route_refused(PN_FT_ROUTE_STATE, buf, 4, "ROUTE_STATE lacks the ONLINE TLV");
-    assert_int_equal(pn_route_decode(PN_FT_ROUTE_OK, buf, 4, &m, &why), PN_OK);
-    assert_int_equal(pn_route_decode(PN_FT_ROUTE_DEL, buf, 4, &m, &why), PN_OK);
+    assert_int_equal(pn_frame_route_decode(PN_FT_ROUTE_OK, buf, 4, &m, &why), PN_OK);
+    assert_int_equal(pn_frame_route_decode(PN_FT_ROUTE_DEL, buf, 4, &m, &why), PN_OK);
     assert_int_equal(m.id, 1);
     assert_int_equal(m.online, 1);
     n = route_id(buf, 1);
@@ -1312,7 +1312,7 @@ test_route_decode_errors(void **state)
     n += tlvb(buf + n, 1, "\x02", 1);
     n += tlvb(buf + n, 3, " ~", 2);
     n += tlvb(buf + n, 4, "!}", 2);
-    assert_int_equal(pn_route_decode(PN_FT_ROUTE_ADD, buf, n, &m, NULL), PN_OK);
+    assert_int_equal(pn_frame_route_decode(PN_FT_ROUTE_ADD, buf, n, &m, NULL), PN_OK);
     assert_string_equal(m.host, " ~");
     assert_string_equal(m.group, "!}");
 }
@@ -1321,7 +1321,7 @@ static void
 test_route_unknown_and_foreign_tlvs(void **state)
 {
     uint8_t buf[256];
-    pn_route_msg_t m;
+    pn_frame_route_t m;
     /* Unknown TLV types (0, 9 and up) are skipped wherever they are. */
     size_t n = route_id(buf, 77);
     n += tlvb(buf + n, 0x00, "zz", 2);
@@ -1329,7 +1329,7 @@ test_route_unknown_and_foreign_tlvs(void **state)
     n += tlvb(buf + n, 0x09, "\x00\x01\x02\x03\x04", 5);
     n += tlvb(buf + n, 8, "no", 2);
     n += tlvb(buf + n, 0xFF, NULL, 0);
-    assert_int_equal(pn_route_decode(PN_FT_ROUTE_FAIL, buf, n, &m, NULL), PN_OK);
+    assert_int_equal(pn_frame_route_decode(PN_FT_ROUTE_FAIL, buf, n, &m, NULL), PN_OK);
     assert_int_equal(m.id, 77);
     assert_int_equal(m.code, PN_RF_DENIED);
     assert_string_equal(m.reason, "no");
@@ -1345,7 +1345,7 @@ test_route_unknown_and_foreign_tlvs(void **state)
     n += tlvb(buf + n, 8, "why", 3);
     for (uint8_t t = PN_FT_ROUTE_ADD; t <= PN_FT_ROUTE_STATE; t++) {
         memset(&m, 0x5A, sizeof(m));
-        assert_int_equal(pn_route_decode(t, buf, n, &m, NULL), PN_OK);
+        assert_int_equal(pn_frame_route_decode(t, buf, n, &m, NULL), PN_OK);
         assert_int_equal(m.id, 78);
         int add = t == PN_FT_ROUTE_ADD, ok = t == PN_FT_ROUTE_OK, fl = t == PN_FT_ROUTE_FAIL;
         assert_int_equal(m.type, add ? 3 : 0);
@@ -1367,8 +1367,8 @@ check_route_reason(const char *raw, size_t rawlen, const char *want)
     size_t n = route_id(buf, 3);
     n += tlvb(buf + n, 7, "\x00\x01", 2);
     n += tlvb(buf + n, 8, raw, (uint16_t)rawlen);
-    pn_route_msg_t m;
-    assert_int_equal(pn_route_decode(PN_FT_ROUTE_FAIL, buf, n, &m, NULL), PN_OK);
+    pn_frame_route_t m;
+    assert_int_equal(pn_frame_route_decode(PN_FT_ROUTE_FAIL, buf, n, &m, NULL), PN_OK);
     assert_string_equal(m.reason, want);
 }
 
@@ -1392,8 +1392,8 @@ test_route_reason_sanitising(void **state)
     size_t n = route_id(buf, 3);
     n += tlvb(buf + n, 7, "\x00\x01", 2);
     n += tlvb(buf + n, 8, big, sizeof(big));
-    pn_route_msg_t m;
-    assert_int_equal(pn_route_decode(PN_FT_ROUTE_FAIL, buf, n, &m, NULL), PN_OK);
+    pn_frame_route_t m;
+    assert_int_equal(pn_frame_route_decode(PN_FT_ROUTE_FAIL, buf, n, &m, NULL), PN_OK);
     assert_int_equal(strlen(m.reason), 256);
 }
 
@@ -1401,8 +1401,8 @@ static void
 test_route_in_frame(void **state)
 {
     uint8_t buf[128];
-    pn_route_msg_t m = { .id = 7, .online = 0 }, out;
-    size_t plen = pn_route_encode(PN_FT_ROUTE_STATE, &m, buf + PN_FRAME_HDR,
+    pn_frame_route_t m = { .id = 7, .online = 0 }, out;
+    size_t plen = pn_frame_route_encode(PN_FT_ROUTE_STATE, &m, buf + PN_FRAME_HDR,
                                   sizeof(buf) - PN_FRAME_HDR);
     assert_int_equal(plen, 8);
     size_t n = pn_frame_encode(buf, sizeof(buf), PN_FT_ROUTE_STATE, 0, 0, buf + PN_FRAME_HDR,
@@ -1415,7 +1415,7 @@ test_route_in_frame(void **state)
     pn_frame_t f;
     decode_one(buf, n, &f);
     assert_int_equal(pn_frame_check(&f, NULL), PN_OK);
-    assert_int_equal(pn_route_decode(f.type, f.payload, f.len, &out, NULL), PN_OK);
+    assert_int_equal(pn_frame_route_decode(f.type, f.payload, f.len, &out, NULL), PN_OK);
     assert_int_equal(out.id, 7);
     assert_int_equal(out.online, 0);
 }
@@ -1683,14 +1683,14 @@ test_doc_vectors(void **state)
     assert_memory_equal(msg, want_msg, sizeof(want_msg));
 
     /* §12: a hub's ROUTE_ADD. */
-    pn_route_msg_t r = { .id = 1, .type = 3, .online = 1 };
+    pn_frame_route_t r = { .id = 1, .type = 3, .online = 1 };
     strcpy(r.host, "app");
     static const uint8_t add[] = {
         0x01, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x12,
         0x00, 0x00, 0x00, 0x01, 0x01, 0x00, 0x01, 0x03, 0x03, 0x00, 0x03, 0x61, 0x70, 0x70,
         0x06, 0x00, 0x01, 0x01,
     };
-    n = pn_route_encode(PN_FT_ROUTE_ADD, &r, buf + PN_FRAME_HDR, sizeof(buf) - PN_FRAME_HDR);
+    n = pn_frame_route_encode(PN_FT_ROUTE_ADD, &r, buf + PN_FRAME_HDR, sizeof(buf) - PN_FRAME_HDR);
     n = pn_frame_encode(buf, sizeof(buf), PN_FT_ROUTE_ADD, 0, 0, buf + PN_FRAME_HDR, n);
     assert_int_equal(n, sizeof(add));
     assert_memory_equal(buf, add, sizeof(add));
@@ -1709,7 +1709,7 @@ test_null_why(void **state)
     char reason[PN_ERROR_REASON_MAX + 1];
     const uint8_t *id, *proof;
     uint8_t kind;
-    pn_route_msg_t m;
+    pn_frame_route_t m;
     uint32_t route;
 
     assert_int_equal(pn_frame_decode(bad, sizeof(bad), &f, &used, NULL), PN_ERR);
@@ -1718,8 +1718,8 @@ test_null_why(void **state)
     assert_int_equal(pn_error_decode(bad, 1, &code, reason, NULL), PN_ERR);
     assert_int_equal(pn_signal_decode(bad, 1, &id, NULL), PN_ERR);
     assert_int_equal(pn_signal_decode_route(bad, 1, &id, NULL, NULL, &route, NULL), PN_ERR);
-    assert_int_equal(pn_route_decode(PN_FT_ROUTE_DEL, bad, 1, &m, NULL), PN_ERR);
-    assert_int_equal(pn_route_decode(PN_FT_PING, bad, 4, &m, NULL), PN_ERR);
+    assert_int_equal(pn_frame_route_decode(PN_FT_ROUTE_DEL, bad, 1, &m, NULL), PN_ERR);
+    assert_int_equal(pn_frame_route_decode(PN_FT_PING, bad, 4, &m, NULL), PN_ERR);
     assert_int_equal(pn_data_hello_decode(bad, 1, &id, &proof, NULL), PN_ERR);
     assert_int_equal(pn_preamble_decode(bad, &kind, NULL), PN_ERR);
 }

@@ -57,7 +57,7 @@ start(int n)
         assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
         t->mine[i] = sv[0];
         t->peer[i] = sv[1];
-        t->x[i] = pn_xprt_raw_new(sv[0]);
+        t->x[i] = pn_raw_xprt_new(sv[0]);
         mkid(id, i);
         tun_pool_add(t->pool, id, t->x[i]);
         assert_int_equal(tun_pool_size(t->pool), (size_t)i + 1);

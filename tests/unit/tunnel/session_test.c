@@ -126,7 +126,7 @@ chan(struct fix *fx)
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
     assert_true(fx->nch < MAXCH);
     fx->peer[fx->nch++] = sv[1];
-    pn_xprt_t *x = pn_xprt_raw_new(sv[0]);
+    pn_xprt_t *x = pn_raw_xprt_new(sv[0]);
     assert_non_null(x);
     return x;
 }
@@ -161,7 +161,7 @@ attach(struct fix *fx, const uint8_t *secret)
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
     fx->ctrl_peer = sv[1];
-    tun_sess_attach_keyed(&fx->s, pn_xprt_raw_new(sv[0]), secret);
+    tun_sess_attach_keyed(&fx->s, pn_raw_xprt_new(sv[0]), secret);
     fx->s.ready = 1;
 }
 
