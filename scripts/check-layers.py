@@ -28,6 +28,12 @@ Run through scripts/check-layers.sh. Exits 1 when a check fails, naming each fau
 
 4. File size: every src file over MAX_LINES lines fails the check (split it at its seams).
 
+5. One prefix per folder: a prefix names one folder's symbols only. The symbols are the
+   functions a .c defines (not static) and the typedef names and struct/enum/union tags a
+   .h declares; a symbol's prefix is "pn_<word>_" for pn_<word>[_...] and "<word>_" for
+   any other <word>_... (tun_, hub_, udp_). A prefix found in two folders fails, naming
+   a symbol of each.
+
 Usage: check-layers.py [--root DIR]   (DIR defaults to the checkout)
 """
 import os
@@ -53,6 +59,10 @@ INCLUDE_RE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 IDENT_RE = re.compile(r"[A-Za-z_]\w*")
 FUNC_RE = re.compile(r"^([A-Za-z_]\w*)\s*\(")
 VAR_RE = re.compile(r"^(?!static\b|typedef\b|extern\b)[A-Za-z_][\w \t\*]*?\b([A-Za-z_]\w*)\s*(\[[^\]]*\])?\s*=")
+TAG_RE = re.compile(r"^\s*(?:typedef\s+)?(?:struct|enum|union)\s+([A-Za-z_]\w*)\s*\{")
+TYPEDEF_RE = re.compile(r"^\s*typedef\b[^;{(]*\b([A-Za-z_]\w*)\s*(?:\[[^\]]*\])?\s*;")
+FNPTR_RE = re.compile(r"^\s*typedef\b[^;{]*?\(\s*\*\s*([A-Za-z_]\w*)\s*\)")
+TYPEDEF_END_RE = re.compile(r"^\s*\}\s*([A-Za-z_]\w*)\s*;")
 NOT_NAMES = {"if", "for", "while", "switch", "return", "sizeof", "main"}
 
 
@@ -293,6 +303,54 @@ def check_size(t, errors):
             errors.append(f"{f}: {n} lines (over {MAX_LINES}; split it at its seams)")
 
 
+def prefix_of(name):
+    """pn_route_spec_t -> pn_route_; pn_sniff -> pn_sniff_; tun_sess_t -> tun_; else None."""
+    parts = name.split("_")
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        return None
+    if parts[0] == "pn":
+        return f"pn_{parts[1]}_"
+    return f"{parts[0]}_"
+
+
+def folder_symbols(t):
+    """(folder, symbol, file) for every symbol a folder exports (see rule 5)."""
+    for f in t.files:
+        folder = t.folder(f)
+        if folder is None:
+            continue
+        lines = t.code[f].split("\n")
+        for k, line in enumerate(lines):
+            if f.endswith(".c"):
+                m = FUNC_RE.match(line)
+                if m and m.group(1) not in NOT_NAMES and k > 0:
+                    prev = lines[k - 1].strip()
+                    if prev and not prev.startswith("static") and not prev.endswith((";", "}", "{")) \
+                            and not prev.startswith("#"):
+                        yield folder, m.group(1), f
+                continue
+            for rx in (TAG_RE, TYPEDEF_END_RE):
+                m = rx.match(line)
+                if m:
+                    yield folder, m.group(1), f
+            if "{" not in line:
+                m = FNPTR_RE.match(line) or TYPEDEF_RE.match(line)
+                if m:
+                    yield folder, m.group(1), f
+
+
+def check_prefixes(t, errors):
+    where = {}          # prefix -> folder -> first (symbol, file)
+    for folder, name, f in folder_symbols(t):
+        p = prefix_of(name)
+        if p is not None:
+            where.setdefault(p, {}).setdefault(folder, (name, f))
+    for p in sorted(where):
+        if len(where[p]) > 1:
+            seen = ", ".join(f"{folder} ({name} in {f})" for folder, (name, f) in sorted(where[p].items()))
+            errors.append(f"prefix {p} used in {len(where[p])} folders: {seen}")
+
+
 def main(argv):
     root = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     args = list(argv)
@@ -310,6 +368,7 @@ def main(argv):
     check_cycles(t, errors)
     check_libraries(t, errors)
     check_size(t, errors)
+    check_prefixes(t, errors)
     for e in errors:
         print(f"layers: {e}")
     if errors:

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Tests of scripts/check-layers.sh on small fake trees: a clean tree passes; a
 # forbidden include, a circle between files (by include and by a call), a list
-# naming a folder above its own, a library outside its file and a file over
-# 800 lines each make it fail, naming the fault.
+# naming a folder above its own, a library outside its file, a file over 800
+# lines and a prefix used in two folders each make it fail, naming the fault.
 # Run by scripts/test.sh's layering step; exits 1 on the first failed case.
 set -eu
 cd "$(dirname "$0")/../.."
@@ -75,6 +75,24 @@ awk 'BEGIN { for (i = 0; i < 801; i++) print "/* line */" }' > "$TMP/t/src/net/l
 expect 1 "layers: src/net/long.h: 801 lines (over 800; split it at its seams)" "long file fails"
 awk 'BEGIN { for (i = 0; i < 800; i++) print "/* line */" }' > "$TMP/t/src/net/long.h"
 expect 0 "layers: ok" "file of 800 lines passes"
+
+fresh
+# pn_x_ names a function of core/ and one of net/.
+printf 'int\npn_x_core(void)\n{\n    return 0;\n}\n' >> "$TMP/t/src/core/a.c"
+printf 'int\npn_x_net(void)\n{\n    return 0;\n}\n' >> "$TMP/t/src/net/b.c"
+expect 1 "prefix pn_x_ used in 2 folders: core (pn_x_core in src/core/a.c), net (pn_x_net in src/net/b.c)" "prefix of functions in two folders"
+
+fresh
+# tun_ names a type of core/ and a struct of net/; static functions do not count.
+printf 'typedef struct tun_a tun_a_t;\n' >> "$TMP/t/src/core/a.h"
+printf 'struct tun_b {\n    int x;\n};\n' >> "$TMP/t/src/net/b.h"
+expect 1 "prefix tun_ used in 2 folders: core (tun_a_t in src/core/a.h), net (tun_b in src/net/b.h)" "prefix of types in two folders"
+
+fresh
+printf 'static int\npn_y_one(void)\n{\n    return 0;\n}\n' >> "$TMP/t/src/core/a.c"
+printf 'static int\npn_y_two(void)\n{\n    return 0;\n}\n' >> "$TMP/t/src/net/b.c"
+printf 'int\npn_b_other(void)\n{\n    return 0;\n}\n' >> "$TMP/t/src/net/b.c"
+expect 0 "layers: ok" "static functions and one folder's prefix pass"
 
 fresh
 mkdir -p "$TMP/t/src/extra"
