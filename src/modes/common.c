@@ -85,7 +85,7 @@ pn_mode_udp_proxy_header(int proxy, const pn_addr_t *src, const pn_addr_t *dst, 
     /* Version 1 has no datagram form: with proxy=1, UDP goes without a header. */
     if (proxy != 2 || src->ss.ss_family == 0 || dst->ss.ss_family == 0)
         return 0;
-    return pn_proxy_encode(2, 1, src, dst, out, PN_PROXY_MAX);
+    return pn_proxyproto_encode(2, 1, src, dst, out, PN_PROXY_MAX);
 }
 
 int

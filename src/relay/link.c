@@ -115,7 +115,7 @@ link_relay(struct pn_link *l, pn_xprt_t *exit_, int dialed)
     if (dialed && ls->proxy != 0 && l->info.src.ss.ss_family != 0 &&
         l->info.dst.ss.ss_family != 0) {
         o.exit_hdr = hdr;
-        o.exit_hdr_len = pn_proxy_encode(ls->proxy, 0, &l->info.src, &l->info.dst, hdr,
+        o.exit_hdr_len = pn_proxyproto_encode(ls->proxy, 0, &l->info.src, &l->info.dst, hdr,
                                          PN_PROXY_MAX);
     }
     if (l->info.pre_len > 0) {

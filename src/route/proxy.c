@@ -26,7 +26,7 @@ as_v6(const pn_addr_t *a, uint8_t ip6[16])
 }
 
 size_t
-pn_proxy_encode(int version, int udp, const pn_addr_t *src, const pn_addr_t *dst, uint8_t *out,
+pn_proxyproto_encode(int version, int udp, const pn_addr_t *src, const pn_addr_t *dst, uint8_t *out,
                 size_t cap)
 {
     int v4 = src->ss.ss_family == AF_INET && dst->ss.ss_family == AF_INET;
@@ -170,7 +170,7 @@ decode_v1(const uint8_t *p, size_t n, pn_addr_t *src, pn_addr_t *dst, size_t *us
 }
 
 int
-pn_proxy_decode(const uint8_t *p, size_t n, int *version, int *udp, pn_addr_t *src,
+pn_proxyproto_decode(const uint8_t *p, size_t n, int *version, int *udp, pn_addr_t *src,
                 pn_addr_t *dst, size_t *used, const char **why)
 {
     const char *w = NULL;

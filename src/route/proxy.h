@@ -20,12 +20,12 @@
  *  address the user reached). Mixed families are written as IPv6 with the IPv4
  *  address mapped. Return its length, or 0 when <cap> is short or the request
  *  is impossible (v1 with UDP). */
-size_t pn_proxy_encode(int version, int udp, const pn_addr_t *src, const pn_addr_t *dst,
+size_t pn_proxyproto_encode(int version, int udp, const pn_addr_t *src, const pn_addr_t *dst,
                        uint8_t *out, size_t cap);
 /** Read a PROXY header at <p> (<n> bytes): PN_OK with <version>, <udp>, <src>,
  *  <dst> and *<used>; PN_AGAIN when more bytes are needed; PN_ERR with <why>.
  *  "PROXY UNKNOWN" and v2 LOCAL give PN_OK with families AF_UNSPEC. */
-int pn_proxy_decode(const uint8_t *p, size_t n, int *version, int *udp, pn_addr_t *src,
+int pn_proxyproto_decode(const uint8_t *p, size_t n, int *version, int *udp, pn_addr_t *src,
                     pn_addr_t *dst, size_t *used, const char **why);
 
 #endif

@@ -31,9 +31,9 @@
 /** Wrap <inner> (owned from now on) after the opening handshake: <server>
  *  side or client side, with the <npre> bytes <pre> (copied) already read
  *  past the head coming first. Never NULL. */
-pn_xprt_t *pn_xprt_ws_new(pn_xprt_t *inner, int server, const uint8_t *pre, size_t npre);
+pn_xprt_t *pn_ws_xprt_new(pn_xprt_t *inner, int server, const uint8_t *pre, size_t npre);
 /** 1 when <x> is a WebSocket transport. */
-int pn_xprt_is_ws(const pn_xprt_t *x);
+int pn_ws_xprt_is(const pn_xprt_t *x);
 
 /** A fresh Sec-WebSocket-Key (base64 of 16 random bytes) into <out> (25 bytes
  *  with the NUL); 0 or -1. */

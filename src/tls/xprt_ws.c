@@ -420,7 +420,7 @@ static const struct pn_xprt_ops ws_ops = {
 };
 
 pn_xprt_t *
-pn_xprt_ws_new(pn_xprt_t *inner, int server, const uint8_t *pre, size_t npre)
+pn_ws_xprt_new(pn_xprt_t *inner, int server, const uint8_t *pre, size_t npre)
 {
     static const struct wslay_frame_callbacks cbs = { on_send, on_recv, on_genmask };
     xprt_ws_t *w = xcalloc(sizeof(*w));
@@ -439,7 +439,7 @@ pn_xprt_ws_new(pn_xprt_t *inner, int server, const uint8_t *pre, size_t npre)
 }
 
 int
-pn_xprt_is_ws(const pn_xprt_t *x)
+pn_ws_xprt_is(const pn_xprt_t *x)
 {
     return x != NULL && x->ops == &ws_ops;
 }

@@ -204,7 +204,7 @@ open_step(tun_open_t *op)
             }
             if (op->o.kind == PN_KIND_DATA)
                 pn_tls_ssl_strict_eof(ssl);     /* a killed peer is a truncation */
-            if (pn_xprt_is_ws(op->x)) {
+            if (pn_ws_xprt_is(op->x)) {
                 op->x = pn_tls_xprt_wrap(op->x, ssl);   /* PSK inside the WebSocket */
             } else {
                 /* The raw transport gives its fd to the TLS one. */
@@ -432,7 +432,7 @@ greet_step(tun_greet_t *g)
             }
             if (g->kind == PN_KIND_DATA)
                 pn_tls_ssl_strict_eof(ssl);     /* a killed peer is a truncation */
-            if (pn_xprt_is_ws(g->x)) {
+            if (pn_ws_xprt_is(g->x)) {
                 g->x = pn_tls_xprt_wrap(g->x, ssl);
             } else {
                 int fd = g->x->fd;

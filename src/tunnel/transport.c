@@ -276,7 +276,7 @@ tun_ws_dial_step(tun_ws_dial_t *d, pn_xprt_t **x, const char **why)
                     *why = "the server answered 404: no websocket on that path (path=?)";
                 return PN_ERR;
             }
-            *x = pn_xprt_ws_new(*x, 0, (const uint8_t *)d->w.b + used, d->w.len - used);
+            *x = pn_ws_xprt_new(*x, 0, (const uint8_t *)d->w.b + used, d->w.len - used);
             return PN_OK;
         }
     }
@@ -408,7 +408,7 @@ tun_ws_acc_step(tun_ws_acc_t *a, pn_xprt_t **x, const char **why)
     case WA_RESP:
         if ((rc = write_all(*x, &a->out, why)) != PN_OK)
             return rc;
-        *x = pn_xprt_ws_new(*x, 1, (const uint8_t *)a->in.b, a->in.len);
+        *x = pn_ws_xprt_new(*x, 1, (const uint8_t *)a->in.b, a->in.len);
         return PN_OK;
     }
     *why = "bad websocket state";

@@ -1,11 +1,11 @@
 /* tests/fuzz/fuzz_proxy.c: the PROXY protocol header codec (src/route/proxy.h).
  *
  * Each input is used twice:
- *   1. as received bytes for pn_proxy_decode. A header it accepts with
+ *   1. as received bytes for pn_proxyproto_decode. A header it accepts with
  *      addresses is re-encoded (same version, same transport) and decoded
  *      again: the addresses must come back unchanged. Every strict prefix of an
  *      accepted header must give PN_AGAIN ("more bytes needed").
- *   2. as the arguments of pn_proxy_encode: version, transport, families,
+ *   2. as the arguments of pn_proxyproto_encode: version, transport, families,
  *      addresses, ports and <cap> all come from the first 38 bytes. The output
  *      buffer is a heap block of exactly <cap> bytes, so ASan reports any write
  *      past it; the length must be exact (0 exactly when <cap> is short) and the
@@ -70,7 +70,7 @@ decode_exact(const uint8_t *p, size_t n, int *version, int *udp, pn_addr_t *src,
 {
     uint8_t *buf = fuzz_dup(p, n);
     const char *why = NULL;
-    int rc = pn_proxy_decode(buf, n, version, udp, src, dst, used, &why);
+    int rc = pn_proxyproto_decode(buf, n, version, udp, src, dst, used, &why);
     FUZZ_ASSERT(rc != PN_ERR || why != NULL);
     free(buf);
     return rc;
@@ -82,7 +82,7 @@ static size_t
 roundtrip(int version, int udp, const pn_addr_t *src, const pn_addr_t *dst)
 {
     uint8_t *out = malloc(PN_PROXY_MAX);
-    size_t n = pn_proxy_encode(version, udp, src, dst, out, PN_PROXY_MAX);
+    size_t n = pn_proxyproto_encode(version, udp, src, dst, out, PN_PROXY_MAX);
     FUZZ_ASSERT(n <= PN_PROXY_MAX);
     if (n > 0) {
         int v2 = 0, u2 = 0;
@@ -159,7 +159,7 @@ fuzz_encode(const uint8_t *data, size_t size)
      * (no terminator or slack needed), else 0. */
     size_t cap = a.cap % (PN_PROXY_MAX + 9);
     uint8_t *out = malloc(cap);
-    size_t n = pn_proxy_encode(version, udp, &src, &dst, out, cap);
+    size_t n = pn_proxyproto_encode(version, udp, &src, &dst, out, cap);
     FUZZ_ASSERT(n <= cap);
     FUZZ_ASSERT(n == (cap >= full ? full : 0));
     free(out);

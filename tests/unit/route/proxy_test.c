@@ -109,7 +109,7 @@ decode(const uint8_t *p, size_t n, int *version, int *udp, pn_addr_t *src, pn_ad
     uint8_t *buf = malloc(n ? n : 1);
     assert_non_null(buf);
     memcpy(buf, p, n);
-    int rc = pn_proxy_decode(buf, n, version, udp, src, dst, used, why);
+    int rc = pn_proxyproto_decode(buf, n, version, udp, src, dst, used, why);
     free(buf);
     return rc;
 }
@@ -140,7 +140,7 @@ test_encode_exact_bytes(void **state)
         pn_addr_t src = addr(c->src, c->sport), dst = addr(c->dst, c->dport);
         uint8_t out[PN_PROXY_MAX];
         memset(out, 0xEE, sizeof(out));
-        size_t n = pn_proxy_encode(c->version, c->udp, &src, &dst, out, sizeof(out));
+        size_t n = pn_proxyproto_encode(c->version, c->udp, &src, &dst, out, sizeof(out));
         expect_bytes(c->name, out, n, c->want, c->want_len);
     }
 }
@@ -150,10 +150,10 @@ test_encode_v1_udp_refused(void **state)
 {
     pn_addr_t src = addr("127.0.0.2", 40000), dst = addr("127.0.0.1", 8080);
     uint8_t out[PN_PROXY_MAX];
-    assert_int_equal(pn_proxy_encode(1, 1, &src, &dst, out, sizeof(out)), 0);
+    assert_int_equal(pn_proxyproto_encode(1, 1, &src, &dst, out, sizeof(out)), 0);
     src = addr("::1", 1);
     dst = addr("::2", 2);
-    assert_int_equal(pn_proxy_encode(1, 1, &src, &dst, out, sizeof(out)), 0);
+    assert_int_equal(pn_proxyproto_encode(1, 1, &src, &dst, out, sizeof(out)), 0);
 }
 
 static void
@@ -161,8 +161,8 @@ test_encode_bad_version(void **state)
 {
     pn_addr_t src = addr("127.0.0.2", 40000), dst = addr("127.0.0.1", 8080);
     uint8_t out[PN_PROXY_MAX];
-    assert_int_equal(pn_proxy_encode(0, 0, &src, &dst, out, sizeof(out)), 0);
-    assert_int_equal(pn_proxy_encode(3, 0, &src, &dst, out, sizeof(out)), 0);
+    assert_int_equal(pn_proxyproto_encode(0, 0, &src, &dst, out, sizeof(out)), 0);
+    assert_int_equal(pn_proxyproto_encode(3, 0, &src, &dst, out, sizeof(out)), 0);
 }
 
 static void
@@ -175,7 +175,7 @@ test_encode_cap_too_small(void **state)
         for (size_t cap = 1; cap < c->want_len; cap++) {
             uint8_t *out = malloc(cap);
             assert_non_null(out);
-            size_t n = pn_proxy_encode(c->version, c->udp, &src, &dst, out, cap);
+            size_t n = pn_proxyproto_encode(c->version, c->udp, &src, &dst, out, cap);
             free(out);
             if (n != 0)
                 fail_msg("%s: cap %zu of %zu gave %zu, expected 0", c->name, cap, c->want_len,
@@ -193,7 +193,7 @@ test_encode_exact_cap(void **state)
         pn_addr_t src = addr(c->src, c->sport), dst = addr(c->dst, c->dport);
         uint8_t *out = malloc(c->want_len);
         assert_non_null(out);
-        size_t n = pn_proxy_encode(c->version, c->udp, &src, &dst, out, c->want_len);
+        size_t n = pn_proxyproto_encode(c->version, c->udp, &src, &dst, out, c->want_len);
         if (n != c->want_len) {
             free(out);
             fail_msg("%s: cap %zu (the exact length) gave %zu", c->name, c->want_len, n);
@@ -212,7 +212,7 @@ test_decode_round_trip(void **state)
         const struct enc_case *c = &cases[i];
         pn_addr_t src = addr(c->src, c->sport), dst = addr(c->dst, c->dport);
         uint8_t out[PN_PROXY_MAX + 8];
-        size_t n = pn_proxy_encode(c->version, c->udp, &src, &dst, out, PN_PROXY_MAX);
+        size_t n = pn_proxyproto_encode(c->version, c->udp, &src, &dst, out, PN_PROXY_MAX);
         assert_int_equal(n, c->want_len);
         /* The user's bytes follow the header; the decoder stops before them. */
         memcpy(out + n, "hello", 5);

@@ -168,8 +168,8 @@ pair_open(struct pair *p, const uint8_t *pre, size_t npre)
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p->fd), 0);
     nonblock(p->fd[0]);
     nonblock(p->fd[1]);
-    p->srv = pn_xprt_ws_new(pn_raw_xprt_new(p->fd[0]), 1, pre, npre);
-    p->cli = pn_xprt_ws_new(pn_raw_xprt_new(p->fd[1]), 0, NULL, 0);
+    p->srv = pn_ws_xprt_new(pn_raw_xprt_new(p->fd[0]), 1, pre, npre);
+    p->cli = pn_ws_xprt_new(pn_raw_xprt_new(p->fd[1]), 0, NULL, 0);
 }
 
 static void
@@ -271,7 +271,7 @@ test_xprt_faults(void **state)
         uint8_t in[16];
         assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fd), 0);
         nonblock(fd[0]);
-        pn_xprt_t *x = pn_xprt_ws_new(pn_raw_xprt_new(fd[0]), bad[i].server, NULL, 0);
+        pn_xprt_t *x = pn_ws_xprt_new(pn_raw_xprt_new(fd[0]), bad[i].server, NULL, 0);
         size_t n = bad[i].n;
         uint8_t buf[64];
         memcpy(buf, bad[i].b, n);
