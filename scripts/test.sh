@@ -16,6 +16,8 @@ set -eu
 cd "$(dirname "$0")/.."
 
 sh scripts/deps.sh
+# Every program a test needs is installed now: a missing one fails its test, not skips it.
+export POSTERN_REQUIRE_TOOLS=1
 
 # Debian's interpreter, where python3-pytest lives (a pyenv shim may shadow it).
 PY=/usr/bin/python3
