@@ -340,7 +340,7 @@ test_transport(void **st)
 static void
 test_transport_eof(void **st)
 {
-    uint8_t key[PN_SS_KEY_LEN], salt[PN_SS_SALT_LEN], sealed[64], buf[64];
+    uint8_t key[PN_SS_KEY_LEN], salt[PN_SS_SALT_LEN], sealed[128], buf[64];
     pn_ss_password_key("pw", key);
     salt_of(salt);
     for (int cut = 0; cut < 2; cut++) {
