@@ -6,6 +6,7 @@ disabled user and a garbage first chunk close only their connection."""
 import hashlib
 import json
 import os
+import signal
 import socket
 import time
 
@@ -102,7 +103,7 @@ def test_ss_refusals_close_only_that_connection(postern, tmp_path, www):
         mark = p.mark()
         assert get(disabled, url, timeout=15).returncode != 0
         p.wait_for_log(r"user bob: ss: disabled", start=mark)
-        assert user_stats(p, "bob", start=mark)["refused"] >= 1
+        assert user_stats(p, "bob", start=p.mark())["refused"] >= 1
         # garbage: a salt and a length block no key opens; and a short head held open
         s = socket.create_connection((LOOPBACK, p.ss), timeout=5)
         s.sendall(os.urandom(32 + 18 + 100))
@@ -128,3 +129,21 @@ def test_ss_internal_destination_refused(postern, tmp_path, www):
         mark = p.mark()
         assert get(local, f"http://{LOOPBACK}:{port}/small.bin", timeout=15).returncode != 0
         p.wait_for_log(r"ss: destination is internal", start=mark)
+
+
+def test_ss_key_change_on_sighup(postern, tmp_path, www):
+    port, _, small = www
+    method = "chacha20-ietf-poly1305"
+    p = entrance(postern, tmp_path, method)
+    url = f"http://localhost:{port}/small.bin"
+    users = [dict(u) for u in USERS]
+    users[0]["key"] = "alice-new-key"
+    write_users(tmp_path / "users.json", users)
+    mark = p.mark()
+    p.send_signal(signal.SIGHUP)
+    p.wait_for_log(r"reload: 3 user", start=mark)
+    with SsLocal(tmp_path, p.ss, "alice-ss-key-1", method) as old, \
+            SsLocal(tmp_path, p.ss, "alice-new-key", method) as new:
+        assert get(old, url, timeout=15).returncode != 0
+        r = get(new, url)
+        assert r.returncode == 0 and r.stdout == small, r.stderr
