@@ -285,6 +285,8 @@ pn_ss_xprt_new(pn_xprt_t *inner, pn_ss_method_t m, const uint8_t key[PN_SS_KEY_L
     s->m = m;
     memcpy(s->key, key, PN_SS_KEY_LEN);
     s->dec = dec;
+    if (npre > SS_RBUF)
+        abort();                    /* the caller's head buffer is far smaller */
     if (npre > 0) {
         s->rbuf = xmalloc(SS_RBUF);
         memcpy(s->rbuf, pre, npre);
