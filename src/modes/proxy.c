@@ -171,6 +171,8 @@ proxy_free_users(proxy_t *p)
         memset(p->ss_keys, 0, p->nss * sizeof(*p->ss_keys));
     free(p->ss_keys);
     free(p->ss_who);
+    free(p->ss_seen[0]);
+    free(p->ss_seen[1]);
 }
 
 int

@@ -58,6 +58,9 @@ typedef struct proxy {
     uint8_t (*ss_keys)[PN_SS_KEY_LEN]; /* owned secrets: the live users' keys, in file order */
     puser_t **ss_who;           /* owned array: whose key each is (borrowed users) */
     size_t nss;
+    uint64_t *ss_seen[2];       /* owned: fingerprints of recent salts (this and the last
+                                 * generation, open addressing), NULL before the first */
+    size_t ss_nseen;            /* entries in ss_seen[0] */
 } proxy_t;
 
 enum pconn_state {

@@ -16,11 +16,46 @@
 
 #define SS_TRY_MAX 1024             /* keys tried per connection */
 #define SS_HEAD_MAX (PN_SS_SALT_LEN + PN_SS_CHUNK_MAX)
+#define SS_SEEN 32768               /* salts per generation remembered against replays */
+#define SS_SEEN_SLOTS (2 * SS_SEEN)
+
+/* A replay filter: a salt that opened a stream is remembered (64 bits of it,
+ * random enough to be its own hash) for the next SS_SEEN to SS_SEEN * 2 streams;
+ * the same salt again is a recorded connection played back. Two generations of
+ * open-addressing tables: when the current one is half full it becomes the
+ * last and the last is emptied. Nonzero when <salt> was seen (else added). */
+static int
+ss_replayed(proxy_t *p, const uint8_t *salt)
+{
+    uint64_t f;
+    memcpy(&f, salt, sizeof(f));
+    f = f ? f : 1;                  /* 0 marks an empty slot */
+    for (int g = 0; g < 2; g++) {
+        if (p->ss_seen[g] == NULL)
+            continue;
+        for (size_t i = f % SS_SEEN_SLOTS; p->ss_seen[g][i] != 0; i = (i + 1) % SS_SEEN_SLOTS)
+            if (p->ss_seen[g][i] == f)
+                return 1;
+    }
+    if (p->ss_seen[0] == NULL || p->ss_nseen == SS_SEEN) {
+        uint64_t *last = p->ss_seen[1];
+        p->ss_seen[1] = p->ss_seen[0];
+        p->ss_seen[0] = last ? memset(last, 0, SS_SEEN_SLOTS * sizeof(*last))
+                             : xcalloc(SS_SEEN_SLOTS * sizeof(*last));
+        p->ss_nseen = 0;
+    }
+    size_t i = f % SS_SEEN_SLOTS;
+    while (p->ss_seen[0][i] != 0)
+        i = (i + 1) % SS_SEEN_SLOTS;
+    p->ss_seen[0][i] = f;
+    p->ss_nseen++;
+    return 0;
+}
 
 /* The first length block opened with no key: the source's failure counted as
  * a bad password is. */
 static void
-ss_auth_failed(pconn_t *c)
+ss_auth_failed(pconn_t *c, const char *why)
 {
     proxy_t *p = c->p;
     char s[PN_ADDRSTRLEN];
@@ -31,8 +66,7 @@ ss_auth_failed(pconn_t *c)
                  pn_addr_ip(&c->peer, s), PROXY_AUTH_FAILS, PROXY_AUTH_BAN_MS / 1000);
     p->in.stats.refused++;
     if (pn_ratelim_pass(&p->fail_log, pn_now_ms(), &held))
-        log_info("proxy: %s: ss: authentication failed (no user's key opens the first chunk)",
-                 pn_addr_str(&c->peer, s));
+        log_info("proxy: %s: ss: authentication failed (%s)", pn_addr_str(&c->peer, s), why);
     pconn_free(c);
 }
 
@@ -51,7 +85,11 @@ ss_step(pconn_t *c)
                                 (const uint8_t (*)[PN_SS_KEY_LEN])p->ss_keys,
                                 p->nss < SS_TRY_MAX ? p->nss : SS_TRY_MAX);
         if (i < 0) {
-            ss_auth_failed(c);
+            ss_auth_failed(c, "no user's key opens the first chunk");
+            return;
+        }
+        if (ss_replayed(p, c->buf)) {
+            ss_auth_failed(c, "a salt seen before: a replayed connection");
             return;
         }
         c->auth = p->ss_who[i];

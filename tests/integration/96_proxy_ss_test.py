@@ -2,7 +2,8 @@
 entrance. Debian's ss-local (shadowsocks-libev), started by the test with its own config
 file, sits in front of the entrance; curl goes through ss-local's SOCKS5 port to a local
 web server: both ciphers, 64 MiB by sha256, the user's counters; a wrong password, a
-disabled user and a garbage first chunk close only their connection."""
+disabled user, a garbage first chunk and a replayed opening (sealed by Python's
+`cryptography`) close only their connection; a key changed by SIGHUP applies."""
 import hashlib
 import json
 import os
@@ -147,3 +148,39 @@ def test_ss_key_change_on_sighup(postern, tmp_path, www):
         assert get(old, url, timeout=15).returncode != 0
         r = get(new, url)
         assert r.returncode == 0 and r.stdout == small, r.stderr
+
+
+def ss_first_chunk(password, method, host, port, payload):
+    """A client's opening (salt + one chunk) sealed by Python's `cryptography` (an
+    implementation of its own): EVP_BytesToKey(MD5), HKDF-SHA1 "ss-subkey", nonce 0, 1."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    pw = password.encode()
+    d1 = hashlib.md5(pw).digest()
+    key = d1 + hashlib.md5(d1 + pw).digest()
+    salt = os.urandom(32)
+    sub = HKDF(algorithm=hashes.SHA1(), length=32, salt=salt, info=b"ss-subkey").derive(key)
+    a = (AESGCM if method == "aes-256-gcm" else ChaCha20Poly1305)(sub)
+    body = b"\x03" + bytes([len(host)]) + host.encode() + port.to_bytes(2, "big") + payload
+    return (salt + a.encrypt(bytes(12), len(body).to_bytes(2, "big"), None) +
+            a.encrypt((1).to_bytes(12, "little"), body, None))
+
+
+def test_ss_replayed_opening_refused(postern, tmp_path, www):
+    pytest.importorskip("cryptography")
+    port, _, small = www
+    method = "aes-256-gcm"
+    p = entrance(postern, tmp_path, method)
+    opening = ss_first_chunk("carol-ss-key-3", method, "localhost", port,
+                             b"GET /small.bin HTTP/1.0\r\nHost: localhost\r\n\r\n")
+    s = socket.create_connection((LOOPBACK, p.ss), timeout=5)
+    s.sendall(opening)
+    assert len(s.recv(65536)) > 0          # the answer comes back sealed
+    s.close()
+    mark = p.mark()
+    s = socket.create_connection((LOOPBACK, p.ss), timeout=5)
+    s.sendall(opening)
+    assert closed_within(s, 3)
+    s.close()
+    p.wait_for_log(r"ss: authentication failed \(a salt seen before", start=mark)
