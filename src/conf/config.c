@@ -32,7 +32,7 @@ static const char *const agent_params[] = {
 
 /* proxy:// (docs/proxy.md). */
 static const char *const proxy_params[] = {
-    "users", "allow", "log", "read", "slot", NULL,
+    "users", "allow", "ss", "method", "log", "read", "slot", NULL,
 };
 
 static int
