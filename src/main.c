@@ -105,7 +105,8 @@ static const char usage[] =
 "Every report interval one line: CHECK_POINT|MODE=|PING=|POOL=|TCPS=|UDPS=|TCPRX=|...\n"
 "Exit codes: 0 stopped by SIGINT/SIGTERM, 1 run-time error (e.g. address in use),\n"
 "2 bad URL, parameter or file. SIGHUP reloads (target names re-resolved, a hub's\n"
-"accounts, an agent's routes) without dropping connections. See docs/usage.md.\n";
+"accounts, an agent's routes) without dropping connections; the master passes it on\n"
+"to every running instance. See docs/usage.md.\n";
 
 static const char *
 env_get(const char *name)

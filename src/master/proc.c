@@ -361,6 +361,11 @@ pn_proc_start(pn_inst_t *in)
         dfl.sa_handler = SIG_DFL;
         for (int sig = 1; sig < NSIG; sig++)
             sigaction(sig, &dfl, NULL);
+        /* A reload (the master's SIGHUP passed on) that comes before the
+         * instance watches SIGHUP must not end it: ignored until then (the
+         * instance's own handler replaces this). */
+        dfl.sa_handler = SIG_IGN;
+        sigaction(SIGHUP, &dfl, NULL);
         setpgid(0, 0);
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent)

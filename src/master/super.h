@@ -73,6 +73,10 @@ pid_t pn_inst_pid(const pn_inst_t *in);
 
 /** Save every instance's counters in one transaction. */
 void pn_super_save(pn_super_t *s);
+/** SIGHUP to every running child (not those being stopped): each reloads as
+ *  its mode does (docs/usage.md "Exit codes and signals"). Returns how many
+ *  were told. */
+size_t pn_super_reload(pn_super_t *s);
 /** Stop every child (SIGTERM, SIGKILL after 5 s) without changing what is
  *  desired, and call <done>(<ctx>) from the loop once all are reaped. */
 void pn_super_shutdown(pn_super_t *s, void (*done)(void *ctx), void *ctx);
