@@ -61,12 +61,19 @@ finish_stop(pn_instance_t *in)
     ev_loop_stop(in->loop);
 }
 
+/* The context of <drain> and <busy>: their own, else the mode's. */
+static void *
+drain_ctx(const pn_instance_t *in)
+{
+    return in->drain_ctx != NULL ? in->drain_ctx : in->stop_ctx;
+}
+
 /* While draining: done once the mode has no open connection, or at the deadline. */
 static long
 on_drain_tick(ev_timer_t *t, void *arg)
 {
     pn_instance_t *in = arg;
-    size_t open = in->busy(in, in->stop_ctx);
+    size_t open = in->busy(in, drain_ctx(in));
     if (open == 0) {
         log_info("shutdown: every connection finished");
     } else if (pn_now_ms() < in->drain_until) {
@@ -99,10 +106,10 @@ on_signal(void *arg)
     pn_notify("STOPPING=1");
     ev_timer_disarm(in->report);
     uint64_t wait = drain_timeout_ms();
-    if (in->drain != NULL && in->busy != NULL && wait > 0 && in->busy(in, in->stop_ctx) > 0) {
+    if (in->drain != NULL && in->busy != NULL && wait > 0 && in->busy(in, drain_ctx(in)) > 0) {
         log_info("shutdown: signal received, no new connections; letting %zu finish "
-                 "(up to %llu ms)", in->busy(in, in->stop_ctx), (unsigned long long)wait);
-        in->drain(in, in->stop_ctx);
+                 "(up to %llu ms)", in->busy(in, drain_ctx(in)), (unsigned long long)wait);
+        in->drain(in, drain_ctx(in));
         in->drain_until = pn_now_ms() + wait;
         in->drain_timer = ev_timer_new(in->loop, on_drain_tick, in);
         ev_timer_arm(in->drain_timer, DRAIN_POLL_MS);
