@@ -30,7 +30,6 @@ on_report(ev_timer_t *t, void *arg)
     return (long)in->cfg->report_ms;
 }
 
-#define DRAIN_DEFAULT_MS 5000
 #define DRAIN_POLL_MS 50
 
 /* POSTERN_SHUTDOWN_TIMEOUT, or NodePass's NP_SHUTDOWN_TIMEOUT (default 5s; 0:
@@ -38,18 +37,11 @@ on_report(ev_timer_t *t, void *arg)
 static uint64_t
 drain_timeout_ms(void)
 {
-    const char *names[] = { "POSTERN_SHUTDOWN_TIMEOUT", "NP_SHUTDOWN_TIMEOUT" };
-    for (size_t i = 0; i < 2; i++) {
-        const char *v = getenv(names[i]);
-        uint64_t ms;
-        if (v == NULL || *v == '\0')
-            continue;
-        if (pn_duration_parse(v, &ms) == PN_OK)
-            return ms;
-        log_warn("shutdown: %s=\"%s\" is not a duration; using 5s", names[i], v);
-        return DRAIN_DEFAULT_MS;
-    }
-    return DRAIN_DEFAULT_MS;
+    const char *bad;
+    uint64_t ms = pn_shutdown_timeout_ms(&bad);
+    if (bad != NULL)
+        log_warn("shutdown: %s=\"%s\" is not a duration; using 5s", bad, getenv(bad));
+    return ms;
 }
 
 /* Close what is left (the mode's <stop> does it synchronously) and leave the loop. */
