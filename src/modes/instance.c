@@ -98,10 +98,12 @@ on_signal(void *arg)
     pn_notify("STOPPING=1");
     ev_timer_disarm(in->report);
     uint64_t wait = drain_timeout_ms();
-    if (in->drain != NULL && in->busy != NULL && wait > 0 && in->busy(in, drain_ctx(in)) > 0) {
-        log_info("shutdown: signal received, no new connections; letting %zu finish "
-                 "(up to %llu ms)", in->busy(in, drain_ctx(in)), (unsigned long long)wait);
+    size_t open = in->drain != NULL && in->busy != NULL ? in->busy(in, drain_ctx(in)) : 0;
+    if (wait > 0 && open > 0) {
+        /* The listeners close before the line that says so is written. */
         in->drain(in, drain_ctx(in));
+        log_info("shutdown: signal received, no new connections; letting %zu finish "
+                 "(up to %llu ms)", open, (unsigned long long)wait);
         in->drain_until = pn_now_ms() + wait;
         in->drain_timer = ev_timer_new(in->loop, on_drain_tick, in);
         ev_timer_arm(in->drain_timer, DRAIN_POLL_MS);

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from drain_util import drain_then_finish, exchange_refused, open_echo
-from tunnel_util import Tunnel
+from tunnel_util import Tunnel, wait_checkpoint
 
 ENV = {"POSTERN_SHUTDOWN_TIMEOUT": "5s"}
 
@@ -25,6 +25,8 @@ def test_sigterm_drains_a_tunnel_end(postern, echo_backend, flow, end):
     t = Tunnel(postern, flow, echo_backend.port, key="drain-key", env=ENV).start()
     s = open_echo(t.user_port)
     p = getattr(t, end)
+    # The readiness check's own connection may still be going through: drain ours alone.
+    wait_checkpoint(p, lambda v: v["tcps"] == 1, timeout=5)
     drain_then_finish(p, s, lambda: exchange_refused(t.user_port))
     peer = t.client if end == "server" else t.server
     peer.wait_for_log(rf"the {end} is stopping", timeout=3)     # a normal end, not an error
