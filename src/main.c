@@ -100,14 +100,18 @@ static const char usage[] =
 "POSTERN_NO_KTLS=1 (seal TLS records in user space even where the kernel offers kTLS),\n"
 "POSTERN_REUSEPORT=1 (several processes with the same URL share a TCP listen port),\n"
 "POSTERN_SHUTDOWN_TIMEOUT=5s (alias NP_SHUTDOWN_TIMEOUT: on SIGTERM open connections\n"
-"of a single-end forwarder may finish this long),\n"
+"of a single-end forwarder, tunnel server or client, or agent may finish this long),\n"
 "POSTERN_LOG_FORMAT=json (one JSON object a line: time, level, mode, instance, msg,\n"
 "fields).\n"
+"NodePass's names are aliases (ours win): NP_REPORT_INTERVAL, NP_FALLBACK_INTERVAL,\n"
+"NP_TCP_DIAL_TIMEOUT, NP_HANDSHAKE_TIMEOUT, NP_POOL_GET_TIMEOUT, NP_UDP_READ_TIMEOUT,\n"
+"NP_SHUTDOWN_TIMEOUT. See docs/operations.md.\n"
 "\n"
 "Every report interval one line: CHECK_POINT|MODE=|PING=|POOL=|TCPS=|UDPS=|TCPRX=|...\n"
 "Exit codes: 0 stopped by SIGINT/SIGTERM, 1 run-time error (e.g. address in use),\n"
 "2 bad URL, parameter or file. SIGHUP reloads (target names re-resolved, a hub's\n"
-"accounts, an agent's routes) without dropping connections. See docs/usage.md.\n";
+"accounts, an agent's routes) without dropping connections; the master passes it on\n"
+"to every running instance. See docs/usage.md.\n";
 
 static const char *
 env_get(const char *name)

@@ -454,15 +454,19 @@ fail:
 int
 pn_config_apply_env(pn_config_t *cfg, const char *(*get)(const char *name), char *err)
 {
-    static const struct { const char *name; size_t off; uint64_t min; } vars[] = {
-        { "POSTERN_REPORT_INTERVAL", offsetof(pn_config_t, report_ms), 100 },
-        { "POSTERN_FALLBACK_INTERVAL", offsetof(pn_config_t, fallback_ms), 0 },
-        { "POSTERN_DIAL_TIMEOUT", offsetof(pn_config_t, dial_timeout_ms), 1 },
-        { "POSTERN_HANDSHAKE_TIMEOUT", offsetof(pn_config_t, handshake_ms), 1 },
-        { "POSTERN_POOL_WAIT", offsetof(pn_config_t, pool_wait_ms), 1 },
-        { "POSTERN_BACKOFF_MAX", offsetof(pn_config_t, backoff_max_ms), 1000 },
-        { "POSTERN_UDP_IDLE", offsetof(pn_config_t, udp_idle_ms), 100 },
-        { "POSTERN_HUB_HOLD", offsetof(pn_config_t, hub_hold_ms), 0 },
+    /* <alias>: NodePass's name for the same setting, read when ours is unset
+     * (docs/operations.md "NodePass's environment variables"). */
+    static const struct { const char *name, *alias; size_t off; uint64_t min; } vars[] = {
+        { "POSTERN_REPORT_INTERVAL", "NP_REPORT_INTERVAL", offsetof(pn_config_t, report_ms), 100 },
+        { "POSTERN_FALLBACK_INTERVAL", "NP_FALLBACK_INTERVAL", offsetof(pn_config_t, fallback_ms),
+          0 },
+        { "POSTERN_DIAL_TIMEOUT", "NP_TCP_DIAL_TIMEOUT", offsetof(pn_config_t, dial_timeout_ms), 1 },
+        { "POSTERN_HANDSHAKE_TIMEOUT", "NP_HANDSHAKE_TIMEOUT", offsetof(pn_config_t, handshake_ms),
+          1 },
+        { "POSTERN_POOL_WAIT", "NP_POOL_GET_TIMEOUT", offsetof(pn_config_t, pool_wait_ms), 1 },
+        { "POSTERN_BACKOFF_MAX", NULL, offsetof(pn_config_t, backoff_max_ms), 1000 },
+        { "POSTERN_UDP_IDLE", "NP_UDP_READ_TIMEOUT", offsetof(pn_config_t, udp_idle_ms), 100 },
+        { "POSTERN_HUB_HOLD", NULL, offsetof(pn_config_t, hub_hold_ms), 0 },
     };
     const char *dns = get("POSTERN_DNS_SERVER");
     if (dns != NULL && *dns != '\0') {
@@ -470,12 +474,14 @@ pn_config_apply_env(pn_config_t *cfg, const char *(*get)(const char *name), char
         cfg->dns_server = xstrdup(dns);
     }
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-        const char *s = get(vars[i].name);
+        const char *name = vars[i].name, *s = get(name);
         uint64_t ms;
+        if ((s == NULL || *s == '\0') && vars[i].alias != NULL)
+            s = get(name = vars[i].alias);
         if (s == NULL || *s == '\0')
             continue;
         if (pn_duration_parse(s, &ms) != PN_OK || ms < vars[i].min)
-            return pn_err_set(err, "%s: \"%s\" is not a duration of at least %llums", vars[i].name,
+            return pn_err_set(err, "%s: \"%s\" is not a duration of at least %llums", name,
                               s, (unsigned long long)vars[i].min);
         *(uint64_t *)((char *)cfg + vars[i].off) = ms;
     }

@@ -30,7 +30,6 @@ on_report(ev_timer_t *t, void *arg)
     return (long)in->cfg->report_ms;
 }
 
-#define DRAIN_DEFAULT_MS 5000
 #define DRAIN_POLL_MS 50
 
 /* POSTERN_SHUTDOWN_TIMEOUT, or NodePass's NP_SHUTDOWN_TIMEOUT (default 5s; 0:
@@ -38,18 +37,11 @@ on_report(ev_timer_t *t, void *arg)
 static uint64_t
 drain_timeout_ms(void)
 {
-    const char *names[] = { "POSTERN_SHUTDOWN_TIMEOUT", "NP_SHUTDOWN_TIMEOUT" };
-    for (size_t i = 0; i < 2; i++) {
-        const char *v = getenv(names[i]);
-        uint64_t ms;
-        if (v == NULL || *v == '\0')
-            continue;
-        if (pn_duration_parse(v, &ms) == PN_OK)
-            return ms;
-        log_warn("shutdown: %s=\"%s\" is not a duration; using 5s", names[i], v);
-        return DRAIN_DEFAULT_MS;
-    }
-    return DRAIN_DEFAULT_MS;
+    const char *bad;
+    uint64_t ms = pn_shutdown_timeout_ms(&bad);
+    if (bad != NULL)
+        log_warn("shutdown: %s=\"%s\" is not a duration; using 5s", bad, getenv(bad));
+    return ms;
 }
 
 /* Close what is left (the mode's <stop> does it synchronously) and leave the loop. */
@@ -61,12 +53,19 @@ finish_stop(pn_instance_t *in)
     ev_loop_stop(in->loop);
 }
 
+/* The context of <drain> and <busy>: their own, else the mode's. */
+static void *
+drain_ctx(const pn_instance_t *in)
+{
+    return in->drain_ctx != NULL ? in->drain_ctx : in->stop_ctx;
+}
+
 /* While draining: done once the mode has no open connection, or at the deadline. */
 static long
 on_drain_tick(ev_timer_t *t, void *arg)
 {
     pn_instance_t *in = arg;
-    size_t open = in->busy(in, in->stop_ctx);
+    size_t open = in->busy(in, drain_ctx(in));
     if (open == 0) {
         log_info("shutdown: every connection finished");
     } else if (pn_now_ms() < in->drain_until) {
@@ -99,10 +98,12 @@ on_signal(void *arg)
     pn_notify("STOPPING=1");
     ev_timer_disarm(in->report);
     uint64_t wait = drain_timeout_ms();
-    if (in->drain != NULL && in->busy != NULL && wait > 0 && in->busy(in, in->stop_ctx) > 0) {
+    size_t open = in->drain != NULL && in->busy != NULL ? in->busy(in, drain_ctx(in)) : 0;
+    if (wait > 0 && open > 0) {
+        /* The listeners close before the line that says so is written. */
+        in->drain(in, drain_ctx(in));
         log_info("shutdown: signal received, no new connections; letting %zu finish "
-                 "(up to %llu ms)", in->busy(in, in->stop_ctx), (unsigned long long)wait);
-        in->drain(in, in->stop_ctx);
+                 "(up to %llu ms)", open, (unsigned long long)wait);
         in->drain_until = pn_now_ms() + wait;
         in->drain_timer = ev_timer_new(in->loop, on_drain_tick, in);
         ev_timer_arm(in->drain_timer, DRAIN_POLL_MS);

@@ -43,6 +43,7 @@ struct pn_instance {
                                  * re-read the mode's files; never drops connections */
     void *reload_ctx;           /* borrowed: <reload>'s context */
     size_t (*busy)(pn_instance_t *in, void *ctx); /* with <drain>: connections still open */
+    void *drain_ctx;            /* borrowed: <drain>'s and <busy>'s context; NULL: <stop_ctx> */
     uint64_t drain_until;       /* ms: the drain's deadline; 0 when not draining */
     ev_timer_t *drain_timer;    /* owned, or NULL */
     ev_timer_t *watchdog;       /* owned: WATCHDOG=1 (systemd), or NULL */
