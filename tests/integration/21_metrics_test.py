@@ -14,6 +14,7 @@ import pytest
 from conftest import LOOPBACK, connect, free_port, recv_all
 from harness.net import wait_port, wait_until
 from master_util import start_master
+from hub_util import hubstack  # noqa: F401 - fixture
 from tunnel_util import tunnel  # noqa: F401 - fixture
 
 parser = pytest.importorskip("prometheus_client.parser")
@@ -172,3 +173,53 @@ def test_master_root_metrics_needs_the_key(postern, tmp_path):
     assert "postern_master_uptime_seconds" in fams
     st, prefixed, _ = m.request("GET", "/metrics")
     assert st == 200 and "postern_build_info{" in prefixed
+
+
+def test_hub_and_agent_metrics(hubstack, echo_backend):
+    from hub_util import Route, account, echo_once, port_block  # noqa: F811
+    hport, aport = free_port(), free_port()
+    base = port_block(2)
+    alice = account("alice")
+    hub = hubstack.hub([alice], http=False, ports=(base, base + 1),
+                       params=f"metrics={LOOPBACK}:{hport}")
+    hubstack.agent(hub, alice["token"], [Route("tcp", echo_backend.port, port=base)],
+                   params=f"metrics={LOOPBACK}:{aport}")
+    assert echo_once(base, b"x" * 5000) is True
+
+    def counted():
+        f = families(hport)
+        return (value(f, "postern_hub_clients") == 1
+                and value(f, "postern_hub_routes", type="tcp") == 1
+                and value(f, "postern_hub_account_rx_bytes", "postern_hub_account_rx_bytes_total",
+                          account="alice") >= 5000
+                and value(f, "postern_bytes", "postern_bytes_total", proto="tcp",
+                          direction="rx") >= 5000)
+    wait_until(counted, timeout=10, what="the hub's agents, routes and per-account bytes")
+    f = families(hport)
+    assert value(f, "postern_build_info", mode="hub") == 1
+    assert value(f, "postern_tunnel_take_seconds", "postern_tunnel_take_seconds_count") >= 1
+    fa = families(aport)
+    assert value(fa, "postern_build_info", mode="agent") == 1
+    assert "postern_tunnel_pool" in fa
+    assert scrape(aport, "/nope")[0] == 404
+
+
+def test_proxy_metrics(postern, tmp_path, echo_backend):
+    from proxy_util import socks_open, start_proxy, write_users
+    mport = free_port()
+    users = write_users(tmp_path / "users.json", [{"name": "u", "password": "pw"}])
+    p = start_proxy(postern, users, params=f"allow=127.0.0.0/8&metrics={LOOPBACK}:{mport}")
+    wait_port(mport, proc=p.proc)
+    assert value(families(mport), "postern_build_info", mode="proxy") == 1
+    s, status, rep, _ = socks_open(p.port, "u", "pw", LOOPBACK, echo_backend.port)
+    try:
+        assert status == 0 and rep == 0
+        s.sendall(b"y" * 4000)
+        got = b""
+        while len(got) < 4000:
+            got += s.recv(65536)
+    finally:
+        s.close()
+    wait_until(lambda: value(families(mport), "postern_bytes", "postern_bytes_total",
+                             proto="tcp", direction="rx") >= 4000,
+               timeout=5, what="the proxy's byte counter")
