@@ -80,5 +80,8 @@ hub_prom_write(pn_instance_t *in, void *ctx, pn_prom_t *b)
             acct_sample(b, fam[k].name, c->name, "routes", c->refused_routes);
         }
     }
+    pn_prom_family(b, "postern_hub_http_response_seconds", "histogram",
+                   "HTTP requests: from routing to the agent's response head.");
+    pn_prom_hist_write(b, "postern_hub_http_response_seconds", NULL, &h->http_hist);
     (void)in;
 }

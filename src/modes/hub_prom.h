@@ -2,7 +2,8 @@
  * named as the master's for a hub instance (docs/metrics.md) without the
  * id and alias labels: postern_hub_clients, postern_hub_routes{type},
  * postern_hub_account_{rx,tx}_bytes_total, _connections, _requests_total and
- * _refused_total{reason}. */
+ * _refused_total{reason}; and the histogram postern_hub_http_response_seconds
+ * (HTTP requests, routed to response head). */
 #ifndef PN_MODES_HUB_PROM_H
 #define PN_MODES_HUB_PROM_H
 

@@ -176,15 +176,18 @@ def test_master_root_metrics_needs_the_key(postern, tmp_path):
 
 
 def test_hub_and_agent_metrics(hubstack, echo_backend):
-    from hub_util import Route, account, echo_once, port_block  # noqa: F811
+    from hub_util import Route, account, echo_once, http_request, port_block  # noqa: F811
     hport, aport = free_port(), free_port()
     base = port_block(2)
     alice = account("alice")
-    hub = hubstack.hub([alice], http=False, ports=(base, base + 1),
+    web = hubstack.http_echo("web")
+    hub = hubstack.hub([alice], http=True, ports=(base, base + 1),
                        params=f"metrics={LOOPBACK}:{hport}")
-    hubstack.agent(hub, alice["token"], [Route("tcp", echo_backend.port, port=base)],
+    hubstack.agent(hub, alice["token"], [Route("tcp", echo_backend.port, port=base),
+                                         Route("http", web.port, host="a.hub.test")],
                    params=f"metrics={LOOPBACK}:{aport}")
     assert echo_once(base, b"x" * 5000) is True
+    assert http_request(hub.http_port, "a.hub.test", "/m").status == 200
 
     def counted():
         f = families(hport)
@@ -198,6 +201,10 @@ def test_hub_and_agent_metrics(hubstack, echo_backend):
     f = families(hport)
     assert value(f, "postern_build_info", mode="hub") == 1
     assert value(f, "postern_tunnel_take_seconds", "postern_tunnel_take_seconds_count") >= 1
+    assert f["postern_hub_http_response_seconds"].type == "histogram"
+    assert value(f, "postern_hub_http_response_seconds",
+                 "postern_hub_http_response_seconds_count") == 1
+    assert value(f, "postern_hub_routes", type="http") == 1
     fa = families(aport)
     assert value(fa, "postern_build_info", mode="agent") == 1
     assert "postern_tunnel_pool" in fa
