@@ -14,25 +14,25 @@
  * typo never silently falls back to a default. */
 static const char *const client_params[] = {
     "mode", "tls", "crt", "key", "ca", "sni", "lbs", "dial", "read", "log", "min", "notcp", "noudp",
-    "rate", "slot", "block", "proxy", "dns", "type", "path", "host", NULL,
+    "rate", "slot", "block", "proxy", "dns", "type", "path", "host", "metrics", NULL,
 };
 static const char *const server_params[] = {
     "mode", "tls", "crt", "key", "lbs", "dial", "read", "log", "max", "notcp", "noudp", "rate",
-    "slot", "block", "proxy", "dns", "type", "path", NULL,
+    "slot", "block", "proxy", "dns", "type", "path", "metrics", NULL,
 };
 static const char *const hub_params[] = {
     "accounts", "http", "https", "ports", "domain", "public", "timeout", "tls", "crt", "key",
-    "max", "log", "read", "slot", "dns", "type", "path", NULL,
+    "max", "log", "read", "slot", "dns", "type", "path", "metrics", NULL,
 };
 /* No tls=: the hub decides the data TLS mode and tells the agent in HELLO. */
 static const char *const agent_params[] = {
     "tcp", "udp", "http", "https", "config", "ca", "sni", "min", "log", "read", "dns", "dial",
-    "type", "path", "host", NULL,
+    "type", "path", "host", "metrics", NULL,
 };
 
 /* proxy:// (docs/proxy.md). */
 static const char *const proxy_params[] = {
-    "users", "allow", "ss", "method", "log", "read", "slot", NULL,
+    "users", "allow", "ss", "method", "log", "read", "slot", "metrics", NULL,
 };
 
 static int
@@ -439,6 +439,9 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
         pn_err_set(err, "log: unknown level \"%s\" (expected none, debug, info, warn, error or event)", s);
         goto fail;
     }
+    /* metrics=[host]:port, every mode: the scrape listener (net/scrape.h). */
+    if (parse_listen(&u, "metrics", &cfg->metrics_listen, err) != PN_OK)
+        goto fail;
     if (parse_count(&u, "min", 1, 65536, &cfg->min, err) != PN_OK ||
         parse_count(&u, "max", 1, 65536, &cfg->max, err) != PN_OK)
         goto fail;
@@ -520,5 +523,6 @@ pn_config_clear(pn_config_t *cfg)
     xfree(cfg->allow);
     xfree(cfg->ss_listen);
     xfree(cfg->ss_method);
+    xfree(cfg->metrics_listen);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -1,5 +1,6 @@
 /* modes/instance.c: the shared run-time of every mode. */
 #include "modes/instance.h"
+#include "modes/imetrics.h"
 #include "core/log.h"
 #include "tls/tls.h"
 #include "net/sock.h"
@@ -145,6 +146,7 @@ pn_instance_init(pn_instance_t *in, const pn_config_t *cfg, int report_mode)
     in->loop = ev_loop_new();
     in->cfg = cfg;
     in->report_mode = report_mode;
+    in->start_ms = pn_now_ms();
     pn_tls_ktls_quiet(cfg->tls == 0);
     in->report = ev_timer_new(in->loop, on_report, in);
     in->sig[0] = ev_signal_new(in->loop, SIGINT, on_signal, in);
@@ -180,9 +182,48 @@ pn_instance_udp_group(pn_instance_t *in)
     return udp_group_new(in->loop, in->cfg->udp_idle_ms, &c);
 }
 
+static void
+metrics_refresh(void *arg)
+{
+    pn_instance_t *in = arg;
+    if (in->refresh != NULL)
+        in->refresh(in, in->stop_ctx);
+}
+
+static void
+metrics_extra(void *arg, pn_prom_t *b)
+{
+    pn_instance_t *in = arg;
+    if (in->metrics != NULL)
+        in->metrics(in, in->metrics_ctx, b);
+}
+
+/* metrics=: the listener of modes/imetrics.h over this instance's counters. */
+static int
+metrics_start(pn_instance_t *in)
+{
+    static const char *const roles[] = { "client", "server", "hub", "agent", "proxy" };
+    char err[PN_ERR_LEN];
+    const pn_config_t *cfg = in->cfg;
+    pn_imetrics_src_t src = {
+        .mode = cfg->role == PN_ROLE_CLIENT && in->report_mode == 1 ? "single"
+                : (size_t)cfg->role < sizeof(roles) / sizeof(roles[0]) ? roles[cfg->role] : "?",
+        .stats = &in->stats, .take = in->has_take_hist ? &in->take_hist : NULL,
+        .start_ms = in->start_ms, .refresh = metrics_refresh, .extra = metrics_extra, .arg = in,
+    };
+    in->metrics_srv = pn_imetrics_new(in->loop, cfg->metrics_listen, &src, err);
+    if (in->metrics_srv == NULL) {
+        log_error("%s", err);
+        return PN_ERR;
+    }
+    return PN_OK;
+}
+
 int
 pn_instance_run(pn_instance_t *in)
 {
+    if (in->cfg->metrics_listen != NULL && metrics_start(in) != PN_OK)
+        return PN_EXIT_RUNTIME;
     ev_timer_arm(in->report, in->cfg->report_ms);
     uint64_t wd = pn_notify_watchdog_ms();
     if (wd > 0) {
@@ -228,6 +269,7 @@ pn_instance_dns(pn_instance_t *in, lb_set_t *set)
 void
 pn_instance_clear(pn_instance_t *in)
 {
+    pn_imetrics_free(in->metrics_srv);
     route_refresh_free(in->dns_cache);
     pn_dns_free(in->dns);
     ev_timer_free(in->report);

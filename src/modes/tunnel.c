@@ -57,6 +57,8 @@ pn_mode_side_init(struct pn_mode_side *sd, pn_instance_t *in, const char *name, 
     sd->in = in;
     sd->name = name;
     tun_sess_init(&sd->sess, in->loop, o, h);
+    sd->sess.take_hist = &in->take_hist;
+    in->has_take_hist = 1;
     pn_instance_links(in, &sd->sess.links, name);
     sd->udp = pn_instance_udp_group(in);
     pn_list_init(&sd->udp_waiters);
