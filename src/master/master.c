@@ -224,6 +224,8 @@ pn_master_run(const char *url)
     unsetenv("POSTERN_LOG_FORMAT");
     /* A write to a closed API connection must not kill the master. */
     signal(SIGPIPE, SIG_IGN);
+    /* A reload asked for before the loop watches SIGHUP must not end it. */
+    signal(SIGHUP, SIG_IGN);
 
     db = m.cfg.db ? xstrdup(m.cfg.db) : pn_mconfig_default_db(env_get);
     if (db == NULL) {

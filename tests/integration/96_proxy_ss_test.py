@@ -168,7 +168,6 @@ def ss_first_chunk(password, method, host, port, payload):
 
 
 def test_ss_replayed_opening_refused(postern, tmp_path, www):
-    pytest.importorskip("cryptography")
     port, _, small = www
     method = "aes-256-gcm"
     p = entrance(postern, tmp_path, method)

@@ -44,6 +44,8 @@ def start_proxy(postern, users_path, params="allow=127.0.0.0/8,::1", env=None):
         p.port = port
         try:
             p.wait_port()
+            # printed once SIGHUP is watched: a test's reload is not lost
+            p.wait_for_log(r"proxy: listening on ", timeout=10)
             return p
         except AssertionError as e:
             last = e
