@@ -8,7 +8,9 @@
  *   - the code is PN_OK, PN_AGAIN or PN_ERR; PN_AGAIN only under
  *     PN_SCRAPE_HEAD_MAX bytes;
  *   - PN_OK gives a path that starts with '/', holds no '?' and is shorter
- *     than PN_SCRAPE_PATH_MAX, found at offset 4 or 5 of the input;
+ *     than PN_SCRAPE_PATH_MAX, found right after the first space of the input
+ *     (offset 4 for GET, 5 for HEAD; any other method is parsed too, to be
+ *     answered 405);
  *   - a verdict is final: once a prefix gives PN_OK or PN_ERR, every longer
  *     prefix gives the same (with the same method and path). */
 #include "fuzz.h"
@@ -41,8 +43,14 @@ check_one(const uint8_t *data, size_t n, const struct verdict *v)
     size_t len = strnlen(v->path, PN_SCRAPE_PATH_MAX);
     FUZZ_ASSERT(len < PN_SCRAPE_PATH_MAX && len > 0 && v->path[0] == '/');
     FUZZ_ASSERT(strchr(v->path, '?') == NULL);
-    FUZZ_ASSERT((n > 4 + len && memcmp(data + 4, v->path, len) == 0) ||
-                (n > 5 + len && memcmp(data + 5, v->path, len) == 0));
+    const uint8_t *sp = memchr(data, ' ', n);
+    FUZZ_ASSERT(sp != NULL);
+    size_t at = (size_t)(sp - data) + 1;
+    FUZZ_ASSERT(n > at + len && memcmp(data + at, v->path, len) == 0);
+    if (v->m == PN_SCRAPE_GET)
+        FUZZ_ASSERT(at == 4 && memcmp(data, "GET ", 4) == 0);
+    if (v->m == PN_SCRAPE_HEAD)
+        FUZZ_ASSERT(at == 5 && memcmp(data, "HEAD ", 5) == 0);
 }
 
 int
