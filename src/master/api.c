@@ -211,38 +211,45 @@ post_instances(pn_api_t *a, pn_mhttp_req_t *r)
     reply_json(r, 201, pn_inst_json(in));
 }
 
-static void
-patch_instance(pn_api_t *a, pn_mhttp_req_t *r, pn_inst_t *in)
+/* Apply the checked PATCH body <b> (borrowed) to <in>: alias, restart, tags
+ * (stored), then the action. Shared with the MCP tool update_instance. */
+void
+pn_api_patch(pn_inst_t *in, const pn_body_t *b)
 {
-    pn_body_t b;
-    if (parse_body(r, PN_BODY_PATCH, &b) == NULL)
-        return;
     int changed = 0;
-    if (b.alias != NULL) {
+    if (b->alias != NULL) {
         free(in->alias);
-        in->alias = xstrdup(b.alias);
+        in->alias = xstrdup(b->alias);
         changed = 1;
     }
-    if (b.restart >= 0) {
-        in->restart = b.restart;
+    if (b->restart >= 0) {
+        in->restart = b->restart;
         changed = 1;
     }
-    if (b.tags != NULL) {
+    if (b->tags != NULL) {
         json_decref(in->tags);
-        in->tags = json_deep_copy(b.tags);
+        in->tags = json_deep_copy(b->tags);
         changed = 1;
     }
-    enum pn_action action = b.action;
-    pn_body_clear(&b);
     if (changed)
         pn_super_commit(in);
-    switch (action) {
+    switch (b->action) {
     case PN_ACTION_START: pn_super_start(in); break;
     case PN_ACTION_STOP: pn_super_stop(in); break;
     case PN_ACTION_RESTART: pn_super_restart(in); break;
     case PN_ACTION_RESET: pn_super_reset(in); break;
     default: break;
     }
+}
+
+static void
+patch_instance(pn_api_t *a, pn_mhttp_req_t *r, pn_inst_t *in)
+{
+    pn_body_t b;
+    if (parse_body(r, PN_BODY_PATCH, &b) == NULL)
+        return;
+    pn_api_patch(in, &b);
+    pn_body_clear(&b);
     reply_json(r, 200, pn_inst_json(in));
 }
 
@@ -356,8 +363,9 @@ level_name(enum log_level l)
     return (unsigned)l < sizeof(names) / sizeof(names[0]) ? names[l] : "info";
 }
 
-static void
-reply_info(pn_api_t *a, pn_mhttp_req_t *r)
+/* The Info object of docs/master.md (a new reference); shared with MCP's get_info. */
+json_t *
+pn_api_info_json(pn_api_t *a)
 {
     pn_host_t h;
     struct utsname u;
@@ -384,7 +392,13 @@ reply_info(pn_api_t *a, pn_mhttp_req_t *r)
     json_object_set_new(o, "instances", json_integer((json_int_t)pn_super_count(a->super)));
     json_object_set_new(o, "log", json_string(level_name(a->cfg->log)));
     json_object_set_new(o, "tls", json_integer(a->cfg->tls));
-    reply_json(r, 200, o);
+    return o;
+}
+
+static void
+reply_info(pn_api_t *a, pn_mhttp_req_t *r)
+{
+    reply_json(r, 200, pn_api_info_json(a));
 }
 
 static void
@@ -438,10 +452,12 @@ get_tcping(pn_api_t *a, pn_mhttp_req_t *r)
     pn_list_add(&a->pings, &p->node);
 }
 
-static void
-get_metrics(pn_api_t *a, pn_mhttp_req_t *r)
+/* The metrics page as a new string (the caller frees it), its length in *<len>;
+ * shared with MCP's get_metrics. */
+char *
+pn_api_metrics_text(pn_api_t *a, size_t *len)
 {
-    size_t n = pn_super_count(a->super), i = 0, len;
+    size_t n = pn_super_count(a->super), i = 0;
     pn_metric_inst_t *v = xcalloc((n ? n : 1) * sizeof(*v));
     pn_list_t *head = pn_super_list(a->super), *it;
     for (it = head->next; it != head; it = it->next, i++) {
@@ -459,8 +475,16 @@ get_metrics(pn_api_t *a, pn_mhttp_req_t *r)
         v[i].is_hub = pn_inst_is_hub(in);
         v[i].hub = v[i].is_hub ? in->hub : NULL;
     }
-    char *text = pn_metrics_format(v, n, (pn_now_ms() - a->start_ms) / 1000, &len);
+    char *text = pn_metrics_format(v, n, (pn_now_ms() - a->start_ms) / 1000, len);
     free(v);
+    return text;
+}
+
+static void
+get_metrics(pn_api_t *a, pn_mhttp_req_t *r)
+{
+    size_t len;
+    char *text = pn_api_metrics_text(a, &len);
     pn_mhttp_reply(r, 200, PN_PROM_TYPE, text, len);
     free(text);
 }
@@ -593,6 +617,11 @@ route_api(pn_api_t *a, pn_mhttp_req_t *r, const char *rest)
             get_metrics(a, r);
         else
             reply_method(r, "GET");
+    } else if (strcmp(rest, "/mcp") == 0 && a->mcp != NULL) {
+        if (m == PN_MHTTP_POST)
+            a->mcp(a, r);
+        else
+            reply_method(r, "POST");
     } else if (strcmp(rest, "/key") == 0) {
         if (m == PN_MHTTP_POST)
             post_key(a, r);

@@ -7,6 +7,7 @@
 
 #include "core/ev.h"
 #include "core/list.h"
+#include "master/body.h"
 #include "master/events.h"
 #include "master/http.h"
 #include "master/info.h"
@@ -34,6 +35,9 @@ typedef struct pn_api {
     char *name;                 /* owned: the master's display name */
     pn_list_t pings;            /* tcping probes in flight, owned */
     int stopping;               /* shutdown begun: new requests get 503 */
+    /* Serves POST <prefix>/v1/mcp after the key and size checks (master.c sets
+     * master/mcp_tools.h's pn_mcp_serve; NULL: 404). */
+    void (*mcp)(struct pn_api *a, pn_mhttp_req_t *r);
 } pn_api_t;
 
 /** Prepare <a>: load the key hash and the name from the store, making a key
@@ -46,6 +50,13 @@ void pn_api_handle(pn_mhttp_req_t *r, void *ctx);
 void pn_api_stop(pn_api_t *a);
 /** Free what <a> owns. */
 void pn_api_clear(pn_api_t *a);
+
+/** Apply the checked PATCH body <b> to <in> (stored), then run its action. */
+void pn_api_patch(pn_inst_t *in, const pn_body_t *b);
+/** Return the Info object of docs/master.md (a new reference). */
+json_t *pn_api_info_json(pn_api_t *a);
+/** Return the Prometheus page as a new string; its length in *<len>. */
+char *pn_api_metrics_text(pn_api_t *a, size_t *len);
 
 /** Make a new random key as 64 hex characters into <hex> and its SHA-256
  *  into <hash>; PN_OK or PN_ERR. */

@@ -18,6 +18,7 @@
 #include "master/http.h"
 #include "master/info.h"
 #include "master/mconfig.h"
+#include "master/mcp_tools.h"
 #include "master/store.h"
 #include "master/super.h"
 #include "conf/config.h"
@@ -259,7 +260,7 @@ pn_master_run(const char *url)
     m.super = pn_super_new(m.loop, m.store, exe, on_change, &m);
     m.api = (pn_api_t){
         .loop = m.loop, .cfg = &m.cfg, .store = m.store, .super = m.super, .events = m.events,
-        .info = m.info, .dns = m.dns, .start_ms = pn_now_ms(),
+        .info = m.info, .dns = m.dns, .start_ms = pn_now_ms(), .mcp = pn_mcp_serve,
     };
     if (pn_api_init(&m.api, &key) != PN_OK) {
         close(lfd);

@@ -296,7 +296,35 @@ def ws_head_seeds():
     return s
 
 
+def mcp_seeds():
+    """POST bodies of the master's MCP endpoint (JSON-RPC 2.0, docs/master.md "MCP")."""
+    def req(method, params=None, rid=1):
+        body = '{"jsonrpc": "2.0", "id": %s, "method": "%s"' % (rid, method)
+        return (body + (', "params": ' + params if params is not None else "") + "}").encode()
+
+    def call(name, args):
+        return req("tools/call", '{"name": "%s", "arguments": %s}' % (name, args))
+    return {
+        "initialize": req("initialize", '{"protocolVersion": "2025-06-18", "capabilities": {}, '
+                          '"clientInfo": {"name": "c", "version": "1"}}'),
+        "initialized": b'{"jsonrpc": "2.0", "method": "notifications/initialized"}',
+        "ping": req("ping", rid='"p"'),
+        "list": req("tools/list", "{}"),
+        "call_get": call("get_instance", '{"id": "0badc0de"}'),
+        "call_update": call("update_instance", '{"id": "0badc0de", "action": "restart", '
+                            '"url": "client://:1/:2", "alias": "a", "restart": false}'),
+        "call_logs": call("get_instance_logs", '{"id": "0badc0de", "lines": 200}'),
+        "call_bad": call("get_instance_logs", '{"id": 5, "lines": "x", "surplus": null}'),
+        "call_none": call("nope", "{}"),
+        "response": b'{"jsonrpc": "2.0", "id": 3, "result": {}}',
+        "batch": b'[' + req("ping") + b', {"jsonrpc": "2.0", "method": "x"}]',
+        "unknown": req("resources/list"),
+        "unicode": req("tools/call", '{"name": "get_instance", "arguments": {"id": "\\u00e9\\ud83d\\ude00"}}'),
+    }
+
+
 HARNESSES = {
+    "mcp": mcp_seeds,
     "ws_head": ws_head_seeds,
     "frame": frame_seeds,
     "handshake": handshake_seeds,

@@ -455,6 +455,10 @@ def test_contract_walk(master, tmp_path):
     for name in ("postern_instances", "postern_instance_up", "postern_master_uptime_seconds"):
         assert re.search(rf"^{name}[{{ ]", text, re.M), f"{name} missing from /metrics"
 
+    # MCP: one JSON-RPC message (tests/integration/87_master_mcp_test.py covers the rest)
+    r, ans = call("post", "/mcp", body={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+    assert r.status == 200 and ans == {"jsonrpc": "2.0", "id": 1, "result": {}}, r
+
     r, _ = call("get", "/openapi.json")
     assert r.status == 200, r
     r, _ = call("get", "/docs")
