@@ -1,7 +1,8 @@
 """metrics=[host]:port on every mode but the master (net/scrape.h, modes/imetrics.h):
 GET /metrics in Prometheus text 0.0.4, parsed by the Python client's parser, whose
-samples move with real traffic; other paths 404; a bad value exits 2. The master's
-/metrics at its root, with and without the API key."""
+samples move with real traffic, and checked by Prometheus's own `promtool check metrics`
+(Debian's prometheus package: format and naming lint); other paths 404; a bad value exits 2.
+The master's /metrics at its root, with and without the API key."""
 import os
 import socket
 import subprocess
@@ -12,12 +13,16 @@ import urllib.request
 import pytest
 
 from conftest import LOOPBACK, connect, free_port, recv_all
+from harness.procs import require_tool
 from harness.net import wait_port, wait_until
 from master_util import start_master
 from hub_util import hubstack  # noqa: F401 - fixture
 from tunnel_util import tunnel  # noqa: F401 - fixture
 
-parser = pytest.importorskip("prometheus_client.parser")
+if os.environ.get("POSTERN_REQUIRE_TOOLS") == "1":
+    import prometheus_client.parser as parser
+else:
+    parser = pytest.importorskip("prometheus_client.parser")
 
 
 def scrape(port, path="/metrics"):
@@ -30,9 +35,17 @@ def scrape(port, path="/metrics"):
         return e.code, e.read().decode()
 
 
+def promtool_check(text):
+    """`promtool check metrics` reads the exposition on stdin: exit 0, no lint line."""
+    r = subprocess.run([require_tool("promtool"), "check", "metrics"], input=text.encode(),
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0 and not r.stdout.strip(), (r.stdout + r.stderr).decode()
+
+
 def families(port):
     st, text = scrape(port)
     assert st == 200, text
+    promtool_check(text)
     return {f.name: f for f in parser.text_string_to_metric_families(text)}
 
 
@@ -168,6 +181,7 @@ def test_master_root_metrics_needs_the_key(postern, tmp_path):
     st, text, h = m.request("GET", "/metrics", api=False, key=None,
                             headers={"Authorization": f"Bearer {m.key}"})
     assert st == 200 and h["Content-Type"].startswith("text/plain; version=0.0.4")
+    promtool_check(text)
     fams = {f.name: f for f in parser.text_string_to_metric_families(text)}
     assert [s.value for s in fams["postern_build_info"].samples] == [1]
     assert "postern_master_uptime_seconds" in fams
