@@ -1,12 +1,15 @@
 """proxy:// (docs/proxy.md): SOCKS5 and HTTP proxying on one port with users from a
 JSON file: real curl through it (socks5-hostname, http and https URLs over -x), CONNECT
-to IPv4, IPv6 and names, refusals with each protocol's own error, allow=, a 64 MiB
-transfer by sha256."""
+to IPv4, IPv6 and names, raw TCP from ncat (--proxy-type socks5 and http, with
+--proxy-auth), refusals with each protocol's own error, allow=, a 256 MiB transfer by
+sha256."""
 import hashlib
 import os
 import socket
+import subprocess
 
 from conftest import LOOPBACK, Backend, echo_handler, serve_directory
+from harness.procs import require_tool
 from proxy_util import (closed_within, curl_through, recv_n, socks_open, start_proxy,
                         user_stats, write_users, www)  # noqa: F401 - fixture
 
@@ -188,16 +191,55 @@ def test_malformed_shapes_close_only_that_connection(proxy, backends):
     assert proxy.alive()
 
 
-def test_64_mib_by_sha256(proxy, tmp_path):
+@pytest.mark.parametrize("kind", ["socks5", "http"])
+def test_ncat_raw_tcp_through_the_entrance(proxy, backends, kind):
+    """Nmap's ncat, a client nobody here wrote, as a raw TCP client through the entrance:
+    its bytes reach an echo service and come back whole; a wrong password gets nothing.
+    (ncat keeps its write side open at the end of its input, so the service closes once it
+    has echoed everything it was sent.)"""
+    data = os.urandom(256 << 10).hex().encode()          # 512 KiB of text
+
+    def echo_then_close(backend, conn):
+        left = len(data)
+        while left > 0:
+            b = conn.recv(min(65536, left))
+            if not b:
+                break
+            conn.sendall(b)
+            left -= len(b)
+        conn.close()
+
+    echo = backends(echo_then_close, name="echo")
+    argv = [require_tool("ncat"), "--proxy", f"{LOOPBACK}:{proxy.port}", "--proxy-type", kind,
+            "--proxy-auth", "alice:alice-pw-1", "-w", "5", LOOPBACK, str(echo.port)]
+    r = subprocess.run(argv, input=data, capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert hashlib.sha256(r.stdout).hexdigest() == hashlib.sha256(data).hexdigest()
+    before = echo.accepted
+    argv[argv.index("alice:alice-pw-1")] = "alice:wrong"
+    r = subprocess.run(argv, input=b"hello", capture_output=True, timeout=30)
+    assert r.returncode != 0 and r.stdout == b"", r
+    assert echo.accepted == before
+
+
+def test_256_mib_by_sha256(proxy, tmp_path):
     root = tmp_path / "big"
     root.mkdir()
-    data = os.urandom(64 << 20)
-    (root / "big.bin").write_bytes(data)
-    want = hashlib.sha256(data).hexdigest()
-    del data
+    h = hashlib.sha256()
+    with open(root / "big.bin", "wb") as f:
+        for _ in range(256):
+            block = os.urandom(1 << 20)
+            h.update(block)
+            f.write(block)
+    want = h.hexdigest()
+    out = tmp_path / "got.bin"
     for port in serve_directory(root):
         r = curl_through("--socks5-hostname", f"alice:alice-pw-1@{LOOPBACK}:{proxy.port}",
-                         f"http://localhost:{port}/big.bin", timeout=120)
+                         "-o", str(out), f"http://localhost:{port}/big.bin", timeout=240)
         assert r.returncode == 0, r.stderr
-        assert len(r.stdout) == 64 << 20
-        assert hashlib.sha256(r.stdout).hexdigest() == want
+        assert out.stat().st_size == 256 << 20
+        got = hashlib.sha256()
+        with open(out, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                got.update(block)
+        assert got.hexdigest() == want
