@@ -103,7 +103,7 @@ static const char usage[] =
 "POSTERN_NO_KTLS=1 (seal TLS records in user space even where the kernel offers kTLS),\n"
 "POSTERN_REUSEPORT=1 (several processes with the same URL share a TCP listen port),\n"
 "POSTERN_SHUTDOWN_TIMEOUT=5s (alias NP_SHUTDOWN_TIMEOUT: on SIGTERM open connections\n"
-"of a single-end forwarder, tunnel server or client, or agent may finish this long),\n"
+"may finish this long),\n"
 "POSTERN_LOG_FORMAT=json (one JSON object a line: time, level, mode, instance, msg,\n"
 "fields).\n"
 "NodePass's names are aliases (ours win): NP_REPORT_INTERVAL, NP_FALLBACK_INTERVAL,\n"
