@@ -1,9 +1,14 @@
 #!/bin/sh
 # Does the README's promise hold on a fresh Debian 12 machine? Build a new Debian 12
 # root (debootstrap --variant=minbase, from this machine's own Debian mirror), copy the
-# repository's tracked files into it, and run the README's two commands in it, as root,
-# in a chroot, exactly as written:
+# repository's tracked files into it, install the Debian package in it, and run the
+# README's two commands in it, as root, in a chroot, exactly as written:
 #
+#   the package           built on this machine by scripts/deb-check.sh (lintian: no E:
+#                         line), installed in the still minimal root with dpkg -i (and
+#                         apt-get install -f for its dependencies), then `postern
+#                         --version` and a single-end forwarder run from /usr/bin/postern
+#                         carry a line to a tiny perl service and back; purged after;
 #   sh scripts/run.sh     started, waited for until it prints where to look, checked
 #                         (dashboard, API and demo forwarder answer on loopback), then
 #                         stopped with SIGTERM as Ctrl-C would: it must exit 0;
@@ -14,7 +19,7 @@
 #
 # Usage (as root, from anywhere; slow: ~30-60 min on 2 cores, not part of test.sh):
 #
-#   sh scripts/fresh-check.sh [--keep] [--root DIR] [--only run|test] [--head]
+#   sh scripts/fresh-check.sh [--keep] [--root DIR] [--only pkg|run|test] [--head]
 #                             [--reuse] [--cmd 'COMMAND']
 #
 #   --keep         keep the root (default: deleted at the end, when this run made it)
@@ -22,12 +27,13 @@
 #                  DIR must not exist or be empty, unless --reuse
 #   --reuse        DIR (--root) already holds a root from an earlier --keep run: skip
 #                  debootstrap, copy the tree over the old one (quick, but not fresh)
-#   --only run|test  run only one of the two README commands
+#   --only pkg|run|test  run only the package step or one of the two README commands
 #   --head         copy `git archive HEAD` (default: the work tree's files, as they are,
 #                  that git tracks or would add; ignored files such as build/ stay out)
 #   --cmd 'CMD'    run CMD (sh -c, in the copied tree) instead of the README commands
 #
-# Environment: FRESH_DEBOOTSTRAP_TIMEOUT (s, default 1800), FRESH_RUN_TIMEOUT (s until
+# Environment: FRESH_DEBOOTSTRAP_TIMEOUT (s, default 1800), FRESH_PKG_TIMEOUT (s for each
+# of the package build and its install, default 1800), FRESH_RUN_TIMEOUT (s until
 # run.sh is ready, default 3000: it installs the packages and builds), FRESH_TEST_TIMEOUT
 # (s, default 5400), FRESH_CMD_TIMEOUT (s, default 3600), FRESH_LOG_DIR (default: a new
 # ${TMPDIR:-/tmp}/postern-fresh-logs.*, kept).
@@ -71,8 +77,8 @@ while [ $# -gt 0 ]; do
     shift
 done
 case $ONLY in
-    ''|run|test) ;;
-    *) echo "fresh-check: --only takes run or test, not '$ONLY'" >&2; exit 2 ;;
+    ''|pkg|run|test) ;;
+    *) echo "fresh-check: --only takes pkg, run or test, not '$ONLY'" >&2; exit 2 ;;
 esac
 if [ "$REUSE" = 1 ] && [ -z "$ROOT" ]; then
     echo "fresh-check: --reuse needs --root DIR" >&2; exit 2
@@ -89,6 +95,7 @@ T_BOOT=${FRESH_DEBOOTSTRAP_TIMEOUT:-1800}
 T_RUN=${FRESH_RUN_TIMEOUT:-3000}
 T_TEST=${FRESH_TEST_TIMEOUT:-5400}
 T_CMD=${FRESH_CMD_TIMEOUT:-3600}
+T_PKG=${FRESH_PKG_TIMEOUT:-1800}
 SUITE=bookworm
 TREE=/root/postern                  # where the repository goes inside the root
 
@@ -503,6 +510,93 @@ check_run() {
     kill_root_procs
 }
 
+# The Debian package: built here (scripts/deb-check.sh: CPack, lintian), installed in
+# the root before anything else is, so that its dependencies are tried on a minimal
+# system; then what a user would try first, from the installed binary. Purged at the
+# end: the README commands that follow build and run their own binary.
+check_pkg() {
+    log=$LOGS/deb-check.log
+    say "sh scripts/deb-check.sh on this machine (up to $T_PKG s; log: $log)"
+    t0=$(now)
+    bounded "$T_PKG" "$log" sh "$REPO/scripts/deb-check.sh"
+    deb=$(sed -n 's/^package: //p' "$log" | tail -n 1)
+    note=$(grep -c '^W:' "$log" || true)
+    note="$([ -n "$deb" ] && basename "$deb"), lintian: $(grep -c '^E:' "$log" || true) E, $note W"
+    [ "$HEAD" = 1 ] && note="$note (built from the work tree, not HEAD)"
+    record "sh scripts/deb-check.sh (this machine)" "$RC" $(($(now) - t0)) "$note" "$log"
+    case $deb in /*) ;; *) deb=$REPO/$deb ;; esac
+    if [ -z "$deb" ] || [ ! -f "$deb" ]; then
+        record "dpkg -i postern_*.deb (in the root)" skip 0 "no package was built"
+        return
+    fi
+    cp "$deb" "$ROOT/root/postern.deb"
+    cat > "$ROOT/root/pkg-check.sh" <<'PKG'
+set -eu
+cd /root
+export DEBIAN_FRONTEND=noninteractive
+if ! dpkg -i postern.deb; then
+    echo "pkg-check: dpkg -i wants dependencies: apt-get install -f"
+    apt-get update -qq
+    apt-get install -f -y -qq --no-install-recommends
+fi
+dpkg-query -W -f='${Status} ${Version}\n' postern | grep '^install ok installed'
+test "$(command -v postern)" = /usr/bin/postern
+echo "pkg-check: version: $(postern --version)"
+for f in /lib/systemd/system/postern.service /lib/systemd/system/postern@.service \
+         /usr/share/man/man1/postern.1.gz /usr/share/doc/postern/copyright; do
+    test -f "$f" || { echo "pkg-check: $f is missing"; exit 1; }
+done
+grep -q 'License: BSD-3-Clause' /usr/share/doc/postern/copyright
+# A tiny service (perl-base is in every Debian): one line in, "fresh-ok <line>" out.
+rm -f /tmp/svc.port
+perl -MIO::Socket::INET -e '
+    my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 5,
+                                  ReuseAddr => 1) or die "listen: $!";
+    open(my $f, ">", "/tmp/svc.port.new") or die; print $f $s->sockport, "\n"; close $f;
+    rename("/tmp/svc.port.new", "/tmp/svc.port");
+    while (my $c = $s->accept) { my $l = <$c>; print $c "fresh-ok $l"; close $c }' &
+svc=$!
+fwd=
+stop() { [ -z "$fwd" ] || kill "$fwd" 2>/dev/null || true; kill "$svc" 2>/dev/null || true; }
+trap stop EXIT
+i=0
+while [ ! -s /tmp/svc.port ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+sport=$(cat /tmp/svc.port)
+fport=$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(LocalAddr => "127.0.0.1",
+                                      LocalPort => 0, Listen => 1)->sockport')
+/usr/bin/postern "client://127.0.0.1:$fport/127.0.0.1:$sport?mode=1" > /tmp/fwd.log 2>&1 &
+fwd=$!
+reply=
+i=0
+while [ $i -lt 100 ]; do
+    reply=$(perl -MIO::Socket::INET -e '
+        my $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1:'"$fport"'", Timeout => 5) or exit 1;
+        print $c "through postern\n"; my $r = <$c>; print $r if defined $r' 2>/dev/null || true)
+    [ -n "$reply" ] && break
+    sleep 0.1; i=$((i + 1))
+done
+echo "pkg-check: forwarder 127.0.0.1:$fport -> service 127.0.0.1:$sport answered: $reply"
+[ "$reply" = "fresh-ok through postern" ] || { cat /tmp/fwd.log; exit 1; }
+kill -TERM "$fwd"
+rc=0
+wait "$fwd" || rc=$?
+fwd=
+[ "$rc" = 0 ] || { echo "pkg-check: the forwarder exited $rc on SIGTERM"; cat /tmp/fwd.log; exit 1; }
+dpkg --purge postern >/dev/null
+echo "pkg-check: ok"
+PKG
+    log=$LOGS/pkg.log
+    say "dpkg -i, postern --version and a forwarder in the root (up to $T_PKG s; log: $log)"
+    t0=$(now)
+    in_root "$T_PKG" "$log" "sh /root/pkg-check.sh"
+    note=$(sed -n 's/^pkg-check: version: //p' "$log" | head -n 1)
+    grep -q 'apt-get install -f' "$log" && note="$note; dependencies by apt-get install -f"
+    grep -q '^pkg-check: ok' "$log" && note="$note; forwarder carried a line; purged"
+    record "dpkg -i postern_*.deb, --version, forwarder" "$RC" $(($(now) - t0)) "$note" "$log"
+    rm -f "$ROOT/root/postern.deb" "$ROOT/root/pkg-check.sh"
+    kill_root_procs
+}
+
 check_test() {
     log=$LOGS/test.log
     say "sh scripts/test.sh (up to $T_TEST s; log: $log)"
@@ -528,8 +622,9 @@ if [ -n "$CMD" ]; then
     record "$CMD" "$RC" $(($(now) - t0)) "" "$log"
     kill_root_procs
 else
-    [ "$ONLY" = test ] || check_run
-    [ "$ONLY" = run ] || check_test
+    case $ONLY in ''|pkg) check_pkg ;; esac
+    case $ONLY in ''|run) check_run ;; esac
+    case $ONLY in ''|test) check_test ;; esac
 fi
 
 # what the root ended up with

@@ -316,6 +316,10 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
     cfg->dns_ms = 5 * 60 * 1000;
     cfg->http_timeout_ms = 30000;
     cfg->hub_hold_ms = 30000;
+    cfg->pool_min_ms = PN_POOL_MIN_MS;
+    cfg->pool_max_ms = PN_POOL_MAX_MS;
+    cfg->reload_ms = PN_RELOAD_MS;
+    cfg->tcp_buf = PN_TCP_BUF;
 
     if (pn_url_parse(url, &u, err) != PN_OK) {
         /* core/url reports "url: ..." or "address ...": name the field for the user. */
@@ -459,17 +463,27 @@ pn_config_apply_env(pn_config_t *cfg, const char *(*get)(const char *name), char
 {
     /* <alias>: NodePass's name for the same setting, read when ours is unset
      * (docs/operations.md "NodePass's environment variables"). */
-    static const struct { const char *name, *alias; size_t off; uint64_t min; } vars[] = {
-        { "POSTERN_REPORT_INTERVAL", "NP_REPORT_INTERVAL", offsetof(pn_config_t, report_ms), 100 },
+    static const struct {
+        const char *name, *alias;
+        size_t off;
+        uint64_t min, max;      /* ms; max 0: none */
+    } vars[] = {
+        { "POSTERN_REPORT_INTERVAL", "NP_REPORT_INTERVAL", offsetof(pn_config_t, report_ms), 100, 0 },
         { "POSTERN_FALLBACK_INTERVAL", "NP_FALLBACK_INTERVAL", offsetof(pn_config_t, fallback_ms),
-          0 },
-        { "POSTERN_DIAL_TIMEOUT", "NP_TCP_DIAL_TIMEOUT", offsetof(pn_config_t, dial_timeout_ms), 1 },
+          0, 0 },
+        { "POSTERN_DIAL_TIMEOUT", "NP_TCP_DIAL_TIMEOUT", offsetof(pn_config_t, dial_timeout_ms), 1, 0 },
         { "POSTERN_HANDSHAKE_TIMEOUT", "NP_HANDSHAKE_TIMEOUT", offsetof(pn_config_t, handshake_ms),
-          1 },
-        { "POSTERN_POOL_WAIT", "NP_POOL_GET_TIMEOUT", offsetof(pn_config_t, pool_wait_ms), 1 },
-        { "POSTERN_BACKOFF_MAX", NULL, offsetof(pn_config_t, backoff_max_ms), 1000 },
-        { "POSTERN_UDP_IDLE", "NP_UDP_READ_TIMEOUT", offsetof(pn_config_t, udp_idle_ms), 100 },
-        { "POSTERN_HUB_HOLD", NULL, offsetof(pn_config_t, hub_hold_ms), 0 },
+          1, 0 },
+        { "POSTERN_POOL_WAIT", "NP_POOL_GET_TIMEOUT", offsetof(pn_config_t, pool_wait_ms), 1, 0 },
+        { "POSTERN_BACKOFF_MAX", NULL, offsetof(pn_config_t, backoff_max_ms), 1000, 0 },
+        { "POSTERN_UDP_IDLE", "NP_UDP_READ_TIMEOUT", offsetof(pn_config_t, udp_idle_ms), 100, 0 },
+        { "POSTERN_HUB_HOLD", NULL, offsetof(pn_config_t, hub_hold_ms), 0, 0 },
+        { "POSTERN_POOL_MIN_INTERVAL", "NP_MIN_POOL_INTERVAL", offsetof(pn_config_t, pool_min_ms),
+          10, 3600000 },
+        { "POSTERN_POOL_MAX_INTERVAL", "NP_MAX_POOL_INTERVAL", offsetof(pn_config_t, pool_max_ms),
+          10, 3600000 },
+        { "POSTERN_RELOAD_INTERVAL", "NP_RELOAD_INTERVAL", offsetof(pn_config_t, reload_ms), 100,
+          86400000 },
     };
     const char *dns = get("POSTERN_DNS_SERVER");
     if (dns != NULL && *dns != '\0') {
@@ -486,8 +500,28 @@ pn_config_apply_env(pn_config_t *cfg, const char *(*get)(const char *name), char
         if (pn_duration_parse(s, &ms) != PN_OK || ms < vars[i].min)
             return pn_err_set(err, "%s: \"%s\" is not a duration of at least %llums", name,
                               s, (unsigned long long)vars[i].min);
+        if (vars[i].max != 0 && ms > vars[i].max)
+            return pn_err_set(err, "%s: \"%s\" is over %llus", name, s,
+                              (unsigned long long)vars[i].max / 1000);
         *(uint64_t *)((char *)cfg + vars[i].off) = ms;
     }
+    /* A floor set above the default ceiling raises it; both set must agree. */
+    const char *mx = get("POSTERN_POOL_MAX_INTERVAL"), *npmx = get("NP_MAX_POOL_INTERVAL");
+    int max_given = (mx != NULL && *mx != '\0') || (npmx != NULL && *npmx != '\0');
+    if (cfg->pool_max_ms < cfg->pool_min_ms && !max_given)
+        cfg->pool_max_ms = cfg->pool_min_ms;
+    if (cfg->pool_max_ms < cfg->pool_min_ms)
+        return pn_err_set(err, "POSTERN_POOL_MAX_INTERVAL: %llums is below "
+                          "POSTERN_POOL_MIN_INTERVAL (%llums)",
+                          (unsigned long long)cfg->pool_max_ms,
+                          (unsigned long long)cfg->pool_min_ms);
+    const char *name = "POSTERN_TCP_DATA_BUF_SIZE", *s = get(name);
+    if (s == NULL || *s == '\0')
+        s = get(name = "NP_TCP_DATA_BUF_SIZE");
+    if (s != NULL && *s != '\0' &&
+        pn_uint_parse(s, PN_TCP_BUF_MIN, PN_TCP_BUF_MAX, &cfg->tcp_buf) != PN_OK)
+        return pn_err_set(err, "%s: \"%s\" is not a size in bytes from %d to %d", name, s,
+                          PN_TCP_BUF_MIN, PN_TCP_BUF_MAX);
     return PN_OK;
 }
 

@@ -65,6 +65,10 @@ typedef struct pn_config {
     uint64_t backoff_max_ms;    /* client reconnect backoff ceiling */
     uint64_t udp_idle_ms;       /* a UDP session ends after this long without a datagram */
     char *dns_server;           /* owned; POSTERN_DNS_SERVER "ip[:port]", NULL = the system's */
+    uint64_t pool_min_ms;       /* client: pool refills this often while connections are missing */
+    uint64_t pool_max_ms;       /* client: ... and this often when the pool is full */
+    uint64_t reload_ms;         /* tls=2: certificate files checked for a change this often */
+    uint64_t tcp_buf;           /* bytes: splice pipe size; user-space relay reads (<= 64 KiB) */
     /* hub:// (docs/hub.md §1) */
     char *accounts;             /* owned; accounts= file, required */
     char *http_listen;          /* owned; http= "[host]:port", NULL = off */
@@ -84,6 +88,13 @@ typedef struct pn_config {
     char *ss_listen;            /* owned; ss= "[host]:port" for Shadowsocks, NULL = off */
     char *ss_method;            /* owned; method=, default "chacha20-ietf-poly1305" */
 } pn_config_t;
+
+#define PN_POOL_MIN_MS 100       /* POSTERN_POOL_MIN_INTERVAL's default */
+#define PN_POOL_MAX_MS 1000      /* POSTERN_POOL_MAX_INTERVAL's default */
+#define PN_RELOAD_MS 1000        /* POSTERN_RELOAD_INTERVAL's default */
+#define PN_TCP_BUF 65536         /* POSTERN_TCP_DATA_BUF_SIZE's default */
+#define PN_TCP_BUF_MIN 4096
+#define PN_TCP_BUF_MAX (1024 * 1024)
 
 #define PN_EXIT_OK 0
 #define PN_EXIT_RUNTIME 1       /* e.g. address already in use */

@@ -258,6 +258,7 @@ pn_master_run(const char *url)
         log_warn("master: %s; tcping takes IP addresses only", err);
     exe = instance_exe();
     m.super = pn_super_new(m.loop, m.store, exe, on_change, &m);
+    pn_super_set_cooldown(m.super, m.cfg.cooldown_ms);
     m.api = (pn_api_t){
         .loop = m.loop, .cfg = &m.cfg, .store = m.store, .super = m.super, .events = m.events,
         .info = m.info, .dns = m.dns, .start_ms = pn_now_ms(), .mcp = pn_mcp_serve,

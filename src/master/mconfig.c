@@ -60,6 +60,7 @@ pn_mconfig_parse(const char *url, pn_mconfig_t *cfg, char *err)
     cfg->log = LOG_INFO;
     cfg->report_ms = 5000;
     cfg->keepalive_ms = 15000;
+    cfg->cooldown_ms = PN_COOLDOWN_DEFAULT_MS;
     if (pn_url_parse(url, &u, err) != PN_OK) {
         if (strncmp(err, "address", 7) == 0) {
             char sub[PN_ERR_LEN];
@@ -167,7 +168,14 @@ pn_mconfig_apply_env(pn_mconfig_t *cfg, const char *(*get)(const char *name), ch
     if (env_duration(get, env_or_alias(get, "POSTERN_REPORT_INTERVAL", "NP_REPORT_INTERVAL"), 100,
                      &cfg->report_ms, err) != PN_OK)
         return PN_ERR;
-    return env_duration(get, "POSTERN_SSE_KEEPALIVE", 100, &cfg->keepalive_ms, err);
+    if (env_duration(get, "POSTERN_SSE_KEEPALIVE", 100, &cfg->keepalive_ms, err) != PN_OK)
+        return PN_ERR;
+    const char *cd = env_or_alias(get, "POSTERN_SERVICE_COOLDOWN", "NP_SERVICE_COOLDOWN");
+    if (env_duration(get, cd, PN_COOLDOWN_MIN_MS, &cfg->cooldown_ms, err) != PN_OK)
+        return PN_ERR;
+    if (cfg->cooldown_ms > PN_COOLDOWN_MAX_MS)
+        return pn_err_set(err, "%s: \"%s\" is over %ds", cd, get(cd), PN_COOLDOWN_MAX_MS / 1000);
+    return PN_OK;
 }
 
 void

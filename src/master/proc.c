@@ -359,6 +359,15 @@ pn_proc_start(pn_inst_t *in)
     pn_url_mask_key(in->url, label, sizeof(label));
     char *argv[] = { "postern", "--url-from-env", label, NULL };
     setenv("POSTERN_URL", in->url, 1);
+    /* What the service manager told the master is not the instances': they
+     * start without it (no READY=1 from a PID it does not watch, no watchdog). */
+    static const char *const sd_vars[] = { "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID" };
+    char *sd_vals[3];
+    for (int i = 0; i < 3; i++) {
+        const char *v = getenv(sd_vars[i]);
+        sd_vals[i] = v != NULL ? xstrdup(v) : NULL;
+        unsetenv(sd_vars[i]);
+    }
     pid_t parent = getpid();
     /* Block every signal across fork: until the child has reset its handlers,
      * a signal (our own SIGTERM, PDEATHSIG) would run libevent's inherited
@@ -397,6 +406,11 @@ pn_proc_start(pn_inst_t *in)
     }
     int fork_errno = errno;
     unsetenv("POSTERN_URL");
+    for (int i = 0; i < 3; i++) {
+        if (sd_vals[i] != NULL)
+            setenv(sd_vars[i], sd_vals[i], 1);
+        free(sd_vals[i]);
+    }
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
         snprintf(msg, sizeof(msg), "cannot start: fork: %s", strerror(fork_errno));
@@ -502,9 +516,12 @@ proc_exited(pn_proc_t *p, int ws)
             if (final) {
                 log_warn("master: instance %s: final error: not restarted", in->id);
             } else if (in->restart && in->desired && !s->shutting_down) {
-                uint64_t delay = pn_backoff_next(in->backoff_ms, uptime, code);
+                uint64_t delay = pn_backoff_next_from(in->backoff_ms, uptime, code,
+                                                      s->cooldown_ms);
                 if (delay != PN_BACKOFF_NEVER) {
                     in->backoff_ms = delay;
+                    log_info("master: instance %s: restarting in %llu ms", in->id,
+                             (unsigned long long)delay);
                     ev_timer_arm(in->restart_timer, delay);
                 } else {
                     log_warn("master: instance %s: exit code 2 (bad URL or file): not restarted",

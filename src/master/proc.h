@@ -44,6 +44,8 @@ struct pn_super {
     ev_defer_t *sigchld;        /* owned */
     ev_defer_t *done_defer;     /* owned: runs <done> from the loop */
     int shutting_down;
+    uint64_t cooldown_ms;       /* the first restart's delay (master/backoff.h) */
+    ev_timer_t *watchdog;       /* owned: WATCHDOG=1 to the service manager, or NULL */
     void (*done)(void *ctx);
     void *done_ctx;             /* borrowed */
 };

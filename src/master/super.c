@@ -4,7 +4,9 @@
 #include "master/super.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "master/backoff.h"
 #include "master/proc.h"
+#include "core/notify.h"
 #include "tls/tls.h"
 
 #include <signal.h>
@@ -60,6 +62,16 @@ pn_inst_pid(const pn_inst_t *in)
 
 /* ---- the supervisor ------------------------------------------------------ */
 
+/* WATCHDOG=1 at half the interval the service manager asked for (WatchdogSec=
+ * of the unit): the master's loop runs. */
+static long
+on_watchdog(ev_timer_t *t, void *arg)
+{
+    pn_notify("WATCHDOG=1");
+    uint64_t wd = pn_notify_watchdog_ms();
+    return (long)(wd / 2 ? wd / 2 : 1);
+}
+
 pn_super_t *
 pn_super_new(ev_loop_t *loop, pn_store_t *store, const char *exe, pn_super_notify_cb cb,
              void *ctx)
@@ -74,7 +86,19 @@ pn_super_new(ev_loop_t *loop, pn_store_t *store, const char *exe, pn_super_notif
     pn_list_init(&s->procs);
     s->sigchld = ev_signal_new(loop, SIGCHLD, pn_proc_reap_all, s);
     s->done_defer = ev_defer_new(loop, on_done, s);
+    s->cooldown_ms = PN_BACKOFF_FIRST_MS;
+    uint64_t wd = pn_notify_watchdog_ms();
+    if (wd > 0) {
+        s->watchdog = ev_timer_new(loop, on_watchdog, s);
+        ev_timer_arm(s->watchdog, wd / 2 ? wd / 2 : 1);
+    }
     return s;
+}
+
+void
+pn_super_set_cooldown(pn_super_t *s, uint64_t ms)
+{
+    s->cooldown_ms = ms;
 }
 
 static void
@@ -111,6 +135,7 @@ pn_super_free_(pn_super_t *s)
         inst_free(pn_container_of(s->insts.next, pn_inst_t, node));
     ev_defer_free(s->sigchld);
     ev_defer_free(s->done_defer);
+    ev_timer_free(s->watchdog);
     free(s->exe);
     free(s);
 }

@@ -31,6 +31,9 @@
  *  (copied) for each instance. Never NULL. */
 pn_super_t *pn_super_new(ev_loop_t *loop, pn_store_t *store, const char *exe,
                          pn_super_notify_cb notify, void *ctx);
+/** The delay before the first restart of an instance that exited on its own
+ *  (POSTERN_SERVICE_COOLDOWN; master/backoff.h), 1 s unless set. */
+void pn_super_set_cooldown(pn_super_t *s, uint64_t ms);
 /** Free <s> and its instances; children must have been reaped (see
  *  pn_super_shutdown); any left are killed. NULL is a no-op. */
 void pn_super_free_(pn_super_t *s);

@@ -7,9 +7,10 @@
  *
  * The pool keeps <target> idle data connections, between min and the server's
  * max: it doubles when at least half of it was used in an interval and halves
- * (not below min) after an interval without use. Refills run every 100 ms
- * while connections are missing, every second otherwise. When the control
- * channel dies the session's connections close and the client reconnects with
+ * (not below min) after an interval without use. Refills run every
+ * POSTERN_POOL_MIN_INTERVAL (100 ms) while connections are missing, every
+ * POSTERN_POOL_MAX_INTERVAL (1 s) otherwise, and at once after a use. When the
+ * control channel dies the session's connections close and the client reconnects with
  * exponential backoff (1 s doubling to POSTERN_BACKOFF_MAX, plus jitter). */
 #include "modes/modes.h"
 #include "modes/client.h"
@@ -30,8 +31,6 @@
 
 #include <string.h>
 
-#define REFILL_BUSY_MS 100
-#define REFILL_IDLE_MS 1000
 #define OPEN_BURST 32           /* data connections started per refill */
 #define BACKOFF_MIN_MS 1000
 
@@ -248,7 +247,11 @@ on_refill(ev_timer_t *t, void *arg)
         want = OPEN_BURST;
     for (size_t i = 0; i < want; i++)
         open_data(cl);
-    return tun_dchan_want(ss->dchan, cl->target) > cl->nopens ? REFILL_BUSY_MS : REFILL_IDLE_MS;
+    int missing = tun_dchan_want(ss->dchan, cl->target) > cl->nopens;
+    log_debug("%s: pool refill: %zu opened, %zu idle, next in %llu ms", cl->side.name, want,
+              tun_sess_idle(ss), (unsigned long long)(missing ? cl->cfg->pool_min_ms
+                                                                : cl->cfg->pool_max_ms));
+    return (long)(missing ? cl->cfg->pool_min_ms : cl->cfg->pool_max_ms);
 }
 
 static long

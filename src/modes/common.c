@@ -73,7 +73,8 @@ pn_mode_tls_server(const pn_config_t *cfg, pn_tls_ctx_t **out, char *err)
     if (cfg->tls == 1)
         *out = pn_tls_server_selfsigned(err);
     else if (cfg->tls == 2)
-        *out = pn_tls_server_files(cfg->crt, cfg->crt_key, err);
+        pn_tls_ctx_reload_every(*out = pn_tls_server_files(cfg->crt, cfg->crt_key, err),
+                                cfg->reload_ms);
     else
         return PN_OK;
     return *out ? PN_OK : PN_ERR;

@@ -126,6 +126,7 @@ on_tcp_data(pn_xprt_t *data, const uint8_t *id, void *arg)
 {
     struct tcpuser *u = arg;
     struct hmember *m = data != NULL ? hub_reg_member(u->sess->hub->reg, u->sess, u->mid) : NULL;
+    u->sess->hub->tcp_waiting--;
     if (m == NULL || hub_signal(m, PN_FT_TCP, id, &u->peer, &u->local) != PN_OK) {
         pn_xprt_free(data);
         pn_xprt_free(u->x);
@@ -157,6 +158,7 @@ carry_tcp(struct hroute *r, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t
     u->local = *local;
     u->sess = m->sess;
     u->mid = m->id;
+    r->hub->tcp_waiting++;
     (void)tun_sess_take(&m->sess->t, on_tcp_data, u);
 }
 
@@ -244,7 +246,8 @@ static void
 tlsuser_free(struct tlsuser *u)
 {
     pn_list_del(&u->node);
-    pn_gate_leave(pn_entry_gate(u->h->https_entry), &u->adm);
+    if (pn_gate_holds(&u->adm))     /* the port may be closed (a drain) once it left */
+        pn_gate_leave(pn_entry_gate(u->h->https_entry), &u->adm);
     tun_take_cancel(u->wait);
     pn_xprt_free(u->x);
     free(u);
@@ -409,7 +412,8 @@ on_frame(tun_sess_t *t, const pn_frame_t *f, void *arg)
             tun_sess_kick(t, PN_EC_PROTOCOL, why);
             return PN_OK;
         }
-        hub_reg_claim(s->hub->reg, s, &m, on_claimed, NULL);
+        if (!s->hub->in.stopping)   /* draining: unanswered, asked again next session */
+            hub_reg_claim(s->hub->reg, s, &m, on_claimed, NULL);
         memset(m.group_key, 0, sizeof(m.group_key));
         return PN_OK;
     case PN_FT_ROUTE_DEL:
@@ -635,6 +639,44 @@ hub_stop(pn_instance_t *in, void *arg)
     ev_timer_free(h->tick);
 }
 
+/* Graceful shutdown (modes/instance.h): no new user on any port (udp routes
+ * are served until the end); what is open goes on over the agents' sessions. */
+static int
+route_stop_accepting(struct hroute *r, void *arg)
+{
+    pn_entry_free(r->entry);
+    return 0;
+}
+
+static void
+hub_drain(pn_instance_t *in, void *arg)
+{
+    struct hub *h = arg;
+    hub_reg_each(h->reg, route_stop_accepting, NULL);
+    hub_http_drain(h);
+    for (pn_list_t *p = h->https_conns.next, *next; p != &h->https_conns; p = next) {
+        struct tlsuser *u = pn_container_of(p, struct tlsuser, node);
+        next = p->next;
+        if (pn_gate_holds(&u->adm))     /* still reading its ClientHello */
+            tlsuser_free(u);
+    }
+    pn_entry_free(h->http_entry);
+    pn_entry_free(h->https_entry);
+}
+
+/* Users' connections open: relayed, in an HTTP exchange, or waiting. */
+static size_t
+hub_busy(pn_instance_t *in, void *arg)
+{
+    struct hub *h = arg;
+    size_t n = h->tcp_waiting + hub_http_count(h);
+    for (pn_list_t *p = h->https_conns.next; p != &h->https_conns; p = p->next)
+        n++;
+    for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next)
+        n += pn_container_of(p, struct hsess, node)->t.links.n;
+    return n;
+}
+
 /* Listen on "[host]:port" <spec> (an http= or https= value) for <cb>. */
 static int
 listen_spec(struct hub *h, const char *spec, pn_entry_cb cb, pn_entry_t **out, char *err)
@@ -698,6 +740,8 @@ pn_hub_run(const pn_config_t *cfg)
     h.reg = hub_reg_mem_new(&env);
     (void)hub_reg_watch(h.reg, on_reg_event, &h);
     h.in.stop = hub_stop;
+    h.in.drain = hub_drain;
+    h.in.busy = hub_busy;
     h.in.refresh = hub_refresh;
     h.in.metrics = hub_prom_write;
     h.in.metrics_ctx = &h;

@@ -123,7 +123,8 @@ static void
 hx_free(struct hx *x)
 {
     pn_list_del(&x->node);
-    pn_gate_leave(x->gate, &x->adm);
+    if (x->gate != NULL)
+        pn_gate_leave(x->gate, &x->adm);
     tun_take_cancel(x->wait);
     hx_uncount(x);
     hx_unbind(x);
@@ -705,6 +706,37 @@ hub_http_route_gone(struct hub *h, struct hroute *r)
         }
         ev_defer_schedule(x->kick);
     }
+}
+
+void
+hub_http_drain(struct hub *h)
+{
+    for (pn_list_t *p = h->http_conns.next, *next; p != &h->http_conns; p = next) {
+        struct hx *x = pn_container_of(p, struct hx, node);
+        next = p->next;
+        if (x->st == HX_HEAD && x->bok == 0) {
+            hx_free(x);
+            continue;
+        }
+        x->keep = 0;            /* HX_CLOSING after the response */
+        if (x->st == HX_HEAD) {
+            /* The last response is still going out: the end, once it is. */
+            hx_unbind(x);
+            x->st = HX_CLOSING;
+        }
+        pn_gate_leave(x->gate, &x->adm);
+        x->gate = NULL;
+        ev_defer_schedule(x->kick);
+    }
+}
+
+size_t
+hub_http_count(const struct hub *h)
+{
+    size_t n = 0;
+    for (const pn_list_t *p = h->http_conns.next; p != &h->http_conns; p = p->next)
+        n++;
+    return n;
 }
 
 void

@@ -11,6 +11,12 @@ void hub_http_user(struct hub *h, pn_xprt_t *x, const pn_addr_t *peer, const pn_
 void hub_http_session_end(struct hsess *s);
 /** Forget <r> (being freed): exchanges on it end, none points at it. */
 void hub_http_route_gone(struct hub *h, struct hroute *r);
+/** The hub drains: connections between requests (or reading a head) close
+ *  now, the others after their response; none is left in the http port's
+ *  gate, so the port may close. */
+void hub_http_drain(struct hub *h);
+/** HTTP connections open. */
+size_t hub_http_count(const struct hub *h);
 /** Close every HTTP connection (the hub stops). */
 void hub_http_close_all(struct hub *h);
 

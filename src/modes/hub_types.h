@@ -101,6 +101,7 @@ struct hub {
     pn_list_t https_conns;      /* TLS users waiting for their ClientHello, owned */
     pn_list_t http_conns;       /* HTTP users (struct hx), owned */
     uint64_t next_sess;
+    size_t tcp_waiting;         /* tcp users waiting for a data connection */
     uint64_t refused;           /* connections refused outside any account (handshakes, no route) */
     pn_prom_hist_t http_hist;   /* HTTP requests: routed to the first byte of the response head */
     pn_addr_t tunnel_addr, public_addr;

@@ -4,6 +4,7 @@
 #include "core/log.h"
 #include "tls/tls.h"
 #include "net/sock.h"
+#include "relay/relay.h"
 
 #include "core/duration.h"
 #include "core/notify.h"
@@ -148,6 +149,7 @@ pn_instance_init(pn_instance_t *in, const pn_config_t *cfg, int report_mode)
     in->report_mode = report_mode;
     in->start_ms = pn_now_ms();
     pn_tls_ktls_quiet(cfg->tls == 0);
+    relay_set_buf_size((size_t)cfg->tcp_buf);
     in->report = ev_timer_new(in->loop, on_report, in);
     in->sig[0] = ev_signal_new(in->loop, SIGINT, on_signal, in);
     in->sig[1] = ev_signal_new(in->loop, SIGTERM, on_signal, in);

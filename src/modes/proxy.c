@@ -158,6 +158,29 @@ proxy_stop(pn_instance_t *in, void *arg)
         proxy_user_close_all(p->users[i]);
 }
 
+/* Graceful shutdown (modes/instance.h): no new user on either port; heads
+ * go on under their deadlines, relays and UDP associations until they end. */
+static void
+proxy_drain(pn_instance_t *in, void *arg)
+{
+    proxy_t *p = arg;
+    pn_entry_free(p->entry);
+    pn_entry_free(p->ss_entry);
+}
+
+static size_t
+proxy_busy(pn_instance_t *in, void *arg)
+{
+    proxy_t *p = arg;
+    size_t n = 0;
+    for (pn_list_t *l = p->heads.next; l != &p->heads; l = l->next)
+        n++;
+    for (size_t i = 0; i < p->nusers; i++)
+        for (pn_list_t *l = p->users[i]->conns.next; l != &p->users[i]->conns; l = l->next)
+            n++;
+    return n;
+}
+
 static void
 proxy_free_users(proxy_t *p)
 {
@@ -228,6 +251,8 @@ pn_proxy_run(const pn_config_t *cfg)
     pn_instance_init(&p->in, cfg, 1);
     p->in.stop = proxy_stop;
     p->in.stop_ctx = p;
+    p->in.drain = proxy_drain;
+    p->in.busy = proxy_busy;
     p->in.refresh = on_report;
     users_sync(p, &us);
     pn_users_clear(&us);

@@ -58,6 +58,17 @@ struct relay_dir {
 
 #define PIPE_KEEP 64            /* empty pipes kept per thread for reuse */
 
+/* POSTERN_TCP_DATA_BUF_SIZE (relay_set_buf_size): bytes a splice moves at once
+ * (the pipes' size), and a buffered read (at most a core/buf.h buffer). */
+static size_t pipe_size = PN_BUF_SIZE, read_size = PN_BUF_SIZE;
+
+void
+relay_set_buf_size(size_t bytes)
+{
+    pipe_size = bytes;
+    read_size = bytes < PN_BUF_SIZE ? bytes : PN_BUF_SIZE;
+}
+
 static __thread int pipe_pool[PIPE_KEEP][2];
 static __thread int pipe_pool_n;
 
@@ -71,7 +82,16 @@ pipe_take(int p[2])
         p[1] = pipe_pool[pipe_pool_n][1];
         return 0;
     }
-    return pipe2(p, O_NONBLOCK | O_CLOEXEC);
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) == -1)
+        return -1;
+    if (pipe_size != PN_BUF_SIZE && fcntl(p[1], F_SETPIPE_SZ, (int)pipe_size) == -1) {
+        static int told;
+        if (!told++)
+            log_warn("relay: cannot make a pipe of %zu bytes (%s; see "
+                     "/proc/sys/fs/pipe-max-size): pipes keep the kernel's size",
+                     pipe_size, strerror(errno));
+    }
+    return 0;
 }
 
 /* Give back an empty pipe (a pipe with bytes in it is closed instead). */
@@ -213,14 +233,15 @@ relay_pump(relay_t *r, int di)
         }
         if (d->st == DIR_ST_DONE)
             return 0;
-        size_t room = PN_BUF_SIZE;
+        int piped = d->splice && (di != 0 || r->first == NULL);
+        size_t room = piped ? pipe_size : read_size;
         if (r->limit != NULL) {
             /* Under a limit, read only once a useful piece has accrued: taking
              * whatever trickled in since the last step would move a few bytes
              * per system call and step again at once, a busy loop. Until then
              * stop reading (the kernel's buffers push back on the sender). */
             uint64_t us;
-            room = (size_t)pn_bucket_take_chunk(r->limit, PN_BUF_SIZE, LIMIT_CHUNK,
+            room = (size_t)pn_bucket_take_chunk(r->limit, room, LIMIT_CHUNK,
                                                 pn_now_us(), &us);
             if (room == 0) {
                 ev_timer_arm(r->timer, us / 1000 + 1);
@@ -228,7 +249,7 @@ relay_pump(relay_t *r, int di)
                 return 0;
             }
         }
-        if (d->splice && (di != 0 || r->first == NULL)) {
+        if (piped) {
             /* Zero copy: from the source socket into a pipe; the next round
              * moves the pipe's bytes on to the destination. */
             if (d->pipe[0] == -1 && pipe_take(d->pipe) == -1) {
@@ -273,6 +294,12 @@ relay_pump(relay_t *r, int di)
                 if (room == 0)
                     continue;
             }
+        }
+        if (room > read_size) {
+            /* A pipe's room (splice refused, or no pipe): what a buffer holds. */
+            if (r->limit != NULL)
+                pn_bucket_put_back(r->limit, room - read_size);
+            room = read_size;
         }
         d->buf = pn_buf_get();
         if (d->buf == NULL) {

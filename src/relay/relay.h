@@ -41,6 +41,10 @@ typedef struct relay_opts {
     size_t entry_hdr_len;
 } relay_opts_t;
 
+/** Move at most <bytes> at once: the size of the splice pipes (F_SETPIPE_SZ,
+ *  made from now on) and of a buffered read (at most PN_BUF_SIZE). Default
+ *  PN_BUF_SIZE; POSTERN_TCP_DATA_BUF_SIZE. Call before the loop runs. */
+void relay_set_buf_size(size_t bytes);
 /** Relay between <entry> and <exit> (both owned by the relay from now on) on
  *  <loop>, with the options <o> (may be NULL). Never NULL. */
 relay_t *relay_new(ev_loop_t *loop, pn_xprt_t *entry, pn_xprt_t *exit_, const relay_opts_t *o,

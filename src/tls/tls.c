@@ -33,7 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TLS_RELOAD_CHECK_MS 1000            /* files are stat()ed at most this often */
+#define TLS_RELOAD_CHECK_MS 1000            /* files are stat()ed at most this often (default) */
 
 /* ---- errors ---------------------------------------------------------------- */
 
@@ -233,8 +233,9 @@ fail:
 }
 
 /* Swap in a new SSL_CTX when the files changed since the last check, at most
- * once a second. The old SSL_CTX is only released here: SSLs made from it hold
- * their own references, so their connections go on undisturbed. A failed reload
+ * once every <reload_ms> (a second unless pn_tls_ctx_reload_every() said). The
+ * old SSL_CTX is only released here: SSLs made from it hold their own
+ * references, so their connections go on undisturbed. A failed reload
  * is logged once per change of the files (the ids are recorded either way). */
 static void
 files_maybe_reload(pn_tls_ctx_t *c)
@@ -242,7 +243,7 @@ files_maybe_reload(pn_tls_ctx_t *c)
     uint64_t now = pn_now_ms();
     if (now < c->next_check_ms)
         return;
-    c->next_check_ms = now + TLS_RELOAD_CHECK_MS;
+    c->next_check_ms = now + c->reload_ms;
 
     struct file_id crt_id, key_id;
     file_id_get(c->crt, &crt_id);
@@ -373,12 +374,22 @@ pn_tls_server_files(const char *crt, const char *key, char *err)
     c->ctx = files_ctx_build(crt, key, err);
     if (c->ctx == NULL)
         goto fail;
-    c->next_check_ms = pn_now_ms() + TLS_RELOAD_CHECK_MS;
+    c->reload_ms = TLS_RELOAD_CHECK_MS;
+    c->next_check_ms = pn_now_ms() + c->reload_ms;
     return c;
 
 fail:
     pn_tls_ctx_free(c);
     return NULL;
+}
+
+void
+pn_tls_ctx_reload_every(pn_tls_ctx_t *c, uint64_t ms)
+{
+    if (c == NULL || c->kind != TLS_KIND_FILES)
+        return;
+    c->reload_ms = ms;
+    c->next_check_ms = pn_now_ms() + ms;
 }
 
 /* Make a client context. With <verify>, require a certificate chaining to

@@ -32,6 +32,9 @@ pn_tls_ctx_t *pn_tls_server_selfsigned(char *err);
  *  <err> naming the file and the problem, when a file is unreadable, not PEM, or
  *  the key does not match the certificate. */
 pn_tls_ctx_t *pn_tls_server_files(const char *crt, const char *key, char *err);
+/** A context of pn_tls_server_files(): check its files for a change at most
+ *  every <ms> (default 1 s; POSTERN_RELOAD_INTERVAL). Other contexts: no-op. */
+void pn_tls_ctx_reload_every(pn_tls_ctx_t *c, uint64_t ms);
 /** Make a client context. With <verify>, check the server's chain against
  *  <ca_file> (or the system store when NULL) and its name (see pn_tls_client_ssl);
  *  without, accept any certificate (the caller pins a fingerprint). */

@@ -1,8 +1,11 @@
 """Certificates for the tests, made with the openssl CLI (ECDSA P-256): self-signed ones
 (self_signed, make_cert) and a CA with leaves (CertFactory)."""
 import hashlib
+import os
+import shutil
 import ssl
 import subprocess
+import time
 from pathlib import Path
 
 from .procs import require_tool
@@ -30,6 +33,29 @@ def pem_fingerprint(pem_path):
     """SHA-256 of the DER form of the (single) certificate in <pem_path>."""
     der = ssl.PEM_cert_to_DER_cert(Path(pem_path).read_text())
     return hashlib.sha256(der).hexdigest()
+
+
+def live_pair(directory, crt, key):
+    """Copy the pair <crt>, <key> to <directory>/server.pem and server.key, dated a minute
+    ago (so that a swap changes the mtime even for a one-second checker); return the
+    copies' paths."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    live = (d / "server.pem", d / "server.key")
+    past = time.time() - 60
+    for src, dst in zip((crt, key), live):
+        shutil.copy(src, dst)
+        os.utime(dst, (past, past))
+    return live
+
+
+def swap_pair(live, crt, key):
+    """Replace the files of <live> (a live_pair) with <crt>, <key>: written beside, then
+    renamed over, key first."""
+    for src, dst in ((key, live[1]), (crt, live[0])):
+        tmp = dst.with_suffix(".new")
+        shutil.copy(src, tmp)
+        os.replace(tmp, dst)
 
 
 def make_cert(directory, name):

@@ -1,7 +1,8 @@
 """systemd's readiness protocol (contrib/systemd, docs/operations.md): with NOTIFY_SOCKET
 set, postern sends READY=1 once it serves, RELOADING=1 then READY=1 on SIGHUP, STOPPING=1
-on SIGTERM, and WATCHDOG=1 at half of WATCHDOG_USEC; the master sends READY=1 too. A
-Python unix datagram socket plays systemd. --url-from-file runs the URL of a file."""
+on SIGTERM, and WATCHDOG=1 at half of WATCHDOG_USEC; the master sends READY=1 and
+WATCHDOG=1 too, and its instances do not inherit the socket (only the master speaks to
+systemd). A Python unix datagram socket plays systemd. --url-from-file runs the URL of a file."""
 import os
 import signal
 import socket
@@ -61,6 +62,31 @@ def test_abstract_socket_and_the_master(postern, tmp_path):
         sd.expect("READY=1")
         m.p.send_signal(signal.SIGTERM)
         sd.expect("STOPPING=1")
+    finally:
+        sd.close()
+
+
+def test_master_watchdog_and_silent_instances(postern, tmp_path, echo_backend):
+    sd = FakeSystemd(tmp_path / "notify-master")
+    try:
+        m = start_master(postern, tmp_path, env=dict(sd.env, WATCHDOG_USEC="300000"))
+        sd.expect("READY=1")
+        t0 = time.monotonic()
+        sd.expect("WATCHDOG=1", timeout=2)
+        sd.expect("WATCHDOG=1", timeout=2)
+        assert time.monotonic() - t0 >= 0.1
+        port = free_port()
+        m.create(f"client://127.0.0.1:{port}/127.0.0.1:{echo_backend.port}?mode=1")
+        wait_port(port, timeout=10)
+        seen = []
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            sd.s.settimeout(max(0.01, end - time.monotonic()))
+            try:
+                seen.append(sd.s.recv(4096).decode())
+            except socket.timeout:
+                break
+        assert set(seen) <= {"WATCHDOG=1"}, seen     # no READY=1 from the instance
     finally:
         sd.close()
 

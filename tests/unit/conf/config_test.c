@@ -839,6 +839,58 @@ test_env_nodepass_aliases(void **state)
     pn_config_clear(&cfg);
 }
 
+/* The tunables issue 19 added: defaults, aliases, bounds, the pool's two
+ * intervals together, and the relay buffer size in bytes. */
+static void
+test_env_np_tunables(void **state)
+{
+    pn_config_t cfg;
+    char err[PN_ERR_LEN] = "";
+    static const struct env_pair none[] = { { NULL, NULL } };
+    assert_int_equal(server_with_env(none, &cfg, err), PN_OK);
+    assert_int_equal(cfg.pool_min_ms, 100);
+    assert_int_equal(cfg.pool_max_ms, 1000);
+    assert_int_equal(cfg.reload_ms, 1000);
+    assert_int_equal(cfg.tcp_buf, 65536);
+    pn_config_clear(&cfg);
+    static const struct env_pair np[] = {
+        { "NP_MIN_POOL_INTERVAL", "50ms" }, { "NP_MAX_POOL_INTERVAL", "3s" },
+        { "NP_RELOAD_INTERVAL", "1h" }, { "NP_TCP_DATA_BUF_SIZE", "16384" }, { NULL, NULL },
+    };
+    assert_int_equal(server_with_env(np, &cfg, err), PN_OK);
+    assert_int_equal(cfg.pool_min_ms, 50);
+    assert_int_equal(cfg.pool_max_ms, 3000);
+    assert_int_equal(cfg.reload_ms, 3600000);
+    assert_int_equal(cfg.tcp_buf, 16384);
+    pn_config_clear(&cfg);
+    /* A floor above the default ceiling raises it. */
+    static const struct env_pair floor[] = { { "POSTERN_POOL_MIN_INTERVAL", "2s" }, { NULL, NULL } };
+    assert_int_equal(server_with_env(floor, &cfg, err), PN_OK);
+    assert_int_equal(cfg.pool_max_ms, 2000);
+    pn_config_clear(&cfg);
+    static const struct {
+        const char *name, *value;
+    } bad[] = {
+        { "POSTERN_POOL_MIN_INTERVAL", "5ms" }, { "POSTERN_POOL_MAX_INTERVAL", "2h" },
+        { "NP_MIN_POOL_INTERVAL", "soon" }, { "POSTERN_RELOAD_INTERVAL", "50ms" },
+        { "NP_RELOAD_INTERVAL", "25h" }, { "POSTERN_TCP_DATA_BUF_SIZE", "4095" },
+        { "POSTERN_TCP_DATA_BUF_SIZE", "1048577" }, { "NP_TCP_DATA_BUF_SIZE", "64k" },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct env_pair env[] = { { bad[i].name, bad[i].value }, { NULL, NULL } };
+        if (server_with_env(env, &cfg, err) != PN_ERR)
+            fail_msg("%s=%s accepted", bad[i].name, bad[i].value);
+        assert_int_equal(strncmp(err, bad[i].name, strlen(bad[i].name)), 0);
+        pn_config_clear(&cfg);
+    }
+    static const struct env_pair crossed[] = {
+        { "POSTERN_POOL_MIN_INTERVAL", "2s" }, { "POSTERN_POOL_MAX_INTERVAL", "1s" }, { NULL, NULL },
+    };
+    assert_int_equal(server_with_env(crossed, &cfg, err), PN_ERR);
+    assert_non_null(strstr(err, "POSTERN_POOL_MAX_INTERVAL"));
+    pn_config_clear(&cfg);
+}
+
 static void
 test_env_malformed(void **state)
 {
@@ -935,6 +987,7 @@ main(void)
         cmocka_unit_test(test_env_all_set),
         cmocka_unit_test(test_env_each_variable),
         cmocka_unit_test(test_env_nodepass_aliases),
+        cmocka_unit_test(test_env_np_tunables),
         cmocka_unit_test(test_env_malformed),
         cmocka_unit_test(test_env_minimums),
         cmocka_unit_test(test_protocol_switches),

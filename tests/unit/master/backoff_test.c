@@ -41,6 +41,19 @@ test_never_after_exit_2(void **state)
     assert_int_equal(pn_backoff_next(0, 0, 1), 1000);
 }
 
+/* POSTERN_SERVICE_COOLDOWN: the first delay, doubling to 30 s or to the cooldown. */
+static void
+test_cooldown(void **state)
+{
+    assert_int_equal(pn_backoff_next_from(0, 0, 1, 3000), 3000);
+    assert_int_equal(pn_backoff_next_from(3000, 500, 1, 3000), 6000);
+    assert_int_equal(pn_backoff_next_from(24000, 500, 1, 3000), 30000);
+    assert_int_equal(pn_backoff_next_from(30000, 60000, 1, 3000), 3000);
+    assert_int_equal(pn_backoff_next_from(0, 0, 1, 120000), 120000);
+    assert_int_equal(pn_backoff_next_from(120000, 10, 1, 120000), 120000);
+    assert_int_equal(pn_backoff_next_from(0, 0, 2, 3000), PN_BACKOFF_NEVER);
+}
+
 int
 main(void)
 {
@@ -48,6 +61,7 @@ main(void)
         cmocka_unit_test(test_doubles_to_ceiling),
         cmocka_unit_test(test_reset_after_long_run),
         cmocka_unit_test(test_never_after_exit_2),
+        cmocka_unit_test(test_cooldown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

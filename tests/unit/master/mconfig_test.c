@@ -83,7 +83,7 @@ test_errors_name_the_field(void **state)
     expect_err("master://secret@:9090", "url");
 }
 
-static const char *env_report, *env_ka;
+static const char *env_report, *env_ka, *env_cd, *env_np_cd;
 
 static const char *
 get(const char *name)
@@ -92,6 +92,10 @@ get(const char *name)
         return env_report;
     if (strcmp(name, "POSTERN_SSE_KEEPALIVE") == 0)
         return env_ka;
+    if (strcmp(name, "POSTERN_SERVICE_COOLDOWN") == 0)
+        return env_cd;
+    if (strcmp(name, "NP_SERVICE_COOLDOWN") == 0)
+        return env_np_cd;
     if (strcmp(name, "HOME") == 0)
         return "/home/u";
     return NULL;
@@ -115,6 +119,23 @@ test_env(void **state)
     env_report = "10ms";
     assert_int_equal(pn_mconfig_apply_env(&c, get, err), PN_ERR);
     assert_non_null(strstr(err, "POSTERN_REPORT_INTERVAL"));
+    env_report = NULL;
+    /* POSTERN_SERVICE_COOLDOWN, alias NP_SERVICE_COOLDOWN: 100ms..10m. */
+    assert_int_equal(c.cooldown_ms, 1000);
+    env_np_cd = "3s";
+    assert_int_equal(pn_mconfig_apply_env(&c, get, err), PN_OK);
+    assert_int_equal(c.cooldown_ms, 3000);
+    env_cd = "500ms";
+    assert_int_equal(pn_mconfig_apply_env(&c, get, err), PN_OK);
+    assert_int_equal(c.cooldown_ms, 500);
+    env_cd = "11m";
+    assert_int_equal(pn_mconfig_apply_env(&c, get, err), PN_ERR);
+    assert_non_null(strstr(err, "POSTERN_SERVICE_COOLDOWN"));
+    env_cd = NULL;
+    env_np_cd = "10ms";
+    assert_int_equal(pn_mconfig_apply_env(&c, get, err), PN_ERR);
+    assert_non_null(strstr(err, "NP_SERVICE_COOLDOWN"));
+    env_np_cd = NULL;
     pn_mconfig_clear(&c);
     char *db = pn_mconfig_default_db(get);
     assert_string_equal(db, "/home/u/.local/state/postern/master.db");
