@@ -449,6 +449,8 @@ get_metrics(pn_api_t *a, pn_mhttp_req_t *r)
         v[i].id = in->id;
         v[i].alias = in->alias;
         v[i].status = pn_inst_status_name(in->status);
+        const char *reason;
+        v[i].state = pn_health_name(pn_inst_health(in, &reason));
         for (int k = 0; k < PN_NCOUNTERS; k++)
             v[i].bytes[k] = pn_inst_counter(in, (enum pn_counter)k);
         v[i].tcps = in->tcps;

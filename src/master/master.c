@@ -71,6 +71,8 @@ on_change(pn_inst_t *in, enum pn_change what, const char *line, void *ctx)
         return;
     if (what == PN_CHANGE_HUB)
         pn_events_publish_hub(m->events, in);
+    else if (what == PN_CHANGE_STATE)
+        pn_events_publish_state(m->events, in);
     else
         pn_events_publish(m->events, types[what], in, line);
 }

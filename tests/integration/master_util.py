@@ -5,6 +5,7 @@ database, talk to its API, follow its event stream.
 - start_master()        start one (waits for the port and, on a new db, the key line)
 - EventStream           `curl -N` on /events, lines collected by a thread
 - wait_instance()       poll GET /instances/{id} until a predicate holds
+- streams               fixture: EventStreams stopped at teardown
 
 Every process started here is stopped by PID in the tests' finalizers (the
 `postern` fixture stops masters; EventStream.stop() stops curl)."""
@@ -15,6 +16,8 @@ import ssl
 import subprocess
 import threading
 import time
+
+import pytest
 
 from conftest import LOOPBACK, free_port, require_tool, wait_until
 from harness.procs import stop_process
@@ -111,6 +114,16 @@ def start_master(postern, tmp_path, query="", path="", env=None, db=None, expect
         return MasterProc(p, port, db, key, path.rstrip("/") or "/api",
                           tls=bool(re.search(r"(^|&)tls=[12]", query)))
     raise last
+
+
+@pytest.fixture
+def streams():
+    """Fixture: a list of EventStreams the test appends to; each is stopped at teardown
+    (import it into the test module)."""
+    made = []
+    yield made
+    for s in made:
+        s.stop()
 
 
 def wait_instance(m, iid, pred, timeout=10, what="instance state"):

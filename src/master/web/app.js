@@ -356,7 +356,7 @@
     const pair = (a, b) => el('span', { cls: 'val' }, span(a), el('span', { cls: 'sep', text: ' / ' }), span(b));
     const td = (lbl, cls, ...kids) => tr.append(el('td', { 'data-label': lbl, cls }, ...kids));
     td('Instance', 'c-name', span('alias', 'alias'), span('type', 'tag'), el('br'), span('id', 'id muted', 'code'));
-    td('Status', '', el('span', { cls: 'val' }, span('status', 'pill'), span('restarts', 'muted small'), span('error', 'inst-error small', 'div')));
+    td('Status', '', el('span', { cls: 'val' }, span('status', 'pill'), span('restarts', 'muted small'), span('health', 'pill'), span('reason', 'inst-reason small', 'div'), span('error', 'inst-error small', 'div')));
     td('URL', 'c-url', span('url', 'url', 'code'));
     td('TCP rx / tx', 'num', pair('tcprx', 'tcptx'));
     td('UDP rx / tx', 'num', pair('udprx', 'udptx'));
@@ -390,7 +390,21 @@
     p.status.className = `pill pill-${['running', 'stopped', 'error'].includes(status) ? status : 'other'}`;
     setText(p.restarts, num(inst.restarts) > 0 ? ` ↻${num(inst.restarts)}` : '');
     p.restarts.title = num(inst.restarts) > 0 ? `${num(inst.restarts)} automatic restart(s)` : '';
-    setText(p.error, status === 'error' ? inst.error : '');
+    // The instance's own word (docs/master.md "States"): stopped needs no second badge.
+    const hl = inst.health && typeof inst.health === 'object' ? inst.health : {};
+    const hs = str(hl.state) || (status === 'running' ? 'connecting' : status);
+    const known = ['connecting', 'connected', 'degraded', 'error'].includes(hs);
+    p.tr.dataset.health = hs;
+    setText(p.health, status === 'running' ? hs : '');
+    p.health.className = `pill health health-${known ? hs : 'other'}`;
+    p.health.hidden = status !== 'running';
+    p.health.title = hl.since ? `${hs} since ${new Date(str(hl.since)).toLocaleString()}` : hs;
+    const reason = status === 'running' ? str(hl.reason) : '';
+    setText(p.reason, reason);
+    p.reason.className = `inst-reason small health-text-${known ? hs : 'other'}`;
+    p.reason.title = reason;
+    const err = status === 'error' ? (str(hl.reason) || str(inst.error)) : '';
+    setText(p.error, err);
     p.error.title = str(inst.error);
     setText(p.url, inst.url);
     p.url.title = str(inst.url);
