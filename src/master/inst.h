@@ -82,6 +82,8 @@ typedef struct pn_inst {
     enum pn_health shown;       /* pn_inst_health() when last notified */
     char shown_reason[PN_HEALTH_REASON_MAX];
     int64_t health_since;       /* Unix seconds <shown> began; 0 before the first */
+    uint64_t hist_last[PN_NCOUNTERS]; /* pn_inst_counter() at the last history sample */
+    int hist_seen;              /* <hist_last> is set (master/history.c) */
 } pn_inst_t;
 
 /** Called on every change of <in>; <line> only for PN_CHANGE_LOG. */

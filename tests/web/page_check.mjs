@@ -11,6 +11,10 @@
 //   states   sign in; each expected row shows its state (data-health on the row; the badge
 //            reads the state while the process runs) and the reason's text
 //            (docs/master.md "States").
+//   history  POSTERN_WEB_EXPECT='{"id":..,"bytes":N}': the traffic went through before the
+//            page opened; sign in, chart that instance: the chart holds at least N bytes
+//            (from the master's history, docs/master.md "History"); reload the page (the
+//            key stays in sessionStorage): still; over 1 hour and 24 hours: still.
 // The key comes in the environment, never on the command line. POSTERN_WEB_WAIT (seconds,
 // default 20) bounds each wait; CHROMIUM names the browser (default /usr/bin/chromium).
 // Exit 0 with one line "page_check: ok: ..."; 1 with the reason (and a screenshot path);
@@ -30,8 +34,8 @@ const redact = (s) => (KEY ? String(s).split(KEY).join("<key>") : String(s));
 let step = "start";
 let checks = 0;
 
-if (!BASE || !KEY || !["states"].includes(CHECK)) {
-  console.error("page_check: set POSTERN_WEB_BASE, POSTERN_WEB_KEY and POSTERN_WEB_CHECK=states");
+if (!BASE || !KEY || !["states", "history"].includes(CHECK)) {
+  console.error("page_check: set POSTERN_WEB_BASE, POSTERN_WEB_KEY and POSTERN_WEB_CHECK=states|history");
   process.exit(2);
 }
 
@@ -83,6 +87,32 @@ async function checkStates(page) {
   }
 }
 
+async function chartHolds(page, id, bytes, what) {
+  step = `the chart ${what}`;
+  await page.locator(`[data-testid="instance-row"][data-id="${id}"]`).waitFor({ state: "visible", timeout: WAIT });
+  await page.getByTestId("chart-select").selectOption(id);
+  const shown = await waitFor(`the chart of ${id} ${what} to hold ${bytes} bytes`, async () => {
+    const v = Number(await page.getByTestId("chart-canvas").getAttribute("data-window-bytes"));
+    return v >= bytes ? v : false;
+  });
+  checks++;
+  return shown;
+}
+
+async function checkHistory(page) {
+  const e = JSON.parse(process.env.POSTERN_WEB_EXPECT || "{}");
+  if (!e.id || !(e.bytes > 0)) throw new Error("POSTERN_WEB_EXPECT needs id and bytes");
+  await chartHolds(page, e.id, e.bytes, "on opening the page");
+  step = "reload the page";
+  await page.reload({ timeout: WAIT });
+  await waitFor("the event stream to be live after the reload", async () => (await page.getByTestId("conn-state").getAttribute("data-state")) === "live");
+  await chartHolds(page, e.id, e.bytes, "after a reload");
+  for (const [value, name] of [["3600", "over 1 hour"], ["86400", "over 24 hours"]]) {
+    await page.getByTestId("chart-range").selectOption(value);
+    await chartHolds(page, e.id, e.bytes, name);
+  }
+}
+
 const started = {};
 let code = 0;
 try {
@@ -99,6 +129,7 @@ try {
   page.on("pageerror", (e) => problems.push(`uncaught exception in the page: ${e.message}`));
   await signIn(page);
   if (CHECK === "states") await checkStates(page);
+  if (CHECK === "history") await checkHistory(page);
   if (problems.length) throw new Error(problems.join("; "));
   console.log(`page_check: ok: ${CHECK}: ${checks} checks`);
 } catch (e) {
