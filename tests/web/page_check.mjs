@@ -15,6 +15,12 @@
 //            page opened; sign in, chart that instance: the chart holds at least N bytes
 //            (from the master's history, docs/master.md "History"); reload the page (the
 //            key stays in sessionStorage): still; over 1 hour and 24 hours: still.
+//   ui       the sign-in page at 360 px does not scroll sideways; with POSTERN_WEB_EXPECT=
+//            '{"edit":{"id":..,"bad":..,"url":..},"pair":{"tunnel":"127.0.0.1:<p>",
+//            "public":<p>,"target":"127.0.0.1:<p>"}}': the Edit dialog refuses the bad URL
+//            next to its field, then saves the new one (the row shows it); the guided
+//            builder makes a tunnel's server and client URLs and creates both
+//            ("<alias>-server", "<alias>-client" rows appear).
 // The key comes in the environment, never on the command line. POSTERN_WEB_WAIT (seconds,
 // default 20) bounds each wait; CHROMIUM names the browser (default /usr/bin/chromium).
 // Exit 0 with one line "page_check: ok: ..."; 1 with the reason (and a screenshot path);
@@ -34,8 +40,8 @@ const redact = (s) => (KEY ? String(s).split(KEY).join("<key>") : String(s));
 let step = "start";
 let checks = 0;
 
-if (!BASE || !KEY || !["states", "history"].includes(CHECK)) {
-  console.error("page_check: set POSTERN_WEB_BASE, POSTERN_WEB_KEY and POSTERN_WEB_CHECK=states|history");
+if (!BASE || !KEY || !["states", "history", "ui"].includes(CHECK)) {
+  console.error("page_check: set POSTERN_WEB_BASE, POSTERN_WEB_KEY and POSTERN_WEB_CHECK=states|history|ui");
   process.exit(2);
 }
 
@@ -113,6 +119,71 @@ async function checkHistory(page) {
   }
 }
 
+async function checkNarrowSignin(browser) {
+  step = "the sign-in page at 360 px";
+  const ctx = await browser.newContext({ viewport: { width: 360, height: 740 } });
+  try {
+    const page = await ctx.newPage();
+    await page.goto(BASE + "/", { timeout: WAIT });
+    await page.getByTestId("signin-key").waitFor({ state: "visible", timeout: WAIT });
+    const m = await page.evaluate(() => ({
+      sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth,
+      bw: document.body.scrollWidth,
+    }));
+    if (m.sw > m.cw || m.bw > m.cw) throw new Error(`the sign-in page scrolls sideways at 360 px: ${JSON.stringify(m)}`);
+    checks++;
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function checkEdit(page, e) {
+  step = `edit ${e.id}`;
+  const row = page.locator(`[data-testid="instance-row"][data-id="${e.id}"]`);
+  await row.waitFor({ state: "visible", timeout: WAIT });
+  await row.getByTestId("action-edit").click();
+  const dlg = page.getByTestId("edit-dialog");
+  await dlg.waitFor({ state: "visible", timeout: WAIT });
+  await page.getByTestId("edit-url").fill(e.bad);
+  await page.getByTestId("edit-save").click();
+  await waitFor("the API's 400 next to the edit dialog's URL field", async () => /^url: /.test((await page.getByTestId("edit-url-error").textContent()).trim()));
+  if ((await page.getByTestId("edit-url").getAttribute("aria-invalid")) !== "true") throw new Error("the edit URL field is not marked invalid");
+  await page.getByTestId("edit-url").fill(e.url);
+  await page.getByTestId("edit-save").click();
+  await dlg.waitFor({ state: "hidden", timeout: WAIT });
+  await waitFor(`the row to show the new URL ${e.url}`, async () => (await row.getByTestId("url").textContent()).trim() === e.url);
+  checks++;
+}
+
+async function checkPair(page, p) {
+  step = "the guided tunnel pair";
+  await page.getByTestId("builder").locator("summary").click();
+  await page.getByTestId("b-kind").selectOption("pair");
+  await page.getByTestId("b-tunnel").fill(p.tunnel);
+  await page.getByTestId("b-public").fill(String(p.public));
+  await page.getByTestId("b-target").fill(p.target);
+  await page.getByTestId("b-key-new").click();
+  const key = await page.getByTestId("b-key").inputValue();
+  if (!/^[0-9a-f]{32}$/.test(key)) throw new Error(`the new tunnel key is ${JSON.stringify(key)}`);
+  const port = p.tunnel.split(":").pop();
+  const want = [`server://${key}@:${port}/:${p.public}`, `client://${key}@${p.tunnel}/${p.target}?mode=2`];
+  const got = [await page.getByTestId("b-url").textContent(), await page.getByTestId("b-url2").textContent()];
+  if (got[0] !== want[0] || got[1] !== want[1]) throw new Error(`the builder made ${JSON.stringify(got)}, not ${JSON.stringify(want)}`);
+  await page.getByTestId("create-alias").fill("guided");
+  await page.getByTestId("b-pair").click();
+  for (const a of ["guided-server", "guided-client"]) {
+    await page.locator('[data-testid="instance-row"]', { hasText: a }).waitFor({ state: "visible", timeout: WAIT });
+  }
+  // The raw URL stays available: "Use this URL" copies into the URL field.
+  await page.getByTestId("b-kind").selectOption("forward");
+  await page.getByTestId("b-listen").fill("18080");
+  await page.getByTestId("b-target").fill("127.0.0.1:80");
+  await page.getByTestId("b-use").click();
+  const raw = await page.getByTestId("create-url").inputValue();
+  if (raw !== "client://:18080/127.0.0.1:80?mode=1") throw new Error(`"Use this URL" put ${JSON.stringify(raw)} in the URL field`);
+  checks++;
+}
+
 const started = {};
 let code = 0;
 try {
@@ -127,9 +198,16 @@ try {
   page.setDefaultTimeout(WAIT);
   const problems = [];
   page.on("pageerror", (e) => problems.push(`uncaught exception in the page: ${e.message}`));
+  if (CHECK === "ui") await checkNarrowSignin(started.browser);
   await signIn(page);
   if (CHECK === "states") await checkStates(page);
   if (CHECK === "history") await checkHistory(page);
+  if (CHECK === "ui") {
+    const e = JSON.parse(process.env.POSTERN_WEB_EXPECT || "{}");
+    if (!e.edit || !e.pair) throw new Error("POSTERN_WEB_EXPECT needs edit and pair");
+    await checkEdit(page, e.edit);
+    await checkPair(page, e.pair);
+  }
   if (problems.length) throw new Error(problems.join("; "));
   console.log(`page_check: ok: ${CHECK}: ${checks} checks`);
 } catch (e) {

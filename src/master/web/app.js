@@ -354,7 +354,7 @@
   // ---------- instances ----------
   const ACTIONS = [
     ['start', 'Start'], ['stop', 'Stop'], ['restart', 'Restart'],
-    ['reset', 'Reset'], ['logs', 'Log'], ['delete', 'Delete'],
+    ['reset', 'Reset'], ['logs', 'Log'], ['edit', 'Edit'], ['delete', 'Delete'],
   ];
   const COUNTERS = ['tcprx', 'tcptx', 'udprx', 'udptx'];
 
@@ -489,6 +489,7 @@
     const inst = st.inst.get(id);
     if (!inst) return;
     if (action === 'logs') { openLog(id); return; }
+    if (action === 'edit') { openEdit(inst); return; }
     if (action === 'delete' && !(await confirmDelete(inst))) return;
     const p = st.rows.get(id);
     if (p) { p.tr.dataset.busy = '1'; renderRow(inst); }
@@ -530,6 +531,57 @@
       $('confirm-cancel').focus();
     });
   }
+
+  /* The edit dialog: a new URL is a PUT (a running instance restarts with it), a new alias
+   * a PATCH; the API's 400 lands next to the field it names, and the dialog stays open. */
+  let editing = null;
+  function editErrors(field, text) {
+    for (const f of ['url', 'alias']) {
+      const on = f === field;
+      setText($(`edit-${f}-error`), on ? text : '');
+      if (on) $(`edit-${f}`).setAttribute('aria-invalid', 'true'); else $(`edit-${f}`).removeAttribute('aria-invalid');
+    }
+    setText($('edit-error'), field ? '' : text);
+  }
+  function openEdit(inst) {
+    editing = inst.id;
+    editErrors(null, '');
+    setText($('edit-which'), `${label(inst)} (${inst.id})`);
+    $('edit-url').value = str(inst.url);
+    $('edit-alias').value = str(inst.alias);
+    $('edit').showModal();
+    $('edit-url').focus();
+  }
+  function closeEdit() { editing = null; if ($('edit').open) $('edit').close(); }
+  $('edit-cancel').addEventListener('click', closeEdit);
+  $('edit').addEventListener('cancel', (e) => { e.preventDefault(); closeEdit(); });
+  $('edit-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const id = editing;
+    const inst = id && st.inst.get(id);
+    if (!inst) { closeEdit(); return; }
+    editErrors(null, '');
+    const url = $('edit-url').value.trim();
+    const alias = $('edit-alias').value.trim();
+    if (!url) { editErrors('url', 'url: required'); $('edit-url').focus(); return; }
+    const btn = $('edit-save');
+    btn.disabled = true;
+    try {
+      let fresh = null;
+      if (alias !== str(inst.alias)) fresh = await api('PATCH', instPath(id), { alias });
+      if (url !== str(inst.url)) fresh = await api('PUT', instPath(id), { url });
+      if (fresh && typeof fresh.id === 'string' && st.inst.has(id)) upsert(fresh, false);
+      closeEdit();
+    } catch (e) {
+      if (e.status === 401) { closeEdit(); return; }
+      let f = e.field || null;
+      if (!f && e.status === 400 && /^url\b/.test(e.message)) f = 'url';
+      editErrors(f === 'url' || f === 'alias' ? f : null, e.message);
+      if (e.status === 404) { closeEdit(); removeInstance(id); }
+    } finally {
+      btn.disabled = false;
+    }
+  });
 
   function showError(text) { const b = $('app-error'); setText(b, text); b.hidden = false; }
   function hideError() { const b = $('app-error'); b.hidden = true; setText(b, ''); }
