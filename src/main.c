@@ -115,6 +115,7 @@ static const char usage[] =
 "NP_TCP_DATA_BUF_SIZE, NP_SERVICE_COOLDOWN. See docs/operations.md.\n"
 "\n"
 "Every report interval one line: CHECK_POINT|MODE=|PING=|POOL=|TCPS=|UDPS=|TCPRX=|...\n"
+"and on each change of state: STATE|connecting|connected|degraded|error|<reason>.\n"
 "Exit codes: 0 stopped by SIGINT/SIGTERM, 1 run-time error (e.g. address in use),\n"
 "2 bad URL, parameter or file. SIGHUP reloads (target names re-resolved, a hub's\n"
 "accounts, an agent's routes) without dropping connections; the master passes it on\n"

@@ -2,7 +2,7 @@
  *
  * Levels follow NodePass: debug < info < warn < error < event < none. A message
  * is printed when its level is at or above the configured one, so `log=event`
- * shows only the CHECK_POINT lines and `log=none` shows nothing. Never pass a
+ * shows only the CHECK_POINT and STATE lines and `log=none` shows nothing. Never pass a
  * key, token or other secret to these functions. */
 #ifndef PN_CORE_LOG_H
 #define PN_CORE_LOG_H

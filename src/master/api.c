@@ -306,6 +306,27 @@ get_hub(pn_mhttp_req_t *r, pn_inst_t *in)
     reply_json(r, 200, o);
 }
 
+/* GET /instances/{id}/history?range=<duration>: the chart's buckets
+ * (master/history.h), 1h when no range is given. */
+static void
+get_history(pn_api_t *a, pn_mhttp_req_t *r, pn_inst_t *in)
+{
+    char *range = pn_mhttp_query(r, "range");
+    int64_t s = 3600;
+    if (range != NULL && pn_history_range(range, &s) != PN_OK) {
+        free(range);
+        reply_error(r, 400, "range", "range: expected a duration from 1m to 24h (e.g. 1h)");
+        return;
+    }
+    free(range);
+    json_t *o = a->history ? pn_history_json(a->history, in, s) : NULL;
+    if (o == NULL) {
+        reply_error(r, 503, NULL, "db: cannot read the history");
+        return;
+    }
+    reply_json(r, 200, o);
+}
+
 static void
 route_instance(pn_api_t *a, pn_mhttp_req_t *r, const char *rest)
 {
@@ -320,7 +341,8 @@ route_instance(pn_api_t *a, pn_mhttp_req_t *r, const char *rest)
     id[idlen] = '\0';
     enum pn_mhttp_method m = pn_mhttp_method(r);
     if (slash != NULL) {
-        if (strcmp(slash, "/logs") != 0 && strcmp(slash, "/hub") != 0) {
+        if (strcmp(slash, "/logs") != 0 && strcmp(slash, "/hub") != 0 &&
+            strcmp(slash, "/history") != 0) {
             reply_not_found(r);
             return;
         }
@@ -339,7 +361,9 @@ route_instance(pn_api_t *a, pn_mhttp_req_t *r, const char *rest)
         return;
     }
     if (slash != NULL) {
-        if (slash[1] == 'h')
+        if (strcmp(slash, "/history") == 0)
+            get_history(a, r, in);
+        else if (slash[1] == 'h')
             get_hub(r, in);
         else
             get_logs(r, in);
@@ -465,6 +489,8 @@ pn_api_metrics_text(pn_api_t *a, size_t *len)
         v[i].id = in->id;
         v[i].alias = in->alias;
         v[i].status = pn_inst_status_name(in->status);
+        const char *reason;
+        v[i].state = pn_health_name(pn_inst_health(in, &reason));
         for (int k = 0; k < PN_NCOUNTERS; k++)
             v[i].bytes[k] = pn_inst_counter(in, (enum pn_counter)k);
         v[i].tcps = in->tcps;

@@ -9,6 +9,7 @@
 #include "core/list.h"
 #include "master/body.h"
 #include "master/events.h"
+#include "master/history.h"
 #include "master/http.h"
 #include "master/info.h"
 #include "master/mconfig.h"
@@ -30,6 +31,7 @@ typedef struct pn_api {
     pn_events_t *events;
     pn_info_t *info;
     pn_dns_t *dns;              /* for tcping; may be NULL (literals only) */
+    pn_history_t *history;      /* the chart's history; NULL until the instances are loaded */
     uint64_t start_ms;          /* when the master started (monotonic) */
     uint8_t key_hash[PN_SHA256_LEN];    /* SHA-256 of the API key */
     char *name;                 /* owned: the master's display name */

@@ -194,6 +194,26 @@ pn_events_publish_hub(pn_events_t *e, const pn_inst_t *in)
 }
 
 void
+pn_events_publish_state(pn_events_t *e, const pn_inst_t *in)
+{
+    char now[PN_TIME_LEN];
+    size_t len;
+    pn_list_t *n;
+    if (pn_list_empty(&e->streams))
+        return;
+    json_t *o = pn_inst_health_json(in);
+    json_object_set_new(o, "type", json_string("state"));
+    json_object_set_new(o, "time", json_string(pn_time_rfc3339((int64_t)time(NULL), now)));
+    json_object_set_new(o, "id", json_string(in->id));
+    json_object_set_new(o, "alias", json_string(in->alias));
+    json_object_set_new(o, "status", json_string(pn_inst_status_name(in->status)));
+    char *t = event_frame("state", o, &len);
+    for (n = e->streams.next; n != &e->streams; n = n->next)
+        sse_send(pn_container_of(n, sse_t, node), t, len);
+    free(t);
+}
+
+void
 pn_events_shutdown(pn_events_t *e)
 {
     pn_events_publish(e, "shutdown", NULL, NULL);

@@ -30,6 +30,9 @@ void pn_events_publish(pn_events_t *e, const char *type, const pn_inst_t *in, co
  *  <in>: its state was replaced or cleared; the counts of its lists, not the
  *  lists (GET /instances/{id}/hub has them). */
 void pn_events_publish_hub(pn_events_t *e, const pn_inst_t *in);
+/** Send a `state` event (the SSE event name, docs/master.md "States") about
+ *  <in>: its health changed. */
+void pn_events_publish_state(pn_events_t *e, const pn_inst_t *in);
 /** Send the `shutdown` event and end every stream. */
 void pn_events_shutdown(pn_events_t *e);
 /** Number of open streams. */

@@ -6,6 +6,7 @@
 
 #include "core/ev.h"
 #include "core/list.h"
+#include "master/health.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -34,6 +35,8 @@ enum pn_change {
     PN_CHANGE_DELETE,           /* the instance is still readable during the call */
     PN_CHANGE_LOG,              /* <line> is what it printed */
     PN_CHANGE_HUB,              /* a hub's state was replaced or cleared (pn_inst_t.hub) */
+    PN_CHANGE_STATE,            /* its health (pn_inst_health) changed; follows the
+                                   PN_CHANGE_CREATE or _UPDATE that carries it */
 };
 
 typedef struct pn_super pn_super_t;
@@ -72,6 +75,15 @@ typedef struct pn_inst {
     int64_t hub_updated;        /* Unix seconds of <hub>, 0 when NULL */
     uint64_t hub_note_ms;       /* last PN_CHANGE_HUB notification */
     ev_timer_t *hub_timer;      /* owned: the notification held back by the rate */
+    enum pn_health health;      /* what the running child said last (STATE lines),
+                                   PN_HEALTH_CONNECTING from its start; at its exit
+                                   PN_HEALTH_ERROR with the reason, or as it was */
+    char health_reason[PN_HEALTH_REASON_MAX];
+    enum pn_health shown;       /* pn_inst_health() when last notified */
+    char shown_reason[PN_HEALTH_REASON_MAX];
+    int64_t health_since;       /* Unix seconds <shown> began; 0 before the first */
+    uint64_t hist_last[PN_NCOUNTERS]; /* pn_inst_counter() at the last history sample */
+    int hist_seen;              /* <hist_last> is set (master/history.c) */
 } pn_inst_t;
 
 /** Called on every change of <in>; <line> only for PN_CHANGE_LOG. */
@@ -83,6 +95,14 @@ uint64_t pn_inst_counter(const pn_inst_t *in, enum pn_counter k);
 int pn_inst_is_hub(const pn_inst_t *in);
 /** The name of a status: "running", "stopped", "error". */
 const char *pn_inst_status_name(enum pn_inst_status st);
+/** The health of <in> as the API shows it: the child's own word while it runs,
+ *  PN_HEALTH_STOPPED when stopped, PN_HEALTH_ERROR when it exited on its own;
+ *  its reason (borrowed from <in>) in *<reason>. */
+enum pn_health pn_inst_health(const pn_inst_t *in, const char **reason);
+/** Remember pn_inst_health() as shown at <now> (Unix seconds; <health_since>
+ *  moves when the state changes); 1 when state or reason differ from the last
+ *  shown (or nothing was shown yet), else 0. */
+int pn_inst_health_update(pn_inst_t *in, int64_t now);
 /** Call <cb> for each kept log line of <in>, oldest first. */
 void pn_inst_logs(const pn_inst_t *in, void (*cb)(const char *line, void *ctx), void *ctx);
 

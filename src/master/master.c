@@ -15,6 +15,7 @@
 #include "core/mem.h"
 #include "master/api.h"
 #include "master/events.h"
+#include "master/history.h"
 #include "master/http.h"
 #include "master/info.h"
 #include "master/mconfig.h"
@@ -49,6 +50,7 @@ typedef struct master {
     pn_dns_t *dns;
     pn_super_t *super;
     pn_api_t api;
+    pn_history_t *history;
     ev_timer_t *save;
     ev_defer_t *sig[3];
     int stopping;
@@ -72,6 +74,8 @@ on_change(pn_inst_t *in, enum pn_change what, const char *line, void *ctx)
         return;
     if (what == PN_CHANGE_HUB)
         pn_events_publish_hub(m->events, in);
+    else if (what == PN_CHANGE_STATE)
+        pn_events_publish_state(m->events, in);
     else
         pn_events_publish(m->events, types[what], in, line);
 }
@@ -94,6 +98,7 @@ on_children_gone(void *arg)
 {
     master_t *m = arg;
     pn_super_save(m->super);
+    pn_history_sample(m->history);
     log_info("master: instances stopped, counters saved; bye");
     /* Let the loop write what is queued (the event streams' `shutdown` event and
      * their last chunk, the 503s) before it ends: a short, bounded linger. */
@@ -188,6 +193,7 @@ static void
 master_free(master_t *m)
 {
     pn_api_clear(&m->api);
+    pn_history_free(m->history);
     pn_events_free(m->events);
     pn_mhttp_free(m->http);
     pn_super_free(m->super);
@@ -288,6 +294,7 @@ pn_master_run(const char *url)
              m.cfg.prefix, db);
     if (pn_super_load(m.super) != PN_OK)
         log_error("master: cannot load the instances from the database");
+    m.history = m.api.history = pn_history_new(m.loop, m.store, m.super);
     pn_notify("READY=1");
 
     ev_loop_run(m.loop);

@@ -2,6 +2,7 @@
 #include "master/metrics.h"
 #include "core/mem.h"
 #include "core/prom.h"
+#include "master/health.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -153,6 +154,20 @@ pn_metrics_format(const pn_metric_inst_t *v, size_t n, uint64_t uptime_s, size_t
                   "# TYPE postern_instance_up gauge\n");
     for (size_t i = 0; i < n; i++)
         sb_sample(&b, "postern_instance_up", &v[i], NULL, strcmp(v[i].status, "running") == 0);
+    /* One series per state, 1 for the instance's own (an enum as Prometheus
+     * writes them): alerts match state="degraded" without knowing the others. */
+    pn_prom_family(&b, "postern_instance_state", "gauge",
+                   "1 for the instance's health state (connecting, connected, degraded, error, "
+                   "stopped), 0 for the others.");
+    for (size_t i = 0; i < n; i++) {
+        for (int h = PN_HEALTH_STOPPED; h < PN_HEALTH_N; h++) {
+            char labels[40];
+            const char *name = pn_health_name((enum pn_health)h);
+            snprintf(labels, sizeof(labels), "state=\"%s\"", name);
+            sb_sample(&b, "postern_instance_state", &v[i], labels,
+                      v[i].state != NULL && strcmp(v[i].state, name) == 0);
+        }
+    }
     pn_prom_printf(&b, "# HELP postern_instance_bytes_total Bytes relayed, from the users' side.\n"
                   "# TYPE postern_instance_bytes_total counter\n");
     for (size_t i = 0; i < n; i++) {

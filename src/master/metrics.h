@@ -12,6 +12,7 @@ typedef struct pn_metric_inst {
     const char *id;             /* borrowed */
     const char *alias;          /* borrowed; escaped in labels */
     const char *status;         /* "running", "stopped", "error" */
+    const char *state;          /* its health: "connecting", ... (master/health.h) */
     uint64_t bytes[4];          /* tcp rx, tcp tx, udp rx, udp tx */
     uint64_t tcps, udps, pool, ping_ms, restarts;
     int is_hub;                 /* a hub://: the postern_hub_* series */

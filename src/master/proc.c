@@ -2,7 +2,9 @@
  *
  *   fork ─> child: own process group, PDEATHSIG, stdout+stderr -> pipe, exec
  *   pipe ─> on_read: lines ─> HUB_STATE (hubs): hub state, hub
- *                            | CHECK_POINT: counters, update | other: ring, log
+ *                            | CHECK_POINT: counters, update
+ *                            | STATE: health, update (+ state) and ring, log
+ *                            | other: ring, log
  *   SIGCHLD ─> reap: drain the pipe, fold the counters, stopped/error, backoff
  *
  * The instance table and the supervisor's API are in super.c. */
@@ -45,8 +47,30 @@ proc_kill_ms(void)
 void
 pn_proc_notify(pn_inst_t *in, enum pn_change what, const char *line)
 {
-    if (in->super->notify != NULL)
-        in->super->notify(in, what, line, in->super->ctx);
+    /* Every change of the health shown is announced after the create or
+     * update that carries it. */
+    int moved = (what == PN_CHANGE_CREATE || what == PN_CHANGE_UPDATE) &&
+                pn_inst_health_update(in, (int64_t)time(NULL));
+    if (in->super->notify == NULL)
+        return;
+    in->super->notify(in, what, line, in->super->ctx);
+    if (moved)
+        in->super->notify(in, PN_CHANGE_STATE, NULL, in->super->ctx);
+}
+
+/* The reason is cut to fit, never inside a UTF-8 sequence. */
+static void
+set_health(pn_inst_t *in, enum pn_health h, const char *reason)
+{
+    size_t n = strlen(reason);
+    if (n >= sizeof(in->health_reason)) {
+        n = sizeof(in->health_reason) - 1;
+        while (n > 0 && ((unsigned char)reason[n] & 0xC0) == 0x80)
+            n--;
+    }
+    in->health = h;
+    memcpy(in->health_reason, reason, n);
+    in->health_reason[n] = '\0';
 }
 
 static void
@@ -164,6 +188,16 @@ proc_line(pn_proc_t *p, char *line, size_t len)
         in->hub = state;
         in->hub_updated = (int64_t)time(NULL);
         hub_notify(in, 0);
+        return;
+    }
+    enum pn_health h;
+    char reason[PN_HEALTH_REASON_MAX];
+    if (pn_health_parse(line, len, &h, reason) == PN_OK) {
+        /* State and a line of the log, never the error reason. */
+        set_health(in, h, reason);
+        log_push(in, line);
+        log_notify(in, line);
+        pn_proc_notify(in, PN_CHANGE_UPDATE, NULL);
         return;
     }
     if (pn_checkpoint_parse(line, len, &st, NULL) == PN_OK) {
@@ -439,6 +473,7 @@ pn_proc_start(pn_inst_t *in)
     in->proc = p;
     in->status = PN_INST_RUNNING;
     set_error(in, "");
+    set_health(in, PN_HEALTH_CONNECTING, "starting");
     log_info("master: instance %s started (pid %d)", in->id, (int)pid);
     return;
 
@@ -446,6 +481,7 @@ fail:
     log_error("master: instance %s: %s", in->id, msg);
     in->status = PN_INST_ERROR;
     set_error(in, msg);
+    set_health(in, PN_HEALTH_ERROR, msg);
 }
 
 long
@@ -512,6 +548,10 @@ proc_exited(pn_proc_t *p, int ws)
             log_warn("master: instance %s %s", in->id, reason);
             in->status = PN_INST_ERROR;
             set_error(in, reason);
+            /* The instance's own word on a final error (wrong key) stays the
+             * reason; any other end is told by the exit. */
+            if (!(final && in->health == PN_HEALTH_ERROR))
+                set_health(in, PN_HEALTH_ERROR, reason);
             in->start_after_stop = 0;
             if (final) {
                 log_warn("master: instance %s: final error: not restarted", in->id);

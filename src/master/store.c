@@ -26,7 +26,14 @@ static const char schema[] =
     "  tags TEXT NOT NULL DEFAULT '{}', created INTEGER NOT NULL,"
     "  restarts INTEGER NOT NULL DEFAULT 0,"
     "  tcprx INTEGER NOT NULL DEFAULT 0, tcptx INTEGER NOT NULL DEFAULT 0,"
-    "  udprx INTEGER NOT NULL DEFAULT 0, udptx INTEGER NOT NULL DEFAULT 0);";
+    "  udprx INTEGER NOT NULL DEFAULT 0, udptx INTEGER NOT NULL DEFAULT 0);"
+    /* Byte increases per instance and bucket (store.h "History"); no schema
+     * version needed: an older master leaves the table alone. */
+    "CREATE TABLE IF NOT EXISTS history ("
+    "  id TEXT NOT NULL, tier INTEGER NOT NULL, t INTEGER NOT NULL,"
+    "  tcprx INTEGER NOT NULL, tcptx INTEGER NOT NULL,"
+    "  udprx INTEGER NOT NULL, udptx INTEGER NOT NULL,"
+    "  PRIMARY KEY (id, tier, t)) WITHOUT ROWID;";
 
 static int
 exec_sql(pn_store_t *s, const char *sql)
@@ -129,6 +136,36 @@ finish(pn_store_t *s, sqlite3_stmt *st)
     return PN_OK;
 }
 
+/* Run <sql> once for each of <n> rows, <bind> setting its parameters, in one
+ * transaction (none when <n> is 0); PN_OK, or PN_ERR (logged, rolled back). */
+static int
+batch(pn_store_t *s, const char *sql, size_t n,
+      void (*bind)(sqlite3_stmt *st, size_t i, const void *rows), const void *rows)
+{
+    if (n == 0)
+        return PN_OK;
+    if (exec_sql(s, "BEGIN IMMEDIATE") != PN_OK)
+        return PN_ERR;
+    sqlite3_stmt *st = prepare(s, sql);
+    if (st == NULL)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_reset(st);
+        bind(st, i, rows);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            log_error("db: %s", sqlite3_errmsg(s->db));
+            sqlite3_finalize(st);
+            goto fail;
+        }
+    }
+    sqlite3_finalize(st);
+    return exec_sql(s, "COMMIT");
+
+fail:
+    exec_sql(s, "ROLLBACK");
+    return PN_ERR;
+}
+
 int
 pn_store_get(pn_store_t *s, const char *key, char **out)
 {
@@ -227,38 +264,119 @@ pn_store_delete(pn_store_t *s, const char *id)
     if (st == NULL)
         return PN_ERR;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (finish(s, st) != PN_OK)
+        return PN_ERR;
+    st = prepare(s, "DELETE FROM history WHERE id = ?1");
+    if (st == NULL)
+        return PN_ERR;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     return finish(s, st);
 }
 
-int
-pn_store_save_counters(pn_store_t *s, const pn_store_row_t *rows, size_t n)
+/* ---- history ---------------------------------------------------------------- */
+
+/* Bind increase <i> of <v> to <st> (pn_store_hist_add). */
+static void
+bind_hist(sqlite3_stmt *st, size_t i, const void *v)
 {
-    if (n == 0)
-        return PN_OK;
+    const pn_store_hist_t *h = (const pn_store_hist_t *)v + i;
+    sqlite3_bind_text(st, 1, h->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, h->t - h->t % PN_STORE_HIST_FINE_S);
+    for (int k = 0; k < 4; k++)
+        sqlite3_bind_int64(st, 3 + k, (sqlite3_int64)(h->bytes[k] & INT64_MAX));
+}
+
+int
+pn_store_hist_add(pn_store_t *s, const pn_store_hist_t *v, size_t n)
+{
+    return batch(s, "INSERT INTO history (id, tier, t, tcprx, tcptx, udprx, udptx)"
+                    " VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id, tier, t) DO UPDATE SET"
+                    " tcprx = tcprx + ?3, tcptx = tcptx + ?4, udprx = udprx + ?5,"
+                    " udptx = udptx + ?6", n, bind_hist, v);
+}
+
+int
+pn_store_hist_compact(pn_store_t *s, int64_t from, int64_t to, int64_t now)
+{
+    static const char *const sql[] = {
+        /* A minute rolled up before keeps its sum: its fine buckets may be
+         * partly gone by now. */
+        "INSERT OR IGNORE INTO history (id, tier, t, tcprx, tcptx, udprx, udptx)"
+        " SELECT id, 1, t - t % 60, sum(tcprx), sum(tcptx), sum(udprx), sum(udptx)"
+        " FROM history WHERE tier = 0 AND t >= ?1 AND t < ?2 GROUP BY id, t - t % 60",
+        "DELETE FROM history WHERE tier = 0 AND t < ?3",
+        "DELETE FROM history WHERE tier = 1 AND t < ?4",
+    };
     if (exec_sql(s, "BEGIN IMMEDIATE") != PN_OK)
         return PN_ERR;
-    sqlite3_stmt *st = prepare(s, "UPDATE instances SET restarts = ?2, tcprx = ?3, tcptx = ?4,"
-                                  " udprx = ?5, udptx = ?6 WHERE id = ?1");
-    if (st == NULL)
-        goto fail;
-    for (size_t i = 0; i < n; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, rows[i].id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)rows[i].restarts);
-        for (int k = 0; k < 4; k++)
-            sqlite3_bind_int64(st, 3 + k, (sqlite3_int64)rows[i].counters[k]);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            log_error("db: %s", sqlite3_errmsg(s->db));
-            sqlite3_finalize(st);
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        sqlite3_stmt *st = prepare(s, sql[i]);
+        if (st == NULL)
             goto fail;
-        }
+        /* Unused parameters of a statement stay unbound (NULL): harmless. */
+        sqlite3_bind_int64(st, 1, from);
+        sqlite3_bind_int64(st, 2, to);
+        sqlite3_bind_int64(st, 3, now - PN_STORE_HIST_FINE_KEEP);
+        sqlite3_bind_int64(st, 4, now - PN_STORE_HIST_COARSE_KEEP);
+        if (finish(s, st) != PN_OK)
+            goto fail;
     }
-    sqlite3_finalize(st);
     return exec_sql(s, "COMMIT");
 
 fail:
     exec_sql(s, "ROLLBACK");
     return PN_ERR;
+}
+
+int
+pn_store_hist_get(pn_store_t *s, const char *id, int64_t since, int coarse, int64_t split,
+                  pn_store_hist_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = prepare(s, coarse
+        ? "SELECT t - t % 60 AS b, sum(tcprx), sum(tcptx), sum(udprx), sum(udptx) FROM history"
+          " WHERE id = ?1 AND t >= ?2 AND ((tier = 1 AND t < ?3) OR (tier = 0 AND t >= ?3))"
+          " GROUP BY b ORDER BY b"
+        : "SELECT t, tcprx, tcptx, udprx, udptx FROM history"
+          " WHERE id = ?1 AND tier = 0 AND t >= ?2 ORDER BY t");
+    if (st == NULL)
+        return PN_ERR;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, since);
+    if (coarse)
+        sqlite3_bind_int64(st, 3, split);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        uint64_t b[4];
+        for (int k = 0; k < 4; k++) {
+            sqlite3_int64 v = sqlite3_column_int64(st, 1 + k);
+            b[k] = v > 0 ? (uint64_t)v : 0;
+        }
+        cb(sqlite3_column_int64(st, 0), b, ctx);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        log_error("db: %s", sqlite3_errmsg(s->db));
+        return PN_ERR;
+    }
+    return PN_OK;
+}
+
+/* Bind row <i> of <rows> to <st> (pn_store_save_counters). */
+static void
+bind_counters(sqlite3_stmt *st, size_t i, const void *rows)
+{
+    const pn_store_row_t *r = (const pn_store_row_t *)rows + i;
+    sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)r->restarts);
+    for (int k = 0; k < 4; k++)
+        sqlite3_bind_int64(st, 3 + k, (sqlite3_int64)r->counters[k]);
+}
+
+int
+pn_store_save_counters(pn_store_t *s, const pn_store_row_t *rows, size_t n)
+{
+    return batch(s, "UPDATE instances SET restarts = ?2, tcprx = ?3, tcptx = ?4,"
+                    " udprx = ?5, udptx = ?6 WHERE id = ?1", n, bind_counters, rows);
 }
 
 int

@@ -46,11 +46,44 @@ int pn_store_set(pn_store_t *s, const char *key, const char *value);
 int pn_store_load(pn_store_t *s, void (*cb)(const pn_store_row_t *row, void *ctx), void *ctx);
 /** Insert or replace the instance <row>; PN_OK or PN_ERR. */
 int pn_store_put(pn_store_t *s, const pn_store_row_t *row);
-/** Delete the instance <id>; PN_OK or PN_ERR. */
+/** Delete the instance <id> and its history; PN_OK or PN_ERR. */
 int pn_store_delete(pn_store_t *s, const char *id);
 /** Mark the instance <id> as halted (it exited 2 and is not restarted, even by a
  *  new master) or not; pn_store_put leaves the mark alone. PN_OK or PN_ERR. */
 int pn_store_set_halted(pn_store_t *s, const char *id, int halted);
+/* History (docs/master.md "History"): the byte increases of each instance in
+ * buckets: tier 0 of PN_STORE_HIST_FINE_S seconds kept PN_STORE_HIST_FINE_KEEP
+ * seconds, tier 1 of 60 s (rolled up from tier 0) kept PN_STORE_HIST_COARSE_KEEP.
+ * A bucket's time is its start (Unix seconds, a multiple of its width). */
+#define PN_STORE_HIST_FINE_S 10
+#define PN_STORE_HIST_FINE_KEEP 3600
+#define PN_STORE_HIST_COARSE_S 60
+#define PN_STORE_HIST_COARSE_KEEP 86400
+
+typedef struct pn_store_hist {
+    const char *id;             /* borrowed */
+    int64_t t;                  /* when, Unix seconds */
+    uint64_t bytes[4];          /* increases of tcprx, tcptx, udprx, udptx */
+} pn_store_hist_t;
+
+typedef void (*pn_store_hist_cb)(int64_t t, const uint64_t bytes[4], void *ctx);
+
+/** Add each of the <n> increases <v> to its instance's fine bucket (the one
+ *  holding its time) in one transaction; PN_OK or PN_ERR. */
+int pn_store_hist_add(pn_store_t *s, const pn_store_hist_t *v, size_t n);
+/** Roll the fine buckets of [<from>, <to>) (multiples of 60; only whole minutes
+ *  that are over) up into coarse ones (a minute rolled up before keeps its sum),
+ *  then delete the fine buckets older than <now> - PN_STORE_HIST_FINE_KEEP and
+ *  the coarse ones older than <now> - PN_STORE_HIST_COARSE_KEEP, in one
+ *  transaction; PN_OK or PN_ERR. */
+int pn_store_hist_compact(pn_store_t *s, int64_t from, int64_t to, int64_t now);
+/** Call <cb> for each bucket of <id> that starts at <since> or later, in time
+ *  order: the fine buckets; or, <coarse>, per minute: the coarse buckets before
+ *  <split> (the end of what was rolled up) and the sums of the fine ones from
+ *  <split> on. PN_OK or PN_ERR. */
+int pn_store_hist_get(pn_store_t *s, const char *id, int64_t since, int coarse, int64_t split,
+                      pn_store_hist_cb cb, void *ctx);
+
 /** Save the restart and byte counters of the <n> rows in one transaction;
  *  rows whose id is gone are skipped. PN_OK or PN_ERR. */
 int pn_store_save_counters(pn_store_t *s, const pn_store_row_t *rows, size_t n);

@@ -207,6 +207,7 @@ pn_super_load(pn_super_t *s)
             in->error = xstrdup("exited with code 2 (bad URL or file) before the master "
                                "restarted: not restarted until started");
         }
+        pn_inst_health_update(in, (int64_t)time(NULL));
     }
     log_info("master: %zu instances loaded", s->ninsts);
     return PN_OK;

@@ -15,6 +15,23 @@ pn_time_rfc3339(int64_t t, char out[PN_TIME_LEN])
 }
 
 json_t *
+pn_inst_health_json(const pn_inst_t *in)
+{
+    char since[PN_TIME_LEN];
+    const char *reason;
+    enum pn_health h = pn_inst_health(in, &reason);
+    json_t *o = json_object();
+    json_object_set_new(o, "state", json_string(pn_health_name(h)));
+    /* Reasons are printable ASCII (master/health.h) or the master's own. */
+    json_t *r = json_string(reason);
+    json_object_set_new(o, "reason", r ? r : json_string(""));
+    json_object_set_new(o, "since", in->health_since != 0
+                                        ? json_string(pn_time_rfc3339(in->health_since, since))
+                                        : json_null());
+    return o;
+}
+
+json_t *
 pn_inst_json(const pn_inst_t *in)
 {
     char created[PN_TIME_LEN];
@@ -40,5 +57,6 @@ pn_inst_json(const pn_inst_t *in)
     json_object_set(meta, "tags", in->tags);
     json_object_set_new(o, "meta", meta);
     json_object_set_new(o, "created", json_string(pn_time_rfc3339(in->created, created)));
+    json_object_set_new(o, "health", pn_inst_health_json(in));
     return o;
 }

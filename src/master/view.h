@@ -9,6 +9,9 @@
 
 #define PN_TIME_LEN 21              /* "2026-11-21T10:00:00Z" and a NUL */
 
+/** Return a new JSON object of <in>'s health: {"state", "reason", "since"}
+ *  (docs/master.md "States"). */
+json_t *pn_inst_health_json(const pn_inst_t *in);
 /** Return a new JSON object of <in> in the shape of docs/master.md. */
 json_t *pn_inst_json(const pn_inst_t *in);
 /** Format the Unix time <t> as "YYYY-MM-DDTHH:MM:SSZ" into <out>; return <out>. */

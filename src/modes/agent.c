@@ -45,6 +45,8 @@ struct aroute {
     route_probe_t *probe;       /* owned while one runs */
     ev_timer_t *probe_timer;    /* owned; NULL without a probe */
     uint64_t probe_fails;       /* consecutive failed probes */
+    char probe_why[128];        /* the last failed probe's reason, "" before one */
+    char refused_why[128];      /* the hub's reason when ROUTE_REFUSED */
 };
 
 enum { ROUTE_IDLE = 0, ROUTE_ASKED, ROUTE_REGISTERED, ROUTE_REFUSED };
@@ -58,6 +60,37 @@ struct agent {
 };
 
 static void route_probe_now(struct aroute *r);
+
+/* The agent's side of its STATE (docs/master.md "States"): degraded while a
+ * route is refused by the hub or offline (its probe fails); the client
+ * (pn_client_degraded) adds it to the session's own state. */
+static void
+agent_health(struct agent *ag)
+{
+    char issue[PN_INSTANCE_REASON_MAX] = "";
+    size_t bad = 0;
+    for (pn_list_t *p = ag->routes.next; p != &ag->routes; p = p->next) {
+        struct aroute *r = pn_container_of(p, struct aroute, node);
+        if (r->state != ROUTE_REFUSED && r->online)
+            continue;
+        if (bad++ > 0)
+            continue;
+        if (r->state == ROUTE_REFUSED)
+            snprintf(issue, sizeof(issue), "route %s refused: %s", r->spec.name, r->refused_why);
+        else if (r->probe_why[0] != '\0')
+            snprintf(issue, sizeof(issue), "route %s offline: probe failed: %s", r->spec.name,
+                     r->probe_why);
+        else
+            snprintf(issue, sizeof(issue), "route %s offline: waiting for its first probe",
+                     r->spec.name);
+    }
+    if (bad > 1) {
+        size_t len = strlen(issue);
+        snprintf(issue + len, sizeof(issue) - len, " (and %zu more)", bad - 1);
+    }
+    if (ag->cl != NULL)
+        pn_client_degraded(ag->cl, issue);
+}
 
 static const char *
 route_label(const struct aroute *r)
@@ -126,8 +159,12 @@ on_probe_done(int ok, const char *why, void *arg)
     struct aroute *r = arg;
     r->probe = NULL;
     r->probe_fails = ok ? 0 : r->probe_fails + 1;
-    if (ok == r->online)
+    if (!ok)
+        snprintf(r->probe_why, sizeof(r->probe_why), "%s", why);
+    if (ok == r->online) {
+        agent_health(r->ag);
         return;
+    }
     r->online = ok;
     if (ok)
         log_info("agent: route %s online: its service answers%s", route_label(r),
@@ -142,6 +179,7 @@ on_probe_done(int ok, const char *why, void *arg)
         m.online = (uint8_t)ok;
         send_route(r->ag, PN_FT_ROUTE_STATE, &m);
     }
+    agent_health(r->ag);
 }
 
 static void
@@ -271,6 +309,7 @@ agent_reload(struct agent *ag)
     }
     log_info("agent: reloaded %s: %zu routes kept, %zu added, %zu withdrawn",
              ag->cfg->routes_file, kept, added, removed);
+    agent_health(ag);
     free(matched);
     pn_routes_free(specs, n);
 }
@@ -292,6 +331,7 @@ hook_start(pn_client_t *cl, void *ctx)
     pn_client_instance(cl)->reload_ctx = ag;
     for (pn_list_t *p = ag->routes.next; p != &ag->routes; p = p->next)
         route_start(pn_container_of(p, struct aroute, node));
+    agent_health(ag);
 }
 
 static void
@@ -337,9 +377,13 @@ hook_frame(pn_client_t *cl, const pn_frame_t *f, void *ctx)
         }
         log_error("agent: route %s refused (%s): %s", route_label(r), pn_frame_route_fail_name(m.code),
                   m.reason);
+        snprintf(r->refused_why, sizeof(r->refused_why), "%.20s: %.100s",
+                 pn_frame_route_fail_name(m.code), m.reason);
+        agent_health(ag);
         return PN_OK;
     }
     r->state = ROUTE_REGISTERED;
+    agent_health(ag);
     if (r->spec.type == PN_RT_TCP || r->spec.type == PN_RT_UDP) {
         r->given_port = m.port;
         log_info("agent: route %s registered on the hub's port %u%s", route_label(r),

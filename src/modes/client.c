@@ -29,6 +29,7 @@
 #include "tunnel/open.h"
 #include "tunnel/transport.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define OPEN_BURST 32           /* data connections started per refill */
@@ -76,9 +77,38 @@ struct client {
     pn_entry_t *user_entry;     /* owned; forward TCP, kept across sessions */
     udp_table_t *utable;        /* owned; forward UDP, kept across sessions */
     pn_client_hooks_t hooks;    /* an agent's (modes/agent.c); all NULL for a tunnel client */
+    uint64_t open_fails;        /* data connections that failed since the last tick */
+    char open_err[128];         /* the last one's reason */
+    char issue[PN_INSTANCE_REASON_MAX]; /* the agent's degradation (pn_client_degraded), or "" */
 };
 
 static void client_connect(struct client *cl);
+
+/* The STATE of a session that is up (docs/master.md "States"): degraded while
+ * the pool is empty and data connections fail, or while the agent reports a
+ * problem of its routes; connected otherwise. */
+static void
+client_health(struct client *cl)
+{
+    char s[PN_ADDRSTRLEN];
+    if (!cl->side.sess.ready)
+        return;
+    if (cl->open_fails > 0 && tun_sess_idle(&cl->side.sess) == 0)
+        pn_instance_state(&cl->in, "degraded", "pool empty: data connections to %s fail: %s",
+                          pn_addr_str(&cl->server_addr, s), cl->open_err);
+    else if (cl->issue[0] != '\0')
+        pn_instance_state(&cl->in, "degraded", "%s", cl->issue);
+    else
+        pn_instance_state(&cl->in, "connected", "connected to %s",
+                          pn_addr_str(&cl->server_addr, s));
+}
+
+void
+pn_client_degraded(pn_client_t *cl, const char *reason)
+{
+    snprintf(cl->issue, sizeof(cl->issue), "%s", reason != NULL ? reason : "");
+    client_health(cl);
+}
 
 static const char *
 flow_name(int flow)
@@ -117,11 +147,15 @@ session_end(struct client *cl, const char *why)
     if (cl->in.stopping)
         return;
     uint64_t delay = pn_mode_backoff_next(&cl->backoff_ms, cl->cfg->backoff_max_ms);
-    if (had)
+    if (had) {
         log_warn("%s: session ended: %s; reconnecting in %llu ms", cl->side.name, why,
                  (unsigned long long)delay);
-    else
+        pn_instance_state(&cl->in, "connecting", "session ended: %s; reconnecting", why);
+    } else {
         log_warn("%s: %s; retrying in %llu ms", cl->side.name, why, (unsigned long long)delay);
+        pn_instance_state(&cl->in, "error", "cannot connect to %s:%s: %s; retrying",
+                          cl->cfg->host, cl->cfg->port, why);
+    }
     ev_timer_arm(cl->reconnect, delay);
 }
 
@@ -198,6 +232,8 @@ on_data_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
             return;
         }
         log_debug("client: data connection failed: %s", err);
+        cl->open_fails++;
+        snprintf(cl->open_err, sizeof(cl->open_err), "%s", err);
         return;
     }
     if (cl->hello.tls == 1 && !cl->verify_sent && fp != NULL) {
@@ -263,6 +299,10 @@ on_tick(ev_timer_t *t, void *arg)
         return EV_TIMER_STOP;
     uint64_t takes = cl->side.sess.takes;
     tun_sess_check(&cl->side.sess);
+    if (!cl->side.sess.ready)
+        return EV_TIMER_STOP;
+    client_health(cl);
+    cl->open_fails = 0;
     if (takes * 2 >= cl->target) {
         size_t grown = cl->target * 2;
         cl->target = grown > cl->hello.max ? cl->hello.max : grown;
@@ -327,6 +367,8 @@ session_ready(struct client *cl)
              xd != NULL ? xd->type : 0, min, cl->hello.max);
     ev_timer_arm(cl->refill, 0);
     ev_timer_arm(cl->tick, cl->cfg->report_ms);
+    cl->open_fails = 0;
+    client_health(cl);
     if (cl->hooks.ready != NULL)
         cl->hooks.ready(cl, cl->side.sess.ctrl, cl->hooks.ctx);
 }
@@ -434,6 +476,8 @@ on_ctrl_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
             /* Final: retrying with the same key cannot succeed. */
             log_error("%s: " PN_FINAL_MARK " authentication failed with %s: %s; stopping",
                       cl->side.name, pn_addr_str(&cl->server_addr, s), what);
+            pn_instance_state(&cl->in, "error", "authentication failed with %s: %s",
+                              pn_addr_str(&cl->server_addr, s), what);
             pn_instance_fail(&cl->in, PN_EXIT_RUNTIME);
             return;
         }
@@ -559,6 +603,7 @@ client_loop(struct client *cl)
         cl->hooks.start(cl, cl->hooks.ctx);
     log_info("%s: %s for %s:%s", cl->side.name, cl->hooks.exit != NULL ? "hub agent" : "tunnel client",
              cfg->host, cfg->port);
+    pn_instance_state(&cl->in, "connecting", "connecting to %s:%s", cfg->host, cfg->port);
     client_connect(cl);
     int rc = pn_instance_run(&cl->in);
     client_stop(&cl->in, cl);

@@ -41,5 +41,8 @@ int pn_client_run_hooked(const pn_config_t *cfg, pn_tls_ctx_t *psk, const pn_cli
 pn_instance_t *pn_client_instance(pn_client_t *cl);
 /** The session's shared pieces (links, UDP group) of <cl>. */
 struct pn_mode_side *pn_client_side(pn_client_t *cl);
+/** The agent's word on its routes: <reason> (copied) makes a session that is up
+ *  report "degraded" with it; NULL or "" clears it (docs/master.md "States"). */
+void pn_client_degraded(pn_client_t *cl, const char *reason);
 
 #endif

@@ -767,6 +767,8 @@ pn_hub_run(const pn_config_t *cfg)
     log_info("hub: listening for agents on %s (tls=%d, type=%d, %zu accounts)",
              pn_addr_str(&h.tunnel_addr, s), cfg->tls, cfg->xtype < 0 ? 0 : cfg->xtype,
              h.accounts.n);
+    pn_instance_state(&h.in, "connected", "listening for agents on %s",
+                      pn_addr_str(&h.tunnel_addr, s));
     if (cfg->http_listen)
         log_info("hub: http users on %s (routed by Host)", cfg->http_listen);
     if (cfg->https_listen)

@@ -10,6 +10,7 @@
 #include "core/notify.h"
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +23,24 @@ pn_instance_report(pn_instance_t *in)
         in->refresh(in, in->stop_ctx);
     if (pn_stats_checkpoint_format(line, sizeof(line), in->report_mode, &in->stats) > 0)
         log_event("%s", line);
+}
+
+void
+pn_instance_state(pn_instance_t *in, const char *state, const char *fmt, ...)
+{
+    char reason[PN_INSTANCE_REASON_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    for (char *p = reason; *p; p++)
+        if (*p == '|' || *p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+    if (strcmp(in->state, state) == 0 && strcmp(in->state_reason, reason) == 0)
+        return;
+    snprintf(in->state, sizeof(in->state), "%s", state);
+    memcpy(in->state_reason, reason, sizeof(reason));
+    log_event("STATE|%s|%s", in->state, reason);
 }
 
 static long

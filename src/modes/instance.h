@@ -24,6 +24,7 @@
 #include "route/refresh.h"
 
 typedef struct pn_instance pn_instance_t;
+#define PN_INSTANCE_REASON_MAX 200  /* bytes of a STATE line's reason, NUL included */
 typedef void (*pn_instance_stop_cb)(pn_instance_t *in, void *ctx);
 
 struct pn_instance {
@@ -58,6 +59,8 @@ struct pn_instance {
     /* optional: the mode's own series on the metrics= page (the hub's) */
     void (*metrics)(pn_instance_t *in, void *ctx, pn_prom_t *b);
     void *metrics_ctx;          /* borrowed: <metrics>'s context */
+    char state[16];             /* the last STATE line's state, "" before the first */
+    char state_reason[PN_INSTANCE_REASON_MAX]; /* and its reason */
 };
 
 /** Prepare <in> for <cfg> (borrowed): loop, signals, report timer. */
@@ -83,5 +86,12 @@ void pn_instance_fail(pn_instance_t *in, int code);
 void pn_instance_clear(pn_instance_t *in);
 /** Write the current CHECK_POINT line to the log (at event level). */
 void pn_instance_report(pn_instance_t *in);
+/** Say how the mode is doing: print "STATE|<state>|<reason>" at event level (the
+ *  master reads it, docs/master.md "States") when state or reason differ from the
+ *  last ones. <state>: "connecting", "connected", "degraded" or "error". The
+ *  reason is cut to PN_INSTANCE_REASON_MAX - 1 bytes; '|', '"', '\\' and control
+ *  characters in it become spaces. Never pass a secret. */
+void pn_instance_state(pn_instance_t *in, const char *state, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -276,6 +276,7 @@ pn_proxy_run(const pn_config_t *cfg)
     p->hup = ev_signal_new(p->in.loop, SIGHUP, on_hup, p);
     log_info("proxy: listening on %s (socks5+http), %zu user(s), %zu allowed network(s)",
              pn_addr_str(&listen_addr, s), p->nusers, p->nallow);
+    pn_instance_state(&p->in, "connected", "listening on %s", pn_addr_str(&listen_addr, s));
     rc = pn_instance_run(&p->in);
     proxy_stop(&p->in, p);
     log_info("proxy: stopped");

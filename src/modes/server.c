@@ -64,6 +64,9 @@ session_end(struct server *sv, const char *why)
     log_info("server: client %s detached: %s", pn_addr_str(&sv->peer, s), why);
     pn_mode_side_close(&sv->side);
     ev_timer_disarm(sv->tick);
+    if (!sv->in.stopping)
+        pn_instance_state(&sv->in, "connecting", "waiting for a client (the last one left: %s)",
+                          why);
 }
 
 static void
@@ -162,6 +165,8 @@ on_control(pn_xprt_t *x, const pn_addr_t *peer, void *arg)
     ev_timer_arm(sv->tick, sv->cfg->report_ms);
     log_info("server: client %s attached (flow=%s, tls=%d, max=%u)", pn_addr_str(peer, s),
              flow_name(sv->flow), sv->cfg->tls, sv->cfg->max);
+    pn_instance_state(&sv->in, "connected", "serving the tunnel client at %s",
+                      pn_addr_str(peer, s));
     /* Users that waited for a client get their channels as the pool fills. */
 }
 
@@ -299,6 +304,8 @@ pn_server_run(const pn_config_t *cfg)
     log_info("server: listening for clients on %s (flow=%s, tls=%d, type=%d)",
              pn_addr_str(&sv.tunnel_addr, s), flow_name(sv.flow), cfg->tls,
              cfg->xtype < 0 ? 0 : cfg->xtype);
+    pn_instance_state(&sv.in, "connecting", "waiting for a client on %s",
+                      pn_addr_str(&sv.tunnel_addr, s));
     if (sv.flow == PN_FLOW_REVERSE)
         log_info("server: publishing the client's service on %s", pn_addr_str(&sv.target_addr, s));
     else

@@ -87,6 +87,23 @@ single_drain(pn_instance_t *in, void *arg)
     route_prober_free(sg->prober);
 }
 
+/* Before each report: the STATE (docs/master.md "States"). A target is down
+ * after a failed dial or probe, until one succeeds; degraded while all are. */
+static void
+single_refresh(pn_instance_t *in, void *arg)
+{
+    struct single *sg = arg;
+    size_t down = 0;
+    for (size_t i = 0; i < sg->set.n; i++)
+        down += sg->set.t[i].down != 0;
+    if (sg->set.n > 0 && down == sg->set.n)
+        pn_instance_state(in, "degraded", "every target down (%zu of %zu)", down, sg->set.n);
+    else if (down > 0)
+        pn_instance_state(in, "connected", "serving; %zu of %zu targets down", down, sg->set.n);
+    else
+        pn_instance_state(in, "connected", "serving %zu target(s)", sg->set.n);
+}
+
 static size_t
 single_busy(pn_instance_t *in, void *arg)
 {
@@ -133,6 +150,7 @@ pn_single_run(const pn_config_t *cfg)
     sg.in.stop_ctx = &sg;
     sg.in.drain = single_drain;
     sg.in.busy = single_busy;
+    sg.in.refresh = single_refresh;
     pn_instance_links(&sg.in, &sg.links, "single-end");
     sg.links.set = &sg.set;
     sg.links.src = sg.has_src ? &sg.src : NULL;
@@ -151,6 +169,7 @@ pn_single_run(const pn_config_t *cfg)
              cfg->noudp ? "" : "udp", cfg->tls, sg.set.n, (int)cfg->lbs);
     for (size_t i = 0; i < sg.set.n; i++)
         log_info("single-end: target %zu: %s", i, pn_addr_str(&sg.set.t[i].addr, s));
+    single_refresh(&sg.in, &sg);
     rc = pn_instance_run(&sg.in);
     single_stop(&sg.in, &sg);
     log_info("single-end: stopped");

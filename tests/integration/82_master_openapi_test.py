@@ -415,6 +415,8 @@ def test_contract_walk(master, tmp_path):
 
     r, logs = call("get", "/instances/{id}/logs", {"id": iid})
     assert r.status == 200, r
+    r, hist = call("get", "/instances/{id}/history", {"id": iid})
+    assert r.status == 200 and hist["id"] == iid and hist["step"] == 10, r
 
     # events: retry first, then one initial event per instance, each data an Event
     op, _ = ops[("get", "/events")]

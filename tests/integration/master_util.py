@@ -5,18 +5,23 @@ database, talk to its API, follow its event stream.
 - start_master()        start one (waits for the port and, on a new db, the key line)
 - EventStream           `curl -N` on /events, lines collected by a thread
 - wait_instance()       poll GET /instances/{id} until a predicate holds
+- streams               fixture: EventStreams stopped at teardown
+- page_check()          tests/web/page_check.mjs (headless Chromium) against a master
 
 Every process started here is stopped by PID in the tests' finalizers (the
 `postern` fixture stops masters; EventStream.stop() stops curl)."""
 import http.client
 import json
+import os
 import re
 import ssl
 import subprocess
 import threading
 import time
 
-from conftest import LOOPBACK, free_port, require_tool, wait_until
+import pytest
+
+from conftest import LOOPBACK, REPO, free_port, require_tool, wait_until
 from harness.procs import stop_process
 
 KEY_RE = r"^API key: ([0-9a-f]{64})$"
@@ -113,6 +118,16 @@ def start_master(postern, tmp_path, query="", path="", env=None, db=None, expect
     raise last
 
 
+@pytest.fixture
+def streams():
+    """Fixture: a list of EventStreams the test appends to; each is stopped at teardown
+    (import it into the test module)."""
+    made = []
+    yield made
+    for s in made:
+        s.stop()
+
+
 def wait_instance(m, iid, pred, timeout=10, what="instance state"):
     last = {}
 
@@ -206,3 +221,23 @@ class EventStream:
         self.t.join(timeout=5)
         self.proc.stdout.close()
         self.proc.stderr.close()
+
+
+def page_check(m, check, expect):
+    """Run tests/web/page_check.mjs's <check> against <m> with <expect> (JSON-encoded into
+    POSTERN_WEB_EXPECT; the key goes in the environment); return its stdout. Skipped
+    without node, chromium or tests/web's npm packages (failed under
+    POSTERN_REQUIRE_TOOLS=1)."""
+    node = require_tool("node")
+    require_tool("chromium")
+    if not (REPO / "tests" / "web" / "node_modules" / "playwright-core").exists():
+        why = "tests/web/node_modules has no playwright-core (npm ci in tests/web)"
+        if os.environ.get("POSTERN_REQUIRE_TOOLS") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+    env = dict(os.environ, POSTERN_WEB_BASE=f"http://{LOOPBACK}:{m.port}", POSTERN_WEB_KEY=m.key,
+               POSTERN_WEB_CHECK=check, POSTERN_WEB_EXPECT=json.dumps(expect))
+    res = subprocess.run([node, "tests/web/page_check.mjs"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, f"page_check failed ({res.returncode}):\n{res.stdout}\n{res.stderr}"
+    return res.stdout

@@ -6,7 +6,13 @@
   const PREFIX = ((meta && meta.content) || '/api').replace(/\/+$/, '');
   const API = PREFIX + '/v1';
   const KEY_SLOT = 'postern.key';
-  const WINDOW_S = 300;          // chart span, seconds
+  const POINTS = 300;            // chart points, whatever the span
+  // chart spans (seconds): x-axis tick every `tick` s, labelled in `unit` s called `name`
+  const RANGES = {
+    300: { tick: 60, unit: 60, name: 'min', label: 'last 5 minutes' },
+    3600: { tick: 600, unit: 60, name: 'min', label: 'last hour' },
+    86400: { tick: 14400, unit: 3600, name: 'h', label: 'last 24 hours' },
+  };
   const LOG_MAX = 1000;          // lines kept in the log panel
   const STALL_MS = 45000;        // no byte (not even a keepalive) for this long: reconnect
   const HUB_POLL_MS = 5000;      // the hub panel reloads at least this often
@@ -17,8 +23,10 @@
     key: null,
     inst: new Map(),             // id -> Instance
     rows: new Map(),             // id -> row parts
-    hist: new Map(),             // id -> {t, rx, tx, bins: Map<sec, [rx, tx]>}
+    hist: new Map(),             // id -> {t, rx, tx, since, rx0, tx0, past, bins: Map<sec, [rx, tx]>}
     total: new Map(),            // sec -> [rx, tx], every instance summed
+    range: 300,                  // the chart's span, seconds (a key of RANGES)
+    histGen: 0,                  // the history load in flight (a newer one wins)
     chartId: '',
     log: { id: null, loading: false, queue: [] },
     hub: { id: null, poll: 0, timer: 0, busy: false, again: false, last: 0 },
@@ -298,6 +306,7 @@
     st.sync = null;
     for (const id of [...st.inst.keys()]) if (!s.seen.has(id)) removeInstance(id);
     refreshEmpty();
+    loadHistory();
   }
 
   function onEvent(type, data) {
@@ -345,7 +354,7 @@
   // ---------- instances ----------
   const ACTIONS = [
     ['start', 'Start'], ['stop', 'Stop'], ['restart', 'Restart'],
-    ['reset', 'Reset'], ['logs', 'Log'], ['delete', 'Delete'],
+    ['reset', 'Reset'], ['logs', 'Log'], ['edit', 'Edit'], ['delete', 'Delete'],
   ];
   const COUNTERS = ['tcprx', 'tcptx', 'udprx', 'udptx'];
 
@@ -356,7 +365,7 @@
     const pair = (a, b) => el('span', { cls: 'val' }, span(a), el('span', { cls: 'sep', text: ' / ' }), span(b));
     const td = (lbl, cls, ...kids) => tr.append(el('td', { 'data-label': lbl, cls }, ...kids));
     td('Instance', 'c-name', span('alias', 'alias'), span('type', 'tag'), el('br'), span('id', 'id muted', 'code'));
-    td('Status', '', el('span', { cls: 'val' }, span('status', 'pill'), span('restarts', 'muted small'), span('error', 'inst-error small', 'div')));
+    td('Status', '', el('span', { cls: 'val' }, span('status', 'pill'), span('restarts', 'muted small'), span('health', 'pill'), span('reason', 'inst-reason small', 'div'), span('error', 'inst-error small', 'div')));
     td('URL', 'c-url', span('url', 'url', 'code'));
     td('TCP rx / tx', 'num', pair('tcprx', 'tcptx'));
     td('UDP rx / tx', 'num', pair('udprx', 'udptx'));
@@ -390,7 +399,21 @@
     p.status.className = `pill pill-${['running', 'stopped', 'error'].includes(status) ? status : 'other'}`;
     setText(p.restarts, num(inst.restarts) > 0 ? ` ↻${num(inst.restarts)}` : '');
     p.restarts.title = num(inst.restarts) > 0 ? `${num(inst.restarts)} automatic restart(s)` : '';
-    setText(p.error, status === 'error' ? inst.error : '');
+    // The instance's own word (docs/master.md "States"): stopped needs no second badge.
+    const hl = inst.health && typeof inst.health === 'object' ? inst.health : {};
+    const hs = str(hl.state) || (status === 'running' ? 'connecting' : status);
+    const known = ['connecting', 'connected', 'degraded', 'error'].includes(hs);
+    p.tr.dataset.health = hs;
+    setText(p.health, status === 'running' ? hs : '');
+    p.health.className = `pill health health-${known ? hs : 'other'}`;
+    p.health.hidden = status !== 'running';
+    p.health.title = hl.since ? `${hs} since ${new Date(str(hl.since)).toLocaleString()}` : hs;
+    const reason = status === 'running' ? str(hl.reason) : '';
+    setText(p.reason, reason);
+    p.reason.className = `inst-reason small health-text-${known ? hs : 'other'}`;
+    p.reason.title = reason;
+    const err = status === 'error' ? (str(hl.reason) || str(inst.error)) : '';
+    setText(p.error, err);
     p.error.title = str(inst.error);
     setText(p.url, inst.url);
     p.url.title = str(inst.url);
@@ -466,6 +489,7 @@
     const inst = st.inst.get(id);
     if (!inst) return;
     if (action === 'logs') { openLog(id); return; }
+    if (action === 'edit') { openEdit(inst); return; }
     if (action === 'delete' && !(await confirmDelete(inst))) return;
     const p = st.rows.get(id);
     if (p) { p.tr.dataset.busy = '1'; renderRow(inst); }
@@ -507,6 +531,57 @@
       $('confirm-cancel').focus();
     });
   }
+
+  /* The edit dialog: a new URL is a PUT (a running instance restarts with it), a new alias
+   * a PATCH; the API's 400 lands next to the field it names, and the dialog stays open. */
+  let editing = null;
+  function editErrors(field, text) {
+    for (const f of ['url', 'alias']) {
+      const on = f === field;
+      setText($(`edit-${f}-error`), on ? text : '');
+      if (on) $(`edit-${f}`).setAttribute('aria-invalid', 'true'); else $(`edit-${f}`).removeAttribute('aria-invalid');
+    }
+    setText($('edit-error'), field ? '' : text);
+  }
+  function openEdit(inst) {
+    editing = inst.id;
+    editErrors(null, '');
+    setText($('edit-which'), `${label(inst)} (${inst.id})`);
+    $('edit-url').value = str(inst.url);
+    $('edit-alias').value = str(inst.alias);
+    $('edit').showModal();
+    $('edit-url').focus();
+  }
+  function closeEdit() { editing = null; if ($('edit').open) $('edit').close(); }
+  $('edit-cancel').addEventListener('click', closeEdit);
+  $('edit').addEventListener('cancel', (e) => { e.preventDefault(); closeEdit(); });
+  $('edit-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const id = editing;
+    const inst = id && st.inst.get(id);
+    if (!inst) { closeEdit(); return; }
+    editErrors(null, '');
+    const url = $('edit-url').value.trim();
+    const alias = $('edit-alias').value.trim();
+    if (!url) { editErrors('url', 'url: required'); $('edit-url').focus(); return; }
+    const btn = $('edit-save');
+    btn.disabled = true;
+    try {
+      let fresh = null;
+      if (alias !== str(inst.alias)) fresh = await api('PATCH', instPath(id), { alias });
+      if (url !== str(inst.url)) fresh = await api('PUT', instPath(id), { url });
+      if (fresh && typeof fresh.id === 'string' && st.inst.has(id)) upsert(fresh, false);
+      closeEdit();
+    } catch (e) {
+      if (e.status === 401) { closeEdit(); return; }
+      let f = e.field || null;
+      if (!f && e.status === 400 && /^url\b/.test(e.message)) f = 'url';
+      editErrors(f === 'url' || f === 'alias' ? f : null, e.message);
+      if (e.status === 404) { closeEdit(); removeInstance(id); }
+    } finally {
+      btn.disabled = false;
+    }
+  });
 
   function showError(text) { const b = $('app-error'); setText(b, text); b.hidden = false; }
   function hideError() { const b = $('app-error'); b.hidden = true; setText(b, ''); }
@@ -558,7 +633,7 @@
   // ---------- traffic history ----------
   function addBins(bins, rx, tx, t0, t1) {
     if (rx <= 0 && tx <= 0) return;
-    t0 = Math.max(t0, t1 - WINDOW_S * 1000);
+    t0 = Math.max(t0, t1 - Math.max(st.range, 300) * 1000);
     if (t1 - t0 < 1) { const s = Math.floor(t1 / 1000); const b = bins.get(s) || [0, 0]; b[0] += rx; b[1] += tx; bins.set(s, b); return; }
     const span = t1 - t0;
     for (let s = Math.floor(t0 / 1000); s * 1000 < t1; s++) {
@@ -576,7 +651,7 @@
     const rx = num(inst.tcprx) + num(inst.udprx);
     const tx = num(inst.tcptx) + num(inst.udptx);
     const h = st.hist.get(inst.id);
-    if (!h) { st.hist.set(inst.id, { t: now, rx, tx, bins: new Map() }); return; }
+    if (!h) { st.hist.set(inst.id, { t: now, rx, tx, since: now, rx0: rx, tx0: tx, past: null, bins: new Map() }); return; }
     const drx = rx >= h.rx ? rx - h.rx : rx;
     const dtx = tx >= h.tx ? tx - h.tx : tx;
     addBins(h.bins, drx, dtx, h.t, now);
@@ -584,6 +659,60 @@
     h.t = now; h.rx = rx; h.tx = tx;
   }
   function prune(bins, minSec) { for (const s of bins.keys()) if (s < minSec) bins.delete(s); }
+
+  /* What the master's database kept (GET /instances/{id}/history, docs/master.md "History")
+   * fills each instance's bins before the page first saw it; the events fill them from
+   * then on. So the chart survives a reload and spans up to 24 h. */
+  async function loadHistory() {
+    const gen = ++st.histGen;
+    const range = st.range <= 3600 ? '1h' : '24h';
+    const ids = [...st.hist.keys()];
+    const answers = await Promise.all(ids.map((id) => api('GET', `${instPath(id)}/history?range=${range}`).catch(() => null)));
+    if (gen !== st.histGen || !st.key) return;
+    ids.forEach((id, i) => {
+      const res = answers[i];
+      const h = st.hist.get(id);
+      if (!h || !res || !Array.isArray(res.samples)) return;
+      const step = (num(res.step) || 10) * 1000;
+      const samples = res.samples.map((b) => ({ t: num(b.t) * 1000, rx: num(b.tcprx) + num(b.udprx), tx: num(b.tcptx) + num(b.udptx) }));
+      // The history counts up to its `now`, the events from when the page first saw the
+      // instance: what it counted since then (its totals over the first counters seen)
+      // is the events', taken off its newest buckets.
+      const tot = res.totals && typeof res.totals === 'object' ? res.totals : {};
+      let exRx = Math.max(0, num(tot.tcprx) + num(tot.udprx) - h.rx0);
+      let exTx = Math.max(0, num(tot.tcptx) + num(tot.udptx) - h.tx0);
+      for (let k = samples.length - 1; k >= 0 && (exRx > 0 || exTx > 0); k--) {
+        const a = Math.min(samples[k].rx, exRx); samples[k].rx -= a; exRx -= a;
+        const c = Math.min(samples[k].tx, exTx); samples[k].tx -= c; exTx -= c;
+      }
+      const past = new Map();
+      for (const b of samples) {
+        const t1 = Math.min(b.t + step, h.since);
+        if (t1 > b.t) addBins(past, b.rx, b.tx, b.t, t1);
+      }
+      // replace what an earlier load added
+      for (const [sec, v] of h.past || []) {
+        const cur = h.bins.get(sec);
+        if (!cur) continue;
+        cur[0] -= v[0]; cur[1] -= v[1];
+        if (cur[0] <= 0.5 && cur[1] <= 0.5) h.bins.delete(sec);
+      }
+      for (const [sec, v] of past) { const cur = h.bins.get(sec) || [0, 0]; cur[0] += v[0]; cur[1] += v[1]; h.bins.set(sec, cur); }
+      h.past = past;
+    });
+    st.total.clear();
+    for (const h of st.hist.values()) {
+      for (const [sec, v] of h.bins) { const b = st.total.get(sec) || [0, 0]; b[0] += v[0]; b[1] += v[1]; st.total.set(sec, b); }
+    }
+    drawChart();
+  }
+  $('chart-range').addEventListener('change', (e) => {
+    const r = Number(e.target.value);
+    st.range = RANGES[r] ? r : 300;
+    setText($('chart-span'), RANGES[st.range].label);
+    loadHistory();
+    drawChart();
+  });
 
   // ---------- chart ----------
   function addChartOption(inst) {
@@ -617,13 +746,21 @@
       if (lastT === Infinity) lastT = Date.now();
     }
     const endS = Math.min(nowS, Math.floor(lastT / 1000)) - 1; // last complete second
-    const rx = new Float64Array(WINDOW_S);
-    const tx = new Float64Array(WINDOW_S);
-    for (let i = 0; i < WINDOW_S; i++) {
-      const b = bins.get(endS - (WINDOW_S - 1 - i));
-      if (b) { rx[i] = b[0]; tx[i] = b[1]; }
+    // POINTS points of `w` seconds each, the newest ending at endS: each the mean rate
+    const w = st.range / POINTS;
+    const rx = new Float64Array(POINTS);
+    const tx = new Float64Array(POINTS);
+    let bytes = 0;
+    for (let i = 0; i < POINTS; i++) {
+      for (let k = 0; k < w; k++) {
+        const b = bins.get(endS - (POINTS - 1 - i) * w - k);
+        if (b) { rx[i] += b[0] / w; tx[i] += b[1] / w; bytes += b[0] + b[1]; }
+      }
     }
-    return { rx, tx, lag: Math.max(0, nowS - endS) };
+    // the current rate: the last 5 complete seconds, whatever the span
+    let r = 0; let t = 0;
+    for (let k = 0; k < 5; k++) { const b = bins.get(endS - k); if (b) { r += b[0] / 5; t += b[1] / 5; } }
+    return { rx, tx, lag: Math.max(0, nowS - endS) / w, bytes, rate: [r, t] };
   }
 
   function niceMax(v) {
@@ -652,9 +789,10 @@
     const cGrid = color('--grid', '#e3e6eb');
     const cText = color('--muted', '#6b7280');
 
-    const { rx, tx, lag } = series();
+    const { rx, tx, lag, bytes, rate } = series();
+    cv.dataset.windowBytes = String(Math.round(bytes)); // the bytes the chart shows (tests read it)
     let max = 0;
-    for (let i = 0; i < WINDOW_S; i++) max = Math.max(max, rx[i], tx[i]);
+    for (let i = 0; i < POINTS; i++) max = Math.max(max, rx[i], tx[i]);
     const ymax = niceMax(max);
     const L = 74; const R = 10; const T = 10; const B = 22;
     const pw = w - L - R; const ph = h - T - B;
@@ -672,19 +810,22 @@
     g.textAlign = 'center';
     g.textBaseline = 'top';
     const short = pw < 420;
-    for (let m = 0; m <= 5; m++) {
-      const x = L + (pw * (WINDOW_S - m * 60)) / WINDOW_S;
-      g.fillText(m === 0 ? 'now' : short ? `−${m}m` : `−${m} min`, Math.min(Math.max(x, L + 16), L + pw - 12), T + ph + 6);
+    const RG = RANGES[st.range];
+    for (let m = 0; m * RG.tick <= st.range; m++) {
+      const x = L + (pw * (st.range - m * RG.tick)) / st.range;
+      const v = (m * RG.tick) / RG.unit;
+      const text = m === 0 ? 'now' : short ? `−${v}${RG.name[0]}` : `−${v} ${RG.name}`;
+      g.fillText(text, Math.min(Math.max(x, L + 16), L + pw - 12), T + ph + 6);
     }
-    const X = (i) => L + (pw * (i + 1 - lag)) / WINDOW_S; // the newest complete second sits `lag` s before now
+    const X = (i) => L + (pw * (i + 1 - lag)) / POINTS; // the newest complete second sits `lag` points before now
     const Y = (v) => T + ph - (ph * v) / ymax;
     const line = (data, c, dash) => {
       g.beginPath();
       g.setLineDash(dash || []);
-      for (let i = 0; i < WINDOW_S; i++) { const x = X(i); const y = Y(data[i]); if (i) g.lineTo(x, y); else g.moveTo(x, y); }
+      for (let i = 0; i < POINTS; i++) { const x = X(i); const y = Y(data[i]); if (i) g.lineTo(x, y); else g.moveTo(x, y); }
       g.strokeStyle = c; g.lineWidth = 1.75; g.lineJoin = 'round'; g.stroke();
       g.setLineDash([]);
-      g.lineTo(X(WINDOW_S - 1), T + ph); g.lineTo(X(0), T + ph); g.closePath();
+      g.lineTo(X(POINTS - 1), T + ph); g.lineTo(X(0), T + ph); g.closePath();
       g.globalAlpha = 0.12; g.fillStyle = c; g.fill(); g.globalAlpha = 1;
     };
     g.save();
@@ -694,13 +835,11 @@
     g.restore();
 
     // current rate: mean of the last 5 complete seconds
-    let r = 0; let t = 0;
-    for (let i = WINDOW_S - 5; i < WINDOW_S; i++) { r += rx[i]; t += tx[i]; }
-    r /= 5; t /= 5;
+    const [r, t] = rate;
     setText($('rate-rx'), fmtRate(r));
     setText($('rate-tx'), fmtRate(t));
     const who = st.chartId && st.inst.has(st.chartId) ? label(st.inst.get(st.chartId)) : 'all instances';
-    cv.setAttribute('aria-label', `Traffic of ${who} over the last 5 minutes: now ${fmtRate(r)} received, ${fmtRate(t)} sent`);
+    cv.setAttribute('aria-label', `Traffic of ${who} over the ${RG.label}: now ${fmtRate(r)} received, ${fmtRate(t)} sent`);
   }
 
   // ---------- log panel ----------
@@ -889,8 +1028,8 @@
     if (st.info) setText($('info-uptime'), fmtDuration(num(st.info.uptime) + (Date.now() - st.infoAt) / 1000));
     tickCounts();
     const nowS = Math.floor(Date.now() / 1000);
-    prune(st.total, nowS - WINDOW_S - 5);
-    for (const h of st.hist.values()) prune(h.bins, nowS - WINDOW_S - 5);
+    prune(st.total, nowS - st.range - 5);
+    for (const h of st.hist.values()) prune(h.bins, nowS - st.range - 5);
     if (st.stream.live && Date.now() - st.stream.last > STALL_MS) { const g = st.stream.gen; stopStream(); scheduleReconnect(g + 1); }
     drawChart();
   }

@@ -150,6 +150,32 @@ test_hub(void **state)
     json_decref(hub);
 }
 
+/* postern_instance_state: one series per state, 1 for the instance's own. */
+static void
+test_state(void **state)
+{
+    pn_metric_inst_t v[2] = {
+        { .id = "0000000a", .alias = "fwd", .status = "running", .state = "degraded" },
+        { .id = "0000000b", .alias = "off", .status = "stopped", .state = "stopped" },
+    };
+    size_t len;
+    char *t = pn_metrics_format(v, 2, 1, &len);
+    const char *want[] = {
+        "# TYPE postern_instance_state gauge\n",
+        "postern_instance_state{id=\"0000000a\",alias=\"fwd\",state=\"degraded\"} 1\n",
+        "postern_instance_state{id=\"0000000a\",alias=\"fwd\",state=\"connected\"} 0\n",
+        "postern_instance_state{id=\"0000000a\",alias=\"fwd\",state=\"connecting\"} 0\n",
+        "postern_instance_state{id=\"0000000a\",alias=\"fwd\",state=\"error\"} 0\n",
+        "postern_instance_state{id=\"0000000a\",alias=\"fwd\",state=\"stopped\"} 0\n",
+        "postern_instance_state{id=\"0000000b\",alias=\"off\",state=\"stopped\"} 1\n",
+        "postern_instance_state{id=\"0000000b\",alias=\"off\",state=\"degraded\"} 0\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (strstr(t, want[i]) == NULL)
+            fail_msg("missing: %s", want[i]);
+    free(t);
+}
+
 int
 main(void)
 {
@@ -157,6 +183,7 @@ main(void)
         cmocka_unit_test(test_format),
         cmocka_unit_test(test_empty_and_large),
         cmocka_unit_test(test_hub),
+        cmocka_unit_test(test_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
