@@ -126,6 +126,7 @@ on_tcp_data(pn_xprt_t *data, const uint8_t *id, void *arg)
 {
     struct tcpuser *u = arg;
     struct hmember *m = data != NULL ? hub_reg_member(u->sess->hub->reg, u->sess, u->mid) : NULL;
+    u->sess->acct->tcp_pending--;
     if (m == NULL || hub_signal(m, PN_FT_TCP, id, &u->peer, &u->local) != PN_OK) {
         pn_xprt_free(data);
         pn_xprt_free(u->x);
@@ -157,6 +158,7 @@ carry_tcp(struct hroute *r, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t
     u->local = *local;
     u->sess = m->sess;
     u->mid = m->id;
+    m->sess->acct->tcp_pending++;
     (void)tun_sess_take(&m->sess->t, on_tcp_data, u);
 }
 
