@@ -14,13 +14,18 @@ from tunnel_util import ATTACHED_RE, Tunnel
 
 import scale
 
+# The instances inherit the master's environment: reports (and the control channel's
+# pings) every second, as the test's server, so that a 1 s SIGSTOP is not a dead peer
+# (a silent control channel ends the session after 3 report intervals).
+INSTANCE_ENV = {"POSTERN_REPORT_INTERVAL": "1s"}
+
 
 def _setup(postern, backends, tmp_path):
     src = backends(paced_source_handler(scale.TRANSFER, chunk=256 * 1024, gap=0.002),
                    name="source")
     t = Tunnel(postern, "reverse", src.port, key="chaos-key", server_params="tls=1")
     t.start_server()
-    m = start_master(postern, tmp_path)
+    m = start_master(postern, tmp_path, env=INSTANCE_ENV)
     inst = m.create(t.client_url())
     inst = wait_instance(m, inst["id"], lambda i: i["status"] == "running" and i["pid"],
                          what="the instance running")
@@ -37,7 +42,8 @@ def _whole_download(t, src):
 def _sent_for(results, src):
     """The source's records, once there is one for every download that ended cleanly
     (the source records just after its last byte: wait a little for it)."""
-    _sent(src, sum(1 for r in results if r[2] == "eof"), timeout=10)
+    _sent(src, sum(1 for r in results if r[2] == "eof" and r[0] == scale.TRANSFER),
+          timeout=10)
     return [r for r in src.records if r[0] == "sent"]
 
 
@@ -46,7 +52,7 @@ def test_kill9_instance_mid_transfer(postern, backends, tmp_path):
     mark = t.server.mark()
     results, fired = _parallel_downloads(t.user_port, 2 * 1024 * 1024,
                                          lambda: os.kill(inst["pid"], signal.SIGKILL))
-    assert fired
+    assert fired, f"no download reached 2 MiB: {results}"
     _judge(results, _sent_for(results, src), scale.TRANSFER,
            "kill -9 of a master's instance (tunnel client, tls=1) mid-transfer")
     wait_instance(m, inst["id"], lambda i: i["status"] == "running" and i["pid"] not in
@@ -64,7 +70,7 @@ def test_sigstop_sigcont_instance_mid_transfer(postern, backends, tmp_path):
     src, t, m, inst = _setup(postern, backends, tmp_path)
     results, fired = _parallel_downloads(t.user_port, 2 * 1024 * 1024,
                                          lambda: _pause(inst["pid"]))
-    assert fired
+    assert fired, f"no download reached 2 MiB: {results}"
     _judge(results, _sent(src, PARALLEL), scale.TRANSFER,
            "SIGSTOP 1 s + SIGCONT of a master's instance mid-transfer")
     assert all(r[2] == "eof" for r in results), "a transfer failed across a 1 s SIGSTOP"
@@ -77,7 +83,7 @@ def test_sigstop_sigcont_master_mid_transfer(postern, backends, tmp_path):
     src, t, m, inst = _setup(postern, backends, tmp_path)
     results, fired = _parallel_downloads(t.user_port, 2 * 1024 * 1024,
                                          lambda: _pause(m.pid, 2.0))
-    assert fired
+    assert fired, f"no download reached 2 MiB: {results}"
     _judge(results, _sent(src, PARALLEL), scale.TRANSFER,
            "SIGSTOP 2 s + SIGCONT of the master mid-transfer")
     assert all(r[2] == "eof" for r in results), "a transfer failed across the master's SIGSTOP"
@@ -91,11 +97,12 @@ def test_kill9_master_mid_transfer(postern, backends, tmp_path):
     starts the instance again and it serves whole downloads."""
     src, t, m, inst = _setup(postern, backends, tmp_path)
     results, fired = _parallel_downloads(t.user_port, 2 * 1024 * 1024, m.p.kill)
-    assert fired
+    assert fired, f"no download reached 2 MiB: {results}"
     _judge(results, _sent_for(results, src), scale.TRANSFER,
            "kill -9 of the master mid-transfer (its instance: a tunnel client)")
     mark = t.server.mark()
-    m2 = start_master(postern, tmp_path, db=m.db, expect_key=False, name="master2")
+    m2 = start_master(postern, tmp_path, db=m.db, expect_key=False, name="master2",
+                      env=INSTANCE_ENV)
     m2.key = m.key
     wait_instance(m2, inst["id"], lambda i: i["status"] == "running" and i["pid"], timeout=15,
                   what="the instance started by the new master")
