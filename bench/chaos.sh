@@ -7,7 +7,7 @@
 # instances included; stalled readers, a target that never reads, a blackhole target
 # (root: a network namespace); the hub's quotas under load; descriptor exhaustion and
 # recovery. Figures: one JSON line per test in bench/results/chaos-<date>.jsonl
-# (git-ignored) and on the output. About 5 minutes; the machine's load shows in the
+# (git-ignored) and on the output. About 4 minutes; the machine's load shows in the
 # figures (the load average is recorded first).
 set -eu
 cd "$(dirname "$0")/.."
