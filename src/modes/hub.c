@@ -43,7 +43,8 @@ struct tlsuser {
     pn_addr_t peer, local;
     pn_admit_ent_t adm;         /* in the https port's gate until the ClientHello is read */
     tun_take_t *wait;           /* waiting for a data connection */
-    struct hsess *sess;         /* the session of the member chosen, while waiting */
+    struct hsess *sess;         /* the session of the member chosen, while waiting
+                                 * (counted in its account's tcp_pending) */
     uint32_t mid;               /* the member's route id */
     size_t len;
     uint8_t buf[PN_SNI_READ_MAX];
@@ -227,6 +228,8 @@ on_tls_data(pn_xprt_t *data, const uint8_t *id, void *arg)
     struct tlsuser *u = arg;
     struct hmember *m = data != NULL ? hub_reg_member(u->sess->hub->reg, u->sess, u->mid) : NULL;
     u->wait = NULL;
+    u->sess->acct->tcp_pending--;
+    u->sess = NULL;
     if (m == NULL || hub_signal(m, PN_FT_TCP, id, &u->peer, &u->local) != PN_OK) {
         pn_xprt_free(data);
         tlsuser_free(u);
@@ -247,6 +250,8 @@ tlsuser_free(struct tlsuser *u)
 {
     pn_list_del(&u->node);
     pn_gate_leave(pn_entry_gate(u->h->https_entry), &u->adm);
+    if (u->sess != NULL)
+        u->sess->acct->tcp_pending--;   /* still waiting for its data connection */
     tun_take_cancel(u->wait);
     pn_xprt_free(u->x);
     free(u);
@@ -293,6 +298,7 @@ on_tls_readable(pn_xprt_t *x, int ready, void *arg)
     pn_gate_leave(pn_entry_gate(h->https_entry), &u->adm);
     u->sess = m->sess;
     u->mid = m->id;
+    m->sess->acct->tcp_pending++;       /* counted by max_conns while it waits */
     /* on_tls_data may run (and free <u>) inside the take: NULL says it did. */
     tun_take_t *w = tun_sess_take(&m->sess->t, on_tls_data, u);
     if (w != NULL)
