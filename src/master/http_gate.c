@@ -5,6 +5,7 @@
 #include "core/mem.h"
 #include "net/gate.h"
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 #include <event2/util.h>
@@ -20,12 +21,16 @@
  * connections close only on evhttp's next turn. */
 #define ACCEPT_BURST 32
 
-/* One connection not yet through its first request. */
+/* One connection, from its admission until it ends (or its descriptor is
+ * seen reused): in the gate while a request is being read. */
 struct trk {
     pn_admit_ent_t adm;
     pn_mhttp_gate_t *g;
     int fd;
     ino_t ino;                  /* the socket's inode: fd numbers are reused */
+    const struct bufferevent *bev;  /* its connection's, compared, never followed */
+    pn_addr_t peer;
+    int between;                /* a request done, the next one not begun */
 };
 
 struct pn_mhttp_gate {
@@ -40,6 +45,10 @@ struct pn_mhttp_gate {
     struct trk **byfd;          /* owned array of owned trackers, by descriptor */
     size_t capfd;
 };
+
+/* Every gate: evhttp owns the listener's callback argument, so the error
+ * callback finds its gate by listener (and on_input by descriptor). */
+static pn_list_t gates = { &gates, &gates };
 
 static ino_t
 ino_of(int fd)
@@ -68,6 +77,60 @@ on_kill(void *arg)
     trk_drop(t);
 }
 
+static struct trk *
+trk_of(pn_mhttp_gate_t *g, int fd, const struct bufferevent *bev)
+{
+    struct trk *t = fd >= 0 && (size_t)fd < g->capfd ? g->byfd[fd] : NULL;
+    return t != NULL && t->bev == bev ? t : NULL;
+}
+
+/* Bytes came on a kept-alive connection between requests: the next request's
+ * head has begun, and it has the same deadline as the first (from this first
+ * byte, however slowly the rest comes), not evhttp's idle timer. */
+static void
+on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct bufferevent *bev = arg;
+    if (info->n_added == 0)
+        return;
+    int fd = (int)bufferevent_getfd(bev);
+    for (pn_list_t *p = gates.next; p != &gates; p = p->next) {
+        struct trk *t = trk_of(pn_container_of(p, pn_mhttp_gate_t, node), fd, bev);
+        if (t != NULL && t->between) {
+            t->between = 0;
+            pn_gate_enter(t->g->gate, &t->adm, &t->peer, on_kill, t);
+            return;
+        }
+    }
+}
+
+/* Track <bev>'s connection (on <fd>, from <peer>) from its first request on. */
+static void
+admit_one(pn_mhttp_gate_t *g, struct bufferevent *bev, int fd, const pn_addr_t *peer)
+{
+    if ((size_t)fd >= g->capfd) {
+        size_t cap = g->capfd ? g->capfd : 64;
+        while (cap <= (size_t)fd)
+            cap *= 2;
+        g->byfd = xrealloc(g->byfd, cap * sizeof(*g->byfd));
+        memset(g->byfd + g->capfd, 0, (cap - g->capfd) * sizeof(*g->byfd));
+        g->capfd = cap;
+    }
+    if (g->byfd[fd] != NULL)
+        trk_drop(g->byfd[fd]);  /* a connection that ended */
+    struct trk *t = xcalloc(sizeof(*t));
+    t->g = g;
+    t->fd = fd;
+    t->ino = ino_of(fd);
+    t->bev = bev;
+    t->peer = *peer;
+    g->byfd[fd] = t;
+    /* Removed with the buffer (the bufferevent's), which outlives no tracker
+     * lookup: on_input finds its tracker by descriptor and bufferevent. */
+    evbuffer_add_cb(bufferevent_get_input(bev), on_input, bev);
+    pn_gate_enter(g->gate, &t->adm, peer, on_kill, t);
+}
+
 static void
 on_admit(void *arg)
 {
@@ -77,27 +140,11 @@ on_admit(void *arg)
     for (size_t i = 0; i < n; i++) {
         struct bufferevent *bev = g->fresh[i];
         int fd = (int)bufferevent_getfd(bev);
-        bufferevent_decref(bev);
         pn_addr_t peer;
         peer.len = sizeof(peer.ss);
-        if (fd < 0 || getpeername(fd, (struct sockaddr *)&peer.ss, &peer.len) == -1)
-            continue;
-        if ((size_t)fd >= g->capfd) {
-            size_t cap = g->capfd ? g->capfd : 64;
-            while (cap <= (size_t)fd)
-                cap *= 2;
-            g->byfd = xrealloc(g->byfd, cap * sizeof(*g->byfd));
-            memset(g->byfd + g->capfd, 0, (cap - g->capfd) * sizeof(*g->byfd));
-            g->capfd = cap;
-        }
-        if (g->byfd[fd] != NULL)
-            trk_drop(g->byfd[fd]);  /* a connection that ended before its request */
-        struct trk *t = xcalloc(sizeof(*t));
-        t->g = g;
-        t->fd = fd;
-        t->ino = ino_of(fd);
-        g->byfd[fd] = t;
-        pn_gate_enter(g->gate, &t->adm, &peer, on_kill, t);
+        if (fd >= 0 && getpeername(fd, (struct sockaddr *)&peer.ss, &peer.len) == 0)
+            admit_one(g, bev, fd, &peer);
+        bufferevent_decref(bev);
     }
     if (g->held_back) {
         g->held_back = 0;
@@ -115,9 +162,6 @@ on_resume(void *arg)
         evconnlistener_enable(g->l);
 }
 
-/* evhttp owns the listener's callback argument, so the error callback finds
- * its gate by listener. */
-static pn_list_t gates = { &gates, &gates };
 
 static void
 on_accept_error(struct evconnlistener *l, void *arg)
@@ -166,9 +210,13 @@ void
 pn_mhttp_gate_done(pn_mhttp_gate_t *g, struct bufferevent *bev)
 {
     int fd = bev ? (int)bufferevent_getfd(bev) : -1;
-    if (fd >= 0 && (size_t)fd < g->capfd && g->byfd[fd] != NULL &&
-        g->byfd[fd]->ino == ino_of(fd))
-        trk_drop(g->byfd[fd]);
+    struct trk *t = trk_of(g, fd, bev);
+    if (t == NULL)
+        return;
+    /* Bytes already read past this request (pipelined) wait for evhttp's idle
+     * timer, or for the next byte, which starts the deadline. */
+    pn_gate_leave(g->gate, &t->adm);
+    t->between = 1;
 }
 
 void

@@ -4,9 +4,11 @@
  * evhttp_set_newreqcb), so admission is deferred: the bufferevent callback
  * notes each new connection's bufferevent; a deferred step, once evhttp has
  * given it its socket, reads the peer and counts the connection in the gate.
- * A complete request (head and body) takes it out. One that is late (10 s
- * for the whole request, not an idle timer) or evicted is shut down
- * (shutdown(2): evhttp then sees the end and frees its connection).
+ * A complete request (head and body) takes it out; on a kept-alive
+ * connection the first byte of the next request (seen by a callback on the
+ * bufferevent's input buffer) puts it back in, with the same deadline. One
+ * that is late (10 s for the whole request, not an idle timer) or evicted is
+ * shut down (shutdown(2): evhttp then sees the end and frees its connection).
  * Connections are found by descriptor; a descriptor's inode tells a reused
  * number from the connection it was. accept() failures (EMFILE, ...) disable
  * the listener and enable it again after the gate's back-off. */

@@ -19,6 +19,7 @@
 #include "modes/hub_http.h"
 #include "modes/hub_prom.h"
 #include "modes/hub_reg.h"
+#include "modes/hub_state.h"
 #include "modes/modes.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -28,12 +29,10 @@
 #include "tunnel/transport.h"
 #include "core/url.h"
 
-#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
-#define STATE_MAX (1024 * 1024)     /* bytes of a HUB_STATE line */
 
 /* A TLS user whose ClientHello is being read. */
 struct tlsuser {
@@ -43,7 +42,8 @@ struct tlsuser {
     pn_addr_t peer, local;
     pn_admit_ent_t adm;         /* in the https port's gate until the ClientHello is read */
     tun_take_t *wait;           /* waiting for a data connection */
-    struct hsess *sess;         /* the session of the member chosen, while waiting */
+    struct hsess *sess;         /* the session of the member chosen, while waiting
+                                 * (counted in its account's tcp_pending) */
     uint32_t mid;               /* the member's route id */
     size_t len;
     uint8_t buf[PN_SNI_READ_MAX];
@@ -127,6 +127,7 @@ on_tcp_data(pn_xprt_t *data, const uint8_t *id, void *arg)
     struct tcpuser *u = arg;
     struct hmember *m = data != NULL ? hub_reg_member(u->sess->hub->reg, u->sess, u->mid) : NULL;
     u->sess->hub->tcp_waiting--;
+    u->sess->acct->tcp_pending--;
     if (m == NULL || hub_signal(m, PN_FT_TCP, id, &u->peer, &u->local) != PN_OK) {
         pn_xprt_free(data);
         pn_xprt_free(u->x);
@@ -159,6 +160,7 @@ carry_tcp(struct hroute *r, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t
     u->sess = m->sess;
     u->mid = m->id;
     r->hub->tcp_waiting++;
+    m->sess->acct->tcp_pending++;
     (void)tun_sess_take(&m->sess->t, on_tcp_data, u);
 }
 
@@ -227,6 +229,8 @@ on_tls_data(pn_xprt_t *data, const uint8_t *id, void *arg)
     struct tlsuser *u = arg;
     struct hmember *m = data != NULL ? hub_reg_member(u->sess->hub->reg, u->sess, u->mid) : NULL;
     u->wait = NULL;
+    u->sess->acct->tcp_pending--;
+    u->sess = NULL;
     if (m == NULL || hub_signal(m, PN_FT_TCP, id, &u->peer, &u->local) != PN_OK) {
         pn_xprt_free(data);
         tlsuser_free(u);
@@ -248,6 +252,8 @@ tlsuser_free(struct tlsuser *u)
     pn_list_del(&u->node);
     if (pn_gate_holds(&u->adm))     /* the port may be closed (a drain) once it left */
         pn_gate_leave(pn_entry_gate(u->h->https_entry), &u->adm);
+    if (u->sess != NULL)
+        u->sess->acct->tcp_pending--;   /* still waiting for its data connection */
     tun_take_cancel(u->wait);
     pn_xprt_free(u->x);
     free(u);
@@ -294,6 +300,7 @@ on_tls_readable(pn_xprt_t *x, int ready, void *arg)
     pn_gate_leave(pn_entry_gate(h->https_entry), &u->adm);
     u->sess = m->sess;
     u->mid = m->id;
+    m->sess->acct->tcp_pending++;       /* counted by max_conns while it waits */
     /* on_tls_data may run (and free <u>) inside the take: NULL says it did. */
     tun_take_t *w = tun_sess_take(&m->sess->t, on_tls_data, u);
     if (w != NULL)
@@ -501,80 +508,6 @@ on_control(pn_xprt_t *x, const pn_addr_t *peer, void *arg)
              (unsigned long long)s->num);
 }
 
-/* ---- state ------------------------------------------------------------------- */
-
-/* One route of the state line, appended to the array <arg>. */
-static int
-route_json(struct hroute *r, void *arg)
-{
-    size_t online = 0;
-    char key[16];
-    for (pn_list_t *q = r->members.next; q != &r->members; q = q->next)
-        online += pn_container_of(q, struct hmember, rnode)->online != 0;
-    snprintf(key, sizeof(key), "%u", (unsigned)r->port);
-    json_array_append_new(arg, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I}", "type",
-        pn_conf_route_type_name(r->type), "key", r->port ? key : r->host, "account", r->acct->name,
-        "group", r->group, "members", (json_int_t)r->nmembers, "online", (json_int_t)online,
-        "conns", (json_int_t)r->conns));
-    return 0;
-}
-
-static json_t *
-state_json(struct hub *h)
-{
-    json_t *clients = json_array(), *routes = json_array(), *accts = json_array();
-    char a[PN_ADDRSTRLEN], id[32];
-    for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next) {
-        struct hsess *s = pn_container_of(p, struct hsess, node);
-        size_t n = 0;
-        for (pn_list_t *q = s->members.next; q != &s->members; q = q->next)
-            n++;
-        snprintf(id, sizeof(id), "c%llu", (unsigned long long)s->num);
-        json_array_append_new(clients, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "id", id,
-            "account", s->acct->name, "peer", pn_addr_str(&s->peer, a), "since", (json_int_t)s->since,
-            "routes", (json_int_t)n, "pool", (json_int_t)tun_sess_idle(&s->t),
-            "ping_ms", (json_int_t)tun_sess_rtt(&s->t)));
-    }
-    hub_reg_each(h->reg, route_json, routes);
-    for (pn_list_t *p = h->accts.next; p != &h->accts; p = p->next) {
-        struct hacct *c = pn_container_of(p, struct hacct, node);
-        if (c->gone && c->nsess == 0)
-            continue;
-        json_array_append_new(accts, json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I}}",
-            "name", c->name, "clients", (json_int_t)c->nsess, "routes", (json_int_t)c->nroutes,
-            "conns", (json_int_t)(c->st.tcps + c->st.udps + c->http_live),
-            "requests", (json_int_t)c->requests,
-            "rx", (json_int_t)(c->st.tcp_rx + c->st.udp_rx), "tx", (json_int_t)(c->st.tcp_tx + c->st.udp_tx),
-            "refused", "rate", (json_int_t)c->refused_rate, "conns", (json_int_t)c->refused_conns,
-            "routes", (json_int_t)c->refused_routes));
-    }
-    return json_pack("{s:o,s:o,s:o}", "clients", clients, "routes", routes, "accounts", accts);
-}
-
-static void
-state_print(struct hub *h)
-{
-    json_t *j = state_json(h);
-    char *s = json_dumps(j, JSON_COMPACT);
-    if (s != NULL && strlen(s) > STATE_MAX - 16) {
-        /* Too many routes for one line: keep the clients and accounts. */
-        free(s);
-        json_object_set_new(j, "routes", json_array());
-        json_object_set_new(j, "truncated", json_true());
-        s = json_dumps(j, JSON_COMPACT);
-    }
-    if (s != NULL) {
-        size_t n = strlen(s);
-        char *line = xmalloc(n + 16);
-        memcpy(line, "HUB_STATE|", 10);
-        memcpy(line + 10, s, n + 1);
-        log_long(LOG_EVENT, line);
-        free(line);
-        free(s);
-    }
-    json_decref(j);
-}
-
 /* Before each CHECK_POINT: the instance's totals are the accounts' sums. */
 static void
 hub_refresh(pn_instance_t *in, void *arg)
@@ -606,7 +539,7 @@ hub_refresh(pn_instance_t *in, void *arg)
     in->stats.pool = pool;
     in->stats.tcp_total = total;
     in->stats.refused = h->refused + refused;
-    state_print(h);
+    hub_state_print(h);
 }
 
 static long

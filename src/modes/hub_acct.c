@@ -124,7 +124,9 @@ hub_acct_by_ident(struct hub *h, const char *ident)
 int
 hub_acct_admit(struct hacct *a)
 {
-    uint64_t live = a->st.tcps + a->st.udps + a->http_live;
+    /* Users still waiting for their data connection count: a burst of
+     * connections must not all pass before the first of them is live. */
+    uint64_t live = a->st.tcps + a->st.udps + a->http_live + a->tcp_pending;
     if (a->max_conns == 0 || live < a->max_conns)
         return 1;
     a->refused_conns++;

@@ -37,6 +37,7 @@ struct hacct {
     pn_bucket_t bw;             /* mbps */
     pn_bucket_t rq;             /* rps, in requests */
     uint64_t http_live;         /* HTTP connections being served */
+    uint64_t tcp_pending;       /* tcp and https users waiting for a data connection */
     uint64_t requests;          /* HTTP requests routed */
     uint64_t refused_rate, refused_conns, refused_routes;
     size_t nroutes, nsess;

@@ -5,12 +5,17 @@ Attackers come from several loopback addresses (127.0.1.x) so that both the per-
 and the global caps of net/gate.h are exercised; the good client comes from 127.0.0.2.
 Each attack: slowloris connections that send a request line and then one header byte a
 second, reconnecting when closed (so the attack never lets up)."""
+import socket
+import ssl
 import time
 
 from harness.attack import (GoodClient, Slowloris, child_nofile, cpu_seconds, get_ok,
                             open_fds)
+from harness.backends import echo_handler
+from harness.net import port_block
 from hub_util import HubStack, Route, account, http_request
 from master_util import start_master
+from tunnel_util import Tunnel
 
 import scale
 
@@ -101,3 +106,76 @@ def test_slowloris_master_api(postern, tmp_path):
     assert gc.success() >= 0.99, gc.summary()
     assert fig["log_kib_per_min"] < 1024, fig
     assert fig["recovery_s"] < 2, fig
+
+
+# A ClientHello's record and handshake headers (a 512-byte hello announced), then a byte
+# a second of the rest: the SNI is never reached.
+CLIENT_HELLO_HEAD = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"
+
+
+def test_slowloris_tunnel_port(postern, backends):
+    """Attackers trickle a control preamble and a ClientHello at the server's tunnel
+    port; users (reverse flow: their data connections come through that port) keep
+    working."""
+    echo = backends(echo_handler, name="echo")
+    with child_nofile(scale.NOFILE):
+        t = Tunnel(postern, "reverse", echo.port, key="chaos-key").start()
+    assert scale.echo_ok(t.user_port)
+    gc, fig = _attack(t.tunnel_port, b"PN\x01C" + CLIENT_HELLO_HEAD, t.server.proc.pid,
+                      t.server, lambda: scale.echo_ok(t.user_port), "slowloris tunnel port")
+    assert gc.success() >= 0.99, gc.summary()
+    assert fig["log_kib_per_min"] < 1024, fig
+    assert fig["recovery_s"] < 2, fig
+
+
+def test_slowloris_hub_https_sni(tmp_path):
+    st = HubStack(tmp_path)
+    try:
+        acct = account("tls")
+        with child_nofile(scale.NOFILE):
+            hub = st.hub([acct], http=False, https=True)
+        web = st.tls_echo("s.hub.test")
+        st.agent(hub, acct["token"], [Route("https", web.port, host="s.hub.test")])
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+
+        def good():
+            with socket.create_connection(("127.0.0.1", hub.https_port), timeout=3,
+                                          source_address=(scale.GOOD_SRC, 0)) as s:
+                with ctx.wrap_socket(s, server_hostname="s.hub.test") as tls:
+                    return tls.recv(64).startswith(b"hello from s.hub.test")
+
+        assert good()
+        gc, fig = _attack(hub.https_port, CLIENT_HELLO_HEAD, hub.proc.proc.pid, hub.proc, good,
+                          "slowloris hub https (SNI)")
+        assert gc.success() >= 0.99, gc.summary()
+        assert fig["log_kib_per_min"] < 1024, fig
+        assert fig["recovery_s"] < 2, fig
+    finally:
+        st.cleanup()
+
+
+def test_slow_clients_hub_tcp_route(tmp_path):
+    """A tcp route has no head to wait for: every attacker is a live relay to the
+    service. The account's max_conns bounds what the attackers hold; the hub and the
+    agent must not spin or flood their logs, and serve again at once when they leave.
+    (A per-source cap on a plain TCP port would refuse a service's own users behind one
+    address: the account's max_conns is the bound there.)"""
+    st = HubStack(tmp_path)
+    try:
+        base = port_block(1)
+        cap = max(8, scale.NOFILE // 4)
+        acct = account("tcp", max_conns=cap)
+        with child_nofile(scale.NOFILE):
+            hub = st.hub([acct], http=False, ports=(base, base))
+        echo = st.tcp(echo_handler, name="echo")
+        st.agent(hub, acct["token"], [Route("tcp", echo.port, port=base)])
+        assert scale.echo_ok(base)
+        _gc, fig = _attack(base, b"GET / HTTP/1.1\r\n", hub.proc.proc.pid, hub.proc,
+                           lambda: scale.echo_ok(base), "slow clients hub tcp route (max_conns)")
+        assert fig["log_kib_per_min"] < 1024, fig
+        assert fig["server_fds_max"] < scale.NOFILE, fig   # never out of descriptors
+        assert fig["recovery_s"] < 2, fig
+    finally:
+        st.cleanup()
