@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="build-essential cmake ninja-build pkg-config clang libclang-rt-dev
-libevent-dev libssl-dev libcmocka-dev libjansson-dev libsqlite3-dev sqlite3 libhttp-parser-dev libwslay-dev
+libevent-dev libssl-dev libcmocka-dev libjansson-dev libsqlite3-dev sqlite3 libhttp-parser-dev libwslay-dev libnghttp2-dev
 python3-prometheus-client python3-websockets chromium
 python3 python3-pytest curl ca-certificates openssl socat iperf3 ncat procps dnsmasq-base bind9-dnsutils haproxy valgrind scdoc lintian fakeroot"
 

@@ -144,7 +144,7 @@ tun_accept_conn(tun_accept_t *a, pn_xprt_t *x, const pn_addr_t *peer)
     struct greeting *gr = xcalloc(sizeof(*gr));
     tun_greet_opts_t go = {
         .psk = a->o.psk, .data_tls = a->o.data_tls, .check = on_check,
-        .timeout_ms = a->o.timeout_ms, .ws = a->ws.type == PN_XPORT_WS ? &a->ws : NULL,
+        .timeout_ms = a->o.timeout_ms, .ws = a->ws.type == PN_XPORT_WS || a->ws.type == PN_XPORT_H2 ? &a->ws : NULL,
     };
     gr->a = a;
     gr->peer = *peer;
