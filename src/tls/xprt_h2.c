@@ -142,8 +142,8 @@ on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t *dat
 {
     xprt_h2_t *h = arg;
     int32_t mine = h->server && !h->accepted ? h->req_sid : h->sid;
-    if (sid != mine) {
-        nghttp2_session_consume(s, sid, len);
+    if (sid != mine || (!h->server && h->status != 200)) {
+        nghttp2_session_consume(s, sid, len);   /* not the tunnel's: a refusal's page */
         return 0;
     }
     if (h->roff > 0 && h->roff == h->rlen)
