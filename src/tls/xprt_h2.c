@@ -43,12 +43,50 @@ typedef struct xprt_h2 {
     uint8_t *obuf;                  /* owned */
     size_t olen, ooff, ocap;
     unsigned head_done : 1, accepted : 1, peer_eof : 1, closed : 1, wr_eof : 1, eof_sent : 1,
-             inner_eof : 1, end_told : 1, deferred : 1;
+             inner_eof : 1, end_told : 1, deferred : 1, wr_blocked : 1;
+    /* A write waiting for WINDOW_UPDATE (wr_blocked) while a read takes the
+     * frames off the socket would wait on a socket that stays quiet: the read
+     * then calls the subscriber back through <kick>, from a deferred event. */
+    ev_defer_t *kick;               /* owned, made on the first watch */
+    ev_loop_t *kick_loop;
     const char *fault;              /* the connection is done */
     char why[96];                   /* a fault's text when it carries a number */
 } xprt_h2_t;
 
 static const struct pn_xprt_ops h2_ops;
+
+/* The deferred call back of a write that a read unblocked (see wr_blocked). */
+static void
+on_kick(void *arg)
+{
+    pn_xprt_t *x = arg;
+    if (x->sub.cb != NULL && x->sub.mask != 0)
+        x->sub.cb(x, x->sub.mask, x->sub.arg);      /* may free <x> */
+}
+
+/* After input was taken in: a blocked write may go on now. */
+static void
+kick_writer(xprt_h2_t *h)
+{
+    if (h->wr_blocked && h->kick != NULL) {
+        h->wr_blocked = 0;
+        ev_defer_schedule(h->kick);
+    }
+}
+
+/* ops->watch: the socket, and the kick on the subscriber's loop. */
+static void
+h2_watch(pn_xprt_t *x)
+{
+    xprt_h2_t *h = (xprt_h2_t *)x;
+    if (h->kick_loop != x->sub.loop) {
+        ev_defer_free(h->kick);
+        h->kick_loop = x->sub.loop;
+        if (h->kick_loop != NULL)
+            h->kick = ev_defer_new(h->kick_loop, on_kick, x);
+    }
+    pn_xprt_fd_watch(x);
+}
 
 /* A fault ends the connection, said once in the log (rate limited). */
 static int
@@ -297,6 +335,8 @@ pump_in(xprt_h2_t *h, int all)
         }
         if (r < 0)
             return h2_fault(h, nghttp2_strerror((int)r));
+        if (!all)
+            kick_writer(h);
     }
     int rc = flush_out(h);
     if (rc == PN_ERR)
@@ -394,6 +434,7 @@ h2_write(pn_xprt_t *x, const void *buf, size_t len)
                 return rc;
             if (h->wlen > h->woff) {
                 x->want = EV_RD;
+                h->wr_blocked = 1;
                 return PN_AGAIN;
             }
         }
@@ -410,6 +451,7 @@ h2_write(pn_xprt_t *x, const void *buf, size_t len)
         win = send_window(h);
         if (win <= 0) {
             x->want = EV_RD;
+            h->wr_blocked = 1;
             return PN_AGAIN;
         }
     }
@@ -431,8 +473,10 @@ h2_write(pn_xprt_t *x, const void *buf, size_t len)
     if (rc == PN_ERR)
         return PN_ERR;
     h->wpend = k;
-    if (rc == PN_OK)
+    if (rc == PN_OK) {
         x->want = EV_RD;                /* the window shut under us */
+        h->wr_blocked = 1;
+    }
     return PN_AGAIN;
 }
 
@@ -495,6 +539,7 @@ static void
 h2_free(pn_xprt_t *x)
 {
     xprt_h2_t *h = (xprt_h2_t *)x;
+    ev_defer_free(h->kick);
     nghttp2_session_del(h->s);
     pn_xprt_free(h->inner);
     free(h->rbuf);
@@ -509,7 +554,7 @@ static const struct pn_xprt_ops h2_ops = {
     .write = h2_write,
     .shutdown_wr = h2_shutdown_wr,
     .pending = h2_pending,
-    .watch = pn_xprt_fd_watch,
+    .watch = h2_watch,
     .peek = h2_peek,
     .free = h2_free,
 };
