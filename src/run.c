@@ -54,6 +54,9 @@ pn_run(const pn_config_t *cfg)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_term_outside_loop);
     signal(SIGTERM, on_term_outside_loop);
+    /* A reload asked for before the mode watches SIGHUP (its listeners may
+     * already accept) must not end the process: ignored until then. */
+    signal(SIGHUP, SIG_IGN);
     log_set_level(cfg->log);
     if (cfg->role == PN_ROLE_SERVER)
         return pn_server_run(cfg);

@@ -14,25 +14,25 @@
  * typo never silently falls back to a default. */
 static const char *const client_params[] = {
     "mode", "tls", "crt", "key", "ca", "sni", "lbs", "dial", "read", "log", "min", "notcp", "noudp",
-    "rate", "slot", "block", "proxy", "dns", "type", "path", "host", NULL,
+    "rate", "slot", "block", "proxy", "dns", "type", "path", "host", "metrics", NULL,
 };
 static const char *const server_params[] = {
     "mode", "tls", "crt", "key", "lbs", "dial", "read", "log", "max", "notcp", "noudp", "rate",
-    "slot", "block", "proxy", "dns", "type", "path", NULL,
+    "slot", "block", "proxy", "dns", "type", "path", "metrics", NULL,
 };
 static const char *const hub_params[] = {
     "accounts", "http", "https", "ports", "domain", "public", "timeout", "tls", "crt", "key",
-    "max", "log", "read", "slot", "dns", "type", "path", NULL,
+    "max", "log", "read", "slot", "dns", "type", "path", "metrics", NULL,
 };
 /* No tls=: the hub decides the data TLS mode and tells the agent in HELLO. */
 static const char *const agent_params[] = {
     "tcp", "udp", "http", "https", "config", "ca", "sni", "min", "log", "read", "dns", "dial",
-    "type", "path", "host", NULL,
+    "type", "path", "host", "metrics", NULL,
 };
 
 /* proxy:// (docs/proxy.md). */
 static const char *const proxy_params[] = {
-    "users", "allow", "log", "read", "slot", NULL,
+    "users", "allow", "ss", "method", "log", "read", "slot", "metrics", NULL,
 };
 
 static int
@@ -441,6 +441,9 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
         pn_err_set(err, "log: unknown level \"%s\" (expected none, debug, info, warn, error or event)", s);
         goto fail;
     }
+    /* metrics=[host]:port, every mode: the scrape listener (net/scrape.h). */
+    if (parse_listen(&u, "metrics", &cfg->metrics_listen, err) != PN_OK)
+        goto fail;
     if (parse_count(&u, "min", 1, 65536, &cfg->min, err) != PN_OK ||
         parse_count(&u, "max", 1, 65536, &cfg->max, err) != PN_OK)
         goto fail;
@@ -456,15 +459,19 @@ fail:
 int
 pn_config_apply_env(pn_config_t *cfg, const char *(*get)(const char *name), char *err)
 {
-    static const struct { const char *name; size_t off; uint64_t min; } vars[] = {
-        { "POSTERN_REPORT_INTERVAL", offsetof(pn_config_t, report_ms), 100 },
-        { "POSTERN_FALLBACK_INTERVAL", offsetof(pn_config_t, fallback_ms), 0 },
-        { "POSTERN_DIAL_TIMEOUT", offsetof(pn_config_t, dial_timeout_ms), 1 },
-        { "POSTERN_HANDSHAKE_TIMEOUT", offsetof(pn_config_t, handshake_ms), 1 },
-        { "POSTERN_POOL_WAIT", offsetof(pn_config_t, pool_wait_ms), 1 },
-        { "POSTERN_BACKOFF_MAX", offsetof(pn_config_t, backoff_max_ms), 1000 },
-        { "POSTERN_UDP_IDLE", offsetof(pn_config_t, udp_idle_ms), 100 },
-        { "POSTERN_HUB_HOLD", offsetof(pn_config_t, hub_hold_ms), 0 },
+    /* <alias>: NodePass's name for the same setting, read when ours is unset
+     * (docs/operations.md "NodePass's environment variables"). */
+    static const struct { const char *name, *alias; size_t off; uint64_t min; } vars[] = {
+        { "POSTERN_REPORT_INTERVAL", "NP_REPORT_INTERVAL", offsetof(pn_config_t, report_ms), 100 },
+        { "POSTERN_FALLBACK_INTERVAL", "NP_FALLBACK_INTERVAL", offsetof(pn_config_t, fallback_ms),
+          0 },
+        { "POSTERN_DIAL_TIMEOUT", "NP_TCP_DIAL_TIMEOUT", offsetof(pn_config_t, dial_timeout_ms), 1 },
+        { "POSTERN_HANDSHAKE_TIMEOUT", "NP_HANDSHAKE_TIMEOUT", offsetof(pn_config_t, handshake_ms),
+          1 },
+        { "POSTERN_POOL_WAIT", "NP_POOL_GET_TIMEOUT", offsetof(pn_config_t, pool_wait_ms), 1 },
+        { "POSTERN_BACKOFF_MAX", NULL, offsetof(pn_config_t, backoff_max_ms), 1000 },
+        { "POSTERN_UDP_IDLE", "NP_UDP_READ_TIMEOUT", offsetof(pn_config_t, udp_idle_ms), 100 },
+        { "POSTERN_HUB_HOLD", NULL, offsetof(pn_config_t, hub_hold_ms), 0 },
     };
     const char *dns = get("POSTERN_DNS_SERVER");
     if (dns != NULL && *dns != '\0') {
@@ -472,12 +479,14 @@ pn_config_apply_env(pn_config_t *cfg, const char *(*get)(const char *name), char
         cfg->dns_server = xstrdup(dns);
     }
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-        const char *s = get(vars[i].name);
+        const char *name = vars[i].name, *s = get(name);
         uint64_t ms;
+        if ((s == NULL || *s == '\0') && vars[i].alias != NULL)
+            s = get(name = vars[i].alias);
         if (s == NULL || *s == '\0')
             continue;
         if (pn_duration_parse(s, &ms) != PN_OK || ms < vars[i].min)
-            return pn_err_set(err, "%s: \"%s\" is not a duration of at least %llums", vars[i].name,
+            return pn_err_set(err, "%s: \"%s\" is not a duration of at least %llums", name,
                               s, (unsigned long long)vars[i].min);
         *(uint64_t *)((char *)cfg + vars[i].off) = ms;
     }
@@ -516,5 +525,6 @@ pn_config_clear(pn_config_t *cfg)
     xfree(cfg->allow);
     xfree(cfg->ss_listen);
     xfree(cfg->ss_method);
+    xfree(cfg->metrics_listen);
     memset(cfg, 0, sizeof(*cfg));
 }

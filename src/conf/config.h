@@ -55,6 +55,7 @@ typedef struct pn_config {
     int xtype;                  /* type=: transport 0 or 2; -1 not given (server, hub: 0) */
     char *ws_path;              /* owned; path= of type=2, NULL = "/" (or the server's, client) */
     char *ws_host;              /* owned; client host=: the Host header, NULL = the address */
+    char *metrics_listen;       /* owned; metrics= "[host]:port" (GET /metrics), NULL = off */
     /* Tunables from the environment (see docs/usage.md). */
     uint64_t report_ms;         /* CHECK_POINT, pings and latency probes */
     uint64_t fallback_ms;       /* lbs=2: time on a backup before retrying the primary */

@@ -3,6 +3,7 @@
 #include "core/err.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 int
@@ -88,4 +89,24 @@ pn_duration_parse(const char *s, uint64_t *out_ms)
     }
     *out_ms = total_us / 1000;
     return PN_OK;
+}
+
+uint64_t
+pn_shutdown_timeout_ms(const char **bad)
+{
+    static const char *const names[] = { "POSTERN_SHUTDOWN_TIMEOUT", "NP_SHUTDOWN_TIMEOUT" };
+    if (bad != NULL)
+        *bad = NULL;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        const char *v = getenv(names[i]);
+        uint64_t ms;
+        if (v == NULL || *v == '\0')
+            continue;
+        if (pn_duration_parse(v, &ms) == PN_OK)
+            return ms;
+        if (bad != NULL)
+            *bad = names[i];
+        return PN_SHUTDOWN_DEFAULT_MS;
+    }
+    return PN_SHUTDOWN_DEFAULT_MS;
 }

@@ -1,6 +1,7 @@
 /* master/api.c: routing and the endpoints of docs/master.md.
  *
  *   /                      dashboard (index.html, its postern-prefix meta tag set)
+ *   /metrics               key: <prefix>/v1/metrics where scrapers look by default
  *   /assets/<file>         dashboard files
  *   <prefix>/v1/openapi.json, /docs          no key
  *   <prefix>/v1/...        key, then the endpoint
@@ -8,6 +9,7 @@
 #include "master/api.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/prom.h"
 #include "master/assets.h"
 #include "master/body.h"
 #include "master/metrics.h"
@@ -459,7 +461,7 @@ get_metrics(pn_api_t *a, pn_mhttp_req_t *r)
     }
     char *text = pn_metrics_format(v, n, (pn_now_ms() - a->start_ms) / 1000, &len);
     free(v);
-    pn_mhttp_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    pn_mhttp_reply(r, 200, PN_PROM_TYPE, text, len);
     free(text);
 }
 
@@ -616,6 +618,18 @@ pn_api_handle(pn_mhttp_req_t *r, void *ctx)
     if (strncmp(path, a->cfg->prefix, plen) == 0 && strncmp(path + plen, "/v1", 3) == 0 &&
         (path[plen + 3] == '/' || path[plen + 3] == '\0')) {
         route_api(a, r, path + plen + 3);
+        return;
+    }
+    /* Where scrapers look by default; the same key as <prefix>/v1/metrics. */
+    if (strcmp(path, "/metrics") == 0) {
+        if (m != PN_MHTTP_GET && m != PN_MHTTP_HEAD) {
+            reply_method(r, "GET");
+        } else if (!pn_api_key_ok(a->key_hash, presented_key(r))) {
+            pn_mhttp_set_header(r, "WWW-Authenticate", "Bearer realm=\"postern\"");
+            reply_error(r, 401, NULL, "missing or wrong API key");
+        } else {
+            get_metrics(a, r);
+        }
         return;
     }
     if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {

@@ -4,6 +4,8 @@
  *   start: parse URL+env -> open db -> key (printed once) -> listen -> load
  *          and start instances -> loop
  *   every report interval: save counters (one transaction)
+ *   SIGHUP: save counters, pass SIGHUP on to every running instance (each
+ *          reloads as its mode does), one log line; nothing stops
  *   SIGINT/SIGTERM: 503 to new requests, `shutdown` event, stop children,
  *          once all are reaped: save counters, close, exit 0
  */
@@ -47,7 +49,7 @@ typedef struct master {
     pn_super_t *super;
     pn_api_t api;
     ev_timer_t *save;
-    ev_defer_t *sig[2];
+    ev_defer_t *sig[3];
     int stopping;
 } master_t;
 
@@ -110,6 +112,24 @@ on_signal(void *arg)
     pn_api_stop(&m->api);
     pn_events_shutdown(m->events);
     pn_super_shutdown(m->super, on_children_gone, m);
+}
+
+/* SIGHUP: reload what can be reloaded without stopping anything. The
+ * master's own URL and database stay (they are read once, at start); its
+ * certificate files (tls=2) are re-read by the TLS context when they change.
+ * The instances get the SIGHUP and reload as their modes do. */
+static void
+on_hup(void *arg)
+{
+    master_t *m = arg;
+    if (m->stopping)
+        return;
+    pn_notify("RELOADING=1");
+    pn_super_save(m->super);
+    size_t n = pn_super_reload(m->super);
+    log_info("reload: SIGHUP: counters saved, %zu running instance%s told to reload",
+             n, n == 1 ? "" : "s");
+    pn_notify("READY=1");
 }
 
 /* Make the folders above <path> (mode 0700) when missing. */
@@ -175,6 +195,7 @@ master_free(master_t *m)
     ev_timer_free(m->save);
     ev_defer_free(m->sig[0]);
     ev_defer_free(m->sig[1]);
+    ev_defer_free(m->sig[2]);
     pn_store_free(m->store);
     pn_tls_ctx_free(m->tls);
     if (m->loop != NULL)
@@ -203,6 +224,8 @@ pn_master_run(const char *url)
     unsetenv("POSTERN_LOG_FORMAT");
     /* A write to a closed API connection must not kill the master. */
     signal(SIGPIPE, SIG_IGN);
+    /* A reload asked for before the loop watches SIGHUP must not end it. */
+    signal(SIGHUP, SIG_IGN);
 
     db = m.cfg.db ? xstrdup(m.cfg.db) : pn_mconfig_default_db(env_get);
     if (db == NULL) {
@@ -247,6 +270,7 @@ pn_master_run(const char *url)
      * may stop the master at once, and that must be a clean stop. */
     m.sig[0] = ev_signal_new(m.loop, SIGINT, on_signal, &m);
     m.sig[1] = ev_signal_new(m.loop, SIGTERM, on_signal, &m);
+    m.sig[2] = ev_signal_new(m.loop, SIGHUP, on_hup, &m);
     if (key != NULL) {
         /* The only time the key is shown: stdout, one line, never the log. */
         printf("API key: %s\n", key);

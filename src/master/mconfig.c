@@ -153,10 +153,19 @@ env_duration(const char *(*get)(const char *), const char *name, uint64_t min_ms
     return PN_OK;
 }
 
+/* <name>, or NodePass's <alias> for it when <name> is unset or empty. */
+static const char *
+env_or_alias(const char *(*get)(const char *), const char *name, const char *alias)
+{
+    const char *s = get(name);
+    return s == NULL || *s == '\0' ? alias : name;
+}
+
 int
 pn_mconfig_apply_env(pn_mconfig_t *cfg, const char *(*get)(const char *name), char *err)
 {
-    if (env_duration(get, "POSTERN_REPORT_INTERVAL", 100, &cfg->report_ms, err) != PN_OK)
+    if (env_duration(get, env_or_alias(get, "POSTERN_REPORT_INTERVAL", "NP_REPORT_INTERVAL"), 100,
+                     &cfg->report_ms, err) != PN_OK)
         return PN_ERR;
     return env_duration(get, "POSTERN_SSE_KEEPALIVE", 100, &cfg->keepalive_ms, err);
 }

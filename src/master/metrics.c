@@ -1,66 +1,29 @@
 /* master/metrics.c: Prometheus text exposition format 0.0.4. */
 #include "master/metrics.h"
 #include "core/mem.h"
+#include "core/prom.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-typedef struct sbuf {
-    char *p;                    /* owned */
-    size_t len, cap;
-} sbuf_t;
-
-static void __attribute__((format(printf, 2, 3)))
-sb_printf(sbuf_t *b, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        b->cap = b->cap * 2 + (n > 0 ? (size_t)n : 0);
-        b->p = xrealloc(b->p, b->cap);
-    }
-}
-
-/* Label values escape backslash, double quote and newline. */
 static void
-sb_label(sbuf_t *b, const char *s)
+sb_ids(pn_prom_t *b, const pn_metric_inst_t *m)
 {
-    for (; *s; s++) {
-        if (*s == '\\')
-            sb_printf(b, "\\\\");
-        else if (*s == '"')
-            sb_printf(b, "\\\"");
-        else if (*s == '\n')
-            sb_printf(b, "\\n");
-        else
-            sb_printf(b, "%c", *s);
-    }
-}
-
-static void
-sb_ids(sbuf_t *b, const pn_metric_inst_t *m)
-{
-    sb_printf(b, "id=\"%s\",alias=\"", m->id);
-    sb_label(b, m->alias);
-    sb_printf(b, "\"");
+    pn_prom_printf(b, "id=\"%s\",alias=\"", m->id);
+    pn_prom_label(b, m->alias);
+    pn_prom_printf(b, "\"");
 }
 
 /* One sample: <name>{id,alias[,<labels>]} <value>. */
 static void
-sb_sample(sbuf_t *b, const char *name, const pn_metric_inst_t *m, const char *labels,
+sb_sample(pn_prom_t *b, const char *name, const pn_metric_inst_t *m, const char *labels,
           uint64_t value)
 {
-    sb_printf(b, "%s{", name);
+    pn_prom_printf(b, "%s{", name);
     sb_ids(b, m);
-    sb_printf(b, "%s%s} %" PRIu64 "\n", labels ? "," : "", labels ? labels : "", value);
+    pn_prom_printf(b, "%s%s} %" PRIu64 "\n", labels ? "," : "", labels ? labels : "", value);
 }
 
 /* The count <name> of <o> (a normalised hub state element), 0 when missing. */
@@ -73,25 +36,25 @@ count_of(const json_t *o, const char *name)
 
 /* <name>{id,alias,account="<account>"[,reason="<reason>"]} <value> */
 static void
-sb_account(sbuf_t *b, const char *name, const pn_metric_inst_t *m, const char *account,
+sb_account(pn_prom_t *b, const char *name, const pn_metric_inst_t *m, const char *account,
            const char *reason, uint64_t value)
 {
-    sb_printf(b, "%s{", name);
+    pn_prom_printf(b, "%s{", name);
     sb_ids(b, m);
-    sb_printf(b, ",account=\"");
-    sb_label(b, account);
+    pn_prom_printf(b, ",account=\"");
+    pn_prom_label(b, account);
     if (reason != NULL) {
-        sb_printf(b, "\",reason=\"");
-        sb_label(b, reason);
+        pn_prom_printf(b, "\",reason=\"");
+        pn_prom_label(b, reason);
     }
-    sb_printf(b, "\"} %" PRIu64 "\n", value);
+    pn_prom_printf(b, "\"} %" PRIu64 "\n", value);
 }
 
 /* The postern_hub_* families: every hub gets its clients and its routes by
  * type (tcp, udp, http, https always, other types as they appear), 0 without
  * a state; the per-account series come from the state's accounts. */
 static void
-hub_metrics(sbuf_t *b, const pn_metric_inst_t *v, size_t n)
+hub_metrics(pn_prom_t *b, const pn_metric_inst_t *v, size_t n)
 {
     static const char *const types[] = { "tcp", "udp", "http", "https" };
     static const struct { const char *name, *member, *help, *type; } acc[] = {
@@ -107,13 +70,13 @@ hub_metrics(sbuf_t *b, const pn_metric_inst_t *v, size_t n)
     size_t i, j;
     json_t *el;
 
-    sb_printf(b, "# HELP postern_hub_clients Agents connected to the hub.\n"
+    pn_prom_printf(b, "# HELP postern_hub_clients Agents connected to the hub.\n"
                  "# TYPE postern_hub_clients gauge\n");
     for (i = 0; i < n; i++)
         if (v[i].is_hub)
             sb_sample(b, "postern_hub_clients", &v[i], NULL,
                       json_array_size(json_object_get(v[i].hub, "clients")));
-    sb_printf(b, "# HELP postern_hub_routes Routes registered on the hub, by type.\n"
+    pn_prom_printf(b, "# HELP postern_hub_routes Routes registered on the hub, by type.\n"
                  "# TYPE postern_hub_routes gauge\n");
     for (i = 0; i < n; i++) {
         if (!v[i].is_hub)
@@ -131,17 +94,18 @@ hub_metrics(sbuf_t *b, const pn_metric_inst_t *v, size_t n)
         const char *t;
         json_t *c;
         json_object_foreach(count, t, c) {
-            sbuf_t lab = { .p = xmalloc(64), .len = 0, .cap = 64 };
-            sb_printf(&lab, "type=\"");
-            sb_label(&lab, t);
-            sb_printf(&lab, "\"");
+            pn_prom_t lab;
+            pn_prom_init(&lab);
+            pn_prom_printf(&lab, "type=\"");
+            pn_prom_label(&lab, t);
+            pn_prom_printf(&lab, "\"");
             sb_sample(b, "postern_hub_routes", &v[i], lab.p, (uint64_t)json_integer_value(c));
             free(lab.p);
         }
         json_decref(count);
     }
     for (size_t k = 0; k < sizeof(acc) / sizeof(acc[0]); k++) {
-        sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", acc[k].name, acc[k].help, acc[k].name,
+        pn_prom_printf(b, "# HELP %s %s\n# TYPE %s %s\n", acc[k].name, acc[k].help, acc[k].name,
                   acc[k].type);
         for (i = 0; i < n; i++) {
             if (!v[i].is_hub)
@@ -151,7 +115,7 @@ hub_metrics(sbuf_t *b, const pn_metric_inst_t *v, size_t n)
                            NULL, count_of(el, acc[k].member));
         }
     }
-    sb_printf(b, "# HELP postern_hub_account_refused_total Users refused, per account and "
+    pn_prom_printf(b, "# HELP postern_hub_account_refused_total Users refused, per account and "
                  "reason.\n# TYPE postern_hub_account_refused_total counter\n");
     for (i = 0; i < n; i++) {
         if (!v[i].is_hub)
@@ -175,21 +139,21 @@ pn_metrics_format(const pn_metric_inst_t *v, size_t n, uint64_t uptime_s, size_t
     static const char *const states[] = { "running", "stopped", "error" };
     static const char *const proto[] = { "tcp", "tcp", "udp", "udp" };
     static const char *const dir[] = { "rx", "tx", "rx", "tx" };
-    sbuf_t b = { .p = xmalloc(4096), .len = 0, .cap = 4096 };
-    b.p[0] = '\0';
+    pn_prom_t b;
+    pn_prom_init(&b);
 
-    sb_printf(&b, "# HELP postern_instances Instances by status.\n# TYPE postern_instances gauge\n");
+    pn_prom_printf(&b, "# HELP postern_instances Instances by status.\n# TYPE postern_instances gauge\n");
     for (size_t s = 0; s < 3; s++) {
         uint64_t c = 0;
         for (size_t i = 0; i < n; i++)
             c += strcmp(v[i].status, states[s]) == 0;
-        sb_printf(&b, "postern_instances{status=\"%s\"} %" PRIu64 "\n", states[s], c);
+        pn_prom_printf(&b, "postern_instances{status=\"%s\"} %" PRIu64 "\n", states[s], c);
     }
-    sb_printf(&b, "# HELP postern_instance_up 1 when the instance's process runs.\n"
+    pn_prom_printf(&b, "# HELP postern_instance_up 1 when the instance's process runs.\n"
                   "# TYPE postern_instance_up gauge\n");
     for (size_t i = 0; i < n; i++)
         sb_sample(&b, "postern_instance_up", &v[i], NULL, strcmp(v[i].status, "running") == 0);
-    sb_printf(&b, "# HELP postern_instance_bytes_total Bytes relayed, from the users' side.\n"
+    pn_prom_printf(&b, "# HELP postern_instance_bytes_total Bytes relayed, from the users' side.\n"
                   "# TYPE postern_instance_bytes_total counter\n");
     for (size_t i = 0; i < n; i++) {
         for (int k = 0; k < 4; k++) {
@@ -198,28 +162,36 @@ pn_metrics_format(const pn_metric_inst_t *v, size_t n, uint64_t uptime_s, size_t
             sb_sample(&b, "postern_instance_bytes_total", &v[i], labels, v[i].bytes[k]);
         }
     }
-    sb_printf(&b, "# HELP postern_instance_connections TCP connections and UDP sessions now.\n"
+    pn_prom_printf(&b, "# HELP postern_instance_connections TCP connections and UDP sessions now.\n"
                   "# TYPE postern_instance_connections gauge\n");
     for (size_t i = 0; i < n; i++) {
         sb_sample(&b, "postern_instance_connections", &v[i], "proto=\"tcp\"", v[i].tcps);
         sb_sample(&b, "postern_instance_connections", &v[i], "proto=\"udp\"", v[i].udps);
     }
-    sb_printf(&b, "# HELP postern_instance_pool Idle pooled tunnel connections.\n"
+    pn_prom_printf(&b, "# HELP postern_instance_pool Idle pooled tunnel connections.\n"
                   "# TYPE postern_instance_pool gauge\n");
     for (size_t i = 0; i < n; i++)
         sb_sample(&b, "postern_instance_pool", &v[i], NULL, v[i].pool);
-    sb_printf(&b, "# HELP postern_instance_ping_ms Last control-channel round trip.\n"
-                  "# TYPE postern_instance_ping_ms gauge\n");
-    for (size_t i = 0; i < n; i++)
-        sb_sample(&b, "postern_instance_ping_ms", &v[i], NULL, v[i].ping_ms);
-    sb_printf(&b, "# HELP postern_instance_restarts_total Automatic restarts.\n"
+    /* Base units: the CHECK_POINT's PING=<ms> is written in seconds. */
+    pn_prom_family(&b, "postern_instance_ping_seconds", "gauge",
+                   "Last control-channel round trip.");
+    for (size_t i = 0; i < n; i++) {
+        pn_prom_printf(&b, "postern_instance_ping_seconds{");
+        sb_ids(&b, &v[i]);
+        pn_prom_printf(&b, "} %" PRIu64 ".%03" PRIu64 "\n", v[i].ping_ms / 1000,
+                       v[i].ping_ms % 1000);
+    }
+    pn_prom_printf(&b, "# HELP postern_instance_restarts_total Automatic restarts.\n"
                   "# TYPE postern_instance_restarts_total counter\n");
     for (size_t i = 0; i < n; i++)
         sb_sample(&b, "postern_instance_restarts_total", &v[i], NULL, v[i].restarts);
     hub_metrics(&b, v, n);
-    sb_printf(&b, "# HELP postern_master_uptime_seconds Seconds since the master started.\n"
+    pn_prom_printf(&b, "# HELP postern_master_uptime_seconds Seconds since the master started.\n"
                   "# TYPE postern_master_uptime_seconds gauge\n"
                   "postern_master_uptime_seconds %" PRIu64 "\n", uptime_s);
-    *len = b.len;
-    return b.p;
+    pn_prom_family(&b, "postern_build_info", "gauge", "The postern build serving this page.");
+    pn_prom_printf(&b, "postern_build_info{version=\"");
+    pn_prom_label(&b, POSTERN_VERSION);
+    pn_prom_printf(&b, "\"} 1\n");
+    return pn_prom_take(&b, len);
 }

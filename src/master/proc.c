@@ -7,6 +7,7 @@
  *
  * The instance table and the supervisor's API are in super.c. */
 #include "master/proc.h"
+#include "core/duration.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/url.h"
@@ -25,7 +26,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PROC_KILL_MS 5000           /* SIGTERM, then SIGKILL this much later */
+#define PROC_KILL_GRACE_MS 2000     /* SIGKILL this long after the instance's drain ends */
+
+/* SIGTERM, then SIGKILL this much later: the instances' drain
+ * (POSTERN_SHUTDOWN_TIMEOUT, which they inherit) plus a grace, at least 5 s. */
+static uint64_t
+proc_kill_ms(void)
+{
+    uint64_t ms = pn_shutdown_timeout_ms(NULL);
+    ms = ms > UINT64_MAX / 2 ? UINT64_MAX / 2 : ms;
+    return ms + PROC_KILL_GRACE_MS < 5000 ? 5000 : ms + PROC_KILL_GRACE_MS;
+}
 #define PROC_READ_BUDGET (64 * 1024)/* bytes read per wake-up: a flood cannot starve the loop */
 #define PROC_DRAIN_MAX (1024 * 1024)/* bytes read from a dead child's pipe */
 
@@ -292,8 +303,8 @@ static long
 on_proc_kill(ev_timer_t *t, void *arg)
 {
     pn_proc_t *p = arg;
-    log_warn("master: instance %s: still running %d s after SIGTERM, killing it",
-             p->inst ? p->inst->id : "(deleted)", PROC_KILL_MS / 1000);
+    log_warn("master: instance %s: still running %llu ms after SIGTERM, killing it",
+             p->inst ? p->inst->id : "(deleted)", (unsigned long long)proc_kill_ms());
     kill(-p->pid, SIGKILL);
     kill(p->pid, SIGKILL);
     return EV_TIMER_STOP;
@@ -306,9 +317,11 @@ pn_proc_term(pn_proc_t *p)
     if (p->term_sent)
         return;
     p->term_sent = 1;
-    kill(-p->pid, SIGTERM);
-    kill(p->pid, SIGTERM);      /* in case it has not made its group yet */
-    ev_timer_arm(p->kill, PROC_KILL_MS);
+    /* Once: a second SIGTERM would cut the instance's drain short. To its
+     * group, or to it alone when it has not made its group yet. */
+    if (kill(-p->pid, SIGTERM) != 0)
+        kill(p->pid, SIGTERM);
+    ev_timer_arm(p->kill, proc_kill_ms());
 }
 
 void
@@ -361,6 +374,11 @@ pn_proc_start(pn_inst_t *in)
         dfl.sa_handler = SIG_DFL;
         for (int sig = 1; sig < NSIG; sig++)
             sigaction(sig, &dfl, NULL);
+        /* A reload (the master's SIGHUP passed on) that comes before the
+         * instance watches SIGHUP must not end it: ignored until then (the
+         * instance's own handler replaces this). */
+        dfl.sa_handler = SIG_IGN;
+        sigaction(SIGHUP, &dfl, NULL);
         setpgid(0, 0);
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent)

@@ -57,7 +57,8 @@ void pn_proc_notify(pn_inst_t *in, enum pn_change what, const char *line);
  *  On failure <in> is left in PN_INST_ERROR with its error set. */
 void pn_proc_start(pn_inst_t *in);
 
-/** Ask <p> to stop: SIGTERM to its group now, SIGKILL 5 s later. */
+/** Ask <p> to stop: SIGTERM to its group now, SIGKILL once its drain
+ *  (POSTERN_SHUTDOWN_TIMEOUT) and 2 s more have passed, at least 5 s later. */
 void pn_proc_term(pn_proc_t *p);
 
 /** Unlink and free <p> (its pipe closed); the process must be reaped already. */

@@ -369,6 +369,23 @@ pn_super_save(pn_super_t *s)
     free(rows);
 }
 
+size_t
+pn_super_reload(pn_super_t *s)
+{
+    size_t n = 0;
+    if (s->shutting_down)
+        return 0;
+    for (pn_list_t *l = s->procs.next; l != &s->procs; l = l->next) {
+        pn_proc_t *p = pn_container_of(l, pn_proc_t, node);
+        /* Only the instance itself: a stopping one is left to its stop. */
+        if (p->term_sent || p->pid <= 0)
+            continue;
+        if (kill(p->pid, SIGHUP) == 0)
+            n++;
+    }
+    return n;
+}
+
 void
 pn_super_shutdown(pn_super_t *s, void (*done)(void *ctx), void *ctx)
 {

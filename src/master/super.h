@@ -7,8 +7,8 @@
  * logged), other lines go to a 200-line ring and a `log` notification. An
  * instance
  * that exits on its own is started again after a backoff (master/backoff.h)
- * when its restart flag says so. Stop: SIGTERM to the group, SIGKILL 5 s
- * later. Children are reaped on SIGCHLD; a dead or deleted instance's child
+ * when its restart flag says so. Stop: SIGTERM to the group, SIGKILL once its
+ * drain (POSTERN_SHUTDOWN_TIMEOUT) and 2 s more have passed (at least 5 s). Children are reaped on SIGCHLD; a dead or deleted instance's child
  * is still reaped (the supervisor owns every pn_proc).
  *
  * The supervisor owns the instances and writes every change of their
@@ -56,7 +56,7 @@ pn_inst_t *pn_super_create(pn_super_t *s, const char *url, const char *type, con
 void pn_super_commit(pn_inst_t *in);
 /** Start <in> when no child runs (desired = running, backoff forgotten). */
 void pn_super_start(pn_inst_t *in);
-/** Stop <in> (desired = stopped): SIGTERM, SIGKILL after 5 s. */
+/** Stop <in> (desired = stopped): SIGTERM, SIGKILL after the drain + 2 s. */
 void pn_super_stop(pn_inst_t *in);
 /** Stop the child if any, then start again. */
 void pn_super_restart(pn_inst_t *in);
@@ -73,7 +73,11 @@ pid_t pn_inst_pid(const pn_inst_t *in);
 
 /** Save every instance's counters in one transaction. */
 void pn_super_save(pn_super_t *s);
-/** Stop every child (SIGTERM, SIGKILL after 5 s) without changing what is
+/** SIGHUP to every running child (not those being stopped): each reloads as
+ *  its mode does (docs/usage.md "Exit codes and signals"). Returns how many
+ *  were told. */
+size_t pn_super_reload(pn_super_t *s);
+/** Stop every child (SIGTERM, SIGKILL after the drain + 2 s) without changing what is
  *  desired, and call <done>(<ctx>) from the loop once all are reaped. */
 void pn_super_shutdown(pn_super_t *s, void (*done)(void *ctx), void *ctx);
 

@@ -154,7 +154,9 @@ static void
 client_exit(struct client *cl, uint32_t route, uint8_t type, pn_xprt_t *x, const pn_addr_t *src,
             const pn_addr_t *dst)
 {
-    if (cl->hooks.exit != NULL)
+    if (cl->side.draining)
+        pn_mode_side_exit(&cl->side, type, x, src, dst);    /* refused there */
+    else if (cl->hooks.exit != NULL)
         cl->hooks.exit(cl, route, type, x, src, dst, cl->hooks.ctx);
     else
         pn_mode_side_exit(&cl->side, type, x, src, dst);
@@ -290,7 +292,8 @@ session_ready(struct client *cl)
     }
     int tcp = (cl->hello.proto & PN_PROTO_TCP) && !cl->cfg->notcp;
     int udp = (cl->hello.proto & PN_PROTO_UDP) && !cl->cfg->noudp;
-    if (cl->hello.flow == PN_FLOW_FORWARD && tcp && cl->user_entry == NULL) {
+    if (cl->hello.flow == PN_FLOW_FORWARD && tcp && cl->user_entry == NULL &&
+        !cl->side.draining) {
         int fd = pn_listen_tcp(&cl->listen_addr, 4096, NULL, err);
         if (fd == -1) {
             log_error("client: %s", err);
@@ -541,6 +544,8 @@ client_loop(struct client *cl)
     };
     tun_sess_hooks_t sh = { .ctx = cl, .frame = on_frame, .ended = on_ended, .taken = on_take };
     pn_mode_side_init(&cl->side, &cl->in, so.who, &so, &sh);
+    cl->side.user_entry = &cl->user_entry;
+    pn_mode_side_drains(&cl->side, &cl->in);
     cl->side.set = cl->side.sess.links.set = &cl->set;
     cl->side.src = cl->side.sess.links.src = cl->has_src ? &cl->src : NULL;
     cl->refill = ev_timer_new(cl->in.loop, on_refill, cl);

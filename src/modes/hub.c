@@ -17,6 +17,7 @@
 #include "modes/hub_types.h"
 #include "modes/hub_acct.h"
 #include "modes/hub_http.h"
+#include "modes/hub_prom.h"
 #include "modes/hub_reg.h"
 #include "modes/modes.h"
 #include "core/log.h"
@@ -459,6 +460,7 @@ on_control(pn_xprt_t *x, const pn_addr_t *peer, void *arg)
     };
     tun_sess_hooks_t hk = { .ctx = s, .frame = on_frame, .ended = on_ended };
     tun_sess_init(&s->t, h->in.loop, &o, &hk);
+    s->t.take_hist = &h->in.take_hist;
     if (pn_random(s->t.tag, sizeof(s->t.tag)) != 0) {
         log_error("hub: cannot draw a session tag");
         pn_xprt_free(x);
@@ -697,6 +699,9 @@ pn_hub_run(const pn_config_t *cfg)
     (void)hub_reg_watch(h.reg, on_reg_event, &h);
     h.in.stop = hub_stop;
     h.in.refresh = hub_refresh;
+    h.in.metrics = hub_prom_write;
+    h.in.metrics_ctx = &h;
+    h.in.has_take_hist = 1;
     h.in.stop_ctx = &h;
     hub_accts_sync(&h, kick_account);
     int lfd = pn_listen_tcp(&h.tunnel_addr, 4096, NULL, err);

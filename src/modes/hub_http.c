@@ -65,6 +65,7 @@ struct hx {
     char ip[INET6_ADDRSTRLEN];
     char host[PN_HTTP_HOST_MAX + 1];
     int req_done, resp_head, head_req, upgrade_req, keep;
+    uint64_t req_us;            /* when the request went to its route; 0 once timed */
     int u_eof;                  /* the user closed its side */
     int paced;                  /* out of bandwidth until the pace timer fires */
     int bready;                 /* readiness reported on the agent's connection since last seen */
@@ -279,6 +280,7 @@ hx_dispatch(struct hx *x, size_t head_len)
         a->http_live++;
     }
     a->requests++;
+    x->req_us = pn_now_us();
     x->olen = pn_http_head_rewrite(x->ub, head_len, x->ip, "http", x->ob, sizeof(x->ob));
     x->ooff = 0;
     if (x->olen == 0) {
@@ -546,6 +548,10 @@ hx_step(struct hx *x)
                 if (hs != PN_HTTP_IN_HEAD && !x->resp_head) {
                     x->resp_head = 1;
                     ev_timer_disarm(x->timer);
+                    if (x->req_us != 0) {
+                        pn_prom_hist_observe(&x->h->http_hist, pn_now_us() - x->req_us);
+                        x->req_us = 0;
+                    }
                 }
                 if (x->resp_head)
                     x->bok = x->bparsed;

@@ -102,6 +102,7 @@ struct hub {
     pn_list_t http_conns;       /* HTTP users (struct hx), owned */
     uint64_t next_sess;
     uint64_t refused;           /* connections refused outside any account (handshakes, no route) */
+    pn_prom_hist_t http_hist;   /* HTTP requests: routed to the first byte of the response head */
     pn_addr_t tunnel_addr, public_addr;
     pn_tls_ctx_t *psk_ctx;      /* owned: looks up accounts */
     pn_tls_ctx_t *data_tls;     /* owned, NULL for tls=0 */

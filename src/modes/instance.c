@@ -1,5 +1,6 @@
 /* modes/instance.c: the shared run-time of every mode. */
 #include "modes/instance.h"
+#include "modes/imetrics.h"
 #include "core/log.h"
 #include "tls/tls.h"
 #include "net/sock.h"
@@ -30,7 +31,6 @@ on_report(ev_timer_t *t, void *arg)
     return (long)in->cfg->report_ms;
 }
 
-#define DRAIN_DEFAULT_MS 5000
 #define DRAIN_POLL_MS 50
 
 /* POSTERN_SHUTDOWN_TIMEOUT, or NodePass's NP_SHUTDOWN_TIMEOUT (default 5s; 0:
@@ -38,18 +38,11 @@ on_report(ev_timer_t *t, void *arg)
 static uint64_t
 drain_timeout_ms(void)
 {
-    const char *names[] = { "POSTERN_SHUTDOWN_TIMEOUT", "NP_SHUTDOWN_TIMEOUT" };
-    for (size_t i = 0; i < 2; i++) {
-        const char *v = getenv(names[i]);
-        uint64_t ms;
-        if (v == NULL || *v == '\0')
-            continue;
-        if (pn_duration_parse(v, &ms) == PN_OK)
-            return ms;
-        log_warn("shutdown: %s=\"%s\" is not a duration; using 5s", names[i], v);
-        return DRAIN_DEFAULT_MS;
-    }
-    return DRAIN_DEFAULT_MS;
+    const char *bad;
+    uint64_t ms = pn_shutdown_timeout_ms(&bad);
+    if (bad != NULL)
+        log_warn("shutdown: %s=\"%s\" is not a duration; using 5s", bad, getenv(bad));
+    return ms;
 }
 
 /* Close what is left (the mode's <stop> does it synchronously) and leave the loop. */
@@ -61,12 +54,19 @@ finish_stop(pn_instance_t *in)
     ev_loop_stop(in->loop);
 }
 
+/* The context of <drain> and <busy>: their own, else the mode's. */
+static void *
+drain_ctx(const pn_instance_t *in)
+{
+    return in->drain_ctx != NULL ? in->drain_ctx : in->stop_ctx;
+}
+
 /* While draining: done once the mode has no open connection, or at the deadline. */
 static long
 on_drain_tick(ev_timer_t *t, void *arg)
 {
     pn_instance_t *in = arg;
-    size_t open = in->busy(in, in->stop_ctx);
+    size_t open = in->busy(in, drain_ctx(in));
     if (open == 0) {
         log_info("shutdown: every connection finished");
     } else if (pn_now_ms() < in->drain_until) {
@@ -99,10 +99,12 @@ on_signal(void *arg)
     pn_notify("STOPPING=1");
     ev_timer_disarm(in->report);
     uint64_t wait = drain_timeout_ms();
-    if (in->drain != NULL && in->busy != NULL && wait > 0 && in->busy(in, in->stop_ctx) > 0) {
+    size_t open = in->drain != NULL && in->busy != NULL ? in->busy(in, drain_ctx(in)) : 0;
+    if (wait > 0 && open > 0) {
+        /* The listeners close before the line that says so is written. */
+        in->drain(in, drain_ctx(in));
         log_info("shutdown: signal received, no new connections; letting %zu finish "
-                 "(up to %llu ms)", in->busy(in, in->stop_ctx), (unsigned long long)wait);
-        in->drain(in, in->stop_ctx);
+                 "(up to %llu ms)", open, (unsigned long long)wait);
         in->drain_until = pn_now_ms() + wait;
         in->drain_timer = ev_timer_new(in->loop, on_drain_tick, in);
         ev_timer_arm(in->drain_timer, DRAIN_POLL_MS);
@@ -144,6 +146,7 @@ pn_instance_init(pn_instance_t *in, const pn_config_t *cfg, int report_mode)
     in->loop = ev_loop_new();
     in->cfg = cfg;
     in->report_mode = report_mode;
+    in->start_ms = pn_now_ms();
     pn_tls_ktls_quiet(cfg->tls == 0);
     in->report = ev_timer_new(in->loop, on_report, in);
     in->sig[0] = ev_signal_new(in->loop, SIGINT, on_signal, in);
@@ -179,9 +182,48 @@ pn_instance_udp_group(pn_instance_t *in)
     return udp_group_new(in->loop, in->cfg->udp_idle_ms, &c);
 }
 
+static void
+metrics_refresh(void *arg)
+{
+    pn_instance_t *in = arg;
+    if (in->refresh != NULL)
+        in->refresh(in, in->stop_ctx);
+}
+
+static void
+metrics_extra(void *arg, pn_prom_t *b)
+{
+    pn_instance_t *in = arg;
+    if (in->metrics != NULL)
+        in->metrics(in, in->metrics_ctx, b);
+}
+
+/* metrics=: the listener of modes/imetrics.h over this instance's counters. */
+static int
+metrics_start(pn_instance_t *in)
+{
+    static const char *const roles[] = { "client", "server", "hub", "agent", "proxy" };
+    char err[PN_ERR_LEN];
+    const pn_config_t *cfg = in->cfg;
+    pn_imetrics_src_t src = {
+        .mode = cfg->role == PN_ROLE_CLIENT && in->report_mode == 1 ? "single"
+                : (size_t)cfg->role < sizeof(roles) / sizeof(roles[0]) ? roles[cfg->role] : "?",
+        .stats = &in->stats, .take = in->has_take_hist ? &in->take_hist : NULL,
+        .start_ms = in->start_ms, .refresh = metrics_refresh, .extra = metrics_extra, .arg = in,
+    };
+    in->metrics_srv = pn_imetrics_new(in->loop, cfg->metrics_listen, &src, err);
+    if (in->metrics_srv == NULL) {
+        log_error("%s", err);
+        return PN_ERR;
+    }
+    return PN_OK;
+}
+
 int
 pn_instance_run(pn_instance_t *in)
 {
+    if (in->cfg->metrics_listen != NULL && metrics_start(in) != PN_OK)
+        return PN_EXIT_RUNTIME;
     ev_timer_arm(in->report, in->cfg->report_ms);
     uint64_t wd = pn_notify_watchdog_ms();
     if (wd > 0) {
@@ -227,6 +269,7 @@ pn_instance_dns(pn_instance_t *in, lb_set_t *set)
 void
 pn_instance_clear(pn_instance_t *in)
 {
+    pn_imetrics_free(in->metrics_srv);
     route_refresh_free(in->dns_cache);
     pn_dns_free(in->dns);
     ev_timer_free(in->report);

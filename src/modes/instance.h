@@ -15,6 +15,7 @@
 
 #include "core/bucket.h"
 #include "core/ev.h"
+#include "core/prom.h"
 #include "core/stats.h"
 #include "conf/config.h"
 #include "relay/link.h"
@@ -43,12 +44,20 @@ struct pn_instance {
                                  * re-read the mode's files; never drops connections */
     void *reload_ctx;           /* borrowed: <reload>'s context */
     size_t (*busy)(pn_instance_t *in, void *ctx); /* with <drain>: connections still open */
+    void *drain_ctx;            /* borrowed: <drain>'s and <busy>'s context; NULL: <stop_ctx> */
     uint64_t drain_until;       /* ms: the drain's deadline; 0 when not draining */
     ev_timer_t *drain_timer;    /* owned, or NULL */
     ev_timer_t *watchdog;       /* owned: WATCHDOG=1 (systemd), or NULL */
     int exit_code;              /* what pn_instance_run() returns */
     ev_timer_t *report;         /* owned */
     ev_defer_t *sig[3];         /* owned: SIGINT, SIGTERM, SIGHUP */
+    uint64_t start_ms;          /* pn_now_ms() at init: postern_uptime_seconds */
+    pn_prom_hist_t take_hist;   /* tunnel modes: data-channel takes (tun_sess_t.take_hist) */
+    int has_take_hist;          /* set by a mode that fills <take_hist> */
+    struct pn_imetrics *metrics_srv; /* owned: the metrics= listener, or NULL */
+    /* optional: the mode's own series on the metrics= page (the hub's) */
+    void (*metrics)(pn_instance_t *in, void *ctx, pn_prom_t *b);
+    void *metrics_ctx;          /* borrowed: <metrics>'s context */
 };
 
 /** Prepare <in> for <cfg> (borrowed): loop, signals, report timer. */
@@ -63,7 +72,9 @@ udp_group_t *pn_instance_udp_group(pn_instance_t *in);
  *  every dns= interval, without blocking. */
 void pn_instance_dns(pn_instance_t *in, lb_set_t *set);
 
-/** Run the loop until a stop signal; return PN_EXIT_OK. */
+/** Run the loop until a stop signal; return PN_EXIT_OK. With metrics= the
+ *  listener (modes/imetrics.h) starts first; when it cannot, PN_EXIT_RUNTIME
+ *  at once (the mode's cleanup runs as after a stop). */
 int pn_instance_run(pn_instance_t *in);
 /** End the run with <code> after a fatal run-time error: the mode's <stop>
  *  runs and the loop ends. */

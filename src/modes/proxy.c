@@ -5,6 +5,7 @@
 #include "modes/modes.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/url.h"
 #include "modes/common.h"
 #include "modes/proxy_priv.h"
 #include "net/sock.h"
@@ -56,6 +57,20 @@ users_sync(proxy_t *p, pn_users_t *us)
         u->live = 1;
         user_limits(u);
         /* Open relays keep the bucket pointer: it was re-initialised in place. */
+    }
+    /* The Shadowsocks keys of the live users, in file order. */
+    if (p->ss_keys != NULL)
+        memset(p->ss_keys, 0, p->nss * sizeof(*p->ss_keys));
+    p->nss = 0;
+    p->ss_keys = xrealloc(p->ss_keys, (p->nusers ? p->nusers : 1) * sizeof(*p->ss_keys));
+    p->ss_who = xrealloc(p->ss_who, (p->nusers ? p->nusers : 1) * sizeof(*p->ss_who));
+    for (size_t i = 0; i < p->nusers; i++) {
+        puser_t *u = p->users[i];
+        if (!u->live || u->spec.key == NULL)
+            continue;
+        pn_ss_password_key(u->spec.key, u->ss_key);
+        memcpy(p->ss_keys[p->nss], u->ss_key, PN_SS_KEY_LEN);
+        p->ss_who[p->nss++] = u;
     }
     for (size_t i = 0; i < p->nusers; i++) {
         puser_t *u = p->users[i];
@@ -134,6 +149,7 @@ proxy_stop(pn_instance_t *in, void *arg)
 {
     proxy_t *p = arg;
     pn_entry_free(p->entry);
+    pn_entry_free(p->ss_entry);
     ev_timer_free(p->tick);
     ev_defer_free(p->hup);
     while (!pn_list_empty(&p->heads))
@@ -151,6 +167,12 @@ proxy_free_users(proxy_t *p)
     }
     free(p->users);
     free(p->allow);
+    if (p->ss_keys != NULL)
+        memset(p->ss_keys, 0, p->nss * sizeof(*p->ss_keys));
+    free(p->ss_keys);
+    free(p->ss_who);
+    free(p->ss_seen[0]);
+    free(p->ss_seen[1]);
 }
 
 int
@@ -158,9 +180,9 @@ pn_proxy_run(const pn_config_t *cfg)
 {
     proxy_t *p = xcalloc(sizeof(*p));
     char err[PN_ERR_LEN], s[PN_ADDRSTRLEN];
-    pn_addr_t listen_addr;
+    pn_addr_t listen_addr, ss_addr;
     pn_users_t us;
-    int rc = PN_EXIT_USAGE, lfd;
+    int rc = PN_EXIT_USAGE, lfd, sfd = -1;
 
     pn_list_init(&p->heads);
     if (pn_addr_resolve(cfg->host, cfg->port, 1, &listen_addr, err) != PN_OK) {
@@ -175,14 +197,30 @@ pn_proxy_run(const pn_config_t *cfg)
         goto out;
     }
     if (cfg->ss_listen != NULL) {
-        pn_fail(rc, "ss: Shadowsocks is not in this build yet (docs/proxy.md)");
-        goto out;
+        char *h, *pt;
+        if (pn_ss_method_parse(cfg->ss_method, &p->ss_method) != PN_OK ||
+            pn_hostport_split(cfg->ss_listen, &h, &pt, err) != PN_OK) {
+            pn_fail(rc, "ss: expected ss=[<host>]:<port> and a method");
+            goto out;
+        }
+        int r = pn_addr_resolve(h, pt, 1, &ss_addr, err);
+        xfree(h);
+        xfree(pt);
+        if (r != PN_OK) {
+            char sub[PN_ERR_LEN];
+            memcpy(sub, err, sizeof(sub));
+            pn_err_set(err, "ss: %s", sub);
+            pn_fail(rc, err);
+            goto out;
+        }
     }
     if (pn_users_load(cfg->users_file, &us, err) != PN_OK) {
         pn_fail(rc, err);
         goto out;
     }
-    if ((lfd = pn_listen_tcp(&listen_addr, 4096, NULL, err)) == -1) {
+    if ((lfd = pn_listen_tcp(&listen_addr, 4096, NULL, err)) == -1 ||
+        (cfg->ss_listen != NULL && (sfd = pn_listen_tcp(&ss_addr, 4096, NULL, err)) == -1)) {
+        pn_close(lfd);
         pn_users_clear(&us);
         rc = pn_fail(PN_EXIT_RUNTIME, err);
         goto out;
@@ -196,12 +234,18 @@ pn_proxy_run(const pn_config_t *cfg)
     p->dns = pn_dns_new(p->in.loop, cfg->dns_server, err);
     if (p->dns == NULL) {
         pn_close(lfd);
+        pn_close(sfd);
         rc = pn_fail(PN_EXIT_USAGE, err);
         pn_instance_clear(&p->in);
         goto out;
     }
     tun_guard_init(&p->guard, PROXY_AUTH_FAILS, PROXY_AUTH_WINDOW_MS, PROXY_AUTH_BAN_MS, AUTH_PENDING);
     p->entry = pn_entry_new(p->in.loop, lfd, NULL, cfg->handshake_ms, proxy_on_user, p);
+    if (sfd != -1) {
+        p->ss_entry = pn_entry_new(p->in.loop, sfd, NULL, cfg->handshake_ms, proxy_ss_on_user, p);
+        log_info("proxy: shadowsocks (%s) on %s, %zu key(s)", pn_ss_method_name(p->ss_method),
+                 pn_addr_str(&ss_addr, s), p->nss);
+    }
     p->tick = ev_timer_new(p->in.loop, on_tick, p);
     ev_timer_arm(p->tick, TICK_MS);
     p->hup = ev_signal_new(p->in.loop, SIGHUP, on_hup, p);

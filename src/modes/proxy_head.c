@@ -45,7 +45,7 @@ static void
 refuse(pconn_t *c, int rep, int code, const char *why)
 {
     char s[PN_ADDRSTRLEN], page[256];
-    if (c->x != NULL) {
+    if (c->x != NULL && !c->ss) {
         if (c->http && code != 0) {
             head_write(c, page, (size_t)http_status(page, sizeof(page), code));
         } else if (!c->http && rep >= 0) {
@@ -55,7 +55,7 @@ refuse(pconn_t *c, int rep, int code, const char *why)
         c->x->ops->shutdown_wr(c->x);
     }
     log_info("proxy: %s%s%s: %s: %s", pn_addr_str(&c->peer, s), c->auth ? " user " : "",
-             c->auth ? c->auth->spec.name : "", c->http ? "http" : "socks5", why);
+             c->auth ? c->auth->spec.name : "", c->ss ? "ss" : c->http ? "http" : "socks5", why);
     pconn_free(c);
 }
 
@@ -76,7 +76,11 @@ start_relay(pconn_t *c)
         .idle_ms = p->in.cfg->read_ms, .rx = &c->u->up, .tx = &c->u->down, .limit = c->u->limit,
         .exit_hdr = c->fwd, .exit_hdr_len = c->fwd_len,
     };
-    if (!c->http) {
+    if (c->ss) {
+        /* The stream goes on sealed; what came after the first chunk is read first. */
+        c->x = pn_ss_xprt_new(c->x, p->ss_method, c->u->ss_key, c->ss_dec, c->buf, c->n);
+        c->ss_dec = NULL;
+    } else if (!c->http) {
         pn_addr_t bnd = { .len = sizeof(bnd.ss) };
         if (getsockname(c->dfd, (struct sockaddr *)&bnd.ss, &bnd.len) == -1)
             bnd.ss.ss_family = AF_UNSPEC;
@@ -88,6 +92,8 @@ start_relay(pconn_t *c)
     }
     ev_io_free(c->dio);
     ev_timer_disarm(c->deadline);
+    if (c->buf != NULL)
+        memset(c->buf, 0, c->n);
     pn_xprt_t *exit_ = pn_raw_xprt_new(c->dfd);
     c->dfd = -1;
     pn_xprt_unwatch(c->x);
@@ -332,14 +338,13 @@ on_deadline(ev_timer_t *t, void *arg)
     return EV_TIMER_STOP;
 }
 
-void
-proxy_on_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg)
+pconn_t *
+proxy_conn_new(proxy_t *p, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local)
 {
-    proxy_t *p = arg;
     if (!tun_guard_admit(&p->guard, peer, pn_now_ms())) {
         p->in.stats.refused++;
         pn_xprt_free(x);
-        return;
+        return NULL;
     }
     p->in.stats.tcp_total++;
     pconn_t *c = xcalloc(sizeof(*c));
@@ -353,5 +358,31 @@ proxy_on_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void 
     pn_list_add(&p->heads, &c->link);
     c->deadline = ev_timer_new(p->in.loop, on_deadline, c);
     ev_timer_arm(c->deadline, p->in.cfg->handshake_ms);
-    pn_xprt_watch(x, p->in.loop, EV_RD, on_head_io, c);
+    return c;
+}
+
+int
+proxy_conn_admit(pconn_t *c, const uint8_t *rest, size_t n)
+{
+    return admit(c, NULL, 0, rest, n);
+}
+
+void
+proxy_conn_connect(pconn_t *c)
+{
+    start_connect(c);
+}
+
+void
+proxy_conn_refuse(pconn_t *c, const char *why)
+{
+    refuse(c, -1, 0, why);
+}
+
+void
+proxy_on_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg)
+{
+    pconn_t *c = proxy_conn_new(arg, x, peer, local);
+    if (c != NULL)
+        pn_xprt_watch(x, c->p->in.loop, EV_RD, on_head_io, c);
 }

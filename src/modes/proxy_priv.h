@@ -17,6 +17,7 @@
 #include "relay/entry.h"
 #include "relay/relay.h"
 #include "route/socks.h"
+#include "tls/ss.h"
 #include "tunnel/guard.h"
 
 struct passoc;
@@ -36,6 +37,7 @@ typedef struct puser {
     uint32_t open;              /* connections (and associations) open now */
     int over;                   /* the quota is used up */
     pn_list_t conns;            /* struct pconn being relayed for this user */
+    uint8_t ss_key[PN_SS_KEY_LEN]; /* secret: the Shadowsocks key of spec.key */
 } puser_t;
 
 typedef struct proxy {
@@ -51,6 +53,14 @@ typedef struct proxy {
     ev_timer_t *tick;           /* owned: quota checks */
     ev_defer_t *hup;            /* owned: SIGHUP re-reads the users file */
     pn_ratelim_t fail_log;      /* "authentication failed" notes, once a second */
+    pn_entry_t *ss_entry;       /* owned: the Shadowsocks port (ss=), or NULL */
+    pn_ss_method_t ss_method;   /* method= */
+    uint8_t (*ss_keys)[PN_SS_KEY_LEN]; /* owned secrets: the live users' keys, in file order */
+    puser_t **ss_who;           /* owned array: whose key each is (borrowed users) */
+    size_t nss;
+    uint64_t *ss_seen[2];       /* owned: fingerprints of recent salts (this and the last
+                                 * generation, open addressing), NULL before the first */
+    size_t ss_nseen;            /* entries in ss_seen[0] */
 } proxy_t;
 
 enum pconn_state {
@@ -61,6 +71,7 @@ enum pconn_state {
     PC_DIAL,                    /* resolving or connecting */
     PC_RELAY,                   /* relaying (c->relay) */
     PC_UDP,                     /* SOCKS5 UDP ASSOCIATE (c->udp) */
+    PC_SS,                      /* Shadowsocks: salt and first chunk */
 };
 
 typedef struct pconn {
@@ -72,6 +83,8 @@ typedef struct pconn {
     pn_addr_t peer, local;
     enum pconn_state st;
     int http;                   /* the HTTP proxy side (else SOCKS5) */
+    int ss;                     /* the Shadowsocks side (ss=) */
+    pn_ss_aead_t *ss_dec;       /* owned: opens the client's stream once its key is known */
     int guarded;                /* counted as pending in p->guard */
     uint8_t *buf;               /* owned: bytes read in the head phase */
     size_t n;
@@ -107,6 +120,22 @@ void pconn_free(pconn_t *c);
 /* modes/proxy_head.c */
 /** Take the accepted connection <x> from <peer> to <local>. */
 void proxy_on_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg);
+
+/** A user's connection <x> from <peer> to <local> in its head phase (the
+ *  handshake deadline armed, not watched yet), or NULL when the source is
+ *  refused (then <x> is freed). */
+pconn_t *proxy_conn_new(proxy_t *p, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local);
+/** Admit the authenticated <c> with the <n> bytes <rest> for the destination
+ *  first. PN_ERR when refused (then freed). */
+int proxy_conn_admit(pconn_t *c, const uint8_t *rest, size_t n);
+/** Resolve, check and dial the destination of the admitted <c>, then relay. May free <c>. */
+void proxy_conn_connect(pconn_t *c);
+/** Refuse <c> with a log line naming <why> and close it (no reply on the Shadowsocks side). */
+void proxy_conn_refuse(pconn_t *c, const char *why);
+
+/* modes/proxy_ss.c */
+/** Take the accepted connection <x> on the Shadowsocks port (ss=). */
+void proxy_ss_on_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg);
 
 /* modes/proxy_udp.c */
 /** Start the UDP association of <c> (authenticated, request parsed); replies

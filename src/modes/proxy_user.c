@@ -121,6 +121,7 @@ pconn_free(pconn_t *c)
     if (c->udp != NULL)
         c->udp_free(c->udp);
     pn_xprt_free(c->x);
+    pn_ss_aead_free(c->ss_dec);
     ev_timer_free(c->deadline);
     if (c->buf != NULL)
         memset(c->buf, 0, c->n);

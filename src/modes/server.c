@@ -276,6 +276,8 @@ pn_server_run(const pn_config_t *cfg)
     };
     tun_sess_hooks_t sh = { .ctx = &sv, .frame = on_frame, .ended = on_ended };
     pn_mode_side_init(&sv.side, &sv.in, "server", &so, &sh);
+    sv.side.user_entry = &sv.user_entry;
+    pn_mode_side_drains(&sv.side, &sv.in);
     sv.side.set = sv.side.sess.links.set = &sv.set;
     sv.side.src = sv.side.sess.links.src = sv.has_src ? &sv.src : NULL;
     sv.tick = ev_timer_new(sv.in.loop, on_tick, &sv);

@@ -57,6 +57,8 @@ pn_mode_side_init(struct pn_mode_side *sd, pn_instance_t *in, const char *name, 
     sd->in = in;
     sd->name = name;
     tun_sess_init(&sd->sess, in->loop, o, h);
+    sd->sess.take_hist = &in->take_hist;
+    in->has_take_hist = 1;
     pn_instance_links(in, &sd->sess.links, name);
     sd->udp = pn_instance_udp_group(in);
     pn_list_init(&sd->udp_waiters);
@@ -172,6 +174,12 @@ pn_mode_side_exit(struct pn_mode_side *sd, uint8_t type, pn_xprt_t *data, const 
               const pn_addr_t *dst)
 {
     char err[PN_ERR_LEN];
+    if (sd->draining) {
+        /* Stopping: what is open finishes, nothing new starts. */
+        log_debug("%s: shutting down, new exchange refused", sd->name);
+        pn_xprt_free(data);
+        return;
+    }
     if (!pn_links_admit(&sd->sess.links)) {
         pn_xprt_free(data);
         return;
@@ -190,4 +198,28 @@ pn_mode_side_exit(struct pn_mode_side *sd, uint8_t type, pn_xprt_t *data, const 
     }
     uint8_t hdr[PN_PROXY_MAX];
     udp_sess_new_stream(sd->udp, data, fd, hdr, pn_mode_udp_proxy_header(sd->in->cfg->proxy, src, dst, hdr));
+}
+
+static void
+side_drain(pn_instance_t *in, void *arg)
+{
+    struct pn_mode_side *sd = arg;
+    if (sd->user_entry != NULL)
+        pn_entry_free(*sd->user_entry);
+    sd->draining = 1;
+}
+
+static size_t
+side_busy(pn_instance_t *in, void *arg)
+{
+    struct pn_mode_side *sd = arg;
+    return sd->sess.links.n;
+}
+
+void
+pn_mode_side_drains(struct pn_mode_side *sd, pn_instance_t *in)
+{
+    in->drain = side_drain;
+    in->busy = side_busy;
+    in->drain_ctx = sd;
 }

@@ -10,6 +10,7 @@
 #include "core/xprt.h"
 #include "modes/instance.h"
 #include "net/addr.h"
+#include "relay/entry.h"
 #include "relay/link.h"
 #include "relay/udp.h"
 #include "tunnel/session.h"
@@ -28,6 +29,8 @@ struct pn_mode_side {
     size_t n_udp_waiters;
     lb_set_t *set;              /* borrowed: the targets this end dials */
     const pn_addr_t *src;       /* borrowed: dial source or NULL */
+    pn_entry_t **user_entry;    /* borrowed: the mode's user listener (closed by a drain), or NULL */
+    int draining;               /* stopping gracefully: new exchanges from the peer refused */
 };
 
 /** Prepare <sd> for <in> with its session's options <o> and hooks <h>; the
@@ -50,6 +53,12 @@ void pn_mode_side_udp_peer(struct pn_mode_side *sd, udp_table_t *t, const pn_add
  *  from now on) to a target, telling it about <src>/<dst> with PROXY when set. */
 void pn_mode_side_exit(struct pn_mode_side *sd, uint8_t type, pn_xprt_t *data, const pn_addr_t *src,
                    const pn_addr_t *dst);
+/** Give <in> the graceful shutdown of the tunnel end <sd>: on the signal the
+ *  user listener *<sd>.user_entry (if any) closes and the exchanges the peer
+ *  starts are refused; the drain waits for the open TCP exchanges. UDP is
+ *  served until the final stop, as in the single-end forwarder. */
+void pn_mode_side_drains(struct pn_mode_side *sd, pn_instance_t *in);
+
 /** Set the POOL and PING gauges of <st> from the session. */
 void pn_mode_side_stats(const struct pn_mode_side *sd, pn_stats_t *st);
 

@@ -1,6 +1,7 @@
 /* tunnel/session.c: one tunnel session (see session.h): control channel,
  * keys, replay and VERIFY state, health, links, and the take of a channel. */
 #include "tunnel/session.h"
+#include "core/bucket.h"
 #include "core/mem.h"
 #include "tunnel/auth.h"
 
@@ -16,6 +17,7 @@ struct tun_take {
     ev_timer_t *timer;          /* owned: the wait's deadline */
     tun_take_cb cb;
     void *arg;                  /* borrowed */
+    uint64_t since_us;          /* when it began to wait */
 };
 
 static void
@@ -63,6 +65,8 @@ tun_sess_take(tun_sess_t *s, tun_take_cb cb, void *arg)
     if (x != NULL) {
         s->takes++;
         s->takes_total++;
+        if (s->take_hist != NULL)
+            pn_prom_hist_observe(s->take_hist, 0);
         cb(x, id, arg);
         return NULL;
     }
@@ -70,6 +74,7 @@ tun_sess_take(tun_sess_t *s, tun_take_cb cb, void *arg)
     t->s = s;
     t->cb = cb;
     t->arg = arg;
+    t->since_us = pn_now_us();
     t->timer = ev_timer_new(s->loop, on_take_timeout, t);
     ev_timer_arm(t->timer, s->o.wait_ms);
     pn_list_add(&s->takes_waiting, &t->node);
@@ -93,9 +98,12 @@ void
 tun_sess_put(tun_sess_t *s, pn_xprt_t *x, const uint8_t *id)
 {
     if (!pn_list_empty(&s->takes_waiting)) {
+        tun_take_t *t = pn_container_of(s->takes_waiting.next, tun_take_t, node);
         s->takes++;
         s->takes_total++;
-        take_done(pn_container_of(s->takes_waiting.next, tun_take_t, node), x, id);
+        if (s->take_hist != NULL)
+            pn_prom_hist_observe(s->take_hist, pn_now_us() - t->since_us);
+        take_done(t, x, id);
         return;
     }
     if (s->dchan == NULL) {

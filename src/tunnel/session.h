@@ -24,6 +24,7 @@
 #ifndef PN_TUNNEL_SESSION_H
 #define PN_TUNNEL_SESSION_H
 
+#include "core/prom.h"
 #include "core/ev.h"
 #include "core/list.h"
 #include "core/log.h"
@@ -88,6 +89,8 @@ struct tun_sess {
     pn_links_t links;           /* exchanges (closed on detach); the owner fills its fields */
     pn_list_t takes_waiting;    /* struct tun_take, oldest first */
     size_t nwaiting;
+    pn_prom_hist_t *take_hist;  /* borrowed, optional: the wait of every take served
+                                 * (0 when a channel was idle), for metrics= */
 };
 
 /** Prepare <s> (detached) with <o> and <h> (copied). The owner then prepares

@@ -38,10 +38,15 @@ def skip(reason):
 
 def require_tool(name):
     """The path of the external program <name>; the calling test is skipped when it is
-    not installed."""
+    not installed, or fails when POSTERN_REQUIRE_TOOLS=1 (scripts/test.sh sets it: there
+    scripts/deps.sh has installed every program, and a skip would hide a missing one)."""
     path = shutil.which(name)
     if path is None:
-        skip(f"required program '{name}' is not installed")
+        reason = f"required program '{name}' is not installed"
+        if os.environ.get("POSTERN_REQUIRE_TOOLS") == "1":
+            import pytest
+            pytest.fail(reason + " (scripts/deps.sh should install it)", pytrace=False)
+        skip(reason)
     return path
 
 

@@ -9,37 +9,27 @@ import time
 import pytest
 
 from conftest import LOOPBACK
-
-
-def _open_echo(port):
-    s = socket.create_connection((LOOPBACK, port), timeout=5)
-    s.sendall(b"ping")
-    assert s.recv(4) == b"ping"
-    return s
+from drain_util import drain_then_finish, open_echo
 
 
 @pytest.mark.parametrize("var", ["POSTERN_SHUTDOWN_TIMEOUT", "NP_SHUTDOWN_TIMEOUT"])
 def test_sigterm_lets_an_open_connection_finish(postern, echo_backend, var):
     p = postern.client([echo_backend.port], "noudp=1",
                        env={var: "5s", "POSTERN_SHUTDOWN_TIMEOUT": "" if var[0] == "N" else "5s"})
-    s = _open_echo(p.port)
-    p.send_signal(signal.SIGTERM)
-    p.wait_for_log(r"no new connections; letting 1 finish", timeout=3)
-    with pytest.raises(OSError):
-        socket.create_connection((LOOPBACK, p.port), timeout=1).close()
-    s.sendall(b"still")                       # the open one is still served
-    assert s.recv(5) == b"still"
-    assert p.alive()
-    t0 = time.monotonic()
-    s.close()
-    rc = p.wait_exit(3)
-    assert rc == 0 and time.monotonic() - t0 < 1.0, (rc, p.output())
-    assert "every connection finished" in p.output()
+    s = open_echo(p.port)
+
+    def refused():
+        try:
+            socket.create_connection((LOOPBACK, p.port), timeout=1).close()
+        except OSError:
+            return True
+        return False
+    drain_then_finish(p, s, refused, within=1.0)
 
 
 def test_drain_timeout_closes_what_is_left(postern, echo_backend):
     p = postern.client([echo_backend.port], "noudp=1", env={"POSTERN_SHUTDOWN_TIMEOUT": "1s"})
-    s = _open_echo(p.port)
+    s = open_echo(p.port)
     t0 = time.monotonic()
     p.send_signal(signal.SIGTERM)
     rc = p.wait_exit(4)
@@ -51,7 +41,7 @@ def test_drain_timeout_closes_what_is_left(postern, echo_backend):
 
 def test_zero_closes_at_once(postern, echo_backend):
     p = postern.client([echo_backend.port], "noudp=1", env={"POSTERN_SHUTDOWN_TIMEOUT": "0"})
-    s = _open_echo(p.port)
+    s = open_echo(p.port)
     t0 = time.monotonic()
     p.send_signal(signal.SIGTERM)
     assert p.wait_exit(2) == 0 and time.monotonic() - t0 < 1.0, p.output()

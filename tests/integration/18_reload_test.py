@@ -4,21 +4,14 @@ again at once (a single-end forwarder with dns=1h follows a moved name right aft
 SIGHUP). The hub's accounts file and the agent's routes file reloads are tested in
 93_hub_lifecycle_test.py; here only that they keep running."""
 import signal
-import socket
 
-from conftest import LOOPBACK, ask_id, id_handler
+from conftest import ask_id, id_handler
+from drain_util import open_echo
 from hub_util import Route, account, hubstack  # noqa: F401 - fixture
 from limits_util import OTHER_IP, hosts_dnsmasq, same_port_backends  # noqa: F401 - fixture
 from tunnel_util import Tunnel
 
 NAME = "reload.postern.test"
-
-
-def _held(port):
-    s = socket.create_connection((LOOPBACK, port), timeout=5)
-    s.sendall(b"ping")
-    assert s.recv(4) == b"ping"
-    return s
 
 
 def _still_echoes(s):
@@ -45,7 +38,7 @@ def test_single_end_sighup_resolves_names_again_and_keeps_connections(postern, b
 
 def test_single_end_sighup_keeps_an_open_connection(postern, echo_backend):
     p = postern.client([echo_backend.port], "noudp=1")
-    s = _held(p.port)
+    s = open_echo(p.port)
     p.send_signal(signal.SIGHUP)
     p.wait_for_log(r"reload: SIGHUP", timeout=5)
     _still_echoes(s)
@@ -56,14 +49,14 @@ def test_single_end_sighup_keeps_an_open_connection(postern, echo_backend):
 def test_tunnel_server_and_client_survive_sighup_with_connections_open(postern,
                                                                       echo_backend):
     t = Tunnel(postern, "reverse", echo_backend.port, key="reload-key").start()
-    s = _held(t.user_port)
+    s = open_echo(t.user_port)
     for p in (t.server, t.client):
         p.send_signal(signal.SIGHUP)
         p.wait_for_log(r"reload: SIGHUP", timeout=5)
     _still_echoes(s)
     s.close()
     assert t.server.alive() and t.client.alive()
-    _still_echoes(_held(t.user_port))
+    _still_echoes(open_echo(t.user_port))
 
 
 def test_hub_and_agent_survive_sighup(hubstack):

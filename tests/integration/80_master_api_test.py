@@ -400,7 +400,7 @@ def test_metrics_match_api(postern, tmp_path, echo_backend):
     for s in samples("postern_instance_restarts", "postern_instance_restarts_total"):
         assert s.value == api[s.labels["id"]]["restarts"]
     assert {s.labels["id"] for s in samples("postern_instance_pool")} == set(api)
-    assert {s.labels["id"] for s in samples("postern_instance_ping_ms")} == set(api)
+    assert {s.labels["id"] for s in samples("postern_instance_ping_seconds")} == set(api)
     assert samples("postern_master_uptime_seconds")[0].value >= 0
 
 

@@ -8,7 +8,7 @@ import socket
 
 from conftest import LOOPBACK, Backend, echo_handler, serve_directory
 from proxy_util import (closed_within, curl_through, recv_n, socks_open, start_proxy,
-                        user_stats, write_users)
+                        user_stats, write_users, www)  # noqa: F401 - fixture
 
 import pytest
 
@@ -16,16 +16,6 @@ USERS = [
     {"name": "alice", "password": "alice-pw-1"},
     {"name": "bob", "password": "bob-pw-2", "enabled": False},
 ]
-
-
-@pytest.fixture
-def www(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-    small = os.urandom(300 * 1024)
-    (root / "small.bin").write_bytes(small)
-    for port in serve_directory(root):
-        yield port, root, small
 
 
 @pytest.fixture

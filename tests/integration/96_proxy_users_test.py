@@ -34,8 +34,10 @@ def test_quota_reached_mid_transfer_ends_it(postern, tmp_path, bigdir):
     r = curl_through("--socks5-hostname", f"q:q-pw@{LOOPBACK}:{p.port}",
                      f"http://localhost:{bigdir}/big.bin")
     assert r.returncode != 0, "the transfer over the quota completed"
+    # The cut is abortive (a reset): curl may lose what it had not read yet, so the
+    # lower bound is checked on what the entrance counted, below.
     got = len(r.stdout)
-    assert quota - 64 * 1024 <= got <= quota, f"{got} bytes passed a {quota}-byte quota"
+    assert got <= quota, f"{got} bytes passed a {quota}-byte quota"
     p.wait_for_log(r"user q reached its quota")
     # the next connection is refused with REP 0x02, HTTP with 403
     s, st, rep, _ = socks_open(p.port, "q", "q-pw", LOOPBACK, bigdir)
@@ -45,7 +47,8 @@ def test_quota_reached_mid_transfer_ends_it(postern, tmp_path, bigdir):
                      f"http://{LOOPBACK}:{bigdir}/big.bin")
     assert r.stdout.startswith(b"HTTP/1.1 403"), r.stdout[:100]
     st = user_stats(p, "q", start=p.mark())
-    assert st["up"] + st["down"] <= quota + 1024 and st["refused"] >= 2, st  # + the heads
+    assert quota - 64 * 1024 <= st["up"] + st["down"] <= quota + 1024, st  # + the heads
+    assert st["refused"] >= 2, st
 
 
 def test_rate_within_ten_percent(postern, tmp_path, bigdir):

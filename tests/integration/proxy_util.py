@@ -1,14 +1,28 @@
 """Helpers of the proxy entrance's tests (96_proxy_*): start proxy:// with a users file,
 a raw SOCKS5 client (the shapes curl never sends), PROXY_USER lines, curl through it."""
 import json
+import os
 import re
 import socket
 import struct
 import subprocess
 
-from conftest import LOOPBACK, free_port, require_tool
+import pytest
+
+from conftest import LOOPBACK, free_port, require_tool, serve_directory
 
 USER_RE = r"PROXY_USER\|(\{.*\})"
+
+
+@pytest.fixture
+def www(tmp_path):
+    """A web server over a fresh directory: (port, root, small), small.bin = 300 KiB random."""
+    root = tmp_path / "www"
+    root.mkdir()
+    small = os.urandom(300 * 1024)
+    (root / "small.bin").write_bytes(small)
+    for port in serve_directory(root):
+        yield port, root, small
 
 
 def write_users(path, users):
@@ -30,6 +44,8 @@ def start_proxy(postern, users_path, params="allow=127.0.0.0/8,::1", env=None):
         p.port = port
         try:
             p.wait_port()
+            # printed once SIGHUP is watched: a test's reload is not lost
+            p.wait_for_log(r"proxy: listening on ", timeout=10)
             return p
         except AssertionError as e:
             last = e

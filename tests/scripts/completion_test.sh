@@ -71,14 +71,15 @@ expect "postern 'client://:8080/h:80?tl" "client://:8080/h:80?tls=" "client://:8
 expect "postern 'client://:8080/h:80?tls=" client://:8080/h:80?tls=0 client://:8080/h:80?tls=1 client://:8080/h:80?tls=2
 expect "postern 'server://:8080/h:80?type=" server://:8080/h:80?type=0 server://:8080/h:80?type=2 server://:8080/h:80?type=3
 expect "postern 'server://k@:1/:2?mode=2&l" "server://k@:1/:2?mode=2&lbs=" "server://k@:1/:2?mode=2&log="
-expect "postern 'server://k@:1/:2?m" "server://k@:1/:2?mode=" "server://k@:1/:2?max="
-expect "postern 'client://:1/h:2?m" "client://:1/h:2?mode=" "client://:1/h:2?min="
+expect "postern 'server://k@:1/:2?m" "server://k@:1/:2?mode=" "server://k@:1/:2?max=" "server://k@:1/:2?metrics="
+expect "postern 'client://:1/h:2?m" "client://:1/h:2?mode=" "client://:1/h:2?min=" "client://:1/h:2?metrics="
 expect "postern 'master://127.0.0.1:9090?log=" \
     master://127.0.0.1:9090?log=info master://127.0.0.1:9090?log=debug master://127.0.0.1:9090?log=warn \
     master://127.0.0.1:9090?log=error master://127.0.0.1:9090?log=event master://127.0.0.1:9090?log=none
 expect "postern 'hub://:1?accounts=a.json&p" "hub://:1?accounts=a.json&path=" "hub://:1?accounts=a.json&ports=" "hub://:1?accounts=a.json&public="
 expect "postern 'agent://t@h:1?tcp=:22,pro" "agent://t@h:1?tcp=:22,probe=" "agent://t@h:1?tcp=:22,probe_interval="
 expect "postern 'agent://t@h:1?http=:80,probe=" "agent://t@h:1?http=:80,probe=tcp" "agent://t@h:1?http=:80,probe=http:/"
+expect "postern 'proxy://:1080?users=u.json&method=" "proxy://:1080?users=u.json&method=chacha20-ietf-poly1305" "proxy://:1080?users=u.json&method=aes-256-gcm"
 # A parameter without a fixed set of values gets nothing.
 expect "postern 'client://:1/h:2?read="
 # Unquoted: only the part after the last '=' or '&' is replaced; an escaped '&' is not

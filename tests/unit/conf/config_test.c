@@ -800,6 +800,47 @@ test_env_each_variable(void **state)
     }
 }
 
+/* A server URL with <env> applied: pn_config_apply_env()'s result. */
+static int
+server_with_env(const struct env_pair *env, pn_config_t *cfg, char *err)
+{
+    parse_ok("server://:80/h:1", cfg);
+    fake_env = env;
+    return pn_config_apply_env(cfg, fake_get, err);
+}
+
+/* NodePass's names: each one lands where ours does; ours wins when both are
+ * set; a malformed alias is reported under its own name. */
+static void
+test_env_nodepass_aliases(void **state)
+{
+    static const char *const np[] = {
+        "NP_REPORT_INTERVAL", "NP_FALLBACK_INTERVAL", "NP_TCP_DIAL_TIMEOUT",
+        "NP_HANDSHAKE_TIMEOUT", "NP_POOL_GET_TIMEOUT",
+    };
+    pn_config_t cfg;
+    char err[PN_ERR_LEN] = "";
+    for (size_t i = 0; i < sizeof(np) / sizeof(np[0]); i++) {
+        struct env_pair env[] = { { np[i], "7s" }, { NULL, NULL } };
+        if (server_with_env(env, &cfg, err) != PN_OK)
+            fail_msg("%s=7s refused: %s", np[i], err);
+        assert_int_equal(*env_field(&cfg, i), 7000);
+        pn_config_clear(&cfg);
+    }
+    static const struct env_pair both[] = {
+        { "NP_UDP_READ_TIMEOUT", "9s" }, { "POSTERN_DIAL_TIMEOUT", "2s" },
+        { "NP_TCP_DIAL_TIMEOUT", "3s" }, { NULL, NULL },
+    };
+    assert_int_equal(server_with_env(both, &cfg, err), PN_OK);
+    assert_int_equal(cfg.udp_idle_ms, 9000);
+    assert_int_equal(cfg.dial_timeout_ms, 2000);
+    pn_config_clear(&cfg);
+    static const struct env_pair bad[] = { { "NP_POOL_GET_TIMEOUT", "5x" }, { NULL, NULL } };
+    assert_int_equal(server_with_env(bad, &cfg, err), PN_ERR);
+    assert_non_null(strstr(err, "NP_POOL_GET_TIMEOUT"));
+    pn_config_clear(&cfg);
+}
+
 static void
 test_env_malformed(void **state)
 {
@@ -895,6 +936,7 @@ main(void)
         cmocka_unit_test(test_env_none_set),
         cmocka_unit_test(test_env_all_set),
         cmocka_unit_test(test_env_each_variable),
+        cmocka_unit_test(test_env_nodepass_aliases),
         cmocka_unit_test(test_env_malformed),
         cmocka_unit_test(test_env_minimums),
         cmocka_unit_test(test_protocol_switches),

@@ -38,7 +38,7 @@ test_format(void **state)
         "postern_instance_connections{id=\"0000000a\",alias=\"web\",proto=\"tcp\"} 5\n",
         "postern_instance_connections{id=\"0000000a\",alias=\"web\",proto=\"udp\"} 6\n",
         "postern_instance_pool{id=\"0000000a\",alias=\"web\"} 7\n",
-        "postern_instance_ping_ms{id=\"0000000a\",alias=\"web\"} 8\n",
+        "postern_instance_ping_seconds{id=\"0000000a\",alias=\"web\"} 0.008\n",
         "# TYPE postern_instance_restarts_total counter\n",
         "postern_instance_restarts_total{id=\"0000000a\",alias=\"web\"} 9\n",
         "# TYPE postern_master_uptime_seconds gauge\npostern_master_uptime_seconds 42\n",

@@ -1,0 +1,218 @@
+/* tls/ss.c: the Shadowsocks AEAD codec of tls/ss.h (keys, subkeys, chunks),
+ * over OpenSSL EVP. No I/O: the transport is tls/xprt_ss.c. */
+#include "tls/ss.h"
+#include "core/mem.h"
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#define NONCE_LEN 12
+
+struct pn_ss_aead {
+    pn_ss_method_t m;
+    int seal;                       /* sealing, else opening */
+    EVP_CIPHER_CTX *ctx;            /* owned */
+    EVP_KDF_CTX *kdf;               /* owned: HKDF-SHA1 */
+    uint8_t nonce[NONCE_LEN];       /* little-endian counter */
+    size_t plen;                    /* opener: the payload length opened, 0 before */
+};
+
+int
+pn_ss_method_parse(const char *name, pn_ss_method_t *m)
+{
+    if (strcmp(name, "chacha20-ietf-poly1305") == 0)
+        *m = PN_SS_CHACHA20_POLY1305;
+    else if (strcmp(name, "aes-256-gcm") == 0)
+        *m = PN_SS_AES_256_GCM;
+    else
+        return PN_ERR;
+    return PN_OK;
+}
+
+const char *
+pn_ss_method_name(pn_ss_method_t m)
+{
+    return m == PN_SS_AES_256_GCM ? "aes-256-gcm" : "chacha20-ietf-poly1305";
+}
+
+/* D_1 = MD5(password), D_i = MD5(D_{i-1} | password); the key is D_1 | D_2. */
+void
+pn_ss_password_key(const char *password, uint8_t key[PN_SS_KEY_LEN])
+{
+    size_t n = strlen(password);
+    uint8_t *in = xmalloc(16 + n + 1);
+    unsigned len = 0;
+    memcpy(in, password, n);
+    if (EVP_Digest(in, n, key, &len, EVP_md5(), NULL) != 1)
+        abort();
+    memcpy(in, key, 16);
+    memcpy(in + 16, password, n);
+    if (EVP_Digest(in, 16 + n, key + 16, &len, EVP_md5(), NULL) != 1)
+        abort();
+    OPENSSL_cleanse(in, 16 + n);
+    free(in);
+}
+
+pn_ss_aead_t *
+pn_ss_aead_new(pn_ss_method_t m, int seal)
+{
+    pn_ss_aead_t *a = xcalloc(sizeof(*a));
+    a->m = m;
+    a->seal = seal;
+    a->ctx = EVP_CIPHER_CTX_new();
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    a->kdf = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+    EVP_KDF_free(kdf);
+    if (a->ctx == NULL || a->kdf == NULL)
+        abort();                    /* out of memory, or an OpenSSL without HKDF */
+    return a;
+}
+
+int
+pn_ss_aead_init(pn_ss_aead_t *a, const uint8_t key[PN_SS_KEY_LEN],
+                const uint8_t salt[PN_SS_SALT_LEN])
+{
+    uint8_t sub[PN_SS_KEY_LEN];
+    static char info[] = "ss-subkey", md[] = "SHA1";
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, md, 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, PN_SS_KEY_LEN),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, PN_SS_SALT_LEN),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, sizeof(info) - 1),
+        OSSL_PARAM_construct_end(),
+    };
+    const EVP_CIPHER *c = a->m == PN_SS_AES_256_GCM ? EVP_aes_256_gcm() : EVP_chacha20_poly1305();
+    int ok = EVP_KDF_derive(a->kdf, sub, sizeof(sub), params) == 1 &&
+             EVP_CipherInit_ex(a->ctx, c, NULL, sub, NULL, a->seal) == 1;
+    OPENSSL_cleanse(sub, sizeof(sub));
+    memset(a->nonce, 0, sizeof(a->nonce));
+    a->plen = 0;
+    if (!ok) {
+        ERR_clear_error();
+        return PN_ERR;
+    }
+    return PN_OK;
+}
+
+void
+pn_ss_aead_free_(pn_ss_aead_t *a)
+{
+    if (a == NULL)
+        return;
+    EVP_CIPHER_CTX_free(a->ctx);
+    EVP_KDF_CTX_free(a->kdf);
+    OPENSSL_cleanse(a, sizeof(*a));
+    free(a);
+}
+
+static void
+nonce_inc(uint8_t *n)
+{
+    for (int i = 0; i < NONCE_LEN; i++)
+        if (++n[i] != 0)
+            break;
+}
+
+/* Seal <n> bytes <in> into <out>, the tag after them. */
+static void
+seal1(pn_ss_aead_t *a, const uint8_t *in, size_t n, uint8_t *out)
+{
+    int l = 0, f = 0;
+    if (EVP_CipherInit_ex(a->ctx, NULL, NULL, NULL, a->nonce, 1) != 1 ||
+        EVP_CipherUpdate(a->ctx, out, &l, in, (int)n) != 1 ||
+        EVP_CipherFinal_ex(a->ctx, out + l, &f) != 1 ||
+        EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, PN_SS_TAG_LEN, out + n) != 1)
+        abort();                    /* sealing with a keyed context cannot fail */
+    nonce_inc(a->nonce);
+}
+
+/* Open <n> bytes <in> and their tag into <out>: PN_OK or PN_ERR. */
+static int
+open1(pn_ss_aead_t *a, const uint8_t *in, size_t n, uint8_t *out)
+{
+    int l = 0, f = 0;
+    if (EVP_CipherInit_ex(a->ctx, NULL, NULL, NULL, a->nonce, 0) != 1 ||
+        EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_TAG, PN_SS_TAG_LEN, (void *)(in + n)) != 1 ||
+        EVP_CipherUpdate(a->ctx, out, &l, in, (int)n) != 1 ||
+        EVP_CipherFinal_ex(a->ctx, out + l, &f) != 1) {
+        ERR_clear_error();
+        return PN_ERR;
+    }
+    nonce_inc(a->nonce);
+    return PN_OK;
+}
+
+size_t
+pn_ss_seal(pn_ss_aead_t *a, const uint8_t *in, size_t n, uint8_t *out)
+{
+    size_t w = 0;
+    while (n > 0) {
+        size_t k = n < PN_SS_PAYLOAD_MAX ? n : PN_SS_PAYLOAD_MAX;
+        uint8_t len[2] = { (uint8_t)(k >> 8), (uint8_t)k };
+        seal1(a, len, 2, out + w);
+        seal1(a, in, k, out + w + PN_SS_LEN_BLOCK);
+        w += PN_SS_LEN_BLOCK + k + PN_SS_TAG_LEN;
+        in += k;
+        n -= k;
+    }
+    return w;
+}
+
+/* Open the length block <in>: PN_OK with a->plen set, or PN_ERR. */
+static int
+open_len(pn_ss_aead_t *a, const uint8_t *in)
+{
+    uint8_t len[2];
+    if (open1(a, in, 2, len) != PN_OK)
+        return PN_ERR;
+    size_t k = (size_t)len[0] << 8 | len[1];
+    if (k == 0 || k > PN_SS_PAYLOAD_MAX)
+        return PN_ERR;
+    a->plen = k;
+    return PN_OK;
+}
+
+ssize_t
+pn_ss_open(pn_ss_aead_t *a, const uint8_t *in, size_t n, size_t *used, uint8_t *out)
+{
+    *used = 0;
+    if (a->plen == 0) {
+        if (n < PN_SS_LEN_BLOCK)
+            return PN_AGAIN;
+        if (open_len(a, in) != PN_OK)
+            return PN_ERR;
+        *used = PN_SS_LEN_BLOCK;
+        in += PN_SS_LEN_BLOCK;
+        n -= PN_SS_LEN_BLOCK;
+    }
+    size_t k = a->plen;
+    if (n < k + PN_SS_TAG_LEN)
+        return PN_AGAIN;
+    if (open1(a, in, k, out) != PN_OK)
+        return PN_ERR;
+    a->plen = 0;
+    *used += k + PN_SS_TAG_LEN;
+    return (ssize_t)k;
+}
+
+size_t
+pn_ss_open_need(const pn_ss_aead_t *a)
+{
+    return a->plen == 0 ? PN_SS_LEN_BLOCK : a->plen + PN_SS_TAG_LEN;
+}
+
+long
+pn_ss_identify(pn_ss_aead_t *a, const uint8_t salt[PN_SS_SALT_LEN],
+               const uint8_t lenblk[PN_SS_LEN_BLOCK], const uint8_t (*keys)[PN_SS_KEY_LEN],
+               size_t nkeys)
+{
+    for (size_t i = 0; i < nkeys; i++)
+        if (pn_ss_aead_init(a, keys[i], salt) == PN_OK && open_len(a, lenblk) == PN_OK)
+            return (long)i;
+    return -1;
+}

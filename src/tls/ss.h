@@ -1,0 +1,93 @@
+/* tls/ss.h: Shadowsocks AEAD (SIP004) for the proxy entrance (docs/proxy.md):
+ * the key from a password, the per-connection subkey, sealing and opening
+ * chunks (pure functions over buffers, OpenSSL EVP), and the transport that
+ * seals and opens a stream over another transport.
+ *
+ *   stream = salt (32) | chunk | chunk | ...
+ *   chunk  = seal(length, 2 bytes big-endian) tag (16) | seal(payload) tag (16)
+ *
+ * The subkey is HKDF-SHA1(key, salt, info "ss-subkey"); the 12-byte nonce is a
+ * little-endian counter from 0, incremented after each seal or open (two per
+ * chunk). A payload holds 1 to 0x3FFF bytes; the first chunk a client sends
+ * begins with the target address (ATYP ADDR PORT, route/socks.h's
+ * socks_parse_addr). The key of a password is EVP_BytesToKey(MD5), as
+ * shadowsocks-libev derives it from -k <password>. */
+#ifndef PN_TLS_SS_H
+#define PN_TLS_SS_H
+
+#include "core/err.h"
+#include "core/xprt.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define PN_SS_KEY_LEN 32
+#define PN_SS_SALT_LEN 32
+#define PN_SS_TAG_LEN 16
+#define PN_SS_PAYLOAD_MAX 0x3FFF
+#define PN_SS_LEN_BLOCK (2 + PN_SS_TAG_LEN)     /* the sealed length */
+#define PN_SS_CHUNK_MAX (PN_SS_LEN_BLOCK + PN_SS_PAYLOAD_MAX + PN_SS_TAG_LEN)
+/** Bytes pn_ss_seal writes for <n> bytes of payload. */
+#define PN_SS_SEALED_LEN(n) \
+    ((n) + ((n) + PN_SS_PAYLOAD_MAX - 1) / PN_SS_PAYLOAD_MAX * (PN_SS_LEN_BLOCK + PN_SS_TAG_LEN))
+
+typedef enum pn_ss_method {
+    PN_SS_CHACHA20_POLY1305 = 0,        /* chacha20-ietf-poly1305 */
+    PN_SS_AES_256_GCM,                  /* aes-256-gcm */
+} pn_ss_method_t;
+
+/* One direction of one connection: a cipher context keyed with the subkey,
+ * its nonce, and the opener's state between calls. */
+typedef struct pn_ss_aead pn_ss_aead_t;
+
+/** The method named <name> into *<m>: PN_OK, or PN_ERR for another name. */
+int pn_ss_method_parse(const char *name, pn_ss_method_t *m);
+/** The name of <m>. */
+const char *pn_ss_method_name(pn_ss_method_t m);
+/** The key of <password> (NUL-terminated): EVP_BytesToKey with MD5, no salt,
+ *  one round, as shadowsocks-libev's -k. */
+void pn_ss_password_key(const char *password, uint8_t key[PN_SS_KEY_LEN]);
+
+/** A context for <m> sealing (<seal> nonzero) or opening; keyless until
+ *  pn_ss_aead_init. Never NULL. */
+pn_ss_aead_t *pn_ss_aead_new(pn_ss_method_t m, int seal);
+/** Key <a> with the subkey of <key> and <salt> and restart its nonce and
+ *  opener. PN_OK, or PN_ERR when OpenSSL fails. */
+int pn_ss_aead_init(pn_ss_aead_t *a, const uint8_t key[PN_SS_KEY_LEN],
+                    const uint8_t salt[PN_SS_SALT_LEN]);
+/** Wipe and free <a>. NULL is a no-op. */
+void pn_ss_aead_free_(pn_ss_aead_t *a);
+#define pn_ss_aead_free(p) do { pn_ss_aead_free_(p); (p) = NULL; } while (0)
+
+/** Seal the <n> > 0 bytes <in> as chunks of at most PN_SS_PAYLOAD_MAX into
+ *  <out> (PN_SS_SEALED_LEN(n) bytes); the count written. */
+size_t pn_ss_seal(pn_ss_aead_t *a, const uint8_t *in, size_t n, uint8_t *out);
+/** Open the next chunk from the <n> bytes <in> received so far: the payload
+ *  length (> 0) with the payload in <out> (PN_SS_PAYLOAD_MAX bytes), PN_AGAIN
+ *  when more bytes are needed, PN_ERR when a tag fails or the length is 0 or
+ *  over PN_SS_PAYLOAD_MAX (the stream is then dead). *<used> is what was
+ *  consumed, also on PN_AGAIN (the length block, once opened, is kept). */
+ssize_t pn_ss_open(pn_ss_aead_t *a, const uint8_t *in, size_t n, size_t *used, uint8_t *out);
+/** The bytes pn_ss_open needs for its next step: the length block, or the
+ *  payload and its tag once the length was opened. */
+size_t pn_ss_open_need(const pn_ss_aead_t *a);
+/** Identify a stream's key: try the <nkeys> keys <keys> in order on the length
+ *  block <lenblk> after <salt>; the index of the first whose tag holds (then
+ *  <a> is keyed with it and its length block consumed), or -1. The AEAD's
+ *  tag check is constant time; the work is <nkeys> subkeys at most. */
+long pn_ss_identify(pn_ss_aead_t *a, const uint8_t salt[PN_SS_SALT_LEN],
+                    const uint8_t lenblk[PN_SS_LEN_BLOCK], const uint8_t (*keys)[PN_SS_KEY_LEN],
+                    size_t nkeys);
+
+/** Wrap <inner> (owned from now on; a socket transport) as the server side of a
+ *  Shadowsocks stream: reads open what comes with <dec> (owned; keyed, past
+ *  the first chunk), starting with the <npre> bytes <pre> (copied) read ahead;
+ *  writes are sealed with a fresh salt under <key> (copied) and <m>. A tag
+ *  failure or a bad length is PN_ERR (the connection is done, one log line).
+ *  Like TLS it keeps the socket's fd for readiness and is no zero-copy
+ *  transport. Never NULL. */
+pn_xprt_t *pn_ss_xprt_new(pn_xprt_t *inner, pn_ss_method_t m, const uint8_t key[PN_SS_KEY_LEN],
+                          pn_ss_aead_t *dec, const uint8_t *pre, size_t npre);
+
+#endif

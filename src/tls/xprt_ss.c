@@ -1,0 +1,296 @@
+/* tls/xprt_ss.c: the Shadowsocks transport of tls/ss.h, the server side of
+ * a stream whose first chunk was opened by the proxy entrance.
+ *
+ *   read:  inner --64 KiB blocks--> rbuf --pn_ss_open--> caller (or pbuf when
+ *          the caller has less room than a chunk)
+ *   write: caller --pn_ss_seal (salt first)--> obuf --> inner
+ *
+ * A write that cannot go out whole keeps its sealed bytes and says PN_AGAIN;
+ * the caller comes back with the same bytes and is told how many the sealed
+ * ones carried, as TLS does. Buffers are taken when needed and given back when
+ * empty, so an idle connection holds none. */
+#include "tls/ss.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "tls/tls.h"
+
+#include <openssl/crypto.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SS_RBUF (64 * 1024 + PN_SS_CHUNK_MAX)  /* a block read plus a partial chunk */
+#define SS_READ (64 * 1024)
+#define SS_WRITE_MAX (4 * PN_SS_PAYLOAD_MAX)   /* plaintext sealed per write */
+
+typedef struct xprt_ss {
+    pn_xprt_t base;                 /* first */
+    pn_xprt_t *inner;               /* owned: the socket's transport */
+    pn_ss_method_t m;
+    uint8_t key[PN_SS_KEY_LEN];     /* secret: the user's key, for the salt of our side */
+    pn_ss_aead_t *dec;              /* owned: opens what the client sends */
+    pn_ss_aead_t *enc;              /* owned: seals what we send, NULL before the first write */
+    uint8_t *rbuf;                  /* owned: ciphertext read, NULL when empty */
+    size_t rlen, roff;
+    uint8_t *pbuf;                  /* owned: an opened payload not read yet, NULL when none */
+    size_t plen, poff;
+    uint8_t *obuf;                  /* owned: sealed bytes not written yet, NULL when none */
+    size_t olen, ooff, oplain;      /* ... and the plaintext bytes they carry */
+    unsigned in_eof : 1;
+    const char *fault;              /* the stream is broken: every read fails */
+} xprt_ss_t;
+
+static ssize_t
+ss_fault(xprt_ss_t *s, const char *why)
+{
+    static pn_ratelim_t lim = { .interval_ms = 1000 };
+    uint64_t held;
+    if (s->fault == NULL && pn_ratelim_pass(&lim, pn_now_ms(), &held))
+        log_warn("shadowsocks: closing a connection: %s (%llu more since the last note)", why,
+                 (unsigned long long)held);
+    s->fault = why;
+    s->base.err = why;
+    return PN_ERR;
+}
+
+static ssize_t
+serve(xprt_ss_t *s, uint8_t *buf, size_t len)
+{
+    size_t n = s->plen - s->poff < len ? s->plen - s->poff : len;
+    memcpy(buf, s->pbuf + s->poff, n);
+    s->poff += n;
+    if (s->poff == s->plen) {
+        free(s->pbuf);
+        s->pbuf = NULL;
+        s->plen = s->poff = 0;
+    }
+    return (ssize_t)n;
+}
+
+/* Read a block from the inner transport behind what rbuf holds: > 0, 0 at end
+ * of stream, PN_AGAIN or PN_ERR (want and err set on <s>). */
+static ssize_t
+fill(xprt_ss_t *s)
+{
+    if (s->rbuf == NULL) {
+        s->rbuf = xmalloc(SS_RBUF);
+        s->rlen = s->roff = 0;
+    } else if (s->roff > 0) {
+        memmove(s->rbuf, s->rbuf + s->roff, s->rlen - s->roff);
+        s->rlen -= s->roff;
+        s->roff = 0;
+    }
+    size_t room = SS_RBUF - s->rlen;
+    ssize_t n = s->inner->ops->read(s->inner, s->rbuf + s->rlen, room < SS_READ ? room : SS_READ);
+    if (n > 0)
+        s->rlen += (size_t)n;
+    else if (n == PN_AGAIN)
+        s->base.want = s->inner->want;
+    else if (n < 0)
+        s->base.err = s->inner->err ? s->inner->err : "read failed";
+    return n;
+}
+
+static void
+rbuf_drop_if_empty(xprt_ss_t *s)
+{
+    if (s->rbuf != NULL && s->roff == s->rlen) {
+        free(s->rbuf);
+        s->rbuf = NULL;
+        s->rlen = s->roff = 0;
+    }
+}
+
+static ssize_t
+ss_read(pn_xprt_t *x, void *buf, size_t len)
+{
+    xprt_ss_t *s = (xprt_ss_t *)x;
+    uint8_t *out = buf;
+    size_t got = 0;
+    if (s->pbuf != NULL)
+        return serve(s, out, len);
+    if (s->fault != NULL) {
+        x->err = s->fault;
+        return PN_ERR;
+    }
+    if (s->in_eof)
+        return 0;
+    while (got < len) {
+        size_t used = 0;
+        ssize_t k = PN_AGAIN;
+        if (s->rbuf != NULL) {
+            /* Straight into the caller's buffer when a whole payload fits. */
+            int direct = len - got >= PN_SS_PAYLOAD_MAX;
+            if (!direct)
+                s->pbuf = xmalloc(PN_SS_PAYLOAD_MAX);
+            k = pn_ss_open(s->dec, s->rbuf + s->roff, s->rlen - s->roff, &used,
+                           direct ? out + got : s->pbuf);
+            s->roff += used;
+            if (k > 0 && direct) {
+                got += (size_t)k;
+                continue;
+            }
+            if (k > 0) {
+                s->plen = (size_t)k;
+                s->poff = 0;
+                got += (size_t)serve(s, out + got, len - got);
+                break;
+            }
+            if (!direct) {
+                free(s->pbuf);
+                s->pbuf = NULL;
+            }
+            if (k == PN_ERR)
+                return got > 0 ? (ssize_t)got : ss_fault(s, "a chunk failed its tag or length");
+        }
+        if (got > 0)
+            break;
+        ssize_t n = fill(s);
+        if (n > 0)
+            continue;
+        if (n == 0) {
+            if ((s->rbuf != NULL && s->rlen > s->roff) || pn_ss_open_need(s->dec) != PN_SS_LEN_BLOCK)
+                return ss_fault(s, "the stream ended inside a chunk");
+            s->in_eof = 1;
+        }
+        rbuf_drop_if_empty(s);
+        return n;
+    }
+    rbuf_drop_if_empty(s);
+    return (ssize_t)got;
+}
+
+/* Write out what obuf holds: PN_OK when all went, PN_AGAIN or PN_ERR. */
+static int
+flush(xprt_ss_t *s)
+{
+    while (s->ooff < s->olen) {
+        ssize_t n = s->inner->ops->write(s->inner, s->obuf + s->ooff, s->olen - s->ooff);
+        if (n == PN_AGAIN) {
+            s->base.want = s->inner->want;
+            return PN_AGAIN;
+        }
+        if (n < 0) {
+            s->base.err = s->inner->err ? s->inner->err : "write failed";
+            return PN_ERR;
+        }
+        s->ooff += (size_t)n;
+    }
+    free(s->obuf);
+    s->obuf = NULL;
+    s->olen = s->ooff = 0;
+    return PN_OK;
+}
+
+static ssize_t
+ss_write(pn_xprt_t *x, const void *buf, size_t len)
+{
+    xprt_ss_t *s = (xprt_ss_t *)x;
+    if (s->obuf == NULL) {
+        size_t n = len < SS_WRITE_MAX ? len : SS_WRITE_MAX, off = 0;
+        if (n == 0)
+            return 0;
+        s->obuf = xmalloc(PN_SS_SALT_LEN + PN_SS_SEALED_LEN(n));
+        if (s->enc == NULL) {
+            s->enc = pn_ss_aead_new(s->m, 1);
+            if (pn_random(s->obuf, PN_SS_SALT_LEN) != PN_OK ||
+                pn_ss_aead_init(s->enc, s->key, s->obuf) != PN_OK) {
+                x->err = "shadowsocks: cannot key the stream";
+                return PN_ERR;
+            }
+            off = PN_SS_SALT_LEN;
+        }
+        s->olen = off + pn_ss_seal(s->enc, buf, n, s->obuf + off);
+        s->ooff = 0;
+        s->oplain = n;
+    }
+    int rc = flush(s);
+    return rc == PN_OK ? (ssize_t)s->oplain : rc;
+}
+
+static int
+ss_shutdown_wr(pn_xprt_t *x)
+{
+    xprt_ss_t *s = (xprt_ss_t *)x;
+    int rc = s->obuf != NULL ? flush(s) : PN_OK;
+    if (rc != PN_OK)
+        return rc;
+    rc = s->inner->ops->shutdown_wr(s->inner);
+    if (rc == PN_AGAIN)
+        x->want = s->inner->want;
+    else if (rc != PN_OK)
+        x->err = s->inner->err;
+    return rc;
+}
+
+/* Exact, so that the relay never spins: opened bytes, or a block the opener
+ * can take a step with (at most one read finds that the chunk is partial). */
+static size_t
+ss_pending(pn_xprt_t *x)
+{
+    xprt_ss_t *s = (xprt_ss_t *)x;
+    size_t have = s->rbuf ? s->rlen - s->roff : 0;
+    if (s->fault != NULL || s->in_eof)
+        return 0;
+    return (s->plen - s->poff) + (have >= pn_ss_open_need(s->dec) ? 1 : 0) +
+           s->inner->ops->pending(s->inner);
+}
+
+static int
+ss_peek(pn_xprt_t *x)
+{
+    xprt_ss_t *s = (xprt_ss_t *)x;
+    if (s->fault != NULL || s->in_eof)
+        return 0;
+    if (ss_pending(x) > 0)
+        return 1;
+    return pn_xprt_fd_peek(x);
+}
+
+static void
+ss_free(pn_xprt_t *x)
+{
+    xprt_ss_t *s = (xprt_ss_t *)x;
+    pn_xprt_free(s->inner);
+    pn_ss_aead_free(s->dec);
+    pn_ss_aead_free(s->enc);
+    if (s->pbuf != NULL)
+        OPENSSL_cleanse(s->pbuf, PN_SS_PAYLOAD_MAX);
+    free(s->rbuf);
+    free(s->pbuf);
+    free(s->obuf);
+    OPENSSL_cleanse(s->key, sizeof(s->key));
+    free(s);
+}
+
+static const struct pn_xprt_ops ss_ops = {
+    .name = "ss",
+    .read = ss_read,
+    .write = ss_write,
+    .shutdown_wr = ss_shutdown_wr,
+    .pending = ss_pending,
+    .watch = pn_xprt_fd_watch,
+    .peek = ss_peek,
+    .free = ss_free,
+};
+
+pn_xprt_t *
+pn_ss_xprt_new(pn_xprt_t *inner, pn_ss_method_t m, const uint8_t key[PN_SS_KEY_LEN],
+               pn_ss_aead_t *dec, const uint8_t *pre, size_t npre)
+{
+    xprt_ss_t *s = xcalloc(sizeof(*s));
+    s->base.ops = &ss_ops;
+    s->base.fd = inner->fd;         /* borrowed from <inner>, which closes it */
+    s->inner = inner;
+    s->m = m;
+    memcpy(s->key, key, PN_SS_KEY_LEN);
+    s->dec = dec;
+    if (npre > SS_RBUF)
+        abort();                    /* the caller's head buffer is far smaller */
+    if (npre > 0) {
+        s->rbuf = xmalloc(SS_RBUF);
+        memcpy(s->rbuf, pre, npre);
+        s->rlen = npre;
+    }
+    return &s->base;
+}

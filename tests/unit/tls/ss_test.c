@@ -1,0 +1,390 @@
+/* tests/unit/tls/ss_test.c: Shadowsocks AEAD (tls/ss.h): known answers
+ * computed with Python's `cryptography` (hashlib MD5, HKDF-SHA1, AESGCM,
+ * ChaCha20Poly1305; not OpenSSL's EVP path used here), round trips, refusals,
+ * user identification, and the transport over a socketpair. */
+#include "tls/ss.h"
+#include "net/sock.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static size_t
+unhex(const char *h, uint8_t *out)
+{
+    size_t n = strlen(h) / 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        sscanf(h + 2 * i, "%2x", &v);
+        out[i] = (uint8_t)v;
+    }
+    return n;
+}
+
+/* key = EVP_BytesToKey(MD5, "test-password"); salt = 00 01 ... 1f;
+ * two chunks: the address of example.org:80 and a request, then "second". */
+static const char KEY[] = "dfb450efddbb5387197c84460623675b69f2cebcd8ef520a3dfddef7c3d540b2";
+static const uint8_t PAYLOAD[] = "\x03\x0b" "example.org\x00\x50GET / HTTP/1.0\r\n\r\n";
+static const struct kat {
+    pn_ss_method_t m;
+    const char *stream;         /* the two chunks */
+    const char *len_big;        /* a length block of 0x4000 at nonce 0 */
+    const char *len_zero;       /* a length block of 0 at nonce 0 */
+} KATS[] = {
+    { PN_SS_CHACHA20_POLY1305,
+      "7a3ed00431d8281da6bbc4cf8d5b4a60b269f4d230873748dd3c17a7e2a8a0429dcd5129136d6ba7f866"
+      "2553fa683a9b44df6bca8c0150151403e3c4f8d0b99046e609722f65772c3cdb80a4a64283be55e515dc"
+      "6d2d4449f490b482cb2bd1b2d4263c8c25ed4b3345ea91",
+      "3a1fcc5404fbc89f0d369084989d641508c9", "7a1f71607744b5f23dbcbfc8fcee7a55af84" },
+    { PN_SS_AES_256_GCM,
+      "e0f12bfb6ff91c7c7d7a9900b47877de8310ab1c2f94cb201cb1e8ee179fab58686dc91994ce5f5f1366"
+      "33e581c67dd30c86ac78bc2640626bd3f389ac3ebbcf7705897c5fa717c003bf254801886d927d54f887"
+      "653c23d4dd855baaafa5f7f822ce6d5e60f9c6c56357b3",
+      "a0d0af1fe9b1d82dc6a06541ccd530c42f05", "e0d0e98e75710f14bd22b6626924188e072c" },
+};
+
+static void
+salt_of(uint8_t salt[PN_SS_SALT_LEN])
+{
+    for (int i = 0; i < PN_SS_SALT_LEN; i++)
+        salt[i] = (uint8_t)i;
+}
+
+static void
+test_methods_and_key(void **st)
+{
+    pn_ss_method_t m;
+    uint8_t key[PN_SS_KEY_LEN], want[PN_SS_KEY_LEN];
+    assert_int_equal(pn_ss_method_parse("aes-256-gcm", &m), PN_OK);
+    assert_int_equal(m, PN_SS_AES_256_GCM);
+    assert_string_equal(pn_ss_method_name(m), "aes-256-gcm");
+    assert_int_equal(pn_ss_method_parse("chacha20-ietf-poly1305", &m), PN_OK);
+    assert_int_equal(m, PN_SS_CHACHA20_POLY1305);
+    assert_int_equal(pn_ss_method_parse("aes-128-gcm", &m), PN_ERR);
+    assert_int_equal(pn_ss_method_parse("rc4-md5", &m), PN_ERR);
+    pn_ss_password_key("test-password", key);
+    unhex(KEY, want);
+    assert_memory_equal(key, want, sizeof(key));
+}
+
+static void
+test_seal_known_answer(void **st)
+{
+    uint8_t key[PN_SS_KEY_LEN], salt[PN_SS_SALT_LEN], want[256], out[256];
+    unhex(KEY, key);
+    salt_of(salt);
+    for (size_t i = 0; i < sizeof(KATS) / sizeof(KATS[0]); i++) {
+        pn_ss_aead_t *a = pn_ss_aead_new(KATS[i].m, 1);
+        assert_int_equal(pn_ss_aead_init(a, key, salt), PN_OK);
+        size_t n = unhex(KATS[i].stream, want);
+        size_t w = pn_ss_seal(a, PAYLOAD, sizeof(PAYLOAD) - 1, out);
+        w += pn_ss_seal(a, (const uint8_t *)"second", 6, out + w);
+        assert_int_equal(w, n);
+        assert_int_equal(PN_SS_SEALED_LEN(sizeof(PAYLOAD) - 1) + PN_SS_SEALED_LEN(6), n);
+        assert_memory_equal(out, want, n);
+        pn_ss_aead_free(a);
+        assert_null(a);
+    }
+}
+
+/* The known stream opened one byte at a time, as a socket may deliver it. */
+static void
+test_open_incremental(void **st)
+{
+    uint8_t key[PN_SS_KEY_LEN], salt[PN_SS_SALT_LEN], in[256], out[PN_SS_PAYLOAD_MAX];
+    unhex(KEY, key);
+    salt_of(salt);
+    for (size_t i = 0; i < sizeof(KATS) / sizeof(KATS[0]); i++) {
+        pn_ss_aead_t *a = pn_ss_aead_new(KATS[i].m, 0);
+        assert_int_equal(pn_ss_aead_init(a, key, salt), PN_OK);
+        size_t n = unhex(KATS[i].stream, in), off = 0, have = 0, used;
+        int chunks = 0;
+        while (have < n) {
+            have++;
+            ssize_t k = pn_ss_open(a, in + off, have - off, &used, out);
+            off += used;
+            if (k == PN_AGAIN)
+                continue;
+            assert_true(k > 0);
+            if (chunks++ == 0) {
+                assert_int_equal(k, sizeof(PAYLOAD) - 1);
+                assert_memory_equal(out, PAYLOAD, (size_t)k);
+            } else {
+                assert_int_equal(k, 6);
+                assert_memory_equal(out, "second", 6);
+            }
+        }
+        assert_int_equal(chunks, 2);
+        assert_int_equal(off, n);
+        assert_int_equal(pn_ss_open_need(a), PN_SS_LEN_BLOCK);
+        pn_ss_aead_free(a);
+    }
+}
+
+static void
+test_round_trip_large(void **st)
+{
+    uint8_t key[PN_SS_KEY_LEN], salt[PN_SS_SALT_LEN];
+    size_t n = 200000;
+    uint8_t *in = malloc(n), *sealed = malloc(PN_SS_SEALED_LEN(n)), *back = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        in[i] = (uint8_t)(i * 7 + 3);
+    pn_ss_password_key("another", key);
+    memset(salt, 0xa5, sizeof(salt));
+    for (int m = 0; m < 2; m++) {
+        pn_ss_aead_t *s = pn_ss_aead_new((pn_ss_method_t)m, 1), *o = pn_ss_aead_new((pn_ss_method_t)m, 0);
+        assert_int_equal(pn_ss_aead_init(s, key, salt), PN_OK);
+        assert_int_equal(pn_ss_aead_init(o, key, salt), PN_OK);
+        size_t w = pn_ss_seal(s, in, n, sealed), off = 0, got = 0, used;
+        assert_int_equal(w, PN_SS_SEALED_LEN(n));
+        while (off < w) {
+            ssize_t k = pn_ss_open(o, sealed + off, w - off, &used, back + got);
+            assert_true(k > 0 && k <= PN_SS_PAYLOAD_MAX);
+            off += used;
+            got += (size_t)k;
+        }
+        assert_int_equal(got, n);
+        assert_memory_equal(back, in, n);
+        pn_ss_aead_free(s);
+        pn_ss_aead_free(o);
+    }
+    free(in);
+    free(sealed);
+    free(back);
+}
+
+static void
+test_refusals(void **st)
+{
+    uint8_t key[PN_SS_KEY_LEN], salt[PN_SS_SALT_LEN], in[256], out[PN_SS_PAYLOAD_MAX];
+    size_t used;
+    unhex(KEY, key);
+    salt_of(salt);
+    for (size_t i = 0; i < sizeof(KATS) / sizeof(KATS[0]); i++) {
+        size_t n = unhex(KATS[i].stream, in);
+        pn_ss_aead_t *a = pn_ss_aead_new(KATS[i].m, 0);
+        /* A flipped bit in the length's tag, in the payload, in the payload's tag. */
+        size_t spots[] = { 2, PN_SS_LEN_BLOCK + 1, PN_SS_LEN_BLOCK + sizeof(PAYLOAD) - 1 + 3 };
+        for (size_t j = 0; j < 3; j++) {
+            assert_int_equal(pn_ss_aead_init(a, key, salt), PN_OK);
+            in[spots[j]] ^= 0x10;
+            assert_int_equal(pn_ss_open(a, in, n, &used, out), PN_ERR);
+            in[spots[j]] ^= 0x10;
+        }
+        /* The wrong key, the wrong salt. */
+        uint8_t other[PN_SS_KEY_LEN];
+        pn_ss_password_key("test-passwore", other);
+        assert_int_equal(pn_ss_aead_init(a, other, salt), PN_OK);
+        assert_int_equal(pn_ss_open(a, in, n, &used, out), PN_ERR);
+        salt[31] ^= 1;
+        assert_int_equal(pn_ss_aead_init(a, key, salt), PN_OK);
+        assert_int_equal(pn_ss_open(a, in, n, &used, out), PN_ERR);
+        salt[31] ^= 1;
+        /* Chunks out of order: the second chunk first fails (the nonce). */
+        assert_int_equal(pn_ss_aead_init(a, key, salt), PN_OK);
+        size_t first = PN_SS_SEALED_LEN(sizeof(PAYLOAD) - 1);
+        assert_int_equal(pn_ss_open(a, in + first, n - first, &used, out), PN_ERR);
+        /* Lengths sealed right but over 0x3FFF, or 0. */
+        n = unhex(KATS[i].len_big, in);
+        assert_int_equal(pn_ss_aead_init(a, key, salt), PN_OK);
+        assert_int_equal(pn_ss_open(a, in, n, &used, out), PN_ERR);
+        n = unhex(KATS[i].len_zero, in);
+        assert_int_equal(pn_ss_aead_init(a, key, salt), PN_OK);
+        assert_int_equal(pn_ss_open(a, in, n, &used, out), PN_ERR);
+        /* Too short is no answer yet. */
+        assert_int_equal(pn_ss_aead_init(a, key, salt), PN_OK);
+        assert_int_equal(pn_ss_open(a, in, PN_SS_LEN_BLOCK - 1, &used, out), PN_AGAIN);
+        assert_int_equal(used, 0);
+        pn_ss_aead_free(a);
+    }
+}
+
+static void
+test_identify(void **st)
+{
+    uint8_t keys[3][PN_SS_KEY_LEN], salt[PN_SS_SALT_LEN], in[256], out[PN_SS_PAYLOAD_MAX];
+    size_t used;
+    pn_ss_password_key("alice", keys[0]);
+    pn_ss_password_key("bob", keys[1]);
+    unhex(KEY, keys[2]);
+    salt_of(salt);
+    for (size_t i = 0; i < sizeof(KATS) / sizeof(KATS[0]); i++) {
+        size_t n = unhex(KATS[i].stream, in);
+        pn_ss_aead_t *a = pn_ss_aead_new(KATS[i].m, 0);
+        assert_int_equal(pn_ss_identify(a, salt, in, (const uint8_t (*)[PN_SS_KEY_LEN])keys, 3), 2);
+        /* Keyed and past the length block: the payload opens. */
+        ssize_t k = pn_ss_open(a, in + PN_SS_LEN_BLOCK, n - PN_SS_LEN_BLOCK, &used, out);
+        assert_int_equal(k, sizeof(PAYLOAD) - 1);
+        assert_memory_equal(out, PAYLOAD, (size_t)k);
+        assert_int_equal(pn_ss_identify(a, salt, in, (const uint8_t (*)[PN_SS_KEY_LEN])keys, 2), -1);
+        assert_int_equal(pn_ss_identify(a, salt, in, (const uint8_t (*)[PN_SS_KEY_LEN])keys, 0), -1);
+        pn_ss_aead_free(a);
+    }
+}
+
+/* Wait until <fd> is ready for <ev> (tests only; bounded). */
+static void
+wait_fd(int fd, short ev)
+{
+    struct pollfd p = { .fd = fd, .events = ev };
+    assert_true(poll(&p, 1, 5000) == 1);
+}
+
+/* The transport over a socketpair: the client's sealed stream (salt, first
+ * chunk given as read ahead, then 300 KB) is read back; 300 KB written by the
+ * transport open on the client side; end of stream crosses. */
+static void
+test_transport(void **st)
+{
+    int sv[2];
+    uint8_t key[PN_SS_KEY_LEN], salt[PN_SS_SALT_LEN];
+    size_t n = 300000;
+    uint8_t *data = malloc(n), *sealed = malloc(PN_SS_SALT_LEN + PN_SS_SEALED_LEN(n) + 64);
+    uint8_t *back = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        data[i] = (uint8_t)(i % 251);
+    pn_ss_password_key("pw", key);
+    for (int m = 0; m < 2; m++) {
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        assert_int_equal(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+        salt_of(salt);
+        pn_ss_aead_t *cs = pn_ss_aead_new((pn_ss_method_t)m, 1);
+        assert_int_equal(pn_ss_aead_init(cs, key, salt), PN_OK);
+        size_t w = pn_ss_seal(cs, data, n, sealed);
+        /* The server identified the stream from its first length block. */
+        pn_ss_aead_t *dec = pn_ss_aead_new((pn_ss_method_t)m, 0);
+        assert_int_equal(pn_ss_identify(dec, salt, sealed, (const uint8_t (*)[PN_SS_KEY_LEN])&key, 1), 0);
+        pn_xprt_t *x = pn_ss_xprt_new(pn_raw_xprt_new(sv[0]), (pn_ss_method_t)m, key, dec,
+                                      sealed + PN_SS_LEN_BLOCK, 1000);
+        size_t off = PN_SS_LEN_BLOCK + 1000, got = 0;
+        while (got < n) {
+            if (off < w) {
+                ssize_t k = write(sv[1], sealed + off, w - off < 7777 ? w - off : 7777);
+                if (k > 0)
+                    off += (size_t)k;
+            }
+            ssize_t r = x->ops->read(x, back + got, got % 3 ? 100 : 70000);
+            if (r == PN_AGAIN) {
+                assert_int_equal(x->ops->pending(x), 0);
+                continue;
+            }
+            assert_true(r > 0);
+            got += (size_t)r;
+        }
+        assert_memory_equal(back, data, n);
+        /* Our side: its own salt, then chunks. */
+        size_t sent = 0, rd = 0;
+        pn_ss_aead_t *co = pn_ss_aead_new((pn_ss_method_t)m, 0);
+        uint8_t *raw = malloc(PN_SS_SALT_LEN + PN_SS_SEALED_LEN(n));
+        size_t rawn = 0, used;
+        got = 0;
+        while (got < n) {
+            if (sent < n) {
+                ssize_t k = x->ops->write(x, data + sent, n - sent);
+                if (k > 0)
+                    sent += (size_t)k;
+                else
+                    assert_int_equal(k, PN_AGAIN);
+            }
+            ssize_t k = read(sv[1], raw + rawn, PN_SS_SALT_LEN + PN_SS_SEALED_LEN(n) - rawn);
+            if (k > 0)
+                rawn += (size_t)k;
+            if (rd == 0 && rawn >= PN_SS_SALT_LEN) {
+                assert_int_equal(pn_ss_aead_init(co, key, raw), PN_OK);
+                assert_memory_not_equal(raw, salt, PN_SS_SALT_LEN);
+                rd = PN_SS_SALT_LEN;
+            }
+            while (rd > 0) {
+                ssize_t o = pn_ss_open(co, raw + rd, rawn - rd, &used, back + got);
+                rd += used;
+                if (o == PN_AGAIN)
+                    break;
+                assert_true(o > 0);
+                got += (size_t)o;
+            }
+        }
+        assert_memory_equal(back, data, n);
+        /* End of stream both ways; then a tampered chunk is an error. */
+        assert_int_equal(x->ops->shutdown_wr(x), PN_OK);
+        assert_int_equal(read(sv[1], raw, 16), 0);
+        uint8_t bad[64];
+        size_t bn = pn_ss_seal(cs, (const uint8_t *)"x", 1, bad);
+        bad[bn - 1] ^= 1;
+        assert_int_equal(write(sv[1], bad, bn), (ssize_t)bn);
+        wait_fd(sv[0], POLLIN);
+        assert_int_equal(x->ops->read(x, back, 100), PN_ERR);
+        assert_non_null(x->err);
+        assert_int_equal(x->ops->read(x, back, 100), PN_ERR);
+        free(raw);
+        pn_ss_aead_free(cs);
+        pn_ss_aead_free(co);
+        pn_xprt_free(x);
+        close(sv[1]);
+    }
+    free(data);
+    free(sealed);
+    free(back);
+}
+
+/* End of stream inside a chunk is an error, between chunks a clean end. */
+static void
+test_transport_eof(void **st)
+{
+    uint8_t key[PN_SS_KEY_LEN], salt[PN_SS_SALT_LEN], sealed[128], buf[64];
+    pn_ss_password_key("pw", key);
+    salt_of(salt);
+    for (int cut = 0; cut < 2; cut++) {
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        assert_int_equal(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+        pn_ss_aead_t *cs = pn_ss_aead_new(PN_SS_CHACHA20_POLY1305, 1);
+        pn_ss_aead_init(cs, key, salt);
+        size_t w = pn_ss_seal(cs, (const uint8_t *)"ab", 2, sealed);
+        w += pn_ss_seal(cs, (const uint8_t *)"cd", 2, sealed + w);
+        pn_ss_aead_t *dec = pn_ss_aead_new(PN_SS_CHACHA20_POLY1305, 0);
+        pn_ss_aead_init(dec, key, salt);
+        pn_xprt_t *x = pn_ss_xprt_new(pn_raw_xprt_new(sv[0]), PN_SS_CHACHA20_POLY1305, key, dec,
+                                      NULL, 0);
+        assert_int_equal(write(sv[1], sealed, w - (cut ? 5 : 0)), (ssize_t)(w - (cut ? 5 : 0)));
+        shutdown(sv[1], SHUT_WR);
+        wait_fd(sv[0], POLLIN);
+        assert_int_equal(x->ops->read(x, buf, sizeof(buf)), 2);
+        ssize_t r = x->ops->read(x, buf, sizeof(buf));
+        if (cut) {
+            assert_int_equal(r, PN_ERR);
+        } else {
+            assert_int_equal(r, 2);
+            assert_int_equal(x->ops->read(x, buf, sizeof(buf)), 0);
+            assert_int_equal(x->ops->peek(x), 0);
+        }
+        pn_ss_aead_free(cs);
+        pn_xprt_free(x);
+        close(sv[1]);
+    }
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_methods_and_key),
+        cmocka_unit_test(test_seal_known_answer),
+        cmocka_unit_test(test_open_incremental),
+        cmocka_unit_test(test_round_trip_large),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_identify),
+        cmocka_unit_test(test_transport),
+        cmocka_unit_test(test_transport_eof),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
