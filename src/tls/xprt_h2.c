@@ -43,10 +43,13 @@ typedef struct xprt_h2 {
     uint8_t *obuf;                  /* owned */
     size_t olen, ooff, ocap;
     unsigned head_done : 1, accepted : 1, peer_eof : 1, closed : 1, wr_eof : 1, eof_sent : 1,
-             inner_eof : 1, end_told : 1, deferred : 1, wr_blocked : 1;
+             inner_eof : 1, end_told : 1, deferred : 1, wr_blocked : 1, kick_due : 1;
     /* A write waiting for WINDOW_UPDATE (wr_blocked) while a read takes the
      * frames off the socket would wait on a socket that stays quiet: the read
-     * then calls the subscriber back through <kick>, from a deferred event. */
+     * then calls the subscriber back through <kick>, from a deferred event.
+     * The call is owed (kick_due) until a subscriber gets it: a read before
+     * the first watch (the relay's first step on a connection handed over
+     * without ever being watched) or while nobody watches does not lose it. */
     ev_defer_t *kick;               /* owned, made on the first watch */
     ev_loop_t *kick_loop;
     const char *fault;              /* the connection is done */
@@ -60,21 +63,27 @@ static void
 on_kick(void *arg)
 {
     pn_xprt_t *x = arg;
-    if (x->sub.cb != NULL && x->sub.mask != 0)
+    xprt_h2_t *h = arg;
+    if (x->sub.cb != NULL && x->sub.mask != 0) {
+        h->kick_due = 0;
         x->sub.cb(x, x->sub.mask, x->sub.arg);      /* may free <x> */
+    }
 }
 
 /* After input was taken in: a blocked write may go on now. */
 static void
 kick_writer(xprt_h2_t *h)
 {
-    if (h->wr_blocked && h->kick != NULL) {
-        h->wr_blocked = 0;
+    if (!h->wr_blocked)
+        return;
+    h->wr_blocked = 0;
+    h->kick_due = 1;
+    if (h->kick != NULL)
         ev_defer_schedule(h->kick);
-    }
 }
 
-/* ops->watch: the socket, and the kick on the subscriber's loop. */
+/* ops->watch: the socket, and the kick on the subscriber's loop (a kick
+ * owed, or one scheduled on a loop given up, is made again there). */
 static void
 h2_watch(pn_xprt_t *x)
 {
@@ -85,6 +94,8 @@ h2_watch(pn_xprt_t *x)
         if (h->kick_loop != NULL)
             h->kick = ev_defer_new(h->kick_loop, on_kick, x);
     }
+    if (h->kick_due && h->kick != NULL && x->sub.mask != 0)
+        ev_defer_schedule(h->kick);
     pn_xprt_fd_watch(x);
 }
 

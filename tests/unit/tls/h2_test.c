@@ -1,8 +1,9 @@
 /* tests/unit/tls/h2_test.c: the "h2" transport (tls/h2.h) over a socketpair,
  * both ends driven by hand: the request's judgement (200, 404, 405, 400,
  * HTTP/1 bytes, a garbage preface), bytes both ways past the 1 MiB window,
- * half-close, a reader that stops reading bounds what is buffered, and the
- * ALPN helpers without a handshake. */
+ * half-close, a reader that stops reading bounds what is buffered, a write
+ * blocked on the window is called back when a read took the WINDOW_UPDATE
+ * before anyone watched, and the ALPN helpers without a handshake. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/ev.h"
 #include "net/sock.h"
 #include "tls/h2.h"
 
@@ -145,6 +147,128 @@ test_a_stopped_reader_pushes_back(void **state)
     pair_close(&p);
 }
 
+static int kicked;
+
+static void
+on_kicked(pn_xprt_t *x, int ready, void *arg)
+{
+    kicked++;
+    pn_xprt_unwatch(x);
+    ev_loop_stop(arg);
+}
+
+static long
+on_give_up(ev_timer_t *t, void *arg)
+{
+    ev_loop_stop(arg);
+    return EV_TIMER_STOP;
+}
+
+/* Bytes between the two ends go through the test's hands: held, or passed on. */
+struct hop {
+    int c[2], s[2];                 /* c[0] the client's socket, s[0] the server's */
+    uint8_t *held;                  /* client to server bytes not passed on yet */
+    size_t n;
+};
+
+static void
+hop_move(int from, int to, uint8_t *held, size_t *n, size_t cap, int pass)
+{
+    ssize_t r;
+    while (*n < cap && (r = read(from, held + *n, cap - *n)) > 0)
+        *n += (size_t)r;
+    while (pass && *n > 0 && (r = write(to, held, *n)) > 0) {
+        memmove(held, held + r, *n - (size_t)r);
+        *n -= (size_t)r;
+    }
+}
+
+#define HOP_CAP (4u << 20)
+
+static void
+hop_up(struct hop *h, int pass)
+{
+    hop_move(h->c[1], h->s[1], h->held, &h->n, HOP_CAP, pass);
+}
+
+static void
+hop_down(struct hop *h)
+{
+    uint8_t b[65536];
+    size_t n = 0;
+    hop_move(h->s[1], h->c[1], b, &n, sizeof(b), 1);
+    assert_int_equal(n, 0);
+}
+
+/* The relay's first step on a channel handed over without ever being watched:
+ * its write blocks on the window, then its read takes the WINDOW_UPDATE off
+ * the socket, which stays quiet after. The watch that follows must still call
+ * the writer back (the write goes on), not wait for a readiness that never
+ * comes. */
+static void
+test_a_window_update_read_before_the_watch(void **state)
+{
+    struct hop h = { .held = malloc(HOP_CAP) };
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, h.c), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, h.s), 0);
+    for (int i = 0; i < 2; i++) {
+        nonblock(h.c[i]);
+        nonblock(h.s[i]);
+    }
+    pn_xprt_t *srv = pn_h2_xprt_server(pn_raw_xprt_new(h.s[0]), "/");
+    pn_xprt_t *cli = pn_h2_xprt_client(pn_raw_xprt_new(h.c[0]), "/", "x", 0);
+    uint8_t b[16];
+    int rc = PN_AGAIN;
+    for (int i = 0; i < 50 && rc == PN_AGAIN; i++) {
+        assert_int_equal(cli->ops->read(cli, b, sizeof(b)), PN_AGAIN);
+        hop_up(&h, 1);
+        rc = pn_h2_xprt_accept(srv);
+        hop_down(&h);
+    }
+    assert_int_equal(rc, PN_OK);
+    assert_int_equal(cli->ops->read(cli, b, sizeof(b)), PN_AGAIN);  /* the answer, SETTINGS */
+
+    /* The client writes until the window (not the socket) stops it. */
+    static uint8_t chunk[PN_H2_CHUNK];
+    int blocked = 0;
+    for (int i = 0; i < 1000 && !blocked; i++) {
+        ssize_t n = cli->ops->write(cli, chunk, sizeof(chunk));
+        assert_true(n > 0 || n == PN_AGAIN);
+        blocked = n == PN_AGAIN && cli->want == EV_RD;
+        hop_up(&h, 0);
+    }
+    assert_true(blocked);
+    /* The server reads it all: its WINDOW_UPDATE reaches the client's socket. */
+    static uint8_t sink[PN_H2_WINDOW];
+    for (int i = 0; i < 1000 && (h.n > 0 || i < 2); i++) {
+        hop_up(&h, 1);
+        while (srv->ops->read(srv, sink, sizeof(sink)) > 0)
+            ;
+    }
+    assert_int_equal(h.n, 0);
+    hop_down(&h);
+    /* The read takes it in: the socket is quiet after. */
+    assert_int_equal(cli->ops->read(cli, b, sizeof(b)), PN_AGAIN);
+    char c;
+    assert_true(recv(h.c[0], &c, 1, MSG_PEEK | MSG_DONTWAIT) == -1);
+
+    ev_loop_t *loop = ev_loop_new();
+    ev_timer_t *t = ev_timer_new(loop, on_give_up, loop);
+    ev_timer_arm(t, 2000);
+    kicked = 0;
+    pn_xprt_watch(cli, loop, EV_RD, on_kicked, loop);
+    ev_loop_run(loop);
+    assert_int_equal(kicked, 1);
+    assert_true(cli->ops->write(cli, chunk, sizeof(chunk)) > 0);
+    ev_timer_free(t);
+    pn_xprt_free(cli);
+    pn_xprt_free(srv);
+    ev_loop_free(loop);
+    close(h.c[1]);
+    close(h.s[1]);
+    free(h.held);
+}
+
 static void
 read_all(int fd, char *out, size_t cap)
 {
@@ -227,6 +351,7 @@ main(void)
         cmocka_unit_test(test_a_stopped_reader_pushes_back),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_write_after_shutdown_and_peek),
+        cmocka_unit_test(test_a_window_update_read_before_the_watch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
