@@ -294,8 +294,8 @@ flush_out(xprt_h2_t *h)
         ssize_t n = nghttp2_session_mem_send(h->s, &p);
         if (n < 0)
             return h2_fault(h, nghttp2_strerror((int)n));
-        if (n == 0)
-            return PN_OK;
+        if (n == 0)     /* a stream reset we sent ends it too (on_stream_close) */
+            return h->fault != NULL ? PN_ERR : PN_OK;
         if ((size_t)n > h->ocap) {
             h->obuf = xrealloc(h->obuf, (size_t)n);
             h->ocap = (size_t)n;
@@ -461,7 +461,8 @@ h2_write(pn_xprt_t *x, const void *buf, size_t len)
             return PN_ERR;
         win = send_window(h);
         if (win <= 0) {
-            x->want = EV_RD;
+            /* and writability while frames (a WINDOW_UPDATE, an ACK) wait */
+            x->want = EV_RD | (h->olen > h->ooff ? h->inner->want : 0);
             h->wr_blocked = 1;
             return PN_AGAIN;
         }
