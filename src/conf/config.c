@@ -94,8 +94,9 @@ parse_transport(const pn_url_t *u, pn_config_t *cfg, char *err)
     if ((s = pn_url_param(u, "type")) != NULL) {
         if (pn_uint_parse(s, 0, 3, &v) != PN_OK)
             return pn_err_set(err, "type: unknown value \"%s\" (expected 0-3)", s);
-        if (v == 1 || v == 3)
-            return pn_err_set(err, "type: type=%d is not built yet (0 TCP pool, 2 WebSocket)", (int)v);
+        if (v == 1)
+            return pn_err_set(err, "type: type=1 is not built yet (0 TCP pool, 2 WebSocket, "
+                                   "3 HTTP/2)");
         cfg->xtype = (int)v;
     }
     if ((s = pn_url_param(u, "path")) != NULL) {
@@ -112,8 +113,9 @@ parse_transport(const pn_url_t *u, pn_config_t *cfg, char *err)
             return pn_err_set(err, "host: \"%s\" is not a Host header value", s);
         cfg->ws_host = xstrdup(s);
     }
-    if ((cfg->ws_path != NULL || cfg->ws_host != NULL) && cfg->xtype != 2)
-        return pn_err_set(err, "%s: only with type=2 (WebSocket)", cfg->ws_path ? "path" : "host");
+    if ((cfg->ws_path != NULL || cfg->ws_host != NULL) && cfg->xtype != 2 && cfg->xtype != 3)
+        return pn_err_set(err, "%s: only with type=2 (WebSocket) or type=3 (HTTP/2)",
+                          cfg->ws_path ? "path" : "host");
     return PN_OK;
 }
 
@@ -423,8 +425,8 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
     cfg->crt_key = xstrdup(pn_url_param(&u, "key"));
     cfg->ca = xstrdup(pn_url_param(&u, "ca"));
     cfg->sni = xstrdup(pn_url_param(&u, "sni"));
-    /* A client given type=2 verifies the proxy's certificate with tls=2: no files. */
-    int own_crt = cfg->tls == 2 && !(cfg->role == PN_ROLE_CLIENT && cfg->xtype == 2);
+    /* A client given type=2|3 verifies the proxy's certificate with tls=2: no files. */
+    int own_crt = cfg->tls == 2 && !(cfg->role == PN_ROLE_CLIENT && (cfg->xtype == 2 || cfg->xtype == 3));
     if (own_crt && (cfg->crt == NULL || *cfg->crt == '\0')) {
         pn_err_set(err, "crt: tls=2 needs crt=<certificate PEM file>");
         goto fail;

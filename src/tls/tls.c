@@ -87,6 +87,20 @@ pn_tls_ktls_allowed(void)
     return allowed;
 }
 
+/* A server's ALPN: "h2" when offered (type=3's data connections), else none. */
+static int
+alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+            unsigned inlen, void *arg)
+{
+    for (unsigned i = 0; i < inlen && i + 1 + in[i] <= inlen; i += 1 + in[i])
+        if (in[i] == 2 && in[i + 1] == 'h' && in[i + 2] == '2') {
+            *out = in + i + 1;
+            *outlen = 2;
+            return SSL_TLSEXT_ERR_OK;
+        }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
 /* Make an SSL_CTX with the settings every postern context shares. */
 SSL_CTX *
 pn_tls_ssl_ctx_new(const SSL_METHOD *method, char *err)
@@ -111,6 +125,7 @@ pn_tls_ssl_ctx_new(const SSL_METHOD *method, char *err)
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
                               | SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_default_passwd_cb(ctx, no_password_cb);
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     return ctx;
 }
 

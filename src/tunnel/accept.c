@@ -103,6 +103,8 @@ on_greeted(uint8_t kind, pn_xprt_t *x, const uint8_t *id, const char *err, void 
     /* A data connection with a valid proof for its session. */
     tun_sess_t *ss = a->o.find(id, a->o.ctx);
     if (ss == NULL || ss->ctrl == NULL || tun_sess_idle(ss) >= ss->o.max) {
+        log_debug("%s: data connection from %s closed: %s", a->o.who, pn_addr_str(&peer, s),
+                  ss == NULL || ss->ctrl == NULL ? "no session" : "the pool is full");
         refuse(a);
         pn_xprt_free(x);
         return;
@@ -144,7 +146,7 @@ tun_accept_conn(tun_accept_t *a, pn_xprt_t *x, const pn_addr_t *peer)
     struct greeting *gr = xcalloc(sizeof(*gr));
     tun_greet_opts_t go = {
         .psk = a->o.psk, .data_tls = a->o.data_tls, .check = on_check,
-        .timeout_ms = a->o.timeout_ms, .ws = a->ws.type == PN_XPORT_WS ? &a->ws : NULL,
+        .timeout_ms = a->o.timeout_ms, .ws = a->ws.type == PN_XPORT_WS || a->ws.type == PN_XPORT_H2 ? &a->ws : NULL,
     };
     gr->a = a;
     gr->peer = *peer;

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "net/sock.h"
+#include "tls/h2.h"
 #include "tls/ws.h"
 
 #include <errno.h>
@@ -16,7 +17,7 @@
 
 enum open_state {
     OP_ST_CONNECT = 0,          /* TCP connect in progress */
-    OP_ST_WS,                   /* type=2: [TLS] and the WebSocket upgrade */
+    OP_ST_WS,                   /* type=2|3: [TLS] and the WebSocket upgrade or HTTP/2 request */
     OP_ST_PREAMBLE,             /* writing the 4-byte preamble (raw) */
     OP_ST_TLS,                  /* TLS handshake */
     OP_ST_HELLO,                /* data: writing DATA_HELLO */
@@ -24,7 +25,7 @@ enum open_state {
 };
 
 enum greet_state {
-    GR_ST_SNIFF = 0,            /* a port with type=2: preamble or WebSocket opening? */
+    GR_ST_SNIFF = 0,            /* a port with type=2|3: preamble or an HTTP opening? */
     GR_ST_PREAMBLE,             /* reading the preamble (raw, or in the WebSocket) */
     GR_ST_TLS,                  /* TLS handshake */
     GR_ST_HELLO,                /* data: reading DATA_HELLO */
@@ -174,7 +175,7 @@ open_step(tun_open_t *op)
         pn_sock_tune(op->fd);
         op->x = pn_raw_xprt_new(op->fd);
         op->fd = -1;
-        if (op->o.xport != NULL && op->o.xport->type == PN_XPORT_WS)
+        if (op->o.xport != NULL && op->o.xport->type != PN_XPORT_TCP)
             op->ws = tun_ws_dial_new(op->o.xport);
         op->st = OP_ST_WS;
     }
@@ -204,7 +205,7 @@ open_step(tun_open_t *op)
             }
             if (op->o.kind == PN_KIND_DATA)
                 pn_tls_ssl_strict_eof(ssl);     /* a killed peer is a truncation */
-            if (pn_ws_xprt_is(op->x)) {
+            if (pn_ws_xprt_is(op->x) || pn_h2_xprt_is(op->x)) {
                 op->x = pn_tls_xprt_wrap(op->x, ssl);   /* PSK inside the WebSocket */
             } else {
                 /* The raw transport gives its fd to the TLS one. */
@@ -432,7 +433,7 @@ greet_step(tun_greet_t *g)
             }
             if (g->kind == PN_KIND_DATA)
                 pn_tls_ssl_strict_eof(ssl);     /* a killed peer is a truncation */
-            if (pn_ws_xprt_is(g->x)) {
+            if (pn_ws_xprt_is(g->x) || pn_h2_xprt_is(g->x)) {
                 g->x = pn_tls_xprt_wrap(g->x, ssl);
             } else {
                 int fd = g->x->fd;

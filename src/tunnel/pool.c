@@ -1,6 +1,7 @@
 /* tunnel/pool.c: idle data connections in FIFO order plus a hash by id. */
 #include "tunnel/pool.h"
 #include "core/list.h"
+#include "core/log.h"
 #include "core/mem.h"
 
 #include <string.h>
@@ -71,6 +72,8 @@ on_idle_readable(pn_xprt_t *x, int ready, void *arg)
     }
     if (n == PN_AGAIN)
         return;
+    log_debug("pool: dropped an idle data connection its peer ended or reset (%s)",
+              x->err != NULL ? x->err : "end of stream");
     x = pconn_remove(arg);
     pn_xprt_free(x);
 }

@@ -107,6 +107,7 @@ tun_sess_put(tun_sess_t *s, pn_xprt_t *x, const uint8_t *id)
         return;
     }
     if (s->dchan == NULL) {
+        log_debug("%s: a data connection without a session closed", s->o.who);
         pn_xprt_free(x);
         return;
     }
@@ -208,6 +209,7 @@ on_frame(tun_ctrl_t *c, const pn_frame_t *f, void *arg)
     char why[64];
     switch (f->type) {
     case PN_FT_FLUSH:
+        log_debug("%s: the %s asked to flush the pool", s->o.who, s->o.peer);
         tun_dchan_trim(s->dchan, 0);
         return;
     case PN_FT_VERIFY:

@@ -2,6 +2,7 @@
  * sides (see transport.h). */
 #include "tunnel/transport.h"
 #include "core/mem.h"
+#include "tls/h2.h"
 #include "tls/ws.h"
 #include "tunnel/ws_head.h"
 
@@ -17,7 +18,7 @@ static const struct xport_info {
     [PN_XPORT_TCP] = { "tcp", 1 },
     [PN_XPORT_QUIC] = { "quic", 0 },    /* the seam: a dial and an accept step of its own */
     [PN_XPORT_WS] = { "ws", 1 },
-    [PN_XPORT_H2] = { "h2", 0 },
+    [PN_XPORT_H2] = { "h2", 1 },
 };
 
 const char *
@@ -66,7 +67,7 @@ tun_xport_client_init(tun_xport_client_t *c, int given, int tls, const char *ca,
     else
         snprintf(c->host, sizeof(c->host), strchr(addr_host, ':') ? "[%s]:%s" : "%s:%s",
                  addr_host, port);
-    if (given == PN_XPORT_WS && tls != 0) {
+    if ((given == PN_XPORT_WS || given == PN_XPORT_H2) && tls != 0) {
         c->own_tls = pn_tls_client_new(tls == 2, ca, err);
         if (c->own_tls == NULL)
             return PN_ERR;
@@ -224,7 +225,8 @@ tun_ws_dial_step(tun_ws_dial_t *d, pn_xprt_t **x, const char **why)
             if (!d->started) {
                 d->started = 1;
                 d->ssl = pn_tls_client_ssl(d->t->tls, d->t->sni);
-                if (d->ssl == NULL) {
+                if (d->ssl == NULL ||
+                    (d->t->type == PN_XPORT_H2 && pn_h2_alpn_offer(d->ssl) != PN_OK)) {
                     *why = "cannot start TLS";
                     return PN_ERR;
                 }
@@ -233,6 +235,16 @@ tun_ws_dial_step(tun_ws_dial_t *d, pn_xprt_t **x, const char **why)
                 return rc;
             if (pn_tls_peer_fingerprint(pn_tls_xprt_ssl(*x), d->fp) == 0)
                 d->has_fp = 1;
+        }
+        if (d->t->type == PN_XPORT_H2) {
+            /* HTTP/2: the request goes with the first bytes, no round trip. */
+            SSL *ssl = pn_tls_xprt_ssl(*x);
+            if (ssl != NULL && !pn_h2_alpn_chosen(ssl)) {
+                *why = "the server did not choose ALPN h2 (not an HTTP/2 server?)";
+                return PN_ERR;
+            }
+            *x = pn_h2_xprt_client(*x, d->t->path, d->t->host, ssl != NULL);
+            return PN_OK;
         }
         {
             char key[TUN_WS_KEY_LEN + 1];
@@ -286,7 +298,7 @@ tun_ws_dial_step(tun_ws_dial_t *d, pn_xprt_t **x, const char **why)
 
 /* --- accepting side -------------------------------------------------------- */
 
-enum { WA_TLS = 0, WA_HEAD, WA_RESP };
+enum { WA_TLS = 0, WA_HEAD, WA_RESP, WA_H2 };
 
 struct tun_ws_acc {
     const tun_xport_t *t;       /* borrowed */
@@ -352,6 +364,16 @@ refuse(tun_ws_acc_t *a, pn_xprt_t *x, int status, const char *why, const char **
     return PN_ERR;
 }
 
+/* type=3: the request's head, judged by the HTTP/2 transport. */
+static int
+h2_accept(pn_xprt_t *x, const char **why)
+{
+    int rc = pn_h2_xprt_accept(x);
+    if (rc == PN_ERR)
+        *why = x->err != NULL ? x->err : "http/2 request refused";
+    return rc;
+}
+
 int
 tun_ws_acc_step(tun_ws_acc_t *a, pn_xprt_t **x, const char **why)
 {
@@ -376,6 +398,15 @@ tun_ws_acc_step(tun_ws_acc_t *a, pn_xprt_t **x, const char **why)
         if (a->ssl != NULL || pn_tls_xprt_ssl(*x) != NULL) {
             if ((rc = tls_step(x, &a->ssl, why)) != PN_OK)
                 return rc;
+        }
+        if (a->t->type == PN_XPORT_H2) {
+            if (a->t->tls != NULL && pn_tls_xprt_ssl(*x) == NULL) {
+                *why = "http/2: cleartext (h2c) on a port that takes TLS only";
+                return PN_ERR;
+            }
+            *x = pn_h2_xprt_server(*x, a->t->path);
+            a->st = WA_H2;
+            return h2_accept(*x, why);
         }
         a->st = WA_HEAD;
     /* fall through */
@@ -410,6 +441,8 @@ tun_ws_acc_step(tun_ws_acc_t *a, pn_xprt_t **x, const char **why)
             return rc;
         *x = pn_ws_xprt_new(*x, 1, (const uint8_t *)a->in.b, a->in.len);
         return PN_OK;
+    case WA_H2:
+        return h2_accept(*x, why);
     }
     *why = "bad websocket state";
     return PN_ERR;

@@ -323,9 +323,37 @@ def mcp_seeds():
     }
 
 
+def h2_seeds():
+    """A piece-size byte, then an HTTP/2 client's bytes (literal HPACK, no Huffman)."""
+    import struct
+
+    def frame(ftype, flags, sid, payload=b""):
+        return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + \
+            struct.pack(">I", sid) + payload
+
+    def lit(n, v):
+        return b"\x00" + bytes([len(n)]) + n + bytes([len(v)]) + v
+
+    def head(path, method=b"POST", end=False):
+        block = lit(b":method", method) + lit(b":scheme", b"http") + \
+            lit(b":authority", b"x") + lit(b":path", path)
+        return frame(0x1, 0x4 | (0x1 if end else 0), 1, block)
+
+    pre = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(0x4, 0, 0)
+    return {
+        "ok": b"\x07" + pre + head(b"/t") + frame(0x0, 0, 1, b"PN\x01D") + frame(0x0, 1, 1),
+        "path": b"\x3f" + pre + head(b"/x"),
+        "get": b"\x00" + pre + head(b"/t", b"GET", True),
+        "reset": b"\x10" + pre + head(b"/t") + frame(0x3, 0, 1, struct.pack(">I", 8)),
+        "http1": b"\x05GET /t HTTP/1.1\r\nHost: x\r\n\r\n",
+        "settings": b"\x3f" + pre + frame(0x4, 0, 0, struct.pack(">HI", 4, 1 << 20)) * 8,
+    }
+
+
 HARNESSES = {
     "mcp": mcp_seeds,
     "ws_head": ws_head_seeds,
+    "h2": h2_seeds,
     "frame": frame_seeds,
     "handshake": handshake_seeds,
     "proxy": proxy_seeds,

@@ -1,6 +1,6 @@
 """type= and the WebSocket transport (type=2, docs/usage.md "Transports"):
 
-- type= is told in HELLO: a client given nothing follows the server; types 1 and 3 are
+- type= is told in HELLO: a client given nothing follows the server; type=1 is
   refused with exit 2 and a message
 - both flows over type=2 with tls=0/1/2: 32 MiB each way compared by sha256, 50
   concurrent connections, half-close, UDP datagrams, kill -9 of the client and recovery
@@ -95,9 +95,7 @@ def test_type_0_is_accepted_everywhere_and_by_a_type_2_port(tunnel, http_server)
 
 
 @pytest.mark.parametrize("url,words", [
-    ("server://127.0.0.1:1/127.0.0.1:2?type=3", "type=3 is not built yet"),
     ("server://127.0.0.1:1/127.0.0.1:2?type=1", "type=1 is not built yet"),
-    ("client://127.0.0.1:1/127.0.0.1:2?type=3", "type=3 is not built yet"),
     ("hub://127.0.0.1:1?accounts=/nonexistent&type=1", "type=1 is not built yet"),
     ("server://127.0.0.1:1/127.0.0.1:2?type=4", "type"),
     ("server://127.0.0.1:1/127.0.0.1:2?path=/x", "path: only with type=2"),

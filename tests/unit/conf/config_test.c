@@ -632,6 +632,9 @@ test_transport(void **state)
         { "server://" SECRET "@:80/h:1?type=2&path=/t/x", 2, "/t/x", NULL },
         { "client://" SECRET "@:80/h:1?type=2&host=cdn.example&tls=2", 2, NULL, "cdn.example" },
         { "hub://:80?accounts=a.json&type=2&path=/hub", 2, "/hub", NULL },
+        { "server://" SECRET "@:80/h:1?type=3&path=/h2", 3, "/h2", NULL },
+        { "client://" SECRET "@:80/h:1?type=3&host=cdn.example&tls=2", 3, NULL, "cdn.example" },
+        { "hub://:80?accounts=a.json&type=3", 3, NULL, NULL },
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         pn_config_t cfg;
@@ -646,7 +649,6 @@ test_transport(void **state)
         pn_config_clear(&cfg);
     }
     parse_fails("server://" SECRET "@:80/h:1?type=1", "type: type=1 is not built yet");
-    parse_fails("server://" SECRET "@:80/h:1?type=3", "type: type=3 is not built yet");
     parse_fails("client://" SECRET "@:80/h:1?type=4", "type:");
     parse_fails("server://" SECRET "@:80/h:1?type=2&path=t", "path:");
     parse_fails("server://" SECRET "@:80/h:1?type=2&path=", "path:");
