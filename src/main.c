@@ -87,6 +87,8 @@ static const char usage[] =
 "  slot=65536     TCP connections + UDP sessions at once; 0 = unlimited\n"
 "  block=<1|2|3>  refuse SOCKS (1), HTTP (2), TLS (3) from users, e.g. block=13\n"
 "  proxy=0|1|2    send a PROXY protocol v1/v2 header to targets with the user's address\n"
+"  egress=0|1     tunnel end that dials: 1 dials the destination a signal names (a\n"
+"                 proxy entrance's); internal ones only inside allow=<cidr>,...\n"
 "  dns=5m         re-resolve target names this often, without blocking\n"
 "  metrics=<addr> every mode but master: serve Prometheus GET /metrics on\n"
 "                 [<host>]:<port> (e.g. 127.0.0.1:9100; any address is served,\n"

@@ -4,6 +4,7 @@
 #include "core/mem.h"
 #include "core/url.h"
 #include "conf/hubconf.h"
+#include "conf/users.h"
 #include "route/sniff.h"
 
 #include <arpa/inet.h>
@@ -14,11 +15,11 @@
  * typo never silently falls back to a default. */
 static const char *const client_params[] = {
     "mode", "tls", "crt", "key", "ca", "sni", "lbs", "dial", "read", "log", "min", "notcp", "noudp",
-    "rate", "slot", "block", "proxy", "dns", "type", "path", "host", "metrics", NULL,
+    "rate", "slot", "block", "proxy", "dns", "type", "path", "host", "metrics", "egress", "allow", NULL,
 };
 static const char *const server_params[] = {
     "mode", "tls", "crt", "key", "lbs", "dial", "read", "log", "max", "notcp", "noudp", "rate",
-    "slot", "block", "proxy", "dns", "type", "path", "metrics", NULL,
+    "slot", "block", "proxy", "dns", "type", "path", "metrics", "egress", "allow", NULL,
 };
 static const char *const hub_params[] = {
     "accounts", "http", "https", "ports", "domain", "public", "timeout", "tls", "crt", "key",
@@ -390,8 +391,20 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
         parse_enum(&u, "notcp", 1, &cfg->notcp, err) != PN_OK ||
         parse_enum(&u, "noudp", 1, &cfg->noudp, err) != PN_OK)
         goto fail;
-    if (parse_enum(&u, "proxy", 2, &cfg->proxy, err) != PN_OK)
+    if (parse_enum(&u, "proxy", 2, &cfg->proxy, err) != PN_OK ||
+        parse_enum(&u, "egress", 1, &cfg->egress, err) != PN_OK)
         goto fail;
+    if (cfg->role != PN_ROLE_PROXY && (s = pn_url_param(&u, "allow")) != NULL && *s != '\0') {
+        pn_cidr_t *nets = NULL;
+        size_t nnets = 0;
+        char sub[PN_ERR_LEN];
+        if (pn_cidr_list_parse(s, &nets, &nnets, sub) != PN_OK) {
+            pn_err_set(err, "allow: %s", sub);
+            goto fail;
+        }
+        xfree(nets);
+        cfg->allow = xstrdup(s);
+    }
     if (parse_transport(&u, cfg, err) != PN_OK)
         goto fail;
     if (parse_count(&u, "rate", 0, 1000000, &cfg->rate_mbps, err) != PN_OK ||

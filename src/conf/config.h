@@ -80,7 +80,10 @@ typedef struct pn_config {
     char *routes_file;          /* owned; config= file, NULL = none */
     /* proxy:// (docs/proxy.md) */
     char *users_file;           /* owned; users= file, required */
-    char *allow;                /* owned; allow= internal networks reachable, NULL = none */
+    char *allow;                /* owned; allow= internal networks reachable, NULL = none
+                                 * (proxy://, and server/client with egress=1) */
+    int egress;                 /* server/client egress=1: dial the TARGET a signal names
+                                 * (docs/protocol.md §5.2) */
     char *ss_listen;            /* owned; ss= "[host]:port" for Shadowsocks, NULL = off */
     char *ss_method;            /* owned; method=, default "chacha20-ietf-poly1305" */
 } pn_config_t;

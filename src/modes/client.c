@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "modes/common.h"
+#include "modes/egress.h"
 #include "modes/instance.h"
 #include "modes/tunnel.h"
 #include "net/dns.h"
@@ -43,6 +44,8 @@ struct opening {
     uint8_t claimed;            /* reverse: the signal (PN_FT_TCP/UDP) already received, or 0 */
     uint32_t route;             /* the claimed exchange's route (agent), or 0 */
     pn_addr_t src, dst;         /* the claimed exchange's user and what it reached */
+    char host[PN_TARGET_HOST_MAX + 1]; /* the claimed exchange's TARGET, or empty */
+    uint16_t port;
 };
 
 struct client {
@@ -182,7 +185,10 @@ on_data_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
     uint8_t claimed = o->claimed;
     uint32_t route = o->route;
     pn_addr_t src = o->src, dst = o->dst;
+    char host[PN_TARGET_HOST_MAX + 1];
+    uint16_t port = o->port;
 
+    memcpy(host, o->host, sizeof(host));
     memcpy(id, o->id, sizeof(id));
     pn_list_del(&o->node);
     free(o);
@@ -205,6 +211,10 @@ on_data_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
         /* Tell the server what we saw, so a mismatch is caught on both ends. */
         tun_ctrl_send(cl->side.sess.ctrl, PN_FT_VERIFY, fp, PN_TLS_FP_LEN);
         cl->verify_sent = 1;
+    }
+    if (claimed && host[0] != '\0') {
+        pn_mode_side_exit_to(&cl->side, claimed, x, &src, &dst, host, port);
+        return;
     }
     if (claimed) {
         client_exit(cl, route, claimed, x, &src, &dst);
@@ -340,6 +350,8 @@ on_frame(tun_sess_t *ss, const pn_frame_t *f, void *arg)
     pn_sig_addr_t ssrc, sdst;
     pn_addr_t src, dst;
     uint32_t route;
+    char host[PN_TARGET_HOST_MAX + 1];
+    uint16_t port;
 
     switch (f->type) {
     case PN_FT_HELLO:
@@ -364,7 +376,8 @@ on_frame(tun_sess_t *ss, const pn_frame_t *f, void *arg)
     case PN_FT_UDP:
         if (!ss->ready || cl->hello.flow != PN_FLOW_REVERSE ||
             !(cl->hello.proto & (f->type == PN_FT_TCP ? PN_PROTO_TCP : PN_PROTO_UDP)) ||
-            pn_signal_decode_route(f->payload, f->len, &id, &ssrc, &sdst, &route, &why) != PN_OK) {
+            pn_signal_decode_route(f->payload, f->len, &id, &ssrc, &sdst, &route, &why) != PN_OK ||
+            pn_signal_decode_target(f->payload, f->len, host, &port, &why) != PN_OK) {
             tun_ctrl_fail(c, PN_EC_PROTOCOL, "unexpected signal");
             return PN_OK;
         }
@@ -380,10 +393,14 @@ on_frame(tun_sess_t *ss, const pn_frame_t *f, void *arg)
             o->route = route;
             o->src = src;
             o->dst = dst;
+            memcpy(o->host, host, sizeof(host));
+            o->port = port;
             return PN_OK;
         }
         pn_xprt_t *data = tun_sess_take_id(ss, id);
-        if (data != NULL)
+        if (data != NULL && host[0] != '\0')
+            pn_mode_side_exit_to(&cl->side, f->type, data, &src, &dst, host, port);
+        else if (data != NULL)
             client_exit(cl, route, f->type, data, &src, &dst);
         else
             log_debug("client: TCP signal for a connection not in the pool");
@@ -546,6 +563,9 @@ client_loop(struct client *cl)
     pn_mode_side_init(&cl->side, &cl->in, so.who, &so, &sh);
     cl->side.user_entry = &cl->user_entry;
     pn_mode_side_drains(&cl->side, &cl->in);
+    char err[PN_ERR_LEN];
+    if (pn_mode_egress_setup(&cl->side, cfg, err) != PN_OK)
+        log_error("%s: egress=1 is off: %s", so.who, err);
     cl->side.set = cl->side.sess.links.set = &cl->set;
     cl->side.src = cl->side.sess.links.src = cl->has_src ? &cl->src : NULL;
     cl->refill = ev_timer_new(cl->in.loop, on_refill, cl);
@@ -559,6 +579,7 @@ client_loop(struct client *cl)
     client_connect(cl);
     int rc = pn_instance_run(&cl->in);
     client_stop(&cl->in, cl);
+    pn_mode_egress_free(&cl->side);
     pn_mode_side_clear(&cl->side);
     ev_timer_free(cl->refill);
     ev_timer_free(cl->tick);

@@ -3,6 +3,7 @@
  * whether a destination may be dialed, and closing a connection. */
 #include "core/log.h"
 #include "core/mem.h"
+#include "modes/egress.h"
 #include "modes/proxy_priv.h"
 #include "net/sock.h"
 
@@ -89,15 +90,7 @@ proxy_admit(proxy_t *p, puser_t *u)
 int
 proxy_dest_allowed(const proxy_t *p, const pn_addr_t *a)
 {
-    uint8_t ip[16];
-    if (a->ss.ss_family == AF_INET) {
-        memset(ip, 0, 10);
-        ip[10] = ip[11] = 0xff;
-        memcpy(ip + 12, &((const struct sockaddr_in *)&a->ss)->sin_addr, 4);
-    } else {
-        memcpy(ip, &((const struct sockaddr_in6 *)&a->ss)->sin6_addr, 16);
-    }
-    return !pn_ip_is_internal(ip) || pn_cidr_match(p->allow, p->nallow, ip);
+    return pn_mode_dest_allowed(p->allow, p->nallow, a);
 }
 
 void

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "modes/common.h"
+#include "modes/egress.h"
 #include "modes/instance.h"
 #include "modes/tunnel.h"
 #include "net/sock.h"
@@ -90,11 +91,14 @@ on_frame(tun_sess_t *ss, const pn_frame_t *f, void *arg)
     const char *why;
     pn_sig_addr_t ssrc, sdst;
     pn_addr_t src, dst;
+    char host[PN_TARGET_HOST_MAX + 1];
+    uint16_t port;
 
     if (f->type != PN_FT_TCP && f->type != PN_FT_UDP)
         return PN_ERR;
     if (sv->flow != PN_FLOW_FORWARD || (f->type == PN_FT_TCP ? sv->cfg->notcp : sv->cfg->noudp) ||
-        pn_signal_decode_addrs(f->payload, f->len, &id, &ssrc, &sdst, &why) != PN_OK) {
+        pn_signal_decode_addrs(f->payload, f->len, &id, &ssrc, &sdst, &why) != PN_OK ||
+        pn_signal_decode_target(f->payload, f->len, host, &port, &why) != PN_OK) {
         tun_sess_kick(ss, PN_EC_PROTOCOL, "unexpected signal");
         return PN_OK;
     }
@@ -105,7 +109,7 @@ on_frame(tun_sess_t *ss, const pn_frame_t *f, void *arg)
         log_debug("server: signal for a connection not in the pool");
         return PN_OK;
     }
-    pn_mode_side_exit(&sv->side, f->type, data, &src, &dst);
+    pn_mode_side_exit_to(&sv->side, f->type, data, &src, &dst, host, port);
     return PN_OK;
 }
 
@@ -277,6 +281,8 @@ pn_server_run(const pn_config_t *cfg)
     tun_sess_hooks_t sh = { .ctx = &sv, .frame = on_frame, .ended = on_ended };
     pn_mode_side_init(&sv.side, &sv.in, "server", &so, &sh);
     sv.side.user_entry = &sv.user_entry;
+    if (pn_mode_egress_setup(&sv.side, cfg, err) != PN_OK)
+        log_error("server: egress=1 is off: %s", err);
     pn_mode_side_drains(&sv.side, &sv.in);
     sv.side.set = sv.side.sess.links.set = &sv.set;
     sv.side.src = sv.side.sess.links.src = sv.has_src ? &sv.src : NULL;
@@ -306,6 +312,7 @@ pn_server_run(const pn_config_t *cfg)
             log_info("server: target %zu: %s", i, pn_addr_str(&sv.set.t[i].addr, s));
     rc = pn_instance_run(&sv.in);
     server_stop(&sv.in, &sv);
+    pn_mode_egress_free(&sv.side);
     pn_mode_side_clear(&sv.side);
     ev_timer_free(sv.tick);
     log_info("server: stopped");
