@@ -29,6 +29,7 @@
 #include "tunnel/open.h"
 #include "tunnel/transport.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define REFILL_BUSY_MS 100
@@ -80,9 +81,23 @@ struct client {
     pn_entry_t *user_entry;     /* owned; forward TCP, kept across sessions */
     udp_table_t *utable;        /* owned; forward UDP, kept across sessions */
     pn_client_hooks_t hooks;    /* an agent's (modes/agent.c); all NULL for a tunnel client */
+    int embedded;               /* a proxy entrance's node (pn_client_embed): <in> is a shadow
+                                 * on the entrance's loop; no listeners; never stops the loop */
+    char vname[80];             /* embedded: "via <host>:<port>", its log name */
 };
 
 static void client_connect(struct client *cl);
+
+/* Fail the run with <code>; an embedded client ends its session instead (and
+ * reconnects): one node's trouble must not stop the entrance. */
+static void
+client_fail(struct client *cl, int code)
+{
+    if (cl->embedded)
+        tun_sess_kick(&cl->side.sess, PN_EC_INTERNAL, "node unusable");
+    else
+        pn_instance_fail(&cl->in, code);
+}
 
 static const char *
 flow_name(int flow)
@@ -294,7 +309,7 @@ session_ready(struct client *cl)
             cl->data_tls = pn_tls_client_new(cl->hello.tls == 2, cl->cfg->ca, err);
             if (cl->data_tls == NULL) {
                 log_error("client: %s", err);
-                pn_instance_fail(&cl->in, PN_EXIT_USAGE);
+                client_fail(cl, PN_EXIT_USAGE);
                 return;
             }
         }
@@ -302,8 +317,11 @@ session_ready(struct client *cl)
     }
     int tcp = (cl->hello.proto & PN_PROTO_TCP) && !cl->cfg->notcp;
     int udp = (cl->hello.proto & PN_PROTO_UDP) && !cl->cfg->noudp;
+    if (cl->embedded && (cl->hello.flow != PN_FLOW_FORWARD || !tcp))
+        log_warn("%s: %s is not a forward TCP tunnel (start the node with mode=2): not used",
+                 cl->side.name, pn_addr_str(&cl->server_addr, s));
     if (cl->hello.flow == PN_FLOW_FORWARD && tcp && cl->user_entry == NULL &&
-        !cl->side.draining) {
+        !cl->side.draining && !cl->embedded) {
         int fd = pn_listen_tcp(&cl->listen_addr, 4096, NULL, err);
         if (fd == -1) {
             log_error("client: %s", err);
@@ -313,7 +331,7 @@ session_ready(struct client *cl)
         cl->user_entry = pn_entry_new(cl->in.loop, fd, NULL, cl->cfg->handshake_ms, on_user, cl);
         log_info("client: listening for users on %s (tcp)", pn_addr_str(&cl->listen_addr, s));
     }
-    if (cl->hello.flow == PN_FLOW_FORWARD && udp && cl->utable == NULL) {
+    if (cl->hello.flow == PN_FLOW_FORWARD && udp && cl->utable == NULL && !cl->embedded) {
         int fd = pn_listen_udp(&cl->listen_addr, err);
         if (fd == -1) {
             log_error("client: %s", err);
@@ -444,7 +462,7 @@ on_ctrl_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
     cl->ctrl_open = NULL;
     if (x == NULL) {
         const char *what = cl->hooks.exit ? "wrong token" : "wrong key";
-        if (key_refused(err)) {
+        if (key_refused(err) && !cl->embedded) {
             /* Final: retrying with the same key cannot succeed. */
             log_error("%s: " PN_FINAL_MARK " authentication failed with %s: %s; stopping",
                       cl->side.name, pn_addr_str(&cl->server_addr, s), what);
@@ -683,4 +701,73 @@ out:
     memset(cl.psk, 0, sizeof(cl.psk));
     lb_clear(&cl.set);
     return rc;
+}
+
+/* ---- a proxy entrance's node (modes/client.h) ------------------------------------ */
+
+pn_client_t *
+pn_client_embed(ev_loop_t *loop, const pn_config_t *cfg, char *err)
+{
+    struct client *cl = xcalloc(sizeof(*cl));
+    cl->cfg = cfg;
+    cl->data_tls_mode = -1;
+    cl->backoff_ms = BACKOFF_MIN_MS;
+    cl->embedded = 1;
+    pn_list_init(&cl->opens);
+    lb_init(&cl->set, LB_ROUND_ROBIN, 0, 0);
+    cl->in.loop = loop;         /* borrowed: the shadow instance is never run nor cleared */
+    cl->in.cfg = cfg;
+    cl->sni = cfg->sni ? cfg->sni : cfg->host;
+    if (pn_addr_resolve(cfg->host, cfg->port, 0, &cl->server_addr, err) != PN_OK ||
+        tun_xport_client_init(&cl->xc, cfg->xtype, cfg->tls, cfg->ca, cfg->ws_path, cfg->ws_host,
+                              cfg->host, cfg->port, cl->sni, err) != PN_OK)
+        goto fail;
+    tun_psk_derive(cfg->key, cfg->port, cl->psk);
+    cl->psk_ctx = pn_tls_psk_new(0, cl->psk, sizeof(cl->psk), err);
+    memset(cl->psk, 0, sizeof(cl->psk));
+    if (cl->psk_ctx == NULL)
+        goto fail;
+    snprintf(cl->vname, sizeof(cl->vname), "via %s:%s", cfg->host, cfg->port);
+    tun_sess_opts_t so = {
+        .who = cl->vname, .peer = "node", .interval_ms = cfg->report_ms, .wait_ms = cfg->pool_wait_ms,
+    };
+    tun_sess_hooks_t sh = { .ctx = cl, .frame = on_frame, .ended = on_ended, .taken = on_take };
+    pn_mode_side_init(&cl->side, &cl->in, so.who, &so, &sh);
+    cl->side.set = cl->side.sess.links.set = &cl->set;
+    cl->refill = ev_timer_new(loop, on_refill, cl);
+    cl->tick = ev_timer_new(loop, on_tick, cl);
+    cl->reconnect = ev_timer_new(loop, on_reconnect, cl);
+    client_connect(cl);
+    return cl;
+fail:
+    tun_xport_client_clear(&cl->xc);
+    lb_clear(&cl->set);
+    free(cl);
+    return NULL;
+}
+
+void
+pn_client_unembed(pn_client_t *cl)
+{
+    if (cl == NULL)
+        return;
+    cl->in.stopping = 1;        /* no reconnection */
+    tun_sess_kick(&cl->side.sess, PN_EC_SHUTDOWN, "entrance shutting down");
+    session_end(cl, "shutting down");
+    pn_mode_side_clear(&cl->side);
+    ev_timer_free(cl->refill);
+    ev_timer_free(cl->tick);
+    ev_timer_free(cl->reconnect);
+    tun_xport_client_clear(&cl->xc);
+    pn_tls_ctx_free(cl->psk_ctx);
+    pn_tls_ctx_free(cl->data_tls);
+    lb_clear(&cl->set);
+    free(cl);
+}
+
+int
+pn_client_usable(const pn_client_t *cl)
+{
+    return cl->side.sess.ready && cl->side.sess.ctrl != NULL && cl->hello.flow == PN_FLOW_FORWARD &&
+           (cl->hello.proto & PN_PROTO_TCP);
 }

@@ -99,9 +99,13 @@ refuse(struct pn_mode_side *sd, pn_xprt_t *data, const char *host, const char *p
     pn_ratelim_t *r = sd->egress != NULL ? &sd->egress->note : &off_note;
     uint64_t held;
     sd->in->stats.refused++;
-    if (pn_ratelim_pass(r, pn_now_ms(), &held))
-        log_warn("%s: egress: exchange to %s:%s refused: %s (%llu more held back)", sd->name, host,
-                 port, why, (unsigned long long)held);
+    if (!pn_ratelim_pass(r, pn_now_ms(), &held))
+        ;                       /* counted, told with the next line */
+    else if (held == 0)
+        log_warn("%s: egress: exchange to %s:%s refused: %s", sd->name, host, port, why);
+    else
+        log_warn("%s: egress: exchange to %s:%s refused: %s (and %llu more since the last line)",
+                 sd->name, host, port, why, (unsigned long long)held);
     pn_xprt_free(data);
 }
 

@@ -6,6 +6,7 @@
 #include "modes/egress.h"
 #include "modes/proxy_priv.h"
 #include "net/sock.h"
+#include "tunnel/session.h"
 
 #include <string.h>
 
@@ -108,6 +109,8 @@ pconn_free(pconn_t *c)
             p->in.stats.udps--;
     }
     pn_dns_cancel(c->dns);
+    tun_take_cancel(c->take);
+    pn_xprt_free(c->via_x);
     ev_io_free(c->dio);
     pn_close(c->dfd);
     relay_free(c->relay);
