@@ -49,6 +49,7 @@ int
 pn_signal_decode_target(const uint8_t *p, size_t len, char host[PN_TARGET_HOST_MAX + 1],
                         uint16_t *port, const char **why)
 {
+    const char *msg = NULL;
     host[0] = '\0';
     *port = 0;
     if (len < PN_CONN_ID_LEN)
@@ -56,22 +57,27 @@ pn_signal_decode_target(const uint8_t *p, size_t len, char host[PN_TARGET_HOST_M
     const uint8_t *cur = p + PN_CONN_ID_LEN, *end = p + len, *val;
     uint8_t type;
     uint16_t vlen;
-    int rc;
-    while ((rc = pn_tlv_next(&cur, end, &type, &val, &vlen)) == PN_OK) {
+    int rc = PN_AGAIN;
+    while (msg == NULL && (rc = pn_tlv_next(&cur, end, &type, &val, &vlen)) == PN_OK) {
         if (type != PN_ST_TARGET)
             continue;
-        if (host[0] != '\0')
-            return bad(why, "signal repeats the TARGET TLV");
-        if (vlen < 3 || !host_ok(val + 2, (size_t)vlen - 2) || (val[0] == 0 && val[1] == 0))
-            return bad(why, "signal has a malformed TARGET TLV");
-        *port = (uint16_t)(val[0] << 8 | val[1]);
-        memcpy(host, val + 2, (size_t)vlen - 2);
-        host[vlen - 2] = '\0';
+        if (host[0] != '\0') {
+            msg = "signal repeats the TARGET TLV";
+        } else if (vlen < 3 || !host_ok(val + 2, (size_t)vlen - 2) || (val[0] == 0 && val[1] == 0)) {
+            msg = "signal has a malformed TARGET TLV";
+        } else {
+            *port = (uint16_t)(val[0] << 8 | val[1]);
+            memcpy(host, val + 2, (size_t)vlen - 2);
+            host[vlen - 2] = '\0';
+        }
     }
-    if (rc != PN_AGAIN) {
+    if (msg == NULL && rc != PN_AGAIN)
+        msg = "signal has a truncated TLV";
+    if (msg != NULL) {
+        /* Nothing half-read is left behind. */
         host[0] = '\0';
         *port = 0;
-        return bad(why, "signal has a truncated TLV");
+        return bad(why, msg);
     }
     return PN_OK;
 }

@@ -112,6 +112,8 @@ test_malformed(void **state)
     m = pn_signal_append_target(buf, sizeof(buf), m, "b", 2);
     assert_int_equal(pn_signal_decode_target(buf, m, host, &port, &why), PN_ERR);
     assert_string_equal(why, "signal repeats the TARGET TLV");
+    assert_string_equal(host, "");      /* nothing of the first one is left */
+    assert_int_equal(port, 0);
     assert_int_equal(pn_signal_decode_target(buf, PN_CONN_ID_LEN - 1, host, &port, &why), PN_ERR);
 }
 
