@@ -281,13 +281,19 @@ pn_config_via_node(const char *spec, size_t i, pn_config_t *out, char *err)
     if (p == NULL)
         return pn_err_set(err, "via: no node %zu", i);
     size_t len = strcspn(p, ",");
+    /* rev:<...>: the node dials us (reverse path): our end is a tunnel server. */
+    int rev = len > 4 && strncmp(p, "rev:", 4) == 0;
+    if (rev) {
+        p += 4;
+        len -= 4;
+    }
     if (len == 0 || memchr(p, '/', len) != NULL || memchr(p, '?', len) != NULL)
-        return pn_err_set(err, "via: node %zu: expected [<key>@]<host>:<port>", i + 1);
-    /* The node is a tunnel client's URL in all but its user listener, which an
-     * entrance's node never opens. */
-    size_t n = strlen("client://") + len + strlen("/127.0.0.1:1") + 1;
+        return pn_err_set(err, "via: node %zu: expected [rev:][<key>@]<host>:<port>", i + 1);
+    /* The node is a tunnel client's (or, reversed, server's) URL in all but its
+     * user listener, which an entrance's node never opens. */
+    size_t n = strlen("server://") + len + strlen("/127.0.0.1:1") + 1;
     char *url = xmalloc(n), sub[PN_ERR_LEN];
-    snprintf(url, n, "client://%.*s/127.0.0.1:1", (int)len, p);
+    snprintf(url, n, "%s://%.*s/127.0.0.1:1", rev ? "server" : "client", (int)len, p);
     int rc = pn_config_parse(url, out, sub);
     memset(url, 0, n);
     xfree(url);

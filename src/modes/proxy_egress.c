@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "modes/client.h"
+#include "modes/server.h"
 #include "modes/proxy_priv.h"
 #include "tunnel/session.h"
 
@@ -18,7 +19,8 @@
 
 struct proxy_via {
     pn_config_t *cfgs;          /* owned array of <n>: each node's tunnel client */
-    pn_client_t **nodes;        /* owned array of <n> */
+    pn_client_t **nodes;        /* owned array of <n>: relay path (we dial), or NULL */
+    pn_server_t **revs;         /* owned array of <n>: reverse path (the node dials), or NULL */
     size_t n;
     enum lb_policy policy;      /* lbs= */
     size_t cursor;              /* round robin: the next node to try first */
@@ -38,6 +40,7 @@ proxy_via_start(proxy_t *p, char *err)
         n += *c == ',';
     v->cfgs = xcalloc(n * sizeof(*v->cfgs));
     v->nodes = xcalloc(n * sizeof(*v->nodes));
+    v->revs = xcalloc(n * sizeof(*v->revs));
     v->policy = cfg->lbs;
     p->via = v;
     p->via_dial = via_dial;
@@ -54,10 +57,15 @@ proxy_via_start(proxy_t *p, char *err)
         nc->backoff_max_ms = cfg->backoff_max_ms;
         nc->udp_idle_ms = cfg->udp_idle_ms;
         nc->read_ms = cfg->read_ms;
-        v->nodes[i] = pn_client_embed(p->in.loop, nc, err);
-        if (v->nodes[i] == NULL)
+        if (nc->role == PN_ROLE_SERVER)
+            v->revs[i] = pn_server_embed(p->in.loop, nc, err);
+        else
+            v->nodes[i] = pn_client_embed(p->in.loop, nc, err);
+        if (v->nodes[i] == NULL && v->revs[i] == NULL)
             return PN_ERR;
-        log_info("proxy: via node %zu: %s:%s", i + 1, nc->host, nc->port);
+        log_info("proxy: via node %zu: %s %s:%s", i + 1,
+                 v->revs[i] != NULL ? "waits for the node on" : "dials", nc->host ? nc->host : "",
+                 nc->port);
     }
     return PN_OK;
 }
@@ -70,12 +78,26 @@ proxy_via_free(proxy_t *p)
         return;
     for (size_t i = 0; i < v->n; i++) {
         pn_client_unembed(v->nodes[i]);
+        pn_server_unembed(v->revs[i]);
         pn_config_clear(&v->cfgs[i]);
     }
     free(v->nodes);
+    free(v->revs);
     free(v->cfgs);
     free(v);
     p->via = NULL;
+}
+
+static int
+usable(const struct proxy_via *v, size_t i)
+{
+    return v->revs[i] != NULL ? pn_server_usable(v->revs[i]) : pn_client_usable(v->nodes[i]);
+}
+
+static tun_sess_t *
+node_sess(const struct proxy_via *v, size_t i)
+{
+    return v->revs[i] != NULL ? &pn_server_side(v->revs[i])->sess : &pn_client_side(v->nodes[i])->sess;
 }
 
 /* The node for a new connection by lbs=, among those whose tunnel is up; -1 when none. */
@@ -86,14 +108,14 @@ pick(struct proxy_via *v)
     uint64_t best_rtt = UINT64_MAX;
     for (size_t k = 0; k < v->n; k++) {
         size_t i = v->policy == LB_ROUND_ROBIN ? (v->cursor + k) % v->n : k;
-        if (!pn_client_usable(v->nodes[i]))
+        if (!usable(v, i))
             continue;
         if (v->policy != LB_LATENCY) {
             best = (long)i;
             break;
         }
         /* Lowest latency: the control channel's last round trip (0 = not yet measured). */
-        uint64_t rtt = tun_sess_rtt(&pn_client_side(v->nodes[i])->sess);
+        uint64_t rtt = tun_sess_rtt(node_sess(v, i));
         if (rtt == 0)
             rtt = UINT64_MAX - 1;
         if (best == -1 || rtt < best_rtt) {
@@ -115,7 +137,7 @@ on_channel(pn_xprt_t *data, const uint8_t *id, void *arg)
         proxy_conn_fail(c, SOCKS_REP_NET_UNREACH, 502, "no data channel from the node in time");
         return;
     }
-    tun_sess_t *s = &pn_client_side(c->via_node)->sess;
+    tun_sess_t *s = c->via_sess;
     if (tun_sess_signal_target(s, PN_FT_TCP, id, &c->peer, &c->local, c->dest.host, c->dest.port) !=
         PN_OK) {
         pn_xprt_free(data);
@@ -136,8 +158,8 @@ via_dial(pconn_t *c)
         proxy_conn_fail(c, SOCKS_REP_NET_UNREACH, 502, "no node's tunnel is up");
         return;
     }
-    c->via_node = v->nodes[i];
-    tun_take_t *t = tun_sess_take(&pn_client_side(c->via_node)->sess, on_channel, c);
+    c->via_sess = node_sess(v, (size_t)i);
+    tun_take_t *t = tun_sess_take(c->via_sess, on_channel, c);
     if (t != NULL)
         c->take = t;            /* otherwise on_channel ran: <c> may be gone */
 }

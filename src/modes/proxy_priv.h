@@ -24,7 +24,7 @@ struct passoc;
 struct proxy_via;
 struct pconn;
 struct tun_take;
-struct client;
+struct tun_sess;
 
 #define PROXY_AUTH_FAILS 10         /* failed authentications per source per window before a ban */
 #define PROXY_AUTH_WINDOW_MS 10000
@@ -105,7 +105,7 @@ typedef struct pconn {
     relay_t *relay;             /* owned while relaying */
     struct passoc *udp;         /* owned: the UDP association */
     void (*udp_free)(struct passoc *a); /* frees <udp> (set with it) */
-    struct client *via_node;    /* borrowed: via=, the node chosen */
+    struct tun_sess *via_sess;  /* borrowed: via=, the chosen node's tunnel session */
     struct tun_take *take;      /* owned: via=, the data channel being taken */
     pn_xprt_t *via_x;           /* owned: via=, the node's data channel until the relay */
 } pconn_t;

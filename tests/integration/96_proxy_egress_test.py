@@ -3,7 +3,8 @@ connection through a tunnel to a node (a tunnel server in forward flow with egre
 which dials the destination named in the signal's TARGET TLV (docs/protocol.md §5.2).
 Real curl through entrance -> tunnel -> node -> a local web server (sha256 of the body);
 the node's allow= refusing a loopback destination unless allowed; a node without
-egress=1 refusing; with two nodes, kill -9 one and new connections go through the other."""
+egress=1 refusing; with two nodes, kill -9 one and new connections go through the other.
+The reverse path too (via=rev:): the node, a tunnel client, dials the entrance's tunnel port."""
 import hashlib
 
 from conftest import LOOPBACK, free_port
@@ -73,11 +74,16 @@ def test_node_allow_guards_loopback(postern, tmp_path, www):
                       r"\(not in allow=\)", timeout=5)
 
 
-def test_node_without_egress_refuses(postern, tmp_path, www):
+@pytest.mark.parametrize("path", ["relay", "reverse"])
+def test_node_without_egress_refuses(postern, tmp_path, www, path):
     port, _, small = www
     # The fixed target is the web server: reaching it would make curl succeed.
-    node = start_node(postern, port, "allow=127.0.0.0/8")
-    px = start_entrance(postern, tmp_path, [node])
+    if path == "relay":
+        node = start_node(postern, port, "allow=127.0.0.0/8")
+        px = start_entrance(postern, tmp_path, [node])
+    else:
+        px = start_rev_entrance(postern, tmp_path)
+        node = start_rev_node(postern, px, port, "allow=127.0.0.0/8")
     r = fetch(px, f"http://localhost:{port}/small.bin")
     assert r.returncode != 0 and r.stdout == b""
     node.wait_for_log(r"egress: exchange to localhost:\d+ refused: this end was not started "
@@ -135,3 +141,55 @@ def test_two_nodes_kill_one(postern, tmp_path, www, lbs):
     r = fetch(px, f"http://localhost:{port}/small.bin")
     assert r.returncode != 0
     px.wait_for_log(r"no node's tunnel is up", timeout=5)
+
+
+def start_rev_entrance(postern, tmp_path, extra_nodes=(), params=""):
+    """An entrance whose first node is reversed: it listens on a free tunnel port."""
+    tport = free_port()
+    via = ",".join([f"rev:nodekey@{LOOPBACK}:{tport}"] +
+                   [f"nodekey@{LOOPBACK}:{n.port}" for n in extra_nodes])
+    px = start_proxy(postern, write_users(tmp_path / "users.json", USERS),
+                     params=f"via={via}" + (f"&{params}" if params else ""), env=ENV)
+    px.tport = tport
+    return px
+
+
+def start_rev_node(postern, px, fixed_target, params):
+    """A node behind NAT: client://k@<entrance tunnel port>/<fixed>?mode=2&<params>."""
+    mark = px.mark()
+    p = postern.run([f"client://nodekey@{LOOPBACK}:{px.tport}/{LOOPBACK}:{fixed_target}"
+                     f"?mode=2&{params}"], ENV)
+    px.wait_for_log(rf"via rev {LOOPBACK}:{px.tport}: client .* attached", timeout=10, start=mark)
+    return p
+
+
+def test_reverse_path(postern, tmp_path, www):
+    port, _, small = www
+    want = hashlib.sha256(small).hexdigest()
+    px = start_rev_entrance(postern, tmp_path)
+    # No node yet: refused at once.
+    r = fetch(px, f"http://localhost:{port}/small.bin")
+    assert r.returncode != 0
+    px.wait_for_log(r"no node's tunnel is up", timeout=5)
+    node = start_rev_node(postern, px, free_port(), "egress=1&allow=127.0.0.0/8")
+    node.wait_for_log(r"connected to .* flow=reverse", timeout=5)
+    fetch_ok(px, port, want, 3)
+    r = fetch(px, f"http://{LOOPBACK}:{port}/small.bin", "-x")
+    assert r.returncode == 0 and hashlib.sha256(r.stdout).hexdigest() == want, r.stderr
+
+
+def test_reverse_and_relay_nodes_kill_the_reverse_one(postern, tmp_path, www):
+    port, _, small = www
+    want = hashlib.sha256(small).hexdigest()
+    relay = start_node(postern, free_port(), "egress=1&allow=127.0.0.0/8")
+    px = start_rev_entrance(postern, tmp_path, [relay], params="lbs=2")
+    px.wait_for_log(rf"via {LOOPBACK}:{relay.port}: connected to", timeout=10)
+    rev = start_rev_node(postern, px, free_port(), "egress=1&allow=127.0.0.0/8")
+    rev.wait_for_log(r"connected to .* flow=reverse", timeout=5)
+    fetch_ok(px, port, want, 3)             # lbs=2: the first listed, the reverse node
+    carried(rev, 3 * len(small))
+    mark = px.mark()
+    rev.kill()
+    px.wait_for_log(rf"via rev {LOOPBACK}:{px.tport}: client .* detached", timeout=5, start=mark)
+    fetch_ok(px, port, want, 3)
+    carried(relay, 3 * len(small))

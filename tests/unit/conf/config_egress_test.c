@@ -65,6 +65,18 @@ test_via(void **state)
     pn_config_clear(&node);
     assert_int_equal(pn_config_via_node(cfg.via, 3, &node, err), PN_ERR);
     pn_config_clear(&cfg);
+    /* rev: the entrance's end is a tunnel server on that address */
+    assert_int_equal(pn_config_parse("proxy://:1080?users=u&via=rev:k9@:10102,k1@h:1", &cfg, err), PN_OK);
+    assert_int_equal(pn_config_via_node(cfg.via, 0, &node, err), PN_OK);
+    assert_int_equal(node.role, PN_ROLE_SERVER);
+    assert_string_equal(node.key, "k9");
+    assert_string_equal(node.port, "10102");
+    pn_config_clear(&node);
+    assert_int_equal(pn_config_via_node(cfg.via, 1, &node, err), PN_OK);
+    assert_int_equal(node.role, PN_ROLE_CLIENT);
+    pn_config_clear(&node);
+    pn_config_clear(&cfg);
+    assert_int_equal(pn_config_parse("proxy://:1080?users=u&via=rev:", &cfg, err), PN_ERR);
 
     static const char *const bad[] = {
         "proxy://:1080?users=u&via=",
