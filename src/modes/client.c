@@ -716,6 +716,7 @@ pn_client_embed(ev_loop_t *loop, const pn_config_t *cfg, char *err)
     pn_list_init(&cl->opens);
     lb_init(&cl->set, LB_ROUND_ROBIN, 0, 0);
     cl->in.loop = loop;         /* borrowed: the shadow instance is never run nor cleared */
+    cl->in.shadow = 1;
     cl->in.cfg = cfg;
     cl->sni = cfg->sni ? cfg->sni : cfg->host;
     if (pn_addr_resolve(cfg->host, cfg->port, 0, &cl->server_addr, err) != PN_OK ||

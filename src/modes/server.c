@@ -356,6 +356,7 @@ pn_server_embed(ev_loop_t *loop, const pn_config_t *cfg, char *err)
     if (sv->psk_ctx == NULL || (lfd = pn_listen_tcp(&sv->tunnel_addr, 4096, NULL, err)) == -1)
         goto fail;
     sv->in.loop = loop;         /* borrowed: the shadow instance is never run nor cleared */
+    sv->in.shadow = 1;
     sv->in.cfg = cfg;
     snprintf(sv->vname, sizeof(sv->vname), "via rev %s:%s", cfg->host ? cfg->host : "", cfg->port);
     tun_sess_opts_t so = {
