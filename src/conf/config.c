@@ -4,21 +4,23 @@
 #include "core/mem.h"
 #include "core/url.h"
 #include "conf/hubconf.h"
+#include "conf/users.h"
 #include "route/sniff.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Parameters this build understands, per role. Unknown ones are refused so a
  * typo never silently falls back to a default. */
 static const char *const client_params[] = {
     "mode", "tls", "crt", "key", "ca", "sni", "lbs", "dial", "read", "log", "min", "notcp", "noudp",
-    "rate", "slot", "block", "proxy", "dns", "type", "path", "host", "metrics", NULL,
+    "rate", "slot", "block", "proxy", "dns", "type", "path", "host", "metrics", "egress", "allow", NULL,
 };
 static const char *const server_params[] = {
     "mode", "tls", "crt", "key", "lbs", "dial", "read", "log", "max", "notcp", "noudp", "rate",
-    "slot", "block", "proxy", "dns", "type", "path", "metrics", NULL,
+    "slot", "block", "proxy", "dns", "type", "path", "metrics", "egress", "allow", NULL,
 };
 static const char *const hub_params[] = {
     "accounts", "http", "https", "ports", "domain", "public", "timeout", "tls", "crt", "key",
@@ -32,7 +34,7 @@ static const char *const agent_params[] = {
 
 /* proxy:// (docs/proxy.md). */
 static const char *const proxy_params[] = {
-    "users", "allow", "ss", "method", "log", "read", "slot", "metrics", NULL,
+    "users", "allow", "ss", "method", "log", "read", "slot", "metrics", "via", "lbs", NULL,
 };
 
 static int
@@ -272,6 +274,53 @@ parse_agent(const pn_url_t *u, pn_config_t *cfg, char *err)
 
 static int parse_listen(const pn_url_t *u, const char *name, char **out, char *err);
 
+int
+pn_config_via_node(const char *spec, size_t i, pn_config_t *out, char *err)
+{
+    const char *p = spec;
+    for (size_t k = 0; k < i && p != NULL; k++)
+        p = strchr(p, ',') != NULL ? strchr(p, ',') + 1 : NULL;
+    if (p == NULL)
+        return pn_err_set(err, "via: no node %zu", i);
+    size_t len = strcspn(p, ",");
+    /* rev:<...>: the node dials us (reverse path): our end is a tunnel server. */
+    int rev = len > 4 && strncmp(p, "rev:", 4) == 0;
+    if (rev) {
+        p += 4;
+        len -= 4;
+    }
+    if (len == 0 || memchr(p, '/', len) != NULL || memchr(p, '?', len) != NULL)
+        return pn_err_set(err, "via: node %zu: expected [rev:][<key>@]<host>:<port>", i + 1);
+    /* The node is a tunnel client's (or, reversed, server's) URL in all but its
+     * user listener, which an entrance's node never opens. */
+    size_t n = strlen("server://") + len + strlen("/127.0.0.1:1") + 1;
+    char *url = xmalloc(n), sub[PN_ERR_LEN];
+    snprintf(url, n, "%s://%.*s/127.0.0.1:1", rev ? "server" : "client", (int)len, p);
+    int rc = pn_config_parse(url, out, sub);
+    memset(url, 0, n);
+    xfree(url);
+    if (rc != PN_OK)
+        return pn_err_set(err, "via: node %zu: %s", i + 1, sub);
+    return PN_OK;
+}
+
+int
+pn_config_via_check(const char *spec, char *err)
+{
+    size_t n = 1;
+    for (const char *c = spec; *c; c++)
+        n += *c == ',';
+    if (*spec == '\0' || n > PN_VIA_MAX)
+        return pn_err_set(err, "via: expected 1 to %d nodes [<key>@]<host>:<port>,...", PN_VIA_MAX);
+    for (size_t i = 0; i < n; i++) {
+        pn_config_t tmp;
+        if (pn_config_via_node(spec, i, &tmp, err) != PN_OK)
+            return PN_ERR;
+        pn_config_clear(&tmp);
+    }
+    return PN_OK;
+}
+
 /* The proxy:// parameters beyond the shared ones (docs/proxy.md). */
 static int
 parse_proxy(const pn_url_t *u, pn_config_t *cfg, char *err)
@@ -292,6 +341,11 @@ parse_proxy(const pn_url_t *u, pn_config_t *cfg, char *err)
     if (s != NULL && strcmp(s, "aes-256-gcm") != 0 && strcmp(s, "chacha20-ietf-poly1305") != 0)
         return pn_err_set(err, "method: unknown \"%s\" (expected aes-256-gcm or chacha20-ietf-poly1305)", s);
     cfg->ss_method = xstrdup(s ? s : "chacha20-ietf-poly1305");
+    if ((s = pn_url_param(u, "via")) != NULL) {
+        if (pn_config_via_check(s, err) != PN_OK)
+            return PN_ERR;
+        cfg->via = xstrdup(s);
+    }
     return PN_OK;
 }
 
@@ -396,8 +450,20 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
         parse_enum(&u, "notcp", 1, &cfg->notcp, err) != PN_OK ||
         parse_enum(&u, "noudp", 1, &cfg->noudp, err) != PN_OK)
         goto fail;
-    if (parse_enum(&u, "proxy", 2, &cfg->proxy, err) != PN_OK)
+    if (parse_enum(&u, "proxy", 2, &cfg->proxy, err) != PN_OK ||
+        parse_enum(&u, "egress", 1, &cfg->egress, err) != PN_OK)
         goto fail;
+    if (cfg->role != PN_ROLE_PROXY && (s = pn_url_param(&u, "allow")) != NULL && *s != '\0') {
+        pn_cidr_t *nets = NULL;
+        size_t nnets = 0;
+        char sub[PN_ERR_LEN];
+        if (pn_cidr_list_parse(s, &nets, &nnets, sub) != PN_OK) {
+            pn_err_set(err, "allow: %s", sub);
+            goto fail;
+        }
+        xfree(nets);
+        cfg->allow = xstrdup(s);
+    }
     if (parse_transport(&u, cfg, err) != PN_OK)
         goto fail;
     if (parse_count(&u, "rate", 0, 1000000, &cfg->rate_mbps, err) != PN_OK ||
@@ -557,6 +623,7 @@ pn_config_clear(pn_config_t *cfg)
     xfree(cfg->routes_file);
     xfree(cfg->users_file);
     xfree(cfg->allow);
+    xfree(cfg->via);
     xfree(cfg->ss_listen);
     xfree(cfg->ss_method);
     xfree(cfg->metrics_listen);

@@ -84,7 +84,11 @@ typedef struct pn_config {
     char *routes_file;          /* owned; config= file, NULL = none */
     /* proxy:// (docs/proxy.md) */
     char *users_file;           /* owned; users= file, required */
-    char *allow;                /* owned; allow= internal networks reachable, NULL = none */
+    char *allow;                /* owned; allow= internal networks reachable, NULL = none
+                                 * (proxy://, and server/client with egress=1) */
+    char *via;                  /* owned; proxy:// via= nodes "[key@]host:port,...", NULL = direct */
+    int egress;                 /* server/client egress=1: dial the TARGET a signal names
+                                 * (docs/protocol.md §5.2) */
     char *ss_listen;            /* owned; ss= "[host]:port" for Shadowsocks, NULL = off */
     char *ss_method;            /* owned; method=, default "chacha20-ietf-poly1305" */
 } pn_config_t;
@@ -110,6 +114,12 @@ int pn_config_parse(const char *url, pn_config_t *cfg, char *err);
 /** Read the POSTERN_* tunables through <get> (getenv in production) into <cfg>;
  *  PN_ERR with <err> naming the variable when one is malformed. */
 int pn_config_apply_env(pn_config_t *cfg, const char *(*get)(const char *name), char *err);
+#define PN_VIA_MAX 64           /* nodes in one via= list */
+/** The tunnel client configuration of node <i> (from 0) of a via= list <spec>
+ *  into <out> (release with pn_config_clear); PN_ERR with <err>. */
+int pn_config_via_node(const char *spec, size_t i, pn_config_t *out, char *err);
+/** Check every node of the via= list <spec>; PN_ERR with <err>. */
+int pn_config_via_check(const char *spec, char *err);
 /** Release what <cfg> owns and zero it. */
 void pn_config_clear(pn_config_t *cfg);
 

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "modes/common.h"
+#include "modes/egress.h"
 #include "modes/instance.h"
 #include "modes/tunnel.h"
 #include "net/dns.h"
@@ -43,6 +44,8 @@ struct opening {
     uint8_t claimed;            /* reverse: the signal (PN_FT_TCP/UDP) already received, or 0 */
     uint32_t route;             /* the claimed exchange's route (agent), or 0 */
     pn_addr_t src, dst;         /* the claimed exchange's user and what it reached */
+    char host[PN_TARGET_HOST_MAX + 1]; /* the claimed exchange's TARGET, or empty */
+    uint16_t port;
 };
 
 struct client {
@@ -80,6 +83,9 @@ struct client {
     uint64_t open_fails;        /* data connections that failed since the last tick */
     char open_err[128];         /* the last one's reason */
     char issue[PN_INSTANCE_REASON_MAX]; /* the agent's degradation (pn_client_degraded), or "" */
+    int embedded;               /* a proxy entrance's node (pn_client_embed): <in> is a shadow
+                                 * on the entrance's loop; no listeners; never stops the loop */
+    char vname[80];             /* embedded: "via <host>:<port>", its log name */
 };
 
 static void client_connect(struct client *cl);
@@ -108,6 +114,17 @@ pn_client_degraded(pn_client_t *cl, const char *reason)
 {
     snprintf(cl->issue, sizeof(cl->issue), "%s", reason != NULL ? reason : "");
     client_health(cl);
+}
+
+/* Fail the run with <code>; an embedded client ends its session instead (and
+ * reconnects): one node's trouble must not stop the entrance. */
+static void
+client_fail(struct client *cl, int code)
+{
+    if (cl->embedded)
+        tun_sess_kick(&cl->side.sess, PN_EC_INTERNAL, "node unusable");
+    else
+        pn_instance_fail(&cl->in, code);
 }
 
 static const char *
@@ -215,7 +232,10 @@ on_data_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
     uint8_t claimed = o->claimed;
     uint32_t route = o->route;
     pn_addr_t src = o->src, dst = o->dst;
+    char host[PN_TARGET_HOST_MAX + 1];
+    uint16_t port = o->port;
 
+    memcpy(host, o->host, sizeof(host));
     memcpy(id, o->id, sizeof(id));
     pn_list_del(&o->node);
     free(o);
@@ -240,6 +260,10 @@ on_data_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
         /* Tell the server what we saw, so a mismatch is caught on both ends. */
         tun_ctrl_send(cl->side.sess.ctrl, PN_FT_VERIFY, fp, PN_TLS_FP_LEN);
         cl->verify_sent = 1;
+    }
+    if (claimed && host[0] != '\0') {
+        pn_mode_side_exit_to(&cl->side, claimed, x, &src, &dst, host, port);
+        return;
     }
     if (claimed) {
         client_exit(cl, route, claimed, x, &src, &dst);
@@ -327,7 +351,7 @@ session_ready(struct client *cl)
             cl->data_tls = pn_tls_client_new(cl->hello.tls == 2, cl->cfg->ca, err);
             if (cl->data_tls == NULL) {
                 log_error("client: %s", err);
-                pn_instance_fail(&cl->in, PN_EXIT_USAGE);
+                client_fail(cl, PN_EXIT_USAGE);
                 return;
             }
         }
@@ -335,8 +359,11 @@ session_ready(struct client *cl)
     }
     int tcp = (cl->hello.proto & PN_PROTO_TCP) && !cl->cfg->notcp;
     int udp = (cl->hello.proto & PN_PROTO_UDP) && !cl->cfg->noudp;
+    if (cl->embedded && (cl->hello.flow != PN_FLOW_FORWARD || !tcp))
+        log_warn("%s: %s is not a forward TCP tunnel (start the node with mode=2): not used",
+                 cl->side.name, pn_addr_str(&cl->server_addr, s));
     if (cl->hello.flow == PN_FLOW_FORWARD && tcp && cl->user_entry == NULL &&
-        !cl->side.draining) {
+        !cl->side.draining && !cl->embedded) {
         int fd = pn_listen_tcp(&cl->listen_addr, 4096, NULL, err);
         if (fd == -1) {
             log_error("client: %s", err);
@@ -346,7 +373,7 @@ session_ready(struct client *cl)
         cl->user_entry = pn_entry_new(cl->in.loop, fd, NULL, cl->cfg->handshake_ms, on_user, cl);
         log_info("client: listening for users on %s (tcp)", pn_addr_str(&cl->listen_addr, s));
     }
-    if (cl->hello.flow == PN_FLOW_FORWARD && udp && cl->utable == NULL) {
+    if (cl->hello.flow == PN_FLOW_FORWARD && udp && cl->utable == NULL && !cl->embedded) {
         int fd = pn_listen_udp(&cl->listen_addr, err);
         if (fd == -1) {
             log_error("client: %s", err);
@@ -385,6 +412,8 @@ on_frame(tun_sess_t *ss, const pn_frame_t *f, void *arg)
     pn_sig_addr_t ssrc, sdst;
     pn_addr_t src, dst;
     uint32_t route;
+    char host[PN_TARGET_HOST_MAX + 1];
+    uint16_t port;
 
     switch (f->type) {
     case PN_FT_HELLO:
@@ -409,7 +438,8 @@ on_frame(tun_sess_t *ss, const pn_frame_t *f, void *arg)
     case PN_FT_UDP:
         if (!ss->ready || cl->hello.flow != PN_FLOW_REVERSE ||
             !(cl->hello.proto & (f->type == PN_FT_TCP ? PN_PROTO_TCP : PN_PROTO_UDP)) ||
-            pn_signal_decode_route(f->payload, f->len, &id, &ssrc, &sdst, &route, &why) != PN_OK) {
+            pn_signal_decode_route(f->payload, f->len, &id, &ssrc, &sdst, &route, &why) != PN_OK ||
+            pn_signal_decode_target(f->payload, f->len, host, &port, &why) != PN_OK) {
             tun_ctrl_fail(c, PN_EC_PROTOCOL, "unexpected signal");
             return PN_OK;
         }
@@ -425,10 +455,14 @@ on_frame(tun_sess_t *ss, const pn_frame_t *f, void *arg)
             o->route = route;
             o->src = src;
             o->dst = dst;
+            memcpy(o->host, host, sizeof(host));
+            o->port = port;
             return PN_OK;
         }
         pn_xprt_t *data = tun_sess_take_id(ss, id);
-        if (data != NULL)
+        if (data != NULL && host[0] != '\0')
+            pn_mode_side_exit_to(&cl->side, f->type, data, &src, &dst, host, port);
+        else if (data != NULL)
             client_exit(cl, route, f->type, data, &src, &dst);
         else
             log_debug("client: TCP signal for a connection not in the pool");
@@ -472,7 +506,7 @@ on_ctrl_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
     cl->ctrl_open = NULL;
     if (x == NULL) {
         const char *what = cl->hooks.exit ? "wrong token" : "wrong key";
-        if (key_refused(err)) {
+        if (key_refused(err) && !cl->embedded) {
             /* Final: retrying with the same key cannot succeed. */
             log_error("%s: " PN_FINAL_MARK " authentication failed with %s: %s; stopping",
                       cl->side.name, pn_addr_str(&cl->server_addr, s), what);
@@ -593,6 +627,9 @@ client_loop(struct client *cl)
     pn_mode_side_init(&cl->side, &cl->in, so.who, &so, &sh);
     cl->side.user_entry = &cl->user_entry;
     pn_mode_side_drains(&cl->side, &cl->in);
+    char err[PN_ERR_LEN];
+    if (pn_mode_egress_setup(&cl->side, cfg, err) != PN_OK)
+        log_error("%s: egress=1 is off: %s", so.who, err);
     cl->side.set = cl->side.sess.links.set = &cl->set;
     cl->side.src = cl->side.sess.links.src = cl->has_src ? &cl->src : NULL;
     cl->refill = ev_timer_new(cl->in.loop, on_refill, cl);
@@ -607,6 +644,7 @@ client_loop(struct client *cl)
     client_connect(cl);
     int rc = pn_instance_run(&cl->in);
     client_stop(&cl->in, cl);
+    pn_mode_egress_free(&cl->side);
     pn_mode_side_clear(&cl->side);
     ev_timer_free(cl->refill);
     ev_timer_free(cl->tick);
@@ -710,4 +748,74 @@ out:
     memset(cl.psk, 0, sizeof(cl.psk));
     lb_clear(&cl.set);
     return rc;
+}
+
+/* ---- a proxy entrance's node (modes/client.h) ------------------------------------ */
+
+pn_client_t *
+pn_client_embed(ev_loop_t *loop, const pn_config_t *cfg, char *err)
+{
+    struct client *cl = xcalloc(sizeof(*cl));
+    cl->cfg = cfg;
+    cl->data_tls_mode = -1;
+    cl->backoff_ms = BACKOFF_MIN_MS;
+    cl->embedded = 1;
+    pn_list_init(&cl->opens);
+    lb_init(&cl->set, LB_ROUND_ROBIN, 0, 0);
+    cl->in.loop = loop;         /* borrowed: the shadow instance is never run nor cleared */
+    cl->in.shadow = 1;
+    cl->in.cfg = cfg;
+    cl->sni = cfg->sni ? cfg->sni : cfg->host;
+    if (pn_addr_resolve(cfg->host, cfg->port, 0, &cl->server_addr, err) != PN_OK ||
+        tun_xport_client_init(&cl->xc, cfg->xtype, cfg->tls, cfg->ca, cfg->ws_path, cfg->ws_host,
+                              cfg->host, cfg->port, cl->sni, err) != PN_OK)
+        goto fail;
+    tun_psk_derive(cfg->key, cfg->port, cl->psk);
+    cl->psk_ctx = pn_tls_psk_new(0, cl->psk, sizeof(cl->psk), err);
+    memset(cl->psk, 0, sizeof(cl->psk));
+    if (cl->psk_ctx == NULL)
+        goto fail;
+    snprintf(cl->vname, sizeof(cl->vname), "via %s:%s", cfg->host, cfg->port);
+    tun_sess_opts_t so = {
+        .who = cl->vname, .peer = "node", .interval_ms = cfg->report_ms, .wait_ms = cfg->pool_wait_ms,
+    };
+    tun_sess_hooks_t sh = { .ctx = cl, .frame = on_frame, .ended = on_ended, .taken = on_take };
+    pn_mode_side_init(&cl->side, &cl->in, so.who, &so, &sh);
+    cl->side.set = cl->side.sess.links.set = &cl->set;
+    cl->refill = ev_timer_new(loop, on_refill, cl);
+    cl->tick = ev_timer_new(loop, on_tick, cl);
+    cl->reconnect = ev_timer_new(loop, on_reconnect, cl);
+    client_connect(cl);
+    return cl;
+fail:
+    tun_xport_client_clear(&cl->xc);
+    lb_clear(&cl->set);
+    free(cl);
+    return NULL;
+}
+
+void
+pn_client_unembed(pn_client_t *cl)
+{
+    if (cl == NULL)
+        return;
+    cl->in.stopping = 1;        /* no reconnection */
+    tun_sess_kick(&cl->side.sess, PN_EC_SHUTDOWN, "entrance shutting down");
+    session_end(cl, "shutting down");
+    pn_mode_side_clear(&cl->side);
+    ev_timer_free(cl->refill);
+    ev_timer_free(cl->tick);
+    ev_timer_free(cl->reconnect);
+    tun_xport_client_clear(&cl->xc);
+    pn_tls_ctx_free(cl->psk_ctx);
+    pn_tls_ctx_free(cl->data_tls);
+    lb_clear(&cl->set);
+    free(cl);
+}
+
+int
+pn_client_usable(const pn_client_t *cl)
+{
+    return cl->side.sess.ready && cl->side.sess.ctrl != NULL && cl->hello.flow == PN_FLOW_FORWARD &&
+           (cl->hello.proto & PN_PROTO_TCP);
 }

@@ -45,4 +45,16 @@ struct pn_mode_side *pn_client_side(pn_client_t *cl);
  *  report "degraded" with it; NULL or "" clears it (docs/master.md "States"). */
 void pn_client_degraded(pn_client_t *cl, const char *reason);
 
+/** A client of <cfg> (borrowed, outlives it) on <loop>, for a proxy entrance
+ *  (via=, docs/proxy.md): it connects and keeps its pool as a tunnel client
+ *  does, opens no listener, reconnects on any failure (a wrong key too) and
+ *  never stops the loop. Its exchanges are taken by the entrance from
+ *  pn_client_side(cl)->sess. NULL with <err> when the address or transport is
+ *  not valid. */
+pn_client_t *pn_client_embed(ev_loop_t *loop, const pn_config_t *cfg, char *err);
+/** End and free an embedded client. NULL is a no-op. */
+void pn_client_unembed(pn_client_t *cl);
+/** Nonzero when the embedded client's session is up, in the forward flow with TCP. */
+int pn_client_usable(const pn_client_t *cl);
+
 #endif

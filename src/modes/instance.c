@@ -30,6 +30,8 @@ pn_instance_state(pn_instance_t *in, const char *state, const char *fmt, ...)
 {
     char reason[PN_INSTANCE_REASON_MAX];
     va_list ap;
+    if (in->shadow)         /* a proxy entrance's node: the entrance speaks for it */
+        return;
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);

@@ -37,6 +37,9 @@ struct pn_instance {
     route_refresh_t *dns_cache; /* owned: the targets' DNS cache, or NULL */
     int report_mode;            /* MODE= in CHECK_POINT: 1 single-end, 2 tunnel */
     int stopping;               /* set once a stop signal arrived */
+    int shadow;                 /* a proxy entrance's node (pn_client_embed, pn_server_embed):
+                                 * only <loop>, <cfg> and counters are real; it reports nothing
+                                 * of its own (no CHECK_POINT, no STATE) */
     pn_instance_stop_cb stop;   /* the mode's shutdown; NULL until set */
     void *stop_ctx;             /* borrowed */
     pn_instance_stop_cb refresh;/* optional: update <stats> gauges before a report */

@@ -156,6 +156,7 @@ proxy_stop(pn_instance_t *in, void *arg)
         pconn_free(pn_container_of(p->heads.next, pconn_t, link));
     for (size_t i = 0; i < p->nusers; i++)
         proxy_user_close_all(p->users[i]);
+    proxy_via_free(p);
 }
 
 /* Graceful shutdown (modes/instance.h): no new user on either port; heads
@@ -265,6 +266,15 @@ pn_proxy_run(const pn_config_t *cfg)
         goto out;
     }
     tun_guard_init(&p->guard, PROXY_AUTH_FAILS, PROXY_AUTH_WINDOW_MS, PROXY_AUTH_BAN_MS, AUTH_PENDING);
+    if (proxy_via_start(p, err) != PN_OK) {
+        proxy_via_free(p);
+        pn_close(lfd);
+        pn_close(sfd);
+        rc = pn_fail(PN_EXIT_USAGE, err);
+        pn_dns_free(p->dns);
+        pn_instance_clear(&p->in);
+        goto out;
+    }
     p->entry = pn_entry_new(p->in.loop, lfd, NULL, cfg->handshake_ms, proxy_on_user, p);
     if (sfd != -1) {
         p->ss_entry = pn_entry_new(p->in.loop, sfd, NULL, cfg->handshake_ms, proxy_ss_on_user, p);

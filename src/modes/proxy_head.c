@@ -94,7 +94,8 @@ start_relay(pconn_t *c)
     ev_timer_disarm(c->deadline);
     if (c->buf != NULL)
         memset(c->buf, 0, c->n);
-    pn_xprt_t *exit_ = pn_raw_xprt_new(c->dfd);
+    pn_xprt_t *exit_ = c->via_x != NULL ? c->via_x : pn_raw_xprt_new(c->dfd);
+    c->via_x = NULL;
     c->dfd = -1;
     pn_xprt_unwatch(c->x);
     c->st = PC_RELAY;
@@ -160,6 +161,10 @@ start_connect(pconn_t *c)
     c->st = PC_DIAL;
     pn_xprt_unwatch(c->x);
     ev_timer_arm(c->deadline, c->p->in.cfg->dial_timeout_ms);
+    if (c->p->via != NULL) {
+        c->p->via_dial(c);
+        return;
+    }
     if (c->dest.atyp != SOCKS_ATYP_NAME) {
         connect_addr(c, &c->dest.addr);
         return;
@@ -289,6 +294,8 @@ socks_step(pconn_t *c)
                 { refuse(c, SOCKS_REP_FAIL, 0, "malformed request"); return; }
             if (cmd != SOCKS_CMD_CONNECT && cmd != SOCKS_CMD_UDP)
                 { refuse(c, SOCKS_REP_CMD, 0, "command not supported"); return; }
+            if (cmd == SOCKS_CMD_UDP && c->p->via != NULL)
+                { refuse(c, SOCKS_REP_CMD, 0, "udp associate is not carried through via="); return; }
             if (admit(c, NULL, 0, c->buf + k, c->n - (size_t)k) != PN_OK)
                 return;
             if (cmd == SOCKS_CMD_CONNECT)
@@ -371,6 +378,18 @@ void
 proxy_conn_connect(pconn_t *c)
 {
     start_connect(c);
+}
+
+void
+proxy_conn_fail(pconn_t *c, int rep, int code, const char *why)
+{
+    refuse(c, rep, code, why);
+}
+
+void
+proxy_conn_relay(pconn_t *c)
+{
+    start_relay(c);
 }
 
 void

@@ -21,6 +21,10 @@
 #include "tunnel/guard.h"
 
 struct passoc;
+struct proxy_via;
+struct pconn;
+struct tun_take;
+struct tun_sess;
 
 #define PROXY_AUTH_FAILS 10         /* failed authentications per source per window before a ban */
 #define PROXY_AUTH_WINDOW_MS 10000
@@ -61,6 +65,9 @@ typedef struct proxy {
     uint64_t *ss_seen[2];       /* owned: fingerprints of recent salts (this and the last
                                  * generation, open addressing), NULL before the first */
     size_t ss_nseen;            /* entries in ss_seen[0] */
+    struct proxy_via *via;      /* owned: via= nodes (modes/proxy_egress.c), or NULL: direct */
+    void (*via_dial)(struct pconn *c); /* with <via>: sends an admitted connection through a
+                                 * node (set by proxy_via_start; the head calls it) */
 } proxy_t;
 
 enum pconn_state {
@@ -98,6 +105,9 @@ typedef struct pconn {
     relay_t *relay;             /* owned while relaying */
     struct passoc *udp;         /* owned: the UDP association */
     void (*udp_free)(struct passoc *a); /* frees <udp> (set with it) */
+    struct tun_sess *via_sess;  /* borrowed: via=, the chosen node's tunnel session */
+    struct tun_take *take;      /* owned: via=, the data channel being taken */
+    pn_xprt_t *via_x;           /* owned: via=, the node's data channel until the relay */
 } pconn_t;
 
 /* modes/proxy_user.c */
@@ -132,6 +142,18 @@ int proxy_conn_admit(pconn_t *c, const uint8_t *rest, size_t n);
 void proxy_conn_connect(pconn_t *c);
 /** Refuse <c> with a log line naming <why> and close it (no reply on the Shadowsocks side). */
 void proxy_conn_refuse(pconn_t *c, const char *why);
+
+/** Refuse <c> with the SOCKS reply <rep>, the HTTP status <code> and a log line. */
+void proxy_conn_fail(pconn_t *c, int rep, int code, const char *why);
+/** Relay <c> with its destination connected (c->dfd, or the node's channel c->via_x). */
+void proxy_conn_relay(pconn_t *c);
+
+/* modes/proxy_egress.c */
+/** With via=, embed a tunnel client per node on the loop. PN_ERR with <err>
+ *  (then proxy_via_free still frees what was made). */
+int proxy_via_start(proxy_t *p, char *err);
+/** End the nodes' tunnels and free them. No-op without via=. */
+void proxy_via_free(proxy_t *p);
 
 /* modes/proxy_ss.c */
 /** Take the accepted connection <x> on the Shadowsocks port (ss=). */

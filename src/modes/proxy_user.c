@@ -3,8 +3,10 @@
  * whether a destination may be dialed, and closing a connection. */
 #include "core/log.h"
 #include "core/mem.h"
+#include "modes/egress.h"
 #include "modes/proxy_priv.h"
 #include "net/sock.h"
+#include "tunnel/session.h"
 
 #include <string.h>
 
@@ -89,15 +91,7 @@ proxy_admit(proxy_t *p, puser_t *u)
 int
 proxy_dest_allowed(const proxy_t *p, const pn_addr_t *a)
 {
-    uint8_t ip[16];
-    if (a->ss.ss_family == AF_INET) {
-        memset(ip, 0, 10);
-        ip[10] = ip[11] = 0xff;
-        memcpy(ip + 12, &((const struct sockaddr_in *)&a->ss)->sin_addr, 4);
-    } else {
-        memcpy(ip, &((const struct sockaddr_in6 *)&a->ss)->sin6_addr, 16);
-    }
-    return !pn_ip_is_internal(ip) || pn_cidr_match(p->allow, p->nallow, ip);
+    return pn_mode_dest_allowed(p->allow, p->nallow, a);
 }
 
 void
@@ -115,6 +109,8 @@ pconn_free(pconn_t *c)
             p->in.stats.udps--;
     }
     pn_dns_cancel(c->dns);
+    tun_take_cancel(c->take);
+    pn_xprt_free(c->via_x);
     ev_io_free(c->dio);
     pn_close(c->dfd);
     relay_free(c->relay);

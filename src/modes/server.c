@@ -13,6 +13,8 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "modes/common.h"
+#include "modes/egress.h"
+#include "modes/server.h"
 #include "modes/instance.h"
 #include "modes/tunnel.h"
 #include "net/sock.h"
@@ -24,6 +26,7 @@
 #include "tunnel/transport.h"
 #include "tunnel/auth.h"
 
+#include <stdio.h>
 #include <string.h>
 
 struct server {
@@ -47,6 +50,8 @@ struct server {
     struct pn_mode_side side;
     pn_addr_t peer;
     ev_timer_t *tick;           /* owned: per-interval pool health */
+    int embedded;               /* a proxy entrance's reverse node (modes/server.h) */
+    char vname[80];             /* embedded: "via rev <addr>", its log name */
 };
 
 static const char *
@@ -61,7 +66,7 @@ session_end(struct server *sv, const char *why)
     char s[PN_ADDRSTRLEN];
     if (sv->side.sess.ctrl == NULL)
         return;
-    log_info("server: client %s detached: %s", pn_addr_str(&sv->peer, s), why);
+    log_info("%s: client %s detached: %s", sv->side.name, pn_addr_str(&sv->peer, s), why);
     pn_mode_side_close(&sv->side);
     ev_timer_disarm(sv->tick);
     if (!sv->in.stopping)
@@ -93,11 +98,14 @@ on_frame(tun_sess_t *ss, const pn_frame_t *f, void *arg)
     const char *why;
     pn_sig_addr_t ssrc, sdst;
     pn_addr_t src, dst;
+    char host[PN_TARGET_HOST_MAX + 1];
+    uint16_t port;
 
     if (f->type != PN_FT_TCP && f->type != PN_FT_UDP)
         return PN_ERR;
     if (sv->flow != PN_FLOW_FORWARD || (f->type == PN_FT_TCP ? sv->cfg->notcp : sv->cfg->noudp) ||
-        pn_signal_decode_addrs(f->payload, f->len, &id, &ssrc, &sdst, &why) != PN_OK) {
+        pn_signal_decode_addrs(f->payload, f->len, &id, &ssrc, &sdst, &why) != PN_OK ||
+        pn_signal_decode_target(f->payload, f->len, host, &port, &why) != PN_OK) {
         tun_sess_kick(ss, PN_EC_PROTOCOL, "unexpected signal");
         return PN_OK;
     }
@@ -108,7 +116,7 @@ on_frame(tun_sess_t *ss, const pn_frame_t *f, void *arg)
         log_debug("server: signal for a connection not in the pool");
         return PN_OK;
     }
-    pn_mode_side_exit(&sv->side, f->type, data, &src, &dst);
+    pn_mode_side_exit_to(&sv->side, f->type, data, &src, &dst, host, port);
     return PN_OK;
 }
 
@@ -163,7 +171,7 @@ on_control(pn_xprt_t *x, const pn_addr_t *peer, void *arg)
     sv->side.sess.ready = 1;
     tun_sess_hello(&sv->side.sess, &h);
     ev_timer_arm(sv->tick, sv->cfg->report_ms);
-    log_info("server: client %s attached (flow=%s, tls=%d, max=%u)", pn_addr_str(peer, s),
+    log_info("%s: client %s attached (flow=%s, tls=%d, max=%u)", sv->side.name, pn_addr_str(peer, s),
              flow_name(sv->flow), sv->cfg->tls, sv->cfg->max);
     pn_instance_state(&sv->in, "connected", "serving the tunnel client at %s",
                       pn_addr_str(peer, s));
@@ -282,6 +290,8 @@ pn_server_run(const pn_config_t *cfg)
     tun_sess_hooks_t sh = { .ctx = &sv, .frame = on_frame, .ended = on_ended };
     pn_mode_side_init(&sv.side, &sv.in, "server", &so, &sh);
     sv.side.user_entry = &sv.user_entry;
+    if (pn_mode_egress_setup(&sv.side, cfg, err) != PN_OK)
+        log_error("server: egress=1 is off: %s", err);
     pn_mode_side_drains(&sv.side, &sv.in);
     sv.side.set = sv.side.sess.links.set = &sv.set;
     sv.side.src = sv.side.sess.links.src = sv.has_src ? &sv.src : NULL;
@@ -313,6 +323,7 @@ pn_server_run(const pn_config_t *cfg)
             log_info("server: target %zu: %s", i, pn_addr_str(&sv.set.t[i].addr, s));
     rc = pn_instance_run(&sv.in);
     server_stop(&sv.in, &sv);
+    pn_mode_egress_free(&sv.side);
     pn_mode_side_clear(&sv.side);
     ev_timer_free(sv.tick);
     log_info("server: stopped");
@@ -326,4 +337,81 @@ out:
     memset(sv.psk, 0, sizeof(sv.psk));
     lb_clear(&sv.set);
     return rc;
+}
+
+/* ---- a proxy entrance's reverse node (modes/server.h) ---------------------------- */
+
+pn_server_t *
+pn_server_embed(ev_loop_t *loop, const pn_config_t *cfg, char *err)
+{
+    struct server *sv = xcalloc(sizeof(*sv));
+    int lfd = -1;
+    sv->cfg = cfg;
+    sv->embedded = 1;
+    sv->flow = PN_FLOW_REVERSE;
+    lb_init(&sv->set, LB_ROUND_ROBIN, 0, 0);
+    if (pn_addr_resolve(cfg->host, cfg->port, 1, &sv->tunnel_addr, err) != PN_OK ||
+        pn_mode_tls_server(cfg, &sv->data_tls, err) != PN_OK)
+        goto fail;
+    if (sv->data_tls != NULL && pn_tls_ctx_fingerprint(sv->data_tls, sv->fp) != 0) {
+        pn_err_set(err, "tls: cannot fingerprint the certificate");
+        goto fail;
+    }
+    tun_psk_derive(cfg->key, cfg->port, sv->psk);
+    sv->psk_ctx = pn_tls_psk_new(1, sv->psk, sizeof(sv->psk), err);
+    memset(sv->psk, 0, sizeof(sv->psk));
+    if (sv->psk_ctx == NULL || (lfd = pn_listen_tcp(&sv->tunnel_addr, 4096, NULL, err)) == -1)
+        goto fail;
+    sv->in.loop = loop;         /* borrowed: the shadow instance is never run nor cleared */
+    sv->in.shadow = 1;
+    sv->in.cfg = cfg;
+    snprintf(sv->vname, sizeof(sv->vname), "via rev %s:%s", cfg->host ? cfg->host : "", cfg->port);
+    tun_sess_opts_t so = {
+        .who = sv->vname, .peer = "node", .accepting = 1, .tls = cfg->tls, .fp = sv->fp,
+        .interval_ms = cfg->report_ms, .wait_ms = cfg->pool_wait_ms, .max = cfg->max,
+    };
+    tun_sess_hooks_t sh = { .ctx = sv, .frame = on_frame, .ended = on_ended };
+    pn_mode_side_init(&sv->side, &sv->in, sv->vname, &so, &sh);
+    sv->side.set = sv->side.sess.links.set = &sv->set;
+    sv->tick = ev_timer_new(loop, on_tick, sv);
+    tun_accept_opts_t ao = {
+        .who = sv->vname, .peer = "node", .auth_hint = "wrong key?", .psk = sv->psk_ctx,
+        .data_tls = sv->data_tls, .timeout_ms = cfg->handshake_ms, .refused = &sv->in.stats.refused,
+        .ctx = sv, .find = find_sess, .control = on_control,
+        .xtype = cfg->xtype, .path = cfg->ws_path,
+    };
+    sv->tunnel = tun_accept_new(loop, lfd, &ao);
+    return sv;
+fail:
+    pn_tls_ctx_free(sv->psk_ctx);
+    pn_tls_ctx_free(sv->data_tls);
+    lb_clear(&sv->set);
+    free(sv);
+    return NULL;
+}
+
+void
+pn_server_unembed(pn_server_t *sv)
+{
+    if (sv == NULL)
+        return;
+    server_stop(&sv->in, sv);
+    pn_mode_side_clear(&sv->side);
+    ev_timer_free(sv->tick);
+    pn_tls_ctx_free(sv->psk_ctx);
+    pn_tls_ctx_free(sv->data_tls);
+    lb_clear(&sv->set);
+    free(sv);
+}
+
+int
+pn_server_usable(const pn_server_t *sv)
+{
+    return sv->side.sess.ctrl != NULL && sv->side.sess.ready && !sv->cfg->notcp;
+}
+
+struct pn_mode_side *
+pn_server_side(pn_server_t *sv)
+{
+    return &sv->side;
 }

@@ -31,6 +31,7 @@ struct pn_mode_side {
     const pn_addr_t *src;       /* borrowed: dial source or NULL */
     pn_entry_t **user_entry;    /* borrowed: the mode's user listener (closed by a drain), or NULL */
     int draining;               /* stopping gracefully: new exchanges from the peer refused */
+    struct pn_mode_egress *egress; /* owned: egress=1's state (modes/egress.h), or NULL */
 };
 
 /** Prepare <sd> for <in> with its session's options <o> and hooks <h>; the

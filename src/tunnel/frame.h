@@ -199,6 +199,8 @@ int pn_signal_decode(const uint8_t *p, size_t len, const uint8_t **id, const cha
 #define PN_ST_SRC 0x01          /* the user's address */
 #define PN_ST_DST 0x02          /* the address the user connected to */
 #define PN_ST_ROUTE 0x03        /* hub: u32 route id the exchange is for */
+#define PN_ST_TARGET 0x04       /* egress: u16 port + host name or address to dial */
+#define PN_TARGET_HOST_MAX 253  /* the longest host a TARGET carries */
 
 typedef struct pn_sig_addr {
     uint8_t family;             /* 0 = absent, 4 or 6 */
@@ -222,6 +224,16 @@ size_t pn_signal_encode_route(const uint8_t id[PN_CONN_ID_LEN], const pn_sig_add
  *  a ROUTE TLV that is not 4 bytes, or is 0, is an error). */
 int pn_signal_decode_route(const uint8_t *p, size_t len, const uint8_t **id, pn_sig_addr_t *src,
                            pn_sig_addr_t *dst, uint32_t *route, const char **why);
+
+/** Append a TARGET TLV (<port>, then <host>: 1..253 printable bytes, no
+ *  spaces) to the signal of <off> bytes in <out>; the new length, or 0 when
+ *  <cap> is short or <host>/<port> is not valid. (tunnel/frame_target.c) */
+size_t pn_signal_append_target(uint8_t *out, size_t cap, size_t off, const char *host, uint16_t port);
+/** Find the TARGET TLV of a TCP/UDP signal: <host> (NUL-terminated) and
+ *  *<port>, or an empty <host> when absent. A malformed or repeated TARGET,
+ *  or a truncated TLV, is PN_ERR + <why>. */
+int pn_signal_decode_target(const uint8_t *p, size_t len, char host[PN_TARGET_HOST_MAX + 1],
+                            uint16_t *port, const char **why);
 
 /** Encode a DATA_HELLO payload (<id> then <proof>); 0 if <cap> is short. */
 size_t pn_data_hello_encode(const uint8_t id[PN_CONN_ID_LEN], const uint8_t proof[PN_PROOF_LEN],

@@ -361,3 +361,18 @@ tun_sess_signal(tun_sess_t *s, uint8_t type, const uint8_t *id, const pn_addr_t 
     size_t n = pn_signal_encode_route(id, &a, &b, route, p, sizeof(p));
     return n == 0 ? PN_ERR : tun_ctrl_send(s->ctrl, type, p, n);
 }
+
+int
+tun_sess_signal_target(tun_sess_t *s, uint8_t type, const uint8_t *id, const pn_addr_t *src,
+                       const pn_addr_t *dst, const char *host, uint16_t port)
+{
+    uint8_t p[PN_CONN_ID_LEN + 2 * (PN_TLV_HDR + 19) + PN_TLV_HDR + 2 + PN_TARGET_HOST_MAX];
+    pn_sig_addr_t a, b;
+    if (s->ctrl == NULL)
+        return PN_ERR;
+    tun_sig_from_addr(src, &a);
+    tun_sig_from_addr(dst, &b);
+    size_t n = pn_signal_encode_addrs(id, &a, &b, p, sizeof(p));
+    n = n == 0 ? 0 : pn_signal_append_target(p, sizeof(p), n, host, port);
+    return n == 0 ? PN_ERR : tun_ctrl_send(s->ctrl, type, p, n);
+}

@@ -146,6 +146,11 @@ uint64_t tun_sess_rtt(const tun_sess_t *s);
  *  hub the agent's route id <route> (0: none). PN_ERR while detached. */
 int tun_sess_signal(tun_sess_t *s, uint8_t type, const uint8_t *id, const pn_addr_t *src,
                     const pn_addr_t *dst, uint32_t route);
+/** As tun_sess_signal (no route), plus a TARGET TLV: the far end dials
+ *  <host>:<port> (docs/protocol.md §5.2). PN_ERR when detached or <host> is
+ *  not valid for a TARGET. */
+int tun_sess_signal_target(tun_sess_t *s, uint8_t type, const uint8_t *id, const pn_addr_t *src,
+                           const pn_addr_t *dst, const char *host, uint16_t port);
 /** Turn <a> (may be NULL or AF_UNSPEC) into a signal's address TLV <sa>. */
 void tun_sig_from_addr(const pn_addr_t *a, pn_sig_addr_t *sa);
 /** Turn a signal's address TLV into <a> (AF_UNSPEC, zeroed, when absent). */

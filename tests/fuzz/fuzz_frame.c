@@ -130,6 +130,40 @@ sig_addr_tlv_len(const pn_sig_addr_t *a)
     return a->family == 0 ? 0 : PN_TLV_HDR + 1 + (a->family == 4 ? 4 : 16) + 2;
 }
 
+/* The TARGET TLV (egress): stricter than the address decoders, never looser;
+ * a target found is printable, bounded, with a port, and re-encodes to one
+ * that decodes to the same host and port, beside the same addresses. */
+static void
+check_target(const pn_frame_t *f, const uint8_t *id, const pn_sig_addr_t *src,
+             const pn_sig_addr_t *dst, size_t n)
+{
+    char host[PN_TARGET_HOST_MAX + 1], host2[PN_TARGET_HOST_MAX + 1];
+    uint16_t port = 1, port2 = 0;
+    const char *why = NULL;
+    pn_sig_addr_t src2, dst2;
+    const uint8_t *id2;
+    if (pn_signal_decode_target(f->payload, f->len, host, &port, &why) != PN_OK) {
+        FUZZ_ASSERT(why != NULL && host[0] == '\0' && port == 0);
+        return;
+    }
+    size_t hl = strlen(host);
+    FUZZ_ASSERT(hl <= PN_TARGET_HOST_MAX && (hl == 0) == (port == 0));
+    for (size_t i = 0; i < hl; i++)
+        FUZZ_ASSERT(host[i] > 0x20 && host[i] < 0x7F);
+    if (hl == 0)
+        return;
+    size_t tn = n + PN_TLV_HDR + 2 + hl;
+    uint8_t *out = malloc(tn);
+    FUZZ_ASSERT(pn_signal_encode_addrs(id, src, dst, out, n) == n);
+    FUZZ_ASSERT(pn_signal_append_target(out, tn - 1, n, host, port) == 0);
+    FUZZ_ASSERT(pn_signal_append_target(out, tn, n, host, port) == tn);
+    FUZZ_ASSERT(pn_signal_decode_target(out, tn, host2, &port2, &why) == PN_OK);
+    FUZZ_ASSERT(port2 == port && strcmp(host, host2) == 0);
+    FUZZ_ASSERT(pn_signal_decode_addrs(out, tn, &id2, &src2, &dst2, &why) == PN_OK);
+    FUZZ_ASSERT(sig_addr_same(src, &src2) && sig_addr_same(dst, &dst2));
+    free(out);
+}
+
 static void
 check_signal(const pn_frame_t *f, int checked)
 {
@@ -172,6 +206,7 @@ check_signal(const pn_frame_t *f, int checked)
     FUZZ_ASSERT(pn_signal_encode(id, out, PN_CONN_ID_LEN) == PN_CONN_ID_LEN);
     FUZZ_ASSERT(pn_signal_encode(id, out, PN_CONN_ID_LEN - 1) == 0);
     free(out);
+    check_target(f, id, &src, &dst, n);
     if (rrc != PN_OK)
         return;
 

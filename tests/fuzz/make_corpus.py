@@ -119,6 +119,11 @@ def frame_seeds():
         # GROUP 4, GROUP_KEY 5, ONLINE 6, CODE 7, REASON 8.
         "hub_hello": frame(FT["HELLO"], hello(flow=0) + tlv(6, bytes(range(8)))),
         "hub_signal_route": frame(FT["TCP"], CONN_ID + tlv(3, struct.pack(">I", 7))),
+        # TARGET (docs/protocol.md §5.2): port u16 + host, with SRC, and a repeated one.
+        "signal_target": frame(FT["TCP"], CONN_ID + tlv(1, b"\x04\x7f\x00\x00\x01\x10\x00") +
+                               tlv(4, b"\x01\xbb" + b"example.org")),
+        "signal_target_v6": frame(FT["UDP"], CONN_ID + tlv(4, b"\x00\x35" + b"::1")),
+        "signal_target_repeat": frame(FT["TCP"], CONN_ID + tlv(4, b"\x00\x50a") + tlv(4, b"\x00\x50b")),
         "route_add": frame(0x0C, struct.pack(">I", 1) + tlv(1, b"\x03") + tlv(3, b"app.hub.test") +
                            tlv(5, b"k3y") + tlv(6, b"\x01")),
         "route_add_tcp": frame(0x0C, struct.pack(">I", 2) + tlv(1, b"\x01") + tlv(2, b"\x27\x10") +

@@ -85,6 +85,8 @@ expect "postern 'client://:1/h:2?read="
 # Unquoted: only the part after the last '=' or '&' is replaced; an escaped '&' is not
 # a word break, and an '&' in what is inserted comes escaped.
 expect "postern client://:1/h:2?notcp=" 0 1
+expect "postern server://k@:1/:2?egress=" 0 1
+expect "postern 'proxy://:1080?users=u.json&v" "proxy://:1080?users=u.json&via=" "proxy://:1080?users=u.json&via= "
 expect "postern client://:1/h:2?tls=1\\&no" "1\\&notcp=" "1\\&noudp="
 # File parameters complete file names.
 expect "postern 'hub://:1?accounts=contrib/bash-completion/pos" \

@@ -1,0 +1,195 @@
+"""proxy://...&via= (docs/proxy.md, "Through nodes"): the entrance sends each user's
+connection through a tunnel to a node (a tunnel server in forward flow with egress=1),
+which dials the destination named in the signal's TARGET TLV (docs/protocol.md §5.2).
+Real curl through entrance -> tunnel -> node -> a local web server (sha256 of the body);
+the node's allow= refusing a loopback destination unless allowed; a node without
+egress=1 refusing; with two nodes, kill -9 one and new connections go through the other.
+The reverse path too (via=rev:): the node, a tunnel client, dials the entrance's tunnel port."""
+import hashlib
+
+from conftest import LOOPBACK, free_port
+from tunnel_util import wait_checkpoint
+from proxy_util import curl_through, socks_open, start_proxy, write_users, www  # noqa: F401
+
+import pytest
+
+USERS = [{"name": "alice", "password": "alice-pw-1"}]
+ENV = {"POSTERN_REPORT_INTERVAL": "500ms", "POSTERN_BACKOFF_MAX": "2s"}
+
+
+def start_node(postern, fixed_target, params):
+    """A node: server://k@127.0.0.1:<free>/<fixed_target>?mode=2&<params>, listening."""
+    for _ in range(3):
+        port = free_port()
+        p = postern.run([f"server://nodekey@{LOOPBACK}:{port}/{LOOPBACK}:{fixed_target}"
+                         f"?mode=2&{params}"], ENV)
+        p.port = port
+        try:
+            p.wait_port()
+            return p
+        except AssertionError:
+            p.cleanup()
+    raise AssertionError("could not start a node")
+
+
+def start_entrance(postern, tmp_path, nodes, params=""):
+    via = ",".join(f"nodekey@{LOOPBACK}:{n.port}" for n in nodes)
+    px = start_proxy(postern, write_users(tmp_path / "users.json", USERS),
+                     params=f"via={via}" + (f"&{params}" if params else ""), env=ENV)
+    for n in nodes:
+        px.wait_for_log(rf"via {LOOPBACK}:{n.port}: connected to {LOOPBACK}:{n.port}", timeout=10)
+    return px
+
+
+def fetch(px, url, how="--socks5-hostname"):
+    if how == "-x":
+        return curl_through("-x", f"http://alice:alice-pw-1@{LOOPBACK}:{px.port}", url, timeout=20)
+    return curl_through(how, f"alice:alice-pw-1@{LOOPBACK}:{px.port}", url, timeout=20)
+
+
+def test_curl_through_a_node(postern, tmp_path, www):
+    port, _, small = www
+    want = hashlib.sha256(small).hexdigest()
+    # The node's fixed target is a closed port: the body can only come from the TARGET.
+    node = start_node(postern, free_port(), "egress=1&allow=127.0.0.0/8")
+    px = start_entrance(postern, tmp_path, [node])
+    for how, host in (("--socks5-hostname", "localhost"), ("--socks5", LOOPBACK), ("-x", LOOPBACK)):
+        r = fetch(px, f"http://{host}:{port}/small.bin", how)
+        assert r.returncode == 0, (how, r.stderr)
+        assert hashlib.sha256(r.stdout).hexdigest() == want, how
+    # CONNECT through the node, too
+    r = curl_through("-p", "-x", f"http://alice:alice-pw-1@{LOOPBACK}:{px.port}",
+                     f"http://localhost:{port}/small.bin", timeout=20)
+    assert r.returncode == 0 and hashlib.sha256(r.stdout).hexdigest() == want, r.stderr
+    assert node.count_lines(r"egress: exchange .* refused") == 0
+
+
+def test_node_allow_guards_loopback(postern, tmp_path, www):
+    port, _, small = www
+    node = start_node(postern, port, "egress=1")      # no allow=: loopback is internal
+    px = start_entrance(postern, tmp_path, [node])
+    r = fetch(px, f"http://localhost:{port}/small.bin")
+    assert r.returncode != 0 and r.stdout == b""
+    node.wait_for_log(r"egress: exchange to localhost:\d+ refused: destination is internal "
+                      r"\(not in allow=\)", timeout=5)
+
+
+@pytest.mark.parametrize("path", ["relay", "reverse"])
+def test_node_without_egress_refuses(postern, tmp_path, www, path):
+    port, _, small = www
+    # The fixed target is the web server: reaching it would make curl succeed.
+    if path == "relay":
+        node = start_node(postern, port, "allow=127.0.0.0/8")
+        px = start_entrance(postern, tmp_path, [node])
+    else:
+        px = start_rev_entrance(postern, tmp_path)
+        node = start_rev_node(postern, px, port, "allow=127.0.0.0/8")
+    r = fetch(px, f"http://localhost:{port}/small.bin")
+    assert r.returncode != 0 and r.stdout == b""
+    node.wait_for_log(r"egress: exchange to localhost:\d+ refused: this end was not started "
+                      r"with egress=1", timeout=5)
+    assert node.alive()
+
+
+def test_udp_associate_refused_with_via(postern, tmp_path):
+    node = start_node(postern, free_port(), "egress=1&allow=127.0.0.0/8")
+    px = start_entrance(postern, tmp_path, [node])
+    s, status, rep, _ = socks_open(px.port, "alice", "alice-pw-1", "0.0.0.0", 0, cmd=3)
+    s.close()
+    assert status == 0 and rep == 7, rep
+    px.wait_for_log(r"udp associate is not carried through via=", timeout=5)
+
+
+def fetch_ok(px, port, want, times):
+    for _ in range(times):
+        r = fetch(px, f"http://localhost:{port}/small.bin")
+        assert r.returncode == 0 and hashlib.sha256(r.stdout).hexdigest() == want, r.stderr
+
+
+def kill_node(px, node):
+    mark = px.mark()
+    node.kill()
+    px.wait_for_log(rf"via {LOOPBACK}:{node.port}: session ended", timeout=5, start=mark)
+
+
+def carried(node, at_least):
+    """The node's CHECK_POINT once its TCP bytes (both ways, since start) reach <at_least>."""
+    return wait_checkpoint(node, lambda v: v["tcprx"] + v["tcptx"] >= at_least, timeout=5)
+
+
+@pytest.mark.parametrize("lbs", ["0", "2"])
+def test_two_nodes_kill_one(postern, tmp_path, www, lbs):
+    port, _, small = www
+    want = hashlib.sha256(small).hexdigest()
+    a = start_node(postern, free_port(), "egress=1&allow=127.0.0.0/8")
+    b = start_node(postern, free_port(), "egress=1&allow=127.0.0.0/8")
+    px = start_entrance(postern, tmp_path, [a, b], params=f"lbs={lbs}")
+    fetch_ok(px, port, want, 4)
+    if lbs == "0":              # round robin: each node carried two bodies
+        carried(a, 2 * len(small))
+        carried(b, 2 * len(small))
+    else:                       # primary/backup: all on the first node
+        carried(a, 4 * len(small))
+        mark = b.mark()
+        v = wait_checkpoint(b, lambda v: True, timeout=5, start=mark)
+        assert v["tcprx"] + v["tcptx"] == 0, v
+    kill_node(px, a)
+    fetch_ok(px, port, want, 6)
+    carried(b, 6 * len(small))
+    # Both gone: a clear refusal at once, not a hang.
+    kill_node(px, b)
+    r = fetch(px, f"http://localhost:{port}/small.bin")
+    assert r.returncode != 0
+    px.wait_for_log(r"no node's tunnel is up", timeout=5)
+
+
+def start_rev_entrance(postern, tmp_path, extra_nodes=(), params=""):
+    """An entrance whose first node is reversed: it listens on a free tunnel port."""
+    tport = free_port()
+    via = ",".join([f"rev:nodekey@{LOOPBACK}:{tport}"] +
+                   [f"nodekey@{LOOPBACK}:{n.port}" for n in extra_nodes])
+    px = start_proxy(postern, write_users(tmp_path / "users.json", USERS),
+                     params=f"via={via}" + (f"&{params}" if params else ""), env=ENV)
+    px.tport = tport
+    return px
+
+
+def start_rev_node(postern, px, fixed_target, params):
+    """A node behind NAT: client://k@<entrance tunnel port>/<fixed>?mode=2&<params>."""
+    mark = px.mark()
+    p = postern.run([f"client://nodekey@{LOOPBACK}:{px.tport}/{LOOPBACK}:{fixed_target}"
+                     f"?mode=2&{params}"], ENV)
+    px.wait_for_log(rf"via rev {LOOPBACK}:{px.tport}: client .* attached", timeout=10, start=mark)
+    return p
+
+
+def test_reverse_path(postern, tmp_path, www):
+    port, _, small = www
+    want = hashlib.sha256(small).hexdigest()
+    px = start_rev_entrance(postern, tmp_path)
+    # No node yet: refused at once.
+    r = fetch(px, f"http://localhost:{port}/small.bin")
+    assert r.returncode != 0
+    px.wait_for_log(r"no node's tunnel is up", timeout=5)
+    node = start_rev_node(postern, px, free_port(), "egress=1&allow=127.0.0.0/8")
+    node.wait_for_log(r"connected to .* flow=reverse", timeout=5)
+    fetch_ok(px, port, want, 3)
+    r = fetch(px, f"http://{LOOPBACK}:{port}/small.bin", "-x")
+    assert r.returncode == 0 and hashlib.sha256(r.stdout).hexdigest() == want, r.stderr
+
+
+def test_reverse_and_relay_nodes_kill_the_reverse_one(postern, tmp_path, www):
+    port, _, small = www
+    want = hashlib.sha256(small).hexdigest()
+    relay = start_node(postern, free_port(), "egress=1&allow=127.0.0.0/8")
+    px = start_rev_entrance(postern, tmp_path, [relay], params="lbs=2")
+    px.wait_for_log(rf"via {LOOPBACK}:{relay.port}: connected to", timeout=10)
+    rev = start_rev_node(postern, px, free_port(), "egress=1&allow=127.0.0.0/8")
+    rev.wait_for_log(r"connected to .* flow=reverse", timeout=5)
+    fetch_ok(px, port, want, 3)             # lbs=2: the first listed, the reverse node
+    carried(rev, 3 * len(small))
+    mark = px.mark()
+    rev.kill()
+    px.wait_for_log(rf"via rev {LOOPBACK}:{px.tport}: client .* detached", timeout=5, start=mark)
+    fetch_ok(px, port, want, 3)
+    carried(relay, 3 * len(small))
