@@ -14,6 +14,7 @@
  * exponential backoff (1 s doubling to POSTERN_BACKOFF_MAX, plus jitter). */
 #include "modes/modes.h"
 #include "modes/client.h"
+#include "modes/client_priv.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "modes/common.h"
@@ -34,61 +35,7 @@
 #include <string.h>
 
 #define OPEN_BURST 32           /* data connections started per refill */
-#define BACKOFF_MIN_MS 1000
 
-struct opening {
-    pn_list_t node;             /* in client.opens */
-    struct client *cl;          /* back pointer */
-    tun_open_t *op;             /* owned until its callback */
-    uint8_t id[PN_CONN_ID_LEN];
-    uint8_t claimed;            /* reverse: the signal (PN_FT_TCP/UDP) already received, or 0 */
-    uint32_t route;             /* the claimed exchange's route (agent), or 0 */
-    pn_addr_t src, dst;         /* the claimed exchange's user and what it reached */
-    char host[PN_TARGET_HOST_MAX + 1]; /* the claimed exchange's TARGET, or empty */
-    uint16_t port;
-};
-
-struct client {
-    pn_instance_t in;
-    const pn_config_t *cfg;     /* borrowed */
-    pn_addr_t server_addr;
-    lb_set_t set;               /* reverse: our targets; owned */
-    pn_addr_t src;
-    int has_src;
-    pn_addr_t listen_addr;      /* forward: where our users connect */
-    uint8_t psk[TUN_PSK_LEN];
-    pn_tls_ctx_t *psk_ctx;      /* owned */
-    pn_tls_ctx_t *data_tls;     /* owned; made from the server's HELLO */
-    int data_tls_mode;          /* which mode <data_tls> was made for, -1 none */
-    const char *sni;            /* borrowed: cfg->sni or the server's host */
-    tun_xport_client_t xc;      /* how connections travel (type=) */
-    tun_open_t *ctrl_open;      /* owned: control connection being opened */
-    pn_dns_req_t *lookup;       /* owned: the server's name being resolved again, or NULL */
-    /* The session: side.sess.ctrl is NULL between control channels;
-     * side.sess.ready once HELLO (and VERIFY when tls=1) arrived. */
-    struct pn_mode_side side;
-    pn_hello_t hello;
-    uint8_t pin[PN_TLS_FP_LEN]; /* tls=1: the server's fingerprint */
-    int has_pin, verify_sent;
-    pn_list_t opens;            /* struct opening, each owned */
-    size_t nopens;
-    size_t target;              /* idle connections wanted */
-    ev_timer_t *refill;         /* owned */
-    ev_timer_t *tick;           /* owned: per-interval scaling and health */
-    ev_timer_t *reconnect;      /* owned */
-    uint64_t backoff_ms;
-    pn_entry_t *user_entry;     /* owned; forward TCP, kept across sessions */
-    udp_table_t *utable;        /* owned; forward UDP, kept across sessions */
-    pn_client_hooks_t hooks;    /* an agent's (modes/agent.c); all NULL for a tunnel client */
-    uint64_t open_fails;        /* data connections that failed since the last tick */
-    char open_err[128];         /* the last one's reason */
-    char issue[PN_INSTANCE_REASON_MAX]; /* the agent's degradation (pn_client_degraded), or "" */
-    int embedded;               /* a proxy entrance's node (pn_client_embed): <in> is a shadow
-                                 * on the entrance's loop; no listeners; never stops the loop */
-    char vname[80];             /* embedded: "via <host>:<port>", its log name */
-};
-
-static void client_connect(struct client *cl);
 
 /* The STATE of a session that is up (docs/master.md "States"): degraded while
  * the pool is empty and data connections fail, or while the agent reports a
@@ -146,8 +93,8 @@ cancel_opens(struct client *cl)
 }
 
 /* Close what belongs to the session and plan the next attempt. */
-static void
-session_end(struct client *cl, const char *why)
+void
+client_session_end(struct client *cl, const char *why)
 {
     int had = cl->side.sess.ctrl != NULL;
     tun_open_cancel(cl->ctrl_open);
@@ -477,7 +424,7 @@ on_frame(tun_sess_t *ss, const pn_frame_t *f, void *arg)
 static void
 on_ended(tun_sess_t *ss, const char *why, void *arg)
 {
-    session_end(arg, why);
+    client_session_end(arg, why);
 }
 
 /* Whether the handshake error <err> is the server's refusal of our PSK: the
@@ -518,12 +465,12 @@ on_ctrl_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
         if (strncmp(err, "tls handshake", 13) == 0)
             log_error("%s: authentication failed with %s (%s?): %s", cl->side.name,
                       pn_addr_str(&cl->server_addr, s), what, err);
-        session_end(cl, err);
+        client_session_end(cl, err);
         return;
     }
     memset(&cl->hello, 0, sizeof(cl->hello));
     if (tun_sess_attach(&cl->side.sess, x) != PN_OK)
-        session_end(cl, "cannot derive the session secret");
+        client_session_end(cl, "cannot derive the session secret");
 }
 
 static void
@@ -557,7 +504,7 @@ on_server_resolved(const pn_addr_t *addr, const char *err, void *arg)
 
 /* (Re)connect. A server given by name is resolved again first, without
  * blocking, so a client follows a server that moved while it was away. */
-static void
+void
 client_connect(struct client *cl)
 {
     if (cl->in.dns != NULL && !pn_dns_is_literal(cl->cfg->host)) {
@@ -588,7 +535,7 @@ client_stop(pn_instance_t *in, void *arg)
 {
     struct client *cl = arg;
     tun_sess_kick(&cl->side.sess, PN_EC_SHUTDOWN, "client shutting down");
-    session_end(cl, "shutting down");
+    client_session_end(cl, "shutting down");
     ev_timer_disarm(cl->reconnect);
     pn_entry_free(cl->user_entry);
     udp_table_free(cl->utable);
@@ -611,6 +558,63 @@ pn_client_side(pn_client_t *cl)
 }
 
 /* Run <cl>, prepared by the caller (targets, PSK context, hooks), to the end. */
+/* ---- set-up shared by the tunnel client, the agent and an entrance's node ------- */
+
+void
+client_init(struct client *cl, const pn_config_t *cfg)
+{
+    cl->cfg = cfg;
+    cl->data_tls_mode = -1;
+    cl->backoff_ms = BACKOFF_MIN_MS;
+    pn_list_init(&cl->opens);
+}
+
+/* The transport to the server (type=, tls=, path=), named for SNI. */
+int
+client_xport(struct client *cl, char *err)
+{
+    const pn_config_t *cfg = cl->cfg;
+    cl->sni = cfg->sni ? cfg->sni : cfg->host;
+    return tun_xport_client_init(&cl->xc, cfg->xtype, cfg->tls, cfg->ca, cfg->ws_path,
+                                 cfg->ws_host, cfg->host, cfg->port, cl->sni, err);
+}
+
+void
+client_timers(struct client *cl, ev_loop_t *loop)
+{
+    cl->refill = ev_timer_new(loop, on_refill, cl);
+    cl->tick = ev_timer_new(loop, on_tick, cl);
+    cl->reconnect = ev_timer_new(loop, on_reconnect, cl);
+}
+
+void
+client_timers_free(struct client *cl)
+{
+    ev_timer_free(cl->refill);
+    ev_timer_free(cl->tick);
+    ev_timer_free(cl->reconnect);
+}
+
+void
+client_clear(struct client *cl)
+{
+    tun_xport_client_clear(&cl->xc);
+    pn_tls_ctx_free(cl->psk_ctx);
+    pn_tls_ctx_free(cl->data_tls);
+    memset(cl->psk, 0, sizeof(cl->psk));
+    lb_clear(&cl->set);
+}
+
+void
+client_side(struct client *cl, const char *who, const char *peer)
+{
+    tun_sess_opts_t so = {
+        .who = who, .peer = peer, .interval_ms = cl->cfg->report_ms, .wait_ms = cl->cfg->pool_wait_ms,
+    };
+    tun_sess_hooks_t sh = { .ctx = cl, .frame = on_frame, .ended = on_ended, .taken = on_take };
+    pn_mode_side_init(&cl->side, &cl->in, who, &so, &sh);
+}
+
 static int
 client_loop(struct client *cl)
 {
@@ -619,22 +623,15 @@ client_loop(struct client *cl)
     cl->in.stop = client_stop;
     cl->in.refresh = client_refresh;
     cl->in.stop_ctx = cl;
-    tun_sess_opts_t so = {
-        .who = cl->hooks.exit != NULL ? "agent" : "client", .peer = "server",
-        .interval_ms = cfg->report_ms, .wait_ms = cfg->pool_wait_ms,
-    };
-    tun_sess_hooks_t sh = { .ctx = cl, .frame = on_frame, .ended = on_ended, .taken = on_take };
-    pn_mode_side_init(&cl->side, &cl->in, so.who, &so, &sh);
+    client_side(cl, cl->hooks.exit != NULL ? "agent" : "client", "server");
     cl->side.user_entry = &cl->user_entry;
     pn_mode_side_drains(&cl->side, &cl->in);
     char err[PN_ERR_LEN];
     if (pn_mode_egress_setup(&cl->side, cfg, err) != PN_OK)
-        log_error("%s: egress=1 is off: %s", so.who, err);
+        log_error("%s: egress=1 is off: %s", cl->side.name, err);
     cl->side.set = cl->side.sess.links.set = &cl->set;
     cl->side.src = cl->side.sess.links.src = cl->has_src ? &cl->src : NULL;
-    cl->refill = ev_timer_new(cl->in.loop, on_refill, cl);
-    cl->tick = ev_timer_new(cl->in.loop, on_tick, cl);
-    cl->reconnect = ev_timer_new(cl->in.loop, on_reconnect, cl);
+    client_timers(cl, cl->in.loop);
     pn_instance_dns(&cl->in, &cl->set);
     if (cl->hooks.start != NULL)
         cl->hooks.start(cl, cl->hooks.ctx);
@@ -646,9 +643,7 @@ client_loop(struct client *cl)
     client_stop(&cl->in, cl);
     pn_mode_egress_free(&cl->side);
     pn_mode_side_clear(&cl->side);
-    ev_timer_free(cl->refill);
-    ev_timer_free(cl->tick);
-    ev_timer_free(cl->reconnect);
+    client_timers_free(cl);
     log_info("%s: stopped", cl->side.name);
     pn_instance_clear(&cl->in);
     return rc;
@@ -662,30 +657,18 @@ pn_client_run_hooked(const pn_config_t *cfg, pn_tls_ctx_t *psk, const pn_client_
     int rc;
 
     memset(&cl, 0, sizeof(cl));
-    cl.cfg = cfg;
-    cl.data_tls_mode = -1;
-    cl.backoff_ms = BACKOFF_MIN_MS;
+    client_init(&cl, cfg);
     cl.hooks = *h;
     cl.psk_ctx = psk;
-    pn_list_init(&cl.opens);
     lb_init(&cl.set, LB_ROUND_ROBIN, 0, 0);
     if (pn_addr_resolve(cfg->host, cfg->port, 0, &cl.server_addr, err) != PN_OK ||
         pn_mode_dial_source(cfg, &cl.src, &cl.has_src, err) != PN_OK) {
         rc = pn_fail(PN_EXIT_USAGE, err);
         goto out;
     }
-    cl.sni = cfg->sni ? cfg->sni : cfg->host;
-    if (tun_xport_client_init(&cl.xc, cfg->xtype, cfg->tls, cfg->ca, cfg->ws_path, cfg->ws_host,
-                              cfg->host, cfg->port, cl.sni, err) != PN_OK) {
-        rc = pn_fail(PN_EXIT_USAGE, err);
-        goto out;
-    }
-    rc = client_loop(&cl);
+    rc = client_xport(&cl, err) != PN_OK ? pn_fail(PN_EXIT_USAGE, err) : client_loop(&cl);
 out:
-    tun_xport_client_clear(&cl.xc);
-    pn_tls_ctx_free(cl.psk_ctx);
-    pn_tls_ctx_free(cl.data_tls);
-    lb_clear(&cl.set);
+    client_clear(&cl);
     return rc;
 }
 
@@ -697,10 +680,7 @@ pn_client_run(const pn_config_t *cfg)
     int rc = PN_EXIT_USAGE;
 
     memset(&cl, 0, sizeof(cl));
-    cl.cfg = cfg;
-    cl.data_tls_mode = -1;
-    cl.backoff_ms = BACKOFF_MIN_MS;
-    pn_list_init(&cl.opens);
+    client_init(&cl, cfg);
     if (pn_addr_resolve(cfg->host, cfg->port, 0, &cl.server_addr, err) != PN_OK)
         return pn_fail(PN_EXIT_USAGE, err);
     /* Reverse: the targets are what we dial. Forward: the first is where we
@@ -728,9 +708,7 @@ pn_client_run(const pn_config_t *cfg)
         }
         pn_tls_ctx_free(probe);
     }
-    cl.sni = cfg->sni ? cfg->sni : cfg->host;
-    if (tun_xport_client_init(&cl.xc, cfg->xtype, cfg->tls, cfg->ca, cfg->ws_path, cfg->ws_host,
-                              cfg->host, cfg->port, cl.sni, err) != PN_OK)
+    if (client_xport(&cl, err) != PN_OK)
         goto usage;
     tun_psk_derive(cfg->key, cfg->port, cl.psk);
     cl.psk_ctx = pn_tls_psk_new(0, cl.psk, sizeof(cl.psk), err);
@@ -742,80 +720,6 @@ pn_client_run(const pn_config_t *cfg)
 usage:
     pn_fail(PN_EXIT_USAGE, err);
 out:
-    tun_xport_client_clear(&cl.xc);
-    pn_tls_ctx_free(cl.psk_ctx);
-    pn_tls_ctx_free(cl.data_tls);
-    memset(cl.psk, 0, sizeof(cl.psk));
-    lb_clear(&cl.set);
+    client_clear(&cl);
     return rc;
-}
-
-/* ---- a proxy entrance's node (modes/client.h) ------------------------------------ */
-
-pn_client_t *
-pn_client_embed(ev_loop_t *loop, const pn_config_t *cfg, char *err)
-{
-    struct client *cl = xcalloc(sizeof(*cl));
-    cl->cfg = cfg;
-    cl->data_tls_mode = -1;
-    cl->backoff_ms = BACKOFF_MIN_MS;
-    cl->embedded = 1;
-    pn_list_init(&cl->opens);
-    lb_init(&cl->set, LB_ROUND_ROBIN, 0, 0);
-    cl->in.loop = loop;         /* borrowed: the shadow instance is never run nor cleared */
-    cl->in.shadow = 1;
-    cl->in.cfg = cfg;
-    cl->sni = cfg->sni ? cfg->sni : cfg->host;
-    if (pn_addr_resolve(cfg->host, cfg->port, 0, &cl->server_addr, err) != PN_OK ||
-        tun_xport_client_init(&cl->xc, cfg->xtype, cfg->tls, cfg->ca, cfg->ws_path, cfg->ws_host,
-                              cfg->host, cfg->port, cl->sni, err) != PN_OK)
-        goto fail;
-    tun_psk_derive(cfg->key, cfg->port, cl->psk);
-    cl->psk_ctx = pn_tls_psk_new(0, cl->psk, sizeof(cl->psk), err);
-    memset(cl->psk, 0, sizeof(cl->psk));
-    if (cl->psk_ctx == NULL)
-        goto fail;
-    snprintf(cl->vname, sizeof(cl->vname), "via %s:%s", cfg->host, cfg->port);
-    tun_sess_opts_t so = {
-        .who = cl->vname, .peer = "node", .interval_ms = cfg->report_ms, .wait_ms = cfg->pool_wait_ms,
-    };
-    tun_sess_hooks_t sh = { .ctx = cl, .frame = on_frame, .ended = on_ended, .taken = on_take };
-    pn_mode_side_init(&cl->side, &cl->in, so.who, &so, &sh);
-    cl->side.set = cl->side.sess.links.set = &cl->set;
-    cl->refill = ev_timer_new(loop, on_refill, cl);
-    cl->tick = ev_timer_new(loop, on_tick, cl);
-    cl->reconnect = ev_timer_new(loop, on_reconnect, cl);
-    client_connect(cl);
-    return cl;
-fail:
-    tun_xport_client_clear(&cl->xc);
-    lb_clear(&cl->set);
-    free(cl);
-    return NULL;
-}
-
-void
-pn_client_unembed(pn_client_t *cl)
-{
-    if (cl == NULL)
-        return;
-    cl->in.stopping = 1;        /* no reconnection */
-    tun_sess_kick(&cl->side.sess, PN_EC_SHUTDOWN, "entrance shutting down");
-    session_end(cl, "shutting down");
-    pn_mode_side_clear(&cl->side);
-    ev_timer_free(cl->refill);
-    ev_timer_free(cl->tick);
-    ev_timer_free(cl->reconnect);
-    tun_xport_client_clear(&cl->xc);
-    pn_tls_ctx_free(cl->psk_ctx);
-    pn_tls_ctx_free(cl->data_tls);
-    lb_clear(&cl->set);
-    free(cl);
-}
-
-int
-pn_client_usable(const pn_client_t *cl)
-{
-    return cl->side.sess.ready && cl->side.sess.ctrl != NULL && cl->hello.flow == PN_FLOW_FORWARD &&
-           (cl->hello.proto & PN_PROTO_TCP);
 }
