@@ -27,7 +27,10 @@ echo "hello from the service behind postern" > "$DIR/site/index.html"
 backend=$!
 master=
 cleanup() {
-    trap - EXIT INT TERM
+    # A second Ctrl-C or SIGTERM (timeout(1) sends one to the process and one to its
+    # group) must not cut the clean-up short and turn the exit status into 130/143.
+    trap - EXIT
+    trap '' INT TERM
     [ -n "$master" ] && kill "$master" 2>/dev/null && wait "$master" 2>/dev/null
     kill "$backend" 2>/dev/null || true
     wait "$backend" 2>/dev/null || true
