@@ -39,8 +39,8 @@ def test_tunnel_drain_timeout_closes_what_is_left(postern, echo_backend):
     s = open_echo(t.user_port)
     t0 = time.monotonic()
     t.client.send_signal(signal.SIGTERM)
-    assert t.client.wait_exit(4) == 0
-    assert 0.8 < time.monotonic() - t0 < 2.5, t.client.output()
+    assert t.client.wait_exit(5) == 0
+    assert 0.8 < time.monotonic() - t0 < 4.0, t.client.output()
     assert "timeout reached, closing 1 open connection" in t.client.output()
     s.close()
 
@@ -52,6 +52,8 @@ def test_tunnel_drain_second_signal_closes_at_once(postern, echo_backend):
     t.server.wait_for_log(r"no new connections; letting 1 finish", timeout=3)
     t0 = time.monotonic()
     t.server.send_signal(signal.SIGTERM)
-    assert t.server.wait_exit(2) == 0 and time.monotonic() - t0 < 1.0, t.server.output()
+    # at once: well before the 5 s drain would end (a loaded machine may take a second
+    # or two to schedule the exit, so the bound is the drain's, not a stopwatch's)
+    assert t.server.wait_exit(4) == 0 and time.monotonic() - t0 < 4.0, t.server.output()
     assert "second signal, closing now" in t.server.output()
     s.close()

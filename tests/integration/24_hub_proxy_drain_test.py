@@ -127,7 +127,7 @@ def test_proxy_sigterm_drains(postern, tmp_path, echo_backend):
     assert p.alive()
     t0 = time.monotonic()
     h.close()
-    assert p.wait_exit(3) == 0 and time.monotonic() - t0 < 1.5, p.output()
+    assert p.wait_exit(4) == 0 and time.monotonic() - t0 < 4.0, p.output()  # the drain is 10 s
     assert "every connection finished" in p.output()
 
 
@@ -139,7 +139,7 @@ def test_proxy_second_signal_closes_at_once(postern, tmp_path, echo_backend):
     p.wait_for_log(r"no new connections; letting 1 finish", timeout=3)
     t0 = time.monotonic()
     p.send_signal(signal.SIGTERM)
-    assert p.wait_exit(3) == 0 and time.monotonic() - t0 < 1.5, p.output()
+    assert p.wait_exit(4) == 0 and time.monotonic() - t0 < 4.0, p.output()  # the drain is 10 s
     assert "second signal, closing now" in p.output()
     assert closed_within(s, 2)
     s.close()
