@@ -52,7 +52,7 @@ typedef struct pn_config {
     unsigned block;             /* 1 << PN_SNIFF_* of protocols refused on the entry side */
     int proxy;                  /* PROXY protocol version sent to targets; 0 = none */
     uint64_t dns_ms;            /* target names re-resolved this often */
-    int xtype;                  /* type=: transport 0 or 2; -1 not given (server, hub: 0) */
+    int xtype;                  /* type=: transport 0, 2 or 3; -1 not given (server, hub: 0) */
     char *ws_path;              /* owned; path= of type=2, NULL = "/" (or the server's, client) */
     char *ws_host;              /* owned; client host=: the Host header, NULL = the address */
     char *metrics_listen;       /* owned; metrics= "[host]:port" (GET /metrics), NULL = off */

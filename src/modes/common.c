@@ -77,6 +77,8 @@ pn_mode_tls_server(const pn_config_t *cfg, pn_tls_ctx_t **out, char *err)
                                 cfg->reload_ms);
     else
         return PN_OK;
+    if (cfg->xtype == 3)
+        pn_tls_ctx_alpn_h2(*out);      /* HTTP/2 data connections (tls/h2.h) */
     return *out ? PN_OK : PN_ERR;
 }
 

@@ -39,6 +39,7 @@ struct pn_tls_ctx {
     struct file_id key_id;      /* files only: key as last seen by the reload check */
     uint64_t next_check_ms;     /* files only: monotonic ms of the next reload check */
     uint64_t reload_ms;         /* files only: the files are stat()ed at most this often */
+    int alpn_h2;                /* server: choose ALPN "h2" when offered (type=3) */
 };
 
 /** Return the reason of the earliest queued OpenSSL error (static text). */

@@ -87,7 +87,10 @@ pn_tls_ktls_allowed(void)
     return allowed;
 }
 
-/* A server's ALPN: "h2" when offered (type=3's data connections), else none. */
+/* A type=3 server's ALPN (pn_tls_ctx_alpn_h2): "h2" when offered, else none.
+ * Only those contexts choose it: a TLS port that relays the user's bytes
+ * (single-end tls=, the master) must not tell an HTTP/2-capable client to
+ * speak HTTP/2 to a service that does not. */
 static int
 alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
             unsigned inlen, void *arg)
@@ -125,8 +128,16 @@ pn_tls_ssl_ctx_new(const SSL_METHOD *method, char *err)
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
                               | SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_default_passwd_cb(ctx, no_password_cb);
-    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     return ctx;
+}
+
+void
+pn_tls_ctx_alpn_h2(pn_tls_ctx_t *c)
+{
+    if (c == NULL)
+        return;
+    c->alpn_h2 = 1;
+    SSL_CTX_set_alpn_select_cb(c->ctx, alpn_select, NULL);
 }
 
 pn_tls_ctx_t *
@@ -274,6 +285,8 @@ files_maybe_reload(pn_tls_ctx_t *c)
         log_warn("tls: keeping the previous certificate, reload failed: %s", err);
         return;
     }
+    if (c->alpn_h2)
+        SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     SSL_CTX_free(c->ctx);
     c->ctx = ctx;
     log_info("tls: reloaded certificate %s", c->crt);

@@ -32,6 +32,10 @@ pn_tls_ctx_t *pn_tls_server_selfsigned(char *err);
  *  <err> naming the file and the problem, when a file is unreadable, not PEM, or
  *  the key does not match the certificate. */
 pn_tls_ctx_t *pn_tls_server_files(const char *crt, const char *key, char *err);
+/** A server context of a type=3 port: choose ALPN "h2" when the client offers
+ *  it (kept across certificate reloads). Other contexts choose none. NULL is
+ *  a no-op. */
+void pn_tls_ctx_alpn_h2(pn_tls_ctx_t *c);
 /** A context of pn_tls_server_files(): check its files for a change at most
  *  every <ms> (default 1 s; POSTERN_RELOAD_INTERVAL). Other contexts: no-op. */
 void pn_tls_ctx_reload_every(pn_tls_ctx_t *c, uint64_t ms);
