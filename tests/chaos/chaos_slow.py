@@ -197,7 +197,10 @@ def test_target_that_never_reads(tmp_path):
 def blackhole():
     """An IPv4 address that never answers: routed from here into a network namespace
     (a veth pair, a static neighbour entry) where it is no local address and forwarding
-    is off, so a SYN to it is dropped without a word. Yields the address."""
+    is off (a new namespace's default), so a SYN to it is dropped without a word. Yields
+    the address. The namespace is held by a process of its own (unshare --net), stopped
+    by PID: no /run/netns mount and no `ip netns exec`, which remount / and /sys and fail
+    in a chroot (scripts/fresh-check.sh's root)."""
     if os.geteuid() != 0:
         pytest.skip("a network namespace needs root")
     tag = f"pnbh{os.getpid() % 100000}"
@@ -208,23 +211,28 @@ def blackhole():
         return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10,
                               check=check)
 
+    inner = (f"i=0; while ! ip link show {there} >/dev/null 2>&1; do i=$((i+1)); "
+             f"[ $i -gt 200 ] && exit 1; sleep 0.05; done; "
+             f"ip link set {there} up && ip -j link show dev {there} && exec sleep 600")
     try:
-        ip("netns", "add", tag)
-    except (subprocess.CalledProcessError, FileNotFoundError) as e:
-        pytest.skip(f"cannot make a network namespace: {getattr(e, 'stderr', e)}")
+        holder = subprocess.Popen(["unshare", "--net", "sh", "-c", inner],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    except FileNotFoundError as e:
+        pytest.skip(f"cannot make a network namespace: {e}")
     try:
         ip("link", "add", here, "type", "veth", "peer", "name", there)
-        ip("link", "set", there, "netns", tag)
+        ip("link", "set", there, "netns", str(holder.pid))
         ip("addr", "add", f"{net}.1/30", "dev", here)
         ip("link", "set", here, "up")
-        ip("netns", "exec", tag, "ip", "link", "set", there, "up")
-        ip("netns", "exec", tag, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward")
-        mac = json.loads(ip("-n", tag, "-j", "link", "show", "dev", there).stdout)[0]["address"]
+        line = holder.stdout.readline()     # the peer's link, once it is up inside
+        assert line, f"the namespace's holder: {holder.stderr.read() if holder.poll() is not None else ''}"
+        mac = json.loads(line)[0]["address"]
         ip("neigh", "replace", f"{net}.2", "lladdr", mac, "dev", here, "nud", "permanent")
         yield f"{net}.2"
     finally:
         ip("link", "del", here, check=False)
-        ip("netns", "del", tag, check=False)
+        holder.kill()
+        holder.wait(timeout=10)
 
 
 def _dial_blackhole(port, n):
