@@ -149,6 +149,8 @@ pn_mcp_check_args(const json_t *schema, const json_t *args, char *err, char fiel
     if (!json_is_object(args))
         return bad(err, field, "arguments", "expected an object");
     json_object_foreach((json_t *)args, k, v) {
+        if (*k == '\0')            /* no name to report the field by */
+            return bad(err, field, "arguments", "an argument with an empty name");
         const json_t *prop = json_object_get(props, k);
         if (prop == NULL) {
             if (json_is_false(json_object_get(schema, "additionalProperties")))

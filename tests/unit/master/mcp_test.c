@@ -257,6 +257,7 @@ test_call_bad_arguments(void **state)
         { CALL("{\"id\": \"a\", \"action\": \"explode\"}"), "action" },
         { CALL("{\"id\": \"a\", \"on\": 1}"), "on" },
         { CALL("{\"id\": \"a\", \"surplus\": 1}"), "surplus" },
+        { CALL("{\"id\": \"a\", \"\": false}"), "arguments" },    /* no name (fuzz_mcp) */
         { CALL("[1]"), "arguments" },
         { CALL("\"id\""), "arguments" },
         { "{\"jsonrpc\": \"2.0\", \"id\": 5, \"method\": \"tools/call\", \"params\": "
