@@ -686,9 +686,12 @@
         const c = Math.min(samples[k].tx, exTx); samples[k].tx -= c; exTx -= c;
       }
       const past = new Map();
+      // What is left happened before the page saw the instance; a bucket that starts after
+      // that (the answer sampled the counters a moment later, into the next bucket) is drawn
+      // in the second before it, not dropped.
       for (const b of samples) {
         const t1 = Math.min(b.t + step, h.since);
-        if (t1 > b.t) addBins(past, b.rx, b.tx, b.t, t1);
+        addBins(past, b.rx, b.tx, Math.min(b.t, t1 - 1000), t1);
       }
       // replace what an earlier load added
       for (const [sec, v] of h.past || []) {
