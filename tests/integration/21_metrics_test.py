@@ -19,10 +19,7 @@ from master_util import start_master
 from hub_util import hubstack  # noqa: F401 - fixture
 from tunnel_util import tunnel  # noqa: F401 - fixture
 
-if os.environ.get("POSTERN_REQUIRE_TOOLS") == "1":
-    import prometheus_client.parser as parser
-else:
-    parser = pytest.importorskip("prometheus_client.parser")
+import prometheus_client.parser as parser  # noqa: E402 - deps.sh: python3-prometheus-client
 
 
 def scrape(port, path="/metrics"):

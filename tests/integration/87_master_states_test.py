@@ -59,7 +59,7 @@ def wait_state_event(es, iid, state, reason=""):
 def state_metric(m, iid):
     """{state: value} of postern_instance_state for <iid>, read with the Prometheus
     client's parser."""
-    parser = pytest.importorskip("prometheus_client.parser")
+    import prometheus_client.parser as parser    # deps.sh: python3-prometheus-client
     st, text, _ = m.request("GET", "/metrics")
     assert st == 200, (st, text)
     fams = {f.name: f for f in parser.text_string_to_metric_families(text)}
