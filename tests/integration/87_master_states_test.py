@@ -16,8 +16,6 @@ Each test starts its own master (POSTERN_REPORT_INTERVAL=200ms) on a fresh datab
 import json
 import os
 
-import pytest
-
 from conftest import LOOPBACK, connect, echo_handler, free_port, wait_port, wait_until
 from master_util import (EventStream, page_check, start_master, streams,  # noqa: F401
                          wait_instance)
