@@ -103,6 +103,7 @@ static const char usage[] =
 "POSTERN_FALLBACK_INTERVAL=5m (lbs=2), POSTERN_DIAL_TIMEOUT=5s,\n"
 "POSTERN_HANDSHAKE_TIMEOUT=10s, POSTERN_POOL_WAIT=5s, POSTERN_BACKOFF_MAX=30s,\n"
 "POSTERN_UDP_IDLE=30s (a UDP session ends after this long without a datagram),\n"
+"POSTERN_SEND_TIMEOUT=30s (a hub HTTP user that reads nothing for this long is reset),\n"
 "POSTERN_HUB_HOLD=30s (a hub keeps a route whose agents are gone for their account),\n"
 "POSTERN_DNS_SERVER=<ip>[:<port>] (ask this DNS server instead of the system's),\n"
 "POSTERN_NO_SPLICE=1 (relay plain TCP through a buffer instead of splice()),\n"

@@ -368,6 +368,7 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
     cfg->pool_wait_ms = 5000;
     cfg->backoff_max_ms = 30000;
     cfg->udp_idle_ms = 30000;
+    cfg->send_timeout_ms = 30000;
     cfg->slot = 65536;
     cfg->dns_ms = 5 * 60 * 1000;
     cfg->http_timeout_ms = 30000;
@@ -545,6 +546,7 @@ pn_config_apply_env(pn_config_t *cfg, const char *(*get)(const char *name), char
         { "POSTERN_POOL_WAIT", "NP_POOL_GET_TIMEOUT", offsetof(pn_config_t, pool_wait_ms), 1, 0 },
         { "POSTERN_BACKOFF_MAX", NULL, offsetof(pn_config_t, backoff_max_ms), 1000, 0 },
         { "POSTERN_UDP_IDLE", "NP_UDP_READ_TIMEOUT", offsetof(pn_config_t, udp_idle_ms), 100, 0 },
+        { "POSTERN_SEND_TIMEOUT", NULL, offsetof(pn_config_t, send_timeout_ms), 100, 0 },
         { "POSTERN_HUB_HOLD", NULL, offsetof(pn_config_t, hub_hold_ms), 0, 0 },
         { "POSTERN_POOL_MIN_INTERVAL", "NP_MIN_POOL_INTERVAL", offsetof(pn_config_t, pool_min_ms),
           10, 3600000 },

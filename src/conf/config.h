@@ -64,6 +64,7 @@ typedef struct pn_config {
     uint64_t pool_wait_ms;      /* how long a connection waits for a pooled data connection */
     uint64_t backoff_max_ms;    /* client reconnect backoff ceiling */
     uint64_t udp_idle_ms;       /* a UDP session ends after this long without a datagram */
+    uint64_t send_timeout_ms;   /* a user that reads nothing of what is written to it (net/drain.h) */
     char *dns_server;           /* owned; POSTERN_DNS_SERVER "ip[:port]", NULL = the system's */
     uint64_t pool_min_ms;       /* client: pool refills this often while connections are missing */
     uint64_t pool_max_ms;       /* client: ... and this often when the pool is full */

@@ -27,6 +27,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define HX_IN_MAX (PN_HTTP_HEAD_MAX + 1024)     /* user bytes held */
 #define HX_OUT_MAX (PN_HTTP_HEAD_MAX + 1024)    /* a rewritten head */
@@ -58,6 +59,7 @@ struct hx {
     ev_timer_t *timer;          /* owned: keep-alive idle / response deadline */
     pn_gate_t *gate;            /* the http port's (net/gate.h): caps, head deadline */
     pn_admit_ent_t adm;         /* in <gate> while a request head is being read */
+    pn_stall_ent_t stall;       /* in the instance's stall watch while the user has bytes to read */
     ev_timer_t *pace;           /* owned: the account's bandwidth allows more */
     ev_defer_t *kick;           /* owned: a step from outside the I/O callbacks */
     pn_http_msg_t *req, *resp;  /* owned */
@@ -125,6 +127,7 @@ hx_free(struct hx *x)
     pn_list_del(&x->node);
     if (x->gate != NULL)
         pn_gate_leave(x->gate, &x->adm);
+    pn_stall_del(x->h->in.stall, &x->stall);
     tun_take_cancel(x->wait);
     hx_uncount(x);
     hx_unbind(x);
@@ -177,6 +180,28 @@ on_head_kill(void *arg)
     struct hx *x = arg;
     log_debug("hub: http: %s: no whole request head in time, or evicted: closing", x->ip);
     hx_free(x);
+}
+
+/* The user read nothing of a response (or page) for POSTERN_SEND_TIMEOUT
+ * (net/stall.h logs it): its connection and the agent's are released. A reset,
+ * not a FIN that would wait behind the unread bytes: the user sees the cut, and
+ * the kernel drops what it held at once. */
+static void
+on_stall_kill(void *arg)
+{
+    struct hx *x = arg;
+    struct linger rst = { .l_onoff = 1, .l_linger = 0 };
+    if (x->u->fd >= 0)
+        (void)setsockopt(x->u->fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+    hx_free(x);
+}
+
+/* After a step: the clock of the bytes waiting for the user. */
+static void
+hx_stall_note(struct hx *x, int moved)
+{
+    pn_stall_note(x->h->in.stall, &x->stall, x->bok, moved || x->paced, "hub: http",
+                  on_stall_kill, x);
 }
 
 static long
@@ -440,7 +465,7 @@ hx_step(struct hx *x)
     const char *why;
     enum pn_http_state hs;
     size_t used;
-    int progress = 1;
+    int progress = 1, moved = 0;
 
     while (progress) {
         progress = 0;
@@ -611,6 +636,7 @@ to_user:
             x->bok -= (size_t)w;
             bb_drop(x);
             progress |= w > 0;
+            moved |= w > 0;
         }
         if (x->st == HX_CLOSING && x->bok == 0) {
             hx_free(x);
@@ -628,6 +654,7 @@ back_gone:
         progress = 1;
     }
 
+    hx_stall_note(x, moved);
     /* Wait for what the next step needs. */
     int um = 0, bm = 0;
     if ((x->st == HX_HEAD || (x->st == HX_XFER && !x->req_done)) && !x->u_eof &&
@@ -657,6 +684,7 @@ hub_http_user(struct hub *h, pn_xprt_t *u, const pn_addr_t *peer, const pn_addr_
     x->peer = *peer;
     x->local = *local;
     pn_addr_ip(peer, x->ip);
+    x->stall.peer = x->ip;
     x->timer = ev_timer_new(h->in.loop, on_timer, x);
     x->pace = ev_timer_new(h->in.loop, on_pace, x);
     x->kick = ev_defer_new(h->in.loop, on_kick, x);

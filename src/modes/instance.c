@@ -172,6 +172,7 @@ pn_instance_init(pn_instance_t *in, const pn_config_t *cfg, int report_mode)
     pn_tls_ktls_quiet(cfg->tls == 0);
     relay_set_buf_size((size_t)cfg->tcp_buf);
     in->report = ev_timer_new(in->loop, on_report, in);
+    in->stall = pn_stall_new(in->loop, cfg->send_timeout_ms);
     in->sig[0] = ev_signal_new(in->loop, SIGINT, on_signal, in);
     in->sig[1] = ev_signal_new(in->loop, SIGTERM, on_signal, in);
     in->sig[2] = ev_signal_new(in->loop, SIGHUP, on_hup, in);
@@ -295,6 +296,7 @@ pn_instance_clear(pn_instance_t *in)
     pn_imetrics_free(in->metrics_srv);
     route_refresh_free(in->dns_cache);
     pn_dns_free(in->dns);
+    pn_stall_free(in->stall);
     ev_timer_free(in->report);
     ev_timer_free(in->drain_timer);
     ev_timer_free(in->watchdog);

@@ -20,6 +20,7 @@
 #include "conf/config.h"
 #include "relay/link.h"
 #include "net/dns.h"
+#include "net/stall.h"
 #include "relay/udp.h"
 #include "route/refresh.h"
 
@@ -35,6 +36,8 @@ struct pn_instance {
     pn_bucket_t *limit;         /* &bucket with rate=, else NULL */
     pn_dns_t *dns;              /* owned: the resolver behind dns=, or NULL */
     route_refresh_t *dns_cache; /* owned: the targets' DNS cache, or NULL */
+    pn_stall_t *stall;          /* owned: writes toward users that stopped reading
+                                 * (POSTERN_SEND_TIMEOUT), shared by every listener */
     int report_mode;            /* MODE= in CHECK_POINT: 1 single-end, 2 tunnel */
     int stopping;               /* set once a stop signal arrived */
     int shadow;                 /* a proxy entrance's node (pn_client_embed, pn_server_embed):

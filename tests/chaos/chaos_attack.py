@@ -9,8 +9,8 @@ import socket
 import ssl
 import time
 
-from harness.attack import (GoodClient, Slowloris, child_nofile, cpu_seconds, get_ok,
-                            open_fds)
+from harness.attack import (GoodClient, NonReader, Slowloris, child_nofile, cpu_seconds,
+                            get_ok, open_fds)
 from harness.backends import echo_handler
 from harness.net import port_block
 from hub_util import HubStack, Route, account, http_request
@@ -20,10 +20,14 @@ from tunnel_util import Tunnel
 import scale
 
 
-def _attack(port, head, pid, proc, good, name):
-    per = max(1, scale.ATTACKERS // scale.SOURCES)
-    slows = [Slowloris(port, per, head, interval=1.0, src=s, duration=scale.ATTACK_S + 15)
-             for s in scale.sources()]
+def _attack(port, head, pid, proc, good, name, make=None, attackers=scale.ATTACKERS):
+    """<attackers> Slowloris connections (or make(src, n) workers) against <port> from
+    the attacking addresses while <good>() is called; the figures."""
+    per = max(1, attackers // scale.SOURCES)
+    if make is None:
+        def make(src, n):
+            return Slowloris(port, n, head, interval=1.0, src=src, duration=scale.ATTACK_S + 15)
+    slows = [make(s, per) for s in scale.sources()]
     for sl in slows:
         sl.__enter__()
     held, fds = [], []
@@ -89,6 +93,51 @@ def test_slowloris_hub_http(tmp_path):
         assert gc.success() >= 0.99, gc.summary()
         assert fig["log_kib_per_min"] < 1024, fig
         assert fig["recovery_s"] < 2, fig
+    finally:
+        st.cleanup()
+
+
+def test_nonreader_hub_http(tmp_path):
+    """Users that pipeline requests for large bodies and never read a byte of the
+    answers: POSTERN_SEND_TIMEOUT (net/stall.h) closes each once nothing drained for that
+    long, releasing its data connection and the service's connection; a good user is
+    served meanwhile."""
+    st = HubStack(tmp_path)
+    try:
+        acct = account("web")
+        hub = st.hub([acct], http=True, env={"POSTERN_SEND_TIMEOUT": "1s"})
+        echo = st.http_echo("A")
+        st.agent(hub, acct["token"], [Route("http", echo.port, host="a.hub.test")])
+        port = hub.http_port
+        big = b"GET /bytes/8388608 HTTP/1.1\r\nHost: a.hub.test\r\n\r\n" * 4
+
+        def good():
+            return http_request(port, "a.hub.test", "/", src_ip=scale.GOOD_SRC,
+                                timeout=3.0).status == 200
+
+        assert good()
+        # Each holds a data connection and a service connection until its deadline:
+        # fewer than the slowloris attacks (the per-source live cap is the bound there).
+        gc, fig = _attack(port, None, hub.proc.proc.pid, hub.proc, good,
+                          "non-reader hub http", attackers=scale.ATTACKERS // 4,
+                          make=lambda src, n: NonReader(port, n, big, src=src,
+                                                        duration=scale.ATTACK_S + 15))
+        assert gc.success() >= 0.99, gc.summary()
+        assert fig["closed_by_server"] > 0, fig
+        hub.proc.wait_for_log(r"read nothing of what was sent to it for 1000 ms", timeout=5)
+        assert fig["log_kib_per_min"] < 1024, fig
+        assert fig["recovery_s"] < 2, fig
+        # One that stays connected is let go, and so is the service's connection.
+        with NonReader(port, 1, big, src=scale.GOOD_SRC, duration=15) as nr:
+            t0 = time.monotonic()
+            while nr.closed == 0 and time.monotonic() - t0 < 10:
+                time.sleep(0.1)
+            assert nr.closed >= 1, "a non-reader was never closed"
+            assert 0.9 < nr.lifetimes[0] < 8, nr.lifetimes
+        t0 = time.monotonic()
+        while echo.open_conns > 1 and time.monotonic() - t0 < 10:
+            time.sleep(0.1)
+        assert echo.open_conns <= 1, echo.open_conns
     finally:
         st.cleanup()
 

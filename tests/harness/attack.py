@@ -1,7 +1,8 @@
 """Attack and fault tools shared by the admission tests (integration/94_*) and the chaos
 suite (tests/chaos/): a slowloris (many connections trickling a request head), a slow
-reader, a good client that measures its success rate and latency, descriptor limits set
-on a child only, and a process's CPU time from /proc. Every thread has a deadline and
+reader, a non-reader (requests sent, answers never read), a good client that measures
+its success rate and latency, descriptor limits set on a child only, and a process's CPU
+time from /proc. Every thread has a deadline and
 every socket is closed by stop()."""
 import contextlib
 import os
@@ -150,6 +151,60 @@ class Slowloris(_Worker):
                 sel.unregister(s)
                 s.close()
             sel.close()
+
+
+class NonReader(_Worker):
+    """<n> connections from <src> to 127.0.0.1:<port>, each sending <payload> (e.g.
+    pipelined requests for large bodies) with a small receive buffer and never reading
+    a byte. A connection the server closes (FIN or reset: poll without POLLIN) is opened
+    again. Counts as Slowloris: opened, closed (by the server), held now, lifetimes."""
+
+    def __init__(self, port, n, payload, src="127.0.0.1", rcvbuf=4096, duration=60.0):
+        self.port, self.n, self.payload, self.src = port, n, payload, src
+        self.rcvbuf, self.duration = rcvbuf, duration
+        self.opened = self.closed = self.failed = 0
+        self.lifetimes = []
+        self._held = 0
+        super().__init__("non-reader")
+
+    def held(self):
+        return self._held
+
+    def _run(self):
+        import select
+        poll = select.poll()
+        conns = {}
+        end = time.monotonic() + self.duration
+        gone = select.POLLRDHUP | select.POLLHUP | select.POLLERR
+        try:
+            while not self._stop.is_set() and time.monotonic() < end:
+                while len(conns) < self.n:
+                    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)
+                    try:
+                        s.bind((self.src, 0))
+                        s.settimeout(2.0)
+                        s.connect(("127.0.0.1", self.port))
+                        s.sendall(self.payload)
+                    except OSError:
+                        s.close()
+                        self.failed += 1
+                        break
+                    conns[s.fileno()] = (s, time.monotonic())
+                    poll.register(s, gone)
+                    self.opened += 1
+                for fd, _ev in poll.poll(50):
+                    s, t0 = conns.pop(fd)
+                    poll.unregister(fd)
+                    s.close()
+                    self.closed += 1
+                    self.lifetimes.append(time.monotonic() - t0)
+                self._held = len(conns)
+                if self.failed and len(conns) < self.n:
+                    self._stop.wait(0.05)
+        finally:
+            for s, _t0 in conns.values():
+                s.close()
 
 
 class GoodClient(_Worker):
