@@ -3,7 +3,11 @@
  * Levels follow NodePass: debug < info < warn < error < event < none. A message
  * is printed when its level is at or above the configured one, so `log=event`
  * shows only the CHECK_POINT and STATE lines and `log=none` shows nothing. Never pass a
- * key, token or other secret to these functions. */
+ * key, token or other secret to these functions.
+ *
+ * Each line is one write(2). On a pipe or socket stdout is non-blocking: a line
+ * that does not fit is dropped, and a "N lines dropped" line follows once one
+ * fits (a stopped reader never stops the process). */
 #ifndef PN_CORE_LOG_H
 #define PN_CORE_LOG_H
 

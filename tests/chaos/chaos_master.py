@@ -5,10 +5,11 @@ the client. Every finished download is checked by sha256; a cut one must be an e
 import os
 import signal
 import threading
+import time
 
 from chaos_faults import PARALLEL, _judge, _parallel_downloads, _sent
 from harness.attack import download
-from harness.backends import paced_source_handler
+from harness.backends import echo_handler, paced_source_handler
 from master_util import start_master, wait_instance
 from tunnel_util import ATTACHED_RE, Tunnel
 
@@ -108,3 +109,37 @@ def test_kill9_master_mid_transfer(postern, backends, tmp_path):
                   what="the instance started by the new master")
     t.server.wait_for_log(ATTACHED_RE, timeout=20, start=mark)
     _whole_download(t, src)
+
+
+def test_sigstop_master_while_its_instance_logs(postern, backends, tmp_path):
+    """An instance at log=debug serves many connections while its master is stopped:
+    the pipe its log goes to fills (64 KiB), and the instance must go on serving (its
+    log writes never block: core/log.c drops lines and then says how many)."""
+    echo = backends(echo_handler, name="echo")
+    t = Tunnel(postern, "reverse", echo.port, key="chaos-key", client_params="log=debug")
+    t.start_server()
+    m = start_master(postern, tmp_path, env=INSTANCE_ENV)
+    inst = m.create(t.client_url())
+    wait_instance(m, inst["id"], lambda i: i["status"] == "running" and i["pid"],
+                  what="the instance running")
+    t.server.wait_for_log(ATTACHED_RE, timeout=10)
+    os.kill(m.pid, signal.SIGSTOP)
+    served, t0 = 0, time.monotonic()
+    try:
+        # About 3 debug lines a connection: 800 connections write well over 64 KiB.
+        while served < 800 and time.monotonic() - t0 < 20:
+            assert scale.echo_ok(t.user_port, src=None, timeout=3), f"after {served}"
+            served += 1
+    finally:
+        os.kill(m.pid, signal.SIGCONT)
+    assert served == 800, f"{served} connections in 20 s"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        logs = m.ok("GET", f"/instances/{inst['id']}/logs")["logs"]
+        if any("lines dropped" in line for line in logs):
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("no 'lines dropped' note in the instance's log")
+    scale.report("SIGSTOP of the master while its instance logs (log=debug)",
+                 connections=served, seconds=round(time.monotonic() - t0, 1))
