@@ -138,6 +138,7 @@ struct relay {
     ev_defer_t *defer;          /* owned: re-step (TLS pending data) and finishing */
     const char *err;            /* why it ended, NULL while running or on a clean end */
     int ending;                 /* set once: the relay is finishing */
+    int aborted;                /* ended by relay_abort: both ends are reset */
     relay_done_cb cb;
     void *ctx;                  /* borrowed */
 };
@@ -158,17 +159,25 @@ relay_end(relay_t *r, const char *err)
     ev_defer_schedule(r->defer);
 }
 
+/* Close <x>'s socket with a reset (<on>) or, as usual, with a FIN. */
+static void
+linger_reset(pn_xprt_t *x, int on)
+{
+    const struct linger l = { .l_onoff = on, .l_linger = 0 };
+    if (x->fd >= 0)
+        (void)setsockopt(x->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+}
+
 /* End <r> on an error of one of its ends (a reset, a TLS end without
  * close_notify, a failed write): both ends are closed with a reset (SO_LINGER
  * 0), not a FIN, so that whoever is still there sees the transfer cut short
- * rather than complete. */
+ * rather than complete. (A relay runs with its sockets set so from the start:
+ * when the process dies, killed, the kernel resets them too; relay_end gives a
+ * FIN back to an end that is not an abort.) */
 static void
 relay_abort(relay_t *r, const char *err)
 {
-    static const struct linger rst = { .l_onoff = 1, .l_linger = 0 };
-    for (int i = 0; i < 2; i++)
-        if (r->x[i]->fd >= 0)
-            (void)setsockopt(r->x[i]->fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+    r->aborted = 1;
     relay_end(r, err);
 }
 
@@ -220,6 +229,7 @@ relay_pump(relay_t *r, int di)
         pipe_give(d->pipe, 1);
         pn_buf_put(d->buf);
         if (d->st == DIR_ST_FLUSH) {
+            linger_reset(dst, 0);       /* its stream is whole: a FIN, even if we die */
             int rc = dst->ops->shutdown_wr(dst);
             if (rc == PN_AGAIN) {
                 d->want_dst = dst->want;
@@ -382,6 +392,9 @@ on_defer(void *arg)
     relay_done_cb cb = r->cb;
     void *ctx = r->ctx;
     const char *err = r->err;
+    if (err != NULL && !r->aborted)     /* idle timeout, blocked...: a FIN as ever */
+        for (int s = 0; s < 2; s++)
+            linger_reset(r->x[s], 0);
     cb(r, err, ctx);
     relay_free_(r);
 }
@@ -428,6 +441,10 @@ relay_new(ev_loop_t *loop, pn_xprt_t *entry, pn_xprt_t *exit_, const relay_opts_
         r->d[di].splice = zc;
         r->d[di].pipe[0] = r->d[di].pipe[1] = -1;
     }
+    /* Until a direction is whole, a kill -9 of this process must reset the
+     * other end, not hand it a FIN that looks like the end of the transfer. */
+    linger_reset(entry, 1);
+    linger_reset(exit_, 1);
     r->limit = o ? o->limit : NULL;
     r->first = o ? o->first : NULL;
     r->first_ctx = o ? o->first_ctx : NULL;
@@ -471,6 +488,9 @@ relay_free_(relay_t *r)
      * the transfer is cut short, and both ends must see a reset, not a FIN. */
     if (!r->ending)
         relay_abort(r, NULL);
+    else if (r->err != NULL && !r->aborted)
+        for (int s = 0; s < 2; s++)
+            linger_reset(r->x[s], 0);
     for (int s = 0; s < 2; s++) {
         pn_xprt_free(r->x[s]);
         pn_buf_put(r->d[s].buf);

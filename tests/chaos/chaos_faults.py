@@ -61,18 +61,20 @@ def _sent(src, k, timeout=30):
     return [r for r in src.records if r[0] == "sent"]
 
 
+@pytest.mark.parametrize("tls", ["1", "0"])
 @pytest.mark.parametrize("victim,flow", [("client", "reverse"), ("server", "forward")])
-def test_kill9_mid_transfer(postern, backends, victim, flow):
+def test_kill9_mid_transfer(postern, backends, victim, flow, tls):
     """kill -9 of the end the data leaves from (reverse: the client next to the source;
-    forward: the server), then a new one serves whole transfers again."""
+    forward: the server), then a new one serves whole transfers again. With tls=0 too:
+    a relay's sockets are reset by the kernel when its process dies (relay/relay.c)."""
     src = backends(paced_source_handler(scale.TRANSFER, chunk=256 * 1024, gap=0.002),
                    name="source")
-    t = Tunnel(postern, flow, src.port, key="chaos-key", server_params="tls=1").start()
+    t = Tunnel(postern, flow, src.port, key="chaos-key", server_params=f"tls={tls}").start()
     results, fired = _parallel_downloads(t.user_port, 2 * 1024 * 1024,
                                          lambda: getattr(t, victim).kill())
     assert fired
     _judge(results, [r for r in src.records if r[0] == "sent"], scale.TRANSFER,
-           f"kill -9 {victim} mid-transfer")
+           f"kill -9 {victim} mid-transfer (tls={tls})")
     if victim == "client":
         t.start_client()
         t.wait_ready()
@@ -113,5 +115,61 @@ def test_kill9_agent_mid_transfer(tmp_path):
         assert fired
         _judge(results, [r for r in src.records if r[0] == "sent"], scale.TRANSFER,
                "kill -9 agent mid-transfer (hub tcp route)")
+    finally:
+        st.cleanup()
+
+
+def _hub_route(st, tls="1"):
+    """A hub (tls=<tls>) with one tcp route of an agent to a paced source: (hub, agent,
+    src, port)."""
+    base = port_block(2)
+    acct = account("chaos")
+    hub = st.hub([acct], http=False, ports=(base, base + 1), params=f"tls={tls}")
+    src = st.tcp(paced_source_handler(scale.TRANSFER, chunk=256 * 1024, gap=0.002),
+                 name="source")
+    agent = st.agent(hub, acct["token"], [Route("tcp", src.port, port=base)])
+    agent.proc.wait_for_log(rf"connected to .*tls={tls}", timeout=5)
+    return hub, agent, src, base
+
+
+@pytest.mark.parametrize("tls", ["1", "0"])
+def test_kill9_hub_mid_transfer(tmp_path, tls):
+    """kill -9 of the hub itself: every cut download is an error for its user (the
+    kernel resets the relay's sockets); a new hub on the same ports gets the agent back
+    and its route serves whole downloads."""
+    st = HubStack(tmp_path)
+    try:
+        hub, agent, src, port = _hub_route(st, tls)
+        results, fired = _parallel_downloads(port, 2 * 1024 * 1024, hub.kill)
+        assert fired
+        _judge(results, [r for r in src.records if r[0] == "sent"], scale.TRANSFER,
+               f"kill -9 hub mid-transfer (tcp route, tls={tls})")
+        mark = agent.proc.mark()
+        hub.restart()
+        agent.registered(agent.routes[0], timeout=15, start=mark)
+        n, sha, outcome = download(port)
+        assert (n, outcome) == (scale.TRANSFER, "eof"), (n, outcome)
+        assert sha in {r[2] for r in _sent(src, 1)}
+    finally:
+        st.cleanup()
+
+
+def test_sigstop_sigcont_hub_mid_transfer(tmp_path):
+    """SIGSTOP 1 s + SIGCONT of the hub: every download completes, sha256 equal."""
+    st = HubStack(tmp_path)
+    try:
+        hub, _agent, src, port = _hub_route(st)
+        pid = hub.proc.proc.pid
+
+        def pause():
+            import os
+            os.kill(pid, signal.SIGSTOP)
+            threading.Timer(1.0, os.kill, (pid, signal.SIGCONT)).start()
+
+        results, fired = _parallel_downloads(port, 2 * 1024 * 1024, pause)
+        assert fired
+        _judge(results, _sent(src, PARALLEL), scale.TRANSFER,
+               "SIGSTOP 1 s + SIGCONT hub mid-transfer (tcp route)")
+        assert all(r[2] == "eof" for r in results), "a transfer failed across a 1 s SIGSTOP"
     finally:
         st.cleanup()
