@@ -104,6 +104,8 @@ static const char usage[] =
 "POSTERN_HANDSHAKE_TIMEOUT=10s, POSTERN_POOL_WAIT=5s, POSTERN_BACKOFF_MAX=30s,\n"
 "POSTERN_UDP_IDLE=30s (a UDP session ends after this long without a datagram),\n"
 "POSTERN_SEND_TIMEOUT=30s (a hub HTTP user that reads nothing for this long is reset),\n"
+"POSTERN_LIVE_PER_SRC=<n> (connections open at once from one address on a plain TCP\n"
+"port; default a quarter of ulimit -n, at least 64; 0: no cap),\n"
 "POSTERN_HUB_HOLD=30s (a hub keeps a route whose agents are gone for their account),\n"
 "POSTERN_DNS_SERVER=<ip>[:<port>] (ask this DNS server instead of the system's),\n"
 "POSTERN_NO_SPLICE=1 (relay plain TCP through a buffer instead of splice()),\n"

@@ -58,6 +58,8 @@ pn_xprt_free_(pn_xprt_t *x)
         return;
     /* Before ops->free closes the fd: the ev_io leaves epoll on a live fd. */
     watch_release(x);
+    if (x->on_free != NULL)
+        x->on_free(x->on_free_arg);
     x->ops->free(x);
 }
 

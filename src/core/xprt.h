@@ -96,6 +96,9 @@ struct pn_xprt {
     ev_io_t *io;                    /* owned: fd transports' watcher, made on the first watch */
     ev_defer_t *wake;               /* owned: transports without fd: the pending wake, made on
                                      * the first watch */
+    void (*on_free)(void *arg);     /* optional: run once as it is freed (net/gate.h's count
+                                     * of live connections) */
+    void *on_free_arg;
 };
 
 /** Tell <cb>(<x>, ready, <arg>) on <loop> when <x> may be ready for <mask>

@@ -318,6 +318,7 @@ session_ready(struct client *cl)
             return;
         }
         cl->user_entry = pn_entry_new(cl->in.loop, fd, NULL, cl->cfg->handshake_ms, on_user, cl);
+        pn_gate_live_on(pn_entry_gate(cl->user_entry)); /* live connections per source */
         log_info("client: listening for users on %s (tcp)", pn_addr_str(&cl->listen_addr, s));
     }
     if (cl->hello.flow == PN_FLOW_FORWARD && udp && cl->utable == NULL && !cl->embedded) {

@@ -164,6 +164,7 @@ route_listen(mem_reg_t *g, struct hroute *r, uint16_t port, char *err)
         if (fd == -1)
             return -1;
         r->entry = pn_entry_new(g->env.loop, fd, NULL, g->env.cfg->handshake_ms, g->env.tcp_user, r);
+        pn_gate_live_on(pn_entry_gate(r->entry));       /* live connections per source */
     } else {
         int fd = pn_listen_udp(&a, err);
         if (fd == -1)

@@ -276,8 +276,10 @@ pn_proxy_run(const pn_config_t *cfg)
         goto out;
     }
     p->entry = pn_entry_new(p->in.loop, lfd, NULL, cfg->handshake_ms, proxy_on_user, p);
+    pn_gate_live_on(pn_entry_gate(p->entry));           /* live connections per source */
     if (sfd != -1) {
         p->ss_entry = pn_entry_new(p->in.loop, sfd, NULL, cfg->handshake_ms, proxy_ss_on_user, p);
+        pn_gate_live_on(pn_entry_gate(p->ss_entry));
         log_info("proxy: shadowsocks (%s) on %s, %zu key(s)", pn_ss_method_name(p->ss_method),
                  pn_addr_str(&ss_addr, s), p->nss);
     }

@@ -303,8 +303,10 @@ pn_server_run(const pn_config_t *cfg)
         .xtype = cfg->xtype, .path = cfg->ws_path,
     };
     sv.tunnel = tun_accept_new(sv.in.loop, lfd, &ao);
-    if (ufd != -1)
+    if (ufd != -1) {
         sv.user_entry = pn_entry_new(sv.in.loop, ufd, NULL, cfg->handshake_ms, on_user, &sv);
+        pn_gate_live_on(pn_entry_gate(sv.user_entry));  /* live connections per source */
+    }
     if (dfd != -1)
         sv.utable = udp_table_new(sv.in.loop, dfd, sv.side.udp, on_udp_peer, &sv);
     pn_instance_dns(&sv.in, &sv.set);

@@ -154,8 +154,10 @@ pn_single_run(const pn_config_t *cfg)
     pn_instance_links(&sg.in, &sg.links, "single-end");
     sg.links.set = &sg.set;
     sg.links.src = sg.has_src ? &sg.src : NULL;
-    if (lfd != -1)
+    if (lfd != -1) {
         sg.entry = pn_entry_new(sg.in.loop, lfd, sg.tls, cfg->handshake_ms, on_user, &sg);
+        pn_gate_live_on(pn_entry_gate(sg.entry));       /* live connections per source */
+    }
     if (ufd != -1) {
         sg.udp = pn_instance_udp_group(&sg.in);
         sg.table = udp_table_new(sg.in.loop, ufd, sg.udp, on_udp_peer, &sg);

@@ -13,6 +13,7 @@
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 1000
 #define FREE_ON_EMFILE 4        /* unfinished connections ended when out of descriptors */
+#define LIVE_TRACKED_MAX 16384  /* live connections counted per listener (beyond: not counted) */
 
 struct pn_gate {
     ev_loop_t *loop;            /* borrowed */
@@ -24,8 +25,16 @@ struct pn_gate {
     uint64_t backoff_ms;        /* the next pause */
     void (*resume)(void *arg);
     void *resume_arg;
-    pn_ratelim_t full_log, accept_log;
+    pn_ratelim_t full_log, accept_log, live_log;
     pn_gate_stats_t st;
+    uint32_t live_per_src;      /* live connections per source; 0: not capped */
+    pn_admit_t live;            /* made on the first live connection (live.tab) */
+};
+
+/* A live connection's entry, freed with its transport. */
+struct live {
+    pn_admit_ent_t ent;
+    pn_gate_t *g;
 };
 
 static uint32_t
@@ -39,14 +48,19 @@ env_u32(const char *name, uint32_t dflt)
     return *end == '\0' && n > 0 && n < 1000000 ? (uint32_t)n : dflt;
 }
 
+static uint64_t
+nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        return rl.rlim_cur;
+    return 1024;
+}
+
 static uint32_t
 default_max(void)
 {
-    struct rlimit rl;
-    uint64_t n = 1024;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-        n = rl.rlim_cur;
-    n /= 4;
+    uint64_t n = nofile() / 4;
     return n < 16 ? 16 : n > 4096 ? 4096 : (uint32_t)n;
 }
 
@@ -110,6 +124,7 @@ pn_gate_new(ev_loop_t *loop, const pn_gate_opts_t *o)
     g->backoff_ms = BACKOFF_MIN_MS;
     g->full_log.interval_ms = 1000;
     g->accept_log.interval_ms = 1000;
+    g->live_log.interval_ms = 1000;
     return g;
 }
 
@@ -119,6 +134,8 @@ pn_gate_free_(pn_gate_t *g)
     if (g == NULL)
         return;
     pn_admit_clear(&g->adm);
+    if (g->live.tab != NULL)
+        pn_admit_clear(&g->live);       /* their transports free their entries */
     ev_timer_free(g->deadline);
     ev_timer_free(g->backoff);
     free(g);
@@ -210,6 +227,64 @@ void
 pn_gate_accept_ok(pn_gate_t *g)
 {
     g->backoff_ms = BACKOFF_MIN_MS;
+}
+
+void
+pn_gate_live_on(pn_gate_t *g)
+{
+    uint64_t n = nofile() / 4;
+    const char *v = getenv("POSTERN_LIVE_PER_SRC");
+    char *end;
+    if (v != NULL && *v != '\0') {
+        unsigned long m = strtoul(v, &end, 10);
+        if (*end == '\0' && m < 1000000) {
+            g->live_per_src = (uint32_t)m;
+            return;
+        }
+    }
+    g->live_per_src = n < 64 ? 64 : n > 1000000 ? 1000000 : (uint32_t)n;
+}
+
+static void
+live_free(void *arg)
+{
+    struct live *l = arg;
+    if (pn_gate_holds(&l->ent))         /* not when the gate went first */
+        pn_admit_del(&l->g->live, &l->ent);
+    free(l);
+}
+
+int
+pn_gate_live(pn_gate_t *g, pn_xprt_t *x, const pn_addr_t *src)
+{
+    char s[INET6_ADDRSTRLEN];
+    uint64_t held, now;
+    if (g->live_per_src == 0)
+        return PN_OK;
+    if (g->live.tab == NULL) {
+        uint64_t n = nofile();
+        pn_admit_init(&g->live, n > LIVE_TRACKED_MAX ? LIVE_TRACKED_MAX : (uint32_t)n,
+                      g->live_per_src);
+    }
+    uint32_t n = pn_admit_held(&g->live, src);
+    if (n >= g->live_per_src) {
+        g->st.refused_live++;
+        now = pn_now_ms();
+        if (pn_ratelim_pass(&g->live_log, now, &held))
+            log_warn("%s: %s has %u connections open (the cap, POSTERN_LIVE_PER_SRC): refusing "
+                     "more from it (%llu more refused since the last note)", g->o.who,
+                     pn_addr_ip(src, s), n, (unsigned long long)held);
+        return PN_ERR;
+    }
+    struct live *l = xcalloc(sizeof(*l));
+    l->g = g;
+    if (pn_admit_add(&g->live, &l->ent, src, pn_now_ms()) != PN_OK) {
+        free(l);                /* the table is full: this one is not counted */
+        return PN_OK;
+    }
+    x->on_free = live_free;
+    x->on_free_arg = l;
+    return PN_OK;
 }
 
 void

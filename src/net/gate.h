@@ -17,11 +17,16 @@
  *
  * The caps default from RLIMIT_NOFILE (a quarter of it for unfinished
  * connections, at least 16 and at most 4096; an eighth of that per source,
- * at least 8), so that slow clients can never take every descriptor. */
+ * at least 8), so that slow clients can never take every descriptor.
+ *
+ * A plain TCP port (no head) also caps its LIVE connections per source
+ * (pn_gate_live_on, pn_gate_live): counted from accept until the transport is
+ * freed; one over the cap is closed at once. */
 #ifndef PN_NET_GATE_H
 #define PN_NET_GATE_H
 
 #include "core/ev.h"
+#include "core/xprt.h"
 #include "net/admit.h"
 
 #include <stdint.h>
@@ -39,6 +44,7 @@ typedef struct pn_gate_stats {
     uint64_t evicted;           /* ended to make room */
     uint64_t expired;           /* ended at the deadline */
     uint64_t pauses;            /* accept failures that paused the listener */
+    uint64_t refused_live;      /* refused: their source held the live cap */
 } pn_gate_stats_t;
 
 /** A gate on <loop> with <o> (copied). Never NULL. POSTERN_GATE_MAX and
@@ -64,6 +70,15 @@ int pn_gate_holds(const pn_admit_ent_t *e);
 int pn_gate_accept_failed(pn_gate_t *g, int err, void (*resume)(void *arg), void *arg);
 /** An accept worked: the back-off starts over. */
 void pn_gate_accept_ok(pn_gate_t *g);
+/** Cap the LIVE connections per source on this listener (a plain TCP port, where
+ *  a connection has no head to wait for): POSTERN_LIVE_PER_SRC, by default a
+ *  quarter of RLIMIT_NOFILE (each relay takes two descriptors), at least 64; 0
+ *  turns it off. Not for ports one peer legitimately fills (the tunnel port). */
+void pn_gate_live_on(pn_gate_t *g);
+/** A connection from <src> was accepted as <x>: PN_OK, and it is counted until
+ *  <x> is freed (x->on_free); PN_ERR when <src> already holds the cap (the caller
+ *  closes it; counted, logged at most once a second). PN_OK when not capped. */
+int pn_gate_live(pn_gate_t *g, pn_xprt_t *x, const pn_addr_t *src);
 /** Counters since <g> was made. */
 void pn_gate_stats(const pn_gate_t *g, pn_gate_stats_t *out);
 

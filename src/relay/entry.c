@@ -90,6 +90,11 @@ start_tls(pn_entry_t *e, int fd, const pn_addr_t *peer, const pn_addr_t *local)
     struct handshake *h = xcalloc(sizeof(*h));
     h->e = e;
     h->x = pn_tls_xprt_new(fd, ssl);
+    if (pn_gate_live(e->gate, h->x, peer) != PN_OK) {
+        pn_xprt_free(h->x);
+        free(h);
+        return;
+    }
     h->peer = *peer;
     h->local = *local;
     h->io = ev_io_new(e->loop, fd, on_handshake_io, h);
@@ -129,7 +134,12 @@ on_accept(int lfd, int ready, void *arg)
             start_tls(e, fd, &peer, &local);
             continue;
         }
-        e->cb(pn_raw_xprt_new(fd), &peer, &local, e->ctx);
+        pn_xprt_t *x = pn_raw_xprt_new(fd);
+        if (pn_gate_live(e->gate, x, &peer) != PN_OK) {
+            pn_xprt_free(x);
+            continue;
+        }
+        e->cb(x, &peer, &local, e->ctx);
     }
 }
 

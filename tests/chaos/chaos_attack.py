@@ -209,8 +209,8 @@ def test_slow_clients_hub_tcp_route(tmp_path):
     """A tcp route has no head to wait for: every attacker is a live relay to the
     service. The account's max_conns bounds what the attackers hold; the hub and the
     agent must not spin or flood their logs, and serve again at once when they leave.
-    (A per-source cap on a plain TCP port would refuse a service's own users behind one
-    address: the account's max_conns is the bound there.)"""
+    (The live cap per source, POSTERN_LIVE_PER_SRC, bounds each attacking address too:
+    a quarter of the hub's ulimit -n.)"""
     st = HubStack(tmp_path)
     try:
         base = port_block(1)

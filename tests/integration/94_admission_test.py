@@ -7,7 +7,10 @@ descriptor exhaustion.
   (another source address) from being served.
 - The master's API: the same, with its 10 s deadline for a whole request.
 - The master out of descriptors (EMFILE) pauses accepting, uses little CPU, writes
-  little log, and serves again once descriptors are free."""
+  little log, and serves again once descriptors are free.
+- Live connections per source on a plain TCP port (POSTERN_LIVE_PER_SRC): a forwarder
+  and a hub tcp route refuse the one over the cap, serve other sources, and serve the
+  source again once one of its connections closes."""
 import socket
 import time
 
@@ -152,3 +155,67 @@ def test_master_at_emfile_pauses_without_spinning(postern, tmp_path):
         raise AssertionError("the master did not serve again within 5 s of the descriptors "
                              "being freed")
     print(f"master recovered in {time.monotonic() - t0:.2f} s")
+
+
+def _echo_from(port, src, timeout=3.0):
+    """A connection from <src> whose echo works: the socket (open), or None when the
+    server closed it instead."""
+    s = socket.socket()
+    s.bind((src, 0))
+    s.settimeout(timeout)
+    s.connect((LOOPBACK, port))
+    try:
+        s.sendall(b"ping")
+        if s.recv(4) == b"ping":
+            return s
+    except OSError:
+        pass
+    s.close()
+    return None
+
+
+def _live_cap(port, proc):
+    """8 live connections from 127.0.0.3 are served, the 9th is refused (logged) while
+    another source is served; once one of the 8 closes, 127.0.0.3 is served again."""
+    held = [_echo_from(port, "127.0.0.3") for _ in range(8)]
+    try:
+        assert all(held), "a connection under the cap was not served"
+        assert _echo_from(port, "127.0.0.3") is None, "the 9th from one source was served"
+        other = _echo_from(port, "127.0.0.4")
+        assert other is not None, "another source was refused"
+        other.close()
+        proc.wait_for_log(r"127\.0\.0\.3 has 8 connections open \(the cap, "
+                          r"POSTERN_LIVE_PER_SRC\)", timeout=5)
+        held.pop().close()
+        deadline = time.monotonic() + 5
+        again = None
+        while again is None and time.monotonic() < deadline:
+            again = _echo_from(port, "127.0.0.3")
+            if again is None:
+                time.sleep(0.1)
+        assert again is not None, "not served again after one of its connections closed"
+        held.append(again)
+    finally:
+        for s in held:
+            if s is not None:
+                s.close()
+
+
+def test_live_connections_per_source_forwarder(postern, echo_backend):
+    p = postern.client([echo_backend.port], env={"POSTERN_LIVE_PER_SRC": "8"})
+    _live_cap(p.port, p)
+
+
+def test_live_connections_per_source_hub_tcp_route(tmp_path):
+    from harness.backends import echo_handler
+    from harness.net import port_block
+    st = HubStack(tmp_path)
+    try:
+        base = port_block(1)
+        acct = account("live")
+        hub = st.hub([acct], http=False, ports=(base, base), env={"POSTERN_LIVE_PER_SRC": "8"})
+        echo = st.tcp(echo_handler, name="echo")
+        st.agent(hub, acct["token"], [Route("tcp", echo.port, port=base)])
+        _live_cap(base, hub.proc)
+    finally:
+        st.cleanup()
