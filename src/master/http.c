@@ -87,9 +87,12 @@ pn_mhttp_new(ev_loop_t *loop, int lfd, pn_tls_ctx_t *tls, pn_mhttp_handler_cb cb
     h->ctx = ctx;
     h->http = evhttp_new(base);
     /* Our own listener, so that accepted sockets are close-on-exec: the
-     * instances the master forks must not inherit API connections. */
+     * instances the master forks must not inherit API connections. Backlog 0:
+     * <lfd> keeps the backlog it listens with (-1 would listen() again with
+     * 128, and under a flood of connections a good client's SYN is dropped and
+     * retried only 1 s, then 3 s later). */
     struct evconnlistener *l = evconnlistener_new(base, NULL, NULL,
-                                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
+                                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0,
                                                   lfd);
     if (h->http == NULL || l == NULL || evhttp_bind_listener(h->http, l) == NULL) {
         log_error("master: cannot start the HTTP server");
