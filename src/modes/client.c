@@ -334,6 +334,15 @@ session_ready(struct client *cl)
     cl->side.sess.ready = 1;
     cl->backoff_ms = BACKOFF_MIN_MS;
     cl->in.report_mode = 2;
+    /* The pool never holds more than a quarter of our descriptors: the
+     * exchanges it serves need theirs (a target each), or out of descriptors
+     * the idle pool would keep every one and no user be served again. */
+    uint64_t cap = pn_sock_nofile() / 4 < 4 ? 4 : pn_sock_nofile() / 4;
+    if (cl->hello.max > cap) {
+        log_info("%s: pool capped at %llu (a quarter of ulimit -n) instead of %u",
+                 cl->side.name, (unsigned long long)cap, cl->hello.max);
+        cl->hello.max = (uint32_t)cap;
+    }
     size_t min = cl->cfg->min < cl->hello.max ? cl->cfg->min : cl->hello.max;
     cl->target = min;
     const tun_xport_t *xd = tun_xport_client_data(&cl->xc, &cl->hello, cl->data_tls);

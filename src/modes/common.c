@@ -3,6 +3,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "net/dns.h"
+#include "net/sock.h"
 #include "route/proxy.h"
 
 #include <stdio.h>
@@ -96,4 +97,13 @@ pn_fail(int code, const char *msg)
 {
     fprintf(stderr, "postern: %s\n", msg);
     return code;
+}
+
+uint32_t
+pn_mode_pool_max(const pn_config_t *cfg)
+{
+    uint64_t cap = pn_sock_nofile() / 4;
+    if (cap < 4)
+        cap = 4;
+    return cfg->max > cap ? (uint32_t)cap : (uint32_t)cfg->max;
 }

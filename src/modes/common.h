@@ -28,5 +28,9 @@ int pn_mode_tls_server(const pn_config_t *cfg, pn_tls_ctx_t **out, char *err);
 size_t pn_mode_udp_proxy_header(int proxy, const pn_addr_t *src, const pn_addr_t *dst, uint8_t *out);
 /** Print "postern: <msg>" on stderr and return <code>. */
 int pn_fail(int code, const char *msg);
+/** The pool ceiling to announce and keep: max=, but never more than a quarter of
+ *  the descriptor limit (at least 4): idle pooled connections must leave
+ *  descriptors to the exchanges they serve. */
+uint32_t pn_mode_pool_max(const pn_config_t *cfg);
 
 #endif

@@ -467,7 +467,7 @@ on_control(pn_xprt_t *x, const pn_addr_t *peer, void *arg)
     struct hsess *s = xcalloc(sizeof(*s));
     tun_sess_opts_t o = {
         .who = "hub", .peer = "agent", .accepting = 1, .tls = h->cfg->tls, .fp = h->fp,
-        .interval_ms = h->cfg->report_ms, .wait_ms = h->cfg->pool_wait_ms, .max = h->cfg->max,
+        .interval_ms = h->cfg->report_ms, .wait_ms = h->cfg->pool_wait_ms, .max = pn_mode_pool_max(h->cfg),
     };
     tun_sess_hooks_t hk = { .ctx = s, .frame = on_frame, .ended = on_ended };
     tun_sess_init(&s->t, h->in.loop, &o, &hk);
@@ -499,7 +499,7 @@ on_control(pn_xprt_t *x, const pn_addr_t *peer, void *arg)
     acct->nsess++;
     pn_hello_t hello = {
         .flow = PN_FLOW_REVERSE, .tls = (uint8_t)h->cfg->tls, .proto = PN_PROTO_TCP | PN_PROTO_UDP,
-        .max = h->cfg->max, .interval_ms = (uint32_t)h->cfg->report_ms, .has_session = 1,
+        .max = pn_mode_pool_max(h->cfg), .interval_ms = (uint32_t)h->cfg->report_ms, .has_session = 1,
     };
     memcpy(hello.session, s->t.tag, sizeof(s->t.tag));
     tun_xport_hello(&hello, h->cfg->xtype, h->cfg->ws_path);

@@ -158,7 +158,7 @@ on_control(pn_xprt_t *x, const pn_addr_t *peer, void *arg)
     pn_hello_t h = {
         .flow = (uint8_t)sv->flow, .tls = (uint8_t)sv->cfg->tls,
         .proto = (uint8_t)((sv->cfg->notcp ? 0 : PN_PROTO_TCP) | (sv->cfg->noudp ? 0 : PN_PROTO_UDP)),
-        .max = sv->cfg->max, .interval_ms = (uint32_t)sv->cfg->report_ms,
+        .max = pn_mode_pool_max(sv->cfg), .interval_ms = (uint32_t)sv->cfg->report_ms,
     };
     tun_xport_hello(&h, sv->cfg->xtype, sv->cfg->ws_path);
     if (sv->side.sess.ctrl != NULL) {
@@ -172,7 +172,7 @@ on_control(pn_xprt_t *x, const pn_addr_t *peer, void *arg)
     tun_sess_hello(&sv->side.sess, &h);
     ev_timer_arm(sv->tick, sv->cfg->report_ms);
     log_info("%s: client %s attached (flow=%s, tls=%d, max=%u)", sv->side.name, pn_addr_str(peer, s),
-             flow_name(sv->flow), sv->cfg->tls, sv->cfg->max);
+             flow_name(sv->flow), sv->cfg->tls, pn_mode_pool_max(sv->cfg));
     pn_instance_state(&sv->in, "connected", "serving the tunnel client at %s",
                       pn_addr_str(peer, s));
     /* Users that waited for a client get their channels as the pool fills. */
@@ -285,7 +285,7 @@ pn_server_run(const pn_config_t *cfg)
     sv.in.stop_ctx = &sv;
     tun_sess_opts_t so = {
         .who = "server", .peer = "client", .accepting = 1, .tls = cfg->tls, .fp = sv.fp,
-        .interval_ms = cfg->report_ms, .wait_ms = cfg->pool_wait_ms, .max = cfg->max,
+        .interval_ms = cfg->report_ms, .wait_ms = cfg->pool_wait_ms, .max = pn_mode_pool_max(cfg),
     };
     tun_sess_hooks_t sh = { .ctx = &sv, .frame = on_frame, .ended = on_ended };
     pn_mode_side_init(&sv.side, &sv.in, "server", &so, &sh);
@@ -370,7 +370,7 @@ pn_server_embed(ev_loop_t *loop, const pn_config_t *cfg, char *err)
     snprintf(sv->vname, sizeof(sv->vname), "via rev %s:%s", cfg->host ? cfg->host : "", cfg->port);
     tun_sess_opts_t so = {
         .who = sv->vname, .peer = "node", .accepting = 1, .tls = cfg->tls, .fp = sv->fp,
-        .interval_ms = cfg->report_ms, .wait_ms = cfg->pool_wait_ms, .max = cfg->max,
+        .interval_ms = cfg->report_ms, .wait_ms = cfg->pool_wait_ms, .max = pn_mode_pool_max(cfg),
     };
     tun_sess_hooks_t sh = { .ctx = sv, .frame = on_frame, .ended = on_ended };
     pn_mode_side_init(&sv->side, &sv->in, sv->vname, &so, &sh);

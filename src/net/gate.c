@@ -3,12 +3,12 @@
 #include "net/gate.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "net/sock.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 1000
@@ -48,19 +48,10 @@ env_u32(const char *name, uint32_t dflt)
     return *end == '\0' && n > 0 && n < 1000000 ? (uint32_t)n : dflt;
 }
 
-static uint64_t
-nofile(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-        return rl.rlim_cur;
-    return 1024;
-}
-
 static uint32_t
 default_max(void)
 {
-    uint64_t n = nofile() / 4;
+    uint64_t n = pn_sock_nofile() / 4;
     return n < 16 ? 16 : n > 4096 ? 4096 : (uint32_t)n;
 }
 
@@ -232,7 +223,7 @@ pn_gate_accept_ok(pn_gate_t *g)
 void
 pn_gate_live_on(pn_gate_t *g)
 {
-    uint64_t n = nofile() / 4;
+    uint64_t n = pn_sock_nofile() / 4;
     const char *v = getenv("POSTERN_LIVE_PER_SRC");
     char *end;
     if (v != NULL && *v != '\0') {
@@ -262,7 +253,7 @@ pn_gate_live(pn_gate_t *g, pn_xprt_t *x, const pn_addr_t *src)
     if (g->live_per_src == 0)
         return PN_OK;
     if (g->live.tab == NULL) {
-        uint64_t n = nofile();
+        uint64_t n = pn_sock_nofile();
         pn_admit_init(&g->live, n > LIVE_TRACKED_MAX ? LIVE_TRACKED_MAX : (uint32_t)n,
                       g->live_per_src);
     }

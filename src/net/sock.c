@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static int
@@ -220,4 +221,13 @@ pn_close(int fd)
 {
     if (fd >= 0)
         close(fd);
+}
+
+uint64_t
+pn_sock_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        return rl.rlim_cur;
+    return 1024;
 }

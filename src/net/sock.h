@@ -38,5 +38,8 @@ void pn_sock_tune(int fd);
 pn_xprt_t *pn_raw_xprt_new(int fd);
 /** Close <fd> if it is >= 0, retrying nothing (close is never retried on Linux). */
 void pn_close(int fd);
+/** The process's descriptor limit (soft RLIMIT_NOFILE; 1024 when unlimited or
+ *  unknown): caps that must leave descriptors for others derive from it. */
+uint64_t pn_sock_nofile(void);
 
 #endif

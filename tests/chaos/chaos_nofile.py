@@ -117,7 +117,8 @@ def test_descriptor_exhaustion(kind, postern, backends, tmp_path):
                     break
             except OSError:
                 pass
-            assert time.monotonic() - t1 < 10, f"{kind}: not served within 10 s after"
+            assert time.monotonic() - t1 < 10, \
+                f"{kind}: not served within 10 s after; its log:\n{proc.output()[-4000:]}"
             time.sleep(0.05)
         recovery = time.monotonic() - t1
         scale.report(f"descriptor exhaustion ({kind} at ulimit -n {NOFILE})",
