@@ -109,17 +109,18 @@ def test_nonreader_hub_http(tmp_path):
         echo = st.http_echo("A")
         st.agent(hub, acct["token"], [Route("http", echo.port, host="a.hub.test")])
         port = hub.http_port
-        big = b"GET /bytes/8388608 HTTP/1.1\r\nHost: a.hub.test\r\n\r\n" * 4
+        big = b"GET /bytes/1048576 HTTP/1.1\r\nHost: a.hub.test\r\n\r\n" * 8
 
         def good():
             return http_request(port, "a.hub.test", "/", src_ip=scale.GOOD_SRC,
                                 timeout=3.0).status == 200
 
         assert good()
-        # Each holds a data connection and a service connection until its deadline:
-        # fewer than the slowloris attacks (the per-source live cap is the bound there).
+        # Each holds a data connection and a thread of the service (in this Python
+        # process, as the attackers and the good client) until its deadline: fewer
+        # than the slowloris attacks, at most 256.
         gc, fig = _attack(port, None, hub.proc.proc.pid, hub.proc, good,
-                          "non-reader hub http", attackers=scale.ATTACKERS // 4,
+                          "non-reader hub http", attackers=min(scale.ATTACKERS // 4, 256),
                           make=lambda src, n: NonReader(port, n, big, src=src,
                                                         duration=scale.ATTACK_S + 15))
         assert gc.success() >= 0.99, gc.summary()
