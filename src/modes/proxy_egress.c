@@ -6,15 +6,19 @@
  * the node dials it (docs/protocol.md §5.2).
  *
  *   admitted pconn --pick a node (lbs=; skip nodes whose tunnel is down)-->
- *       take a data channel --signal TCP(id, TARGET)--> relay (the user's counters) */
+ *       take a data channel --signal TCP(id, TARGET)--> the node's RESULT
+ *       (§6.5, under the dial deadline) --OK--> reply + relay (the user's counters)
+ *                                       \--code--> the protocol's own error */
 #include "conf/config.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "modes/client.h"
 #include "modes/server.h"
 #include "modes/proxy_priv.h"
+#include "tunnel/frame.h"
 #include "tunnel/session.h"
 
+#include <stdio.h>
 #include <string.h>
 
 struct proxy_via {
@@ -128,6 +132,65 @@ pick(struct proxy_via *v)
     return best;
 }
 
+/* The node's RESULT code as the user's protocol says it: a SOCKS5 reply and an HTTP status. */
+static void
+result_reply(pconn_t *c, uint8_t code, const char *reason)
+{
+    static const struct { uint8_t rep; int http; } as[] = {
+        [PN_RC_NOT_ALLOWED] = { SOCKS_REP_NOT_ALLOWED, 403 },
+        [PN_RC_NET_UNREACH] = { SOCKS_REP_NET_UNREACH, 502 },
+        [PN_RC_HOST_UNREACH] = { SOCKS_REP_HOST_UNREACH, 502 },
+        [PN_RC_REFUSED] = { SOCKS_REP_REFUSED, 502 },
+        [PN_RC_TIMEOUT] = { SOCKS_REP_TTL, 504 },
+    };
+    char why[PN_RESULT_REASON_MAX + 32];
+    snprintf(why, sizeof(why), "the node: %s", reason[0] ? reason : "refused");
+    if (code == PN_RC_NOT_ALLOWED)
+        c->u->refused++;
+    if (code >= sizeof(as) / sizeof(as[0]) || as[code].http == 0)
+        proxy_conn_fail(c, SOCKS_REP_FAIL, 502, why);       /* a code not known here */
+    else
+        proxy_conn_fail(c, as[code].rep, as[code].http, why);
+}
+
+/* Read the node's RESULT frame, no byte past it (what follows is the relay's),
+ * under the dial deadline armed when the user was admitted. May free <c>. */
+static void
+on_result(pn_xprt_t *x, int ready, void *arg)
+{
+    pconn_t *c = arg;
+    char reason[PN_RESULT_REASON_MAX + 1];
+    for (;;) {
+        uint8_t code = 0;
+        size_t need = 0;
+        const char *why = NULL;
+        int rc = pn_result_decode(c->res, c->res_n, &code, reason, &need, &why);
+        if (rc == PN_ERR) {
+            proxy_conn_fail(c, SOCKS_REP_FAIL, 502, why);
+            return;
+        }
+        if (rc == PN_OK) {
+            pn_xprt_unwatch(x);
+            xfree(c->res);
+            if (code == PN_RC_OK)
+                proxy_conn_relay(c);
+            else
+                result_reply(c, code, reason);
+            return;
+        }
+        ssize_t r = x->ops->read(x, c->res + c->res_n, need - c->res_n);
+        if (r == PN_AGAIN) {
+            pn_xprt_watch(x, c->p->in.loop, x->want, on_result, c);
+            return;
+        }
+        if (r <= 0) {
+            proxy_conn_fail(c, SOCKS_REP_FAIL, 502, "the node closed the exchange without an answer");
+            return;
+        }
+        c->res_n += (size_t)r;
+    }
+}
+
 static void
 on_channel(pn_xprt_t *data, const uint8_t *id, void *arg)
 {
@@ -145,7 +208,9 @@ on_channel(pn_xprt_t *data, const uint8_t *id, void *arg)
         return;
     }
     c->via_x = data;
-    proxy_conn_relay(c);
+    c->res = xmalloc(PN_RESULT_MAX);
+    c->res_n = 0;
+    on_result(data, EV_RD, c);
 }
 
 /* Send the admitted <c> through a node (lbs=), then relay. May free <c>. */

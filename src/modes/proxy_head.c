@@ -339,7 +339,7 @@ on_deadline(ev_timer_t *t, void *arg)
 {
     pconn_t *c = arg;
     if (c->st == PC_DIAL)
-        refuse(c, SOCKS_REP_HOST_UNREACH, 504, "destination did not answer in time");
+        refuse(c, SOCKS_REP_TTL, 504, "destination did not answer in time");
     else
         refuse(c, -1, 0, "head deadline passed");
     return EV_TIMER_STOP;

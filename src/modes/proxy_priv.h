@@ -108,6 +108,8 @@ typedef struct pconn {
     struct tun_sess *via_sess;  /* borrowed: via=, the chosen node's tunnel session */
     struct tun_take *take;      /* owned: via=, the data channel being taken */
     pn_xprt_t *via_x;           /* owned: via=, the node's data channel until the relay */
+    uint8_t *res;               /* owned: via=, the node's RESULT frame as it arrives, or NULL */
+    size_t res_n;
 } pconn_t;
 
 /* modes/proxy_user.c */

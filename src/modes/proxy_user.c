@@ -123,6 +123,7 @@ pconn_free(pconn_t *c)
         memset(c->buf, 0, c->n);
     free(c->buf);
     free(c->fwd);
+    free(c->res);
     free(c);
 }
 

@@ -4,12 +4,18 @@ which dials the destination named in the signal's TARGET TLV (docs/protocol.md ย
 Real curl through entrance -> tunnel -> node -> a local web server (sha256 of the body);
 the node's allow= refusing a loopback destination unless allowed; a node without
 egress=1 refusing; with two nodes, kill -9 one and new connections go through the other.
-The reverse path too (via=rev:): the node, a tunnel client, dials the entrance's tunnel port."""
+The reverse path too (via=rev:): the node, a tunnel client, dials the entrance's tunnel port.
+The node's RESULT frame (docs/protocol.md ยง6.5) reaches the user as the protocol's own
+error: curl's and ncat's exit codes and messages for SOCKS5 replies 2/5/6, HTTP 403/502/504."""
 import hashlib
+import socket
+import subprocess
 
 from conftest import LOOPBACK, free_port
+from harness.procs import require_tool
 from tunnel_util import wait_checkpoint
-from proxy_util import curl_through, socks_open, start_proxy, write_users, www  # noqa: F401
+from proxy_util import (curl_through, socks_open, start_proxy, user_stats, write_users,  # noqa: F401
+                        www)
 
 import pytest
 
@@ -17,12 +23,12 @@ USERS = [{"name": "alice", "password": "alice-pw-1"}]
 ENV = {"POSTERN_REPORT_INTERVAL": "500ms", "POSTERN_BACKOFF_MAX": "2s"}
 
 
-def start_node(postern, fixed_target, params):
+def start_node(postern, fixed_target, params, env=None):
     """A node: server://k@127.0.0.1:<free>/<fixed_target>?mode=2&<params>, listening."""
     for _ in range(3):
         port = free_port()
         p = postern.run([f"server://nodekey@{LOOPBACK}:{port}/{LOOPBACK}:{fixed_target}"
-                         f"?mode=2&{params}"], ENV)
+                         f"?mode=2&{params}"], {**ENV, **(env or {})})
         p.port = port
         try:
             p.wait_port()
@@ -64,14 +70,60 @@ def test_curl_through_a_node(postern, tmp_path, www):
     assert node.count_lines(r"egress: exchange .* refused") == 0
 
 
+def refused_as(px, url, socks_rep, status):
+    """The user sees the node's refusal as SOCKS5 reply <socks_rep> (curl: exit 97, the
+    reply in its message) and HTTP <status> (absolute URI: the status; CONNECT: exit 56)."""
+    r = fetch(px, url)
+    assert r.returncode == 97 and f"({socks_rep})".encode() in r.stderr, r.stderr
+    r = curl_through("-s", "-o", "/dev/null", "-w", "%{http_code}", "-x",
+                     f"http://alice:alice-pw-1@{LOOPBACK}:{px.port}", url, timeout=20)
+    assert r.stdout == str(status).encode(), (r.stdout, r.stderr)
+    r = curl_through("-p", "-x", f"http://alice:alice-pw-1@{LOOPBACK}:{px.port}", url, timeout=20)
+    assert r.returncode == 56 and f"response {status}".encode() in r.stderr, r.stderr
+
+
 def test_node_allow_guards_loopback(postern, tmp_path, www):
     port, _, small = www
     node = start_node(postern, port, "egress=1")      # no allow=: loopback is internal
     px = start_entrance(postern, tmp_path, [node])
-    r = fetch(px, f"http://localhost:{port}/small.bin")
-    assert r.returncode != 0 and r.stdout == b""
+    refused_as(px, f"http://localhost:{port}/small.bin", 2, 403)
     node.wait_for_log(r"egress: exchange to localhost:\d+ refused: destination is internal "
                       r"\(not in allow=\)", timeout=5)
+    px.wait_for_log(r"user alice: socks5: the node: destination is internal", timeout=5)
+    mark = px.mark()
+    assert user_stats(px, "alice", start=mark)["refused"] >= 3
+
+
+def test_node_answers_refused_and_timeout(postern, tmp_path):
+    """A closed port: reply 5 / 502 (curl, ncat in both proxy types); a destination that
+    never answers the SYN (a listener whose backlog is full) past the node's 1 s dial
+    deadline: reply 6 / 504, well before the entrance's own 10 s."""
+    node = start_node(postern, free_port(), "egress=1&allow=127.0.0.0/8",
+                      env={"POSTERN_DIAL_TIMEOUT": "1s"})
+    px = start_entrance(postern, tmp_path, [node])
+    closed = free_port()
+    refused_as(px, f"http://localhost:{closed}/", 5, 502)
+    ncat = [require_tool("ncat"), "--proxy", f"{LOOPBACK}:{px.port}", "--proxy-auth",
+            "alice:alice-pw-1", "-w", "5", LOOPBACK, str(closed)]
+    r = subprocess.run(ncat + ["--proxy-type", "socks5"], input=b"", capture_output=True, timeout=30)
+    assert r.returncode == 1 and b"Connection refused" in r.stderr, r.stderr
+    r = subprocess.run(ncat + ["--proxy-type", "http"], input=b"", capture_output=True, timeout=30)
+    assert r.returncode == 1 and b"status code 502" in r.stderr, r.stderr
+    full = socket.socket()
+    full.bind((LOOPBACK, 0))
+    full.listen(0)
+    fillers = []
+    for _ in range(3):
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(full.getsockname())
+        fillers.append(c)
+    try:
+        refused_as(px, f"http://{LOOPBACK}:{full.getsockname()[1]}/", 6, 504)
+    finally:
+        for c in fillers + [full]:
+            c.close()
+    px.wait_for_log(r"user alice: http: the node: timed out", timeout=5)
 
 
 @pytest.mark.parametrize("path", ["relay", "reverse"])
@@ -85,7 +137,7 @@ def test_node_without_egress_refuses(postern, tmp_path, www, path):
         px = start_rev_entrance(postern, tmp_path)
         node = start_rev_node(postern, px, port, "allow=127.0.0.0/8")
     r = fetch(px, f"http://localhost:{port}/small.bin")
-    assert r.returncode != 0 and r.stdout == b""
+    assert r.returncode == 97 and b"(2)" in r.stderr, r.stderr      # not allowed
     node.wait_for_log(r"egress: exchange to localhost:\d+ refused: this end was not started "
                       r"with egress=1", timeout=5)
     assert node.alive()
