@@ -1,12 +1,14 @@
 /* modes/egress.c: the tunnel end that dials the destination a signal names
  * (TARGET, docs/protocol.md §5.2) instead of its fixed targets: only with
  * egress=1, names resolved without blocking, internal destinations refused
- * unless allow= lists them, TCP only (a UDP exchange with a TARGET is refused).
- * Every TARGET exchange is answered on its data connection by a RESULT frame
+ * unless allow= lists them; TCP (a connection) or UDP (a connected socket and
+ * the datagrams of one session, length-framed, §6.4). Every TARGET exchange is answered on its data connection by a RESULT frame
  * (§6.5) before any relayed byte: OK, or why not (then the connection ends).
  *
  *   signal TCP(id, TARGET host:port) --> pn_mode_side_exit_to --> resolve
  *       --> allowed? --> connect (under the dial deadline) --> RESULT(OK) + relay
+ *   signal UDP(id, TARGET) --> resolve --> allowed? --> connected UDP socket
+ *       --> RESULT(OK) written --> UDP session (relay/udp.h, STREAM -> CONN)
  *       \--refused / failed--> RESULT(code, reason), end of writing, close
  *                              when the sender does (or the handshake deadline) */
 #include "modes/egress.h"
@@ -44,7 +46,9 @@ struct egx {
     int fd;                     /* owned: connecting socket, or -1 */
     ev_io_t *io;                /* owned */
     ev_timer_t *deadline;       /* owned: resolve + connect, then the refusal's telling */
-    int telling;                /* refused: writing the RESULT, then waiting for the close */
+    int udp;                    /* a UDP exchange */
+    int telling;                /* writing the RESULT: 1 a refusal (then waiting for the
+                                 * close), 2 a UDP session's OK (then its datagrams) */
     uint8_t res[PN_RESULT_MAX]; /* the RESULT frame */
     size_t res_len, res_off;
 };
@@ -115,6 +119,10 @@ pn_mode_dest_allowed(const pn_cidr_t *allow, size_t nallow, const pn_addr_t *a)
 /* The refusal's RESULT goes out, then the writing side ends; the connection
  * closes when the sender closes it (it has read the answer), on an error, or
  * at the deadline. Bytes the sender still sends are read and dropped. */
+/* Write the RESULT; then a UDP session starts (telling == 2), or a refusal
+ * ends the writing side and the connection closes when the sender closes it
+ * (it has read the answer), on an error, or at the deadline. Bytes the sender
+ * still sends meanwhile are read and dropped. */
 static void
 on_tell(pn_xprt_t *x, int ready, void *arg)
 {
@@ -131,10 +139,23 @@ on_tell(pn_xprt_t *x, int ready, void *arg)
             return;
         }
         g->res_off += (size_t)w;
-        if (g->res_off == g->res_len && x->ops->shutdown_wr(x) == PN_ERR) {
+        if (g->res_off < g->res_len || g->telling == 2)
+            continue;
+        if (x->ops->shutdown_wr(x) == PN_ERR) {
             egx_free(g);
             return;
         }
+    }
+    if (g->telling == 2) {
+        struct pn_mode_side *sd = g->sd;
+        pn_xprt_t *data = g->data;
+        int fd = g->fd;
+        g->data = NULL;
+        g->fd = -1;
+        egx_free(g);
+        pn_xprt_unwatch(data);
+        udp_sess_new_stream(sd->udp, data, fd, NULL, 0);
+        return;
     }
     for (;;) {
         ssize_t r = x->ops->read(x, sink, sizeof(sink));
@@ -246,11 +267,18 @@ on_resolved(const pn_addr_t *a, const char *err, void *arg)
         fail(g, PN_RC_NOT_ALLOWED, "destination is internal (not in allow=)");
         return;
     }
-    g->fd = pn_dial_tcp(a, g->sd->src, e);
+    g->fd = g->udp ? pn_dial_udp(a, g->sd->src, e) : pn_dial_tcp(a, g->sd->src, e);
     if (g->fd == -1) {
         int en = errno;
         g->sd->in->stats.dial_fail++;
         fail(g, errno_code(en), e);
+        return;
+    }
+    if (g->udp) {               /* connected at once: say so, then the datagrams */
+        g->telling = 2;
+        g->res_len = pn_result_encode(PN_RC_OK, NULL, g->res, sizeof(g->res));
+        ev_timer_arm(g->deadline, g->sd->in->cfg->handshake_ms);
+        on_tell(g->data, EV_WR, g);
         return;
     }
     g->io = ev_io_new(g->sd->in->loop, g->fd, on_connect, g);
@@ -261,7 +289,7 @@ static long
 on_deadline(ev_timer_t *t, void *arg)
 {
     struct egx *g = arg;
-    if (g->telling) {
+    if (g->telling) {           /* the RESULT could not be written (or not read) in time */
         egx_free(g);
         return EV_TIMER_STOP;
     }
@@ -288,10 +316,6 @@ pn_mode_side_exit_to(struct pn_mode_side *sd, uint8_t type, pn_xprt_t *data, con
         refuse(sd, NULL, data, host, ps, PN_RC_NOT_ALLOWED, "this end was not started with egress=1");
         return;
     }
-    if (type != PN_FT_TCP) {
-        refuse(sd, NULL, data, host, ps, PN_RC_NOT_ALLOWED, "UDP to a named destination is not supported");
-        return;
-    }
     if (!pn_links_admit(&sd->sess.links)) {
         pn_xprt_free(data);
         return;
@@ -302,6 +326,7 @@ pn_mode_side_exit_to(struct pn_mode_side *sd, uint8_t type, pn_xprt_t *data, con
     g->src = *src;
     g->dst = *dst;
     g->fd = -1;
+    g->udp = type == PN_FT_UDP;
     snprintf(g->host, sizeof(g->host), "%s", host);
     memcpy(g->port, ps, sizeof(ps));
     pn_list_add(&sd->egress->pending, &g->node);

@@ -21,7 +21,7 @@ void pn_mode_egress_free(struct pn_mode_side *sd);
 /** As pn_mode_side_exit, but to <host>:<port> when <host> is not empty, the
  *  data channel answered with a RESULT frame first (docs/protocol.md §6.5):
  *  refused (RESULT with a code, a warning, then closed) without egress=1, for
- *  UDP, for an internal address not in allow=, and when the dial fails. */
+ *  an internal address not in allow=, and when the dial fails. */
 void pn_mode_side_exit_to(struct pn_mode_side *sd, uint8_t type, pn_xprt_t *data, const pn_addr_t *src,
                           const pn_addr_t *dst, const char *host, uint16_t port);
 

@@ -68,6 +68,14 @@ typedef struct proxy {
     struct proxy_via *via;      /* owned: via= nodes (modes/proxy_egress.c), or NULL: direct */
     void (*via_dial)(struct pconn *c); /* with <via>: sends an admitted connection through a
                                  * node (set by proxy_via_start; the head calls it) */
+    int (*via_take)(struct proxy *p, int udp, struct tun_sess **sess, struct tun_take **take,
+                    void (*cb)(pn_xprt_t *data, const uint8_t *id, void *arg), void *arg);
+                                /* with <via>: pick a node by lbs= among those up that
+                                 * carry TCP (UDP when <udp>), set *<sess> to its session
+                                 * and take one of its data channels for <cb>(data or
+                                 * NULL, id, <arg>), which may run inside the call (then
+                                 * *<take> is NULL and <arg> may be gone). PN_ERR when no
+                                 * node is up (no call). Set by proxy_via_start. */
 } proxy_t;
 
 enum pconn_state {
@@ -157,6 +165,14 @@ int proxy_via_start(proxy_t *p, char *err);
 /** End the nodes' tunnels and free them. No-op without via=. */
 void proxy_via_free(proxy_t *p);
 
+/* modes/proxy_user.c */
+/** Read the node's RESULT frame (docs/protocol.md §6.5) from <x> into <buf>
+ *  (PN_RESULT_MAX bytes, *<n> of them read so far), no byte past it: PN_OK
+ *  with *<code> and <reason>, PN_AGAIN (wait for x->want), or PN_ERR + <why>
+ *  (malformed, or the channel closed first). */
+int proxy_result_read(pn_xprt_t *x, uint8_t *buf, size_t *n, uint8_t *code, char *reason,
+                      const char **why);
+
 /* modes/proxy_ss.c */
 /** Take the accepted connection <x> on the Shadowsocks port (ss=). */
 void proxy_ss_on_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg);
@@ -167,5 +183,16 @@ void proxy_ss_on_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *loca
 int proxy_udp_start(pconn_t *c);
 /** Close an association. NULL is a no-op. */
 void proxy_udp_free(struct passoc *a);
+
+/* modes/proxy_udp_via.c */
+#define PROXY_UDP_VIA_MAX 16        /* destinations at once per association, through nodes */
+/** Send the datagram <p> (<n> bytes) of <c>'s association to <d> through a
+ *  node: the tunnel UDP session of that destination in <sessions>, made on
+ *  first use; answers go to <user> from the association's socket <fd> (both
+ *  borrowed, outliving <sessions>). Dropped and counted when over a bound. */
+void proxy_udp_via_send(pconn_t *c, pn_list_t *sessions, int fd, const pn_addr_t *user,
+                        const socks_dest_t *d, const uint8_t *p, size_t n);
+/** End every session in <sessions>. */
+void proxy_udp_via_close(pn_list_t *sessions);
 
 #endif

@@ -9,7 +9,8 @@
  *   user <--[hdr|data]-- fd <--data-- ofd[family] <-- destination
  *
  * Names are resolved without blocking; one datagram waits for its name, a
- * second one for another name meanwhile is dropped. */
+ * second one for another name meanwhile is dropped. With via=, datagrams go
+ * through nodes instead (modes/proxy_udp_via.c), names resolved there. */
 #include "core/log.h"
 #include "core/mem.h"
 #include "modes/proxy_priv.h"
@@ -37,6 +38,7 @@ struct passoc {
     uint16_t pend_port;
     uint8_t *pend;              /* owned */
     size_t pend_len;
+    pn_list_t vias;             /* via=: the tunnel UDP sessions, one per destination */
     uint8_t buf[DGRAM_MAX];
 };
 
@@ -124,7 +126,9 @@ on_user(int fd, int ready, void *arg)
         }
         const uint8_t *pl = a->buf + k;
         size_t plen = (size_t)n - (size_t)k;
-        if (d.atyp != SOCKS_ATYP_NAME) {
+        if (a->c->p->via != NULL) {
+            proxy_udp_via_send(a->c, &a->vias, a->fd, &a->user, &d, pl, plen);
+        } else if (d.atyp != SOCKS_ATYP_NAME) {
             send_out(a, &d.addr, pl, plen);
         } else if (strcmp(d.host, a->name) == 0) {
             pn_addr_t dst = a->name_addr;
@@ -218,6 +222,7 @@ proxy_udp_start(pconn_t *c)
     a->c = c;
     a->fd = fd;
     a->ofd[0] = a->ofd[1] = -1;
+    pn_list_init(&a->vias);
     a->io = ev_io_new(c->p->in.loop, fd, on_user, a);
     ev_io_set(a->io, EV_RD);
     c->udp = a;
@@ -235,6 +240,7 @@ proxy_udp_free(struct passoc *a)
 {
     if (a == NULL)
         return;
+    proxy_udp_via_close(&a->vias);
     pn_dns_cancel(a->dns);
     ev_io_free(a->io);
     pn_close(a->fd);

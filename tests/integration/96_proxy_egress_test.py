@@ -14,8 +14,9 @@ import subprocess
 from conftest import LOOPBACK, free_port
 from harness.procs import require_tool
 from tunnel_util import wait_checkpoint
-from proxy_util import (curl_through, socks_open, start_proxy, user_stats, write_users,  # noqa: F401
-                        www)
+from proxy_util import (curl_through, socks_addr, socks_open, start_proxy, user_stats,  # noqa: F401
+                        write_users, www)
+from udp_util import UdpEcho
 
 import pytest
 
@@ -143,13 +144,57 @@ def test_node_without_egress_refuses(postern, tmp_path, www, path):
     assert node.alive()
 
 
-def test_udp_associate_refused_with_via(postern, tmp_path):
-    node = start_node(postern, free_port(), "egress=1&allow=127.0.0.0/8")
-    px = start_entrance(postern, tmp_path, [node])
-    s, status, rep, _ = socks_open(px.port, "alice", "alice-pw-1", "0.0.0.0", 0, cmd=3)
-    s.close()
-    assert status == 0 and rep == 7, rep
-    px.wait_for_log(r"udp associate is not carried through via=", timeout=5)
+@pytest.mark.parametrize("path", ["relay", "reverse"])
+def test_udp_associate_through_a_node(postern, tmp_path, path):
+    """SOCKS5 UDP ASSOCIATE with via=: each destination's datagrams go through a tunnel
+    UDP session to the node (TARGET in the UDP signal), which sends them to a UDP echo;
+    answers come back whole with the destination's header as the user named it. A
+    destination the node refuses (internal, not in its allow=) gets nothing back."""
+    echo = UdpEcho(name="uecho")
+    try:
+        if path == "relay":
+            node = start_node(postern, free_port(), "egress=1&allow=127.0.0.0/8")
+            px = start_entrance(postern, tmp_path, [node])
+        else:
+            px = start_rev_entrance(postern, tmp_path)
+            node = start_rev_node(postern, px, free_port(), "egress=1&allow=127.0.0.0/8")
+            node.wait_for_log(r"connected to .* flow=reverse", timeout=5)
+        s, status, rep, bnd = socks_open(px.port, "alice", "alice-pw-1", "0.0.0.0", 0, cmd=3)
+        assert (status, rep) == (0, 0), rep
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.settimeout(5)
+        sizes = [1, 1400, 9000, 0, 60000]
+        for host in (LOOPBACK, "localhost"):
+            hdr = b"\x00\x00\x00" + socks_addr(host, echo.port)
+            for i, n in enumerate(sizes):
+                payload = bytes([i + 1]) * n
+                u.sendto(hdr + payload, bnd)
+                d, _ = u.recvfrom(65536)
+                assert d == hdr + payload, (host, n, len(d))
+        assert echo.rx_datagrams == 2 * len(sizes)
+        assert node.count_lines(r"egress: exchange .* refused") == 0
+        s.close()
+        u.close()
+    finally:
+        echo.stop()
+
+
+def test_udp_through_a_node_refused(postern, tmp_path):
+    echo = UdpEcho(name="uecho")
+    try:
+        node = start_node(postern, free_port(), "egress=1")     # loopback is internal there
+        px = start_entrance(postern, tmp_path, [node])
+        s, status, rep, bnd = socks_open(px.port, "alice", "alice-pw-1", "0.0.0.0", 0, cmd=3)
+        assert (status, rep) == (0, 0), rep
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.sendto(b"\x00\x00\x00" + socks_addr(LOOPBACK, echo.port) + b"x", bnd)
+        px.wait_for_log(rf"user alice: udp via node to {LOOPBACK}:{echo.port}: destination is "
+                        r"internal \(not in allow=\)", timeout=5)
+        assert echo.rx_datagrams == 0
+        s.close()
+        u.close()
+    finally:
+        echo.stop()
 
 
 def fetch_ok(px, port, want, times):
