@@ -19,20 +19,18 @@
 #include "tunnel/session.h"
 
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 
 #define VIA_OUT_MAX (256 * 1024)    /* bytes queued towards the node, frames included */
 #define VIA_IN_MAX (2 + 65535)      /* one whole frame from the node */
 
 struct vudp {
     pn_list_t node;             /* in the association's list */
-    pconn_t *c;                 /* borrowed: the association's TCP connection (user, counters) */
-    int fd;                     /* borrowed: the association's user socket */
-    const pn_addr_t *user;      /* borrowed: where the user sends from */
+    pconn_t *c;                 /* borrowed: the association's connection (user, counters) */
+    proxy_udp_reply_fn reply;   /* answers the user */
+    void *ctx;                  /* borrowed: its argument */
     char host[256];             /* the destination as the user named it */
     uint16_t port;
-    uint8_t hdr[262];           /* the SOCKS UDP header of answers: RSV FRAG ATYP ADDR PORT */
+    uint8_t hdr[259];           /* the address of answers: ATYP ADDR PORT */
     size_t hl;
     struct tun_sess *sess;      /* borrowed: the node's session */
     struct tun_take *take;      /* owned: the data channel being taken */
@@ -76,7 +74,7 @@ vudp_end(struct vudp *v, const char *why)
     vudp_free(v);
 }
 
-/* A whole datagram from the node: to the user with the destination's header. */
+/* A whole datagram from the node: to the user with the destination's address. */
 static void
 to_user(struct vudp *v, const uint8_t *d, size_t n)
 {
@@ -85,13 +83,8 @@ to_user(struct vudp *v, const uint8_t *d, size_t n)
         c->p->in.stats.udp_drops++;
         return;
     }
-    struct iovec iov[2] = { { v->hdr, v->hl }, { (void *)d, n } };
-    struct msghdr m = { .msg_name = (void *)&v->user->ss, .msg_namelen = v->user->len,
-                        .msg_iov = iov, .msg_iovlen = 2 };
-    if (sendmsg(v->fd, &m, MSG_NOSIGNAL) == -1)
-        c->p->in.stats.udp_drops++;
-    else
-        c->u->down += n;
+    v->reply(v->ctx, v->hdr, v->hl, d, n);
+    c->u->down += n;
 }
 
 /* Write what is queued, read and deliver whole frames until the channel has
@@ -206,7 +199,7 @@ on_channel(pn_xprt_t *data, const uint8_t *id, void *arg)
 }
 
 static struct vudp *
-vudp_new(pconn_t *c, pn_list_t *sessions, int fd, const pn_addr_t *user, const socks_dest_t *d)
+vudp_new(pconn_t *c, pn_list_t *sessions, proxy_udp_reply_fn reply, void *ctx, const socks_dest_t *d)
 {
     size_t n = 0;
     for (pn_list_t *l = sessions->next; l != sessions; l = l->next)
@@ -215,22 +208,21 @@ vudp_new(pconn_t *c, pn_list_t *sessions, int fd, const pn_addr_t *user, const s
         return NULL;
     struct vudp *v = xcalloc(sizeof(*v));
     v->c = c;
-    v->fd = fd;
-    v->user = user;
+    v->reply = reply;
+    v->ctx = ctx;
     memcpy(v->host, d->host, sizeof(v->host));
     v->port = d->port;
     /* Answers carry the destination as it was named: a name stays a name. */
-    v->hdr[0] = v->hdr[1] = v->hdr[2] = 0;
     if (d->atyp == SOCKS_ATYP_NAME) {
         size_t hl = strlen(d->host);
-        v->hdr[3] = SOCKS_ATYP_NAME;
-        v->hdr[4] = (uint8_t)hl;
-        memcpy(v->hdr + 5, d->host, hl);
-        v->hdr[5 + hl] = (uint8_t)(d->port >> 8);
-        v->hdr[6 + hl] = (uint8_t)d->port;
-        v->hl = 7 + hl;
+        v->hdr[0] = SOCKS_ATYP_NAME;
+        v->hdr[1] = (uint8_t)hl;
+        memcpy(v->hdr + 2, d->host, hl);
+        v->hdr[2 + hl] = (uint8_t)(d->port >> 8);
+        v->hdr[3 + hl] = (uint8_t)d->port;
+        v->hl = 4 + hl;
     } else {
-        v->hl = 3 + socks_write_addr(v->hdr + 3, &d->addr);
+        v->hl = socks_write_addr(v->hdr, &d->addr);
     }
     v->timer = ev_timer_new(c->p->in.loop, on_timer, v);
     ev_timer_arm(v->timer, c->p->in.cfg->dial_timeout_ms);
@@ -239,7 +231,7 @@ vudp_new(pconn_t *c, pn_list_t *sessions, int fd, const pn_addr_t *user, const s
 }
 
 void
-proxy_udp_via_send(pconn_t *c, pn_list_t *sessions, int fd, const pn_addr_t *user,
+proxy_udp_via_send(pconn_t *c, pn_list_t *sessions, proxy_udp_reply_fn reply, void *ctx,
                    const socks_dest_t *d, const uint8_t *p, size_t n)
 {
     struct vudp *v = NULL;
@@ -248,7 +240,7 @@ proxy_udp_via_send(pconn_t *c, pn_list_t *sessions, int fd, const pn_addr_t *use
         if (w->port == d->port && strcmp(w->host, d->host) == 0)
             v = w;
     }
-    if ((v == NULL && (v = vudp_new(c, sessions, fd, user, d)) == NULL) ||
+    if ((v == NULL && (v = vudp_new(c, sessions, reply, ctx, d)) == NULL) ||
         v->out_len + 2 + n > VIA_OUT_MAX ||
         (c->u->limit != NULL && !pn_bucket_take_all(c->u->limit, n, pn_now_us()))) {
         c->p->in.stats.udp_drops++;
