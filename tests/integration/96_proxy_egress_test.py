@@ -39,8 +39,8 @@ def start_node(postern, fixed_target, params, env=None):
     raise AssertionError("could not start a node")
 
 
-def start_entrance(postern, tmp_path, nodes, params=""):
-    via = ",".join(f"nodekey@{LOOPBACK}:{n.port}" for n in nodes)
+def start_entrance(postern, tmp_path, nodes, params="", pool=""):
+    via = ",".join(f"nodekey@{LOOPBACK}:{n.port}{pool}" for n in nodes)
     px = start_proxy(postern, write_users(tmp_path / "users.json", USERS),
                      params=f"via={via}" + (f"&{params}" if params else ""), env=ENV)
     for n in nodes:
@@ -59,7 +59,8 @@ def test_curl_through_a_node(postern, tmp_path, www):
     want = hashlib.sha256(small).hexdigest()
     # The node's fixed target is a closed port: the body can only come from the TARGET.
     node = start_node(postern, free_port(), "egress=1&allow=127.0.0.0/8")
-    px = start_entrance(postern, tmp_path, [node])
+    px = start_entrance(postern, tmp_path, [node], pool="?min=3")     # this node's pool: 3
+    px.wait_for_log(r"via .*: connected to .* pool 3-1024", timeout=5)
     for how, host in (("--socks5-hostname", "localhost"), ("--socks5", LOOPBACK), ("-x", LOOPBACK)):
         r = fetch(px, f"http://{host}:{port}/small.bin", how)
         assert r.returncode == 0, (how, r.stderr)
@@ -240,10 +241,10 @@ def test_two_nodes_kill_one(postern, tmp_path, www, lbs):
     px.wait_for_log(r"no node's tunnel is up", timeout=5)
 
 
-def start_rev_entrance(postern, tmp_path, extra_nodes=(), params=""):
+def start_rev_entrance(postern, tmp_path, extra_nodes=(), params="", pool=""):
     """An entrance whose first node is reversed: it listens on a free tunnel port."""
     tport = free_port()
-    via = ",".join([f"rev:nodekey@{LOOPBACK}:{tport}"] +
+    via = ",".join([f"rev:nodekey@{LOOPBACK}:{tport}{pool}"] +
                    [f"nodekey@{LOOPBACK}:{n.port}" for n in extra_nodes])
     px = start_proxy(postern, write_users(tmp_path / "users.json", USERS),
                      params=f"via={via}" + (f"&{params}" if params else ""), env=ENV)
@@ -263,13 +264,13 @@ def start_rev_node(postern, px, fixed_target, params):
 def test_reverse_path(postern, tmp_path, www):
     port, _, small = www
     want = hashlib.sha256(small).hexdigest()
-    px = start_rev_entrance(postern, tmp_path)
+    px = start_rev_entrance(postern, tmp_path, pool="?max=8")      # the pool we grant: 8
     # No node yet: refused at once.
     r = fetch(px, f"http://localhost:{port}/small.bin")
     assert r.returncode != 0
     px.wait_for_log(r"no node's tunnel is up", timeout=5)
     node = start_rev_node(postern, px, free_port(), "egress=1&allow=127.0.0.0/8")
-    node.wait_for_log(r"connected to .* flow=reverse", timeout=5)
+    node.wait_for_log(r"connected to .* flow=reverse.* pool \d+-8\b", timeout=5)
     fetch_ok(px, port, want, 3)
     r = fetch(px, f"http://{LOOPBACK}:{port}/small.bin", "-x")
     assert r.returncode == 0 and hashlib.sha256(r.stdout).hexdigest() == want, r.stderr
