@@ -289,13 +289,22 @@ pn_config_via_node(const char *spec, size_t i, pn_config_t *out, char *err)
         p += 4;
         len -= 4;
     }
-    if (len == 0 || memchr(p, '/', len) != NULL || memchr(p, '?', len) != NULL)
-        return pn_err_set(err, "via: node %zu: expected [rev:][<key>@]<host>:<port>", i + 1);
+    /* ?min=<n> (we dial: our pool, as client://...?min=) or, reversed,
+     * ?max=<n> (the pool ceiling we grant, as server://...?max=); nothing else. */
+    const char *q = memchr(p, '?', len);
+    size_t hlen = q != NULL ? (size_t)(q - p) : len, qlen = q != NULL ? len - hlen - 1 : 0;
+    const char *want = rev ? "max=" : "min=";
+    if (hlen == 0 || memchr(p, '/', len) != NULL ||
+        (q != NULL && (qlen <= 4 || strncmp(q + 1, want, 4) != 0 ||
+                       strspn(q + 5, "0123456789") != qlen - 4)))
+        return pn_err_set(err, "via: node %zu: expected [<key>@]<host>:<port>[?min=<n>] or "
+                          "rev:[<key>@]<host>:<port>[?max=<n>]", i + 1);
     /* The node is a tunnel client's (or, reversed, server's) URL in all but its
      * user listener, which an entrance's node never opens. */
     size_t n = strlen("server://") + len + strlen("/127.0.0.1:1") + 1;
     char *url = xmalloc(n), sub[PN_ERR_LEN];
-    snprintf(url, n, "%s://%.*s/127.0.0.1:1", rev ? "server" : "client", (int)len, p);
+    snprintf(url, n, "%s://%.*s/127.0.0.1:1%s%.*s", rev ? "server" : "client", (int)hlen, p,
+             q != NULL ? "?" : "", (int)qlen, q != NULL ? q + 1 : "");
     int rc = pn_config_parse(url, out, sub);
     memset(url, 0, n);
     xfree(url);

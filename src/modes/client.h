@@ -32,7 +32,8 @@ void pn_client_degraded(pn_client_t *cl, const char *reason);
 pn_client_t *pn_client_embed(ev_loop_t *loop, const pn_config_t *cfg, char *err);
 /** End and free an embedded client. NULL is a no-op. */
 void pn_client_unembed(pn_client_t *cl);
-/** Nonzero when the embedded client's session is up, in the forward flow with TCP. */
-int pn_client_usable(const pn_client_t *cl);
+/** Nonzero when the embedded client's session is up, in the forward flow, and
+ *  carries TCP (UDP when <udp>). */
+int pn_client_usable(const pn_client_t *cl, int udp);
 
 #endif

@@ -54,8 +54,8 @@ pn_client_unembed(pn_client_t *cl)
 }
 
 int
-pn_client_usable(const pn_client_t *cl)
+pn_client_usable(const pn_client_t *cl, int udp)
 {
     return cl->side.sess.ready && cl->side.sess.ctrl != NULL && cl->hello.flow == PN_FLOW_FORWARD &&
-           (cl->hello.proto & PN_PROTO_TCP);
+           (cl->hello.proto & (udp ? PN_PROTO_UDP : PN_PROTO_TCP));
 }

@@ -12,14 +12,16 @@
 /** Nonzero when <a> may be dialed as a destination: public, or inside one of
  *  the <nallow> networks of <allow> (allow=). */
 int pn_mode_dest_allowed(const pn_cidr_t *allow, size_t nallow, const pn_addr_t *a);
-/** With cfg->egress, give <sd> its egress state: the resolver and allow=.
- *  PN_ERR with <err> when allow= or dns does not parse; PN_OK (nothing) without egress=1. */
+/** Give <sd> its egress state: with cfg->egress the resolver and allow=,
+ *  without it only what answers refusals. PN_ERR with <err> when allow= or dns
+ *  does not parse (egress then stays off). */
 int pn_mode_egress_setup(struct pn_mode_side *sd, const pn_config_t *cfg, char *err);
 /** Free <sd>'s egress state and the exchanges still resolving or connecting. */
 void pn_mode_egress_free(struct pn_mode_side *sd);
-/** As pn_mode_side_exit, but to <host>:<port> when <host> is not empty: refused
- *  (the data channel closed, a warning) without egress=1, for UDP, and for an
- *  internal address not in allow=. */
+/** As pn_mode_side_exit, but to <host>:<port> when <host> is not empty, the
+ *  data channel answered with a RESULT frame first (docs/protocol.md §6.5):
+ *  refused (RESULT with a code, a warning, then closed) without egress=1, for
+ *  an internal address not in allow=, and when the dial fails. */
 void pn_mode_side_exit_to(struct pn_mode_side *sd, uint8_t type, pn_xprt_t *data, const pn_addr_t *src,
                           const pn_addr_t *dst, const char *host, uint16_t port);
 

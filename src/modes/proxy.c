@@ -156,6 +156,7 @@ proxy_stop(pn_instance_t *in, void *arg)
         pconn_free(pn_container_of(p->heads.next, pconn_t, link));
     for (size_t i = 0; i < p->nusers; i++)
         proxy_user_close_all(p->users[i]);
+    proxy_ssu_free(p);
     proxy_via_free(p);
 }
 
@@ -167,6 +168,7 @@ proxy_drain(pn_instance_t *in, void *arg)
     proxy_t *p = arg;
     pn_entry_free(p->entry);
     pn_entry_free(p->ss_entry);
+    proxy_ssu_drain(p);
 }
 
 static size_t
@@ -209,6 +211,7 @@ pn_proxy_run(const pn_config_t *cfg)
     int rc = PN_EXIT_USAGE, lfd, sfd = -1;
 
     pn_list_init(&p->heads);
+    p->fail_log.interval_ms = 1000;     /* refusal notes: a line a second at most */
     if (pn_addr_resolve(cfg->host, cfg->port, 1, &listen_addr, err) != PN_OK) {
         char sub[PN_ERR_LEN];
         memcpy(sub, err, sizeof(sub));
@@ -275,12 +278,25 @@ pn_proxy_run(const pn_config_t *cfg)
         pn_instance_clear(&p->in);
         goto out;
     }
+    if (sfd != -1 && proxy_ssu_start(p, &ss_addr, err) != PN_OK) {
+        char sub[PN_ERR_LEN];
+        memcpy(sub, err, sizeof(sub));
+        pn_err_set(err, "ss: %s", sub);
+        rc = pn_fail(PN_EXIT_RUNTIME, err);
+        proxy_stop(&p->in, p);
+        pn_close(lfd);
+        pn_close(sfd);
+        pn_dns_free(p->dns);
+        tun_guard_clear(&p->guard);
+        pn_instance_clear(&p->in);
+        goto out;
+    }
     p->entry = pn_entry_new(p->in.loop, lfd, NULL, cfg->handshake_ms, proxy_on_user, p);
     pn_gate_live_on(pn_entry_gate(p->entry));           /* live connections per source */
     if (sfd != -1) {
         p->ss_entry = pn_entry_new(p->in.loop, sfd, NULL, cfg->handshake_ms, proxy_ss_on_user, p);
         pn_gate_live_on(pn_entry_gate(p->ss_entry));
-        log_info("proxy: shadowsocks (%s) on %s, %zu key(s)", pn_ss_method_name(p->ss_method),
+        log_info("proxy: shadowsocks (%s) on %s tcp+udp, %zu key(s)", pn_ss_method_name(p->ss_method),
                  pn_addr_str(&ss_addr, s), p->nss);
     }
     p->tick = ev_timer_new(p->in.loop, on_tick, p);

@@ -6,15 +6,19 @@
  * the node dials it (docs/protocol.md §5.2).
  *
  *   admitted pconn --pick a node (lbs=; skip nodes whose tunnel is down)-->
- *       take a data channel --signal TCP(id, TARGET)--> relay (the user's counters) */
+ *       take a data channel --signal TCP(id, TARGET)--> the node's RESULT
+ *       (§6.5, under the dial deadline) --OK--> reply + relay (the user's counters)
+ *                                       \--code--> the protocol's own error */
 #include "conf/config.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "modes/client.h"
 #include "modes/server.h"
 #include "modes/proxy_priv.h"
+#include "tunnel/frame.h"
 #include "tunnel/session.h"
 
+#include <stdio.h>
 #include <string.h>
 
 struct proxy_via {
@@ -27,6 +31,8 @@ struct proxy_via {
 };
 
 static void via_dial(pconn_t *c);
+static int via_take(proxy_t *p, int udp, struct tun_sess **sess, struct tun_take **take,
+                    void (*cb)(pn_xprt_t *data, const uint8_t *id, void *arg), void *arg);
 
 int
 proxy_via_start(proxy_t *p, char *err)
@@ -44,6 +50,7 @@ proxy_via_start(proxy_t *p, char *err)
     v->policy = cfg->lbs;
     p->via = v;
     p->via_dial = via_dial;
+    p->via_take = via_take;
     for (size_t i = 0; i < n; i++) {
         pn_config_t *nc = &v->cfgs[i];
         if (pn_config_via_node(cfg->via, i, nc, err) != PN_OK)
@@ -89,9 +96,9 @@ proxy_via_free(proxy_t *p)
 }
 
 static int
-usable(const struct proxy_via *v, size_t i)
+usable(const struct proxy_via *v, size_t i, int udp)
 {
-    return v->revs[i] != NULL ? pn_server_usable(v->revs[i]) : pn_client_usable(v->nodes[i]);
+    return v->revs[i] != NULL ? pn_server_usable(v->revs[i], udp) : pn_client_usable(v->nodes[i], udp);
 }
 
 static tun_sess_t *
@@ -100,15 +107,16 @@ node_sess(const struct proxy_via *v, size_t i)
     return v->revs[i] != NULL ? &pn_server_side(v->revs[i])->sess : &pn_client_side(v->nodes[i])->sess;
 }
 
-/* The node for a new connection by lbs=, among those whose tunnel is up; -1 when none. */
+/* The node for a new connection (a UDP session when <udp>) by lbs=, among
+ * those whose tunnel is up and carries it; -1 when none. */
 static long
-pick(struct proxy_via *v)
+pick(struct proxy_via *v, int udp)
 {
     long best = -1;
     uint64_t best_rtt = UINT64_MAX;
     for (size_t k = 0; k < v->n; k++) {
         size_t i = v->policy == LB_ROUND_ROBIN ? (v->cursor + k) % v->n : k;
-        if (!usable(v, i))
+        if (!usable(v, i, udp))
             continue;
         if (v->policy != LB_LATENCY) {
             best = (long)i;
@@ -128,6 +136,53 @@ pick(struct proxy_via *v)
     return best;
 }
 
+/* The node's RESULT code as the user's protocol says it: a SOCKS5 reply and an HTTP status. */
+static void
+result_reply(pconn_t *c, uint8_t code, const char *reason)
+{
+    static const struct { uint8_t rep; int http; } as[] = {
+        [PN_RC_NOT_ALLOWED] = { SOCKS_REP_NOT_ALLOWED, 403 },
+        [PN_RC_NET_UNREACH] = { SOCKS_REP_NET_UNREACH, 502 },
+        [PN_RC_HOST_UNREACH] = { SOCKS_REP_HOST_UNREACH, 502 },
+        [PN_RC_REFUSED] = { SOCKS_REP_REFUSED, 502 },
+        [PN_RC_TIMEOUT] = { SOCKS_REP_TTL, 504 },
+    };
+    char why[PN_RESULT_REASON_MAX + 32];
+    snprintf(why, sizeof(why), "the node: %s", reason[0] ? reason : "refused");
+    if (code == PN_RC_NOT_ALLOWED)
+        c->u->refused++;
+    if (code >= sizeof(as) / sizeof(as[0]) || as[code].http == 0)
+        proxy_conn_fail(c, SOCKS_REP_FAIL, 502, why);       /* a code not known here */
+    else
+        proxy_conn_fail(c, as[code].rep, as[code].http, why);
+}
+
+/* The node's RESULT, read under the dial deadline armed when the user was
+ * admitted: OK relays, a code refuses. May free <c>. */
+static void
+on_result(pn_xprt_t *x, int ready, void *arg)
+{
+    pconn_t *c = arg;
+    char reason[PN_RESULT_REASON_MAX + 1];
+    uint8_t code = 0;
+    const char *why = NULL;
+    int rc = proxy_result_read(x, c->res, &c->res_n, &code, reason, &why);
+    if (rc == PN_AGAIN) {
+        pn_xprt_watch(x, c->p->in.loop, x->want, on_result, c);
+        return;
+    }
+    if (rc == PN_ERR) {
+        proxy_conn_fail(c, SOCKS_REP_FAIL, 502, why);
+        return;
+    }
+    pn_xprt_unwatch(x);
+    xfree(c->res);
+    if (code == PN_RC_OK)
+        proxy_conn_relay(c);
+    else
+        result_reply(c, code, reason);
+}
+
 static void
 on_channel(pn_xprt_t *data, const uint8_t *id, void *arg)
 {
@@ -145,21 +200,30 @@ on_channel(pn_xprt_t *data, const uint8_t *id, void *arg)
         return;
     }
     c->via_x = data;
-    proxy_conn_relay(c);
+    c->res = xmalloc(PN_RESULT_MAX);
+    c->res_n = 0;
+    on_result(data, EV_RD, c);
+}
+
+static int
+via_take(proxy_t *p, int udp, struct tun_sess **sess, struct tun_take **take,
+         void (*cb)(pn_xprt_t *data, const uint8_t *id, void *arg), void *arg)
+{
+    long i = pick(p->via, udp);
+    if (i < 0)
+        return PN_ERR;
+    *sess = node_sess(p->via, (size_t)i);
+    *take = NULL;
+    tun_take_t *t = tun_sess_take(*sess, cb, arg);
+    if (t != NULL)
+        *take = t;              /* otherwise <cb> ran: <arg> may be gone */
+    return PN_OK;
 }
 
 /* Send the admitted <c> through a node (lbs=), then relay. May free <c>. */
 static void
 via_dial(pconn_t *c)
 {
-    struct proxy_via *v = c->p->via;
-    long i = pick(v);
-    if (i < 0) {
+    if (via_take(c->p, 0, &c->via_sess, &c->take, on_channel, c) != PN_OK)
         proxy_conn_fail(c, SOCKS_REP_NET_UNREACH, 502, "no node's tunnel is up");
-        return;
-    }
-    c->via_sess = node_sess(v, (size_t)i);
-    tun_take_t *t = tun_sess_take(c->via_sess, on_channel, c);
-    if (t != NULL)
-        c->take = t;            /* otherwise on_channel ran: <c> may be gone */
 }

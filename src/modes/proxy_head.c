@@ -294,8 +294,6 @@ socks_step(pconn_t *c)
                 { refuse(c, SOCKS_REP_FAIL, 0, "malformed request"); return; }
             if (cmd != SOCKS_CMD_CONNECT && cmd != SOCKS_CMD_UDP)
                 { refuse(c, SOCKS_REP_CMD, 0, "command not supported"); return; }
-            if (cmd == SOCKS_CMD_UDP && c->p->via != NULL)
-                { refuse(c, SOCKS_REP_CMD, 0, "udp associate is not carried through via="); return; }
             if (admit(c, NULL, 0, c->buf + k, c->n - (size_t)k) != PN_OK)
                 return;
             if (cmd == SOCKS_CMD_CONNECT)
@@ -339,7 +337,7 @@ on_deadline(ev_timer_t *t, void *arg)
 {
     pconn_t *c = arg;
     if (c->st == PC_DIAL)
-        refuse(c, SOCKS_REP_HOST_UNREACH, 504, "destination did not answer in time");
+        refuse(c, SOCKS_REP_TTL, 504, "destination did not answer in time");
     else
         refuse(c, -1, 0, "head deadline passed");
     return EV_TIMER_STOP;

@@ -21,6 +21,7 @@
 #include "tunnel/guard.h"
 
 struct passoc;
+struct proxy_ssu;
 struct proxy_via;
 struct pconn;
 struct tun_take;
@@ -58,6 +59,7 @@ typedef struct proxy {
     ev_defer_t *hup;            /* owned: SIGHUP re-reads the users file */
     pn_ratelim_t fail_log;      /* "authentication failed" notes, once a second */
     pn_entry_t *ss_entry;       /* owned: the Shadowsocks port (ss=), or NULL */
+    struct proxy_ssu *ssu;      /* owned: its UDP relay (modes/proxy_ss_udp.c), or NULL */
     pn_ss_method_t ss_method;   /* method= */
     uint8_t (*ss_keys)[PN_SS_KEY_LEN]; /* owned secrets: the live users' keys, in file order */
     puser_t **ss_who;           /* owned array: whose key each is (borrowed users) */
@@ -68,6 +70,14 @@ typedef struct proxy {
     struct proxy_via *via;      /* owned: via= nodes (modes/proxy_egress.c), or NULL: direct */
     void (*via_dial)(struct pconn *c); /* with <via>: sends an admitted connection through a
                                  * node (set by proxy_via_start; the head calls it) */
+    int (*via_take)(struct proxy *p, int udp, struct tun_sess **sess, struct tun_take **take,
+                    void (*cb)(pn_xprt_t *data, const uint8_t *id, void *arg), void *arg);
+                                /* with <via>: pick a node by lbs= among those up that
+                                 * carry TCP (UDP when <udp>), set *<sess> to its session
+                                 * and take one of its data channels for <cb>(data or
+                                 * NULL, id, <arg>), which may run inside the call (then
+                                 * *<take> is NULL and <arg> may be gone). PN_ERR when no
+                                 * node is up (no call). Set by proxy_via_start. */
 } proxy_t;
 
 enum pconn_state {
@@ -77,7 +87,7 @@ enum pconn_state {
     PC_HTTP,                    /* HTTP: the head */
     PC_DIAL,                    /* resolving or connecting */
     PC_RELAY,                   /* relaying (c->relay) */
-    PC_UDP,                     /* SOCKS5 UDP ASSOCIATE (c->udp) */
+    PC_UDP,                     /* SOCKS5 UDP ASSOCIATE, a Shadowsocks UDP session (c->udp) */
     PC_SS,                      /* Shadowsocks: salt and first chunk */
 };
 
@@ -103,11 +113,14 @@ typedef struct pconn {
     int dfd;                    /* owned: the connecting socket, or -1 */
     ev_io_t *dio;               /* owned: its watcher */
     relay_t *relay;             /* owned while relaying */
-    struct passoc *udp;         /* owned: the UDP association */
-    void (*udp_free)(struct passoc *a); /* frees <udp> (set with it) */
+    void *udp;                  /* owned: the UDP association (SOCKS5), or a Shadowsocks
+                                 * UDP session */
+    void (*udp_free)(void *a);  /* frees <udp> (set with it) */
     struct tun_sess *via_sess;  /* borrowed: via=, the chosen node's tunnel session */
     struct tun_take *take;      /* owned: via=, the data channel being taken */
     pn_xprt_t *via_x;           /* owned: via=, the node's data channel until the relay */
+    uint8_t *res;               /* owned: via=, the node's RESULT frame as it arrives, or NULL */
+    size_t res_n;
 } pconn_t;
 
 /* modes/proxy_user.c */
@@ -155,15 +168,52 @@ int proxy_via_start(proxy_t *p, char *err);
 /** End the nodes' tunnels and free them. No-op without via=. */
 void proxy_via_free(proxy_t *p);
 
+/* modes/proxy_user.c */
+/** Read the node's RESULT frame (docs/protocol.md §6.5) from <x> into <buf>
+ *  (PN_RESULT_MAX bytes, *<n> of them read so far), no byte past it: PN_OK
+ *  with *<code> and <reason>, PN_AGAIN (wait for x->want), or PN_ERR + <why>
+ *  (malformed, or the channel closed first). */
+int proxy_result_read(pn_xprt_t *x, uint8_t *buf, size_t *n, uint8_t *code, char *reason,
+                      const char **why);
+
 /* modes/proxy_ss.c */
 /** Take the accepted connection <x> on the Shadowsocks port (ss=). */
 void proxy_ss_on_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg);
 
+/* modes/proxy_ss_udp.c */
+/** Serve Shadowsocks UDP on <at> (ss='s address). PN_ERR with <err>. */
+int proxy_ssu_start(proxy_t *p, const pn_addr_t *at, char *err);
+/** Take no new source from now on (graceful shutdown). */
+void proxy_ssu_drain(proxy_t *p);
+/** End its sessions and close it. No-op without one. */
+void proxy_ssu_free(proxy_t *p);
+
 /* modes/proxy_udp.c */
+/** How an association answers its user: the datagram <d> (<n> bytes) came
+ *  from the address <hdr> (<hl> bytes of ATYP ADDR PORT, SOCKS5's form). */
+typedef void (*proxy_udp_reply_fn)(void *ctx, const uint8_t *hdr, size_t hl, const uint8_t *d,
+                                   size_t n);
 /** Start the UDP association of <c> (authenticated, request parsed); replies
  *  to the user. PN_ERR when it cannot (c is then to be freed). */
 int proxy_udp_start(pconn_t *c);
-/** Close an association. NULL is a no-op. */
-void proxy_udp_free(struct passoc *a);
+/** An association for the admitted <c> whose answers go to <reply>(<ctx>)
+ *  (the Shadowsocks UDP relay's). Never NULL; freed by proxy_udp_free. */
+struct passoc *proxy_udp_assoc_new(pconn_t *c, proxy_udp_reply_fn reply, void *ctx);
+/** Send the datagram <p> (<n> bytes) of <a> to <d>: directly (a name resolved
+ *  here, allow= checked), or through a node with via=. */
+void proxy_udp_assoc_send(struct passoc *a, const socks_dest_t *d, const uint8_t *p, size_t n);
+/** Close an association (a struct passoc). NULL is a no-op. */
+void proxy_udp_free(void *a);
+
+/* modes/proxy_udp_via.c */
+#define PROXY_UDP_VIA_MAX 16        /* destinations at once per association, through nodes */
+/** Send the datagram <p> (<n> bytes) of <c>'s association to <d> through a
+ *  node: the tunnel UDP session of that destination in <sessions>, made on
+ *  first use; answers go to <reply>(<ctx>) (outliving <sessions>). Dropped
+ *  and counted when over a bound. */
+void proxy_udp_via_send(pconn_t *c, pn_list_t *sessions, proxy_udp_reply_fn reply, void *ctx,
+                        const socks_dest_t *d, const uint8_t *p, size_t n);
+/** End every session in <sessions>. */
+void proxy_udp_via_close(pn_list_t *sessions);
 
 #endif

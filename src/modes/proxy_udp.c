@@ -8,8 +8,13 @@
  *   user --[hdr|data]--> fd --data--> ofd[family] --> destination
  *   user <--[hdr|data]-- fd <--data-- ofd[family] <-- destination
  *
+ * The sending half (proxy_udp_assoc_send, the outbound sockets, names) also
+ * serves the Shadowsocks UDP relay (modes/proxy_ss_udp.c), whose answers are
+ * sealed instead (the reply hook).
+ *
  * Names are resolved without blocking; one datagram waits for its name, a
- * second one for another name meanwhile is dropped. */
+ * second one for another name meanwhile is dropped. With via=, datagrams go
+ * through nodes instead (modes/proxy_udp_via.c), names resolved there. */
 #include "core/log.h"
 #include "core/mem.h"
 #include "modes/proxy_priv.h"
@@ -19,13 +24,16 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #define DGRAM_MAX 65536
 
 struct passoc {
-    pconn_t *c;                 /* borrowed: the TCP connection that owns it */
-    int fd;                     /* owned: the user's side */
+    pconn_t *c;                 /* borrowed: the connection that owns it */
+    int fd;                     /* owned: the user's side (SOCKS5), or -1 */
     ev_io_t *io;                /* owned */
+    proxy_udp_reply_fn reply;   /* answers the user */
+    void *ctx;                  /* borrowed: its argument */
     int ofd[2];                 /* owned: outbound sockets, IPv4 and IPv6, or -1 */
     ev_io_t *oio[2];            /* owned */
     pn_addr_t user;             /* where the user sends from, once known */
@@ -37,8 +45,11 @@ struct passoc {
     uint16_t pend_port;
     uint8_t *pend;              /* owned */
     size_t pend_len;
-    uint8_t buf[DGRAM_MAX];
+    pn_list_t vias;             /* via=: the tunnel UDP sessions, one per destination */
 };
+
+/* One datagram at a time, in and out: callbacks never nest on the loop. */
+static uint8_t dgram[DGRAM_MAX];
 
 /* Same IP, ignoring the IPv4-mapped form. */
 static int
@@ -100,6 +111,46 @@ on_resolved(const pn_addr_t *addr, const char *err, void *arg)
     xfree(a->pend);
 }
 
+void
+proxy_udp_assoc_send(struct passoc *a, const socks_dest_t *d, const uint8_t *pl, size_t plen)
+{
+    if (a->c->p->via != NULL) {
+        proxy_udp_via_send(a->c, &a->vias, a->reply, a->ctx, d, pl, plen);
+    } else if (d->atyp != SOCKS_ATYP_NAME) {
+        send_out(a, &d->addr, pl, plen);
+    } else if (strcmp(d->host, a->name) == 0) {
+        pn_addr_t dst = a->name_addr;
+        pn_addr_set_port(&dst, d->port);
+        send_out(a, &dst, pl, plen);
+    } else if (a->dns == NULL && a->pend == NULL) {
+        char port[8];
+        snprintf(a->pend_name, sizeof(a->pend_name), "%s", d->host);
+        a->pend_port = d->port;
+        a->pend = xmalloc(plen ? plen : 1);
+        memcpy(a->pend, pl, plen);
+        a->pend_len = plen;
+        snprintf(port, sizeof(port), "%u", d->port);
+        pn_dns_req_t *r = pn_dns_resolve(a->c->p->dns, d->host, port, on_resolved, a);
+        if (r != NULL)
+            a->dns = r;
+    } else {
+        a->c->p->in.stats.udp_drops++;
+    }
+}
+
+/* SOCKS5's answer: RSV RSV FRAG, the address, the datagram, to the user. */
+static void
+socks_reply(void *ctx, const uint8_t *hdr, size_t hl, const uint8_t *d, size_t n)
+{
+    struct passoc *a = ctx;
+    static const uint8_t rsv[3];
+    struct iovec iov[3] = { { (void *)rsv, 3 }, { (void *)hdr, hl }, { (void *)d, n } };
+    struct msghdr m = { .msg_name = &a->user.ss, .msg_namelen = a->user.len, .msg_iov = iov,
+                        .msg_iovlen = 3 };
+    if (sendmsg(a->fd, &m, MSG_NOSIGNAL) == -1)
+        a->c->p->in.stats.udp_drops++;
+}
+
 /* A datagram from the user: check, strip the header, send on. */
 static void
 on_user(int fd, int ready, void *arg)
@@ -107,7 +158,7 @@ on_user(int fd, int ready, void *arg)
     struct passoc *a = arg;
     for (int burst = 0; burst < 64; burst++) {
         pn_addr_t from = { .len = sizeof(from.ss) };
-        ssize_t n = recvfrom(fd, a->buf, sizeof(a->buf), 0, (struct sockaddr *)&from.ss, &from.len);
+        ssize_t n = recvfrom(fd, dgram, sizeof(dgram), 0, (struct sockaddr *)&from.ss, &from.len);
         if (n < 0)
             return;
         if (!same_ip(&from, &a->c->peer) || (a->has_user && !pn_addr_equal(&from, &a->user))) {
@@ -117,37 +168,16 @@ on_user(int fd, int ready, void *arg)
         a->user = from;
         a->has_user = 1;
         socks_dest_t d;
-        int k = socks_parse_udp(a->buf, (size_t)n, &d);
+        int k = socks_parse_udp(dgram, (size_t)n, &d);
         if (k < 0) {
             a->c->p->in.stats.udp_drops++;
             continue;
         }
-        const uint8_t *pl = a->buf + k;
-        size_t plen = (size_t)n - (size_t)k;
-        if (d.atyp != SOCKS_ATYP_NAME) {
-            send_out(a, &d.addr, pl, plen);
-        } else if (strcmp(d.host, a->name) == 0) {
-            pn_addr_t dst = a->name_addr;
-            pn_addr_set_port(&dst, d.port);
-            send_out(a, &dst, pl, plen);
-        } else if (a->dns == NULL && a->pend == NULL) {
-            char port[8];
-            snprintf(a->pend_name, sizeof(a->pend_name), "%s", d.host);
-            a->pend_port = d.port;
-            a->pend = xmalloc(plen ? plen : 1);
-            memcpy(a->pend, pl, plen);
-            a->pend_len = plen;
-            snprintf(port, sizeof(port), "%u", d.port);
-            pn_dns_req_t *r = pn_dns_resolve(a->c->p->dns, d.host, port, on_resolved, a);
-            if (r != NULL)
-                a->dns = r;
-        } else {
-            a->c->p->in.stats.udp_drops++;
-        }
+        proxy_udp_assoc_send(a, &d, dgram + k, (size_t)n - (size_t)k);
     }
 }
 
-/* An answer from a destination: prefix its address, send to the user. */
+/* An answer from a destination: to the user with its address. */
 static void
 on_out(int fd, int ready, void *arg)
 {
@@ -155,26 +185,18 @@ on_out(int fd, int ready, void *arg)
     for (int burst = 0; burst < 64; burst++) {
         pn_addr_t from = { .len = sizeof(from.ss) };
         uint8_t hdr[32];
-        size_t hl = 3;
-        ssize_t n = recvfrom(fd, a->buf + 32, sizeof(a->buf) - 32, 0, (struct sockaddr *)&from.ss,
-                             &from.len);
+        ssize_t n = recvfrom(fd, dgram, sizeof(dgram), 0, (struct sockaddr *)&from.ss, &from.len);
         if (n < 0)
             return;
         if (!a->has_user)
             continue;
-        hdr[0] = hdr[1] = hdr[2] = 0;
-        hl += socks_write_addr(hdr + 3, &from);
-        uint8_t *out = a->buf + 32 - hl;
-        memcpy(out, hdr, hl);
         pconn_t *c = a->c;
         if (c->u->limit != NULL && !pn_bucket_take_all(c->u->limit, (uint64_t)n, pn_now_us())) {
             c->p->in.stats.udp_drops++;
             continue;
         }
-        if (sendto(a->fd, out, hl + (size_t)n, 0, (struct sockaddr *)&a->user.ss, a->user.len) == -1)
-            c->p->in.stats.udp_drops++;
-        else
-            c->u->down += (uint64_t)n;
+        a->reply(a->ctx, hdr, socks_write_addr(hdr, &from), dgram, (size_t)n);
+        c->u->down += (uint64_t)n;
     }
 }
 
@@ -214,10 +236,10 @@ proxy_udp_start(pconn_t *c)
         pn_close(fd);
         return PN_ERR;
     }
-    struct passoc *a = xcalloc(sizeof(*a));
-    a->c = c;
+    struct passoc *a = proxy_udp_assoc_new(c, socks_reply, NULL);
+    a->ctx = a;
     a->fd = fd;
-    a->ofd[0] = a->ofd[1] = -1;
+    a->has_user = 0;            /* until its first datagram fixes the user's port */
     a->io = ev_io_new(c->p->in.loop, fd, on_user, a);
     ev_io_set(a->io, EV_RD);
     c->udp = a;
@@ -230,11 +252,27 @@ proxy_udp_start(pconn_t *c)
     return PN_OK;
 }
 
-void
-proxy_udp_free(struct passoc *a)
+struct passoc *
+proxy_udp_assoc_new(pconn_t *c, proxy_udp_reply_fn reply, void *ctx)
 {
+    struct passoc *a = xcalloc(sizeof(*a));
+    a->c = c;
+    a->fd = -1;
+    a->ofd[0] = a->ofd[1] = -1;
+    a->reply = reply;
+    a->ctx = ctx;
+    a->has_user = 1;            /* answers are taken from the start (SOCKS5: reset below) */
+    pn_list_init(&a->vias);
+    return a;
+}
+
+void
+proxy_udp_free(void *arg)
+{
+    struct passoc *a = arg;
     if (a == NULL)
         return;
+    proxy_udp_via_close(&a->vias);
     pn_dns_cancel(a->dns);
     ev_io_free(a->io);
     pn_close(a->fd);

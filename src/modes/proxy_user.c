@@ -1,11 +1,13 @@
 /* modes/proxy_user.c: the proxy entrance's users at run time: who a name
  * and password are (constant time), whether one more connection is admitted,
- * whether a destination may be dialed, and closing a connection. */
+ * whether a destination may be dialed (here, or by a node: its RESULT frame),
+ * and closing a connection. */
 #include "core/log.h"
 #include "core/mem.h"
 #include "modes/egress.h"
 #include "modes/proxy_priv.h"
 #include "net/sock.h"
+#include "tunnel/frame.h"
 #include "tunnel/session.h"
 
 #include <string.h>
@@ -123,6 +125,26 @@ pconn_free(pconn_t *c)
         memset(c->buf, 0, c->n);
     free(c->buf);
     free(c->fwd);
+    free(c->res);
     free(c);
 }
 
+int
+proxy_result_read(pn_xprt_t *x, uint8_t *buf, size_t *n, uint8_t *code,
+                  char *reason, const char **why)
+{
+    for (;;) {
+        size_t need = 0;
+        int rc = pn_result_decode(buf, *n, code, reason, &need, why);
+        if (rc != PN_AGAIN)
+            return rc;
+        ssize_t r = x->ops->read(x, buf + *n, need - *n);
+        if (r == PN_AGAIN)
+            return PN_AGAIN;
+        if (r <= 0) {
+            *why = "the node closed the exchange without an answer";
+            return PN_ERR;
+        }
+        *n += (size_t)r;
+    }
+}

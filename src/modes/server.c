@@ -407,9 +407,9 @@ pn_server_unembed(pn_server_t *sv)
 }
 
 int
-pn_server_usable(const pn_server_t *sv)
+pn_server_usable(const pn_server_t *sv, int udp)
 {
-    return sv->side.sess.ctrl != NULL && sv->side.sess.ready && !sv->cfg->notcp;
+    return sv->side.sess.ctrl != NULL && sv->side.sess.ready && !(udp ? sv->cfg->noudp : sv->cfg->notcp);
 }
 
 struct pn_mode_side *

@@ -17,8 +17,8 @@ typedef struct server pn_server_t;
 pn_server_t *pn_server_embed(ev_loop_t *loop, const pn_config_t *cfg, char *err);
 /** End and free an embedded server. NULL is a no-op. */
 void pn_server_unembed(pn_server_t *sv);
-/** Nonzero when a node's client is attached and TCP is carried. */
-int pn_server_usable(const pn_server_t *sv);
+/** Nonzero when a node's client is attached and TCP (UDP when <udp>) is carried. */
+int pn_server_usable(const pn_server_t *sv, int udp);
 /** The session's shared pieces of <sv>. */
 struct pn_mode_side *pn_server_side(pn_server_t *sv);
 

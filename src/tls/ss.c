@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
+#include <openssl/rand.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -215,4 +216,34 @@ pn_ss_identify(pn_ss_aead_t *a, const uint8_t salt[PN_SS_SALT_LEN],
         if (pn_ss_aead_init(a, keys[i], salt) == PN_OK && open_len(a, lenblk) == PN_OK)
             return (long)i;
     return -1;
+}
+
+long
+pn_ss_udp_open(pn_ss_aead_t *a, const uint8_t *pkt, size_t n, const uint8_t (*keys)[PN_SS_KEY_LEN],
+               size_t nkeys, uint8_t *out, size_t *len)
+{
+    *len = 0;
+    if (n < PN_SS_UDP_OVERHEAD || n - PN_SS_UDP_OVERHEAD > PN_SS_UDP_PAYLOAD_MAX)
+        return -1;
+    size_t body = n - PN_SS_UDP_OVERHEAD;
+    for (size_t i = 0; i < nkeys; i++) {
+        /* Each try: a subkey, then the whole body's tag (checked in constant time). */
+        if (pn_ss_aead_init(a, keys[i], pkt) == PN_OK &&
+            open1(a, pkt + PN_SS_SALT_LEN, body, out) == PN_OK) {
+            *len = body;
+            return (long)i;
+        }
+    }
+    return -1;
+}
+
+size_t
+pn_ss_udp_seal(pn_ss_aead_t *a, const uint8_t key[PN_SS_KEY_LEN], const uint8_t *in, size_t n,
+               uint8_t *out)
+{
+    if (n > PN_SS_UDP_PAYLOAD_MAX || RAND_bytes(out, PN_SS_SALT_LEN) != 1 ||
+        pn_ss_aead_init(a, key, out) != PN_OK)
+        return 0;
+    seal1(a, in, n, out + PN_SS_SALT_LEN);
+    return n + PN_SS_UDP_OVERHEAD;
 }

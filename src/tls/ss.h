@@ -80,6 +80,27 @@ long pn_ss_identify(pn_ss_aead_t *a, const uint8_t salt[PN_SS_SALT_LEN],
                     const uint8_t lenblk[PN_SS_LEN_BLOCK], const uint8_t (*keys)[PN_SS_KEY_LEN],
                     size_t nkeys);
 
+/* UDP (SIP004's relay): each datagram is salt (32) | seal(payload) tag (16),
+ * under the subkey of its own salt with the nonce 0; the payload is the
+ * address (ATYP ADDR PORT) then the data, both ways. */
+#define PN_SS_UDP_OVERHEAD (PN_SS_SALT_LEN + PN_SS_TAG_LEN)
+#define PN_SS_UDP_PAYLOAD_MAX (65507 - PN_SS_UDP_OVERHEAD)  /* an IPv4 datagram's room */
+
+/** Open the datagram <pkt> (<n> bytes) with the first of the <nkeys> keys
+ *  <keys> whose tag holds, using <a> (an opener): the key's index, with the
+ *  payload in <out> (<n> - PN_SS_UDP_OVERHEAD bytes) and its length in *<len>;
+ *  -1 when none does or <n> is out of bounds. Each try is a subkey and one
+ *  tag check over the whole payload (constant time): the work is <nkeys>
+ *  times the datagram at most. */
+long pn_ss_udp_open(pn_ss_aead_t *a, const uint8_t *pkt, size_t n, const uint8_t (*keys)[PN_SS_KEY_LEN],
+                    size_t nkeys, uint8_t *out, size_t *len);
+/** Seal the payload <in> (<n> bytes, at most PN_SS_UDP_PAYLOAD_MAX) as one
+ *  datagram under <key> with a fresh random salt into <out> (<n> +
+ *  PN_SS_UDP_OVERHEAD bytes), using <a> (a sealer): its length, 0 when <n>
+ *  is too long or randomness failed. */
+size_t pn_ss_udp_seal(pn_ss_aead_t *a, const uint8_t key[PN_SS_KEY_LEN], const uint8_t *in, size_t n,
+                      uint8_t *out);
+
 /** Wrap <inner> (owned from now on; a socket transport) as the server side of a
  *  Shadowsocks stream: reads open what comes with <dec> (owned; keyed, past
  *  the first chunk), starting with the <npre> bytes <pre> (copied) read ahead;

@@ -56,6 +56,8 @@ enum pn_frame_type {
     PN_FT_ERROR = 0x08,         /* either way, control: code + reason, then close */
     PN_FT_DATA_HELLO = 0x0A,    /* client -> server, data: conn id + proof */
     PN_FT_DATA_OK = 0x0B,       /* server -> client, data: connection registered */
+    PN_FT_RESULT = 0x11,        /* far end -> sender of a TARGET exchange, data: the dial's
+                                 * outcome before any relayed byte (tunnel/frame_target.c) */
     /* Hub sessions only (docs/hub.md §5): route id (u32) + TLVs. */
     PN_FT_ROUTE_ADD = 0x0C,     /* agent -> hub: register a route */
     PN_FT_ROUTE_OK = 0x0D,      /* hub -> agent: registered (PORT / HOST given) */
@@ -234,6 +236,31 @@ size_t pn_signal_append_target(uint8_t *out, size_t cap, size_t off, const char 
  *  or a truncated TLV, is PN_ERR + <why>. */
 int pn_signal_decode_target(const uint8_t *p, size_t len, char host[PN_TARGET_HOST_MAX + 1],
                             uint16_t *port, const char **why);
+
+/* RESULT (docs/protocol.md §6.5): the far end's answer to a TARGET exchange,
+ * the first frame on its data connection: a code, then a log-safe reason. */
+#define PN_RESULT_REASON_MAX 255
+#define PN_RESULT_MAX (PN_FRAME_HDR + 1 + PN_RESULT_REASON_MAX)
+enum pn_result_code {
+    PN_RC_OK = 0,               /* dialed: relayed bytes follow */
+    PN_RC_NOT_ALLOWED = 1,      /* no egress=1, an internal address not in allow=, UDP */
+    PN_RC_NET_UNREACH = 2,      /* network unreachable, or the dial failed otherwise */
+    PN_RC_HOST_UNREACH = 3,     /* the name did not resolve, host unreachable */
+    PN_RC_REFUSED = 4,          /* connection refused */
+    PN_RC_TIMEOUT = 5,          /* the dial deadline passed */
+};
+
+/** Write a whole RESULT frame (<code>, <reason> cut to 255 bytes on a UTF-8
+ *  boundary; NULL is empty) into <out>; its size, 0 when <cap> is short. */
+size_t pn_result_encode(uint8_t code, const char *reason, uint8_t *out, size_t cap);
+/** Read a RESULT frame from the <avail> bytes at <in>: PN_OK with *<code>
+ *  (any value: unknown codes are failures) and a log-safe <reason>; PN_AGAIN
+ *  with *<need> the bytes the frame needs so far (the header's 12, then the
+ *  whole frame: a reader asks for no byte past it); PN_ERR + <why> for another
+ *  frame type, a bad header or a payload not 1..256 bytes, as soon as the
+ *  header shows it. */
+int pn_result_decode(const uint8_t *in, size_t avail, uint8_t *code,
+                     char reason[PN_RESULT_REASON_MAX + 1], size_t *need, const char **why);
 
 /** Encode a DATA_HELLO payload (<id> then <proof>); 0 if <cap> is short. */
 size_t pn_data_hello_encode(const uint8_t id[PN_CONN_ID_LEN], const uint8_t proof[PN_PROOF_LEN],

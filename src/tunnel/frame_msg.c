@@ -176,21 +176,27 @@ pn_hello_decode(const uint8_t *p, size_t len, pn_hello_t *h, const char **why)
  * or ROUTE_FAIL carries: all of them up to 256; a longer reason is cut at a UTF-8
  * character boundary so the text stays valid. Reads at most reason[256]. */
 size_t
-pn_frame_reason_len(const char *reason)
+pn_frame_text_len(const char *text, size_t max)
 {
     size_t n = 0;
-    if (reason != NULL)
-        while (n <= PN_ERROR_REASON_MAX && reason[n] != '\0')
+    if (text != NULL)
+        while (n <= max && text[n] != '\0')
             n++;
-    if (n > PN_ERROR_REASON_MAX) {
-        n = PN_ERROR_REASON_MAX;
-        /* reason[n] is the first byte dropped; if it continues a character, drop
+    if (n > max) {
+        n = max;
+        /* text[n] is the first byte dropped; if it continues a character, drop
          * that character's leading bytes too. A character has at most 3 bytes
          * before its last, so invalid text loses no more than that. */
-        while (n > PN_ERROR_REASON_MAX - 3 && ((uint8_t)reason[n] & 0xC0) == 0x80)
+        while (n > max - 3 && ((uint8_t)text[n] & 0xC0) == 0x80)
             n--;
     }
     return n;
+}
+
+size_t
+pn_frame_reason_len(const char *reason)
+{
+    return pn_frame_text_len(reason, PN_ERROR_REASON_MAX);
 }
 
 /* Encode an ERROR payload: <code> then at most 256 bytes of <reason> (NULL means

@@ -1,19 +1,13 @@
 /* tunnel/frame_target.c: the TARGET TLV of a TCP/UDP signal (docs/protocol.md
  * §5.2): the destination the far end dials for this one exchange, chosen by
- * the side that accepted the user (the proxy entrance, docs/proxy.md). */
+ * the side that accepted the user (the proxy entrance, docs/proxy.md); and the
+ * RESULT frame (§6.5) by which the far end answers it on the data connection. */
 #include "tunnel/frame.h"
 
 #include "core/err.h"
+#include "tunnel/frame_wire.h"
 
 #include <string.h>
-
-static int
-bad(const char **why, const char *msg)
-{
-    if (why != NULL)
-        *why = msg;
-    return PN_ERR;
-}
 
 /* A host name or address literal as TARGET carries it: 1..253 bytes of
  * printable ASCII without spaces. */
@@ -53,7 +47,7 @@ pn_signal_decode_target(const uint8_t *p, size_t len, char host[PN_TARGET_HOST_M
     host[0] = '\0';
     *port = 0;
     if (len < PN_CONN_ID_LEN)
-        return bad(why, "signal shorter than a connection id");
+        return fail(why, "signal shorter than a connection id");
     const uint8_t *cur = p + PN_CONN_ID_LEN, *end = p + len, *val;
     uint8_t type;
     uint16_t vlen;
@@ -77,7 +71,45 @@ pn_signal_decode_target(const uint8_t *p, size_t len, char host[PN_TARGET_HOST_M
         /* Nothing half-read is left behind. */
         host[0] = '\0';
         *port = 0;
-        return bad(why, msg);
+        return fail(why, msg);
     }
+    return PN_OK;
+}
+
+size_t
+pn_result_encode(uint8_t code, const char *reason, uint8_t *out, size_t cap)
+{
+    size_t n = pn_frame_text_len(reason, PN_RESULT_REASON_MAX);
+    if (cap < PN_FRAME_HDR + 1 + n)
+        return 0;
+    out[PN_FRAME_HDR] = code;
+    if (n > 0)
+        memcpy(out + PN_FRAME_HDR + 1, reason, n);
+    return pn_frame_encode(out, cap, PN_FT_RESULT, 0, 0, out + PN_FRAME_HDR, 1 + n);
+}
+
+int
+pn_result_decode(const uint8_t *in, size_t avail, uint8_t *code,
+                 char reason[PN_RESULT_REASON_MAX + 1], size_t *need, const char **why)
+{
+    *need = PN_FRAME_HDR;
+    if (avail >= 1 && in[0] != PN_PROTO_VERSION)
+        return fail(why, pn_why_version);
+    if (avail >= 2 && in[1] != PN_FT_RESULT)
+        return fail(why, "the data connection did not start with a RESULT frame");
+    if (avail >= 4 && in[3] != 0)
+        return fail(why, "reserved header byte is not zero");
+    if (avail < PN_FRAME_HDR)
+        return PN_AGAIN;
+    if (get32(in + 4) != 0)
+        return fail(why, "RESULT has a non-zero stream id");
+    uint32_t len = get32(in + 8);
+    if (len < 1 || len > 1 + PN_RESULT_REASON_MAX)
+        return fail(why, "RESULT payload is not 1..256 bytes");
+    *need = PN_FRAME_HDR + len;
+    if (avail < *need)
+        return PN_AGAIN;
+    *code = in[PN_FRAME_HDR];
+    pn_frame_log_safe(in + PN_FRAME_HDR + 1, len - 1, reason);
     return PN_OK;
 }

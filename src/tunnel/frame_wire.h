@@ -1,6 +1,6 @@
 /* tunnel/frame_wire.h: byte helpers shared by the codec files of tunnel/
- * (frame.c, frame_msg.c, frame_route.c); not for use outside them. The
- * two functions are defined in frame_msg.c, the inline helpers here.
+ * (frame.c, frame_msg.c, frame_route.c, frame_target.c); not for use outside them. The
+ * functions are defined in frame_msg.c, the inline helpers here.
  *
  * All integers on the wire are big-endian (docs/protocol.md). */
 #ifndef PN_TUNNEL_FRAME_WIRE_H
@@ -63,6 +63,8 @@ hex_encode(const uint8_t *in, size_t n, char *out)
  * ERROR or ROUTE_FAIL carries: all of them up to PN_ERROR_REASON_MAX, a longer
  * reason cut at a UTF-8 character boundary. Reads at most reason[256]. */
 size_t pn_frame_reason_len(const char *reason);
+/** As pn_frame_reason_len, with the bound <max> (>= 3) instead of 256. */
+size_t pn_frame_text_len(const char *text, size_t max);
 
 /** Write into <out> a NUL-terminated, log-safe copy of the <n> bytes of peer
  * text at <s> (unsafe characters and invalid UTF-8 become '?'). <out> needs

@@ -18,7 +18,13 @@
  *     ASCII, REASON log-safe (a fixed point of the sanitiser);
  *   - ERROR: the sanitised reason is a fixed point (encode + decode leaves it
  *     unchanged), which holds only when it is valid, log-safe UTF-8;
- *   - pn_tlv_next never steps outside [p, end). */
+ *   - pn_tlv_next never steps outside [p, end);
+ *   - RESULT (the data-channel answer to a TARGET, read from the input's start
+ *     as the entrance reads it, never asking past the frame): PN_AGAIN only
+ *     while short of what <need> says, need grows and stays within
+ *     PN_RESULT_MAX; an accepted frame agrees with pn_frame_decode, its reason
+ *     is log-safe (a fixed point of encode + decode) and the re-encoding is
+ *     the input's bytes when the reason was already log-safe. */
 #include "fuzz.h"
 #include "tunnel/frame.h"
 
@@ -392,12 +398,53 @@ check_frame(const uint8_t *in, const pn_frame_t *f, size_t used)
     free(out);
 }
 
+static void
+check_result(const uint8_t *data, size_t size)
+{
+    uint8_t code = 0, code2 = 0;
+    char reason[PN_RESULT_REASON_MAX + 1], reason2[PN_RESULT_REASON_MAX + 1];
+    size_t have = 0, need = 0, last = 0, need2 = 0;
+    const char *why = NULL;
+    int rc;
+    /* Read as the entrance does: never more than the decoder asks for. */
+    while ((rc = pn_result_decode(data, have, &code, reason, &need, &why)) == PN_AGAIN) {
+        FUZZ_ASSERT(need > have && need >= last && need <= PN_RESULT_MAX);
+        last = need;
+        if (need > size)
+            return;
+        have = need;
+    }
+    if (rc == PN_ERR) {
+        FUZZ_ASSERT(why != NULL);
+        return;
+    }
+    FUZZ_ASSERT(rc == PN_OK && have == need && have >= PN_FRAME_HDR + 1);
+    pn_frame_t f;
+    size_t used = 0;
+    FUZZ_ASSERT(pn_frame_decode(data, have, &f, &used, &why) == PN_OK && used == have);
+    FUZZ_ASSERT(f.type == PN_FT_RESULT && f.stream == 0 && f.len >= 1 && f.payload[0] == code);
+    size_t rl = strlen(reason);
+    FUZZ_ASSERT(rl <= f.len - 1);
+    uint8_t *out = malloc(PN_FRAME_HDR + 1 + rl);
+    size_t n = pn_result_encode(code, reason, out, PN_FRAME_HDR + 1 + rl);
+    FUZZ_ASSERT(n == PN_FRAME_HDR + 1 + rl);
+    FUZZ_ASSERT(pn_result_encode(code, reason, out, n - 1) == 0);
+    FUZZ_ASSERT(pn_result_decode(out, n, &code2, reason2, &need2, &why) == PN_OK);
+    FUZZ_ASSERT(code2 == code && strcmp(reason, reason2) == 0);
+    if (rl == f.len - 1 && memcmp(reason, f.payload + 1, rl) == 0)
+        /* The same bytes but the flags, which the encoder sends as 0. */
+        FUZZ_ASSERT(memcmp(out + PN_FRAME_HDR, f.payload, n - PN_FRAME_HDR) == 0 &&
+                    memcmp(out, data, 2) == 0 && memcmp(out + 3, data + 3, PN_FRAME_HDR - 3) == 0);
+    free(out);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t off = 0;
 
     walk_tlvs(data, size);
+    check_result(data, size);
     for (;;) {
         const uint8_t *in = data + off;
         size_t avail = size - off, used = 0;

@@ -6,10 +6,46 @@
  * it holds, the opener consumes only what it was given, never returns a
  * payload over 0x3FFF bytes, and fails or waits), and as plaintext sealed and
  * opened back in pieces of the split size (the same bytes come out, the first
- * payload's address parses within it, and a flipped byte is refused). */
+ * payload's address parses within it, and a flipped byte is refused).
+ * The UDP relay's datagrams too: the input as a datagram a client sent
+ * (pn_ss_udp_open with two keys: no key opens random bytes; whatever opens
+ * stays within the datagram, its address parses within it), and as a payload
+ * sealed with pn_ss_udp_seal (opened back whole by the second key, never the
+ * first; one flipped byte opens with neither). */
 #include "fuzz.h"
 #include "route/socks.h"
 #include "tls/ss.h"
+
+static void
+check_udp(pn_ss_method_t m, const uint8_t *data, size_t size)
+{
+    static uint8_t keys[2][PN_SS_KEY_LEN], out[65536], pkt[65536 + PN_SS_UDP_OVERHEAD];
+    const uint8_t (*k)[PN_SS_KEY_LEN] = (const uint8_t (*)[PN_SS_KEY_LEN])keys;
+    pn_ss_password_key("fuzz-a", keys[0]);
+    pn_ss_password_key("fuzz-b", keys[1]);
+    pn_ss_aead_t *o = pn_ss_aead_new(m, 0), *s = pn_ss_aead_new(m, 1);
+    size_t len = 1;
+    if (size <= sizeof(pkt)) {
+        long i = pn_ss_udp_open(o, data, size, k, 2, out, &len);
+        FUZZ_ASSERT(i == -1 ? len == 0 : (i < 2 && len + PN_SS_UDP_OVERHEAD == size));
+        if (i >= 0) {
+            socks_dest_t d;
+            int a = socks_parse_addr(out, len, &d);
+            FUZZ_ASSERT(a == PN_AGAIN || a == PN_ERR || (a > 0 && (size_t)a <= len));
+        }
+    }
+    if (size <= PN_SS_UDP_PAYLOAD_MAX) {
+        size_t w = pn_ss_udp_seal(s, keys[1], data, size, pkt);
+        FUZZ_ASSERT(w == size + PN_SS_UDP_OVERHEAD);
+        FUZZ_ASSERT(pn_ss_udp_open(o, pkt, w, k, 1, out, &len) == -1);
+        FUZZ_ASSERT(pn_ss_udp_open(o, pkt, w, k, 2, out, &len) == 1 && len == size);
+        FUZZ_ASSERT(size == 0 || memcmp(out, data, size) == 0);
+        pkt[(size * 31 + 7) % w] ^= 0x40;
+        FUZZ_ASSERT(pn_ss_udp_open(o, pkt, w, k, 2, out, &len) == -1);
+    }
+    pn_ss_aead_free(o);
+    pn_ss_aead_free(s);
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -21,6 +57,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t step = 1 + (data[0] >> 1) * 97;
     data++;
     size--;
+    check_udp(m, data, size);
     pn_ss_password_key("fuzz", key);
     memset(salt, 0x5a, sizeof(salt));
 

@@ -124,6 +124,12 @@ def frame_seeds():
                                tlv(4, b"\x01\xbb" + b"example.org")),
         "signal_target_v6": frame(FT["UDP"], CONN_ID + tlv(4, b"\x00\x35" + b"::1")),
         "signal_target_repeat": frame(FT["TCP"], CONN_ID + tlv(4, b"\x00\x50a") + tlv(4, b"\x00\x50b")),
+        # RESULT (docs/protocol.md §6.5): code u8 + reason, the data channel's first frame.
+        "result_ok": frame(0x11, b"\x00") + b"relayed bytes",
+        "result_refused": frame(0x11, b"\x04Connection refused"),
+        "result_unsafe": frame(0x11, b"\x05a\nb\xe2\x80\xae\xff", flags=0x40),
+        "result_max": frame(0x11, b"\x01" + b"r" * 255),
+        "result_too_long": frame(0x11, b"\x01" + b"r" * 256),
         "route_add": frame(0x0C, struct.pack(">I", 1) + tlv(1, b"\x03") + tlv(3, b"app.hub.test") +
                            tlv(5, b"k3y") + tlv(6, b"\x01")),
         "route_add_tcp": frame(0x0C, struct.pack(">I", 2) + tlv(1, b"\x01") + tlv(2, b"\x27\x10") +

@@ -4,12 +4,19 @@ which dials the destination named in the signal's TARGET TLV (docs/protocol.md ย
 Real curl through entrance -> tunnel -> node -> a local web server (sha256 of the body);
 the node's allow= refusing a loopback destination unless allowed; a node without
 egress=1 refusing; with two nodes, kill -9 one and new connections go through the other.
-The reverse path too (via=rev:): the node, a tunnel client, dials the entrance's tunnel port."""
+The reverse path too (via=rev:): the node, a tunnel client, dials the entrance's tunnel port.
+The node's RESULT frame (docs/protocol.md ยง6.5) reaches the user as the protocol's own
+error: curl's and ncat's exit codes and messages for SOCKS5 replies 2/5/6, HTTP 403/502/504."""
 import hashlib
+import socket
+import subprocess
 
 from conftest import LOOPBACK, free_port
+from harness.procs import require_tool
 from tunnel_util import wait_checkpoint
-from proxy_util import curl_through, socks_open, start_proxy, write_users, www  # noqa: F401
+from proxy_util import (curl_through, socks_addr, socks_open, start_proxy, user_stats,  # noqa: F401
+                        write_users, www)
+from udp_util import UdpEcho
 
 import pytest
 
@@ -17,12 +24,12 @@ USERS = [{"name": "alice", "password": "alice-pw-1"}]
 ENV = {"POSTERN_REPORT_INTERVAL": "500ms", "POSTERN_BACKOFF_MAX": "2s"}
 
 
-def start_node(postern, fixed_target, params):
+def start_node(postern, fixed_target, params, env=None):
     """A node: server://k@127.0.0.1:<free>/<fixed_target>?mode=2&<params>, listening."""
     for _ in range(3):
         port = free_port()
         p = postern.run([f"server://nodekey@{LOOPBACK}:{port}/{LOOPBACK}:{fixed_target}"
-                         f"?mode=2&{params}"], ENV)
+                         f"?mode=2&{params}"], {**ENV, **(env or {})})
         p.port = port
         try:
             p.wait_port()
@@ -32,8 +39,8 @@ def start_node(postern, fixed_target, params):
     raise AssertionError("could not start a node")
 
 
-def start_entrance(postern, tmp_path, nodes, params=""):
-    via = ",".join(f"nodekey@{LOOPBACK}:{n.port}" for n in nodes)
+def start_entrance(postern, tmp_path, nodes, params="", pool=""):
+    via = ",".join(f"nodekey@{LOOPBACK}:{n.port}{pool}" for n in nodes)
     px = start_proxy(postern, write_users(tmp_path / "users.json", USERS),
                      params=f"via={via}" + (f"&{params}" if params else ""), env=ENV)
     for n in nodes:
@@ -52,7 +59,8 @@ def test_curl_through_a_node(postern, tmp_path, www):
     want = hashlib.sha256(small).hexdigest()
     # The node's fixed target is a closed port: the body can only come from the TARGET.
     node = start_node(postern, free_port(), "egress=1&allow=127.0.0.0/8")
-    px = start_entrance(postern, tmp_path, [node])
+    px = start_entrance(postern, tmp_path, [node], pool="?min=3")     # this node's pool: 3
+    px.wait_for_log(r"via .*: connected to .* pool 3-1024", timeout=5)
     for how, host in (("--socks5-hostname", "localhost"), ("--socks5", LOOPBACK), ("-x", LOOPBACK)):
         r = fetch(px, f"http://{host}:{port}/small.bin", how)
         assert r.returncode == 0, (how, r.stderr)
@@ -64,14 +72,60 @@ def test_curl_through_a_node(postern, tmp_path, www):
     assert node.count_lines(r"egress: exchange .* refused") == 0
 
 
+def refused_as(px, url, socks_rep, status):
+    """The user sees the node's refusal as SOCKS5 reply <socks_rep> (curl: exit 97, the
+    reply in its message) and HTTP <status> (absolute URI: the status; CONNECT: exit 56)."""
+    r = fetch(px, url)
+    assert r.returncode == 97 and f"({socks_rep})".encode() in r.stderr, r.stderr
+    r = curl_through("-s", "-o", "/dev/null", "-w", "%{http_code}", "-x",
+                     f"http://alice:alice-pw-1@{LOOPBACK}:{px.port}", url, timeout=20)
+    assert r.stdout == str(status).encode(), (r.stdout, r.stderr)
+    r = curl_through("-p", "-x", f"http://alice:alice-pw-1@{LOOPBACK}:{px.port}", url, timeout=20)
+    assert r.returncode == 56 and f"response {status}".encode() in r.stderr, r.stderr
+
+
 def test_node_allow_guards_loopback(postern, tmp_path, www):
     port, _, small = www
     node = start_node(postern, port, "egress=1")      # no allow=: loopback is internal
     px = start_entrance(postern, tmp_path, [node])
-    r = fetch(px, f"http://localhost:{port}/small.bin")
-    assert r.returncode != 0 and r.stdout == b""
+    refused_as(px, f"http://localhost:{port}/small.bin", 2, 403)
     node.wait_for_log(r"egress: exchange to localhost:\d+ refused: destination is internal "
                       r"\(not in allow=\)", timeout=5)
+    px.wait_for_log(r"user alice: socks5: the node: destination is internal", timeout=5)
+    mark = px.mark()
+    assert user_stats(px, "alice", start=mark)["refused"] >= 3
+
+
+def test_node_answers_refused_and_timeout(postern, tmp_path):
+    """A closed port: reply 5 / 502 (curl, ncat in both proxy types); a destination that
+    never answers the SYN (a listener whose backlog is full) past the node's 1 s dial
+    deadline: reply 6 / 504, well before the entrance's own 10 s."""
+    node = start_node(postern, free_port(), "egress=1&allow=127.0.0.0/8",
+                      env={"POSTERN_DIAL_TIMEOUT": "1s"})
+    px = start_entrance(postern, tmp_path, [node])
+    closed = free_port()
+    refused_as(px, f"http://localhost:{closed}/", 5, 502)
+    ncat = [require_tool("ncat"), "--proxy", f"{LOOPBACK}:{px.port}", "--proxy-auth",
+            "alice:alice-pw-1", "-w", "5", LOOPBACK, str(closed)]
+    r = subprocess.run(ncat + ["--proxy-type", "socks5"], input=b"", capture_output=True, timeout=30)
+    assert r.returncode == 1 and b"Connection refused" in r.stderr, r.stderr
+    r = subprocess.run(ncat + ["--proxy-type", "http"], input=b"", capture_output=True, timeout=30)
+    assert r.returncode == 1 and b"status code 502" in r.stderr, r.stderr
+    full = socket.socket()
+    full.bind((LOOPBACK, 0))
+    full.listen(0)
+    fillers = []
+    for _ in range(3):
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(full.getsockname())
+        fillers.append(c)
+    try:
+        refused_as(px, f"http://{LOOPBACK}:{full.getsockname()[1]}/", 6, 504)
+    finally:
+        for c in fillers + [full]:
+            c.close()
+    px.wait_for_log(r"user alice: http: the node: timed out", timeout=5)
 
 
 @pytest.mark.parametrize("path", ["relay", "reverse"])
@@ -85,19 +139,63 @@ def test_node_without_egress_refuses(postern, tmp_path, www, path):
         px = start_rev_entrance(postern, tmp_path)
         node = start_rev_node(postern, px, port, "allow=127.0.0.0/8")
     r = fetch(px, f"http://localhost:{port}/small.bin")
-    assert r.returncode != 0 and r.stdout == b""
+    assert r.returncode == 97 and b"(2)" in r.stderr, r.stderr      # not allowed
     node.wait_for_log(r"egress: exchange to localhost:\d+ refused: this end was not started "
                       r"with egress=1", timeout=5)
     assert node.alive()
 
 
-def test_udp_associate_refused_with_via(postern, tmp_path):
-    node = start_node(postern, free_port(), "egress=1&allow=127.0.0.0/8")
-    px = start_entrance(postern, tmp_path, [node])
-    s, status, rep, _ = socks_open(px.port, "alice", "alice-pw-1", "0.0.0.0", 0, cmd=3)
-    s.close()
-    assert status == 0 and rep == 7, rep
-    px.wait_for_log(r"udp associate is not carried through via=", timeout=5)
+@pytest.mark.parametrize("path", ["relay", "reverse"])
+def test_udp_associate_through_a_node(postern, tmp_path, path):
+    """SOCKS5 UDP ASSOCIATE with via=: each destination's datagrams go through a tunnel
+    UDP session to the node (TARGET in the UDP signal), which sends them to a UDP echo;
+    answers come back whole with the destination's header as the user named it. A
+    destination the node refuses (internal, not in its allow=) gets nothing back."""
+    echo = UdpEcho(name="uecho")
+    try:
+        if path == "relay":
+            node = start_node(postern, free_port(), "egress=1&allow=127.0.0.0/8")
+            px = start_entrance(postern, tmp_path, [node])
+        else:
+            px = start_rev_entrance(postern, tmp_path)
+            node = start_rev_node(postern, px, free_port(), "egress=1&allow=127.0.0.0/8")
+            node.wait_for_log(r"connected to .* flow=reverse", timeout=5)
+        s, status, rep, bnd = socks_open(px.port, "alice", "alice-pw-1", "0.0.0.0", 0, cmd=3)
+        assert (status, rep) == (0, 0), rep
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.settimeout(5)
+        sizes = [1, 1400, 9000, 0, 60000]
+        for host in (LOOPBACK, "localhost"):
+            hdr = b"\x00\x00\x00" + socks_addr(host, echo.port)
+            for i, n in enumerate(sizes):
+                payload = bytes([i + 1]) * n
+                u.sendto(hdr + payload, bnd)
+                d, _ = u.recvfrom(65536)
+                assert d == hdr + payload, (host, n, len(d))
+        assert echo.rx_datagrams == 2 * len(sizes)
+        assert node.count_lines(r"egress: exchange .* refused") == 0
+        s.close()
+        u.close()
+    finally:
+        echo.stop()
+
+
+def test_udp_through_a_node_refused(postern, tmp_path):
+    echo = UdpEcho(name="uecho")
+    try:
+        node = start_node(postern, free_port(), "egress=1")     # loopback is internal there
+        px = start_entrance(postern, tmp_path, [node])
+        s, status, rep, bnd = socks_open(px.port, "alice", "alice-pw-1", "0.0.0.0", 0, cmd=3)
+        assert (status, rep) == (0, 0), rep
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.sendto(b"\x00\x00\x00" + socks_addr(LOOPBACK, echo.port) + b"x", bnd)
+        px.wait_for_log(rf"user alice: udp via node to {LOOPBACK}:{echo.port}: destination is "
+                        r"internal \(not in allow=\)", timeout=5)
+        assert echo.rx_datagrams == 0
+        s.close()
+        u.close()
+    finally:
+        echo.stop()
 
 
 def fetch_ok(px, port, want, times):
@@ -143,10 +241,10 @@ def test_two_nodes_kill_one(postern, tmp_path, www, lbs):
     px.wait_for_log(r"no node's tunnel is up", timeout=5)
 
 
-def start_rev_entrance(postern, tmp_path, extra_nodes=(), params=""):
+def start_rev_entrance(postern, tmp_path, extra_nodes=(), params="", pool=""):
     """An entrance whose first node is reversed: it listens on a free tunnel port."""
     tport = free_port()
-    via = ",".join([f"rev:nodekey@{LOOPBACK}:{tport}"] +
+    via = ",".join([f"rev:nodekey@{LOOPBACK}:{tport}{pool}"] +
                    [f"nodekey@{LOOPBACK}:{n.port}" for n in extra_nodes])
     px = start_proxy(postern, write_users(tmp_path / "users.json", USERS),
                      params=f"via={via}" + (f"&{params}" if params else ""), env=ENV)
@@ -166,13 +264,13 @@ def start_rev_node(postern, px, fixed_target, params):
 def test_reverse_path(postern, tmp_path, www):
     port, _, small = www
     want = hashlib.sha256(small).hexdigest()
-    px = start_rev_entrance(postern, tmp_path)
+    px = start_rev_entrance(postern, tmp_path, pool="?max=8")      # the pool we grant: 8
     # No node yet: refused at once.
     r = fetch(px, f"http://localhost:{port}/small.bin")
     assert r.returncode != 0
     px.wait_for_log(r"no node's tunnel is up", timeout=5)
     node = start_rev_node(postern, px, free_port(), "egress=1&allow=127.0.0.0/8")
-    node.wait_for_log(r"connected to .* flow=reverse", timeout=5)
+    node.wait_for_log(r"connected to .* flow=reverse.* pool \d+-8\b", timeout=5)
     fetch_ok(px, port, want, 3)
     r = fetch(px, f"http://{LOOPBACK}:{port}/small.bin", "-x")
     assert r.returncode == 0 and hashlib.sha256(r.stdout).hexdigest() == want, r.stderr

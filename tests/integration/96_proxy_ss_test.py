@@ -3,7 +3,9 @@ entrance. Debian's ss-local (shadowsocks-libev), started by the test with its ow
 file, sits in front of the entrance; curl goes through ss-local's SOCKS5 port to a local
 web server: both ciphers, 64 MiB by sha256, the user's counters; a wrong password, a
 disabled user, a garbage first chunk and a replayed opening (sealed by Python's
-`cryptography`) close only their connection; a key changed by SIGHUP applies."""
+`cryptography`) close only their connection; a key changed by SIGHUP applies.
+UDP: Debian's ss-tunnel -u in front of the entrance's UDP relay, both ciphers, to a UDP
+echo; a wrong key, a disabled user and garbage get nothing back."""
 import hashlib
 import json
 import os
@@ -17,6 +19,7 @@ from conftest import LOOPBACK, free_port, wait_port
 from harness.procs import LoggedProcess, require_tool
 from proxy_util import (closed_within, curl_through, start_proxy, user_stats,  # noqa: F401
                         write_users, www)
+from udp_util import UdpEcho
 
 USERS = [
     {"name": "alice", "key": "alice-ss-key-1", "password": "alice-pw"},
@@ -36,16 +39,17 @@ def entrance(postern, tmp_path, method):
 
 
 class SsLocal:
-    """ss-local with a config file (the password stays out of argv), stopped by PID."""
+    """ss-local (or another shadowsocks-libev client: <tool>, <extra> arguments) with a
+    config file (the password stays out of argv), stopped by PID."""
 
-    def __init__(self, tmp_path, server_port, password, method):
+    def __init__(self, tmp_path, server_port, password, method, tool="ss-local", extra=()):
         self.port = free_port()
-        conf = tmp_path / f"ss-local-{self.port}.json"
+        conf = tmp_path / f"{tool}-{self.port}.json"
         conf.write_text(json.dumps({
             "server": LOOPBACK, "server_port": server_port, "local_address": LOOPBACK,
             "local_port": self.port, "password": password, "method": method, "timeout": 30}))
-        self.proc = LoggedProcess([require_tool("ss-local"), "-c", str(conf)], merge=True,
-                                  name="ss-local")
+        self.proc = LoggedProcess([require_tool(tool), "-c", str(conf), *extra], merge=True,
+                                  name=tool)
 
     def __enter__(self):
         self.proc.start()
@@ -183,3 +187,59 @@ def test_ss_replayed_opening_refused(postern, tmp_path, www):
     assert closed_within(s, 3)
     s.close()
     p.wait_for_log(r"ss: authentication failed \(a salt seen before", start=mark)
+
+
+def udp_round_trips(port, sizes, timeout=5):
+    """Datagrams of <sizes> to 127.0.0.1:<port>; the answers (None on timeout)."""
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(timeout)
+    got = []
+    try:
+        for i, n in enumerate(sizes):
+            u.sendto(bytes([i + 1]) * n, (LOOPBACK, port))
+            try:
+                got.append(u.recvfrom(65536)[0])
+            except socket.timeout:
+                got.append(None)
+    finally:
+        u.close()
+    return got
+
+
+@pytest.mark.parametrize("method", ["chacha20-ietf-poly1305", "aes-256-gcm"])
+def test_ss_udp_through_ss_tunnel(postern, tmp_path, method):
+    """ss-tunnel -u forwards a local UDP port through the entrance's Shadowsocks UDP relay
+    to a UDP echo: datagrams come back whole (ss-libev's own bound is about 1.4 KB), the
+    user is the one whose key opens them (carol: the second key tried)."""
+    echo = UdpEcho(name="uecho")
+    try:
+        p = entrance(postern, tmp_path, method)
+        sizes = [1, 700, 1300, 1]
+        for pw, user in (("alice-ss-key-1", "alice"), ("carol-ss-key-3", "carol")):
+            with SsLocal(tmp_path, p.ss, pw, method, tool="ss-tunnel",
+                         extra=("-u", "-L", f"{LOOPBACK}:{echo.port}")) as tun:
+                got = udp_round_trips(tun.port, sizes)
+                assert got == [bytes([i + 1]) * n for i, n in enumerate(sizes)], \
+                    [None if g is None else len(g) for g in got]
+            st = user_stats(p, user, start=p.mark())
+            # conns: the UDP session, and the TCP probe of ss-tunnel's port by wait_port
+            assert st["up"] == sum(sizes) and st["down"] == sum(sizes) and st["conns"] >= 1, st
+        # A wrong key, a disabled user: nothing comes back, each is logged.
+        for pw, why in (("wrong-password", r"ss udp: authentication failed"),
+                        ("bob-ss-key-2", r"user bob: ss udp: disabled")):
+            mark = p.mark()
+            with SsLocal(tmp_path, p.ss, pw, method, tool="ss-tunnel",
+                         extra=("-u", "-L", f"{LOOPBACK}:{echo.port}")) as tun:
+                assert udp_round_trips(tun.port, [10], timeout=1) == [None]
+            p.wait_for_log(why, start=mark, timeout=5)
+        # Garbage at the relay's port is dropped; the relay goes on.
+        g = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for n in (0, 1, 47, 48, 49, 1500):
+            g.sendto(os.urandom(n), (LOOPBACK, p.ss))
+        g.close()
+        with SsLocal(tmp_path, p.ss, "alice-ss-key-1", method, tool="ss-tunnel",
+                     extra=("-u", "-L", f"{LOOPBACK}:{echo.port}")) as tun:
+            assert udp_round_trips(tun.port, [5]) == [b"\x01" * 5]
+        assert p.alive()
+    finally:
+        echo.stop()

@@ -77,6 +77,21 @@ test_via(void **state)
     pn_config_clear(&node);
     pn_config_clear(&cfg);
     assert_int_equal(pn_config_parse("proxy://:1080?users=u&via=rev:", &cfg, err), PN_ERR);
+    /* A pool size per node: min= for a node we dial, max= for a reverse one. */
+    assert_int_equal(pn_config_parse("proxy://:1080?users=u&via=k1@h:1?min=8,rev:k2@:2?max=16,"
+                                     "k3@h:3%3Fmin=5,k4@h:4", &cfg, err), PN_OK);
+    static const struct { int role; uint32_t min, max; } pools[] = {
+        { PN_ROLE_CLIENT, 8, 1024 }, { PN_ROLE_SERVER, 64, 16 }, { PN_ROLE_CLIENT, 5, 1024 },
+        { PN_ROLE_CLIENT, 64, 1024 },
+    };
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(pn_config_via_node(cfg.via, i, &node, err), PN_OK);
+        assert_int_equal(node.role, pools[i].role);
+        assert_int_equal(node.min, pools[i].min);
+        assert_int_equal(node.max, pools[i].max);
+        pn_config_clear(&node);
+    }
+    pn_config_clear(&cfg);
 
     static const char *const bad[] = {
         "proxy://:1080?users=u&via=",
@@ -86,6 +101,13 @@ test_via(void **state)
         "proxy://:1080?users=u&via=" SECRET "@h:99999",
         "proxy://:1080?users=u&via=" SECRET "@h:1/x:2",
         "proxy://:1080?users=u&via=" SECRET "@h:1%3Ftls=1",
+        "proxy://:1080?users=u&via=" SECRET "@h:1?max=4",       /* max= is a reverse node's */
+        "proxy://:1080?users=u&via=rev:" SECRET "@h:1?min=4",
+        "proxy://:1080?users=u&via=" SECRET "@h:1?min=",
+        "proxy://:1080?users=u&via=" SECRET "@h:1?min=0",
+        "proxy://:1080?users=u&via=" SECRET "@h:1?min=70000",
+        "proxy://:1080?users=u&via=" SECRET "@h:1?min=4x",
+        "proxy://:1080?users=u&via=" SECRET "@h:1?",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';

@@ -232,6 +232,63 @@ test_identify(void **st)
     }
 }
 
+/* UDP (SIP004's relay): one datagram = salt | seal(payload, nonce 0) tag, the
+ * payload the address of 127.0.0.1:53 and "hello", under the key of the
+ * password "udp-key" and the salt 00 01 ... 1f (sealed by Python's cryptography). */
+static const uint8_t UDP_BODY[] = "\x01\x7f\x00\x00\x01\x00\x35hello";
+static const char *const UDP_KAT[] = {
+    [PN_SS_CHACHA20_POLY1305] = "f6407cdc37e15729d291bcfb8a23781e72cd0f2d0b640af8504fa4f4",
+    [PN_SS_AES_256_GCM] = "916df1cf1ebafd8aed50dc9f19e777f38196592ee61b4ebd593ae2b8",
+};
+
+static void
+test_udp(void **st)
+{
+    static uint8_t pkt[70000], out[70000], back[70000];
+    uint8_t keys[3][PN_SS_KEY_LEN];
+    const uint8_t (*k)[PN_SS_KEY_LEN] = (const uint8_t (*)[PN_SS_KEY_LEN])keys;
+    size_t len = 99;
+    pn_ss_password_key("alice", keys[0]);
+    pn_ss_password_key("udp-key", keys[1]);
+    pn_ss_password_key("bob", keys[2]);
+    for (int m = PN_SS_CHACHA20_POLY1305; m <= PN_SS_AES_256_GCM; m++) {
+        pn_ss_aead_t *o = pn_ss_aead_new(m, 0), *s = pn_ss_aead_new(m, 1);
+        salt_of(pkt);
+        size_t n = PN_SS_SALT_LEN + unhex(UDP_KAT[m], pkt + PN_SS_SALT_LEN);
+        assert_int_equal(n, sizeof(UDP_BODY) - 1 + PN_SS_UDP_OVERHEAD);
+        /* The second key opens it: its index, the payload. */
+        assert_int_equal(pn_ss_udp_open(o, pkt, n, k, 3, out, &len), 1);
+        assert_int_equal(len, sizeof(UDP_BODY) - 1);
+        assert_memory_equal(out, UDP_BODY, len);
+        assert_int_equal(pn_ss_udp_open(o, pkt, n, k, 1, out, &len), -1);     /* not tried */
+        assert_int_equal(len, 0);
+        /* A flipped byte anywhere (salt, body, tag) opens with no key. */
+        for (size_t i = 0; i < n; i += 7) {
+            pkt[i] ^= 1;
+            assert_int_equal(pn_ss_udp_open(o, pkt, n, k, 3, out, &len), -1);
+            pkt[i] ^= 1;
+        }
+        /* Too short for a salt and a tag; over the datagram bound. */
+        assert_int_equal(pn_ss_udp_open(o, pkt, PN_SS_UDP_OVERHEAD - 1, k, 3, out, &len), -1);
+        assert_int_equal(pn_ss_udp_open(o, pkt, PN_SS_UDP_OVERHEAD + PN_SS_UDP_PAYLOAD_MAX + 1, k, 3,
+                                        out, &len), -1);
+        /* Sealing: a fresh salt each time, opened back by its key; the largest payload. */
+        memset(back, 0x5a, PN_SS_UDP_PAYLOAD_MAX);
+        size_t w = pn_ss_udp_seal(s, keys[2], back, PN_SS_UDP_PAYLOAD_MAX, pkt);
+        assert_int_equal(w, PN_SS_UDP_PAYLOAD_MAX + PN_SS_UDP_OVERHEAD);
+        assert_int_equal(pn_ss_udp_open(o, pkt, w, k, 3, out, &len), 2);
+        assert_int_equal(len, PN_SS_UDP_PAYLOAD_MAX);
+        assert_memory_equal(out, back, len);
+        uint8_t salt1[PN_SS_SALT_LEN];
+        memcpy(salt1, pkt, sizeof(salt1));
+        assert_int_equal(pn_ss_udp_seal(s, keys[2], back, 1, pkt), 1 + PN_SS_UDP_OVERHEAD);
+        assert_memory_not_equal(salt1, pkt, sizeof(salt1));
+        assert_int_equal(pn_ss_udp_seal(s, keys[2], back, PN_SS_UDP_PAYLOAD_MAX + 1, pkt), 0);
+        pn_ss_aead_free(o);
+        pn_ss_aead_free(s);
+    }
+}
+
 /* Wait until <fd> is ready for <ev> (tests only; bounded). */
 static void
 wait_fd(int fd, short ev)
@@ -378,6 +435,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_methods_and_key),
+        cmocka_unit_test(test_udp),
         cmocka_unit_test(test_seal_known_answer),
         cmocka_unit_test(test_open_incremental),
         cmocka_unit_test(test_round_trip_large),
