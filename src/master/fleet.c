@@ -1,0 +1,40 @@
+/* master/fleet.c: the node and manager paths behind the API's hook. */
+#include "master/fleet.h"
+#include "core/mem.h"
+#include "master/node_agent.h"
+
+#include <string.h>
+
+struct pn_fleet {
+    pn_api_t *api;              /* borrowed */
+    pn_node_agent_t *agent;     /* owned: the node side */
+};
+
+pn_fleet_t *
+pn_fleet_new(pn_api_t *a, const char *db)
+{
+    pn_fleet_t *f = xcalloc(sizeof(*f));
+    f->api = a;
+    f->agent = pn_node_agent_new(a->super, a->store, db);
+    return f;
+}
+
+void
+pn_fleet_free_(pn_fleet_t *f)
+{
+    if (f == NULL)
+        return;
+    pn_node_agent_free(f->agent);
+    free(f);
+}
+
+int
+pn_fleet_route(pn_api_t *a, pn_mhttp_req_t *r, const char *rest)
+{
+    pn_fleet_t *f = a->fleet_ctx;
+    if (f == NULL)
+        return 0;
+    if (strncmp(rest, "/node/", 6) == 0)
+        return pn_node_agent_route(f->agent, r, rest);
+    return 0;
+}
