@@ -5,6 +5,7 @@
  *   entrances whose URL stayed while the users changed ─> {"version": N, ...}
  */
 #include "master/node_agent.h"
+#include "conf/hubjson.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "master/api.h"
@@ -31,15 +32,6 @@ struct pn_node_agent {
     int64_t applied_at;         /* Unix seconds */
     char boot[17];              /* random per process: a manager sees a restart */
 };
-
-static void
-wipe_free(char *s)
-{
-    if (s == NULL)
-        return;
-    memset(s, 0, strlen(s));
-    free(s);
-}
 
 static void
 load_state(pn_node_agent_t *g)
@@ -101,11 +93,9 @@ pn_node_agent_new(pn_super_t *super, pn_store_t *store, const char *db)
     uint8_t r[8];
     g->super = super;
     g->store = store;
-    const char *slash = strrchr(db, '/');
-    size_t dir = slash ? (size_t)(slash - db) + 1 : 0;
-    size_t n = dir + sizeof("node-users.json");
+    size_t n = strlen(db) + sizeof(".users.json");
     g->users_path = xmalloc(n);
-    snprintf(g->users_path, n, "%.*snode-users.json", (int)dir, db);
+    snprintf(g->users_path, n, "%s.users.json", db);
     g->users_text = read_file(g->users_path);
     if (pn_random(r, sizeof(r)) != PN_OK)
         memset(r, 0, sizeof(r));
@@ -121,7 +111,7 @@ pn_node_agent_free_(pn_node_agent_t *g)
     if (g == NULL)
         return;
     free(g->users_path);
-    wipe_free(g->users_text);
+    pn_conf_wipe_free(g->users_text);
     free(g);
 }
 
@@ -290,7 +280,7 @@ put_config(pn_node_agent_t *g, pn_mhttp_req_t *r)
             pn_api_reply_error(r, 503, "users", err);
             return;
         }
-        wipe_free(g->users_text);
+        pn_conf_wipe_free(g->users_text);
         g->users_text = xstrdup(c.users);
     }
     json_t *res = json_object();

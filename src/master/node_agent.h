@@ -27,7 +27,7 @@
 typedef struct pn_node_agent pn_node_agent_t;
 
 /** Make the node side over <super> and <store> (borrowed); the users file
- *  lives next to the database <db> (node-users.json, mode 0600). Never NULL. */
+ *  is <db>.users.json, next to the database (mode 0600). Never NULL. */
 pn_node_agent_t *pn_node_agent_new(pn_super_t *super, pn_store_t *store, const char *db);
 /** Free <g>. NULL is a no-op. */
 void pn_node_agent_free_(pn_node_agent_t *g);

@@ -10,11 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static int nfail(char *err, char field[PN_NODE_FIELD_LEN], const char *name, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-nfail(char *err, char field[PN_NODE_FIELD_LEN], const char *name, const char *fmt, ...)
+int
+pn_node_fail(char *err, char field[PN_NODE_FIELD_LEN], const char *name, const char *fmt, ...)
 {
     char reason[PN_ERR_LEN];
     va_list ap;
@@ -64,35 +61,35 @@ check_url(pn_node_item_t *it, const char *where, char *err, char field[PN_NODE_F
     pn_config_t cfg;
     snprintf(f, sizeof(f), "%s.url", where);
     if (strlen(it->url) == 0 || strlen(it->url) > PN_INST_URL_MAX)
-        return nfail(err, field, f, "expected 1-%d bytes", PN_INST_URL_MAX);
+        return pn_node_fail(err, field, f, "expected 1-%d bytes", PN_INST_URL_MAX);
     if (!printable(it->url))
-        return nfail(err, field, f, "must not hold control characters");
+        return pn_node_fail(err, field, f, "must not hold control characters");
     if (it->entrance) {
         if (pn_config_parse(it->url, &cfg, sub) == PN_OK) {
             int proxy = cfg.role == PN_ROLE_PROXY;
             pn_config_clear(&cfg);
-            return nfail(err, field, f, proxy ? "users: set by the node (leave users= out)"
+            return pn_node_fail(err, field, f, proxy ? "users: set by the node (leave users= out)"
                                               : "an entrance is a proxy:// URL");
         }
         char *full = pn_node_entrance_url(it->url, "/dev/null");
         int rc = pn_config_parse(full, &cfg, sub);
         free(full);
         if (rc != PN_OK)
-            return nfail(err, field, f, "%s", sub);
+            return pn_node_fail(err, field, f, "%s", sub);
         rc = cfg.role == PN_ROLE_PROXY;
         pn_config_clear(&cfg);
         if (!rc)
-            return nfail(err, field, f, "an entrance is a proxy:// URL");
+            return pn_node_fail(err, field, f, "an entrance is a proxy:// URL");
         it->type = "proxy";
         return PN_OK;
     }
     if (pn_config_parse(it->url, &cfg, sub) != PN_OK)
-        return nfail(err, field, f, "%s", sub);
+        return pn_node_fail(err, field, f, "%s", sub);
     it->type = pn_body_role_type(cfg.role);
     int proxy = cfg.role == PN_ROLE_PROXY;
     pn_config_clear(&cfg);
     if (proxy)
-        return nfail(err, field, f, "a proxy:// URL is an entrance, not a tunnel");
+        return pn_node_fail(err, field, f, "a proxy:// URL is an entrance, not a tunnel");
     return PN_OK;
 }
 
@@ -106,35 +103,35 @@ parse_items(json_t *arr, const char *list, int entrance, pn_node_conf_t *c, char
     if (arr == NULL)
         return PN_OK;
     if (!json_is_array(arr))
-        return nfail(err, field, list, "expected an array");
+        return pn_node_fail(err, field, list, "expected an array");
     if (c->nitems + json_array_size(arr) > PN_NODE_ITEMS_MAX)
-        return nfail(err, field, list, "more than %d entrances and tunnels", PN_NODE_ITEMS_MAX);
+        return pn_node_fail(err, field, list, "more than %d entrances and tunnels", PN_NODE_ITEMS_MAX);
     json_array_foreach(arr, i, o) {
         const char *k;
         json_t *v;
         snprintf(where, sizeof(where), "%s[%zu]", list, i);
         if (!json_is_object(o))
-            return nfail(err, field, where, "expected an object {\"name\", \"url\"}");
+            return pn_node_fail(err, field, where, "expected an object {\"name\", \"url\"}");
         json_object_foreach(o, k, v) {
             if (strcmp(k, "name") != 0 && strcmp(k, "url") != 0) {
                 snprintf(f, sizeof(f), "%s.%.32s", where, k);
-                return nfail(err, field, f, "unknown member");
+                return pn_node_fail(err, field, f, "unknown member");
             }
         }
         pn_node_item_t *it = &c->items[c->nitems];
         const char *name = json_string_value(json_object_get(o, "name"));
         snprintf(f, sizeof(f), "%s.name", where);
         if (name == NULL || !is_name(name))
-            return nfail(err, field, f, "expected 1-%d of A-Z a-z 0-9 _ . -", PN_NODE_NAME_MAX);
+            return pn_node_fail(err, field, f, "expected 1-%d of A-Z a-z 0-9 _ . -", PN_NODE_NAME_MAX);
         for (size_t j = 0; j < c->nitems; j++)
             if (strcmp(c->items[j].name, name) == 0)
-                return nfail(err, field, f, "\"%s\" is named twice", name);
+                return pn_node_fail(err, field, f, "\"%s\" is named twice", name);
         snprintf(it->name, sizeof(it->name), "%s", name);
         it->url = json_string_value(json_object_get(o, "url"));
         it->entrance = entrance;
         if (it->url == NULL) {
             snprintf(f, sizeof(f), "%s.url", where);
-            return nfail(err, field, f, "expected a string");
+            return pn_node_fail(err, field, f, "expected a string");
         }
         if (check_url(it, where, err, field) != PN_OK)
             return PN_ERR;
@@ -151,10 +148,10 @@ check_meta(json_t *v, const char *name, const char **out, char *err, char field[
         return PN_OK;
     }
     if (!json_is_string(v))
-        return nfail(err, field, name, "expected a string");
+        return pn_node_fail(err, field, name, "expected a string");
     *out = json_string_value(v);
     if (strlen(*out) > PN_NODE_META_MAX || !printable(*out))
-        return nfail(err, field, name, "at most %d bytes, no control characters", PN_NODE_META_MAX);
+        return pn_node_fail(err, field, name, "at most %d bytes, no control characters", PN_NODE_META_MAX);
     return PN_OK;
 }
 
@@ -168,7 +165,7 @@ parse_users(json_t *arr, pn_node_conf_t *c, char *err, char field[PN_NODE_FIELD_
     if (arr == NULL)
         arr = json_array();
     else if (!json_is_array(arr))
-        return nfail(err, field, "users", "expected an array");
+        return pn_node_fail(err, field, "users", "expected an array");
     else
         json_incref(arr);
     json_t *file = json_object();
@@ -181,7 +178,7 @@ parse_users(json_t *arr, pn_node_conf_t *c, char *err, char field[PN_NODE_FIELD_
         const char *colon = strstr(msg, ": ");
         if (strncmp(msg, "users[", 6) != 0 || colon == NULL ||
             (size_t)(colon - msg) >= PN_NODE_FIELD_LEN)
-            return nfail(err, field, "users", "%s", msg);
+            return pn_node_fail(err, field, "users", "%s", msg);
         snprintf(field, PN_NODE_FIELD_LEN, "%.*s", (int)(colon - msg), msg);
         return pn_err_set(err, "%s", msg);
     }
@@ -203,11 +200,11 @@ pn_node_conf_parse(const char *text, size_t len, pn_node_conf_t *c, char *err,
     field[0] = '\0';
     c->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (c->root == NULL) {
-        nfail(err, field, "body", "not JSON: %s", je.text);
+        pn_node_fail(err, field, "body", "not JSON: %s", je.text);
         goto fail;
     }
     if (!json_is_object(c->root)) {
-        nfail(err, field, "body", "expected an object");
+        pn_node_fail(err, field, "body", "expected an object");
         goto fail;
     }
     json_object_foreach(c->root, k, v) {
@@ -217,13 +214,13 @@ pn_node_conf_parse(const char *text, size_t len, pn_node_conf_t *c, char *err,
         if (known[i] == NULL) {
             char f[PN_NODE_FIELD_LEN];
             snprintf(f, sizeof(f), "%.48s", k);
-            nfail(err, field, f, "unknown member");
+            pn_node_fail(err, field, f, "unknown member");
             goto fail;
         }
     }
     v = json_object_get(c->root, "version");
     if (!json_is_integer(v) || json_integer_value(v) < 1) {
-        nfail(err, field, "version", "expected an integer of at least 1");
+        pn_node_fail(err, field, "version", "expected an integer of at least 1");
         goto fail;
     }
     c->version = json_integer_value(v);

@@ -51,6 +51,10 @@ int pn_node_conf_parse(const char *text, size_t len, pn_node_conf_t *c, char *er
                        char field[PN_NODE_FIELD_LEN]);
 /** Release what <c> holds (the users text is wiped: it holds passwords). */
 void pn_node_conf_clear(pn_node_conf_t *c);
+/** Fill <err> with "<name>: <reason>" (<fmt> and its arguments) and <field>
+ *  with <name>; return PN_ERR. */
+int pn_node_fail(char *err, char field[PN_NODE_FIELD_LEN], const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /** A new string: <url> with users=<path> added. */
 char *pn_node_entrance_url(const char *url, const char *path);
 
