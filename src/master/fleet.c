@@ -41,7 +41,16 @@ pn_fleet_route(pn_api_t *a, pn_mhttp_req_t *r, const char *rest)
     pn_fleet_t *f = a->fleet_ctx;
     if (f == NULL)
         return 0;
-    if (strncmp(rest, "/node/", 6) == 0)
+    if (strncmp(rest, "/node/", 6) == 0) {
+        size_t len;
+        pn_mhttp_body(r, &len);
+        /* A configuration may be large (10000 users); anything else is not. */
+        if (len > PN_API_BODY_MAX && (strcmp(rest, "/node/config") != 0 ||
+                                      pn_mhttp_method(r) != PN_MHTTP_PUT)) {
+            pn_api_reply_error(r, 413, "body", "body: larger than 64 KiB");
+            return 1;
+        }
         return pn_node_agent_route(f->agent, r, rest);
+    }
     return pn_mgr_api_route(f->manager, r, rest);
 }

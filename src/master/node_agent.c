@@ -245,9 +245,10 @@ static json_t *
 state_json(const pn_node_agent_t *g)
 {
     char at[PN_TIME_LEN];
-    return json_pack("{s:I, s:s, s:s, s:s, s:s}", "version", (json_int_t)g->version, "updated_at",
+    return json_pack("{s:I, s:s, s:s, s:o, s:s}", "version", (json_int_t)g->version, "updated_at",
                      g->updated_at, "updated_by", g->updated_by, "applied_at",
-                     g->applied_at ? pn_time_rfc3339(g->applied_at, at) : "", "boot", g->boot);
+                     g->applied_at ? json_string(pn_time_rfc3339(g->applied_at, at)) : json_null(),
+                     "boot", g->boot);
 }
 
 static void
