@@ -275,7 +275,8 @@ pn_mgr_api_route(pn_manager_t *m, pn_mhttp_req_t *r, const char *rest)
     int users = strncmp(rest, "/users", 6) == 0 && (rest[6] == '\0' || rest[6] == '/');
     if (!nodes && !users)
         return 0;
-    if (strcmp(rest + 6, "/") == 0 || strchr(rest + 7, '/') != NULL) {
+    /* "/nodes" or "/nodes/<id>": nothing below an id */
+    if (rest[6] == '/' && (rest[7] == '\0' || strchr(rest + 7, '/') != NULL)) {
         pn_api_reply_error(r, 404, NULL, "path: not found");
         return 1;
     }
