@@ -291,11 +291,23 @@ pn_manager_new(ev_loop_t *loop, pn_store_t *store, pn_events_t *events, char *co
     return m;
 }
 
+void
+pn_mnode_cancel(pn_mnode_t *n)
+{
+    if (n->push_req != NULL && n->m->pushes > 0)
+        n->m->pushes--;
+    if (n->pull_req != NULL && n->m->pulls > 0)
+        n->m->pulls--;
+    pn_hclient_cancel(n->push_req);
+    pn_hclient_cancel(n->pull_req);
+    n->push_req = n->pull_req = NULL;
+    n->pushing = 0;
+}
+
 static void
 node_free(pn_mnode_t *n)
 {
-    pn_hclient_cancel(n->push_req);
-    pn_hclient_cancel(n->pull_req);
+    pn_mnode_cancel(n);
     free(n->name);
     free(n->address);
     free(n->prefix);
@@ -373,7 +385,8 @@ announce_node(pn_manager_t *m, const char *type, const pn_mnode_t *n)
 void
 pn_manager_user_announce(pn_manager_t *m, const pn_muser_t *u)
 {
-    announce_user(m, "update", u);
+    if (pn_events_count(m->events) > 0)     /* no User built for nobody */
+        announce_user(m, "update", u);
 }
 
 void

@@ -84,6 +84,8 @@ struct pn_manager {
     int64_t version;            /* of the desired state; stored */
     ev_timer_t *sync, *pull, *soon;     /* owned; made by pn_sync_start (master/node_sync.h) */
     uint64_t sync_ms, pull_ms, down_ms, deadline_ms;
+    size_t pushes, pulls;       /* requests in flight */
+    uint64_t push_t0, pull_t0;  /* monotonic ms: when the first of them left */
 };
 
 /** Make the manager and load its nodes and users from <store>; the intervals
@@ -108,6 +110,8 @@ void pn_manager_del_user(pn_manager_t *m, pn_muser_t *u);
 void pn_muser_free(pn_muser_t *u);
 /** A new node record bound to <m>, not added yet. */
 pn_mnode_t *pn_manager_node_new(pn_manager_t *m);
+/** Abandon the push and pull of <n> in flight (no callback). */
+void pn_mnode_cancel(pn_mnode_t *n);
 /** Set the API prefix of <n> (and its paths). */
 void pn_mnode_set_prefix(pn_mnode_t *n, const char *prefix);
 /** Add <n> (owned from now on), store it and announce it. */

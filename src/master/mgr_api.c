@@ -116,10 +116,7 @@ patch_node(pn_manager_t *m, pn_mhttp_req_t *r, pn_mnode_t *n, const char *t, siz
     pn_mgr_body_clear(&b.root);
     if (where) {
         /* Another node, or the same one under a new token: start over. */
-        pn_hclient_cancel(n->push_req);
-        pn_hclient_cancel(n->pull_req);
-        n->push_req = n->pull_req = NULL;
-        n->pushing = 0;
+        pn_mnode_cancel(n);
         n->acked = 0;
         n->push = n->pull = PN_MST_UNKNOWN;
         n->since_ms = pn_now_ms();

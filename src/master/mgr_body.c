@@ -65,7 +65,8 @@ load(const char *t, size_t len, const char *const *known, char *err, char field[
             i++;
         if (known[i] == NULL) {
             char f[PN_NODE_FIELD_LEN];
-            snprintf(f, sizeof(f), "%.48s", k);
+            /* a member named "" is blamed on the body: a field needs a name */
+            snprintf(f, sizeof(f), "%.48s", *k ? k : "body");
             pn_node_fail(err, field, f, "unknown member");
             json_decref(o);
             return NULL;

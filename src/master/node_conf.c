@@ -213,7 +213,8 @@ pn_node_conf_parse(const char *text, size_t len, pn_node_conf_t *c, char *err,
             i++;
         if (known[i] == NULL) {
             char f[PN_NODE_FIELD_LEN];
-            snprintf(f, sizeof(f), "%.48s", k);
+            /* a member named "" is blamed on the body: a field needs a name */
+            snprintf(f, sizeof(f), "%.48s", *k ? k : "body");
             pn_node_fail(err, field, f, "unknown member");
             goto fail;
         }

@@ -69,6 +69,23 @@ status_to(pn_mnode_t *n, enum pn_mstatus *which, enum pn_mstatus st)
     return 1;
 }
 
+/* A request of a round (pushes or pulls in flight: *<left>) ended; the round
+ * is over when none is left (its length at debug level: bench/nodes.sh). */
+static void
+round_done(size_t *left, uint64_t t0, const char *what)
+{
+    if (*left > 0 && --*left == 0)
+        log_debug("manager: %s round done in %llu ms", what,
+                  (unsigned long long)(pn_now_ms() - t0));
+}
+
+static void
+round_add(size_t *left, uint64_t *t0)
+{
+    if ((*left)++ == 0)
+        *t0 = pn_now_ms();
+}
+
 static void
 on_pushed(int status, const char *body, size_t len, const char *err, void *ctx)
 {
@@ -77,6 +94,7 @@ on_pushed(int status, const char *body, size_t len, const char *err, void *ctx)
     int64_t sent = n->pushing;
     n->push_req = NULL;
     n->pushing = 0;
+    round_done(&m->pushes, m->push_t0, "push");
     json_t *o = status ? json_loadb(body, len, 0, NULL) : NULL;
     json_t *ver = json_object_get(o, "version");
     char code[16];
@@ -121,6 +139,7 @@ pn_sync_push(pn_mnode_t *n)
     char *text = render(n, users, &len);
     json_decref(users);
     n->pushing = n->m->version;
+    round_add(&n->m->pushes, &n->m->push_t0);
     n->push_req = pn_hclient_request(n->m->loop, n->address, n->port, "PUT", n->path_config,
                                      n->token, text, len, n->m->deadline_ms, on_pushed, n);
     memset(text, 0, len);
@@ -140,6 +159,7 @@ pn_sync_push_behind(pn_manager_t *m)
             users = render_users(m);        /* once per round */
         char *text = render(n, users, &len);
         n->pushing = m->version;
+        round_add(&m->pushes, &m->push_t0);
         n->push_req = pn_hclient_request(m->loop, n->address, n->port, "PUT",
                                          n->path_config, n->token, text, len,
                                          m->deadline_ms, on_pushed, n);
@@ -189,6 +209,7 @@ on_pulled(int status, const char *body, size_t len, const char *err, void *ctx)
 {
     pn_mnode_t *n = ctx;
     n->pull_req = NULL;
+    round_done(&n->m->pulls, n->m->pull_t0, "pull");
     if (status != 200) {
         pull_failed(n, status, status == 0 ? err : status == 401 ? "refused: wrong node token"
                                                                   : "not a node's answer");
@@ -240,8 +261,10 @@ pn_sync_pull_all(pn_manager_t *m)
             status_to(n, &n->pull, PN_MST_UNAVAILABLE);
             pn_manager_node_changed(m, n);
         }
-        if (n->pull_req == NULL)
-            n->pull_req = pn_hclient_request(m->loop, n->address, n->port, "GET",
+        if (n->pull_req != NULL)
+            continue;
+        round_add(&m->pulls, &m->pull_t0);
+        n->pull_req = pn_hclient_request(m->loop, n->address, n->port, "GET",
                                              n->path_stats, n->token, NULL, 0,
                                              m->deadline_ms, on_pulled, n);
     }

@@ -339,6 +339,7 @@ def nodeconf_seeds():
         "bad_user": b'{"version": 2, "users": [{"name": "a", "password": "p", "rate": -1}]}',
         "dup": b'{"version": 3, "entrances": [{"name": "a", "url": "proxy://:1"}, '
                b'{"name": "a", "url": "proxy://:2"}]}',
+        "empty_member": b'{"": 1}',
         "users_in_url": b'{"version": 3, "entrances": [{"name": "a", "url": "proxy://:1?users=f"}]}',
         "puser": b'2026-12-06 10:00:00.000 EVENT PROXY_USER|{"name":"alice","enabled":true,'
                  b'"up":1000,"down":1010,"conns":1,"open":1,"refused":0}',

@@ -26,6 +26,7 @@ static const struct {
     { "{\"version\": 0}", "version" },
     { "{\"version\": \"1\"}", "version" },
     { "{\"version\": 1, \"extra\": 1}", "extra" },
+    { "{\"\": 1}", "body" },
     { "{\"version\": 1, \"updated_at\": 5}", "updated_at" },
     { "{\"version\": 1, \"updated_by\": \"a\\u0001\"}", "updated_by" },
     { "{\"version\": 1, \"entrances\": {}}", "entrances" },
