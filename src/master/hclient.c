@@ -1,11 +1,11 @@
 /* master/hclient.c: the manager's requests to its nodes over evhttp's client.
  *
- *   pn_hclient_request ─> evhttp_make_request ─> on_done (answer or failure)
- *                    └─> deadline timer ─> cancel ─┐
- *                                    on_done ─────┴─> finish (defer): callback, free
+ *   pn_hclient_request ─> evhttp_make_request ─> on_done: callback with the
+ *                    │                          answer in place ─> finish (defer): free
+ *                    └─> deadline timer ─> cancel ─> finish (defer): callback, free
  *
  * The connection is freed from the deferred finish, never inside evhttp's own
- * callback. */
+ * callback; the answer is read where evhttp holds it (no copy). */
 #include "master/hclient.h"
 #include "core/mem.h"
 
@@ -25,8 +25,6 @@ struct pn_hclient {
     void *ctx;
     uint64_t deadline_ms;
     int status;                     /* 0: no answer */
-    char *body;                     /* owned, NUL-terminated */
-    size_t len;
     char err[128];
 };
 
@@ -39,16 +37,41 @@ hclient_free(pn_hclient_t *h)
         evhttp_connection_free(h->conn);
     ev_timer_free(h->deadline);
     ev_defer_free(h->finish);
-    free(h->body);
     free(h);
+}
+
+pn_hbody_t *
+pn_hbody_new(char *data, size_t len)
+{
+    pn_hbody_t *b = xcalloc(sizeof(*b));
+    b->refs = 1;
+    b->len = len;
+    b->data = data;
+    return b;
+}
+
+void
+pn_hbody_unref(pn_hbody_t *b)
+{
+    if (b == NULL || --b->refs > 0)
+        return;
+    memset(b->data, 0, b->len);     /* it may hold passwords */
+    free(b->data);
+    free(b);
+}
+
+static void
+on_tail_sent(const void *data, size_t len, void *arg)
+{
+    pn_hbody_unref(arg);
 }
 
 static void
 on_finish(void *arg)
 {
     pn_hclient_t *h = arg;
-    if (h->cb != NULL)
-        h->cb(h->status, h->body ? h->body : "", h->len, h->status ? NULL : h->err, h->ctx);
+    if (h->cb != NULL && h->status == 0)
+        h->cb(0, "", 0, h->err, h->ctx);
     hclient_free(h);
 }
 
@@ -63,11 +86,13 @@ on_done(struct evhttp_request *req, void *arg)
         snprintf(h->err, sizeof(h->err), "no HTTP answer (connection refused, closed or malformed)");
     } else {
         struct evbuffer *in = evhttp_request_get_input_buffer(req);
-        h->len = evbuffer_get_length(in);
-        h->body = xmalloc(h->len + 1);
-        evbuffer_remove(in, h->body, h->len);
-        h->body[h->len] = '\0';
+        size_t len = evbuffer_get_length(in);
+        const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
         h->status = code;
+        pn_hclient_cb cb = h->cb;
+        h->cb = NULL;           /* answered: the finish only frees */
+        if (cb != NULL)
+            cb(code, body ? body : "", body ? len : 0, NULL, h->ctx);
     }
     ev_defer_schedule(h->finish);
 }
@@ -87,8 +112,8 @@ on_deadline(ev_timer_t *t, void *arg)
 
 pn_hclient_t *
 pn_hclient_request(ev_loop_t *loop, const char *host, int port, const char *method,
-                   const char *path, const char *token, const char *body, size_t len,
-                   uint64_t deadline_ms, pn_hclient_cb cb, void *ctx)
+                   const char *path, const char *token, const char *head, size_t len,
+                   pn_hbody_t *tail, uint64_t deadline_ms, pn_hclient_cb cb, void *ctx)
 {
     pn_hclient_t *h = xcalloc(sizeof(*h));
     char auth[512];
@@ -116,9 +141,16 @@ pn_hclient_request(ev_loop_t *loop, const char *host, int port, const char *meth
     snprintf(auth, sizeof(auth), "Bearer %s", token);
     evhttp_add_header(hd, "Authorization", auth);
     memset(auth, 0, sizeof(auth));
-    if (body != NULL) {
+    if (head != NULL || tail != NULL) {
+        struct evbuffer *out = evhttp_request_get_output_buffer(h->req);
         evhttp_add_header(hd, "Content-Type", "application/json");
-        evbuffer_add(evhttp_request_get_output_buffer(h->req), body, len);
+        if (head != NULL)
+            evbuffer_add(out, head, len);
+        if (tail != NULL) {
+            tail->refs++;
+            if (evbuffer_add_reference(out, tail->data, tail->len, on_tail_sent, tail) != 0)
+                pn_hbody_unref(tail);
+        }
     }
     enum evhttp_cmd_type cmd = strcmp(method, "PUT") == 0 ? EVHTTP_REQ_PUT : EVHTTP_REQ_GET;
     if (evhttp_make_request(h->conn, h->req, cmd, path) != 0) {

@@ -90,45 +90,72 @@ store_user(pn_manager_t *m, pn_muser_t *u)
     pn_conf_wipe_free(t);
 }
 
-void
-pn_manager_store_usage(pn_manager_t *m)
+/* The seen counts of <n> by user name (a new reference). */
+static json_t *
+seen_json(const pn_manager_t *m, const pn_mnode_t *n)
 {
-    size_t n = 0;
+    json_t *o = json_object();
+    for (size_t i = 0; i < n->nseen && i < m->nusers; i++)
+        if (n->seen[i] != 0)
+            json_object_set_new(o, m->users[i]->name, json_integer((json_int_t)n->seen[i]));
+    return o;
+}
+
+static char *
+node_text(pn_manager_t *m, pn_mnode_t *n)
+{
+    json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:O, s:O, s:I, s:I, s:I, s:s, s:o}", "name",
+                          n->name, "address", n->address, "port", n->port, "prefix", n->prefix,
+                          "token", n->token, "entrances", n->entrances, "tunnels", n->tunnels,
+                          "created", (json_int_t)n->created, "usage", (json_int_t)n->usage,
+                          "acked", (json_int_t)n->acked, "boot", n->boot, "seen", seen_json(m, n));
+    char *t = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return t;
+}
+
+static void store_node(pn_manager_t *m, pn_mnode_t *n);
+
+void
+pn_manager_store_usage(pn_manager_t *m, int now)
+{
+    size_t n = 0, k = 0;
+    if (!now && pn_now_ms() - m->saved_ms < PN_MGR_SAVE_MS)
+        return;
+    m->saved_ms = pn_now_ms();
     for (size_t i = 0; i < m->nusers; i++)
         n += m->users[i]->dirty;
-    if (n == 0)
-        return;
-    const char **ids = xcalloc(n * sizeof(*ids));
-    char **bodies = xcalloc(n * sizeof(*bodies));
-    size_t k = 0;
-    for (size_t i = 0; i < m->nusers && k < n; i++) {
-        pn_muser_t *u = m->users[i];
-        if (!u->dirty)
-            continue;
-        ids[k] = u->name;
-        bodies[k++] = user_text(u);
-        u->dirty = 0;
+    if (n > 0) {
+        const char **ids = xcalloc(n * sizeof(*ids));
+        char **bodies = xcalloc(n * sizeof(*bodies));
+        for (size_t i = 0; i < m->nusers && k < n; i++) {
+            pn_muser_t *u = m->users[i];
+            if (!u->dirty)
+                continue;
+            ids[k] = u->name;
+            bodies[k++] = user_text(u);
+            u->dirty = 0;
+        }
+        if (pn_store_obj_put(m->store, "user", n, ids, (const char *const *)bodies) != PN_OK)
+            log_error("manager: cannot store the users' usage");
+        for (size_t i = 0; i < n; i++)
+            pn_conf_wipe_free(bodies[i]);
+        free(bodies);
+        free(ids);
     }
-    if (pn_store_obj_put(m->store, "user", n, ids, (const char *const *)bodies) != PN_OK)
-        log_error("manager: cannot store the users' usage");
-    for (size_t i = 0; i < n; i++)
-        pn_conf_wipe_free(bodies[i]);
-    free(bodies);
-    free(ids);
+    for (pn_list_t *l = m->nodes.next; l != &m->nodes; l = l->next) {
+        pn_mnode_t *nd = pn_container_of(l, pn_mnode_t, link);
+        if (nd->dirty)
+            store_node(m, nd);
+    }
 }
 
 static void
 store_node(pn_manager_t *m, pn_mnode_t *n)
 {
-    json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:O, s:O, s:I, s:I, s:I, s:s, s:O}", "name",
-                          n->name, "address", n->address, "port", n->port, "prefix", n->prefix,
-                          "token", n->token,
-                          "entrances", n->entrances, "tunnels", n->tunnels, "created",
-                          (json_int_t)n->created, "usage", (json_int_t)n->usage, "acked",
-                          (json_int_t)n->acked, "boot", n->boot, "seen", n->seen);
-    char *t = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
+    char *t = node_text(m, n);
     const char *id = n->id, *body = t;
+    n->dirty = 0;
     if (pn_store_obj_put(m->store, "node", 1, &id, &body) != PN_OK)
         log_error("manager: cannot store the node %s", n->id);
     pn_conf_wipe_free(t);
@@ -202,7 +229,6 @@ node_new(pn_manager_t *m)
 {
     pn_mnode_t *n = xcalloc(sizeof(*n));
     n->m = m;
-    n->seen = json_object();
     n->since_ms = pn_now_ms();
     n->entrances = json_array();
     n->tunnels = json_array();
@@ -237,8 +263,15 @@ load_node(const char *id, const char *body, void *ctx)
     v = json_object_get(o, "tunnels");
     n->tunnels = json_is_array(v) ? json_incref(v) : json_array();
     v = json_object_get(o, "seen");
-    if (json_is_object(v))
-        json_object_update(n->seen, v);
+    if (json_is_object(v)) {
+        const char *name;
+        json_t *c;
+        json_object_foreach(v, name, c) {
+            json_t *i = json_object_get(m->uindex, name);
+            if (i != NULL && json_integer_value(c) > 0)
+                *pn_mnode_seen(n, (size_t)json_integer_value(i)) = (uint64_t)json_integer_value(c);
+        }
+    }
     json_decref(o);
     if (n->name == NULL)
         n->name = xstrdup("");
@@ -314,7 +347,7 @@ node_free(pn_mnode_t *n)
     pn_conf_wipe_free(n->token);
     json_decref(n->entrances);
     json_decref(n->tunnels);
-    json_decref(n->seen);
+    free(n->seen);
     free(n);
 }
 
@@ -334,7 +367,7 @@ pn_manager_free_(pn_manager_t *m)
 {
     if (m == NULL)
         return;
-    pn_manager_store_usage(m);
+    pn_manager_store_usage(m, 1);
     while (!pn_list_empty(&m->nodes)) {
         pn_mnode_t *n = pn_container_of(m->nodes.next, pn_mnode_t, link);
         pn_list_del(&n->link);
@@ -382,6 +415,28 @@ announce_node(pn_manager_t *m, const char *type, const pn_mnode_t *n)
     pn_events_publish_json(m->events, "node", type, "node", pn_mnode_json(n));
 }
 
+uint64_t *
+pn_mnode_seen(pn_mnode_t *n, size_t index)
+{
+    if (index >= n->nseen) {
+        size_t cap = n->nseen ? n->nseen : 64;
+        while (cap <= index)
+            cap *= 2;
+        n->seen = xrealloc(n->seen, cap * sizeof(*n->seen));
+        memset(n->seen + n->nseen, 0, (cap - n->nseen) * sizeof(*n->seen));
+        n->nseen = cap;
+    }
+    return &n->seen[index];
+}
+
+void
+pn_manager_node_moved(pn_manager_t *m, pn_mnode_t *n)
+{
+    n->dirty = 1;
+    if (pn_events_count(m->events) > 0)
+        announce_node(m, "update", n);
+}
+
 void
 pn_manager_user_announce(pn_manager_t *m, const pn_muser_t *u)
 {
@@ -410,6 +465,14 @@ pn_manager_del_user(pn_manager_t *m, pn_muser_t *u)
     m->users[i] = m->users[--m->nusers];
     if (i < m->nusers)
         index_user(m, i);
+    /* each node's count of the user moved from the end to <i> moves with it */
+    for (pn_list_t *l = m->nodes.next; l != &m->nodes; l = l->next) {
+        pn_mnode_t *n = pn_container_of(l, pn_mnode_t, link);
+        if (i < n->nseen)
+            n->seen[i] = m->nusers < n->nseen ? n->seen[m->nusers] : 0;
+        if (m->nusers < n->nseen)
+            n->seen[m->nusers] = 0;
+    }
     pn_muser_free(u);
     pn_manager_bump(m, 1);
 }
@@ -426,8 +489,6 @@ void
 pn_manager_add_node(pn_manager_t *m, pn_mnode_t *n)
 {
     n->m = m;
-    if (n->seen == NULL)
-        n->seen = json_object();
     n->since_ms = pn_now_ms();
     pn_list_add(&m->nodes, &n->link);
     m->nnodes++;

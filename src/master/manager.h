@@ -24,6 +24,8 @@
 #include <stdint.h>
 
 #define PN_MGR_ERROR_LEN 200
+#define PN_MGR_SAVE_MS 30000       /* usage stored at most this often (and at exit) */
+#define PN_MGR_PULLS_MAX 16        /* pulls in flight at once: answers held in memory */
 #define PN_MGR_SOON_MS 50          /* changes within this are pushed together */
 
 enum pn_mstatus {
@@ -54,9 +56,13 @@ typedef struct pn_mnode {
     int64_t pushing;            /* the version in flight, 0 = none */
     char push_error[PN_MGR_ERROR_LEN], pull_error[PN_MGR_ERROR_LEN];
     char boot[40];              /* the node's boot id at the last pull */
-    json_t *seen;               /* owned: user name -> bytes the node counted at the last pull */
+    uint64_t *seen;             /* owned array of <nseen>: per user index (pn_manager.users),
+                                   the bytes the node counted at the last pull */
+    size_t nseen;
+    int dirty;                  /* usage or <seen> moved since it was stored */
     uint64_t since_ms;          /* monotonic: added, or last pulled */
     pn_hclient_t *push_req, *pull_req;  /* owned while in flight */
+    uint64_t pull_round;        /* the pull round it was last started in */
 } pn_mnode_t;
 
 typedef struct pn_muser {
@@ -85,6 +91,8 @@ struct pn_manager {
     ev_timer_t *sync, *pull, *soon;     /* owned; made by pn_sync_start (master/node_sync.h) */
     uint64_t sync_ms, pull_ms, down_ms, deadline_ms;
     size_t pushes, pulls;       /* requests in flight */
+    uint64_t saved_ms;          /* monotonic: the last store of the usage */
+    uint64_t pull_round;        /* pull rounds begun */
     uint64_t push_t0, pull_t0;  /* monotonic ms: when the first of them left */
 };
 
@@ -138,7 +146,13 @@ json_t *pn_mnode_json(const pn_mnode_t *n);
 /** The name of a status: "", "available", "dirty", "unavailable". */
 const char *pn_mstatus_name(enum pn_mstatus s);
 
-/** Store the usage of every user whose usage moved, in one transaction. */
-void pn_manager_store_usage(pn_manager_t *m);
+/** Store the usage of every user and node whose usage moved (each kind in one
+ *  transaction); at most every PN_MGR_SAVE_MS unless <now>. */
+void pn_manager_store_usage(pn_manager_t *m, int now);
+/** The counts of <n> moved: announce it; stored by pn_manager_store_usage. */
+void pn_manager_node_moved(pn_manager_t *m, pn_mnode_t *n);
+/** The bytes <n> counted for the user at <index> at the last pull, and a slot
+ *  to set them (grown as needed). */
+uint64_t *pn_mnode_seen(pn_mnode_t *n, size_t index);
 
 #endif

@@ -24,9 +24,14 @@ set_error(char *dst, const char *fmt, const char *a, const char *b)
     snprintf(dst, PN_MGR_ERROR_LEN, fmt, a, b);
 }
 
-/* The users as the nodes get them: each active user enabled, the others
- * disabled (so that their open connections close); quotas stay here. */
-static json_t *
+static void round_add(size_t *left, uint64_t *t0);
+static void on_pulled(int status, const char *body, size_t len, const char *err, void *ctx);
+static void on_pushed(int status, const char *body, size_t len, const char *err, void *ctx);
+
+/* The users as the nodes get them, each active user enabled, the others
+ * disabled (so that their open connections close; quotas stay here), then the
+ * end of the body: the shared tail of every push of a round. */
+static pn_hbody_t *
 render_users(pn_manager_t *m)
 {
     json_t *arr = json_array();
@@ -40,21 +45,43 @@ render_users(pn_manager_t *m)
             json_object_set_new(o, "key", json_string(u->key));
         json_array_append_new(arr, o);
     }
-    return arr;
+    char *text = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    size_t len = strlen(text);
+    text = xrealloc(text, len + 2);
+    memcpy(text + len, "}", 2);
+    return pn_hbody_new(text, len + 1);
 }
 
+/* The head of the body for <n>: {"version", "updated_at", "updated_by",
+ * "entrances", "tunnels", "users": (the tail follows). A new string. */
 static char *
-render(pn_mnode_t *n, json_t *users, size_t *len)
+render_head(pn_mnode_t *n, size_t *len)
 {
     char at[PN_TIME_LEN];
-    json_t *o = json_pack("{s:I, s:s, s:s, s:O, s:O, s:O}", "version", (json_int_t)n->m->version,
+    json_t *o = json_pack("{s:I, s:s, s:s, s:O, s:O}", "version", (json_int_t)n->m->version,
                           "updated_at", pn_time_rfc3339((int64_t)time(NULL), at), "updated_by",
                           *n->m->name ? *n->m->name : "", "entrances", n->entrances, "tunnels",
-                          n->tunnels, "users", users);
+                          n->tunnels);
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
-    *len = strlen(text);
+    size_t l = strlen(text);            /* ends with '}': replaced by ,"users": */
+    text = xrealloc(text, l + 16);
+    memcpy(text + l - 1, ",\"users\":", 10);
+    *len = l - 1 + 9;
     return text;
+}
+
+static void
+send_push(pn_mnode_t *n, pn_hbody_t *users)
+{
+    size_t len;
+    char *head = render_head(n, &len);
+    n->pushing = n->m->version;
+    round_add(&n->m->pushes, &n->m->push_t0);
+    n->push_req = pn_hclient_request(n->m->loop, n->address, n->port, "PUT", n->path_config,
+                                     n->token, head, len, users, n->m->deadline_ms, on_pushed, n);
+    free(head);
 }
 
 /* Set the push or pull status of <n>; 1 when it changed. */
@@ -132,61 +159,46 @@ on_pushed(int status, const char *body, size_t len, const char *err, void *ctx)
 void
 pn_sync_push(pn_mnode_t *n)
 {
-    size_t len;
     if (n->push_req != NULL)
         return;
-    json_t *users = render_users(n->m);
-    char *text = render(n, users, &len);
-    json_decref(users);
-    n->pushing = n->m->version;
-    round_add(&n->m->pushes, &n->m->push_t0);
-    n->push_req = pn_hclient_request(n->m->loop, n->address, n->port, "PUT", n->path_config,
-                                     n->token, text, len, n->m->deadline_ms, on_pushed, n);
-    memset(text, 0, len);
-    free(text);
+    pn_hbody_t *users = render_users(n->m);
+    send_push(n, users);
+    pn_hbody_unref(users);
 }
 
 void
 pn_sync_push_behind(pn_manager_t *m)
 {
-    json_t *users = NULL;
+    pn_hbody_t *users = NULL;
     for (pn_list_t *l = m->nodes.next; l != &m->nodes; l = l->next) {
         pn_mnode_t *n = pn_container_of(l, pn_mnode_t, link);
-        size_t len;
         if (n->push_req != NULL || n->acked >= m->version)
             continue;
         if (users == NULL)
-            users = render_users(m);        /* once per round */
-        char *text = render(n, users, &len);
-        n->pushing = m->version;
-        round_add(&m->pushes, &m->push_t0);
-        n->push_req = pn_hclient_request(m->loop, n->address, n->port, "PUT",
-                                         n->path_config, n->token, text, len,
-                                         m->deadline_ms, on_pushed, n);
-        memset(text, 0, len);
-        free(text);
+            users = render_users(m);        /* once per round, shared by every push */
+        send_push(n, users);
     }
-    json_decref(users);
+    pn_hbody_unref(users);
 }
 
 /* Add what the node counted for <name> since the last pull (<total> now);
- * return it. */
+ * return it. A name this manager does not know is not counted. */
 static uint64_t
 count(pn_mnode_t *n, const char *name, uint64_t total, int restarted)
 {
-    json_t *prev = json_object_get(n->seen, name);
-    uint64_t last = prev ? (uint64_t)json_integer_value(prev) : 0;
-    uint64_t delta = restarted || total < last ? total : total - last;
-    json_object_set_new(n->seen, name, json_integer((json_int_t)total));
+    json_t *i = json_object_get(n->m->uindex, name);
+    if (i == NULL)
+        return 0;
+    pn_muser_t *u = n->m->users[json_integer_value(i)];
+    uint64_t *last = pn_mnode_seen(n, (size_t)json_integer_value(i));
+    uint64_t delta = restarted || total < *last ? total : total - *last;
+    *last = total;
     if (delta == 0)
         return 0;
     n->usage += delta;
-    pn_muser_t *u = pn_manager_user(n->m, name);
-    if (u != NULL) {
-        u->usage += delta;
-        u->dirty = 1;
-        pn_manager_user_announce(n->m, u);
-    }
+    u->usage += delta;
+    u->dirty = 1;
+    pn_manager_user_announce(n->m, u);
     return delta;
 }
 
@@ -204,11 +216,29 @@ pull_failed(pn_mnode_t *n, int status, const char *why)
         status_to(n, &n->pull, PN_MST_UNAVAILABLE);
 }
 
+/* Start the pulls of this round not started yet, up to PN_MGR_PULLS_MAX in
+ * flight (each answer is held whole until read: this bounds the memory). */
+static void
+pull_next(pn_manager_t *m)
+{
+    for (pn_list_t *l = m->nodes.next; l != &m->nodes && m->pulls < PN_MGR_PULLS_MAX;
+         l = l->next) {
+        pn_mnode_t *n = pn_container_of(l, pn_mnode_t, link);
+        if (n->pull_req != NULL || n->pull_round == m->pull_round)
+            continue;
+        n->pull_round = m->pull_round;
+        round_add(&m->pulls, &m->pull_t0);
+        n->pull_req = pn_hclient_request(m->loop, n->address, n->port, "GET", n->path_stats,
+                                         n->token, NULL, 0, NULL, m->deadline_ms, on_pulled, n);
+    }
+}
+
 static void
 on_pulled(int status, const char *body, size_t len, const char *err, void *ctx)
 {
     pn_mnode_t *n = ctx;
     n->pull_req = NULL;
+    pull_next(n->m);            /* the slot goes to the next node of the round */
     round_done(&n->m->pulls, n->m->pull_t0, "pull");
     if (status != 200) {
         pull_failed(n, status, status == 0 ? err : status == 401 ? "refused: wrong node token"
@@ -245,9 +275,12 @@ on_pulled(int status, const char *body, size_t len, const char *err, void *ctx)
     n->pulled_at = (int64_t)time(NULL);
     n->since_ms = pn_now_ms();
     n->pull_error[0] = '\0';
-    /* Stored and announced when something moved (the pull time alone does not). */
-    if (status_to(n, &n->pull, PN_MST_AVAILABLE) || added > 0 || restarted)
+    /* Announced when something moved (the pull time alone does not); a new
+     * status is stored at once, counts with the next store of the usage. */
+    if (status_to(n, &n->pull, PN_MST_AVAILABLE))
         pn_manager_node_changed(n->m, n);
+    else if (added > 0 || restarted)
+        pn_manager_node_moved(n->m, n);
     pn_manager_bump(n->m, 0);       /* a quota reached: disabled at the next push */
 }
 
@@ -255,19 +288,15 @@ void
 pn_sync_pull_all(pn_manager_t *m)
 {
     uint64_t now = pn_now_ms();
+    m->pull_round++;
     for (pn_list_t *l = m->nodes.next; l != &m->nodes; l = l->next) {
         pn_mnode_t *n = pn_container_of(l, pn_mnode_t, link);
         if (now - n->since_ms >= m->down_ms && n->pull != PN_MST_UNAVAILABLE) {
             status_to(n, &n->pull, PN_MST_UNAVAILABLE);
             pn_manager_node_changed(m, n);
         }
-        if (n->pull_req != NULL)
-            continue;
-        round_add(&m->pulls, &m->pull_t0);
-        n->pull_req = pn_hclient_request(m->loop, n->address, n->port, "GET",
-                                             n->path_stats, n->token, NULL, 0,
-                                             m->deadline_ms, on_pulled, n);
     }
+    pull_next(m);
 }
 
 static long
@@ -291,7 +320,7 @@ on_pull(ev_timer_t *t, void *arg)
     pn_manager_t *m = arg;
     pn_sync_pull_all(m);
     pn_manager_bump(m, 0);      /* expiries */
-    pn_manager_store_usage(m);
+    pn_manager_store_usage(m, 0);
     return (long)m->pull_ms;
 }
 
