@@ -3,6 +3,7 @@
 pulls, quotas, health), with curl as the SOCKS5 client of the entrances."""
 import json
 import os
+import subprocess
 
 from conftest import LOOPBACK, free_port, wait_until
 from master_util import EventStream, start_master, streams  # noqa: F401  (fixture)
@@ -195,12 +196,29 @@ def test_manager_counts_usage_across_nodes_and_restarts(postern, tmp_path, www, 
 
 
 def test_quota_refused_on_both_nodes_and_raised(postern, tmp_path, www):
-    wport, _, small = www
+    wport, root, small = www
+    (root / "big.bin").write_bytes(os.urandom(4 << 20))     # 32 s at 1 Mbit/s
     f = Fleet(postern, tmp_path)
     f.mgr.ok("POST", "/users", {"name": "q", "password": "pw-q", "quota": 2 * len(small)},
              status=201)
+    f.mgr.ok("POST", "/users", {"name": "r", "password": "pw-r", "quota": 200 << 10, "rate": 1},
+             status=201)
     f.add_nodes()
     f.wait_caught_up()
+    # a running transfer past its quota ends: r's 4 MiB at 1 Mbit/s would take 32 s
+    env = {"PATH": "/usr/bin:/bin"}
+    run = subprocess.Popen(["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download}", "--max-time", "60",
+                            "--socks5-hostname", f"r:pw-r@{LOOPBACK}:{f.eports[0]}",
+                            f"http://{LOOPBACK}:{wport}/big.bin"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        out, _ = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait(5)
+    assert run.returncode != 0 and int(out or 0) < (4 << 20), (run.returncode, out)
+    assert not f.user("r")["active"]
     for eport in f.eports:          # two transfers of 300 KiB: past the quota of 600 KiB
         wait_until(lambda: socks_get(eport, "q", "pw-q", wport).stdout == small, 10,
                    what="a transfer within the quota")
