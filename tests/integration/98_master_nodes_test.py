@@ -6,7 +6,7 @@ import os
 import subprocess
 
 from conftest import LOOPBACK, free_port, wait_until
-from master_util import EventStream, start_master, streams  # noqa: F401  (fixture)
+from master_util import EventStream, page_check, start_master, streams  # noqa: F401  (fixture)
 from proxy_util import curl_through, www  # noqa: F401  (fixture)
 
 
@@ -305,3 +305,27 @@ def test_wrong_token_and_stalled_nodes(postern, tmp_path, backends):
         st, v, _ = f.mgr.request("POST", "/users", body)
         assert st == 400 and v["field"] == field, (body, v)
     assert len(f.mgr.ok("GET", "/nodes")) == 4 and len(f.mgr.ok("GET", "/users")) == 1
+
+
+def test_dashboard_nodes_and_users(postern, tmp_path, www):
+    """The dashboard's Nodes and Users (Chromium): a quota bar, a node and a user added
+    from the page."""
+    wport, _, small = www
+    f = Fleet(postern, tmp_path)
+    f.mgr.ok("POST", "/users", {"name": "alice", "password": "pw-a", "quota": 10 << 20}, status=201)
+    n0 = f.mgr.ok("POST", "/nodes", {"address": LOOPBACK, "port": f.nodes[0].port, "token": f.nodes[0].key,
+                                     "entrances": [{"name": "socks", "url": f"proxy://{LOOPBACK}:{f.eports[0]}?allow=127.0.0.0/8"}]},
+                  status=201)
+    wait_until(lambda: f.mgr.ok("GET", f"/nodes/{n0['id']}")["push_status"] == "available", 10,
+               what="node 0 pushed")
+    wait_until(lambda: socks_get(f.eports[0], "alice", "pw-a", wport).stdout == small, 10,
+               what="a transfer through node 0")
+    usage = wait_until(lambda: f.user("alice")["usage"] > len(small) and f.user("alice")["usage"], 10,
+                       what="alice's usage")
+    wait_until(lambda: f.user("alice")["usage"] == usage and node_total(f.nodes[0], "alice") == usage, 10,
+               what="the usage settled")
+    page_check(f.mgr, "fleet", {"user": {"name": "alice", "usage": usage, "quota": 10 << 20},
+                                "node": {"address": LOOPBACK, "port": f.nodes[1].port, "token": f.nodes[1].key},
+                                "add_user": {"name": "bob", "password": "pw-b", "quota_mib": 5}})
+    assert f.mgr.ok("GET", "/users/bob")["quota"] == 5 << 20
+    assert len(f.mgr.ok("GET", "/nodes")) == 2
