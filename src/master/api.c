@@ -57,6 +57,18 @@ reply_error(pn_mhttp_req_t *r, int status, const char *field, const char *msg)
     reply_json(r, status, o);
 }
 
+void
+pn_api_reply_json(pn_mhttp_req_t *r, int status, json_t *o)
+{
+    reply_json(r, status, o);
+}
+
+void
+pn_api_reply_error(pn_mhttp_req_t *r, int status, const char *field, const char *msg)
+{
+    reply_error(r, status, field, msg);
+}
+
 static void
 reply_not_found(pn_mhttp_req_t *r)
 {
@@ -606,6 +618,9 @@ route_api(pn_api_t *a, pn_mhttp_req_t *r, const char *rest)
         reply_error(r, 401, NULL, "missing or wrong API key");
         return;
     }
+    /* The node and manager paths (master/fleet.h) bound their own bodies. */
+    if (a->fleet != NULL && a->fleet(a, r, rest))
+        return;
     size_t blen;
     pn_mhttp_body(r, &blen);
     if (blen > PN_API_BODY_MAX) {

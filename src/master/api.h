@@ -40,6 +40,11 @@ typedef struct pn_api {
     /* Serves POST <prefix>/v1/mcp after the key and size checks (master.c sets
      * master/mcp_tools.h's pn_mcp_serve; NULL: 404). */
     void (*mcp)(struct pn_api *a, pn_mhttp_req_t *r);
+    /* Serves the node and manager paths (<rest> after <prefix>/v1) once the key
+     * is checked: 1 when it answered, 0 to go on (master.c sets master/fleet.h's
+     * pn_fleet_route; NULL: none). */
+    int (*fleet)(struct pn_api *a, pn_mhttp_req_t *r, const char *rest);
+    void *fleet_ctx;            /* borrowed: its state */
 } pn_api_t;
 
 /** Prepare <a>: load the key hash and the name from the store, making a key
@@ -52,6 +57,11 @@ void pn_api_handle(pn_mhttp_req_t *r, void *ctx);
 void pn_api_stop(pn_api_t *a);
 /** Free what <a> owns. */
 void pn_api_clear(pn_api_t *a);
+
+/** Answer <r> with <status> and the JSON <o> (the reference is taken). */
+void pn_api_reply_json(pn_mhttp_req_t *r, int status, json_t *o);
+/** Answer <r> with {"error": <msg>, "field": <field>} (no field when NULL or ""). */
+void pn_api_reply_error(pn_mhttp_req_t *r, int status, const char *field, const char *msg);
 
 /** Apply the checked PATCH body <b> to <in> (stored), then run its action. */
 void pn_api_patch(pn_inst_t *in, const pn_body_t *b);

@@ -52,8 +52,8 @@ check_text(json_t *v, const char *name, size_t min, size_t max, const char **out
 }
 
 /* The Instance "type" of a URL's role: its scheme. */
-static const char *
-role_type(enum pn_role role)
+const char *
+pn_body_role_type(enum pn_role role)
 {
     switch (role) {
     case PN_ROLE_SERVER: return "server";
@@ -77,7 +77,7 @@ check_url(json_t *v, pn_body_t *b, char *err, char field[PN_FIELD_LEN])
         snprintf(field, PN_FIELD_LEN, "url");
         return pn_err_set(err, "url: %s", sub);
     }
-    b->type = role_type(cfg.role);
+    b->type = pn_body_role_type(cfg.role);
     pn_config_clear(&cfg);
     b->url = s;
     return PN_OK;

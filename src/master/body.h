@@ -8,6 +8,7 @@
 #ifndef PN_MASTER_BODY_H
 #define PN_MASTER_BODY_H
 
+#include "conf/config.h"
 #include "core/err.h"
 
 #include <jansson.h>
@@ -48,6 +49,8 @@ enum pn_body_kind {
  *  with <err> and <field> set (and <b> empty). */
 int pn_body_parse(enum pn_body_kind kind, const char *text, size_t len, pn_body_t *b, char *err,
                   char field[PN_FIELD_LEN]);
+/** The Instance "type" of a URL's <role>: its scheme ("server", "proxy", ...). */
+const char *pn_body_role_type(enum pn_role role);
 /** Release what <b> holds. */
 void pn_body_clear(pn_body_t *b);
 

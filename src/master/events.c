@@ -214,6 +214,27 @@ pn_events_publish_state(pn_events_t *e, const pn_inst_t *in)
 }
 
 void
+pn_events_publish_json(pn_events_t *e, const char *name, const char *type, const char *member,
+                       json_t *o)
+{
+    char now[PN_TIME_LEN];
+    size_t len;
+    pn_list_t *n;
+    if (pn_list_empty(&e->streams)) {
+        json_decref(o);
+        return;
+    }
+    json_t *ev = json_object();
+    json_object_set_new(ev, "type", json_string(type));
+    json_object_set_new(ev, "time", json_string(pn_time_rfc3339((int64_t)time(NULL), now)));
+    json_object_set_new(ev, member, o);
+    char *t = event_frame(name, ev, &len);
+    for (n = e->streams.next; n != &e->streams; n = n->next)
+        sse_send(pn_container_of(n, sse_t, node), t, len);
+    free(t);
+}
+
+void
 pn_events_shutdown(pn_events_t *e)
 {
     pn_events_publish(e, "shutdown", NULL, NULL);

@@ -33,6 +33,10 @@ void pn_events_publish_hub(pn_events_t *e, const pn_inst_t *in);
 /** Send a `state` event (the SSE event name, docs/master.md "States") about
  *  <in>: its health changed. */
 void pn_events_publish_state(pn_events_t *e, const pn_inst_t *in);
+/** Send the event <name> ("node", "user") {"type": <type>, "time", <member>: <o>}
+ *  to every stream; the reference <o> is taken. */
+void pn_events_publish_json(pn_events_t *e, const char *name, const char *type, const char *member,
+                            json_t *o);
 /** Send the `shutdown` event and end every stream. */
 void pn_events_shutdown(pn_events_t *e);
 /** Number of open streams. */

@@ -48,10 +48,9 @@ static const shape_t SHAPES[] = {
 static const char *const REASONS[] = { "rate", "conns", "routes" };
 
 int
-pn_hubstate_match(const char *line, size_t len, size_t *json)
+pn_tagline_match(const char *line, size_t len, const char *tag, size_t *json)
 {
-    static const char tag[] = PN_HUBSTATE_TAG;
-    const size_t taglen = sizeof(tag) - 1;
+    const size_t taglen = strlen(tag);
     for (size_t i = 0; i <= PN_HUBSTATE_PREFIX_MAX && i + taglen <= len; i++) {
         if (memcmp(line + i, tag, taglen) == 0 && (i == 0 || line[i - 1] == ' ')) {
             if (json != NULL)
@@ -64,6 +63,12 @@ pn_hubstate_match(const char *line, size_t len, size_t *json)
             return 0;
     }
     return 0;
+}
+
+int
+pn_hubstate_match(const char *line, size_t len, size_t *json)
+{
+    return pn_tagline_match(line, len, PN_HUBSTATE_TAG, json);
 }
 
 static int

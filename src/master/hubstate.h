@@ -31,6 +31,10 @@
  *  holding no '|'. *<json> (may be NULL) gets the offset of the JSON. 0
  *  otherwise, also when too few bytes arrived to tell. */
 int pn_hubstate_match(const char *line, size_t len, size_t *json);
+/** pn_hubstate_match() for any <tag> ("PROXY_USER|"): 1 when <line> starts
+ *  with it, or with it after such a log prefix; *<json> (may be NULL) gets the
+ *  offset past it. */
+int pn_tagline_match(const char *line, size_t len, const char *tag, size_t *json);
 
 /** Parse the HUB_STATE line <line> (<len> bytes, no NUL needed, trailing CR/LF
  *  allowed) into a new normalised object (the caller owns the reference), or

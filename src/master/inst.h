@@ -84,6 +84,9 @@ typedef struct pn_inst {
     int64_t health_since;       /* Unix seconds <shown> began; 0 before the first */
     uint64_t hist_last[PN_NCOUNTERS]; /* pn_inst_counter() at the last history sample */
     int hist_seen;              /* <hist_last> is set (master/history.c) */
+    json_t *pusers;             /* owned: a proxy's PROXY_USER counters of the running child
+                                   (master/puser.h), NULL before the first */
+    json_t *pusers_base;        /* owned: those of its earlier children, summed, or NULL */
 } pn_inst_t;
 
 /** Called on every change of <in>; <line> only for PN_CHANGE_LOG. */

@@ -15,6 +15,7 @@
 #include "core/mem.h"
 #include "master/api.h"
 #include "master/events.h"
+#include "master/fleet.h"
 #include "master/history.h"
 #include "master/http.h"
 #include "master/info.h"
@@ -51,6 +52,7 @@ typedef struct master {
     pn_super_t *super;
     pn_api_t api;
     pn_history_t *history;
+    pn_fleet_t *fleet;          /* the node and manager sides */
     ev_timer_t *save;
     ev_defer_t *sig[3];
     int stopping;
@@ -193,6 +195,7 @@ static void
 master_free(master_t *m)
 {
     pn_api_clear(&m->api);
+    pn_fleet_free(m->fleet);
     pn_history_free(m->history);
     pn_events_free(m->events);
     pn_mhttp_free(m->http);
@@ -295,6 +298,9 @@ pn_master_run(const char *url)
     if (pn_super_load(m.super) != PN_OK)
         log_error("master: cannot load the instances from the database");
     m.history = m.api.history = pn_history_new(m.loop, m.store, m.super);
+    m.fleet = pn_fleet_new(&m.api, db);
+    m.api.fleet_ctx = m.fleet;
+    m.api.fleet = pn_fleet_route;
     pn_notify("READY=1");
 
     ev_loop_run(m.loop);

@@ -17,6 +17,7 @@
 #include "master/backoff.h"
 #include "master/checkpoint.h"
 #include "master/hubstate.h"
+#include "master/puser.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -190,6 +191,8 @@ proc_line(pn_proc_t *p, char *line, size_t len)
         hub_notify(in, 0);
         return;
     }
+    if (pn_puser_take(in, line, len))
+        return;     /* a proxy's per-user counters: state, not log */
     enum pn_health h;
     char reason[PN_HEALTH_REASON_MAX];
     if (pn_health_parse(line, len, &h, reason) == PN_OK) {
@@ -536,6 +539,7 @@ proc_exited(pn_proc_t *p, int ws)
         }
         in->tcps = in->udps = in->pool = in->ping = 0;
         hub_clear(in);      /* a state nobody updates any more is not shown */
+        pn_puser_fold(in);
         if (requested) {
             log_info("master: instance %s stopped (%s)", in->id, reason);
             in->status = PN_INST_STOPPED;

@@ -33,7 +33,11 @@ static const char schema[] =
     "  id TEXT NOT NULL, tier INTEGER NOT NULL, t INTEGER NOT NULL,"
     "  tcprx INTEGER NOT NULL, tcptx INTEGER NOT NULL,"
     "  udprx INTEGER NOT NULL, udptx INTEGER NOT NULL,"
-    "  PRIMARY KEY (id, tier, t)) WITHOUT ROWID;";
+    "  PRIMARY KEY (id, tier, t)) WITHOUT ROWID;"
+    /* The manager's nodes and users (master/manager.h): one JSON object each. */
+    "CREATE TABLE IF NOT EXISTS fleet ("
+    "  kind TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL,"
+    "  PRIMARY KEY (kind, id));";
 
 static int
 exec_sql(pn_store_t *s, const char *sql)
@@ -388,4 +392,62 @@ pn_store_set_halted(pn_store_t *s, const char *id, int halted)
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, halted ? 1 : 0);
     return finish(s, st);
+}
+
+/* ---- the manager's objects ------------------------------------------------ */
+
+int
+pn_store_obj_put(pn_store_t *s, const char *kind, size_t n, const char *const *ids,
+                 const char *const *bodies)
+{
+    if (n > 1 && exec_sql(s, "BEGIN IMMEDIATE") != PN_OK)
+        return PN_ERR;
+    sqlite3_stmt *st = prepare(s, "INSERT OR REPLACE INTO fleet (kind, id, body) VALUES (?1, ?2, ?3)");
+    if (st == NULL)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, ids[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, bodies[i], -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            log_error("db: %s", sqlite3_errmsg(s->db));
+            sqlite3_finalize(st);
+            goto fail;
+        }
+    }
+    sqlite3_finalize(st);
+    return n > 1 ? exec_sql(s, "COMMIT") : PN_OK;
+fail:
+    if (n > 1)
+        exec_sql(s, "ROLLBACK");
+    return PN_ERR;
+}
+
+int
+pn_store_obj_delete(pn_store_t *s, const char *kind, const char *id)
+{
+    sqlite3_stmt *st = prepare(s, "DELETE FROM fleet WHERE kind = ?1 AND id = ?2");
+    if (st == NULL)
+        return PN_ERR;
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    return finish(s, st);
+}
+
+int
+pn_store_obj_load(pn_store_t *s, const char *kind,
+                  void (*cb)(const char *id, const char *body, void *ctx), void *ctx)
+{
+    sqlite3_stmt *st = prepare(s, "SELECT id, body FROM fleet WHERE kind = ?1 ORDER BY rowid");
+    if (st == NULL)
+        return PN_ERR;
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb(col_text(st, 0), col_text(st, 1), ctx);
+    if (rc != SQLITE_DONE)
+        log_error("db: %s", sqlite3_errmsg(s->db));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? PN_OK : PN_ERR;
 }

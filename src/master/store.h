@@ -88,4 +88,16 @@ int pn_store_hist_get(pn_store_t *s, const char *id, int64_t since, int coarse, 
  *  rows whose id is gone are skipped. PN_OK or PN_ERR. */
 int pn_store_save_counters(pn_store_t *s, const pn_store_row_t *rows, size_t n);
 
+/* The manager's nodes and users (docs/master.md "Manager"): JSON objects by
+ * <kind> ("node", "user") and id. */
+/** Insert or replace the <n> objects <ids>/<bodies> of <kind> (in one
+ *  transaction when more than one); PN_OK or PN_ERR. */
+int pn_store_obj_put(pn_store_t *s, const char *kind, size_t n, const char *const *ids,
+                     const char *const *bodies);
+/** Delete the object <id> of <kind>; PN_OK or PN_ERR. */
+int pn_store_obj_delete(pn_store_t *s, const char *kind, const char *id);
+/** Call <cb> for every object of <kind> in insertion order; PN_OK or PN_ERR. */
+int pn_store_obj_load(pn_store_t *s, const char *kind,
+                      void (*cb)(const char *id, const char *body, void *ctx), void *ctx);
+
 #endif

@@ -111,6 +111,8 @@ inst_free(pn_inst_t *in)
         free(in->logs[(in->log_first + i) % PN_INST_LOGS]);
     json_decref(in->tags);
     json_decref(in->hub);
+    json_decref(in->pusers);
+    json_decref(in->pusers_base);
     free(in->alias);
     free(in->url);
     free(in->error);
@@ -410,6 +412,15 @@ pn_super_reload(pn_super_t *s)
             n++;
     }
     return n;
+}
+
+int
+pn_super_hup(pn_inst_t *in)
+{
+    pn_proc_t *p = in->proc;
+    if (in->super->shutting_down || p == NULL || p->term_sent || p->pid <= 0)
+        return 0;
+    return kill(p->pid, SIGHUP) == 0;
 }
 
 void

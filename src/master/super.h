@@ -80,6 +80,8 @@ void pn_super_save(pn_super_t *s);
  *  its mode does (docs/usage.md "Exit codes and signals"). Returns how many
  *  were told. */
 size_t pn_super_reload(pn_super_t *s);
+/** SIGHUP to the running child of <in> (not one being stopped): 1 when sent. */
+int pn_super_hup(pn_inst_t *in);
 /** Stop every child (SIGTERM, SIGKILL after the drain + 2 s) without changing what is
  *  desired, and call <done>(<ctx>) from the loop once all are reaped. */
 void pn_super_shutdown(pn_super_t *s, void (*done)(void *ctx), void *ctx);

@@ -334,6 +334,24 @@ def mcp_seeds():
     }
 
 
+def nodeconf_seeds():
+    """PUT <prefix>/v1/node/config bodies (docs/master.md "Nodes") and PROXY_USER lines."""
+    return {
+        "full": b'{"version": 7, "updated_at": "2026-12-06T10:00:00Z", "updated_by": "m", '
+                b'"entrances": [{"name": "socks", "url": "proxy://:1080?allow=127.0.0.0/8"}], '
+                b'"tunnels": [{"name": "relay", "url": "server://k@:10101/127.0.0.1:9?mode=2&egress=1"}], '
+                b'"users": [{"name": "alice", "password": "pw", "enabled": false, "rate": 10}]}',
+        "empty": b'{"version": 1}',
+        "bad_user": b'{"version": 2, "users": [{"name": "a", "password": "p", "rate": -1}]}',
+        "dup": b'{"version": 3, "entrances": [{"name": "a", "url": "proxy://:1"}, '
+               b'{"name": "a", "url": "proxy://:2"}]}',
+        "empty_member": b'{"": 1}',
+        "users_in_url": b'{"version": 3, "entrances": [{"name": "a", "url": "proxy://:1?users=f"}]}',
+        "puser": b'2026-12-06 10:00:00.000 EVENT PROXY_USER|{"name":"alice","enabled":true,'
+                 b'"up":1000,"down":1010,"conns":1,"open":1,"refused":0}',
+    }
+
+
 def h2_seeds():
     """A piece-size byte, then an HTTP/2 client's bytes (literal HPACK, no Huffman)."""
     import struct
@@ -363,6 +381,7 @@ def h2_seeds():
 
 HARNESSES = {
     "mcp": mcp_seeds,
+    "nodeconf": nodeconf_seeds,
     "ws_head": ws_head_seeds,
     "h2": h2_seeds,
     "frame": frame_seeds,

@@ -498,6 +498,45 @@ def test_contract_walk(master, tmp_path):
     assert r.status == 204, r
     assert master.request("get", f"/instances/{iid}").status == 404
 
+    # the node side: a configuration applied, its version and counters
+    r, got = call("put", "/node/config", body={"version": 1, "updated_by": "walk",
+                                                "users": [{"name": "w", "password": "pw"}]})
+    assert r.status == 200 and got["version"] == 1 and got["users"] == 1, r
+    r, got = call("get", "/node/config")
+    assert r.status == 200 and got["version"] == 1 and got["updated_by"] == "walk", r
+    r, got = call("get", "/node/stats")
+    assert r.status == 200 and got["entrances"] == [] and got["users"] == [], r
+
+    # the manager side: a user and a node (a closed port: its push fails, and says so)
+    r, u = call("post", "/users", body={"name": "walk", "password": "pw", "quota": 1000})
+    assert r.status == 201 and u["active"] is True and u["usage"] == 0, r
+    r, _ = call("get", "/users")
+    assert r.status == 200, r
+    r, u = call("get", "/users/{name}", {"name": "walk"})
+    assert r.status == 200 and u["quota"] == 1000, r
+    r, u = call("patch", "/users/{name}", {"name": "walk"}, {"enabled": False})
+    assert r.status == 200 and u["active"] is False, r
+    r, n = call("post", "/nodes", body={"address": LOOPBACK, "port": free_port(), "token": "t"})
+    assert r.status == 201 and n["push_status"] == "" and "token" not in n, r
+    r, _ = call("get", "/nodes")
+    assert r.status == 200, r
+    nodes_get, _ = ops[("get", "/nodes/{id}")]
+
+    def push_failed():
+        r = master.request("get", f"/nodes/{n['id']}")
+        got = check_answer(doc, "get", "/nodes/{id}", nodes_get, r, " (polling)")
+        return got if got["push_status"] == "unavailable" else None
+    got = wait_until(push_failed, 10, what="the push to a closed port failed")
+    assert got["push_error"], got
+    r, got = call("get", "/nodes/{id}", {"id": n["id"]})
+    assert r.status == 200, r
+    r, got = call("patch", "/nodes/{id}", {"id": n["id"]}, {"action": "sync"})
+    assert r.status == 200, r
+    r, _ = call("delete", "/nodes/{id}", {"id": n["id"]})
+    assert r.status == 204, r
+    r, _ = call("delete", "/users/{name}", {"name": "walk"})
+    assert r.status == 204, r
+
     # last: rotate the key; the old one stops working at once
     old = master.key
     r, k = call("post", "/key")
@@ -565,17 +604,28 @@ def valid_body(doc, schema_ref):
             body["name"] = "bodycheck"
     if not body and "alias" in props:
         body["alias"] = "x"
+    # the manager's and the node's bodies (docs/master.md "Manager", "Nodes")
+    ref = schema_ref.get("$ref", "").rsplit("/", 1)[-1]
+    body.update({"NodeCreate": {"address": LOOPBACK, "port": free_port(), "token": "t"},
+                 "NodePatch": {"name": "bodycheck"},
+                 "UserCreate": {"name": "bodycheck", "password": "pw"},
+                 "UserPatch": {"quota": 1},
+                 "NodeConfig": {"version": 1}}.get(ref, {}))
     return body
 
 
 def test_bad_bodies_name_their_field(master):
     doc = master.spec()
     inst = master.request("post", "/instances", body=new_instance_body()).json()
+    node = master.request("post", "/nodes", body={"address": LOOPBACK, "port": free_port(),
+                                                  "token": "t"}).json()
+    master.request("post", "/users", body={"name": "bodyuser", "password": "pw"})
     checked = []
     for method, path, op, _ in operations(doc):
         if "requestBody" not in op:
             continue
-        concrete = path.replace("{id}", inst["id"])
+        concrete = path.replace("{id}", node["id"] if path.startswith("/nodes/") else inst["id"])
+        concrete = concrete.replace("{name}", "bodyuser")
         name = f"{method.upper()} {path}"
         media = op["requestBody"]["content"]["application/json"]
         s = resolve(doc, media["schema"])
@@ -640,8 +690,9 @@ def test_documented_404_and_413_are_real(master):
         if "requestBody" in op:
             body = valid_body(doc, op["requestBody"]["content"]["application/json"]["schema"])
         if "404" in op["responses"]:
-            assert "{id}" in path, f"{name} documents 404 but has no id"
-            r = master.request(method, path.replace("{id}", "0badc0de"), body=body)
+            assert "{id}" in path or "{name}" in path, f"{name} documents 404 but has no id"
+            r = master.request(method, path.replace("{id}", "0badc0de").replace("{name}", "0badc0de"),
+                               body=body)
             assert r.status == 404, f"{name} with an unknown id: {r!r}"
             check_answer(doc, method, path, op, r, " (unknown id)")
             n404 += 1

@@ -21,6 +21,12 @@
 //            next to its field, then saves the new one (the row shows it); the guided
 //            builder makes a tunnel's server and client URLs and creates both
 //            ("<alias>-server", "<alias>-client" rows appear).
+//   fleet    POSTERN_WEB_EXPECT='{"user":{"name":..,"usage":N,"quota":Q},"node":{"address":..,
+//            "port":..,"token":..},"add_user":{"name":..,"password":..,"quota_mib":M}}': the
+//            Users table shows the user's quota bar at N of Q; a node added from the form
+//            appears and its push status becomes available; a user added from the form
+//            appears, active, with a bar of M MiB; a bad node body shows the API's
+//            "<field>: <reason>" (docs/master.md "Manager"). The token is never shown.
 // The key comes in the environment, never on the command line. POSTERN_WEB_WAIT (seconds,
 // default 20) bounds each wait; CHROMIUM names the browser (default /usr/bin/chromium).
 // Exit 0 with one line "page_check: ok: ..."; 1 with the reason (and a screenshot path);
@@ -40,8 +46,8 @@ const redact = (s) => (KEY ? String(s).split(KEY).join("<key>") : String(s));
 let step = "start";
 let checks = 0;
 
-if (!BASE || !KEY || !["states", "history", "ui"].includes(CHECK)) {
-  console.error("page_check: set POSTERN_WEB_BASE, POSTERN_WEB_KEY and POSTERN_WEB_CHECK=states|history|ui");
+if (!BASE || !KEY || !["states", "history", "ui", "fleet"].includes(CHECK)) {
+  console.error("page_check: set POSTERN_WEB_BASE, POSTERN_WEB_KEY and POSTERN_WEB_CHECK=states|history|ui|fleet");
   process.exit(2);
 }
 
@@ -184,6 +190,47 @@ async function checkPair(page, p) {
   checks++;
 }
 
+async function checkFleet(page) {
+  const e = JSON.parse(process.env.POSTERN_WEB_EXPECT || "{}");
+  if (!e.user || !e.node || !e.add_user) throw new Error("POSTERN_WEB_EXPECT needs user, node and add_user");
+  step = `the quota bar of ${e.user.name}`;
+  const urow = page.locator(`[data-testid="user-row"][data-name="${e.user.name}"]`);
+  await urow.waitFor({ state: "visible", timeout: WAIT });
+  await waitFor(`${e.user.name}'s bar at ${e.user.usage} of ${e.user.quota}`, async () => {
+    const bar = urow.getByTestId("quota-bar");
+    return Number(await bar.getAttribute("max")) === e.user.quota &&
+      Number(await bar.evaluate((b) => b.value)) === Math.min(e.user.usage, e.user.quota);
+  });
+  checks++;
+  step = "a bad node from the form";
+  await page.getByTestId("node-address").fill("node.example");
+  await page.getByTestId("node-port").fill(String(e.node.port));
+  await page.getByTestId("node-token").fill(e.node.token);
+  await page.getByTestId("node-add").click();
+  await waitFor("the API's 400 naming address", async () => /^address: /.test((await page.getByTestId("node-error").textContent()).trim()));
+  checks++;
+  step = "a node added from the form";
+  await page.getByTestId("node-address").fill(e.node.address);
+  await page.getByTestId("node-token").fill(e.node.token);
+  await page.getByTestId("node-add").click();
+  const nrow = page.locator('[data-testid="node-row"]', { hasText: `${e.node.address}:${e.node.port}` });
+  await nrow.waitFor({ state: "visible", timeout: WAIT });
+  await waitFor("the new node's push status available", async () => (await nrow.getAttribute("data-push")) === "available" &&
+    (await nrow.getByTestId("push-status").textContent()).trim() === "available");
+  if ((await page.content()).includes(e.node.token)) throw new Error("the node's token is in the page");
+  checks++;
+  step = "a user added from the form";
+  await page.getByTestId("user-name").fill(e.add_user.name);
+  await page.getByTestId("user-password").fill(e.add_user.password);
+  await page.getByTestId("user-quota").fill(String(e.add_user.quota_mib));
+  await page.getByTestId("user-add").click();
+  const arow = page.locator(`[data-testid="user-row"][data-name="${e.add_user.name}"]`);
+  await arow.waitFor({ state: "visible", timeout: WAIT });
+  await waitFor("the new user active with its bar", async () => (await arow.getAttribute("data-active")) === "true" &&
+    Number(await arow.getByTestId("quota-bar").getAttribute("max")) === e.add_user.quota_mib * 1048576);
+  checks++;
+}
+
 const started = {};
 let code = 0;
 try {
@@ -202,6 +249,7 @@ try {
   await signIn(page);
   if (CHECK === "states") await checkStates(page);
   if (CHECK === "history") await checkHistory(page);
+  if (CHECK === "fleet") await checkFleet(page);
   if (CHECK === "ui") {
     const e = JSON.parse(process.env.POSTERN_WEB_EXPECT || "{}");
     if (!e.edit || !e.pair) throw new Error("POSTERN_WEB_EXPECT needs edit and pair");

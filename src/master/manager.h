@@ -1,0 +1,158 @@
+/* master/manager.h: the manager side of a master (docs/master.md "Manager"):
+ * the nodes it configures and reads, and the users it gives them.
+ *
+ *   users, nodes ──change──> version + 1 ──> push (node_sync.c): PUT /node/config
+ *   to each node behind, concurrently, each with a deadline; again every
+ *   sync interval for the nodes still behind
+ *   pull timer ──> GET /node/stats of each node ──> deltas added to the users'
+ *   and nodes' usage ──> a user past its quota (or disabled, expired) is pushed
+ *   disabled; a node not pulled for the down time is `unavailable`
+ *
+ * Nodes and users are kept in the store (kind "node", "user") and announced as
+ * `node` and `user` events. A node's token is a secret: never served, never
+ * logged. */
+#ifndef PN_MASTER_MANAGER_H
+#define PN_MASTER_MANAGER_H
+
+#include "core/ev.h"
+#include "core/list.h"
+#include "master/events.h"
+#include "master/hclient.h"
+#include "master/store.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+#define PN_MGR_ERROR_LEN 200
+#define PN_MGR_SAVE_MS 30000       /* usage stored at most this often (and at exit) */
+#define PN_MGR_PULLS_MAX 16        /* pulls in flight at once: answers held in memory */
+#define PN_MGR_SOON_MS 50          /* changes within this are pushed together */
+
+enum pn_mstatus {
+    PN_MST_UNKNOWN = 0,         /* "": not tried yet */
+    PN_MST_AVAILABLE,           /* the last exchange succeeded */
+    PN_MST_DIRTY,               /* reached only through a fallback route (not built yet) */
+    PN_MST_UNAVAILABLE,         /* refused, unreachable, or not pulled for the down time */
+};
+
+typedef struct pn_manager pn_manager_t;
+
+typedef struct pn_mnode {
+    pn_list_t link;             /* in pn_manager.nodes */
+    pn_manager_t *m;            /* back pointer */
+    char id[9];
+    char *name;                 /* owned, may be "" */
+    char *address;              /* owned: an IP address */
+    int port;
+    char *prefix;               /* owned: the node's API prefix ("/api") */
+    char path_config[96], path_stats[96];   /* <prefix>/v1/node/config, .../stats */
+    char *token;                /* owned secret: the node's API key */
+    json_t *entrances, *tunnels;/* owned: arrays of {"name", "url"} (checked) */
+    int64_t created;            /* Unix seconds */
+    uint64_t usage;             /* bytes counted at this node since it was added */
+    enum pn_mstatus push, pull;
+    int64_t pushed_at, pulled_at;   /* Unix seconds of the last success, 0 = never */
+    int64_t acked;              /* the version the node last said it applied */
+    int64_t pushing;            /* the version in flight, 0 = none */
+    char push_error[PN_MGR_ERROR_LEN], pull_error[PN_MGR_ERROR_LEN];
+    char boot[40];              /* the node's boot id at the last pull */
+    uint64_t *seen;             /* owned array of <nseen>: per user index (pn_manager.users),
+                                   the bytes the node counted at the last pull */
+    size_t nseen;
+    int dirty;                  /* usage or <seen> moved since it was stored */
+    uint64_t since_ms;          /* monotonic: added, or last pulled */
+    pn_hclient_t *push_req, *pull_req;  /* owned while in flight */
+    uint64_t pull_round;        /* the pull round it was last started in */
+} pn_mnode_t;
+
+typedef struct pn_muser {
+    char *name;                 /* owned */
+    char *password, *key;       /* owned secrets (key may be NULL) */
+    int enabled;
+    uint64_t quota;             /* bytes; 0 = none */
+    uint64_t usage;             /* bytes summed over every node */
+    uint32_t rate, max_conns;   /* as in the users file; 0 = unlimited */
+    int64_t created, expires;   /* Unix seconds; expires 0 = never */
+    int active;                 /* as pushed: enabled, not expired, under its quota */
+    int dirty;                  /* usage changed since it was stored */
+} pn_muser_t;
+
+struct pn_manager {
+    ev_loop_t *loop;            /* borrowed, like store, events and name */
+    pn_store_t *store;
+    pn_events_t *events;
+    char *const *name;          /* the master's display name: updated_by */
+    pn_list_t nodes;            /* pn_mnode_t, owned */
+    size_t nnodes;
+    pn_muser_t **users;         /* owned array of <nusers> */
+    size_t nusers, ucap;
+    json_t *uindex;             /* owned: name -> index in <users> */
+    int64_t version;            /* of the desired state; stored */
+    ev_timer_t *sync, *pull, *soon;     /* owned; made by pn_sync_start (master/node_sync.h) */
+    uint64_t sync_ms, pull_ms, down_ms, deadline_ms;
+    size_t pushes, pulls;       /* requests in flight */
+    uint64_t saved_ms;          /* monotonic: the last store of the usage */
+    uint64_t pull_round;        /* pull rounds begun */
+    uint64_t push_t0, pull_t0;  /* monotonic ms: when the first of them left */
+};
+
+/** Make the manager and load its nodes and users from <store>; the intervals
+ *  come from POSTERN_NODE_SYNC (10s), POSTERN_NODE_PULL (5s),
+ *  POSTERN_NODE_DOWN (60s), POSTERN_NODE_DEADLINE (5s). Nothing is pushed or
+ *  pulled before pn_sync_start(). Never NULL. */
+pn_manager_t *pn_manager_new(ev_loop_t *loop, pn_store_t *store, pn_events_t *events,
+                             char *const *name);
+/** Cancel what is in flight, store the usage, free <m>. NULL is a no-op. */
+void pn_manager_free_(pn_manager_t *m);
+#define pn_manager_free(p) do { pn_manager_free_(p); (p) = NULL; } while (0)
+
+/** The user <name>, or NULL. */
+pn_muser_t *pn_manager_user(pn_manager_t *m, const char *name);
+/** The node <id>, or NULL. */
+pn_mnode_t *pn_manager_node(pn_manager_t *m, const char *id);
+/** Add <u> (owned from now on), store it and announce it. */
+void pn_manager_add_user(pn_manager_t *m, pn_muser_t *u);
+/** Remove and free <u>. */
+void pn_manager_del_user(pn_manager_t *m, pn_muser_t *u);
+/** Free <u>, wiping its secrets. */
+void pn_muser_free(pn_muser_t *u);
+/** A new node record bound to <m>, not added yet. */
+pn_mnode_t *pn_manager_node_new(pn_manager_t *m);
+/** Abandon the push and pull of <n> in flight (no callback). */
+void pn_mnode_cancel(pn_mnode_t *n);
+/** Set the API prefix of <n> (and its paths). */
+void pn_mnode_set_prefix(pn_mnode_t *n, const char *prefix);
+/** Add <n> (owned from now on), store it and announce it. */
+void pn_manager_add_node(pn_manager_t *m, pn_mnode_t *n);
+/** Remove and free <n>, cancelling its requests. */
+void pn_manager_del_node(pn_manager_t *m, pn_mnode_t *n);
+
+/** Announce an update of <u> (its usage moved; stored later in a batch). */
+void pn_manager_user_announce(pn_manager_t *m, const pn_muser_t *u);
+/** Store <u> and announce an update. */
+void pn_manager_user_changed(pn_manager_t *m, pn_muser_t *u);
+/** Store <n> and announce an update. */
+void pn_manager_node_changed(pn_manager_t *m, pn_mnode_t *n);
+/** Recompute each user's active flag; when the desired state changed (or
+ *  <force>), raise the version (stored) and push soon. */
+void pn_manager_bump(pn_manager_t *m, int force);
+/** 1 when <u> is to be served by the nodes now (<now> Unix seconds). */
+int pn_muser_is_active(const pn_muser_t *u, int64_t now);
+
+/** The User object of the API (a new reference). */
+json_t *pn_muser_json(const pn_muser_t *u);
+/** The Node object of the API (a new reference; no token). */
+json_t *pn_mnode_json(const pn_mnode_t *n);
+/** The name of a status: "", "available", "dirty", "unavailable". */
+const char *pn_mstatus_name(enum pn_mstatus s);
+
+/** Store the usage of every user and node whose usage moved (each kind in one
+ *  transaction); at most every PN_MGR_SAVE_MS unless <now>. */
+void pn_manager_store_usage(pn_manager_t *m, int now);
+/** The counts of <n> moved: announce it; stored by pn_manager_store_usage. */
+void pn_manager_node_moved(pn_manager_t *m, pn_mnode_t *n);
+/** The bytes <n> counted for the user at <index> at the last pull, and a slot
+ *  to set them (grown as needed). */
+uint64_t *pn_mnode_seen(pn_mnode_t *n, size_t index);
+
+#endif

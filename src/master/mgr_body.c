@@ -1,0 +1,266 @@
+/* master/mgr_body.c: the manager's request bodies (see master/mgr_body.h). */
+#include "master/mgr_body.h"
+#include "conf/users.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#define TOKEN_MAX 256
+#define TEXT_MAX 64
+
+static int
+text(json_t *o, const char *k, size_t min, size_t max, const char **out, char *err,
+     char field[PN_NODE_FIELD_LEN])
+{
+    json_t *v = json_object_get(o, k);
+    if (v == NULL)
+        return PN_OK;
+    if (!json_is_string(v))
+        return pn_node_fail(err, field, k, "expected a string");
+    const char *s = json_string_value(v);
+    size_t n = strlen(s);
+    if (n < min || n > max)
+        return pn_node_fail(err, field, k, "expected %zu-%zu bytes", min, max);
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return pn_node_fail(err, field, k, "must not hold control characters");
+    *out = s;
+    return PN_OK;
+}
+
+static int
+integer(json_t *o, const char *k, int64_t min, int64_t max, int64_t *out, char *err,
+        char field[PN_NODE_FIELD_LEN])
+{
+    json_t *v = json_object_get(o, k);
+    if (v == NULL)
+        return PN_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        return pn_node_fail(err, field, k, "expected an integer in %lld-%lld", (long long)min,
+                     (long long)max);
+    *out = json_integer_value(v);
+    return PN_OK;
+}
+
+/* Load <text> as an object whose members are all in <known>. */
+static json_t *
+load(const char *t, size_t len, const char *const *known, char *err, char field[PN_NODE_FIELD_LEN])
+{
+    json_error_t je;
+    const char *k;
+    json_t *v, *o = json_loadb(t, len, JSON_REJECT_DUPLICATES, &je);
+    if (o == NULL) {
+        pn_node_fail(err, field, "body", "not JSON: %s", je.text);
+        return NULL;
+    }
+    if (!json_is_object(o)) {
+        json_decref(o);
+        pn_node_fail(err, field, "body", "expected an object");
+        return NULL;
+    }
+    json_object_foreach(o, k, v) {
+        size_t i = 0;
+        while (known[i] != NULL && strcmp(known[i], k) != 0)
+            i++;
+        if (known[i] == NULL) {
+            char f[PN_NODE_FIELD_LEN];
+            /* a member named "" is blamed on the body: a field needs a name */
+            snprintf(f, sizeof(f), "%.48s", *k ? k : "body");
+            pn_node_fail(err, field, f, "unknown member");
+            json_decref(o);
+            return NULL;
+        }
+    }
+    if (json_object_size(o) == 0) {
+        json_decref(o);
+        pn_node_fail(err, field, "body", "changes nothing");
+        return NULL;
+    }
+    return o;
+}
+
+static int
+action(json_t *o, const char *want, int *out, char *err, char field[PN_NODE_FIELD_LEN])
+{
+    const char *a = NULL;
+    if (text(o, "action", 1, 16, &a, err, field) != PN_OK)
+        return PN_ERR;
+    if (a != NULL && strcmp(a, want) != 0)
+        return pn_node_fail(err, field, "action", "expected \"%s\"", want);
+    *out = a != NULL;
+    return PN_OK;
+}
+
+void
+pn_mgr_body_clear(json_t **root)
+{
+    json_decref(*root);
+    *root = NULL;
+}
+
+/* Check the entrances and tunnels as the node will (master/node_conf.h). */
+static int
+check_items(pn_mgr_node_body_t *b, char *err, char field[PN_NODE_FIELD_LEN])
+{
+    pn_node_conf_t c;
+    json_t *o = json_pack("{s:i}", "version", 1);
+    if (b->entrances != NULL)
+        json_object_set(o, "entrances", b->entrances);
+    if (b->tunnels != NULL)
+        json_object_set(o, "tunnels", b->tunnels);
+    char *t = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    int rc = pn_node_conf_parse(t, strlen(t), &c, err, field);
+    free(t);
+    if (rc == PN_OK)
+        pn_node_conf_clear(&c);
+    return rc;
+}
+
+int
+pn_mgr_node_parse(const char *t, size_t len, int create, pn_mgr_node_body_t *b, char *err,
+                  char field[PN_NODE_FIELD_LEN])
+{
+    static const char *const known[] = { "name", "address", "port", "token", "prefix",
+                                         "entrances", "tunnels", "action", NULL };
+    static const char *const need[] = { "address", "port", "token" };
+    int64_t port = -1;
+    uint8_t ip[16];
+    memset(b, 0, sizeof(*b));
+    b->port = -1;
+    field[0] = '\0';
+    if ((b->root = load(t, len, known, err, field)) == NULL)
+        return PN_ERR;
+    json_t *o = b->root;
+    if (text(o, "name", 0, TEXT_MAX, &b->name, err, field) != PN_OK ||
+        text(o, "address", 1, 64, &b->address, err, field) != PN_OK ||
+        integer(o, "port", 1, 65535, &port, err, field) != PN_OK ||
+        text(o, "token", 1, TOKEN_MAX, &b->token, err, field) != PN_OK ||
+        text(o, "prefix", 1, TEXT_MAX, &b->prefix, err, field) != PN_OK ||
+        action(o, "sync", &b->sync, err, field) != PN_OK)
+        goto fail;
+    b->port = (int)port;
+    if (b->address != NULL && inet_pton(AF_INET, b->address, ip) != 1 &&
+        inet_pton(AF_INET6, b->address, ip) != 1) {
+        pn_node_fail(err, field, "address", "expected an IPv4 or IPv6 address");
+        goto fail;
+    }
+    if (b->prefix != NULL && (b->prefix[0] != '/' || strchr(b->prefix, '?') != NULL ||
+                              b->prefix[strlen(b->prefix) - 1] == '/')) {
+        pn_node_fail(err, field, "prefix", "expected a path like /api (no trailing slash)");
+        goto fail;
+    }
+    b->entrances = json_object_get(o, "entrances");
+    b->tunnels = json_object_get(o, "tunnels");
+    if ((b->entrances != NULL || b->tunnels != NULL) && check_items(b, err, field) != PN_OK)
+        goto fail;
+    for (size_t i = 0; create && i < sizeof(need) / sizeof(need[0]); i++)
+        if (json_object_get(o, need[i]) == NULL) {
+            pn_node_fail(err, field, need[i], "required");
+            goto fail;
+        }
+    if (create && b->sync) {
+        pn_node_fail(err, field, "action", "not when adding a node");
+        goto fail;
+    }
+    return PN_OK;
+fail:
+    pn_mgr_body_clear(&b->root);
+    return PN_ERR;
+}
+
+/* Check the user as the entrances will: a users file of one. */
+static int
+check_user(const pn_mgr_user_body_t *b, char *err, char field[PN_NODE_FIELD_LEN])
+{
+    char sub[PN_ERR_LEN];
+    pn_users_t us;
+    json_t *u = json_pack("{s:s}", "name", b->name ? b->name : "x");
+    if (b->password != NULL)
+        json_object_set_new(u, "password", json_string(b->password));
+    if (b->key != NULL)
+        json_object_set_new(u, "key", json_string(b->key));
+    if (b->password == NULL && b->key == NULL)
+        json_object_set_new(u, "password", json_string("x"));
+    if (b->rate >= 0)
+        json_object_set_new(u, "rate", json_integer(b->rate));
+    if (b->max_conns >= 0)
+        json_object_set_new(u, "max_conns", json_integer(b->max_conns));
+    json_t *file = json_pack("{s:[o]}", "users", u);
+    char *t = json_dumps(file, JSON_COMPACT);
+    json_decref(file);
+    int rc = pn_users_parse(t, "body", &us, sub);
+    memset(t, 0, strlen(t));
+    free(t);
+    if (rc == PN_OK) {
+        pn_users_clear(&us);
+        return PN_OK;
+    }
+    /* "users: body: users[0].rate: ..." -> field "rate" */
+    const char *m = strstr(sub, "users[0].");
+    if (m == NULL)
+        return pn_node_fail(err, field, "name", "%s", sub);
+    m += strlen("users[0].");
+    const char *colon = strstr(m, ": ");
+    char f[PN_NODE_FIELD_LEN];
+    snprintf(f, sizeof(f), "%.*s", colon ? (int)(colon - m) : 0, m);
+    return pn_node_fail(err, field, *f ? f : "name", "%s", colon ? colon + 2 : sub);
+}
+
+int
+pn_mgr_user_parse(const char *t, size_t len, int create, pn_mgr_user_body_t *b, char *err,
+                  char field[PN_NODE_FIELD_LEN])
+{
+    static const char *const known[] = { "name", "password", "key", "enabled", "quota", "rate",
+                                         "max_conns", "expires", "action", NULL };
+    memset(b, 0, sizeof(*b));
+    b->enabled = -1;
+    b->quota = b->rate = b->max_conns = b->expires = -1;
+    field[0] = '\0';
+    if ((b->root = load(t, len, known, err, field)) == NULL)
+        return PN_ERR;
+    json_t *o = b->root, *v;
+    if (text(o, "name", 1, PN_USER_NAME_MAX, &b->name, err, field) != PN_OK ||
+        text(o, "password", 1, PN_USER_SECRET_MAX, &b->password, err, field) != PN_OK)
+        goto fail;
+    if (json_is_null(json_object_get(o, "key")))
+        b->key_clear = 1;
+    else if (text(o, "key", 1, PN_USER_SECRET_MAX, &b->key, err, field) != PN_OK)
+        goto fail;
+    if ((v = json_object_get(o, "enabled")) != NULL) {
+        if (!json_is_boolean(v)) {
+            pn_node_fail(err, field, "enabled", "expected true or false");
+            goto fail;
+        }
+        b->enabled = json_is_true(v);
+    }
+    if (integer(o, "quota", 0, INT64_MAX, &b->quota, err, field) != PN_OK ||
+        integer(o, "rate", 0, 1000000, &b->rate, err, field) != PN_OK ||
+        integer(o, "max_conns", 0, 1000000, &b->max_conns, err, field) != PN_OK ||
+        integer(o, "expires", 0, INT64_MAX, &b->expires, err, field) != PN_OK ||
+        action(o, "reset", &b->reset, err, field) != PN_OK)
+        goto fail;
+    if (!create && b->name != NULL) {
+        pn_node_fail(err, field, "name", "cannot be changed (delete the user and add it again)");
+        goto fail;
+    }
+    if (create && b->name == NULL) {
+        pn_node_fail(err, field, "name", "required");
+        goto fail;
+    }
+    if (create && b->password == NULL && b->key == NULL) {
+        pn_node_fail(err, field, "password", "required (or a key)");
+        goto fail;
+    }
+    if (create && b->reset) {
+        pn_node_fail(err, field, "action", "not when adding a user");
+        goto fail;
+    }
+    if (check_user(b, err, field) != PN_OK)
+        goto fail;
+    return PN_OK;
+fail:
+    pn_mgr_body_clear(&b->root);
+    return PN_ERR;
+}

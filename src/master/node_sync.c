@@ -1,0 +1,337 @@
+/* master/node_sync.c: the manager's pushes and pulls (see master/manager.h).
+ *
+ *   push: desired state of <n> ─> PUT /node/config ─> on_pushed: acked version,
+ *         push status; a node still behind is pushed again at once after a
+ *         success, at the next sync round after a failure
+ *   pull: GET /node/stats ─> on_pulled: per-user deltas (a new boot id, or a
+ *         counter below the last one, means the node started over: the whole
+ *         value is new) added to the users' and the node's usage
+ *
+ * Every request has its own deadline (POSTERN_NODE_DEADLINE), so a node that
+ * answers garbage or nothing delays no other node. */
+#include "master/node_sync.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "master/view.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static void
+set_error(char *dst, const char *fmt, const char *a, const char *b)
+{
+    snprintf(dst, PN_MGR_ERROR_LEN, fmt, a, b);
+}
+
+static void round_add(size_t *left, uint64_t *t0);
+static void on_pulled(int status, const char *body, size_t len, const char *err, void *ctx);
+static void on_pushed(int status, const char *body, size_t len, const char *err, void *ctx);
+
+/* The users as the nodes get them, each active user enabled, the others
+ * disabled (so that their open connections close; quotas stay here), then the
+ * end of the body: the shared tail of every push of a round. */
+static pn_hbody_t *
+render_users(pn_manager_t *m)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < m->nusers; i++) {
+        const pn_muser_t *u = m->users[i];
+        json_t *o = json_pack("{s:s, s:b, s:I, s:I}", "name", u->name, "enabled", u->active,
+                              "rate", (json_int_t)u->rate, "max_conns", (json_int_t)u->max_conns);
+        if (u->password != NULL && *u->password)
+            json_object_set_new(o, "password", json_string(u->password));
+        if (u->key != NULL)
+            json_object_set_new(o, "key", json_string(u->key));
+        json_array_append_new(arr, o);
+    }
+    char *text = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    size_t len = strlen(text);
+    text = xrealloc(text, len + 2);
+    memcpy(text + len, "}", 2);
+    return pn_hbody_new(text, len + 1);
+}
+
+/* The head of the body for <n>: {"version", "updated_at", "updated_by",
+ * "entrances", "tunnels", "users": (the tail follows). A new string. */
+static char *
+render_head(pn_mnode_t *n, size_t *len)
+{
+    char at[PN_TIME_LEN];
+    json_t *o = json_pack("{s:I, s:s, s:s, s:O, s:O}", "version", (json_int_t)n->m->version,
+                          "updated_at", pn_time_rfc3339((int64_t)time(NULL), at), "updated_by",
+                          *n->m->name ? *n->m->name : "", "entrances", n->entrances, "tunnels",
+                          n->tunnels);
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    size_t l = strlen(text);            /* ends with '}': replaced by ,"users": */
+    text = xrealloc(text, l + 16);
+    memcpy(text + l - 1, ",\"users\":", 10);
+    *len = l - 1 + 9;
+    return text;
+}
+
+static void
+send_push(pn_mnode_t *n, pn_hbody_t *users)
+{
+    size_t len;
+    char *head = render_head(n, &len);
+    n->pushing = n->m->version;
+    round_add(&n->m->pushes, &n->m->push_t0);
+    n->push_req = pn_hclient_request(n->m->loop, n->address, n->port, "PUT", n->path_config,
+                                     n->token, head, len, users, n->m->deadline_ms, on_pushed, n);
+    free(head);
+}
+
+/* Set the push or pull status of <n>; 1 when it changed. */
+static int
+status_to(pn_mnode_t *n, enum pn_mstatus *which, enum pn_mstatus st)
+{
+    if (*which == st)
+        return 0;
+    *which = st;
+    log_info("manager: node %s (%s:%d) %s %s", n->id, n->address, n->port,
+             which == &n->push ? "push" : "pull", *pn_mstatus_name(st) ? pn_mstatus_name(st) : "unknown");
+    return 1;
+}
+
+/* A request of a round (pushes or pulls in flight: *<left>) ended; the round
+ * is over when none is left (its length at debug level: bench/nodes.sh). */
+static void
+round_done(size_t *left, uint64_t t0, const char *what)
+{
+    if (*left > 0 && --*left == 0)
+        log_debug("manager: %s round done in %llu ms", what,
+                  (unsigned long long)(pn_now_ms() - t0));
+}
+
+static void
+round_add(size_t *left, uint64_t *t0)
+{
+    if ((*left)++ == 0)
+        *t0 = pn_now_ms();
+}
+
+static void
+on_pushed(int status, const char *body, size_t len, const char *err, void *ctx)
+{
+    pn_mnode_t *n = ctx;
+    pn_manager_t *m = n->m;
+    int64_t sent = n->pushing;
+    n->push_req = NULL;
+    n->pushing = 0;
+    round_done(&m->pushes, m->push_t0, "push");
+    json_t *o = status ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *ver = json_object_get(o, "version");
+    char code[16];
+    snprintf(code, sizeof(code), "%d", status);
+    if (status == 200 && json_is_integer(ver) && json_integer_value(ver) == sent) {
+        n->acked = sent;
+        n->pushed_at = (int64_t)time(NULL);
+        n->push_error[0] = '\0';
+        status_to(n, &n->push, PN_MST_AVAILABLE);
+    } else if (status == 409 && json_is_integer(ver) && json_integer_value(ver) >= m->version) {
+        /* The node holds a later version of ours (this database is older than
+         * it): go past it, and push again at once. */
+        snprintf(n->push_error, PN_MGR_ERROR_LEN, "the node holds version %lld; going past it",
+                 (long long)json_integer_value(ver));
+        m->version = json_integer_value(ver);
+        pn_manager_bump(m, 1);
+    } else {
+        const char *why = json_string_value(json_object_get(o, "error"));
+        if (status == 0)
+            set_error(n->push_error, "%s%s", err, "");
+        else if (status == 401)
+            set_error(n->push_error, "refused: wrong node token (HTTP %s)%s", code, "");
+        else
+            set_error(n->push_error, "HTTP %s: %s", code, why ? why : "not a node's answer");
+        status_to(n, &n->push, PN_MST_UNAVAILABLE);
+        log_warn("manager: push of version %lld to node %s failed: %s", (long long)sent, n->id,
+                 n->push_error);
+    }
+    json_decref(o);
+    pn_manager_node_changed(m, n);
+    if (n->push == PN_MST_AVAILABLE && n->acked < m->version)
+        pn_sync_push(n);
+}
+
+void
+pn_sync_push(pn_mnode_t *n)
+{
+    if (n->push_req != NULL)
+        return;
+    pn_hbody_t *users = render_users(n->m);
+    send_push(n, users);
+    pn_hbody_unref(users);
+}
+
+void
+pn_sync_push_behind(pn_manager_t *m)
+{
+    pn_hbody_t *users = NULL;
+    for (pn_list_t *l = m->nodes.next; l != &m->nodes; l = l->next) {
+        pn_mnode_t *n = pn_container_of(l, pn_mnode_t, link);
+        if (n->push_req != NULL || n->acked >= m->version)
+            continue;
+        if (users == NULL)
+            users = render_users(m);        /* once per round, shared by every push */
+        send_push(n, users);
+    }
+    pn_hbody_unref(users);
+}
+
+/* Add what the node counted for <name> since the last pull (<total> now);
+ * return it. A name this manager does not know is not counted. */
+static uint64_t
+count(pn_mnode_t *n, const char *name, uint64_t total, int restarted)
+{
+    json_t *i = json_object_get(n->m->uindex, name);
+    if (i == NULL)
+        return 0;
+    pn_muser_t *u = n->m->users[json_integer_value(i)];
+    uint64_t *last = pn_mnode_seen(n, (size_t)json_integer_value(i));
+    uint64_t delta = restarted || total < *last ? total : total - *last;
+    *last = total;
+    if (delta == 0)
+        return 0;
+    n->usage += delta;
+    u->usage += delta;
+    u->dirty = 1;
+    pn_manager_user_announce(n->m, u);
+    return delta;
+}
+
+static void
+pull_failed(pn_mnode_t *n, int status, const char *why)
+{
+    char code[16];
+    snprintf(code, sizeof(code), "%d", status);
+    if (status == 0)
+        set_error(n->pull_error, "%s%s", why, "");
+    else
+        set_error(n->pull_error, "HTTP %s: %s", code, why);
+    /* A refused token is final; anything else counts against the down time. */
+    if (status == 401)
+        status_to(n, &n->pull, PN_MST_UNAVAILABLE);
+}
+
+/* Start the pulls of this round not started yet, up to PN_MGR_PULLS_MAX in
+ * flight (each answer is held whole until read: this bounds the memory). */
+static void
+pull_next(pn_manager_t *m)
+{
+    for (pn_list_t *l = m->nodes.next; l != &m->nodes && m->pulls < PN_MGR_PULLS_MAX;
+         l = l->next) {
+        pn_mnode_t *n = pn_container_of(l, pn_mnode_t, link);
+        if (n->pull_req != NULL || n->pull_round == m->pull_round)
+            continue;
+        n->pull_round = m->pull_round;
+        round_add(&m->pulls, &m->pull_t0);
+        n->pull_req = pn_hclient_request(m->loop, n->address, n->port, "GET", n->path_stats,
+                                         n->token, NULL, 0, NULL, m->deadline_ms, on_pulled, n);
+    }
+}
+
+static void
+on_pulled(int status, const char *body, size_t len, const char *err, void *ctx)
+{
+    pn_mnode_t *n = ctx;
+    n->pull_req = NULL;
+    pull_next(n->m);            /* the slot goes to the next node of the round */
+    round_done(&n->m->pulls, n->m->pull_t0, "pull");
+    if (status != 200) {
+        pull_failed(n, status, status == 0 ? err : status == 401 ? "refused: wrong node token"
+                                                                  : "not a node's answer");
+        pn_manager_node_changed(n->m, n);
+        return;
+    }
+    json_t *o = json_loadb(body, len, 0, NULL), *users = json_object_get(o, "users"), *u;
+    const char *boot = json_string_value(json_object_get(o, "boot"));
+    json_t *ver = json_object_get(o, "version");
+    size_t i;
+    if (!json_is_array(users) || boot == NULL || !json_is_integer(ver)) {
+        pull_failed(n, status, "not a node's statistics");
+        json_decref(o);
+        pn_manager_node_changed(n->m, n);
+        return;
+    }
+    int restarted = strcmp(boot, n->boot) != 0;
+    uint64_t added = 0;
+    json_array_foreach(users, i, u) {
+        const char *name = json_string_value(json_object_get(u, "name"));
+        json_int_t up = json_integer_value(json_object_get(u, "up"));
+        json_int_t down = json_integer_value(json_object_get(u, "down"));
+        if (name != NULL && up >= 0 && down >= 0)
+            added += count(n, name, (uint64_t)up + (uint64_t)down, restarted);
+    }
+    snprintf(n->boot, sizeof(n->boot), "%s", boot);
+    /* A node that lost what it applied is behind again. */
+    if (json_integer_value(ver) < n->acked) {
+        n->acked = json_integer_value(ver);
+        pn_sync_push(n);
+    }
+    json_decref(o);
+    n->pulled_at = (int64_t)time(NULL);
+    n->since_ms = pn_now_ms();
+    n->pull_error[0] = '\0';
+    /* Announced when something moved (the pull time alone does not); a new
+     * status is stored at once, counts with the next store of the usage. */
+    if (status_to(n, &n->pull, PN_MST_AVAILABLE))
+        pn_manager_node_changed(n->m, n);
+    else if (added > 0 || restarted)
+        pn_manager_node_moved(n->m, n);
+    pn_manager_bump(n->m, 0);       /* a quota reached: disabled at the next push */
+}
+
+void
+pn_sync_pull_all(pn_manager_t *m)
+{
+    uint64_t now = pn_now_ms();
+    m->pull_round++;
+    for (pn_list_t *l = m->nodes.next; l != &m->nodes; l = l->next) {
+        pn_mnode_t *n = pn_container_of(l, pn_mnode_t, link);
+        if (now - n->since_ms >= m->down_ms && n->pull != PN_MST_UNAVAILABLE) {
+            status_to(n, &n->pull, PN_MST_UNAVAILABLE);
+            pn_manager_node_changed(m, n);
+        }
+    }
+    pull_next(m);
+}
+
+static long
+on_sync(ev_timer_t *t, void *arg)
+{
+    pn_manager_t *m = arg;
+    pn_sync_push_behind(m);
+    return (long)m->sync_ms;
+}
+
+static long
+on_soon(ev_timer_t *t, void *arg)
+{
+    pn_sync_push_behind(arg);
+    return EV_TIMER_STOP;
+}
+
+static long
+on_pull(ev_timer_t *t, void *arg)
+{
+    pn_manager_t *m = arg;
+    pn_sync_pull_all(m);
+    pn_manager_bump(m, 0);      /* expiries */
+    pn_manager_store_usage(m, 0);
+    return (long)m->pull_ms;
+}
+
+void
+pn_sync_start(pn_manager_t *m)
+{
+    m->sync = ev_timer_new(m->loop, on_sync, m);
+    m->pull = ev_timer_new(m->loop, on_pull, m);
+    m->soon = ev_timer_new(m->loop, on_soon, m);
+    ev_timer_arm(m->sync, m->sync_ms);
+    ev_timer_arm(m->pull, m->pull_ms);
+    if (m->nnodes > 0)
+        ev_timer_arm(m->soon, PN_MGR_SOON_MS);
+}

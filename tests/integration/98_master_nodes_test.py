@@ -1,0 +1,331 @@
+"""Nodes and the manager (docs/master.md "Nodes"): a master's node side (PUT
+/node/config, GET /node/stats) and the manager side (/nodes, /users: pushes,
+pulls, quotas, health), with curl as the SOCKS5 client of the entrances."""
+import json
+import os
+import subprocess
+
+from conftest import LOOPBACK, free_port, wait_until
+from master_util import EventStream, page_check, start_master, streams  # noqa: F401  (fixture)
+from proxy_util import curl_through, www  # noqa: F401  (fixture)
+
+
+def entrance_conf(version, port, users, by="m", extra=None):
+    body = {"version": version, "updated_at": "2026-12-06T10:00:00Z", "updated_by": by,
+            "entrances": [{"name": "socks", "url": f"proxy://{LOOPBACK}:{port}?allow=127.0.0.0/8"}],
+            "users": users}
+    body.update(extra or {})
+    return body
+
+
+def socks_get(port, user, pw, wport, path="small.bin"):
+    return curl_through("--socks5-hostname", f"{user}:{pw}@{LOOPBACK}:{port}",
+                        f"http://{LOOPBACK}:{wport}/{path}", timeout=20)
+
+
+def node_user(m, name):
+    st = m.ok("GET", "/node/stats")
+    return next((u for u in st["users"] if u["name"] == name), None)
+
+
+def test_node_config_applied_and_counted(postern, tmp_path, www):
+    wport, _, small = www
+    m = start_master(postern, tmp_path)
+    eport = free_port()
+    users = [{"name": "alice", "password": "pw-a"}, {"name": "bob", "password": "pw-b"}]
+    r = m.ok("PUT", "/node/config", entrance_conf(1, eport, users))
+    assert r["version"] == 1 and r["created"] == ["entrance:socks"], r
+    # the entrance is an instance of the node, its users in a file next to the database
+    inst = [i for i in m.ok("GET", "/instances") if i["meta"]["tags"].get("postern-node")]
+    assert len(inst) == 1 and inst[0]["type"] == "proxy", inst
+    ufile = m.db + ".users.json"
+    assert oct(os.stat(ufile).st_mode & 0o777) == "0o600"
+    assert "users=" + ufile in inst[0]["url"]
+    wait_until(lambda: socks_get(eport, "alice", "pw-a", wport).stdout == small, timeout=10,
+               what="a transfer through the node's entrance")
+    wait_until(lambda: (node_user(m, "alice") or {}).get("down", 0) >= len(small), timeout=10,
+               what="alice's counters in /node/stats")
+    st = m.ok("GET", "/node/stats")
+    assert st["version"] == 1 and st["updated_by"] == "m" and len(st["boot"]) == 16, st
+    assert st["entrances"][0]["name"] == "socks" and st["entrances"][0]["tcptx"] >= len(small)
+    # the same state again: nothing touched; bob disabled: the entrance reloads, pid kept
+    pid = inst[0]["pid"]
+    r = m.ok("PUT", "/node/config", entrance_conf(2, eport, users))
+    assert (r["created"], r["changed"], r["removed"], r["unchanged"]) == ([], [], [], 1), r
+    users[1]["enabled"] = False
+    r = m.ok("PUT", "/node/config", entrance_conf(3, eport, users))
+    assert r["reloaded"] == ["entrance:socks"], r
+    assert m.instance(inst[0]["id"])["pid"] == pid
+    wait_until(lambda: socks_get(eport, "bob", "pw-b", wport).returncode != 0, timeout=10,
+               what="bob refused once disabled")
+    assert socks_get(eport, "alice", "pw-a", wport).stdout == small
+    # an older version from the same manager is refused; the version stays
+    st_, v, _ = m.request("PUT", "/node/config", entrance_conf(2, eport, users))
+    assert st_ == 409 and v["field"] == "version" and v["version"] == 3, v
+    # every malformed body names its field; nothing changes
+    bad = [({"version": 4, "users": [{"name": "x", "password": "p", "rate": "fast"}]},
+            "users[0].rate"),
+           ({"version": 4, "entrances": [{"name": "e", "url": "proxy://:1?users=/etc/x"}]},
+            "entrances[0].url"),
+           ({"version": 4, "tunnels": [{"name": "t", "url": "nope://"}]}, "tunnels[0].url"),
+           ({"version": "4"}, "version"), ({"version": 4, "more": 1}, "more")]
+    for body, field in bad:
+        st_, v, _ = m.request("PUT", "/node/config", body)
+        assert st_ == 400 and v["field"] == field and v["error"].startswith(field + ":"), (body, v)
+        assert "pw-" not in json.dumps(v)
+    assert m.ok("GET", "/node/config")["version"] == 3
+    # no entrances: the node's instance is removed, other instances are left alone
+    other = m.create(f"client://{LOOPBACK}:{free_port()}/{LOOPBACK}:{wport}?mode=1")
+    r = m.ok("PUT", "/node/config", {"version": 5, "updated_by": "m", "users": users})
+    assert r["removed"] == ["entrance:socks"], r
+    ids = [i["id"] for i in m.ok("GET", "/instances")]
+    assert ids == [other["id"]], ids
+    # a wrong token is refused before the body is read
+    st_, _, _ = m.request("PUT", "/node/config", entrance_conf(9, eport, users), key="0" * 64)
+    assert st_ == 401
+
+
+# --------------------------------------------------------------------------------------
+# the manager: three masters on loopback, a manager and two nodes
+# --------------------------------------------------------------------------------------
+
+PULL, SYNC, DOWN = 0.5, 2.0, 3.0        # seconds: POSTERN_NODE_PULL, _SYNC, _DOWN
+MANAGER_ENV = {"POSTERN_NODE_PULL": "500ms", "POSTERN_NODE_SYNC": "2s", "POSTERN_NODE_DOWN": "3s",
+               "POSTERN_NODE_DEADLINE": "2s"}
+
+
+class Fleet:
+    """A manager and <n> node masters, each node with one entrance on a fresh port."""
+
+    def __init__(self, postern, tmp_path, n=2, env=None):
+        self.postern = postern
+        self.tmp = tmp_path
+        self.nodes = [start_master(postern, tmp_path, name=f"node{i}") for i in range(n)]
+        self.mgr = start_master(postern, tmp_path, name="manager", env=dict(MANAGER_ENV, **(env or {})))
+        self.eports = [free_port() for _ in range(n)]
+        self.ids = []
+
+    def add_nodes(self):
+        for node, eport in zip(self.nodes, self.eports):
+            n = self.mgr.ok("POST", "/nodes", {
+                "address": LOOPBACK, "port": node.port, "token": node.key, "name": f"n{node.port}",
+                "entrances": [{"name": "socks", "url": f"proxy://{LOOPBACK}:{eport}?allow=127.0.0.0/8"}]},
+                status=201)
+            assert "token" not in n, n
+            self.ids.append(n["id"])
+        return self.ids
+
+    def node(self, i):
+        return self.mgr.ok("GET", f"/nodes/{self.ids[i]}")
+
+    def user(self, name):
+        return self.mgr.ok("GET", f"/users/{name}")
+
+    def caught_up(self, i):
+        n = self.node(i)
+        return n if n["push_status"] == "available" and n["acked"] == n["version"] else None
+
+    def wait_caught_up(self, timeout=10):
+        for i in range(len(self.ids)):
+            wait_until(lambda: self.caught_up(i), timeout, what=f"node {i} acked the version")
+
+    def restart_node(self, i):
+        """Start node <i> again on its port and database (after a kill -9)."""
+        old = self.nodes[i]
+        url = f"master://{LOOPBACK}:{old.port}?db={old.db}"
+        p = self.postern.run([url], {"POSTERN_REPORT_INTERVAL": "200ms"})
+        wait_until(lambda: port_open(old.port), 10, what="the node's API port")
+        old.p = p
+        return old
+
+
+def port_open(port):
+    import socket
+    try:
+        socket.create_connection((LOOPBACK, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def node_total(m, name):
+    u = node_user(m, name)
+    return u["up"] + u["down"] if u else 0
+
+
+def test_manager_counts_usage_across_nodes_and_restarts(postern, tmp_path, www, streams):
+    wport, _, small = www
+    f = Fleet(postern, tmp_path)
+    ev = EventStream(f.mgr)
+    streams.append(ev)
+    ev.wait_line("retry: 3000")
+    f.mgr.ok("POST", "/users", {"name": "alice", "password": "pw-a"}, status=201)
+    f.add_nodes()
+    f.wait_caught_up()
+    ev.wait_event(lambda e: e.get("type") == "create" and e.get("user", {}).get("name") == "alice",
+                  what="the user's create event")
+    ev.wait_event(lambda e: e.get("type") == "update" and
+                  e.get("node", {}).get("push_status") == "available", what="a node's update event")
+    for eport in f.eports:
+        wait_until(lambda: socks_get(eport, "alice", "pw-a", wport).stdout == small, 10,
+                   what="a transfer through each node's entrance")
+    # both nodes' counters reach the manager (pulled every 0.5 s): the exact sum
+    totals = wait_until(lambda: all(node_total(n, "alice") > len(small) for n in f.nodes) and
+                        [node_total(n, "alice") for n in f.nodes], 10, what="the nodes' counters")
+    wait_until(lambda: f.user("alice")["usage"] == sum(totals), 4 * PULL + 5,
+               what=f"the manager's usage {sum(totals)}")
+    assert [f.node(i)["usage"] for i in range(2)] == totals
+    # kill -9 node 0 and start it again: its counters start over from 0 (a new boot id),
+    # nothing is counted twice
+    before = f.user("alice")["usage"]
+    f.nodes[0].p.kill()
+    f.nodes[0].p.proc.wait(10)
+    f.restart_node(0)
+    wait_until(lambda: socks_get(f.eports[0], "alice", "pw-a", wport).stdout == small, 15,
+               what="the entrance back after the node's restart")
+    again = wait_until(lambda: node_total(f.nodes[0], "alice") > len(small) and
+                       node_total(f.nodes[0], "alice"), 10, what="the restarted node's counters")
+    assert again < totals[0] + len(small), "the node did not start over"
+    wait_until(lambda: f.user("alice")["usage"] == before + again, 4 * PULL + 5,
+               what=f"usage {before} + {again}")
+    assert f.node(0)["usage"] == totals[0] + again
+    ev.wait_event(lambda e: e.get("user", {}).get("usage") == before + again,
+                  what="the user's new usage announced")
+    st, v, _ = f.mgr.request("GET", "/users/nobody")
+    assert st == 404 and v["field"] == "name"
+
+
+def test_quota_refused_on_both_nodes_and_raised(postern, tmp_path, www):
+    wport, root, small = www
+    (root / "big.bin").write_bytes(os.urandom(4 << 20))     # 32 s at 1 Mbit/s
+    f = Fleet(postern, tmp_path)
+    f.mgr.ok("POST", "/users", {"name": "q", "password": "pw-q", "quota": 2 * len(small)},
+             status=201)
+    f.mgr.ok("POST", "/users", {"name": "r", "password": "pw-r", "quota": 200 << 10, "rate": 1},
+             status=201)
+    f.add_nodes()
+    f.wait_caught_up()
+    # a running transfer past its quota ends: r's 4 MiB at 1 Mbit/s would take 32 s
+    env = {"PATH": "/usr/bin:/bin"}
+    run = subprocess.Popen(["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download}", "--max-time", "60",
+                            "--socks5-hostname", f"r:pw-r@{LOOPBACK}:{f.eports[0]}",
+                            f"http://{LOOPBACK}:{wport}/big.bin"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        out, _ = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait(5)
+    assert run.returncode != 0 and int(out or 0) < (4 << 20), (run.returncode, out)
+    assert not f.user("r")["active"]
+    for eport in f.eports:          # two transfers of 300 KiB: past the quota of 600 KiB
+        wait_until(lambda: socks_get(eport, "q", "pw-q", wport).stdout == small, 10,
+                   what="a transfer within the quota")
+    u = wait_until(lambda: not f.user("q")["active"] and f.user("q"), 4 * PULL + 5,
+                   what="q past its quota")
+    assert u["usage"] > u["quota"] and u["enabled"] is True, u
+    # refused on both nodes within a sync interval (the push follows the pull at once)
+    for eport in f.eports:
+        wait_until(lambda: socks_get(eport, "q", "pw-q", wport).returncode != 0, SYNC + 5,
+                   what="q refused on the node")
+    # the quota raised: served again on both
+    f.mgr.ok("PATCH", "/users/q", {"quota": 100 * len(small)})
+    for eport in f.eports:
+        wait_until(lambda: socks_get(eport, "q", "pw-q", wport).stdout == small, SYNC + 5,
+                   what="q served again")
+
+
+def test_node_down_then_caught_up(postern, tmp_path):
+    f = Fleet(postern, tmp_path)
+    f.mgr.ok("POST", "/users", {"name": "d", "password": "pw-d"}, status=201)
+    f.add_nodes()
+    f.wait_caught_up()
+    f.nodes[1].p.kill()
+    f.nodes[1].p.proc.wait(10)
+    wait_until(lambda: f.node(1)["pull_status"] == "unavailable", DOWN + 5,
+               what="the killed node unavailable")
+    assert f.node(0)["pull_status"] == "available"
+    # a change while it is down: node 0 gets it, node 1 stays behind
+    f.mgr.ok("POST", "/users", {"name": "e", "password": "pw-e"}, status=201)
+    wait_until(lambda: f.caught_up(0), 10, what="node 0 caught up")
+    n1 = f.node(1)
+    assert n1["acked"] < n1["version"] and n1["push_status"] == "unavailable", n1
+    node = f.restart_node(1)
+    # back: pushed again within a sync interval, pulled again
+    wait_until(lambda: f.caught_up(1), SYNC + 8, what="the returned node caught up")
+    wait_until(lambda: f.node(1)["pull_status"] == "available", 10, what="pulled again")
+    assert node.ok("GET", "/node/config")["version"] == f.node(1)["version"]
+    ufile = node.db + ".users.json"
+    with open(ufile) as fh:
+        assert [u["name"] for u in json.load(fh)["users"]] == ["d", "e"]
+
+
+def test_wrong_token_and_stalled_nodes(postern, tmp_path, backends):
+    from harness.backends import recorder_handler, shut_first_handler
+    f = Fleet(postern, tmp_path, n=1, env={"POSTERN_NODE_DEADLINE": "5s"})
+    wrong = "f" * 64
+    silent = backends(recorder_handler, name="silent-node")
+    garbage = backends(shut_first_handler(b"garbage\r\n\r\n"), name="garbage-node")
+    bad = f.mgr.ok("POST", "/nodes", {"address": LOOPBACK, "port": f.nodes[0].port,
+                                      "token": wrong}, status=201)
+    stalls = [f.mgr.ok("POST", "/nodes", {"address": LOOPBACK, "port": b.port, "token": "t"},
+                       status=201) for b in (silent, garbage)]
+    f.mgr.ok("POST", "/users", {"name": "s", "password": "pw-s"}, status=201)
+    f.add_nodes()
+    # the good node is served while the silent one's push still waits for its deadline
+    wait_until(lambda: f.caught_up(0), 4, what="the good node caught up")
+    assert f.mgr.ok("GET", f"/nodes/{stalls[0]['id']}")["push_status"] == "", \
+        "the silent node's push ended before the good node's"
+    b = wait_until(lambda: (lambda n: n["push_status"] == "unavailable" and n)(
+        f.mgr.ok("GET", f"/nodes/{bad['id']}")), 5, what="the wrong token refused")
+    assert "token" in b["push_error"], b
+    wait_until(lambda: f.mgr.ok("GET", f"/nodes/{bad['id']}")["pull_status"] == "unavailable", 5,
+               what="the wrong token's pull unavailable")
+    g = wait_until(lambda: (lambda n: n["push_status"] == "unavailable" and n)(
+        f.mgr.ok("GET", f"/nodes/{stalls[1]['id']}")), 8, what="the garbage node unavailable")
+    assert g["push_error"], g
+    wait_until(lambda: f.mgr.ok("GET", f"/nodes/{stalls[0]['id']}")["push_status"] == "unavailable",
+               8, what="the silent node unavailable after its deadline")
+    for p in [f.mgr.p] + [n.p for n in f.nodes]:
+        assert wrong not in p.output() and f.nodes[0].key not in p.output().replace(
+            "API key: " + f.nodes[0].key, ""), "a token in the log"
+    # bad bodies name their field; nothing is added
+    for body, field in (({"address": "node.example", "port": 1, "token": "t"}, "address"),
+                        ({"address": LOOPBACK, "port": 0, "token": "t"}, "port"),
+                        ({"address": LOOPBACK, "port": 1}, "token"),
+                        ({"address": LOOPBACK, "port": 1, "token": "t",
+                          "entrances": [{"name": "x", "url": "proxy://:1?users=f"}]}, "entrances[0].url"),
+                        ({"address": LOOPBACK, "port": 1, "token": "t", "x": 1}, "x")):
+        st, v, _ = f.mgr.request("POST", "/nodes", body)
+        assert st == 400 and v["field"] == field, (body, v)
+    for body, field in (({"name": "a b", "password": "p"}, "name"), ({"name": "a"}, "password"),
+                        ({"name": "a", "password": "p", "quota": -1}, "quota"),
+                        ({"name": "a", "password": "p", "rate": "x"}, "rate")):
+        st, v, _ = f.mgr.request("POST", "/users", body)
+        assert st == 400 and v["field"] == field, (body, v)
+    assert len(f.mgr.ok("GET", "/nodes")) == 4 and len(f.mgr.ok("GET", "/users")) == 1
+
+
+def test_dashboard_nodes_and_users(postern, tmp_path, www):
+    """The dashboard's Nodes and Users (Chromium): a quota bar, a node and a user added
+    from the page."""
+    wport, _, small = www
+    f = Fleet(postern, tmp_path)
+    f.mgr.ok("POST", "/users", {"name": "alice", "password": "pw-a", "quota": 10 << 20}, status=201)
+    n0 = f.mgr.ok("POST", "/nodes", {"address": LOOPBACK, "port": f.nodes[0].port, "token": f.nodes[0].key,
+                                     "entrances": [{"name": "socks", "url": f"proxy://{LOOPBACK}:{f.eports[0]}?allow=127.0.0.0/8"}]},
+                  status=201)
+    wait_until(lambda: f.mgr.ok("GET", f"/nodes/{n0['id']}")["push_status"] == "available", 10,
+               what="node 0 pushed")
+    wait_until(lambda: socks_get(f.eports[0], "alice", "pw-a", wport).stdout == small, 10,
+               what="a transfer through node 0")
+    usage = wait_until(lambda: f.user("alice")["usage"] > len(small) and f.user("alice")["usage"], 10,
+                       what="alice's usage")
+    wait_until(lambda: f.user("alice")["usage"] == usage and node_total(f.nodes[0], "alice") == usage, 10,
+               what="the usage settled")
+    page_check(f.mgr, "fleet", {"user": {"name": "alice", "usage": usage, "quota": 10 << 20},
+                                "node": {"address": LOOPBACK, "port": f.nodes[1].port, "token": f.nodes[1].key},
+                                "add_user": {"name": "bob", "password": "pw-b", "quota_mib": 5}})
+    assert f.mgr.ok("GET", "/users/bob")["quota"] == 5 << 20
+    assert len(f.mgr.ok("GET", "/nodes")) == 2
