@@ -26,6 +26,7 @@
 #include "modes/common.h"
 #include "net/sock.h"
 #include "route/sni.h"
+#include "tls/certs.h"
 #include "tunnel/transport.h"
 #include "core/url.h"
 
@@ -101,6 +102,8 @@ hub_reload(pn_instance_t *in, void *arg)
     }
     pn_accounts_clear(&h->accounts);
     h->accounts = fresh;
+    if (h->certs != NULL)
+        pn_tls_certs_reload(h->certs);
     hub_accts_sync(h, kick_account);
     log_info("hub: reloaded %s: %zu accounts", h->cfg->accounts, h->accounts.n);
 }
@@ -269,6 +272,23 @@ on_tls_kill(void *arg)
     tlsuser_free(u);
 }
 
+/* No pass-through route for <name>: when a certificate of certs= covers it,
+ * terminate TLS here and serve the connection as HTTP (hub_http.c). */
+static int
+tls_terminate(struct tlsuser *u, const char *name)
+{
+    SSL *ssl = u->h->certs != NULL ? pn_tls_certs_ssl(u->h->certs, name) : NULL;
+    if (ssl == NULL)
+        return PN_ERR;
+    pn_xprt_unwatch(u->x);
+    pn_gate_leave(pn_entry_gate(u->h->https_entry), &u->adm);
+    pn_xprt_t *t = pn_tls_xprt_wrap_pre(u->x, ssl, u->buf, u->len);
+    u->x = NULL;
+    hub_http_user(u->h, t, &u->peer, &u->local, 1);
+    tlsuser_free(u);
+    return PN_OK;
+}
+
 static void
 on_tls_readable(pn_xprt_t *x, int ready, void *arg)
 {
@@ -288,6 +308,8 @@ on_tls_readable(pn_xprt_t *x, int ready, void *arg)
     if (rc == PN_AGAIN)
         return;
     struct hroute *r = rc == PN_OK && name[0] ? hub_reg_by_host(h->reg, PN_RT_HTTPS, name) : NULL;
+    if (r == NULL && rc == PN_OK && name[0] && tls_terminate(u, name) == PN_OK)
+        return;
     struct hmember *m = r ? hub_reg_pick(h->reg, r) : NULL;
     if (m == NULL || !hub_acct_admit(m->sess->acct)) {
         h->refused++;
@@ -324,7 +346,7 @@ on_https_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void 
 static void
 on_http_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg)
 {
-    hub_http_user(arg, x, peer, local);
+    hub_http_user(arg, x, peer, local, 0);
 }
 
 /* ---- sessions ---------------------------------------------------------------- */
@@ -570,6 +592,7 @@ hub_stop(pn_instance_t *in, void *arg)
     pn_entry_free(h->http_entry);
     pn_entry_free(h->https_entry);
     ev_timer_free(h->tick);
+    pn_tls_certs_free(h->certs);
 }
 
 /* Graceful shutdown (modes/instance.h): no new user on any port (udp routes
@@ -664,6 +687,9 @@ pn_hub_run(const pn_config_t *cfg)
     h.psk_ctx = pn_tls_psk_server_lookup(hub_psk_lookup, &h, err);
     if (h.psk_ctx == NULL)
         goto usage;
+    if (cfg->certs_dir != NULL &&
+        (h.certs = pn_tls_certs_new(cfg->certs_dir, cfg->reload_ms, err)) == NULL)
+        goto usage;
 
     pn_instance_init(&h.in, cfg, 2);
     hub_reg_env_t env = {
@@ -705,7 +731,10 @@ pn_hub_run(const pn_config_t *cfg)
     if (cfg->http_listen)
         log_info("hub: http users on %s (routed by Host)", cfg->http_listen);
     if (cfg->https_listen)
-        log_info("hub: https users on %s (routed by SNI)", cfg->https_listen);
+        log_info("hub: https users on %s (routed by SNI%s)", cfg->https_listen,
+                 h.certs ? "; terminated with certs= for names without a pass-through route" : "");
+    if (h.certs)
+        log_info("hub: %zu certificates from %s", pn_tls_certs_count(h.certs), cfg->certs_dir);
     if (cfg->ports_lo)
         log_info("hub: tcp/udp routes on ports %u-%u", (unsigned)cfg->ports_lo,
                  (unsigned)cfg->ports_hi);

@@ -65,6 +65,7 @@ struct hx {
     char ip[INET6_ADDRSTRLEN];
     char host[PN_HTTP_HOST_MAX + 1];
     int req_done, resp_head, head_req, upgrade_req, keep;
+    int tls;                    /* TLS terminated by the hub (https= with certs=) */
     uint64_t req_us;            /* when the request went to its route; 0 once timed */
     int u_eof;                  /* the user closed its side */
     int paced;                  /* out of bandwidth until the pace timer fires */
@@ -282,7 +283,7 @@ hx_dispatch(struct hx *x, size_t head_len)
     }
     a->requests++;
     x->req_us = pn_now_us();
-    x->olen = pn_http_head_rewrite(x->ub, head_len, x->ip, "http", x->ob, sizeof(x->ob));
+    x->olen = pn_http_head_rewrite(x->ub, head_len, x->ip, x->tls ? "https" : "http", x->ob, sizeof(x->ob));
     x->ooff = 0;
     if (x->olen == 0) {
         hx_page(x, 400, "bad request%s", "");
@@ -649,7 +650,7 @@ back_gone:
 }
 
 void
-hub_http_user(struct hub *h, pn_xprt_t *u, const pn_addr_t *peer, const pn_addr_t *local)
+hub_http_user(struct hub *h, pn_xprt_t *u, const pn_addr_t *peer, const pn_addr_t *local, int tls)
 {
     struct hx *x = xcalloc(sizeof(*x));
     x->h = h;
@@ -663,9 +664,12 @@ hub_http_user(struct hub *h, pn_xprt_t *u, const pn_addr_t *peer, const pn_addr_
     x->req = pn_http_msg_new(PN_HTTP_REQUEST);
     x->resp = pn_http_msg_new(PN_HTTP_RESPONSE);
     pn_list_add(&h->http_conns, &x->node);
-    x->gate = pn_entry_gate(h->http_entry);
+    x->tls = tls;
+    x->gate = pn_entry_gate(tls ? h->https_entry : h->http_entry);
     pn_gate_enter(x->gate, &x->adm, peer, on_head_kill, x);
     pn_xprt_watch(u, h->in.loop, EV_RD, on_io, x);
+    if (tls)
+        ev_defer_schedule(x->kick);     /* the ClientHello read already waits in the TLS layer */
 }
 
 void

@@ -5,8 +5,11 @@
 
 #include "modes/hub_types.h"
 
-/** Serve an HTTP user's connection <x> (owned from now on). */
-void hub_http_user(struct hub *h, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local);
+/** Serve an HTTP user's connection <x> (owned from now on): from the http=
+ *  port, or with <tls> a connection of the https= port whose TLS the hub
+ *  terminates (X-Forwarded-Proto: https; the https= port's gate). */
+void hub_http_user(struct hub *h, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local,
+                   int tls);
 /** Close every HTTP exchange bound to <s> (its session ends). */
 void hub_http_session_end(struct hsess *s);
 /** Forget <r> (being freed): exchanges on it end, none points at it. */

@@ -301,7 +301,9 @@ claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim
         if (created && m->group[0] != '\0')
             snprintf(r->group, sizeof(r->group), "%s", m->group);
     } else if (m->type == PN_RT_HTTP || m->type == PN_RT_HTTPS) {
-        if ((m->type == PN_RT_HTTP ? cfg->http_listen : cfg->https_listen) == NULL)
+        /* An http route is served on http=, and on https= with certs= (terminated). */
+        if ((m->type == PN_RT_HTTP ? cfg->http_listen == NULL && cfg->certs_dir == NULL
+                                   : cfg->https_listen == NULL))
             return refuse(s, m, cb, arg, PN_RF_INVALID, "this hub has no %s listener (%s=)",
                           pn_conf_route_type_name(m->type), pn_conf_route_type_name(m->type));
         if (m->host[0] == '\0')

@@ -108,6 +108,7 @@ struct hub {
     pn_addr_t tunnel_addr, public_addr;
     pn_tls_ctx_t *psk_ctx;      /* owned: looks up accounts */
     pn_tls_ctx_t *data_tls;     /* owned, NULL for tls=0 */
+    struct pn_tls_certs *certs; /* owned: certs= (tls/certs.h), NULL when https= only relays */
     uint8_t fp[PN_TLS_FP_LEN];
     tun_accept_t *tunnel;       /* owned: the tunnel port */
     pn_entry_t *http_entry, *https_entry;   /* owned */
