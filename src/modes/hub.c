@@ -412,7 +412,9 @@ on_claimed(struct hsess *s, const pn_frame_route_t *m, struct hmember *mb, uint1
     a.id = m->id;
     if (mb != NULL) {
         a.port = mb->route->port;
-        snprintf(a.host, sizeof(a.host), "%s", mb->route->host);
+        /* An http path route's key is "<host><path>": the agent is told the host. */
+        snprintf(a.host, sizeof(a.host), "%.*s", (int)strcspn(mb->route->host, "/"),
+                 mb->route->host);
     } else {
         a.code = code;
         snprintf(a.reason, sizeof(a.reason), "%s", reason);

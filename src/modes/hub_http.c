@@ -18,6 +18,7 @@
 #include "modes/hub_http.h"
 #include "modes/hub_acct.h"
 #include "modes/hub_reg.h"
+#include "modes/hub_rules.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -139,22 +140,29 @@ hx_free(struct hx *x)
     free(x);
 }
 
-/* Answer <status> with its page and close once it is written. */
+/* Answer <status> with its page (and the extra head line <field>, or NULL)
+ * and close once it is written. */
 static void
-hx_page(struct hx *x, int status, const char *fmt, const char *arg)
+hx_page_field(struct hx *x, int status, const char *detail, const char *field)
 {
-    char detail[PN_HTTP_HOST_MAX + 128];
-    snprintf(detail, sizeof(detail), fmt, arg);
     tun_take_cancel(x->wait);
     x->wait = NULL;
     hx_uncount(x);
     hx_unbind(x);
     uint8_t *page = bb(x);      /* NULL when every buffer is taken: just close */
-    x->blen = page ? pn_http_error_page(status, detail, (char *)page, HX_BACK_MAX) : 0;
+    x->blen = page ? pn_http_page_ex(status, detail, field, (char *)page, HX_BACK_MAX) : 0;
     x->bok = x->bparsed = x->blen;
     x->st = HX_CLOSING;
     ev_timer_disarm(x->timer);
     log_debug("hub: http %d for %s", status, x->ip);
+}
+
+static void
+hx_page(struct hx *x, int status, const char *fmt, const char *arg)
+{
+    char detail[PN_HTTP_HOST_MAX + 128];
+    snprintf(detail, sizeof(detail), fmt, arg);
+    hx_page_field(x, status, detail, NULL);
 }
 
 static long
@@ -244,6 +252,12 @@ on_data(pn_xprt_t *data, const uint8_t *id, void *arg)
     ev_defer_schedule(x->kick);
 }
 
+static struct hroute *
+http_route_by_key(void *ctx, const char *key)
+{
+    return hub_reg_by_host(ctx, PN_RT_HTTP, key);
+}
+
 /* Route the request whose head is parsed; PN_OK when it goes on (now or once
  * a data connection arrives), PN_ERR when a page answers it. */
 static void
@@ -255,9 +269,21 @@ hx_dispatch(struct hx *x, size_t head_len)
     x->head_req = strcmp(hd->method, "HEAD") == 0;
     x->upgrade_req = hd->upgrade;
     x->keep = hd->keep_alive;
-    struct hroute *r = hd->host[0] ? hub_reg_by_host(h->reg, PN_RT_HTTP, hd->host) : NULL;
+    int bad = 0;
+    struct hroute *r = hd->host[0] ? hub_rules_find(hd->host, x->ub, head_len, &bad,
+                                                       http_route_by_key, h->reg) : NULL;
+    if (bad) {
+        hx_page(x, 400, "bad request: a path the hub refuses (dot segments, encoded '/')%s", "");
+        return;
+    }
     if (r == NULL) {
         hx_page(x, 404, "no route for host \"%s\"", hd->host);
+        return;
+    }
+    hub_verdict_t v;
+    hub_rules_check(r, x->ub, head_len, &x->peer, x->tls, &v);
+    if (v.status != 0) {
+        hx_page_field(x, v.status, v.detail, v.field[0] ? v.field : NULL);
         return;
     }
     struct hmember *m = hub_reg_pick(h->reg, r);
@@ -283,7 +309,9 @@ hx_dispatch(struct hx *x, size_t head_len)
     }
     a->requests++;
     x->req_us = pn_now_us();
-    x->olen = pn_http_head_rewrite(x->ub, head_len, x->ip, x->tls ? "https" : "http", x->ob, sizeof(x->ob));
+    pn_http_rewrite_t rw = { .client_ip = x->ip, .proto = x->tls ? "https" : "http" };
+    hub_rules_rewrite(r, &rw);
+    x->olen = pn_http_head_rewrite_ex(x->ub, head_len, &rw, x->ob, sizeof(x->ob));
     x->ooff = 0;
     if (x->olen == 0) {
         hx_page(x, 400, "bad request%s", "");

@@ -59,7 +59,9 @@ struct hroute {
     struct hub *hub;
     uint8_t type;               /* PN_RT_* */
     uint16_t port;              /* tcp, udp */
-    char host[PN_ROUTE_HOST_MAX + 1];   /* http, https */
+    char host[PN_ROUTE_HOST_MAX + PN_ROUTE_PATH_MAX + 1];  /* http, https; http path routes:
+                                         * "<host><path>" (hub_rules.h) */
+    struct hrules *rules;       /* http: owned (hub_rules.c), NULL when the route has none */
     char group[PN_ROUTE_GROUP_MAX + 1]; /* tcp, udp: "" when none */
     uint8_t gkey[32];           /* SHA-256 of the group key */
     int has_gkey;
