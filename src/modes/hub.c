@@ -16,6 +16,7 @@
  * ports and hosts. Every report interval a HUB_STATE line tells the master. */
 #include "modes/hub_types.h"
 #include "modes/hub_acct.h"
+#include "modes/hub_h2.h"
 #include "modes/hub_http.h"
 #include "modes/hub_prom.h"
 #include "modes/hub_reg.h"
@@ -273,7 +274,7 @@ on_tls_kill(void *arg)
 }
 
 /* No pass-through route for <name>: when a certificate of certs= covers it,
- * terminate TLS here and serve the connection as HTTP (hub_http.c). */
+ * terminate TLS here (hub_tls.c), then serve HTTP/2 or HTTP/1.1. */
 static int
 tls_terminate(struct tlsuser *u, const char *name)
 {
@@ -282,9 +283,9 @@ tls_terminate(struct tlsuser *u, const char *name)
         return PN_ERR;
     pn_xprt_unwatch(u->x);
     pn_gate_leave(pn_entry_gate(u->h->https_entry), &u->adm);
-    pn_xprt_t *t = pn_tls_xprt_wrap_pre(u->x, ssl, u->buf, u->len);
+    pn_xprt_t *x = u->x;
     u->x = NULL;
-    hub_http_user(u->h, t, &u->peer, &u->local, 1);
+    hub_tls_user(u->h, x, ssl, u->buf, u->len, &u->peer, &u->local);
     tlsuser_free(u);
     return PN_OK;
 }
@@ -588,6 +589,8 @@ hub_stop(pn_instance_t *in, void *arg)
         sess_end(s, "shutting down");
     }
     hub_http_close_all(h);
+    hub_h2_close_all(h);
+    hub_tls_close_all(h);
     while (!pn_list_empty(&h->https_conns))
         tlsuser_free(pn_container_of(h->https_conns.next, struct tlsuser, node));
     tun_accept_free(h->tunnel);
@@ -612,6 +615,8 @@ hub_drain(pn_instance_t *in, void *arg)
     struct hub *h = arg;
     hub_reg_each(h->reg, route_stop_accepting, NULL);
     hub_http_drain(h);
+    hub_h2_drain(h);
+    hub_tls_close_all(h);
     for (pn_list_t *p = h->https_conns.next, *next; p != &h->https_conns; p = next) {
         struct tlsuser *u = pn_container_of(p, struct tlsuser, node);
         next = p->next;
@@ -627,7 +632,7 @@ static size_t
 hub_busy(pn_instance_t *in, void *arg)
 {
     struct hub *h = arg;
-    size_t n = h->tcp_waiting + hub_http_count(h);
+    size_t n = h->tcp_waiting + hub_http_count(h) + hub_h2_count(h) + hub_tls_count(h);
     for (pn_list_t *p = h->https_conns.next; p != &h->https_conns; p = p->next)
         n++;
     for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next)
@@ -671,6 +676,8 @@ pn_hub_run(const pn_config_t *cfg)
     pn_list_init(&h.sessions);
     pn_list_init(&h.https_conns);
     pn_list_init(&h.http_conns);
+    pn_list_init(&h.h2_conns);
+    pn_list_init(&h.tls_hs);
     if (pn_accounts_load(cfg->accounts, range.lo ? &range : NULL, &h.accounts, err) != PN_OK ||
         pn_addr_resolve(cfg->host, cfg->port, 1, &h.tunnel_addr, err) != PN_OK)
         goto usage;

@@ -337,22 +337,6 @@ hx_dispatch(struct hx *x, size_t head_len)
     x->wait = tun_sess_take(&m->sess->t, on_data, x);
 }
 
-/* Find the end of a request head in ub: the length up to and including the
- * blank line, 0 when not there yet. */
-static size_t
-head_end(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (p[i] != '\n')
-            continue;
-        if (p[i + 1] == '\n')
-            return i + 2;
-        if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n')
-            return i + 3;
-    }
-    return 0;
-}
-
 /* Read from <t> into <buf> (<cap>, <*len> held): 1 read, 0 nothing now, -1 end or error. */
 static int
 pull(pn_xprt_t *t, uint8_t *buf, size_t cap, size_t *len, int *want)
@@ -476,7 +460,7 @@ hx_step(struct hx *x)
         if (x->st == HX_HEAD && x->bok > 0)
             goto to_user;       /* the next request waits until the last response is out */
         if (x->st == HX_HEAD) {
-            size_t he = head_end(x->ub, x->ulen < PN_HTTP_HEAD_MAX ? x->ulen : PN_HTTP_HEAD_MAX);
+            size_t he = pn_head_end(x->ub, x->ulen < PN_HTTP_HEAD_MAX ? x->ulen : PN_HTTP_HEAD_MAX);
             if (he == 0 && x->ulen >= PN_HTTP_HEAD_MAX) {
                 hx_page(x, 400, "bad request: the head is over 16 KiB%s", "");
                 progress = 1;
@@ -501,7 +485,8 @@ hx_step(struct hx *x)
                      * however slowly the rest comes (not an idle timer). */
                     if (!pn_gate_holds(&x->adm)) {
                         ev_timer_disarm(x->timer);      /* keep-alive idle: over */
-                        pn_gate_enter(x->gate, &x->adm, &x->peer, on_head_kill, x);
+                        if (x->gate != NULL)
+                            pn_gate_enter(x->gate, &x->adm, &x->peer, on_head_kill, x);
                     }
                     progress = 1;
                     continue;
@@ -517,7 +502,8 @@ hx_step(struct hx *x)
                 continue;
             }
             x->req_done = hs == PN_HTTP_DONE;
-            pn_gate_leave(x->gate, &x->adm);
+            if (x->gate != NULL)
+                pn_gate_leave(x->gate, &x->adm);
             hx_dispatch(x, he);
             progress = 1;
             continue;
@@ -678,8 +664,10 @@ back_gone:
 }
 
 void
-hub_http_user(struct hub *h, pn_xprt_t *u, const pn_addr_t *peer, const pn_addr_t *local, int tls)
+hub_http_user(struct hub *h, pn_xprt_t *u, const pn_addr_t *peer, const pn_addr_t *local,
+              int flags)
 {
+    int tls = (flags & HUB_HTTP_TLS) != 0;
     struct hx *x = xcalloc(sizeof(*x));
     x->h = h;
     x->u = u;
@@ -693,8 +681,10 @@ hub_http_user(struct hub *h, pn_xprt_t *u, const pn_addr_t *peer, const pn_addr_
     x->resp = pn_http_msg_new(PN_HTTP_RESPONSE);
     pn_list_add(&h->http_conns, &x->node);
     x->tls = tls;
-    x->gate = pn_entry_gate(tls ? h->https_entry : h->http_entry);
-    pn_gate_enter(x->gate, &x->adm, peer, on_head_kill, x);
+    /* An HTTP/2 stream's head is written whole at once by hub_h2.c: no gate. */
+    x->gate = flags & HUB_HTTP_STREAM ? NULL : pn_entry_gate(tls ? h->https_entry : h->http_entry);
+    if (x->gate != NULL)
+        pn_gate_enter(x->gate, &x->adm, peer, on_head_kill, x);
     pn_xprt_watch(u, h->in.loop, EV_RD, on_io, x);
     if (tls)
         ev_defer_schedule(x->kick);     /* the ClientHello read already waits in the TLS layer */
@@ -756,7 +746,8 @@ hub_http_drain(struct hub *h)
             hx_unbind(x);
             x->st = HX_CLOSING;
         }
-        pn_gate_leave(x->gate, &x->adm);
+        if (x->gate != NULL)
+            pn_gate_leave(x->gate, &x->adm);
         x->gate = NULL;
         ev_defer_schedule(x->kick);
     }

@@ -103,6 +103,8 @@ struct hub {
     struct hub_reg *reg;        /* owned: the route registry (hub_reg.h) */
     pn_list_t https_conns;      /* TLS users waiting for their ClientHello, owned */
     pn_list_t http_conns;       /* HTTP users (struct hx), owned */
+    pn_list_t h2_conns;         /* HTTP/2 users (hub_h2.c), owned */
+    pn_list_t tls_hs;           /* terminated TLS users in their handshake (hub_tls.c), owned */
     uint64_t next_sess;
     size_t tcp_waiting;         /* tcp users waiting for a data connection */
     uint64_t refused;           /* connections refused outside any account (handshakes, no route) */

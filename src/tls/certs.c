@@ -98,6 +98,30 @@ names_read(struct cert_ent *e, X509 *x)
     ERR_clear_error();
 }
 
+/* ALPN of a terminating hub: "h2" when the client offers it, else
+ * "http/1.1" when offered, else none (an HTTP/1.1 client without ALPN). */
+static int
+alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+            unsigned inlen, void *arg)
+{
+    static const unsigned char h2[] = "h2", h11[] = "http/1.1";
+    const unsigned char *found = NULL;
+    for (unsigned i = 0; i < inlen && i + 1 + in[i] <= inlen; i += 1 + in[i]) {
+        if (in[i] == 2 && memcmp(in + i + 1, h2, 2) == 0) {
+            *out = in + i + 1;
+            *outlen = 2;
+            return SSL_TLSEXT_ERR_OK;
+        }
+        if (in[i] == 8 && memcmp(in + i + 1, h11, 8) == 0)
+            found = in + i + 1;
+    }
+    if (found == NULL)
+        return SSL_TLSEXT_ERR_NOACK;
+    *out = found;
+    *outlen = 8;
+    return SSL_TLSEXT_ERR_OK;
+}
+
 /* Load the pair <base> of <dir> into <e>: PN_OK, or PN_ERR with <err>. */
 static int
 ent_load(const char *dir, const char *base, struct cert_ent *e, char *err)
@@ -112,6 +136,7 @@ ent_load(const char *dir, const char *base, struct cert_ent *e, char *err)
     if (e->ctx == NULL)
         return PN_ERR;
     e->base = xstrdup(base);
+    SSL_CTX_set_alpn_select_cb(e->ctx, alpn_select, NULL);
     names_read(e, SSL_CTX_get0_certificate(e->ctx));
     if (e->nnames == 0) {
         pn_err_set(err, "crt: %s names no host (no DNS subjectAltName, no CN)", crt);

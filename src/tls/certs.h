@@ -9,7 +9,8 @@
  * The folder is looked at again, at most every reload interval, when an SSL
  * is asked for (and at once on pn_tls_certs_reload, e.g. SIGHUP): a pair
  * whose files changed is read again, a new pair added, a removed one dropped.
- * Connections keep the certificate they started with. A pair that fails to
+ * Connections keep the certificate they started with. ALPN: "h2" when the
+ * client offers it, else "http/1.1" when offered. A pair that fails to
  * load at a reload keeps its previous certificate, with a warning. */
 #ifndef PN_TLS_CERTS_H
 #define PN_TLS_CERTS_H

@@ -7,7 +7,6 @@ same port. One hub serves the module (certificates checked every 200ms); the SIG
 starts a hub of its own whose timer never fires."""
 import hashlib
 import json
-import shutil
 import socket
 import ssl
 import time
@@ -17,23 +16,14 @@ import pytest
 from conftest import _failed
 from harness.certs import CertFactory
 from harness.net import wait_until
-from hub_util import (USER_IP, HubStack, Route, account, curl, header_values, s_client)
+from hub_util import (USER_IP, HubStack, Route, account, curl, header_values, install_cert,
+                      s_client)
 
 TERM_NAMES = ("app.hub.test", "a.w.hub.test", "b.w.hub.test")
 
 
 class Ctx:
     pass
-
-
-def _install(ca, certs_dir, base, serial, san, cn):
-    crt, key = ca.leaf(f"{base}-{serial}", serial, cn=cn, san=san)
-    tmp_c, tmp_k = certs_dir / f".{base}.crt.new", certs_dir / f".{base}.key.new"
-    shutil.copy(crt, tmp_c)
-    shutil.copy(key, tmp_k)
-    tmp_k.replace(certs_dir / f"{base}.key")
-    tmp_c.replace(certs_dir / f"{base}.crt")
-    return crt
 
 
 def _fp(der):
@@ -71,10 +61,10 @@ def tls(tmp_path_factory):
         c.ca = CertFactory(d / "ca")
         c.certs = d / "certs"
         c.certs.mkdir()
-        c.app_crt = _install(c.ca, c.certs, "app", 1, "DNS:app.hub.test", "app.hub.test")
-        _install(c.ca, c.certs, "wild", 2, "DNS:*.w.hub.test", "*.w.hub.test")
+        c.app_crt = install_cert(c.ca, c.certs, "app", 1, "app.hub.test")
+        install_cert(c.ca, c.certs, "wild", 2, "*.w.hub.test")
         # A pass-through name with a certificate too: the route decides, not the file.
-        _install(c.ca, c.certs, "sec", 3, "DNS:sec.hub.test", "sec.hub.test")
+        install_cert(c.ca, c.certs, "sec", 3, "sec.hub.test")
         c.acct = account("tls")
         c.hub = st.hub([c.acct], http=True, https=True, params=f"certs={c.certs}",
                        env={"POSTERN_RELOAD_INTERVAL": "200ms"})
@@ -112,7 +102,7 @@ def test_terminated_https_forwarded_headers(t):
              f"http://app.hub.test:{t.hub.http_port}/plain")
     assert header_values(json.loads(r.stdout), "X-Forwarded-Proto") == ["http"]
     # A name with a certificate but no route: the hub's own 404 page, over TLS.
-    _install(t.ca, t.certs, "lost", 9, "DNS:lost.hub.test", "lost.hub.test")
+    install_cert(t.ca, t.certs, "lost", 9, "lost.hub.test")
     wait_until(lambda: curl("--cacert", str(t.ca.ca_pem), "--resolve",
                             f"lost.hub.test:{port}:127.0.0.1", "-o", "/dev/null",
                             f"https://lost.hub.test:{port}/").returncode == 0,
@@ -158,7 +148,7 @@ def test_certificate_replaced_on_disk_without_restart(t):
 
     try:
         assert b" 200 " in one()
-        new_crt = _install(t.ca, t.certs, "app", 11, "DNS:app.hub.test", "app.hub.test")
+        new_crt = install_cert(t.ca, t.certs, "app", 11, "app.hub.test")
         want = _fp(_pem_der(new_crt))
         wait_until(lambda: _fp(_served(port, "app.hub.test", t.ca.ca_pem)) == want,
                    timeout=8, what="the replaced certificate served")
@@ -188,7 +178,7 @@ def test_sighup_picks_up_a_new_pair(tmp_path):
         ca = CertFactory(tmp_path / "ca")
         certs = tmp_path / "certs"
         certs.mkdir()
-        _install(ca, certs, "one", 1, "DNS:one.hub.test", "one.hub.test")
+        install_cert(ca, certs, "one", 1, "one.hub.test")
         acct = account("hup")
         hub = st.hub([acct], http=False, https=True, params=f"certs={certs}",
                      env={"POSTERN_RELOAD_INTERVAL": "1h"})
@@ -196,7 +186,7 @@ def test_sighup_picks_up_a_new_pair(tmp_path):
         st.agent(hub, acct["token"], [Route("http", A.port, host="one.hub.test"),
                                       Route("http", A.port, host="two.hub.test")])
         assert curl_https(hub.https_port, "one.hub.test", ca.ca_pem)[0] == 200
-        _install(ca, certs, "two", 2, "DNS:two.hub.test", "two.hub.test")
+        install_cert(ca, certs, "two", 2, "two.hub.test")
         time.sleep(0.3)
         rc, out, err, fp = s_client(hub.https_port, "two.hub.test", timeout=8)
         assert fp is None, "the new pair was served before SIGHUP (the timer is 1h)"

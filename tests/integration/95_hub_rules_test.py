@@ -5,24 +5,16 @@ WWW-Authenticate, then 200 without the credentials reaching the service), an all
 client addresses (403), and the redirect of http= to https:// (308) on a hub that terminates
 TLS. One hub and two agents serve the module."""
 import base64
-import hashlib
 import json
-import os
-import shutil
 
 import pytest
 
 from conftest import _failed
 from harness.certs import CertFactory
-from hub_util import (USER_IP, HubStack, Route, account, assert_page, curl, header_values,
-                      http_request)
+from hub_util import (USER_IP, HubStack, Route, account, assert_page, auth_spec, curl,
+                      header_values, http_request, install_cert)
 
 OTHER_IP = "127.0.0.3"
-
-
-def auth_spec(user, password):
-    salt = os.urandom(16)
-    return f"{user}:sha256${salt.hex()}${hashlib.sha256(salt + password.encode()).hexdigest()}"
 
 
 def basic(user, password):
@@ -42,10 +34,7 @@ def rules(tmp_path_factory):
         c.st = st
         c.ca = CertFactory(d / "ca")
         certs = d / "certs"
-        certs.mkdir()
-        crt, key = c.ca.leaf("r", 1, cn="r.hub.test", san="DNS:r.hub.test")
-        shutil.copy(crt, certs / "r.crt")
-        shutil.copy(key, certs / "r.key")
+        install_cert(c.ca, certs, "r", 1, "r.hub.test")
         c.acct = account("rules")
         c.hub = st.hub([c.acct], http=True, https=True, params=f"certs={certs}")
         c.A, c.B = st.http_echo("A"), st.http_echo("B")
