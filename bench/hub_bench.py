@@ -17,13 +17,19 @@ Figures per path:
   3. memory: VmRSS and PSS of the relay processes idle after the runs (the hub and the
      agent apart in the detail table, with their figures right after start-up)
 
+With --h2, instead: HTTPS with HTTP/2 from the users, TLS terminated by the relay, in front of
+the same nginx backend (HTTP/1.1): nginx (ssl http2, proxy_pass with keepalive), haproxy
+(bind ssl alpn h2, mode http) and the postern hub (https= certs=, one agent); h2load -c1
+-m100 (one connection, 100 concurrent streams) for a 1 KiB and a 64 KiB file: requests/s and
+mean request time, and each ratio of the hub to the better of nginx and haproxy.
+
 Prints one markdown table with each postern row's ratio to direct, to the best peer (nginx
 or haproxy) and, for the hub, to the reverse tunnel; writes it with the machine and the
 versions to bench/results/hub-<date>.md (and with --docs into docs/benchmarks.md, between
 its hub_bench.py markers). Figures are never asserted. Every process is stopped by PID;
 every wait is bounded. Shares its helpers with compare.py.
 
-    python3 bench/hub_bench.py [--quick] [--docs] [--postern build/postern]
+    python3 bench/hub_bench.py [--quick] [--docs] [--h2] [--postern build/postern]
 """
 import argparse
 import http.client
@@ -169,6 +175,173 @@ PATHS = [  # name, setup, binary it needs
     ("postern reverse tls=0", p_reverse0, None),
     ("postern hub", p_hub, None),
 ]
+
+
+# ---------------------------------------------------------------------------------------
+# --h2: TLS terminated by the relay, HTTP/2 from the users (h2load), HTTP/1.1 to nginx
+
+H2_DOCS_BEGIN = "<!-- hub_bench.py --h2:begin (written by bench/hub_bench.py --h2 --docs) -->"
+H2_DOCS_END = "<!-- hub_bench.py --h2:end -->"
+
+
+def h2_cert(env):
+    """A self-signed certificate for app.test: (crt, key, crt+key in one file for haproxy)."""
+    d = os.path.join(env.tmp, "tls")
+    os.makedirs(d, exist_ok=True)
+    crt, key, pem = (os.path.join(d, n) for n in ("app.crt", "app.key", "app.pem"))
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", crt, "-days", "2", "-subj", f"/CN={HOST}",
+                    "-addext", f"subjectAltName=DNS:{HOST}"], check=True, capture_output=True, timeout=30)
+    with open(pem, "w") as fh:
+        fh.write(open(crt).read() + open(key).read())
+    return crt, key, pem
+
+
+def h2_nginx(env, procs, tg, tls):
+    e = free_port()
+    d = os.path.join(env.tmp, f"nginx-h2-{e}")
+    os.makedirs(d)
+    cfg = os.path.join(d, "nginx.conf")
+    temps = "".join(f"    {t}_temp_path {d}/{t};\n" for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    conf = f"""daemon off;
+master_process on;
+worker_processes auto;
+worker_rlimit_nofile {compare.NOFILE};
+user root;
+pid {d}/nginx.pid;
+error_log {d}/error.log error;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+{temps}    upstream app {{
+        server {LOOP}:{tg["http"]};
+        keepalive 64;
+        keepalive_requests 1000000;
+    }}
+    server {{
+        listen {LOOP}:{e} ssl http2 backlog=4096;
+        server_name {HOST};
+        ssl_certificate {tls[0]};
+        ssl_certificate_key {tls[1]};
+        ssl_protocols TLSv1.3;
+        http2_max_concurrent_streams 128;
+        keepalive_requests 1000000;
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+        }}
+    }}
+}}
+"""
+    with open(cfg, "w") as fh:
+        fh.write(conf)
+    argv = ["nginx", "-p", d, "-c", cfg, "-e", f"{d}/error.log"]
+    env.note("nginx h2", argv, conf)
+    p = start(procs, argv, env.log("nginx h2"))
+    up(e, p)
+    return e, [("nginx (master + workers)", p.pid)]
+
+
+def h2_haproxy(env, procs, tg, tls):
+    e = free_port()
+    cfg = os.path.join(env.tmp, f"haproxy-h2-{e}.cfg")
+    conf = f"""global
+    maxconn 4096
+    ssl-default-bind-options ssl-min-ver TLSv1.3
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 1m
+    timeout server 1m
+    timeout http-keep-alive 1m
+frontend web
+    bind {LOOP}:{e} ssl crt {tls[2]} alpn h2,http/1.1
+    default_backend app
+backend app
+    http-reuse always
+    server s1 {LOOP}:{tg["http"]}
+"""
+    with open(cfg, "w") as fh:
+        fh.write(conf)
+    argv = ["haproxy", "-db", "-f", cfg]
+    env.note("haproxy h2", argv, conf)
+    p = start(procs, argv, env.log("haproxy h2"))
+    up(e, p)
+    return e, [("haproxy", p.pid)]
+
+
+def h2_hub(env, procs, tg, tls):
+    path = "postern hub h2"
+    ctl, web = free_port(), free_port()
+    token = os.urandom(16).hex()
+    certs = os.path.join(env.tmp, "hub-certs")
+    os.makedirs(certs, exist_ok=True)
+    shutil.copy(tls[0], os.path.join(certs, "app.crt"))
+    shutil.copy(tls[1], os.path.join(certs, "app.key"))
+    accounts = os.path.join(env.tmp, "accounts-h2.json")
+    with open(accounts, "w") as fh:
+        fh.write('{"accounts": [{"name": "bench", "token": "%s"}]}\n' % token)
+    h = postern(env, procs, path, f"hub://{LOOP}:{ctl}?accounts={accounts}&https={LOOP}:{web}"
+                                  f"&certs={certs}&log=warn")
+    up(ctl, h)
+    a = postern(env, procs, path, f"agent://{token}@{LOOP}:{ctl}?http={LOOP}:{tg['http']},host={HOST}&log=warn")
+    time.sleep(compare.WARM)    # registered, and the agent's pool filled
+    up(web, h, a)
+    return web, [("hub", h.pid), ("agent", a.pid)]
+
+
+H2_PATHS = [("nginx h2", h2_nginx, "nginx"), ("haproxy h2", h2_haproxy, "haproxy"),
+            ("postern hub h2", h2_hub, None)]
+
+
+def h2load(port, url, seconds):
+    """h2load -c1 -m100 for <seconds> (1 s warm-up): (req/s, mean request ms, failed) or None."""
+    r = subprocess.run(["h2load", "-c", "1", "-m", "100", "-D", str(seconds), "--warm-up-time=1",
+                        f"--connect-to={LOOP}:{port}", f"https://{HOST}:{port}{url}"],
+                       capture_output=True, text=True, timeout=seconds + 60)
+    out = r.stdout
+    rps = re.search(r"finished in [^,]+, ([0-9.]+) req/s", out)
+    mean = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", out)
+    fail = re.search(r"requests: .* (\d+) failed", out)
+    if not (rps and mean and "Application protocol: h2" in out):
+        return None
+    m = mean.group(1)
+    ms = float(m[:-2]) if m.endswith("ms") else float(m[:-2]) / 1000 if m.endswith("us") else float(m[:-1]) * 1000
+    return float(rps.group(1)), ms, int(fail.group(1)) if fail else 0
+
+
+def h2_main(a, env, tg):
+    tls = h2_cert(env)
+    res = {}
+    for name, setup, binary in H2_PATHS:
+        if binary and not shutil.which(binary):
+            continue
+        procs = Procs()
+        try:
+            port, _ = setup(env, procs, tg, tls)
+            for size, _ in SIZES:
+                res[(name, size)] = h2load(port, f"/{size}", a.seconds)
+                print(f"  {name} /{size}: {res[(name, size)]}", file=sys.stderr, flush=True)
+        finally:
+            procs.stop_all()
+    rows = ["| path | size | req/s | mean request ms | failed | hub req/s vs best peer | hub mean vs best peer |",
+            "|---|---|---|---|---|---|---|"]
+    for size, _ in SIZES:
+        peers = [res.get((n, size)) for n in ("nginx h2", "haproxy h2") if res.get((n, size))]
+        best_rps = max((p[0] for p in peers), default=None)
+        best_ms = min((p[1] for p in peers), default=None)
+        for name, *_ in H2_PATHS:
+            r = res.get((name, size))
+            if r is None:
+                rows.append(f"| {name} | {size} | failed | | | | |")
+                continue
+            ratio = ratio_ms = ""
+            if name.startswith("postern") and best_rps:
+                ratio, ratio_ms = f"{r[0] / best_rps:.2f}x", f"{r[1] / best_ms:.2f}x"
+            rows.append(f"| {name} | {size} | {r[0]:.0f} | {r[1]:.2f} | {r[2]} | {ratio} | {ratio_ms} |")
+    return "\n".join(rows)
 
 
 # ---------------------------------------------------------------------------------------
@@ -352,6 +525,20 @@ def write_report(a, env, run, body, date, names):
     print(f"wrote the tables into {path}", file=sys.stderr)
 
 
+def write_h2_docs(body):
+    path = os.path.normpath(os.path.join(HERE, "..", "docs", "benchmarks.md"))
+    with open(path) as fh:
+        doc = fh.read()
+    head, sep, rest = doc.partition(H2_DOCS_BEGIN)
+    _, sep2, tail = rest.partition(H2_DOCS_END)
+    if not (sep and sep2):
+        print(f"hub_bench: {path} has no --h2 markers; not written", file=sys.stderr)
+        return
+    with open(path, "w") as fh:
+        fh.write(f"{head}{H2_DOCS_BEGIN}\n{body}\n{H2_DOCS_END}{tail}")
+    print(f"wrote the --h2 table into {path}", file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--postern", default=os.path.join(HERE, "..", "build", "postern"))
@@ -363,6 +550,8 @@ def main():
                     help="also put the tables, with the machine, versions and date, into "
                          "docs/benchmarks.md (between its hub_bench.py markers)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs)")
+    ap.add_argument("--h2", action="store_true",
+                    help="HTTPS + HTTP/2 from users (h2load) against nginx and haproxy terminating TLS")
     a = ap.parse_args()
     a.runs, a.seconds, a.idle = (1, 2, 1.0) if a.quick else (3, 5, 2.0)
     postern_bin = os.path.abspath(a.postern)
@@ -390,6 +579,18 @@ def main():
         for name, size in SIZES:
             with open(os.path.join(www, name), "wb") as fh:
                 fh.write(b"x" * size)
+        if a.h2:
+            targets = {"http": start_backend("http", backends, tmp)}
+            up_load = os.getloadavg()
+            tab = h2_main(a, env, targets)
+            body = (f"{header(env, time.time() - t_start, date)} Settings: h2load -c1 -m100 -D {a.seconds} "
+                    f"(1 s warm-up) over TLS 1.3 with ALPN h2, /1k and /64k from nginx (1 worker) over "
+                    f"HTTP/1.1; load average before: {up_load[0]:.1f}, after: {os.getloadavg()[0]:.1f}."
+                    f"\n\n{tab}\n")
+            print(body)
+            if a.docs:
+                write_h2_docs(body)
+            return
         targets = {"http": start_backend("http", backends, tmp), "tcp": start_backend("iperf", backends, tmp)}
         for name, setup, binary in PATHS:
             if binary and not shutil.which(binary):
@@ -403,6 +604,9 @@ def main():
         print("hub_bench: interrupted", file=sys.stderr)
     finally:
         backends.stop_all()
+        if a.h2:
+            shutil.rmtree(tmp, ignore_errors=True) if not a.keep else None
+            return
         names = [n for n, *_ in PATHS if n in results]
         elapsed = time.time() - t_start
         notes = "\n".join(f"- {p}: {n}" for p, n in run.notes)

@@ -24,7 +24,8 @@ static const char *const server_params[] = {
 };
 static const char *const hub_params[] = {
     "accounts", "http", "https", "ports", "domain", "public", "timeout", "tls", "crt", "key",
-    "max", "log", "read", "slot", "dns", "type", "path", "metrics", NULL,
+    "max", "log", "read", "slot", "dns", "type", "path", "metrics",
+    "certs", NULL,
 };
 /* No tls=: the hub decides the data TLS mode and tells the agent in HELLO. */
 static const char *const agent_params[] = {
@@ -228,6 +229,12 @@ parse_hub(const pn_url_t *u, pn_config_t *cfg, char *err)
         if (inet_pton(AF_INET, s, ip) != 1 && inet_pton(AF_INET6, s, ip) != 1)
             return pn_err_set(err, "public: \"%s\" is not an IP address (expected e.g. 203.0.113.5 or 2001:db8::5)", s);
         cfg->public_ip = xstrdup(s);
+    }
+    /* certs=: the folder of certificates the https= port terminates TLS with. */
+    if ((s = pn_url_param(u, "certs")) != NULL) {
+        if (*s == '\0' || cfg->https_listen == NULL)
+            return pn_err_set(err, "certs: needs a folder and https=<addr> (the port it serves)");
+        cfg->certs_dir = xstrdup(s);
     }
     if ((s = pn_url_param(u, "timeout")) != NULL &&
         (pn_duration_parse(s, &cfg->http_timeout_ms) != PN_OK || cfg->http_timeout_ms < 100))
@@ -628,6 +635,7 @@ pn_config_clear(pn_config_t *cfg)
     xfree(cfg->accounts);
     xfree(cfg->http_listen);
     xfree(cfg->https_listen);
+    xfree(cfg->certs_dir);
     xfree(cfg->domain);
     xfree(cfg->public_ip);
     pn_routes_free(cfg->routes, cfg->nroutes);

@@ -74,6 +74,7 @@ typedef struct pn_config {
     char *accounts;             /* owned; accounts= file, required */
     char *http_listen;          /* owned; http= "[host]:port", NULL = off */
     char *https_listen;         /* owned; https= "[host]:port", NULL = off */
+    char *certs_dir;            /* owned; certs= folder of pairs: https= terminates TLS, NULL = off */
     uint16_t ports_lo, ports_hi;/* ports= range for tcp/udp routes; 0-0 = none */
     char *domain;               /* owned; domain=, lower case, NULL = none */
     char *public_ip;            /* owned; public= IP literal, NULL = the hub's host */

@@ -81,6 +81,12 @@ typedef struct pn_conf_route {
     int probe;                      /* PN_PROBE_* */
     char *probe_path;               /* owned; PN_PROBE_HTTP: starts with '/' */
     uint64_t probe_ms;              /* probe interval, default 5000, at least 100 */
+    /* http only (docs/hub.md §2, "HTTP route rules"); NULL / 0 when not given */
+    char *path;                     /* owned; path prefix (route/http_acl.h), not "/" */
+    char *host_header;              /* owned; the Host the local service gets */
+    char *auth;                     /* owned; "<user>:sha256$<salt hex>$<hash hex>" */
+    char *allow;                    /* owned; client networks "<ip>[/<bits>];...", as written */
+    int redirect;                   /* 1: requests on http= get 308 to https:// */
 } pn_conf_route_t;
 
 /** Parse one URL route: <type> is the parameter name ("tcp", "udp", "http",

@@ -10,6 +10,8 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/url.h"
+#include "conf/users.h"
+#include "route/http_acl.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -56,8 +58,59 @@ is_port_type(enum pn_conf_route_type t)
 /* The options of docs/hub.md §2, in the order of the routes file's members
  * after "type" and "local". Bit i of a seen-mask stands for route_opts[i]. */
 static const char *const route_opts[] = {
-    "port", "host", "group", "group_key", "probe", "probe_interval", "name", NULL,
+    "port", "host", "group", "group_key", "probe", "probe_interval", "name",
+    "path", "host_header", "auth", "allow", "redirect", NULL,
 };
+
+/* The http-only rules (path, host_header, auth, allow, redirect) into <r>. */
+static int
+route_http_opt(pn_conf_route_t *r, const char *opt, const char *val, char *what)
+{
+    char v[SHOWN_LEN], sub[PN_ERR_LEN];
+    if (r->type != PN_RT_HTTP)
+        return pn_err_set(what, "only for http routes");
+    if (strcmp(opt, "path") == 0) {
+        if (!pn_http_path_ok(val))
+            return pn_err_set(what, "\"%s\" is not a path of 1-%d characters starting with '/' "
+                              "(no '%%', '?', '#', ',' or space)", pn_conf_shown(val, v),
+                              PN_HTTP_PATH_MAX);
+        if (strcmp(val, "/") != 0)
+            r->path = xstrdup(val);
+    } else if (strcmp(opt, "host_header") == 0) {
+        char *h = pn_conf_lower_dup(val);
+        if (!pn_conf_dns_name_ok(h)) {
+            xfree(h);
+            return pn_err_set(what, "\"%s\" is not a host name", pn_conf_shown(val, v));
+        }
+        r->host_header = h;
+    } else if (strcmp(opt, "auth") == 0) {
+        pn_http_auth_t a;
+        /* Not echoed: a hash is not the password, but it helps to guess it. */
+        if (strlen(val) > PN_HTTP_AUTH_SPEC_MAX || pn_http_auth_parse(val, &a) != 0)
+            return pn_err_set(what, "expected <user>:sha256$<salt hex, 8-64 bytes>$<SHA-256 "
+                                    "of salt and password, hex> (docs/hub.md)");
+        r->auth = xstrdup(val);
+    } else if (strcmp(opt, "allow") == 0) {
+        pn_cidr_t *list;
+        size_t n;
+        char *c = xstrdup(val);
+        for (char *p = c; *p; p++)
+            if (*p == ';')
+                *p = ',';
+        int rc = strlen(val) <= 1024 ? pn_cidr_list_parse(c, &list, &n, sub) : PN_ERR;
+        xfree(c);
+        if (rc != PN_OK)
+            return pn_err_set(what, "\"%s\" is not a list of <ip>[/<bits>] separated by ';'",
+                              pn_conf_shown(val, v));
+        free(list);
+        r->allow = xstrdup(val);
+    } else { /* redirect */
+        if (strcmp(val, "https") != 0)
+            return pn_err_set(what, "\"%s\" is not https", pn_conf_shown(val, v));
+        r->redirect = 1;
+    }
+    return PN_OK;
+}
 
 static int
 route_local(pn_conf_route_t *r, const char *s, char *what)
@@ -88,6 +141,9 @@ route_opt(pn_conf_route_t *r, const char *opt, const char *val, char *what)
 {
     char v[SHOWN_LEN];
     uint64_t n;
+    if (strcmp(opt, "path") == 0 || strcmp(opt, "host_header") == 0 || strcmp(opt, "auth") == 0 ||
+        strcmp(opt, "allow") == 0 || strcmp(opt, "redirect") == 0)
+        return route_http_opt(r, opt, val, what);
     if (strcmp(opt, "port") == 0) {
         if (!is_port_type(r->type))
             return pn_err_set(what, "only for tcp and udp routes");
@@ -162,11 +218,12 @@ route_finish(pn_conf_route_t *r, const char **member, char *what)
         return pn_err_set(what, "only with a group on tcp and udp routes");
     }
     if (r->name == NULL) {
-        char buf[300];
+        char buf[600];
         if (is_port_type(r->type))
             snprintf(buf, sizeof(buf), "%s:%u", pn_conf_route_type_name(r->type), (unsigned)r->port);
         else
-            snprintf(buf, sizeof(buf), "%s:%s", pn_conf_route_type_name(r->type), r->host);
+            snprintf(buf, sizeof(buf), "%s:%s%s", pn_conf_route_type_name(r->type), r->host,
+                     r->path ? r->path : "");
         r->name = xstrdup(buf);
     }
     return PN_OK;
@@ -219,7 +276,8 @@ pn_conf_route_parse(const char *type, const char *value, pn_conf_route_t *out, c
                 break;
         if (route_opts[k] == NULL) {
             pn_err_set(err, "%s: unknown option \"%s\" (expected port, host, group, group_key, "
-                       "probe, probe_interval or name)", type, pn_conf_shown(item, v));
+                       "probe, probe_interval, name, path, host_header, auth, allow or redirect)",
+                       type, pn_conf_shown(item, v));
             goto fail;
         }
         if (seen & (1u << k)) {
@@ -251,7 +309,7 @@ route_json(const pn_conf_place_t *p, json_t *o, pn_conf_route_t *r)
 {
     static const char *const members[] = {
         "type", "local", "port", "host", "group", "group_key", "probe", "probe_interval", "name",
-        NULL,
+        "path", "host_header", "auth", "allow", "redirect", NULL,
     };
     char what[PN_ERR_LEN], v[SHOWN_LEN];
     const char *member;
@@ -360,7 +418,9 @@ pn_conf_route_equal(const pn_conf_route_t *a, const pn_conf_route_t *b)
            a->probe_ms == b->probe_ms && str_eq(a->name, b->name) &&
            str_eq(a->local_host, b->local_host) && str_eq(a->local_port, b->local_port) &&
            str_eq(a->host, b->host) && str_eq(a->group, b->group) &&
-           str_eq(a->group_key, b->group_key) && str_eq(a->probe_path, b->probe_path);
+           str_eq(a->group_key, b->group_key) && str_eq(a->probe_path, b->probe_path) &&
+           str_eq(a->path, b->path) && str_eq(a->host_header, b->host_header) &&
+           str_eq(a->auth, b->auth) && str_eq(a->allow, b->allow) && a->redirect == b->redirect;
 }
 
 void
@@ -374,6 +434,10 @@ pn_conf_route_copy(pn_conf_route_t *dst, const pn_conf_route_t *src)
     dst->group = xstrdup(src->group);
     dst->group_key = xstrdup(src->group_key);
     dst->probe_path = xstrdup(src->probe_path);
+    dst->path = xstrdup(src->path);
+    dst->host_header = xstrdup(src->host_header);
+    dst->auth = xstrdup(src->auth);
+    dst->allow = xstrdup(src->allow);
 }
 
 void
@@ -386,6 +450,10 @@ pn_conf_route_clear(pn_conf_route_t *r)
     xfree(r->group);
     pn_conf_wipe_free(r->group_key);
     xfree(r->probe_path);
+    xfree(r->path);
+    xfree(r->host_header);
+    xfree(r->auth);
+    xfree(r->allow);
     memset(r, 0, sizeof(*r));
 }
 

@@ -66,3 +66,17 @@ pn_buf_drain(void)
     }
     free_count = 0;
 }
+
+size_t
+pn_head_end(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (p[i] != '\n')
+            continue;
+        if (p[i + 1] == '\n')
+            return i + 2;
+        if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n')
+            return i + 3;
+    }
+    return 0;
+}

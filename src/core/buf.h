@@ -31,4 +31,9 @@ size_t pn_buf_in_use(void);
 /** Free every pooled free buffer (at exit, so leak checkers see a clean heap). */
 void pn_buf_drain(void);
 
+/** The length of the head at <p> (<n> bytes) up to and including its blank
+ *  line (CRLF CRLF, or LF LF / CRLF LF ... as some backends end lines), 0
+ *  when it is not there yet: an HTTP/1 head in a buffer. */
+size_t pn_head_end(const uint8_t *p, size_t n);
+
 #endif

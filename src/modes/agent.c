@@ -101,7 +101,7 @@ route_label(const struct aroute *r)
 static void
 send_route(struct agent *ag, uint8_t type, const pn_frame_route_t *m)
 {
-    uint8_t p[1024];
+    uint8_t p[4096];
     size_t n = pn_frame_route_encode(type, m, p, sizeof(p));
     if (ag->ctrl != NULL && n > 0)
         tun_ctrl_send(ag->ctrl, type, p, n);
@@ -125,6 +125,11 @@ route_register(struct aroute *r)
     if (r->spec.group_key != NULL)
         snprintf(m.group_key, sizeof(m.group_key), "%s", r->spec.group_key);
     m.online = (uint8_t)r->online;
+    snprintf(m.path, sizeof(m.path), "%s", r->spec.path ? r->spec.path : "");
+    snprintf(m.host_header, sizeof(m.host_header), "%s", r->spec.host_header ? r->spec.host_header : "");
+    snprintf(m.auth, sizeof(m.auth), "%s", r->spec.auth ? r->spec.auth : "");
+    snprintf(m.allow, sizeof(m.allow), "%s", r->spec.allow ? r->spec.allow : "");
+    m.redirect = (uint8_t)r->spec.redirect;
     send_route(ag, PN_FT_ROUTE_ADD, &m);
     memset(m.group_key, 0, sizeof(m.group_key));
     r->state = ROUTE_ASKED;

@@ -16,6 +16,7 @@
  * ports and hosts. Every report interval a HUB_STATE line tells the master. */
 #include "modes/hub_types.h"
 #include "modes/hub_acct.h"
+#include "modes/hub_h2.h"
 #include "modes/hub_http.h"
 #include "modes/hub_prom.h"
 #include "modes/hub_reg.h"
@@ -26,6 +27,7 @@
 #include "modes/common.h"
 #include "net/sock.h"
 #include "route/sni.h"
+#include "tls/certs.h"
 #include "tunnel/transport.h"
 #include "core/url.h"
 
@@ -101,6 +103,8 @@ hub_reload(pn_instance_t *in, void *arg)
     }
     pn_accounts_clear(&h->accounts);
     h->accounts = fresh;
+    if (h->certs != NULL)
+        pn_tls_certs_reload(h->certs);
     hub_accts_sync(h, kick_account);
     log_info("hub: reloaded %s: %zu accounts", h->cfg->accounts, h->accounts.n);
 }
@@ -269,6 +273,23 @@ on_tls_kill(void *arg)
     tlsuser_free(u);
 }
 
+/* No pass-through route for <name>: when a certificate of certs= covers it,
+ * terminate TLS here (hub_tls.c), then serve HTTP/2 or HTTP/1.1. */
+static int
+tls_terminate(struct tlsuser *u, const char *name)
+{
+    SSL *ssl = u->h->certs != NULL ? pn_tls_certs_ssl(u->h->certs, name) : NULL;
+    if (ssl == NULL)
+        return PN_ERR;
+    pn_xprt_unwatch(u->x);
+    pn_gate_leave(pn_entry_gate(u->h->https_entry), &u->adm);
+    pn_xprt_t *x = u->x;
+    u->x = NULL;
+    hub_tls_user(u->h, x, ssl, u->buf, u->len, &u->peer, &u->local);
+    tlsuser_free(u);
+    return PN_OK;
+}
+
 static void
 on_tls_readable(pn_xprt_t *x, int ready, void *arg)
 {
@@ -288,6 +309,8 @@ on_tls_readable(pn_xprt_t *x, int ready, void *arg)
     if (rc == PN_AGAIN)
         return;
     struct hroute *r = rc == PN_OK && name[0] ? hub_reg_by_host(h->reg, PN_RT_HTTPS, name) : NULL;
+    if (r == NULL && rc == PN_OK && name[0] && tls_terminate(u, name) == PN_OK)
+        return;
     struct hmember *m = r ? hub_reg_pick(h->reg, r) : NULL;
     if (m == NULL || !hub_acct_admit(m->sess->acct)) {
         h->refused++;
@@ -324,7 +347,7 @@ on_https_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void 
 static void
 on_http_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg)
 {
-    hub_http_user(arg, x, peer, local);
+    hub_http_user(arg, x, peer, local, 0);
 }
 
 /* ---- sessions ---------------------------------------------------------------- */
@@ -390,7 +413,9 @@ on_claimed(struct hsess *s, const pn_frame_route_t *m, struct hmember *mb, uint1
     a.id = m->id;
     if (mb != NULL) {
         a.port = mb->route->port;
-        snprintf(a.host, sizeof(a.host), "%s", mb->route->host);
+        /* An http path route's key is "<host><path>": the agent is told the host. */
+        snprintf(a.host, sizeof(a.host), "%.*s", (int)strcspn(mb->route->host, "/"),
+                 mb->route->host);
     } else {
         a.code = code;
         snprintf(a.reason, sizeof(a.reason), "%s", reason);
@@ -564,12 +589,15 @@ hub_stop(pn_instance_t *in, void *arg)
         sess_end(s, "shutting down");
     }
     hub_http_close_all(h);
+    hub_h2_close_all(h);
+    hub_tls_close_all(h);
     while (!pn_list_empty(&h->https_conns))
         tlsuser_free(pn_container_of(h->https_conns.next, struct tlsuser, node));
     tun_accept_free(h->tunnel);
     pn_entry_free(h->http_entry);
     pn_entry_free(h->https_entry);
     ev_timer_free(h->tick);
+    pn_tls_certs_free(h->certs);
 }
 
 /* Graceful shutdown (modes/instance.h): no new user on any port (udp routes
@@ -587,6 +615,8 @@ hub_drain(pn_instance_t *in, void *arg)
     struct hub *h = arg;
     hub_reg_each(h->reg, route_stop_accepting, NULL);
     hub_http_drain(h);
+    hub_h2_drain(h);
+    hub_tls_close_all(h);
     for (pn_list_t *p = h->https_conns.next, *next; p != &h->https_conns; p = next) {
         struct tlsuser *u = pn_container_of(p, struct tlsuser, node);
         next = p->next;
@@ -602,7 +632,7 @@ static size_t
 hub_busy(pn_instance_t *in, void *arg)
 {
     struct hub *h = arg;
-    size_t n = h->tcp_waiting + hub_http_count(h);
+    size_t n = h->tcp_waiting + hub_http_count(h) + hub_h2_count(h) + hub_tls_count(h);
     for (pn_list_t *p = h->https_conns.next; p != &h->https_conns; p = p->next)
         n++;
     for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next)
@@ -646,6 +676,8 @@ pn_hub_run(const pn_config_t *cfg)
     pn_list_init(&h.sessions);
     pn_list_init(&h.https_conns);
     pn_list_init(&h.http_conns);
+    pn_list_init(&h.h2_conns);
+    pn_list_init(&h.tls_hs);
     if (pn_accounts_load(cfg->accounts, range.lo ? &range : NULL, &h.accounts, err) != PN_OK ||
         pn_addr_resolve(cfg->host, cfg->port, 1, &h.tunnel_addr, err) != PN_OK)
         goto usage;
@@ -663,6 +695,9 @@ pn_hub_run(const pn_config_t *cfg)
     }
     h.psk_ctx = pn_tls_psk_server_lookup(hub_psk_lookup, &h, err);
     if (h.psk_ctx == NULL)
+        goto usage;
+    if (cfg->certs_dir != NULL &&
+        (h.certs = pn_tls_certs_new(cfg->certs_dir, cfg->reload_ms, err)) == NULL)
         goto usage;
 
     pn_instance_init(&h.in, cfg, 2);
@@ -705,7 +740,10 @@ pn_hub_run(const pn_config_t *cfg)
     if (cfg->http_listen)
         log_info("hub: http users on %s (routed by Host)", cfg->http_listen);
     if (cfg->https_listen)
-        log_info("hub: https users on %s (routed by SNI)", cfg->https_listen);
+        log_info("hub: https users on %s (routed by SNI%s)", cfg->https_listen,
+                 h.certs ? "; terminated with certs= for names without a pass-through route" : "");
+    if (h.certs)
+        log_info("hub: %zu certificates from %s", pn_tls_certs_count(h.certs), cfg->certs_dir);
     if (cfg->ports_lo)
         log_info("hub: tcp/udp routes on ports %u-%u", (unsigned)cfg->ports_lo,
                  (unsigned)cfg->ports_hi);

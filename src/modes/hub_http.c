@@ -18,6 +18,7 @@
 #include "modes/hub_http.h"
 #include "modes/hub_acct.h"
 #include "modes/hub_reg.h"
+#include "modes/hub_rules.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -67,6 +68,7 @@ struct hx {
     char ip[INET6_ADDRSTRLEN];
     char host[PN_HTTP_HOST_MAX + 1];
     int req_done, resp_head, head_req, upgrade_req, keep;
+    int tls;                    /* TLS terminated by the hub (https= with certs=) */
     uint64_t req_us;            /* when the request went to its route; 0 once timed */
     int u_eof;                  /* the user closed its side */
     int paced;                  /* out of bandwidth until the pace timer fires */
@@ -141,22 +143,29 @@ hx_free(struct hx *x)
     free(x);
 }
 
-/* Answer <status> with its page and close once it is written. */
+/* Answer <status> with its page (and the extra head line <field>, or NULL)
+ * and close once it is written. */
 static void
-hx_page(struct hx *x, int status, const char *fmt, const char *arg)
+hx_page_field(struct hx *x, int status, const char *detail, const char *field)
 {
-    char detail[PN_HTTP_HOST_MAX + 128];
-    snprintf(detail, sizeof(detail), fmt, arg);
     tun_take_cancel(x->wait);
     x->wait = NULL;
     hx_uncount(x);
     hx_unbind(x);
     uint8_t *page = bb(x);      /* NULL when every buffer is taken: just close */
-    x->blen = page ? pn_http_error_page(status, detail, (char *)page, HX_BACK_MAX) : 0;
+    x->blen = page ? pn_http_page_ex(status, detail, field, (char *)page, HX_BACK_MAX) : 0;
     x->bok = x->bparsed = x->blen;
     x->st = HX_CLOSING;
     ev_timer_disarm(x->timer);
     log_debug("hub: http %d for %s", status, x->ip);
+}
+
+static void
+hx_page(struct hx *x, int status, const char *fmt, const char *arg)
+{
+    char detail[PN_HTTP_HOST_MAX + 128];
+    snprintf(detail, sizeof(detail), fmt, arg);
+    hx_page_field(x, status, detail, NULL);
 }
 
 static long
@@ -268,6 +277,12 @@ on_data(pn_xprt_t *data, const uint8_t *id, void *arg)
     ev_defer_schedule(x->kick);
 }
 
+static struct hroute *
+http_route_by_key(void *ctx, const char *key)
+{
+    return hub_reg_by_host(ctx, PN_RT_HTTP, key);
+}
+
 /* Route the request whose head is parsed; PN_OK when it goes on (now or once
  * a data connection arrives), PN_ERR when a page answers it. */
 static void
@@ -279,9 +294,21 @@ hx_dispatch(struct hx *x, size_t head_len)
     x->head_req = strcmp(hd->method, "HEAD") == 0;
     x->upgrade_req = hd->upgrade;
     x->keep = hd->keep_alive;
-    struct hroute *r = hd->host[0] ? hub_reg_by_host(h->reg, PN_RT_HTTP, hd->host) : NULL;
+    int bad = 0;
+    struct hroute *r = hd->host[0] ? hub_rules_find(hd->host, x->ub, head_len, &bad,
+                                                       http_route_by_key, h->reg) : NULL;
+    if (bad) {
+        hx_page(x, 400, "bad request: a path the hub refuses (dot segments, encoded '/')%s", "");
+        return;
+    }
     if (r == NULL) {
         hx_page(x, 404, "no route for host \"%s\"", hd->host);
+        return;
+    }
+    hub_verdict_t v;
+    hub_rules_check(r, x->ub, head_len, &x->peer, x->tls, &v);
+    if (v.status != 0) {
+        hx_page_field(x, v.status, v.detail, v.field[0] ? v.field : NULL);
         return;
     }
     struct hmember *m = hub_reg_pick(h->reg, r);
@@ -307,7 +334,9 @@ hx_dispatch(struct hx *x, size_t head_len)
     }
     a->requests++;
     x->req_us = pn_now_us();
-    x->olen = pn_http_head_rewrite(x->ub, head_len, x->ip, "http", x->ob, sizeof(x->ob));
+    pn_http_rewrite_t rw = { .client_ip = x->ip, .proto = x->tls ? "https" : "http" };
+    hub_rules_rewrite(r, &rw);
+    x->olen = pn_http_head_rewrite_ex(x->ub, head_len, &rw, x->ob, sizeof(x->ob));
     x->ooff = 0;
     if (x->olen == 0) {
         hx_page(x, 400, "bad request%s", "");
@@ -331,22 +360,6 @@ hx_dispatch(struct hx *x, size_t head_len)
     x->st = HX_WAIT;
     x->want = m->sess;          /* valid until its waiters are run, on_data included */
     x->wait = tun_sess_take(&m->sess->t, on_data, x);
-}
-
-/* Find the end of a request head in ub: the length up to and including the
- * blank line, 0 when not there yet. */
-static size_t
-head_end(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (p[i] != '\n')
-            continue;
-        if (p[i + 1] == '\n')
-            return i + 2;
-        if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n')
-            return i + 3;
-    }
-    return 0;
 }
 
 /* Read from <t> into <buf> (<cap>, <*len> held): 1 read, 0 nothing now, -1 end or error. */
@@ -472,7 +485,7 @@ hx_step(struct hx *x)
         if (x->st == HX_HEAD && x->bok > 0)
             goto to_user;       /* the next request waits until the last response is out */
         if (x->st == HX_HEAD) {
-            size_t he = head_end(x->ub, x->ulen < PN_HTTP_HEAD_MAX ? x->ulen : PN_HTTP_HEAD_MAX);
+            size_t he = pn_head_end(x->ub, x->ulen < PN_HTTP_HEAD_MAX ? x->ulen : PN_HTTP_HEAD_MAX);
             if (he == 0 && x->ulen >= PN_HTTP_HEAD_MAX) {
                 hx_page(x, 400, "bad request: the head is over 16 KiB%s", "");
                 progress = 1;
@@ -497,7 +510,8 @@ hx_step(struct hx *x)
                      * however slowly the rest comes (not an idle timer). */
                     if (!pn_gate_holds(&x->adm)) {
                         ev_timer_disarm(x->timer);      /* keep-alive idle: over */
-                        pn_gate_enter(x->gate, &x->adm, &x->peer, on_head_kill, x);
+                        if (x->gate != NULL)
+                            pn_gate_enter(x->gate, &x->adm, &x->peer, on_head_kill, x);
                     }
                     progress = 1;
                     continue;
@@ -513,7 +527,8 @@ hx_step(struct hx *x)
                 continue;
             }
             x->req_done = hs == PN_HTTP_DONE;
-            pn_gate_leave(x->gate, &x->adm);
+            if (x->gate != NULL)
+                pn_gate_leave(x->gate, &x->adm);
             hx_dispatch(x, he);
             progress = 1;
             continue;
@@ -676,8 +691,10 @@ back_gone:
 }
 
 void
-hub_http_user(struct hub *h, pn_xprt_t *u, const pn_addr_t *peer, const pn_addr_t *local)
+hub_http_user(struct hub *h, pn_xprt_t *u, const pn_addr_t *peer, const pn_addr_t *local,
+              int flags)
 {
+    int tls = (flags & HUB_HTTP_TLS) != 0;
     struct hx *x = xcalloc(sizeof(*x));
     x->h = h;
     x->u = u;
@@ -691,9 +708,14 @@ hub_http_user(struct hub *h, pn_xprt_t *u, const pn_addr_t *peer, const pn_addr_
     x->req = pn_http_msg_new(PN_HTTP_REQUEST);
     x->resp = pn_http_msg_new(PN_HTTP_RESPONSE);
     pn_list_add(&h->http_conns, &x->node);
-    x->gate = pn_entry_gate(h->http_entry);
-    pn_gate_enter(x->gate, &x->adm, peer, on_head_kill, x);
+    x->tls = tls;
+    /* An HTTP/2 stream's head is written whole at once by hub_h2.c: no gate. */
+    x->gate = flags & HUB_HTTP_STREAM ? NULL : pn_entry_gate(tls ? h->https_entry : h->http_entry);
+    if (x->gate != NULL)
+        pn_gate_enter(x->gate, &x->adm, peer, on_head_kill, x);
     pn_xprt_watch(u, h->in.loop, EV_RD, on_io, x);
+    if (tls)
+        ev_defer_schedule(x->kick);     /* the ClientHello read already waits in the TLS layer */
 }
 
 void
@@ -752,7 +774,8 @@ hub_http_drain(struct hub *h)
             hx_unbind(x);
             x->st = HX_CLOSING;
         }
-        pn_gate_leave(x->gate, &x->adm);
+        if (x->gate != NULL)
+            pn_gate_leave(x->gate, &x->adm);
         x->gate = NULL;
         ev_defer_schedule(x->kick);
     }

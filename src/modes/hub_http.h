@@ -5,8 +5,16 @@
 
 #include "modes/hub_types.h"
 
-/** Serve an HTTP user's connection <x> (owned from now on). */
-void hub_http_user(struct hub *h, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local);
+enum {
+    HUB_HTTP_TLS = 1,           /* TLS terminated by the hub: X-Forwarded-Proto: https */
+    HUB_HTTP_STREAM = 2,        /* an HTTP/2 stream (hub_h2.c), its head written whole: no gate */
+};
+/** Serve an HTTP user's connection <x> (owned from now on): from the http=
+ *  port (<flags> 0), a connection of the https= port whose TLS the hub
+ *  terminates (HUB_HTTP_TLS: the https= port's gate), or one stream of an
+ *  HTTP/2 connection (HUB_HTTP_TLS | HUB_HTTP_STREAM). */
+void hub_http_user(struct hub *h, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local,
+                   int flags);
 /** Close every HTTP exchange bound to <s> (its session ends). */
 void hub_http_session_end(struct hsess *s);
 /** Forget <r> (being freed): exchanges on it end, none points at it. */

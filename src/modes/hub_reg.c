@@ -3,6 +3,7 @@
  * that registered it; a route's listener; routes held for their account
  * after their agents left. Answers every call at once. */
 #include "modes/hub_reg.h"
+#include "modes/hub_rules.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "net/sock.h"
@@ -97,6 +98,7 @@ route_free(mem_reg_t *g, struct hroute *r)
     pn_entry_free(r->entry);
     udp_table_free(r->utable);
     udp_group_free(r->udp);
+    hub_rules_free(r);
     if (r->type == PN_RT_TCP || r->type == PN_RT_UDP)
         log_info("hub: port %u (%s) closed", (unsigned)r->port, pn_conf_route_type_name(r->type));
     free(r);
@@ -252,6 +254,7 @@ claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim
     struct hacct *a = s->acct;
     struct hroute *r = NULL;
     char host[PN_ROUTE_HOST_MAX + 1], err[PN_ERR_LEN];
+    char key[PN_ROUTE_HOST_MAX + PN_ROUTE_PATH_MAX + 1];
     int created = 0;
 
     if (mem_member(base, s, m->id) != NULL)
@@ -302,7 +305,9 @@ claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim
         if (created && m->group[0] != '\0')
             snprintf(r->group, sizeof(r->group), "%s", m->group);
     } else if (m->type == PN_RT_HTTP || m->type == PN_RT_HTTPS) {
-        if ((m->type == PN_RT_HTTP ? cfg->http_listen : cfg->https_listen) == NULL)
+        /* An http route is served on http=, and on https= with certs= (terminated). */
+        if ((m->type == PN_RT_HTTP ? cfg->http_listen == NULL && cfg->certs_dir == NULL
+                                   : cfg->https_listen == NULL))
             return refuse(s, m, cb, arg, PN_RF_INVALID, "this hub has no %s listener (%s=)",
                           pn_conf_route_type_name(m->type), pn_conf_route_type_name(m->type));
         if (m->host[0] == '\0')
@@ -324,13 +329,24 @@ claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim
             return refuse(s, m, cb, arg, PN_RF_INVALID, "\"%s\" is not a valid host name", host);
         if (!pn_account_host_ok(&a->allow, host))
             return refuse(s, m, cb, arg, PN_RF_DENIED, "host %s is not allowed for the account", host);
-        r = mem_by_host(base, m->type, host);
+        /* http path routes are keyed "<host><path>" (modes/hub_rules.h). */
+        if (hub_rules_key(host, m, key, sizeof(key), err) != PN_OK)
+            return refuse(s, m, cb, arg, PN_RF_INVALID, "%s", err);
+        r = mem_by_host(base, m->type, key);
         if (r != NULL && !held_for(r, a) && !gkey_match(r, m->group_key))
-            return refuse(s, m, cb, arg, PN_RF_TAKEN, "host %s is taken", host);
+            return refuse(s, m, cb, arg, PN_RF_TAKEN, "host %s is taken", key);
+        if (r != NULL && r->nmembers > 0 && !hub_rules_same(r, m))
+            return refuse(s, m, cb, arg, PN_RF_TAKEN, "host %s has other rules (path, "
+                          "host_header, auth, allow, redirect must be the same)", key);
         if (r == NULL) {
             r = route_new(g, m->type, a);
-            snprintf(r->host, sizeof(r->host), "%s", host);
+            snprintf(r->host, sizeof(r->host), "%s", key);
             created = 1;
+        }
+        if ((created || r->nmembers == 0) && hub_rules_set(r, m, err) != PN_OK) {
+            if (created)
+                free(r);
+            return refuse(s, m, cb, arg, PN_RF_INVALID, "%s", err);
         }
     } else {
         return refuse(s, m, cb, arg, PN_RF_INVALID, "unknown route type %u", (unsigned)m->type);

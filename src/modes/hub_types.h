@@ -59,7 +59,9 @@ struct hroute {
     struct hub *hub;
     uint8_t type;               /* PN_RT_* */
     uint16_t port;              /* tcp, udp */
-    char host[PN_ROUTE_HOST_MAX + 1];   /* http, https */
+    char host[PN_ROUTE_HOST_MAX + PN_ROUTE_PATH_MAX + 1];  /* http, https; http path routes:
+                                         * "<host><path>" (hub_rules.h) */
+    struct hrules *rules;       /* http: owned (hub_rules.c), NULL when the route has none */
     char group[PN_ROUTE_GROUP_MAX + 1]; /* tcp, udp: "" when none */
     uint8_t gkey[32];           /* SHA-256 of the group key */
     int has_gkey;
@@ -101,6 +103,8 @@ struct hub {
     struct hub_reg *reg;        /* owned: the route registry (hub_reg.h) */
     pn_list_t https_conns;      /* TLS users waiting for their ClientHello, owned */
     pn_list_t http_conns;       /* HTTP users (struct hx), owned */
+    pn_list_t h2_conns;         /* HTTP/2 users (hub_h2.c), owned */
+    pn_list_t tls_hs;           /* terminated TLS users in their handshake (hub_tls.c), owned */
     uint64_t next_sess;
     size_t tcp_waiting;         /* tcp users waiting for a data connection */
     uint64_t refused;           /* connections refused outside any account (handshakes, no route) */
@@ -108,6 +112,7 @@ struct hub {
     pn_addr_t tunnel_addr, public_addr;
     pn_tls_ctx_t *psk_ctx;      /* owned: looks up accounts */
     pn_tls_ctx_t *data_tls;     /* owned, NULL for tls=0 */
+    struct pn_tls_certs *certs; /* owned: certs= (tls/certs.h), NULL when https= only relays */
     uint8_t fp[PN_TLS_FP_LEN];
     tun_accept_t *tunnel;       /* owned: the tunnel port */
     pn_entry_t *http_entry, *https_entry;   /* owned */

@@ -103,6 +103,19 @@ void pn_http_msg_free_(pn_http_msg_t *m);
 size_t pn_http_head_rewrite(const uint8_t *head, size_t len, const char *client_ip,
                             const char *proto, uint8_t *out, size_t cap);
 
+/* What pn_http_head_rewrite_ex() does beyond the X-Forwarded-* fields. */
+typedef struct pn_http_rewrite {
+    const char *client_ip;          /* X-Forwarded-For appended */
+    const char *proto;              /* X-Forwarded-Proto (a token) */
+    const char *host;               /* non-NULL: every Host field replaced by this one
+                                     * (right after the request line); no space or control */
+    int drop_auth;                  /* every Authorization field removed (the hub checked it) */
+} pn_http_rewrite_t;
+
+/** As pn_http_head_rewrite(), with the Host and Authorization rules of <rw>. */
+size_t pn_http_head_rewrite_ex(const uint8_t *head, size_t len, const pn_http_rewrite_t *rw,
+                               uint8_t *out, size_t cap);
+
 /** Write into <out> (<cap> bytes) a complete HTTP/1.1 response of <status>
  *  (400, 404, 429, 502, 503 or 504; others get the reason "Error") with a small
  *  HTML page saying <detail> (HTML-escaped, control characters as '?'; may be
@@ -111,6 +124,12 @@ size_t pn_http_head_rewrite(const uint8_t *head, size_t len, const char *client_
  *  length, 0 when <cap> is too small or <status> is not 100-999. A NUL follows
  *  when <cap> leaves room for it (exactly the length is enough). */
 size_t pn_http_error_page(int status, const char *detail, char *out, size_t cap);
+
+#define PN_HTTP_PAGE_FIELD_MAX 1100     /* pn_http_page_ex's extra field line */
+/** As pn_http_error_page() (reasons also for 308, 401, 403), with the field
+ *  line <field> ("Location: ...", "WWW-Authenticate: ...", no CRLF, no control
+ *  byte, at most PN_HTTP_PAGE_FIELD_MAX bytes; NULL for none) added to the head. */
+size_t pn_http_page_ex(int status, const char *detail, const char *field, char *out, size_t cap);
 
 /** Nonzero when <s> is a valid host name for routing: 1-253 bytes of labels
  *  of [a-z0-9-] (1-63 bytes each, not starting or ending with '-') separated

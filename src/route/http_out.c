@@ -38,9 +38,10 @@ puts_(struct wbuf *w, const char *s)
 }
 
 /* Nonzero when the field line <l> (<n> bytes, no CRLF) is "name:value" with a
- * valid name; *<is_xfp> says whether that name is X-Forwarded-Proto. */
+ * valid name; *<drop> says whether the rewrite <rw> leaves it out
+ * (X-Forwarded-Proto always; Host when replaced; Authorization when dropped). */
 static int
-field_line(const uint8_t *l, size_t n, int *is_xfp)
+field_line(const uint8_t *l, size_t n, const pn_http_rewrite_t *rw, int *drop)
 {
     size_t i = 0;
     while (i < n && is_tchar(l[i]))
@@ -50,7 +51,9 @@ field_line(const uint8_t *l, size_t n, int *is_xfp)
     for (size_t j = i + 1; j < n; j++)
         if (!is_text(l[j]))
             return 0;
-    *is_xfp = same_ci((const char *)l, i, "x-forwarded-proto");
+    *drop = same_ci((const char *)l, i, "x-forwarded-proto") ||
+            (rw->host != NULL && same_ci((const char *)l, i, "host")) ||
+            (rw->drop_auth && same_ci((const char *)l, i, "authorization"));
     return 1;
 }
 
@@ -72,8 +75,18 @@ size_t
 pn_http_head_rewrite(const uint8_t *head, size_t len, const char *client_ip, const char *proto,
                      uint8_t *out, size_t cap)
 {
+    pn_http_rewrite_t rw = { .client_ip = client_ip, .proto = proto };
+    return pn_http_head_rewrite_ex(head, len, &rw, out, cap);
+}
+
+size_t
+pn_http_head_rewrite_ex(const uint8_t *head, size_t len, const pn_http_rewrite_t *rw,
+                        uint8_t *out, size_t cap)
+{
     struct wbuf w = { out, cap, 0, 0 };
+    const char *client_ip = rw->client_ip, *proto = rw->proto;
     if (!arg_ok(client_ip, 0) || !arg_ok(proto, 1) || len < 4 ||
+        (rw->host != NULL && !arg_ok(rw->host, 0)) ||
         memcmp(head + len - 4, "\r\n\r\n", 4) != 0)
         return 0;
     size_t end = len - 2;                           /* the final empty line */
@@ -84,11 +97,16 @@ pn_http_head_rewrite(const uint8_t *head, size_t len, const char *client_ip, con
         int xfp = 0;
         if (cr[1] != '\n' || memchr(l, '\n', n) != NULL || n == 0)
             return 0;                               /* bare CR or LF, or an early empty line */
-        if (line == 0 ? (l[0] == ' ' || l[0] == '\t') : !field_line(l, n, &xfp))
+        if (line == 0 ? (l[0] == ' ' || l[0] == '\t') : !field_line(l, n, rw, &xfp))
             return 0;
         if (!xfp) {
             put(&w, l, n);
             put(&w, "\r\n", 2);
+        }
+        if (line == 0 && rw->host != NULL) {
+            puts_(&w, "Host: ");
+            puts_(&w, rw->host);
+            puts_(&w, "\r\n");
         }
         pos += n + 2;
     }
@@ -106,8 +124,12 @@ static const char *
 reason(int status)
 {
     switch (status) {
+    case 308: return "Permanent Redirect";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
+    case 414: return "URI Too Long";
     case 429: return "Too Many Requests";
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
@@ -163,9 +185,18 @@ page_len(const char *title, const char *detail)
 size_t
 pn_http_error_page(int status, const char *detail, char *out, size_t cap)
 {
+    return pn_http_page_ex(status, detail, NULL, out, cap);
+}
+
+size_t
+pn_http_page_ex(int status, const char *detail, const char *field, char *out, size_t cap)
+{
     if (status < 100 || status > 999)
         return 0;
-    char title[48], hdr[256];
+    for (const char *c = field; c != NULL && *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return 0;
+    char title[48], hdr[PN_HTTP_PAGE_FIELD_MAX + 256];
     snprintf(title, sizeof(title), "%d %s", status, reason(status));
     int h = snprintf(hdr, sizeof(hdr),
                      "HTTP/1.1 %s\r\n"
@@ -173,10 +204,11 @@ pn_http_error_page(int status, const char *detail, char *out, size_t cap)
                      "Content-Length: %zu\r\n"
                      "Cache-Control: no-store\r\n"
                      "Connection: close\r\n"
-                     "%s"
+                     "%s%s%s"
                      "\r\n",
                      title, page_len(title, detail),
-                     status == 429 || status == 503 ? "Retry-After: 1\r\n" : "");
+                     status == 429 || status == 503 ? "Retry-After: 1\r\n" : "",
+                     field != NULL ? field : "", field != NULL ? "\r\n" : "");
     if (h < 0 || (size_t)h >= sizeof(hdr))
         return 0;
     struct wbuf w = { (uint8_t *)out, cap, 0, 0 };

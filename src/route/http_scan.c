@@ -139,18 +139,6 @@ pn_http_scan_head(struct scan *s, const uint8_t *p, size_t n, size_t *k)
     return PN_OK;
 }
 
-static int
-hex_val(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* One byte of a chunk size line: 1*HEXDIG [ (SP / ";") extensions ] CRLF,
  * the forms http-parser reads too. */
 static int

@@ -84,6 +84,19 @@ same_ci(const char *a, size_t n, const char *lit)
     return 1;
 }
 
+/* The value of the hex digit <c> (any case), or -1. */
+static inline int
+hex_val(uint8_t c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /** Check the head bytes at <p> (<n>): set *<k> to how many belong to the head
  *  (all of them unless its end is among them); s->ln is LN_END once it ended.
  *  PN_ERR with s->why set. */

@@ -53,4 +53,12 @@ SSL_CTX *pn_tls_ssl_ctx_new(const SSL_METHOD *method, char *err);
 /** Allocate a zeroed context of <kind> (owned by the caller; pn_tls_ctx_free). */
 struct pn_tls_ctx *pn_tls_ctx_alloc(enum tls_kind kind);
 
+/** Record what stat() says of <path> in <id> (a failure is recorded too). */
+void pn_tls_file_id_get(const char *path, struct file_id *id);
+/** 1 when <a> and <b> describe the same file state (or the same failure). */
+int pn_tls_file_id_eq(const struct file_id *a, const struct file_id *b);
+/** Build a server SSL_CTX from the PEM chain <crt> and the key <key>, or NULL
+ *  with <err> ("crt: ..." / "key: ..." naming the file). */
+SSL_CTX *pn_tls_files_ctx_build(const char *crt, const char *key, char *err);
+
 #endif

@@ -169,8 +169,8 @@ file_readable(const char *what, const char *path, char *err)
     return PN_OK;
 }
 
-static void
-file_id_get(const char *path, struct file_id *id)
+void
+pn_tls_file_id_get(const char *path, struct file_id *id)
 {
     struct stat st;
     memset(id, 0, sizeof(*id));
@@ -185,8 +185,8 @@ file_id_get(const char *path, struct file_id *id)
     id->mtime = st.st_mtim;
 }
 
-static int
-file_id_eq(const struct file_id *a, const struct file_id *b)
+int
+pn_tls_file_id_eq(const struct file_id *a, const struct file_id *b)
 {
     if (a->ok != b->ok)
         return 0;
@@ -218,8 +218,8 @@ key_load(const char *path, char *err)
 }
 
 /* Build a server SSL_CTX from the chain <crt> and the key <key>. */
-static SSL_CTX *
-files_ctx_build(const char *crt, const char *key, char *err)
+SSL_CTX *
+pn_tls_files_ctx_build(const char *crt, const char *key, char *err)
 {
     SSL_CTX *ctx = NULL;
     EVP_PKEY *pkey = NULL;
@@ -272,15 +272,15 @@ files_maybe_reload(pn_tls_ctx_t *c)
     c->next_check_ms = now + c->reload_ms;
 
     struct file_id crt_id, key_id;
-    file_id_get(c->crt, &crt_id);
-    file_id_get(c->key, &key_id);
-    if (file_id_eq(&crt_id, &c->crt_id) && file_id_eq(&key_id, &c->key_id))
+    pn_tls_file_id_get(c->crt, &crt_id);
+    pn_tls_file_id_get(c->key, &key_id);
+    if (pn_tls_file_id_eq(&crt_id, &c->crt_id) && pn_tls_file_id_eq(&key_id, &c->key_id))
         return;
     c->crt_id = crt_id;
     c->key_id = key_id;
 
     char err[PN_ERR_LEN];
-    SSL_CTX *ctx = files_ctx_build(c->crt, c->key, err);
+    SSL_CTX *ctx = pn_tls_files_ctx_build(c->crt, c->key, err);
     if (ctx == NULL) {
         log_warn("tls: keeping the previous certificate, reload failed: %s", err);
         return;
@@ -397,9 +397,9 @@ pn_tls_server_files(const char *crt, const char *key, char *err)
     c->key = xstrdup(key);
     /* Take the ids before reading: a change racing with the read is then seen
      * by the next check (and loaded again, harmlessly). */
-    file_id_get(crt, &c->crt_id);
-    file_id_get(key, &c->key_id);
-    c->ctx = files_ctx_build(crt, key, err);
+    pn_tls_file_id_get(crt, &c->crt_id);
+    pn_tls_file_id_get(key, &c->key_id);
+    c->ctx = pn_tls_files_ctx_build(crt, key, err);
     if (c->ctx == NULL)
         goto fail;
     c->reload_ms = TLS_RELOAD_CHECK_MS;

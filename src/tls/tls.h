@@ -89,6 +89,9 @@ void pn_tls_ssl_free(SSL *ssl);
  *  TLS transport; the handshake runs inside the first read/write, or explicitly
  *  through pn_tls_xprt_handshake(). Never NULL. */
 pn_xprt_t *pn_tls_xprt_new(int fd, SSL *ssl);
+/** As pn_tls_xprt_wrap(), for an <inner> whose first <len> bytes at <pre>
+ *  (copied) were read already: the TLS layer reads them first. Never NULL. */
+pn_xprt_t *pn_tls_xprt_wrap_pre(pn_xprt_t *inner, SSL *ssl, const uint8_t *pre, size_t len);
 /** Drive the handshake of <x>: PN_OK when done, PN_AGAIN (see x->want), or
  *  PN_ERR with x->err set to a readable reason. */
 int pn_tls_xprt_handshake(pn_xprt_t *x);

@@ -30,6 +30,8 @@ typedef struct xprt_tls {
     unsigned wr_shut : 1;   /* close_notify sent and the write side shut */
     pn_xprt_t *inner;       /* owned, pn_tls_xprt_wrap: records travel through it */
     int inner_want;         /* what <inner> last waited for */
+    uint8_t *pre;           /* owned, pn_tls_xprt_new_pre: bytes read before, served first */
+    size_t pre_len, pre_off;
 } xprt_tls_t;
 
 static const struct pn_xprt_ops tls_ops;
@@ -189,7 +191,7 @@ tls_pending(pn_xprt_t *x)
 {
     xprt_tls_t *t = (xprt_tls_t *)x;
     int n = SSL_pending(t->ssl);
-    return (n > 0 ? (size_t)n : 0) + (t->inner != NULL ? t->inner->ops->pending(t->inner) : 0);
+    return (n > 0 ? (size_t)n : 0) + (t->pre_len - t->pre_off) + (t->inner != NULL ? t->inner->ops->pending(t->inner) : 0);
 }
 
 static void
@@ -197,6 +199,7 @@ tls_free(pn_xprt_t *x)
 {
     xprt_tls_t *t = (xprt_tls_t *)x;
     SSL_free(t->ssl);
+    free(t->pre);
     if (t->inner != NULL)
         pn_xprt_free(t->inner);
     else if (x->fd >= 0)
@@ -241,6 +244,13 @@ bio_xprt_read(BIO *b, char *buf, size_t len, size_t *got)
 {
     xprt_tls_t *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
+    if (t->pre_off < t->pre_len) {
+        size_t k = t->pre_len - t->pre_off < len ? t->pre_len - t->pre_off : len;
+        memcpy(buf, t->pre + t->pre_off, k);
+        t->pre_off += k;
+        *got = k;
+        return 1;
+    }
     ssize_t n = t->inner->ops->read(t->inner, buf, len);
     if (n > 0) {
         *got = (size_t)n;
@@ -320,6 +330,20 @@ pn_tls_xprt_wrap(pn_xprt_t *inner, SSL *ssl)
     }
     ERR_clear_error();
     return &t->base;
+}
+
+/* As pn_tls_xprt_wrap(), for an <inner> from which the <len> bytes at <pre>
+ * (copied) were already read: the TLS layer reads them first (a ClientHello
+ * looked at to choose the certificate). Never NULL. */
+pn_xprt_t *
+pn_tls_xprt_wrap_pre(pn_xprt_t *inner, SSL *ssl, const uint8_t *pre, size_t len)
+{
+    pn_xprt_t *x = pn_tls_xprt_wrap(inner, ssl);
+    xprt_tls_t *t = (xprt_tls_t *)x;
+    t->pre = xmalloc(len > 0 ? len : 1);
+    memcpy(t->pre, pre, len);
+    t->pre_len = len;
+    return x;
 }
 
 int

@@ -134,6 +134,9 @@ typedef struct pn_hello {
 #define PN_ROUTE_HOST_MAX 253
 #define PN_ROUTE_GROUP_MAX 64
 #define PN_ROUTE_GROUP_KEY_MAX 128
+#define PN_ROUTE_PATH_MAX 256       /* http: the path prefix */
+#define PN_ROUTE_AUTH_MAX 400       /* http: "<user>:sha256$<salt>$<hash>" */
+#define PN_ROUTE_ALLOW_MAX 1024     /* http: "<ip>[/<bits>];..." */
 enum pn_frame_route_fail {
     PN_RF_TAKEN = 1,            /* name or port in use, or another group key */
     PN_RF_DENIED = 2,           /* not allowed for the account, or outside the hub's range */
@@ -149,6 +152,11 @@ typedef struct pn_frame_route {
     char group[PN_ROUTE_GROUP_MAX + 1];         /* ADD: "" when absent */
     char group_key[PN_ROUTE_GROUP_KEY_MAX + 1]; /* ADD: "" when absent */
     uint8_t online;             /* ADD (default 1), STATE */
+    char path[PN_ROUTE_PATH_MAX + 1];           /* ADD, http: path prefix; "" = "/" */
+    char host_header[PN_ROUTE_HOST_MAX + 1];    /* ADD, http: Host sent to the service; "" = as is */
+    char auth[PN_ROUTE_AUTH_MAX + 1];           /* ADD, http: basic auth user and hash; "" = none */
+    char allow[PN_ROUTE_ALLOW_MAX + 1];         /* ADD, http: client networks; "" = any */
+    uint8_t redirect;           /* ADD, http: 1 = http= answers 308 to https:// */
     uint16_t code;              /* FAIL: enum pn_frame_route_fail */
     char reason[PN_ERROR_REASON_MAX + 1];       /* FAIL: log-safe text */
 } pn_frame_route_t;

@@ -20,7 +20,13 @@ enum {
     RT_ONLINE = 6,              /* u8: 0 or 1 */
     RT_CODE = 7,                /* u16: enum pn_frame_route_fail */
     RT_REASON = 8,              /* text without NUL, 0..256 bytes, made log-safe */
+    RT_PATH = 9,                /* printable ASCII, 1..256 bytes */
+    RT_HOST_HEADER = 10,        /* printable ASCII, 1..253 bytes */
+    RT_AUTH = 11,               /* printable ASCII, 1..400 bytes */
+    RT_ALLOW = 12,              /* printable ASCII, 1..1024 bytes */
+    RT_REDIRECT = 13,           /* u8: 0 or 1 */
 };
+#define RT_LAST RT_REDIRECT
 #define RT_BIT(t) (1u << (t))
 #define ROUTE_TYPE_MAX 4
 
@@ -28,7 +34,7 @@ enum {
 static const struct route_tlv {
     uint16_t min, max;
     const char *bad_len;
-} route_tlvs[RT_REASON] = {
+} route_tlvs[RT_LAST] = {
     { 1, 1, "route TYPE is not 1 byte" },
     { 2, 2, "route PORT is not 2 bytes" },
     { 1, PN_ROUTE_HOST_MAX, "route HOST is not 1..253 bytes" },
@@ -37,6 +43,11 @@ static const struct route_tlv {
     { 1, 1, "route ONLINE is not 1 byte" },
     { 2, 2, "route CODE is not 2 bytes" },
     { 0, PN_ERROR_REASON_MAX, "route REASON is over 256 bytes" },
+    { 1, PN_ROUTE_PATH_MAX, "route PATH is not 1..256 bytes" },
+    { 1, PN_ROUTE_HOST_MAX, "route HOST_HEADER is not 1..253 bytes" },
+    { 1, PN_ROUTE_AUTH_MAX, "route AUTH is not 1..400 bytes" },
+    { 1, PN_ROUTE_ALLOW_MAX, "route ALLOW is not 1..1024 bytes" },
+    { 1, 1, "route REDIRECT is not 1 byte" },
 };
 
 /* The members each route frame carries (RT_BIT of their TLV types), indexed by
@@ -47,7 +58,9 @@ static const struct route_frame {
     const char *missing;
 } route_frames[] = {
     { RT_BIT(RT_TYPE) | RT_BIT(RT_PORT) | RT_BIT(RT_HOST) | RT_BIT(RT_GROUP) |
-      RT_BIT(RT_GROUP_KEY) | RT_BIT(RT_ONLINE), RT_BIT(RT_TYPE), "ROUTE_ADD lacks the TYPE TLV" },
+      RT_BIT(RT_GROUP_KEY) | RT_BIT(RT_ONLINE) | RT_BIT(RT_PATH) | RT_BIT(RT_HOST_HEADER) |
+      RT_BIT(RT_AUTH) | RT_BIT(RT_ALLOW) | RT_BIT(RT_REDIRECT), RT_BIT(RT_TYPE),
+      "ROUTE_ADD lacks the TYPE TLV" },
     { RT_BIT(RT_PORT) | RT_BIT(RT_HOST), 0, NULL },
     { RT_BIT(RT_CODE) | RT_BIT(RT_REASON), RT_BIT(RT_CODE), "ROUTE_FAIL lacks the CODE TLV" },
     { 0, 0, NULL },
@@ -156,6 +169,16 @@ pn_frame_route_encode(uint8_t ftype, const pn_frame_route_t *m, uint8_t *out, si
         if (m->online > 1 || !put_route_tlv(RT_ONLINE, &m->online, 1, out, cap, &off))
             return 0;
     }
+    if ((rf->carries & RT_BIT(RT_PATH)) &&
+        (!put_route_text(RT_PATH, m->path, PN_ROUTE_PATH_MAX, 1, out, cap, &off) ||
+         !put_route_text(RT_HOST_HEADER, m->host_header, PN_ROUTE_HOST_MAX, 1, out, cap, &off) ||
+         !put_route_text(RT_AUTH, m->auth, PN_ROUTE_AUTH_MAX, 1, out, cap, &off) ||
+         !put_route_text(RT_ALLOW, m->allow, PN_ROUTE_ALLOW_MAX, 1, out, cap, &off)))
+        return 0;
+    if ((rf->carries & RT_BIT(RT_REDIRECT)) && m->redirect != 0) {
+        if (m->redirect > 1 || !put_route_tlv(RT_REDIRECT, &m->redirect, 1, out, cap, &off))
+            return 0;
+    }
     if (rf->carries & RT_BIT(RT_CODE)) {     /* ROUTE_FAIL: CODE, then REASON */
         put16(v, m->code);
         if (!put_route_tlv(RT_CODE, v, 2, out, cap, &off))
@@ -197,7 +220,7 @@ pn_frame_route_decode(uint8_t ftype, const uint8_t *p, size_t len, pn_frame_rout
         return fail(why, "route id is 0");
     const uint8_t *cur = p + 4, *end = p + len;
     while ((rc = pn_tlv_next(&cur, end, &type, &val, &vlen)) == PN_OK) {
-        if (type < RT_TYPE || type > RT_REASON)
+        if (type < RT_TYPE || type > RT_LAST)
             continue;               /* unknown: a later version's, skip it */
         if (seen & RT_BIT(type))
             return fail(why, "route frame repeats a TLV");
@@ -246,7 +269,27 @@ pn_frame_route_decode(uint8_t ftype, const uint8_t *p, size_t len, pn_frame_rout
             if (keep)
                 m->code = get16(val);
             break;
-        default:                    /* RT_REASON, the last known type */
+        case RT_PATH:
+        case RT_HOST_HEADER:
+        case RT_AUTH:
+        case RT_ALLOW: {
+            if (text_ok(val, vlen, 1) != PN_OK)
+                return fail(why, "route PATH, HOST_HEADER, AUTH or ALLOW is not printable ASCII");
+            char *to = type == RT_PATH ? m->path : type == RT_HOST_HEADER ? m->host_header
+                       : type == RT_AUTH ? m->auth : m->allow;
+            if (keep) {
+                memcpy(to, val, vlen);
+                to[vlen] = '\0';
+            }
+            break;
+        }
+        case RT_REDIRECT:
+            if (val[0] > 1)
+                return fail(why, "route REDIRECT is not 0 or 1");
+            if (keep)
+                m->redirect = val[0];
+            break;
+        default:                    /* RT_REASON */
             if (text_ok(val, vlen, 0) != PN_OK)
                 return fail(why, "route REASON holds a NUL");
             if (keep)

@@ -481,7 +481,10 @@ class HttpEcho:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_HEAD = _handle
 
-        self.server = ThreadingHTTPServer((host, 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 1024   # not 5: a hundred connections at once (HTTP/2 streams)
+
+        self.server = Server((host, 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever,

@@ -66,6 +66,28 @@ ROUTE_LINE = (r"agent: route {name} (?:(?P<ok>registered) (?:as )?(?P<as>.*?)\s*
 # ports and accounts
 # --------------------------------------------------------------------------------------
 
+def auth_spec(user, password, salt=None):
+    """An http route's auth= value (docs/hub.md §2): <user>:sha256$<salt hex>$<hex of
+    SHA-256(salt || password)>."""
+    salt = salt if salt is not None else os.urandom(16)
+    return f"{user}:sha256${salt.hex()}${hashlib.sha256(salt + password.encode()).hexdigest()}"
+
+
+def install_cert(ca, certs_dir, base, serial, name):
+    """A leaf of the test CA <ca> (harness.certs.CertFactory) for <name> (a DNS name, "*."
+    allowed) written as <certs_dir>/<base>.crt and .key for a hub's certs= folder: beside,
+    then renamed over (key first), as docs/hub.md §1.1 says to replace a pair. Return the
+    certificate's path in the CA's folder."""
+    crt, key = ca.leaf(f"{base}-{serial}", serial, cn=name, san=f"DNS:{name}")
+    d = Path(certs_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    for src, dst in ((key, d / f"{base}.key"), (crt, d / f"{base}.crt")):
+        tmp = d / f".{dst.name}.new"
+        tmp.write_bytes(Path(src).read_bytes())
+        os.replace(tmp, dst)
+    return crt
+
+
 def account(name, token=None, **limits):
     """An accounts-file entry: name, a fresh 32-character token, and <limits>
     (max_routes, max_conns, rps, mbps, ports, hosts)."""

@@ -789,11 +789,48 @@ test_type_name(void **state)
     pn_routes_free(NULL, 0);
 }
 
+/* The http rules of a route (docs/hub.md §2): accepted, kept, refused. */
+static void
+test_route_http_rules(void **state)
+{
+    static const char *auth =
+        "u:sha256$0011223344556677$00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    char v[512];
+    pn_conf_route_t r, c;
+    snprintf(v, sizeof(v), "127.0.0.1:80,host=app,path=/api,host_header=In.Local,auth=%s,"
+             "allow=10.0.0.0/8;127.0.0.1,redirect=https", auth);
+    spec_ok("http", v, &r);
+    assert_string_equal(r.path, "/api");
+    assert_string_equal(r.host_header, "in.local");
+    assert_string_equal(r.auth, auth);
+    assert_string_equal(r.allow, "10.0.0.0/8;127.0.0.1");
+    assert_int_equal(r.redirect, 1);
+    assert_string_equal(r.name, "http:app/api");
+    pn_conf_route_copy(&c, &r);
+    assert_true(pn_conf_route_equal(&c, &r));
+    c.redirect = 0;
+    assert_false(pn_conf_route_equal(&c, &r));
+    pn_conf_route_clear(&c);
+    pn_conf_route_clear(&r);
+    spec_ok("http", "127.0.0.1:80,host=app,path=/", &r);
+    assert_null(r.path);
+    pn_conf_route_clear(&r);
+    spec_fails("tcp", "127.0.0.1:80,path=/x", "tcp: path: only for http routes");
+    spec_fails("https", "127.0.0.1:80,host=a,auth=x", "https: auth: only for http routes");
+    spec_fails("http", "127.0.0.1:80,host=a,path=api", "http: path: \"api\" is not a path");
+    spec_fails("http", "127.0.0.1:80,host=a,path=/a%20b", "http: path:");
+    spec_fails("http", "127.0.0.1:80,host=a,auth=u:plain", "http: auth: expected");
+    spec_fails("http", "127.0.0.1:80,host=a,allow=10.0.0.0/33", "http: allow:");
+    spec_fails("http", "127.0.0.1:80,host=a,redirect=yes", "http: redirect:");
+    spec_fails("http", "127.0.0.1:80,host=a,host_header=a b", "http: host_header:");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accounts_full),
+        cmocka_unit_test(test_route_http_rules),
         cmocka_unit_test(test_accounts_range),
         cmocka_unit_test(test_accounts_bad),
         cmocka_unit_test(test_accounts_load),

@@ -1,5 +1,5 @@
 /* tests/unit/relay/relay_test.c: the relay (relay/relay.h) over transports
- * without fd (the in-memory pair of tests/unit/support/xprt_mem.h, woken
+ * without fd (the in-memory pair of core/xprt_mem.h, woken
  * through pn_xprt_wake) and over real TCP sockets on loopback.
  *
  *   end A <--mem or tcp--> relay side 0 | relay side 1 <--mem or tcp--> end B
@@ -21,7 +21,7 @@
 #include "core/xprt.h"
 #include "net/sock.h"
 #include "relay/relay.h"
-#include "support/xprt_mem.h"
+#include "core/xprt_mem.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -265,7 +265,7 @@ links(enum kind k0, enum kind k1, size_t window, pn_xprt_t **a, pn_xprt_t **b, p
     enum kind k[2] = { k0, k1 };
     for (int i = 0; i < 2; i++) {
         if (k[i] == MEM) {
-            xprt_mem_pair(p, window, 0);
+            pn_xprt_mem_pair(p, window, 0);
         } else {
             int fd[2];
             tcp_pair(fd);
@@ -310,7 +310,7 @@ transfer(enum kind k0, enum kind k1, size_t window, size_t max_io, size_t na, si
     if (max_io != 0) {
         for (int i = 0; i < 2; i++)
             if (s[i]->fd < 0)
-                xprt_mem_set_max_io(s[i], max_io);
+                pn_xprt_mem_set_max_io(s[i], max_io);
     }
     relay_t *r = relay_new(run.loop, s[0], s[1], NULL, on_relay_done, &run);
     assert_non_null(r);
@@ -444,7 +444,7 @@ backpressure(enum kind k, size_t window, int *pipes_held)
     if (k == MEM) {
         /* Two windows and one relay buffer, nothing more. */
         assert_true(stalled <= 2 * window + PN_BUF_SIZE);
-        assert_int_equal(xprt_mem_unread(b), window);
+        assert_int_equal(pn_xprt_mem_unread(b), window);
     }
     run_until(&run, never, NULL, 100);
     assert_int_equal(p.a.sent, stalled);        /* still stalled: no spinning write */
@@ -540,7 +540,7 @@ test_zero_copy_needs_fds(void **state)
     size_t n = 1u << 20;
     uint8_t *da = pattern(n, 6), *db = pattern(n, 7);
     tcp_pair(fd);
-    xprt_mem_pair(m, 16384, 1);
+    pn_xprt_mem_pair(m, 16384, 1);
     assert_int_equal(m[0]->ops->zero_copy, 1);
     a = pn_raw_xprt_new(fd[0]);
     s[0] = pn_raw_xprt_new(fd[1]);
@@ -586,7 +586,7 @@ test_wake_deferred_level(void **state)
     struct run run = { .loop = loop };
     pn_xprt_t *m[2];
     struct count c = { .stop_after = 5 };
-    xprt_mem_pair(m, 1024, 0);
+    pn_xprt_mem_pair(m, 1024, 0);
     pn_xprt_watch(m[1], loop, EV_RD, on_count, &c);
     assert_int_equal(m[0]->ops->write(m[0], "x", 1), 1);
     assert_int_equal(c.calls, 0);       /* deferred: not inside write() */
@@ -626,7 +626,7 @@ test_wake_replaced(void **state)
     struct run run = { .loop = loop };
     pn_xprt_t *m[2];
     struct count c1 = { .stop_after = 1 }, c2 = { .stop_after = 1 };
-    xprt_mem_pair(m, 1024, 0);
+    pn_xprt_mem_pair(m, 1024, 0);
     pn_xprt_watch(m[1], loop, EV_RD, on_count, &c1);
     assert_int_equal(m[0]->ops->write(m[0], "x", 1), 1);
     pn_xprt_watch(m[1], loop, EV_RD, on_count, &c2);

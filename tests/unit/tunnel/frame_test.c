@@ -1317,16 +1317,53 @@ test_route_decode_errors(void **state)
     assert_string_equal(m.group, "!}");
 }
 
+/* The http rules of ROUTE_ADD (PATH 9, HOST_HEADER 10, AUTH 11, ALLOW 12,
+ * REDIRECT 13) go through encode and decode; bad values are refused. */
+static void
+test_route_http_rules(void **state)
+{
+    uint8_t buf[4096];
+    pn_frame_route_t m, d;
+    memset(&m, 0, sizeof(m));
+    m.id = 9;
+    m.type = 3;
+    m.online = 1;
+    snprintf(m.host, sizeof(m.host), "app");
+    snprintf(m.path, sizeof(m.path), "/api");
+    snprintf(m.host_header, sizeof(m.host_header), "internal.local");
+    snprintf(m.auth, sizeof(m.auth), "u:sha256$00$11");
+    snprintf(m.allow, sizeof(m.allow), "10.0.0.0/8;::1");
+    m.redirect = 1;
+    size_t n = pn_frame_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf));
+    assert_true(n > 0);
+    assert_int_equal(pn_frame_route_decode(PN_FT_ROUTE_ADD, buf, n, &d, NULL), PN_OK);
+    assert_string_equal(d.path, "/api");
+    assert_string_equal(d.host_header, "internal.local");
+    assert_string_equal(d.auth, "u:sha256$00$11");
+    assert_string_equal(d.allow, "10.0.0.0/8;::1");
+    assert_int_equal(d.redirect, 1);
+    m.redirect = 2;
+    assert_int_equal(pn_frame_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
+    n = route_id(buf, 5);
+    n += tlvb(buf + n, 1, "\x03", 1);
+    n += tlvb(buf + n, 13, "\x02", 1);
+    assert_int_equal(pn_frame_route_decode(PN_FT_ROUTE_ADD, buf, n, &d, NULL), PN_ERR);
+    n = route_id(buf, 5);
+    n += tlvb(buf + n, 1, "\x03", 1);
+    n += tlvb(buf + n, 9, "/a\x01", 3);
+    assert_int_equal(pn_frame_route_decode(PN_FT_ROUTE_ADD, buf, n, &d, NULL), PN_ERR);
+}
+
 static void
 test_route_unknown_and_foreign_tlvs(void **state)
 {
     uint8_t buf[256];
     pn_frame_route_t m;
-    /* Unknown TLV types (0, 9 and up) are skipped wherever they are. */
+    /* Unknown TLV types (0, 14 and up) are skipped wherever they are. */
     size_t n = route_id(buf, 77);
     n += tlvb(buf + n, 0x00, "zz", 2);
     n += tlvb(buf + n, 7, "\x00\x02", 2);
-    n += tlvb(buf + n, 0x09, "\x00\x01\x02\x03\x04", 5);
+    n += tlvb(buf + n, 0x0E, "\x00\x01\x02\x03\x04", 5);
     n += tlvb(buf + n, 8, "no", 2);
     n += tlvb(buf + n, 0xFF, NULL, 0);
     assert_int_equal(pn_frame_route_decode(PN_FT_ROUTE_FAIL, buf, n, &m, NULL), PN_OK);
@@ -1768,6 +1805,7 @@ main(void)
         cmocka_unit_test(test_route_reason_cut),
         cmocka_unit_test(test_route_decode_errors),
         cmocka_unit_test(test_route_unknown_and_foreign_tlvs),
+        cmocka_unit_test(test_route_http_rules),
         cmocka_unit_test(test_route_reason_sanitising),
         cmocka_unit_test(test_route_in_frame),
         cmocka_unit_test(test_data_hello),

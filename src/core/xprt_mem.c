@@ -1,5 +1,5 @@
-/* tests/unit/support/xprt_mem.c: the in-memory transport pair (xprt_mem.h). */
-#include "support/xprt_mem.h"
+/* core/xprt_mem.c: the in-memory transport pair (xprt_mem.h). */
+#include "core/xprt_mem.h"
 #include "core/mem.h"
 
 #include <stdlib.h>
@@ -131,7 +131,7 @@ static const struct pn_xprt_ops mem_ops = {
 static struct pn_xprt_ops mem_zc_ops;
 
 void
-xprt_mem_pair(pn_xprt_t *x[2], size_t window, int zero_copy)
+pn_xprt_mem_pair(pn_xprt_t *x[2], size_t window, int zero_copy)
 {
     xprt_mem_t *m[2];
     if (mem_zc_ops.name == NULL) {
@@ -153,13 +153,13 @@ xprt_mem_pair(pn_xprt_t *x[2], size_t window, int zero_copy)
 }
 
 void
-xprt_mem_set_max_io(pn_xprt_t *x, size_t n)
+pn_xprt_mem_set_max_io(pn_xprt_t *x, size_t n)
 {
     ((xprt_mem_t *)x)->max_io = n;
 }
 
 size_t
-xprt_mem_unread(const pn_xprt_t *x)
+pn_xprt_mem_unread(const pn_xprt_t *x)
 {
     return ((const xprt_mem_t *)x)->rx_len;
 }

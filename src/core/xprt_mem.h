@@ -1,4 +1,6 @@
-/* tests/unit/support/xprt_mem.h: an in-memory transport pair for tests.
+/* core/xprt_mem.h: an in-memory transport pair: the hub's HTTP/2 streams
+ * (modes/hub_h2.c) each reach the HTTP/1.1 router through one, and unit tests
+ * use it as a peer.
  *
  * Two transports wired to each other with no fd (fd = -1): what one writes,
  * the other reads, through a bounded window per direction. Each wakes the
@@ -12,8 +14,8 @@
  *
  * Freeing one end makes the other read end of stream (after what is left)
  * and fail its writes ("peer gone"), as a reset stream would. */
-#ifndef PN_TEST_XPRT_MEM_H
-#define PN_TEST_XPRT_MEM_H
+#ifndef PN_CORE_XPRT_MEM_H
+#define PN_CORE_XPRT_MEM_H
 
 #include "core/xprt.h"
 
@@ -24,11 +26,11 @@
  *  With <zero_copy> set, the pair claims ops->zero_copy (as a transport that
  *  carries bytes as they are would): users must still see fd = -1 and not
  *  splice. Never fails. */
-void xprt_mem_pair(pn_xprt_t *x[2], size_t window, int zero_copy);
+void pn_xprt_mem_pair(pn_xprt_t *x[2], size_t window, int zero_copy);
 /** Let each read and write of <x> move at most <n> bytes (0: no bound), to
  *  force short reads and writes. */
-void xprt_mem_set_max_io(pn_xprt_t *x, size_t n);
+void pn_xprt_mem_set_max_io(pn_xprt_t *x, size_t n);
 /** Bytes written to <x> by its peer and not read yet. */
-size_t xprt_mem_unread(const pn_xprt_t *x);
+size_t pn_xprt_mem_unread(const pn_xprt_t *x);
 
 #endif

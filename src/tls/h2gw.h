@@ -1,0 +1,40 @@
+/* tls/h2gw.h: an HTTP/2 server connection (nghttp2) whose streams come out
+ * as HTTP/1.0 byte streams: each request becomes an in-memory transport
+ * (core/xprt_mem.h) on which the owner reads "METHOD path HTTP/1.0", Host
+ * (from :authority), the fields and the body, and writes an HTTP/1.x
+ * response (Content-Length or close-delimited), which goes back to the user
+ * as HEADERS and DATA. The hub's HTTP/2 users (modes/hub_h2.c) use it.
+ * Abuse limits and the log lines are in h2gw.c's header. */
+#ifndef PN_TLS_H2GW_H
+#define PN_TLS_H2GW_H
+
+#include "core/ev.h"
+#include "core/xprt.h"
+
+#include <stddef.h>
+
+typedef struct pn_h2gw pn_h2gw_t;
+
+/** A new stream: <stream> (owned by the callee from now on) carries one
+ *  HTTP/1.0 request and its response. Runs inside the gateway's callbacks:
+ *  the callee must not call back into the gateway. */
+typedef void (*pn_h2gw_stream_cb)(pn_xprt_t *stream, void *arg);
+/** The connection is over (closed by the user, idle, GOAWAY done, or a fault
+ *  already logged): the owner frees <g> (pn_h2gw_free) inside the call. */
+typedef void (*pn_h2gw_done_cb)(pn_h2gw_t *g, void *arg);
+
+/** Serve HTTP/2 on <x> (owned from now on; the TLS handshake done, ALPN h2)
+ *  on <loop>; <who> prefixes log lines. Never NULL. No callback runs before
+ *  this returns. */
+pn_h2gw_t *pn_h2gw_new(ev_loop_t *loop, pn_xprt_t *x, const char *who, pn_h2gw_stream_cb stream,
+                       pn_h2gw_done_cb done, void *arg);
+/** Send GOAWAY: no new stream; the connection ends when its streams have. */
+void pn_h2gw_goaway(pn_h2gw_t *g);
+/** Streams open. */
+size_t pn_h2gw_streams(const pn_h2gw_t *g);
+/** Free <g>, its streams (their transports see the end) and its transport.
+ *  NULL is a no-op. */
+void pn_h2gw_free_(pn_h2gw_t *g);
+#define pn_h2gw_free(p) do { pn_h2gw_free_(p); (p) = NULL; } while (0)
+
+#endif
