@@ -36,6 +36,9 @@
 
 #define PN_H2_WINDOW (1024 * 1024)  /* per stream and per connection */
 #define PN_H2_CHUNK (64 * 1024)     /* the most one write hands to nghttp2 */
+#define PN_H2_CONN_WINDOW (16 * 1024 * 1024)   /* mux: the connection's receive window */
+#define PN_H2_MAX_STREAMS 4096      /* mux: concurrent streams a server takes */
+#define PN_H2_IDLE_MS 60000         /* mux: a server connection without stream ends */
 
 /** Client side over <inner> (owned from now on, connected, its TLS done):
  *  submit the connection preface and POST <path> for <authority> (scheme
