@@ -129,18 +129,11 @@ on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_
     if (st == NULL)
         return 0;
     if (m->server) {
-        if (nlen == 5 && memcmp(name, ":path", 5) == 0) {
-            if (vlen > MUX_PATH_MAX)
-                vlen = MUX_PATH_MAX;    /* longer than any path= : cannot match */
-            memcpy(st->req_path, value, vlen);
-            st->req_path[vlen] = '\0';
-            if (memchr(value, '\0', vlen) != NULL)
-                st->req_path[0] = '\0';
-        } else if (nlen == 7 && memcmp(name, ":method", 7) == 0) {
-            size_t n = vlen < sizeof(st->req_method) - 1 ? vlen : sizeof(st->req_method) - 1;
-            memcpy(st->req_method, value, n);
-            st->req_method[n] = '\0';
-        }
+        /* Judged as they come: an idle stream keeps no copy of its head. */
+        if (nlen == 5 && memcmp(name, ":path", 5) == 0)
+            st->path_ok = vlen == strlen(m->path) && memcmp(value, m->path, vlen) == 0;
+        else if (nlen == 7 && memcmp(name, ":method", 7) == 0)
+            st->post = vlen == 4 && memcmp(value, "POST", 4) == 0;
     } else if (nlen == 7 && memcmp(name, ":status", 7) == 0 && st->status == 0) {
         int code = 0;
         for (size_t i = 0; i < vlen && i < 3; i++)
@@ -175,10 +168,10 @@ judge_request(pn_h2_mux_t *m, pn_h2s_t *st, int ended)
     uint64_t held;
     int status = 200;
     const char *body = NULL;
-    if (strcmp(st->req_path, m->path) != 0) {
+    if (!st->path_ok) {
         status = 404;
         body = "404 Not Found\n";
-    } else if (strcmp(st->req_method, "POST") != 0) {
+    } else if (!st->post) {
         status = 405;
         body = "405 Method Not Allowed: the tunnel takes POST\n";
     } else if (ended) {
@@ -275,7 +268,7 @@ on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t *dat
             st->roff = 0;
         }
         if (st->rlen + len > st->rcap) {
-            size_t cap = st->rcap != 0 ? st->rcap : 16 * 1024;
+            size_t cap = st->rcap != 0 ? st->rcap : 1024;
             while (cap < st->rlen + len)
                 cap *= 2;
             st->rbuf = xrealloc(st->rbuf, cap);
@@ -368,11 +361,9 @@ mux_send(pn_h2_mux_t *m)
             m->olen += (size_t)n;
         }
         if (m->olen == 0) {
-            if (m->ocap > 64 * 1024) {      /* an idle connection holds no large buffer */
-                free(m->obuf);
-                m->obuf = NULL;
-                m->ocap = 0;
-            }
+            free(m->obuf);                  /* an idle connection holds no buffer */
+            m->obuf = NULL;
+            m->ocap = 0;
             if (before >= MUX_OUT_HIGH / 2)
                 pn_h2_wake_writers(m);         /* writers stopped by a full queue */
             return;

@@ -12,7 +12,6 @@
 #include <nghttp2/nghttp2.h>
 
 #define MUX_OUT_HIGH (256 * 1024)   /* frames queued before streams stop taking bytes */
-#define MUX_PATH_MAX 256
 
 typedef struct pn_h2_mux pn_h2_mux_t;
 
@@ -46,8 +45,6 @@ typedef struct pn_h2s {
     pn_h2_mux_t *m;                 /* a reference while the stream lives */
     int32_t sid;
     int status;                     /* client: the answer's :status */
-    char req_path[MUX_PATH_MAX + 1];
-    char req_method[8];
     const char *refusal;            /* server: the body of a refusal answered */
     size_t refusal_off;
     uint8_t *rbuf;                  /* owned: DATA not read yet (bounded by the window) */
@@ -56,7 +53,8 @@ typedef struct pn_h2s {
     size_t wlen, woff;
     const char *err;                /* the stream failed */
     unsigned peer_eof : 1, closed : 1, wr_eof : 1, eof_sent : 1, deferred : 1, owned : 1,
-             end_told : 1, orphan : 1;
+             end_told : 1, orphan : 1,
+             path_ok : 1, post : 1;   /* server: the request's :path and :method */
 } pn_h2s_t;
 
 /** The stream <sid> of <m>, NULL when nobody holds it. */

@@ -53,6 +53,8 @@ pn_h2_on_read_data(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t len, ui
     st->woff += n;
     if (st->woff == st->wlen) {
         st->woff = st->wlen = 0;
+        free(st->wbuf);             /* an idle stream holds no buffer */
+        st->wbuf = NULL;
         pn_xprt_wake(&st->base);    /* room again */
         if (st->wr_eof) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -89,11 +91,9 @@ pn_h2_stream_read(pn_xprt_t *x, void *buf, size_t len)
         st->roff += n;
         if (st->roff == st->rlen) {
             st->roff = st->rlen = 0;
-            if (st->rcap > 64 * 1024) {
-                free(st->rbuf);
-                st->rbuf = NULL;
-                st->rcap = 0;
-            }
+            free(st->rbuf);         /* an idle stream holds no buffer */
+            st->rbuf = NULL;
+            st->rcap = 0;
         }
         if (!st->closed && st->m->inner != NULL) {
             nghttp2_session_consume(st->m->s, st->sid, n);     /* WINDOW_UPDATE in time */
@@ -133,8 +133,7 @@ pn_h2_stream_write(pn_xprt_t *x, const void *buf, size_t len)
     size_t k = len < (size_t)room ? len : (size_t)room;
     if (k > PN_H2_CHUNK)
         k = PN_H2_CHUNK;
-    if (st->wbuf == NULL)
-        st->wbuf = xmalloc(PN_H2_CHUNK);
+    st->wbuf = xmalloc(k);          /* freed once nghttp2 took it all */
     memcpy(st->wbuf, buf, k);
     st->wlen = k;
     st->woff = 0;

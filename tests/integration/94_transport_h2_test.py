@@ -469,3 +469,33 @@ def test_hub_type3_agent_publishes_a_tcp_route(agent_params, hubstack):
             pass
         assert time.monotonic() < deadline, "the route never answered"
         time.sleep(0.2)
+
+
+def hub_connections(hub):
+    """The established TCP connections the hub process holds on its tunnel port (ss -p)."""
+    out = subprocess.run(["ss", "-Htnp", "state", "established", f"( sport = :{hub.ctl} )"],
+                         capture_output=True, text=True, check=True).stdout
+    return sum(1 for line in out.splitlines() if f"pid={hub.proc.pid}," in line)
+
+
+HUB_AGENTS = 20     # bench/hub_agents.py runs 200 (too slow for CI on 2 cores)
+
+
+def test_hub_type3_agents_each_hold_one_connection(hubstack):
+    """N agents given type=3, one route each: every route answers, and the hub holds
+    exactly one connection per agent (control and data streams share it)."""
+    require_tool("ss")
+    base = port_block(HUB_AGENTS)
+    accts = [account(f"a{i}", ports=[f"{base + i}-{base + i}"]) for i in range(HUB_AGENTS)]
+    hub = hubstack.hub(accts, http=False, ports=(base, base + HUB_AGENTS - 1), params="type=3")
+    echo = hubstack.tcp(echo_handler, name="echo")
+    for i, a in enumerate(accts):
+        hubstack.agent(hub, a["token"], [Route("tcp", echo.port, port=base + i)],
+                       params="type=3", timeout=20)
+    for i in range(HUB_AGENTS):
+        msg = f"agent {i} over one http/2 connection".encode()
+        with connect(base + i, timeout=10) as s:
+            s.sendall(msg)
+            s.shutdown(socket.SHUT_WR)
+            assert recv_all(s, limit=100) == msg
+    assert hub_connections(hub) == HUB_AGENTS
