@@ -10,6 +10,7 @@
 #include "tls/h2_priv.h"
 
 #include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -557,7 +558,7 @@ pn_h2_mux_close_all(pn_list_t *set)
     }
 }
 
-void
+pn_h2_mux_t *
 pn_h2_mux_server(ev_loop_t *loop, pn_xprt_t *inner, const char *path, pn_h2_stream_cb cb,
                  void *ctx, pn_list_t *set)
 {
@@ -569,6 +570,13 @@ pn_h2_mux_server(ev_loop_t *loop, pn_xprt_t *inner, const char *path, pn_h2_stre
     m->idle = ev_timer_new(loop, on_idle, m);
     ev_timer_arm(m->idle, PN_H2_IDLE_MS);
     pn_list_add(set, &m->set_node);
+    return m;
+}
+
+void
+pn_h2_mux_pump(pn_h2_mux_t *m)
+{
+    mux_pump(m);
 }
 
 pn_xprt_t *
@@ -649,4 +657,20 @@ pn_h2_mux_unref(pn_h2_mux_t *m)
     }
     free(m->obuf);
     free(m);
+}
+
+int
+pn_h2_alpn_offer(SSL *ssl)
+{
+    static const unsigned char h2[] = { 2, 'h', '2' };
+    return SSL_set_alpn_protos(ssl, h2, sizeof(h2)) == 0 ? PN_OK : PN_ERR;
+}
+
+int
+pn_h2_alpn_chosen(SSL *ssl)
+{
+    const unsigned char *p = NULL;
+    unsigned n = 0;
+    SSL_get0_alpn_selected(ssl, &p, &n);
+    return n == 2 && memcmp(p, "h2", 2) == 0;
 }

@@ -53,10 +53,11 @@ typedef void (*pn_h2_stream_cb)(pn_xprt_t *x, void *ctx);
 pn_h2_mux_t *pn_h2_mux_client(ev_loop_t *loop, pn_xprt_t *inner, const char *path,
                               const char *authority, int https);
 /** Server over <inner> (owned from now on): each accepted stream goes to
- *  <cb>(x, <ctx>), from the loop, never inside this call. <path> is borrowed
- *  and outlives the mux. The connection holds its own reference and is listed
- *  in <set> (pn_list_init'ed by the caller) until it ends. */
-void pn_h2_mux_server(ev_loop_t *loop, pn_xprt_t *inner, const char *path, pn_h2_stream_cb cb,
+ *  <cb>(x, <ctx>), from the loop (or pn_h2_mux_pump), never inside this call.
+ *  <path> is borrowed and outlives the mux. The connection holds its own
+ *  reference and is listed in <set> (pn_list_init'ed by the caller) until it
+ *  ends. Returns the mux, borrowed: valid until the connection ends. */
+pn_h2_mux_t *pn_h2_mux_server(ev_loop_t *loop, pn_xprt_t *inner, const char *path, pn_h2_stream_cb cb,
                       void *ctx, pn_list_t *set);
 /** End every server connection listed in <set> (their owner goes away): their
  *  streams fail, the sockets close. */
@@ -74,6 +75,9 @@ int pn_h2_mux_fd(const pn_h2_mux_t *m);
 void pn_h2_mux_ref(pn_h2_mux_t *m);
 /** Drop a reference; the last one closes the connection. NULL is a no-op. */
 void pn_h2_mux_unref(pn_h2_mux_t *m);
+/** Read what the socket has and send what is queued, now (the loop does it
+ *  by itself; tests and fuzzers drive a mux by hand). May end the connection. */
+void pn_h2_mux_pump(pn_h2_mux_t *m);
 /** Streams open on <m> now (statistics, tests). */
 size_t pn_h2_mux_streams(const pn_h2_mux_t *m);
 

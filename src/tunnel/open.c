@@ -227,7 +227,7 @@ open_step(tun_open_t *op)
             }
             if (op->o.kind == PN_KIND_DATA)
                 pn_tls_ssl_strict_eof(ssl);     /* a killed peer is a truncation */
-            if (pn_ws_xprt_is(op->x) || pn_h2_xprt_is(op->x) || pn_h2_mux_of(op->x) != NULL) {
+            if (pn_ws_xprt_is(op->x) || pn_h2_mux_of(op->x) != NULL) {
                 pn_xprt_unwatch(op->x);
                 op->x = pn_tls_xprt_wrap(op->x, ssl);   /* PSK inside the WebSocket */
             } else {
@@ -505,7 +505,7 @@ greet_step(tun_greet_t *g)
             }
             if (g->kind == PN_KIND_DATA)
                 pn_tls_ssl_strict_eof(ssl);     /* a killed peer is a truncation */
-            if (pn_ws_xprt_is(g->x) || pn_h2_xprt_is(g->x) || stream) {
+            if (pn_ws_xprt_is(g->x) || stream) {
                 pn_xprt_unwatch(g->x);
                 g->x = pn_tls_xprt_wrap(g->x, ssl);
             } else {
