@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
-"""postern's transports (type=) against each other and against v2ray's WebSocket transport,
-on loopback, in one run on one machine.
+"""postern's transports (type=) against each other and against v2ray's WebSocket and HTTP/2
+transports, on loopback, in one run on one machine.
 
 Paths (all a tunnel from an entry port to the target, both ends on this machine):
   direct                         no relay
   postern reverse type=0         the TCP pool (tls=0)
   postern reverse type=2         every connection a WebSocket (tls=0)
   postern reverse type=2 tls=1   WebSocket inside TLS 1.3 (wss), fingerprint pinned
+  postern reverse type=3         every channel a stream of one HTTP/2 connection (h2c)
+  postern reverse type=3 tls=1   the same inside TLS 1.3 (h2, ALPN), fingerprint pinned
   v2ray vless+ws                 v2ray (Debian's package): dokodemo-door -> VLESS over
                                  WebSocket (no encryption, like type=2 tls=0) -> freedom
+  v2ray vless+h2 tls             VLESS over v2ray's HTTP/2 transport, which requires TLS
+                                 (a self-signed certificate, like type=3 tls=1); Debian's
+                                 v2ray 4.34 has no gRPC transport
 
 Figures: iperf3 TCP throughput with 1 and 8 streams (median of the runs), new connections
 per second (connect, 1 byte echoed, close; compare.py's driver). Ratios: each postern
-type=2 row against type=0 and against v2ray vless+ws. Figures are never asserted; every
+row against type=0 and against v2ray's same transport (type=2 against vless+ws, type=3
+against vless+h2). Figures are never asserted; every
 process is stopped by PID.
 
     python3 bench/transport_bench.py [--quick] [--postern build/postern]
@@ -21,6 +27,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +49,7 @@ def p_postern(xtype, tls):
         s = postern(env, procs, path,
                     f"server://bench@{LOOP}:{tun}/{LOOP}:{e}?tls={tls}&type={xtype}&log=warn")
         up(tun, s)
-        c = postern(env, procs, path, f"client://bench@{LOOP}:{tun}/{LOOP}:{target}?min=64&log=warn")
+        c = postern(env, procs, path, f"client://bench@{LOOP}:{tun}/{LOOP}:{target}?mode=2&min=64&log=warn")
         up(e, s, c)
         time.sleep(WARM)
         return e, [s.pid, c.pid]
@@ -76,13 +83,54 @@ def p_v2ray_ws(env, procs, target):
     return e, [p.pid for p in ps]
 
 
+def p_v2ray_h2(env, procs, target):
+    e, h2 = free_port(), free_port()
+    uid = str(uuid.uuid4())
+    crt, key = os.path.join(env.tmp, "v2ray.crt"), os.path.join(env.tmp, "v2ray.key")
+    if not os.path.exists(crt):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                        "/CN=localhost", "-keyout", key, "-out", crt], check=True,
+                       capture_output=True)
+    http = {"path": "/t", "host": ["localhost"]}
+    server_stream = {"network": "h2", "security": "tls", "httpSettings": http,
+                     "tlsSettings": {"certificates": [{"certificateFile": crt, "keyFile": key}]}}
+    client_stream = {"network": "h2", "security": "tls", "httpSettings": http,
+                     "tlsSettings": {"serverName": "localhost", "allowInsecure": True}}
+    server = {
+        "log": {"loglevel": "none"},
+        "inbounds": [{"listen": LOOP, "port": h2, "protocol": "vless",
+                      "settings": {"clients": [{"id": uid}], "decryption": "none"},
+                      "streamSettings": server_stream}],
+        "outbounds": [{"protocol": "freedom"}]}
+    client = {
+        "log": {"loglevel": "none"},
+        "inbounds": [{"listen": LOOP, "port": e, "protocol": "dokodemo-door",
+                      "settings": {"address": LOOP, "port": target, "network": "tcp"}}],
+        "outbounds": [{"protocol": "vless", "settings": {"vnext": [
+            {"address": LOOP, "port": h2, "users": [{"id": uid, "encryption": "none"}]}]},
+            "streamSettings": client_stream}]}
+    ps = []
+    for name, conf in (("server", server), ("client", client)):
+        cfg = os.path.join(env.tmp, f"v2ray-h2-{name}.json")
+        with open(cfg, "w") as fh:
+            json.dump(conf, fh, indent=1)
+        ps.append(start(procs, ["v2ray", "-config", cfg], env.log(f"v2ray h2 {name}")))
+        up(h2 if name == "server" else e, *ps)
+    return e, [p.pid for p in ps]
+
+
 PATHS = [
     ("direct", p_direct),
     ("postern reverse type=0", p_postern(0, 0)),
     ("postern reverse type=2", p_postern(2, 0)),
     ("postern reverse type=2 tls=1", p_postern(2, 1)),
+    ("postern reverse type=3", p_postern(3, 0)),
+    ("postern reverse type=3 tls=1", p_postern(3, 1)),
     ("v2ray vless+ws", p_v2ray_ws),
+    ("v2ray vless+h2 tls", p_v2ray_h2),
 ]
+PEER = {"type=2": "v2ray vless+ws", "type=3": "v2ray vless+h2 tls"}
 
 
 def with_path(env, setup, backend, body):
@@ -134,12 +182,12 @@ def main():
     def ratio(a_, b_):
         return "-" if a_ is None or b_ in (None, 0) else "%.2fx" % (a_ / b_)
 
-    base, peer = res.get("postern reverse type=0", {}), res.get("v2ray vless+ws", {})
+    base = res.get("postern reverse type=0", {})
     print(f"## transports ({time.strftime('%Y-%m-%d')}, {runs} run(s) of {secs} s, "
           f"{(time.time() - t0) / 60:.1f} min)\n")
     print("| path | 1 stream Gbit/s | 8 streams Gbit/s | conn/s | conn errors |"
-          " 1 / type=0 | 8 / type=0 | conn/s / type=0 | 1 / v2ray ws | 8 / v2ray ws |"
-          " conn/s / v2ray ws |")
+          " 1 / type=0 | 8 / type=0 | conn/s / type=0 | 1 / v2ray same | 8 / v2ray same |"
+          " conn/s / v2ray same |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, _ in PATHS:
         r = res.get(name, {})
@@ -147,6 +195,7 @@ def main():
                  f(r.get("errs"), "%d")]
         if name.startswith("postern"):
             cells += [ratio(r.get(k), base.get(k)) for k in ("tp1", "tp8", "conn")]
+            peer = next((res.get(v, {}) for t, v in PEER.items() if t in name), {})
             cells += [ratio(r.get(k), peer.get(k)) for k in ("tp1", "tp8", "conn")]
         else:
             cells += [""] * 6

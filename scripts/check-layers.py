@@ -51,7 +51,8 @@ LIBRARIES = [
     ("openssl/", "OpenSSL", ["src/tls/"]),
     ("http_parser", "http-parser", ["src/route/http.c"]),
     ("wslay/", "wslay", ["src/tls/xprt_ws.c"]),
-    ("nghttp2/", "nghttp2", ["src/tls/xprt_h2.c", "src/tls/h2gw.c"]),
+    ("nghttp2/", "nghttp2", ["src/tls/h2_mux.c", "src/tls/h2_stream.c",
+                               "src/tls/h2_priv.h", "src/tls/h2gw.c"]),
 ]
 
 CYCLE_CAP = 500     # stop enumerating cycles past this many (the graph is then a knot)

@@ -27,10 +27,11 @@ static const char *const hub_params[] = {
     "max", "log", "read", "slot", "dns", "type", "path", "metrics",
     "certs", NULL,
 };
-/* No tls=: the hub decides the data TLS mode and tells the agent in HELLO. */
+/* The hub decides the data TLS mode and tells the agent in HELLO; tls= only with
+ * type=2|3: the TLS under the upgrade or HTTP/2 to a proxy (wss://, h2). */
 static const char *const agent_params[] = {
     "tcp", "udp", "http", "https", "config", "ca", "sni", "min", "log", "read", "dns", "dial",
-    "type", "path", "host", "metrics", NULL,
+    "type", "path", "host", "metrics", "tls", NULL,
 };
 
 /* proxy:// (docs/proxy.md). */
@@ -508,8 +509,14 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
     cfg->crt_key = xstrdup(pn_url_param(&u, "key"));
     cfg->ca = xstrdup(pn_url_param(&u, "ca"));
     cfg->sni = xstrdup(pn_url_param(&u, "sni"));
-    /* A client given type=2|3 verifies the proxy's certificate with tls=2: no files. */
-    int own_crt = cfg->tls == 2 && !(cfg->role == PN_ROLE_CLIENT && (cfg->xtype == 2 || cfg->xtype == 3));
+    /* A client or agent given type=2|3 verifies the proxy's certificate with tls=2: no files. */
+    int dialing = cfg->role == PN_ROLE_CLIENT || cfg->role == PN_ROLE_AGENT;
+    if (cfg->role == PN_ROLE_AGENT && cfg->tls != 0 && cfg->xtype != 2 && cfg->xtype != 3) {
+        pn_err_set(err, "tls: an agent takes tls= only with type=2 or type=3 (the TLS to a "
+                        "proxy); the hub decides the data channel's TLS");
+        goto fail;
+    }
+    int own_crt = cfg->tls == 2 && !(dialing && (cfg->xtype == 2 || cfg->xtype == 3));
     if (own_crt && (cfg->crt == NULL || *cfg->crt == '\0')) {
         pn_err_set(err, "crt: tls=2 needs crt=<certificate PEM file>");
         goto fail;

@@ -103,6 +103,7 @@ client_session_end(struct client *cl, const char *why)
     cl->lookup = NULL;
     cancel_opens(cl);
     pn_mode_side_close(&cl->side);
+    tun_xport_client_drop(&cl->xc);
     cl->has_pin = cl->verify_sent = 0;
     ev_timer_disarm(cl->refill);
     ev_timer_disarm(cl->tick);
@@ -203,6 +204,12 @@ on_data_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
         snprintf(cl->open_err, sizeof(cl->open_err), "%s", err);
         return;
     }
+    if (tun_xport_client_mux(&cl->xc, NULL) == NULL) {
+        /* type=3: the next streams open on this connection. */
+        tun_xport_client_keep(&cl->xc, x, fp);
+        if (tun_xport_client_mux(&cl->xc, NULL) != NULL)
+            ev_timer_arm(cl->refill, 0);
+    }
     if (cl->hello.tls == 1 && !cl->verify_sent && fp != NULL) {
         /* Tell the server what we saw, so a mismatch is caught on both ends. */
         tun_ctrl_send(cl->side.sess.ctrl, PN_FT_VERIFY, fp, PN_TLS_FP_LEN);
@@ -222,6 +229,14 @@ on_data_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
 static void
 open_data(struct client *cl)
 {
+    const tun_xport_t *xd = tun_xport_client_data(&cl->xc, &cl->hello, cl->data_tls);
+    const uint8_t *mux_fp = NULL;
+    pn_h2_mux_t *mux = xd != NULL && xd->type == PN_XPORT_H2
+                     ? tun_xport_client_mux(&cl->xc, &mux_fp) : NULL;
+    /* type=3: one connection carries every stream; while it is being made,
+     * the other opens wait for it (the refill comes back once it is there). */
+    if (xd != NULL && xd->type == PN_XPORT_H2 && mux == NULL && cl->nopens > 0)
+        return;
     struct opening *o = xcalloc(sizeof(*o));
     uint8_t proof[PN_PROOF_LEN];
     o->cl = cl;
@@ -230,11 +245,10 @@ open_data(struct client *cl)
     if (cl->hello.has_session)
         memcpy(o->id, cl->hello.session, PN_SESSION_TAG_LEN);
     tun_proof(cl->side.sess.secret, o->id, proof);
-    const tun_xport_t *xd = tun_xport_client_data(&cl->xc, &cl->hello, cl->data_tls);
     tun_open_opts_t opts = {
         .kind = PN_KIND_DATA, .tls = xd != NULL ? NULL : cl->data_tls, .sni = cl->sni,
         .pin = cl->hello.tls == 1 ? cl->pin : NULL, .id = o->id, .proof = proof,
-        .timeout_ms = cl->cfg->handshake_ms, .xport = xd,
+        .timeout_ms = cl->cfg->handshake_ms, .xport = xd, .mux = mux, .mux_fp = mux_fp,
     };
     pn_list_add(&cl->opens, &o->node);
     cl->nopens++;
@@ -479,6 +493,7 @@ on_ctrl_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
         return;
     }
     memset(&cl->hello, 0, sizeof(cl->hello));
+    tun_xport_client_keep(&cl->xc, x, fp);     /* type=3: data streams join its connection */
     if (tun_sess_attach(&cl->side.sess, x) != PN_OK)
         client_session_end(cl, "cannot derive the session secret");
 }

@@ -97,6 +97,8 @@ pn_xprt_t *pn_tls_xprt_wrap_pre(pn_xprt_t *inner, SSL *ssl, const uint8_t *pre, 
 int pn_tls_xprt_handshake(pn_xprt_t *x);
 /** The SSL inside the TLS transport <x> (borrowed). */
 SSL *pn_tls_xprt_ssl(pn_xprt_t *x);
+/** The transport a pn_tls_xprt_wrap() TLS <x> runs over (borrowed), else NULL. */
+pn_xprt_t *pn_tls_xprt_inner(pn_xprt_t *x);
 /** Make <ssl> read a TCP end without close_notify as an error ("unexpected eof"),
  *  not as the end of the stream: for data channels between postern ends, which
  *  always send close_notify before a clean end, so that a peer killed mid-transfer

@@ -207,14 +207,44 @@ tls_free(pn_xprt_t *x)
     free(t);
 }
 
+/* TLS over a transport without fd (a stream of an HTTP/2 connection): its
+ * readiness is the inner transport's, watched for the same mask. */
+static void
+on_inner_ready(pn_xprt_t *inner, int ready, void *arg)
+{
+    pn_xprt_t *x = arg;
+    if (x->sub.cb != NULL && (ready & x->sub.mask) != 0)
+        x->sub.cb(x, ready & x->sub.mask, x->sub.arg);  /* may free <x> */
+}
+
+static void
+tls_watch(pn_xprt_t *x)
+{
+    xprt_tls_t *t = (xprt_tls_t *)x;
+    if (t->inner != NULL && t->inner->fd == -1) {
+        pn_xprt_watch(t->inner, x->sub.loop, x->sub.mask, on_inner_ready, x);
+        return;
+    }
+    pn_xprt_fd_watch(x);
+}
+
+static int
+tls_peek(pn_xprt_t *x)
+{
+    xprt_tls_t *t = (xprt_tls_t *)x;
+    if (t->inner != NULL && t->inner->fd == -1)
+        return SSL_pending(t->ssl) > 0 ? 1 : pn_xprt_peek(t->inner);
+    return pn_xprt_fd_peek(x);  /* raw bytes on the socket: a record or an alert */
+}
+
 static const struct pn_xprt_ops tls_ops = {
     .name = "tls",
     .read = tls_read,
     .write = tls_write,
     .shutdown_wr = tls_shutdown_wr,
     .pending = tls_pending,
-    .watch = pn_xprt_fd_watch,
-    .peek = pn_xprt_fd_peek,   /* raw bytes on the socket: a record or an alert */
+    .watch = tls_watch,
+    .peek = tls_peek,
     .free = tls_free,
 };
 
@@ -424,6 +454,14 @@ pn_tls_xprt_ssl(pn_xprt_t *x)
     if (x == NULL || x->ops != &tls_ops)
         return NULL;
     return ((xprt_tls_t *)x)->ssl;
+}
+
+pn_xprt_t *
+pn_tls_xprt_inner(pn_xprt_t *x)
+{
+    if (x == NULL || x->ops != &tls_ops)
+        return NULL;
+    return ((xprt_tls_t *)x)->inner;
 }
 
 void

@@ -4,7 +4,14 @@
  * frames) and the accounting of what is buffered ahead of the socket.
  *
  *   read:  inner --recv_cb--> wslay (4 KiB) --chunk--> rbuf --> caller
- *   write: caller --> wslay_frame_send (header, mask) --send_cb--> inner */
+ *   write: caller --> one buffer: header + (masked) payload --one write--> inner
+ *          (control frames: wslay_frame_send --send_cb--> inner)
+ *
+ * A data frame is sealed whole in one buffer and handed to the inner
+ * transport in one write (one TLS record, one segment: wslay would send the
+ * header and each 4 KiB of masked payload apart). A write whose frame is not
+ * all on the socket answers PN_AGAIN and the next call, with the same bytes,
+ * completes it (as TLS does). */
 #include "tls/ws.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -41,8 +48,9 @@ typedef struct xprt_ws {
     size_t nctl_in;
     unsigned in_frame : 1, in_msg : 1, in_closed : 1, in_eof : 1;
     /* output */
-    struct wslay_frame_iocb out;
-    uint64_t out_rem;           /* payload left of the data frame being written */
+    uint8_t *obuf;              /* owned: the sealed data frame not all written, NULL when none */
+    size_t olen, ooff;
+    size_t opend;               /* payload bytes of that frame, reported once it is written */
     uint8_t pong[WS_CTL_MAX];   /* the last ping's payload, to answer */
     size_t npong;
     uint8_t ctl[WS_CTL_MAX];    /* the control frame being written */
@@ -218,8 +226,8 @@ static int
 flush_ctl(xprt_ws_t *w)
 {
     pn_xprt_t *x = &w->base;
-    if (w->out_rem > 0)
-        return PN_OK;
+    if (w->obuf != NULL)
+        return PN_OK;           /* after the data frame on its way */
     for (;;) {
         if (!w->ctl_busy) {
             if (w->pong_want) {
@@ -322,6 +330,67 @@ ws_read(pn_xprt_t *x, void *buf, size_t len)
     }
 }
 
+/* Write the sealed frame: PN_OK when all of it went, PN_AGAIN (want set), PN_ERR. */
+static int
+flush_frame(xprt_ws_t *w)
+{
+    while (w->ooff < w->olen) {
+        ssize_t n = w->inner->ops->write(w->inner, w->obuf + w->ooff, w->olen - w->ooff);
+        if (n == PN_AGAIN) {
+            w->base.want = w->inner->want;
+            return PN_AGAIN;
+        }
+        if (n <= 0) {
+            w->base.err = w->inner->err != NULL ? w->inner->err : "i/o error";
+            return PN_ERR;
+        }
+        w->ooff += (size_t)n;
+    }
+    free(w->obuf);
+    w->obuf = NULL;
+    w->olen = w->ooff = 0;
+    return PN_OK;
+}
+
+/* Seal <len> payload bytes of <buf> as one binary frame (FIN, masked by a
+ * client) in w->obuf. */
+static int
+seal_frame(xprt_ws_t *w, const uint8_t *buf, size_t len)
+{
+    uint8_t hdr[14], key[4];
+    size_t h = 0;
+    hdr[h++] = 0x80 | WSLAY_BINARY_FRAME;
+    uint8_t m = w->server ? 0 : 0x80;
+    if (len < 126) {
+        hdr[h++] = m | (uint8_t)len;
+    } else if (len <= 0xffff) {
+        hdr[h++] = m | 126;
+        hdr[h++] = (uint8_t)(len >> 8);
+        hdr[h++] = (uint8_t)len;
+    } else {
+        hdr[h++] = m | 127;
+        for (int i = 7; i >= 0; i--)
+            hdr[h++] = (uint8_t)((uint64_t)len >> (8 * i));
+    }
+    if (!w->server) {
+        if (RAND_bytes(key, sizeof(key)) != 1)
+            return PN_ERR;
+        memcpy(hdr + h, key, sizeof(key));
+        h += sizeof(key);
+    }
+    w->obuf = xmalloc(h + len);
+    memcpy(w->obuf, hdr, h);
+    if (w->server) {
+        memcpy(w->obuf + h, buf, len);
+    } else {
+        for (size_t i = 0; i < len; i++)
+            w->obuf[h + i] = buf[i] ^ key[i & 3];
+    }
+    w->olen = h + len;
+    w->ooff = 0;
+    return PN_OK;
+}
+
 static ssize_t
 ws_write(pn_xprt_t *x, const void *buf, size_t len)
 {
@@ -332,30 +401,26 @@ ws_write(pn_xprt_t *x, const void *buf, size_t len)
     }
     if (len == 0)
         return 0;
-    int rc = flush_ctl(w);
-    if (rc != PN_OK)
+    int rc;
+    if (w->obuf != NULL) {      /* the retry of a write that answered PN_AGAIN */
+        if ((rc = flush_frame(w)) != PN_OK)
+            return rc;
+        size_t n = w->opend < len ? w->opend : len;
+        w->opend = 0;
+        return (ssize_t)n;
+    }
+    if ((rc = flush_ctl(w)) != PN_OK)
         return rc;
-    if (w->out_rem == 0) {
-        size_t flen = len < PN_WS_FRAME_OUT ? len : PN_WS_FRAME_OUT;
-        w->out = (struct wslay_frame_iocb){
-            .fin = 1, .opcode = WSLAY_BINARY_FRAME, .mask = !w->server, .payload_length = flen,
-        };
-        w->out_rem = flen;
+    size_t flen = len < PN_WS_FRAME_OUT ? len : PN_WS_FRAME_OUT;
+    if (seal_frame(w, buf, flen) != PN_OK) {
+        x->err = "websocket: no random bytes for the mask";
+        return PN_ERR;
     }
-    w->out.data = buf;
-    w->out.data_length = len < w->out_rem ? len : (size_t)w->out_rem;
-    w->inner_again = 0;
-    ssize_t r = wslay_frame_send(w->fr, &w->out);
-    if (r > 0) {
-        w->out_rem -= (uint64_t)r;
-        return r;
-    }
-    if ((r == 0 || r == WSLAY_ERR_WANT_WRITE) && w->inner_err == NULL) {
-        x->want = w->inner_again ? w->inner_want : EV_WR;
-        return PN_AGAIN;
-    }
-    x->err = w->inner_err != NULL ? w->inner_err : "websocket: cannot send a frame";
-    return PN_ERR;
+    rc = flush_frame(w);
+    if (rc == PN_OK)
+        return (ssize_t)flen;
+    w->opend = flen;
+    return rc;
 }
 
 /* Half-close: a close frame, the socket left open for the peer's rest. */
@@ -365,7 +430,7 @@ ws_shutdown_wr(pn_xprt_t *x)
     xprt_ws_t *w = (xprt_ws_t *)x;
     if (w->wr_shut)
         return PN_OK;
-    if (w->out_rem > 0) {
+    if (w->obuf != NULL) {
         x->err = "websocket: shutdown inside a frame";
         return PN_ERR;
     }
@@ -405,6 +470,7 @@ ws_free(pn_xprt_t *x)
     pn_xprt_free(w->inner);
     free(w->stage);
     free(w->pre);
+    free(w->obuf);
     free(w);
 }
 

@@ -8,6 +8,7 @@
 #include "tunnel/transport.h"
 
 #include <string.h>
+#include <sys/socket.h>
 
 #define GUARD_FAILS 10
 #define GUARD_WINDOW_MS 10000
@@ -29,6 +30,7 @@ struct tun_accept {
     pn_entry_t *entry;          /* owned, NULL when greeting connections accepted elsewhere */
     pn_gate_t *gate;            /* the entry's, or owned when there is no entry (net/gate.h) */
     pn_list_t greets;           /* struct greeting, each owned */
+    pn_list_t h2s;              /* type=3: live HTTP/2 connections (tls/h2_mux.h) */
     tun_guard_t guard;          /* failed handshakes per source */
     pn_ratelim_t guard_log;     /* refusals noted once a second */
     pn_ratelim_t fail_log;      /* failed handshakes noted once a second */
@@ -78,6 +80,10 @@ on_greeted(uint8_t kind, pn_xprt_t *x, const uint8_t *id, const char *err, void 
     pn_list_del(&gr->node);
     pn_gate_leave(a->gate, &gr->adm);
     free(gr);
+    if (kind == TUN_GREET_MUX) {    /* TLS done: the streams are greeted one by one */
+        tun_guard_done(&a->guard, &peer, 1, pn_now_ms());
+        return;
+    }
     if (tun_guard_done(&a->guard, &peer, x != NULL || !greet_fault(kind, err), pn_now_ms()))
         log_warn("%s: %d failed handshakes (auth failures) from %s within %d s: refusing its "
                  "connections for %d s", a->o.who, GUARD_FAILS, pn_addr_str(&peer, s),
@@ -155,6 +161,22 @@ tun_accept_conn(tun_accept_t *a, pn_xprt_t *x, const pn_addr_t *peer)
     gr->g = tun_greet_start(a->loop, x, &go, on_greeted, gr);
 }
 
+/* A stream of an HTTP/2 connection (type=3): greeted as a connection of its
+ * own (preamble, TLS for control, DATA_HELLO), its source the connection's. */
+static void
+on_h2_stream(pn_xprt_t *x, void *arg)
+{
+    pn_addr_t peer;
+    memset(&peer, 0, sizeof(peer));
+    peer.len = sizeof(peer.ss);
+    int fd = pn_h2_mux_fd(pn_h2_mux_of(x));
+    if (fd == -1 || getpeername(fd, (struct sockaddr *)&peer.ss, &peer.len) == -1) {
+        pn_xprt_free(x);
+        return;
+    }
+    tun_accept_conn(arg, x, &peer);
+}
+
 static void
 on_conn(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg)
 {
@@ -169,6 +191,10 @@ tun_accept_new(ev_loop_t *loop, int lfd, const tun_accept_opts_t *o)
     a->o = *o;
     pn_list_init(&a->greets);
     tun_xport_accepting(&a->ws, o->xtype, o->path, o->data_tls);
+    a->ws.h2_stream = on_h2_stream;
+    a->ws.h2_ctx = a;
+    pn_list_init(&a->h2s);
+    a->ws.h2_set = &a->h2s;
     tun_guard_init(&a->guard, GUARD_FAILS, GUARD_WINDOW_MS, GUARD_BAN_MS, GUARD_PENDING);
     a->guard_log.interval_ms = 1000;
     a->fail_log.interval_ms = 1000;
@@ -194,6 +220,7 @@ tun_accept_free_(tun_accept_t *a)
         tun_greet_cancel(gr->g);
         free(gr);
     }
+    pn_h2_mux_close_all(&a->h2s);
     if (a->entry == NULL)
         pn_gate_free(a->gate);
     pn_entry_free(a->entry);

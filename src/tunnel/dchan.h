@@ -7,10 +7,11 @@
  *   dialing end ahead of need and handed over idle: put() adds one, take()
  *   hands out the oldest, take_id() the one a signal names.
  *
- * A multiplexed transport (streams of one WebSocket, HTTP/2 or QUIC
- * connection) fits the same table: take() opens a new stream at once, the
- * peer's streams arrive through put() under their id, want() is 0. The
- * contract of each call is in docs/internals/tunnel.md. */
+ * The multiplexed HTTP/2 transport (type=3, tls/h2_mux.h) uses the pool as
+ * it is: its channels are streams of one connection, opened ahead of need by
+ * the dialing end (only an HTTP/2 client opens streams, and the accepting end
+ * takes channels too). The contract of each call is in
+ * docs/internals/tunnel.md. */
 #ifndef PN_TUNNEL_DCHAN_H
 #define PN_TUNNEL_DCHAN_H
 

@@ -10,6 +10,7 @@
 #include "core/mem.h"
 #include "net/sock.h"
 #include "tls/h2.h"
+#include "tls/h2_mux.h"
 #include "tls/ws.h"
 
 #include <errno.h>
@@ -126,6 +127,7 @@ open_finish(tun_open_t *op, int ok)
     if (ok) {
         x = op->x;
         op->x = NULL;
+        pn_xprt_unwatch(x);     /* a stream was watched for us: the new owner watches */
     }
     memcpy(fp, op->fp, sizeof(fp));
     memcpy(err, op->err, sizeof(err));
@@ -145,6 +147,26 @@ static void
 on_open_io(int fd, int ready, void *arg)
 {
     open_step(arg);
+}
+
+static void
+on_open_x(pn_xprt_t *x, int ready, void *arg)
+{
+    open_step(arg);
+}
+
+/* Wait for what op->x wants: its socket, or for a stream of an HTTP/2 mux
+ * (no fd) its computed readiness. */
+static void
+open_wait(tun_open_t *op)
+{
+    if (op->x->fd == -1) {
+        if (op->io != NULL)
+            ev_io_set(op->io, 0);
+        pn_xprt_watch(op->x, op->loop, op->x->want, on_open_x, op);
+        return;
+    }
+    ev_io_set(op->io, op->x->want);
 }
 
 static long
@@ -176,7 +198,7 @@ open_step(tun_open_t *op)
         op->x = pn_raw_xprt_new(op->fd);
         op->fd = -1;
         if (op->o.xport != NULL && op->o.xport->type != PN_XPORT_TCP)
-            op->ws = tun_ws_dial_new(op->o.xport);
+            op->ws = tun_ws_dial_new(op->o.xport, op->loop);
         op->st = OP_ST_WS;
     }
     /* fall through */
@@ -185,7 +207,7 @@ open_step(tun_open_t *op)
             rc = tun_ws_dial_step(op->ws, &op->x, &why);
             if (rc != PN_OK)
                 break;
-            if (op->o.kind == PN_KIND_DATA && tun_ws_dial_fp(op->ws, op->fp) == 0)
+            if (tun_ws_dial_fp(op->ws, op->fp) == 0)
                 op->has_fp = 1;
         }
         pn_preamble_encode(op->s.b, op->o.kind);
@@ -205,7 +227,8 @@ open_step(tun_open_t *op)
             }
             if (op->o.kind == PN_KIND_DATA)
                 pn_tls_ssl_strict_eof(ssl);     /* a killed peer is a truncation */
-            if (pn_ws_xprt_is(op->x) || pn_h2_xprt_is(op->x)) {
+            if (pn_ws_xprt_is(op->x) || pn_h2_mux_of(op->x) != NULL) {
+                pn_xprt_unwatch(op->x);
                 op->x = pn_tls_xprt_wrap(op->x, ssl);   /* PSK inside the WebSocket */
             } else {
                 /* The raw transport gives its fd to the TLS one. */
@@ -221,7 +244,11 @@ open_step(tun_open_t *op)
         if (op->o.tls != NULL) {
             rc = pn_tls_xprt_handshake(op->x);
             if (rc == PN_ERR) {
-                pn_err_set(op->err, "tls handshake: %s", op->x->err ? op->x->err : "failed");
+                /* Over an HTTP/2 stream, the stream's own failure says more (a 404). */
+                pn_xprt_t *in = pn_tls_xprt_inner(op->x);
+                const char *e = in != NULL && in->err != NULL ? in->err : op->x->err;
+                pn_err_set(op->err, "%s%s", in != NULL && in->err != NULL ? "" : "tls handshake: ",
+                           e != NULL ? e : "failed");
                 open_finish(op, 0);
                 return;
             }
@@ -276,7 +303,7 @@ open_step(tun_open_t *op)
     }
     }
     if (rc == PN_AGAIN) {
-        ev_io_set(op->io, op->x->want);
+        open_wait(op);
         return;
     }
     pn_err_set(op->err, "%s", why ? why : "failed");
@@ -299,6 +326,25 @@ tun_open_start(ev_loop_t *loop, const pn_addr_t *server, const tun_open_opts_t *
     op->st = OP_ST_CONNECT;
     op->timer = ev_timer_new(loop, on_open_timeout, op);
     op->defer = ev_defer_new(loop, on_open_defer, op);
+    op->fd = -1;
+    if (o->mux != NULL) {
+        /* A stream of the connection already open: the preamble at once. */
+        op->x = pn_h2_mux_open(o->mux);
+        if (op->x == NULL) {
+            pn_err_set(op->err, "the http/2 connection ended");
+            ev_defer_schedule(op->defer);
+            return op;
+        }
+        if (o->mux_fp != NULL) {
+            memcpy(op->fp, o->mux_fp, PN_TLS_FP_LEN);
+            op->has_fp = 1;
+        }
+        op->st = OP_ST_WS;
+        op->x->want = EV_WR;
+        open_wait(op);
+        ev_timer_arm(op->timer, o->timeout_ms);
+        return op;
+    }
     op->fd = pn_dial_tcp(server, NULL, op->err);
     if (op->fd == -1) {
         ev_defer_schedule(op->defer);
@@ -341,6 +387,7 @@ greet_finish(tun_greet_t *g, int ok)
     if (ok) {
         x = g->x;
         g->x = NULL;
+        pn_xprt_unwatch(x);     /* a stream was watched for us: the new owner watches */
     }
     memcpy(id, g->id, sizeof(id));
     memcpy(err, g->err, sizeof(err));
@@ -354,6 +401,25 @@ static void
 on_greet_io(int fd, int ready, void *arg)
 {
     greet_step(arg);
+}
+
+static void
+on_greet_x(pn_xprt_t *x, int ready, void *arg)
+{
+    greet_step(arg);
+}
+
+/* As open_wait, for the greeting. */
+static void
+greet_wait(tun_greet_t *g)
+{
+    if (g->x->fd == -1) {
+        if (g->io != NULL)
+            ev_io_set(g->io, 0);
+        pn_xprt_watch(g->x, g->loop, g->x->want, on_greet_x, g);
+        return;
+    }
+    ev_io_set(g->io, g->x->want);
 }
 
 static long
@@ -403,12 +469,17 @@ greet_step(tun_greet_t *g)
             if (rc == PN_AGAIN)
                 break;
             if (rc == 1)
-                g->ws = tun_ws_acc_new(g->o.ws);
+                g->ws = tun_ws_acc_new(g->o.ws, g->loop);
         }
         if (g->ws != NULL) {
             rc = tun_ws_acc_step(g->ws, &g->x, &why);
             if (rc != PN_OK)
                 break;
+            if (g->x == NULL) {     /* an HTTP/2 connection: its streams come one by one */
+                g->kind = TUN_GREET_MUX;
+                greet_finish(g, 1);
+                return;
+            }
         }
         g->st = GR_ST_PREAMBLE;
     /* fall through */
@@ -421,9 +492,10 @@ greet_step(tun_greet_t *g)
             greet_finish(g, 0);
             return;
         }
-        /* A WebSocket's data TLS was the one under the upgrade. */
+        /* A WebSocket's (or HTTP/2 stream's) data TLS was the one under it. */
+        int stream = pn_h2_mux_of(g->x) != NULL;
         pn_tls_ctx_t *ctx = g->kind == PN_KIND_CONTROL ? g->o.psk
-                          : g->ws != NULL ? NULL : g->o.data_tls;
+                          : g->ws != NULL || stream ? NULL : g->o.data_tls;
         if (ctx != NULL) {
             SSL *ssl = pn_tls_server_ssl(ctx);
             if (ssl == NULL) {
@@ -433,7 +505,8 @@ greet_step(tun_greet_t *g)
             }
             if (g->kind == PN_KIND_DATA)
                 pn_tls_ssl_strict_eof(ssl);     /* a killed peer is a truncation */
-            if (pn_ws_xprt_is(g->x) || pn_h2_xprt_is(g->x)) {
+            if (pn_ws_xprt_is(g->x) || stream) {
+                pn_xprt_unwatch(g->x);
                 g->x = pn_tls_xprt_wrap(g->x, ssl);
             } else {
                 int fd = g->x->fd;
@@ -500,7 +573,7 @@ greet_step(tun_greet_t *g)
         return;
     }
     if (rc == PN_AGAIN) {
-        ev_io_set(g->io, g->x->want);
+        greet_wait(g);
         return;
     }
     pn_err_set(g->err, "%s", why ? why : "failed");
@@ -518,11 +591,13 @@ tun_greet_start(ev_loop_t *loop, pn_xprt_t *x, const tun_greet_opts_t *o, tun_gr
     g->ctx = ctx;
     g->fd = -1;
     g->x = x;
-    g->st = o->ws != NULL ? GR_ST_SNIFF : GR_ST_PREAMBLE;
+    g->st = o->ws != NULL && x->fd != -1 ? GR_ST_SNIFF : GR_ST_PREAMBLE;
     step_set(&g->s, PN_PREAMBLE_LEN);
-    g->io = ev_io_new(loop, x->fd, on_greet_io, g);
     g->timer = ev_timer_new(loop, on_greet_timeout, g);
-    ev_io_set(g->io, EV_RD);
+    if (x->fd != -1)
+        g->io = ev_io_new(loop, x->fd, on_greet_io, g);
+    x->want = EV_RD;
+    greet_wait(g);
     ev_timer_arm(g->timer, o->timeout_ms);
     return g;
 }

@@ -31,6 +31,9 @@ typedef struct tun_open_opts {
     const tun_xport_t *xport;       /* borrowed: how it travels; NULL is type=0. With
                                      * type=2 <tls> of a data connection is NULL: its
                                      * TLS is xport->tls, under the upgrade */
+    pn_h2_mux_t *mux;               /* borrowed, type=3: open a stream on this connection
+                                     * (no connect, no handshake under it); NULL: dial */
+    const uint8_t *mux_fp;          /* borrowed, with <mux>: the fingerprint its TLS showed */
 } tun_open_opts_t;
 
 /** Done: <x> (owned by the callee) ready for frames or raw bytes, or NULL with
@@ -38,8 +41,8 @@ typedef struct tun_open_opts {
  *  presented (else NULL). The opener is freed after the callback returns. */
 typedef void (*tun_open_cb)(pn_xprt_t *x, const uint8_t *fp, const char *err, void *ctx);
 
-/** Open a connection of <o>->kind to <server> (borrowed). Never NULL; the
- *  callback never runs before this returns. */
+/** Open a connection of <o>->kind to <server> (borrowed), or a stream on
+ *  <o>->mux. Never NULL; the callback never runs before this returns. */
 tun_open_t *tun_open_start(ev_loop_t *loop, const pn_addr_t *server, const tun_open_opts_t *o,
                            tun_open_cb cb, void *ctx);
 /** Abandon <op> without its callback. NULL is a no-op. */
@@ -49,7 +52,10 @@ void tun_open_cancel(tun_open_t *op);
 typedef int (*tun_greet_check_cb)(const uint8_t *id, const uint8_t *proof, void *ctx);
 /** Server side, done: <kind> and the ready <x> (owned by the callee), with the
  *  data connection's <id>; or <x> NULL and <err> when the greeting failed (the
- *  connection is then already closed). The greeter is freed after the callback. */
+ *  connection is then already closed); or <kind> TUN_GREET_MUX, <x> and <err>
+ *  NULL: the connection became an HTTP/2 mux whose streams are greeted one by
+ *  one (tun_xport_t.h2_stream). The greeter is freed after the callback. */
+#define TUN_GREET_MUX 0xff
 typedef void (*tun_greet_cb)(uint8_t kind, pn_xprt_t *x, const uint8_t *id, const char *err,
                              void *ctx);
 
@@ -62,7 +68,8 @@ typedef struct tun_greet_opts {
                                      * on ws->path (type=2), ws->tls the data TLS; NULL: not */
 } tun_greet_opts_t;
 
-/** Greet the accepted plain transport <x> (owned from now on). Never NULL. */
+/** Greet the accepted plain transport <x> (owned from now on), or a stream of
+ *  an HTTP/2 mux (no fd: it starts at the preamble). Never NULL. */
 tun_greet_t *tun_greet_start(ev_loop_t *loop, pn_xprt_t *x, const tun_greet_opts_t *o,
                              tun_greet_cb cb, void *ctx);
 /** Abandon <g>, closing its connection, without its callback. NULL is a no-op. */

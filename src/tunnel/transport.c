@@ -102,7 +102,41 @@ tun_xport_client_data(tun_xport_client_t *c, const pn_hello_t *h, pn_tls_ctx_t *
 void
 tun_xport_client_clear(tun_xport_client_t *c)
 {
+    tun_xport_client_drop(c);
     pn_tls_ctx_free(c->own_tls);
+}
+
+void
+tun_xport_client_keep(tun_xport_client_t *c, pn_xprt_t *x, const uint8_t *fp)
+{
+    pn_h2_mux_t *m = pn_h2_mux_of(x);
+    if (m == NULL)
+        m = pn_h2_mux_of(pn_tls_xprt_inner(x));
+    if (m == NULL || m == c->mux || tun_xport_client_mux(c, NULL) != NULL)
+        return;
+    pn_h2_mux_ref(m);
+    c->mux = m;
+    c->mux_has_fp = fp != NULL;
+    if (fp != NULL)
+        memcpy(c->mux_fp, fp, PN_TLS_FP_LEN);
+}
+
+pn_h2_mux_t *
+tun_xport_client_mux(tun_xport_client_t *c, const uint8_t **fp)
+{
+    if (c->mux != NULL && !pn_h2_mux_alive(c->mux))
+        tun_xport_client_drop(c);
+    if (fp != NULL)
+        *fp = c->mux_has_fp ? c->mux_fp : NULL;
+    return c->mux;
+}
+
+void
+tun_xport_client_drop(tun_xport_client_t *c)
+{
+    pn_h2_mux_unref(c->mux);
+    c->mux = NULL;
+    c->mux_has_fp = 0;
 }
 
 /* Bytes moved in one step. */
@@ -180,6 +214,7 @@ enum { WD_TLS = 0, WD_REQ, WD_RESP };
 
 struct tun_ws_dial {
     const tun_xport_t *t;       /* borrowed */
+    ev_loop_t *loop;            /* borrowed */
     int st;
     SSL *ssl;                   /* owned until wrapped */
     int started;
@@ -190,10 +225,11 @@ struct tun_ws_dial {
 };
 
 tun_ws_dial_t *
-tun_ws_dial_new(const tun_xport_t *t)
+tun_ws_dial_new(const tun_xport_t *t, ev_loop_t *loop)
 {
     tun_ws_dial_t *d = xcalloc(sizeof(*d));
     d->t = t;
+    d->loop = loop;
     return d;
 }
 
@@ -243,7 +279,13 @@ tun_ws_dial_step(tun_ws_dial_t *d, pn_xprt_t **x, const char **why)
                 *why = "the server did not choose ALPN h2 (not an HTTP/2 server?)";
                 return PN_ERR;
             }
-            *x = pn_h2_xprt_client(*x, d->t->path, d->t->host, ssl != NULL);
+            pn_h2_mux_t *m = pn_h2_mux_client(d->loop, *x, d->t->path, d->t->host, ssl != NULL);
+            *x = pn_h2_mux_open(m);     /* holds the connection now */
+            pn_h2_mux_unref(m);
+            if (*x == NULL) {
+                *why = "cannot open an http/2 stream";
+                return PN_ERR;
+            }
             return PN_OK;
         }
         {
@@ -298,10 +340,11 @@ tun_ws_dial_step(tun_ws_dial_t *d, pn_xprt_t **x, const char **why)
 
 /* --- accepting side -------------------------------------------------------- */
 
-enum { WA_TLS = 0, WA_HEAD, WA_RESP, WA_H2 };
+enum { WA_TLS = 0, WA_HEAD, WA_RESP };
 
 struct tun_ws_acc {
     const tun_xport_t *t;       /* borrowed */
+    ev_loop_t *loop;            /* borrowed */
     int st;
     SSL *ssl;                   /* owned until wrapped */
     int started;
@@ -327,10 +370,11 @@ tun_ws_sniff(pn_xprt_t *x)
 }
 
 tun_ws_acc_t *
-tun_ws_acc_new(const tun_xport_t *t)
+tun_ws_acc_new(const tun_xport_t *t, ev_loop_t *loop)
 {
     tun_ws_acc_t *a = xcalloc(sizeof(*a));
     a->t = t;
+    a->loop = loop;
     return a;
 }
 
@@ -364,16 +408,6 @@ refuse(tun_ws_acc_t *a, pn_xprt_t *x, int status, const char *why, const char **
     return PN_ERR;
 }
 
-/* type=3: the request's head, judged by the HTTP/2 transport. */
-static int
-h2_accept(pn_xprt_t *x, const char **why)
-{
-    int rc = pn_h2_xprt_accept(x);
-    if (rc == PN_ERR)
-        *why = x->err != NULL ? x->err : "http/2 request refused";
-    return rc;
-}
-
 int
 tun_ws_acc_step(tun_ws_acc_t *a, pn_xprt_t **x, const char **why)
 {
@@ -404,9 +438,9 @@ tun_ws_acc_step(tun_ws_acc_t *a, pn_xprt_t **x, const char **why)
                 *why = "http/2: cleartext (h2c) on a port that takes TLS only";
                 return PN_ERR;
             }
-            *x = pn_h2_xprt_server(*x, a->t->path);
-            a->st = WA_H2;
-            return h2_accept(*x, why);
+            pn_h2_mux_server(a->loop, *x, a->t->path, a->t->h2_stream, a->t->h2_ctx, a->t->h2_set);
+            *x = NULL;
+            return PN_OK;
         }
         a->st = WA_HEAD;
     /* fall through */
@@ -441,8 +475,6 @@ tun_ws_acc_step(tun_ws_acc_t *a, pn_xprt_t **x, const char **why)
             return rc;
         *x = pn_ws_xprt_new(*x, 1, (const uint8_t *)a->in.b, a->in.len);
         return PN_OK;
-    case WA_H2:
-        return h2_accept(*x, why);
     }
     *why = "bad websocket state";
     return PN_ERR;

@@ -19,6 +19,7 @@
 
 #include "core/err.h"
 #include "core/xprt.h"
+#include "tls/h2_mux.h"
 #include "tls/tls.h"
 #include "tunnel/frame.h"
 
@@ -28,6 +29,9 @@ typedef struct tun_xport {
     const char *host;           /* borrowed, client: the Host header value */
     pn_tls_ctx_t *tls;          /* borrowed: TLS under the upgrade (wss), NULL for ws:// */
     const char *sni;            /* borrowed, client: server name for that TLS, may be NULL */
+    pn_h2_stream_cb h2_stream;  /* accepting, type=3: where each new stream goes */
+    void *h2_ctx;               /* borrowed, passed to h2_stream */
+    pn_list_t *h2_set;          /* borrowed: the live HTTP/2 connections (pn_h2_mux_close_all) */
 } tun_xport_t;
 
 /** The name of transport <type> ("tcp", "quic", "ws", "h2"), "?" when unknown. */
@@ -54,6 +58,9 @@ typedef struct tun_xport_client {
     char host[300];             /* the Host header */
     char path[PN_PATH_MAX + 1]; /* the path in use */
     pn_tls_ctx_t *own_tls;      /* owned: type=2 given with tls=1|2 */
+    pn_h2_mux_t *mux;           /* a reference, type=3: the connection new streams open on */
+    uint8_t mux_fp[PN_TLS_FP_LEN];  /* the fingerprint its TLS showed */
+    int mux_has_fp;
 } tun_xport_client_t;
 
 /** Set <c> up from the dialing end's URL: type= <given> (-1 none), <tls>,
@@ -69,6 +76,16 @@ const tun_xport_t *tun_xport_client_ctrl(tun_xport_client_t *c);
 const tun_xport_t *tun_xport_client_data(tun_xport_client_t *c, const pn_hello_t *h,
                                          pn_tls_ctx_t *data_tls);
 void tun_xport_client_clear(tun_xport_client_t *c);
+/** type=3: keep the HTTP/2 connection the opened <x> (a stream, or TLS over
+ *  one) travels on as the carrier of the next streams, with the fingerprint
+ *  <fp> (may be NULL) its TLS showed; no-op when a live carrier is kept or <x>
+ *  is no stream. */
+void tun_xport_client_keep(tun_xport_client_t *c, pn_xprt_t *x, const uint8_t *fp);
+/** The live carrier (a dead one is let go), or NULL; its fingerprint in *<fp>
+ *  (NULL when none). */
+pn_h2_mux_t *tun_xport_client_mux(tun_xport_client_t *c, const uint8_t **fp);
+/** Let the carrier go (the session ended). */
+void tun_xport_client_drop(tun_xport_client_t *c);
 
 /** Move <len> bytes of <buf> through <x> (write when <wr>, else read),
  *  *<done> of them already moved: PN_OK when all are, PN_AGAIN (x->want set),
@@ -80,8 +97,9 @@ int tun_io_all(pn_xprt_t *x, void *buf, size_t len, size_t *done, int wr, const 
 typedef struct tun_ws_dial tun_ws_dial_t;
 
 /** A WebSocket opening over the connected raw transport the caller holds;
- *  <t> is borrowed until freed. Never NULL. */
-tun_ws_dial_t *tun_ws_dial_new(const tun_xport_t *t);
+ *  <t> is borrowed until freed. type=3 makes a new HTTP/2 connection on
+ *  <loop> (tls/h2_mux.h) and *<x> becomes its first stream. Never NULL. */
+tun_ws_dial_t *tun_ws_dial_new(const tun_xport_t *t, ev_loop_t *loop);
 /** Advance on *<x> (replaced by the TLS, then by the WebSocket transport):
  *  PN_OK when *<x> is the WebSocket, PN_AGAIN ((*x)->want set), PN_ERR with <why>. */
 int tun_ws_dial_step(tun_ws_dial_t *d, pn_xprt_t **x, const char **why);
@@ -100,10 +118,12 @@ typedef struct tun_ws_acc tun_ws_acc_t;
 
 /** The accepting side of an opening on <t>'s path; with t->tls the TLS under
  *  the upgrade is required (a plain request gets a 400). Never NULL. */
-tun_ws_acc_t *tun_ws_acc_new(const tun_xport_t *t);
+tun_ws_acc_t *tun_ws_acc_new(const tun_xport_t *t, ev_loop_t *loop);
 /** Advance on *<x> as tun_ws_dial_step. A malformed head, another path or a
  *  plain HTTP request is answered (400, 404, 405, 426, a short text page) and
- *  fails with <why> saying so. */
+ *  fails with <why> saying so. type=3: after [TLS] the connection goes to an
+ *  HTTP/2 mux on <loop>, whose streams reach t->h2_stream: PN_OK with *<x>
+ *  NULL (the opening is over, the streams are greeted one by one). */
 int tun_ws_acc_step(tun_ws_acc_t *a, pn_xprt_t **x, const char **why);
 void tun_ws_acc_free(tun_ws_acc_t *a);
 

@@ -5,7 +5,7 @@
   (type=2&path=/tunnel): a download and an upload compared by sha256, 50 concurrent
   connections, half-close; the same with nginx terminating TLS (client tls=2 with ca=)
 - a hub with type=2 and an agent (given nothing) publishing a tcp route; an agent given
-  type=2 itself
+  type=2 itself; an agent given type=2&tls=1 over wss:// to a hub with type=2&tls=1
 """
 import os
 import socket
@@ -186,6 +186,29 @@ def test_hub_type2_agent_publishes_a_tcp_route(agent_params, hubstack):
                 got = recv_all(s, limit=100)
             if got == b"through the hub over websocket":
                 break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "the route never answered"
+        time.sleep(0.2)
+
+
+def test_hub_type2_agent_over_wss(hubstack):
+    """An agent given type=2&tls=1 reaches a hub with type=2&tls=1 over wss:// (its
+    control and data channels inside TLS under each upgrade, the data pinned)."""
+    base = port_block(2)
+    alice = account("alice", ports=[f"{base}-{base + 1}"])
+    hub = hubstack.hub([alice], http=False, ports=(base, base + 1), params="type=2&tls=1")
+    echo = hubstack.tcp(echo_handler, name="echo")
+    hubstack.agent(hub, alice["token"], [Route("tcp", echo.port, port=base + 1)],
+                   params="type=2&tls=1")
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with connect(base + 1, timeout=3) as s:
+                s.sendall(b"through the hub over wss")
+                s.shutdown(socket.SHUT_WR)
+                if recv_all(s, limit=100) == b"through the hub over wss":
+                    break
         except OSError:
             pass
         assert time.monotonic() < deadline, "the route never answered"

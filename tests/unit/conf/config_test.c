@@ -501,6 +501,11 @@ test_agent_minimal(void **state)
     assert_string_equal(cfg.routes_file, "r.json");
     assert_int_equal(cfg.min, 64);
     pn_config_clear(&cfg);
+    /* tls= with type=2|3: the TLS to a proxy, verified with ca= (no crt/key) */
+    parse_ok("agent://" TOKEN "@127.0.0.1:7000?config=r.json&type=2&tls=2&ca=ca.pem", &cfg);
+    assert_int_equal(cfg.tls, 2);
+    assert_int_equal(cfg.xtype, 2);
+    pn_config_clear(&cfg);
     /* One URL route; the same type may repeat. */
     parse_ok("agent://" TOKEN "@:7000?tcp=:22&tcp=:23,port=2323", &cfg);
     assert_int_equal(cfg.nroutes, 2);
@@ -555,7 +560,7 @@ test_agent_errors(void **state)
     parse_fails("agent://" TOKEN "@hub:7000?tcp=:22&read=x", "read:");
     parse_fails("agent://" TOKEN "@hub:7000?tcp=:22&dns=x", "dns:");
     /* parameters of other modes: the hub decides TLS */
-    parse_fails("agent://" TOKEN "@hub:7000?tcp=:22&tls=1", "tls: unknown parameter for agent://");
+    parse_fails("agent://" TOKEN "@hub:7000?tcp=:22&tls=1", "tls: an agent takes tls= only with type=2 or type=3");
     parse_fails("agent://" TOKEN "@hub:7000?tcp=:22&max=10", "max: unknown parameter for agent://");
     parse_fails("agent://" TOKEN "@hub:7000?tcp=:22&accounts=a.json", "accounts: unknown parameter for agent://");
     parse_fails("agent://" TOKEN "@hub:7000?tcp=:22&crt=c.pem", "crt: unknown parameter for agent://");

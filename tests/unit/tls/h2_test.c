@@ -1,9 +1,10 @@
-/* tests/unit/tls/h2_test.c: the "h2" transport (tls/h2.h) over a socketpair,
- * both ends driven by hand: the request's judgement (200, 404, 405, 400,
- * HTTP/1 bytes, a garbage preface), bytes both ways past the 1 MiB window,
- * half-close, a reader that stops reading bounds what is buffered, a write
- * blocked on the window is called back when a read took the WINDOW_UPDATE
- * before anyone watched, and the ALPN helpers without a handshake. */
+/* tests/unit/tls/h2_test.c: the multiplexed HTTP/2 transport (tls/h2_mux.h)
+ * over a socketpair, both connections pumped by hand (pn_h2_mux_pump): two
+ * streams on one connection carry bytes both ways without a round trip and
+ * half-close each on its own; 4 MiB through one stream's 1 MiB window; a
+ * reader that stops stalls its stream only; a reset ends one stream and the
+ * other goes on; another path is refused on its stream only; a shut-down
+ * write fails; peek on idle streams, and the end of the connection. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,7 +12,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,12 +20,25 @@
 #include "core/err.h"
 #include "core/ev.h"
 #include "net/sock.h"
-#include "tls/h2.h"
+#include "tls/h2_mux.h"
+
+#define MAXS 8
 
 struct pair {
-    int fd[2];
-    pn_xprt_t *srv, *cli;
+    ev_loop_t *loop;
+    pn_list_t set;
+    pn_h2_mux_t *cli, *srv;         /* cli: our reference; srv: borrowed */
+    pn_xprt_t *got[MAXS];           /* the server's accepted streams, in order */
+    int ngot;
 };
+
+static void
+on_stream(pn_xprt_t *x, void *ctx)
+{
+    struct pair *p = ctx;
+    assert_true(p->ngot < MAXS);
+    p->got[p->ngot++] = x;
+}
 
 static void
 nonblock(int fd)
@@ -34,83 +47,108 @@ nonblock(int fd)
 }
 
 static void
-pair_open(struct pair *p, const char *srv_path, const char *cli_path)
+pair_open(struct pair *p, const char *cli_path)
 {
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p->fd), 0);
-    nonblock(p->fd[0]);
-    nonblock(p->fd[1]);
-    p->srv = pn_h2_xprt_server(pn_raw_xprt_new(p->fd[0]), srv_path);
-    p->cli = pn_h2_xprt_client(pn_raw_xprt_new(p->fd[1]), cli_path, "x", 0);
+    int fd[2];
+    memset(p, 0, sizeof(*p));
+    p->loop = ev_loop_new();
+    pn_list_init(&p->set);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fd), 0);
+    nonblock(fd[0]);
+    nonblock(fd[1]);
+    p->srv = pn_h2_mux_server(p->loop, pn_raw_xprt_new(fd[0]), "/t", on_stream, p, &p->set);
+    p->cli = pn_h2_mux_client(p->loop, pn_raw_xprt_new(fd[1]), cli_path, "x", 0);
+}
+
+/* Both connections, a few turns (what the loop's events would do). */
+static void
+pump(struct pair *p)
+{
+    for (int i = 0; i < 4; i++) {
+        pn_h2_mux_pump(p->cli);
+        if (!pn_list_empty(&p->set))
+            pn_h2_mux_pump(p->srv);
+    }
 }
 
 static void
 pair_close(struct pair *p)
 {
-    pn_xprt_free(p->srv);
-    pn_xprt_free(p->cli);
+    for (int i = 0; i < p->ngot; i++)
+        pn_xprt_free(p->got[i]);
+    pn_h2_mux_unref(p->cli);
+    pn_h2_mux_close_all(&p->set);
+    ev_loop_free(p->loop);
 }
 
-/* Let the client's preface and request out, then let the server judge. */
-static int
-accept_now(struct pair *p)
+static ssize_t
+rd(pn_xprt_t *x, char *b, size_t n)
 {
-    int rc = PN_AGAIN;
-    for (int i = 0; i < 50 && rc == PN_AGAIN; i++) {
-        uint8_t b[16];
-        ssize_t n = p->cli->ops->read(p->cli, b, sizeof(b));   /* flushes the client */
-        assert_true(n == PN_AGAIN);
-        rc = pn_h2_xprt_accept(p->srv);
-    }
-    return rc;
+    return x->ops->read(x, b, n);
 }
 
 static void
-test_accept_and_bytes_both_ways(void **state)
+test_two_streams_on_one_connection(void **state)
 {
     struct pair p;
-    pair_open(&p, "/t", "/t");
-    /* the client writes before any answer: no round trip */
-    assert_int_equal(p.cli->ops->write(p.cli, "hello", 5), 5);
-    assert_int_equal(accept_now(&p), PN_OK);
     char b[64];
-    ssize_t n = p.srv->ops->read(p.srv, b, sizeof(b));
-    assert_int_equal(n, 5);
+    pair_open(&p, "/t");
+    pn_xprt_t *a = pn_h2_mux_open(p.cli), *c = pn_h2_mux_open(p.cli);
+    assert_non_null(a);
+    assert_non_null(c);
+    assert_ptr_equal(pn_h2_mux_of(a), p.cli);
+    /* written before any answer: no round trip */
+    assert_int_equal(a->ops->write(a, "hello", 5), 5);
+    assert_int_equal(c->ops->write(c, "other", 5), 5);
+    pump(&p);
+    assert_int_equal(p.ngot, 2);
+    assert_int_equal(pn_h2_mux_streams(p.cli), 2);
+    assert_int_equal(rd(p.got[0], b, sizeof(b)), 5);
     assert_memory_equal(b, "hello", 5);
-    assert_int_equal(p.srv->ops->write(p.srv, "world!", 6), 6);
-    n = p.cli->ops->read(p.cli, b, sizeof(b));
-    assert_int_equal(n, 6);
+    assert_int_equal(rd(p.got[1], b, sizeof(b)), 5);
+    assert_memory_equal(b, "other", 5);
+    assert_int_equal(p.got[0]->ops->write(p.got[0], "world!", 6), 6);
+    pump(&p);
+    assert_int_equal(rd(a, b, sizeof(b)), 6);
     assert_memory_equal(b, "world!", 6);
-    /* half-close: the server reads end of stream and still answers */
-    assert_int_equal(p.cli->ops->shutdown_wr(p.cli), PN_OK);
-    assert_int_equal(p.srv->ops->read(p.srv, b, sizeof(b)), 0);
-    assert_int_equal(p.srv->ops->write(p.srv, "late", 4), 4);
-    assert_int_equal(p.cli->ops->read(p.cli, b, sizeof(b)), 4);
-    assert_int_equal(p.srv->ops->shutdown_wr(p.srv), PN_OK);
-    assert_int_equal(p.cli->ops->read(p.cli, b, sizeof(b)), 0);
-    assert_true(pn_h2_xprt_is(p.cli) && pn_h2_xprt_is(p.srv));
+    assert_int_equal(rd(c, b, sizeof(b)), PN_AGAIN);
+    /* half-close of one stream: its server end reads the end and still answers */
+    assert_int_equal(a->ops->shutdown_wr(a), PN_OK);
+    pump(&p);
+    assert_int_equal(rd(p.got[0], b, sizeof(b)), 0);
+    assert_int_equal(rd(p.got[1], b, sizeof(b)), PN_AGAIN);
+    assert_int_equal(p.got[0]->ops->write(p.got[0], "late", 4), 4);
+    assert_int_equal(p.got[0]->ops->shutdown_wr(p.got[0]), PN_OK);
+    pump(&p);
+    assert_int_equal(rd(a, b, sizeof(b)), 4);
+    assert_int_equal(rd(a, b, sizeof(b)), 0);
+    assert_int_equal(a->ops->write(a, "y", 1), PN_ERR);     /* after shutdown */
+    pn_xprt_free(a);
+    pn_xprt_free(c);
     pair_close(&p);
 }
 
-/* 4 MiB through a 1 MiB window, both ends stepping in turn: all of it, in order. */
+/* Move <total> bytes from <w> to <r>, pumping: what arrived, in order. */
 static void
-test_bulk_past_the_window(void **state)
+bulk(struct pair *p, pn_xprt_t *w, pn_xprt_t **r, size_t total)
 {
-    struct pair p;
-    pair_open(&p, "/", "/");
-    assert_int_equal(accept_now(&p), PN_OK);
-    const size_t total = 4u << 20;
     uint8_t *src = malloc(total), *dst = malloc(total);
     for (size_t i = 0; i < total; i++)
         src[i] = (uint8_t)(i * 7 + (i >> 12));
     size_t sent = 0, got = 0;
     for (int round = 0; round < 100000 && got < total; round++) {
         if (sent < total) {
-            ssize_t n = p.cli->ops->write(p.cli, src + sent, total - sent);
+            ssize_t n = w->ops->write(w, src + sent, total - sent);
             assert_true(n > 0 || n == PN_AGAIN);
             if (n > 0)
                 sent += (size_t)n;
         }
-        ssize_t n = p.srv->ops->read(p.srv, dst + got, 100000);
+        pump(p);
+        if (*r == NULL && p->ngot > 0)
+            *r = p->got[0];
+        if (*r == NULL)
+            continue;
+        ssize_t n = (*r)->ops->read(*r, dst + got, 100000);
         assert_true(n > 0 || n == PN_AGAIN);
         if (n > 0)
             got += (size_t)n;
@@ -119,226 +157,111 @@ test_bulk_past_the_window(void **state)
     assert_memory_equal(src, dst, total);
     free(src);
     free(dst);
+}
+
+static void
+test_bulk_past_the_window(void **state)
+{
+    struct pair p;
+    pn_xprt_t *r = NULL;
+    pair_open(&p, "/t");
+    pn_xprt_t *a = pn_h2_mux_open(p.cli);
+    bulk(&p, a, &r, 4u << 20);
+    pn_xprt_free(a);
     pair_close(&p);
 }
 
-/* A reader that stops: the writer gets PN_AGAIN once the window and the
- * socket are full, and the reader's buffer stays within the window. */
+/* A reader that stops: its writer is held at about the stream's window, and
+ * another stream of the connection still carries bytes. */
 static void
-test_a_stopped_reader_pushes_back(void **state)
+test_a_stopped_reader_stalls_its_stream_only(void **state)
 {
     struct pair p;
-    pair_open(&p, "/", "/");
-    assert_int_equal(accept_now(&p), PN_OK);
-    static uint8_t chunk[PN_H2_CHUNK];
+    static uint8_t blk[PN_H2_CHUNK];
+    pair_open(&p, "/t");
+    pn_xprt_t *a = pn_h2_mux_open(p.cli), *c = pn_h2_mux_open(p.cli);
     size_t sent = 0;
-    int again = 0;
-    for (int i = 0; i < 1000 && !again; i++) {
-        ssize_t n = p.cli->ops->write(p.cli, chunk, sizeof(chunk));
-        if (n == PN_AGAIN)
-            again = 1;
-        else
+    for (int i = 0; i < 1000; i++) {
+        ssize_t n = a->ops->write(a, blk, sizeof(blk));
+        if (n > 0)
             sent += (size_t)n;
-        (void)p.srv->ops->peek(p.srv);      /* the server takes what the socket has */
+        pump(&p);
     }
-    assert_true(again);
-    assert_true(sent <= PN_H2_WINDOW + PN_H2_CHUNK);
-    assert_true(p.srv->ops->pending(p.srv) <= PN_H2_WINDOW);
+    assert_true(sent >= PN_H2_WINDOW);
+    assert_true(sent <= PN_H2_WINDOW + 2 * PN_H2_CHUNK);
+    assert_int_equal(a->ops->write(a, blk, sizeof(blk)), PN_AGAIN);
+    assert_int_equal(c->ops->write(c, "go on", 5), 5);
+    pump(&p);
+    char b[8];
+    assert_int_equal(p.ngot, 2);
+    assert_int_equal(rd(p.got[1], b, sizeof(b)), 5);
+    pn_xprt_free(a);
+    pn_xprt_free(c);
     pair_close(&p);
 }
 
-static int kicked;
-
 static void
-on_kicked(pn_xprt_t *x, int ready, void *arg)
-{
-    kicked++;
-    pn_xprt_unwatch(x);
-    ev_loop_stop(arg);
-}
-
-static long
-on_give_up(ev_timer_t *t, void *arg)
-{
-    ev_loop_stop(arg);
-    return EV_TIMER_STOP;
-}
-
-/* Bytes between the two ends go through the test's hands: held, or passed on. */
-struct hop {
-    int c[2], s[2];                 /* c[0] the client's socket, s[0] the server's */
-    uint8_t *held;                  /* client to server bytes not passed on yet */
-    size_t n;
-};
-
-static void
-hop_move(int from, int to, uint8_t *held, size_t *n, size_t cap, int pass)
-{
-    ssize_t r;
-    while (*n < cap && (r = read(from, held + *n, cap - *n)) > 0)
-        *n += (size_t)r;
-    while (pass && *n > 0 && (r = write(to, held, *n)) > 0) {
-        memmove(held, held + r, *n - (size_t)r);
-        *n -= (size_t)r;
-    }
-}
-
-#define HOP_CAP (4u << 20)
-
-static void
-hop_up(struct hop *h, int pass)
-{
-    hop_move(h->c[1], h->s[1], h->held, &h->n, HOP_CAP, pass);
-}
-
-static void
-hop_down(struct hop *h)
-{
-    uint8_t b[65536];
-    size_t n = 0;
-    hop_move(h->s[1], h->c[1], b, &n, sizeof(b), 1);
-    assert_int_equal(n, 0);
-}
-
-/* The relay's first step on a channel handed over without ever being watched:
- * its write blocks on the window, then its read takes the WINDOW_UPDATE off
- * the socket, which stays quiet after. The watch that follows must still call
- * the writer back (the write goes on), not wait for a readiness that never
- * comes. */
-static void
-test_a_window_update_read_before_the_watch(void **state)
-{
-    struct hop h = { .held = malloc(HOP_CAP) };
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, h.c), 0);
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, h.s), 0);
-    for (int i = 0; i < 2; i++) {
-        nonblock(h.c[i]);
-        nonblock(h.s[i]);
-    }
-    pn_xprt_t *srv = pn_h2_xprt_server(pn_raw_xprt_new(h.s[0]), "/");
-    pn_xprt_t *cli = pn_h2_xprt_client(pn_raw_xprt_new(h.c[0]), "/", "x", 0);
-    uint8_t b[16];
-    int rc = PN_AGAIN;
-    for (int i = 0; i < 50 && rc == PN_AGAIN; i++) {
-        assert_int_equal(cli->ops->read(cli, b, sizeof(b)), PN_AGAIN);
-        hop_up(&h, 1);
-        rc = pn_h2_xprt_accept(srv);
-        hop_down(&h);
-    }
-    assert_int_equal(rc, PN_OK);
-    assert_int_equal(cli->ops->read(cli, b, sizeof(b)), PN_AGAIN);  /* the answer, SETTINGS */
-
-    /* The client writes until the window (not the socket) stops it. */
-    static uint8_t chunk[PN_H2_CHUNK];
-    int blocked = 0;
-    for (int i = 0; i < 1000 && !blocked; i++) {
-        ssize_t n = cli->ops->write(cli, chunk, sizeof(chunk));
-        assert_true(n > 0 || n == PN_AGAIN);
-        blocked = n == PN_AGAIN && cli->want == EV_RD;
-        hop_up(&h, 0);
-    }
-    assert_true(blocked);
-    /* The server reads it all: its WINDOW_UPDATE reaches the client's socket. */
-    static uint8_t sink[PN_H2_WINDOW];
-    for (int i = 0; i < 1000 && (h.n > 0 || i < 2); i++) {
-        hop_up(&h, 1);
-        while (srv->ops->read(srv, sink, sizeof(sink)) > 0)
-            ;
-    }
-    assert_int_equal(h.n, 0);
-    hop_down(&h);
-    /* The read takes it in: the socket is quiet after. */
-    assert_int_equal(cli->ops->read(cli, b, sizeof(b)), PN_AGAIN);
-    char c;
-    assert_true(recv(h.c[0], &c, 1, MSG_PEEK | MSG_DONTWAIT) == -1);
-
-    ev_loop_t *loop = ev_loop_new();
-    ev_timer_t *t = ev_timer_new(loop, on_give_up, loop);
-    ev_timer_arm(t, 2000);
-    kicked = 0;
-    pn_xprt_watch(cli, loop, EV_RD, on_kicked, loop);
-    ev_loop_run(loop);
-    assert_int_equal(kicked, 1);
-    assert_true(cli->ops->write(cli, chunk, sizeof(chunk)) > 0);
-    ev_timer_free(t);
-    pn_xprt_free(cli);
-    pn_xprt_free(srv);
-    ev_loop_free(loop);
-    close(h.c[1]);
-    close(h.s[1]);
-    free(h.held);
-}
-
-static void
-read_all(int fd, char *out, size_t cap)
-{
-    size_t n = 0;
-    for (int i = 0; i < 100; i++) {
-        ssize_t r = read(fd, out + n, cap - 1 - n);
-        if (r > 0)
-            n += (size_t)r;
-    }
-    out[n] = '\0';
-}
-
-static void
-test_refusals(void **state)
+test_a_reset_ends_one_stream(void **state)
 {
     struct pair p;
-    pair_open(&p, "/t", "/other");
-    assert_int_equal(accept_now(&p), PN_ERR);
-    assert_non_null(strstr(p.srv->err, "404"));
     char b[16];
-    assert_int_equal(p.cli->ops->read(p.cli, b, sizeof(b)), PN_ERR);
-    assert_non_null(strstr(p.cli->err, "404"));
+    pair_open(&p, "/t");
+    pn_xprt_t *a = pn_h2_mux_open(p.cli), *c = pn_h2_mux_open(p.cli);
+    assert_int_equal(a->ops->write(a, "one", 3), 3);
+    assert_int_equal(c->ops->write(c, "two", 3), 3);
+    pump(&p);
+    assert_int_equal(p.ngot, 2);
+    pn_xprt_free(a);                    /* mid-exchange: RST_STREAM */
+    pump(&p);
+    assert_int_equal(rd(p.got[0], b, sizeof(b)), 3);
+    assert_int_equal(rd(p.got[0], b, sizeof(b)), PN_ERR);
+    assert_non_null(strstr(p.got[0]->err, "reset"));
+    assert_int_equal(rd(p.got[1], b, sizeof(b)), 3);
+    assert_int_equal(c->ops->write(c, "on", 2), 2);
+    pump(&p);
+    assert_int_equal(rd(p.got[1], b, sizeof(b)), 2);
+    assert_true(pn_h2_mux_alive(p.cli));
+    pn_xprt_free(c);
     pair_close(&p);
+}
 
-    /* HTTP/1 bytes get an HTTP/1.1 400 page */
-    int fd[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fd), 0);
-    nonblock(fd[0]);
-    nonblock(fd[1]);
-    pn_xprt_t *s = pn_h2_xprt_server(pn_raw_xprt_new(fd[0]), "/t");
-    const char *get = "GET /t HTTP/1.1\r\nHost: x\r\n\r\n";
-    assert_int_equal(write(fd[1], get, strlen(get)), (ssize_t)strlen(get));
-    assert_int_equal(pn_h2_xprt_accept(s), PN_ERR);
-    char page[512];
-    read_all(fd[1], page, sizeof(page));
-    assert_true(strncmp(page, "HTTP/1.1 400 ", 13) == 0);
-    pn_xprt_free(s);
-    close(fd[1]);
-
-    /* a preface gone wrong after its first bytes */
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fd), 0);
-    nonblock(fd[0]);
-    s = pn_h2_xprt_server(pn_raw_xprt_new(fd[0]), "/t");
-    const char bad[] = "PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n";
-    assert_int_equal(write(fd[1], bad, sizeof(bad) - 1), (ssize_t)sizeof(bad) - 1);
-    assert_int_equal(pn_h2_xprt_accept(s), PN_ERR);
-    assert_non_null(s->err);
-    pn_xprt_free(s);
-    close(fd[1]);
-
-    /* the peer goes away before its request */
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fd), 0);
-    nonblock(fd[0]);
-    s = pn_h2_xprt_server(pn_raw_xprt_new(fd[0]), "/t");
-    close(fd[1]);
-    assert_int_equal(pn_h2_xprt_accept(s), PN_ERR);
-    pn_xprt_free(s);
+/* Another path: that stream is answered 404, the connection goes on. */
+static void
+test_another_path_is_refused_on_its_stream(void **state)
+{
+    struct pair p;
+    char b[16];
+    pair_open(&p, "/elsewhere");
+    pn_xprt_t *a = pn_h2_mux_open(p.cli);
+    assert_int_equal(a->ops->write(a, "x", 1), 1);
+    pump(&p);
+    assert_int_equal(p.ngot, 0);
+    assert_int_equal(rd(a, b, sizeof(b)), PN_ERR);
+    assert_non_null(strstr(a->err, "404"));
+    assert_true(pn_h2_mux_alive(p.cli));
+    assert_int_equal(pn_xprt_peek(a), 0);
+    pn_xprt_free(a);
+    pair_close(&p);
 }
 
 static void
-test_write_after_shutdown_and_peek(void **state)
+test_peek_and_end_of_connection(void **state)
 {
     struct pair p;
-    pair_open(&p, "/", "/");
-    assert_int_equal(accept_now(&p), PN_OK);
-    assert_int_equal(pn_xprt_peek(p.srv), PN_AGAIN);
-    assert_int_equal(p.cli->ops->write(p.cli, "x", 1), 1);
-    assert_int_equal(pn_xprt_peek(p.srv), 1);
-    assert_int_equal(p.cli->ops->shutdown_wr(p.cli), PN_OK);
-    assert_int_equal(p.cli->ops->write(p.cli, "y", 1), PN_ERR);
+    pair_open(&p, "/t");
+    pn_xprt_t *a = pn_h2_mux_open(p.cli);
+    assert_int_equal(a->ops->write(a, "x", 1), 1);
+    pump(&p);
+    assert_int_equal(p.ngot, 1);
+    assert_int_equal(pn_xprt_peek(p.got[0]), 1);
+    assert_int_equal(pn_xprt_peek(a), PN_AGAIN);
+    /* the server goes away: the client's stream fails, the connection is dead */
+    pn_h2_mux_close_all(&p.set);
+    pump(&p);
+    assert_int_equal(pn_xprt_peek(a), 0);
+    assert_false(pn_h2_mux_alive(p.cli));
+    assert_null(pn_h2_mux_open(p.cli));
+    pn_xprt_free(a);
     pair_close(&p);
 }
 
@@ -346,12 +269,12 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accept_and_bytes_both_ways),
+        cmocka_unit_test(test_two_streams_on_one_connection),
         cmocka_unit_test(test_bulk_past_the_window),
-        cmocka_unit_test(test_a_stopped_reader_pushes_back),
-        cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_write_after_shutdown_and_peek),
-        cmocka_unit_test(test_a_window_update_read_before_the_watch),
+        cmocka_unit_test(test_a_stopped_reader_stalls_its_stream_only),
+        cmocka_unit_test(test_a_reset_ends_one_stream),
+        cmocka_unit_test(test_another_path_is_refused_on_its_stream),
+        cmocka_unit_test(test_peek_and_end_of_connection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
