@@ -121,6 +121,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3, help="throughput runs per path (median)")
     ap.add_argument("--strace", action="store_true", help="also strace -c a tls=1 tunnel's ends")
     ap.add_argument("--only", default="", help="comma-separated substrings of the path names")
+    ap.add_argument("--base", help="another postern binary (e.g. before a change): its tls=0 and "
+                    "tls=1 tunnels are measured in the same run, rows marked (base)")
     a = ap.parse_args()
     postern_bin = os.path.abspath(a.postern)
     if not os.access(postern_bin, os.X_OK):
@@ -143,9 +145,16 @@ def main():
     procs = Procs()
     rows = {}
     wanted = [w.strip() for w in a.only.split(",") if w.strip()]
+    paths = list(PATHS)
+    if a.base:
+        base_env = Env(os.path.abspath(a.base), tmp)
+
+        def on_base(fn):
+            return lambda env, procs, target: fn(base_env, procs, target)
+        paths[2:2] = [(f"{n} (base)", on_base(fn), b) for n, fn, b in PATHS[:2]]
     try:
         target = start_backend("iperf", procs, tmp)
-        for name, fn, binary in PATHS:
+        for name, fn, binary in paths:
             if wanted and not any(w in name for w in wanted):
                 continue
             if binary and not shutil.which(binary):

@@ -50,10 +50,11 @@ typedef struct xprt_tls {
     unsigned rd_eof : 1;    /* batching: recv() said end of stream (BIO_eof) */
     unsigned rd_more : 1;   /* batching: the last read stopped with records maybe buffered */
     unsigned rd_held : 1;   /* batching: <rd_rc> met after bytes were returned, told next */
+    unsigned rd_big : 1;    /* batching: the read-ahead buffer was made TLS_BATCH records long */
     int rd_rc;              /* 0 (end of stream) or PN_ERR, when rd_held */
     const char *rd_err;     /* static reason of a held PN_ERR */
     char *out;              /* owned: sealed records not yet sent, NULL when none wait */
-    size_t out_off, out_len;    /* sent and gathered bytes of <out> */
+    size_t out_off, out_len, out_cap;   /* sent, gathered and room bytes of <out> */
     size_t sealed;          /* the caller's bytes behind <out>, told once it is sent */
     pn_xprt_t *inner;       /* owned, pn_tls_xprt_wrap: records travel through it */
     int inner_want;         /* what <inner> last waited for */
@@ -136,8 +137,6 @@ tls_fail(xprt_tls_t *t, int ret, int errno_, int again_want, const char *eof_err
 
 /* --- batching: our BIO on the fd (see the top) ---------------------------- */
 
-static __thread char *out_spare;    /* one empty <out> kept per thread for reuse */
-
 /* Send what waits in <out>: PN_OK once all of it left, PN_AGAIN (want EV_WR)
  * or PN_ERR (err set; errno kept for OpenSSL). */
 static int
@@ -168,11 +167,9 @@ tls_out_release(xprt_tls_t *t)
 {
     if (t->out == NULL || t->out_len > 0)
         return;
-    if (out_spare == NULL)
-        out_spare = t->out;
-    else
-        free(t->out);
+    free(t->out);
     t->out = NULL;
+    t->out_cap = 0;
 }
 
 /* Send records sealed outside a write (an alert, a key update) if they can
@@ -198,6 +195,10 @@ bio_fd_write(BIO *b, const char *buf, size_t len, size_t *put)
     xprt_tls_t *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     *put = 0;
+    if (len > TLS_OUT_CAP) {        /* no record is this long: refuse */
+        errno = EMSGSIZE;
+        return 0;
+    }
     if (t->out_len > 0 && TLS_OUT_CAP - t->out_len < len) {
         int rc = tls_out_flush(t);  /* full (a long handshake flight): send first */
         if (rc == PN_AGAIN)
@@ -205,13 +206,11 @@ bio_fd_write(BIO *b, const char *buf, size_t len, size_t *put)
         if (rc != PN_OK)
             return 0;
     }
-    if (len > TLS_OUT_CAP) {        /* no record is this long: refuse */
-        errno = EMSGSIZE;
-        return 0;
-    }
-    if (t->out == NULL) {
-        t->out = out_spare != NULL ? out_spare : xmalloc(TLS_OUT_CAP);
-        out_spare = NULL;
+    /* Outside a write (a handshake flight, an alert) <out> grows as needed:
+     * many handshakes at once must not each take a batch's room. */
+    if (t->out_cap - t->out_len < len) {
+        t->out_cap = t->out_len + len;
+        t->out = xrealloc(t->out, t->out_cap);
     }
     memcpy(t->out + t->out_len, buf, len);
     t->out_len += len;
@@ -303,6 +302,12 @@ tls_read(pn_xprt_t *x, void *buf, size_t len)
         x->err = t->rd_err;
         return t->rd_rc;
     }
+    if (t->batch && !t->rd_big && SSL_is_init_finished(t->ssl)) {
+        /* Only now: a handshake reads small flights, and many at once (a
+         * pool filling) must not each take a long buffer, even briefly. */
+        SSL_set_default_read_buffer_len(t->ssl, TLS_OUT_CAP);
+        t->rd_big = 1;
+    }
     for (;;) {
         size_t n = 0;
         ERR_clear_error();
@@ -346,8 +351,14 @@ tls_write_batch(xprt_tls_t *t, const void *buf, size_t len)
         tls_out_release(t);
         return (ssize_t)n;
     }
-    size_t done = 0;
-    while (done < len && TLS_OUT_CAP - t->out_len >= TLS_REC_WIRE) {
+    /* Room for the records of <len> bytes, at most TLS_BATCH of them. */
+    size_t recs = (len + 16383) / 16384, done = 0;
+    size_t cap = (recs < TLS_BATCH ? recs : TLS_BATCH) * TLS_REC_WIRE;
+    if (t->out_cap < cap) {
+        t->out = xrealloc(t->out, cap);
+        t->out_cap = cap;
+    }
+    while (done < len && t->out_cap - t->out_len >= TLS_REC_WIRE) {
         size_t n = 0;
         ERR_clear_error();
         errno = 0;
@@ -514,7 +525,6 @@ pn_tls_xprt_new(int fd, SSL *ssl)
             BIO_set_data(b, t);
             SSL_set_bio(ssl, b, b);
             SSL_set_read_ahead(ssl, 1);
-            SSL_set_default_read_buffer_len(ssl, TLS_OUT_CAP);
             t->attached = t->batch = 1;
         }
     }
