@@ -308,9 +308,9 @@ tls_read(pn_xprt_t *x, void *buf, size_t len)
         SSL_set_default_read_buffer_len(t->ssl, TLS_OUT_CAP);
         t->rd_big = 1;
     }
+    ERR_clear_error();      /* once: a call that succeeds queues nothing */
     for (;;) {
         size_t n = 0;
-        ERR_clear_error();
         errno = 0;
         int r = SSL_read_ex(t->ssl, (char *)buf + got, len - got, &n);
         if (r == 1) {
@@ -358,9 +358,9 @@ tls_write_batch(xprt_tls_t *t, const void *buf, size_t len)
         t->out = xrealloc(t->out, cap);
         t->out_cap = cap;
     }
+    ERR_clear_error();      /* once: a call that succeeds queues nothing */
     while (done < len && t->out_cap - t->out_len >= TLS_REC_WIRE) {
         size_t n = 0;
-        ERR_clear_error();
         errno = 0;
         int r = SSL_write_ex(t->ssl, (const char *)buf + done, len - done, &n);
         if (r != 1) {
