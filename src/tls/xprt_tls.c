@@ -11,15 +11,18 @@
  * Batching (a socket, where the kernel cannot take the records over): the SSL
  * reads and writes through a BIO of our own on the fd rather than OpenSSL's
  * socket BIO. Reading, it reads ahead (one recv() brings up to TLS_BATCH
- * records) and a read fills the caller's buffer from every whole record
- * buffered; writing, the records sealed from one caller's buffer gather in
- * <out> and leave in one send(). While they have not all left, write says
- * PN_AGAIN and the next call (with the same bytes first, as the transport's
- * contract says) returns their count once they have: the caller's bytes and
- * the records stay in step. <out> is held only while records wait in it, and
- * OpenSSL's own buffers are released while idle (SSL_MODE_RELEASE_BUFFERS), so
- * an idle connection holds no record buffer. Where the kernel offers kTLS, the
- * socket BIO is kept so that OpenSSL can hand the keys over. */
+ * records once the handshake is done) and a read fills the caller's buffer
+ * from every whole record buffered, so a relay moves up to 64 KiB per step
+ * with one recv() and one write on the other side. Writing, the messages of a
+ * handshake flight gather in <out> and leave in one send() when OpenSSL
+ * flushes the flight; the records of the caller's data leave one send() each,
+ * as they are sealed (no copy beyond the cipher's). <out> is held only while
+ * bytes wait in it, and OpenSSL's own buffers are released while idle
+ * (SSL_MODE_RELEASE_BUFFERS), so an idle connection holds no record buffer.
+ * Where the kernel offers kTLS, OpenSSL's socket BIO is kept so that it can
+ * hand the keys over (the kernel then seals and opens the records): that path
+ * is the one used before batching, unchanged, and is not exercised on a
+ * kernel without the "tls" module, such as the one the tests run on here. */
 #include "tls/tls.h"
 #include "tls/ws.h"
 #include "core/ev.h"
@@ -37,7 +40,7 @@
 #include <sys/socket.h>
 
 #define TLS_REC_WIRE (16384 + 256 + 5)      /* most bytes one record takes on the wire */
-#define TLS_BATCH 4                         /* records gathered per send(), read per recv() */
+#define TLS_BATCH 4                         /* records read per recv() */
 #define TLS_OUT_CAP (TLS_BATCH * TLS_REC_WIRE)
 
 typedef struct xprt_tls {
@@ -55,7 +58,6 @@ typedef struct xprt_tls {
     const char *rd_err;     /* static reason of a held PN_ERR */
     char *out;              /* owned: sealed records not yet sent, NULL when none wait */
     size_t out_off, out_len, out_cap;   /* sent, gathered and room bytes of <out> */
-    size_t sealed;          /* the caller's bytes behind <out>, told once it is sent */
     pn_xprt_t *inner;       /* owned, pn_tls_xprt_wrap: records travel through it */
     int inner_want;         /* what <inner> last waited for */
 } xprt_tls_t;
@@ -195,6 +197,22 @@ bio_fd_write(BIO *b, const char *buf, size_t len, size_t *put)
     xprt_tls_t *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     *put = 0;
+    if (t->out_len == 0 && SSL_is_init_finished(t->ssl)) {
+        /* Records of the caller's data leave as they are sealed: gathering
+         * them would copy each once more, and that cost more CPU here than
+         * the send() calls it saved (docs/benchmarks.md, issue 23). */
+        ssize_t n;
+        do
+            n = send(t->base.fd, buf, len, MSG_NOSIGNAL);
+        while (n == -1 && errno == EINTR);
+        if (n > 0) {
+            *put = (size_t)n;
+            return 1;
+        }
+        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            BIO_set_retry_write(b);
+        return 0;
+    }
     if (len > TLS_OUT_CAP) {        /* no record is this long: refuse */
         errno = EMSGSIZE;
         return 0;
@@ -206,8 +224,8 @@ bio_fd_write(BIO *b, const char *buf, size_t len, size_t *put)
         if (rc != PN_OK)
             return 0;
     }
-    /* Outside a write (a handshake flight, an alert) <out> grows as needed:
-     * many handshakes at once must not each take a batch's room. */
+    /* A handshake flight gathers until OpenSSL flushes it; <out> grows as
+     * needed (many handshakes at once must not each take a long buffer). */
     if (t->out_cap - t->out_len < len) {
         t->out_cap = t->out_len + len;
         t->out = xrealloc(t->out, t->out_cap);
@@ -337,56 +355,6 @@ tls_read(pn_xprt_t *x, void *buf, size_t len)
     return (ssize_t)got;
 }
 
-/* Batching: seal up to TLS_BATCH records of <buf> into <out> and send them in
- * one call. */
-static ssize_t
-tls_write_batch(xprt_tls_t *t, const void *buf, size_t len)
-{
-    int rc = tls_out_flush(t);
-    if (rc != PN_OK)
-        return rc;
-    if (t->sealed > 0) {            /* the records of an earlier call have left */
-        size_t n = t->sealed;
-        t->sealed = 0;
-        tls_out_release(t);
-        return (ssize_t)n;
-    }
-    /* Room for the records of <len> bytes, at most TLS_BATCH of them. */
-    size_t recs = (len + 16383) / 16384, done = 0;
-    size_t cap = (recs < TLS_BATCH ? recs : TLS_BATCH) * TLS_REC_WIRE;
-    if (t->out_cap < cap) {
-        t->out = xrealloc(t->out, cap);
-        t->out_cap = cap;
-    }
-    ERR_clear_error();      /* once: a call that succeeds queues nothing */
-    while (done < len && t->out_cap - t->out_len >= TLS_REC_WIRE) {
-        size_t n = 0;
-        errno = 0;
-        int r = SSL_write_ex(t->ssl, (const char *)buf + done, len - done, &n);
-        if (r != 1) {
-            int e = errno;
-            if (done == 0) {
-                rc = tls_fail(t, r, e, EV_WR, "tls session closed by the peer");
-                if (rc != PN_AGAIN)
-                    tls_out_kick(t);
-                return rc;
-            }
-            ERR_clear_error();      /* the next call meets it again */
-            break;
-        }
-        done += n;
-    }
-    rc = tls_out_flush(t);
-    if (rc == PN_AGAIN) {
-        t->sealed = done;
-        return PN_AGAIN;
-    }
-    if (rc != PN_OK)
-        return rc;
-    tls_out_release(t);
-    return (ssize_t)done;
-}
-
 /* After PN_AGAIN the caller must call again with the same bytes at the start of
  * <buf> (more may follow; the buffer may move): OpenSSL has already encrypted
  * part of them. */
@@ -399,8 +367,6 @@ tls_write(pn_xprt_t *x, const void *buf, size_t len)
         return tls_detached(x);
     if (len == 0)
         return 0;
-    if (t->batch)
-        return tls_write_batch(t, buf, len);
     ERR_clear_error();
     errno = 0;
     int r = SSL_write_ex(t->ssl, buf, len, &n);
