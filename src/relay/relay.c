@@ -28,6 +28,9 @@
 #include "core/mem.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <sys/socket.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -142,6 +145,41 @@ struct relay {
     relay_done_cb cb;
     void *ctx;                  /* borrowed */
 };
+
+/* Relays of this thread now, their most since the last trim, and whether a
+ * burst of at least TRIM_PEAK was seen since all ended. glibc gives back only
+ * the heap's top by itself, so after a burst a process would keep its largest
+ * footprint for good (freed chunks lie between live ones): when the relays
+ * have halved since the last trim (a burst ebbing, so at least TRIM_PEAK / 2
+ * ended in between) or the last one of a burst ended, the free pages inside
+ * the heap go back to the kernel (malloc_trim), and with the last one the
+ * buffer pool's spare buffers (core/buf.h). */
+#define TRIM_PEAK 256
+static __thread size_t relays_live, relays_mark;
+static __thread int relays_burst;
+
+static void
+relays_count(int delta)
+{
+    if (delta > 0) {
+        if (++relays_live > relays_mark)
+            relays_mark = relays_live;
+        if (relays_mark >= TRIM_PEAK)
+            relays_burst = 1;
+        return;
+    }
+    relays_live--;
+    if ((relays_mark >= TRIM_PEAK && relays_live <= relays_mark / 2)
+        || (relays_burst && relays_live == 0)) {
+        relays_mark = relays_live;
+        relays_burst = relays_live > 0;
+        if (relays_live == 0)
+            pn_buf_drain();     /* the burst's spare buffers, too */
+#ifdef __GLIBC__
+        malloc_trim(0);
+#endif
+    }
+}
 
 static void relay_step(relay_t *r);
 static void on_ready(pn_xprt_t *x, int ready, void *arg);
@@ -425,6 +463,7 @@ relay_new(ev_loop_t *loop, pn_xprt_t *entry, pn_xprt_t *exit_, const relay_opts_
           relay_done_cb cb, void *ctx)
 {
     relay_t *r = xcalloc(sizeof(*r));
+    relays_count(1);
     r->loop = loop;
     r->x[0] = entry;
     r->x[1] = exit_;
@@ -499,4 +538,5 @@ relay_free_(relay_t *r)
     ev_timer_free(r->timer);
     ev_defer_free(r->defer);
     free(r);
+    relays_count(-1);
 }

@@ -50,6 +50,11 @@ const char *pn_tls_ossl_reason(void);
  *  NULL with <err>. */
 SSL_CTX *pn_tls_ssl_ctx_new(const SSL_METHOD *method, char *err);
 
+/** The TLS 1.3 suites in this CPU's order of cost (AES-128-GCM first with AES
+ *  instructions, else ChaCha20-Poly1305); <sha256_only> leaves out the SHA-384
+ *  suite (a PSK bound to SHA-256). Static text. */
+const char *pn_tls_suites(int sha256_only);
+
 /** Allocate a zeroed context of <kind> (owned by the caller; pn_tls_ctx_free). */
 struct pn_tls_ctx *pn_tls_ctx_alloc(enum tls_kind kind);
 

@@ -16,9 +16,6 @@
 #define TLS_PSK_ID_MAX 64                   /* bytes of an identity we offer or take */
 #define TLS_PSK_MIN 16                      /* bytes */
 #define TLS_PSK_MAX SSL_MAX_MASTER_KEY_LENGTH
-/* The PSK session is bound to a SHA-256 suite, so only SHA-256 suites may be
- * negotiated: a server picking TLS_AES_256_GCM_SHA384 would skip the PSK. */
-#define TLS_PSK_SUITES "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256"
 
 /* The PSK lives on the SSL_CTX (ex_data, freed and cleansed with it) rather than
  * in pn_tls_ctx: an SSL may outlive pn_tls_ctx_free() and still run its
@@ -167,7 +164,9 @@ psk_ctx_new(int server, const uint8_t *psk, size_t len, const char *id,
     c->ctx = pn_tls_ssl_ctx_new(server ? TLS_server_method() : TLS_client_method(), err);
     if (c->ctx == NULL)
         goto fail;
-    if (SSL_CTX_set_ciphersuites(c->ctx, TLS_PSK_SUITES) != 1) {
+    /* The PSK session is bound to a SHA-256 suite, so only SHA-256 suites may
+     * be negotiated: a server picking TLS_AES_256_GCM_SHA384 would skip the PSK. */
+    if (SSL_CTX_set_ciphersuites(c->ctx, pn_tls_suites(1)) != 1) {
         pn_err_set(err, "psk: cannot set the cipher suites: %s", pn_tls_ossl_reason());
         goto fail;
     }

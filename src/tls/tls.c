@@ -6,7 +6,9 @@
  * Every context is TLS 1.3 only, without session tickets, session cache or
  * early data, and with small idle memory (SSL_MODE_RELEASE_BUFFERS). A TCP FIN
  * without close_notify reads as end of stream (SSL_OP_IGNORE_UNEXPECTED_EOF) so
- * that half-close behaves as it does on raw TCP. Kernel TLS (SSL_OP_ENABLE_KTLS)
+ * that half-close behaves as it does on raw TCP. AES-128-GCM is preferred where
+ * the CPU has AES instructions, ChaCha20-Poly1305 where it has not (either
+ * end: SSL_OP_PRIORITIZE_CHACHA). Kernel TLS (SSL_OP_ENABLE_KTLS)
  * is asked for unless POSTERN_NO_KTLS is set: where the kernel offers the "tls"
  * ULP, OpenSSL hands the session keys to it after the handshake and records
  * are sealed and opened in the kernel; elsewhere OpenSSL does it in user space,
@@ -28,10 +30,16 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
+#if defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 #define TLS_RELOAD_CHECK_MS 1000            /* files are stat()ed at most this often (default) */
 
@@ -87,6 +95,65 @@ pn_tls_ktls_allowed(void)
     return allowed;
 }
 
+/* Whether this kernel can take records over: the "tls" ULP is loaded, or its
+ * module is installed (the kernel loads it on the first request). Where it
+ * cannot, the transport gathers records itself (tls/xprt_tls.c). Read once. */
+int
+pn_tls_ktls_kernel(void)
+{
+    static int have = -1;
+    if (have != -1)
+        return have;
+    have = 0;
+    char ulp[256] = "";
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "re");
+    if (f != NULL) {
+        if (fgets(ulp, sizeof(ulp), f) == NULL)
+            ulp[0] = '\0';
+        fclose(f);
+    }
+    for (char *w = strtok(ulp, " \n"); w != NULL && !have; w = strtok(NULL, " \n"))
+        have = strcmp(w, "tls") == 0;
+    struct utsname u;
+    if (!have && uname(&u) == 0) {
+        static const char *const ext[] = { "", ".xz", ".zst", ".gz" };
+        char path[512];
+        for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]) && !have; i++) {
+            snprintf(path, sizeof(path), "/lib/modules/%s/kernel/net/tls/tls.ko%s", u.release,
+                     ext[i]);
+            have = access(path, R_OK) == 0;
+        }
+    }
+    return have;
+}
+
+/* Whether this CPU seals AES in hardware (AES-NI, the ARMv8 AES
+ * instructions): then AES-128-GCM is the cheapest suite, else ChaCha20. */
+static int
+cpu_has_aes(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul");
+#elif defined(__aarch64__)
+    return (getauxval(AT_HWCAP) & HWCAP_AES) != 0;
+#else
+    return 0;
+#endif
+}
+
+const char *
+pn_tls_suites(int sha256_only)
+{
+    if (cpu_has_aes())
+        return sha256_only ? "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256"
+                           : "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:"
+                             "TLS_AES_256_GCM_SHA384";
+    return sha256_only ? "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"
+                       : "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:"
+                         "TLS_AES_256_GCM_SHA384";
+}
+
 /* A type=3 server's ALPN (pn_tls_ctx_alpn_h2): "h2" when offered, else none.
  * Only those contexts choose it: a TLS port that relays the user's bytes
  * (single-end tls=, the master) must not tell an HTTP/2-capable client to
@@ -119,6 +186,14 @@ pn_tls_ssl_ctx_new(const SSL_METHOD *method, char *err)
         return NULL;
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    /* The cheapest suite on this CPU first; a server follows its own order
+     * unless the client put ChaCha20 first (it has no AES instructions). */
+    if (SSL_CTX_set_ciphersuites(ctx, pn_tls_suites(0)) != 1) {
+        pn_err_set(err, "tls: cannot set the cipher suites: %s", pn_tls_ossl_reason());
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
     if (pn_tls_ktls_allowed())
         SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
     SSL_CTX_set_num_tickets(ctx, 0);

@@ -111,6 +111,10 @@ enum { PN_KTLS_SEND = 1, PN_KTLS_RECV = 2 };
 int pn_tls_xprt_ktls(pn_xprt_t *x);
 /** 0 when POSTERN_NO_KTLS is set, else 1 (read once). */
 int pn_tls_ktls_allowed(void);
+/** 1 when this kernel offers the "tls" ULP (loaded, or its module installed),
+ *  else 0 (read once). Where it does not, or kTLS is not allowed, a TLS
+ *  transport on a socket gathers records and sends several per write. */
+int pn_tls_ktls_kernel(void);
 /** With <quiet> nonzero, "kernel TLS unavailable" is a DEBUG line, not INFO
  *  (tls=0: only the control channel is TLS). */
 void pn_tls_ktls_quiet(int quiet);

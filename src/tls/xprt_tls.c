@@ -6,7 +6,23 @@
  * socket writable and a write readable), a close_notify or a bare FIN becomes
  * end of stream, anything else PN_ERR with a static reason. The error queue is
  * emptied before every call and after every failure, so one connection's errors
- * never show up on another. */
+ * never show up on another.
+ *
+ * Batching (a socket, where the kernel cannot take the records over): the SSL
+ * reads and writes through a BIO of our own on the fd rather than OpenSSL's
+ * socket BIO. Reading, it reads ahead (one recv() brings up to TLS_BATCH
+ * records once the handshake is done) and a read fills the caller's buffer
+ * from every whole record buffered, so a relay moves up to 64 KiB per step
+ * with one recv() and one write on the other side. Writing, the messages of a
+ * handshake flight gather in <out> and leave in one send() when OpenSSL
+ * flushes the flight; the records of the caller's data leave one send() each,
+ * as they are sealed (no copy beyond the cipher's). <out> is held only while
+ * bytes wait in it, and OpenSSL's own buffers are released while idle
+ * (SSL_MODE_RELEASE_BUFFERS), so an idle connection holds no record buffer.
+ * Where the kernel offers kTLS, OpenSSL's socket BIO is kept so that it can
+ * hand the keys over (the kernel then seals and opens the records): that path
+ * is the one used before batching, unchanged, and is not exercised on a
+ * kernel without the "tls" module, such as the one the tests run on here. */
 #include "tls/tls.h"
 #include "tls/ws.h"
 #include "core/ev.h"
@@ -23,11 +39,25 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#define TLS_REC_WIRE (16384 + 256 + 5)      /* most bytes one record takes on the wire */
+#define TLS_BATCH 4                         /* records read per recv() */
+#define TLS_OUT_CAP (TLS_BATCH * TLS_REC_WIRE)
+
 typedef struct xprt_tls {
     pn_xprt_t base;         /* first, so a pn_xprt_t * is an xprt_tls_t * */
     SSL *ssl;               /* owned; freed by tls_free */
     unsigned attached : 1;  /* SSL_set_fd succeeded */
     unsigned wr_shut : 1;   /* close_notify sent and the write side shut */
+    unsigned notify : 1;    /* batching: close_notify sealed (maybe still in <out>) */
+    unsigned batch : 1;     /* our BIO on the fd: read-ahead, records gathered in <out> */
+    unsigned rd_eof : 1;    /* batching: recv() said end of stream (BIO_eof) */
+    unsigned rd_more : 1;   /* batching: the last read stopped with records maybe buffered */
+    unsigned rd_held : 1;   /* batching: <rd_rc> met after bytes were returned, told next */
+    unsigned rd_big : 1;    /* batching: the read-ahead buffer was made TLS_BATCH records long */
+    int rd_rc;              /* 0 (end of stream) or PN_ERR, when rd_held */
+    const char *rd_err;     /* static reason of a held PN_ERR */
+    char *out;              /* owned: sealed records not yet sent, NULL when none wait */
+    size_t out_off, out_len, out_cap;   /* sent, gathered and room bytes of <out> */
     pn_xprt_t *inner;       /* owned, pn_tls_xprt_wrap: records travel through it */
     int inner_want;         /* what <inner> last waited for */
     uint8_t *pre;           /* owned, pn_tls_xprt_new_pre: bytes read before, served first */
@@ -35,6 +65,7 @@ typedef struct xprt_tls {
 } xprt_tls_t;
 
 static const struct pn_xprt_ops tls_ops;
+static int bio_xprt_create(BIO *b);
 
 /* Return a static reason for the failure just reported on <ssl>: the earliest
  * queued OpenSSL error, the verification result when the certificate was
@@ -108,6 +139,167 @@ tls_fail(xprt_tls_t *t, int ret, int errno_, int again_want, const char *eof_err
     return rc;
 }
 
+/* --- batching: our BIO on the fd (see the top) ---------------------------- */
+
+/* Send what waits in <out>: PN_OK once all of it left, PN_AGAIN (want EV_WR)
+ * or PN_ERR (err set; errno kept for OpenSSL). */
+static int
+tls_out_flush(xprt_tls_t *t)
+{
+    while (t->out_off < t->out_len) {
+        ssize_t n = send(t->base.fd, t->out + t->out_off, t->out_len - t->out_off, MSG_NOSIGNAL);
+        if (n > 0) {
+            t->out_off += (size_t)n;
+            continue;
+        }
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            t->base.want = EV_WR;
+            return PN_AGAIN;
+        }
+        t->base.err = strerror(n == 0 ? EPIPE : errno);
+        return PN_ERR;
+    }
+    t->out_off = t->out_len = 0;
+    return PN_OK;
+}
+
+/* Give <out> back once it is empty: an idle connection holds none. */
+static void
+tls_out_release(xprt_tls_t *t)
+{
+    if (t->out == NULL || t->out_len > 0)
+        return;
+    free(t->out);
+    t->out = NULL;
+    t->out_cap = 0;
+}
+
+/* Send records sealed outside a write (an alert, a key update) if they can
+ * leave now; what cannot goes with the next write or shutdown. */
+static void
+tls_out_kick(xprt_tls_t *t)
+{
+    if (t->batch && t->out_len > 0) {
+        int e = errno;
+        const char *err = t->base.err;
+        int want = t->base.want;
+        (void)tls_out_flush(t);
+        tls_out_release(t);
+        errno = e;
+        t->base.err = err;
+        t->base.want = want;
+    }
+}
+
+static int
+bio_fd_write(BIO *b, const char *buf, size_t len, size_t *put)
+{
+    xprt_tls_t *t = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    *put = 0;
+    if (t->out_len == 0 && SSL_is_init_finished(t->ssl)) {
+        /* Records of the caller's data leave as they are sealed: gathering
+         * them would copy each once more, and that cost more CPU here than
+         * the send() calls it saved (docs/benchmarks.md, issue 23). */
+        ssize_t n;
+        do
+            n = send(t->base.fd, buf, len, MSG_NOSIGNAL);
+        while (n == -1 && errno == EINTR);
+        if (n > 0) {
+            *put = (size_t)n;
+            return 1;
+        }
+        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            BIO_set_retry_write(b);
+        return 0;
+    }
+    if (len > TLS_OUT_CAP) {        /* no record is this long: refuse */
+        errno = EMSGSIZE;
+        return 0;
+    }
+    if (t->out_len > 0 && TLS_OUT_CAP - t->out_len < len) {
+        int rc = tls_out_flush(t);  /* full (a long handshake flight): send first */
+        if (rc == PN_AGAIN)
+            BIO_set_retry_write(b);
+        if (rc != PN_OK)
+            return 0;
+    }
+    /* A handshake flight gathers until OpenSSL flushes it; <out> grows as
+     * needed (many handshakes at once must not each take a long buffer). */
+    if (t->out_cap - t->out_len < len) {
+        t->out_cap = t->out_len + len;
+        t->out = xrealloc(t->out, t->out_cap);
+    }
+    memcpy(t->out + t->out_len, buf, len);
+    t->out_len += len;
+    *put = len;
+    return 1;
+}
+
+static int
+bio_fd_read(BIO *b, char *buf, size_t len, size_t *got)
+{
+    xprt_tls_t *t = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    *got = 0;
+    ssize_t n;
+    do
+        n = recv(t->base.fd, buf, len, 0);
+    while (n == -1 && errno == EINTR);
+    if (n > 0) {
+        *got = (size_t)n;
+        return 1;
+    }
+    if (n == 0)
+        t->rd_eof = 1;
+    else if (errno == EAGAIN || errno == EWOULDBLOCK)
+        BIO_set_retry_read(b);
+    return 0;
+}
+
+static long
+bio_fd_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    xprt_tls_t *t = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_FLUSH: {          /* a handshake flight or an alert is complete */
+        BIO_clear_retry_flags(b);
+        int rc = tls_out_flush(t);
+        if (rc == PN_AGAIN)
+            BIO_set_retry_write(b);
+        return rc == PN_OK;
+    }
+    case BIO_CTRL_EOF:
+        return t->rd_eof;
+    case BIO_CTRL_WPENDING:
+        return (long)(t->out_len - t->out_off);
+    case BIO_C_GET_FD:
+        if (ptr != NULL)
+            *(int *)ptr = t->base.fd;
+        return t->base.fd;
+    default:
+        return 0;
+    }
+}
+
+static BIO_METHOD *
+bio_fd_method(void)
+{
+    static BIO_METHOD *m;
+    if (m == NULL) {
+        m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+                         "postern batch");
+        if (m == NULL || BIO_meth_set_read_ex(m, bio_fd_read) != 1 ||
+            BIO_meth_set_write_ex(m, bio_fd_write) != 1 ||
+            BIO_meth_set_ctrl(m, bio_fd_ctrl) != 1 ||
+            BIO_meth_set_create(m, bio_xprt_create) != 1)
+            abort();
+    }
+    return m;
+}
+
 static int
 tls_detached(pn_xprt_t *x)
 {
@@ -115,19 +307,54 @@ tls_detached(pn_xprt_t *x)
     return PN_ERR;
 }
 
+/* Read into <buf> from as many records as are buffered whole (batching: one
+ * SSL_read gives one record). An end or a failure met after some bytes is
+ * held and told by the next call; a WANT_* then just ends the read. */
 static ssize_t
 tls_read(pn_xprt_t *x, void *buf, size_t len)
 {
     xprt_tls_t *t = (xprt_tls_t *)x;
-    size_t n = 0;
+    size_t got = 0;
     if (!t->attached)
         return tls_detached(x);
-    ERR_clear_error();
-    errno = 0;
-    int r = SSL_read_ex(t->ssl, buf, len, &n);
-    if (r == 1)
-        return (ssize_t)n;
-    return tls_fail(t, r, errno, EV_RD, NULL);
+    if (t->rd_held) {
+        t->rd_held = 0;
+        x->err = t->rd_err;
+        return t->rd_rc;
+    }
+    if (t->batch && !t->rd_big && SSL_is_init_finished(t->ssl)) {
+        /* Only now: a handshake reads small flights, and many at once (a
+         * pool filling) must not each take a long buffer, even briefly. */
+        SSL_set_default_read_buffer_len(t->ssl, TLS_OUT_CAP);
+        t->rd_big = 1;
+    }
+    ERR_clear_error();      /* once: a call that succeeds queues nothing */
+    for (;;) {
+        size_t n = 0;
+        errno = 0;
+        int r = SSL_read_ex(t->ssl, (char *)buf + got, len - got, &n);
+        if (r == 1) {
+            got += n;
+            if (got < len && t->batch && SSL_has_pending(t->ssl))
+                continue;
+            t->rd_more = got == len;
+            break;
+        }
+        int e = errno, want = x->want;
+        int rc = tls_fail(t, r, e, EV_RD, NULL);
+        t->rd_more = 0;
+        tls_out_kick(t);    /* an alert or a key update sealed while reading */
+        if (got == 0)
+            return rc;
+        if (rc != PN_AGAIN) {
+            t->rd_held = 1;
+            t->rd_rc = rc;
+            t->rd_err = x->err;
+        }
+        x->want = want;
+        break;
+    }
+    return (ssize_t)got;
 }
 
 /* After PN_AGAIN the caller must call again with the same bytes at the start of
@@ -166,11 +393,25 @@ tls_shutdown_wr(pn_xprt_t *x)
         if (r != PN_OK)
             return r;
     }
-    ERR_clear_error();
-    errno = 0;
-    int r = SSL_shutdown(t->ssl);
-    if (r < 0) {
-        return tls_fail(t, r, errno, EV_WR, "tls session closed by the peer");
+    if (t->batch) {
+        /* Records sealed before go first, then close_notify, then the FIN. */
+        int rc = tls_out_flush(t);
+        if (rc != PN_OK)
+            return rc;
+    }
+    if (!t->notify) {
+        ERR_clear_error();
+        errno = 0;
+        int r = SSL_shutdown(t->ssl);
+        if (r < 0)
+            return tls_fail(t, r, errno, EV_WR, "tls session closed by the peer");
+        t->notify = 1;
+    }
+    if (t->batch) {
+        int rc = tls_out_flush(t);
+        if (rc != PN_OK)
+            return rc;
+        tls_out_release(t);
     }
     t->wr_shut = 1;
     if (t->inner != NULL) {
@@ -186,12 +427,17 @@ tls_shutdown_wr(pn_xprt_t *x)
     return PN_OK;
 }
 
+/* Decrypted bytes, plus (batching) 1 while whole records may wait undecrypted
+ * in the read-ahead buffer or an end is held: no readiness announces those. */
 static size_t
 tls_pending(pn_xprt_t *x)
 {
     xprt_tls_t *t = (xprt_tls_t *)x;
     int n = SSL_pending(t->ssl);
-    return (n > 0 ? (size_t)n : 0) + (t->pre_len - t->pre_off) + (t->inner != NULL ? t->inner->ops->pending(t->inner) : 0);
+    size_t p = n > 0 ? (size_t)n : 0;
+    if (p == 0 && (t->rd_held || (t->rd_more && SSL_has_pending(t->ssl))))
+        p = 1;
+    return p + (t->pre_len - t->pre_off) + (t->inner != NULL ? t->inner->ops->pending(t->inner) : 0);
 }
 
 static void
@@ -200,6 +446,7 @@ tls_free(pn_xprt_t *x)
     xprt_tls_t *t = (xprt_tls_t *)x;
     SSL_free(t->ssl);
     free(t->pre);
+    free(t->out);
     if (t->inner != NULL)
         pn_xprt_free(t->inner);
     else if (x->fd >= 0)
@@ -234,6 +481,8 @@ tls_peek(pn_xprt_t *x)
     xprt_tls_t *t = (xprt_tls_t *)x;
     if (t->inner != NULL && t->inner->fd == -1)
         return SSL_pending(t->ssl) > 0 ? 1 : pn_xprt_peek(t->inner);
+    if (t->batch && (SSL_has_pending(t->ssl) || t->rd_held))
+        return 1;               /* a record read ahead, or an end held */
     return pn_xprt_fd_peek(x);  /* raw bytes on the socket: a record or an alert */
 }
 
@@ -244,7 +493,7 @@ static const struct pn_xprt_ops tls_ops = {
     .shutdown_wr = tls_shutdown_wr,
     .pending = tls_pending,
     .watch = tls_watch,
-    .peek = tls_peek,
+    .peek = tls_peek,          /* a record read ahead, or raw bytes on the socket */
     .free = tls_free,
 };
 
@@ -259,7 +508,17 @@ pn_tls_xprt_new(int fd, SSL *ssl)
     t->base.ops = &tls_ops;
     t->base.fd = fd;
     t->ssl = ssl;
-    t->attached = SSL_set_fd(ssl, fd) == 1;
+    if (pn_tls_ktls_allowed() && pn_tls_ktls_kernel()) {
+        t->attached = SSL_set_fd(ssl, fd) == 1;
+    } else {
+        BIO *b = BIO_new(bio_fd_method());
+        if (b != NULL) {
+            BIO_set_data(b, t);
+            SSL_set_bio(ssl, b, b);
+            SSL_set_read_ahead(ssl, 1);
+            t->attached = t->batch = 1;
+        }
+    }
     ERR_clear_error();
     return &t->base;
 }
@@ -440,10 +699,15 @@ pn_tls_xprt_handshake(pn_xprt_t *x)
     errno = 0;
     int r = SSL_do_handshake(t->ssl);
     if (r == 1) {
+        tls_out_release(t);
+        t->rd_more = 1;     /* records may have come with the handshake's last read */
         ktls_report(x);
         return PN_OK;
     }
-    return tls_fail(t, r, errno, EV_RD, "connection closed during the tls handshake");
+    r = tls_fail(t, r, errno, EV_RD, "connection closed during the tls handshake");
+    if (r == PN_ERR)
+        tls_out_kick(t);    /* the alert, if it can leave now */
+    return r;
 }
 
 /* Return the SSL of the TLS transport <x> (borrowed: it lives as long as <x>),

@@ -1,11 +1,12 @@
 /* tests/unit/testutil.h: header-only helpers for unit tests: a seeded
- * pseudo-random mix, and running a real event loop (core/ev.h) until a
+ * pseudo-random mix, reading a transport until it settles, and running a real event loop (core/ev.h) until a
  * condition holds or a deadline passes. Each test program includes it on its
  * own; nothing is linked. */
 #ifndef PN_TESTS_UNIT_TESTUTIL_H
 #define PN_TESTS_UNIT_TESTUTIL_H
 
 #include "core/ev.h"
+#include "core/xprt.h"
 
 #include <stdint.h>
 
@@ -17,6 +18,17 @@ tu_mix(uint64_t i)
     i = (i ^ (i >> 30)) * 0xBF58476D1CE4E5B9ULL;
     i = (i ^ (i >> 27)) * 0x94D049BB133111EBULL;
     return i ^ (i >> 31);
+}
+
+/* Read at <x> until something other than PN_AGAIN comes back (at most 100
+ * calls: for transports whose bytes are already on their way). */
+static inline ssize_t
+tu_read_settled(pn_xprt_t *x, void *buf, size_t len)
+{
+    ssize_t r = PN_AGAIN;
+    for (int i = 0; i < 100 && r == PN_AGAIN; i++)
+        r = x->ops->read(x, buf, len);
+    return r;
 }
 
 typedef int (*tu_pred)(void *ctx);

@@ -3,6 +3,7 @@
 #include "tls/tls.h"
 #include "core/ev.h"
 #include "core/xprt.h"
+#include "../testutil.h"
 #include "net/sock.h"
 
 #include <ctype.h>
@@ -83,16 +84,6 @@ xfer(pn_xprt_t *from, pn_xprt_t *to, const char *msg)
     }
     assert_int_equal(got, len);
     assert_memory_equal(buf, msg, len);
-}
-
-/* Read at <x> until something other than PN_AGAIN comes back. */
-static ssize_t
-read_settled(pn_xprt_t *x, char *buf, size_t len)
-{
-    ssize_t r = PN_AGAIN;
-    for (int i = 0; i < 100 && r == PN_AGAIN; i++)
-        r = x->ops->read(x, buf, len);
-    return r;
 }
 
 static void
@@ -703,11 +694,11 @@ test_half_close(void **state)
         xfer(a, b, "request");
         assert_int_equal(a->ops->shutdown_wr(a), PN_OK);
         assert_int_equal(a->ops->shutdown_wr(a), PN_OK);    /* idempotent */
-        assert_int_equal(read_settled(b, buf, sizeof(buf)), 0);
+        assert_int_equal(tu_read_settled(b, buf, sizeof(buf)), 0);
         xfer(b, a, "response after eof");
         xfer(b, a, "and more");
         assert_int_equal(b->ops->shutdown_wr(b), PN_OK);
-        assert_int_equal(read_settled(a, buf, sizeof(buf)), 0);
+        assert_int_equal(tu_read_settled(a, buf, sizeof(buf)), 0);
         pair_close(&p);
     }
 
@@ -718,7 +709,7 @@ test_half_close(void **state)
     assert_int_equal(p.rc_cli, PN_OK);
     xfer(p.cli, p.srv, "x");
     assert_int_equal(shutdown(p.cli->fd, SHUT_WR), 0);
-    assert_int_equal(read_settled(p.srv, buf, sizeof(buf)), 0);
+    assert_int_equal(tu_read_settled(p.srv, buf, sizeof(buf)), 0);
     xfer(p.srv, p.cli, "still writable");
     pair_close(&p);
 
@@ -754,7 +745,7 @@ test_half_close(void **state)
     assert_int_equal(p.rc_srv, PN_OK);
     xfer(p.cli, p.srv, "x");
     assert_int_equal(p.srv->ops->shutdown_wr(p.srv), PN_OK);
-    assert_int_equal(read_settled(p.cli, buf, sizeof(buf)), 0);
+    assert_int_equal(tu_read_settled(p.cli, buf, sizeof(buf)), 0);
     assert_int_equal(recv(p.cli->fd, buf, 1, MSG_DONTWAIT), 0);
     pair_close(&p);
 
