@@ -243,3 +243,26 @@ def test_ss_udp_through_ss_tunnel(postern, tmp_path, method):
         assert p.alive()
     finally:
         echo.stop()
+
+
+def test_ss_udp_through_a_node(postern, tmp_path):
+    """The Shadowsocks UDP relay with via=: the datagrams leave through a node's tunnel
+    (a UDP signal with TARGET, docs/protocol.md §5.2) and come back whole."""
+    echo = UdpEcho(name="uecho")
+    try:
+        nport = free_port()
+        node = postern.run([f"server://nodekey@{LOOPBACK}:{nport}/{LOOPBACK}:9"
+                            f"?mode=2&egress=1&allow=127.0.0.0/8"])
+        node.wait_port(nport)
+        ss = free_port()
+        p = start_proxy(postern, write_users(tmp_path / "users.json", USERS),
+                        params=f"ss={LOOPBACK}:{ss}&method=aes-256-gcm"
+                               f"&via=nodekey@{LOOPBACK}:{nport}?min=2")
+        p.wait_for_log(rf"via {LOOPBACK}:{nport}: connected to", timeout=10)
+        with SsLocal(tmp_path, ss, "carol-ss-key-3", "aes-256-gcm", tool="ss-tunnel",
+                     extra=("-u", "-L", f"{LOOPBACK}:{echo.port}")) as tun:
+            sizes = [1, 1300, 2]
+            assert udp_round_trips(tun.port, sizes) == [bytes([i + 1]) * n for i, n in enumerate(sizes)]
+        assert echo.rx_datagrams == len(sizes)
+    finally:
+        echo.stop()
