@@ -11,7 +11,8 @@
  * Bounded: at most PROXY_UDP_VIA_MAX sessions per association (a datagram for
  * one more destination is dropped), VIA_OUT_MAX bytes queued towards a node
  * (more is dropped, as a congested network would), the RESULT under the dial
- * deadline, and a session ends after POSTERN_UDP_IDLE without a datagram. */
+ * deadline, and a session ends after POSTERN_UDP_IDLE without a datagram. A
+ * session holds buffers only while bytes wait in them. */
 #include "core/log.h"
 #include "core/mem.h"
 #include "modes/proxy_priv.h"
@@ -38,9 +39,9 @@ struct vudp {
     int ready;                  /* the node said OK: datagrams flow */
     uint8_t res[PN_RESULT_MAX];
     size_t res_n;
-    uint8_t *out;               /* owned: frames towards the node */
-    size_t out_len, out_off;
-    uint8_t *in;                /* owned: a frame from the node as it arrives */
+    uint8_t *out;               /* owned: frames towards the node, NULL when none wait */
+    size_t out_len, out_off, out_cap;
+    uint8_t *in;                /* owned: a frame from the node as it arrives, NULL between */
     size_t in_len;
     ev_timer_t *timer;          /* owned: the RESULT's deadline, then the idle check */
     uint64_t last_ms;           /* the last datagram either way */
@@ -101,8 +102,10 @@ pump(struct vudp *v)
             return PN_ERR;
         v->out_off += (size_t)w;
     }
-    if (v->out_off == v->out_len)
-        v->out_off = v->out_len = 0;
+    if (v->out_off == v->out_len) {
+        xfree(v->out);
+        v->out_off = v->out_len = v->out_cap = 0;
+    }
     if (v->in == NULL)
         v->in = xmalloc(VIA_IN_MAX);
     /* Until PN_AGAIN: each frame is delivered as it completes, nothing piles up. */
@@ -115,8 +118,11 @@ pump(struct vudp *v)
             continue;
         }
         ssize_t r = x->ops->read(x, v->in + v->in_len, want - v->in_len);
-        if (r == PN_AGAIN)
+        if (r == PN_AGAIN) {
+            if (v->in_len == 0)
+                xfree(v->in);
             return PN_OK;
+        }
         if (r <= 0)
             return PN_ERR;
         v->in_len += (size_t)r;
@@ -240,14 +246,24 @@ proxy_udp_via_send(pconn_t *c, pn_list_t *sessions, proxy_udp_reply_fn reply, vo
         if (w->port == d->port && strcmp(w->host, d->host) == 0)
             v = w;
     }
+    if (v != NULL && v->out_off > 0) {     /* what went out makes room (the same bytes lead) */
+        memmove(v->out, v->out + v->out_off, v->out_len - v->out_off);
+        v->out_len -= v->out_off;
+        v->out_off = 0;
+    }
     if ((v == NULL && (v = vudp_new(c, sessions, reply, ctx, d)) == NULL) ||
         v->out_len + 2 + n > VIA_OUT_MAX ||
         (c->u->limit != NULL && !pn_bucket_take_all(c->u->limit, n, pn_now_us()))) {
         c->p->in.stats.udp_drops++;
         return;
     }
-    if (v->out == NULL)
-        v->out = xmalloc(VIA_OUT_MAX);
+    if (v->out_len + 2 + n > v->out_cap) {
+        size_t cap = v->out_cap ? v->out_cap : 2048;
+        while (cap < v->out_len + 2 + n)
+            cap *= 2;
+        v->out_cap = cap < VIA_OUT_MAX ? cap : VIA_OUT_MAX;
+        v->out = xrealloc(v->out, v->out_cap);
+    }
     v->out[v->out_len] = (uint8_t)(n >> 8);
     v->out[v->out_len + 1] = (uint8_t)n;
     memcpy(v->out + v->out_len + 2, p, n);

@@ -53,7 +53,11 @@ class SsLocal:
 
     def __enter__(self):
         self.proc.start()
-        wait_port(self.port, timeout=10, proc=self.proc.proc)
+        if "-U" not in self.proc.argv:      # -U: UDP only, no TCP port to wait for
+            wait_port(self.port, timeout=10, proc=self.proc.proc)
+        if "-u" in self.proc.argv or "-U" in self.proc.argv:
+            # its UDP socket is bound after its TCP listener: wait for that too
+            self.proc.wait_for_log(r"UDP relay enabled", timeout=10)
         return self
 
     def __exit__(self, *a):
@@ -224,13 +228,14 @@ def test_ss_udp_through_ss_tunnel(postern, tmp_path, method):
             st = user_stats(p, user, start=p.mark())
             # conns: the UDP session, and the TCP probe of ss-tunnel's port by wait_port
             assert st["up"] == sum(sizes) and st["down"] == sum(sizes) and st["conns"] >= 1, st
-        # A wrong key, a disabled user: nothing comes back, each is logged.
+        # A wrong key, a disabled user: nothing comes back, each is logged (UDP only, -U:
+        # no TCP connection whose refusal would take the once-a-second note first).
         for pw, why in (("wrong-password", r"ss udp: authentication failed"),
                         ("bob-ss-key-2", r"user bob: ss udp: disabled")):
             mark = p.mark()
             with SsLocal(tmp_path, p.ss, pw, method, tool="ss-tunnel",
-                         extra=("-u", "-L", f"{LOOPBACK}:{echo.port}")) as tun:
-                assert udp_round_trips(tun.port, [10], timeout=1) == [None]
+                         extra=("-U", "-L", f"{LOOPBACK}:{echo.port}")) as tun:
+                assert udp_round_trips(tun.port, [10, 10, 10], timeout=0.5) == [None] * 3
             p.wait_for_log(why, start=mark, timeout=5)
         # Garbage at the relay's port is dropped; the relay goes on.
         g = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -241,5 +246,28 @@ def test_ss_udp_through_ss_tunnel(postern, tmp_path, method):
                      extra=("-u", "-L", f"{LOOPBACK}:{echo.port}")) as tun:
             assert udp_round_trips(tun.port, [5]) == [b"\x01" * 5]
         assert p.alive()
+    finally:
+        echo.stop()
+
+
+def test_ss_udp_through_a_node(postern, tmp_path):
+    """The Shadowsocks UDP relay with via=: the datagrams leave through a node's tunnel
+    (a UDP signal with TARGET, docs/protocol.md §5.2) and come back whole."""
+    echo = UdpEcho(name="uecho")
+    try:
+        nport = free_port()
+        node = postern.run([f"server://nodekey@{LOOPBACK}:{nport}/{LOOPBACK}:9"
+                            f"?mode=2&egress=1&allow=127.0.0.0/8"])
+        node.wait_port(nport)
+        ss = free_port()
+        p = start_proxy(postern, write_users(tmp_path / "users.json", USERS),
+                        params=f"ss={LOOPBACK}:{ss}&method=aes-256-gcm"
+                               f"&via=nodekey@{LOOPBACK}:{nport}?min=2")
+        p.wait_for_log(rf"via {LOOPBACK}:{nport}: connected to", timeout=10)
+        with SsLocal(tmp_path, ss, "carol-ss-key-3", "aes-256-gcm", tool="ss-tunnel",
+                     extra=("-u", "-L", f"{LOOPBACK}:{echo.port}")) as tun:
+            sizes = [1, 1300, 2]
+            assert udp_round_trips(tun.port, sizes) == [bytes([i + 1]) * n for i, n in enumerate(sizes)]
+        assert echo.rx_datagrams == len(sizes)
     finally:
         echo.stop()
