@@ -56,50 +56,14 @@ def p_postern(xtype, tls):
     return f
 
 
-def p_v2ray_ws(env, procs, target):
-    e, ws = free_port(), free_port()
+def v2ray_pair(env, procs, target, kind, server_stream, client_stream):
+    """v2ray's client (dokodemo-door -> VLESS) and server (VLESS -> freedom) over the
+    transport <kind> that the two streamSettings describe: (entry port, [PIDs])."""
+    e, port = free_port(), free_port()
     uid = str(uuid.uuid4())
-    stream = {"network": "ws", "wsSettings": {"path": "/t"}}
     server = {
         "log": {"loglevel": "none"},
-        "inbounds": [{"listen": LOOP, "port": ws, "protocol": "vless",
-                      "settings": {"clients": [{"id": uid}], "decryption": "none"},
-                      "streamSettings": stream}],
-        "outbounds": [{"protocol": "freedom"}]}
-    client = {
-        "log": {"loglevel": "none"},
-        "inbounds": [{"listen": LOOP, "port": e, "protocol": "dokodemo-door",
-                      "settings": {"address": LOOP, "port": target, "network": "tcp"}}],
-        "outbounds": [{"protocol": "vless", "settings": {"vnext": [
-            {"address": LOOP, "port": ws, "users": [{"id": uid, "encryption": "none"}]}]},
-            "streamSettings": stream}]}
-    ps = []
-    for name, conf in (("server", server), ("client", client)):
-        cfg = os.path.join(env.tmp, f"v2ray-ws-{name}.json")
-        with open(cfg, "w") as fh:
-            json.dump(conf, fh, indent=1)
-        ps.append(start(procs, ["v2ray", "-config", cfg], env.log(f"v2ray ws {name}")))
-        up(ws if name == "server" else e, *ps)
-    return e, [p.pid for p in ps]
-
-
-def p_v2ray_h2(env, procs, target):
-    e, h2 = free_port(), free_port()
-    uid = str(uuid.uuid4())
-    crt, key = os.path.join(env.tmp, "v2ray.crt"), os.path.join(env.tmp, "v2ray.key")
-    if not os.path.exists(crt):
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
-                        "/CN=localhost", "-keyout", key, "-out", crt], check=True,
-                       capture_output=True)
-    http = {"path": "/t", "host": ["localhost"]}
-    server_stream = {"network": "h2", "security": "tls", "httpSettings": http,
-                     "tlsSettings": {"certificates": [{"certificateFile": crt, "keyFile": key}]}}
-    client_stream = {"network": "h2", "security": "tls", "httpSettings": http,
-                     "tlsSettings": {"serverName": "localhost", "allowInsecure": True}}
-    server = {
-        "log": {"loglevel": "none"},
-        "inbounds": [{"listen": LOOP, "port": h2, "protocol": "vless",
+        "inbounds": [{"listen": LOOP, "port": port, "protocol": "vless",
                       "settings": {"clients": [{"id": uid}], "decryption": "none"},
                       "streamSettings": server_stream}],
         "outbounds": [{"protocol": "freedom"}]}
@@ -108,16 +72,36 @@ def p_v2ray_h2(env, procs, target):
         "inbounds": [{"listen": LOOP, "port": e, "protocol": "dokodemo-door",
                       "settings": {"address": LOOP, "port": target, "network": "tcp"}}],
         "outbounds": [{"protocol": "vless", "settings": {"vnext": [
-            {"address": LOOP, "port": h2, "users": [{"id": uid, "encryption": "none"}]}]},
+            {"address": LOOP, "port": port, "users": [{"id": uid, "encryption": "none"}]}]},
             "streamSettings": client_stream}]}
     ps = []
     for name, conf in (("server", server), ("client", client)):
-        cfg = os.path.join(env.tmp, f"v2ray-h2-{name}.json")
+        cfg = os.path.join(env.tmp, f"v2ray-{kind}-{name}.json")
         with open(cfg, "w") as fh:
             json.dump(conf, fh, indent=1)
-        ps.append(start(procs, ["v2ray", "-config", cfg], env.log(f"v2ray h2 {name}")))
-        up(h2 if name == "server" else e, *ps)
+        ps.append(start(procs, ["v2ray", "-config", cfg], env.log(f"v2ray {kind} {name}")))
+        up(port if name == "server" else e, *ps)
     return e, [p.pid for p in ps]
+
+
+def p_v2ray_ws(env, procs, target):
+    stream = {"network": "ws", "wsSettings": {"path": "/t"}}
+    return v2ray_pair(env, procs, target, "ws", stream, stream)
+
+
+def p_v2ray_h2(env, procs, target):
+    crt, key = os.path.join(env.tmp, "v2ray.crt"), os.path.join(env.tmp, "v2ray.key")
+    if not os.path.exists(crt):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                        "/CN=localhost", "-keyout", key, "-out", crt], check=True,
+                       capture_output=True)
+    http = {"path": "/t", "host": ["localhost"]}
+    server = {"network": "h2", "security": "tls", "httpSettings": http,
+              "tlsSettings": {"certificates": [{"certificateFile": crt, "keyFile": key}]}}
+    client = {"network": "h2", "security": "tls", "httpSettings": http,
+              "tlsSettings": {"serverName": "localhost", "allowInsecure": True}}
+    return v2ray_pair(env, procs, target, "h2", server, client)
 
 
 PATHS = [

@@ -535,6 +535,8 @@ mux_new(ev_loop_t *loop, pn_xprt_t *inner, int server)
     return m;
 }
 
+/* Make a client connection over <inner> (see h2_mux.h); its preface leaves
+ * with the first pump. The caller holds the one reference. */
 pn_h2_mux_t *
 pn_h2_mux_client(ev_loop_t *loop, pn_xprt_t *inner, const char *path, const char *authority,
                  int https)
@@ -546,6 +548,8 @@ pn_h2_mux_client(ev_loop_t *loop, pn_xprt_t *inner, const char *path, const char
     return m;
 }
 
+/* End every server connection in <set>: streams failed, sockets closed; a
+ * connection whose streams are still held lives on, ended, until they go. */
 void
 pn_h2_mux_close_all(pn_list_t *set)
 {
@@ -558,6 +562,9 @@ pn_h2_mux_close_all(pn_list_t *set)
     }
 }
 
+/* Make a server connection over <inner> that hands its accepted streams to
+ * <cb>; it holds its own reference and ends after PN_H2_IDLE_MS without any
+ * stream (see h2_mux.h). */
 pn_h2_mux_t *
 pn_h2_mux_server(ev_loop_t *loop, pn_xprt_t *inner, const char *path, pn_h2_stream_cb cb,
                  void *ctx, pn_list_t *set)
@@ -573,12 +580,15 @@ pn_h2_mux_server(ev_loop_t *loop, pn_xprt_t *inner, const char *path, pn_h2_stre
     return m;
 }
 
+/* Pump <m> now (see h2_mux.h). */
 void
 pn_h2_mux_pump(pn_h2_mux_t *m)
 {
     mux_pump(m);
 }
 
+/* Submit a new stream's request on <m> and return the stream (the caller
+ * owns it), writable at once; NULL when <m> cannot open streams. */
 pn_xprt_t *
 pn_h2_mux_open(pn_h2_mux_t *m)
 {
@@ -604,12 +614,14 @@ pn_h2_mux_open(pn_h2_mux_t *m)
 }
 #undef NV
 
+/* The mux of the stream <x>, NULL for any other transport. */
 pn_h2_mux_t *
 pn_h2_mux_of(const pn_xprt_t *x)
 {
     return x != NULL && x->ops == &stream_ops ? ((const pn_h2s_t *)x)->m : NULL;
 }
 
+/* 1 while <m> may open streams. */
 int
 pn_h2_mux_alive(const pn_h2_mux_t *m)
 {
@@ -617,24 +629,29 @@ pn_h2_mux_alive(const pn_h2_mux_t *m)
 }
 
 
+/* The socket of <m>'s connection, -1 once closed. */
 int
 pn_h2_mux_fd(const pn_h2_mux_t *m)
 {
     return m->inner != NULL ? m->inner->fd : -1;
 }
 
+/* Streams <m> knows now. */
 size_t
 pn_h2_mux_streams(const pn_h2_mux_t *m)
 {
     return m->nstreams;
 }
 
+/* One more reference on <m>. */
 void
 pn_h2_mux_ref(pn_h2_mux_t *m)
 {
     m->refs++;
 }
 
+/* Drop a reference; the last sends GOAWAY (best effort), closes the socket
+ * and frees <m>. NULL is a no-op. */
 void
 pn_h2_mux_unref(pn_h2_mux_t *m)
 {
@@ -659,6 +676,7 @@ pn_h2_mux_unref(pn_h2_mux_t *m)
     free(m);
 }
 
+/* Offer ALPN h2 on the client <ssl>: PN_OK or PN_ERR. */
 int
 pn_h2_alpn_offer(SSL *ssl)
 {
@@ -666,6 +684,7 @@ pn_h2_alpn_offer(SSL *ssl)
     return SSL_set_alpn_protos(ssl, h2, sizeof(h2)) == 0 ? PN_OK : PN_ERR;
 }
 
+/* 1 when the handshake on <ssl> chose ALPN h2. */
 int
 pn_h2_alpn_chosen(SSL *ssl)
 {

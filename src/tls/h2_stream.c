@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Wake every stream of <m> whose subscriber waits to write (a window or the
+ * output queue opened). Calls no callback: the wakes are deferred. */
 void
 pn_h2_wake_writers(pn_h2_mux_t *m)
 {
@@ -33,7 +35,7 @@ pn_h2_stream_unlink(pn_h2s_t *st)
 /* DATA of a stream: what its writer left in wbuf; deferred while empty. */
 ssize_t
 pn_h2_on_read_data(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t len, uint32_t *flags,
-             nghttp2_data_source *src, void *arg)
+                   nghttp2_data_source *src, void *arg)
 {
     pn_h2s_t *st = pn_h2_stream_of(arg, sid);
     if (st == NULL)
@@ -81,6 +83,9 @@ h2_send_room(pn_h2s_t *st)
     return cwin < win ? cwin : win;
 }
 
+/* ops->read: bytes of the stream's DATA in order, 0 after the peer's
+ * END_STREAM, PN_ERR once reset or its connection ended; consuming gives the
+ * window back (WINDOW_UPDATE from the next pump). */
 ssize_t
 pn_h2_stream_read(pn_xprt_t *x, void *buf, size_t len)
 {
@@ -114,6 +119,9 @@ pn_h2_stream_read(pn_xprt_t *x, void *buf, size_t len)
     return PN_AGAIN;
 }
 
+/* ops->write: copy up to PN_H2_CHUNK bytes (and no more than the send
+ * windows allow) for nghttp2 and ask for a pump; PN_AGAIN while the last
+ * write is not taken yet, the windows are shut or the output queue is full. */
 ssize_t
 pn_h2_stream_write(pn_xprt_t *x, const void *buf, size_t len)
 {
@@ -145,8 +153,8 @@ pn_h2_stream_write(pn_xprt_t *x, const void *buf, size_t len)
     return (ssize_t)k;
 }
 
-/* Half-close: END_STREAM after what was written; the stream stays open for
- * the peer's rest. */
+/* ops->shutdown_wr, a half-close: END_STREAM after what was written (it
+ * leaves with the next pump); the stream stays open for the peer's rest. */
 int
 pn_h2_stream_shutdown_wr(pn_xprt_t *x)
 {
@@ -168,12 +176,14 @@ pn_h2_stream_shutdown_wr(pn_xprt_t *x)
     return PN_OK;       /* END_STREAM leaves with the next pump, after the bytes */
 }
 
+/* ops->pending: nothing a readiness would not tell. */
 size_t
 pn_h2_stream_pending(pn_xprt_t *x)
 {
     return 0;           /* readiness is computed (stream_ready) */
 }
 
+/* ops->ready: EV_RD with bytes, an end or an error; EV_WR with room. */
 int
 pn_h2_stream_ready(pn_xprt_t *x)
 {
@@ -187,6 +197,7 @@ pn_h2_stream_ready(pn_xprt_t *x)
     return r;
 }
 
+/* ops->peek: 1 bytes wait, 0 ended or failed, PN_AGAIN neither. */
 int
 pn_h2_stream_peek(pn_xprt_t *x)
 {

@@ -720,6 +720,8 @@ pn_tls_xprt_ssl(pn_xprt_t *x)
     return ((xprt_tls_t *)x)->ssl;
 }
 
+/* The transport under the wrapping TLS <x> (borrowed), NULL for a TLS on a
+ * socket or any other transport. */
 pn_xprt_t *
 pn_tls_xprt_inner(pn_xprt_t *x)
 {

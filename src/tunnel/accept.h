@@ -5,6 +5,11 @@
  *   control (PSK handshake done) ─> the owner's control hook (it attaches a session)
  *   data (DATA_HELLO) ─> find(id) ─> tun_sess_admit (proof, replay) ─> tun_sess_put
  *
+ * With type=3 a connection becomes an HTTP/2 mux (tls/h2_mux.h) once its TLS
+ * is done, and each of its streams is greeted as a connection of its own,
+ * under the same ban, cap and deadline (its source: the connection's peer);
+ * the muxes end with the port (pn_h2_mux_close_all).
+ *
  * Failed handshakes count towards a ban of their source (tunnel/guard.h): 10
  * within 10 s earn 10 s of refusals at accept; at most 64 handshakes in
  * progress per source. Refusals and failures are logged at most once a second. */

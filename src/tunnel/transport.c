@@ -106,6 +106,8 @@ tun_xport_client_clear(tun_xport_client_t *c)
     pn_tls_ctx_free(c->own_tls);
 }
 
+/* Keep the HTTP/2 connection under <x> as <c>'s carrier (a reference), unless
+ * a live one is kept already (see transport.h). */
 void
 tun_xport_client_keep(tun_xport_client_t *c, pn_xprt_t *x, const uint8_t *fp)
 {
@@ -121,6 +123,7 @@ tun_xport_client_keep(tun_xport_client_t *c, pn_xprt_t *x, const uint8_t *fp)
         memcpy(c->mux_fp, fp, PN_TLS_FP_LEN);
 }
 
+/* The live carrier of <c> or NULL (a dead one is let go first). */
 pn_h2_mux_t *
 tun_xport_client_mux(tun_xport_client_t *c, const uint8_t **fp)
 {
@@ -131,6 +134,7 @@ tun_xport_client_mux(tun_xport_client_t *c, const uint8_t **fp)
     return c->mux;
 }
 
+/* Let <c>'s carrier go: the connection closes once its streams are gone. */
 void
 tun_xport_client_drop(tun_xport_client_t *c)
 {

@@ -17,7 +17,7 @@ from conftest import connect, digest_handler, echo_handler, free_port, recv_all,
     wait_port
 from harness.certs import CertFactory
 from harness.procs import LoggedProcess, require_tool
-from hub_util import Route, account, hubstack, port_block  # noqa: F401 - fixture
+from hub_util import Route, account, hubstack, port_block, wait_echo  # noqa: F401 - fixture
 from tunnel_util import (Pattern, Tunnel, concurrent_echo, download_all,
                          stream_source_handler, upload_pattern)
 
@@ -201,15 +201,4 @@ def test_hub_type2_agent_over_wss(hubstack):
     echo = hubstack.tcp(echo_handler, name="echo")
     hubstack.agent(hub, alice["token"], [Route("tcp", echo.port, port=base + 1)],
                    params="type=2&tls=1")
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with connect(base + 1, timeout=3) as s:
-                s.sendall(b"through the hub over wss")
-                s.shutdown(socket.SHUT_WR)
-                if recv_all(s, limit=100) == b"through the hub over wss":
-                    break
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, "the route never answered"
-        time.sleep(0.2)
+    wait_echo(base + 1)

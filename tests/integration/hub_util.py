@@ -869,6 +869,18 @@ def held_conn(port, payload=b"hold", timeout=5.0):
     return s
 
 
+def wait_echo(port, timeout=10.0, what="the route"):
+    """Until one echo round trip through <port> comes back whole (a route just published
+    may refuse for a moment); fail with the last outcome after <timeout> s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = echo_once(port, timeout=3.0)
+        if r is True:
+            return
+        assert time.monotonic() < deadline, f"{what} never answered: {r}"
+        time.sleep(0.2)
+
+
 def echo_once(port, payload=None, timeout=5.0):
     """One connection, one echo round trip; return True when the echo came back whole,
     else a text saying what happened."""
