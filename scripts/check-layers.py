@@ -52,6 +52,8 @@ LIBRARIES = [
     ("http_parser", "http-parser", ["src/route/http.c"]),
     ("wslay/", "wslay", ["src/tls/xprt_ws.c"]),
     ("nghttp2/", "nghttp2", ["src/tls/xprt_h2.c"]),
+    ("hiredis/", "hiredis", ["src/modes/hub_redis.c", "src/modes/hub_reg_redis.c",
+                           "src/modes/hub_reg_rsync.c"]),
 ]
 
 CYCLE_CAP = 500     # stop enumerating cycles past this many (the graph is then a knot)

@@ -3,6 +3,7 @@
 #include "core/duration.h"
 #include "core/mem.h"
 #include "core/url.h"
+#include "conf/cluster.h"
 #include "conf/hubconf.h"
 #include "conf/users.h"
 #include "route/sniff.h"
@@ -24,7 +25,8 @@ static const char *const server_params[] = {
 };
 static const char *const hub_params[] = {
     "accounts", "http", "https", "ports", "domain", "public", "timeout", "tls", "crt", "key",
-    "max", "log", "read", "slot", "dns", "type", "path", "metrics", NULL,
+    "max", "log", "read", "slot", "dns", "type", "path", "metrics",
+    "cluster", "id", "peer", "cluster_auth", NULL,  /* cluster: conf/cluster.h */
 };
 /* No tls=: the hub decides the data TLS mode and tells the agent in HELLO. */
 static const char *const agent_params[] = {
@@ -197,6 +199,38 @@ parse_listen(const pn_url_t *u, const char *name, char **out, char *err)
     return PN_OK;
 }
 
+/* hub:// cluster=, id=, peer=, cluster_auth= (docs/hub.md "Several hubs as one"). */
+static int
+parse_cluster(const pn_url_t *u, pn_config_t *cfg, char *err)
+{
+    const char *s = pn_url_param(u, "cluster");
+    static const char *const needs[] = { "id", "peer", "cluster_auth", NULL };
+    if (s == NULL) {
+        for (size_t i = 0; needs[i] != NULL; i++)
+            if (pn_url_param(u, needs[i]) != NULL)
+                return pn_err_set(err, "%s: only with cluster=redis://...", needs[i]);
+        return PN_OK;
+    }
+    cfg->cluster = xcalloc(sizeof(*cfg->cluster));
+    if (pn_cluster_conf_parse(s, cfg->cluster, err) != PN_OK)
+        return PN_ERR;
+    if ((s = pn_url_param(u, "id")) != NULL) {
+        if (pn_cluster_id_check(s) != PN_OK)
+            return pn_err_set(err, "id: expected 1-%d characters of A-Z a-z 0-9 . _ : -",
+                              PN_CLUSTER_ID_MAX);
+        cfg->cluster->id = xstrdup(s);
+    }
+    if ((s = pn_url_param(u, "peer")) != NULL &&
+        parse_listen(u, "peer", &cfg->cluster->peer, err) != PN_OK)
+        return PN_ERR;
+    if ((s = pn_url_param(u, "cluster_auth")) != NULL) {
+        if (*s == '\0')
+            return pn_err_set(err, "cluster_auth: expected a file name");
+        cfg->cluster->auth_file = xstrdup(s);
+    }
+    return PN_OK;
+}
+
 /* The hub:// parameters of docs/hub.md §1 beyond those shared with server://. */
 static int
 parse_hub(const pn_url_t *u, pn_config_t *cfg, char *err)
@@ -232,7 +266,7 @@ parse_hub(const pn_url_t *u, pn_config_t *cfg, char *err)
     if ((s = pn_url_param(u, "timeout")) != NULL &&
         (pn_duration_parse(s, &cfg->http_timeout_ms) != PN_OK || cfg->http_timeout_ms < 100))
         return pn_err_set(err, "timeout: \"%s\" is not a duration of at least 100ms (e.g. 30s)", s);
-    return PN_OK;
+    return parse_cluster(u, cfg, err);
 }
 
 /* The agent:// token (URL user part, in cfg->key) and routes, in URL order. */
@@ -372,6 +406,7 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
     cfg->dns_ms = 5 * 60 * 1000;
     cfg->http_timeout_ms = 30000;
     cfg->hub_hold_ms = 30000;
+    cfg->cluster_ttl_ms = 3000;
     cfg->pool_min_ms = PN_POOL_MIN_MS;
     cfg->pool_max_ms = PN_POOL_MAX_MS;
     cfg->reload_ms = PN_RELOAD_MS;
@@ -546,6 +581,7 @@ pn_config_apply_env(pn_config_t *cfg, const char *(*get)(const char *name), char
         { "POSTERN_BACKOFF_MAX", NULL, offsetof(pn_config_t, backoff_max_ms), 1000, 0 },
         { "POSTERN_UDP_IDLE", "NP_UDP_READ_TIMEOUT", offsetof(pn_config_t, udp_idle_ms), 100, 0 },
         { "POSTERN_HUB_HOLD", NULL, offsetof(pn_config_t, hub_hold_ms), 0, 0 },
+        { "POSTERN_CLUSTER_TTL", NULL, offsetof(pn_config_t, cluster_ttl_ms), 1000, 3600000 },
         { "POSTERN_POOL_MIN_INTERVAL", "NP_MIN_POOL_INTERVAL", offsetof(pn_config_t, pool_min_ms),
           10, 3600000 },
         { "POSTERN_POOL_MAX_INTERVAL", "NP_MAX_POOL_INTERVAL", offsetof(pn_config_t, pool_max_ms),
@@ -619,6 +655,9 @@ pn_config_clear(pn_config_t *cfg)
     xfree(cfg->https_listen);
     xfree(cfg->domain);
     xfree(cfg->public_ip);
+    if (cfg->cluster != NULL)
+        pn_cluster_conf_clear(cfg->cluster);
+    xfree(cfg->cluster);
     pn_routes_free(cfg->routes, cfg->nroutes);
     xfree(cfg->routes_file);
     xfree(cfg->users_file);

@@ -662,7 +662,7 @@ pn_hub_run(const pn_config_t *cfg)
         goto usage;
     }
     h.psk_ctx = pn_tls_psk_server_lookup(hub_psk_lookup, &h, err);
-    if (h.psk_ctx == NULL)
+    if (h.psk_ctx == NULL || hub_cluster_prepare(cfg, err) != PN_OK)
         goto usage;
 
     pn_instance_init(&h.in, cfg, 2);
@@ -670,7 +670,11 @@ pn_hub_run(const pn_config_t *cfg)
         .loop = h.in.loop, .cfg = cfg, .public_addr = h.public_addr, .hub = &h,
         .stopping = &h.in.stopping, .tcp_user = on_tcp_user, .udp_peer = on_udp_peer,
     };
-    h.reg = hub_reg_mem_new(&env);
+    if ((h.reg = hub_reg_new(&env, err)) == NULL) {
+        rc = pn_fail(PN_EXIT_RUNTIME, err);
+        pn_instance_clear(&h.in);
+        goto out;
+    }
     (void)hub_reg_watch(h.reg, on_reg_event, &h);
     h.in.stop = hub_stop;
     h.in.drain = hub_drain;

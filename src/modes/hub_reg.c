@@ -192,13 +192,10 @@ route_new(mem_reg_t *g, uint8_t type, struct hacct *acct)
     return r;
 }
 
-/* A claim's refusal, told to its callback. */
-static int
-refuse(struct hsess *s, const pn_frame_route_t *m, hub_reg_claim_cb cb, void *arg, uint16_t code,
-       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-
-static int
-refuse(struct hsess *s, const pn_frame_route_t *m, hub_reg_claim_cb cb, void *arg, uint16_t code,
+/* Tell <cb> that claim <m> of <s> is refused with <code> and a reason made
+ * from <fmt> (cut to the frame's reason size); return PN_OK. */
+int
+hub_reg_refuse(struct hsess *s, const pn_frame_route_t *m, hub_reg_claim_cb cb, void *arg, uint16_t code,
        const char *fmt, ...)
 {
     char reason[sizeof(((pn_frame_route_t *)0)->reason)];
@@ -208,6 +205,36 @@ refuse(struct hsess *s, const pn_frame_route_t *m, hub_reg_claim_cb cb, void *ar
     va_end(ap);
     cb(s, m, NULL, code, reason, arg);
     return PN_OK;
+}
+
+/* The full host name of an http/https route asked as <asked>: the domain=
+ * added to a name without a dot, lower case, into <host>; PN_ERR when it is
+ * not a valid host name (<host> still holds it, for the message). */
+int
+hub_reg_host_name(const pn_config_t *cfg, const char *asked, char host[PN_ROUTE_HOST_MAX + 1])
+{
+    size_t hl = strlen(asked);
+    if (strchr(asked, '.') == NULL && cfg->domain != NULL &&
+        hl + 1 + strlen(cfg->domain) < PN_ROUTE_HOST_MAX + 1) {
+        memcpy(host, asked, hl);
+        host[hl] = '.';
+        memcpy(host + hl + 1, cfg->domain, strlen(cfg->domain) + 1);
+    } else {
+        snprintf(host, PN_ROUTE_HOST_MAX + 1, "%s", asked);
+    }
+    for (char *c = host; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    return pn_http_host_valid(host) ? PN_OK : PN_ERR;
+}
+
+/* Free <r>, a route of the memory registry <base> that has no member left
+ * (held for its account): another hub took it over. Its watchers hear GONE. */
+void
+hub_reg_mem_drop(hub_reg_t *base, struct hroute *r)
+{
+    if (r->nmembers == 0)
+        route_free((mem_reg_t *)base, r);
 }
 
 /* Group key check: <r> has a key equal to <key> (constant time on the hashes). */
@@ -254,37 +281,37 @@ claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim
     int created = 0;
 
     if (mem_member(base, s, m->id) != NULL)
-        return refuse(s, m, cb, arg, PN_RF_EXISTS, "route id %u is already registered",
+        return hub_reg_refuse(s, m, cb, arg, PN_RF_EXISTS, "route id %u is already registered",
                       (unsigned)m->id);
     if (a->max_routes != 0 && a->nroutes >= a->max_routes)
-        return refuse(s, m, cb, arg, PN_RF_LIMIT, "the account has its %u routes already",
+        return hub_reg_refuse(s, m, cb, arg, PN_RF_LIMIT, "the account has its %u routes already",
                       (unsigned)a->max_routes);
     if (m->type == PN_RT_TCP || m->type == PN_RT_UDP) {
         const char *tn = pn_conf_route_type_name(m->type);
         if (cfg->ports_lo == 0)
-            return refuse(s, m, cb, arg, PN_RF_INVALID, "this hub publishes no ports (ports=)");
+            return hub_reg_refuse(s, m, cb, arg, PN_RF_INVALID, "this hub publishes no ports (ports=)");
         if (m->group[0] != '\0' && (r = mem_by_group(base, m->type, m->group)) != NULL) {
             if (!held_for(r, a) && !gkey_match(r, m->group_key))
-                return refuse(s, m, cb, arg, PN_RF_TAKEN, "group %s exists with another group key",
+                return hub_reg_refuse(s, m, cb, arg, PN_RF_TAKEN, "group %s exists with another group key",
                               m->group);
         } else if (m->port != 0) {
             if (m->port < cfg->ports_lo || m->port > cfg->ports_hi)
-                return refuse(s, m, cb, arg, PN_RF_DENIED, "port %u is outside the hub's range %u-%u",
+                return hub_reg_refuse(s, m, cb, arg, PN_RF_DENIED, "port %u is outside the hub's range %u-%u",
                               (unsigned)m->port, (unsigned)cfg->ports_lo,
                               (unsigned)cfg->ports_hi);
             if (!pn_account_port_ok(&a->allow, m->port))
-                return refuse(s, m, cb, arg, PN_RF_DENIED, "port %u is not allowed for the account",
+                return hub_reg_refuse(s, m, cb, arg, PN_RF_DENIED, "port %u is not allowed for the account",
                               (unsigned)m->port);
             r = mem_by_port(base, m->type, m->port);
             if (r != NULL && !held_for(r, a) &&
                 !(r->group[0] == '\0' && m->group[0] == '\0' && gkey_match(r, m->group_key)))
-                return refuse(s, m, cb, arg, PN_RF_TAKEN, "%s port %u is taken", tn, (unsigned)m->port);
+                return hub_reg_refuse(s, m, cb, arg, PN_RF_TAKEN, "%s port %u is taken", tn, (unsigned)m->port);
             if (r == NULL) {
                 r = route_new(g, m->type, a);
                 if (route_listen(g, r, m->port, err) != 0) {
                     udp_group_free(r->udp);
                     free(r);
-                    return refuse(s, m, cb, arg, PN_RF_TAKEN, "%s port %u is in use on the hub", tn,
+                    return hub_reg_refuse(s, m, cb, arg, PN_RF_TAKEN, "%s port %u is in use on the hub", tn,
                                   (unsigned)m->port);
                 }
                 created = 1;
@@ -294,7 +321,7 @@ claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim
             if (port_assign(g, m->type, a, r, err) == 0) {
                 udp_group_free(r->udp);
                 free(r);
-                return refuse(s, m, cb, arg, PN_RF_TAKEN, "no free %s port left for the account", tn);
+                return hub_reg_refuse(s, m, cb, arg, PN_RF_TAKEN, "no free %s port left for the account", tn);
             }
             created = 1;
         }
@@ -302,37 +329,25 @@ claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim
             snprintf(r->group, sizeof(r->group), "%s", m->group);
     } else if (m->type == PN_RT_HTTP || m->type == PN_RT_HTTPS) {
         if ((m->type == PN_RT_HTTP ? cfg->http_listen : cfg->https_listen) == NULL)
-            return refuse(s, m, cb, arg, PN_RF_INVALID, "this hub has no %s listener (%s=)",
+            return hub_reg_refuse(s, m, cb, arg, PN_RF_INVALID, "this hub has no %s listener (%s=)",
                           pn_conf_route_type_name(m->type), pn_conf_route_type_name(m->type));
         if (m->host[0] == '\0')
-            return refuse(s, m, cb, arg, PN_RF_INVALID, "an %s route needs a host",
+            return hub_reg_refuse(s, m, cb, arg, PN_RF_INVALID, "an %s route needs a host",
                           pn_conf_route_type_name(m->type));
-        size_t hl = strlen(m->host);
-        if (strchr(m->host, '.') == NULL && cfg->domain != NULL &&
-            hl + 1 + strlen(cfg->domain) < sizeof(host)) {
-            memcpy(host, m->host, hl);
-            host[hl] = '.';
-            memcpy(host + hl + 1, cfg->domain, strlen(cfg->domain) + 1);
-        } else {
-            snprintf(host, sizeof(host), "%s", m->host);
-        }
-        for (char *c = host; *c; c++)
-            if (*c >= 'A' && *c <= 'Z')
-                *c = (char)(*c - 'A' + 'a');
-        if (!pn_http_host_valid(host))
-            return refuse(s, m, cb, arg, PN_RF_INVALID, "\"%s\" is not a valid host name", host);
+        if (hub_reg_host_name(cfg, m->host, host) != PN_OK)
+            return hub_reg_refuse(s, m, cb, arg, PN_RF_INVALID, "\"%s\" is not a valid host name", host);
         if (!pn_account_host_ok(&a->allow, host))
-            return refuse(s, m, cb, arg, PN_RF_DENIED, "host %s is not allowed for the account", host);
+            return hub_reg_refuse(s, m, cb, arg, PN_RF_DENIED, "host %s is not allowed for the account", host);
         r = mem_by_host(base, m->type, host);
         if (r != NULL && !held_for(r, a) && !gkey_match(r, m->group_key))
-            return refuse(s, m, cb, arg, PN_RF_TAKEN, "host %s is taken", host);
+            return hub_reg_refuse(s, m, cb, arg, PN_RF_TAKEN, "host %s is taken", host);
         if (r == NULL) {
             r = route_new(g, m->type, a);
             snprintf(r->host, sizeof(r->host), "%s", host);
             created = 1;
         }
     } else {
-        return refuse(s, m, cb, arg, PN_RF_INVALID, "unknown route type %u", (unsigned)m->type);
+        return hub_reg_refuse(s, m, cb, arg, PN_RF_INVALID, "unknown route type %u", (unsigned)m->type);
     }
     if (created || r->nmembers == 0) {
         /* New, or held and taken back by its account: the key is the new one. */

@@ -1,0 +1,75 @@
+"""Helpers for the cluster tests (94_hub_cluster_*): several hubs sharing one Redis
+(docs/hub.md "Several hubs as one"), on top of hub_util.py.
+
+- RedisServer     a redis-server of the test's own on 127.0.0.1 (its own port and
+                  directory, no persistence, optional requirepass), started and stopped
+                  by PID; start() again on the same port after stop()
+- cluster_hub()   a Hub of a HubStack with cluster=redis://127.0.0.1:<port>, id= and peer=
+- remote_route()  a hub's HUB_STATE "cluster.remote" entry for a route key, or None
+"""
+import socket
+import time
+from pathlib import Path
+
+from conftest import free_port, require_tool
+from harness.procs import LoggedProcess
+
+CLUSTER_ENV = {"POSTERN_CLUSTER_TTL": "1500ms"}
+
+
+class RedisServer:
+    """redis-server on 127.0.0.1:<port> with its files in <directory>."""
+
+    def __init__(self, directory, password=None):
+        require_tool("redis-server")
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.password = password
+        self.proc = None
+        self.procs = []
+
+    def start(self, timeout=10.0):
+        conf = self.dir / "redis.conf"
+        lines = [f"port {self.port}", "bind 127.0.0.1", f"dir {self.dir}", "save \"\"",
+                 "appendonly no", "daemonize no", "protected-mode no", "loglevel warning"]
+        if self.password:
+            lines.append(f"requirepass {self.password}")
+        conf.write_text("\n".join(lines) + "\n")
+        self.proc = LoggedProcess(["redis-server", str(conf)], merge=True, name="redis-server")
+        self.proc.start()
+        self.procs.append(self.proc)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                if self.proc.proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("redis-server did not start:\n" + self.proc.output())
+                time.sleep(0.05)
+
+    def stop(self):
+        self.proc.stop()
+
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}"
+
+    def cleanup(self):
+        for p in self.procs:
+            p.cleanup()
+
+
+def cluster_hub(stack, accounts, redis, hub_id, env=None, url=None, **kw):
+    """A hub of <stack> in the cluster on <redis> under id <hub_id>."""
+    params = kw.pop("params", "")
+    q = f"cluster={url or redis.url()}&id={hub_id}&peer=127.0.0.1:{free_port()}"
+    e = dict(CLUSTER_ENV, **(env or {}))
+    return stack.hub(accounts, params=q + ("&" + params if params else ""), env=e, **kw)
+
+
+def remote_route(state, key):
+    for r in (state.get("cluster") or {}).get("remote", []):
+        if r["route"] == key:
+            return r
+    return None
