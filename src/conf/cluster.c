@@ -81,6 +81,25 @@ out:
     return rc;
 }
 
+/* The first line of <path> (no line end) into <line> (<cap> bytes); PN_ERR
+ * with <err> naming <what> when unreadable or longer than PN_CLUSTER_SECRET_MAX. */
+static int
+read_line(const char *path, const char *what, char *line, size_t cap, char *err)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return pn_err_set(err, "%s: cannot read %s", what, path);
+    size_t n = fread(line, 1, cap - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    if (n > PN_CLUSTER_SECRET_MAX) {
+        memset(line, 0, cap);
+        return pn_err_set(err, "%s: %s is over %d bytes", what, path, PN_CLUSTER_SECRET_MAX);
+    }
+    line[strcspn(line, "\r\n")] = '\0';
+    return PN_OK;
+}
+
 /* Fill <c>'s password from the environment or the cluster_auth= file: see conf/cluster.h. */
 int
 pn_cluster_secret_load(pn_cluster_conf_t *c, const char *(*get)(const char *name), char *err)
@@ -95,18 +114,8 @@ pn_cluster_secret_load(pn_cluster_conf_t *c, const char *(*get)(const char *name
     }
     if (c->auth_file == NULL)
         return PN_OK;
-    FILE *f = fopen(c->auth_file, "r");
-    if (f == NULL)
-        return pn_err_set(err, "cluster_auth: cannot read %s", c->auth_file);
-    size_t n = fread(line, 1, sizeof(line) - 1, f);
-    fclose(f);
-    line[n] = '\0';
-    if (n > PN_CLUSTER_SECRET_MAX) {
-        memset(line, 0, sizeof(line));
-        return pn_err_set(err, "cluster_auth: %s is over %d bytes", c->auth_file,
-                          PN_CLUSTER_SECRET_MAX);
-    }
-    line[strcspn(line, "\r\n")] = '\0';
+    if (read_line(c->auth_file, "cluster_auth", line, sizeof(line), err) != PN_OK)
+        return PN_ERR;
     if (line[0] == '\0')
         return pn_err_set(err, "cluster_auth: %s holds no password", c->auth_file);
     userinfo_split(c, line);
@@ -114,9 +123,41 @@ pn_cluster_secret_load(pn_cluster_conf_t *c, const char *(*get)(const char *name
     return PN_OK;
 }
 
+/* Load the hub-to-hub secret: see conf/cluster.h. */
+int
+pn_cluster_link_secret_load(pn_cluster_conf_t *c, const char *(*get)(const char *name), char *err)
+{
+    char line[PN_CLUSTER_SECRET_MAX + 2];
+    const char *env = get("POSTERN_CLUSTER_SECRET");
+    if (c->peer == NULL)
+        return PN_OK;
+    if (env != NULL && *env != '\0') {
+        snprintf(line, sizeof(line), "%s", env);
+    } else if (c->secret_file != NULL) {
+        if (read_line(c->secret_file, "cluster_secret", line, sizeof(line), err) != PN_OK)
+            return PN_ERR;
+    } else {
+        return pn_err_set(err, "peer: hub-to-hub links need the cluster secret "
+                          "(cluster_secret=<file> or POSTERN_CLUSTER_SECRET)");
+    }
+    size_t n = strlen(line);
+    if (n < 16 || n > PN_CLUSTER_SECRET_MAX) {
+        memset(line, 0, sizeof(line));
+        return pn_err_set(err, "cluster_secret: the secret must be 16-%d bytes on one line",
+                          PN_CLUSTER_SECRET_MAX);
+    }
+    c->secret = xstrdup(line);
+    memset(line, 0, sizeof(line));
+    return PN_OK;
+}
+
 void
 pn_cluster_conf_clear(pn_cluster_conf_t *c)
 {
+    if (c->secret != NULL)
+        memset(c->secret, 0, strlen(c->secret));
+    xfree(c->secret);
+    xfree(c->secret_file);
     if (c->pass != NULL)
         memset(c->pass, 0, strlen(c->pass));
     xfree(c->pass);

@@ -20,6 +20,8 @@ typedef struct pn_cluster_conf {
     char *auth_file;            /* owned; cluster_auth=<file> ("[user:]password"), NULL = none */
     char *id;                   /* owned; id=, NULL = "<hostname>:<hub port>" (set at start) */
     char *peer;                 /* owned; peer= "host:port" other hubs reach this hub at */
+    char *secret_file;          /* owned; cluster_secret=<file>, NULL = none */
+    char *secret;               /* owned secret: keys hub-to-hub links; wiped when cleared */
 } pn_cluster_conf_t;
 
 /** Parse the cluster= value <url> ("redis://[user[:pass]@]host:port[/db]") into
@@ -32,6 +34,11 @@ int pn_cluster_id_check(const char *id);
  *  POSTERN_CLUSTER_PASSWORD (read through <get>), else the cluster_auth= file
  *  ("password" or "user:password", one line). PN_ERR with <err> (no secret in it). */
 int pn_cluster_secret_load(pn_cluster_conf_t *c, const char *(*get)(const char *name), char *err);
+/** With peer=, load the cluster secret that keys hub-to-hub links: the
+ *  environment variable POSTERN_CLUSTER_SECRET, else the cluster_secret= file
+ *  (its first line, at least 16 bytes). PN_ERR with <err> (no secret in it). */
+int pn_cluster_link_secret_load(pn_cluster_conf_t *c, const char *(*get)(const char *name),
+                                char *err);
 /** Release what <c> owns (the password wiped) and zero it. */
 void pn_cluster_conf_clear(pn_cluster_conf_t *c);
 

@@ -26,7 +26,7 @@ static const char *const server_params[] = {
 static const char *const hub_params[] = {
     "accounts", "http", "https", "ports", "domain", "public", "timeout", "tls", "crt", "key",
     "max", "log", "read", "slot", "dns", "type", "path", "metrics",
-    "cluster", "id", "peer", "cluster_auth", NULL,  /* cluster: conf/cluster.h */
+    "cluster", "id", "peer", "cluster_auth", "cluster_secret", NULL,   /* conf/cluster.h */
 };
 /* No tls=: the hub decides the data TLS mode and tells the agent in HELLO. */
 static const char *const agent_params[] = {
@@ -204,7 +204,7 @@ static int
 parse_cluster(const pn_url_t *u, pn_config_t *cfg, char *err)
 {
     const char *s = pn_url_param(u, "cluster");
-    static const char *const needs[] = { "id", "peer", "cluster_auth", NULL };
+    static const char *const needs[] = { "id", "peer", "cluster_auth", "cluster_secret", NULL };
     if (s == NULL) {
         for (size_t i = 0; needs[i] != NULL; i++)
             if (pn_url_param(u, needs[i]) != NULL)
@@ -227,6 +227,11 @@ parse_cluster(const pn_url_t *u, pn_config_t *cfg, char *err)
         if (*s == '\0')
             return pn_err_set(err, "cluster_auth: expected a file name");
         cfg->cluster->auth_file = xstrdup(s);
+    }
+    if ((s = pn_url_param(u, "cluster_secret")) != NULL) {
+        if (*s == '\0')
+            return pn_err_set(err, "cluster_secret: expected a file name");
+        cfg->cluster->secret_file = xstrdup(s);
     }
     return PN_OK;
 }

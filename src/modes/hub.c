@@ -18,6 +18,7 @@
 #include "modes/hub_acct.h"
 #include "modes/hub_http.h"
 #include "modes/hub_prom.h"
+#include "modes/hub_peer.h"
 #include "modes/hub_reg.h"
 #include "modes/hub_state.h"
 #include "modes/modes.h"
@@ -288,6 +289,13 @@ on_tls_readable(pn_xprt_t *x, int ready, void *arg)
     if (rc == PN_AGAIN)
         return;
     struct hroute *r = rc == PN_OK && name[0] ? hub_reg_by_host(h->reg, PN_RT_HTTPS, name) : NULL;
+    if (r == NULL && rc == PN_OK && name[0] && h->peer != NULL &&
+        hub_peer_forward(h->peer, PN_RT_HTTPS, name, 0, u->x, u->buf, u->len, &u->peer,
+                         &u->local) == PN_OK) {
+        u->x = NULL;            /* another hub's route (docs/hub.md §7) */
+        tlsuser_free(u);
+        return;
+    }
     struct hmember *m = r ? hub_reg_pick(h->reg, r) : NULL;
     if (m == NULL || !hub_acct_admit(m->sess->acct)) {
         h->refused++;
@@ -566,6 +574,7 @@ hub_stop(pn_instance_t *in, void *arg)
     hub_http_close_all(h);
     while (!pn_list_empty(&h->https_conns))
         tlsuser_free(pn_container_of(h->https_conns.next, struct tlsuser, node));
+    hub_peer_free(h->peer);
     tun_accept_free(h->tunnel);
     pn_entry_free(h->http_entry);
     pn_entry_free(h->https_entry);
@@ -676,6 +685,18 @@ pn_hub_run(const pn_config_t *cfg)
         goto out;
     }
     (void)hub_reg_watch(h.reg, on_reg_event, &h);
+    if (cfg->cluster != NULL && cfg->cluster->peer != NULL) {
+        hub_peer_env_t penv = {
+            .loop = h.in.loop, .cfg = cfg, .reg = h.reg, .public_addr = h.public_addr,
+            .http_user = on_http_user, .https_user = on_https_user, .tcp_user = on_tcp_user,
+            .hub = &h,
+        };
+        h.peer = hub_peer_new(&penv, (const uint8_t *)cfg->cluster->secret,
+                              strlen(cfg->cluster->secret), err);
+        if (h.peer == NULL)
+            goto runtime;
+        hub_reg_remote_watch(h.reg, hub_peer_remote, h.peer);
+    }
     h.in.stop = hub_stop;
     h.in.drain = hub_drain;
     h.in.busy = hub_busy;

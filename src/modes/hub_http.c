@@ -17,6 +17,7 @@
  * before that still gets its page. */
 #include "modes/hub_http.h"
 #include "modes/hub_acct.h"
+#include "modes/hub_peer.h"
 #include "modes/hub_reg.h"
 #include "core/buf.h"
 #include "core/log.h"
@@ -243,9 +244,24 @@ on_data(pn_xprt_t *data, const uint8_t *id, void *arg)
     ev_defer_schedule(x->kick);
 }
 
-/* Route the request whose head is parsed; PN_OK when it goes on (now or once
- * a data connection arrives), PN_ERR when a page answers it. */
-static void
+/* Route the request whose head is parsed (it goes on now or once a data
+ * connection arrives, or a page answers it); 1 when <x> went to another hub
+ * and is freed, else 0. */
+/* Another hub holds the route of <host> (docs/hub.md §7): the user's
+ * connection goes there whole, this request first; nonzero when it went
+ * (<x> is freed then). */
+static int
+hx_elsewhere(struct hx *x, const char *host)
+{
+    if (x->h->peer == NULL || hub_peer_forward(x->h->peer, PN_RT_HTTP, host, 0, x->u, x->ub,
+                                               x->ulen, &x->peer, &x->local) != PN_OK)
+        return 0;
+    x->u = NULL;
+    hx_free(x);
+    return 1;
+}
+
+static int
 hx_dispatch(struct hx *x, size_t head_len)
 {
     struct hub *h = x->h;
@@ -255,27 +271,29 @@ hx_dispatch(struct hx *x, size_t head_len)
     x->upgrade_req = hd->upgrade;
     x->keep = hd->keep_alive;
     struct hroute *r = hd->host[0] ? hub_reg_by_host(h->reg, PN_RT_HTTP, hd->host) : NULL;
+    if (r == NULL && hd->host[0] && hx_elsewhere(x, hd->host))
+        return 1;
     if (r == NULL) {
         hx_page(x, 404, "no route for host \"%s\"", hd->host);
-        return;
+        return 0;
     }
     struct hmember *m = hub_reg_pick(h->reg, r);
     if (m == NULL) {
         hx_page(x, 502, "the service for \"%s\" is not connected", hd->host);
-        return;
+        return 0;
     }
     struct hacct *a = m->sess->acct;
     if (a->rps != 0 && !pn_bucket_take_all(&a->rq, 1, pn_now_us())) {
         a->refused_rate++;
         a->st.refused++;
         hx_page(x, 429, "too many requests%s", "");
-        return;
+        return 0;
     }
     if (x->acct != a) {
         hx_uncount(x);
         if (!hub_acct_admit(a)) {
             hx_page(x, 503, "too many connections%s", "");
-            return;
+            return 0;
         }
         x->acct = a;
         a->http_live++;
@@ -286,7 +304,7 @@ hx_dispatch(struct hx *x, size_t head_len)
     x->ooff = 0;
     if (x->olen == 0) {
         hx_page(x, 400, "bad request%s", "");
-        return;
+        return 0;
     }
     memmove(x->ub, x->ub + head_len, x->ulen - head_len);
     x->ulen -= head_len;
@@ -298,7 +316,7 @@ hx_dispatch(struct hx *x, size_t head_len)
     ev_timer_arm(x->timer, h->cfg->http_timeout_ms);
     if (x->b != NULL && x->sess == m->sess && x->member_id == m->id) {
         x->st = HX_XFER;
-        return;
+        return 0;
     }
     hx_unbind(x);
     x->want_route = r;
@@ -306,6 +324,7 @@ hx_dispatch(struct hx *x, size_t head_len)
     x->st = HX_WAIT;
     x->want = m->sess;          /* valid until its waiters are run, on_data included */
     x->wait = tun_sess_take(&m->sess->t, on_data, x);
+    return 0;
 }
 
 /* Find the end of a request head in ub: the length up to and including the
@@ -489,7 +508,8 @@ hx_step(struct hx *x)
             }
             x->req_done = hs == PN_HTTP_DONE;
             pn_gate_leave(x->gate, &x->adm);
-            hx_dispatch(x, he);
+            if (hx_dispatch(x, he))
+                return;         /* gone to another hub */
             progress = 1;
             continue;
         }

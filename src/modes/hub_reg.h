@@ -43,6 +43,8 @@ typedef void (*hub_reg_claim_cb)(struct hsess *s, const pn_frame_route_t *m, str
                                  uint16_t code, const char *reason, void *arg);
 typedef void (*hub_reg_watch_cb)(hub_reg_event_t ev, struct hroute *r, struct hmember *m,
                                  void *arg);
+/** Another hub's route of <type> (<port> for tcp/udp) appeared (<add>) or went. */
+typedef void (*hub_reg_remote_cb)(int add, uint8_t type, uint16_t port, void *arg);
 /** Called once per route by each(); nonzero stops the walk. */
 typedef int (*hub_reg_each_cb)(struct hroute *r, void *arg);
 
@@ -62,6 +64,11 @@ typedef struct hub_reg_ops {
     int (*watch)(hub_reg_t *g, hub_reg_watch_cb cb, void *arg);
     void (*free)(hub_reg_t *g);
     json_t *(*state)(hub_reg_t *g);     /* NULL, or the cluster's view (new reference) */
+    /* A shared registry only (NULL otherwise): the peer= of the hub that holds
+     * a route this hub does not (PN_OK), and news of other hubs' routes. */
+    int (*remote)(hub_reg_t *g, uint8_t type, const char *host, uint16_t port, char *peer,
+                  size_t cap);
+    void (*remote_watch)(hub_reg_t *g, hub_reg_remote_cb cb, void *arg);
 } hub_reg_ops_t;
 
 /* Implementations embed this first. */
@@ -185,6 +192,24 @@ static inline json_t *
 hub_reg_state(hub_reg_t *g)
 {
     return g->ops->state != NULL ? g->ops->state(g) : NULL;
+}
+
+/** Fill <peer> (<cap> bytes) with the peer= of the hub holding the route of
+ *  <type> and <host> (http, https) or <port> (tcp, udp); PN_ERR when none is
+ *  known (or the registry is not shared). */
+static inline int
+hub_reg_remote(hub_reg_t *g, uint8_t type, const char *host, uint16_t port, char *peer, size_t cap)
+{
+    return g->ops->remote != NULL ? g->ops->remote(g, type, host, port, peer, cap) : PN_ERR;
+}
+
+/** Tell <cb> of other hubs' routes appearing and going (one watcher; a
+ *  registry that is not shared has none to tell). */
+static inline void
+hub_reg_remote_watch(hub_reg_t *g, hub_reg_remote_cb cb, void *arg)
+{
+    if (g->ops->remote_watch != NULL)
+        g->ops->remote_watch(g, cb, arg);
 }
 
 static inline void

@@ -299,6 +299,14 @@ rr_watch(hub_reg_t *base, hub_reg_watch_cb cb, void *arg)
 }
 
 static void
+rr_remote_watch(hub_reg_t *base, hub_reg_remote_cb cb, void *arg)
+{
+    redis_reg_t *g = (redis_reg_t *)base;
+    g->remote_cb = cb;
+    g->remote_arg = arg;
+}
+
+static void
 rr_free(hub_reg_t *base)
 {
     redis_reg_t *g = (redis_reg_t *)base;
@@ -328,6 +336,8 @@ static const hub_reg_ops_t redis_ops = {
     .watch = rr_watch,
     .free = rr_free,
     .state = hub_rr_state,
+    .remote = hub_rr_remote,
+    .remote_watch = rr_remote_watch,
 };
 
 /* The registry shared through Redis: see hub_reg.h. Connects in the
@@ -369,7 +379,8 @@ hub_cluster_prepare(const pn_config_t *cfg, char *err)
     char host[256], id[PN_CLUSTER_ID_MAX + 1];
     if (c == NULL)
         return PN_OK;
-    if (pn_cluster_secret_load(c, (const char *(*)(const char *))getenv, err) != PN_OK)
+    if (pn_cluster_secret_load(c, (const char *(*)(const char *))getenv, err) != PN_OK ||
+        pn_cluster_link_secret_load(c, (const char *(*)(const char *))getenv, err) != PN_OK)
         return PN_ERR;
     if (c->id != NULL)
         return PN_OK;

@@ -29,6 +29,8 @@ typedef struct redis_reg {
     int freeing;
     int in_claim;               /* inside the memory registry's claim of a key just granted */
     uint64_t claims, refused, conflicts;
+    hub_reg_remote_cb remote_cb;    /* NULL, or told of other hubs' routes */
+    void *remote_arg;
 } redis_reg_t;
 
 
@@ -49,6 +51,9 @@ void hub_rr_on_state(int up, void *arg);
 void hub_rr_on_msg(const char *msg, size_t len, void *arg);
 /** The heartbeat (and the sweep of dead hubs). */
 void hub_rr_beat(redis_reg_t *g);
+/** The peer= of the hub holding a route (ops.remote). */
+int hub_rr_remote(hub_reg_t *base, uint8_t type, const char *host, uint16_t port, char *peer,
+                  size_t cap);
 /** The cluster view of the state line. */
 json_t *hub_rr_state(hub_reg_t *base);
 

@@ -76,6 +76,18 @@ key_local(redis_reg_t *g, const char *route)
     return hub_reg_by_host(g->mem, (uint8_t)type, rest);
 }
 
+/* Tell the remote watcher that another hub's route <route> (a key without
+ * "pn:r:") appeared or went: tcp/udp ones, by port. */
+static void
+remote_tell(redis_reg_t *g, int add, const char *route)
+{
+    size_t tl = strcspn(route, ":~");
+    int type = type_of(route, tl);
+    if (g->remote_cb == NULL || (type != PN_RT_TCP && type != PN_RT_UDP) || route[tl] != ':')
+        return;
+    g->remote_cb(add, (uint8_t)type, (uint16_t)strtoul(route + tl + 1, NULL, 10), g->remote_arg);
+}
+
 /* The keys of local route <r> into <k>; their number. */
 static int
 route_keys(const struct hroute *r, char k[2][KEY_MAX])
@@ -191,8 +203,8 @@ hub_rr_on_msg(const char *msg, size_t len, void *arg)
     if (hub_rcache_msg_parse(msg, len, &m) != PN_OK)
         return;
     if (!m.add) {
-        if (strcmp(m.rest, g->id) != 0)
-            hub_rcache_del(&g->cache, m.route, m.rest);
+        if (strcmp(m.rest, g->id) != 0 && hub_rcache_del(&g->cache, m.route, m.rest))
+            remote_tell(g, 0, m.route);
         return;
     }
     if (hub_rcache_put_value(&g->cache, m.route, m.rest, strlen(m.rest)) != PN_OK)
@@ -200,6 +212,7 @@ hub_rr_on_msg(const char *msg, size_t len, void *arg)
     hub_rentry_t *e = hub_rcache_get(&g->cache, m.route);
     if (strcmp(e->hub, g->id) == 0) {
         hub_rcache_del(&g->cache, m.route, NULL);   /* ours: not a remote route */
+        remote_tell(g, 0, m.route);
         return;
     }
     struct hroute *r = key_local(g, m.route);
@@ -208,6 +221,7 @@ hub_rr_on_msg(const char *msg, size_t len, void *arg)
                  r->acct->name, e->hub);
         hub_reg_mem_drop(g->mem, r);
     }
+    remote_tell(g, 1, m.route);
 }
 
 static int
@@ -256,6 +270,8 @@ on_values(redisReply *y, void *arg)
                 continue;
             if (strcmp(hub_rcache_get(&p->g->cache, route)->hub, p->g->id) == 0)
                 hub_rcache_del(&p->g->cache, route, NULL);      /* ours */
+            else
+                remote_tell(p->g, 1, route);
         }
     }
     for (size_t i = 0; i < p->n; i++)
@@ -342,6 +358,9 @@ hub_rr_on_state(int up, void *arg)
     const char *argv[] = { "SMEMBERS", k[0] };
     size_t len[] = { 8, strlen(k[0]) };
     (void)hub_redis_cmd(g->rd, on_mine, g, 2, argv, len);
+    for (size_t i = 0; i < g->cache.nb; i++)
+        for (hub_rentry_t *e = g->cache.b[i]; e != NULL; e = e->next)
+            remote_tell(g, 0, e->key);
     hub_rcache_clear(&g->cache);
     scan_next(g, "0");
 }
@@ -364,4 +383,31 @@ hub_rr_state(hub_reg_t *base)
                      "remote", remote, "remote_routes", (json_int_t)g->cache.n,
                      "pending", (json_int_t)pending, "claims", (json_int_t)g->claims,
                      "refused", (json_int_t)g->refused, "conflicts", (json_int_t)g->conflicts);
+}
+
+/* The peer= of the hub holding a route this hub does not: see hub_reg.h. */
+int
+hub_rr_remote(hub_reg_t *base, uint8_t type, const char *host, uint16_t port, char *peer,
+              size_t cap)
+{
+    redis_reg_t *g = (redis_reg_t *)base;
+    char k[KEY_MAX];
+    size_t i;
+    json_t *h;
+    if (type == PN_RT_TCP || type == PN_RT_UDP)
+        hub_rr_key_port(k, type, port);
+    else
+        hub_rr_key_host(k, type, host);
+    hub_rentry_t *e = hub_rcache_get(&g->cache, k + 5);
+    if (e == NULL)
+        return PN_ERR;
+    json_array_foreach(g->hubs, i, h) {
+        const char *id = json_string_value(json_object_get(h, "id"));
+        const char *pa = json_string_value(json_object_get(h, "peer"));
+        if (id != NULL && pa != NULL && strcmp(id, e->hub) == 0 && strcmp(pa, "-") != 0) {
+            snprintf(peer, cap, "%s", pa);
+            return PN_OK;
+        }
+    }
+    return PN_ERR;
 }

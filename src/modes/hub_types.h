@@ -99,6 +99,7 @@ struct hub {
     pn_list_t accts;            /* struct hacct, owned */
     pn_list_t sessions;         /* struct hsess, owned */
     struct hub_reg *reg;        /* owned: the route registry (hub_reg.h) */
+    struct hub_peer *peer;      /* owned: links to the other hubs (hub_peer.h), or NULL */
     pn_list_t https_conns;      /* TLS users waiting for their ClientHello, owned */
     pn_list_t http_conns;       /* HTTP users (struct hx), owned */
     uint64_t next_sess;

@@ -4,7 +4,8 @@
 - RedisServer     a redis-server of the test's own on 127.0.0.1 (its own port and
                   directory, no persistence, optional requirepass), started and stopped
                   by PID; start() again on the same port after stop()
-- cluster_hub()   a Hub of a HubStack with cluster=redis://127.0.0.1:<port>, id= and peer=
+- cluster_hub()   a Hub of a HubStack with cluster=redis://127.0.0.1:<port>, id=, peer= and
+                  cluster_secret= (the same secret for every hub unless told)
 - remote_route()  a hub's HUB_STATE "cluster.remote" entry for a route key, or None
 """
 import socket
@@ -60,12 +61,26 @@ class RedisServer:
             p.cleanup()
 
 
-def cluster_hub(stack, accounts, redis, hub_id, env=None, url=None, **kw):
-    """A hub of <stack> in the cluster on <redis> under id <hub_id>."""
+CLUSTER_SECRET = "cluster-secret-" + "k" * 24
+
+
+def cluster_hub(stack, accounts, redis, hub_id, env=None, url=None, secret=CLUSTER_SECRET, **kw):
+    """A hub of <stack> in the cluster on <redis> under id <hub_id>, taking other hubs'
+    users on peer=127.0.0.1:<fresh port> with <secret> (written to a file of its own)."""
     params = kw.pop("params", "")
-    q = f"cluster={url or redis.url()}&id={hub_id}&peer=127.0.0.1:{free_port()}"
+    path = Path(stack.dir) / f"{hub_id}.secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(secret + "\n")
+    # Hubs on one machine: each binds its tcp/udp routes on an address of its own
+    # (public=), as hubs on several machines would, since every hub also listens
+    # on the ports of the other hubs' tcp routes.
+    public = f"127.0.1.{len(stack.hubs) + 1}"
+    q = (f"cluster={url or redis.url()}&id={hub_id}&peer=127.0.0.1:{free_port()}"
+         f"&cluster_secret={path}&public={public}")
     e = dict(CLUSTER_ENV, **(env or {}))
-    return stack.hub(accounts, params=q + ("&" + params if params else ""), env=e, **kw)
+    h = stack.hub(accounts, params=q + ("&" + params if params else ""), env=e, **kw)
+    h.public = public
+    return h
 
 
 def remote_route(state, key):

@@ -19,9 +19,13 @@
 
 static const char *env_pw;
 
+static const char *env_secret;
+
 static const char *
 get_env(const char *name)
 {
+    if (strcmp(name, "POSTERN_CLUSTER_SECRET") == 0)
+        return env_secret;
     return strcmp(name, "POSTERN_CLUSTER_PASSWORD") == 0 ? env_pw : NULL;
 }
 
@@ -112,6 +116,41 @@ test_secret_sources(void **state)
 }
 
 static void
+test_link_secret(void **state)
+{
+    pn_cluster_conf_t c;
+    char err[PN_ERR_LEN], path[] = "/tmp/pn-cluster-secret-XXXXXX";
+    (void)state;
+    /* without peer= no secret is needed */
+    assert_int_equal(pn_cluster_conf_parse("redis://h:1", &c, err), PN_OK);
+    assert_int_equal(pn_cluster_link_secret_load(&c, get_env, err), PN_OK);
+    assert_null(c.secret);
+    /* with it, one is */
+    c.peer = strdup("127.0.0.1:7100");
+    assert_int_equal(pn_cluster_link_secret_load(&c, get_env, err), PN_ERR);
+    assert_non_null(strstr(err, "cluster_secret=<file> or POSTERN_CLUSTER_SECRET"));
+    env_secret = "short-one";
+    assert_int_equal(pn_cluster_link_secret_load(&c, get_env, err), PN_ERR);
+    assert_null(strstr(err, "short-one"));
+    env_secret = "a-cluster-secret-of-some-length";
+    assert_int_equal(pn_cluster_link_secret_load(&c, get_env, err), PN_OK);
+    assert_string_equal(c.secret, env_secret);
+    pn_cluster_conf_clear(&c);
+    env_secret = NULL;
+    int fd = mkstemp(path);
+    assert_true(fd != -1);
+    assert_int_equal(write(fd, "file-secret-0123456789\r\n", 24), 24);
+    close(fd);
+    assert_int_equal(pn_cluster_conf_parse("redis://h:1", &c, err), PN_OK);
+    c.peer = strdup("127.0.0.1:7100");
+    c.secret_file = strdup(path);
+    assert_int_equal(pn_cluster_link_secret_load(&c, get_env, err), PN_OK);
+    assert_string_equal(c.secret, "file-secret-0123456789");
+    pn_cluster_conf_clear(&c);
+    unlink(path);
+}
+
+static void
 test_ids(void **state)
 {
     char id65[66];
@@ -161,6 +200,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_urls),
         cmocka_unit_test(test_secret_sources),
+        cmocka_unit_test(test_link_secret),
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_hub_url),
     };

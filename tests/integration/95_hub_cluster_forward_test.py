@@ -1,0 +1,93 @@
+"""Hub-to-hub forwarding (docs/hub.md §7): a user who reaches hub B for a route whose
+agent is on hub A is carried B -> A over TLS keyed by the cluster secret, then to the agent:
+HTTP by Host (curl), TLS by SNI (openssl s_client), a tcp route (its port on B too), and
+a sizeable transfer both ways checked by sha256. A hub with another cluster secret is
+refused, and the refusal is logged without the secret."""
+import hashlib
+import socket
+
+import pytest
+
+from cluster_util import CLUSTER_SECRET, RedisServer, cluster_hub, remote_route
+from conftest import digest_handler
+from hub_util import (DOMAIN, Route, account, curl_host, hubstack, pattern_bytes,  # noqa: F401
+                      port_block, s_client)
+
+UPLOAD = 32 * 1024 * 1024       # bytes through the tcp route (256 MiB: bench/cluster-forward.sh)
+DOWNLOAD = 16 * 1024 * 1024     # bytes of an HTTP answer
+
+
+@pytest.fixture
+def redis(tmp_path):
+    r = RedisServer(tmp_path / "redis").start()
+    yield r
+    r.cleanup()
+
+
+def tcp_digest(host, port, n, timeout=60):
+    """Send pattern_bytes(<n>) to <host>:<port>, shut the write side, return the answer."""
+    data = pattern_bytes(n)
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                return out.decode().strip(), hashlib.sha256(data).hexdigest()
+            out += b
+
+
+def test_every_route_answers_through_the_other_hub(redis, hubstack):
+    st = hubstack
+    base = port_block(2)
+    alice = account("alice")
+    a = cluster_hub(st, [alice], redis, "hub-a", https=True, ports=(base, base + 1))
+    b = cluster_hub(st, [alice], redis, "hub-b", https=True, ports=(base, base + 1))
+    web = st.http_echo("A")
+    tls = st.tls_echo(f"s.{DOMAIN}")
+    dig = st.tcp(digest_handler, name="digest")
+    routes = [Route("http", web.port, host="app"), Route("https", tls.port, host=f"s.{DOMAIN}"),
+              Route("tcp", dig.port, port=base + 1)]
+    st.agent(a, alice["token"], routes)
+    b.wait_state(lambda s: all(remote_route(s, k) is not None for k in
+                               (f"http:app.{DOMAIN}", f"https:s.{DOMAIN}", f"tcp:{base + 1}")) and
+                 len(s["cluster"]["hubs"]) == 2, timeout=5)
+    # HTTP by Host, through hub B: answered by the backend behind hub A's agent
+    status, body = curl_host(b.http_port, f"app.{DOMAIN}", "/through-b")
+    assert status == 200, body
+    assert b'"backend": "A"' in body or b'"backend":"A"' in body
+    assert b"/through-b" in body
+    # a sizeable answer, byte for byte
+    status, body = curl_host(b.http_port, f"app.{DOMAIN}", f"/bytes/{DOWNLOAD}")
+    assert status == 200 and len(body) == DOWNLOAD
+    assert hashlib.sha256(body).hexdigest() == hashlib.sha256(pattern_bytes(DOWNLOAD)).hexdigest()
+    # TLS by SNI, through hub B: the backend's own certificate answers
+    rc, out, err, fp = s_client(b.https_port, f"s.{DOMAIN}")
+    assert fp == tls.fingerprint, (rc, err[-500:])
+    # the tcp route's port on hub B, a sizeable upload checked by sha256
+    got, want = tcp_digest(b.public, base + 1, UPLOAD)
+    assert got == f"{UPLOAD} {want}"
+    # and directly on hub A still
+    assert curl_host(a.http_port, f"app.{DOMAIN}", "/direct")[0] == 200
+    # a name no hub holds: hub B's own 404
+    assert curl_host(b.http_port, f"none.{DOMAIN}", "/")[0] == 404
+
+
+def test_a_hub_with_another_cluster_secret_is_refused(redis, hubstack):
+    st = hubstack
+    alice = account("alice")
+    other = "another-secret-" + "z" * 20
+    a = cluster_hub(st, [alice], redis, "hub-a")
+    b = cluster_hub(st, [alice], redis, "hub-b", secret=other)
+    web = st.http_echo("A")
+    st.agent(a, alice["token"], [Route("http", web.port, host="app")])
+    b.wait_state(lambda s: remote_route(s, f"http:app.{DOMAIN}") is not None and
+                 len(s["cluster"]["hubs"]) == 2, timeout=5)
+    status, _ = curl_host(b.http_port, f"app.{DOMAIN}", "/x")
+    assert status == 0          # the link is refused: the user's connection closes
+    a.proc.wait_for_log(r"cluster: hub link from 127\.0\.0\.1:\d+: TLS handshake failed", timeout=5)
+    b.proc.wait_for_log(r"cluster: hub link to 127\.0\.0\.1:\d+: TLS handshake failed", timeout=5)
+    for h in (a, b):
+        out = h.proc.output()
+        assert other not in out and CLUSTER_SECRET not in out
