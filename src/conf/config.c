@@ -31,7 +31,7 @@ static const char *const hub_params[] = {
 /* No tls=: the hub decides the data TLS mode and tells the agent in HELLO. */
 static const char *const agent_params[] = {
     "tcp", "udp", "http", "https", "config", "ca", "sni", "min", "log", "read", "dns", "dial",
-    "type", "path", "host", "metrics", NULL,
+    "type", "path", "host", "metrics", "hubs", NULL,
 };
 
 /* proxy:// (docs/proxy.md). */
@@ -274,6 +274,36 @@ parse_hub(const pn_url_t *u, pn_config_t *cfg, char *err)
     return parse_cluster(u, cfg, err);
 }
 
+/* agent:// hubs=: the other hubs of a cluster, "host:port" items separated by commas
+ * (docs/hub.md §7), at most 16. */
+static int
+parse_hubs(const char *s, pn_config_t *cfg, char *err)
+{
+    char *list = xstrdup(s), *save = NULL, *host, *port, sub[PN_ERR_LEN];
+    size_t n = 0;
+    uint64_t v;
+    int rc = PN_OK;
+    for (char *item = strtok_r(list, ",", &save); item != NULL && rc == PN_OK;
+         item = strtok_r(NULL, ",", &save)) {
+        if (++n > 16) {
+            rc = pn_err_set(err, "hubs: at most 16 addresses");
+        } else if (pn_hostport_split(item, &host, &port, sub) != PN_OK) {
+            rc = pn_err_set(err, "hubs: %s (expected <host>:<port>,...)", sub);
+        } else {
+            if (host[0] == '\0' || pn_uint_parse(port, 1, 65535, &v) != PN_OK)
+                rc = pn_err_set(err, "hubs: \"%s\" needs a host and a port in 1-65535", item);
+            xfree(host);
+            xfree(port);
+        }
+    }
+    xfree(list);
+    if (rc == PN_OK && n == 0)
+        rc = pn_err_set(err, "hubs: expected <host>:<port>,...");
+    if (rc == PN_OK)
+        cfg->hubs = xstrdup(s);
+    return rc;
+}
+
 /* The agent:// token (URL user part, in cfg->key) and routes, in URL order. */
 static int
 parse_agent(const pn_url_t *u, pn_config_t *cfg, char *err)
@@ -305,6 +335,8 @@ parse_agent(const pn_url_t *u, pn_config_t *cfg, char *err)
             return pn_err_set(err, "config: expected config=<routes file>");
         cfg->routes_file = xstrdup(s);
     }
+    if ((s = pn_url_param(u, "hubs")) != NULL && parse_hubs(s, cfg, err) != PN_OK)
+        return PN_ERR;
     if (cfg->nroutes == 0 && cfg->routes_file == NULL)
         return pn_err_set(err, "route: agent:// needs at least one tcp=, udp=, http= or https= "
                           "route, or config=<file>");
@@ -665,6 +697,7 @@ pn_config_clear(pn_config_t *cfg)
     xfree(cfg->cluster);
     pn_routes_free(cfg->routes, cfg->nroutes);
     xfree(cfg->routes_file);
+    xfree(cfg->hubs);
     xfree(cfg->users_file);
     xfree(cfg->allow);
     xfree(cfg->via);

@@ -85,6 +85,8 @@ typedef struct pn_config {
     struct pn_conf_route *routes; /* owned array of <nroutes>, from the URL, in order */
     size_t nroutes;
     char *routes_file;          /* owned; config= file, NULL = none */
+    char *hubs;                 /* owned; agent:// hubs= other hubs of the cluster, "host:port,...",
+                                 * tried in turn after the URL's own; NULL = none */
     /* proxy:// (docs/proxy.md) */
     char *users_file;           /* owned; users= file, required */
     char *allow;                /* owned; allow= internal networks reachable, NULL = none

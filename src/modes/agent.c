@@ -7,7 +7,7 @@
  *   session up   -> ROUTE_ADD for every route (the port it was given before, if any)
  *   ROUTE_OK     -> registered (port / full host name logged)
  *   ROUTE_FAIL   -> refused, reason logged; asked again at the next session or reload
- *                   (UNAVAILABLE: a clustered hub cannot reach Redis: asked again in 2 s)
+ *                   (UNAVAILABLE: a clustered hub cannot decide yet: asked again in 1 s)
  *   TCP/UDP(id, route) -> dial that route's local service, relay
  *   probe result -> ROUTE_STATE online/offline when it changes
  *   SIGHUP       -> re-read config=: unchanged routes stay, removed ones ROUTE_DEL,
@@ -62,7 +62,7 @@ struct agent {
     ev_timer_t *retry;          /* owned: routes refused UNAVAILABLE are asked again */
 };
 
-#define RETRY_UNAVAILABLE_MS 2000
+#define RETRY_UNAVAILABLE_MS 1000
 
 static void route_probe_now(struct aroute *r);
 

@@ -13,14 +13,19 @@
 
 /* KEYS: pn:r:<route>...; ARGV: me, account, held (0/1).
  * Every key free, ours, of a hub whose heartbeat is gone, or held for the same
- * account: all become ours, {1}. Else {0, index of the first refused, its hub}. */
+ * account: all become ours, {1}. Else {0, index of the first refused, its hub},
+ * or {2, ...} when that hub is live and holds it for the same account (its
+ * agent is moving here before that hub noticed: asked again). */
 #define HUB_LUA_CLAIM \
     "for i,k in ipairs(KEYS) do " \
     "  local v = redis.call('GET', k) " \
     "  if v then " \
     "    local held, h, a = string.match(v, '^(%d)|([^|]*)|(.*)$') " \
     "    if h and h ~= ARGV[1] and redis.call('EXISTS', 'pn:hub:'..h) == 1 " \
-    "       and not (held == '1' and a == ARGV[2]) then return {0, i, h} end " \
+    "       and not (held == '1' and a == ARGV[2]) then " \
+    "      if a == ARGV[2] then return {2, i, h} end " \
+    "      return {0, i, h} " \
+    "    end " \
     "  end " \
     "end " \
     "for i,k in ipairs(KEYS) do " \

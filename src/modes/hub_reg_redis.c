@@ -105,10 +105,20 @@ on_claim_reply(redisReply *y, void *arg)
     } else if (y->type == REDIS_REPLY_ERROR) {
         log_warn("cluster: Redis refused a claim: %.200s", y->str);
         unavailable(c->s, &c->m, c->cb, c->arg, "failed to answer");
+    } else if (!granted && y->type == REDIS_REPLY_ARRAY && y->elements == 3 &&
+               y->element[0]->integer == 2 && y->element[2]->type == REDIS_REPLY_STRING) {
+        (void)hub_reg_refuse(c->s, &c->m, c->cb, c->arg, PN_RF_UNAVAILABLE,
+                             "hub %.64s still holds the route for this account (its agent "
+                             "moving here?): asked again until that hub lets it go",
+                             y->element[2]->str);
     } else if (!granted) {
         long long i = y->type == REDIS_REPLY_ARRAY && y->elements == 3 ? y->element[1]->integer : 1;
         refuse_taken(c, i);
     } else {
+        /* Ours now: no longer another hub's (its listener here, if any, goes first). */
+        for (int i = 0; i < c->nkeys; i++)
+            if (hub_rcache_del(&g->cache, c->keys[i] + 5, NULL))
+                hub_rr_remote_tell(g, 0, c->keys[i] + 5);
         g->in_claim = 1;        /* the route is marked live in Redis already */
         hub_reg_claim(g->mem, c->s, &c->m, on_mem_claimed, c);
         g->in_claim = 0;

@@ -51,6 +51,9 @@ void hub_rr_on_state(int up, void *arg);
 void hub_rr_on_msg(const char *msg, size_t len, void *arg);
 /** The heartbeat (and the sweep of dead hubs). */
 void hub_rr_beat(redis_reg_t *g);
+/** Tell the remote watcher that another hub's route <route> (a key without
+ *  "pn:r:") appeared (<add>) or went (tcp/udp ones). */
+void hub_rr_remote_tell(redis_reg_t *g, int add, const char *route);
 /** The peer= of the hub holding a route (ops.remote). */
 int hub_rr_remote(hub_reg_t *base, uint8_t type, const char *host, uint16_t port, char *peer,
                   size_t cap);

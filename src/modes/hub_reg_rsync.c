@@ -78,8 +78,8 @@ key_local(redis_reg_t *g, const char *route)
 
 /* Tell the remote watcher that another hub's route <route> (a key without
  * "pn:r:") appeared or went: tcp/udp ones, by port. */
-static void
-remote_tell(redis_reg_t *g, int add, const char *route)
+void
+hub_rr_remote_tell(redis_reg_t *g, int add, const char *route)
 {
     size_t tl = strcspn(route, ":~");
     int type = type_of(route, tl);
@@ -204,7 +204,7 @@ hub_rr_on_msg(const char *msg, size_t len, void *arg)
         return;
     if (!m.add) {
         if (strcmp(m.rest, g->id) != 0 && hub_rcache_del(&g->cache, m.route, m.rest))
-            remote_tell(g, 0, m.route);
+            hub_rr_remote_tell(g, 0, m.route);
         return;
     }
     if (hub_rcache_put_value(&g->cache, m.route, m.rest, strlen(m.rest)) != PN_OK)
@@ -212,7 +212,7 @@ hub_rr_on_msg(const char *msg, size_t len, void *arg)
     hub_rentry_t *e = hub_rcache_get(&g->cache, m.route);
     if (strcmp(e->hub, g->id) == 0) {
         hub_rcache_del(&g->cache, m.route, NULL);   /* ours: not a remote route */
-        remote_tell(g, 0, m.route);
+        hub_rr_remote_tell(g, 0, m.route);
         return;
     }
     struct hroute *r = key_local(g, m.route);
@@ -221,7 +221,7 @@ hub_rr_on_msg(const char *msg, size_t len, void *arg)
                  r->acct->name, e->hub);
         hub_reg_mem_drop(g->mem, r);
     }
-    remote_tell(g, 1, m.route);
+    hub_rr_remote_tell(g, 1, m.route);
 }
 
 static int
@@ -271,7 +271,7 @@ on_values(redisReply *y, void *arg)
             if (strcmp(hub_rcache_get(&p->g->cache, route)->hub, p->g->id) == 0)
                 hub_rcache_del(&p->g->cache, route, NULL);      /* ours */
             else
-                remote_tell(p->g, 1, route);
+                hub_rr_remote_tell(p->g, 1, route);
         }
     }
     for (size_t i = 0; i < p->n; i++)
@@ -360,7 +360,7 @@ hub_rr_on_state(int up, void *arg)
     (void)hub_redis_cmd(g->rd, on_mine, g, 2, argv, len);
     for (size_t i = 0; i < g->cache.nb; i++)
         for (hub_rentry_t *e = g->cache.b[i]; e != NULL; e = e->next)
-            remote_tell(g, 0, e->key);
+            hub_rr_remote_tell(g, 0, e->key);
     hub_rcache_clear(&g->cache);
     scan_next(g, "0");
 }

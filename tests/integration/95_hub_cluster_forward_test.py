@@ -5,6 +5,7 @@ a sizeable transfer both ways checked by sha256. A hub with another cluster secr
 refused, and the refusal is logged without the secret."""
 import hashlib
 import socket
+import time
 
 import pytest
 
@@ -91,3 +92,49 @@ def test_a_hub_with_another_cluster_secret_is_refused(redis, hubstack):
     for h in (a, b):
         out = h.proc.output()
         assert other not in out and CLUSTER_SECRET not in out
+
+
+def answers(hub, port):
+    """The http route answers through <hub>, and the tcp route on its <port> there."""
+    if curl_host(hub.http_port, f"app.{DOMAIN}", "/again")[0] != 200:
+        return False
+    try:
+        got, want = tcp_digest(hub.public, port, 1000, timeout=3)
+    except OSError:
+        return False
+    return got == f"1000 {want}"
+
+
+def test_an_agent_moves_when_its_hub_dies(redis, hubstack):
+    st = hubstack
+    base = port_block(2)
+    alice = account("alice")
+    hubs = [cluster_hub(st, [alice], redis, f"hub-{n}", ports=(base, base + 1)) for n in "abc"]
+    a, b, c = hubs
+    web = st.http_echo("A")
+    dig = st.tcp(digest_handler, name="digest")
+    others = f"hubs=127.0.0.1:{b.ctl},127.0.0.1:{c.ctl}"
+    ag = st.agent(a, alice["token"], [Route("http", web.port, host="app"),
+                                       Route("tcp", dig.port, port=base + 1)], params=others)
+    for h in (b, c):
+        h.wait_state(lambda s: remote_route(s, f"tcp:{base + 1}") is not None and
+                     len(s["cluster"]["hubs"]) == 3, timeout=5)
+        assert answers(h, base + 1)
+    mark = ag.proc.mark()
+    a.kill()                    # SIGKILL: no goodbye, its claims live until its heartbeat ends
+    t0 = time.monotonic()
+    # The mechanism: the agent sees its session end at once, tries the next hub after
+    # 100 ms, whose claim waits (UNAVAILABLE, asked again every second) until hub-a's
+    # heartbeat ends (POSTERN_CLUSTER_TTL=1.5s here); hub-c then learns where the routes
+    # went. Well within 5 s; the deadline leaves room for a loaded machine.
+    deadline = t0 + 10
+    while not (answers(b, base + 1) and answers(c, base + 1)):
+        assert time.monotonic() < deadline, "the routes did not come back through b and c"
+        time.sleep(0.1)
+    elapsed = time.monotonic() - t0
+    print(f"routes answered again through both remaining hubs {elapsed:.2f} s after kill -9")
+    assert elapsed < 5.0, f"{elapsed:.2f} s"
+    ag.proc.wait_for_log(r"agent: next hub: 127\.0\.0\.1:\d+", start=mark, timeout=1)
+    s = c.wait_state(lambda s: remote_route(s, f"http:app.{DOMAIN}") is not None and
+                     remote_route(s, f"http:app.{DOMAIN}")["hub"] == "hub-b", timeout=5)
+    assert "hub-a" not in [x["id"] for x in s["cluster"]["hubs"]]

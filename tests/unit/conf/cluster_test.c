@@ -194,6 +194,27 @@ test_hub_url(void **state)
     pn_config_clear(&cfg);
 }
 
+static void
+test_agent_hubs(void **state)
+{
+    pn_config_t cfg;
+    char err[PN_ERR_LEN];
+    static const char *const bad[] = { "", ",", "h", "h:0", ":7000", "h:1,h:x",
+        "a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1" };
+    char url[256];
+    (void)state;
+    assert_int_equal(pn_config_parse("agent://tok-0123456789abcdef@h1:7000?http=:80,host=a&"
+                                     "hubs=h2:7000,[::1]:7001", &cfg, err), PN_OK);
+    assert_string_equal(cfg.hubs, "h2:7000,[::1]:7001");
+    pn_config_clear(&cfg);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(url, sizeof(url), "agent://tok-0123456789abcdef@h1:7000?http=:80,host=a&hubs=%s",
+                 bad[i]);
+        assert_int_equal(pn_config_parse(url, &cfg, err), PN_ERR);
+        assert_true(strncmp(err, "hubs: ", 6) == 0);
+    }
+}
+
 int
 main(void)
 {
@@ -203,6 +224,7 @@ main(void)
         cmocka_unit_test(test_link_secret),
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_hub_url),
+        cmocka_unit_test(test_agent_hubs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
