@@ -314,6 +314,7 @@ hub_peer_forward(hub_peer_t *p, uint8_t type, const char *host, uint16_t port, p
         log_warn("cluster: cannot reach hub %s: %s", peer, err);
         return PN_ERR;
     }
+    pn_sock_tune(fd);           /* no Nagle: the header and the answer are small writes */
     struct pconn *c = pconn_new(p, 1, &a);
     c->fd = fd;
     c->user = x;

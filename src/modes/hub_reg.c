@@ -19,6 +19,8 @@ typedef struct mem_reg {
     hub_reg_t base;
     hub_reg_env_t env;
     pn_list_t routes;           /* struct hroute, owned */
+    struct hroute **tab;        /* owned: <routes> by type and port or host, <nb> chains */
+    size_t nb, n;
     struct {
         hub_reg_watch_cb cb;
         void *arg;
@@ -33,15 +35,71 @@ mem_tell(mem_reg_t *g, hub_reg_event_t ev, struct hroute *r, struct hmember *m)
         g->watch[i].cb(ev, r, m, g->watch[i].arg);
 }
 
+/* The hash of a route's key: its type and port (tcp, udp) or host (http, https). */
+static size_t
+route_hash(uint8_t type, uint16_t port, const char *host)
+{
+    uint64_t h = 1469598103934665603ULL ^ type;     /* FNV-1a */
+    h = (h ^ port) * 1099511628211ULL;
+    for (; host != NULL && *host; host++)
+        h = (h ^ (unsigned char)*host) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+static size_t
+route_slot(const mem_reg_t *g, const struct hroute *r)
+{
+    return route_hash(r->type, r->port, r->port ? NULL : r->host) & (g->nb - 1);
+}
+
+/* Index <r> (its port or host set), the table doubling as it fills. */
+static void
+index_add(mem_reg_t *g, struct hroute *r)
+{
+    if (g->n >= g->nb) {
+        size_t onb = g->nb;
+        struct hroute **old = g->tab;
+        g->nb = onb ? onb * 2 : 64;
+        g->tab = xcalloc(g->nb * sizeof(*g->tab));
+        for (size_t i = 0; i < onb; i++) {
+            for (struct hroute *q = old[i], *nx; q != NULL; q = nx) {
+                nx = q->hnext;
+                size_t k = route_slot(g, q);
+                q->hnext = g->tab[k];
+                g->tab[k] = q;
+            }
+        }
+        free(old);
+    }
+    size_t k = route_slot(g, r);
+    r->hnext = g->tab[k];
+    g->tab[k] = r;
+    g->n++;
+}
+
+static void
+index_del(mem_reg_t *g, struct hroute *r)
+{
+    if (g->nb == 0)
+        return;
+    for (struct hroute **p = &g->tab[route_slot(g, r)]; *p != NULL; p = &(*p)->hnext) {
+        if (*p == r) {
+            *p = r->hnext;
+            g->n--;
+            return;
+        }
+    }
+}
+
 static struct hroute *
 mem_by_host(hub_reg_t *base, uint8_t type, const char *host)
 {
     mem_reg_t *g = (mem_reg_t *)base;
-    for (pn_list_t *p = g->routes.next; p != &g->routes; p = p->next) {
-        struct hroute *r = pn_container_of(p, struct hroute, node);
-        if (r->type == type && strcmp(r->host, host) == 0)
+    if (g->nb == 0)
+        return NULL;
+    for (struct hroute *r = g->tab[route_hash(type, 0, host) & (g->nb - 1)]; r; r = r->hnext)
+        if (r->type == type && r->port == 0 && strcmp(r->host, host) == 0)
             return r;
-    }
     return NULL;
 }
 
@@ -49,11 +107,11 @@ static struct hroute *
 mem_by_port(hub_reg_t *base, uint8_t type, uint16_t port)
 {
     mem_reg_t *g = (mem_reg_t *)base;
-    for (pn_list_t *p = g->routes.next; p != &g->routes; p = p->next) {
-        struct hroute *r = pn_container_of(p, struct hroute, node);
+    if (g->nb == 0 || port == 0)
+        return NULL;
+    for (struct hroute *r = g->tab[route_hash(type, port, NULL) & (g->nb - 1)]; r; r = r->hnext)
         if (r->type == type && r->port == port)
             return r;
-    }
     return NULL;
 }
 
@@ -93,6 +151,7 @@ route_free(mem_reg_t *g, struct hroute *r)
 {
     /* Whoever watches (exchanges counting it, the HTTP router) lets go of it. */
     mem_tell(g, HUB_REG_GONE, r, NULL);
+    index_del(g, r);
     pn_list_del(&r->node);
     pn_entry_free(r->entry);
     udp_table_free(r->utable);
@@ -359,8 +418,10 @@ claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim
             r->has_gkey = 1;
         }
     }
-    if (created)
+    if (created) {
         pn_list_add(&g->routes, &r->node);
+        index_add(g, r);
+    }
     struct hmember *mb = xcalloc(sizeof(*mb));
     mb->route = r;
     mb->sess = s;
@@ -439,6 +500,7 @@ mem_free(hub_reg_t *base)
         else                    /* its last member frees it */
             member_free(g, pn_container_of(r->members.next, struct hmember, rnode), 0);
     }
+    free(g->tab);
     free(g);
 }
 

@@ -338,10 +338,36 @@ on_beat(redisReply *y, void *arg)
     g->hubs = hubs;
 }
 
+static void
+on_conns(redisReply *y, void *arg)
+{
+    struct hacct *a = arg;
+    if (y != NULL && y->type == REDIS_REPLY_INTEGER && y->integer >= 0)
+        a->elsewhere = (uint64_t)y->integer;
+}
+
+/* Cluster-wide max_conns: each account with a limit tells Redis its live
+ * connections here and learns the others' sum (a heartbeat old at most). */
+static void
+conns_share(redis_reg_t *g)
+{
+    char k[1][KEY_MAX], n[24];
+    for (pn_list_t *p = g->env.hub->accts.next; p != &g->env.hub->accts; p = p->next) {
+        struct hacct *a = pn_container_of(p, struct hacct, node);
+        if (a->max_conns == 0 || a->gone)
+            continue;
+        snprintf(k[0], KEY_MAX, "pn:conns:%s", a->name);
+        snprintf(n, sizeof(n), "%llu", (unsigned long long)(a->st.tcps + a->st.udps +
+                                                            a->http_live + a->tcp_pending));
+        (void)hub_rr_eval(g, HUB_LUA_CONNS, on_conns, a, 1, k, 3, g->id, n, g->ttl);
+    }
+}
+
 void
 hub_rr_beat(redis_reg_t *g)
 {
     (void)hub_rr_eval(g, HUB_LUA_BEAT, on_beat, g, 0, NULL, 3, g->id, g->peer, g->ttl);
+    conns_share(g);
 }
 
 /* Redis went up: heartbeat first (our claims count as live), then reconcile. */

@@ -5,6 +5,7 @@ killed hub's claims die with its heartbeat; with Redis stopped, known routes kee
 answering, a new claim is refused UNAVAILABLE (and asked again by the agent), and the
 registry is reconciled when Redis returns. Secrets stay out of the logs."""
 import re
+import socket
 import time
 
 import pytest
@@ -139,3 +140,48 @@ def test_cluster_settings_and_secrets(hubstack, tmp_path):
             assert secret not in h.proc.output() and "wrong-pw" not in h.proc.output()
     finally:
         r.cleanup()
+
+
+def echo_conn(host, port, timeout=5.0):
+    """A connection through which one echo round trip worked (returned open), or None
+    when the hub closed it (refused)."""
+    s = socket.create_connection((host, port), timeout=timeout)
+    s.settimeout(timeout)
+    try:
+        s.sendall(b"ping")
+        got = b""
+        while len(got) < 4:
+            b = s.recv(4 - len(got))
+            if not b:
+                break
+            got += b
+    except OSError:
+        got = b""
+    if got != b"ping":
+        s.close()
+        return None
+    return s
+
+
+def test_max_conns_counts_the_accounts_connections_on_every_hub(redis, hubstack):
+    st = hubstack
+    base = port_block(2)
+    alice = account("alice", max_conns=2)
+    a = cluster_hub(st, [alice], redis, "hub-a", ports=(base, base + 1))
+    b = cluster_hub(st, [alice], redis, "hub-b", ports=(base, base + 1))
+    echo = st.tcp(echo_handler, name="echo")
+    st.agent(a, alice["token"], [Route("tcp", echo.port, port=base)])
+    st.agent(b, alice["token"], [Route("tcp", echo.port, port=base + 1)])
+    held = [echo_conn(a.public, base), echo_conn(b.public, base + 1)]
+    assert all(held)
+    # each hub learns the other's count at its next heartbeat (POSTERN_CLUSTER_TTL / 3)
+    a.wait_state(lambda s: True, timeout=3)
+    time.sleep(1.0)
+    assert echo_conn(a.public, base) is None, "a third connection was let in on hub a"
+    assert echo_conn(b.public, base + 1) is None, "a third connection was let in on hub b"
+    held.pop().close()
+    time.sleep(1.0)
+    again = echo_conn(a.public, base)
+    assert again is not None
+    again.close()
+    held[0].close()
