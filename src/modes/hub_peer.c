@@ -9,6 +9,7 @@
  * <src> is the user's "ip:port" as B saw it. A answers 'K' and hands the
  * link to its http=, https= or tcp route user path, or 'N' and closes. */
 #include "modes/hub_peer.h"
+#include "modes/hub_acct.h"
 #include "modes/hub_reg.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -28,8 +29,11 @@
 typedef struct plisten {
     pn_list_t node;             /* in hub_peer.listens */
     struct hub_peer *p;
+    uint8_t type;               /* PN_RT_TCP or PN_RT_UDP */
     uint16_t port;
-    pn_entry_t *entry;          /* owned */
+    pn_entry_t *entry;          /* owned: tcp */
+    udp_table_t *table;         /* owned: udp, its users' datagrams */
+    udp_group_t *group;         /* owned: udp, their sessions (each over its own link) */
 } plisten_t;
 
 struct hub_peer {
@@ -66,6 +70,7 @@ struct pconn {
     pn_xprt_t *user;            /* B: owned until handed to the relay */
     uint8_t *pre;               /* B: owned copy of what the user sent already */
     size_t pre_len;
+    plisten_t *udp;             /* B, a udp user: its listener (the session starts there) */
     uint8_t hdr[HDR_MAX + 6];
     size_t hlen, hoff;          /* bytes in <hdr>; written (B) */
 };
@@ -108,6 +113,56 @@ on_deadline(ev_timer_t *t, void *arg)
 
 /* ---- A: a hub's user carried here ---- */
 
+/* A: a udp user carried here, waiting for a data connection of the member chosen. */
+struct pudp {
+    hub_peer_t *p;
+    pn_xprt_t *x;               /* owned: the link, datagrams length-framed */
+    struct hsess *sess;         /* the member's session (its takes run before it ends) */
+    uint32_t mid;
+    pn_addr_t src, dst;
+};
+
+static void
+on_udp_data(pn_xprt_t *data, const uint8_t *id, void *arg)
+{
+    struct pudp *u = arg;
+    struct hmember *m = data != NULL ? hub_reg_member(u->p->env.reg, u->sess, u->mid) : NULL;
+    if (m == NULL || hub_signal(m, PN_FT_UDP, id, &u->src, &u->dst) != PN_OK) {
+        pn_xprt_free(data);
+        pn_xprt_free(u->x);
+        free(u);
+        return;
+    }
+    /* The same framing both ways: the link's bytes go to the agent as they are. */
+    pn_link_info_t info = { .src = u->src, .dst = u->dst };
+    pn_link_pair(&m->sess->t.links, u->x, data, &info);
+    free(u);
+}
+
+/* A: a udp route's user from another hub: 'K', then a data connection of a member. */
+static int
+accepted_udp(struct pconn *c, uint16_t port)
+{
+    hub_peer_t *p = c->p;
+    struct hroute *r = hub_reg_by_port(p->env.reg, PN_RT_UDP, port);
+    struct hmember *m = r != NULL && r->utable != NULL ? hub_reg_pick(p->env.reg, r) : NULL;
+    char answer = 'K';
+    if (m == NULL || !hub_acct_admit(m->sess->acct) || c->x->ops->write(c->x, &answer, 1) != 1)
+        return PN_ERR;
+    struct pudp *u = xcalloc(sizeof(*u));
+    u->p = p;
+    u->x = c->x;
+    u->sess = m->sess;
+    u->mid = m->id;
+    u->src = c->src;
+    u->dst = *udp_table_local(r->utable);
+    c->x = NULL;
+    pn_xprt_unwatch(u->x);
+    pconn_free(c);
+    (void)tun_sess_take(&m->sess->t, on_udp_data, u);
+    return PN_OK;
+}
+
 /* The header is whole in c->hdr: hand the link over, or refuse. */
 static void
 accepted(struct pconn *c)
@@ -132,6 +187,13 @@ accepted(struct pconn *c)
         pn_addr_set_port(&c->src, (uint16_t)strtoul(sp, NULL, 10));
     free(sh);
     free(sp);
+    if (type == PN_RT_UDP) {
+        if (accepted_udp(c, port) != PN_OK) {
+            log_info("cluster: a hub asked for udp port %u, not held here", (unsigned)port);
+            pconn_free(c);
+        }
+        return;
+    }
     struct hroute *r = NULL;
     pn_entry_cb cb = NULL;
     void *arg = p->env.hub;
@@ -183,6 +245,16 @@ read_header(struct pconn *c)
 static void
 handed(struct pconn *c)
 {
+    if (c->udp != NULL) {
+        /* The link carries this user's datagrams length-framed, as a data channel. */
+        pn_xprt_t *x = c->x;
+        c->x = NULL;
+        pn_xprt_unwatch(x);
+        udp_sess_from_entry(udp_sess_new_peer(c->udp->table, &c->src, -1, x), c->pre,
+                            c->pre_len);
+        pconn_free(c);
+        return;
+    }
     pn_link_info_t info = { .src = c->src, .dst = c->dst, .pre = c->pre, .pre_len = c->pre_len };
     pn_xprt_t *u = c->user, *x = c->x;
     c->user = c->x = NULL;
@@ -292,10 +364,12 @@ pconn_new(hub_peer_t *p, int dialed, const pn_addr_t *peer)
     return c;
 }
 
-/* Carry a user to the hub holding its route: see hub_peer.h. */
-int
-hub_peer_forward(hub_peer_t *p, uint8_t type, const char *host, uint16_t port, pn_xprt_t *x,
-                 const uint8_t *pre, size_t pre_len, const pn_addr_t *src, const pn_addr_t *dst)
+/* Dial the hub holding the route and send the header; the user is <x> (tcp,
+ * http, https) or a udp user of listener <udp> whose first datagram is <pre>. */
+static int
+forward(hub_peer_t *p, uint8_t type, const char *host, uint16_t port, pn_xprt_t *x,
+        const uint8_t *pre, size_t pre_len, const pn_addr_t *src, const pn_addr_t *dst,
+        plisten_t *udp)
 {
     char peer[PN_ADDRSTRLEN + 256], err[PN_ERR_LEN], s[PN_ADDRSTRLEN], *ph = NULL, *pp = NULL;
     pn_addr_t a;
@@ -337,10 +411,20 @@ hub_peer_forward(hub_peer_t *p, uint8_t type, const char *host, uint16_t port, p
     memcpy(c->hdr + 10, host, hl);
     memcpy(c->hdr + 10 + hl, s, sl);
     c->hlen = 6 + len;
-    pn_xprt_unwatch(x);
+    c->udp = udp;
+    if (x != NULL)
+        pn_xprt_unwatch(x);
     c->io = ev_io_new(p->env.loop, fd, on_connected, c);
     ev_io_set(c->io, EV_WR);
     return PN_OK;
+}
+
+/* Carry a user to the hub holding its route: see hub_peer.h. */
+int
+hub_peer_forward(hub_peer_t *p, uint8_t type, const char *host, uint16_t port, pn_xprt_t *x,
+                 const uint8_t *pre, size_t pre_len, const pn_addr_t *src, const pn_addr_t *dst)
+{
+    return forward(p, type, host, port, x, pre, pre_len, src, dst, NULL);
 }
 
 /* ---- A: accepting ---- */
@@ -376,38 +460,80 @@ on_fwd_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *a
         pn_xprt_free(x);
 }
 
+/* A datagram from a new user of another hub's udp route: a link of its own. While
+ * it is being set up, the user's next datagrams are dropped (as a full queue would). */
+static void
+on_fwd_udp_peer(udp_table_t *t, const pn_addr_t *peer, const uint8_t *d, size_t len, void *arg)
+{
+    plisten_t *l = arg;
+    for (pn_list_t *q = l->p->conns.next; q != &l->p->conns; q = q->next) {
+        struct pconn *c = pn_container_of(q, struct pconn, node);
+        if (c->udp == l && pn_addr_equal(&c->src, peer)) {
+            l->p->stats.udp_drops++;
+            return;
+        }
+    }
+    if (forward(l->p, PN_RT_UDP, "", l->port, NULL, d, len, peer, udp_table_local(t), l) != PN_OK)
+        l->p->stats.udp_drops++;
+}
+
+static void
+plisten_free(plisten_t *l)
+{
+    /* Links still being set up for its udp users go with it. */
+    for (pn_list_t *q = l->p->conns.next, *n; q != &l->p->conns; q = n) {
+        n = q->next;
+        if (pn_container_of(q, struct pconn, node)->udp == l)
+            pconn_free(pn_container_of(q, struct pconn, node));
+    }
+    pn_list_del(&l->node);
+    pn_entry_free(l->entry);
+    udp_table_free(l->table);
+    udp_group_free(l->group);
+    free(l);
+}
+
 /* Listen (or stop listening) for another hub's tcp route on <port>: see hub_peer.h. */
 void
 hub_peer_remote(int add, uint8_t type, uint16_t port, void *arg)
 {
     hub_peer_t *p = arg;
     char err[PN_ERR_LEN];
-    if (type != PN_RT_TCP || port < p->env.cfg->ports_lo || port > p->env.cfg->ports_hi)
+    if ((type != PN_RT_TCP && type != PN_RT_UDP) || port < p->env.cfg->ports_lo ||
+        port > p->env.cfg->ports_hi)
         return;
     for (pn_list_t *q = p->listens.next; q != &p->listens; q = q->next) {
         plisten_t *l = pn_container_of(q, plisten_t, node);
-        if (l->port != port)
+        if (l->port != port || l->type != type)
             continue;
-        if (!add) {
-            pn_list_del(&l->node);
-            pn_entry_free(l->entry);
-            free(l);
-        }
+        if (!add)
+            plisten_free(l);
         return;
     }
-    if (!add || hub_reg_by_port(p->env.reg, PN_RT_TCP, port) != NULL)
+    if (!add || hub_reg_by_port(p->env.reg, type, port) != NULL)
         return;
     pn_addr_t a = p->env.public_addr;
     pn_addr_set_port(&a, port);
-    int fd = pn_listen_tcp(&a, 1024, NULL, err);
+    int fd = type == PN_RT_TCP ? pn_listen_tcp(&a, 1024, NULL, err) : pn_listen_udp(&a, err);
     if (fd == -1) {
-        log_warn("cluster: cannot listen for another hub's tcp port %u: %s", (unsigned)port, err);
+        log_warn("cluster: cannot listen for another hub's %s port %u: %s",
+                 pn_conf_route_type_name(type), (unsigned)port, err);
         return;
     }
     plisten_t *l = xcalloc(sizeof(*l));
     l->p = p;
+    l->type = type;
     l->port = port;
-    l->entry = pn_entry_new(p->env.loop, fd, NULL, p->env.cfg->handshake_ms, on_fwd_user, l);
+    if (type == PN_RT_TCP) {
+        l->entry = pn_entry_new(p->env.loop, fd, NULL, p->env.cfg->handshake_ms, on_fwd_user, l);
+    } else {
+        udp_counters_t uc = {
+            .rx = &p->stats.udp_rx, .tx = &p->stats.udp_tx, .sessions = &p->stats.udps,
+            .drops = &p->stats.udp_drops,
+        };
+        l->group = udp_group_new(p->env.loop, p->env.cfg->udp_idle_ms, &uc);
+        l->table = udp_table_new(p->env.loop, fd, l->group, on_fwd_udp_peer, l);
+    }
     pn_list_add(&p->listens, &l->node);
 }
 
@@ -457,12 +583,8 @@ hub_peer_free_(hub_peer_t *p)
         return;
     while (!pn_list_empty(&p->conns))
         pconn_free(pn_container_of(p->conns.next, struct pconn, node));
-    while (!pn_list_empty(&p->listens)) {
-        plisten_t *l = pn_container_of(p->listens.next, plisten_t, node);
-        pn_list_del(&l->node);
-        pn_entry_free(l->entry);
-        free(l);
-    }
+    while (!pn_list_empty(&p->listens))
+        plisten_free(pn_container_of(p->listens.next, plisten_t, node));
     pn_links_close_all(&p->links);
     ev_io_free(p->lio);
     close(p->lfd);

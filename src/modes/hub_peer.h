@@ -9,8 +9,9 @@
  *   (bytes B read already go first)               A: http= / https= / a tcp route's
  *                                                    user, then to its agent as usual
  *
- * One TLS connection per user (no pool yet). A tcp route held by another hub
- * gets a listener here on the same port (within ports=) while it is held. */
+ * One TLS connection per user (per udp user address: its datagrams framed
+ * on it as on a data channel; no pool yet). A tcp or udp route held by another
+ * hub gets a listener here on the same port (within ports=) while it is held. */
 #ifndef PN_MODES_HUB_PEER_H
 #define PN_MODES_HUB_PEER_H
 
@@ -40,8 +41,8 @@ hub_peer_t *hub_peer_new(const hub_peer_env_t *env, const uint8_t *secret, size_
 int hub_peer_forward(hub_peer_t *p, uint8_t type, const char *host, uint16_t port, pn_xprt_t *x,
                      const uint8_t *pre, size_t pre_len, const pn_addr_t *src,
                      const pn_addr_t *dst);
-/** A route of another hub appeared (<add>) or went: a tcp one gets (or
- *  loses) a listener here. For hub_reg_cluster_t.remote. */
+/** A route of another hub appeared (<add>) or went: a tcp or udp one gets (or
+ *  loses) a listener here. For hub_reg_remote_watch. */
 void hub_peer_remote(int add, uint8_t type, uint16_t port, void *arg);
 /** Close the listener, the links and the forwarding listeners; free <p>. NULL: no-op. */
 void hub_peer_free_(hub_peer_t *p);

@@ -1,9 +1,11 @@
 """Hub-to-hub forwarding (docs/hub.md §7): a user who reaches hub B for a route whose
 agent is on hub A is carried B -> A over TLS keyed by the cluster secret, then to the agent:
-HTTP by Host (curl), TLS by SNI (openssl s_client), a tcp route (its port on B too), and
+HTTP by Host (curl), TLS by SNI (openssl s_client), a tcp and a udp route (their ports on B
+too), and
 a sizeable transfer both ways checked by sha256. A hub with another cluster secret is
 refused, and the refusal is logged without the secret."""
 import hashlib
+import os
 import socket
 import time
 
@@ -39,6 +41,22 @@ def tcp_digest(host, port, n, timeout=60):
             out += b
 
 
+def udp_exchange(host, port, payload, timeout=1.5, retries=4):
+    """Send <payload> to <host>:<port> until its echo comes back from there; return it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.bind(("127.0.0.1", 0))
+        for _ in range(retries):
+            u.sendto(payload, (host, port))
+            u.settimeout(timeout)
+            try:
+                data, peer = u.recvfrom(70000)
+            except (socket.timeout, ConnectionRefusedError):
+                continue
+            assert peer == (host, port)
+            return data
+    return None
+
+
 def test_every_route_answers_through_the_other_hub(redis, hubstack):
     st = hubstack
     base = port_block(2)
@@ -48,11 +66,13 @@ def test_every_route_answers_through_the_other_hub(redis, hubstack):
     web = st.http_echo("A")
     tls = st.tls_echo(f"s.{DOMAIN}")
     dig = st.tcp(digest_handler, name="digest")
+    uecho = st.udp_echo("U")
     routes = [Route("http", web.port, host="app"), Route("https", tls.port, host=f"s.{DOMAIN}"),
-              Route("tcp", dig.port, port=base + 1)]
+              Route("tcp", dig.port, port=base + 1), Route("udp", uecho.port, port=base)]
     st.agent(a, alice["token"], routes)
     b.wait_state(lambda s: all(remote_route(s, k) is not None for k in
-                               (f"http:app.{DOMAIN}", f"https:s.{DOMAIN}", f"tcp:{base + 1}")) and
+                               (f"http:app.{DOMAIN}", f"https:s.{DOMAIN}", f"tcp:{base + 1}",
+                                f"udp:{base}")) and
                  len(s["cluster"]["hubs"]) == 2, timeout=5)
     # HTTP by Host, through hub B: answered by the backend behind hub A's agent
     status, body = curl_host(b.http_port, f"app.{DOMAIN}", "/through-b")
@@ -69,6 +89,10 @@ def test_every_route_answers_through_the_other_hub(redis, hubstack):
     # the tcp route's port on hub B, a sizeable upload checked by sha256
     got, want = tcp_digest(b.public, base + 1, UPLOAD)
     assert got == f"{UPLOAD} {want}"
+    # a udp route's port on hub B: datagrams of several sizes, boundaries kept
+    for size in (1, 512, 8000, 30000):
+        d = os.urandom(size)
+        assert udp_exchange(b.public, base, d) == d, f"{size}-byte datagram"
     # and directly on hub A still
     assert curl_host(a.http_port, f"app.{DOMAIN}", "/direct")[0] == 200
     # a name no hub holds: hub B's own 404
