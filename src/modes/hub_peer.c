@@ -40,6 +40,7 @@ struct hub_peer {
     hub_peer_env_t env;
     pn_tls_ctx_t *srv, *cli;    /* owned: PSK contexts */
     int lfd;                    /* owned: peer= */
+    pn_addr_t laddr;            /* peer= as bound */
     ev_io_t *lio;               /* owned */
     pn_list_t conns;            /* struct pconn, owned */
     pn_list_t listens;          /* plisten_t, owned */
@@ -424,6 +425,11 @@ int
 hub_peer_forward(hub_peer_t *p, uint8_t type, const char *host, uint16_t port, pn_xprt_t *x,
                  const uint8_t *pre, size_t pre_len, const pn_addr_t *src, const pn_addr_t *dst)
 {
+    /* A user another hub carried here (it reached our peer=) is never carried
+     * further: two hubs whose caches disagree for a moment must not bounce it. */
+    if (pn_addr_port(dst) == pn_addr_port(&p->laddr) &&
+        (pn_addr_is_any(&p->laddr) || pn_addr_equal(dst, &p->laddr)))
+        return PN_ERR;
     return forward(p, type, host, port, x, pre, pre_len, src, dst, NULL);
 }
 
@@ -561,6 +567,7 @@ hub_peer_new(const hub_peer_env_t *env, const uint8_t *secret, size_t len, char 
     p->srv = pn_tls_psk_new(1, psk, sizeof(psk), err);
     p->cli = p->srv != NULL ? pn_tls_psk_new(0, psk, sizeof(psk), err) : NULL;
     memset(psk, 0, sizeof(psk));
+    p->laddr = a;
     p->lfd = p->cli != NULL ? pn_listen_tcp(&a, 1024, NULL, err) : -1;
     if (p->lfd == -1) {
         pn_tls_ctx_free(p->srv);

@@ -37,7 +37,8 @@ hub_peer_t *hub_peer_new(const hub_peer_env_t *env, const uint8_t *secret, size_
 /** Carry user <x> of a route of <type> (<host>, or <port> for tcp) that no
  *  local route serves to the hub that holds it, <pre> (<pre_len> bytes, read
  *  already) first. PN_OK: <x> is owned from now on; PN_ERR: no other hub is
- *  known to hold it (<x> is still the caller's). */
+ *  known to hold it, or <x> came from another hub already (<dst> is our
+ *  peer=): <x> is still the caller's. */
 int hub_peer_forward(hub_peer_t *p, uint8_t type, const char *host, uint16_t port, pn_xprt_t *x,
                      const uint8_t *pre, size_t pre_len, const pn_addr_t *src,
                      const pn_addr_t *dst);

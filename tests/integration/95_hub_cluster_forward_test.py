@@ -5,6 +5,7 @@ too), and
 a sizeable transfer both ways checked by sha256. A hub with another cluster secret is
 refused, and the refusal is logged without the secret."""
 import hashlib
+import http.client
 import os
 import socket
 import time
@@ -97,6 +98,19 @@ def test_every_route_answers_through_the_other_hub(redis, hubstack):
     assert curl_host(a.http_port, f"app.{DOMAIN}", "/direct")[0] == 200
     # a name no hub holds: hub B's own 404
     assert curl_host(b.http_port, f"none.{DOMAIN}", "/")[0] == 404
+    # a connection carried to A is A's to route: its next request, for a host B holds,
+    # is not carried back (no bouncing between hubs): A's 404
+    st.agent(b, alice["token"], [Route("http", web.port, host="bee")])
+    c = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=10)
+    c.request("GET", "/1", headers={"Host": f"app.{DOMAIN}"})
+    r1 = c.getresponse()
+    r1.read()
+    c.request("GET", "/2", headers={"Host": f"bee.{DOMAIN}"})
+    r2 = c.getresponse()
+    r2.read()
+    c.close()
+    assert (r1.status, r2.status) == (200, 404)
+    assert curl_host(b.http_port, f"bee.{DOMAIN}", "/")[0] == 200    # a new connection: B's
 
 
 def test_a_hub_with_another_cluster_secret_is_refused(redis, hubstack):
