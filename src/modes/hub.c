@@ -595,6 +595,7 @@ hub_drain(pn_instance_t *in, void *arg)
 {
     struct hub *h = arg;
     hub_reg_each(h->reg, route_stop_accepting, NULL);
+    hub_peer_drain(h->peer);
     hub_http_drain(h);
     for (pn_list_t *p = h->https_conns.next, *next; p != &h->https_conns; p = next) {
         struct tlsuser *u = pn_container_of(p, struct tlsuser, node);
@@ -611,7 +612,7 @@ static size_t
 hub_busy(pn_instance_t *in, void *arg)
 {
     struct hub *h = arg;
-    size_t n = h->tcp_waiting + hub_http_count(h);
+    size_t n = h->tcp_waiting + hub_http_count(h) + hub_peer_busy(h->peer);
     for (pn_list_t *p = h->https_conns.next; p != &h->https_conns; p = p->next)
         n++;
     for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next)

@@ -47,6 +47,7 @@ struct hub_peer {
     pn_stats_t stats;
     pn_links_t links;           /* forwarded users' relays (this hub's side) */
     pn_ratelim_t refuse_log;    /* refused peers, once a second */
+    int draining;               /* the hub drains: no new listener */
 };
 
 enum pconn_state {
@@ -505,8 +506,8 @@ hub_peer_remote(int add, uint8_t type, uint16_t port, void *arg)
 {
     hub_peer_t *p = arg;
     char err[PN_ERR_LEN];
-    if ((type != PN_RT_TCP && type != PN_RT_UDP) || port < p->env.cfg->ports_lo ||
-        port > p->env.cfg->ports_hi)
+    if (p->draining || (type != PN_RT_TCP && type != PN_RT_UDP) ||
+        port < p->env.cfg->ports_lo || port > p->env.cfg->ports_hi)
         return;
     for (pn_list_t *q = p->listens.next; q != &p->listens; q = q->next) {
         plisten_t *l = pn_container_of(q, plisten_t, node);
@@ -581,6 +582,31 @@ hub_peer_new(const hub_peer_env_t *env, const uint8_t *secret, size_t len, char 
     p->refuse_log.interval_ms = 1000;
     p->links.dial_timeout_ms = env->cfg->dial_timeout_ms;
     return p;
+}
+
+/* The hub drains: no new user from the other hubs nor on their routes' ports
+ * here; links running go on. */
+void
+hub_peer_drain(hub_peer_t *p)
+{
+    if (p == NULL)
+        return;
+    while (!pn_list_empty(&p->listens))
+        plisten_free(pn_container_of(p->listens.next, plisten_t, node));
+    p->draining = 1;            /* hub_peer_remote opens no listener any more */
+    ev_io_free(p->lio);
+}
+
+/* Users carried, or being carried, through <p>. */
+size_t
+hub_peer_busy(const hub_peer_t *p)
+{
+    size_t n = 0;
+    if (p == NULL)
+        return 0;
+    for (pn_list_t *q = p->conns.next; q != &p->conns; q = q->next)
+        n++;
+    return n + p->links.n;
 }
 
 void

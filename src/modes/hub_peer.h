@@ -45,6 +45,11 @@ int hub_peer_forward(hub_peer_t *p, uint8_t type, const char *host, uint16_t por
 /** A route of another hub appeared (<add>) or went: a tcp or udp one gets (or
  *  loses) a listener here. For hub_reg_remote_watch. */
 void hub_peer_remote(int add, uint8_t type, uint16_t port, void *arg);
+/** The hub drains: stop taking users (peer= and the other hubs' route ports);
+ *  links running go on. NULL: no-op. */
+void hub_peer_drain(hub_peer_t *p);
+/** Users carried or being carried through <p> (0 for NULL). */
+size_t hub_peer_busy(const hub_peer_t *p);
 /** Close the listener, the links and the forwarding listeners; free <p>. NULL: no-op. */
 void hub_peer_free_(hub_peer_t *p);
 #define hub_peer_free(p) do { hub_peer_free_(p); (p) = NULL; } while (0)
