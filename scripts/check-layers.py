@@ -53,6 +53,8 @@ LIBRARIES = [
     ("wslay/", "wslay", ["src/tls/xprt_ws.c"]),
     ("nghttp2/", "nghttp2", ["src/tls/h2_mux.c", "src/tls/h2_stream.c",
                                "src/tls/h2_priv.h", "src/tls/h2gw.c"]),
+    ("hiredis/", "hiredis", ["src/modes/hub_redis.c", "src/modes/hub_reg_redis.c",
+                           "src/modes/hub_reg_rsync.c"]),
 ]
 
 CYCLE_CAP = 500     # stop enumerating cycles past this many (the graph is then a knot)

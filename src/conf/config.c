@@ -3,6 +3,7 @@
 #include "core/duration.h"
 #include "core/mem.h"
 #include "core/url.h"
+#include "conf/cluster.h"
 #include "conf/hubconf.h"
 #include "conf/users.h"
 #include "route/sniff.h"
@@ -25,13 +26,14 @@ static const char *const server_params[] = {
 static const char *const hub_params[] = {
     "accounts", "http", "https", "ports", "domain", "public", "timeout", "tls", "crt", "key",
     "max", "log", "read", "slot", "dns", "type", "path", "metrics",
-    "certs", NULL,
+    "certs",
+    "cluster", "id", "peer", "cluster_auth", "cluster_secret", NULL,   /* conf/cluster.h */
 };
 /* The hub decides the data TLS mode and tells the agent in HELLO; tls= only with
  * type=2|3: the TLS under the upgrade or HTTP/2 to a proxy (wss://, h2). */
 static const char *const agent_params[] = {
     "tcp", "udp", "http", "https", "config", "ca", "sni", "min", "log", "read", "dns", "dial",
-    "type", "path", "host", "metrics", "tls", NULL,
+    "type", "path", "host", "metrics", "tls", "hubs", NULL,
 };
 
 /* proxy:// (docs/proxy.md). */
@@ -199,6 +201,43 @@ parse_listen(const pn_url_t *u, const char *name, char **out, char *err)
     return PN_OK;
 }
 
+/* hub:// cluster=, id=, peer=, cluster_auth= (docs/hub.md "Several hubs as one"). */
+static int
+parse_cluster(const pn_url_t *u, pn_config_t *cfg, char *err)
+{
+    const char *s = pn_url_param(u, "cluster");
+    static const char *const needs[] = { "id", "peer", "cluster_auth", "cluster_secret", NULL };
+    if (s == NULL) {
+        for (size_t i = 0; needs[i] != NULL; i++)
+            if (pn_url_param(u, needs[i]) != NULL)
+                return pn_err_set(err, "%s: only with cluster=redis://...", needs[i]);
+        return PN_OK;
+    }
+    cfg->cluster = xcalloc(sizeof(*cfg->cluster));
+    if (pn_cluster_conf_parse(s, cfg->cluster, err) != PN_OK)
+        return PN_ERR;
+    if ((s = pn_url_param(u, "id")) != NULL) {
+        if (pn_cluster_id_check(s) != PN_OK)
+            return pn_err_set(err, "id: expected 1-%d characters of A-Z a-z 0-9 . _ : -",
+                              PN_CLUSTER_ID_MAX);
+        cfg->cluster->id = xstrdup(s);
+    }
+    if ((s = pn_url_param(u, "peer")) != NULL &&
+        parse_listen(u, "peer", &cfg->cluster->peer, err) != PN_OK)
+        return PN_ERR;
+    if ((s = pn_url_param(u, "cluster_auth")) != NULL) {
+        if (*s == '\0')
+            return pn_err_set(err, "cluster_auth: expected a file name");
+        cfg->cluster->auth_file = xstrdup(s);
+    }
+    if ((s = pn_url_param(u, "cluster_secret")) != NULL) {
+        if (*s == '\0')
+            return pn_err_set(err, "cluster_secret: expected a file name");
+        cfg->cluster->secret_file = xstrdup(s);
+    }
+    return PN_OK;
+}
+
 /* The hub:// parameters of docs/hub.md §1 beyond those shared with server://. */
 static int
 parse_hub(const pn_url_t *u, pn_config_t *cfg, char *err)
@@ -240,7 +279,37 @@ parse_hub(const pn_url_t *u, pn_config_t *cfg, char *err)
     if ((s = pn_url_param(u, "timeout")) != NULL &&
         (pn_duration_parse(s, &cfg->http_timeout_ms) != PN_OK || cfg->http_timeout_ms < 100))
         return pn_err_set(err, "timeout: \"%s\" is not a duration of at least 100ms (e.g. 30s)", s);
-    return PN_OK;
+    return parse_cluster(u, cfg, err);
+}
+
+/* agent:// hubs=: the other hubs of a cluster, "host:port" items separated by commas
+ * (docs/hub.md §7), at most 16. */
+static int
+parse_hubs(const char *s, pn_config_t *cfg, char *err)
+{
+    char *list = xstrdup(s), *save = NULL, *host, *port, sub[PN_ERR_LEN];
+    size_t n = 0;
+    uint64_t v;
+    int rc = PN_OK;
+    for (char *item = strtok_r(list, ",", &save); item != NULL && rc == PN_OK;
+         item = strtok_r(NULL, ",", &save)) {
+        if (++n > 16) {
+            rc = pn_err_set(err, "hubs: at most 16 addresses");
+        } else if (pn_hostport_split(item, &host, &port, sub) != PN_OK) {
+            rc = pn_err_set(err, "hubs: %s (expected <host>:<port>,...)", sub);
+        } else {
+            if (host[0] == '\0' || pn_uint_parse(port, 1, 65535, &v) != PN_OK)
+                rc = pn_err_set(err, "hubs: \"%s\" needs a host and a port in 1-65535", item);
+            xfree(host);
+            xfree(port);
+        }
+    }
+    xfree(list);
+    if (rc == PN_OK && n == 0)
+        rc = pn_err_set(err, "hubs: expected <host>:<port>,...");
+    if (rc == PN_OK)
+        cfg->hubs = xstrdup(s);
+    return rc;
 }
 
 /* The agent:// token (URL user part, in cfg->key) and routes, in URL order. */
@@ -274,6 +343,8 @@ parse_agent(const pn_url_t *u, pn_config_t *cfg, char *err)
             return pn_err_set(err, "config: expected config=<routes file>");
         cfg->routes_file = xstrdup(s);
     }
+    if ((s = pn_url_param(u, "hubs")) != NULL && parse_hubs(s, cfg, err) != PN_OK)
+        return PN_ERR;
     if (cfg->nroutes == 0 && cfg->routes_file == NULL)
         return pn_err_set(err, "route: agent:// needs at least one tcp=, udp=, http= or https= "
                           "route, or config=<file>");
@@ -390,6 +461,7 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
     cfg->dns_ms = 5 * 60 * 1000;
     cfg->http_timeout_ms = 30000;
     cfg->hub_hold_ms = 30000;
+    cfg->cluster_ttl_ms = 3000;
     cfg->pool_min_ms = PN_POOL_MIN_MS;
     cfg->pool_max_ms = PN_POOL_MAX_MS;
     cfg->reload_ms = PN_RELOAD_MS;
@@ -571,6 +643,7 @@ pn_config_apply_env(pn_config_t *cfg, const char *(*get)(const char *name), char
         { "POSTERN_UDP_IDLE", "NP_UDP_READ_TIMEOUT", offsetof(pn_config_t, udp_idle_ms), 100, 0 },
         { "POSTERN_SEND_TIMEOUT", NULL, offsetof(pn_config_t, send_timeout_ms), 100, 0 },
         { "POSTERN_HUB_HOLD", NULL, offsetof(pn_config_t, hub_hold_ms), 0, 0 },
+        { "POSTERN_CLUSTER_TTL", NULL, offsetof(pn_config_t, cluster_ttl_ms), 1000, 3600000 },
         { "POSTERN_POOL_MIN_INTERVAL", "NP_MIN_POOL_INTERVAL", offsetof(pn_config_t, pool_min_ms),
           10, 3600000 },
         { "POSTERN_POOL_MAX_INTERVAL", "NP_MAX_POOL_INTERVAL", offsetof(pn_config_t, pool_max_ms),
@@ -645,8 +718,12 @@ pn_config_clear(pn_config_t *cfg)
     xfree(cfg->certs_dir);
     xfree(cfg->domain);
     xfree(cfg->public_ip);
+    if (cfg->cluster != NULL)
+        pn_cluster_conf_clear(cfg->cluster);
+    xfree(cfg->cluster);
     pn_routes_free(cfg->routes, cfg->nroutes);
     xfree(cfg->routes_file);
+    xfree(cfg->hubs);
     xfree(cfg->users_file);
     xfree(cfg->allow);
     xfree(cfg->via);

@@ -80,10 +80,15 @@ typedef struct pn_config {
     char *public_ip;            /* owned; public= IP literal, NULL = the hub's host */
     uint64_t http_timeout_ms;   /* timeout=: response head deadline, default 30000 */
     uint64_t hub_hold_ms;       /* POSTERN_HUB_HOLD: a route whose agents are gone stays theirs this long */
+    /* hub:// cluster= (docs/hub.md "Several hubs as one") */
+    struct pn_cluster_conf *cluster;    /* owned; NULL = a hub on its own */
+    uint64_t cluster_ttl_ms;    /* POSTERN_CLUSTER_TTL: the heartbeat's life; claims die with it */
     /* agent:// (docs/hub.md §2); <key> holds the account token */
     struct pn_conf_route *routes; /* owned array of <nroutes>, from the URL, in order */
     size_t nroutes;
     char *routes_file;          /* owned; config= file, NULL = none */
+    char *hubs;                 /* owned; agent:// hubs= other hubs of the cluster, "host:port,...",
+                                 * tried in turn after the URL's own; NULL = none */
     /* proxy:// (docs/proxy.md) */
     char *users_file;           /* owned; users= file, required */
     char *allow;                /* owned; allow= internal networks reachable, NULL = none

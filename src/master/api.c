@@ -295,7 +295,7 @@ get_logs(pn_mhttp_req_t *r, pn_inst_t *in)
     reply_json(r, 200, o);
 }
 
-/* {"clients","routes","accounts","truncated","updated"}: the hub's last state,
+/* {"clients","routes","accounts","truncated","updated"[,"cluster"]}: the hub's last state,
  * empty lists and "updated": null before the first (or once its child is gone). */
 static void
 get_hub(pn_mhttp_req_t *r, pn_inst_t *in)
@@ -311,6 +311,9 @@ get_hub(pn_mhttp_req_t *r, pn_inst_t *in)
         json_t *l = in->hub ? json_object_get(in->hub, lists[i]) : NULL;
         json_object_set_new(o, lists[i], l ? json_incref(l) : json_array());
     }
+    json_t *cluster = in->hub != NULL ? json_object_get(in->hub, "cluster") : NULL;
+    if (cluster != NULL)        /* a clustered hub (docs/hub.md §7) */
+        json_object_set(o, "cluster", cluster);
     int cut = in->hub != NULL && json_is_true(json_object_get(in->hub, "truncated"));
     json_object_set_new(o, "truncated", json_boolean(cut));
     json_object_set_new(o, "updated",

@@ -47,6 +47,50 @@ static const shape_t SHAPES[] = {
 /* The refusal reasons of docs/hub.md §6, always present in the result. */
 static const char *const REASONS[] = { "rate", "conns", "routes" };
 
+/* A clustered hub's view (docs/hub.md §7), into <out> when <root> has one: its
+ * id, whether Redis answers, the live hubs and its counts (the other hubs'
+ * routes it lists are left out). PN_ERR with <err> when malformed. */
+static int
+copy_cluster(json_t *root, json_t *out, char *err)
+{
+    static const char *const counts[] = { "remote_routes", "pending", "claims", "refused",
+                                          "conflicts" };
+    json_t *c = json_object_get(root, "cluster"), *h;
+    size_t i;
+    if (c == NULL)
+        return PN_OK;
+    const char *id = json_string_value(json_object_get(c, "id"));
+    const char *redis = json_string_value(json_object_get(c, "redis"));
+    json_t *hubs = json_object_get(c, "hubs");
+    if (!json_is_object(c) || id == NULL || id[0] == '\0' || redis == NULL ||
+        (strcmp(redis, "up") != 0 && strcmp(redis, "down") != 0) || !json_is_array(hubs))
+        return pn_err_set(err, "cluster: expected {\"id\", \"redis\": \"up\"|\"down\", \"hubs\": [...]}");
+    json_t *o = json_pack("{s:s,s:s,s:s}", "id", id, "redis", redis, "peer",
+                          json_is_string(json_object_get(c, "peer"))
+                          ? json_string_value(json_object_get(c, "peer")) : "-");
+    json_t *list = json_array();
+    json_object_set_new(o, "hubs", list);
+    json_array_foreach(hubs, i, h) {
+        const char *hid = json_string_value(json_object_get(h, "id"));
+        const char *peer = json_string_value(json_object_get(h, "peer"));
+        if (hid == NULL || hid[0] == '\0') {
+            json_decref(o);
+            return pn_err_set(err, "cluster.hubs[%zu].id: expected a non-empty string", i);
+        }
+        json_array_append_new(list, json_pack("{s:s,s:s}", "id", hid, "peer", peer ? peer : "-"));
+    }
+    for (i = 0; i < N(counts); i++) {
+        json_t *v = json_object_get(c, counts[i]);
+        if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 0)) {
+            json_decref(o);
+            return pn_err_set(err, "cluster.%s: expected a count", counts[i]);
+        }
+        json_object_set_new(o, counts[i], json_integer(v ? json_integer_value(v) : 0));
+    }
+    json_object_set_new(out, "cluster", o);
+    return PN_OK;
+}
+
 int
 pn_tagline_match(const char *line, size_t len, const char *tag, size_t *json)
 {
@@ -228,6 +272,10 @@ pn_hubstate_parse(const char *line, size_t len, char *err)
         json_object_set_new(out, SHAPES[i].list, list);
     }
     json_object_set_new(out, "truncated", json_boolean(json_is_true(trunc)));
+    if (copy_cluster(root, out, err) != PN_OK) {
+        json_decref(out);
+        out = NULL;
+    }
 done:
     json_decref(root);
     return out;

@@ -7,6 +7,7 @@
  *   session up   -> ROUTE_ADD for every route (the port it was given before, if any)
  *   ROUTE_OK     -> registered (port / full host name logged)
  *   ROUTE_FAIL   -> refused, reason logged; asked again at the next session or reload
+ *                   (UNAVAILABLE: a clustered hub cannot decide yet: asked again in 1 s)
  *   TCP/UDP(id, route) -> dial that route's local service, relay
  *   probe result -> ROUTE_STATE online/offline when it changes
  *   SIGHUP       -> re-read config=: unchanged routes stay, removed ones ROUTE_DEL,
@@ -47,6 +48,7 @@ struct aroute {
     uint64_t probe_fails;       /* consecutive failed probes */
     char probe_why[128];        /* the last failed probe's reason, "" before one */
     char refused_why[128];      /* the hub's reason when ROUTE_REFUSED */
+    int retry;                  /* refused UNAVAILABLE: asked again by agent.retry */
 };
 
 enum { ROUTE_IDLE = 0, ROUTE_ASKED, ROUTE_REGISTERED, ROUTE_REFUSED };
@@ -57,7 +59,10 @@ struct agent {
     tun_ctrl_t *ctrl;           /* borrowed: the session's, NULL between sessions */
     pn_list_t routes;           /* struct aroute, each owned */
     uint32_t next_id;
+    ev_timer_t *retry;          /* owned: routes refused UNAVAILABLE are asked again */
 };
+
+#define RETRY_UNAVAILABLE_MS 1000
 
 static void route_probe_now(struct aroute *r);
 
@@ -327,11 +332,28 @@ on_hup(pn_instance_t *in, void *arg)
 
 /* ---- client hooks ---------------------------------------------------------- */
 
+/* The hub could not decide (its cluster registry was unreachable): ask again. */
+static long
+on_retry(ev_timer_t *t, void *arg)
+{
+    struct agent *ag = arg;
+    (void)t;
+    for (pn_list_t *p = ag->routes.next; p != &ag->routes; p = p->next) {
+        struct aroute *r = pn_container_of(p, struct aroute, node);
+        if (r->state == ROUTE_REFUSED && r->retry) {
+            r->retry = 0;
+            route_register(r);
+        }
+    }
+    return EV_TIMER_STOP;
+}
+
 static void
 hook_start(pn_client_t *cl, void *ctx)
 {
     struct agent *ag = ctx;
     ag->cl = cl;
+    ag->retry = ev_timer_new(pn_client_instance(cl)->loop, on_retry, ag);
     pn_client_instance(cl)->reload = on_hup;
     pn_client_instance(cl)->reload_ctx = ag;
     for (pn_list_t *p = ag->routes.next; p != &ag->routes; p = p->next)
@@ -380,14 +402,21 @@ hook_frame(pn_client_t *cl, const pn_frame_t *f, void *ctx)
             route_register(r);
             return PN_OK;
         }
-        log_error("agent: route %s refused (%s): %s", route_label(r), pn_frame_route_fail_name(m.code),
-                  m.reason);
-        snprintf(r->refused_why, sizeof(r->refused_why), "%.20s: %.100s",
-                 pn_frame_route_fail_name(m.code), m.reason);
+        char said[sizeof(r->refused_why)];
+        snprintf(said, sizeof(said), "%.20s: %.100s", pn_frame_route_fail_name(m.code), m.reason);
+        if (m.code != PN_RF_UNAVAILABLE || strcmp(said, r->refused_why) != 0)   /* once per outage */
+            log_error("agent: route %s refused (%s): %s", route_label(r),
+                      pn_frame_route_fail_name(m.code), m.reason);
+        if (m.code == PN_RF_UNAVAILABLE && ag->retry != NULL) {
+            r->retry = 1;
+            ev_timer_arm(ag->retry, RETRY_UNAVAILABLE_MS);
+        }
+        memcpy(r->refused_why, said, sizeof(said));
         agent_health(ag);
         return PN_OK;
     }
     r->state = ROUTE_REGISTERED;
+    r->refused_why[0] = '\0';
     agent_health(ag);
     if (r->spec.type == PN_RT_TCP || r->spec.type == PN_RT_UDP) {
         r->given_port = m.port;
@@ -437,6 +466,7 @@ static void
 hook_stop(pn_client_t *cl, void *ctx)
 {
     struct agent *ag = ctx;
+    ev_timer_free(ag->retry);
     for (pn_list_t *p = ag->routes.next; p != &ag->routes; p = p->next) {
         struct aroute *r = pn_container_of(p, struct aroute, node);
         route_probe_cancel(r->probe);

@@ -17,6 +17,7 @@
 #include "modes/client_priv.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/url.h"
 #include "modes/common.h"
 #include "modes/egress.h"
 #include "modes/instance.h"
@@ -112,6 +113,15 @@ client_session_end(struct client *cl, const char *why)
     if (cl->in.stopping)
         return;
     uint64_t delay = pn_mode_backoff_next(&cl->backoff_ms, cl->cfg->backoff_max_ms);
+    if (cl->naddrs > 1) {
+        /* Several hubs (hubs=): the next one, at once after a session that was up. */
+        char a[PN_ADDRSTRLEN];
+        cl->cur = (cl->cur + 1) % cl->naddrs;
+        cl->server_addr = cl->addrs[cl->cur];
+        if (had)
+            delay = 100;
+        log_info("%s: next hub: %s", cl->side.name, pn_addr_str(&cl->server_addr, a));
+    }
     if (had) {
         log_warn("%s: session ended: %s; reconnecting in %llu ms", cl->side.name, why,
                  (unsigned long long)delay);
@@ -532,7 +542,7 @@ on_server_resolved(const pn_addr_t *addr, const char *err, void *arg)
 void
 client_connect(struct client *cl)
 {
-    if (cl->in.dns != NULL && !pn_dns_is_literal(cl->cfg->host)) {
+    if (cl->in.dns != NULL && cl->cur == 0 && !pn_dns_is_literal(cl->cfg->host)) {
         /* NULL when answered at once: on_server_resolved has run already. */
         cl->lookup = pn_dns_resolve(cl->in.dns, cl->cfg->host, cl->cfg->port,
                                     on_server_resolved, cl);
@@ -628,6 +638,33 @@ client_clear(struct client *cl)
     pn_tls_ctx_free(cl->data_tls);
     memset(cl->psk, 0, sizeof(cl->psk));
     lb_clear(&cl->set);
+    free(cl->addrs);
+}
+
+/* agent hubs=: resolve the other hubs (at start-up) after the URL's own. */
+static int
+client_hubs(struct client *cl, char *err)
+{
+    char *list, *save = NULL, *host, *port;
+    if (cl->cfg->hubs == NULL)
+        return PN_OK;
+    list = xstrdup(cl->cfg->hubs);
+    cl->addrs = xcalloc(17 * sizeof(*cl->addrs));
+    cl->addrs[cl->naddrs++] = cl->server_addr;
+    int rc = PN_OK;
+    for (char *item = strtok_r(list, ",", &save); item != NULL && rc == PN_OK && cl->naddrs < 17;
+         item = strtok_r(NULL, ",", &save)) {
+        rc = pn_hostport_split(item, &host, &port, err);
+        if (rc != PN_OK)
+            break;
+        rc = pn_addr_resolve(host, port, 0, &cl->addrs[cl->naddrs], err);
+        free(host);
+        free(port);
+        if (rc == PN_OK)
+            cl->naddrs++;
+    }
+    free(list);
+    return rc;
 }
 
 void
@@ -687,6 +724,7 @@ pn_client_run_hooked(const pn_config_t *cfg, pn_tls_ctx_t *psk, const pn_client_
     cl.psk_ctx = psk;
     lb_init(&cl.set, LB_ROUND_ROBIN, 0, 0);
     if (pn_addr_resolve(cfg->host, cfg->port, 0, &cl.server_addr, err) != PN_OK ||
+        client_hubs(&cl, err) != PN_OK ||
         pn_mode_dial_source(cfg, &cl.src, &cl.has_src, err) != PN_OK) {
         rc = pn_fail(PN_EXIT_USAGE, err);
         goto out;

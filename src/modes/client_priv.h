@@ -31,6 +31,8 @@ struct client {
     pn_instance_t in;
     const pn_config_t *cfg;     /* borrowed */
     pn_addr_t server_addr;
+    pn_addr_t *addrs;           /* owned: agent hubs=: the URL's address, then the others */
+    size_t naddrs, cur;         /* <addrs> and the one in use (server_addr) */
     lb_set_t set;               /* reverse: our targets; owned */
     pn_addr_t src;
     int has_src;

@@ -19,6 +19,7 @@
 #include "modes/hub_h2.h"
 #include "modes/hub_http.h"
 #include "modes/hub_prom.h"
+#include "modes/hub_peer.h"
 #include "modes/hub_reg.h"
 #include "modes/hub_state.h"
 #include "modes/modes.h"
@@ -309,6 +310,13 @@ on_tls_readable(pn_xprt_t *x, int ready, void *arg)
     if (rc == PN_AGAIN)
         return;
     struct hroute *r = rc == PN_OK && name[0] ? hub_reg_by_host(h->reg, PN_RT_HTTPS, name) : NULL;
+    if (r == NULL && rc == PN_OK && name[0] && h->peer != NULL &&
+        hub_peer_forward(h->peer, PN_RT_HTTPS, name, 0, u->x, u->buf, u->len, &u->peer,
+                         &u->local) == PN_OK) {
+        u->x = NULL;            /* another hub's route (docs/hub.md §7) */
+        tlsuser_free(u);
+        return;
+    }
     if (r == NULL && rc == PN_OK && name[0] && tls_terminate(u, name) == PN_OK)
         return;
     struct hmember *m = r ? hub_reg_pick(h->reg, r) : NULL;
@@ -593,6 +601,7 @@ hub_stop(pn_instance_t *in, void *arg)
     hub_tls_close_all(h);
     while (!pn_list_empty(&h->https_conns))
         tlsuser_free(pn_container_of(h->https_conns.next, struct tlsuser, node));
+    hub_peer_free(h->peer);
     tun_accept_free(h->tunnel);
     pn_entry_free(h->http_entry);
     pn_entry_free(h->https_entry);
@@ -614,6 +623,7 @@ hub_drain(pn_instance_t *in, void *arg)
 {
     struct hub *h = arg;
     hub_reg_each(h->reg, route_stop_accepting, NULL);
+    hub_peer_drain(h->peer);
     hub_http_drain(h);
     hub_h2_drain(h);
     hub_tls_close_all(h);
@@ -632,7 +642,8 @@ static size_t
 hub_busy(pn_instance_t *in, void *arg)
 {
     struct hub *h = arg;
-    size_t n = h->tcp_waiting + hub_http_count(h) + hub_h2_count(h) + hub_tls_count(h);
+    size_t n = h->tcp_waiting + hub_http_count(h) + hub_h2_count(h) + hub_tls_count(h) +
+               hub_peer_busy(h->peer);
     for (pn_list_t *p = h->https_conns.next; p != &h->https_conns; p = p->next)
         n++;
     for (pn_list_t *p = h->sessions.next; p != &h->sessions; p = p->next)
@@ -694,7 +705,7 @@ pn_hub_run(const pn_config_t *cfg)
         goto usage;
     }
     h.psk_ctx = pn_tls_psk_server_lookup(hub_psk_lookup, &h, err);
-    if (h.psk_ctx == NULL)
+    if (h.psk_ctx == NULL || hub_cluster_prepare(cfg, err) != PN_OK)
         goto usage;
     if (cfg->certs_dir != NULL &&
         (h.certs = pn_tls_certs_new(cfg->certs_dir, cfg->reload_ms, err)) == NULL)
@@ -705,8 +716,24 @@ pn_hub_run(const pn_config_t *cfg)
         .loop = h.in.loop, .cfg = cfg, .public_addr = h.public_addr, .hub = &h,
         .stopping = &h.in.stopping, .tcp_user = on_tcp_user, .udp_peer = on_udp_peer,
     };
-    h.reg = hub_reg_mem_new(&env);
+    if ((h.reg = hub_reg_new(&env, err)) == NULL) {
+        rc = pn_fail(PN_EXIT_RUNTIME, err);
+        pn_instance_clear(&h.in);
+        goto out;
+    }
     (void)hub_reg_watch(h.reg, on_reg_event, &h);
+    if (cfg->cluster != NULL && cfg->cluster->peer != NULL) {
+        hub_peer_env_t penv = {
+            .loop = h.in.loop, .cfg = cfg, .reg = h.reg, .public_addr = h.public_addr,
+            .http_user = on_http_user, .https_user = on_https_user, .tcp_user = on_tcp_user,
+            .hub = &h,
+        };
+        h.peer = hub_peer_new(&penv, (const uint8_t *)cfg->cluster->secret,
+                              strlen(cfg->cluster->secret), err);
+        if (h.peer == NULL)
+            goto runtime;
+        hub_reg_remote_watch(h.reg, hub_peer_remote, h.peer);
+    }
     h.in.stop = hub_stop;
     h.in.drain = hub_drain;
     h.in.busy = hub_busy;

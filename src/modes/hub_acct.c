@@ -126,7 +126,7 @@ hub_acct_admit(struct hacct *a)
 {
     /* Users still waiting for their data connection count: a burst of
      * connections must not all pass before the first of them is live. */
-    uint64_t live = a->st.tcps + a->st.udps + a->http_live + a->tcp_pending;
+    uint64_t live = a->st.tcps + a->st.udps + a->http_live + a->tcp_pending + a->elsewhere;
     if (a->max_conns == 0 || live < a->max_conns)
         return 1;
     a->refused_conns++;

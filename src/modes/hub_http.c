@@ -17,6 +17,7 @@
  * before that still gets its page. */
 #include "modes/hub_http.h"
 #include "modes/hub_acct.h"
+#include "modes/hub_peer.h"
 #include "modes/hub_reg.h"
 #include "modes/hub_rules.h"
 #include "core/buf.h"
@@ -283,9 +284,24 @@ http_route_by_key(void *ctx, const char *key)
     return hub_reg_by_host(ctx, PN_RT_HTTP, key);
 }
 
-/* Route the request whose head is parsed; PN_OK when it goes on (now or once
- * a data connection arrives), PN_ERR when a page answers it. */
-static void
+/* Another hub holds the route of <host> (docs/hub.md §7): the user's
+ * connection goes there whole, this request first; nonzero when it went
+ * (<x> is freed then). */
+static int
+hx_elsewhere(struct hx *x, const char *host)
+{
+    if (x->h->peer == NULL || hub_peer_forward(x->h->peer, PN_RT_HTTP, host, 0, x->u, x->ub,
+                                               x->ulen, &x->peer, &x->local) != PN_OK)
+        return 0;
+    x->u = NULL;
+    hx_free(x);
+    return 1;
+}
+
+/* Route the request whose head is parsed (it goes on now or once a data
+ * connection arrives, or a page answers it); 1 when <x> went to another hub
+ * and is freed, else 0. */
+static int
 hx_dispatch(struct hx *x, size_t head_len)
 {
     struct hub *h = x->h;
@@ -299,35 +315,37 @@ hx_dispatch(struct hx *x, size_t head_len)
                                                        http_route_by_key, h->reg) : NULL;
     if (bad) {
         hx_page(x, 400, "bad request: a path the hub refuses (dot segments, encoded '/')%s", "");
-        return;
+        return 0;
     }
+    if (r == NULL && hd->host[0] && hx_elsewhere(x, hd->host))
+        return 1;
     if (r == NULL) {
         hx_page(x, 404, "no route for host \"%s\"", hd->host);
-        return;
+        return 0;
     }
     hub_verdict_t v;
     hub_rules_check(r, x->ub, head_len, &x->peer, x->tls, &v);
     if (v.status != 0) {
         hx_page_field(x, v.status, v.detail, v.field[0] ? v.field : NULL);
-        return;
+        return 0;
     }
     struct hmember *m = hub_reg_pick(h->reg, r);
     if (m == NULL) {
         hx_page(x, 502, "the service for \"%s\" is not connected", hd->host);
-        return;
+        return 0;
     }
     struct hacct *a = m->sess->acct;
     if (a->rps != 0 && !pn_bucket_take_all(&a->rq, 1, pn_now_us())) {
         a->refused_rate++;
         a->st.refused++;
         hx_page(x, 429, "too many requests%s", "");
-        return;
+        return 0;
     }
     if (x->acct != a) {
         hx_uncount(x);
         if (!hub_acct_admit(a)) {
             hx_page(x, 503, "too many connections%s", "");
-            return;
+            return 0;
         }
         x->acct = a;
         a->http_live++;
@@ -340,7 +358,7 @@ hx_dispatch(struct hx *x, size_t head_len)
     x->ooff = 0;
     if (x->olen == 0) {
         hx_page(x, 400, "bad request%s", "");
-        return;
+        return 0;
     }
     memmove(x->ub, x->ub + head_len, x->ulen - head_len);
     x->ulen -= head_len;
@@ -352,7 +370,7 @@ hx_dispatch(struct hx *x, size_t head_len)
     ev_timer_arm(x->timer, h->cfg->http_timeout_ms);
     if (x->b != NULL && x->sess == m->sess && x->member_id == m->id) {
         x->st = HX_XFER;
-        return;
+        return 0;
     }
     hx_unbind(x);
     x->want_route = r;
@@ -360,6 +378,7 @@ hx_dispatch(struct hx *x, size_t head_len)
     x->st = HX_WAIT;
     x->want = m->sess;          /* valid until its waiters are run, on_data included */
     x->wait = tun_sess_take(&m->sess->t, on_data, x);
+    return 0;
 }
 
 /* Read from <t> into <buf> (<cap>, <*len> held): 1 read, 0 nothing now, -1 end or error. */
@@ -529,7 +548,8 @@ hx_step(struct hx *x)
             x->req_done = hs == PN_HTTP_DONE;
             if (x->gate != NULL)
                 pn_gate_leave(x->gate, &x->adm);
-            hx_dispatch(x, he);
+            if (hx_dispatch(x, he))
+                return;         /* gone to another hub */
             progress = 1;
             continue;
         }

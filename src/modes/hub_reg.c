@@ -20,6 +20,8 @@ typedef struct mem_reg {
     hub_reg_t base;
     hub_reg_env_t env;
     pn_list_t routes;           /* struct hroute, owned */
+    struct hroute **tab;        /* owned: <routes> by type and port or host, <nb> chains */
+    size_t nb, n;
     struct {
         hub_reg_watch_cb cb;
         void *arg;
@@ -34,15 +36,71 @@ mem_tell(mem_reg_t *g, hub_reg_event_t ev, struct hroute *r, struct hmember *m)
         g->watch[i].cb(ev, r, m, g->watch[i].arg);
 }
 
+/* The hash of a route's key: its type and port (tcp, udp) or host (http, https). */
+static size_t
+route_hash(uint8_t type, uint16_t port, const char *host)
+{
+    uint64_t h = 1469598103934665603ULL ^ type;     /* FNV-1a */
+    h = (h ^ port) * 1099511628211ULL;
+    for (; host != NULL && *host; host++)
+        h = (h ^ (unsigned char)*host) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+static size_t
+route_slot(const mem_reg_t *g, const struct hroute *r)
+{
+    return route_hash(r->type, r->port, r->port ? NULL : r->host) & (g->nb - 1);
+}
+
+/* Index <r> (its port or host set), the table doubling as it fills. */
+static void
+index_add(mem_reg_t *g, struct hroute *r)
+{
+    if (g->n >= g->nb) {
+        size_t onb = g->nb;
+        struct hroute **old = g->tab;
+        g->nb = onb ? onb * 2 : 64;
+        g->tab = xcalloc(g->nb * sizeof(*g->tab));
+        for (size_t i = 0; i < onb; i++) {
+            for (struct hroute *q = old[i], *nx; q != NULL; q = nx) {
+                nx = q->hnext;
+                size_t k = route_slot(g, q);
+                q->hnext = g->tab[k];
+                g->tab[k] = q;
+            }
+        }
+        free(old);
+    }
+    size_t k = route_slot(g, r);
+    r->hnext = g->tab[k];
+    g->tab[k] = r;
+    g->n++;
+}
+
+static void
+index_del(mem_reg_t *g, struct hroute *r)
+{
+    if (g->nb == 0)
+        return;
+    for (struct hroute **p = &g->tab[route_slot(g, r)]; *p != NULL; p = &(*p)->hnext) {
+        if (*p == r) {
+            *p = r->hnext;
+            g->n--;
+            return;
+        }
+    }
+}
+
 static struct hroute *
 mem_by_host(hub_reg_t *base, uint8_t type, const char *host)
 {
     mem_reg_t *g = (mem_reg_t *)base;
-    for (pn_list_t *p = g->routes.next; p != &g->routes; p = p->next) {
-        struct hroute *r = pn_container_of(p, struct hroute, node);
-        if (r->type == type && strcmp(r->host, host) == 0)
+    if (g->nb == 0)
+        return NULL;
+    for (struct hroute *r = g->tab[route_hash(type, 0, host) & (g->nb - 1)]; r; r = r->hnext)
+        if (r->type == type && r->port == 0 && strcmp(r->host, host) == 0)
             return r;
-    }
     return NULL;
 }
 
@@ -50,11 +108,11 @@ static struct hroute *
 mem_by_port(hub_reg_t *base, uint8_t type, uint16_t port)
 {
     mem_reg_t *g = (mem_reg_t *)base;
-    for (pn_list_t *p = g->routes.next; p != &g->routes; p = p->next) {
-        struct hroute *r = pn_container_of(p, struct hroute, node);
+    if (g->nb == 0 || port == 0)
+        return NULL;
+    for (struct hroute *r = g->tab[route_hash(type, port, NULL) & (g->nb - 1)]; r; r = r->hnext)
         if (r->type == type && r->port == port)
             return r;
-    }
     return NULL;
 }
 
@@ -94,6 +152,7 @@ route_free(mem_reg_t *g, struct hroute *r)
 {
     /* Whoever watches (exchanges counting it, the HTTP router) lets go of it. */
     mem_tell(g, HUB_REG_GONE, r, NULL);
+    index_del(g, r);
     pn_list_del(&r->node);
     pn_entry_free(r->entry);
     udp_table_free(r->utable);
@@ -195,13 +254,10 @@ route_new(mem_reg_t *g, uint8_t type, struct hacct *acct)
     return r;
 }
 
-/* A claim's refusal, told to its callback. */
-static int
-refuse(struct hsess *s, const pn_frame_route_t *m, hub_reg_claim_cb cb, void *arg, uint16_t code,
-       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-
-static int
-refuse(struct hsess *s, const pn_frame_route_t *m, hub_reg_claim_cb cb, void *arg, uint16_t code,
+/* Tell <cb> that claim <m> of <s> is refused with <code> and a reason made
+ * from <fmt> (cut to the frame's reason size); return PN_OK. */
+int
+hub_reg_refuse(struct hsess *s, const pn_frame_route_t *m, hub_reg_claim_cb cb, void *arg, uint16_t code,
        const char *fmt, ...)
 {
     char reason[sizeof(((pn_frame_route_t *)0)->reason)];
@@ -211,6 +267,36 @@ refuse(struct hsess *s, const pn_frame_route_t *m, hub_reg_claim_cb cb, void *ar
     va_end(ap);
     cb(s, m, NULL, code, reason, arg);
     return PN_OK;
+}
+
+/* The full host name of an http/https route asked as <asked>: the domain=
+ * added to a name without a dot, lower case, into <host>; PN_ERR when it is
+ * not a valid host name (<host> still holds it, for the message). */
+int
+hub_reg_host_name(const pn_config_t *cfg, const char *asked, char host[PN_ROUTE_HOST_MAX + 1])
+{
+    size_t hl = strlen(asked);
+    if (strchr(asked, '.') == NULL && cfg->domain != NULL &&
+        hl + 1 + strlen(cfg->domain) < PN_ROUTE_HOST_MAX + 1) {
+        memcpy(host, asked, hl);
+        host[hl] = '.';
+        memcpy(host + hl + 1, cfg->domain, strlen(cfg->domain) + 1);
+    } else {
+        snprintf(host, PN_ROUTE_HOST_MAX + 1, "%s", asked);
+    }
+    for (char *c = host; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    return pn_http_host_valid(host) ? PN_OK : PN_ERR;
+}
+
+/* Free <r>, a route of the memory registry <base> that has no member left
+ * (held for its account): another hub took it over. Its watchers hear GONE. */
+void
+hub_reg_mem_drop(hub_reg_t *base, struct hroute *r)
+{
+    if (r->nmembers == 0)
+        route_free((mem_reg_t *)base, r);
 }
 
 /* Group key check: <r> has a key equal to <key> (constant time on the hashes). */
@@ -258,37 +344,37 @@ claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim
     int created = 0;
 
     if (mem_member(base, s, m->id) != NULL)
-        return refuse(s, m, cb, arg, PN_RF_EXISTS, "route id %u is already registered",
+        return hub_reg_refuse(s, m, cb, arg, PN_RF_EXISTS, "route id %u is already registered",
                       (unsigned)m->id);
     if (a->max_routes != 0 && a->nroutes >= a->max_routes)
-        return refuse(s, m, cb, arg, PN_RF_LIMIT, "the account has its %u routes already",
+        return hub_reg_refuse(s, m, cb, arg, PN_RF_LIMIT, "the account has its %u routes already",
                       (unsigned)a->max_routes);
     if (m->type == PN_RT_TCP || m->type == PN_RT_UDP) {
         const char *tn = pn_conf_route_type_name(m->type);
         if (cfg->ports_lo == 0)
-            return refuse(s, m, cb, arg, PN_RF_INVALID, "this hub publishes no ports (ports=)");
+            return hub_reg_refuse(s, m, cb, arg, PN_RF_INVALID, "this hub publishes no ports (ports=)");
         if (m->group[0] != '\0' && (r = mem_by_group(base, m->type, m->group)) != NULL) {
             if (!held_for(r, a) && !gkey_match(r, m->group_key))
-                return refuse(s, m, cb, arg, PN_RF_TAKEN, "group %s exists with another group key",
+                return hub_reg_refuse(s, m, cb, arg, PN_RF_TAKEN, "group %s exists with another group key",
                               m->group);
         } else if (m->port != 0) {
             if (m->port < cfg->ports_lo || m->port > cfg->ports_hi)
-                return refuse(s, m, cb, arg, PN_RF_DENIED, "port %u is outside the hub's range %u-%u",
+                return hub_reg_refuse(s, m, cb, arg, PN_RF_DENIED, "port %u is outside the hub's range %u-%u",
                               (unsigned)m->port, (unsigned)cfg->ports_lo,
                               (unsigned)cfg->ports_hi);
             if (!pn_account_port_ok(&a->allow, m->port))
-                return refuse(s, m, cb, arg, PN_RF_DENIED, "port %u is not allowed for the account",
+                return hub_reg_refuse(s, m, cb, arg, PN_RF_DENIED, "port %u is not allowed for the account",
                               (unsigned)m->port);
             r = mem_by_port(base, m->type, m->port);
             if (r != NULL && !held_for(r, a) &&
                 !(r->group[0] == '\0' && m->group[0] == '\0' && gkey_match(r, m->group_key)))
-                return refuse(s, m, cb, arg, PN_RF_TAKEN, "%s port %u is taken", tn, (unsigned)m->port);
+                return hub_reg_refuse(s, m, cb, arg, PN_RF_TAKEN, "%s port %u is taken", tn, (unsigned)m->port);
             if (r == NULL) {
                 r = route_new(g, m->type, a);
                 if (route_listen(g, r, m->port, err) != 0) {
                     udp_group_free(r->udp);
                     free(r);
-                    return refuse(s, m, cb, arg, PN_RF_TAKEN, "%s port %u is in use on the hub", tn,
+                    return hub_reg_refuse(s, m, cb, arg, PN_RF_TAKEN, "%s port %u is in use on the hub", tn,
                                   (unsigned)m->port);
                 }
                 created = 1;
@@ -298,7 +384,7 @@ claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim
             if (port_assign(g, m->type, a, r, err) == 0) {
                 udp_group_free(r->udp);
                 free(r);
-                return refuse(s, m, cb, arg, PN_RF_TAKEN, "no free %s port left for the account", tn);
+                return hub_reg_refuse(s, m, cb, arg, PN_RF_TAKEN, "no free %s port left for the account", tn);
             }
             created = 1;
         }
@@ -308,35 +394,23 @@ claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim
         /* An http route is served on http=, and on https= with certs= (terminated). */
         if ((m->type == PN_RT_HTTP ? cfg->http_listen == NULL && cfg->certs_dir == NULL
                                    : cfg->https_listen == NULL))
-            return refuse(s, m, cb, arg, PN_RF_INVALID, "this hub has no %s listener (%s=)",
+            return hub_reg_refuse(s, m, cb, arg, PN_RF_INVALID, "this hub has no %s listener (%s=)",
                           pn_conf_route_type_name(m->type), pn_conf_route_type_name(m->type));
         if (m->host[0] == '\0')
-            return refuse(s, m, cb, arg, PN_RF_INVALID, "an %s route needs a host",
+            return hub_reg_refuse(s, m, cb, arg, PN_RF_INVALID, "an %s route needs a host",
                           pn_conf_route_type_name(m->type));
-        size_t hl = strlen(m->host);
-        if (strchr(m->host, '.') == NULL && cfg->domain != NULL &&
-            hl + 1 + strlen(cfg->domain) < sizeof(host)) {
-            memcpy(host, m->host, hl);
-            host[hl] = '.';
-            memcpy(host + hl + 1, cfg->domain, strlen(cfg->domain) + 1);
-        } else {
-            snprintf(host, sizeof(host), "%s", m->host);
-        }
-        for (char *c = host; *c; c++)
-            if (*c >= 'A' && *c <= 'Z')
-                *c = (char)(*c - 'A' + 'a');
-        if (!pn_http_host_valid(host))
-            return refuse(s, m, cb, arg, PN_RF_INVALID, "\"%s\" is not a valid host name", host);
+        if (hub_reg_host_name(cfg, m->host, host) != PN_OK)
+            return hub_reg_refuse(s, m, cb, arg, PN_RF_INVALID, "\"%s\" is not a valid host name", host);
         if (!pn_account_host_ok(&a->allow, host))
-            return refuse(s, m, cb, arg, PN_RF_DENIED, "host %s is not allowed for the account", host);
+            return hub_reg_refuse(s, m, cb, arg, PN_RF_DENIED, "host %s is not allowed for the account", host);
         /* http path routes are keyed "<host><path>" (modes/hub_rules.h). */
         if (hub_rules_key(host, m, key, sizeof(key), err) != PN_OK)
-            return refuse(s, m, cb, arg, PN_RF_INVALID, "%s", err);
+            return hub_reg_refuse(s, m, cb, arg, PN_RF_INVALID, "%s", err);
         r = mem_by_host(base, m->type, key);
         if (r != NULL && !held_for(r, a) && !gkey_match(r, m->group_key))
-            return refuse(s, m, cb, arg, PN_RF_TAKEN, "host %s is taken", key);
+            return hub_reg_refuse(s, m, cb, arg, PN_RF_TAKEN, "host %s is taken", key);
         if (r != NULL && r->nmembers > 0 && !hub_rules_same(r, m))
-            return refuse(s, m, cb, arg, PN_RF_TAKEN, "host %s has other rules (path, "
+            return hub_reg_refuse(s, m, cb, arg, PN_RF_TAKEN, "host %s has other rules (path, "
                           "host_header, auth, allow, redirect must be the same)", key);
         if (r == NULL) {
             r = route_new(g, m->type, a);
@@ -346,10 +420,10 @@ claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim
         if ((created || r->nmembers == 0) && hub_rules_set(r, m, err) != PN_OK) {
             if (created)
                 free(r);
-            return refuse(s, m, cb, arg, PN_RF_INVALID, "%s", err);
+            return hub_reg_refuse(s, m, cb, arg, PN_RF_INVALID, "%s", err);
         }
     } else {
-        return refuse(s, m, cb, arg, PN_RF_INVALID, "unknown route type %u", (unsigned)m->type);
+        return hub_reg_refuse(s, m, cb, arg, PN_RF_INVALID, "unknown route type %u", (unsigned)m->type);
     }
     if (created || r->nmembers == 0) {
         /* New, or held and taken back by its account: the key is the new one. */
@@ -361,8 +435,10 @@ claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim
             r->has_gkey = 1;
         }
     }
-    if (created)
+    if (created) {
         pn_list_add(&g->routes, &r->node);
+        index_add(g, r);
+    }
     struct hmember *mb = xcalloc(sizeof(*mb));
     mb->route = r;
     mb->sess = s;
@@ -441,6 +517,7 @@ mem_free(hub_reg_t *base)
         else                    /* its last member frees it */
             member_free(g, pn_container_of(r->members.next, struct hmember, rnode), 0);
     }
+    free(g->tab);
     free(g);
 }
 

@@ -15,13 +15,17 @@
  *   watch     hears of each member added or removed and each route freed
  *   free      every route goes (the hub stops)
  *
- * The first implementation, hub_reg_mem_new(), keeps the registry in the
- * process and opens each tcp/udp route's listener. The contract of each call
- * is in docs/internals/modes.md. */
+ * hub_reg_mem_new() keeps the registry in the process and opens each tcp/udp
+ * route's listener; hub_reg_redis_new() (hub_reg_redis.c, cluster=) puts it
+ * in front of Redis so that several hubs share one registry. The contract of
+ * each call is in docs/internals/modes.md. */
 #ifndef PN_MODES_HUB_REG_H
 #define PN_MODES_HUB_REG_H
 
+#include "conf/cluster.h"
 #include "modes/hub_types.h"
+
+#include <jansson.h>
 
 typedef struct hub_reg hub_reg_t;
 
@@ -39,6 +43,8 @@ typedef void (*hub_reg_claim_cb)(struct hsess *s, const pn_frame_route_t *m, str
                                  uint16_t code, const char *reason, void *arg);
 typedef void (*hub_reg_watch_cb)(hub_reg_event_t ev, struct hroute *r, struct hmember *m,
                                  void *arg);
+/** Another hub's route of <type> (<port> for tcp/udp) appeared (<add>) or went. */
+typedef void (*hub_reg_remote_cb)(int add, uint8_t type, uint16_t port, void *arg);
 /** Called once per route by each(); nonzero stops the walk. */
 typedef int (*hub_reg_each_cb)(struct hroute *r, void *arg);
 
@@ -57,6 +63,12 @@ typedef struct hub_reg_ops {
     void (*refresh)(hub_reg_t *g, uint64_t now_ms);
     int (*watch)(hub_reg_t *g, hub_reg_watch_cb cb, void *arg);
     void (*free)(hub_reg_t *g);
+    json_t *(*state)(hub_reg_t *g);     /* NULL, or the cluster's view (new reference) */
+    /* A shared registry only (NULL otherwise): the peer= of the hub that holds
+     * a route this hub does not (PN_OK), and news of other hubs' routes. */
+    int (*remote)(hub_reg_t *g, uint8_t type, const char *host, uint16_t port, char *peer,
+                  size_t cap);
+    void (*remote_watch)(hub_reg_t *g, hub_reg_remote_cb cb, void *arg);
 } hub_reg_ops_t;
 
 /* Implementations embed this first. */
@@ -77,6 +89,36 @@ typedef struct hub_reg_env {
 
 /** The in-process registry. <env> is copied. */
 hub_reg_t *hub_reg_mem_new(const hub_reg_env_t *env);
+/** Free <r>, a route of the memory registry <g> with no member (held): taken
+ *  over by another hub. Watchers hear GONE. No-op while it has members. */
+void hub_reg_mem_drop(hub_reg_t *g, struct hroute *r);
+/** Call <cb> with claim <m> of <s> refused: <code>, the reason printed from
+ *  <fmt>. PN_OK (for "return hub_reg_refuse(...)"). */
+int hub_reg_refuse(struct hsess *s, const pn_frame_route_t *m, hub_reg_claim_cb cb, void *arg,
+                   uint16_t code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/** The full, lower-case host name of a route asked as <asked> (domain= added
+ *  to a name without a dot) into <host>; PN_ERR when not a valid host name. */
+int hub_reg_host_name(const pn_config_t *cfg, const char *asked,
+                      char host[PN_ROUTE_HOST_MAX + 1]);
+
+/* What the Redis registry needs beyond the memory one's environment. */
+typedef struct hub_reg_cluster {
+    const pn_cluster_conf_t *conf;  /* borrowed: Redis address and password, id, peer */
+    const char *id;                 /* borrowed: this hub's id (conf->id or a default) */
+    uint64_t ttl_ms;                /* the heartbeat's life; claims die with it */
+} hub_reg_cluster_t;
+
+/** The registry shared through Redis (hub_reg_redis.c): the memory registry
+ *  for this hub's routes, claims made atomic across hubs in Redis first, the
+ *  other hubs' routes cached from its pub/sub. NULL with <err> when the Redis
+ *  host does not resolve. */
+hub_reg_t *hub_reg_redis_new(const hub_reg_env_t *env, const hub_reg_cluster_t *cl, char *err);
+/** Fill in <cfg>'s cluster= before the hub starts (password from the
+ *  environment or cluster_auth=, a default id); PN_OK without cluster=. */
+int hub_cluster_prepare(const pn_config_t *cfg, char *err);
+/** The registry <env>'s configuration asks for (Redis with cluster=, else
+ *  memory); NULL with <err> when the Redis host does not resolve. */
+hub_reg_t *hub_reg_new(const hub_reg_env_t *env, char *err);
 
 static inline void
 hub_reg_claim(hub_reg_t *g, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim_cb cb,
@@ -143,6 +185,31 @@ static inline int
 hub_reg_watch(hub_reg_t *g, hub_reg_watch_cb cb, void *arg)
 {
     return g->ops->watch(g, cb, arg);
+}
+
+/** The registry's cluster view for the state line (a new JSON object), or NULL. */
+static inline json_t *
+hub_reg_state(hub_reg_t *g)
+{
+    return g->ops->state != NULL ? g->ops->state(g) : NULL;
+}
+
+/** Fill <peer> (<cap> bytes) with the peer= of the hub holding the route of
+ *  <type> and <host> (http, https) or <port> (tcp, udp); PN_ERR when none is
+ *  known (or the registry is not shared). */
+static inline int
+hub_reg_remote(hub_reg_t *g, uint8_t type, const char *host, uint16_t port, char *peer, size_t cap)
+{
+    return g->ops->remote != NULL ? g->ops->remote(g, type, host, port, peer, cap) : PN_ERR;
+}
+
+/** Tell <cb> of other hubs' routes appearing and going (one watcher; a
+ *  registry that is not shared has none to tell). */
+static inline void
+hub_reg_remote_watch(hub_reg_t *g, hub_reg_remote_cb cb, void *arg)
+{
+    if (g->ops->remote_watch != NULL)
+        g->ops->remote_watch(g, cb, arg);
 }
 
 static inline void

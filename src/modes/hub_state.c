@@ -56,7 +56,11 @@ state_json(struct hub *h)
             "refused", "rate", (json_int_t)c->refused_rate, "conns", (json_int_t)c->refused_conns,
             "routes", (json_int_t)c->refused_routes));
     }
-    return json_pack("{s:o,s:o,s:o}", "clients", clients, "routes", routes, "accounts", accts);
+    json_t *st = json_pack("{s:o,s:o,s:o}", "clients", clients, "routes", routes, "accounts", accts);
+    json_t *cluster = hub_reg_state(h->reg);
+    if (cluster != NULL)
+        json_object_set_new(st, "cluster", cluster);
+    return st;
 }
 
 void

@@ -39,6 +39,8 @@ struct hacct {
     uint64_t http_live;         /* HTTP connections being served */
     uint64_t tcp_pending;       /* tcp and https users waiting for a data connection */
     uint64_t requests;          /* HTTP requests routed */
+    uint64_t elsewhere;         /* live connections on the other hubs of a cluster (max_conns
+                                 * only), as Redis said at the last heartbeat (docs/hub.md §7) */
     uint64_t refused_rate, refused_conns, refused_routes;
     size_t nroutes, nsess;
 };
@@ -56,6 +58,7 @@ struct hmember {
 /* One published thing: a port (tcp, udp) or a name (http, https). */
 struct hroute {
     pn_list_t node;             /* the registry's (hub_reg.c) */
+    struct hroute *hnext;       /* the registry's hash chain by type and port or host */
     struct hub *hub;
     uint8_t type;               /* PN_RT_* */
     uint16_t port;              /* tcp, udp */
@@ -101,6 +104,7 @@ struct hub {
     pn_list_t accts;            /* struct hacct, owned */
     pn_list_t sessions;         /* struct hsess, owned */
     struct hub_reg *reg;        /* owned: the route registry (hub_reg.h) */
+    struct hub_peer *peer;      /* owned: links to the other hubs (hub_peer.h), or NULL */
     pn_list_t https_conns;      /* TLS users waiting for their ClientHello, owned */
     pn_list_t http_conns;       /* HTTP users (struct hx), owned */
     pn_list_t h2_conns;         /* HTTP/2 users (hub_h2.c), owned */

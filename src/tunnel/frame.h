@@ -143,6 +143,8 @@ enum pn_frame_route_fail {
     PN_RF_LIMIT = 3,            /* the account's max_routes */
     PN_RF_INVALID = 4,          /* bad name, missing host, no listener for the type */
     PN_RF_EXISTS = 5,           /* the route id is already used in this session */
+    PN_RF_UNAVAILABLE = 6,      /* the hub cannot decide now (its cluster registry is
+                                 * unreachable): the agent asks again a little later */
 };
 typedef struct pn_frame_route {
     uint32_t id;                /* non-zero */

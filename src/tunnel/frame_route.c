@@ -314,6 +314,7 @@ pn_frame_route_fail_name(uint16_t code)
     case PN_RF_LIMIT: return "LIMIT";
     case PN_RF_INVALID: return "INVALID";
     case PN_RF_EXISTS: return "EXISTS";
+    case PN_RF_UNAVAILABLE: return "UNAVAILABLE";
     default: return "UNKNOWN";
     }
 }

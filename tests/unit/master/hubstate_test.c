@@ -242,6 +242,41 @@ padded(size_t json, size_t *len)
 
 /* A state of exactly PN_HUBSTATE_MAX bytes of JSON is read; one byte more is not. */
 static void
+test_cluster(void **state)
+{
+    char err[PN_ERR_LEN];
+    json_t *o = parse("HUB_STATE|{\"clients\":[],\"routes\":[],\"accounts\":[],\"cluster\":"
+                      "{\"id\":\"eu-1\",\"peer\":\"10.0.0.1:7100\",\"redis\":\"up\",\"hubs\":"
+                      "[{\"id\":\"eu-1\",\"peer\":\"10.0.0.1:7100\"},{\"id\":\"eu-2\"}],"
+                      "\"remote\":[{\"route\":\"http:a\"}],\"remote_routes\":7,\"claims\":3}}", err);
+    assert_non_null(o);
+    json_t *c = json_object_get(o, "cluster");
+    assert_non_null(c);
+    assert_string_equal(json_string_value(json_object_get(c, "id")), "eu-1");
+    assert_string_equal(json_string_value(json_object_get(c, "redis")), "up");
+    assert_int_equal(json_array_size(json_object_get(c, "hubs")), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(c, "hubs"),
+                                                                         1), "peer")), "-");
+    assert_int_equal(json_integer_value(json_object_get(c, "remote_routes")), 7);
+    assert_int_equal(json_integer_value(json_object_get(c, "refused")), 0);
+    assert_null(json_object_get(c, "remote"));      /* the other hubs' routes: left out */
+    json_decref(o);
+    static const char *const bad[] = {
+        "{\"id\":\"a\",\"redis\":\"maybe\",\"hubs\":[]}", "{\"redis\":\"up\",\"hubs\":[]}",
+        "{\"id\":\"a\",\"redis\":\"up\",\"hubs\":[{}]}", "[]",
+        "{\"id\":\"a\",\"redis\":\"up\",\"hubs\":[],\"claims\":-1}",
+    };
+    char line[512];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(line, sizeof(line),
+                 "HUB_STATE|{\"clients\":[],\"routes\":[],\"accounts\":[],\"cluster\":%s}", bad[i]);
+        err[0] = '\0';
+        assert_null(parse(line, err));
+        assert_true(strncmp(err, "cluster", 7) == 0);
+    }
+}
+
+static void
 test_size_bound(void **state)
 {
     char err[PN_ERR_LEN];
@@ -269,6 +304,7 @@ main(void)
         cmocka_unit_test(test_normalised),
         cmocka_unit_test(test_refusals_name_the_member),
         cmocka_unit_test(test_size_bound),
+        cmocka_unit_test(test_cluster),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

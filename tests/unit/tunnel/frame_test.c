@@ -335,8 +335,8 @@ test_names(void **state)
         assert_string_equal(pn_frame_err_name(c), codes[c]);
     assert_string_equal(pn_frame_err_name(0xFFFF), "UNKNOWN");
     static const char *fails[] = { "UNKNOWN", "TAKEN", "DENIED", "LIMIT", "INVALID", "EXISTS",
-                                   "UNKNOWN" };
-    for (uint16_t c = 0; c < 7; c++)
+                                   "UNAVAILABLE", "UNKNOWN" };
+    for (uint16_t c = 0; c < 8; c++)
         assert_string_equal(pn_frame_route_fail_name(c), fails[c]);
     assert_string_equal(pn_frame_route_fail_name(0xFFFF), "UNKNOWN");
 }

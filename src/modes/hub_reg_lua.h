@@ -1,0 +1,107 @@
+/* modes/hub_reg_lua.h: the Lua scripts the Redis registry (hub_reg_redis.c)
+ * runs with EVAL, each atomic in Redis. Keys (docs/hub.md "Several hubs as one"):
+ *
+ *   pn:hub:<id>     the hub's heartbeat: its peer= address, PX the TTL
+ *   pn:hubs         sorted set: hub id -> when its heartbeat ends (ms, Redis's clock)
+ *   pn:hubr:<id>    set: the route keys the hub holds (for its reconcile and its sweep)
+ *   pn:r:<route>    "<held>|<hub>|<account>"; <route> is "tcp:8080", "http:app.example.com",
+ *                   "tcp~<group>"
+ *   pn:routes       channel: "+ <route> <value>" and "- <route> <hub>"
+ */
+#ifndef PN_MODES_HUB_REG_LUA_H
+#define PN_MODES_HUB_REG_LUA_H
+
+/* KEYS: pn:r:<route>...; ARGV: me, account, held (0/1).
+ * Every key free, ours, of a hub whose heartbeat is gone, or held for the same
+ * account: all become ours, {1}. Else {0, index of the first refused, its hub},
+ * or {2, ...} when that hub is live and holds it for the same account (its
+ * agent is moving here before that hub noticed: asked again). */
+#define HUB_LUA_CLAIM \
+    "for i,k in ipairs(KEYS) do " \
+    "  local v = redis.call('GET', k) " \
+    "  if v then " \
+    "    local held, h, a = string.match(v, '^(%d)|([^|]*)|(.*)$') " \
+    "    if h and h ~= ARGV[1] and redis.call('EXISTS', 'pn:hub:'..h) == 1 " \
+    "       and not (held == '1' and a == ARGV[2]) then " \
+    "      if a == ARGV[2] then return {2, i, h} end " \
+    "      return {0, i, h} " \
+    "    end " \
+    "  end " \
+    "end " \
+    "for i,k in ipairs(KEYS) do " \
+    "  local v = redis.call('GET', k) " \
+    "  if v then " \
+    "    local h = string.match(v, '^%d|([^|]*)|') " \
+    "    if h and h ~= ARGV[1] then redis.call('SREM', 'pn:hubr:'..h, k) end " \
+    "  end " \
+    "  local nv = ARGV[3]..'|'..ARGV[1]..'|'..ARGV[2] " \
+    "  if v ~= nv then " \
+    "    redis.call('SET', k, nv) " \
+    "    redis.call('PUBLISH', 'pn:routes', '+ '..string.sub(k, 6)..' '..nv) " \
+    "  end " \
+    "  redis.call('SADD', 'pn:hubr:'..ARGV[1], k) " \
+    "end " \
+    "return {1}"
+
+/* KEYS: pn:r:<route>...; ARGV: me. Each key still ours is deleted. */
+#define HUB_LUA_RELEASE \
+    "for i,k in ipairs(KEYS) do " \
+    "  local v = redis.call('GET', k) " \
+    "  if v and string.match(v, '^%d|([^|]*)|') == ARGV[1] then " \
+    "    redis.call('DEL', k) " \
+    "    redis.call('PUBLISH', 'pn:routes', '- '..string.sub(k, 6)..' '..ARGV[1]) " \
+    "  end " \
+    "  redis.call('SREM', 'pn:hubr:'..ARGV[1], k) " \
+    "end " \
+    "return 1"
+
+/* ARGV: me, peer, ttl ms. The heartbeat, then a sweep of hubs whose heartbeat
+ * ended (at most 1000 of their routes per beat, each deleted and published).
+ * Returns the live hubs: {id, peer, id, peer, ...}. */
+#define HUB_LUA_BEAT \
+    "redis.call('SET', 'pn:hub:'..ARGV[1], ARGV[2], 'PX', ARGV[3]) " \
+    "local t = redis.call('TIME') " \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) " \
+    "redis.call('ZADD', 'pn:hubs', now + tonumber(ARGV[3]), ARGV[1]) " \
+    "local budget = 1000 " \
+    "for _, d in ipairs(redis.call('ZRANGEBYSCORE', 'pn:hubs', '-inf', now)) do " \
+    "  if redis.call('EXISTS', 'pn:hub:'..d) == 0 and budget > 0 then " \
+    "    local ks = redis.call('SPOP', 'pn:hubr:'..d, budget) " \
+    "    for _, k in ipairs(ks) do " \
+    "      budget = budget - 1 " \
+    "      local v = redis.call('GET', k) " \
+    "      if v and string.match(v, '^%d|([^|]*)|') == d then " \
+    "        redis.call('DEL', k) " \
+    "        redis.call('PUBLISH', 'pn:routes', '- '..string.sub(k, 6)..' '..d) " \
+    "      end " \
+    "    end " \
+    "    if redis.call('SCARD', 'pn:hubr:'..d) == 0 then redis.call('ZREM', 'pn:hubs', d) end " \
+    "  end " \
+    "end " \
+    "local out = {} " \
+    "for _, h in ipairs(redis.call('ZRANGEBYSCORE', 'pn:hubs', now, '+inf')) do " \
+    "  local p = redis.call('GET', 'pn:hub:'..h) " \
+    "  if p then table.insert(out, h) table.insert(out, p) end " \
+    "end " \
+    "return out"
+
+/* KEYS: pn:conns:<account>; ARGV: me, this hub's live connections of the
+ * account, ttl ms. Stores "<n>:<Redis time ms>" under the hub's id (the hash
+ * lives twice the TTL) and returns the sum of the other hubs' counts that are
+ * at most a TTL old. */
+#define HUB_LUA_CONNS \
+    "local t = redis.call('TIME') " \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) " \
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]..':'..now) " \
+    "redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[3])) " \
+    "local all = redis.call('HGETALL', KEYS[1]) " \
+    "local sum = 0 " \
+    "for i = 1, #all, 2 do " \
+    "  if all[i] ~= ARGV[1] then " \
+    "    local n, at = string.match(all[i + 1], '^(%d+):(%d+)$') " \
+    "    if n and now - tonumber(at) <= tonumber(ARGV[3]) then sum = sum + tonumber(n) end " \
+    "  end " \
+    "end " \
+    "return sum"
+
+#endif

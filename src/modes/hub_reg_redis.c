@@ -1,0 +1,420 @@
+/* modes/hub_reg_redis.c: the route registry shared by several hubs through
+ * Redis (hub_reg_redis_new, see hub_reg.h; keys and scripts in hub_reg_lua.h).
+ *
+ *   claim ─ local route of that key? ──yes──> memory registry (join, take back)
+ *         └ no: Redis down ─> UNAVAILABLE; else EVAL claim(keys) ─> pending
+ *              answer: TAKEN (another live hub's) | granted ─> memory registry
+ *                      (refused there: the keys are given back)
+ *   memory registry's events ─> watchers; a route emptied: held in Redis;
+ *                               a route gone: its keys released
+ *   pub/sub "+"/"-" ─> the cache of other hubs' routes; a route held here
+ *                      and taken by another hub (same account) is dropped
+ *   Redis up ─> heartbeat, every local route asserted, keys of ours that are
+ *               no longer here released, the cache loaded again (SCAN)
+ *   heartbeat (TTL/3) ─> pn:hub:<id> kept alive; dead hubs' routes swept
+ *
+ * Lookups, pick, member and each are the memory registry's: this hub serves
+ * the routes its agents hold; the cache says where the others are. */
+#include "modes/hub_reg_rpriv.h"
+#include "modes/hub_reg_lua.h"
+#include "core/log.h"
+#include "core/mem.h"
+
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A claim sent to Redis, waiting for its answer. */
+struct rclaim {
+    pn_list_t node;             /* in redis_reg.pending */
+    redis_reg_t *g;
+    struct hsess *s;            /* NULL: answered already or its session ended */
+    pn_frame_route_t m;         /* a copy; its port filled in when assigned here */
+    hub_reg_claim_cb cb;
+    void *arg;
+    char keys[2][KEY_MAX];
+    int nkeys;
+    uint64_t since_ms;
+};
+
+/* ---- claims ---- */
+
+static void
+unavailable(struct hsess *s, const pn_frame_route_t *m, hub_reg_claim_cb cb, void *arg,
+            const char *why)
+{
+    hub_reg_refuse(s, m, cb, arg, PN_RF_UNAVAILABLE,
+           "the cluster registry (Redis) %s: new routes wait until it answers", why);
+}
+
+/* The memory registry's answer to a claim granted in Redis. */
+static void
+on_mem_claimed(struct hsess *s, const pn_frame_route_t *m, struct hmember *mb, uint16_t code,
+               const char *reason, void *arg)
+{
+    struct rclaim *c = arg;
+    if (mb == NULL)
+        hub_rr_release_unheld(c->g, c->keys, c->nkeys);
+    else
+        c->g->claims++;
+    c->cb(s, m, mb, code, reason, c->arg);
+}
+
+/* The TAKEN reason of key <i> of <c>: the words of the memory registry. */
+static void
+refuse_taken(struct rclaim *c, long long i)
+{
+    const pn_frame_route_t *m = &c->m;
+    const char *tn = pn_conf_route_type_name(m->type);
+    char host[PN_ROUTE_HOST_MAX + 1];
+    c->g->refused++;
+    if (strchr(c->keys[i >= 1 && i <= c->nkeys ? i - 1 : 0] + 5, '~') != NULL)
+        (void)hub_reg_refuse(c->s, m, c->cb, c->arg, PN_RF_TAKEN,
+                             "group %s exists with another group key", m->group);
+    else if (m->type == PN_RT_TCP || m->type == PN_RT_UDP)
+        (void)hub_reg_refuse(c->s, m, c->cb, c->arg, PN_RF_TAKEN, "%s port %u is taken", tn,
+                             (unsigned)m->port);
+    else
+        (void)hub_reg_refuse(c->s, m, c->cb, c->arg, PN_RF_TAKEN, "host %s is taken",
+                             hub_reg_host_name(c->g->env.cfg, m->host, host) == PN_OK ? host
+                                                                                     : m->host);
+}
+
+static void
+rclaim_free(struct rclaim *c)
+{
+    memset(c->m.group_key, 0, sizeof(c->m.group_key));
+    free(c);
+}
+
+static void
+on_claim_reply(redisReply *y, void *arg)
+{
+    struct rclaim *c = arg;
+    redis_reg_t *g = c->g;
+    int granted = y != NULL && y->type == REDIS_REPLY_ARRAY && y->elements >= 1 &&
+                  y->element[0]->type == REDIS_REPLY_INTEGER && y->element[0]->integer == 1;
+    pn_list_del(&c->node);
+    if (c->s == NULL) {
+        if (granted && !g->freeing)
+            hub_rr_release_unheld(g, c->keys, c->nkeys);
+    } else if (y == NULL) {
+        unavailable(c->s, &c->m, c->cb, c->arg, "was lost before it answered");
+    } else if (y->type == REDIS_REPLY_ERROR) {
+        log_warn("cluster: Redis refused a claim: %.200s", y->str);
+        unavailable(c->s, &c->m, c->cb, c->arg, "failed to answer");
+    } else if (!granted && y->type == REDIS_REPLY_ARRAY && y->elements == 3 &&
+               y->element[0]->integer == 2 && y->element[2]->type == REDIS_REPLY_STRING) {
+        (void)hub_reg_refuse(c->s, &c->m, c->cb, c->arg, PN_RF_UNAVAILABLE,
+                             "hub %.64s still holds the route for this account (its agent "
+                             "moving here?): asked again until that hub lets it go",
+                             y->element[2]->str);
+    } else if (!granted) {
+        long long i = y->type == REDIS_REPLY_ARRAY && y->elements == 3 ? y->element[1]->integer : 1;
+        refuse_taken(c, i);
+    } else {
+        /* Ours now: no longer another hub's (its listener here, if any, goes first). */
+        for (int i = 0; i < c->nkeys; i++)
+            if (hub_rcache_del(&g->cache, c->keys[i] + 5, NULL))
+                hub_rr_remote_tell(g, 0, c->keys[i] + 5);
+        g->in_claim = 1;        /* the route is marked live in Redis already */
+        hub_reg_claim(g->mem, c->s, &c->m, on_mem_claimed, c);
+        g->in_claim = 0;
+    }
+    rclaim_free(c);
+}
+
+/* A port for a new tcp/udp route of <a> (port 0 asked): free here and not
+ * known to be another hub's; 0 when none (the memory registry then refuses). */
+static uint16_t
+port_pick(redis_reg_t *g, uint8_t type, const struct hacct *a)
+{
+    char k[KEY_MAX];
+    for (uint32_t p = g->env.cfg->ports_lo; p <= g->env.cfg->ports_hi && p != 0; p++) {
+        if (!pn_account_port_ok(&a->allow, (uint16_t)p) ||
+            hub_reg_by_port(g->mem, type, (uint16_t)p) != NULL)
+            continue;
+        hub_rr_key_port(k, type, (uint16_t)p);
+        if (hub_rcache_get(&g->cache, k + 5) == NULL)
+            return (uint16_t)p;
+    }
+    return 0;
+}
+
+/* The keys claim <c> needs in Redis into c->keys (c->m.port assigned when 0);
+ * 0 when the memory registry decides alone (a local route, or a refusal it makes). */
+static int
+claim_keys(redis_reg_t *g, struct rclaim *c, const struct hacct *a)
+{
+    const pn_config_t *cfg = g->env.cfg;
+    pn_frame_route_t *m = &c->m;
+    char host[PN_ROUTE_HOST_MAX + 1];
+    if (m->type == PN_RT_TCP || m->type == PN_RT_UDP) {
+        if (cfg->ports_lo == 0)
+            return 0;
+        if (m->group[0] != '\0') {
+            if (hub_reg_by_group(g->mem, m->type, m->group) != NULL)
+                return 0;
+            hub_rr_key_group(c->keys[c->nkeys++], m->type, m->group);
+        }
+        if (m->port == 0)
+            m->port = port_pick(g, m->type, a);
+        if (m->port == 0 || m->port < cfg->ports_lo || m->port > cfg->ports_hi ||
+            !pn_account_port_ok(&a->allow, m->port) ||
+            hub_reg_by_port(g->mem, m->type, m->port) != NULL)
+            return 0;
+        hub_rr_key_port(c->keys[c->nkeys++], m->type, m->port);
+        return c->nkeys;
+    }
+    if ((m->type != PN_RT_HTTP && m->type != PN_RT_HTTPS) || m->host[0] == '\0' ||
+        hub_reg_host_name(cfg, m->host, host) != PN_OK ||
+        hub_reg_by_host(g->mem, m->type, host) != NULL)
+        return 0;
+    hub_rr_key_host(c->keys[c->nkeys++], m->type, host);
+    return c->nkeys;
+}
+
+static void
+rr_claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim_cb cb,
+         void *arg)
+{
+    redis_reg_t *g = (redis_reg_t *)base;
+    struct hacct *a = s->acct;
+    if (hub_reg_member(g->mem, s, m->id) != NULL ||
+        (a->max_routes != 0 && a->nroutes >= a->max_routes)) {
+        hub_reg_claim(g->mem, s, m, cb, arg);       /* EXISTS, LIMIT */
+        return;
+    }
+    struct rclaim *c = xcalloc(sizeof(*c));
+    c->g = g;
+    c->s = s;
+    c->m = *m;
+    c->cb = cb;
+    c->arg = arg;
+    c->since_ms = pn_now_ms();
+    if (claim_keys(g, c, a) == 0) {
+        /* Joined or taken back here, or refused here: the route is ours in
+         * Redis already (a route taken back is marked live by hub_rr_on_mem_event). */
+        hub_reg_claim(g->mem, s, m, cb, arg);
+        rclaim_free(c);
+        return;
+    }
+    if (!hub_redis_up(g->rd)) {
+        unavailable(s, m, cb, arg, "is unreachable");
+        rclaim_free(c);
+        return;
+    }
+    pn_list_add(&g->pending, &c->node);
+    if (hub_rr_eval(g, HUB_LUA_CLAIM, on_claim_reply, c, c->nkeys, c->keys, 3, g->id, a->name, "0") !=
+        PN_OK) {
+        pn_list_del(&c->node);
+        unavailable(s, m, cb, arg, "is unreachable");
+        rclaim_free(c);
+    }
+}
+
+static void
+rr_release(hub_reg_t *base, struct hmember *m)
+{
+    hub_reg_release(((redis_reg_t *)base)->mem, m);
+}
+
+static void
+rr_release_sess(hub_reg_t *base, struct hsess *s, int hold)
+{
+    redis_reg_t *g = (redis_reg_t *)base;
+    for (pn_list_t *p = g->pending.next; p != &g->pending; p = p->next) {
+        struct rclaim *c = pn_container_of(p, struct rclaim, node);
+        if (c->s == s)
+            c->s = NULL;
+    }
+    hub_reg_release_sess(g->mem, s, hold);
+}
+
+/* ---- lookups: the memory registry's ---- */
+
+static struct hroute *
+rr_by_port(hub_reg_t *base, uint8_t type, uint16_t port)
+{
+    return hub_reg_by_port(((redis_reg_t *)base)->mem, type, port);
+}
+
+static struct hroute *
+rr_by_host(hub_reg_t *base, uint8_t type, const char *host)
+{
+    return hub_reg_by_host(((redis_reg_t *)base)->mem, type, host);
+}
+
+static struct hroute *
+rr_by_group(hub_reg_t *base, uint8_t type, const char *group)
+{
+    return hub_reg_by_group(((redis_reg_t *)base)->mem, type, group);
+}
+
+static struct hmember *
+rr_member(hub_reg_t *base, struct hsess *s, uint32_t id)
+{
+    return hub_reg_member(((redis_reg_t *)base)->mem, s, id);
+}
+
+static struct hmember *
+rr_pick(hub_reg_t *base, struct hroute *r)
+{
+    return hub_reg_pick(((redis_reg_t *)base)->mem, r);
+}
+
+static void
+rr_each(hub_reg_t *base, hub_reg_each_cb cb, void *arg)
+{
+    hub_reg_each(((redis_reg_t *)base)->mem, cb, arg);
+}
+
+static long
+on_beat_timer(ev_timer_t *t, void *arg)
+{
+    redis_reg_t *g = arg;
+    uint64_t now = pn_now_ms();
+    (void)t;
+    if (hub_redis_up(g->rd))
+        hub_rr_beat(g);
+    /* A claim Redis has not answered in time is refused; its answer, if it
+     * comes, only gives the keys back. */
+    for (pn_list_t *p = g->pending.next; p != &g->pending; p = p->next) {
+        struct rclaim *c = pn_container_of(p, struct rclaim, node);
+        if (c->s != NULL && now - c->since_ms >= CLAIM_DEADLINE_MS) {
+            struct hsess *s = c->s;
+            c->s = NULL;
+            unavailable(s, &c->m, c->cb, c->arg, "did not answer within 2 s");
+        }
+    }
+    return (long)(g->ttl_ms / 3);
+}
+
+/* ---- the rest of the ops ---- */
+
+static void
+rr_refresh(hub_reg_t *base, uint64_t now_ms)
+{
+    hub_reg_refresh(((redis_reg_t *)base)->mem, now_ms);
+}
+
+/* The watchers watch the memory registry itself, after this registry's own
+ * watcher (hub_rr_on_mem_event), which keeps Redis in step. */
+static int
+rr_watch(hub_reg_t *base, hub_reg_watch_cb cb, void *arg)
+{
+    return hub_reg_watch(((redis_reg_t *)base)->mem, cb, arg);
+}
+
+static void
+rr_remote_watch(hub_reg_t *base, hub_reg_remote_cb cb, void *arg)
+{
+    redis_reg_t *g = (redis_reg_t *)base;
+    g->remote_cb = cb;
+    g->remote_arg = arg;
+}
+
+static void
+rr_free(hub_reg_t *base)
+{
+    redis_reg_t *g = (redis_reg_t *)base;
+    g->freeing = 1;
+    for (pn_list_t *p = g->pending.next; p != &g->pending; p = p->next)
+        pn_container_of(p, struct rclaim, node)->s = NULL;
+    ev_timer_free(g->beat);
+    hub_redis_free(g->rd);      /* pending claims hear NULL and go */
+    hub_reg_free(g->mem);
+    hub_rcache_clear(&g->cache);
+    json_decref(g->hubs);
+    free(g);
+}
+
+static const hub_reg_ops_t redis_ops = {
+    .name = "redis",
+    .claim = rr_claim,
+    .release = rr_release,
+    .release_sess = rr_release_sess,
+    .by_port = rr_by_port,
+    .by_host = rr_by_host,
+    .by_group = rr_by_group,
+    .member = rr_member,
+    .pick = rr_pick,
+    .each = rr_each,
+    .refresh = rr_refresh,
+    .watch = rr_watch,
+    .free = rr_free,
+    .state = hub_rr_state,
+    .remote = hub_rr_remote,
+    .remote_watch = rr_remote_watch,
+};
+
+/* The registry shared through Redis: see hub_reg.h. Connects in the
+ * background; until Redis answers, claims are refused (UNAVAILABLE). */
+hub_reg_t *
+hub_reg_redis_new(const hub_reg_env_t *env, const hub_reg_cluster_t *cl, char *err)
+{
+    redis_reg_t *g = xcalloc(sizeof(*g));
+    g->base.ops = &redis_ops;
+    g->env = *env;
+    snprintf(g->id, sizeof(g->id), "%s", cl->id);
+    snprintf(g->peer, sizeof(g->peer), "%s", cl->conf->peer ? cl->conf->peer : "-");
+    g->ttl_ms = cl->ttl_ms;
+    snprintf(g->ttl, sizeof(g->ttl), "%llu", (unsigned long long)cl->ttl_ms);
+    g->hubs = json_array();
+    pn_list_init(&g->pending);
+    hub_rcache_init(&g->cache);
+    g->rd = hub_redis_new(env->loop, cl->conf, "pn:routes", hub_rr_on_state, hub_rr_on_msg, g, err);
+    if (g->rd == NULL) {
+        json_decref(g->hubs);
+        free(g);
+        return NULL;
+    }
+    g->mem = hub_reg_mem_new(env);
+    (void)hub_reg_watch(g->mem, hub_rr_on_mem_event, g);
+    g->beat = ev_timer_new(env->loop, on_beat_timer, g);
+    ev_timer_arm(g->beat, g->ttl_ms / 3);
+    return &g->base;
+}
+
+/* Make <cfg>'s cluster= ready before the hub starts: the Redis password from
+ * POSTERN_CLUSTER_PASSWORD or cluster_auth= when the URL has none, and the hub
+ * id ("<host name>-<hub port>" when id= is not given). PN_OK without cluster=;
+ * PN_ERR with <err> (no secret in it). */
+int
+hub_cluster_prepare(const pn_config_t *cfg, char *err)
+{
+    pn_cluster_conf_t *c = cfg->cluster;
+    char host[256], id[PN_CLUSTER_ID_MAX + 1];
+    if (c == NULL)
+        return PN_OK;
+    if (pn_cluster_secret_load(c, (const char *(*)(const char *))getenv, err) != PN_OK ||
+        pn_cluster_link_secret_load(c, (const char *(*)(const char *))getenv, err) != PN_OK)
+        return PN_ERR;
+    if (c->id != NULL)
+        return PN_OK;
+    if (gethostname(host, sizeof(host)) == -1)
+        snprintf(host, sizeof(host), "hub");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(id, sizeof(id), "%.40s-%s", host, cfg->port ? cfg->port : "0");
+    for (char *p = id; *p; p++)
+        if (pn_cluster_id_check((char[]){ *p, 0 }) != PN_OK)
+            *p = '-';
+    c->id = xstrdup(id);
+    log_info("cluster: this hub's id is %s (set id= to choose it)", c->id);
+    return PN_OK;
+}
+
+/* The registry <cfg> asks for: shared through Redis with cluster=, else in
+ * memory. NULL with <err> when the Redis host does not resolve. */
+hub_reg_t *
+hub_reg_new(const hub_reg_env_t *env, char *err)
+{
+    if (env->cfg->cluster == NULL)
+        return hub_reg_mem_new(env);
+    hub_reg_cluster_t cl = {
+        .conf = env->cfg->cluster, .id = env->cfg->cluster->id, .ttl_ms = env->cfg->cluster_ttl_ms,
+    };
+    return hub_reg_redis_new(env, &cl, err);
+}
