@@ -23,13 +23,13 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "net/sock.h"
 #include "route/http.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #define HX_IN_MAX (PN_HTTP_HEAD_MAX + 1024)     /* user bytes held */
 #define HX_OUT_MAX (PN_HTTP_HEAD_MAX + 1024)    /* a rewritten head */
@@ -200,9 +200,7 @@ static void
 on_stall_kill(void *arg)
 {
     struct hx *x = arg;
-    struct linger rst = { .l_onoff = 1, .l_linger = 0 };
-    if (x->u->fd >= 0)
-        (void)setsockopt(x->u->fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+    pn_sock_reset_on_close(x->u->fd, 1);
     hx_free(x);
 }
 

@@ -231,3 +231,11 @@ pn_sock_nofile(void)
         return rl.rlim_cur;
     return 1024;
 }
+
+void
+pn_sock_reset_on_close(int fd, int on)
+{
+    const struct linger l = { .l_onoff = on, .l_linger = 0 };
+    if (fd >= 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+}

@@ -38,6 +38,9 @@ void pn_sock_tune(int fd);
 pn_xprt_t *pn_raw_xprt_new(int fd);
 /** Close <fd> if it is >= 0, retrying nothing (close is never retried on Linux). */
 void pn_close(int fd);
+/** Make closing <fd> send a reset (<on>; SO_LINGER 0), or a FIN as usual (0);
+ *  also what the kernel does when the process dies. A no-op for fd < 0. */
+void pn_sock_reset_on_close(int fd, int on);
 /** The process's descriptor limit (soft RLIMIT_NOFILE; 1024 when unlimited or
  *  unknown): caps that must leave descriptors for others derive from it. */
 uint64_t pn_sock_nofile(void);

@@ -178,6 +178,9 @@ void
 pn_link_dial(pn_links_t *ls, pn_xprt_t *entry, const pn_link_info_t *info)
 {
     struct pn_link *l = link_new(ls, entry, info);
+    /* Until the relay runs (it keeps this), a process killed while dialing
+     * resets the entry: no FIN, which would look like an empty, whole answer. */
+    pn_sock_reset_on_close(entry->fd, 1);
     l->st = LINK_ST_DIAL;
     l->info.pre = l->info.back = NULL;
     l->info.pre_len = l->info.back_len = 0;

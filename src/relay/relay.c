@@ -26,6 +26,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "net/sock.h"
 
 #include <errno.h>
 #ifdef __GLIBC__
@@ -201,9 +202,7 @@ relay_end(relay_t *r, const char *err)
 static void
 linger_reset(pn_xprt_t *x, int on)
 {
-    const struct linger l = { .l_onoff = on, .l_linger = 0 };
-    if (x->fd >= 0)
-        (void)setsockopt(x->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+    pn_sock_reset_on_close(x->fd, on);
 }
 
 /* End <r> on an error of one of its ends (a reset, a TLS end without

@@ -21,18 +21,25 @@ PARALLEL = 4
 
 
 def _parallel_downloads(port, fault_at, fault):
-    """PARALLEL downloads from <port>; <fault>() runs once the first has <fault_at> bytes.
-    Return [(n, sha, outcome)]."""
+    """PARALLEL downloads from <port>; <fault>() runs once the first has <fault_at> bytes
+    and every one has some (all relaying: a connection still being set up when its
+    process dies gets a FIN with no byte, docs/security.md). Return [(n, sha, outcome)]."""
     fired = threading.Event()
+    lock = threading.Lock()
     out = [None] * PARALLEL
+    got = [0] * PARALLEL
 
-    def progress(n):
-        if n >= fault_at and not fired.is_set():
-            fired.set()
+    def progress(i, n):
+        with lock:
+            got[i] = n
+            go = max(got) >= fault_at and min(got) > 0 and not fired.is_set()
+            if go:
+                fired.set()
+        if go:
             fault()
 
     def one(i):
-        out[i] = download(port, progress, timeout=30.0)
+        out[i] = download(port, lambda n: progress(i, n), timeout=30.0)
 
     ts = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(PARALLEL)]
     for t in ts:

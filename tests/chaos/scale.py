@@ -1,6 +1,6 @@
 """Sizes of the chaos suite and its report. Short form (the default, run by
 scripts/test.sh): a few hundred attackers for a few seconds, the whole suite in about
-75 s. Long form (CHAOS_LONG=1, bench/chaos.sh): 2000 attackers from 16 source
+90 s. Long form (CHAOS_LONG=1, bench/chaos.sh): 2000 attackers from 16 source
 addresses, 20 s per attack, processes at `ulimit -n 1024`. With CHAOS_REPORT=<file>
 every test appends one JSON line of figures to that file."""
 import json
