@@ -68,9 +68,10 @@ def p_direct(env, procs, tg):
     return dict(tg), []
 
 
-def p_nginx_proxy(env, procs, tg):
-    e = free_port()
-    d = os.path.join(env.tmp, f"nginx-proxy-{e}")
+def nginx_relay(env, procs, label, e, servers):
+    """Start an nginx relay (worker_processes auto) on port <e> whose http block holds the
+    upstream "app" (the backend, keepalive 64) and <servers>; return its process."""
+    d = os.path.join(env.tmp, f"nginx-{label.replace(' ', '-')}-{e}")
     os.makedirs(d)
     cfg = os.path.join(d, "nginx.conf")
     temps = "".join(f"    {t}_temp_path {d}/{t};\n" for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
@@ -86,11 +87,24 @@ http {{
     access_log off;
 {temps}    keepalive_requests 1000000;
     upstream app {{
-        server {LOOP}:{tg["http"]};
+        server {LOOP}:{servers[0]};
         keepalive 64;
         keepalive_requests 1000000;
     }}
-    server {{
+{servers[1]}}}
+"""
+    with open(cfg, "w") as fh:
+        fh.write(conf)
+    argv = ["nginx", "-p", d, "-c", cfg, "-e", f"{d}/error.log"]
+    env.note(label, argv, conf)
+    p = start(procs, argv, env.log(label))
+    up(e, p)
+    return p
+
+
+def p_nginx_proxy(env, procs, tg):
+    e = free_port()
+    servers = f"""    server {{
         listen {LOOP}:{e} default_server backlog=4096;
         return 404;
     }}
@@ -106,14 +120,8 @@ http {{
             proxy_buffers 8 16k;
         }}
     }}
-}}
 """
-    with open(cfg, "w") as fh:
-        fh.write(conf)
-    argv = ["nginx", "-p", d, "-c", cfg, "-e", f"{d}/error.log"]
-    env.note("nginx proxy", argv, conf)
-    p = start(procs, argv, env.log("nginx proxy"))
-    up(e, p)
+    p = nginx_relay(env, procs, "nginx proxy", e, (tg["http"], servers))
     return {"http": e}, [("nginx (master + workers)", p.pid)]
 
 
@@ -199,33 +207,13 @@ def h2_cert(env):
 
 def h2_nginx(env, procs, tg, tls):
     e = free_port()
-    d = os.path.join(env.tmp, f"nginx-h2-{e}")
-    os.makedirs(d)
-    cfg = os.path.join(d, "nginx.conf")
-    temps = "".join(f"    {t}_temp_path {d}/{t};\n" for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    conf = f"""daemon off;
-master_process on;
-worker_processes auto;
-worker_rlimit_nofile {compare.NOFILE};
-user root;
-pid {d}/nginx.pid;
-error_log {d}/error.log error;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-{temps}    upstream app {{
-        server {LOOP}:{tg["http"]};
-        keepalive 64;
-        keepalive_requests 1000000;
-    }}
-    server {{
+    servers = f"""    server {{
         listen {LOOP}:{e} ssl http2 backlog=4096;
         server_name {HOST};
         ssl_certificate {tls[0]};
         ssl_certificate_key {tls[1]};
         ssl_protocols TLSv1.3;
         http2_max_concurrent_streams 128;
-        keepalive_requests 1000000;
         location / {{
             proxy_pass http://app;
             proxy_http_version 1.1;
@@ -233,14 +221,8 @@ http {{
             proxy_set_header Host $host;
         }}
     }}
-}}
 """
-    with open(cfg, "w") as fh:
-        fh.write(conf)
-    argv = ["nginx", "-p", d, "-c", cfg, "-e", f"{d}/error.log"]
-    env.note("nginx h2", argv, conf)
-    p = start(procs, argv, env.log("nginx h2"))
-    up(e, p)
+    p = nginx_relay(env, procs, "nginx h2", e, (tg["http"], servers))
     return e, [("nginx (master + workers)", p.pid)]
 
 

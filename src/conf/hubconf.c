@@ -9,6 +9,7 @@
  * to a syntax error. */
 #include "conf/hubconf.h"
 #include "conf/hubjson.h"
+#include "route/http_acl.h"
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/duration.h"
@@ -81,7 +82,7 @@ pn_account_host_ok(const pn_account_t *a, const char *host)
 /* ---- accounts ---- */
 
 static const char *const account_members[] = {
-    "name", "token", "max_routes", "max_conns", "rps", "mbps", "ports", "hosts", NULL,
+    "name", "token", "max_routes", "max_conns", "rps", "mbps", "ports", "hosts", "http_auth", NULL,
 };
 
 static int
@@ -207,6 +208,14 @@ account_parse(const pn_conf_place_t *p, json_t *o, const pn_port_range_t *range,
         return PN_ERR;
     if (account_ports(p, o, range, a) != PN_OK || account_hosts(p, o, a) != PN_OK)
         return PN_ERR;
+    /* Basic authentication for the account's http routes (docs/hub.md §3); not echoed. */
+    if ((v = json_object_get(o, "http_auth")) != NULL) {
+        pn_http_auth_t au;
+        if (!json_is_string(v) || strlen(json_string_value(v)) > PN_HTTP_AUTH_SPEC_MAX ||
+            pn_http_auth_parse(json_string_value(v), &au) != 0)
+            return pn_conf_jfail(p, "http_auth", "expected \"<user>:sha256$<salt hex>$<hash hex>\"");
+        a->http_auth = xstrdup(json_string_value(v));
+    }
     return PN_OK;
 }
 
@@ -233,6 +242,7 @@ account_clear(pn_account_t *a)
     for (size_t i = 0; i < a->nhosts; i++)
         xfree(a->hosts[i]);
     xfree(a->hosts);
+    xfree(a->http_auth);
     memset(a, 0, sizeof(*a));
 }
 

@@ -32,6 +32,8 @@ typedef struct pn_account {
     size_t nports;
     char **hosts;                   /* owned patterns, lower case; NULL (nhosts 0) = any */
     size_t nhosts;
+    char *http_auth;                /* owned; "<user>:sha256$<salt>$<hash>" for the account's http
+                                     * routes without auth= of their own, NULL = none */
 } pn_account_t;
 
 typedef struct pn_accounts {

@@ -98,14 +98,14 @@ hub_reload(pn_instance_t *in, void *arg)
     char err[PN_ERR_LEN];
     pn_accounts_t fresh;
     pn_port_range_t range = { h->cfg->ports_lo, h->cfg->ports_hi };
+    if (h->certs != NULL)       /* the certificates, whatever the accounts file holds */
+        pn_tls_certs_reload(h->certs);
     if (pn_accounts_load(h->cfg->accounts, range.lo ? &range : NULL, &fresh, err) != PN_OK) {
         log_error("hub: reload failed, accounts unchanged: %s", err);
         return;
     }
     pn_accounts_clear(&h->accounts);
     h->accounts = fresh;
-    if (h->certs != NULL)
-        pn_tls_certs_reload(h->certs);
     hub_accts_sync(h, kick_account);
     log_info("hub: reloaded %s: %zu accounts", h->cfg->accounts, h->accounts.n);
 }

@@ -27,6 +27,7 @@ hub_acct_limits_clear(struct hacct *a)
         free(a->allow.hosts[i]);
     xfree(a->allow.hosts);
     xfree(a->allow.ports);
+    xfree(a->allow.http_auth);
     memset(&a->allow, 0, sizeof(a->allow));
 }
 
@@ -57,6 +58,7 @@ acct_apply(struct hacct *a, const pn_account_t *src)
             a->allow.hosts[i] = xstrdup(src->hosts[i]);
         a->allow.nhosts = src->nhosts;
     }
+    a->allow.http_auth = xstrdup(src->http_auth);
 }
 
 void

@@ -154,10 +154,10 @@ peer_allowed(const struct hrules *q, const pn_addr_t *peer)
     return pn_cidr_match(q->allow, q->nallow, ip);
 }
 
-/* Whether the request's Authorization matches <q>, in time independent of
+/* Whether the request's Authorization matches <au>, in time independent of
  * where a wrong credential differs. */
 static int
-auth_ok(const struct hrules *q, const uint8_t *head, size_t len)
+auth_ok(const pn_http_auth_t *au, const uint8_t *head, size_t len)
 {
     const uint8_t *v;
     size_t vn;
@@ -170,12 +170,14 @@ auth_ok(const struct hrules *q, const uint8_t *head, size_t len)
     memset(u1, 0, sizeof(u1));
     memset(u2, 0, sizeof(u2));
     memcpy(u1, user, strlen(user));
-    memcpy(u2, q->auth.user, strlen(q->auth.user));
+    memcpy(u2, au->user, strlen(au->user));
     size_t pl = strlen(pass);
-    memcpy(buf, q->auth.salt, q->auth.salt_len);
-    memcpy(buf + q->auth.salt_len, pass, pl);
-    pn_sha256(buf, q->auth.salt_len + pl, d);
-    int ok = (pn_memeq_ct(d, q->auth.hash, sizeof(d)) == 0) & (pn_memeq_ct(u1, u2, sizeof(u1)) == 0);
+    memcpy(buf, au->salt, au->salt_len);
+    memcpy(buf + au->salt_len, pass, pl);
+    pn_sha256(buf, au->salt_len + pl, d);
+    int hash_ok = pn_memeq_ct(d, au->hash, sizeof(d)) == 0;
+    int user_ok = pn_memeq_ct(u1, u2, sizeof(u1)) == 0;
+    int ok = hash_ok & user_ok;     /* both compared, whichever fails */
     explicit_bzero(pass, sizeof(pass));
     explicit_bzero(buf, sizeof(buf));
     return ok;
@@ -213,19 +215,23 @@ hub_rules_check(const struct hroute *r, const uint8_t *head, size_t len, const p
                 int tls, hub_verdict_t *v)
 {
     const struct hrules *q = r->rules;
+    pn_http_auth_t acct_auth;
+    const pn_http_auth_t *au = q != NULL && q->has_auth ? &q->auth : NULL;
     memset(v, 0, sizeof(*v));
-    if (q == NULL)
-        return;
-    if (q->allow != NULL && !peer_allowed(q, peer)) {
+    /* The account's http_auth guards its routes without auth= of their own. */
+    if (au == NULL && r->acct != NULL && r->acct->allow.http_auth != NULL &&
+        pn_http_auth_parse(r->acct->allow.http_auth, &acct_auth) == 0)
+        au = &acct_auth;
+    if (q != NULL && q->allow != NULL && !peer_allowed(q, peer)) {
         v->status = 403;
         snprintf(v->detail, sizeof(v->detail), "your address may not use this service");
         return;
     }
-    if (q->redirect && !tls) {
+    if (q != NULL && q->redirect && !tls) {
         redirect_field(r, head, len, v);
         return;
     }
-    if (q->has_auth && !auth_ok(q, head, len)) {
+    if (au != NULL && !auth_ok(au, head, len)) {
         char host[PN_ROUTE_HOST_MAX + 1];
         snprintf(host, sizeof(host), "%.*s", (int)strcspn(r->host, "/"), r->host);
         v->status = 401;
@@ -239,9 +245,7 @@ void
 hub_rules_rewrite(const struct hroute *r, pn_http_rewrite_t *rw)
 {
     const struct hrules *q = r->rules;
-    if (q == NULL)
-        return;
-    if (q->host_header[0] != '\0')
+    rw->drop_auth = (q != NULL && q->has_auth) || (r->acct != NULL && r->acct->allow.http_auth);
+    if (q != NULL && q->host_header[0] != '\0')
         rw->host = q->host_header;
-    rw->drop_auth = q->has_auth;
 }

@@ -41,7 +41,8 @@ typedef struct hroute *(*hub_rules_lookup_cb)(void *ctx, const char *key);
 struct hroute *hub_rules_find(const char *host, const uint8_t *head, size_t len, int *bad,
                               hub_rules_lookup_cb lookup, void *ctx);
 /** Apply the rules of <r> to the request (<head>, <len>) from <peer> on
- *  <tls> (terminated https) or http=: <v>->status 0 to go on. */
+ *  <tls> (terminated https) or http=: <v>->status 0 to go on. Without an
+ *  auth= of its own, the route's account's http_auth applies. */
 void hub_rules_check(const struct hroute *r, const uint8_t *head, size_t len,
                      const pn_addr_t *peer, int tls, hub_verdict_t *v);
 /** The rewrite of the head for <r>'s service (Host replaced, Authorization

@@ -8,10 +8,11 @@
  *   TLS <--mem_send-- nghttp2 <--HEADERS + DATA (data provider)-- the response
  *        read back from the pair: status line and fields, then the body
  *
- * The request goes out as HTTP/1.0 so that the response is never chunked:
- * its body is Content-Length bytes or runs to the close, and needs no
- * decoding. A request body without content-length is held (64 KiB at most)
- * until its end, then sent with its length.
+ * The request goes out as HTTP/1.1; its response body is Content-Length
+ * bytes, chunked (decoded here) or runs to the close. After a whole exchange
+ * the pair is kept at rest (the router keeps its exchange and data connection)
+ * for a later stream. A request body without content-length is held (64 KiB
+ * at most) until its end, then sent with its length.
  *
  * Limits beyond nghttp2's own (max outbound ACKs, settings per frame): 100
  * streams at once, request fields at most 16 KiB or 100 per stream (an HPACK
@@ -46,6 +47,7 @@
 #define H2_CONTROL_MAX 1000             /* per second */
 #define H2_READ 16384
 #define H2_AUTHORITY_MAX 261            /* a DNS name and a port */
+#define H2_IDLE_PAIRS 64                /* pairs kept between streams (keep-alive exchanges) */
 
 struct pn_h2gw {
     ev_loop_t *loop;                    /* borrowed */
@@ -56,6 +58,8 @@ struct pn_h2gw {
     nghttp2_session *s;                 /* owned */
     char who[64];                       /* log prefix, e.g. "hub: h2: 192.0.2.1" */
     pn_list_t streams;                  /* struct h2s, owned */
+    pn_xprt_t *rest[H2_IDLE_PAIRS];     /* owned: pairs whose exchange is at rest */
+    size_t nrest;
     size_t nstreams;
     uint8_t *out;                       /* owned: frames not written yet */
     size_t olen, ooff;
@@ -71,6 +75,7 @@ struct h2s {
     pn_list_t node;                     /* in h2c.streams */
     struct pn_h2gw *c;
     int32_t id;
+    int reused;                         /* <m> served a stream before */
     pn_xprt_t *m;                       /* owned: our end of the pair; NULL before the head */
     char method[24];
     char authority[H2_AUTHORITY_MAX + 1];
@@ -86,8 +91,13 @@ struct h2s {
     size_t iconsumed;                   /* of which consumed already (a body held to its end) */
     uint8_t *rb;                        /* owned: response bytes read from <m> */
     size_t rlen;
+    size_t dlen;                        /* of rb: body bytes ready for DATA (decoded), at the front */
     int resp_started, resp_eof, deferred, body_none;
-    long long rem;                      /* body bytes left by Content-Length, -1: to the end */
+    int done;                           /* the response body is all in (or none) */
+    int keep;                           /* the pair may serve another stream after this one */
+    int chunked, ck_st, ck_line;        /* a chunked body: the decoder's state */
+    unsigned long long ck_left;
+    long long rem;                      /* body bytes still to come by Content-Length, -1: none */
 };
 
 static void conn_step(struct pn_h2gw *c);
@@ -128,6 +138,10 @@ pn_h2gw_free_(pn_h2gw_t *c)
         return;
     while (!pn_list_empty(&c->streams))
         stream_free(pn_container_of(c->streams.next, struct h2s, node));
+    while (c->nrest > 0) {
+        pn_xprt_t *m = c->rest[--c->nrest];     /* pn_xprt_free evaluates its argument twice */
+        pn_xprt_free(m);
+    }
     nghttp2_session_del(c->s);
     pn_xprt_free(c->x);
     ev_defer_free(c->kick);
@@ -230,8 +244,21 @@ on_pair_io(pn_xprt_t *m, int ready, void *arg)
     conn_step(c);
 }
 
+/* A pair at rest from an earlier stream, still alive, or NULL. */
+static pn_xprt_t *
+idle_take(struct pn_h2gw *c)
+{
+    while (c->nrest > 0) {
+        pn_xprt_t *m = c->rest[--c->nrest];
+        if (pn_xprt_peek(m) == PN_AGAIN)
+            return m;
+        pn_xprt_free(m);            /* the router closed it meanwhile (idle, drain) */
+    }
+    return NULL;
+}
+
 /* The request's head is complete (and, without content-length, its body):
- * hand it to the HTTP router through a fresh pair. */
+ * hand it to the HTTP router through a pair at rest, or a fresh one. */
 static void
 stream_start(struct h2s *s)
 {
@@ -247,7 +274,7 @@ stream_start(struct h2s *s)
     append(&head, &hl, s->method, strlen(s->method));
     append(&head, &hl, " ", 1);
     append(&head, &hl, s->path, strlen(s->path));
-    append(&head, &hl, " HTTP/1.0\r\nHost: ", 17);
+    append(&head, &hl, " HTTP/1.1\r\nHost: ", 17);
     append(&head, &hl, s->authority, strlen(s->authority));
     append(&head, &hl, "\r\n", 2);
     if (s->flen > 0)
@@ -263,8 +290,13 @@ stream_start(struct h2s *s)
     }
     append(&head, &hl, "\r\n", 2);
     s->body_none = strcmp(s->method, "HEAD") == 0;
-    pn_xprt_mem_pair(p, H2_PAIR_WINDOW, 0);
-    s->m = p[0];
+    p[1] = NULL;
+    s->m = idle_take(c);
+    s->reused = s->m != NULL;
+    if (s->m == NULL) {
+        pn_xprt_mem_pair(p, H2_PAIR_WINDOW, 0);
+        s->m = p[0];
+    }
     /* The head (< 17 KiB) fits the window: it goes in whole, before the body. */
     ssize_t w = s->m->ops->write(s->m, head, hl);
     free(head);
@@ -273,7 +305,8 @@ stream_start(struct h2s *s)
         nghttp2_submit_rst_stream(c->s, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
         return;
     }
-    c->stream(p[1], c->arg);
+    if (p[1] != NULL)
+        c->stream(p[1], c->arg);
     stream_step(s);
 }
 
@@ -308,7 +341,6 @@ on_frame_recv(nghttp2_session *ns, const nghttp2_frame *f, void *arg)
         return 0;
     if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
         s->end_in = 1;
-    /* Start once the head is whole; a body without length waits for its end. */
     if (s->m == NULL && (f->hd.type == NGHTTP2_DATA || (f->hd.flags & NGHTTP2_FLAG_END_HEADERS)) &&
         (s->end_in || s->content_length >= 0))
         stream_start(s);
@@ -350,6 +382,14 @@ on_stream_close(nghttp2_session *ns, int32_t id, uint32_t code, void *arg)
 {
     struct h2s *s = nghttp2_session_get_stream_user_data(ns, id);
     if (s != NULL) {
+        struct pn_h2gw *c = s->c;
+        /* A whole exchange, nothing left either way: its pair serves the next stream. */
+        if (s->m != NULL && code == NGHTTP2_NO_ERROR && s->done && s->keep && s->end_in &&
+            s->dlen == 0 && s->rlen == 0 && s->ilen == 0 && c->nrest < H2_IDLE_PAIRS) {
+            pn_xprt_unwatch(s->m);
+            c->rest[c->nrest++] = s->m;
+            s->m = NULL;
+        }
         nghttp2_session_set_stream_user_data(ns, id, NULL);
         stream_free(s);
     }
@@ -363,15 +403,12 @@ on_body_read(nghttp2_session *ns, int32_t id, uint8_t *buf, size_t length, uint3
              nghttp2_data_source *src, void *arg)
 {
     struct h2s *s = src->ptr;
-    size_t n = s->rlen < length ? s->rlen : length;
-    if (s->rem >= 0 && (long long)n > s->rem)
-        n = (size_t)s->rem;
+    size_t n = s->dlen < length ? s->dlen : length;
     memcpy(buf, s->rb, n);
     memmove(s->rb, s->rb + n, s->rlen - n);
     s->rlen -= n;
-    if (s->rem >= 0)
-        s->rem -= (long long)n;
-    if (s->rem == 0 || (s->resp_eof && s->rlen == 0))
+    s->dlen -= n;
+    if ((s->done || s->resp_eof) && s->dlen == 0)
         *flags |= NGHTTP2_DATA_FLAG_EOF;
     else if (n == 0) {
         s->deferred = 1;
@@ -408,6 +445,7 @@ submit_head(struct h2s *s, size_t end)
     memcpy(status, p + 9, 3);
     status[3] = '\0';
     int code = atoi(status);
+    s->keep = p[7] == '1';         /* HTTP/1.1: keep-alive unless it says close */
     if (code < 200) {           /* interim: the final head follows */
         memmove(s->rb, s->rb + end, s->rlen - end);
         s->rlen -= end;
@@ -425,6 +463,11 @@ submit_head(struct h2s *s, size_t end)
             char *v = colon + 1;
             while (v < ve && (*v == ' ' || *v == '\t'))
                 v++;
+            if (nl == 17 && strncasecmp(l, "transfer-encoding", 17) == 0)
+                s->chunked = 1;     /* the router let only "chunked" through */
+            if (nl == 10 && strncasecmp(l, "connection", 10) == 0 &&
+                memmem(v, (size_t)(ve - v), "close", 5) != NULL)
+                s->keep = 0;
             if (!hop_field(l, nl)) {
                 for (char *c = l; c < colon; c++)
                     *c = (char)tolower((unsigned char)*c);
@@ -438,12 +481,111 @@ submit_head(struct h2s *s, size_t end)
     }
     if (code == 204 || code == 304)
         s->body_none = 1;
+    if (s->body_none) {
+        s->chunked = 0;
+        s->rem = -1;
+        s->done = 1;
+    } else if (!s->chunked && s->rem < 0) {
+        s->keep = 0;                /* to the close */
+    }
     nghttp2_data_provider prd = { .source.ptr = s, .read_callback = on_body_read };
     int rv = nghttp2_submit_response(s->c->s, s->id, nv, n, s->body_none ? NULL : &prd);
     memmove(s->rb, s->rb + end, s->rlen - end);     /* nv was copied by nghttp2 */
     s->rlen -= end;
     s->resp_started = 1;
     return rv == 0 ? PN_OK : PN_ERR;
+}
+
+enum { CK_SIZE = 0, CK_EXT, CK_DATA, CK_DATA_END, CK_TRAILER, CK_DONE };
+
+/* Decode the chunked bytes after rb[dlen] in place (the body to the front,
+ * framing dropped): PN_OK, or PN_ERR for framing the router would not have
+ * let through. */
+static int
+dechunk(struct h2s *s)
+{
+    size_t i = s->dlen;
+    while (i < s->rlen && s->ck_st != CK_DONE) {
+        uint8_t ch = s->rb[i];
+        switch (s->ck_st) {
+        case CK_SIZE:
+        case CK_EXT:
+            i++;
+            if (ch == '\n') {
+                s->ck_st = s->ck_left == 0 ? CK_TRAILER : CK_DATA;
+                s->ck_line = 0;
+            } else if (ch == '\r' || s->ck_st == CK_EXT) { /* nothing */
+            } else if (ch == ';' || ch == ' ' || ch == '\t') {
+                s->ck_st = CK_EXT;
+            } else if (isxdigit(ch) && s->ck_left < (1ULL << 40)) {
+                s->ck_left = s->ck_left * 16 + (unsigned)(isdigit(ch) ? ch - '0' : (ch | 0x20) - 'a' + 10);
+            } else {
+                return PN_ERR;
+            }
+            break;
+        case CK_DATA: {
+            size_t n = s->rlen - i < s->ck_left ? s->rlen - i : (size_t)s->ck_left;
+            memmove(s->rb + s->dlen, s->rb + i, n);
+            s->dlen += n;
+            i += n;
+            s->ck_left -= n;
+            if (s->ck_left == 0)
+                s->ck_st = CK_DATA_END;
+            break;
+        }
+        case CK_DATA_END:
+            i++;
+            if (ch == '\n')
+                s->ck_st = CK_SIZE;
+            else if (ch != '\r')
+                return PN_ERR;
+            break;
+        default:                    /* CK_TRAILER: lines up to an empty one */
+            i++;
+            if (ch == '\n') {
+                if (s->ck_line == 0)
+                    s->ck_st = CK_DONE;
+                s->ck_line = 0;
+            } else if (ch != '\r') {
+                s->ck_line++;
+            }
+            break;
+        }
+    }
+    memmove(s->rb + s->dlen, s->rb + i, s->rlen - i);
+    s->rlen = s->dlen + (s->rlen - i);
+    if (s->ck_st == CK_DONE)
+        s->done = 1;
+    return PN_OK;
+}
+
+/* Take the response bytes read after the head as body: decoded, or counted
+ * against Content-Length, or up to the close. Bytes after the end (there
+ * should be none) make the pair unfit for another stream. */
+static int
+body_take(struct h2s *s)
+{
+    if (s->chunked) {
+        if (dechunk(s) != PN_OK)
+            return PN_ERR;
+    } else if (s->rem >= 0) {
+        size_t n = s->rlen - s->dlen;
+        if ((long long)n >= s->rem)
+            n = (size_t)s->rem;
+        s->dlen += n;
+        s->rem -= (long long)n;
+        if (s->rem == 0)
+            s->done = 1;
+    } else {
+        s->dlen = s->rlen;
+    }
+    if (s->done && s->rlen > s->dlen) {
+        s->rlen = s->dlen;
+        s->keep = 0;
+    }
+    if (s->resp_eof && !s->done)
+        s->keep = 0;
+    return PN_OK;
 }
 
 /* Move the stream on: body to the router, response from it. */
@@ -464,7 +606,7 @@ stream_step(struct h2s *s)
                 nghttp2_session_consume(c->s, s->id, (size_t)w - held);
         }
     }
-    while (s->rlen < H2_RESP_MAX && !s->resp_eof) {
+    while (s->rlen < H2_RESP_MAX && !s->resp_eof && !s->done) {
         if (s->rb == NULL)
             s->rb = xmalloc(H2_RESP_MAX);
         ssize_t r = s->m->ops->read(s->m, s->rb + s->rlen, H2_RESP_MAX - s->rlen);
@@ -485,11 +627,17 @@ stream_step(struct h2s *s)
             return;
         }
     }
-    if (s->resp_started && s->deferred && (s->rlen > 0 || s->resp_eof)) {
+    if (s->resp_started && !s->done && body_take(s) != PN_OK) {
+        nghttp2_submit_rst_stream(c->s, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+        pn_xprt_unwatch(s->m);
+        return;
+    }
+    if (s->resp_started && s->deferred && (s->dlen > 0 || s->done || s->resp_eof)) {
         s->deferred = 0;
         nghttp2_session_resume_data(c->s, s->id);
     }
-    int mask = (s->ilen > 0 ? EV_WR : 0) | (s->rlen < H2_RESP_MAX && !s->resp_eof ? EV_RD : 0);
+    int mask = (s->ilen > 0 ? EV_WR : 0) |
+               (s->rlen < H2_RESP_MAX && !s->resp_eof && !s->done ? EV_RD : 0);
     pn_xprt_watch(s->m, c->loop, mask, on_pair_io, s);
 }
 

@@ -8,11 +8,11 @@
  * gateway runs on the other end on a real loop; each stream's owner reads its
  * request head and answers with the response bytes, then closes. nghttp2 does
  * the framing and HPACK; the harness covers what postern adds: the field
- * callbacks and their caps, the request head built for HTTP/1.0, the held
+ * callbacks and their caps, the request head built for HTTP/1.1, the held
  * body, the rate caps, the response head read back into HEADERS, the data
  * provider. Invariants:
  *   - the request head an owner reads starts with "<METHOD> /" or "* " path
- *     and " HTTP/1.0\r\nHost: ", and has no bare CR or LF before its end;
+ *     and " HTTP/1.1\r\nHost: ", and has no bare CR or LF before its end;
  *   - the done callback runs at most once, and nothing runs after it;
  *   - no crash, leak or sanitizer report, and the loop ends. */
 #include "fuzz.h"
@@ -58,7 +58,7 @@ check_head(const uint8_t *h, size_t n)
 {
     const uint8_t *sp = memchr(h, ' ', n);
     FUZZ_ASSERT(sp != NULL && sp + 1 < h + n);
-    const char *mark = " HTTP/1.0\r\nHost: ";
+    const char *mark = " HTTP/1.1\r\nHost: ";
     FUZZ_ASSERT(memmem(h, n, mark, strlen(mark)) != NULL);
     for (size_t i = 0; i < n; i++) {
         if (h[i] == '\r')

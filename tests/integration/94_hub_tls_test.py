@@ -17,7 +17,7 @@ from conftest import _failed
 from harness.certs import CertFactory
 from harness.net import wait_until
 from hub_util import (USER_IP, HubStack, Route, account, curl, header_values, install_cert,
-                      s_client)
+                      s_client, ws_exchange)
 
 TERM_NAMES = ("app.hub.test", "a.w.hub.test", "b.w.hub.test")
 
@@ -70,11 +70,13 @@ def tls(tmp_path_factory):
                        env={"POSTERN_RELOAD_INTERVAL": "200ms"})
         c.A, c.B = st.http_echo("A"), st.http_echo("B")
         c.sec = st.tls_echo("sec.hub.test")
+        c.ws = st.ws_echo()
         c.agent = st.agent(c.hub, c.acct["token"], [
             Route("http", c.A.port, host="app.hub.test"),
             Route("http", c.A.port, host="a.w.hub.test"),
             Route("http", c.B.port, host="b.w.hub.test"),
             Route("https", c.sec.port, host="sec.hub.test"),
+            Route("http", c.ws.port, host="ws.w.hub.test"),
         ])
         yield c
     finally:
@@ -120,6 +122,12 @@ def test_wildcard_certificate_serves_two_names(t):
     # One label only: x.y.w.hub.test is not covered, and no pass-through route has it.
     rc, out, err, fp = s_client(port, "x.y.w.hub.test", timeout=8)
     assert fp is None, "a certificate was served for a name no certificate covers"
+
+
+def test_websocket_over_terminated_tls(t):
+    """wss:// to an http route: the hub ends TLS, the 101 turns the exchange into a relay."""
+    msgs = ["one", "x" * 70000, "three"]
+    assert ws_exchange(t.hub.https_port, "ws.w.hub.test", msgs, cafile=t.ca.ca_pem) == msgs
 
 
 def test_certificate_replaced_on_disk_without_restart(t):

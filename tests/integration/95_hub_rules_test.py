@@ -36,7 +36,8 @@ def rules(tmp_path_factory):
         certs = d / "certs"
         install_cert(c.ca, certs, "r", 1, "r.hub.test")
         c.acct = account("rules")
-        c.hub = st.hub([c.acct], http=True, https=True, params=f"certs={certs}")
+        c.guarded = account("guarded", http_auth=auth_spec("op", "0p pass"))
+        c.hub = st.hub([c.acct, c.guarded], http=True, https=True, params=f"certs={certs}")
         c.A, c.B = st.http_echo("A"), st.http_echo("B")
         c.agent1 = st.agent(c.hub, c.acct["token"], [
             Route("http", c.A.port, host="p.hub.test"),
@@ -49,6 +50,10 @@ def rules(tmp_path_factory):
             Route("http", c.B.port, host="p.hub.test", path="/api", name="api"),
             Route("http", c.B.port, host="p.hub.test", path="/static/", name="static"),
         ], label="agent2")
+        c.agent3 = st.agent(c.hub, c.guarded["token"], [
+            Route("http", c.A.port, host="g.hub.test"),
+            Route("http", c.A.port, host="g2.hub.test", auth=auth_spec("own", "pw")),
+        ], label="agent3")
         yield c
     finally:
         st.cleanup()
@@ -97,6 +102,22 @@ def test_basic_auth(r):
     resp = http_request(port, "auth.hub.test", "/private", headers=(basic("alice", "s3cret pw"),))
     assert resp.status == 200, resp
     assert header_values(resp.json(), "Authorization") == [], "the credentials reached the service"
+
+
+def test_account_http_auth(r):
+    """The account's http_auth guards its routes without auth= of their own; a route's own
+    auth= wins over it."""
+    port = r.hub.http_port
+    assert_page(http_request(port, "g.hub.test", "/"), 401, "needs a user name and password")
+    assert_page(http_request(port, "g.hub.test", "/", headers=(basic("op", "wrong"),)), 401,
+                "needs a user name")
+    resp = http_request(port, "g.hub.test", "/", headers=(basic("op", "0p pass"),))
+    assert resp.status == 200 and header_values(resp.json(), "Authorization") == []
+    assert_page(http_request(port, "g2.hub.test", "/", headers=(basic("op", "0p pass"),)), 401,
+                "needs a user name")
+    assert http_request(port, "g2.hub.test", "/", headers=(basic("own", "pw"),)).status == 200
+    # Another account's routes are not guarded by it.
+    assert http_request(port, "p.hub.test", "/").status == 200
 
 
 def test_allow_list(r):

@@ -95,6 +95,29 @@ def test_same_bodies_and_pages_over_h1_and_h2(h):
     assert c == 200
 
 
+def test_exchanges_in_turn_on_one_connection(h):
+    """One HTTP/2 connection, requests one after the other: chunked, Content-Length, 204, a
+    page of the hub, and again: each whole (the exchanges at rest are reused, not mixed)."""
+    port = h.hub.https_port
+    base = f"https://a.h2.hub.test:{port}"
+    urls = [f"{base}/chunked", f"{base}/bytes/3000", f"{base}/nocontent",
+            f"https://nothere.h2.hub.test:{port}/", f"{base}/chunked", f"{base}/bytes/5"]
+    r = curl("--cacert", str(h.ca.ca_pem), "--http2", "--resolve", f"a.h2.hub.test:{port}:127.0.0.1",
+             "--resolve", f"nothere.h2.hub.test:{port}:127.0.0.1",
+             "-w", "|%{http_code} %{size_download} %{num_connects}\n",
+             *[a for u in urls for a in ("-o", "/dev/null", u)])
+    assert r.returncode == 0, r.stderr
+    got = [line.split("|")[-1] for line in r.stdout.decode().splitlines()]
+    codes = [g.split()[0] for g in got]
+    assert codes == ["200", "200", "204", "404", "200", "200"], got
+    assert got[1].split()[1] == "3000" and got[5].split()[1] == "5", got
+    # Two connections in all (a.h2... and nothere.h2...): the a.h2 requests shared one.
+    assert sum(int(g.split()[2]) for g in got) == 2, got
+    rec = json.loads(curl("--cacert", str(h.ca.ca_pem), "--http2", "--resolve",
+                          f"a.h2.hub.test:{port}:127.0.0.1", f"{base}/chunked").stdout)
+    assert rec["backend"] == "A" and rec["path"] == "/chunked"
+
+
 def test_hundred_streams_on_one_connection(h):
     require_tool("h2load")
     port = h.hub.https_port

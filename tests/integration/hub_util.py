@@ -386,16 +386,19 @@ class Agent:
 # backends
 # --------------------------------------------------------------------------------------
 
-def ws_exchange(port, host, messages, timeout=15.0, path="/ws"):
+def ws_exchange(port, host, messages, timeout=15.0, path="/ws", cafile=None):
     """Open ws://<host>:<port><path> (the TCP connection goes to 127.0.0.1:<port>, the
-    Host header names <host>), send each of <messages> and wait for its echo; return the
-    list of echoes."""
+    Host header names <host>), or wss:// verified against <cafile> when given, send each
+    of <messages> and wait for its echo; return the list of echoes."""
     import websockets
+    tls = {}
+    if cafile:      # the TCP connection goes to 127.0.0.1: the name is given for SNI
+        tls = {"ssl": ssl.create_default_context(cafile=str(cafile)), "server_hostname": host}
 
     async def run():
-        async with websockets.connect(f"ws://{host}:{port}{path}", host=LOOPBACK, port=port,
-                                      open_timeout=5, close_timeout=2,
-                                      max_size=4 << 20) as ws:
+        async with websockets.connect(f"{'wss' if tls else 'ws'}://{host}:{port}{path}",
+                                      host=LOOPBACK, port=port, open_timeout=5,
+                                      close_timeout=2, max_size=4 << 20, **tls) as ws:
             out = []
             for m in messages:
                 await ws.send(m)

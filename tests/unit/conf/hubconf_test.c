@@ -789,6 +789,21 @@ test_type_name(void **state)
     pn_routes_free(NULL, 0);
 }
 
+/* An account's http_auth (docs/hub.md §3): kept as written, a bad one refused unechoed. */
+static void
+test_accounts_http_auth(void **state)
+{
+    pn_accounts_t as;
+    acc_ok("{'accounts': [{'name': 'a', 'token': '" TOK1 "', 'http_auth': 'u:sha256$0011223344556677"
+           "$00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff'}]}", NULL, &as);
+    assert_non_null(strstr(as.a[0].http_auth, "u:sha256$0011223344556677$"));
+    pn_accounts_clear(&as);
+    acc_fails("{'accounts': [{'name': 'a', 'token': '" TOK1 "', 'http_auth': 'u:plain-s3cret'}]}", NULL,
+              "accounts: t.json: accounts[0].http_auth: expected");
+    acc_fails("{'accounts': [{'name': 'a', 'token': '" TOK1 "', 'http_auth': 5}]}", NULL,
+              "accounts: t.json: accounts[0].http_auth: expected");
+}
+
 /* The http rules of a route (docs/hub.md §2): accepted, kept, refused. */
 static void
 test_route_http_rules(void **state)
@@ -831,6 +846,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accounts_full),
         cmocka_unit_test(test_route_http_rules),
+        cmocka_unit_test(test_accounts_http_auth),
         cmocka_unit_test(test_accounts_range),
         cmocka_unit_test(test_accounts_bad),
         cmocka_unit_test(test_accounts_load),
