@@ -135,3 +135,36 @@ pn_xprt_wake(pn_xprt_t *x)
     if (x->sub.mask != 0 && x->wake != NULL)
         ev_defer_schedule(x->wake);
 }
+
+/* Read from <t> into <buf> (<cap>, <*len> held): 1 read, 0 nothing now, -1 end or error. */
+int
+pn_xprt_pull(pn_xprt_t *t, uint8_t *buf, size_t cap, size_t *len, int *want)
+{
+    if (*len >= cap)
+        return 0;
+    ssize_t n = t->ops->read(t, buf + *len, cap - *len);
+    if (n == PN_AGAIN) {
+        *want = t->want;
+        return 0;
+    }
+    *want = 0;
+    if (n <= 0)
+        return -1;
+    *len += (size_t)n;
+    return 1;
+}
+
+/* Write the first <n> bytes at <buf> to <t>: bytes written (>= 0) or -1. */
+ssize_t
+pn_xprt_push(pn_xprt_t *t, const uint8_t *buf, size_t n, int *want)
+{
+    if (n == 0)
+        return 0;
+    ssize_t w = t->ops->write(t, buf, n);
+    if (w == PN_AGAIN) {
+        *want = t->want;
+        return 0;
+    }
+    *want = 0;
+    return w < 0 ? -1 : w;
+}

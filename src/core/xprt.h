@@ -36,6 +36,7 @@
 #include "core/ev.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef struct pn_xprt pn_xprt_t;
@@ -133,5 +134,12 @@ void pn_xprt_wake_watch(pn_xprt_t *x);
  *  subscriber runs from a deferred event (several wakes before it runs make one
  *  call), so a wake never recurses. A spurious wake costs one ops->ready(). */
 void pn_xprt_wake(pn_xprt_t *x);
+
+/** Read from <t> into <buf> (<cap> bytes, <*len> held, advanced): 1 read, 0
+ *  nothing now (<*want> the readiness to wait for), -1 end of stream or error. */
+int pn_xprt_pull(pn_xprt_t *t, uint8_t *buf, size_t cap, size_t *len, int *want);
+/** Write the first <n> bytes at <buf> to <t>: bytes written (0 when it must
+ *  wait, <*want> then set) or -1. */
+ssize_t pn_xprt_push(pn_xprt_t *t, const uint8_t *buf, size_t n, int *want);
 
 #endif

@@ -379,39 +379,6 @@ hx_dispatch(struct hx *x, size_t head_len)
     return 0;
 }
 
-/* Read from <t> into <buf> (<cap>, <*len> held): 1 read, 0 nothing now, -1 end or error. */
-static int
-pull(pn_xprt_t *t, uint8_t *buf, size_t cap, size_t *len, int *want)
-{
-    if (*len >= cap)
-        return 0;
-    ssize_t n = t->ops->read(t, buf + *len, cap - *len);
-    if (n == PN_AGAIN) {
-        *want = t->want;
-        return 0;
-    }
-    *want = 0;
-    if (n <= 0)
-        return -1;
-    *len += (size_t)n;
-    return 1;
-}
-
-/* Write the first <n> bytes at <buf> to <t>: bytes written (>= 0) or -1. */
-static ssize_t
-push(pn_xprt_t *t, const uint8_t *buf, size_t n, int *want)
-{
-    if (n == 0)
-        return 0;
-    ssize_t w = t->ops->write(t, buf, n);
-    if (w == PN_AGAIN) {
-        *want = t->want;
-        return 0;
-    }
-    *want = 0;
-    return w < 0 ? -1 : w;
-}
-
 /* How many of <n> bytes the account's bandwidth lets through now; when none,
  * the pace timer wakes the exchange once some are. */
 static size_t
@@ -434,7 +401,7 @@ static ssize_t
 hx_send(struct hx *x, pn_xprt_t *t, const uint8_t *buf, size_t n, int *want, uint64_t *count)
 {
     size_t allowed = hx_budget(x, n);
-    ssize_t w = push(t, buf, allowed, want);
+    ssize_t w = pn_xprt_push(t, buf, allowed, want);
     if (x->acct != NULL && x->acct->mbps != 0 && w >= 0 && (size_t)w < allowed)
         pn_bucket_put_back(&x->acct->bw, allowed - (size_t)w);
     if (w > 0 && count != NULL && x->acct != NULL)
@@ -513,11 +480,11 @@ hx_step(struct hx *x)
                 /* An idle agent connection that speaks or closes is done with. */
                 uint8_t junk[256];
                 size_t n = 0;
-                if (pull(x->b, junk, sizeof(junk), &n, &x->bwant_r) != 0)
+                if (pn_xprt_pull(x->b, junk, sizeof(junk), &n, &x->bwant_r) != 0)
                     hx_unbind(x);
             }
             if (he == 0) {
-                int rc = x->u_eof ? -1 : pull(x->u, x->ub, sizeof(x->ub), &x->ulen, &x->uwant_r);
+                int rc = x->u_eof ? -1 : pn_xprt_pull(x->u, x->ub, sizeof(x->ub), &x->ulen, &x->uwant_r);
                 if (rc < 0) {
                     hx_free(x);
                     return;
@@ -579,7 +546,7 @@ hx_step(struct hx *x)
                 progress |= w > 0;
             }
             if (!x->req_done && !x->u_eof && x->ulen < sizeof(x->ub)) {
-                int rc = pull(x->u, x->ub, sizeof(x->ub), &x->ulen, &x->uwant_r);
+                int rc = pn_xprt_pull(x->u, x->ub, sizeof(x->ub), &x->ulen, &x->uwant_r);
                 if (rc < 0) {
                     /* The user went away in the middle of its request. */
                     hx_free(x);
@@ -638,7 +605,7 @@ hx_step(struct hx *x)
             }
             if (x->st == HX_XFER && x->b != NULL) {
                 uint8_t *buf = bb(x);
-                int rc = buf ? pull(x->b, buf, HX_BACK_MAX, &x->blen, &x->bwant_r) : 0;
+                int rc = buf ? pn_xprt_pull(x->b, buf, HX_BACK_MAX, &x->blen, &x->bwant_r) : 0;
                 bb_drop(x);
                 if (rc < 0) {
                     if (x->resp_head && pn_http_msg_eof(x->resp) == PN_OK) {
@@ -656,7 +623,7 @@ to_user:
         /* To the user: approved response bytes, or a page. */
         if (x->bok > 0) {
             ssize_t w = x->st == HX_CLOSING && x->acct == NULL
-                            ? push(x->u, bb(x), x->bok, &x->uwant_w)
+                            ? pn_xprt_push(x->u, bb(x), x->bok, &x->uwant_w)
                             : hx_send(x, x->u, bb(x), x->bok, &x->uwant_w,
                                       x->acct ? &x->acct->st.tcp_tx : NULL);
             if (w < 0) {

@@ -533,6 +533,7 @@ hub_peer_remote(int add, uint8_t type, uint16_t port, void *arg)
     l->port = port;
     if (type == PN_RT_TCP) {
         l->entry = pn_entry_new(p->env.loop, fd, NULL, p->env.cfg->handshake_ms, on_fwd_user, l);
+        pn_gate_live_on(pn_entry_gate(l->entry));       /* live connections per source */
     } else {
         udp_counters_t uc = {
             .rx = &p->stats.udp_rx, .tx = &p->stats.udp_tx, .sessions = &p->stats.udps,
