@@ -626,9 +626,15 @@ PATHS = [
 
 
 def iperf(port, extra, timeout):
-    out = subprocess.run(["iperf3", "-c", LOOP, "-p", str(port), "--json"] + extra,
-                         capture_output=True, text=True, timeout=timeout)
-    r = json.loads(out.stdout)
+    # A relay still closing the previous test's connections (a loaded machine) leaves
+    # the iperf3 server busy for a moment: wait for it, a bounded number of times.
+    for _ in range(10):
+        out = subprocess.run(["iperf3", "-c", LOOP, "-p", str(port), "--json"] + extra,
+                             capture_output=True, text=True, timeout=timeout)
+        r = json.loads(out.stdout)
+        if "busy" not in r.get("error", ""):
+            break
+        time.sleep(1)
     if "error" in r:
         raise RuntimeError("iperf3: " + r["error"])
     return r["end"]["sum_received"]

@@ -17,11 +17,13 @@ Prints markdown tables and the goals' checks (issue 23, section 1). Figures are 
 asserted. Every process is stopped by PID; every wait is bounded.
 
     python3 bench/tls_bench.py [--postern build/postern] [--size 1G] [--seconds 5] [--strace]
+    python3 bench/tls_bench.py --base /tmp/postern-before [--ab 4]   # before/after, one run
 """
 import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -113,6 +115,35 @@ def strace_calls(port, roots, size, tmp):
     return res
 
 
+def ab_rounds(env, base_env, rounds, size, seconds):
+    """tls=0 and tls=1 tunnels of this binary and of --base, interleaved for <rounds>
+    rounds (a loaded machine drifts: alternating spreads the drift over both); the
+    medians of each end's CPU s/GiB and of one stream's throughput."""
+    runs = {}
+    for _ in range(rounds):
+        for label, e in (("base", base_env), ("this", env)):
+            for tls in (0, 1):
+                sub, roots = Procs(), []
+                try:
+                    target = start_backend("iperf", sub, env.tmp)
+                    port, roots = compare.p_reverse(tls)(e, sub, target)
+                    c = cpu_per_gib_each(port, roots, size)
+                    tp = throughput(port, 1, 1, seconds)
+                    runs.setdefault(f"{label} tls={tls}", []).append((c[0], c[1], tp))
+                except Exception as ex:  # noqa: BLE001
+                    print(f"ab: {label} tls={tls}: {ex}", file=sys.stderr)
+                finally:
+                    stop(sub, roots)
+    print(f"\n{rounds} rounds interleaved, medians:\n")
+    print("| binary, tunnel | server (entry) end s/GiB | client end s/GiB | total s/GiB | 1 stream Gbit/s |")
+    print("|---|---:|---:|---:|---:|")
+    for k, v in runs.items():
+        def med(i):
+            return statistics.median(x[i] for x in v)
+        print(f"| {k} | {med(0):.2f} | {med(1):.2f} | "
+              f"{statistics.median(x[0] + x[1] for x in v):.2f} | {med(2):.2f} |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--postern", default=os.path.join(HERE, "..", "build", "postern"))
@@ -123,6 +154,9 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated substrings of the path names")
     ap.add_argument("--base", help="another postern binary (e.g. before a change): its tls=0 and "
                     "tls=1 tunnels are measured in the same run, rows marked (base)")
+    ap.add_argument("--ab", type=int, default=0, metavar="ROUNDS",
+                    help="with --base: only compare the two binaries' tls=0 and tls=1 tunnels, "
+                    "ROUNDS rounds interleaved, medians")
     a = ap.parse_args()
     postern_bin = os.path.abspath(a.postern)
     if not os.access(postern_bin, os.X_OK):
@@ -142,6 +176,12 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="tls-bench-")
     env = Env(postern_bin, tmp)
+    if a.ab and a.base:
+        try:
+            ab_rounds(env, Env(os.path.abspath(a.base), tmp), a.ab, a.size, a.seconds)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
     procs = Procs()
     rows = {}
     wanted = [w.strip() for w in a.only.split(",") if w.strip()]
@@ -153,7 +193,6 @@ def main():
             return lambda env, procs, target: fn(base_env, procs, target)
         paths[2:2] = [(f"{n} (base)", on_base(fn), b) for n, fn, b in PATHS[:2]]
     try:
-        target = start_backend("iperf", procs, tmp)
         for name, fn, binary in paths:
             if wanted and not any(w in name for w in wanted):
                 continue
@@ -162,10 +201,13 @@ def main():
                 continue
             sub, roots = Procs(), []
             try:
+                # An iperf3 server of its own: one that a stopped path's test left
+                # busy would refuse the next path's.
+                target = start_backend("iperf", sub, tmp)
                 port, roots = fn(env, sub, target)
                 tp = throughput(port, 1, a.runs, a.seconds)
                 cpus = cpu_per_gib_each(port, roots, a.size)
-                st = strace_calls(port, roots, "256M", tmp) if a.strace and name.endswith("tls=1") \
+                st = strace_calls(port, roots, "256M", tmp) if a.strace and "tls=1" in name \
                     else None
                 rows[name] = (tp, cpus, st)
             except Exception as e:  # noqa: BLE001 (a peer that fails is reported, not fatal)

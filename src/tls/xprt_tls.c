@@ -15,8 +15,10 @@
  * from every whole record buffered, so a relay moves up to 64 KiB per step
  * with one recv() and one write on the other side. Writing, the messages of a
  * handshake flight gather in <out> and leave in one send() when OpenSSL
- * flushes the flight; the records of the caller's data leave one send() each,
- * as they are sealed (no copy beyond the cipher's). <out> is held only while
+ * flushes the flight; the records of a write (up to TLS_BATCH) leave one
+ * send() each as they are sealed, all but the last with MSG_MORE, so the
+ * kernel pushes them to the peer together without a copy of ours (gathering
+ * them in <out> cost a copy per record, measured worse). <out> is held only while
  * bytes wait in it, and OpenSSL's own buffers are released while idle
  * (SSL_MODE_RELEASE_BUFFERS), so an idle connection holds no record buffer.
  * Where the kernel offers kTLS, OpenSSL's socket BIO is kept so that it can
@@ -40,7 +42,7 @@
 #include <sys/socket.h>
 
 #define TLS_REC_WIRE (16384 + 256 + 5)      /* most bytes one record takes on the wire */
-#define TLS_BATCH 4                         /* records read per recv() */
+#define TLS_BATCH 4                         /* records read per recv(), sent per write */
 #define TLS_OUT_CAP (TLS_BATCH * TLS_REC_WIRE)
 
 typedef struct xprt_tls {
@@ -53,6 +55,7 @@ typedef struct xprt_tls {
     unsigned rd_eof : 1;    /* batching: recv() said end of stream (BIO_eof) */
     unsigned rd_more : 1;   /* batching: the last read stopped with records maybe buffered */
     unsigned rd_held : 1;   /* batching: <rd_rc> met after bytes were returned, told next */
+    unsigned more : 1;      /* batching: more records of this write follow (MSG_MORE) */
     unsigned rd_big : 1;    /* batching: the read-ahead buffer was made TLS_BATCH records long */
     int rd_rc;              /* 0 (end of stream) or PN_ERR, when rd_held */
     const char *rd_err;     /* static reason of a held PN_ERR */
@@ -66,6 +69,7 @@ typedef struct xprt_tls {
 
 static const struct pn_xprt_ops tls_ops;
 static int bio_xprt_create(BIO *b);
+static ssize_t tls_write_records(xprt_tls_t *t, const void *buf, size_t len);
 
 /* Return a static reason for the failure just reported on <ssl>: the earliest
  * queued OpenSSL error, the verification result when the certificate was
@@ -200,12 +204,12 @@ bio_fd_write(BIO *b, const char *buf, size_t len, size_t *put)
     BIO_clear_retry_flags(b);
     *put = 0;
     if (t->out_len == 0 && SSL_is_init_finished(t->ssl)) {
-        /* Records of the caller's data leave as they are sealed: gathering
-         * them would copy each once more, and that cost more CPU here than
-         * the send() calls it saved (docs/benchmarks.md, issue 23). */
+        /* Records of the caller's data leave as they are sealed (MSG_MORE
+         * while more of the same write follow): gathering them would copy
+         * each once more (docs/benchmarks.md, "Speed, second round"). */
         ssize_t n;
         do
-            n = send(t->base.fd, buf, len, MSG_NOSIGNAL);
+            n = send(t->base.fd, buf, len, MSG_NOSIGNAL | (t->more ? MSG_MORE : 0));
         while (n == -1 && errno == EINTR);
         if (n > 0) {
             *put = (size_t)n;
@@ -357,6 +361,34 @@ tls_read(pn_xprt_t *x, void *buf, size_t len)
     return (ssize_t)got;
 }
 
+/* Batching: seal the records of up to TLS_BATCH * 16 KiB of <buf>, each sent as
+ * it is sealed, all but the last with MSG_MORE: the kernel pushes them to the
+ * peer as one (one wake-up of the reader, one TCP transmit) without a copy of
+ * ours. A record that cannot leave stops the call: the bytes before it are
+ * told, and the caller's next call starts with its bytes, as OpenSSL wants. */
+static ssize_t
+tls_write_records(xprt_tls_t *t, const void *buf, size_t len)
+{
+    size_t done = 0, most = len < TLS_BATCH * 16384 ? len : TLS_BATCH * 16384;
+    ERR_clear_error();      /* once: a call that succeeds queues nothing */
+    while (done < most) {
+        size_t n = 0;
+        t->more = most - done > 16384;
+        errno = 0;
+        int r = SSL_write_ex(t->ssl, (const char *)buf + done, most - done, &n);
+        t->more = 0;
+        if (r != 1) {
+            int e = errno;
+            if (done == 0)
+                return tls_fail(t, r, e, EV_WR, "tls session closed by the peer");
+            ERR_clear_error();      /* the next call meets it again */
+            break;
+        }
+        done += n;
+    }
+    return (ssize_t)done;
+}
+
 /* After PN_AGAIN the caller must call again with the same bytes at the start of
  * <buf> (more may follow; the buffer may move): OpenSSL has already encrypted
  * part of them. */
@@ -369,6 +401,8 @@ tls_write(pn_xprt_t *x, const void *buf, size_t len)
         return tls_detached(x);
     if (len == 0)
         return 0;
+    if (t->batch)
+        return tls_write_records(t, buf, len);
     ERR_clear_error();
     errno = 0;
     int r = SSL_write_ex(t->ssl, buf, len, &n);
