@@ -25,15 +25,14 @@ minLength/maxLength, maxItems, min/maxProperties and format date-time.
 import http.client
 import json
 import re
-import shutil
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import LOOPBACK, REPO, free_port, wait_until
+from harness.procs import require_tool
 
 PREFIX = "/api/v1"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -330,9 +329,7 @@ def read_events(m, count, timeout=10.0):
 # --------------------------------------------------------------------------------------
 
 def test_served_document_passes_openapi_check(master, tmp_path):
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed: cannot run tests/web/openapi_check.mjs")
+    node = require_tool("node")
     r = master.request("GET", "/openapi.json", key=None)
     assert r.status == 200, r
     assert r.ctype.startswith("application/json"), r.ctype
@@ -779,9 +776,7 @@ def test_docs_page_is_self_contained_html(master):
 # --------------------------------------------------------------------------------------
 
 def test_docs_page_renders_every_path(master, tmp_path):
-    chromium = "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        pytest.skip("/usr/bin/chromium is not installed: cannot render /docs")
+    chromium = require_tool("chromium")
     doc = master.spec()
     url = f"http://{LOOPBACK}:{master.port}{PREFIX}/docs"
     argv = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",

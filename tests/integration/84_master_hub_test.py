@@ -75,7 +75,7 @@ def wait_hub(m, iid, pred, timeout=15, what="hub state"):
 
 
 def metric_families(m):
-    parser = pytest.importorskip("prometheus_client.parser")
+    from prometheus_client import parser     # python3-prometheus-client (scripts/deps.sh)
     st, text, h = m.request("GET", "/metrics")
     assert st == 200 and h["Content-Type"].startswith("text/plain; version=0.0.4"), (st, h)
     return {f.name: f for f in parser.text_string_to_metric_families(text)}, text

@@ -19,7 +19,6 @@ import collections
 import os
 import random
 import re
-import shutil
 import socket
 import struct
 import subprocess
@@ -32,7 +31,7 @@ from conftest import (LOOPBACK, READY_TIMEOUT, client_url, echo_handler, free_po
                       stopping_factory, wait_port)
 from harness.backends import (MAX_DATAGRAM, UdpEcho, set_big_buffers,  # noqa: F401 - re-exported
                               udp_echo_on)
-from harness.procs import LoggedProcess
+from harness.procs import LoggedProcess, require_tool
 from tunnel_util import ATTACHED_RE, CONNECTED_RE, TUNNEL_ENV, Tunnel, count_lines
 
 UDP_ENV = dict(TUNNEL_ENV)      # fast CHECK_POINT lines for every UDP test
@@ -322,9 +321,7 @@ class Dnsmasq:
         self.logged = None          # the LoggedProcess (output also in dnsmasq-<port>.log)
 
     def start(self, attempts=3):
-        exe = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
-        if not os.access(exe, os.X_OK):
-            pytest.skip("dnsmasq is not installed")
+        exe = require_tool("dnsmasq")
         last = ""
         for _ in range(attempts):
             self.port = free_port()
