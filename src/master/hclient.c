@@ -10,6 +10,8 @@
 #include "core/mem.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 
@@ -25,6 +27,7 @@ struct pn_hclient {
     void *ctx;
     uint64_t deadline_ms;
     int status;                     /* 0: no answer */
+    int tls;                        /* HTTPS */
     char err[128];
 };
 
@@ -83,7 +86,8 @@ on_done(struct evhttp_request *req, void *arg)
     ev_timer_disarm(h->deadline);
     int code = req ? evhttp_request_get_response_code(req) : 0;
     if (code <= 0) {
-        snprintf(h->err, sizeof(h->err), "no HTTP answer (connection refused, closed or malformed)");
+        snprintf(h->err, sizeof(h->err), "no HTTP answer (connection refused, closed or malformed%s)",
+                 h->tls ? ", or the TLS handshake failed: not the certificate expected" : "");
     } else {
         struct evbuffer *in = evhttp_request_get_input_buffer(req);
         size_t len = evbuffer_get_length(in);
@@ -111,7 +115,8 @@ on_deadline(ev_timer_t *t, void *arg)
 }
 
 pn_hclient_t *
-pn_hclient_request(ev_loop_t *loop, const char *host, int port, const char *method,
+pn_hclient_request(ev_loop_t *loop, const char *host, int port, const pn_hclient_tls_t *tls,
+                   const char *method,
                    const char *path, const char *token, const char *head, size_t len,
                    pn_hbody_t *tail, uint64_t deadline_ms, pn_hclient_cb cb, void *ctx)
 {
@@ -123,7 +128,24 @@ pn_hclient_request(ev_loop_t *loop, const char *host, int port, const char *meth
     h->deadline = ev_timer_new(loop, on_deadline, h);
     h->finish = ev_defer_new(loop, on_finish, h);
     ev_timer_arm(h->deadline, deadline_ms);
-    h->conn = evhttp_connection_base_new(ev_loop_base(loop), NULL, host, (unsigned short)port);
+    struct event_base *base = ev_loop_base(loop);
+    if (tls != NULL) {
+        SSL *ssl = pn_tls_client_ssl(tls->ctx, tls->name);
+        if (ssl != NULL && tls->pin != NULL && pn_tls_ssl_pin(ssl, tls->pin) != PN_OK) {
+            pn_tls_ssl_free(ssl);
+            ssl = NULL;
+        }
+        struct bufferevent *bev = ssl == NULL ? NULL :
+            bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                           BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+        if (ssl != NULL && bev == NULL)
+            pn_tls_ssl_free(ssl);
+        h->conn = bev ? evhttp_connection_base_bufferevent_new(base, NULL, bev, host,
+                                                               (unsigned short)port) : NULL;
+        h->tls = 1;
+    } else {
+        h->conn = evhttp_connection_base_new(base, NULL, host, (unsigned short)port);
+    }
     h->req = h->conn ? evhttp_request_new(on_done, h) : NULL;
     if (h->req == NULL) {
         snprintf(h->err, sizeof(h->err), "cannot make a request to %s:%d", host, port);

@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "master/view.h"
+#include "tls/tls.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,9 @@ pn_mnode_json(const pn_mnode_t *n)
                           "version", (json_int_t)n->m->version, "push_error", n->push_error,
                           "pull_error", n->pull_error);
     json_object_set_new(o, "prefix", json_string(n->prefix));
+    json_object_set_new(o, "tls", json_boolean(n->tls));
+    json_object_set_new(o, "ca", n->ca ? json_string(n->ca) : json_null());
+    json_object_set_new(o, "fingerprint", n->fingerprint ? json_string(n->fingerprint) : json_null());
     json_object_set_new(o, "pushed_at", time_or_null(n->pushed_at));
     json_object_set_new(o, "pulled_at", time_or_null(n->pulled_at));
     json_object_set_new(o, "created", time_or_null(n->created));
@@ -109,6 +113,11 @@ node_text(pn_manager_t *m, pn_mnode_t *n)
                           "token", n->token, "entrances", n->entrances, "tunnels", n->tunnels,
                           "created", (json_int_t)n->created, "usage", (json_int_t)n->usage,
                           "acked", (json_int_t)n->acked, "boot", n->boot, "seen", seen_json(m, n));
+    json_object_set_new(o, "tls", json_boolean(n->tls));
+    if (n->ca != NULL)
+        json_object_set_new(o, "ca", json_string(n->ca));
+    if (n->fingerprint != NULL)
+        json_object_set_new(o, "fingerprint", json_string(n->fingerprint));
     char *t = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return t;
@@ -215,6 +224,36 @@ load_user(const char *id, const char *body, void *ctx)
     append_user(m, u);
 }
 
+int
+pn_mnode_set_tls(pn_mnode_t *n, int tls, const char *ca, const char *fp, const uint8_t *pin,
+                 char *err)
+{
+    pn_tls_ctx_t *ctx = NULL;
+    if (tls && (ctx = pn_tls_client_new(fp == NULL, ca, err)) == NULL)
+        return PN_ERR;
+    pn_tls_ctx_free(n->tls_ctx);
+    n->tls_ctx = ctx;
+    n->tls = tls;
+    free(n->ca);
+    free(n->fingerprint);
+    n->ca = tls && ca ? xstrdup(ca) : NULL;
+    n->fingerprint = tls && fp ? xstrdup(fp) : NULL;
+    if (n->fingerprint != NULL)
+        memcpy(n->pin, pin, sizeof(n->pin));
+    return PN_OK;
+}
+
+const pn_hclient_tls_t *
+pn_mnode_tls(const pn_mnode_t *n, pn_hclient_tls_t *buf)
+{
+    if (!n->tls || n->tls_ctx == NULL)
+        return NULL;
+    buf->ctx = n->tls_ctx;
+    buf->name = n->fingerprint ? NULL : n->address;
+    buf->pin = n->fingerprint ? n->pin : NULL;
+    return buf;
+}
+
 void
 pn_mnode_set_prefix(pn_mnode_t *n, const char *prefix)
 {
@@ -253,6 +292,20 @@ load_node(const char *id, const char *body, void *ctx)
     n->port = (int)int_member(o, "port");
     const char *prefix = json_string_value(json_object_get(o, "prefix"));
     pn_mnode_set_prefix(n, prefix ? prefix : "/api");
+    if (json_is_true(json_object_get(o, "tls"))) {
+        char err[PN_ERR_LEN];
+        const char *ca = json_string_value(json_object_get(o, "ca"));
+        const char *fp = json_string_value(json_object_get(o, "fingerprint"));
+        if (fp != NULL) {
+            for (size_t k = 0, i = 0; fp[i] && k < 32; i += fp[i + 2] == ':' ? 3 : 2, k++) {
+                unsigned v = 0;
+                sscanf(fp + i, "%2x", &v);
+                n->pin[k] = (uint8_t)v;
+            }
+        }
+        if (pn_mnode_set_tls(n, 1, ca, fp, n->pin, err) != PN_OK)
+            log_error("manager: node %s: %s; its requests fail until it is changed", id, err);
+    }
     n->created = (int64_t)int_member(o, "created");
     n->usage = int_member(o, "usage");
     n->acked = (int64_t)int_member(o, "acked");
@@ -337,6 +390,12 @@ pn_mnode_cancel(pn_mnode_t *n)
     n->pushing = 0;
 }
 
+void
+pn_manager_node_free(pn_mnode_t *n)
+{
+    node_free(n);
+}
+
 static void
 node_free(pn_mnode_t *n)
 {
@@ -344,6 +403,9 @@ node_free(pn_mnode_t *n)
     free(n->name);
     free(n->address);
     free(n->prefix);
+    free(n->ca);
+    free(n->fingerprint);
+    pn_tls_ctx_free(n->tls_ctx);
     pn_conf_wipe_free(n->token);
     json_decref(n->entrances);
     json_decref(n->tunnels);

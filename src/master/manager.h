@@ -47,6 +47,11 @@ typedef struct pn_mnode {
     char *prefix;               /* owned: the node's API prefix ("/api") */
     char path_config[96], path_stats[96];   /* <prefix>/v1/node/config, .../stats */
     char *token;                /* owned secret: the node's API key */
+    int tls;                    /* HTTPS to the node */
+    char *ca;                   /* owned: a CA file (verify chain and address), or NULL */
+    char *fingerprint;          /* owned: the pinned SHA-256 as given, or NULL */
+    uint8_t pin[32];            /* its bytes */
+    pn_tls_ctx_t *tls_ctx;      /* owned: the client context while <tls> */
     json_t *entrances, *tunnels;/* owned: arrays of {"name", "url"} (checked) */
     int64_t created;            /* Unix seconds */
     uint64_t usage;             /* bytes counted at this node since it was added */
@@ -118,8 +123,17 @@ void pn_manager_del_user(pn_manager_t *m, pn_muser_t *u);
 void pn_muser_free(pn_muser_t *u);
 /** A new node record bound to <m>, not added yet. */
 pn_mnode_t *pn_manager_node_new(pn_manager_t *m);
+/** Free <n>, a record never added. */
+void pn_manager_node_free(pn_mnode_t *n);
 /** Abandon the push and pull of <n> in flight (no callback). */
 void pn_mnode_cancel(pn_mnode_t *n);
+/** Set the TLS of <n>: off, or on with the CA file <ca> (may be NULL: the
+ *  system's store) or the pinned <fp> (<pin>; NULL: none). PN_ERR with <err>
+ *  naming "ca" when the CA file is not usable (<n> then unchanged). */
+int pn_mnode_set_tls(pn_mnode_t *n, int tls, const char *ca, const char *fp, const uint8_t *pin,
+                     char *err);
+/** The TLS of a request to <n> in <buf>, or NULL for plain HTTP. */
+const pn_hclient_tls_t *pn_mnode_tls(const pn_mnode_t *n, pn_hclient_tls_t *buf);
 /** Set the API prefix of <n> (and its paths). */
 void pn_mnode_set_prefix(pn_mnode_t *n, const char *prefix);
 /** Add <n> (owned from now on), store it and announce it. */

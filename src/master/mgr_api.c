@@ -48,6 +48,15 @@ set_secret(char **dst, const char *v)
     *dst = xstrdup(v);
 }
 
+/* Set the TLS of <n> from <b> when it names any; PN_ERR with <err> (field "ca"). */
+static int
+apply_tls(pn_mnode_t *n, const pn_mgr_node_body_t *b, char *err)
+{
+    if (b->tls < 0)
+        return PN_OK;
+    return pn_mnode_set_tls(n, b->tls, b->ca, b->fingerprint, b->pin, err);
+}
+
 /* Apply the checked body <b> to <n>; 1 when what is pushed changed. */
 static int
 apply_node(pn_mnode_t *n, const pn_mgr_node_body_t *b)
@@ -94,6 +103,12 @@ post_node(pn_manager_t *m, pn_mhttp_req_t *r, const char *t, size_t len)
     pn_mnode_t *n = pn_manager_node_new(m);
     memcpy(n->id, id, sizeof(id));
     n->created = (int64_t)time(NULL);
+    if (apply_tls(n, &b, err) != PN_OK) {
+        pn_mgr_body_clear(&b.root);
+        pn_manager_node_free(n);
+        pn_api_reply_error(r, 400, "ca", err);
+        return;
+    }
     apply_node(n, &b);
     pn_mgr_body_clear(&b.root);
     log_info("manager: node %s added (%s:%d)", n->id, n->address, n->port);
@@ -110,7 +125,13 @@ patch_node(pn_manager_t *m, pn_mhttp_req_t *r, pn_mnode_t *n, const char *t, siz
         pn_api_reply_error(r, 400, field, err);
         return;
     }
-    int where = b.address != NULL || b.port > 0 || b.token != NULL || b.prefix != NULL;
+    if (apply_tls(n, &b, err) != PN_OK) {
+        pn_mgr_body_clear(&b.root);
+        pn_api_reply_error(r, 400, "ca", err);
+        return;
+    }
+    int where = b.address != NULL || b.port > 0 || b.token != NULL || b.prefix != NULL ||
+                b.tls >= 0;
     int items = apply_node(n, &b);
     int sync = b.sync;
     pn_mgr_body_clear(&b.root);

@@ -79,8 +79,10 @@ send_push(pn_mnode_t *n, pn_hbody_t *users)
     char *head = render_head(n, &len);
     n->pushing = n->m->version;
     round_add(&n->m->pushes, &n->m->push_t0);
-    n->push_req = pn_hclient_request(n->m->loop, n->address, n->port, "PUT", n->path_config,
-                                     n->token, head, len, users, n->m->deadline_ms, on_pushed, n);
+    pn_hclient_tls_t tls;
+    n->push_req = pn_hclient_request(n->m->loop, n->address, n->port, pn_mnode_tls(n, &tls), "PUT",
+                                     n->path_config, n->token, head, len, users,
+                                     n->m->deadline_ms, on_pushed, n);
     free(head);
 }
 
@@ -228,8 +230,10 @@ pull_next(pn_manager_t *m)
             continue;
         n->pull_round = m->pull_round;
         round_add(&m->pulls, &m->pull_t0);
-        n->pull_req = pn_hclient_request(m->loop, n->address, n->port, "GET", n->path_stats,
-                                         n->token, NULL, 0, NULL, m->deadline_ms, on_pulled, n);
+        pn_hclient_tls_t tls;
+        n->pull_req = pn_hclient_request(m->loop, n->address, n->port, pn_mnode_tls(n, &tls), "GET",
+                                         n->path_stats, n->token, NULL, 0, NULL, m->deadline_ms,
+                                         on_pulled, n);
     }
 }
 

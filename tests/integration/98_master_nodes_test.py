@@ -329,3 +329,37 @@ def test_dashboard_nodes_and_users(postern, tmp_path, www):
                                 "add_user": {"name": "bob", "password": "pw-b", "quota_mib": 5}})
     assert f.mgr.ok("GET", "/users/bob")["quota"] == 5 << 20
     assert len(f.mgr.ok("GET", "/nodes")) == 2
+
+
+def cert_sha256(port):
+    """The SHA-256 of the certificate served on <port>, as "AB:CD:..."."""
+    import hashlib
+    import ssl
+    der = ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate((LOOPBACK, port)))
+    return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
+
+
+def test_https_node_pinned_and_refused(postern, tmp_path):
+    node = start_master(postern, tmp_path, name="tlsnode", query="tls=1")
+    mgr = start_master(postern, tmp_path, name="manager", env=MANAGER_ENV)
+    fp = cert_sha256(node.port)
+    mgr.ok("POST", "/users", {"name": "t", "password": "pw-t"}, status=201)
+    good = mgr.ok("POST", "/nodes", {"address": LOOPBACK, "port": node.port, "token": node.key,
+                                     "fingerprint": fp}, status=201)
+    assert good["tls"] is True and good["fingerprint"] == fp, good
+    wrong = "00" * 32
+    bad = mgr.ok("POST", "/nodes", {"address": LOOPBACK, "port": node.port, "token": node.key,
+                                    "fingerprint": wrong}, status=201)
+    wait_until(lambda: mgr.ok("GET", f"/nodes/{good['id']}")["acked"] >= 1 and
+               mgr.ok("GET", f"/nodes/{good['id']}")["push_status"] == "available", 10,
+               what="the pinned node pushed over HTTPS")
+    b = wait_until(lambda: (lambda n: n["push_status"] == "unavailable" and n)(
+        mgr.ok("GET", f"/nodes/{bad['id']}")), 10, what="the wrong fingerprint refused")
+    assert "TLS" in b["push_error"], b
+    assert node.ok("GET", "/node/config")["version"] == mgr.ok("GET", f"/nodes/{good['id']}")["version"]
+    st, v, _ = mgr.request("POST", "/nodes", {"address": LOOPBACK, "port": node.port, "token": "t",
+                                              "fingerprint": "xyz" * 22})
+    assert st == 400 and v["field"] == "fingerprint", v
+    st, v, _ = mgr.request("POST", "/nodes", {"address": LOOPBACK, "port": node.port, "token": "t",
+                                              "ca": str(tmp_path / "missing.pem")})
+    assert st == 400 and v["field"] == "ca", v

@@ -24,6 +24,13 @@ static const row_t ROWS[] = {
     { 0, 1, "{\"address\": \"::1\", \"port\": 9, \"token\": \"t\", \"prefix\": \"/x\", \"name\": \"n\","
             " \"entrances\": [{\"name\": \"e\", \"url\": \"proxy://:1080\"}]}", NULL },
     { 0, 0, "{\"action\": \"sync\"}", NULL },
+    { 0, 0, "{\"fingerprint\": \"AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89\"}", NULL },
+    { 0, 0, "{\"fingerprint\": \"abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789\"}", NULL },
+    { 0, 0, "{\"fingerprint\": \"abcdef0123456789abcdef0123456789abcdef0123456789abcdef01234567zz\"}", "fingerprint" },
+    { 0, 0, "{\"fingerprint\": \"AB::CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:8\"}", "fingerprint" },
+    { 0, 0, "{\"tls\": \"yes\"}", "tls" },
+    { 0, 0, "{\"tls\": false, \"ca\": \"/x.pem\"}", "tls" },
+    { 0, 0, "{\"ca\": \"\"}", "ca" },
     { 0, 1, "{\"port\": 9, \"token\": \"t\"}", "address" },
     { 0, 1, "{\"address\": \"n.example\", \"port\": 9, \"token\": \"t\"}", "address" },
     { 0, 1, "{\"address\": \"127.0.0.1\", \"port\": 70000, \"token\": \"t\"}", "port" },
