@@ -260,7 +260,7 @@ pn_mnode_set_prefix(pn_mnode_t *n, const char *prefix)
     free(n->prefix);
     n->prefix = xstrdup(prefix);
     snprintf(n->path_config, sizeof(n->path_config), "%s/v1/node/config", prefix);
-    snprintf(n->path_stats, sizeof(n->path_stats), "%s/v1/node/stats", prefix);
+    snprintf(n->path_stats, sizeof(n->path_stats), "%s/v1/node/stats?form=rows", prefix);
 }
 
 static pn_mnode_t *

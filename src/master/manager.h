@@ -45,7 +45,7 @@ typedef struct pn_mnode {
     char *address;              /* owned: an IP address */
     int port;
     char *prefix;               /* owned: the node's API prefix ("/api") */
-    char path_config[96], path_stats[96];   /* <prefix>/v1/node/config, .../stats */
+    char path_config[96], path_stats[96];   /* <prefix>/v1/node/config, .../stats?form=rows */
     char *token;                /* owned secret: the node's API key */
     int tls;                    /* HTTPS to the node */
     char *ca;                   /* owned: a CA file (verify chain and address), or NULL */

@@ -263,9 +263,12 @@ on_pulled(int status, const char *body, size_t len, const char *err, void *ctx)
     int restarted = strcmp(boot, n->boot) != 0;
     uint64_t added = 0;
     json_array_foreach(users, i, u) {
-        const char *name = json_string_value(json_object_get(u, "name"));
-        json_int_t up = json_integer_value(json_object_get(u, "up"));
-        json_int_t down = json_integer_value(json_object_get(u, "down"));
+        /* asked with form=rows: [name, up, down, ...]; a node of the first version
+         * answers objects */
+        int row = json_is_array(u);
+        const char *name = json_string_value(row ? json_array_get(u, 0) : json_object_get(u, "name"));
+        json_int_t up = json_integer_value(row ? json_array_get(u, 1) : json_object_get(u, "up"));
+        json_int_t down = json_integer_value(row ? json_array_get(u, 2) : json_object_get(u, "down"));
         if (name != NULL && up >= 0 && down >= 0)
             added += count(n, name, (uint64_t)up + (uint64_t)down, restarted);
     }
