@@ -43,11 +43,13 @@ def test_node_config_applied_and_counted(postern, tmp_path, www):
     assert "users=" + ufile in inst[0]["url"]
     wait_until(lambda: socks_get(eport, "alice", "pw-a", wport).stdout == small, timeout=10,
                what="a transfer through the node's entrance")
-    wait_until(lambda: (node_user(m, "alice") or {}).get("down", 0) >= len(small), timeout=10,
-               what="alice's counters in /node/stats")
-    st = m.ok("GET", "/node/stats")
+    # PROXY_USER lines come just before the CHECK_POINT line: both are waited for
+    st = wait_until(lambda: (lambda s: (next((u for u in s["users"] if u["name"] == "alice"), {})
+                                        .get("down", 0) >= len(small) and
+                                        s["entrances"][0]["tcptx"] >= len(small) and s))(
+        m.ok("GET", "/node/stats")), timeout=10, what="alice's and the entrance's counters")
     assert st["version"] == 1 and st["updated_by"] == "m" and len(st["boot"]) == 16, st
-    assert st["entrances"][0]["name"] == "socks" and st["entrances"][0]["tcptx"] >= len(small)
+    assert st["entrances"][0]["name"] == "socks", st
     # the same state again: nothing touched; bob disabled: the entrance reloads, pid kept
     pid = inst[0]["pid"]
     r = m.ok("PUT", "/node/config", entrance_conf(2, eport, users))
