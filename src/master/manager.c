@@ -60,6 +60,14 @@ pn_mnode_json(const pn_mnode_t *n)
     json_object_set_new(o, "tls", json_boolean(n->tls));
     json_object_set_new(o, "ca", n->ca ? json_string(n->ca) : json_null());
     json_object_set_new(o, "fingerprint", n->fingerprint ? json_string(n->fingerprint) : json_null());
+    if (n->fb_host != NULL) {
+        char fb[128];
+        snprintf(fb, sizeof(fb), strchr(n->fb_host, ':') ? "http://[%s]:%d" : "http://%s:%d",
+                 n->fb_host, n->fb_port);
+        json_object_set_new(o, "fallback", json_string(fb));    /* never its credentials */
+    } else {
+        json_object_set_new(o, "fallback", json_null());
+    }
     json_object_set_new(o, "pushed_at", time_or_null(n->pushed_at));
     json_object_set_new(o, "pulled_at", time_or_null(n->pulled_at));
     json_object_set_new(o, "created", time_or_null(n->created));
@@ -118,6 +126,12 @@ node_text(pn_manager_t *m, pn_mnode_t *n)
         json_object_set_new(o, "ca", json_string(n->ca));
     if (n->fingerprint != NULL)
         json_object_set_new(o, "fingerprint", json_string(n->fingerprint));
+    if (n->fb_host != NULL) {
+        json_object_set_new(o, "fb_host", json_string(n->fb_host));
+        json_object_set_new(o, "fb_port", json_integer(n->fb_port));
+        if (n->fb_auth != NULL)
+            json_object_set_new(o, "fb_auth", json_string(n->fb_auth));
+    }
     char *t = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return t;
@@ -243,6 +257,16 @@ pn_mnode_set_tls(pn_mnode_t *n, int tls, const char *ca, const char *fp, const u
     return PN_OK;
 }
 
+void
+pn_mnode_set_fallback(pn_mnode_t *n, const char *host, int port, const char *auth)
+{
+    free(n->fb_host);
+    pn_conf_wipe_free(n->fb_auth);
+    n->fb_host = host && *host ? xstrdup(host) : NULL;
+    n->fb_port = port;
+    n->fb_auth = n->fb_host && auth && *auth ? xstrdup(auth) : NULL;
+}
+
 const pn_hclient_tls_t *
 pn_mnode_tls(const pn_mnode_t *n, pn_hclient_tls_t *buf)
 {
@@ -292,6 +316,8 @@ load_node(const char *id, const char *body, void *ctx)
     n->port = (int)int_member(o, "port");
     const char *prefix = json_string_value(json_object_get(o, "prefix"));
     pn_mnode_set_prefix(n, prefix ? prefix : "/api");
+    pn_mnode_set_fallback(n, json_string_value(json_object_get(o, "fb_host")),
+                          (int)int_member(o, "fb_port"), json_string_value(json_object_get(o, "fb_auth")));
     if (json_is_true(json_object_get(o, "tls"))) {
         char err[PN_ERR_LEN];
         const char *ca = json_string_value(json_object_get(o, "ca"));
@@ -406,6 +432,8 @@ node_free(pn_mnode_t *n)
     free(n->ca);
     free(n->fingerprint);
     pn_tls_ctx_free(n->tls_ctx);
+    free(n->fb_host);
+    pn_conf_wipe_free(n->fb_auth);
     pn_conf_wipe_free(n->token);
     json_decref(n->entrances);
     json_decref(n->tunnels);

@@ -52,6 +52,10 @@ typedef struct pn_mnode {
     char *fingerprint;          /* owned: the pinned SHA-256 as given, or NULL */
     uint8_t pin[32];            /* its bytes */
     pn_tls_ctx_t *tls_ctx;      /* owned: the client context while <tls> */
+    char *fb_host;              /* owned: the fallback route (an HTTP proxy), or NULL */
+    int fb_port;
+    char *fb_auth;              /* owned secret: its "user:password", or NULL */
+    int push_fallback;          /* the push in flight goes through the fallback route */
     json_t *entrances, *tunnels;/* owned: arrays of {"name", "url"} (checked) */
     int64_t created;            /* Unix seconds */
     uint64_t usage;             /* bytes counted at this node since it was added */
@@ -132,6 +136,8 @@ void pn_mnode_cancel(pn_mnode_t *n);
  *  naming "ca" when the CA file is not usable (<n> then unchanged). */
 int pn_mnode_set_tls(pn_mnode_t *n, int tls, const char *ca, const char *fp, const uint8_t *pin,
                      char *err);
+/** Set (<host> NULL: clear) the fallback route of <n>. */
+void pn_mnode_set_fallback(pn_mnode_t *n, const char *host, int port, const char *auth);
 /** The TLS of a request to <n> in <buf>, or NULL for plain HTTP. */
 const pn_hclient_tls_t *pn_mnode_tls(const pn_mnode_t *n, pn_hclient_tls_t *buf);
 /** Set the API prefix of <n> (and its paths). */

@@ -69,6 +69,8 @@ apply_node(pn_mnode_t *n, const pn_mgr_node_body_t *b)
         n->port = b->port;
     if (b->prefix != NULL)
         pn_mnode_set_prefix(n, b->prefix);
+    if (b->fallback != NULL)
+        pn_mnode_set_fallback(n, b->fb_host, b->fb_port, b->fb_auth);
     if (b->entrances != NULL) {
         json_decref(n->entrances);
         n->entrances = json_deep_copy(b->entrances);

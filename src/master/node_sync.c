@@ -72,15 +72,19 @@ render_head(pn_mnode_t *n, size_t *len)
     return text;
 }
 
+/* Push to <n>, directly or (<fallback>) through its fallback route. */
 static void
-send_push(pn_mnode_t *n, pn_hbody_t *users)
+send_push(pn_mnode_t *n, pn_hbody_t *users, int fallback)
 {
     size_t len;
     char *head = render_head(n, &len);
     n->pushing = n->m->version;
+    n->push_fallback = fallback;
     round_add(&n->m->pushes, &n->m->push_t0);
     pn_hclient_tls_t tls;
-    n->push_req = pn_hclient_request(n->m->loop, n->address, n->port, pn_mnode_tls(n, &tls), "PUT",
+    pn_hclient_via_t via = { n->fb_host, n->fb_port, n->fb_auth };
+    n->push_req = pn_hclient_request(n->m->loop, n->address, n->port, pn_mnode_tls(n, &tls),
+                                     fallback ? &via : NULL, "PUT",
                                      n->path_config, n->token, head, len, users,
                                      n->m->deadline_ms, on_pushed, n);
     free(head);
@@ -128,11 +132,22 @@ on_pushed(int status, const char *body, size_t len, const char *err, void *ctx)
     json_t *ver = json_object_get(o, "version");
     char code[16];
     snprintf(code, sizeof(code), "%d", status);
+    int fallback = n->push_fallback;
+    if (status == 0 && !fallback && n->fb_host != NULL) {
+        /* not reached directly: once more through the fallback route */
+        set_error(n->push_error, "direct: %s%s", err, "");
+        json_decref(o);
+        pn_hbody_t *users = render_users(m);
+        send_push(n, users, 1);
+        pn_hbody_unref(users);
+        return;
+    }
     if (status == 200 && json_is_integer(ver) && json_integer_value(ver) == sent) {
         n->acked = sent;
         n->pushed_at = (int64_t)time(NULL);
-        n->push_error[0] = '\0';
-        status_to(n, &n->push, PN_MST_AVAILABLE);
+        if (!fallback)
+            n->push_error[0] = '\0';
+        status_to(n, &n->push, fallback ? PN_MST_DIRTY : PN_MST_AVAILABLE);
     } else if (status == 409 && json_is_integer(ver) && json_integer_value(ver) >= m->version) {
         /* The node holds a later version of ours (this database is older than
          * it): go past it, and push again at once. */
@@ -154,7 +169,7 @@ on_pushed(int status, const char *body, size_t len, const char *err, void *ctx)
     }
     json_decref(o);
     pn_manager_node_changed(m, n);
-    if (n->push == PN_MST_AVAILABLE && n->acked < m->version)
+    if ((n->push == PN_MST_AVAILABLE || n->push == PN_MST_DIRTY) && n->acked < m->version)
         pn_sync_push(n);
 }
 
@@ -164,7 +179,7 @@ pn_sync_push(pn_mnode_t *n)
     if (n->push_req != NULL)
         return;
     pn_hbody_t *users = render_users(n->m);
-    send_push(n, users);
+    send_push(n, users, 0);
     pn_hbody_unref(users);
 }
 
@@ -178,7 +193,7 @@ pn_sync_push_behind(pn_manager_t *m)
             continue;
         if (users == NULL)
             users = render_users(m);        /* once per round, shared by every push */
-        send_push(n, users);
+        send_push(n, users, 0);
     }
     pn_hbody_unref(users);
 }
@@ -231,7 +246,7 @@ pull_next(pn_manager_t *m)
         n->pull_round = m->pull_round;
         round_add(&m->pulls, &m->pull_t0);
         pn_hclient_tls_t tls;
-        n->pull_req = pn_hclient_request(m->loop, n->address, n->port, pn_mnode_tls(n, &tls), "GET",
+        n->pull_req = pn_hclient_request(m->loop, n->address, n->port, pn_mnode_tls(n, &tls), NULL, "GET",
                                          n->path_stats, n->token, NULL, 0, NULL, m->deadline_ms,
                                          on_pulled, n);
     }

@@ -5,7 +5,7 @@ import json
 import os
 import subprocess
 
-from conftest import LOOPBACK, free_port, wait_until
+from conftest import LOOPBACK, free_port, recv_all, wait_until
 from master_util import EventStream, page_check, start_master, streams  # noqa: F401  (fixture)
 from proxy_util import curl_through, www  # noqa: F401  (fixture)
 
@@ -365,3 +365,67 @@ def test_https_node_pinned_and_refused(postern, tmp_path):
     st, v, _ = mgr.request("POST", "/nodes", {"address": LOOPBACK, "port": node.port, "token": "t",
                                               "ca": str(tmp_path / "missing.pem")})
     assert st == 400 and v["field"] == "ca", v
+
+
+def route_proxy(fake):
+    """A handler for `backends`: a plain HTTP proxy that alone knows the way to a node: an
+    absolute-URI request for <fake>:<port> goes on to 127.0.0.1:<port> (one request per
+    connection); each Proxy-Authorization value is recorded."""
+    import re
+    import socket
+
+    def handler(backend, c):
+        c.settimeout(10)
+        data = b""
+        while b"\r\n\r\n" not in data and len(data) < 65536:
+            chunk = c.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        m = re.match(rb"(\w+) http://([^/:]+):(\d+)(/\S*) (HTTP/1\.\d)", lines[0])
+        if not m or m.group(2).decode() != fake:
+            c.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            return
+        keep, n = [], 0
+        for h in lines[1:]:
+            name, _, value = h.partition(b":")
+            if name.lower() == b"proxy-authorization":
+                backend.record(value.strip().decode())
+                continue
+            if name.lower() == b"content-length":
+                n = int(value)
+            keep.append(h)
+        while len(rest) < n:
+            rest += c.recv(65536)
+        with socket.create_connection((LOOPBACK, int(m.group(3))), timeout=10) as up:
+            up.sendall(b"%s %s %s\r\n%s\r\n\r\n%s" % (m.group(1), m.group(4), m.group(5),
+                                                    b"\r\n".join(keep), rest))
+            c.sendall(recv_all(up))
+    return handler
+
+
+def test_push_through_the_fallback_route_is_dirty(postern, tmp_path, backends):
+    import base64
+    node = start_master(postern, tmp_path, name="fbnode")
+    mgr = start_master(postern, tmp_path, name="manager", env=MANAGER_ENV)
+    # the node listens on 127.0.0.1 only: 127.0.0.2 is refused, the proxy knows the way
+    proxy = backends(route_proxy("127.0.0.2"), name="route-proxy")
+    mgr.ok("POST", "/users", {"name": "f", "password": "pw-f"}, status=201)
+    n = mgr.ok("POST", "/nodes", {"address": "127.0.0.2", "port": node.port, "token": node.key,
+                                  "fallback": f"http://fb:fb-secret@{LOOPBACK}:{proxy.port}"},
+               status=201)
+    assert n["fallback"] == f"http://{LOOPBACK}:{proxy.port}", n     # no credentials shown
+    got = wait_until(lambda: (lambda x: x["push_status"] == "dirty" and x)(
+        mgr.ok("GET", f"/nodes/{n['id']}")), 10, what="the push through the fallback route")
+    assert got["acked"] == got["version"] and got["push_error"].startswith("direct: "), got
+    assert node.ok("GET", "/node/config")["version"] == got["version"]
+    auth = proxy.wait_record(lambda r: r.startswith("Basic "))
+    assert base64.b64decode(auth.split()[1]) == b"fb:fb-secret", auth
+    assert "fb-secret" not in mgr.p.output()
+    # the fallback route gone too: unavailable
+    proxy.stop()
+    mgr.ok("POST", "/users", {"name": "g", "password": "pw-g"}, status=201)
+    wait_until(lambda: mgr.ok("GET", f"/nodes/{n['id']}")["push_status"] == "unavailable", 10,
+               what="unavailable once both routes fail")
