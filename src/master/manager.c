@@ -47,6 +47,23 @@ pn_muser_json(const pn_muser_t *u)
 }
 
 json_t *
+pn_manager_users_json(const pn_manager_t *m)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < m->nusers; i++) {
+        const pn_muser_t *u = m->users[i];
+        json_t *o = json_pack("{s:s, s:b, s:I, s:I}", "name", u->name, "enabled", u->active,
+                              "rate", (json_int_t)u->rate, "max_conns", (json_int_t)u->max_conns);
+        if (u->password != NULL && *u->password)
+            json_object_set_new(o, "password", json_string(u->password));
+        if (u->key != NULL)
+            json_object_set_new(o, "key", json_string(u->key));
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+json_t *
 pn_mnode_json(const pn_mnode_t *n)
 {
     json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:O, s:O, s:I, s:s, s:s, s:I, s:I, s:s, s:s}",
@@ -398,6 +415,11 @@ pn_manager_new(ev_loop_t *loop, pn_store_t *store, pn_events_t *events, char *co
     free(v);
     if (m->version < 1)
         m->version = 1;         /* a node takes versions from 1 */
+    if (pn_store_get(store, "fleet_relay", &v) == PN_OK && *v)
+        m->relay_url = v;
+    else
+        free(v);
+    v = NULL;
     pn_store_obj_load(store, "user", load_user, m);
     pn_store_obj_load(store, "node", load_node, m);
     return m;
@@ -467,6 +489,9 @@ pn_manager_free_(pn_manager_t *m)
         pn_muser_free(m->users[i]);
     free(m->users);
     json_decref(m->uindex);
+    free(m->relay_url);
+    free(m->relay_via);
+    free(m->local_seen);
     ev_timer_free(m->sync);
     ev_timer_free(m->pull);
     ev_timer_free(m->soon);
@@ -555,6 +580,10 @@ pn_manager_del_user(pn_manager_t *m, pn_muser_t *u)
     m->users[i] = m->users[--m->nusers];
     if (i < m->nusers)
         index_user(m, i);
+    if (i < m->nlocal)
+        m->local_seen[i] = m->nusers < m->nlocal ? m->local_seen[m->nusers] : 0;
+    if (m->nusers < m->nlocal)
+        m->local_seen[m->nusers] = 0;
     /* each node's count of the user moved from the end to <i> moves with it */
     for (pn_list_t *l = m->nodes.next; l != &m->nodes; l = l->next) {
         pn_mnode_t *n = pn_container_of(l, pn_mnode_t, link);

@@ -103,6 +103,17 @@ struct pn_manager {
     uint64_t saved_ms;          /* monotonic: the last store of the usage */
     uint64_t pull_round;        /* pull rounds begun */
     uint64_t push_t0, pull_t0;  /* monotonic ms: when the first of them left */
+    /* the relay entrance on this master (master/relay_m.h) */
+    char *relay_url;            /* owned: a proxy:// URL without users= and via=, or NULL */
+    char *relay_via;            /* owned: the via= list last applied, or NULL */
+    int64_t relay_version;      /* of the local configuration */
+    int64_t relay_users;        /* <version> when it was last applied */
+    json_t *(*local_apply)(void *ctx, const char *text, size_t len, int *status, char *err,
+                           char *field);    /* set by fleet.c: the relay's node agent */
+    json_t *(*local_users)(void *ctx);      /* its per-user counters */
+    void *local_ctx;
+    uint64_t *local_seen;       /* owned: per user index, what local_users said last */
+    size_t nlocal;
 };
 
 /** Make the manager and load its nodes and users from <store>; the intervals
@@ -161,6 +172,10 @@ int pn_muser_is_active(const pn_muser_t *u, int64_t now);
 
 /** The User object of the API (a new reference). */
 json_t *pn_muser_json(const pn_muser_t *u);
+/** The users as the nodes get them (users file entries; each active user
+ *  enabled, the others disabled so that their connections close; quotas stay
+ *  with the manager). A new reference. */
+json_t *pn_manager_users_json(const pn_manager_t *m);
 /** The Node object of the API (a new reference; no token). */
 json_t *pn_mnode_json(const pn_mnode_t *n);
 /** The name of a status: "", "available", "dirty", "unavailable". */

@@ -5,6 +5,7 @@
 #include "master/api.h"
 #include "master/mgr_body.h"
 #include "master/node_sync.h"
+#include "master/relay_m.h"
 #include "tls/tls.h"
 
 #include <stdio.h>
@@ -288,9 +289,95 @@ route_users(pn_manager_t *m, pn_mhttp_req_t *r, const char *rest, const char *t,
     }
 }
 
+static json_t *
+relay_json(const pn_manager_t *m)
+{
+    return json_pack("{s:o, s:s}", "url", m->relay_url ? json_string(m->relay_url) : json_null(),
+                     "via", m->relay_via ? m->relay_via : "");
+}
+
+/* PUT /relay {"url": "proxy://..."}: the manager's own entrance through its
+ * available nodes ("" or null: none). */
+static void
+put_relay(pn_manager_t *m, pn_mhttp_req_t *r, const char *t, size_t len)
+{
+    char err[PN_ERR_LEN], field[PN_NODE_FIELD_LEN];
+    json_error_t je;
+    const char *k;
+    json_t *v, *o = json_loadb(t, len, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        pn_api_reply_error(r, 400, "body", "body: expected an object {\"url\": ...}");
+        return;
+    }
+    json_object_foreach(o, k, v) {
+        if (strcmp(k, "url") != 0) {
+            snprintf(err, sizeof(err), "%.48s: unknown member", *k ? k : "body");
+            snprintf(field, sizeof(field), "%.48s", *k ? k : "body");
+            json_decref(o);
+            pn_api_reply_error(r, 400, field, err);
+            return;
+        }
+    }
+    v = json_object_get(o, "url");
+    const char *url = json_string_value(v);
+    if (v == NULL || (!json_is_null(v) && url == NULL)) {
+        json_decref(o);
+        pn_api_reply_error(r, 400, "url", "url: expected a proxy:// URL, \"\" or null");
+        return;
+    }
+    if (url != NULL && *url) {
+        /* checked as a node checks an entrance; via= is the manager's to set */
+        pn_node_conf_t c;
+        json_t *conf = json_pack("{s:i, s:[{s:s, s:s}]}", "version", 1, "entrances", "name",
+                                 "relay", "url", url);
+        char *text = json_dumps(conf, JSON_COMPACT);
+        json_decref(conf);
+        int rc = pn_node_conf_parse(text, strlen(text), &c, err, field);
+        free(text);
+        if (rc == PN_OK)
+            pn_node_conf_clear(&c);
+        const char *msg = rc == PN_OK ? NULL : strstr(err, ".url: ");
+        if (rc != PN_OK || strstr(url, "via=") != NULL) {
+            char reason[PN_ERR_LEN];
+            if (msg == NULL)
+                msg = rc == PN_OK ? ": via: set by the manager (leave via= out)" : ": bad URL";
+            snprintf(reason, sizeof(reason), "url%s", msg + (msg[0] == '.' ? 4 : 0));
+            json_decref(o);
+            pn_api_reply_error(r, 400, "url", reason);
+            return;
+        }
+    }
+    free(m->relay_url);
+    m->relay_url = url != NULL && *url ? xstrdup(url) : NULL;
+    json_decref(o);
+    if (pn_store_set(m->store, "fleet_relay", m->relay_url ? m->relay_url : "") != PN_OK) {
+        pn_api_reply_error(r, 503, NULL, "db: cannot store the relay entrance");
+        return;
+    }
+    free(m->relay_via);
+    m->relay_via = NULL;        /* applied again at once */
+    pn_relay_update(m);
+    pn_api_reply_json(r, 200, relay_json(m));
+}
+
 int
 pn_mgr_api_route(pn_manager_t *m, pn_mhttp_req_t *r, const char *rest)
 {
+    if (strcmp(rest, "/relay") == 0) {
+        size_t len;
+        const char *t = pn_mhttp_body(r, &len);
+        enum pn_mhttp_method meth = pn_mhttp_method(r);
+        if (len > PN_API_BODY_MAX)
+            pn_api_reply_error(r, 413, "body", "body: larger than 64 KiB");
+        else if (meth == PN_MHTTP_GET || meth == PN_MHTTP_HEAD)
+            pn_api_reply_json(r, 200, relay_json(m));
+        else if (meth == PN_MHTTP_PUT)
+            put_relay(m, r, t, len);
+        else
+            reply_method(r, "GET, PUT");
+        return 1;
+    }
     int nodes = strncmp(rest, "/nodes", 6) == 0 && (rest[6] == '\0' || rest[6] == '/');
     int users = strncmp(rest, "/users", 6) == 0 && (rest[6] == '\0' || rest[6] == '/');
     if (!nodes && !users)

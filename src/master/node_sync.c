@@ -10,6 +10,7 @@
  * Every request has its own deadline (POSTERN_NODE_DEADLINE), so a node that
  * answers garbage or nothing delays no other node. */
 #include "master/node_sync.h"
+#include "master/relay_m.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "master/view.h"
@@ -34,17 +35,7 @@ static void on_pushed(int status, const char *body, size_t len, const char *err,
 static pn_hbody_t *
 render_users(pn_manager_t *m)
 {
-    json_t *arr = json_array();
-    for (size_t i = 0; i < m->nusers; i++) {
-        const pn_muser_t *u = m->users[i];
-        json_t *o = json_pack("{s:s, s:b, s:I, s:I}", "name", u->name, "enabled", u->active,
-                              "rate", (json_int_t)u->rate, "max_conns", (json_int_t)u->max_conns);
-        if (u->password != NULL && *u->password)
-            json_object_set_new(o, "password", json_string(u->password));
-        if (u->key != NULL)
-            json_object_set_new(o, "key", json_string(u->key));
-        json_array_append_new(arr, o);
-    }
+    json_t *arr = pn_manager_users_json(m);
     char *text = json_dumps(arr, JSON_COMPACT);
     json_decref(arr);
     size_t len = strlen(text);
@@ -333,6 +324,7 @@ static long
 on_soon(ev_timer_t *t, void *arg)
 {
     pn_sync_push_behind(arg);
+    pn_relay_update(arg);
     return EV_TIMER_STOP;
 }
 
@@ -341,7 +333,9 @@ on_pull(ev_timer_t *t, void *arg)
 {
     pn_manager_t *m = arg;
     pn_sync_pull_all(m);
+    pn_relay_count(m);          /* this master's own entrances */
     pn_manager_bump(m, 0);      /* expiries */
+    pn_relay_update(m);         /* nodes gone or back */
     pn_manager_store_usage(m, 0);
     return (long)m->pull_ms;
 }

@@ -429,3 +429,40 @@ def test_push_through_the_fallback_route_is_dirty(postern, tmp_path, backends):
     mgr.ok("POST", "/users", {"name": "g", "password": "pw-g"}, status=201)
     wait_until(lambda: mgr.ok("GET", f"/nodes/{n['id']}")["push_status"] == "unavailable", 10,
                what="unavailable once both routes fail")
+
+
+def test_relay_entrance_over_available_nodes(postern, tmp_path, www):
+    """The manager's own entrance relays through the nodes that are available: a node
+    killed leaves its via= list, back it rejoins; the entrance's bytes count as usage."""
+    wport, _, small = www
+    f = Fleet(postern, tmp_path)
+    tports = [free_port() for _ in f.nodes]
+    f.mgr.ok("POST", "/users", {"name": "alice", "password": "pw-a"}, status=201)
+    for node, tport in zip(f.nodes, tports):
+        n = f.mgr.ok("POST", "/nodes", {"address": LOOPBACK, "port": node.port, "token": node.key,
+                                        "tunnels": [{"name": "relay", "url": f"server://rk@{LOOPBACK}:{tport}/127.0.0.1:9?mode=2&egress=1&allow=127.0.0.0/8"}]},
+                       status=201)
+        f.ids.append(n["id"])
+    f.wait_caught_up()
+    rport = free_port()
+    st, v, _ = f.mgr.request("PUT", "/relay", {"url": f"proxy://{LOOPBACK}:{rport}?via=x@1.2.3.4:5"})
+    assert st == 400 and v["field"] == "url", v
+    f.mgr.ok("PUT", "/relay", {"url": f"proxy://{LOOPBACK}:{rport}?allow=127.0.0.0/8"})
+    both = {f"rk@{LOOPBACK}:{p}" for p in tports}
+    wait_until(lambda: set(filter(None, f.mgr.ok("GET", "/relay")["via"].split(","))) == both,
+               PULL * 4 + 5, what="both nodes in the relay's via=")
+    wait_until(lambda: socks_get(rport, "alice", "pw-a", wport).stdout == small, 15,
+               what="a transfer through the manager's relay entrance")
+    wait_until(lambda: f.user("alice")["usage"] >= len(small), PULL * 4 + 5,
+               what="the relay entrance's bytes in alice's usage")
+    # node 0 killed: unavailable, out of the list; the relay still carries through node 1
+    f.nodes[0].p.kill()
+    f.nodes[0].p.proc.wait(10)
+    wait_until(lambda: f.mgr.ok("GET", "/relay")["via"] == f"rk@{LOOPBACK}:{tports[1]}", DOWN + 8,
+               what="node 0 out of the relay")
+    wait_until(lambda: socks_get(rport, "alice", "pw-a", wport).stdout == small, 15,
+               what="a transfer through node 1 alone")
+    # back: rejoins
+    f.restart_node(0)
+    wait_until(lambda: set(filter(None, f.mgr.ok("GET", "/relay")["via"].split(","))) == both,
+               SYNC + 10, what="node 0 back in the relay")
