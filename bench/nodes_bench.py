@@ -53,8 +53,7 @@ def standin(ports, users):
         if now - state["at"] > 0.25:        # counters grow by 100 bytes a user a round
             state["round"] += 1
             r = state["round"]
-            us = ",".join('{"name":"%s","up":%d,"down":%d,"conns":1,"refused":0,"open":0}'
-                          % (n, 100 * r, 0) for n in names)
+            us = ",".join('["%s",%d,0,1,0,0]' % (n, 100 * r) for n in names)    # form=rows
             state["body"] = ('{"version":%d,"updated_at":"","updated_by":"","applied_at":null,'
                              '"boot":"standin","time":0,"entrances":[],"tunnels":[],"users":[%s]}'
                              % (state["version"], us)).encode()

@@ -10,6 +10,8 @@
 #include "core/mem.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 
@@ -25,6 +27,7 @@ struct pn_hclient {
     void *ctx;
     uint64_t deadline_ms;
     int status;                     /* 0: no answer */
+    int tls;                        /* HTTPS */
     char err[128];
 };
 
@@ -83,7 +86,8 @@ on_done(struct evhttp_request *req, void *arg)
     ev_timer_disarm(h->deadline);
     int code = req ? evhttp_request_get_response_code(req) : 0;
     if (code <= 0) {
-        snprintf(h->err, sizeof(h->err), "no HTTP answer (connection refused, closed or malformed)");
+        snprintf(h->err, sizeof(h->err), "no HTTP answer (connection refused, closed or malformed%s)",
+                 h->tls ? ", or the TLS handshake failed: not the certificate expected" : "");
     } else {
         struct evbuffer *in = evhttp_request_get_input_buffer(req);
         size_t len = evbuffer_get_length(in);
@@ -110,8 +114,30 @@ on_deadline(ev_timer_t *t, void *arg)
     return EV_TIMER_STOP;
 }
 
+/* <in> in base64 into <out> (<cap> bytes; cut when longer); returns <out>. */
+static const char *
+base64(const char *in, char *out, size_t cap)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(in), o = 0;
+    for (size_t i = 0; i < n && o + 5 <= cap; i += 3) {
+        unsigned v = (unsigned char)in[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned char)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= (unsigned char)in[i + 2];
+        out[o++] = tab[v >> 18 & 63];
+        out[o++] = tab[v >> 12 & 63];
+        out[o++] = i + 1 < n ? tab[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? tab[v & 63] : '=';
+    }
+    out[o] = '\0';
+    return out;
+}
+
 pn_hclient_t *
-pn_hclient_request(ev_loop_t *loop, const char *host, int port, const char *method,
+pn_hclient_request(ev_loop_t *loop, const char *host, int port, const pn_hclient_tls_t *tls,
+                   const pn_hclient_via_t *via, const char *method,
                    const char *path, const char *token, const char *head, size_t len,
                    pn_hbody_t *tail, uint64_t deadline_ms, pn_hclient_cb cb, void *ctx)
 {
@@ -123,7 +149,26 @@ pn_hclient_request(ev_loop_t *loop, const char *host, int port, const char *meth
     h->deadline = ev_timer_new(loop, on_deadline, h);
     h->finish = ev_defer_new(loop, on_finish, h);
     ev_timer_arm(h->deadline, deadline_ms);
-    h->conn = evhttp_connection_base_new(ev_loop_base(loop), NULL, host, (unsigned short)port);
+    struct event_base *base = ev_loop_base(loop);
+    if (tls != NULL) {
+        SSL *ssl = pn_tls_client_ssl(tls->ctx, tls->name);
+        if (ssl != NULL && tls->pin != NULL && pn_tls_ssl_pin(ssl, tls->pin) != PN_OK) {
+            pn_tls_ssl_free(ssl);
+            ssl = NULL;
+        }
+        struct bufferevent *bev = ssl == NULL ? NULL :
+            bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                           BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+        if (ssl != NULL && bev == NULL)
+            pn_tls_ssl_free(ssl);
+        h->conn = bev ? evhttp_connection_base_bufferevent_new(base, NULL, bev, host,
+                                                               (unsigned short)port) : NULL;
+        h->tls = 1;
+    } else if (via != NULL) {
+        h->conn = evhttp_connection_base_new(base, NULL, via->host, (unsigned short)via->port);
+    } else {
+        h->conn = evhttp_connection_base_new(base, NULL, host, (unsigned short)port);
+    }
     h->req = h->conn ? evhttp_request_new(on_done, h) : NULL;
     if (h->req == NULL) {
         snprintf(h->err, sizeof(h->err), "cannot make a request to %s:%d", host, port);
@@ -135,7 +180,21 @@ pn_hclient_request(ev_loop_t *loop, const char *host, int port, const char *meth
     evhttp_connection_set_timeout(h->conn, (int)((deadline_ms + 999) / 1000));
     evhttp_connection_set_retries(h->conn, 0);
     struct evkeyvalq *hd = evhttp_request_get_output_headers(h->req);
-    evhttp_add_header(hd, "Host", host);
+    char target[600], hostport[80];
+    snprintf(hostport, sizeof(hostport), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    evhttp_add_header(hd, "Host", via != NULL ? hostport : host);
+    snprintf(target, sizeof(target), "%s", path);
+    if (via != NULL) {
+        /* through the proxy: the absolute URI, its credentials in Basic */
+        snprintf(target, sizeof(target), "http://%s%s", hostport, path);
+        if (via->auth != NULL) {
+            char b64[400];
+            snprintf(auth, sizeof(auth), "Basic %s", base64(via->auth, b64, sizeof(b64)));
+            evhttp_add_header(hd, "Proxy-Authorization", auth);
+            memset(b64, 0, sizeof(b64));
+            memset(auth, 0, sizeof(auth));
+        }
+    }
     evhttp_add_header(hd, "Connection", "close");
     evhttp_add_header(hd, "Accept", "application/json");
     snprintf(auth, sizeof(auth), "Bearer %s", token);
@@ -153,7 +212,7 @@ pn_hclient_request(ev_loop_t *loop, const char *host, int port, const char *meth
         }
     }
     enum evhttp_cmd_type cmd = strcmp(method, "PUT") == 0 ? EVHTTP_REQ_PUT : EVHTTP_REQ_GET;
-    if (evhttp_make_request(h->conn, h->req, cmd, path) != 0) {
+    if (evhttp_make_request(h->conn, h->req, cmd, target) != 0) {
         h->req = NULL;          /* freed by evhttp on failure */
         snprintf(h->err, sizeof(h->err), "cannot send a request to %s:%d", host, port);
         ev_timer_disarm(h->deadline);

@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "master/view.h"
+#include "tls/tls.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,23 @@ pn_muser_json(const pn_muser_t *u)
 }
 
 json_t *
+pn_manager_users_json(const pn_manager_t *m)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < m->nusers; i++) {
+        const pn_muser_t *u = m->users[i];
+        json_t *o = json_pack("{s:s, s:b, s:I, s:I}", "name", u->name, "enabled", u->active,
+                              "rate", (json_int_t)u->rate, "max_conns", (json_int_t)u->max_conns);
+        if (u->password != NULL && *u->password)
+            json_object_set_new(o, "password", json_string(u->password));
+        if (u->key != NULL)
+            json_object_set_new(o, "key", json_string(u->key));
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+json_t *
 pn_mnode_json(const pn_mnode_t *n)
 {
     json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:O, s:O, s:I, s:s, s:s, s:I, s:I, s:s, s:s}",
@@ -56,6 +74,17 @@ pn_mnode_json(const pn_mnode_t *n)
                           "version", (json_int_t)n->m->version, "push_error", n->push_error,
                           "pull_error", n->pull_error);
     json_object_set_new(o, "prefix", json_string(n->prefix));
+    json_object_set_new(o, "tls", json_boolean(n->tls));
+    json_object_set_new(o, "ca", n->ca ? json_string(n->ca) : json_null());
+    json_object_set_new(o, "fingerprint", n->fingerprint ? json_string(n->fingerprint) : json_null());
+    if (n->fb_host != NULL) {
+        char fb[128];
+        snprintf(fb, sizeof(fb), strchr(n->fb_host, ':') ? "http://[%s]:%d" : "http://%s:%d",
+                 n->fb_host, n->fb_port);
+        json_object_set_new(o, "fallback", json_string(fb));    /* never its credentials */
+    } else {
+        json_object_set_new(o, "fallback", json_null());
+    }
     json_object_set_new(o, "pushed_at", time_or_null(n->pushed_at));
     json_object_set_new(o, "pulled_at", time_or_null(n->pulled_at));
     json_object_set_new(o, "created", time_or_null(n->created));
@@ -109,6 +138,17 @@ node_text(pn_manager_t *m, pn_mnode_t *n)
                           "token", n->token, "entrances", n->entrances, "tunnels", n->tunnels,
                           "created", (json_int_t)n->created, "usage", (json_int_t)n->usage,
                           "acked", (json_int_t)n->acked, "boot", n->boot, "seen", seen_json(m, n));
+    json_object_set_new(o, "tls", json_boolean(n->tls));
+    if (n->ca != NULL)
+        json_object_set_new(o, "ca", json_string(n->ca));
+    if (n->fingerprint != NULL)
+        json_object_set_new(o, "fingerprint", json_string(n->fingerprint));
+    if (n->fb_host != NULL) {
+        json_object_set_new(o, "fb_host", json_string(n->fb_host));
+        json_object_set_new(o, "fb_port", json_integer(n->fb_port));
+        if (n->fb_auth != NULL)
+            json_object_set_new(o, "fb_auth", json_string(n->fb_auth));
+    }
     char *t = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return t;
@@ -215,13 +255,53 @@ load_user(const char *id, const char *body, void *ctx)
     append_user(m, u);
 }
 
+int
+pn_mnode_set_tls(pn_mnode_t *n, int tls, const char *ca, const char *fp, const uint8_t *pin,
+                 char *err)
+{
+    pn_tls_ctx_t *ctx = NULL;
+    if (tls && (ctx = pn_tls_client_new(fp == NULL, ca, err)) == NULL)
+        return PN_ERR;
+    pn_tls_ctx_free(n->tls_ctx);
+    n->tls_ctx = ctx;
+    n->tls = tls;
+    free(n->ca);
+    free(n->fingerprint);
+    n->ca = tls && ca ? xstrdup(ca) : NULL;
+    n->fingerprint = tls && fp ? xstrdup(fp) : NULL;
+    if (n->fingerprint != NULL)
+        memcpy(n->pin, pin, sizeof(n->pin));
+    return PN_OK;
+}
+
+void
+pn_mnode_set_fallback(pn_mnode_t *n, const char *host, int port, const char *auth)
+{
+    free(n->fb_host);
+    pn_conf_wipe_free(n->fb_auth);
+    n->fb_host = host && *host ? xstrdup(host) : NULL;
+    n->fb_port = port;
+    n->fb_auth = n->fb_host && auth && *auth ? xstrdup(auth) : NULL;
+}
+
+const pn_hclient_tls_t *
+pn_mnode_tls(const pn_mnode_t *n, pn_hclient_tls_t *buf)
+{
+    if (!n->tls || n->tls_ctx == NULL)
+        return NULL;
+    buf->ctx = n->tls_ctx;
+    buf->name = n->fingerprint ? NULL : n->address;
+    buf->pin = n->fingerprint ? n->pin : NULL;
+    return buf;
+}
+
 void
 pn_mnode_set_prefix(pn_mnode_t *n, const char *prefix)
 {
     free(n->prefix);
     n->prefix = xstrdup(prefix);
     snprintf(n->path_config, sizeof(n->path_config), "%s/v1/node/config", prefix);
-    snprintf(n->path_stats, sizeof(n->path_stats), "%s/v1/node/stats", prefix);
+    snprintf(n->path_stats, sizeof(n->path_stats), "%s/v1/node/stats?form=rows", prefix);
 }
 
 static pn_mnode_t *
@@ -253,6 +333,22 @@ load_node(const char *id, const char *body, void *ctx)
     n->port = (int)int_member(o, "port");
     const char *prefix = json_string_value(json_object_get(o, "prefix"));
     pn_mnode_set_prefix(n, prefix ? prefix : "/api");
+    pn_mnode_set_fallback(n, json_string_value(json_object_get(o, "fb_host")),
+                          (int)int_member(o, "fb_port"), json_string_value(json_object_get(o, "fb_auth")));
+    if (json_is_true(json_object_get(o, "tls"))) {
+        char err[PN_ERR_LEN];
+        const char *ca = json_string_value(json_object_get(o, "ca"));
+        const char *fp = json_string_value(json_object_get(o, "fingerprint"));
+        if (fp != NULL) {
+            for (size_t k = 0, i = 0; fp[i] && k < 32; i += fp[i + 2] == ':' ? 3 : 2, k++) {
+                unsigned v = 0;
+                sscanf(fp + i, "%2x", &v);
+                n->pin[k] = (uint8_t)v;
+            }
+        }
+        if (pn_mnode_set_tls(n, 1, ca, fp, n->pin, err) != PN_OK)
+            log_error("manager: node %s: %s; its requests fail until it is changed", id, err);
+    }
     n->created = (int64_t)int_member(o, "created");
     n->usage = int_member(o, "usage");
     n->acked = (int64_t)int_member(o, "acked");
@@ -319,6 +415,11 @@ pn_manager_new(ev_loop_t *loop, pn_store_t *store, pn_events_t *events, char *co
     free(v);
     if (m->version < 1)
         m->version = 1;         /* a node takes versions from 1 */
+    if (pn_store_get(store, "fleet_relay", &v) == PN_OK && *v)
+        m->relay_url = v;
+    else
+        free(v);
+    v = NULL;
     pn_store_obj_load(store, "user", load_user, m);
     pn_store_obj_load(store, "node", load_node, m);
     return m;
@@ -337,6 +438,12 @@ pn_mnode_cancel(pn_mnode_t *n)
     n->pushing = 0;
 }
 
+void
+pn_manager_node_free(pn_mnode_t *n)
+{
+    node_free(n);
+}
+
 static void
 node_free(pn_mnode_t *n)
 {
@@ -344,6 +451,11 @@ node_free(pn_mnode_t *n)
     free(n->name);
     free(n->address);
     free(n->prefix);
+    free(n->ca);
+    free(n->fingerprint);
+    pn_tls_ctx_free(n->tls_ctx);
+    free(n->fb_host);
+    pn_conf_wipe_free(n->fb_auth);
     pn_conf_wipe_free(n->token);
     json_decref(n->entrances);
     json_decref(n->tunnels);
@@ -377,6 +489,9 @@ pn_manager_free_(pn_manager_t *m)
         pn_muser_free(m->users[i]);
     free(m->users);
     json_decref(m->uindex);
+    free(m->relay_url);
+    free(m->relay_via);
+    free(m->local_seen);
     ev_timer_free(m->sync);
     ev_timer_free(m->pull);
     ev_timer_free(m->soon);
@@ -465,6 +580,10 @@ pn_manager_del_user(pn_manager_t *m, pn_muser_t *u)
     m->users[i] = m->users[--m->nusers];
     if (i < m->nusers)
         index_user(m, i);
+    if (i < m->nlocal)
+        m->local_seen[i] = m->nusers < m->nlocal ? m->local_seen[m->nusers] : 0;
+    if (m->nusers < m->nlocal)
+        m->local_seen[m->nusers] = 0;
     /* each node's count of the user moved from the end to <i> moves with it */
     for (pn_list_t *l = m->nodes.next; l != &m->nodes; l = l->next) {
         pn_mnode_t *n = pn_container_of(l, pn_mnode_t, link);

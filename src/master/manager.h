@@ -45,8 +45,17 @@ typedef struct pn_mnode {
     char *address;              /* owned: an IP address */
     int port;
     char *prefix;               /* owned: the node's API prefix ("/api") */
-    char path_config[96], path_stats[96];   /* <prefix>/v1/node/config, .../stats */
+    char path_config[96], path_stats[96];   /* <prefix>/v1/node/config, .../stats?form=rows */
     char *token;                /* owned secret: the node's API key */
+    int tls;                    /* HTTPS to the node */
+    char *ca;                   /* owned: a CA file (verify chain and address), or NULL */
+    char *fingerprint;          /* owned: the pinned SHA-256 as given, or NULL */
+    uint8_t pin[32];            /* its bytes */
+    pn_tls_ctx_t *tls_ctx;      /* owned: the client context while <tls> */
+    char *fb_host;              /* owned: the fallback route (an HTTP proxy), or NULL */
+    int fb_port;
+    char *fb_auth;              /* owned secret: its "user:password", or NULL */
+    int push_fallback;          /* the push in flight goes through the fallback route */
     json_t *entrances, *tunnels;/* owned: arrays of {"name", "url"} (checked) */
     int64_t created;            /* Unix seconds */
     uint64_t usage;             /* bytes counted at this node since it was added */
@@ -94,6 +103,17 @@ struct pn_manager {
     uint64_t saved_ms;          /* monotonic: the last store of the usage */
     uint64_t pull_round;        /* pull rounds begun */
     uint64_t push_t0, pull_t0;  /* monotonic ms: when the first of them left */
+    /* the relay entrance on this master (master/relay_m.h) */
+    char *relay_url;            /* owned: a proxy:// URL without users= and via=, or NULL */
+    char *relay_via;            /* owned: the via= list last applied, or NULL */
+    int64_t relay_version;      /* of the local configuration */
+    int64_t relay_users;        /* <version> when it was last applied */
+    json_t *(*local_apply)(void *ctx, const char *text, size_t len, int *status, char *err,
+                           char *field);    /* set by fleet.c: the relay's node agent */
+    json_t *(*local_users)(void *ctx);      /* its per-user counters */
+    void *local_ctx;
+    uint64_t *local_seen;       /* owned: per user index, what local_users said last */
+    size_t nlocal;
 };
 
 /** Make the manager and load its nodes and users from <store>; the intervals
@@ -118,8 +138,19 @@ void pn_manager_del_user(pn_manager_t *m, pn_muser_t *u);
 void pn_muser_free(pn_muser_t *u);
 /** A new node record bound to <m>, not added yet. */
 pn_mnode_t *pn_manager_node_new(pn_manager_t *m);
+/** Free <n>, a record never added. */
+void pn_manager_node_free(pn_mnode_t *n);
 /** Abandon the push and pull of <n> in flight (no callback). */
 void pn_mnode_cancel(pn_mnode_t *n);
+/** Set the TLS of <n>: off, or on with the CA file <ca> (may be NULL: the
+ *  system's store) or the pinned <fp> (<pin>; NULL: none). PN_ERR with <err>
+ *  naming "ca" when the CA file is not usable (<n> then unchanged). */
+int pn_mnode_set_tls(pn_mnode_t *n, int tls, const char *ca, const char *fp, const uint8_t *pin,
+                     char *err);
+/** Set (<host> NULL: clear) the fallback route of <n>. */
+void pn_mnode_set_fallback(pn_mnode_t *n, const char *host, int port, const char *auth);
+/** The TLS of a request to <n> in <buf>, or NULL for plain HTTP. */
+const pn_hclient_tls_t *pn_mnode_tls(const pn_mnode_t *n, pn_hclient_tls_t *buf);
 /** Set the API prefix of <n> (and its paths). */
 void pn_mnode_set_prefix(pn_mnode_t *n, const char *prefix);
 /** Add <n> (owned from now on), store it and announce it. */
@@ -141,6 +172,10 @@ int pn_muser_is_active(const pn_muser_t *u, int64_t now);
 
 /** The User object of the API (a new reference). */
 json_t *pn_muser_json(const pn_muser_t *u);
+/** The users as the nodes get them (users file entries; each active user
+ *  enabled, the others disabled so that their connections close; quotas stay
+ *  with the manager). A new reference. */
+json_t *pn_manager_users_json(const pn_manager_t *m);
 /** The Node object of the API (a new reference; no token). */
 json_t *pn_mnode_json(const pn_mnode_t *n);
 /** The name of a status: "", "available", "dirty", "unavailable". */

@@ -5,6 +5,7 @@
 #include "master/api.h"
 #include "master/mgr_body.h"
 #include "master/node_sync.h"
+#include "master/relay_m.h"
 #include "tls/tls.h"
 
 #include <stdio.h>
@@ -48,6 +49,15 @@ set_secret(char **dst, const char *v)
     *dst = xstrdup(v);
 }
 
+/* Set the TLS of <n> from <b> when it names any; PN_ERR with <err> (field "ca"). */
+static int
+apply_tls(pn_mnode_t *n, const pn_mgr_node_body_t *b, char *err)
+{
+    if (b->tls < 0)
+        return PN_OK;
+    return pn_mnode_set_tls(n, b->tls, b->ca, b->fingerprint, b->pin, err);
+}
+
 /* Apply the checked body <b> to <n>; 1 when what is pushed changed. */
 static int
 apply_node(pn_mnode_t *n, const pn_mgr_node_body_t *b)
@@ -60,6 +70,8 @@ apply_node(pn_mnode_t *n, const pn_mgr_node_body_t *b)
         n->port = b->port;
     if (b->prefix != NULL)
         pn_mnode_set_prefix(n, b->prefix);
+    if (b->fallback != NULL)
+        pn_mnode_set_fallback(n, b->fb_host, b->fb_port, b->fb_auth);
     if (b->entrances != NULL) {
         json_decref(n->entrances);
         n->entrances = json_deep_copy(b->entrances);
@@ -94,6 +106,12 @@ post_node(pn_manager_t *m, pn_mhttp_req_t *r, const char *t, size_t len)
     pn_mnode_t *n = pn_manager_node_new(m);
     memcpy(n->id, id, sizeof(id));
     n->created = (int64_t)time(NULL);
+    if (apply_tls(n, &b, err) != PN_OK) {
+        pn_mgr_body_clear(&b.root);
+        pn_manager_node_free(n);
+        pn_api_reply_error(r, 400, "ca", err);
+        return;
+    }
     apply_node(n, &b);
     pn_mgr_body_clear(&b.root);
     log_info("manager: node %s added (%s:%d)", n->id, n->address, n->port);
@@ -110,7 +128,13 @@ patch_node(pn_manager_t *m, pn_mhttp_req_t *r, pn_mnode_t *n, const char *t, siz
         pn_api_reply_error(r, 400, field, err);
         return;
     }
-    int where = b.address != NULL || b.port > 0 || b.token != NULL || b.prefix != NULL;
+    if (apply_tls(n, &b, err) != PN_OK) {
+        pn_mgr_body_clear(&b.root);
+        pn_api_reply_error(r, 400, "ca", err);
+        return;
+    }
+    int where = b.address != NULL || b.port > 0 || b.token != NULL || b.prefix != NULL ||
+                b.tls >= 0;
     int items = apply_node(n, &b);
     int sync = b.sync;
     pn_mgr_body_clear(&b.root);
@@ -265,9 +289,95 @@ route_users(pn_manager_t *m, pn_mhttp_req_t *r, const char *rest, const char *t,
     }
 }
 
+static json_t *
+relay_json(const pn_manager_t *m)
+{
+    return json_pack("{s:o, s:s}", "url", m->relay_url ? json_string(m->relay_url) : json_null(),
+                     "via", m->relay_via ? m->relay_via : "");
+}
+
+/* PUT /relay {"url": "proxy://..."}: the manager's own entrance through its
+ * available nodes ("" or null: none). */
+static void
+put_relay(pn_manager_t *m, pn_mhttp_req_t *r, const char *t, size_t len)
+{
+    char err[PN_ERR_LEN], field[PN_NODE_FIELD_LEN];
+    json_error_t je;
+    const char *k;
+    json_t *v, *o = json_loadb(t, len, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        pn_api_reply_error(r, 400, "body", "body: expected an object {\"url\": ...}");
+        return;
+    }
+    json_object_foreach(o, k, v) {
+        if (strcmp(k, "url") != 0) {
+            snprintf(err, sizeof(err), "%.48s: unknown member", *k ? k : "body");
+            snprintf(field, sizeof(field), "%.48s", *k ? k : "body");
+            json_decref(o);
+            pn_api_reply_error(r, 400, field, err);
+            return;
+        }
+    }
+    v = json_object_get(o, "url");
+    const char *url = json_string_value(v);
+    if (v == NULL || (!json_is_null(v) && url == NULL)) {
+        json_decref(o);
+        pn_api_reply_error(r, 400, "url", "url: expected a proxy:// URL, \"\" or null");
+        return;
+    }
+    if (url != NULL && *url) {
+        /* checked as a node checks an entrance; via= is the manager's to set */
+        pn_node_conf_t c;
+        json_t *conf = json_pack("{s:i, s:[{s:s, s:s}]}", "version", 1, "entrances", "name",
+                                 "relay", "url", url);
+        char *text = json_dumps(conf, JSON_COMPACT);
+        json_decref(conf);
+        int rc = pn_node_conf_parse(text, strlen(text), &c, err, field);
+        free(text);
+        if (rc == PN_OK)
+            pn_node_conf_clear(&c);
+        const char *msg = rc == PN_OK ? NULL : strstr(err, ".url: ");
+        if (rc != PN_OK || strstr(url, "via=") != NULL) {
+            char reason[PN_ERR_LEN];
+            if (msg == NULL)
+                msg = rc == PN_OK ? ": via: set by the manager (leave via= out)" : ": bad URL";
+            snprintf(reason, sizeof(reason), "url%s", msg + (msg[0] == '.' ? 4 : 0));
+            json_decref(o);
+            pn_api_reply_error(r, 400, "url", reason);
+            return;
+        }
+    }
+    free(m->relay_url);
+    m->relay_url = url != NULL && *url ? xstrdup(url) : NULL;
+    json_decref(o);
+    if (pn_store_set(m->store, "fleet_relay", m->relay_url ? m->relay_url : "") != PN_OK) {
+        pn_api_reply_error(r, 503, NULL, "db: cannot store the relay entrance");
+        return;
+    }
+    free(m->relay_via);
+    m->relay_via = NULL;        /* applied again at once */
+    pn_relay_update(m);
+    pn_api_reply_json(r, 200, relay_json(m));
+}
+
 int
 pn_mgr_api_route(pn_manager_t *m, pn_mhttp_req_t *r, const char *rest)
 {
+    if (strcmp(rest, "/relay") == 0) {
+        size_t len;
+        const char *t = pn_mhttp_body(r, &len);
+        enum pn_mhttp_method meth = pn_mhttp_method(r);
+        if (len > PN_API_BODY_MAX)
+            pn_api_reply_error(r, 413, "body", "body: larger than 64 KiB");
+        else if (meth == PN_MHTTP_GET || meth == PN_MHTTP_HEAD)
+            pn_api_reply_json(r, 200, relay_json(m));
+        else if (meth == PN_MHTTP_PUT)
+            put_relay(m, r, t, len);
+        else
+            reply_method(r, "GET, PUT");
+        return 1;
+    }
     int nodes = strncmp(rest, "/nodes", 6) == 0 && (rest[6] == '\0' || rest[6] == '/');
     int users = strncmp(rest, "/users", 6) == 0 && (rest[6] == '\0' || rest[6] == '/');
     if (!nodes && !users)

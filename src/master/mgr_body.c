@@ -3,6 +3,8 @@
 #include "conf/users.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -118,29 +120,111 @@ check_items(pn_mgr_node_body_t *b, char *err, char field[PN_NODE_FIELD_LEN])
     return rc;
 }
 
+/* "http://[user:password@]<ip>:<port>" of <b>->fallback into its parts. */
+static int
+parse_fallback(pn_mgr_node_body_t *b)
+{
+    uint8_t ip[16];
+    const char *s = b->fallback, *at, *hp, *colon;
+    if (strncmp(s, "http://", 7) != 0)
+        return PN_ERR;
+    s += 7;
+    at = strrchr(s, '@');
+    hp = at ? at + 1 : s;
+    if (at != NULL && ((size_t)(at - s) >= sizeof(b->fb_auth) || at == s))
+        return PN_ERR;
+    snprintf(b->fb_auth, sizeof(b->fb_auth), "%.*s", at ? (int)(at - s) : 0, s);
+    colon = strrchr(hp, ':');
+    if (colon == NULL || (size_t)(colon - hp) >= sizeof(b->fb_host) || colon == hp)
+        return PN_ERR;
+    if (hp[0] == '[' && colon[-1] == ']')
+        snprintf(b->fb_host, sizeof(b->fb_host), "%.*s", (int)(colon - hp - 2), hp + 1);
+    else
+        snprintf(b->fb_host, sizeof(b->fb_host), "%.*s", (int)(colon - hp), hp);
+    if (inet_pton(AF_INET, b->fb_host, ip) != 1 && inet_pton(AF_INET6, b->fb_host, ip) != 1)
+        return PN_ERR;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || end == colon + 1 || port < 1 || port > 65535)
+        return PN_ERR;
+    b->fb_port = (int)port;
+    return PN_OK;
+}
+
+/* "AB:CD:..." or "abcd..." (64 hex digits) to 32 bytes. */
+static int
+parse_pin(const char *s, uint8_t out[32])
+{
+    size_t n = 0;
+    for (const char *p = s; *p; ) {
+        if (*p == ':' && n > 0 && n < 32 && p[1] != '\0') {
+            p++;
+            continue;
+        }
+        unsigned v;
+        if (n == 32 || !isxdigit((unsigned char)p[0]) || !isxdigit((unsigned char)p[1]) ||
+            sscanf(p, "%2x", &v) != 1)
+            return PN_ERR;
+        out[n++] = (uint8_t)v;
+        p += 2;
+    }
+    return n == 32 ? PN_OK : PN_ERR;
+}
+
 int
 pn_mgr_node_parse(const char *t, size_t len, int create, pn_mgr_node_body_t *b, char *err,
                   char field[PN_NODE_FIELD_LEN])
 {
     static const char *const known[] = { "name", "address", "port", "token", "prefix",
-                                         "entrances", "tunnels", "action", NULL };
+                                         "entrances", "tunnels", "action", "tls", "ca",
+                                         "fingerprint", "fallback", NULL };
     static const char *const need[] = { "address", "port", "token" };
     int64_t port = -1;
     uint8_t ip[16];
     memset(b, 0, sizeof(*b));
     b->port = -1;
+    b->tls = -1;
     field[0] = '\0';
     if ((b->root = load(t, len, known, err, field)) == NULL)
         return PN_ERR;
-    json_t *o = b->root;
+    json_t *o = b->root, *tv = json_object_get(o, "tls");
     if (text(o, "name", 0, TEXT_MAX, &b->name, err, field) != PN_OK ||
         text(o, "address", 1, 64, &b->address, err, field) != PN_OK ||
         integer(o, "port", 1, 65535, &port, err, field) != PN_OK ||
         text(o, "token", 1, TOKEN_MAX, &b->token, err, field) != PN_OK ||
         text(o, "prefix", 1, TEXT_MAX, &b->prefix, err, field) != PN_OK ||
-        action(o, "sync", &b->sync, err, field) != PN_OK)
+        action(o, "sync", &b->sync, err, field) != PN_OK ||
+        text(o, "ca", 1, 4096, &b->ca, err, field) != PN_OK ||
+        text(o, "fingerprint", 64, 95, &b->fingerprint, err, field) != PN_OK ||
+        text(o, "fallback", 0, 400, &b->fallback, err, field) != PN_OK)
         goto fail;
+    if (b->fallback != NULL && *b->fallback && parse_fallback(b) != PN_OK) {
+        pn_node_fail(err, field, "fallback", "expected http://[user:password@]<IP address>:<port>");
+        goto fail;
+    }
+    if (b->fallback != NULL && *b->fallback && (b->tls == 1 || b->ca || b->fingerprint ||
+                                                json_is_true(tv))) {
+        pn_node_fail(err, field, "fallback", "an HTTP proxy carries plain HTTP only (not with tls)");
+        goto fail;
+    }
     b->port = (int)port;
+    if (tv != NULL && !json_is_boolean(tv)) {
+        pn_node_fail(err, field, "tls", "expected true or false");
+        goto fail;
+    }
+    if (tv != NULL)
+        b->tls = json_is_true(tv);
+    if (b->fingerprint != NULL && parse_pin(b->fingerprint, b->pin) != PN_OK) {
+        pn_node_fail(err, field, "fingerprint", "expected the SHA-256 as 64 hex digits (pairs may be "
+                     "joined by ':')");
+        goto fail;
+    }
+    if ((b->ca != NULL || b->fingerprint != NULL) && b->tls == 0) {
+        pn_node_fail(err, field, "tls", "false with a ca or fingerprint");
+        goto fail;
+    }
+    if (b->ca != NULL || b->fingerprint != NULL)
+        b->tls = 1;
     if (b->address != NULL && inet_pton(AF_INET, b->address, ip) != 1 &&
         inet_pton(AF_INET6, b->address, ip) != 1) {
         pn_node_fail(err, field, "address", "expected an IPv4 or IPv6 address");

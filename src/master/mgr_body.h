@@ -16,6 +16,14 @@ typedef struct pn_mgr_node_body {
     int port;
     json_t *entrances, *tunnels;/* borrowed arrays, checked as a node checks them */
     int sync;                   /* "action": "sync" */
+    int tls;                    /* -1 absent, else 0/1 (ca or fingerprint imply 1) */
+    const char *ca;             /* a CA file to verify the node's chain and address */
+    const char *fingerprint;    /* as given; <pin> holds its bytes */
+    uint8_t pin[32];
+    const char *fallback;       /* "http://[user:password@]<ip>:<port>", "" to clear, or NULL */
+    char fb_host[64];           /* its parts */
+    int fb_port;
+    char fb_auth[256];          /* "user:password" or "" */
 } pn_mgr_node_body_t;
 
 typedef struct pn_mgr_user_body {

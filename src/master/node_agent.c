@@ -23,6 +23,8 @@
 
 struct pn_node_agent {
     pn_super_t *super;          /* borrowed */
+    const char *tag;            /* static: the tag key of its instances */
+    const char *state_key;      /* static: its settings key */
     pn_store_t *store;          /* borrowed */
     char *users_path;           /* owned: the entrances' users file */
     char *users_text;           /* owned: what it holds now (a secret), or NULL */
@@ -37,7 +39,7 @@ static void
 load_state(pn_node_agent_t *g)
 {
     char *text = NULL;
-    if (pn_store_get(g->store, "node_state", &text) != PN_OK)
+    if (pn_store_get(g->store, g->state_key, &text) != PN_OK)
         return;
     json_t *o = json_loads(text, 0, NULL);
     free(text);
@@ -58,7 +60,7 @@ save_state(pn_node_agent_t *g)
                           (json_int_t)g->applied_at);
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
-    int rc = pn_store_set(g->store, "node_state", text);
+    int rc = pn_store_set(g->store, g->state_key, text);
     free(text);
     return rc;
 }
@@ -87,15 +89,18 @@ read_file(const char *path)
 }
 
 pn_node_agent_t *
-pn_node_agent_new(pn_super_t *super, pn_store_t *store, const char *db)
+pn_node_agent_new(pn_super_t *super, pn_store_t *store, const char *db, const char *tag,
+                  const char *suffix, const char *state_key)
 {
     pn_node_agent_t *g = xcalloc(sizeof(*g));
     uint8_t r[8];
     g->super = super;
     g->store = store;
-    size_t n = strlen(db) + sizeof(".users.json");
+    g->tag = tag;
+    g->state_key = state_key;
+    size_t n = strlen(db) + strlen(suffix) + 1;
     g->users_path = xmalloc(n);
-    snprintf(g->users_path, n, "%s.users.json", db);
+    snprintf(g->users_path, n, "%s%s", db, suffix);
     g->users_text = read_file(g->users_path);
     if (pn_random(r, sizeof(r)) != PN_OK)
         memset(r, 0, sizeof(r));
@@ -155,9 +160,9 @@ out:
 
 /* The "postern-node" tag of <in> ("entrance:<name>"), or NULL: not a node's. */
 static const char *
-node_tag(const pn_inst_t *in)
+node_tag(const pn_node_agent_t *g, const pn_inst_t *in)
 {
-    return json_string_value(json_object_get(in->tags, PN_NODE_TAG));
+    return json_string_value(json_object_get(in->tags, g->tag));
 }
 
 static void
@@ -182,7 +187,7 @@ apply_items(pn_node_agent_t *g, const pn_node_conf_t *c, int users_changed, json
     for (n = head->next; n != head; n = next) {
         next = n->next;
         pn_inst_t *in = pn_container_of(n, pn_inst_t, node);
-        const char *t = node_tag(in);
+        const char *t = node_tag(g, in);
         size_t i;
         if (t == NULL)
             continue;
@@ -205,7 +210,7 @@ apply_items(pn_node_agent_t *g, const pn_node_conf_t *c, int users_changed, json
         tag_of(it, tag);
         for (n = head->next; n != head; n = n->next) {
             pn_inst_t *x = pn_container_of(n, pn_inst_t, node);
-            const char *t = node_tag(x);
+            const char *t = node_tag(g, x);
             if (t != NULL && strcmp(t, tag) == 0) {
                 in = x;
                 break;
@@ -213,7 +218,7 @@ apply_items(pn_node_agent_t *g, const pn_node_conf_t *c, int users_changed, json
         }
         if (in == NULL) {
             json_t *tags = json_object();
-            json_object_set_new(tags, PN_NODE_TAG, json_string(tag));
+            json_object_set_new(tags, g->tag, json_string(tag));
             if (pn_super_create(g->super, url, it->type, it->name, 1, tags) != NULL)
                 json_array_append_new(created, json_string(tag));
             else
@@ -251,35 +256,33 @@ state_json(const pn_node_agent_t *g)
                      "boot", g->boot);
 }
 
-static void
-put_config(pn_node_agent_t *g, pn_mhttp_req_t *r)
+json_t *
+pn_node_agent_apply(pn_node_agent_t *g, const char *text, size_t len, int *status, char *err,
+                    char field[PN_NODE_FIELD_LEN])
 {
-    char err[PN_ERR_LEN], field[PN_NODE_FIELD_LEN];
     pn_node_conf_t c;
-    size_t len;
-    const char *text = pn_mhttp_body(r, &len);
     if (pn_node_conf_parse(text, len, &c, err, field) != PN_OK) {
         log_info("node: configuration refused: %s", field);
-        pn_api_reply_error(r, 400, field, err);
-        return;
+        *status = 400;
+        return NULL;
     }
     /* An older version from the same manager is a late push: refused. */
     if (c.version < g->version && strcmp(c.updated_by, g->updated_by) == 0) {
-        snprintf(err, sizeof(err), "version: %lld is older than the applied %lld",
-                 (long long)c.version, (long long)g->version);
-        json_t *o = json_pack("{s:s, s:s, s:I}", "error", err, "field", "version", "version",
-                              (json_int_t)g->version);
+        pn_err_set(err, "version: %lld is older than the applied %lld", (long long)c.version,
+                   (long long)g->version);
+        snprintf(field, PN_NODE_FIELD_LEN, "version");
         pn_node_conf_clear(&c);
-        pn_api_reply_json(r, 409, o);
-        return;
+        *status = 409;
+        return NULL;
     }
     int users_changed = g->users_text == NULL || strcmp(g->users_text, c.users) != 0;
     if (users_changed) {
         if (write_users(g, c.users, err) != PN_OK) {
             pn_node_conf_clear(&c);
             log_error("node: %s", err);
-            pn_api_reply_error(r, 503, "users", err);
-            return;
+            snprintf(field, PN_NODE_FIELD_LEN, "users");
+            *status = 503;
+            return NULL;
         }
         pn_conf_wipe_free(g->users_text);
         g->users_text = xstrdup(c.users);
@@ -297,7 +300,32 @@ put_config(pn_node_agent_t *g, pn_mhttp_req_t *r)
     json_object_set_new(res, "version", json_integer((json_int_t)c.version));
     json_object_set_new(res, "users", json_integer((json_int_t)c.nusers));
     pn_node_conf_clear(&c);
-    pn_api_reply_json(r, 200, res);
+    *status = 200;
+    return res;
+}
+
+static void
+put_config(pn_node_agent_t *g, pn_mhttp_req_t *r)
+{
+    char err[PN_ERR_LEN], field[PN_NODE_FIELD_LEN];
+    size_t len;
+    int status;
+    const char *text = pn_mhttp_body(r, &len);
+    json_t *res = pn_node_agent_apply(g, text, len, &status, err, field);
+    if (res != NULL) {
+        pn_api_reply_json(r, 200, res);
+    } else if (status == 409) {
+        pn_api_reply_json(r, 409, json_pack("{s:s, s:s, s:I}", "error", err, "field", "version",
+                                            "version", (json_int_t)g->version));
+    } else {
+        pn_api_reply_error(r, status, field, err);
+    }
+}
+
+int64_t
+pn_node_agent_version(const pn_node_agent_t *g)
+{
+    return g->version;
 }
 
 json_t *
@@ -307,7 +335,7 @@ pn_node_agent_users(pn_node_agent_t *g)
     pn_list_t *head = pn_super_list(g->super), *n;
     for (n = head->next; n != head; n = n->next) {
         pn_inst_t *in = pn_container_of(n, pn_inst_t, node);
-        const char *t = node_tag(in);
+        const char *t = node_tag(g, in);
         if (t != NULL && strncmp(t, "entrance:", 9) == 0)
             pn_puser_sum(in, sum);
     }
@@ -321,7 +349,7 @@ get_stats(pn_node_agent_t *g, pn_mhttp_req_t *r)
     pn_list_t *head = pn_super_list(g->super), *n;
     for (n = head->next; n != head; n = n->next) {
         pn_inst_t *in = pn_container_of(n, pn_inst_t, node);
-        const char *t = node_tag(in), *reason;
+        const char *t = node_tag(g, in), *reason;
         if (t == NULL)
             continue;
         int ent = strncmp(t, "entrance:", 9) == 0;
@@ -337,13 +365,26 @@ get_stats(pn_node_agent_t *g, pn_mhttp_req_t *r)
     }
     json_t *sum = pn_node_agent_users(g), *a;
     const char *name;
+    char *form = pn_mhttp_query(r, "form");
+    int rows = form != NULL && strcmp(form, "rows") == 0;
+    free(form);
     json_object_foreach(sum, name, a) {
-        json_array_append_new(users, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "name", name,
-            "up", json_integer_value(json_array_get(a, PN_PU_UP)),
-            "down", json_integer_value(json_array_get(a, PN_PU_DOWN)),
-            "conns", json_integer_value(json_array_get(a, PN_PU_CONNS)),
-            "refused", json_integer_value(json_array_get(a, PN_PU_REFUSED)),
-            "open", json_integer_value(json_array_get(a, PN_PU_OPEN))));
+        /* form=rows: [name, up, down, conns, refused, open], a third of the bytes to
+         * read for a manager with many users (docs/master.md "Nodes") */
+        json_t *u = rows ? json_array() : json_object();
+        static const char *const keys[PN_PU_N] = { "up", "down", "conns", "refused", "open" };
+        if (rows)
+            json_array_append_new(u, json_string(name));
+        else
+            json_object_set_new(u, "name", json_string(name));
+        for (int k = 0; k < PN_PU_N; k++) {
+            json_t *v = json_integer(json_integer_value(json_array_get(a, (size_t)k)));
+            if (rows)
+                json_array_append_new(u, v);
+            else
+                json_object_set_new(u, keys[k], v);
+        }
+        json_array_append_new(users, u);
     }
     json_decref(sum);
     json_object_set_new(o, "entrances", ents);

@@ -10,6 +10,7 @@
  * Every request has its own deadline (POSTERN_NODE_DEADLINE), so a node that
  * answers garbage or nothing delays no other node. */
 #include "master/node_sync.h"
+#include "master/relay_m.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "master/view.h"
@@ -34,17 +35,7 @@ static void on_pushed(int status, const char *body, size_t len, const char *err,
 static pn_hbody_t *
 render_users(pn_manager_t *m)
 {
-    json_t *arr = json_array();
-    for (size_t i = 0; i < m->nusers; i++) {
-        const pn_muser_t *u = m->users[i];
-        json_t *o = json_pack("{s:s, s:b, s:I, s:I}", "name", u->name, "enabled", u->active,
-                              "rate", (json_int_t)u->rate, "max_conns", (json_int_t)u->max_conns);
-        if (u->password != NULL && *u->password)
-            json_object_set_new(o, "password", json_string(u->password));
-        if (u->key != NULL)
-            json_object_set_new(o, "key", json_string(u->key));
-        json_array_append_new(arr, o);
-    }
+    json_t *arr = pn_manager_users_json(m);
     char *text = json_dumps(arr, JSON_COMPACT);
     json_decref(arr);
     size_t len = strlen(text);
@@ -72,15 +63,21 @@ render_head(pn_mnode_t *n, size_t *len)
     return text;
 }
 
+/* Push to <n>, directly or (<fallback>) through its fallback route. */
 static void
-send_push(pn_mnode_t *n, pn_hbody_t *users)
+send_push(pn_mnode_t *n, pn_hbody_t *users, int fallback)
 {
     size_t len;
     char *head = render_head(n, &len);
     n->pushing = n->m->version;
+    n->push_fallback = fallback;
     round_add(&n->m->pushes, &n->m->push_t0);
-    n->push_req = pn_hclient_request(n->m->loop, n->address, n->port, "PUT", n->path_config,
-                                     n->token, head, len, users, n->m->deadline_ms, on_pushed, n);
+    pn_hclient_tls_t tls;
+    pn_hclient_via_t via = { n->fb_host, n->fb_port, n->fb_auth };
+    n->push_req = pn_hclient_request(n->m->loop, n->address, n->port, pn_mnode_tls(n, &tls),
+                                     fallback ? &via : NULL, "PUT",
+                                     n->path_config, n->token, head, len, users,
+                                     n->m->deadline_ms, on_pushed, n);
     free(head);
 }
 
@@ -126,11 +123,22 @@ on_pushed(int status, const char *body, size_t len, const char *err, void *ctx)
     json_t *ver = json_object_get(o, "version");
     char code[16];
     snprintf(code, sizeof(code), "%d", status);
+    int fallback = n->push_fallback;
+    if (status == 0 && !fallback && n->fb_host != NULL) {
+        /* not reached directly: once more through the fallback route */
+        set_error(n->push_error, "direct: %s%s", err, "");
+        json_decref(o);
+        pn_hbody_t *users = render_users(m);
+        send_push(n, users, 1);
+        pn_hbody_unref(users);
+        return;
+    }
     if (status == 200 && json_is_integer(ver) && json_integer_value(ver) == sent) {
         n->acked = sent;
         n->pushed_at = (int64_t)time(NULL);
-        n->push_error[0] = '\0';
-        status_to(n, &n->push, PN_MST_AVAILABLE);
+        if (!fallback)
+            n->push_error[0] = '\0';
+        status_to(n, &n->push, fallback ? PN_MST_DIRTY : PN_MST_AVAILABLE);
     } else if (status == 409 && json_is_integer(ver) && json_integer_value(ver) >= m->version) {
         /* The node holds a later version of ours (this database is older than
          * it): go past it, and push again at once. */
@@ -152,7 +160,7 @@ on_pushed(int status, const char *body, size_t len, const char *err, void *ctx)
     }
     json_decref(o);
     pn_manager_node_changed(m, n);
-    if (n->push == PN_MST_AVAILABLE && n->acked < m->version)
+    if ((n->push == PN_MST_AVAILABLE || n->push == PN_MST_DIRTY) && n->acked < m->version)
         pn_sync_push(n);
 }
 
@@ -162,7 +170,7 @@ pn_sync_push(pn_mnode_t *n)
     if (n->push_req != NULL)
         return;
     pn_hbody_t *users = render_users(n->m);
-    send_push(n, users);
+    send_push(n, users, 0);
     pn_hbody_unref(users);
 }
 
@@ -176,7 +184,7 @@ pn_sync_push_behind(pn_manager_t *m)
             continue;
         if (users == NULL)
             users = render_users(m);        /* once per round, shared by every push */
-        send_push(n, users);
+        send_push(n, users, 0);
     }
     pn_hbody_unref(users);
 }
@@ -228,8 +236,10 @@ pull_next(pn_manager_t *m)
             continue;
         n->pull_round = m->pull_round;
         round_add(&m->pulls, &m->pull_t0);
-        n->pull_req = pn_hclient_request(m->loop, n->address, n->port, "GET", n->path_stats,
-                                         n->token, NULL, 0, NULL, m->deadline_ms, on_pulled, n);
+        pn_hclient_tls_t tls;
+        n->pull_req = pn_hclient_request(m->loop, n->address, n->port, pn_mnode_tls(n, &tls), NULL, "GET",
+                                         n->path_stats, n->token, NULL, 0, NULL, m->deadline_ms,
+                                         on_pulled, n);
     }
 }
 
@@ -259,9 +269,12 @@ on_pulled(int status, const char *body, size_t len, const char *err, void *ctx)
     int restarted = strcmp(boot, n->boot) != 0;
     uint64_t added = 0;
     json_array_foreach(users, i, u) {
-        const char *name = json_string_value(json_object_get(u, "name"));
-        json_int_t up = json_integer_value(json_object_get(u, "up"));
-        json_int_t down = json_integer_value(json_object_get(u, "down"));
+        /* asked with form=rows: [name, up, down, ...]; a node of the first version
+         * answers objects */
+        int row = json_is_array(u);
+        const char *name = json_string_value(row ? json_array_get(u, 0) : json_object_get(u, "name"));
+        json_int_t up = json_integer_value(row ? json_array_get(u, 1) : json_object_get(u, "up"));
+        json_int_t down = json_integer_value(row ? json_array_get(u, 2) : json_object_get(u, "down"));
         if (name != NULL && up >= 0 && down >= 0)
             added += count(n, name, (uint64_t)up + (uint64_t)down, restarted);
     }
@@ -311,6 +324,7 @@ static long
 on_soon(ev_timer_t *t, void *arg)
 {
     pn_sync_push_behind(arg);
+    pn_relay_update(arg);
     return EV_TIMER_STOP;
 }
 
@@ -319,7 +333,9 @@ on_pull(ev_timer_t *t, void *arg)
 {
     pn_manager_t *m = arg;
     pn_sync_pull_all(m);
+    pn_relay_count(m);          /* this master's own entrances */
     pn_manager_bump(m, 0);      /* expiries */
+    pn_relay_update(m);         /* nodes gone or back */
     pn_manager_store_usage(m, 0);
     return (long)m->pull_ms;
 }

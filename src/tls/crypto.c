@@ -103,3 +103,50 @@ pn_hmac_sha256(const uint8_t *key, size_t keylen, const uint8_t *msg, size_t msg
         ERR_clear_error();
     }
 }
+
+/* ---- a pinned peer certificate (the master's requests to its nodes) ---- */
+
+static int pin_index = -1;
+
+static void
+pin_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    OPENSSL_free(ptr);
+}
+
+/* The handshake's check: the leaf's SHA-256 is the pinned one (the chain is not
+ * looked at: a pin names one certificate, self-signed ones too). */
+static int
+on_verify_pin(int preverify, X509_STORE_CTX *x)
+{
+    uint8_t fp[PN_TLS_FP_LEN];
+    if (X509_STORE_CTX_get_error_depth(x) != 0)
+        return 1;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+    const uint8_t *want = ssl ? SSL_get_ex_data(ssl, pin_index) : NULL;
+    if (want == NULL || cert_fingerprint(X509_STORE_CTX_get_current_cert(x), fp) != PN_OK)
+        return 0;
+    if (CRYPTO_memcmp(fp, want, PN_TLS_FP_LEN) != 0) {
+        X509_STORE_CTX_set_error(x, X509_V_ERR_CERT_REJECTED);
+        return 0;
+    }
+    X509_STORE_CTX_set_error(x, X509_V_OK);
+    return 1;
+}
+
+/* Make the handshake of the client <ssl> fail unless the server's certificate
+ * has the SHA-256 fingerprint <fp>, checked before any byte of application data
+ * leaves. PN_OK or PN_ERR. */
+int
+pn_tls_ssl_pin(SSL *ssl, const uint8_t fp[PN_TLS_FP_LEN])
+{
+    if (pin_index < 0)
+        pin_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, pin_free);
+    uint8_t *copy = pin_index < 0 ? NULL : OPENSSL_memdup(fp, PN_TLS_FP_LEN);
+    if (copy == NULL || SSL_set_ex_data(ssl, pin_index, copy) != 1) {
+        OPENSSL_free(copy);
+        return PN_ERR;
+    }
+    SSL_set_verify(ssl, SSL_VERIFY_PEER, on_verify_pin);
+    return PN_OK;
+}

@@ -77,6 +77,9 @@ SSL *pn_tls_client_ssl(pn_tls_ctx_t *c, const char *sni);
 int pn_tls_ctx_fingerprint(pn_tls_ctx_t *c, uint8_t out[PN_TLS_FP_LEN]);
 /** Copy the fingerprint of the certificate the peer of <ssl> presented; 0 or -1. */
 int pn_tls_peer_fingerprint(SSL *ssl, uint8_t out[PN_TLS_FP_LEN]);
+/** Make the handshake of the client <ssl> fail unless the server's certificate
+ *  has the SHA-256 fingerprint <fp> (checked before application data); 0 or -1. */
+int pn_tls_ssl_pin(SSL *ssl, const uint8_t fp[PN_TLS_FP_LEN]);
 /** Format <fp> as "AB:CD:..." into <out>. */
 void pn_tls_fp_hex(const uint8_t fp[PN_TLS_FP_LEN], char out[PN_TLS_FP_HEXLEN]);
 /** Derive <len> bytes of keying material labelled <label> from the session of the

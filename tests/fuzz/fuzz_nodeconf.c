@@ -1,12 +1,14 @@
 /* tests/fuzz/fuzz_nodeconf.c: a PUT <prefix>/v1/node/config body
- * (src/master/node_conf.h), and the same bytes as a PROXY_USER line
- * (src/master/puser.h).
+ * (src/master/node_conf.h), the same bytes as a PROXY_USER line
+ * (src/master/puser.h), and as the manager's POST/PATCH bodies of /nodes and /users
+ * (src/master/mgr_body.h).
  *
  * Invariants checked besides memory safety and leaks:
  *   - a refusal names its field, and the message starts with it and ": ";
  *   - an accepted body has a version >= 1, at most PN_NODE_ITEMS_MAX items with
  *     distinct names and a type each, and a users text that parses again. */
 #include "fuzz.h"
+#include "master/mgr_body.h"
 #include "master/node_conf.h"
 #include "master/puser.h"
 
@@ -38,6 +40,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(c.root == NULL);
     }
     (void)pn_puser_parse((const char *)copy, size, name, v);
+    for (int create = 0; create < 2; create++) {
+        pn_mgr_node_body_t nb;
+        pn_mgr_user_body_t ub;
+        if (pn_mgr_node_parse((const char *)copy, size, create, &nb, err, field) == PN_OK) {
+            FUZZ_ASSERT(!create || (nb.address && nb.token && nb.port > 0));
+            pn_mgr_body_clear(&nb.root);
+        } else {
+            FUZZ_ASSERT(field[0] != '\0' && strncmp(err, field, strlen(field)) == 0);
+            FUZZ_ASSERT(nb.root == NULL);
+        }
+        if (pn_mgr_user_parse((const char *)copy, size, create, &ub, err, field) == PN_OK) {
+            FUZZ_ASSERT(!create || ub.name != NULL);
+            pn_mgr_body_clear(&ub.root);
+        } else {
+            FUZZ_ASSERT(field[0] != '\0' && strncmp(err, field, strlen(field)) == 0);
+            FUZZ_ASSERT(ub.root == NULL);
+        }
+    }
     free(copy);
     return 0;
 }

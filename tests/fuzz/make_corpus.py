@@ -346,6 +346,11 @@ def nodeconf_seeds():
         "dup": b'{"version": 3, "entrances": [{"name": "a", "url": "proxy://:1"}, '
                b'{"name": "a", "url": "proxy://:2"}]}',
         "empty_member": b'{"": 1}',
+        "mgr_node": b'{"address": "127.0.0.1", "port": 9090, "token": "t", "prefix": "/api", '
+                    b'"fingerprint": "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89", '
+                    b'"entrances": [{"name": "s", "url": "proxy://:1080"}]}',
+        "mgr_user": b'{"name": "alice", "password": "pw", "key": null, "quota": 1000, "rate": 1, '
+                    b'"max_conns": 2, "expires": 0, "enabled": true, "action": "reset"}',
         "users_in_url": b'{"version": 3, "entrances": [{"name": "a", "url": "proxy://:1?users=f"}]}',
         "puser": b'2026-12-06 10:00:00.000 EVENT PROXY_USER|{"name":"alice","enabled":true,'
                  b'"up":1000,"down":1010,"conns":1,"open":1,"refused":0}',

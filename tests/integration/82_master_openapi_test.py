@@ -533,6 +533,12 @@ def test_contract_walk(master, tmp_path):
     assert r.status == 204, r
     r, _ = call("delete", "/users/{name}", {"name": "walk"})
     assert r.status == 204, r
+    r, rel = call("put", "/relay", body={"url": f"proxy://{LOOPBACK}:{free_port()}?allow=127.0.0.0/8"})
+    assert r.status == 200 and rel["url"].startswith("proxy://") and rel["via"] == "", r
+    r, rel = call("get", "/relay")
+    assert r.status == 200 and rel["url"].startswith("proxy://"), r
+    r, rel = call("put", "/relay", body={"url": None})
+    assert r.status == 200 and rel["url"] is None, r
 
     # last: rotate the key; the old one stops working at once
     old = master.key
@@ -607,7 +613,8 @@ def valid_body(doc, schema_ref):
                  "NodePatch": {"name": "bodycheck"},
                  "UserCreate": {"name": "bodycheck", "password": "pw"},
                  "UserPatch": {"quota": 1},
-                 "NodeConfig": {"version": 1}}.get(ref, {}))
+                 "NodeConfig": {"version": 1},
+                 "RelayPut": {"url": ""}}.get(ref, {}))
     return body
 
 

@@ -5,7 +5,7 @@ import json
 import os
 import subprocess
 
-from conftest import LOOPBACK, free_port, wait_until
+from conftest import LOOPBACK, free_port, recv_all, wait_until
 from master_util import EventStream, page_check, start_master, streams  # noqa: F401  (fixture)
 from proxy_util import curl_through, www  # noqa: F401  (fixture)
 
@@ -43,11 +43,13 @@ def test_node_config_applied_and_counted(postern, tmp_path, www):
     assert "users=" + ufile in inst[0]["url"]
     wait_until(lambda: socks_get(eport, "alice", "pw-a", wport).stdout == small, timeout=10,
                what="a transfer through the node's entrance")
-    wait_until(lambda: (node_user(m, "alice") or {}).get("down", 0) >= len(small), timeout=10,
-               what="alice's counters in /node/stats")
-    st = m.ok("GET", "/node/stats")
+    # PROXY_USER lines come just before the CHECK_POINT line: both are waited for
+    st = wait_until(lambda: (lambda s: (next((u for u in s["users"] if u["name"] == "alice"), {})
+                                        .get("down", 0) >= len(small) and
+                                        s["entrances"][0]["tcptx"] >= len(small) and s))(
+        m.ok("GET", "/node/stats")), timeout=10, what="alice's and the entrance's counters")
     assert st["version"] == 1 and st["updated_by"] == "m" and len(st["boot"]) == 16, st
-    assert st["entrances"][0]["name"] == "socks" and st["entrances"][0]["tcptx"] >= len(small)
+    assert st["entrances"][0]["name"] == "socks", st
     # the same state again: nothing touched; bob disabled: the entrance reloads, pid kept
     pid = inst[0]["pid"]
     r = m.ok("PUT", "/node/config", entrance_conf(2, eport, users))
@@ -329,3 +331,138 @@ def test_dashboard_nodes_and_users(postern, tmp_path, www):
                                 "add_user": {"name": "bob", "password": "pw-b", "quota_mib": 5}})
     assert f.mgr.ok("GET", "/users/bob")["quota"] == 5 << 20
     assert len(f.mgr.ok("GET", "/nodes")) == 2
+
+
+def cert_sha256(port):
+    """The SHA-256 of the certificate served on <port>, as "AB:CD:..."."""
+    import hashlib
+    import ssl
+    der = ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate((LOOPBACK, port)))
+    return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
+
+
+def test_https_node_pinned_and_refused(postern, tmp_path):
+    node = start_master(postern, tmp_path, name="tlsnode", query="tls=1")
+    mgr = start_master(postern, tmp_path, name="manager", env=MANAGER_ENV)
+    fp = cert_sha256(node.port)
+    mgr.ok("POST", "/users", {"name": "t", "password": "pw-t"}, status=201)
+    good = mgr.ok("POST", "/nodes", {"address": LOOPBACK, "port": node.port, "token": node.key,
+                                     "fingerprint": fp}, status=201)
+    assert good["tls"] is True and good["fingerprint"] == fp, good
+    wrong = "00" * 32
+    bad = mgr.ok("POST", "/nodes", {"address": LOOPBACK, "port": node.port, "token": node.key,
+                                    "fingerprint": wrong}, status=201)
+    wait_until(lambda: mgr.ok("GET", f"/nodes/{good['id']}")["acked"] >= 1 and
+               mgr.ok("GET", f"/nodes/{good['id']}")["push_status"] == "available", 10,
+               what="the pinned node pushed over HTTPS")
+    b = wait_until(lambda: (lambda n: n["push_status"] == "unavailable" and n)(
+        mgr.ok("GET", f"/nodes/{bad['id']}")), 10, what="the wrong fingerprint refused")
+    assert "TLS" in b["push_error"], b
+    assert node.ok("GET", "/node/config")["version"] == mgr.ok("GET", f"/nodes/{good['id']}")["version"]
+    st, v, _ = mgr.request("POST", "/nodes", {"address": LOOPBACK, "port": node.port, "token": "t",
+                                              "fingerprint": "xyz" * 22})
+    assert st == 400 and v["field"] == "fingerprint", v
+    st, v, _ = mgr.request("POST", "/nodes", {"address": LOOPBACK, "port": node.port, "token": "t",
+                                              "ca": str(tmp_path / "missing.pem")})
+    assert st == 400 and v["field"] == "ca", v
+
+
+def route_proxy(fake):
+    """A handler for `backends`: a plain HTTP proxy that alone knows the way to a node: an
+    absolute-URI request for <fake>:<port> goes on to 127.0.0.1:<port> (one request per
+    connection); each Proxy-Authorization value is recorded."""
+    import re
+    import socket
+
+    def handler(backend, c):
+        c.settimeout(10)
+        data = b""
+        while b"\r\n\r\n" not in data and len(data) < 65536:
+            chunk = c.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        m = re.match(rb"(\w+) http://([^/:]+):(\d+)(/\S*) (HTTP/1\.\d)", lines[0])
+        if not m or m.group(2).decode() != fake:
+            c.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            return
+        keep, n = [], 0
+        for h in lines[1:]:
+            name, _, value = h.partition(b":")
+            if name.lower() == b"proxy-authorization":
+                backend.record(value.strip().decode())
+                continue
+            if name.lower() == b"content-length":
+                n = int(value)
+            keep.append(h)
+        while len(rest) < n:
+            rest += c.recv(65536)
+        with socket.create_connection((LOOPBACK, int(m.group(3))), timeout=10) as up:
+            up.sendall(b"%s %s %s\r\n%s\r\n\r\n%s" % (m.group(1), m.group(4), m.group(5),
+                                                    b"\r\n".join(keep), rest))
+            c.sendall(recv_all(up))
+    return handler
+
+
+def test_push_through_the_fallback_route_is_dirty(postern, tmp_path, backends):
+    import base64
+    node = start_master(postern, tmp_path, name="fbnode")
+    mgr = start_master(postern, tmp_path, name="manager", env=MANAGER_ENV)
+    # the node listens on 127.0.0.1 only: 127.0.0.2 is refused, the proxy knows the way
+    proxy = backends(route_proxy("127.0.0.2"), name="route-proxy")
+    mgr.ok("POST", "/users", {"name": "f", "password": "pw-f"}, status=201)
+    n = mgr.ok("POST", "/nodes", {"address": "127.0.0.2", "port": node.port, "token": node.key,
+                                  "fallback": f"http://fb:fb-secret@{LOOPBACK}:{proxy.port}"},
+               status=201)
+    assert n["fallback"] == f"http://{LOOPBACK}:{proxy.port}", n     # no credentials shown
+    got = wait_until(lambda: (lambda x: x["push_status"] == "dirty" and x)(
+        mgr.ok("GET", f"/nodes/{n['id']}")), 10, what="the push through the fallback route")
+    assert got["acked"] == got["version"] and got["push_error"].startswith("direct: "), got
+    assert node.ok("GET", "/node/config")["version"] == got["version"]
+    auth = proxy.wait_record(lambda r: r.startswith("Basic "))
+    assert base64.b64decode(auth.split()[1]) == b"fb:fb-secret", auth
+    assert "fb-secret" not in mgr.p.output()
+    # the fallback route gone too: unavailable
+    proxy.stop()
+    mgr.ok("POST", "/users", {"name": "g", "password": "pw-g"}, status=201)
+    wait_until(lambda: mgr.ok("GET", f"/nodes/{n['id']}")["push_status"] == "unavailable", 10,
+               what="unavailable once both routes fail")
+
+
+def test_relay_entrance_over_available_nodes(postern, tmp_path, www):
+    """The manager's own entrance relays through the nodes that are available: a node
+    killed leaves its via= list, back it rejoins; the entrance's bytes count as usage."""
+    wport, _, small = www
+    f = Fleet(postern, tmp_path)
+    tports = [free_port() for _ in f.nodes]
+    f.mgr.ok("POST", "/users", {"name": "alice", "password": "pw-a"}, status=201)
+    for node, tport in zip(f.nodes, tports):
+        n = f.mgr.ok("POST", "/nodes", {"address": LOOPBACK, "port": node.port, "token": node.key,
+                                        "tunnels": [{"name": "relay", "url": f"server://rk@{LOOPBACK}:{tport}/127.0.0.1:9?mode=2&egress=1&allow=127.0.0.0/8"}]},
+                       status=201)
+        f.ids.append(n["id"])
+    f.wait_caught_up()
+    rport = free_port()
+    st, v, _ = f.mgr.request("PUT", "/relay", {"url": f"proxy://{LOOPBACK}:{rport}?via=x@1.2.3.4:5"})
+    assert st == 400 and v["field"] == "url", v
+    f.mgr.ok("PUT", "/relay", {"url": f"proxy://{LOOPBACK}:{rport}?allow=127.0.0.0/8"})
+    both = {f"rk@{LOOPBACK}:{p}" for p in tports}
+    wait_until(lambda: set(filter(None, f.mgr.ok("GET", "/relay")["via"].split(","))) == both,
+               PULL * 4 + 5, what="both nodes in the relay's via=")
+    wait_until(lambda: socks_get(rport, "alice", "pw-a", wport).stdout == small, 15,
+               what="a transfer through the manager's relay entrance")
+    wait_until(lambda: f.user("alice")["usage"] >= len(small), PULL * 4 + 5,
+               what="the relay entrance's bytes in alice's usage")
+    # node 0 killed: unavailable, out of the list; the relay still carries through node 1
+    f.nodes[0].p.kill()
+    f.nodes[0].p.proc.wait(10)
+    wait_until(lambda: f.mgr.ok("GET", "/relay")["via"] == f"rk@{LOOPBACK}:{tports[1]}", DOWN + 8,
+               what="node 0 out of the relay")
+    wait_until(lambda: socks_get(rport, "alice", "pw-a", wport).stdout == small, 15,
+               what="a transfer through node 1 alone")
+    # back: rejoins
+    f.restart_node(0)
+    wait_until(lambda: set(filter(None, f.mgr.ok("GET", "/relay")["via"].split(","))) == both,
+               SYNC + 10, what="node 0 back in the relay")
