@@ -8,7 +8,9 @@ then note the hub's memory again and the TCP connections it holds on its tunnel 
 (ss -p). Figures: hub VmRSS and PSS per idle connected agent, connections per agent.
 The integration test 94_transport_h2_test.py runs 20 agents; this script 200.
 
-    python3 bench/hub_agents.py [--agents 200] [--postern build/postern]
+    python3 bench/hub_agents.py [--agents 200] [--min 64] [--postern build/postern]
+
+--min 0 gives the agents no min= (their default: 64, or 8 for an agent of a type=3 hub).
 
 Every process is stopped by PID; every wait is bounded. Figures are never asserted.
 """
@@ -27,7 +29,7 @@ from compare import (HERE, LOOP, Env, Procs, free_port, pss_kib, start, start_ba
                      status_kib, stop, up)
 
 ENV = {"POSTERN_REPORT_INTERVAL": "60s", "POSTERN_BACKOFF_MAX": "1s"}
-MIN = 64            # each agent's pool (idle data channels: connections or streams)
+MIN = 64            # each agent's pool (idle data channels: connections or streams); 0: no min=
 SETTLE = 3.0        # seconds for the agents' pools to fill once every route answers
 
 
@@ -88,9 +90,10 @@ def run(env, xtype, n):
         time.sleep(0.5)
         rss0, pss0 = status_kib(hub.pid, "VmRSS"), pss_kib(hub.pid)
         given = "&type=3" if xtype == 3 else ""
+        given += f"&min={MIN}" if MIN else ""
         for i, a in enumerate(accts):
             p = start(procs, [env.postern, f"agent://{a['token']}@{LOOP}:{ctl}?tcp={LOOP}:{echo},"
-                              f"port={base + i}&min={MIN}&log=warn{given}"],
+                              f"port={base + i}&log=warn{given}"],
                       env.log(f"agent {xtype} {i}"), ENV)
             roots.append(p.pid)
         t0 = time.time()
@@ -114,7 +117,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--postern", default=os.path.join(HERE, "..", "build", "postern"))
     ap.add_argument("--agents", type=int, default=200)
-    ap.add_argument("--min", type=int, default=64, help="each agent's min= (pool size)")
+    ap.add_argument("--min", type=int, default=64,
+                    help="each agent's min= (pool size); 0: none given (the agents' default)")
     a = ap.parse_args()
     global MIN
     MIN = a.min
@@ -129,7 +133,7 @@ def main():
             print(f"  type={xtype}: {res[xtype]}", file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"## hub with {a.agents} agents, min={a.min} ({time.strftime('%Y-%m-%d')})\n")
+    print(f"## hub with {a.agents} agents, min={a.min or 'default'} ({time.strftime('%Y-%m-%d')})\n")
     print("| type | routes answering | all up in s | hub connections | per agent |"
           " hub VmRSS KiB per idle agent | hub PSS KiB per idle agent |")
     print("|---|---|---|---|---|---|---|")

@@ -95,6 +95,7 @@ static const char usage[] =
 "  read=0|<dur>   idle timeout per connection (e.g. 30s, 5m); 0 = none\n"
 "  log=info|debug|warn|error|event|none\n"
 "  min=64         tunnel client: idle pooled data connections to keep\n"
+"                 (an agent on a type=3 hub: 8)\n"
 "  max=1024       tunnel server: ceiling of the client's pool\n"
 "  notcp=0|1      1: carry no TCP\n"
 "  noudp=0|1      1: carry no UDP (each listen address serves TCP and UDP by default)\n"

@@ -447,7 +447,7 @@ pn_config_parse(const char *url, pn_config_t *cfg, char *err)
     memset(cfg, 0, sizeof(*cfg));
     cfg->lbs = LB_ROUND_ROBIN;
     cfg->log = LOG_INFO;
-    cfg->min = 64;
+    cfg->min = 0;               /* the pool floor's default is the client's (it knows the transport) */
     cfg->max = 1024;
     cfg->report_ms = 5000;
     cfg->fallback_ms = 5 * 60 * 1000;

@@ -44,7 +44,7 @@ typedef struct pn_config {
     char *dial;                 /* owned; source IP for dials, NULL = system's choice */
     uint64_t read_ms;           /* idle timeout per connection, 0 = none */
     enum log_level log;
-    uint32_t min;               /* client pool floor */
+    uint32_t min;               /* client pool floor; 0: not given (modes/client.c picks) */
     uint32_t max;               /* server pool ceiling */
     int notcp, noudp;           /* turn a protocol off */
     uint32_t rate_mbps;         /* instance bandwidth, Mbit/s; 0 = unlimited */

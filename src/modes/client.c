@@ -36,6 +36,8 @@
 #include <string.h>
 
 #define OPEN_BURST 32           /* data connections started per refill */
+#define POOL_MIN 64             /* the pool floor without min= */
+#define POOL_MIN_MUX 8          /* ... for a hub agent over type=3 (HTTP/2 streams) */
 
 
 /* The STATE of a session that is up (docs/master.md "States"): degraded while
@@ -289,7 +291,7 @@ static long
 on_tick(ev_timer_t *t, void *arg)
 {
     struct client *cl = arg;
-    size_t min = cl->cfg->min < cl->hello.max ? cl->cfg->min : cl->hello.max;
+    size_t min = cl->min;
     if (!cl->side.sess.ready)
         return EV_TIMER_STOP;
     uint64_t takes = cl->side.sess.takes;
@@ -367,9 +369,16 @@ session_ready(struct client *cl)
                  cl->side.name, (unsigned long long)cap, cl->hello.max);
         cl->hello.max = (uint32_t)cap;
     }
-    size_t min = cl->cfg->min < cl->hello.max ? cl->cfg->min : cl->hello.max;
-    cl->target = min;
     const tun_xport_t *xd = tun_xport_client_data(&cl->xc, &cl->hello, cl->data_tls);
+    /* Without min=: 64, but a hub's agent over type=3 keeps POOL_MIN_MUX: its
+     * idle streams cost the hub memory per agent, and one more opens on the
+     * connection already there (the pool grows under load, on_tick). */
+    size_t min = cl->cfg->min != 0 ? cl->cfg->min
+                 : cl->hello.has_session && xd != NULL && xd->type == 3 ? POOL_MIN_MUX : POOL_MIN;
+    if (min > cl->hello.max)
+        min = cl->hello.max;
+    cl->min = min;
+    cl->target = min;
     log_info("%s: connected to %s, flow=%s, tls=%d, type=%d, pool %zu-%u", cl->side.name,
              pn_addr_str(&cl->server_addr, s), flow_name(cl->hello.flow), cl->hello.tls,
              xd != NULL ? xd->type : 0, min, cl->hello.max);

@@ -54,6 +54,7 @@ struct client {
     pn_list_t opens;            /* struct opening, each owned */
     size_t nopens;
     size_t target;              /* idle connections wanted */
+    size_t min;                 /* the pool's floor (min=, or its default), at most hello.max */
     ev_timer_t *refill;         /* owned */
     ev_timer_t *tick;           /* owned: per-interval scaling and health */
     ev_timer_t *reconnect;      /* owned */

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define ADMIT_SLOTS_MIN 16      /* the table's first size (a power of two) */
+
 struct admit_src {
     uint8_t key[8];             /* IPv4 address, or the IPv6 /64 */
     uint8_t v6;
@@ -44,7 +46,7 @@ slot_of(const pn_admit_t *a, const uint8_t key[8], uint8_t v6)
 }
 
 /* The slot holding <key>, or the empty slot where it would go. The table is
- * at most half full (sources <= max), so the probe ends. */
+ * at most half full (grow), so the probe ends. */
 static uint32_t
 find(const pn_admit_t *a, const uint8_t key[8], uint8_t v6)
 {
@@ -73,15 +75,29 @@ unslot(pn_admit_t *a, uint32_t i)
 void
 pn_admit_init(pn_admit_t *a, uint32_t max, uint32_t per_src)
 {
-    uint32_t slots = 4;
     memset(a, 0, sizeof(*a));
     a->max = max ? max : 1;
     a->per_src = per_src == 0 ? 1 : per_src > a->max ? a->max : per_src;
-    while (slots < 2 * a->max)
-        slots *= 2;
-    a->mask = slots - 1;
-    a->tab = xcalloc(slots * sizeof(*a->tab));
+    a->mask = ADMIT_SLOTS_MIN - 1;
+    a->tab = xcalloc(ADMIT_SLOTS_MIN * sizeof(*a->tab));
     pn_list_init(&a->all);
+}
+
+/* Double the table when one more source would fill it past half: it grows
+ * with the sources seen at once, not with max (a listener mostly sees few). */
+static void
+grow(pn_admit_t *a)
+{
+    uint32_t slots = a->mask + 1;
+    if ((a->nsrc + 1) * 2 <= slots)
+        return;
+    struct admit_src **old = a->tab;
+    a->tab = xcalloc(2 * (size_t)slots * sizeof(*a->tab));
+    a->mask = 2 * slots - 1;
+    for (uint32_t i = 0; i < slots; i++)
+        if (old[i] != NULL)
+            a->tab[find(a, old[i]->key, old[i]->v6)] = old[i];
+    free(old);
 }
 
 void
@@ -127,11 +143,13 @@ pn_admit_add(pn_admit_t *a, pn_admit_ent_t *e, const pn_addr_t *src, uint64_t no
     if (a->count >= a->max || (s != NULL && s->count >= a->per_src))
         return PN_ERR;
     if (s == NULL) {
+        grow(a);
         s = xcalloc(sizeof(*s));
         memcpy(s->key, key, 8);
         s->v6 = v6;
         pn_list_init(&s->ents);
-        a->tab[i] = s;
+        a->tab[find(a, key, v6)] = s;
+        a->nsrc++;
     }
     s->count++;
     a->count++;
@@ -154,6 +172,7 @@ pn_admit_del(pn_admit_t *a, pn_admit_ent_t *e)
     a->count--;
     if (--s->count == 0) {
         unslot(a, find(a, s->key, s->v6));
+        a->nsrc--;
         free(s);
     }
 }

@@ -38,7 +38,8 @@ typedef struct pn_admit {
     uint32_t count;             /* in the table now */
     pn_list_t all;              /* pn_admit_ent_t, oldest first */
     struct admit_src **tab;     /* owned: open addressing over sources, linear probing */
-    uint32_t mask;              /* slots - 1 (slots: a power of two >= 2 * max) */
+    uint32_t mask;              /* slots - 1 (a power of two >= 2 * nsrc: grows with it) */
+    uint32_t nsrc;              /* sources in the table */
 } pn_admit_t;
 
 /** Prepare <a> for at most <max> unfinished connections, <per_src> from one

@@ -7,15 +7,16 @@
 
 #define CTRL_OUT_MAX (1024 * 1024)   /* queued output bound; a peer that never reads is dropped */
 #define CTRL_DEAD_INTERVALS 3
+#define CTRL_IN_MIN 4096              /* input buffer while frames are small (most are) */
 
 struct tun_ctrl {
     ev_loop_t *loop;            /* borrowed */
     pn_xprt_t *x;               /* owned; watched by the channel */
     ev_timer_t *tick;           /* owned: pings and the liveness check */
     ev_defer_t *defer;          /* owned: close notification and deferred free */
-    uint8_t *in;                /* owned: PN_FRAME_MAX bytes of input */
-    size_t in_len;
-    uint8_t *out;               /* owned: queued output */
+    uint8_t *in;                /* owned: input, in_cap bytes (CTRL_IN_MIN..PN_FRAME_MAX) */
+    size_t in_len, in_cap;
+    uint8_t *out;               /* owned: queued output (NULL while none: idle costs nothing) */
     size_t out_len, out_cap;
     uint64_t interval_ms;
     uint64_t last_rx_ms;        /* when anything last arrived */
@@ -113,6 +114,9 @@ ctrl_flush(tun_ctrl_t *c)
         memmove(c->out, c->out + n, c->out_len - (size_t)n);
         c->out_len -= (size_t)n;
     }
+    free(c->out);               /* an idle channel holds no output buffer */
+    c->out = NULL;
+    c->out_cap = 0;
     return 0;
 }
 
@@ -145,7 +149,12 @@ static void
 ctrl_read(tun_ctrl_t *c)
 {
     for (;;) {
-        ssize_t n = c->x->ops->read(c->x, c->in + c->in_len, PN_FRAME_MAX - c->in_len);
+        if (c->in_len == c->in_cap) {
+            /* A frame longer than the small buffer: room for the largest one. */
+            c->in_cap = PN_FRAME_MAX;
+            c->in = xrealloc(c->in, c->in_cap);
+        }
+        ssize_t n = c->x->ops->read(c->x, c->in + c->in_len, c->in_cap - c->in_len);
         if (n == PN_AGAIN)
             return;
         if (n < 0) {
@@ -183,6 +192,10 @@ ctrl_read(tun_ctrl_t *c)
             return;
         memmove(c->in, c->in + off, c->in_len - off);
         c->in_len -= off;
+        if (c->in_cap > CTRL_IN_MIN && c->in_len <= CTRL_IN_MIN) {
+            c->in_cap = CTRL_IN_MIN;    /* the large frame is gone: back to small */
+            c->in = xrealloc(c->in, c->in_cap);
+        }
     }
 }
 
@@ -236,7 +249,8 @@ tun_ctrl_new(ev_loop_t *loop, pn_xprt_t *x, uint64_t interval_ms, tun_ctrl_frame
     c->on_frame = on_frame;
     c->on_close = on_close;
     c->ctx = ctx;
-    c->in = xmalloc(PN_FRAME_MAX);
+    c->in_cap = CTRL_IN_MIN;
+    c->in = xmalloc(c->in_cap);
     c->last_rx_ms = pn_now_ms();
     c->tick = ev_timer_new(loop, on_tick, c);
     c->defer = ev_defer_new(loop, on_defer, c);

@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#define POOL_BUCKETS 1024       /* ids are random: their first bytes spread evenly */
+#define POOL_BUCKETS_MIN 16     /* the hash's first size; it doubles past 2 per bucket */
 
 struct pconn {
     pn_list_t fifo;             /* in tun_pool.fifo, oldest first */
@@ -19,16 +19,19 @@ struct pconn {
 struct tun_pool {
     ev_loop_t *loop;            /* borrowed */
     pn_list_t fifo;             /* struct pconn, each owned */
-    struct pconn *buckets[POOL_BUCKETS];
+    struct pconn **buckets;     /* owned: nb chains */
+    size_t nb;                  /* a power of two */
     size_t n;
 };
 
+/* An id's last bytes are random (a hub's ids all start with their session's
+ * tag: the first bytes would put them in one chain). */
 static size_t
-bucket_of(const uint8_t *id)
+bucket_of(const tun_pool_t *p, const uint8_t *id)
 {
     uint32_t h;
-    memcpy(&h, id, sizeof(h));
-    return h % POOL_BUCKETS;
+    memcpy(&h, id + PN_CONN_ID_LEN - sizeof(h), sizeof(h));
+    return h & (p->nb - 1);
 }
 
 tun_pool_t *
@@ -37,7 +40,31 @@ tun_pool_new(ev_loop_t *loop)
     tun_pool_t *p = xcalloc(sizeof(*p));
     p->loop = loop;
     pn_list_init(&p->fifo);
+    p->nb = POOL_BUCKETS_MIN;
+    p->buckets = xcalloc(p->nb * sizeof(*p->buckets));
     return p;
+}
+
+/* Double the chains when they average more than two entries. */
+static void
+pool_grow(tun_pool_t *p)
+{
+    if (p->n < 2 * p->nb)
+        return;
+    struct pconn **old = p->buckets;
+    size_t onb = p->nb;
+    p->nb *= 2;
+    p->buckets = xcalloc(p->nb * sizeof(*p->buckets));
+    for (size_t i = 0; i < onb; i++) {
+        while (old[i] != NULL) {
+            struct pconn *c = old[i];
+            old[i] = c->hnext;
+            size_t b = bucket_of(p, c->id);
+            c->hnext = p->buckets[b];
+            p->buckets[b] = c;
+        }
+    }
+    free(old);
 }
 
 /* Unlink <c> from the FIFO and its bucket; return its transport (owned by the
@@ -46,7 +73,7 @@ static pn_xprt_t *
 pconn_remove(struct pconn *c)
 {
     tun_pool_t *p = c->pool;
-    struct pconn **pp = &p->buckets[bucket_of(c->id)];
+    struct pconn **pp = &p->buckets[bucket_of(p, c->id)];
     while (*pp != c)
         pp = &(*pp)->hnext;
     *pp = c->hnext;
@@ -85,7 +112,8 @@ tun_pool_add(tun_pool_t *p, const uint8_t id[PN_CONN_ID_LEN], pn_xprt_t *x)
     c->pool = p;
     memcpy(c->id, id, PN_CONN_ID_LEN);
     c->x = x;
-    size_t b = bucket_of(id);
+    pool_grow(p);
+    size_t b = bucket_of(p, id);
     c->hnext = p->buckets[b];
     p->buckets[b] = c;
     pn_list_add(&p->fifo, &c->fifo);
@@ -106,7 +134,7 @@ tun_pool_take(tun_pool_t *p, uint8_t id[PN_CONN_ID_LEN])
 pn_xprt_t *
 tun_pool_take_id(tun_pool_t *p, const uint8_t id[PN_CONN_ID_LEN])
 {
-    for (struct pconn *c = p->buckets[bucket_of(id)]; c != NULL; c = c->hnext)
+    for (struct pconn *c = p->buckets[bucket_of(p, id)]; c != NULL; c = c->hnext)
         if (memcmp(c->id, id, PN_CONN_ID_LEN) == 0)
             return pconn_remove(c);
     return NULL;
@@ -133,5 +161,6 @@ tun_pool_free_(tun_pool_t *p)
     if (p == NULL)
         return;
     tun_pool_trim(p, 0);
+    free(p->buckets);
     free(p);
 }

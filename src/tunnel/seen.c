@@ -28,7 +28,7 @@ tun_seen_add(tun_seen_t *s, const uint8_t id[PN_CONN_ID_LEN])
     if (s->n >= TUN_SEEN_MAX)
         return PN_AGAIN;
     if (s->cap == 0 || (s->n + 1) * 2 > s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 1024;
+        size_t cap = s->cap ? s->cap * 2 : 64;      /* small: most sessions see few ids */
         uint64_t *slots = xcalloc(cap * sizeof(*slots));
         for (size_t i = 0; i < s->cap; i++)
             if (s->slots[i] != 0)

@@ -80,9 +80,10 @@ test_via(void **state)
     /* A pool size per node: min= for a node we dial, max= for a reverse one. */
     assert_int_equal(pn_config_parse("proxy://:1080?users=u&via=k1@h:1?min=8,rev:k2@:2?max=16,"
                                      "k3@h:3%3Fmin=5,k4@h:4", &cfg, err), PN_OK);
+    /* min 0: not given, the client's default (64 towards a node: it is no hub) */
     static const struct { int role; uint32_t min, max; } pools[] = {
-        { PN_ROLE_CLIENT, 8, 1024 }, { PN_ROLE_SERVER, 64, 16 }, { PN_ROLE_CLIENT, 5, 1024 },
-        { PN_ROLE_CLIENT, 64, 1024 },
+        { PN_ROLE_CLIENT, 8, 1024 }, { PN_ROLE_SERVER, 0, 16 }, { PN_ROLE_CLIENT, 5, 1024 },
+        { PN_ROLE_CLIENT, 0, 1024 },
     };
     for (size_t i = 0; i < 4; i++) {
         assert_int_equal(pn_config_via_node(cfg.via, i, &node, err), PN_OK);

@@ -153,7 +153,7 @@ test_full_server(void **state)
     assert_int_equal(cfg.read_ms, 0);
     assert_int_equal(cfg.log, LOG_WARN);
     assert_int_equal(cfg.max, 2048);
-    assert_int_equal(cfg.min, 64);
+    assert_int_equal(cfg.min, 0);     /* not given: the client picks (64, or 8) */
     assert_null(cfg.crt);
     assert_null(cfg.crt_key);
     pn_config_clear(&cfg);
@@ -191,7 +191,7 @@ test_defaults(void **state)
     assert_null(cfg.dial);
     assert_int_equal(cfg.read_ms, 0);
     assert_int_equal(cfg.log, LOG_INFO);
-    assert_int_equal(cfg.min, 64);
+    assert_int_equal(cfg.min, 0);
     assert_int_equal(cfg.max, 1024);
     assert_int_equal(cfg.report_ms, 5000);
     assert_int_equal(cfg.fallback_ms, 300000);
@@ -499,7 +499,7 @@ test_agent_minimal(void **state)
     assert_int_equal(cfg.nroutes, 0);
     assert_null(cfg.routes);
     assert_string_equal(cfg.routes_file, "r.json");
-    assert_int_equal(cfg.min, 64);
+    assert_int_equal(cfg.min, 0);
     pn_config_clear(&cfg);
     /* tls= with type=2|3: the TLS to a proxy, verified with ca= (no crt/key) */
     parse_ok("agent://" TOKEN "@127.0.0.1:7000?config=r.json&type=2&tls=2&ca=ca.pem", &cfg);

@@ -131,6 +131,42 @@ test_oldest_first_and_del_is_idempotent(void **state)
 
 /* Many sources coming and going: the open-addressing table stays consistent
  * (every held count matches a recount) through deletions that shift probes. */
+/* The table starts small and grows with the sources, not with max. */
+static void
+test_table_grows_with_sources(void **state)
+{
+    enum { M = 1000 };
+    static pn_admit_ent_t e[M];
+    char buf[32];
+    pn_admit_t a;
+    memset(e, 0, sizeof(e));
+    pn_admit_init(&a, 16384, 2);
+    assert_true(a.mask + 1 <= 16);
+    for (int i = 0; i < M; i++) {
+        snprintf(buf, sizeof(buf), "10.1.%d.%d", i / 250, i % 250);
+        assert_int_equal(admit(&a, &e[i], buf, (uint64_t)i), 0);
+        assert_true(a.nsrc * 2 <= a.mask + 1);
+    }
+    assert_int_equal(a.nsrc, M);
+    assert_true(a.mask + 1 <= 4 * M);
+    for (int i = 0; i < M; i++) {
+        snprintf(buf, sizeof(buf), "10.1.%d.%d", i / 250, i % 250);
+        pn_addr_t sa = ip(buf);
+        assert_int_equal(pn_admit_held(&a, &sa), 1);
+    }
+    for (int i = 0; i < M; i += 2)
+        pn_admit_del(&a, &e[i]);
+    for (int i = 1; i < M; i += 2) {
+        snprintf(buf, sizeof(buf), "10.1.%d.%d", i / 250, i % 250);
+        pn_addr_t sa = ip(buf);
+        assert_int_equal(pn_admit_held(&a, &sa), 1);
+        pn_admit_del(&a, &e[i]);
+    }
+    assert_int_equal(a.nsrc, 0);
+    assert_int_equal(a.count, 0);
+    pn_admit_clear(&a);
+}
+
 static void
 test_churn_keeps_counts_exact(void **state)
 {
@@ -295,6 +331,7 @@ main(void)
         cmocka_unit_test(test_full_table_gives_up_the_heaviest_sources_oldest),
         cmocka_unit_test(test_ipv6_counts_per_64),
         cmocka_unit_test(test_oldest_first_and_del_is_idempotent),
+        cmocka_unit_test(test_table_grows_with_sources),
         cmocka_unit_test(test_churn_keeps_counts_exact),
         cmocka_unit_test(test_gate_deadline_is_for_the_whole_head),
         cmocka_unit_test(test_gate_evicts_to_make_room),

@@ -120,6 +120,7 @@ peer_pump(t_t *t)
 
 static int p_nframes1(t_t *t) { return t->nframes >= 1; }
 static int p_nframes2(t_t *t) { return t->nframes >= 2; }
+static int p_nframes4(t_t *t) { return t->nframes >= 4; }
 static int p_closed(t_t *t) { peer_pump(t); return t->closed; }
 static int p_pong(t_t *t) { peer_pump(t); return t->pongs > 0; }
 static int p_ping(t_t *t) { peer_pump(t); return t->pings > 0; }
@@ -232,6 +233,37 @@ test_split_into_single_bytes(void **state)
     assert_int_equal(t->types[0], PN_FT_TCP);
     assert_int_equal(t->lens[0], sizeof(p));
     assert_memory_equal(t->last_payload, p, sizeof(p));
+    assert_int_equal(t->closed, 0);
+    finish(t);
+}
+
+/* A frame larger than the channel's small input buffer, then a small one:
+ * the buffer grows for the first (in pieces) and both arrive whole. */
+static void
+test_large_frame_then_small(void **state)
+{
+    enum { BIG = 60000 };
+    t_t *t = start(10000, 0);
+    static uint8_t p[BIG], f[PN_FRAME_HDR + BIG + PN_FRAME_HDR + PN_CONN_ID_LEN];
+    for (size_t i = 0; i < sizeof(p); i++)
+        p[i] = (uint8_t)(i * 13 + 5);
+    size_t n = pn_frame_encode(f, sizeof(f), PN_FT_ROUTE_ADD, 0, 0, p, sizeof(p));
+    assert_int_not_equal(n, 0);
+    n += pn_frame_encode(f + n, sizeof(f) - n, PN_FT_TCP, 0, 0, ID, sizeof(ID));
+    for (size_t off = 0; off < n; off += 7000) {
+        peer_write(t, f + off, n - off < 7000 ? n - off : 7000);
+        run_until(t, NULL, 2);
+    }
+    assert_true(run_until(t, p_nframes2, 2000));
+    assert_int_equal(t->types[0], PN_FT_ROUTE_ADD);
+    assert_int_equal(t->lens[0], BIG);
+    assert_int_equal(t->types[1], PN_FT_TCP);
+    assert_memory_equal(t->last_payload, ID, PN_CONN_ID_LEN);
+    /* And again, now that the buffer went back to small. */
+    peer_write(t, f, n);
+    assert_true(run_until(t, p_nframes4, 2000));
+    assert_int_equal(t->lens[2], BIG);
+    assert_int_equal(t->types[3], PN_FT_TCP);
     assert_int_equal(t->closed, 0);
     finish(t);
 }
@@ -445,6 +477,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_whole_frames_delivered),
         cmocka_unit_test(test_split_into_single_bytes),
+        cmocka_unit_test(test_large_frame_then_small),
         cmocka_unit_test(test_ping_answered_with_pong),
         cmocka_unit_test(test_rtt_measured),
         cmocka_unit_test(test_silent_peer_declared_dead),
