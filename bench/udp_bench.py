@@ -148,6 +148,28 @@ def setup(kind, postern, procs, backend_port):
     return entry
 
 
+def cpu_seconds(pids):
+    """User + system CPU seconds of <pids> and their descendants (nginx's worker, socat's
+    children), from /proc."""
+    stats = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as fh:
+                    f = fh.read().rsplit(")", 1)[1].split()
+                stats[int(d)] = (int(f[1]), int(f[11]) + int(f[12]))   # ppid, utime + stime
+            except (OSError, IndexError, ValueError):
+                pass
+    tree, todo = set(), list(pids)
+    while todo:
+        p = todo.pop()
+        if p in tree:
+            continue
+        tree.add(p)
+        todo.extend(c for c, (pp, _) in stats.items() if pp == p)
+    return sum(stats[p][1] for p in tree if p in stats) / os.sysconf("SC_CLK_TCK")
+
+
 def iperf_udp(postern, kind, seconds, rate):
     procs = Procs()
     try:
@@ -155,15 +177,20 @@ def iperf_udp(postern, kind, seconds, rate):
         procs.start(["iperf3", "-s", "-p", str(sport), "--bind", LOOP])
         wait_tcp(sport)
         port = setup(kind, postern, procs, sport)
+        relays = [p.pid for p in procs.procs[1:]]
+        cpu0 = cpu_seconds(relays)
         out = subprocess.run(["iperf3", "-u", "-c", LOOP, "-p", str(port), "-b", rate, "-l", "1400",
                               "-t", str(seconds), "--json"], capture_output=True, text=True,
                              timeout=seconds + 30)
+        cpu = cpu_seconds(relays) - cpu0
         r = json.loads(out.stdout)
         if "error" in r:
-            return None, None
+            return None, None, None
         e = r["end"]
         got = e.get("sum_received", e["sum"])      # what reached the iperf3 server
-        return got["bits_per_second"] / 1e9, e["sum"]["lost_percent"]
+        gib = got["bytes"] / (1 << 30)
+        return (got["bits_per_second"] / 1e9, e["sum"]["lost_percent"],
+                cpu / gib if relays and gib > 0 else None)
     finally:
         procs.stop_all()
 
@@ -256,19 +283,20 @@ def main():
 
     print(f"## UDP on loopback ({time.strftime('%Y-%m-%d')}, {platform.machine()}, "
           f"{os.cpu_count()} cores, iperf3 -u -b {a.rate} -l 1400 -t {a.seconds})\n")
-    print("| path | delivered Gbit/s | ÷ direct | loss % | ping p50 idle ms | p99 idle | "
-          "p50 under flood | p99 under flood | pings lost |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| path | delivered Gbit/s | ÷ direct | loss % | relay CPU s/GiB delivered | "
+          "ping p50 idle ms | p99 idle | p50 under flood | p99 under flood | pings lost |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     direct = None
     for k in kinds:
-        bps, loss = iperf_udp(postern, k, a.seconds, a.rate)
+        bps, loss, cpg = iperf_udp(postern, k, a.seconds, a.rate)
         h = hol(postern, k, a.hol_seconds) if a.hol_seconds > 0 else [float("nan")] * 4 + ["-"]
         if k == "direct":
             direct = bps
         tp = f"{bps:.2f}" if bps is not None else "n/a"
         ratio = f"{bps / direct:.2f}x" if bps is not None and direct else "-"
         ls = f"{loss:.1f}" if loss is not None else "n/a"
-        print(f"| {k} | {tp} | {ratio} | {ls} | {h[0]:.3f} | {h[1]:.3f} | {h[2]:.3f} | {h[3]:.3f} | {h[4]} |")
+        cp = f"{cpg:.2f}" if cpg is not None else "-"
+        print(f"| {k} | {tp} | {ratio} | {ls} | {cp} | {h[0]:.3f} | {h[1]:.3f} | {h[2]:.3f} | {h[3]:.3f} | {h[4]} |")
         sys.stdout.flush()
 
 
