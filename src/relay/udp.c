@@ -240,8 +240,14 @@ replan:
                 continue;
             }
             if (udp_sc->scnt[i] > 1 && (errno == EINVAL || errno == EIO)) {
-                log_info("udp: the kernel refuses to segment on this path (%s): "
-                         "one datagram per message on it", strerror(errno));
+                static int told;    /* said once per process, then at debug level */
+                if (!told) {
+                    told = 1;
+                    log_info("udp: the kernel refuses to segment on a path (%s): "
+                             "one datagram per message on it", strerror(errno));
+                } else {
+                    log_debug("udp: no GSO on a path (%s)", strerror(errno));
+                }
                 *gso = 0;
                 goto replan;
             }
