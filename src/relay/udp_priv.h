@@ -100,7 +100,7 @@ struct udp_table {
 };
 
 /* One loop per thread: one scratch area per thread, allocated on first use
- * and kept (about 2.2 MiB of address space; the kernel backs only the pages
+ * and kept (about 4.2 MiB of address space; the kernel backs only the pages
  * datagrams touch). No allocation per datagram. */
 struct scratch {
     struct mmsghdr rmsg[UDP_MMSG];  /* recvmmsg headers, one per slot */
