@@ -122,6 +122,7 @@ static const char usage[] =
 "POSTERN_DNS_SERVER=<ip>[:<port>] (ask this DNS server instead of the system's),\n"
 "POSTERN_NO_SPLICE=1 (relay plain TCP through a buffer instead of splice()),\n"
 "POSTERN_NO_MMSG=1 (one UDP datagram per system call, not recvmmsg/sendmmsg),\n"
+"POSTERN_NO_GSO=1 (no UDP_SEGMENT on UDP sends, no UDP_GRO on receives),\n"
 "POSTERN_NO_KTLS=1 (seal TLS records in user space even where the kernel offers kTLS),\n"
 "POSTERN_REUSEPORT=1 (several processes with the same URL share a TCP listen port),\n"
 "POSTERN_SHUTDOWN_TIMEOUT=5s (alias NP_SHUTDOWN_TIMEOUT: on SIGTERM open connections\n"

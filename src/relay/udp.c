@@ -10,6 +10,11 @@
  * runs, so datagrams of a session keep their order. Each datagram still gets
  * its own bucket check, counters, PROXY header and drop decision.
  *
+ * The kernel's offloads carry bulk: every socket asks for UDP_GRO (a train of
+ * datagrams read as one buffer is cut back by its segment size), and equal
+ * sizes in the out batch leave as one UDP_SEGMENT message each (udp_seg.h),
+ * per socket falling back to one datagram per message where refused.
+ *
  * When the kernel refuses recvmmsg/sendmmsg (ENOSYS, EINVAL), or
  * POSTERN_NO_MMSG=1 is set, every datagram costs its own system calls and
  * every frame its own write, as before batching.
@@ -24,6 +29,8 @@
 #include "net/sock.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +75,42 @@ table_unlink(udp_sess_t *s)
     if (*pp == s)
         *pp = s->hnext;
     s->t = NULL;
+}
+
+/* --- sockets ----------------------------------------------------------- */
+
+/* Ask the kernel to hand <fd>'s datagrams over in GRO trains (refused: one by
+ * one, nothing else changes) and, when <gso>, return the largest segment a
+ * GSO send on it may carry: its path's MTU less the headers, 0 when the
+ * kernel has no UDP_SEGMENT or the path is unknown (not connected). */
+static size_t
+udp_offload(int fd, int gso)
+{
+    int one = 1, zero = 0, mtu = 0;
+    socklen_t ml = sizeof(mtu);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+
+    if (fd == -1 || udp_gso_on != 1)
+        return 0;
+    setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
+    if (!gso || udp_mmsg_on != 1 ||
+        setsockopt(fd, SOL_UDP, UDP_SEGMENT, &zero, sizeof(zero)) == -1 ||
+        getsockname(fd, (struct sockaddr *)&ss, &sl) == -1)
+        return 0;
+    size_t hdrs;
+    if (ss.ss_family == AF_INET) {
+        if (getsockopt(fd, IPPROTO_IP, IP_MTU, &mtu, &ml) == -1)
+            return 0;
+        hdrs = 20 + 8;
+    } else {
+        if (getsockopt(fd, IPPROTO_IPV6, IPV6_MTU, &mtu, &ml) == -1)
+            return 0;
+        hdrs = 40 + 8;
+    }
+    if (mtu <= (int)hdrs)
+        return 0;
+    return (size_t)mtu - hdrs < UDP_GSO_BYTES ? (size_t)mtu - hdrs : UDP_GSO_BYTES;
 }
 
 /* --- sessions ---------------------------------------------------------- */
@@ -118,47 +161,106 @@ sess_free(udp_sess_t *s)
 }
 
 
-/* Send the datagrams of the out batch (<n> in smsg) through <s>'s datagram
- * socket <fd>, <to_exit> telling which end that is, with sendmmsg(). A message
- * the kernel refuses gets the single-datagram rules: a target that answers
- * "port unreachable" ends the session (the rest of the batch goes with it,
- * counted as dropped),
- * any other failure drops that datagram and counts it; the send resumes after
- * it. */
-static void
-dgram_write(udp_sess_t *s, int to_exit, int fd, struct mmsghdr *m, unsigned n)
+/* Plan the sends of the out batch's datagrams from <first> (of <n>) through
+ * a socket whose largest GSO segment is <seg_max> (0: no GSO): consecutive
+ * datagrams that cut back the same way share one message, the kernel cutting
+ * it (UDP_SEGMENT). Return how many messages, at most UDP_OUT. */
+static unsigned
+plan_sends(udp_sess_t *s, int to_exit, unsigned first, unsigned n, size_t seg_max)
 {
-    unsigned i = 0;
-    while (i < n && !s->dead) {
-        if (udp_mmsg_on == 1 && n - i > 1) {
-            int r = sendmmsg(fd, m + i, n - i, MSG_NOSIGNAL);
-            if (r > 0) {
-                i += (unsigned)r;
-                continue;       /* a short count: the next call shows what stopped it */
-            }
-            if (errno == ENOSYS || errno == EINVAL) {
-                /* Refused as a call, or this message is bad: one alone tells. */
-                int e = errno;
-                if (sendmsg(fd, &m[i].msg_hdr, MSG_NOSIGNAL) != -1) {
-                    errno = e;
-                    udp_mmsg_off("sendmmsg");
-                    i++;
-                    continue;
+    struct scratch *x = udp_sc;
+    size_t hdr = to_exit ? s->hdr_len : 0;
+    unsigned m = 0, v = 0;
+    for (unsigned d = first; d < n; m++) {
+        unsigned k = udp_gso_take(x->ol + d, n - d, hdr, seg_max);
+        struct msghdr *h = &x->smsg[m].msg_hdr;
+        memset(h, 0, sizeof(*h));
+        h->msg_iov = &x->siov[v];           /* a group's iovecs follow each other */
+        for (unsigned i = d; i < d + k; i++) {
+            if (hdr > 0)
+                x->siov[v++] = (struct iovec){ s->hdr, hdr };
+            x->siov[v++] = (struct iovec){ (void *)x->od[i], x->ol[i] };
+        }
+        h->msg_iovlen = (size_t)(&x->siov[v] - h->msg_iov);
+        if (k > 1) {
+            h->msg_control = x->sctl[m].b;
+            h->msg_controllen = udp_cmsg_segment(x->sctl[m].b, sizeof(x->sctl[m].b),
+                                                 (uint16_t)(hdr + x->ol[d]));
+        }
+        if (!to_exit && s->pfd == -1) {
+            /* No socket of its own: the user's address on the table's socket. */
+            h->msg_name = &s->peer.ss;
+            h->msg_namelen = s->peer.len;
+        }
+        x->scnt[m] = k;
+        d += k;
+    }
+    return m;
+}
+
+/* Send the out batch's <n> datagrams through <s>'s datagram socket <fd>,
+ * <to_exit> telling which end that is: groups of equal sizes as one GSO
+ * message each, the messages together in one sendmmsg(). A message the
+ * kernel refuses gets the single-datagram rules: a target that answers "port
+ * unreachable" ends the session (the rest of the batch goes with it, counted
+ * as dropped), any other failure drops that message's datagrams and counts
+ * them; the send resumes after it. A GSO message refused as such (EINVAL,
+ * EIO: a path that cannot segment) turns GSO off on that socket and its
+ * datagrams go again one by one. */
+static void
+dgram_write(udp_sess_t *s, int to_exit, int fd, unsigned n)
+{
+    size_t *gso = to_exit ? &s->gso_fd : &s->gso_pfd;
+    unsigned first = 0;
+replan:
+    while (first < n && !s->dead) {
+        unsigned m = plan_sends(s, to_exit, first, n, *gso);
+        struct mmsghdr *msg = udp_sc->smsg;
+        unsigned i = 0;
+        while (i < m && !s->dead) {
+            if (udp_mmsg_on == 1 && m - i > 1) {
+                int r = sendmmsg(fd, msg + i, m - i, MSG_NOSIGNAL);
+                if (r > 0) {
+                    while (r-- > 0)
+                        first += udp_sc->scnt[i++];
+                    continue;   /* a short count: the next call shows what stopped it */
                 }
+                if (errno == ENOSYS || errno == EINVAL) {
+                    /* Refused as a call, or this message is bad: one alone tells. */
+                    int e = errno;
+                    if (sendmsg(fd, &msg[i].msg_hdr, MSG_NOSIGNAL) != -1) {
+                        errno = e;
+                        udp_mmsg_off("sendmmsg");
+                        first += udp_sc->scnt[i++];
+                        continue;
+                    }
+                }
+            } else if (sendmsg(fd, &msg[i].msg_hdr, MSG_NOSIGNAL) != -1) {
+                first += udp_sc->scnt[i++];
+                continue;
             }
-        } else if (sendmsg(fd, &m[i].msg_hdr, MSG_NOSIGNAL) != -1) {
-            i++;
-            continue;
+            if (udp_sc->scnt[i] > 1 && (errno == EINVAL || errno == EIO)) {
+                static int told;    /* said once per process, then at debug level */
+                if (!told) {
+                    told = 1;
+                    log_info("udp: the kernel refuses to segment on a path (%s): "
+                             "one datagram per message on it", strerror(errno));
+                } else {
+                    log_debug("udp: no GSO on a path (%s)", strerror(errno));
+                }
+                *gso = 0;
+                goto replan;
+            }
+            if (to_exit && errno == ECONNREFUSED) {
+                /* The datagrams of the batch behind this one go with the session:
+                 * dropped, and counted as such. */
+                udp_count(s->g->c.drops, n - first - udp_sc->scnt[i]);
+                udp_sess_end(s, "target unreachable");
+                return;
+            }
+            udp_count(s->g->c.drops, udp_sc->scnt[i]);
+            first += udp_sc->scnt[i++];
         }
-        if (to_exit && errno == ECONNREFUSED) {
-            /* The datagrams of the batch behind this one go with the session:
-             * dropped, and counted as such. */
-            udp_count(s->g->c.drops, n - i - 1);
-            udp_sess_end(s, "target unreachable");
-            return;
-        }
-        udp_count(s->g->c.drops, 1);
-        i++;
     }
 }
 
@@ -183,7 +285,7 @@ udp_out_flush(void)
         udp_stream_write_batch(s, udp_sc->stage, stage_len);
     } else if (n > 0) {
         int fd = to_exit ? s->fd : s->pfd != -1 ? s->pfd : s->t != NULL ? s->t->fd : -1;
-        dgram_write(s, to_exit, fd, udp_sc->smsg, n);
+        dgram_write(s, to_exit, fd, n);
     }
 }
 
@@ -203,28 +305,13 @@ out_forget(udp_sess_t *s)
 static void
 dgram_push(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len)
 {
-    if (udp_ob.s != s || udp_ob.to_exit != to_exit || udp_ob.n == UDP_MMSG)
+    if (udp_ob.s != s || udp_ob.to_exit != to_exit || udp_ob.n == UDP_OUT)
         udp_out_flush();
     if (s->dead)
         return;
     struct scratch *x = udp_scratch();
-    struct mmsghdr *m = &x->smsg[udp_ob.n];
-    struct iovec *iov = x->siov[udp_ob.n];
-    memset(m, 0, sizeof(*m));
-    m->msg_hdr.msg_iov = iov;
-    if (to_exit && s->hdr_len > 0) {
-        iov[0] = (struct iovec){ s->hdr, s->hdr_len };
-        iov[1] = (struct iovec){ (void *)d, len };
-        m->msg_hdr.msg_iovlen = 2;
-    } else {
-        iov[0] = (struct iovec){ (void *)d, len };
-        m->msg_hdr.msg_iovlen = 1;
-    }
-    if (!to_exit && s->pfd == -1) {
-        /* No socket of its own: the user's address on the table's socket. */
-        m->msg_hdr.msg_name = &s->peer.ss;
-        m->msg_hdr.msg_namelen = s->peer.len;
-    }
+    x->od[udp_ob.n] = d;
+    x->ol[udp_ob.n] = len;
     udp_ob.s = s;
     udp_ob.to_exit = to_exit;
     udp_ob.n++;
@@ -255,44 +342,76 @@ udp_deliver(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len)
         udp_count(s->g->c.tx, len);
 }
 
-/* Read at most <max> datagrams from <fd> into the scratch slots, with their
- * sources into udp_sc->from when <named>: recvmmsg(), or one recvfrom() on the
- * single-datagram path. Return how many were read (> 0), or -1 with errno
- * set (EAGAIN when none waits). */
+/* Read at most <max> buffers from <fd> into the scratch slots, with their
+ * sources into udp_sc->from when <named> and their GRO segment sizes into
+ * udp_sc->gro: recvmmsg(), or one recvmsg() on the single-datagram path. A
+ * buffer cut short (larger than a slot) is dropped and counted in <drops>.
+ * Return how many were kept (>= 0), or -1 with errno set (EAGAIN when none
+ * waits). */
 static int
-recv_burst(int fd, int max, int named)
+recv_burst(int fd, int max, int named, uint64_t *drops)
 {
     struct scratch *x = udp_scratch();
-    if (udp_mmsg_on == 1 && max > 1) {
-        for (int i = 0; i < max; i++) {
-            x->riov[i] = (struct iovec){ x->slot[i], SLOT_LEN };
-            x->rmsg[i].msg_hdr = (struct msghdr){
-                .msg_name = named ? &x->from[i].ss : NULL,
-                .msg_namelen = named ? sizeof(x->from[i].ss) : 0,
-                .msg_iov = &x->riov[i],
-                .msg_iovlen = 1,
-            };
-        }
-        int n = recvmmsg(fd, x->rmsg, (unsigned)max, MSG_DONTWAIT, NULL);
-        if (n > 0) {
-            for (int i = 0; i < n; i++) {
-                x->len[i] = x->rmsg[i].msg_len;
-                x->from[i].len = x->rmsg[i].msg_hdr.msg_namelen;
-            }
-            return n;
-        }
-        if (n == 0 || (errno != ENOSYS && errno != EINVAL))
-            return -1;
-        udp_mmsg_off("recvmmsg");
+    for (int i = 0; i < max; i++) {
+        x->riov[i] = (struct iovec){ x->slot[i], SLOT_LEN };
+        x->rmsg[i].msg_hdr = (struct msghdr){
+            .msg_name = named ? &x->from[i].ss : NULL,
+            .msg_namelen = named ? sizeof(x->from[i].ss) : 0,
+            .msg_iov = &x->riov[i],
+            .msg_iovlen = 1,
+            .msg_control = x->rctl[i].b,
+            .msg_controllen = sizeof(x->rctl[i].b),
+        };
     }
-    x->from[0].len = sizeof(x->from[0].ss);
-    ssize_t n = recvfrom(fd, x->slot[0], SLOT_LEN, 0,
-                         named ? (struct sockaddr *)&x->from[0].ss : NULL,
-                         named ? &x->from[0].len : NULL);
-    if (n == -1)
-        return -1;
-    x->len[0] = (size_t)n;
-    return 1;
+    int n = -1;
+    if (udp_mmsg_on == 1 && max > 1) {
+        n = recvmmsg(fd, x->rmsg, (unsigned)max, MSG_DONTWAIT, NULL);
+        if (n == 0 || (n == -1 && errno != ENOSYS && errno != EINVAL))
+            return -1;
+        if (n == -1)
+            udp_mmsg_off("recvmmsg");
+    }
+    if (n == -1) {
+        ssize_t r = recvmsg(fd, &x->rmsg[0].msg_hdr, MSG_DONTWAIT);
+        if (r == -1)
+            return -1;
+        x->rmsg[0].msg_len = (unsigned)r;
+        n = 1;
+    }
+    int kept = 0;
+    for (int i = 0; i < n; i++) {
+        struct msghdr *h = &x->rmsg[i].msg_hdr;
+        if (h->msg_flags & MSG_TRUNC) {
+            udp_count(drops, 1);
+            continue;
+        }
+        if (kept != i) {
+            /* Close the gap a dropped buffer left (rare): slots follow. */
+            memmove(x->slot[kept], x->slot[i], x->rmsg[i].msg_len);
+            x->from[kept] = x->from[i];
+        }
+        x->len[kept] = x->rmsg[i].msg_len;
+        x->from[kept].len = h->msg_namelen;
+        x->gro[kept] = udp_cmsg_gro(h);
+        kept++;
+    }
+    return kept;
+}
+
+/* Datagram <j> of the buffer read into slot <i> (a GRO train holds several):
+ * its start, and its size into <len>. */
+static const uint8_t *
+slot_dgram(int i, size_t j, size_t *len)
+{
+    *len = udp_gro_seg(udp_sc->len[i], udp_sc->gro[i], j);
+    return udp_sc->slot[i] + j * udp_sc->gro[i];
+}
+
+/* How many datagrams the buffer in slot <i> holds. */
+static size_t
+slot_count(int i)
+{
+    return udp_gro_count(udp_sc->len[i], udp_sc->gro[i]);
 }
 
 /* How many datagrams to ask the next read for, <done> of the burst read. */
@@ -310,7 +429,7 @@ conn_io(int fd, int ready, void *arg)
     udp_sess_t *s = arg;
     for (int done = 0; done < UDP_BURST && !s->dead; ) {
         int want = burst_want(done);
-        int n = recv_burst(fd, want, 0);
+        int n = recv_burst(fd, want, 0, s->g->c.drops);
         if (n == -1) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                 return;
@@ -318,7 +437,11 @@ conn_io(int fd, int ready, void *arg)
             return;
         }
         for (int i = 0; i < n && !s->dead; i++)
-            udp_deliver(s, 0, udp_sc->slot[i], udp_sc->len[i]);
+            for (size_t j = 0, k = slot_count(i); j < k && !s->dead; j++) {
+                size_t len;
+                const uint8_t *d = slot_dgram(i, j, &len);
+                udp_deliver(s, 0, d, len);
+            }
         udp_out_flush();
         done += n;
         if (n < want && udp_mmsg_on == 1)
@@ -339,14 +462,19 @@ peer_io(int fd, int ready, void *arg)
     udp_sess_t *s = arg;
     for (int done = 0; done < UDP_BURST && !s->dead; ) {
         int want = burst_want(done);
-        int n = recv_burst(fd, want, 1);
+        int n = recv_burst(fd, want, 1, s->g->c.drops);
         if (n == -1)
             return;             /* EAGAIN, or an ICMP error for a reply: nothing to do */
         for (int i = 0; i < n && !s->dead; i++) {
-            if (pn_addr_equal(&udp_sc->from[i], &s->peer))
-                udp_deliver(s, 1, udp_sc->slot[i], udp_sc->len[i]);
-            else if (s->t != NULL)
-                table_dispatch(s->t, &udp_sc->from[i], udp_sc->slot[i], udp_sc->len[i]);
+            int mine = pn_addr_equal(&udp_sc->from[i], &s->peer);
+            for (size_t j = 0, k = slot_count(i); j < k && !s->dead; j++) {
+                size_t len;
+                const uint8_t *d = slot_dgram(i, j, &len);
+                if (mine)
+                    udp_deliver(s, 1, d, len);
+                else if (s->t != NULL)
+                    table_dispatch(s->t, &udp_sc->from[i], d, len);
+            }
         }
         udp_out_flush();
         done += n;
@@ -375,6 +503,7 @@ sess_new(udp_group_t *g, int fd, pn_xprt_t *x)
     s->fd = fd;
     s->pfd = -1;
     s->last_ms = pn_now_ms();
+    s->gso_fd = udp_offload(fd, 1);
     if (fd != -1) {
         s->fd_io = ev_io_new(g->loop, fd, conn_io, s);
         ev_io_set(s->fd_io, EV_RD);
@@ -400,6 +529,7 @@ udp_sess_new_peer(udp_table_t *t, const pn_addr_t *peer, int fd, pn_xprt_t *x)
     s->peer = *peer;
     s->t = t;
     s->pfd = pn_udp_peer_socket(t->fd, peer);
+    s->gso_pfd = udp_offload(s->pfd, 1);
     if (s->pfd != -1) {
         s->pfd_io = ev_io_new(t->loop, s->pfd, peer_io, s);
         ev_io_set(s->pfd_io, EV_RD);
@@ -496,11 +626,15 @@ table_io(int fd, int ready, void *arg)
     udp_table_t *t = arg;
     for (int done = 0; done < UDP_BURST; ) {
         int want = burst_want(done);
-        int n = recv_burst(fd, want, 1);
+        int n = recv_burst(fd, want, 1, t->g->c.drops);
         if (n == -1)
             return;             /* EAGAIN, or an ICMP error for an earlier reply: nothing to do */
         for (int i = 0; i < n; i++)
-            table_dispatch(t, &udp_sc->from[i], udp_sc->slot[i], udp_sc->len[i]);
+            for (size_t j = 0, k = slot_count(i); j < k; j++) {
+                size_t len;
+                const uint8_t *d = slot_dgram(i, j, &len);
+                table_dispatch(t, &udp_sc->from[i], d, len);
+            }
         udp_out_flush();
         done += n;
         if (n < want && udp_mmsg_on == 1)
@@ -533,6 +667,7 @@ udp_table_new(ev_loop_t *loop, int fd, udp_group_t *g, udp_new_peer_cb cb, void 
     t->local.len = sizeof(t->local.ss);
     if (getsockname(fd, (struct sockaddr *)&t->local.ss, &t->local.len) == -1)
         memset(&t->local, 0, sizeof(t->local));
+    udp_offload(fd, 0);
     t->io = ev_io_new(loop, fd, table_io, t);
     ev_io_set(t->io, EV_RD);
     return t;

@@ -13,6 +13,7 @@
 __thread struct scratch *udp_sc;
 __thread struct out_batch udp_ob;
 int udp_mmsg_on = -1;
+int udp_gso_on = -1;
 
 void
 udp_mmsg_init(void)
@@ -22,6 +23,12 @@ udp_mmsg_init(void)
         udp_mmsg_on = e == NULL || *e == '\0' || strcmp(e, "0") == 0;
         log_debug("udp: %s", udp_mmsg_on ? "batched path in use (recvmmsg/sendmmsg)"
                                      : "single-datagram path in use (POSTERN_NO_MMSG)");
+    }
+    if (udp_gso_on == -1) {
+        const char *e = getenv("POSTERN_NO_GSO");
+        udp_gso_on = e == NULL || *e == '\0' || strcmp(e, "0") == 0;
+        if (!udp_gso_on)
+            log_debug("udp: GSO and GRO not asked for (POSTERN_NO_GSO)");
     }
 }
 

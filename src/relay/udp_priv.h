@@ -14,6 +14,7 @@
 #define PN_RELAY_UDP_PRIV_H
 
 #include "relay/udp_types.h"
+#include "relay/udp_seg.h"
 #include "core/buf.h"
 #include "core/ev.h"
 #include "core/list.h"
@@ -22,8 +23,10 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#define UDP_BURST 64                /* datagrams read per readiness, for fairness */
-#define UDP_MMSG 32                 /* datagrams per recvmmsg() and per sendmmsg() */
+#define UDP_BURST 256               /* reads' datagrams per readiness, for fairness */
+#define UDP_MMSG 64                 /* buffers per recvmmsg() (each may hold a GRO train) */
+#define UDP_OUT 256                 /* datagrams in the out batch, per sendmmsg() at most */
+#define UDP_CTL CMSG_SPACE(sizeof(int))     /* room for the UDP_GRO control message */
 #define STREAM_OUT_MAX (256 * 1024) /* framed bytes queued towards a data connection */
 #define STAGE_MAX (64 * 1024)       /* framed bytes gathered for one write to a data connection */
 #define SLOT_LEN (UDP_DGRAM_MAX + 1)
@@ -55,6 +58,7 @@ struct udp_sess {
     int pfd;                    /* PEER entry: owned socket connected to the user, or -1 */
     ev_io_t *pfd_io;            /* owned */
     int fd;                     /* CONN exit: owned, -1 otherwise */
+    size_t gso_fd, gso_pfd;     /* largest GSO segment on fd / pfd, 0 when GSO is off */
     ev_io_t *fd_io;             /* owned */
     struct ustream st;          /* the STREAM end, if any */
     uint64_t last_ms;           /* last datagram either way */
@@ -96,15 +100,21 @@ struct udp_table {
 };
 
 /* One loop per thread: one scratch area per thread, allocated on first use
- * and kept (about 2.2 MiB of address space; the kernel backs only the pages
+ * and kept (about 4.2 MiB of address space; the kernel backs only the pages
  * datagrams touch). No allocation per datagram. */
 struct scratch {
     struct mmsghdr rmsg[UDP_MMSG];  /* recvmmsg headers, one per slot */
     struct iovec riov[UDP_MMSG];
-    pn_addr_t from[UDP_MMSG];       /* sources of the datagrams read */
+    union { struct cmsghdr c; uint8_t b[UDP_CTL]; } rctl[UDP_MMSG];  /* UDP_GRO */
+    pn_addr_t from[UDP_MMSG];       /* sources of the buffers read */
     size_t len[UDP_MMSG];           /* their sizes */
-    struct mmsghdr smsg[UDP_MMSG];  /* the out batch towards a datagram socket */
-    struct iovec siov[UDP_MMSG][2]; /* PROXY header (optional), datagram */
+    size_t gro[UDP_MMSG];           /* their GRO segment sizes, 0 for one datagram */
+    const uint8_t *od[UDP_OUT];     /* the out batch towards a datagram socket */
+    size_t ol[UDP_OUT];             /* its datagrams' sizes */
+    struct mmsghdr smsg[UDP_OUT];   /* the sends made of it, one per GSO group */
+    unsigned scnt[UDP_OUT];         /* datagrams in each */
+    struct iovec siov[2 * UDP_OUT]; /* per datagram: PROXY header (optional), datagram */
+    union { struct cmsghdr c; uint8_t b[UDP_SEG_CMSG_SPACE]; } sctl[UDP_OUT];    /* UDP_SEGMENT */
     uint8_t stage[STAGE_MAX + 2 + UDP_DGRAM_MAX];   /* the out batch towards a data connection */
     uint8_t slot[UDP_MMSG][SLOT_LEN];               /* datagrams read */
 };
@@ -113,7 +123,7 @@ struct scratch {
 struct out_batch {
     udp_sess_t *s;              /* borrowed: whose datagrams wait, NULL when empty */
     int to_exit;                /* towards its exit end (1) or its entry end (0) */
-    unsigned n;                 /* datagrams in smsg (towards a datagram socket) */
+    unsigned n;                 /* datagrams in od/ol (towards a datagram socket) */
     size_t stage_len;           /* framed bytes in stage (towards a data connection) */
 };
 
@@ -123,6 +133,9 @@ extern __thread struct scratch *udp_sc;
 /* Whether recvmmsg()/sendmmsg() are used: 1 yes, 0 no (POSTERN_NO_MMSG=1, or
  * the kernel refused them), -1 not decided yet. */
 extern int udp_mmsg_on;
+/* Whether UDP_SEGMENT/UDP_GRO are asked for: 1 yes, 0 no (POSTERN_NO_GSO=1),
+ * -1 not decided yet. Each socket still falls back alone where refused. */
+extern int udp_gso_on;
 
 static inline void
 udp_count(uint64_t *c, uint64_t n)
@@ -133,7 +146,8 @@ udp_count(uint64_t *c, uint64_t n)
 
 /** The per-thread scratch area, allocated on first use (udp_batch.c). */
 struct scratch *udp_scratch(void);
-/** Decide once whether recvmmsg()/sendmmsg() are used (POSTERN_NO_MMSG). */
+/** Decide once whether recvmmsg()/sendmmsg() (POSTERN_NO_MMSG) and GSO/GRO
+ *  (POSTERN_NO_GSO) are used. */
 void udp_mmsg_init(void);
 /** The kernel refused <call> (ENOSYS, EINVAL): one datagram per call from now on. */
 void udp_mmsg_off(const char *call);

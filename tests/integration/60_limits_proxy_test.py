@@ -6,6 +6,7 @@ from 127.0.0.2 so their address differs from postern's own 127.0.0.1; haproxy wi
 accept-proxy is the real consumer, a Python decoder checks the exact header."""
 import os
 import socket
+import struct
 import time
 
 import pytest
@@ -132,3 +133,24 @@ def test_udp_v2_header_through_reverse_tunnel(tunnel, udp_proxy_receivers):
     rx = udp_proxy_receivers()
     t = tunnel("reverse", rx.port, key="proxyudp", client_params="proxy=2").start()
     check_udp_headers(rx, t.user_port)
+
+
+def test_udp_v2_header_on_every_datagram_of_a_gso_train(postern, udp_proxy_receivers):
+    """Datagrams of one size relayed in a burst leave postern as GSO sends: the v2 header
+    must still come once before each payload, the shorter last one included."""
+    rx = udp_proxy_receivers()
+    p = udp_entry(postern, [rx.port], "proxy=2", udp_ready=False)
+    check_udp_headers(rx, p.port, want=1)      # the session (and its sockets) exist
+    n0 = len(rx.records)
+    segs = [b"%03d" % i + os.urandom(97) for i in range(30)] + [b"end" + os.urandom(40)]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((USER_IP, 0))
+        user = s.getsockname()
+        s.sendmsg([b"".join(segs)], [(socket.IPPROTO_UDP, getattr(socket, "UDP_SEGMENT", 103),
+                                      struct.pack("H", 100))], 0, ("127.0.0.1", p.port))
+        recs = rx.wait_count(n0 + len(segs), timeout=5)[n0:]
+    assert [r[2] for r in recs] == segs, \
+        f"{len(recs)} of {len(segs)} arrived, payload sizes {[len(r[2]) for r in recs][:40]}"
+    for peer, info, payload in recs:
+        assert isinstance(info, dict), f"datagram without a valid v2 header: {info} {payload!r}"
+        assert info["src"] == user and info["dst"] == ("127.0.0.1", p.port), info

@@ -6,6 +6,8 @@ and a burst of 200 datagrams is neither merged nor split, in single-end and reve
 tunnel. Correctness must never depend on the fast path being available."""
 import os
 import random
+import socket
+import struct
 
 import pytest
 
@@ -66,5 +68,45 @@ def test_burst_of_200_keeps_datagram_boundaries(mode, path, postern, udp_backend
     index = {p: i for i, p in enumerate(payloads)}
     order = [index[d] for d in got]
     assert order == sorted(order), f"datagrams came back reordered: {order[:40]}"
+    s.assert_alive()
+    assert_path(s, path)
+
+
+def send_gso_train(client, segs):
+    """Send <segs> (all of one size but the last, which may be shorter) as one buffer the
+    kernel cuts into datagrams (UDP_SEGMENT): on loopback postern's socket, asking for GRO,
+    receives them as one train it must cut back by the segment size."""
+    udp_segment = getattr(socket, "UDP_SEGMENT", 103)
+    gso = struct.pack("H", len(segs[0]))
+    client.sock.sendmsg([b"".join(segs)], [(socket.IPPROTO_UDP, udp_segment, gso)], 0,
+                        ("127.0.0.1", client.port))
+    client.sent.extend(segs)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("mode", MODES)
+def test_gso_trains_are_cut_back_into_their_datagrams(mode, path, postern, udp_backends):
+    """A user sending with GSO: trains of 1000-byte datagrams ending in a shorter one (and a
+    train of 64 1-byte datagrams) reach the backend and come back one datagram each, whole
+    and in order, on either path (GRO on postern's sockets, GSO on its sends)."""
+    u = udp_backends()
+    s = start(mode, path, postern, u.port)
+    trains = [[os.urandom(1000) for _ in range(10)] + [os.urandom(357)],
+              [os.urandom(1) for _ in range(64)],
+              [os.urandom(1400) for _ in range(40)]]
+    with UdpClient(s.port) as c:
+        c.exchange(b"warm-up", timeout=2.0, retries=3)
+        for segs in trains:
+            rx0 = u.counts()[0]
+            send_gso_train(c, segs)
+            got = []
+            while len(got) < len(segs):
+                d = c.recv(3.0)
+                if d is None:
+                    break
+                got.append(d)
+            assert [len(d) for d in got] == [len(p) for p in segs], \
+                f"backend got {u.counts()[0] - rx0} datagrams; sizes back {[len(d) for d in got][:20]}"
+            assert got == segs, "datagrams came back altered or reordered"
     s.assert_alive()
     assert_path(s, path)
