@@ -7,7 +7,11 @@
  *   "PNH1" | len u16 (big endian, <= HDR_MAX) | type u8 | port u16 | hostlen u8 | host | src text
  *
  * <src> is the user's "ip:port" as B saw it. A answers 'K' and hands the
- * link to its http=, https= or tcp route user path, or 'N' and closes. */
+ * link to its http=, https= or tcp route user path, or 'N' and closes.
+ *
+ * Pooled: B keeps POOL_IDLE links handshaken ahead of need to each hub it carried
+ * a user to; A waits for an idle link's header with no deadline (the header's
+ * first byte arms it). A pooled link found closed is replaced once. */
 #include "modes/hub_peer.h"
 #include "modes/hub_acct.h"
 #include "modes/hub_reg.h"
@@ -25,6 +29,16 @@
 
 #define HDR_MAX 512
 #define PSK_LABEL "postern/cluster-psk/v1"
+#define POOL_IDLE 8             /* pre-warmed links per peer hub */
+#define POOL_RETRY_MS 1000      /* after a failed warm-up, no new one before */
+
+/* B: the pre-warmed links to one other hub (its peer= address). */
+typedef struct ppool {
+    pn_list_t node;             /* in hub_peer.pools */
+    pn_addr_t peer;
+    size_t idle, warming;       /* links ready (PC_IDLE) and being set up */
+    uint64_t failed_ms;         /* when a warm-up last failed */
+} ppool_t;
 
 typedef struct plisten {
     pn_list_t node;             /* in hub_peer.listens */
@@ -44,6 +58,7 @@ struct hub_peer {
     ev_io_t *lio;               /* owned */
     pn_list_t conns;            /* struct pconn, owned */
     pn_list_t listens;          /* plisten_t, owned */
+    pn_list_t pools;            /* ppool_t, owned */
     pn_stats_t stats;
     pn_links_t links;           /* forwarded users' relays (this hub's side) */
     pn_ratelim_t refuse_log;    /* refused peers, once a second */
@@ -55,6 +70,7 @@ enum pconn_state {
     PC_HANDSHAKE,               /* TLS handshake (both sides) */
     PC_HEADER,                  /* A: reading the header; B: writing it */
     PC_ANSWER,                  /* B: waiting for 'K' / 'N' */
+    PC_IDLE,                    /* B: a pooled link, ready, no user yet */
 };
 
 /* One hub-to-hub connection before it is handed over: accepted (A) or dialed (B). */
@@ -73,6 +89,8 @@ struct pconn {
     uint8_t *pre;               /* B: owned copy of what the user sent already */
     size_t pre_len;
     plisten_t *udp;             /* B, a udp user: its listener (the session starts there) */
+    ppool_t *pool;              /* B: the pool this link warms for (no user yet) */
+    int pooled;                 /* B: taken from a pool (replaced once if found closed) */
     uint8_t hdr[HDR_MAX + 6];
     size_t hlen, hoff;          /* bytes in <hdr>; written (B) */
 };
@@ -80,6 +98,12 @@ struct pconn {
 static void
 pconn_free(struct pconn *c)
 {
+    if (c->pool != NULL && c->st == PC_IDLE)
+        c->pool->idle--;
+    else if (c->pool != NULL) {
+        c->pool->warming--;
+        c->pool->failed_ms = pn_now_ms();
+    }
     pn_list_del(&c->node);
     ev_io_free(c->io);
     if (c->fd != -1)
@@ -267,6 +291,8 @@ handed(struct pconn *c)
 }
 
 static void on_link(pn_xprt_t *x, int ready, void *arg);
+static void pool_ready(struct pconn *c);
+static int redial(struct pconn *c);
 
 /* Drive <c> as far as it goes; it may be freed. */
 static void
@@ -284,11 +310,25 @@ step(struct pconn *c)
             return;
         }
         c->st = PC_HEADER;
+        if (c->pool != NULL) {
+            pool_ready(c);
+            return;
+        }
     }
     if (c->st == PC_HEADER && !c->dialed) {
+        size_t had = c->hlen;
         rc = read_header(c);
         if (rc == PN_AGAIN) {
+            /* An idle pooled link waits for its user; its header, once begun, has a deadline. */
+            if (c->hlen == 0)
+                ev_timer_disarm(c->deadline);
+            else if (had == 0)
+                ev_timer_arm(c->deadline, c->p->env.cfg->handshake_ms);
             pn_xprt_watch(c->x, c->p->env.loop, c->x->want ? c->x->want : EV_RD, on_link, c);
+            return;
+        }
+        if (rc != PN_OK && c->hlen == 0) {
+            pconn_free(c);      /* an idle link its hub closed (pool trimmed, hub gone) */
             return;
         }
         if (rc != PN_OK) {
@@ -306,7 +346,8 @@ step(struct pconn *c)
                 return;
             }
             if (n <= 0) {
-                refuse(c, "the link closed");
+                if (!c->pooled || redial(c) != PN_OK)
+                    refuse(c, "the link closed");
                 return;
             }
             c->hoff += (size_t)n;
@@ -320,6 +361,8 @@ step(struct pconn *c)
             pn_xprt_watch(c->x, c->p->env.loop, c->x->want ? c->x->want : EV_RD, on_link, c);
             return;
         }
+        if (n != 1 && c->pooled && redial(c) == PN_OK)
+            return;
         if (n != 1 || a != 'K') {
             refuse(c, n == 1 ? "the route is not held there (any more)" : "the link closed");
             return;
@@ -366,8 +409,122 @@ pconn_new(hub_peer_t *p, int dialed, const pn_addr_t *peer)
     return c;
 }
 
-/* Dial the hub holding the route and send the header; the user is <x> (tcp,
- * http, https) or a udp user of listener <udp> whose first datagram is <pre>. */
+/* A new link to the hub at <a> (connecting, then TLS); NULL, logged, if it cannot start. */
+static struct pconn *
+dial(hub_peer_t *p, const pn_addr_t *a)
+{
+    char err[PN_ERR_LEN], s[PN_ADDRSTRLEN];
+    int fd = pn_dial_tcp(a, NULL, err);
+    if (fd == -1) {
+        log_warn("cluster: cannot reach hub %s: %s", pn_addr_str(a, s), err);
+        return NULL;
+    }
+    pn_sock_tune(fd);           /* no Nagle: the header and the answer are small writes */
+    struct pconn *c = pconn_new(p, 1, a);
+    c->fd = fd;
+    c->io = ev_io_new(p->env.loop, fd, on_connected, c);
+    ev_io_set(c->io, EV_WR);
+    return c;
+}
+
+static ppool_t *
+pool_get(hub_peer_t *p, const pn_addr_t *a)
+{
+    for (pn_list_t *q = p->pools.next; q != &p->pools; q = q->next) {
+        ppool_t *pl = pn_container_of(q, ppool_t, node);
+        if (pn_addr_equal(&pl->peer, a))
+            return pl;
+    }
+    ppool_t *pl = xcalloc(sizeof(*pl));
+    pl->peer = *a;
+    pn_list_add(&p->pools, &pl->node);
+    return pl;
+}
+
+/* Warm links to <pl>'s hub up to POOL_IDLE (not draining, nor after a recent failure). */
+static void
+pool_fill(hub_peer_t *p, ppool_t *pl)
+{
+    if (p->draining || (pl->failed_ms != 0 && pn_now_ms() - pl->failed_ms < POOL_RETRY_MS))
+        return;
+    while (pl->idle + pl->warming < POOL_IDLE) {
+        struct pconn *c = dial(p, &pl->peer);
+        if (c == NULL) {
+            pl->failed_ms = pn_now_ms();
+            return;
+        }
+        c->pool = pl;
+        pl->warming++;
+    }
+}
+
+/* An idle pooled link turned readable: its hub closed it (no byte is due). */
+static void
+on_idle(pn_xprt_t *x, int ready, void *arg)
+{
+    struct pconn *c = arg;
+    char b;
+    (void)ready;
+    if (x->ops->read(x, &b, 1) == PN_AGAIN)
+        pn_xprt_watch(x, c->p->env.loop, x->want ? x->want : EV_RD, on_idle, c);
+    else
+        pconn_free(c);
+}
+
+static void                 /* <c>'s handshake is done: it waits in its pool, no deadline */
+pool_ready(struct pconn *c)
+{
+    c->st = PC_IDLE;
+    c->pool->warming--;
+    c->pool->idle++;
+    ev_timer_disarm(c->deadline);
+    pn_xprt_watch(c->x, c->p->env.loop, EV_RD, on_idle, c);
+}
+
+static struct pconn *      /* the oldest ready link of <pl>, out of the pool; or NULL */
+pool_take(hub_peer_t *p, ppool_t *pl)
+{
+    struct pconn *found = NULL;
+    for (pn_list_t *q = p->conns.next; q != &p->conns; q = q->next) {
+        struct pconn *c = pn_container_of(q, struct pconn, node);
+        if (c->pool == pl && c->st == PC_IDLE) {
+            found = c;          /* the list is oldest first */
+            break;
+        }
+    }
+    if (found == NULL)
+        return NULL;
+    pl->idle--;
+    found->pool = NULL;
+    found->pooled = 1;
+    found->st = PC_HEADER;
+    ev_timer_arm(found->deadline, p->env.cfg->handshake_ms);
+    return found;
+}
+
+/* Pooled link <c> found closed before its answer: its user goes on a new one. */
+static int
+redial(struct pconn *c)
+{
+    struct pconn *n = dial(c->p, &c->peer);
+    if (n == NULL)
+        return PN_ERR;
+    n->user = c->user;
+    n->pre = c->pre;
+    n->pre_len = c->pre_len;
+    n->src = c->src;
+    n->dst = c->dst;
+    n->udp = c->udp;
+    memcpy(n->hdr, c->hdr, c->hlen);
+    n->hlen = c->hlen;
+    c->user = NULL;
+    c->pre = NULL;
+    pconn_free(c);
+    return PN_OK;
+}
+
+/* Carry user <x> (tcp, http, https), or a udp user of listener <udp> whose first
+ * datagram is <pre>, to the route's hub over a pooled link (or a new one). */
 static int
 forward(hub_peer_t *p, uint8_t type, const char *host, uint16_t port, pn_xprt_t *x,
         const uint8_t *pre, size_t pre_len, const pn_addr_t *src, const pn_addr_t *dst,
@@ -385,14 +542,11 @@ forward(hub_peer_t *p, uint8_t type, const char *host, uint16_t port, pn_xprt_t 
     pn_addr_set_port(&a, (uint16_t)strtoul(pp, NULL, 10));
     free(ph);
     free(pp);
-    int fd = pn_dial_tcp(&a, NULL, err);
-    if (fd == -1) {
-        log_warn("cluster: cannot reach hub %s: %s", peer, err);
+    ppool_t *pl = pool_get(p, &a);
+    struct pconn *c = pool_take(p, pl);
+    if (c == NULL && (c = dial(p, &a)) == NULL)
         return PN_ERR;
-    }
-    pn_sock_tune(fd);           /* no Nagle: the header and the answer are small writes */
-    struct pconn *c = pconn_new(p, 1, &a);
-    c->fd = fd;
+    pool_fill(p, pl);
     c->user = x;
     c->src = *src;
     c->dst = *dst;
@@ -416,8 +570,8 @@ forward(hub_peer_t *p, uint8_t type, const char *host, uint16_t port, pn_xprt_t 
     c->udp = udp;
     if (x != NULL)
         pn_xprt_unwatch(x);
-    c->io = ev_io_new(p->env.loop, fd, on_connected, c);
-    ev_io_set(c->io, EV_WR);
+    if (c->pooled)              /* ready: write the header when the loop comes back */
+        pn_xprt_watch(c->x, p->env.loop, EV_WR, on_link, c);
     return PN_OK;
 }
 
@@ -565,6 +719,7 @@ hub_peer_new(const hub_peer_env_t *env, const uint8_t *secret, size_t len, char 
     p->env = *env;
     pn_list_init(&p->conns);
     pn_list_init(&p->listens);
+    pn_list_init(&p->pools);
     pn_hmac_sha256((const uint8_t *)PSK_LABEL, strlen(PSK_LABEL), secret, len, psk);
     p->srv = pn_tls_psk_new(1, psk, sizeof(psk), err);
     p->cli = p->srv != NULL ? pn_tls_psk_new(0, psk, sizeof(psk), err) : NULL;
@@ -585,8 +740,15 @@ hub_peer_new(const hub_peer_env_t *env, const uint8_t *secret, size_t len, char 
     return p;
 }
 
+/* A link without a user: pooled here, or another hub's idle one (no header byte yet). */
+static int
+pconn_spare(const struct pconn *c)
+{
+    return c->pool != NULL || (!c->dialed && c->st == PC_HEADER && c->hlen == 0);
+}
+
 /* The hub drains: no new user from the other hubs nor on their routes' ports
- * here; links running go on. */
+ * here, the pooled links close; links running go on. */
 void
 hub_peer_drain(hub_peer_t *p)
 {
@@ -594,8 +756,13 @@ hub_peer_drain(hub_peer_t *p)
         return;
     while (!pn_list_empty(&p->listens))
         plisten_free(pn_container_of(p->listens.next, plisten_t, node));
-    p->draining = 1;            /* hub_peer_remote opens no listener any more */
+    p->draining = 1;            /* hub_peer_remote opens no listener, pool_fill no link */
     ev_io_free(p->lio);
+    for (pn_list_t *q = p->conns.next, *n; q != &p->conns; q = n) {
+        n = q->next;
+        if (pconn_spare(pn_container_of(q, struct pconn, node)))
+            pconn_free(pn_container_of(q, struct pconn, node));
+    }
 }
 
 /* Users carried, or being carried, through <p>. */
@@ -606,7 +773,7 @@ hub_peer_busy(const hub_peer_t *p)
     if (p == NULL)
         return 0;
     for (pn_list_t *q = p->conns.next; q != &p->conns; q = q->next)
-        n++;
+        n += !pconn_spare(pn_container_of(q, struct pconn, node));
     return n + p->links.n;
 }
 
@@ -619,6 +786,11 @@ hub_peer_free_(hub_peer_t *p)
         pconn_free(pn_container_of(p->conns.next, struct pconn, node));
     while (!pn_list_empty(&p->listens))
         plisten_free(pn_container_of(p->listens.next, plisten_t, node));
+    while (!pn_list_empty(&p->pools)) {
+        ppool_t *pl = pn_container_of(p->pools.next, ppool_t, node);
+        pn_list_del(&pl->node);
+        free(pl);
+    }
     pn_links_close_all(&p->links);
     ev_io_free(p->lio);
     close(p->lfd);
