@@ -16,6 +16,9 @@ from hub_util import (DOMAIN, Route, account, curl_host, echo_once, hubstack,  #
                       port_block)
 
 
+OUTAGE_S = 10      # how long Redis stays away (the figure): mostly waiting
+
+
 @pytest.fixture
 def redis(tmp_path):
     r = RedisServer(tmp_path / "redis").start()
@@ -88,9 +91,11 @@ def test_redis_away_known_routes_answer_new_claims_wait_and_reconcile(redis, hub
     st.agent(a, alice["token"], [Route("http", web.port, host="kept")])
     b.wait_state(lambda s: remote_route(s, f"http:kept.{DOMAIN}") is not None, timeout=5)
     redis.stop()
+    back_at = time.monotonic() + OUTAGE_S
     a.proc.wait_for_log(r"cluster: Redis 127\.0\.0\.1:\d+ unreachable", timeout=5)
-    # a known route answers
+    # a known route answers, on its hub and through the other one (its cache)
     assert curl_host(a.http_port, f"kept.{DOMAIN}", "/k")[0] == 200
+    assert curl_host(b.http_port, f"kept.{DOMAIN}", "/kb")[0] == 200
     # a new one is refused, with the reason, and asked again by the agent
     late = Route("http", web.port, host="late")
     ag = st.agent(a, alice["token"], [late], wait=False)
@@ -98,8 +103,14 @@ def test_redis_away_known_routes_answer_new_claims_wait_and_reconcile(redis, hub
     after = ag.proc.mark()
     assert "cluster registry (Redis) is unreachable" in why, why
     assert "UNAVAILABLE" in ag.proc.output()
-    time.sleep(3)
-    assert curl_host(a.http_port, f"kept.{DOMAIN}", "/k2")[0] == 200
+    # and go on answering, on both hubs, for as long as Redis is away
+    n = 0
+    while time.monotonic() < back_at:
+        assert curl_host(a.http_port, f"kept.{DOMAIN}", f"/k{n}")[0] == 200
+        assert curl_host(b.http_port, f"kept.{DOMAIN}", f"/kb{n}")[0] == 200
+        n += 1
+        time.sleep(0.5)
+    assert b.state()["cluster"]["redis"] != "up"
     # Redis returns empty (no persistence): the hubs reconcile
     redis.start()
     ag.proc.wait_for_log(r"agent: route http:late registered as late\.", timeout=10, start=after)
@@ -112,6 +123,9 @@ def test_redis_away_known_routes_answer_new_claims_wait_and_reconcile(redis, hub
     o = st.agent(b, bob["token"], [other], wait=False)
     assert o.refused(other) == f"host kept.{DOMAIN} is taken"
     assert curl_host(a.http_port, f"late.{DOMAIN}", "/l")[0] == 200
+    assert curl_host(b.http_port, f"late.{DOMAIN}", "/lb")[0] == 200
+    # the registry is whole again, nothing stale nor lost
+    assert redis.keys("pn:r:*") == {f"pn:r:http:kept.{DOMAIN}", f"pn:r:http:late.{DOMAIN}"}
 
 
 def test_cluster_settings_and_secrets(hubstack, tmp_path):
