@@ -9,9 +9,11 @@
  * <src> is the user's "ip:port" as B saw it. A answers 'K' and hands the
  * link to its http=, https= or tcp route user path, or 'N' and closes.
  *
- * Pooled: B keeps POOL_IDLE links handshaken ahead of need to each hub it carried
- * a user to; A waits for an idle link's header with no deadline (the header's
- * first byte arms it). A pooled link found closed is replaced once. */
+ * Multiplexed: B keeps one link to each hub it carried a user to whose header
+ * has type HDR_MUX; after A's 'K' both ends run HTTP/2 on it (tls/h2_mux.h) and
+ * each later user is a stream of it, with the same header and answer, so that a
+ * user costs no TCP or TLS handshake. Users that come while it is being set up
+ * get a link of their own. */
 #include "modes/hub_peer.h"
 #include "modes/hub_acct.h"
 #include "modes/hub_reg.h"
@@ -20,6 +22,7 @@
 #include "core/url.h"
 #include "net/sock.h"
 #include "tls/digest.h"
+#include "tls/h2_mux.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -29,15 +32,17 @@
 
 #define HDR_MAX 512
 #define PSK_LABEL "postern/cluster-psk/v1"
-#define POOL_IDLE 8             /* pre-warmed links per peer hub */
-#define POOL_RETRY_MS 1000      /* after a failed warm-up, no new one before */
+#define HDR_MUX 0xff            /* header type: this link becomes a multiplexed carrier */
+#define MUX_PATH "/postern-hub"
+#define POOL_RETRY_MS 1000      /* after a failed carrier, no new one before */
 
-/* B: the pre-warmed links to one other hub (its peer= address). */
+/* B: the multiplexed carrier to one other hub (its peer= address). */
 typedef struct ppool {
     pn_list_t node;             /* in hub_peer.pools */
     pn_addr_t peer;
-    size_t idle, warming;       /* links ready (PC_IDLE) and being set up */
-    uint64_t failed_ms;         /* when a warm-up last failed */
+    pn_h2_mux_t *mux;           /* a reference: the carrier, once set up */
+    struct pconn *dialing;      /* the carrier being set up */
+    uint64_t failed_ms;         /* when a carrier last failed */
 } ppool_t;
 
 typedef struct plisten {
@@ -59,6 +64,7 @@ struct hub_peer {
     pn_list_t conns;            /* struct pconn, owned */
     pn_list_t listens;          /* plisten_t, owned */
     pn_list_t pools;            /* ppool_t, owned */
+    pn_list_t muxes;            /* carriers other hubs set up here (pn_h2_mux_server) */
     pn_stats_t stats;
     pn_links_t links;           /* forwarded users' relays (this hub's side) */
     pn_ratelim_t refuse_log;    /* refused peers, once a second */
@@ -70,7 +76,6 @@ enum pconn_state {
     PC_HANDSHAKE,               /* TLS handshake (both sides) */
     PC_HEADER,                  /* A: reading the header; B: writing it */
     PC_ANSWER,                  /* B: waiting for 'K' / 'N' */
-    PC_IDLE,                    /* B: a pooled link, ready, no user yet */
 };
 
 /* One hub-to-hub connection before it is handed over: accepted (A) or dialed (B). */
@@ -89,8 +94,7 @@ struct pconn {
     uint8_t *pre;               /* B: owned copy of what the user sent already */
     size_t pre_len;
     plisten_t *udp;             /* B, a udp user: its listener (the session starts there) */
-    ppool_t *pool;              /* B: the pool this link warms for (no user yet) */
-    int pooled;                 /* B: taken from a pool (replaced once if found closed) */
+    ppool_t *pool;              /* B: the carrier this link is to become (no user) */
     uint8_t hdr[HDR_MAX + 6];
     size_t hlen, hoff;          /* bytes in <hdr>; written (B) */
 };
@@ -98,10 +102,8 @@ struct pconn {
 static void
 pconn_free(struct pconn *c)
 {
-    if (c->pool != NULL && c->st == PC_IDLE)
-        c->pool->idle--;
-    else if (c->pool != NULL) {
-        c->pool->warming--;
+    if (c->pool != NULL) {
+        c->pool->dialing = NULL;
         c->pool->failed_ms = pn_now_ms();
     }
     pn_list_del(&c->node);
@@ -189,6 +191,47 @@ accepted_udp(struct pconn *c, uint16_t port)
     return PN_OK;
 }
 
+static void step(struct pconn *c);
+static struct pconn *pconn_new(hub_peer_t *p, int dialed, const pn_addr_t *peer);
+
+/* A: a user on a stream of another hub's carrier: its header and answer follow, as on a link. */
+static void
+on_stream(pn_xprt_t *x, void *arg)
+{
+    hub_peer_t *p = arg;
+    pn_h2_mux_t *m = pn_h2_mux_of(x);
+    pn_addr_t peer = { .len = sizeof(peer.ss) };
+    int fd = m != NULL ? pn_h2_mux_fd(m) : -1;
+    if (p->draining || fd == -1 ||
+        getpeername(fd, (struct sockaddr *)&peer.ss, &peer.len) != 0) {
+        pn_xprt_free(x);
+        return;
+    }
+    struct pconn *c = pconn_new(p, 0, &peer);
+    c->dst.len = sizeof(c->dst.ss);
+    if (getsockname(fd, (struct sockaddr *)&c->dst.ss, &c->dst.len) != 0)
+        c->dst.len = 0;
+    c->x = x;
+    c->st = PC_HEADER;
+    step(c);
+}
+
+/* A: another hub's carrier: 'K', then HTTP/2 on it, each of its streams a user. */
+static void
+accepted_mux(struct pconn *c)
+{
+    char answer = 'K';
+    if (c->p->draining || c->x->ops->write(c->x, &answer, 1) != 1) {
+        pconn_free(c);
+        return;
+    }
+    pn_xprt_t *x = c->x;
+    c->x = NULL;
+    pn_xprt_unwatch(x);
+    pn_h2_mux_server(c->p->env.loop, x, MUX_PATH, on_stream, c->p, &c->p->muxes);
+    pconn_free(c);
+}
+
 /* The header is whole in c->hdr: hand the link over, or refuse. */
 static void
 accepted(struct pconn *c)
@@ -213,6 +256,10 @@ accepted(struct pconn *c)
         pn_addr_set_port(&c->src, (uint16_t)strtoul(sp, NULL, 10));
     free(sh);
     free(sp);
+    if (type == HDR_MUX) {
+        accepted_mux(c);
+        return;
+    }
     if (type == PN_RT_UDP) {
         if (accepted_udp(c, port) != PN_OK) {
             log_info("cluster: a hub asked for udp port %u, not held here", (unsigned)port);
@@ -271,6 +318,18 @@ read_header(struct pconn *c)
 static void
 handed(struct pconn *c)
 {
+    if (c->pool != NULL) {      /* the carrier: HTTP/2 from now on, users are its streams */
+        pn_xprt_t *x = c->x;
+        c->x = NULL;
+        pn_xprt_unwatch(x);
+        ppool_t *pl = c->pool;
+        pl->mux = pn_h2_mux_client(c->p->env.loop, x, MUX_PATH, "hub", 1);
+        pl->failed_ms = 0;
+        pl->dialing = NULL;
+        c->pool = NULL;
+        pconn_free(c);
+        return;
+    }
     if (c->udp != NULL) {
         /* The link carries this user's datagrams length-framed, as a data channel. */
         pn_xprt_t *x = c->x;
@@ -291,8 +350,6 @@ handed(struct pconn *c)
 }
 
 static void on_link(pn_xprt_t *x, int ready, void *arg);
-static void pool_ready(struct pconn *c);
-static int redial(struct pconn *c);
 
 /* Drive <c> as far as it goes; it may be freed. */
 static void
@@ -310,25 +367,11 @@ step(struct pconn *c)
             return;
         }
         c->st = PC_HEADER;
-        if (c->pool != NULL) {
-            pool_ready(c);
-            return;
-        }
     }
     if (c->st == PC_HEADER && !c->dialed) {
-        size_t had = c->hlen;
         rc = read_header(c);
         if (rc == PN_AGAIN) {
-            /* An idle pooled link waits for its user; its header, once begun, has a deadline. */
-            if (c->hlen == 0)
-                ev_timer_disarm(c->deadline);
-            else if (had == 0)
-                ev_timer_arm(c->deadline, c->p->env.cfg->handshake_ms);
             pn_xprt_watch(c->x, c->p->env.loop, c->x->want ? c->x->want : EV_RD, on_link, c);
-            return;
-        }
-        if (rc != PN_OK && c->hlen == 0) {
-            pconn_free(c);      /* an idle link its hub closed (pool trimmed, hub gone) */
             return;
         }
         if (rc != PN_OK) {
@@ -346,8 +389,7 @@ step(struct pconn *c)
                 return;
             }
             if (n <= 0) {
-                if (!c->pooled || redial(c) != PN_OK)
-                    refuse(c, "the link closed");
+                refuse(c, "the link closed");
                 return;
             }
             c->hoff += (size_t)n;
@@ -361,8 +403,6 @@ step(struct pconn *c)
             pn_xprt_watch(c->x, c->p->env.loop, c->x->want ? c->x->want : EV_RD, on_link, c);
             return;
         }
-        if (n != 1 && c->pooled && redial(c) == PN_OK)
-            return;
         if (n != 1 || a != 'K') {
             refuse(c, n == 1 ? "the route is not held there (any more)" : "the link closed");
             return;
@@ -441,96 +481,41 @@ pool_get(hub_peer_t *p, const pn_addr_t *a)
     return pl;
 }
 
-/* Warm links to <pl>'s hub up to POOL_IDLE (not draining, nor after a recent failure). */
-static void
-pool_fill(hub_peer_t *p, ppool_t *pl)
+static void header(struct pconn *c, uint8_t type, const char *host, uint16_t port,
+                   const pn_addr_t *src);
+
+/* A stream of <pl>'s carrier to its hub, or NULL when there is none yet (then one
+ * is set up, unless draining or a carrier failed within POOL_RETRY_MS). */
+static pn_xprt_t *
+pool_stream(hub_peer_t *p, ppool_t *pl)
 {
-    if (p->draining || (pl->failed_ms != 0 && pn_now_ms() - pl->failed_ms < POOL_RETRY_MS))
-        return;
-    while (pl->idle + pl->warming < POOL_IDLE) {
-        struct pconn *c = dial(p, &pl->peer);
-        if (c == NULL) {
-            pl->failed_ms = pn_now_ms();
-            return;
-        }
-        c->pool = pl;
-        pl->warming++;
+    if (pl->mux != NULL && !pn_h2_mux_alive(pl->mux)) {
+        pn_h2_mux_unref(pl->mux);
+        pl->mux = NULL;
     }
-}
-
-/* An idle pooled link turned readable: its hub closed it (no byte is due). */
-static void
-on_idle(pn_xprt_t *x, int ready, void *arg)
-{
-    struct pconn *c = arg;
-    char b;
-    (void)ready;
-    if (x->ops->read(x, &b, 1) == PN_AGAIN)
-        pn_xprt_watch(x, c->p->env.loop, x->want ? x->want : EV_RD, on_idle, c);
-    else
-        pconn_free(c);
-}
-
-static void                 /* <c>'s handshake is done: it waits in its pool, no deadline */
-pool_ready(struct pconn *c)
-{
-    c->st = PC_IDLE;
-    c->pool->warming--;
-    c->pool->idle++;
-    ev_timer_disarm(c->deadline);
-    pn_xprt_watch(c->x, c->p->env.loop, EV_RD, on_idle, c);
-}
-
-static struct pconn *      /* the oldest ready link of <pl>, out of the pool; or NULL */
-pool_take(hub_peer_t *p, ppool_t *pl)
-{
-    struct pconn *found = NULL;
-    for (pn_list_t *q = p->conns.next; q != &p->conns; q = q->next) {
-        struct pconn *c = pn_container_of(q, struct pconn, node);
-        if (c->pool == pl && c->st == PC_IDLE) {
-            found = c;          /* the list is oldest first */
-            break;
-        }
-    }
-    if (found == NULL)
+    pn_xprt_t *x = pl->mux != NULL ? pn_h2_mux_open(pl->mux) : NULL;
+    if (x != NULL || pl->mux != NULL || pl->dialing != NULL || p->draining ||
+        (pl->failed_ms != 0 && pn_now_ms() - pl->failed_ms < POOL_RETRY_MS))
+        return x;
+    struct pconn *c = dial(p, &pl->peer);
+    if (c == NULL) {
+        pl->failed_ms = pn_now_ms();
         return NULL;
-    pl->idle--;
-    found->pool = NULL;
-    found->pooled = 1;
-    found->st = PC_HEADER;
-    ev_timer_arm(found->deadline, p->env.cfg->handshake_ms);
-    return found;
-}
-
-/* Pooled link <c> found closed before its answer: its user goes on a new one. */
-static int
-redial(struct pconn *c)
-{
-    struct pconn *n = dial(c->p, &c->peer);
-    if (n == NULL)
-        return PN_ERR;
-    n->user = c->user;
-    n->pre = c->pre;
-    n->pre_len = c->pre_len;
-    n->src = c->src;
-    n->dst = c->dst;
-    n->udp = c->udp;
-    memcpy(n->hdr, c->hdr, c->hlen);
-    n->hlen = c->hlen;
-    c->user = NULL;
-    c->pre = NULL;
-    pconn_free(c);
-    return PN_OK;
+    }
+    c->pool = pl;
+    pl->dialing = c;
+    header(c, HDR_MUX, "", 0, &pl->peer);
+    return NULL;
 }
 
 /* Carry user <x> (tcp, http, https), or a udp user of listener <udp> whose first
- * datagram is <pre>, to the route's hub over a pooled link (or a new one). */
+ * datagram is <pre>, to the route's hub on a stream of its carrier (or a new link). */
 static int
 forward(hub_peer_t *p, uint8_t type, const char *host, uint16_t port, pn_xprt_t *x,
         const uint8_t *pre, size_t pre_len, const pn_addr_t *src, const pn_addr_t *dst,
         plisten_t *udp)
 {
-    char peer[PN_ADDRSTRLEN + 256], err[PN_ERR_LEN], s[PN_ADDRSTRLEN], *ph = NULL, *pp = NULL;
+    char peer[PN_ADDRSTRLEN + 256], err[PN_ERR_LEN], *ph = NULL, *pp = NULL;
     pn_addr_t a;
     size_t hl = strlen(host);
     if (hub_reg_remote(p->env.reg, type, host, port, peer, sizeof(peer)) != PN_OK || hl > 255 ||
@@ -542,11 +527,15 @@ forward(hub_peer_t *p, uint8_t type, const char *host, uint16_t port, pn_xprt_t 
     pn_addr_set_port(&a, (uint16_t)strtoul(pp, NULL, 10));
     free(ph);
     free(pp);
-    ppool_t *pl = pool_get(p, &a);
-    struct pconn *c = pool_take(p, pl);
-    if (c == NULL && (c = dial(p, &a)) == NULL)
+    pn_xprt_t *sx = pool_stream(p, pool_get(p, &a));
+    struct pconn *c = sx != NULL ? pconn_new(p, 1, &a) : dial(p, &a);
+    if (c == NULL)
         return PN_ERR;
-    pool_fill(p, pl);
+    if (sx != NULL) {           /* a stream: ready, no handshake */
+        c->x = sx;
+        c->st = PC_HEADER;
+        pn_xprt_watch(sx, p->env.loop, EV_WR, on_link, c);
+    }
     c->user = x;
     c->src = *src;
     c->dst = *dst;
@@ -555,6 +544,19 @@ forward(hub_peer_t *p, uint8_t type, const char *host, uint16_t port, pn_xprt_t 
         memcpy(c->pre, pre, pre_len);
         c->pre_len = pre_len;
     }
+    header(c, type, host, port, src);
+    c->udp = udp;
+    if (x != NULL)
+        pn_xprt_unwatch(x);
+    return PN_OK;
+}
+
+/* <c>'s header: the route's <type>, <host> (255 bytes at most) and <port>, the user <src>. */
+static void
+header(struct pconn *c, uint8_t type, const char *host, uint16_t port, const pn_addr_t *src)
+{
+    char s[PN_ADDRSTRLEN];
+    size_t hl = strlen(host);
     pn_addr_str(src, s);
     size_t sl = strlen(s), len = 4 + hl + sl;
     memcpy(c->hdr, "PNH1", 4);
@@ -567,12 +569,6 @@ forward(hub_peer_t *p, uint8_t type, const char *host, uint16_t port, pn_xprt_t 
     memcpy(c->hdr + 10, host, hl);
     memcpy(c->hdr + 10 + hl, s, sl);
     c->hlen = 6 + len;
-    c->udp = udp;
-    if (x != NULL)
-        pn_xprt_unwatch(x);
-    if (c->pooled)              /* ready: write the header when the loop comes back */
-        pn_xprt_watch(c->x, p->env.loop, EV_WR, on_link, c);
-    return PN_OK;
 }
 
 /* Carry a user to the hub holding its route: see hub_peer.h. */
@@ -720,6 +716,7 @@ hub_peer_new(const hub_peer_env_t *env, const uint8_t *secret, size_t len, char 
     pn_list_init(&p->conns);
     pn_list_init(&p->listens);
     pn_list_init(&p->pools);
+    pn_list_init(&p->muxes);
     pn_hmac_sha256((const uint8_t *)PSK_LABEL, strlen(PSK_LABEL), secret, len, psk);
     p->srv = pn_tls_psk_new(1, psk, sizeof(psk), err);
     p->cli = p->srv != NULL ? pn_tls_psk_new(0, psk, sizeof(psk), err) : NULL;
@@ -740,15 +737,8 @@ hub_peer_new(const hub_peer_env_t *env, const uint8_t *secret, size_t len, char 
     return p;
 }
 
-/* A link without a user: pooled here, or another hub's idle one (no header byte yet). */
-static int
-pconn_spare(const struct pconn *c)
-{
-    return c->pool != NULL || (!c->dialed && c->st == PC_HEADER && c->hlen == 0);
-}
-
 /* The hub drains: no new user from the other hubs nor on their routes' ports
- * here, the pooled links close; links running go on. */
+ * here, no new carrier; links and streams running go on. */
 void
 hub_peer_drain(hub_peer_t *p)
 {
@@ -756,12 +746,17 @@ hub_peer_drain(hub_peer_t *p)
         return;
     while (!pn_list_empty(&p->listens))
         plisten_free(pn_container_of(p->listens.next, plisten_t, node));
-    p->draining = 1;            /* hub_peer_remote opens no listener, pool_fill no link */
+    p->draining = 1;            /* hub_peer_remote opens no listener, pool_stream no carrier */
     ev_io_free(p->lio);
     for (pn_list_t *q = p->conns.next, *n; q != &p->conns; q = n) {
         n = q->next;
-        if (pconn_spare(pn_container_of(q, struct pconn, node)))
+        if (pn_container_of(q, struct pconn, node)->pool != NULL)     /* a carrier, no user */
             pconn_free(pn_container_of(q, struct pconn, node));
+    }
+    for (pn_list_t *q = p->pools.next; q != &p->pools; q = q->next) {
+        ppool_t *pl = pn_container_of(q, ppool_t, node);
+        pn_h2_mux_unref(pl->mux);
+        pl->mux = NULL;
     }
 }
 
@@ -773,7 +768,7 @@ hub_peer_busy(const hub_peer_t *p)
     if (p == NULL)
         return 0;
     for (pn_list_t *q = p->conns.next; q != &p->conns; q = q->next)
-        n += !pconn_spare(pn_container_of(q, struct pconn, node));
+        n += pn_container_of(q, struct pconn, node)->pool == NULL;  /* not a carrier */
     return n + p->links.n;
 }
 
@@ -786,12 +781,14 @@ hub_peer_free_(hub_peer_t *p)
         pconn_free(pn_container_of(p->conns.next, struct pconn, node));
     while (!pn_list_empty(&p->listens))
         plisten_free(pn_container_of(p->listens.next, plisten_t, node));
+    pn_links_close_all(&p->links);
     while (!pn_list_empty(&p->pools)) {
         ppool_t *pl = pn_container_of(p->pools.next, ppool_t, node);
         pn_list_del(&pl->node);
+        pn_h2_mux_unref(pl->mux);
         free(pl);
     }
-    pn_links_close_all(&p->links);
+    pn_h2_mux_close_all(&p->muxes);
     ev_io_free(p->lio);
     close(p->lfd);
     pn_tls_ctx_free(p->srv);
