@@ -4,8 +4,10 @@ on another with the same TAKEN reason; every hub's cache learns the others' rout
 killed hub's claims die with its heartbeat; with Redis stopped, known routes keep
 answering, a new claim is refused UNAVAILABLE (and asked again by the agent), and the
 registry is reconciled when Redis returns. Secrets stay out of the logs."""
+import http.client
 import re
 import socket
+import threading
 import time
 
 import pytest
@@ -212,3 +214,46 @@ def test_max_conns_counts_the_accounts_connections_on_every_hub(redis, hubstack)
     assert again is not None, "no connection let in once one of the two closed"
     again.close()
     held[0].close()
+
+
+def test_rps_is_shared_by_the_accounts_routes_on_every_hub(redis, hubstack):
+    st = hubstack
+    rps, window = 20, 4.0
+    alice = account("alice", rps=rps)
+    a = cluster_hub(st, [alice], redis, "hub-a")
+    b = cluster_hub(st, [alice], redis, "hub-b")
+    web = st.http_echo("A")
+    st.agent(a, alice["token"], [Route("http", web.port, host="ra")])
+    st.agent(b, alice["token"], [Route("http", web.port, host="rb")])
+    counts = {"ok": 0, "all": 0}
+    lock = threading.Lock()
+
+    def hammer(hub, host, until, count):
+        while time.monotonic() < until:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", hub.http_port, timeout=5)
+                c.request("GET", "/r", headers={"Host": f"{host}.{DOMAIN}"})
+                status = c.getresponse().status
+                c.close()
+            except OSError:
+                status = 0
+            if count:
+                with lock:
+                    counts["all"] += 1
+                    counts["ok"] += status == 200
+
+    def run(seconds, count):
+        until = time.monotonic() + seconds
+        ts = [threading.Thread(target=hammer, args=(h, n, until, count))
+              for h, n in ((a, "ra"), (b, "rb")) for _ in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+
+    run(2.0, False)         # a few heartbeats (POSTERN_CLUSTER_TTL / 3): the hubs share
+    run(window, True)
+    # one hub alone would let rps through on each: twice the limit in all; shared, the
+    # limit (with a heartbeat's lag and the buckets' bursts as tolerance)
+    assert counts["all"] > 3 * rps * window, counts        # the users asked for far more
+    assert rps * window * 0.5 <= counts["ok"] <= 1.25 * rps * window + rps, counts
