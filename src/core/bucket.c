@@ -50,6 +50,23 @@ pn_bucket_take(pn_bucket_t *b, uint64_t want, uint64_t now_us)
     return got;
 }
 
+/* Change <b>'s rate and burst at <now_us>, what accrued at the old rate kept
+ * (up to the new burst): see bucket.h. */
+void
+pn_bucket_set_rate(pn_bucket_t *b, uint64_t rate, uint64_t burst, uint64_t now_us)
+{
+    if (b->rate != 0) {
+        refill(b, now_us);
+    } else {
+        b->tokens = burst;
+        b->last_us = now_us;
+    }
+    b->rate = rate;
+    b->burst = burst;
+    if (b->tokens > burst)
+        b->tokens = burst;
+}
+
 int
 pn_bucket_take_all(pn_bucket_t *b, uint64_t n, uint64_t now_us)
 {

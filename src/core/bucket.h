@@ -22,6 +22,9 @@ void pn_bucket_init(pn_bucket_t *b, uint64_t rate, uint64_t burst, uint64_t now_
 /** Take up to <want> bytes at <now_us>; return how many were granted (0 when
  *  empty). An unlimited bucket grants everything. */
 uint64_t pn_bucket_take(pn_bucket_t *b, uint64_t want, uint64_t now_us);
+/** Change the rate and burst of a running bucket at <now_us>; the tokens held
+ *  are kept, up to the new burst. <rate> 0 makes it unlimited. */
+void pn_bucket_set_rate(pn_bucket_t *b, uint64_t rate, uint64_t burst, uint64_t now_us);
 /** Take exactly <n> bytes or nothing (a datagram is sent whole or dropped);
  *  nonzero when taken. */
 int pn_bucket_take_all(pn_bucket_t *b, uint64_t n, uint64_t now_us);

@@ -639,6 +639,9 @@ to_user:
             moved |= w > 0;
         }
         if (x->st == HX_CLOSING && x->bok == 0) {
+            /* Written: end the stream first (a FIN, or END_STREAM when the user
+             * came over another hub's carrier, where a bare close is a reset). */
+            (void)x->u->ops->shutdown_wr(x->u);
             hx_free(x);
             return;
         }

@@ -7,7 +7,13 @@
  *   "PNH1" | len u16 (big endian, <= HDR_MAX) | type u8 | port u16 | hostlen u8 | host | src text
  *
  * <src> is the user's "ip:port" as B saw it. A answers 'K' and hands the
- * link to its http=, https= or tcp route user path, or 'N' and closes. */
+ * link to its http=, https= or tcp route user path, or 'N' and closes.
+ *
+ * Multiplexed: B keeps one link to each hub it carried a user to whose header
+ * has type HDR_MUX; after A's 'K' both ends run HTTP/2 on it (tls/h2_mux.h) and
+ * each later user is a stream of it, with the same header and answer, so that a
+ * user costs no TCP or TLS handshake. Users that come while it is being set up
+ * get a link of their own. */
 #include "modes/hub_peer.h"
 #include "modes/hub_acct.h"
 #include "modes/hub_reg.h"
@@ -16,6 +22,7 @@
 #include "core/url.h"
 #include "net/sock.h"
 #include "tls/digest.h"
+#include "tls/h2_mux.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -25,6 +32,18 @@
 
 #define HDR_MAX 512
 #define PSK_LABEL "postern/cluster-psk/v1"
+#define HDR_MUX 0xff            /* header type: this link becomes a multiplexed carrier */
+#define MUX_PATH "/postern-hub"
+#define POOL_RETRY_MS 1000      /* after a failed carrier, no new one before */
+
+/* B: the multiplexed carrier to one other hub (its peer= address). */
+typedef struct ppool {
+    pn_list_t node;             /* in hub_peer.pools */
+    pn_addr_t peer;
+    pn_h2_mux_t *mux;           /* a reference: the carrier, once set up */
+    struct pconn *dialing;      /* the carrier being set up */
+    uint64_t failed_ms;         /* when a carrier last failed */
+} ppool_t;
 
 typedef struct plisten {
     pn_list_t node;             /* in hub_peer.listens */
@@ -44,6 +63,8 @@ struct hub_peer {
     ev_io_t *lio;               /* owned */
     pn_list_t conns;            /* struct pconn, owned */
     pn_list_t listens;          /* plisten_t, owned */
+    pn_list_t pools;            /* ppool_t, owned */
+    pn_list_t muxes;            /* carriers other hubs set up here (pn_h2_mux_server) */
     pn_stats_t stats;
     pn_links_t links;           /* forwarded users' relays (this hub's side) */
     pn_ratelim_t refuse_log;    /* refused peers, once a second */
@@ -73,6 +94,7 @@ struct pconn {
     uint8_t *pre;               /* B: owned copy of what the user sent already */
     size_t pre_len;
     plisten_t *udp;             /* B, a udp user: its listener (the session starts there) */
+    ppool_t *pool;              /* B: the carrier this link is to become (no user) */
     uint8_t hdr[HDR_MAX + 6];
     size_t hlen, hoff;          /* bytes in <hdr>; written (B) */
 };
@@ -80,6 +102,10 @@ struct pconn {
 static void
 pconn_free(struct pconn *c)
 {
+    if (c->pool != NULL) {
+        c->pool->dialing = NULL;
+        c->pool->failed_ms = pn_now_ms();
+    }
     pn_list_del(&c->node);
     ev_io_free(c->io);
     if (c->fd != -1)
@@ -165,6 +191,47 @@ accepted_udp(struct pconn *c, uint16_t port)
     return PN_OK;
 }
 
+static void step(struct pconn *c);
+static struct pconn *pconn_new(hub_peer_t *p, int dialed, const pn_addr_t *peer);
+
+/* A: a user on a stream of another hub's carrier: its header and answer follow, as on a link. */
+static void
+on_stream(pn_xprt_t *x, void *arg)
+{
+    hub_peer_t *p = arg;
+    pn_h2_mux_t *m = pn_h2_mux_of(x);
+    pn_addr_t peer = { .len = sizeof(peer.ss) };
+    int fd = m != NULL ? pn_h2_mux_fd(m) : -1;
+    if (p->draining || fd == -1 ||
+        getpeername(fd, (struct sockaddr *)&peer.ss, &peer.len) != 0) {
+        pn_xprt_free(x);
+        return;
+    }
+    struct pconn *c = pconn_new(p, 0, &peer);
+    c->dst.len = sizeof(c->dst.ss);
+    if (getsockname(fd, (struct sockaddr *)&c->dst.ss, &c->dst.len) != 0)
+        c->dst.len = 0;
+    c->x = x;
+    c->st = PC_HEADER;
+    step(c);
+}
+
+/* A: another hub's carrier: 'K', then HTTP/2 on it, each of its streams a user. */
+static void
+accepted_mux(struct pconn *c)
+{
+    char answer = 'K';
+    if (c->p->draining || c->x->ops->write(c->x, &answer, 1) != 1) {
+        pconn_free(c);
+        return;
+    }
+    pn_xprt_t *x = c->x;
+    c->x = NULL;
+    pn_xprt_unwatch(x);
+    pn_h2_mux_server(c->p->env.loop, x, MUX_PATH, on_stream, c->p, &c->p->muxes);
+    pconn_free(c);
+}
+
 /* The header is whole in c->hdr: hand the link over, or refuse. */
 static void
 accepted(struct pconn *c)
@@ -189,6 +256,10 @@ accepted(struct pconn *c)
         pn_addr_set_port(&c->src, (uint16_t)strtoul(sp, NULL, 10));
     free(sh);
     free(sp);
+    if (type == HDR_MUX) {
+        accepted_mux(c);
+        return;
+    }
     if (type == PN_RT_UDP) {
         if (accepted_udp(c, port) != PN_OK) {
             log_info("cluster: a hub asked for udp port %u, not held here", (unsigned)port);
@@ -247,6 +318,18 @@ read_header(struct pconn *c)
 static void
 handed(struct pconn *c)
 {
+    if (c->pool != NULL) {      /* the carrier: HTTP/2 from now on, users are its streams */
+        pn_xprt_t *x = c->x;
+        c->x = NULL;
+        pn_xprt_unwatch(x);
+        ppool_t *pl = c->pool;
+        pl->mux = pn_h2_mux_client(c->p->env.loop, x, MUX_PATH, "hub", 1);
+        pl->failed_ms = 0;
+        pl->dialing = NULL;
+        c->pool = NULL;
+        pconn_free(c);
+        return;
+    }
     if (c->udp != NULL) {
         /* The link carries this user's datagrams length-framed, as a data channel. */
         pn_xprt_t *x = c->x;
@@ -366,14 +449,73 @@ pconn_new(hub_peer_t *p, int dialed, const pn_addr_t *peer)
     return c;
 }
 
-/* Dial the hub holding the route and send the header; the user is <x> (tcp,
- * http, https) or a udp user of listener <udp> whose first datagram is <pre>. */
+/* A new link to the hub at <a> (connecting, then TLS); NULL, logged, if it cannot start. */
+static struct pconn *
+dial(hub_peer_t *p, const pn_addr_t *a)
+{
+    char err[PN_ERR_LEN], s[PN_ADDRSTRLEN];
+    int fd = pn_dial_tcp(a, NULL, err);
+    if (fd == -1) {
+        log_warn("cluster: cannot reach hub %s: %s", pn_addr_str(a, s), err);
+        return NULL;
+    }
+    pn_sock_tune(fd);           /* no Nagle: the header and the answer are small writes */
+    struct pconn *c = pconn_new(p, 1, a);
+    c->fd = fd;
+    c->io = ev_io_new(p->env.loop, fd, on_connected, c);
+    ev_io_set(c->io, EV_WR);
+    return c;
+}
+
+static ppool_t *
+pool_get(hub_peer_t *p, const pn_addr_t *a)
+{
+    for (pn_list_t *q = p->pools.next; q != &p->pools; q = q->next) {
+        ppool_t *pl = pn_container_of(q, ppool_t, node);
+        if (pn_addr_equal(&pl->peer, a))
+            return pl;
+    }
+    ppool_t *pl = xcalloc(sizeof(*pl));
+    pl->peer = *a;
+    pn_list_add(&p->pools, &pl->node);
+    return pl;
+}
+
+static void header(struct pconn *c, uint8_t type, const char *host, uint16_t port,
+                   const pn_addr_t *src);
+
+/* A stream of <pl>'s carrier to its hub, or NULL when there is none yet (then one
+ * is set up, unless draining or a carrier failed within POOL_RETRY_MS). */
+static pn_xprt_t *
+pool_stream(hub_peer_t *p, ppool_t *pl)
+{
+    if (pl->mux != NULL && !pn_h2_mux_alive(pl->mux)) {
+        pn_h2_mux_unref(pl->mux);
+        pl->mux = NULL;
+    }
+    pn_xprt_t *x = pl->mux != NULL ? pn_h2_mux_open(pl->mux) : NULL;
+    if (x != NULL || pl->mux != NULL || pl->dialing != NULL || p->draining ||
+        (pl->failed_ms != 0 && pn_now_ms() - pl->failed_ms < POOL_RETRY_MS))
+        return x;
+    struct pconn *c = dial(p, &pl->peer);
+    if (c == NULL) {
+        pl->failed_ms = pn_now_ms();
+        return NULL;
+    }
+    c->pool = pl;
+    pl->dialing = c;
+    header(c, HDR_MUX, "", 0, &pl->peer);
+    return NULL;
+}
+
+/* Carry user <x> (tcp, http, https), or a udp user of listener <udp> whose first
+ * datagram is <pre>, to the route's hub on a stream of its carrier (or a new link). */
 static int
 forward(hub_peer_t *p, uint8_t type, const char *host, uint16_t port, pn_xprt_t *x,
         const uint8_t *pre, size_t pre_len, const pn_addr_t *src, const pn_addr_t *dst,
         plisten_t *udp)
 {
-    char peer[PN_ADDRSTRLEN + 256], err[PN_ERR_LEN], s[PN_ADDRSTRLEN], *ph = NULL, *pp = NULL;
+    char peer[PN_ADDRSTRLEN + 256], err[PN_ERR_LEN], *ph = NULL, *pp = NULL;
     pn_addr_t a;
     size_t hl = strlen(host);
     if (hub_reg_remote(p->env.reg, type, host, port, peer, sizeof(peer)) != PN_OK || hl > 255 ||
@@ -385,14 +527,15 @@ forward(hub_peer_t *p, uint8_t type, const char *host, uint16_t port, pn_xprt_t 
     pn_addr_set_port(&a, (uint16_t)strtoul(pp, NULL, 10));
     free(ph);
     free(pp);
-    int fd = pn_dial_tcp(&a, NULL, err);
-    if (fd == -1) {
-        log_warn("cluster: cannot reach hub %s: %s", peer, err);
+    pn_xprt_t *sx = pool_stream(p, pool_get(p, &a));
+    struct pconn *c = sx != NULL ? pconn_new(p, 1, &a) : dial(p, &a);
+    if (c == NULL)
         return PN_ERR;
+    if (sx != NULL) {           /* a stream: ready, no handshake */
+        c->x = sx;
+        c->st = PC_HEADER;
+        pn_xprt_watch(sx, p->env.loop, EV_WR, on_link, c);
     }
-    pn_sock_tune(fd);           /* no Nagle: the header and the answer are small writes */
-    struct pconn *c = pconn_new(p, 1, &a);
-    c->fd = fd;
     c->user = x;
     c->src = *src;
     c->dst = *dst;
@@ -401,6 +544,19 @@ forward(hub_peer_t *p, uint8_t type, const char *host, uint16_t port, pn_xprt_t 
         memcpy(c->pre, pre, pre_len);
         c->pre_len = pre_len;
     }
+    header(c, type, host, port, src);
+    c->udp = udp;
+    if (x != NULL)
+        pn_xprt_unwatch(x);
+    return PN_OK;
+}
+
+/* <c>'s header: the route's <type>, <host> (255 bytes at most) and <port>, the user <src>. */
+static void
+header(struct pconn *c, uint8_t type, const char *host, uint16_t port, const pn_addr_t *src)
+{
+    char s[PN_ADDRSTRLEN];
+    size_t hl = strlen(host);
     pn_addr_str(src, s);
     size_t sl = strlen(s), len = 4 + hl + sl;
     memcpy(c->hdr, "PNH1", 4);
@@ -413,12 +569,6 @@ forward(hub_peer_t *p, uint8_t type, const char *host, uint16_t port, pn_xprt_t 
     memcpy(c->hdr + 10, host, hl);
     memcpy(c->hdr + 10 + hl, s, sl);
     c->hlen = 6 + len;
-    c->udp = udp;
-    if (x != NULL)
-        pn_xprt_unwatch(x);
-    c->io = ev_io_new(p->env.loop, fd, on_connected, c);
-    ev_io_set(c->io, EV_WR);
-    return PN_OK;
 }
 
 /* Carry a user to the hub holding its route: see hub_peer.h. */
@@ -565,6 +715,8 @@ hub_peer_new(const hub_peer_env_t *env, const uint8_t *secret, size_t len, char 
     p->env = *env;
     pn_list_init(&p->conns);
     pn_list_init(&p->listens);
+    pn_list_init(&p->pools);
+    pn_list_init(&p->muxes);
     pn_hmac_sha256((const uint8_t *)PSK_LABEL, strlen(PSK_LABEL), secret, len, psk);
     p->srv = pn_tls_psk_new(1, psk, sizeof(psk), err);
     p->cli = p->srv != NULL ? pn_tls_psk_new(0, psk, sizeof(psk), err) : NULL;
@@ -586,7 +738,7 @@ hub_peer_new(const hub_peer_env_t *env, const uint8_t *secret, size_t len, char 
 }
 
 /* The hub drains: no new user from the other hubs nor on their routes' ports
- * here; links running go on. */
+ * here, no new carrier; links and streams running go on. */
 void
 hub_peer_drain(hub_peer_t *p)
 {
@@ -594,8 +746,18 @@ hub_peer_drain(hub_peer_t *p)
         return;
     while (!pn_list_empty(&p->listens))
         plisten_free(pn_container_of(p->listens.next, plisten_t, node));
-    p->draining = 1;            /* hub_peer_remote opens no listener any more */
+    p->draining = 1;            /* hub_peer_remote opens no listener, pool_stream no carrier */
     ev_io_free(p->lio);
+    for (pn_list_t *q = p->conns.next, *n; q != &p->conns; q = n) {
+        n = q->next;
+        if (pn_container_of(q, struct pconn, node)->pool != NULL)     /* a carrier, no user */
+            pconn_free(pn_container_of(q, struct pconn, node));
+    }
+    for (pn_list_t *q = p->pools.next; q != &p->pools; q = q->next) {
+        ppool_t *pl = pn_container_of(q, ppool_t, node);
+        pn_h2_mux_unref(pl->mux);
+        pl->mux = NULL;
+    }
 }
 
 /* Users carried, or being carried, through <p>. */
@@ -606,7 +768,7 @@ hub_peer_busy(const hub_peer_t *p)
     if (p == NULL)
         return 0;
     for (pn_list_t *q = p->conns.next; q != &p->conns; q = q->next)
-        n++;
+        n += pn_container_of(q, struct pconn, node)->pool == NULL;  /* not a carrier */
     return n + p->links.n;
 }
 
@@ -620,6 +782,13 @@ hub_peer_free_(hub_peer_t *p)
     while (!pn_list_empty(&p->listens))
         plisten_free(pn_container_of(p->listens.next, plisten_t, node));
     pn_links_close_all(&p->links);
+    while (!pn_list_empty(&p->pools)) {
+        ppool_t *pl = pn_container_of(p->pools.next, ppool_t, node);
+        pn_list_del(&pl->node);
+        pn_h2_mux_unref(pl->mux);
+        free(pl);
+    }
+    pn_h2_mux_close_all(&p->muxes);
     ev_io_free(p->lio);
     close(p->lfd);
     pn_tls_ctx_free(p->srv);

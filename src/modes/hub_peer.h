@@ -9,8 +9,9 @@
  *   (bytes B read already go first)               A: http= / https= / a tcp route's
  *                                                    user, then to its agent as usual
  *
- * One TLS connection per user (per udp user address: its datagrams framed
- * on it as on a data channel; no pool yet). A tcp or udp route held by another
+ * A link per user (per udp user address: its datagrams framed on it as on a
+ * data channel): an HTTP/2 stream of one carrier link to each hub (a link of
+ * its own while the carrier is being set up). A tcp or udp route held by another
  * hub gets a listener here on the same port (within ports=) while it is held. */
 #ifndef PN_MODES_HUB_PEER_H
 #define PN_MODES_HUB_PEER_H

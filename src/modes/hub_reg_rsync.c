@@ -346,6 +346,34 @@ on_conns(redisReply *y, void *arg)
         a->elsewhere = (uint64_t)y->integer;
 }
 
+/* Cluster-wide rps: this hub's requests per second takes what the other hubs'
+ * (a heartbeat old at most) leave of the limit, and a tenth of it at least. */
+static void
+on_rps(redisReply *y, void *arg)
+{
+    struct hacct *a = arg;
+    if (y == NULL || y->type != REDIS_REPLY_INTEGER || y->integer < 0 || a->rps == 0)
+        return;
+    uint64_t others = (uint64_t)y->integer, least = a->rps / 10 ? a->rps / 10 : 1;
+    uint64_t share = a->rps > others + least ? a->rps - others : least;
+    pn_bucket_set_rate(&a->rq, share, share, pn_now_us());
+}
+
+static void
+rps_share(redis_reg_t *g, struct hacct *a)
+{
+    char k[1][KEY_MAX], n[24];
+    uint64_t now = pn_now_us(), us = now - a->rq_mark_us;
+    if (a->rq_mark_us != 0 && us > 0) {
+        snprintf(k[0], KEY_MAX, "pn:rps:%s", a->name);
+        snprintf(n, sizeof(n), "%llu",
+                 (unsigned long long)((a->requests - a->rq_mark) * 1000000 / us));
+        (void)hub_rr_eval(g, HUB_LUA_CONNS, on_rps, a, 1, k, 3, g->id, n, g->ttl);
+    }
+    a->rq_mark = a->requests;
+    a->rq_mark_us = now;
+}
+
 /* Cluster-wide max_conns: each account with a limit tells Redis its live
  * connections here and learns the others' sum (a heartbeat old at most). */
 static void
@@ -354,6 +382,8 @@ conns_share(redis_reg_t *g)
     char k[1][KEY_MAX], n[24];
     for (pn_list_t *p = g->env.hub->accts.next; p != &g->env.hub->accts; p = p->next) {
         struct hacct *a = pn_container_of(p, struct hacct, node);
+        if (a->rps != 0 && !a->gone)
+            rps_share(g, a);
         if (a->max_conns == 0 || a->gone)
             continue;
         snprintf(k[0], KEY_MAX, "pn:conns:%s", a->name);

@@ -41,6 +41,7 @@ struct hacct {
     uint64_t requests;          /* HTTP requests routed */
     uint64_t elsewhere;         /* live connections on the other hubs of a cluster (max_conns
                                  * only), as Redis said at the last heartbeat (docs/hub.md §7) */
+    uint64_t rq_mark, rq_mark_us; /* cluster rps: <requests> at the last heartbeat, when */
     uint64_t refused_rate, refused_conns, refused_routes;
     size_t nroutes, nsess;
 };

@@ -4,8 +4,10 @@ on another with the same TAKEN reason; every hub's cache learns the others' rout
 killed hub's claims die with its heartbeat; with Redis stopped, known routes keep
 answering, a new claim is refused UNAVAILABLE (and asked again by the agent), and the
 registry is reconciled when Redis returns. Secrets stay out of the logs."""
+import http.client
 import re
 import socket
+import threading
 import time
 
 import pytest
@@ -14,6 +16,9 @@ from cluster_util import RedisServer, cluster_hub, remote_route
 from conftest import echo_handler
 from hub_util import (DOMAIN, Route, account, curl_host, echo_once, hubstack,  # noqa: F401
                       port_block)
+
+
+OUTAGE_S = 10      # how long Redis stays away (the issue's figure): mostly waiting
 
 
 @pytest.fixture
@@ -88,9 +93,11 @@ def test_redis_away_known_routes_answer_new_claims_wait_and_reconcile(redis, hub
     st.agent(a, alice["token"], [Route("http", web.port, host="kept")])
     b.wait_state(lambda s: remote_route(s, f"http:kept.{DOMAIN}") is not None, timeout=5)
     redis.stop()
+    back_at = time.monotonic() + OUTAGE_S
     a.proc.wait_for_log(r"cluster: Redis 127\.0\.0\.1:\d+ unreachable", timeout=5)
-    # a known route answers
+    # a known route answers, on its hub and through the other one (its cache)
     assert curl_host(a.http_port, f"kept.{DOMAIN}", "/k")[0] == 200
+    assert curl_host(b.http_port, f"kept.{DOMAIN}", "/kb")[0] == 200
     # a new one is refused, with the reason, and asked again by the agent
     late = Route("http", web.port, host="late")
     ag = st.agent(a, alice["token"], [late], wait=False)
@@ -98,8 +105,14 @@ def test_redis_away_known_routes_answer_new_claims_wait_and_reconcile(redis, hub
     after = ag.proc.mark()
     assert "cluster registry (Redis) is unreachable" in why, why
     assert "UNAVAILABLE" in ag.proc.output()
-    time.sleep(3)
-    assert curl_host(a.http_port, f"kept.{DOMAIN}", "/k2")[0] == 200
+    # and go on answering, on both hubs, for as long as Redis is away
+    n = 0
+    while time.monotonic() < back_at:
+        assert curl_host(a.http_port, f"kept.{DOMAIN}", f"/k{n}")[0] == 200
+        assert curl_host(b.http_port, f"kept.{DOMAIN}", f"/kb{n}")[0] == 200
+        n += 1
+        time.sleep(0.5)
+    assert b.state()["cluster"]["redis"] != "up"
     # Redis returns empty (no persistence): the hubs reconcile
     redis.start()
     ag.proc.wait_for_log(r"agent: route http:late registered as late\.", timeout=10, start=after)
@@ -112,6 +125,9 @@ def test_redis_away_known_routes_answer_new_claims_wait_and_reconcile(redis, hub
     o = st.agent(b, bob["token"], [other], wait=False)
     assert o.refused(other) == f"host kept.{DOMAIN} is taken"
     assert curl_host(a.http_port, f"late.{DOMAIN}", "/l")[0] == 200
+    assert curl_host(b.http_port, f"late.{DOMAIN}", "/lb")[0] == 200
+    # the registry is whole again, nothing stale nor lost
+    assert redis.keys("pn:r:*") == {f"pn:r:http:kept.{DOMAIN}", f"pn:r:http:late.{DOMAIN}"}
 
 
 def test_cluster_settings_and_secrets(hubstack, tmp_path):
@@ -198,3 +214,46 @@ def test_max_conns_counts_the_accounts_connections_on_every_hub(redis, hubstack)
     assert again is not None, "no connection let in once one of the two closed"
     again.close()
     held[0].close()
+
+
+def test_rps_is_shared_by_the_accounts_routes_on_every_hub(redis, hubstack):
+    st = hubstack
+    rps, window = 20, 4.0
+    alice = account("alice", rps=rps)
+    a = cluster_hub(st, [alice], redis, "hub-a")
+    b = cluster_hub(st, [alice], redis, "hub-b")
+    web = st.http_echo("A")
+    st.agent(a, alice["token"], [Route("http", web.port, host="ra")])
+    st.agent(b, alice["token"], [Route("http", web.port, host="rb")])
+    counts = {"ok": 0, "all": 0}
+    lock = threading.Lock()
+
+    def hammer(hub, host, until, count):
+        while time.monotonic() < until:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", hub.http_port, timeout=5)
+                c.request("GET", "/r", headers={"Host": f"{host}.{DOMAIN}"})
+                status = c.getresponse().status
+                c.close()
+            except OSError:
+                status = 0
+            if count:
+                with lock:
+                    counts["all"] += 1
+                    counts["ok"] += status == 200
+
+    def run(seconds, count):
+        until = time.monotonic() + seconds
+        ts = [threading.Thread(target=hammer, args=(h, n, until, count))
+              for h, n in ((a, "ra"), (b, "rb")) for _ in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+
+    run(2.0, False)         # a few heartbeats (POSTERN_CLUSTER_TTL / 3): the hubs share
+    run(window, True)
+    # one hub alone would let rps through on each: twice the limit in all; shared, the
+    # limit (with a heartbeat's lag and the buckets' bursts as tolerance)
+    assert counts["all"] > 3 * rps * window, counts        # the users asked for far more
+    assert rps * window * 0.5 <= counts["ok"] <= 1.25 * rps * window + rps, counts

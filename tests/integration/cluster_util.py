@@ -56,6 +56,19 @@ class RedisServer:
     def url(self):
         return f"redis://127.0.0.1:{self.port}"
 
+    def keys(self, pattern):
+        """KEYS <pattern> (no password), as a set of str: what the registry holds."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(f"KEYS {pattern}\r\n".encode())
+            f = s.makefile("rb")
+            head = f.readline()
+            assert head.startswith(b"*"), head
+            out = set()
+            for _ in range(int(head[1:])):
+                n = int(f.readline()[1:])
+                out.add(f.read(n + 2)[:n].decode())
+            return out
+
     def cleanup(self):
         for p in self.procs:
             p.cleanup()

@@ -271,6 +271,25 @@ test_take_chunk_waits_for_a_piece(void **state)
     assert_int_equal(us, 0);
 }
 
+/* ---- a new rate on a running bucket ---- */
+
+static void
+test_set_rate_keeps_tokens_up_to_the_new_burst(void **state)
+{
+    pn_bucket_t b;
+    (void)state;
+    drained(&b, 1000, 1000);
+    /* half a second at the old rate accrues 500, then 100/s */
+    pn_bucket_set_rate(&b, 100, 300, T0 + 500000);
+    assert_int_equal(pn_bucket_take(&b, ALL, T0 + 500000), 300);
+    assert_int_equal(pn_bucket_take(&b, ALL, T0 + 1500000), 100);
+    /* from unlimited: a full burst at the new rate */
+    pn_bucket_init(&b, 0, 0, T0);
+    pn_bucket_set_rate(&b, 10, 10, T0);
+    assert_int_equal(pn_bucket_take(&b, ALL, T0), 10);
+    assert_int_equal(pn_bucket_take(&b, ALL, T0), 0);
+}
+
 int
 main(void)
 {
@@ -288,6 +307,7 @@ main(void)
         cmocka_unit_test(test_wait_us),
         cmocka_unit_test(test_long_run_average),
         cmocka_unit_test(test_take_chunk_waits_for_a_piece),
+        cmocka_unit_test(test_set_rate_keeps_tokens_up_to_the_new_burst),
     };
     return cmocka_run_group_tests_name("core/bucket", tests, NULL, NULL);
 }
