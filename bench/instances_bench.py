@@ -22,6 +22,7 @@ children: a master holds a pipe per child; a tunnel end holds its pool). Every p
 is stopped by PID; every wait is bounded.
 
     python3 bench/instances_bench.py [--n 100,1000] [--postern build/postern] [--idle 30]
+                                     [--env POSTERN_REPORT_INTERVAL=15s]
 """
 import argparse
 import asyncio
@@ -84,10 +85,12 @@ class Api:
         raise RuntimeError(f"{method} {path}: no answer")
 
 
-def start_master(exe, port, db, log):
+def start_master(exe, port, db, log, env=None):
     fh = open(log, "ab")
+    e = dict(os.environ)
+    e.update(env or {})
     p = subprocess.Popen([exe, f"master://{LOOP}:{port}?db={db}&log=warn"], stdin=subprocess.DEVNULL,
-                         stdout=fh, stderr=fh)
+                         stdout=fh, stderr=fh, env=e)
     fh.close()
     return p
 
@@ -215,7 +218,7 @@ def run(a, n, echo_port, tmp):
     db = os.path.join(tmp, f"m{n}.db")
     log = os.path.join(tmp, f"master{n}.log")
     res = {"n": n, "children": nf + 2 * npair}
-    m = start_master(a.postern, mport, db, log)
+    m = start_master(a.postern, mport, db, log, a.env)
     try:
         key = wait_key(log, m)
         wait_api(mport, m)
@@ -239,7 +242,7 @@ def run(a, n, echo_port, tmp):
 
         # restart on the same database
         t0 = time.monotonic()
-        m = start_master(a.postern, mport, db, log)
+        m = start_master(a.postern, mport, db, log, a.env)
         wait_api(mport, m)
         res["api_up_s"] = time.monotonic() - t0
         sse = Sse(mport, key)
@@ -300,25 +303,38 @@ def main():
     ap.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU measured")
     ap.add_argument("--settle", type=float, default=5.0, help="seconds after serving before memory")
     ap.add_argument("--timeout", type=float, default=120.0, help="bound of each wait for serving")
+    ap.add_argument("--env", action="append", default=[],
+                    help="NAME=VALUE for the master (and so its instances), e.g. "
+                         "POSTERN_REPORT_INTERVAL=15s; repeatable")
     a = ap.parse_args()
+    a.env = dict(kv.split("=", 1) for kv in a.env)
     a.postern = os.path.abspath(a.postern)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    print(f"# RLIMIT_NOFILE {hard}, RLIMIT_NPROC {resource.getrlimit(resource.RLIMIT_NPROC)[0]}; "
+    print(f"# env {a.env}; RLIMIT_NOFILE {hard}, RLIMIT_NPROC {resource.getrlimit(resource.RLIMIT_NPROC)[0]}; "
           f"uptime: {open('/proc/loadavg').read().strip()}", flush=True)
     tmp = tempfile.mkdtemp(prefix="pn-inst-")
     echo = None
     try:
-        echo_port = free_ports(1, start=30000)[0]
-        echo = subprocess.Popen([sys.executable, "-c", ECHO, str(echo_port)],
-                                stdin=subprocess.DEVNULL)
-        end = time.time() + 10
-        while time.time() < end:
-            try:
-                socket.create_connection((LOOP, echo_port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        for _ in range(5):      # another program may take the port first: try another
+            echo_port = free_ports(1, start=30000 + 97 * _)[0]
+            echo = subprocess.Popen([sys.executable, "-c", ECHO, str(echo_port)],
+                                    stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            end = time.time() + 10
+            while time.time() < end and echo.poll() is None:
+                try:
+                    socket.create_connection((LOOP, echo_port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            else:
+                echo.kill()
+                echo.wait()
+                echo = None
+                continue
+            break
+        if echo is None:
+            raise RuntimeError("the echo server did not start")
         for n in (int(x) for x in a.n.split(",")):
             r = run(a, n, echo_port, tmp)
             print(json.dumps(r), flush=True)
