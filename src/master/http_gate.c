@@ -11,6 +11,8 @@
 #include <event2/util.h>
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -125,6 +127,11 @@ admit_one(pn_mhttp_gate_t *g, struct bufferevent *bev, int fd, const pn_addr_t *
     t->bev = bev;
     t->peer = *peer;
     g->byfd[fd] = t;
+    /* Replies leave in several writes (bufferevent writes at most 16 KiB at a
+     * time): without TCP_NODELAY a list of many instances waits for the
+     * peer's delayed ACK (40 ms) before its last part. */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     /* Removed with the buffer (the bufferevent's), which outlives no tracker
      * lookup: on_input finds its tracker by descriptor and bufferevent. */
     evbuffer_add_cb(bufferevent_get_input(bev), on_input, bev);

@@ -60,6 +60,7 @@ typedef struct pn_inst {
     uint64_t base[PN_NCOUNTERS];/* bytes of earlier runs (and the saved total) */
     uint64_t cur[PN_NCOUNTERS]; /* the running child's last CHECK_POINT */
     uint64_t mark[PN_NCOUNTERS];/* <cur> when reset last zeroed the counters */
+    uint64_t saved[PN_NCOUNTERS + 1]; /* counters and restarts as last saved */
     uint64_t tcps, udps, pool, ping;    /* last CHECK_POINT's gauges */
     char *logs[PN_INST_LOGS];   /* owned ring of lines */
     unsigned log_first, log_n;

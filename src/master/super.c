@@ -190,7 +190,8 @@ on_load_row(const pn_store_row_t *r, void *ctx)
     in->created = r->created;
     in->restarts = r->restarts;
     for (int k = 0; k < PN_NCOUNTERS; k++)
-        in->base[k] = r->counters[k];
+        in->base[k] = in->saved[k] = r->counters[k];
+    in->saved[PN_NCOUNTERS] = r->restarts;
 }
 
 int
@@ -378,22 +379,36 @@ pn_super_delete(pn_inst_t *in)
     inst_free(in);
 }
 
+/* Only the rows whose counters or restarts moved since the last save are
+ * written: a thousand idle instances cost no transaction each interval. */
 void
 pn_super_save(pn_super_t *s)
 {
     size_t n = 0;
     pn_store_row_t *rows = xcalloc((s->ninsts ? s->ninsts : 1) * sizeof(*rows));
+    pn_inst_t **ins = xcalloc((s->ninsts ? s->ninsts : 1) * sizeof(*ins));
     pn_list_t *it;
     for (it = s->insts.next; it != &s->insts; it = it->next) {
         pn_inst_t *in = pn_container_of(it, pn_inst_t, node);
+        int moved = in->restarts != in->saved[PN_NCOUNTERS];
         rows[n].id = in->id;
         rows[n].restarts = in->restarts;
-        for (int k = 0; k < PN_NCOUNTERS; k++)
+        for (int k = 0; k < PN_NCOUNTERS; k++) {
             rows[n].counters[k] = pn_inst_counter(in, (enum pn_counter)k);
-        n++;
+            moved |= rows[n].counters[k] != in->saved[k];
+        }
+        if (moved)
+            ins[n++] = in;
     }
-    if (pn_store_save_counters(s->store, rows, n) != PN_OK)
+    if (n > 0 && pn_store_save_counters(s->store, rows, n) != PN_OK) {
         log_error("master: cannot save the counters");
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            memcpy(ins[i]->saved, rows[i].counters, sizeof(rows[i].counters));
+            ins[i]->saved[PN_NCOUNTERS] = rows[i].restarts;
+        }
+    }
+    free(ins);
     free(rows);
 }
 
