@@ -670,6 +670,7 @@ listen_spec(struct hub *h, const char *spec, pn_entry_cb cb, pn_entry_t **out, c
     if (fd == -1)
         return PN_ERR;
     *out = pn_entry_new(h->in.loop, fd, NULL, h->cfg->handshake_ms, cb, h);
+    pn_gate_live_on(pn_entry_gate(*out));   /* live connections per source */
     return PN_OK;
 }
 
