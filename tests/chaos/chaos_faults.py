@@ -15,7 +15,7 @@ from harness.attack import download, holds_peer
 from harness.backends import paced_source_handler
 from harness.net import LOOPBACK, port_block, wait_until
 from hub_util import HubStack, Route, account
-from tunnel_util import Tunnel
+from tunnel_util import Tunnel, wait_checkpoint
 
 import scale
 
@@ -184,35 +184,54 @@ def test_sigstop_sigcont_hub_mid_transfer(tmp_path):
         st.cleanup()
 
 
+def _waiting_users_reset(pid, port, n, kill):
+    """<n> users connect to <port>, each accepted by <pid> before the next; kill(); each
+    must see a reset, not a clean end with no byte that it could take for an empty
+    answer."""
+    users = []
+    try:
+        for _ in range(n):
+            s = socket.create_connection((LOOPBACK, port), timeout=10)
+            users.append(s)
+            me = s.getsockname()[1]
+            wait_until(lambda: holds_peer(pid, me), 5, what="the user's accept")
+        kill()
+        for s in users:
+            with pytest.raises(ConnectionResetError):
+                got = s.recv(1)
+                raise AssertionError(f"{got!r} (b'': a clean end) after the kill -9")
+    finally:
+        for s in users:
+            s.close()
+
+
 def test_kill9_hub_user_waiting(tmp_path):
     """kill -9 of the hub while users of a tcp route still wait for their data connection
-    (the agent stopped: none comes; one user more than the hub's pool of idle ones): each
-    user sees a reset, not a clean end with no byte that it could take for an empty
-    answer. (Report interval 1 s: the stopped agent's session lasts 3 s.)"""
+    (the agent stopped: none comes; one user more than the hub's idle pool): each is
+    reset. (Report interval 1 s: the stopped agent's session lasts 3 s.)"""
     st = HubStack(tmp_path)
     agent = None
-    users = []
     try:
         hub, agent, _src, port = _hub_route(st, env={"POSTERN_REPORT_INTERVAL": "1s"})
         os.kill(agent.proc.proc.pid, signal.SIGSTOP)
         pool = hub.state()["clients"][0]["pool"]        # only shrinks from now on
-        for _ in range(pool + 1):
-            s = socket.create_connection((LOOPBACK, port), timeout=10)
-            users.append(s)
-            me = s.getsockname()[1]
-            wait_until(lambda: holds_peer(hub.proc.proc.pid, me), 5,
-                       what="the hub accepting the user")
-        hub.kill()
-        for s in users:
-            try:
-                got = s.recv(1)
-                assert got != b"", "a clean end with no byte after the hub's kill -9"
-                raise AssertionError(f"bytes from a hub that was killed: {got!r}")
-            except ConnectionResetError:
-                pass
+        _waiting_users_reset(hub.proc.proc.pid, port, pool + 1, hub.kill)
     finally:
-        for s in users:
-            s.close()
         if agent is not None:
             os.kill(agent.proc.proc.pid, signal.SIGCONT)
         st.cleanup()
+
+
+def test_kill9_tunnel_server_user_waiting(postern, backends):
+    """The same for a tunnel (reverse): users of the server's port still waiting for a
+    pooled data connection (the client stopped) are reset when the server is killed."""
+    src = backends(paced_source_handler(scale.TRANSFER, chunk=256 * 1024, gap=0.002),
+                   name="source")
+    t = Tunnel(postern, "reverse", src.port, key="chaos-key",
+               env={"POSTERN_REPORT_INTERVAL": "1s"}).start()
+    os.kill(t.client.proc.pid, signal.SIGSTOP)
+    try:
+        pool = wait_checkpoint(t.server, lambda v: True, 5, start=t.server.mark())["pool"]
+        _waiting_users_reset(t.server.proc.pid, t.user_port, pool + 1, t.server.kill)
+    finally:
+        os.kill(t.client.proc.pid, signal.SIGCONT)
