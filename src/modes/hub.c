@@ -166,6 +166,7 @@ carry_tcp(struct hroute *r, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t
     u->mid = m->id;
     r->hub->tcp_waiting++;
     m->sess->acct->tcp_pending++;
+    pn_sock_reset_on_close(x->fd, 1);   /* no byte yet: a reset if we die (relay.c's rule) */
     (void)tun_sess_take(&m->sess->t, on_tcp_data, u);
 }
 
@@ -332,6 +333,7 @@ on_tls_readable(pn_xprt_t *x, int ready, void *arg)
     u->sess = m->sess;
     u->mid = m->id;
     m->sess->acct->tcp_pending++;       /* counted by max_conns while it waits */
+    pn_sock_reset_on_close(u->x->fd, 1);    /* as a tcp route's user (carry_tcp) */
     /* on_tls_data may run (and free <u>) inside the take: NULL says it did. */
     tun_take_t *w = tun_sess_take(&m->sess->t, on_tls_data, u);
     if (w != NULL)
@@ -670,6 +672,7 @@ listen_spec(struct hub *h, const char *spec, pn_entry_cb cb, pn_entry_t **out, c
     if (fd == -1)
         return PN_ERR;
     *out = pn_entry_new(h->in.loop, fd, NULL, h->cfg->handshake_ms, cb, h);
+    pn_gate_live_on(pn_entry_gate(*out));   /* live connections per source */
     return PN_OK;
 }
 

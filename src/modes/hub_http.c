@@ -151,6 +151,7 @@ hx_page_field(struct hx *x, int status, const char *detail, const char *field)
 {
     tun_take_cancel(x->wait);
     x->wait = NULL;
+    pn_sock_reset_on_close(x->u->fd, 0);    /* a page ends with a FIN, once written */
     hx_uncount(x);
     hx_unbind(x);
     uint8_t *page = bb(x);      /* NULL when every buffer is taken: just close */
@@ -253,6 +254,7 @@ on_data(pn_xprt_t *data, const uint8_t *id, void *arg)
     x->wait = NULL;
     x->want = NULL;
     x->want_route = NULL;
+    pn_sock_reset_on_close(x->u->fd, 0);
     if (data == NULL || r == NULL) {
         pn_xprt_free(data);
         hx_page(x, 502, "the service for \"%s\" is not connected", x->host);
@@ -375,6 +377,7 @@ hx_dispatch(struct hx *x, size_t head_len)
     x->member_id = m->id;
     x->st = HX_WAIT;
     x->want = m->sess;          /* valid until its waiters are run, on_data included */
+    pn_sock_reset_on_close(x->u->fd, 1);    /* dying while it waits: a reset, no FIN */
     x->wait = tun_sess_take(&m->sess->t, on_data, x);
     return 0;
 }

@@ -4,6 +4,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "modes/common.h"
+#include "net/sock.h"
 #include "route/dial.h"
 #include "route/proxy.h"
 
@@ -108,6 +109,7 @@ pn_mode_side_user(struct pn_mode_side *sd, pn_xprt_t *x, const pn_addr_t *peer, 
     u->x = x;
     u->src = *peer;
     u->dst = *local;
+    pn_sock_reset_on_close(x->fd, 1);   /* no byte yet: a reset if we die (relay.c's rule) */
     /* Closed by the callback when no channel comes in time (or the session is cleared). */
     (void)tun_sess_take(&sd->sess, on_tcp_data, u);
 }

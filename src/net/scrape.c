@@ -232,7 +232,9 @@ pn_scrape_t *
 pn_scrape_new(ev_loop_t *loop, const pn_addr_t *addr, const char *who, pn_scrape_page_cb page,
               void *ctx, char *err)
 {
-    int lfd = pn_listen_tcp(addr, 128, NULL, err);
+    /* The backlog of the other ports: at 128, a flood of connections fills the
+     * queue and a good scraper's SYN is dropped, retried only 1 s later. */
+    int lfd = pn_listen_tcp(addr, 4096, NULL, err);
     if (lfd == -1)
         return NULL;
     pn_scrape_t *s = xcalloc(sizeof(*s));

@@ -12,7 +12,7 @@ import time
 from harness.attack import (GoodClient, NonReader, Slowloris, child_nofile, cpu_seconds,
                             get_ok, open_fds)
 from harness.backends import echo_handler
-from harness.net import port_block
+from harness.net import LOOPBACK, free_port, port_block
 from hub_util import HubStack, Route, account, http_request
 from master_util import start_master
 from tunnel_util import Tunnel
@@ -153,6 +153,26 @@ def test_slowloris_master_api(postern, tmp_path):
     assert good()
     gc, fig = _attack(m.port, b"GET /api/v1/instances HTTP/1.1\r\nHost: x\r\n", m.pid, m.p,
                       good, "slowloris master api")
+    assert gc.success() >= 0.99, gc.summary()
+    assert fig["log_kib_per_min"] < 1024, fig
+    assert fig["recovery_s"] < 2, fig
+
+
+def test_slowloris_metrics(postern, backends):
+    """The same attack on an instance's metrics= listener (net/scrape.c): scrapes from
+    another address keep succeeding."""
+    echo = backends(echo_handler, name="echo")
+    mport = free_port()
+    with child_nofile(scale.NOFILE):
+        p = postern.client([echo.port], params=f"metrics={LOOPBACK}:{mport}")
+    p.wait_port(mport)
+
+    def good():
+        return get_ok(mport, "/metrics", src=scale.GOOD_SRC)
+
+    assert good()
+    gc, fig = _attack(mport, b"GET /metrics HTTP/1.1\r\nHost: x\r\n", p.proc.pid, p, good,
+                      "slowloris metrics")
     assert gc.success() >= 0.99, gc.summary()
     assert fig["log_kib_per_min"] < 1024, fig
     assert fig["recovery_s"] < 2, fig

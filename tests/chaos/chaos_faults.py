@@ -4,16 +4,18 @@ Every transfer is checked: one that completes has every byte (sha256 against wha
 source sent); one that does not must be seen by the user as an error (a reset), never as
 a clean end of stream. Data connections use tls=1, where a killed peer is detectable
 (a plain-TCP peer killed with nothing unread sends an ordinary FIN)."""
+import os
 import signal
+import socket
 import threading
 
 import pytest
 
-from harness.attack import download
+from harness.attack import download, holds_peer
 from harness.backends import paced_source_handler
-from harness.net import port_block, wait_until
+from harness.net import LOOPBACK, port_block, wait_until
 from hub_util import HubStack, Route, account
-from tunnel_util import Tunnel
+from tunnel_util import Tunnel, wait_checkpoint
 
 import scale
 
@@ -22,8 +24,8 @@ PARALLEL = 4
 
 def _parallel_downloads(port, fault_at, fault):
     """PARALLEL downloads from <port>; <fault>() runs once the first has <fault_at> bytes
-    and every one has some (all relaying: a connection still being set up when its
-    process dies gets a FIN with no byte, docs/security.md). Return [(n, sha, outcome)]."""
+    and every one has some (all relaying: a user of the hub still waiting for its data
+    connection is reset too, test_kill9_hub_user_waiting). Return [(n, sha, outcome)]."""
     fired = threading.Event()
     lock = threading.Lock()
     out = [None] * PARALLEL
@@ -126,12 +128,12 @@ def test_kill9_agent_mid_transfer(tmp_path):
         st.cleanup()
 
 
-def _hub_route(st, tls="1"):
-    """A hub (tls=<tls>) with one tcp route of an agent to a paced source: (hub, agent,
-    src, port)."""
+def _hub_route(st, tls="1", env=None):
+    """A hub (tls=<tls>, <env>) with one tcp route of an agent to a paced source: (hub,
+    agent, src, port)."""
     base = port_block(2)
     acct = account("chaos")
-    hub = st.hub([acct], http=False, ports=(base, base + 1), params=f"tls={tls}")
+    hub = st.hub([acct], http=False, ports=(base, base + 1), params=f"tls={tls}", env=env)
     src = st.tcp(paced_source_handler(scale.TRANSFER, chunk=256 * 1024, gap=0.002),
                  name="source")
     agent = st.agent(hub, acct["token"], [Route("tcp", src.port, port=base)])
@@ -180,3 +182,56 @@ def test_sigstop_sigcont_hub_mid_transfer(tmp_path):
         assert all(r[2] == "eof" for r in results), "a transfer failed across a 1 s SIGSTOP"
     finally:
         st.cleanup()
+
+
+def _waiting_users_reset(pid, port, n, kill):
+    """<n> users connect to <port>, each accepted by <pid> before the next; kill(); each
+    must see a reset, not a clean end with no byte that it could take for an empty
+    answer."""
+    users = []
+    try:
+        for _ in range(n):
+            s = socket.create_connection((LOOPBACK, port), timeout=10)
+            users.append(s)
+            me = s.getsockname()[1]
+            wait_until(lambda: holds_peer(pid, me), 5, what="the user's accept")
+        kill()
+        for s in users:
+            with pytest.raises(ConnectionResetError):
+                got = s.recv(1)
+                raise AssertionError(f"{got!r} (b'': a clean end) after the kill -9")
+    finally:
+        for s in users:
+            s.close()
+
+
+def test_kill9_hub_user_waiting(tmp_path):
+    """kill -9 of the hub while users of a tcp route still wait for their data connection
+    (the agent stopped: none comes; one user more than the hub's idle pool): each is
+    reset. (Report interval 1 s: the stopped agent's session lasts 3 s.)"""
+    st = HubStack(tmp_path)
+    agent = None
+    try:
+        hub, agent, _src, port = _hub_route(st, env={"POSTERN_REPORT_INTERVAL": "1s"})
+        os.kill(agent.proc.proc.pid, signal.SIGSTOP)
+        pool = hub.state()["clients"][0]["pool"]        # only shrinks from now on
+        _waiting_users_reset(hub.proc.proc.pid, port, pool + 1, hub.kill)
+    finally:
+        if agent is not None:
+            os.kill(agent.proc.proc.pid, signal.SIGCONT)
+        st.cleanup()
+
+
+def test_kill9_tunnel_server_user_waiting(postern, backends):
+    """The same for a tunnel (reverse): users of the server's port still waiting for a
+    pooled data connection (the client stopped) are reset when the server is killed."""
+    src = backends(paced_source_handler(scale.TRANSFER, chunk=256 * 1024, gap=0.002),
+                   name="source")
+    t = Tunnel(postern, "reverse", src.port, key="chaos-key",
+               env={"POSTERN_REPORT_INTERVAL": "1s"}).start()
+    os.kill(t.client.proc.pid, signal.SIGSTOP)
+    try:
+        pool = wait_checkpoint(t.server, lambda v: True, 5, start=t.server.mark())["pool"]
+        _waiting_users_reset(t.server.proc.pid, t.user_port, pool + 1, t.server.kill)
+    finally:
+        os.kill(t.client.proc.pid, signal.SIGCONT)

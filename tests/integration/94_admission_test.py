@@ -8,15 +8,15 @@ descriptor exhaustion.
 - The master's API: the same, with its 10 s deadline for a whole request.
 - The master out of descriptors (EMFILE) pauses accepting, uses little CPU, writes
   little log, and serves again once descriptors are free.
-- Live connections per source on a plain TCP port (POSTERN_LIVE_PER_SRC): a forwarder
-  and a hub tcp route refuse the one over the cap, serve other sources, and serve the
+- Live connections per source on a user's port (POSTERN_LIVE_PER_SRC): a forwarder,
+  a hub tcp route and the hub's http= port (kept-alive connections) refuse the one over the cap, serve other sources, and serve the
   source again once one of its connections closes."""
 import socket
 import time
 
 from conftest import LOOPBACK
 from harness.attack import GoodClient, Slowloris, child_nofile, cpu_seconds, get_ok
-from hub_util import USER_IP, HubStack, Route, account, http_request
+from hub_util import USER_IP, HubStack, Route, account, build_request, http_request, read_response
 from master_util import start_master
 
 ATTACKER = "127.0.0.1"
@@ -174,14 +174,31 @@ def _echo_from(port, src, timeout=3.0):
     return None
 
 
-def _live_cap(port, proc):
+def _http_from(port, src, timeout=3.0):
+    """A kept-alive connection from <src> to the hub's http= port whose request was
+    answered 200: the socket (open), or None when the hub closed it instead."""
+    s = socket.socket()
+    s.bind((src, 0))
+    s.settimeout(timeout)
+    s.connect((LOOPBACK, port))
+    try:
+        s.sendall(build_request("a.hub.test", keepalive=True))
+        if read_response(s.makefile("rb")).status == 200:
+            return s
+    except (OSError, ConnectionError):
+        pass
+    s.close()
+    return None
+
+
+def _live_cap(port, proc, probe=_echo_from):
     """8 live connections from 127.0.0.3 are served, the 9th is refused (logged) while
     another source is served; once one of the 8 closes, 127.0.0.3 is served again."""
-    held = [_echo_from(port, "127.0.0.3") for _ in range(8)]
+    held = [probe(port, "127.0.0.3") for _ in range(8)]
     try:
         assert all(held), "a connection under the cap was not served"
-        assert _echo_from(port, "127.0.0.3") is None, "the 9th from one source was served"
-        other = _echo_from(port, "127.0.0.4")
+        assert probe(port, "127.0.0.3") is None, "the 9th from one source was served"
+        other = probe(port, "127.0.0.4")
         assert other is not None, "another source was refused"
         other.close()
         proc.wait_for_log(r"127\.0\.0\.3 has 8 connections open \(the cap, "
@@ -190,7 +207,7 @@ def _live_cap(port, proc):
         deadline = time.monotonic() + 5
         again = None
         while again is None and time.monotonic() < deadline:
-            again = _echo_from(port, "127.0.0.3")
+            again = probe(port, "127.0.0.3")
             if again is None:
                 time.sleep(0.1)
         assert again is not None, "not served again after one of its connections closed"
@@ -217,5 +234,37 @@ def test_live_connections_per_source_hub_tcp_route(tmp_path):
         echo = st.tcp(echo_handler, name="echo")
         st.agent(hub, acct["token"], [Route("tcp", echo.port, port=base)])
         _live_cap(base, hub.proc)
+    finally:
+        st.cleanup()
+
+
+def test_live_connections_per_source_hub_http_ports(tmp_path):
+    """The hub's http= port (kept-alive connections, each answered) and its https= port
+    (connections still before their ClientHello) hold the same live cap."""
+    st = HubStack(tmp_path)
+    try:
+        acct = account("web")
+        hub = st.hub([acct], http=True, https=True, env={"POSTERN_LIVE_PER_SRC": "8"})
+        echo = st.http_echo("A")
+        st.agent(hub, acct["token"], [Route("http", echo.port, host="a.hub.test")])
+        _live_cap(hub.http_port, hub.proc, probe=_http_from)
+        held = []
+        for _ in range(8):
+            held.append(socket.create_connection((LOOPBACK, hub.https_port), timeout=3,
+                                                 source_address=("127.0.0.5", 0)))
+        try:
+            s = socket.create_connection((LOOPBACK, hub.https_port), timeout=3,
+                                         source_address=("127.0.0.5", 0))
+            try:
+                assert s.recv(1) == b"", "the 9th from one source was not closed at once"
+            except ConnectionResetError:
+                pass
+            finally:
+                s.close()
+            hub.proc.wait_for_log(r"127\.0\.0\.5 has 8 connections open \(the cap, "
+                                  r"POSTERN_LIVE_PER_SRC\)", timeout=5)
+        finally:
+            for s in held:
+                s.close()
     finally:
         st.cleanup()
