@@ -96,7 +96,7 @@ fuzz_config(const char *s)
     FUZZ_ASSERT(!(cfg.notcp && cfg.noudp));
     FUZZ_ASSERT(cfg.tls != 2 || (cfg.crt != NULL && cfg.crt[0] != '\0' && cfg.crt_key != NULL &&
                                  cfg.crt_key[0] != '\0'));
-    FUZZ_ASSERT(cfg.min >= 1 && cfg.min <= 65536 && cfg.max >= 1 && cfg.max <= 65536);
+    FUZZ_ASSERT(cfg.min <= 65536 && cfg.max >= 1 && cfg.max <= 65536);   /* min 0: not given */
     FUZZ_ASSERT(cfg.proxy >= 0 && cfg.proxy <= 2 && (cfg.block & ~0x0eu) == 0);
     FUZZ_ASSERT(cfg.rate_mbps <= 1000000 && cfg.slot <= 10000000 && cfg.dns_ms >= 1000);
 
