@@ -195,6 +195,14 @@ pn_dial_udp(const pn_addr_t *dst, const pn_addr_t *src, char *err)
         close(fd);
         return pn_err_set(err, "connect udp %s: %s", pn_addr_str(dst, s), strerror(e));
     }
+    /* Nobody holds a loopback target's port, and the kernel gave it to this socket as
+     * its own: connected to itself, it would answer every datagram with that datagram. */
+    pn_addr_t self = { .len = sizeof(self.ss) };
+    if (getsockname(fd, (struct sockaddr *)&self.ss, &self.len) == 0 && pn_addr_equal(&self, dst)) {
+        close(fd);
+        return pn_err_set(err, "connect udp %s: the port is free (the socket got it as its own)",
+                          pn_addr_str(dst, s));
+    }
     return fd;
 }
 
