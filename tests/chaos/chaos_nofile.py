@@ -26,8 +26,16 @@ ATTACKERS = 80          # more than the limit: each takes one descriptor or more
 
 
 def _connect_send(port, data):
-    s = socket.create_connection(("127.0.0.1", port), timeout=3)
-    s.sendall(data)
+    """An attacker's connection, held by the caller. The victim's side may reset it at
+    once (a hub resets a user whose data connection cannot come: the agent is out of
+    descriptors), which is a defence, not the test's failure."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(3)
+    try:
+        s.connect(("127.0.0.1", port))
+        s.sendall(data)
+    except OSError:
+        pass
     return s
 
 
