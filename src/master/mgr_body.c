@@ -49,31 +49,9 @@ integer(json_t *o, const char *k, int64_t min, int64_t max, int64_t *out, char *
 static json_t *
 load(const char *t, size_t len, const char *const *known, char *err, char field[PN_NODE_FIELD_LEN])
 {
-    json_error_t je;
-    const char *k;
-    json_t *v, *o = json_loadb(t, len, JSON_REJECT_DUPLICATES, &je);
-    if (o == NULL) {
-        pn_node_fail(err, field, "body", "not JSON: %s", je.text);
+    json_t *o = pn_node_load_object(t, len, known, err, field);
+    if (o == NULL)
         return NULL;
-    }
-    if (!json_is_object(o)) {
-        json_decref(o);
-        pn_node_fail(err, field, "body", "expected an object");
-        return NULL;
-    }
-    json_object_foreach(o, k, v) {
-        size_t i = 0;
-        while (known[i] != NULL && strcmp(known[i], k) != 0)
-            i++;
-        if (known[i] == NULL) {
-            char f[PN_NODE_FIELD_LEN];
-            /* a member named "" is blamed on the body: a field needs a name */
-            snprintf(f, sizeof(f), "%.48s", *k ? k : "body");
-            pn_node_fail(err, field, f, "unknown member");
-            json_decref(o);
-            return NULL;
-        }
-    }
     if (json_object_size(o) == 0) {
         json_decref(o);
         pn_node_fail(err, field, "body", "changes nothing");

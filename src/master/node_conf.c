@@ -22,6 +22,40 @@ pn_node_fail(char *err, char field[PN_NODE_FIELD_LEN], const char *name, const c
     return pn_err_set(err, "%s: %s", name, reason);
 }
 
+/* <t> (<len> bytes) as a JSON object whose members are all named in <known>
+ * (NULL-terminated); NULL with <err> and <field> set when it is not. */
+json_t *
+pn_node_load_object(const char *t, size_t len, const char *const *known, char *err,
+                    char field[PN_NODE_FIELD_LEN])
+{
+    json_error_t je;
+    const char *k;
+    json_t *v, *o = json_loadb(t, len, JSON_REJECT_DUPLICATES, &je);
+    if (o == NULL) {
+        pn_node_fail(err, field, "body", "not JSON: %s", je.text);
+        return NULL;
+    }
+    if (!json_is_object(o)) {
+        json_decref(o);
+        pn_node_fail(err, field, "body", "expected an object");
+        return NULL;
+    }
+    json_object_foreach(o, k, v) {
+        size_t i = 0;
+        while (known[i] != NULL && strcmp(known[i], k) != 0)
+            i++;
+        if (known[i] == NULL) {
+            char f[PN_NODE_FIELD_LEN];
+            /* a member named "" is blamed on the body: a field needs a name */
+            snprintf(f, sizeof(f), "%.48s", *k ? k : "body");
+            pn_node_fail(err, field, f, "unknown member");
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
 static int
 is_name(const char *s)
 {
@@ -193,32 +227,12 @@ pn_node_conf_parse(const char *text, size_t len, pn_node_conf_t *c, char *err,
 {
     static const char *const known[] = { "version", "updated_at", "updated_by", "entrances",
                                          "tunnels", "users", NULL };
-    json_error_t je;
-    const char *k;
     json_t *v;
     memset(c, 0, sizeof(*c));
     field[0] = '\0';
-    c->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    if (c->root == NULL) {
-        pn_node_fail(err, field, "body", "not JSON: %s", je.text);
+    c->root = pn_node_load_object(text, len, known, err, field);
+    if (c->root == NULL)
         goto fail;
-    }
-    if (!json_is_object(c->root)) {
-        pn_node_fail(err, field, "body", "expected an object");
-        goto fail;
-    }
-    json_object_foreach(c->root, k, v) {
-        size_t i = 0;
-        while (known[i] != NULL && strcmp(known[i], k) != 0)
-            i++;
-        if (known[i] == NULL) {
-            char f[PN_NODE_FIELD_LEN];
-            /* a member named "" is blamed on the body: a field needs a name */
-            snprintf(f, sizeof(f), "%.48s", *k ? k : "body");
-            pn_node_fail(err, field, f, "unknown member");
-            goto fail;
-        }
-    }
     v = json_object_get(c->root, "version");
     if (!json_is_integer(v) || json_integer_value(v) < 1) {
         pn_node_fail(err, field, "version", "expected an integer of at least 1");

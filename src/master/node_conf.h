@@ -55,6 +55,10 @@ void pn_node_conf_clear(pn_node_conf_t *c);
  *  with <name>; return PN_ERR. */
 int pn_node_fail(char *err, char field[PN_NODE_FIELD_LEN], const char *name, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/** <t> (<len> bytes) as a JSON object whose members are all in <known>
+ *  (NULL-terminated); NULL with <err> and <field> (PN_NODE_FIELD_LEN) set otherwise. */
+json_t *pn_node_load_object(const char *t, size_t len, const char *const *known, char *err,
+                            char field[PN_NODE_FIELD_LEN]);
 /** A new string: <url> with users=<path> added. */
 char *pn_node_entrance_url(const char *url, const char *path);
 
