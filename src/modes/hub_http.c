@@ -72,6 +72,7 @@ struct hx {
     int tls;                    /* TLS terminated by the hub (https= with certs=) */
     uint64_t req_us;            /* when the request went to its route; 0 once timed */
     int u_eof;                  /* the user closed its side */
+    int cut;                    /* the response was cut short: the user gets a reset */
     int paced;                  /* out of bandwidth until the pace timer fires */
     int bready;                 /* readiness reported on the agent's connection since last seen */
     int uwant_r, uwant_w, bwant_r, bwant_w;     /* readiness the last calls asked for */
@@ -142,6 +143,18 @@ hx_free(struct hx *x)
     pn_http_msg_free(x->req);
     pn_http_msg_free(x->resp);
     free(x);
+}
+
+/* The response was cut short (the service or its agent went away, or sent
+ * garbage, after the head): what was approved goes out, then a reset, so the
+ * user never takes the cut for a whole answer. */
+static void
+hx_cut(struct hx *x)
+{
+    hx_unbind(x);
+    x->blen = x->bparsed = x->bok;
+    x->st = HX_CLOSING;
+    x->cut = 1;
 }
 
 /* Answer <status> with its page (and the extra head line <field>, or NULL)
@@ -254,7 +267,6 @@ on_data(pn_xprt_t *data, const uint8_t *id, void *arg)
     x->wait = NULL;
     x->want = NULL;
     x->want_route = NULL;
-    pn_sock_reset_on_close(x->u->fd, 0);
     if (data == NULL || r == NULL) {
         pn_xprt_free(data);
         hx_page(x, 502, "the service for \"%s\" is not connected", x->host);
@@ -377,7 +389,7 @@ hx_dispatch(struct hx *x, size_t head_len)
     x->member_id = m->id;
     x->st = HX_WAIT;
     x->want = m->sess;          /* valid until its waiters are run, on_data included */
-    pn_sock_reset_on_close(x->u->fd, 1);    /* dying while it waits: a reset, no FIN */
+    pn_sock_reset_on_close(x->u->fd, 1);    /* dying before the whole answer: a reset, no FIN */
     x->wait = tun_sess_take(&m->sess->t, on_data, x);
     return 0;
 }
@@ -418,6 +430,7 @@ hx_response_done(struct hx *x)
 {
     const pn_http_head_t *rh = pn_http_msg_head(x->resp);
     ev_timer_arm(x->timer, HX_IDLE_MS);
+    pn_sock_reset_on_close(x->u->fd, 0);    /* whole: a FIN if we die before the next */
     /* The user's connection and the agent's go on or end independently: a
      * service that closes after each response still serves a keep-alive user. */
     if (!rh->keep_alive)
@@ -566,9 +579,7 @@ hx_step(struct hx *x)
                         progress = 1;
                         continue;
                     }
-                    hx_unbind(x);
-                    x->blen = x->bparsed = x->bok;
-                    x->st = HX_CLOSING;
+                    hx_cut(x);
                     progress = 1;
                     continue;
                 }
@@ -612,6 +623,7 @@ hx_step(struct hx *x)
                 bb_drop(x);
                 if (rc < 0) {
                     if (x->resp_head && pn_http_msg_eof(x->resp) == PN_OK) {
+                        pn_sock_reset_on_close(x->u->fd, 0);    /* whole, delimited by the close */
                         hx_unbind(x);
                         x->st = HX_CLOSING;
                         progress = 1;
@@ -643,8 +655,12 @@ to_user:
         }
         if (x->st == HX_CLOSING && x->bok == 0) {
             /* Written: end the stream first (a FIN, or END_STREAM when the user
-             * came over another hub's carrier, where a bare close is a reset). */
-            (void)x->u->ops->shutdown_wr(x->u);
+             * came over another hub's carrier, where a bare close is a reset);
+             * a cut response ends with a reset instead. */
+            if (x->cut)
+                pn_sock_reset_on_close(x->u->fd, 1);
+            else
+                (void)x->u->ops->shutdown_wr(x->u);
             hx_free(x);
             return;
         }
@@ -652,11 +668,8 @@ to_user:
 back_gone:
         if (!x->resp_head)
             hx_page(x, 502, "the service for \"%s\" did not answer", x->host);
-        else {
-            hx_unbind(x);
-            x->blen = x->bparsed = x->bok;
-            x->st = HX_CLOSING;
-        }
+        else
+            hx_cut(x);
         progress = 1;
     }
 
@@ -716,13 +729,10 @@ hub_http_session_end(struct hsess *s)
         struct hx *x = pn_container_of(s->https.next, struct hx, snode);
         if (x->st == HX_XFER && !x->resp_head)
             hx_page(x, 502, "the service for \"%s\" is not connected", x->host);
-        else {
+        else if (x->st == HX_XFER)
+            hx_cut(x);
+        else
             hx_unbind(x);
-            if (x->st == HX_XFER) {
-                x->blen = x->bparsed = x->bok;
-                x->st = HX_CLOSING;
-            }
-        }
         ev_defer_schedule(x->kick);
     }
 }
@@ -739,9 +749,7 @@ hub_http_route_gone(struct hub *h, struct hroute *r)
         if (x->st == HX_XFER && !x->resp_head)
             hx_page(x, 502, "the service for \"%s\" is not connected", x->host);
         else if (x->st == HX_XFER) {
-            hx_unbind(x);
-            x->blen = x->bparsed = x->bok;
-            x->st = HX_CLOSING;
+            hx_cut(x);
         } else {
             hx_unbind(x);
         }

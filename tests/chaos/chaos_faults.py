@@ -184,15 +184,16 @@ def test_sigstop_sigcont_hub_mid_transfer(tmp_path):
         st.cleanup()
 
 
-def _waiting_users_reset(pid, port, n, kill):
-    """<n> users connect to <port>, each accepted by <pid> before the next; kill(); each
-    must see a reset, not a clean end with no byte that it could take for an empty
-    answer."""
+def _waiting_users_reset(pid, port, n, kill, head=b""):
+    """<n> users connect to <port> (and send <head>), each accepted by <pid> before the
+    next; kill(); each must see a reset, not a clean end with no byte that it could take
+    for an empty answer."""
     users = []
     try:
         for _ in range(n):
             s = socket.create_connection((LOOPBACK, port), timeout=10)
             users.append(s)
+            s.sendall(head)
             me = s.getsockname()[1]
             wait_until(lambda: holds_peer(pid, me), 5, what="the user's accept")
         kill()
@@ -216,6 +217,28 @@ def test_kill9_hub_user_waiting(tmp_path):
         os.kill(agent.proc.proc.pid, signal.SIGSTOP)
         pool = hub.state()["clients"][0]["pool"]        # only shrinks from now on
         _waiting_users_reset(hub.proc.proc.pid, port, pool + 1, hub.kill)
+    finally:
+        if agent is not None:
+            os.kill(agent.proc.proc.pid, signal.SIGCONT)
+        st.cleanup()
+
+
+def test_kill9_hub_http_user_waiting(tmp_path):
+    """The same on the hub's http= port: users whose request head named an http route
+    whose agent is stopped (one more than the hub's idle pool, so the last still waits
+    for its data connection) are each reset when the hub is killed, never given a clean
+    end they could take for an empty answer."""
+    st = HubStack(tmp_path)
+    agent = None
+    try:
+        acct = account("chaos-http")
+        hub = st.hub([acct], http=True, env={"POSTERN_REPORT_INTERVAL": "1s"})
+        echo = st.http_echo("A")
+        agent = st.agent(hub, acct["token"], [Route("http", echo.port, host="a.hub.test")])
+        os.kill(agent.proc.proc.pid, signal.SIGSTOP)
+        pool = hub.state()["clients"][0]["pool"]
+        _waiting_users_reset(hub.proc.proc.pid, hub.http_port, pool + 1, hub.kill,
+                             head=b"GET / HTTP/1.1\r\nHost: a.hub.test\r\n\r\n")
     finally:
         if agent is not None:
             os.kill(agent.proc.proc.pid, signal.SIGCONT)

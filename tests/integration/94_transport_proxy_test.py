@@ -13,31 +13,18 @@ import time
 
 import pytest
 
-from conftest import connect, digest_handler, echo_handler, free_port, recv_all, sha256_hex, \
-    wait_port
+from conftest import connect, digest_handler, echo_handler, recv_all, sha256_hex
 from harness.certs import CertFactory
-from harness.procs import LoggedProcess, require_tool
+from harness.nginx import Nginx, tls_directives
 from hub_util import Route, account, hubstack, port_block, wait_echo  # noqa: F401 - fixture
 from tunnel_util import (Pattern, Tunnel, concurrent_echo, download_all,
                          stream_source_handler, upload_pattern)
 
 KEY = "proxy" + os.urandom(6).hex()
 
-NGINX_CONF = """
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log info;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+NGINX_SERVER = """
     server {{
-        listen 127.0.0.1:{port}{ssl};
+        listen 127.0.0.1:{{port}}{ssl};
         {certs}
         location /tunnel {{
             proxy_pass http://127.0.0.1:{upstream};
@@ -51,39 +38,15 @@ http {{
         }}
         location / {{ return 404; }}
     }}
-}}
 """
 
 
-class Nginx:
-    def __init__(self, directory, upstream, cert=None):
-        self.bin = require_tool("nginx")
-        self.dir = directory
-        self.port = free_port()
-        certs = ""
-        if cert is not None:
-            # postern speaks TLS 1.3 only; nginx 1.22 leaves it out by default
-            certs = (f"ssl_certificate {cert[0]};\n        ssl_certificate_key {cert[1]};\n"
-                     "        ssl_protocols TLSv1.3;")
-        self.conf = self.dir / "nginx.conf"
-        self.conf.write_text(NGINX_CONF.format(d=self.dir, port=self.port, upstream=upstream,
-                                               ssl=" ssl" if cert else "", certs=certs))
-        self.proc = LoggedProcess([self.bin, "-p", str(self.dir), "-e", str(self.dir / "error.log"),
-                                   "-c", str(self.conf), "-g", "daemon off;"], merge=True,
-                                  name="nginx")
+def nginx_front(directory, upstream, cert=None):
+    """nginx (harness/nginx.py) in front of the tunnel port <upstream> on /tunnel, with
+    TLS when <cert> (certificate, key) is given."""
+    return Nginx(directory, NGINX_SERVER.format(upstream=upstream, ssl=" ssl" if cert else "",
+                                                certs=tls_directives(cert)))
 
-    def start(self):
-        self.proc.start()
-        wait_port(self.port, timeout=10, proc=self.proc.proc)
-        return self
-
-    def stop(self):
-        self.proc.stop()
-        self.proc.cleanup()
-
-    def error_log(self):
-        p = self.dir / "error.log"
-        return p.read_text(errors="replace") if p.exists() else ""
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +67,7 @@ def via_nginx(postern, tmp_path, request):
         t.start_server()
         d = tmp_path / f"nginx{len(started)}"
         d.mkdir()
-        n = Nginx(d, t.tunnel_port, cert=tls_front[1:] if tls_front else None).start()
+        n = nginx_front(d, t.tunnel_port, cert=tls_front[1:] if tls_front else None).start()
         started.append(n)
         t.client_dial_port = n.port
         cp = "type=2&path=/tunnel"
