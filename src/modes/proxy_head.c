@@ -186,6 +186,7 @@ admit(pconn_t *c, const uint8_t *pre, size_t pn, const uint8_t *rest, size_t n)
         return PN_ERR;
     }
     c->u = c->auth;
+    pn_gate_leave(c->gate, &c->adm);    /* the head is done */
     pn_list_del(&c->link);
     pn_list_add(&c->u->conns, &c->link);
     if (pn + n > 0) {
@@ -343,8 +344,20 @@ on_deadline(ev_timer_t *t, void *arg)
     return EV_TIMER_STOP;
 }
 
+/* The port's gate ends a head that is late or makes room for another's
+ * (a source's oldest, or the heaviest source's: net/gate.h; it logs). */
+static void
+on_gate_kill(void *arg)
+{
+    pconn_t *c = arg;
+    char s[PN_ADDRSTRLEN];
+    log_debug("proxy: %s: no whole head in time, or evicted: closing", pn_addr_str(&c->peer, s));
+    pconn_free(c);
+}
+
 pconn_t *
-proxy_conn_new(proxy_t *p, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local)
+proxy_conn_new(proxy_t *p, pn_gate_t *gate, pn_xprt_t *x, const pn_addr_t *peer,
+               const pn_addr_t *local)
 {
     if (!tun_guard_admit(&p->guard, peer, pn_now_ms())) {
         p->in.stats.refused++;
@@ -363,6 +376,8 @@ proxy_conn_new(proxy_t *p, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t 
     pn_list_add(&p->heads, &c->link);
     c->deadline = ev_timer_new(p->in.loop, on_deadline, c);
     ev_timer_arm(c->deadline, p->in.cfg->handshake_ms);
+    c->gate = gate;
+    pn_gate_enter(gate, &c->adm, peer, on_gate_kill, c);
     return c;
 }
 
@@ -399,7 +414,8 @@ proxy_conn_refuse(pconn_t *c, const char *why)
 void
 proxy_on_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg)
 {
-    pconn_t *c = proxy_conn_new(arg, x, peer, local);
+    proxy_t *p = arg;
+    pconn_t *c = proxy_conn_new(p, pn_entry_gate(p->entry), x, peer, local);
     if (c != NULL)
         pn_xprt_watch(x, c->p->in.loop, EV_RD, on_head_io, c);
 }

@@ -103,6 +103,8 @@ typedef struct pconn {
     int ss;                     /* the Shadowsocks side (ss=) */
     pn_ss_aead_t *ss_dec;       /* owned: opens the client's stream once its key is known */
     int guarded;                /* counted as pending in p->guard */
+    pn_gate_t *gate;            /* borrowed: its port's admission (net/gate.h) */
+    pn_admit_ent_t adm;         /* in <gate> until its head is done */
     uint8_t *buf;               /* owned: bytes read in the head phase */
     size_t n;
     ev_timer_t *deadline;       /* owned: head, then dial, deadline */
@@ -147,7 +149,8 @@ void proxy_on_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, 
 /** A user's connection <x> from <peer> to <local> in its head phase (the
  *  handshake deadline armed, not watched yet), or NULL when the source is
  *  refused (then <x> is freed). */
-pconn_t *proxy_conn_new(proxy_t *p, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local);
+pconn_t *proxy_conn_new(proxy_t *p, pn_gate_t *gate, pn_xprt_t *x, const pn_addr_t *peer,
+                        const pn_addr_t *local);
 /** Admit the authenticated <c> with the <n> bytes <rest> for the destination
  *  first. PN_ERR when refused (then freed). */
 int proxy_conn_admit(pconn_t *c, const uint8_t *rest, size_t n);

@@ -145,7 +145,8 @@ on_ss_io(pn_xprt_t *x, int ready, void *arg)
 void
 proxy_ss_on_user(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg)
 {
-    pconn_t *c = proxy_conn_new(arg, x, peer, local);
+    proxy_t *p = arg;
+    pconn_t *c = proxy_conn_new(p, pn_entry_gate(p->ss_entry), x, peer, local);
     if (c == NULL)
         return;
     c->ss = 1;

@@ -101,6 +101,8 @@ pconn_free(pconn_t *c)
 {
     proxy_t *p = c->p;
     pn_list_del(&c->link);
+    if (c->gate != NULL)
+        pn_gate_leave(c->gate, &c->adm);
     if (c->guarded)
         tun_guard_done(&p->guard, &c->peer, 1, pn_now_ms()); /* not an auth failure */
     if (c->u != NULL) {

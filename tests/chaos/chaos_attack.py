@@ -18,6 +18,7 @@ from harness.net import LOOPBACK, free_port, port_block
 from harness.nginx import Nginx, static_site
 from hub_util import HubStack, Route, account, http_request
 from master_util import start_master
+from proxy_util import recv_n, socks_addr, start_proxy, write_users
 from tunnel_util import Tunnel
 
 import scale
@@ -218,6 +219,44 @@ def test_slowloris_tunnel_port(postern, backends):
     assert scale.echo_ok(t.user_port)
     gc, fig = _attack(t.tunnel_port, b"PN\x01C" + CLIENT_HELLO_HEAD, t.server.proc.pid,
                       t.server, lambda: scale.echo_ok(t.user_port), "slowloris tunnel port")
+    assert gc.success() >= 0.99, gc.summary()
+    assert fig["log_kib_per_min"] < 1024, fig
+    assert fig["recovery_s"] < 2, fig
+
+
+def test_slowloris_proxy_entrance(postern, backends, tmp_path):
+    """The same attack on a proxy entrance (proxy://, SOCKS5 with a users file): each
+    attacker greets, starts its user/password message (a name of 127 bytes announced)
+    and sends one byte of the name a second. A good user's SOCKS5 CONNECT and echo from
+    another address keep succeeding."""
+    echo = backends(echo_handler, name="echo")
+    users = write_users(tmp_path / "users.json",
+                        [{"name": "alice", "password": "chaos-pw"}])
+    with child_nofile(scale.NOFILE):
+        p = start_proxy(postern, users)
+
+    def good():
+        s = socket.create_connection((LOOPBACK, p.port), timeout=3.0,
+                                     source_address=(scale.GOOD_SRC, 0))
+        try:
+            s.settimeout(3.0)
+            s.sendall(b"\x05\x01\x02")
+            u, pw = b"alice", b"chaos-pw"
+            s.sendall(b"\x01" + bytes([len(u)]) + u + bytes([len(pw)]) + pw)
+            s.sendall(b"\x05\x01\x00" + socks_addr(LOOPBACK, echo.port))
+            got = recv_n(s, 2 + 2 + 10)
+            if got[:4] != b"\x05\x02\x01\x00" or got[5] != 0:
+                return False
+            s.sendall(b"ping")
+            return recv_n(s, 4) == b"ping"
+        finally:
+            s.close()
+
+    assert good()
+    gc, fig = _attack(p.port, None, p.proc.pid, p, good, "slowloris proxy entrance (socks5)",
+                      make=lambda src, n: Slowloris(p.port, n, b"\x05\x01\x02\x01\x7f",
+                                                    drip=b"a", interval=1.0, src=src,
+                                                    duration=scale.ATTACK_S + 15))
     assert gc.success() >= 0.99, gc.summary()
     assert fig["log_kib_per_min"] < 1024, fig
     assert fig["recovery_s"] < 2, fig
