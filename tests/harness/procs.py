@@ -185,11 +185,14 @@ class LoggedProcess:
 
     def wait_exit(self, timeout):
         """Wait up to <timeout> s for it to exit by itself; return its exit code, or None
-        when it is still running."""
+        when it is still running. Once it exited, its output is read to the end (the
+        reader threads joined), so output() holds its last lines."""
         try:
-            return self.proc.wait(timeout)
+            rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             return None
+        self._join_readers()
+        return rc
 
     def send_signal(self, sig):
         """Send <sig> to its PID (a SIGHUP reload...) without waiting."""
