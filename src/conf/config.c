@@ -426,8 +426,10 @@ parse_proxy(const pn_url_t *u, pn_config_t *cfg, char *err)
     if (parse_listen(u, "ss", &cfg->ss_listen, err) != PN_OK)
         return PN_ERR;
     s = pn_url_param(u, "method");
-    if (s != NULL && strcmp(s, "aes-256-gcm") != 0 && strcmp(s, "chacha20-ietf-poly1305") != 0)
-        return pn_err_set(err, "method: unknown \"%s\" (expected aes-256-gcm or chacha20-ietf-poly1305)", s);
+    if (s != NULL && strcmp(s, "aes-256-gcm") != 0 && strcmp(s, "aes-128-gcm") != 0 &&
+        strcmp(s, "chacha20-ietf-poly1305") != 0)
+        return pn_err_set(err, "method: unknown \"%s\" (expected chacha20-ietf-poly1305, aes-256-gcm "
+                          "or aes-128-gcm)", s);
     cfg->ss_method = xstrdup(s ? s : "chacha20-ietf-poly1305");
     if ((s = pn_url_param(u, "via")) != NULL) {
         if (pn_config_via_check(s, err) != PN_OK)

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #define SS_TRY_MAX 1024             /* keys tried per connection */
-#define SS_HEAD_MAX (PN_SS_SALT_LEN + PN_SS_CHUNK_MAX)
+#define SS_HEAD_MAX (PN_SS_SALT_LEN + PN_SS_CHUNK_MAX)  /* the longest salt's */
 #define SS_SEEN 32768               /* salts per generation remembered against replays */
 #define SS_SEEN_SLOTS (2 * SS_SEEN)
 
@@ -76,12 +76,12 @@ ss_step(pconn_t *c)
 {
     proxy_t *p = c->p;
     uint8_t out[PN_SS_PAYLOAD_MAX];
-    size_t at = PN_SS_SALT_LEN + PN_SS_LEN_BLOCK, used;
+    size_t sl = pn_ss_salt_len(p->ss_method), at = sl + PN_SS_LEN_BLOCK, used;
     if (c->auth == NULL) {
         if (c->n < at)
             return;
         c->ss_dec = pn_ss_aead_new(p->ss_method, 0);
-        long i = pn_ss_identify(c->ss_dec, c->buf, c->buf + PN_SS_SALT_LEN,
+        long i = pn_ss_identify(c->ss_dec, c->buf, c->buf + sl,
                                 (const uint8_t (*)[PN_SS_KEY_LEN])p->ss_keys,
                                 p->nss < SS_TRY_MAX ? p->nss : SS_TRY_MAX);
         if (i < 0) {

@@ -23,22 +23,61 @@ struct pn_ss_aead {
     size_t plen;                    /* opener: the payload length opened, 0 before */
 };
 
+static const struct {
+    const char *name;
+    size_t key_len;                 /* also the salt's and the subkey's */
+} METHODS[PN_SS_METHODS] = {
+    [PN_SS_CHACHA20_POLY1305] = { "chacha20-ietf-poly1305", 32 },
+    [PN_SS_AES_256_GCM] = { "aes-256-gcm", 32 },
+    [PN_SS_AES_128_GCM] = { "aes-128-gcm", 16 },
+};
+
 int
 pn_ss_method_parse(const char *name, pn_ss_method_t *m)
 {
-    if (strcmp(name, "chacha20-ietf-poly1305") == 0)
-        *m = PN_SS_CHACHA20_POLY1305;
-    else if (strcmp(name, "aes-256-gcm") == 0)
-        *m = PN_SS_AES_256_GCM;
-    else
-        return PN_ERR;
-    return PN_OK;
+    for (int i = 0; i < PN_SS_METHODS; i++)
+        if (strcmp(name, METHODS[i].name) == 0) {
+            *m = (pn_ss_method_t)i;
+            return PN_OK;
+        }
+    return PN_ERR;
 }
 
 const char *
 pn_ss_method_name(pn_ss_method_t m)
 {
-    return m == PN_SS_AES_256_GCM ? "aes-256-gcm" : "chacha20-ietf-poly1305";
+    return METHODS[m].name;
+}
+
+size_t
+pn_ss_key_len(pn_ss_method_t m)
+{
+    return METHODS[m].key_len;
+}
+
+size_t
+pn_ss_salt_len(pn_ss_method_t m)
+{
+    return METHODS[m].key_len;
+}
+
+size_t
+pn_ss_udp_overhead(pn_ss_method_t m)
+{
+    return pn_ss_salt_len(m) + PN_SS_TAG_LEN;
+}
+
+static const EVP_CIPHER *
+method_cipher(pn_ss_method_t m)
+{
+    switch (m) {
+    case PN_SS_AES_256_GCM:
+        return EVP_aes_256_gcm();
+    case PN_SS_AES_128_GCM:
+        return EVP_aes_128_gcm();
+    default:
+        return EVP_chacha20_poly1305();
+    }
 }
 
 /* D_1 = MD5(password), D_i = MD5(D_{i-1} | password); the key is D_1 | D_2. */
@@ -75,21 +114,20 @@ pn_ss_aead_new(pn_ss_method_t m, int seal)
 }
 
 int
-pn_ss_aead_init(pn_ss_aead_t *a, const uint8_t key[PN_SS_KEY_LEN],
-                const uint8_t salt[PN_SS_SALT_LEN])
+pn_ss_aead_init(pn_ss_aead_t *a, const uint8_t key[PN_SS_KEY_LEN], const uint8_t *salt)
 {
     uint8_t sub[PN_SS_KEY_LEN];
+    size_t kl = pn_ss_key_len(a->m);
     static char info[] = "ss-subkey", md[] = "SHA1";
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, md, 0),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, PN_SS_KEY_LEN),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, PN_SS_SALT_LEN),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, kl),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, pn_ss_salt_len(a->m)),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, sizeof(info) - 1),
         OSSL_PARAM_construct_end(),
     };
-    const EVP_CIPHER *c = a->m == PN_SS_AES_256_GCM ? EVP_aes_256_gcm() : EVP_chacha20_poly1305();
-    int ok = EVP_KDF_derive(a->kdf, sub, sizeof(sub), params) == 1 &&
-             EVP_CipherInit_ex(a->ctx, c, NULL, sub, NULL, a->seal) == 1;
+    int ok = EVP_KDF_derive(a->kdf, sub, kl, params) == 1 &&
+             EVP_CipherInit_ex(a->ctx, method_cipher(a->m), NULL, sub, NULL, a->seal) == 1;
     OPENSSL_cleanse(sub, sizeof(sub));
     memset(a->nonce, 0, sizeof(a->nonce));
     a->plen = 0;
@@ -208,8 +246,7 @@ pn_ss_open_need(const pn_ss_aead_t *a)
 }
 
 long
-pn_ss_identify(pn_ss_aead_t *a, const uint8_t salt[PN_SS_SALT_LEN],
-               const uint8_t lenblk[PN_SS_LEN_BLOCK], const uint8_t (*keys)[PN_SS_KEY_LEN],
+pn_ss_identify(pn_ss_aead_t *a, const uint8_t *salt, const uint8_t lenblk[PN_SS_LEN_BLOCK], const uint8_t (*keys)[PN_SS_KEY_LEN],
                size_t nkeys)
 {
     for (size_t i = 0; i < nkeys; i++)
@@ -222,14 +259,14 @@ long
 pn_ss_udp_open(pn_ss_aead_t *a, const uint8_t *pkt, size_t n, const uint8_t (*keys)[PN_SS_KEY_LEN],
                size_t nkeys, uint8_t *out, size_t *len)
 {
+    size_t sl = pn_ss_salt_len(a->m);
     *len = 0;
-    if (n < PN_SS_UDP_OVERHEAD || n - PN_SS_UDP_OVERHEAD > PN_SS_UDP_PAYLOAD_MAX)
+    if (n < sl + PN_SS_TAG_LEN || n > PN_SS_UDP_DGRAM_MAX)
         return -1;
-    size_t body = n - PN_SS_UDP_OVERHEAD;
+    size_t body = n - sl - PN_SS_TAG_LEN;
     for (size_t i = 0; i < nkeys; i++) {
         /* Each try: a subkey, then the whole body's tag (checked in constant time). */
-        if (pn_ss_aead_init(a, keys[i], pkt) == PN_OK &&
-            open1(a, pkt + PN_SS_SALT_LEN, body, out) == PN_OK) {
+        if (pn_ss_aead_init(a, keys[i], pkt) == PN_OK && open1(a, pkt + sl, body, out) == PN_OK) {
             *len = body;
             return (long)i;
         }
@@ -241,9 +278,10 @@ size_t
 pn_ss_udp_seal(pn_ss_aead_t *a, const uint8_t key[PN_SS_KEY_LEN], const uint8_t *in, size_t n,
                uint8_t *out)
 {
-    if (n > PN_SS_UDP_PAYLOAD_MAX || RAND_bytes(out, PN_SS_SALT_LEN) != 1 ||
+    size_t sl = pn_ss_salt_len(a->m);
+    if (n > PN_SS_UDP_DGRAM_MAX - sl - PN_SS_TAG_LEN || RAND_bytes(out, (int)sl) != 1 ||
         pn_ss_aead_init(a, key, out) != PN_OK)
         return 0;
-    seal1(a, in, n, out + PN_SS_SALT_LEN);
-    return n + PN_SS_UDP_OVERHEAD;
+    seal1(a, in, n, out + sl);
+    return n + sl + PN_SS_TAG_LEN;
 }

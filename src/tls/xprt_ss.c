@@ -193,12 +193,11 @@ ss_write(pn_xprt_t *x, const void *buf, size_t len)
         s->obuf = xmalloc(PN_SS_SALT_LEN + PN_SS_SEALED_LEN(n));
         if (s->enc == NULL) {
             s->enc = pn_ss_aead_new(s->m, 1);
-            if (pn_random(s->obuf, PN_SS_SALT_LEN) != PN_OK ||
-                pn_ss_aead_init(s->enc, s->key, s->obuf) != PN_OK) {
+            off = pn_ss_salt_len(s->m);
+            if (pn_random(s->obuf, off) != PN_OK || pn_ss_aead_init(s->enc, s->key, s->obuf) != PN_OK) {
                 x->err = "shadowsocks: cannot key the stream";
                 return PN_ERR;
             }
-            off = PN_SS_SALT_LEN;
         }
         s->olen = off + pn_ss_seal(s->enc, buf, n, s->obuf + off);
         s->ooff = 0;

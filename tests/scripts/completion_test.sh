@@ -79,7 +79,7 @@ expect "postern 'master://127.0.0.1:9090?log=" \
 expect "postern 'hub://:1?accounts=a.json&p" "hub://:1?accounts=a.json&path=" "hub://:1?accounts=a.json&peer=" "hub://:1?accounts=a.json&ports=" "hub://:1?accounts=a.json&public="
 expect "postern 'agent://t@h:1?tcp=:22,pro" "agent://t@h:1?tcp=:22,probe=" "agent://t@h:1?tcp=:22,probe_interval="
 expect "postern 'agent://t@h:1?http=:80,probe=" "agent://t@h:1?http=:80,probe=tcp" "agent://t@h:1?http=:80,probe=http:/"
-expect "postern 'proxy://:1080?users=u.json&method=" "proxy://:1080?users=u.json&method=chacha20-ietf-poly1305" "proxy://:1080?users=u.json&method=aes-256-gcm"
+expect "postern 'proxy://:1080?users=u.json&method=" "proxy://:1080?users=u.json&method=chacha20-ietf-poly1305" "proxy://:1080?users=u.json&method=aes-256-gcm" "proxy://:1080?users=u.json&method=aes-128-gcm"
 # A parameter without a fixed set of values gets nothing.
 expect "postern 'client://:1/h:2?read="
 # Unquoted: only the part after the last '=' or '&' is replaced; an escaped '&' is not

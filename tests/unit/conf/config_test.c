@@ -298,6 +298,21 @@ test_proxy_scheme(void **state)
     assert_int_equal(pn_config_parse("proxy://:1080/a:1?users=u", &cfg, err), PN_ERR);
     assert_non_null(strstr(err, "target: proxy:// takes no target path"));
     assert_int_equal(pn_config_parse("proxy://:1080?users=u&tls=1", &cfg, err), PN_ERR);
+    /* method=: SIP004's three AEAD methods, chacha20-ietf-poly1305 by default. */
+    static const char *const methods[] = { "chacha20-ietf-poly1305", "aes-256-gcm", "aes-128-gcm" };
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        char url[128];
+        snprintf(url, sizeof(url), "proxy://:1080?users=u&ss=:8388&method=%s", methods[i]);
+        assert_int_equal(pn_config_parse(url, &cfg, err), PN_OK);
+        assert_string_equal(cfg.ss_method, methods[i]);
+        pn_config_clear(&cfg);
+    }
+    assert_int_equal(pn_config_parse("proxy://:1080?users=u&ss=:8388", &cfg, err), PN_OK);
+    assert_string_equal(cfg.ss_method, "chacha20-ietf-poly1305");
+    pn_config_clear(&cfg);
+    assert_int_equal(pn_config_parse("proxy://:1080?users=u&ss=:8388&method=aes-192-gcm", &cfg, err),
+                     PN_ERR);
+    assert_non_null(strstr(err, "method: unknown \"aes-192-gcm\""));
 }
 
 static void

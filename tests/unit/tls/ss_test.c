@@ -31,7 +31,8 @@ unhex(const char *h, uint8_t *out)
     return n;
 }
 
-/* key = EVP_BytesToKey(MD5, "test-password"); salt = 00 01 ... 1f;
+/* key = EVP_BytesToKey(MD5, "test-password") (its first 16 bytes for
+ * aes-128-gcm); salt = 00 01 ... 1f (00 ... 0f for aes-128-gcm);
  * two chunks: the address of example.org:80 and a request, then "second". */
 static const char KEY[] = "dfb450efddbb5387197c84460623675b69f2cebcd8ef520a3dfddef7c3d540b2";
 static const uint8_t PAYLOAD[] = "\x03\x0b" "example.org\x00\x50GET / HTTP/1.0\r\n\r\n";
@@ -51,6 +52,11 @@ static const struct kat {
       "33e581c67dd30c86ac78bc2640626bd3f389ac3ebbcf7705897c5fa717c003bf254801886d927d54f887"
       "653c23d4dd855baaafa5f7f822ce6d5e60f9c6c56357b3",
       "a0d0af1fe9b1d82dc6a06541ccd530c42f05", "e0d0e98e75710f14bd22b6626924188e072c" },
+    { PN_SS_AES_128_GCM,
+      "e8e1b84e609ebe883985a8769f7bbe3cb942edd8a78e85106507fc6a8d596911da4da2c9542e513977c1"
+      "ef62394bc01c787fb04ecc0f10569ce34112c762ba31be118c7cb98178b0a86177c8730a956193242582"
+      "f120bca937a23506b5453d05564ca642aa801085e55c18",
+      "a8c05c06179385b820e0d7f3054a90ec92b6", "e8c0e56594d112c9dcbc77544e4316d9bb02" },
 };
 
 static void
@@ -68,9 +74,20 @@ test_methods_and_key(void **st)
     assert_int_equal(pn_ss_method_parse("aes-256-gcm", &m), PN_OK);
     assert_int_equal(m, PN_SS_AES_256_GCM);
     assert_string_equal(pn_ss_method_name(m), "aes-256-gcm");
+    assert_int_equal(pn_ss_key_len(m), 32);
+    assert_int_equal(pn_ss_salt_len(m), 32);
     assert_int_equal(pn_ss_method_parse("chacha20-ietf-poly1305", &m), PN_OK);
     assert_int_equal(m, PN_SS_CHACHA20_POLY1305);
-    assert_int_equal(pn_ss_method_parse("aes-128-gcm", &m), PN_ERR);
+    assert_string_equal(pn_ss_method_name(m), "chacha20-ietf-poly1305");
+    assert_int_equal(pn_ss_key_len(m), 32);
+    assert_int_equal(pn_ss_salt_len(m), 32);
+    assert_int_equal(pn_ss_method_parse("aes-128-gcm", &m), PN_OK);
+    assert_int_equal(m, PN_SS_AES_128_GCM);
+    assert_string_equal(pn_ss_method_name(m), "aes-128-gcm");
+    assert_int_equal(pn_ss_key_len(m), 16);
+    assert_int_equal(pn_ss_salt_len(m), 16);
+    assert_int_equal(pn_ss_udp_overhead(m), 32);
+    assert_int_equal(pn_ss_method_parse("aes-192-gcm", &m), PN_ERR);
     assert_int_equal(pn_ss_method_parse("rc4-md5", &m), PN_ERR);
     pn_ss_password_key("test-password", key);
     unhex(KEY, want);
@@ -97,14 +114,19 @@ test_seal_known_answer(void **st)
     }
 }
 
-/* The known stream opened one byte at a time, as a socket may deliver it. */
+/* The known stream opened one byte at a time, as a socket may deliver it. A
+ * 16-byte method reads only the first 16 bytes of the key and the salt (the
+ * rest is spoiled here). */
 static void
 test_open_incremental(void **st)
 {
     uint8_t key[PN_SS_KEY_LEN], salt[PN_SS_SALT_LEN], in[256], out[PN_SS_PAYLOAD_MAX];
-    unhex(KEY, key);
-    salt_of(salt);
     for (size_t i = 0; i < sizeof(KATS) / sizeof(KATS[0]); i++) {
+        size_t kl = pn_ss_key_len(KATS[i].m);
+        unhex(KEY, key);
+        salt_of(salt);
+        memset(key + kl, 0xff, PN_SS_KEY_LEN - kl);
+        memset(salt + pn_ss_salt_len(KATS[i].m), 0xff, PN_SS_SALT_LEN - pn_ss_salt_len(KATS[i].m));
         pn_ss_aead_t *a = pn_ss_aead_new(KATS[i].m, 0);
         assert_int_equal(pn_ss_aead_init(a, key, salt), PN_OK);
         size_t n = unhex(KATS[i].stream, in), off = 0, have = 0, used;
@@ -141,7 +163,7 @@ test_round_trip_large(void **st)
         in[i] = (uint8_t)(i * 7 + 3);
     pn_ss_password_key("another", key);
     memset(salt, 0xa5, sizeof(salt));
-    for (int m = 0; m < 2; m++) {
+    for (int m = 0; m < PN_SS_METHODS; m++) {
         pn_ss_aead_t *s = pn_ss_aead_new((pn_ss_method_t)m, 1), *o = pn_ss_aead_new((pn_ss_method_t)m, 0);
         assert_int_equal(pn_ss_aead_init(s, key, salt), PN_OK);
         assert_int_equal(pn_ss_aead_init(o, key, salt), PN_OK);
@@ -171,7 +193,7 @@ test_refusals(void **st)
     unhex(KEY, key);
     salt_of(salt);
     for (size_t i = 0; i < sizeof(KATS) / sizeof(KATS[0]); i++) {
-        size_t n = unhex(KATS[i].stream, in);
+        size_t n = unhex(KATS[i].stream, in), last = pn_ss_salt_len(KATS[i].m) - 1;
         pn_ss_aead_t *a = pn_ss_aead_new(KATS[i].m, 0);
         /* A flipped bit in the length's tag, in the payload, in the payload's tag. */
         size_t spots[] = { 2, PN_SS_LEN_BLOCK + 1, PN_SS_LEN_BLOCK + sizeof(PAYLOAD) - 1 + 3 };
@@ -181,15 +203,15 @@ test_refusals(void **st)
             assert_int_equal(pn_ss_open(a, in, n, &used, out), PN_ERR);
             in[spots[j]] ^= 0x10;
         }
-        /* The wrong key, the wrong salt. */
+        /* The wrong key, the wrong salt (its last byte). */
         uint8_t other[PN_SS_KEY_LEN];
         pn_ss_password_key("test-passwore", other);
         assert_int_equal(pn_ss_aead_init(a, other, salt), PN_OK);
         assert_int_equal(pn_ss_open(a, in, n, &used, out), PN_ERR);
-        salt[31] ^= 1;
+        salt[last] ^= 1;
         assert_int_equal(pn_ss_aead_init(a, key, salt), PN_OK);
         assert_int_equal(pn_ss_open(a, in, n, &used, out), PN_ERR);
-        salt[31] ^= 1;
+        salt[last] ^= 1;
         /* Chunks out of order: the second chunk first fails (the nonce). */
         assert_int_equal(pn_ss_aead_init(a, key, salt), PN_OK);
         size_t first = PN_SS_SEALED_LEN(sizeof(PAYLOAD) - 1);
@@ -234,11 +256,13 @@ test_identify(void **st)
 
 /* UDP (SIP004's relay): one datagram = salt | seal(payload, nonce 0) tag, the
  * payload the address of 127.0.0.1:53 and "hello", under the key of the
- * password "udp-key" and the salt 00 01 ... 1f (sealed by Python's cryptography). */
+ * password "udp-key" and the salt 00 01 ... 1f, or 00 ... 0f for aes-128-gcm
+ * (sealed by Python's cryptography). */
 static const uint8_t UDP_BODY[] = "\x01\x7f\x00\x00\x01\x00\x35hello";
 static const char *const UDP_KAT[] = {
     [PN_SS_CHACHA20_POLY1305] = "f6407cdc37e15729d291bcfb8a23781e72cd0f2d0b640af8504fa4f4",
     [PN_SS_AES_256_GCM] = "916df1cf1ebafd8aed50dc9f19e777f38196592ee61b4ebd593ae2b8",
+    [PN_SS_AES_128_GCM] = "9862fabdd2ea7d9bbc30dc1bbac2618ae35319e1a11a5e9dcef69cfe",
 };
 
 static void
@@ -251,11 +275,13 @@ test_udp(void **st)
     pn_ss_password_key("alice", keys[0]);
     pn_ss_password_key("udp-key", keys[1]);
     pn_ss_password_key("bob", keys[2]);
-    for (int m = PN_SS_CHACHA20_POLY1305; m <= PN_SS_AES_256_GCM; m++) {
+    for (int m = 0; m < PN_SS_METHODS; m++) {
         pn_ss_aead_t *o = pn_ss_aead_new(m, 0), *s = pn_ss_aead_new(m, 1);
+        size_t sl = pn_ss_salt_len(m), ov = pn_ss_udp_overhead(m), max = PN_SS_UDP_DGRAM_MAX - ov;
+        assert_true(ov <= PN_SS_UDP_OVERHEAD && max <= PN_SS_UDP_PAYLOAD_MAX);
         salt_of(pkt);
-        size_t n = PN_SS_SALT_LEN + unhex(UDP_KAT[m], pkt + PN_SS_SALT_LEN);
-        assert_int_equal(n, sizeof(UDP_BODY) - 1 + PN_SS_UDP_OVERHEAD);
+        size_t n = sl + unhex(UDP_KAT[m], pkt + sl);
+        assert_int_equal(n, sizeof(UDP_BODY) - 1 + ov);
         /* The second key opens it: its index, the payload. */
         assert_int_equal(pn_ss_udp_open(o, pkt, n, k, 3, out, &len), 1);
         assert_int_equal(len, sizeof(UDP_BODY) - 1);
@@ -269,21 +295,21 @@ test_udp(void **st)
             pkt[i] ^= 1;
         }
         /* Too short for a salt and a tag; over the datagram bound. */
-        assert_int_equal(pn_ss_udp_open(o, pkt, PN_SS_UDP_OVERHEAD - 1, k, 3, out, &len), -1);
-        assert_int_equal(pn_ss_udp_open(o, pkt, PN_SS_UDP_OVERHEAD + PN_SS_UDP_PAYLOAD_MAX + 1, k, 3,
-                                        out, &len), -1);
-        /* Sealing: a fresh salt each time, opened back by its key; the largest payload. */
-        memset(back, 0x5a, PN_SS_UDP_PAYLOAD_MAX);
-        size_t w = pn_ss_udp_seal(s, keys[2], back, PN_SS_UDP_PAYLOAD_MAX, pkt);
-        assert_int_equal(w, PN_SS_UDP_PAYLOAD_MAX + PN_SS_UDP_OVERHEAD);
+        assert_int_equal(pn_ss_udp_open(o, pkt, ov - 1, k, 3, out, &len), -1);
+        assert_int_equal(pn_ss_udp_open(o, pkt, PN_SS_UDP_DGRAM_MAX + 1, k, 3, out, &len), -1);
+        /* Sealing: a fresh salt each time, opened back by its key; the largest payload
+         * (a whole IPv4 datagram). */
+        memset(back, 0x5a, max);
+        size_t w = pn_ss_udp_seal(s, keys[2], back, max, pkt);
+        assert_int_equal(w, PN_SS_UDP_DGRAM_MAX);
         assert_int_equal(pn_ss_udp_open(o, pkt, w, k, 3, out, &len), 2);
-        assert_int_equal(len, PN_SS_UDP_PAYLOAD_MAX);
+        assert_int_equal(len, max);
         assert_memory_equal(out, back, len);
         uint8_t salt1[PN_SS_SALT_LEN];
-        memcpy(salt1, pkt, sizeof(salt1));
-        assert_int_equal(pn_ss_udp_seal(s, keys[2], back, 1, pkt), 1 + PN_SS_UDP_OVERHEAD);
-        assert_memory_not_equal(salt1, pkt, sizeof(salt1));
-        assert_int_equal(pn_ss_udp_seal(s, keys[2], back, PN_SS_UDP_PAYLOAD_MAX + 1, pkt), 0);
+        memcpy(salt1, pkt, sl);
+        assert_int_equal(pn_ss_udp_seal(s, keys[2], back, 1, pkt), 1 + ov);
+        assert_memory_not_equal(salt1, pkt, sl);
+        assert_int_equal(pn_ss_udp_seal(s, keys[2], back, max + 1, pkt), 0);
         pn_ss_aead_free(o);
         pn_ss_aead_free(s);
     }
@@ -311,7 +337,8 @@ test_transport(void **st)
     for (size_t i = 0; i < n; i++)
         data[i] = (uint8_t)(i % 251);
     pn_ss_password_key("pw", key);
-    for (int m = 0; m < 2; m++) {
+    for (int m = 0; m < PN_SS_METHODS; m++) {
+        size_t sl = pn_ss_salt_len((pn_ss_method_t)m);
         assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
         assert_int_equal(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
         salt_of(salt);
@@ -356,10 +383,10 @@ test_transport(void **st)
             ssize_t k = read(sv[1], raw + rawn, PN_SS_SALT_LEN + PN_SS_SEALED_LEN(n) - rawn);
             if (k > 0)
                 rawn += (size_t)k;
-            if (rd == 0 && rawn >= PN_SS_SALT_LEN) {
+            if (rd == 0 && rawn >= sl) {
                 assert_int_equal(pn_ss_aead_init(co, key, raw), PN_OK);
-                assert_memory_not_equal(raw, salt, PN_SS_SALT_LEN);
-                rd = PN_SS_SALT_LEN;
+                assert_memory_not_equal(raw, salt, sl);
+                rd = sl;
             }
             while (rd > 0) {
                 ssize_t o = pn_ss_open(co, raw + rd, rawn - rd, &used, back + got);
