@@ -1,0 +1,179 @@
+"""The QUIC transport (type=1, docs/usage.md "Transports", docs/internals/quic.md):
+
+- a client given nothing follows the server's HELLO to type=1; its data streams travel
+  in one QUIC connection on the tunnel port's number over UDP (the server holds one UDP
+  socket there; the client one connected UDP socket, no TCP data connection)
+- both flows over type=1 with tls=0/1/2: 32 MiB each way compared by sha256 (256 MiB once
+  each way, reverse tls=1), 200 concurrent connections, half-close, UDP datagrams (carried
+  in streams: boundaries kept), kill -9 of either end and recovery
+- tls=2 with a wrong sni= fails the QUIC handshake (certificate verification), says so and
+  moves no byte; a wrong key is refused at the control channel
+- bad input on the UDP port: random datagrams, truncated and forged Initials: the server
+  neither crashes nor stalls, the tunnel goes on
+"""
+import os
+import random
+import socket
+import struct
+import subprocess
+
+import pytest
+
+from conftest import connect, curl, recv_all
+from harness.certs import CertFactory
+from transport_util import bulk_each_way, half_close_digest, kill9_either_end_and_recover, \
+    udp_sizes_cross
+from tunnel_util import Pattern, concurrent_echo, tunnel, wait_checkpoint  # noqa: F401
+from udp_util import udp_backends  # noqa: F401 - fixture
+
+FLOWS = ["reverse", "forward"]
+BULK_MIB = int(os.environ.get("POSTERN_BULK_MIB", "32"))
+BULK_TIMEOUT = 30 + 2 * max(BULK_MIB, 256)
+
+
+@pytest.fixture(scope="module")
+def bulk():
+    return Pattern(BULK_MIB)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    f = CertFactory(tmp_path_factory.mktemp("quic-certs"))
+    crt, key = f.leaf("server", 2)[:2]
+    return f.ca_pem, crt, key
+
+
+def quic_tunnel(tunnel, flow, backend, tls=0, certs=None, client_params="", sni="localhost"):
+    sp = "type=1"
+    if tls == 2:
+        sp += f"&tls=2&crt={certs[1]}&key={certs[2]}"
+        client_params = "&".join(p for p in (client_params, f"ca={certs[0]}&sni={sni}") if p)
+    elif tls:
+        sp += f"&tls={tls}"
+    return tunnel(flow, backend, server_params=sp, client_params=client_params)
+
+
+def assert_tunnel_alive(t):
+    with connect(t.user_port) as s:
+        s.sendall(b"still here")
+        s.shutdown(socket.SHUT_WR)
+        assert recv_all(s, limit=100) == b"still here"
+
+
+def sockets_of(pid, kind):
+    """The local ports of <pid>'s sockets of <kind> ("tcp", "udp")."""
+    out = subprocess.run(["ss", "-Hanp", "-" + kind[0]], capture_output=True, text=True).stdout
+    return [ln for ln in out.splitlines() if f"pid={pid}," in ln]
+
+
+def test_type_1_reaches_a_client_that_was_given_none(tunnel, echo_backend):
+    t = tunnel("reverse", echo_backend.port, server_params="type=1").start()
+    m = t.client.wait_for_log(r"connected to .* type=(\d)", timeout=5)
+    assert m.group(1) == "1", m.string
+    wait_checkpoint(t.server, lambda v: v["pool"] >= 64, timeout=20)
+    assert_tunnel_alive(t)
+    # The data streams are in one UDP flow: the client holds one UDP socket and one TCP
+    # connection (control); the server a UDP socket on the tunnel port's number.
+    udp = sockets_of(t.client.proc.pid, "udp")
+    assert len(udp) == 1, udp
+    tcp = [ln for ln in sockets_of(t.client.proc.pid, "tcp") if f":{t.tunnel_port} " in ln]
+    assert len(tcp) == 1, tcp
+    assert any(f"127.0.0.1:{t.tunnel_port} " in ln for ln in sockets_of(t.server.proc.pid, "udp"))
+
+
+@pytest.mark.parametrize("tls", [0, 1, 2])
+@pytest.mark.parametrize("flow", FLOWS)
+def test_bulk_each_way_sha256(flow, tls, tunnel, backends, bulk, certs):
+    bulk_each_way(lambda port: quic_tunnel(tunnel, flow, port, tls, certs).start(), backends,
+                  bulk, BULK_TIMEOUT)
+
+
+def test_256mib_each_way_sha256(tunnel, backends, certs):
+    test_bulk_each_way_sha256("reverse", 1, tunnel, backends, Pattern(256), certs)
+
+
+@pytest.mark.parametrize("tls", [0, 1])
+@pytest.mark.parametrize("flow", FLOWS)
+def test_200_concurrent_connections(flow, tls, tunnel, echo_backend, certs):
+    n = 200
+    t = quic_tunnel(tunnel, flow, echo_backend.port, tls, certs).start()
+    bad = concurrent_echo(t.user_port, n, timeout=120)
+    assert not bad, f"{len(bad)} of {n} failed, e.g. {list(bad.items())[:5]}"
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_half_close_reply_after_eof(flow, tunnel, backends, certs):
+    # more than a stream's window: the reply comes after the FIN of a long upload
+    half_close_digest(lambda port: quic_tunnel(tunnel, flow, port, 1, certs).start(), backends,
+                      12000)
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_udp_datagrams_cross_whole(flow, postern, udp_backends):
+    udp_sizes_cross(flow, postern, udp_backends().port, "type=1",
+                    (1, 2, 100, 1199, 1200, 1201, 1472, 8192, 65000))
+
+
+def test_kill9_of_either_end_and_recovery(tunnel, http_server):
+    port, path, content = http_server
+    t = tunnel("reverse", port, server_params="type=1&tls=1").start()
+    kill9_either_end_and_recover(t, path, content, timeout=15)
+
+
+def test_wrong_sni_fails_verification_and_moves_nothing(tunnel, http_server, certs):
+    port, path, _ = http_server
+    t = quic_tunnel(tunnel, "reverse", port, 2, certs, sni="not-the-server.example")
+    t.start(ready=False)
+    t.client.wait_for_log(r"data channel certificate verification failed: tls handshake: quic", timeout=15)
+    r = curl("--max-time", "3", f"http://127.0.0.1:{t.user_port}{path}")
+    assert r.returncode != 0 or r.stdout == b""
+
+
+def test_wrong_key_is_refused(tunnel, http_server):
+    port, path, _ = http_server
+    t = tunnel("reverse", port, server_params="type=1", server_key="right",
+               client_key="wrong")
+    t.start(ready=False)
+    t.client.wait_for_log(r"authentication failed", timeout=15)
+    r = curl("--max-time", "3", f"http://127.0.0.1:{t.user_port}{path}")
+    assert r.returncode != 0 or r.stdout == b""
+
+
+# --------------------------------------------------------------------------------------
+# bad input on the UDP port
+# --------------------------------------------------------------------------------------
+
+def initial(dcid=b"\x11" * 8, scid=b"\x22" * 8, body_len=1200, version=1, token=b""):
+    """A QUIC v1 long-header Initial of <body_len> bytes of garbage payload (its
+    protection cannot be removed: the server must drop it, RFC 9000 §12.2)."""
+    first = 0xc0 | 0x03   # long header, fixed bit, Initial, 4-byte packet number
+    varint_tok = bytes([len(token)]) + token
+    length = body_len
+    hdr = bytes([first]) + struct.pack(">I", version) + bytes([len(dcid)]) + dcid + \
+        bytes([len(scid)]) + scid + varint_tok + struct.pack(">H", 0x4000 | length)
+    return hdr + os.urandom(body_len)
+
+
+def test_garbage_and_truncated_initials_do_not_stall_the_server(tunnel, echo_backend):
+    t = tunnel("reverse", echo_backend.port, server_params="type=1").start()
+    wait_checkpoint(t.server, lambda v: v["pool"] >= 64, timeout=20)
+    rnd = random.Random(15)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        dst = ("127.0.0.1", t.tunnel_port)
+        for i in range(3000):
+            k = i % 5
+            if k == 0:
+                d = os.urandom(rnd.randint(1, 1500))
+            elif k == 1:
+                d = initial()[:rnd.randint(1, 60)]          # truncated header
+            elif k == 2:
+                d = initial(dcid=os.urandom(8))              # forged Initial, new id each time
+            elif k == 3:
+                d = initial(version=0x1a2a3a4a)              # a version nobody speaks
+            else:
+                d = b"\x40" + os.urandom(rnd.randint(0, 100))   # short header, unknown id
+            u.sendto(d, dst)
+    assert t.server.proc.poll() is None
+    assert_tunnel_alive(t)
+    bad = concurrent_echo(t.user_port, 20, timeout=60)
+    assert not bad, bad
