@@ -28,7 +28,7 @@ from harness.certs import CertFactory
 from harness.procs import LoggedProcess, require_tool
 from hub_util import Route, account, hubstack, port_block  # noqa: F401 - fixture
 from transport_util import bulk_each_way, half_close_digest, kill9_either_end_and_recover, \
-    udp_sizes_cross
+    udp_sizes_cross, wait_echo_route
 from tunnel_util import (Pattern, Tunnel, concurrent_echo, download_all, stream_source_handler,
                          tunnel, upload_pattern, wait_checkpoint)  # noqa: F401
 from udp_util import udp_backends  # noqa: F401 - fixture
@@ -445,19 +445,7 @@ def test_hub_type3_agent_publishes_a_tcp_route(agent_params, hubstack):
     a = hubstack.agent(hub, alice["token"], [Route("tcp", echo.port, port=base + 1)],
                        params=agent_params)
     assert "type=3" in a.proc.output()
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with connect(base + 1, timeout=3) as s:
-                s.sendall(b"through the hub over http/2")
-                s.shutdown(socket.SHUT_WR)
-                got = recv_all(s, limit=100)
-            if got == b"through the hub over http/2":
-                break
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, "the route never answered"
-        time.sleep(0.2)
+    wait_echo_route(base + 1, b"through the hub over http/2")
 
 
 def hub_connections(hub):

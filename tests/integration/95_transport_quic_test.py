@@ -19,10 +19,11 @@ import subprocess
 
 import pytest
 
-from conftest import connect, curl, recv_all
+from conftest import connect, curl, echo_handler, recv_all
 from harness.certs import CertFactory
+from hub_util import Route, account, hubstack, port_block  # noqa: F401 - fixture
 from transport_util import bulk_each_way, half_close_digest, kill9_either_end_and_recover, \
-    udp_sizes_cross
+    udp_sizes_cross, wait_echo_route
 from tunnel_util import Pattern, concurrent_echo, tunnel, wait_checkpoint  # noqa: F401
 from udp_util import udp_backends  # noqa: F401 - fixture
 
@@ -177,3 +178,28 @@ def test_garbage_and_truncated_initials_do_not_stall_the_server(tunnel, echo_bac
     assert_tunnel_alive(t)
     bad = concurrent_echo(t.user_port, 20, timeout=60)
     assert not bad, bad
+
+
+# --------------------------------------------------------------------------------------
+# hub
+# --------------------------------------------------------------------------------------
+
+HUB_AGENTS = 5
+
+
+def test_hub_type1_agents_publish_routes_over_quic(hubstack):
+    """Agents given nothing learn type=1 from the hub: each route answers through the
+    agent's QUIC connection; the hub holds the UDP port, each agent one UDP socket."""
+    base = port_block(HUB_AGENTS)
+    accts = [account(f"q{i}", ports=[f"{base + i}"]) for i in range(HUB_AGENTS)]
+    hub = hubstack.hub(accts, http=False, ports=(base, base + HUB_AGENTS - 1),
+                       params="type=1&tls=1")
+    echo = hubstack.tcp(echo_handler, name="echo")
+    agents = [hubstack.agent(hub, a["token"], [Route("tcp", echo.port, port=base + i)])
+              for i, a in enumerate(accts)]
+    for i in range(HUB_AGENTS):
+        wait_echo_route(base + i, b"through the hub over quic %d" % i, timeout=20)
+    for a in agents:
+        assert "type=1" in a.proc.output()
+        assert len(sockets_of(a.proc.pid, "udp")) == 1
+    assert any(f":{hub.ctl} " in ln for ln in sockets_of(hub.proc.pid, "udp"))

@@ -2,6 +2,7 @@
 by sha256, a half-close, UDP datagrams whole, kill -9 of either end and recovery."""
 import os
 import socket
+import time
 
 from conftest import connect, digest_handler, recv_all, sha256_hex
 from tunnel_util import CONNECTED_RE, download_all, kill9, stream_source_handler, \
@@ -59,3 +60,19 @@ def kill9_either_end_and_recover(t, path, content, timeout=10):
     t.restart_server()
     again.wait_for_log(CONNECTED_RE, timeout=timeout, start=mark_c)
     wait_curl(t.user_port, path, content, timeout=timeout)
+
+
+def wait_echo_route(port, payload, timeout=10):
+    """Until an echo behind <port> (a hub's route) gives <payload> back whole."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with connect(port, timeout=3) as s:
+                s.sendall(payload)
+                s.shutdown(socket.SHUT_WR)
+                if recv_all(s, limit=len(payload) + 100) == payload:
+                    return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, f"the route on {port} never answered"
+        time.sleep(0.2)
