@@ -8,6 +8,8 @@
   in streams: boundaries kept), kill -9 of either end and recovery
 - tls=2 with a wrong sni= fails the QUIC handshake (certificate verification), says so and
   moves no byte; a wrong key is refused at the control channel
+- a capture of the tunnel port read by tshark (Wireshark's own dissector) decodes as QUIC,
+  the client's Initial carrying a ClientHello with ALPN postern-tunnel/1
 - bad input on the UDP port: random datagrams, truncated and forged Initials: the server
   neither crashes nor stalls, the tunnel goes on
 """
@@ -16,11 +18,13 @@ import random
 import socket
 import struct
 import subprocess
+import time
 
 import pytest
 
 from conftest import connect, curl, echo_handler, recv_all
 from harness.certs import CertFactory
+from harness.procs import require_tool, stop_process
 from hub_util import Route, account, hubstack, port_block  # noqa: F401 - fixture
 from transport_util import bulk_each_way, half_close_digest, kill9_either_end_and_recover, \
     udp_sizes_cross, wait_echo_route
@@ -138,6 +142,43 @@ def test_wrong_key_is_refused(tunnel, http_server):
     t.client.wait_for_log(r"authentication failed", timeout=15)
     r = curl("--max-time", "3", f"http://127.0.0.1:{t.user_port}{path}")
     assert r.returncode != 0 or r.stdout == b""
+
+
+# --------------------------------------------------------------------------------------
+# a real dissector
+# --------------------------------------------------------------------------------------
+
+def test_tshark_decodes_quic_with_postern_alpn(tunnel, echo_backend, tmp_path):
+    tshark = require_tool("tshark")
+    t = tunnel("reverse", echo_backend.port, server_params="type=1&tls=1")
+    t.start_server()
+    cap = tmp_path / "quic.pcapng"
+    err = open(tmp_path / "tshark.err", "w+")
+    p = subprocess.Popen([tshark, "-i", "lo", "-f", f"udp port {t.tunnel_port}", "-w", str(cap)],
+                         stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.monotonic() + 20
+        while "Capture started" not in open(err.name).read() and \
+                "Capturing on" not in open(err.name).read():
+            assert p.poll() is None, open(err.name).read()
+            assert time.monotonic() < deadline, "tshark did not start capturing"
+            time.sleep(0.1)
+        time.sleep(0.5)
+        t.start_client()
+        t.wait_ready()
+        assert_tunnel_alive(t)
+        time.sleep(0.5)
+    finally:
+        stop_process(p, timeout=10)
+        err.close()
+    r = subprocess.run([tshark, "-r", str(cap), "-d", f"udp.port=={t.tunnel_port},quic", "-Y", "quic",
+                        "-T", "fields", "-e", "quic.long.packet_type",
+                        "-e", "tls.handshake.extensions_alpn_str"],
+                       capture_output=True, text=True, timeout=60)
+    rows = [ln.split("\t") for ln in r.stdout.splitlines()]
+    assert len(rows) > 10, r.stdout + r.stderr
+    initial_alpns = [row[1] for row in rows if len(row) > 1 and row[0].split(",")[0] == "0"]
+    assert "postern-tunnel/1" in initial_alpns, rows[:10]
 
 
 # --------------------------------------------------------------------------------------
