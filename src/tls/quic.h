@@ -82,6 +82,10 @@ pn_quic_srv_t *pn_quic_server(ev_loop_t *loop, int fd, pn_tls_ctx_t *cert, uint6
 /** Close every connection and the socket; free <s>. NULL is a no-op. */
 void pn_quic_server_free_(pn_quic_srv_t *s);
 #define pn_quic_server_free(p) do { pn_quic_server_free_(p); (p) = NULL; } while (0)
+/** Take the datagram <pkt> (<n> bytes) from <from> as if the socket had read
+ *  it (the loop does it by itself; fuzzers drive a listener by hand). */
+void pn_quic_server_input(pn_quic_srv_t *s, const uint8_t *pkt, size_t n, const struct sockaddr *from,
+                          socklen_t flen);
 /** Connections <s> holds now (tests, statistics). */
 size_t pn_quic_server_conns(const pn_quic_srv_t *s);
 

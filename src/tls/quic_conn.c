@@ -588,8 +588,8 @@ void
 pn_quic_input(pn_quic_conn_t *q, const uint8_t *pkt, size_t len, const struct sockaddr *from,
               socklen_t flen)
 {
-    if (q->fault != NULL || q->c == NULL)
-        return;
+    if (q->fault != NULL || q->c == NULL || len == 0)
+        return;                 /* an empty datagram: nothing for ngtcp2 (it asserts) */
     ngtcp2_path path = {
         { (ngtcp2_sockaddr *)&q->local, q->llen }, { (ngtcp2_sockaddr *)from, flen }, NULL,
     };

@@ -23,7 +23,8 @@ dispatch(void *ctx, const uint8_t *pkt, size_t n, const struct sockaddr *from, s
 {
     pn_quic_srv_t *s = ctx;
     ngtcp2_version_cid vc;
-    if (ngtcp2_pkt_decode_version_cid(&vc, pkt, n, QUIC_CID_LEN) != 0)
+    /* An empty datagram trips an assertion of ngtcp2 (Debian's build keeps them). */
+    if (n == 0 || ngtcp2_pkt_decode_version_cid(&vc, pkt, n, QUIC_CID_LEN) != 0)
         return;                 /* garbage, or a version we do not speak */
     pn_quic_conn_t *q = pn_quic_srv_find(s, vc.dcid, vc.dcidlen);
     if (q == NULL) {
@@ -35,6 +36,13 @@ dispatch(void *ctx, const uint8_t *pkt, size_t n, const struct sockaddr *from, s
             return;
     }
     pn_quic_input(q, pkt, n, from, flen);
+}
+
+void
+pn_quic_server_input(pn_quic_srv_t *s, const uint8_t *pkt, size_t n, const struct sockaddr *from,
+                     socklen_t flen)
+{
+    dispatch(s, pkt, n, from, flen);
 }
 
 static void
@@ -94,6 +102,10 @@ pn_quic_server_free_(pn_quic_srv_t *s)
         q->fd = -1;
         while (!pn_list_empty(&q->fresh))   /* never delivered now */
             pn_quic_stream_destroy(pn_container_of(q->fresh.next, pn_quics_t, node));
+        if (q->self_ref) {
+            q->self_ref = 0;
+            pn_quic_unref(q);       /* freed now unless an owner holds a stream */
+        }
     }
     for (size_t i = 0; i < QUIC_CID_BUCKETS; i++) {
         while (s->tab[i] != NULL) {
