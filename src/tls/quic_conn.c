@@ -464,14 +464,20 @@ pn_quic_of(const pn_xprt_t *x)
 
 /* --- the pump ------------------------------------------------------------ */
 
-/* Send one datagram: PN_OK (sent, or lost as UDP may lose it) or PN_AGAIN. */
+/* Send the batch of datagrams in q->held (q->heldlen bytes, each q->held_seg
+ * but the last, to q->held_to): PN_OK (sent, or lost as UDP may lose it) or
+ * PN_AGAIN (what is left stays held; the socket's writability comes back). */
 static int
-send_pkt(pn_quic_conn_t *q, const uint8_t *b, size_t n, const ngtcp2_addr *to)
+flush_held(pn_quic_conn_t *q)
 {
-    ssize_t r = sendto(q->fd, b, n, MSG_DONTWAIT, q->srv != NULL ? (const struct sockaddr *)to->addr : NULL,
-                       q->srv != NULL ? to->addrlen : 0);
-    if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS))
+    size_t done = pn_quic_send(q->fd, q->held, q->heldlen, q->held_seg,
+                               q->srv != NULL ? (struct sockaddr *)&q->held_to : NULL, q->held_tolen);
+    if (done == q->heldlen) {
+        q->heldlen = 0;
         return PN_OK;
+    }
+    memmove(q->held, q->held + done, q->heldlen - done);
+    q->heldlen -= done;
     if (q->srv != NULL)
         pn_quic_srv_want_write(q->srv, q);
     else if (q->io != NULL)
@@ -507,20 +513,19 @@ pn_quic_write(pn_quic_conn_t *q)
 {
     if (q->fault != NULL || q->c == NULL)
         return;
-    if (q->heldlen > 0) {
-        ngtcp2_addr to = { (ngtcp2_sockaddr *)&q->held_to, q->held_tolen };
-        if (send_pkt(q, q->held, q->heldlen, &to) == PN_AGAIN)
-            return;
-        q->heldlen = 0;
-    }
+    if (q->heldlen > 0 && flush_held(q) == PN_AGAIN)
+        return;
     ngtcp2_path_storage ps;
     ngtcp2_path_storage_zero(&ps);
     ngtcp2_pkt_info pi;
-    uint8_t buf[QUIC_PKT_MAX];
     ngtcp2_tstamp ts = pn_quic_now();
     size_t max = ngtcp2_conn_get_path_max_tx_udp_payload_size(q->c);
-    if (max > sizeof(buf))
-        max = sizeof(buf);
+    if (max > QUIC_PKT_MAX)
+        max = QUIC_PKT_MAX;
+    /* Packets gather in q->held, sent together (one GSO send where the kernel
+     * offers UDP_SEGMENT) when a shorter one ends the batch, the batch is
+     * full, or the pump stops. */
+    int nseg = 0, again = 0;
     int npkts = 0;
     q->busy++;
     while (npkts < QUIC_PKTS_TURN) {
@@ -543,6 +548,7 @@ pn_quic_write(pn_quic_conn_t *q)
             }
         }
         ngtcp2_ssize nd = -1;
+        uint8_t *buf = q->held + q->heldlen;
         ngtcp2_ssize n = ngtcp2_conn_writev_stream(q->c, &ps.path, &pi, buf, max, &nd, fl, sid,
                                                    v, nv, ts);
         if (n < 0) {
@@ -568,15 +574,36 @@ pn_quic_write(pn_quic_conn_t *q)
             stream_advance(st, nd, (fl & NGTCP2_WRITE_STREAM_FLAG_FIN) != 0);
         if (n == 0)
             break;
-        if (send_pkt(q, buf, (size_t)n, &ps.path.remote) == PN_AGAIN) {
-            memcpy(q->held, buf, (size_t)n);
-            q->heldlen = (size_t)n;
+        if (nseg > 0 && (ps.path.remote.addrlen != q->held_tolen ||
+                         memcmp(ps.path.remote.addr, &q->held_to, q->held_tolen) != 0)) {
+            /* Another path (a migration): the batch so far leaves first. */
+            uint8_t pkt[QUIC_PKT_MAX];
+            memcpy(pkt, buf, (size_t)n);
+            if (flush_held(q) == PN_AGAIN) {
+                again = 1;      /* that packet is lost; QUIC sends it again */
+                break;
+            }
+            memcpy(q->held, pkt, (size_t)n);
+            nseg = 0;
+        }
+        if (nseg == 0) {
+            q->held_seg = (size_t)n;
             memcpy(&q->held_to, ps.path.remote.addr, ps.path.remote.addrlen);
             q->held_tolen = ps.path.remote.addrlen;
-            break;
         }
+        q->heldlen += (size_t)n;
+        nseg++;
         npkts++;
+        if ((size_t)n < q->held_seg || nseg == QUIC_GSO_MAX) {
+            nseg = 0;
+            if (flush_held(q) == PN_AGAIN) {
+                again = 1;
+                break;
+            }
+        }
     }
+    if (!again && q->heldlen > 0)
+        (void)flush_held(q);
     ngtcp2_conn_update_pkt_tx_time(q->c, ts);
     q->busy--;
     if (npkts == QUIC_PKTS_TURN)

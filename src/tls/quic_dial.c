@@ -18,6 +18,7 @@ pn_quic_sock_bufs(int fd)
     int v = QUIC_SOCKBUF;
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+    pn_quic_gro(fd);
 }
 
 

@@ -20,6 +20,7 @@
 #define QUIC_CHUNK (16 * 1024)      /* a stream's written bytes are kept in chunks this large */
 #define QUIC_CID_LEN 16
 #define QUIC_PKTS_TURN 64           /* packets sent or read per loop turn (then others run) */
+#define QUIC_GSO_MAX 16             /* packets sent in one system call (UDP_SEGMENT) */
 
 typedef struct qchunk {
     struct qchunk *next;
@@ -51,8 +52,8 @@ struct pn_quic_conn {
     int refs;
     uint8_t pin[32];
     int verify;                     /* client: 0, 1 (pin) or 2 */
-    uint8_t held[QUIC_PKT_MAX];     /* a packet the socket would not take yet */
-    size_t heldlen;
+    uint8_t held[QUIC_PKT_MAX * QUIC_GSO_MAX];  /* packets written, not sent yet */
+    size_t heldlen, held_seg;       /* bytes; each packet's but the last's */
     struct sockaddr_storage held_to;
     socklen_t held_tolen;
     int busy;                       /* inside ngtcp2: the last reference waits (drop) */
@@ -161,8 +162,17 @@ void pn_quic_stream_destroy(pn_quics_t *st);
 /* quic_tab.c: reading a socket; the listener's connection ids */
 typedef void (*pn_quic_pkt_cb)(void *ctx, const uint8_t *pkt, size_t n, const struct sockaddr *from,
                                socklen_t flen);
-/** Read up to <max> datagrams from <fd>, each to <fn>(<ctx>, ...); how many. */
+/** Read up to <max> datagrams from <fd> (split when the kernel coalesced them,
+ *  UDP_GRO), each to <fn>(<ctx>, ...); how many reads. */
 int pn_quic_recv(int fd, int max, pn_quic_pkt_cb fn, void *ctx);
+/** Send the <len> bytes at <b>, datagrams of <seg> bytes (the last may be
+ *  shorter), to <to> (NULL: the connected peer): one UDP_SEGMENT send where the
+ *  kernel offers it. The bytes taken (all, or fewer when the socket is full);
+ *  a datagram the kernel refuses otherwise counts as sent (lost). */
+size_t pn_quic_send(int fd, const uint8_t *b, size_t len, size_t seg, const struct sockaddr *to,
+                    socklen_t tolen);
+/** Ask the kernel to coalesce the datagrams <fd> receives (UDP_GRO), where it can. */
+void pn_quic_gro(int fd);
 pn_quic_conn_t *pn_quic_srv_find(const pn_quic_srv_t *s, const uint8_t *b, size_t len);
 int pn_quic_srv_cid_add(pn_quic_srv_t *s, const ngtcp2_cid *cid, pn_quic_conn_t *q);
 void pn_quic_srv_cid_del(pn_quic_srv_t *s, const ngtcp2_cid *cid);

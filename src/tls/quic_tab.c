@@ -7,6 +7,8 @@
 #include "tls/quic_priv.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,22 +108,86 @@ pn_quic_srv_want_write(pn_quic_srv_t *s, pn_quic_conn_t *q)
     ev_io_set(s->io, EV_RD | EV_WR);
 }
 
+static int gso_off;                 /* the kernel refused UDP_SEGMENT once: not again */
+
+void
+pn_quic_gro(int fd)
+{
+    int one = 1;
+    (void)setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
+}
+
 int
 pn_quic_recv(int fd, int max, pn_quic_pkt_cb fn, void *ctx)
 {
-    uint8_t buf[2048];
+    static __thread uint8_t buf[65536];
     int n = 0;
     for (int i = 0; i < max; i++) {
         struct sockaddr_storage from;
-        socklen_t flen = sizeof(from);
-        ssize_t r = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
+        char cbuf[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = { buf, sizeof(buf) };
+        struct msghdr m = {
+            .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1,
+            .msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+        };
+        ssize_t r = recvmsg(fd, &m, MSG_DONTWAIT);
         if (r < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
             continue;           /* ECONNREFUSED (nobody there yet): QUIC retries */
         }
-        fn(ctx, buf, (size_t)r, (struct sockaddr *)&from, flen);
+        size_t seg = (size_t)r;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c))
+            if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+                int g;
+                memcpy(&g, CMSG_DATA(c), sizeof(g));
+                if (g > 0)
+                    seg = (size_t)g;
+            }
+        for (size_t off = 0; off < (size_t)r || r == 0; off += seg) {
+            size_t k = (size_t)r - off < seg ? (size_t)r - off : seg;
+            fn(ctx, buf + off, k, (struct sockaddr *)&from, m.msg_namelen);
+            if (r == 0)
+                break;
+        }
         n++;
     }
     return n;
+}
+
+size_t
+pn_quic_send(int fd, const uint8_t *b, size_t len, size_t seg, const struct sockaddr *to,
+             socklen_t tolen)
+{
+    if (len > seg && !gso_off) {
+        char cbuf[CMSG_SPACE(sizeof(uint16_t))];
+        struct iovec iov = { (void *)b, len };
+        struct msghdr m = {
+            .msg_name = (void *)to, .msg_namelen = to != NULL ? tolen : 0, .msg_iov = &iov,
+            .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+        };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        uint16_t s16 = (uint16_t)seg;
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(s16));
+        memcpy(CMSG_DATA(c), &s16, sizeof(s16));
+        if (sendmsg(fd, &m, MSG_DONTWAIT) >= 0)
+            return len;
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+            return 0;
+        if (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP)
+            gso_off = 1;        /* no GSO here: one datagram at a time from now on */
+        else
+            return len;         /* lost, as UDP may lose it */
+    }
+    size_t off = 0;
+    while (off < len) {
+        size_t k = len - off < seg ? len - off : seg;
+        if (sendto(fd, b + off, k, MSG_DONTWAIT, to, to != NULL ? tolen : 0) < 0 &&
+            (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
+            return off;
+        off += k;
+    }
+    return len;
 }
