@@ -87,7 +87,9 @@ pn_head_end(const uint8_t *p, size_t n)
 void
 pn_bq_append(pn_bq_t *q, const void *data, size_t n)
 {
-    if (q->off > 0 && q->len + n > q->cap) {
+    /* Move the live bytes to the front only when the taken prefix is at least
+     * as large as they are: each byte moves O(1) times on average. */
+    if (q->off > 0 && q->len + n > q->cap && q->off >= q->len - q->off) {
         memmove(q->b, q->b + q->off, q->len - q->off);
         q->len -= q->off;
         q->off = 0;
@@ -108,6 +110,8 @@ pn_bq_take(pn_bq_t *q, void *out, size_t n)
 {
     if (n > q->len - q->off)
         n = q->len - q->off;
+    if (n == 0)
+        return 0;
     memcpy(out, q->b + q->off, n);
     q->off += n;
     if (q->off == q->len)

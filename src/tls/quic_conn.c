@@ -233,6 +233,7 @@ pn_quic_settings(ngtcp2_settings *s, ngtcp2_transport_params *p, uint64_t handsh
     s->max_stream_window = PN_QUIC_STREAM_WINDOW_MAX;
     s->max_tx_udp_payload_size = QUIC_PKT_MAX;
     s->handshake_timeout = handshake_ms * NGTCP2_MILLISECONDS;
+    s->ack_thresh = 8;          /* fewer ACKs to send and to process on a fast path */
     ngtcp2_transport_params_default(p);
     p->initial_max_stream_data_bidi_local = PN_QUIC_STREAM_WINDOW;
     p->initial_max_stream_data_bidi_remote = PN_QUIC_STREAM_WINDOW;
