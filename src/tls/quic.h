@@ -63,9 +63,6 @@ int pn_quic_alive(const pn_quic_conn_t *q);
 pn_quic_conn_t *pn_quic_of(const pn_xprt_t *x);
 /** The peer's address of <q> into <ss>; its length. */
 socklen_t pn_quic_peer(const pn_quic_conn_t *q, struct sockaddr_storage *ss);
-/** Client: move to a new local UDP port (connection migration, RFC 9000 §9);
- *  PN_OK or PN_ERR. */
-int pn_quic_rebind(pn_quic_conn_t *q);
 void pn_quic_ref(pn_quic_conn_t *q);
 /** Drop a reference; the last one closes the connection. NULL is a no-op. */
 void pn_quic_unref(pn_quic_conn_t *q);

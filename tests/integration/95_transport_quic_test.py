@@ -10,25 +10,31 @@
   moves no byte; a wrong key is refused at the control channel
 - a capture of the tunnel port read by tshark (Wireshark's own dissector) decodes as QUIC,
   the client's Initial carrying a ClientHello with ALPN postern-tunnel/1
+- NAT rebinding: the client's datagrams reach the server from a new source port in the
+  middle of an upload (a UDP relay changes its socket); the server follows the path
+  (QUIC path validation) and the upload completes, no new connection made
 - bad input on the UDP port: random datagrams, truncated and forged Initials: the server
   neither crashes nor stalls, the tunnel goes on
 """
 import os
 import random
+import select
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 import pytest
 
-from conftest import connect, curl, echo_handler, recv_all
+from conftest import connect, curl, digest_handler, echo_handler, recv_all
 from harness.certs import CertFactory
 from harness.procs import require_tool, stop_process
 from hub_util import Route, account, hubstack, port_block  # noqa: F401 - fixture
 from transport_util import bulk_each_way, half_close_digest, kill9_either_end_and_recover, \
     udp_sizes_cross, wait_echo_route
-from tunnel_util import Pattern, concurrent_echo, tunnel, wait_checkpoint  # noqa: F401
+from tunnel_util import (Pattern, concurrent_echo, relays, tunnel, upload_pattern,  # noqa: F401
+                         wait_checkpoint)
 from udp_util import udp_backends  # noqa: F401 - fixture
 
 FLOWS = ["reverse", "forward"]
@@ -142,6 +148,104 @@ def test_wrong_key_is_refused(tunnel, http_server):
     t.client.wait_for_log(r"authentication failed", timeout=15)
     r = curl("--max-time", "3", f"http://127.0.0.1:{t.user_port}{path}")
     assert r.returncode != 0 or r.stdout == b""
+
+
+# --------------------------------------------------------------------------------------
+# NAT rebinding
+# --------------------------------------------------------------------------------------
+
+class UdpRebinder:
+    """A UDP relay on 127.0.0.1:<port> to 127.0.0.1:<upstream>, whose upstream socket (the
+    source the server sees) is replaced by one of a new port when rebind() is called, as
+    a NAT that forgets a mapping does."""
+
+    def __init__(self, port, upstream):
+        self.a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.a.bind(("127.0.0.1", port))
+        self.upstream = upstream
+        self.b = self._upstream()
+        self.client = None
+        self.want_rebind = False
+        self.ports = [self.b.getsockname()[1]]
+        self.after = 0              # datagrams from the server since the last rebind
+        self.count = 0              # datagrams either way
+        self.stop = False
+        self.th = threading.Thread(target=self._run, daemon=True, name="udp-rebinder")
+        self.th.start()
+
+    def _upstream(self):
+        b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        b.connect(("127.0.0.1", self.upstream))
+        return b
+
+    def rebind(self):
+        self.want_rebind = True
+
+    def _run(self):
+        while not self.stop:
+            if self.want_rebind:
+                old, self.b = self.b, self._upstream()
+                old.close()
+                self.ports.append(self.b.getsockname()[1])
+                self.after = 0
+                self.want_rebind = False
+            r, _, _ = select.select([self.a, self.b], [], [], 0.1)
+            for s in r:
+                try:
+                    d, addr = s.recvfrom(65536)
+                except OSError:
+                    continue
+                if s is self.a:
+                    self.client = addr
+                    self.count += 1
+                    self.b.send(d)
+                elif self.client is not None:
+                    self.after += 1
+                    self.count += 1
+                    self.a.sendto(d, self.client)
+
+    def close(self):
+        self.stop = True
+        self.th.join(5)
+        self.a.close()
+        self.b.close()
+
+
+def test_nat_rebinding_mid_upload_keeps_the_connection(tunnel, relays, backends):
+    b = backends(digest_handler, name="digest")
+    t = tunnel("reverse", b.port, key="rebind", server_params="type=1&tls=1")
+    t.start_server()
+    relay = relays(t.tunnel_port)           # TCP: the control connection
+    udp = UdpRebinder(relay.port, t.tunnel_port)
+    try:
+        t.client_dial_port = relay.port
+        t.start_client()
+        t.wait_ready()
+        bulk = Pattern(64)
+        box = {}
+        def upload():
+            try:
+                box["r"] = upload_pattern(t.user_port, bulk, 120)
+            except Exception as e:  # noqa: BLE001 - reported below
+                box["e"] = e
+        th = threading.Thread(target=upload, daemon=True)
+        th.start()
+        deadline = time.monotonic() + 60
+        while udp.count < 5000:             # well into the upload (reverse: the server sends)
+            assert time.monotonic() < deadline and th.is_alive(), \
+                f"the upload did not start: {box}, {udp.count} datagrams"
+            time.sleep(0.01)
+        udp.rebind()
+        th.join(150)
+        assert "r" in box, f"the upload did not complete after the rebinding: {box}"
+        n, digest, reply = box["r"]
+        assert reply == f"{bulk.size} {digest}\n", reply
+        assert len(udp.ports) == 2 and udp.after > 100, (udp.ports, udp.after)
+        # the same connection went on: no second QUIC connection from the client
+        assert "quic: connection ended" not in t.client.output()
+    finally:
+        udp.close()
 
 
 # --------------------------------------------------------------------------------------
