@@ -3,13 +3,14 @@
 - a client given nothing follows the server's HELLO to type=1; its data streams travel
   in one QUIC connection on the tunnel port's number over UDP (the server holds one UDP
   socket there; the client one connected UDP socket, no TCP data connection)
-- both flows over type=1 with tls=0/1/2: 32 MiB each way compared by sha256 (256 MiB once
-  each way, reverse tls=1), 200 concurrent connections, half-close, UDP datagrams (carried
+- both flows over type=1 with tls=0/1/2: 32 MiB each way compared by sha256 (256 MiB each
+  way in both flows with tls=1), 200 concurrent connections, half-close, UDP datagrams (carried
   in streams: boundaries kept), kill -9 of either end and recovery
 - tls=2 with a wrong sni= fails the QUIC handshake (certificate verification), says so and
   moves no byte; a wrong key is refused at the control channel
 - a capture of the tunnel port read by tshark (Wireshark's own dissector) decodes as QUIC,
   the client's Initial carrying a ClientHello with ALPN postern-tunnel/1
+- 1 % of the datagrams lost (a relay drops them), both flows: 16 MiB each way arrive whole
 - NAT rebinding: the client's datagrams reach the server from a new source port in the
   middle of an upload (a UDP relay changes its socket); the server follows the path
   (QUIC path validation) and the upload completes, no new connection made
@@ -99,8 +100,9 @@ def test_bulk_each_way_sha256(flow, tls, tunnel, backends, bulk, certs):
                   bulk, BULK_TIMEOUT)
 
 
-def test_256mib_each_way_sha256(tunnel, backends, certs):
-    test_bulk_each_way_sha256("reverse", 1, tunnel, backends, Pattern(256), certs)
+@pytest.mark.parametrize("flow", FLOWS)
+def test_256mib_each_way_sha256(flow, tunnel, backends, certs):
+    test_bulk_each_way_sha256(flow, 1, tunnel, backends, Pattern(256), certs)
 
 
 @pytest.mark.parametrize("tls", [0, 1])
@@ -154,12 +156,16 @@ def test_wrong_key_is_refused(tunnel, http_server):
 # NAT rebinding
 # --------------------------------------------------------------------------------------
 
-class UdpRebinder:
-    """A UDP relay on 127.0.0.1:<port> to 127.0.0.1:<upstream>, whose upstream socket (the
-    source the server sees) is replaced by one of a new port when rebind() is called, as
-    a NAT that forgets a mapping does."""
+class UdpRelay:
+    """A UDP relay on 127.0.0.1:<port> to 127.0.0.1:<upstream> that drops each datagram
+    with probability <loss> (either way), and whose upstream socket (the source the server
+    sees) is replaced by one of a new port when rebind() is called, as a NAT that forgets a
+    mapping does."""
 
-    def __init__(self, port, upstream):
+    def __init__(self, port, upstream, loss=0.0):
+        self.loss = loss
+        self.dropped = 0
+        self.rnd = random.Random(1015)
         self.a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.a.bind(("127.0.0.1", port))
         self.upstream = upstream
@@ -170,7 +176,7 @@ class UdpRebinder:
         self.after = 0              # datagrams from the server since the last rebind
         self.count = 0              # datagrams either way
         self.stop = False
-        self.th = threading.Thread(target=self._run, daemon=True, name="udp-rebinder")
+        self.th = threading.Thread(target=self._run, daemon=True, name="udp-relay")
         self.th.start()
 
     def _upstream(self):
@@ -196,6 +202,9 @@ class UdpRebinder:
                     d, addr = s.recvfrom(65536)
                 except OSError:
                     continue
+                if self.loss and self.rnd.random() < self.loss:
+                    self.dropped += 1
+                    continue
                 if s is self.a:
                     self.client = addr
                     self.count += 1
@@ -217,7 +226,7 @@ def test_nat_rebinding_mid_upload_keeps_the_connection(tunnel, relays, backends)
     t = tunnel("reverse", b.port, key="rebind", server_params="type=1&tls=1")
     t.start_server()
     relay = relays(t.tunnel_port)           # TCP: the control connection
-    udp = UdpRebinder(relay.port, t.tunnel_port)
+    udp = UdpRelay(relay.port, t.tunnel_port)
     try:
         t.client_dial_port = relay.port
         t.start_client()
@@ -246,6 +255,29 @@ def test_nat_rebinding_mid_upload_keeps_the_connection(tunnel, relays, backends)
         assert "quic: connection ended" not in t.client.output()
     finally:
         udp.close()
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_one_percent_loss_each_way_sha256(flow, tunnel, relays, backends):
+    """Every datagram crosses a relay that drops 1 % of them: lost packets are sent again
+    from the chunks a stream keeps until acknowledged; both directions arrive whole."""
+    made = []
+
+    def start(port):
+        t = tunnel(flow, port, key="lossy", server_params="type=1&tls=1")
+        t.start_server()
+        relay = relays(t.tunnel_port)
+        made.append(UdpRelay(relay.port, t.tunnel_port, loss=0.01))
+        t.client_dial_port = relay.port
+        t.start_client()
+        t.wait_ready()
+        return t
+    try:
+        bulk_each_way(start, backends, Pattern(16), BULK_TIMEOUT)
+        assert all(u.dropped > 20 for u in made), [u.dropped for u in made]
+    finally:
+        for u in made:
+            u.close()
 
 
 # --------------------------------------------------------------------------------------
