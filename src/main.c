@@ -80,7 +80,7 @@ static const char usage[] =
 "  key=<file>     PEM private key (tls=2)\n"
 "  ca=<file>      tunnel client: CA file to verify a tls=2 server (system store if unset)\n"
 "  sni=<name>     tunnel client: server name to send and verify (tls=2)\n"
-"  type=0|2|3     server, hub: how clients reach the tunnel port, told to them in\n"
+"  type=0|1|2|3   server, hub: how clients reach the tunnel port, told to them in\n"
 "                 the handshake: 0 a pool of TCP connections, 2 WebSocket (every\n"
 "                 connection an HTTP/1.1 upgrade on path=; wss with tls=1|2),\n"
 "                 3 HTTP/2 (every connection one POST stream on path=; h2c, or\n"
