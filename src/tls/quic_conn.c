@@ -321,14 +321,42 @@ pn_quic_ref(pn_quic_conn_t *q)
     q->refs++;
 }
 
+/* Destroy the orphans of <q> (streams their owner let go, still finishing). */
+static void
+reap_orphans(pn_quic_conn_t *q)
+{
+    for (pn_list_t *n = q->streams.next; n != &q->streams;) {
+        pn_quics_t *st = pn_container_of(n, pn_quics_t, node);
+        n = n->next;
+        if (!st->owned)
+            pn_quic_stream_destroy(st);
+    }
+}
+
 void
 pn_quic_unref(pn_quic_conn_t *q)
 {
-    if (q == NULL || --q->refs > 0)
+    if (q == NULL)
         return;
+    if (--q->refs > 0) {
+        /* Only orphans hold a client connection nobody uses: it closes now (an
+         * orphan's peer may never end it, and nobody would read what it sent). */
+        if (q->refs == q->norphans && !q->self_ref && !q->reaping && !q->busy) {
+            q->reaping = 1;
+            q->refs++;
+            if (q->fault == NULL) {
+                pn_quic_send_close(q, 0);
+                pn_quic_fail(q, "quic: connection closed");
+            }
+            reap_orphans(q);
+            q->reaping = 0;
+            pn_quic_unref(q);
+        }
+        return;
+    }
     if (q->busy) {
         q->refs++;              /* inside ngtcp2: the deferred pump lets it go */
-        q->drop = 1;
+        q->drop++;
         pn_quic_schedule(q);
         return;
     }
@@ -417,6 +445,8 @@ pn_quic_stream_destroy(pn_quics_t *st)
     pn_list_del(&st->sq);
     if (st->sid >= 0 && q->c != NULL && !st->closed)
         ngtcp2_conn_set_stream_user_data(q->c, st->sid, NULL);
+    if (st->orphan)
+        q->norphans--;
     q->nstreams--;
     pn_quic_stream_clear(st);
     free(st);
@@ -436,6 +466,7 @@ stream_free(pn_xprt_t *x)
     if (st->sid >= 0 && !st->closed && q->c != NULL && q->fault == NULL) {
         if (st->wr_eof && st->err == NULL) {
             st->orphan = 1;
+            q->norphans++;
             pn_quic_schedule(q);
             return;
         }
@@ -663,15 +694,14 @@ on_flush(void *arg)
     if (q->fault != NULL) {
         while (!pn_list_empty(&q->fresh))
             pn_quic_stream_destroy(pn_container_of(q->fresh.next, pn_quics_t, node));
+        reap_orphans(q);        /* nothing ends them now */
         if (q->self_ref) {
             q->self_ref = 0;
             q->refs--;
         }
     }
-    if (q->drop) {
-        q->drop = 0;
-        q->refs--;
-    }
+    q->refs -= q->drop;
+    q->drop = 0;
     pn_quic_unref(q);
 }
 

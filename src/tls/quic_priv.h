@@ -59,7 +59,9 @@ struct pn_quic_conn {
     int busy;                       /* inside ngtcp2: the last reference waits (drop) */
     const char *fault;              /* the connection is done */
     char why[160];
-    unsigned handshake_done : 1, self_ref : 1, closed_sent : 1, drop : 1;
+    unsigned handshake_done : 1, self_ref : 1, closed_sent : 1, reaping : 1;
+    int drop;                       /* references let go inside ngtcp2, dropped by the pump */
+    int norphans;                   /* streams freed by their owner, finishing (orphan) */
 };
 
 typedef struct pn_quics {
