@@ -5,10 +5,42 @@
 #include "tls/quic_priv.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <unistd.h>
 
-#define SRV_CONNS_MAX 16384         /* connections (handshaking or not) one port holds */
+#define SRV_CONNS_MAX 4096          /* connections (handshaking or not) one port holds */
+#define SRV_HANDSHAKES_PER_SOURCE 64    /* handshakes in progress from one source address */
+
+/* Whether <a> and <b> are the same host (the port aside). */
+static int
+same_host(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+    if (a->ss_family != b->sa_family)
+        return 0;
+    if (b->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                  &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+}
+
+/* Room for one more connection from <from>: under the port's cap, and under the
+ * cap of handshakes in progress from its address (as tunnel/guard.h for TCP; a
+ * hub's agents behind one NAT are many once established). */
+static int
+admit(const pn_quic_srv_t *s, const struct sockaddr *from)
+{
+    if (s->nconns >= SRV_CONNS_MAX)
+        return 0;
+    int n = 0;
+    for (const pn_list_t *l = s->conns.next; l != &s->conns; l = l->next) {
+        const pn_quic_conn_t *q = pn_container_of(l, pn_quic_conn_t, srv_node);
+        if (!q->handshake_done && same_host(&q->remote, from) && ++n >= SRV_HANDSHAKES_PER_SOURCE)
+            return 0;
+    }
+    return 1;
+}
 
 size_t
 pn_quic_server_conns(const pn_quic_srv_t *s)
@@ -29,7 +61,7 @@ dispatch(void *ctx, const uint8_t *pkt, size_t n, const struct sockaddr *from, s
     pn_quic_conn_t *q = pn_quic_srv_find(s, vc.dcid, vc.dcidlen);
     if (q == NULL) {
         ngtcp2_pkt_hd hd;
-        if (s->nconns >= SRV_CONNS_MAX || ngtcp2_accept(&hd, pkt, n) != 0)
+        if (ngtcp2_accept(&hd, pkt, n) != 0 || !admit(s, from))
             return;             /* only a well-formed Initial opens a connection */
         q = pn_quic_accept(s, &hd, s->loop, s->fd, (struct sockaddr *)&s->local, s->llen, from, flen);
         if (q == NULL)
