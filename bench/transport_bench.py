@@ -5,6 +5,9 @@ transports, on loopback, in one run on one machine.
 Paths (all a tunnel from an entry port to the target, both ends on this machine):
   direct                         no relay
   postern reverse type=0         the TCP pool (tls=0)
+  postern reverse type=1         every channel a stream of one QUIC connection (TLS 1.3
+                                 always, a certificate not checked with tls=0)
+  postern reverse type=1 tls=1   the same, the certificate pinned
   postern reverse type=2         every connection a WebSocket (tls=0)
   postern reverse type=2 tls=1   WebSocket inside TLS 1.3 (wss), fingerprint pinned
   postern reverse type=3         every channel a stream of one HTTP/2 connection (h2c)
@@ -14,14 +17,16 @@ Paths (all a tunnel from an entry port to the target, both ends on this machine)
   v2ray vless+h2 tls             VLESS over v2ray's HTTP/2 transport, which requires TLS
                                  (a self-signed certificate, like type=3 tls=1); Debian's
                                  v2ray 4.34 has no gRPC transport
+  v2ray vless+quic               VLESS over v2ray's QUIC transport (TLS, a self-signed
+                                 certificate, like type=1 tls=1)
 
 Figures: iperf3 TCP throughput with 1 and 8 streams (median of the runs), new connections
 per second (connect, 1 byte echoed, close; compare.py's driver). Ratios: each postern
-row against type=0 and against v2ray's same transport (type=2 against vless+ws, type=3
-against vless+h2). Figures are never asserted; every
+row against type=0 and against v2ray's same transport (type=1 against vless+quic, type=2
+against vless+ws, type=3 against vless+h2). Figures are never asserted; every
 process is stopped by PID.
 
-    python3 bench/transport_bench.py [--quick] [--postern build/postern]
+    python3 bench/transport_bench.py [--quick] [--postern build/postern] [--only type=1,type=0]
 """
 import argparse
 import json
@@ -56,7 +61,7 @@ def p_postern(xtype, tls):
     return f
 
 
-def v2ray_pair(env, procs, target, kind, server_stream, client_stream):
+def v2ray_pair(env, procs, target, kind, server_stream, client_stream, udp=False):
     """v2ray's client (dokodemo-door -> VLESS) and server (VLESS -> freedom) over the
     transport <kind> that the two streamSettings describe: (entry port, [PIDs])."""
     e, port = free_port(), free_port()
@@ -80,7 +85,10 @@ def v2ray_pair(env, procs, target, kind, server_stream, client_stream):
         with open(cfg, "w") as fh:
             json.dump(conf, fh, indent=1)
         ps.append(start(procs, ["v2ray", "-config", cfg], env.log(f"v2ray {kind} {name}")))
-        up(port if name == "server" else e, *ps)
+        if udp and name == "server":
+            time.sleep(1.0)     # a UDP port: nothing to connect to; give it a moment
+        else:
+            up(port if name == "server" else e, *ps)
     return e, [p.pid for p in ps]
 
 
@@ -89,13 +97,28 @@ def p_v2ray_ws(env, procs, target):
     return v2ray_pair(env, procs, target, "ws", stream, stream)
 
 
-def p_v2ray_h2(env, procs, target):
+def v2ray_cert(env):
     crt, key = os.path.join(env.tmp, "v2ray.crt"), os.path.join(env.tmp, "v2ray.key")
     if not os.path.exists(crt):
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                         "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
                         "/CN=localhost", "-keyout", key, "-out", crt], check=True,
                        capture_output=True)
+    return crt, key
+
+
+def p_v2ray_quic(env, procs, target):
+    crt, key = v2ray_cert(env)
+    quic = {"security": "none", "key": "", "header": {"type": "none"}}
+    server = {"network": "quic", "security": "tls", "quicSettings": quic,
+              "tlsSettings": {"certificates": [{"certificateFile": crt, "keyFile": key}]}}
+    client = {"network": "quic", "security": "tls", "quicSettings": quic,
+              "tlsSettings": {"serverName": "localhost", "allowInsecure": True}}
+    return v2ray_pair(env, procs, target, "quic", server, client, udp=True)
+
+
+def p_v2ray_h2(env, procs, target):
+    crt, key = v2ray_cert(env)
     http = {"path": "/t", "host": ["localhost"]}
     server = {"network": "h2", "security": "tls", "httpSettings": http,
               "tlsSettings": {"certificates": [{"certificateFile": crt, "keyFile": key}]}}
@@ -107,14 +130,17 @@ def p_v2ray_h2(env, procs, target):
 PATHS = [
     ("direct", p_direct),
     ("postern reverse type=0", p_postern(0, 0)),
+    ("postern reverse type=1", p_postern(1, 0)),
+    ("postern reverse type=1 tls=1", p_postern(1, 1)),
     ("postern reverse type=2", p_postern(2, 0)),
     ("postern reverse type=2 tls=1", p_postern(2, 1)),
     ("postern reverse type=3", p_postern(3, 0)),
     ("postern reverse type=3 tls=1", p_postern(3, 1)),
     ("v2ray vless+ws", p_v2ray_ws),
     ("v2ray vless+h2 tls", p_v2ray_h2),
+    ("v2ray vless+quic", p_v2ray_quic),
 ]
-PEER = {"type=2": "v2ray vless+ws", "type=3": "v2ray vless+h2 tls"}
+PEER = {"type=1": "v2ray vless+quic", "type=2": "v2ray vless+ws", "type=3": "v2ray vless+h2 tls"}
 
 
 def with_path(env, setup, backend, body):
@@ -132,7 +158,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--postern", default=os.path.join(HERE, "..", "build", "postern"))
     ap.add_argument("--quick", action="store_true", help="1 run of 2 s per figure")
+    ap.add_argument("--only", default="", help="comma-separated substrings: the paths to run")
     a = ap.parse_args()
+    only = [w for w in a.only.split(",") if w]
+    paths = [(n, fn) for n, fn in PATHS
+             if not only or any(w in n if not w.startswith("type=") else n.endswith(" " + w)
+                                or (" " + w + " ") in n for w in only)]
     runs, secs = (1, 2) if a.quick else (3, 4)
     for tool in ("iperf3", "v2ray"):
         if not shutil.which(tool):
@@ -142,7 +173,7 @@ def main():
     res = {}
     t0 = time.time()
     try:
-        for name, fn in PATHS:
+        for name, fn in paths:
             r = res[name] = {}
             for k, streams in (("tp1", 1), ("tp8", 8)):
                 try:
@@ -173,7 +204,7 @@ def main():
           " 1 / type=0 | 8 / type=0 | conn/s / type=0 | 1 / v2ray same | 8 / v2ray same |"
           " conn/s / v2ray same |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, _ in PATHS:
+    for name, _ in paths:
         r = res.get(name, {})
         cells = [f(r.get("tp1"), "%.2f"), f(r.get("tp8"), "%.2f"), f(r.get("conn"), "%.0f"),
                  f(r.get("errs"), "%d")]

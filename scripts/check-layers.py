@@ -43,6 +43,9 @@ import sys
 ORDER = ["core", "tls", "net", "route", "conf", "relay", "tunnel", "modes", "master"]
 MAX_LINES = 800
 
+QUIC_FILES = ["src/tls/quic_priv.h", "src/tls/quic_conn.c", "src/tls/quic_stream.c", "src/tls/quic_dial.c",
+              "src/tls/quic_tab.c", "src/tls/quic_tls.c", "src/tls/quic_srv.c"]
+
 # (include prefix, name, files allowed to include it: exact paths or folders ending in /)
 LIBRARIES = [
     ("event2/", "libevent", ["src/core/ev.c", "src/net/dns.c", "src/master/http.c",
@@ -53,6 +56,8 @@ LIBRARIES = [
     ("wslay/", "wslay", ["src/tls/xprt_ws.c"]),
     ("nghttp2/", "nghttp2", ["src/tls/h2_mux.c", "src/tls/h2_stream.c",
                                "src/tls/h2_priv.h", "src/tls/h2gw.c"]),
+    ("ngtcp2/", "ngtcp2", QUIC_FILES),
+    ("gnutls/", "GnuTLS", QUIC_FILES),
     ("hiredis/", "hiredis", ["src/modes/hub_redis.c", "src/modes/hub_reg_redis.c",
                            "src/modes/hub_reg_rsync.c"]),
 ]

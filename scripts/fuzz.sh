@@ -10,7 +10,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 ALL="frame handshake proxy sniff url http sni hubconf ws_head h2 socks hproxy users ss scrape mcp
-    nodeconf http_acl h2gw rcache"
+    nodeconf http_acl h2gw rcache quic"
 SECS=${FUZZ_SECONDS:-20}
 case "$SECS" in
     ''|*[!0-9]*|0) echo "fuzz: FUZZ_SECONDS must be a positive number of seconds" >&2; exit 2 ;;

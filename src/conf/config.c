@@ -90,7 +90,7 @@ parse_count(const pn_url_t *u, const char *name, uint64_t lo, uint64_t hi, uint3
 
 /* type= (the transport, docs/usage.md), path= and host= (WebSocket). The
  * server's and hub's type= reaches the client in HELLO; a client is given one
- * only to cross a proxy. Types 1 and 3 have their seam in tunnel/transport.c. */
+ * only to cross a proxy (type=1 is learnt from HELLO, given or not). */
 static int
 parse_transport(const pn_url_t *u, pn_config_t *cfg, char *err)
 {
@@ -100,9 +100,6 @@ parse_transport(const pn_url_t *u, pn_config_t *cfg, char *err)
     if ((s = pn_url_param(u, "type")) != NULL) {
         if (pn_uint_parse(s, 0, 3, &v) != PN_OK)
             return pn_err_set(err, "type: unknown value \"%s\" (expected 0-3)", s);
-        if (v == 1)
-            return pn_err_set(err, "type: type=1 is not built yet (0 TCP pool, 2 WebSocket, "
-                                   "3 HTTP/2)");
         cfg->xtype = (int)v;
     }
     if ((s = pn_url_param(u, "path")) != NULL) {

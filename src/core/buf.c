@@ -3,6 +3,9 @@
 #include "core/buf.h"
 #include "core/mem.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #define FREE_KEEP 64            /* free buffers kept for reuse */
 
 static __thread pn_buf_t *free_list;
@@ -79,4 +82,46 @@ pn_head_end(const uint8_t *p, size_t n)
             return i + 3;
     }
     return 0;
+}
+
+void
+pn_bq_append(pn_bq_t *q, const void *data, size_t n)
+{
+    /* Move the live bytes to the front only when the taken prefix is at least
+     * as large as they are: each byte moves O(1) times on average. */
+    if (q->off > 0 && q->len + n > q->cap && q->off >= q->len - q->off) {
+        memmove(q->b, q->b + q->off, q->len - q->off);
+        q->len -= q->off;
+        q->off = 0;
+    }
+    if (q->len + n > q->cap) {
+        size_t cap = q->cap != 0 ? q->cap : 16384;
+        while (cap < q->len + n)
+            cap *= 2;
+        q->b = xrealloc(q->b, cap);
+        q->cap = cap;
+    }
+    memcpy(q->b + q->len, data, n);
+    q->len += n;
+}
+
+size_t
+pn_bq_take(pn_bq_t *q, void *out, size_t n)
+{
+    if (n > q->len - q->off)
+        n = q->len - q->off;
+    if (n == 0)
+        return 0;
+    memcpy(out, q->b + q->off, n);
+    q->off += n;
+    if (q->off == q->len)
+        pn_bq_clear(q);
+    return n;
+}
+
+void
+pn_bq_clear(pn_bq_t *q)
+{
+    free(q->b);
+    *q = (pn_bq_t){ 0 };
 }

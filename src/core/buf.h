@@ -31,6 +31,22 @@ size_t pn_buf_in_use(void);
 /** Free every pooled free buffer (at exit, so leak checkers see a clean heap). */
 void pn_buf_drain(void);
 
+/* A growable byte queue: appended at the tail, taken from the head; its memory
+ * is freed once drained, so an idle owner (a stream) holds none. */
+typedef struct pn_bq {
+    uint8_t *b;             /* owned, NULL when empty */
+    size_t len, off, cap;   /* bytes filled, taken, allocated */
+} pn_bq_t;
+
+/** Bytes waiting in <q>. */
+static inline size_t pn_bq_len(const pn_bq_t *q) { return q->len - q->off; }
+/** Append <n> bytes of <data> to <q> (grows; the caller bounds it). */
+void pn_bq_append(pn_bq_t *q, const void *data, size_t n);
+/** Take up to <n> bytes from <q> into <out>: how many. */
+size_t pn_bq_take(pn_bq_t *q, void *out, size_t n);
+/** Free what <q> holds. */
+void pn_bq_clear(pn_bq_t *q);
+
 /** The length of the head at <p> (<n> bytes) up to and including its blank
  *  line (CRLF CRLF, or LF LF / CRLF LF ... as some backends end lines), 0
  *  when it is not there yet: an HTTP/1 head in a buffer. */

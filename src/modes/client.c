@@ -245,9 +245,12 @@ open_data(struct client *cl)
     const uint8_t *mux_fp = NULL;
     pn_h2_mux_t *mux = xd != NULL && xd->type == PN_XPORT_H2
                      ? tun_xport_client_mux(&cl->xc, &mux_fp) : NULL;
-    /* type=3: one connection carries every stream; while it is being made,
-     * the other opens wait for it (the refill comes back once it is there). */
-    if (xd != NULL && xd->type == PN_XPORT_H2 && mux == NULL && cl->nopens > 0)
+    pn_quic_conn_t *quic = tun_xport_client_quic(&cl->xc, xd, cl->in.loop, &cl->server_addr,
+                                                 cl->hello.tls, cl->pin, cl->cfg->handshake_ms, &mux_fp);
+    /* type=3: while its one connection is being made, the other opens wait (the refill
+     * comes back); type=1: no QUIC socket (logged), the next refill tries again. */
+    if (xd != NULL && ((xd->type == PN_XPORT_H2 && mux == NULL && cl->nopens > 0) ||
+                       (xd->type == PN_XPORT_QUIC && quic == NULL)))
         return;
     struct opening *o = xcalloc(sizeof(*o));
     uint8_t proof[PN_PROOF_LEN];
@@ -260,7 +263,7 @@ open_data(struct client *cl)
     tun_open_opts_t opts = {
         .kind = PN_KIND_DATA, .tls = xd != NULL ? NULL : cl->data_tls, .sni = cl->sni,
         .pin = cl->hello.tls == 1 ? cl->pin : NULL, .id = o->id, .proof = proof,
-        .timeout_ms = cl->cfg->handshake_ms, .xport = xd, .mux = mux, .mux_fp = mux_fp,
+        .timeout_ms = cl->cfg->handshake_ms, .xport = xd, .mux = mux, .mux_fp = mux_fp, .quic = quic,
     };
     pn_list_add(&cl->opens, &o->node);
     cl->nopens++;

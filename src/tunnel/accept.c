@@ -7,8 +7,11 @@
 #include "tunnel/open.h"
 #include "tunnel/transport.h"
 
+#include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #define GUARD_FAILS 10
 #define GUARD_WINDOW_MS 10000
@@ -31,6 +34,7 @@ struct tun_accept {
     pn_gate_t *gate;            /* the entry's, or owned when there is no entry (net/gate.h) */
     pn_list_t greets;           /* struct greeting, each owned */
     pn_list_t h2s;              /* type=3: live HTTP/2 connections (tls/h2_mux.h) */
+    pn_quic_srv_t *quic;        /* owned, type=1: the UDP port of the same number (tls/quic.h) */
     tun_guard_t guard;          /* failed handshakes per source */
     pn_ratelim_t guard_log;     /* refusals noted once a second */
     pn_ratelim_t fail_log;      /* failed handshakes noted once a second */
@@ -177,6 +181,41 @@ on_h2_stream(pn_xprt_t *x, void *arg)
     tun_accept_conn(arg, x, &peer);
 }
 
+/* A stream of a QUIC connection (type=1): greeted as a connection of its own,
+ * its source the connection's peer. */
+static void
+on_quic_stream(pn_xprt_t *x, pn_quic_conn_t *q, void *arg)
+{
+    pn_addr_t peer;
+    memset(&peer, 0, sizeof(peer));
+    peer.len = pn_quic_peer(q, &peer.ss);
+    tun_accept_conn(arg, x, &peer);
+}
+
+/* type=1: a UDP socket on the address (and port number) of the TCP listener
+ * <lfd>, served as QUIC. */
+static void
+quic_listen(tun_accept_t *a, int lfd)
+{
+    char err[PN_ERR_LEN] = "";
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int one = 1, fd = -1;
+    if (getsockname(lfd, (struct sockaddr *)&ss, &len) == -1 ||
+        (fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1 ||
+        (ss.ss_family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+        bind(fd, (struct sockaddr *)&ss, len) == -1) {
+        log_error("%s: type=1: cannot bind udp to the tunnel port: %s", a->o.who, strerror(errno));
+        if (fd != -1)
+            close(fd);
+        return;
+    }
+    a->quic = pn_quic_server(a->loop, fd, a->o.data_tls, a->o.timeout_ms, on_quic_stream, a, err);
+    if (a->quic == NULL)
+        log_error("%s: type=1: %s", a->o.who, err);
+}
+
 static void
 on_conn(pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t *local, void *arg)
 {
@@ -198,6 +237,8 @@ tun_accept_new(ev_loop_t *loop, int lfd, const tun_accept_opts_t *o)
     tun_guard_init(&a->guard, GUARD_FAILS, GUARD_WINDOW_MS, GUARD_BAN_MS, GUARD_PENDING);
     a->guard_log.interval_ms = 1000;
     a->fail_log.interval_ms = 1000;
+    if (lfd != -1 && o->xtype == PN_XPORT_QUIC)
+        quic_listen(a, lfd);
     if (lfd != -1) {
         a->entry = pn_entry_new(loop, lfd, NULL, o->timeout_ms, on_conn, a);
         a->gate = pn_entry_gate(a->entry);
@@ -221,6 +262,7 @@ tun_accept_free_(tun_accept_t *a)
         free(gr);
     }
     pn_h2_mux_close_all(&a->h2s);
+    pn_quic_server_free(a->quic);
     if (a->entry == NULL)
         pn_gate_free(a->gate);
     pn_entry_free(a->entry);

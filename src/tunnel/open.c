@@ -327,11 +327,12 @@ tun_open_start(ev_loop_t *loop, const pn_addr_t *server, const tun_open_opts_t *
     op->timer = ev_timer_new(loop, on_open_timeout, op);
     op->defer = ev_defer_new(loop, on_open_defer, op);
     op->fd = -1;
-    if (o->mux != NULL) {
+    if (o->mux != NULL || o->quic != NULL) {
         /* A stream of the connection already open: the preamble at once. */
-        op->x = pn_h2_mux_open(o->mux);
+        op->x = o->mux != NULL ? pn_h2_mux_open(o->mux) : pn_quic_open(o->quic);
         if (op->x == NULL) {
-            pn_err_set(op->err, "the http/2 connection ended");
+            pn_err_set(op->err, o->mux != NULL ? "the http/2 connection ended"
+                                               : "the quic connection ended");
             ev_defer_schedule(op->defer);
             return op;
         }
@@ -492,8 +493,13 @@ greet_step(tun_greet_t *g)
             greet_finish(g, 0);
             return;
         }
-        /* A WebSocket's (or HTTP/2 stream's) data TLS was the one under it. */
-        int stream = pn_h2_mux_of(g->x) != NULL;
+        /* A WebSocket's (or HTTP/2 or QUIC stream's) data TLS was the one under it. */
+        int stream = pn_h2_mux_of(g->x) != NULL || pn_quic_of(g->x) != NULL;
+        if (g->kind == PN_KIND_CONTROL && pn_quic_of(g->x) != NULL) {
+            pn_err_set(g->err, "a control channel over quic (it travels over tcp)");
+            greet_finish(g, 0);
+            return;
+        }
         pn_tls_ctx_t *ctx = g->kind == PN_KIND_CONTROL ? g->o.psk
                           : g->ws != NULL || stream ? NULL : g->o.data_tls;
         if (ctx != NULL) {

@@ -33,7 +33,9 @@ typedef struct tun_open_opts {
                                      * TLS is xport->tls, under the upgrade */
     pn_h2_mux_t *mux;               /* borrowed, type=3: open a stream on this connection
                                      * (no connect, no handshake under it); NULL: dial */
-    const uint8_t *mux_fp;          /* borrowed, with <mux>: the fingerprint its TLS showed */
+    const uint8_t *mux_fp;          /* borrowed, with <mux> or <quic>: the fingerprint its TLS
+                                     * showed (QUIC: the pin it checked) */
+    pn_quic_conn_t *quic;           /* borrowed, type=1: open a stream on this connection */
 } tun_open_opts_t;
 
 /** Done: <x> (owned by the callee) ready for frames or raw bytes, or NULL with

@@ -1,6 +1,7 @@
 /* tunnel/transport.c: the transport table and the WebSocket opening, both
  * sides (see transport.h). */
 #include "tunnel/transport.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "tls/h2.h"
 #include "tls/ws.h"
@@ -16,7 +17,7 @@ static const struct xport_info {
     int built;
 } xports[PN_XPORT_MAX + 1] = {
     [PN_XPORT_TCP] = { "tcp", 1 },
-    [PN_XPORT_QUIC] = { "quic", 0 },    /* the seam: a dial and an accept step of its own */
+    [PN_XPORT_QUIC] = { "quic", 1 },    /* tls/quic.h: data streams of one QUIC connection */
     [PN_XPORT_WS] = { "ws", 1 },
     [PN_XPORT_H2] = { "h2", 1 },
 };
@@ -60,6 +61,10 @@ tun_xport_client_init(tun_xport_client_t *c, int given, int tls, const char *ca,
                       const char *port, const char *sni, char *err)
 {
     memset(c, 0, sizeof(*c));
+    /* type=1 cannot cross an HTTP proxy: the control connection is TCP and
+     * HELLO says QUIC, given or not. */
+    if (given == PN_XPORT_QUIC)
+        given = -1;
     c->given = given;
     snprintf(c->path, sizeof(c->path), "%s", path != NULL ? path : "/");
     if (host != NULL)
@@ -72,6 +77,7 @@ tun_xport_client_init(tun_xport_client_t *c, int given, int tls, const char *ca,
         if (c->own_tls == NULL)
             return PN_ERR;
     }
+    c->ca = ca;
     c->ctrl = (tun_xport_t){
         .type = given < 0 ? PN_XPORT_TCP : given, .path = c->path, .host = c->host,
         .tls = c->own_tls, .sni = sni,
@@ -138,9 +144,36 @@ tun_xport_client_mux(tun_xport_client_t *c, const uint8_t **fp)
 void
 tun_xport_client_drop(tun_xport_client_t *c)
 {
+    pn_quic_unref(c->quic);
+    c->quic = NULL;
     pn_h2_mux_unref(c->mux);
     c->mux = NULL;
     c->mux_has_fp = 0;
+}
+
+pn_quic_conn_t *
+tun_xport_client_quic(tun_xport_client_t *c, const tun_xport_t *t, ev_loop_t *loop,
+                      const pn_addr_t *to, int tls, const uint8_t *pin, uint64_t handshake_ms,
+                      const uint8_t **fp)
+{
+    if (t == NULL || t->type != PN_XPORT_QUIC)
+        return NULL;
+    if (c->quic != NULL && !pn_quic_alive(c->quic)) {
+        pn_quic_unref(c->quic);     /* it died: a new connection */
+        c->quic = NULL;
+    }
+    if (c->quic == NULL) {
+        char err[PN_ERR_LEN];
+        pn_quic_client_opts_t o = {
+            .handshake_ms = handshake_ms, .verify = tls, .ca = c->ca, .sni = c->ctrl.sni, .pin = pin,
+        };
+        c->quic = pn_quic_client(loop, (const struct sockaddr *)&to->ss, to->len, &o, err);
+        if (c->quic == NULL)
+            log_warn("client: data channel: %s", err);
+    }
+    /* The pin, checked by the QUIC handshake before any stream carries a byte. */
+    *fp = tls == 1 ? pin : NULL;
+    return c->quic;
 }
 
 /* Bytes moved in one step. */

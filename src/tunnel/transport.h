@@ -4,7 +4,7 @@
  *
  *   type  built  client dials                    the accepting port recognises
  *   0     yes    TCP, preamble                   'PN\x01' (always, whatever type=)
- *   1     no     -                               -
+ *   1     yes    TCP control; data: QUIC streams the same port number, UDP (tls/quic.h)
  *   2     yes    [TLS] + GET <path> Upgrade      [TLS ClientHello] + an upgrade on <path>
  *   3     no     -                               -
  *
@@ -20,6 +20,8 @@
 #include "core/err.h"
 #include "core/xprt.h"
 #include "tls/h2_mux.h"
+#include "net/addr.h"
+#include "tls/quic.h"
 #include "tls/tls.h"
 #include "tunnel/frame.h"
 
@@ -61,6 +63,8 @@ typedef struct tun_xport_client {
     pn_h2_mux_t *mux;           /* a reference, type=3: the connection new streams open on */
     uint8_t mux_fp[PN_TLS_FP_LEN];  /* the fingerprint its TLS showed */
     int mux_has_fp;
+    pn_quic_conn_t *quic;       /* a reference, type=1: the connection data streams open on */
+    const char *ca;             /* borrowed: ca= (type=1 with tls=2) */
 } tun_xport_client_t;
 
 /** Set <c> up from the dialing end's URL: type= <given> (-1 none), <tls>,
@@ -84,6 +88,14 @@ void tun_xport_client_keep(tun_xport_client_t *c, pn_xprt_t *x, const uint8_t *f
 /** The live carrier (a dead one is let go), or NULL; its fingerprint in *<fp>
  *  (NULL when none). */
 pn_h2_mux_t *tun_xport_client_mux(tun_xport_client_t *c, const uint8_t **fp);
+/** type=1 (<t>, from tun_xport_client_data, is QUIC): the live QUIC connection
+ *  data streams open on, dialled to <to> when there is none or the last one
+ *  died, its server checked as HELLO's <tls> says (1: <pin>; 2: the ca= and sni=
+ *  of init) within <handshake_ms>; *<fp> the pin it checks (NULL when none).
+ *  NULL when <t> is not QUIC, or (logged) when no socket can be made. */
+pn_quic_conn_t *tun_xport_client_quic(tun_xport_client_t *c, const tun_xport_t *t, ev_loop_t *loop,
+                                      const pn_addr_t *to, int tls, const uint8_t *pin,
+                                      uint64_t handshake_ms, const uint8_t **fp);
 /** Let the carrier go (the session ended). */
 void tun_xport_client_drop(tun_xport_client_t *c);
 

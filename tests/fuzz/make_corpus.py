@@ -384,7 +384,30 @@ def h2_seeds():
     }
 
 
+def quic_seeds():
+    """Datagrams, each a 2-byte length (top bits: the source port) and its bytes: a QUIC v1
+    Initial header of 1200 bytes (its payload not decryptable), truncated ones, a short
+    header of an unknown id, another version."""
+    import struct
+
+    def dgram(b, src=0):
+        return struct.pack(">H", (src << 14) | len(b)) + b
+
+    def initial(dcid=b"\x11" * 8, version=1, body=1200):
+        hdr = bytes([0xc3]) + struct.pack(">I", version) + bytes([len(dcid)]) + dcid + \
+            bytes([8]) + b"\x22" * 8 + b"\x00" + struct.pack(">H", 0x4000 | body)
+        return hdr + bytes(range(256)) * (body // 256) + bytes(body % 256)
+
+    return {
+        "initial": dgram(initial()) + dgram(initial()[:40], 1) + dgram(initial(), 2),
+        "truncated": dgram(initial()[:7]) + dgram(initial()[:25], 3),
+        "short": dgram(b"\x40" + b"\x33" * 16 + b"\x00" * 30),
+        "version": dgram(initial(version=0x1a2a3a4a)),
+    }
+
+
 HARNESSES = {
+    "quic": quic_seeds,
     "mcp": mcp_seeds,
     "nodeconf": nodeconf_seeds,
     "ws_head": ws_head_seeds,

@@ -27,9 +27,11 @@ from harness.certs import CertFactory
 from harness.nginx import Nginx, tls_directives
 from harness.procs import require_tool
 from hub_util import Route, account, hubstack, port_block  # noqa: F401 - fixture
-from tunnel_util import (CONNECTED_RE, Pattern, Tunnel, concurrent_echo, download_all, kill9,
-                         stream_source_handler, tunnel, upload_pattern, wait_checkpoint, wait_curl)  # noqa: F401
-from udp_util import UdpClient, start_service, udp_backends  # noqa: F401 - fixture
+from transport_util import bulk_each_way, half_close_digest, kill9_either_end_and_recover, \
+    udp_sizes_cross, wait_echo_route
+from tunnel_util import (Pattern, Tunnel, concurrent_echo, download_all, stream_source_handler,
+                         tunnel, upload_pattern, wait_checkpoint)  # noqa: F401
+from udp_util import udp_backends  # noqa: F401 - fixture
 
 FLOWS = ["reverse", "forward"]
 BULK_MIB = int(os.environ.get("POSTERN_BULK_MIB", "32"))  # bench/transport_bulk.sh: 256
@@ -90,15 +92,8 @@ def test_type_3_reaches_a_client_that_was_given_none(tunnel, http_server):
 @pytest.mark.parametrize("tls", [0, 1, 2])
 @pytest.mark.parametrize("flow", FLOWS)
 def test_bulk_each_way_sha256(flow, tls, tunnel, backends, bulk, certs):
-    up = backends(digest_handler, name="digest")
-    t = h2_tunnel(tunnel, flow, up.port, tls, certs).start()
-    n, digest, reply = upload_pattern(t.user_port, bulk, timeout=BULK_TIMEOUT)
-    assert reply == f"{bulk.size} {digest}\n", f"backend saw {reply!r}"
-    down = backends(stream_source_handler(bulk), name="source")
-    t2 = h2_tunnel(tunnel, flow, down.port, tls, certs).start()
-    n, digest = download_all(t2.user_port, timeout=BULK_TIMEOUT)
-    _, sent_n, sent_digest = down.wait_record(lambda r: r[0] == "sent", timeout=10)
-    assert (n, digest) == (bulk.size, sent_digest)
+    bulk_each_way(lambda port: h2_tunnel(tunnel, flow, port, tls, certs).start(), backends, bulk,
+                  BULK_TIMEOUT)
 
 
 def test_256mib_each_way_sha256(tunnel, backends, certs):
@@ -119,42 +114,20 @@ def test_100_concurrent_connections(flow, tls, tunnel, echo_backend, certs):
 @pytest.mark.parametrize("tls", [0, 1])
 @pytest.mark.parametrize("flow", FLOWS)
 def test_half_close_reply_after_eof(flow, tls, tunnel, backends, certs):
-    b = backends(digest_handler, name="digest")
-    t = h2_tunnel(tunnel, flow, b.port, tls, certs).start()
     # more than the 1 MiB window: the reply comes after the END_STREAM of a long upload
-    payload = b"half-close|" + bytes(range(256)) * 12000
-    with connect(t.user_port) as s:
-        s.sendall(payload)
-        s.shutdown(socket.SHUT_WR)
-        reply = recv_all(s, limit=200)
-    assert reply.decode() == f"{len(payload)} {sha256_hex(payload)}\n"
+    half_close_digest(lambda port: h2_tunnel(tunnel, flow, port, tls, certs).start(), backends,
+                      12000)
 
 
 @pytest.mark.parametrize("flow", FLOWS)
 def test_udp_datagrams_cross_whole(flow, postern, udp_backends):
-    u = udp_backends()
-    s = start_service(flow, postern, u.port, params="type=3")
-    with UdpClient(s.port) as c:
-        for n in (1, 100, 1472, 8192, 65000):
-            payload = os.urandom(n)
-            c.exchange(payload, timeout=1.5, retries=2)
-    s.assert_alive()
+    udp_sizes_cross(flow, postern, udp_backends().port, "type=3", (1, 100, 1472, 8192, 65000))
 
 
 def test_kill9_of_either_end_and_recovery(tunnel, http_server):
     port, path, content = http_server
     t = tunnel("reverse", port, server_params="type=3").start()
-    wait_curl(t.user_port, path, content, timeout=10)
-    mark = t.server.mark()
-    kill9(t.client)
-    again = t.start_client()
-    t.wait_ready(client=again, server_start=mark)
-    wait_curl(t.user_port, path, content, timeout=10)
-    mark_c = again.mark()
-    kill9(t.server)
-    t.restart_server()
-    again.wait_for_log(CONNECTED_RE, timeout=10, start=mark_c)
-    wait_curl(t.user_port, path, content, timeout=10)
+    kill9_either_end_and_recover(t, path, content)
 
 
 def test_explicit_client_type_3_with_tls_1_and_pinning(tunnel, http_server, certs):
@@ -438,19 +411,7 @@ def test_hub_type3_agent_publishes_a_tcp_route(agent_params, hubstack):
     a = hubstack.agent(hub, alice["token"], [Route("tcp", echo.port, port=base + 1)],
                        params=agent_params)
     assert "type=3" in a.proc.output()
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with connect(base + 1, timeout=3) as s:
-                s.sendall(b"through the hub over http/2")
-                s.shutdown(socket.SHUT_WR)
-                got = recv_all(s, limit=100)
-            if got == b"through the hub over http/2":
-                break
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, "the route never answered"
-        time.sleep(0.2)
+    wait_echo_route(base + 1, b"through the hub over http/2")
 
 
 def hub_connections(hub):

@@ -1,7 +1,7 @@
 """type= and the WebSocket transport (type=2, docs/usage.md "Transports"):
 
-- type= is told in HELLO: a client given nothing follows the server; type=1 is
-  refused with exit 2 and a message
+- type= is told in HELLO: a client given nothing follows the server; a bad type=, path=
+  or host= is refused with exit 2 and a message (type=1: 95_transport_quic_test.py)
 - both flows over type=2 with tls=0/1/2: 32 MiB each way compared by sha256 (256 MiB
   once, reverse tls=0), 50
   concurrent connections, half-close, UDP datagrams, kill -9 of the client and recovery
@@ -17,11 +17,12 @@ import time
 
 import pytest
 
-from conftest import connect, curl, digest_handler, recv_all, sha256_hex
+from conftest import connect, curl, recv_all
 from harness.certs import CertFactory
-from tunnel_util import (CONNECTED_RE, Pattern, concurrent_echo, download_all, kill9,
-                         stream_source_handler, tunnel, upload_pattern, wait_curl)  # noqa: F401 - fixture
-from udp_util import UdpClient, start_service, udp_backends  # noqa: F401 - fixture
+from transport_util import bulk_each_way, half_close_digest, kill9_either_end_and_recover, \
+    udp_sizes_cross
+from tunnel_util import Pattern, concurrent_echo, tunnel  # noqa: F401 - fixture
+from udp_util import udp_backends  # noqa: F401 - fixture
 
 FLOWS = ["reverse", "forward"]
 BULK_MIB = int(os.environ.get("POSTERN_BULK_MIB", "32"))  # bench/transport_bulk.sh: 256
@@ -97,8 +98,6 @@ def test_type_0_is_accepted_everywhere_and_by_a_type_2_port(tunnel, http_server)
 
 
 @pytest.mark.parametrize("url,words", [
-    ("server://127.0.0.1:1/127.0.0.1:2?type=1", "type=1 is not built yet"),
-    ("hub://127.0.0.1:1?accounts=/nonexistent&type=1", "type=1 is not built yet"),
     ("server://127.0.0.1:1/127.0.0.1:2?type=4", "type"),
     ("server://127.0.0.1:1/127.0.0.1:2?path=/x", "path: only with type=2"),
     ("server://127.0.0.1:1/127.0.0.1:2?type=2&path=x", "path"),
@@ -118,15 +117,8 @@ def test_refused_types_exit_2_with_the_message(postern_bin, url, words):
 @pytest.mark.parametrize("tls", [0, 1, 2])
 @pytest.mark.parametrize("flow", FLOWS)
 def test_bulk_each_way_sha256(flow, tls, tunnel, backends, bulk, certs):
-    up = backends(digest_handler, name="digest")
-    t = ws_tunnel(tunnel, flow, up.port, tls, certs).start()
-    n, digest, reply = upload_pattern(t.user_port, bulk, timeout=BULK_TIMEOUT)
-    assert reply == f"{bulk.size} {digest}\n", f"backend saw {reply!r}"
-    down = backends(stream_source_handler(bulk), name="source")
-    t2 = ws_tunnel(tunnel, flow, down.port, tls, certs).start()
-    n, digest = download_all(t2.user_port, timeout=BULK_TIMEOUT)
-    _, sent_n, sent_digest = down.wait_record(lambda r: r[0] == "sent", timeout=10)
-    assert (n, digest) == (bulk.size, sent_digest)
+    bulk_each_way(lambda port: ws_tunnel(tunnel, flow, port, tls, certs).start(), backends, bulk,
+                  BULK_TIMEOUT)
 
 
 def test_256mib_each_way_sha256(tunnel, backends, certs):
@@ -146,41 +138,19 @@ def test_50_concurrent_connections(flow, tls, tunnel, echo_backend, certs):
 
 @pytest.mark.parametrize("flow", FLOWS)
 def test_half_close_reply_after_eof(flow, tunnel, backends, certs):
-    b = backends(digest_handler, name="digest")
-    t = ws_tunnel(tunnel, flow, b.port, 1, certs).start()
-    payload = b"half-close|" + bytes(range(256)) * 4000
-    with connect(t.user_port) as s:
-        s.sendall(payload)
-        s.shutdown(socket.SHUT_WR)
-        reply = recv_all(s, limit=200)
-    assert reply.decode() == f"{len(payload)} {sha256_hex(payload)}\n"
+    half_close_digest(lambda port: ws_tunnel(tunnel, flow, port, 1, certs).start(), backends,
+                      4000)
 
 
 @pytest.mark.parametrize("flow", FLOWS)
 def test_udp_datagrams_cross_whole(flow, postern, udp_backends):
-    u = udp_backends()
-    s = start_service(flow, postern, u.port, params="type=2")
-    with UdpClient(s.port) as c:
-        for n in (1, 100, 1472, 8192, 65000):
-            payload = os.urandom(n)
-            c.exchange(payload, timeout=1.5, retries=2)
-    s.assert_alive()
+    udp_sizes_cross(flow, postern, udp_backends().port, "type=2", (1, 100, 1472, 8192, 65000))
 
 
 def test_kill9_of_either_end_and_recovery(tunnel, http_server):
     port, path, content = http_server
     t = tunnel("reverse", port, server_params="type=2").start()
-    wait_curl(t.user_port, path, content, timeout=10)
-    mark = t.server.mark()
-    kill9(t.client)
-    again = t.start_client()
-    t.wait_ready(client=again, server_start=mark)
-    wait_curl(t.user_port, path, content, timeout=10)
-    mark_c = again.mark()
-    kill9(t.server)
-    t.restart_server()
-    again.wait_for_log(CONNECTED_RE, timeout=10, start=mark_c)
-    wait_curl(t.user_port, path, content, timeout=10)
+    kill9_either_end_and_recover(t, path, content)
 
 
 def test_explicit_client_type_2_with_tls_1_and_pinning(tunnel, http_server, certs):

@@ -69,7 +69,7 @@ expect "postern 'nope://h:1?"
 # Parameters after '?' and '&', per mode.
 expect "postern 'client://:8080/h:80?tl" "client://:8080/h:80?tls=" "client://:8080/h:80?tls= "
 expect "postern 'client://:8080/h:80?tls=" client://:8080/h:80?tls=0 client://:8080/h:80?tls=1 client://:8080/h:80?tls=2
-expect "postern 'server://:8080/h:80?type=" server://:8080/h:80?type=0 server://:8080/h:80?type=2 server://:8080/h:80?type=3
+expect "postern 'server://:8080/h:80?type=" server://:8080/h:80?type=0 server://:8080/h:80?type=1 server://:8080/h:80?type=2 server://:8080/h:80?type=3
 expect "postern 'server://k@:1/:2?mode=2&l" "server://k@:1/:2?mode=2&lbs=" "server://k@:1/:2?mode=2&log="
 expect "postern 'server://k@:1/:2?m" "server://k@:1/:2?mode=" "server://k@:1/:2?max=" "server://k@:1/:2?metrics="
 expect "postern 'client://:1/h:2?m" "client://:1/h:2?mode=" "client://:1/h:2?min=" "client://:1/h:2?metrics="

@@ -655,6 +655,8 @@ test_transport(void **state)
         { "server://" SECRET "@:80/h:1?type=3&path=/h2", 3, "/h2", NULL },
         { "client://" SECRET "@:80/h:1?type=3&host=cdn.example&tls=2", 3, NULL, "cdn.example" },
         { "hub://:80?accounts=a.json&type=3", 3, NULL, NULL },
+        { "server://" SECRET "@:80/h:1?type=1", 1, NULL, NULL },
+        { "hub://:80?accounts=a.json&type=1&tls=1", 1, NULL, NULL },
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         pn_config_t cfg;
@@ -668,7 +670,7 @@ test_transport(void **state)
             assert_string_equal(cfg.ws_host, ok[i].host);
         pn_config_clear(&cfg);
     }
-    parse_fails("server://" SECRET "@:80/h:1?type=1", "type: type=1 is not built yet");
+    parse_fails("server://" SECRET "@:80/h:1?type=1&path=/q", "path: only with type=2");
     parse_fails("client://" SECRET "@:80/h:1?type=4", "type:");
     parse_fails("server://" SECRET "@:80/h:1?type=2&path=t", "path:");
     parse_fails("server://" SECRET "@:80/h:1?type=2&path=", "path:");

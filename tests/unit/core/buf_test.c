@@ -121,6 +121,37 @@ test_put_null(void **state)
     assert_int_equal(pn_buf_in_use(), 0);
 }
 
+/* The byte queue: FIFO order across growth and compaction, memory freed once drained. */
+static void
+test_byte_queue(void **state)
+{
+    pn_bq_t q = { 0 };
+    uint8_t in[50000], out[50000];
+    for (size_t i = 0; i < sizeof(in); i++)
+        in[i] = (uint8_t)(i * 7 + i / 251);
+    size_t put = 0, got = 0;
+    /* Appends of 3000, takes of 1700: the taken prefix grows, compactions happen. */
+    while (got < sizeof(in)) {
+        if (put < sizeof(in)) {
+            size_t n = sizeof(in) - put < 3000 ? sizeof(in) - put : 3000;
+            pn_bq_append(&q, in + put, n);
+            put += n;
+        }
+        assert_int_equal(pn_bq_len(&q), put - got);
+        size_t k = pn_bq_take(&q, out + got, 1700);
+        assert_true(k > 0 && k <= 1700);
+        got += k;
+    }
+    assert_memory_equal(in, out, sizeof(in));
+    assert_int_equal(pn_bq_len(&q), 0);
+    assert_null(q.b);                   /* drained: nothing held */
+    assert_int_equal(pn_bq_take(&q, out, 10), 0);
+    pn_bq_append(&q, in, 10);
+    pn_bq_clear(&q);
+    assert_null(q.b);
+    assert_int_equal(pn_bq_len(&q), 0);
+}
+
 int
 main(void)
 {
@@ -131,6 +162,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_many_put_then_drain, reset, reset),
         cmocka_unit_test_setup_teardown(test_limit_exhaustion, reset, reset),
         cmocka_unit_test_setup_teardown(test_put_null, reset, reset),
+        cmocka_unit_test(test_byte_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

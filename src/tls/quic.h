@@ -1,0 +1,89 @@
+/* tls/quic.h: the QUIC transport (type=1): one QUIC connection (RFC 9000,
+ * TLS 1.3 inside, ngtcp2 with its GnuTLS back end) per client carries every
+ * data exchange as a bidirectional stream, each a pn_xprt_t without fd
+ * (core/xprt.h: readiness computed and woken), as tls/h2_mux.h does for type=3.
+ *
+ *   stream (pn_xprt_t) --write--> chunks (kept until acknowledged) --+
+ *   stream (pn_xprt_t) --write--> chunks ----------------------------+--> ngtcp2 --> UDP
+ *   stream <--read-- rbuf <--recv_stream_data-- ngtcp2 <--read_pkt-- UDP <-+
+ *
+ * ALPN: PN_QUIC_ALPN, mandatory on both ends (a QUIC client of another
+ * protocol fails in the handshake). The server's certificate is the data
+ * channel's (tls=1 self-signed, tls=2 files; with tls=0 a self-signed one of
+ * its own); the client checks it as the TCP data channel does: tls=1 pins the
+ * fingerprint HELLO carried, tls=2 verifies the chain with ca= and the name
+ * with sni=. The key is proved on each stream (the tunnel's DATA_HELLO).
+ *
+ * Flow control: each stream opens PN_QUIC_STREAM_WINDOW bytes, the connection
+ * PN_QUIC_CONN_WINDOW, auto-tuned by ngtcp2 up to the *_MAX values, given
+ * back as readers consume; each stream keeps at most PN_QUIC_SEND_MAX bytes
+ * written and not yet acknowledged. Congestion control: CUBIC (ngtcp2's). */
+#ifndef PN_TLS_QUIC_H
+#define PN_TLS_QUIC_H
+
+#include "core/ev.h"
+#include "core/xprt.h"
+#include "tls/tls.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define PN_QUIC_ALPN "postern-tunnel/1"
+#define PN_QUIC_STREAM_WINDOW (1024 * 1024)
+#define PN_QUIC_STREAM_WINDOW_MAX (6 * 1024 * 1024)
+#define PN_QUIC_CONN_WINDOW (8 * 1024 * 1024)
+#define PN_QUIC_CONN_WINDOW_MAX (24 * 1024 * 1024)
+#define PN_QUIC_SEND_MAX (1024 * 1024)
+#define PN_QUIC_STREAMS 1024        /* streams a peer may hold open at once */
+#define PN_QUIC_IDLE_MS 30000       /* a connection without packets this long ends */
+
+typedef struct pn_quic_conn pn_quic_conn_t;
+typedef struct pn_quic_srv pn_quic_srv_t;
+
+typedef struct pn_quic_client_opts {
+    uint64_t handshake_ms;      /* the handshake's deadline */
+    int verify;                 /* 0 none, 1 pin <pin>, 2 chain with <ca> (NULL: system) and <sni> */
+    const char *ca;             /* borrowed during the call */
+    const char *sni;            /* borrowed during the call; may be NULL */
+    const uint8_t *pin;         /* verify=1: PN_TLS_FP_LEN bytes (copied) */
+} pn_quic_client_opts_t;
+
+/** A client connection to <to> (<len> bytes) on <loop>; the handshake runs on
+ *  the loop, streams opened before it ends wait for it. The caller holds one
+ *  reference. NULL with <err> when no socket or TLS session can be made. */
+pn_quic_conn_t *pn_quic_client(ev_loop_t *loop, const struct sockaddr *to, socklen_t len,
+                               const pn_quic_client_opts_t *o, char *err);
+/** A new bidirectional stream (owned by the caller), writable once the
+ *  handshake is done; NULL when the connection ended. */
+pn_xprt_t *pn_quic_open(pn_quic_conn_t *q);
+/** 1 while <q> can carry streams (no fault, not closing). */
+int pn_quic_alive(const pn_quic_conn_t *q);
+/** The connection a stream <x> belongs to, or NULL when <x> is no QUIC stream. */
+pn_quic_conn_t *pn_quic_of(const pn_xprt_t *x);
+/** The peer's address of <q> into <ss>; its length. */
+socklen_t pn_quic_peer(const pn_quic_conn_t *q, struct sockaddr_storage *ss);
+void pn_quic_ref(pn_quic_conn_t *q);
+/** Drop a reference; the last one closes the connection. NULL is a no-op. */
+void pn_quic_unref(pn_quic_conn_t *q);
+
+/** Server: a new stream <x> (owned by the callee) opened by the peer <q>. */
+typedef void (*pn_quic_stream_cb)(pn_xprt_t *x, pn_quic_conn_t *q, void *ctx);
+
+/** Serve QUIC on the bound UDP socket <fd> (owned from now on) with the
+ *  certificate and key <cert> serves now (NULL: a self-signed one), each
+ *  handshake bounded by <handshake_ms>; streams go to <cb>(x, q, <ctx>) from the
+ *  loop. NULL with <err>. */
+pn_quic_srv_t *pn_quic_server(ev_loop_t *loop, int fd, pn_tls_ctx_t *cert, uint64_t handshake_ms,
+                              pn_quic_stream_cb cb, void *ctx, char *err);
+/** Close every connection and the socket; free <s>. NULL is a no-op. */
+void pn_quic_server_free_(pn_quic_srv_t *s);
+#define pn_quic_server_free(p) do { pn_quic_server_free_(p); (p) = NULL; } while (0)
+/** Take the datagram <pkt> (<n> bytes) from <from> as if the socket had read
+ *  it (the loop does it by itself; fuzzers drive a listener by hand). */
+void pn_quic_server_input(pn_quic_srv_t *s, const uint8_t *pkt, size_t n, const struct sockaddr *from,
+                          socklen_t flen);
+/** Connections <s> holds now (tests, statistics). */
+size_t pn_quic_server_conns(const pn_quic_srv_t *s);
+
+#endif

@@ -1,0 +1,726 @@
+/* tls/quic_conn.c: one QUIC connection (see quic.h): ngtcp2's callbacks, the
+ * pump between ngtcp2 and the UDP socket, the timer, the lifetime of the
+ * connection and of its streams (their bytes are in quic_stream.c; the start
+ * of a connection in quic_dial.c, the listener in quic_srv.c). */
+#include "core/log.h"
+#include "core/mem.h"
+#include "tls/quic_priv.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+ngtcp2_tstamp
+pn_quic_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (ngtcp2_tstamp)ts.tv_sec * NGTCP2_SECONDS + (ngtcp2_tstamp)ts.tv_nsec;
+}
+
+
+/* --- ngtcp2's callbacks ------------------------------------------------- */
+
+static void
+cb_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *rctx)
+{
+    (void)pn_random(dest, len);
+}
+
+static int
+cb_new_cid(ngtcp2_conn *c, ngtcp2_cid *cid, uint8_t *token, size_t cidlen, void *ud)
+{
+    pn_quic_conn_t *q = ud;
+    uint8_t b[NGTCP2_MAX_CIDLEN];
+    if (cidlen > sizeof(b) || pn_random(b, cidlen) != 0 ||
+        pn_random(token, NGTCP2_STATELESS_RESET_TOKENLEN) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    ngtcp2_cid_init(cid, b, cidlen);
+    if (q->srv != NULL && pn_quic_srv_cid_add(q->srv, cid, q) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+static int
+cb_rm_cid(ngtcp2_conn *c, const ngtcp2_cid *cid, void *ud)
+{
+    pn_quic_conn_t *q = ud;
+    if (q->srv != NULL)
+        pn_quic_srv_cid_del(q->srv, cid);
+    return 0;
+}
+
+/* Give the streams opened before the handshake (or beyond the peer's limit)
+ * their ids, as far as the peer allows. */
+static void
+bind_pending(pn_quic_conn_t *q)
+{
+    while (!pn_list_empty(&q->pending) && q->fault == NULL) {
+        pn_quics_t *st = pn_container_of(q->pending.next, pn_quics_t, node);
+        int64_t sid;
+        int rv = ngtcp2_conn_open_bidi_stream(q->c, &sid, st);
+        if (rv == NGTCP2_ERR_STREAM_ID_BLOCKED)
+            return;
+        pn_list_del(&st->node);
+        pn_list_add(&q->streams, &st->node);
+        if (rv != 0)
+            st->err = "quic: cannot open a stream";
+        else
+            st->sid = sid;
+        pn_quic_sendq_add(st);
+        pn_xprt_wake(&st->base);
+    }
+}
+
+static int
+cb_handshake_completed(ngtcp2_conn *c, void *ud)
+{
+    pn_quic_conn_t *q = ud;
+    q->handshake_done = 1;
+    if (q->srv == NULL) {
+        if (pn_quic_tls_check(q) != 0)
+            return NGTCP2_ERR_CALLBACK_FAILURE;
+        bind_pending(q);
+    }
+    return 0;
+}
+
+static int
+cb_extend_local_bidi(ngtcp2_conn *c, uint64_t max, void *ud)
+{
+    pn_quic_conn_t *q = ud;
+    if (q->handshake_done)
+        bind_pending(q);
+    return 0;
+}
+
+static int
+cb_stream_open(ngtcp2_conn *c, int64_t sid, void *ud)
+{
+    pn_quic_conn_t *q = ud;
+    if (q->srv == NULL || !ngtcp2_is_bidi_stream(sid))
+        return 0;
+    pn_quics_t *st = pn_quic_stream_new(q, sid);
+    ngtcp2_conn_set_stream_user_data(c, sid, st);
+    pn_list_add(&q->fresh, &st->node);
+    pn_quic_schedule(q);
+    return 0;
+}
+
+static int
+cb_recv_stream_data(ngtcp2_conn *c, uint32_t flags, int64_t sid, uint64_t off,
+                    const uint8_t *data, size_t len, void *ud, void *sud)
+{
+    if (sud == NULL) {
+        ngtcp2_conn_extend_max_stream_offset(c, sid, len);
+        ngtcp2_conn_extend_max_offset(c, len);
+        return 0;
+    }
+    if (pn_quic_stream_recv(sud, data, len, (flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+static int
+cb_acked(ngtcp2_conn *c, int64_t sid, uint64_t off, uint64_t len, void *ud, void *sud)
+{
+    if (sud != NULL)
+        pn_quic_stream_acked(sud, (size_t)len);
+    return 0;
+}
+
+static int
+cb_stream_close(ngtcp2_conn *c, uint32_t flags, int64_t sid, uint64_t app, void *ud, void *sud)
+{
+    pn_quic_conn_t *q = ud;
+    pn_quics_t *st = sud;
+    if (q->srv != NULL && !ngtcp2_conn_is_local_stream(c, sid))
+        ngtcp2_conn_extend_max_streams_bidi(c, 1);
+    if (st == NULL)
+        return 0;
+    st->closed = 1;
+    pn_quic_sendq_del(st);
+    if (!st->owned) {
+        pn_quic_stream_destroy(st);     /* an orphan's end; the free waits (q->busy) */
+        return 0;
+    }
+    if (!st->peer_eof && st->err == NULL)
+        st->err = "quic stream reset by the peer";
+    pn_xprt_wake(&st->base);
+    return 0;
+}
+
+static int
+cb_stream_reset(ngtcp2_conn *c, int64_t sid, uint64_t final, uint64_t app, void *ud, void *sud)
+{
+    pn_quics_t *st = sud;
+    if (st != NULL && !st->peer_eof) {
+        st->err = "quic stream reset by the peer";
+        if (st->owned)
+            pn_xprt_wake(&st->base);
+    }
+    return 0;
+}
+
+static int
+cb_stop_sending(ngtcp2_conn *c, int64_t sid, uint64_t app, void *ud, void *sud)
+{
+    pn_quics_t *st = sud;
+    if (st != NULL && !st->fin_sent) {
+        st->err = "quic: the peer stopped reading the stream";
+        pn_quic_sendq_del(st);
+        if (st->owned)
+            pn_xprt_wake(&st->base);
+    }
+    return 0;
+}
+
+static int
+cb_extend_stream_data(ngtcp2_conn *c, int64_t sid, uint64_t max, void *ud, void *sud)
+{
+    pn_quics_t *st = sud;
+    if (st != NULL && st->blocked) {
+        st->blocked = 0;
+        pn_quic_sendq_add(st);
+        pn_quic_schedule(st->q);
+    }
+    return 0;
+}
+
+void
+pn_quic_callbacks(ngtcp2_callbacks *cb, int server)
+{
+    memset(cb, 0, sizeof(*cb));
+    if (server) {
+        cb->recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
+    } else {
+        cb->client_initial = ngtcp2_crypto_client_initial_cb;
+        cb->recv_retry = ngtcp2_crypto_recv_retry_cb;
+        cb->extend_max_local_streams_bidi = cb_extend_local_bidi;
+    }
+    cb->recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+    cb->encrypt = ngtcp2_crypto_encrypt_cb;
+    cb->decrypt = ngtcp2_crypto_decrypt_cb;
+    cb->hp_mask = ngtcp2_crypto_hp_mask_cb;
+    cb->update_key = ngtcp2_crypto_update_key_cb;
+    cb->delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
+    cb->delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
+    cb->get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
+    cb->version_negotiation = ngtcp2_crypto_version_negotiation_cb;
+    cb->rand = cb_rand;
+    cb->get_new_connection_id = cb_new_cid;
+    cb->remove_connection_id = cb_rm_cid;
+    cb->handshake_completed = cb_handshake_completed;
+    cb->stream_open = cb_stream_open;
+    cb->recv_stream_data = cb_recv_stream_data;
+    cb->acked_stream_data_offset = cb_acked;
+    cb->stream_close = cb_stream_close;
+    cb->stream_reset = cb_stream_reset;
+    cb->stream_stop_sending = cb_stop_sending;
+    cb->extend_max_stream_data = cb_extend_stream_data;
+}
+
+/* The settings and transport parameters both ends use (quic.h says why). */
+void
+pn_quic_settings(ngtcp2_settings *s, ngtcp2_transport_params *p, uint64_t handshake_ms, int server)
+{
+    ngtcp2_settings_default(s);
+    s->initial_ts = pn_quic_now();
+    s->cc_algo = NGTCP2_CC_ALGO_CUBIC;
+    s->max_window = PN_QUIC_CONN_WINDOW_MAX;
+    s->max_stream_window = PN_QUIC_STREAM_WINDOW_MAX;
+    s->max_tx_udp_payload_size = QUIC_PKT_MAX;
+    s->handshake_timeout = handshake_ms * NGTCP2_MILLISECONDS;
+    s->ack_thresh = 8;          /* fewer ACKs to send and to process on a fast path */
+    ngtcp2_transport_params_default(p);
+    p->initial_max_stream_data_bidi_local = PN_QUIC_STREAM_WINDOW;
+    p->initial_max_stream_data_bidi_remote = PN_QUIC_STREAM_WINDOW;
+    p->initial_max_data = PN_QUIC_CONN_WINDOW;
+    p->initial_max_streams_bidi = server ? PN_QUIC_STREAMS : 0;
+    p->initial_max_streams_uni = 0;
+    p->max_idle_timeout = PN_QUIC_IDLE_MS * NGTCP2_MILLISECONDS;
+    p->active_connection_id_limit = 8;
+}
+
+/* --- lifetime ----------------------------------------------------------- */
+
+static void on_flush(void *arg);
+static long on_timer(ev_timer_t *t, void *arg);
+
+pn_quic_conn_t *
+pn_quic_conn_new(ev_loop_t *loop)
+{
+    pn_quic_conn_t *q = xcalloc(sizeof(*q));
+    q->loop = loop;
+    q->fd = -1;
+    q->refs = 1;
+    pn_list_init(&q->streams);
+    pn_list_init(&q->pending);
+    pn_list_init(&q->sendq);
+    pn_list_init(&q->fresh);
+    pn_list_init(&q->srv_node);
+    pn_list_init(&q->wnode);
+    q->timer = ev_timer_new(loop, on_timer, q);
+    q->flush = ev_defer_new(loop, on_flush, q);
+    return q;
+}
+
+/* Send CONNECTION_CLOSE once (best effort; see quic_priv.h). */
+void
+pn_quic_send_close(pn_quic_conn_t *q, int rv)
+{
+    if (q->c == NULL || q->closed_sent || ngtcp2_conn_is_in_closing_period(q->c) ||
+        ngtcp2_conn_is_in_draining_period(q->c))
+        return;
+    q->closed_sent = 1;
+    ngtcp2_connection_close_error ce;
+    ngtcp2_connection_close_error_default(&ce);
+    if (rv == NGTCP2_ERR_CRYPTO)
+        ngtcp2_connection_close_error_set_transport_error_tls_alert(
+            &ce, ngtcp2_conn_get_tls_alert(q->c), NULL, 0);
+    else if (rv != 0)
+        ngtcp2_connection_close_error_set_transport_error_liberr(&ce, rv, NULL, 0);
+    ngtcp2_path_storage ps;
+    ngtcp2_path_storage_zero(&ps);
+    ngtcp2_pkt_info pi;
+    uint8_t buf[QUIC_PKT_MAX];
+    ngtcp2_ssize n = ngtcp2_conn_write_connection_close(q->c, &ps.path, &pi, buf, sizeof(buf), &ce,
+                                                        pn_quic_now());
+    if (n > 0)
+        (void)sendto(q->fd, buf, (size_t)n, MSG_DONTWAIT, q->srv != NULL ? ps.path.remote.addr : NULL,
+                     q->srv != NULL ? ps.path.remote.addrlen : 0);
+}
+
+void
+pn_quic_conn_free(pn_quic_conn_t *q)
+{
+    if (q->fault == NULL)
+        pn_quic_send_close(q, 0);
+    if (q->srv != NULL)
+        pn_quic_srv_forget(q->srv, q);
+    ev_timer_free(q->timer);
+    ev_timer_free(q->idle);
+    ev_defer_free(q->flush);
+    ev_io_free(q->io);
+    if (q->c != NULL)
+        ngtcp2_conn_del(q->c);
+    if (q->tls != NULL)
+        gnutls_deinit(q->tls);
+    if (q->cred != NULL)
+        gnutls_certificate_free_credentials(q->cred);
+    if (q->srv == NULL && q->fd != -1)
+        close(q->fd);
+    free(q);
+}
+
+void
+pn_quic_ref(pn_quic_conn_t *q)
+{
+    q->refs++;
+}
+
+/* Destroy the orphans of <q> (streams their owner let go, still finishing). */
+static void
+reap_orphans(pn_quic_conn_t *q)
+{
+    for (pn_list_t *n = q->streams.next; n != &q->streams;) {
+        pn_quics_t *st = pn_container_of(n, pn_quics_t, node);
+        n = n->next;
+        if (!st->owned)
+            pn_quic_stream_destroy(st);
+    }
+}
+
+void
+pn_quic_unref(pn_quic_conn_t *q)
+{
+    if (q == NULL)
+        return;
+    if (--q->refs > 0) {
+        /* Only orphans hold a client connection nobody uses: it closes now (an
+         * orphan's peer may never end it, and nobody would read what it sent). */
+        if (q->refs == q->norphans && !q->self_ref && !q->reaping && !q->busy) {
+            q->reaping = 1;
+            q->refs++;
+            if (q->fault == NULL) {
+                pn_quic_send_close(q, 0);
+                pn_quic_fail(q, "quic: connection closed");
+            }
+            reap_orphans(q);
+            q->reaping = 0;
+            pn_quic_unref(q);
+        }
+        return;
+    }
+    if (q->busy) {
+        q->refs++;              /* inside ngtcp2: the deferred pump lets it go */
+        q->drop++;
+        pn_quic_schedule(q);
+        return;
+    }
+    pn_quic_conn_free(q);
+}
+
+static void
+wake_list(pn_list_t *l)
+{
+    for (pn_list_t *n = l->next; n != l; n = n->next) {
+        pn_quics_t *st = pn_container_of(n, pn_quics_t, node);
+        if (st->owned)
+            pn_xprt_wake(&st->base);
+    }
+}
+
+void
+pn_quic_fail(pn_quic_conn_t *q, const char *why)
+{
+    if (q->fault != NULL)
+        return;
+    if (why != q->why)
+        snprintf(q->why, sizeof(q->why), "%s", why);
+    q->fault = q->why;
+    log_debug("quic: connection ended: %s", q->why);
+    ev_timer_disarm(q->timer);
+    ev_io_free(q->io);
+    if (q->srv != NULL)
+        pn_quic_srv_forget(q->srv, q);
+    wake_list(&q->streams);
+    wake_list(&q->pending);
+    pn_quic_schedule(q);        /* the fresh streams and the own reference go there */
+}
+
+int
+pn_quic_alive(const pn_quic_conn_t *q)
+{
+    return q != NULL && q->fault == NULL;
+}
+
+socklen_t
+pn_quic_peer(const pn_quic_conn_t *q, struct sockaddr_storage *ss)
+{
+    memcpy(ss, &q->remote, sizeof(*ss));
+    return q->rlen;
+}
+
+pn_xprt_t *
+pn_quic_open(pn_quic_conn_t *q)
+{
+    if (!pn_quic_alive(q))
+        return NULL;
+    pn_quics_t *st = pn_quic_stream_new(q, -1);
+    pn_list_add(&q->pending, &st->node);
+    if (q->handshake_done)
+        bind_pending(q);
+    pn_quic_schedule(q);
+    return &st->base;
+}
+
+/* --- streams' lifetime (their bytes are in quic_stream.c) ------------------- */
+
+static const struct pn_xprt_ops stream_ops;
+
+pn_quics_t *
+pn_quic_stream_new(pn_quic_conn_t *q, int64_t sid)
+{
+    pn_quics_t *st = xcalloc(sizeof(*st));
+    st->base.ops = &stream_ops;
+    st->base.fd = -1;
+    st->q = q;
+    st->sid = sid;
+    st->owned = 1;
+    pn_list_init(&st->sq);
+    pn_list_init(&st->node);
+    q->refs++;
+    q->nstreams++;
+    return st;
+}
+
+void
+pn_quic_stream_destroy(pn_quics_t *st)
+{
+    pn_quic_conn_t *q = st->q;
+    pn_list_del(&st->node);
+    pn_list_del(&st->sq);
+    if (st->sid >= 0 && q->c != NULL && !st->closed)
+        ngtcp2_conn_set_stream_user_data(q->c, st->sid, NULL);
+    if (st->orphan)
+        q->norphans--;
+    q->nstreams--;
+    pn_quic_stream_clear(st);
+    free(st);
+    pn_quic_unref(q);
+}
+
+/* ops->free: a stream half-closed cleanly stays (an orphan) until its last
+ * bytes and FIN are acknowledged and the peer ended it too; any other is
+ * reset (RESET_STREAM and STOP_SENDING). */
+static void
+stream_free(pn_xprt_t *x)
+{
+    pn_quics_t *st = (pn_quics_t *)x;
+    pn_quic_conn_t *q = st->q;
+    st->owned = 0;
+    pn_bq_clear(&st->r);
+    if (st->sid >= 0 && !st->closed && q->c != NULL && q->fault == NULL) {
+        if (st->wr_eof && st->err == NULL) {
+            st->orphan = 1;
+            q->norphans++;
+            pn_quic_schedule(q);
+            return;
+        }
+        ngtcp2_conn_shutdown_stream(q->c, st->sid, 0);
+        pn_quic_schedule(q);
+    }
+    pn_quic_stream_destroy(st);
+}
+
+static const struct pn_xprt_ops stream_ops = {
+    .name = "quic",
+    .read = pn_quic_stream_read,
+    .write = pn_quic_stream_write,
+    .shutdown_wr = pn_quic_stream_shutdown_wr,
+    .pending = pn_quic_stream_pending,
+    .watch = pn_xprt_wake_watch,
+    .ready = pn_quic_stream_ready,
+    .peek = pn_quic_stream_peek,
+    .free = stream_free,
+};
+
+pn_quic_conn_t *
+pn_quic_of(const pn_xprt_t *x)
+{
+    return x != NULL && x->ops == &stream_ops ? ((const pn_quics_t *)x)->q : NULL;
+}
+
+/* --- the pump ------------------------------------------------------------ */
+
+/* Send the batch of datagrams in q->held (q->heldlen bytes, each q->held_seg
+ * but the last, to q->held_to): PN_OK (sent, or lost as UDP may lose it) or
+ * PN_AGAIN (what is left stays held; the socket's writability comes back). */
+static int
+flush_held(pn_quic_conn_t *q)
+{
+    size_t done = pn_quic_send(q->fd, q->held, q->heldlen, q->held_seg,
+                               q->srv != NULL ? (struct sockaddr *)&q->held_to : NULL, q->held_tolen);
+    if (done == q->heldlen) {
+        q->heldlen = 0;
+        return PN_OK;
+    }
+    memmove(q->held, q->held + done, q->heldlen - done);
+    q->heldlen -= done;
+    if (q->srv != NULL)
+        pn_quic_srv_want_write(q->srv, q);
+    else if (q->io != NULL)
+        ev_io_set(q->io, EV_RD | EV_WR);
+    return PN_AGAIN;
+}
+
+static void
+arm_timer(pn_quic_conn_t *q)
+{
+    ngtcp2_tstamp exp = ngtcp2_conn_get_expiry(q->c), now = pn_quic_now();
+    if (exp == UINT64_MAX) {
+        ev_timer_disarm(q->timer);
+        return;
+    }
+    ev_timer_arm(q->timer, exp > now ? (exp - now) / NGTCP2_MILLISECONDS : 0);
+}
+
+/* The stream <st> had <nd> bytes (and a FIN when <fin>) taken into a packet. */
+static void
+stream_advance(pn_quics_t *st, ngtcp2_ssize nd, int fin)
+{
+    if (nd > 0)
+        pn_quic_stream_sent(st, (size_t)nd);
+    if (fin && st->unsent == 0)
+        st->fin_sent = 1;
+    pn_quic_sendq_del(st);
+    pn_quic_sendq_add(st);      /* at the tail: the streams take turns */
+}
+
+void
+pn_quic_write(pn_quic_conn_t *q)
+{
+    if (q->fault != NULL || q->c == NULL)
+        return;
+    if (q->heldlen > 0 && flush_held(q) == PN_AGAIN)
+        return;
+    ngtcp2_path_storage ps;
+    ngtcp2_path_storage_zero(&ps);
+    ngtcp2_pkt_info pi;
+    ngtcp2_tstamp ts = pn_quic_now();
+    size_t max = ngtcp2_conn_get_path_max_tx_udp_payload_size(q->c);
+    if (max > QUIC_PKT_MAX)
+        max = QUIC_PKT_MAX;
+    /* Packets gather in q->held, sent together (one GSO send where the kernel
+     * offers UDP_SEGMENT) when a shorter one ends the batch, the batch is
+     * full, or the pump stops. */
+    int nseg = 0, again = 0;
+    int npkts = 0;
+    q->busy++;
+    while (npkts < QUIC_PKTS_TURN) {
+        pn_quics_t *st = NULL;
+        ngtcp2_vec v[16];
+        size_t nv = 0, total = 0;
+        int64_t sid = -1;
+        uint32_t fl = NGTCP2_WRITE_STREAM_FLAG_MORE;
+        if (!pn_list_empty(&q->sendq)) {
+            st = pn_container_of(q->sendq.next, pn_quics_t, sq);
+            if (st->unsent > 0 && ngtcp2_conn_get_max_data_left(q->c) == 0) {
+                st = NULL;
+            } else {
+                sid = st->sid;
+                nv = pn_quic_stream_vec(st, v, 16);
+                for (size_t i = 0; i < nv; i++)
+                    total += v[i].len;
+                if (st->wr_eof && total == st->unsent)
+                    fl |= NGTCP2_WRITE_STREAM_FLAG_FIN;
+            }
+        }
+        ngtcp2_ssize nd = -1;
+        uint8_t *buf = q->held + q->heldlen;
+        ngtcp2_ssize n = ngtcp2_conn_writev_stream(q->c, &ps.path, &pi, buf, max, &nd, fl, sid,
+                                                   v, nv, ts);
+        if (n < 0) {
+            if (n == NGTCP2_ERR_WRITE_MORE) {
+                stream_advance(st, nd, (fl & NGTCP2_WRITE_STREAM_FLAG_FIN) != 0);
+                continue;
+            }
+            if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED && st != NULL) {
+                st->blocked = 1;
+                pn_quic_sendq_del(st);
+                continue;
+            }
+            if ((n == NGTCP2_ERR_STREAM_SHUT_WR || n == NGTCP2_ERR_STREAM_NOT_FOUND) && st != NULL) {
+                pn_quic_sendq_del(st);
+                continue;
+            }
+            q->busy--;
+            pn_quic_send_close(q, (int)n);
+            pn_quic_fail(q, ngtcp2_strerror((int)n));
+            return;
+        }
+        if (st != NULL && nd >= 0)
+            stream_advance(st, nd, (fl & NGTCP2_WRITE_STREAM_FLAG_FIN) != 0);
+        if (n == 0)
+            break;
+        if (nseg > 0 && (ps.path.remote.addrlen != q->held_tolen ||
+                         memcmp(ps.path.remote.addr, &q->held_to, q->held_tolen) != 0)) {
+            /* Another path (a migration): the batch so far leaves first. */
+            uint8_t pkt[QUIC_PKT_MAX];
+            memcpy(pkt, buf, (size_t)n);
+            if (flush_held(q) == PN_AGAIN) {
+                again = 1;      /* that packet is lost; QUIC sends it again */
+                break;
+            }
+            memcpy(q->held, pkt, (size_t)n);
+            nseg = 0;
+        }
+        if (nseg == 0) {
+            q->held_seg = (size_t)n;
+            memcpy(&q->held_to, ps.path.remote.addr, ps.path.remote.addrlen);
+            q->held_tolen = ps.path.remote.addrlen;
+        }
+        q->heldlen += (size_t)n;
+        nseg++;
+        npkts++;
+        if ((size_t)n < q->held_seg || nseg == QUIC_GSO_MAX) {
+            nseg = 0;
+            if (flush_held(q) == PN_AGAIN) {
+                again = 1;
+                break;
+            }
+        }
+    }
+    if (!again && q->heldlen > 0)
+        (void)flush_held(q);
+    ngtcp2_conn_update_pkt_tx_time(q->c, ts);
+    q->busy--;
+    if (npkts == QUIC_PKTS_TURN)
+        pn_quic_schedule(q);    /* more after the others had their turn */
+    arm_timer(q);
+}
+
+void
+pn_quic_input(pn_quic_conn_t *q, const uint8_t *pkt, size_t len, const struct sockaddr *from,
+              socklen_t flen)
+{
+    if (q->fault != NULL || q->c == NULL || len == 0)
+        return;                 /* an empty datagram: nothing for ngtcp2 (it asserts) */
+    ngtcp2_path path = {
+        { (ngtcp2_sockaddr *)&q->local, q->llen }, { (ngtcp2_sockaddr *)from, flen }, NULL,
+    };
+    ngtcp2_pkt_info pi = { 0 };
+    q->busy++;
+    int rv = ngtcp2_conn_read_pkt(q->c, &path, &pi, pkt, len, pn_quic_now());
+    q->busy--;
+    if (rv == 0) {
+        const ngtcp2_path *cur = ngtcp2_conn_get_path(q->c);
+        if (cur->remote.addrlen <= sizeof(q->remote)) {
+            memcpy(&q->remote, cur->remote.addr, cur->remote.addrlen);
+            q->rlen = cur->remote.addrlen;
+        }
+        pn_quic_schedule(q);
+        return;
+    }
+    if (rv == NGTCP2_ERR_DRAINING) {
+        pn_quic_fail(q, "quic: the peer closed the connection");
+        return;
+    }
+    if (rv != NGTCP2_ERR_DROP_CONN)
+        pn_quic_send_close(q, rv);
+    if (q->why[0] != '\0')
+        pn_quic_fail(q, q->why);
+    else if (rv == NGTCP2_ERR_CRYPTO)
+        pn_quic_fail(q, "tls handshake: quic: the TLS handshake failed (certificate, ALPN?)");
+    else
+        pn_quic_fail(q, ngtcp2_strerror(rv));
+}
+
+static void
+on_flush(void *arg)
+{
+    pn_quic_conn_t *q = arg;
+    q->refs++;
+    while (!pn_list_empty(&q->fresh) && q->fault == NULL && q->srv != NULL) {
+        pn_quics_t *st = pn_container_of(q->fresh.next, pn_quics_t, node);
+        pn_list_del(&st->node);
+        pn_list_add(&q->streams, &st->node);
+        q->srv->cb(&st->base, q, q->srv->ctx);
+    }
+    pn_quic_write(q);
+    if (q->fault != NULL) {
+        while (!pn_list_empty(&q->fresh))
+            pn_quic_stream_destroy(pn_container_of(q->fresh.next, pn_quics_t, node));
+        reap_orphans(q);        /* nothing ends them now */
+        if (q->self_ref) {
+            q->self_ref = 0;
+            q->refs--;
+        }
+    }
+    q->refs -= q->drop;
+    q->drop = 0;
+    pn_quic_unref(q);
+}
+
+static long
+on_timer(ev_timer_t *t, void *arg)
+{
+    pn_quic_conn_t *q = arg;
+    if (q->fault != NULL || q->c == NULL)
+        return EV_TIMER_STOP;
+    q->busy++;
+    int rv = ngtcp2_conn_handle_expiry(q->c, pn_quic_now());
+    q->busy--;
+    if (rv != 0) {
+        pn_quic_fail(q, rv == NGTCP2_ERR_IDLE_CLOSE ? "quic: the connection was idle too long"
+                      : rv == NGTCP2_ERR_HANDSHAKE_TIMEOUT ? "quic: handshake timed out"
+                      : ngtcp2_strerror(rv));
+        return EV_TIMER_STOP;
+    }
+    pn_quic_write(q);
+    return EV_TIMER_STOP;
+}
+

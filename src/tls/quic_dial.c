@@ -1,0 +1,158 @@
+/* tls/quic_dial.c: the start of a QUIC connection, both ends (see quic.h):
+ * a client's socket and first flight; a server connection for a client's
+ * Initial, with its deadline for a first stream. */
+#include "core/mem.h"
+#include "tls/quic_priv.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#define QUIC_SOCKBUF (4 * 1024 * 1024)
+
+/* --- client ------------------------------------------------------------------ */
+
+void
+pn_quic_sock_bufs(int fd)
+{
+    int v = QUIC_SOCKBUF;
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+    pn_quic_gro(fd);
+}
+
+
+static void
+on_client_pkt(void *ctx, const uint8_t *pkt, size_t n, const struct sockaddr *from, socklen_t flen)
+{
+    pn_quic_input(ctx, pkt, n, from, flen);
+}
+
+static void
+on_client_io(int fd, int ready, void *arg)
+{
+    pn_quic_conn_t *q = arg;
+    q->refs++;
+    if (ready & EV_WR) {
+        ev_io_set(q->io, EV_RD);
+        pn_quic_write(q);
+    }
+    if (ready & EV_RD)
+        pn_quic_recv(fd, QUIC_PKTS_TURN, on_client_pkt, q);
+    pn_quic_unref(q);
+}
+
+pn_quic_conn_t *
+pn_quic_client(ev_loop_t *loop, const struct sockaddr *to, socklen_t len,
+               const pn_quic_client_opts_t *o, char *err)
+{
+    int fd = socket(to->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1 || connect(fd, to, len) == -1) {
+        pn_err_set(err, "quic: udp socket: %s", strerror(errno));
+        if (fd != -1)
+            close(fd);
+        return NULL;
+    }
+    pn_quic_sock_bufs(fd);
+    pn_quic_conn_t *q = pn_quic_conn_new(loop);
+    q->fd = fd;
+    memcpy(&q->remote, to, len);
+    q->rlen = len;
+    q->llen = sizeof(q->local);
+    getsockname(fd, (struct sockaddr *)&q->local, &q->llen);
+    uint8_t d[QUIC_CID_LEN], s[QUIC_CID_LEN];
+    ngtcp2_cid dcid, scid;
+    pn_random(d, sizeof(d));
+    pn_random(s, sizeof(s));
+    ngtcp2_cid_init(&dcid, d, sizeof(d));
+    ngtcp2_cid_init(&scid, s, sizeof(s));
+    ngtcp2_settings st;
+    ngtcp2_transport_params p;
+    pn_quic_settings(&st, &p, o->handshake_ms, 0);
+    ngtcp2_callbacks cb;
+    pn_quic_callbacks(&cb, 0);
+    ngtcp2_path path = {
+        { (ngtcp2_sockaddr *)&q->local, q->llen }, { (ngtcp2_sockaddr *)&q->remote, q->rlen }, NULL,
+    };
+    int rv = ngtcp2_conn_client_new(&q->c, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb, &st, &p,
+                                    NULL, q);
+    if (rv != 0) {
+        pn_err_set(err, "quic: %s", ngtcp2_strerror(rv));
+        q->c = NULL;
+        pn_quic_conn_free(q);
+        return NULL;
+    }
+    if (pn_quic_tls_client(q, o, err) != 0) {
+        q->fault = "setup";
+        pn_quic_conn_free(q);
+        return NULL;
+    }
+    ngtcp2_conn_set_keep_alive_timeout(q->c, PN_QUIC_IDLE_MS / 3 * NGTCP2_MILLISECONDS);
+    q->io = ev_io_new(loop, fd, on_client_io, q);
+    ev_io_set(q->io, EV_RD);
+    pn_quic_schedule(q);        /* the Initial leaves from the loop */
+    return q;
+}
+
+/* --- server ------------------------------------------------------------------ */
+
+static long
+on_idle(ev_timer_t *t, void *arg)
+{
+    pn_quic_conn_t *q = arg;
+    if (q->fault == NULL && q->nstreams == 0) {
+        pn_quic_send_close(q, 0);
+        pn_quic_fail(q, "quic: no stream opened in time");
+        return EV_TIMER_STOP;
+    }
+    return (long)q->srv->handshake_ms * 2;
+}
+
+pn_quic_conn_t *
+pn_quic_accept(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, ev_loop_t *loop, int fd,
+               const struct sockaddr *local, socklen_t llen, const struct sockaddr *from,
+               socklen_t flen)
+{
+    pn_quic_conn_t *q = pn_quic_conn_new(loop);
+    q->srv = s;
+    q->fd = fd;
+    memcpy(&q->local, local, llen);
+    q->llen = llen;
+    memcpy(&q->remote, from, flen);
+    q->rlen = flen;
+    uint8_t b[QUIC_CID_LEN];
+    ngtcp2_cid scid;
+    pn_random(b, sizeof(b));
+    ngtcp2_cid_init(&scid, b, sizeof(b));
+    ngtcp2_settings st;
+    ngtcp2_transport_params p;
+    pn_quic_settings(&st, &p, s->handshake_ms, 1);
+    p.original_dcid = hd->dcid;
+    ngtcp2_callbacks cb;
+    pn_quic_callbacks(&cb, 1);
+    ngtcp2_path path = {
+        { (ngtcp2_sockaddr *)&q->local, q->llen }, { (ngtcp2_sockaddr *)&q->remote, q->rlen }, NULL,
+    };
+    if (ngtcp2_conn_server_new(&q->c, &hd->scid, &scid, &path, hd->version, &cb, &st, &p, NULL,
+                               q) != 0) {
+        q->c = NULL;
+        q->srv = NULL;
+        q->fd = -1;
+        q->fault = "setup";
+        pn_quic_conn_free(q);
+        return NULL;
+    }
+    q->self_ref = 1;
+    if (pn_quic_tls_server(s->cred, q) != 0 || pn_quic_srv_cid_add(s, &scid, q) != 0 ||
+        pn_quic_srv_cid_add(s, &hd->dcid, q) != 0) {
+        q->fault = "setup";
+        pn_quic_srv_forget(s, q);
+        q->srv = NULL;
+        q->fd = -1;
+        pn_quic_conn_free(q);
+        return NULL;
+    }
+    q->idle = ev_timer_new(loop, on_idle, q);
+    ev_timer_arm(q->idle, s->handshake_ms * 2);
+    return q;
+}

@@ -1,0 +1,193 @@
+/* tls/quic_priv.h: what the parts of the QUIC transport share (quic_conn.c:
+ * the connection, ngtcp2's callbacks, the pump and each stream's lifetime;
+ * quic_stream.c: each stream's bytes; quic_dial.c: a connection's start, both
+ * ends; quic_tab.c: the listener's connection ids; quic_tls.c: the GnuTLS
+ * sessions; quic_srv.c: the listening socket). Private to tls/. */
+#ifndef PN_TLS_QUIC_PRIV_H
+#define PN_TLS_QUIC_PRIV_H
+
+#include "core/buf.h"
+#include "core/ev.h"
+#include "core/list.h"
+#include "core/xprt.h"
+#include "tls/quic.h"
+
+#include <gnutls/gnutls.h>
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+
+#define QUIC_PKT_MAX 1452           /* the largest UDP payload sent */
+#define QUIC_CHUNK (16 * 1024)      /* a stream's written bytes are kept in chunks this large */
+#define QUIC_CID_LEN 16
+#define QUIC_PKTS_TURN 64           /* packets sent or read per loop turn (then others run) */
+#define QUIC_GSO_MAX 16             /* packets sent in one system call (UDP_SEGMENT) */
+
+typedef struct qchunk {
+    struct qchunk *next;
+    size_t len;
+    uint8_t b[QUIC_CHUNK];
+} qchunk_t;
+
+struct pn_quic_conn {
+    ev_loop_t *loop;                /* borrowed */
+    pn_quic_srv_t *srv;             /* server side: the listener (borrowed), NULL for a client */
+    int fd;                         /* client: owned socket; server: the listener's */
+    ev_io_t *io;                    /* client: owned */
+    ngtcp2_conn *c;                 /* owned */
+    gnutls_session_t tls;           /* owned */
+    gnutls_certificate_credentials_t cred;  /* client: owned */
+    ngtcp2_crypto_conn_ref ref;
+    struct sockaddr_storage local, remote;
+    socklen_t llen, rlen;
+    ev_timer_t *timer;              /* owned: ngtcp2's expiry */
+    ev_defer_t *flush;              /* owned: the deferred pump */
+    pn_list_t streams;              /* struct pn_quics bound to a stream id */
+    pn_list_t pending;              /* client: opened, waiting for a stream id */
+    pn_list_t sendq;                /* streams with bytes or a FIN to send */
+    pn_list_t fresh;                /* server: opened by the peer, not handed over yet */
+    pn_list_t srv_node;             /* server: in the listener's list */
+    pn_list_t wnode;                /* server: waiting for the listener's socket to take a packet */
+    ev_timer_t *idle;               /* server, owned: ends a connection without stream */
+    size_t nstreams;
+    int refs;
+    uint8_t pin[32];
+    int verify;                     /* client: 0, 1 (pin) or 2 */
+    uint8_t held[QUIC_PKT_MAX * QUIC_GSO_MAX];  /* packets written, not sent yet */
+    size_t heldlen, held_seg;       /* bytes; each packet's but the last's */
+    struct sockaddr_storage held_to;
+    socklen_t held_tolen;
+    int busy;                       /* inside ngtcp2: the last reference waits (drop) */
+    const char *fault;              /* the connection is done */
+    char why[160];
+    unsigned handshake_done : 1, self_ref : 1, closed_sent : 1, reaping : 1;
+    int drop;                       /* references let go inside ngtcp2, dropped by the pump */
+    int norphans;                   /* streams freed by their owner, finishing (orphan) */
+};
+
+typedef struct pn_quics {
+    pn_xprt_t base;                 /* first */
+    pn_list_t node;                 /* in conn.streams, .pending or .fresh */
+    pn_list_t sq;                   /* in conn.sendq, or unlinked */
+    pn_quic_conn_t *q;              /* a reference while the stream lives */
+    int64_t sid;                    /* -1 while waiting for an id */
+    pn_bq_t r;                      /* owned: bytes not read yet (bounded by the window) */
+    qchunk_t *head, *tail;          /* owned: written bytes, unacknowledged or unsent */
+    size_t ackoff;                  /* bytes of <head> acknowledged */
+    qchunk_t *sc;                   /* the chunk of the next byte to send */
+    size_t soff;
+    size_t held;                    /* bytes in the chunks not acknowledged */
+    size_t unsent;
+    const char *err;                /* the stream failed */
+    unsigned peer_eof : 1, closed : 1, wr_eof : 1, fin_sent : 1, blocked : 1, owned : 1,
+             orphan : 1;
+} pn_quics_t;
+
+struct cident {
+    struct cident *next;
+    pn_quic_conn_t *q;              /* borrowed */
+    size_t len;
+    uint8_t b[NGTCP2_MAX_CIDLEN];
+};
+
+#define QUIC_CID_BUCKETS 4096
+
+struct pn_quic_srv {
+    ev_loop_t *loop;                /* borrowed */
+    int fd;                         /* owned */
+    ev_io_t *io;                    /* owned */
+    struct sockaddr_storage local;
+    socklen_t llen;
+    gnutls_certificate_credentials_t cred;  /* owned */
+    uint64_t handshake_ms;
+    pn_quic_stream_cb cb;
+    void *ctx;                      /* borrowed */
+    pn_list_t conns;                /* every connection (srv_node) */
+    pn_list_t wq;                   /* connections whose packet waits for the socket (wnode) */
+    size_t nconns;
+    uint32_t seed;                  /* of the table's hash */
+    struct cident *tab[QUIC_CID_BUCKETS];
+};
+
+/** Ask for a pump of <q> from a deferred event (writes of one turn leave together). */
+static inline void
+pn_quic_schedule(pn_quic_conn_t *q)
+{
+    if (q->flush != NULL)
+        ev_defer_schedule(q->flush);
+}
+
+/* quic_conn.c */
+ngtcp2_tstamp pn_quic_now(void);
+pn_quic_conn_t *pn_quic_conn_new(ev_loop_t *loop);
+void pn_quic_conn_free(pn_quic_conn_t *q);
+void pn_quic_settings(ngtcp2_settings *s, ngtcp2_transport_params *p, uint64_t handshake_ms, int server);
+void pn_quic_callbacks(ngtcp2_callbacks *cb, int server);
+/** Send CONNECTION_CLOSE once (best effort); <rv> the ngtcp2 error, 0 an orderly end. */
+void pn_quic_send_close(pn_quic_conn_t *q, int rv);
+pn_quics_t *pn_quic_stream_new(pn_quic_conn_t *q, int64_t sid);
+void pn_quic_fail(pn_quic_conn_t *q, const char *why);
+/** Feed the datagram <pkt> received from <from> to <q>. */
+void pn_quic_input(pn_quic_conn_t *q, const uint8_t *pkt, size_t len,
+                   const struct sockaddr *from, socklen_t flen);
+/* quic_dial.c */
+/** A server connection for the Initial <hd> from <from> to <local>. NULL when refused. */
+pn_quic_conn_t *pn_quic_accept(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, ev_loop_t *loop, int fd,
+                               const struct sockaddr *local, socklen_t llen,
+                               const struct sockaddr *from, socklen_t flen);
+/** Large socket buffers for the UDP socket <fd>. */
+void pn_quic_sock_bufs(int fd);
+/** Write what the sockets take now (the packet held first). */
+void pn_quic_write(pn_quic_conn_t *q);
+
+/* quic_stream.c */
+/** Free what <st> holds (written chunks, read bytes). */
+void pn_quic_stream_clear(pn_quics_t *st);
+ssize_t pn_quic_stream_read(pn_xprt_t *x, void *buf, size_t len);
+ssize_t pn_quic_stream_write(pn_xprt_t *x, const void *buf, size_t len);
+int pn_quic_stream_shutdown_wr(pn_xprt_t *x);
+size_t pn_quic_stream_pending(pn_xprt_t *x);
+int pn_quic_stream_ready(pn_xprt_t *x);
+int pn_quic_stream_peek(pn_xprt_t *x);
+void pn_quic_sendq_add(pn_quics_t *st);
+void pn_quic_sendq_del(pn_quics_t *st);
+/** The unsent bytes of <st> as vectors (at most <n>); how many. */
+size_t pn_quic_stream_vec(pn_quics_t *st, ngtcp2_vec *v, size_t n);
+/** <n> bytes of <st> went into packets. */
+void pn_quic_stream_sent(pn_quics_t *st, size_t n);
+/** <n> more bytes of <st> were acknowledged. */
+void pn_quic_stream_acked(pn_quics_t *st, size_t n);
+/** Bytes of the peer for <st>; 0 or -1 (over the window). */
+int pn_quic_stream_recv(pn_quics_t *st, const uint8_t *data, size_t len, int fin);
+/* quic_conn.c: forget <st> on the connection's side and free it (its reference goes). */
+void pn_quic_stream_destroy(pn_quics_t *st);
+
+/* quic_tab.c: reading a socket; the listener's connection ids */
+typedef void (*pn_quic_pkt_cb)(void *ctx, const uint8_t *pkt, size_t n, const struct sockaddr *from,
+                               socklen_t flen);
+/** Read up to <max> datagrams from <fd> (split when the kernel coalesced them,
+ *  UDP_GRO), each to <fn>(<ctx>, ...); how many reads. */
+int pn_quic_recv(int fd, int max, pn_quic_pkt_cb fn, void *ctx);
+/** Send the <len> bytes at <b>, datagrams of <seg> bytes (the last may be
+ *  shorter), to <to> (NULL: the connected peer): one UDP_SEGMENT send where the
+ *  kernel offers it. The bytes taken (all, or fewer when the socket is full);
+ *  a datagram the kernel refuses otherwise counts as sent (lost). */
+size_t pn_quic_send(int fd, const uint8_t *b, size_t len, size_t seg, const struct sockaddr *to,
+                    socklen_t tolen);
+/** Ask the kernel to coalesce the datagrams <fd> receives (UDP_GRO), where it can. */
+void pn_quic_gro(int fd);
+pn_quic_conn_t *pn_quic_srv_find(const pn_quic_srv_t *s, const uint8_t *b, size_t len);
+int pn_quic_srv_cid_add(pn_quic_srv_t *s, const ngtcp2_cid *cid, pn_quic_conn_t *q);
+void pn_quic_srv_cid_del(pn_quic_srv_t *s, const ngtcp2_cid *cid);
+void pn_quic_srv_forget(pn_quic_srv_t *s, pn_quic_conn_t *q);
+void pn_quic_srv_want_write(pn_quic_srv_t *s, pn_quic_conn_t *q);
+
+/* quic_tls.c */
+/** The certificate and key <c> serves now (NULL: a new self-signed pair) into <cred>; 0 or -1. */
+int pn_quic_tls_cred(gnutls_certificate_credentials_t cred, pn_tls_ctx_t *c, char *err);
+/** Set a GnuTLS session up for <q> (server: with <cred>; client: with <o>). 0 or -1 with <err>. */
+int pn_quic_tls_server(gnutls_certificate_credentials_t cred, pn_quic_conn_t *q);
+int pn_quic_tls_client(pn_quic_conn_t *q, const pn_quic_client_opts_t *o, char *err);
+/** Check the server's certificate of the client <q> (its pin): 0 or -1. */
+int pn_quic_tls_check(pn_quic_conn_t *q);
+
+#endif

@@ -1,0 +1,155 @@
+/* tls/quic_srv.c: the QUIC listener (see quic.h): one UDP socket; each
+ * datagram goes to the connection its Destination Connection ID names
+ * (quic_tab.c), and a well-formed Initial of an unknown id opens one. */
+#include "core/mem.h"
+#include "tls/quic_priv.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SRV_CONNS_MAX 4096          /* connections (handshaking or not) one port holds */
+#define SRV_HANDSHAKES_PER_SOURCE 64    /* handshakes in progress from one source address */
+
+/* Whether <a> and <b> are the same host (the port aside). */
+static int
+same_host(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+    if (a->ss_family != b->sa_family)
+        return 0;
+    if (b->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                  &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+}
+
+/* Room for one more connection from <from>: under the port's cap, and under the
+ * cap of handshakes in progress from its address (as tunnel/guard.h for TCP; a
+ * hub's agents behind one NAT are many once established). */
+static int
+admit(const pn_quic_srv_t *s, const struct sockaddr *from)
+{
+    if (s->nconns >= SRV_CONNS_MAX)
+        return 0;
+    int n = 0;
+    for (const pn_list_t *l = s->conns.next; l != &s->conns; l = l->next) {
+        const pn_quic_conn_t *q = pn_container_of(l, pn_quic_conn_t, srv_node);
+        if (!q->handshake_done && same_host(&q->remote, from) && ++n >= SRV_HANDSHAKES_PER_SOURCE)
+            return 0;
+    }
+    return 1;
+}
+
+size_t
+pn_quic_server_conns(const pn_quic_srv_t *s)
+{
+    return s->nconns;
+}
+
+/* --- the socket ---------------------------------------------------------------- */
+
+static void
+dispatch(void *ctx, const uint8_t *pkt, size_t n, const struct sockaddr *from, socklen_t flen)
+{
+    pn_quic_srv_t *s = ctx;
+    ngtcp2_version_cid vc;
+    /* An empty datagram trips an assertion of ngtcp2 (Debian's build keeps them). */
+    if (n == 0 || ngtcp2_pkt_decode_version_cid(&vc, pkt, n, QUIC_CID_LEN) != 0)
+        return;                 /* garbage, or a version we do not speak */
+    pn_quic_conn_t *q = pn_quic_srv_find(s, vc.dcid, vc.dcidlen);
+    if (q == NULL) {
+        ngtcp2_pkt_hd hd;
+        if (ngtcp2_accept(&hd, pkt, n) != 0 || !admit(s, from))
+            return;             /* only a well-formed Initial opens a connection */
+        q = pn_quic_accept(s, &hd, s->loop, s->fd, (struct sockaddr *)&s->local, s->llen, from, flen);
+        if (q == NULL)
+            return;
+    }
+    pn_quic_input(q, pkt, n, from, flen);
+}
+
+void
+pn_quic_server_input(pn_quic_srv_t *s, const uint8_t *pkt, size_t n, const struct sockaddr *from,
+                     socklen_t flen)
+{
+    dispatch(s, pkt, n, from, flen);
+}
+
+static void
+on_srv_io(int fd, int ready, void *arg)
+{
+    pn_quic_srv_t *s = arg;
+    if (ready & EV_WR) {
+        ev_io_set(s->io, EV_RD);
+        while (!pn_list_empty(&s->wq)) {
+            pn_quic_conn_t *q = pn_container_of(s->wq.next, pn_quic_conn_t, wnode);
+            pn_list_del(&q->wnode);
+            pn_quic_schedule(q);
+        }
+    }
+    if (!(ready & EV_RD))
+        return;
+    pn_quic_recv(fd, QUIC_PKTS_TURN * 4, dispatch, s);
+}
+
+pn_quic_srv_t *
+pn_quic_server(ev_loop_t *loop, int fd, pn_tls_ctx_t *cert, uint64_t handshake_ms,
+               pn_quic_stream_cb cb, void *ctx, char *err)
+{
+    pn_quic_srv_t *s = xcalloc(sizeof(*s));
+    s->loop = loop;
+    s->fd = fd;
+    s->handshake_ms = handshake_ms;
+    s->cb = cb;
+    s->ctx = ctx;
+    pn_list_init(&s->conns);
+    pn_list_init(&s->wq);
+    pn_random(&s->seed, sizeof(s->seed));
+    s->llen = sizeof(s->local);
+    if (getsockname(fd, (struct sockaddr *)&s->local, &s->llen) == -1 ||
+        gnutls_certificate_allocate_credentials(&s->cred) != 0 ||
+        pn_quic_tls_cred(s->cred, cert, err) != 0) {
+        if (err[0] == '\0')
+            pn_err_set(err, "quic: cannot set the listener up");
+        pn_quic_server_free(s);
+        return NULL;
+    }
+    pn_quic_sock_bufs(fd);
+    s->io = ev_io_new(loop, fd, on_srv_io, s);
+    ev_io_set(s->io, EV_RD);
+    return s;
+}
+
+void
+pn_quic_server_free_(pn_quic_srv_t *s)
+{
+    if (s == NULL)
+        return;
+    while (!pn_list_empty(&s->conns)) {
+        pn_quic_conn_t *q = pn_container_of(s->conns.next, pn_quic_conn_t, srv_node);
+        pn_quic_fail(q, "quic: the port closed");   /* unlinks it */
+        q->srv = NULL;
+        q->fd = -1;
+        while (!pn_list_empty(&q->fresh))   /* never delivered now */
+            pn_quic_stream_destroy(pn_container_of(q->fresh.next, pn_quics_t, node));
+        if (q->self_ref) {
+            q->self_ref = 0;
+            pn_quic_unref(q);       /* freed now unless an owner holds a stream */
+        }
+    }
+    for (size_t i = 0; i < QUIC_CID_BUCKETS; i++) {
+        while (s->tab[i] != NULL) {
+            struct cident *e = s->tab[i];
+            s->tab[i] = e->next;
+            free(e);
+        }
+    }
+    ev_io_free(s->io);
+    if (s->cred != NULL)
+        gnutls_certificate_free_credentials(s->cred);
+    if (s->fd != -1)
+        close(s->fd);
+    free(s);
+}

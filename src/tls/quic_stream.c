@@ -1,0 +1,241 @@
+/* tls/quic_stream.c: one bidirectional stream of a QUIC connection as a
+ * pn_xprt_t (see quic.h). Written bytes stay in chunks until the peer
+ * acknowledges them (ngtcp2 sends them again from there when a packet is
+ * lost), so a chunk never moves; read bytes wait in <r>, bounded by the
+ * flow-control window that is given back as the owner reads. */
+#include "core/mem.h"
+#include "tls/quic_priv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void
+pn_quic_stream_clear(pn_quics_t *st)
+{
+    pn_bq_clear(&st->r);
+    while (st->head != NULL) {
+        qchunk_t *c = st->head;
+        st->head = c->next;
+        free(c);
+    }
+    st->tail = st->sc = NULL;
+    st->held = st->unsent = st->ackoff = st->soff = 0;
+}
+
+void
+pn_quic_sendq_add(pn_quics_t *st)
+{
+    if (pn_list_empty(&st->sq) && st->sid >= 0 && !st->blocked && !st->closed &&
+        (st->unsent > 0 || (st->wr_eof && !st->fin_sent)))
+        pn_list_add(&st->q->sendq, &st->sq);
+}
+
+void
+pn_quic_sendq_del(pn_quics_t *st)
+{
+    pn_list_del(&st->sq);
+}
+
+size_t
+pn_quic_stream_vec(pn_quics_t *st, ngtcp2_vec *v, size_t n)
+{
+    size_t k = 0;
+    qchunk_t *c = st->sc;
+    size_t off = st->soff;
+    while (c != NULL && k < n) {
+        if (c->len > off) {
+            v[k].base = c->b + off;
+            v[k].len = c->len - off;
+            k++;
+        }
+        c = c->next;
+        off = 0;
+    }
+    return k;
+}
+
+void
+pn_quic_stream_sent(pn_quics_t *st, size_t n)
+{
+    st->unsent -= n;
+    while (n > 0 && st->sc != NULL) {
+        size_t room = st->sc->len - st->soff;
+        size_t k = n < room ? n : room;
+        st->soff += k;
+        n -= k;
+        if (st->soff == st->sc->len && st->sc->next != NULL) {
+            st->sc = st->sc->next;
+            st->soff = 0;
+        }
+    }
+}
+
+void
+pn_quic_stream_acked(pn_quics_t *st, size_t n)
+{
+    st->held -= n < st->held ? n : st->held;
+    while (n > 0 && st->head != NULL) {
+        qchunk_t *c = st->head;
+        size_t k = c->len - st->ackoff < n ? c->len - st->ackoff : n;
+        st->ackoff += k;
+        n -= k;
+        /* A full chunk acknowledged whole is sent whole: <sc> is past it. */
+        if (st->ackoff == c->len && c->len == QUIC_CHUNK && st->sc != c) {
+            st->head = c->next;
+            if (st->tail == c)
+                st->tail = NULL;
+            st->ackoff = 0;
+            free(c);
+        } else if (k == 0) {
+            break;
+        }
+    }
+    if (st->owned)
+        pn_xprt_wake(&st->base);
+}
+
+int
+pn_quic_stream_recv(pn_quics_t *st, const uint8_t *data, size_t len, int fin)
+{
+    if (fin)
+        st->peer_eof = 1;
+    if (len > 0 && st->owned) {
+        if (pn_bq_len(&st->r) + len > PN_QUIC_STREAM_WINDOW_MAX)
+            return -1;
+        pn_bq_append(&st->r, data, len);
+    } else if (len > 0 && st->q->c != NULL) {
+        /* Nobody reads (an orphan): the bytes are dropped, the window given back. */
+        ngtcp2_conn_extend_max_stream_offset(st->q->c, st->sid, len);
+        ngtcp2_conn_extend_max_offset(st->q->c, len);
+    }
+    if (st->owned)
+        pn_xprt_wake(&st->base);
+    return 0;
+}
+
+/* --- the transport's calls (the table is in quic_conn.c) -------------------- */
+
+/* Why <st> can carry nothing more (reset, closed, its connection ended), or NULL. */
+static const char *
+stream_dead(const pn_quics_t *st)
+{
+    if (st->err != NULL)
+        return st->err;
+    if (st->q->fault != NULL)
+        return st->q->fault;
+    return st->closed ? "quic stream closed" : NULL;
+}
+
+ssize_t
+pn_quic_stream_read(pn_xprt_t *x, void *buf, size_t len)
+{
+    pn_quics_t *st = (pn_quics_t *)x;
+    if (pn_bq_len(&st->r) > 0) {
+        size_t n = pn_bq_take(&st->r, buf, len);
+        if (st->q->c != NULL && st->q->fault == NULL && st->sid >= 0) {
+            ngtcp2_conn_extend_max_stream_offset(st->q->c, st->sid, n);
+            ngtcp2_conn_extend_max_offset(st->q->c, n);
+            pn_quic_schedule(st->q);
+        }
+        return (ssize_t)n;
+    }
+    if (st->peer_eof)
+        return 0;
+    if (stream_dead(st) != NULL) {
+        x->err = stream_dead(st);
+        return PN_ERR;
+    }
+    x->want = EV_RD;
+    return PN_AGAIN;
+}
+
+ssize_t
+pn_quic_stream_write(pn_xprt_t *x, const void *buf, size_t len)
+{
+    pn_quics_t *st = (pn_quics_t *)x;
+    if (stream_dead(st) != NULL || st->wr_eof) {
+        x->err = st->wr_eof ? "quic: write after shutdown" : stream_dead(st);
+        return PN_ERR;
+    }
+    if (len == 0)
+        return 0;
+    if (st->sid < 0 || st->held >= PN_QUIC_SEND_MAX) {
+        x->want = EV_WR;
+        return PN_AGAIN;
+    }
+    size_t room = PN_QUIC_SEND_MAX - st->held, done = 0;
+    if (len > room)
+        len = room;
+    while (done < len) {
+        if (st->tail == NULL || st->tail->len == QUIC_CHUNK) {
+            qchunk_t *c = xmalloc(sizeof(*c));
+            c->next = NULL;
+            c->len = 0;
+            if (st->tail != NULL)
+                st->tail->next = c;
+            else
+                st->head = c;
+            if (st->sc == NULL || (st->sc == st->tail && st->soff == st->sc->len)) {
+                st->sc = c;
+                st->soff = 0;
+            }
+            st->tail = c;
+        }
+        size_t k = QUIC_CHUNK - st->tail->len < len - done ? QUIC_CHUNK - st->tail->len : len - done;
+        memcpy(st->tail->b + st->tail->len, (const uint8_t *)buf + done, k);
+        st->tail->len += k;
+        done += k;
+    }
+    st->held += done;
+    st->unsent += done;
+    pn_quic_sendq_add(st);
+    pn_quic_schedule(st->q);
+    return (ssize_t)done;
+}
+
+int
+pn_quic_stream_shutdown_wr(pn_xprt_t *x)
+{
+    pn_quics_t *st = (pn_quics_t *)x;
+    if (st->wr_eof)
+        return PN_OK;
+    if (stream_dead(st) != NULL) {
+        x->err = stream_dead(st);
+        return PN_ERR;
+    }
+    st->wr_eof = 1;
+    pn_quic_sendq_add(st);
+    pn_quic_schedule(st->q);
+    return PN_OK;       /* the FIN leaves with the next pump, after the bytes */
+}
+
+size_t
+pn_quic_stream_pending(pn_xprt_t *x)
+{
+    return 0;           /* readiness is computed (qs_ready) */
+}
+
+int
+pn_quic_stream_ready(pn_xprt_t *x)
+{
+    pn_quics_t *st = (pn_quics_t *)x;
+    int dead = stream_dead(st) != NULL;
+    int r = 0;
+    if (pn_bq_len(&st->r) > 0 || st->peer_eof || dead)
+        r |= EV_RD;
+    if (dead || st->wr_eof || (st->sid >= 0 && st->held < PN_QUIC_SEND_MAX))
+        r |= EV_WR;
+    return r;
+}
+
+int
+pn_quic_stream_peek(pn_xprt_t *x)
+{
+    pn_quics_t *st = (pn_quics_t *)x;
+    if (pn_bq_len(&st->r) > 0)
+        return 1;
+    if (st->peer_eof || stream_dead(st) != NULL)
+        return 0;
+    return PN_AGAIN;
+}
+

@@ -1,0 +1,64 @@
+/* tests/fuzz/fuzz_quic.c: what the QUIC listener of a type=1 tunnel port reads
+ * before any authentication (src/tls/quic_srv.c, quic_tab.c, quic_dial.c,
+ * quic_conn.c): datagrams from anyone, dispatched by Destination Connection
+ * ID; a well-formed Initial of an unknown ID opens a connection whose first
+ * packets ngtcp2 reads.
+ *
+ * The input is a run of datagrams, each a 2-byte big-endian length (its top 2
+ * bits choose one of 4 source ports) and its bytes; a seed's Initial header
+ * makes ngtcp2_accept take it. Invariants: the listener never holds more
+ * connections than datagrams it was given; freeing it leaves no connection
+ * (ASan's leak check: every connection, its ids and its TLS session freed). */
+#include "fuzz.h"
+#include "core/ev.h"
+#include "tls/quic.h"
+#include "tls/tls.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void
+on_stream(pn_xprt_t *x, pn_quic_conn_t *q, void *ctx)
+{
+    pn_xprt_free(x);            /* reset: no greeting here */
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static ev_loop_t *loop;
+    static pn_tls_ctx_t *cert;
+    char err[PN_ERR_LEN] = "";
+    if (loop == NULL) {
+        loop = ev_loop_new();
+        cert = pn_tls_server_selfsigned(err);
+        FUZZ_ASSERT(cert != NULL);
+    }
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    if (fd == -1 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        if (fd != -1)
+            close(fd);
+        return 0;
+    }
+    pn_quic_srv_t *s = pn_quic_server(loop, fd, cert, 1000, on_stream, NULL, err);
+    FUZZ_ASSERT(s != NULL);
+    size_t ndgrams = 0;
+    for (size_t off = 0; off + 2 <= size;) {
+        size_t n = ((size_t)(data[off] & 0x3f) << 8) | data[off + 1];
+        struct sockaddr_in from = {
+            .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+            .sin_port = htons((uint16_t)(40000 + (data[off] >> 6))),
+        };
+        off += 2;
+        if (n > size - off)
+            n = size - off;
+        pn_quic_server_input(s, data + off, n, (struct sockaddr *)&from, sizeof(from));
+        ndgrams++;
+        off += n;
+        FUZZ_ASSERT(pn_quic_server_conns(s) <= ndgrams);
+    }
+    pn_quic_server_free(s);
+    return 0;
+}

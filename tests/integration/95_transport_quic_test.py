@@ -1,0 +1,384 @@
+"""The QUIC transport (type=1, docs/usage.md "Transports", docs/internals/quic.md):
+
+- a client given nothing follows the server's HELLO to type=1; its data streams travel
+  in one QUIC connection on the tunnel port's number over UDP (the server holds one UDP
+  socket there; the client one connected UDP socket, no TCP data connection)
+- both flows over type=1 with tls=0/1/2: 32 MiB each way compared by sha256 (256 MiB each
+  way in both flows with tls=1), 200 concurrent connections, half-close, UDP datagrams (carried
+  in streams: boundaries kept), kill -9 of either end and recovery
+- tls=2 with a wrong sni= fails the QUIC handshake (certificate verification), says so and
+  moves no byte; a wrong key is refused at the control channel
+- a capture of the tunnel port read by tshark (Wireshark's own dissector) decodes as QUIC,
+  the client's Initial carrying a ClientHello with ALPN postern-tunnel/1
+- 1 % of the datagrams lost (a relay drops them), both flows: 16 MiB each way arrive whole
+- NAT rebinding: the client's datagrams reach the server from a new source port in the
+  middle of an upload (a UDP relay changes its socket); the server follows the path
+  (QUIC path validation) and the upload completes, no new connection made
+- bad input on the UDP port: random datagrams, truncated and forged Initials: the server
+  neither crashes nor stalls, the tunnel goes on
+"""
+import os
+import random
+import select
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import connect, curl, digest_handler, echo_handler, recv_all
+from harness.certs import CertFactory
+from harness.procs import require_tool, stop_process
+from hub_util import Route, account, hubstack, port_block  # noqa: F401 - fixture
+from transport_util import bulk_each_way, half_close_digest, kill9_either_end_and_recover, \
+    udp_sizes_cross, wait_echo_route
+from tunnel_util import (Pattern, concurrent_echo, relays, tunnel, upload_pattern,  # noqa: F401
+                         wait_checkpoint)
+from udp_util import udp_backends  # noqa: F401 - fixture
+
+FLOWS = ["reverse", "forward"]
+BULK_MIB = int(os.environ.get("POSTERN_BULK_MIB", "32"))
+BULK_TIMEOUT = 30 + 2 * max(BULK_MIB, 256)
+
+
+@pytest.fixture(scope="module")
+def bulk():
+    return Pattern(BULK_MIB)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    f = CertFactory(tmp_path_factory.mktemp("quic-certs"))
+    crt, key = f.leaf("server", 2)[:2]
+    return f.ca_pem, crt, key
+
+
+def quic_tunnel(tunnel, flow, backend, tls=0, certs=None, client_params="", sni="localhost"):
+    sp = "type=1"
+    if tls == 2:
+        sp += f"&tls=2&crt={certs[1]}&key={certs[2]}"
+        client_params = "&".join(p for p in (client_params, f"ca={certs[0]}&sni={sni}") if p)
+    elif tls:
+        sp += f"&tls={tls}"
+    return tunnel(flow, backend, server_params=sp, client_params=client_params)
+
+
+def assert_tunnel_alive(t):
+    with connect(t.user_port) as s:
+        s.sendall(b"still here")
+        s.shutdown(socket.SHUT_WR)
+        assert recv_all(s, limit=100) == b"still here"
+
+
+def sockets_of(pid, kind):
+    """The local ports of <pid>'s sockets of <kind> ("tcp", "udp")."""
+    out = subprocess.run(["ss", "-Hanp", "-" + kind[0]], capture_output=True, text=True).stdout
+    return [ln for ln in out.splitlines() if f"pid={pid}," in ln]
+
+
+def test_type_1_reaches_a_client_that_was_given_none(tunnel, echo_backend):
+    t = tunnel("reverse", echo_backend.port, server_params="type=1").start()
+    m = t.client.wait_for_log(r"connected to .* type=(\d)", timeout=5)
+    assert m.group(1) == "1", m.string
+    wait_checkpoint(t.server, lambda v: v["pool"] >= 64, timeout=20)
+    assert_tunnel_alive(t)
+    # The data streams are in one UDP flow: the client holds one UDP socket and one TCP
+    # connection (control); the server a UDP socket on the tunnel port's number.
+    udp = sockets_of(t.client.proc.pid, "udp")
+    assert len(udp) == 1, udp
+    tcp = [ln for ln in sockets_of(t.client.proc.pid, "tcp") if f":{t.tunnel_port} " in ln]
+    assert len(tcp) == 1, tcp
+    assert any(f"127.0.0.1:{t.tunnel_port} " in ln for ln in sockets_of(t.server.proc.pid, "udp"))
+
+
+@pytest.mark.parametrize("tls", [0, 1, 2])
+@pytest.mark.parametrize("flow", FLOWS)
+def test_bulk_each_way_sha256(flow, tls, tunnel, backends, bulk, certs):
+    bulk_each_way(lambda port: quic_tunnel(tunnel, flow, port, tls, certs).start(), backends,
+                  bulk, BULK_TIMEOUT)
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_256mib_each_way_sha256(flow, tunnel, backends, certs):
+    test_bulk_each_way_sha256(flow, 1, tunnel, backends, Pattern(256), certs)
+
+
+@pytest.mark.parametrize("tls", [0, 1])
+@pytest.mark.parametrize("flow", FLOWS)
+def test_200_concurrent_connections(flow, tls, tunnel, echo_backend, certs):
+    n = 200
+    t = quic_tunnel(tunnel, flow, echo_backend.port, tls, certs).start()
+    bad = concurrent_echo(t.user_port, n, timeout=120)
+    assert not bad, f"{len(bad)} of {n} failed, e.g. {list(bad.items())[:5]}"
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_half_close_reply_after_eof(flow, tunnel, backends, certs):
+    # more than a stream's window: the reply comes after the FIN of a long upload
+    half_close_digest(lambda port: quic_tunnel(tunnel, flow, port, 1, certs).start(), backends,
+                      12000)
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_udp_datagrams_cross_whole(flow, postern, udp_backends):
+    udp_sizes_cross(flow, postern, udp_backends().port, "type=1",
+                    (1, 2, 100, 1199, 1200, 1201, 1472, 8192, 65000))
+
+
+def test_kill9_of_either_end_and_recovery(tunnel, http_server):
+    port, path, content = http_server
+    t = tunnel("reverse", port, server_params="type=1&tls=1").start()
+    kill9_either_end_and_recover(t, path, content, timeout=15)
+
+
+def test_wrong_sni_fails_verification_and_moves_nothing(tunnel, http_server, certs):
+    port, path, _ = http_server
+    t = quic_tunnel(tunnel, "reverse", port, 2, certs, sni="not-the-server.example")
+    t.start(ready=False)
+    t.client.wait_for_log(r"data channel certificate verification failed: tls handshake: quic", timeout=15)
+    r = curl("--max-time", "3", f"http://127.0.0.1:{t.user_port}{path}")
+    assert r.returncode != 0 or r.stdout == b""
+
+
+def test_wrong_key_is_refused(tunnel, http_server):
+    port, path, _ = http_server
+    t = tunnel("reverse", port, server_params="type=1", server_key="right",
+               client_key="wrong")
+    t.start(ready=False)
+    t.client.wait_for_log(r"authentication failed", timeout=15)
+    r = curl("--max-time", "3", f"http://127.0.0.1:{t.user_port}{path}")
+    assert r.returncode != 0 or r.stdout == b""
+
+
+# --------------------------------------------------------------------------------------
+# NAT rebinding
+# --------------------------------------------------------------------------------------
+
+class UdpRelay:
+    """A UDP relay on 127.0.0.1:<port> to 127.0.0.1:<upstream> that drops each datagram
+    with probability <loss> (either way), and whose upstream socket (the source the server
+    sees) is replaced by one of a new port when rebind() is called, as a NAT that forgets a
+    mapping does."""
+
+    def __init__(self, port, upstream, loss=0.0):
+        self.loss = loss
+        self.dropped = 0
+        self.rnd = random.Random(1015)
+        self.a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.a.bind(("127.0.0.1", port))
+        self.upstream = upstream
+        self.b = self._upstream()
+        self.client = None
+        self.want_rebind = False
+        self.ports = [self.b.getsockname()[1]]
+        self.after = 0              # datagrams from the server since the last rebind
+        self.count = 0              # datagrams either way
+        self.stop = False
+        self.th = threading.Thread(target=self._run, daemon=True, name="udp-relay")
+        self.th.start()
+
+    def _upstream(self):
+        b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        b.connect(("127.0.0.1", self.upstream))
+        return b
+
+    def rebind(self):
+        self.want_rebind = True
+
+    def _run(self):
+        while not self.stop:
+            if self.want_rebind:
+                old, self.b = self.b, self._upstream()
+                old.close()
+                self.ports.append(self.b.getsockname()[1])
+                self.after = 0
+                self.want_rebind = False
+            r, _, _ = select.select([self.a, self.b], [], [], 0.1)
+            for s in r:
+                try:
+                    d, addr = s.recvfrom(65536)
+                except OSError:
+                    continue
+                if self.loss and self.rnd.random() < self.loss:
+                    self.dropped += 1
+                    continue
+                if s is self.a:
+                    self.client = addr
+                    self.count += 1
+                    self.b.send(d)
+                elif self.client is not None:
+                    self.after += 1
+                    self.count += 1
+                    self.a.sendto(d, self.client)
+
+    def close(self):
+        self.stop = True
+        self.th.join(5)
+        self.a.close()
+        self.b.close()
+
+
+def test_nat_rebinding_mid_upload_keeps_the_connection(tunnel, relays, backends):
+    b = backends(digest_handler, name="digest")
+    t = tunnel("reverse", b.port, key="rebind", server_params="type=1&tls=1")
+    t.start_server()
+    relay = relays(t.tunnel_port)           # TCP: the control connection
+    udp = UdpRelay(relay.port, t.tunnel_port)
+    try:
+        t.client_dial_port = relay.port
+        t.start_client()
+        t.wait_ready()
+        bulk = Pattern(64)
+        box = {}
+        def upload():
+            try:
+                box["r"] = upload_pattern(t.user_port, bulk, 120)
+            except Exception as e:  # noqa: BLE001 - reported below
+                box["e"] = e
+        th = threading.Thread(target=upload, daemon=True)
+        th.start()
+        deadline = time.monotonic() + 60
+        while udp.count < 5000:             # well into the upload (reverse: the server sends)
+            assert time.monotonic() < deadline and th.is_alive(), \
+                f"the upload did not start: {box}, {udp.count} datagrams"
+            time.sleep(0.01)
+        udp.rebind()
+        th.join(150)
+        assert "r" in box, f"the upload did not complete after the rebinding: {box}"
+        n, digest, reply = box["r"]
+        assert reply == f"{bulk.size} {digest}\n", reply
+        assert len(udp.ports) == 2 and udp.after > 100, (udp.ports, udp.after)
+        # the same connection went on: no second QUIC connection from the client
+        assert "quic: connection ended" not in t.client.output()
+    finally:
+        udp.close()
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_one_percent_loss_each_way_sha256(flow, tunnel, relays, backends):
+    """Every datagram crosses a relay that drops 1 % of them: lost packets are sent again
+    from the chunks a stream keeps until acknowledged; both directions arrive whole."""
+    made = []
+
+    def start(port):
+        t = tunnel(flow, port, key="lossy", server_params="type=1&tls=1")
+        t.start_server()
+        relay = relays(t.tunnel_port)
+        made.append(UdpRelay(relay.port, t.tunnel_port, loss=0.01))
+        t.client_dial_port = relay.port
+        t.start_client()
+        t.wait_ready()
+        return t
+    try:
+        bulk_each_way(start, backends, Pattern(16), BULK_TIMEOUT)
+        assert all(u.dropped > 20 for u in made), [u.dropped for u in made]
+    finally:
+        for u in made:
+            u.close()
+
+
+# --------------------------------------------------------------------------------------
+# a real dissector
+# --------------------------------------------------------------------------------------
+
+def test_tshark_decodes_quic_with_postern_alpn(tunnel, echo_backend, tmp_path):
+    tshark = require_tool("tshark")
+    t = tunnel("reverse", echo_backend.port, server_params="type=1&tls=1")
+    t.start_server()
+    cap = tmp_path / "quic.pcapng"
+    err = open(tmp_path / "tshark.err", "w+")
+    p = subprocess.Popen([tshark, "-i", "lo", "-f", f"udp port {t.tunnel_port}", "-w", str(cap)],
+                         stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.monotonic() + 20
+        while "Capture started" not in open(err.name).read() and \
+                "Capturing on" not in open(err.name).read():
+            if p.poll() is not None and "ermission" in open(err.name).read():
+                pytest.skip("capturing on lo needs CAP_NET_RAW (root or the wireshark group)")
+            assert p.poll() is None, open(err.name).read()
+            assert time.monotonic() < deadline, "tshark did not start capturing"
+            time.sleep(0.1)
+        time.sleep(0.5)
+        t.start_client()
+        t.wait_ready()
+        assert_tunnel_alive(t)
+        time.sleep(0.5)
+    finally:
+        stop_process(p, timeout=10)
+        err.close()
+    r = subprocess.run([tshark, "-r", str(cap), "-d", f"udp.port=={t.tunnel_port},quic", "-Y", "quic",
+                        "-T", "fields", "-e", "quic.long.packet_type",
+                        "-e", "tls.handshake.extensions_alpn_str"],
+                       capture_output=True, text=True, timeout=60)
+    rows = [ln.split("\t") for ln in r.stdout.splitlines()]
+    assert len(rows) > 10, r.stdout + r.stderr
+    initial_alpns = [row[1] for row in rows if len(row) > 1 and row[0].split(",")[0] == "0"]
+    assert "postern-tunnel/1" in initial_alpns, rows[:10]
+
+
+# --------------------------------------------------------------------------------------
+# bad input on the UDP port
+# --------------------------------------------------------------------------------------
+
+def initial(dcid=b"\x11" * 8, scid=b"\x22" * 8, body_len=1200, version=1, token=b""):
+    """A QUIC v1 long-header Initial of <body_len> bytes of garbage payload (its
+    protection cannot be removed: the server must drop it, RFC 9000 §12.2)."""
+    first = 0xc0 | 0x03   # long header, fixed bit, Initial, 4-byte packet number
+    varint_tok = bytes([len(token)]) + token
+    length = body_len
+    hdr = bytes([first]) + struct.pack(">I", version) + bytes([len(dcid)]) + dcid + \
+        bytes([len(scid)]) + scid + varint_tok + struct.pack(">H", 0x4000 | length)
+    return hdr + os.urandom(body_len)
+
+
+def test_garbage_and_truncated_initials_do_not_stall_the_server(tunnel, echo_backend):
+    t = tunnel("reverse", echo_backend.port, server_params="type=1").start()
+    wait_checkpoint(t.server, lambda v: v["pool"] >= 64, timeout=20)
+    rnd = random.Random(15)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        dst = ("127.0.0.1", t.tunnel_port)
+        for i in range(3000):
+            k = i % 5
+            if k == 0:
+                d = os.urandom(rnd.randint(0, 1500))   # an empty datagram too (fuzz_quic)
+            elif k == 1:
+                d = initial()[:rnd.randint(1, 60)]          # truncated header
+            elif k == 2:
+                d = initial(dcid=os.urandom(8))              # forged Initial, new id each time
+            elif k == 3:
+                d = initial(version=0x1a2a3a4a)              # a version nobody speaks
+            else:
+                d = b"\x40" + os.urandom(rnd.randint(0, 100))   # short header, unknown id
+            u.sendto(d, dst)
+    assert t.server.proc.poll() is None
+    assert_tunnel_alive(t)
+    bad = concurrent_echo(t.user_port, 20, timeout=60)
+    assert not bad, bad
+
+
+# --------------------------------------------------------------------------------------
+# hub
+# --------------------------------------------------------------------------------------
+
+HUB_AGENTS = 5
+
+
+def test_hub_type1_agents_publish_routes_over_quic(hubstack):
+    """Agents given nothing learn type=1 from the hub: each route answers through the
+    agent's QUIC connection; the hub holds the UDP port, each agent one UDP socket."""
+    base = port_block(HUB_AGENTS)
+    accts = [account(f"q{i}", ports=[f"{base + i}"]) for i in range(HUB_AGENTS)]
+    hub = hubstack.hub(accts, http=False, ports=(base, base + HUB_AGENTS - 1),
+                       params="type=1&tls=1")
+    echo = hubstack.tcp(echo_handler, name="echo")
+    agents = [hubstack.agent(hub, a["token"], [Route("tcp", echo.port, port=base + i)])
+              for i, a in enumerate(accts)]
+    for i in range(HUB_AGENTS):
+        wait_echo_route(base + i, b"through the hub over quic %d" % i, timeout=20)
+    for a in agents:
+        assert "type=1" in a.proc.output()
+        assert len(sockets_of(a.proc.pid, "udp")) == 1
+    assert any(f":{hub.ctl} " in ln for ln in sockets_of(hub.proc.pid, "udp"))
