@@ -346,9 +346,10 @@ claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim
     if (mem_member(base, s, m->id) != NULL)
         return hub_reg_refuse(s, m, cb, arg, PN_RF_EXISTS, "route id %u is already registered",
                       (unsigned)m->id);
-    if (a->max_routes != 0 && a->nroutes >= a->max_routes)
-        return hub_reg_refuse(s, m, cb, arg, PN_RF_LIMIT, "the account has its %u routes already",
-                      (unsigned)a->max_routes);
+    if (a->max_routes != 0 && a->nroutes + a->routes_elsewhere >= a->max_routes)
+        return hub_reg_refuse(s, m, cb, arg, PN_RF_LIMIT, "the account has its %u routes already%s",
+                      (unsigned)a->max_routes,
+                      a->routes_elsewhere ? " (counted on every hub of the cluster)" : "");
     if (m->type == PN_RT_TCP || m->type == PN_RT_UDP) {
         const char *tn = pn_conf_route_type_name(m->type);
         if (cfg->ports_lo == 0)

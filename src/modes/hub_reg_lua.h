@@ -85,23 +85,27 @@
     "end " \
     "return out"
 
-/* KEYS: pn:conns:<account>; ARGV: me, this hub's live connections of the
- * account, ttl ms. Stores "<n>:<Redis time ms>" under the hub's id (the hash
- * lives twice the TTL) and returns the sum of the other hubs' counts that are
- * at most a TTL old. */
-#define HUB_LUA_CONNS \
+/* KEYS: pn:<limit>:<account> (conns, routes, rps, mbps); ARGV: me, this
+ * hub's use of the account's limit (a count, or a rate), ttl ms. Stores
+ * "<n>:<Redis time ms>" under the hub's id (the hash lives twice the TTL) and
+ * returns {the sum of the other hubs' uses that are at most a TTL old, how
+ * many of those are not 0}. */
+#define HUB_LUA_SHARE \
     "local t = redis.call('TIME') " \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) " \
     "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]..':'..now) " \
     "redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[3])) " \
     "local all = redis.call('HGETALL', KEYS[1]) " \
-    "local sum = 0 " \
+    "local sum, users = 0, 0 " \
     "for i = 1, #all, 2 do " \
     "  if all[i] ~= ARGV[1] then " \
     "    local n, at = string.match(all[i + 1], '^(%d+):(%d+)$') " \
-    "    if n and now - tonumber(at) <= tonumber(ARGV[3]) then sum = sum + tonumber(n) end " \
+    "    if n and now - tonumber(at) <= tonumber(ARGV[3]) then " \
+    "      sum = sum + tonumber(n) " \
+    "      if tonumber(n) > 0 then users = users + 1 end " \
+    "    end " \
     "  end " \
     "end " \
-    "return sum"
+    "return {sum, users}"
 
 #endif

@@ -183,7 +183,7 @@ rr_claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_cl
     redis_reg_t *g = (redis_reg_t *)base;
     struct hacct *a = s->acct;
     if (hub_reg_member(g->mem, s, m->id) != NULL ||
-        (a->max_routes != 0 && a->nroutes >= a->max_routes)) {
+        (a->max_routes != 0 && a->nroutes + a->routes_elsewhere >= a->max_routes)) {
         hub_reg_claim(g->mem, s, m, cb, arg);       /* EXISTS, LIMIT */
         return;
     }
@@ -277,8 +277,10 @@ on_beat_timer(ev_timer_t *t, void *arg)
     redis_reg_t *g = arg;
     uint64_t now = pn_now_ms();
     (void)t;
-    if (hub_redis_up(g->rd))
+    if (hub_redis_up(g->rd)) {
         hub_rr_beat(g);
+        hub_rr_quotas(g);
+    }
     /* A claim Redis has not answered in time is refused; its answer, if it
      * comes, only gives the keys back. */
     for (pn_list_t *p = g->pending.next; p != &g->pending; p = p->next) {

@@ -338,66 +338,22 @@ on_beat(redisReply *y, void *arg)
     g->hubs = hubs;
 }
 
-static void
-on_conns(redisReply *y, void *arg)
+int
+hub_rr_pair(const struct redisReply *y, uint64_t *first, uint64_t *second)
 {
-    struct hacct *a = arg;
-    if (y != NULL && y->type == REDIS_REPLY_INTEGER && y->integer >= 0)
-        a->elsewhere = (uint64_t)y->integer;
-}
-
-/* Cluster-wide rps: this hub's requests per second takes what the other hubs'
- * (a heartbeat old at most) leave of the limit, and a tenth of it at least. */
-static void
-on_rps(redisReply *y, void *arg)
-{
-    struct hacct *a = arg;
-    if (y == NULL || y->type != REDIS_REPLY_INTEGER || y->integer < 0 || a->rps == 0)
-        return;
-    uint64_t others = (uint64_t)y->integer, least = a->rps / 10 ? a->rps / 10 : 1;
-    uint64_t share = a->rps > others + least ? a->rps - others : least;
-    pn_bucket_set_rate(&a->rq, share, share, pn_now_us());
-}
-
-static void
-rps_share(redis_reg_t *g, struct hacct *a)
-{
-    char k[1][KEY_MAX], n[24];
-    uint64_t now = pn_now_us(), us = now - a->rq_mark_us;
-    if (a->rq_mark_us != 0 && us > 0) {
-        snprintf(k[0], KEY_MAX, "pn:rps:%s", a->name);
-        snprintf(n, sizeof(n), "%llu",
-                 (unsigned long long)((a->requests - a->rq_mark) * 1000000 / us));
-        (void)hub_rr_eval(g, HUB_LUA_CONNS, on_rps, a, 1, k, 3, g->id, n, g->ttl);
-    }
-    a->rq_mark = a->requests;
-    a->rq_mark_us = now;
-}
-
-/* Cluster-wide max_conns: each account with a limit tells Redis its live
- * connections here and learns the others' sum (a heartbeat old at most). */
-static void
-conns_share(redis_reg_t *g)
-{
-    char k[1][KEY_MAX], n[24];
-    for (pn_list_t *p = g->env.hub->accts.next; p != &g->env.hub->accts; p = p->next) {
-        struct hacct *a = pn_container_of(p, struct hacct, node);
-        if (a->rps != 0 && !a->gone)
-            rps_share(g, a);
-        if (a->max_conns == 0 || a->gone)
-            continue;
-        snprintf(k[0], KEY_MAX, "pn:conns:%s", a->name);
-        snprintf(n, sizeof(n), "%llu", (unsigned long long)(a->st.tcps + a->st.udps +
-                                                            a->http_live + a->tcp_pending));
-        (void)hub_rr_eval(g, HUB_LUA_CONNS, on_conns, a, 1, k, 3, g->id, n, g->ttl);
-    }
+    if (y == NULL || y->type != REDIS_REPLY_ARRAY || y->elements != 2 ||
+        y->element[0]->type != REDIS_REPLY_INTEGER || y->element[0]->integer < 0 ||
+        y->element[1]->type != REDIS_REPLY_INTEGER || y->element[1]->integer < 0)
+        return PN_ERR;
+    *first = (uint64_t)y->element[0]->integer;
+    *second = (uint64_t)y->element[1]->integer;
+    return PN_OK;
 }
 
 void
 hub_rr_beat(redis_reg_t *g)
 {
     (void)hub_rr_eval(g, HUB_LUA_BEAT, on_beat, g, 0, NULL, 3, g->id, g->peer, g->ttl);
-    conns_share(g);
 }
 
 /* Redis went up: heartbeat first (our claims count as live), then reconcile. */

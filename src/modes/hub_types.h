@@ -42,6 +42,10 @@ struct hacct {
     uint64_t elsewhere;         /* live connections on the other hubs of a cluster (max_conns
                                  * only), as Redis said at the last heartbeat (docs/hub.md §7) */
     uint64_t rq_mark, rq_mark_us; /* cluster rps: <requests> at the last heartbeat, when */
+    uint64_t bw_mark, bw_mark_us; /* cluster mbps: <bw.taken> at the last heartbeat, when */
+    uint64_t routes_live;       /* cluster max_routes: routes with an agent here (heartbeat) */
+    uint64_t routes_elsewhere;  /* cluster max_routes: live routes on the other hubs, as
+                                 * Redis said at the last heartbeat */
     uint64_t refused_rate, refused_conns, refused_routes;
     size_t nroutes, nsess;
 };
