@@ -57,7 +57,7 @@
 
 /* ARGV: me, peer, ttl ms. The heartbeat, then a sweep of hubs whose heartbeat
  * ended (at most 1000 of their routes per beat, each deleted and published).
- * Returns the live hubs: {id, peer, id, peer, ...}. */
+ * Returns the live hubs: {id, peer, ms left of its heartbeat, id, ...}. */
 #define HUB_LUA_BEAT \
     "redis.call('SET', 'pn:hub:'..ARGV[1], ARGV[2], 'PX', ARGV[3]) " \
     "local t = redis.call('TIME') " \
@@ -79,9 +79,13 @@
     "  end " \
     "end " \
     "local out = {} " \
-    "for _, h in ipairs(redis.call('ZRANGEBYSCORE', 'pn:hubs', now, '+inf')) do " \
-    "  local p = redis.call('GET', 'pn:hub:'..h) " \
-    "  if p then table.insert(out, h) table.insert(out, p) end " \
+    "local live = redis.call('ZRANGEBYSCORE', 'pn:hubs', now, '+inf', 'WITHSCORES') " \
+    "for i = 1, #live, 2 do " \
+    "  local p = redis.call('GET', 'pn:hub:'..live[i]) " \
+    "  if p then " \
+    "    table.insert(out, live[i]) table.insert(out, p) " \
+    "    table.insert(out, tostring(tonumber(live[i + 1]) - now)) " \
+    "  end " \
     "end " \
     "return out"
 

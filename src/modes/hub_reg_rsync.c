@@ -329,11 +329,17 @@ on_beat(redisReply *y, void *arg)
     if (y == NULL || y->type != REDIS_REPLY_ARRAY)
         return;
     json_t *hubs = json_array();
-    for (size_t i = 0; i + 1 < y->elements; i += 2)
-        if (y->element[i]->type == REDIS_REPLY_STRING &&
-            y->element[i + 1]->type == REDIS_REPLY_STRING)
-            json_array_append_new(hubs, json_pack("{s:s,s:s}", "id", y->element[i]->str, "peer",
-                                                  y->element[i + 1]->str));
+    for (size_t i = 0; i + 2 < y->elements; i += 3) {
+        redisReply **e = y->element + i;
+        if (e[0]->type != REDIS_REPLY_STRING || e[1]->type != REDIS_REPLY_STRING ||
+            e[2]->type != REDIS_REPLY_STRING)
+            continue;
+        /* How long ago that hub beat (with this hub's TTL), as its heartbeat's end tells. */
+        long long left = strtoll(e[2]->str, NULL, 10);
+        long long age = left >= 0 && (uint64_t)left < g->ttl_ms ? (long long)g->ttl_ms - left : 0;
+        json_array_append_new(hubs, json_pack("{s:s,s:s,s:I}", "id", e[0]->str, "peer",
+                                              e[1]->str, "age_ms", (json_int_t)age));
+    }
     json_decref(g->hubs);
     g->hubs = hubs;
 }

@@ -7,22 +7,13 @@ import socket
 import threading
 import time
 
-import pytest
-
-from cluster_util import RedisServer, cluster_hub, remote_route
+from cluster_util import cluster_hub, redis, remote_route  # noqa: F401
 from conftest import echo_handler
 from hub_util import Route, account, hubstack, port_block  # noqa: F401
 
 MBPS = 8                        # 1,000,000 bytes/s for the account, both hubs together
 RATE = MBPS * 125000
 CHUNK = bytes(64 * 1024)
-
-
-@pytest.fixture
-def redis(tmp_path):
-    r = RedisServer(tmp_path / "redis").start()
-    yield r
-    r.cleanup()
 
 
 def redis_cmd(redis, *args):
