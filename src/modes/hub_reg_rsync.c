@@ -6,6 +6,7 @@
 #include "modes/hub_reg_lua.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "tls/digest.h"
 
 #include <hiredis/hiredis.h>
 #include <stdarg.h>
@@ -113,7 +114,62 @@ on_ignored(redisReply *y, void *arg)
         log_warn("cluster: Redis refused a registry update: %.200s", y->str);
 }
 
-/* EVAL <script> with <nkeys> <keys> and the <nargs> strings that follow. */
+/* The registry's scripts, named by their SHA-1 (EVALSHA): a claim sends 40
+ * bytes instead of the script's 2 KB, which Redis parses faster and the hub
+ * buffers less of while thousands of claims are on their way. Each is loaded
+ * (SCRIPT LOAD) whenever Redis is reached, before anything else is sent on
+ * that connection, and again when Redis says NOSCRIPT (flushed meanwhile). */
+static struct script {
+    const char *text;
+    char sha[PN_SHA1_HEX_LEN + 1];
+} scripts[] = {
+    { HUB_LUA_CLAIM, "" }, { HUB_LUA_RELEASE, "" }, { HUB_LUA_BEAT, "" }, { HUB_LUA_SHARE, "" },
+};
+#define NSCRIPTS (sizeof(scripts) / sizeof(scripts[0]))
+
+static struct script *
+script_of(const char *text)
+{
+    for (size_t i = 0; i < NSCRIPTS; i++)
+        if (scripts[i].text == text || strcmp(scripts[i].text, text) == 0) {
+            if (scripts[i].sha[0] == '\0')
+                pn_sha1_hex(scripts[i].text, strlen(scripts[i].text), scripts[i].sha);
+            return &scripts[i];
+        }
+    return NULL;
+}
+
+static void
+scripts_load(redis_reg_t *g)
+{
+    for (size_t i = 0; i < NSCRIPTS; i++) {
+        const char *argv[] = { "SCRIPT", "LOAD", scripts[i].text };
+        size_t len[] = { 6, 4, strlen(scripts[i].text) };
+        (void)hub_redis_cmd(g->rd, on_ignored, NULL, 3, argv, len);
+    }
+}
+
+/* A script's answer: NOSCRIPT (Redis lost its scripts) loads them again. */
+struct evcall {
+    redis_reg_t *g;
+    hub_redis_reply_cb cb;
+    void *arg;
+};
+
+static void
+on_eval(redisReply *y, void *arg)
+{
+    struct evcall e = *(struct evcall *)arg;
+    free(arg);
+    if (y != NULL && y->type == REDIS_REPLY_ERROR && strncmp(y->str, "NOSCRIPT", 8) == 0 &&
+        !e.g->freeing) {
+        log_warn("cluster: Redis lost the registry's scripts: loading them again");
+        scripts_load(e.g);
+    }
+    e.cb(y, e.arg);
+}
+
+/* EVALSHA <script> with <nkeys> <keys> and the <nargs> strings that follow. */
 int
 hub_rr_eval(redis_reg_t *g, const char *script, hub_redis_reply_cb cb, void *arg, int nkeys,
      char keys[][KEY_MAX], int nargs, ...)
@@ -123,9 +179,10 @@ hub_rr_eval(redis_reg_t *g, const char *script, hub_redis_reply_cb cb, void *arg
     char nk[8];
     int n = 0;
     va_list ap;
+    struct script *sc = script_of(script);
     snprintf(nk, sizeof(nk), "%d", nkeys);
-    argv[n++] = "EVAL";
-    argv[n++] = script;
+    argv[n++] = sc != NULL ? "EVALSHA" : "EVAL";
+    argv[n++] = sc != NULL ? sc->sha : script;
     argv[n++] = nk;
     for (int i = 0; i < nkeys; i++)
         argv[n++] = keys[i];
@@ -135,7 +192,13 @@ hub_rr_eval(redis_reg_t *g, const char *script, hub_redis_reply_cb cb, void *arg
     va_end(ap);
     for (int i = 0; i < n; i++)
         len[i] = strlen(argv[i]);
-    return hub_redis_cmd(g->rd, cb ? cb : on_ignored, arg, n, argv, len);
+    struct evcall *e = xmalloc(sizeof(*e));
+    *e = (struct evcall){ g, cb ? cb : on_ignored, arg };
+    if (hub_redis_cmd(g->rd, on_eval, e, n, argv, len) != PN_OK) {
+        free(e);
+        return PN_ERR;
+    }
+    return PN_OK;
 }
 
 /* Give back <keys> that no local route holds (a claim granted too late or
@@ -370,6 +433,7 @@ hub_rr_on_state(int up, void *arg)
     char k[1][KEY_MAX];
     if (!up || g->freeing)
         return;
+    scripts_load(g);            /* first on this connection: every EVALSHA comes after */
     hub_rr_beat(g);
     hub_reg_each(g->mem, assert_each, g);
     snprintf(k[0], KEY_MAX, "pn:hubr:%s", g->id);

@@ -67,8 +67,6 @@ struct hroute {
     struct hub *hub;
     uint8_t type;               /* PN_RT_* */
     uint16_t port;              /* tcp, udp */
-    char host[PN_ROUTE_HOST_MAX + PN_ROUTE_PATH_MAX + 1];  /* http, https; http path routes:
-                                         * "<host><path>" (hub_rules.h) */
     struct hrules *rules;       /* http: owned (hub_rules.c), NULL when the route has none */
     char group[PN_ROUTE_GROUP_MAX + 1]; /* tcp, udp: "" when none */
     uint8_t gkey[32];           /* SHA-256 of the group key */
@@ -82,6 +80,9 @@ struct hroute {
     pn_entry_t *entry;          /* tcp: owned listener */
     udp_table_t *utable;        /* udp: owned listener */
     udp_group_t *udp;           /* udp: owned sessions */
+    char host[];                /* http, https: the name (at most PN_ROUTE_HOST_MAX +
+                                 * PN_ROUTE_PATH_MAX), allocated with the route; http path
+                                 * routes: "<host><path>" (hub_rules.h); "" for tcp, udp */
 };
 
 /* An agent's session: the tunnel session (tunnel/session.h: control channel,
