@@ -51,9 +51,11 @@ static void
 on_mbps(struct redisReply *y, void *arg)
 {
     struct hacct *a = arg;
-    uint64_t others, users, limit = (uint64_t)a->mbps * 125000;
-    if (hub_rr_pair(y, &others, &users) == PN_OK && a->mbps != 0)
-        share_rate(&a->bw, limit, others, limit / (1 + users));
+    uint64_t others, users;
+    if (hub_rr_pair(y, &others, &users) != PN_OK || a->mbps == 0)
+        return;                 /* no answer (also while the hub stops): <a> is not read */
+    uint64_t limit = (uint64_t)a->mbps * 125000;
+    share_rate(&a->bw, limit, others, limit / (1 + users));
 }
 
 /* Tell Redis this hub's rate of <now_count> since the last heartbeat (<mark>,
