@@ -21,7 +21,9 @@ Figures:
 Figures are never asserted. Every process is stopped by PID; every wait is bounded.
 Writes a markdown table to stdout and to bench/results/cluster-<date>.md (git-ignored).
 
-    python3 bench/cluster_bench.py [--quick] [--routes 20000] [--mib 256] [--postern build/postern]
+    python3 bench/cluster_bench.py [--quick] [--registry] [--routes 20000] [--mib 256] [--postern build/postern]
+
+--registry: the registry figures (3) only, not the forwarding ones (1, 2).
 """
 import argparse
 import hashlib
@@ -30,7 +32,6 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import sys
 import tempfile
 import time
@@ -152,10 +153,23 @@ def lookups(port, n):
     return lat[len(lat) // 2], lat[int(len(lat) * 0.99)]
 
 
+def forwarding(rows, runs, secs):
+    """Figures 1 and 2: the tcp routes direct on A and through B."""
+    d, c = cross_vs_direct("127.0.1.1", "127.0.1.2", BASE + 1,
+                           lambda p: compare.throughput(p, 1, runs, secs))
+    rows.append(("iperf3 1 stream, Gbit/s", d, c))
+    d, c = cross_vs_direct("127.0.1.1", "127.0.1.2", BASE + 2,
+                           lambda p: compare.connrate(p, secs)[0])
+    rows.append(("new connections/s (connect, 1 byte echoed, close)", d, c))
+    ok, dt = transfer("127.0.1.2", BASE + 3, ARGS.mib)
+    rows.append((f"{ARGS.mib} MiB through B -> A, sha256 {'equal' if ok else 'DIFFERENT'}, s", None, dt))
+
+
 def main():
     global ARGS, BASE
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--registry", action="store_true", help="the registry figures only")
     ap.add_argument("--routes", type=int, default=20000)
     ap.add_argument("--mib", type=int, default=256)
     ap.add_argument("--postern", default=os.path.join(HERE, "..", "build", "postern"))
@@ -192,14 +206,8 @@ def main():
         if not wait_log(alog, "registered on the hub's port", 3, 20):
             raise RuntimeError("the agent's routes were not registered")
         time.sleep(2)           # B learns the routes and opens its forwarding listeners
-        d, c = cross_vs_direct("127.0.1.1", "127.0.1.2", BASE + 1,
-                               lambda p: compare.throughput(p, 1, runs, secs))
-        rows.append(("iperf3 1 stream, Gbit/s", d, c))
-        d, c = cross_vs_direct("127.0.1.1", "127.0.1.2", BASE + 2,
-                               lambda p: compare.connrate(p, secs)[0])
-        rows.append(("new connections/s (connect, 1 byte echoed, close)", d, c))
-        ok, dt = transfer("127.0.1.2", BASE + 3, ARGS.mib)
-        rows.append((f"{ARGS.mib} MiB through B -> A, sha256 {'equal' if ok else 'DIFFERENT'}, s", None, dt))
+        if not ARGS.registry:
+            forwarding(rows, runs, secs)
         # registry at scale
         # agents of at most 5000 routes each (a routes file is at most 1 MiB), all at once
         rss0, mem0 = rss_kib(a.pid), redis_used(rport)

@@ -6,14 +6,22 @@
 
 #include "core/err.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define PN_CLUSTER_ID_MAX 64
 #define PN_CLUSTER_SECRET_MAX 512
+#define PN_CLUSTER_SENTINELS_MAX 8
+#define PN_CLUSTER_MASTER_MAX 64    /* a Sentinel master name: 1-64 of [A-Za-z0-9._-] */
 
 typedef struct pn_cluster_conf {
-    char *host;                 /* owned; Redis host, as written */
-    char *port;                 /* owned; Redis port digits */
+    char *host;                 /* owned; Redis host, as written (redis-sentinel://: the first
+                                 * Sentinel's) */
+    char *port;                 /* owned; Redis port digits (likewise) */
+    char *master;               /* owned; redis-sentinel://: the master's name, else NULL */
+    char *sentinel_host[PN_CLUSTER_SENTINELS_MAX];  /* owned; redis-sentinel://: each Sentinel */
+    char *sentinel_port[PN_CLUSTER_SENTINELS_MAX];
+    size_t nsentinels;          /* 0 for redis:// */
     char *user;                 /* owned; ACL user, NULL = the default user */
     char *pass;                 /* owned secret; NULL = none; wiped when cleared */
     unsigned db;                /* SELECT <db>, 0 by default */
@@ -24,9 +32,12 @@ typedef struct pn_cluster_conf {
     char *secret;               /* owned secret: keys hub-to-hub links; wiped when cleared */
 } pn_cluster_conf_t;
 
-/** Parse the cluster= value <url> ("redis://[user[:pass]@]host:port[/db]") into
- *  <c> (zeroed first). PN_ERR with <err> naming "cluster" and never echoing
- *  the password; "rediss://" is refused (no TLS in Debian 12's hiredis 0.14). */
+/** Parse the cluster= value <url> ("redis://[user[:pass]@]host:port[/db]", or
+ *  "redis-sentinel://[user[:pass]@]host:port[,host:port...]/<master name>[/db]":
+ *  up to PN_CLUSTER_SENTINELS_MAX Sentinels, "[v6]:port" allowed, the password
+ *  being the master's) into <c> (zeroed first). PN_ERR with <err> naming
+ *  "cluster" and never echoing the password; "rediss://" is refused (no TLS in
+ *  Debian 12's hiredis 0.14). */
 int pn_cluster_conf_parse(const char *url, pn_cluster_conf_t *c, char *err);
 /** Check a hub id: 1-64 of [A-Za-z0-9._:-]. PN_OK or PN_ERR. */
 int pn_cluster_id_check(const char *id);

@@ -207,7 +207,7 @@ parse_cluster(const pn_url_t *u, pn_config_t *cfg, char *err)
     if (s == NULL) {
         for (size_t i = 0; needs[i] != NULL; i++)
             if (pn_url_param(u, needs[i]) != NULL)
-                return pn_err_set(err, "%s: only with cluster=redis://...", needs[i]);
+                return pn_err_set(err, "%s: only with cluster=redis://... (or redis-sentinel://...)", needs[i]);
         return PN_OK;
     }
     cfg->cluster = xcalloc(sizeof(*cfg->cluster));

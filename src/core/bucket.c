@@ -37,6 +37,7 @@ pn_bucket_init(pn_bucket_t *b, uint64_t rate, uint64_t burst, uint64_t now_us)
     b->tokens = b->burst;
     b->last_us = now_us;
     b->rem = 0;
+    b->taken = 0;
 }
 
 uint64_t
@@ -47,6 +48,7 @@ pn_bucket_take(pn_bucket_t *b, uint64_t want, uint64_t now_us)
     refill(b, now_us);
     uint64_t got = want < b->tokens ? want : b->tokens;
     b->tokens -= got;
+    b->taken += got;
     return got;
 }
 
@@ -76,14 +78,17 @@ pn_bucket_take_all(pn_bucket_t *b, uint64_t n, uint64_t now_us)
     if (b->tokens < n)
         return 0;
     b->tokens -= n;
+    b->taken += n;
     return 1;
 }
 
 void
 pn_bucket_put_back(pn_bucket_t *b, uint64_t n)
 {
-    if (b->rate != 0)
-        b->tokens = b->tokens + n > b->burst ? b->burst : b->tokens + n;
+    if (b->rate == 0)
+        return;
+    b->tokens = b->tokens + n > b->burst ? b->burst : b->tokens + n;
+    b->taken -= n < b->taken ? n : b->taken;
 }
 
 uint64_t

@@ -15,6 +15,8 @@ typedef struct pn_bucket {
     uint64_t tokens;            /* bytes available now */
     uint64_t last_us;           /* when tokens were last added, microseconds */
     uint64_t rem;               /* fraction of a byte accrued, in byte-microseconds per second (< 1e6) */
+    uint64_t taken;             /* bytes granted and not given back since init (a limited
+                                 * bucket only): what its users used, for sharing a rate */
 } pn_bucket_t;
 
 /** Set <b> to <rate> bytes/s with room for <burst> bytes, full, at <now_us>. */

@@ -52,6 +52,12 @@ pn_percent_decode(char *s)
 }
 
 int
+pn_percent_decode_plain(char *s)
+{
+    return decode(s, 0);
+}
+
+int
 pn_hostport_split(const char *s, char **host, char **port, char *err)
 {
     const char *colon;

@@ -53,5 +53,7 @@ int pn_hostport_split(const char *s, char **host, char **port, char *err);
 /** Decode %XX escapes and '+' (a space, as in query strings) into <s> in place;
  *  PN_ERR on a malformed escape or %00. */
 int pn_percent_decode(char *s);
+/** Likewise, '+' kept (a URL's user part or path). */
+int pn_percent_decode_plain(char *s);
 
 #endif

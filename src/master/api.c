@@ -12,6 +12,7 @@
 #include "core/prom.h"
 #include "master/assets.h"
 #include "master/body.h"
+#include "master/clusterview.h"
 #include "master/metrics.h"
 #include "master/tcping.h"
 #include "master/view.h"
@@ -651,6 +652,11 @@ route_api(pn_api_t *a, pn_mhttp_req_t *r, const char *rest)
             post_info(a, r);
         else
             reply_method(r, "GET, POST");
+    } else if (strcmp(rest, "/cluster") == 0) {
+        if (get)
+            reply_json(r, 200, pn_clview_json(a->super));
+        else
+            reply_method(r, "GET");
     } else if (strcmp(rest, "/tcping") == 0) {
         if (get)
             get_tcping(a, r);

@@ -47,9 +47,42 @@ static const shape_t SHAPES[] = {
 /* The refusal reasons of docs/hub.md §6, always present in the result. */
 static const char *const REASONS[] = { "rate", "conns", "routes" };
 
+static int is_count(const json_t *v);
+
+/* A clustered hub's list of the other hubs' routes (at most STATE_REMOTE_MAX
+ * there), normalised to {"route", "hub", "account", "held"}; missing: [].
+ * NULL with <err> when malformed. */
+static json_t *
+copy_remote(const json_t *remote, char *err)
+{
+    json_t *out = json_array(), *r;
+    size_t i;
+    if (remote == NULL)
+        return out;
+    if (!json_is_array(remote)) {
+        json_decref(out);
+        pn_err_set(err, "cluster.remote: expected an array");
+        return NULL;
+    }
+    json_array_foreach(remote, i, r) {
+        const char *route = json_string_value(json_object_get(r, "route"));
+        const char *hub = json_string_value(json_object_get(r, "hub"));
+        const char *acct = json_string_value(json_object_get(r, "account"));
+        if (route == NULL || route[0] == '\0' || hub == NULL || hub[0] == '\0') {
+            json_decref(out);
+            pn_err_set(err, "cluster.remote[%zu]: expected {\"route\", \"hub\", ...}", i);
+            return NULL;
+        }
+        json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:b}", "route", route, "hub", hub,
+                                             "account", acct ? acct : "",
+                                             "held", json_is_true(json_object_get(r, "held"))));
+    }
+    return out;
+}
+
 /* A clustered hub's view (docs/hub.md §7), into <out> when <root> has one: its
- * id, whether Redis answers, the live hubs and its counts (the other hubs'
- * routes it lists are left out). PN_ERR with <err> when malformed. */
+ * id, whether Redis answers, the live hubs (with their heartbeat's age), the
+ * other hubs' routes it lists, and its counts. PN_ERR with <err> when malformed. */
 static int
 copy_cluster(json_t *root, json_t *out, char *err)
 {
@@ -77,8 +110,20 @@ copy_cluster(json_t *root, json_t *out, char *err)
             json_decref(o);
             return pn_err_set(err, "cluster.hubs[%zu].id: expected a non-empty string", i);
         }
-        json_array_append_new(list, json_pack("{s:s,s:s}", "id", hid, "peer", peer ? peer : "-"));
+        json_t *age = json_object_get(h, "age_ms");
+        if (age != NULL && !is_count(age)) {
+            json_decref(o);
+            return pn_err_set(err, "cluster.hubs[%zu].age_ms: expected a count", i);
+        }
+        json_array_append_new(list, json_pack("{s:s,s:s,s:I}", "id", hid, "peer", peer ? peer : "-",
+                                              "age_ms", age ? json_integer_value(age) : 0));
     }
+    json_t *remote = copy_remote(json_object_get(c, "remote"), err);
+    if (remote == NULL) {
+        json_decref(o);
+        return PN_ERR;
+    }
+    json_object_set_new(o, "remote", remote);
     for (i = 0; i < N(counts); i++) {
         json_t *v = json_object_get(c, counts[i]);
         if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 0)) {

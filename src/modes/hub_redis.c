@@ -5,10 +5,19 @@
  *   CONNECTING --deadline (3 s), refused, error--> DOWN, again in 1 s
  *   UP --either context lost--> DOWN (on_state(0)), both closed, again in 1 s
  *
+ * With Sentinels (redis-sentinel://), DOWN --timer--> ASKING: one context to
+ * a Sentinel, SENTINEL get-master-addr-by-name; its answer is the address
+ * CONNECTING uses, where ROLE must say "master" too (a replica that was the
+ * master before a failover is left). A Sentinel that fails (refused, no
+ * answer, no such master) is left for the next one at the next attempt. A
+ * failover closes the old master's connections (Sentinel kills its clients),
+ * and the next attempt asks again: the hub follows the new master.
+ *
  * hiredis frees a context itself after its connect callback failed or its
  * disconnect callback ran; a context we close ourselves has its data set to
  * NULL first so that those callbacks know it is already forgotten. */
 #include "modes/hub_redis.h"
+#include "core/duration.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "net/addr.h"
@@ -26,8 +35,13 @@
 struct hub_redis {
     ev_loop_t *loop;                /* borrowed */
     const pn_cluster_conf_t *c;     /* borrowed: user, password, db */
-    char ip[INET6_ADDRSTRLEN];
+    char ip[INET6_ADDRSTRLEN];      /* the master (redis-sentinel://: as a Sentinel said) */
     int port;
+    char sent_ip[PN_CLUSTER_SENTINELS_MAX][INET6_ADDRSTRLEN];   /* resolved at start */
+    int sent_port[PN_CLUSTER_SENTINELS_MAX];
+    size_t nsent, cur;              /* Sentinels; the one asked next */
+    redisAsyncContext *ask;         /* hiredis's: ASKING a Sentinel; NULL otherwise */
+    int ask_gone;                   /* hiredis is freeing <ask> itself (its connection failed) */
     char *channel;                  /* owned */
     redisAsyncContext *cmd, *sub;   /* hiredis's; NULL when closed */
     int cmd_ready, sub_ready, up;
@@ -48,7 +62,10 @@ struct rcall {
 static void
 lost(hub_redis_t *r, const char *why)
 {
-    if (!r->warned)
+    if (!r->warned && r->ask != NULL)
+        log_warn("cluster: Sentinel %s:%d: %s (known routes are served; new claims are "
+                 "refused until Redis answers)", r->sent_ip[r->cur], r->sent_port[r->cur], why);
+    else if (!r->warned)
         log_warn("cluster: Redis %s:%d unreachable: %s (known routes are served; new claims "
                  "are refused until it returns)", r->ip, r->port, why);
     r->warned = 1;
@@ -58,9 +75,18 @@ lost(hub_redis_t *r, const char *why)
 static void
 teardown(hub_redis_t *r, const char *why)
 {
-    redisAsyncContext *cmd = r->cmd, *sub = r->sub;
+    redisAsyncContext *cmd = r->cmd, *sub = r->sub, *ask = r->ask;
     int was_up = r->up;
-    r->cmd = r->sub = NULL;
+    lost(r, why);
+    r->cmd = r->sub = r->ask = NULL;
+    if (ask != NULL) {
+        if (!r->ask_gone) {
+            ask->data = NULL;
+            redisAsyncFree(ask);
+        }
+        r->ask_gone = 0;
+        r->cur = (r->cur + 1) % r->nsent;   /* that Sentinel failed: the next one next time */
+    }
     r->cmd_ready = r->sub_ready = r->up = 0;
     if (cmd != NULL) {
         cmd->data = NULL;
@@ -70,7 +96,6 @@ teardown(hub_redis_t *r, const char *why)
         sub->data = NULL;
         redisAsyncFree(sub);
     }
-    lost(r, why);
     if (r->timer != NULL)
         ev_timer_arm(r->timer, RETRY_MS);
     if (was_up)
@@ -110,6 +135,25 @@ on_setup(redisAsyncContext *ac, void *reply, void *priv)
     teardown(r, why);
 }
 
+/* redis-sentinel://: the server a Sentinel named must be the master. */
+static void
+on_role(redisAsyncContext *ac, void *reply, void *priv)
+{
+    hub_redis_t *r = ac->data;
+    redisReply *y = reply;
+    char why[96];
+    (void)priv;
+    if (r == NULL || y == NULL)
+        return;
+    if (y->type == REDIS_REPLY_ARRAY && y->elements > 0 &&
+        y->element[0]->type == REDIS_REPLY_STRING && strcmp(y->element[0]->str, "master") == 0)
+        return;
+    snprintf(why, sizeof(why), "not the master (ROLE: %.32s)",
+             y->type == REDIS_REPLY_ARRAY && y->elements > 0 &&
+             y->element[0]->type == REDIS_REPLY_STRING ? y->element[0]->str : "?");
+    teardown(r, why);
+}
+
 static void
 on_ping(redisAsyncContext *ac, void *reply, void *priv)
 {
@@ -142,6 +186,19 @@ on_sub(redisAsyncContext *ac, void *reply, void *priv)
     }
 }
 
+/* <ac>, which hiredis is about to free, is no longer ours. A Sentinel's is
+ * kept named until teardown (which skips it) so that the log names it. */
+static void
+forget(hub_redis_t *r, const redisAsyncContext *ac)
+{
+    if (ac == r->cmd)
+        r->cmd = NULL;
+    else if (ac == r->sub)
+        r->sub = NULL;
+    else if (ac == r->ask)
+        r->ask_gone = 1;
+}
+
 static void
 on_connect(const redisAsyncContext *ac, int status)
 {
@@ -149,10 +206,7 @@ on_connect(const redisAsyncContext *ac, int status)
     if (r == NULL || status == REDIS_OK)
         return;
     /* hiredis frees <ac> after this call. */
-    if (ac == r->cmd)
-        r->cmd = NULL;
-    else
-        r->sub = NULL;
+    forget(r, ac);
     teardown(r, ac->errstr[0] ? ac->errstr : "connect failed");
 }
 
@@ -163,10 +217,7 @@ on_disconnect(const redisAsyncContext *ac, int status)
     (void)status;
     if (r == NULL)
         return;
-    if (ac == r->cmd)
-        r->cmd = NULL;
-    else
-        r->sub = NULL;
+    forget(r, ac);
     teardown(r, ac->errstr[0] ? ac->errstr : "connection closed by Redis");
 }
 
@@ -222,8 +273,66 @@ connect_start(hub_redis_t *r)
         snprintf(db, sizeof(db), "%u", r->c->db);
         redisAsyncCommand(r->cmd, on_setup, (void *)"SELECT", "SELECT %s", db);
     }
+    if (r->nsent > 0)
+        redisAsyncCommand(r->cmd, on_role, NULL, "ROLE");
     redisAsyncCommand(r->cmd, on_ping, NULL, "PING");
     redisAsyncCommand(r->sub, on_sub, NULL, "SUBSCRIBE %s", r->channel);
+    ev_timer_arm(r->timer, CONNECT_DEADLINE_MS);
+}
+
+/* A Sentinel's answer to get-master-addr-by-name: {ip, port}, or nil when it
+ * knows no such master. */
+static void
+on_master_addr(redisAsyncContext *ac, void *reply, void *priv)
+{
+    hub_redis_t *r = ac->data;
+    redisReply *y = reply;
+    pn_addr_t a;
+    uint64_t port = 0;
+    (void)priv;
+    if (r == NULL || y == NULL)
+        return;
+    /* An IP address (a name would need a resolver call here: not on the loop). */
+    if (y->type != REDIS_REPLY_ARRAY || y->elements != 2 ||
+        y->element[0]->type != REDIS_REPLY_STRING || y->element[1]->type != REDIS_REPLY_STRING ||
+        pn_addr_parse_ip(y->element[0]->str, &a) != PN_OK ||
+        pn_uint_parse(y->element[1]->str, 1, 65535, &port) != PN_OK) {
+        teardown(r, y->type == REDIS_REPLY_ERROR ? "refused SENTINEL get-master-addr-by-name"
+                    : y->type == REDIS_REPLY_ARRAY ? "it names the master by a name, not an IP"
+                    : "it knows no such master");
+        return;
+    }
+    pn_addr_set_port(&a, (uint16_t)port);
+    char ip[INET6_ADDRSTRLEN];
+    pn_addr_ip(&a, ip);
+    if (strcmp(ip, r->ip) != 0 || (int)pn_addr_port(&a) != r->port)
+        log_info("cluster: Sentinel %s:%d names %s:%d the master of %s", r->sent_ip[r->cur],
+                 r->sent_port[r->cur], ip, (int)pn_addr_port(&a), r->c->master);
+    snprintf(r->ip, sizeof(r->ip), "%s", ip);
+    r->port = (int)pn_addr_port(&a);
+    r->ask = NULL;
+    ac->data = NULL;
+    redisAsyncFree(ac);             /* deferred by hiredis until this callback returns */
+    connect_start(r);
+}
+
+/* Ask the current Sentinel where the master is. */
+static void
+ask_start(hub_redis_t *r)
+{
+    redisAsyncContext *ac = redisAsyncConnect(r->sent_ip[r->cur], r->sent_port[r->cur]);
+    r->ask = ac;
+    if (ac == NULL || ac->err) {
+        r->ask_gone = ac == NULL;
+        teardown(r, ac != NULL ? ac->errstr : "cannot start a connection");
+        return;
+    }
+    ac->data = r;
+    redisLibeventAttach(ac, ev_loop_base(r->loop));
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    redisAsyncCommand(ac, on_master_addr, NULL, "SENTINEL get-master-addr-by-name %s",
+                      r->c->master);
     ev_timer_arm(r->timer, CONNECT_DEADLINE_MS);
 }
 
@@ -234,9 +343,12 @@ on_timer(ev_timer_t *t, void *arg)
     (void)t;
     if (r->up)
         return EV_TIMER_STOP;
-    if (r->cmd == NULL && r->sub == NULL) {
-        connect_start(r);
-        return EV_TIMER_STOP;   /* connect_start or teardown armed it */
+    if (r->cmd == NULL && r->sub == NULL && r->ask == NULL) {
+        if (r->nsent > 0)
+            ask_start(r);
+        else
+            connect_start(r);
+        return EV_TIMER_STOP;   /* ask_start, connect_start or teardown armed it */
     }
     teardown(r, "no answer within 3 s");
     return EV_TIMER_STOP;
@@ -247,10 +359,20 @@ hub_redis_t *
 hub_redis_new(ev_loop_t *loop, const pn_cluster_conf_t *c, const char *channel,
               hub_redis_state_cb on_state, hub_redis_msg_cb on_msg, void *arg, char *err)
 {
-    pn_addr_t a;
-    if (pn_addr_resolve(c->host, c->port, 0, &a, err) != PN_OK)
+    pn_addr_t a, sa[PN_CLUSTER_SENTINELS_MAX];
+    if (c->nsentinels == 0 && pn_addr_resolve(c->host, c->port, 0, &a, err) != PN_OK)
         return NULL;
+    for (size_t i = 0; i < c->nsentinels; i++)
+        if (pn_addr_resolve(c->sentinel_host[i], c->sentinel_port[i], 0, &sa[i], err) != PN_OK)
+            return NULL;
     hub_redis_t *r = xcalloc(sizeof(*r));
+    for (size_t i = 0; i < c->nsentinels; i++) {
+        pn_addr_ip(&sa[i], r->sent_ip[i]);
+        r->sent_port[i] = (int)pn_addr_port(&sa[i]);
+    }
+    r->nsent = c->nsentinels;
+    if (r->nsent > 0)
+        a = sa[0];                  /* until a Sentinel names the master */
     r->loop = loop;
     r->c = c;
     pn_addr_ip(&a, r->ip);
@@ -302,6 +424,10 @@ hub_redis_free_(hub_redis_t *r)
     if (r->sub != NULL) {
         r->sub->data = NULL;
         redisAsyncFree(r->sub);
+    }
+    if (r->ask != NULL && !r->ask_gone) {
+        r->ask->data = NULL;
+        redisAsyncFree(r->ask);
     }
     free(r->channel);
     free(r);

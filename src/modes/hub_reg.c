@@ -236,10 +236,13 @@ route_listen(mem_reg_t *g, struct hroute *r, uint16_t port, char *err)
     return 0;
 }
 
+/* A new route of <acct> named <host> ("" for tcp, udp), its name allocated with it. */
 static struct hroute *
-route_new(mem_reg_t *g, uint8_t type, struct hacct *acct)
+route_new(mem_reg_t *g, uint8_t type, struct hacct *acct, const char *host)
 {
-    struct hroute *r = xcalloc(sizeof(*r));
+    size_t n = strlen(host) + 1;
+    struct hroute *r = xcalloc(sizeof(*r) + n);
+    memcpy(r->host, host, n);
     r->hub = g->env.hub;
     r->type = type;
     r->acct = acct;
@@ -346,9 +349,10 @@ claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim
     if (mem_member(base, s, m->id) != NULL)
         return hub_reg_refuse(s, m, cb, arg, PN_RF_EXISTS, "route id %u is already registered",
                       (unsigned)m->id);
-    if (a->max_routes != 0 && a->nroutes >= a->max_routes)
-        return hub_reg_refuse(s, m, cb, arg, PN_RF_LIMIT, "the account has its %u routes already",
-                      (unsigned)a->max_routes);
+    if (a->max_routes != 0 && a->nroutes + a->routes_elsewhere >= a->max_routes)
+        return hub_reg_refuse(s, m, cb, arg, PN_RF_LIMIT, "the account has its %u routes already%s",
+                      (unsigned)a->max_routes,
+                      a->routes_elsewhere ? " (counted on every hub of the cluster)" : "");
     if (m->type == PN_RT_TCP || m->type == PN_RT_UDP) {
         const char *tn = pn_conf_route_type_name(m->type);
         if (cfg->ports_lo == 0)
@@ -370,7 +374,7 @@ claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim
                 !(r->group[0] == '\0' && m->group[0] == '\0' && gkey_match(r, m->group_key)))
                 return hub_reg_refuse(s, m, cb, arg, PN_RF_TAKEN, "%s port %u is taken", tn, (unsigned)m->port);
             if (r == NULL) {
-                r = route_new(g, m->type, a);
+                r = route_new(g, m->type, a, "");
                 if (route_listen(g, r, m->port, err) != 0) {
                     udp_group_free(r->udp);
                     free(r);
@@ -380,7 +384,7 @@ claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim
                 created = 1;
             }
         } else {
-            r = route_new(g, m->type, a);
+            r = route_new(g, m->type, a, "");
             if (port_assign(g, m->type, a, r, err) == 0) {
                 udp_group_free(r->udp);
                 free(r);
@@ -413,8 +417,7 @@ claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim
             return hub_reg_refuse(s, m, cb, arg, PN_RF_TAKEN, "host %s has other rules (path, "
                           "host_header, auth, allow, redirect must be the same)", key);
         if (r == NULL) {
-            r = route_new(g, m->type, a);
-            snprintf(r->host, sizeof(r->host), "%s", key);
+            r = route_new(g, m->type, a, key);
             created = 1;
         }
         if ((created || r->nmembers == 0) && hub_rules_set(r, m, err) != PN_OK) {

@@ -57,7 +57,7 @@
 
 /* ARGV: me, peer, ttl ms. The heartbeat, then a sweep of hubs whose heartbeat
  * ended (at most 1000 of their routes per beat, each deleted and published).
- * Returns the live hubs: {id, peer, id, peer, ...}. */
+ * Returns the live hubs: {id, peer, ms left of its heartbeat, id, ...}. */
 #define HUB_LUA_BEAT \
     "redis.call('SET', 'pn:hub:'..ARGV[1], ARGV[2], 'PX', ARGV[3]) " \
     "local t = redis.call('TIME') " \
@@ -79,29 +79,37 @@
     "  end " \
     "end " \
     "local out = {} " \
-    "for _, h in ipairs(redis.call('ZRANGEBYSCORE', 'pn:hubs', now, '+inf')) do " \
-    "  local p = redis.call('GET', 'pn:hub:'..h) " \
-    "  if p then table.insert(out, h) table.insert(out, p) end " \
+    "local live = redis.call('ZRANGEBYSCORE', 'pn:hubs', now, '+inf', 'WITHSCORES') " \
+    "for i = 1, #live, 2 do " \
+    "  local p = redis.call('GET', 'pn:hub:'..live[i]) " \
+    "  if p then " \
+    "    table.insert(out, live[i]) table.insert(out, p) " \
+    "    table.insert(out, tostring(tonumber(live[i + 1]) - now)) " \
+    "  end " \
     "end " \
     "return out"
 
-/* KEYS: pn:conns:<account>; ARGV: me, this hub's live connections of the
- * account, ttl ms. Stores "<n>:<Redis time ms>" under the hub's id (the hash
- * lives twice the TTL) and returns the sum of the other hubs' counts that are
- * at most a TTL old. */
-#define HUB_LUA_CONNS \
+/* KEYS: pn:<limit>:<account> (conns, routes, rps, mbps); ARGV: me, this
+ * hub's use of the account's limit (a count, or a rate), ttl ms. Stores
+ * "<n>:<Redis time ms>" under the hub's id (the hash lives twice the TTL) and
+ * returns {the sum of the other hubs' uses that are at most a TTL old, how
+ * many of those are not 0}. */
+#define HUB_LUA_SHARE \
     "local t = redis.call('TIME') " \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) " \
     "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]..':'..now) " \
     "redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[3])) " \
     "local all = redis.call('HGETALL', KEYS[1]) " \
-    "local sum = 0 " \
+    "local sum, users = 0, 0 " \
     "for i = 1, #all, 2 do " \
     "  if all[i] ~= ARGV[1] then " \
     "    local n, at = string.match(all[i + 1], '^(%d+):(%d+)$') " \
-    "    if n and now - tonumber(at) <= tonumber(ARGV[3]) then sum = sum + tonumber(n) end " \
+    "    if n and now - tonumber(at) <= tonumber(ARGV[3]) then " \
+    "      sum = sum + tonumber(n) " \
+    "      if tonumber(n) > 0 then users = users + 1 end " \
+    "    end " \
     "  end " \
     "end " \
-    "return sum"
+    "return {sum, users}"
 
 #endif

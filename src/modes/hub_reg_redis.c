@@ -31,15 +31,37 @@ struct rclaim {
     pn_list_t node;             /* in redis_reg.pending */
     redis_reg_t *g;
     struct hsess *s;            /* NULL: answered already or its session ended */
-    pn_frame_route_t m;         /* a copy; its port filled in when assigned here */
     hub_reg_claim_cb cb;
     void *arg;
-    char keys[2][KEY_MAX];
+    char *keys;                 /* owned: its <nkeys> route keys, each ended by a NUL */
     int nkeys;
     uint64_t since_ms;
+    size_t wlen;
+    uint8_t wire[];             /* the claim as its ROUTE_ADD payload (its port filled in
+                                 * when assigned here): a frame decoded is 2.6 KB, and a
+                                 * hub may have thousands of claims waiting for Redis */
 };
 
 /* ---- claims ---- */
+
+/* The route keys of <c> into <k>; their number. */
+static int
+rclaim_keys(const struct rclaim *c, char k[2][KEY_MAX])
+{
+    const char *p = c->keys;
+    for (int i = 0; i < c->nkeys; i++, p += strlen(p) + 1)
+        snprintf(k[i], KEY_MAX, "%s", p);
+    return c->nkeys;
+}
+
+/* The claim <c> as a frame, into <m>. */
+static void
+rclaim_frame(const struct rclaim *c, pn_frame_route_t *m)
+{
+    const char *why;
+    if (pn_frame_route_decode(PN_FT_ROUTE_ADD, c->wire, c->wlen, m, &why) != PN_OK)
+        memset(m, 0, sizeof(*m));   /* not reached: it was encoded from a decoded frame */
+}
 
 static void
 unavailable(struct hsess *s, const pn_frame_route_t *m, hub_reg_claim_cb cb, void *arg,
@@ -55,8 +77,9 @@ on_mem_claimed(struct hsess *s, const pn_frame_route_t *m, struct hmember *mb, u
                const char *reason, void *arg)
 {
     struct rclaim *c = arg;
+    char k[2][KEY_MAX];
     if (mb == NULL)
-        hub_rr_release_unheld(c->g, c->keys, c->nkeys);
+        hub_rr_release_unheld(c->g, k, rclaim_keys(c, k));
     else
         c->g->claims++;
     c->cb(s, m, mb, code, reason, c->arg);
@@ -64,13 +87,14 @@ on_mem_claimed(struct hsess *s, const pn_frame_route_t *m, struct hmember *mb, u
 
 /* The TAKEN reason of key <i> of <c>: the words of the memory registry. */
 static void
-refuse_taken(struct rclaim *c, long long i)
+refuse_taken(struct rclaim *c, const pn_frame_route_t *m, long long i)
 {
-    const pn_frame_route_t *m = &c->m;
     const char *tn = pn_conf_route_type_name(m->type);
     char host[PN_ROUTE_HOST_MAX + 1];
     c->g->refused++;
-    if (strchr(c->keys[i >= 1 && i <= c->nkeys ? i - 1 : 0] + 5, '~') != NULL)
+    char k[2][KEY_MAX];
+    rclaim_keys(c, k);
+    if (strchr(k[i >= 1 && i <= c->nkeys ? i - 1 : 0] + 5, '~') != NULL)
         (void)hub_reg_refuse(c->s, m, c->cb, c->arg, PN_RF_TAKEN,
                              "group %s exists with another group key", m->group);
     else if (m->type == PN_RT_TCP || m->type == PN_RT_UDP)
@@ -85,7 +109,8 @@ refuse_taken(struct rclaim *c, long long i)
 static void
 rclaim_free(struct rclaim *c)
 {
-    memset(c->m.group_key, 0, sizeof(c->m.group_key));
+    memset(c->wire, 0, c->wlen);    /* a group key is a secret */
+    free(c->keys);
     free(c);
 }
 
@@ -94,35 +119,41 @@ on_claim_reply(redisReply *y, void *arg)
 {
     struct rclaim *c = arg;
     redis_reg_t *g = c->g;
+    pn_frame_route_t fm, *m = &fm;
+    char k[2][KEY_MAX];
     int granted = y != NULL && y->type == REDIS_REPLY_ARRAY && y->elements >= 1 &&
                   y->element[0]->type == REDIS_REPLY_INTEGER && y->element[0]->integer == 1;
     pn_list_del(&c->node);
+    rclaim_keys(c, k);
+    if (c->s != NULL)
+        rclaim_frame(c, m);
     if (c->s == NULL) {
         if (granted && !g->freeing)
-            hub_rr_release_unheld(g, c->keys, c->nkeys);
+            hub_rr_release_unheld(g, k, rclaim_keys(c, k));
     } else if (y == NULL) {
-        unavailable(c->s, &c->m, c->cb, c->arg, "was lost before it answered");
+        unavailable(c->s, m, c->cb, c->arg, "was lost before it answered");
     } else if (y->type == REDIS_REPLY_ERROR) {
         log_warn("cluster: Redis refused a claim: %.200s", y->str);
-        unavailable(c->s, &c->m, c->cb, c->arg, "failed to answer");
+        unavailable(c->s, m, c->cb, c->arg, "failed to answer");
     } else if (!granted && y->type == REDIS_REPLY_ARRAY && y->elements == 3 &&
                y->element[0]->integer == 2 && y->element[2]->type == REDIS_REPLY_STRING) {
-        (void)hub_reg_refuse(c->s, &c->m, c->cb, c->arg, PN_RF_UNAVAILABLE,
+        (void)hub_reg_refuse(c->s, m, c->cb, c->arg, PN_RF_UNAVAILABLE,
                              "hub %.64s still holds the route for this account (its agent "
                              "moving here?): asked again until that hub lets it go",
                              y->element[2]->str);
     } else if (!granted) {
         long long i = y->type == REDIS_REPLY_ARRAY && y->elements == 3 ? y->element[1]->integer : 1;
-        refuse_taken(c, i);
+        refuse_taken(c, m, i);
     } else {
         /* Ours now: no longer another hub's (its listener here, if any, goes first). */
         for (int i = 0; i < c->nkeys; i++)
-            if (hub_rcache_del(&g->cache, c->keys[i] + 5, NULL))
-                hub_rr_remote_tell(g, 0, c->keys[i] + 5);
+            if (hub_rcache_del(&g->cache, k[i] + 5, NULL))
+                hub_rr_remote_tell(g, 0, k[i] + 5);
         g->in_claim = 1;        /* the route is marked live in Redis already */
-        hub_reg_claim(g->mem, c->s, &c->m, on_mem_claimed, c);
+        hub_reg_claim(g->mem, c->s, m, on_mem_claimed, c);
         g->in_claim = 0;
     }
+    memset(fm.group_key, 0, sizeof(fm.group_key));
     rclaim_free(c);
 }
 
@@ -143,21 +174,22 @@ port_pick(redis_reg_t *g, uint8_t type, const struct hacct *a)
     return 0;
 }
 
-/* The keys claim <c> needs in Redis into c->keys (c->m.port assigned when 0);
- * 0 when the memory registry decides alone (a local route, or a refusal it makes). */
+/* The keys claim <m> needs in Redis into <keys>, their number returned
+ * (m->port assigned when 0); 0 when the memory registry decides alone (a
+ * local route, or a refusal it makes). */
 static int
-claim_keys(redis_reg_t *g, struct rclaim *c, const struct hacct *a)
+claim_keys(redis_reg_t *g, pn_frame_route_t *m, const struct hacct *a, char keys[2][KEY_MAX])
 {
     const pn_config_t *cfg = g->env.cfg;
-    pn_frame_route_t *m = &c->m;
     char host[PN_ROUTE_HOST_MAX + 1];
+    int n = 0;
     if (m->type == PN_RT_TCP || m->type == PN_RT_UDP) {
         if (cfg->ports_lo == 0)
             return 0;
         if (m->group[0] != '\0') {
             if (hub_reg_by_group(g->mem, m->type, m->group) != NULL)
                 return 0;
-            hub_rr_key_group(c->keys[c->nkeys++], m->type, m->group);
+            hub_rr_key_group(keys[n++], m->type, m->group);
         }
         if (m->port == 0)
             m->port = port_pick(g, m->type, a);
@@ -165,15 +197,15 @@ claim_keys(redis_reg_t *g, struct rclaim *c, const struct hacct *a)
             !pn_account_port_ok(&a->allow, m->port) ||
             hub_reg_by_port(g->mem, m->type, m->port) != NULL)
             return 0;
-        hub_rr_key_port(c->keys[c->nkeys++], m->type, m->port);
-        return c->nkeys;
+        hub_rr_key_port(keys[n++], m->type, m->port);
+        return n;
     }
     if ((m->type != PN_RT_HTTP && m->type != PN_RT_HTTPS) || m->host[0] == '\0' ||
         hub_reg_host_name(cfg, m->host, host) != PN_OK ||
         hub_reg_by_host(g->mem, m->type, host) != NULL)
         return 0;
-    hub_rr_key_host(c->keys[c->nkeys++], m->type, host);
-    return c->nkeys;
+    hub_rr_key_host(keys[n++], m->type, host);
+    return n;
 }
 
 static void
@@ -183,31 +215,48 @@ rr_claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_cl
     redis_reg_t *g = (redis_reg_t *)base;
     struct hacct *a = s->acct;
     if (hub_reg_member(g->mem, s, m->id) != NULL ||
-        (a->max_routes != 0 && a->nroutes >= a->max_routes)) {
+        (a->max_routes != 0 && a->nroutes + a->routes_elsewhere >= a->max_routes)) {
         hub_reg_claim(g->mem, s, m, cb, arg);       /* EXISTS, LIMIT */
         return;
     }
-    struct rclaim *c = xcalloc(sizeof(*c));
-    c->g = g;
-    c->s = s;
-    c->m = *m;
-    c->cb = cb;
-    c->arg = arg;
-    c->since_ms = pn_now_ms();
-    if (claim_keys(g, c, a) == 0) {
+    pn_frame_route_t mm = *m;
+    char keys[2][KEY_MAX];
+    uint8_t wire[4096];
+    int nkeys = claim_keys(g, &mm, a, keys);
+    size_t wlen = nkeys > 0 ? pn_frame_route_encode(PN_FT_ROUTE_ADD, &mm, wire, sizeof(wire)) : 0;
+    memset(mm.group_key, 0, sizeof(mm.group_key));
+    if (nkeys == 0 || wlen == 0) {
         /* Joined or taken back here, or refused here: the route is ours in
          * Redis already (a route taken back is marked live by hub_rr_on_mem_event). */
+        memset(wire, 0, sizeof(wire));
         hub_reg_claim(g->mem, s, m, cb, arg);
-        rclaim_free(c);
         return;
     }
     if (!hub_redis_up(g->rd)) {
+        memset(wire, 0, sizeof(wire));
         unavailable(s, m, cb, arg, "is unreachable");
-        rclaim_free(c);
         return;
     }
+    struct rclaim *c = xcalloc(sizeof(*c) + wlen);
+    c->g = g;
+    c->s = s;
+    c->cb = cb;
+    c->arg = arg;
+    c->since_ms = pn_now_ms();
+    c->nkeys = nkeys;
+    size_t klen = 0;
+    for (int i = 0; i < nkeys; i++)
+        klen += strlen(keys[i]) + 1;
+    c->keys = xmalloc(klen);
+    for (int i = 0, off = 0; i < nkeys; i++) {
+        memcpy(c->keys + off, keys[i], strlen(keys[i]) + 1);
+        off += (int)strlen(keys[i]) + 1;
+    }
+    c->wlen = wlen;
+    memcpy(c->wire, wire, wlen);
+    memset(wire, 0, sizeof(wire));
     pn_list_add(&g->pending, &c->node);
-    if (hub_rr_eval(g, HUB_LUA_CLAIM, on_claim_reply, c, c->nkeys, c->keys, 3, g->id, a->name, "0") !=
+    if (hub_rr_eval(g, HUB_LUA_CLAIM, on_claim_reply, c, nkeys, keys, 3, g->id, a->name, "0") !=
         PN_OK) {
         pn_list_del(&c->node);
         unavailable(s, m, cb, arg, "is unreachable");
@@ -277,16 +326,21 @@ on_beat_timer(ev_timer_t *t, void *arg)
     redis_reg_t *g = arg;
     uint64_t now = pn_now_ms();
     (void)t;
-    if (hub_redis_up(g->rd))
+    if (hub_redis_up(g->rd)) {
         hub_rr_beat(g);
+        hub_rr_quotas(g);
+    }
     /* A claim Redis has not answered in time is refused; its answer, if it
      * comes, only gives the keys back. */
     for (pn_list_t *p = g->pending.next; p != &g->pending; p = p->next) {
         struct rclaim *c = pn_container_of(p, struct rclaim, node);
         if (c->s != NULL && now - c->since_ms >= CLAIM_DEADLINE_MS) {
             struct hsess *s = c->s;
+            pn_frame_route_t m;
             c->s = NULL;
-            unavailable(s, &c->m, c->cb, c->arg, "did not answer within 2 s");
+            rclaim_frame(c, &m);
+            unavailable(s, &m, c->cb, c->arg, "did not answer within 2 s");
+            memset(m.group_key, 0, sizeof(m.group_key));
         }
     }
     return (long)(g->ttl_ms / 3);

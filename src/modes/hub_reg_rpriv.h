@@ -51,6 +51,12 @@ void hub_rr_on_state(int up, void *arg);
 void hub_rr_on_msg(const char *msg, size_t len, void *arg);
 /** The heartbeat (and the sweep of dead hubs). */
 void hub_rr_beat(redis_reg_t *g);
+/** The accounts' limits shared with the other hubs, at each heartbeat
+ *  (hub_reg_rquota.c). */
+void hub_rr_quotas(redis_reg_t *g);
+/** A reply of two integers >= 0 (HUB_LUA_SHARE's) into <first>, <second>;
+ *  PN_ERR when it is not one. */
+int hub_rr_pair(const struct redisReply *y, uint64_t *first, uint64_t *second);
 /** Tell the remote watcher that another hub's route <route> (a key without
  *  "pn:r:") appeared (<add>) or went (tcp/udp ones). */
 void hub_rr_remote_tell(redis_reg_t *g, int add, const char *route);

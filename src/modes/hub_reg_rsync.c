@@ -6,6 +6,7 @@
 #include "modes/hub_reg_lua.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "tls/digest.h"
 
 #include <hiredis/hiredis.h>
 #include <stdarg.h>
@@ -113,7 +114,62 @@ on_ignored(redisReply *y, void *arg)
         log_warn("cluster: Redis refused a registry update: %.200s", y->str);
 }
 
-/* EVAL <script> with <nkeys> <keys> and the <nargs> strings that follow. */
+/* The registry's scripts, named by their SHA-1 (EVALSHA): a claim sends 40
+ * bytes instead of the script's 2 KB, which Redis parses faster and the hub
+ * buffers less of while thousands of claims are on their way. Each is loaded
+ * (SCRIPT LOAD) whenever Redis is reached, before anything else is sent on
+ * that connection, and again when Redis says NOSCRIPT (flushed meanwhile). */
+static struct script {
+    const char *text;
+    char sha[PN_SHA1_HEX_LEN + 1];
+} scripts[] = {
+    { HUB_LUA_CLAIM, "" }, { HUB_LUA_RELEASE, "" }, { HUB_LUA_BEAT, "" }, { HUB_LUA_SHARE, "" },
+};
+#define NSCRIPTS (sizeof(scripts) / sizeof(scripts[0]))
+
+static struct script *
+script_of(const char *text)
+{
+    for (size_t i = 0; i < NSCRIPTS; i++)
+        if (scripts[i].text == text || strcmp(scripts[i].text, text) == 0) {
+            if (scripts[i].sha[0] == '\0')
+                pn_sha1_hex(scripts[i].text, strlen(scripts[i].text), scripts[i].sha);
+            return &scripts[i];
+        }
+    return NULL;
+}
+
+static void
+scripts_load(redis_reg_t *g)
+{
+    for (size_t i = 0; i < NSCRIPTS; i++) {
+        const char *argv[] = { "SCRIPT", "LOAD", scripts[i].text };
+        size_t len[] = { 6, 4, strlen(scripts[i].text) };
+        (void)hub_redis_cmd(g->rd, on_ignored, NULL, 3, argv, len);
+    }
+}
+
+/* A script's answer: NOSCRIPT (Redis lost its scripts) loads them again. */
+struct evcall {
+    redis_reg_t *g;
+    hub_redis_reply_cb cb;
+    void *arg;
+};
+
+static void
+on_eval(redisReply *y, void *arg)
+{
+    struct evcall e = *(struct evcall *)arg;
+    free(arg);
+    if (y != NULL && y->type == REDIS_REPLY_ERROR && strncmp(y->str, "NOSCRIPT", 8) == 0 &&
+        !e.g->freeing) {
+        log_warn("cluster: Redis lost the registry's scripts: loading them again");
+        scripts_load(e.g);
+    }
+    e.cb(y, e.arg);
+}
+
+/* EVALSHA <script> with <nkeys> <keys> and the <nargs> strings that follow. */
 int
 hub_rr_eval(redis_reg_t *g, const char *script, hub_redis_reply_cb cb, void *arg, int nkeys,
      char keys[][KEY_MAX], int nargs, ...)
@@ -123,9 +179,10 @@ hub_rr_eval(redis_reg_t *g, const char *script, hub_redis_reply_cb cb, void *arg
     char nk[8];
     int n = 0;
     va_list ap;
+    struct script *sc = script_of(script);
     snprintf(nk, sizeof(nk), "%d", nkeys);
-    argv[n++] = "EVAL";
-    argv[n++] = script;
+    argv[n++] = sc != NULL ? "EVALSHA" : "EVAL";
+    argv[n++] = sc != NULL ? sc->sha : script;
     argv[n++] = nk;
     for (int i = 0; i < nkeys; i++)
         argv[n++] = keys[i];
@@ -135,7 +192,13 @@ hub_rr_eval(redis_reg_t *g, const char *script, hub_redis_reply_cb cb, void *arg
     va_end(ap);
     for (int i = 0; i < n; i++)
         len[i] = strlen(argv[i]);
-    return hub_redis_cmd(g->rd, cb ? cb : on_ignored, arg, n, argv, len);
+    struct evcall *e = xmalloc(sizeof(*e));
+    *e = (struct evcall){ g, cb ? cb : on_ignored, arg };
+    if (hub_redis_cmd(g->rd, on_eval, e, n, argv, len) != PN_OK) {
+        free(e);
+        return PN_ERR;
+    }
+    return PN_OK;
 }
 
 /* Give back <keys> that no local route holds (a claim granted too late or
@@ -329,75 +392,37 @@ on_beat(redisReply *y, void *arg)
     if (y == NULL || y->type != REDIS_REPLY_ARRAY)
         return;
     json_t *hubs = json_array();
-    for (size_t i = 0; i + 1 < y->elements; i += 2)
-        if (y->element[i]->type == REDIS_REPLY_STRING &&
-            y->element[i + 1]->type == REDIS_REPLY_STRING)
-            json_array_append_new(hubs, json_pack("{s:s,s:s}", "id", y->element[i]->str, "peer",
-                                                  y->element[i + 1]->str));
+    for (size_t i = 0; i + 2 < y->elements; i += 3) {
+        redisReply **e = y->element + i;
+        if (e[0]->type != REDIS_REPLY_STRING || e[1]->type != REDIS_REPLY_STRING ||
+            e[2]->type != REDIS_REPLY_STRING)
+            continue;
+        /* How long ago that hub beat (with this hub's TTL), as its heartbeat's end tells. */
+        long long left = strtoll(e[2]->str, NULL, 10);
+        long long age = left >= 0 && (uint64_t)left < g->ttl_ms ? (long long)g->ttl_ms - left : 0;
+        json_array_append_new(hubs, json_pack("{s:s,s:s,s:I}", "id", e[0]->str, "peer",
+                                              e[1]->str, "age_ms", (json_int_t)age));
+    }
     json_decref(g->hubs);
     g->hubs = hubs;
 }
 
-static void
-on_conns(redisReply *y, void *arg)
+int
+hub_rr_pair(const struct redisReply *y, uint64_t *first, uint64_t *second)
 {
-    struct hacct *a = arg;
-    if (y != NULL && y->type == REDIS_REPLY_INTEGER && y->integer >= 0)
-        a->elsewhere = (uint64_t)y->integer;
-}
-
-/* Cluster-wide rps: this hub's requests per second takes what the other hubs'
- * (a heartbeat old at most) leave of the limit, and a tenth of it at least. */
-static void
-on_rps(redisReply *y, void *arg)
-{
-    struct hacct *a = arg;
-    if (y == NULL || y->type != REDIS_REPLY_INTEGER || y->integer < 0 || a->rps == 0)
-        return;
-    uint64_t others = (uint64_t)y->integer, least = a->rps / 10 ? a->rps / 10 : 1;
-    uint64_t share = a->rps > others + least ? a->rps - others : least;
-    pn_bucket_set_rate(&a->rq, share, share, pn_now_us());
-}
-
-static void
-rps_share(redis_reg_t *g, struct hacct *a)
-{
-    char k[1][KEY_MAX], n[24];
-    uint64_t now = pn_now_us(), us = now - a->rq_mark_us;
-    if (a->rq_mark_us != 0 && us > 0) {
-        snprintf(k[0], KEY_MAX, "pn:rps:%s", a->name);
-        snprintf(n, sizeof(n), "%llu",
-                 (unsigned long long)((a->requests - a->rq_mark) * 1000000 / us));
-        (void)hub_rr_eval(g, HUB_LUA_CONNS, on_rps, a, 1, k, 3, g->id, n, g->ttl);
-    }
-    a->rq_mark = a->requests;
-    a->rq_mark_us = now;
-}
-
-/* Cluster-wide max_conns: each account with a limit tells Redis its live
- * connections here and learns the others' sum (a heartbeat old at most). */
-static void
-conns_share(redis_reg_t *g)
-{
-    char k[1][KEY_MAX], n[24];
-    for (pn_list_t *p = g->env.hub->accts.next; p != &g->env.hub->accts; p = p->next) {
-        struct hacct *a = pn_container_of(p, struct hacct, node);
-        if (a->rps != 0 && !a->gone)
-            rps_share(g, a);
-        if (a->max_conns == 0 || a->gone)
-            continue;
-        snprintf(k[0], KEY_MAX, "pn:conns:%s", a->name);
-        snprintf(n, sizeof(n), "%llu", (unsigned long long)(a->st.tcps + a->st.udps +
-                                                            a->http_live + a->tcp_pending));
-        (void)hub_rr_eval(g, HUB_LUA_CONNS, on_conns, a, 1, k, 3, g->id, n, g->ttl);
-    }
+    if (y == NULL || y->type != REDIS_REPLY_ARRAY || y->elements != 2 ||
+        y->element[0]->type != REDIS_REPLY_INTEGER || y->element[0]->integer < 0 ||
+        y->element[1]->type != REDIS_REPLY_INTEGER || y->element[1]->integer < 0)
+        return PN_ERR;
+    *first = (uint64_t)y->element[0]->integer;
+    *second = (uint64_t)y->element[1]->integer;
+    return PN_OK;
 }
 
 void
 hub_rr_beat(redis_reg_t *g)
 {
     (void)hub_rr_eval(g, HUB_LUA_BEAT, on_beat, g, 0, NULL, 3, g->id, g->peer, g->ttl);
-    conns_share(g);
 }
 
 /* Redis went up: heartbeat first (our claims count as live), then reconcile. */
@@ -408,6 +433,7 @@ hub_rr_on_state(int up, void *arg)
     char k[1][KEY_MAX];
     if (!up || g->freeing)
         return;
+    scripts_load(g);            /* first on this connection: every EVALSHA comes after */
     hub_rr_beat(g);
     hub_reg_each(g->mem, assert_each, g);
     snprintf(k[0], KEY_MAX, "pn:hubr:%s", g->id);

@@ -42,6 +42,10 @@ struct hacct {
     uint64_t elsewhere;         /* live connections on the other hubs of a cluster (max_conns
                                  * only), as Redis said at the last heartbeat (docs/hub.md §7) */
     uint64_t rq_mark, rq_mark_us; /* cluster rps: <requests> at the last heartbeat, when */
+    uint64_t bw_mark, bw_mark_us; /* cluster mbps: <bw.taken> at the last heartbeat, when */
+    uint64_t routes_live;       /* cluster max_routes: routes with an agent here (heartbeat) */
+    uint64_t routes_elsewhere;  /* cluster max_routes: live routes on the other hubs, as
+                                 * Redis said at the last heartbeat */
     uint64_t refused_rate, refused_conns, refused_routes;
     size_t nroutes, nsess;
 };
@@ -63,8 +67,6 @@ struct hroute {
     struct hub *hub;
     uint8_t type;               /* PN_RT_* */
     uint16_t port;              /* tcp, udp */
-    char host[PN_ROUTE_HOST_MAX + PN_ROUTE_PATH_MAX + 1];  /* http, https; http path routes:
-                                         * "<host><path>" (hub_rules.h) */
     struct hrules *rules;       /* http: owned (hub_rules.c), NULL when the route has none */
     char group[PN_ROUTE_GROUP_MAX + 1]; /* tcp, udp: "" when none */
     uint8_t gkey[32];           /* SHA-256 of the group key */
@@ -78,6 +80,9 @@ struct hroute {
     pn_entry_t *entry;          /* tcp: owned listener */
     udp_table_t *utable;        /* udp: owned listener */
     udp_group_t *udp;           /* udp: owned sessions */
+    char host[];                /* http, https: the name (at most PN_ROUTE_HOST_MAX +
+                                 * PN_ROUTE_PATH_MAX), allocated with the route; http path
+                                 * routes: "<host><path>" (hub_rules.h); "" for tcp, udp */
 };
 
 /* An agent's session: the tunnel session (tunnel/session.h: control channel,

@@ -1,4 +1,4 @@
-/* tls/digest.c: SHA-256 through OpenSSL's one-shot EVP_Digest. */
+/* tls/digest.c: SHA-256 and SHA-1 through OpenSSL's one-shot EVP_Digest. */
 #include "tls/digest.h"
 
 #include <openssl/err.h>
@@ -15,4 +15,21 @@ pn_sha256(const void *data, size_t len, uint8_t out[PN_SHA256_LEN])
         fprintf(stderr, "postern: SHA-256 is unavailable\n");
         abort();
     }
+}
+
+void
+pn_sha1_hex(const void *data, size_t len, char out[PN_SHA1_HEX_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t md[20];
+    unsigned int n = 0;
+    if (EVP_Digest(data, len, md, &n, EVP_sha1(), NULL) != 1 || n != sizeof(md)) {
+        fprintf(stderr, "postern: SHA-1 is unavailable\n");
+        abort();
+    }
+    for (size_t i = 0; i < sizeof(md); i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[PN_SHA1_HEX_LEN] = '\0';
 }

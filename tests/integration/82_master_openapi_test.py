@@ -482,6 +482,9 @@ def test_contract_walk(master, tmp_path):
     assert r.status == 200 and state["updated"] and state["clients"] == [], r
     r, err = call("get", "/instances/{id}/hub", {"id": keep["id"]}, what=" (not a hub)")
     assert r.status == 404 and err["field"] == "id", r
+    # the cluster view: this hub is in none (98_master_cluster_test.py shows one)
+    r, cl = call("get", "/cluster")
+    assert r.status == 200 and cl == {"hubs": [], "instances": 0, "updated": None}, r
     _, _, _, events = read_events(master, 40, timeout=3)
     hub_events = [json.loads(ev["data"]) for ev in events if ev.get("event") == "hub"]
     assert hub_events, f"no hub event among {events[:5]}"

@@ -7,10 +7,13 @@
 - cluster_hub()   a Hub of a HubStack with cluster=redis://127.0.0.1:<port>, id=, peer= and
                   cluster_secret= (the same secret for every hub unless told)
 - remote_route()  a hub's HUB_STATE "cluster.remote" entry for a route key, or None
+- redis           a fixture: a RedisServer of the test's own, started (import it)
 """
 import socket
 import time
 from pathlib import Path
+
+import pytest
 
 from conftest import free_port, require_tool
 from harness.procs import LoggedProcess
@@ -101,3 +104,11 @@ def remote_route(state, key):
         if r["route"] == key:
             return r
     return None
+
+
+@pytest.fixture
+def redis(tmp_path):
+    """A RedisServer of the test's own in <tmp_path>/redis, started; stopped after."""
+    r = RedisServer(tmp_path / "redis").start()
+    yield r
+    r.cleanup()

@@ -45,7 +45,7 @@ const masterOut = [];
 const pageProblems = [];
 const warnings = [];
 let restarting = false;
-const started = { master: null, agent: null, browserServer: null, browser: null, echo: null, sockets: new Set() };
+const started = { master: null, agent: null, redis: null, browserServer: null, browser: null, echo: null, sockets: new Set() };
 const agentOut = [];
 
 const redact = (s) => (key ? String(s).split(key).join("<key>") : String(s));
@@ -406,6 +406,22 @@ async function main() {
   await shot("hub-1280");
   ok(`hub panel shows the agent's client, its tcp:${routePort} and http:app.test routes, and its account's bytes`);
 
+  step = "the cluster card shows a hub of a cluster";
+  if (await tid("cluster-card").isVisible()) throw new Error("the cluster card is shown while no hub is in a cluster");
+  const redisPort = await freePort();
+  started.redis = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "",
+                                         "--appendonly", "no", "--dir", work], { stdio: "ignore", detached: true });
+  await tid("create-url").fill(`hub://127.0.0.1:${await freePort()}?accounts=${accounts}&cluster=redis://127.0.0.1:${redisPort}&id=web-cluster-hub`);
+  await tid("create-alias").fill("web-cluster");
+  await tid("create-submit").click();
+  const clRow = page.locator('[data-testid="cluster-row"][data-hub="web-cluster-hub"]');
+  await waitFor("the clustered hub, live, in the cluster card", async () =>
+    (await clRow.count()) === 1 && (await clRow.getByTestId("cluster-state").textContent()).trim() === "live"
+    && (await clRow.getByTestId("cluster-redis").textContent()).trim() === "up");
+  if ((await clRow.getByTestId("cluster-instance").textContent()).trim() !== "web-cluster") throw new Error("the cluster row does not name its instance's alias");
+  await shot("cluster-1280");
+  ok("cluster card lists the clustered hub: live, Redis up, its instance");
+
   step = "the phone layout";
   await page.setViewportSize({ width: 390, height: 844 });
   await shot("hub-390");
@@ -436,6 +452,7 @@ async function cleanup() {
   for (const s of started.sockets) s.destroy();
   if (started.echo) started.echo.close();
   if (started.agent) await stopPid(started.agent.pid, "the agent", 5000);
+  if (started.redis) await stopPid(started.redis.pid, "redis-server", 5000);
   if (started.master) await stopPid(started.master.pid, "the master", 10000);
   if (started.work) rmSync(started.work, { recursive: true, force: true });
 }

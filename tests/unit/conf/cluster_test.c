@@ -29,6 +29,23 @@ get_env(const char *name)
     return strcmp(name, "POSTERN_CLUSTER_PASSWORD") == 0 ? env_pw : NULL;
 }
 
+/* Each of <bad> is refused, the error naming cluster= and not the password,
+ * nothing left in the result. */
+static void
+all_refused(const char *const *bad, size_t n)
+{
+    pn_cluster_conf_t c;
+    char err[PN_ERR_LEN];
+    for (size_t i = 0; i < n; i++) {
+        err[0] = '\0';
+        assert_int_equal(pn_cluster_conf_parse(bad[i], &c, err), PN_ERR);
+        assert_true(strncmp(err, "cluster: ", 9) == 0);
+        assert_null(strstr(err, "s3cret"));
+        assert_null(c.host);
+        assert_int_equal(c.nsentinels, 0);
+    }
+}
+
 static void
 test_urls(void **state)
 {
@@ -56,13 +73,33 @@ test_urls(void **state)
         "redis://h", "redis://h:0", "redis://:1", "redis://h:1/16", "redis://h:1/x",
         "http://h:1", "redis://h:1?x=1", "redis://s3cret@h:99999",
     };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        err[0] = '\0';
-        assert_int_equal(pn_cluster_conf_parse(bad[i], &c, err), PN_ERR);
-        assert_true(strncmp(err, "cluster: ", 9) == 0);
-        assert_null(strstr(err, "s3cret"));
-        assert_null(c.host);
-    }
+    all_refused(bad, sizeof(bad) / sizeof(bad[0]));
+    /* Sentinels: the first is host/port too; the password is the master's */
+    assert_int_equal(pn_cluster_conf_parse("redis-sentinel://u:p%40w+@10.0.0.1:26379,[::1]:26380,"
+                                           "s3:1/my-master.1/2", &c, err), PN_OK);
+    assert_int_equal(c.nsentinels, 3);
+    assert_string_equal(c.sentinel_host[1], "::1");
+    assert_string_equal(c.sentinel_port[1], "26380");
+    assert_string_equal(c.sentinel_host[2], "s3");
+    assert_string_equal(c.host, "10.0.0.1");
+    assert_string_equal(c.port, "26379");
+    assert_string_equal(c.master, "my-master.1");
+    assert_string_equal(c.user, "u");
+    assert_string_equal(c.pass, "p@w+");
+    assert_int_equal(c.db, 2);
+    pn_cluster_conf_clear(&c);
+    assert_int_equal(pn_cluster_conf_parse("redis-sentinel://h:1/m", &c, err), PN_OK);
+    assert_int_equal(c.nsentinels, 1);
+    assert_null(c.pass);
+    assert_int_equal(c.db, 0);
+    pn_cluster_conf_clear(&c);
+    static const char *const bads[] = {
+        "redis-sentinel://h:1", "redis-sentinel://h:1/", "redis-sentinel:///m", "redis-sentinel://h/m",
+        "redis-sentinel://h:0/m", "redis-sentinel://h:1,/m", "redis-sentinel://h:1/m/16",
+        "redis-sentinel://h:1/m x", "redis-sentinel://[::1:1/m", "redis-sentinel://s3cret@h:1/m/x",
+        "redis-sentinel://a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1/m", "redis-sentinel://s3cret%zz@h:1/m",
+    };
+    all_refused(bads, sizeof(bads) / sizeof(bads[0]));
     assert_int_equal(pn_cluster_conf_parse("rediss://u:s3cret@h:1", &c, err), PN_ERR);
     assert_non_null(strstr(err, "rediss:// (Redis over TLS) is not supported"));
     assert_null(strstr(err, "s3cret"));
@@ -188,7 +225,7 @@ test_hub_url(void **state)
     assert_true(strncmp(err, "id: ", 4) == 0);
     assert_int_equal(pn_config_parse("hub://:7000?accounts=a.json&peer=1.2.3.4:5", &cfg, err),
                      PN_ERR);
-    assert_string_equal(err, "peer: only with cluster=redis://...");
+    assert_string_equal(err, "peer: only with cluster=redis://... (or redis-sentinel://...)");
     assert_int_equal(pn_config_parse("hub://:7000?accounts=a.json", &cfg, err), PN_OK);
     assert_null(cfg.cluster);
     pn_config_clear(&cfg);

@@ -189,6 +189,30 @@ test_put_back_caps_at_burst(void **state)
     assert_int_equal(pn_bucket_take(&b, ALL, T0), 2000);
 }
 
+/* taken: what was granted and not given back (a cluster's hubs share an
+ * account's rate by it), reset by init only. */
+static void
+test_taken_counts_what_was_used(void **state)
+{
+    (void)state;
+    pn_bucket_t b;
+    uint64_t us;
+    pn_bucket_init(&b, 1000, 2000, T0);
+    assert_int_equal(b.taken, 0);
+    assert_int_equal(pn_bucket_take(&b, 1500, T0), 1500);
+    pn_bucket_put_back(&b, 500);
+    assert_int_equal(b.taken, 1000);
+    assert_int_not_equal(pn_bucket_take_all(&b, 200, T0), 0);
+    assert_int_equal(pn_bucket_take_all(&b, 5000, T0), 0);
+    assert_int_equal(pn_bucket_take_chunk(&b, 800, 100, T0, &us), 800);
+    assert_int_equal(b.taken, 2000);
+    pn_bucket_put_back(&b, ALL);
+    assert_int_equal(b.taken, 0);
+    pn_bucket_set_rate(&b, 10, 10, T0);
+    assert_int_equal(pn_bucket_take(&b, 4, T0), 4);
+    assert_int_equal(b.taken, 4);
+}
+
 /* ---- wait_us ---- */
 
 static void
@@ -308,6 +332,7 @@ main(void)
         cmocka_unit_test(test_long_run_average),
         cmocka_unit_test(test_take_chunk_waits_for_a_piece),
         cmocka_unit_test(test_set_rate_keeps_tokens_up_to_the_new_burst),
+        cmocka_unit_test(test_taken_counts_what_was_used),
     };
     return cmocka_run_group_tests_name("core/bucket", tests, NULL, NULL);
 }

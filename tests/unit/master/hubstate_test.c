@@ -247,8 +247,9 @@ test_cluster(void **state)
     char err[PN_ERR_LEN];
     json_t *o = parse("HUB_STATE|{\"clients\":[],\"routes\":[],\"accounts\":[],\"cluster\":"
                       "{\"id\":\"eu-1\",\"peer\":\"10.0.0.1:7100\",\"redis\":\"up\",\"hubs\":"
-                      "[{\"id\":\"eu-1\",\"peer\":\"10.0.0.1:7100\"},{\"id\":\"eu-2\"}],"
-                      "\"remote\":[{\"route\":\"http:a\"}],\"remote_routes\":7,\"claims\":3}}", err);
+                      "[{\"id\":\"eu-1\",\"peer\":\"10.0.0.1:7100\",\"age_ms\":400},{\"id\":\"eu-2\"}],"
+                      "\"remote\":[{\"route\":\"http:a\",\"hub\":\"eu-2\",\"x\":1}],"
+                      "\"remote_routes\":7,\"claims\":3}}", err);
     assert_non_null(o);
     json_t *c = json_object_get(o, "cluster");
     assert_non_null(c);
@@ -259,12 +260,23 @@ test_cluster(void **state)
                                                                          1), "peer")), "-");
     assert_int_equal(json_integer_value(json_object_get(c, "remote_routes")), 7);
     assert_int_equal(json_integer_value(json_object_get(c, "refused")), 0);
-    assert_null(json_object_get(c, "remote"));      /* the other hubs' routes: left out */
+    json_t *h0 = json_array_get(json_object_get(c, "hubs"), 0);
+    assert_int_equal(json_integer_value(json_object_get(h0, "age_ms")), 400);
+    /* the other hubs' routes: normalised, unknown members dropped */
+    json_t *r0 = json_array_get(json_object_get(c, "remote"), 0);
+    assert_int_equal(json_array_size(json_object_get(c, "remote")), 1);
+    assert_string_equal(json_string_value(json_object_get(r0, "hub")), "eu-2");
+    assert_string_equal(json_string_value(json_object_get(r0, "account")), "");
+    assert_true(json_is_false(json_object_get(r0, "held")));
+    assert_null(json_object_get(r0, "x"));
     json_decref(o);
     static const char *const bad[] = {
         "{\"id\":\"a\",\"redis\":\"maybe\",\"hubs\":[]}", "{\"redis\":\"up\",\"hubs\":[]}",
         "{\"id\":\"a\",\"redis\":\"up\",\"hubs\":[{}]}", "[]",
         "{\"id\":\"a\",\"redis\":\"up\",\"hubs\":[],\"claims\":-1}",
+        "{\"id\":\"a\",\"redis\":\"up\",\"hubs\":[{\"id\":\"b\",\"age_ms\":-1}]}",
+        "{\"id\":\"a\",\"redis\":\"up\",\"hubs\":[],\"remote\":{}}",
+        "{\"id\":\"a\",\"redis\":\"up\",\"hubs\":[],\"remote\":[{\"route\":\"x\"}]}",
     };
     char line[512];
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
