@@ -31,7 +31,7 @@
 enum pn_mstatus {
     PN_MST_UNKNOWN = 0,         /* "": not tried yet */
     PN_MST_AVAILABLE,           /* the last exchange succeeded */
-    PN_MST_DIRTY,               /* reached only through a fallback route (not built yet) */
+    PN_MST_DIRTY,               /* reached only through the fallback route */
     PN_MST_UNAVAILABLE,         /* refused, unreachable, or not pulled for the down time */
 };
 
@@ -56,6 +56,7 @@ typedef struct pn_mnode {
     int fb_port;
     char *fb_auth;              /* owned secret: its "user:password", or NULL */
     int push_fallback;          /* the push in flight goes through the fallback route */
+    int pull_fallback;          /* the pull in flight goes through the fallback route */
     json_t *entrances, *tunnels;/* owned: arrays of {"name", "url"} (checked) */
     int64_t created;            /* Unix seconds */
     uint64_t usage;             /* bytes counted at this node since it was added */

@@ -224,6 +224,20 @@ pull_failed(pn_mnode_t *n, int status, const char *why)
         status_to(n, &n->pull, PN_MST_UNAVAILABLE);
 }
 
+/* Pull <n>, directly or (<fallback>) through its fallback route. */
+static void
+send_pull(pn_mnode_t *n, int fallback)
+{
+    pn_manager_t *m = n->m;
+    pn_hclient_tls_t tls;
+    pn_hclient_via_t via = { n->fb_host, n->fb_port, n->fb_auth };
+    n->pull_fallback = fallback;
+    round_add(&m->pulls, &m->pull_t0);
+    n->pull_req = pn_hclient_request(m->loop, n->address, n->port, pn_mnode_tls(n, &tls),
+                                     fallback ? &via : NULL, "GET", n->path_stats, n->token, NULL,
+                                     0, NULL, m->deadline_ms, on_pulled, n);
+}
+
 /* Start the pulls of this round not started yet, up to PN_MGR_PULLS_MAX in
  * flight (each answer is held whole until read: this bounds the memory). */
 static void
@@ -235,11 +249,7 @@ pull_next(pn_manager_t *m)
         if (n->pull_req != NULL || n->pull_round == m->pull_round)
             continue;
         n->pull_round = m->pull_round;
-        round_add(&m->pulls, &m->pull_t0);
-        pn_hclient_tls_t tls;
-        n->pull_req = pn_hclient_request(m->loop, n->address, n->port, pn_mnode_tls(n, &tls), NULL, "GET",
-                                         n->path_stats, n->token, NULL, 0, NULL, m->deadline_ms,
-                                         on_pulled, n);
+        send_pull(n, 0);
     }
 }
 
@@ -247,9 +257,17 @@ static void
 on_pulled(int status, const char *body, size_t len, const char *err, void *ctx)
 {
     pn_mnode_t *n = ctx;
+    int fallback = n->pull_fallback;
     n->pull_req = NULL;
-    pull_next(n->m);            /* the slot goes to the next node of the round */
     round_done(&n->m->pulls, n->m->pull_t0, "pull");
+    if (status == 0 && !fallback && n->fb_host != NULL) {
+        /* not reached directly: once more through the fallback route (it keeps
+         * its slot of the round) */
+        set_error(n->pull_error, "direct: %s%s", err, "");
+        send_pull(n, 1);
+        return;
+    }
+    pull_next(n->m);            /* the slot goes to the next node of the round */
     if (status != 200) {
         pull_failed(n, status, status == 0 ? err : status == 401 ? "refused: wrong node token"
                                                                   : "not a node's answer");
@@ -287,10 +305,11 @@ on_pulled(int status, const char *body, size_t len, const char *err, void *ctx)
     json_decref(o);
     n->pulled_at = (int64_t)time(NULL);
     n->since_ms = pn_now_ms();
-    n->pull_error[0] = '\0';
+    if (!fallback)
+        n->pull_error[0] = '\0';
     /* Announced when something moved (the pull time alone does not); a new
      * status is stored at once, counts with the next store of the usage. */
-    if (status_to(n, &n->pull, PN_MST_AVAILABLE))
+    if (status_to(n, &n->pull, fallback ? PN_MST_DIRTY : PN_MST_AVAILABLE))
         pn_manager_node_changed(n->m, n);
     else if (added > 0 || restarted)
         pn_manager_node_moved(n->m, n);

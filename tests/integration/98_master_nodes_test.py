@@ -421,6 +421,10 @@ def test_push_through_the_fallback_route_is_dirty(postern, tmp_path, backends):
         mgr.ok("GET", f"/nodes/{n['id']}")), 10, what="the push through the fallback route")
     assert got["acked"] == got["version"] and got["push_error"].startswith("direct: "), got
     assert node.ok("GET", "/node/config")["version"] == got["version"]
+    # pulls take the same route: `dirty` too, the direct attempt's reason kept
+    got = wait_until(lambda: (lambda x: x["pull_status"] == "dirty" and x)(
+        mgr.ok("GET", f"/nodes/{n['id']}")), 4 * PULL + 5, what="a pull through the fallback route")
+    assert got["pulled_at"] and got["pull_error"].startswith("direct: "), got
     auth = proxy.wait_record(lambda r: r.startswith("Basic "))
     assert base64.b64decode(auth.split()[1]) == b"fb:fb-secret", auth
     assert "fb-secret" not in mgr.p.output()
@@ -429,6 +433,8 @@ def test_push_through_the_fallback_route_is_dirty(postern, tmp_path, backends):
     mgr.ok("POST", "/users", {"name": "g", "password": "pw-g"}, status=201)
     wait_until(lambda: mgr.ok("GET", f"/nodes/{n['id']}")["push_status"] == "unavailable", 10,
                what="unavailable once both routes fail")
+    wait_until(lambda: mgr.ok("GET", f"/nodes/{n['id']}")["pull_status"] == "unavailable",
+               DOWN + 10, what="pull unavailable after the down time without a route")
 
 
 def test_relay_entrance_over_available_nodes(postern, tmp_path, www):
