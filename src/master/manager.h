@@ -78,6 +78,7 @@ typedef struct pn_mnode {
 typedef struct pn_muser {
     char *name;                 /* owned */
     char *password, *key;       /* owned secrets (key may be NULL) */
+    char group[33];             /* its group ("" none): the paths it may take (master/paths.h) */
     int enabled;
     uint64_t quota;             /* bytes; 0 = none */
     uint64_t usage;             /* bytes summed over every node */
@@ -114,6 +115,8 @@ struct pn_manager {
     json_t *(*local_users)(void *ctx);      /* its per-user counters */
     void *local_ctx;
     uint64_t *local_seen;       /* owned: per user index, what local_users said last */
+    json_t *paths;              /* owned: the paths (master/paths.h), with their keys */
+    char *relay_sig;            /* owned secret: the local entrances last applied */
     size_t nlocal;
 };
 

@@ -10,6 +10,8 @@
  * Every request has its own deadline (POSTERN_NODE_DEADLINE), so a node that
  * answers garbage or nothing delays no other node. */
 #include "master/node_sync.h"
+#include "conf/hubjson.h"
+#include "master/paths.h"
 #include "master/relay_m.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -50,10 +52,11 @@ static char *
 render_head(pn_mnode_t *n, size_t *len)
 {
     char at[PN_TIME_LEN];
-    json_t *o = json_pack("{s:I, s:s, s:s, s:O, s:O}", "version", (json_int_t)n->m->version,
+    json_t *ents = json_copy(n->entrances), *tuns = json_copy(n->tunnels);
+    pn_paths_node_items(n->m, n, ents, tuns);       /* what the paths give it */
+    json_t *o = json_pack("{s:I, s:s, s:s, s:o, s:o}", "version", (json_int_t)n->m->version,
                           "updated_at", pn_time_rfc3339((int64_t)time(NULL), at), "updated_by",
-                          *n->m->name ? *n->m->name : "", "entrances", n->entrances, "tunnels",
-                          n->tunnels);
+                          *n->m->name ? *n->m->name : "", "entrances", ents, "tunnels", tuns);
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     size_t l = strlen(text);            /* ends with '}': replaced by ,"users": */
@@ -78,7 +81,7 @@ send_push(pn_mnode_t *n, pn_hbody_t *users, int fallback)
                                      fallback ? &via : NULL, "PUT",
                                      n->path_config, n->token, head, len, users,
                                      n->m->deadline_ms, on_pushed, n);
-    free(head);
+    pn_conf_wipe_free(head);        /* it holds the paths' tunnel keys */
 }
 
 /* Set the push or pull status of <n>; 1 when it changed. */

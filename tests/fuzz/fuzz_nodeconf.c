@@ -6,7 +6,8 @@
  * Invariants checked besides memory safety and leaks:
  *   - a refusal names its field, and the message starts with it and ": ";
  *   - an accepted body has a version >= 1, at most PN_NODE_ITEMS_MAX items with
- *     distinct names and a type each, and a users text that parses again. */
+ *     distinct names and a type each, and a users text that parses again; an
+ *     entrance of some groups gets some of the users. */
 #include "fuzz.h"
 #include "master/mgr_body.h"
 #include "master/node_conf.h"
@@ -28,6 +29,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_ASSERT(c.items[i].type != NULL && c.items[i].url != NULL);
             for (size_t j = 0; j < i; j++)
                 FUZZ_ASSERT(strcmp(c.items[i].name, c.items[j].name) != 0);
+            if (c.items[i].groups != NULL) {
+                /* an entrance of some groups: its users are some of the users */
+                char *t = pn_node_conf_users_for(&c, c.items[i].groups);
+                json_t *g = json_loads(t, 0, NULL);
+                FUZZ_ASSERT(json_array_size(json_object_get(g, "users")) <= c.nusers);
+                json_decref(g);
+                free(t);
+            }
         }
         json_t *u = json_loads(c.users, 0, NULL);
         FUZZ_ASSERT(json_array_size(json_object_get(u, "users")) == c.nusers);

@@ -472,3 +472,79 @@ def test_relay_entrance_over_available_nodes(postern, tmp_path, www):
     f.restart_node(0)
     wait_until(lambda: set(filter(None, f.mgr.ok("GET", "/relay")["via"].split(","))) == both,
                SYNC + 10, what="node 0 back in the relay")
+
+
+def http_get(port, user, pw, wport):
+    return curl_through("-x", f"http://{user}:{pw}@{LOOPBACK}:{port}",
+                        f"http://{LOOPBACK}:{wport}/small.bin", timeout=20)
+
+
+def test_four_paths_per_group(postern, tmp_path, www):
+    """The four paths (docs/master.md "Paths"), each for one group of users, through a
+    manager and two nodes: curl as a SOCKS5 and an HTTP proxy client on each; a user of
+    another group is refused there; each byte counts once, at the entrance it came in."""
+    wport, _, small = www
+    f = Fleet(postern, tmp_path)
+    kinds = {"d": "direct", "r": "relay", "v": "reverse", "m": "remote"}
+    for g in kinds:
+        f.mgr.ok("POST", "/users", {"name": f"u{g}", "password": f"pw-{g}", "group": f"g{g}"},
+                 status=201)
+    f.ids = [f.mgr.ok("POST", "/nodes", {"address": LOOPBACK, "port": n.port, "token": n.key},
+                      status=201)["id"] for n in f.nodes]
+    a, b = f.ids
+    ports = {g: free_port() for g in kinds}
+    tports = {g: free_port() for g in kinds}
+    lo = "127.0.0.0/8"
+    paths = [
+        {"name": "d", "kind": "direct", "groups": ["gd"], "nodes": [a],
+         "url": f"proxy://{LOOPBACK}:{ports['d']}?allow={lo}"},
+        {"name": "r", "kind": "relay", "groups": ["gr"], "exits": [b], "port": tports["r"],
+         "allow": lo, "url": f"proxy://{LOOPBACK}:{ports['r']}"},
+        {"name": "v", "kind": "reverse", "groups": ["gv"], "exits": [a], "port": tports["v"],
+         "manager": LOOPBACK, "allow": lo, "url": f"proxy://{LOOPBACK}:{ports['v']}"},
+        {"name": "m", "kind": "remote", "groups": ["gm"], "nodes": [a], "exits": [b],
+         "port": tports["m"], "allow": lo, "url": f"proxy://{LOOPBACK}:{ports['m']}"},
+    ]
+    # every malformed path names its member; nothing is stored
+    bad = [({"kind": "sideways"}, "paths[1].kind"), ({"exits": None}, "paths[1].exits"),
+           ({"nodes": [a]}, "paths[1].nodes"), ({"exits": ["nope"]}, "paths[1].exits"),
+           ({"url": f"proxy://{LOOPBACK}:1?via=k@1.2.3.4:5"}, "paths[1].url"),
+           ({"groups": ["a b"]}, "paths[1].groups"), ({"allow": "x"}, "paths[1].allow"),
+           ({"port": 70000}, "paths[1].port"), ({"manager": LOOPBACK}, "paths[1].manager")]
+    for change, field in bad:
+        p = {k: v for k, v in dict(paths[1], **change).items() if v is not None}
+        st, v, _ = f.mgr.request("PUT", "/paths", {"paths": [paths[0], p]})
+        assert st == 400 and v["field"] == field and v["error"].startswith(field + ":"), (p, v)
+    st, v, _ = f.mgr.request("POST", "/users", {"name": "x", "password": "p", "group": "a/b"})
+    assert st == 400 and v["field"] == "group", v
+    assert f.mgr.ok("GET", "/paths") == {"paths": []}
+    got = f.mgr.ok("PUT", "/paths", {"paths": paths})
+    assert got == {"paths": paths}, got           # the tunnel keys are never served
+    f.wait_caught_up()
+    for g, port in ports.items():
+        wait_until(lambda: socks_get(port, f"u{g}", f"pw-{g}", wport).stdout == small, 30,
+                   what=f"a transfer through the {kinds[g]} path (SOCKS5)")
+        assert http_get(port, f"u{g}", f"pw-{g}", wport).stdout == small, kinds[g]
+        other = "ud" if g != "d" else "ur"
+        assert socks_get(port, other, f"pw-{other[1]}", wport).returncode != 0, kinds[g]
+    # the exits run the tunnels (node a: the reverse path's client; b: relay and remote)
+    tuns = [{t["name"] for t in n.ok("GET", "/node/stats")["tunnels"]} for n in f.nodes]
+    assert tuns == [{"exit.v"}, {"exit.r", "exit.m"}], tuns
+    # counted once, at the entrance: direct and remote on node a, relay and reverse on
+    # the manager; the exits count nobody's bytes
+    for g in kinds:
+        on_a = node_total(f.nodes[0], f"u{g}")
+        assert (on_a > 0) == (g in "dm") and node_total(f.nodes[1], f"u{g}") == 0, (g, on_a)
+        wait_until(lambda: f.user(f"u{g}")["usage"] >= 2 * len(small), 4 * PULL + 10,
+                   what=f"u{g}'s usage")
+        wait_until(lambda: f.user(f"u{g}")["usage"] == (on_a or f.user(f"u{g}")["usage"]),
+                   4 * PULL + 10, what="the node's count")
+        assert f.user(f"u{g}")["usage"] < 3 * len(small), (g, f.user(f"u{g}"))
+    # a user moved to another group leaves the path's entrance (its own users file)
+    gfile = f.nodes[0].db + ".users.path.d.json"
+    assert [u["name"] for u in json.load(open(gfile))["users"]] == ["ud"]
+    f.mgr.ok("PATCH", "/users/ud", {"group": "gr"})
+    wait_until(lambda: socks_get(ports["d"], "ud", "pw-d", wport).returncode != 0, 15,
+               what="ud refused on the direct path once in another group")
+    wait_until(lambda: socks_get(ports["r"], "ud", "pw-d", wport).stdout == small, 15,
+               what="ud through the relay path of its new group")
