@@ -467,6 +467,7 @@ node_free(pn_mnode_t *n)
     json_decref(n->entrances);
     json_decref(n->tunnels);
     free(n->seen);
+    free(n->rowidx);
     free(n);
 }
 
@@ -539,17 +540,24 @@ announce_node(pn_manager_t *m, const char *type, const pn_mnode_t *n)
     pn_events_publish_json(m->events, "node", type, "node", pn_mnode_json(n));
 }
 
+void *
+pn_mgr_grow(void *arr, size_t *n, size_t index, size_t size, int fill)
+{
+    if (index < *n)
+        return arr;
+    size_t cap = *n ? *n : 64;
+    while (cap <= index)
+        cap *= 2;
+    arr = xrealloc(arr, cap * size);
+    memset((char *)arr + *n * size, fill, (cap - *n) * size);
+    *n = cap;
+    return arr;
+}
+
 uint64_t *
 pn_mnode_seen(pn_mnode_t *n, size_t index)
 {
-    if (index >= n->nseen) {
-        size_t cap = n->nseen ? n->nseen : 64;
-        while (cap <= index)
-            cap *= 2;
-        n->seen = xrealloc(n->seen, cap * sizeof(*n->seen));
-        memset(n->seen + n->nseen, 0, (cap - n->nseen) * sizeof(*n->seen));
-        n->nseen = cap;
-    }
+    n->seen = pn_mgr_grow(n->seen, &n->nseen, index, sizeof(*n->seen), 0);
     return &n->seen[index];
 }
 

@@ -114,14 +114,7 @@ pn_relay_count(pn_manager_t *m)
         size_t k = (size_t)json_integer_value(i);
         uint64_t total = (uint64_t)json_integer_value(json_array_get(a, 0)) +
                          (uint64_t)json_integer_value(json_array_get(a, 1));
-        if (k >= m->nlocal) {
-            size_t cap = m->nlocal ? m->nlocal : 64;
-            while (cap <= k)
-                cap *= 2;
-            m->local_seen = xrealloc(m->local_seen, cap * sizeof(*m->local_seen));
-            memset(m->local_seen + m->nlocal, 0, (cap - m->nlocal) * sizeof(*m->local_seen));
-            m->nlocal = cap;
-        }
+        m->local_seen = pn_mgr_grow(m->local_seen, &m->nlocal, k, sizeof(*m->local_seen), 0);
         /* The totals of this master's entrances never go back while it runs (an
          * entrance deleted takes its share with it: nothing is counted then). */
         if (total > m->local_seen[k]) {
