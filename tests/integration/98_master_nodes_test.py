@@ -328,8 +328,10 @@ def test_dashboard_nodes_and_users(postern, tmp_path, www):
                what="the usage settled")
     page_check(f.mgr, "fleet", {"user": {"name": "alice", "usage": usage, "quota": 10 << 20},
                                 "node": {"address": LOOPBACK, "port": f.nodes[1].port, "token": f.nodes[1].key},
-                                "add_user": {"name": "bob", "password": "pw-b", "quota_mib": 5}})
+                                "add_user": {"name": "bob", "password": "pw-b", "quota_mib": 5,
+                                             "group": "gold"}})
     assert f.mgr.ok("GET", "/users/bob")["quota"] == 5 << 20
+    assert f.mgr.ok("GET", "/users/bob")["group"] == "gold"
     assert len(f.mgr.ok("GET", "/nodes")) == 2
 
 
