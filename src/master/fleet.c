@@ -5,6 +5,7 @@
 #include "master/mgr_api.h"
 #include "master/node_agent.h"
 #include "master/node_sync.h"
+#include "master/paths.h"
 
 #include <string.h>
 
@@ -36,6 +37,7 @@ pn_fleet_new(pn_api_t *a, const char *db)
     f->relay = pn_node_agent_new(a->super, a->store, db, "postern-relay", ".relay-users.json",
                                  "relay_state");
     f->manager = pn_manager_new(a->loop, a->store, a->events, &a->name);
+    pn_paths_load(f->manager);
     f->manager->local_apply = relay_apply;
     f->manager->local_users = relay_users;
     f->manager->local_ctx = f->relay;

@@ -43,6 +43,7 @@ pn_muser_json(const pn_muser_t *u)
                           (json_int_t)u->max_conns, "key", u->key != NULL);
     json_object_set_new(o, "created", time_or_null(u->created));
     json_object_set_new(o, "expires", json_integer((json_int_t)u->expires));
+    json_object_set_new(o, "group", json_string(u->group));
     return o;
 }
 
@@ -58,6 +59,8 @@ pn_manager_users_json(const pn_manager_t *m)
             json_object_set_new(o, "password", json_string(u->password));
         if (u->key != NULL)
             json_object_set_new(o, "key", json_string(u->key));
+        if (u->group[0])
+            json_object_set_new(o, "group", json_string(u->group));
         json_array_append_new(arr, o);
     }
     return arr;
@@ -103,6 +106,8 @@ user_text(const pn_muser_t *u)
                           (json_int_t)u->created, "expires", (json_int_t)u->expires);
     if (u->key != NULL)
         json_object_set_new(o, "key", json_string(u->key));
+    if (u->group[0])
+        json_object_set_new(o, "group", json_string(u->group));
     char *t = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return t;
@@ -248,6 +253,8 @@ load_user(const char *id, const char *body, void *ctx)
     u->max_conns = (uint32_t)int_member(o, "max_conns");
     u->created = (int64_t)int_member(o, "created");
     u->expires = (int64_t)int_member(o, "expires");
+    const char *g = json_string_value(json_object_get(o, "group"));
+    snprintf(u->group, sizeof(u->group), "%s", g ? g : "");
     json_decref(o);
     if (u->password == NULL)
         u->password = xstrdup("");
@@ -460,6 +467,7 @@ node_free(pn_mnode_t *n)
     json_decref(n->entrances);
     json_decref(n->tunnels);
     free(n->seen);
+    free(n->rowidx);
     free(n);
 }
 
@@ -491,6 +499,8 @@ pn_manager_free_(pn_manager_t *m)
     json_decref(m->uindex);
     free(m->relay_url);
     free(m->relay_via);
+    pn_conf_wipe_free(m->relay_sig);
+    json_decref(m->paths);
     free(m->local_seen);
     ev_timer_free(m->sync);
     ev_timer_free(m->pull);
@@ -530,17 +540,24 @@ announce_node(pn_manager_t *m, const char *type, const pn_mnode_t *n)
     pn_events_publish_json(m->events, "node", type, "node", pn_mnode_json(n));
 }
 
+void *
+pn_mgr_grow(void *arr, size_t *n, size_t index, size_t size, int fill)
+{
+    if (index < *n)
+        return arr;
+    size_t cap = *n ? *n : 64;
+    while (cap <= index)
+        cap *= 2;
+    arr = xrealloc(arr, cap * size);
+    memset((char *)arr + *n * size, fill, (cap - *n) * size);
+    *n = cap;
+    return arr;
+}
+
 uint64_t *
 pn_mnode_seen(pn_mnode_t *n, size_t index)
 {
-    if (index >= n->nseen) {
-        size_t cap = n->nseen ? n->nseen : 64;
-        while (cap <= index)
-            cap *= 2;
-        n->seen = xrealloc(n->seen, cap * sizeof(*n->seen));
-        memset(n->seen + n->nseen, 0, (cap - n->nseen) * sizeof(*n->seen));
-        n->nseen = cap;
-    }
+    n->seen = pn_mgr_grow(n->seen, &n->nseen, index, sizeof(*n->seen), 0);
     return &n->seen[index];
 }
 

@@ -27,11 +27,12 @@
 #define PN_MGR_SAVE_MS 30000       /* usage stored at most this often (and at exit) */
 #define PN_MGR_PULLS_MAX 16        /* pulls in flight at once: answers held in memory */
 #define PN_MGR_SOON_MS 50          /* changes within this are pushed together */
+#define PN_MGR_NAME_MAX 64         /* a user's name (as in the users file) */
 
 enum pn_mstatus {
     PN_MST_UNKNOWN = 0,         /* "": not tried yet */
     PN_MST_AVAILABLE,           /* the last exchange succeeded */
-    PN_MST_DIRTY,               /* reached only through a fallback route (not built yet) */
+    PN_MST_DIRTY,               /* reached only through the fallback route */
     PN_MST_UNAVAILABLE,         /* refused, unreachable, or not pulled for the down time */
 };
 
@@ -56,6 +57,7 @@ typedef struct pn_mnode {
     int fb_port;
     char *fb_auth;              /* owned secret: its "user:password", or NULL */
     int push_fallback;          /* the push in flight goes through the fallback route */
+    int pull_fallback;          /* the pull in flight goes through the fallback route */
     json_t *entrances, *tunnels;/* owned: arrays of {"name", "url"} (checked) */
     int64_t created;            /* Unix seconds */
     uint64_t usage;             /* bytes counted at this node since it was added */
@@ -72,11 +74,15 @@ typedef struct pn_mnode {
     uint64_t since_ms;          /* monotonic: added, or last pulled */
     pn_hclient_t *push_req, *pull_req;  /* owned while in flight */
     uint64_t pull_round;        /* the pull round it was last started in */
+    size_t *rowidx;             /* owned array of <nrowidx>: per row of its last answer, the
+                                   user index it named (checked before use: a cache) */
+    size_t nrowidx;
 } pn_mnode_t;
 
 typedef struct pn_muser {
     char *name;                 /* owned */
     char *password, *key;       /* owned secrets (key may be NULL) */
+    char group[33];             /* its group ("" none): the paths it may take (master/paths.h) */
     int enabled;
     uint64_t quota;             /* bytes; 0 = none */
     uint64_t usage;             /* bytes summed over every node */
@@ -103,6 +109,7 @@ struct pn_manager {
     uint64_t saved_ms;          /* monotonic: the last store of the usage */
     uint64_t pull_round;        /* pull rounds begun */
     uint64_t push_t0, pull_t0;  /* monotonic ms: when the first of them left */
+    int quota_hit;              /* a pull took an active user to its quota */
     /* the relay entrance on this master (master/relay_m.h) */
     char *relay_url;            /* owned: a proxy:// URL without users= and via=, or NULL */
     char *relay_via;            /* owned: the via= list last applied, or NULL */
@@ -113,6 +120,8 @@ struct pn_manager {
     json_t *(*local_users)(void *ctx);      /* its per-user counters */
     void *local_ctx;
     uint64_t *local_seen;       /* owned: per user index, what local_users said last */
+    json_t *paths;              /* owned: the paths (master/paths.h), with their keys */
+    char *relay_sig;            /* owned secret: the local entrances last applied */
     size_t nlocal;
 };
 
@@ -186,6 +195,9 @@ const char *pn_mstatus_name(enum pn_mstatus s);
 void pn_manager_store_usage(pn_manager_t *m, int now);
 /** The counts of <n> moved: announce it; stored by pn_manager_store_usage. */
 void pn_manager_node_moved(pn_manager_t *m, pn_mnode_t *n);
+/** <arr>, an array of <*n> items of <size> bytes, grown (doubling, the new
+ *  items' bytes set to <fill>) to hold <index>; *<n> updated. */
+void *pn_mgr_grow(void *arr, size_t *n, size_t index, size_t size, int fill);
 /** The bytes <n> counted for the user at <index> at the last pull, and a slot
  *  to set them (grown as needed). */
 uint64_t *pn_mnode_seen(pn_mnode_t *n, size_t index);

@@ -5,7 +5,9 @@
 #include "master/api.h"
 #include "master/mgr_body.h"
 #include "master/node_sync.h"
+#include "master/paths.h"
 #include "master/relay_m.h"
+#include "conf/hubjson.h"
 #include "tls/tls.h"
 
 #include <stdio.h>
@@ -211,6 +213,8 @@ apply_user(pn_muser_t *u, const pn_mgr_user_body_t *b)
         u->max_conns = (uint32_t)b->max_conns;
     if (b->expires >= 0)
         u->expires = b->expires;
+    if (b->group != NULL)
+        snprintf(u->group, sizeof(u->group), "%s", b->group);
     if (b->reset) {
         u->usage = 0;
         u->dirty = 1;
@@ -326,27 +330,11 @@ put_relay(pn_manager_t *m, pn_mhttp_req_t *r, const char *t, size_t len)
         pn_api_reply_error(r, 400, "url", "url: expected a proxy:// URL, \"\" or null");
         return;
     }
-    if (url != NULL && *url) {
-        /* checked as a node checks an entrance; via= is the manager's to set */
-        pn_node_conf_t c;
-        json_t *conf = json_pack("{s:i, s:[{s:s, s:s}]}", "version", 1, "entrances", "name",
-                                 "relay", "url", url);
-        char *text = json_dumps(conf, JSON_COMPACT);
-        json_decref(conf);
-        int rc = pn_node_conf_parse(text, strlen(text), &c, err, field);
-        free(text);
-        if (rc == PN_OK)
-            pn_node_conf_clear(&c);
-        const char *msg = rc == PN_OK ? NULL : strstr(err, ".url: ");
-        if (rc != PN_OK || strstr(url, "via=") != NULL) {
-            char reason[PN_ERR_LEN];
-            if (msg == NULL)
-                msg = rc == PN_OK ? ": via: set by the manager (leave via= out)" : ": bad URL";
-            snprintf(reason, sizeof(reason), "url%s", msg + (msg[0] == '.' ? 4 : 0));
-            json_decref(o);
-            pn_api_reply_error(r, 400, "url", reason);
-            return;
-        }
+    /* checked as a node checks an entrance; via= is the manager's to set */
+    if (url != NULL && *url && pn_paths_check_url(url, "url", err, field) != PN_OK) {
+        json_decref(o);
+        pn_api_reply_error(r, 400, field, err);
+        return;
     }
     free(m->relay_url);
     m->relay_url = url != NULL && *url ? xstrdup(url) : NULL;
@@ -357,6 +345,8 @@ put_relay(pn_manager_t *m, pn_mhttp_req_t *r, const char *t, size_t len)
     }
     free(m->relay_via);
     m->relay_via = NULL;        /* applied again at once */
+    pn_conf_wipe_free(m->relay_sig);
+    m->relay_sig = NULL;
     pn_relay_update(m);
     pn_api_reply_json(r, 200, relay_json(m));
 }
@@ -364,16 +354,19 @@ put_relay(pn_manager_t *m, pn_mhttp_req_t *r, const char *t, size_t len)
 int
 pn_mgr_api_route(pn_manager_t *m, pn_mhttp_req_t *r, const char *rest)
 {
-    if (strcmp(rest, "/relay") == 0) {
+    int relay = strcmp(rest, "/relay") == 0;
+    if (relay || strcmp(rest, "/paths") == 0) {
         size_t len;
         const char *t = pn_mhttp_body(r, &len);
         enum pn_mhttp_method meth = pn_mhttp_method(r);
         if (len > PN_API_BODY_MAX)
             pn_api_reply_error(r, 413, "body", "body: larger than 64 KiB");
         else if (meth == PN_MHTTP_GET || meth == PN_MHTTP_HEAD)
-            pn_api_reply_json(r, 200, relay_json(m));
-        else if (meth == PN_MHTTP_PUT)
+            pn_api_reply_json(r, 200, relay ? relay_json(m) : pn_paths_json(m));
+        else if (meth == PN_MHTTP_PUT && relay)
             put_relay(m, r, t, len);
+        else if (meth == PN_MHTTP_PUT)
+            pn_paths_put(m, r, t, len);
         else
             reply_method(r, "GET, PUT");
         return 1;

@@ -93,8 +93,17 @@ check_items(pn_mgr_node_body_t *b, char *err, char field[PN_NODE_FIELD_LEN])
     json_decref(o);
     int rc = pn_node_conf_parse(t, strlen(t), &c, err, field);
     free(t);
-    if (rc == PN_OK)
-        pn_node_conf_clear(&c);
+    /* "path.<p>" and "exit.<p>" are the names the paths give (master/paths.h) */
+    for (size_t i = 0; rc == PN_OK && i < c.nitems; i++) {
+        if (strncmp(c.items[i].name, "path.", 5) == 0 || strncmp(c.items[i].name, "exit.", 5) == 0) {
+            char f[PN_NODE_FIELD_LEN];
+            size_t ne = json_array_size(b->entrances);
+            snprintf(f, sizeof(f), "%s[%zu].name", i < ne ? "entrances" : "tunnels",
+                     i < ne ? i : i - ne);
+            rc = pn_node_fail(err, field, f, "path. and exit. are the paths' names");
+        }
+    }
+    pn_node_conf_clear(&c);
     return rc;
 }
 
@@ -275,7 +284,7 @@ pn_mgr_user_parse(const char *t, size_t len, int create, pn_mgr_user_body_t *b, 
                   char field[PN_NODE_FIELD_LEN])
 {
     static const char *const known[] = { "name", "password", "key", "enabled", "quota", "rate",
-                                         "max_conns", "expires", "action", NULL };
+                                         "max_conns", "expires", "action", "group", NULL };
     memset(b, 0, sizeof(*b));
     b->enabled = -1;
     b->quota = b->rate = b->max_conns = b->expires = -1;
@@ -286,6 +295,12 @@ pn_mgr_user_parse(const char *t, size_t len, int create, pn_mgr_user_body_t *b, 
     if (text(o, "name", 1, PN_USER_NAME_MAX, &b->name, err, field) != PN_OK ||
         text(o, "password", 1, PN_USER_SECRET_MAX, &b->password, err, field) != PN_OK)
         goto fail;
+    if (text(o, "group", 0, PN_NODE_NAME_MAX, &b->group, err, field) != PN_OK)
+        goto fail;
+    if (b->group != NULL && *b->group && !pn_node_is_name(b->group, PN_NODE_NAME_MAX)) {
+        pn_node_fail(err, field, "group", "expected 0-%d of A-Z a-z 0-9 _ . -", PN_NODE_NAME_MAX);
+        goto fail;
+    }
     if (json_is_null(json_object_get(o, "key")))
         b->key_clear = 1;
     else if (text(o, "key", 1, PN_USER_SECRET_MAX, &b->key, err, field) != PN_OK)

@@ -29,6 +29,7 @@ typedef struct pn_mgr_node_body {
 typedef struct pn_mgr_user_body {
     json_t *root;               /* owned reference */
     const char *name, *password, *key;
+    const char *group;          /* "" none, or NULL: absent */
     int key_clear;              /* "key": null: remove the key */
     int enabled;
     int64_t quota, rate, max_conns, expires;

@@ -120,14 +120,14 @@ pn_node_agent_free_(pn_node_agent_t *g)
     free(g);
 }
 
-/* Write <text> to the users file: a new file (0600) renamed over the old one,
- * so an entrance reloading at any moment reads one whole version. */
+/* Write <text> to the users file <path>: a new file (0600) renamed over the
+ * old one, so an entrance reloading at any moment reads one whole version. */
 static int
-write_users(pn_node_agent_t *g, const char *text, char *err)
+write_users(const char *path, const char *text, char *err)
 {
-    size_t n = strlen(g->users_path) + 8;
+    size_t n = strlen(path) + 8;
     char *tmp = xmalloc(n);
-    snprintf(tmp, n, "%s.new", g->users_path);
+    snprintf(tmp, n, "%s.new", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     size_t len = strlen(text), off = 0;
     int rc = PN_ERR;
@@ -147,8 +147,8 @@ write_users(pn_node_agent_t *g, const char *text, char *err)
         }
         off += (size_t)w;
     }
-    if (fsync(fd) == -1 || close(fd) == -1 || rename(tmp, g->users_path) == -1) {
-        pn_err_set(err, "users: cannot replace %s: %s", g->users_path, strerror(errno));
+    if (fsync(fd) == -1 || close(fd) == -1 || rename(tmp, path) == -1) {
+        pn_err_set(err, "users: cannot replace %s: %s", path, strerror(errno));
         unlink(tmp);
         goto out;
     }
@@ -156,6 +156,45 @@ write_users(pn_node_agent_t *g, const char *text, char *err)
 out:
     free(tmp);
     return rc;
+}
+
+/* The users file of the entrance <name> that admits some groups only:
+ * "<db>.users.<name>.json" next to the shared one. A new string. */
+static char *
+group_path(const pn_node_agent_t *g, const char *name)
+{
+    size_t base = strlen(g->users_path) - strlen(".json"), n = base + strlen(name) + 8;
+    char *p = xmalloc(n);
+    snprintf(p, n, "%.*s.%s.json", (int)base, g->users_path, name);
+    return p;
+}
+
+/* Write the users file of each entrance of <c> that admits some groups only,
+ * when it changed; <reload>[i]: the users of item i changed (<shared> for the
+ * entrances of the shared file). PN_ERR with <err> when one cannot be written. */
+static int
+write_group_files(pn_node_agent_t *g, const pn_node_conf_t *c, int shared, int *reload, char *err)
+{
+    for (size_t i = 0; i < c->nitems; i++) {
+        const pn_node_item_t *it = &c->items[i];
+        char *path = it->entrance ? group_path(g, it->name) : NULL;
+        reload[i] = it->entrance && shared;
+        if (path != NULL && it->groups == NULL) {
+            unlink(path);       /* it was an entrance of some groups: no more */
+        } else if (path != NULL) {
+            char *text = pn_node_conf_users_for(c, it->groups), *old = read_file(path);
+            reload[i] = old == NULL || strcmp(old, text) != 0;
+            int rc = reload[i] ? write_users(path, text, err) : PN_OK;
+            pn_conf_wipe_free(old);
+            pn_conf_wipe_free(text);
+            if (rc != PN_OK) {
+                free(path);
+                return PN_ERR;
+            }
+        }
+        free(path);
+    }
+    return PN_OK;
 }
 
 /* The "postern-node" tag of <in> ("entrance:<name>"), or NULL: not a node's. */
@@ -171,10 +210,11 @@ tag_of(const pn_node_item_t *it, char out[PN_NODE_NAME_MAX + 16])
     snprintf(out, PN_NODE_NAME_MAX + 16, "%s:%s", it->entrance ? "entrance" : "tunnel", it->name);
 }
 
-/* Make the instances match <c>; <users_changed>: the running entrances whose
- * URL stays must reload. The names of what happened go into <res>. */
+/* Make the instances match <c>; <reload>[i]: the users of item i changed (a
+ * running entrance whose URL stays must reload). The names of what happened
+ * go into <res>. */
 static void
-apply_items(pn_node_agent_t *g, const pn_node_conf_t *c, int users_changed, json_t *res)
+apply_items(pn_node_agent_t *g, const pn_node_conf_t *c, const int *reload, json_t *res)
 {
     json_t *created = json_array(), *changed = json_array(), *removed = json_array(),
            *reloaded = json_array();
@@ -201,11 +241,19 @@ apply_items(pn_node_agent_t *g, const pn_node_conf_t *c, int users_changed, json
             continue;
         }
         json_array_append_new(removed, json_string(t));
+        if (strncmp(t, "entrance:", 9) == 0) {
+            char *path = group_path(g, t + 9);
+            unlink(path);
+            free(path);
+        }
         pn_super_delete(in);
     }
     for (size_t i = 0; i < c->nitems; i++) {
         const pn_node_item_t *it = &c->items[i];
-        char *url = it->entrance ? pn_node_entrance_url(it->url, g->users_path) : xstrdup(it->url);
+        char *gp = it->entrance && it->groups ? group_path(g, it->name) : NULL;
+        char *url = it->entrance ? pn_node_entrance_url(it->url, gp ? gp : g->users_path)
+                                 : xstrdup(it->url);
+        free(gp);
         pn_inst_t *in = NULL;
         tag_of(it, tag);
         for (n = head->next; n != head; n = n->next) {
@@ -232,7 +280,7 @@ apply_items(pn_node_agent_t *g, const pn_node_conf_t *c, int users_changed, json
         } else {
             if (!in->desired)
                 pn_super_start(in);
-            else if (it->entrance && users_changed && pn_super_hup(in))
+            else if (reload[i] && pn_super_hup(in))
                 json_array_append_new(reloaded, json_string(tag));
             unchanged++;
         }
@@ -277,7 +325,7 @@ pn_node_agent_apply(pn_node_agent_t *g, const char *text, size_t len, int *statu
     }
     int users_changed = g->users_text == NULL || strcmp(g->users_text, c.users) != 0;
     if (users_changed) {
-        if (write_users(g, c.users, err) != PN_OK) {
+        if (write_users(g->users_path, c.users, err) != PN_OK) {
             pn_node_conf_clear(&c);
             log_error("node: %s", err);
             snprintf(field, PN_NODE_FIELD_LEN, "users");
@@ -287,8 +335,18 @@ pn_node_agent_apply(pn_node_agent_t *g, const char *text, size_t len, int *statu
         pn_conf_wipe_free(g->users_text);
         g->users_text = xstrdup(c.users);
     }
+    int *reload = xcalloc((c.nitems ? c.nitems : 1) * sizeof(int));
+    if (write_group_files(g, &c, users_changed, reload, err) != PN_OK) {
+        free(reload);
+        pn_node_conf_clear(&c);
+        log_error("node: %s", err);
+        snprintf(field, PN_NODE_FIELD_LEN, "users");
+        *status = 503;
+        return NULL;
+    }
     json_t *res = json_object();
-    apply_items(g, &c, users_changed, res);
+    apply_items(g, &c, reload, res);
+    free(reload);
     g->version = c.version;
     snprintf(g->updated_at, sizeof(g->updated_at), "%s", c.updated_at);
     snprintf(g->updated_by, sizeof(g->updated_by), "%s", c.updated_by);

@@ -56,11 +56,11 @@ pn_node_load_object(const char *t, size_t len, const char *const *known, char *e
     return o;
 }
 
-static int
-is_name(const char *s)
+int
+pn_node_is_name(const char *s, size_t max)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > PN_NODE_NAME_MAX)
+    if (n == 0 || n > max)
         return 0;
     for (; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
@@ -76,6 +76,44 @@ printable(const char *s)
         if ((unsigned char)*s < 0x20 || *s == 0x7f)
             return 0;
     return 1;
+}
+
+int
+pn_node_check_groups(const json_t *groups, const char *where, char *err,
+                     char field[PN_NODE_FIELD_LEN])
+{
+    size_t i;
+    json_t *g;
+    if (!json_is_array(groups) || json_array_size(groups) < 1 || json_array_size(groups) > 16)
+        return pn_node_fail(err, field, where, "expected an array of 1-16 group names");
+    json_array_foreach(groups, i, g) {
+        if (!json_is_string(g) || !pn_node_is_name(json_string_value(g), PN_NODE_NAME_MAX))
+            return pn_node_fail(err, field, where, "expected group names of 1-%d of A-Z a-z 0-9 _ . -",
+                                PN_NODE_NAME_MAX);
+    }
+    return PN_OK;
+}
+
+char *
+pn_node_conf_users_for(const pn_node_conf_t *c, const json_t *groups)
+{
+    json_t *arr = json_array(), *u, *file;
+    size_t i, j;
+    json_array_foreach(c->plain, i, u) {
+        const char *g = json_string_value(json_array_get(c->ugroups, i));
+        json_t *want;
+        json_array_foreach(groups, j, want) {
+            if (g != NULL && strcmp(g, json_string_value(want)) == 0) {
+                json_array_append(arr, u);
+                break;
+            }
+        }
+    }
+    file = json_object();
+    json_object_set_new(file, "users", arr);
+    char *t = json_dumps(file, JSON_COMPACT);
+    json_decref(file);
+    return t;
 }
 
 char *
@@ -147,7 +185,8 @@ parse_items(json_t *arr, const char *list, int entrance, pn_node_conf_t *c, char
         if (!json_is_object(o))
             return pn_node_fail(err, field, where, "expected an object {\"name\", \"url\"}");
         json_object_foreach(o, k, v) {
-            if (strcmp(k, "name") != 0 && strcmp(k, "url") != 0) {
+            if (strcmp(k, "name") != 0 && strcmp(k, "url") != 0 &&
+                (strcmp(k, "groups") != 0 || !entrance)) {
                 snprintf(f, sizeof(f), "%s.%.32s", where, k);
                 return pn_node_fail(err, field, f, "unknown member");
             }
@@ -155,7 +194,7 @@ parse_items(json_t *arr, const char *list, int entrance, pn_node_conf_t *c, char
         pn_node_item_t *it = &c->items[c->nitems];
         const char *name = json_string_value(json_object_get(o, "name"));
         snprintf(f, sizeof(f), "%s.name", where);
-        if (name == NULL || !is_name(name))
+        if (name == NULL || !pn_node_is_name(name, PN_NODE_NAME_MAX))
             return pn_node_fail(err, field, f, "expected 1-%d of A-Z a-z 0-9 _ . -", PN_NODE_NAME_MAX);
         for (size_t j = 0; j < c->nitems; j++)
             if (strcmp(c->items[j].name, name) == 0)
@@ -163,6 +202,10 @@ parse_items(json_t *arr, const char *list, int entrance, pn_node_conf_t *c, char
         snprintf(it->name, sizeof(it->name), "%s", name);
         it->url = json_string_value(json_object_get(o, "url"));
         it->entrance = entrance;
+        it->groups = json_object_get(o, "groups");
+        snprintf(f, sizeof(f), "%s.groups", where);
+        if (it->groups != NULL && pn_node_check_groups(it->groups, f, err, field) != PN_OK)
+            return PN_ERR;
         if (it->url == NULL) {
             snprintf(f, sizeof(f), "%s.url", where);
             return pn_node_fail(err, field, f, "expected a string");
@@ -196,14 +239,31 @@ parse_users(json_t *arr, pn_node_conf_t *c, char *err, char field[PN_NODE_FIELD_
 {
     char sub[PN_ERR_LEN];
     pn_users_t us;
-    if (arr == NULL)
-        arr = json_array();
-    else if (!json_is_array(arr))
+    char f[PN_NODE_FIELD_LEN];
+    size_t i;
+    json_t *u;
+    if (arr != NULL && !json_is_array(arr))
         return pn_node_fail(err, field, "users", "expected an array");
-    else
-        json_incref(arr);
+    /* each user's "group" apart; the users file has no such member */
+    c->plain = json_array();
+    c->ugroups = json_array();
+    json_array_foreach(arr, i, u) {
+        json_t *g = json_object_get(u, "group");
+        snprintf(f, sizeof(f), "users[%zu].group", i);
+        if (g != NULL && (!json_is_string(g) || (*json_string_value(g) &&
+                                                 !pn_node_is_name(json_string_value(g), PN_NODE_NAME_MAX))))
+            return pn_node_fail(err, field, f, "expected 0-%d of A-Z a-z 0-9 _ . -", PN_NODE_NAME_MAX);
+        json_array_append_new(c->ugroups, json_string(g ? json_string_value(g) : ""));
+        if (g != NULL && json_is_object(u)) {
+            u = json_copy(u);
+            json_object_del(u, "group");
+            json_array_append_new(c->plain, u);
+        } else {
+            json_array_append(c->plain, u);
+        }
+    }
     json_t *file = json_object();
-    json_object_set_new(file, "users", arr);
+    json_object_set(file, "users", c->plain);
     c->users = json_dumps(file, JSON_COMPACT);
     json_decref(file);
     if (pn_users_parse(c->users, "body", &us, sub) != PN_OK) {
@@ -263,6 +323,8 @@ pn_node_conf_clear(pn_node_conf_t *c)
         free(c->users);
     }
     free(c->items);
+    json_decref(c->plain);
+    json_decref(c->ugroups);
     json_decref(c->root);
     memset(c, 0, sizeof(*c));
 }

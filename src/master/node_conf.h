@@ -9,7 +9,9 @@
  *                   "max_conns": 0}]}
  *
  * An entrance is a proxy:// URL without users=: the node adds its own users
- * file, which holds "users" (each as in docs/proxy.md §2). A tunnel is any
+ * file, which holds "users" (each as in docs/proxy.md §2; a user may carry a
+ * "group", an entrance "groups": then its own users file holds only the users
+ * of those groups). A tunnel is any
  * other instance URL (server://, client://). Names are 1-32 of [A-Za-z0-9_.-],
  * unique over entrances and tunnels. Every failure names the member to blame
  * in <field> ("version", "entrances[1].url", "users[0].rate", or "body"). */
@@ -32,6 +34,7 @@ typedef struct pn_node_item {
     const char *url;            /* borrowed from the root; an entrance's without users= */
     const char *type;           /* static: the Instance type of its scheme */
     int entrance;               /* 1 entrance (proxy://), 0 tunnel */
+    json_t *groups;             /* borrowed: an entrance's "groups" (names), or NULL: all users */
 } pn_node_item_t;
 
 typedef struct pn_node_conf {
@@ -43,6 +46,8 @@ typedef struct pn_node_conf {
     size_t nitems;
     char *users;                /* owned: the users file text {"users": [...]} */
     size_t nusers;
+    json_t *plain;              /* owned: the users without their "group" member */
+    json_t *ugroups;            /* owned: each user's group ("" none), same order */
 } pn_node_conf_t;
 
 /** Parse and check <text> (<len> bytes) into <c>. PN_OK, or PN_ERR with <err>
@@ -59,6 +64,14 @@ int pn_node_fail(char *err, char field[PN_NODE_FIELD_LEN], const char *name, con
  *  (NULL-terminated); NULL with <err> and <field> (PN_NODE_FIELD_LEN) set otherwise. */
 json_t *pn_node_load_object(const char *t, size_t len, const char *const *known, char *err,
                             char field[PN_NODE_FIELD_LEN]);
+/** The users file text of an entrance admitting the groups <groups> (an array
+ *  of names; NULL: every user). A new string (a secret: wipe it). */
+char *pn_node_conf_users_for(const pn_node_conf_t *c, const json_t *groups);
+/** 1 when <s> is a name (1-<max> of A-Z a-z 0-9 _ . -). */
+int pn_node_is_name(const char *s, size_t max);
+/** Check <groups> (the member <where>): an array of 1-16 names of groups. */
+int pn_node_check_groups(const json_t *groups, const char *where, char *err,
+                         char field[PN_NODE_FIELD_LEN]);
 /** A new string: <url> with users=<path> added. */
 char *pn_node_entrance_url(const char *url, const char *path);
 

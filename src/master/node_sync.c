@@ -10,7 +10,10 @@
  * Every request has its own deadline (POSTERN_NODE_DEADLINE), so a node that
  * answers garbage or nothing delays no other node. */
 #include "master/node_sync.h"
+#include "conf/hubjson.h"
+#include "master/paths.h"
 #include "master/relay_m.h"
+#include "master/statscan.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "master/view.h"
@@ -50,10 +53,11 @@ static char *
 render_head(pn_mnode_t *n, size_t *len)
 {
     char at[PN_TIME_LEN];
-    json_t *o = json_pack("{s:I, s:s, s:s, s:O, s:O}", "version", (json_int_t)n->m->version,
+    json_t *ents = json_copy(n->entrances), *tuns = json_copy(n->tunnels);
+    pn_paths_node_items(n->m, n, ents, tuns);       /* what the paths give it */
+    json_t *o = json_pack("{s:I, s:s, s:s, s:o, s:o}", "version", (json_int_t)n->m->version,
                           "updated_at", pn_time_rfc3339((int64_t)time(NULL), at), "updated_by",
-                          *n->m->name ? *n->m->name : "", "entrances", n->entrances, "tunnels",
-                          n->tunnels);
+                          *n->m->name ? *n->m->name : "", "entrances", ents, "tunnels", tuns);
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     size_t l = strlen(text);            /* ends with '}': replaced by ,"users": */
@@ -78,7 +82,7 @@ send_push(pn_mnode_t *n, pn_hbody_t *users, int fallback)
                                      fallback ? &via : NULL, "PUT",
                                      n->path_config, n->token, head, len, users,
                                      n->m->deadline_ms, on_pushed, n);
-    free(head);
+    pn_conf_wipe_free(head);        /* it holds the paths' tunnel keys */
 }
 
 /* Set the push or pull status of <n>; 1 when it changed. */
@@ -189,16 +193,41 @@ pn_sync_push_behind(pn_manager_t *m)
     pn_hbody_unref(users);
 }
 
-/* Add what the node counted for <name> since the last pull (<total> now);
- * return it. A name this manager does not know is not counted. */
-static uint64_t
-count(pn_mnode_t *n, const char *name, uint64_t total, int restarted)
+/* The index of the user named <name> (<len> bytes) in row <row> of the
+ * answer of <n>, or SIZE_MAX: a name this manager does not know. The rows come
+ * in the same order pull after pull, so the index of each row is kept and
+ * checked before the name is looked up. */
+static size_t
+user_index(pn_mnode_t *n, size_t row, const char *name, size_t len)
 {
-    json_t *i = json_object_get(n->m->uindex, name);
-    if (i == NULL)
+    pn_manager_t *m = n->m;
+    char key[PN_MGR_NAME_MAX + 1];
+    if (row < n->nrowidx && n->rowidx[row] < m->nusers) {
+        const char *have = m->users[n->rowidx[row]]->name;
+        if (strncmp(have, name, len) == 0 && have[len] == '\0')
+            return n->rowidx[row];
+    }
+    if (len > PN_MGR_NAME_MAX)
+        return SIZE_MAX;
+    memcpy(key, name, len);
+    key[len] = '\0';
+    json_t *i = json_object_get(m->uindex, key);
+    n->rowidx = pn_mgr_grow(n->rowidx, &n->nrowidx, row, sizeof(*n->rowidx), 0xff);
+    n->rowidx[row] = i ? (size_t)json_integer_value(i) : SIZE_MAX;
+    return n->rowidx[row];
+}
+
+/* Add what the node counted for the user of row <row> (<name>, <len> bytes)
+ * since the last pull (<total> now); return it. A name this manager does not
+ * know is not counted. */
+static uint64_t
+count(pn_mnode_t *n, size_t row, const char *name, size_t len, uint64_t total, int restarted)
+{
+    size_t k = user_index(n, row, name, len);
+    if (k == SIZE_MAX)
         return 0;
-    pn_muser_t *u = n->m->users[json_integer_value(i)];
-    uint64_t *last = pn_mnode_seen(n, (size_t)json_integer_value(i));
+    pn_muser_t *u = n->m->users[k];
+    uint64_t *last = pn_mnode_seen(n, k);
     uint64_t delta = restarted || total < *last ? total : total - *last;
     *last = total;
     if (delta == 0)
@@ -206,8 +235,58 @@ count(pn_mnode_t *n, const char *name, uint64_t total, int restarted)
     n->usage += delta;
     u->usage += delta;
     u->dirty = 1;
+    if (u->active && u->quota != 0 && u->usage >= u->quota)
+        n->m->quota_hit = 1;    /* disabled at the next push (pn_manager_bump) */
     pn_manager_user_announce(n->m, u);
     return delta;
+}
+
+/* Read the answer <body> of <n>: its boot id (into <boot>), version, and each
+ * user's counters added (*<added>). The rows form is scanned without a JSON
+ * tree (master/statscan.h); anything else goes through the parser. PN_ERR:
+ * not a node's statistics. */
+static int
+read_stats(pn_mnode_t *n, const char *body, size_t len, char boot[40], int64_t *ver,
+           uint64_t *added)
+{
+    pn_statscan_t s;
+    size_t i;
+    if (pn_statscan(body, len, &s) == PN_OK) {
+        int restarted = strcmp(s.boot, n->boot) != 0;
+        for (i = 0; i < s.nrows; i++) {
+            const pn_statscan_row_t *r = &s.rows[i];
+            if (r->up >= 0 && r->down >= 0)
+                *added += count(n, i, r->name, r->len, (uint64_t)r->up + (uint64_t)r->down,
+                                restarted);
+        }
+        snprintf(boot, 40, "%s", s.boot);
+        *ver = s.version;
+        pn_statscan_clear(&s);
+        return PN_OK;
+    }
+    pn_statscan_clear(&s);
+    json_t *o = json_loadb(body, len, 0, NULL), *users = json_object_get(o, "users"), *u;
+    const char *b = json_string_value(json_object_get(o, "boot"));
+    json_t *v = json_object_get(o, "version");
+    if (!json_is_array(users) || b == NULL || !json_is_integer(v)) {
+        json_decref(o);
+        return PN_ERR;
+    }
+    int restarted = strcmp(b, n->boot) != 0;
+    json_array_foreach(users, i, u) {
+        /* asked with form=rows: [name, up, down, ...]; a node of the first version
+         * answers objects */
+        int row = json_is_array(u);
+        const char *name = json_string_value(row ? json_array_get(u, 0) : json_object_get(u, "name"));
+        json_int_t up = json_integer_value(row ? json_array_get(u, 1) : json_object_get(u, "up"));
+        json_int_t down = json_integer_value(row ? json_array_get(u, 2) : json_object_get(u, "down"));
+        if (name != NULL && up >= 0 && down >= 0)
+            *added += count(n, i, name, strlen(name), (uint64_t)up + (uint64_t)down, restarted);
+    }
+    snprintf(boot, 40, "%s", b);
+    *ver = json_integer_value(v);
+    json_decref(o);
+    return PN_OK;
 }
 
 static void
@@ -224,6 +303,20 @@ pull_failed(pn_mnode_t *n, int status, const char *why)
         status_to(n, &n->pull, PN_MST_UNAVAILABLE);
 }
 
+/* Pull <n>, directly or (<fallback>) through its fallback route. */
+static void
+send_pull(pn_mnode_t *n, int fallback)
+{
+    pn_manager_t *m = n->m;
+    pn_hclient_tls_t tls;
+    pn_hclient_via_t via = { n->fb_host, n->fb_port, n->fb_auth };
+    n->pull_fallback = fallback;
+    round_add(&m->pulls, &m->pull_t0);
+    n->pull_req = pn_hclient_request(m->loop, n->address, n->port, pn_mnode_tls(n, &tls),
+                                     fallback ? &via : NULL, "GET", n->path_stats, n->token, NULL,
+                                     0, NULL, m->deadline_ms, on_pulled, n);
+}
+
 /* Start the pulls of this round not started yet, up to PN_MGR_PULLS_MAX in
  * flight (each answer is held whole until read: this bounds the memory). */
 static void
@@ -235,11 +328,7 @@ pull_next(pn_manager_t *m)
         if (n->pull_req != NULL || n->pull_round == m->pull_round)
             continue;
         n->pull_round = m->pull_round;
-        round_add(&m->pulls, &m->pull_t0);
-        pn_hclient_tls_t tls;
-        n->pull_req = pn_hclient_request(m->loop, n->address, n->port, pn_mnode_tls(n, &tls), NULL, "GET",
-                                         n->path_stats, n->token, NULL, 0, NULL, m->deadline_ms,
-                                         on_pulled, n);
+        send_pull(n, 0);
     }
 }
 
@@ -247,54 +336,53 @@ static void
 on_pulled(int status, const char *body, size_t len, const char *err, void *ctx)
 {
     pn_mnode_t *n = ctx;
+    int fallback = n->pull_fallback;
     n->pull_req = NULL;
-    pull_next(n->m);            /* the slot goes to the next node of the round */
     round_done(&n->m->pulls, n->m->pull_t0, "pull");
+    if (status == 0 && !fallback && n->fb_host != NULL) {
+        /* not reached directly: once more through the fallback route (it keeps
+         * its slot of the round) */
+        set_error(n->pull_error, "direct: %s%s", err, "");
+        send_pull(n, 1);
+        return;
+    }
+    pull_next(n->m);            /* the slot goes to the next node of the round */
     if (status != 200) {
         pull_failed(n, status, status == 0 ? err : status == 401 ? "refused: wrong node token"
                                                                   : "not a node's answer");
         pn_manager_node_changed(n->m, n);
         return;
     }
-    json_t *o = json_loadb(body, len, 0, NULL), *users = json_object_get(o, "users"), *u;
-    const char *boot = json_string_value(json_object_get(o, "boot"));
-    json_t *ver = json_object_get(o, "version");
-    size_t i;
-    if (!json_is_array(users) || boot == NULL || !json_is_integer(ver)) {
+    char boot[40];
+    int64_t ver;
+    uint64_t added = 0;
+    int restarted = 0;
+    if (read_stats(n, body, len, boot, &ver, &added) != PN_OK) {
         pull_failed(n, status, "not a node's statistics");
-        json_decref(o);
         pn_manager_node_changed(n->m, n);
         return;
     }
-    int restarted = strcmp(boot, n->boot) != 0;
-    uint64_t added = 0;
-    json_array_foreach(users, i, u) {
-        /* asked with form=rows: [name, up, down, ...]; a node of the first version
-         * answers objects */
-        int row = json_is_array(u);
-        const char *name = json_string_value(row ? json_array_get(u, 0) : json_object_get(u, "name"));
-        json_int_t up = json_integer_value(row ? json_array_get(u, 1) : json_object_get(u, "up"));
-        json_int_t down = json_integer_value(row ? json_array_get(u, 2) : json_object_get(u, "down"));
-        if (name != NULL && up >= 0 && down >= 0)
-            added += count(n, name, (uint64_t)up + (uint64_t)down, restarted);
-    }
+    restarted = strcmp(boot, n->boot) != 0;
     snprintf(n->boot, sizeof(n->boot), "%s", boot);
     /* A node that lost what it applied is behind again. */
-    if (json_integer_value(ver) < n->acked) {
-        n->acked = json_integer_value(ver);
+    if (ver < n->acked) {
+        n->acked = ver;
         pn_sync_push(n);
     }
-    json_decref(o);
     n->pulled_at = (int64_t)time(NULL);
     n->since_ms = pn_now_ms();
-    n->pull_error[0] = '\0';
+    if (!fallback)
+        n->pull_error[0] = '\0';
     /* Announced when something moved (the pull time alone does not); a new
      * status is stored at once, counts with the next store of the usage. */
-    if (status_to(n, &n->pull, PN_MST_AVAILABLE))
+    if (status_to(n, &n->pull, fallback ? PN_MST_DIRTY : PN_MST_AVAILABLE))
         pn_manager_node_changed(n->m, n);
     else if (added > 0 || restarted)
         pn_manager_node_moved(n->m, n);
-    pn_manager_bump(n->m, 0);       /* a quota reached: disabled at the next push */
+    if (n->m->quota_hit) {      /* a quota reached: disabled at the next push */
+        n->m->quota_hit = 0;
+        pn_manager_bump(n->m, 0);
+    }
 }
 
 void

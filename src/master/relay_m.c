@@ -9,7 +9,9 @@
 #include "conf/config.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "master/paths.h"
 #include "master/view.h"
+#include "conf/hubjson.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -58,12 +60,6 @@ pn_relay_update(pn_manager_t *m)
     if (m->local_apply == NULL)
         return;
     char *via = m->relay_url ? via_list(m) : xstrdup("");
-    int same = m->relay_via != NULL && strcmp(via, m->relay_via) == 0 &&
-               m->relay_users == m->version;
-    if (same) {
-        free(via);
-        return;
-    }
     json_t *ents = json_array();
     if (m->relay_url != NULL && *via) {
         size_t n = strlen(m->relay_url) + strlen(via) + 8;
@@ -72,16 +68,24 @@ pn_relay_update(pn_manager_t *m)
         json_array_append_new(ents, json_pack("{s:s, s:s}", "name", "relay", "url", url));
         free(url);
     }
+    pn_paths_local_items(m, ents);      /* the relay and reverse paths' entrances */
+    char *sig = json_dumps(ents, JSON_COMPACT);
+    if (m->relay_sig != NULL && strcmp(sig, m->relay_sig) == 0 && m->relay_users == m->version) {
+        pn_conf_wipe_free(sig);
+        json_decref(ents);
+        free(via);
+        return;
+    }
     json_t *o = json_pack("{s:I, s:s, s:s, s:o, s:o}", "version", (json_int_t)++m->relay_version,
                           "updated_at", pn_time_rfc3339((int64_t)time(NULL), at), "updated_by",
                           "relay", "entrances", ents, "users", pn_manager_users_json(m));
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     json_t *res = m->local_apply(m->local_ctx, text, strlen(text), &status, err, field);
-    memset(text, 0, strlen(text));
-    free(text);
+    pn_conf_wipe_free(text);
     if (res == NULL) {
         log_warn("manager: the relay entrance was not applied: %s", err);
+        pn_conf_wipe_free(sig);
         free(via);
         return;
     }
@@ -90,6 +94,8 @@ pn_relay_update(pn_manager_t *m)
         log_info("manager: relay entrance through %s", *via ? via : "no node (none available)");
     free(m->relay_via);
     m->relay_via = via;
+    pn_conf_wipe_free(m->relay_sig);
+    m->relay_sig = sig;
     m->relay_users = m->version;
 }
 
@@ -108,14 +114,7 @@ pn_relay_count(pn_manager_t *m)
         size_t k = (size_t)json_integer_value(i);
         uint64_t total = (uint64_t)json_integer_value(json_array_get(a, 0)) +
                          (uint64_t)json_integer_value(json_array_get(a, 1));
-        if (k >= m->nlocal) {
-            size_t cap = m->nlocal ? m->nlocal : 64;
-            while (cap <= k)
-                cap *= 2;
-            m->local_seen = xrealloc(m->local_seen, cap * sizeof(*m->local_seen));
-            memset(m->local_seen + m->nlocal, 0, (cap - m->nlocal) * sizeof(*m->local_seen));
-            m->nlocal = cap;
-        }
+        m->local_seen = pn_mgr_grow(m->local_seen, &m->nlocal, k, sizeof(*m->local_seen), 0);
         /* The totals of this master's entrances never go back while it runs (an
          * entrance deleted takes its share with it: nothing is counted then). */
         if (total > m->local_seen[k]) {

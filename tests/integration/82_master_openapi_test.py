@@ -534,6 +534,8 @@ def test_contract_walk(master, tmp_path):
     assert r.status == 200, r
     r, _ = call("delete", "/nodes/{id}", {"id": n["id"]})
     assert r.status == 204, r
+    n2 = master.request("post", "/nodes", body={"address": LOOPBACK, "port": free_port(),
+                                                "token": "t"}).json()
     r, _ = call("delete", "/users/{name}", {"name": "walk"})
     assert r.status == 204, r
     r, rel = call("put", "/relay", body={"url": f"proxy://{LOOPBACK}:{free_port()}?allow=127.0.0.0/8"})
@@ -542,6 +544,12 @@ def test_contract_walk(master, tmp_path):
     assert r.status == 200 and rel["url"].startswith("proxy://"), r
     r, rel = call("put", "/relay", body={"url": None})
     assert r.status == 200 and rel["url"] is None, r
+    r, ps = call("put", "/paths", body={"paths": [{"name": "d", "kind": "direct",
+                                                   "url": f"proxy://{LOOPBACK}:{free_port()}",
+                                                   "nodes": [n2["id"]], "groups": ["g"]}]})
+    assert r.status == 200 and ps["paths"][0]["kind"] == "direct" and "key" not in ps["paths"][0], r
+    r, ps = call("get", "/paths")
+    assert r.status == 200 and len(ps["paths"]) == 1, r
 
     # last: rotate the key; the old one stops working at once
     old = master.key
@@ -617,7 +625,8 @@ def valid_body(doc, schema_ref):
                  "UserCreate": {"name": "bodycheck", "password": "pw"},
                  "UserPatch": {"quota": 1},
                  "NodeConfig": {"version": 1},
-                 "RelayPut": {"url": ""}}.get(ref, {}))
+                 "RelayPut": {"url": ""},
+                 "Paths": {"paths": []}}.get(ref, {}))
     return body
 
 

@@ -328,8 +328,10 @@ def test_dashboard_nodes_and_users(postern, tmp_path, www):
                what="the usage settled")
     page_check(f.mgr, "fleet", {"user": {"name": "alice", "usage": usage, "quota": 10 << 20},
                                 "node": {"address": LOOPBACK, "port": f.nodes[1].port, "token": f.nodes[1].key},
-                                "add_user": {"name": "bob", "password": "pw-b", "quota_mib": 5}})
+                                "add_user": {"name": "bob", "password": "pw-b", "quota_mib": 5,
+                                             "group": "gold"}})
     assert f.mgr.ok("GET", "/users/bob")["quota"] == 5 << 20
+    assert f.mgr.ok("GET", "/users/bob")["group"] == "gold"
     assert len(f.mgr.ok("GET", "/nodes")) == 2
 
 
@@ -421,6 +423,10 @@ def test_push_through_the_fallback_route_is_dirty(postern, tmp_path, backends):
         mgr.ok("GET", f"/nodes/{n['id']}")), 10, what="the push through the fallback route")
     assert got["acked"] == got["version"] and got["push_error"].startswith("direct: "), got
     assert node.ok("GET", "/node/config")["version"] == got["version"]
+    # pulls take the same route: `dirty` too, the direct attempt's reason kept
+    got = wait_until(lambda: (lambda x: x["pull_status"] == "dirty" and x)(
+        mgr.ok("GET", f"/nodes/{n['id']}")), 4 * PULL + 5, what="a pull through the fallback route")
+    assert got["pulled_at"] and got["pull_error"].startswith("direct: "), got
     auth = proxy.wait_record(lambda r: r.startswith("Basic "))
     assert base64.b64decode(auth.split()[1]) == b"fb:fb-secret", auth
     assert "fb-secret" not in mgr.p.output()
@@ -429,6 +435,8 @@ def test_push_through_the_fallback_route_is_dirty(postern, tmp_path, backends):
     mgr.ok("POST", "/users", {"name": "g", "password": "pw-g"}, status=201)
     wait_until(lambda: mgr.ok("GET", f"/nodes/{n['id']}")["push_status"] == "unavailable", 10,
                what="unavailable once both routes fail")
+    wait_until(lambda: mgr.ok("GET", f"/nodes/{n['id']}")["pull_status"] == "unavailable",
+               DOWN + 10, what="pull unavailable after the down time without a route")
 
 
 def test_relay_entrance_over_available_nodes(postern, tmp_path, www):
@@ -466,3 +474,82 @@ def test_relay_entrance_over_available_nodes(postern, tmp_path, www):
     f.restart_node(0)
     wait_until(lambda: set(filter(None, f.mgr.ok("GET", "/relay")["via"].split(","))) == both,
                SYNC + 10, what="node 0 back in the relay")
+
+
+def http_get(port, user, pw, wport):
+    return curl_through("-x", f"http://{user}:{pw}@{LOOPBACK}:{port}",
+                        f"http://{LOOPBACK}:{wport}/small.bin", timeout=20)
+
+
+def test_four_paths_per_group(postern, tmp_path, www):
+    """The four paths (docs/master.md "Paths"), each for one group of users, through a
+    manager and two nodes: curl as a SOCKS5 and an HTTP proxy client on each; a user of
+    another group is refused there; each byte counts once, at the entrance it came in."""
+    wport, _, small = www
+    f = Fleet(postern, tmp_path)
+    kinds = {"d": "direct", "r": "relay", "v": "reverse", "m": "remote"}
+    for g in kinds:
+        f.mgr.ok("POST", "/users", {"name": f"u{g}", "password": f"pw-{g}", "group": f"g{g}"},
+                 status=201)
+    f.ids = [f.mgr.ok("POST", "/nodes", {"address": LOOPBACK, "port": n.port, "token": n.key},
+                      status=201)["id"] for n in f.nodes]
+    a, b = f.ids
+    ports = {g: free_port() for g in kinds}
+    tports = {g: free_port() for g in kinds}
+    lo = "127.0.0.0/8"
+    paths = [
+        {"name": "d", "kind": "direct", "groups": ["gd"], "nodes": [a],
+         "url": f"proxy://{LOOPBACK}:{ports['d']}?allow={lo}"},
+        {"name": "r", "kind": "relay", "groups": ["gr"], "exits": [b], "port": tports["r"],
+         "allow": lo, "url": f"proxy://{LOOPBACK}:{ports['r']}"},
+        {"name": "v", "kind": "reverse", "groups": ["gv"], "exits": [a], "port": tports["v"],
+         "manager": LOOPBACK, "allow": lo, "url": f"proxy://{LOOPBACK}:{ports['v']}"},
+        {"name": "m", "kind": "remote", "groups": ["gm"], "nodes": [a], "exits": [b],
+         "port": tports["m"], "allow": lo, "url": f"proxy://{LOOPBACK}:{ports['m']}"},
+    ]
+    # every malformed path names its member; nothing is stored
+    bad = [({"kind": "sideways"}, "paths[1].kind"), ({"exits": None}, "paths[1].exits"),
+           ({"nodes": [a]}, "paths[1].nodes"), ({"exits": ["nope"]}, "paths[1].exits"),
+           ({"url": f"proxy://{LOOPBACK}:1?via=k@1.2.3.4:5"}, "paths[1].url"),
+           ({"groups": ["a b"]}, "paths[1].groups"), ({"allow": "x"}, "paths[1].allow"),
+           ({"port": 70000}, "paths[1].port"), ({"manager": LOOPBACK}, "paths[1].manager")]
+    for change, field in bad:
+        p = {k: v for k, v in dict(paths[1], **change).items() if v is not None}
+        st, v, _ = f.mgr.request("PUT", "/paths", {"paths": [paths[0], p]})
+        assert st == 400 and v["field"] == field and v["error"].startswith(field + ":"), (p, v)
+    st, v, _ = f.mgr.request("POST", "/users", {"name": "x", "password": "p", "group": "a/b"})
+    assert st == 400 and v["field"] == "group", v
+    assert f.mgr.ok("GET", "/paths") == {"paths": []}
+    got = f.mgr.ok("PUT", "/paths", {"paths": paths})
+    assert got == {"paths": paths}, got           # the tunnel keys are never served
+    f.wait_caught_up()
+    for g, port in ports.items():
+        wait_until(lambda: socks_get(port, f"u{g}", f"pw-{g}", wport).stdout == small, 30,
+                   what=f"a transfer through the {kinds[g]} path (SOCKS5)")
+        assert http_get(port, f"u{g}", f"pw-{g}", wport).stdout == small, kinds[g]
+        other = "ud" if g != "d" else "ur"
+        assert socks_get(port, other, f"pw-{other[1]}", wport).returncode != 0, kinds[g]
+    # the exits run the tunnels (node a: the reverse path's client; b: relay and remote)
+    tuns = [{t["name"] for t in n.ok("GET", "/node/stats")["tunnels"]} for n in f.nodes]
+    assert tuns == [{"exit.v"}, {"exit.r", "exit.m"}], tuns
+    # counted once, at the entrance: direct and remote on node a, relay and reverse on
+    # the manager; the exits count nobody's bytes
+    for g in kinds:
+        wait_until(lambda: f.user(f"u{g}")["usage"] >= 2 * len(small), 4 * PULL + 10,
+                   what=f"u{g}'s usage")
+        if g in "dm":       # the manager's usage is node a's count (the counters settle)
+            wait_until(lambda: node_total(f.nodes[0], f"u{g}") >= 2 * len(small) and
+                       f.user(f"u{g}")["usage"] == node_total(f.nodes[0], f"u{g}"),
+                       4 * PULL + 10, what=f"u{g}'s usage equal to node a's count")
+        else:
+            assert node_total(f.nodes[0], f"u{g}") == 0, g
+        assert node_total(f.nodes[1], f"u{g}") == 0, g
+        assert f.user(f"u{g}")["usage"] < 3 * len(small), (g, f.user(f"u{g}"))
+    # a user moved to another group leaves the path's entrance (its own users file)
+    gfile = f.nodes[0].db + ".users.path.d.json"
+    assert [u["name"] for u in json.load(open(gfile))["users"]] == ["ud"]
+    f.mgr.ok("PATCH", "/users/ud", {"group": "gr"})
+    wait_until(lambda: socks_get(ports["d"], "ud", "pw-d", wport).returncode != 0, 15,
+               what="ud refused on the direct path once in another group")
+    wait_until(lambda: socks_get(ports["r"], "ud", "pw-d", wport).stdout == small, 15,
+               what="ud through the relay path of its new group")

@@ -22,10 +22,10 @@
 //            builder makes a tunnel's server and client URLs and creates both
 //            ("<alias>-server", "<alias>-client" rows appear).
 //   fleet    POSTERN_WEB_EXPECT='{"user":{"name":..,"usage":N,"quota":Q},"node":{"address":..,
-//            "port":..,"token":..},"add_user":{"name":..,"password":..,"quota_mib":M}}': the
+//            "port":..,"token":..},"add_user":{"name":..,"password":..,"quota_mib":M,"group"?:..}}': the
 //            Users table shows the user's quota bar at N of Q; a node added from the form
 //            appears and its push status becomes available; a user added from the form
-//            appears, active, with a bar of M MiB; a bad node body shows the API's
+//            appears, active, with a bar of M MiB (and its group); a bad node body shows the API's
 //            "<field>: <reason>" (docs/master.md "Manager"). The token is never shown.
 // The key comes in the environment, never on the command line. POSTERN_WEB_WAIT (seconds,
 // default 20) bounds each wait; CHROMIUM names the browser (default /usr/bin/chromium).
@@ -223,11 +223,13 @@ async function checkFleet(page) {
   await page.getByTestId("user-name").fill(e.add_user.name);
   await page.getByTestId("user-password").fill(e.add_user.password);
   await page.getByTestId("user-quota").fill(String(e.add_user.quota_mib));
+  await page.getByTestId("user-group").fill(e.add_user.group || "");
   await page.getByTestId("user-add").click();
   const arow = page.locator(`[data-testid="user-row"][data-name="${e.add_user.name}"]`);
   await arow.waitFor({ state: "visible", timeout: WAIT });
-  await waitFor("the new user active with its bar", async () => (await arow.getAttribute("data-active")) === "true" &&
-    Number(await arow.getByTestId("quota-bar").getAttribute("max")) === e.add_user.quota_mib * 1048576);
+  await waitFor("the new user active with its bar and group", async () => (await arow.getAttribute("data-active")) === "true" &&
+    Number(await arow.getByTestId("quota-bar").getAttribute("max")) === e.add_user.quota_mib * 1048576 &&
+    (await arow.getAttribute("data-group")) === (e.add_user.group || ""));
   checks++;
 }
 

@@ -101,7 +101,8 @@
       tr.dataset.testid = 'user-row';
       tr.dataset.name = u.name;
       tr.dataset.active = String(u.active);
-      tr.append(cell(u.name, '', 'user-cell'));
+      tr.dataset.group = u.group || '';
+      tr.append(cell(u.group ? `${u.name} (${u.group})` : u.name, '', 'user-cell'));
       const st = cell('', '', '');
       st.append(pill(u.active ? 'available' : 'unavailable', 'user-state'));
       st.lastChild.textContent = u.active ? 'active' : (u.enabled ? 'over quota or expired' : 'disabled');
@@ -166,6 +167,8 @@
     const mib = $('user-quota').value.trim();
     const body = { name: $('user-name').value.trim(), password: $('user-password').value };
     if (mib) body.quota = Math.round(Number(mib) * 1048576);
+    const group = $('user-group').value.trim();
+    if (group) body.group = group;
     showError('user-error', '');
     try {
       await call('POST', '/users', body);
