@@ -12,7 +12,10 @@
  * bytes, chunked (decoded here) or runs to the close. After a whole exchange
  * the pair is kept at rest (the router keeps its exchange and data connection)
  * for a later stream. A request body without content-length is held (64 KiB
- * at most) until its end, then sent with its length.
+ * at most) until its end, then sent with its length. Two kinds of stream
+ * start at their head and never hold: an h2c stream (h2gw_h2c.c) and an
+ * RFC 8441 WebSocket (extended CONNECT: an HTTP/1.1 upgrade for the owner,
+ * whose 101 becomes 200 and then a byte relay in DATA, h2gw_resp.c).
  *
  * Limits beyond nghttp2's own (max outbound ACKs, settings per frame): 100
  * streams at once, request fields at most 16 KiB or 100 per stream (an HPACK
@@ -27,8 +30,10 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/xprt_mem.h"
+#include "tls/tls.h"
 
 #include <nghttp2/nghttp2.h>
+#include <openssl/evp.h>
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -146,6 +151,8 @@ on_header(nghttp2_session *ns, const nghttp2_frame *f, const uint8_t *name, size
     } else if ((nlen == 10 && memcmp(n, ":authority", 10) == 0) ||
                (nlen == 4 && memcmp(n, "host", 4) == 0 && s->authority[0] == '\0')) {
         snprintf(s->authority, sizeof(s->authority), "%.*s", (int)vlen, v);
+    } else if (nlen == 9 && memcmp(n, ":protocol", 9) == 0) {
+        s->ws = vlen == 9 && strncasecmp(v, "websocket", 9) == 0 ? 1 : -1;
     } else if (nlen == 2 && memcmp(n, "te", 2) == 0) {
         s->te_trailers = vlen == 8 && memcmp(v, "trailers", 8) == 0;   /* h2c passes it on */
     } else if (n[0] == ':' || (nlen == 4 && memcmp(n, "host", 4) == 0)) {
@@ -197,9 +204,16 @@ stream_start(struct h2s *s)
     char *head = NULL;
     size_t hl = 0;
     char line[64];
-    if (s->method[0] == '\0' || s->path == NULL || strcmp(s->method, "CONNECT") == 0) {
+    uint8_t key[16];
+    char key64[32];
+    if (s->method[0] == '\0' || s->path == NULL ||
+        (strcmp(s->method, "CONNECT") == 0) != (s->ws == 1) || pn_random(key, sizeof(key)) != 0) {
         nghttp2_submit_rst_stream(c->s, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_PROTOCOL_ERROR);
         return;
+    }
+    if (s->ws == 1) {           /* RFC 8441: the service gets an HTTP/1.1 WebSocket upgrade */
+        snprintf(s->method, sizeof(s->method), "GET");
+        EVP_EncodeBlock((unsigned char *)key64, key, sizeof(key));
     }
     pn_h2gw_append(&head, &hl, s->method, strlen(s->method));
     pn_h2gw_append(&head, &hl, " ", 1);
@@ -207,6 +221,11 @@ stream_start(struct h2s *s)
     pn_h2gw_append(&head, &hl, " HTTP/1.1\r\nHost: ", 17);
     pn_h2gw_append(&head, &hl, s->authority, strlen(s->authority));
     pn_h2gw_append(&head, &hl, "\r\n", 2);
+    if (s->ws == 1) {
+        snprintf(line, sizeof(line), "Sec-WebSocket-Key: %s\r\n", key64);
+        pn_h2gw_append(&head, &hl, "Connection: Upgrade\r\nUpgrade: websocket\r\n", 41);
+        pn_h2gw_append(&head, &hl, line, strlen(line));
+    }
     if (s->flen > 0)
         pn_h2gw_append(&head, &hl, s->fields, s->flen);
     if (s->clen > 0) {
@@ -221,7 +240,7 @@ stream_start(struct h2s *s)
     pn_h2gw_append(&head, &hl, "\r\n", 2);
     s->body_none = strcmp(s->method, "HEAD") == 0;
     p[1] = NULL;
-    s->m = s->h2c ? NULL : idle_take(c);    /* h2c: a fresh pair, relayed after the 101 */
+    s->m = s->h2c || s->ws ? NULL : idle_take(c);    /* h2c: a fresh pair, relayed after the 101 */
     s->reused = s->m != NULL;
     if (s->m == NULL) {
         pn_xprt_mem_pair(p, H2_PAIR_WINDOW, 0);
@@ -275,7 +294,7 @@ on_frame_recv(nghttp2_session *ns, const nghttp2_frame *f, void *arg)
         c->h2c != NULL && s->path != NULL && strcmp(s->method, "CONNECT") != 0)
         s->h2c = c->h2c(s->authority, s->path, c->arg) ? 1 : 0;    /* streams at once, no hold */
     if (s->m == NULL && (f->hd.type == NGHTTP2_DATA || (f->hd.flags & NGHTTP2_FLAG_END_HEADERS)) &&
-        (s->end_in || s->content_length >= 0 || s->h2c))
+        (s->end_in || s->content_length >= 0 || s->h2c || s->ws))
         stream_start(s);
     else if (s->m != NULL)
         stream_step(s);
@@ -501,6 +520,7 @@ pn_h2gw_new(ev_loop_t *loop, pn_xprt_t *x, const char *who, pn_h2gw_stream_cb st
     nghttp2_settings_entry iv[] = {
         { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_STREAMS_MAX },
         { NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, H2_HEAD_MAX },
+        { NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1 },    /* WebSocket (RFC 8441) */
     };
     nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
     ev_timer_arm(c->idle, H2_IDLE_MS);

@@ -3,7 +3,9 @@
  * (core/xprt_mem.h) on which the owner reads "METHOD path HTTP/1.0", Host
  * (from :authority), the fields and the body, and writes an HTTP/1.x
  * response (Content-Length or close-delimited), which goes back to the user
- * as HEADERS and DATA. The hub's HTTP/2 users (modes/hub_h2.c) use it.
+ * as HEADERS and DATA. The hub's HTTP/2 users (modes/hub_h2.c) use it. An
+ * extended CONNECT (RFC 8441, :protocol websocket) comes out as an HTTP/1.1
+ * WebSocket upgrade; its 101 goes back as 200, then the bytes both ways.
  * Abuse limits and the log lines are in h2gw.c's header. */
 #ifndef PN_TLS_H2GW_H
 #define PN_TLS_H2GW_H

@@ -79,6 +79,7 @@ struct h2s {
     /* h2c (h2gw_h2c.c): the stream goes through as HTTP/2 */
     int h2c;                            /* 1: waiting for the router's 101; 2: relaying */
     int te_trailers;                    /* the user sent "te: trailers" */
+    int ws;                             /* extended CONNECT (RFC 8441): 1 websocket, -1 another */
     nghttp2_session *up;                /* owned: the client session to the service over <m> */
     int32_t uid;                        /* the stream on <up> */
     int udeferred;                      /* <up>'s request body waits for the user's bytes */

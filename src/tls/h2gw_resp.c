@@ -155,6 +155,11 @@ pn_h2gw_submit_head(struct h2s *s, size_t end)
     status[3] = '\0';
     int code = atoi(status);
     s->keep = p[7] == '1';         /* HTTP/1.1: keep-alive unless it says close */
+    int tunnel = s->ws == 1 && code == 101;     /* RFC 8441: 200, then the frames both ways */
+    if (tunnel) {
+        memcpy(status, "200", 4);
+        code = 200;
+    }
     if (code < 200) {           /* interim: the final head follows */
         memmove(s->rb, s->rb + end, s->rlen - end);
         s->rlen -= end;
@@ -171,7 +176,8 @@ pn_h2gw_submit_head(struct h2s *s, size_t end)
         if (nl == 10 && memcmp(name, "connection", 10) == 0 &&
             memmem(v, (size_t)(ve - v), "close", 5) != NULL)
             s->keep = 0;
-        if (!hop_field(name, nl)) {
+        if (!hop_field(name, nl) &&
+            !(tunnel && nl == 20 && memcmp(name, "sec-websocket-accept", 20) == 0)) {
             if (nl == 14 && memcmp(name, "content-length", 14) == 0)
                 s->rem = strtoll(v, NULL, 10);
             nv[n++] = (nghttp2_nv){ (uint8_t *)name, (uint8_t *)v, nl, (size_t)(ve - v),
@@ -180,6 +186,10 @@ pn_h2gw_submit_head(struct h2s *s, size_t end)
     }
     if (code == 204 || code == 304)
         s->body_none = 1;
+    if (tunnel) {
+        s->chunked = 0;
+        s->rem = -1;                /* the service's frames, up to its close */
+    }
     if (s->body_none) {
         s->chunked = 0;
         s->rem = -1;

@@ -4,7 +4,9 @@ service that speaks HTTP/2 without TLS (python3-h2 here): each message the user 
 echoed before the user sends the next (both directions interleaved on one stream), and the
 service's trailers (grpc-status) reach the user; a trailers-only answer too. The hub's pages
 still answer before the service (401 of an h2c route with auth=); an HTTP/1.1 user of an h2c
-route gets 502. One hub and one agent serve the module."""
+route gets 502. WebSocket over HTTP/2 (RFC 8441 extended CONNECT, :protocol websocket) to an
+HTTP/1.1 WebSocket service (python3-websockets): 200, then masked frames echoed. One hub and
+one agent serve the module."""
 import os
 import socket
 import ssl
@@ -79,7 +81,9 @@ def hub2c(tmp_path_factory):
     c = TlsHub(tmp_path_factory.mktemp("hubh2c"), "w", "*.h2c.hub.test", [account("h2c")])
     try:
         c.svc = c.st.tcp(h2c_service, name="h2c")
+        c.ws = c.st.ws_echo()
         c.st.agent(c.hub, c.acct["token"], [
+            Route("http", c.ws.port, host="w.h2c.hub.test"),
             Route("http", c.svc.port, host="g.h2c.hub.test", proto="h2c"),
             Route("http", c.svc.port, host="p.h2c.hub.test", proto="h2c", auth=auth_spec("u", "pw")),
         ])
@@ -205,3 +209,41 @@ def test_pages_before_the_service_and_http1_refused(h):
              "--http1.1", "-s", "-o", "-", "-w", "|%{http_code}", f"https://g.h2c.hub.test:{port}/x")
     body, _, code = r.stdout.decode().rpartition("|")
     assert code == "502" and "HTTP/2 only" in body, r.stdout
+
+
+def ws_frame(payload, opcode=1):
+    """A client's (masked) WebSocket frame of <payload> (< 64 KiB)."""
+    mask = os.urandom(4)
+    head = bytes([0x80 | opcode])
+    n = len(payload)
+    head += bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big")
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def test_websocket_over_h2_extended_connect(h):
+    need_h2()
+    u = User(h, "w.h2c.hub.test")
+    try:
+        u.events(lambda e: isinstance(e, h2.events.RemoteSettingsChanged))
+        assert u.c.remote_settings.enable_connect_protocol == 1
+        sid = u.c.get_next_available_stream_id()
+        u.c.send_headers(sid, [(":method", "CONNECT"), (":protocol", "websocket"),
+                               (":scheme", "https"), (":authority", u.name), (":path", "/ws"),
+                               ("sec-websocket-version", "13")])
+        u.flush()
+        evs = u.events(lambda e: isinstance(e, h2.events.ResponseReceived))
+        fields = dict([e for e in evs if isinstance(e, h2.events.ResponseReceived)][0].headers)
+        assert fields[":status"] == "200" and "sec-websocket-accept" not in fields, fields
+        for i in range(3):
+            msg = f"hello {i}".encode() * (1 + 500 * (i == 1))
+            send_chunks(u.c, sid, ws_frame(msg))
+            u.flush()
+            got = b""
+            hl = 2 if len(msg) < 126 else 4
+            while len(got) < hl + len(msg):
+                evs = u.events(lambda e: isinstance(e, h2.events.DataReceived))
+                got += b"".join(e.data for e in evs if isinstance(e, h2.events.DataReceived))
+            assert got[0] == 0x81 and got[hl:] == msg, got[:20]
+        assert h.ws.messages >= 3
+    finally:
+        u.close()
