@@ -283,11 +283,11 @@ on_data(pn_xprt_t *data, const uint8_t *id, void *arg)
     x->st = HX_XFER;
     ev_defer_schedule(x->kick);
     uint8_t *buf = x->h2c ? bb(x) : NULL;
-    if (buf != NULL) {      /* h2c: tls/h2gw.c gets a 101 and the rewritten head, not the agent */
+    x->ooff = x->h2c ? x->olen : x->ooff;   /* h2c: the head never goes to the agent */
+    if (buf != NULL) {      /* but to tls/h2gw.c, after a 101 (no buffer: 504 in time) */
         memcpy(buf, "HTTP/1.1 101 h2c\r\n\r\n", 20);
         memcpy(buf + 20, x->ob, x->olen);
         x->blen = 20 + x->olen;
-        x->ooff = x->olen;
         x->upgrade_req = 1;
     }
 }

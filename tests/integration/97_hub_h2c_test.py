@@ -40,7 +40,8 @@ def send_chunks(c, sid, data):
 def h2c_service(backend, conn):
     """An HTTP/2 service without TLS: a request gets its head at once, then the bytes of each
     DATA in upper case, and at the request's end trailers grpc-status 0; /fail answers
-    trailers-only (grpc-status 12). The request's fields are recorded."""
+    trailers-only (grpc-status 12), /drop its head and then closes the connection. The
+    request's fields are recorded."""
     c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False,
                                                              header_encoding="utf-8"))
     c.initiate_connection()
@@ -53,6 +54,10 @@ def h2c_service(backend, conn):
             if isinstance(ev, h2.events.RequestReceived):
                 fields = dict(ev.headers)
                 backend.record(fields)
+                if fields[":path"] == "/drop":     # the head, then the connection goes
+                    c.send_headers(ev.stream_id, [(":status", "200")])
+                    conn.sendall(c.data_to_send())
+                    return
                 if fields[":path"] == "/fail":
                     c.send_headers(ev.stream_id, [(":status", "200"),
                                                   ("content-type", "application/grpc"),
@@ -245,5 +250,26 @@ def test_websocket_over_h2_extended_connect(h):
                 got += b"".join(e.data for e in evs if isinstance(e, h2.events.DataReceived))
             assert got[0] == 0x81 and got[hl:] == msg, got[:20]
         assert h.ws.messages >= 3
+    finally:
+        u.close()
+
+
+def test_resets_both_ways(h):
+    """The service's connection lost mid-stream resets the user's stream; a user's reset of
+    a stream in flight ends it at the service; the connection serves the next stream."""
+    need_h2()
+    u = User(h, "g.h2c.hub.test")
+    try:
+        sid = u.request("/drop")
+        evs = u.events(lambda e: isinstance(e, h2.events.StreamReset) and e.stream_id == sid)
+        assert any(isinstance(e, h2.events.ResponseReceived) for e in evs), evs
+        sid = u.request("/pkg.Echo/Cancelled")
+        u.events(lambda e: isinstance(e, h2.events.ResponseReceived) and e.stream_id == sid)
+        u.c.reset_stream(sid)
+        u.flush()
+        sid = u.request("/pkg.Echo/After", end=True)
+        evs = u.events(lambda e: isinstance(e, h2.events.StreamEnded) and e.stream_id == sid)
+        tr = [e for e in evs if isinstance(e, h2.events.TrailersReceived) and e.stream_id == sid]
+        assert tr and dict(tr[0].headers)["grpc-status"] == "0", evs
     finally:
         u.close()
