@@ -149,6 +149,12 @@ class User:
                 return got
         raise AssertionError(f"no awaited event within {timeout}s: {got}")
 
+    def finish(self, sid, kind):
+        """Events until stream <sid> ends: (the first of <kind> on it or None, all events)."""
+        evs = self.events(lambda e: isinstance(e, h2.events.StreamEnded) and e.stream_id == sid)
+        got = [e for e in evs if isinstance(e, kind) and e.stream_id == sid]
+        return (got[0] if got else None), evs
+
     def close(self):
         self.sock.close()
 
@@ -182,10 +188,8 @@ def test_bidirectional_stream_with_trailers(h):
         assert rec["te"] == "trailers" and rec["x-forwarded-proto"] == "https"
         assert rec["x-forwarded-for"] == "127.0.0.1"
         # A trailers-only answer on the same connection: HEADERS with END_STREAM.
-        sid = u.request("/fail", end=True)
-        evs = u.events(lambda e: isinstance(e, h2.events.StreamEnded) and e.stream_id == sid)
-        resp = [e for e in evs if isinstance(e, h2.events.ResponseReceived) and e.stream_id == sid]
-        assert resp and dict(resp[0].headers)["grpc-status"] == "12", evs
+        resp, evs = u.finish(u.request("/fail", end=True), h2.events.ResponseReceived)
+        assert resp and dict(resp.headers)["grpc-status"] == "12", evs
     finally:
         u.close()
 
@@ -267,9 +271,7 @@ def test_resets_both_ways(h):
         u.events(lambda e: isinstance(e, h2.events.ResponseReceived) and e.stream_id == sid)
         u.c.reset_stream(sid)
         u.flush()
-        sid = u.request("/pkg.Echo/After", end=True)
-        evs = u.events(lambda e: isinstance(e, h2.events.StreamEnded) and e.stream_id == sid)
-        tr = [e for e in evs if isinstance(e, h2.events.TrailersReceived) and e.stream_id == sid]
-        assert tr and dict(tr[0].headers)["grpc-status"] == "0", evs
+        tr, evs = u.finish(u.request("/pkg.Echo/After", end=True), h2.events.TrailersReceived)
+        assert tr and dict(tr.headers)["grpc-status"] == "0", evs
     finally:
         u.close()
