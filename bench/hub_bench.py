@@ -21,7 +21,8 @@ With --h2, instead: HTTPS with HTTP/2 from the users, TLS terminated by the rela
 the same nginx backend (HTTP/1.1): nginx (ssl http2, proxy_pass with keepalive), haproxy
 (bind ssl alpn h2, mode http) and the postern hub (https= certs=, one agent); h2load -c1
 -m100 (one connection, 100 concurrent streams) for a 1 KiB and a 64 KiB file: requests/s and
-mean request time, and each ratio of the hub to the better of nginx and haproxy.
+mean request time, p99 (from h2load --log-file), and the hub's ratios to the better of
+nginx and haproxy (req/s: the higher; p99: the lower).
 
 Prints one markdown table with each postern row's ratio to direct, to the best peer (nginx
 or haproxy) and, for the hub, to the reverse tunnel; writes it with the machine and the
@@ -278,12 +279,24 @@ H2_PATHS = [("nginx h2", h2_nginx, "nginx"), ("haproxy h2", h2_haproxy, "haproxy
             ("postern hub h2", h2_hub, None)]
 
 
-def h2load(port, url, seconds):
-    """h2load -c1 -m100 for <seconds> (1 s warm-up): (req/s, mean request ms, failed) or None."""
+def h2load(port, url, seconds, log_dir):
+    """h2load -c1 -m100 for <seconds> (1 s warm-up): (req/s, mean request ms, failed, p99 ms)
+    or None. The p99 comes from h2load's --log-file (a line per request: start, status,
+    duration in microseconds)."""
+    log = os.path.join(log_dir, f"h2load-{port}-{url.strip('/')}.log")
     r = subprocess.run(["h2load", "-c", "1", "-m", "100", "-D", str(seconds), "--warm-up-time=1",
-                        f"--connect-to={LOOP}:{port}", f"https://{HOST}:{port}{url}"],
+                        f"--log-file={log}", f"--connect-to={LOOP}:{port}",
+                        f"https://{HOST}:{port}{url}"],
                        capture_output=True, text=True, timeout=seconds + 60)
     out = r.stdout
+    durs = []
+    with open(log) as f:
+        for line in f:
+            cols = line.split()
+            if len(cols) >= 3 and cols[1].isdigit():
+                durs.append(int(cols[2]))
+    durs.sort()
+    p99 = durs[min(len(durs) - 1, int(len(durs) * 0.99))] / 1000 if durs else float("nan")
     rps = re.search(r"finished in [^,]+, ([0-9.]+) req/s", out)
     mean = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", out)
     fail = re.search(r"requests: .* (\d+) failed", out)
@@ -291,7 +304,7 @@ def h2load(port, url, seconds):
         return None
     m = mean.group(1)
     ms = float(m[:-2]) if m.endswith("ms") else float(m[:-2]) / 1000 if m.endswith("us") else float(m[:-1]) * 1000
-    return float(rps.group(1)), ms, int(fail.group(1)) if fail else 0
+    return float(rps.group(1)), ms, int(fail.group(1)) if fail else 0, p99
 
 
 def h2_main(a, env, tg):
@@ -304,25 +317,27 @@ def h2_main(a, env, tg):
         try:
             port, _ = setup(env, procs, tg, tls)
             for size, _ in SIZES:
-                res[(name, size)] = h2load(port, f"/{size}", a.seconds)
+                res[(name, size)] = h2load(port, f"/{size}", a.seconds, env.tmp)
                 print(f"  {name} /{size}: {res[(name, size)]}", file=sys.stderr, flush=True)
         finally:
             procs.stop_all()
-    rows = ["| path | size | req/s | mean request ms | failed | hub req/s vs best peer | hub mean vs best peer |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| path | size | req/s | mean request ms | p99 ms | failed | hub req/s vs best peer "
+            "| hub p99 vs best peer |",
+            "|---|---|---|---|---|---|---|---|"]
     for size, _ in SIZES:
         peers = [res.get((n, size)) for n in ("nginx h2", "haproxy h2") if res.get((n, size))]
         best_rps = max((p[0] for p in peers), default=None)
-        best_ms = min((p[1] for p in peers), default=None)
+        best_p99 = min((p[3] for p in peers), default=None)
         for name, *_ in H2_PATHS:
             r = res.get((name, size))
             if r is None:
-                rows.append(f"| {name} | {size} | failed | | | | |")
+                rows.append(f"| {name} | {size} | failed | | | | | |")
                 continue
-            ratio = ratio_ms = ""
+            ratio = ratio_p99 = ""
             if name.startswith("postern") and best_rps:
-                ratio, ratio_ms = f"{r[0] / best_rps:.2f}x", f"{r[1] / best_ms:.2f}x"
-            rows.append(f"| {name} | {size} | {r[0]:.0f} | {r[1]:.2f} | {r[2]} | {ratio} | {ratio_ms} |")
+                ratio, ratio_p99 = f"{r[0] / best_rps:.2f}x", f"{r[3] / best_p99:.2f}x"
+            rows.append(f"| {name} | {size} | {r[0]:.0f} | {r[1]:.2f} | {r[3]:.2f} | {r[2]} | {ratio} "
+                        f"| {ratio_p99} |")
     return "\n".join(rows)
 
 

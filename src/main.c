@@ -40,7 +40,7 @@ static const char usage[] =
 "      hub agent: publishes each route (type tcp, udp, http, https) of a local\n"
 "      service; options port=, host=, group=, group_key=, probe=tcp|http:<path>,\n"
 "      probe_interval=5s, name=; http: path=, host_header=, auth=, allow=,\n"
-"      redirect=https. SIGHUP re-reads config= (unchanged routes stay)\n"
+"      redirect=https, proto=h2c. SIGHUP re-reads config= (unchanged routes stay)\n"
 "      hubs=<host>:<port>,...: other hubs of a cluster, tried in turn when the\n"
 "      session ends (the routes are claimed again there)\n"
 "  postern proxy://[<host>]:<port>?users=<file>[&allow=<cidr>,...][&ss=[<host>]:<port>]\n"

@@ -89,6 +89,7 @@ typedef struct pn_conf_route {
     char *auth;                     /* owned; "<user>:sha256$<salt hex>$<hash hex>" */
     char *allow;                    /* owned; client networks "<ip>[/<bits>];...", as written */
     int redirect;                   /* 1: requests on http= get 308 to https:// */
+    int h2c;                        /* 1: the local service speaks HTTP/2 without TLS (proto=h2c) */
 } pn_conf_route_t;
 
 /** Parse one URL route: <type> is the parameter name ("tcp", "udp", "http",

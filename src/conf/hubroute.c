@@ -59,10 +59,10 @@ is_port_type(enum pn_conf_route_type t)
  * after "type" and "local". Bit i of a seen-mask stands for route_opts[i]. */
 static const char *const route_opts[] = {
     "port", "host", "group", "group_key", "probe", "probe_interval", "name",
-    "path", "host_header", "auth", "allow", "redirect", NULL,
+    "path", "host_header", "auth", "allow", "redirect", "proto", NULL,
 };
 
-/* The http-only rules (path, host_header, auth, allow, redirect) into <r>. */
+/* The http-only rules (path, host_header, auth, allow, redirect, proto) into <r>. */
 static int
 route_http_opt(pn_conf_route_t *r, const char *opt, const char *val, char *what)
 {
@@ -104,6 +104,10 @@ route_http_opt(pn_conf_route_t *r, const char *opt, const char *val, char *what)
                               pn_conf_shown(val, v));
         free(list);
         r->allow = xstrdup(val);
+    } else if (strcmp(opt, "proto") == 0) {
+        if (strcmp(val, "h2c") != 0 && strcmp(val, "http/1.1") != 0)
+            return pn_err_set(what, "\"%s\" is not h2c or http/1.1", pn_conf_shown(val, v));
+        r->h2c = strcmp(val, "h2c") == 0;
     } else { /* redirect */
         if (strcmp(val, "https") != 0)
             return pn_err_set(what, "\"%s\" is not https", pn_conf_shown(val, v));
@@ -142,7 +146,7 @@ route_opt(pn_conf_route_t *r, const char *opt, const char *val, char *what)
     char v[SHOWN_LEN];
     uint64_t n;
     if (strcmp(opt, "path") == 0 || strcmp(opt, "host_header") == 0 || strcmp(opt, "auth") == 0 ||
-        strcmp(opt, "allow") == 0 || strcmp(opt, "redirect") == 0)
+        strcmp(opt, "allow") == 0 || strcmp(opt, "redirect") == 0 || strcmp(opt, "proto") == 0)
         return route_http_opt(r, opt, val, what);
     if (strcmp(opt, "port") == 0) {
         if (!is_port_type(r->type))
@@ -276,7 +280,7 @@ pn_conf_route_parse(const char *type, const char *value, pn_conf_route_t *out, c
                 break;
         if (route_opts[k] == NULL) {
             pn_err_set(err, "%s: unknown option \"%s\" (expected port, host, group, group_key, "
-                       "probe, probe_interval, name, path, host_header, auth, allow or redirect)",
+                       "probe, probe_interval, name, path, host_header, auth, allow, redirect or proto)",
                        type, pn_conf_shown(item, v));
             goto fail;
         }
@@ -309,7 +313,7 @@ route_json(const pn_conf_place_t *p, json_t *o, pn_conf_route_t *r)
 {
     static const char *const members[] = {
         "type", "local", "port", "host", "group", "group_key", "probe", "probe_interval", "name",
-        "path", "host_header", "auth", "allow", "redirect", NULL,
+        "path", "host_header", "auth", "allow", "redirect", "proto", NULL,
     };
     char what[PN_ERR_LEN], v[SHOWN_LEN];
     const char *member;
@@ -420,7 +424,8 @@ pn_conf_route_equal(const pn_conf_route_t *a, const pn_conf_route_t *b)
            str_eq(a->host, b->host) && str_eq(a->group, b->group) &&
            str_eq(a->group_key, b->group_key) && str_eq(a->probe_path, b->probe_path) &&
            str_eq(a->path, b->path) && str_eq(a->host_header, b->host_header) &&
-           str_eq(a->auth, b->auth) && str_eq(a->allow, b->allow) && a->redirect == b->redirect;
+           str_eq(a->auth, b->auth) && str_eq(a->allow, b->allow) && a->redirect == b->redirect &&
+           a->h2c == b->h2c;
 }
 
 void

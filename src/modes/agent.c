@@ -135,6 +135,7 @@ route_register(struct aroute *r)
     snprintf(m.auth, sizeof(m.auth), "%s", r->spec.auth ? r->spec.auth : "");
     snprintf(m.allow, sizeof(m.allow), "%s", r->spec.allow ? r->spec.allow : "");
     m.redirect = (uint8_t)r->spec.redirect;
+    m.h2c = (uint8_t)r->spec.h2c;
     send_route(ag, PN_FT_ROUTE_ADD, &m);
     memset(m.group_key, 0, sizeof(m.group_key));
     r->state = ROUTE_ASKED;

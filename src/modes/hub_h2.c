@@ -1,13 +1,19 @@
 /* modes/hub_h2.c: the hub's HTTP/2 users (modes/hub_h2.h): each connection is
  * a gateway (tls/h2gw.h) whose streams, HTTP/1.0 byte streams, are served by
  * the HTTP router as terminated-TLS exchanges without the port's gate (their
- * heads are written whole at once). */
+ * heads are written whole at once). A stream whose route's service speaks
+ * HTTP/2 (proto=h2c, hub_rules.h) is marked so: the router answers it with
+ * a 101 and a relay, and the gateway speaks h2c through it. */
 #include "modes/hub_h2.h"
 #include "modes/hub_http.h"
+#include "modes/hub_reg.h"
+#include "modes/hub_rules.h"
 #include "core/mem.h"
+#include "route/http.h"
 #include "tls/h2gw.h"
 
 #include <stdio.h>
+#include <string.h>
 
 struct h2u {
     pn_list_t node;             /* in hub.h2_conns */
@@ -17,10 +23,42 @@ struct h2u {
 };
 
 static void
-on_stream(pn_xprt_t *stream, void *arg)
+on_stream(pn_xprt_t *stream, int h2c, void *arg)
 {
     struct h2u *u = arg;
-    hub_http_user(u->h, stream, &u->peer, &u->local, HUB_HTTP_TLS | HUB_HTTP_STREAM);
+    hub_http_user(u->h, stream, &u->peer, &u->local,
+                  HUB_HTTP_TLS | HUB_HTTP_STREAM | (h2c ? HUB_HTTP_H2C : 0));
+}
+
+static struct hroute *
+route_by_key(void *ctx, const char *key)
+{
+    return hub_reg_by_host(ctx, PN_RT_HTTP, key);
+}
+
+/* The route the router will find for this request (the same parser and
+ * lookup): does its service speak h2c? */
+static int
+is_h2c(const char *authority, const char *path, void *arg)
+{
+    struct h2u *u = arg;
+    size_t cap = strlen(authority) + strlen(path) + 32, used;
+    char *head = xmalloc(cap);
+    int n = snprintf(head, cap, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, authority);
+    pn_http_msg_t *m = pn_http_msg_new(PN_HTTP_REQUEST);
+    enum pn_http_state hs;
+    const char *why;
+    int bad, h2c = 0;
+    if (pn_http_msg_feed(m, (const uint8_t *)head, (size_t)n, &used, &hs, &why) == PN_OK &&
+        hs != PN_HTTP_IN_HEAD) {
+        const char *host = pn_http_msg_head(m)->host;
+        struct hroute *r = host[0] ? hub_rules_find(host, (const uint8_t *)head, (size_t)n, &bad,
+                                                    route_by_key, u->h->reg) : NULL;
+        h2c = r != NULL && hub_rules_h2c(r);
+    }
+    pn_http_msg_free(m);
+    free(head);
+    return h2c;
 }
 
 static void
@@ -48,6 +86,7 @@ hub_h2_user(struct hub *h, pn_xprt_t *x, const pn_addr_t *peer, const pn_addr_t 
     snprintf(who, sizeof(who), "hub: h2: %s", pn_addr_str(peer, ip));
     pn_list_add(&h->h2_conns, &u->node);
     u->gw = pn_h2gw_new(h->in.loop, x, who, on_stream, on_done, u);
+    pn_h2gw_set_h2c(u->gw, is_h2c);
 }
 
 void

@@ -69,7 +69,8 @@ struct hx {
     char ip[INET6_ADDRSTRLEN];
     char host[PN_HTTP_HOST_MAX + 1];
     int req_done, resp_head, head_req, upgrade_req, keep;
-    int tls;                    /* TLS terminated by the hub (https= with certs=) */
+    int tls;                    /* HUB_RULES_TLS: terminated by the hub (https= with certs=) */
+    int h2c;                    /* HUB_RULES_H2C: an HTTP/2 stream that goes through as HTTP/2 */
     uint64_t req_us;            /* when the request went to its route; 0 once timed */
     int u_eof;                  /* the user closed its side */
     int cut;                    /* the response was cut short: the user gets a reset */
@@ -119,10 +120,9 @@ hx_unbind(struct hx *x)
 static void
 hx_uncount(struct hx *x)
 {
-    if (x->acct != NULL) {
+    if (x->acct != NULL)
         x->acct->http_live--;
-        x->acct = NULL;
-    }
+    x->acct = NULL;
 }
 
 static void
@@ -267,13 +267,7 @@ on_data(pn_xprt_t *data, const uint8_t *id, void *arg)
     x->wait = NULL;
     x->want = NULL;
     x->want_route = NULL;
-    if (data == NULL || r == NULL) {
-        pn_xprt_free(data);
-        hx_page(x, 502, "the service for \"%s\" is not connected", x->host);
-        ev_defer_schedule(x->kick);
-        return;
-    }
-    struct hmember *m = hub_reg_member(x->h->reg, s, x->member_id);
+    struct hmember *m = data != NULL && r != NULL ? hub_reg_member(x->h->reg, s, x->member_id) : NULL;
     if (m == NULL || hub_signal(m, PN_FT_TCP, id, &x->peer, &x->local) != PN_OK) {
         pn_xprt_free(data);
         hx_page(x, 502, "the service for \"%s\" is not connected", x->host);
@@ -288,6 +282,14 @@ on_data(pn_xprt_t *data, const uint8_t *id, void *arg)
     pn_list_add(&s->https, &x->snode);
     x->st = HX_XFER;
     ev_defer_schedule(x->kick);
+    uint8_t *buf = x->h2c ? bb(x) : NULL;
+    x->ooff = x->h2c ? x->olen : x->ooff;   /* h2c: the head never goes to the agent */
+    if (buf != NULL) {      /* but to tls/h2gw.c, after a 101 (no buffer: 504 in time) */
+        memcpy(buf, "HTTP/1.1 101 h2c\r\n\r\n", 20);
+        memcpy(buf + 20, x->ob, x->olen);
+        x->blen = 20 + x->olen;
+        x->upgrade_req = 1;
+    }
 }
 
 static struct hroute *
@@ -336,7 +338,7 @@ hx_dispatch(struct hx *x, size_t head_len)
         return 0;
     }
     hub_verdict_t v;
-    hub_rules_check(r, x->ub, head_len, &x->peer, x->tls, &v);
+    hub_rules_check(r, x->ub, head_len, &x->peer, x->tls | x->h2c, &v);
     if (v.status != 0) {
         hx_page_field(x, v.status, v.detail, v.field[0] ? v.field : NULL);
         return 0;
@@ -713,6 +715,7 @@ hub_http_user(struct hub *h, pn_xprt_t *u, const pn_addr_t *peer, const pn_addr_
     x->resp = pn_http_msg_new(PN_HTTP_RESPONSE);
     pn_list_add(&h->http_conns, &x->node);
     x->tls = tls;
+    x->h2c = flags & HUB_HTTP_H2C ? HUB_RULES_H2C : 0;
     /* An HTTP/2 stream's head is written whole at once by hub_h2.c: no gate. */
     x->gate = flags & HUB_HTTP_STREAM ? NULL : pn_entry_gate(tls ? h->https_entry : h->http_entry);
     if (x->gate != NULL)

@@ -8,6 +8,8 @@
 enum {
     HUB_HTTP_TLS = 1,           /* TLS terminated by the hub: X-Forwarded-Proto: https */
     HUB_HTTP_STREAM = 2,        /* an HTTP/2 stream (hub_h2.c), its head written whole: no gate */
+    HUB_HTTP_H2C = 4,           /* that stream goes through as HTTP/2: after the route's verdict,
+                                 * "101" and the rewritten head, then a relay (docs/hub.md §1.2) */
 };
 /** Serve an HTTP user's connection <x> (owned from now on): from the http=
  *  port (<flags> 0), a connection of the https= port whose TLS the hub

@@ -415,7 +415,7 @@ claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_claim
             return hub_reg_refuse(s, m, cb, arg, PN_RF_TAKEN, "host %s is taken", key);
         if (r != NULL && r->nmembers > 0 && !hub_rules_same(r, m))
             return hub_reg_refuse(s, m, cb, arg, PN_RF_TAKEN, "host %s has other rules (path, "
-                          "host_header, auth, allow, redirect must be the same)", key);
+                          "host_header, auth, allow, redirect, proto must be the same)", key);
         if (r == NULL) {
             r = route_new(g, m->type, a, key);
             created = 1;

@@ -19,6 +19,7 @@ struct hrules {
     char auth_spec[PN_ROUTE_AUTH_MAX + 1];      /* as asked, to compare members */
     char allow_spec[PN_ROUTE_ALLOW_MAX + 1];
     int redirect;
+    int h2c;                                    /* the service speaks HTTP/2 (h2c) */
     int has_auth;
     pn_http_auth_t auth;
     pn_cidr_t *allow;                           /* owned, NULL = any client */
@@ -41,7 +42,7 @@ hub_rules_key(const char *host, const pn_frame_route_t *m, char *key, size_t cap
 static int
 wants_rules(const pn_frame_route_t *m)
 {
-    return m->host_header[0] || m->auth[0] || m->allow[0] || m->redirect;
+    return m->host_header[0] || m->auth[0] || m->allow[0] || m->redirect || m->h2c;
 }
 
 int
@@ -51,12 +52,13 @@ hub_rules_set(struct hroute *r, const pn_frame_route_t *m, char *err)
     if (!wants_rules(m))
         return PN_OK;
     if (m->type != PN_RT_HTTP)
-        return pn_err_set(err, "host_header, auth, allow and redirect are only for http routes");
+        return pn_err_set(err, "host_header, auth, allow, redirect and h2c are only for http routes");
     struct hrules *q = xcalloc(sizeof(*q));
     snprintf(q->host_header, sizeof(q->host_header), "%s", m->host_header);
     snprintf(q->auth_spec, sizeof(q->auth_spec), "%s", m->auth);
     snprintf(q->allow_spec, sizeof(q->allow_spec), "%s", m->allow);
     q->redirect = m->redirect;
+    q->h2c = m->h2c;
     if (m->host_header[0] != '\0' && !pn_http_host_valid(m->host_header))
         goto bad_host;
     if (m->auth[0] != '\0') {
@@ -92,7 +94,8 @@ hub_rules_same(const struct hroute *r, const pn_frame_route_t *m)
     if (q == NULL)
         return !wants_rules(m);
     return strcmp(q->host_header, m->host_header) == 0 && strcmp(q->auth_spec, m->auth) == 0 &&
-           strcmp(q->allow_spec, m->allow) == 0 && q->redirect == m->redirect;
+           strcmp(q->allow_spec, m->allow) == 0 && q->redirect == m->redirect &&
+           q->h2c == m->h2c;
 }
 
 void
@@ -212,8 +215,9 @@ redirect_field(const struct hroute *r, const uint8_t *head, size_t len, hub_verd
 
 void
 hub_rules_check(const struct hroute *r, const uint8_t *head, size_t len, const pn_addr_t *peer,
-                int tls, hub_verdict_t *v)
+                int how, hub_verdict_t *v)
 {
+    int tls = how & HUB_RULES_TLS;
     const struct hrules *q = r->rules;
     pn_http_auth_t acct_auth;
     const pn_http_auth_t *au = q != NULL && q->has_auth ? &q->auth : NULL;
@@ -238,7 +242,20 @@ hub_rules_check(const struct hroute *r, const uint8_t *head, size_t len, const p
         snprintf(v->detail, sizeof(v->detail), "this service needs a user name and password");
         snprintf(v->field, sizeof(v->field), "WWW-Authenticate: Basic realm=\"%s\", charset=\"UTF-8\"",
                  host);
+        return;
     }
+    if (hub_rules_h2c(r) != ((how & HUB_RULES_H2C) != 0)) {
+        v->status = 502;
+        snprintf(v->detail, sizeof(v->detail), hub_rules_h2c(r)
+                 ? "this service speaks HTTP/2 only: use HTTP/2 over https"
+                 : "the route changed: try again");
+    }
+}
+
+int
+hub_rules_h2c(const struct hroute *r)
+{
+    return r->rules != NULL && r->rules->h2c;
 }
 
 void

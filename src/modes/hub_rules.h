@@ -6,7 +6,8 @@
  * the HTTP router (hub_http.c) finds a request's route and asks for a verdict.
  *
  *   request --hub_rules_find(host, path: longest prefix)--> route
- *           --hub_rules_check: allow-list (403), redirect (308), auth (401)--> go on */
+ *           --hub_rules_check: allow-list (403), redirect (308), auth (401),
+ *             HTTP/2 only (h2c) to an HTTP/1.1 user (502)--> go on */
 #ifndef PN_MODES_HUB_RULES_H
 #define PN_MODES_HUB_RULES_H
 
@@ -41,10 +42,16 @@ typedef struct hroute *(*hub_rules_lookup_cb)(void *ctx, const char *key);
 struct hroute *hub_rules_find(const char *host, const uint8_t *head, size_t len, int *bad,
                               hub_rules_lookup_cb lookup, void *ctx);
 /** Apply the rules of <r> to the request (<head>, <len>) from <peer> on
- *  <tls> (terminated https) or http=: <v>->status 0 to go on. Without an
- *  auth= of its own, the route's account's http_auth applies. */
+ *  <how> (HUB_RULES_TLS: terminated https, else http=; HUB_RULES_H2C: an
+ *  HTTP/2 stream to go through as HTTP/2): <v>->status 0 to go on. Without
+ *  an auth= of its own, the route's account's http_auth applies. An h2c
+ *  route asked without HUB_RULES_H2C (HTTP/1.1, or the route changed since
+ *  the stream was prepared), or the reverse, gets 502. */
+enum { HUB_RULES_TLS = 1, HUB_RULES_H2C = 2 };
 void hub_rules_check(const struct hroute *r, const uint8_t *head, size_t len,
-                     const pn_addr_t *peer, int tls, hub_verdict_t *v);
+                     const pn_addr_t *peer, int how, hub_verdict_t *v);
+/** Nonzero when <r>'s service speaks HTTP/2 without TLS (proto=h2c). */
+int hub_rules_h2c(const struct hroute *r);
 /** The rewrite of the head for <r>'s service (Host replaced, Authorization
  *  dropped when the hub checked it) on top of <rw>'s X-Forwarded-* values. */
 void hub_rules_rewrite(const struct hroute *r, pn_http_rewrite_t *rw);

@@ -12,7 +12,10 @@
  * bytes, chunked (decoded here) or runs to the close. After a whole exchange
  * the pair is kept at rest (the router keeps its exchange and data connection)
  * for a later stream. A request body without content-length is held (64 KiB
- * at most) until its end, then sent with its length.
+ * at most) until its end, then sent with its length. Two kinds of stream
+ * start at their head and never hold: an h2c stream (h2gw_h2c.c) and an
+ * RFC 8441 WebSocket (extended CONNECT: an HTTP/1.1 upgrade for the owner,
+ * whose 101 becomes 200 and then a byte relay in DATA, h2gw_resp.c).
  *
  * Limits beyond nghttp2's own (max outbound ACKs, settings per frame): 100
  * streams at once, request fields at most 16 KiB or 100 per stream (an HPACK
@@ -21,13 +24,16 @@
  * second, a garbage preface: the connection is closed with a log line naming
  * the reason. A connection without streams for 60 s is closed. */
 #include "tls/h2gw.h"
+#include "tls/h2gw_priv.h"
 #include "core/list.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/xprt_mem.h"
+#include "tls/tls.h"
 
 #include <nghttp2/nghttp2.h>
+#include <openssl/evp.h>
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -35,70 +41,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#define H2_STREAMS_MAX 100
-#define H2_FIELDS_MAX 100               /* request fields per stream */
-#define H2_HEAD_MAX 16384               /* a request's fields, as HTTP/1.1 text */
-#define H2_BODY_HOLD 65536              /* a body without content-length, held to its end */
-#define H2_PAIR_WINDOW 65536            /* each direction of a stream's memory pair */
-#define H2_RESP_MAX 65536               /* response bytes read ahead of nghttp2 */
-#define H2_IDLE_MS 60000
-#define H2_RESETS_MAX 200               /* per second */
-#define H2_CONTROL_MAX 1000             /* per second */
-#define H2_READ 16384
-#define H2_AUTHORITY_MAX 261            /* a DNS name and a port */
-#define H2_IDLE_PAIRS 64                /* pairs kept between streams (keep-alive exchanges) */
-
-struct pn_h2gw {
-    ev_loop_t *loop;                    /* borrowed */
-    pn_h2gw_stream_cb stream;           /* a new stream for the owner */
-    pn_h2gw_done_cb done;               /* the connection is over */
-    void *arg;                          /* borrowed: the owner's */
-    pn_xprt_t *x;                       /* owned: the TLS transport; watched */
-    nghttp2_session *s;                 /* owned */
-    char who[64];                       /* log prefix, e.g. "hub: h2: 192.0.2.1" */
-    pn_list_t streams;                  /* struct h2s, owned */
-    pn_xprt_t *rest[H2_IDLE_PAIRS];     /* owned: pairs whose exchange is at rest */
-    size_t nrest;
-    size_t nstreams;
-    uint8_t *out;                       /* owned: frames not written yet */
-    size_t olen, ooff;
-    ev_defer_t *kick;                   /* owned: a step outside the I/O callbacks */
-    ev_timer_t *idle;                   /* owned */
-    uint64_t win_ms;                    /* the current second of the counters below */
-    unsigned resets, controls;
-    const char *dead;                   /* closing: why (static), logged once */
-    int quiet;                          /* dead without a warning (the user closed, idle) */
-};
-
-struct h2s {
-    pn_list_t node;                     /* in h2c.streams */
-    struct pn_h2gw *c;
-    int32_t id;
-    int reused;                         /* <m> served a stream before */
-    pn_xprt_t *m;                       /* owned: our end of the pair; NULL before the head */
-    char method[24];
-    char authority[H2_AUTHORITY_MAX + 1];
-    char *path;                         /* owned */
-    char *fields;                       /* owned: "name: value\r\n"... */
-    size_t flen, nfields;
-    char *cookie;                       /* owned: cookies joined by "; " */
-    size_t clen;
-    long long content_length;           /* -1 when none */
-    int end_in;                         /* the user ended its side */
-    uint8_t *in;                        /* owned: body bytes not written to <m> */
-    size_t ilen;
-    size_t iconsumed;                   /* of which consumed already (a body held to its end) */
-    uint8_t *rb;                        /* owned: response bytes read from <m> */
-    size_t rlen;
-    size_t dlen;                        /* of rb: body bytes ready for DATA (decoded), at the front */
-    int resp_started, resp_eof, deferred, body_none;
-    int done;                           /* the response body is all in (or none) */
-    int keep;                           /* the pair may serve another stream after this one */
-    int chunked, ck_st, ck_line;        /* a chunked body: the decoder's state */
-    unsigned long long ck_left;
-    long long rem;                      /* body bytes still to come by Content-Length, -1: none */
-};
 
 static void conn_step(struct pn_h2gw *c);
 static void stream_step(struct h2s *s);
@@ -121,6 +63,7 @@ stream_free(struct h2s *s)
     s->c->nstreams--;
     if (s->c->nstreams == 0)
         ev_timer_arm(s->c->idle, H2_IDLE_MS);
+    pn_h2gw_h2c_free(s);
     pn_xprt_free(s->m);
     free(s->path);
     free(s->fields);
@@ -186,15 +129,6 @@ on_begin_headers(nghttp2_session *ns, const nghttp2_frame *f, void *arg)
     return 0;
 }
 
-static void
-append(char **buf, size_t *len, const char *p, size_t n)
-{
-    *buf = xrealloc(*buf, *len + n + 1);
-    memcpy(*buf + *len, p, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-}
-
 /* One request field; past the limits the whole connection goes (an HPACK bomb). */
 static int
 on_header(nghttp2_session *ns, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
@@ -217,20 +151,23 @@ on_header(nghttp2_session *ns, const nghttp2_frame *f, const uint8_t *name, size
     } else if ((nlen == 10 && memcmp(n, ":authority", 10) == 0) ||
                (nlen == 4 && memcmp(n, "host", 4) == 0 && s->authority[0] == '\0')) {
         snprintf(s->authority, sizeof(s->authority), "%.*s", (int)vlen, v);
-    } else if (n[0] == ':' || (nlen == 2 && memcmp(n, "te", 2) == 0) ||
-               (nlen == 4 && memcmp(n, "host", 4) == 0)) {
+    } else if (nlen == 9 && memcmp(n, ":protocol", 9) == 0) {
+        s->ws = vlen == 9 && strncasecmp(v, "websocket", 9) == 0 ? 1 : -1;
+    } else if (nlen == 2 && memcmp(n, "te", 2) == 0) {
+        s->te_trailers = vlen == 8 && memcmp(v, "trailers", 8) == 0;   /* h2c passes it on */
+    } else if (n[0] == ':' || (nlen == 4 && memcmp(n, "host", 4) == 0)) {
         /* other pseudo-fields (:scheme), TE (trailers only), a second Host: not passed */
     } else if (nlen == 6 && memcmp(n, "cookie", 6) == 0) {
         if (s->clen > 0)
-            append(&s->cookie, &s->clen, "; ", 2);
-        append(&s->cookie, &s->clen, v, vlen);
+            pn_h2gw_append(&s->cookie, &s->clen, "; ", 2);
+        pn_h2gw_append(&s->cookie, &s->clen, v, vlen);
     } else {
         if (nlen == 14 && memcmp(n, "content-length", 14) == 0)
             s->content_length = strtoll(v, NULL, 10);     /* nghttp2 checked its digits */
-        append(&s->fields, &s->flen, n, nlen);
-        append(&s->fields, &s->flen, ": ", 2);
-        append(&s->fields, &s->flen, v, vlen);
-        append(&s->fields, &s->flen, "\r\n", 2);
+        pn_h2gw_append(&s->fields, &s->flen, n, nlen);
+        pn_h2gw_append(&s->fields, &s->flen, ": ", 2);
+        pn_h2gw_append(&s->fields, &s->flen, v, vlen);
+        pn_h2gw_append(&s->fields, &s->flen, "\r\n", 2);
     }
     return 0;
 }
@@ -267,31 +204,43 @@ stream_start(struct h2s *s)
     char *head = NULL;
     size_t hl = 0;
     char line[64];
-    if (s->method[0] == '\0' || s->path == NULL || strcmp(s->method, "CONNECT") == 0) {
+    uint8_t key[16];
+    char key64[32];
+    if (s->method[0] == '\0' || s->path == NULL ||
+        (strcmp(s->method, "CONNECT") == 0) != (s->ws == 1) || pn_random(key, sizeof(key)) != 0) {
         nghttp2_submit_rst_stream(c->s, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_PROTOCOL_ERROR);
         return;
     }
-    append(&head, &hl, s->method, strlen(s->method));
-    append(&head, &hl, " ", 1);
-    append(&head, &hl, s->path, strlen(s->path));
-    append(&head, &hl, " HTTP/1.1\r\nHost: ", 17);
-    append(&head, &hl, s->authority, strlen(s->authority));
-    append(&head, &hl, "\r\n", 2);
+    if (s->ws == 1) {           /* RFC 8441: the service gets an HTTP/1.1 WebSocket upgrade */
+        snprintf(s->method, sizeof(s->method), "GET");
+        EVP_EncodeBlock((unsigned char *)key64, key, sizeof(key));
+    }
+    pn_h2gw_append(&head, &hl, s->method, strlen(s->method));
+    pn_h2gw_append(&head, &hl, " ", 1);
+    pn_h2gw_append(&head, &hl, s->path, strlen(s->path));
+    pn_h2gw_append(&head, &hl, " HTTP/1.1\r\nHost: ", 17);
+    pn_h2gw_append(&head, &hl, s->authority, strlen(s->authority));
+    pn_h2gw_append(&head, &hl, "\r\n", 2);
+    if (s->ws == 1) {
+        snprintf(line, sizeof(line), "Sec-WebSocket-Key: %s\r\n", key64);
+        pn_h2gw_append(&head, &hl, "Connection: Upgrade\r\nUpgrade: websocket\r\n", 41);
+        pn_h2gw_append(&head, &hl, line, strlen(line));
+    }
     if (s->flen > 0)
-        append(&head, &hl, s->fields, s->flen);
+        pn_h2gw_append(&head, &hl, s->fields, s->flen);
     if (s->clen > 0) {
-        append(&head, &hl, "Cookie: ", 8);
-        append(&head, &hl, s->cookie, s->clen);
-        append(&head, &hl, "\r\n", 2);
+        pn_h2gw_append(&head, &hl, "Cookie: ", 8);
+        pn_h2gw_append(&head, &hl, s->cookie, s->clen);
+        pn_h2gw_append(&head, &hl, "\r\n", 2);
     }
     if (s->content_length < 0 && s->ilen > 0) {
         snprintf(line, sizeof(line), "Content-Length: %zu\r\n", s->ilen);
-        append(&head, &hl, line, strlen(line));
+        pn_h2gw_append(&head, &hl, line, strlen(line));
     }
-    append(&head, &hl, "\r\n", 2);
+    pn_h2gw_append(&head, &hl, "\r\n", 2);
     s->body_none = strcmp(s->method, "HEAD") == 0;
     p[1] = NULL;
-    s->m = idle_take(c);
+    s->m = s->h2c || s->ws ? NULL : idle_take(c);    /* h2c: a fresh pair, relayed after the 101 */
     s->reused = s->m != NULL;
     if (s->m == NULL) {
         pn_xprt_mem_pair(p, H2_PAIR_WINDOW, 0);
@@ -306,7 +255,7 @@ stream_start(struct h2s *s)
         return;
     }
     if (p[1] != NULL)
-        c->stream(p[1], c->arg);
+        c->stream(p[1], s->h2c, c->arg);
     stream_step(s);
 }
 
@@ -341,8 +290,11 @@ on_frame_recv(nghttp2_session *ns, const nghttp2_frame *f, void *arg)
         return 0;
     if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
         s->end_in = 1;
+    if (s->m == NULL && f->hd.type == NGHTTP2_HEADERS && (f->hd.flags & NGHTTP2_FLAG_END_HEADERS) &&
+        c->h2c != NULL && s->path != NULL && strcmp(s->method, "CONNECT") != 0)
+        s->h2c = c->h2c(s->authority, s->path, c->arg) ? 1 : 0;    /* streams at once, no hold */
     if (s->m == NULL && (f->hd.type == NGHTTP2_DATA || (f->hd.flags & NGHTTP2_FLAG_END_HEADERS)) &&
-        (s->end_in || s->content_length >= 0))
+        (s->end_in || s->content_length >= 0 || s->h2c || s->ws))
         stream_start(s);
     else if (s->m != NULL)
         stream_step(s);
@@ -396,204 +348,12 @@ on_stream_close(nghttp2_session *ns, int32_t id, uint32_t code, void *arg)
     return 0;
 }
 
-/* ---- responses --------------------------------------------------------------- */
-
-static ssize_t
-on_body_read(nghttp2_session *ns, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
-             nghttp2_data_source *src, void *arg)
-{
-    struct h2s *s = src->ptr;
-    size_t n = s->dlen < length ? s->dlen : length;
-    memcpy(buf, s->rb, n);
-    memmove(s->rb, s->rb + n, s->rlen - n);
-    s->rlen -= n;
-    s->dlen -= n;
-    if ((s->done || s->resp_eof) && s->dlen == 0)
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
-    else if (n == 0) {
-        s->deferred = 1;
-        return NGHTTP2_ERR_DEFERRED;
-    }
-    if (n > 0 && s->m != NULL)      /* room again: read the pair */
-        pn_xprt_watch(s->m, s->c->loop, EV_RD, on_pair_io, s);
-    return (ssize_t)n;
-}
-
-static int
-hop_field(const char *n, size_t len)
-{
-    static const char *const hop[] = {
-        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", NULL,
-    };
-    for (size_t i = 0; hop[i] != NULL; i++)
-        if (strlen(hop[i]) == len && strncasecmp(hop[i], n, len) == 0)
-            return 1;
-    return 0;
-}
-
-/* The response head is in rb[0, end): submit it (or skip a 1xx). */
-static int
-submit_head(struct h2s *s, size_t end)
-{
-    char *p = (char *)s->rb, *e = (char *)s->rb + end;
-    nghttp2_nv nv[H2_FIELDS_MAX + 1];
-    char status[4];
-    size_t n = 0;
-    char *eol = memchr(p, '\n', (size_t)(e - p));
-    if (eol == NULL || eol - p < 12 || strncmp(p, "HTTP/1.", 7) != 0 || !isdigit((unsigned char)p[9]))
-        return PN_ERR;
-    memcpy(status, p + 9, 3);
-    status[3] = '\0';
-    int code = atoi(status);
-    s->keep = p[7] == '1';         /* HTTP/1.1: keep-alive unless it says close */
-    if (code < 200) {           /* interim: the final head follows */
-        memmove(s->rb, s->rb + end, s->rlen - end);
-        s->rlen -= end;
-        return PN_OK;
-    }
-    nv[n++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE };
-    for (char *l = eol + 1; l < e && n < H2_FIELDS_MAX; ) {
-        char *le = memchr(l, '\n', (size_t)(e - l));
-        if (le == NULL)
-            break;
-        char *ve = le > l && le[-1] == '\r' ? le - 1 : le;
-        char *colon = memchr(l, ':', (size_t)(ve - l));
-        if (colon != NULL && colon > l) {
-            size_t nl = (size_t)(colon - l);
-            char *v = colon + 1;
-            while (v < ve && (*v == ' ' || *v == '\t'))
-                v++;
-            if (nl == 17 && strncasecmp(l, "transfer-encoding", 17) == 0)
-                s->chunked = 1;     /* the router let only "chunked" through */
-            if (nl == 10 && strncasecmp(l, "connection", 10) == 0 &&
-                memmem(v, (size_t)(ve - v), "close", 5) != NULL)
-                s->keep = 0;
-            if (!hop_field(l, nl)) {
-                for (char *c = l; c < colon; c++)
-                    *c = (char)tolower((unsigned char)*c);
-                if (nl == 14 && memcmp(l, "content-length", 14) == 0)
-                    s->rem = strtoll(v, NULL, 10);
-                nv[n++] = (nghttp2_nv){ (uint8_t *)l, (uint8_t *)v, nl, (size_t)(ve - v),
-                                        NGHTTP2_NV_FLAG_NONE };
-            }
-        }
-        l = le + 1;
-    }
-    if (code == 204 || code == 304)
-        s->body_none = 1;
-    if (s->body_none) {
-        s->chunked = 0;
-        s->rem = -1;
-        s->done = 1;
-    } else if (!s->chunked && s->rem < 0) {
-        s->keep = 0;                /* to the close */
-    }
-    nghttp2_data_provider prd = { .source.ptr = s, .read_callback = on_body_read };
-    int rv = nghttp2_submit_response(s->c->s, s->id, nv, n, s->body_none ? NULL : &prd);
-    memmove(s->rb, s->rb + end, s->rlen - end);     /* nv was copied by nghttp2 */
-    s->rlen -= end;
-    s->resp_started = 1;
-    return rv == 0 ? PN_OK : PN_ERR;
-}
-
-enum { CK_SIZE = 0, CK_EXT, CK_DATA, CK_DATA_END, CK_TRAILER, CK_DONE };
-
-/* Decode the chunked bytes after rb[dlen] in place (the body to the front,
- * framing dropped): PN_OK, or PN_ERR for framing the router would not have
- * let through. */
-static int
-dechunk(struct h2s *s)
-{
-    size_t i = s->dlen;
-    while (i < s->rlen && s->ck_st != CK_DONE) {
-        uint8_t ch = s->rb[i];
-        switch (s->ck_st) {
-        case CK_SIZE:
-        case CK_EXT:
-            i++;
-            if (ch == '\n') {
-                s->ck_st = s->ck_left == 0 ? CK_TRAILER : CK_DATA;
-                s->ck_line = 0;
-            } else if (ch == '\r' || s->ck_st == CK_EXT) { /* nothing */
-            } else if (ch == ';' || ch == ' ' || ch == '\t') {
-                s->ck_st = CK_EXT;
-            } else if (isxdigit(ch) && s->ck_left < (1ULL << 40)) {
-                s->ck_left = s->ck_left * 16 + (unsigned)(isdigit(ch) ? ch - '0' : (ch | 0x20) - 'a' + 10);
-            } else {
-                return PN_ERR;
-            }
-            break;
-        case CK_DATA: {
-            size_t n = s->rlen - i < s->ck_left ? s->rlen - i : (size_t)s->ck_left;
-            memmove(s->rb + s->dlen, s->rb + i, n);
-            s->dlen += n;
-            i += n;
-            s->ck_left -= n;
-            if (s->ck_left == 0)
-                s->ck_st = CK_DATA_END;
-            break;
-        }
-        case CK_DATA_END:
-            i++;
-            if (ch == '\n')
-                s->ck_st = CK_SIZE;
-            else if (ch != '\r')
-                return PN_ERR;
-            break;
-        default:                    /* CK_TRAILER: lines up to an empty one */
-            i++;
-            if (ch == '\n') {
-                if (s->ck_line == 0)
-                    s->ck_st = CK_DONE;
-                s->ck_line = 0;
-            } else if (ch != '\r') {
-                s->ck_line++;
-            }
-            break;
-        }
-    }
-    memmove(s->rb + s->dlen, s->rb + i, s->rlen - i);
-    s->rlen = s->dlen + (s->rlen - i);
-    if (s->ck_st == CK_DONE)
-        s->done = 1;
-    return PN_OK;
-}
-
-/* Take the response bytes read after the head as body: decoded, or counted
- * against Content-Length, or up to the close. Bytes after the end (there
- * should be none) make the pair unfit for another stream. */
-static int
-body_take(struct h2s *s)
-{
-    if (s->chunked) {
-        if (dechunk(s) != PN_OK)
-            return PN_ERR;
-    } else if (s->rem >= 0) {
-        size_t n = s->rlen - s->dlen;
-        if ((long long)n >= s->rem)
-            n = (size_t)s->rem;
-        s->dlen += n;
-        s->rem -= (long long)n;
-        if (s->rem == 0)
-            s->done = 1;
-    } else {
-        s->dlen = s->rlen;
-    }
-    if (s->done && s->rlen > s->dlen) {
-        s->rlen = s->dlen;
-        s->keep = 0;
-    }
-    if (s->resp_eof && !s->done)
-        s->keep = 0;
-    return PN_OK;
-}
-
 /* Move the stream on: body to the router, response from it. */
 static void
 stream_step(struct h2s *s)
 {
     struct pn_h2gw *c = s->c;
-    if (s->m == NULL)
+    if (s->m == NULL || (s->h2c && pn_h2gw_h2c_step(s)))
         return;
     if (s->ilen > 0) {
         ssize_t w = s->m->ops->write(s->m, s->in, s->ilen);
@@ -606,28 +366,19 @@ stream_step(struct h2s *s)
                 nghttp2_session_consume(c->s, s->id, (size_t)w - held);
         }
     }
-    while (s->rlen < H2_RESP_MAX && !s->resp_eof && !s->done) {
-        if (s->rb == NULL)
-            s->rb = xmalloc(H2_RESP_MAX);
-        ssize_t r = s->m->ops->read(s->m, s->rb + s->rlen, H2_RESP_MAX - s->rlen);
-        if (r == PN_AGAIN)
-            break;
-        if (r <= 0)
-            s->resp_eof = 1;
-        else
-            s->rlen += (size_t)r;
-    }
+    if (!s->resp_eof && !s->done && pn_h2gw_read_pair(s) != PN_OK)
+        s->resp_eof = 1;
     while (!s->resp_started) {
         size_t he = pn_head_end(s->rb, s->rlen);
         if (he == 0 && !s->resp_eof && s->rlen < H2_RESP_MAX)
             break;
-        if (he == 0 || submit_head(s, he) != PN_OK) {
+        if (he == 0 || pn_h2gw_submit_head(s, he) != PN_OK) {
             nghttp2_submit_rst_stream(c->s, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
             pn_xprt_unwatch(s->m);
             return;
         }
     }
-    if (s->resp_started && !s->done && body_take(s) != PN_OK) {
+    if (s->resp_started && !s->done && pn_h2gw_body_take(s) != PN_OK) {
         nghttp2_submit_rst_stream(c->s, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
         pn_xprt_unwatch(s->m);
         return;
@@ -748,18 +499,9 @@ pn_h2gw_new(ev_loop_t *loop, pn_xprt_t *x, const char *who, pn_h2gw_stream_cb st
             pn_h2gw_done_cb done, void *arg)
 {
     static nghttp2_session_callbacks *cbs;
-    static nghttp2_option *opt;
     if (cbs == NULL) {
-        if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0)
-            abort();
+        cbs = pn_h2gw_callbacks(on_header, on_frame_recv, on_data_chunk, on_stream_close);
         nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
-        nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
-        nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
-        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
-        nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-        nghttp2_option_set_no_auto_window_update(opt, 1);
-        nghttp2_option_set_max_outbound_ack(opt, 1000);
-        nghttp2_option_set_max_settings(opt, 32);
     }
     struct pn_h2gw *c = xcalloc(sizeof(*c));
     c->loop = loop;
@@ -767,16 +509,18 @@ pn_h2gw_new(ev_loop_t *loop, pn_xprt_t *x, const char *who, pn_h2gw_stream_cb st
     c->stream = stream;
     c->done = done;
     c->arg = arg;
+    c->pair_io = on_pair_io;
     snprintf(c->who, sizeof(c->who), "%s", who);
     pn_list_init(&c->streams);
     c->kick = ev_defer_new(loop, on_kick, c);
     c->idle = ev_timer_new(loop, on_idle, c);
     c->win_ms = pn_now_ms();
-    if (nghttp2_session_server_new2(&c->s, cbs, c, opt) != 0)
+    if (nghttp2_session_server_new2(&c->s, cbs, c, pn_h2gw_option()) != 0)
         abort();
     nghttp2_settings_entry iv[] = {
         { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_STREAMS_MAX },
         { NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, H2_HEAD_MAX },
+        { NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1 },    /* WebSocket (RFC 8441) */
     };
     nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
     ev_timer_arm(c->idle, H2_IDLE_MS);
@@ -796,4 +540,10 @@ size_t
 pn_h2gw_streams(const pn_h2gw_t *c)
 {
     return c->nstreams;
+}
+
+void
+pn_h2gw_set_h2c(pn_h2gw_t *c, pn_h2gw_h2c_cb cb)
+{
+    c->h2c = cb;
 }

@@ -159,6 +159,7 @@ typedef struct pn_frame_route {
     char auth[PN_ROUTE_AUTH_MAX + 1];           /* ADD, http: basic auth user and hash; "" = none */
     char allow[PN_ROUTE_ALLOW_MAX + 1];         /* ADD, http: client networks; "" = any */
     uint8_t redirect;           /* ADD, http: 1 = http= answers 308 to https:// */
+    uint8_t h2c;                /* ADD, http: 1 = the service speaks HTTP/2 (h2c) */
     uint16_t code;              /* FAIL: enum pn_frame_route_fail */
     char reason[PN_ERROR_REASON_MAX + 1];       /* FAIL: log-safe text */
 } pn_frame_route_t;

@@ -25,8 +25,9 @@ enum {
     RT_AUTH = 11,               /* printable ASCII, 1..400 bytes */
     RT_ALLOW = 12,              /* printable ASCII, 1..1024 bytes */
     RT_REDIRECT = 13,           /* u8: 0 or 1 */
+    RT_H2C = 14,                /* u8: 0 or 1 */
 };
-#define RT_LAST RT_REDIRECT
+#define RT_LAST RT_H2C
 #define RT_BIT(t) (1u << (t))
 #define ROUTE_TYPE_MAX 4
 
@@ -48,6 +49,7 @@ static const struct route_tlv {
     { 1, PN_ROUTE_AUTH_MAX, "route AUTH is not 1..400 bytes" },
     { 1, PN_ROUTE_ALLOW_MAX, "route ALLOW is not 1..1024 bytes" },
     { 1, 1, "route REDIRECT is not 1 byte" },
+    { 1, 1, "route H2C is not 1 byte" },
 };
 
 /* The members each route frame carries (RT_BIT of their TLV types), indexed by
@@ -59,7 +61,7 @@ static const struct route_frame {
 } route_frames[] = {
     { RT_BIT(RT_TYPE) | RT_BIT(RT_PORT) | RT_BIT(RT_HOST) | RT_BIT(RT_GROUP) |
       RT_BIT(RT_GROUP_KEY) | RT_BIT(RT_ONLINE) | RT_BIT(RT_PATH) | RT_BIT(RT_HOST_HEADER) |
-      RT_BIT(RT_AUTH) | RT_BIT(RT_ALLOW) | RT_BIT(RT_REDIRECT), RT_BIT(RT_TYPE),
+      RT_BIT(RT_AUTH) | RT_BIT(RT_ALLOW) | RT_BIT(RT_REDIRECT) | RT_BIT(RT_H2C), RT_BIT(RT_TYPE),
       "ROUTE_ADD lacks the TYPE TLV" },
     { RT_BIT(RT_PORT) | RT_BIT(RT_HOST), 0, NULL },
     { RT_BIT(RT_CODE) | RT_BIT(RT_REASON), RT_BIT(RT_CODE), "ROUTE_FAIL lacks the CODE TLV" },
@@ -179,6 +181,10 @@ pn_frame_route_encode(uint8_t ftype, const pn_frame_route_t *m, uint8_t *out, si
         if (m->redirect > 1 || !put_route_tlv(RT_REDIRECT, &m->redirect, 1, out, cap, &off))
             return 0;
     }
+    if ((rf->carries & RT_BIT(RT_H2C)) && m->h2c != 0) {
+        if (m->h2c > 1 || !put_route_tlv(RT_H2C, &m->h2c, 1, out, cap, &off))
+            return 0;
+    }
     if (rf->carries & RT_BIT(RT_CODE)) {     /* ROUTE_FAIL: CODE, then REASON */
         put16(v, m->code);
         if (!put_route_tlv(RT_CODE, v, 2, out, cap, &off))
@@ -284,10 +290,12 @@ pn_frame_route_decode(uint8_t ftype, const uint8_t *p, size_t len, pn_frame_rout
             break;
         }
         case RT_REDIRECT:
+        case RT_H2C:
             if (val[0] > 1)
-                return fail(why, "route REDIRECT is not 0 or 1");
+                return fail(why, type == RT_H2C ? "route H2C is not 0 or 1"
+                                                : "route REDIRECT is not 0 or 1");
             if (keep)
-                m->redirect = val[0];
+                *(type == RT_H2C ? &m->h2c : &m->redirect) = val[0];
             break;
         default:                    /* RT_REASON */
             if (text_ok(val, vlen, 0) != PN_OK)

@@ -10,7 +10,10 @@
  * the framing and HPACK; the harness covers what postern adds: the field
  * callbacks and their caps, the request head built for HTTP/1.1, the held
  * body, the rate caps, the response head read back into HEADERS, the data
- * provider. Invariants:
+ * provider. A stream whose path starts with "/c" is an h2c stream
+ * (src/tls/h2gw_h2c.c): its owner answers "101 h2c", its own head and an
+ * empty SETTINGS, then the response bytes as the service's HTTP/2 frames (or,
+ * when byte 0 has bit 1, the response bytes as a page). Invariants:
  *   - the request head an owner reads starts with "<METHOD> /" or "* " path
  *     and " HTTP/1.1\r\nHost: ", and has no bare CR or LF before its end;
  *   - the done callback runs at most once, and nothing runs after it;
@@ -39,8 +42,10 @@ struct run {
     struct owner {
         pn_xprt_t *x;
         uint8_t head[20000];
-        size_t hl, wrote;
+        size_t hl, wrote, he;
+        int h2c;
     } *own[OWNERS_MAX];
+    int h2c_page;               /* h2c owners answer with a page */
     size_t nown;
 };
 
@@ -79,7 +84,8 @@ on_owner_io(pn_xprt_t *x, int ready, void *arg)
         o->hl += (size_t)n;
         uint8_t *e = memmem(o->head, o->hl, "\r\n\r\n", 4);
         if (e != NULL && o->wrote == 0) {
-            check_head(o->head, (size_t)(e - o->head) + 4);
+            o->he = (size_t)(e - o->head) + 4;
+            check_head(o->head, o->he);
             o->wrote = 1;
         }
         if (o->hl == sizeof(o->head))
@@ -88,7 +94,7 @@ on_owner_io(pn_xprt_t *x, int ready, void *arg)
 }
 
 static void
-on_stream(pn_xprt_t *x, void *arg)
+on_stream(pn_xprt_t *x, int h2c, void *arg)
 {
     struct run *r = arg;
     if (r->nown == OWNERS_MAX) {
@@ -98,8 +104,15 @@ on_stream(pn_xprt_t *x, void *arg)
     struct owner *o = calloc(1, sizeof(*o));
     FUZZ_ASSERT(o != NULL);
     o->x = x;
+    o->h2c = h2c;
     r->own[r->nown++] = o;
     pn_xprt_watch(x, r->loop, EV_RD, on_owner_io, o);
+}
+
+static int
+is_h2c(const char *authority, const char *path, void *arg)
+{
+    return strncmp(path, "/c", 2) == 0;
 }
 
 static long
@@ -123,6 +136,12 @@ on_turn(ev_timer_t *t, void *arg)
     for (size_t i = 0; i < r->nown; i++) {
         struct owner *o = r->own[i];
         if (o->x != NULL && o->wrote == 1) {
+            static const char sw[] = "HTTP/1.1 101 h2c\r\n\r\n", settings[] = "\0\0\0\4\0\0\0\0\0";
+            if (o->h2c && !r->h2c_page) {
+                (void)o->x->ops->write(o->x, sw, sizeof(sw) - 1);
+                (void)o->x->ops->write(o->x, o->head, o->he);
+                (void)o->x->ops->write(o->x, settings, sizeof(settings) - 1);
+            }
             if (r->resp_len > 0)
                 (void)o->x->ops->write(o->x, r->resp, r->resp_len);
             o->wrote = 2;
@@ -146,6 +165,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct run r;
     memset(&r, 0, sizeof(r));
     r.piece = 1 + data[0] % 256;
+    r.h2c_page = (data[0] & 2) != 0;
     r.resp_len = (size_t)data[1] * 8 < size - 2 ? (size_t)data[1] * 8 : size - 2;
     r.resp = data + 2;
     r.in = data + 2 + r.resp_len;
@@ -161,6 +181,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)write(fd[1], preface, sizeof(preface) - 1);
     r.loop = ev_loop_new();
     r.gw = pn_h2gw_new(r.loop, pn_raw_xprt_new(fd[0]), "fuzz", on_stream, on_done, &r);
+    pn_h2gw_set_h2c(r.gw, is_h2c);
     ev_timer_t *t = ev_timer_new(r.loop, on_turn, &r);
     ev_timer_arm(t, 0);
     ev_loop_run(r.loop);

@@ -15,29 +15,17 @@ import subprocess
 import pytest
 
 from conftest import _failed, require_tool
-from harness.certs import CertFactory
-from hub_util import (HubStack, Route, account, auth_spec, curl, header_values,
-                      install_cert, pattern_bytes)
+from hub_util import (Route, TlsHub, account, auth_spec, curl, header_values,
+                      pattern_bytes)
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
-class Ctx:
-    pass
-
-
 @pytest.fixture(scope="module")
 def hub2(tmp_path_factory):
-    d = tmp_path_factory.mktemp("hubh2")
-    st = HubStack(d)
+    c = TlsHub(tmp_path_factory.mktemp("hubh2"), "w", "*.h2.hub.test", [account("h2")])
+    st = c.st
     try:
-        c = Ctx()
-        c.st = st
-        c.ca = CertFactory(d / "ca")
-        certs = d / "certs"
-        install_cert(c.ca, certs, "w", 1, "*.h2.hub.test")
-        c.acct = account("h2")
-        c.hub = st.hub([c.acct], http=False, https=True, params=f"certs={certs}")
         c.A = st.http_echo("A")
         st.agent(c.hub, c.acct["token"], [
             Route("http", c.A.port, host="a.h2.hub.test"),

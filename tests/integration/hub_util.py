@@ -73,6 +73,29 @@ def auth_spec(user, password, salt=None):
     return f"{user}:sha256${salt.hex()}${hashlib.sha256(salt + password.encode()).hexdigest()}"
 
 
+class TlsHub:
+    """A hub that terminates TLS (https=, certs= with one certificate for <name>, from a
+    test CA of its own), in a HubStack of <directory>: .st, .ca, .acct (the first of
+    <accounts>) and .hub; the test adds its backends and agents, and calls cleanup()."""
+
+    def __init__(self, directory, base, name, accounts, http=False):
+        from harness.certs import CertFactory
+        d = Path(directory)
+        self.st = HubStack(d)
+        try:
+            self.ca = CertFactory(d / "ca")
+            certs = d / "certs"
+            install_cert(self.ca, certs, base, 1, name)
+            self.acct = accounts[0]
+            self.hub = self.st.hub(accounts, http=http, https=True, params=f"certs={certs}")
+        except BaseException:
+            self.st.cleanup()
+            raise
+
+    def cleanup(self):
+        self.st.cleanup()
+
+
 def install_cert(ca, certs_dir, base, serial, name):
     """A leaf of the test CA <ca> (harness.certs.CertFactory) for <name> (a DNS name, "*."
     allowed) written as <certs_dir>/<base>.crt and .key for a hub's certs= folder: beside,

@@ -77,8 +77,9 @@ expect "postern 'master://127.0.0.1:9090?log=" \
     master://127.0.0.1:9090?log=info master://127.0.0.1:9090?log=debug master://127.0.0.1:9090?log=warn \
     master://127.0.0.1:9090?log=error master://127.0.0.1:9090?log=event master://127.0.0.1:9090?log=none
 expect "postern 'hub://:1?accounts=a.json&p" "hub://:1?accounts=a.json&path=" "hub://:1?accounts=a.json&peer=" "hub://:1?accounts=a.json&ports=" "hub://:1?accounts=a.json&public="
-expect "postern 'agent://t@h:1?tcp=:22,pro" "agent://t@h:1?tcp=:22,probe=" "agent://t@h:1?tcp=:22,probe_interval="
+expect "postern 'agent://t@h:1?tcp=:22,pro" "agent://t@h:1?tcp=:22,probe=" "agent://t@h:1?tcp=:22,probe_interval=" "agent://t@h:1?tcp=:22,proto="
 expect "postern 'agent://t@h:1?http=:80,probe=" "agent://t@h:1?http=:80,probe=tcp" "agent://t@h:1?http=:80,probe=http:/"
+expect "postern 'agent://t@h:1?http=:80,proto=" "agent://t@h:1?http=:80,proto=h2c" "agent://t@h:1?http=:80,proto=http/1.1"
 expect "postern 'proxy://:1080?users=u.json&method=" "proxy://:1080?users=u.json&method=chacha20-ietf-poly1305" "proxy://:1080?users=u.json&method=aes-256-gcm" "proxy://:1080?users=u.json&method=aes-128-gcm"
 # A parameter without a fixed set of values gets nothing.
 expect "postern 'client://:1/h:2?read="

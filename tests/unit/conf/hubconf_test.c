@@ -813,17 +813,21 @@ test_route_http_rules(void **state)
     char v[512];
     pn_conf_route_t r, c;
     snprintf(v, sizeof(v), "127.0.0.1:80,host=app,path=/api,host_header=In.Local,auth=%s,"
-             "allow=10.0.0.0/8;127.0.0.1,redirect=https", auth);
+             "allow=10.0.0.0/8;127.0.0.1,redirect=https,proto=h2c", auth);
     spec_ok("http", v, &r);
     assert_string_equal(r.path, "/api");
     assert_string_equal(r.host_header, "in.local");
     assert_string_equal(r.auth, auth);
     assert_string_equal(r.allow, "10.0.0.0/8;127.0.0.1");
     assert_int_equal(r.redirect, 1);
+    assert_int_equal(r.h2c, 1);
     assert_string_equal(r.name, "http:app/api");
     pn_conf_route_copy(&c, &r);
     assert_true(pn_conf_route_equal(&c, &r));
     c.redirect = 0;
+    assert_false(pn_conf_route_equal(&c, &r));
+    c.redirect = 1;
+    c.h2c = 0;
     assert_false(pn_conf_route_equal(&c, &r));
     pn_conf_route_clear(&c);
     pn_conf_route_clear(&r);
@@ -837,6 +841,11 @@ test_route_http_rules(void **state)
     spec_fails("http", "127.0.0.1:80,host=a,auth=u:plain", "http: auth: expected");
     spec_fails("http", "127.0.0.1:80,host=a,allow=10.0.0.0/33", "http: allow:");
     spec_fails("http", "127.0.0.1:80,host=a,redirect=yes", "http: redirect:");
+    spec_fails("http", "127.0.0.1:80,host=a,proto=h2", "http: proto: \"h2\" is not h2c");
+    spec_fails("tcp", "127.0.0.1:80,proto=h2c", "tcp: proto: only for http routes");
+    spec_ok("http", "127.0.0.1:80,host=app,proto=http/1.1", &r);
+    assert_int_equal(r.h2c, 0);
+    pn_conf_route_clear(&r);
     spec_fails("http", "127.0.0.1:80,host=a,host_header=a b", "http: host_header:");
 }
 

@@ -1334,6 +1334,7 @@ test_route_http_rules(void **state)
     snprintf(m.auth, sizeof(m.auth), "u:sha256$00$11");
     snprintf(m.allow, sizeof(m.allow), "10.0.0.0/8;::1");
     m.redirect = 1;
+    m.h2c = 1;
     size_t n = pn_frame_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf));
     assert_true(n > 0);
     assert_int_equal(pn_frame_route_decode(PN_FT_ROUTE_ADD, buf, n, &d, NULL), PN_OK);
@@ -1342,6 +1343,17 @@ test_route_http_rules(void **state)
     assert_string_equal(d.auth, "u:sha256$00$11");
     assert_string_equal(d.allow, "10.0.0.0/8;::1");
     assert_int_equal(d.redirect, 1);
+    assert_int_equal(d.h2c, 1);
+    m.h2c = 2;
+    assert_int_equal(pn_frame_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
+    m.h2c = 0;
+    n = pn_frame_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf));
+    assert_int_equal(pn_frame_route_decode(PN_FT_ROUTE_ADD, buf, n, &d, NULL), PN_OK);
+    assert_int_equal(d.h2c, 0);
+    n = route_id(buf, 5);
+    n += tlvb(buf + n, 1, "\x03", 1);
+    n += tlvb(buf + n, 14, "\x02", 1);
+    assert_int_equal(pn_frame_route_decode(PN_FT_ROUTE_ADD, buf, n, &d, NULL), PN_ERR);
     m.redirect = 2;
     assert_int_equal(pn_frame_route_encode(PN_FT_ROUTE_ADD, &m, buf, sizeof(buf)), 0);
     n = route_id(buf, 5);
@@ -1359,11 +1371,11 @@ test_route_unknown_and_foreign_tlvs(void **state)
 {
     uint8_t buf[256];
     pn_frame_route_t m;
-    /* Unknown TLV types (0, 14 and up) are skipped wherever they are. */
+    /* Unknown TLV types (0, 15 and up) are skipped wherever they are. */
     size_t n = route_id(buf, 77);
     n += tlvb(buf + n, 0x00, "zz", 2);
     n += tlvb(buf + n, 7, "\x00\x02", 2);
-    n += tlvb(buf + n, 0x0E, "\x00\x01\x02\x03\x04", 5);
+    n += tlvb(buf + n, 0x0F, "\x00\x01\x02\x03\x04", 5);
     n += tlvb(buf + n, 8, "no", 2);
     n += tlvb(buf + n, 0xFF, NULL, 0);
     assert_int_equal(pn_frame_route_decode(PN_FT_ROUTE_FAIL, buf, n, &m, NULL), PN_OK);
