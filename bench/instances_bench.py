@@ -22,7 +22,7 @@ children: a master holds a pipe per child; a tunnel end holds its pool). Every p
 is stopped by PID; every wait is bounded.
 
     python3 bench/instances_bench.py [--n 100,1000] [--postern build/postern] [--idle 30]
-                                     [--env POSTERN_REPORT_INTERVAL=15s]
+                                     [--env POSTERN_REPORT_INTERVAL=15s] [--perf]
 """
 import argparse
 import asyncio
@@ -185,6 +185,8 @@ def kind(pid):
         if u.startswith("server://"):
             return "tunnel server"
         return "forwarder" if "mode=1" in u else "tunnel client"
+    if len(a) >= 2 and a[1] == b"--zygote":
+        return "zygote"
     return None
 
 
@@ -271,7 +273,10 @@ def run(a, n, echo_port, tmp):
         api.call("GET", "/instances")
         c0, w0 = cpu_ticks([m.pid]), time.monotonic()
         mc0 = cpu_ticks_one(m.pid)
-        time.sleep(a.idle)
+        if a.perf:
+            res["idle_perf_pct"] = perf_task_clock(pids, a.idle)
+        else:
+            time.sleep(a.idle)
         c1, w1 = cpu_ticks([m.pid]), time.monotonic()
         res["idle_cpu_pct"] = 100.0 * (c1 - c0) / TICK / (w1 - w0)
         res["idle_cpu_master_pct"] = 100.0 * (cpu_ticks_one(m.pid) - mc0) / TICK / (w1 - w0)
@@ -290,6 +295,24 @@ def run(a, n, echo_port, tmp):
     return res
 
 
+def perf_task_clock(pids, seconds):
+    """`perf stat -e task-clock` of <pids> for <seconds>: % of one core, or None."""
+    try:
+        r = subprocess.run(["perf", "stat", "-x", ",", "-e", "task-clock", "-p",
+                            ",".join(str(p) for p in pids), "--", "sleep", str(seconds)],
+                           capture_output=True, text=True, timeout=seconds + 60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for line in r.stderr.splitlines():
+        f = line.split(",")
+        if len(f) > 2 and f[2].startswith("task-clock"):
+            try:
+                return float(f[0]) / 1000.0 / seconds * 100.0
+            except ValueError:
+                return None
+    return None
+
+
 def cpu_ticks_one(pid):
     with open(f"/proc/{pid}/stat") as fh:
         rest = fh.read().rsplit(")", 1)[1].split()
@@ -303,6 +326,8 @@ def main():
     ap.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU measured")
     ap.add_argument("--settle", type=float, default=5.0, help="seconds after serving before memory")
     ap.add_argument("--timeout", type=float, default=120.0, help="bound of each wait for serving")
+    ap.add_argument("--perf", action="store_true",
+                    help="idle CPU also from `perf stat -e task-clock -p <master and children>`")
     ap.add_argument("--env", action="append", default=[],
                     help="NAME=VALUE for the master (and so its instances), e.g. "
                          "POSTERN_REPORT_INTERVAL=15s; repeatable")
@@ -354,7 +379,8 @@ def report(r):
     print(f"| {r['n']} instances ({r['children']} children) | PSS {r['pss_kib'] / 1024:.1f} MiB "
           f"({r['pss_kib'] / r['n']:.0f} KiB/instance) | create->serving {fmt(r['create_serve_s'])} s "
           f"| restart->serving {fmt(r['restart_serve_s'])} s ({r['restart_served']}/{r['n'] // 2 + r['n'] // 4}"
-          f" ports) | idle CPU {r['idle_cpu_pct']:.2f} % (master {r['idle_cpu_master_pct']:.2f} %) "
+          f" ports) | idle CPU {r['idle_cpu_pct']:.2f} % (master {r['idle_cpu_master_pct']:.2f} %"
+          + (f"; perf task-clock {fmt(r['idle_perf_pct'])} %" if "idle_perf_pct" in r else "") + ") "
           f"| list p50 {r['list_p50_ms']:.1f} ms p99 {r['list_p99_ms']:.1f} ms ({r['list_bytes']} B) "
           f"| SSE {r['sse_rate']:.0f}/s (peak {r['sse_peak']}/s, {r['sse_events']} events) |")
     for k, (c, mean) in sorted(r["pss_by_kind"].items()):

@@ -312,16 +312,19 @@ zyg_show(char *area, size_t area_len, const char *label)
 }
 
 /* The instance, just forked (the grandchild of the zygote): wait until the
- * master has adopted it (<go> closes once the intermediate is reaped), then
+ * master has adopted it (a byte on <go> once the intermediate is reaped), then
  * the same set-up as an exec'd instance. */
 static void
 zyg_instance(int go, pid_t master, int in, int out)
 {
     setpgid(0, 0);
     char b;
-    while (read(go, &b, 1) < 0 && errno == EINTR)
+    ssize_t n;
+    while ((n = read(go, &b, 1)) < 0 && errno == EINTR)
         ;
     close(go);
+    if (n != 1)
+        _exit(1);       /* the zygote died before it told us to go: nobody knows of us */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != master)
         _exit(1);
@@ -373,7 +376,10 @@ zyg_fork(pid_t master, int in, int out)
         v = -e;
     }
     close(pp[0]);
-    close(go[1]);           /* the instance, now the master's child, goes on */
+    if (v > 0 && write(go[1], "g", 1) != 1)
+        v = -EIO;           /* cannot happen: the pipe is empty */
+    close(go[1]);           /* the instance, now the master's child, goes on (or, on
+                             * EOF without the byte, exits) */
     if (v < 0) {
         errno = -v;
         return -1;
