@@ -12,7 +12,8 @@ pairs (server:// + client://, N/2 instances), all to one echo server. Figures:
      (GET /events opened as soon as the API answers) over that time;
   3. memory: PSS of the master and all its children (/proc/<pid>/smaps_rollup), and the
      mean PSS of one child of each kind;
-  4. idle CPU over --idle seconds (utime+stime of the master and every child, /proc/<pid>/stat);
+  4. idle CPU over --idle seconds (time on CPU of the master and every child,
+     /proc/<pid>/schedstat; with --perf also perf stat -e task-clock);
   5. GET /instances latency p50/p99 over 200 calls (one kept-alive connection).
 
 Goals of the issue for 1000 instances: <= 256 MiB PSS in all, all serving within 10 s of
@@ -22,7 +23,7 @@ children: a master holds a pipe per child; a tunnel end holds its pool). Every p
 is stopped by PID; every wait is bounded.
 
     python3 bench/instances_bench.py [--n 100,1000] [--postern build/postern] [--idle 30]
-                                     [--env POSTERN_REPORT_INTERVAL=15s]
+                                     [--env POSTERN_REPORT_INTERVAL=15s] [--perf]
 """
 import argparse
 import asyncio
@@ -42,11 +43,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import ECHO, alive, cpu_ticks, pss_kib, tree  # noqa: E402
+from compare import ECHO, alive, pss_kib, tree  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOOP = "127.0.0.1"
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def free_ports(n, start=20000):
@@ -185,6 +185,8 @@ def kind(pid):
         if u.startswith("server://"):
             return "tunnel server"
         return "forwarder" if "mode=1" in u else "tunnel client"
+    if len(a) >= 2 and a[1] == b"--zygote":
+        return "zygote"
     return None
 
 
@@ -269,12 +271,19 @@ def run(a, n, echo_port, tmp):
         res["pss_by_kind"] = {k: (len(v), statistics.mean(v)) for k, v in per.items()}
         api = Api(mport, key)
         api.call("GET", "/instances")
-        c0, w0 = cpu_ticks([m.pid]), time.monotonic()
-        mc0 = cpu_ticks_one(m.pid)
-        time.sleep(a.idle)
-        c1, w1 = cpu_ticks([m.pid]), time.monotonic()
-        res["idle_cpu_pct"] = 100.0 * (c1 - c0) / TICK / (w1 - w0)
-        res["idle_cpu_master_pct"] = 100.0 * (cpu_ticks_one(m.pid) - mc0) / TICK / (w1 - w0)
+        # Nanoseconds on CPU (/proc/<pid>/schedstat): the clock ticks of /proc/<pid>/stat
+        # are each process's total rounded down to 10 ms, and an idle instance that has
+        # run 5 ms in all shows 0 for ever (1000 of them would read as no CPU at all).
+        pids = tree([m.pid])
+        c0, w0 = cpu_ns(pids), time.monotonic()
+        mc0 = cpu_ns([m.pid])
+        if a.perf:
+            res["idle_perf_pct"] = perf_task_clock(pids, a.idle)
+        else:
+            time.sleep(a.idle)
+        c1, w1 = cpu_ns(pids), time.monotonic()
+        res["idle_cpu_pct"] = 100.0 * (c1 - c0) / 1e9 / (w1 - w0)
+        res["idle_cpu_master_pct"] = 100.0 * (cpu_ns([m.pid]) - mc0) / 1e9 / (w1 - w0)
         lat, size = [], 0
         for _ in range(200):
             s = time.perf_counter()
@@ -290,10 +299,34 @@ def run(a, n, echo_port, tmp):
     return res
 
 
-def cpu_ticks_one(pid):
-    with open(f"/proc/{pid}/stat") as fh:
-        rest = fh.read().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in rest[11:13])
+def perf_task_clock(pids, seconds):
+    """`perf stat -e task-clock` of <pids> for <seconds>: % of one core, or None."""
+    try:
+        r = subprocess.run(["perf", "stat", "-x", ",", "-e", "task-clock", "-p",
+                            ",".join(str(p) for p in pids), "--", "sleep", str(seconds)],
+                           capture_output=True, text=True, timeout=seconds + 60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for line in r.stderr.splitlines():
+        f = line.split(",")
+        if len(f) > 2 and f[2].startswith("task-clock"):
+            try:
+                return float(f[0]) / 1000.0 / seconds * 100.0
+            except ValueError:
+                return None
+    return None
+
+
+def cpu_ns(pids):
+    """Nanoseconds on CPU of the live <pids> (/proc/<pid>/schedstat, first field)."""
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/schedstat") as fh:
+                total += int(fh.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
 
 
 def main():
@@ -303,6 +336,8 @@ def main():
     ap.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU measured")
     ap.add_argument("--settle", type=float, default=5.0, help="seconds after serving before memory")
     ap.add_argument("--timeout", type=float, default=120.0, help="bound of each wait for serving")
+    ap.add_argument("--perf", action="store_true",
+                    help="idle CPU also from `perf stat -e task-clock -p <master and children>`")
     ap.add_argument("--env", action="append", default=[],
                     help="NAME=VALUE for the master (and so its instances), e.g. "
                          "POSTERN_REPORT_INTERVAL=15s; repeatable")
@@ -354,7 +389,8 @@ def report(r):
     print(f"| {r['n']} instances ({r['children']} children) | PSS {r['pss_kib'] / 1024:.1f} MiB "
           f"({r['pss_kib'] / r['n']:.0f} KiB/instance) | create->serving {fmt(r['create_serve_s'])} s "
           f"| restart->serving {fmt(r['restart_serve_s'])} s ({r['restart_served']}/{r['n'] // 2 + r['n'] // 4}"
-          f" ports) | idle CPU {r['idle_cpu_pct']:.2f} % (master {r['idle_cpu_master_pct']:.2f} %) "
+          f" ports) | idle CPU {r['idle_cpu_pct']:.2f} % (master {r['idle_cpu_master_pct']:.2f} %"
+          + (f"; perf task-clock {fmt(r['idle_perf_pct'])} %" if "idle_perf_pct" in r else "") + ") "
           f"| list p50 {r['list_p50_ms']:.1f} ms p99 {r['list_p99_ms']:.1f} ms ({r['list_bytes']} B) "
           f"| SSE {r['sse_rate']:.0f}/s (peak {r['sse_peak']}/s, {r['sse_events']} events) |")
     for k, (c, mean) in sorted(r["pss_by_kind"].items()):

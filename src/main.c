@@ -2,6 +2,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "master/master.h"
+#include "master/zygote.h"
 #include "conf/config.h"
 #include "run.h"
 
@@ -135,7 +136,8 @@ static const char usage[] =
 "fields), POSTERN_POOL_MIN_INTERVAL=100ms and POSTERN_POOL_MAX_INTERVAL=1s (a tunnel\n"
 "client's pool refills while short, and when full), POSTERN_RELOAD_INTERVAL=1s (tls=2\n"
 "files checked for a change), POSTERN_TCP_DATA_BUF_SIZE=65536 (bytes: splice pipes,\n"
-"relay reads), POSTERN_SERVICE_COOLDOWN=1s (master: first restart delay).\n"
+"relay reads), POSTERN_SERVICE_COOLDOWN=1s (master: first restart delay),\n"
+"POSTERN_ZYGOTE=1 (master: 0 exec's each instance instead of forking it from a zygote).\n"
 "A master managing nodes: POSTERN_NODE_SYNC=10s (nodes behind pushed again),\n"
 "POSTERN_NODE_PULL=5s (counters pulled), POSTERN_NODE_DOWN=60s (unavailable without a\n"
 "good pull), POSTERN_NODE_DEADLINE=5s (each push and pull).\n"
@@ -225,6 +227,23 @@ run_url(const char *url, const char *label)
     return rc;
 }
 
+/* `postern --zygote <padding>`, started by a master with its socket on fd 3
+ * (master/zygote.h): returns in the zygote when the master goes, and in each
+ * instance it forks, which then runs its URL like --url-from-env. */
+static int
+zygote_main(char **argv)
+{
+    char *url = NULL, *label = NULL;
+    size_t area = (size_t)(argv[2] + strlen(argv[2]) + 1 - argv[0]);
+    int rc = pn_zygote_serve(3, argv[0], area, &url, &label);
+    if (url == NULL)
+        return rc;
+    rc = run_url(url, label);
+    free(url);
+    free(label);
+    return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -236,6 +255,8 @@ main(int argc, char **argv)
         printf("postern %s\n", POSTERN_VERSION);
         return PN_EXIT_OK;
     }
+    if (argc == 3 && strcmp(argv[1], "--zygote") == 0)
+        return zygote_main(argv);
     const char *url = argv[1];
     char *owned = NULL;         /* the URL taken from the environment */
     if (argc >= 2 && strcmp(argv[1], "--url-from-env") == 0) {

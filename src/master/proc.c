@@ -1,6 +1,7 @@
 /* master/proc.c: the child process of an instance (see master/super.h).
  *
- *   fork ─> child: own process group, PDEATHSIG, stdout+stderr -> pipe, exec
+ *   zygote fork (or fork, exec) ─> child: own process group, PDEATHSIG,
+ *                                   stdout+stderr -> pipe (master/zygote.h)
  *   pipe ─> on_read: lines ─> HUB_STATE (hubs): hub state, hub
  *                            | CHECK_POINT: counters, update
  *                            | STATE: health, update (+ state) and ring, log
@@ -18,6 +19,7 @@
 #include "master/checkpoint.h"
 #include "master/hubstate.h"
 #include "master/puser.h"
+#include "master/zygote.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -373,6 +375,36 @@ pn_proc_free(pn_proc_t *p)
 
 /* ---- start, exit ---------------------------------------------------------- */
 
+/* Start the process of <url> with <in> and <out>: forked by the zygote when
+ * there is one (started here on first use), else fork and exec. Return its
+ * pid, or -1 with errno set. */
+static pid_t
+proc_spawn(pn_super_t *s, const char *url, const char *label, int in, int out)
+{
+    if (s->zygote == NULL && s->zygote_on) {
+        s->zygote = pn_zygote_new(s->exe);
+        if (s->zygote == NULL)
+            s->zygote_on = 0;
+    }
+    if (s->zygote != NULL) {
+        pid_t pid = pn_zygote_spawn(s->zygote, url, label, in, out);
+        if (pid > 0)
+            return pid;
+        if (pid == -2)
+            return -1;      /* the zygote could not fork: neither could we */
+        log_warn("master: the zygote did not answer (%s): instances are exec'd until it is "
+                 "started again", strerror(errno));
+        pn_zygote_free(s->zygote);
+        if (++s->zygote_lost >= PN_ZYGOTE_LOST_MAX) {
+            log_warn("master: the zygote was lost %d times: instances are exec'd from now on",
+                     s->zygote_lost);
+            s->zygote_on = 0;
+        }
+    }
+    char *argv[] = { "postern", "--url-from-env", (char *)label, NULL };
+    return pn_zygote_exec(s->exe, argv, url, in, out, -1);
+}
+
 void
 pn_proc_start(pn_inst_t *in)
 {
@@ -390,73 +422,18 @@ pn_proc_start(pn_inst_t *in)
             close(devnull);
         goto fail;
     }
-    /* The URL travels in the environment (readable by this user only), the
-     * command line shows it with its key masked. */
+    /* The URL travels in the environment or the zygote's socket (readable
+     * by this user only), the command line shows it with its key masked. */
     char label[PN_INST_LINE_MAX];
     pn_url_mask_key(in->url, label, sizeof(label));
-    char *argv[] = { "postern", "--url-from-env", label, NULL };
-    setenv("POSTERN_URL", in->url, 1);
-    /* What the service manager told the master is not the instances': they
-     * start without it (no READY=1 from a PID it does not watch, no watchdog). */
-    static const char *const sd_vars[] = { "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID" };
-    char *sd_vals[3];
-    for (int i = 0; i < 3; i++) {
-        const char *v = getenv(sd_vars[i]);
-        sd_vals[i] = v != NULL ? xstrdup(v) : NULL;
-        unsetenv(sd_vars[i]);
-    }
-    pid_t parent = getpid();
-    /* Block every signal across fork: until the child has reset its handlers,
-     * a signal (our own SIGTERM, PDEATHSIG) would run libevent's inherited
-     * handler, which writes into the master's signal pipe. */
-    sigset_t all, old;
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, &old);
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* The child: only async-signal-safe calls until exec. */
-        struct sigaction dfl;
-        memset(&dfl, 0, sizeof(dfl));
-        dfl.sa_handler = SIG_DFL;
-        for (int sig = 1; sig < NSIG; sig++)
-            sigaction(sig, &dfl, NULL);
-        /* A reload (the master's SIGHUP passed on) that comes before the
-         * instance watches SIGHUP must not end it: ignored until then (the
-         * instance's own handler replaces this). */
-        dfl.sa_handler = SIG_IGN;
-        sigaction(SIGHUP, &dfl, NULL);
-        setpgid(0, 0);
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent)
-            _exit(1);
-        if (dup2(devnull, 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[1], 2) < 0)
-            _exit(1);
-        /* Nothing of the master's (database, API sockets) reaches the
-         * instance, whether or not its owner set close-on-exec. */
-        if (close_range(3, ~0U, 0) != 0)
-            for (int fd = 3; fd < 65536; fd++)
-                close(fd);
-        sigemptyset(&all);
-        sigprocmask(SIG_SETMASK, &all, NULL);
-        execv(s->exe, argv);
-        _exit(127);
-    }
-    int fork_errno = errno;
-    unsetenv("POSTERN_URL");
-    for (int i = 0; i < 3; i++) {
-        if (sd_vals[i] != NULL)
-            setenv(sd_vars[i], sd_vals[i], 1);
-        free(sd_vals[i]);
-    }
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    pid_t pid = proc_spawn(s, in->url, label, devnull, fds[1]);
     if (pid < 0) {
-        snprintf(msg, sizeof(msg), "cannot start: fork: %s", strerror(fork_errno));
+        snprintf(msg, sizeof(msg), "cannot start: fork: %s", strerror(errno));
         close(fds[0]);
         close(fds[1]);
         close(devnull);
         goto fail;
     }
-    setpgid(pid, pid);
     close(fds[1]);
     close(devnull);
     fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
@@ -583,20 +560,43 @@ proc_exited(pn_proc_t *p, int ws)
         ev_defer_schedule(s->done_defer);
 }
 
+/* The zygote <pid> was reaped: it is started again on the next start. */
+static void
+proc_zygote_died(pn_super_t *s, int ws)
+{
+    if (!s->shutting_down)
+        log_warn("master: the zygote (pid %d) %s %d: started again on the next instance start",
+                 (int)pn_zygote_pid(s->zygote), WIFEXITED(ws) ? "exited with code" :
+                 "was killed by signal", WIFEXITED(ws) ? WEXITSTATUS(ws) : WTERMSIG(ws));
+    pn_zygote_reaped(s->zygote);
+    pn_zygote_free(s->zygote);
+    if (++s->zygote_lost >= PN_ZYGOTE_LOST_MAX)
+        s->zygote_on = 0;
+}
+
 void
 pn_proc_reap_all(void *arg)
 {
     pn_super_t *s = arg;
     pn_list_t *n, *next;
-    for (n = s->procs.next; n != &s->procs; n = next) {
-        next = n->next;
-        pn_proc_t *p = pn_container_of(n, pn_proc_t, node);
-        int ws;
-        pid_t r = waitpid(p->pid, &ws, WNOHANG);
-        if (r == p->pid)
-            proc_exited(p, ws);
-        else if (r < 0 && errno == ECHILD)
-            proc_exited(p, 0);      /* cannot happen unless someone else reaped it */
+    int ws;
+    pid_t r;
+    /* Every child: the instances, the zygote, and whatever an instance left
+     * behind (the master is a subreaper while it has a zygote). */
+    while ((r = waitpid(-1, &ws, WNOHANG)) > 0) {
+        for (n = s->procs.next; n != &s->procs; n = n->next) {
+            pn_proc_t *p = pn_container_of(n, pn_proc_t, node);
+            if (p->pid == r) {
+                proc_exited(p, ws);
+                break;
+            }
+        }
+        if (s->zygote != NULL && r == pn_zygote_pid(s->zygote))
+            proc_zygote_died(s, ws);
     }
+    if (r < 0 && errno == ECHILD)
+        for (n = s->procs.next; n != &s->procs; n = next) {
+            next = n->next;     /* cannot happen unless someone else reaped them */
+            proc_exited(pn_container_of(n, pn_proc_t, node), 0);
+        }
 }
-

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#define PN_ZYGOTE_LOST_MAX 5
+
 struct pn_proc {
     pn_list_t node;             /* in pn_super.procs */
     pn_super_t *super;          /* back pointer */
@@ -45,6 +47,9 @@ struct pn_super {
     ev_defer_t *done_defer;     /* owned: runs <done> from the loop */
     int shutting_down;
     uint64_t cooldown_ms;       /* the first restart's delay (master/backoff.h) */
+    struct pn_zygote *zygote;   /* owned: forks the instances, or NULL (master/zygote.h) */
+    int zygote_on;              /* a zygote is wanted (POSTERN_ZYGOTE, not POSTERN_INSTANCE_EXE) */
+    int zygote_lost;            /* zygotes lost so far: PN_ZYGOTE_LOST_MAX turn it off */
     ev_timer_t *watchdog;       /* owned: WATCHDOG=1 to the service manager, or NULL */
     void (*done)(void *ctx);
     void *done_ctx;             /* borrowed */
@@ -55,7 +60,8 @@ struct pn_super {
 void pn_proc_notify(pn_inst_t *in, enum pn_change what, const char *line);
 
 /** Start <in>'s child unless it has one or the supervisor is shutting down: a
- *  pipe, fork, exec of the master's binary with the URL in the environment.
+ *  pipe, then a fork of the zygote, or fork and exec of the master's binary
+ *  with the URL in the environment.
  *  On failure <in> is left in PN_INST_ERROR with its error set. */
 void pn_proc_start(pn_inst_t *in);
 

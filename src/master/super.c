@@ -6,12 +6,15 @@
 #include "core/mem.h"
 #include "master/backoff.h"
 #include "master/proc.h"
+#include "master/zygote.h"
 #include "core/notify.h"
 #include "tls/tls.h"
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -87,6 +90,13 @@ pn_super_new(ev_loop_t *loop, pn_store_t *store, const char *exe, pn_super_notif
     s->sigchld = ev_signal_new(loop, SIGCHLD, pn_proc_reap_all, s);
     s->done_defer = ev_defer_new(loop, on_done, s);
     s->cooldown_ms = PN_BACKOFF_FIRST_MS;
+    /* Instances forked by a zygote (master/zygote.h) unless POSTERN_ZYGOTE=0
+     * or another binary runs them (POSTERN_INSTANCE_EXE). As a subreaper the
+     * master adopts them when the zygote's intermediate exits. */
+    const char *zy = getenv("POSTERN_ZYGOTE"), *other = getenv("POSTERN_INSTANCE_EXE");
+    s->zygote_on = !(zy != NULL && strcmp(zy, "0") == 0) && !(other != NULL && *other != '\0');
+    if (s->zygote_on && prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
+        s->zygote_on = 0;
     uint64_t wd = pn_notify_watchdog_ms();
     if (wd > 0) {
         s->watchdog = ev_timer_new(loop, on_watchdog, s);
@@ -133,6 +143,7 @@ pn_super_free_(pn_super_t *s)
             p->inst->proc = NULL;
         pn_proc_free(p);
     }
+    pn_zygote_free(s->zygote);
     while (!pn_list_empty(&s->insts))
         inst_free(pn_container_of(s->insts.next, pn_inst_t, node));
     ev_defer_free(s->sigchld);

@@ -1,7 +1,7 @@
 /* master/super.h: the instances and the child processes that run them.
  *
- * Each instance runs as `<exe> <url>` (the master's own binary) in a child of
- * its own process group, with PR_SET_PDEATHSIG, its stdout and stderr on one
+ * Each instance runs as `<exe> <url>` (the master's own binary; forked from a
+ * zygote, master/zygote.h, or exec'd) in a child of its own process group, with PR_SET_PDEATHSIG, its stdout and stderr on one
  * pipe read line by line from the loop: CHECK_POINT lines move the counters,
  * a hub's HUB_STATE lines replace its hub state (master/hubstate.h; never
  * logged), other lines go to a 200-line ring and a `log` notification. An

@@ -137,6 +137,67 @@ psk_find_cb(SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESSION **sess)
     return 1;
 }
 
+/* SSL_CTXs made ahead by pn_tls_psk_prepare(), taken by the next context of
+ * their side: [0] client, [1] server. */
+static SSL_CTX *psk_spare[2];
+
+/* The SSL_CTX of a PSK context of <server> or client side, without its key. */
+static SSL_CTX *
+psk_ssl_ctx_new(int server, char *err)
+{
+    SSL_CTX *ctx = pn_tls_ssl_ctx_new(server ? TLS_server_method() : TLS_client_method(), err);
+    if (ctx == NULL)
+        return NULL;
+    /* The PSK session is bound to a SHA-256 suite, so only SHA-256 suites may
+     * be negotiated: a server picking TLS_AES_256_GCM_SHA384 would skip the PSK. */
+    if (SSL_CTX_set_ciphersuites(ctx, pn_tls_suites(1)) != 1) {
+        pn_err_set(err, "psk: cannot set the cipher suites: %s", pn_tls_ossl_reason());
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* One PSK handshake between two throw-away contexts, in memory: OpenSSL
+ * builds and caches every algorithm a control channel uses. */
+static void
+psk_warm_handshake(void)
+{
+    char err[PN_ERR_LEN];
+    uint8_t key[TLS_PSK_MIN];
+    memset(key, 0x5a, sizeof(key));
+    pn_tls_ctx_t *sc = pn_tls_psk_new(1, key, sizeof(key), err);
+    pn_tls_ctx_t *cc = pn_tls_psk_new(0, key, sizeof(key), err);
+    SSL *ss = NULL, *cs = NULL;
+    BIO *sb = NULL, *cb = NULL;
+    if (sc != NULL && cc != NULL && (ss = SSL_new(sc->ctx)) != NULL &&
+        (cs = SSL_new(cc->ctx)) != NULL && BIO_new_bio_pair(&sb, 0, &cb, 0) == 1) {
+        SSL_set_bio(ss, sb, sb);
+        SSL_set_bio(cs, cb, cb);
+        SSL_set_accept_state(ss);
+        SSL_set_connect_state(cs);
+        for (int i = 0; i < 8 && !(SSL_is_init_finished(ss) && SSL_is_init_finished(cs)); i++) {
+            SSL_do_handshake(cs);
+            SSL_do_handshake(ss);
+        }
+    }
+    SSL_free(ss);
+    SSL_free(cs);
+    pn_tls_ctx_free(sc);
+    pn_tls_ctx_free(cc);
+}
+
+void
+pn_tls_psk_prepare(void)
+{
+    char err[PN_ERR_LEN];
+    psk_warm_handshake();
+    for (int server = 0; server < 2; server++)
+        if (psk_spare[server] == NULL)
+            psk_spare[server] = psk_ssl_ctx_new(server, err);
+    ERR_clear_error();
+}
+
 /* The PSK context of <server> or client side: <psk> (<len> bytes) and the
  * identity <id>, or (server) the <lookup> that finds a key by identity. */
 static pn_tls_ctx_t *
@@ -161,15 +222,10 @@ psk_ctx_new(int server, const uint8_t *psk, size_t len, const char *id,
         pn_err_set(err, "psk: cannot register the key slot: %s", pn_tls_ossl_reason());
         goto fail;
     }
-    c->ctx = pn_tls_ssl_ctx_new(server ? TLS_server_method() : TLS_client_method(), err);
-    if (c->ctx == NULL)
+    c->ctx = psk_spare[server != 0];
+    psk_spare[server != 0] = NULL;
+    if (c->ctx == NULL && (c->ctx = psk_ssl_ctx_new(server, err)) == NULL)
         goto fail;
-    /* The PSK session is bound to a SHA-256 suite, so only SHA-256 suites may
-     * be negotiated: a server picking TLS_AES_256_GCM_SHA384 would skip the PSK. */
-    if (SSL_CTX_set_ciphersuites(c->ctx, pn_tls_suites(1)) != 1) {
-        pn_err_set(err, "psk: cannot set the cipher suites: %s", pn_tls_ossl_reason());
-        goto fail;
-    }
     k = OPENSSL_zalloc(sizeof(*k));
     if (k == NULL) {
         pn_err_set(err, "psk: out of memory");

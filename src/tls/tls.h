@@ -48,6 +48,10 @@ pn_tls_ctx_t *pn_tls_client_new(int verify, const char *ca_file, char *err);
 pn_tls_ctx_t *pn_tls_psk_new(int server, const uint8_t *psk, size_t len, char *err);
 
 #define TUN_HUB_PSK_LEN 32          /* a hub account's PSK (HMAC-SHA256 output) */
+/** Make one SSL_CTX of each side for the next PSK contexts (a zygote does
+ *  this once, so that the instances it forks share its pages). */
+void pn_tls_psk_prepare(void);
+
 /** A hub: fill <psk> (TUN_HUB_PSK_LEN bytes) with the key of the PSK
  *  <identity> and return 0, or return -1 when no account has it. Runs inside
  *  the handshake, on the loop's thread. */
