@@ -259,7 +259,7 @@ open_data(struct client *cl)
     /* A hub finds the session of a data connection by the tag its id starts with. */
     if (cl->hello.has_session)
         memcpy(o->id, cl->hello.session, PN_SESSION_TAG_LEN);
-    tun_proof(cl->side.sess.secret, o->id, proof);
+    tun_sess_proof(&cl->side.sess, o->id, proof);
     tun_open_opts_t opts = {
         .kind = PN_KIND_DATA, .tls = xd != NULL ? NULL : cl->data_tls, .sni = cl->sni,
         .pin = cl->hello.tls == 1 ? cl->pin : NULL, .id = o->id, .proof = proof,
@@ -421,6 +421,8 @@ on_frame(tun_sess_t *ss, const pn_frame_t *f, void *arg)
             tun_ctrl_fail(c, PN_EC_PROTOCOL, "bad HELLO");
             return PN_OK;
         }
+        ss->epoch_s = cl->hello.epoch_s;    /* data proofs name their epoch */
+        ss->hello_ms = pn_now_ms();
         if (cl->hello.tls != 1)
             session_ready(cl);
         return PN_OK;
