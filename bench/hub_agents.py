@@ -8,9 +8,12 @@ then note the hub's memory again and the TCP connections it holds on its tunnel 
 (ss -p). Figures: hub VmRSS and PSS per idle connected agent, connections per agent.
 The integration test 94_transport_h2_test.py runs 20 agents; this script 200.
 
-    python3 bench/hub_agents.py [--agents 200] [--min 64] [--postern build/postern]
+    python3 bench/hub_agents.py [--agents 200] [--min 64] [--types 0,3] [--untyped]
+                                [--postern build/postern]
 
 --min 0 gives the agents no min= (their default: 64, or 8 for an agent of a type=3 hub).
+--untyped gives the agents of the type=3 hub no type= (they learn it from HELLO and move
+their control channel onto HTTP/2).
 
 Every process is stopped by PID; every wait is bounded. Figures are never asserted.
 """
@@ -30,6 +33,7 @@ from compare import (HERE, LOOP, Env, Procs, free_port, pss_kib, start, start_ba
 
 ENV = {"POSTERN_REPORT_INTERVAL": "60s", "POSTERN_BACKOFF_MAX": "1s"}
 MIN = 64            # each agent's pool (idle data channels: connections or streams); 0: no min=
+UNTYPED = False     # agents of the type=3 hub given no type=
 SETTLE = 3.0        # seconds for the agents' pools to fill once every route answers
 
 
@@ -89,7 +93,7 @@ def run(env, xtype, n):
         up(ctl, hub)
         time.sleep(0.5)
         rss0, pss0 = status_kib(hub.pid, "VmRSS"), pss_kib(hub.pid)
-        given = "&type=3" if xtype == 3 else ""
+        given = "&type=3" if xtype == 3 and not UNTYPED else ""
         given += f"&min={MIN}" if MIN else ""
         for i, a in enumerate(accts):
             p = start(procs, [env.postern, f"agent://{a['token']}@{LOOP}:{ctl}?tcp={LOOP}:{echo},"
@@ -119,21 +123,26 @@ def main():
     ap.add_argument("--agents", type=int, default=200)
     ap.add_argument("--min", type=int, default=64,
                     help="each agent's min= (pool size); 0: none given (the agents' default)")
+    ap.add_argument("--types", default="0,3", help="the hub's type= values to run, in turn")
+    ap.add_argument("--untyped", action="store_true",
+                    help="the type=3 hub's agents are given no type= (learned from HELLO)")
     a = ap.parse_args()
-    global MIN
+    global MIN, UNTYPED
     MIN = a.min
+    UNTYPED = a.untyped
     if not shutil.which("ss"):
         sys.exit("hub_agents: ss missing (iproute2)")
     tmp = tempfile.mkdtemp(prefix="postern-hub-agents-")
     env = Env(os.path.abspath(a.postern), tmp)
     res = {}
     try:
-        for xtype in (0, 3):
+        for xtype in (int(t) for t in a.types.split(",")):
             res[xtype] = run(env, xtype, a.agents)
             print(f"  type={xtype}: {res[xtype]}", file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"## hub with {a.agents} agents, min={a.min or 'default'} ({time.strftime('%Y-%m-%d')})\n")
+    print(f"## hub with {a.agents} agents, min={a.min or 'default'}"
+          f"{', agents given no type=' if a.untyped else ''} ({time.strftime('%Y-%m-%d')})\n")
     print("| type | routes answering | all up in s | hub connections | per agent |"
           " hub VmRSS KiB per idle agent | hub PSS KiB per idle agent |")
     print("|---|---|---|---|---|---|---|")

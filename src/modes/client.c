@@ -124,7 +124,10 @@ client_session_end(struct client *cl, const char *why)
             delay = 100;
         log_info("%s: next hub: %s", cl->side.name, pn_addr_str(&cl->server_addr, a));
     }
-    if (had) {
+    if (had && cl->xc.moved) {
+        delay = 0;          /* the control channel moves (tun_xport_client_learn) */
+        log_info("%s: %s; reconnecting at once", cl->side.name, why);
+    } else if (had) {
         log_warn("%s: session ended: %s; reconnecting in %llu ms", cl->side.name, why,
                  (unsigned long long)delay);
         pn_instance_state(&cl->in, "connecting", "session ended: %s; reconnecting", why);
@@ -259,7 +262,7 @@ open_data(struct client *cl)
     /* A hub finds the session of a data connection by the tag its id starts with. */
     if (cl->hello.has_session)
         memcpy(o->id, cl->hello.session, PN_SESSION_TAG_LEN);
-    tun_proof(cl->side.sess.secret, o->id, proof);
+    tun_sess_proof(&cl->side.sess, o->id, proof);
     tun_open_opts_t opts = {
         .kind = PN_KIND_DATA, .tls = xd != NULL ? NULL : cl->data_tls, .sni = cl->sni,
         .pin = cl->hello.tls == 1 ? cl->pin : NULL, .id = o->id, .proof = proof,
@@ -332,6 +335,12 @@ session_ready(struct client *cl)
             }
         }
         cl->data_tls_mode = cl->hello.tls;
+    }
+    if (tun_xport_client_learn(&cl->xc, &cl->hello, cl->data_tls)) {
+        /* Given no type=: one connection for all when the server has type=3. */
+        tun_sess_kick(&cl->side.sess, PN_EC_SHUTDOWN, cl->hello.transport == PN_XPORT_H2
+                      ? "control channel moves onto HTTP/2" : "control channel moves to type=0");
+        return;
     }
     int tcp = (cl->hello.proto & PN_PROTO_TCP) && !cl->cfg->notcp;
     int udp = (cl->hello.proto & PN_PROTO_UDP) && !cl->cfg->noudp;
@@ -415,6 +424,8 @@ on_frame(tun_sess_t *ss, const pn_frame_t *f, void *arg)
             tun_ctrl_fail(c, PN_EC_PROTOCOL, "bad HELLO");
             return PN_OK;
         }
+        ss->epoch_s = cl->hello.epoch_s;    /* data proofs name their epoch */
+        ss->hello_ms = pn_now_ms();
         if (cl->hello.tls != 1)
             session_ready(cl);
         return PN_OK;
@@ -511,6 +522,7 @@ on_ctrl_open(pn_xprt_t *x, const uint8_t *fp, const char *err, void *arg)
         if (strncmp(err, "tls handshake", 13) == 0)
             log_error("%s: authentication failed with %s (%s?): %s", cl->side.name,
                       pn_addr_str(&cl->server_addr, s), what, err);
+        tun_xport_client_forget(&cl->xc);  /* type=0 again, until a HELLO says 3 */
         client_session_end(cl, err);
         return;
     }
@@ -604,27 +616,7 @@ pn_client_side(pn_client_t *cl)
     return &cl->side;
 }
 
-/* Run <cl>, prepared by the caller (targets, PSK context, hooks), to the end. */
 /* ---- set-up shared by the tunnel client, the agent and an entrance's node ------- */
-
-void
-client_init(struct client *cl, const pn_config_t *cfg)
-{
-    cl->cfg = cfg;
-    cl->data_tls_mode = -1;
-    cl->backoff_ms = BACKOFF_MIN_MS;
-    pn_list_init(&cl->opens);
-}
-
-/* The transport to the server (type=, tls=, path=), named for SNI. */
-int
-client_xport(struct client *cl, char *err)
-{
-    const pn_config_t *cfg = cl->cfg;
-    cl->sni = cfg->sni ? cfg->sni : cfg->host;
-    return tun_xport_client_init(&cl->xc, cfg->xtype, cfg->tls, cfg->ca, cfg->ws_path,
-                                 cfg->ws_host, cfg->host, cfg->port, cl->sni, err);
-}
 
 void
 client_timers(struct client *cl, ev_loop_t *loop)
@@ -640,17 +632,6 @@ client_timers_free(struct client *cl)
     ev_timer_free(cl->refill);
     ev_timer_free(cl->tick);
     ev_timer_free(cl->reconnect);
-}
-
-void
-client_clear(struct client *cl)
-{
-    tun_xport_client_clear(&cl->xc);
-    pn_tls_ctx_free(cl->psk_ctx);
-    pn_tls_ctx_free(cl->data_tls);
-    memset(cl->psk, 0, sizeof(cl->psk));
-    lb_clear(&cl->set);
-    free(cl->addrs);
 }
 
 /* agent hubs=: resolve the other hubs (at start-up) after the URL's own. */

@@ -42,6 +42,30 @@ tun_proof_ok(const uint8_t secret[PN_DATA_SECRET_LEN], const uint8_t id[PN_CONN_
     return pn_memeq_ct(want, proof, PN_PROOF_LEN) == 0;
 }
 
+/* The proof of <id> in epoch <epoch> under <secret> into <proof> (see auth.h). */
+void
+tun_proof_at(const uint8_t secret[PN_DATA_SECRET_LEN], const uint8_t id[PN_CONN_ID_LEN],
+             uint32_t epoch, uint8_t proof[PN_PROOF_LEN])
+{
+    uint8_t msg[PN_PROOF_MSG_LEN + 4];
+    pn_proof_msg(id, msg);
+    msg[PN_PROOF_MSG_LEN] = (uint8_t)(epoch >> 24);
+    msg[PN_PROOF_MSG_LEN + 1] = (uint8_t)(epoch >> 16);
+    msg[PN_PROOF_MSG_LEN + 2] = (uint8_t)(epoch >> 8);
+    msg[PN_PROOF_MSG_LEN + 3] = (uint8_t)epoch;
+    pn_hmac_sha256(secret, PN_DATA_SECRET_LEN, msg, sizeof(msg), proof);
+}
+
+/* Nonzero when <proof> is the proof of <id> in <epoch> (constant-time compare). */
+int
+tun_proof_at_ok(const uint8_t secret[PN_DATA_SECRET_LEN], const uint8_t id[PN_CONN_ID_LEN],
+                uint32_t epoch, const uint8_t proof[PN_PROOF_LEN])
+{
+    uint8_t want[PN_PROOF_LEN];
+    tun_proof_at(secret, id, epoch, want);
+    return pn_memeq_ct(want, proof, PN_PROOF_LEN) == 0;
+}
+
 /* ---- hub accounts (docs/hub.md §5) ---- */
 
 void

@@ -21,6 +21,13 @@ void tun_proof(const uint8_t secret[PN_DATA_SECRET_LEN], const uint8_t id[PN_CON
 /** Nonzero when <proof> is right for <id> under <secret> (constant time). */
 int tun_proof_ok(const uint8_t secret[PN_DATA_SECRET_LEN], const uint8_t id[PN_CONN_ID_LEN],
                  const uint8_t proof[PN_PROOF_LEN]);
+/** The proof of <id> in epoch <epoch> (HELLO EPOCH given): HMAC-SHA256 under
+ *  <secret> of "postern-data-v1" || id || epoch (u32, big-endian). */
+void tun_proof_at(const uint8_t secret[PN_DATA_SECRET_LEN], const uint8_t id[PN_CONN_ID_LEN],
+                  uint32_t epoch, uint8_t proof[PN_PROOF_LEN]);
+/** Nonzero when <proof> is tun_proof_at's for <id> and <epoch> (constant time). */
+int tun_proof_at_ok(const uint8_t secret[PN_DATA_SECRET_LEN], const uint8_t id[PN_CONN_ID_LEN],
+                    uint32_t epoch, const uint8_t proof[PN_PROOF_LEN]);
 
 /* A hub's agent holds an account token instead of a tunnel key (docs/hub.md §5). */
 #define TUN_HUB_ID_LEN 46           /* "postern/hub/1/" + 32 hex digits */

@@ -14,7 +14,8 @@ struct tun_ctrl {
     pn_xprt_t *x;               /* owned; watched by the channel */
     ev_timer_t *tick;           /* owned: pings and the liveness check */
     ev_defer_t *defer;          /* owned: close notification and deferred free */
-    uint8_t *in;                /* owned: input, in_cap bytes (CTRL_IN_MIN..PN_FRAME_MAX) */
+    uint8_t *in;                /* owned: input, in_cap bytes (CTRL_IN_MIN..PN_FRAME_MAX);
+                                 * NULL while nothing is held (idle costs nothing) */
     size_t in_len, in_cap;
     uint8_t *out;               /* owned: queued output (NULL while none: idle costs nothing) */
     size_t out_len, out_cap;
@@ -149,14 +150,21 @@ static void
 ctrl_read(tun_ctrl_t *c)
 {
     for (;;) {
+        if (c->in == NULL)
+            c->in = xmalloc(c->in_cap);
         if (c->in_len == c->in_cap) {
             /* A frame longer than the small buffer: room for the largest one. */
             c->in_cap = PN_FRAME_MAX;
             c->in = xrealloc(c->in, c->in_cap);
         }
         ssize_t n = c->x->ops->read(c->x, c->in + c->in_len, c->in_cap - c->in_len);
-        if (n == PN_AGAIN)
+        if (n == PN_AGAIN) {
+            if (c->in_len == 0) {
+                free(c->in);        /* an idle channel holds no input buffer */
+                c->in = NULL;
+            }
             return;
+        }
         if (n < 0) {
             ctrl_end(c, c->x->err ? c->x->err : "read failed");
             return;
@@ -249,8 +257,7 @@ tun_ctrl_new(ev_loop_t *loop, pn_xprt_t *x, uint64_t interval_ms, tun_ctrl_frame
     c->on_frame = on_frame;
     c->on_close = on_close;
     c->ctx = ctx;
-    c->in_cap = CTRL_IN_MIN;
-    c->in = xmalloc(c->in_cap);
+    c->in_cap = CTRL_IN_MIN;    /* allocated when a read comes, freed when drained */
     c->last_rx_ms = pn_now_ms();
     c->tick = ev_timer_new(loop, on_tick, c);
     c->defer = ev_defer_new(loop, on_defer, c);

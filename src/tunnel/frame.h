@@ -86,6 +86,7 @@ enum pn_hello_tlv {
     PN_HT_SESSION = 0x06,       /* 8 bytes: hub session tag, first 8 bytes of every data conn id */
     PN_HT_TRANSPORT = 0x07,     /* u8: how data and control connections travel, PN_XPORT_* */
     PN_HT_PATH = 0x08,          /* text, 1..255 bytes from '/': a WebSocket transport's path */
+    PN_HT_EPOCH = 0x09,         /* u32: seconds of a data proof's epoch, 1..3600 (§6.2) */
 };
 
 #define PN_FLOW_REVERSE      0  /* "-": server listens on the target, client dials */
@@ -102,6 +103,7 @@ enum pn_hello_tlv {
 #define PN_POOL_MAX          65536
 #define PN_INTERVAL_MIN_MS   100
 #define PN_INTERVAL_MAX_MS   3600000
+#define PN_EPOCH_MAX_S       3600               /* HELLO EPOCH's ceiling */
 #define PN_INTERVAL_DEFAULT_MS 5000
 
 /* Reasons returned through <why>; callers may compare by pointer, for example to
@@ -126,6 +128,7 @@ typedef struct pn_hello {
     uint8_t session[PN_SESSION_TAG_LEN]; /* the hub's session tag */
     uint8_t transport;          /* PN_XPORT_*, 0 when absent */
     char path[PN_PATH_MAX + 1]; /* transport != 0: its path, NUL-terminated ("/" when absent) */
+    uint32_t epoch_s;           /* EPOCH: data proofs name their epoch of this many s; 0 absent */
 } pn_hello_t;
 
 /* A hub route message (docs/hub.md §5): ROUTE_ADD, ROUTE_OK, ROUTE_FAIL,

@@ -25,6 +25,7 @@ static const struct hello_tlv {
     { PN_HT_SESSION, PN_SESSION_TAG_LEN, NULL },
     { PN_HT_TRANSPORT, 1, NULL },
     { PN_HT_PATH, 0, NULL },        /* 0: 1..PN_PATH_MAX bytes */
+    { PN_HT_EPOCH, 4, NULL },
 };
 #define HELLO_NTLV (sizeof(hello_tlvs) / sizeof(hello_tlvs[0]))
 #define HELLO_ENC_LEN (5 * PN_TLV_HDR + 1 + 1 + 4 + 1 + 4)
@@ -47,6 +48,8 @@ hello_valid(const pn_hello_t *h, const char **why)
         return fail(why, "HELLO PROTO has unknown bits");
     if (h->interval_ms < PN_INTERVAL_MIN_MS || h->interval_ms > PN_INTERVAL_MAX_MS)
         return fail(why, "HELLO INTERVAL is not 100..3600000 ms");
+    if (h->epoch_s > PN_EPOCH_MAX_S)
+        return fail(why, "HELLO EPOCH is not 1..3600 s");
     if (h->transport > PN_XPORT_MAX)
         return fail(why, "HELLO TRANSPORT is not 0..3");
     if (h->transport != PN_XPORT_TCP && !pn_path_valid(h->path, strnlen(h->path, sizeof(h->path))))
@@ -86,7 +89,8 @@ pn_hello_encode(const pn_hello_t *h, uint8_t *out, size_t cap)
 {
     size_t plen = h->transport != PN_XPORT_TCP ? strnlen(h->path, sizeof(h->path)) : 0;
     size_t need = HELLO_ENC_LEN + (h->has_session ? HELLO_SESSION_LEN : 0) +
-                  (h->transport != PN_XPORT_TCP ? 2 * PN_TLV_HDR + 1 + plen : 0);
+                  (h->transport != PN_XPORT_TCP ? 2 * PN_TLV_HDR + 1 + plen : 0) +
+                  (h->epoch_s != 0 ? PN_TLV_HDR + 4 : 0);
     if (cap < need || hello_valid(h, NULL) != PN_OK)
         return 0;
     uint8_t *p = out;
@@ -108,6 +112,8 @@ pn_hello_encode(const pn_hello_t *h, uint8_t *out, size_t cap)
         memcpy(p + PN_TLV_HDR, h->path, plen);
         p += PN_TLV_HDR + plen;
     }
+    if (h->epoch_s != 0)
+        p = put_tlv(p, PN_HT_EPOCH, 4, h->epoch_s);
     return (size_t)(p - out);
 }
 
@@ -148,6 +154,11 @@ pn_hello_decode(const uint8_t *p, size_t len, pn_hello_t *h, const char **why)
         case PN_HT_PROTO: h->proto = (uint8_t)(val[0] & (PN_PROTO_TCP | PN_PROTO_UDP)); break;
         case PN_HT_INTERVAL: h->interval_ms = get32(val); break;
         case PN_HT_TRANSPORT: h->transport = val[0]; break;
+        case PN_HT_EPOCH:
+            h->epoch_s = get32(val);
+            if (h->epoch_s == 0)
+                return fail(why, "HELLO EPOCH is not 1..3600 s");
+            break;
         case PN_HT_PATH:
             memcpy(h->path, val, vlen);
             h->path[vlen] = '\0';

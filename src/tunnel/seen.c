@@ -1,4 +1,5 @@
-/* tunnel/seen.c: a set of 64-bit keys with linear probing, grown at half load. */
+/* tunnel/seen.c: a set of 64-bit keys with linear probing, grown at half load,
+ * and the window of three epochs' sets (seen.h). */
 #include "tunnel/seen.h"
 #include "core/mem.h"
 
@@ -17,6 +18,7 @@ insert(uint64_t *slots, size_t cap, uint64_t k)
     }
 }
 
+/* Record <id> in <s> (see seen.h). */
 int
 tun_seen_add(tun_seen_t *s, const uint8_t id[PN_CONN_ID_LEN])
 {
@@ -43,9 +45,43 @@ tun_seen_add(tun_seen_t *s, const uint8_t id[PN_CONN_ID_LEN])
     return PN_OK;
 }
 
+/* Forget every id of <s>. */
 void
 tun_seen_clear(tun_seen_t *s)
 {
     free(s->slots);
     memset(s, 0, sizeof(*s));
+}
+
+/* Record <id> proved in <epoch> in <w> (see seen.h). */
+int
+tun_seen_win_add(tun_seen_win_t *w, uint32_t epoch, const uint8_t id[PN_CONN_ID_LEN])
+{
+    size_t g = epoch % TUN_SEEN_GENS;
+    if (w->epoch[g] != (uint64_t)epoch + 1) {
+        tun_seen_clear(&w->gen[g]);     /* an epoch three back (or none): out of the window */
+        w->epoch[g] = (uint64_t)epoch + 1;
+    }
+    if (w->gen[g].n >= TUN_SEEN_EPOCH_MAX)
+        return PN_AGAIN;
+    return tun_seen_add(&w->gen[g], id);
+}
+
+/* The ids <w> holds. */
+size_t
+tun_seen_win_count(const tun_seen_win_t *w)
+{
+    size_t n = 0;
+    for (size_t g = 0; g < TUN_SEEN_GENS; g++)
+        n += w->gen[g].n;
+    return n;
+}
+
+/* Forget every epoch of <w>. */
+void
+tun_seen_win_clear(tun_seen_win_t *w)
+{
+    for (size_t g = 0; g < TUN_SEEN_GENS; g++)
+        tun_seen_clear(&w->gen[g]);
+    memset(w, 0, sizeof(*w));
 }

@@ -114,10 +114,56 @@ tun_sess_put(tun_sess_t *s, pn_xprt_t *x, const uint8_t *id)
     tun_dchan_put(s->dchan, id, x);
 }
 
+/* The epoch <s> is in, counted from its HELLO. */
+static uint32_t
+sess_epoch(const tun_sess_t *s)
+{
+    return (uint32_t)((pn_now_ms() - s->hello_ms) / ((uint64_t)s->epoch_s * 1000));
+}
+
+/* The DATA_HELLO proof of <id> under <s>'s secret into <proof>: in the
+ * current epoch when the server's HELLO named one (see session.h). */
+void
+tun_sess_proof(const tun_sess_t *s, const uint8_t *id, uint8_t *proof)
+{
+    if (s->epoch_s != 0)
+        tun_proof_at(s->secret, id, sess_epoch(s), proof);
+    else
+        tun_proof(s->secret, id, proof);
+}
+
+/* A proof in an epoch next to ours (the dialing end's clock starts later than
+ * ours, by the HELLO's way, and may run a little faster): 1 if <id> is new in
+ * it, 0 when seen or its epoch is full; -1 when the proof is in none. */
+static int
+admit_epoch(tun_sess_t *s, const uint8_t *id, const uint8_t *proof)
+{
+    uint32_t e = sess_epoch(s);
+    uint32_t tries[3] = { e, e + 1, e - 1 };
+    for (size_t i = 0; i < (e > 0 ? 3u : 2u); i++) {
+        if (!tun_proof_at_ok(s->secret, id, tries[i], proof))
+            continue;
+        s->epoch_proofs = 1;
+        int rc = tun_seen_win_add(&s->win, tries[i], id);
+        if (rc == PN_AGAIN)
+            log_debug("%s: %u data channels in one %u s epoch: refusing more until the next",
+                     s->o.who, TUN_SEEN_EPOCH_MAX, s->epoch_s);
+        return rc == PN_OK;
+    }
+    return -1;
+}
+
 int
 tun_sess_admit(tun_sess_t *s, const uint8_t *id, const uint8_t *proof)
 {
-    if (s->ctrl == NULL || !tun_proof_ok(s->secret, id, proof))
+    if (s->ctrl == NULL)
+        return 0;
+    if (s->epoch_s != 0) {
+        int ok = admit_epoch(s, id, proof);
+        if (ok >= 0 || s->epoch_proofs)
+            return ok > 0;  /* once the peer proves in epochs, nothing else is good */
+    }
+    if (!tun_proof_ok(s->secret, id, proof))
         return 0;
     int rc = tun_seen_add(&s->seen, id);
     if (rc == PN_AGAIN) {
@@ -277,8 +323,12 @@ tun_sess_attach(tun_sess_t *s, pn_xprt_t *x)
 void
 tun_sess_hello(tun_sess_t *s, const pn_hello_t *h)
 {
-    uint8_t p[64];
-    tun_ctrl_send(s->ctrl, PN_FT_HELLO, p, pn_hello_encode(h, p, sizeof(p)));
+    uint8_t p[512];             /* the largest HELLO: a 255-byte PATH and every TLV */
+    pn_hello_t e = *h;
+    e.epoch_s = TUN_EPOCH_S;
+    s->epoch_s = TUN_EPOCH_S;
+    s->hello_ms = pn_now_ms();
+    tun_ctrl_send(s->ctrl, PN_FT_HELLO, p, pn_hello_encode(&e, p, sizeof(p)));
     if (s->o.tls == 1)
         tun_ctrl_send(s->ctrl, PN_FT_VERIFY, s->o.fp, PN_TLS_FP_LEN);
 }
@@ -290,6 +340,9 @@ tun_sess_detach(tun_sess_t *s)
     tun_ctrl_free(s->ctrl);
     tun_dchan_free(s->dchan);
     tun_seen_clear(&s->seen);
+    tun_seen_win_clear(&s->win);
+    s->epoch_s = 0;
+    s->epoch_proofs = 0;
     memset(s->secret, 0, sizeof(s->secret));
     pn_links_close_all(&s->links);
 }

@@ -81,7 +81,12 @@ struct tun_sess {
     tun_dchan_t *dchan;         /* owned; NULL while detached */
     int ready;                  /* may carry exchanges (the owner sets it) */
     uint8_t secret[PN_DATA_SECRET_LEN];
-    tun_seen_t seen;            /* accepting: data channel ids accepted on this channel */
+    tun_seen_t seen;            /* accepting: ids proved without epoch (a client that ignores
+                                 * HELLO EPOCH), till TUN_SEEN_MAX and the session's rotation */
+    tun_seen_win_t win;         /* accepting: ids proved in the last epochs (HELLO EPOCH) */
+    uint32_t epoch_s;           /* HELLO EPOCH, sent (accepting) or read (dialing); 0 none */
+    uint64_t hello_ms;          /* when HELLO left (accepting) or arrived (dialing) */
+    int epoch_proofs;           /* accepting: the peer proved in epochs: no proof without one */
     uint8_t tag[PN_SESSION_TAG_LEN]; /* a hub's session tag (leads every data channel id) */
     int verified;               /* accepting: the peer's VERIFY arrived */
     uint64_t takes, fails;      /* channel takes in this interval, and signals that found none */
@@ -92,6 +97,8 @@ struct tun_sess {
     pn_prom_hist_t *take_hist;  /* borrowed, optional: the wait of every take served
                                  * (0 when a channel was idle), for metrics= */
 };
+
+#define TUN_EPOCH_S 30             /* HELLO EPOCH: a data proof's epoch, in seconds */
 
 /** Prepare <s> (detached) with <o> and <h> (copied). The owner then prepares
  *  s->links (pn_links_init and its fields). */
@@ -132,6 +139,9 @@ void tun_sess_put(tun_sess_t *s, pn_xprt_t *x, const uint8_t *id);
  *  and <id> new on this channel; a channel whose ids ran out is told to start
  *  again. Nonzero to accept. */
 int tun_sess_admit(tun_sess_t *s, const uint8_t *id, const uint8_t *proof);
+/** Dialing end: the DATA_HELLO proof of <id> into <proof>, in the current
+ *  epoch when the server's HELLO gave one (s->epoch_s, s->hello_ms). */
+void tun_sess_proof(const tun_sess_t *s, const uint8_t *id, uint8_t *proof);
 /** Once per interval: when more than half the takes of channels failed, the
  *  idle channels are stale on one side: flush ours, tell the peer. Resets the
  *  interval's counts. */

@@ -105,6 +105,47 @@ tun_xport_client_data(tun_xport_client_t *c, const pn_hello_t *h, pn_tls_ctx_t *
     return &c->data;
 }
 
+/* A client given no type=, told by HELLO <h> which transport the server
+ * chose: with type=3 its control channel belongs on the HTTP/2 connection its
+ * data streams use (one connection in all), with the data TLS <data_tls>
+ * (borrowed, kept by the caller across sessions); with another type, on type=0
+ * again. Return 1 when the control channel in use is not there (the caller
+ * ends the session and reconnects at once), 0 otherwise. A HELLO read on a
+ * channel that just moved asks for no move back (a server whose HELLO changes
+ * with the transport would make the client move for ever); a moved channel
+ * that could not be opened (tun_xport_client_forget) may move again. */
+int
+tun_xport_client_learn(tun_xport_client_t *c, const pn_hello_t *h, pn_tls_ctx_t *data_tls)
+{
+    int want = h->transport == PN_XPORT_H2 ? PN_XPORT_H2 : PN_XPORT_TCP;
+    int moved = c->moved;
+    c->moved = 0;
+    if (c->given >= 0)
+        return 0;
+    if (c->ctrl.type == PN_XPORT_H2)
+        c->ctrl.tls = data_tls;     /* the caller may have made it anew */
+    if (want == c->ctrl.type || moved)
+        return 0;
+    if (want == PN_XPORT_H2)
+        snprintf(c->path, sizeof(c->path), "%s", h->path);
+    c->ctrl.type = want;
+    c->ctrl.tls = want == PN_XPORT_H2 ? data_tls : NULL;
+    c->moved = 1;
+    return 1;
+}
+
+/* The control connection that <c> learned (tun_xport_client_learn) failed:
+ * back to type=0, which every tunnel port accepts. */
+void
+tun_xport_client_forget(tun_xport_client_t *c)
+{
+    if (c->given >= 0)
+        return;
+    c->ctrl.type = PN_XPORT_TCP;
+    c->ctrl.tls = NULL;
+    c->moved = 0;
+}
+
 void
 tun_xport_client_clear(tun_xport_client_t *c)
 {

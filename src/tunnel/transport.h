@@ -53,7 +53,8 @@ void tun_xport_hello(pn_hello_t *h, int type, const char *path);
  * every connection is a WebSocket on its own path=, host= and tls= (the TLS
  * under the upgrade: 1 unverified, the data channel pinned as usual; 2
  * verified with ca=); else the control connection is type=0 and the data
- * connections follow HELLO (TRANSPORT, PATH, TLS). */
+ * connections follow HELLO (TRANSPORT, PATH, TLS); one told type=3 by HELLO
+ * reconnects with its control channel on the HTTP/2 connection (learn). */
 typedef struct tun_xport_client {
     int given;                  /* type= was given: -1 no, else the type */
     tun_xport_t ctrl, data;
@@ -65,6 +66,7 @@ typedef struct tun_xport_client {
     int mux_has_fp;
     pn_quic_conn_t *quic;       /* a reference, type=1: the connection data streams open on */
     const char *ca;             /* borrowed: ca= (type=1 with tls=2) */
+    int moved;                  /* the control channel was just moved (learn) */
 } tun_xport_client_t;
 
 /** Set <c> up from the dialing end's URL: type= <given> (-1 none), <tls>,
@@ -79,6 +81,12 @@ const tun_xport_t *tun_xport_client_ctrl(tun_xport_client_t *c);
  *  <data_tls> (borrowed): NULL for type=0. */
 const tun_xport_t *tun_xport_client_data(tun_xport_client_t *c, const pn_hello_t *h,
                                          pn_tls_ctx_t *data_tls);
+/** HELLO <h> read by a client given no type=: 1 when its control channel
+ *  must move (onto HTTP/2 for type=3, back to type=0 otherwise; the data TLS
+ *  <data_tls> is borrowed) and the caller reconnects at once, else 0. */
+int tun_xport_client_learn(tun_xport_client_t *c, const pn_hello_t *h, pn_tls_ctx_t *data_tls);
+/** The learned control connection failed: type=0 again (no-op when type= was given). */
+void tun_xport_client_forget(tun_xport_client_t *c);
 void tun_xport_client_clear(tun_xport_client_t *c);
 /** type=3: keep the HTTP/2 connection the opened <x> (a stream, or TLS over
  *  one) travels on as the carrier of the next streams, with the fingerprint

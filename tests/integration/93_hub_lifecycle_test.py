@@ -327,8 +327,9 @@ def test_control_handshake_uses_the_hub_psk_and_identity(hubstack):
         f"no HELLO after a handshake with the token's PSK and identity: rc {rc} " \
         f"{out[:40]!r} {err[-400:]}"
     ver, ftype, flags, rsvd, stream, length = struct.unpack(">BBBBII", out[:12])
-    assert (flags, rsvd, stream) == (0, 0, 0) and length == 37, out[:12].hex()
+    assert (flags, rsvd, stream) == (0, 0, 0) and length == 37 + 7, out[:12].hex()
     tlv = parse_tlvs(out[12:12 + length])
+    assert tlv.get(0x09) == struct.pack(">I", 30), f"EPOCH must be 30 s: {tlv}"
     assert tlv.get(0x01) == b"\x00", f"FLOW must be 0 (reverse): {tlv}"
     assert len(tlv.get(0x06, b"")) == 8, f"no 8-byte SESSION TLV: {tlv}"
     assert struct.unpack(">I", tlv[0x05])[0] == 500, "INTERVAL is not the report interval"

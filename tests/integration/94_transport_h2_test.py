@@ -12,7 +12,8 @@
   is given only nginx's address; half-close; a wrong path is refused with 404 (many
   concurrent echo connections through nginx are not covered yet: see the report of
   issue 14)
-- a hub with type=3 and an agent given nothing
+- a hub with type=3 and an agent given nothing; N agents (given type=3 or nothing) each
+  hold one connection to the hub
 """
 import os
 import socket
@@ -87,6 +88,13 @@ def test_type_3_reaches_a_client_that_was_given_none(tunnel, http_server):
     assert m.group(1) == "3", m.string
     r = curl(f"http://127.0.0.1:{t.user_port}{path}")
     assert r.returncode == 0 and r.stdout == content
+    # Its control channel moved onto the HTTP/2 connection: one connection in all.
+    t.client.wait_for_log(r"control channel moves onto HTTP/2", timeout=5)
+    require_tool("ss")
+    deadline = time.monotonic() + 10
+    while established(t.server.proc.pid, t.tunnel_port) != 1:
+        assert time.monotonic() < deadline, "the server holds more than one connection"
+        time.sleep(0.2)
 
 
 @pytest.mark.parametrize("tls", [0, 1, 2])
@@ -414,19 +422,26 @@ def test_hub_type3_agent_publishes_a_tcp_route(agent_params, hubstack):
     wait_echo_route(base + 1, b"through the hub over http/2")
 
 
-def hub_connections(hub):
-    """The established TCP connections the hub process holds on its tunnel port (ss -p)."""
-    out = subprocess.run(["ss", "-Htnp", "state", "established", f"( sport = :{hub.ctl} )"],
+def established(pid, port):
+    """The established TCP connections process <pid> holds on its port <port> (ss -p)."""
+    out = subprocess.run(["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
                          capture_output=True, text=True, check=True).stdout
-    return sum(1 for line in out.splitlines() if f"pid={hub.proc.pid}," in line)
+    return sum(1 for line in out.splitlines() if f"pid={pid}," in line)
+
+
+def hub_connections(hub):
+    """The established TCP connections the hub process holds on its tunnel port."""
+    return established(hub.proc.pid, hub.ctl)
 
 
 HUB_AGENTS = 20     # bench/hub_agents.py runs 200 (too slow for CI on 2 cores)
 
 
-def test_hub_type3_agents_each_hold_one_connection(hubstack):
-    """N agents given type=3, one route each: every route answers, and the hub holds
-    exactly one connection per agent (control and data streams share it)."""
+@pytest.mark.parametrize("agent_params", ["type=3", ""])
+def test_hub_type3_agents_each_hold_one_connection(agent_params, hubstack):
+    """N agents given type=3, or given nothing (HELLO tells them type=3 and they move
+    their control channel onto HTTP/2), one route each: every route answers, and the
+    hub holds exactly one connection per agent (control and data streams share it)."""
     require_tool("ss")
     base = port_block(HUB_AGENTS)
     accts = [account(f"a{i}", ports=[f"{base + i}-{base + i}"]) for i in range(HUB_AGENTS)]
@@ -434,7 +449,7 @@ def test_hub_type3_agents_each_hold_one_connection(hubstack):
     echo = hubstack.tcp(echo_handler, name="echo")
     for i, a in enumerate(accts):
         hubstack.agent(hub, a["token"], [Route("tcp", echo.port, port=base + i)],
-                       params="type=3", timeout=20)
+                       params=agent_params, timeout=20)
     for i in range(HUB_AGENTS):
         msg = f"agent {i} over one http/2 connection".encode()
         with connect(base + i, timeout=10) as s:

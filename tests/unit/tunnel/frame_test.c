@@ -368,6 +368,31 @@ test_hello_roundtrip(void **state)
     }
 }
 
+/* EPOCH: after the others when given (7 bytes), absent otherwise; 0 and
+ * more than an hour are refused both ways. */
+static void
+test_hello_epoch(void **state)
+{
+    pn_hello_t h = { .flow = 0, .tls = 0, .proto = 3, .max = 64, .interval_ms = 5000,
+                     .epoch_s = 30 };
+    uint8_t buf[400];
+    const char *why = NULL;
+    size_t n = pn_hello_encode(&h, buf, sizeof(buf));
+    assert_int_equal(n, 26 + 7);
+    assert_memory_equal(buf + 26, "\x09\x00\x04\x00\x00\x00\x1e", 7);
+    pn_hello_t out;
+    assert_int_equal(pn_hello_decode(buf, n, &out, &why), PN_OK);
+    assert_int_equal(out.epoch_s, 30);
+    assert_int_equal(pn_hello_decode(buf, 26, &out, &why), PN_OK);
+    assert_int_equal(out.epoch_s, 0);
+    buf[32] = 0;
+    assert_int_equal(pn_hello_decode(buf, n, &out, &why), PN_ERR);
+    buf[31] = 0x10;             /* 4096 s */
+    assert_int_equal(pn_hello_decode(buf, n, &out, &why), PN_ERR);
+    h.epoch_s = PN_EPOCH_MAX_S + 1;
+    assert_int_equal(pn_hello_encode(&h, buf, sizeof(buf)), 0);
+}
+
 /* type=2: TRANSPORT and PATH after the five TLVs; absent, transport 0. */
 static void
 test_hello_transport(void **state)
@@ -627,7 +652,7 @@ test_hello_unknown_tlv_skipped(void **state)
     n += tlv(buf + n, 0x7F, 9, 0);
     /* Known TLVs in reverse order, unknown ones between them. */
     n += tlv(buf + n, PN_HT_INTERVAL, 4, 250);
-    n += tlv(buf + n, 0x09, 4, 0xFFFFFFFF);
+    n += tlv(buf + n, 0x3A, 4, 0xFFFFFFFF);
     n += tlv(buf + n, PN_HT_PROTO, 1, 3);
     n += tlv(buf + n, PN_HT_MAX, 4, 300);
     n += tlv(buf + n, 0xFF, 1, 0xEE);
@@ -1792,6 +1817,7 @@ main(void)
         cmocka_unit_test(test_hello_roundtrip),
         cmocka_unit_test(test_hello_session),
         cmocka_unit_test(test_hello_transport),
+        cmocka_unit_test(test_hello_epoch),
         cmocka_unit_test(test_hello_wire_bytes),
         cmocka_unit_test(test_hello_encode_refuses_invalid),
         cmocka_unit_test(test_hello_missing_required),

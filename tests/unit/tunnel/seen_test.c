@@ -1,6 +1,6 @@
 /* tests/unit/tunnel/seen_test.c: the replay set of data connection ids
  * (tunnel/seen.h): new ids accepted, repeats refused, keyed on an id's last 8
- * bytes, full (rotate) at TUN_SEEN_MAX ids. */
+ * bytes, full (rotate) at TUN_SEEN_MAX ids; the window of three epochs. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -119,6 +119,45 @@ test_full_at_max_then_rotate(void **state)
     tun_seen_clear(&s);
 }
 
+/* The epochs' window: an id is refused again in its epoch only; an epoch's
+ * set is emptied when an epoch three later takes its slot; a full epoch
+ * refuses more (PN_AGAIN) while the next one accepts. */
+static void
+test_window(void **state)
+{
+    tun_seen_win_t w = {0};
+    uint8_t a[PN_CONN_ID_LEN], b[PN_CONN_ID_LEN], id[PN_CONN_ID_LEN];
+    mkid(a, 3, 1);
+    mkid(b, 3, 2);
+    assert_int_equal(tun_seen_win_add(&w, 5, a), PN_OK);
+    assert_int_equal(tun_seen_win_add(&w, 5, a), PN_ERR);
+    assert_int_equal(tun_seen_win_add(&w, 6, a), PN_OK);   /* another epoch's proof */
+    assert_int_equal(tun_seen_win_add(&w, 7, b), PN_OK);
+    assert_int_equal(tun_seen_win_add(&w, 5, a), PN_ERR);  /* epoch 5 is still held */
+    assert_int_equal(tun_seen_win_count(&w), 3);
+    /* Epoch 8 takes epoch 5's slot: 5's ids are gone (its proofs no longer admitted). */
+    assert_int_equal(tun_seen_win_add(&w, 8, b), PN_OK);
+    assert_int_equal(tun_seen_win_count(&w), 3);
+    assert_int_equal(tun_seen_win_add(&w, 8, a), PN_OK);
+    assert_int_equal(tun_seen_win_add(&w, 6, a), PN_ERR);  /* 6 and 7 kept */
+    assert_int_equal(tun_seen_win_add(&w, 7, b), PN_ERR);
+    /* Full epoch: refused until the next, whatever the id. */
+    for (uint64_t i = 0; i < TUN_SEEN_EPOCH_MAX; i++) {     /* 9 takes 6's slot */
+        mkid(id, 3, tu_mix(i + 100));
+        assert_int_equal(tun_seen_win_add(&w, 9, id), PN_OK);
+    }
+    mkid(id, 3, tu_mix(7));
+    assert_int_equal(tun_seen_win_add(&w, 9, id), PN_AGAIN);
+    assert_int_equal(tun_seen_win_add(&w, 10, id), PN_OK);
+    /* Memory bounded: three epochs' ids (8: 2, 9: full, 10: 1). */
+    assert_int_equal(tun_seen_win_count(&w), 2 + TUN_SEEN_EPOCH_MAX + 1);
+    tun_seen_win_clear(&w);
+    assert_int_equal(tun_seen_win_count(&w), 0);
+    assert_int_equal(tun_seen_win_add(&w, 5, a), PN_OK);
+    tun_seen_win_clear(&w);
+    tun_seen_win_clear(&w);
+}
+
 int
 main(void)
 {
@@ -129,6 +168,7 @@ main(void)
         cmocka_unit_test(test_zero_key),
         cmocka_unit_test(test_growth_keeps_ids),
         cmocka_unit_test(test_full_at_max_then_rotate),
+        cmocka_unit_test(test_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

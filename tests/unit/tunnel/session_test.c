@@ -535,6 +535,38 @@ test_admit(void **state)
     assert_false(tun_sess_admit(&fx->s, id, proof));    /* the proof of another id */
 }
 
+/* HELLO EPOCH: proofs good in the epoch next to ours only, once each; once
+ * the peer proved in an epoch, a proof without one is refused. */
+static void
+test_admit_epochs(void **state)
+{
+    struct fix *fx = *state;
+    uint8_t id[PN_CONN_ID_LEN], proof[PN_PROOF_LEN];
+    attach(fx, SECRET);
+    fx->s.epoch_s = 30;
+    fx->s.hello_ms = pn_now_ms() - 95000;       /* epoch 3 */
+    mkid(id, 0x50);
+    tun_proof(SECRET, id, proof);
+    assert_true(tun_sess_admit(&fx->s, id, proof));     /* a client that ignores EPOCH */
+    static const struct { uint32_t epoch; int ok; } cases[] = {
+        { 3, 1 }, { 2, 1 }, { 4, 1 }, { 1, 0 }, { 5, 0 }, { 0, 0 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        mkid(id, 0x60 + (uint8_t)i);
+        tun_proof_at(SECRET, id, cases[i].epoch, proof);
+        assert_int_equal(tun_sess_admit(&fx->s, id, proof), cases[i].ok);
+        if (cases[i].ok)
+            assert_false(tun_sess_admit(&fx->s, id, proof));    /* a replay */
+    }
+    mkid(id, 0x70);
+    tun_proof(SECRET, id, proof);
+    assert_false(tun_sess_admit(&fx->s, id, proof));    /* no proof without epoch now */
+    /* The dialing end's proof is in its current epoch. */
+    mkid(id, 0x71);
+    tun_sess_proof(&fx->s, id, proof);
+    assert_true(tun_sess_admit(&fx->s, id, proof));
+}
+
 static void
 test_hello_and_signal(void **state)
 {
@@ -616,6 +648,7 @@ main(void)
         T(test_verify_mismatch),
         T(test_other_frames_to_owner),
         T(test_admit),
+        T(test_admit_epochs),
         T(test_hello_and_signal),
     };
     return cmocka_run_group_tests_name("tunnel/session", tests, NULL, NULL);
