@@ -188,12 +188,20 @@ def test_master_root_metrics_needs_the_key(postern, tmp_path):
 
 def test_hub_and_agent_metrics(hubstack, echo_backend):
     from hub_util import Route, account, echo_once, http_request, port_block  # noqa: F811
-    hport, aport = free_port(), free_port()
+    aport = free_port()
     base = port_block(2)
     alice = account("alice")
     web = hubstack.http_echo("web")
-    hub = hubstack.hub([alice], http=True, ports=(base, base + 1),
-                       params=f"metrics={LOOPBACK}:{hport}")
+    for attempt in range(3):
+        # the hub's own retries pick fresh ports but keep params= (the metrics port)
+        hport = free_port()
+        try:
+            hub = hubstack.hub([alice], http=True, ports=(base, base + 1),
+                               params=f"metrics={LOOPBACK}:{hport}")
+            break
+        except AssertionError as e:
+            if "address already in use" not in str(e) or attempt == 2:
+                raise
     hubstack.agent(hub, alice["token"], [Route("tcp", echo_backend.port, port=base),
                                          Route("http", web.port, host="a.hub.test")],
                    params=f"metrics={LOOPBACK}:{aport}")
