@@ -71,8 +71,12 @@ def _relay_kind(kind, postern, backends, tmp_path, stack):
                 (lambda: _echo(base)))
     if kind == "proxy":
         users = write_users(tmp_path / "users.json", [{"name": "u", "password": "pw"}])
+        # The admission gate (a quarter of ulimit -n for heads in progress, an eighth of
+        # that per source) would close the burst's heads before the descriptors run out;
+        # this test is about running out, so the gate is opened wide here.
         with child_nofile(NOFILE):
-            p = start_proxy(postern, users)
+            p = start_proxy(postern, users, env={"POSTERN_GATE_MAX": "1000",
+                                                 "POSTERN_GATE_PER_SRC": "1000"})
         auth = base64.b64encode(b"u:pw").decode()
         head = (f"CONNECT 127.0.0.1:{echo.port} HTTP/1.1\r\nHost: 127.0.0.1:{echo.port}\r\n"
                 f"Proxy-Authorization: Basic {auth}\r\n\r\n").encode()
