@@ -89,8 +89,10 @@ check_hello(const pn_frame_t *f)
                 h.max == h2.max && h.interval_ms == h2.interval_ms);
     FUZZ_ASSERT(h.has_session == h2.has_session && (h.has_session == 0 || h.has_session == 1));
     size_t tail = h.transport != 0 ? 2 * PN_TLV_HDR + 1 + strlen(h.path) : 0;
+    tail += h.epoch_s != 0 ? PN_TLV_HDR + 4 : 0;
     FUZZ_ASSERT(n == (h.has_session ? 37u : 26u) + tail);
     FUZZ_ASSERT(h.transport == h2.transport && strcmp(h.path, h2.path) == 0);
+    FUZZ_ASSERT(h.epoch_s == h2.epoch_s);
     FUZZ_ASSERT(memcmp(h.session, h2.session, PN_SESSION_TAG_LEN) == 0);
     free(exact);
     free(big);

@@ -226,11 +226,26 @@ round_trip(const pn_conf_route_t *r)
         n += snprintf(v + n, sizeof(v) - (size_t)n, ",probe=http:%s", r->probe_path);
     n += snprintf(v + n, sizeof(v) - (size_t)n, ",probe_interval=%llums",
                   (unsigned long long)r->probe_ms);
-    /* A default name may be longer than a given one may be ("https:" and a
-     * 253-character host): it is written only when it is not the default. */
-    char dflt[300];
+    /* The http rules, each as it was given (allow= keeps its ';'). */
+    if (r->path != NULL)
+        n += snprintf(v + n, sizeof(v) - (size_t)n, ",path=%s", r->path);
+    if (r->host_header != NULL)
+        n += snprintf(v + n, sizeof(v) - (size_t)n, ",host_header=%s", r->host_header);
+    if (r->auth != NULL)
+        n += snprintf(v + n, sizeof(v) - (size_t)n, ",auth=%s", r->auth);
+    if (r->allow != NULL)
+        n += snprintf(v + n, sizeof(v) - (size_t)n, ",allow=%s", r->allow);
+    if (r->redirect)
+        n += snprintf(v + n, sizeof(v) - (size_t)n, ",redirect=https");
+    if (r->h2c)
+        n += snprintf(v + n, sizeof(v) - (size_t)n, ",proto=h2c");
+    /* A default name may be longer than a given one may be ("https:", a
+     * 253-character host and an http route's path): it is written only when
+     * it is not the default. */
+    char dflt[600];
     if (r->host != NULL)
-        snprintf(dflt, sizeof(dflt), "%s:%s", pn_conf_route_type_name(r->type), r->host);
+        snprintf(dflt, sizeof(dflt), "%s:%s%s", pn_conf_route_type_name(r->type), r->host,
+                 r->path != NULL ? r->path : "");
     else
         snprintf(dflt, sizeof(dflt), "%s:%u", pn_conf_route_type_name(r->type), (unsigned)r->port);
     if (strcmp(dflt, r->name) != 0)
