@@ -85,5 +85,9 @@ void pn_quic_server_input(pn_quic_srv_t *s, const uint8_t *pkt, size_t n, const 
                           socklen_t flen);
 /** Connections <s> holds now (tests, statistics). */
 size_t pn_quic_server_conns(const pn_quic_srv_t *s);
+/** Answer every new Initial with a Retry when <always> (tests, fuzzers), not
+ *  only under load (tls/quic_gate.c); Retry packets sent so far. */
+void pn_quic_server_retry(pn_quic_srv_t *s, int always);
+size_t pn_quic_server_retries(const pn_quic_srv_t *s);
 
 #endif

@@ -109,15 +109,15 @@ on_idle(ev_timer_t *t, void *arg)
 }
 
 pn_quic_conn_t *
-pn_quic_accept(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, ev_loop_t *loop, int fd,
-               const struct sockaddr *local, socklen_t llen, const struct sockaddr *from,
-               socklen_t flen)
+pn_quic_accept(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, const ngtcp2_cid *odcid,
+               const struct sockaddr *from, socklen_t flen)
 {
+    ev_loop_t *loop = s->loop;
     pn_quic_conn_t *q = pn_quic_conn_new(loop);
     q->srv = s;
-    q->fd = fd;
-    memcpy(&q->local, local, llen);
-    q->llen = llen;
+    q->fd = s->fd;
+    memcpy(&q->local, &s->local, s->llen);
+    q->llen = s->llen;
     memcpy(&q->remote, from, flen);
     q->rlen = flen;
     uint8_t b[QUIC_CID_LEN];
@@ -127,7 +127,14 @@ pn_quic_accept(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, ev_loop_t *loop, int f
     ngtcp2_settings st;
     ngtcp2_transport_params p;
     pn_quic_settings(&st, &p, s->handshake_ms, 1);
-    p.original_dcid = hd->dcid;
+    if (odcid != NULL) {        /* after our Retry (RFC 9000 §7.3): the address is proved */
+        p.original_dcid = *odcid;
+        p.retry_scid = hd->dcid;
+        p.retry_scid_present = 1;
+        st.token = hd->token;
+    } else {
+        p.original_dcid = hd->dcid;
+    }
     ngtcp2_callbacks cb;
     pn_quic_callbacks(&cb, 1);
     ngtcp2_path path = {

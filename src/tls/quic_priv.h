@@ -106,6 +106,13 @@ struct pn_quic_srv {
     size_t nconns;
     uint32_t seed;                  /* of the table's hash */
     struct cident *tab[QUIC_CID_BUCKETS];
+    struct {                        /* quic_gate.c: the stateless answers */
+        uint8_t secret[32];         /* random at start: keys the Retry tokens */
+        ngtcp2_tstamp win;          /* the start of the current second */
+        unsigned initials, retries, vns;    /* in that second */
+        size_t nretry;              /* Retry packets sent, ever */
+        int always;                 /* Retry every new Initial (tests, fuzzer) */
+    } gate;
 };
 
 /** Ask for a pump of <q> from a deferred event (writes of one turn leave together). */
@@ -130,9 +137,10 @@ void pn_quic_fail(pn_quic_conn_t *q, const char *why);
 void pn_quic_input(pn_quic_conn_t *q, const uint8_t *pkt, size_t len,
                    const struct sockaddr *from, socklen_t flen);
 /* quic_dial.c */
-/** A server connection for the Initial <hd> from <from> to <local>. NULL when refused. */
-pn_quic_conn_t *pn_quic_accept(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, ev_loop_t *loop, int fd,
-                               const struct sockaddr *local, socklen_t llen,
+/** A server connection for the Initial <hd> from <from> to <local>; <odcid> the
+ *  client's first DCID when <hd> follows our Retry (its token valid), else NULL.
+ *  NULL when refused. */
+pn_quic_conn_t *pn_quic_accept(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, const ngtcp2_cid *odcid,
                                const struct sockaddr *from, socklen_t flen);
 /** Large socket buffers for the UDP socket <fd>. */
 void pn_quic_sock_bufs(int fd);
@@ -180,6 +188,16 @@ int pn_quic_srv_cid_add(pn_quic_srv_t *s, const ngtcp2_cid *cid, pn_quic_conn_t 
 void pn_quic_srv_cid_del(pn_quic_srv_t *s, const ngtcp2_cid *cid);
 void pn_quic_srv_forget(pn_quic_srv_t *s, pn_quic_conn_t *q);
 void pn_quic_srv_want_write(pn_quic_srv_t *s, pn_quic_conn_t *q);
+
+/* quic_gate.c: stateless answers of the listener */
+enum { QUIC_GATE_ACCEPT = 0, QUIC_GATE_RETRIED, QUIC_GATE_DROP };
+void pn_quic_gate_init(pn_quic_srv_t *s);
+/** The Initial <hd> (<n> bytes) of an unknown DCID from <from>: QUIC_GATE_ACCEPT
+ *  (open a connection), QUIC_GATE_RETRIED (its Retry token is valid: open one
+ *  with <odcid>, the DCID before the Retry) or QUIC_GATE_DROP (answered with a
+ *  Retry or a close, or dropped). */
+int pn_quic_gate_initial(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, size_t n,
+                         const struct sockaddr *from, socklen_t flen, ngtcp2_cid *odcid);
 
 /* quic_tls.c */
 /** The certificate and key <c> serves now (NULL: a new self-signed pair) into <cred>; 0 or -1. */

@@ -1,6 +1,8 @@
 /* tls/quic_srv.c: the QUIC listener (see quic.h): one UDP socket; each
  * datagram goes to the connection its Destination Connection ID names
- * (quic_tab.c), and a well-formed Initial of an unknown id opens one. */
+ * (quic_tab.c), and a well-formed Initial of an unknown id opens one, unless
+ * the port is under load and it brings no valid Retry token (quic_gate.c
+ * answers then). */
 #include "core/mem.h"
 #include "tls/quic_priv.h"
 
@@ -56,14 +58,20 @@ dispatch(void *ctx, const uint8_t *pkt, size_t n, const struct sockaddr *from, s
     pn_quic_srv_t *s = ctx;
     ngtcp2_version_cid vc;
     /* An empty datagram trips an assertion of ngtcp2 (Debian's build keeps them). */
-    if (n == 0 || ngtcp2_pkt_decode_version_cid(&vc, pkt, n, QUIC_CID_LEN) != 0)
+    if (n == 0)
+        return;
+    if (ngtcp2_pkt_decode_version_cid(&vc, pkt, n, QUIC_CID_LEN) != 0)
         return;                 /* garbage, or a version we do not speak */
     pn_quic_conn_t *q = pn_quic_srv_find(s, vc.dcid, vc.dcidlen);
     if (q == NULL) {
         ngtcp2_pkt_hd hd;
-        if (ngtcp2_accept(&hd, pkt, n) != 0 || !admit(s, from))
+        ngtcp2_cid odcid;
+        if (ngtcp2_accept(&hd, pkt, n) != 0)
             return;             /* only a well-formed Initial opens a connection */
-        q = pn_quic_accept(s, &hd, s->loop, s->fd, (struct sockaddr *)&s->local, s->llen, from, flen);
+        int g = pn_quic_gate_initial(s, &hd, n, from, flen, &odcid);
+        if (g == QUIC_GATE_DROP || !admit(s, from))
+            return;
+        q = pn_quic_accept(s, &hd, g == QUIC_GATE_RETRIED ? &odcid : NULL, from, flen);
         if (q == NULL)
             return;
     }
@@ -107,6 +115,7 @@ pn_quic_server(ev_loop_t *loop, int fd, pn_tls_ctx_t *cert, uint64_t handshake_m
     pn_list_init(&s->conns);
     pn_list_init(&s->wq);
     pn_random(&s->seed, sizeof(s->seed));
+    pn_quic_gate_init(s);
     s->llen = sizeof(s->local);
     if (getsockname(fd, (struct sockaddr *)&s->local, &s->llen) == -1 ||
         gnutls_certificate_allocate_credentials(&s->cred) != 0 ||

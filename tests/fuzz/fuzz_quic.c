@@ -6,9 +6,12 @@
  *
  * The input is a run of datagrams, each a 2-byte big-endian length (its top 2
  * bits choose one of 4 source ports) and its bytes; a seed's Initial header
- * makes ngtcp2_accept take it. Invariants: the listener never holds more
- * connections than datagrams it was given; freeing it leaves no connection
- * (ASan's leak check: every connection, its ids and its TLS session freed). */
+ * makes ngtcp2_accept take it. An input of odd length runs the listener as if
+ * under load (quic_gate.c: every new Initial answered with a Retry, each token
+ * an Initial brings checked). Invariants: the listener never holds
+ * more connections, nor sends more Retry packets, than datagrams it was given;
+ * freeing it leaves no connection (ASan's leak check: every connection, its
+ * ids and its TLS session freed). */
 #include "fuzz.h"
 #include "core/ev.h"
 #include "tls/quic.h"
@@ -44,6 +47,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     pn_quic_srv_t *s = pn_quic_server(loop, fd, cert, 1000, on_stream, NULL, err);
     FUZZ_ASSERT(s != NULL);
+    pn_quic_server_retry(s, size & 1);
     size_t ndgrams = 0;
     for (size_t off = 0; off + 2 <= size;) {
         size_t n = ((size_t)(data[off] & 0x3f) << 8) | data[off + 1];
@@ -58,6 +62,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ndgrams++;
         off += n;
         FUZZ_ASSERT(pn_quic_server_conns(s) <= ndgrams);
+        FUZZ_ASSERT(pn_quic_server_retries(s) <= ndgrams);
     }
     pn_quic_server_free(s);
     return 0;

@@ -389,15 +389,16 @@ def h2_seeds():
 def quic_seeds():
     """Datagrams, each a 2-byte length (top bits: the source port) and its bytes: a QUIC v1
     Initial header of 1200 bytes (its payload not decryptable), truncated ones, a short
-    header of an unknown id, another version."""
+    header of an unknown id, another version, Initials bringing Retry tokens (odd lengths:
+    the listener is under load, every new Initial gets a Retry)."""
     import struct
 
     def dgram(b, src=0):
         return struct.pack(">H", (src << 14) | len(b)) + b
 
-    def initial(dcid=b"\x11" * 8, version=1, body=1200):
+    def initial(dcid=b"\x11" * 8, version=1, body=1200, token=b""):
         hdr = bytes([0xc3]) + struct.pack(">I", version) + bytes([len(dcid)]) + dcid + \
-            bytes([8]) + b"\x22" * 8 + b"\x00" + struct.pack(">H", 0x4000 | body)
+            bytes([8]) + b"\x22" * 8 + bytes([len(token)]) + token + struct.pack(">H", 0x4000 | body)
         return hdr + bytes(range(256)) * (body // 256) + bytes(body % 256)
 
     return {
@@ -405,6 +406,8 @@ def quic_seeds():
         "truncated": dgram(initial()[:7]) + dgram(initial()[:25], 3),
         "short": dgram(b"\x40" + b"\x33" * 16 + b"\x00" * 30),
         "version": dgram(initial(version=0x1a2a3a4a)),
+        "token": dgram(initial(token=b"\xb6" + bytes(range(97)))) +
+        dgram(initial(token=b"\x36" + bytes(40)), 1) + dgram(initial(), 2) + b"\x00",
     }
 
 

@@ -1,0 +1,126 @@
+/* tls/quic_gate.c: the listener's stateless answers (see quic_srv.c), made
+ * without a connection and keyed by a random secret drawn at the listener's
+ * start:
+ *
+ *   Initial, unknown DCID, no token --under load--> Retry (token: the client's
+ *       address and port, the DCID it chose, the time; AEAD under the secret)
+ *   Initial with a Retry token ------verified-----> a connection (original_dcid,
+ *       retry_scid), the address proved; invalid or expired: CONNECTION_CLOSE
+ *       INVALID_TOKEN, no state
+ *
+ * "Under load": more than GATE_INITIALS_PER_SEC new-connection Initials in the
+ * current second, or GATE_HANDSHAKES handshakes in progress on the port. A
+ * quiet port answers an Initial at once (no round trip more); a flooded one
+ * keeps no state for a source that does not prove it receives at its address,
+ * so a spoofed flood neither fills the table nor the per-source cap a real
+ * client of the same address needs. Each kind of answer has a budget per
+ * second; every answer is smaller than the datagram that asked for it. */
+#include "core/log.h"
+#include "tls/quic_priv.h"
+
+#include <string.h>
+
+#define GATE_INITIALS_PER_SEC 64    /* new-connection Initials a second before Retry */
+#define GATE_HANDSHAKES 32          /* handshakes in progress before Retry */
+#define GATE_RETRY_PER_SEC 20000    /* Retry packets a second (then Initials are dropped) */
+#define GATE_VN_PER_SEC 200         /* INVALID_TOKEN closes a second */
+#define GATE_TOKEN_TTL (10 * NGTCP2_SECONDS)    /* a Retry token's validity */
+
+void
+pn_quic_gate_init(pn_quic_srv_t *s)
+{
+    pn_random(s->gate.secret, sizeof(s->gate.secret));
+}
+
+void
+pn_quic_server_retry(pn_quic_srv_t *s, int always)
+{
+    s->gate.always = always != 0;
+}
+
+size_t
+pn_quic_server_retries(const pn_quic_srv_t *s)
+{
+    return s->gate.nretry;
+}
+
+/* Roll the per-second window of <s>'s budgets. */
+static void
+roll(pn_quic_srv_t *s, ngtcp2_tstamp now)
+{
+    if (now - s->gate.win < NGTCP2_SECONDS)
+        return;
+    s->gate.win = now;
+    s->gate.initials = s->gate.retries = s->gate.vns = 0;
+}
+
+static void
+reply(pn_quic_srv_t *s, const uint8_t *b, ngtcp2_ssize n, const struct sockaddr *to, socklen_t tolen)
+{
+    if (n > 0)
+        (void)sendto(s->fd, b, (size_t)n, MSG_DONTWAIT, to, tolen);
+}
+
+/* Whether the port is under load (see the top), counting the Initial at hand. */
+static int
+under_load(pn_quic_srv_t *s)
+{
+    if (s->gate.always || ++s->gate.initials > GATE_INITIALS_PER_SEC)
+        return 1;
+    int n = 0;
+    for (const pn_list_t *l = s->conns.next; l != &s->conns; l = l->next)
+        if (!pn_container_of(l, pn_quic_conn_t, srv_node)->handshake_done && ++n >= GATE_HANDSHAKES)
+            return 1;
+    return 0;
+}
+
+static void
+send_retry(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, size_t n, const struct sockaddr *from,
+           socklen_t flen, ngtcp2_tstamp now)
+{
+    if (++s->gate.retries > GATE_RETRY_PER_SEC)
+        return;                 /* dropped: the client sends its Initial again */
+    uint8_t b[QUIC_CID_LEN], token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN], pkt[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
+    ngtcp2_cid scid;
+    pn_random(b, sizeof(b));
+    ngtcp2_cid_init(&scid, b, sizeof(b));
+    ngtcp2_ssize tl = ngtcp2_crypto_generate_retry_token(
+        token, s->gate.secret, sizeof(s->gate.secret), hd->version, (const ngtcp2_sockaddr *)from,
+        flen, &scid, &hd->dcid, now);
+    if (tl < 0)
+        return;
+    size_t max = n < sizeof(pkt) ? n : sizeof(pkt);   /* never more than the Initial */
+    ngtcp2_ssize w = ngtcp2_crypto_write_retry(pkt, max, hd->version, &hd->scid, &scid, &hd->dcid,
+                                               token, (size_t)tl);
+    if (w > 0)
+        s->gate.nretry++;
+    reply(s, pkt, w, from, flen);
+}
+
+int
+pn_quic_gate_initial(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, size_t n,
+                     const struct sockaddr *from, socklen_t flen, ngtcp2_cid *odcid)
+{
+    ngtcp2_tstamp now = pn_quic_now();
+    roll(s, now);
+    if (hd->token.len > 0 && hd->token.base[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY) {
+        if (ngtcp2_crypto_verify_retry_token(odcid, hd->token.base, hd->token.len, s->gate.secret,
+                                             sizeof(s->gate.secret), hd->version,
+                                             (const ngtcp2_sockaddr *)from, flen, &hd->dcid,
+                                             GATE_TOKEN_TTL, now) == 0)
+            return QUIC_GATE_RETRIED;
+        /* Forged, expired or from another address: told at once, nothing kept. */
+        if (++s->gate.vns <= GATE_VN_PER_SEC) {
+            uint8_t pkt[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
+            reply(s, pkt, ngtcp2_crypto_write_connection_close(pkt, sizeof(pkt), hd->version,
+                                                               &hd->scid, &hd->dcid,
+                                                               NGTCP2_INVALID_TOKEN, NULL, 0),
+                  from, flen);
+        }
+        return QUIC_GATE_DROP;
+    }
+    if (!under_load(s))
+        return QUIC_GATE_ACCEPT;    /* a NEW_TOKEN's (we send none) is ignored */
+    send_retry(s, hd, n, from, flen, now);
+    return QUIC_GATE_DROP;
+}

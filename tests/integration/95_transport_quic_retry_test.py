@@ -1,0 +1,221 @@
+"""The QUIC listener's stateless answers (type=1, docs/internals/quic.md, src/tls/quic_gate.c),
+driven with real client Initials built by hand (tests/harness/quic_wire.py: a ClientHello
+with ALPN postern-tunnel/1, protected with the Initial keys; the server starts a handshake
+for each):
+
+- a quiet port answers an Initial at once (its own Initial: no Retry, no round trip more);
+  past 32 handshakes in progress (or 64 new Initials in a second) it answers Retry, keeping
+  nothing; a Retry token brought back from the same address and port opens the handshake,
+  the same token from another port, forged, or older than 10 s gets a small
+  CONNECTION_CLOSE and opens nothing
+- a flood of real Initials from 64 source ports of the client's own address while a good
+  client starts: the client gets a Retry (seen by tshark), follows it, and a 16 MiB upload
+  through its tunnel arrives with its sha256 intact
+"""
+import select
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("cryptography")
+
+from harness.procs import require_tool, stop_process  # noqa: E402
+from harness.quic_wire import (INITIAL, RETRY, client_initial, long_type,  # noqa: E402
+                               parse_retry)
+from conftest import digest_handler  # noqa: E402
+from tunnel_util import Pattern, tunnel, upload_pattern  # noqa: E402,F401 - fixture
+
+
+def udp_sock(timeout=2.0):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    u.settimeout(timeout)
+    return u
+
+
+def first_reply(u, timeout=2.0):
+    """The first datagram <u> receives within <timeout> s, or None."""
+    u.settimeout(timeout)
+    try:
+        return u.recv(65536)
+    except socket.timeout:
+        return None
+
+
+def quic_server(tunnel, echo_backend):
+    t = tunnel("reverse", echo_backend.port, server_params="type=1&tls=1")
+    t.start_server()
+    return t, ("127.0.0.1", t.tunnel_port)
+
+
+def test_retry_only_under_load_and_its_token_is_bound_to_the_address(tunnel, echo_backend):
+    t, dst = quic_server(tunnel, echo_backend)
+    socks = []
+    try:
+        # quiet: the server's own Initial comes back (a handshake starts)
+        u = udp_sock()
+        socks.append(u)
+        u.sendto(client_initial()[0], dst)
+        r = first_reply(u)
+        assert r is not None and long_type(r) == INITIAL and len(r) >= 1200, r and r[:8].hex()
+        # 99 more from other ports at once: past 32 handshakes in progress, Retry
+        kinds = []
+        sent = {}
+        for _ in range(99):
+            v = udp_sock()
+            socks.append(v)
+            d, dcid, scid = client_initial()
+            sent[v] = (dcid, scid)
+            v.sendto(d, dst)
+        for v in socks[1:]:
+            r = first_reply(v)
+            kinds.append(None if r is None else long_type(r))
+            if r is not None and long_type(r) == RETRY:
+                rdcid, rscid, token = parse_retry(r)
+                assert rdcid == sent[v][1] and len(rscid) == 16 and token[0] == 0xb6
+                sent[v] = (rscid, token)
+        assert kinds.count(INITIAL) >= 20 and kinds.count(RETRY) >= 50, kinds
+        retried = [v for v in socks[1:] if len(sent[v][1]) > 16]
+        # the token from the same address and port: the handshake starts (the server's Initial)
+        v = retried[0]
+        rscid, token = sent[v]
+        v.sendto(client_initial(dcid=rscid, token=token)[0], dst)
+        r = first_reply(v)
+        assert r is not None and long_type(r) == INITIAL and len(r) >= 1200, r and (r[:8].hex(), len(r))
+        # the same kind of token from another port: refused with a small Initial (CONNECTION_CLOSE)
+        w = retried[1]
+        other = udp_sock()
+        socks.append(other)
+        other.sendto(client_initial(dcid=sent[w][0], token=sent[w][1])[0], dst)
+        r = first_reply(other)
+        assert r is not None and long_type(r) == INITIAL and len(r) < 200, r and (r[:8].hex(), len(r))
+        # a forged token: the same
+        other.sendto(client_initial(token=b"\xb6" + bytes(90))[0], dst)
+        r = first_reply(other)
+        assert r is not None and long_type(r) == INITIAL and len(r) < 200, r and (r[:8].hex(), len(r))
+        # a token older than 10 s, from its own port: refused
+        x = retried[2]
+        time.sleep(10.5)
+        x.sendto(client_initial(dcid=sent[x][0], token=sent[x][1])[0], dst)
+        r = first_reply(x)
+        assert r is not None and long_type(r) == INITIAL and len(r) < 200, r and (r[:8].hex(), len(r))
+        assert t.server.proc.poll() is None
+    finally:
+        for s in socks:
+            s.close()
+
+
+class Flood:
+    """Real client Initials (a new connection each) from <nsocks> source ports of
+    127.0.0.1 to <dst>, about <rate> a second, until stop(); counts what comes back."""
+
+    def __init__(self, dst, nsocks=64, rate=1000):
+        self.dst = dst
+        self.socks = [udp_sock() for _ in range(nsocks)]
+        for s in self.socks:
+            s.setblocking(False)
+        self.ports = {s.getsockname()[1] for s in self.socks}
+        self.rate = rate
+        self.sent = 0
+        self.replies = {}
+        self.stop_ = False
+        self.t0 = time.monotonic()
+        self.th = threading.Thread(target=self._run, daemon=True, name="quic-flood")
+        self.th.start()
+
+    def _run(self):
+        i = 0
+        t0 = self.t0
+        while not self.stop_:
+            if self.sent < (time.monotonic() - t0) * self.rate:
+                s = self.socks[i % len(self.socks)]
+                i += 1
+                try:
+                    s.sendto(client_initial()[0], self.dst)
+                    self.sent += 1
+                except OSError:
+                    pass
+            r, _, _ = select.select(self.socks, [], [], 0)
+            for s in r:
+                try:
+                    d = s.recv(65536)
+                except OSError:
+                    continue
+                k = long_type(d)
+                self.replies[k] = self.replies.get(k, 0) + 1
+            if not r and self.sent >= (time.monotonic() - t0) * self.rate:
+                time.sleep(0.001)
+
+    def stop(self):
+        self.stop_ = True
+        self.th.join(10)
+        for s in self.socks:
+            s.close()
+
+
+def start_capture(tshark, port, cap, errpath):
+    err = open(errpath, "w+")
+    p = subprocess.Popen([tshark, "-i", "lo", "-f", f"udp port {port}", "-w", str(cap)],
+                         stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.monotonic() + 20
+    while "Capture started" not in open(errpath).read() and \
+            "Capturing on" not in open(errpath).read():
+        if p.poll() is not None and "ermission" in open(errpath).read():
+            pytest.skip("capturing on lo needs CAP_NET_RAW (root or the wireshark group)")
+        assert p.poll() is None, open(errpath).read()
+        assert time.monotonic() < deadline, "tshark did not start capturing"
+        time.sleep(0.1)
+    time.sleep(0.5)
+    return p, err
+
+
+def test_flood_of_initials_a_good_client_follows_retry_and_moves_data(tunnel, backends, tmp_path):
+    tshark = require_tool("tshark")
+    b = backends(digest_handler, name="digest")
+    t = tunnel("reverse", b.port, server_params="type=1&tls=1")
+    t.start_server()
+    dst = ("127.0.0.1", t.tunnel_port)
+    cap = tmp_path / "flood.pcapng"
+    p, err = start_capture(tshark, t.tunnel_port, cap, tmp_path / "tshark.err")
+    flood = None
+    try:
+        flood = Flood(dst)
+        deadline = time.monotonic() + 20
+        while flood.replies.get(RETRY, 0) < 100:    # the port is under load now
+            assert time.monotonic() < deadline, (flood.sent, flood.replies)
+            time.sleep(0.05)
+        t.start_client()
+        t.wait_ready(timeout=30)
+        bulk = Pattern(16)
+        n, digest, reply = upload_pattern(t.user_port, bulk, 120)
+        assert reply == f"{bulk.size} {digest}\n", reply
+        assert flood.th.is_alive()
+        while time.monotonic() - flood.t0 < 4:     # a flood of some seconds
+            time.sleep(0.1)
+    finally:
+        if flood is not None:
+            flood.stop()
+        stop_process(p, timeout=10)
+        err.close()
+    # every Initial past the first 32 in progress was answered with a Retry, none lost
+    assert flood.sent > 1000 and flood.replies.get(RETRY, 0) > 0.9 * flood.sent - 64, \
+        (flood.sent, flood.replies)
+    assert t.server.proc.poll() is None
+    # The good client (not a flood port) was sent a Retry, then its Initial brought the
+    # token back and the connection went on (1-RTT packets both ways).
+    r = subprocess.run([tshark, "-r", str(cap), "-d", f"udp.port=={t.tunnel_port},quic",
+                        "-Y", "quic", "-T", "fields", "-E", "occurrence=f",
+                        "-e", "udp.srcport", "-e", "udp.dstport", "-e", "quic.long.packet_type",
+                        "-e", "quic.token_length", "-e", "quic.header_form"],
+                       capture_output=True, text=True, timeout=120)
+    rows = [ln.split("\t") for ln in r.stdout.splitlines()]
+    good = [row for row in rows if len(row) >= 5 and
+            int(row[0]) not in flood.ports and int(row[1]) not in flood.ports]
+    to_client = [row for row in good if int(row[0]) == t.tunnel_port]
+    from_client = [row for row in good if int(row[1]) == t.tunnel_port]
+    assert any(row[2] == "3" for row in to_client), (to_client[:5], r.stderr[-500:])
+    assert any(row[2] == "0" and row[3] not in ("", "0") for row in from_client), from_client[:5]
+    assert sum(1 for row in from_client if row[4] == "0") > 100, from_client[-5:]
