@@ -7,6 +7,7 @@
  *   Initial with a Retry token ------verified-----> a connection (original_dcid,
  *       retry_scid), the address proved; invalid or expired: CONNECTION_CLOSE
  *       INVALID_TOKEN, no state
+ *   long header, unknown version, >= 1200 bytes --> Version Negotiation (v1)
  *
  * "Under load": more than GATE_INITIALS_PER_SEC new-connection Initials in the
  * current second, or GATE_HANDSHAKES handshakes in progress on the port. A
@@ -23,7 +24,7 @@
 #define GATE_INITIALS_PER_SEC 64    /* new-connection Initials a second before Retry */
 #define GATE_HANDSHAKES 32          /* handshakes in progress before Retry */
 #define GATE_RETRY_PER_SEC 20000    /* Retry packets a second (then Initials are dropped) */
-#define GATE_VN_PER_SEC 200         /* INVALID_TOKEN closes a second */
+#define GATE_VN_PER_SEC 200         /* Version Negotiation (and closes) a second */
 #define GATE_TOKEN_TTL (10 * NGTCP2_SECONDS)    /* a Retry token's validity */
 
 void
@@ -123,4 +124,23 @@ pn_quic_gate_initial(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, size_t n,
         return QUIC_GATE_ACCEPT;    /* a NEW_TOKEN's (we send none) is ignored */
     send_retry(s, hd, n, from, flen, now);
     return QUIC_GATE_DROP;
+}
+
+void
+pn_quic_gate_version(pn_quic_srv_t *s, const ngtcp2_version_cid *vc, size_t n,
+                     const struct sockaddr *from, socklen_t flen)
+{
+    /* RFC 9000 §6.1: only for a datagram as large as a client's first, so the
+     * answer (at most 527 bytes: two 255-byte ids) is never an amplification. */
+    if (n < NGTCP2_MAX_UDP_PAYLOAD_SIZE)
+        return;
+    roll(s, pn_quic_now());
+    if (++s->gate.vns > GATE_VN_PER_SEC)
+        return;
+    static const uint32_t sv[] = { NGTCP2_PROTO_VER_V1 };
+    uint8_t pkt[1 + 4 + 1 + 255 + 1 + 255 + sizeof(sv)], r;
+    pn_random(&r, 1);
+    reply(s, pkt, ngtcp2_pkt_write_version_negotiation(pkt, sizeof(pkt), r, vc->scid, vc->scidlen,
+                                                       vc->dcid, vc->dcidlen, sv, 1),
+          from, flen);
 }

@@ -198,6 +198,9 @@ void pn_quic_gate_init(pn_quic_srv_t *s);
  *  Retry or a close, or dropped). */
 int pn_quic_gate_initial(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, size_t n,
                          const struct sockaddr *from, socklen_t flen, ngtcp2_cid *odcid);
+/** A long-header datagram of <n> bytes in a version we do not speak: Version Negotiation. */
+void pn_quic_gate_version(pn_quic_srv_t *s, const ngtcp2_version_cid *vc, size_t n,
+                          const struct sockaddr *from, socklen_t flen);
 
 /* quic_tls.c */
 /** The certificate and key <c> serves now (NULL: a new self-signed pair) into <cred>; 0 or -1. */

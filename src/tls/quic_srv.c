@@ -2,7 +2,7 @@
  * datagram goes to the connection its Destination Connection ID names
  * (quic_tab.c), and a well-formed Initial of an unknown id opens one, unless
  * the port is under load and it brings no valid Retry token (quic_gate.c
- * answers then). */
+ * answers then, as it answers a version we do not speak). */
 #include "core/mem.h"
 #include "tls/quic_priv.h"
 
@@ -60,8 +60,13 @@ dispatch(void *ctx, const uint8_t *pkt, size_t n, const struct sockaddr *from, s
     /* An empty datagram trips an assertion of ngtcp2 (Debian's build keeps them). */
     if (n == 0)
         return;
-    if (ngtcp2_pkt_decode_version_cid(&vc, pkt, n, QUIC_CID_LEN) != 0)
-        return;                 /* garbage, or a version we do not speak */
+    int rv = ngtcp2_pkt_decode_version_cid(&vc, pkt, n, QUIC_CID_LEN);
+    if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
+        pn_quic_gate_version(s, &vc, n, from, flen);
+        return;
+    }
+    if (rv != 0)
+        return;                 /* garbage */
     pn_quic_conn_t *q = pn_quic_srv_find(s, vc.dcid, vc.dcidlen);
     if (q == NULL) {
         ngtcp2_pkt_hd hd;

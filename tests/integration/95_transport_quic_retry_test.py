@@ -11,6 +11,9 @@ for each):
 - a flood of real Initials from 64 source ports of the client's own address while a good
   client starts: the client gets a Retry (seen by tshark), follows it, and a 16 MiB upload
   through its tunnel arrives with its sha256 intact
+- a long-header datagram of an unknown version (0x1a2a3a4a), 1200 bytes: a Version
+  Negotiation listing version 1, its ids swapped; a 1199-byte one and a short header: no
+  answer
 """
 import select
 import socket
@@ -24,7 +27,7 @@ pytest.importorskip("cryptography")
 
 from harness.procs import require_tool, stop_process  # noqa: E402
 from harness.quic_wire import (INITIAL, RETRY, client_initial, long_type,  # noqa: E402
-                               parse_retry)
+                               parse_retry, parse_version_negotiation)
 from conftest import digest_handler  # noqa: E402
 from tunnel_util import Pattern, tunnel, upload_pattern  # noqa: E402,F401 - fixture
 
@@ -219,3 +222,25 @@ def test_flood_of_initials_a_good_client_follows_retry_and_moves_data(tunnel, ba
     assert any(row[2] == "3" for row in to_client), (to_client[:5], r.stderr[-500:])
     assert any(row[2] == "0" and row[3] not in ("", "0") for row in from_client), from_client[:5]
     assert sum(1 for row in from_client if row[4] == "0") > 100, from_client[-5:]
+
+
+def test_version_negotiation_for_an_unknown_version(tunnel, echo_backend):
+    t, dst = quic_server(tunnel, echo_backend)
+    dcid, scid = bytes(range(1, 21)), bytes(range(100, 108))
+
+    def long_header(size, version=0x1a2a3a4a):
+        h = bytes([0xc0]) + version.to_bytes(4, "big") + bytes([len(dcid)]) + dcid + \
+            bytes([len(scid)]) + scid
+        return h + bytes(size - len(h))
+    with udp_sock() as u:
+        u.sendto(long_header(1199), dst)         # too small to be a client's first datagram
+        u.sendto(b"\x40" + dcid + bytes(1300), dst)    # a short header never gets one
+        assert first_reply(u, 1.0) is None
+        u.sendto(long_header(1200), dst)
+        r = first_reply(u)
+        assert r is not None, "no Version Negotiation"
+        assert len(r) < 1200
+        rdcid, rscid, versions = parse_version_negotiation(r)
+        assert (rdcid, rscid) == (scid, dcid)
+        assert 1 in versions and 0x1a2a3a4a not in versions, versions
+    assert t.server.proc.poll() is None
