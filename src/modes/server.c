@@ -298,7 +298,8 @@ pn_server_run(const pn_config_t *cfg)
     sv.tick = ev_timer_new(sv.in.loop, on_tick, &sv);
     tun_accept_opts_t ao = {
         .who = "server", .peer = "client", .auth_hint = "wrong key?", .psk = sv.psk_ctx,
-        .data_tls = sv.data_tls, .timeout_ms = cfg->handshake_ms, .refused = &sv.in.stats.refused,
+        .data_tls = sv.data_tls, .quic_key = sv.psk, .timeout_ms = cfg->handshake_ms,
+        .refused = &sv.in.stats.refused,
         .ctx = &sv, .find = find_sess, .control = on_control,
         .xtype = cfg->xtype, .path = cfg->ws_path,
     };
@@ -378,7 +379,8 @@ pn_server_embed(ev_loop_t *loop, const pn_config_t *cfg, char *err)
     sv->tick = ev_timer_new(loop, on_tick, sv);
     tun_accept_opts_t ao = {
         .who = sv->vname, .peer = "node", .auth_hint = "wrong key?", .psk = sv->psk_ctx,
-        .data_tls = sv->data_tls, .timeout_ms = cfg->handshake_ms, .refused = &sv->in.stats.refused,
+        .data_tls = sv->data_tls, .quic_key = sv->psk, .timeout_ms = cfg->handshake_ms,
+        .refused = &sv->in.stats.refused,
         .ctx = sv, .find = find_sess, .control = on_control,
         .xtype = cfg->xtype, .path = cfg->ws_path,
     };

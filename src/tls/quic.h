@@ -89,5 +89,9 @@ size_t pn_quic_server_conns(const pn_quic_srv_t *s);
  *  only under load (tls/quic_gate.c); Retry packets sent so far. */
 void pn_quic_server_retry(pn_quic_srv_t *s, int always);
 size_t pn_quic_server_retries(const pn_quic_srv_t *s);
+/** Derive the stateless reset tokens of <s> from <key> (<len> bytes), not from
+ *  random bytes drawn at its start: a listener started again with the same key
+ *  resets the connections its predecessor had (the client learns at once). */
+void pn_quic_server_reset_key(pn_quic_srv_t *s, const uint8_t *key, size_t len);
 
 #endif

@@ -34,10 +34,11 @@ cb_new_cid(ngtcp2_conn *c, ngtcp2_cid *cid, uint8_t *token, size_t cidlen, void 
 {
     pn_quic_conn_t *q = ud;
     uint8_t b[NGTCP2_MAX_CIDLEN];
-    if (cidlen > sizeof(b) || pn_random(b, cidlen) != 0 ||
-        pn_random(token, NGTCP2_STATELESS_RESET_TOKENLEN) != 0)
+    if (cidlen > sizeof(b) || pn_random(b, cidlen) != 0)
         return NGTCP2_ERR_CALLBACK_FAILURE;
     ngtcp2_cid_init(cid, b, cidlen);
+    if (pn_quic_reset_token(q, cid, token) != 0)    /* quic_tab.c */
+        return NGTCP2_ERR_CALLBACK_FAILURE;
     if (q->srv != NULL && pn_quic_srv_cid_add(q->srv, cid, q) != 0)
         return NGTCP2_ERR_CALLBACK_FAILURE;
     return 0;

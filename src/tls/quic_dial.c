@@ -135,6 +135,7 @@ pn_quic_accept(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, const ngtcp2_cid *odci
     } else {
         p.original_dcid = hd->dcid;
     }
+    p.stateless_reset_token_present = pn_quic_reset_token(q, &scid, p.stateless_reset_token) == 0;
     ngtcp2_callbacks cb;
     pn_quic_callbacks(&cb, 1);
     ngtcp2_path path = {

@@ -8,6 +8,13 @@
  *       retry_scid), the address proved; invalid or expired: CONNECTION_CLOSE
  *       INVALID_TOKEN, no state
  *   long header, unknown version, >= 1200 bytes --> Version Negotiation (v1)
+ *   short header, unknown DCID, >= 38 bytes ------> stateless reset (smaller)
+ *
+ * Stateless reset tokens (RFC 9000 §10.3) are derived from a static key and the
+ * connection id (ngtcp2_crypto_generate_stateless_reset_token), so the
+ * listener can reset a connection it no longer knows: the key is derived from
+ * the caller's (pn_quic_server_reset_key: the tunnel's, the same after a
+ * restart) or random at the start.
  *
  * "Under load": more than GATE_INITIALS_PER_SEC new-connection Initials in the
  * current second, or GATE_HANDSHAKES handshakes in progress on the port. A
@@ -26,11 +33,22 @@
 #define GATE_RETRY_PER_SEC 20000    /* Retry packets a second (then Initials are dropped) */
 #define GATE_VN_PER_SEC 200         /* Version Negotiation (and closes) a second */
 #define GATE_TOKEN_TTL (10 * NGTCP2_SECONDS)    /* a Retry token's validity */
+#define GATE_RESET_PER_SEC 200      /* stateless resets a second */
+#define GATE_RESET_MIN (QUIC_CID_LEN + 22)      /* no reset for a shorter datagram */
+#define GATE_RESET_MAX 42           /* a reset's size, when the datagram is longer */
 
 void
 pn_quic_gate_init(pn_quic_srv_t *s)
 {
     pn_random(s->gate.secret, sizeof(s->gate.secret));
+    pn_random(s->gate.reset_key, sizeof(s->gate.reset_key));
+}
+
+void
+pn_quic_server_reset_key(pn_quic_srv_t *s, const uint8_t *key, size_t len)
+{
+    static const char label[] = "postern quic stateless reset v1";
+    pn_hmac_sha256(key, len, (const uint8_t *)label, sizeof(label) - 1, s->gate.reset_key);
 }
 
 void
@@ -52,7 +70,7 @@ roll(pn_quic_srv_t *s, ngtcp2_tstamp now)
     if (now - s->gate.win < NGTCP2_SECONDS)
         return;
     s->gate.win = now;
-    s->gate.initials = s->gate.retries = s->gate.vns = 0;
+    s->gate.initials = s->gate.retries = s->gate.vns = s->gate.resets = 0;
 }
 
 static void
@@ -142,5 +160,27 @@ pn_quic_gate_version(pn_quic_srv_t *s, const ngtcp2_version_cid *vc, size_t n,
     pn_random(&r, 1);
     reply(s, pkt, ngtcp2_pkt_write_version_negotiation(pkt, sizeof(pkt), r, vc->scid, vc->scidlen,
                                                        vc->dcid, vc->dcidlen, sv, 1),
+          from, flen);
+}
+
+void
+pn_quic_gate_reset(pn_quic_srv_t *s, const ngtcp2_version_cid *vc, size_t n,
+                   const struct sockaddr *from, socklen_t flen)
+{
+    /* Smaller than the datagram that asked (two endpoints that both lost the
+     * connection cannot loop), and bounded per second. */
+    if (n < GATE_RESET_MIN || vc->dcidlen != QUIC_CID_LEN)
+        return;
+    roll(s, pn_quic_now());
+    if (++s->gate.resets > GATE_RESET_PER_SEC)
+        return;
+    ngtcp2_cid cid;
+    uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN], r[GATE_RESET_MAX], pkt[GATE_RESET_MAX];
+    size_t len = n - 1 < GATE_RESET_MAX ? n - 1 : GATE_RESET_MAX;
+    ngtcp2_cid_init(&cid, vc->dcid, vc->dcidlen);
+    if (pn_quic_srv_reset_token(s, &cid, token) != 0)
+        return;
+    pn_random(r, sizeof(r));
+    reply(s, pkt, ngtcp2_pkt_write_stateless_reset(pkt, len, token, r, len - sizeof(token)),
           from, flen);
 }

@@ -108,8 +108,9 @@ struct pn_quic_srv {
     struct cident *tab[QUIC_CID_BUCKETS];
     struct {                        /* quic_gate.c: the stateless answers */
         uint8_t secret[32];         /* random at start: keys the Retry tokens */
+        uint8_t reset_key[32];      /* keys the stateless reset tokens */
         ngtcp2_tstamp win;          /* the start of the current second */
-        unsigned initials, retries, vns;    /* in that second */
+        unsigned initials, retries, vns, resets;    /* in that second */
         size_t nretry;              /* Retry packets sent, ever */
         int always;                 /* Retry every new Initial (tests, fuzzer) */
     } gate;
@@ -186,6 +187,11 @@ void pn_quic_gro(int fd);
 pn_quic_conn_t *pn_quic_srv_find(const pn_quic_srv_t *s, const uint8_t *b, size_t len);
 int pn_quic_srv_cid_add(pn_quic_srv_t *s, const ngtcp2_cid *cid, pn_quic_conn_t *q);
 void pn_quic_srv_cid_del(pn_quic_srv_t *s, const ngtcp2_cid *cid);
+/** The stateless reset token of the id <cid> of <s> (derived from its key, quic_gate.c). */
+int pn_quic_srv_reset_token(const pn_quic_srv_t *s, const ngtcp2_cid *cid, uint8_t *token);
+/** The stateless reset token of <q>'s new id <cid> (server: the listener's;
+ *  client: random) into <token>; 0 or -1. */
+int pn_quic_reset_token(pn_quic_conn_t *q, const ngtcp2_cid *cid, uint8_t *token);
 void pn_quic_srv_forget(pn_quic_srv_t *s, pn_quic_conn_t *q);
 void pn_quic_srv_want_write(pn_quic_srv_t *s, pn_quic_conn_t *q);
 
@@ -201,6 +207,10 @@ int pn_quic_gate_initial(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, size_t n,
 /** A long-header datagram of <n> bytes in a version we do not speak: Version Negotiation. */
 void pn_quic_gate_version(pn_quic_srv_t *s, const ngtcp2_version_cid *vc, size_t n,
                           const struct sockaddr *from, socklen_t flen);
+
+/** A short-header datagram of <n> bytes to an unknown id: a stateless reset. */
+void pn_quic_gate_reset(pn_quic_srv_t *s, const ngtcp2_version_cid *vc, size_t n,
+                        const struct sockaddr *from, socklen_t flen);
 
 /* quic_tls.c */
 /** The certificate and key <c> serves now (NULL: a new self-signed pair) into <cred>; 0 or -1. */

@@ -2,7 +2,8 @@
  * datagram goes to the connection its Destination Connection ID names
  * (quic_tab.c), and a well-formed Initial of an unknown id opens one, unless
  * the port is under load and it brings no valid Retry token (quic_gate.c
- * answers then, as it answers a version we do not speak). */
+ * answers then, as it answers a version we do not speak and a short header of
+ * an unknown id). */
 #include "core/mem.h"
 #include "tls/quic_priv.h"
 
@@ -71,6 +72,10 @@ dispatch(void *ctx, const uint8_t *pkt, size_t n, const struct sockaddr *from, s
     if (q == NULL) {
         ngtcp2_pkt_hd hd;
         ngtcp2_cid odcid;
+        if (!(pkt[0] & 0x80)) {
+            pn_quic_gate_reset(s, &vc, n, from, flen);  /* a connection we do not know (now) */
+            return;
+        }
         if (ngtcp2_accept(&hd, pkt, n) != 0)
             return;             /* only a well-formed Initial opens a connection */
         int g = pn_quic_gate_initial(s, &hd, n, from, flen, &odcid);

@@ -51,6 +51,21 @@ pn_quic_srv_cid_add(pn_quic_srv_t *s, const ngtcp2_cid *cid, pn_quic_conn_t *q)
     return 0;
 }
 
+int
+pn_quic_srv_reset_token(const pn_quic_srv_t *s, const ngtcp2_cid *cid, uint8_t *token)
+{
+    return ngtcp2_crypto_generate_stateless_reset_token(token, s->gate.reset_key,
+                                                        sizeof(s->gate.reset_key), cid);
+}
+
+int
+pn_quic_reset_token(pn_quic_conn_t *q, const ngtcp2_cid *cid, uint8_t *token)
+{
+    if (q->srv == NULL)         /* a client's: nobody resets on its behalf */
+        return pn_random(token, NGTCP2_STATELESS_RESET_TOKENLEN);
+    return pn_quic_srv_reset_token(q->srv, cid, token);
+}
+
 void
 pn_quic_srv_cid_del(pn_quic_srv_t *s, const ngtcp2_cid *cid)
 {

@@ -3,6 +3,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "relay/entry.h"
+#include "tunnel/auth.h"
 #include "tunnel/guard.h"
 #include "tunnel/open.h"
 #include "tunnel/transport.h"
@@ -214,6 +215,8 @@ quic_listen(tun_accept_t *a, int lfd)
     a->quic = pn_quic_server(a->loop, fd, a->o.data_tls, a->o.timeout_ms, on_quic_stream, a, err);
     if (a->quic == NULL)
         log_error("%s: type=1: %s", a->o.who, err);
+    else if (a->o.quic_key != NULL)
+        pn_quic_server_reset_key(a->quic, a->o.quic_key, TUN_PSK_LEN);
 }
 
 static void

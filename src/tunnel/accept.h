@@ -32,6 +32,8 @@ typedef struct tun_accept_opts {
     const char *auth_hint;      /* static: a failed control handshake's likely cause ("wrong key?") */
     pn_tls_ctx_t *psk;          /* borrowed: control channel context */
     pn_tls_ctx_t *data_tls;     /* borrowed: data TLS context, NULL for tls=0 */
+    const uint8_t *quic_key;    /* borrowed, TUN_PSK_LEN bytes or NULL: type=1's stateless reset
+                                 * tokens derive from it (the same after a restart) */
     uint64_t timeout_ms;        /* each greeting's deadline */
     int xtype;                  /* type=: 2 also takes WebSocket openings (tunnel/transport.h);
                                  * a tunnel preamble (type=0) is always taken */

@@ -9,7 +9,8 @@
  * makes ngtcp2_accept take it. An input of odd length runs the listener as if
  * under load (quic_gate.c: every new Initial answered with a Retry, each token
  * an Initial brings checked); any input reaches Version Negotiation with a
- * long header of an unknown version. Invariants: the listener never holds
+ * long header of an unknown version, a stateless reset with a short header of
+ * an unknown id (the 'short' seed). Invariants: the listener never holds
  * more connections, nor sends more Retry packets, than datagrams it was given;
  * freeing it leaves no connection (ASan's leak check: every connection, its
  * ids and its TLS session freed). */

@@ -12,8 +12,14 @@ for each):
   client starts: the client gets a Retry (seen by tshark), follows it, and a 16 MiB upload
   through its tunnel arrives with its sha256 intact
 - a long-header datagram of an unknown version (0x1a2a3a4a), 1200 bytes: a Version
-  Negotiation listing version 1, its ids swapped; a 1199-byte one and a short header: no
-  answer
+  Negotiation listing version 1, its ids swapped; a 1199-byte one: no answer; a short
+  header (an unknown id): a stateless reset (42 bytes, or one byte less than a shorter
+  datagram; none below 38 bytes), never Version Negotiation
+- two servers of the same key; mid-upload the client's UDP is moved (a relay) from the
+  first to the second, which never had the connection: it answers the client's datagrams
+  with a stateless reset the client recognises (the token derives from the key), the
+  connection ends at once (the upload fails within 10 s instead of hanging until the 30 s
+  idle timeout) and the client sends nothing more on it
 """
 import select
 import socket
@@ -29,7 +35,8 @@ from harness.procs import require_tool, stop_process  # noqa: E402
 from harness.quic_wire import (INITIAL, RETRY, client_initial, long_type,  # noqa: E402
                                parse_retry, parse_version_negotiation)
 from conftest import digest_handler  # noqa: E402
-from tunnel_util import Pattern, tunnel, upload_pattern  # noqa: E402,F401 - fixture
+from quic_util import UdpRelay  # noqa: E402
+from tunnel_util import Pattern, relays, tunnel, upload_pattern  # noqa: E402,F401 - fixtures
 
 
 def udp_sock(timeout=2.0):
@@ -234,7 +241,15 @@ def test_version_negotiation_for_an_unknown_version(tunnel, echo_backend):
         return h + bytes(size - len(h))
     with udp_sock() as u:
         u.sendto(long_header(1199), dst)         # too small to be a client's first datagram
-        u.sendto(b"\x40" + dcid + bytes(1300), dst)    # a short header never gets one
+        assert first_reply(u, 1.0) is None
+        # a short header never gets one (its id is unknown: a stateless reset, shorter)
+        u.sendto(b"\x40" + bytes(range(16)) + bytes(1300), dst)
+        r = first_reply(u, 1.0)
+        assert r is not None and long_type(r) is None and len(r) == 42, r
+        u.sendto(b"\x40" + bytes(range(16)) + bytes(21), dst)    # 38 bytes: 37 back
+        r = first_reply(u, 1.0)
+        assert r is not None and long_type(r) is None and len(r) == 37, r
+        u.sendto(b"\x40" + bytes(range(16)) + bytes(20), dst)    # 37 bytes: too small
         assert first_reply(u, 1.0) is None
         u.sendto(long_header(1200), dst)
         r = first_reply(u)
@@ -244,3 +259,57 @@ def test_version_negotiation_for_an_unknown_version(tunnel, echo_backend):
         assert (rdcid, rscid) == (scid, dcid)
         assert 1 in versions and 0x1a2a3a4a not in versions, versions
     assert t.server.proc.poll() is None
+
+
+# --------------------------------------------------------------------------------------
+# stateless reset
+# --------------------------------------------------------------------------------------
+
+def test_a_server_that_lost_the_connection_resets_it_statelessly(tunnel, relays, backends):
+    """Two servers of the same key; the client's UDP reaches the first, then (mid-upload)
+    the second, which has no such connection (as a restarted server): it answers with a
+    stateless reset the client recognises (the token derives from the key), so the
+    client's connection ends at once, not after the 30 s idle timeout."""
+    b = backends(digest_handler, name="digest")
+    ta = tunnel("reverse", b.port, key="reset-test", server_params="type=1&tls=1")
+    ta.start_server()
+    tb = tunnel("reverse", b.port, key="reset-test", server_params="type=1&tls=1")
+    tb.start_server()
+    relay = relays(ta.tunnel_port)          # TCP: the control connection stays with the first
+    udp = UdpRelay(relay.port, ta.tunnel_port, log=True)
+    try:
+        ta.client_dial_port = relay.port
+        ta.start_client()
+        ta.wait_ready()
+        box = {}
+
+        def upload():
+            try:
+                box["r"] = upload_pattern(ta.user_port, Pattern(256), 120)
+            except Exception as e:  # noqa: BLE001 - reported below
+                box["e"] = e
+            box["t"] = time.monotonic()
+        th = threading.Thread(target=upload, daemon=True)
+        th.start()
+        deadline = time.monotonic() + 60
+        while len(udp.log) < 3000:          # well into the upload
+            assert time.monotonic() < deadline and th.is_alive(), (box, len(udp.log))
+            time.sleep(0.01)
+        n0 = len(udp.log)
+        old_ids = {d[1:17] for _, k, d in udp.log[:n0] if k == "c2s" and not d[0] & 0x80}
+        t_switch = time.monotonic()
+        udp.rebind(upstream=tb.tunnel_port)
+        th.join(25)
+        assert not th.is_alive(), "the upload still hangs: the connection was not reset"
+        assert "e" in box, f"the upload completed through a server that never saw it: {box}"
+        assert box["t"] - t_switch < 10, box["t"] - t_switch
+        after = udp.log[n0:]
+        resets = [(t, d) for t, k, d in after
+                  if k == "s2c" and not d[0] & 0x80 and 21 <= len(d) <= 42]
+        assert resets, [(k, len(d)) for _, k, d in after[:20]]
+        t_reset = resets[0][0]
+        late = [t - t_reset for t, k, d in after if k == "c2s" and not d[0] & 0x80 and
+                d[1:17] in old_ids and t > t_reset + 0.5]
+        assert not late, f"{len(late)} datagrams of the reset connection after it, e.g. {late[:5]}"
+    finally:
+        udp.close()

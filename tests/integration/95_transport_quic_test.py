@@ -19,7 +19,6 @@
 """
 import os
 import random
-import select
 import socket
 import struct
 import subprocess
@@ -32,6 +31,7 @@ from conftest import connect, curl, digest_handler, echo_handler, recv_all
 from harness.certs import CertFactory
 from harness.procs import require_tool, stop_process
 from hub_util import Route, account, hubstack, port_block  # noqa: F401 - fixture
+from quic_util import UdpRelay
 from transport_util import bulk_each_way, half_close_digest, kill9_either_end_and_recover, \
     udp_sizes_cross, wait_echo_route
 from tunnel_util import (Pattern, concurrent_echo, relays, tunnel, upload_pattern,  # noqa: F401
@@ -155,71 +155,6 @@ def test_wrong_key_is_refused(tunnel, http_server):
 # --------------------------------------------------------------------------------------
 # NAT rebinding
 # --------------------------------------------------------------------------------------
-
-class UdpRelay:
-    """A UDP relay on 127.0.0.1:<port> to 127.0.0.1:<upstream> that drops each datagram
-    with probability <loss> (either way), and whose upstream socket (the source the server
-    sees) is replaced by one of a new port when rebind() is called, as a NAT that forgets a
-    mapping does."""
-
-    def __init__(self, port, upstream, loss=0.0):
-        self.loss = loss
-        self.dropped = 0
-        self.rnd = random.Random(1015)
-        self.a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.a.bind(("127.0.0.1", port))
-        self.upstream = upstream
-        self.b = self._upstream()
-        self.client = None
-        self.want_rebind = False
-        self.ports = [self.b.getsockname()[1]]
-        self.after = 0              # datagrams from the server since the last rebind
-        self.count = 0              # datagrams either way
-        self.stop = False
-        self.th = threading.Thread(target=self._run, daemon=True, name="udp-relay")
-        self.th.start()
-
-    def _upstream(self):
-        b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        b.connect(("127.0.0.1", self.upstream))
-        return b
-
-    def rebind(self):
-        self.want_rebind = True
-
-    def _run(self):
-        while not self.stop:
-            if self.want_rebind:
-                old, self.b = self.b, self._upstream()
-                old.close()
-                self.ports.append(self.b.getsockname()[1])
-                self.after = 0
-                self.want_rebind = False
-            r, _, _ = select.select([self.a, self.b], [], [], 0.1)
-            for s in r:
-                try:
-                    d, addr = s.recvfrom(65536)
-                except OSError:
-                    continue
-                if self.loss and self.rnd.random() < self.loss:
-                    self.dropped += 1
-                    continue
-                if s is self.a:
-                    self.client = addr
-                    self.count += 1
-                    self.b.send(d)
-                elif self.client is not None:
-                    self.after += 1
-                    self.count += 1
-                    self.a.sendto(d, self.client)
-
-    def close(self):
-        self.stop = True
-        self.th.join(5)
-        self.a.close()
-        self.b.close()
-
 
 def test_nat_rebinding_mid_upload_keeps_the_connection(tunnel, relays, backends):
     b = backends(digest_handler, name="digest")
