@@ -129,6 +129,8 @@ static const char usage[] =
 "POSTERN_NO_MMSG=1 (one UDP datagram per system call, not recvmmsg/sendmmsg),\n"
 "POSTERN_NO_GSO=1 (no UDP_SEGMENT on UDP sends, no UDP_GRO on receives),\n"
 "POSTERN_NO_KTLS=1 (seal TLS records in user space even where the kernel offers kTLS),\n"
+"POSTERN_QUIC_RETRY=1 (type=1: a Retry validates every new client's address, not only\n"
+"under an Initial flood),\n"
 "POSTERN_REUSEPORT=1 (several processes with the same URL share a TCP listen port),\n"
 "POSTERN_SHUTDOWN_TIMEOUT=5s (alias NP_SHUTDOWN_TIMEOUT: on SIGTERM open connections\n"
 "may finish this long),\n"

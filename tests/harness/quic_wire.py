@@ -111,6 +111,17 @@ def parse_retry(d):
     return dcid, scid, d[i:-16]
 
 
+def initial_token(d):
+    """The token of a client Initial (b"" when it has none)."""
+    assert long_type(d) == INITIAL, d[:8].hex()
+    _, _, i = _cids(d)
+    n, k = d[i], 1
+    if n >> 6:                  # a longer varint
+        k = 1 << (n >> 6)
+        n = int.from_bytes(bytes([n & 0x3f]) + d[i + 1:i + k], "big")
+    return d[i + k:i + k + n]
+
+
 def parse_version_negotiation(d):
     """(dcid, scid, [versions]) of a Version Negotiation packet."""
     assert long_type(d) == "vn", d[:8].hex()

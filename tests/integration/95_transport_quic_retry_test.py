@@ -11,6 +11,8 @@ for each):
 - a flood of real Initials from 64 source ports of the client's own address while a good
   client starts: the client gets a Retry (seen by tshark), follows it, and a 16 MiB upload
   through its tunnel arrives with its sha256 intact
+- POSTERN_QUIC_RETRY=1: the client's first Initial gets a Retry every time (seen on a relay),
+  its next Initial brings the token back, a 16 MiB upload arrives whole
 - a long-header datagram of an unknown version (0x1a2a3a4a), 1200 bytes: a Version
   Negotiation listing version 1, its ids swapped; a 1199-byte one: no answer; a short
   header (an unknown id): a stateless reset (42 bytes, or one byte less than a shorter
@@ -32,8 +34,9 @@ import pytest
 pytest.importorskip("cryptography")
 
 from harness.procs import require_tool, stop_process  # noqa: E402
-from harness.quic_wire import (INITIAL, RETRY, client_initial, long_type,  # noqa: E402
-                               parse_retry, parse_version_negotiation)
+from harness.quic_wire import (INITIAL, RETRY, client_initial,  # noqa: E402
+                               initial_token, long_type, parse_retry,
+                               parse_version_negotiation)
 from conftest import digest_handler  # noqa: E402
 from quic_util import UdpRelay  # noqa: E402
 from tunnel_util import Pattern, relays, tunnel, upload_pattern  # noqa: E402,F401 - fixtures
@@ -211,11 +214,12 @@ def test_flood_of_initials_a_good_client_follows_retry_and_moves_data(tunnel, ba
         stop_process(p, timeout=10)
         err.close()
     # every Initial past the first 32 in progress was answered with a Retry, none lost
-    assert flood.sent > 1000 and flood.replies.get(RETRY, 0) > 0.9 * flood.sent - 64, \
+    assert flood.sent > 500 and flood.replies.get(RETRY, 0) > 0.9 * flood.sent - 64, \
         (flood.sent, flood.replies)
     assert t.server.proc.poll() is None
-    # The good client (not a flood port) was sent a Retry, then its Initial brought the
-    # token back and the connection went on (1-RTT packets both ways).
+    # tshark sees the flood's Retry packets; the good client (not a flood port) was sent
+    # one unless its Initial came among the few a second still taken at once, and then its
+    # next Initial brought the token back; its connection went on (1-RTT packets).
     r = subprocess.run([tshark, "-r", str(cap), "-d", f"udp.port=={t.tunnel_port},quic",
                         "-Y", "quic", "-T", "fields", "-E", "occurrence=f",
                         "-e", "udp.srcport", "-e", "udp.dstport", "-e", "quic.long.packet_type",
@@ -226,9 +230,41 @@ def test_flood_of_initials_a_good_client_follows_retry_and_moves_data(tunnel, ba
             int(row[0]) not in flood.ports and int(row[1]) not in flood.ports]
     to_client = [row for row in good if int(row[0]) == t.tunnel_port]
     from_client = [row for row in good if int(row[1]) == t.tunnel_port]
-    assert any(row[2] == "3" for row in to_client), (to_client[:5], r.stderr[-500:])
-    assert any(row[2] == "0" and row[3] not in ("", "0") for row in from_client), from_client[:5]
+    retries = [row for row in rows if len(row) >= 5 and row[2] == "3" and
+               int(row[0]) == t.tunnel_port and int(row[1]) in flood.ports]
+    assert len(retries) > 0.9 * flood.sent - 64, (len(retries), flood.sent, r.stderr[-500:])
+    if any(row[2] == "3" for row in to_client):
+        assert any(row[2] == "0" and row[3] not in ("", "0") for row in from_client), \
+            from_client[:5]
     assert sum(1 for row in from_client if row[4] == "0") > 100, from_client[-5:]
+
+
+def test_postern_quic_retry_1_the_client_follows_a_retry_every_time(tunnel, relays, backends):
+    """POSTERN_QUIC_RETRY=1: the server answers the client's first Initial with a Retry
+    (seen by a relay between them), the client's next Initial brings the token back, and
+    a 16 MiB upload through the tunnel arrives whole."""
+    b = backends(digest_handler, name="digest")
+    t = tunnel("reverse", b.port, key="retry-always", server_params="type=1&tls=1",
+               server_env={"POSTERN_QUIC_RETRY": "1"})
+    t.start_server()
+    relay = relays(t.tunnel_port)
+    udp = UdpRelay(relay.port, t.tunnel_port, log=True)
+    try:
+        t.client_dial_port = relay.port
+        t.start_client()
+        t.wait_ready()
+        bulk = Pattern(16)
+        n, digest, reply = upload_pattern(t.user_port, bulk, 120)
+        assert reply == f"{bulk.size} {digest}\n", reply
+    finally:
+        udp.close()
+    longs = [(k, long_type(d), d) for _, k, d in udp.log if long_type(d) is not None]
+    first_s2c = next(i for i, (k, _, _) in enumerate(longs) if k == "s2c")
+    assert longs[first_s2c][1] == RETRY, [(k, ty) for k, ty, _ in longs[:5]]
+    rdcid, rscid, token = parse_retry(longs[first_s2c][2])
+    nxt = next(d for k, ty, d in longs[first_s2c:] if k == "c2s" and ty == INITIAL)
+    assert initial_token(nxt) == token
+    assert sum(1 for _, k, d in udp.log if not d[0] & 0x80) > 1000     # 1-RTT packets
 
 
 def test_version_negotiation_for_an_unknown_version(tunnel, echo_backend):
