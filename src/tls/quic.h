@@ -61,6 +61,10 @@ pn_xprt_t *pn_quic_open(pn_quic_conn_t *q);
 int pn_quic_alive(const pn_quic_conn_t *q);
 /** The connection a stream <x> belongs to, or NULL when <x> is no QUIC stream. */
 pn_quic_conn_t *pn_quic_of(const pn_xprt_t *x);
+/** Move the client connection <q> to a new UDP socket (a new local port) at
+ *  once, RFC 9000 §9 (the server validates the new path; streams go on). 0, or
+ *  -1 when it cannot (a server's, handshake not confirmed, no spare id). */
+int pn_quic_rebind(pn_quic_conn_t *q);
 /** The peer's address of <q> into <ss>; its length. */
 socklen_t pn_quic_peer(const pn_quic_conn_t *q, struct sockaddr_storage *ss);
 void pn_quic_ref(pn_quic_conn_t *q);

@@ -1,10 +1,13 @@
 /* tls/quic_dial.c: the start of a QUIC connection, both ends (see quic.h):
  * a client's socket and first flight; a server connection for a client's
  * Initial, with its deadline for a first stream. */
+#include "core/log.h"
 #include "core/mem.h"
 #include "tls/quic_priv.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -25,7 +28,9 @@ pn_quic_sock_bufs(int fd)
 static void
 on_client_pkt(void *ctx, const uint8_t *pkt, size_t n, const struct sockaddr *from, socklen_t flen)
 {
-    pn_quic_input(ctx, pkt, n, from, flen);
+    pn_quic_conn_t *q = ctx;
+    q->nrecv++;
+    pn_quic_input(q, pkt, n, from, flen);
 }
 
 static void
@@ -39,27 +44,85 @@ on_client_io(int fd, int ready, void *arg)
     }
     if (ready & EV_RD)
         pn_quic_recv(fd, QUIC_PKTS_TURN, on_client_pkt, q);
+    if (q->rebind_at > 0 && q->nrecv >= q->rebind_at && q->fault == NULL) {
+        q->rebind_at = 0;       /* the test hook, once (POSTERN_QUIC_REBIND_AFTER) */
+        (void)pn_quic_rebind(q);
+    }
     pn_quic_unref(q);
 }
 
-pn_quic_conn_t *
-pn_quic_client(ev_loop_t *loop, const struct sockaddr *to, socklen_t len,
-               const pn_quic_client_opts_t *o, char *err)
+/* A new UDP socket of <family> connected to <to>, its local address in <local>; -1. */
+static int
+client_socket(const struct sockaddr *to, socklen_t len, struct sockaddr_storage *local,
+              socklen_t *llen, char *err)
 {
     int fd = socket(to->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1 || connect(fd, to, len) == -1) {
         pn_err_set(err, "quic: udp socket: %s", strerror(errno));
         if (fd != -1)
             close(fd);
-        return NULL;
+        return -1;
     }
     pn_quic_sock_bufs(fd);
+    *llen = sizeof(*local);
+    getsockname(fd, (struct sockaddr *)local, llen);
+    return fd;
+}
+
+int
+pn_quic_rebind(pn_quic_conn_t *q)
+{
+    char err[PN_ERR_LEN];
+    struct sockaddr_storage local;
+    socklen_t llen;
+    if (q->srv != NULL || q->c == NULL || q->fault != NULL)
+        return PN_ERR;
+    int fd = client_socket((struct sockaddr *)&q->remote, q->rlen, &local, &llen, err);
+    if (fd == -1) {
+        log_warn("%s", err);
+        return PN_ERR;
+    }
+    ngtcp2_path path = {
+        { (ngtcp2_sockaddr *)&local, llen }, { (ngtcp2_sockaddr *)&q->remote, q->rlen }, NULL,
+    };
+    int rv = ngtcp2_conn_initiate_immediate_migration(q->c, &path, pn_quic_now());
+    if (rv != 0) {
+        log_warn("quic: cannot move to a new udp port: %s", ngtcp2_strerror(rv));
+        close(fd);
+        return PN_ERR;
+    }
+    ev_io_free(q->io);
+    close(q->fd);
+    q->fd = fd;
+    memcpy(&q->local, &local, llen);
+    q->llen = llen;
+    q->heldlen = 0;             /* what the old socket did not take: lost, sent again */
+    q->io = ev_io_new(q->loop, fd, on_client_io, q);
+    ev_io_set(q->io, EV_RD);
+    log_info("quic: the connection moved to udp port %u (migration)",
+             ntohs(local.ss_family == AF_INET ? ((struct sockaddr_in *)&local)->sin_port
+                                              : ((struct sockaddr_in6 *)&local)->sin6_port));
+    pn_quic_schedule(q);
+    return PN_OK;
+}
+
+pn_quic_conn_t *
+pn_quic_client(ev_loop_t *loop, const struct sockaddr *to, socklen_t len,
+               const pn_quic_client_opts_t *o, char *err)
+{
+    struct sockaddr_storage local;
+    socklen_t llen;
+    int fd = client_socket(to, len, &local, &llen, err);
+    if (fd == -1)
+        return NULL;
     pn_quic_conn_t *q = pn_quic_conn_new(loop);
     q->fd = fd;
     memcpy(&q->remote, to, len);
     q->rlen = len;
-    q->llen = sizeof(q->local);
-    getsockname(fd, (struct sockaddr *)&q->local, &q->llen);
+    memcpy(&q->local, &local, llen);
+    q->llen = llen;
+    const char *e = getenv("POSTERN_QUIC_REBIND_AFTER");    /* a test hook (docs/usage.md) */
+    q->rebind_at = e != NULL ? strtoull(e, NULL, 10) : 0;
     uint8_t d[QUIC_CID_LEN], s[QUIC_CID_LEN];
     ngtcp2_cid dcid, scid;
     pn_random(d, sizeof(d));

@@ -22,7 +22,11 @@ for each):
   with a stateless reset the client recognises (the token derives from the key), the
   connection ends at once (the upload fails within 10 s instead of hanging until the 30 s
   idle timeout) and the client sends nothing more on it
+- connection migration by the client, both flows: the test hook POSTERN_QUIC_REBIND_AFTER
+  moves the client's connection to a new UDP socket during a 64 MiB upload, which arrives
+  with its sha256; the client is left with one UDP socket, the new one
 """
+import datetime
 import select
 import socket
 import subprocess
@@ -349,3 +353,42 @@ def test_a_server_that_lost_the_connection_resets_it_statelessly(tunnel, relays,
         assert not late, f"{len(late)} datagrams of the reset connection after it, e.g. {late[:5]}"
     finally:
         udp.close()
+
+
+# --------------------------------------------------------------------------------------
+# connection migration by the client
+# --------------------------------------------------------------------------------------
+
+def udp_ports_of(pid, but):
+    """The local ports of <pid>'s UDP sockets, <but> aside (a forward client's user port)."""
+    out = subprocess.run(["ss", "-Hanup"], capture_output=True, text=True).stdout
+    ports = [int(ln.split()[3].rsplit(":", 1)[1]) for ln in out.splitlines() if f"pid={pid}," in ln]
+    return [p for p in ports if p != but]
+
+
+@pytest.mark.parametrize("flow", ["reverse", "forward"])
+def test_client_moves_to_a_new_port_mid_transfer(flow, tunnel, backends):
+    """POSTERN_QUIC_REBIND_AFTER (a test hook) makes the client move its QUIC connection
+    to a new UDP socket once, after that many datagrams, in the middle of a 64 MiB upload:
+    ngtcp2 migrates (a new connection id, the server validates the path), the upload
+    arrives whole, on the same connection."""
+    b = backends(digest_handler, name="digest")
+    t = tunnel(flow, b.port, server_params="type=1&tls=1")
+    t.start_server()
+    # the datagrams the client reads: the data (reverse), the server's ACKs (forward)
+    t.start_client(env={"POSTERN_QUIC_REBIND_AFTER": "3000" if flow == "reverse" else "200"})
+    t.wait_ready()
+    before = udp_ports_of(t.client.proc.pid, t.user_port)
+    assert len(before) == 1, before
+    bulk = Pattern(64)
+    t0 = datetime.datetime.now()
+    n, digest, reply = upload_pattern(t.user_port, bulk, 120)
+    t1 = datetime.datetime.now()
+    assert reply == f"{bulk.size} {digest}\n", reply
+    m = t.client.wait_for_log(r"quic: the connection moved to udp port (\d+)", timeout=5)
+    moved = datetime.datetime.strptime(m.string[:23], "%Y-%m-%d %H:%M:%S.%f")
+    assert t0 <= moved <= t1, ("not during the upload", t0, moved, t1)
+    after = udp_ports_of(t.client.proc.pid, t.user_port)
+    assert after == [int(m.group(1))] and after != before, (before, after)
+    out = t.client.output()
+    assert "quic: connection ended" not in out and "cannot move" not in out, out[-2000:]
