@@ -328,7 +328,9 @@ agent_reload(struct agent *ag)
 static void
 on_hup(pn_instance_t *in, void *arg)
 {
-    agent_reload(arg);
+    struct agent *ag = arg;
+    agent_reload(ag);
+    pn_client_reload(ag->cl);
 }
 
 /* ---- client hooks ---------------------------------------------------------- */

@@ -610,6 +610,18 @@ pn_client_instance(pn_client_t *cl)
     return &cl->in;
 }
 
+void
+pn_client_reload(pn_client_t *cl)
+{
+    tun_xport_client_rebind(&cl->xc);
+}
+
+static void
+client_reload(pn_instance_t *in, void *arg)
+{
+    pn_client_reload(arg);
+}
+
 struct pn_mode_side *
 pn_client_side(pn_client_t *cl)
 {
@@ -678,6 +690,8 @@ client_loop(struct client *cl)
     cl->in.stop = client_stop;
     cl->in.refresh = client_refresh;
     cl->in.stop_ctx = cl;
+    cl->in.reload = client_reload;      /* an agent's hook_start puts its own, which calls it */
+    cl->in.reload_ctx = cl;
     client_side(cl, cl->hooks.exit != NULL ? "agent" : "client", "server");
     cl->side.user_entry = &cl->user_entry;
     pn_mode_side_drains(&cl->side, &cl->in);

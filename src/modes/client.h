@@ -17,6 +17,9 @@
 int pn_client_run_hooked(const pn_config_t *cfg, pn_tls_ctx_t *psk, const pn_client_hooks_t *h);
 /** The instance of <cl> (loop, counters). */
 pn_instance_t *pn_client_instance(pn_client_t *cl);
+/** SIGHUP's part of the client <cl> (an agent's too): its network may have
+ *  changed, so a type=1 connection moves to a new UDP port (migration). */
+void pn_client_reload(pn_client_t *cl);
 /** The session's shared pieces (links, UDP group) of <cl>. */
 struct pn_mode_side *pn_client_side(pn_client_t *cl);
 /** The agent's word on its routes: <reason> (copied) makes a session that is up

@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -28,9 +27,7 @@ pn_quic_sock_bufs(int fd)
 static void
 on_client_pkt(void *ctx, const uint8_t *pkt, size_t n, const struct sockaddr *from, socklen_t flen)
 {
-    pn_quic_conn_t *q = ctx;
-    q->nrecv++;
-    pn_quic_input(q, pkt, n, from, flen);
+    pn_quic_input(ctx, pkt, n, from, flen);
 }
 
 static void
@@ -44,10 +41,6 @@ on_client_io(int fd, int ready, void *arg)
     }
     if (ready & EV_RD)
         pn_quic_recv(fd, QUIC_PKTS_TURN, on_client_pkt, q);
-    if (q->rebind_at > 0 && q->nrecv >= q->rebind_at && q->fault == NULL) {
-        q->rebind_at = 0;       /* the test hook, once (POSTERN_QUIC_REBIND_AFTER) */
-        (void)pn_quic_rebind(q);
-    }
     pn_quic_unref(q);
 }
 
@@ -121,8 +114,6 @@ pn_quic_client(ev_loop_t *loop, const struct sockaddr *to, socklen_t len,
     q->rlen = len;
     memcpy(&q->local, &local, llen);
     q->llen = llen;
-    const char *e = getenv("POSTERN_QUIC_REBIND_AFTER");    /* a test hook (docs/usage.md) */
-    q->rebind_at = e != NULL ? strtoull(e, NULL, 10) : 0;
     uint8_t d[QUIC_CID_LEN], s[QUIC_CID_LEN];
     ngtcp2_cid dcid, scid;
     pn_random(d, sizeof(d));

@@ -48,7 +48,6 @@ struct pn_quic_conn {
     pn_list_t srv_node;             /* server: in the listener's list */
     pn_list_t wnode;                /* server: waiting for the listener's socket to take a packet */
     ev_timer_t *idle;               /* server, owned: ends a connection without stream */
-    uint64_t nrecv, rebind_at;      /* client: datagrams read; when to move (test hook, quic_dial.c) */
     size_t nstreams;
     int refs;
     uint8_t pin[32];

@@ -192,6 +192,13 @@ tun_xport_client_drop(tun_xport_client_t *c)
     c->mux_has_fp = 0;
 }
 
+void
+tun_xport_client_rebind(tun_xport_client_t *c)
+{
+    if (pn_quic_alive(c->quic))
+        (void)pn_quic_rebind(c->quic);     /* it says why when it cannot */
+}
+
 pn_quic_conn_t *
 tun_xport_client_quic(tun_xport_client_t *c, const tun_xport_t *t, ev_loop_t *loop,
                       const pn_addr_t *to, int tls, const uint8_t *pin, uint64_t handshake_ms,

@@ -106,6 +106,9 @@ pn_quic_conn_t *tun_xport_client_quic(tun_xport_client_t *c, const tun_xport_t *
                                       uint64_t handshake_ms, const uint8_t **fp);
 /** Let the carrier go (the session ended). */
 void tun_xport_client_drop(tun_xport_client_t *c);
+/** Move <c>'s QUIC connection, if it has one, to a new UDP port (connection
+ *  migration: its streams go on); a no-op otherwise. */
+void tun_xport_client_rebind(tun_xport_client_t *c);
 
 /** Move <len> bytes of <buf> through <x> (write when <wr>, else read),
  *  *<done> of them already moved: PN_OK when all are, PN_AGAIN (x->want set),
