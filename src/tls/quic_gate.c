@@ -34,6 +34,7 @@
 #define GATE_RETRY_PER_SEC 20000    /* Retry packets a second (then Initials are dropped) */
 #define GATE_VN_PER_SEC 200         /* Version Negotiation (and closes) a second */
 #define GATE_TOKEN_TTL (10 * NGTCP2_SECONDS)    /* a Retry token's validity */
+#define GATE_LOG_EVERY (60 * NGTCP2_SECONDS)    /* "under load" in the log at most this often */
 #define GATE_RESET_PER_SEC 200      /* stateless resets a second */
 #define GATE_RESET_MIN (QUIC_CID_LEN + 22)      /* no reset for a shorter datagram */
 #define GATE_RESET_MAX 42           /* a reset's size, when the datagram is longer */
@@ -83,17 +84,24 @@ reply(pn_quic_srv_t *s, const uint8_t *b, ngtcp2_ssize n, const struct sockaddr 
         (void)sendto(s->fd, b, (size_t)n, MSG_DONTWAIT, to, tolen);
 }
 
-/* Whether the port is under load (see the top), counting the Initial at hand. */
+/* Whether the port is under load (see the top), counting the Initial at hand;
+ * said in the log when it starts, at most once in GATE_LOG_EVERY. */
 static int
-under_load(pn_quic_srv_t *s)
+under_load(pn_quic_srv_t *s, ngtcp2_tstamp now)
 {
-    if (s->gate.always || ++s->gate.initials > GATE_INITIALS_PER_SEC)
+    if (s->gate.always)
         return 1;
-    int n = 0;
-    for (const pn_list_t *l = s->conns.next; l != &s->conns; l = l->next)
+    int n = 0, load = ++s->gate.initials > GATE_INITIALS_PER_SEC;
+    for (const pn_list_t *l = s->conns.next; l != &s->conns && !load; l = l->next)
         if (!pn_container_of(l, pn_quic_conn_t, srv_node)->handshake_done && ++n >= GATE_HANDSHAKES)
-            return 1;
-    return 0;
+            load = 1;
+    if (load && (s->gate.logged == 0 || now - s->gate.logged >= GATE_LOG_EVERY)) {
+        s->gate.logged = now;
+        log_warn("quic: under load (over %d new connections a second, or %d handshakes in "
+                 "progress): new clients are asked to prove their address (Retry)",
+                 GATE_INITIALS_PER_SEC, GATE_HANDSHAKES);
+    }
+    return load;
 }
 
 static void
@@ -141,7 +149,7 @@ pn_quic_gate_initial(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, size_t n,
         }
         return QUIC_GATE_DROP;
     }
-    if (!under_load(s))
+    if (!under_load(s, now))
         return QUIC_GATE_ACCEPT;    /* a NEW_TOKEN's (we send none) is ignored */
     send_retry(s, hd, n, from, flen, now);
     return QUIC_GATE_DROP;

@@ -110,6 +110,7 @@ struct pn_quic_srv {
         uint8_t secret[32];         /* random at start: keys the Retry tokens */
         uint8_t reset_key[32];      /* keys the stateless reset tokens */
         ngtcp2_tstamp win;          /* the start of the current second */
+        ngtcp2_tstamp logged;       /* when "under load" was last logged */
         unsigned initials, retries, vns, resets;    /* in that second */
         size_t nretry;              /* Retry packets sent, ever */
         int always;                 /* Retry every new Initial (tests, fuzzer) */

@@ -222,6 +222,8 @@ def test_flood_of_initials_a_good_client_follows_retry_and_moves_data(tunnel, ba
     assert flood.sent > 500 and flood.replies.get(RETRY, 0) > 0.9 * flood.sent - 64, \
         (flood.sent, flood.replies)
     assert t.server.proc.poll() is None
+    # said once in the log (at most once a minute)
+    assert t.server.count_lines(r"quic: under load .*Retry") == 1, t.server.output()[-2000:]
     # tshark sees the flood's Retry packets; the good client (not a flood port) was sent
     # one unless its Initial came among the few a second still taken at once, and then its
     # next Initial brought the token back; its connection went on (1-RTT packets).
