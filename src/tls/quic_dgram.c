@@ -138,6 +138,8 @@ pn_quic_dgram_input(pn_quic_conn_t *q, const uint8_t *data, size_t len)
 {
     int64_t sid;
     int h = pn_quic_dgram_parse(data, len, &sid);
+    if (h >= 0 && len - (size_t)h > PN_XPRT_DGRAM_MAX)
+        h = -1;                 /* over what we announced (ngtcp2 refuses it first) */
     pn_quics_t *st = h < 0 ? NULL : sid_find(q, sid);
     if (st == NULL || !st->owned || st->closed || st->err != NULL ||
         st->dgr.n >= QUIC_DGRAM_RECVQ) {
