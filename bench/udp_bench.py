@@ -3,7 +3,8 @@
 
 1. iperf3 -u throughput and loss: direct, single-end (with and without GSO/GRO), nginx
    stream's UDP proxy (1 worker, its own config in a temporary directory), socat (a child
-   per user), reverse tunnel, forward tunnel. Each relay also carries iperf3's TCP control
+   per user), reverse tunnel, forward tunnel, both again over type=1 (QUIC: 1400-byte
+   datagrams travel as DATAGRAM frames). Each relay also carries iperf3's TCP control
    connection on the same port.
 2. Head-of-line blocking: the round trip of a small "ping" session, idle and while another
    session floods the same tunnel (each UDP session rides its own data connection, so the
@@ -133,14 +134,17 @@ def setup(kind, postern, procs, backend_port):
                      f"UDP4:{LOOP}:{backend_port}"])
         procs.start(["socat", f"TCP4-LISTEN:{entry},bind={LOOP},reuseaddr,fork",
                      f"TCP4:{LOOP}:{backend_port}"])
-    elif kind == "reverse tunnel":
+    elif kind.startswith("reverse tunnel"):
         tun = free_port()
-        procs.start([postern, f"server://bench@{LOOP}:{tun}/{LOOP}:{entry}?log=warn"], env)
+        typ = "&type=1" if kind.endswith("type=1") else ""
+        procs.start([postern, f"server://bench@{LOOP}:{tun}/{LOOP}:{entry}?log=warn{typ}"], env)
         wait_tcp(tun)
         procs.start([postern, f"client://bench@{LOOP}:{tun}/{LOOP}:{backend_port}?min=16&mode=2&log=warn"], env)
-    elif kind == "forward tunnel":
+    elif kind.startswith("forward tunnel"):
         tun = free_port()
-        procs.start([postern, f"server://bench@{LOOP}:{tun}/{LOOP}:{backend_port}?mode=2&log=warn"], env)
+        typ = "&type=1" if kind.endswith("type=1") else ""
+        procs.start([postern, f"server://bench@{LOOP}:{tun}/{LOOP}:{backend_port}?mode=2&log=warn{typ}"],
+                    env)
         wait_tcp(tun)
         procs.start([postern, f"client://bench@{LOOP}:{tun}/{LOOP}:{entry}?min=16&mode=2&log=warn"], env)
     wait_tcp(entry)
@@ -274,9 +278,10 @@ def main():
     a = ap.parse_args()
     postern = os.path.abspath(a.postern)
     kinds = ["direct", "single-end", "single-end POSTERN_NO_GSO=1", "nginx stream", "socat",
-             "reverse tunnel", "forward tunnel"]
+             "reverse tunnel", "forward tunnel", "reverse tunnel type=1", "forward tunnel type=1"]
     if a.kinds:
         kinds = [k for k in kinds if k in a.kinds.split(",")]
+        assert kinds, f"--kinds: none of {a.kinds!r}"
     for tool in ("iperf3", "nginx", "socat"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is missing (scripts/deps.sh)")

@@ -75,8 +75,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         st[i] = pn_quic_stream_new(q, sids[i]);
         (void)st[i]->base.ops->dgram_max(&st[i]->base);    /* the owner takes datagrams */
     }
-    pn_quic_dgram_stats_t a, b;
-    pn_quic_dgram_stats(&a);
+    pn_quic_dgram_stats_t before, after;
+    pn_quic_dgram_stats(&before);
     size_t nframes = 0;
     for (size_t off = 0; off + 2 <= size;) {
         size_t n = ((size_t)(data[off] & 0x3f) << 8) | data[off + 1];
@@ -87,8 +87,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         nframes++;
         off += n;
     }
-    pn_quic_dgram_stats(&b);
-    FUZZ_ASSERT((b.received - a.received) + (b.dropped - a.dropped) == nframes);
+    pn_quic_dgram_stats(&after);
+    FUZZ_ASSERT((after.received - before.received) + (after.dropped - before.dropped) == nframes);
     size_t taken = 0;
     uint8_t buf[PN_XPRT_DGRAM_MAX];
     for (int i = 0; i < 3; i++) {
@@ -99,7 +99,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             taken++;
         pn_xprt_free(x);
     }
-    FUZZ_ASSERT(taken == b.received - a.received);
+    FUZZ_ASSERT(taken == after.received - before.received);
     pn_quic_unref(q);
     return 0;
 }

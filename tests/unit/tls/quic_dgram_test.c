@@ -2,7 +2,8 @@
  * sessions (tls/quic_dgram.c) on a connection without ngtcp2 (no handshake):
  * the payload's varint stream id of every length, truncated and
  * unidirectional ids refused; a frame goes to the stream it names, an
- * unknown, ended or malformed one is dropped and counted; each stream queues
+ * unknown, ended or malformed one, or one over PN_XPRT_DGRAM_MAX, is dropped
+ * and counted; each stream queues
  * at most QUIC_DGRAM_RECVQ frames; received frames count as readable only
  * once the owner asked for datagrams; no datagram can be sent before the
  * handshake (dgram_max 0, dgram_send refuses); an empty datagram crosses as
