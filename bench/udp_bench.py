@@ -14,7 +14,7 @@ Prints a markdown table; figures are not asserted anywhere. Every process it sta
 stopped by PID; every wait is bounded.
 
     python3 bench/udp_bench.py [--postern build/postern] [--seconds 5] [--rate 1G]
-                               [--kinds direct,single-end,...] [--hol-seconds 4]
+                               [--kinds direct,single-end,...] [--hol-seconds 4] [--len 1400]
 """
 import argparse
 import json
@@ -174,7 +174,7 @@ def cpu_seconds(pids):
     return sum(stats[p][1] for p in tree if p in stats) / os.sysconf("SC_CLK_TCK")
 
 
-def iperf_udp(postern, kind, seconds, rate):
+def iperf_udp(postern, kind, seconds, rate, length):
     procs = Procs()
     try:
         sport = free_port()
@@ -183,7 +183,7 @@ def iperf_udp(postern, kind, seconds, rate):
         port = setup(kind, postern, procs, sport)
         relays = [p.pid for p in procs.procs[1:]]
         cpu0 = cpu_seconds(relays)
-        out = subprocess.run(["iperf3", "-u", "-c", LOOP, "-p", str(port), "-b", rate, "-l", "1400",
+        out = subprocess.run(["iperf3", "-u", "-c", LOOP, "-p", str(port), "-b", rate, "-l", str(length),
                               "-t", str(seconds), "--json"], capture_output=True, text=True,
                              timeout=seconds + 30)
         cpu = cpu_seconds(relays) - cpu0
@@ -272,6 +272,7 @@ def main():
     ap.add_argument("--postern", default=os.path.join(os.path.dirname(__file__), "..", "build", "postern"))
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--rate", default="1G", help="iperf3 -b offered rate (0 = as fast as it goes)")
+    ap.add_argument("--len", type=int, default=1400, help="iperf3 -l datagram size")
     ap.add_argument("--kinds", default="", help="comma-separated paths to run (default: all)")
     ap.add_argument("--hol-seconds", type=float, default=4,
                     help="length of the ping/flood part per path (0: skip it)")
@@ -287,13 +288,13 @@ def main():
             sys.exit(f"{tool} is missing (scripts/deps.sh)")
 
     print(f"## UDP on loopback ({time.strftime('%Y-%m-%d')}, {platform.machine()}, "
-          f"{os.cpu_count()} cores, iperf3 -u -b {a.rate} -l 1400 -t {a.seconds})\n")
+          f"{os.cpu_count()} cores, iperf3 -u -b {a.rate} -l {a.len} -t {a.seconds})\n")
     print("| path | delivered Gbit/s | ÷ direct | loss % | relay CPU s/GiB delivered | "
           "ping p50 idle ms | p99 idle | p50 under flood | p99 under flood | pings lost |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     direct = None
     for k in kinds:
-        bps, loss, cpg = iperf_udp(postern, k, a.seconds, a.rate)
+        bps, loss, cpg = iperf_udp(postern, k, a.seconds, a.rate, a.len)
         h = hol(postern, k, a.hol_seconds) if a.hol_seconds > 0 else [float("nan")] * 4 + ["-"]
         if k == "direct":
             direct = bps

@@ -263,6 +263,7 @@ pn_quic_conn_new(ev_loop_t *loop)
     pn_list_init(&q->streams);
     pn_list_init(&q->pending);
     pn_list_init(&q->sendq);
+    pn_list_init(&q->dgsendq);
     pn_list_init(&q->fresh);
     pn_list_init(&q->srv_node);
     pn_list_init(&q->wnode);
@@ -308,7 +309,6 @@ pn_quic_conn_free(pn_quic_conn_t *q)
     ev_timer_free(q->idle);
     ev_defer_free(q->flush);
     ev_io_free(q->io);
-    pn_quic_dgq_clear(&q->dgq);
     if (q->c != NULL)
         ngtcp2_conn_del(q->c);
     if (q->tls != NULL)
@@ -437,6 +437,7 @@ pn_quic_stream_new(pn_quic_conn_t *q, int64_t sid)
     st->owned = 1;
     pn_list_init(&st->sq);
     pn_list_init(&st->node);
+    pn_list_init(&st->dsq);
     if (sid >= 0) {
         st->known = 1;          /* the peer opened it */
         pn_quic_sid_add(st);
@@ -474,6 +475,8 @@ stream_free(pn_xprt_t *x)
     st->owned = 0;
     pn_bq_clear(&st->r);
     pn_quic_dgq_clear(&st->dgr);
+    pn_quic_dgq_clear(&st->dgs);        /* the session is gone: its datagrams too */
+    pn_list_del(&st->dsq);
     if (st->sid >= 0 && !st->closed && q->c != NULL && q->fault == NULL) {
         if (st->wr_eof && st->err == NULL) {
             st->orphan = 1;
@@ -622,7 +625,7 @@ pn_quic_write(pn_quic_conn_t *q)
     while (npkts < QUIC_PKTS_TURN) {
         uint8_t *buf = q->held + q->heldlen;
         ngtcp2_ssize n;
-        if (q->dgq.head != NULL && !dg_blocked) {
+        if (!pn_list_empty(&q->dgsendq) && !dg_blocked) {
             /* Datagrams first (they are waited for now), the streams after. */
             n = pn_quic_dgram_write(q, &ps.path, &pi, buf, max, ts);
             if (n == 0) {

@@ -4,7 +4,8 @@
  * never sent again when lost, dropped (and counted) when the queue is full or
  * a frame waited QUIC_DGRAM_TTL_MS for the congestion window.
  *
- *   owner --dgram_send--> conn.dgq --pump (pn_quic_dgram_write)--> ngtcp2 --> UDP
+ *   owner --dgram_send--> stream.dgs --pump (pn_quic_dgram_write, streams in turns)--> ngtcp2
+ *                                                                               --> UDP
  *   owner <--dgram_recv-- stream.dgr <--recv_datagram (by id: conn.byid)-- ngtcp2
  *
  * A stream offers datagrams (dgram_max > 0) once the peer announced
@@ -208,7 +209,7 @@ pn_quic_stream_dgram_send(pn_xprt_t *x, const void *buf, size_t len)
         x->err = "quic: datagram too large or not possible";
         return PN_ERR;
     }
-    if (q->dgq.n >= QUIC_DGRAM_SENDQ) {
+    if (st->dgs.n >= QUIC_DGRAM_SENDQ) {
         count(&counts.dropped);
         return PN_AGAIN;
     }
@@ -217,7 +218,9 @@ pn_quic_stream_dgram_send(pn_xprt_t *x, const void *buf, size_t len)
     d->len = varint_put(d->b, (uint64_t)st->sid);
     memcpy(d->b + d->len, buf, len);
     d->len += len;
-    dgq_push(&q->dgq, d);
+    dgq_push(&st->dgs, d);
+    if (pn_list_empty(&st->dsq))
+        pn_list_add(&q->dgsendq, &st->dsq);
     pn_quic_schedule(q);
     return PN_OK;
 }
@@ -243,16 +246,30 @@ pn_quic_stream_dgram_recv(pn_xprt_t *x, void *buf, size_t cap)
 
 /* --- sending (the pump) ------------------------------------------------------------ */
 
+/* Take the head frame of <st> off; <st> leaves the turns when it has no more,
+ * else (when <next>) it goes to the tail of them. */
+static void
+dgs_pop(pn_quics_t *st, int next)
+{
+    dgq_pop(&st->dgs);
+    if (st->dgs.n == 0 || next) {
+        pn_list_del(&st->dsq);
+        if (st->dgs.n > 0)
+            pn_list_add(&st->q->dgsendq, &st->dsq);
+    }
+}
+
 ngtcp2_ssize
 pn_quic_dgram_write(pn_quic_conn_t *q, ngtcp2_path *path, ngtcp2_pkt_info *pi, uint8_t *buf,
                     size_t max, ngtcp2_tstamp ts)
 {
     uint64_t now = pn_now_us();
-    while (q->dgq.head != NULL) {
-        qdgram_t *d = q->dgq.head;
+    while (!pn_list_empty(&q->dgsendq)) {
+        pn_quics_t *st = pn_container_of(q->dgsendq.next, pn_quics_t, dsq);
+        qdgram_t *d = st->dgs.head;
         if (now - d->t > QUIC_DGRAM_TTL_MS * 1000) {
             count(&counts.dropped);     /* waited too long for the congestion window */
-            dgq_pop(&q->dgq);
+            dgs_pop(st, 0);
             continue;
         }
         int acc = 0;
@@ -261,13 +278,10 @@ pn_quic_dgram_write(pn_quic_conn_t *q, ngtcp2_path *path, ngtcp2_pkt_info *pi, u
                                                      NGTCP2_WRITE_DATAGRAM_FLAG_MORE, 0, &v, 1, ts);
         if (acc) {
             count(&counts.sent);
-            dgq_pop(&q->dgq);
-        }
-        if (n == NGTCP2_ERR_INVALID_ARGUMENT || n == NGTCP2_ERR_INVALID_STATE) {
-            if (!acc) {
-                count(&counts.dropped);     /* over what the peer takes */
-                dgq_pop(&q->dgq);
-            }
+            dgs_pop(st, 1);             /* the streams take turns */
+        } else if (n == NGTCP2_ERR_INVALID_ARGUMENT || n == NGTCP2_ERR_INVALID_STATE) {
+            count(&counts.dropped);     /* over what the peer takes */
+            dgs_pop(st, 0);
             continue;
         }
         return n;

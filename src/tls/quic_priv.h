@@ -26,12 +26,12 @@
  * stream id as a QUIC varint, then the datagram (quic_dgram.c). */
 #define QUIC_DGRAM_FRAME_MAX 1500   /* max_datagram_frame_size both ends announce */
 #define QUIC_DGRAM_OVERHEAD (1 + NGTCP2_MAX_CIDLEN + 4 + 16 + 1 + 2)  /* short header, tag, frame head */
-#define QUIC_DGRAM_SENDQ 256        /* datagrams queued on a connection for the pump */
-#define QUIC_DGRAM_RECVQ 128        /* datagrams received and not taken, per stream */
+#define QUIC_DGRAM_SENDQ 1024       /* datagrams queued on a stream for the pump */
+#define QUIC_DGRAM_RECVQ 1024       /* datagrams received and not taken, per stream */
 #define QUIC_DGRAM_TTL_MS 100       /* a queued datagram not sent this long is dropped */
 
-/* One DATAGRAM frame's payload, queued to send (on the connection) or
- * received (on its stream, the varint taken off). */
+/* One DATAGRAM frame's payload, queued to send or
+ * received (on its stream; received: the varint taken off). */
 typedef struct qdgram {
     struct qdgram *next;
     uint64_t t;                     /* when queued, pn_now_us() */
@@ -66,7 +66,7 @@ struct pn_quic_conn {
     pn_list_t streams;              /* struct pn_quics bound to a stream id */
     pn_list_t pending;              /* client: opened, waiting for a stream id */
     pn_list_t sendq;                /* streams with bytes or a FIN to send */
-    qdq_t dgq;                      /* DATAGRAM frames to send */
+    pn_list_t dgsendq;              /* streams with DATAGRAM frames to send (dsq), in turns */
     struct pn_quics *byid[QUIC_SID_BUCKETS];    /* streams with an id, chained by <hnext> */
     pn_list_t fresh;                /* server: opened by the peer, not handed over yet */
     pn_list_t srv_node;             /* server: in the listener's list */
@@ -94,6 +94,8 @@ typedef struct pn_quics {
     pn_list_t sq;                   /* in conn.sendq, or unlinked */
     struct pn_quics *hnext;         /* in conn.byid once it has an id */
     qdq_t dgr;                      /* DATAGRAM frames received, not taken yet */
+    qdq_t dgs;                      /* DATAGRAM frames to send */
+    pn_list_t dsq;                  /* in conn.dgsendq while <dgs> holds any */
     pn_quic_conn_t *q;              /* a reference while the stream lives */
     int64_t sid;                    /* -1 while waiting for an id */
     pn_bq_t r;                      /* owned: bytes not read yet (bounded by the window) */

@@ -14,6 +14,8 @@ pn_quic_stream_clear(pn_quics_t *st)
 {
     pn_bq_clear(&st->r);
     pn_quic_dgq_clear(&st->dgr);
+    pn_quic_dgq_clear(&st->dgs);
+    pn_list_del(&st->dsq);
     while (st->head != NULL) {
         qchunk_t *c = st->head;
         st->head = c->next;
