@@ -25,7 +25,10 @@
 /* DATAGRAM frames (RFC 9221), each a UDP datagram of one stream's session: the
  * stream id as a QUIC varint, then the datagram (quic_dgram.c). */
 #define QUIC_DGRAM_FRAME_MAX 1500   /* max_datagram_frame_size both ends announce */
-#define QUIC_DGRAM_OVERHEAD (1 + NGTCP2_MAX_CIDLEN + 4 + 16 + 1 + 2)  /* short header, tag, frame head */
+/* A 1-RTT packet's bytes around a DATAGRAM frame's payload: short header (our
+ * ids are QUIC_CID_LEN at both ends: ALPN admits postern only), packet number,
+ * AEAD tag, frame type and 2-byte length. */
+#define QUIC_DGRAM_OVERHEAD (1 + QUIC_CID_LEN + 4 + 16 + 1 + 2)
 #define QUIC_DGRAM_SENDQ 1024       /* datagrams queued on a stream for the pump */
 #define QUIC_DGRAM_RECVQ 1024       /* datagrams received and not taken, per stream */
 #define QUIC_DGRAM_TTL_MS 100       /* a queued datagram not sent this long is dropped */
