@@ -1,6 +1,7 @@
 /* tls/quic_priv.h: what the parts of the QUIC transport share (quic_conn.c:
  * the connection, ngtcp2's callbacks, the pump and each stream's lifetime;
- * quic_stream.c: each stream's bytes; quic_dial.c: a connection's start, both
+ * quic_stream.c: each stream's bytes; quic_dgram.c: the DATAGRAM frames of the
+ * UDP sessions; quic_dial.c: a connection's start, both
  * ends; quic_tab.c: the listener's connection ids; quic_tls.c: the GnuTLS
  * sessions; quic_srv.c: the listening socket). Private to tls/. */
 #ifndef PN_TLS_QUIC_PRIV_H
