@@ -3,7 +3,8 @@
 
 1. iperf3 -u throughput and loss: direct, single-end (with and without GSO/GRO), nginx
    stream's UDP proxy (1 worker, its own config in a temporary directory), socat (a child
-   per user), reverse tunnel, forward tunnel. Each relay also carries iperf3's TCP control
+   per user), reverse tunnel, forward tunnel, both again over type=1 (QUIC: 1400-byte
+   datagrams travel as DATAGRAM frames). Each relay also carries iperf3's TCP control
    connection on the same port.
 2. Head-of-line blocking: the round trip of a small "ping" session, idle and while another
    session floods the same tunnel (each UDP session rides its own data connection, so the
@@ -13,7 +14,7 @@ Prints a markdown table; figures are not asserted anywhere. Every process it sta
 stopped by PID; every wait is bounded.
 
     python3 bench/udp_bench.py [--postern build/postern] [--seconds 5] [--rate 1G]
-                               [--kinds direct,single-end,...] [--hol-seconds 4]
+                               [--kinds direct,single-end,...] [--hol-seconds 4] [--len 1400]
 """
 import argparse
 import json
@@ -133,14 +134,17 @@ def setup(kind, postern, procs, backend_port):
                      f"UDP4:{LOOP}:{backend_port}"])
         procs.start(["socat", f"TCP4-LISTEN:{entry},bind={LOOP},reuseaddr,fork",
                      f"TCP4:{LOOP}:{backend_port}"])
-    elif kind == "reverse tunnel":
+    elif kind.startswith("reverse tunnel"):
         tun = free_port()
-        procs.start([postern, f"server://bench@{LOOP}:{tun}/{LOOP}:{entry}?log=warn"], env)
+        typ = "&type=1" if kind.endswith("type=1") else ""
+        procs.start([postern, f"server://bench@{LOOP}:{tun}/{LOOP}:{entry}?log=warn{typ}"], env)
         wait_tcp(tun)
         procs.start([postern, f"client://bench@{LOOP}:{tun}/{LOOP}:{backend_port}?min=16&mode=2&log=warn"], env)
-    elif kind == "forward tunnel":
+    elif kind.startswith("forward tunnel"):
         tun = free_port()
-        procs.start([postern, f"server://bench@{LOOP}:{tun}/{LOOP}:{backend_port}?mode=2&log=warn"], env)
+        typ = "&type=1" if kind.endswith("type=1") else ""
+        procs.start([postern, f"server://bench@{LOOP}:{tun}/{LOOP}:{backend_port}?mode=2&log=warn{typ}"],
+                    env)
         wait_tcp(tun)
         procs.start([postern, f"client://bench@{LOOP}:{tun}/{LOOP}:{entry}?min=16&mode=2&log=warn"], env)
     wait_tcp(entry)
@@ -170,7 +174,7 @@ def cpu_seconds(pids):
     return sum(stats[p][1] for p in tree if p in stats) / os.sysconf("SC_CLK_TCK")
 
 
-def iperf_udp(postern, kind, seconds, rate):
+def iperf_udp(postern, kind, seconds, rate, length):
     procs = Procs()
     try:
         sport = free_port()
@@ -179,7 +183,7 @@ def iperf_udp(postern, kind, seconds, rate):
         port = setup(kind, postern, procs, sport)
         relays = [p.pid for p in procs.procs[1:]]
         cpu0 = cpu_seconds(relays)
-        out = subprocess.run(["iperf3", "-u", "-c", LOOP, "-p", str(port), "-b", rate, "-l", "1400",
+        out = subprocess.run(["iperf3", "-u", "-c", LOOP, "-p", str(port), "-b", rate, "-l", str(length),
                               "-t", str(seconds), "--json"], capture_output=True, text=True,
                              timeout=seconds + 30)
         cpu = cpu_seconds(relays) - cpu0
@@ -268,27 +272,29 @@ def main():
     ap.add_argument("--postern", default=os.path.join(os.path.dirname(__file__), "..", "build", "postern"))
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--rate", default="1G", help="iperf3 -b offered rate (0 = as fast as it goes)")
+    ap.add_argument("--len", type=int, default=1400, help="iperf3 -l datagram size")
     ap.add_argument("--kinds", default="", help="comma-separated paths to run (default: all)")
     ap.add_argument("--hol-seconds", type=float, default=4,
                     help="length of the ping/flood part per path (0: skip it)")
     a = ap.parse_args()
     postern = os.path.abspath(a.postern)
     kinds = ["direct", "single-end", "single-end POSTERN_NO_GSO=1", "nginx stream", "socat",
-             "reverse tunnel", "forward tunnel"]
+             "reverse tunnel", "forward tunnel", "reverse tunnel type=1", "forward tunnel type=1"]
     if a.kinds:
         kinds = [k for k in kinds if k in a.kinds.split(",")]
+        assert kinds, f"--kinds: none of {a.kinds!r}"
     for tool in ("iperf3", "nginx", "socat"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is missing (scripts/deps.sh)")
 
     print(f"## UDP on loopback ({time.strftime('%Y-%m-%d')}, {platform.machine()}, "
-          f"{os.cpu_count()} cores, iperf3 -u -b {a.rate} -l 1400 -t {a.seconds})\n")
+          f"{os.cpu_count()} cores, iperf3 -u -b {a.rate} -l {a.len} -t {a.seconds})\n")
     print("| path | delivered Gbit/s | ÷ direct | loss % | relay CPU s/GiB delivered | "
           "ping p50 idle ms | p99 idle | p50 under flood | p99 under flood | pings lost |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     direct = None
     for k in kinds:
-        bps, loss, cpg = iperf_udp(postern, k, a.seconds, a.rate)
+        bps, loss, cpg = iperf_udp(postern, k, a.seconds, a.rate, a.len)
         h = hol(postern, k, a.hol_seconds) if a.hol_seconds > 0 else [float("nan")] * 4 + ["-"]
         if k == "direct":
             direct = bps

@@ -78,7 +78,22 @@ struct pn_xprt_ops {
     /** Free the transport's own state and close its fd; the watch was already
      *  released by pn_xprt_free(). */
     void (*free)(pn_xprt_t *x);
+    /* Optional (NULL when the transport has none): datagrams beside the
+     * stream, unreliable and unordered as UDP (QUIC DATAGRAM frames). */
+    /** The largest datagram dgram_send takes now; 0 when none goes (the peer
+     *  takes none, or cannot know the stream yet): then use the stream. The
+     *  first call says the owner takes datagrams: from then on, those waiting
+     *  count as EV_RD in ready() (before, they wait without waking anyone). */
+    size_t (*dgram_max)(pn_xprt_t *x);
+    /** Queue one datagram of <len> <= dgram_max bytes: PN_OK (it leaves, or is
+     *  lost as UDP may lose it), PN_AGAIN (no room now: drop it) or PN_ERR. */
+    int (*dgram_send)(pn_xprt_t *x, const void *d, size_t len);
+    /** Take one datagram received into <buf> (<cap> >= PN_XPRT_DGRAM_MAX
+     *  bytes): its length (0 is an empty datagram) or PN_AGAIN when none waits. */
+    ssize_t (*dgram_recv)(pn_xprt_t *x, void *buf, size_t cap);
 };
+
+#define PN_XPRT_DGRAM_MAX 1500      /* no transport gives a longer datagram to dgram_recv */
 
 /* The one subscriber of a transport (pn_xprt_watch). */
 struct pn_xprt_sub {

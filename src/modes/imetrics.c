@@ -6,6 +6,7 @@
 #include "core/url.h"
 #include "net/addr.h"
 #include "net/scrape.h"
+#include "tls/quic.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -60,6 +61,14 @@ pn_imetrics_page(const pn_imetrics_src_t *src, size_t *len)
             "Connections closed for a limit (slot, block) or a bad handshake.", s->refused);
     counter(&b, "postern_udp_dropped_total",
             "Datagrams dropped (no room, no session, malformed).", s->udp_drops);
+    pn_quic_dgram_stats_t qd;
+    pn_quic_dgram_stats(&qd);
+    pn_prom_family(&b, "postern_quic_datagrams_total", "counter",
+                   "QUIC DATAGRAM frames carrying UDP (type=1) in this process: sent, received, "
+                   "dropped (malformed, unknown stream, queue full, blocked too long).");
+    pn_prom_sample(&b, "postern_quic_datagrams_total", "event=\"sent\"", qd.sent);
+    pn_prom_sample(&b, "postern_quic_datagrams_total", "event=\"received\"", qd.received);
+    pn_prom_sample(&b, "postern_quic_datagrams_total", "event=\"dropped\"", qd.dropped);
     if (src->take != NULL) {
         pn_prom_family(&b, "postern_tunnel_take_seconds", "histogram",
                        "Time a user's connection waited for a tunnel data channel.");

@@ -511,6 +511,8 @@ sess_new(udp_group_t *g, int fd, pn_xprt_t *x)
     if (x != NULL) {
         s->st.x = x;
         pn_xprt_watch(x, g->loop, EV_RD, udp_stream_ready, s);
+        if (x->ops->dgram_max != NULL)
+            (void)x->ops->dgram_max(x);     /* datagrams beside the stream wake us from now on */
     }
     s->idle = ev_timer_new(g->loop, on_idle, s);
     ev_timer_arm(s->idle, g->idle_ms);

@@ -4,6 +4,12 @@
  * (pn_xprt_watch), so a stream without fd of its own serves as well as a
  * socket.
  *
+ * A transport that carries datagrams beside its stream (ops->dgram_*, QUIC
+ * DATAGRAM frames of type=1) takes each datagram that fits (dgram_max) as
+ * one, unreliable and unordered as UDP; a larger one, or any while the
+ * transport offers none, goes framed in the stream. Datagrams received beside
+ * the stream are delivered as the stream's frames are.
+ *
  * Frames towards it join the out batch while it keeps up (one write for a
  * read pass, udp.c); while it lags they wait in a queue bounded at
  * STREAM_OUT_MAX, past which datagrams are dropped and counted. Frames from
@@ -45,6 +51,14 @@ udp_stream_push(udp_sess_t *s, int to_exit, const uint8_t *d, size_t len)
 
     if (len > UDP_DGRAM_MAX) {
         udp_count(s->g->c.drops, 1);
+        return;
+    }
+    if (st->x->ops->dgram_send != NULL && len <= st->x->ops->dgram_max(st->x)) {
+        int rc = st->x->ops->dgram_send(st->x, d, len);
+        if (rc == PN_AGAIN)
+            udp_count(s->g->c.drops, 1);
+        else if (rc == PN_ERR)
+            s->g->up->end(s, st->x->err ? st->x->err : "datagram refused");
         return;
     }
     if (udp_ob.s == s && udp_ob.to_exit == to_exit && udp_ob.stage_len + flen > STAGE_MAX)
@@ -148,7 +162,33 @@ stream_flush(udp_sess_t *s)
     }
 }
 
-/* Write queued frames, then read whole frames and deliver each. */
+/* Deliver the datagrams the data connection received beside its stream. They
+ * are copied into the scratch slots (nothing points there between read
+ * passes), which the out batch may point into until it is flushed. */
+static void
+stream_dgrams(udp_sess_t *s)
+{
+    struct ustream *st = &s->st;
+    uint8_t *area = &udp_scratch()->slot[0][0];
+    size_t cap = sizeof(udp_sc->slot), off = 0;
+
+    while (!s->dead) {
+        if (cap - off < PN_XPRT_DGRAM_MAX) {
+            s->g->up->flush();
+            off = 0;
+            continue;
+        }
+        ssize_t n = st->x->ops->dgram_recv(st->x, area + off, cap - off);
+        if (n < 0)
+            break;
+        s->g->up->deliver(s, s->entry == END_STREAM, area + off, (size_t)n);
+        off += (size_t)n;
+    }
+    s->g->up->flush();
+}
+
+/* Write queued frames, then read whole frames and deliver each; then the
+ * datagrams received beside the stream. */
 void
 udp_stream_ready(pn_xprt_t *x, int ready, void *arg)
 {
@@ -209,6 +249,8 @@ udp_stream_ready(pn_xprt_t *x, int ready, void *arg)
             b->start = 0;
         }
     }
+    if (!s->dead && st->x->ops->dgram_recv != NULL)
+        stream_dgrams(s);
     if (!s->dead)
         stream_update(s);
 }

@@ -17,7 +17,12 @@
  * Flow control: each stream opens PN_QUIC_STREAM_WINDOW bytes, the connection
  * PN_QUIC_CONN_WINDOW, auto-tuned by ngtcp2 up to the *_MAX values, given
  * back as readers consume; each stream keeps at most PN_QUIC_SEND_MAX bytes
- * written and not yet acknowledged. Congestion control: CUBIC (ngtcp2's). */
+ * written and not yet acknowledged. Congestion control: CUBIC (ngtcp2's).
+ *
+ * Datagrams (quic_dgram.c): a stream also carries unreliable datagrams as
+ * QUIC DATAGRAM frames (RFC 9221; ops->dgram_* of core/xprt.h) when both ends
+ * announced max_datagram_frame_size, each frame the stream id as a QUIC varint
+ * then the datagram; the UDP sessions use them (relay/udp_stream.c). */
 #ifndef PN_TLS_QUIC_H
 #define PN_TLS_QUIC_H
 
@@ -70,6 +75,18 @@ socklen_t pn_quic_peer(const pn_quic_conn_t *q, struct sockaddr_storage *ss);
 void pn_quic_ref(pn_quic_conn_t *q);
 /** Drop a reference; the last one closes the connection. NULL is a no-op. */
 void pn_quic_unref(pn_quic_conn_t *q);
+
+/** The stream id a DATAGRAM frame's payload <p> (<n> bytes) starts with, into
+ *  <*sid>: the varint's length, or -1 when it is truncated or names no
+ *  bidirectional stream. Pure. */
+int pn_quic_dgram_parse(const uint8_t *p, size_t n, int64_t *sid);
+
+/* DATAGRAM frames of this process: sent; received for a live stream; dropped
+ * (malformed, unknown or ended stream, a queue full, too long blocked). */
+typedef struct pn_quic_dgram_stats {
+    uint64_t sent, received, dropped;
+} pn_quic_dgram_stats_t;
+void pn_quic_dgram_stats(pn_quic_dgram_stats_t *out);
 
 /** Server: a new stream <x> (owned by the callee) opened by the peer <q>. */
 typedef void (*pn_quic_stream_cb)(pn_xprt_t *x, pn_quic_conn_t *q, void *ctx);

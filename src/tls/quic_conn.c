@@ -70,6 +70,8 @@ bind_pending(pn_quic_conn_t *q)
             st->err = "quic: cannot open a stream";
         else
             st->sid = sid;
+        if (rv == 0)
+            pn_quic_sid_add(st);
         pn_quic_sendq_add(st);
         pn_xprt_wake(&st->base);
     }
@@ -221,6 +223,7 @@ pn_quic_callbacks(ngtcp2_callbacks *cb, int server)
     cb->stream_reset = cb_stream_reset;
     cb->stream_stop_sending = cb_stop_sending;
     cb->extend_max_stream_data = cb_extend_stream_data;
+    cb->recv_datagram = pn_quic_cb_recv_datagram;
 }
 
 /* The settings and transport parameters both ends use (quic.h says why). */
@@ -243,6 +246,7 @@ pn_quic_settings(ngtcp2_settings *s, ngtcp2_transport_params *p, uint64_t handsh
     p->initial_max_streams_uni = 0;
     p->max_idle_timeout = PN_QUIC_IDLE_MS * NGTCP2_MILLISECONDS;
     p->active_connection_id_limit = 8;
+    p->max_datagram_frame_size = QUIC_DGRAM_FRAME_MAX;     /* quic_dgram.c */
 }
 
 /* --- lifetime ----------------------------------------------------------- */
@@ -260,6 +264,7 @@ pn_quic_conn_new(ev_loop_t *loop)
     pn_list_init(&q->streams);
     pn_list_init(&q->pending);
     pn_list_init(&q->sendq);
+    pn_list_init(&q->dgsendq);
     pn_list_init(&q->fresh);
     pn_list_init(&q->srv_node);
     pn_list_init(&q->wnode);
@@ -433,6 +438,11 @@ pn_quic_stream_new(pn_quic_conn_t *q, int64_t sid)
     st->owned = 1;
     pn_list_init(&st->sq);
     pn_list_init(&st->node);
+    pn_list_init(&st->dsq);
+    if (sid >= 0) {
+        st->known = 1;          /* the peer opened it */
+        pn_quic_sid_add(st);
+    }
     q->refs++;
     q->nstreams++;
     return st;
@@ -444,6 +454,7 @@ pn_quic_stream_destroy(pn_quics_t *st)
     pn_quic_conn_t *q = st->q;
     pn_list_del(&st->node);
     pn_list_del(&st->sq);
+    pn_quic_sid_del(st);
     if (st->sid >= 0 && q->c != NULL && !st->closed)
         ngtcp2_conn_set_stream_user_data(q->c, st->sid, NULL);
     if (st->orphan)
@@ -464,6 +475,9 @@ stream_free(pn_xprt_t *x)
     pn_quic_conn_t *q = st->q;
     st->owned = 0;
     pn_bq_clear(&st->r);
+    pn_quic_dgq_clear(&st->dgr);
+    pn_quic_dgq_clear(&st->dgs);        /* the session is gone: its datagrams too */
+    pn_list_del(&st->dsq);
     if (st->sid >= 0 && !st->closed && q->c != NULL && q->fault == NULL) {
         if (st->wr_eof && st->err == NULL) {
             st->orphan = 1;
@@ -487,6 +501,9 @@ static const struct pn_xprt_ops stream_ops = {
     .ready = pn_quic_stream_ready,
     .peek = pn_quic_stream_peek,
     .free = stream_free,
+    .dgram_max = pn_quic_stream_dgram_max,
+    .dgram_send = pn_quic_stream_dgram_send,
+    .dgram_recv = pn_quic_stream_dgram_recv,
 };
 
 pn_quic_conn_t *
@@ -541,6 +558,51 @@ stream_advance(pn_quics_t *st, ngtcp2_ssize nd, int fin)
     pn_quic_sendq_add(st);      /* at the tail: the streams take turns */
 }
 
+/* One step of the pump over the streams with bytes, in the packet being
+ * written at <buf>: the packet's length, 0 when nothing goes now,
+ * NGTCP2_ERR_WRITE_MORE to step again, or a fatal ngtcp2 error. */
+static ngtcp2_ssize
+write_streams(pn_quic_conn_t *q, ngtcp2_path *path, ngtcp2_pkt_info *pi, uint8_t *buf, size_t max,
+              ngtcp2_tstamp ts)
+{
+    pn_quics_t *st = NULL;
+    ngtcp2_vec v[16];
+    size_t nv = 0, total = 0;
+    int64_t sid = -1;
+    uint32_t fl = NGTCP2_WRITE_STREAM_FLAG_MORE;
+    if (!pn_list_empty(&q->sendq)) {
+        st = pn_container_of(q->sendq.next, pn_quics_t, sq);
+        if (st->unsent > 0 && ngtcp2_conn_get_max_data_left(q->c) == 0) {
+            st = NULL;
+        } else {
+            sid = st->sid;
+            nv = pn_quic_stream_vec(st, v, 16);
+            for (size_t i = 0; i < nv; i++)
+                total += v[i].len;
+            if (st->wr_eof && total == st->unsent)
+                fl |= NGTCP2_WRITE_STREAM_FLAG_FIN;
+        }
+    }
+    ngtcp2_ssize nd = -1;
+    ngtcp2_ssize n = ngtcp2_conn_writev_stream(q->c, path, pi, buf, max, &nd, fl, sid, v, nv, ts);
+    if (n == NGTCP2_ERR_WRITE_MORE) {
+        stream_advance(st, nd, (fl & NGTCP2_WRITE_STREAM_FLAG_FIN) != 0);
+        return n;
+    }
+    if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED && st != NULL) {
+        st->blocked = 1;
+        pn_quic_sendq_del(st);
+        return NGTCP2_ERR_WRITE_MORE;
+    }
+    if ((n == NGTCP2_ERR_STREAM_SHUT_WR || n == NGTCP2_ERR_STREAM_NOT_FOUND) && st != NULL) {
+        pn_quic_sendq_del(st);
+        return NGTCP2_ERR_WRITE_MORE;
+    }
+    if (n >= 0 && st != NULL && nd >= 0)
+        stream_advance(st, nd, (fl & NGTCP2_WRITE_STREAM_FLAG_FIN) != 0);
+    return n;
+}
+
 void
 pn_quic_write(pn_quic_conn_t *q)
 {
@@ -552,64 +614,42 @@ pn_quic_write(pn_quic_conn_t *q)
     ngtcp2_path_storage_zero(&ps);
     ngtcp2_pkt_info pi;
     ngtcp2_tstamp ts = pn_quic_now();
-    size_t max = ngtcp2_conn_get_path_max_tx_udp_payload_size(q->c);
-    if (max > QUIC_PKT_MAX)
-        max = QUIC_PKT_MAX;
+    /* Room for the largest packet (ngtcp2 keeps others to the path's size; its
+     * path MTU probes need the room). */
+    size_t max = QUIC_PKT_MAX;
     /* Packets gather in q->held, sent together (one GSO send where the kernel
      * offers UDP_SEGMENT) when a shorter one ends the batch, the batch is
      * full, or the pump stops. */
-    int nseg = 0, again = 0;
+    int nseg = 0, again = 0, dg_blocked = 0;
     int npkts = 0;
     q->busy++;
     while (npkts < QUIC_PKTS_TURN) {
-        pn_quics_t *st = NULL;
-        ngtcp2_vec v[16];
-        size_t nv = 0, total = 0;
-        int64_t sid = -1;
-        uint32_t fl = NGTCP2_WRITE_STREAM_FLAG_MORE;
-        if (!pn_list_empty(&q->sendq)) {
-            st = pn_container_of(q->sendq.next, pn_quics_t, sq);
-            if (st->unsent > 0 && ngtcp2_conn_get_max_data_left(q->c) == 0) {
-                st = NULL;
-            } else {
-                sid = st->sid;
-                nv = pn_quic_stream_vec(st, v, 16);
-                for (size_t i = 0; i < nv; i++)
-                    total += v[i].len;
-                if (st->wr_eof && total == st->unsent)
-                    fl |= NGTCP2_WRITE_STREAM_FLAG_FIN;
-            }
-        }
-        ngtcp2_ssize nd = -1;
         uint8_t *buf = q->held + q->heldlen;
-        ngtcp2_ssize n = ngtcp2_conn_writev_stream(q->c, &ps.path, &pi, buf, max, &nd, fl, sid,
-                                                   v, nv, ts);
+        ngtcp2_ssize n;
+        if (!pn_list_empty(&q->dgsendq) && !dg_blocked) {
+            /* Datagrams first (they are waited for now), the streams after. */
+            n = pn_quic_dgram_write(q, &ps.path, &pi, buf, max, ts);
+            if (n == 0) {
+                dg_blocked = 1;     /* congestion: the streams' turn, then the next pump */
+                continue;
+            }
+        } else {
+            n = write_streams(q, &ps.path, &pi, buf, max, ts);
+            if (n == 0)
+                break;
+        }
+        if (n == NGTCP2_ERR_WRITE_MORE)
+            continue;
         if (n < 0) {
-            if (n == NGTCP2_ERR_WRITE_MORE) {
-                stream_advance(st, nd, (fl & NGTCP2_WRITE_STREAM_FLAG_FIN) != 0);
-                continue;
-            }
-            if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED && st != NULL) {
-                st->blocked = 1;
-                pn_quic_sendq_del(st);
-                continue;
-            }
-            if ((n == NGTCP2_ERR_STREAM_SHUT_WR || n == NGTCP2_ERR_STREAM_NOT_FOUND) && st != NULL) {
-                pn_quic_sendq_del(st);
-                continue;
-            }
             q->busy--;
             pn_quic_send_close(q, (int)n);
             pn_quic_fail(q, ngtcp2_strerror((int)n));
             return;
         }
-        if (st != NULL && nd >= 0)
-            stream_advance(st, nd, (fl & NGTCP2_WRITE_STREAM_FLAG_FIN) != 0);
-        if (n == 0)
-            break;
-        if (nseg > 0 && (ps.path.remote.addrlen != q->held_tolen ||
+        if (nseg > 0 && ((size_t)n > q->held_seg || ps.path.remote.addrlen != q->held_tolen ||
                          memcmp(ps.path.remote.addr, &q->held_to, q->held_tolen) != 0)) {
-            /* Another path (a migration): the batch so far leaves first. */
+            /* Longer than the batch's packets (a path MTU probe), or another path
+             * (a migration): the batch so far leaves first. */
             uint8_t pkt[QUIC_PKT_MAX];
             memcpy(pkt, buf, (size_t)n);
             if (flush_held(q) == PN_AGAIN) {

@@ -1,6 +1,7 @@
 /* tls/quic_priv.h: what the parts of the QUIC transport share (quic_conn.c:
  * the connection, ngtcp2's callbacks, the pump and each stream's lifetime;
- * quic_stream.c: each stream's bytes; quic_dial.c: a connection's start, both
+ * quic_stream.c: each stream's bytes; quic_dgram.c: the DATAGRAM frames of the
+ * UDP sessions; quic_dial.c: a connection's start, both
  * ends; quic_tab.c: the listener's connection ids; quic_tls.c: the GnuTLS
  * sessions; quic_srv.c: the listening socket). Private to tls/. */
 #ifndef PN_TLS_QUIC_PRIV_H
@@ -21,6 +22,31 @@
 #define QUIC_CID_LEN 16
 #define QUIC_PKTS_TURN 64           /* packets sent or read per loop turn (then others run) */
 #define QUIC_GSO_MAX 16             /* packets sent in one system call (UDP_SEGMENT) */
+#define QUIC_SID_BUCKETS 256        /* streams by id, for the DATAGRAM frames that name them */
+/* DATAGRAM frames (RFC 9221), each a UDP datagram of one stream's session: the
+ * stream id as a QUIC varint, then the datagram (quic_dgram.c). */
+#define QUIC_DGRAM_FRAME_MAX 1500   /* max_datagram_frame_size both ends announce */
+/* A 1-RTT packet's bytes around a DATAGRAM frame's payload: short header (our
+ * ids are QUIC_CID_LEN at both ends: ALPN admits postern only), packet number,
+ * AEAD tag, frame type and 2-byte length. */
+#define QUIC_DGRAM_OVERHEAD (1 + QUIC_CID_LEN + 4 + 16 + 1 + 2)
+#define QUIC_DGRAM_SENDQ 1024       /* datagrams queued on a stream for the pump */
+#define QUIC_DGRAM_RECVQ 1024       /* datagrams received and not taken, per stream */
+#define QUIC_DGRAM_TTL_MS 100       /* a queued datagram not sent this long is dropped */
+
+/* One DATAGRAM frame's payload, queued to send or
+ * received (on its stream; received: the varint taken off). */
+typedef struct qdgram {
+    struct qdgram *next;
+    uint64_t t;                     /* when queued, pn_now_us() */
+    size_t len;
+    uint8_t b[];
+} qdgram_t;
+
+typedef struct qdq {
+    qdgram_t *head, *tail;          /* owned */
+    size_t n;
+} qdq_t;
 
 typedef struct qchunk {
     struct qchunk *next;
@@ -44,6 +70,8 @@ struct pn_quic_conn {
     pn_list_t streams;              /* struct pn_quics bound to a stream id */
     pn_list_t pending;              /* client: opened, waiting for a stream id */
     pn_list_t sendq;                /* streams with bytes or a FIN to send */
+    pn_list_t dgsendq;              /* streams with DATAGRAM frames to send (dsq), in turns */
+    struct pn_quics *byid[QUIC_SID_BUCKETS];    /* streams with an id, chained by <hnext> */
     pn_list_t fresh;                /* server: opened by the peer, not handed over yet */
     pn_list_t srv_node;             /* server: in the listener's list */
     pn_list_t wnode;                /* server: waiting for the listener's socket to take a packet */
@@ -68,6 +96,10 @@ typedef struct pn_quics {
     pn_xprt_t base;                 /* first */
     pn_list_t node;                 /* in conn.streams, .pending or .fresh */
     pn_list_t sq;                   /* in conn.sendq, or unlinked */
+    struct pn_quics *hnext;         /* in conn.byid once it has an id */
+    qdq_t dgr;                      /* DATAGRAM frames received, not taken yet */
+    qdq_t dgs;                      /* DATAGRAM frames to send */
+    pn_list_t dsq;                  /* in conn.dgsendq while <dgs> holds any */
     pn_quic_conn_t *q;              /* a reference while the stream lives */
     int64_t sid;                    /* -1 while waiting for an id */
     pn_bq_t r;                      /* owned: bytes not read yet (bounded by the window) */
@@ -79,7 +111,9 @@ typedef struct pn_quics {
     size_t unsent;
     const char *err;                /* the stream failed */
     unsigned peer_eof : 1, closed : 1, wr_eof : 1, fin_sent : 1, blocked : 1, owned : 1,
-             orphan : 1;
+             orphan : 1, known : 1, dg_on : 1;   /* known: the peer has the stream
+                                     * (its bytes were acknowledged, or it opened it); dg_on: the
+                                     * owner takes datagrams (they count in ready()) */
 } pn_quics_t;
 
 struct cident {
@@ -170,6 +204,27 @@ void pn_quic_stream_acked(pn_quics_t *st, size_t n);
 int pn_quic_stream_recv(pn_quics_t *st, const uint8_t *data, size_t len, int fin);
 /* quic_conn.c: forget <st> on the connection's side and free it (its reference goes). */
 void pn_quic_stream_destroy(pn_quics_t *st);
+
+/* quic_dgram.c: DATAGRAM frames */
+/** Index <st>, which just got its id, for the frames that name it. */
+void pn_quic_sid_add(pn_quics_t *st);
+void pn_quic_sid_del(pn_quics_t *st);
+void pn_quic_dgq_clear(qdq_t *dq);
+/** A DATAGRAM frame's payload <data> (<len> bytes) from the peer of <q>: to the
+ *  stream it names, or dropped (counted). */
+void pn_quic_dgram_input(pn_quic_conn_t *q, const uint8_t *data, size_t len);
+/** ngtcp2's recv_datagram: the frame's payload to the stream it names. */
+int pn_quic_cb_recv_datagram(ngtcp2_conn *c, uint32_t flags, const uint8_t *data, size_t len,
+                             void *ud);
+/** The pump's step for DATAGRAM frames, in the packet being written at <buf>
+ *  (<max> bytes): the packet's length (> 0, the packet is complete), 0 when
+ *  nothing more goes now (no frame, or congestion), NGTCP2_ERR_WRITE_MORE (the
+ *  packet has room for more) or a fatal ngtcp2 error. */
+ngtcp2_ssize pn_quic_dgram_write(pn_quic_conn_t *q, ngtcp2_path *path, ngtcp2_pkt_info *pi,
+                                 uint8_t *buf, size_t max, ngtcp2_tstamp ts);
+size_t pn_quic_stream_dgram_max(pn_xprt_t *x);
+int pn_quic_stream_dgram_send(pn_xprt_t *x, const void *d, size_t len);
+ssize_t pn_quic_stream_dgram_recv(pn_xprt_t *x, void *buf, size_t cap);
 
 /* quic_tab.c: reading a socket; the listener's connection ids */
 typedef void (*pn_quic_pkt_cb)(void *ctx, const uint8_t *pkt, size_t n, const struct sockaddr *from,

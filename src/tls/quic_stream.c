@@ -13,6 +13,9 @@ void
 pn_quic_stream_clear(pn_quics_t *st)
 {
     pn_bq_clear(&st->r);
+    pn_quic_dgq_clear(&st->dgr);
+    pn_quic_dgq_clear(&st->dgs);
+    pn_list_del(&st->dsq);
     while (st->head != NULL) {
         qchunk_t *c = st->head;
         st->head = c->next;
@@ -74,6 +77,8 @@ void
 pn_quic_stream_acked(pn_quics_t *st, size_t n)
 {
     st->held -= n < st->held ? n : st->held;
+    if (n > 0)
+        st->known = 1;          /* the peer has the stream: datagrams may name it */
     while (n > 0 && st->head != NULL) {
         qchunk_t *c = st->head;
         size_t k = c->len - st->ackoff < n ? c->len - st->ackoff : n;
@@ -97,6 +102,7 @@ pn_quic_stream_acked(pn_quics_t *st, size_t n)
 int
 pn_quic_stream_recv(pn_quics_t *st, const uint8_t *data, size_t len, int fin)
 {
+    st->known = 1;
     if (fin)
         st->peer_eof = 1;
     if (len > 0 && st->owned) {
@@ -221,7 +227,7 @@ pn_quic_stream_ready(pn_xprt_t *x)
     pn_quics_t *st = (pn_quics_t *)x;
     int dead = stream_dead(st) != NULL;
     int r = 0;
-    if (pn_bq_len(&st->r) > 0 || st->peer_eof || dead)
+    if (pn_bq_len(&st->r) > 0 || st->peer_eof || dead || (st->dg_on && st->dgr.n > 0))
         r |= EV_RD;
     if (dead || st->wr_eof || (st->sid >= 0 && st->held < PN_QUIC_SEND_MAX))
         r |= EV_WR;

@@ -13,10 +13,17 @@
  * an unknown id (the 'short' seed). Invariants: the listener never holds
  * more connections, nor sends more Retry packets, than datagrams it was given;
  * freeing it leaves no connection (ASan's leak check: every connection, its
- * ids and its TLS session freed). */
+ * ids and its TLS session freed).
+ *
+ * The same datagrams are then DATAGRAM frames' payloads (tls/quic_dgram.c: a
+ * varint stream id, then a UDP datagram) to a connection holding the streams
+ * 0, 4 and 1028 (one bucket of the index): each frame is received by the
+ * stream it names or dropped (malformed, unknown stream, a full queue), no
+ * queue passes its bound, and the owners take back exactly what was received. */
 #include "fuzz.h"
 #include "core/ev.h"
 #include "tls/quic.h"
+#include "tls/quic_priv.h"
 #include "tls/tls.h"
 
 #include <netinet/in.h>
@@ -67,5 +74,39 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(pn_quic_server_retries(s) <= ndgrams);
     }
     pn_quic_server_free(s);
+
+    pn_quic_conn_t *q = pn_quic_conn_new(loop);
+    static const int64_t sids[] = { 0, 4, 1028 };
+    pn_quics_t *st[3];
+    for (int i = 0; i < 3; i++) {
+        st[i] = pn_quic_stream_new(q, sids[i]);
+        (void)st[i]->base.ops->dgram_max(&st[i]->base);    /* the owner takes datagrams */
+    }
+    pn_quic_dgram_stats_t before, after;
+    pn_quic_dgram_stats(&before);
+    size_t nframes = 0;
+    for (size_t off = 0; off + 2 <= size;) {
+        size_t n = ((size_t)(data[off] & 0x3f) << 8) | data[off + 1];
+        off += 2;
+        if (n > size - off)
+            n = size - off;
+        pn_quic_dgram_input(q, data + off, n);
+        nframes++;
+        off += n;
+    }
+    pn_quic_dgram_stats(&after);
+    FUZZ_ASSERT((after.received - before.received) + (after.dropped - before.dropped) == nframes);
+    size_t taken = 0;
+    uint8_t buf[PN_XPRT_DGRAM_MAX];
+    for (int i = 0; i < 3; i++) {
+        FUZZ_ASSERT(st[i]->dgr.n <= QUIC_DGRAM_RECVQ);
+        pn_xprt_t *x = &st[i]->base;
+        FUZZ_ASSERT(((x->ops->ready(x) & EV_RD) != 0) == (st[i]->dgr.n > 0));
+        while (x->ops->dgram_recv(x, buf, sizeof(buf)) >= 0)
+            taken++;
+        pn_xprt_free(x);
+    }
+    FUZZ_ASSERT(taken == after.received - before.received);
+    pn_quic_unref(q);
     return 0;
 }

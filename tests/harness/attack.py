@@ -47,21 +47,22 @@ def open_fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def holds_peer(pid, peer_port):
-    """Whether <pid> holds (has accepted) a TCP socket whose peer's port is <peer_port>
-    (IPv4): /proc/<pid>/fd's socket inodes against /proc/net/tcp."""
+def held_peers(pid):
+    """The peers' ports of the TCP sockets <pid> holds (IPv4): /proc/<pid>/fd's socket
+    inodes against /proc/net/tcp, read once."""
     d, links = f"/proc/{pid}/fd", []
     for fd in os.listdir(d):
         with contextlib.suppress(OSError):     # closed meanwhile
             links.append(os.readlink(f"{d}/{fd}"))
     inodes = {link[8:-1] for link in links if link.startswith("socket:[")}
+    ports = set()
     with open("/proc/net/tcp") as f:
         next(f)
         for line in f:
             cols = line.split()
-            if int(cols[2].split(":")[1], 16) == peer_port and cols[9] in inodes:
-                return True
-    return False
+            if cols[9] in inodes:
+                ports.add(int(cols[2].split(":")[1], 16))
+    return ports
 
 
 class _Worker:
