@@ -28,6 +28,7 @@ namespaces are deleted at the end (also on Ctrl-C). Needs root, ip, tc, nft.
 import argparse
 import json
 import os
+import select
 import signal
 import socket
 import socketserver
@@ -64,12 +65,16 @@ class Service(socketserver.BaseRequestHandler):
                     break
                 n += len(b)
             c.sendall(f"{n}\n".encode())
-        elif kind == b"G":
+        elif kind == b"G":                     # until the peer's EOF (a half-close)
             block = os.urandom(BLOCK)
-            c.setblocking(True)
+            c.settimeout(30)
             try:
                 while True:
+                    r, _, _ = select.select([c], [], [], 0)
+                    if r and not c.recv(1):
+                        break
                     c.sendall(block)
+                c.shutdown(socket.SHUT_WR)
             except OSError:
                 pass
         elif kind == b"E":
@@ -89,6 +94,10 @@ class ForkingServer(socketserver.ForkingTCPServer):
 def serve(host, port):
     with ForkingServer((host, port), Service) as srv:
         print("serving", flush=True)
+        # the children must not hold the driver's pipe open (its reader would wait)
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
         srv.serve_forever()
 
 
@@ -109,6 +118,7 @@ def bulk(host, port, direction, seconds):
             s.sendall(block)
         s.shutdown(socket.SHUT_WR)
         n = int(s.recv(100).decode().strip() or 0)     # what the sink received
+        took = time.monotonic() - t0
     else:
         s.sendall(b"G")
         n = 0
@@ -117,7 +127,12 @@ def bulk(host, port, direction, seconds):
             if not b:
                 break
             n += len(b)
-    took = time.monotonic() - t0
+        took = time.monotonic() - t0
+        # a clean end: half-close, the source stops and half-closes, read what was in
+        # flight (a reset instead would measure how each type handles one)
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(1 << 20):
+            pass
     s.close()
     print(json.dumps({"bytes": n, "seconds": took}), flush=True)
 

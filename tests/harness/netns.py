@@ -37,7 +37,7 @@ import subprocess
 import threading
 import time
 
-from .procs import LoggedProcess, require_tool, skip
+from .procs import LoggedProcess, require_tool, skip, stop_process
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = "/run/netns"
@@ -171,15 +171,17 @@ class LossyPath:
                 f"}}\n")
 
     def teardown(self):
-        """Stop every process started here (by PID), kill whatever still runs inside the
-        namespaces (their PIDs from `ip netns pids`: only what this path started lives
-        there), delete the namespaces. Safe to call twice."""
+        """Stop every process started here (SIGTERM to its PID, SIGKILL after 3 s), then
+        kill whatever still runs inside the namespaces (their PIDs from `ip netns pids`:
+        only what this path started lives there, e.g. a forking server's children, which
+        may hold a started process's output pipe open), then close the pipes and delete
+        the namespaces. Safe to call twice."""
         for p in self.procs:
             try:
-                p.cleanup()
+                if p.proc is not None:
+                    stop_process(p.proc, signal.SIGTERM, timeout=3.0)
             except Exception:  # noqa: BLE001 - teardown goes on
                 pass
-        self.procs = []
         for name in list(self.made):
             r = _run(["ip", "netns", "pids", name], check=False)
             for pid in r.stdout.split():
@@ -187,6 +189,12 @@ class LossyPath:
                     os.kill(int(pid), signal.SIGKILL)
                 except (ProcessLookupError, ValueError):
                     pass
+        for p in self.procs:
+            try:
+                p.cleanup()
+            except Exception:  # noqa: BLE001 - teardown goes on
+                pass
+        self.procs = []
         for name in list(self.made):
             _run(["ip", "netns", "del", name], check=False)
             self.made.remove(name)
