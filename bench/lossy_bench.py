@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import socketserver
@@ -337,6 +338,11 @@ def main():
     if a.quick:
         a.rounds, a.seconds, a.rr_seconds, a.rr_idle_seconds = 1, 4, 6, 2
     a.postern = os.path.abspath(a.postern)
+    missing = [t for t in ("ip", "tc", "nft", "ss") if shutil.which(t) is None]
+    if os.geteuid() != 0 or missing:
+        print(f"lossy_bench needs root and ip, tc, nft, ss (sh scripts/deps.sh installs "
+              f"iproute2 and nftables); missing: {missing or 'root'}", file=sys.stderr)
+        return 2
     kinds = [k for k in a.paths.split(",") if k]
     dirs = [d for d in a.dirs.split(",") if d]
 
