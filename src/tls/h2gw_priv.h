@@ -17,6 +17,8 @@
 #define H2_BODY_HOLD 65536              /* a body without content-length, held to its end */
 #define H2_PAIR_WINDOW 65536            /* each direction of a stream's memory pair */
 #define H2_RESP_MAX 65536               /* response bytes read ahead of nghttp2 */
+#define H2_RESP_FIRST 4096              /* ...in a buffer of this size first, x4 while full: no
+                                         * 64 KiB malloc and free (which consolidates) per stream */
 #define H2_IDLE_MS 60000
 #define H2_RESETS_MAX 200               /* per second */
 #define H2_CONTROL_MAX 1000             /* per second */
@@ -74,7 +76,7 @@ struct h2s {
     size_t ilen;
     size_t iconsumed;                   /* of which consumed already (a body held to its end) */
     uint8_t *rb;                        /* owned: response bytes read from <m> */
-    size_t rlen;
+    size_t rlen, rcap;
     size_t dlen;                        /* of rb: body bytes ready for DATA (decoded), at the front */
     int resp_started, resp_eof, deferred, body_none;
     int done;                           /* the response body is all in (or none) */
