@@ -22,7 +22,8 @@ the same nginx backend (HTTP/1.1): nginx (ssl http2, proxy_pass with keepalive),
 (bind ssl alpn h2, mode http) and the postern hub (https= certs=, one agent); h2load -c1
 -m100 (one connection, 100 concurrent streams) for a 1 KiB and a 64 KiB file: requests/s and
 mean request time, p99 (from h2load --log-file), and the hub's ratios to the better of
-nginx and haproxy (req/s: the higher; p99: the lower).
+nginx and haproxy (req/s: the higher; p99: the lower). --h2-runs N repeats the whole round
+(every path in turn) N times and gives each figure's median; --h2-sizes 1k keeps one file.
 
 Prints one markdown table with each postern row's ratio to direct, to the best peer (nginx
 or haproxy) and, for the hub, to the reverse tunnel; writes it with the machine and the
@@ -41,6 +42,7 @@ import resource
 import shlex
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -307,24 +309,51 @@ def h2load(port, url, seconds, log_dir):
     return float(rps.group(1)), ms, int(fail.group(1)) if fail else 0, p99
 
 
+def h2_median(runs):
+    """The median of each figure over the runs that gave one (None when none did)."""
+    runs = [r for r in runs if r is not None]
+    if not runs:
+        return None
+    return tuple(statistics.median(r[i] for r in runs) for i in range(4))
+
+
 def h2_main(a, env, tg):
+    """Each path's figures, the median of --h2-runs rounds (every path once per round, so
+    a change of the machine's load falls on all of them alike)."""
     tls = h2_cert(env)
-    res = {}
-    for name, setup, binary in H2_PATHS:
-        if binary and not shutil.which(binary):
-            continue
-        procs = Procs()
-        try:
-            port, _ = setup(env, procs, tg, tls)
-            for size, _ in SIZES:
-                res[(name, size)] = h2load(port, f"/{size}", a.seconds, env.tmp)
-                print(f"  {name} /{size}: {res[(name, size)]}", file=sys.stderr, flush=True)
-        finally:
-            procs.stop_all()
+    runs = {}
+    sizes = [s for s in SIZES if s[0] in a.h2_sizes.split(",")]
+    for rnd in range(a.h2_runs):
+        for name, setup, binary in H2_PATHS:
+            if binary and not shutil.which(binary):
+                continue
+            procs = Procs()
+            try:
+                port, _ = setup(env, procs, tg, tls)
+                for size, _ in sizes:
+                    r = h2load(port, f"/{size}", a.seconds, env.tmp)
+                    runs.setdefault((name, size), []).append(r)
+                    print(f"  round {rnd + 1} {name} /{size}: {r} (load {os.getloadavg()[0]:.2f})",
+                          file=sys.stderr, flush=True)
+            finally:
+                procs.stop_all()
+    res = {k: h2_median(v) for k, v in runs.items()}
+    for size, _ in sizes:   # the hub's ratio within each round: a peer's swing shows here
+        per = []
+        for i in range(a.h2_runs):
+            hub = (runs.get(("postern hub h2", size)) or [None] * a.h2_runs)[i]
+            peers = [runs[(n, size)][i] for n in ("nginx h2", "haproxy h2")
+                     if runs.get((n, size)) and runs[(n, size)][i]]
+            if hub and peers:
+                per.append(hub[0] / max(p[0] for p in peers))
+        if per:
+            print(f"  /{size}: hub req/s vs best peer, round by round: "
+                  + ", ".join(f"{r:.2f}x" for r in per) + f" (median {statistics.median(per):.2f}x)",
+                  file=sys.stderr, flush=True)
     rows = ["| path | size | req/s | mean request ms | p99 ms | failed | hub req/s vs best peer "
             "| hub p99 vs best peer |",
             "|---|---|---|---|---|---|---|---|"]
-    for size, _ in SIZES:
+    for size, _ in sizes:
         peers = [res.get((n, size)) for n in ("nginx h2", "haproxy h2") if res.get((n, size))]
         best_rps = max((p[0] for p in peers), default=None)
         best_p99 = min((p[3] for p in peers), default=None)
@@ -549,6 +578,9 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs)")
     ap.add_argument("--h2", action="store_true",
                     help="HTTPS + HTTP/2 from users (h2load) against nginx and haproxy terminating TLS")
+    ap.add_argument("--h2-runs", type=int, default=1,
+                    help="--h2: rounds (each path once per round); the table has the medians")
+    ap.add_argument("--h2-sizes", default="1k,64k", help="--h2: the files, of 1k and 64k (default both)")
     a = ap.parse_args()
     a.runs, a.seconds, a.idle = (1, 2, 1.0) if a.quick else (3, 5, 2.0)
     postern_bin = os.path.abspath(a.postern)
@@ -581,8 +613,9 @@ def main():
             up_load = os.getloadavg()
             tab = h2_main(a, env, targets)
             body = (f"{header(env, time.time() - t_start, date)} Settings: h2load -c1 -m100 -D {a.seconds} "
-                    f"(1 s warm-up) over TLS 1.3 with ALPN h2, /1k and /64k from nginx (1 worker) over "
-                    f"HTTP/1.1; load average before: {up_load[0]:.1f}, after: {os.getloadavg()[0]:.1f}."
+                    f"(1 s warm-up) over TLS 1.3 with ALPN h2, {a.h2_sizes} from nginx (1 worker) over "
+                    f"HTTP/1.1, median of {a.h2_runs} round(s); load average before: {up_load[0]:.1f}, "
+                    f"after: {os.getloadavg()[0]:.1f}."
                     f"\n\n{tab}\n")
             print(body)
             if a.docs:

@@ -7,7 +7,7 @@ PKGS="build-essential cmake ninja-build pkg-config clang libclang-rt-dev
 libevent-dev libssl-dev libcmocka-dev libjansson-dev libsqlite3-dev sqlite3 libhttp-parser-dev libwslay-dev libnghttp2-dev
 libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev tshark
 prometheus python3-prometheus-client python3-websockets chromium
-python3 python3-pytest curl ca-certificates openssl socat iperf3 ncat procps dnsmasq-base bind9-dnsutils haproxy nginx systemd valgrind scdoc lintian fakeroot shadowsocks-libev python3-cryptography python3-h2 nghttp2-client nghttp2-server iproute2 util-linux
+python3 python3-pytest curl ca-certificates openssl socat iperf3 ncat procps dnsmasq-base bind9-dnsutils haproxy nginx systemd valgrind scdoc lintian fakeroot shadowsocks-libev python3-cryptography python3-h2 nghttp2-client nghttp2-server iproute2 nftables util-linux
 libhiredis-dev redis-server"
 
 # The dashboard's browser test and the OpenAPI check run on Node.js with packages

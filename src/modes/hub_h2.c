@@ -30,12 +30,6 @@ on_stream(pn_xprt_t *stream, int h2c, void *arg)
                   HUB_HTTP_TLS | HUB_HTTP_STREAM | (h2c ? HUB_HTTP_H2C : 0));
 }
 
-static struct hroute *
-route_by_key(void *ctx, const char *key)
-{
-    return hub_reg_by_host(ctx, PN_RT_HTTP, key);
-}
-
 /* The route the router will find for this request (the same parser and
  * lookup): does its service speak h2c? */
 static int
@@ -53,7 +47,7 @@ is_h2c(const char *authority, const char *path, void *arg)
         hs != PN_HTTP_IN_HEAD) {
         const char *host = pn_http_msg_head(m)->host;
         struct hroute *r = host[0] ? hub_rules_find(host, (const uint8_t *)head, (size_t)n, &bad,
-                                                    route_by_key, u->h->reg) : NULL;
+                                                    hub_reg_http_by_key, u->h->reg) : NULL;
         h2c = r != NULL && hub_rules_h2c(r);
     }
     pn_http_msg_free(m);

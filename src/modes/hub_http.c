@@ -76,6 +76,7 @@ struct hx {
     int cut;                    /* the response was cut short: the user gets a reset */
     int paced;                  /* out of bandwidth until the pace timer fires */
     int bready;                 /* readiness reported on the agent's connection since last seen */
+    int bdry;                   /* the agent's connection was read empty: no read before a readiness */
     int uwant_r, uwant_w, bwant_r, bwant_w;     /* readiness the last calls asked for */
     size_t ulen, uok;           /* ub: bytes held, of which the first <uok> go to the agent */
     size_t olen, ooff;          /* ob: a rewritten head, <ooff> written */
@@ -112,6 +113,7 @@ hx_unbind(struct hx *x)
         x->sess = NULL;
     }
     pn_xprt_free(x->b);
+    x->bdry = 0;
     if (x->route != NULL && x->route->conns > 0)
         x->route->conns--;
     x->route = NULL;
@@ -292,12 +294,6 @@ on_data(pn_xprt_t *data, const uint8_t *id, void *arg)
     }
 }
 
-static struct hroute *
-http_route_by_key(void *ctx, const char *key)
-{
-    return hub_reg_by_host(ctx, PN_RT_HTTP, key);
-}
-
 /* Another hub holds the route of <host> (docs/hub.md §7): the user's
  * connection goes there whole, this request first; nonzero when it went
  * (<x> is freed then). */
@@ -326,7 +322,7 @@ hx_dispatch(struct hx *x, size_t head_len)
     x->keep = hd->keep_alive;
     int bad = 0;
     struct hroute *r = hd->host[0] ? hub_rules_find(hd->host, x->ub, head_len, &bad,
-                                                       http_route_by_key, h->reg) : NULL;
+                                                       hub_reg_http_by_key, h->reg) : NULL;
     if (bad) {
         hx_page(x, 400, "bad request: a path the hub refuses (dot segments, encoded '/')%s", "");
         return 0;
@@ -619,9 +615,12 @@ hx_step(struct hx *x)
                     }
                 }
             }
-            if (x->st == HX_XFER && x->b != NULL) {
+            /* No read that can only say "nothing yet" (after a request, after a response). */
+            if (x->st == HX_XFER && x->b != NULL && (!x->bdry || (x->bready & EV_RD))) {
                 uint8_t *buf = bb(x);
+                x->bready &= ~EV_RD;
                 int rc = buf ? pn_xprt_pull(x->b, buf, HX_BACK_MAX, &x->blen, &x->bwant_r) : 0;
+                x->bdry = buf && rc >= 0 && x->blen < HX_BACK_MAX && x->b->ops->pending(x->b) == 0;
                 bb_drop(x);
                 if (rc < 0) {
                     if (x->resp_head && pn_http_msg_eof(x->resp) == PN_OK) {

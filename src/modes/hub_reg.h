@@ -151,6 +151,13 @@ hub_reg_by_host(hub_reg_t *g, uint8_t type, const char *host)
     return g->ops->by_host(g, type, host);
 }
 
+/** An http route by its key (hub_rules_find's lookup; <ctx> is the registry). */
+static inline struct hroute *
+hub_reg_http_by_key(void *ctx, const char *key)
+{
+    return hub_reg_by_host(ctx, PN_RT_HTTP, key);
+}
+
 static inline struct hroute *
 hub_reg_by_group(hub_reg_t *g, uint8_t type, const char *group)
 {

@@ -34,6 +34,7 @@
 
 #include <nghttp2/nghttp2.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -61,8 +62,10 @@ stream_free(struct h2s *s)
     pn_list_del(&s->node);
     nghttp2_session_set_stream_user_data(s->c->s, s->id, NULL);
     s->c->nstreams--;
-    if (s->c->nstreams == 0)
+    if (s->c->nstreams == 0) {
         ev_timer_arm(s->c->idle, H2_IDLE_MS);
+        ev_timer_arm(s->c->trim, H2_TRIM_MS);
+    }
     pn_h2gw_h2c_free(s);
     pn_xprt_free(s->m);
     free(s->path);
@@ -89,6 +92,7 @@ pn_h2gw_free_(pn_h2gw_t *c)
     pn_xprt_free(c->x);
     ev_defer_free(c->kick);
     ev_timer_free(c->idle);
+    ev_timer_free(c->trim);
     free(c->out);
     free(c);
 }
@@ -125,6 +129,7 @@ on_begin_headers(nghttp2_session *ns, const nghttp2_frame *f, void *arg)
     pn_list_add(&c->streams, &s->node);
     c->nstreams++;
     ev_timer_disarm(c->idle);
+    ev_timer_disarm(c->trim);
     nghttp2_session_set_stream_user_data(ns, s->id, s);
     return 0;
 }
@@ -172,13 +177,16 @@ on_header(nghttp2_session *ns, const nghttp2_frame *f, const uint8_t *name, size
     return 0;
 }
 
+/* A stream's pair is ready: the stream moves now, the connection once the
+ * loop's other ready streams have (the kick runs after them), so the
+ * responses of a window leave together in one flush. */
 static void
 on_pair_io(pn_xprt_t *m, int ready, void *arg)
 {
     struct h2s *s = arg;
     struct pn_h2gw *c = s->c;
     stream_step(s);
-    conn_step(c);
+    ev_defer_schedule(c->kick);
 }
 
 /* A pair at rest from an earlier stream, still alive, or NULL. */
@@ -207,7 +215,8 @@ stream_start(struct h2s *s)
     uint8_t key[16];
     char key64[32];
     if (s->method[0] == '\0' || s->path == NULL ||
-        (strcmp(s->method, "CONNECT") == 0) != (s->ws == 1) || pn_random(key, sizeof(key)) != 0) {
+        (strcmp(s->method, "CONNECT") == 0) != (s->ws == 1) ||
+        (s->ws == 1 && pn_random(key, sizeof(key)) != 0)) {     /* a key for WebSockets only */
         nghttp2_submit_rst_stream(c->s, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_PROTOCOL_ERROR);
         return;
     }
@@ -394,6 +403,10 @@ stream_step(struct h2s *s)
 
 /* ---- the connection ---------------------------------------------------------- */
 
+/* Write what nghttp2 has: its frames (one per nghttp2_session_mem_send) are
+ * gathered up to H2_OUT_GATHER bytes and written at once, so a window of small
+ * responses (HEADERS and a DATA each) leaves in a few TLS records and sends,
+ * not two of each per response. */
 static int
 flush(struct pn_h2gw *c)
 {
@@ -409,18 +422,31 @@ flush(struct pn_h2gw *c)
             c->ooff += (size_t)w;
             continue;
         }
-        const uint8_t *p;
-        ssize_t n = nghttp2_session_mem_send(c->s, &p);
-        if (n < 0) {
-            conn_fail(c, nghttp2_strerror((int)n), 0);
+        c->olen = c->ooff = 0;
+        while (c->olen < H2_OUT_GATHER) {
+            const uint8_t *p;
+            ssize_t n = nghttp2_session_mem_send(c->s, &p);
+            if (n < 0) {
+                conn_fail(c, nghttp2_strerror((int)n), 0);
+                return 0;
+            }
+            if (n == 0)
+                break;
+            if (c->olen + (size_t)n > c->ocap) {
+                c->ocap = c->olen + (size_t)n > H2_OUT_GATHER ? c->olen + (size_t)n : H2_OUT_GATHER;
+                c->out = xrealloc(c->out, c->ocap);
+            }
+            memcpy(c->out + c->olen, p, (size_t)n);
+            c->olen += (size_t)n;
+        }
+        if (c->olen == 0) {
+            if (c->nstreams == 0) {     /* an idle connection holds no buffer */
+                free(c->out);
+                c->out = NULL;
+                c->ocap = 0;
+            }
             return 0;
         }
-        if (n == 0)
-            return 0;
-        c->out = xrealloc(c->out, (size_t)n);
-        memcpy(c->out, p, (size_t)n);
-        c->olen = (size_t)n;
-        c->ooff = 0;
     }
 }
 
@@ -435,10 +461,13 @@ static void
 conn_step(struct pn_h2gw *c)
 {
     uint8_t buf[H2_READ];
+    int again = 0;
     for (int i = 0; i < 16 && c->dead == NULL && c->ooff >= c->olen; i++) {
         ssize_t n = c->x->ops->read(c->x, buf, sizeof(buf));
-        if (n == PN_AGAIN)
+        if (n == PN_AGAIN) {
+            again = 1;
             break;
+        }
         if (n <= 0) {
             conn_fail(c, n == 0 ? "closed by the user" : "the user's connection failed", 1);
             break;
@@ -464,6 +493,11 @@ conn_step(struct pn_h2gw *c)
     }
     int mask = wmask | (c->ooff >= c->olen && nghttp2_session_want_read(c->s) ? EV_RD : 0);
     pn_xprt_watch(c->x, c->loop, mask ? mask : EV_RD, on_io, c);
+    /* Records read ahead (SSL_set_read_ahead in pn_h2gw_new) wait in the TLS
+     * layer, where no readiness tells of them: read on at the next turn. */
+    SSL *ssl = pn_tls_xprt_ssl(c->x);
+    if (!again && c->ooff >= c->olen && ssl != NULL && SSL_has_pending(ssl))
+        ev_defer_schedule(c->kick);
 }
 
 static void
@@ -479,6 +513,19 @@ on_kick(void *arg)
     else
         log_debug("%s: %s", c->who, c->dead);
     c->done(c, c->arg);         /* frees <c> */
+}
+
+/* No stream for H2_TRIM_MS: keep a few pairs at rest (with their exchanges
+ * and data connections), not a whole window's. */
+static long
+on_trim(ev_timer_t *t, void *arg)
+{
+    struct pn_h2gw *c = arg;
+    while (c->nstreams == 0 && c->nrest > H2_TRIM_PAIRS) {
+        pn_xprt_t *m = c->rest[--c->nrest];
+        pn_xprt_free(m);
+    }
+    return EV_TIMER_STOP;
 }
 
 static long
@@ -506,6 +553,10 @@ pn_h2gw_new(ev_loop_t *loop, pn_xprt_t *x, const char *who, pn_h2gw_stream_cb st
     struct pn_h2gw *c = xcalloc(sizeof(*c));
     c->loop = loop;
     c->x = x;
+    /* One read brings every record the user sent (a window of requests, a
+     * record each), not two reads (header, body) per record. */
+    if (pn_tls_xprt_ssl(x) != NULL)
+        SSL_set_read_ahead(pn_tls_xprt_ssl(x), 1);
     c->stream = stream;
     c->done = done;
     c->arg = arg;
@@ -514,6 +565,7 @@ pn_h2gw_new(ev_loop_t *loop, pn_xprt_t *x, const char *who, pn_h2gw_stream_cb st
     pn_list_init(&c->streams);
     c->kick = ev_defer_new(loop, on_kick, c);
     c->idle = ev_timer_new(loop, on_idle, c);
+    c->trim = ev_timer_new(loop, on_trim, c);
     c->win_ms = pn_now_ms();
     if (nghttp2_session_server_new2(&c->s, cbs, c, pn_h2gw_option()) != 0)
         abort();

@@ -17,12 +17,19 @@
 #define H2_BODY_HOLD 65536              /* a body without content-length, held to its end */
 #define H2_PAIR_WINDOW 65536            /* each direction of a stream's memory pair */
 #define H2_RESP_MAX 65536               /* response bytes read ahead of nghttp2 */
+#define H2_RESP_FIRST 4096              /* ...in a buffer of this size first, x4 while full: no
+                                         * 64 KiB malloc and free (which consolidates) per stream */
 #define H2_IDLE_MS 60000
 #define H2_RESETS_MAX 200               /* per second */
 #define H2_CONTROL_MAX 1000             /* per second */
 #define H2_READ 16384
 #define H2_AUTHORITY_MAX 261            /* a DNS name and a port */
-#define H2_IDLE_PAIRS 64                /* pairs kept between streams (keep-alive exchanges) */
+#define H2_IDLE_PAIRS H2_STREAMS_MAX   /* pairs kept between streams (keep-alive exchanges):
+                                         * a whole window of streams, so a full one never
+                                         * builds a new exchange (and data connection) */
+#define H2_TRIM_PAIRS 8                 /* pairs kept once the connection has had no stream... */
+#define H2_TRIM_MS 5000                 /* ...for this long */
+#define H2_OUT_GATHER 65536             /* frames gathered into one write to the user */
 
 struct pn_h2gw {
     ev_loop_t *loop;                    /* borrowed */
@@ -37,10 +44,11 @@ struct pn_h2gw {
     pn_xprt_t *rest[H2_IDLE_PAIRS];     /* owned: pairs whose exchange is at rest */
     size_t nrest;
     size_t nstreams;
-    uint8_t *out;                       /* owned: frames not written yet */
-    size_t olen, ooff;
+    uint8_t *out;                       /* owned: frames not written yet (gathered) */
+    size_t olen, ooff, ocap;
     ev_defer_t *kick;                   /* owned: a step outside the I/O callbacks */
     ev_timer_t *idle;                   /* owned */
+    ev_timer_t *trim;                   /* owned: drops pairs at rest on a connection without streams */
     uint64_t win_ms;                    /* the current second of the counters below */
     unsigned resets, controls;
     const char *dead;                   /* closing: why (static), logged once */
@@ -68,7 +76,7 @@ struct h2s {
     size_t ilen;
     size_t iconsumed;                   /* of which consumed already (a body held to its end) */
     uint8_t *rb;                        /* owned: response bytes read from <m> */
-    size_t rlen;
+    size_t rlen, rcap;
     size_t dlen;                        /* of rb: body bytes ready for DATA (decoded), at the front */
     int resp_started, resp_eof, deferred, body_none;
     int done;                           /* the response body is all in (or none) */

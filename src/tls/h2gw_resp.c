@@ -59,9 +59,11 @@ int
 pn_h2gw_read_pair(struct h2s *s)
 {
     while (s->rlen < H2_RESP_MAX) {
-        if (s->rb == NULL)
-            s->rb = xmalloc(H2_RESP_MAX);
-        ssize_t r = s->m->ops->read(s->m, s->rb + s->rlen, H2_RESP_MAX - s->rlen);
+        if (s->rlen == s->rcap) {   /* grown as needed: a small response, a small buffer */
+            s->rcap = s->rcap == 0 ? H2_RESP_FIRST : s->rcap * 4 < H2_RESP_MAX ? s->rcap * 4 : H2_RESP_MAX;
+            s->rb = xrealloc(s->rb, s->rcap);
+        }
+        ssize_t r = s->m->ops->read(s->m, s->rb + s->rlen, s->rcap - s->rlen);
         if (r == PN_AGAIN)
             break;
         if (r <= 0)

@@ -177,9 +177,10 @@ def test_sigstop_sigcont_hub_mid_transfer(tmp_path):
 
         results, fired = _parallel_downloads(port, 2 * 1024 * 1024, pause)
         assert fired
+        assert all(r[2] == "eof" for r in results), \
+            f"a transfer failed across a 1 s SIGSTOP: {[r[1:] for r in results if r[2] != 'eof']}"
         _judge(results, _sent(src, PARALLEL), scale.TRANSFER,
                "SIGSTOP 1 s + SIGCONT hub mid-transfer (tcp route)")
-        assert all(r[2] == "eof" for r in results), "a transfer failed across a 1 s SIGSTOP"
     finally:
         st.cleanup()
 

@@ -1,7 +1,7 @@
 """HTTP/2 from users on the hub's terminated https= port (docs/hub.md §1.2): curl --http2
 and --http1.1 get the same bodies and the same hub pages (404, 401 with WWW-Authenticate), a
 hundred concurrent streams on one connection (h2load -n 100 -c 1 -m 100) to an HTTP/1.1
-service, and bad input (a rapid reset, a PING flood, an HPACK header-list bomb, oversized
+service, a whole window again after the exchanges at rest were trimmed, and bad input (a rapid reset, a PING flood, an HPACK header-list bomb, oversized
 headers, a garbage preface), each of which closes its connection with a log line naming the
 reason while another user is served. The frames of the bad inputs are built here (RFC 9113,
 RFC 7541 static table and literals). One hub and one agent serve the module."""
@@ -11,6 +11,7 @@ import socket
 import ssl
 import struct
 import subprocess
+import time
 
 import pytest
 
@@ -116,6 +117,51 @@ def test_hundred_streams_on_one_connection(h):
     assert "Application protocol: h2" in out, out
     assert re.search(r"requests: 100 total, 100 started, 100 done, 100 succeeded", out), out
     assert "status codes: 100 2xx" in out, out
+
+
+def path_block(path, authority=b"a.h2.hub.test"):
+    # :method GET, :scheme https, :path (literal, indexed name 4), :authority (literal, name 1)
+    return b"\x82\x87" + b"\x04" + hpack_str(path) + b"\x01" + hpack_str(authority)
+
+
+def read_ends(t, want, timeout=20.0):
+    """Read frames until <want> streams ended (END_STREAM on HEADERS or DATA): {stream: DATA
+    bytes}. A RST_STREAM, a GOAWAY or the end of the connection fails."""
+    t.settimeout(timeout)
+    buf, ended, data = b"", set(), {}
+    while len(ended) < want:
+        while len(buf) < 9 or len(buf) < 9 + int.from_bytes(buf[:3], "big"):
+            chunk = t.recv(65536)
+            assert chunk, "the hub closed the connection"
+            buf += chunk
+        n, ftype, flags = int.from_bytes(buf[:3], "big"), buf[3], buf[4]
+        sid = struct.unpack(">I", buf[5:9])[0] & 0x7fffffff
+        payload, buf = buf[9:9 + n], buf[9 + n:]
+        assert ftype not in (0x3, 0x7), f"frame type {ftype} on stream {sid}: {payload!r}"
+        if ftype == 0x0:
+            data[sid] = data.get(sid, 0) + len(payload)
+        if ftype in (0x0, 0x1) and flags & 0x1:
+            ended.add(sid)
+    return data
+
+
+def test_window_at_rest_trimmed_then_reused(h):
+    """A whole window of streams (100: each exchange is kept at rest after it), the connection
+    idle past the trim of its exchanges at rest (5 s: down to 8), then a window again: every
+    stream whole, the second window served by the 8 kept and 92 new exchanges alike."""
+    t = h2_conn(h)
+    try:
+        t.sendall(PREFACE + frame(0x4, 0, 0))
+        for first in (1, 201):
+            sids = range(first, first + 200, 2)
+            t.sendall(b"".join(frame(0x1, 0x5, sid, path_block(b"/bytes/100")) for sid in sids))
+            got = read_ends(t, 100)
+            assert all(got.get(sid) == 100 for sid in sids), got
+            if first == 1:
+                time.sleep(6)
+    finally:
+        t.close()
+    still_served(h)
 
 
 # ---- bad input --------------------------------------------------------------------------

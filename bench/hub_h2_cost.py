@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Where an HTTP/2 request's time goes in the hub: the costs per request of the processes of
+one hub_bench.py --h2 path (its setup reused), for profiling rather than comparing.
+
+Modes (one h2load -c1 -m100 run against the path):
+  cpu    CPU time per request of every process that used any (utime and stime from
+         /proc/<pid>/stat before and after, h2load's own from /usr/bin/time): robust to a
+         loaded machine where req/s is not
+  count  system calls per request: strace -c -f on the hub and the agent during exactly
+         --requests requests (strace slows them: counts, not times)
+  perf   perf record -g on the hub and the agent for --seconds; the reports are
+         perf-hub.data and perf-agent.data in --out
+
+    python3 bench/hub_h2_cost.py --postern build/postern [--path hub|haproxy|nginx]
+                                 [--mode cpu|count|perf] [--size 1k|64k]
+Every process is stopped by PID; every wait is bounded.
+"""
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hub_bench as hb  # noqa: E402
+from compare import Env, Procs, start_backend  # noqa: E402
+
+
+def snap():
+    """{pid: (name, utime, stime)} in clock ticks, for every process."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as fh:
+                raw = fh.read()
+        except OSError:
+            continue
+        f = raw.rsplit(")", 1)[1].split()
+        out[int(d)] = (raw[raw.index("(") + 1:raw.rindex(")")], int(f[11]), int(f[12]))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--postern", default=os.path.join(hb.HERE, "..", "build", "postern"))
+    ap.add_argument("--path", choices=("hub", "haproxy", "nginx"), default="hub")
+    ap.add_argument("--mode", choices=("cpu", "count", "perf"), default="cpu")
+    ap.add_argument("--size", choices=[s for s, _ in hb.SIZES], default="1k")
+    ap.add_argument("--seconds", type=int, default=4)
+    ap.add_argument("--requests", type=int, default=20000)
+    ap.add_argument("--out", default=".")
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="postern-h2-cost-")
+    env = Env(os.path.abspath(a.postern), tmp)
+    www = os.path.join(tmp, "www")
+    os.makedirs(www)
+    for name, size in hb.SIZES:
+        with open(os.path.join(www, name), "wb") as fh:
+            fh.write(b"x" * size)
+    back, procs, tools = Procs(), Procs(), []
+    try:
+        tg = {"http": start_backend("http", back, tmp)}
+        setup = {"hub": hb.h2_hub, "haproxy": hb.h2_haproxy, "nginx": hb.h2_nginx}[a.path]
+        port, pids = setup(env, procs, tg, hb.h2_cert(env))
+        named = [(label.split()[0], pid) for label, pid in pids]
+        url = f"https://{hb.HOST}:{port}/{a.size}"
+        h2 = ["h2load", "-c", "1", "-m", "100", f"--connect-to={hb.LOOP}:{port}"]
+        if a.mode == "cpu":
+            b0 = snap()
+            r = subprocess.run(["/usr/bin/time", "-f", "%U %S"] + h2 + ["-D", str(a.seconds), "--warm-up-time=1", url],
+                               capture_output=True, text=True, timeout=a.seconds + 60)
+            b1 = snap()
+            m = re.search(r"finished in ([0-9.]+)s, ([0-9.]+) req/s", r.stdout)
+            n = float(m.group(1)) * float(m.group(2))
+            hu, hs = (float(v) for v in r.stderr.strip().splitlines()[-1].split())
+            print(f"{a.path} /{a.size}: {float(m.group(2)):.0f} req/s, load {os.getloadavg()[0]:.2f}; "
+                  f"CPU microseconds per request (user, sys, total):")
+            print(f"  h2load: {hu * 1e6 / n:.1f} {hs * 1e6 / n:.1f} {(hu + hs) * 1e6 / n:.1f}")
+            tick = os.sysconf("SC_CLK_TCK")
+            mine = {pid: label for label, pid in named}
+            rows = []
+            for pid, (name, u, s) in b1.items():
+                o = b0.get(pid, (name, 0, 0))
+                if (u - o[1]) + (s - o[2]) > 0:
+                    rows.append(((u - o[1]) + (s - o[2]), mine.get(pid, name), pid, u - o[1], s - o[2]))
+            for t, name, pid, u, s in sorted(rows, reverse=True)[:10]:
+                print(f"  {name} ({pid}): {u * 1e6 / tick / n:.1f} {s * 1e6 / tick / n:.1f} {t * 1e6 / tick / n:.1f}")
+            return
+        cmd = {"count": lambda lbl, pid: ["strace", "-f", "-c", "-o", os.path.join(a.out, f"strace-{lbl}.txt"),
+                                          "-p", str(pid)],
+               "perf": lambda lbl, pid: ["perf", "record", "-g", "-o", os.path.join(a.out, f"perf-{lbl}.data"),
+                                         "-p", str(pid), "--", "sleep", str(a.seconds)]}[a.mode]
+        for label, pid in named:
+            tools.append(subprocess.Popen(cmd(label, pid), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(1)
+        run = h2 + (["-n", str(a.requests)] if a.mode == "count" else ["-D", str(a.seconds)]) + [url]
+        r = subprocess.run(run, capture_output=True, text=True, timeout=a.seconds + 120)
+        print("\n".join(line for line in r.stdout.splitlines() if "requests:" in line or "finished" in line))
+        time.sleep(0.5)
+        if a.mode == "count":
+            for t in tools:
+                t.send_signal(signal.SIGINT)
+        for t in tools:
+            t.wait(timeout=60)
+        print(f"wrote {'strace' if a.mode == 'count' else 'perf'}-<process>.* in {a.out}")
+    finally:
+        for t in tools:
+            if t.poll() is None:
+                t.kill()
+                t.wait()
+        procs.stop_all()
+        back.stop_all()
+
+
+if __name__ == "__main__":
+    main()
