@@ -467,7 +467,8 @@ pn_quic_stream_destroy(pn_quics_t *st)
 
 /* ops->free: a stream half-closed cleanly stays (an orphan) until its last
  * bytes and FIN are acknowledged and the peer ended it too; any other is
- * reset (RESET_STREAM and STOP_SENDING). */
+ * reset (RESET_STREAM and STOP_SENDING) and stays (an orphan) until ngtcp2
+ * closes it, since it may still resend from its chunks. */
 static void
 stream_free(pn_xprt_t *x)
 {
@@ -486,7 +487,14 @@ stream_free(pn_xprt_t *x)
             return;
         }
         ngtcp2_conn_shutdown_stream(q->c, st->sid, 0);
+        /* Until its RESET_STREAM leaves, ngtcp2 may send lost STREAM frames of
+         * it again, from the chunks: they stay until stream_close (an orphan
+         * with nothing new to send). */
+        pn_quic_sendq_del(st);
+        st->orphan = 1;
+        q->norphans++;
         pn_quic_schedule(q);
+        return;
     }
     pn_quic_stream_destroy(st);
 }
