@@ -687,6 +687,9 @@ pn_quic_write(pn_quic_conn_t *q)
         (void)flush_held(q);
     ngtcp2_conn_update_pkt_tx_time(q->c, ts);
     q->busy--;
+    int refused = pn_quic_send_broke();
+    if (refused != 0 && q->refused != NULL)
+        q->refused(q, refused);     /* a client's: a new socket (quic_dial.c) */
     if (npkts == QUIC_PKTS_TURN)
         pn_quic_schedule(q);    /* more after the others had their turn */
     arm_timer(q);

@@ -99,6 +99,25 @@ pn_quic_rebind(pn_quic_conn_t *q)
     return PN_OK;
 }
 
+/* The client <q>'s socket refused a datagram with <e> (quic_priv.h: a filter,
+ * a route or its local address gone): it moves to a new one; a second move
+ * waits a second, each later one twice as long, up to a minute (a network
+ * that is down refuses every socket). */
+static void
+on_refused(pn_quic_conn_t *q, int e)
+{
+    ngtcp2_tstamp now = pn_quic_now();
+    if (q->nmoves > 0) {
+        unsigned shift = q->nmoves - 1 < 6 ? q->nmoves - 1 : 6;
+        if (now - q->moved_at < ((ngtcp2_duration)1 << shift) * NGTCP2_SECONDS)
+            return;
+    }
+    q->moved_at = now;
+    q->nmoves++;
+    log_info("quic: the udp socket refuses to send (%s): moving the connection", strerror(e));
+    (void)pn_quic_rebind(q);
+}
+
 pn_quic_conn_t *
 pn_quic_client(ev_loop_t *loop, const struct sockaddr *to, socklen_t len,
                const pn_quic_client_opts_t *o, char *err)
@@ -114,6 +133,7 @@ pn_quic_client(ev_loop_t *loop, const struct sockaddr *to, socklen_t len,
     q->rlen = len;
     memcpy(&q->local, &local, llen);
     q->llen = llen;
+    q->refused = on_refused;
     uint8_t d[QUIC_CID_LEN], s[QUIC_CID_LEN];
     ngtcp2_cid dcid, scid;
     pn_random(d, sizeof(d));

@@ -76,6 +76,9 @@ struct pn_quic_conn {
     pn_list_t srv_node;             /* server: in the listener's list */
     pn_list_t wnode;                /* server: waiting for the listener's socket to take a packet */
     ev_timer_t *idle;               /* server, owned: ends a connection without stream */
+    ngtcp2_tstamp moved_at;         /* client: its last move after a refused send */
+    unsigned nmoves;                /* client: such moves (each waits twice as long) */
+    void (*refused)(pn_quic_conn_t *q, int e);  /* client: its socket refused a send (errno <e>) */
     size_t nstreams;
     int refs;
     uint8_t pin[32];
@@ -238,6 +241,9 @@ int pn_quic_recv(int fd, int max, pn_quic_pkt_cb fn, void *ctx);
  *  a datagram the kernel refuses otherwise counts as sent (lost). */
 size_t pn_quic_send(int fd, const uint8_t *b, size_t len, size_t seg, const struct sockaddr *to,
                     socklen_t tolen);
+/** The errno of the last refusal that says a connected (client) socket's path
+ *  is broken (EPERM, ENETUNREACH, EADDRNOTAVAIL...) since the last call, or 0. */
+int pn_quic_send_broke(void);
 /** Ask the kernel to coalesce the datagrams <fd> receives (UDP_GRO), where it can. */
 void pn_quic_gro(int fd);
 pn_quic_conn_t *pn_quic_srv_find(const pn_quic_srv_t *s, const uint8_t *b, size_t len);

@@ -170,6 +170,26 @@ pn_quic_recv(int fd, int max, pn_quic_pkt_cb fn, void *ctx)
     return n;
 }
 
+static __thread int send_broke;     /* a connected socket's refusal: its errno, or 0 */
+
+/* Whether the send that failed with errno <e> says the path of a connected
+ * socket is broken (a filter, a route or a local address gone), not only full. */
+static void
+note_refusal(const struct sockaddr *to, int e)
+{
+    if (to == NULL && (e == EPERM || e == EACCES || e == ENETUNREACH || e == EHOSTUNREACH ||
+                       e == ENETDOWN || e == EADDRNOTAVAIL))
+        send_broke = e;
+}
+
+int
+pn_quic_send_broke(void)
+{
+    int e = send_broke;
+    send_broke = 0;
+    return e;
+}
+
 size_t
 pn_quic_send(int fd, const uint8_t *b, size_t len, size_t seg, const struct sockaddr *to,
              socklen_t tolen)
@@ -191,17 +211,21 @@ pn_quic_send(int fd, const uint8_t *b, size_t len, size_t seg, const struct sock
             return len;
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
             return 0;
-        if (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP)
+        if (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP) {
             gso_off = 1;        /* no GSO here: one datagram at a time from now on */
-        else
+        } else {
+            note_refusal(to, errno);
             return len;         /* lost, as UDP may lose it */
+        }
     }
     size_t off = 0;
     while (off < len) {
         size_t k = len - off < seg ? len - off : seg;
-        if (sendto(fd, b + off, k, MSG_DONTWAIT, to, to != NULL ? tolen : 0) < 0 &&
-            (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
-            return off;
+        if (sendto(fd, b + off, k, MSG_DONTWAIT, to, to != NULL ? tolen : 0) < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+                return off;
+            note_refusal(to, errno);
+        }
         off += k;
     }
     return len;

@@ -24,7 +24,9 @@ for each):
   idle timeout) and the client sends nothing more on it
 - connection migration by the client, both flows: SIGHUP after half of a 64 MiB upload
   moves the client's connection to a new UDP socket; the upload arrives with its sha256;
-  the client is left with one UDP socket, the new one
+  the client is left with one UDP socket, the new one; in two network namespaces, an
+  nftables rule that makes the client's socket refuse to send (EPERM) mid-upload: the
+  client moves by itself and the 32 MiB arrive whole
 """
 import hashlib
 import select
@@ -38,13 +40,15 @@ import pytest
 
 pytest.importorskip("cryptography")
 
+from harness.netns import LossyPath, path_available  # noqa: E402
 from harness.procs import require_tool, stop_process  # noqa: E402
 from harness.quic_wire import (INITIAL, RETRY, client_initial,  # noqa: E402
                                initial_token, long_type, parse_retry,
                                parse_version_negotiation)
-from conftest import connect, digest_handler, recv_all  # noqa: E402
+from conftest import POSTERN_BIN, READY_TIMEOUT, connect, digest_handler, recv_all  # noqa: E402
 from quic_util import UdpRelay  # noqa: E402
-from tunnel_util import Pattern, relays, tunnel, upload_pattern  # noqa: E402,F401 - fixtures
+from tunnel_util import (ATTACHED_RE, LISTENING_RE, TUNNEL_ENV, Pattern, relays,  # noqa: E402,F401
+                         tunnel, upload_pattern)
 
 
 def udp_sock(timeout=2.0):
@@ -397,3 +401,57 @@ def test_sighup_moves_the_client_to_a_new_port_mid_transfer(flow, tunnel, backen
     after = udp_ports_of(t.client.proc.pid, t.user_port)
     assert after == [int(m.group(1))] and after != before, (before, after)
     assert "cannot move" not in t.client.output()
+
+
+def test_a_refused_send_moves_the_client_to_a_new_port(backends):
+    """Client and server in two network namespaces (harness/netns.py, no loss); mid-upload
+    an nftables rule in the client's namespace drops what its UDP socket sends (sendmsg
+    fails with EPERM, as when a filter, a route or the local address goes): the client
+    moves its connection to a new socket by itself and the upload arrives whole."""
+    path_available()
+    path = LossyPath(tag="qmove", loss=0)
+    path.setup()
+    try:
+        with path.inside("b"):
+            b = backends(digest_handler, name="digest")
+        a = path.addr["a"]
+        tport, uport = 7200, 7201
+        server = path.start("a", [POSTERN_BIN, f"server://move@{a}:{tport}/127.0.0.1:{uport}"
+                                  "?type=1&tls=1"], env=TUNNEL_ENV, name="server")
+        server.wait_for_log(LISTENING_RE, timeout=READY_TIMEOUT)
+        client = path.start("b", [POSTERN_BIN, f"client://move@{a}:{tport}/127.0.0.1:{b.port}"
+                                  "?mode=2"], env=TUNNEL_ENV, name="client")
+        client.wait_for_log(r"connected to .* type=1", timeout=20)
+        server.wait_for_log(ATTACHED_RE, timeout=20)
+        path.listening("a", uport, proc=server)
+        r = path.exec("b", ["ss", "-Hanup"], check=False).stdout
+        ports = [int(ln.split()[3].rsplit(":", 1)[1]) for ln in r.splitlines()
+                 if f"pid={client.proc.pid}," in ln]
+        assert len(ports) == 1, r
+        bulk = Pattern(32)
+        h = hashlib.sha256()
+        with path.inside("a"):
+            s = socket.create_connection(("127.0.0.1", uport), timeout=120)
+        with s:
+            for i, block in enumerate(bulk.blocks()):
+                if i == bulk.mib // 2:
+                    path.exec("b", ["nft", "-f", "-"], input=(
+                        "table inet pstn_block {\n"
+                        "  chain out {\n"
+                        "    type filter hook output priority 0; policy accept;\n"
+                        f"    udp sport {ports[0]} counter drop\n"
+                        "  }\n"
+                        "}\n"))
+                s.sendall(block)
+                h.update(block)
+            s.shutdown(socket.SHUT_WR)
+            reply = recv_all(s, limit=200).decode(errors="replace")
+        assert reply == f"{bulk.size} {h.hexdigest()}\n", (reply, client.output()[-2000:])
+        m = client.wait_for_log(r"refuses to send \((.*)\): moving", timeout=5)
+        assert "not permitted" in m.group(1), m.string
+        m = client.wait_for_log(r"quic: the connection moved to udp port (\d+)", timeout=5)
+        assert int(m.group(1)) != ports[0]
+        out = path.exec("b", ["nft", "list", "table", "inet", "pstn_block"]).stdout
+        assert "counter packets 0 " not in out, out      # the rule did drop
+    finally:
+        path.teardown()
