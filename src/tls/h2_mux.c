@@ -55,9 +55,15 @@ h2_stream_free(pn_xprt_t *x)
     pn_h2s_t *st = (pn_h2s_t *)x;
     pn_h2_mux_t *m = st->m;
     if (!st->closed && m->inner != NULL) {
-        if (st->wr_eof && st->err == NULL && !st->peer_eof) {
-            /* Half-closed: the bytes written and END_STREAM still leave; the
-             * stream is freed when the peer ends it too (or the connection). */
+        /* Bytes received and not read: their room back to the windows. */
+        if (st->rlen > st->roff)
+            nghttp2_session_consume(m->s, st->sid, st->rlen - st->roff);
+        if (st->wr_eof && st->err == NULL && st->peer_eof && !st->eof_sent) {
+            /* Ended cleanly both ways: the bytes written and END_STREAM still
+             * leave; the stream is freed once they did (or the connection).
+             * One whose owner left before the peer's end (an error, a user's
+             * reset after its half-close) is reset below: the peer must not
+             * go on sending into a stream nobody reads. */
             st->owned = 0;
             st->orphan = 1;
             free(st->rbuf);

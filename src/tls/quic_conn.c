@@ -9,17 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-ngtcp2_tstamp
-pn_quic_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (ngtcp2_tstamp)ts.tv_sec * NGTCP2_SECONDS + (ngtcp2_tstamp)ts.tv_nsec;
-}
-
 
 /* --- ngtcp2's callbacks ------------------------------------------------- */
 
@@ -155,11 +145,15 @@ cb_stream_close(ngtcp2_conn *c, uint32_t flags, int64_t sid, uint64_t app, void 
     return 0;
 }
 
+/* The peer reset its side (RESET_STREAM): it abandoned the exchange, even
+ * after its FIN (its owner went away before ours ended, stream_free there):
+ * what it sent is read to the end, then an error; our writes fail now, so the
+ * relay here ends with a reset too, as over a TCP connection reset. */
 static int
 cb_stream_reset(ngtcp2_conn *c, int64_t sid, uint64_t final, uint64_t app, void *ud, void *sud)
 {
     pn_quics_t *st = sud;
-    if (st != NULL && !st->peer_eof) {
+    if (st != NULL && st->err == NULL) {
         st->err = "quic stream reset by the peer";
         if (st->owned)
             pn_xprt_wake(&st->base);
@@ -167,6 +161,10 @@ cb_stream_reset(ngtcp2_conn *c, int64_t sid, uint64_t final, uint64_t app, void 
     return 0;
 }
 
+/* ngtcp2 0.12 calls this when this end sends STOP_SENDING (stream_free, where
+ * the stream is already gone: <sud> is NULL), not when the peer does: a
+ * peer's STOP_SENDING shows as NGTCP2_ERR_STREAM_SHUT_WR in the pump
+ * (write_streams). */
 static int
 cb_stop_sending(ngtcp2_conn *c, int64_t sid, uint64_t app, void *ud, void *sud)
 {
@@ -465,32 +463,43 @@ pn_quic_stream_destroy(pn_quics_t *st)
     pn_quic_unref(q);
 }
 
-/* ops->free: a stream half-closed cleanly stays (an orphan) until its last
- * bytes and FIN are acknowledged and the peer ended it too; any other is
- * reset (RESET_STREAM and STOP_SENDING) and stays (an orphan) until ngtcp2
- * closes it, since it may still resend from its chunks. */
+/* ops->free. A stream whose exchange ended cleanly both ways (its owner
+ * shut it for writing and read the peer's FIN) stays, an orphan, until its
+ * last bytes and FIN are acknowledged (cb_stream_close). Any other is reset
+ * both ways (RESET_STREAM, unless all its bytes and FIN were acknowledged,
+ * and STOP_SENDING): its owner went away before the peer's end, on an error
+ * (a user's reset after its half-close, a relay cut short) or a deadline, so
+ * nobody would read what the peer still sends, and the peer must hear it now
+ * (cb_stream_reset there fails its writer, as a TCP reset would) rather than
+ * go on sending into a stream that drops its bytes. The bytes received and
+ * not read give their room back to the connection's window (ngtcp2 gives
+ * back only what it did not pass on). A reset stream stays too, an orphan
+ * with nothing new to send, until ngtcp2 closes it: until its RESET_STREAM
+ * leaves, ngtcp2 may send lost STREAM frames of it again, from its chunks. */
 static void
 stream_free(pn_xprt_t *x)
 {
     pn_quics_t *st = (pn_quics_t *)x;
     pn_quic_conn_t *q = st->q;
     st->owned = 0;
+    if (pn_bq_len(&st->r) > 0 && q->c != NULL && q->fault == NULL)
+        ngtcp2_conn_extend_max_offset(q->c, pn_bq_len(&st->r));
     pn_bq_clear(&st->r);
     pn_quic_dgq_clear(&st->dgr);
     pn_quic_dgq_clear(&st->dgs);        /* the session is gone: its datagrams too */
     pn_list_del(&st->dsq);
     if (st->sid >= 0 && !st->closed && q->c != NULL && q->fault == NULL) {
-        if (st->wr_eof && st->err == NULL) {
+        if (st->wr_eof && st->err == NULL && st->peer_eof) {
             st->orphan = 1;
             q->norphans++;
             pn_quic_schedule(q);
             return;
         }
+        log_debug("quic: stream %lld reset (its owner left %s)", (long long)st->sid,
+                  st->err != NULL ? "after an error" : st->wr_eof ? "before the peer's end"
+                  : "before its end");
         ngtcp2_conn_shutdown_stream(q->c, st->sid, 0);
-        /* Until its RESET_STREAM leaves, ngtcp2 may send lost STREAM frames of
-         * it again, from the chunks: they stay until stream_close (an orphan
-         * with nothing new to send). */
-        pn_quic_sendq_del(st);
+        pn_quic_sendq_del(st);      /* an orphan until stream_close (above) */
         st->orphan = 1;
         q->norphans++;
         pn_quic_schedule(q);
@@ -603,6 +612,14 @@ write_streams(pn_quic_conn_t *q, ngtcp2_path *path, ngtcp2_pkt_info *pi, uint8_t
         return NGTCP2_ERR_WRITE_MORE;
     }
     if ((n == NGTCP2_ERR_STREAM_SHUT_WR || n == NGTCP2_ERR_STREAM_NOT_FOUND) && st != NULL) {
+        /* Shut for writing with bytes or a FIN to send: the peer stopped
+         * reading it (STOP_SENDING; ngtcp2 answered RESET_STREAM): the owner
+         * must hear it, its bytes will never leave. */
+        if (st->err == NULL && !st->closed) {
+            st->err = "quic: the peer stopped reading the stream";
+            if (st->owned)
+                pn_xprt_wake(&st->base);
+        }
         pn_quic_sendq_del(st);
         return NGTCP2_ERR_WRITE_MORE;
     }
@@ -687,9 +704,7 @@ pn_quic_write(pn_quic_conn_t *q)
         (void)flush_held(q);
     ngtcp2_conn_update_pkt_tx_time(q->c, ts);
     q->busy--;
-    int refused = pn_quic_send_broke();
-    if (refused != 0 && q->refused != NULL)
-        q->refused(q, refused);     /* a client's: a new socket (quic_dial.c) */
+    pn_quic_refused(q);         /* a client's socket refused a send: it moves (quic_tab.c) */
     if (npkts == QUIC_PKTS_TURN)
         pn_quic_schedule(q);    /* more after the others had their turn */
     arm_timer(q);

@@ -2,8 +2,10 @@
  * the connection, ngtcp2's callbacks, the pump and each stream's lifetime;
  * quic_stream.c: each stream's bytes; quic_dgram.c: the DATAGRAM frames of the
  * UDP sessions; quic_dial.c: a connection's start, both
- * ends; quic_tab.c: the listener's connection ids; quic_tls.c: the GnuTLS
- * sessions; quic_srv.c: the listening socket). Private to tls/. */
+ * ends, a client's move; quic_tab.c: the sockets' reads and sends, the
+ * listener's connection ids, the clock; quic_tls.c: the GnuTLS sessions;
+ * quic_srv.c: the listening socket; quic_gate.c: its stateless answers).
+ * Private to tls/. */
 #ifndef PN_TLS_QUIC_PRIV_H
 #define PN_TLS_QUIC_PRIV_H
 
@@ -163,7 +165,6 @@ pn_quic_schedule(pn_quic_conn_t *q)
 }
 
 /* quic_conn.c */
-ngtcp2_tstamp pn_quic_now(void);
 pn_quic_conn_t *pn_quic_conn_new(ev_loop_t *loop);
 void pn_quic_conn_free(pn_quic_conn_t *q);
 void pn_quic_settings(ngtcp2_settings *s, ngtcp2_transport_params *p, uint64_t handshake_ms, int server);
@@ -241,9 +242,12 @@ int pn_quic_recv(int fd, int max, pn_quic_pkt_cb fn, void *ctx);
  *  a datagram the kernel refuses otherwise counts as sent (lost). */
 size_t pn_quic_send(int fd, const uint8_t *b, size_t len, size_t seg, const struct sockaddr *to,
                     socklen_t tolen);
-/** The errno of the last refusal that says a connected (client) socket's path
- *  is broken (EPERM, ENETUNREACH, EADDRNOTAVAIL...) since the last call, or 0. */
-int pn_quic_send_broke(void);
+/** After a pump of <q>: a send refused since the last call in a way that says
+ *  a connected (client) socket's path is broken (EPERM, ENETUNREACH,
+ *  EADDRNOTAVAIL...) goes to <q>'s 'refused' hook (quic_dial.c: it moves). */
+void pn_quic_refused(pn_quic_conn_t *q);
+/** The monotonic clock in ngtcp2's unit (nanoseconds). */
+ngtcp2_tstamp pn_quic_now(void);
 /** Ask the kernel to coalesce the datagrams <fd> receives (UDP_GRO), where it can. */
 void pn_quic_gro(int fd);
 pn_quic_conn_t *pn_quic_srv_find(const pn_quic_srv_t *s, const uint8_t *b, size_t len);

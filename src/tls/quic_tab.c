@@ -11,6 +11,7 @@
 #include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static size_t
 cid_hash(const pn_quic_srv_t *s, const uint8_t *b, size_t len)
@@ -182,12 +183,21 @@ note_refusal(const struct sockaddr *to, int e)
         send_broke = e;
 }
 
-int
-pn_quic_send_broke(void)
+void
+pn_quic_refused(pn_quic_conn_t *q)
 {
     int e = send_broke;
     send_broke = 0;
-    return e;
+    if (e != 0 && q->refused != NULL)
+        q->refused(q, e);
+}
+
+ngtcp2_tstamp
+pn_quic_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (ngtcp2_tstamp)ts.tv_sec * NGTCP2_SECONDS + (ngtcp2_tstamp)ts.tv_nsec;
 }
 
 size_t

@@ -6,7 +6,7 @@
 - Backend            a Listener with a pluggable handler; stop() closes the listener and
                      every live connection, like a crashed backend
 - handlers           echo, id, digest (slow_digest), source, recorder, shut_first,
-                     tls_echo (TLS as server, then echo), paced_source
+                     tls_echo (TLS as server, then echo), paced_source, send_until_gone
 - UdpListener        a UDP socket read by a thread (the base of UdpEcho and of the limits
                      tests' PROXY receiver)
 - UdpEcho            a UDP echo server (counts what it received and sent)
@@ -188,6 +188,22 @@ def echo_handler(backend, conn):
             break
         conn.sendall(b)
     conn.shutdown(socket.SHUT_WR)
+
+
+def send_until_gone(backend, conn, limit=20.0):
+    """Send random blocks until the connection fails (<limit> s at most), then record
+    ("gone", when (monotonic), bytes sent, how it ended: the error's name)."""
+    conn.settimeout(1)
+    block, t0, n, end = os.urandom(1 << 16), time.monotonic(), 0, f"open after {limit:g} s"
+    while time.monotonic() - t0 < limit:
+        try:
+            n += conn.send(block)
+        except socket.timeout:
+            continue
+        except OSError as e:
+            end = type(e).__name__
+            break
+    backend.record(("gone", time.monotonic(), n, end))
 
 
 def id_handler(ident):
