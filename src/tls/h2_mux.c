@@ -56,14 +56,18 @@ h2_stream_free(pn_xprt_t *x)
     pn_h2_mux_t *m = st->m;
     if (!st->closed && m->inner != NULL) {
         /* Bytes received and not read: their room back to the windows. */
-        if (st->rlen > st->roff)
-            nghttp2_session_consume(m->s, st->sid, st->rlen - st->roff);
-        if (st->wr_eof && st->err == NULL && st->peer_eof && !st->eof_sent) {
-            /* Ended cleanly both ways: the bytes written and END_STREAM still
-             * leave; the stream is freed once they did (or the connection).
-             * One whose owner left before the peer's end (an error, a user's
-             * reset after its half-close) is reset below: the peer must not
-             * go on sending into a stream nobody reads. */
+        size_t unread = st->rlen - st->roff;
+        if (unread > 0)
+            nghttp2_session_consume(m->s, st->sid, unread);
+        if (st->wr_eof && st->err == NULL && unread == 0 && !(st->peer_eof && st->eof_sent)) {
+            /* Closed as a TCP socket closes with a FIN: its owner shut it for
+             * writing and left nothing unread. The bytes written and
+             * END_STREAM still leave; the stream is freed once the peer ends
+             * it too (or the connection). Should the peer send more, nobody
+             * reads it: the stream is reset then (on_data_chunk), as TCP
+             * answers data to a closed socket. One freed with bytes unread
+             * or after an error is reset below at once (a user's reset after
+             * its half-close, a relay cut short). */
             st->owned = 0;
             st->orphan = 1;
             free(st->rbuf);
@@ -264,6 +268,11 @@ on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t *dat
     if (st == NULL || st->err != NULL || st->refusal != NULL || st->orphan ||
         (!m->server && st->status != 200)) {
         nghttp2_session_consume(s, sid, len);   /* nobody reads it */
+        if (st != NULL && st->orphan && !st->orphan_rst && len > 0) {
+            /* Its owner is gone (h2_stream_free): the peer must stop now. */
+            st->orphan_rst = 1;
+            nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, sid, NGHTTP2_CANCEL);
+        }
         return 0;
     }
     if (st->roff > 0 && st->roff == st->rlen)

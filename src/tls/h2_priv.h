@@ -53,7 +53,7 @@ typedef struct pn_h2s {
     size_t wlen, woff;
     const char *err;                /* the stream failed */
     unsigned peer_eof : 1, closed : 1, wr_eof : 1, eof_sent : 1, deferred : 1, owned : 1,
-             end_told : 1, orphan : 1,
+             end_told : 1, orphan : 1, orphan_rst : 1,
              path_ok : 1, post : 1;   /* server: the request's :path and :method */
 } pn_h2s_t;
 

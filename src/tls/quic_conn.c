@@ -463,34 +463,35 @@ pn_quic_stream_destroy(pn_quics_t *st)
     pn_quic_unref(q);
 }
 
-/* ops->free. A stream whose exchange ended cleanly both ways (its owner
- * shut it for writing and read the peer's FIN) stays, an orphan, until its
- * last bytes and FIN are acknowledged (cb_stream_close). Any other is reset
- * both ways (RESET_STREAM, unless all its bytes and FIN were acknowledged,
- * and STOP_SENDING): its owner went away before the peer's end, on an error
- * (a user's reset after its half-close, a relay cut short) or a deadline, so
- * nobody would read what the peer still sends, and the peer must hear it now
- * (cb_stream_reset there fails its writer, as a TCP reset would) rather than
- * go on sending into a stream that drops its bytes. The bytes received and
- * not read give their room back to the connection's window (ngtcp2 gives
- * back only what it did not pass on). A reset stream stays too, an orphan
- * with nothing new to send, until ngtcp2 closes it: until its RESET_STREAM
- * leaves, ngtcp2 may send lost STREAM frames of it again, from its chunks. */
+/* ops->free, as a TCP socket closes. A stream whose owner shut it for
+ * writing and left nothing unread stays, an orphan, until its last bytes and
+ * FIN are acknowledged and the peer ended it (cb_stream_close); should the
+ * peer send more, nobody reads it, and the stream is reset then
+ * (pn_quic_stream_recv), as TCP answers data to a closed socket. Any other
+ * (bytes unread, an error, not shut) is reset both ways at once (RESET_STREAM,
+ * unless all its bytes and FIN were acknowledged, and STOP_SENDING): its
+ * owner went away before the peer's end (a user's reset after its half-close,
+ * a relay cut short, a deadline), and the peer must hear it now (cb_stream_reset
+ * there fails its writer, as a TCP reset would). The bytes received and not
+ * read give their room back to the connection's window. A reset stream stays
+ * too, an orphan with nothing new to send, until ngtcp2 closes it: until its
+ * RESET_STREAM leaves, ngtcp2 may send lost STREAM frames of it again. */
 static void
 stream_free(pn_xprt_t *x)
 {
     pn_quics_t *st = (pn_quics_t *)x;
     pn_quic_conn_t *q = st->q;
     st->owned = 0;
-    if (pn_bq_len(&st->r) > 0 && q->c != NULL && q->fault == NULL)
-        ngtcp2_conn_extend_max_offset(q->c, pn_bq_len(&st->r));
+    size_t unread = pn_bq_len(&st->r);
+    if (unread > 0 && q->c != NULL && q->fault == NULL)
+        ngtcp2_conn_extend_max_offset(q->c, unread);
     pn_bq_clear(&st->r);
     pn_quic_dgq_clear(&st->dgr);
     pn_quic_dgq_clear(&st->dgs);        /* the session is gone: its datagrams too */
     pn_list_del(&st->dsq);
     if (st->sid >= 0 && !st->closed && q->c != NULL && q->fault == NULL) {
-        if (st->wr_eof && st->err == NULL && st->peer_eof) {
-            st->orphan = 1;
+        if (st->wr_eof && st->err == NULL && unread == 0) {
+            st->orphan = 1;     /* more from the peer resets it (pn_quic_stream_recv) */
             q->norphans++;
             pn_quic_schedule(q);
             return;

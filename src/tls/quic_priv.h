@@ -116,7 +116,7 @@ typedef struct pn_quics {
     size_t unsent;
     const char *err;                /* the stream failed */
     unsigned peer_eof : 1, closed : 1, wr_eof : 1, fin_sent : 1, blocked : 1, owned : 1,
-             orphan : 1, known : 1, dg_on : 1;   /* known: the peer has the stream
+             orphan : 1, known : 1, dg_on : 1, orphan_rst : 1;   /* known: the peer has the stream
                                      * (its bytes were acknowledged, or it opened it); dg_on: the
                                      * owner takes datagrams (they count in ready()) */
 } pn_quics_t;

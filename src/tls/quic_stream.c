@@ -110,9 +110,15 @@ pn_quic_stream_recv(pn_quics_t *st, const uint8_t *data, size_t len, int fin)
             return -1;
         pn_bq_append(&st->r, data, len);
     } else if (len > 0 && st->q->c != NULL) {
-        /* Nobody reads (an orphan): the bytes are dropped, the window given back. */
+        /* Nobody reads (an orphan): the bytes are dropped, the window given
+         * back, and the peer told to stop (once; ngtcp2 allows it here). */
         ngtcp2_conn_extend_max_stream_offset(st->q->c, st->sid, len);
         ngtcp2_conn_extend_max_offset(st->q->c, len);
+        if (!st->orphan_rst) {
+            st->orphan_rst = 1;
+            ngtcp2_conn_shutdown_stream(st->q->c, st->sid, 0);
+            pn_quic_sendq_del(st);
+        }
     }
     if (st->owned)
         pn_xprt_wake(&st->base);
