@@ -62,15 +62,30 @@ struct relay_dir {
 
 #define PIPE_KEEP 64            /* empty pipes kept per thread for reuse */
 
+/* A splice from a socket into an empty pipe stops short of what was asked
+ * either because the socket's receive queue is empty or because the pipe's
+ * slots are all used (one per segment or page fragment, 16 by default, however
+ * few bytes each holds). Only a result under SHORT_PIECE bytes per slot is
+ * taken to say "drained": a pipe that filled with fewer bytes held segments
+ * under 256 bytes each, and guessing wrong then costs one loop turn (the
+ * readiness is level-triggered, see relay_pump), never a stall. */
+#define SHORT_PIECE 256
+#define PIPE_SLOTS_MAX 16       /* the kernel's default pipe; a pipe it would not grow keeps it */
+
 /* POSTERN_TCP_DATA_BUF_SIZE (relay_set_buf_size): bytes a splice moves at once
- * (the pipes' size), and a buffered read (at most a core/buf.h buffer). */
+ * (the pipes' size), and a buffered read (at most a core/buf.h buffer); a
+ * splice shorter than <splice_drained> (and than asked) emptied the socket. */
 static size_t pipe_size = PN_BUF_SIZE, read_size = PN_BUF_SIZE;
+static size_t splice_drained = PIPE_SLOTS_MAX * SHORT_PIECE;
 
 void
 relay_set_buf_size(size_t bytes)
 {
+    size_t slots = bytes / 4096;
     pipe_size = bytes;
     read_size = bytes < PN_BUF_SIZE ? bytes : PN_BUF_SIZE;
+    slots = slots < 1 ? 1 : slots > PIPE_SLOTS_MAX ? PIPE_SLOTS_MAX : slots;
+    splice_drained = slots * SHORT_PIECE;
 }
 
 static __thread int pipe_pool[PIPE_KEEP][2];
@@ -218,14 +233,30 @@ relay_abort(relay_t *r, const char *err)
     relay_end(r, err);
 }
 
-/* Move bytes of direction <di> until the source would block, the destination
- * would block, or PUMP_ROUNDS buffers went through. Return 1 when work may be
- * left that no fd readiness will announce (TLS bytes already decrypted). */
+/* Move bytes of direction <di> until the source would block or was drained,
+ * the destination would block, or PUMP_ROUNDS buffers went through. Return 1
+ * when work may be left that no fd readiness will announce (TLS bytes already
+ * decrypted).
+ *
+ * Drained: a read from a plain socket (raw TCP or a stream socket, fd >= 0)
+ * that returned less than asked emptied its receive queue (a recv() returns
+ * short only then; a splice, see SHORT_PIECE), so once its bytes are sent the
+ * direction waits for EV_RD instead of reading again only to get EAGAIN (2 of
+ * the 6 splices per request of a small HTTP exchange did). This cannot stall:
+ * the socket is watched level-triggered and persistent (core/ev.c registers
+ * EV_READ|EV_PERSIST without EV_ET; pn_xprt_watch, core/xprt.h), so bytes that
+ * arrived since, or were left, and an end of stream (read as 0 on the next
+ * step, then FLUSH as before) are reported at the next loop turn. Not for TLS
+ * (a read returns one record, short with more behind it, some perhaps inside
+ * OpenSSL where no readiness announces them) nor for transports without fd:
+ * those read until PN_AGAIN as before. */
 static int
 relay_pump(relay_t *r, int di)
 {
     struct relay_dir *d = &r->d[di];
     pn_xprt_t *src = r->x[di], *dst = r->x[1 - di];
+    int plain_src = src->ops->zero_copy && src->fd >= 0;
+    int drained = 0;            /* a short read of a plain socket emptied it */
 
     d->want_src = d->want_dst = 0;
     for (int round = 0; round < PUMP_ROUNDS; round++) {
@@ -280,6 +311,10 @@ relay_pump(relay_t *r, int di)
         }
         if (d->st == DIR_ST_DONE)
             return 0;
+        if (drained) {
+            d->want_src = EV_RD;        /* level-triggered: see above */
+            return 0;
+        }
         int piped = d->splice && (di != 0 || r->first == NULL);
         size_t room = piped ? pipe_size : read_size;
         if (r->limit != NULL) {
@@ -314,6 +349,7 @@ relay_pump(relay_t *r, int di)
                         log_debug("relay: zero-copy path in use (splice)");
                     }
                     d->in_pipe = (size_t)n;
+                    drained = (size_t)n < room && (size_t)n < splice_drained;
                     if (d->count && d->count_on_read)
                         *d->count += (uint64_t)n;
                     r->last_ms = pn_now_ms();
@@ -381,6 +417,7 @@ relay_pump(relay_t *r, int di)
             }
         }
         d->buf->end = (uint32_t)n;
+        drained = plain_src && (size_t)n < room;
         if (d->count && d->count_on_read)
             *d->count += (uint64_t)n;
         r->last_ms = pn_now_ms();
