@@ -152,6 +152,7 @@ struct relay {
     pn_bucket_t *limit;         /* borrowed, or NULL */
     relay_first_cb first;       /* NULL once the first bytes were judged */
     void *first_ctx;            /* borrowed */
+    int plain;                  /* both ends are plain sockets: a readiness names its direction */
     int retry_armed;            /* the pump armed the timer for a retry this step */
     ev_timer_t *timer;          /* owned: idle timeout and buffer-pool retries */
     ev_defer_t *defer;          /* owned: re-step (TLS pending data) and finishing */
@@ -197,7 +198,9 @@ relays_count(int delta)
     }
 }
 
-static void relay_step(relay_t *r);
+#define DIRS_ALL 3              /* relay_step: pump both directions (bit d: direction d) */
+
+static void relay_step(relay_t *r, int dirs);
 static void on_ready(pn_xprt_t *x, int ready, void *arg);
 
 static void
@@ -426,12 +429,16 @@ relay_pump(relay_t *r, int di)
     return 1;
 }
 
+/* Pump the directions in <dirs> (bit d: direction d), then watch for what
+ * both wait for. A direction left out keeps the wants of its last pump: it
+ * was stopped on them and nothing since concerned it. */
 static void
-relay_step(relay_t *r)
+relay_step(relay_t *r, int dirs)
 {
     int again = 0;
     for (int di = 0; di < 2 && !r->ending; di++)
-        again |= relay_pump(r, di);
+        if (dirs & (1 << di))
+            again |= relay_pump(r, di);
     if (r->ending)
         return;
     if (r->d[0].st == DIR_ST_DONE && r->d[1].st == DIR_ST_DONE) {
@@ -449,10 +456,23 @@ relay_step(relay_t *r)
         ev_defer_schedule(r->defer);
 }
 
+/* A readiness of side s. Between two plain sockets it concerns only the
+ * direction that reads s (EV_RD) and the one that writes s (EV_WR): the other
+ * would read only to get EAGAIN (once per request and direction of a small
+ * exchange, where the request is read in one step and the answer in another).
+ * The watch is level-triggered, so a readiness of the other side comes by
+ * itself. With TLS (reading may need the socket writable, writing readable,
+ * records wait inside OpenSSL) or a stream without fd, both are pumped. */
 static void
 on_ready(pn_xprt_t *x, int ready, void *arg)
 {
-    relay_step(arg);
+    relay_t *r = arg;
+    int s = x == r->x[1];
+    if (!r->plain) {
+        relay_step(r, DIRS_ALL);
+        return;
+    }
+    relay_step(r, ((ready & EV_RD) ? 1 << s : 0) | ((ready & EV_WR) ? 1 << (1 - s) : 0));
 }
 
 static void
@@ -460,7 +480,7 @@ on_defer(void *arg)
 {
     relay_t *r = arg;
     if (!r->ending) {
-        relay_step(r);
+        relay_step(r, DIRS_ALL);
         return;
     }
     relay_done_cb cb = r->cb;
@@ -487,7 +507,7 @@ on_timer(ev_timer_t *t, void *arg)
     /* A retry (rate limit, buffer pool) or an early idle check: step. When the
      * step armed a retry, that comes first and checks idleness in turn. */
     r->retry_armed = 0;
-    relay_step(r);
+    relay_step(r, DIRS_ALL);
     if (r->ending || r->retry_armed || r->idle_ms == 0)
         return EV_TIMER_STOP;
     uint64_t left = r->idle_ms - (pn_now_ms() - r->last_ms);
@@ -512,6 +532,8 @@ relay_new(ev_loop_t *loop, pn_xprt_t *entry, pn_xprt_t *exit_, const relay_opts_
     /* splice() needs a socket at both ends carrying the bytes as they are. */
     int zc = entry->ops->zero_copy && exit_->ops->zero_copy && entry->fd >= 0 &&
              exit_->fd >= 0 && splice_allowed();
+    r->plain = entry->ops->zero_copy && exit_->ops->zero_copy && entry->fd >= 0 &&
+               exit_->fd >= 0;
     for (int di = 0; di < 2; di++) {
         r->d[di].splice = zc;
         r->d[di].pipe[0] = r->d[di].pipe[1] = -1;
@@ -550,7 +572,7 @@ relay_new(ev_loop_t *loop, pn_xprt_t *entry, pn_xprt_t *exit_, const relay_opts_
     }
     if (r->idle_ms != 0)
         ev_timer_arm(r->timer, r->idle_ms);
-    relay_step(r);
+    relay_step(r, DIRS_ALL);
     return r;
 }
 
