@@ -5,7 +5,10 @@
  * (pn_xprt_watch: an ev_io for a socket, a wake for a stream without fd). Any
  * readiness on either side runs relay_step(): with TLS, reading may need the
  * socket writable (and writing readable), so the direction a readiness serves
- * cannot be told from the event alone, and pumping both is cheap.
+ * cannot be told from the event alone, and both are pumped; between two plain
+ * sockets it can (on_ready), and only that direction is. A direction reads
+ * until EAGAIN, or, from a plain socket, until a short read says the socket
+ * is drained (relay_pump).
  *
  *   side 0 (entry) --dir 0 (rx)--> side 1 (exit)
  *   side 0 (entry) <--dir 1 (tx)-- side 1 (exit)
