@@ -10,6 +10,10 @@ Modes (one h2load -c1 -m100 run against the path):
          --requests requests (strace slows them: counts, not times)
   perf   perf record -g on the hub and the agent for --seconds; the reports are
          perf-hub.data and perf-agent.data in --out
+  tally  system calls per request as count does, from the kernel's tracepoints (perf stat:
+         all calls, splice, recvfrom and those of them that said EAGAIN, epoll_wait),
+         which, unlike strace, does not stop the process at each call and so leaves the
+         interleaving of the processes (what one read finds) as it is without tracing
 
     python3 bench/hub_h2_cost.py --postern build/postern [--path hub|haproxy|nginx]
                                  [--mode cpu|count|perf] [--size 1k|64k]
@@ -45,11 +49,33 @@ def snap():
     return out
 
 
+# tally mode: (name, perf event, extra perf arguments), in perf stat's output order.
+TALLY = [("all", "raw_syscalls:sys_enter"),
+         ("splice", "syscalls:sys_exit_splice"),
+         ("splice EAGAIN", "syscalls:sys_exit_splice", "--filter", "ret == -11"),
+         ("recvfrom", "syscalls:sys_exit_recvfrom"),
+         ("recvfrom EAGAIN", "syscalls:sys_exit_recvfrom", "--filter", "ret == -11"),
+         ("sendto", "syscalls:sys_exit_sendto"),
+         ("epoll_wait", "syscalls:sys_exit_epoll_wait")]
+
+
+def tally_read(path, requests):
+    """perf stat -x , output: 'name n.nn, ...' per request, in TALLY's order."""
+    counts = []
+    with open(path) as fh:
+        for line in fh:
+            f = line.strip().split(",")
+            if len(f) > 2 and f[2] and not line.startswith("#"):
+                counts.append(f[0])
+    return ", ".join(f"{e[0]} {int(c) / requests:.2f}" if c.isdigit() else f"{e[0]} {c}"
+                     for e, c in zip(TALLY, counts))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--postern", default=os.path.join(hb.HERE, "..", "build", "postern"))
     ap.add_argument("--path", choices=("hub", "haproxy", "nginx"), default="hub")
-    ap.add_argument("--mode", choices=("cpu", "count", "perf"), default="cpu")
+    ap.add_argument("--mode", choices=("cpu", "count", "perf", "tally"), default="cpu")
     ap.add_argument("--size", choices=[s for s, _ in hb.SIZES], default="1k")
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--requests", type=int, default=20000)
@@ -94,19 +120,25 @@ def main():
         cmd = {"count": lambda lbl, pid: ["strace", "-f", "-c", "-o", os.path.join(a.out, f"strace-{lbl}.txt"),
                                           "-p", str(pid)],
                "perf": lambda lbl, pid: ["perf", "record", "-g", "-o", os.path.join(a.out, f"perf-{lbl}.data"),
-                                         "-p", str(pid), "--", "sleep", str(a.seconds)]}[a.mode]
+                                         "-p", str(pid), "--", "sleep", str(a.seconds)],
+               "tally": lambda lbl, pid: ["perf", "stat", "-x", ",", "-o", os.path.join(a.out, f"tally-{lbl}.csv"),
+                                          "-p", str(pid)] + [w for e in TALLY for w in ("-e", e[1]) + e[2:]]}[a.mode]
         for label, pid in named:
             tools.append(subprocess.Popen(cmd(label, pid), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         time.sleep(1)
-        run = h2 + (["-n", str(a.requests)] if a.mode == "count" else ["-D", str(a.seconds)]) + [url]
+        run = h2 + (["-n", str(a.requests)] if a.mode in ("count", "tally") else ["-D", str(a.seconds)]) + [url]
         r = subprocess.run(run, capture_output=True, text=True, timeout=a.seconds + 120)
         print("\n".join(line for line in r.stdout.splitlines() if "requests:" in line or "finished" in line))
         time.sleep(0.5)
-        if a.mode == "count":
+        if a.mode in ("count", "tally"):
             for t in tools:
                 t.send_signal(signal.SIGINT)
         for t in tools:
             t.wait(timeout=60)
+        if a.mode == "tally":
+            for label, _ in named:
+                print(f"{label}: calls per request: " + tally_read(os.path.join(a.out, f"tally-{label}.csv"), a.requests))
+            return
         print(f"wrote {'strace' if a.mode == 'count' else 'perf'}-<process>.* in {a.out}")
     finally:
         for t in tools:

@@ -5,7 +5,10 @@
  * (pn_xprt_watch: an ev_io for a socket, a wake for a stream without fd). Any
  * readiness on either side runs relay_step(): with TLS, reading may need the
  * socket writable (and writing readable), so the direction a readiness serves
- * cannot be told from the event alone, and pumping both is cheap.
+ * cannot be told from the event alone, and both are pumped; between two plain
+ * sockets it can (on_ready), and only that direction is. A direction reads
+ * until EAGAIN, or, from a plain socket, until a short read says the socket
+ * is drained (relay_pump).
  *
  *   side 0 (entry) --dir 0 (rx)--> side 1 (exit)
  *   side 0 (entry) <--dir 1 (tx)-- side 1 (exit)
@@ -62,15 +65,30 @@ struct relay_dir {
 
 #define PIPE_KEEP 64            /* empty pipes kept per thread for reuse */
 
+/* A splice from a socket into an empty pipe stops short of what was asked
+ * either because the socket's receive queue is empty or because the pipe's
+ * slots are all used (one per segment or page fragment, 16 by default, however
+ * few bytes each holds). Only a result under SHORT_PIECE bytes per slot is
+ * taken to say "drained": a pipe that filled with fewer bytes held segments
+ * under 256 bytes each, and guessing wrong then costs one loop turn (the
+ * readiness is level-triggered, see relay_pump), never a stall. */
+#define SHORT_PIECE 256
+#define PIPE_SLOTS_MAX 16       /* the kernel's default pipe; a pipe it would not grow keeps it */
+
 /* POSTERN_TCP_DATA_BUF_SIZE (relay_set_buf_size): bytes a splice moves at once
- * (the pipes' size), and a buffered read (at most a core/buf.h buffer). */
+ * (the pipes' size), and a buffered read (at most a core/buf.h buffer); a
+ * splice shorter than <splice_drained> (and than asked) emptied the socket. */
 static size_t pipe_size = PN_BUF_SIZE, read_size = PN_BUF_SIZE;
+static size_t splice_drained = PIPE_SLOTS_MAX * SHORT_PIECE;
 
 void
 relay_set_buf_size(size_t bytes)
 {
+    size_t slots = bytes / 4096;
     pipe_size = bytes;
     read_size = bytes < PN_BUF_SIZE ? bytes : PN_BUF_SIZE;
+    slots = slots < 1 ? 1 : slots > PIPE_SLOTS_MAX ? PIPE_SLOTS_MAX : slots;
+    splice_drained = slots * SHORT_PIECE;
 }
 
 static __thread int pipe_pool[PIPE_KEEP][2];
@@ -137,6 +155,7 @@ struct relay {
     pn_bucket_t *limit;         /* borrowed, or NULL */
     relay_first_cb first;       /* NULL once the first bytes were judged */
     void *first_ctx;            /* borrowed */
+    int plain;                  /* both ends are plain sockets: a readiness names its direction */
     int retry_armed;            /* the pump armed the timer for a retry this step */
     ev_timer_t *timer;          /* owned: idle timeout and buffer-pool retries */
     ev_defer_t *defer;          /* owned: re-step (TLS pending data) and finishing */
@@ -182,7 +201,9 @@ relays_count(int delta)
     }
 }
 
-static void relay_step(relay_t *r);
+#define DIRS_ALL 3              /* relay_step: pump both directions (bit d: direction d) */
+
+static void relay_step(relay_t *r, int dirs);
 static void on_ready(pn_xprt_t *x, int ready, void *arg);
 
 static void
@@ -218,14 +239,30 @@ relay_abort(relay_t *r, const char *err)
     relay_end(r, err);
 }
 
-/* Move bytes of direction <di> until the source would block, the destination
- * would block, or PUMP_ROUNDS buffers went through. Return 1 when work may be
- * left that no fd readiness will announce (TLS bytes already decrypted). */
+/* Move bytes of direction <di> until the source would block or was drained,
+ * the destination would block, or PUMP_ROUNDS buffers went through. Return 1
+ * when work may be left that no fd readiness will announce (TLS bytes already
+ * decrypted).
+ *
+ * Drained: a read from a plain socket (raw TCP or a stream socket, fd >= 0)
+ * that returned less than asked emptied its receive queue (a recv() returns
+ * short only then; a splice, see SHORT_PIECE), so once its bytes are sent the
+ * direction waits for EV_RD instead of reading again only to get EAGAIN (2 of
+ * the 6 splices per request of a small HTTP exchange did). This cannot stall:
+ * the socket is watched level-triggered and persistent (core/ev.c registers
+ * EV_READ|EV_PERSIST without EV_ET; pn_xprt_watch, core/xprt.h), so bytes that
+ * arrived since, or were left, and an end of stream (read as 0 on the next
+ * step, then FLUSH as before) are reported at the next loop turn. Not for TLS
+ * (a read returns one record, short with more behind it, some perhaps inside
+ * OpenSSL where no readiness announces them) nor for transports without fd:
+ * those read until PN_AGAIN as before. */
 static int
 relay_pump(relay_t *r, int di)
 {
     struct relay_dir *d = &r->d[di];
     pn_xprt_t *src = r->x[di], *dst = r->x[1 - di];
+    int plain_src = src->ops->zero_copy && src->fd >= 0;
+    int drained = 0;            /* a short read of a plain socket emptied it */
 
     d->want_src = d->want_dst = 0;
     for (int round = 0; round < PUMP_ROUNDS; round++) {
@@ -280,6 +317,10 @@ relay_pump(relay_t *r, int di)
         }
         if (d->st == DIR_ST_DONE)
             return 0;
+        if (drained) {
+            d->want_src = EV_RD;        /* level-triggered: see above */
+            return 0;
+        }
         int piped = d->splice && (di != 0 || r->first == NULL);
         size_t room = piped ? pipe_size : read_size;
         if (r->limit != NULL) {
@@ -314,6 +355,7 @@ relay_pump(relay_t *r, int di)
                         log_debug("relay: zero-copy path in use (splice)");
                     }
                     d->in_pipe = (size_t)n;
+                    drained = (size_t)n < room && (size_t)n < splice_drained;
                     if (d->count && d->count_on_read)
                         *d->count += (uint64_t)n;
                     r->last_ms = pn_now_ms();
@@ -381,6 +423,7 @@ relay_pump(relay_t *r, int di)
             }
         }
         d->buf->end = (uint32_t)n;
+        drained = plain_src && (size_t)n < room;
         if (d->count && d->count_on_read)
             *d->count += (uint64_t)n;
         r->last_ms = pn_now_ms();
@@ -389,12 +432,16 @@ relay_pump(relay_t *r, int di)
     return 1;
 }
 
+/* Pump the directions in <dirs> (bit d: direction d), then watch for what
+ * both wait for. A direction left out keeps the wants of its last pump: it
+ * was stopped on them and nothing since concerned it. */
 static void
-relay_step(relay_t *r)
+relay_step(relay_t *r, int dirs)
 {
     int again = 0;
     for (int di = 0; di < 2 && !r->ending; di++)
-        again |= relay_pump(r, di);
+        if (dirs & (1 << di))
+            again |= relay_pump(r, di);
     if (r->ending)
         return;
     if (r->d[0].st == DIR_ST_DONE && r->d[1].st == DIR_ST_DONE) {
@@ -412,10 +459,23 @@ relay_step(relay_t *r)
         ev_defer_schedule(r->defer);
 }
 
+/* A readiness of side s. Between two plain sockets it concerns only the
+ * direction that reads s (EV_RD) and the one that writes s (EV_WR): the other
+ * would read only to get EAGAIN (once per request and direction of a small
+ * exchange, where the request is read in one step and the answer in another).
+ * The watch is level-triggered, so a readiness of the other side comes by
+ * itself. With TLS (reading may need the socket writable, writing readable,
+ * records wait inside OpenSSL) or a stream without fd, both are pumped. */
 static void
 on_ready(pn_xprt_t *x, int ready, void *arg)
 {
-    relay_step(arg);
+    relay_t *r = arg;
+    int s = x == r->x[1];
+    if (!r->plain) {
+        relay_step(r, DIRS_ALL);
+        return;
+    }
+    relay_step(r, ((ready & EV_RD) ? 1 << s : 0) | ((ready & EV_WR) ? 1 << (1 - s) : 0));
 }
 
 static void
@@ -423,7 +483,7 @@ on_defer(void *arg)
 {
     relay_t *r = arg;
     if (!r->ending) {
-        relay_step(r);
+        relay_step(r, DIRS_ALL);
         return;
     }
     relay_done_cb cb = r->cb;
@@ -450,7 +510,7 @@ on_timer(ev_timer_t *t, void *arg)
     /* A retry (rate limit, buffer pool) or an early idle check: step. When the
      * step armed a retry, that comes first and checks idleness in turn. */
     r->retry_armed = 0;
-    relay_step(r);
+    relay_step(r, DIRS_ALL);
     if (r->ending || r->retry_armed || r->idle_ms == 0)
         return EV_TIMER_STOP;
     uint64_t left = r->idle_ms - (pn_now_ms() - r->last_ms);
@@ -475,6 +535,8 @@ relay_new(ev_loop_t *loop, pn_xprt_t *entry, pn_xprt_t *exit_, const relay_opts_
     /* splice() needs a socket at both ends carrying the bytes as they are. */
     int zc = entry->ops->zero_copy && exit_->ops->zero_copy && entry->fd >= 0 &&
              exit_->fd >= 0 && splice_allowed();
+    r->plain = entry->ops->zero_copy && exit_->ops->zero_copy && entry->fd >= 0 &&
+               exit_->fd >= 0;
     for (int di = 0; di < 2; di++) {
         r->d[di].splice = zc;
         r->d[di].pipe[0] = r->d[di].pipe[1] = -1;
@@ -513,7 +575,7 @@ relay_new(ev_loop_t *loop, pn_xprt_t *entry, pn_xprt_t *exit_, const relay_opts_
     }
     if (r->idle_ms != 0)
         ev_timer_arm(r->timer, r->idle_ms);
-    relay_step(r);
+    relay_step(r, DIRS_ALL);
     return r;
 }
 
