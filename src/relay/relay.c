@@ -248,7 +248,7 @@ relay_abort(relay_t *r, const char *err)
  * that returned less than asked emptied its receive queue (a recv() returns
  * short only then; a splice, see SHORT_PIECE), so once its bytes are sent the
  * direction waits for EV_RD instead of reading again only to get EAGAIN (2 of
- * the 6 splices per request of a small HTTP exchange did). This cannot stall:
+ * the 8 splices per request of a small HTTP exchange did). This cannot stall:
  * the socket is watched level-triggered and persistent (core/ev.c registers
  * EV_READ|EV_PERSIST without EV_ET; pn_xprt_watch, core/xprt.h), so bytes that
  * arrived since, or were left, and an end of stream (read as 0 on the next
