@@ -24,6 +24,10 @@ Writes a markdown table to stdout and to bench/results/cluster-<date>.md (git-ig
     python3 bench/cluster_bench.py [--quick] [--registry] [--routes 20000] [--mib 256] [--postern build/postern]
 
 --registry: the registry figures (3) only, not the forwarding ones (1, 2).
+--hubs N (N >= 2): the claiming agents of figure 3 are spread over N - 1 hubs (A, then C,
+D, ... of their own, on the same Redis), round robin, so the claims run on several hubs at
+once; B holds none of them and is the hub restarted. RSS per route is given per claiming
+hub (its growth / the routes it holds).
 """
 import argparse
 import hashlib
@@ -68,6 +72,12 @@ ENV = {"POSTERN_REPORT_INTERVAL": "1s", "POSTERN_CLUSTER_TTL": "3s"}
 
 def rss_kib(pid):
     return compare.status_kib(pid, "VmRSS")
+
+
+def redis_routes(port):
+    """The route keys (pn:r:*) Redis holds."""
+    out = os.popen(f"redis-cli -p {port} --scan --pattern 'pn:r:*' | wc -l").read()
+    return int(out.strip() or 0)
 
 
 def redis_used(port):
@@ -172,6 +182,7 @@ def main():
     ap.add_argument("--registry", action="store_true", help="the registry figures only")
     ap.add_argument("--routes", type=int, default=20000)
     ap.add_argument("--mib", type=int, default=256)
+    ap.add_argument("--hubs", type=int, default=2, help="hubs in all (the claims on all but B)")
     ap.add_argument("--postern", default=os.path.join(HERE, "..", "build", "postern"))
     ARGS = ap.parse_args()
     if ARGS.quick:
@@ -210,17 +221,27 @@ def main():
             forwarding(rows, runs, secs)
         # registry at scale
         # agents of at most 5000 routes each (a routes file is at most 1 MiB), all at once
-        rss0, mem0 = rss_kib(a.pid), redis_used(rport)
+        claimers = [a]
+        for j in range(max(ARGS.hubs, 2) - 2):
+            h = hub(procs, tmp, f"hub-{chr(ord('c') + j)}", rport, f"127.0.1.{3 + j}")
+            roots.append(h.pid)
+            claimers.append(h)
+        held = [0] * len(claimers)
+        rss0 = [rss_kib(h.pid) for h in claimers]
+        rss_b0 = rss_kib(b.pid)
+        mem0 = redis_used(rport)
         logs = []
         t0 = time.time()
         for k in range(0, ARGS.routes, 5000):
+            j = (k // 5000) % len(claimers)
+            held[j] += min(k + 5000, ARGS.routes) - k
             routes = [{"type": "http", "local": f"127.0.0.1:{echo_port}", "host": f"r{i}"}
                       for i in range(k, min(k + 5000, ARGS.routes))]
             rfile = os.path.join(tmp, f"routes-{k}.json")
             with open(rfile, "w") as fh:
                 json.dump({"routes": routes}, fh)
             logs.append(os.path.join(tmp, f"scale-agent-{k}.log"))
-            sa = start(procs, [ARGS.postern, f"agent://{TOKEN}@127.0.0.1:{a.ctl}?config={rfile}&min=4"],
+            sa = start(procs, [ARGS.postern, f"agent://{TOKEN}@127.0.0.1:{claimers[j].ctl}?config={rfile}&min=4"],
                        logs[-1], ENV)
             roots.append(sa.pid)
         end = time.time() + 600
@@ -234,10 +255,24 @@ def main():
             time.sleep(0.05)
         dt = time.time() - t0
         time.sleep(1)
-        rss1, mem1 = rss_kib(a.pid), redis_used(rport)
-        rows.append((f"{ARGS.routes} claims{'' if done else ' (NOT all registered)'}: claims/s", None,
-                     ARGS.routes / dt))
-        rows.append(("hub A RSS per route, bytes", None, (rss1 - rss0) * 1024 / ARGS.routes))
+        mem1 = redis_used(rport)
+        rows.append(("route keys in Redis once every agent registered (tcp routes included)", None,
+                     redis_routes(rport)))
+        where = f" on {len(claimers)} hubs" if len(claimers) > 1 else ""
+        rows.append((f"{ARGS.routes} claims{where}{'' if done else ' (NOT all registered)'}: claims/s",
+                     None, ARGS.routes / dt))
+        # B claims nothing: its growth is the cache of the others' routes, per route
+        cached = (rss_kib(b.pid) - rss_b0) * 1024 / ARGS.routes
+        rows.append(("hub B RSS growth per cached route (it holds none), bytes", None, cached))
+        for j, h in enumerate(claimers):
+            name = "A" if j == 0 else chr(ord("C") + j - 1)
+            grown = (rss_kib(h.pid) - rss0[j]) * 1024
+            rows.append((f"hub {name} RSS growth / the routes it holds ({held[j]}), bytes", None,
+                         grown / max(held[j], 1)))
+            if len(claimers) > 1:
+                rows.append((f"hub {name}, less the cache of the others' routes at B's rate, bytes "
+                             "per route it holds", None,
+                             (grown - (ARGS.routes - held[j]) * cached) / max(held[j], 1)))
         rows.append(("Redis used_memory per route, bytes", None, (mem1 - mem0) / ARGS.routes))
         # B restarted: its cache rebuilt
         blog = os.path.join(tmp, "hub-b.log")
@@ -257,6 +292,10 @@ def main():
             time.sleep(0.05)
         rows.append(("hub B restarted: cache holds every route after, s (state lines every 1 s)", None,
                      rebuilt if rebuilt is not None else float("nan")))
+        if rebuilt is None:
+            st = last_state(blog)
+            print(f"hub B after 120 s: {st['cluster']['remote_routes'] if st else 'no state line'}"
+                  f" remote routes; Redis holds {redis_routes(rport)} route keys", file=sys.stderr)
         rows.append(("hub B RSS with the cache, KiB", None, rss_kib(b2.pid)))
         p50, p99 = lookups(b.http, 200 if ARGS.quick else 2000)
         rows.append(("unknown host on B (404, no Redis on the path): p50 ms", None, p50))
