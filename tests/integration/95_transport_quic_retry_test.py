@@ -38,8 +38,8 @@ import time
 
 import pytest
 
-pytest.importorskip("cryptography")
-
+# tests/harness/quic_wire.py needs python3-cryptography (scripts/deps.sh installs it): a
+# machine without it fails here rather than skipping the file.
 from harness.netns import LossyPath, path_available  # noqa: E402
 from harness.procs import require_tool, stop_process  # noqa: E402
 from harness.quic_wire import (INITIAL, RETRY, client_initial,  # noqa: E402
