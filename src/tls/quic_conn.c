@@ -222,6 +222,7 @@ pn_quic_callbacks(ngtcp2_callbacks *cb, int server)
     cb->stream_stop_sending = cb_stop_sending;
     cb->extend_max_stream_data = cb_extend_stream_data;
     cb->recv_datagram = pn_quic_cb_recv_datagram;
+    cb->recv_stateless_reset = pn_quic_cb_stateless_reset;     /* quic_gate.c */
 }
 
 /* The settings and transport parameters both ends use (quic.h says why). */

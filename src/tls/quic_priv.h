@@ -277,6 +277,9 @@ void pn_quic_gate_version(pn_quic_srv_t *s, const ngtcp2_version_cid *vc, size_t
 /** A short-header datagram of <n> bytes to an unknown id: a stateless reset. */
 void pn_quic_gate_reset(pn_quic_srv_t *s, const ngtcp2_version_cid *vc, size_t n,
                         const struct sockaddr *from, socklen_t flen);
+/** ngtcp2's recv_stateless_reset: a client's connection was reset by a server
+ *  that no longer knows it (restarted, or moved): said in the log. */
+int pn_quic_cb_stateless_reset(ngtcp2_conn *c, const ngtcp2_pkt_stateless_reset *sr, void *ud);
 
 /* quic_tls.c */
 /** The certificate and key <c> serves now (NULL: a new self-signed pair) into <cred>; 0 or -1. */
