@@ -15,19 +15,6 @@
 #define SRV_CONNS_MAX 4096          /* connections (handshaking or not) one port holds */
 #define SRV_HANDSHAKES_PER_SOURCE 64    /* handshakes in progress from one source address */
 
-/* Whether <a> and <b> are the same host (the port aside). */
-static int
-same_host(const struct sockaddr_storage *a, const struct sockaddr *b)
-{
-    if (a->ss_family != b->sa_family)
-        return 0;
-    if (b->sa_family == AF_INET)
-        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-    return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-                  &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
-}
-
 /* Room for one more connection from <from>: under the port's cap, and under the
  * cap of handshakes in progress from its address (as tunnel/guard.h for TCP; a
  * hub's agents behind one NAT are many once established). */
@@ -39,7 +26,8 @@ admit(const pn_quic_srv_t *s, const struct sockaddr *from)
     int n = 0;
     for (const pn_list_t *l = s->conns.next; l != &s->conns; l = l->next) {
         const pn_quic_conn_t *q = pn_container_of(l, pn_quic_conn_t, srv_node);
-        if (!q->handshake_done && same_host(&q->remote, from) && ++n >= SRV_HANDSHAKES_PER_SOURCE)
+        if (!q->handshake_done && pn_quic_same_host(&q->remote, from) &&
+            ++n >= SRV_HANDSHAKES_PER_SOURCE)
             return 0;
     }
     return 1;
