@@ -464,13 +464,17 @@ def test_a_refused_send_moves_the_client_to_a_new_port(backends):
         path.teardown()
 
 
-def test_a_new_preferred_local_address_moves_the_client_with_path_validation(backends):
+@pytest.mark.parametrize("way_back", [True, False])
+def test_a_new_preferred_local_address_moves_the_client_with_path_validation(way_back,
+                                                                             backends):
     """Client and server in two network namespaces (harness/netns.py, no loss). Mid-upload
     the client's namespace gains a second address and its route to the server names it as
     the source, while the first address still works: the client sees it (netlink),
     validates a path from the new address (PATH_CHALLENGE, the old path carrying the
     upload meanwhile), then moves there; the upload arrives whole, with no stall, and the
-    client's one UDP socket is bound to the new address."""
+    client's one UDP socket is bound to the new address. Without a route back to the new
+    address in the server's namespace (way_back=False) the validation fails: the client
+    says so and stays on its first address, the upload whole all the same."""
     path_available()
     path = LossyPath(tag="qaddr", loss=0)
     path.setup()
@@ -492,7 +496,8 @@ def test_a_new_preferred_local_address_moves_the_client_with_path_validation(bac
         with s:
             for i, block in enumerate(bulk.blocks()):
                 if i == bulk.mib // 4:
-                    path.ip("a", "route", "add", new + "/32", "dev", path.dev["a"])
+                    if way_back:
+                        path.ip("a", "route", "add", new + "/32", "dev", path.dev["a"])
                     path.ip("b", "addr", "add", new + "/32", "dev", path.dev["b"])
                     path.ip("b", "route", "replace", a + "/32", "dev", path.dev["b"], "src", new)
                     t_change = time.monotonic()
@@ -508,6 +513,14 @@ def test_a_new_preferred_local_address_moves_the_client_with_path_validation(bac
                                 r"(\S+) udp port \d+ \(was (\S+) udp", timeout=5)
         assert (m.group(1), m.group(2)) == (new, old), m.string
         t_seen = m.string[:23]
+        if not way_back:
+            m = client.wait_for_log(r"the new path from (\S+) udp port \d+ did not validate",
+                                    timeout=15)
+            assert m.group(1) == new, m.string
+            assert client_udp() == before
+            assert "moved to" not in client.output() and max(gaps) < 2.0, max(gaps)
+            print(f"change seen {t_seen}, validation failed {m.string[:23]}")
+            return
         m = client.wait_for_log(r"quic: the connection moved to udp port (\d+) from (\S+) udp "
                                 r"port \d+ \(path validated\)", timeout=5)
         assert m.group(2) == new, m.string
