@@ -313,6 +313,7 @@ pn_quic_conn_free(pn_quic_conn_t *q)
         ngtcp2_conn_del(q->c);
     if (q->tls != NULL)
         gnutls_deinit(q->tls);
+    pn_quic_cred_unref(q->scred);   /* after the session that used them (quic_srv.c) */
     if (q->cred != NULL)
         gnutls_certificate_free_credentials(q->cred);
     if (q->path_free != NULL)

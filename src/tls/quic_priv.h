@@ -19,6 +19,7 @@
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define QUIC_PKT_MAX 1452           /* the largest UDP payload sent */
@@ -92,6 +93,7 @@ struct pn_quic_conn {
     struct sockaddr_storage held_to, held_from;     /* the batch's path */
     socklen_t held_tolen, held_fromlen;
     struct pn_quic_path *path;      /* client, owned: its local address watch (quic_path.c) */
+    struct pn_quic_cred *scred;     /* server: a reference to the credentials of its session */
     void (*path_free)(pn_quic_conn_t *q);   /* frees <path> */
     int pfd;                        /* client: the socket of a path being validated, while */
     struct sockaddr_storage plocal; /* <pllen> > 0; its local address (quic_path.c) */
@@ -143,7 +145,10 @@ struct pn_quic_srv {
     ev_io_t *io;                    /* owned */
     struct sockaddr_storage local;
     socklen_t llen;
-    gnutls_certificate_credentials_t cred;  /* owned */
+    gnutls_certificate_credentials_t cred;  /* qcred's: what new connections' sessions get */
+    struct pn_quic_cred *qcred;     /* a reference: the credentials now */
+    pn_tls_ctx_t *cert;             /* borrowed: their source (tls=2: files, reloaded) */
+    unsigned cert_gen;              /* its reloads when qcred was made */
     uint64_t handshake_ms;
     pn_quic_stream_cb cb;
     void *ctx;                      /* borrowed */
@@ -162,6 +167,31 @@ struct pn_quic_srv {
         int always;                 /* Retry every new Initial (tests, fuzzer) */
     } gate;
 };
+
+/* A listener's certificate credentials, shared by the GnuTLS sessions made
+ * with them: a reload of the files (quic_srv.c) makes new ones, the old go
+ * with the last connection that uses them. */
+typedef struct pn_quic_cred {
+    gnutls_certificate_credentials_t c;     /* owned */
+    int refs;
+} pn_quic_cred_t;
+
+static inline pn_quic_cred_t *
+pn_quic_cred_ref(pn_quic_cred_t *k)
+{
+    if (k != NULL)
+        k->refs++;
+    return k;
+}
+
+static inline void
+pn_quic_cred_unref(pn_quic_cred_t *k)
+{
+    if (k != NULL && --k->refs == 0) {
+        gnutls_certificate_free_credentials(k->c);
+        free(k);
+    }
+}
 
 /** Whether <a> and <b> are the same host (the port aside). */
 static inline int

@@ -31,13 +31,13 @@ import time
 import pytest
 
 from conftest import connect, curl, digest_handler, echo_handler, recv_all
-from harness.certs import CertFactory
+from harness.certs import CertFactory, live_pair, swap_pair
 from harness.procs import require_tool, stop_process
 from hub_util import Route, account, hubstack, port_block  # noqa: F401 - fixture
 from quic_util import UdpRelay
 from transport_util import bulk_each_way, half_close_digest, kill9_either_end_and_recover, \
     udp_sizes_cross, wait_echo_route
-from tunnel_util import (Pattern, concurrent_echo, relays, tunnel, upload_pattern,  # noqa: F401
+from tunnel_util import (Pattern, concurrent_echo, kill9, relays, tunnel, upload_pattern,  # noqa: F401
                          wait_checkpoint)
 from udp_util import udp_backends  # noqa: F401 - fixture
 
@@ -414,3 +414,31 @@ def test_a_restarted_hub_resets_the_agents_old_quic_connection(key, hubstack, re
               "after the switch")
     finally:
         udp.close()
+
+
+def test_tls2_certificate_files_reloaded_for_new_quic_connections(tunnel, echo_backend, certs,
+                                                                   tmp_path):
+    """tls=2 with type=1: the certificate files replaced on disk (by another CA's pair)
+    are served to the next new QUIC connection, as type=0 serves them to the next TLS
+    connection (checked at most once a reload interval); the connection made before
+    keeps its certificate and goes on. A new client that trusts only the new CA connects
+    and carries data (the files read at start only, its handshake would fail)."""
+    second = CertFactory(tmp_path / "ca2")
+    crt2, key2 = second.leaf("server2", 3)
+    live = live_pair(tmp_path / "live", certs[1], certs[2])
+    t = tunnel("reverse", echo_backend.port,
+               server_params=f"type=1&tls=2&crt={live[0]}&key={live[1]}",
+               client_params=f"ca={certs[0]}&sni=localhost")
+    t.start()
+    assert_tunnel_alive(t)
+    first = t.client
+    mark = t.server.mark()
+    swap_pair(live, crt2, key2)
+    time.sleep(1.2)                                 # the default reload interval: 1 s
+    assert_tunnel_alive(t)                          # the old connection, its certificate
+    kill9(first)
+    again = t.start_client(params=f"ca={second.ca_pem}&sni=localhost")
+    t.wait_ready(client=again, server_start=mark)
+    assert_tunnel_alive(t)
+    t.server.wait_for_log(r"quic: new connections get the reloaded certificate", start=mark)
+    assert "certificate verif" not in again.output().lower()
