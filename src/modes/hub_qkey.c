@@ -69,6 +69,7 @@ key_make(const char *path)
         errno = ENAMETOOLONG;
         return -1;
     }
+    unlink(tmp);                /* a crashed run's of this pid: ours to drop */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd == -1)
         return -1;
