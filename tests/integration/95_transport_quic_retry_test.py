@@ -464,8 +464,8 @@ def test_a_refused_send_moves_the_client_to_a_new_port(backends):
         path.teardown()
 
 
-@pytest.mark.parametrize("way_back", [True, False])
-def test_a_new_preferred_local_address_moves_the_client_with_path_validation(way_back,
+@pytest.mark.parametrize("way_back,loss", [(True, 0), (False, 0), (True, 1)])
+def test_a_new_preferred_local_address_moves_the_client_with_path_validation(way_back, loss,
                                                                              backends):
     """Client and server in two network namespaces (harness/netns.py, no loss). Mid-upload
     the client's namespace gains a second address and its route to the server names it as
@@ -474,9 +474,10 @@ def test_a_new_preferred_local_address_moves_the_client_with_path_validation(way
     upload meanwhile), then moves there; the upload arrives whole, with no stall, and the
     client's one UDP socket is bound to the new address. Without a route back to the new
     address in the server's namespace (way_back=False) the validation fails: the client
-    says so and stays on its first address, the upload whole all the same."""
+    says so and stays on its first address, the upload whole all the same. With 1 % of
+    the datagrams lost each way (loss=1) it moves all the same."""
     path_available()
-    path = LossyPath(tag="qaddr", loss=0)
+    path = LossyPath(tag="qaddr", loss=loss)
     path.setup()
     try:
         a, old = path.addr["a"], path.addr["b"]
