@@ -3,7 +3,8 @@
  * does: the transport adds the rules (opcodes, masking, sizes, control
  * frames) and the accounting of what is buffered ahead of the socket.
  *
- *   read:  inner --recv_cb--> wslay (4 KiB) --chunk--> rbuf --> caller
+ *   read:  inner --64 KiB--> stage --recv_cb--> wslay (4 KiB) --chunk--> caller (or rbuf
+ *          for what does not fit)
  *   write: caller --> one buffer: header + (masked) payload --one write--> inner
  *          (control frames: wslay_frame_send --send_cb--> inner)
  *
@@ -11,7 +12,14 @@
  * transport in one write (one TLS record, one segment: wslay would send the
  * header and each 4 KiB of masked payload apart). A write whose frame is not
  * all on the socket answers PN_AGAIN and the next call, with the same bytes,
- * completes it (as TLS does). */
+ * completes it (as TLS does).
+ *
+ * A read gathers chunk after chunk into the caller's buffer while the bytes
+ * are already here (the staged block, wslay's own buffer): one read of the
+ * socket serves one read of up to 64 KiB, not sixteen of 4 KiB, so the relay
+ * writes the payload on in blocks as large as it read it (with 4 KiB reads
+ * the decoding end made one send per 4 KiB, most of its system calls). It
+ * reads the socket only when it has nothing to give (no extra EAGAIN). */
 #include "tls/ws.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -47,6 +55,10 @@ typedef struct xprt_ws {
     uint8_t ctl_in[WS_CTL_MAX]; /* a control frame's payload being gathered */
     size_t nctl_in;
     unsigned in_frame : 1, in_msg : 1, in_closed : 1, in_eof : 1;
+    unsigned no_io : 1;         /* gathering: recv_cb gives only bytes already here */
+    unsigned held : 1;          /* recv_cb had none of those to give */
+    uint8_t *dst;               /* gathering: where data chunks go first */
+    size_t dst_room, dst_got;
     /* output */
     uint8_t *obuf;              /* owned: the sealed data frame not all written, NULL when none */
     size_t olen, ooff;
@@ -79,6 +91,10 @@ on_recv(uint8_t *buf, size_t len, int flags, void *arg)
         return n;
     }
     /* wslay asks for at most its 4 KiB buffer: read the socket in bigger blocks. */
+    if (w->stage_off == w->nstage && w->no_io) {
+        w->held = 1;
+        return -1;              /* wslay: WANT_READ; the caller has bytes already */
+    }
     if (w->stage_off == w->nstage) {
         if (w->stage == NULL)
             w->stage = xmalloc(WS_STAGE);
@@ -200,8 +216,11 @@ on_chunk(xprt_ws_t *w, const struct wslay_frame_iocb *io)
     w->used += io->data_length;
     w->in_rem -= io->data_length;
     if (!wslay_is_ctrl_frame(w->in_op)) {
-        memcpy(w->rbuf, io->data, io->data_length);
-        w->rlen = io->data_length;
+        size_t n = io->data_length, k = n < w->dst_room - w->dst_got ? n : w->dst_room - w->dst_got;
+        memcpy(w->dst + w->dst_got, io->data, k);
+        w->dst_got += k;
+        memcpy(w->rbuf, io->data + k, n - k);   /* rbuf is empty (ws_read) */
+        w->rlen = n - k;
         w->roff = 0;
     } else {
         memcpy(w->ctl_in + w->nctl_in, io->data, io->data_length);
@@ -281,35 +300,38 @@ serve(xprt_ws_t *w, void *buf, size_t len)
     return (ssize_t)n;
 }
 
+/* Decode until <w->dst> holds something and no more is here without a read
+ * of the socket (or it is full, or rbuf holds the rest of a chunk). The byte
+ * count, 0 for end of stream, PN_AGAIN or PN_ERR. Once bytes are gathered,
+ * what stops the gathering (a fault, a close frame) is kept for the next call. */
 static ssize_t
-ws_read(pn_xprt_t *x, void *buf, size_t len)
+gather(xprt_ws_t *w)
 {
-    xprt_ws_t *w = (xprt_ws_t *)x;
-    if (w->rlen > 0)
-        return serve(w, buf, len);
-    if (w->fault != NULL) {
-        x->err = w->fault;
-        return PN_ERR;
-    }
-    if (w->in_closed || w->in_eof)
-        return 0;
+    pn_xprt_t *x = &w->base;
     for (;;) {
         struct wslay_frame_iocb io;
-        w->inner_again = w->inner_eof = 0;
+        w->no_io = w->dst_got > 0;
+        w->held = w->inner_again = w->inner_eof = 0;
         ssize_t r = wslay_frame_recv(w->fr, &io);
+        w->no_io = 0;
         if (r >= 0) {
             if (on_chunk(w, &io) != PN_OK)
-                return PN_ERR;
-            if (w->pong_want && flush_ctl(w) == PN_ERR)
-                return PN_ERR;      /* PN_AGAIN: the pong goes with the next write */
-            if (w->rlen > 0)
-                return serve(w, buf, len);
-            if (w->in_closed)
-                return 0;
+                return w->dst_got > 0 ? (ssize_t)w->dst_got : PN_ERR;
+            if (w->pong_want && flush_ctl(w) == PN_ERR) {
+                w->fault = x->err;      /* the next read says it */
+                return w->dst_got > 0 ? (ssize_t)w->dst_got : PN_ERR;
+            }
+            /* PN_AGAIN: the pong goes with the next write */
+            if (w->rlen > 0 || w->dst_got == w->dst_room || w->in_closed)
+                return (ssize_t)w->dst_got;     /* in_closed: 0 when nothing came */
             continue;
         }
-        if (r != WSLAY_ERR_WANT_READ)
-            return ws_fault(w, "malformed websocket frame");
+        if (r != WSLAY_ERR_WANT_READ) {
+            ssize_t rc = ws_fault(w, "malformed websocket frame");
+            return w->dst_got > 0 ? (ssize_t)w->dst_got : rc;
+        }
+        if (w->held)
+            return (ssize_t)w->dst_got;         /* > 0: no_io was set */
         if (w->inner_err != NULL) {
             x->err = w->inner_err;
             return PN_ERR;
@@ -328,6 +350,33 @@ ws_read(pn_xprt_t *x, void *buf, size_t len)
         }
         /* Bytes came but not a whole header yet: read on. */
     }
+}
+
+static ssize_t
+ws_read(pn_xprt_t *x, void *buf, size_t len)
+{
+    xprt_ws_t *w = (xprt_ws_t *)x;
+    size_t got = 0;
+    if (w->rlen > 0) {
+        got = (size_t)serve(w, buf, len);
+        if (got == len || w->rlen > 0)
+            return (ssize_t)got;
+    }
+    if (w->fault != NULL) {
+        if (got > 0)
+            return (ssize_t)got;
+        x->err = w->fault;
+        return PN_ERR;
+    }
+    if (w->in_closed || w->in_eof)
+        return (ssize_t)got;
+    w->dst = buf;
+    w->dst_room = len;
+    w->dst_got = got;
+    ssize_t r = gather(w);
+    w->dst = NULL;
+    w->dst_room = w->dst_got = 0;
+    return r;
 }
 
 /* Write the sealed frame: PN_OK when all of it went, PN_AGAIN (want set), PN_ERR. */
