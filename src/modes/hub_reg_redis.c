@@ -145,7 +145,7 @@ on_claim_reply(redisReply *y, void *arg)
     memset(fm.group_key, 0, sizeof(fm.group_key));
     rclaim_free(c);
     if (!g->freeing)
-        claims_send(g);
+        hub_rr_pump(g);
 }
 
 /* Send the waiting claims, oldest first, while the window has room; one whose
@@ -425,6 +425,7 @@ rr_free(hub_reg_t *base)
     hub_reg_free(g->mem);
     hub_rcache_clear(&g->cache);
     json_decref(g->hubs);
+    free(g->again);
     free(g);
 }
 
@@ -462,6 +463,7 @@ hub_reg_redis_new(const hub_reg_env_t *env, const hub_reg_cluster_t *cl, char *e
     g->hubs = json_array();
     pn_list_init(&g->pending);
     pn_list_init(&g->waiting);
+    g->claims_pump = claims_send;
     hub_rcache_init(&g->cache);
     g->rd = hub_redis_new(env->loop, cl->conf, "pn:routes", hub_rr_on_state, hub_rr_on_msg, g, err);
     if (g->rd == NULL) {

@@ -9,7 +9,7 @@
 #include "modes/hub_reg.h"
 
 #define CLAIM_DEADLINE_MS 2000
-#define CLAIM_WINDOW 1024       /* claims sent to Redis and not answered yet, at most: the
+#define CLAIM_WINDOW 256        /* claims sent to Redis and not answered yet, at most: the
                                  * others wait here, so that a heartbeat sent on the same
                                  * connection never queues behind tens of thousands */
 #define CLAIM_QUEUE_MAX_MS 30000    /* a claim waits its turn that long at most */
@@ -32,6 +32,9 @@ typedef struct redis_reg {
     pn_list_t waiting;          /* struct rclaim not sent yet (the window is full), oldest first */
     size_t nsent;               /* claims in <pending> */
     uint64_t answered_ms;       /* when Redis last answered a claim */
+    char (*again)[KEY_MAX];     /* owned: a key of each local route to claim again */
+    size_t again_n, again_at, again_cap;
+    void (*claims_pump)(struct redis_reg *g);   /* sends the agents' waiting claims */
     ev_timer_t *beat;           /* owned */
     int freeing;
     int in_claim;               /* inside the memory registry's claim of a key just granted */
@@ -58,6 +61,9 @@ struct rclaim {
                                  * hub may have thousands of claims waiting for Redis */
 };
 
+/* Send the routes to claim again, then the agents' waiting claims, while the
+ * window (CLAIM_WINDOW sent and not answered) has room. */
+void hub_rr_pump(redis_reg_t *g);
 /* Whether a claim sent to Redis and not answered yet names <key> ("pn:r:..."). */
 int hub_rr_claiming(const redis_reg_t *g, const char *key);
 

@@ -304,11 +304,79 @@ hub_rr_on_msg(const char *msg, size_t len, void *arg)
     hub_rr_remote_tell(g, 1, m.route);
 }
 
+/* ---- every local route claimed again, a window at a time ---- */
+
 static int
-assert_each(struct hroute *r, void *arg)
+again_count(struct hroute *r, void *arg)
 {
-    route_assert(arg, r);
+    (void)r;
+    (*(size_t *)arg)++;
     return 0;
+}
+
+static int
+again_collect(struct hroute *r, void *arg)
+{
+    redis_reg_t *g = arg;
+    char k[2][KEY_MAX];
+    if (g->again_n < g->again_cap && route_keys(r, k) > 0)
+        snprintf(g->again[g->again_n++], KEY_MAX, "%s", k[0]);
+    return 0;
+}
+
+static void
+on_again(redisReply *y, void *arg)
+{
+    redis_reg_t *g = arg;
+    g->nsent--;
+    if (y != NULL)
+        g->answered_ms = pn_now_ms();
+    on_assert(y, g);
+    if (!g->freeing)
+        hub_rr_pump(g);
+}
+
+/* Send what waits, while the window has room: the routes to claim again
+ * first (they are served already), then the agents' new claims. */
+void
+hub_rr_pump(redis_reg_t *g)
+{
+    while (g->nsent < CLAIM_WINDOW && g->again_at < g->again_n) {
+        char k[2][KEY_MAX];
+        struct hroute *r = key_local(g, g->again[g->again_at++] + 5);
+        if (r == NULL)
+            continue;           /* gone meanwhile: released already */
+        int n = route_keys(r, k);
+        if (hub_rr_eval(g, HUB_LUA_CLAIM, on_again, g, n, k, 3, g->id, r->acct->name,
+                        r->nmembers == 0 ? "1" : "0") != PN_OK) {
+            g->again_at = g->again_n;   /* Redis gone: its return claims them all again */
+            break;
+        }
+        g->nsent++;
+    }
+    if (g->again_at == g->again_n && g->again != NULL) {
+        free(g->again);
+        g->again = NULL;
+        g->again_n = g->again_at = g->again_cap = 0;
+    }
+    if (g->claims_pump != NULL)
+        g->claims_pump(g);
+}
+
+/* Claim every local route again (Redis returned, or other hubs swept this
+ * one's keys), CLAIM_WINDOW at a time with the agents' claims, so that the
+ * heartbeat never queues behind all of them. */
+static void
+assert_all(redis_reg_t *g)
+{
+    size_t n = 0;
+    free(g->again);
+    hub_reg_each(g->mem, again_count, &n);
+    g->again = n > 0 ? xcalloc(n * sizeof(*g->again)) : NULL;
+    g->again_cap = n;
+    g->again_n = g->again_at = 0;
+    hub_reg_each(g->mem, again_collect, g);
+    hub_rr_pump(g);
 }
 
 /* SMEMBERS pn:hubr:<id>: keys of ours that no local route holds go. */
@@ -416,7 +484,7 @@ on_beat(redisReply *y, void *arg, int check)
         g->lapses++;
         log_warn("cluster: this hub's heartbeat had expired in Redis (TTL %s ms) and other hubs "
                  "swept some of its routes: every route it holds is claimed again", g->ttl);
-        hub_reg_each(g->mem, assert_each, g);
+        assert_all(g);
     }
     json_t *hubs = json_array();
     for (size_t i = 1; i + 2 < y->elements; i += 3) {
@@ -475,7 +543,7 @@ hub_rr_on_state(int up, void *arg)
         return;
     scripts_load(g);            /* first on this connection: every EVALSHA comes after */
     hub_rr_beat(g, 1);          /* every route is asserted below */
-    hub_reg_each(g->mem, assert_each, g);
+    assert_all(g);
     snprintf(k[0], KEY_MAX, "pn:hubr:%s", g->id);
     const char *argv[] = { "SMEMBERS", k[0] };
     size_t len[] = { 8, strlen(k[0]) };
