@@ -72,6 +72,8 @@ cb_handshake_completed(ngtcp2_conn *c, void *ud)
 {
     pn_quic_conn_t *q = ud;
     q->handshake_done = 1;
+    if (pn_quic_resume_done(q) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
     if (q->srv == NULL) {
         if (pn_quic_tls_check(q) != 0)
             return NGTCP2_ERR_CALLBACK_FAILURE;

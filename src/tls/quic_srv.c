@@ -81,7 +81,8 @@ dispatch(void *ctx, const uint8_t *pkt, size_t n, const struct sockaddr *from, s
         int g = pn_quic_gate_initial(s, &hd, n, from, flen, &odcid);
         if (g == QUIC_GATE_DROP || !admit(s, from))
             return;
-        q = pn_quic_accept(s, &hd, g == QUIC_GATE_RETRIED ? &odcid : NULL, from, flen);
+        q = pn_quic_accept(s, &hd, g == QUIC_GATE_RETRIED ? &odcid : NULL, g != QUIC_GATE_ACCEPT,
+                           from, flen);
         if (q == NULL)
             return;
     }
@@ -128,7 +129,7 @@ pn_quic_server(ev_loop_t *loop, int fd, pn_tls_ctx_t *cert, uint64_t handshake_m
     pn_quic_gate_init(s);
     s->llen = sizeof(s->local);
     if (getsockname(fd, (struct sockaddr *)&s->local, &s->llen) == -1 ||
-        gnutls_certificate_allocate_credentials(&s->cred) != 0 ||
+        gnutls_certificate_allocate_credentials(&s->cred) != 0 || pn_quic_resume_srv_init(s) != 0 ||
         pn_quic_tls_cred(s->cred, cert, err) != 0) {
         if (err[0] == '\0')
             pn_err_set(err, "quic: cannot set the listener up");
@@ -168,6 +169,7 @@ pn_quic_server_free_(pn_quic_srv_t *s)
     ev_io_free(s->io);
     if (s->cred != NULL)
         gnutls_certificate_free_credentials(s->cred);
+    pn_quic_resume_srv_free(s);
     if (s->fd != -1)
         close(s->fd);
     free(s);
