@@ -131,6 +131,8 @@ static const char usage[] =
 "POSTERN_NO_KTLS=1 (seal TLS records in user space even where the kernel offers kTLS),\n"
 "POSTERN_QUIC_RETRY=1 (type=1: a Retry validates every new client's address, not only\n"
 "under an Initial flood),\n"
+"POSTERN_QUIC_NO_RESUME=1 (type=1 client: no session ticket nor NEW_TOKEN kept between\n"
+"QUIC connections),\n"
 "POSTERN_REUSEPORT=1 (several processes with the same URL share a TCP listen port),\n"
 "POSTERN_SHUTDOWN_TIMEOUT=5s (alias NP_SHUTDOWN_TIMEOUT: on SIGTERM open connections\n"
 "may finish this long),\n"

@@ -101,6 +101,7 @@ struct pn_quic_conn {
     uint8_t rkey[32], tkey[32];     /* client: its entries in the resumption cache
                                      * (quic_resume.c): ticket, token */
     unsigned resuming : 1, early : 1;   /* client: a ticket offered; 0-RTT keys made */
+    ngtcp2_tstamp t0;               /* client: when it was made (the handshake's time, logged) */
 };
 
 typedef struct pn_quics {

@@ -116,9 +116,27 @@ cache_key(const pn_quic_conn_t *q, const pn_quic_client_opts_t *o, uint8_t *key)
         key[0] = 1;             /* zero marks a free slot */
 }
 
+/* POSTERN_QUIC_NO_RESUME=1: keep nothing, offer nothing (benchmarks, an escape hatch). */
+static int
+disabled(void)
+{
+    static int v = -1;
+    if (v == -1) {
+        const char *e = getenv("POSTERN_QUIC_NO_RESUME");   /* docs/usage.md */
+        v = e != NULL && strcmp(e, "1") == 0;
+    }
+    return v;
+}
+
 void
 pn_quic_resume_prepare(pn_quic_conn_t *q, const pn_quic_client_opts_t *o, ngtcp2_settings *st)
 {
+    q->t0 = pn_quic_now();
+    if (disabled()) {
+        memset(q->rkey, 0, sizeof(q->rkey));    /* zero: no entry (see on_ticket) */
+        memset(q->tkey, 0, sizeof(q->tkey));
+        return;
+    }
     cache_key(q, o, q->rkey);
     cache_key(q, NULL, q->tkey);
     struct centry *e = entry(q->tkey, 0);
@@ -141,7 +159,7 @@ on_ticket(gnutls_session_t ss, unsigned htype, unsigned when, unsigned incoming,
     gnutls_datum_t d = { NULL, 0 };
     if (gnutls_session_get_data2(ss, &d) != 0)
         return 0;
-    if (d.size > 0 && d.size <= TICKET_MAX && q->c != NULL) {
+    if (d.size > 0 && d.size <= TICKET_MAX && q->c != NULL && !disabled()) {
         struct centry *e = entry(q->rkey, 1);
         free(e->ticket);
         e->ticket = xmalloc(d.size);
@@ -163,6 +181,8 @@ on_ticket(gnutls_session_t ss, unsigned htype, unsigned when, unsigned incoming,
 void
 pn_quic_resume_offer(pn_quic_conn_t *q)
 {
+    if (disabled())
+        return;
     gnutls_handshake_set_hook_function(q->tls, GNUTLS_HANDSHAKE_NEW_SESSION_TICKET,
                                        GNUTLS_HOOK_POST, on_ticket);
     struct centry *e = entry(q->rkey, 0);
@@ -184,7 +204,7 @@ pn_quic_resume_cb_token(ngtcp2_conn *c, const ngtcp2_vec *token, void *ud)
 {
     (void)c;
     pn_quic_conn_t *q = ud;
-    if (token->len == 0 || token->len > TOKEN_MAX)
+    if (token->len == 0 || token->len > TOKEN_MAX || disabled())
         return 0;               /* not ours to judge: ignored */
     struct centry *e = entry(q->tkey, 1);
     memcpy(e->token, token->base, token->len);
@@ -222,11 +242,13 @@ pn_quic_resume_done(pn_quic_conn_t *q)
     int accepted = (gnutls_session_get_flags(q->tls) & GNUTLS_SFLAGS_EARLY_DATA) != 0;
     if (q->early && !accepted && ngtcp2_conn_early_data_rejected(q->c) != 0)
         return -1;
+    double ms = (double)(pn_quic_now() - q->t0) / NGTCP2_MILLISECONDS;
     if (resumed)
-        log_debug("quic: session resumed%s", !q->early ? " (no 0-RTT)"
-                  : accepted ? ", 0-RTT accepted (no stream data sent in it)" : ", 0-RTT rejected");
+        log_debug("quic: session resumed%s (%.2f ms)", !q->early ? " (no 0-RTT)"
+                  : accepted ? ", 0-RTT accepted (no stream data sent in it)" : ", 0-RTT rejected", ms);
     else
-        log_debug("quic: full handshake%s", q->resuming ? " (the server refused the ticket)" : "");
+        log_debug("quic: full handshake%s (%.2f ms)", q->resuming ? " (the server refused the ticket)"
+                  : "", ms);
     return 0;
 }
 

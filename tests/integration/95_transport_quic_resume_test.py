@@ -30,7 +30,7 @@ from quic_util import UdpRelay  # noqa: E402
 from tunnel_util import CONNECTED_RE, Pattern, kill9, relays, tunnel, upload_pattern  # noqa: E402,F401
 
 FULL = r"DEBUG quic: full handshake"
-RESUMED = r"DEBUG quic: session resumed(.*)$"
+RESUMED = r"DEBUG quic: session resumed(.*) \([0-9.]+ ms\)$"
 
 
 def cut_control(relay):
@@ -100,7 +100,7 @@ def test_after_a_server_restart_a_full_handshake(tunnel, relays, backends):
             t.client.wait_for_log(r"session ticket kept", timeout=5)
             mark = _restart(t, relay)
             t.client.wait_for_log(CONNECTED_RE, timeout=30, start=mark)
-            m = t.client.wait_for_log(FULL + r"(.*)$", timeout=20, start=mark)
+            m = t.client.wait_for_log(FULL + r"(.*) \([0-9.]+ ms\)$", timeout=20, start=mark)
             want = " (the server refused the ticket)" if tls == 0 else ""
             assert m.group(1) == want, (tls, m.string)
             upload(t, 4)
