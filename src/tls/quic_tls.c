@@ -148,10 +148,18 @@ pn_quic_tls_check(pn_quic_conn_t *q)
                                          "%s (not a postern server?)", PN_QUIC_ALPN);
         return -1;
     }
-    /* A resumed session shows no certificate (GnuTLS does not call verify_pin):
-     * the one the ticket's session checked is kept with it, checked again here
-     * against the pin of now (quic_resume.c keys tickets by pin as well). */
-    if (q->verify == 1 && gnutls_session_is_resumed(q->tls) && verify_pin(q->tls) != 0)
+    /* A resumed session shows no certificate (GnuTLS runs no check): the one
+     * the ticket's session checked is kept with it, checked again here against
+     * the pin, or the trust list and name (set_verify_cert's), of now
+     * (quic_resume.c keys tickets by those as well). */
+    if (gnutls_session_is_resumed(q->tls) && q->verify == 1 && verify_pin(q->tls) != 0)
         return -1;
+    unsigned st = 0;
+    if (gnutls_session_is_resumed(q->tls) && q->verify == 2 &&
+        (gnutls_certificate_verify_peers2(q->tls, &st) != 0 || st != 0)) {
+        snprintf(q->why, sizeof(q->why), "tls handshake: quic: the resumed session's certificate "
+                                         "no longer verifies");
+        return -1;
+    }
     return 0;
 }

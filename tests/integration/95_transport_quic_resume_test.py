@@ -6,7 +6,8 @@ reaching the server through a TCP relay (control) and a UDP relay (QUIC) on one 
   with it; the next one resumes the TLS session (a ticket of the first) with 0-RTT
   accepted (both ends say it at debug level), and 8 MiB uploads arrive with their sha256
   before and after; a third connection resumes again (each ticket is used once, each
-  connection brings a new one)
+  connection brings a new one); tls=1 (the pin checked again on the resumed session) and
+  tls=2 (ca= and sni=: the kept chain verified again)
 - the server killed (-9) and started again with the same key: a full handshake, never a
   resumption (tickets are keyed by random bytes of the server process: a ticket key
   derived from the tunnel's key would let another server of that key resume a session
@@ -23,9 +24,12 @@ reaching the server through a TCP relay (control) and a UDP relay (QUIC) on one 
 import socket
 import time
 
+import pytest
+
 # tests/harness/quic_wire.py needs python3-cryptography (scripts/deps.sh installs it)
 from harness.quic_wire import INITIAL, RETRY, client_initial, long_type  # noqa: E402
 from conftest import digest_handler  # noqa: E402
+from harness.certs import CertFactory  # noqa: E402
 from quic_util import UdpRelay  # noqa: E402
 from tunnel_util import CONNECTED_RE, Pattern, kill9, relays, tunnel, upload_pattern  # noqa: E402,F401
 
@@ -44,10 +48,21 @@ def upload(t, mib=8):
     assert reply == f"{bulk.size} {digest}\n", reply
 
 
-def start(tunnel, relays, backends, key, server_params, server_env=None):
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    f = CertFactory(tmp_path_factory.mktemp("quic-resume-certs"))
+    crt, key = f.leaf("server", 2)[:2]
+    return f.ca_pem, crt, key
+
+
+def start(tunnel, relays, backends, key, server_params, server_env=None, certs=None):
     b = backends(digest_handler, name="digest")
+    client_params = "log=debug"
+    if certs is not None:       # tls=2: the chain and the name checked
+        server_params += f"&crt={certs[1]}&key={certs[2]}"
+        client_params += f"&ca={certs[0]}&sni=localhost"
     t = tunnel("reverse", b.port, key=key, server_params=server_params + "&log=debug",
-               client_params="log=debug", server_env=server_env or {})
+               client_params=client_params, server_env=server_env or {})
     t.start_server()
     relay = relays(t.tunnel_port)
     udp = UdpRelay(relay.port, t.tunnel_port, log=True)
@@ -57,8 +72,10 @@ def start(tunnel, relays, backends, key, server_params, server_env=None):
     return t, relay, udp
 
 
-def test_a_reconnection_resumes_the_session_with_0rtt(tunnel, relays, backends):
-    t, relay, udp = start(tunnel, relays, backends, "resume-0rtt", "type=1&tls=1")
+@pytest.mark.parametrize("tls", [1, 2])
+def test_a_reconnection_resumes_the_session_with_0rtt(tls, tunnel, relays, backends, certs):
+    t, relay, udp = start(tunnel, relays, backends, "resume-0rtt", f"type=1&tls={tls}",
+                          certs=certs if tls == 2 else None)
     try:
         upload(t)
         t.client.wait_for_log(FULL, timeout=5)
