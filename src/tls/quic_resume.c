@@ -225,6 +225,7 @@ srv_done(pn_quic_conn_t *q)
         q->rlen, pn_quic_now());
     if (n > 0 && ngtcp2_conn_submit_new_token(q->c, token, (size_t)n) == 0)
         s->res.ntokens++;
+    pn_quic_schedule(q);        /* streams opened in 0-RTT go to their owner now (on_flush) */
     unsigned f = gnutls_session_get_flags(q->tls);
     log_debug("quic: handshake with a client done: %s%s", gnutls_session_is_resumed(q->tls)
               ? "resumed" : "full handshake", f & GNUTLS_SFLAGS_EARLY_DATA ? ", 0-RTT accepted" : "");
