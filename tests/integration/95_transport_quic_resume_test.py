@@ -17,6 +17,9 @@ reaching the server through a TCP relay (control) and a UDP relay (QUIC) on one 
   connection goes through a Retry (seen on the UDP relay) and receives a NEW_TOKEN; the
   reconnection presents it and gets no Retry, also after a restart of the server (the
   token key derives from the key)
+- a real client's NEW_TOKEN spoiled on the way (its last byte flipped by the UDP relay):
+  the server takes it for no token and answers a Retry, the client follows it, resumes,
+  and the upload arrives whole
 - forged NEW_TOKEN-looking tokens (magic 0x36) in real client Initials: treated as no
   token (RFC 9000 8.1.3): a Retry under POSTERN_QUIC_RETRY=1, the server's own Initial
   otherwise; the server stays up
@@ -27,7 +30,8 @@ import time
 import pytest
 
 # tests/harness/quic_wire.py needs python3-cryptography (scripts/deps.sh installs it)
-from harness.quic_wire import INITIAL, RETRY, client_initial, long_type  # noqa: E402
+from harness.quic_wire import (INITIAL, RETRY, client_initial, initial_token,  # noqa: E402
+                               long_type)
 from conftest import digest_handler  # noqa: E402
 from harness.certs import CertFactory  # noqa: E402
 from quic_util import UdpRelay  # noqa: E402
@@ -153,6 +157,42 @@ def test_a_new_token_skips_the_retry_on_reconnection(tunnel, relays, backends):
         upload(t, 4)
         t.client.wait_for_log(r"presenting the server's NEW_TOKEN", timeout=5, start=mark)
         assert _retries(udp, since) == 0, "the token outlives the restart"
+    finally:
+        udp.close()
+
+
+def spoil_new_tokens(d):
+    """A client Initial bearing a NEW_TOKEN (0x36) with the token's last byte flipped."""
+    if long_type(d) != INITIAL:
+        return d
+    tok = initial_token(d)
+    if not tok or tok[0] != 0x36:
+        return d
+    i = d.find(tok) + len(tok) - 1
+    return d[:i] + bytes([d[i] ^ 1]) + d[i + 1:]
+
+
+def test_a_spoiled_new_token_falls_back_to_retry(tunnel, relays, backends):
+    t, relay, udp = start(tunnel, relays, backends, "resume-bad-token", "type=1&tls=0",
+                          server_env={"POSTERN_QUIC_RETRY": "1"})
+    try:
+        upload(t, 4)
+        t.client.wait_for_log(r"NEW_TOKEN kept", timeout=5)
+        udp.mangle = spoil_new_tokens
+        mark, smark, since = len(t.client.lines()), len(t.server.lines()), len(udp.log)
+        cut_control(relay)
+        t.client.wait_for_log(CONNECTED_RE, timeout=20, start=mark)
+        t.client.wait_for_log(r"presenting the server's NEW_TOKEN", timeout=20, start=mark)
+        upload(t, 4)
+        # the spoiled token counts as none: a Retry, the client follows it (its Retry
+        # token, 0xb6, passes unspoiled) and resumes
+        assert _retries(udp, since) == 1, _retries(udp, since)
+        t.client.wait_for_log(RESUMED, timeout=10, start=mark)
+        spoiled = [initial_token(d) for _, k, d in udp.log[since:]
+                   if k == "c2s" and long_type(d) == INITIAL and initial_token(d)[:1] == b"\x36"]
+        assert spoiled, "no Initial with a NEW_TOKEN went through the relay"
+        assert t.server.count_lines(r"INVALID_TOKEN|ERROR", start=smark) == 0
+        assert t.server.alive() and t.client.alive()
     finally:
         udp.close()
 
