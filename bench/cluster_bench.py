@@ -101,7 +101,12 @@ def wait_log(path, needle, count=1, timeout=60):
 def last_state(path):
     with open(path, errors="replace") as fh:
         lines = [ln for ln in fh.read().splitlines() if "HUB_STATE|" in ln]
-    return json.loads(lines[-1].split("HUB_STATE|", 1)[1]) if lines else None
+    for ln in reversed(lines):      # the last one may be half written
+        try:
+            return json.loads(ln.split("HUB_STATE|", 1)[1])
+        except ValueError:
+            continue
+    return None
 
 
 def hub(procs, tmp, name, redis_port, public, extra=""):
@@ -258,6 +263,18 @@ def main():
         mem1 = redis_used(rport)
         rows.append(("route keys in Redis once every agent registered (tcp routes included)", None,
                      redis_routes(rport)))
+        late = 0
+        for lg in logs:
+            with open(lg, errors="replace") as fh:
+                late += fh.read().count("did not answer within 2 s")
+        rows.append(("claims refused past the 2 s deadline (asked again by their agents)", None, late))
+        for j, h in enumerate(claimers):
+            st = last_state(os.path.join(tmp, f"hub-{'a' if j == 0 else chr(ord('c') + j - 1)}.log"))
+            rows.append((f"hub {'A' if j == 0 else chr(ord('C') + j - 1)}: heartbeats found expired "
+                         "(its routes claimed again)", None,
+                         st["cluster"].get("lapses", float("nan")) if st else float("nan")))
+        time.sleep(5)
+        rows.append(("route keys in Redis 5 s later", None, redis_routes(rport)))
         where = f" on {len(claimers)} hubs" if len(claimers) > 1 else ""
         rows.append((f"{ARGS.routes} claims{where}{'' if done else ' (NOT all registered)'}: claims/s",
                      None, ARGS.routes / dt))

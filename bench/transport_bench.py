@@ -23,10 +23,13 @@ Paths (all a tunnel from an entry port to the target, both ends on this machine)
 Figures: iperf3 TCP throughput with 1 and 8 streams (median of the runs), new connections
 per second (connect, 1 byte echoed, close; compare.py's driver). Ratios: each postern
 row against type=0 and against v2ray's same transport (type=1 against vless+quic, type=2
-against vless+ws, type=3 against vless+h2). Figures are never asserted; every
-process is stopped by PID.
+against vless+ws, type=3 against vless+h2). With --cpu, also the CPU seconds per GiB of
+the path's relay processes (both ends, children included) while 8 streams move 2 GiB, and
+its ratio against v2ray's same transport (v2ray / postern: above 1 means postern spends
+less): a figure that a machine shared with other work disturbs less than throughput.
+Figures are never asserted; every process is stopped by PID.
 
-    python3 bench/transport_bench.py [--quick] [--postern build/postern] [--only type=1,type=0]
+    python3 bench/transport_bench.py [--quick] [--cpu] [--postern build/postern] [--only type=1,type=0]
 """
 import argparse
 import json
@@ -39,8 +42,8 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import (Env, Procs, connrate, p_direct, postern, start, start_backend,  # noqa: E402
-                     stop, throughput, up)
+from compare import (CLK_TCK, Env, Procs, connrate, cpu_ticks, iperf, p_direct,  # noqa: E402
+                     postern, start, start_backend, stop, throughput, up)
 from udp_bench import LOOP, free_port  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -149,9 +152,18 @@ def with_path(env, setup, backend, body):
     try:
         target = start_backend(backend, procs, env.tmp)
         entry, roots = setup(env, procs, target)
-        return body(entry)
+        return body(entry, roots) if body is cpu8 else body(entry)
     finally:
         stop(procs, roots)
+
+
+def cpu8(port, roots):
+    """CPU seconds per GiB of <roots> (and their children) while 8 streams move 2 GiB."""
+    time.sleep(0.3)
+    before = cpu_ticks(roots)
+    got = iperf(port, ["-n", "2G", "-P", "8"], 160)
+    time.sleep(0.5)
+    return (cpu_ticks(roots) - before) / CLK_TCK / (got["bytes"] / 2 ** 30)
 
 
 def main():
@@ -159,6 +171,8 @@ def main():
     ap.add_argument("--postern", default=os.path.join(HERE, "..", "build", "postern"))
     ap.add_argument("--quick", action="store_true", help="1 run of 2 s per figure")
     ap.add_argument("--only", default="", help="comma-separated substrings: the paths to run")
+    ap.add_argument("--cpu", action="store_true",
+                    help="also CPU s/GiB of the relay processes with 8 streams (2 GiB)")
     a = ap.parse_args()
     only = [w for w in a.only.split(",") if w]
     paths = [(n, fn) for n, fn in PATHS
@@ -182,6 +196,12 @@ def main():
                 except Exception as ex:  # noqa: BLE001 - a figure that fails is reported
                     r[k] = None
                     print(f"  {name} {k}: {ex}", file=sys.stderr)
+            if a.cpu and name != "direct":
+                try:
+                    r["cpu8"] = with_path(env, fn, "iperf", cpu8)
+                except Exception as ex:  # noqa: BLE001
+                    r["cpu8"] = None
+                    print(f"  {name} cpu8: {ex}", file=sys.stderr)
             try:
                 r["conn"], r["errs"] = with_path(env, fn, "echo", lambda e: connrate(e, secs))
             except Exception as ex:  # noqa: BLE001
@@ -202,8 +222,8 @@ def main():
           f"{(time.time() - t0) / 60:.1f} min)\n")
     print("| path | 1 stream Gbit/s | 8 streams Gbit/s | conn/s | conn errors |"
           " 1 / type=0 | 8 / type=0 | conn/s / type=0 | 1 / v2ray same | 8 / v2ray same |"
-          " conn/s / v2ray same |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          " conn/s / v2ray same |" + (" 8 streams CPU s/GiB | v2ray same / this CPU |" if a.cpu else ""))
+    print("|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if a.cpu else ""))
     for name, _ in paths:
         r = res.get(name, {})
         cells = [f(r.get("tp1"), "%.2f"), f(r.get("tp8"), "%.2f"), f(r.get("conn"), "%.0f"),
@@ -213,7 +233,11 @@ def main():
             peer = next((res.get(v, {}) for t, v in PEER.items() if t in name), {})
             cells += [ratio(r.get(k), peer.get(k)) for k in ("tp1", "tp8", "conn")]
         else:
+            peer = {}
             cells += [""] * 6
+        if a.cpu:
+            cells += [f(r.get("cpu8"), "%.3f"), ratio(peer.get("cpu8"), r.get("cpu8"))
+                      if name.startswith("postern") else ""]
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 

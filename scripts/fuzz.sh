@@ -9,7 +9,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-ALL="frame handshake proxy sniff url http sni hubconf ws_head h2 socks hproxy users ss scrape mcp
+ALL="frame handshake proxy sniff url http sni hubconf ws_head ws_frame h2 socks hproxy users ss scrape mcp
     nodeconf http_acl h2gw rcache quic"
 SECS=${FUZZ_SECONDS:-20}
 case "$SECS" in

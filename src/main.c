@@ -133,6 +133,8 @@ static const char usage[] =
 "under an Initial flood),\n"
 "POSTERN_QUIC_NO_RESUME=1 (type=1 client: no session ticket nor NEW_TOKEN kept between\n"
 "QUIC connections),\n"
+"POSTERN_QUIC_RESET_KEY=<file> (a type=1 hub's stateless reset key, made at its first\n"
+"start; default $XDG_STATE_HOME/postern/quic-reset.key),\n"
 "POSTERN_REUSEPORT=1 (several processes with the same URL share a TCP listen port),\n"
 "POSTERN_SHUTDOWN_TIMEOUT=5s (alias NP_SHUTDOWN_TIMEOUT: on SIGTERM open connections\n"
 "may finish this long),\n"

@@ -87,7 +87,7 @@ static int
 copy_cluster(json_t *root, json_t *out, char *err)
 {
     static const char *const counts[] = { "remote_routes", "pending", "claims", "refused",
-                                          "conflicts" };
+                                          "conflicts", "lapses" };
     json_t *c = json_object_get(root, "cluster"), *h;
     size_t i;
     if (c == NULL)

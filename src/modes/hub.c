@@ -19,6 +19,7 @@
 #include "modes/hub_h2.h"
 #include "modes/hub_http.h"
 #include "modes/hub_prom.h"
+#include "modes/hub_qkey.h"
 #include "modes/hub_peer.h"
 #include "modes/hub_reg.h"
 #include "modes/hub_state.h"
@@ -35,7 +36,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-
 
 /* A TLS user whose ClientHello is being read. */
 struct tlsuser {
@@ -753,6 +753,7 @@ pn_hub_run(const pn_config_t *cfg)
         .who = "hub", .peer = "agent", .auth_hint = "unknown or wrong token", .psk = h.psk_ctx,
         .data_tls = h.data_tls, .timeout_ms = cfg->handshake_ms, .refused = &h.refused, .ctx = &h,
         .find = find_sess, .control = on_control, .xtype = cfg->xtype, .path = cfg->ws_path,
+        .quic_key = hub_quic_key(&h),
     };
     h.tunnel = tun_accept_new(h.in.loop, lfd, &ao);
     if (listen_spec(&h, cfg->http_listen, on_http_user, &h.http_entry, err) != PN_OK ||

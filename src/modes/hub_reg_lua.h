@@ -4,6 +4,8 @@
  *   pn:hub:<id>     the hub's heartbeat: its peer= address, PX the TTL
  *   pn:hubs         sorted set: hub id -> when its heartbeat ends (ms, Redis's clock)
  *   pn:hubr:<id>    set: the route keys the hub holds (for its reconcile and its sweep)
+ *   pn:swept:<id>   set when another hub swept routes of that hub (its heartbeat had
+ *                   ended), deleted by its next heartbeat; lives a day at most
  *   pn:r:<route>    "<held>|<hub>|<account>"; <route> is "tcp:8080", "http:app.example.com",
  *                   "tcp~<group>"
  *   pn:routes       channel: "+ <route> <value>" and "- <route> <hub>"
@@ -57,8 +59,11 @@
 
 /* ARGV: me, peer, ttl ms. The heartbeat, then a sweep of hubs whose heartbeat
  * ended (at most 1000 of their routes per beat, each deleted and published).
- * Returns the live hubs: {id, peer, ms left of its heartbeat, id, ...}. */
+ * Returns whether other hubs swept routes of this one since its last
+ * heartbeat (1: its heartbeat had ended while it lived, they are to be claimed
+ * again), then the live hubs: {swept, id, peer, ms left of its heartbeat, id, ...}. */
 #define HUB_LUA_BEAT \
+    "local swept = redis.call('DEL', 'pn:swept:'..ARGV[1]) " \
     "redis.call('SET', 'pn:hub:'..ARGV[1], ARGV[2], 'PX', ARGV[3]) " \
     "local t = redis.call('TIME') " \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) " \
@@ -67,6 +72,7 @@
     "for _, d in ipairs(redis.call('ZRANGEBYSCORE', 'pn:hubs', '-inf', now)) do " \
     "  if redis.call('EXISTS', 'pn:hub:'..d) == 0 and budget > 0 then " \
     "    local ks = redis.call('SPOP', 'pn:hubr:'..d, budget) " \
+    "    if #ks > 0 then redis.call('SET', 'pn:swept:'..d, '1', 'PX', 86400000) end " \
     "    for _, k in ipairs(ks) do " \
     "      budget = budget - 1 " \
     "      local v = redis.call('GET', k) " \
@@ -78,7 +84,7 @@
     "    if redis.call('SCARD', 'pn:hubr:'..d) == 0 then redis.call('ZREM', 'pn:hubs', d) end " \
     "  end " \
     "end " \
-    "local out = {} " \
+    "local out = {swept} " \
     "local live = redis.call('ZRANGEBYSCORE', 'pn:hubs', now, '+inf', 'WITHSCORES') " \
     "for i = 1, #live, 2 do " \
     "  local p = redis.call('GET', 'pn:hub:'..live[i]) " \

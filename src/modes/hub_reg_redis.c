@@ -3,6 +3,7 @@
  *
  *   claim ─ local route of that key? ──yes──> memory registry (join, take back)
  *         └ no: Redis down ─> UNAVAILABLE; else EVAL claim(keys) ─> pending
+ *              (at most CLAIM_WINDOW sent at once; the others wait their turn)
  *              answer: TAKEN (another live hub's) | granted ─> memory registry
  *                      (refused there: the keys are given back)
  *   memory registry's events ─> watchers; a route emptied: held in Redis;
@@ -25,22 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* A claim sent to Redis, waiting for its answer. */
-struct rclaim {
-    pn_list_t node;             /* in redis_reg.pending */
-    redis_reg_t *g;
-    struct hsess *s;            /* NULL: answered already or its session ended */
-    hub_reg_claim_cb cb;
-    void *arg;
-    char *keys;                 /* owned: its <nkeys> route keys, each ended by a NUL */
-    int nkeys;
-    uint64_t since_ms;
-    size_t wlen;
-    uint8_t wire[];             /* the claim as its ROUTE_ADD payload (its port filled in
-                                 * when assigned here): a frame decoded is 2.6 KB, and a
-                                 * hub may have thousands of claims waiting for Redis */
-};
 
 /* ---- claims ---- */
 
@@ -114,6 +99,8 @@ rclaim_free(struct rclaim *c)
     free(c);
 }
 
+static void claims_send(redis_reg_t *g);
+
 static void
 on_claim_reply(redisReply *y, void *arg)
 {
@@ -124,6 +111,8 @@ on_claim_reply(redisReply *y, void *arg)
     int granted = y != NULL && y->type == REDIS_REPLY_ARRAY && y->elements >= 1 &&
                   y->element[0]->type == REDIS_REPLY_INTEGER && y->element[0]->integer == 1;
     pn_list_del(&c->node);
+    g->nsent--;
+    g->answered_ms = pn_now_ms();
     rclaim_keys(c, k);
     if (c->s != NULL)
         rclaim_frame(c, m);
@@ -155,6 +144,39 @@ on_claim_reply(redisReply *y, void *arg)
     }
     memset(fm.group_key, 0, sizeof(fm.group_key));
     rclaim_free(c);
+    if (!g->freeing)
+        claims_send(g);
+}
+
+/* Send the waiting claims, oldest first, while the window has room; one whose
+ * session ended meanwhile goes unsent (nothing of it is in Redis). */
+static void
+claims_send(redis_reg_t *g)
+{
+    while (g->nsent < CLAIM_WINDOW && !pn_list_empty(&g->waiting)) {
+        struct rclaim *c = pn_container_of(g->waiting.next, struct rclaim, node);
+        char k[2][KEY_MAX];
+        pn_list_del(&c->node);
+        if (c->s == NULL) {
+            rclaim_free(c);
+            continue;
+        }
+        if (pn_list_empty(&g->pending))
+            g->answered_ms = pn_now_ms();   /* Redis owes nothing: its silence starts now */
+        pn_list_add(&g->pending, &c->node);
+        g->nsent++;
+        c->since_ms = pn_now_ms();
+        if (hub_rr_eval(g, HUB_LUA_CLAIM, on_claim_reply, c, rclaim_keys(c, k), k, 3, g->id,
+                        c->s->acct->name, "0") != PN_OK) {
+            pn_frame_route_t m;
+            pn_list_del(&c->node);
+            g->nsent--;
+            rclaim_frame(c, &m);
+            unavailable(c->s, &m, c->cb, c->arg, "is unreachable");
+            memset(m.group_key, 0, sizeof(m.group_key));
+            rclaim_free(c);
+        }
+    }
 }
 
 /* A port for a new tcp/udp route of <a> (port 0 asked): free here and not
@@ -255,13 +277,8 @@ rr_claim(hub_reg_t *base, struct hsess *s, const pn_frame_route_t *m, hub_reg_cl
     c->wlen = wlen;
     memcpy(c->wire, wire, wlen);
     memset(wire, 0, sizeof(wire));
-    pn_list_add(&g->pending, &c->node);
-    if (hub_rr_eval(g, HUB_LUA_CLAIM, on_claim_reply, c, nkeys, keys, 3, g->id, a->name, "0") !=
-        PN_OK) {
-        pn_list_del(&c->node);
-        unavailable(s, m, cb, arg, "is unreachable");
-        rclaim_free(c);
-    }
+    pn_list_add(&g->waiting, &c->node);
+    claims_send(g);
 }
 
 static void
@@ -274,10 +291,13 @@ static void
 rr_release_sess(hub_reg_t *base, struct hsess *s, int hold)
 {
     redis_reg_t *g = (redis_reg_t *)base;
-    for (pn_list_t *p = g->pending.next; p != &g->pending; p = p->next) {
-        struct rclaim *c = pn_container_of(p, struct rclaim, node);
-        if (c->s == s)
-            c->s = NULL;
+    for (int i = 0; i < 2; i++) {
+        pn_list_t *h = i == 0 ? &g->pending : &g->waiting;
+        for (pn_list_t *p = h->next; p != h; p = p->next) {
+            struct rclaim *c = pn_container_of(p, struct rclaim, node);
+            if (c->s == s)
+                c->s = NULL;
+        }
     }
     hub_reg_release_sess(g->mem, s, hold);
 }
@@ -327,8 +347,26 @@ on_beat_timer(ev_timer_t *t, void *arg)
     uint64_t now = pn_now_ms();
     (void)t;
     if (hub_redis_up(g->rd)) {
-        hub_rr_beat(g);
+        hub_rr_beat(g, 0);
         hub_rr_quotas(g);
+    }
+    /* A claim waiting its turn (the window full) waits while Redis answers the
+     * ones sent; when Redis has answered none for the deadline, or after
+     * CLAIM_QUEUE_MAX_MS, it is refused and dropped (nothing of it is in Redis). */
+    int stuck = !pn_list_empty(&g->pending) && now - g->answered_ms >= CLAIM_DEADLINE_MS;
+    while (!pn_list_empty(&g->waiting)) {
+        struct rclaim *c = pn_container_of(g->waiting.next, struct rclaim, node);
+        if (c->s != NULL && !stuck && now - c->since_ms < CLAIM_QUEUE_MAX_MS)
+            break;              /* oldest first: the others are younger */
+        pn_list_del(&c->node);
+        if (c->s != NULL) {
+            pn_frame_route_t m;
+            rclaim_frame(c, &m);
+            unavailable(c->s, &m, c->cb, c->arg, stuck ? "did not answer within 2 s"
+                        : "is behind: the claim waited 30 s for its turn");
+            memset(m.group_key, 0, sizeof(m.group_key));
+        }
+        rclaim_free(c);
     }
     /* A claim Redis has not answered in time is refused; its answer, if it
      * comes, only gives the keys back. */
@@ -377,6 +415,11 @@ rr_free(hub_reg_t *base)
     g->freeing = 1;
     for (pn_list_t *p = g->pending.next; p != &g->pending; p = p->next)
         pn_container_of(p, struct rclaim, node)->s = NULL;
+    while (!pn_list_empty(&g->waiting)) {
+        struct rclaim *c = pn_container_of(g->waiting.next, struct rclaim, node);
+        pn_list_del(&c->node);
+        rclaim_free(c);
+    }
     ev_timer_free(g->beat);
     hub_redis_free(g->rd);      /* pending claims hear NULL and go */
     hub_reg_free(g->mem);
@@ -418,6 +461,7 @@ hub_reg_redis_new(const hub_reg_env_t *env, const hub_reg_cluster_t *cl, char *e
     snprintf(g->ttl, sizeof(g->ttl), "%llu", (unsigned long long)cl->ttl_ms);
     g->hubs = json_array();
     pn_list_init(&g->pending);
+    pn_list_init(&g->waiting);
     hub_rcache_init(&g->cache);
     g->rd = hub_redis_new(env->loop, cl->conf, "pn:routes", hub_rr_on_state, hub_rr_on_msg, g, err);
     if (g->rd == NULL) {

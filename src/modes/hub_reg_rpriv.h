@@ -9,6 +9,10 @@
 #include "modes/hub_reg.h"
 
 #define CLAIM_DEADLINE_MS 2000
+#define CLAIM_WINDOW 1024       /* claims sent to Redis and not answered yet, at most: the
+                                 * others wait here, so that a heartbeat sent on the same
+                                 * connection never queues behind tens of thousands */
+#define CLAIM_QUEUE_MAX_MS 30000    /* a claim waits its turn that long at most */
 #define KEY_MAX (5 + 6 + PN_ROUTE_HOST_MAX + PN_ROUTE_PATH_MAX + 1)    /* "pn:r:" "https:" host [path] */
 #define STATE_REMOTE_MAX 1000                      /* routes listed in the state line */
 #define SCAN_COUNT "1000"
@@ -24,15 +28,38 @@ typedef struct redis_reg {
     hub_redis_t *rd;            /* owned */
     hub_rcache_t cache;         /* other hubs' routes */
     json_t *hubs;               /* owned: the live hubs at the last heartbeat */
-    pn_list_t pending;          /* struct rclaim */
+    pn_list_t pending;          /* struct rclaim sent to Redis, oldest first */
+    pn_list_t waiting;          /* struct rclaim not sent yet (the window is full), oldest first */
+    size_t nsent;               /* claims in <pending> */
+    uint64_t answered_ms;       /* when Redis last answered a claim */
     ev_timer_t *beat;           /* owned */
     int freeing;
     int in_claim;               /* inside the memory registry's claim of a key just granted */
     uint64_t claims, refused, conflicts;
+    uint64_t lapses;            /* times its routes were found swept by others (claimed again) */
     hub_reg_remote_cb remote_cb;    /* NULL, or told of other hubs' routes */
     void *remote_arg;
 } redis_reg_t;
 
+
+/* A claim sent to Redis, waiting for its answer. */
+struct rclaim {
+    pn_list_t node;             /* in redis_reg.pending, or .waiting */
+    redis_reg_t *g;
+    struct hsess *s;            /* NULL: answered already or its session ended */
+    hub_reg_claim_cb cb;
+    void *arg;
+    char *keys;                 /* owned: its <nkeys> route keys, each ended by a NUL */
+    int nkeys;
+    uint64_t since_ms;          /* sent to Redis (queued, while it waits) */
+    size_t wlen;
+    uint8_t wire[];             /* the claim as its ROUTE_ADD payload (its port filled in
+                                 * when assigned here): a frame decoded is 2.6 KB, and a
+                                 * hub may have thousands of claims waiting for Redis */
+};
+
+/* Whether a claim sent to Redis and not answered yet names <key> ("pn:r:..."). */
+int hub_rr_claiming(const redis_reg_t *g, const char *key);
 
 /** Route keys: "pn:r:tcp:8080", "pn:r:http:<host>", "pn:r:tcp~<group in hex>", into <k>. */
 void hub_rr_key_port(char *k, uint8_t type, uint16_t port);
@@ -49,8 +76,10 @@ void hub_rr_on_mem_event(hub_reg_event_t ev, struct hroute *r, struct hmember *m
 void hub_rr_on_state(int up, void *arg);
 /** A message of the channel pn:routes. */
 void hub_rr_on_msg(const char *msg, size_t len, void *arg);
-/** The heartbeat (and the sweep of dead hubs). */
-void hub_rr_beat(redis_reg_t *g);
+/** The heartbeat (and the sweep of dead hubs); <first>: the first on a new
+ * connection to Redis (its caller claims every route again itself), else a
+ * heartbeat found expired makes it do so. */
+void hub_rr_beat(redis_reg_t *g, int first);
 /** The accounts' limits shared with the other hubs, at each heartbeat
  *  (hub_reg_rquota.c). */
 void hub_rr_quotas(redis_reg_t *g);

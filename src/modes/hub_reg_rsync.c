@@ -202,14 +202,31 @@ hub_rr_eval(redis_reg_t *g, const char *script, hub_redis_reply_cb cb, void *arg
 }
 
 /* Give back <keys> that no local route holds (a claim granted too late or
- * refused by the memory registry). */
+ * refused by the memory registry), but not a key a claim still waiting for
+ * Redis names: that claim went out before this release would, Redis runs
+ * them in order, and the release would delete the key the claim is then told
+ * it holds (an agent asking again after its first claim missed the deadline).
+ * That claim's own answer gives the key back if it is not held then. */
 void
 hub_rr_release_unheld(redis_reg_t *g, char keys[][KEY_MAX], int nkeys)
 {
     for (int i = 0; i < nkeys; i++) {
-        if (key_local(g, keys[i] + 5) == NULL)
+        if (key_local(g, keys[i] + 5) == NULL && !hub_rr_claiming(g, keys[i]))
             (void)hub_rr_eval(g, HUB_LUA_RELEASE, NULL, NULL, 1, &keys[i], 1, g->id);
     }
+}
+
+int
+hub_rr_claiming(const redis_reg_t *g, const char *key)
+{
+    for (const pn_list_t *p = g->pending.next; p != &g->pending; p = p->next) {
+        const struct rclaim *c = pn_container_of(p, struct rclaim, node);
+        const char *k = c->keys;
+        for (int i = 0; i < c->nkeys; i++, k += strlen(k) + 1)
+            if (strcmp(k, key) == 0)
+                return 1;
+    }
+    return 0;
 }
 
 /* A local route's keys claimed again (Redis returned) or marked held/live. */
@@ -385,14 +402,24 @@ scan_next(redis_reg_t *g, const char *cursor)
     (void)hub_redis_cmd(g->rd, on_scan, g, 6, argv, len);
 }
 
+/* The heartbeat's answer: the live hubs; when other hubs swept route keys of
+ * this one (its heartbeat had ended while it lived: its loop or Redis slower
+ * than the TTL), every local route is claimed again, as when Redis returns. */
 static void
-on_beat(redisReply *y, void *arg)
+on_beat(redisReply *y, void *arg, int check)
 {
     redis_reg_t *g = arg;
-    if (y == NULL || y->type != REDIS_REPLY_ARRAY)
+    if (y == NULL || y->type != REDIS_REPLY_ARRAY || y->elements < 1 ||
+        y->element[0]->type != REDIS_REPLY_INTEGER)
         return;
+    if (check && y->element[0]->integer == 1 && !g->freeing) {
+        g->lapses++;
+        log_warn("cluster: this hub's heartbeat had expired in Redis (TTL %s ms) and other hubs "
+                 "swept some of its routes: every route it holds is claimed again", g->ttl);
+        hub_reg_each(g->mem, assert_each, g);
+    }
     json_t *hubs = json_array();
-    for (size_t i = 0; i + 2 < y->elements; i += 3) {
+    for (size_t i = 1; i + 2 < y->elements; i += 3) {
         redisReply **e = y->element + i;
         if (e[0]->type != REDIS_REPLY_STRING || e[1]->type != REDIS_REPLY_STRING ||
             e[2]->type != REDIS_REPLY_STRING)
@@ -419,10 +446,23 @@ hub_rr_pair(const struct redisReply *y, uint64_t *first, uint64_t *second)
     return PN_OK;
 }
 
-void
-hub_rr_beat(redis_reg_t *g)
+static void
+on_beat_checked(redisReply *y, void *arg)
 {
-    (void)hub_rr_eval(g, HUB_LUA_BEAT, on_beat, g, 0, NULL, 3, g->id, g->peer, g->ttl);
+    on_beat(y, arg, 1);
+}
+
+static void
+on_beat_first(redisReply *y, void *arg)
+{
+    on_beat(y, arg, 0);
+}
+
+void
+hub_rr_beat(redis_reg_t *g, int first)
+{
+    (void)hub_rr_eval(g, HUB_LUA_BEAT, first ? on_beat_first : on_beat_checked, g, 0, NULL, 3,
+                      g->id, g->peer, g->ttl);
 }
 
 /* Redis went up: heartbeat first (our claims count as live), then reconcile. */
@@ -434,7 +474,7 @@ hub_rr_on_state(int up, void *arg)
     if (!up || g->freeing)
         return;
     scripts_load(g);            /* first on this connection: every EVALSHA comes after */
-    hub_rr_beat(g);
+    hub_rr_beat(g, 1);          /* every route is asserted below */
     hub_reg_each(g->mem, assert_each, g);
     snprintf(k[0], KEY_MAX, "pn:hubr:%s", g->id);
     const char *argv[] = { "SMEMBERS", k[0] };
@@ -456,15 +496,18 @@ hub_rr_state(hub_reg_t *base)
     size_t n = 0, pending = 0;
     for (pn_list_t *p = g->pending.next; p != &g->pending; p = p->next)
         pending++;
+    for (pn_list_t *p = g->waiting.next; p != &g->waiting; p = p->next)
+        pending++;
     for (size_t i = 0; i < g->cache.nb && n < STATE_REMOTE_MAX; i++)
         for (hub_rentry_t *e = g->cache.b[i]; e != NULL && n < STATE_REMOTE_MAX; e = e->next, n++)
             json_array_append_new(remote, json_pack("{s:s,s:s,s:s,s:b}", "route", e->key, "hub",
                                                     e->hub, "account", e->acct, "held", e->held));
-    return json_pack("{s:s,s:s,s:s,s:O,s:o,s:I,s:I,s:I,s:I,s:I}", "id", g->id, "peer", g->peer,
-                     "redis", hub_redis_up(g->rd) ? "up" : "down", "hubs", g->hubs,
+    return json_pack("{s:s,s:s,s:s,s:O,s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "id", g->id, "peer",
+                     g->peer, "redis", hub_redis_up(g->rd) ? "up" : "down", "hubs", g->hubs,
                      "remote", remote, "remote_routes", (json_int_t)g->cache.n,
                      "pending", (json_int_t)pending, "claims", (json_int_t)g->claims,
-                     "refused", (json_int_t)g->refused, "conflicts", (json_int_t)g->conflicts);
+                     "refused", (json_int_t)g->refused, "conflicts", (json_int_t)g->conflicts,
+                     "lapses", (json_int_t)g->lapses);
 }
 
 /* The peer= of the hub holding a route this hub does not: see hub_reg.h. */

@@ -124,6 +124,7 @@ struct hub {
     pn_tls_ctx_t *data_tls;     /* owned, NULL for tls=0 */
     struct pn_tls_certs *certs; /* owned: certs= (tls/certs.h), NULL when https= only relays */
     uint8_t fp[PN_TLS_FP_LEN];
+    uint8_t quic_key[32];       /* type=1's stateless reset key (hub_qkey.c); never logged */
     tun_accept_t *tunnel;       /* owned: the tunnel port */
     pn_entry_t *http_entry, *https_entry;   /* owned */
     ev_timer_t *tick;           /* owned: pool health, state line */

@@ -40,6 +40,7 @@ struct pn_tls_ctx {
     uint64_t next_check_ms;     /* files only: monotonic ms of the next reload check */
     uint64_t reload_ms;         /* files only: the files are stat()ed at most this often */
     int alpn_h2;                /* server: choose ALPN "h2" when offered (type=3) */
+    unsigned gen;               /* files only: reloads so far (QUIC follows them, quic_srv.c) */
 };
 
 /** Return the reason of the earliest queued OpenSSL error (static text). */

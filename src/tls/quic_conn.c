@@ -224,6 +224,7 @@ pn_quic_callbacks(ngtcp2_callbacks *cb, int server)
     cb->stream_stop_sending = cb_stop_sending;
     cb->extend_max_stream_data = cb_extend_stream_data;
     cb->recv_datagram = pn_quic_cb_recv_datagram;
+    cb->recv_stateless_reset = pn_quic_cb_stateless_reset;     /* quic_gate.c */
 }
 
 /* The settings and transport parameters both ends use (quic.h says why). */
@@ -314,8 +315,11 @@ pn_quic_conn_free(pn_quic_conn_t *q)
         ngtcp2_conn_del(q->c);
     if (q->tls != NULL)
         gnutls_deinit(q->tls);
+    pn_quic_cred_unref(q->scred);   /* after the session that used them (quic_srv.c) */
     if (q->cred != NULL)
         gnutls_certificate_free_credentials(q->cred);
+    if (q->path_free != NULL)
+        q->path_free(q);        /* quic_path.c */
     if (q->srv == NULL && q->fd != -1)
         close(q->fd);
     free(q);
@@ -540,7 +544,7 @@ pn_quic_of(const pn_xprt_t *x)
 static int
 flush_held(pn_quic_conn_t *q)
 {
-    size_t done = pn_quic_send(q->fd, q->held, q->heldlen, q->held_seg,
+    size_t done = pn_quic_send(pn_quic_held_fd(q), q->held, q->heldlen, q->held_seg,
                                q->srv != NULL ? (struct sockaddr *)&q->held_to : NULL, q->held_tolen);
     if (done == q->heldlen) {
         q->heldlen = 0;
@@ -674,8 +678,7 @@ pn_quic_write(pn_quic_conn_t *q)
             pn_quic_fail(q, ngtcp2_strerror((int)n));
             return;
         }
-        if (nseg > 0 && ((size_t)n > q->held_seg || ps.path.remote.addrlen != q->held_tolen ||
-                         memcmp(ps.path.remote.addr, &q->held_to, q->held_tolen) != 0)) {
+        if (nseg > 0 && ((size_t)n > q->held_seg || !pn_quic_held_same(q, &ps.path))) {
             /* Longer than the batch's packets (a path MTU probe), or another path
              * (a migration): the batch so far leaves first. */
             uint8_t pkt[QUIC_PKT_MAX];
@@ -689,8 +692,7 @@ pn_quic_write(pn_quic_conn_t *q)
         }
         if (nseg == 0) {
             q->held_seg = (size_t)n;
-            memcpy(&q->held_to, ps.path.remote.addr, ps.path.remote.addrlen);
-            q->held_tolen = ps.path.remote.addrlen;
+            pn_quic_held_set(q, &ps.path);
         }
         q->heldlen += (size_t)n;
         nseg++;

@@ -44,7 +44,7 @@ on_client_io(int fd, int ready, void *arg)
     pn_quic_unref(q);
 }
 
-/* A new UDP socket of <family> connected to <to>, its local address in <local>; -1. */
+/* A new UDP socket connected to <to>, its local address in <local>; -1 with <err>. */
 static int
 client_socket(const struct sockaddr *to, socklen_t len, struct sockaddr_storage *local,
               socklen_t *llen, char *err)
@@ -60,6 +60,21 @@ client_socket(const struct sockaddr *to, socklen_t len, struct sockaddr_storage 
     *llen = sizeof(*local);
     getsockname(fd, (struct sockaddr *)local, llen);
     return fd;
+}
+
+/* The client <q> now sends and reads on <fd> (owned) of <local>; the old socket is closed. */
+static void
+adopt(pn_quic_conn_t *q, int fd, const struct sockaddr_storage *local, socklen_t llen)
+{
+    ev_io_free(q->io);
+    close(q->fd);
+    q->fd = fd;
+    memcpy(&q->local, local, llen);
+    q->llen = llen;
+    q->heldlen = 0;             /* what the old socket did not take: lost, sent again */
+    q->io = ev_io_new(q->loop, fd, on_client_io, q);
+    ev_io_set(q->io, EV_RD);
+    pn_quic_schedule(q);
 }
 
 int
@@ -78,24 +93,17 @@ pn_quic_rebind(pn_quic_conn_t *q)
     ngtcp2_path path = {
         { (ngtcp2_sockaddr *)&local, llen }, { (ngtcp2_sockaddr *)&q->remote, q->rlen }, NULL,
     };
+    pn_quic_path_cancel(q);     /* a validation in progress (quic_path.c) gives way */
     int rv = ngtcp2_conn_initiate_immediate_migration(q->c, &path, pn_quic_now());
     if (rv != 0) {
         log_warn("quic: cannot move to a new udp port: %s", ngtcp2_strerror(rv));
         close(fd);
         return PN_ERR;
     }
-    ev_io_free(q->io);
-    close(q->fd);
-    q->fd = fd;
-    memcpy(&q->local, &local, llen);
-    q->llen = llen;
-    q->heldlen = 0;             /* what the old socket did not take: lost, sent again */
-    q->io = ev_io_new(q->loop, fd, on_client_io, q);
-    ev_io_set(q->io, EV_RD);
+    adopt(q, fd, &local, llen);
     log_info("quic: the connection moved to udp port %u (migration)",
              ntohs(local.ss_family == AF_INET ? ((struct sockaddr_in *)&local)->sin_port
                                               : ((struct sockaddr_in6 *)&local)->sin6_port));
-    pn_quic_schedule(q);
     return PN_OK;
 }
 
@@ -147,6 +155,7 @@ pn_quic_client(ev_loop_t *loop, const struct sockaddr *to, socklen_t len,
     ngtcp2_callbacks cb;
     pn_quic_callbacks(&cb, 0);
     cb.recv_new_token = pn_quic_resume_cb_token;
+    cb.path_validation = pn_quic_cb_path_validation;   /* quic_path.c */
     ngtcp2_path path = {
         { (ngtcp2_sockaddr *)&q->local, q->llen }, { (ngtcp2_sockaddr *)&q->remote, q->rlen }, NULL,
     };
@@ -164,6 +173,8 @@ pn_quic_client(ev_loop_t *loop, const struct sockaddr *to, socklen_t len,
         return NULL;
     }
     ngtcp2_conn_set_keep_alive_timeout(q->c, PN_QUIC_IDLE_MS / 3 * NGTCP2_MILLISECONDS);
+    static const pn_quic_path_ops_t ops = { client_socket, adopt };
+    pn_quic_path_watch(q, &ops);    /* a new preferred local address: it moves (quic_path.c) */
     q->io = ev_io_new(loop, fd, on_client_io, q);
     ev_io_set(q->io, EV_RD);
     pn_quic_schedule(q);        /* the Initial leaves from the loop */

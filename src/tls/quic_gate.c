@@ -13,8 +13,9 @@
  * Stateless reset tokens (RFC 9000 §10.3) are derived from a static key and the
  * connection id (ngtcp2_crypto_generate_stateless_reset_token), so the
  * listener can reset a connection it no longer knows: the key is derived from
- * the caller's (pn_quic_server_reset_key: the tunnel's, the same after a
- * restart) or random at the start.
+ * the caller's (pn_quic_server_reset_key: a server's PSK, a hub's key file,
+ * modes/hub_qkey.c; the same after a restart) or random at the start. A
+ * client that receives one says so (pn_quic_cb_stateless_reset).
  *
  * "Under load": more than GATE_INITIALS_PER_SEC new-connection Initials in the
  * current second, or GATE_HANDSHAKES handshakes in progress on the port. A
@@ -26,6 +27,7 @@
 #include "core/log.h"
 #include "tls/quic_priv.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -202,4 +204,18 @@ pn_quic_gate_reset(pn_quic_srv_t *s, const ngtcp2_version_cid *vc, size_t n,
     pn_random(r, sizeof(r));
     reply(s, pkt, ngtcp2_pkt_write_stateless_reset(pkt, len, token, r, len - sizeof(token)),
           from, flen);
+}
+
+int
+pn_quic_cb_stateless_reset(ngtcp2_conn *c, const ngtcp2_pkt_stateless_reset *sr, void *ud)
+{
+    pn_quic_conn_t *q = ud;
+    (void)c;
+    (void)sr;
+    /* ngtcp2 checked the token against the ones the peer gave: the peer itself
+     * (or whoever holds its key) says it lost the connection. */
+    log_info("quic: stateless reset from the server: it no longer knows this connection "
+             "(restarted?); it ends now");
+    snprintf(q->why, sizeof(q->why), "quic: stateless reset by the peer");
+    return 0;
 }

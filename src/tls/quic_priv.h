@@ -18,6 +18,9 @@
 #include <gnutls/gnutls.h>
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define QUIC_PKT_MAX 1452           /* the largest UDP payload sent */
@@ -90,8 +93,14 @@ struct pn_quic_conn {
     int verify;                     /* client: 0, 1 (pin) or 2 */
     uint8_t held[QUIC_PKT_MAX * QUIC_GSO_MAX];  /* packets written, not sent yet */
     size_t heldlen, held_seg;       /* bytes; each packet's but the last's */
-    struct sockaddr_storage held_to;
-    socklen_t held_tolen;
+    struct sockaddr_storage held_to, held_from;     /* the batch's path */
+    socklen_t held_tolen, held_fromlen;
+    struct pn_quic_path *path;      /* client, owned: its local address watch (quic_path.c) */
+    struct pn_quic_cred *scred;     /* server: a reference to the credentials of its session */
+    void (*path_free)(pn_quic_conn_t *q);   /* frees <path> */
+    int pfd;                        /* client: the socket of a path being validated, while */
+    struct sockaddr_storage plocal; /* <pllen> > 0; its local address (quic_path.c) */
+    socklen_t pllen;
     int busy;                       /* inside ngtcp2: the last reference waits (drop) */
     const char *fault;              /* the connection is done */
     char why[160];
@@ -143,7 +152,10 @@ struct pn_quic_srv {
     ev_io_t *io;                    /* owned */
     struct sockaddr_storage local;
     socklen_t llen;
-    gnutls_certificate_credentials_t cred;  /* owned */
+    gnutls_certificate_credentials_t cred;  /* qcred's: what new connections' sessions get */
+    struct pn_quic_cred *qcred;     /* a reference: the credentials now */
+    pn_tls_ctx_t *cert;             /* borrowed: their source (tls=2: files, reloaded) */
+    unsigned cert_gen;              /* its reloads when qcred was made */
     uint64_t handshake_ms;
     pn_quic_stream_cb cb;
     void *ctx;                      /* borrowed */
@@ -171,6 +183,44 @@ struct pn_quic_srv {
         size_t ntokens;             /* NEW_TOKEN frames sent, ever */
     } res;
 };
+
+/* A listener's certificate credentials, shared by the GnuTLS sessions made
+ * with them: a reload of the files (quic_srv.c) makes new ones, the old go
+ * with the last connection that uses them. */
+typedef struct pn_quic_cred {
+    gnutls_certificate_credentials_t c;     /* owned */
+    int refs;
+} pn_quic_cred_t;
+
+static inline pn_quic_cred_t *
+pn_quic_cred_ref(pn_quic_cred_t *k)
+{
+    if (k != NULL)
+        k->refs++;
+    return k;
+}
+
+static inline void
+pn_quic_cred_unref(pn_quic_cred_t *k)
+{
+    if (k != NULL && --k->refs == 0) {
+        gnutls_certificate_free_credentials(k->c);
+        free(k);
+    }
+}
+
+/** Whether <a> and <b> are the same host (the port aside). */
+static inline int
+pn_quic_same_host(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+    if (a->ss_family != b->sa_family)
+        return 0;
+    if (b->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                  &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+}
 
 /** Ask for a pump of <q> from a deferred event (writes of one turn leave together). */
 static inline void
@@ -295,6 +345,56 @@ void pn_quic_gate_version(pn_quic_srv_t *s, const ngtcp2_version_cid *vc, size_t
 /** A short-header datagram of <n> bytes to an unknown id: a stateless reset. */
 void pn_quic_gate_reset(pn_quic_srv_t *s, const ngtcp2_version_cid *vc, size_t n,
                         const struct sockaddr *from, socklen_t flen);
+/** ngtcp2's recv_stateless_reset: a client's connection was reset by a server
+ *  that no longer knows it (restarted, or moved): said in the log. */
+int pn_quic_cb_stateless_reset(ngtcp2_conn *c, const ngtcp2_pkt_stateless_reset *sr, void *ud);
+
+/* quic_path.c: a client follows its preferred local address */
+/** A client's own socket, its move to another (quic_dial.c gives them). */
+typedef struct pn_quic_path_ops {
+    /** A new UDP socket connected to <to>, its local address into <local>; -1 with <err>. */
+    int (*socket)(const struct sockaddr *to, socklen_t len, struct sockaddr_storage *local,
+                  socklen_t *llen, char *err);
+    /** <q> now sends and reads on <fd> (owned) of <local>; its old socket is closed. */
+    void (*adopt)(pn_quic_conn_t *q, int fd, const struct sockaddr_storage *local, socklen_t llen);
+} pn_quic_path_ops_t;
+/** Watch <q>'s local addresses (NETLINK_ROUTE): sets q->path, q->path_free. */
+void pn_quic_path_watch(pn_quic_conn_t *q, const pn_quic_path_ops_t *ops);
+/** Stop a validation in progress (its socket closed). */
+void pn_quic_path_cancel(pn_quic_conn_t *q);
+/** ngtcp2's path_validation (a client's): the outcome of a move quic_path.c started. */
+int pn_quic_cb_path_validation(ngtcp2_conn *c, uint32_t flags, const ngtcp2_path *path,
+                               ngtcp2_path_validation_result res, void *ud);
+
+/** Whether the batch held in <q> is of <path>. */
+static inline int
+pn_quic_held_same(const pn_quic_conn_t *q, const ngtcp2_path *path)
+{
+    return path->remote.addrlen == q->held_tolen && path->local.addrlen == q->held_fromlen &&
+           memcmp(path->remote.addr, &q->held_to, q->held_tolen) == 0 &&
+           memcmp(path->local.addr, &q->held_from, q->held_fromlen) == 0;
+}
+
+/** A new batch in <q>, of <path>. */
+static inline void
+pn_quic_held_set(pn_quic_conn_t *q, const ngtcp2_path *path)
+{
+    memcpy(&q->held_to, path->remote.addr, path->remote.addrlen);
+    q->held_tolen = path->remote.addrlen;
+    memcpy(&q->held_from, path->local.addr, path->local.addrlen);
+    q->held_fromlen = path->local.addrlen;
+}
+
+/** The socket the batch held in <q> leaves by: a client's path being validated
+ *  has its own (quic_path.c), every other path the connection's. */
+static inline int
+pn_quic_held_fd(const pn_quic_conn_t *q)
+{
+    if (q->srv == NULL && q->pllen > 0 && q->held_fromlen == q->pllen &&
+        memcmp(&q->held_from, &q->plocal, q->pllen) == 0)
+        return q->pfd;
+    return q->fd;
+}
 
 /* quic_tls.c */
 /** The certificate and key <c> serves now (NULL: a new self-signed pair) into <cred>; 0 or -1. */

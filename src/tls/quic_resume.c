@@ -35,7 +35,7 @@
  * QUIC_REPLAY_SLOTS; full of live entries: the early data is refused, never a
  * replay let through). After the handshake a NEW_TOKEN (ngtcp2's regular
  * token: the client's IP address and the time, AEAD under a key derived from
- * the tunnel's (pn_quic_server_token_key; random on a hub), so it outlives a
+ * the tunnel's (pn_quic_server_token_key; a hub's key file's), so it outlives a
  * restart; quic_gate.c checks it, valid QUIC_TOKEN_TTL). */
 #include "core/log.h"
 #include "core/mem.h"

@@ -4,8 +4,10 @@
  * the port is under load and it brings no valid Retry token (quic_gate.c
  * answers then, as it answers a version we do not speak and a short header of
  * an unknown id). */
+#include "core/log.h"
 #include "core/mem.h"
 #include "tls/quic_priv.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -14,19 +16,6 @@
 
 #define SRV_CONNS_MAX 4096          /* connections (handshaking or not) one port holds */
 #define SRV_HANDSHAKES_PER_SOURCE 64    /* handshakes in progress from one source address */
-
-/* Whether <a> and <b> are the same host (the port aside). */
-static int
-same_host(const struct sockaddr_storage *a, const struct sockaddr *b)
-{
-    if (a->ss_family != b->sa_family)
-        return 0;
-    if (b->sa_family == AF_INET)
-        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-    return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-                  &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
-}
 
 /* Room for one more connection from <from>: under the port's cap, and under the
  * cap of handshakes in progress from its address (as tunnel/guard.h for TCP; a
@@ -39,7 +28,8 @@ admit(const pn_quic_srv_t *s, const struct sockaddr *from)
     int n = 0;
     for (const pn_list_t *l = s->conns.next; l != &s->conns; l = l->next) {
         const pn_quic_conn_t *q = pn_container_of(l, pn_quic_conn_t, srv_node);
-        if (!q->handshake_done && same_host(&q->remote, from) && ++n >= SRV_HANDSHAKES_PER_SOURCE)
+        if (!q->handshake_done && pn_quic_same_host(&q->remote, from) &&
+            ++n >= SRV_HANDSHAKES_PER_SOURCE)
             return 0;
     }
     return 1;
@@ -52,6 +42,47 @@ pn_quic_server_conns(const pn_quic_srv_t *s)
 }
 
 /* --- the socket ---------------------------------------------------------------- */
+
+/* Credentials of the certificate <cert> serves now (NULL: a new self-signed
+ * pair), one reference; NULL with <err>. */
+static pn_quic_cred_t *
+cred_new(pn_tls_ctx_t *cert, char *err)
+{
+    pn_quic_cred_t *k = xcalloc(sizeof(*k));
+    k->refs = 1;
+    if (gnutls_certificate_allocate_credentials(&k->c) != 0) {
+        pn_err_set(err, "quic: out of memory");
+        free(k);
+        return NULL;
+    }
+    if (pn_quic_tls_cred(k->c, cert, err) != 0) {
+        pn_quic_cred_unref(k);
+        return NULL;
+    }
+    return k;
+}
+
+/* tls=2: the files changed and the TLS context took them (tls.c checks at most
+ * once a reload interval, and logs it): new connections get them too; the
+ * live ones keep theirs. */
+static void
+cred_follow(pn_quic_srv_t *s)
+{
+    char err[PN_ERR_LEN] = "";
+    unsigned gen = pn_tls_ctx_generation(s->cert);
+    if (gen == s->cert_gen)
+        return;
+    s->cert_gen = gen;
+    pn_quic_cred_t *k = cred_new(s->cert, err);
+    if (k == NULL) {
+        log_warn("quic: keeping the previous certificate: %s", err);
+        return;
+    }
+    pn_quic_cred_unref(s->qcred);
+    s->qcred = k;
+    s->cred = k->c;
+    log_info("quic: new connections get the reloaded certificate");
+}
 
 static void
 dispatch(void *ctx, const uint8_t *pkt, size_t n, const struct sockaddr *from, socklen_t flen)
@@ -81,10 +112,12 @@ dispatch(void *ctx, const uint8_t *pkt, size_t n, const struct sockaddr *from, s
         int g = pn_quic_gate_initial(s, &hd, n, from, flen, &odcid);
         if (g == QUIC_GATE_DROP || !admit(s, from))
             return;
+        cred_follow(s);
         q = pn_quic_accept(s, &hd, g == QUIC_GATE_RETRIED ? &odcid : NULL, g != QUIC_GATE_ACCEPT,
                            from, flen);
         if (q == NULL)
             return;
+        q->scred = pn_quic_cred_ref(s->qcred);
     }
     pn_quic_input(q, pkt, n, from, flen);
 }
@@ -128,14 +161,16 @@ pn_quic_server(ev_loop_t *loop, int fd, pn_tls_ctx_t *cert, uint64_t handshake_m
     pn_random(&s->seed, sizeof(s->seed));
     pn_quic_gate_init(s);
     s->llen = sizeof(s->local);
+    s->cert = cert;
+    s->cert_gen = pn_tls_ctx_generation(cert);
     if (getsockname(fd, (struct sockaddr *)&s->local, &s->llen) == -1 ||
-        gnutls_certificate_allocate_credentials(&s->cred) != 0 || pn_quic_resume_srv_init(s) != 0 ||
-        pn_quic_tls_cred(s->cred, cert, err) != 0) {
+        (s->qcred = cred_new(cert, err)) == NULL || pn_quic_resume_srv_init(s) != 0) {
         if (err[0] == '\0')
             pn_err_set(err, "quic: cannot set the listener up");
         pn_quic_server_free(s);
         return NULL;
     }
+    s->cred = s->qcred->c;
     pn_quic_sock_bufs(fd);
     s->io = ev_io_new(loop, fd, on_srv_io, s);
     ev_io_set(s->io, EV_RD);
@@ -167,8 +202,7 @@ pn_quic_server_free_(pn_quic_srv_t *s)
         }
     }
     ev_io_free(s->io);
-    if (s->cred != NULL)
-        gnutls_certificate_free_credentials(s->cred);
+    pn_quic_cred_unref(s->qcred);     /* its connections hold their own references */
     pn_quic_resume_srv_free(s);
     if (s->fd != -1)
         close(s->fd);

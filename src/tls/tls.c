@@ -364,7 +364,17 @@ files_maybe_reload(pn_tls_ctx_t *c)
         SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     SSL_CTX_free(c->ctx);
     c->ctx = ctx;
+    c->gen++;
     log_info("tls: reloaded certificate %s", c->crt);
+}
+
+unsigned
+pn_tls_ctx_generation(pn_tls_ctx_t *c)
+{
+    if (c == NULL || c->kind != TLS_KIND_FILES)
+        return 0;
+    files_maybe_reload(c);
+    return c->gen;
 }
 
 /* Make the self-signed certificate for <pkey>: X509v3, CN "postern", random

@@ -69,6 +69,10 @@ const char *pn_tls_psk_identity(SSL *ssl);
 void pn_tls_ctx_free_(pn_tls_ctx_t *c);
 #define pn_tls_ctx_free(p) do { pn_tls_ctx_free_(p); (p) = NULL; } while (0)
 
+/** For a files context, the reload check of pn_tls_server_ssl (below) and the
+ *  number of reloads so far; 0 for any other context or NULL. The QUIC
+ *  listener (tls/quic_srv.c) follows the files so. */
+unsigned pn_tls_ctx_generation(pn_tls_ctx_t *c);
 /** Return a new SSL in accept state for a server context. For a files context,
  *  first check (at most once a second) whether the files changed and reload
  *  them; a reload that fails logs a warning and keeps the old certificate. */

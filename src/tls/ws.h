@@ -5,7 +5,8 @@
  *
  * Each write becomes one binary frame (at most PN_WS_FRAME_OUT bytes of
  * payload; masked on the client side); reads return the payloads of binary
- * and continuation frames as one stream of bytes. A ping is answered with a
+ * and continuation frames as one stream of bytes (decoded by tls/ws_frame.h,
+ * as many frames per read as the bytes already read hold). A ping is answered with a
  * pong; a close frame reads as end of stream; shutdown_wr sends a close frame
  * and keeps reading (the peer's close frame ends its side), so half-close
  * crosses proxies that end the whole connection on a FIN. A text frame, an

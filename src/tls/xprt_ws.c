@@ -1,9 +1,10 @@
-/* tls/xprt_ws.c: the WebSocket transport (see ws.h), frames by wslay's frame
- * API, which streams payloads in chunks and resumes a partial send as TLS
- * does: the transport adds the rules (opcodes, masking, sizes, control
- * frames) and the accounting of what is buffered ahead of the socket.
+/* tls/xprt_ws.c: the WebSocket transport (see ws.h): frames read by
+ * tls/ws_frame.h's decoder, data frames sealed here, control frames sent by
+ * wslay's frame API, which resumes a partial send as TLS does; the transport
+ * adds the control frames' handling and the accounting of what is buffered
+ * ahead of the socket.
  *
- *   read:  inner --recv_cb--> wslay (4 KiB) --chunk--> rbuf --> caller
+ *   read:  inner --64 KiB--> stage --pn_ws_dec (unmask)--> caller
  *   write: caller --> one buffer: header + (masked) payload --one write--> inner
  *          (control frames: wslay_frame_send --send_cb--> inner)
  *
@@ -11,8 +12,17 @@
  * transport in one write (one TLS record, one segment: wslay would send the
  * header and each 4 KiB of masked payload apart). A write whose frame is not
  * all on the socket answers PN_AGAIN and the next call, with the same bytes,
- * completes it (as TLS does). */
+ * completes it (as TLS does).
+ *
+ * A read decodes the staged block straight into the caller's buffer, frame
+ * after frame, while the bytes are already here: one read of the socket
+ * serves one read of up to 64 KiB, so the relay writes the payload on in
+ * blocks as large as it read it (wslay's reader handed out 4 KiB chunks, and
+ * the decoding end made one send per 4 KiB, most of its system calls, with
+ * two copies and a byte-at-a-time unmasking on the way). It reads the socket
+ * only when it has nothing to give (no extra EAGAIN). */
 #include "tls/ws.h"
+#include "tls/ws_frame.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -23,30 +33,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WS_RBUF 4096            /* wslay hands out at most its 4 KiB input buffer */
-#define WS_CTL_MAX 125          /* a control frame's payload */
+#define WS_CTL_MAX PN_WS_CTL_MAX
 #define WS_CLOSE_NORMAL 1000
 #define WS_STAGE (64 * 1024)    /* the socket is read in blocks this large */
 
 typedef struct xprt_ws {
     pn_xprt_t base;             /* first */
     pn_xprt_t *inner;           /* owned: tcp or tls */
-    wslay_frame_context_ptr fr; /* owned */
+    wslay_frame_context_ptr fr; /* owned: sends the control frames */
     int server;
     uint8_t *pre;               /* owned: bytes read past the opening head */
     size_t npre, pre_off;
-    uint8_t *stage;             /* owned: a block read from <inner> for wslay, NULL when
-                                 * drained (idle connections hold none) */
+    uint8_t *stage;             /* owned: a block read from <inner>, NULL when drained
+                                 * (idle connections hold none) */
     size_t nstage, stage_off;
     /* input */
-    uint8_t rbuf[WS_RBUF];      /* payload decoded and not read yet */
-    size_t rlen, roff;
-    uint64_t fed, used;         /* bytes given to wslay; consumed by frames seen */
-    uint64_t in_rem;            /* payload left of the frame being read */
-    uint8_t in_op;              /* its opcode */
-    uint8_t ctl_in[WS_CTL_MAX]; /* a control frame's payload being gathered */
-    size_t nctl_in;
-    unsigned in_frame : 1, in_msg : 1, in_closed : 1, in_eof : 1;
+    pn_ws_dec_t dec;
+    unsigned in_closed : 1, in_eof : 1;
     /* output */
     uint8_t *obuf;              /* owned: the sealed data frame not all written, NULL when none */
     size_t olen, ooff;
@@ -58,7 +61,7 @@ typedef struct xprt_ws {
     uint8_t ctl_op;
     unsigned pong_want : 1, close_want : 1, ctl_busy : 1, close_sent : 1, wr_shut : 1;
     /* what the inner transport said during the last wslay call */
-    unsigned inner_again : 1, inner_eof : 1;
+    unsigned inner_again : 1;
     int inner_want;
     const char *inner_err;
     const char *fault;          /* a protocol fault: the connection is done */
@@ -66,51 +69,11 @@ typedef struct xprt_ws {
 
 static const struct pn_xprt_ops ws_ops;
 
+/* wslay only sends: its reader is never called. */
 static ssize_t
 on_recv(uint8_t *buf, size_t len, int flags, void *arg)
 {
-    xprt_ws_t *w = arg;
-    ssize_t n;
-    if (w->pre_off < w->npre) {
-        n = (ssize_t)(w->npre - w->pre_off < len ? w->npre - w->pre_off : len);
-        memcpy(buf, w->pre + w->pre_off, (size_t)n);
-        w->pre_off += (size_t)n;
-        w->fed += (uint64_t)n;
-        return n;
-    }
-    /* wslay asks for at most its 4 KiB buffer: read the socket in bigger blocks. */
-    if (w->stage_off == w->nstage) {
-        if (w->stage == NULL)
-            w->stage = xmalloc(WS_STAGE);
-        n = w->inner->ops->read(w->inner, w->stage, WS_STAGE);
-        if (n > 0) {
-            w->nstage = (size_t)n;
-            w->stage_off = 0;
-        }
-    } else {
-        n = 1;
-    }
-    if (n > 0) {
-        n = (ssize_t)(w->nstage - w->stage_off < len ? w->nstage - w->stage_off : len);
-        memcpy(buf, w->stage + w->stage_off, (size_t)n);
-        w->stage_off += (size_t)n;
-        w->fed += (uint64_t)n;
-        if (w->stage_off == w->nstage) {
-            free(w->stage);
-            w->stage = NULL;
-            w->nstage = w->stage_off = 0;
-        }
-        return n;
-    }
-    if (n == 0) {
-        w->inner_eof = 1;
-    } else if (n == PN_AGAIN) {
-        w->inner_again = 1;
-        w->inner_want = w->inner->want;
-    } else {
-        w->inner_err = w->inner->err != NULL ? w->inner->err : "i/o error";
-    }
-    return -1;                  /* wslay: WANT_READ */
+    return -1;
 }
 
 static ssize_t
@@ -148,78 +111,6 @@ ws_fault(xprt_ws_t *w, const char *why)
     w->base.err = why;
     return PN_ERR;
 }
-
-/* The first chunk of a frame: judge its header. */
-static int
-frame_start(xprt_ws_t *w, const struct wslay_frame_iocb *io)
-{
-    uint64_t len = io->payload_length;
-    if (io->rsv != 0)
-        return (int)ws_fault(w, "websocket frame with reserved bits set");
-    if (w->server && !io->mask)
-        return (int)ws_fault(w, "unmasked websocket frame from the client");
-    if (!w->server && io->mask)
-        return (int)ws_fault(w, "masked websocket frame from the server");
-    switch (io->opcode) {
-    case WSLAY_BINARY_FRAME:
-        if (w->in_msg)
-            return (int)ws_fault(w, "websocket message started inside a fragmented one");
-        break;
-    case WSLAY_CONTINUATION_FRAME:
-        if (!w->in_msg)
-            return (int)ws_fault(w, "websocket continuation frame without a message");
-        break;
-    case WSLAY_TEXT_FRAME:
-        return (int)ws_fault(w, "websocket text frame (the tunnel uses binary frames)");
-    case WSLAY_CONNECTION_CLOSE:
-    case WSLAY_PING:
-    case WSLAY_PONG:
-        break;
-    default:
-        return (int)ws_fault(w, "websocket frame with an unknown opcode");
-    }
-    if (len > PN_WS_FRAME_MAX)
-        return (int)ws_fault(w, "oversized websocket frame (over 1 MiB)");
-    if (!wslay_is_ctrl_frame(io->opcode))
-        w->in_msg = !io->fin;
-    w->used += 2 + (len >= 65536 ? 8 : len >= 126 ? 2 : 0) + (io->mask ? 4 : 0);
-    w->in_frame = 1;
-    w->in_rem = len;
-    w->in_op = io->opcode;
-    w->nctl_in = 0;
-    return PN_OK;
-}
-
-/* A chunk wslay returned: data goes to rbuf (empty now), control payloads
- * are gathered and acted on once whole. */
-static int
-on_chunk(xprt_ws_t *w, const struct wslay_frame_iocb *io)
-{
-    if (!w->in_frame && frame_start(w, io) != PN_OK)
-        return PN_ERR;
-    w->used += io->data_length;
-    w->in_rem -= io->data_length;
-    if (!wslay_is_ctrl_frame(w->in_op)) {
-        memcpy(w->rbuf, io->data, io->data_length);
-        w->rlen = io->data_length;
-        w->roff = 0;
-    } else {
-        memcpy(w->ctl_in + w->nctl_in, io->data, io->data_length);
-        w->nctl_in += io->data_length;
-    }
-    if (w->in_rem > 0)
-        return PN_OK;
-    w->in_frame = 0;
-    if (w->in_op == WSLAY_PING) {
-        memcpy(w->pong, w->ctl_in, w->nctl_in);
-        w->npong = w->nctl_in;
-        w->pong_want = 1;
-    } else if (w->in_op == WSLAY_CONNECTION_CLOSE) {
-        w->in_closed = 1;
-    }
-    return PN_OK;
-}
-
 /* Send the control frames due (one in progress, a pong, our close) when no
  * data frame is half written. PN_OK, PN_AGAIN (want set) or PN_ERR. */
 static int
@@ -270,64 +161,93 @@ flush_ctl(xprt_ws_t *w)
     }
 }
 
+/* Decode what is here (the bytes past the head, the staged block) into
+ * <out>; read the socket only while nothing was gathered. The byte count, 0
+ * for end of stream, PN_AGAIN or PN_ERR. Once bytes are gathered, what stops
+ * the gathering (a fault, a close frame) is kept for the next call. */
 static ssize_t
-serve(xprt_ws_t *w, void *buf, size_t len)
+gather(xprt_ws_t *w, uint8_t *out, size_t room)
 {
-    size_t n = w->rlen - w->roff < len ? w->rlen - w->roff : len;
-    memcpy(buf, w->rbuf + w->roff, n);
-    w->roff += n;
-    if (w->roff == w->rlen)
-        w->rlen = w->roff = 0;
-    return (ssize_t)n;
+    pn_xprt_t *x = &w->base;
+    size_t got = 0;
+    while (got < room && !w->in_closed) {
+        const uint8_t *in;
+        size_t n, used, k;
+        int from_pre = w->pre_off < w->npre;
+        if (from_pre) {
+            in = w->pre + w->pre_off;
+            n = w->npre - w->pre_off;
+        } else if (w->stage_off < w->nstage) {
+            in = w->stage + w->stage_off;
+            n = w->nstage - w->stage_off;
+        } else {
+            if (got > 0)
+                break;
+            if (w->stage == NULL)
+                w->stage = xmalloc(WS_STAGE);
+            ssize_t r = w->inner->ops->read(w->inner, w->stage, WS_STAGE);
+            if (r > 0) {
+                w->nstage = (size_t)r;
+                w->stage_off = 0;
+                continue;
+            }
+            free(w->stage);
+            w->stage = NULL;
+            if (r == 0) {
+                if (pn_ws_dec_inside(&w->dec)) {
+                    x->err = "connection closed inside a websocket frame";
+                    return PN_ERR;
+                }
+                w->in_eof = 1;
+                return 0;
+            }
+            if (r == PN_AGAIN) {
+                x->want = w->inner->want;
+                return PN_AGAIN;
+            }
+            x->err = w->inner->err != NULL ? w->inner->err : "i/o error";
+            return PN_ERR;
+        }
+        int rc = pn_ws_dec(&w->dec, in, n, &used, out + got, room - got, &k);
+        got += k;
+        if (from_pre) {
+            w->pre_off += used;
+        } else if ((w->stage_off += used) == w->nstage) {
+            free(w->stage);
+            w->stage = NULL;
+            w->nstage = w->stage_off = 0;
+        }
+        if (rc != PN_OK) {
+            ws_fault(w, w->dec.why);
+            return got > 0 ? (ssize_t)got : PN_ERR;
+        }
+        if (w->dec.ctl_op == PN_WS_OP_PING) {
+            memcpy(w->pong, w->dec.ctl, w->dec.nctl);
+            w->npong = w->dec.nctl;
+            w->pong_want = 1;
+            if (flush_ctl(w) == PN_ERR) {
+                w->fault = x->err;      /* the next read says it */
+                return got > 0 ? (ssize_t)got : PN_ERR;
+            }
+            /* PN_AGAIN: the pong goes with the next write */
+        } else if (w->dec.ctl_op == PN_WS_OP_CLOSE) {
+            w->in_closed = 1;
+        }
+    }
+    return (ssize_t)got;        /* in_closed: 0 when nothing came */
 }
 
 static ssize_t
 ws_read(pn_xprt_t *x, void *buf, size_t len)
 {
     xprt_ws_t *w = (xprt_ws_t *)x;
-    if (w->rlen > 0)
-        return serve(w, buf, len);
     if (w->fault != NULL) {
         x->err = w->fault;
         return PN_ERR;
     }
     if (w->in_closed || w->in_eof)
         return 0;
-    for (;;) {
-        struct wslay_frame_iocb io;
-        w->inner_again = w->inner_eof = 0;
-        ssize_t r = wslay_frame_recv(w->fr, &io);
-        if (r >= 0) {
-            if (on_chunk(w, &io) != PN_OK)
-                return PN_ERR;
-            if (w->pong_want && flush_ctl(w) == PN_ERR)
-                return PN_ERR;      /* PN_AGAIN: the pong goes with the next write */
-            if (w->rlen > 0)
-                return serve(w, buf, len);
-            if (w->in_closed)
-                return 0;
-            continue;
-        }
-        if (r != WSLAY_ERR_WANT_READ)
-            return ws_fault(w, "malformed websocket frame");
-        if (w->inner_err != NULL) {
-            x->err = w->inner_err;
-            return PN_ERR;
-        }
-        if (w->inner_eof) {
-            if (w->in_frame) {
-                x->err = "connection closed inside a websocket frame";
-                return PN_ERR;
-            }
-            w->in_eof = 1;
-            return 0;
-        }
-        if (w->inner_again) {
-            x->want = w->inner_want;
-            return PN_AGAIN;
-        }
-        /* Bytes came but not a whole header yet: read on. */
-    }
+    return gather(w, buf, len);
 }
 
 /* Write the sealed frame: PN_OK when all of it went, PN_AGAIN (want set), PN_ERR. */
@@ -383,8 +303,7 @@ seal_frame(xprt_ws_t *w, const uint8_t *buf, size_t len)
     if (w->server) {
         memcpy(w->obuf + h, buf, len);
     } else {
-        for (size_t i = 0; i < len; i++)
-            w->obuf[h + i] = buf[i] ^ key[i & 3];
+        pn_ws_mask(w->obuf + h, buf, len, key, 0);
     }
     w->olen = h + len;
     w->ooff = 0;
@@ -446,7 +365,7 @@ static size_t
 ws_pending(pn_xprt_t *x)
 {
     xprt_ws_t *w = (xprt_ws_t *)x;
-    return (w->rlen - w->roff) + (size_t)(w->fed - w->used) + (w->npre - w->pre_off) +
+    return (w->npre - w->pre_off) +
            (w->nstage - w->stage_off) +
            w->inner->ops->pending(w->inner);
 }
@@ -494,6 +413,7 @@ pn_ws_xprt_new(pn_xprt_t *inner, int server, const uint8_t *pre, size_t npre)
     w->base.fd = inner->fd;     /* borrowed from <inner>, which closes it */
     w->inner = inner;
     w->server = server;
+    pn_ws_dec_init(&w->dec, server);
     if (npre > 0) {
         w->pre = xmalloc(npre);
         memcpy(w->pre, pre, npre);

@@ -21,6 +21,7 @@ struct tun_ctrl {
     size_t out_len, out_cap;
     uint64_t interval_ms;
     uint64_t last_rx_ms;        /* when anything last arrived */
+    uint64_t last_tick_ms;      /* when the tick last ran */
     uint64_t rtt_ms;
     int in_cb;                  /* depth of owner callbacks running */
     int freed;                  /* tun_ctrl_free() called inside a callback */
@@ -238,6 +239,15 @@ on_tick(ev_timer_t *t, void *arg)
 {
     tun_ctrl_t *c = arg;
     uint64_t now = pn_now_ms();
+    /* A tick more than an interval late: this process did not run (stopped,
+     * or its loop stalled); what the peer sent meanwhile waits unread, so
+     * that time is not the peer's silence. */
+    if (now - c->last_tick_ms > 2 * c->interval_ms) {
+        c->last_rx_ms += now - c->last_tick_ms - c->interval_ms;
+        if (c->last_rx_ms > now)
+            c->last_rx_ms = now;
+    }
+    c->last_tick_ms = now;
     if (now - c->last_rx_ms >= CTRL_DEAD_INTERVALS * c->interval_ms) {
         ctrl_end(c, "control channel silent for 3 intervals");
         return EV_TIMER_STOP;
@@ -258,7 +268,7 @@ tun_ctrl_new(ev_loop_t *loop, pn_xprt_t *x, uint64_t interval_ms, tun_ctrl_frame
     c->on_close = on_close;
     c->ctx = ctx;
     c->in_cap = CTRL_IN_MIN;    /* allocated when a read comes, freed when drained */
-    c->last_rx_ms = pn_now_ms();
+    c->last_rx_ms = c->last_tick_ms = pn_now_ms();
     c->tick = ev_timer_new(loop, on_tick, c);
     c->defer = ev_defer_new(loop, on_defer, c);
     pn_xprt_watch(x, loop, EV_RD, on_io, c);

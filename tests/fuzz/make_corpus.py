@@ -415,11 +415,40 @@ def quic_seeds():
     }
 
 
+def ws_frame_seeds():
+    def fr(op, payload, mask, fin=True, key=b"\x11\x22\x33\x44"):
+        n = len(payload)
+        h = bytes([(0x80 if fin else 0) | op])
+        m = 0x80 if mask else 0
+        if n < 126:
+            h += bytes([m | n])
+        elif n <= 0xffff:
+            h += bytes([m | 126]) + n.to_bytes(2, "big")
+        else:
+            h += bytes([m | 127]) + n.to_bytes(8, "big")
+        if mask:
+            h += key
+            payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+        return h + payload
+    data = bytes(range(256)) * 300
+    return {
+        # first byte: bit 0 = decoding a client's (masked) frames
+        "client_data": b"\x01" + fr(2, b"PN\x01C", True) + fr(2, data[:70000], True) +
+        fr(9, b"ping", True) + fr(2, data[:300], True) + fr(8, b"\x03\xe8", True),
+        "server_frag": b"\x00" + fr(2, data[:1000], False, fin=False) + fr(10, b"", False) +
+        fr(0, data[:200], False) + fr(2, b"", False) + fr(8, b"", False),
+        "bad_text": b"\x01" + fr(1, b"hi", True),
+        "bad_len": b"\x00" + b"\x82\x7e\x00\x10" + b"x" * 16,
+        "bad_ctl": b"\x01" + fr(9, b"x" * 126, True),
+    }
+
+
 HARNESSES = {
     "quic": quic_seeds,
     "mcp": mcp_seeds,
     "nodeconf": nodeconf_seeds,
     "ws_head": ws_head_seeds,
+    "ws_frame": ws_frame_seeds,
     "h2": h2_seeds,
     "frame": frame_seeds,
     "handshake": handshake_seeds,

@@ -403,6 +403,24 @@ def test_sighup_moves_the_client_to_a_new_port_mid_transfer(flow, tunnel, backen
     assert "cannot move" not in t.client.output()
 
 
+def netns_tunnel(path, backends, tport):
+    """A type=1 tunnel across <path> (harness/netns.py): the server in a on <tport>, its
+    user port <tport>+1, the client in b (mode=2), a digest backend in b. Returns
+    (server, client, user port), the data channel attached."""
+    with path.inside("b"):
+        b = backends(digest_handler, name="digest")
+    a, uport = path.addr["a"], tport + 1
+    server = path.start("a", [POSTERN_BIN, f"server://move@{a}:{tport}/127.0.0.1:{uport}"
+                              "?type=1&tls=1"], env=TUNNEL_ENV, name="server")
+    server.wait_for_log(LISTENING_RE, timeout=READY_TIMEOUT)
+    client = path.start("b", [POSTERN_BIN, f"client://move@{a}:{tport}/127.0.0.1:{b.port}"
+                              "?mode=2"], env=TUNNEL_ENV, name="client")
+    client.wait_for_log(r"connected to .* type=1", timeout=20)
+    server.wait_for_log(ATTACHED_RE, timeout=20)
+    path.listening("a", uport, proc=server)
+    return server, client, uport
+
+
 def test_a_refused_send_moves_the_client_to_a_new_port(backends):
     """Client and server in two network namespaces (harness/netns.py, no loss); mid-upload
     an nftables rule in the client's namespace drops what its UDP socket sends (sendmsg
@@ -412,18 +430,7 @@ def test_a_refused_send_moves_the_client_to_a_new_port(backends):
     path = LossyPath(tag="qmove", loss=0)
     path.setup()
     try:
-        with path.inside("b"):
-            b = backends(digest_handler, name="digest")
-        a = path.addr["a"]
-        tport, uport = 7200, 7201
-        server = path.start("a", [POSTERN_BIN, f"server://move@{a}:{tport}/127.0.0.1:{uport}"
-                                  "?type=1&tls=1"], env=TUNNEL_ENV, name="server")
-        server.wait_for_log(LISTENING_RE, timeout=READY_TIMEOUT)
-        client = path.start("b", [POSTERN_BIN, f"client://move@{a}:{tport}/127.0.0.1:{b.port}"
-                                  "?mode=2"], env=TUNNEL_ENV, name="client")
-        client.wait_for_log(r"connected to .* type=1", timeout=20)
-        server.wait_for_log(ATTACHED_RE, timeout=20)
-        path.listening("a", uport, proc=server)
+        server, client, uport = netns_tunnel(path, backends, 7200)
         r = path.exec("b", ["ss", "-Hanup"], check=False).stdout
         ports = [int(ln.split()[3].rsplit(":", 1)[1]) for ln in r.splitlines()
                  if f"pid={client.proc.pid}," in ln]
@@ -453,5 +460,79 @@ def test_a_refused_send_moves_the_client_to_a_new_port(backends):
         assert int(m.group(1)) != ports[0]
         out = path.exec("b", ["nft", "list", "table", "inet", "pstn_block"]).stdout
         assert "counter packets 0 " not in out, out      # the rule did drop
+    finally:
+        path.teardown()
+
+
+@pytest.mark.parametrize("way_back,loss", [(True, 0), (False, 0), (True, 1)])
+def test_a_new_preferred_local_address_moves_the_client_with_path_validation(way_back, loss,
+                                                                             backends):
+    """Client and server in two network namespaces (harness/netns.py, no loss). Mid-upload
+    the client's namespace gains a second address and its route to the server names it as
+    the source, while the first address still works: the client sees it (netlink),
+    validates a path from the new address (PATH_CHALLENGE, the old path carrying the
+    upload meanwhile), then moves there; the upload arrives whole, with no stall, and the
+    client's one UDP socket is bound to the new address. Without a route back to the new
+    address in the server's namespace (way_back=False) the validation fails: the client
+    says so and stays on its first address, the upload whole all the same. With 1 % of
+    the datagrams lost each way (loss=1) it moves all the same."""
+    path_available()
+    path = LossyPath(tag="qaddr", loss=loss)
+    path.setup()
+    try:
+        a, old = path.addr["a"], path.addr["b"]
+        new = old.rsplit(".", 1)[0] + ".6"
+        server, client, uport = netns_tunnel(path, backends, 7210)
+
+        def client_udp():
+            r = path.exec("b", ["ss", "-Hanup"], check=False).stdout
+            return [ln.split()[3] for ln in r.splitlines() if f"pid={client.proc.pid}," in ln]
+        before = client_udp()
+        assert len(before) == 1 and before[0].startswith(old + ":"), before
+        bulk = Pattern(64)
+        h = hashlib.sha256()
+        gaps = []
+        with path.inside("a"):
+            s = socket.create_connection(("127.0.0.1", uport), timeout=120)
+        with s:
+            for i, block in enumerate(bulk.blocks()):
+                if i == bulk.mib // 4:
+                    if way_back:
+                        path.ip("a", "route", "add", new + "/32", "dev", path.dev["a"])
+                    path.ip("b", "addr", "add", new + "/32", "dev", path.dev["b"])
+                    path.ip("b", "route", "replace", a + "/32", "dev", path.dev["b"], "src", new)
+                    t_change = time.monotonic()
+                t = time.monotonic()
+                s.sendall(block)
+                h.update(block)
+                if i >= bulk.mib // 4:
+                    gaps.append(time.monotonic() - t)
+            s.shutdown(socket.SHUT_WR)
+            reply = recv_all(s, limit=200).decode(errors="replace")
+        assert reply == f"{bulk.size} {h.hexdigest()}\n", (reply, client.output()[-2000:])
+        m = client.wait_for_log(r"preferred local address towards the server is now "
+                                r"(\S+) udp port \d+ \(was (\S+) udp", timeout=5)
+        assert (m.group(1), m.group(2)) == (new, old), m.string
+        t_seen = m.string[:23]
+        if not way_back:
+            m = client.wait_for_log(r"the new path from (\S+) udp port \d+ did not validate",
+                                    timeout=15)
+            assert m.group(1) == new, m.string
+            assert client_udp() == before
+            assert "moved to" not in client.output() and max(gaps) < 2.0, max(gaps)
+            print(f"change seen {t_seen}, validation failed {m.string[:23]}")
+            return
+        m = client.wait_for_log(r"quic: the connection moved to udp port (\d+) from (\S+) udp "
+                                r"port \d+ \(path validated\)", timeout=5)
+        assert m.group(2) == new, m.string
+        after = client_udp()
+        assert after == [f"{new}:{m.group(1)}"], (before, after)
+        assert "did not validate" not in client.output()
+        assert "refuses to send" not in client.output()     # it moved before anything broke
+        # no stall: no 1 MiB block took long (the path: 200 Mbit/s, about 42 ms a MiB)
+        assert max(gaps) < 2.0, (max(gaps), gaps)
+        print(f"change seen {t_seen}, moved {m.string[:23]}; upload ended "
+              f"{time.monotonic() - t_change:.2f} s after the change; slowest MiB after it "
+              f"{max(gaps) * 1000:.0f} ms")
     finally:
         path.teardown()

@@ -16,6 +16,9 @@
   (QUIC path validation) and the upload completes, no new connection made
 - bad input on the UDP port: random datagrams, truncated and forged Initials: the server
   neither crashes nor stalls, the tunnel goes on
+- a hub's stateless reset key lives in a file of its own (0600) and is the same after a
+  restart; an agent's QUIC connection whose datagrams reach another hub process of that
+  key is reset at once (with another key, the exchange hangs on)
 """
 import os
 import random
@@ -28,13 +31,13 @@ import time
 import pytest
 
 from conftest import connect, curl, digest_handler, echo_handler, recv_all
-from harness.certs import CertFactory
+from harness.certs import CertFactory, live_pair, swap_pair
 from harness.procs import require_tool, stop_process
 from hub_util import Route, account, hubstack, port_block  # noqa: F401 - fixture
 from quic_util import UdpRelay
 from transport_util import bulk_each_way, half_close_digest, kill9_either_end_and_recover, \
     udp_sizes_cross, wait_echo_route
-from tunnel_util import (Pattern, concurrent_echo, relays, tunnel, upload_pattern,  # noqa: F401
+from tunnel_util import (Pattern, concurrent_echo, kill9, relays, tunnel, upload_pattern,  # noqa: F401
                          wait_checkpoint)
 from udp_util import udp_backends  # noqa: F401 - fixture
 
@@ -317,3 +320,125 @@ def test_hub_type1_agents_publish_routes_over_quic(hubstack):
         assert "type=1" in a.proc.output()
         assert len(sockets_of(a.proc.pid, "udp")) == 1
     assert any(f":{hub.ctl} " in ln for ln in sockets_of(hub.proc.pid, "udp"))
+
+
+def test_hub_keeps_its_stateless_reset_key_across_a_restart(hubstack, tmp_path):
+    """A hub with type=1 makes its stateless reset key once, in a file of its own (0600,
+    $XDG_STATE_HOME/postern/quic-reset.key), and reads the same after kill -9 and a
+    restart; the key is in no log line. The agent connects anew and its route answers."""
+    state = tmp_path / "state"
+    port = port_block(1)
+    acct = account("qk", ports=[f"{port}"])
+    hub = hubstack.hub([acct], http=False, ports=(port, port), params="type=1&tls=1",
+                       env={"XDG_STATE_HOME": str(state)})
+    echo = hubstack.tcp(echo_handler, name="echo")
+    agent = hubstack.agent(hub, acct["token"], [Route("tcp", echo.port, port=port)])
+    wait_echo_route(port, b"before the restart", timeout=20)
+    key = state / "postern" / "quic-reset.key"
+    assert key.stat().st_mode & 0o777 == 0o600 and key.stat().st_size == 32
+    assert (state / "postern").stat().st_mode & 0o777 == 0o700
+    secret = key.read_bytes()
+    hub.proc.wait_for_log(r"stateless reset key from .*quic-reset\.key", timeout=5)
+    hub.restart()
+    hub.proc.wait_for_log(r"stateless reset key from .*quic-reset\.key", timeout=5)
+    wait_echo_route(port, b"after the restart", timeout=15)
+    assert key.read_bytes() == secret            # read, not made again
+    assert sorted(p.name for p in key.parent.iterdir()) == ["quic-reset.key"]
+    for text in [p.output() for p in hub.procs] + [agent.proc.output()]:
+        assert secret.hex() not in text and secret.hex().upper() not in text
+
+
+def ticker_handler(backend, conn):
+    """Send a line every 50 ms until the connection fails (30 s at most); record
+    ("gone", when)."""
+    t0 = time.monotonic()
+    try:
+        while time.monotonic() - t0 < 30:
+            conn.sendall(b"tick\n")
+            time.sleep(0.05)
+    except OSError:
+        pass
+    backend.record(("gone", time.monotonic()))
+
+
+class _Via:
+    """What an Agent needs of a hub to dial it: its port (here a relay's) and folder."""
+
+    def __init__(self, hub, port):
+        self.ctl, self.dir = port, hub.dir
+
+
+@pytest.mark.parametrize("key", ["same", "other"])
+def test_a_restarted_hub_resets_the_agents_old_quic_connection(key, hubstack, relays, tmp_path):
+    """A user's exchange runs through an agent's QUIC connection when its datagrams start
+    reaching a second hub process on a second port, as a restarted hub whose restart
+    the agent has not yet heard of on its control connection (that one stays, through a
+    TCP relay, with the first hub; e.g. a host gone silently). With the same key file
+    (same user, same folder) the second hub's stateless reset is recognised: the agent's
+    connection ends at once (its log says it), and the service's connection behind it
+    too. With another key (key=other, as each hub before this change: a random key at
+    each start) nothing is recognised and the exchange hangs on (checked for 6 s)."""
+    state = tmp_path / "state"
+    base = port_block(1)
+    acct = account("qr", ports=[f"{base}"])
+    hub_a = hubstack.hub([acct], http=False, ports=(base, base), params="type=1&tls=1",
+                         env={"XDG_STATE_HOME": str(state)})
+    other = state if key == "same" else tmp_path / "state-b"
+    hub_b = hubstack.hub([acct], http=False, params="type=1&tls=1",
+                         env={"XDG_STATE_HOME": str(other)})
+    relay = relays(hub_a.ctl)
+    udp = UdpRelay(relay.port, hub_a.ctl)
+    try:
+        ticker = hubstack.tcp(ticker_handler, name="ticker")
+        agent = hubstack.agent(_Via(hub_a, relay.port), acct["token"],
+                               [Route("tcp", ticker.port, port=base)])
+        with connect(base, timeout=10) as u:
+            got = b""
+            while len(got) < 5:
+                got += u.recv(5 - len(got)) or b"EOF"
+            assert got == b"tick\n", got
+            mark = agent.proc.mark()
+            t0 = time.monotonic()
+            udp.rebind(upstream=hub_b.ctl)
+            if key == "other":
+                with pytest.raises(AssertionError):
+                    ticker.wait_record(lambda r: r[0] == "gone", timeout=6)
+                assert "stateless reset" not in agent.proc.output()
+                return
+            agent.proc.wait_for_log(r"quic: stateless reset from the server", timeout=10,
+                                    start=mark)
+            t_reset = time.monotonic() - t0
+            gone = ticker.wait_record(lambda r: r[0] == "gone", timeout=10)
+        assert gone[1] - t0 < 5, gone[1] - t0
+        print(f"reset {t_reset:.3f} s, service's connection ended {gone[1] - t0:.3f} s "
+              "after the switch")
+    finally:
+        udp.close()
+
+
+def test_tls2_certificate_files_reloaded_for_new_quic_connections(tunnel, echo_backend, certs,
+                                                                   tmp_path):
+    """tls=2 with type=1: the certificate files replaced on disk (by another CA's pair)
+    are served to the next new QUIC connection, as type=0 serves them to the next TLS
+    connection (checked at most once a reload interval); the connection made before
+    keeps its certificate and goes on. A new client that trusts only the new CA connects
+    and carries data (the files read at start only, its handshake would fail)."""
+    second = CertFactory(tmp_path / "ca2")
+    crt2, key2 = second.leaf("server2", 3)
+    live = live_pair(tmp_path / "live", certs[1], certs[2])
+    t = tunnel("reverse", echo_backend.port,
+               server_params=f"type=1&tls=2&crt={live[0]}&key={live[1]}",
+               client_params=f"ca={certs[0]}&sni=localhost")
+    t.start()
+    assert_tunnel_alive(t)
+    first = t.client
+    mark = t.server.mark()
+    swap_pair(live, crt2, key2)
+    time.sleep(1.2)                                 # the default reload interval: 1 s
+    assert_tunnel_alive(t)                          # the old connection, its certificate
+    kill9(first)
+    again = t.start_client(params=f"ca={second.ca_pem}&sni=localhost")
+    t.wait_ready(client=again, server_start=mark)
+    assert_tunnel_alive(t)
+    t.server.wait_for_log(r"quic: new connections get the reloaded certificate", start=mark)
+    assert "certificate verif" not in again.output().lower()

@@ -141,6 +141,8 @@ class Hub:
         self.domain = domain
         self.params = params
         self.env = dict(HUB_ENV, **(env or {}))
+        # type=1 keeps its stateless reset key there (docs/hub.md §1): the test's, not $HOME's
+        self.env.setdefault("XDG_STATE_HOME", str(self.dir / "state"))
         self.proc = None
         self.procs = []
         self._pick_ports()
