@@ -44,7 +44,7 @@ ORDER = ["core", "tls", "net", "route", "conf", "relay", "tunnel", "modes", "mas
 MAX_LINES = 800
 
 QUIC_FILES = ["src/tls/quic_priv.h", "src/tls/quic_conn.c", "src/tls/quic_stream.c", "src/tls/quic_dial.c",
-              "src/tls/quic_tab.c", "src/tls/quic_tls.c", "src/tls/quic_srv.c"]
+              "src/tls/quic_tab.c", "src/tls/quic_tls.c", "src/tls/quic_srv.c", "src/tls/quic_resume.c"]
 
 # (include prefix, name, files allowed to include it: exact paths or folders ending in /)
 LIBRARIES = [

@@ -114,5 +114,11 @@ size_t pn_quic_server_retries(const pn_quic_srv_t *s);
  *  random bytes drawn at its start: a listener started again with the same key
  *  resets the connections its predecessor had (the client learns at once). */
 void pn_quic_server_reset_key(pn_quic_srv_t *s, const uint8_t *key, size_t len);
+/** Derive the NEW_TOKEN key of <s> from <key> (<len> bytes), not from random
+ *  bytes drawn at its start: after a restart with the same key its clients'
+ *  tokens still spare them a Retry (tls/quic_resume.c). Session tickets stay
+ *  keyed by random bytes of this process (a resumed session is the same
+ *  server's). */
+void pn_quic_server_token_key(pn_quic_srv_t *s, const uint8_t *key, size_t len);
 
 #endif

@@ -72,6 +72,8 @@ cb_handshake_completed(ngtcp2_conn *c, void *ud)
 {
     pn_quic_conn_t *q = ud;
     q->handshake_done = 1;
+    if (pn_quic_resume_done(q) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
     if (q->srv == NULL) {
         if (pn_quic_tls_check(q) != 0)
             return NGTCP2_ERR_CALLBACK_FAILURE;
@@ -754,7 +756,8 @@ on_flush(void *arg)
 {
     pn_quic_conn_t *q = arg;
     q->refs++;
-    while (!pn_list_empty(&q->fresh) && q->fault == NULL && q->srv != NULL) {
+    /* 0-RTT streams wait for the handshake (a replay never completes it: quic_resume.c) */
+    while (!pn_list_empty(&q->fresh) && q->fault == NULL && q->srv != NULL && q->handshake_done) {
         pn_quics_t *st = pn_container_of(q->fresh.next, pn_quics_t, node);
         pn_list_del(&st->node);
         pn_list_add(&q->streams, &st->node);

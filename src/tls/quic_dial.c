@@ -151,8 +151,10 @@ pn_quic_client(ev_loop_t *loop, const struct sockaddr *to, socklen_t len,
     ngtcp2_settings st;
     ngtcp2_transport_params p;
     pn_quic_settings(&st, &p, o->handshake_ms, 0);
+    pn_quic_resume_prepare(q, o, &st);      /* a NEW_TOKEN kept: no Retry (quic_resume.c) */
     ngtcp2_callbacks cb;
     pn_quic_callbacks(&cb, 0);
+    cb.recv_new_token = pn_quic_resume_cb_token;
     cb.path_validation = pn_quic_cb_path_validation;   /* quic_path.c */
     ngtcp2_path path = {
         { (ngtcp2_sockaddr *)&q->local, q->llen }, { (ngtcp2_sockaddr *)&q->remote, q->rlen }, NULL,
@@ -194,7 +196,7 @@ on_idle(ev_timer_t *t, void *arg)
 }
 
 pn_quic_conn_t *
-pn_quic_accept(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, const ngtcp2_cid *odcid,
+pn_quic_accept(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, const ngtcp2_cid *odcid, int proved,
                const struct sockaddr *from, socklen_t flen)
 {
     ev_loop_t *loop = s->loop;
@@ -219,6 +221,8 @@ pn_quic_accept(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, const ngtcp2_cid *odci
         st.token = hd->token;
     } else {
         p.original_dcid = hd->dcid;
+        if (proved)             /* our NEW_TOKEN (quic_gate.c): the address is proved too */
+            st.token = hd->token;
     }
     p.stateless_reset_token_present = pn_quic_reset_token(q, &scid, p.stateless_reset_token) == 0;
     ngtcp2_callbacks cb;

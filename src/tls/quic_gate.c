@@ -151,8 +151,16 @@ pn_quic_gate_initial(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, size_t n,
         }
         return QUIC_GATE_DROP;
     }
+    /* A NEW_TOKEN of ours (quic_resume.c): the address is proved, no Retry. One
+     * that does not verify (forged, expired, another address, a restart) counts
+     * as no token at all (RFC 9000 §8.1.3): the path below. */
+    if (hd->token.len > 0 && hd->token.base[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_REGULAR &&
+        ngtcp2_crypto_verify_regular_token(hd->token.base, hd->token.len, s->res.token_secret,
+                                           sizeof(s->res.token_secret), (const ngtcp2_sockaddr *)from,
+                                           flen, QUIC_TOKEN_TTL, now) == 0)
+        return QUIC_GATE_TOKEN;
     if (!under_load(s, now))
-        return QUIC_GATE_ACCEPT;    /* a NEW_TOKEN's (we send none) is ignored */
+        return QUIC_GATE_ACCEPT;
     send_retry(s, hd, n, from, flen, now);
     return QUIC_GATE_DROP;
 }

@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define QUIC_PKT_MAX 1452           /* the largest UDP payload sent */
 #define QUIC_CHUNK (16 * 1024)      /* a stream's written bytes are kept in chunks this large */
@@ -38,6 +39,8 @@
 #define QUIC_DGRAM_SENDQ 1024       /* datagrams queued on a stream for the pump */
 #define QUIC_DGRAM_RECVQ 1024       /* datagrams received and not taken, per stream */
 #define QUIC_DGRAM_TTL_MS 100       /* a queued datagram not sent this long is dropped */
+#define QUIC_REPLAY_SLOTS 4096      /* 0-RTT ClientHellos a listener remembers (quic_resume.c) */
+#define QUIC_TOKEN_TTL (3600 * NGTCP2_SECONDS)  /* a NEW_TOKEN's validity (quic_gate.c) */
 
 /* One DATAGRAM frame's payload, queued to send or
  * received (on its stream; received: the varint taken off). */
@@ -104,6 +107,10 @@ struct pn_quic_conn {
     unsigned handshake_done : 1, self_ref : 1, closed_sent : 1, reaping : 1;
     int drop;                       /* references let go inside ngtcp2, dropped by the pump */
     int norphans;                   /* streams freed by their owner, finishing (orphan) */
+    uint8_t rkey[32], tkey[32];     /* client: its entries in the resumption cache
+                                     * (quic_resume.c): ticket, token */
+    unsigned resuming : 1, early : 1;   /* client: a ticket offered; 0-RTT keys made */
+    ngtcp2_tstamp t0;               /* client: when it was made (the handshake's time, logged) */
 };
 
 typedef struct pn_quics {
@@ -166,6 +173,15 @@ struct pn_quic_srv {
         size_t nretry;              /* Retry packets sent, ever */
         int always;                 /* Retry every new Initial (tests, fuzzer) */
     } gate;
+    struct {                        /* quic_resume.c: tickets, 0-RTT */
+        gnutls_datum_t ticket_key;  /* owned: keys the session tickets */
+        uint8_t token_secret[32];   /* keys the NEW_TOKENs */
+        gnutls_anti_replay_t ar;    /* owned */
+        uint8_t seen[QUIC_REPLAY_SLOTS][16];    /* ClientHellos with early data, a ring */
+        time_t exp[QUIC_REPLAY_SLOTS];          /* each one's end of life */
+        size_t nseen;
+        size_t ntokens;             /* NEW_TOKEN frames sent, ever */
+    } res;
 };
 
 /* A listener's certificate credentials, shared by the GnuTLS sessions made
@@ -228,10 +244,11 @@ void pn_quic_input(pn_quic_conn_t *q, const uint8_t *pkt, size_t len,
                    const struct sockaddr *from, socklen_t flen);
 /* quic_dial.c */
 /** A server connection for the Initial <hd> from <from> to <local>; <odcid> the
- *  client's first DCID when <hd> follows our Retry (its token valid), else NULL.
+ *  client's first DCID when <hd> follows our Retry (its token valid), else NULL;
+ *  <proved>: <hd>'s token (a Retry's or a NEW_TOKEN's) proved the address.
  *  NULL when refused. */
 pn_quic_conn_t *pn_quic_accept(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, const ngtcp2_cid *odcid,
-                               const struct sockaddr *from, socklen_t flen);
+                               int proved, const struct sockaddr *from, socklen_t flen);
 /** Large socket buffers for the UDP socket <fd>. */
 void pn_quic_sock_bufs(int fd);
 /** Write what the sockets take now (the packet held first). */
@@ -312,11 +329,12 @@ void pn_quic_srv_forget(pn_quic_srv_t *s, pn_quic_conn_t *q);
 void pn_quic_srv_want_write(pn_quic_srv_t *s, pn_quic_conn_t *q);
 
 /* quic_gate.c: stateless answers of the listener */
-enum { QUIC_GATE_ACCEPT = 0, QUIC_GATE_RETRIED, QUIC_GATE_DROP };
+enum { QUIC_GATE_ACCEPT = 0, QUIC_GATE_RETRIED, QUIC_GATE_DROP, QUIC_GATE_TOKEN };
 void pn_quic_gate_init(pn_quic_srv_t *s);
 /** The Initial <hd> (<n> bytes) of an unknown DCID from <from>: QUIC_GATE_ACCEPT
  *  (open a connection), QUIC_GATE_RETRIED (its Retry token is valid: open one
- *  with <odcid>, the DCID before the Retry) or QUIC_GATE_DROP (answered with a
+ *  with <odcid>, the DCID before the Retry), QUIC_GATE_TOKEN (a valid NEW_TOKEN
+ *  of ours: open one, the address proved) or QUIC_GATE_DROP (answered with a
  *  Retry or a close, or dropped). */
 int pn_quic_gate_initial(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, size_t n,
                          const struct sockaddr *from, socklen_t flen, ngtcp2_cid *odcid);
@@ -386,5 +404,23 @@ int pn_quic_tls_server(gnutls_certificate_credentials_t cred, pn_quic_conn_t *q)
 int pn_quic_tls_client(pn_quic_conn_t *q, const pn_quic_client_opts_t *o, char *err);
 /** Check the server's certificate of the client <q> (its pin): 0 or -1. */
 int pn_quic_tls_check(pn_quic_conn_t *q);
+
+/* quic_resume.c: session resumption, 0-RTT and NEW_TOKEN */
+/** Client <q> to the server <o> names: its cache entry's key into q->rkey, and
+ *  the NEW_TOKEN kept for it (if any) into <st>->token (ngtcp2 copies it). */
+void pn_quic_resume_prepare(pn_quic_conn_t *q, const pn_quic_client_opts_t *o, ngtcp2_settings *st);
+/** Client <q>, its TLS session set up: offer the ticket kept (used once), the
+ *  server's transport parameters for 0-RTT, and keep the tickets to come. */
+void pn_quic_resume_offer(pn_quic_conn_t *q);
+/** ngtcp2's recv_new_token (client): keep the token for the next connection. */
+int pn_quic_resume_cb_token(ngtcp2_conn *c, const ngtcp2_vec *token, void *ud);
+/** The handshake of <q> completed: log how (full, resumed, 0-RTT); a server
+ *  sends a NEW_TOKEN. 0, or -1 (fatal). */
+int pn_quic_resume_done(pn_quic_conn_t *q);
+/** Listener <s>: its ticket key and anti-replay state; 0 or -1. */
+int pn_quic_resume_srv_init(pn_quic_srv_t *s);
+void pn_quic_resume_srv_free(pn_quic_srv_t *s);
+/** The server session of <q>: tickets and early data (listener's keys). 0 or -1. */
+int pn_quic_resume_srv_session(pn_quic_conn_t *q);
 
 #endif

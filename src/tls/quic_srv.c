@@ -113,7 +113,8 @@ dispatch(void *ctx, const uint8_t *pkt, size_t n, const struct sockaddr *from, s
         if (g == QUIC_GATE_DROP || !admit(s, from))
             return;
         cred_follow(s);
-        q = pn_quic_accept(s, &hd, g == QUIC_GATE_RETRIED ? &odcid : NULL, from, flen);
+        q = pn_quic_accept(s, &hd, g == QUIC_GATE_RETRIED ? &odcid : NULL, g != QUIC_GATE_ACCEPT,
+                           from, flen);
         if (q == NULL)
             return;
         q->scred = pn_quic_cred_ref(s->qcred);
@@ -163,7 +164,7 @@ pn_quic_server(ev_loop_t *loop, int fd, pn_tls_ctx_t *cert, uint64_t handshake_m
     s->cert = cert;
     s->cert_gen = pn_tls_ctx_generation(cert);
     if (getsockname(fd, (struct sockaddr *)&s->local, &s->llen) == -1 ||
-        (s->qcred = cred_new(cert, err)) == NULL) {
+        (s->qcred = cred_new(cert, err)) == NULL || pn_quic_resume_srv_init(s) != 0) {
         if (err[0] == '\0')
             pn_err_set(err, "quic: cannot set the listener up");
         pn_quic_server_free(s);
@@ -202,6 +203,7 @@ pn_quic_server_free_(pn_quic_srv_t *s)
     }
     ev_io_free(s->io);
     pn_quic_cred_unref(s->qcred);     /* its connections hold their own references */
+    pn_quic_resume_srv_free(s);
     if (s->fd != -1)
         close(s->fd);
     free(s);

@@ -66,7 +66,8 @@ static int
 session_common(pn_quic_conn_t *q, gnutls_certificate_credentials_t cred, int server)
 {
     gnutls_datum_t alpn = { (unsigned char *)PN_QUIC_ALPN, (unsigned)strlen(PN_QUIC_ALPN) };
-    if (gnutls_init(&q->tls, (server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_NO_END_OF_EARLY_DATA) != 0) {
+    if (gnutls_init(&q->tls, (server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_ENABLE_EARLY_DATA |
+                                GNUTLS_NO_END_OF_EARLY_DATA) != 0) {
         q->tls = NULL;
         return -1;
     }
@@ -86,7 +87,7 @@ session_common(pn_quic_conn_t *q, gnutls_certificate_credentials_t cred, int ser
 int
 pn_quic_tls_server(gnutls_certificate_credentials_t cred, pn_quic_conn_t *q)
 {
-    return session_common(q, cred, 1);
+    return session_common(q, cred, 1) == 0 && pn_quic_resume_srv_session(q) == 0 ? 0 : -1;
 }
 
 /* GnuTLS's check of the server's certificate, tls=1: its SHA-256 fingerprint
@@ -133,6 +134,7 @@ pn_quic_tls_client(pn_quic_conn_t *q, const pn_quic_client_opts_t *o, char *err)
         memcpy(q->pin, o->pin, PN_TLS_FP_LEN);
         gnutls_session_set_verify_function(q->tls, verify_pin);
     }
+    pn_quic_resume_offer(q);   /* a ticket of this server and this check, if kept */
     return 0;
 }
 
@@ -144,6 +146,19 @@ pn_quic_tls_check(pn_quic_conn_t *q)
         memcmp(p.data, PN_QUIC_ALPN, p.size) != 0) {
         snprintf(q->why, sizeof(q->why), "tls handshake: quic: the server did not choose ALPN "
                                          "%s (not a postern server?)", PN_QUIC_ALPN);
+        return -1;
+    }
+    /* A resumed session shows no certificate (GnuTLS runs no check): the one
+     * the ticket's session checked is kept with it, checked again here against
+     * the pin, or the trust list and name (set_verify_cert's), of now
+     * (quic_resume.c keys tickets by those as well). */
+    if (gnutls_session_is_resumed(q->tls) && q->verify == 1 && verify_pin(q->tls) != 0)
+        return -1;
+    unsigned st = 0;
+    if (gnutls_session_is_resumed(q->tls) && q->verify == 2 &&
+        (gnutls_certificate_verify_peers2(q->tls, &st) != 0 || st != 0)) {
+        snprintf(q->why, sizeof(q->why), "tls handshake: quic: the resumed session's certificate "
+                                         "no longer verifies");
         return -1;
     }
     return 0;

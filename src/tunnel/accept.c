@@ -215,8 +215,10 @@ quic_listen(tun_accept_t *a, int lfd)
     a->quic = pn_quic_server(a->loop, fd, a->o.data_tls, a->o.timeout_ms, on_quic_stream, a, err);
     if (a->quic == NULL)
         log_error("%s: type=1: %s", a->o.who, err);
-    else if (a->o.quic_key != NULL)
+    else if (a->o.quic_key != NULL) {
         pn_quic_server_reset_key(a->quic, a->o.quic_key, TUN_PSK_LEN);
+        pn_quic_server_token_key(a->quic, a->o.quic_key, TUN_PSK_LEN);
+    }
 }
 
 static void

@@ -8,7 +8,10 @@
  * bits choose one of 4 source ports) and its bytes; a seed's Initial header
  * makes ngtcp2_accept take it. An input of odd length runs the listener as if
  * under load (quic_gate.c: every new Initial answered with a Retry, each token
- * an Initial brings checked); any input reaches Version Negotiation with a
+ * an Initial brings checked: a Retry token's magic 0xb6, a NEW_TOKEN's 0x36,
+ * quic_resume.c; a NEW_TOKEN that does not verify counts as none), with its
+ * token key derived from a fixed key when bit 1 of the length is set
+ * (pn_quic_server_token_key); any input reaches Version Negotiation with a
  * long header of an unknown version, a stateless reset with a short header of
  * an unknown id (the 'short' seed). Invariants: the listener never holds
  * more connections, nor sends more Retry packets, than datagrams it was given;
@@ -57,6 +60,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pn_quic_srv_t *s = pn_quic_server(loop, fd, cert, 1000, on_stream, NULL, err);
     FUZZ_ASSERT(s != NULL);
     pn_quic_server_retry(s, size & 1);
+    if (size & 2) {
+        static const uint8_t key[32] = { 1, 2, 3 };
+        pn_quic_server_token_key(s, key, sizeof(key));
+    }
     size_t ndgrams = 0;
     for (size_t off = 0; off + 2 <= size;) {
         size_t n = ((size_t)(data[off] & 0x3f) << 8) | data[off + 1];

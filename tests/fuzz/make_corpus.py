@@ -390,7 +390,8 @@ def quic_seeds():
     """Datagrams, each a 2-byte length (top bits: the source port) and its bytes: a QUIC v1
     Initial header of 1200 bytes (its payload not decryptable), truncated ones, a short
     header of an unknown id, another version, Initials bringing Retry tokens (odd lengths:
-    the listener is under load, every new Initial gets a Retry)."""
+    the listener is under load, every new Initial gets a Retry) and NEW_TOKEN-shaped ones
+    (bit 1 of the length: the token key derived from a fixed key)."""
     import struct
 
     def dgram(b, src=0):
@@ -408,6 +409,9 @@ def quic_seeds():
         "version": dgram(initial(version=0x1a2a3a4a)),
         "token": dgram(initial(token=b"\xb6" + bytes(range(97)))) +
         dgram(initial(token=b"\x36" + bytes(40)), 1) + dgram(initial(), 2) + b"\x00",
+        # NEW_TOKEN-shaped (0x36, 57 bytes as ngtcp2 makes them), quiet port, derived key
+        "new_token": dgram(initial(token=b"\x36" + bytes(range(56)))) +
+        dgram(initial(token=b"\x36"), 1) + b"\x00" * 4,
     }
 
 

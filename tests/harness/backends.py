@@ -128,14 +128,21 @@ class Listener:
         self._stopping.set()
         self._acceptor.join(timeout=5)
         with self._cond:
-            socks, threads = list(self._conns), list(self._threads)
-        for s in socks:
-            try:
-                self.end_socket(s)
-            except OSError:
-                pass
+            threads = list(self._threads)
+        self.sever(self.end_socket)
         for t in threads:
             t.join(timeout=5)
+
+    def sever(self, how=None):
+        """End every live connection, the listener still accepting: <how>(socket), by
+        default a shutdown both ways (a path that breaks; the serving threads close)."""
+        with self._cond:
+            socks = list(self._conns)
+        for s in socks:
+            try:
+                (how or (lambda x: x.shutdown(socket.SHUT_RDWR)))(s)
+            except OSError:
+                pass
 
 
 class Backend(Listener):

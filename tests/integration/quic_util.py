@@ -30,6 +30,7 @@ class UdpRelay:
         self.ports = [self.b.getsockname()[1]]
         self.after = 0              # datagrams from the server since the last rebind
         self.count = 0              # datagrams either way
+        self.mangle = None          # set: each client datagram becomes mangle(datagram)
         self.stop = False
         self.th = threading.Thread(target=self._run, daemon=True, name="udp-relay")
         self.th.start()
@@ -63,6 +64,8 @@ class UdpRelay:
                     self.dropped += 1
                     continue
                 if s is self.a:
+                    if self.mangle is not None:
+                        d = self.mangle(d)
                     self.client = addr
                     self.count += 1
                     self._keep("c2s", d)
