@@ -157,13 +157,33 @@ nonce_inc(uint8_t *n)
             break;
 }
 
+/* EVP_CipherUpdate of <n> bytes <in> into <out> (the same buffer or apart),
+ * the count in *<l>: 1 or 0. ChaCha20 goes in two calls, the whole KiBs then
+ * the rest: OpenSSL 3.0's ChaCha20 code takes a tail of up to 511 bytes a
+ * byte at a time, so one call over 16383 bytes (a full chunk) costs about 25 %
+ * more than two (0.31 against 0.24 s/GiB measured here). */
+static int
+update(pn_ss_aead_t *a, uint8_t *out, const uint8_t *in, size_t n, int *l)
+{
+    size_t h = a->m == PN_SS_CHACHA20_POLY1305 ? n & ~(size_t)1023 : n;
+    int l2 = 0;
+    if (h == 0)
+        h = n;
+    if (EVP_CipherUpdate(a->ctx, out, l, in, (int)h) != 1)
+        return 0;
+    if (h < n && EVP_CipherUpdate(a->ctx, out + h, &l2, in + h, (int)(n - h)) != 1)
+        return 0;
+    *l += l2;
+    return 1;
+}
+
 /* Seal <n> bytes <in> into <out>, the tag after them. */
 static void
 seal1(pn_ss_aead_t *a, const uint8_t *in, size_t n, uint8_t *out)
 {
     int l = 0, f = 0;
     if (EVP_CipherInit_ex(a->ctx, NULL, NULL, NULL, a->nonce, 1) != 1 ||
-        EVP_CipherUpdate(a->ctx, out, &l, in, (int)n) != 1 ||
+        update(a, out, in, n, &l) != 1 ||
         EVP_CipherFinal_ex(a->ctx, out + l, &f) != 1 ||
         EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, PN_SS_TAG_LEN, out + n) != 1)
         abort();                    /* sealing with a keyed context cannot fail */
@@ -177,7 +197,7 @@ open1(pn_ss_aead_t *a, const uint8_t *in, size_t n, uint8_t *out)
     int l = 0, f = 0;
     if (EVP_CipherInit_ex(a->ctx, NULL, NULL, NULL, a->nonce, 0) != 1 ||
         EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_TAG, PN_SS_TAG_LEN, (void *)(in + n)) != 1 ||
-        EVP_CipherUpdate(a->ctx, out, &l, in, (int)n) != 1 ||
+        update(a, out, in, n, &l) != 1 ||
         EVP_CipherFinal_ex(a->ctx, out + l, &f) != 1) {
         ERR_clear_error();
         return PN_ERR;
