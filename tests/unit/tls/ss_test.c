@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 static size_t
 unhex(const char *h, uint8_t *out)
@@ -112,6 +113,43 @@ test_seal_known_answer(void **st)
         pn_ss_aead_free(a);
         assert_null(a);
     }
+}
+
+/* Chunks long enough for ChaCha20's update in two calls (tls/ss.c: the whole
+ * KiBs, then the rest): a full chunk (15360 + 1023 bytes) and one of 1500
+ * (1024 + 476), sealed against the SHA-256 of the stream Python's
+ * `cryptography` seals (same key and salt as KATS), then opened back. */
+static void
+test_seal_long_chunks(void **st)
+{
+    enum { N = PN_SS_PAYLOAD_MAX + 1500 };
+    static uint8_t in[N], sealed[PN_SS_SEALED_LEN(N)], back[N];
+    uint8_t key[PN_SS_KEY_LEN], salt[PN_SS_SALT_LEN], md[32], want[32];
+    unsigned mdlen = 0;
+    unhex(KEY, key);
+    salt_of(salt);
+    for (size_t i = 0; i < N; i++)
+        in[i] = (uint8_t)(i * 7 + 3);
+    pn_ss_aead_t *e = pn_ss_aead_new(PN_SS_CHACHA20_POLY1305, 1);
+    pn_ss_aead_t *d = pn_ss_aead_new(PN_SS_CHACHA20_POLY1305, 0);
+    assert_int_equal(pn_ss_aead_init(e, key, salt), PN_OK);
+    assert_int_equal(pn_ss_aead_init(d, key, salt), PN_OK);
+    size_t w = pn_ss_seal(e, in, N, sealed);
+    assert_int_equal(w, 17951);
+    assert_int_equal(EVP_Digest(sealed, w, md, &mdlen, EVP_sha256(), NULL), 1);
+    unhex("b4333bb4947b4e28a872ed764869fd772ee683f5f1b84c691cca15dde8ecf0a2", want);
+    assert_memory_equal(md, want, sizeof(md));
+    size_t off = 0, got = 0, used;
+    while (off < w) {
+        ssize_t k = pn_ss_open(d, sealed + off, w - off, &used, back + got);
+        assert_true(k > 0);
+        off += used;
+        got += (size_t)k;
+    }
+    assert_int_equal(got, N);
+    assert_memory_equal(back, in, N);
+    pn_ss_aead_free(e);
+    pn_ss_aead_free(d);
 }
 
 /* The known stream opened one byte at a time, as a socket may deliver it. A
@@ -464,6 +502,7 @@ main(void)
         cmocka_unit_test(test_methods_and_key),
         cmocka_unit_test(test_udp),
         cmocka_unit_test(test_seal_known_answer),
+        cmocka_unit_test(test_seal_long_chunks),
         cmocka_unit_test(test_open_incremental),
         cmocka_unit_test(test_round_trip_large),
         cmocka_unit_test(test_refusals),
