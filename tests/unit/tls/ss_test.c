@@ -115,6 +115,20 @@ test_seal_known_answer(void **st)
     }
 }
 
+/* Open the <w> sealed bytes <sealed> chunk by chunk into <back>: the count. */
+static size_t
+open_all(pn_ss_aead_t *o, const uint8_t *sealed, size_t w, uint8_t *back)
+{
+    size_t off = 0, got = 0, used;
+    while (off < w) {
+        ssize_t k = pn_ss_open(o, sealed + off, w - off, &used, back + got);
+        assert_true(k > 0 && k <= PN_SS_PAYLOAD_MAX);
+        off += used;
+        got += (size_t)k;
+    }
+    return got;
+}
+
 /* Chunks long enough for ChaCha20's update in two calls (tls/ss.c: the whole
  * KiBs, then the rest): a full chunk (15360 + 1023 bytes) and one of 1500
  * (1024 + 476), sealed against the SHA-256 of the stream Python's
@@ -139,14 +153,7 @@ test_seal_long_chunks(void **st)
     assert_int_equal(EVP_Digest(sealed, w, md, &mdlen, EVP_sha256(), NULL), 1);
     unhex("b4333bb4947b4e28a872ed764869fd772ee683f5f1b84c691cca15dde8ecf0a2", want);
     assert_memory_equal(md, want, sizeof(md));
-    size_t off = 0, got = 0, used;
-    while (off < w) {
-        ssize_t k = pn_ss_open(d, sealed + off, w - off, &used, back + got);
-        assert_true(k > 0);
-        off += used;
-        got += (size_t)k;
-    }
-    assert_int_equal(got, N);
+    assert_int_equal(open_all(d, sealed, w, back), N);
     assert_memory_equal(back, in, N);
     pn_ss_aead_free(e);
     pn_ss_aead_free(d);
@@ -205,15 +212,9 @@ test_round_trip_large(void **st)
         pn_ss_aead_t *s = pn_ss_aead_new((pn_ss_method_t)m, 1), *o = pn_ss_aead_new((pn_ss_method_t)m, 0);
         assert_int_equal(pn_ss_aead_init(s, key, salt), PN_OK);
         assert_int_equal(pn_ss_aead_init(o, key, salt), PN_OK);
-        size_t w = pn_ss_seal(s, in, n, sealed), off = 0, got = 0, used;
+        size_t w = pn_ss_seal(s, in, n, sealed);
         assert_int_equal(w, PN_SS_SEALED_LEN(n));
-        while (off < w) {
-            ssize_t k = pn_ss_open(o, sealed + off, w - off, &used, back + got);
-            assert_true(k > 0 && k <= PN_SS_PAYLOAD_MAX);
-            off += used;
-            got += (size_t)k;
-        }
-        assert_int_equal(got, n);
+        assert_int_equal(open_all(o, sealed, w, back), n);
         assert_memory_equal(back, in, n);
         pn_ss_aead_free(s);
         pn_ss_aead_free(o);
