@@ -7,7 +7,7 @@
 #
 # Server-bound: every server under test runs in a cgroup of its own capped at
 # SS_CPU_SHARE % of one CPU (default 10: cpu.max on cgroup v2, cpu.cfs_quota_us on v1,
-# a 10 ms period), while ss-tunnel and iperf3 are not capped. Each server then relays
+# a 40 ms period; 3 at least), while ss-tunnel and iperf3 are not capped. Each server then relays
 # what its share of a CPU lets it, and the throughput of a row is the server's own
 # (client-bound otherwise: the one-thread ss-tunnel costs as much per byte as ss-server,
 # so it caps every row at about ss-server's figure). Each row prints the server's CPU
@@ -43,15 +43,19 @@ port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0
 
 # A cgroup capped at SHARE % of one CPU, its path on stdout; nothing when impossible.
 cg_new() {
-    q=$((SHARE * 100))
+    q=$((SHARE * 400))         # microseconds of a 40 ms period; the kernel's least is 1 ms
     if grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
         echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
         c=/sys/fs/cgroup/ss-bench-$$-$1
-        mkdir "$c" 2>/dev/null && echo "$q 10000" >"$c/cpu.max" 2>/dev/null && echo "$c"
+        mkdir "$c" 2>/dev/null || return 0
+        { echo "$q 40000" >"$c/cpu.max"; } 2>/dev/null || { rmdir "$c"; return 0; }
+        echo "$c"
     elif [ -d /sys/fs/cgroup/cpu ]; then
         c=/sys/fs/cgroup/cpu/ss-bench-$$-$1
-        mkdir "$c" 2>/dev/null && echo 10000 >"$c/cpu.cfs_period_us" &&
-            echo "$q" >"$c/cpu.cfs_quota_us" && echo "$c"
+        mkdir "$c" 2>/dev/null || return 0
+        { echo 40000 >"$c/cpu.cfs_period_us" && echo "$q" >"$c/cpu.cfs_quota_us"; } 2>/dev/null ||
+            { rmdir "$c"; return 0; }
+        echo "$c"
     fi
     return 0
 }
@@ -66,7 +70,7 @@ server() {
     if [ "$SHARE" -gt 0 ]; then
         c=$(cg_new "$name")
         if [ -z "$c" ]; then
-            echo "ss_bench: cannot make a cgroup capped at $SHARE % of a CPU (root and a cgroup cpu controller needed); SS_CPU_SHARE=0 measures without a cap, client-bound" >&2
+            echo "ss_bench: cannot make a cgroup capped at $SHARE % of a CPU (root, a cgroup cpu controller and SS_CPU_SHARE of 3 or more needed); SS_CPU_SHARE=0 measures without a cap, client-bound" >&2
             exit 1
         fi
         CGS="$CGS $c"
