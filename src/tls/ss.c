@@ -206,12 +206,27 @@ open1(pn_ss_aead_t *a, const uint8_t *in, size_t n, uint8_t *out)
     return PN_OK;
 }
 
+/* The payload of the chunks that carry <n> bytes: as few chunks as
+ * PN_SS_PAYLOAD_MAX allows (so PN_SS_SEALED_LEN holds), and for ChaCha20 of
+ * whole KiBs when that keeps their number, the last one shorter: 64 KiB go as
+ * 4 x 13 KiB + 12 KiB rather than 4 x 0x3FFF + 4 bytes, each sealed in one
+ * update at 0.22 s/GiB instead of 0.24 (see update()). */
+static size_t
+chunk_len(const pn_ss_aead_t *a, size_t n)
+{
+    if (n <= PN_SS_PAYLOAD_MAX || a->m != PN_SS_CHACHA20_POLY1305)
+        return n < PN_SS_PAYLOAD_MAX ? n : PN_SS_PAYLOAD_MAX;
+    size_t c = (n + PN_SS_PAYLOAD_MAX - 1) / PN_SS_PAYLOAD_MAX;
+    size_t k = ((n + c - 1) / c + 1023) & ~(size_t)1023;
+    return k < PN_SS_PAYLOAD_MAX ? k : PN_SS_PAYLOAD_MAX;
+}
+
 size_t
 pn_ss_seal(pn_ss_aead_t *a, const uint8_t *in, size_t n, uint8_t *out)
 {
-    size_t w = 0;
+    size_t w = 0, each = chunk_len(a, n);
     while (n > 0) {
-        size_t k = n < PN_SS_PAYLOAD_MAX ? n : PN_SS_PAYLOAD_MAX;
+        size_t k = n < each ? n : each;
         uint8_t len[2] = { (uint8_t)(k >> 8), (uint8_t)k };
         seal1(a, len, 2, out + w);
         seal1(a, in, k, out + w + PN_SS_LEN_BLOCK);
