@@ -121,19 +121,29 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # One transfer through server <name> (direction flag in $2): "Gbit/s cpu-share s/GiB".
 measure() {
     eval "pid=\$PID_$1 tp=\$TP_$1"
-    a=$(ticks "$pid")
-    t0=$(date +%s.%N)
-    j=$(timeout $((SECS + 30)) iperf3 -c 127.0.0.1 -p "$tp" -t "$SECS" $2 -J 2>/dev/null || true)
-    t1=$(date +%s.%N)
-    b=$(ticks "$pid")
-    echo "$j" | /usr/bin/python3 -c '
+    # An iperf3 server still closing the last test says "busy" (a loaded machine):
+    # try again, at most 5 times.
+    for try in 1 2 3 4 5; do
+        a=$(ticks "$pid")
+        t0=$(date +%s.%N)
+        j=$(timeout $((SECS + 30)) iperf3 -c 127.0.0.1 -p "$tp" -t "$SECS" $2 -J 2>/dev/null || true)
+        t1=$(date +%s.%N)
+        b=$(ticks "$pid")
+        r=$(echo "$j" | /usr/bin/python3 -c '
 import json, os, sys
 a, b, t0, t1 = (float(x) for x in sys.argv[1:5])
-e = json.load(sys.stdin)["end"]["sum_received"]
+try:
+    e = json.load(sys.stdin)["end"]["sum_received"]
+except (ValueError, KeyError):
+    sys.exit(1)
 hz = os.sysconf("SC_CLK_TCK")
 cpu = (b - a) / hz
 print("%.2f %.2f %.2f" % (e["bits_per_second"] / 1e9, cpu / (t1 - t0), cpu / (e["bytes"] / 2**30)))' \
-        "$a" "$b" "$t0" "$t1"
+            "$a" "$b" "$t0" "$t1") && { echo "$r"; return 0; }
+        sleep 1
+    done
+    echo "ss_bench: iperf3 through $1 failed 5 times: $(echo "$j" | tail -c 300)" >&2
+    exit 1
 }
 
 echo "method=$METHOD, $SECS s a transfer, $ROUNDS rounds, cap: $([ "$SHARE" -gt 0 ] && echo "$SHARE % of one CPU per server" || echo none), load $(cut -d' ' -f1-3 /proc/loadavg)"
