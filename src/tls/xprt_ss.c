@@ -1,7 +1,7 @@
 /* tls/xprt_ss.c: the Shadowsocks transport of tls/ss.h, the server side of
  * a stream whose first chunk was opened by the proxy entrance.
  *
- *   read:  inner --64 KiB blocks--> rbuf --pn_ss_open--> caller (or pbuf when
+ *   read:  inner --128 KiB blocks--> rbuf --pn_ss_open--> caller (or pbuf when
  *          the caller has less room than a chunk)
  *   write: caller --pn_ss_seal (salt first)--> obuf --> inner
  *
@@ -19,9 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SS_RBUF (64 * 1024 + PN_SS_CHUNK_MAX)  /* a block read plus a partial chunk */
-#define SS_READ (64 * 1024)
-#define SS_WRITE_MAX (4 * PN_SS_PAYLOAD_MAX)   /* plaintext sealed per write */
+#define SS_READ (128 * 1024)                   /* ciphertext read at once, at most */
+#define SS_RBUF (SS_READ + PN_SS_CHUNK_MAX)    /* a block read plus a partial chunk */
+/* Plaintext sealed per write: more than the relay's buffer (core/buf.h's 64 KiB)
+ * so that a write of it goes out whole, as full chunks in one send, not as
+ * 4 x 0x3FFF bytes and then a 4-byte chunk in a send of its own. */
+#define SS_WRITE_MAX (5 * PN_SS_PAYLOAD_MAX)
 
 typedef struct xprt_ss {
     pn_xprt_t base;                 /* first */
@@ -119,8 +122,11 @@ ss_read(pn_xprt_t *x, void *buf, size_t len)
         size_t used = 0;
         ssize_t k = PN_AGAIN;
         if (s->rbuf != NULL) {
-            /* Straight into the caller's buffer when a whole payload fits. */
+            /* Straight into the caller's buffer when a whole payload fits;
+             * into pbuf only for a caller with less room than a chunk. */
             int direct = len - got >= PN_SS_PAYLOAD_MAX;
+            if (!direct && got > 0)
+                break;
             if (!direct)
                 s->pbuf = xmalloc(PN_SS_PAYLOAD_MAX);
             k = pn_ss_open(s->dec, s->rbuf + s->roff, s->rlen - s->roff, &used,

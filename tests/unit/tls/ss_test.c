@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 static size_t
 unhex(const char *h, uint8_t *out)
@@ -114,6 +115,85 @@ test_seal_known_answer(void **st)
     }
 }
 
+/* Open the <w> sealed bytes <sealed> chunk by chunk into <back>: the count. */
+static size_t
+open_all(pn_ss_aead_t *o, const uint8_t *sealed, size_t w, uint8_t *back)
+{
+    size_t off = 0, got = 0, used;
+    while (off < w) {
+        ssize_t k = pn_ss_open(o, sealed + off, w - off, &used, back + got);
+        assert_true(k > 0 && k <= PN_SS_PAYLOAD_MAX);
+        off += used;
+        got += (size_t)k;
+    }
+    return got;
+}
+
+/* Chunks long enough for ChaCha20's update in two calls (tls/ss.c: the whole
+ * KiBs, then the rest): a full chunk (15360 + 1023 bytes) and one of 1500
+ * (1024 + 476), sealed by two calls against the SHA-256 of the stream Python's
+ * `cryptography` seals (same key and salt as KATS), then opened back. */
+static void
+test_seal_long_chunks(void **st)
+{
+    enum { N = PN_SS_PAYLOAD_MAX + 1500 };
+    static uint8_t in[N], sealed[PN_SS_SEALED_LEN(N)], back[N];
+    uint8_t key[PN_SS_KEY_LEN], salt[PN_SS_SALT_LEN], md[32], want[32];
+    unsigned mdlen = 0;
+    unhex(KEY, key);
+    salt_of(salt);
+    for (size_t i = 0; i < N; i++)
+        in[i] = (uint8_t)(i * 7 + 3);
+    pn_ss_aead_t *e = pn_ss_aead_new(PN_SS_CHACHA20_POLY1305, 1);
+    pn_ss_aead_t *d = pn_ss_aead_new(PN_SS_CHACHA20_POLY1305, 0);
+    assert_int_equal(pn_ss_aead_init(e, key, salt), PN_OK);
+    assert_int_equal(pn_ss_aead_init(d, key, salt), PN_OK);
+    size_t w = pn_ss_seal(e, in, PN_SS_PAYLOAD_MAX, sealed);
+    w += pn_ss_seal(e, in + PN_SS_PAYLOAD_MAX, 1500, sealed + w);
+    assert_int_equal(w, 17951);
+    assert_int_equal(EVP_Digest(sealed, w, md, &mdlen, EVP_sha256(), NULL), 1);
+    unhex("b4333bb4947b4e28a872ed764869fd772ee683f5f1b84c691cca15dde8ecf0a2", want);
+    assert_memory_equal(md, want, sizeof(md));
+    assert_int_equal(open_all(d, sealed, w, back), N);
+    assert_memory_equal(back, in, N);
+    pn_ss_aead_free(e);
+    pn_ss_aead_free(d);
+}
+
+/* How a long write is cut: as few chunks as 0x3FFF allows; ChaCha20's of
+ * whole KiBs (64 KiB: 4 x 13 KiB + 12 KiB), AES-GCM's full (4 x 0x3FFF + 4). */
+static void
+test_seal_chunking(void **st)
+{
+    enum { N = 65536 };
+    static uint8_t in[N], sealed[PN_SS_SEALED_LEN(N)], back[N];
+    static const size_t want[2][5] = { { 13312, 13312, 13312, 13312, 12288 },
+                                       { 0x3FFF, 0x3FFF, 0x3FFF, 0x3FFF, 4 } };
+    const pn_ss_method_t ms[2] = { PN_SS_CHACHA20_POLY1305, PN_SS_AES_256_GCM };
+    uint8_t key[PN_SS_KEY_LEN], salt[PN_SS_SALT_LEN];
+    unhex(KEY, key);
+    salt_of(salt);
+    for (size_t i = 0; i < N; i++)
+        in[i] = (uint8_t)(i * 5 + 1);
+    for (int m = 0; m < 2; m++) {
+        pn_ss_aead_t *e = pn_ss_aead_new(ms[m], 1), *d = pn_ss_aead_new(ms[m], 0);
+        assert_int_equal(pn_ss_aead_init(e, key, salt), PN_OK);
+        assert_int_equal(pn_ss_aead_init(d, key, salt), PN_OK);
+        size_t w = pn_ss_seal(e, in, N, sealed), off = 0, got = 0, used;
+        assert_int_equal(w, PN_SS_SEALED_LEN(N));
+        for (int c = 0; c < 5; c++) {
+            ssize_t k = pn_ss_open(d, sealed + off, w - off, &used, back + got);
+            assert_int_equal(k, want[m][c]);
+            off += used;
+            got += (size_t)k;
+        }
+        assert_int_equal(off, w);
+        assert_memory_equal(back, in, N);
+        pn_ss_aead_free(e);
+        pn_ss_aead_free(d);
+    }
+}
+
 /* The known stream opened one byte at a time, as a socket may deliver it. A
  * 16-byte method reads only the first 16 bytes of the key and the salt (the
  * rest is spoiled here). */
@@ -167,15 +247,9 @@ test_round_trip_large(void **st)
         pn_ss_aead_t *s = pn_ss_aead_new((pn_ss_method_t)m, 1), *o = pn_ss_aead_new((pn_ss_method_t)m, 0);
         assert_int_equal(pn_ss_aead_init(s, key, salt), PN_OK);
         assert_int_equal(pn_ss_aead_init(o, key, salt), PN_OK);
-        size_t w = pn_ss_seal(s, in, n, sealed), off = 0, got = 0, used;
+        size_t w = pn_ss_seal(s, in, n, sealed);
         assert_int_equal(w, PN_SS_SEALED_LEN(n));
-        while (off < w) {
-            ssize_t k = pn_ss_open(o, sealed + off, w - off, &used, back + got);
-            assert_true(k > 0 && k <= PN_SS_PAYLOAD_MAX);
-            off += used;
-            got += (size_t)k;
-        }
-        assert_int_equal(got, n);
+        assert_int_equal(open_all(o, sealed, w, back), n);
         assert_memory_equal(back, in, n);
         pn_ss_aead_free(s);
         pn_ss_aead_free(o);
@@ -464,6 +538,8 @@ main(void)
         cmocka_unit_test(test_methods_and_key),
         cmocka_unit_test(test_udp),
         cmocka_unit_test(test_seal_known_answer),
+        cmocka_unit_test(test_seal_long_chunks),
+        cmocka_unit_test(test_seal_chunking),
         cmocka_unit_test(test_open_incremental),
         cmocka_unit_test(test_round_trip_large),
         cmocka_unit_test(test_refusals),
