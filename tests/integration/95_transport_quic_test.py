@@ -176,9 +176,11 @@ def test_nat_rebinding_mid_upload_keeps_the_connection(tunnel, relays, backends)
         th = threading.Thread(target=upload, daemon=True)
         th.start()
         deadline = time.monotonic() + 60
-        while udp.count < 5000:             # well into the upload (reverse: the server sends)
+        # well into the upload (reverse: the server sends), in bytes: the packets are
+        # up to 16 KiB on loopback (its route's MTU), 1452 bytes elsewhere
+        while udp.bytes < 6 << 20:
             assert time.monotonic() < deadline and th.is_alive(), \
-                f"the upload did not start: {box}, {udp.count} datagrams"
+                f"the upload did not start: {box}, {udp.count} datagrams, {udp.bytes} bytes"
             time.sleep(0.01)
         udp.rebind()
         th.join(150)
@@ -209,7 +211,9 @@ def test_one_percent_loss_each_way_sha256(flow, tunnel, relays, backends):
         return t
     try:
         bulk_each_way(start, backends, Pattern(16), BULK_TIMEOUT)
-        assert all(u.dropped > 20 for u in made), [u.dropped for u in made]
+        # 16 MiB each way: about 1100 packets of up to 16 KiB (loopback's MTU allows them)
+        # and their ACKs, 1 % of them dropped
+        assert all(u.dropped > 4 for u in made), [u.dropped for u in made]
     finally:
         for u in made:
             u.close()

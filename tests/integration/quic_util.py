@@ -30,6 +30,7 @@ class UdpRelay:
         self.ports = [self.b.getsockname()[1]]
         self.after = 0              # datagrams from the server since the last rebind
         self.count = 0              # datagrams either way
+        self.bytes = 0              # their bytes
         self.stop = False
         self.th = threading.Thread(target=self._run, daemon=True, name="udp-relay")
         self.th.start()
@@ -62,6 +63,7 @@ class UdpRelay:
                 if self.loss and self.rnd.random() < self.loss:
                     self.dropped += 1
                     continue
+                self.bytes += len(d)
                 if s is self.a:
                     self.client = addr
                     self.count += 1
