@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,16 +26,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import start, stop, up  # noqa: E402
-from udp_bench import Procs  # noqa: E402
+from udp_bench import LOOP, Procs, free_port  # noqa: E402
 
-LOOP = "127.0.0.1"
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind((LOOP, 0))
-        return s.getsockname()[1]
 
 
 def cpu(pid):
