@@ -150,7 +150,7 @@ pn_quic_client(ev_loop_t *loop, const struct sockaddr *to, socklen_t len,
     ngtcp2_cid_init(&scid, s, sizeof(s));
     ngtcp2_settings st;
     ngtcp2_transport_params p;
-    pn_quic_settings(&st, &p, o->handshake_ms, 0);
+    pn_quic_settings(q, &st, &p, o->handshake_ms, 0, pn_quic_route_payload(fd, to, len));
     pn_quic_resume_prepare(q, o, &st);      /* a NEW_TOKEN kept: no Retry (quic_resume.c) */
     ngtcp2_callbacks cb;
     pn_quic_callbacks(&cb, 0);
@@ -213,7 +213,7 @@ pn_quic_accept(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, const ngtcp2_cid *odci
     ngtcp2_cid_init(&scid, b, sizeof(b));
     ngtcp2_settings st;
     ngtcp2_transport_params p;
-    pn_quic_settings(&st, &p, s->handshake_ms, 1);
+    pn_quic_settings(q, &st, &p, s->handshake_ms, 1, pn_quic_route_payload(-1, from, flen));
     if (odcid != NULL) {        /* after our Retry (RFC 9000 §7.3): the address is proved */
         p.original_dcid = *odcid;
         p.retry_scid = hd->dcid;

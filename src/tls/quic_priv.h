@@ -1,7 +1,7 @@
 /* tls/quic_priv.h: what the parts of the QUIC transport share (quic_conn.c:
- * the connection, ngtcp2's callbacks, the pump and each stream's lifetime;
- * quic_stream.c: each stream's bytes; quic_dgram.c: the DATAGRAM frames of the
- * UDP sessions; quic_dial.c: a connection's start, both
+ * the connection, ngtcp2's callbacks and each stream's lifetime; quic_pump.c:
+ * the pump to the socket, the packet size; quic_stream.c: each stream's
+ * bytes; quic_dgram.c: the DATAGRAM frames of the UDP sessions; quic_dial.c: a connection's start, both
  * ends, a client's move; quic_tab.c: the sockets' reads and sends, the
  * listener's connection ids, the clock; quic_tls.c: the GnuTLS sessions;
  * quic_srv.c: the listening socket; quic_gate.c: its stateless answers).
@@ -23,11 +23,16 @@
 #include <string.h>
 #include <time.h>
 
-#define QUIC_PKT_MAX 1452           /* the largest UDP payload sent */
+#define QUIC_PKT_MAX 1452           /* the largest UDP payload sent on a path of unknown MTU */
+/* The largest UDP payload sent where the kernel's route MTU allows more than
+ * 1500-byte packets (loopback, a jumbo-frame LAN): fewer packets per byte,
+ * so less of ngtcp2's and the crypto's cost per packet (quic_pump.c). */
+#define QUIC_PKT_BIG 16384
+#define QUIC_HELD_MAX 65000         /* bytes of one GSO send (a UDP datagram's limit, 65507) */
 #define QUIC_CHUNK (16 * 1024)      /* a stream's written bytes are kept in chunks this large */
 #define QUIC_CID_LEN 16
 #define QUIC_PKTS_TURN 64           /* packets sent or read per loop turn (then others run) */
-#define QUIC_GSO_MAX 16             /* packets sent in one system call (UDP_SEGMENT) */
+#define QUIC_GSO_MAX 16             /* packets sent in one system call (UDP_SEGMENT), at most */
 #define QUIC_SID_BUCKETS 256        /* streams by id, for the DATAGRAM frames that name them */
 /* DATAGRAM frames (RFC 9221), each a UDP datagram of one stream's session: the
  * stream id as a QUIC varint, then the datagram (quic_dgram.c). */
@@ -91,7 +96,8 @@ struct pn_quic_conn {
     int refs;
     uint8_t pin[32];
     int verify;                     /* client: 0, 1 (pin) or 2 */
-    uint8_t held[QUIC_PKT_MAX * QUIC_GSO_MAX];  /* packets written, not sent yet */
+    size_t pkt_max;                 /* the largest packet sent (pn_quic_route_payload) */
+    uint8_t held[QUIC_HELD_MAX];    /* packets written, not sent yet (a batch) */
     size_t heldlen, held_seg;       /* bytes; each packet's but the last's */
     struct sockaddr_storage held_to, held_from;     /* the batch's path */
     socklen_t held_tolen, held_fromlen;
@@ -233,15 +239,26 @@ pn_quic_schedule(pn_quic_conn_t *q)
 /* quic_conn.c */
 pn_quic_conn_t *pn_quic_conn_new(ev_loop_t *loop);
 void pn_quic_conn_free(pn_quic_conn_t *q);
-void pn_quic_settings(ngtcp2_settings *s, ngtcp2_transport_params *p, uint64_t handshake_ms, int server);
+/** The settings of a connection, its path's route allowing UDP payloads of
+ *  <route> bytes (pn_quic_route_payload; 0 unknown); q->pkt_max from <route> too. */
+void pn_quic_settings(pn_quic_conn_t *q, ngtcp2_settings *s, ngtcp2_transport_params *p,
+                      uint64_t handshake_ms, int server, size_t route);
 void pn_quic_callbacks(ngtcp2_callbacks *cb, int server);
-/** Send CONNECTION_CLOSE once (best effort); <rv> the ngtcp2 error, 0 an orderly end. */
-void pn_quic_send_close(pn_quic_conn_t *q, int rv);
 pn_quics_t *pn_quic_stream_new(pn_quic_conn_t *q, int64_t sid);
-void pn_quic_fail(pn_quic_conn_t *q, const char *why);
 /** Feed the datagram <pkt> received from <from> to <q>. */
 void pn_quic_input(pn_quic_conn_t *q, const uint8_t *pkt, size_t len,
                    const struct sockaddr *from, socklen_t flen);
+/* quic_pump.c */
+/** The largest UDP payload the kernel's route to <to> takes in one IP packet
+ *  (its MTU, IP_MTU / IPV6_MTU, less the headers), at most QUIC_PKT_BIG;
+ *  0 when unknown. <fd>: a socket connected to <to>, or -1 (one is made). */
+size_t pn_quic_route_payload(int fd, const struct sockaddr *to, socklen_t len);
+/** Write what the sockets take now (the packet held first). */
+void pn_quic_write(pn_quic_conn_t *q);
+/** Send CONNECTION_CLOSE once (best effort); <rv> the ngtcp2 error, 0 an orderly end. */
+void pn_quic_send_close(pn_quic_conn_t *q, int rv);
+/** End <q> (its streams see <why>). */
+void pn_quic_fail(pn_quic_conn_t *q, const char *why);
 /* quic_dial.c */
 /** A server connection for the Initial <hd> from <from> to <local>; <odcid> the
  *  client's first DCID when <hd> follows our Retry (its token valid), else NULL;
@@ -251,8 +268,7 @@ pn_quic_conn_t *pn_quic_accept(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, const 
                                int proved, const struct sockaddr *from, socklen_t flen);
 /** Large socket buffers for the UDP socket <fd>. */
 void pn_quic_sock_bufs(int fd);
-/** Write what the sockets take now (the packet held first). */
-void pn_quic_write(pn_quic_conn_t *q);
+
 
 /* quic_stream.c */
 /** Free what <st> holds (written chunks, read bytes). */

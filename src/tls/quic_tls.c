@@ -125,7 +125,9 @@ pn_quic_tls_client(pn_quic_conn_t *q, const pn_quic_client_opts_t *o, char *err)
         pn_err_set(err, "quic: cannot set a TLS session up");
         return -1;
     }
-    if (o->sni != NULL && *o->sni != '\0')
+    /* No IP literal as SNI (RFC 6066 §3): GnuTLS's server refuses "::1" (the handshake failed). */
+    if (o->sni != NULL && *o->sni != '\0' && strchr(o->sni, ':') == NULL &&
+        strspn(o->sni, "0123456789.") != strlen(o->sni))
         gnutls_server_name_set(q->tls, GNUTLS_NAME_DNS, o->sni, strlen(o->sni));
     q->verify = o->verify;
     if (o->verify == 2) {

@@ -31,6 +31,7 @@ class UdpRelay:
         self.after = 0              # datagrams from the server since the last rebind
         self.count = 0              # datagrams either way
         self.mangle = None          # set: each client datagram becomes mangle(datagram)
+        self.bytes = 0              # their bytes
         self.stop = False
         self.th = threading.Thread(target=self._run, daemon=True, name="udp-relay")
         self.th.start()
@@ -63,6 +64,7 @@ class UdpRelay:
                 if self.loss and self.rnd.random() < self.loss:
                     self.dropped += 1
                     continue
+                self.bytes += len(d)
                 if s is self.a:
                     if self.mangle is not None:
                         d = self.mangle(d)
