@@ -19,6 +19,7 @@ struct h2u {
     pn_list_t node;             /* in hub.h2_conns */
     struct hub *h;
     pn_h2gw_t *gw;              /* owned */
+    pn_http_msg_t *m;           /* owned: is_h2c's parser, reset for each stream */
     pn_addr_t peer, local;
 };
 
@@ -31,27 +32,38 @@ on_stream(pn_xprt_t *stream, int h2c, void *arg)
 }
 
 /* The route the router will find for this request (the same parser and
- * lookup): does its service speak h2c? */
+ * lookup): does its service speak h2c? Run for every stream: the head is built
+ * on the stack when it fits and the parser is the connection's, reset. */
 static int
 is_h2c(const char *authority, const char *path, void *arg)
 {
     struct h2u *u = arg;
-    size_t cap = strlen(authority) + strlen(path) + 32, used;
-    char *head = xmalloc(cap);
-    int n = snprintf(head, cap, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, authority);
-    pn_http_msg_t *m = pn_http_msg_new(PN_HTTP_REQUEST);
+    size_t alen = strlen(authority), plen = strlen(path), used;
+    size_t cap = alen + plen + 32;
+    char stack[1024];
+    char *head = cap <= sizeof(stack) ? stack : xmalloc(cap);
+    memcpy(head, "GET ", 4);
+    memcpy(head + 4, path, plen);
+    memcpy(head + 4 + plen, " HTTP/1.1\r\nHost: ", 17);
+    memcpy(head + 21 + plen, authority, alen);
+    memcpy(head + 21 + plen + alen, "\r\n\r\n", 4);
+    size_t n = 25 + plen + alen;
+    if (u->m == NULL)
+        u->m = pn_http_msg_new(PN_HTTP_REQUEST);
+    else
+        pn_http_msg_reset(u->m, 0);
     enum pn_http_state hs;
     const char *why;
     int bad, h2c = 0;
-    if (pn_http_msg_feed(m, (const uint8_t *)head, (size_t)n, &used, &hs, &why) == PN_OK &&
+    if (pn_http_msg_feed(u->m, (const uint8_t *)head, n, &used, &hs, &why) == PN_OK &&
         hs != PN_HTTP_IN_HEAD) {
-        const char *host = pn_http_msg_head(m)->host;
-        struct hroute *r = host[0] ? hub_rules_find(host, (const uint8_t *)head, (size_t)n, &bad,
+        const char *host = pn_http_msg_head(u->m)->host;
+        struct hroute *r = host[0] ? hub_rules_find(host, (const uint8_t *)head, n, &bad,
                                                     hub_reg_http_by_key, u->h->reg) : NULL;
         h2c = r != NULL && hub_rules_h2c(r);
     }
-    pn_http_msg_free(m);
-    free(head);
+    if (head != stack)
+        free(head);
     return h2c;
 }
 
@@ -60,6 +72,7 @@ h2u_free(struct h2u *u)
 {
     pn_list_del(&u->node);
     pn_h2gw_free(u->gw);
+    pn_http_msg_free(u->m);
     free(u);
 }
 
