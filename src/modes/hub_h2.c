@@ -19,7 +19,6 @@ struct h2u {
     pn_list_t node;             /* in hub.h2_conns */
     struct hub *h;
     pn_h2gw_t *gw;              /* owned */
-    pn_http_msg_t *m;           /* owned: is_h2c's parser, reset for each stream */
     pn_addr_t peer, local;
 };
 
@@ -31,40 +30,29 @@ on_stream(pn_xprt_t *stream, int h2c, void *arg)
                   HUB_HTTP_TLS | HUB_HTTP_STREAM | (h2c ? HUB_HTTP_H2C : 0));
 }
 
-/* The route the router will find for this request (the same parser and
- * lookup): does its service speak h2c? Run for every stream: the head is built
- * on the stack when it fits and the parser is the connection's, reset. */
+/* The route the router will find for this request (the same Host
+ * normalisation, path and lookup): does its service speak h2c? Run for every
+ * stream, so without a parser: nghttp2 checked :path's bytes, and a request
+ * the router's parser refuses gets its 400 page either way. */
 static int
 is_h2c(const char *authority, const char *path, void *arg)
 {
     struct h2u *u = arg;
-    size_t alen = strlen(authority), plen = strlen(path), used;
-    size_t cap = alen + plen + 32;
+    char host[PN_HTTP_HOST_MAX + 1];
+    if (pn_http_host_norm(authority, strlen(authority), host) != PN_OK)
+        return 0;
+    size_t plen = strlen(path), n = plen + 6;
     char stack[1024];
-    char *head = cap <= sizeof(stack) ? stack : xmalloc(cap);
+    char *head = n <= sizeof(stack) ? stack : xmalloc(n);
     memcpy(head, "GET ", 4);
     memcpy(head + 4, path, plen);
-    memcpy(head + 4 + plen, " HTTP/1.1\r\nHost: ", 17);
-    memcpy(head + 21 + plen, authority, alen);
-    memcpy(head + 21 + plen + alen, "\r\n\r\n", 4);
-    size_t n = 25 + plen + alen;
-    if (u->m == NULL)
-        u->m = pn_http_msg_new(PN_HTTP_REQUEST);
-    else
-        pn_http_msg_reset(u->m, 0);
-    enum pn_http_state hs;
-    const char *why;
-    int bad, h2c = 0;
-    if (pn_http_msg_feed(u->m, (const uint8_t *)head, n, &used, &hs, &why) == PN_OK &&
-        hs != PN_HTTP_IN_HEAD) {
-        const char *host = pn_http_msg_head(u->m)->host;
-        struct hroute *r = host[0] ? hub_rules_find(host, (const uint8_t *)head, n, &bad,
-                                                    hub_reg_http_by_key, u->h->reg) : NULL;
-        h2c = r != NULL && hub_rules_h2c(r);
-    }
+    memcpy(head + 4 + plen, " \n", 2);      /* the request line as far as the path goes */
+    int bad;
+    struct hroute *r = hub_rules_find(host, (const uint8_t *)head, n, &bad, hub_reg_http_by_key,
+                                      u->h->reg);
     if (head != stack)
         free(head);
-    return h2c;
+    return r != NULL && hub_rules_h2c(r);
 }
 
 static void
@@ -72,7 +60,6 @@ h2u_free(struct h2u *u)
 {
     pn_list_del(&u->node);
     pn_h2gw_free(u->gw);
-    pn_http_msg_free(u->m);
     free(u);
 }
 
