@@ -55,7 +55,8 @@ pn_h2gw_field(char **l, char *e, char **name, size_t *nl, char **v, char **ve)
         *name = *l;
         *nl = (size_t)(colon - *l);
         for (char *k = *l; k < colon; k++)
-            *k = (char)tolower((unsigned char)*k);
+            if (*k >= 'A' && *k <= 'Z')
+                *k = (char)(*k + ('a' - 'A'));
         for (*v = colon + 1; *v < *ve && (**v == ' ' || **v == '\t'); (*v)++) {
         }
     }
