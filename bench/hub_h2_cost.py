@@ -14,12 +14,19 @@ Modes (one h2load -c1 -m100 run against the path):
          all calls, splice, recvfrom and those of them that said EAGAIN, epoll_wait),
          which, unlike strace, does not stop the process at each call and so leaves the
          interleaving of the processes (what one read finds) as it is without tracing
+  instr  user-space instructions per request of the hub or the agent (--who) under
+         valgrind's callgrind: counters zeroed after 2000 requests of warm-up, dumped
+         after exactly --requests more; the same figure however loaded the machine is
+         (no hardware counters here), the kernel's share not counted; the dump, for
+         callgrind_annotate, stays in --out (hub path only)
 
     python3 bench/hub_h2_cost.py --postern build/postern [--path hub|haproxy|nginx]
-                                 [--mode cpu|count|perf] [--size 1k|64k]
+                                 [--mode cpu|count|perf|tally|instr] [--size 1k|64k]
+                                 [--who hub|agent]
 Every process is stopped by PID; every wait is bounded.
 """
 import argparse
+import glob
 import os
 import re
 import signal
@@ -71,18 +78,58 @@ def tally_read(path, requests):
                      for e, c in zip(TALLY, counts))
 
 
+def instr_wrapper(tmp, binary, who, out):
+    """A postern that runs the <who> process (its URL's scheme) under callgrind, the others
+    as they are; the same pid (exec), dumps named callgrind-<who>.<pid>.<n> in <out>."""
+    path = os.path.join(tmp, "postern-callgrind")
+    with open(path, "w") as fh:
+        fh.write(f'#!/bin/sh\ncase "$1" in {who}://*) exec valgrind -q --tool=callgrind '
+                 f'--callgrind-out-file={out}/callgrind-{who}.%p "{binary}" "$@";; '
+                 f'*) exec "{binary}" "$@";; esac\n')
+    os.chmod(path, 0o755)
+    return path
+
+
+def instr(a, pid, h2, url):
+    """User-space instructions per request of <pid> (under callgrind) for --requests."""
+    subprocess.run(h2 + ["-n", "2000", url], capture_output=True, timeout=600)
+    subprocess.run(["callgrind_control", "-z", str(pid)], capture_output=True, timeout=60, check=True)
+    r = subprocess.run(h2 + ["-n", str(a.requests), url], capture_output=True, text=True, timeout=1200)
+    done = re.search(r"(\d+) succeeded", r.stdout)
+    subprocess.run(["callgrind_control", "-d", str(pid)], capture_output=True, timeout=60, check=True)
+    total = None
+    for _ in range(50):         # the dump is written by the process itself: bounded wait
+        dumps = sorted(glob.glob(os.path.join(a.out, f"callgrind-{a.who}.{pid}.*")), key=os.path.getmtime)
+        for d in dumps[-1:]:
+            with open(d) as fh:
+                total = next((int(line.split()[1]) for line in fh if line.startswith(("summary:", "totals:"))), None)
+        if total is not None:
+            break
+        time.sleep(0.2)
+    if total is None or done is None or int(done.group(1)) != a.requests:
+        sys.exit(f"instr: no dump, or not every request succeeded: {r.stdout[-400:]}")
+    print(f"{a.who} /{a.size}: {total / a.requests:.0f} user-space instructions per request "
+          f"({a.requests} requests; callgrind dump {dumps[-1]})")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--postern", default=os.path.join(hb.HERE, "..", "build", "postern"))
     ap.add_argument("--path", choices=("hub", "haproxy", "nginx"), default="hub")
-    ap.add_argument("--mode", choices=("cpu", "count", "perf", "tally"), default="cpu")
+    ap.add_argument("--mode", choices=("cpu", "count", "perf", "tally", "instr"), default="cpu")
+    ap.add_argument("--who", choices=("hub", "agent"), default="hub", help="instr: which process")
     ap.add_argument("--size", choices=[s for s, _ in hb.SIZES], default="1k")
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--requests", type=int, default=20000)
     ap.add_argument("--out", default=".")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="postern-h2-cost-")
-    env = Env(os.path.abspath(a.postern), tmp)
+    binary = os.path.abspath(a.postern)
+    if a.mode == "instr":
+        if a.path != "hub":
+            ap.error("--mode instr measures the hub path's hub or agent")
+        binary = instr_wrapper(tmp, binary, a.who, os.path.abspath(a.out))
+    env = Env(binary, tmp)
     www = os.path.join(tmp, "www")
     os.makedirs(www)
     for name, size in hb.SIZES:
@@ -96,6 +143,9 @@ def main():
         named = [(label.split()[0], pid) for label, pid in pids]
         url = f"https://{hb.HOST}:{port}/{a.size}"
         h2 = ["h2load", "-c", "1", "-m", "100", f"--connect-to={hb.LOOP}:{port}"]
+        if a.mode == "instr":
+            instr(a, dict(named)[a.who], h2, url)
+            return
         if a.mode == "cpu":
             b0 = snap()
             r = subprocess.run(["/usr/bin/time", "-f", "%U %S"] + h2 + ["-D", str(a.seconds), "--warm-up-time=1", url],

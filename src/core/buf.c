@@ -74,8 +74,10 @@ size_t
 pn_head_end(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i + 1 < n; i++) {
-        if (p[i] != '\n')
-            continue;
+        const uint8_t *lf = memchr(p + i, '\n', n - 1 - i);    /* from line to line */
+        if (lf == NULL)
+            return 0;
+        i = (size_t)(lf - p);
         if (p[i + 1] == '\n')
             return i + 2;
         if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n')

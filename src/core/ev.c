@@ -192,7 +192,8 @@ ev_timer_arm(ev_timer_t *t, uint64_t ms)
 void
 ev_timer_disarm(ev_timer_t *t)
 {
-    evtimer_del(t->ev);
+    if (evtimer_pending(t->ev, NULL))   /* most disarms find none: no event_del then */
+        evtimer_del(t->ev);
 }
 
 void

@@ -30,29 +30,29 @@ on_stream(pn_xprt_t *stream, int h2c, void *arg)
                   HUB_HTTP_TLS | HUB_HTTP_STREAM | (h2c ? HUB_HTTP_H2C : 0));
 }
 
-/* The route the router will find for this request (the same parser and
- * lookup): does its service speak h2c? */
+/* The route the router will find for this request (the same Host
+ * normalisation, path and lookup): does its service speak h2c? Run for every
+ * stream, so without a parser: nghttp2 checked :path's bytes, and a request
+ * the router's parser refuses gets its 400 page either way. */
 static int
 is_h2c(const char *authority, const char *path, void *arg)
 {
     struct h2u *u = arg;
-    size_t cap = strlen(authority) + strlen(path) + 32, used;
-    char *head = xmalloc(cap);
-    int n = snprintf(head, cap, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, authority);
-    pn_http_msg_t *m = pn_http_msg_new(PN_HTTP_REQUEST);
-    enum pn_http_state hs;
-    const char *why;
-    int bad, h2c = 0;
-    if (pn_http_msg_feed(m, (const uint8_t *)head, (size_t)n, &used, &hs, &why) == PN_OK &&
-        hs != PN_HTTP_IN_HEAD) {
-        const char *host = pn_http_msg_head(m)->host;
-        struct hroute *r = host[0] ? hub_rules_find(host, (const uint8_t *)head, (size_t)n, &bad,
-                                                    hub_reg_http_by_key, u->h->reg) : NULL;
-        h2c = r != NULL && hub_rules_h2c(r);
-    }
-    pn_http_msg_free(m);
-    free(head);
-    return h2c;
+    char host[PN_HTTP_HOST_MAX + 1];
+    if (pn_http_host_norm(authority, strlen(authority), host) != PN_OK)
+        return 0;
+    size_t plen = strlen(path), n = plen + 6;
+    char stack[1024];
+    char *head = n <= sizeof(stack) ? stack : xmalloc(n);
+    memcpy(head, "GET ", 4);
+    memcpy(head + 4, path, plen);
+    memcpy(head + 4 + plen, " \n", 2);      /* the request line as far as the path goes */
+    int bad;
+    struct hroute *r = hub_rules_find(host, (const uint8_t *)head, n, &bad, hub_reg_http_by_key,
+                                      u->h->reg);
+    if (head != stack)
+        free(head);
+    return r != NULL && hub_rules_h2c(r);
 }
 
 static void

@@ -316,7 +316,7 @@ hx_dispatch(struct hx *x, size_t head_len)
 {
     struct hub *h = x->h;
     const pn_http_head_t *hd = pn_http_msg_head(x->req);
-    snprintf(x->host, sizeof(x->host), "%s", hd->host);
+    memcpy(x->host, hd->host, sizeof(x->host));     /* both PN_HTTP_HOST_MAX + 1, NUL-ended */
     x->head_req = strcmp(hd->method, "HEAD") == 0;
     x->upgrade_req = hd->upgrade;
     x->keep = hd->keep_alive;

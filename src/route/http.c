@@ -95,8 +95,8 @@ trim_ows(const char **s, size_t *n)
 /* Normalise the host <v> (<n> bytes, "name[:port]") into <out>: lower case,
  * the port and a trailing dot removed. PN_ERR when it is no valid name; an
  * IP-literal ("[::1]:80") is refused too, since routes are names. */
-static int
-host_norm(const char *v, size_t n, char out[PN_HTTP_HOST_MAX + 1])
+int
+pn_http_host_norm(const char *v, size_t n, char out[PN_HTTP_HOST_MAX + 1])
 {
     trim_ows(&v, &n);
     if (n == 0 || v[0] == '[')
@@ -131,7 +131,7 @@ field_end(pn_http_msg_t *m)
         if (++m->host_count > 1)
             return cb_refuse(m, "Host given more than once");
         if (m->host_len > sizeof(m->host_raw) ||
-            host_norm(m->host_raw, m->host_len, m->head.host) != PN_OK)
+            pn_http_host_norm(m->host_raw, m->host_len, m->head.host) != PN_OK)
             return cb_refuse(m, "invalid Host");
     } else if (m->cur == F_TE) {
         const char *v = m->te;
@@ -230,7 +230,7 @@ target_ok(pn_http_msg_t *m)
     if (memchr(a, '@', alen) != NULL)
         return PN_ERR;                  /* userinfo */
     char host[PN_HTTP_HOST_MAX + 1];
-    if (host_norm(a, alen, host) != PN_OK || strcmp(host, m->head.host) != 0)
+    if (pn_http_host_norm(a, alen, host) != PN_OK || strcmp(host, m->head.host) != 0)
         return PN_ERR;
     return PN_OK;
 }

@@ -135,5 +135,9 @@ size_t pn_http_page_ex(int status, const char *detail, const char *field, char *
  *  of [a-z0-9-] (1-63 bytes each, not starting or ending with '-') separated
  *  by single dots; lower case expected. */
 int pn_http_host_valid(const char *s);
+/** The Host value <v> (<n> bytes, "name[:port]") as a request's head gets it
+ *  (pn_http_head_t.host): lower case, port and a trailing dot removed, into
+ *  <out>. PN_ERR when it is no valid name (an IP-literal included). */
+int pn_http_host_norm(const char *v, size_t n, char out[PN_HTTP_HOST_MAX + 1]);
 
 #endif

@@ -131,6 +131,23 @@ pn_http_scan_head(struct scan *s, const uint8_t *p, size_t n, size_t *k)
 {
     size_t i = 0;
     while (i < n && s->ln != LN_END) {
+        /* The runs of plain bytes, which line_byte() would only accept or
+         * count one call each: field values and names, a request line's parts. */
+        if (s->ln == LN_VALUE) {
+            while (i < n && is_text(p[i]))
+                i++;
+        } else if (s->ln == LN_NAME) {
+            while (i < n && is_tchar(p[i]))
+                i++;
+        } else if (s->ln == LN_LINE0 && s->request && (s->spaces < 2 || s->part >= 5)) {
+            size_t j = i;
+            while (j < n && p[j] > 0x20 && p[j] != 0x7f)
+                j++;
+            s->part += j - i;
+            i = j;
+        }
+        if (i == n)
+            break;
         if (line_byte(s, p[i]) != PN_OK)
             return PN_ERR;
         i++;

@@ -8,14 +8,22 @@
 #include "core/mem.h"
 
 #include <ctype.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+/* Grown by doubling from 256 bytes: a head is built of many small appends
+ * (four per field), one realloc each before. The room is what the allocator
+ * says the block holds, so a length its owner moves (h2gw_h2c.c) stays true. */
 void
 pn_h2gw_append(char **buf, size_t *len, const char *p, size_t n)
 {
-    *buf = xrealloc(*buf, *len + n + 1);
+    size_t need = *len + n + 1, room = *buf != NULL ? malloc_usable_size(*buf) : 0;
+    if (need > room) {
+        size_t cap = room < 128 ? 256 : room * 2;
+        *buf = xrealloc(*buf, cap < need ? need : cap);
+    }
     memcpy(*buf + *len, p, n);
     *len += n;
     (*buf)[*len] = '\0';
@@ -47,7 +55,8 @@ pn_h2gw_field(char **l, char *e, char **name, size_t *nl, char **v, char **ve)
         *name = *l;
         *nl = (size_t)(colon - *l);
         for (char *k = *l; k < colon; k++)
-            *k = (char)tolower((unsigned char)*k);
+            if (*k >= 'A' && *k <= 'Z')
+                *k = (char)(*k + ('a' - 'A'));
         for (*v = colon + 1; *v < *ve && (**v == ' ' || **v == '\t'); (*v)++) {
         }
     }

@@ -194,6 +194,20 @@ def test_bidirectional_stream_with_trailers(h):
         u.close()
 
 
+def test_authority_found_as_the_router_finds_it(h):
+    """The stream's h2c mark comes from the authority normalised as the router's parser does
+    (case, port, trailing dot): such a request reaches the service as h2c, not a 502."""
+    need_h2()
+    u = User(h, "g.h2c.hub.test")
+    try:
+        for authority in ("G.H2C.Hub.Test:443", "g.h2c.hub.test."):
+            u.name = authority
+            resp, evs = u.finish(u.request("/fail", end=True), h2.events.ResponseReceived)
+            assert resp and dict(resp.headers).get("grpc-status") == "12", (authority, evs)
+    finally:
+        u.close()
+
+
 def test_pages_before_the_service_and_http1_refused(h):
     need_h2()
     u = User(h, "p.h2c.hub.test")

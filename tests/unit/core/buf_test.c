@@ -1,5 +1,6 @@
 /* tests/unit/core/buf_test.c: the 64 KiB buffer pool (core/buf.h): get/put,
- * reuse of returned buffers, the in-use ceiling, put(NULL). */
+ * reuse of returned buffers, the in-use ceiling, put(NULL); pn_head_end
+ * against a byte-by-byte reference. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -152,6 +153,44 @@ test_byte_queue(void **state)
     assert_int_equal(pn_bq_len(&q), 0);
 }
 
+/* The end of a head as pn_head_end defines it, one byte at a time. */
+static size_t
+head_end_ref(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (p[i] == '\n' && p[i + 1] == '\n')
+            return i + 2;
+        if (p[i] == '\n' && i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n')
+            return i + 3;
+    }
+    return 0;
+}
+
+static void
+test_head_end(void **state)
+{
+    static const char *const heads[] = {
+        "", "\n", "\n\n", "\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\n\r\nbody",
+        "HTTP/1.1 200 OK\nA: b\n\nrest", "A\r\nB\r\n\r", "A\r\nB\r\n\r\n", "\n\r", "x\n\r\n",
+    };
+    for (size_t k = 0; k < sizeof(heads) / sizeof(heads[0]); k++) {
+        size_t n = strlen(heads[k]);
+        for (size_t m = 0; m <= n; m++)     /* every prefix: a head that comes in pieces */
+            assert_int_equal(pn_head_end((const uint8_t *)heads[k], m),
+                             head_end_ref((const uint8_t *)heads[k], m));
+    }
+    uint8_t b[64];
+    unsigned seed = 7;
+    for (int r = 0; r < 20000; r++) {       /* random bytes of CR, LF and 'a' */
+        size_t n = (size_t)(r % 64);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            b[i] = "\r\na"[(seed >> 16) % 3];
+        }
+        assert_int_equal(pn_head_end(b, n), head_end_ref(b, n));
+    }
+}
+
 int
 main(void)
 {
@@ -163,6 +202,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_limit_exhaustion, reset, reset),
         cmocka_unit_test_setup_teardown(test_put_null, reset, reset),
         cmocka_unit_test(test_byte_queue),
+        cmocka_unit_test(test_head_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
