@@ -357,8 +357,12 @@ def test_a_server_that_lost_the_connection_resets_it_statelessly(tunnel, relays,
                   if k == "s2c" and not d[0] & 0x80 and 21 <= len(d) <= 42]
         assert resets, [(k, len(d)) for _, k, d in after[:20]]
         t_reset = resets[0][0]
+        # Times are the relay's (a Python thread): under load it drains a backlog of the
+        # client's 16 KiB packets sent before the reset reached it (0.7 s late once, in CI
+        # at load 3); a connection that ignored the reset would go on for the upload's
+        # whole length and its timeouts' probes (1, 2, 4 s ...).
         late = [t - t_reset for t, k, d in after if k == "c2s" and not d[0] & 0x80 and
-                d[1:17] in old_ids and t > t_reset + 0.5]
+                d[1:17] in old_ids and t > t_reset + 2.0]
         assert not late, f"{len(late)} datagrams of the reset connection after it, e.g. {late[:5]}"
     finally:
         udp.close()
