@@ -101,8 +101,15 @@ def test_quotas_hold_under_load_from_several_accounts(tmp_path):
         with GoodClient(lambda: scale.echo_ok(base + 2), gap=0.02,
                         duration=scale.ATTACK_S + 10) as gc:
             while time.monotonic() - t0 < scale.ATTACK_S:
-                live_max = max(live_max, held_echo.live_connections())
-                time.sleep(0.05)
+                # The hub counts an exchange gone when its own side ends; the agent's
+                # connection to this backend closes a moment later, and a user admitted
+                # meanwhile can overlap it here (5 seen once in CI, at load 0.7). A held
+                # connection lasts 0.3 s: one over the limit shows in two samples 20 ms
+                # apart, a closing one in at most the first.
+                first = held_echo.live_connections()
+                time.sleep(0.02)
+                live_max = max(live_max, min(first, held_echo.live_connections()))
+                time.sleep(0.03)
         wall = time.monotonic() - t0
         stop.set()
         for t in ts:
