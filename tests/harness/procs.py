@@ -36,6 +36,21 @@ def skip(reason):
     pytest.skip(reason)
 
 
+def require_ipv6_loopback():
+    """Skip the calling test when ::1 cannot be bound; fail instead when
+    POSTERN_REQUIRE_TOOLS=1 (a CI machine has it: a skip would hide the IPv6 tests)."""
+    import socket
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        reason = "no IPv6 loopback (::1) on this host"
+        if os.environ.get("POSTERN_REQUIRE_TOOLS") == "1":
+            import pytest
+            pytest.fail(reason, pytrace=False)
+        skip(reason)
+
+
 def require_tool(name):
     """The path of the external program <name>; the calling test is skipped when it is
     not installed, or fails when POSTERN_REQUIRE_TOOLS=1 (scripts/test.sh sets it: there

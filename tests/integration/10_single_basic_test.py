@@ -8,6 +8,7 @@ import pytest
 
 from conftest import (BULK_TIMEOUT, connect, curl, digest_handler, recv_all,
                       recv_exact, sha256_hex, source_handler)
+from harness.procs import require_ipv6_loopback
 
 BULK = 64 * 1024 * 1024
 
@@ -26,11 +27,7 @@ def test_curl_through_forwarder_gets_the_file(postern, http_server):
 
 
 def test_ipv6_listener(postern, echo_backend):
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        pytest.skip("no IPv6 loopback (::1) on this host")
+    require_ipv6_loopback()
     p = postern.client([echo_backend.port], listen_host="::1")
     with connect(p.port, "::1") as s:
         s.sendall(b"over ipv6")

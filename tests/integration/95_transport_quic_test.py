@@ -33,7 +33,7 @@ import pytest
 from conftest import (READY_TIMEOUT, connect, curl, digest_handler, echo_handler, free_port,
                       recv_all, wait_port, wait_until)
 from harness.certs import CertFactory, live_pair, swap_pair
-from harness.procs import require_tool, stop_process
+from harness.procs import require_ipv6_loopback, require_tool, stop_process
 from hub_util import Route, account, hubstack, port_block  # noqa: F401 - fixture
 from quic_util import UdpRelay
 from transport_util import bulk_each_way, half_close_digest, kill9_either_end_and_recover, \
@@ -202,11 +202,7 @@ def test_ipv6_tunnel_16mib_sha256(postern, backends):
     """A type=1 tunnel over [::1]: the client named the server by an IPv6 literal, which
     it must not send as SNI (GnuTLS's server refused the handshake then), and its
     packets take the size of loopback's route (IPV6_MTU); 16 MiB arrive whole."""
-    try:
-        with socket.socket(socket.AF_INET6) as s6:
-            s6.bind(("::1", 0))
-    except OSError:
-        pytest.skip("no IPv6 loopback (::1) on this host")
+    require_ipv6_loopback()
     b = backends(digest_handler, name="digest")
     tun, entry = free_port("::1"), free_port()
     srv = postern.run([f"server://k6@[::1]:{tun}/127.0.0.1:{entry}?type=1&tls=1&log=debug"])
