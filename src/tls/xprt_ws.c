@@ -213,9 +213,8 @@ gather(xprt_ws_t *w, uint8_t *out, size_t room)
         if (from_pre) {
             w->pre_off += used;
         } else if ((w->stage_off += used) == w->nstage) {
-            free(w->stage);
-            w->stage = NULL;
-            w->nstage = w->stage_off = 0;
+            w->nstage = w->stage_off = 0;   /* kept for the next read; freed when one finds
+                                             * nothing (an idle connection holds none) */
         }
         if (rc != PN_OK) {
             ws_fault(w, w->dec.why);
