@@ -71,12 +71,25 @@ class UdpRelay:
                     self.client = addr
                     self.count += 1
                     self._keep("c2s", d)
-                    self.b.send(d)
+                    self._send(self.b, d, None)
                 elif self.client is not None:
                     self.after += 1
                     self.count += 1
                     self._keep("s2c", d)
-                    self.a.sendto(d, self.client)
+                    self._send(self.a, d, self.client)
+
+    @staticmethod
+    def _send(s, d, addr):
+        # a datagram sent while the far side is down (a server being restarted) comes back
+        # as ECONNREFUSED on the next send; it is lost, as on a real network, and the relay
+        # goes on (it used to end its thread, and nothing passed after the restart)
+        try:
+            if addr is None:
+                s.send(d)
+            else:
+                s.sendto(d, addr)
+        except OSError:
+            pass
 
     def _keep(self, way, d):
         if self.log is not None:
