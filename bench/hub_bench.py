@@ -19,7 +19,9 @@ Figures per path:
 
 With --h2, instead: HTTPS with HTTP/2 from the users, TLS terminated by the relay, in front of
 the same nginx backend (HTTP/1.1): nginx (ssl http2, proxy_pass with keepalive), haproxy
-(bind ssl alpn h2, mode http) and the postern hub (https= certs=, one agent); h2load -c1
+(bind ssl alpn h2, mode http) and the postern hub (https= certs=, one agent), twice: with
+its default data connections (type=0, a TCP connection per exchange in flight) and with
+type=3 (every exchange a stream of one HTTP/2 connection to the agent); h2load -c1
 -m100 (one connection, 100 concurrent streams) for a 1 KiB and a 64 KiB file: requests/s and
 mean request time, p99 (from h2load --log-file), and the hub's ratios to the better of
 nginx and haproxy (req/s: the higher; p99: the lower). --h2-runs N repeats the whole round
@@ -257,8 +259,8 @@ backend app
     return e, [("haproxy", p.pid)]
 
 
-def h2_hub(env, procs, tg, tls):
-    path = "postern hub h2"
+def h2_hub(env, procs, tg, tls, xtype=0):
+    path = "postern hub h2" + (f" type={xtype}" if xtype else "")
     ctl, web = free_port(), free_port()
     token = os.urandom(16).hex()
     certs = os.path.join(env.tmp, "hub-certs")
@@ -269,7 +271,7 @@ def h2_hub(env, procs, tg, tls):
     with open(accounts, "w") as fh:
         fh.write('{"accounts": [{"name": "bench", "token": "%s"}]}\n' % token)
     h = postern(env, procs, path, f"hub://{LOOP}:{ctl}?accounts={accounts}&https={LOOP}:{web}"
-                                  f"&certs={certs}&log=warn")
+                                  f"&certs={certs}&log=warn" + (f"&type={xtype}" if xtype else ""))
     up(ctl, h)
     a = postern(env, procs, path, f"agent://{token}@{LOOP}:{ctl}?http={LOOP}:{tg['http']},host={HOST}&log=warn")
     time.sleep(compare.WARM)    # registered, and the agent's pool filled
@@ -278,7 +280,9 @@ def h2_hub(env, procs, tg, tls):
 
 
 H2_PATHS = [("nginx h2", h2_nginx, "nginx"), ("haproxy h2", h2_haproxy, "haproxy"),
-            ("postern hub h2", h2_hub, None)]
+            ("postern hub h2", h2_hub, None),
+            ("postern hub h2 type=3", lambda *a: h2_hub(*a, xtype=3), None)]
+H2_HUBS = [n for n, *_ in H2_PATHS if n.startswith("postern")]
 
 
 def h2load(port, url, seconds, log_dir):
@@ -338,18 +342,19 @@ def h2_main(a, env, tg):
             finally:
                 procs.stop_all()
     res = {k: h2_median(v) for k, v in runs.items()}
-    for size, _ in sizes:   # the hub's ratio within each round: a peer's swing shows here
-        per = []
-        for i in range(a.h2_runs):
-            hub = (runs.get(("postern hub h2", size)) or [None] * a.h2_runs)[i]
-            peers = [runs[(n, size)][i] for n in ("nginx h2", "haproxy h2")
-                     if runs.get((n, size)) and runs[(n, size)][i]]
-            if hub and peers:
-                per.append(hub[0] / max(p[0] for p in peers))
-        if per:
-            print(f"  /{size}: hub req/s vs best peer, round by round: "
-                  + ", ".join(f"{r:.2f}x" for r in per) + f" (median {statistics.median(per):.2f}x)",
-                  file=sys.stderr, flush=True)
+    for size, _ in sizes:   # the hubs' ratios within each round: a peer's swing shows here
+        for name in H2_HUBS:
+            per = []
+            for i in range(a.h2_runs):
+                hub = (runs.get((name, size)) or [None] * a.h2_runs)[i]
+                peers = [runs[(n, size)][i] for n in ("nginx h2", "haproxy h2")
+                         if runs.get((n, size)) and runs[(n, size)][i]]
+                if hub and peers:
+                    per.append(hub[0] / max(p[0] for p in peers))
+            if per:
+                print(f"  /{size}: {name} req/s vs best peer, round by round: "
+                      + ", ".join(f"{r:.2f}x" for r in per)
+                      + f" (median {statistics.median(per):.2f}x)", file=sys.stderr, flush=True)
     rows = ["| path | size | req/s | mean request ms | p99 ms | failed | hub req/s vs best peer "
             "| hub p99 vs best peer |",
             "|---|---|---|---|---|---|---|---|"]
