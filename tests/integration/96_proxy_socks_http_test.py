@@ -9,7 +9,7 @@ import socket
 import subprocess
 
 from conftest import LOOPBACK, Backend, echo_handler, serve_directory
-from harness.procs import require_tool
+from harness.procs import require_ipv6_loopback, require_tool
 from proxy_util import (closed_within, curl_through, recv_n, socks_open, start_proxy,
                         user_stats, write_users, www)  # noqa: F401 - fixture
 
@@ -94,10 +94,8 @@ def test_socks5_connect_ipv4_ipv6_and_names(proxy, backends):
             assert (st, rep) == (0, 0), (host, st, rep)
             s.sendall(b"ping-" + host.encode())
             assert recv_n(s, 5 + len(host)) == b"ping-" + host.encode()
-    try:
-        echo6 = Backend(echo_handler, host="::1", name="echo6")
-    except OSError:
-        pytest.skip("no IPv6 loopback")
+    require_ipv6_loopback()
+    echo6 = Backend(echo_handler, host="::1", name="echo6")
     try:
         s, st, rep, _ = socks_open(proxy.port, "alice", "alice-pw-1", "::1", echo6.port)
         with s:
