@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""CPU per GiB at each end of a reverse tunnel, type=0 against type=1, one iperf3 stream
+"""CPU per GiB at each end of a reverse tunnel, type=0 against type=1, iperf3 streams
 
 Each run starts an iperf3 server, a tunnel server (the entry, where iperf3 -c sends: it
 sends over the tunnel) and a tunnel client (it receives and writes to iperf3 -s), moves
@@ -10,9 +10,10 @@ CPU time), though a loaded machine still adds cache misses and wake-ups. The pat
 alternate run by run; the table gives the median of each figure.
 
     python3 bench/quic_cpu_bench.py [--postern build/postern] [--runs 5] [--seconds 3]
-        [--paths type=0,type=1] [--compare OTHER_BINARY]
+        [--paths type=0,type=1] [--compare OTHER_BINARY] [--streams 1]
 
 --compare runs a second binary's type=1 in the same alternation (before/after).
+--streams N runs iperf3 with N parallel streams (-P N): N tunnel streams at once.
 """
 import argparse
 import json
@@ -38,7 +39,7 @@ def cpu(pid):
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def one(binary, xtype, secs, tmp):
+def one(binary, xtype, secs, tmp, streams=1):
     """(Gbit/s, sender s/GiB, receiver s/GiB) of one run."""
     procs = Procs()
     roots = []
@@ -54,7 +55,8 @@ def one(binary, xtype, secs, tmp):
         roots = [s.pid, c.pid]
         time.sleep(1.5)         # the client's pool fills
         c0 = (cpu(s.pid), cpu(c.pid))
-        r = subprocess.run(["iperf3", "-c", LOOP, "-p", str(e), "--json", "-t", str(secs)],
+        r = subprocess.run(["iperf3", "-c", LOOP, "-p", str(e), "--json", "-t", str(secs),
+                            "-P", str(streams)],
                            capture_output=True, text=True, timeout=secs + 30)
         c1 = (cpu(s.pid), cpu(c.pid))
         res = json.loads(r.stdout)
@@ -74,6 +76,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=3)
     ap.add_argument("--paths", default="type=0,type=1")
+    ap.add_argument("--streams", type=int, default=1, help="iperf3 parallel streams (-P)")
     a = ap.parse_args()
     if not shutil.which("iperf3"):
         sys.exit("quic_cpu_bench: iperf3 missing: sh bench/deps.sh")
@@ -86,12 +89,12 @@ def main():
     try:
         for _ in range(a.runs):
             for name, binary, xtype in paths:
-                res[name].append(one(binary, xtype, a.seconds, tmp))
+                res[name].append(one(binary, xtype, a.seconds, tmp, a.streams))
                 print(f"  {name}: %.2f Gbit/s, %.3f / %.3f s/GiB" % res[name][-1], file=sys.stderr)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     load1 = os.getloadavg()
-    print(f"load average {load0[0]:.2f} -> {load1[0]:.2f}; {a.runs} runs of {a.seconds} s, medians\n")
+    print(f"load average {load0[0]:.2f} -> {load1[0]:.2f}; {a.runs} runs of {a.seconds} s, {a.streams} stream(s), medians\n")
     print("| path | Gbit/s | sending end s/GiB | receiving end s/GiB | both ends s/GiB |")
     print("|---|---|---|---|---|")
     for name, _, _ in paths:

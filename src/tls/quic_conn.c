@@ -311,6 +311,7 @@ pn_quic_conn_free(pn_quic_conn_t *q)
         q->path_free(q);        /* quic_path.c */
     if (q->srv == NULL && q->fd != -1)
         close(q->fd);
+    pn_quic_chunks_drain(q);
     free(q);
 }
 
@@ -449,10 +450,10 @@ stream_free(pn_xprt_t *x)
     pn_quics_t *st = (pn_quics_t *)x;
     pn_quic_conn_t *q = st->q;
     st->owned = 0;
-    size_t unread = pn_bq_len(&st->r);
+    size_t unread = st->rlen;
     if (unread > 0 && q->c != NULL && q->fault == NULL)
         ngtcp2_conn_extend_max_offset(q->c, unread);
-    pn_bq_clear(&st->r);
+    pn_quic_stream_rclear(st);
     pn_quic_dgq_clear(&st->dgr);
     pn_quic_dgq_clear(&st->dgs);        /* the session is gone: its datagrams too */
     pn_list_del(&st->dsq);

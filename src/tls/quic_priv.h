@@ -29,7 +29,8 @@
  * so less of ngtcp2's and the crypto's cost per packet (quic_pump.c). */
 #define QUIC_PKT_BIG 16384
 #define QUIC_HELD_MAX 65000         /* bytes of one GSO send (a UDP datagram's limit, 65507) */
-#define QUIC_CHUNK (16 * 1024)      /* a stream's written bytes are kept in chunks this large */
+#define QUIC_CHUNK (16 * 1024)      /* a stream's written and read bytes are kept in chunks this large */
+#define QUIC_CHUNKS_KEEP 8          /* free chunks a connection keeps for its streams' reuse */
 #define QUIC_CID_LEN 16
 #define QUIC_PKTS_TURN 64           /* packets sent or read per loop turn (then others run) */
 #define QUIC_GSO_MAX 16             /* packets sent in one system call (UDP_SEGMENT), at most */
@@ -81,6 +82,8 @@ struct pn_quic_conn {
     ev_timer_t *timer;              /* owned: ngtcp2's expiry */
     ev_defer_t *flush;              /* owned: the deferred pump */
     pn_list_t streams;              /* struct pn_quics bound to a stream id */
+    qchunk_t *spare;                /* owned: free chunks (at most QUIC_CHUNKS_KEEP) */
+    size_t nspare;
     pn_list_t pending;              /* client: opened, waiting for a stream id */
     pn_list_t sendq;                /* streams with bytes or a FIN to send */
     pn_list_t dgsendq;              /* streams with DATAGRAM frames to send (dsq), in turns */
@@ -129,7 +132,8 @@ typedef struct pn_quics {
     pn_list_t dsq;                  /* in conn.dgsendq while <dgs> holds any */
     pn_quic_conn_t *q;              /* a reference while the stream lives */
     int64_t sid;                    /* -1 while waiting for an id */
-    pn_bq_t r;                      /* owned: bytes not read yet (bounded by the window) */
+    qchunk_t *rhead, *rtail;        /* owned: bytes not read yet (bounded by the window) */
+    size_t roff, rlen;              /* bytes of <rhead> taken; bytes not read */
     qchunk_t *head, *tail;          /* owned: written bytes, unacknowledged or unsent */
     size_t ackoff;                  /* bytes of <head> acknowledged */
     qchunk_t *sc;                   /* the chunk of the next byte to send */
@@ -271,6 +275,14 @@ void pn_quic_sock_bufs(int fd);
 
 
 /* quic_stream.c */
+/** A chunk for a stream of <q> (one of its spares, or a new one), empty. */
+qchunk_t *pn_quic_chunk_new(pn_quic_conn_t *q);
+/** Give back the chunk <c> to <q>'s spares (or free it, when they are enough). */
+void pn_quic_chunk_put(pn_quic_conn_t *q, qchunk_t *c);
+/** Free the spare chunks of <q>. */
+void pn_quic_chunks_drain(pn_quic_conn_t *q);
+/** Free the bytes received for <st> and not read. */
+void pn_quic_stream_rclear(pn_quics_t *st);
 /** Free what <st> holds (written chunks, read bytes). */
 void pn_quic_stream_clear(pn_quics_t *st);
 ssize_t pn_quic_stream_read(pn_xprt_t *x, void *buf, size_t len);
@@ -281,8 +293,9 @@ int pn_quic_stream_ready(pn_xprt_t *x);
 int pn_quic_stream_peek(pn_xprt_t *x);
 void pn_quic_sendq_add(pn_quics_t *st);
 void pn_quic_sendq_del(pn_quics_t *st);
-/** The unsent bytes of <st> as vectors (at most <n>); how many. */
-size_t pn_quic_stream_vec(pn_quics_t *st, ngtcp2_vec *v, size_t n);
+/** The unsent bytes of <st> as vectors (at most <n>, and no more once they
+ *  hold <enough> bytes: what one packet takes); how many. */
+size_t pn_quic_stream_vec(pn_quics_t *st, ngtcp2_vec *v, size_t n, size_t enough);
 /** <n> bytes of <st> went into packets. */
 void pn_quic_stream_sent(pn_quics_t *st, size_t n);
 /** <n> more bytes of <st> were acknowledged. */

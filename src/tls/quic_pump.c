@@ -156,7 +156,7 @@ write_streams(pn_quic_conn_t *q, ngtcp2_path *path, ngtcp2_pkt_info *pi, uint8_t
             st = NULL;
         } else {
             sid = st->sid;
-            nv = pn_quic_stream_vec(st, v, 16);
+            nv = pn_quic_stream_vec(st, v, 16, max);
             for (size_t i = 0; i < nv; i++)
                 total += v[i].len;
             if (st->wr_eof && total == st->unsent)
