@@ -24,6 +24,7 @@ namespaces are deleted at the end (also on Ctrl-C). Needs root, ip, tc, nft.
 
     nice -n 19 python3 bench/lossy_bench.py [--postern build/postern] [--quick]
         [--rounds 2] [--seconds 8] [--rr-seconds 12] [--dirs up,down] [--paths direct,type=0,type=1]
+(a path type=1:bbr runs type=1 with POSTERN_QUIC_CC=bbr: any of cubic, bbr, bbr2, reno)
 """
 import argparse
 import json
@@ -209,9 +210,11 @@ def start_path(path, kind, postern):
     svc.wait_for_log("serving", timeout=10)
     if kind == "direct":
         return path.addr["b"], SERVICE_PORT
-    typ = kind.split("=")[1]
+    typ, _, cc = kind.split("=")[1].partition(":")    # type=1:bbr: POSTERN_QUIC_CC=bbr
     a = path.addr["a"]
     env = {"POSTERN_REPORT_INTERVAL": "5s"}
+    if cc:
+        env["POSTERN_QUIC_CC"] = cc
     s = path.start("a", [postern, f"server://bench@{a}:{TUNNEL_PORT}/127.0.0.1:{USER_PORT}"
                                   f"?type={typ}"], env=env, name="server")
     s.wait_for_log(r"listening for clients on", timeout=10)
@@ -288,14 +291,16 @@ def table(runs, kinds, dirs):
                   f"{bn[0]}, {fmt(bn[1], 2)} / {fmt(bn[2], 2)} / {fmt(bn[3])} | {g['errors']} | "
                   f"{la[0]}/{la[1]} ({100 * la[0] / max(1, la[1]):.2f} %), "
                   f"{lb[0]}/{lb[1]} ({100 * lb[0] / max(1, lb[1]):.2f} %) |")
-    if ("type=0", dirs[0]) in agg and ("type=1", dirs[0]) in agg:
+    for q in (k for k in kinds if k.startswith("type=1")):
+        if ("type=0", dirs[0]) not in agg or (q, dirs[0]) not in agg:
+            continue
         print()
-        print("| bulk | type=1/type=0: bulk alone | bulk under rr | rr under bulk p99, 1 conn "
+        print(f"| bulk | {q}/type=0: bulk alone | bulk under rr | rr under bulk p99, 1 conn "
               "| rr under bulk p99, new conn | rr under bulk p50, 1 conn | goal p99 <= 0.5x "
               "| goal bulk >= 1.0x |")
         print("|---|---|---|---|---|---|---|---|")
         for d in dirs:
-            z, o = agg.get(("type=0", d)), agg.get(("type=1", d))
+            z, o = agg.get(("type=0", d)), agg.get((q, d))
             if not z or not o:
                 continue
             rb = o["bulk"] / z["bulk"]

@@ -132,7 +132,7 @@ static const char usage[] =
 "POSTERN_QUIC_RETRY=1 (type=1: a Retry validates every new client's address, not only\n"
 "under an Initial flood),\n"
 "POSTERN_QUIC_NO_RESUME=1 (type=1 client: no session ticket nor NEW_TOKEN kept between\n"
-"QUIC connections),\n"
+"QUIC connections), POSTERN_QUIC_CC=bbr|cubic|bbr2|reno (type=1: congestion control),\n"
 "POSTERN_QUIC_RESET_KEY=<file> (a type=1 hub's stateless reset key, made at its first\n"
 "start; default $XDG_STATE_HOME/postern/quic-reset.key),\n"
 "POSTERN_REUSEPORT=1 (several processes with the same URL share a TCP listen port),\n"

@@ -17,7 +17,8 @@
  * Flow control: each stream opens PN_QUIC_STREAM_WINDOW bytes, the connection
  * PN_QUIC_CONN_WINDOW, auto-tuned by ngtcp2 up to the *_MAX values, given
  * back as readers consume; each stream keeps at most PN_QUIC_SEND_MAX bytes
- * written and not yet acknowledged. Congestion control: CUBIC (ngtcp2's).
+ * written and not yet acknowledged. Congestion control: BBR v1 (ngtcp2's;
+ * POSTERN_QUIC_CC picks another).
  *
  * Datagrams (quic_dgram.c): a stream also carries unreliable datagrams as
  * QUIC DATAGRAM frames (RFC 9221; ops->dgram_* of core/xprt.h) when both ends

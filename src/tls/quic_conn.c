@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -227,6 +228,22 @@ pn_quic_callbacks(ngtcp2_callbacks *cb, int server)
     cb->recv_stateless_reset = pn_quic_cb_stateless_reset;     /* quic_gate.c */
 }
 
+/* The congestion control of what this end sends: BBR (v1) unless
+ * POSTERN_QUIC_CC names another of ngtcp2's (docs/usage.md). */
+static ngtcp2_cc_algo
+quic_cc_algo(void)
+{
+    static const struct { const char *name; ngtcp2_cc_algo algo; } algos[] = {
+        { "cubic", NGTCP2_CC_ALGO_CUBIC }, { "bbr", NGTCP2_CC_ALGO_BBR },
+        { "bbr2", NGTCP2_CC_ALGO_BBR2 }, { "reno", NGTCP2_CC_ALGO_RENO },
+    };
+    const char *e = getenv("POSTERN_QUIC_CC");  /* checked at start-up (conf/config.c) */
+    for (size_t i = 0; e != NULL && i < sizeof(algos) / sizeof(algos[0]); i++)
+        if (strcmp(e, algos[i].name) == 0)
+            return algos[i].algo;
+    return NGTCP2_CC_ALGO_BBR;
+}
+
 /* The settings and transport parameters both ends use (quic.h says why). */
 void
 pn_quic_settings(pn_quic_conn_t *q, ngtcp2_settings *s, ngtcp2_transport_params *p,
@@ -234,7 +251,7 @@ pn_quic_settings(pn_quic_conn_t *q, ngtcp2_settings *s, ngtcp2_transport_params 
 {
     ngtcp2_settings_default(s);
     s->initial_ts = pn_quic_now();
-    s->cc_algo = NGTCP2_CC_ALGO_CUBIC;
+    s->cc_algo = quic_cc_algo();
     s->max_window = PN_QUIC_CONN_WINDOW_MAX;
     s->max_stream_window = PN_QUIC_STREAM_WINDOW_MAX;
     s->max_tx_udp_payload_size = QUIC_PKT_MAX;
