@@ -4,7 +4,11 @@
 #include "core/xprt.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+
+#define TRAIN_MAX (65536 - 320)     /* pn_xprt_fd_train: a GSO packet's payload, about */
 
 /* Drop the watchers made for the loop of the current subscription. Never
  * called from the watchers' own callbacks except through pn_xprt_free(),
@@ -97,6 +101,16 @@ pn_xprt_fd_peek(pn_xprt_t *x)
     if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return PN_AGAIN;
     return 0;
+}
+
+size_t
+pn_xprt_fd_train(int fd)
+{
+    int mss = 0;
+    socklen_t ml = sizeof(mss);
+    if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &ml) != 0 || mss <= 0)
+        return 0;
+    return (size_t)mss >= TRAIN_MAX ? (size_t)mss : TRAIN_MAX / (size_t)mss * (size_t)mss;
 }
 
 /* --- transports without fd --------------------------------------------- */

@@ -91,6 +91,11 @@ struct pn_xprt_ops {
     /** Take one datagram received into <buf> (<cap> >= PN_XPRT_DGRAM_MAX
      *  bytes): its length (0 is an empty datagram) or PN_AGAIN when none waits. */
     ssize_t (*dgram_recv)(pn_xprt_t *x, void *buf, size_t cap);
+    /** Optional (NULL: any size does): the most bytes a write should carry,
+     *  so that what it puts on the socket fills whole TCP segments (a sealing
+     *  transport's overhead counted); 0 when it cannot tell. A buffered relay
+     *  reads at most that much for this destination (relay/relay.c). */
+    size_t (*write_max)(pn_xprt_t *x);
 };
 
 #define PN_XPRT_DGRAM_MAX 1500      /* no transport gives a longer datagram to dgram_recv */
@@ -140,6 +145,14 @@ void pn_xprt_free_(pn_xprt_t *x);
 void pn_xprt_fd_watch(pn_xprt_t *x);
 /** ops->peek of a socket transport: a one-byte MSG_PEEK on x->fd. */
 int pn_xprt_fd_peek(pn_xprt_t *x);
+/** For the TCP socket <fd>: the bytes of as many whole segments (its MSS now)
+ *  as Linux sends in one train (a GSO packet: 64 KiB less about 320 bytes of
+ *  header room), or of one segment when that is larger (loopback's 65483); 0
+ *  when <fd> is no TCP socket. A send of 64 KiB would add a short segment (on
+ *  loopback one of 53 bytes after a full one). The MSS grows after the start
+ *  (Linux bounds it by half the largest window the peer offered: 32768 on
+ *  loopback at first): ask again now and then. One getsockopt. */
+size_t pn_xprt_fd_train(int fd);
 /** ops->watch of a transport without fd: readiness is ops->ready(x), checked
  *  now (through a wake) and after each pn_xprt_wake(). */
 void pn_xprt_wake_watch(pn_xprt_t *x);

@@ -61,6 +61,8 @@ struct relay_dir {
     int splice;                 /* this direction may move bytes with splice() */
     int pipe[2];                /* owned while bytes are in it: read end, write end; -1 when none */
     size_t in_pipe;             /* bytes in <pipe> */
+    size_t seg;                 /* a plain TCP destination's whole segments (buf_room), 0: any */
+    unsigned seg_age;           /* buffered reads since <seg> was asked */
 };
 
 #define PIPE_KEEP 64            /* empty pipes kept per thread for reuse */
@@ -89,6 +91,28 @@ relay_set_buf_size(size_t bytes)
     read_size = bytes < PN_BUF_SIZE ? bytes : PN_BUF_SIZE;
     slots = slots < 1 ? 1 : slots > PIPE_SLOTS_MAX ? PIPE_SLOTS_MAX : slots;
     splice_drained = slots * SHORT_PIECE;
+}
+
+#define SEG_EVERY 64            /* buffered reads between two looks at a destination's MSS */
+
+/* A buffered read's size for direction <d> writing <dst>: read_size, or less
+ * so that the write fills whole TCP segments (core/xprt.h's pn_xprt_fd_train):
+ * as <dst> says (ops->write_max: a Shadowsocks stream takes the plaintext that
+ * seals into them, 65347 bytes on loopback), or for a plain TCP socket the
+ * segments themselves (65483 on loopback). A 64 KiB read would leave as a full
+ * segment and a short one, two trips through the stack for one. */
+static size_t
+buf_room(struct relay_dir *d, pn_xprt_t *dst)
+{
+    size_t m = 0;
+    if (dst->ops->write_max != NULL) {
+        m = dst->ops->write_max(dst);
+    } else if (dst->ops->zero_copy && dst->fd >= 0) {
+        if (d->seg_age++ % SEG_EVERY == 0)
+            d->seg = pn_xprt_fd_train(dst->fd);
+        m = d->seg;
+    }
+    return m > 0 && m < read_size ? m : read_size;
 }
 
 static __thread int pipe_pool[PIPE_KEEP][2];
@@ -322,7 +346,8 @@ relay_pump(relay_t *r, int di)
             return 0;
         }
         int piped = d->splice && (di != 0 || r->first == NULL);
-        size_t room = piped ? pipe_size : read_size;
+        size_t cap = piped ? read_size : buf_room(d, dst);
+        size_t room = piped ? pipe_size : cap;
         if (r->limit != NULL) {
             /* Under a limit, read only once a useful piece has accrued: taking
              * whatever trickled in since the last step would move a few bytes
@@ -384,11 +409,11 @@ relay_pump(relay_t *r, int di)
                     continue;
             }
         }
-        if (room > read_size) {
+        if (room > cap) {
             /* A pipe's room (splice refused, or no pipe): what a buffer holds. */
             if (r->limit != NULL)
-                pn_bucket_put_back(r->limit, room - read_size);
-            room = read_size;
+                pn_bucket_put_back(r->limit, room - cap);
+            room = cap;
         }
         d->buf = pn_buf_get();
         if (d->buf == NULL) {

@@ -237,6 +237,18 @@ pn_ss_seal(pn_ss_aead_t *a, const uint8_t *in, size_t n, uint8_t *out)
     return w;
 }
 
+size_t
+pn_ss_seal_fit(size_t room)
+{
+    const size_t over = PN_SS_LEN_BLOCK + PN_SS_TAG_LEN, full = PN_SS_PAYLOAD_MAX + over;
+    size_t c = (room + full - 1) / full;       /* chunks when the last one is partial */
+    if (room <= over)
+        return 0;
+    size_t p = room - c * over;
+    /* When the c-th chunk's share went to overheads, c - 1 full chunks hold more. */
+    return p > (c - 1) * PN_SS_PAYLOAD_MAX ? p : (c - 1) * PN_SS_PAYLOAD_MAX;
+}
+
 /* Open the length block <in>: PN_OK with a->plen set, or PN_ERR. */
 static int
 open_len(pn_ss_aead_t *a, const uint8_t *in)

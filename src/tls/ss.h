@@ -72,6 +72,9 @@ void pn_ss_aead_free_(pn_ss_aead_t *a);
 /** Seal the <n> > 0 bytes <in> as chunks of at most PN_SS_PAYLOAD_MAX into
  *  <out> (PN_SS_SEALED_LEN(n) bytes); the count written. */
 size_t pn_ss_seal(pn_ss_aead_t *a, const uint8_t *in, size_t n, uint8_t *out);
+/** The most payload pn_ss_seal turns into at most <room> bytes (0 when not
+ *  even one byte fits): full chunks, the last one shorter. */
+size_t pn_ss_seal_fit(size_t room);
 /** Open the next chunk from the <n> bytes <in> received so far: the payload
  *  length (> 0) with the payload in <out> (PN_SS_PAYLOAD_MAX bytes), PN_AGAIN
  *  when more bytes are needed, PN_ERR when a tag fails or the length is 0 or

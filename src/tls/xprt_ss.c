@@ -2,8 +2,15 @@
  * a stream whose first chunk was opened by the proxy entrance.
  *
  *   read:  inner --128 KiB blocks--> rbuf --pn_ss_open--> caller (or pbuf when
- *          the caller has less room than a chunk)
+ *          the caller has less room than a chunk, or to top up a read with
+ *          SS_TOPUP bytes of room after whole chunks)
  *   write: caller --pn_ss_seal (salt first)--> obuf --> inner
+ *
+ * Whole segments: the relay asks ss_write_max how much plaintext seals into
+ * whole TCP segments of the socket (65347 bytes into 65483 on loopback) and
+ * reads that much for a write, and it asks a plain TCP destination's segments
+ * of a read from here (65483: 3 chunks and a top-up), so that neither side
+ * sends a full segment followed by a short one (relay/relay.c's buf_room).
  *
  * A write that cannot go out whole keeps its sealed bytes and says PN_AGAIN;
  * the caller comes back with the same bytes and is told how many the sealed
@@ -25,6 +32,12 @@
  * so that a write of it goes out whole, as full chunks in one send, not as
  * 4 x 0x3FFF bytes and then a 4-byte chunk in a send of its own. */
 #define SS_WRITE_MAX (5 * PN_SS_PAYLOAD_MAX)
+/* A read topped up through pbuf when this much room is left after whole chunks:
+ * the relay asks for whole TCP segments of its destination (65483 bytes on
+ * loopback: 3 chunks of 0x3FFF and 16334 bytes), and a write of them leaves as
+ * full segments; 4 bytes left by 4 chunks in 64 KiB are not worth a copy. */
+#define SS_TOPUP (PN_SS_PAYLOAD_MAX / 2)
+#define SS_MSS_EVERY 64                         /* ss_write_max calls between MSS reads */
 
 typedef struct xprt_ss {
     pn_xprt_t base;                 /* first */
@@ -39,7 +52,12 @@ typedef struct xprt_ss {
     size_t plen, poff;
     uint8_t *obuf;                  /* owned: sealed bytes not written yet, NULL when none */
     size_t olen, ooff, oplain;      /* ... and the plaintext bytes they carry */
+    size_t seg;                     /* whole TCP segments of the socket (pn_xprt_fd_train), 0: unknown */
+    unsigned seg_age;               /* ss_write_max calls since seg was read */
     unsigned in_eof : 1;
+    unsigned held_set : 1;          /* a fill met <held> while opened bytes were still to serve */
+    ssize_t held;                   /* ... 0 (end of stream) or PN_ERR, given at a later read */
+    const char *held_err;           /* ... and its err */
     const char *fault;              /* the stream is broken: every read fails */
 } xprt_ss_t;
 
@@ -94,6 +112,19 @@ fill(xprt_ss_t *s)
     return n;
 }
 
+/* fill(), or what a fill met while a read served opened bytes first (ss_read):
+ * the end of stream or an error comes back once, at a read with none left. */
+static ssize_t
+fill_or_held(xprt_ss_t *s)
+{
+    if (!s->held_set)
+        return fill(s);
+    s->held_set = 0;
+    if (s->held < 0)
+        s->base.err = s->held_err;
+    return s->held;
+}
+
 static void
 rbuf_drop_if_empty(xprt_ss_t *s)
 {
@@ -110,22 +141,40 @@ ss_read(pn_xprt_t *x, void *buf, size_t len)
     xprt_ss_t *s = (xprt_ss_t *)x;
     uint8_t *out = buf;
     size_t got = 0;
-    if (s->pbuf != NULL)
-        return serve(s, out, len);
+    if (s->pbuf != NULL) {
+        /* The rest of a chunk that topped up the last read, then whole ones:
+         * read the socket first when rbuf holds less than a chunk, so that
+         * this read is not the rest alone (a send of a few bytes). */
+        size_t rest = s->plen - s->poff, have = s->rbuf != NULL ? s->rlen - s->roff : 0;
+        if (!s->held_set && rest < len && len - rest >= SS_TOPUP && have < PN_SS_CHUNK_MAX) {
+            ssize_t n = fill(s);
+            if (n == 0 || n == PN_ERR) {
+                s->held = n;
+                s->held_err = s->base.err;
+                s->held_set = 1;
+            }
+        }
+        got = (size_t)serve(s, out, len);
+        if (s->pbuf != NULL || len - got < SS_TOPUP)
+            return (ssize_t)got;
+    }
     if (s->fault != NULL) {
+        if (got > 0)
+            return (ssize_t)got;
         x->err = s->fault;
         return PN_ERR;
     }
     if (s->in_eof)
-        return 0;
+        return (ssize_t)got;
     while (got < len) {
         size_t used = 0;
         ssize_t k = PN_AGAIN;
         if (s->rbuf != NULL) {
             /* Straight into the caller's buffer when a whole payload fits;
-             * into pbuf only for a caller with less room than a chunk. */
+             * into pbuf for a caller with less room than a chunk, or to top up
+             * a read that has SS_TOPUP bytes of room left. */
             int direct = len - got >= PN_SS_PAYLOAD_MAX;
-            if (!direct && got > 0)
+            if (!direct && got > 0 && len - got < SS_TOPUP)
                 break;
             if (!direct)
                 s->pbuf = xmalloc(PN_SS_PAYLOAD_MAX);
@@ -151,7 +200,7 @@ ss_read(pn_xprt_t *x, void *buf, size_t len)
         }
         if (got > 0)
             break;
-        ssize_t n = fill(s);
+        ssize_t n = fill_or_held(s);
         if (n > 0)
             continue;
         if (n == 0) {
@@ -211,6 +260,21 @@ ss_write(pn_xprt_t *x, const void *buf, size_t len)
     }
     int rc = flush(s);
     return rc == PN_OK ? (ssize_t)s->oplain : rc;
+}
+
+/* The plaintext that seals into <seg> bytes, whole segments (the first write
+ * carries the salt too): a 64 KiB write would leave loopback (MSS 65483) as a
+ * full segment and one of 223 bytes, or 65160 + 546 over an MSS of 1448. */
+static size_t
+ss_write_max(pn_xprt_t *x)
+{
+    xprt_ss_t *s = (xprt_ss_t *)x;
+    if (++s->seg_age >= SS_MSS_EVERY) {
+        s->seg = pn_xprt_fd_train(s->inner->fd);
+        s->seg_age = 0;
+    }
+    size_t salt = s->enc == NULL ? pn_ss_salt_len(s->m) : 0;
+    return s->seg > salt ? pn_ss_seal_fit(s->seg - salt) : 0;
 }
 
 static int
@@ -277,6 +341,7 @@ static const struct pn_xprt_ops ss_ops = {
     .watch = pn_xprt_fd_watch,
     .peek = ss_peek,
     .free = ss_free,
+    .write_max = ss_write_max,
 };
 
 pn_xprt_t *
@@ -290,6 +355,7 @@ pn_ss_xprt_new(pn_xprt_t *inner, pn_ss_method_t m, const uint8_t key[PN_SS_KEY_L
     s->m = m;
     memcpy(s->key, key, PN_SS_KEY_LEN);
     s->dec = dec;
+    s->seg = pn_xprt_fd_train(inner->fd);
     if (npre > SS_RBUF)
         abort();                    /* the caller's head buffer is far smaller */
     if (npre > 0) {

@@ -5,7 +5,9 @@
 #include "tls/ss.h"
 #include "net/sock.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -257,6 +259,25 @@ test_round_trip_large(void **st)
     free(in);
     free(sealed);
     free(back);
+}
+
+/* pn_ss_seal_fit: for every room up to 200000 bytes, the payload it gives
+ * seals into that room and one byte more would not (PN_SS_SEALED_LEN is what
+ * pn_ss_seal writes, test_round_trip_large); 65347 bytes make a loopback
+ * segment (65483). */
+static void
+test_seal_fit(void **st)
+{
+    (void)st;
+    assert_int_equal(pn_ss_seal_fit(0), 0);
+    assert_int_equal(pn_ss_seal_fit(PN_SS_LEN_BLOCK + PN_SS_TAG_LEN), 0);
+    assert_int_equal(pn_ss_seal_fit(65483), 65347);
+    for (size_t room = PN_SS_LEN_BLOCK + PN_SS_TAG_LEN + 1; room <= 200000; room++) {
+        size_t p = pn_ss_seal_fit(room);
+        assert_true(p > 0);
+        assert_true(PN_SS_SEALED_LEN(p) <= room);
+        assert_true(PN_SS_SEALED_LEN(p + 1) > room);
+    }
 }
 
 static void
@@ -531,6 +552,63 @@ test_transport_eof(void **st)
     }
 }
 
+/* A read with room for 3 chunks and 9000 bytes is topped up from the 4th
+ * chunk; the next one gives the rest of it even though the end of stream came
+ * meanwhile (held for the read after), then the end. Over a socketpair no MSS
+ * is known: write_max says 0; over TCP what seals into whole segments. */
+static void
+test_transport_topup(void **st)
+{
+    uint8_t key[PN_SS_KEY_LEN], salt[PN_SS_SALT_LEN];
+    size_t n = 4 * PN_SS_PAYLOAD_MAX, len = 3 * PN_SS_PAYLOAD_MAX + 9000;
+    uint8_t *data = malloc(n), *sealed = malloc(PN_SS_SEALED_LEN(n)), *back = malloc(n);
+    int sv[2];
+    for (size_t i = 0; i < n; i++)
+        data[i] = (uint8_t)(i % 253);
+    pn_ss_password_key("pw", key);
+    salt_of(salt);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+    pn_ss_aead_t *cs = pn_ss_aead_new(PN_SS_AES_256_GCM, 1), *dec = pn_ss_aead_new(PN_SS_AES_256_GCM, 0);
+    pn_ss_aead_init(cs, key, salt);
+    pn_ss_aead_init(dec, key, salt);
+    size_t w = pn_ss_seal(cs, data, n, sealed);
+    pn_xprt_t *x = pn_ss_xprt_new(pn_raw_xprt_new(sv[0]), PN_SS_AES_256_GCM, key, dec, NULL, 0);
+    assert_int_equal(x->ops->write_max(x), 0);
+    assert_int_equal(write(sv[1], sealed, w), (ssize_t)w);
+    wait_fd(sv[0], POLLIN);
+    assert_int_equal(x->ops->read(x, back, len), (ssize_t)len);
+    shutdown(sv[1], SHUT_WR);
+    assert_int_equal(x->ops->read(x, back + len, len), (ssize_t)(n - len));
+    assert_memory_equal(back, data, n);
+    assert_int_equal(x->ops->read(x, back, len), 0);
+    pn_ss_aead_free(cs);
+    pn_xprt_free(x);
+    close(sv[1]);
+
+    /* Over loopback TCP: the plaintext of whole segments, the salt counted. */
+    int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t al = sizeof(a);
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(l, 1), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
+    assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+    int fd = accept(l, NULL, NULL);
+    assert_true(fd >= 0);
+    dec = pn_ss_aead_new(PN_SS_AES_256_GCM, 0);
+    x = pn_ss_xprt_new(pn_raw_xprt_new(fd), PN_SS_AES_256_GCM, key, dec, NULL, 0);
+    size_t seg = pn_xprt_fd_train(fd);
+    assert_true(seg > PN_SS_SALT_LEN);
+    assert_int_equal(x->ops->write_max(x), pn_ss_seal_fit(seg - pn_ss_salt_len(PN_SS_AES_256_GCM)));
+    pn_xprt_free(x);
+    close(c);
+    close(l);
+    free(data);
+    free(sealed);
+    free(back);
+}
+
 int
 main(void)
 {
@@ -542,10 +620,12 @@ main(void)
         cmocka_unit_test(test_seal_chunking),
         cmocka_unit_test(test_open_incremental),
         cmocka_unit_test(test_round_trip_large),
+        cmocka_unit_test(test_seal_fit),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_identify),
         cmocka_unit_test(test_transport),
         cmocka_unit_test(test_transport_eof),
+        cmocka_unit_test(test_transport_topup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
