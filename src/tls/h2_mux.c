@@ -18,6 +18,8 @@
 
 #define MUX_STAGE (16 * 1024)       /* the socket is read in blocks this large */
 #define MUX_READS 64                /* blocks read per readiness (then others run) */
+#define MUX_OBUF (60 * 1024)        /* obuf's size: 3 DATA frames of 16 KiB; under
+                                     * 64 KiB, whose free would consolidate the heap */
 
 static void mux_pump(pn_h2_mux_t *m);
 static const struct pn_xprt_ops stream_ops;
@@ -339,6 +341,55 @@ mux_watch(pn_h2_mux_t *m)
     pn_xprt_watch(m->inner, m->loop, mask, on_inner_ready, m);
 }
 
+/* Room for <n> more bytes at the end of m->obuf. An empty obuf is made at
+ * least MUX_OBUF large without a copy of the old (realloc would copy). */
+static void
+obuf_room(pn_h2_mux_t *m, size_t n)
+{
+    if (m->olen == 0 && n > m->ocap) {
+        free(m->obuf);
+        m->ocap = n > MUX_OBUF ? n : MUX_OBUF;
+        m->obuf = xmalloc(m->ocap);
+    } else if (m->olen + n > m->ocap) {
+        size_t cap = m->ocap != 0 ? m->ocap : 16 * 1024;
+        while (cap < m->olen + n)
+            cap *= 2;
+        m->obuf = xrealloc(m->obuf, cap);
+        m->ocap = cap;
+    }
+}
+
+/* nghttp2's send_data callback (NGHTTP2_DATA_FLAG_NO_COPY, h2_stream.c): a
+ * DATA frame of a tunnel stream goes from the stream's wbuf straight into
+ * obuf, without a copy into nghttp2's own buffer first. Called from
+ * nghttp2_session_mem_send in mux_send, after the frames before it were
+ * appended to obuf, so the order stays. */
+static int
+on_send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *hd, size_t len,
+             nghttp2_data_source *src, void *arg)
+{
+    pn_h2_mux_t *m = arg;
+    pn_h2s_t *st = pn_h2_stream_of(m, f->hd.stream_id);
+    size_t pad = f->data.padlen;
+    if (st == NULL || st->wlen - st->woff < len)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;     /* that stream is reset */
+    if (m->olen > 0 && m->olen + 9 + pad + len > m->ocap)
+        return NGHTTP2_ERR_WOULDBLOCK;  /* obuf leaves first; called again then */
+    obuf_room(m, 9 + pad + len);
+    memcpy(m->obuf + m->olen, hd, 9);
+    m->olen += 9;
+    if (pad > 0)
+        m->obuf[m->olen++] = (uint8_t)(pad - 1);
+    memcpy(m->obuf + m->olen, st->wbuf + st->woff, len);
+    m->olen += len;
+    if (pad > 1) {
+        memset(m->obuf + m->olen, 0, pad - 1);
+        m->olen += pad - 1;
+    }
+    pn_h2_stream_sent(st, len);
+    return 0;
+}
+
 /* Put frames on the socket until it would block or nghttp2 has nothing. */
 static void
 mux_send(pn_h2_mux_t *m)
@@ -366,13 +417,7 @@ mux_send(pn_h2_mux_t *m)
             }
             if (n == 0)
                 break;
-            if (m->olen + (size_t)n > m->ocap) {
-                size_t cap = m->ocap != 0 ? m->ocap : 16 * 1024;
-                while (cap < m->olen + (size_t)n)
-                    cap *= 2;
-                m->obuf = xrealloc(m->obuf, cap);
-                m->ocap = cap;
-            }
+            obuf_room(m, (size_t)n);
             memcpy(m->obuf + m->olen, p, (size_t)n);
             m->olen += (size_t)n;
         }
@@ -523,6 +568,7 @@ mux_new(ev_loop_t *loop, pn_xprt_t *inner, int server)
         nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
         nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+        nghttp2_session_callbacks_set_send_data_callback(cbs, on_send_data);
         nghttp2_option_set_no_auto_window_update(opt, 1);
     }
     pn_h2_mux_t *m = xcalloc(sizeof(*m));

@@ -79,6 +79,9 @@ void pn_h2_stream_unlink(pn_h2s_t *st);
 ssize_t pn_h2_on_read_data(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t len,
                            uint32_t *flags, nghttp2_data_source *src, void *arg);
 
+/** <n> bytes of <st>'s wbuf went out in a DATA frame (h2_mux.c's send_data callback). */
+void pn_h2_stream_sent(pn_h2s_t *st, size_t n);
+
 /* The stream transport's calls (h2_stream.c); h2_mux.c holds the table
  * and the free, which ends the stream on the connection. */
 ssize_t pn_h2_stream_read(pn_xprt_t *x, void *buf, size_t len);
