@@ -16,12 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MUX_STAGE (16 * 1024)       /* the socket is read in blocks this large */
+#define MUX_STAGE (64 * 1024)       /* the socket is read in blocks this large: a 64 KiB
+                                     * response in one read, not four */
 #define MUX_READS 64                /* blocks read per readiness (then others run) */
 #define MUX_OBUF (60 * 1024)        /* obuf's size: 3 DATA frames of 16 KiB; under
                                      * 64 KiB, whose free would consolidate the heap */
 
-static void mux_pump(pn_h2_mux_t *m);
+static void mux_pump(pn_h2_mux_t *m, int rd);
 static const struct pn_xprt_ops stream_ops;
 
 /* --- streams' lifetime (their I/O is in h2_stream.c) --------------------- */
@@ -326,7 +327,7 @@ on_stream_close(nghttp2_session *s, int32_t sid, uint32_t code, void *arg)
 static void
 on_inner_ready(pn_xprt_t *x, int ready, void *arg)
 {
-    mux_pump(arg);
+    mux_pump(arg, 1);
 }
 
 /* Say on the inner transport what the mux waits for. */
@@ -478,16 +479,24 @@ mux_end(pn_h2_mux_t *m)
     }
 }
 
+/* Read what the socket has when <rd> (else only what the inner transport
+ * holds already), feed nghttp2, send what it has. */
 static void
-mux_pump(pn_h2_mux_t *m)
+mux_pump(pn_h2_mux_t *m, int rd)
 {
     uint8_t stage[MUX_STAGE];
     if (m->busy || m->inner == NULL)
         return;
     m->busy = 1;
     m->refs++;                  /* <m> lives through the callbacks */
-    for (int i = 0; m->fault == NULL; i++) {
+    if (!rd && m->rd_more)
+        rd = 1;
+    if (!rd && m->inner->ops->pending(m->inner) > 0)
+        rd = 1;                 /* TLS read ahead: no readiness will tell */
+    m->rd_more = 0;
+    for (int i = 0; m->fault == NULL && rd; i++) {
         if (i == MUX_READS) {
+            m->rd_more = 1;
             pn_h2_schedule(m);        /* more may wait (TLS read ahead): after the others */
             break;
         }
@@ -513,6 +522,8 @@ mux_pump(pn_h2_mux_t *m)
             snprintf(m->why, sizeof(m->why), "%s", nghttp2_strerror((int)r));
             mux_fault(m, m->why);
         }
+        if ((size_t)n < sizeof(stage) && m->inner->ops->zero_copy)
+            break;      /* a plain socket said all it had: no read for EAGAIN (level-triggered) */
     }
     if (m->fault == NULL)
         mux_send(m);
@@ -532,7 +543,10 @@ mux_pump(pn_h2_mux_t *m)
 static void
 on_flush(void *arg)
 {
-    mux_pump(arg);
+    /* A stream's write or read asked for it: the socket is read only when
+     * it said it has bytes (on_inner_ready), not by one more read that finds
+     * none after each write. */
+    mux_pump(arg, 0);
 }
 
 static long
@@ -592,6 +606,7 @@ mux_new(ev_loop_t *loop, pn_xprt_t *inner, int server)
         nghttp2_session_set_local_window_size(m->s, NGHTTP2_FLAG_NONE, 0, PN_H2_CONN_WINDOW) != 0)
         abort();
     m->flush = ev_defer_new(loop, on_flush, m);
+    m->rd_more = 1;                 /* the first pump reads: bytes TLS read ahead */
     ev_defer_schedule(m->flush);    /* the preface, and bytes TLS read ahead */
     return m;
 }
@@ -645,7 +660,7 @@ pn_h2_mux_server(ev_loop_t *loop, pn_xprt_t *inner, const char *path, pn_h2_stre
 void
 pn_h2_mux_pump(pn_h2_mux_t *m)
 {
-    mux_pump(m);
+    mux_pump(m, 1);
 }
 
 /* Submit a new stream's request on <m> and return the stream (the caller

@@ -36,7 +36,8 @@ struct pn_h2_mux {
     pn_list_t set_node;             /* server: in the owner's set while the connection lives */
     const char *fault;              /* the connection is done */
     char why[96];
-    unsigned busy : 1, goaway : 1, self_ref : 1;
+    unsigned busy : 1, goaway : 1, self_ref : 1,
+             rd_more : 1;           /* a pump stopped reading with bytes left (MUX_READS) */
 };
 
 typedef struct pn_h2s {
