@@ -19,8 +19,7 @@
 #define MUX_STAGE (64 * 1024)       /* the socket is read in blocks this large: a 64 KiB
                                      * response in one read, not four */
 #define MUX_READS 64                /* blocks read per readiness (then others run) */
-#define MUX_OBUF (60 * 1024)        /* obuf's size: 3 DATA frames of 16 KiB; under
-                                     * 64 KiB, whose free would consolidate the heap */
+#define MUX_OBUF (256 * 1024)       /* obuf's size: frames gathered into one write */
 
 static void mux_pump(pn_h2_mux_t *m, int rd);
 static const struct pn_xprt_ops stream_ops;
