@@ -22,7 +22,9 @@ Modes (one h2load -c1 -m100 run against the path):
 
     python3 bench/hub_h2_cost.py --postern build/postern [--path hub|haproxy|nginx]
                                  [--mode cpu|count|perf|tally|instr] [--size 1k|64k]
-                                 [--who hub|agent]
+                                 [--who hub|agent] [--type 0|3]
+--type is the hub's data channel type (hub path only): 0, a TCP connection per exchange in
+flight; 3, every exchange a stream of one HTTP/2 connection between the hub and the agent.
 Every process is stopped by PID; every wait is bounded.
 """
 import argparse
@@ -41,7 +43,7 @@ from compare import Env, Procs, start_backend  # noqa: E402
 
 
 def snap():
-    """{pid: (name, utime, stime)} in clock ticks, for every process."""
+    """{pid: (name, utime, stime, minor page faults)}, times in clock ticks, for every process."""
     out = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -52,7 +54,7 @@ def snap():
         except OSError:
             continue
         f = raw.rsplit(")", 1)[1].split()
-        out[int(d)] = (raw[raw.index("(") + 1:raw.rindex(")")], int(f[11]), int(f[12]))
+        out[int(d)] = (raw[raw.index("(") + 1:raw.rindex(")")], int(f[11]), int(f[12]), int(f[7]))
     return out
 
 
@@ -118,6 +120,8 @@ def main():
     ap.add_argument("--path", choices=("hub", "haproxy", "nginx"), default="hub")
     ap.add_argument("--mode", choices=("cpu", "count", "perf", "tally", "instr"), default="cpu")
     ap.add_argument("--who", choices=("hub", "agent"), default="hub", help="instr: which process")
+    ap.add_argument("--type", type=int, choices=(0, 3), default=0,
+                    help="hub path: the data channels' type (hub ?type=)")
     ap.add_argument("--size", choices=[s for s, _ in hb.SIZES], default="1k")
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--requests", type=int, default=20000)
@@ -139,7 +143,12 @@ def main():
     try:
         tg = {"http": start_backend("http", back, tmp)}
         setup = {"hub": hb.h2_hub, "haproxy": hb.h2_haproxy, "nginx": hb.h2_nginx}[a.path]
-        port, pids = setup(env, procs, tg, hb.h2_cert(env))
+        if a.path == "hub":
+            port, pids = hb.h2_hub(env, procs, tg, hb.h2_cert(env), xtype=a.type)
+        else:
+            if a.type:
+                ap.error("--type is the hub path's data channel type")
+            port, pids = setup(env, procs, tg, hb.h2_cert(env))
         named = [(label.split()[0], pid) for label, pid in pids]
         url = f"https://{hb.HOST}:{port}/{a.size}"
         h2 = ["h2load", "-c", "1", "-m", "100", f"--connect-to={hb.LOOP}:{port}"]
@@ -155,17 +164,19 @@ def main():
             n = float(m.group(1)) * float(m.group(2))
             hu, hs = (float(v) for v in r.stderr.strip().splitlines()[-1].split())
             print(f"{a.path} /{a.size}: {float(m.group(2)):.0f} req/s, load {os.getloadavg()[0]:.2f}; "
-                  f"CPU microseconds per request (user, sys, total):")
+                  f"CPU microseconds per request (user, sys, total), minor page faults per request:")
             print(f"  h2load: {hu * 1e6 / n:.1f} {hs * 1e6 / n:.1f} {(hu + hs) * 1e6 / n:.1f}")
             tick = os.sysconf("SC_CLK_TCK")
             mine = {pid: label for label, pid in named}
             rows = []
-            for pid, (name, u, s) in b1.items():
-                o = b0.get(pid, (name, 0, 0))
+            for pid, (name, u, s, flt) in b1.items():
+                o = b0.get(pid, (name, 0, 0, 0))
                 if (u - o[1]) + (s - o[2]) > 0:
-                    rows.append(((u - o[1]) + (s - o[2]), mine.get(pid, name), pid, u - o[1], s - o[2]))
-            for t, name, pid, u, s in sorted(rows, reverse=True)[:10]:
-                print(f"  {name} ({pid}): {u * 1e6 / tick / n:.1f} {s * 1e6 / tick / n:.1f} {t * 1e6 / tick / n:.1f}")
+                    rows.append(((u - o[1]) + (s - o[2]), mine.get(pid, name), pid, u - o[1], s - o[2],
+                                 flt - o[3]))
+            for t, name, pid, u, s, flt in sorted(rows, reverse=True)[:10]:
+                print(f"  {name} ({pid}): {u * 1e6 / tick / n:.1f} {s * 1e6 / tick / n:.1f} "
+                      f"{t * 1e6 / tick / n:.1f}, {flt / n:.2f} faults")
             return
         cmd = {"count": lambda lbl, pid: ["strace", "-f", "-c", "-o", os.path.join(a.out, f"strace-{lbl}.txt"),
                                           "-p", str(pid)],

@@ -9,8 +9,8 @@
 typedef struct xprt_mem {
     pn_xprt_t base;             /* first: a pn_xprt_t * is an xprt_mem_t * */
     struct xprt_mem *peer;      /* borrowed: the other end, NULL once it is freed */
-    unsigned char *rx;          /* owned: bytes the peer wrote, not read yet */
-    size_t rx_len, window;
+    unsigned char *rx;          /* owned: bytes the peer wrote, not read yet, from rx_off */
+    size_t rx_off, rx_len, window;
     size_t max_io;              /* bound on one read or write, 0 for none */
     int rx_eof;                 /* the peer shut its writing side */
     int wr_shut;                /* this end shut its writing side */
@@ -33,9 +33,11 @@ mem_read(pn_xprt_t *x, void *buf, size_t len)
         return PN_AGAIN;
     }
     size_t n = io_len(m, len < m->rx_len ? len : m->rx_len);
-    memcpy(buf, m->rx, n);
-    memmove(m->rx, m->rx + n, m->rx_len - n);
+    memcpy(buf, m->rx + m->rx_off, n);
+    m->rx_off += n;             /* no move of the rest: a read in parts copies each byte once */
     m->rx_len -= n;
+    if (m->rx_len == 0)
+        m->rx_off = 0;
     if (m->peer != NULL)
         pn_xprt_wake(&m->peer->base);       /* room for its writes */
     return (ssize_t)n;
@@ -56,7 +58,11 @@ mem_write(pn_xprt_t *x, const void *buf, size_t len)
         return PN_AGAIN;
     }
     size_t n = io_len(m, len < room ? len : room);
-    memcpy(p->rx + p->rx_len, buf, n);
+    if (p->rx_off + p->rx_len + n > p->window) {   /* the unread bytes to the front */
+        memmove(p->rx, p->rx + p->rx_off, p->rx_len);
+        p->rx_off = 0;
+    }
+    memcpy(p->rx + p->rx_off + p->rx_len, buf, n);
     p->rx_len += n;
     pn_xprt_wake(&p->base);                 /* bytes for its reads */
     return (ssize_t)n;

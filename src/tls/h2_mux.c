@@ -16,10 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MUX_STAGE (16 * 1024)       /* the socket is read in blocks this large */
+#define MUX_STAGE (64 * 1024)       /* the socket is read in blocks this large: a 64 KiB
+                                     * response in one read, not four */
 #define MUX_READS 64                /* blocks read per readiness (then others run) */
+#define MUX_OBUF (256 * 1024)       /* obuf's size: frames gathered into one write */
 
-static void mux_pump(pn_h2_mux_t *m);
+static void mux_pump(pn_h2_mux_t *m, int rd);
 static const struct pn_xprt_ops stream_ops;
 
 /* --- streams' lifetime (their I/O is in h2_stream.c) --------------------- */
@@ -324,7 +326,7 @@ on_stream_close(nghttp2_session *s, int32_t sid, uint32_t code, void *arg)
 static void
 on_inner_ready(pn_xprt_t *x, int ready, void *arg)
 {
-    mux_pump(arg);
+    mux_pump(arg, 1);
 }
 
 /* Say on the inner transport what the mux waits for. */
@@ -337,6 +339,55 @@ mux_watch(pn_h2_mux_t *m)
     if (m->olen > m->ooff)
         mask |= m->inner->want != 0 ? m->inner->want : EV_WR;
     pn_xprt_watch(m->inner, m->loop, mask, on_inner_ready, m);
+}
+
+/* Room for <n> more bytes at the end of m->obuf. An empty obuf is made at
+ * least MUX_OBUF large without a copy of the old (realloc would copy). */
+static void
+obuf_room(pn_h2_mux_t *m, size_t n)
+{
+    if (m->olen == 0 && n > m->ocap) {
+        free(m->obuf);
+        m->ocap = n > MUX_OBUF ? n : MUX_OBUF;
+        m->obuf = xmalloc(m->ocap);
+    } else if (m->olen + n > m->ocap) {
+        size_t cap = m->ocap != 0 ? m->ocap : 16 * 1024;
+        while (cap < m->olen + n)
+            cap *= 2;
+        m->obuf = xrealloc(m->obuf, cap);
+        m->ocap = cap;
+    }
+}
+
+/* nghttp2's send_data callback (NGHTTP2_DATA_FLAG_NO_COPY, h2_stream.c): a
+ * DATA frame of a tunnel stream goes from the stream's wbuf straight into
+ * obuf, without a copy into nghttp2's own buffer first. Called from
+ * nghttp2_session_mem_send in mux_send, after the frames before it were
+ * appended to obuf, so the order stays. */
+static int
+on_send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *hd, size_t len,
+             nghttp2_data_source *src, void *arg)
+{
+    pn_h2_mux_t *m = arg;
+    pn_h2s_t *st = pn_h2_stream_of(m, f->hd.stream_id);
+    size_t pad = f->data.padlen;
+    if (st == NULL || st->wlen - st->woff < len)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;     /* that stream is reset */
+    if (m->olen > 0 && m->olen + 9 + pad + len > m->ocap)
+        return NGHTTP2_ERR_WOULDBLOCK;  /* obuf leaves first; called again then */
+    obuf_room(m, 9 + pad + len);
+    memcpy(m->obuf + m->olen, hd, 9);
+    m->olen += 9;
+    if (pad > 0)
+        m->obuf[m->olen++] = (uint8_t)(pad - 1);
+    memcpy(m->obuf + m->olen, st->wbuf + st->woff, len);
+    m->olen += len;
+    if (pad > 1) {
+        memset(m->obuf + m->olen, 0, pad - 1);
+        m->olen += pad - 1;
+    }
+    pn_h2_stream_sent(st, len);
+    return 0;
 }
 
 /* Put frames on the socket until it would block or nghttp2 has nothing. */
@@ -366,13 +417,7 @@ mux_send(pn_h2_mux_t *m)
             }
             if (n == 0)
                 break;
-            if (m->olen + (size_t)n > m->ocap) {
-                size_t cap = m->ocap != 0 ? m->ocap : 16 * 1024;
-                while (cap < m->olen + (size_t)n)
-                    cap *= 2;
-                m->obuf = xrealloc(m->obuf, cap);
-                m->ocap = cap;
-            }
+            obuf_room(m, (size_t)n);
             memcpy(m->obuf + m->olen, p, (size_t)n);
             m->olen += (size_t)n;
         }
@@ -433,16 +478,24 @@ mux_end(pn_h2_mux_t *m)
     }
 }
 
+/* Read what the socket has when <rd> (else only what the inner transport
+ * holds already), feed nghttp2, send what it has. */
 static void
-mux_pump(pn_h2_mux_t *m)
+mux_pump(pn_h2_mux_t *m, int rd)
 {
     uint8_t stage[MUX_STAGE];
     if (m->busy || m->inner == NULL)
         return;
     m->busy = 1;
     m->refs++;                  /* <m> lives through the callbacks */
-    for (int i = 0; m->fault == NULL; i++) {
+    if (!rd && m->rd_more)
+        rd = 1;
+    if (!rd && m->inner->ops->pending(m->inner) > 0)
+        rd = 1;                 /* TLS read ahead: no readiness will tell */
+    m->rd_more = 0;
+    for (int i = 0; m->fault == NULL && rd; i++) {
         if (i == MUX_READS) {
+            m->rd_more = 1;
             pn_h2_schedule(m);        /* more may wait (TLS read ahead): after the others */
             break;
         }
@@ -468,6 +521,8 @@ mux_pump(pn_h2_mux_t *m)
             snprintf(m->why, sizeof(m->why), "%s", nghttp2_strerror((int)r));
             mux_fault(m, m->why);
         }
+        if ((size_t)n < sizeof(stage) && m->inner->ops->zero_copy)
+            break;      /* a plain socket said all it had: no read for EAGAIN (level-triggered) */
     }
     if (m->fault == NULL)
         mux_send(m);
@@ -487,7 +542,10 @@ mux_pump(pn_h2_mux_t *m)
 static void
 on_flush(void *arg)
 {
-    mux_pump(arg);
+    /* A stream's write or read asked for it: the socket is read only when
+     * it said it has bytes (on_inner_ready), not by one more read that finds
+     * none after each write. */
+    mux_pump(arg, 0);
 }
 
 static long
@@ -523,6 +581,7 @@ mux_new(ev_loop_t *loop, pn_xprt_t *inner, int server)
         nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
         nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+        nghttp2_session_callbacks_set_send_data_callback(cbs, on_send_data);
         nghttp2_option_set_no_auto_window_update(opt, 1);
     }
     pn_h2_mux_t *m = xcalloc(sizeof(*m));
@@ -546,6 +605,7 @@ mux_new(ev_loop_t *loop, pn_xprt_t *inner, int server)
         nghttp2_session_set_local_window_size(m->s, NGHTTP2_FLAG_NONE, 0, PN_H2_CONN_WINDOW) != 0)
         abort();
     m->flush = ev_defer_new(loop, on_flush, m);
+    m->rd_more = 1;                 /* the first pump reads: bytes TLS read ahead */
     ev_defer_schedule(m->flush);    /* the preface, and bytes TLS read ahead */
     return m;
 }
@@ -599,7 +659,7 @@ pn_h2_mux_server(ev_loop_t *loop, pn_xprt_t *inner, const char *path, pn_h2_stre
 void
 pn_h2_mux_pump(pn_h2_mux_t *m)
 {
-    mux_pump(m);
+    mux_pump(m, 1);
 }
 
 /* Submit a new stream's request on <m> and return the stream (the caller

@@ -9,7 +9,9 @@
  * The mux watches the inner transport itself (read always, write while
  * frames wait) and pumps nghttp2; streams only copy bytes in and out of their
  * buffers and ask for a flush, which runs from a deferred event so that the
- * writes of one loop turn leave in one system call.
+ * writes of one loop turn leave in one system call. nghttp2 decides each DATA
+ * frame (flow control, size) and makes its header; the bytes go from wbuf
+ * into obuf directly (its send_data callback), not through nghttp2's buffer.
  *
  * Client (pn_h2_mux_client): pn_h2_mux_open() submits POST <path> at once and
  * the stream can be written at once (no round trip waits for the answer's

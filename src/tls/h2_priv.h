@@ -36,7 +36,8 @@ struct pn_h2_mux {
     pn_list_t set_node;             /* server: in the owner's set while the connection lives */
     const char *fault;              /* the connection is done */
     char why[96];
-    unsigned busy : 1, goaway : 1, self_ref : 1;
+    unsigned busy : 1, goaway : 1, self_ref : 1,
+             rd_more : 1;           /* a pump stopped reading with bytes left (MUX_READS) */
 };
 
 typedef struct pn_h2s {
@@ -78,6 +79,9 @@ void pn_h2_stream_unlink(pn_h2s_t *st);
 /** nghttp2's data provider of every tunnel stream: what its writer left. */
 ssize_t pn_h2_on_read_data(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t len,
                            uint32_t *flags, nghttp2_data_source *src, void *arg);
+
+/** <n> bytes of <st>'s wbuf went out in a DATA frame (h2_mux.c's send_data callback). */
+void pn_h2_stream_sent(pn_h2s_t *st, size_t n);
 
 /* The stream transport's calls (h2_stream.c); h2_mux.c holds the table
  * and the free, which ends the stream on the connection. */

@@ -51,19 +51,27 @@ pn_h2_on_read_data(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t len, ui
         return NGHTTP2_ERR_DEFERRED;
     }
     size_t n = left < len ? left : len;
-    memcpy(buf, st->wbuf + st->woff, n);
+    /* The bytes go with the frame, by on_send_data (h2_mux.c) from wbuf into
+     * the output: no copy into nghttp2's buffer. */
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (n == left && st->wr_eof) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        st->eof_sent = 1;
+    }
+    return (ssize_t)n;
+}
+
+/* <n> bytes of wbuf went out in a DATA frame (on_send_data). */
+void
+pn_h2_stream_sent(pn_h2s_t *st, size_t n)
+{
     st->woff += n;
     if (st->woff == st->wlen) {
         st->woff = st->wlen = 0;
         free(st->wbuf);             /* an idle stream holds no buffer */
         st->wbuf = NULL;
         pn_xprt_wake(&st->base);    /* room again */
-        if (st->wr_eof) {
-            *flags |= NGHTTP2_DATA_FLAG_EOF;
-            st->eof_sent = 1;
-        }
     }
-    return (ssize_t)n;
 }
 
 /* --- the stream transport -------------------------------------------------- */

@@ -72,7 +72,7 @@ stream_free(struct h2s *s)
     free(s->fields);
     free(s->cookie);
     free(s->in);
-    free(s->rb);
+    free(s->rbase);
     free(s);
 }
 
@@ -407,7 +407,7 @@ stream_step(struct h2s *s)
         nghttp2_session_resume_data(c->s, s->id);
     }
     int mask = (s->ilen > 0 ? EV_WR : 0) |
-               (s->rlen < H2_RESP_MAX && !s->resp_eof && !s->done ? EV_RD : 0);
+               (pn_h2gw_rb_open(s) && !s->resp_eof && !s->done ? EV_RD : 0);
     pn_xprt_watch(s->m, c->loop, mask, on_pair_io, s);
 }
 
@@ -559,6 +559,7 @@ pn_h2gw_new(ev_loop_t *loop, pn_xprt_t *x, const char *who, pn_h2gw_stream_cb st
     if (cbs == NULL) {
         cbs = pn_h2gw_callbacks(on_header, on_frame_recv, on_data_chunk, on_stream_close);
         nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+        nghttp2_session_callbacks_set_send_data_callback(cbs, pn_h2gw_body_send);
     }
     struct pn_h2gw *c = xcalloc(sizeof(*c));
     c->loop = loop;

@@ -96,10 +96,9 @@ up_on_data(nghttp2_session *up, uint8_t flags, int32_t id, const uint8_t *data, 
     struct h2s *s = arg;
     if (id != s->uid)
         return 0;
-    if (s->rcap < H2_RESP_MAX)      /* the whole window's room */
-        s->rb = xrealloc(s->rb, s->rcap = H2_RESP_MAX);
     if (s->rlen + len > H2_RESP_MAX)    /* over the window we gave */
         return NGHTTP2_ERR_CALLBACK_FAILURE;
+    pn_h2gw_rb_room(s, H2_RESP_MAX, len);   /* the whole window's room */
     memcpy(s->rb + s->rlen, data, len);
     s->rlen += len;
     s->dlen = s->rlen;
@@ -205,8 +204,7 @@ up_start(struct h2s *s, size_t end)
 static int
 await_switch(struct h2s *s)
 {
-    if (s->rcap < H2_RESP_MAX)      /* even before a byte: the body's buffer later */
-        s->rb = xrealloc(s->rb, s->rcap = H2_RESP_MAX);
+    pn_h2gw_rb_room(s, H2_RESP_MAX, 0);     /* even before a byte: the body's buffer later */
     if (pn_h2gw_read_pair(s) != PN_OK)
         return PN_ERR;
     size_t sl = sizeof(UP_STATUS) - 1;

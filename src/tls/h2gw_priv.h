@@ -75,7 +75,9 @@ struct h2s {
     uint8_t *in;                        /* owned: body bytes not written to <m> */
     size_t ilen;
     size_t iconsumed;                   /* of which consumed already (a body held to its end) */
-    uint8_t *rb;                        /* owned: response bytes read from <m> */
+    uint8_t *rbase;                     /* owned: rb's buffer, rcap bytes */
+    uint8_t *rb;                        /* in rbase: response bytes read from <m>, rlen of them
+                                         * (what went out moves rb on: no move of the rest) */
     size_t rlen, rcap;
     size_t dlen;                        /* of rb: body bytes ready for DATA (decoded), at the front */
     int resp_started, resp_eof, deferred, body_none;
@@ -109,6 +111,15 @@ int pn_h2gw_submit_head(struct h2s *s, size_t end);
 int pn_h2gw_field(char **l, char *e, char **name, size_t *nl, char **v, char **ve);
 /** Read the pair into rb, up to H2_RESP_MAX bytes held: PN_ERR at its end. */
 int pn_h2gw_read_pair(struct h2s *s);
+/** 1 when pn_h2gw_read_pair would read now (room in rb, or room made by a move). */
+int pn_h2gw_rb_open(const struct h2s *s);
+/** rb's buffer at least <cap> bytes, with room for <n> more after rb's bytes
+ *  (moved to the front of the buffer when they must). */
+void pn_h2gw_rb_room(struct h2s *s, size_t cap, size_t n);
+/** nghttp2's send_data callback of the user's session: a DATA frame of a
+ *  response body from rb straight into the connection's output. */
+int pn_h2gw_body_send(nghttp2_session *ns, nghttp2_frame *f, const uint8_t *hd, size_t len,
+                      nghttp2_data_source *src, void *arg);
 /** New callbacks (kept for the process) with these four set. */
 nghttp2_session_callbacks *pn_h2gw_callbacks(nghttp2_on_header_callback hd,
                                              nghttp2_on_frame_recv_callback fr,

@@ -64,15 +64,62 @@ pn_h2gw_field(char **l, char *e, char **name, size_t *nl, char **v, char **ve)
     return 1;
 }
 
+/* Bytes of rbase before rb: gone out already. */
+static size_t
+rb_off(const struct h2s *s)
+{
+    return s->rb != NULL ? (size_t)(s->rb - s->rbase) : 0;
+}
+
+/* With no room after rb's bytes, whether moving them to the front is worth
+ * it now: always while no DATA will drain them (the head, a body part not
+ * ready yet), else once they are at most half the space gone out (each byte
+ * moved makes room for two); until then the DATA frames drain rb first. */
+static int
+rb_movable(const struct h2s *s)
+{
+    size_t off = rb_off(s);
+    return off > 0 && (!s->resp_started || s->dlen == 0 || s->rlen * 2 <= off);
+}
+
+int
+pn_h2gw_rb_open(const struct h2s *s)
+{
+    return s->rlen < H2_RESP_MAX && (rb_off(s) + s->rlen < s->rcap || rb_off(s) == 0 || rb_movable(s));
+}
+
+void
+pn_h2gw_rb_room(struct h2s *s, size_t cap, size_t n)
+{
+    size_t off = rb_off(s);
+    if (off > 0 && off + s->rlen + n > s->rcap) {
+        memmove(s->rbase, s->rb, s->rlen);
+        s->rb = s->rbase;
+    }
+    if (s->rcap < cap || s->rlen + n > s->rcap) {
+        s->rcap = s->rlen + n > cap ? s->rlen + n : cap;
+        s->rbase = xrealloc(s->rbase, s->rcap);
+        s->rb = s->rbase;
+    }
+}
+
 int
 pn_h2gw_read_pair(struct h2s *s)
 {
     while (s->rlen < H2_RESP_MAX) {
-        if (s->rlen == s->rcap) {   /* grown as needed: a small response, a small buffer */
-            s->rcap = s->rcap == 0 ? H2_RESP_FIRST : s->rcap * 4 < H2_RESP_MAX ? s->rcap * 4 : H2_RESP_MAX;
-            s->rb = xrealloc(s->rb, s->rcap);
+        if (rb_off(s) + s->rlen == s->rcap) {
+            if (rb_movable(s)) {
+                pn_h2gw_rb_room(s, 0, s->rcap - s->rlen);
+            } else if (rb_off(s) > 0) {
+                break;              /* the DATA frames drain rb first (rb_movable) */
+            } else {                /* grown as needed: a small response, a small buffer */
+                size_t cap = s->rcap == 0 ? H2_RESP_FIRST
+                           : s->rcap * 4 < H2_RESP_MAX ? s->rcap * 4 : H2_RESP_MAX;
+                pn_h2gw_rb_room(s, cap, 0);
+            }
         }
-        ssize_t r = s->m->ops->read(s->m, s->rb + s->rlen, s->rcap - s->rlen);
+        size_t off = rb_off(s);
+        ssize_t r = s->m->ops->read(s->m, s->rb + s->rlen, s->rcap - off - s->rlen);
         if (r == PN_AGAIN)
             break;
         if (r <= 0)
@@ -110,19 +157,19 @@ pn_h2gw_option(void)
     return opt;
 }
 
+/* The body's bytes ready in rb go as DATA frames: nghttp2 learns here how
+ * many and whether the body ends with them; the bytes themselves go by
+ * pn_h2gw_body_send (NGHTTP2_DATA_FLAG_NO_COPY: no copy into nghttp2's
+ * buffer). */
 ssize_t
 pn_h2gw_body_read(nghttp2_session *ns, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
                   nghttp2_data_source *src, void *arg)
 {
     struct h2s *s = src->ptr;
     size_t n = s->dlen < length ? s->dlen : length;
-    if (n > 0) {                /* rb may not be there yet */
-        memcpy(buf, s->rb, n);
-        memmove(s->rb, s->rb + n, s->rlen - n);
-    }
-    s->rlen -= n;
-    s->dlen -= n;
-    if ((s->done || s->resp_eof) && s->dlen == 0) {
+    if (n > 0)
+        *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if ((s->done || s->resp_eof) && s->dlen == n) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         nghttp2_nv nv[H2_FIELDS_MAX];
         size_t nn = s->trailers ? pn_h2gw_hb_nv(s, nv, H2_FIELDS_MAX) : 0;
@@ -132,11 +179,50 @@ pn_h2gw_body_read(nghttp2_session *ns, int32_t id, uint8_t *buf, size_t length, 
         s->deferred = 1;
         return NGHTTP2_ERR_DEFERRED;
     }
-    if (n > 0 && s->up != NULL)     /* h2c: the service may send as much again */
-        nghttp2_session_consume(s->up, s->uid, n);
-    if (n > 0 && s->m != NULL)      /* room again: read the pair (h2c: send the WINDOW_UPDATE) */
-        pn_xprt_watch(s->m, s->c->loop, s->up != NULL ? EV_RD | EV_WR : EV_RD, s->c->pair_io, s);
     return (ssize_t)n;
+}
+
+/* The DATA frame of <len> body bytes that pn_h2gw_body_read announced: its
+ * header and the bytes from rb straight into the connection's output; rb
+ * moves on past them. */
+int
+pn_h2gw_body_send(nghttp2_session *ns, nghttp2_frame *f, const uint8_t *hd, size_t len,
+                  nghttp2_data_source *src, void *arg)
+{
+    struct pn_h2gw *c = arg;
+    struct h2s *s = src->ptr;
+    size_t pad = f->data.padlen, need = 9 + pad + len;
+    if (s->dlen < len)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* that stream is reset */
+    if (c->olen > 0 && c->olen + need > c->ocap)
+        return NGHTTP2_ERR_WOULDBLOCK;      /* the output leaves first; called again then */
+    if (c->olen + need > c->ocap) {         /* (empty: nothing to keep) */
+        free(c->out);
+        c->ocap = need > H2_OUT_GATHER ? need : H2_OUT_GATHER;
+        c->out = xmalloc(c->ocap);
+    }
+    uint8_t *o = c->out + c->olen;
+    memcpy(o, hd, 9);
+    o += 9;
+    if (pad > 0)
+        *o++ = (uint8_t)(pad - 1);
+    memcpy(o, s->rb, len);
+    o += len;
+    if (pad > 1) {
+        memset(o, 0, pad - 1);
+        o += pad - 1;
+    }
+    c->olen = (size_t)(o - c->out);
+    s->rb += len;
+    s->rlen -= len;
+    s->dlen -= len;
+    if (s->rlen == 0)
+        s->rb = s->rbase;
+    if (len > 0 && s->up != NULL)   /* h2c: the service may send as much again */
+        nghttp2_session_consume(s->up, s->uid, len);
+    if (len > 0 && s->m != NULL)    /* room again: read the pair (h2c: send the WINDOW_UPDATE) */
+        pn_xprt_watch(s->m, s->c->loop, s->up != NULL ? EV_RD | EV_WR : EV_RD, s->c->pair_io, s);
+    return 0;
 }
 
 static int
@@ -172,7 +258,7 @@ pn_h2gw_submit_head(struct h2s *s, size_t end)
         code = 200;
     }
     if (code < 200) {           /* interim: the final head follows */
-        memmove(s->rb, s->rb + end, s->rlen - end);
+        s->rb += end;
         s->rlen -= end;
         return PN_OK;
     }
@@ -210,7 +296,7 @@ pn_h2gw_submit_head(struct h2s *s, size_t end)
     }
     nghttp2_data_provider prd = { .source.ptr = s, .read_callback = pn_h2gw_body_read };
     int rv = nghttp2_submit_response(s->c->s, s->id, nv, n, s->body_none ? NULL : &prd);
-    memmove(s->rb, s->rb + end, s->rlen - end);     /* nv was copied by nghttp2 */
+    s->rb += end;               /* past the head (nv was copied by nghttp2): no move */
     s->rlen -= end;
     s->resp_started = 1;
     return rv == 0 ? PN_OK : PN_ERR;

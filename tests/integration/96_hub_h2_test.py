@@ -4,7 +4,9 @@ hundred concurrent streams on one connection (h2load -n 100 -c 1 -m 100) to an H
 service, a whole window again after the exchanges at rest were trimmed, and bad input (a rapid reset, a PING flood, an HPACK header-list bomb, oversized
 headers, a garbage preface), each of which closes its connection with a log line naming the
 reason while another user is served. The frames of the bad inputs are built here (RFC 9113,
-RFC 7541 static table and literals). One hub and one agent serve the module."""
+RFC 7541 static table and literals). One hub and one agent serve the module, once with data
+connections of type=0 (a TCP connection per exchange) and once of type=3 (every exchange a
+stream of one HTTP/2 connection to the agent), whose DATA frames carry the bodies."""
 import json
 import re
 import socket
@@ -22,9 +24,10 @@ from hub_util import (Route, TlsHub, account, auth_spec, curl, header_values,
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
-@pytest.fixture(scope="module")
-def hub2(tmp_path_factory):
-    c = TlsHub(tmp_path_factory.mktemp("hubh2"), "w", "*.h2.hub.test", [account("h2")])
+@pytest.fixture(scope="module", params=["type=0", "type=3"])
+def hub2(tmp_path_factory, request):
+    c = TlsHub(tmp_path_factory.mktemp("hubh2"), "w", "*.h2.hub.test", [account("h2")],
+               params=request.param)
     st = c.st
     try:
         c.A = st.http_echo("A")
@@ -117,6 +120,13 @@ def test_hundred_streams_on_one_connection(h):
     assert "Application protocol: h2" in out, out
     assert re.search(r"requests: 100 total, 100 started, 100 done, 100 succeeded", out), out
     assert "status codes: 100 2xx" in out, out
+    # Bodies of several DATA frames each (both hops), a window of them at once.
+    r = subprocess.run(["h2load", "-n", "200", "-c", "1", "-m", "100",
+                        f"--connect-to=127.0.0.1:{port}", f"https://a.h2.hub.test:{port}/bytes/70000"],
+                       capture_output=True, timeout=60)
+    out = r.stdout.decode()
+    assert re.search(r"requests: 200 total, 200 started, 200 done, 200 succeeded", out), out
+    assert "status codes: 200 2xx" in out, out
 
 
 def path_block(path, authority=b"a.h2.hub.test"):

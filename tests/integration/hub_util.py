@@ -76,9 +76,10 @@ def auth_spec(user, password, salt=None):
 class TlsHub:
     """A hub that terminates TLS (https=, certs= with one certificate for <name>, from a
     test CA of its own), in a HubStack of <directory>: .st, .ca, .acct (the first of
-    <accounts>) and .hub; the test adds its backends and agents, and calls cleanup()."""
+    <accounts>) and .hub; <params> more hub parameters ("type=3"); the test adds its
+    backends and agents, and calls cleanup()."""
 
-    def __init__(self, directory, base, name, accounts, http=False):
+    def __init__(self, directory, base, name, accounts, http=False, params=""):
         from harness.certs import CertFactory
         d = Path(directory)
         self.st = HubStack(d)
@@ -87,7 +88,8 @@ class TlsHub:
             certs = d / "certs"
             install_cert(self.ca, certs, base, 1, name)
             self.acct = accounts[0]
-            self.hub = self.st.hub(accounts, http=http, https=True, params=f"certs={certs}")
+            self.hub = self.st.hub(accounts, http=http, https=True,
+                                   params=f"certs={certs}" + (f"&{params}" if params else ""))
         except BaseException:
             self.st.cleanup()
             raise
