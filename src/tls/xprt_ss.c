@@ -269,10 +269,8 @@ static size_t
 ss_write_max(pn_xprt_t *x)
 {
     xprt_ss_t *s = (xprt_ss_t *)x;
-    if (++s->seg_age >= SS_MSS_EVERY) {
+    if (s->seg_age++ % SS_MSS_EVERY == 0)      /* the first call, then every 64th */
         s->seg = pn_xprt_fd_train(s->inner->fd);
-        s->seg_age = 0;
-    }
     size_t salt = s->enc == NULL ? pn_ss_salt_len(s->m) : 0;
     return s->seg > salt ? pn_ss_seal_fit(s->seg - salt) : 0;
 }
