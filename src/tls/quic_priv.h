@@ -25,10 +25,13 @@
 
 #define QUIC_PKT_MAX 1452           /* the largest UDP payload sent on a path of unknown MTU */
 /* The largest UDP payload sent where the kernel's route MTU allows more than
- * 1500-byte packets (loopback, a jumbo-frame LAN): fewer packets per byte,
- * so less of ngtcp2's and the crypto's cost per packet (quic_pump.c). */
-#define QUIC_PKT_BIG 16384
+ * 1500-byte packets (loopback's 65536, a jumbo-frame LAN's 9000): fewer
+ * packets per byte, so less of ngtcp2's, the crypto's and the kernel's cost
+ * per packet (quic_pump.c). On loopback one packet is one send, the size of
+ * a whole GSO batch of smaller ones; it fits the batch buffer. */
+#define QUIC_PKT_BIG 65000
 #define QUIC_HELD_MAX 65000         /* bytes of one GSO send (a UDP datagram's limit, 65507) */
+_Static_assert(QUIC_PKT_BIG <= QUIC_HELD_MAX, "a packet fits the batch buffer");
 #define QUIC_CHUNK (16 * 1024)      /* a stream's written and read bytes are kept in chunks this large */
 #define QUIC_CHUNKS_KEEP 8          /* free chunks a connection keeps for its streams' reuse */
 #define QUIC_CID_LEN 16

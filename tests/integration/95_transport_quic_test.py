@@ -181,7 +181,7 @@ def test_nat_rebinding_mid_upload_keeps_the_connection(tunnel, relays, backends)
         th.start()
         deadline = time.monotonic() + 60
         # well into the upload (reverse: the server sends), in bytes: the packets are
-        # up to 16 KiB on loopback (its route's MTU), 1452 bytes elsewhere
+        # up to 65000 bytes on loopback (its route's MTU), 1452 bytes elsewhere
         while udp.bytes < 6 << 20:
             assert time.monotonic() < deadline and th.is_alive(), \
                 f"the upload did not start: {box}, {udp.count} datagrams, {udp.bytes} bytes"
@@ -223,7 +223,7 @@ def test_ipv6_tunnel_16mib_sha256(postern, backends):
     assert reply == f"{bulk.size} {digest}\n", (reply, srv.output()[-2000:])
     for p in (srv, cli):
         assert "handshake failed" not in p.output(), p.output()[-2000:]
-        assert "udp payloads up to 16384 bytes" in p.output(), p.output()[-2000:]
+        assert "udp payloads up to 65000 bytes" in p.output(), p.output()[-2000:]
 
 
 @pytest.mark.parametrize("flow", FLOWS)
@@ -243,9 +243,10 @@ def test_one_percent_loss_each_way_sha256(flow, tunnel, relays, backends):
         return t
     try:
         bulk_each_way(start, backends, Pattern(16), BULK_TIMEOUT)
-        # 16 MiB each way: about 1100 packets of up to 16 KiB (loopback's MTU allows them)
-        # and their ACKs, 1 % of them dropped
-        assert all(u.dropped > 4 for u in made), [u.dropped for u in made]
+        # 16 MiB each way: about 520 packets of up to 65000 bytes (loopback's MTU allows
+        # them) and their ACKs, 1 % of them dropped (the relay's seeded draws drop its
+        # 13th, 40th, 262nd, 473rd ... datagram)
+        assert all(u.dropped > 2 for u in made), [u.dropped for u in made]
     finally:
         for u in made:
             u.close()
