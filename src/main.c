@@ -4,6 +4,7 @@
 #include "master/master.h"
 #include "master/zygote.h"
 #include "conf/config.h"
+#include "tls/quic.h"
 #include "run.h"
 
 #ifdef __GLIBC__
@@ -226,7 +227,8 @@ run_url(const char *url, const char *label)
         fprintf(stderr, "postern: %s\n", err);
         return PN_EXIT_USAGE;
     }
-    if (pn_config_apply_env(&cfg, env_get, err) != PN_OK) {
+    if (pn_config_apply_env(&cfg, env_get, err) != PN_OK ||
+        pn_quic_cc_check(env_get("POSTERN_QUIC_CC"), err) != PN_OK) {
         fprintf(stderr, "postern: %s\n", err);
         pn_config_clear(&cfg);
         return PN_EXIT_USAGE;

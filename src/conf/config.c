@@ -680,10 +680,6 @@ pn_config_apply_env(pn_config_t *cfg, const char *(*get)(const char *name), char
                           "POSTERN_POOL_MIN_INTERVAL (%llums)",
                           (unsigned long long)cfg->pool_max_ms,
                           (unsigned long long)cfg->pool_min_ms);
-    const char *cc = get("POSTERN_QUIC_CC");    /* read by tls/quic_conn.c */
-    if (cc != NULL && *cc != '\0' && strcmp(cc, "bbr") != 0 && strcmp(cc, "cubic") != 0 &&
-        strcmp(cc, "bbr2") != 0 && strcmp(cc, "reno") != 0)
-        return pn_err_set(err, "POSTERN_QUIC_CC: \"%s\" is not bbr, cubic, bbr2 or reno", cc);
     const char *name = "POSTERN_TCP_DATA_BUF_SIZE", *s = get(name);
     if (s == NULL || *s == '\0')
         s = get(name = "NP_TCP_DATA_BUF_SIZE");

@@ -63,6 +63,10 @@ pn_quic_conn_t *pn_quic_client(ev_loop_t *loop, const struct sockaddr *to, sockl
 /** A new bidirectional stream (owned by the caller), writable once the
  *  handshake is done; NULL when the connection ended. */
 pn_xprt_t *pn_quic_open(pn_quic_conn_t *q);
+/* PN_OK when POSTERN_QUIC_CC's value <name> is NULL, empty or a congestion
+ * control postern offers (bbr, cubic, bbr2, reno: ngtcp2's), else PN_ERR with
+ * <err> set. main.c checks it at start-up; each connection reads it again. */
+int pn_quic_cc_check(const char *name, char *err);
 /** 1 while <q> can carry streams (no fault, not closing). */
 int pn_quic_alive(const pn_quic_conn_t *q);
 /** The connection a stream <x> belongs to, or NULL when <x> is no QUIC stream. */

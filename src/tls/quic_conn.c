@@ -228,20 +228,37 @@ pn_quic_callbacks(ngtcp2_callbacks *cb, int server)
     cb->recv_stateless_reset = pn_quic_cb_stateless_reset;     /* quic_gate.c */
 }
 
-/* The congestion control of what this end sends: BBR (v1) unless
- * POSTERN_QUIC_CC names another of ngtcp2's (docs/usage.md). */
+/* The congestion controls POSTERN_QUIC_CC names (docs/usage.md); the first
+ * is the default. */
+static const struct {
+    const char *name;
+    ngtcp2_cc_algo algo;
+} cc_algos[] = {
+    { "bbr", NGTCP2_CC_ALGO_BBR }, { "cubic", NGTCP2_CC_ALGO_CUBIC },
+    { "bbr2", NGTCP2_CC_ALGO_BBR2 }, { "reno", NGTCP2_CC_ALGO_RENO },
+};
+#define CC_ALGOS (sizeof(cc_algos) / sizeof(cc_algos[0]))
+
+int
+pn_quic_cc_check(const char *name, char *err)
+{
+    if (name == NULL || *name == '\0')
+        return PN_OK;
+    for (size_t i = 0; i < CC_ALGOS; i++)
+        if (strcmp(name, cc_algos[i].name) == 0)
+            return PN_OK;
+    return pn_err_set(err, "POSTERN_QUIC_CC: \"%s\" is not bbr, cubic, bbr2 or reno", name);
+}
+
+/* The congestion control of what this end sends. */
 static ngtcp2_cc_algo
 quic_cc_algo(void)
 {
-    static const struct { const char *name; ngtcp2_cc_algo algo; } algos[] = {
-        { "cubic", NGTCP2_CC_ALGO_CUBIC }, { "bbr", NGTCP2_CC_ALGO_BBR },
-        { "bbr2", NGTCP2_CC_ALGO_BBR2 }, { "reno", NGTCP2_CC_ALGO_RENO },
-    };
-    const char *e = getenv("POSTERN_QUIC_CC");  /* checked at start-up (conf/config.c) */
-    for (size_t i = 0; e != NULL && i < sizeof(algos) / sizeof(algos[0]); i++)
-        if (strcmp(e, algos[i].name) == 0)
-            return algos[i].algo;
-    return NGTCP2_CC_ALGO_BBR;
+    const char *e = getenv("POSTERN_QUIC_CC");  /* checked at start-up (main.c) */
+    for (size_t i = 0; e != NULL && i < CC_ALGOS; i++)
+        if (strcmp(e, cc_algos[i].name) == 0)
+            return cc_algos[i].algo;
+    return cc_algos[0].algo;
 }
 
 /* The settings and transport parameters both ends use (quic.h says why). */

@@ -169,6 +169,7 @@ def test_np_service_cooldown_spaces_the_restarts(postern, tmp_path, echo_backend
     (["client://127.0.0.1:1/127.0.0.1:2"], {"POSTERN_POOL_MAX_INTERVAL": "2h"}),
     (["client://127.0.0.1:1/127.0.0.1:2"], {"NP_RELOAD_INTERVAL": "soon"}),
     (["client://127.0.0.1:1/127.0.0.1:2"], {"POSTERN_TCP_DATA_BUF_SIZE": "2097152"}),
+    (["server://127.0.0.1:1/127.0.0.1:2?type=1"], {"POSTERN_QUIC_CC": "vegas"}),
     (["master://127.0.0.1:1?db=/nonexistent/x.db"], {"POSTERN_SERVICE_COOLDOWN": "0"}),
 ])
 def test_out_of_bounds_is_refused_by_name(argv, env):

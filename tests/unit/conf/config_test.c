@@ -888,9 +888,6 @@ test_env_np_tunables(void **state)
     assert_int_equal(cfg.tcp_buf, 16384);
     pn_config_clear(&cfg);
     /* A floor above the default ceiling raises it. */
-    static const struct env_pair cc[] = { { "POSTERN_QUIC_CC", "cubic" }, { NULL, NULL } };
-    assert_int_equal(server_with_env(cc, &cfg, err), PN_OK);
-    pn_config_clear(&cfg);
     static const struct env_pair floor[] = { { "POSTERN_POOL_MIN_INTERVAL", "2s" }, { NULL, NULL } };
     assert_int_equal(server_with_env(floor, &cfg, err), PN_OK);
     assert_int_equal(cfg.pool_max_ms, 2000);
@@ -902,7 +899,6 @@ test_env_np_tunables(void **state)
         { "NP_MIN_POOL_INTERVAL", "soon" }, { "POSTERN_RELOAD_INTERVAL", "50ms" },
         { "NP_RELOAD_INTERVAL", "25h" }, { "POSTERN_TCP_DATA_BUF_SIZE", "4095" },
         { "POSTERN_TCP_DATA_BUF_SIZE", "1048577" }, { "NP_TCP_DATA_BUF_SIZE", "64k" },
-        { "POSTERN_QUIC_CC", "BBR" }, { "POSTERN_QUIC_CC", "vegas" },
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct env_pair env[] = { { bad[i].name, bad[i].value }, { NULL, NULL } };

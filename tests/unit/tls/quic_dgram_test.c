@@ -114,11 +114,29 @@ test_input_to_streams(void **state)
     ev_loop_free(loop);
 }
 
+/* POSTERN_QUIC_CC's names (start-up exits 2 on another, main.c). */
+static void
+test_cc_names(void **state)
+{
+    (void)state;
+    char err[PN_ERR_LEN] = "";
+    static const char *const good[] = { "bbr", "cubic", "bbr2", "reno", "" };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        assert_int_equal(pn_quic_cc_check(good[i], err), PN_OK);
+    assert_int_equal(pn_quic_cc_check(NULL, err), PN_OK);
+    static const char *const bad[] = { "BBR", "vegas", "bbr ", "bbr3" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(pn_quic_cc_check(bad[i], err), PN_ERR);
+        assert_int_equal(strncmp(err, "POSTERN_QUIC_CC: ", 17), 0);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_cc_names),
         cmocka_unit_test(test_input_to_streams),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
