@@ -287,7 +287,7 @@ pn_quic_settings(pn_quic_conn_t *q, ngtcp2_settings *s, ngtcp2_transport_params 
     /* The route's packet size, as TCP's MSS: the peer sends no larger. */
     if (route >= NGTCP2_MAX_UDP_PAYLOAD_SIZE)
         p->max_udp_payload_size = route;
-    if (route > QUIC_PKT_MAX) {
+    if (route > QUIC_PKT_ETH) {
         /* A route whose MTU is above Ethernet's (loopback, a jumbo LAN): its
          * size from the start, no path MTU probes (ngtcp2 0.12 probes 1492 at
          * most). The kernel fragments what exceeds a smaller MTU it learns

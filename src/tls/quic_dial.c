@@ -142,12 +142,10 @@ pn_quic_client(ev_loop_t *loop, const struct sockaddr *to, socklen_t len,
     memcpy(&q->local, &local, llen);
     q->llen = llen;
     q->refused = on_refused;
-    uint8_t d[QUIC_CID_LEN], s[QUIC_CID_LEN];
-    ngtcp2_cid dcid, scid;
+    uint8_t d[QUIC_ICID_LEN];
+    ngtcp2_cid dcid, scid = { 0 };      /* ours: empty (quic_priv.h) */
     pn_random(d, sizeof(d));
-    pn_random(s, sizeof(s));
     ngtcp2_cid_init(&dcid, d, sizeof(d));
-    ngtcp2_cid_init(&scid, s, sizeof(s));
     ngtcp2_settings st;
     ngtcp2_transport_params p;
     pn_quic_settings(q, &st, &p, o->handshake_ms, 0, pn_quic_route_payload(fd, to, len));
@@ -207,7 +205,7 @@ pn_quic_accept(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, const ngtcp2_cid *odci
     q->llen = s->llen;
     memcpy(&q->remote, from, flen);
     q->rlen = flen;
-    uint8_t b[QUIC_CID_LEN];
+    uint8_t b[QUIC_SCID_LEN];
     ngtcp2_cid scid;
     pn_random(b, sizeof(b));
     ngtcp2_cid_init(&scid, b, sizeof(b));

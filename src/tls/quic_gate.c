@@ -8,7 +8,7 @@
  *       retry_scid), the address proved; invalid or expired: CONNECTION_CLOSE
  *       INVALID_TOKEN, no state
  *   long header, unknown version, >= 1200 bytes --> Version Negotiation (v1)
- *   short header, unknown DCID, >= 38 bytes ------> stateless reset (smaller)
+ *   short header, unknown DCID, >= 30 bytes ------> stateless reset (smaller)
  *
  * Stateless reset tokens (RFC 9000 §10.3) are derived from a static key and the
  * connection id (ngtcp2_crypto_generate_stateless_reset_token), so the
@@ -38,7 +38,7 @@
 #define GATE_TOKEN_TTL (10 * NGTCP2_SECONDS)    /* a Retry token's validity */
 #define GATE_LOG_EVERY (60 * NGTCP2_SECONDS)    /* "under load" in the log at most this often */
 #define GATE_RESET_PER_SEC 200      /* stateless resets a second */
-#define GATE_RESET_MIN (QUIC_CID_LEN + 22)      /* no reset for a shorter datagram */
+#define GATE_RESET_MIN (QUIC_SCID_LEN + 22)      /* no reset for a shorter datagram */
 #define GATE_RESET_MAX 42           /* a reset's size, when the datagram is longer */
 
 void
@@ -112,7 +112,7 @@ send_retry(pn_quic_srv_t *s, const ngtcp2_pkt_hd *hd, size_t n, const struct soc
 {
     if (++s->gate.retries > GATE_RETRY_PER_SEC)
         return;                 /* dropped: the client sends its Initial again */
-    uint8_t b[QUIC_CID_LEN], token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN], pkt[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
+    uint8_t b[QUIC_SCID_LEN], token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN], pkt[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
     ngtcp2_cid scid;
     pn_random(b, sizeof(b));
     ngtcp2_cid_init(&scid, b, sizeof(b));
@@ -190,7 +190,7 @@ pn_quic_gate_reset(pn_quic_srv_t *s, const ngtcp2_version_cid *vc, size_t n,
 {
     /* Smaller than the datagram that asked (two endpoints that both lost the
      * connection cannot loop), and bounded per second. */
-    if (n < GATE_RESET_MIN || vc->dcidlen != QUIC_CID_LEN)
+    if (n < GATE_RESET_MIN || vc->dcidlen != QUIC_SCID_LEN)
         return;
     roll(s, pn_quic_now());
     if (++s->gate.resets > GATE_RESET_PER_SEC)

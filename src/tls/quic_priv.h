@@ -24,6 +24,7 @@
 #include <time.h>
 
 #define QUIC_PKT_MAX 1452           /* the largest UDP payload sent on a path of unknown MTU */
+#define QUIC_PKT_ETH 1472           /* a 1500-byte route's payload (IPv4): a larger one is above Ethernet's */
 /* The largest UDP payload sent where the kernel's route MTU allows more than
  * 1500-byte packets (loopback's 65536, a jumbo-frame LAN's 9000): fewer
  * packets per byte, so less of ngtcp2's, the crypto's and the kernel's cost
@@ -34,7 +35,15 @@
 _Static_assert(QUIC_PKT_BIG <= QUIC_HELD_MAX, "a packet fits the batch buffer");
 #define QUIC_CHUNK (16 * 1024)      /* a stream's written and read bytes are kept in chunks this large */
 #define QUIC_CHUNKS_KEEP 8          /* free chunks a connection keeps for its streams' reuse */
-#define QUIC_CID_LEN 16
+/* Connection ids, which every short-header packet carries as its destination:
+ * a server's are 8 random bytes (they find the connection among the server's,
+ * and survive the client's change of address); a client's are empty (RFC 9000
+ * §5.1: its socket is the connection's own, and a server that moves no
+ * address needs none), so each packet towards a client carries 16 bytes more
+ * of the user's than with the 16-byte ids of before, each towards a server 8.
+ * A client's first Initial names a random 16-byte id (at least 8: §7.2). */
+#define QUIC_SCID_LEN 8
+#define QUIC_ICID_LEN 16
 #define QUIC_PKTS_TURN 64           /* packets sent or read per loop turn (then others run) */
 #define QUIC_GSO_MAX 16             /* packets sent in one system call (UDP_SEGMENT), at most */
 #define QUIC_SID_BUCKETS 256        /* streams by id, for the DATAGRAM frames that name them */
@@ -42,9 +51,9 @@ _Static_assert(QUIC_PKT_BIG <= QUIC_HELD_MAX, "a packet fits the batch buffer");
  * stream id as a QUIC varint, then the datagram (quic_dgram.c). */
 #define QUIC_DGRAM_FRAME_MAX 1500   /* max_datagram_frame_size both ends announce */
 /* A 1-RTT packet's bytes around a DATAGRAM frame's payload: short header (our
- * ids are QUIC_CID_LEN at both ends: ALPN admits postern only), packet number,
+ * ids, the larger of both directions': ALPN admits postern only), packet number,
  * AEAD tag, frame type and 2-byte length. */
-#define QUIC_DGRAM_OVERHEAD (1 + QUIC_CID_LEN + 4 + 16 + 1 + 2)
+#define QUIC_DGRAM_OVERHEAD (1 + QUIC_SCID_LEN + 4 + 16 + 1 + 2)
 #define QUIC_DGRAM_SENDQ 1024       /* datagrams queued on a stream for the pump */
 #define QUIC_DGRAM_RECVQ 1024       /* datagrams received and not taken, per stream */
 #define QUIC_DGRAM_TTL_MS 100       /* a queued datagram not sent this long is dropped */

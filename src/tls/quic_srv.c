@@ -92,7 +92,7 @@ dispatch(void *ctx, const uint8_t *pkt, size_t n, const struct sockaddr *from, s
     /* An empty datagram trips an assertion of ngtcp2 (Debian's build keeps them). */
     if (n == 0)
         return;
-    int rv = ngtcp2_pkt_decode_version_cid(&vc, pkt, n, QUIC_CID_LEN);
+    int rv = ngtcp2_pkt_decode_version_cid(&vc, pkt, n, QUIC_SCID_LEN);
     if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
         pn_quic_gate_version(s, &vc, n, from, flen);
         return;

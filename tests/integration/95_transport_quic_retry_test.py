@@ -16,7 +16,7 @@ for each):
 - a long-header datagram of an unknown version (0x1a2a3a4a), 1200 bytes: a Version
   Negotiation listing version 1, its ids swapped; a 1199-byte one: no answer; a short
   header (an unknown id): a stateless reset (42 bytes, or one byte less than a shorter
-  datagram; none below 38 bytes), never Version Negotiation
+  datagram; none below 30 bytes: the server's ids are 8 bytes), never Version Negotiation
 - two servers of the same key; mid-upload the client's UDP is moved (a relay) from the
   first to the second, which never had the connection: it answers the client's datagrams
   with a stateless reset the client recognises (the token derives from the key), the
@@ -97,7 +97,7 @@ def test_retry_only_under_load_and_its_token_is_bound_to_the_address(tunnel, ech
             kinds.append(None if r is None else long_type(r))
             if r is not None and long_type(r) == RETRY:
                 rdcid, rscid, token = parse_retry(r)
-                assert rdcid == sent[v][1] and len(rscid) == 16 and token[0] == 0xb6
+                assert rdcid == sent[v][1] and len(rscid) == 8 and token[0] == 0xb6
                 sent[v] = (rscid, token)
         assert kinds.count(INITIAL) >= 20 and kinds.count(RETRY) >= 50, kinds
         retried = [v for v in socks[1:] if len(sent[v][1]) > 16]
@@ -293,13 +293,13 @@ def test_version_negotiation_for_an_unknown_version(tunnel, echo_backend):
         u.sendto(long_header(1199), dst)         # too small to be a client's first datagram
         assert first_reply(u, 1.0) is None
         # a short header never gets one (its id is unknown: a stateless reset, shorter)
-        u.sendto(b"\x40" + bytes(range(16)) + bytes(1300), dst)
+        u.sendto(b"\x40" + bytes(range(8)) + bytes(1300), dst)
         r = first_reply(u, 1.0)
         assert r is not None and long_type(r) is None and len(r) == 42, r
-        u.sendto(b"\x40" + bytes(range(16)) + bytes(21), dst)    # 38 bytes: 37 back
+        u.sendto(b"\x40" + bytes(range(8)) + bytes(21), dst)     # 30 bytes: 29 back
         r = first_reply(u, 1.0)
-        assert r is not None and long_type(r) is None and len(r) == 37, r
-        u.sendto(b"\x40" + bytes(range(16)) + bytes(20), dst)    # 37 bytes: too small
+        assert r is not None and long_type(r) is None and len(r) == 29, r
+        u.sendto(b"\x40" + bytes(range(8)) + bytes(20), dst)     # 29 bytes: too small
         assert first_reply(u, 1.0) is None
         u.sendto(long_header(1200), dst)
         r = first_reply(u)
@@ -346,7 +346,7 @@ def test_a_server_that_lost_the_connection_resets_it_statelessly(tunnel, relays,
             assert time.monotonic() < deadline and th.is_alive(), (box, len(udp.log))
             time.sleep(0.01)
         n0 = len(udp.log)
-        old_ids = {d[1:17] for _, k, d in udp.log[:n0] if k == "c2s" and not d[0] & 0x80}
+        old_ids = {d[1:9] for _, k, d in udp.log[:n0] if k == "c2s" and not d[0] & 0x80}
         t_switch = time.monotonic()
         udp.rebind(upstream=tb.tunnel_port)
         th.join(25)
@@ -363,7 +363,7 @@ def test_a_server_that_lost_the_connection_resets_it_statelessly(tunnel, relays,
         # at load 3); a connection that ignored the reset would go on for the upload's
         # whole length and its timeouts' probes (1, 2, 4 s ...).
         late = [t - t_reset for t, k, d in after if k == "c2s" and not d[0] & 0x80 and
-                d[1:17] in old_ids and t > t_reset + 2.0]
+                d[1:9] in old_ids and t > t_reset + 2.0]
         assert not late, f"{len(late)} datagrams of the reset connection after it, e.g. {late[:5]}"
     finally:
         udp.close()

@@ -9,7 +9,8 @@
 - tls=2 with a wrong sni= fails the QUIC handshake (certificate verification), says so and
   moves no byte; a wrong key is refused at the control channel
 - a capture of the tunnel port read by tshark (Wireshark's own dissector) decodes as QUIC,
-  the client's Initial carrying a ClientHello with ALPN postern-tunnel/1
+  the client's Initial carrying a ClientHello with ALPN postern-tunnel/1; the server's
+  connection ids are 8 bytes, the client's empty
 - 1 % of the datagrams lost (a relay drops them), both flows: 16 MiB each way arrive whole
 - NAT rebinding: the client's datagrams reach the server from a new source port in the
   middle of an upload (a UDP relay changes its socket); the server follows the path
@@ -283,12 +284,24 @@ def test_tshark_decodes_quic_with_postern_alpn(tunnel, echo_backend, tmp_path):
         err.close()
     r = subprocess.run([tshark, "-r", str(cap), "-d", f"udp.port=={t.tunnel_port},quic", "-Y", "quic",
                         "-T", "fields", "-e", "quic.long.packet_type",
-                        "-e", "tls.handshake.extensions_alpn_str"],
+                        "-e", "tls.handshake.extensions_alpn_str", "-e", "udp.dstport",
+                        "-e", "quic.scid", "-e", "quic.dcid"],
                        capture_output=True, text=True, timeout=60)
     rows = [ln.split("\t") for ln in r.stdout.splitlines()]
     assert len(rows) > 10, r.stdout + r.stderr
     initial_alpns = [row[1] for row in rows if len(row) > 1 and row[0].split(",")[0] == "0"]
     assert "postern-tunnel/1" in initial_alpns, rows[:10]
+    # Connection ids (docs/internals/quic.md): the server's are 8 bytes, the client's empty,
+    # as the long headers say (tshark then reads the short headers' by them).
+    port = str(t.tunnel_port)
+    longs = [row for row in rows if len(row) == 5 and row[0] != ""]
+    to_server = {row[3].split(",")[0] for row in longs if row[2] == port}
+    to_client = {row[3].split(",")[0] for row in longs if row[2] != port}
+    assert to_server == {""}, to_server
+    assert to_client and all(len(s.replace(":", "")) == 16 for s in to_client), to_client
+    shorts = [row for row in rows if len(row) == 5 and row[0] == "" and row[4] != ""]
+    assert shorts and all(len(row[4].replace(":", "")) == 16 for row in shorts
+                          if row[2] == port), shorts[:5]
 
 
 # --------------------------------------------------------------------------------------
