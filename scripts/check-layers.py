@@ -55,7 +55,7 @@ LIBRARIES = [
     ("http_parser", "http-parser", ["src/route/http.c"]),
     ("wslay/", "wslay", ["src/tls/xprt_ws.c"]),
     ("nghttp2/", "nghttp2", ["src/tls/h2_mux.c", "src/tls/h2_stream.c",
-                               "src/tls/h2_priv.h", "src/tls/h2gw.c", "src/tls/h2gw_priv.h",
+                               "src/tls/h2_priv.h", "src/tls/h2_data.c", "src/tls/h2_data.h", "src/tls/h2gw.c", "src/tls/h2gw_priv.h",
                                "src/tls/h2gw_resp.c", "src/tls/h2gw_h2c.c"]),
     ("ngtcp2/", "ngtcp2", QUIC_FILES),
     ("gnutls/", "GnuTLS", QUIC_FILES),

@@ -1,0 +1,46 @@
+/* tls/h2_data.c: a DATA frame of nghttp2's send_data callback into an output
+ * buffer (see h2_data.h). */
+#include "tls/h2_data.h"
+#include "core/mem.h"
+
+#include <nghttp2/nghttp2.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The frame as nghttp2 asks of a send_data callback for a NO_COPY data source
+ * (nghttp2_send_data_callback): the 9 bytes of <hd>, then when f->data.padlen
+ * is not 0 the Pad Length byte (padlen - 1), the <len> bytes of <data>, and
+ * padlen - 1 zero bytes. Returns 0 once all of it is in <*out> (the caller
+ * then moves its source past <len> bytes), or NGHTTP2_ERR_WOULDBLOCK with
+ * nothing written when <*out> holds frames and has no room for this one:
+ * nghttp2 calls again for the same frame once the caller wrote <*out> out and
+ * emptied it. An empty output smaller than the frame is replaced (free and
+ * malloc, not realloc: nothing to keep) by one of max(frame, <gather>) bytes,
+ * so a frame never waits on an empty output. Data is copied once, here. */
+int
+pn_h2_data_put(uint8_t **out, size_t *olen, size_t *ocap, size_t gather,
+               const nghttp2_frame *f, const uint8_t *hd, const uint8_t *data, size_t len)
+{
+    size_t pad = f->data.padlen, need = 9 + pad + len;
+    if (*olen > 0 && *olen + need > *ocap)
+        return NGHTTP2_ERR_WOULDBLOCK;
+    if (*olen + need > *ocap) {
+        free(*out);
+        *ocap = need > gather ? need : gather;
+        *out = xmalloc(*ocap);
+    }
+    uint8_t *o = *out + *olen;
+    memcpy(o, hd, 9);
+    o += 9;
+    if (pad > 0)
+        *o++ = (uint8_t)(pad - 1);
+    memcpy(o, data, len);
+    o += len;
+    if (pad > 1) {
+        memset(o, 0, pad - 1);
+        o += pad - 1;
+    }
+    *olen = (size_t)(o - *out);
+    return 0;
+}
