@@ -56,7 +56,7 @@ LIBRARIES = [
     ("wslay/", "wslay", ["src/tls/xprt_ws.c"]),
     ("nghttp2/", "nghttp2", ["src/tls/h2_mux.c", "src/tls/h2_stream.c",
                                "src/tls/h2_priv.h", "src/tls/h2gw.c", "src/tls/h2gw_priv.h",
-                               "src/tls/h2gw_resp.c", "src/tls/h2gw_h2c.c"]),
+                               "src/tls/h2gw_resp.c", "src/tls/h2gw_h2c.c", "src/tls/h2_data.h"]),
     ("ngtcp2/", "ngtcp2", QUIC_FILES),
     ("gnutls/", "GnuTLS", QUIC_FILES),
     ("hiredis/", "hiredis", ["src/modes/hub_redis.c", "src/modes/hub_reg_redis.c",

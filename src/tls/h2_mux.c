@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "tls/h2.h"
+#include "tls/h2_data.h"
 #include "tls/h2_priv.h"
 
 #include <nghttp2/nghttp2.h>
@@ -361,33 +362,22 @@ obuf_room(pn_h2_mux_t *m, size_t n)
 
 /* nghttp2's send_data callback (NGHTTP2_DATA_FLAG_NO_COPY, h2_stream.c): a
  * DATA frame of a tunnel stream goes from the stream's wbuf straight into
- * obuf, without a copy into nghttp2's own buffer first. Called from
- * nghttp2_session_mem_send in mux_send, after the frames before it were
- * appended to obuf, so the order stays. */
+ * obuf (pn_h2_data_put), without a copy into nghttp2's own buffer first.
+ * Called from nghttp2_session_mem_send in mux_send, after the frames before
+ * it were appended to obuf, so the order stays. */
 static int
 on_send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *hd, size_t len,
              nghttp2_data_source *src, void *arg)
 {
     pn_h2_mux_t *m = arg;
     pn_h2s_t *st = pn_h2_stream_of(m, f->hd.stream_id);
-    size_t pad = f->data.padlen;
     if (st == NULL || st->wlen - st->woff < len)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;     /* that stream is reset */
-    if (m->olen > 0 && m->olen + 9 + pad + len > m->ocap)
-        return NGHTTP2_ERR_WOULDBLOCK;  /* obuf leaves first; called again then */
-    obuf_room(m, 9 + pad + len);
-    memcpy(m->obuf + m->olen, hd, 9);
-    m->olen += 9;
-    if (pad > 0)
-        m->obuf[m->olen++] = (uint8_t)(pad - 1);
-    memcpy(m->obuf + m->olen, st->wbuf + st->woff, len);
-    m->olen += len;
-    if (pad > 1) {
-        memset(m->obuf + m->olen, 0, pad - 1);
-        m->olen += pad - 1;
-    }
-    pn_h2_stream_sent(st, len);
-    return 0;
+    int rv = pn_h2_data_put(&m->obuf, &m->olen, &m->ocap, MUX_OBUF, f, hd,
+                            st->wbuf + st->woff, len);
+    if (rv == 0)
+        pn_h2_stream_sent(st, len);
+    return rv;
 }
 
 /* Put frames on the socket until it would block or nghttp2 has nothing. */

@@ -51,8 +51,8 @@ pn_h2_on_read_data(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t len, ui
         return NGHTTP2_ERR_DEFERRED;
     }
     size_t n = left < len ? left : len;
-    /* The bytes go with the frame, by on_send_data (h2_mux.c) from wbuf into
-     * the output: no copy into nghttp2's buffer. */
+    /* The bytes go with the frame, by on_send_data (h2_mux.c, pn_h2_data_put)
+     * from wbuf into the output: no copy into nghttp2's buffer. */
     *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
     if (n == left && st->wr_eof) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;

@@ -6,6 +6,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "tls/h2_data.h"
 
 #include <ctype.h>
 #include <malloc.h>
@@ -183,36 +184,19 @@ pn_h2gw_body_read(nghttp2_session *ns, int32_t id, uint8_t *buf, size_t length, 
 }
 
 /* The DATA frame of <len> body bytes that pn_h2gw_body_read announced: its
- * header and the bytes from rb straight into the connection's output; rb
- * moves on past them. */
+ * header and the bytes from rb straight into the connection's output
+ * (pn_h2_data_put); rb moves on past them. */
 int
 pn_h2gw_body_send(nghttp2_session *ns, nghttp2_frame *f, const uint8_t *hd, size_t len,
                   nghttp2_data_source *src, void *arg)
 {
     struct pn_h2gw *c = arg;
     struct h2s *s = src->ptr;
-    size_t pad = f->data.padlen, need = 9 + pad + len;
     if (s->dlen < len)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* that stream is reset */
-    if (c->olen > 0 && c->olen + need > c->ocap)
-        return NGHTTP2_ERR_WOULDBLOCK;      /* the output leaves first; called again then */
-    if (c->olen + need > c->ocap) {         /* (empty: nothing to keep) */
-        free(c->out);
-        c->ocap = need > H2_OUT_GATHER ? need : H2_OUT_GATHER;
-        c->out = xmalloc(c->ocap);
-    }
-    uint8_t *o = c->out + c->olen;
-    memcpy(o, hd, 9);
-    o += 9;
-    if (pad > 0)
-        *o++ = (uint8_t)(pad - 1);
-    memcpy(o, s->rb, len);
-    o += len;
-    if (pad > 1) {
-        memset(o, 0, pad - 1);
-        o += pad - 1;
-    }
-    c->olen = (size_t)(o - c->out);
+    int rv = pn_h2_data_put(&c->out, &c->olen, &c->ocap, H2_OUT_GATHER, f, hd, s->rb, len);
+    if (rv != 0)
+        return rv;      /* NGHTTP2_ERR_WOULDBLOCK: the output leaves first; called again then */
     s->rb += len;
     s->rlen -= len;
     s->dlen -= len;
