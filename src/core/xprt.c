@@ -113,6 +113,14 @@ pn_xprt_fd_train(int fd)
     return (size_t)mss >= TRAIN_MAX ? (size_t)mss : TRAIN_MAX / (size_t)mss * (size_t)mss;
 }
 
+size_t
+pn_xprt_train_get(pn_xprt_train_t *t, int fd)
+{
+    if (t->age++ % PN_XPRT_TRAIN_EVERY == 0)   /* the first call, then every 64th */
+        t->seg = pn_xprt_fd_train(fd);
+    return t->seg;
+}
+
 /* --- transports without fd --------------------------------------------- */
 
 /* The deferred wake: tell the subscriber what is ready now. Level-triggered:

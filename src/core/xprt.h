@@ -153,6 +153,16 @@ int pn_xprt_fd_peek(pn_xprt_t *x);
  *  (Linux bounds it by half the largest window the peer offered: 32768 on
  *  loopback at first): ask again now and then. One getsockopt. */
 size_t pn_xprt_fd_train(int fd);
+/** pn_xprt_fd_train() of one socket, cached: asked at the first
+ *  pn_xprt_train_get() and again every PN_XPRT_TRAIN_EVERY calls, since the
+ *  MSS grows after the start. Zero it before the first call. */
+typedef struct pn_xprt_train {
+    size_t seg;                 /* the last answer, 0: no TCP socket (or not asked yet) */
+    unsigned age;               /* calls since it was asked */
+} pn_xprt_train_t;
+#define PN_XPRT_TRAIN_EVERY 64
+/** The cached whole segments of the TCP socket <fd> (0: unknown, no TCP). */
+size_t pn_xprt_train_get(pn_xprt_train_t *t, int fd);
 /** ops->watch of a transport without fd: readiness is ops->ready(x), checked
  *  now (through a wake) and after each pn_xprt_wake(). */
 void pn_xprt_wake_watch(pn_xprt_t *x);

@@ -61,8 +61,7 @@ struct relay_dir {
     int splice;                 /* this direction may move bytes with splice() */
     int pipe[2];                /* owned while bytes are in it: read end, write end; -1 when none */
     size_t in_pipe;             /* bytes in <pipe> */
-    size_t seg;                 /* a plain TCP destination's whole segments (buf_room), 0: any */
-    unsigned seg_age;           /* buffered reads since <seg> was asked */
+    pn_xprt_train_t seg;        /* a plain TCP destination's whole segments (buf_room) */
 };
 
 #define PIPE_KEEP 64            /* empty pipes kept per thread for reuse */
@@ -93,8 +92,6 @@ relay_set_buf_size(size_t bytes)
     splice_drained = slots * SHORT_PIECE;
 }
 
-#define SEG_EVERY 64            /* buffered reads between two looks at a destination's MSS */
-
 /* A buffered read's size for direction <d> writing <dst>: read_size, or less
  * so that the write fills whole TCP segments (core/xprt.h's pn_xprt_fd_train):
  * as <dst> says (ops->write_max: a Shadowsocks stream takes the plaintext that
@@ -108,9 +105,7 @@ buf_room(struct relay_dir *d, pn_xprt_t *dst)
     if (dst->ops->write_max != NULL) {
         m = dst->ops->write_max(dst);
     } else if (dst->ops->zero_copy && dst->fd >= 0) {
-        if (d->seg_age++ % SEG_EVERY == 0)
-            d->seg = pn_xprt_fd_train(dst->fd);
-        m = d->seg;
+        m = pn_xprt_train_get(&d->seg, dst->fd);
     }
     return m > 0 && m < read_size ? m : read_size;
 }

@@ -37,7 +37,6 @@
  * loopback: 3 chunks of 0x3FFF and 16334 bytes), and a write of them leaves as
  * full segments; 4 bytes left by 4 chunks in 64 KiB are not worth a copy. */
 #define SS_TOPUP (PN_SS_PAYLOAD_MAX / 2)
-#define SS_MSS_EVERY 64                         /* ss_write_max calls between MSS reads */
 
 typedef struct xprt_ss {
     pn_xprt_t base;                 /* first */
@@ -52,8 +51,7 @@ typedef struct xprt_ss {
     size_t plen, poff;
     uint8_t *obuf;                  /* owned: sealed bytes not written yet, NULL when none */
     size_t olen, ooff, oplain;      /* ... and the plaintext bytes they carry */
-    size_t seg;                     /* whole TCP segments of the socket (pn_xprt_fd_train), 0: unknown */
-    unsigned seg_age;               /* ss_write_max calls since seg was read */
+    pn_xprt_train_t seg;            /* whole TCP segments of the socket (ss_write_max) */
     unsigned in_eof : 1;
     unsigned held_set : 1;          /* a fill met <held> while opened bytes were still to serve */
     ssize_t held;                   /* ... 0 (end of stream) or PN_ERR, given at a later read */
@@ -269,10 +267,9 @@ static size_t
 ss_write_max(pn_xprt_t *x)
 {
     xprt_ss_t *s = (xprt_ss_t *)x;
-    if (s->seg_age++ % SS_MSS_EVERY == 0)      /* the first call, then every 64th */
-        s->seg = pn_xprt_fd_train(s->inner->fd);
+    size_t seg = pn_xprt_train_get(&s->seg, s->inner->fd);
     size_t salt = s->enc == NULL ? pn_ss_salt_len(s->m) : 0;
-    return s->seg > salt ? pn_ss_seal_fit(s->seg - salt) : 0;
+    return seg > salt ? pn_ss_seal_fit(seg - salt) : 0;
 }
 
 static int
@@ -353,7 +350,6 @@ pn_ss_xprt_new(pn_xprt_t *inner, pn_ss_method_t m, const uint8_t key[PN_SS_KEY_L
     s->m = m;
     memcpy(s->key, key, PN_SS_KEY_LEN);
     s->dec = dec;
-    s->seg = pn_xprt_fd_train(inner->fd);
     if (npre > SS_RBUF)
         abort();                    /* the caller's head buffer is far smaller */
     if (npre > 0) {
