@@ -6,11 +6,15 @@
 #   3. the integration suite (pytest, real binary) against the release build, then
 #      the chaos suite's short form (tests/chaos);
 #   4. a sanitizer pass: a named subset of the integration suite against the
-#      ASan+UBSan binary (a leak or an error there makes it exit non-zero);
+#      ASan+UBSan binary (a leak or an error there makes it exit non-zero): the files
+#      named by -k, without the tests marked asan_skip (slow ones whose code a shorter
+#      test runs there; asan_keep keeps one or a few parameter sets of a parametrized
+#      test; tests/README.md);
 #   5. valgrind memcheck over short tunnel, master and hub sessions;
 #   6. the web checks: the OpenAPI document against the OpenAPI 3 schema, and the
 #      dashboard driven in headless Chromium by Playwright against the real master;
-#   7. every libFuzzer harness for FUZZ_SECONDS (default 15) seconds.
+#   7. every libFuzzer harness for FUZZ_SECONDS (default 10) seconds (longer runs:
+#      docs/fuzzing.md).
 # Extra arguments go to the main pytest run (e.g. -k tunnel).
 set -eu
 cd "$(dirname "$0")/.."
@@ -61,7 +65,7 @@ POSTERN_BIN="$PWD/build/postern" "$PY" -m pytest -q -p no:cacheprovider -c tests
 echo "== integration subset on the ASan+UBSan build"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 POSTERN_BIN="$PWD/build-asan/postern" "$PY" -m pytest -q -p no:cacheprovider --durations=12 tests/integration \
-    -k "single_basic or newuser or logfmt or drain or reload or np_env or np_tunables or notify or halfclose or signals or tunnel_flow or tunnel_auth or tunnel_tls or udp_datagram or udp_session or udp_paths or limits_block or limits_proxy or limits_slot or proxy_socks_http or proxy_users or proxy_ss or proxy_egress or relay_paths or master_api or master_supervise or master_openapi or hub or admission or early_refusal or abortive_end or master_halted or master_mcp or transport_ or 21_metrics or master_states or master_history"
+    -m "not asan_skip" -k "single_basic or newuser or logfmt or drain or reload or np_env or np_tunables or notify or halfclose or signals or tunnel_flow or tunnel_auth or tunnel_tls or udp_datagram or udp_session or udp_paths or limits_block or limits_proxy or limits_slot or proxy_socks_http or proxy_users or proxy_ss or proxy_egress or relay_paths or master_api or master_supervise or master_openapi or hub or admission or early_refusal or abortive_end or master_halted or master_mcp or transport_ or 21_metrics or master_states or master_history"
 
 echo "== valgrind memcheck: a short tunnel session, a master session, a hub session"
 POSTERN_BIN="$PWD/build/postern" sh scripts/valgrind.sh
@@ -72,7 +76,7 @@ echo "== web: OpenAPI document, dashboard in headless Chromium"
 node tests/web/openapi_check.mjs src/master/openapi.json
 POSTERN_BIN="$PWD/build/postern" node tests/web/dashboard.test.mjs
 
-echo "== fuzzing (${FUZZ_SECONDS:=15} s per harness)"
+echo "== fuzzing (${FUZZ_SECONDS:=10} s per harness)"
 FUZZ_SECONDS=$FUZZ_SECONDS sh scripts/fuzz.sh
 
 # Each stage above stops the run on failure (set -e): reaching here means all passed.

@@ -12,6 +12,7 @@ from conftest import LOOPBACK
 from drain_util import drain_then_finish, open_echo
 
 
+@pytest.mark.asan_keep("NP_SHUTDOWN_TIMEOUT")
 @pytest.mark.parametrize("var", ["POSTERN_SHUTDOWN_TIMEOUT", "NP_SHUTDOWN_TIMEOUT"])
 def test_sigterm_lets_an_open_connection_finish(postern, echo_backend, var):
     p = postern.client([echo_backend.port], "noudp=1",

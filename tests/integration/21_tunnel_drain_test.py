@@ -20,6 +20,7 @@ CASES = [("reverse", "server"), ("reverse", "client"), ("forward", "client"),
          ("forward", "server")]
 
 
+@pytest.mark.asan_keep("forward-client", "reverse-server")
 @pytest.mark.parametrize("flow,end", CASES, ids=[f"{f}-{e}" for f, e in CASES])
 def test_sigterm_drains_a_tunnel_end(postern, echo_backend, flow, end):
     t = Tunnel(postern, flow, echo_backend.port, key="drain-key", env=ENV).start()

@@ -55,6 +55,7 @@ def wait_refills(p, pred, timeout):
 QUIET = {"POSTERN_REPORT_INTERVAL": "30s"}
 
 
+@pytest.mark.asan_skip
 def test_pool_min_interval_paces_the_refills(tunnel, echo_backend):
     t = tunnel("reverse", echo_backend.port, client_params="min=128&log=debug",
                env=QUIET, client_env={"POSTERN_POOL_MIN_INTERVAL": "700ms"}).start()
@@ -67,6 +68,7 @@ def test_pool_min_interval_paces_the_refills(tunnel, echo_backend):
     assert len([g for g in gaps if g >= 0.65]) >= 2, gaps
 
 
+@pytest.mark.asan_skip
 def test_np_max_pool_interval_paces_a_full_pool(tunnel, echo_backend):
     t = tunnel("reverse", echo_backend.port, client_params="min=2&log=debug", env=QUIET,
                client_env={"POSTERN_POOL_MAX_INTERVAL": "", "NP_MAX_POOL_INTERVAL": "300ms"})
@@ -78,6 +80,7 @@ def test_np_max_pool_interval_paces_a_full_pool(tunnel, echo_backend):
     assert min(gaps) >= 0.28 and sorted(gaps)[len(gaps) // 2] < 0.8, gaps  # 1 s by default
 
 
+@pytest.mark.asan_skip
 def test_reload_interval_delays_the_certificate_check(postern, certs, echo_backend, tmp_path):
     import ssl
     crt1, key1 = certs.leaf("r1", serial=2001)
@@ -144,6 +147,7 @@ def test_tcp_data_buf_size_sizes_the_splice_pipes(postern, echo_backend, var):
     assert 262144 in sizes, sizes               # 65536 without the variable
 
 
+@pytest.mark.asan_skip
 def test_np_service_cooldown_spaces_the_restarts(postern, tmp_path, echo_backend):
     taken = socket.socket()
     taken.bind((LOOPBACK, 0))

@@ -73,6 +73,7 @@ def test_tls2_verified_with_ca_and_sni(tunnel, http_server, tls2_server_cert):
     wait_curl(t.user_port, path, content, timeout=10)
 
 
+@pytest.mark.asan_keep("wrong-sni")
 @pytest.mark.parametrize("case", ["wrong-sni", "no-ca"])
 def test_tls2_verification_failure_stops_data(case, tunnel, backends, tls2_server_cert):
     ca, crt, key = tls2_server_cert

@@ -27,6 +27,7 @@ def keep_talking(clients, stop, errors, last, period=0.3):
         stop.wait(period)
 
 
+@pytest.mark.asan_keep("reverse")
 @pytest.mark.parametrize("mode", MODES)
 def test_idle_sessions_expire_and_new_traffic_works(mode, postern, udp_backends):
     u = udp_backends()
@@ -64,6 +65,7 @@ def test_idle_sessions_expire_and_new_traffic_works(mode, postern, udp_backends)
     s.assert_alive()
 
 
+@pytest.mark.asan_keep("forward")
 @pytest.mark.parametrize("mode", MODES)
 def test_lost_backend_wedges_nothing(mode, postern, udp_backends):
     u1 = udp_backends(name="udp-echo-1")

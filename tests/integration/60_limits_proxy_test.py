@@ -83,6 +83,7 @@ def test_curl_from_127_0_0_2_into_haproxy(postern, haproxies, http_server):
     assert dsts == {("127.0.0.1", p.port)}, dsts
 
 
+@pytest.mark.asan_keep("forward-1", "reverse-2")
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("flow", ["reverse", "forward"])
 def test_tunnel_into_haproxy(flow, version, tunnel, backends, haproxies):

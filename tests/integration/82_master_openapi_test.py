@@ -794,6 +794,7 @@ def test_docs_page_is_self_contained_html(master):
 # 6. the page in headless Chromium
 # --------------------------------------------------------------------------------------
 
+@pytest.mark.asan_skip
 def test_docs_page_renders_every_path(master, tmp_path):
     chromium = require_tool("chromium")
     doc = master.spec()

@@ -3,11 +3,14 @@ waits for POSTERN_SHUTDOWN_TIMEOUT (which the instance inherits) plus 2 s, so an
 connection that finishes within the drain ends with a clean exit, not a kill."""
 import time
 
+import pytest
+
 from conftest import LOOPBACK, free_port, wait_port
 from drain_util import open_echo
 from master_util import start_master, wait_instance
 
 
+@pytest.mark.asan_skip
 def test_stop_lets_the_instance_drain_past_5s(postern, tmp_path, echo_backend):
     m = start_master(postern, tmp_path, env={"POSTERN_SHUTDOWN_TIMEOUT": "7s"})
     port = free_port()

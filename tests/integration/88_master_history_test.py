@@ -7,6 +7,8 @@ reloaded, over each span.
 Each test starts its own master (POSTERN_REPORT_INTERVAL=200ms) on a fresh database."""
 import os
 
+import pytest
+
 from conftest import LOOPBACK, connect, free_port, recv_exact, wait_port
 from master_util import page_check, start_master, wait_instance
 
@@ -90,6 +92,7 @@ def test_history_holds_the_traffic_and_survives_a_restart(postern, tmp_path, ech
     assert st == 404
 
 
+@pytest.mark.asan_skip
 def test_dashboard_chart_shows_the_history(postern, tmp_path, echo_backend):
     m = start_master(postern, tmp_path)
     inst, port = forwarder(m, echo_backend.port)

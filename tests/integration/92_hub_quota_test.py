@@ -9,6 +9,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from conftest import digest_handler, echo_handler, recv_all, wait_until
 from hub_util import (HttpConn, Route, UdpClient, account, assert_page, backend_of, echo_once,
                       held_conn, http_request, hubstack, pattern_bytes, port_block,  # noqa: F401
@@ -163,6 +165,7 @@ def _mbps_hub(hubstack):
     return hub, base, slow, fast, sink
 
 
+@pytest.mark.asan_skip
 def test_mbps_bounds_an_upload(hubstack):
     hub, base, slow, fast, sink = _mbps_hub(hubstack)
     hubstack.agent(hub, fast["token"], [Route("tcp", sink.port, port=base + 1)])
@@ -221,6 +224,7 @@ def echo_once_digest(port):
     return timed_upload(port, 1000, timeout=10) < 10
 
 
+@pytest.mark.asan_skip
 def test_mbps_bounds_a_download(hubstack):
     hub, base, slow, fast, sink = _mbps_hub(hubstack)
     data = os.urandom(3 * MB)

@@ -14,6 +14,8 @@ import struct
 import threading
 import time
 
+import pytest
+
 from conftest import ask_id, echo_handler, free_port, id_handler, wait_until
 from hub_util import (AUTH_FAIL_RE, HUB_ENV, Route, account, assert_page, backend_of,
                       echo_once, http_request, hubstack, paced_source_handler,  # noqa: F401
@@ -174,6 +176,7 @@ def test_after_a_hub_restart_the_agent_gets_its_assigned_port_back(hubstack):
     assert a.proc.alive()
 
 
+@pytest.mark.asan_skip
 def test_frozen_agent_reconnects_and_asks_for_its_assigned_port(hubstack):
     """SIGSTOP keeps the agent's sockets open: the hub ends the silent session after 3
     report intervals and frees its port; thawed, the agent reconnects and asks for the

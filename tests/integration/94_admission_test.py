@@ -14,6 +14,8 @@ descriptor exhaustion.
 import socket
 import time
 
+import pytest
+
 from conftest import LOOPBACK
 from harness.attack import GoodClient, Slowloris, child_nofile, cpu_seconds, get_ok
 from hub_util import USER_IP, HubStack, Route, account, build_request, http_request, read_response
@@ -69,6 +71,7 @@ def test_hub_http_head_has_a_deadline_not_an_idle_timer(tmp_path):
         st.cleanup()
 
 
+@pytest.mark.asan_skip
 def test_hub_http_slowloris_at_ulimit_256(tmp_path):
     st, hub = _hub(tmp_path)
     port = hub.http_port
@@ -97,6 +100,7 @@ def _master_get(m, src=USER_IP):
     return get_ok(m.port, m.prefix + "/v1/instances", {"X-API-Key": m.key}, src)
 
 
+@pytest.mark.asan_skip
 def test_master_api_slowloris_at_ulimit_256(postern, tmp_path):
     with child_nofile(256):
         m = start_master(postern, tmp_path)

@@ -67,6 +67,7 @@ def test_a_name_or_port_taken_on_one_hub_is_refused_on_the_others(redis, hubstac
     assert remote_route(h, f"http:app.{DOMAIN}")["hub"] == "hub-a"
 
 
+@pytest.mark.asan_skip
 def test_a_killed_hubs_claims_die_with_its_heartbeat(redis, hubstack):
     st = hubstack
     alice, bob = account("alice"), account("bob")
@@ -84,6 +85,7 @@ def test_a_killed_hubs_claims_die_with_its_heartbeat(redis, hubstack):
     assert curl_host(b.http_port, f"dead.{DOMAIN}", "/y")[0] == 200
 
 
+@pytest.mark.asan_skip
 def test_redis_away_known_routes_answer_new_claims_wait_and_reconcile(redis, hubstack):
     st = hubstack
     alice, bob = account("alice"), account("bob")
@@ -216,6 +218,7 @@ def test_max_conns_counts_the_accounts_connections_on_every_hub(redis, hubstack)
     held[0].close()
 
 
+@pytest.mark.asan_skip
 def test_rps_is_shared_by_the_accounts_routes_on_every_hub(redis, hubstack):
     st = hubstack
     rps, window = 20, 4.0

@@ -8,6 +8,8 @@ trickles (an idle timer re-armed by each byte would keep it for ever).
 import socket
 import time
 
+import pytest
+
 from harness.attack import child_nofile
 from hub_util import USER_IP, HubStack, Route, account, read_response
 from master_util import start_master
@@ -66,6 +68,7 @@ def test_hub_http_keepalive_second_head_has_a_deadline(tmp_path):
         st.cleanup()
 
 
+@pytest.mark.asan_skip
 def test_master_api_keepalive_second_head_has_a_deadline(postern, tmp_path):
     with child_nofile(256):
         m = start_master(postern, tmp_path)

@@ -85,6 +85,7 @@ def via_nginx(postern, tmp_path, request):
         print(f"---- nginx error.log ----\n{n.error_log()[-3000:]}")   # shown on failure
 
 
+@pytest.mark.asan_keep("https")
 @pytest.mark.parametrize("front", ["http", "https"])
 def test_through_nginx_transfers_and_concurrency(front, via_nginx, backends, certs):
     bulk = Pattern(16)

@@ -143,6 +143,7 @@ def answers(hub, port):
     return got == f"1000 {want}"
 
 
+@pytest.mark.asan_skip
 def test_an_agent_moves_when_its_hub_dies(redis, hubstack):
     st = hubstack
     base = port_block(2)

@@ -65,6 +65,7 @@ def start(postern, flow, backend_port):
     return t, sport, cport
 
 
+@pytest.mark.asan_keep("forward")
 @pytest.mark.parametrize("flow", FLOWS)
 def test_every_size_up_to_1200_crosses_whole_as_datagram_frames(flow, postern, udp_backends):
     t, sport, cport = start(postern, flow, udp_backends().port)
@@ -104,6 +105,7 @@ def test_larger_datagrams_fall_back_to_the_stream_whole(flow, postern, udp_backe
         assert d["sent"] == 0 and d["received"] == 0, d
 
 
+@pytest.mark.asan_keep("forward")
 @pytest.mark.parametrize("flow", FLOWS)
 def test_mixed_burst_crosses_whole_once(flow, postern, udp_backends):
     t, sport, cport = start(postern, flow, udp_backends().port)

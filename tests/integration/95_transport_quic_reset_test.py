@@ -55,6 +55,7 @@ def user_gone_mid_download(port, pause=0.0):
         u.close()
 
 
+@pytest.mark.asan_keep("0-reverse", "1-forward", "2-reverse", "3-forward")
 @pytest.mark.parametrize("flow", ["reverse", "forward"])
 @pytest.mark.parametrize("typ", [0, 1, 2, 3])
 def test_a_user_gone_mid_download_ends_the_service_connection(typ, flow, tunnel, backends):
@@ -79,6 +80,7 @@ def test_a_user_gone_mid_download_ends_the_service_connection(typ, flow, tunnel,
     assert t.server.alive() and t.client.alive()
 
 
+@pytest.mark.asan_keep("1")
 @pytest.mark.parametrize("typ", [1, 3])
 def test_users_gone_one_after_another_leave_the_windows_whole(typ, tunnel, backends):
     # Each user leaves with some of the service's bytes received by the tunnel and not

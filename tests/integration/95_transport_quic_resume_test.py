@@ -76,6 +76,7 @@ def start(tunnel, relays, backends, key, server_params, server_env=None, certs=N
     return t, relay, udp
 
 
+@pytest.mark.asan_keep("1")
 @pytest.mark.parametrize("tls", [1, 2])
 def test_a_reconnection_resumes_the_session_with_0rtt(tls, tunnel, relays, backends, certs):
     t, relay, udp = start(tunnel, relays, backends, "resume-0rtt", f"type=1&tls={tls}",
@@ -112,6 +113,7 @@ def _restart(t, relay):
     return mark
 
 
+@pytest.mark.asan_skip
 def test_after_a_server_restart_a_full_handshake(tunnel, relays, backends):
     for tls in (0, 1):
         t, relay, udp = start(tunnel, relays, backends, f"resume-restart-{tls}",

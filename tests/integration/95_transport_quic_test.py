@@ -98,6 +98,7 @@ def test_type_1_reaches_a_client_that_was_given_none(tunnel, echo_backend):
     assert any(f"127.0.0.1:{t.tunnel_port} " in ln for ln in sockets_of(t.server.proc.pid, "udp"))
 
 
+@pytest.mark.asan_keep("forward-1", "reverse-2")
 @pytest.mark.parametrize("tls", [0, 1, 2])
 @pytest.mark.parametrize("flow", FLOWS)
 def test_bulk_each_way_sha256(flow, tls, tunnel, backends, bulk, certs):
@@ -105,11 +106,13 @@ def test_bulk_each_way_sha256(flow, tls, tunnel, backends, bulk, certs):
                   bulk, BULK_TIMEOUT)
 
 
+@pytest.mark.asan_skip
 @pytest.mark.parametrize("flow", FLOWS)
 def test_256mib_each_way_sha256(flow, tunnel, backends, certs):
     test_bulk_each_way_sha256(flow, 1, tunnel, backends, Pattern(256), certs)
 
 
+@pytest.mark.asan_keep("reverse-0", "forward-1")
 @pytest.mark.parametrize("tls", [0, 1])
 @pytest.mark.parametrize("flow", FLOWS)
 def test_200_concurrent_connections(flow, tls, tunnel, echo_backend, certs):
@@ -227,6 +230,7 @@ def test_ipv6_tunnel_16mib_sha256(postern, backends):
         assert "udp payloads up to 65000 bytes" in p.output(), p.output()[-2000:]
 
 
+@pytest.mark.asan_keep("reverse")
 @pytest.mark.parametrize("flow", FLOWS)
 def test_one_percent_loss_each_way_sha256(flow, tunnel, relays, backends):
     """Every datagram crosses a relay that drops 1 % of them: lost packets are sent again
@@ -257,6 +261,7 @@ def test_one_percent_loss_each_way_sha256(flow, tunnel, relays, backends):
 # a real dissector
 # --------------------------------------------------------------------------------------
 
+@pytest.mark.asan_skip
 def test_tshark_decodes_quic_with_postern_alpn(tunnel, echo_backend, tmp_path):
     tshark = require_tool("tshark")
     t = tunnel("reverse", echo_backend.port, server_params="type=1&tls=1")
@@ -415,6 +420,7 @@ class _Via:
         self.ctl, self.dir = port, hub.dir
 
 
+@pytest.mark.asan_keep("same")
 @pytest.mark.parametrize("key", ["same", "other"])
 def test_a_restarted_hub_resets_the_agents_old_quic_connection(key, hubstack, relays, tmp_path):
     """A user's exchange runs through an agent's QUIC connection when its datagrams start

@@ -7,6 +7,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from cluster_util import cluster_hub, redis, remote_route  # noqa: F401
 from conftest import echo_handler
 from hub_util import Route, account, hubstack, port_block  # noqa: F401
@@ -38,6 +40,7 @@ def source(backend, conn):
         pass
 
 
+@pytest.mark.asan_skip
 def test_mbps_is_shared_by_the_accounts_routes_on_every_hub(redis, hubstack):
     st = hubstack
     base = port_block(2)

@@ -155,6 +155,7 @@ def read_ends(t, want, timeout=20.0):
     return data
 
 
+@pytest.mark.asan_keep("type=0")
 def test_window_at_rest_trimmed_then_reused(h):
     """A whole window of streams (100: each exchange is kept at rest after it), the connection
     idle past the trim of its exchanges at rest (5 s: down to 8), then a window again: every

@@ -215,6 +215,7 @@ def carried(node, at_least):
     return wait_checkpoint(node, lambda v: v["tcprx"] + v["tcptx"] >= at_least, timeout=5)
 
 
+@pytest.mark.asan_keep("0")
 @pytest.mark.parametrize("lbs", ["0", "2"])
 def test_two_nodes_kill_one(postern, tmp_path, www, lbs):
     port, _, small = www

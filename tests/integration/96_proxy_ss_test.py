@@ -215,6 +215,7 @@ def udp_round_trips(port, sizes, timeout=5):
     return got
 
 
+@pytest.mark.asan_keep("chacha20-ietf-poly1305")
 @pytest.mark.parametrize("method", METHODS)
 def test_ss_udp_through_ss_tunnel(postern, tmp_path, method):
     """ss-tunnel -u forwards a local UDP port through the entrance's Shadowsocks UDP relay

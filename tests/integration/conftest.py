@@ -138,6 +138,34 @@ class PosternFactory:
 
 
 # --------------------------------------------------------------------------------------
+# the ASan+UBSan pass (markers registered in pytest.ini)
+# --------------------------------------------------------------------------------------
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """asan_keep("id", ...) on a parametrized test: only those parameter sets run in the
+    ASan+UBSan pass; the others get asan_skip, which scripts/test.sh deselects there with
+    -m "not asan_skip". Runs before -m is applied; the release run is not affected."""
+    asked, seen = {}, set()
+    for item in items:
+        keep = item.get_closest_marker("asan_keep")
+        spec = getattr(item, "callspec", None)
+        if keep is None or spec is None:
+            continue
+        test = (item.path, item.originalname)
+        asked[test] = keep.args
+        seen.add((test, spec.id))
+        if spec.id not in keep.args:
+            item.add_marker(pytest.mark.asan_skip)
+    # A misspelt id would leave that test out of the ASan pass entirely.
+    for test, ids in asked.items():
+        missing = [i for i in ids if (test, i) not in seen]
+        if missing:
+            raise pytest.UsageError(f"{test[0].name}::{test[1]}: asan_keep names no parameter "
+                                    f"set {missing}")
+
+
+# --------------------------------------------------------------------------------------
 # fixtures
 # --------------------------------------------------------------------------------------
 
