@@ -25,7 +25,7 @@ def test_sigterm_lets_an_open_connection_finish(postern, echo_backend, var):
         except OSError:
             return True
         return False
-    drain_then_finish(p, s, refused, within=1.0)
+    drain_then_finish(p, s, refused, within=1.0, port=p.port)
 
 
 def test_drain_timeout_closes_what_is_left(postern, echo_backend):

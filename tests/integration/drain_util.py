@@ -3,10 +3,13 @@
 - open_echo(port)            a connection through postern to an echo backend, one echo done
 - exchange_refused(port)     a new exchange on <port> is not served (no connection, or
                              one closed without an echo)
-- drain_then_finish(p, s, refused)
+- drain_then_finish(p, s, refused[, port])
                              SIGTERM <p> with <s> open: the drain is logged, <refused>()
                              holds (no new exchange), <s> is still served; closing <s>
-                             ends <p> with exit 0 at once"""
+                             ends <p> with exit 0 at once
+- wait_accepted(port, n)     until exactly <n> accepted connections on <port> are open
+                             (the kernel's table: a readiness probe that postern has not
+                             closed yet still counts)"""
 import signal
 import socket
 import time
@@ -21,7 +24,37 @@ def open_echo(port):
     return s
 
 
-def drain_then_finish(p, s, refused, within=1.5):
+# /proc/net/tcp states that are not an open accepted connection: TIME_WAIT, CLOSE, LISTEN
+_NOT_OPEN = {"06", "07", "0A"}
+
+
+def wait_accepted(port, n, timeout=5.0):
+    """Wait until exactly <n> connections with local port <port> are open (any state but
+    listening or closed); bounded by <timeout> s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        count = 0
+        for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+            try:
+                with open(name) as f:
+                    rows = f.read().splitlines()[1:]
+            except OSError:
+                continue
+            for row in rows:
+                cols = row.split()
+                if int(cols[1].rsplit(":", 1)[1], 16) == port and cols[3] not in _NOT_OPEN:
+                    count += 1
+        if count == n:
+            return
+        assert time.monotonic() < deadline, f"{count} open connections on port {port}, not {n}"
+        time.sleep(0.02)
+
+
+def drain_then_finish(p, s, refused, within=1.5, port=None):
+    """<port>: where <s> was accepted, when no other connection should be (a readiness
+    probe still ending would make the drain count two)."""
+    if port is not None:
+        wait_accepted(port, 1)
     p.send_signal(signal.SIGTERM)
     p.wait_for_log(r"no new connections; letting 1 finish", timeout=3)
     assert refused()
