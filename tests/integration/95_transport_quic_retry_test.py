@@ -20,7 +20,8 @@ for each):
 - two servers of the same key; mid-upload the client's UDP is moved (a relay) from the
   first to the second, which never had the connection: it answers the client's datagrams
   with a stateless reset the client recognises (the token derives from the key), the
-  connection ends at once (the upload fails within 10 s instead of hanging until the 30 s
+  connection ends at the client's next datagram (the upload fails within 20 s: at once
+  when it has ACKs to send, else at its 10 s keep-alive; instead of hanging until the 30 s
   idle timeout) and the client sends nothing more on it
 - connection migration by the client, both flows: SIGHUP after half of a 64 MiB upload
   moves the client's connection to a new UDP socket; the upload arrives with its sha256;
@@ -354,7 +355,12 @@ def test_a_server_that_lost_the_connection_resets_it_statelessly(tunnel, relays,
         th.join(25)
         assert not th.is_alive(), "the upload still hangs: the connection was not reset"
         assert "e" in box, f"the upload completed through a server that never saw it: {box}"
-        assert box["t"] - t_switch < 10, box["t"] - t_switch
+        # At once when the client has something to send after the switch (ACKs of the
+        # first server's last packets); when it had sent them all before, its next packet
+        # is the keep-alive PING, 10 s later (PN_QUIC_IDLE_MS / 3), which gets the reset:
+        # seen at 10.6 s with the machine's two CPUs busy. Either way well before the
+        # 30 s idle timeout that a connection without the reset waits for.
+        assert box["t"] - t_switch < 20, box["t"] - t_switch
         after = udp.log[n0:]
         resets = [(t, d) for t, k, d in after
                   if k == "s2c" and not d[0] & 0x80 and 21 <= len(d) <= 42]
