@@ -111,10 +111,10 @@ class Relays:
             except (OSError, ValueError):
                 return                          # closed
             for s in ready:
-                try:
-                    d, addr = s.recvfrom(65536)
+                try:                            # not blocking: see tests/integration/quic_util.py
+                    d, addr = s.recvfrom(65536, socket.MSG_DONTWAIT)
                 except OSError:
-                    continue                    # ICMP: the server is gone
+                    continue                    # ICMP: the server is gone, or nothing left
                 if s is self.a:
                     self.client = addr
                 elif d[0] & 0xf0 == 0xf0:       # long header, type 3: Retry
@@ -123,10 +123,13 @@ class Relays:
                 heapq.heappush(q, (time.monotonic() + self.delay, n, s is self.a, d))
             while q and q[0][0] <= time.monotonic():
                 _, _, up, d = heapq.heappop(q)
-                if up:
-                    self.b.send(d)
-                elif self.client is not None:
-                    self.a.sendto(d, self.client)
+                try:                            # ECONNREFUSED: a server being restarted
+                    if up:
+                        self.b.send(d)
+                    elif self.client is not None:
+                        self.a.sendto(d, self.client)
+                except OSError:
+                    pass
 
     def close(self):
         self.stop = True

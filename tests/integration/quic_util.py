@@ -57,8 +57,11 @@ class UdpRelay:
                 self.want_rebind = False
             r, _, _ = select.select([self.a, self.b], [], [], 0.1)
             for s in r:
+                # Not blocking: select() also wakes for a pending ICMP error (a server
+                # killed), and a send on that socket just before may have taken the
+                # error; a blocking read would then wait for ever, the relay with it.
                 try:
-                    d, addr = s.recvfrom(65536)
+                    d, addr = s.recvfrom(65536, socket.MSG_DONTWAIT)
                 except OSError:
                     continue
                 if self.loss and self.rnd.random() < self.loss:
