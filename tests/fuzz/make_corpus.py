@@ -280,6 +280,7 @@ def url_seeds():
         "client://:8080/,",
         "hub://:7000?accounts=a.json&cluster=redis-sentinel://u:p%2540w@10.0.0.1:26379,[::1]:26380/pm/2&id=h1",
         "hub://:7000?accounts=a.json&cluster=redis-sentinel://h:1,/m&id=h1",
+        "client://[::1]:1/[::1]:25?mode=1&tls=2&sni=example.net&type=2",   # no crt= of its own
     ]
     values = ["1h30m", "250ms", "1.5s", "0", "2h45m10.5s", "10\u00b5s", "100us",
               "18446744073709551615", "18446744073709551615ms", "5", "[::1]:80", "%41%42+c"]
