@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Write the seed corpus of the libFuzzer harnesses into tests/fuzz/corpus/<name>/.
+"""Write the seed corpus of the libFuzzer harnesses into tests/fuzz/corpus/<name>/
+(its own seeds; other files there are kept).
 
 Run once after changing a wire format; the files are checked in. Python stdlib only.
 Byte layouts follow docs/protocol.md (section 10 test vectors are reproduced exactly and
@@ -8,7 +9,6 @@ the SOCKS4/4a notes, RFC 9112 / RFC 9113 (HTTP/1.1, the HTTP/2 preface) and RFC 
 (TLS ClientHello). Usage: python3 tests/fuzz/make_corpus.py [outdir]
 """
 import os
-import shutil
 import struct
 import sys
 
@@ -464,9 +464,10 @@ def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "corpus")
     total = 0
     for name, seeds in HARNESSES.items():
+        # Its own files are written again; the others stay (seeds added by hand or
+        # found by fuzzing, docs/fuzzing.md): delete a file to drop it.
         d = os.path.join(out, name)
-        shutil.rmtree(d, ignore_errors=True)
-        os.makedirs(d)
+        os.makedirs(d, exist_ok=True)
         for fname, data in sorted(seeds().items()):
             with open(os.path.join(d, fname), "wb") as f:
                 f.write(data)
