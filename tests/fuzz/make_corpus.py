@@ -468,11 +468,12 @@ def main():
         # found by fuzzing, docs/fuzzing.md): delete a file to drop it.
         d = os.path.join(out, name)
         os.makedirs(d, exist_ok=True)
-        for fname, data in sorted(seeds().items()):
+        files = seeds()
+        for fname, data in sorted(files.items()):
             with open(os.path.join(d, fname), "wb") as f:
                 f.write(data)
             total += len(data)
-        print("%-10s %3d seeds" % (name, len(seeds())))
+        print("%-10s %3d seeds" % (name, len(files)))
     print("total %d bytes in %s" % (total, out))
 
 
