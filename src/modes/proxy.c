@@ -269,12 +269,15 @@ pn_proxy_run(const pn_config_t *cfg)
         goto out;
     }
     tun_guard_init(&p->guard, PROXY_AUTH_FAILS, PROXY_AUTH_WINDOW_MS, PROXY_AUTH_BAN_MS, AUTH_PENDING);
+    /* via= parsed with the URL: what fails here is run time (a reverse node's port
+     * in use, say). */
     if (proxy_via_start(p, err) != PN_OK) {
         proxy_via_free(p);
         pn_close(lfd);
         pn_close(sfd);
-        rc = pn_fail(PN_EXIT_USAGE, err);
+        rc = pn_fail(PN_EXIT_RUNTIME, err);
         pn_dns_free(p->dns);
+        tun_guard_clear(&p->guard);
         pn_instance_clear(&p->in);
         goto out;
     }

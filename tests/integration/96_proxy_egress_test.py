@@ -277,6 +277,31 @@ def test_reverse_path(postern, tmp_path, www):
     assert r.returncode == 0 and hashlib.sha256(r.stdout).hexdigest() == want, r.stderr
 
 
+def test_reverse_port_in_use_exits_1(postern, tmp_path):
+    """A reverse node's tunnel port already taken: a run-time failure (exit 1, as for the
+    entrance's own port), and the entrance's tables are freed on the way out (the
+    ASan+UBSan run reads LeakSanitizer's report)."""
+    holder = socket.socket()
+    holder.bind((LOOPBACK, 0))
+    holder.listen(1)
+    try:
+        users = write_users(tmp_path / "users.json", USERS)
+        p = postern.run([f"proxy://{LOOPBACK}:{free_port()}?users={users}"
+                         f"&via=rev:nodekey@{LOOPBACK}:{holder.getsockname()[1]}"], ENV)
+        try:
+            rc = p.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            rc = None
+        assert rc == 1, (rc, p.output())
+        p.wait_for_log(r"address already in use", stream="stderr")
+        p.proc.wait()
+        p._join_readers()
+        # A leak does not change an exit status that is already 1: LeakSanitizer's report.
+        assert "Sanitizer" not in p.output(), p.output()
+    finally:
+        holder.close()
+
+
 def test_reverse_and_relay_nodes_kill_the_reverse_one(postern, tmp_path, www):
     port, _, small = www
     want = hashlib.sha256(small).hexdigest()
