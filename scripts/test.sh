@@ -10,7 +10,7 @@
 #      named by -k, without the tests marked asan_skip (slow ones whose code a shorter
 #      test runs there; asan_keep keeps one or a few parameter sets of a parametrized
 #      test; tests/README.md);
-#   5. valgrind memcheck over short tunnel, master and hub sessions;
+#   5. valgrind memcheck over short tunnel, master, hub and proxy sessions;
 #   6. the web checks: the OpenAPI document against the OpenAPI 3 schema, and the
 #      dashboard driven in headless Chromium by Playwright against the real master;
 #   7. every libFuzzer harness for FUZZ_SECONDS (default 10) seconds (longer runs:
@@ -67,10 +67,11 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 POSTERN_BIN="$PWD/build-asan/postern" "$PY" -m pytest -q -p no:cacheprovider --durations=12 tests/integration \
     -m "not asan_skip" -k "single_basic or newuser or logfmt or drain or reload or np_env or np_tunables or notify or halfclose or signals or tunnel_flow or tunnel_auth or tunnel_tls or udp_datagram or udp_session or udp_paths or limits_block or limits_proxy or limits_slot or proxy_socks_http or proxy_users or proxy_ss or proxy_egress or relay_paths or master_api or master_supervise or master_openapi or hub or admission or early_refusal or abortive_end or master_halted or master_mcp or transport_ or 21_metrics or master_states or master_history"
 
-echo "== valgrind memcheck: a short tunnel session, a master session, a hub session"
+echo "== valgrind memcheck: a short tunnel session, a master session, a hub session, a proxy session"
 POSTERN_BIN="$PWD/build/postern" sh scripts/valgrind.sh
 POSTERN_BIN="$PWD/build/postern" sh scripts/valgrind-master.sh
 POSTERN_BIN="$PWD/build/postern" sh scripts/valgrind-hub.sh
+POSTERN_BIN="$PWD/build/postern" sh scripts/valgrind-proxy.sh
 
 echo "== web: OpenAPI document, dashboard in headless Chromium"
 node tests/web/openapi_check.mjs src/master/openapi.json

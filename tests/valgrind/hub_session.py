@@ -15,38 +15,19 @@ it starts by PID; keeps the logs when it fails.
 
     python3 tests/valgrind/hub_session.py <postern binary>
 """
-import base64, hashlib, html, http.client, json, os, re, shutil, signal, socket, ssl
+import base64, hashlib, html, http.client, json, os, re, signal, socket, ssl
 import struct, sys, tempfile, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from vg_common import VG_WAIT, start_vg, vg_lines
+from vg_common import VG_WAIT, StepFailed, Steps, end_session, start_vg, vg_lines
 from harness.backends import Backend, UdpEcho, WsEcho, echo_handler, tls_echo_handler
 from harness.certs import self_signed
 from harness.net import LOOPBACK as LOOP, echo_roundtrip, free_port, port_block, wait_port
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else os.environ["POSTERN_BIN"]
 
-T0 = time.time()
-ME = "valgrind-hub.sh"
-
-
-class StepFailed(SystemExit):
-    """A step's check failed (a SystemExit: uncaught, it ends the session the same way)."""
-
-
-def fail(msg):
-    raise StepFailed(f"{ME}: {msg}")
-
-
-def step(msg):
-    print(f"[{time.time() - T0:5.1f}s] {msg}", flush=True)
-
-
-# A hard bound on the whole session, whatever hangs: the finally below still runs.
-def on_alarm(*_):
-    raise SystemExit(f"{ME}: the session took over 180 s")
-signal.signal(signal.SIGALRM, on_alarm)
-signal.alarm(180)
+S = Steps("valgrind-hub.sh")          # bounded to 180 s (SIGALRM): the finally below still runs
+ME, T0, step, fail = S.me, S.t0, S.step, S.fail
 
 tmp = tempfile.mkdtemp(prefix="vghub.")
 closers = []            # backends to close at the end
@@ -554,28 +535,4 @@ except AssertionError as e:            # a harness wait that ran out: a failed s
     raise StepFailed(f"{ME}: {e}") from None
 finally:
     signal.alarm(0)
-    # After a failed step too, the ends get SIGTERM (a SIGKILL only if they hang), so that
-    # valgrind's report of the session so far is not lost.
-    ends = []
-    for p in reversed(procs):           # the agent first, as in the last step
-        ends.append(p.stop(signal.SIGTERM, 30)[0])
-        p.cleanup()
-    for close in closers:
-        try:
-            close()
-        except OSError:
-            pass
-    for p in reversed(procs):
-        errs = vg_lines(p)
-        if errs:
-            print(f"--- {p.name}: valgrind ---")
-            print("\n".join(errs[:150]))
-    if ok:
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        # What the ends logged last says why a step failed; the whole logs are kept.
-        for p in reversed(procs):
-            tail = [l for l in p.lines() if "CHECK_POINT|" not in l and "HUB_STATE|" not in l][-30:]
-            print(f"--- {p.name} log, last lines ---\n" + "\n".join(tail))
-        print(f"{ME}: after the failed step, exit codes agent, hub: {ends} "
-              f"(None = hung; 9 = valgrind found errors or leaks); logs kept in {tmp}")
+    end_session(ME, procs, closers, ok, tmp, quiet=("CHECK_POINT|", "HUB_STATE|"))

@@ -4,7 +4,10 @@ the script in POSTERN_VALGRIND), starting the binary under it with its output ke
 log file, valgrind's lines of that output, and the way a session ends."""
 import os
 import shlex
+import shutil
+import signal
 import sys
+import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -39,3 +42,62 @@ def run(me, session):
         session()
     except AssertionError as e:
         raise SystemExit(f"{me}: {e}") from None
+
+
+class StepFailed(SystemExit):
+    """A step's check failed (a SystemExit: uncaught, it ends the session the same way)."""
+
+
+class Steps:
+    """A session's steps, named <me> in its messages: step() prints one with the seconds
+    since the start, fail() ends the session with a one-line message (StepFailed). The
+    whole session is bounded: after <bound> s, SIGALRM raises SystemExit wherever it
+    hangs, so that the session's finally still runs."""
+
+    def __init__(self, me, bound=180):
+        self.me, self.t0 = me, time.time()
+
+        def on_alarm(*_):
+            raise SystemExit(f"{me}: the session took over {bound} s")
+        signal.signal(signal.SIGALRM, on_alarm)
+        signal.alarm(bound)
+
+    def step(self, msg):
+        print(f"[{time.time() - self.t0:5.1f}s] {msg}", flush=True)
+
+    def fail(self, msg):
+        raise StepFailed(f"{self.me}: {msg}")
+
+
+def end_session(me, procs, closers, ok, tmp, quiet=("CHECK_POINT|",), also=()):
+    """A session's finally, after a failed step too: SIGTERM to each of <procs> still
+    running, the newest first (SIGKILL only if one hangs, so that valgrind's report so far
+    is not lost), then <closers> (the backends) called; valgrind's lines printed for
+    <procs> and <also> (ends that failed to start, stopped already). <tmp> is removed when
+    <ok>; else it is kept, with each end's last lines (those containing a <quiet> string
+    left out) and the exit codes printed."""
+    ends = []
+    for p in reversed(procs):
+        ends.append((p.name, p.stop(signal.SIGTERM, 30)[0]))
+        p.cleanup()
+    for p in also:
+        p.cleanup()
+    for close in closers:
+        try:
+            close()
+        except OSError:
+            pass
+    for p in list(procs) + list(also):
+        errs = vg_lines(p)
+        if errs:
+            print(f"--- {p.name}: valgrind ---")
+            print("\n".join(errs[:150]))
+    if ok:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    # What the ends logged last says why a step failed; the whole logs are kept.
+    for p in reversed(procs):
+        tail = [line for line in p.lines() if not any(q in line for q in quiet)][-30:]
+        print(f"--- {p.name} log, last lines ---\n" + "\n".join(tail))
+    print(f"{me}: after the failed step, exit codes {ends} (None = hung; 9 = valgrind found "
+          f"errors or leaks); logs kept in {tmp}")
