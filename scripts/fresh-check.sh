@@ -49,8 +49,9 @@
 # passed on): no pyenv, no LANG, no Node.js but what deps.sh installs.
 #
 # The chroot shares this machine's kernel and network namespace: everything in it
-# listens and connects on loopback only (the registries aside). /proc, /sys, /dev,
-# /dev/pts and a new /dev/shm are mounted in the root and always unmounted on exit;
+# listens and connects on loopback only (the registries aside). The root is bound on
+# itself (/ a mount point inside, as ip netns wants), /proc, /sys, /dev, /dev/pts and
+# a new /dev/shm are mounted in it, and all are always unmounted on exit;
 # every process left in the root is killed by PID before that.
 set -eu
 
@@ -148,7 +149,6 @@ record() { # record NAME STATUS SECONDS NOTE [LOG]
 }
 
 # ---- cleanup: always ---------------------------------------------------------------------
-MOUNTED=""          # mount points, newest first
 STEP_PID=""         # the `timeout` of the step that runs now (its own process group)
 
 in_root_pids() {    # every process whose root directory is the new root
@@ -180,14 +180,17 @@ stop_step() {
 mounted_under_root() {
     awk -v r="$ROOT" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/mounts
 }
+# Every mount in the root, ours and the others (the tests' network namespaces under
+# run/netns, a package's script, debootstrap cut short): the deepest first, the root's
+# bind on itself last; twice, for mounts stacked on one point.
 unmount_all() {
-    for m in $MOUNTED; do
-        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || say "could not unmount $m"
+    for _ in 1 2; do
+        for m in $(mounted_under_root | sort -r); do
+            umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+        done
     done
-    MOUNTED=""
-    # whatever else got mounted in the root (a package's script, debootstrap cut short)
-    for m in $(mounted_under_root | sort -r); do
-        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || say "could not unmount $m"
+    for m in $(mounted_under_root); do
+        say "could not unmount $m"
     done
 }
 cleanup() {
@@ -209,12 +212,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-mnt() { # mnt TARGET MOUNT-ARGS...: mount, make it private, remember it for the cleanup
+mnt() { # mnt TARGET MOUNT-ARGS...: mount and make it private (unmount_all finds it)
     t=$1
     shift
     mkdir -p "$t"
     mount "$@" "$t"
-    MOUNTED="$t $MOUNTED"
     mount --make-private "$t" 2>/dev/null || true
 }
 
@@ -386,6 +388,10 @@ copy_tree() {
 }
 
 mount_all() {
+    # The root on itself first, so that / is a mount point inside, as on a machine:
+    # ip netns (the tests' network namespaces) runs "mount --make-rslave /", which
+    # fails on a chroot's plain directory ("Invalid argument").
+    mnt "$ROOT" --bind "$ROOT"
     mnt "$ROOT/proc" -t proc proc
     mnt "$ROOT/sys" -t sysfs sysfs
     mnt "$ROOT/dev" --bind /dev
