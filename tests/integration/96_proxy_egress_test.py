@@ -288,14 +288,9 @@ def test_reverse_port_in_use_exits_1(postern, tmp_path):
         users = write_users(tmp_path / "users.json", USERS)
         p = postern.run([f"proxy://{LOOPBACK}:{free_port()}?users={users}"
                          f"&via=rev:nodekey@{LOOPBACK}:{holder.getsockname()[1]}"], ENV)
-        try:
-            rc = p.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            rc = None
+        rc = p.wait_exit(10)             # its output read to the end once it exited
         assert rc == 1, (rc, p.output())
-        p.wait_for_log(r"address already in use", stream="stderr")
-        p.proc.wait()
-        p._join_readers()
+        assert "address already in use" in "\n".join(p.lines("stderr")), p.output()
         # A leak does not change an exit status that is already 1: LeakSanitizer's report.
         assert "Sanitizer" not in p.output(), p.output()
     finally:

@@ -11,7 +11,7 @@ through the nodes: downloads spread over both, UDP ASSOCIATE, a destination a no
 refuses; a SIGHUP with a broken users file, then one that disables a user with a
 connection open (it is closed); then SIGTERM of every end. Fails when valgrind reports an
 error or a definite/possible leak, a step does not behave as documented, or an end does
-not exit 0. Bounded in time (about 20-40 s when it passes); stops what it starts by PID;
+not exit 0. Bounded in time (about 10-20 s when it passes); stops what it starts by PID;
 keeps the logs when it fails.
 
     python3 tests/valgrind/proxy_session.py <postern binary>
