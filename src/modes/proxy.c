@@ -262,24 +262,16 @@ pn_proxy_run(const pn_config_t *cfg)
     pn_users_clear(&us);
     p->dns = pn_dns_new(p->in.loop, cfg->dns_server, err);
     if (p->dns == NULL) {
-        pn_close(lfd);
-        pn_close(sfd);
         rc = pn_fail(PN_EXIT_USAGE, err);
-        pn_instance_clear(&p->in);
-        goto out;
+        goto fail;
     }
     tun_guard_init(&p->guard, PROXY_AUTH_FAILS, PROXY_AUTH_WINDOW_MS, PROXY_AUTH_BAN_MS, AUTH_PENDING);
     /* via= parsed with the URL: what fails here is run time (a reverse node's port
      * in use, say). */
     if (proxy_via_start(p, err) != PN_OK) {
         proxy_via_free(p);
-        pn_close(lfd);
-        pn_close(sfd);
         rc = pn_fail(PN_EXIT_RUNTIME, err);
-        pn_dns_free(p->dns);
-        tun_guard_clear(&p->guard);
-        pn_instance_clear(&p->in);
-        goto out;
+        goto fail;
     }
     if (sfd != -1 && proxy_ssu_start(p, &ss_addr, err) != PN_OK) {
         char sub[PN_ERR_LEN];
@@ -287,12 +279,7 @@ pn_proxy_run(const pn_config_t *cfg)
         pn_err_set(err, "ss: %s", sub);
         rc = pn_fail(PN_EXIT_RUNTIME, err);
         proxy_stop(&p->in, p);
-        pn_close(lfd);
-        pn_close(sfd);
-        pn_dns_free(p->dns);
-        tun_guard_clear(&p->guard);
-        pn_instance_clear(&p->in);
-        goto out;
+        goto fail;
     }
     p->entry = pn_entry_new(p->in.loop, lfd, NULL, cfg->handshake_ms, proxy_on_user, p);
     pn_gate_live_on(pn_entry_gate(p->entry));           /* live connections per source */
@@ -311,6 +298,11 @@ pn_proxy_run(const pn_config_t *cfg)
     rc = pn_instance_run(&p->in);
     proxy_stop(&p->in, p);
     log_info("proxy: stopped");
+    goto done;
+fail:                               /* the listeners not handed to their entries yet */
+    pn_close(lfd);
+    pn_close(sfd);
+done:                               /* the guard and the resolver: NULL-safe when not made */
     pn_dns_free(p->dns);
     tun_guard_clear(&p->guard);
     pn_instance_clear(&p->in);
