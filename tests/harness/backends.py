@@ -450,6 +450,17 @@ def udp_echo_on(port, name="udp-echo", timeout=5.0):
 # HTTP and WebSocket
 # --------------------------------------------------------------------------------------
 
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server (daemon handler threads) that prints no traceback when a
+    client (postern, a test) closes or resets its connection, which is no fault of the
+    backend; any other error still prints."""
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 class HttpEcho:
     """An HTTP/1.1 (keep-alive) backend in threads of this process.
 
@@ -505,17 +516,10 @@ class HttpEcho:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_HEAD = _handle
 
-        class Server(ThreadingHTTPServer):
+        class Server(QuietHTTPServer):
             request_queue_size = 1024   # not 5: a hundred connections at once (HTTP/2 streams)
 
-            def handle_error(self, request, client_address):
-                # A client (postern, a test) that closes or resets its connection
-                # is no fault of the backend; anything else still prints.
-                if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-                    super().handle_error(request, client_address)
-
         self.server = Server((host, 0), Handler)
-        self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever,
                                         kwargs={"poll_interval": 0.05}, daemon=True,

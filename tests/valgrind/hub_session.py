@@ -17,10 +17,10 @@ it starts by PID; keeps the logs when it fails.
 """
 import base64, hashlib, html, http.client, json, os, re, signal, socket, ssl
 import struct, sys, tempfile, threading, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from vg_common import VG_WAIT, StepFailed, Steps, end_session, start_vg, vg_lines
-from harness.backends import Backend, UdpEcho, WsEcho, echo_handler, tls_echo_handler
+from harness.backends import Backend, QuietHTTPServer, UdpEcho, WsEcho, echo_handler, tls_echo_handler
 from harness.certs import self_signed
 from harness.net import LOOPBACK as LOOP, echo_roundtrip, free_port, port_block, wait_port
 
@@ -79,15 +79,8 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = answer
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        pass            # a probe or the hub closing first (BrokenPipe...): not the backend's concern
-
-
 def http_backend(name):
-    srv = Server((LOOP, 0), Handler)
+    srv = QuietHTTPServer((LOOP, 0), Handler)
     srv.name = name
     threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
     return srv

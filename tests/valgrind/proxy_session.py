@@ -16,13 +16,14 @@ keeps the logs when it fails.
 
     python3 tests/valgrind/proxy_session.py <postern binary>
 """
-import functools, hashlib, json, os, re, shutil, signal, socket, struct, subprocess, sys
+import functools, hashlib, json, os, re, shutil, signal, socket, subprocess, sys
 import tempfile, threading, time
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 
 from vg_common import VG_WAIT, StepFailed, Steps, end_session, start_vg, vg_lines
-from harness.backends import Backend, UdpEcho, echo_handler
+from harness.backends import Backend, QuietHTTPServer, UdpEcho, echo_handler
 from harness.net import LOOPBACK as LOOP, free_port, recv_exact, wait_port
+from harness.socks import closed_within, socks_addr, socks_open
 from harness.procs import LoggedProcess
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else os.environ["POSTERN_BIN"]
@@ -54,14 +55,7 @@ class Quiet(SimpleHTTPRequestHandler):
         pass
 
 
-class Web(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        pass            # a client cut by a quota (a reset): not the backend's concern
-
-
-web = Web((LOOP, 0), functools.partial(Quiet, directory=www))
+web = QuietHTTPServer((LOOP, 0), functools.partial(Quiet, directory=www))
 wport = web.server_port
 threading.Thread(target=web.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
 closers += [web.shutdown, web.server_close]
@@ -134,49 +128,10 @@ def expect_status(what, code, *args):
         fail(f"{what}: HTTP {out.decode()!r} (curl exit {rc}: {err}), not {code}")
 
 
-def socks_addr(host, port):
-    try:
-        return b"\x01" + socket.inet_pton(socket.AF_INET, host) + struct.pack(">H", port)
-    except OSError:
-        h = host.encode()
-        return b"\x03" + bytes([len(h)]) + h + struct.pack(">H", port)
-
-
-def socks_open(port, user, pw, host, dport, cmd=1):
-    """Greet, authenticate, request: (socket, REP, bound (host, port)); REP None when the
-    authentication failed."""
-    s = socket.create_connection((LOOP, port), timeout=20)
-    s.sendall(b"\x05\x01\x02")
-    if recv_exact(s, 2) != b"\x05\x02":
-        fail("socks5: the entrance did not choose username/password")
-    u, p = user.encode(), pw.encode()
-    s.sendall(b"\x01" + bytes([len(u)]) + u + bytes([len(p)]) + p)
-    if recv_exact(s, 2)[1] != 0:
-        return s, None, None
-    s.sendall(b"\x05" + bytes([cmd]) + b"\x00" + socks_addr(host, dport))
-    head = recv_exact(s, 4)
-    if head[3] != 1:
-        fail(f"socks5: a bound address of type {head[3]}, not IPv4")
-    bnd = (socket.inet_ntop(socket.AF_INET, recv_exact(s, 4)), struct.unpack(">H", recv_exact(s, 2))[0])
-    return s, head[1], bnd
-
-
-def closed_within(s, seconds):
-    s.settimeout(seconds)
-    try:
-        while s.recv(65536):
-            pass
-        return True
-    except (ConnectionResetError, BrokenPipeError):
-        return True
-    except socket.timeout:
-        return False
-
-
 def udp_roundtrips(port, what, named):
     """Datagrams to the UDP echo by address and by name; each answer's header is the
     address it came from (direct) or the destination as named (<named>: through a node)."""
-    s, rep, bnd = socks_open(port, "alice", "alice-pw-1", "0.0.0.0", 0, cmd=3)
+    s, _, rep, bnd = socks_open(port, "alice", "alice-pw-1", "0.0.0.0", 0, cmd=3, timeout=20)
     if rep != 0:
         fail(f"{what}: UDP ASSOCIATE answered {rep}")
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -262,7 +217,7 @@ try:
     expect_status("a wrong password", 407, "-x", f"http://alice:wrong@{LOOP}:{pa}", f"http://{LOOP}:{wport}/")
     expect_status("an unknown user", 407, "-x", f"http://eve:x@{LOOP}:{pa}", f"http://{LOOP}:{wport}/")
     expect_status("a disabled user", 403, "-x", f"http://bob:bob-pw-2@{LOOP}:{pa}", f"http://{LOOP}:{wport}/")
-    s, rep, _ = socks_open(pa, "alice", "alice-pw-1", "::1", wport)
+    s, _, rep, _ = socks_open(pa, "alice", "alice-pw-1", "::1", wport, timeout=20)
     s.close()
     if rep != 2:
         fail(f"[::1] outside allow=127.0.0.0/8: REP {rep}, not 2")
@@ -312,7 +267,7 @@ try:
     step("a destination the nodes refuse ([::1]: internal, not in their allow=)")
     b_mark, n1_mark = b.mark(), node1.mark()
     for _ in range(2):          # round robin: one to each node
-        s, rep, _ = socks_open(pb, "alice", "alice-pw-1", "::1", wport)
+        s, _, rep, _ = socks_open(pb, "alice", "alice-pw-1", "::1", wport, timeout=20)
         s.close()
         if rep != 2:
             fail(f"[::1] through a node: REP {rep}, not 2")
@@ -321,7 +276,7 @@ try:
 
     # ---- reloads ----
     step("SIGHUP of A: a broken users file (kept), then alice disabled with a connection open")
-    s, rep, _ = socks_open(pa, "alice", "alice-pw-1", LOOP, tcp_echo.port)
+    s, _, rep, _ = socks_open(pa, "alice", "alice-pw-1", LOOP, tcp_echo.port, timeout=20)
     if rep != 0:
         fail(f"alice to the TCP echo: REP {rep}")
     echoes(s, b"ping", "the TCP echo through A did not answer")
