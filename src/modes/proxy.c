@@ -16,7 +16,12 @@
 
 #define TICK_MS 50                  /* quota checks */
 #define QUOTA_SLACK 16384           /* the relay waits for this much from a bucket: less left is none */
-#define AUTH_PENDING 64             /* heads in progress per source */
+/* Heads in progress per source: none counted by the guard, which bans after
+ * failures. The ports' admission gates bound them (an eighth of their cap per
+ * source, the oldest closed to make room); a cap of 64 here refused the 65th
+ * head from one address at once, a browser's burst through one ss-local or an
+ * office behind one NAT, which the peers serve. */
+#define AUTH_PENDING UINT32_MAX
 
 static void
 user_limits(puser_t *u)

@@ -10,8 +10,9 @@ import subprocess
 
 from conftest import LOOPBACK, Backend, echo_handler, serve_directory
 from harness.procs import require_ipv6_loopback, require_tool
-from proxy_util import (closed_within, curl_through, recv_n, socks_open, start_proxy,
-                        user_stats, write_users, www)  # noqa: F401 - fixture
+from proxy_util import (closed_within, curl_through, recv_n, socks_addr, socks_open,
+                        socks_reply, start_proxy, user_stats, write_users,
+                        www)  # noqa: F401 - fixture
 
 import pytest
 
@@ -104,6 +105,34 @@ def test_socks5_connect_ipv4_ipv6_and_names(proxy, backends):
             assert recv_n(s, 3) == b"six"
     finally:
         echo6.stop()
+
+
+def test_a_burst_of_heads_from_one_address_is_served(proxy, backends):
+    """150 heads in progress at once from one address (a browser behind one ss-local,
+    an office behind one NAT): every one is served. A cap of 64 per source closed the
+    65th at once; the admission gate's per-source share is far above 150 here."""
+    echo = backends(echo_handler, name="echo")
+    n = 150
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.create_connection((LOOPBACK, proxy.port), timeout=5)
+            socks.append(s)
+            s.sendall(b"\x05\x01\x02")
+        # every head is now in progress: greeted, not yet authenticated
+        for i, s in enumerate(socks):
+            assert recv_n(s, 2) == b"\x05\x02", f"head {i + 1} of {n} closed"
+        for i, s in enumerate(socks):
+            s.sendall(b"\x01\x05alice\x0aalice-pw-1")
+            assert recv_n(s, 2) == b"\x01\x00", i
+            s.sendall(b"\x05\x01\x00" + socks_addr(LOOPBACK, echo.port))
+            rep, _ = socks_reply(s)
+            assert rep == 0, (i, rep)
+            s.sendall(b"ping%d" % i)
+            assert recv_n(s, len(b"ping%d" % i)) == b"ping%d" % i
+    finally:
+        for s in socks:
+            s.close()
 
 
 def test_refusals_use_each_protocols_error(proxy, backends):
