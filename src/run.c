@@ -58,6 +58,7 @@ pn_run(const pn_config_t *cfg)
      * already accept) must not end the process: ignored until then. */
     signal(SIGHUP, SIG_IGN);
     log_set_level(cfg->log);
+    pn_sock_nofile_raise();
     if (cfg->role == PN_ROLE_SERVER)
         return pn_server_run(cfg);
     if (cfg->role == PN_ROLE_HUB)

@@ -230,6 +230,7 @@ pn_master_run(const char *url)
         return PN_EXIT_USAGE;
     }
     log_set_level(m.cfg.log);
+    pn_sock_nofile_raise();
     /* The instances write text lines: the master reads them (CHECK_POINT). */
     unsetenv("POSTERN_LOG_FORMAT");
     /* A write to a closed API connection must not kill the master. */

@@ -1,5 +1,6 @@
 /* net/sock.c: socket syscalls, checked against the values their man pages give. */
 #include "net/sock.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -238,6 +239,22 @@ pn_sock_nofile(void)
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
         return rl.rlim_cur;
     return 1024;
+}
+
+void
+pn_sock_nofile_raise(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t before = rl.rlim_cur;
+    /* Linux caps the hard limit at fs.nr_open and allows no unlimited one for
+     * descriptors; should one read so, take that default of fs.nr_open. */
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? 1048576 : rl.rlim_max;
+    if (rl.rlim_cur <= before || setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    log_debug("descriptors: ulimit -n raised from %llu to %llu (the hard limit)",
+              (unsigned long long)before, (unsigned long long)rl.rlim_cur);
 }
 
 void

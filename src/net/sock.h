@@ -44,5 +44,10 @@ void pn_sock_reset_on_close(int fd, int on);
 /** The process's descriptor limit (soft RLIMIT_NOFILE; 1024 when unlimited or
  *  unknown): caps that must leave descriptors for others derive from it. */
 uint64_t pn_sock_nofile(void);
+/** Raise the soft descriptor limit to the hard one (as haproxy and Go's runtime
+ *  do, and as systemd asks of a service that needs more than its soft 1024):
+ *  the caps above then follow what the administrator allowed. Logged (debug)
+ *  when raised. */
+void pn_sock_nofile_raise(void);
 
 #endif

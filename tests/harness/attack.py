@@ -16,14 +16,14 @@ import harness.procs as procs
 
 
 @contextlib.contextmanager
-def child_nofile(n):
+def child_nofile(n, hard=None):
     """Within the block, children started through the harness (harness.procs'
-    subprocess.Popen) get RLIMIT_NOFILE <n> (soft and hard), set in the child between
-    fork and exec; this process keeps its own limit."""
+    subprocess.Popen) get RLIMIT_NOFILE <n> (soft, and hard unless <hard> is given),
+    set in the child between fork and exec; this process keeps its own limit."""
     real = procs.subprocess.Popen
 
     def limit():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n if hard is None else hard))
 
     def popen(*a, **kw):
         kw.setdefault("preexec_fn", limit)

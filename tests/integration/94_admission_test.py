@@ -10,7 +10,9 @@ descriptor exhaustion.
   little log, and serves again once descriptors are free.
 - Live connections per source on a user's port (POSTERN_LIVE_PER_SRC): a forwarder,
   a hub tcp route and the hub's http= port (kept-alive connections) refuse the one over the cap, serve other sources, and serve the
-  source again once one of its connections closes."""
+  source again once one of its connections closes.
+- A soft descriptor limit under the hard one (systemd's 1024 for a service) is raised
+  to the hard one at start, by a forwarder and by the master."""
 import socket
 import time
 
@@ -272,3 +274,21 @@ def test_live_connections_per_source_hub_http_ports(tmp_path):
                 s.close()
     finally:
         st.cleanup()
+
+
+def _soft_nofile(pid):
+    for line in open(f"/proc/{pid}/limits"):
+        if line.startswith("Max open files"):
+            return int(line.split()[3])
+    raise AssertionError("no Max open files line")
+
+
+def test_soft_descriptor_limit_raised_to_hard(postern, tmp_path, echo_backend):
+    with child_nofile(256, hard=2048):
+        fwd = postern.client([echo_backend.port])
+        m = start_master(postern, tmp_path)
+    assert _soft_nofile(fwd.pid) == 2048
+    assert _soft_nofile(m.pid) == 2048
+    with child_nofile(256):                     # soft already at hard: left alone
+        fwd = postern.client([echo_backend.port])
+    assert _soft_nofile(fwd.pid) == 256
