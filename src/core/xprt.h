@@ -48,6 +48,11 @@ typedef void (*pn_xprt_ready_cb)(pn_xprt_t *x, int ready, void *arg);
 struct pn_xprt_ops {
     const char *name;               /* "tcp", "tls", ... */
     int zero_copy;                  /* x->fd carries the bytes as they are: splice() may move them */
+    /* A readiness concerns one direction: read waits only for EV_RD and write
+     * only for EV_WR on x->fd, and pending() counts whatever it holds ahead
+     * (raw TCP, Shadowsocks; not TLS, whose reads may need EV_WR). A relay
+     * then pumps only the direction a readiness serves (relay/relay.c). */
+    int split_ready;
     /** Read up to <len> bytes: > 0, 0 at end of stream, PN_AGAIN (want set) or PN_ERR. */
     ssize_t (*read)(pn_xprt_t *x, void *buf, size_t len);
     /** Write up to <len> > 0 bytes: > 0, PN_AGAIN (want set) or PN_ERR. After
@@ -112,6 +117,12 @@ struct pn_xprt {
     const struct pn_xprt_ops *ops;  /* static table */
     int fd;                         /* owned: the socket (closed by ops->free), or -1 when none */
     int want;                       /* EV_RD|EV_WR to wait for after PN_AGAIN */
+    /* Set by a read that returned bytes (by transports that can tell; 0 for the
+     * others): it left nothing behind, the socket said all it had (a recv()
+     * returned short) and nothing is held ahead, so the next read would say
+     * PN_AGAIN. The watch is level-triggered: a reader may wait for EV_RD
+     * instead of reading again only to get EAGAIN. */
+    unsigned drained : 1;
     const char *err;                /* static text of the last PN_ERR, or NULL */
     struct pn_xprt_sub sub;         /* who waits for what (pn_xprt_watch) */
     ev_io_t *io;                    /* owned: fd transports' watcher, made on the first watch */

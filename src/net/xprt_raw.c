@@ -14,8 +14,10 @@ raw_read(pn_xprt_t *x, void *buf, size_t len)
 {
     for (;;) {
         ssize_t n = recv(x->fd, buf, len, 0);
-        if (n >= 0)
+        if (n >= 0) {
+            x->drained = (size_t)n < len;     /* a stream socket's recv is short only when emptied */
             return n;
+        }
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -71,6 +73,7 @@ raw_free(pn_xprt_t *x)
 static const struct pn_xprt_ops raw_ops = {
     .name = "tcp",
     .zero_copy = 1,
+    .split_ready = 1,
     .read = raw_read,
     .write = raw_write,
     .shutdown_wr = raw_shutdown_wr,

@@ -5,10 +5,11 @@
  * (pn_xprt_watch: an ev_io for a socket, a wake for a stream without fd). Any
  * readiness on either side runs relay_step(): with TLS, reading may need the
  * socket writable (and writing readable), so the direction a readiness serves
- * cannot be told from the event alone, and both are pumped; between two plain
- * sockets it can (on_ready), and only that direction is. A direction reads
- * until EAGAIN, or, from a plain socket, until a short read says the socket
- * is drained (relay_pump).
+ * cannot be told from the event alone, and both are pumped; between two
+ * transports whose readiness concerns one direction (plain sockets, Shadowsocks:
+ * ops->split_ready) it can (on_ready), and only that direction is. A direction
+ * reads until EAGAIN, or until a read says the socket is drained (x->drained:
+ * plain sockets and Shadowsocks, relay_pump).
  *
  *   side 0 (entry) --dir 0 (rx)--> side 1 (exit)
  *   side 0 (entry) <--dir 1 (tx)-- side 1 (exit)
@@ -174,7 +175,7 @@ struct relay {
     pn_bucket_t *limit;         /* borrowed, or NULL */
     relay_first_cb first;       /* NULL once the first bytes were judged */
     void *first_ctx;            /* borrowed */
-    int plain;                  /* both ends are plain sockets: a readiness names its direction */
+    int split;                  /* both ends are split_ready: a readiness names its direction */
     int retry_armed;            /* the pump armed the timer for a retry this step */
     ev_timer_t *timer;          /* owned: idle timeout and buffer-pool retries */
     ev_defer_t *defer;          /* owned: re-step (TLS pending data) and finishing */
@@ -263,25 +264,26 @@ relay_abort(relay_t *r, const char *err)
  * when work may be left that no fd readiness will announce (TLS bytes already
  * decrypted).
  *
- * Drained: a read from a plain socket (raw TCP or a stream socket, fd >= 0)
- * that returned less than asked emptied its receive queue (a recv() returns
- * short only then; a splice, see SHORT_PIECE), so once its bytes are sent the
- * direction waits for EV_RD instead of reading again only to get EAGAIN (2 of
- * the 8 splices per request of a small HTTP exchange did). This cannot stall:
- * the socket is watched level-triggered and persistent (core/ev.c registers
- * EV_READ|EV_PERSIST without EV_ET; pn_xprt_watch, core/xprt.h), so bytes that
- * arrived since, or were left, and an end of stream (read as 0 on the next
- * step, then FLUSH as before) are reported at the next loop turn. Not for TLS
- * (a read returns one record, short with more behind it, some perhaps inside
- * OpenSSL where no readiness announces them) nor for transports without fd:
- * those read until PN_AGAIN as before. */
+ * Drained: a read that emptied its socket and left nothing held (src->drained:
+ * a plain socket's recv() returned short, which it does only then; a
+ * Shadowsocks stream's recv() did and no whole chunk is left; a splice, see
+ * SHORT_PIECE), so once its bytes are sent the direction waits for EV_RD
+ * instead of reading again only to get EAGAIN (2 of the 8 splices per request
+ * of a small HTTP exchange did, and half the reads of a Shadowsocks upload,
+ * with the idle direction's). This cannot stall: the socket is watched level-triggered and
+ * persistent (core/ev.c registers EV_READ|EV_PERSIST without EV_ET;
+ * pn_xprt_watch, core/xprt.h), so bytes that arrived since, or were left, and
+ * an end of stream (read as 0 on the next step, then FLUSH as before) are
+ * reported at the next loop turn. TLS (a read returns one record, short with
+ * more behind it, some perhaps inside OpenSSL where no readiness announces
+ * them) and transports without fd never say drained: those read until
+ * PN_AGAIN as before. */
 static int
 relay_pump(relay_t *r, int di)
 {
     struct relay_dir *d = &r->d[di];
     pn_xprt_t *src = r->x[di], *dst = r->x[1 - di];
-    int plain_src = src->ops->zero_copy && src->fd >= 0;
-    int drained = 0;            /* a short read of a plain socket emptied it */
+    int drained = 0;            /* a read emptied the source's socket */
 
     d->want_src = d->want_dst = 0;
     for (int round = 0; round < PUMP_ROUNDS; round++) {
@@ -443,7 +445,7 @@ relay_pump(relay_t *r, int di)
             }
         }
         d->buf->end = (uint32_t)n;
-        drained = plain_src && (size_t)n < room;
+        drained = src->drained;
         if (d->count && d->count_on_read)
             *d->count += (uint64_t)n;
         r->last_ms = pn_now_ms();
@@ -479,19 +481,21 @@ relay_step(relay_t *r, int dirs)
         ev_defer_schedule(r->defer);
 }
 
-/* A readiness of side s. Between two plain sockets it concerns only the
- * direction that reads s (EV_RD) and the one that writes s (EV_WR): the other
- * would read only to get EAGAIN (once per request and direction of a small
- * exchange, where the request is read in one step and the answer in another).
- * The watch is level-triggered, so a readiness of the other side comes by
- * itself. With TLS (reading may need the socket writable, writing readable,
- * records wait inside OpenSSL) or a stream without fd, both are pumped. */
+/* A readiness of side s. Between two split_ready transports (plain sockets,
+ * Shadowsocks) it concerns only the direction that reads s (EV_RD) and the one
+ * that writes s (EV_WR): the other would read only to get EAGAIN (once per
+ * request and direction of a small exchange, where the request is read in one
+ * step and the answer in another; once per wake-up of a bulk transfer). The
+ * watch is level-triggered, so a readiness of the other side comes by itself,
+ * and bytes a transport holds ahead are found by relay_step (ops->pending).
+ * With TLS (reading may need the socket writable, writing readable, records
+ * wait inside OpenSSL) or a stream without fd, both are pumped. */
 static void
 on_ready(pn_xprt_t *x, int ready, void *arg)
 {
     relay_t *r = arg;
     int s = x == r->x[1];
-    if (!r->plain) {
+    if (!r->split) {
         relay_step(r, DIRS_ALL);
         return;
     }
@@ -555,7 +559,7 @@ relay_new(ev_loop_t *loop, pn_xprt_t *entry, pn_xprt_t *exit_, const relay_opts_
     /* splice() needs a socket at both ends carrying the bytes as they are. */
     int zc = entry->ops->zero_copy && exit_->ops->zero_copy && entry->fd >= 0 &&
              exit_->fd >= 0 && splice_allowed();
-    r->plain = entry->ops->zero_copy && exit_->ops->zero_copy && entry->fd >= 0 &&
+    r->split = entry->ops->split_ready && exit_->ops->split_ready && entry->fd >= 0 &&
                exit_->fd >= 0;
     for (int di = 0; di < 2; di++) {
         r->d[di].splice = zc;

@@ -511,8 +511,8 @@ mux_pump(pn_h2_mux_t *m, int rd)
             snprintf(m->why, sizeof(m->why), "%s", nghttp2_strerror((int)r));
             mux_fault(m, m->why);
         }
-        if ((size_t)n < sizeof(stage) && m->inner->ops->zero_copy)
-            break;      /* a plain socket said all it had: no read for EAGAIN (level-triggered) */
+        if (m->inner->drained)
+            break;      /* the socket said all it had: no read for EAGAIN (level-triggered) */
     }
     if (m->fault == NULL)
         mux_send(m);

@@ -134,7 +134,7 @@ rbuf_drop_if_empty(xprt_ss_t *s)
 }
 
 static ssize_t
-ss_read(pn_xprt_t *x, void *buf, size_t len)
+read_chunks(pn_xprt_t *x, void *buf, size_t len)
 {
     xprt_ss_t *s = (xprt_ss_t *)x;
     uint8_t *out = buf;
@@ -211,6 +211,21 @@ ss_read(pn_xprt_t *x, void *buf, size_t len)
     }
     rbuf_drop_if_empty(s);
     return (ssize_t)got;
+}
+
+/* Drained (core/xprt.h): the socket's last recv() returned short and what is
+ * held is less than the opener's next step, so the next read would only get
+ * EAGAIN. A recv() that emptied the socket in an earlier read still counts:
+ * bytes that arrived since raise the level-triggered EV_RD. */
+static ssize_t
+ss_read(pn_xprt_t *x, void *buf, size_t len)
+{
+    xprt_ss_t *s = (xprt_ss_t *)x;
+    ssize_t n = read_chunks(x, buf, len);
+    size_t have = s->rbuf != NULL ? s->rlen - s->roff : 0;
+    x->drained = n > 0 && s->inner->drained && s->pbuf == NULL && !s->held_set &&
+                 s->fault == NULL && !s->in_eof && have < pn_ss_open_need(s->dec);
+    return n;
 }
 
 /* Write out what obuf holds: PN_OK when all went, PN_AGAIN or PN_ERR. */
@@ -329,6 +344,7 @@ ss_free(pn_xprt_t *x)
 
 static const struct pn_xprt_ops ss_ops = {
     .name = "ss",
+    .split_ready = 1,
     .read = ss_read,
     .write = ss_write,
     .shutdown_wr = ss_shutdown_wr,

@@ -552,6 +552,23 @@ test_transport_eof(void **st)
     }
 }
 
+/* An AES-256-GCM transport over a socketpair (sv[0] non-blocking, sv[1] the
+ * client's end), keyed with "pw" and a salt; <*cs> seals what the client sends. */
+static pn_xprt_t *
+aes_pair(int sv[2], uint8_t key[PN_SS_KEY_LEN], pn_ss_aead_t **cs)
+{
+    uint8_t salt[PN_SS_SALT_LEN];
+    pn_ss_password_key("pw", key);
+    salt_of(salt);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+    pn_ss_aead_t *dec = pn_ss_aead_new(PN_SS_AES_256_GCM, 0);
+    *cs = pn_ss_aead_new(PN_SS_AES_256_GCM, 1);
+    pn_ss_aead_init(*cs, key, salt);
+    pn_ss_aead_init(dec, key, salt);
+    return pn_ss_xprt_new(pn_raw_xprt_new(sv[0]), PN_SS_AES_256_GCM, key, dec, NULL, 0);
+}
+
 /* A read with room for 3 chunks and 9000 bytes is topped up from the 4th
  * chunk; the next one gives the rest of it even though the end of stream came
  * meanwhile (held for the read after), then the end. Over a socketpair no MSS
@@ -559,21 +576,15 @@ test_transport_eof(void **st)
 static void
 test_transport_topup(void **st)
 {
-    uint8_t key[PN_SS_KEY_LEN], salt[PN_SS_SALT_LEN];
+    uint8_t key[PN_SS_KEY_LEN];
     size_t n = 4 * PN_SS_PAYLOAD_MAX, len = 3 * PN_SS_PAYLOAD_MAX + 9000;
     uint8_t *data = malloc(n), *sealed = malloc(PN_SS_SEALED_LEN(n)), *back = malloc(n);
     int sv[2];
     for (size_t i = 0; i < n; i++)
         data[i] = (uint8_t)(i % 253);
-    pn_ss_password_key("pw", key);
-    salt_of(salt);
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    assert_int_equal(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
-    pn_ss_aead_t *cs = pn_ss_aead_new(PN_SS_AES_256_GCM, 1), *dec = pn_ss_aead_new(PN_SS_AES_256_GCM, 0);
-    pn_ss_aead_init(cs, key, salt);
-    pn_ss_aead_init(dec, key, salt);
+    pn_ss_aead_t *cs, *dec;
+    pn_xprt_t *x = aes_pair(sv, key, &cs);
     size_t w = pn_ss_seal(cs, data, n, sealed);
-    pn_xprt_t *x = pn_ss_xprt_new(pn_raw_xprt_new(sv[0]), PN_SS_AES_256_GCM, key, dec, NULL, 0);
     assert_int_equal(x->ops->write_max(x), 0);
     assert_int_equal(write(sv[1], sealed, w), (ssize_t)w);
     wait_fd(sv[0], POLLIN);
@@ -609,6 +620,64 @@ test_transport_topup(void **st)
     free(back);
 }
 
+/* x->drained (core/xprt.h): said by a read after which the next one would only
+ * get EAGAIN (the socket's recv() returned short and less than the opener's
+ * next step is held), never while a whole chunk or opened bytes wait, so that
+ * a relay may wait for EV_RD instead of reading again. A raw socket says it
+ * when its recv() returned less than asked. */
+static void
+test_transport_drained(void **st)
+{
+    static uint8_t buf[PN_SS_PAYLOAD_MAX + 100];    /* room for a whole payload: the relay's reads */
+    uint8_t key[PN_SS_KEY_LEN], c1[200], c2[1200], c3[200], c4[200];
+    int sv[2];
+    pn_ss_aead_t *cs;
+    pn_xprt_t *x = aes_pair(sv, key, &cs);
+    memset(buf, 'a', sizeof(buf));
+    size_t n1 = pn_ss_seal(cs, buf, 100, c1), n2 = pn_ss_seal(cs, buf, 1000, c2);
+    size_t n3 = pn_ss_seal(cs, buf, 100, c3), n4 = pn_ss_seal(cs, buf, 100, c4);
+
+    /* A whole chunk and part of the next: the first read empties the socket. */
+    assert_int_equal(write(sv[1], c1, n1), (ssize_t)n1);
+    assert_int_equal(write(sv[1], c2, 500), 500);
+    assert_int_equal(x->ops->read(x, buf, sizeof(buf)), 100);
+    assert_true(x->drained);
+    assert_int_equal(x->ops->read(x, buf, sizeof(buf)), PN_AGAIN);
+    assert_int_equal(x->ops->pending(x), 0);
+
+    /* The rest of it and a whole chunk behind, read one payload at a time: not
+     * drained while the whole chunk is held, drained once it is served. */
+    assert_int_equal(write(sv[1], c2 + 500, n2 - 500), (ssize_t)(n2 - 500));
+    assert_int_equal(write(sv[1], c3, n3), (ssize_t)n3);
+    assert_int_equal(x->ops->read(x, buf, 1000), 1000);
+    assert_false(x->drained);
+    assert_true(x->ops->pending(x) > 0);
+    assert_int_equal(x->ops->read(x, buf, sizeof(buf)), 100);
+    assert_true(x->drained);
+    assert_int_equal(x->ops->read(x, buf, sizeof(buf)), PN_AGAIN);
+
+    /* A caller with less room than the payload: not drained while opened
+     * bytes wait, drained after the last of them. */
+    assert_int_equal(write(sv[1], c4, n4), (ssize_t)n4);
+    assert_int_equal(x->ops->read(x, buf, 10), 10);
+    assert_false(x->drained);
+    assert_int_equal(x->ops->read(x, buf, sizeof(buf)), 90);
+    assert_true(x->drained);
+    assert_int_equal(x->ops->read(x, buf, sizeof(buf)), PN_AGAIN);
+
+    /* The raw socket: drained only by a read that got less than it asked. */
+    pn_xprt_t *r = pn_raw_xprt_new(sv[1]);
+    assert_int_equal(write(sv[0], "0123456789", 10), 10);
+    assert_int_equal(r->ops->read(r, buf, 4), 4);
+    assert_false(r->drained);
+    assert_int_equal(r->ops->read(r, buf, sizeof(buf)), 6);
+    assert_true(r->drained);
+    assert_true(r->ops->split_ready && x->ops->split_ready);
+    pn_ss_aead_free(cs);
+    pn_xprt_free(x);
+    pn_xprt_free(r);
+}
+
 int
 main(void)
 {
@@ -626,6 +695,7 @@ main(void)
         cmocka_unit_test(test_transport),
         cmocka_unit_test(test_transport_eof),
         cmocka_unit_test(test_transport_topup),
+        cmocka_unit_test(test_transport_drained),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
