@@ -43,7 +43,9 @@ def session(binary):
         procs.append(client)
         # The server's target listener is up from the start; wait for the pool to fill.
         wait_port(pub, timeout=VG_WAIT, proc=server.proc)
-        payload = os.urandom(200_000)
+        # The first byte is fixed: random bytes that begin 0x05 (or 0x04 0x01/0x02) are a
+        # SOCKS greeting to block=1, which then refuses every try of this payload.
+        payload = b"\x00" + os.urandom(199_999)
         ok = 0
         deadline = time.time() + 60
         while ok < 5 and time.time() < deadline:
