@@ -15,7 +15,7 @@ raw_read(pn_xprt_t *x, void *buf, size_t len)
     for (;;) {
         ssize_t n = recv(x->fd, buf, len, 0);
         if (n >= 0) {
-            x->drained = (size_t)n < len;     /* a stream socket's recv is short only when emptied */
+            x->drained = (size_t)n < len;   /* a stream's recv is short only when emptied */
             return n;
         }
         if (errno == EINTR)

@@ -176,6 +176,7 @@ struct relay {
     relay_first_cb first;       /* NULL once the first bytes were judged */
     void *first_ctx;            /* borrowed */
     int split;                  /* both ends are split_ready: a readiness names its direction */
+    int again;                  /* bit d: direction d is to be pumped by the deferred step */
     int retry_armed;            /* the pump armed the timer for a retry this step */
     ev_timer_t *timer;          /* owned: idle timeout and buffer-pool retries */
     ev_defer_t *defer;          /* owned: re-step (TLS pending data) and finishing */
@@ -270,11 +271,11 @@ relay_abort(relay_t *r, const char *err)
  * SHORT_PIECE), so once its bytes are sent the direction waits for EV_RD
  * instead of reading again only to get EAGAIN (2 of the 8 splices per request
  * of a small HTTP exchange did, and half the reads of a Shadowsocks upload,
- * with the idle direction's). This cannot stall: the socket is watched level-triggered and
- * persistent (core/ev.c registers EV_READ|EV_PERSIST without EV_ET;
- * pn_xprt_watch, core/xprt.h), so bytes that arrived since, or were left, and
- * an end of stream (read as 0 on the next step, then FLUSH as before) are
- * reported at the next loop turn. TLS (a read returns one record, short with
+ * with the idle direction's). This cannot stall: the socket is watched
+ * level-triggered and persistent (core/ev.c registers EV_READ|EV_PERSIST
+ * without EV_ET; pn_xprt_watch, core/xprt.h), so bytes that arrived since, or
+ * were left, and an end of stream (read as 0 on the next step, then FLUSH as
+ * before) are reported at the next loop turn. TLS (a read returns one record, short with
  * more behind it, some perhaps inside OpenSSL where no readiness announces
  * them) and transports without fd never say drained: those read until
  * PN_AGAIN as before. */
@@ -460,10 +461,10 @@ relay_pump(relay_t *r, int di)
 static void
 relay_step(relay_t *r, int dirs)
 {
-    int again = 0;
+    int again = 0;              /* bit d: direction d has work no readiness will announce */
     for (int di = 0; di < 2 && !r->ending; di++)
         if (dirs & (1 << di))
-            again |= relay_pump(r, di);
+            again |= relay_pump(r, di) << di;
     if (r->ending)
         return;
     if (r->d[0].st == DIR_ST_DONE && r->d[1].st == DIR_ST_DONE) {
@@ -476,9 +477,11 @@ relay_step(relay_t *r, int dirs)
         pn_xprt_watch(r->x[s], r->loop, r->d[s].want_src | r->d[1 - s].want_dst, on_ready, r);
     for (int di = 0; di < 2; di++)
         if (r->d[di].want_src && r->x[di]->ops->pending(r->x[di]) > 0)
-            again = 1;
-    if (again)
+            again |= 1 << di;
+    if (again) {
+        r->again |= again;
         ev_defer_schedule(r->defer);
+    }
 }
 
 /* A readiness of side s. Between two split_ready transports (plain sockets,
@@ -507,7 +510,11 @@ on_defer(void *arg)
 {
     relay_t *r = arg;
     if (!r->ending) {
-        relay_step(r, DIRS_ALL);
+        /* Between split_ready transports only the directions with work left
+         * (the other one would read only to get EAGAIN; see on_ready). */
+        int dirs = r->split ? r->again : DIRS_ALL;
+        r->again = 0;
+        relay_step(r, dirs);
         return;
     }
     relay_done_cb cb = r->cb;
