@@ -275,10 +275,10 @@ relay_abort(relay_t *r, const char *err)
  * level-triggered and persistent (core/ev.c registers EV_READ|EV_PERSIST
  * without EV_ET; pn_xprt_watch, core/xprt.h), so bytes that arrived since, or
  * were left, and an end of stream (read as 0 on the next step, then FLUSH as
- * before) are reported at the next loop turn. TLS (a read returns one record, short with
- * more behind it, some perhaps inside OpenSSL where no readiness announces
- * them) and transports without fd never say drained: those read until
- * PN_AGAIN as before. */
+ * before) are reported at the next loop turn. TLS (a read returns one record,
+ * short with more behind it, some perhaps inside OpenSSL where no readiness
+ * announces them) and transports without fd never say drained: those read
+ * until PN_AGAIN as before. */
 static int
 relay_pump(relay_t *r, int di)
 {
@@ -566,8 +566,7 @@ relay_new(ev_loop_t *loop, pn_xprt_t *entry, pn_xprt_t *exit_, const relay_opts_
     /* splice() needs a socket at both ends carrying the bytes as they are. */
     int zc = entry->ops->zero_copy && exit_->ops->zero_copy && entry->fd >= 0 &&
              exit_->fd >= 0 && splice_allowed();
-    r->split = entry->ops->split_ready && exit_->ops->split_ready && entry->fd >= 0 &&
-               exit_->fd >= 0;
+    r->split = entry->ops->split_ready && exit_->ops->split_ready;   /* both on a socket */
     for (int di = 0; di < 2; di++) {
         r->d[di].splice = zc;
         r->d[di].pipe[0] = r->d[di].pipe[1] = -1;
